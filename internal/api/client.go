@@ -1,0 +1,200 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/paths"
+	"github.com/bangerdev/banger/internal/progress"
+)
+
+// EnvHost names the environment variable that selects the daemon, like
+// DOCKER_HOST: "unix:///path/to/banger.sock".
+const EnvHost = "BANGER_HOST"
+
+// DefaultHost is the system daemon's socket.
+var DefaultHost = "unix://" + paths.Default().Socket
+
+// Client talks to one daemon.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// ParseHost turns "unix:///path" (or a bare absolute path) into a socket
+// path.
+func ParseHost(host string) (string, error) {
+	switch {
+	case strings.HasPrefix(host, "unix://"):
+		p := strings.TrimPrefix(host, "unix://")
+		if !strings.HasPrefix(p, "/") {
+			return "", fmt.Errorf("%w: host %q: want unix:///absolute/path", errdefs.ErrInvalid, host)
+		}
+		return p, nil
+	case strings.HasPrefix(host, "/"):
+		return host, nil
+	default:
+		return "", fmt.Errorf("%w: host %q: only unix:///path is supported", errdefs.ErrInvalid, host)
+	}
+}
+
+// ResolveHost picks the daemon address: the flag when set, else $BANGER_HOST,
+// else the system daemon.
+func ResolveHost(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if env := os.Getenv(EnvHost); env != "" {
+		return env
+	}
+	return DefaultHost
+}
+
+// NewClient returns a client for host ("unix:///path").
+func NewClient(host string) (*Client, error) {
+	socket, err := ParseHost(host)
+	if err != nil {
+		return nil, err
+	}
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}
+	return &Client{
+		socket: socket,
+		http: &http.Client{Transport: &http.Transport{
+			DialContext:        dial,
+			DisableCompression: true,
+			MaxIdleConns:       4,
+		}},
+	}, nil
+}
+
+// Socket is the path of the daemon's socket.
+func (c *Client) Socket() string { return c.socket }
+
+// Call sends in (when not nil) as JSON and decodes the response into out
+// (when not nil).
+func (c *Client) Call(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	resp, err := c.do(ctx, method, path, body, "application/json")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode %s %s response: %w", method, path, err)
+	}
+	return nil
+}
+
+// Stream sends body (with its content type) and reads an event stream:
+// progress events go to onProgress, messages to onMessage, and the result
+// is decoded into out. Either callback may be nil.
+func (c *Client) Stream(ctx context.Context, method, path string, body io.Reader, contentType string, onProgress progress.Reporter, onMessage func(string), out any) error {
+	resp, err := c.do(ctx, method, path, body, contentType)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64*1024), 16<<20)
+	for sc.Scan() {
+		var ev Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("decode event from daemon: %w", err)
+		}
+		switch {
+		case ev.Error != nil:
+			return &Error{*ev.Error}
+		case ev.Result != nil:
+			if out == nil {
+				return nil
+			}
+			return json.Unmarshal(ev.Result, out)
+		case ev.Progress != nil:
+			onProgress.Report(*ev.Progress)
+		case ev.Message != "" && onMessage != nil:
+			onMessage(ev.Message)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read event stream: %w", err)
+	}
+	return fmt.Errorf("%w: the daemon closed the stream before a result (see the daemon's log)", errdefs.ErrUnavailable)
+}
+
+// StreamJSON is Stream with a JSON request body.
+func (c *Client) StreamJSON(ctx context.Context, method, path string, in any, onProgress progress.Reporter, onMessage func(string), out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	return c.Stream(ctx, method, path, bytes.NewReader(b), "application/json", onProgress, onMessage, out)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://banger"+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.dialError(err)
+	}
+	if resp.StatusCode >= 300 {
+		defer func() { _ = resp.Body.Close() }()
+		return nil, decodeError(resp)
+	}
+	return resp, nil
+}
+
+func (c *Client) dialError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		hint := "start it with `sudo banger daemon`, or point --host / " + EnvHost + " at a running one"
+		if errors.Is(err, os.ErrPermission) {
+			hint = "run as root or as a member of the socket's group (banger)"
+		}
+		return fmt.Errorf("%w: cannot reach the banger daemon at %s: %w; %s", errdefs.ErrUnavailable, c.socket, op.Err, hint)
+	}
+	return err
+}
+
+func decodeError(resp *http.Response) error {
+	var body struct {
+		Error ErrorBody `json:"error"`
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
+	if err := json.Unmarshal(data, &body); err != nil || body.Error.Message == "" {
+		return &Error{ErrorBody{Kind: "internal", Message: fmt.Sprintf("daemon answered %s: %s", resp.Status, strings.TrimSpace(string(data)))}}
+	}
+	return &Error{body.Error}
+}
+
+// PathEscape escapes one path segment (names may hold "/" and ":").
+func PathEscape(s string) string { return url.PathEscape(s) }

@@ -1,0 +1,113 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/bangerdev/banger/internal/errdefs"
+)
+
+// maxJSONBody bounds a request's JSON body; tarballs are streamed, not JSON.
+const maxJSONBody = 1 << 20
+
+// Router registers daemon handlers on a ServeMux, turning their return
+// values into JSON responses or event streams.
+type Router struct {
+	Mux *http.ServeMux
+	Log *slog.Logger
+}
+
+// NewRouter returns a Router on a fresh ServeMux.
+func NewRouter(log *slog.Logger) *Router {
+	return &Router{Mux: http.NewServeMux(), Log: log}
+}
+
+// JSON registers a handler answering one JSON document. A nil result with a
+// nil error answers 204.
+func (rt *Router) JSON(pattern string, h func(*http.Request) (any, error)) {
+	rt.Mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		v, err := h(r)
+		rt.logRequest(r, start, err)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		if v == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		WriteJSON(w, http.StatusOK, v)
+	})
+}
+
+// Stream registers a handler answering an event stream: the handler reports
+// progress on ew, and its result or error becomes the final event. The
+// request's context is cancelled when the client disconnects.
+func (rt *Router) Stream(pattern string, h func(*http.Request, *EventWriter) (any, error)) {
+	rt.Mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ew := NewEventWriter(w)
+		v, err := h(r, ew)
+		rt.logRequest(r, start, err)
+		if err != nil {
+			body := NewErrorBody(err)
+			_ = ew.Write(Event{Error: &body})
+			return
+		}
+		raw, merr := json.Marshal(v)
+		if merr != nil {
+			body := NewErrorBody(fmt.Errorf("encode result: %w", merr))
+			_ = ew.Write(Event{Error: &body})
+			return
+		}
+		_ = ew.Write(Event{Result: raw})
+	})
+}
+
+func (rt *Router) logRequest(r *http.Request, start time.Time, err error) {
+	if rt.Log == nil {
+		return
+	}
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "duration", time.Since(start).Round(time.Microsecond)}
+	if err != nil {
+		rt.Log.Warn("request failed", append(attrs, "error", err)...)
+		return
+	}
+	rt.Log.Debug("request", attrs...)
+}
+
+// WriteJSON answers v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// WriteError answers err with the status of its errdefs kind.
+func WriteError(w http.ResponseWriter, err error) {
+	WriteJSON(w, errdefs.HTTPStatus(err), struct {
+		Error ErrorBody `json:"error"`
+	}{NewErrorBody(err)})
+}
+
+// DecodeJSON reads a bounded, strict JSON request body into v. Errors wrap
+// errdefs.ErrInvalid.
+func DecodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: empty request body", errdefs.ErrInvalid)
+		}
+		return fmt.Errorf("%w: request body: %w", errdefs.ErrInvalid, err)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/bangerdev/banger/internal/cli"
+	"github.com/bangerdev/banger/internal/daemon/daemontest"
+)
+
+// run executes the CLI in-process against host and returns its output and
+// exit code.
+func run(t *testing.T, host string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	app := &cli.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb}
+	code := app.Run(append([]string{"--host", host}, args...))
+	return out.String(), errb.String(), code
+}
+
+func TestInfoAgainstDaemon(t *testing.T) {
+	td := daemontest.Start(t)
+	out, errOut, code := run(t, td.Host, "info", "--format", "json")
+	if code != 0 {
+		t.Fatalf("info: exit %d: %s", code, errOut)
+	}
+	var got struct {
+		Daemon struct {
+			PID      int    `json:"pid"`
+			StateDir string `json:"state_dir"`
+		} `json:"daemon"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("info --format json is not JSON: %v\n%s", err, out)
+	}
+	if got.Daemon.PID != os.Getpid() || got.Daemon.StateDir != td.Layout.State {
+		t.Fatalf("info = %+v", got)
+	}
+	out, _, code = run(t, td.Host, "info")
+	if code != 0 || !strings.Contains(out, td.Layout.Socket) {
+		t.Fatalf("info table: exit %d\n%s", code, out)
+	}
+}
+
+func TestErrorsNameTheProblem(t *testing.T) {
+	_, errOut, code := run(t, "unix:///nonexistent/banger.sock", "info")
+	if code != 1 || !strings.Contains(errOut, "cannot reach the banger daemon at /nonexistent/banger.sock") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = run(t, "unix:///x.sock", "info", "--format", "yaml")
+	if code != 1 || !strings.Contains(errOut, `--format "yaml"`) {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestConfigDefaultPrintsDocumentedDefaults(t *testing.T) {
+	out, _, code := run(t, "unix:///x.sock", "config", "default")
+	if code != 0 || !strings.Contains(out, `bridge = "banger0"`) || !strings.Contains(out, "# ") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}

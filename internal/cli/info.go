@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/version"
+)
+
+func newInfoCmd(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "info",
+		Short: "Show the client's and the daemon's version and directories",
+		Example: `  banger info
+  banger info --format json`,
+		Args: cobra.NoArgs,
+	}
+	format := formatFlag(cmd, "table")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkFormat(*format, "table", "json"); err != nil {
+			return err
+		}
+		c, err := app.Client()
+		if err != nil {
+			return err
+		}
+		var info api.Info
+		if err := c.Call(cmd.Context(), "GET", "/v1/info", nil, &info); err != nil {
+			return err
+		}
+		if *format == "json" {
+			return printJSON(app.Stdout, struct {
+				Client string   `json:"client_version"`
+				Daemon api.Info `json:"daemon"`
+			}{version.String(), info})
+		}
+		return table(app.Stdout, [][]string{
+			{"Client version:", version.String()},
+			{"Daemon version:", fmt.Sprintf("%s (pid %d, started %s)", info.Version, info.PID, ago(info.StartedAt, time.Now()))},
+			{"Socket:", info.Socket},
+			{"State dir:", info.StateDir},
+			{"Run dir:", info.RunDir},
+			{"Cache dir:", info.CacheDir},
+		})
+	}
+	return cmd
+}

@@ -1,0 +1,108 @@
+// Package cli is banger's command line: cobra commands that parse flags,
+// call the daemon's API and print. Commands stay thin — the work happens in
+// the daemon — so every command here is a few lines of flags and output.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/version"
+)
+
+// App carries what every command shares: the streams and the daemon client.
+type App struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+
+	host   string
+	client *api.Client
+}
+
+// ExitError ends the CLI with a specific exit code and no message of its own
+// (the guest command's exit code in `banger run`).
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// Main runs the CLI on the process's standard streams with args (without
+// the program name) and returns the process exit code.
+func Main(args []string) int {
+	app := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	return app.Run(args)
+}
+
+// Run executes one command line and returns its exit code: 0, the guest
+// command's code for run/exec, or 1 with the error printed on Stderr.
+func (a *App) Run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewRoot(a)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var exit *ExitError
+	if errors.As(err, &exit) {
+		return exit.Code
+	}
+	_, _ = fmt.Fprintf(a.Stderr, "banger: %v\n", err)
+	return 1
+}
+
+// NewRoot builds the command tree.
+func NewRoot(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "banger",
+		Short: "Run microVMs from OCI images",
+		Long: `banger runs microVMs from OCI images with the ergonomics of docker run.
+
+The CLI talks to the banger daemon (banger daemon, as root) over a unix
+socket: --host or $BANGER_HOST selects it (default ` + api.DefaultHost + `).`,
+		Example: `  banger image pull debian:bookworm
+  banger run debian:bookworm -- uname -a
+  banger ssh dev`,
+		Version:       version.String(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(app.Stdin)
+	root.SetOut(app.Stdout)
+	root.SetErr(app.Stderr)
+	root.PersistentFlags().StringVarP(&app.host, "host", "H", "", "daemon socket as unix:///path (default $"+api.EnvHost+" or "+api.DefaultHost+")")
+	for _, add := range commands {
+		root.AddCommand(add(app))
+	}
+	return root
+}
+
+// commands lists the constructors of the top-level commands; each command
+// file adds itself here, in the order help shows them.
+var commands = []func(*App) *cobra.Command{
+	newDaemonCmd,
+	newInfoCmd,
+	newConfigCmd,
+}
+
+// Client returns the API client for the selected daemon.
+func (a *App) Client() (*api.Client, error) {
+	if a.client != nil {
+		return a.client, nil
+	}
+	c, err := api.NewClient(api.ResolveHost(a.host))
+	if err != nil {
+		return nil, err
+	}
+	a.client = c
+	return c, nil
+}

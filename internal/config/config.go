@@ -1,0 +1,182 @@
+// Package config owns the daemon's TOML configuration file: its schema, its
+// defaults and its validation.
+//
+// The defaults are not written twice: default.toml is both the documentation
+// users read (`banger config default`) and the source Default decodes, so the
+// two cannot drift apart.
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"slices"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/units"
+)
+
+//go:embed default.toml
+var defaultTOML string
+
+// DefaultTOML is the commented default configuration file.
+func DefaultTOML() string { return defaultTOML }
+
+// Config is the whole configuration file.
+type Config struct {
+	Daemon      Daemon      `toml:"daemon" json:"daemon"`
+	Image       Image       `toml:"image" json:"image"`
+	Kernel      Kernel      `toml:"kernel" json:"kernel"`
+	VM          VM          `toml:"vm" json:"vm"`
+	QEMU        QEMU        `toml:"qemu" json:"qemu"`
+	Firecracker Firecracker `toml:"firecracker" json:"firecracker"`
+	Network     Network     `toml:"network" json:"network"`
+}
+
+// Daemon configures the daemon process itself.
+type Daemon struct {
+	SocketGroup string `toml:"socket_group" json:"socket_group"`
+	LogLevel    string `toml:"log_level" json:"log_level"`
+}
+
+// Image configures pulls and imports.
+type Image struct {
+	Platform           string     `toml:"platform" json:"platform"`
+	InsecureRegistries []string   `toml:"insecure_registries" json:"insecure_registries"`
+	MaxLayerBytes      units.Size `toml:"max_layer_bytes" json:"max_layer_bytes"`
+	HeadroomPercent    int        `toml:"headroom_percent" json:"headroom_percent"`
+}
+
+// Kernel configures the kernel catalog.
+type Kernel struct {
+	Default string `toml:"default" json:"default"`
+}
+
+// VM holds defaults for new VMs.
+type VM struct {
+	CPUs         int        `toml:"cpus" json:"cpus"`
+	Memory       units.Size `toml:"memory" json:"memory"`
+	VMM          string     `toml:"vmm" json:"vmm"`
+	DiskStrategy string     `toml:"disk_strategy" json:"disk_strategy"`
+	StopTimeout  int        `toml:"stop_timeout" json:"stop_timeout"`
+}
+
+// QEMU configures the QEMU backend.
+type QEMU struct {
+	Binary string `toml:"binary" json:"binary"`
+	Accel  string `toml:"accel" json:"accel"`
+}
+
+// Firecracker configures the Firecracker backend and its jailer.
+type Firecracker struct {
+	Binary       string `toml:"binary" json:"binary"`
+	Jailer       string `toml:"jailer" json:"jailer"`
+	ChrootBase   string `toml:"chroot_base" json:"chroot_base"`
+	UID          int    `toml:"uid" json:"uid"`
+	GID          int    `toml:"gid" json:"gid"`
+	CgroupParent string `toml:"cgroup_parent" json:"cgroup_parent"`
+}
+
+// Network configures host networking.
+type Network struct {
+	Bridge     string `toml:"bridge" json:"bridge"`
+	Subnet     string `toml:"subnet" json:"subnet"`
+	NftTable   string `toml:"nft_table" json:"nft_table"`
+	MTU        int    `toml:"mtu" json:"mtu"`
+	IsolateVMs bool   `toml:"isolate_vms" json:"isolate_vms"`
+}
+
+// Default returns the built-in defaults (those documented in default.toml).
+func Default() Config {
+	var c Config
+	if _, err := toml.Decode(defaultTOML, &c); err != nil {
+		panic("config: embedded default.toml does not parse: " + err.Error())
+	}
+	return c
+}
+
+// Load reads the file at path over the defaults. A missing file is not an
+// error when optional is true (the default path); it is when the user named
+// the file. Unknown keys are rejected, so a typo never silently does
+// nothing.
+func Load(path string, optional bool) (Config, error) {
+	c := Default()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && optional {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(string(data), path)
+}
+
+// Parse decodes a configuration over the defaults and validates it. name is
+// used in error messages.
+func Parse(data, name string) (Config, error) {
+	c := Default()
+	md, err := toml.Decode(data, &c)
+	if err != nil {
+		return c, fmt.Errorf("config %s: %w: %w", name, errdefs.ErrInvalid, err)
+	}
+	if undec := md.Undecoded(); len(undec) > 0 {
+		return c, fmt.Errorf("config %s: %w: unknown key %q (see `banger config default`)", name, errdefs.ErrInvalid, undec[0].String())
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("config %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// Validate checks every value a later step would otherwise trip over.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{errdefs.ErrInvalid}, args...)...))
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Daemon.LogLevel) {
+		bad("daemon.log_level %q: want debug, info, warn or error", c.Daemon.LogLevel)
+	}
+	if c.Image.MaxLayerBytes <= 0 {
+		bad("image.max_layer_bytes must be positive")
+	}
+	if c.Image.HeadroomPercent < 0 || c.Image.HeadroomPercent > 1000 {
+		bad("image.headroom_percent %d: want 0..1000", c.Image.HeadroomPercent)
+	}
+	if c.VM.CPUs < 1 || c.VM.CPUs > 255 {
+		bad("vm.cpus %d: want 1..255", c.VM.CPUs)
+	}
+	if c.VM.Memory < units.Size(64*units.MiB) {
+		bad("vm.memory %s: want at least 64MiB", units.FormatSize(int64(c.VM.Memory)))
+	}
+	if !slices.Contains([]string{"auto", "qemu", "firecracker"}, c.VM.VMM) {
+		bad("vm.vmm %q: want auto, qemu or firecracker", c.VM.VMM)
+	}
+	if !slices.Contains([]string{"auto", "reflink", "qcow2", "dm-snapshot", "copy"}, c.VM.DiskStrategy) {
+		bad("vm.disk_strategy %q: want auto, reflink, qcow2, dm-snapshot or copy", c.VM.DiskStrategy)
+	}
+	if c.VM.StopTimeout < 0 {
+		bad("vm.stop_timeout must not be negative")
+	}
+	if !slices.Contains([]string{"auto", "kvm", "tcg"}, c.QEMU.Accel) {
+		bad("qemu.accel %q: want auto, kvm or tcg", c.QEMU.Accel)
+	}
+	if n := len(c.Network.Bridge); n == 0 || n > 15 {
+		bad("network.bridge %q: want 1..15 characters (IFNAMSIZ)", c.Network.Bridge)
+	}
+	if p, err := netip.ParsePrefix(c.Network.Subnet); err != nil || !p.Addr().Is4() || p.Bits() > 29 || p.Masked() != p {
+		bad("network.subnet %q: want an IPv4 network such as 10.213.0.0/20 (at most /29)", c.Network.Subnet)
+	}
+	if c.Network.NftTable == "" {
+		bad("network.nft_table must not be empty")
+	}
+	if c.Network.MTU < 576 || c.Network.MTU > 65535 {
+		bad("network.mtu %d: want 576..65535", c.Network.MTU)
+	}
+	return errors.Join(errs...)
+}

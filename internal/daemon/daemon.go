@@ -1,0 +1,181 @@
+// Package daemon is banger's root daemon: the only writer of state. It owns
+// the database, the image, kernel and VM services, and the API socket, and
+// on start it reconciles what the records say with what the host holds.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/paths"
+	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/internal/version"
+)
+
+// Options configure a daemon.
+type Options struct {
+	Layout paths.Layout
+	Config config.Config
+	Log    *slog.Logger
+}
+
+// Daemon is a running banger daemon.
+type Daemon struct {
+	layout  paths.Layout
+	cfg     config.Config
+	log     *slog.Logger
+	store   *store.Store
+	started time.Time
+	lock    *os.File
+}
+
+// New prepares a daemon: it creates the layout's directories, takes the
+// state directory's lock and opens the database. Close releases them.
+func New(opts Options) (*Daemon, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := opts.Layout.Ensure(); err != nil {
+		return nil, fmt.Errorf("create daemon directories: %w", err)
+	}
+	lock, err := lockState(opts.Layout.LockFile())
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(opts.Layout.Database())
+	if err != nil {
+		_ = lock.Close()
+		return nil, err
+	}
+	d := &Daemon{
+		layout:  opts.Layout,
+		cfg:     opts.Config,
+		log:     log,
+		store:   st,
+		started: time.Now(),
+		lock:    lock,
+	}
+	return d, nil
+}
+
+// lockState takes an exclusive, non-blocking flock so a second daemon on the
+// same state directory fails at once with a clear message.
+func lockState(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("state directory %s: %w: another banger daemon is running on it", path, errdefs.ErrConflict)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Close releases the database and the state lock.
+func (d *Daemon) Close() error {
+	err := d.store.Close()
+	_ = d.lock.Close()
+	return err
+}
+
+// Handler returns the daemon's HTTP API.
+func (d *Daemon) Handler() http.Handler {
+	rt := api.NewRouter(d.log)
+	rt.JSON("GET /v1/info", d.info)
+	rt.JSON("GET /v1/config", func(*http.Request) (any, error) { return d.cfg, nil })
+	return rt.Mux
+}
+
+func (d *Daemon) info(*http.Request) (any, error) {
+	return api.Info{
+		Version:   version.String(),
+		PID:       os.Getpid(),
+		StateDir:  d.layout.State,
+		RunDir:    d.layout.Run,
+		CacheDir:  d.layout.Cache,
+		Socket:    d.layout.Socket,
+		StartedAt: d.started,
+	}, nil
+}
+
+// Serve listens on the layout's socket and serves the API until ctx ends,
+// then stops accepting and waits (bounded) for requests in flight.
+func (d *Daemon) Serve(ctx context.Context) error {
+	l, err := d.listen()
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	d.log.Info("daemon ready", "socket", d.layout.Socket, "state", d.layout.State, "version", version.String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve api: %w", err)
+	case <-ctx.Done():
+	}
+	d.log.Info("daemon stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	_ = os.Remove(d.layout.Socket)
+	return nil
+}
+
+// listen creates the API socket with mode 0660, group-owned by the
+// configured group when it exists. A stale socket left by a crashed daemon
+// is replaced; a live one means another daemon answers there.
+func (d *Daemon) listen() (net.Listener, error) {
+	sock := d.layout.Socket
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var d0 net.Dialer
+	if c, err := d0.DialContext(ctx, "unix", sock); err == nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("socket %s: %w: another daemon is serving it; stop it or use --socket", sock, errdefs.ErrConflict)
+	}
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %s: %w", sock, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
+		return nil, fmt.Errorf("socket dir: %w", err)
+	}
+	old := syscall.Umask(0o117)
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "unix", sock)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	if grp := d.cfg.Daemon.SocketGroup; grp != "" {
+		if g, err := user.LookupGroup(grp); err == nil {
+			gid, _ := strconv.Atoi(g.Gid)
+			if err := os.Chown(sock, -1, gid); err != nil {
+				d.log.Warn("cannot give the socket to its group", "group", grp, "error", err)
+			}
+		}
+	}
+	if err := os.Chmod(sock, 0o660); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("chmod %s: %w", sock, err)
+	}
+	return l, nil
+}

@@ -1,0 +1,81 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/daemon"
+	"github.com/bangerdev/banger/internal/daemon/daemontest"
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/paths"
+)
+
+func TestDaemonServesInfo(t *testing.T) {
+	td := daemontest.Start(t)
+	var info api.Info
+	if err := td.Client.Call(context.Background(), "GET", "/v1/info", nil, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.StateDir != td.Layout.State || info.Socket != td.Layout.Socket || info.PID != os.Getpid() {
+		t.Fatalf("info = %+v, layout = %+v", info, td.Layout)
+	}
+	fi, err := os.Stat(td.Layout.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("socket mode %v, want 0660 socket", fi.Mode())
+	}
+	for dir := range td.Layout.Dirs() {
+		if _, err := os.Stat(dir); err != nil {
+			t.Errorf("layout dir %s not created: %v", dir, err)
+		}
+	}
+	var cfg config.Config
+	if err := td.Client.Call(context.Background(), "GET", "/v1/config", nil, &cfg); err != nil || cfg.Network.Bridge != td.Config.Network.Bridge {
+		t.Fatalf("config = %+v, %v", cfg.Network, err)
+	}
+}
+
+func TestSecondDaemonOnSameStateRefused(t *testing.T) {
+	td := daemontest.Start(t)
+	layout := td.Layout
+	layout.Socket = filepath.Join(layout.Run, "other.sock")
+	_, err := daemon.New(daemon.Options{Layout: layout, Config: config.Default()})
+	if !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("second daemon on one state dir: want ErrConflict, got %v", err)
+	}
+}
+
+func TestStaleSocketReplaced(t *testing.T) {
+	root, err := os.MkdirTemp("", "bg") //nolint:usetesting // short path for the socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = os.RemoveAll(root) }()
+	layout := paths.Rooted(root)
+	if err := os.MkdirAll(layout.Run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A socket file nobody listens on: what a SIGKILLed daemon leaves.
+	l, err := net.Listen("unix", layout.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	_ = l.Close()
+	if _, err := os.Stat(layout.Socket); err != nil {
+		t.Fatalf("stale socket not left behind: %v", err)
+	}
+	td := daemontest.StartAt(t, layout)
+	var info api.Info
+	if err := td.Client.Call(context.Background(), "GET", "/v1/info", nil, &info); err != nil {
+		t.Fatalf("daemon on a stale socket: %v", err)
+	}
+}

@@ -1,0 +1,159 @@
+// Package paths owns every file system location banger touches.
+//
+// Nothing else in banger builds a path from scratch: the daemon's state,
+// runtime and cache directories, every per-image, per-kernel and per-VM
+// location, and the globs the leak sweep uses all come from a Layout. That is
+// what lets `banger daemon --root DIR` move everything at once, and what lets
+// the inventory find every file banger could have created.
+//
+// Defaults follow the FHS for the root daemon (/var/lib/banger, /run/banger)
+// and the XDG base directory spec for caches ($XDG_CACHE_HOME/banger, falling
+// back to ~/.cache/banger).
+package paths
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// Default locations of the system daemon.
+const (
+	DefaultStateDir = "/var/lib/banger"
+	DefaultRunDir   = "/run/banger"
+	DefaultConfig   = "/etc/banger/config.toml"
+	SocketName      = "banger.sock"
+)
+
+// Layout is the set of directories one daemon owns. The zero value is not
+// usable; build one with Default or Rooted.
+type Layout struct {
+	// State holds the database and everything that must survive a reboot:
+	// images, kernels, VM disks, keys.
+	State string
+	// Run holds what dies with the host: sockets, per-VM runtime dirs,
+	// handles.json, pid files.
+	Run string
+	// Cache holds data that can be fetched again: the OCI blob cache.
+	Cache string
+	// Socket is the daemon's API socket.
+	Socket string
+}
+
+// Default returns the layout of the system daemon: FHS state and runtime
+// directories, XDG cache directory.
+func Default() Layout {
+	return Layout{
+		State:  DefaultStateDir,
+		Run:    DefaultRunDir,
+		Cache:  UserCacheDir(),
+		Socket: filepath.Join(DefaultRunDir, SocketName),
+	}
+}
+
+// Rooted returns a layout that keeps all daemon state, runtime files, the
+// cache and the socket under root. It is what `banger daemon --root` uses and
+// what tests use to run daemons side by side.
+func Rooted(root string) Layout {
+	return Layout{
+		State:  root,
+		Run:    filepath.Join(root, "run"),
+		Cache:  filepath.Join(root, "cache"),
+		Socket: filepath.Join(root, "run", SocketName),
+	}
+}
+
+// UserCacheDir is $XDG_CACHE_HOME/banger, or ~/.cache/banger when the
+// variable is unset or relative (as the XDG spec requires).
+func UserCacheDir() string {
+	if d := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "banger")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".cache", "banger")
+	}
+	return filepath.Join(os.TempDir(), "banger-cache")
+}
+
+// UserConfigDir is $XDG_CONFIG_HOME/banger, or ~/.config/banger.
+func UserConfigDir() string {
+	if d := os.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "banger")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".config", "banger")
+	}
+	return filepath.Join(os.TempDir(), "banger-config")
+}
+
+// Database is the single embedded database file.
+func (l Layout) Database() string { return filepath.Join(l.State, "banger.db") }
+
+// LockFile is held (flock) by the running daemon so two daemons never share
+// one state directory.
+func (l Layout) LockFile() string { return filepath.Join(l.State, "daemon.lock") }
+
+// Tmp is a scratch directory on the state file system, so a finished file can
+// be renamed into place atomically.
+func (l Layout) Tmp() string { return filepath.Join(l.State, "tmp") }
+
+// OCICache is the OCI image layout holding verified blobs
+// (blobs/sha256/<hex>).
+func (l Layout) OCICache() string { return filepath.Join(l.Cache, "oci") }
+
+// Images is the directory holding one subdirectory per image.
+func (l Layout) Images() string { return filepath.Join(l.State, "images") }
+
+// Image is the directory of one image, by its id.
+func (l Layout) Image(id string) string { return filepath.Join(l.Images(), id) }
+
+// ImageRootfs is the read-only, shared ext4 file of one image.
+func (l Layout) ImageRootfs(id string) string { return filepath.Join(l.Image(id), "rootfs.ext4") }
+
+// Kernels is the directory holding one subdirectory per kernel.
+func (l Layout) Kernels() string { return filepath.Join(l.State, "kernels") }
+
+// Kernel is the directory of one kernel, by its name.
+func (l Layout) Kernel(name string) string { return filepath.Join(l.Kernels(), name) }
+
+// VMs is the directory holding one persistent subdirectory per VM.
+func (l Layout) VMs() string { return filepath.Join(l.State, "vms") }
+
+// VM is the persistent directory of one VM: its writable disk and console
+// log.
+func (l Layout) VM(id string) string { return filepath.Join(l.VMs(), id) }
+
+// VMRuntimes is the directory holding one runtime directory per running VM.
+func (l Layout) VMRuntimes() string { return filepath.Join(l.Run, "vms") }
+
+// VMRuntime is the runtime directory of one VM: sockets and handles.json.
+// Unix socket paths are limited to 107 bytes, so keep roots short.
+func (l Layout) VMRuntime(id string) string { return filepath.Join(l.VMRuntimes(), id) }
+
+// Keys holds the daemon's SSH client key and the per-host agent keys.
+func (l Layout) Keys() string { return filepath.Join(l.State, "keys") }
+
+// Dirs lists the directories the daemon creates at start, with their modes.
+func (l Layout) Dirs() map[string]os.FileMode {
+	return map[string]os.FileMode{
+		l.State:        0o711,
+		l.Run:          0o711,
+		l.Cache:        0o700,
+		l.Tmp():        0o700,
+		l.Images():     0o711,
+		l.Kernels():    0o711,
+		l.VMs():        0o700,
+		l.VMRuntimes(): 0o700,
+		l.Keys():       0o700,
+		l.OCICache():   0o700,
+	}
+}
+
+// Ensure creates every directory of the layout.
+func (l Layout) Ensure() error {
+	for dir, mode := range l.Dirs() {
+		if err := os.MkdirAll(dir, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+// Package vmm is the seam between the daemon and the virtual machine
+// monitors that run its guests. A backend (vmm/qemu, vmm/firecracker) turns a
+// Spec — plain values the daemon builds from its records — into a running
+// Machine, and can adopt a Machine an earlier daemon started from the
+// Handles it recorded.
+//
+// The interfaces are small on purpose (see STYLE.md): lifecycle on Machine,
+// optional Pauser and Snapshotter for backends that can, and one Probe that
+// says whether the backend can run here and how. Every backend passes the
+// shared conformance suite in vmm/vmmtest.
+package vmm
+
+import (
+	"context"
+	"net"
+
+	"github.com/bangerdev/banger/internal/proc"
+)
+
+// EnvVMID is set in every VMM process's environment to the VM's id, so the
+// inventory can find a VMM whose pid was never recorded.
+const EnvVMID = "BANGER_VM"
+
+// Backend starts and adopts machines of one kind.
+type Backend interface {
+	// Name is the backend's name: "qemu" or "firecracker".
+	Name() string
+	// Probe reports whether the backend can run on this host, and how
+	// (accelerator, version), without side effects beyond short probes.
+	Probe(ctx context.Context) Probe
+	// Start launches the VMM for spec and boots the guest. It returns once
+	// the VMM runs and the guest is booting; callers wait for the guest
+	// with Machine.DialAgent. Before creating each host resource (process,
+	// socket) it passes the Handles known so far to spec.Record, so a
+	// daemon crash at any point leaves a record to clean up from. On
+	// error, everything Start created is gone.
+	Start(ctx context.Context, spec Spec) (Machine, error)
+	// Attach adopts a machine started earlier (by this or a previous
+	// daemon) from its recorded handles. It wraps errdefs.ErrNotFound
+	// when the VMM process is no longer the recorded one.
+	Attach(ctx context.Context, h Handles) (Machine, error)
+}
+
+// Probe is what a backend found out about the host.
+type Probe struct {
+	// Available is true when Start can work here.
+	Available bool `json:"available"`
+	// Version of the VMM binary, when found.
+	Version string `json:"version,omitempty"`
+	// Binary is the resolved path of the VMM binary.
+	Binary string `json:"binary,omitempty"`
+	// Accel is the accelerator Start will use: "kvm" or "tcg".
+	Accel string `json:"accel,omitempty"`
+	// Notes explain the choice or the unavailability, for `banger doctor`
+	// and the user ("KVM present but cannot run a standard guest: ...;
+	// using tcg").
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Kernel is what the guest boots.
+type Kernel struct {
+	// Vmlinux is an uncompressed ELF kernel (Firecracker needs this).
+	Vmlinux string
+	// BzImage is a compressed bzImage, when there is one (QEMU prefers it).
+	BzImage string
+	// Initrd is an initramfs to load, when the kernel needs modules.
+	Initrd string
+}
+
+// Drive is one block device. The first drive with Root set is the root
+// file system (/dev/vda).
+type Drive struct {
+	ID       string
+	Path     string
+	ReadOnly bool
+	// Format is "raw" (default) or "qcow2" (QEMU only).
+	Format string
+	Root   bool
+}
+
+// NIC is one network interface backed by a host tap.
+type NIC struct {
+	ID  string
+	Tap string
+	MAC string
+	MTU int
+}
+
+// Spec is everything a backend needs to start one VM.
+type Spec struct {
+	// ID is the VM id; it names host objects and is set as EnvVMID.
+	ID string
+	// RuntimeDir exists and belongs to this VM; sockets go here. Keep it
+	// short: unix socket paths are limited to 107 bytes.
+	RuntimeDir string
+	Kernel     Kernel
+	// Cmdline holds the guest's kernel arguments from the daemon (root,
+	// init, banger's boot settings). The backend appends what its machine
+	// needs (console device, timer quirks).
+	Cmdline   string
+	CPUs      int
+	MemoryMiB int
+	Drives    []Drive
+	NICs      []NIC
+	// ConsoleLog receives the guest's serial console.
+	ConsoleLog string
+	// AgentPort is the vsock port the guest agent listens on (Firecracker).
+	AgentPort uint32
+	// Accel overrides the probed accelerator ("kvm", "tcg"); empty = probe.
+	Accel string
+	// Record persists handles before each resource is created (see
+	// Backend.Start). It may be nil in tests.
+	Record func(Handles) error
+}
+
+// Handles identify a running machine's host resources; the daemon stores
+// them in handles.json and VM.Runtime.
+type Handles struct {
+	Backend string        `json:"backend"`
+	Process proc.Identity `json:"process"`
+	// Sockets by role: "qmp", "api", "agent", "vsock".
+	Sockets map[string]string `json:"sockets,omitempty"`
+	Accel   string            `json:"accel,omitempty"`
+	// JailDir is the jailer's chroot, when the jailer is used.
+	JailDir string `json:"jail_dir,omitempty"`
+}
+
+// Status is what the VMM says about the guest.
+type Status string
+
+// The statuses.
+const (
+	StatusRunning Status = "running"
+	StatusPaused  Status = "paused"
+	StatusStopped Status = "stopped"
+)
+
+// Exit describes how a VMM process ended.
+type Exit struct {
+	// Code is the VMM's exit status; -1 when it was killed by a signal or
+	// is not our child (adopted).
+	Code int
+	// Signal is the signal that ended it, when known.
+	Signal string
+}
+
+// Machine is one running VMM.
+type Machine interface {
+	// Handles returns the machine's recorded resources.
+	Handles() Handles
+	// DialAgent opens a byte stream to the guest agent (virtio-serial,
+	// hybrid vsock). It may be called while the guest still boots; it
+	// retries until ctx ends.
+	DialAgent(ctx context.Context) (net.Conn, error)
+	// Status asks the VMM for the guest's state.
+	Status(ctx context.Context) (Status, error)
+	// Shutdown asks the guest to power off (ACPI power button, Ctrl-Alt-Del)
+	// and waits, until ctx ends, for the VMM to exit. It does not kill.
+	Shutdown(ctx context.Context) error
+	// Kill ends the VMM process now and waits for it to go.
+	Kill(ctx context.Context) error
+	// Wait blocks until the VMM process exits or ctx ends.
+	Wait(ctx context.Context) (Exit, error)
+	// Cleanup removes what the backend created on the host (sockets, jail)
+	// after the process is gone. It is idempotent.
+	Cleanup() error
+}
+
+// Pauser is a Machine that can pause and resume its vCPUs.
+type Pauser interface {
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
+}
+
+// SnapshotType is "Full" or "Diff" (Firecracker's names).
+type SnapshotType string
+
+// The snapshot types.
+const (
+	SnapshotFull SnapshotType = "Full"
+	SnapshotDiff SnapshotType = "Diff"
+)
+
+// SnapshotSpec names the files of a snapshot.
+type SnapshotSpec struct {
+	Type      SnapshotType
+	StatePath string
+	MemPath   string
+}
+
+// Snapshotter is a Machine that can save its state (it must be paused).
+type Snapshotter interface {
+	CreateSnapshot(ctx context.Context, s SnapshotSpec) error
+}
