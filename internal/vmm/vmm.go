@@ -192,3 +192,17 @@ type SnapshotSpec struct {
 type Snapshotter interface {
 	CreateSnapshot(ctx context.Context, s SnapshotSpec) error
 }
+
+// The guest agent channel's well-known names, shared by the backends (host
+// side) and banger-agent (guest side).
+const (
+	// AgentPortName is the name of the QEMU virtio-serial port carrying the
+	// agent's SSH connection; the guest finds it under
+	// /sys/class/virtio-ports/*/name.
+	AgentPortName = "banger.agent"
+	// AgentVsockPort is the AF_VSOCK port the agent listens on
+	// (Firecracker hybrid vsock: the host sends "CONNECT 1024\n").
+	AgentVsockPort = 1024
+	// AgentTCPPort is the agent's TCP fallback port on the VM's address.
+	AgentTCPPort = 1022
+)
