@@ -1,0 +1,234 @@
+package firecracker_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/internal/vmm/firecracker"
+	"github.com/bangerdev/banger/internal/vmm/firecracker/fctest"
+)
+
+// fixture is one VM's files for the fake.
+type fixture struct {
+	spec    vmm.Spec
+	records *recorder
+	dir     string
+}
+
+type recorder struct {
+	mu sync.Mutex
+	hs []vmm.Handles
+}
+
+func (r *recorder) record(h vmm.Handles) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h.Sockets = cloneMap(h.Sockets)
+	r.hs = append(r.hs, h)
+	return nil
+}
+
+func (r *recorder) all() []vmm.Handles {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]vmm.Handles(nil), r.hs...)
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func newFixture(t *testing.T, id string) fixture {
+	t.Helper()
+	dir := fctest.ShortDir(t)
+	rt := filepath.Join(dir, "rt")
+	must(t, os.Mkdir(rt, 0o755))
+	for _, f := range []string{"vmlinux", "initrd.img", "rootfs.ext4", "data.img"} {
+		must(t, os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644))
+	}
+	rec := &recorder{}
+	return fixture{dir: dir, records: rec, spec: vmm.Spec{
+		ID: id, RuntimeDir: rt,
+		Kernel:  vmm.Kernel{Vmlinux: filepath.Join(dir, "vmlinux"), Initrd: filepath.Join(dir, "initrd.img")},
+		Cmdline: "root=/dev/vda rw -- --banger-boot",
+		CPUs:    2, MemoryMiB: 256,
+		Drives: []vmm.Drive{
+			{ID: "data", Path: filepath.Join(dir, "data.img"), ReadOnly: true},
+			{ID: "root", Path: filepath.Join(dir, "rootfs.ext4"), Root: true},
+		},
+		NICs:       []vmm.NIC{{ID: "eth0", Tap: "bg-" + id[:6], MAC: "02:fc:00:00:00:01", MTU: 1500}},
+		ConsoleLog: filepath.Join(dir, "console.log"),
+		Record:     rec.record,
+	}}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func backend(fake fctest.Fake, opts ...firecracker.Option) *firecracker.Backend {
+	cfg := config.Default().Firecracker
+	cfg.Binary = fake.Firecracker
+	return firecracker.New(cfg, opts...)
+}
+
+// vmConfig asks the VMM for its whole configuration (GET /vm/config).
+func vmConfig(t *testing.T, m vmm.Machine) map[string]any {
+	t.Helper()
+	var out map[string]any
+	call := firecracker.Call{Method: "GET", Path: "/vm/config"}
+	must(t, m.(*firecracker.Machine).Client().Do(ctxT(t), call, &out))
+	return out
+}
+
+func echo(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	defer func() { _ = c.Close() }()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len(msg))
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
+		t.Fatalf("echo over vsock: got %q, %v; want %q", buf, err, msg)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	fake := fctest.Binaries(t)
+	t.Setenv(fctest.EnvGuestDelay, "150ms") // the agent listens a bit after boot
+	f := newFixture(t, "lifecycle-1")
+	b := backend(fake)
+	ctx := ctxT(t)
+
+	m, err := b.Start(ctx, f.spec)
+	must(t, err)
+	h := m.Handles()
+	t.Cleanup(func() { _ = m.Kill(context.Background()); _ = m.Cleanup() })
+
+	// Handles: recorded before the process existed, then with its identity.
+	recs := f.records.all()
+	if len(recs) != 2 || recs[0].Process.PID != 0 || recs[1].Process != h.Process || !h.Process.Alive() {
+		t.Fatalf("records = %+v; want one without and one with the live process %+v", recs, h.Process)
+	}
+	if h.Backend != "firecracker" || h.Sockets["api"] != filepath.Join(f.spec.RuntimeDir, "fc.sock") || h.Sockets["vsock"] != filepath.Join(f.spec.RuntimeDir, "vsock.sock") {
+		t.Fatalf("handles = %+v", h)
+	}
+	env, err := proc.Environ(h.Process.PID)
+	must(t, err)
+	if !contains(env, vmm.EnvVMID+"=lifecycle-1") {
+		t.Fatalf("VMM environment lacks %s", vmm.EnvVMID)
+	}
+
+	// What the VMM was told.
+	cfg := vmConfig(t, m)
+	boot := cfg["boot-source"].(map[string]any)
+	if boot["boot_args"] != "root=/dev/vda rw console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd -- --banger-boot" ||
+		boot["initrd_path"] != f.spec.Kernel.Initrd || boot["kernel_image_path"] != f.spec.Kernel.Vmlinux {
+		t.Fatalf("boot-source = %v", boot)
+	}
+	drives := cfg["drives"].([]any)
+	if d := drives[0].(map[string]any); d["drive_id"] != "root" || d["is_root_device"] != true || d["is_read_only"] != false {
+		t.Fatalf("first drive must be the root: %v", drives)
+	}
+	if d := drives[1].(map[string]any); d["drive_id"] != "data" || d["is_read_only"] != true {
+		t.Fatalf("second drive: %v", drives)
+	}
+	if v := cfg["vsock"].(map[string]any); v["guest_cid"] != 3.0 || v["uds_path"] != h.Sockets["vsock"] {
+		t.Fatalf("vsock = %v", v)
+	}
+	if cfg["entropy"] == nil {
+		t.Fatal("no entropy device: the guest's getrandom would block at boot (DESIGN: entropy trap)")
+	}
+	if mc := cfg["machine-config"].(map[string]any); mc["vcpu_count"] != 2.0 || mc["mem_size_mib"] != 256.0 {
+		t.Fatalf("machine-config = %v", mc)
+	}
+
+	// The agent channel, dialled before the guest listens.
+	c, err := m.DialAgent(ctx)
+	must(t, err)
+	echo(t, c, "ping over hybrid vsock")
+
+	// Pause, snapshot, resume.
+	p := m.(vmm.Pauser)
+	must(t, p.Pause(ctx))
+	if st, err := m.Status(ctx); err != nil || st != vmm.StatusPaused {
+		t.Fatalf("status after pause = %v, %v", st, err)
+	}
+	snap := vmm.SnapshotSpec{StatePath: filepath.Join(f.dir, "vm.state"), MemPath: filepath.Join(f.dir, "vm.mem")}
+	must(t, m.(vmm.Snapshotter).CreateSnapshot(ctx, snap))
+	if fi, err := os.Stat(snap.MemPath); err != nil || fi.Size() != 256<<20 {
+		t.Fatalf("memory file: %v, %v", fi, err)
+	}
+	// Diff without dirty page tracking: refused, with Firecracker's reason.
+	err = m.(vmm.Snapshotter).CreateSnapshot(ctx, vmm.SnapshotSpec{Type: vmm.SnapshotDiff, StatePath: snap.StatePath + ".d", MemPath: snap.MemPath + ".d"})
+	if err == nil || !strings.Contains(err.Error(), "PUT /snapshot/create") || !strings.Contains(err.Error(), "dirty page tracking disabled") {
+		t.Fatalf("diff snapshot without tracking: %v", err)
+	}
+	must(t, p.Resume(ctx))
+
+	// A second start of the same instance is refused by the contract.
+	err = m.(*firecracker.Machine).Client().Do(ctx, firecracker.Call{Method: "PUT", Path: "/actions", Body: firecracker.InstanceActionInfo{ActionType: "InstanceStart"}}, nil)
+	var ae *firecracker.APIError
+	if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Fault, "after starting") {
+		t.Fatalf("second InstanceStart: %v", err)
+	}
+
+	// Clean shutdown through Ctrl-Alt-Del.
+	if err := m.Cleanup(); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("Cleanup of a running VM = %v, want ErrConflict", err)
+	}
+	must(t, m.Shutdown(ctx))
+	exit, err := m.Wait(ctx)
+	if err != nil || exit.Code != 0 {
+		t.Fatalf("exit = %+v, %v; want 0 after the guest rebooted", exit, err)
+	}
+	if st, _ := m.Status(ctx); st != vmm.StatusStopped {
+		t.Fatalf("status after shutdown = %v", st)
+	}
+	must(t, m.Cleanup())
+	must(t, m.Cleanup()) // idempotent
+	for _, s := range h.Sockets {
+		if _, err := os.Lstat(s); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("socket %s left behind", s)
+		}
+	}
+	console, _ := os.ReadFile(f.spec.ConsoleLog)
+	if !strings.Contains(string(console), "Linux version") || !strings.Contains(string(console), "reboot: Restarting system") {
+		t.Fatalf("console log = %q", console)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
