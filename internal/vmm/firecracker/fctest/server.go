@@ -120,7 +120,7 @@ type answer struct {
 	after  func() // run after the response is written
 }
 
-func ok() answer                { return answer{status: http.StatusNoContent} }
+func ok() answer { return answer{status: http.StatusNoContent} }
 func fault(f string, a ...any) answer {
 	return answer{status: http.StatusBadRequest, fault: fmt.Sprintf(f, a...)}
 }
