@@ -232,3 +232,101 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// A request Firecracker rejects ends Start with the endpoint and the
+// fault message, and leaves nothing behind.
+func TestStartRejectedRequest(t *testing.T) {
+	fake := fctest.Binaries(t)
+	f := newFixture(t, "rejected-1")
+	must(t, os.Remove(f.spec.Drives[1].Path)) // the root image is missing
+	_, err := backend(fake).Start(ctxT(t), f.spec)
+	if err == nil || !strings.Contains(err.Error(), "PUT /drives/root") || !strings.Contains(err.Error(), "no such file or directory") {
+		t.Fatalf("Start = %v; want the endpoint and Firecracker's fault message", err)
+	}
+	var ae *firecracker.APIError
+	if !errors.As(err, &ae) || ae.Status != 400 {
+		t.Fatalf("error %v does not carry the APIError", err)
+	}
+	recs := f.records.all()
+	last := recs[len(recs)-1]
+	if last.Process.PID == 0 || last.Process.Alive() {
+		t.Fatalf("the VMM process %+v must have been started and be gone", last.Process)
+	}
+	for _, s := range last.Sockets {
+		if _, err := os.Lstat(s); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("socket %s left behind", s)
+		}
+	}
+}
+
+// A VMM that dies during startup is reported with its log.
+func TestStartVMMExits(t *testing.T) {
+	fake := fctest.Binaries(t)
+	t.Setenv(fctest.EnvSpec, "") // the fake refuses to run without its spec
+	f := newFixture(t, "dies-1")
+	_, err := backend(fake).Start(ctxT(t), f.spec)
+	if err == nil || !strings.Contains(err.Error(), "exited during startup (exit status 1)") || !strings.Contains(err.Error(), "FCTEST_SPEC is not set") {
+		t.Fatalf("Start = %v", err)
+	}
+}
+
+func TestStartMissingBinary(t *testing.T) {
+	cfg := config.Default().Firecracker
+	cfg.Binary = "/nonexistent/firecracker"
+	f := newFixture(t, "nobin-1")
+	_, err := firecracker.New(cfg).Start(ctxT(t), f.spec)
+	if !errors.Is(err, errdefs.ErrUnavailable) || len(f.records.all()) != 0 {
+		t.Fatalf("Start = %v (records %v); want ErrUnavailable before anything is recorded", err, f.records.all())
+	}
+}
+
+// After a daemon restart, a new backend adopts the running VMM from its
+// recorded handles, and can drive it to the end.
+func TestAttachAfterRestart(t *testing.T) {
+	fake := fctest.Binaries(t)
+	f := newFixture(t, "adopt-1")
+	ctx := ctxT(t)
+	first, err := backend(fake).Start(ctx, f.spec)
+	must(t, err)
+	t.Cleanup(func() { _ = first.Kill(context.Background()) })
+	h := first.Handles()
+
+	// "Restart": a fresh backend, knowing only the handles.
+	m, err := backend(fake).Attach(ctx, h)
+	must(t, err)
+	if st, err := m.Status(ctx); err != nil || st != vmm.StatusRunning {
+		t.Fatalf("adopted status = %v, %v", st, err)
+	}
+	c, err := m.DialAgent(ctx)
+	must(t, err)
+	echo(t, c, "adopted")
+	if err := m.Cleanup(); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("Cleanup while running = %v", err)
+	}
+	must(t, m.Kill(ctx))
+	exit, err := m.Wait(ctx)
+	if err != nil || exit.Code != -1 {
+		t.Fatalf("adopted exit = %+v, %v; want code -1 (not our child)", exit, err)
+	}
+	// The original owner reaps its child and sees the signal.
+	if exit, err := first.Wait(ctx); err != nil || exit.Signal != "killed" {
+		t.Fatalf("owner's exit = %+v, %v", exit, err)
+	}
+	must(t, m.Cleanup())
+	if _, err := os.Lstat(h.Sockets["api"]); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("api socket left behind")
+	}
+
+	// A dead process, or one whose pid was reused, is not adopted.
+	if _, err := backend(fake).Attach(ctx, h); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("Attach to a gone VMM = %v, want ErrNotFound", err)
+	}
+	self, err := proc.Lookup(os.Getpid())
+	must(t, err)
+	stale := h
+	stale.Process = self
+	stale.Process.StartTime++
+	if _, err := backend(fake).Attach(ctx, stale); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("Attach to a reused pid = %v, want ErrNotFound", err)
+	}
+}

@@ -52,6 +52,8 @@ type vmState struct {
 	bootRes     bool
 	metricsPath string
 	logPath     string
+	// guestUp is set once the guest ran (its services started).
+	guestUp bool
 	config      fullConfig
 }
 
@@ -131,10 +133,15 @@ func (s *Server) dispatch(op Operation, raw []byte) answer {
 	case "patchVm":
 		if body["state"] == "Paused" {
 			s.vm.state = StatePaused
-		} else {
-			s.vm.state = StateRunning
+			return ok()
 		}
-		return ok()
+		s.vm.state = StateRunning
+		a := ok()
+		if !s.vm.guestUp { // a snapshot loaded paused runs from here
+			s.vm.guestUp = true
+			a.after = s.booted
+		}
+		return a
 	case "createSnapshot":
 		return s.createSnapshot(body)
 	case "loadSnapshot":
@@ -298,6 +305,7 @@ func (s *Server) action(kind string) answer {
 			return fault("Cannot start microvm without kernel configuration.")
 		}
 		s.vm.state = StateRunning
+		s.vm.guestUp = true
 		a := ok()
 		a.after = s.booted
 		return a

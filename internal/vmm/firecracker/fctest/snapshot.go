@@ -89,7 +89,7 @@ func (s *Server) loadSnapshot(body map[string]any) answer {
 	}
 	s.vm.config, s.vm.restored, s.vm.state = cfg, true, StatePaused
 	if body["resume_vm"] == true {
-		s.vm.state = StateRunning
+		s.vm.state, s.vm.guestUp = StateRunning, true
 		a := ok()
 		a.after = s.booted
 		return a
