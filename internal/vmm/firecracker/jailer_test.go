@@ -89,7 +89,9 @@ func TestPlanJailRejects(t *testing.T) {
 		t.Errorf("relative chroot base: %v", err)
 	}
 	cfg.ChrootBase = "/srv"
-	missing := func(p string) (bool, uint64, error) { return false, 0, &os.PathError{Op: "stat", Path: p, Err: os.ErrNotExist} }
+	missing := func(p string) (bool, uint64, error) {
+		return false, 0, &os.PathError{Op: "stat", Path: p, Err: os.ErrNotExist}
+	}
 	if _, err := planJail(cfg, "/usr/bin/firecracker", sampleSpec(), rt, missing); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing kernel: %v", err)
 	}

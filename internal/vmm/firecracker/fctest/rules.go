@@ -54,7 +54,7 @@ type vmState struct {
 	logPath     string
 	// guestUp is set once the guest ran (its services started).
 	guestUp bool
-	config      fullConfig
+	config  fullConfig
 }
 
 // fullConfig mirrors FullVmConfiguration, holding the accepted bodies.
