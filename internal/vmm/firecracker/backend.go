@@ -255,6 +255,9 @@ func (b *Backend) spawn(ctx context.Context, spec vmm.Spec, m *Machine, argv []s
 	return nil
 }
 
+// errExited is waitSocket's answer when the VMM died before listening.
+var errExited = errors.New("process exited")
+
 func openAppend(path string) (*os.File, error) {
 	if path == "" {
 		return os.OpenFile(os.DevNull, os.O_WRONLY, 0)

@@ -65,8 +65,6 @@ func waitSocket(ctx context.Context, path string, exited <-chan struct{}) error 
 	}
 }
 
-var errExited = errors.New("process exited")
-
 func dialOnce(path string) error {
 	c, err := net.DialTimeout("unix", path, 100*time.Millisecond)
 	if err != nil {
