@@ -161,7 +161,7 @@ func TestRemove(t *testing.T) {
 		devices: []Device{
 			{Name: "banger-vm1-root", UUID: "BANGER-vm1-root"},
 			{Name: "banger-vm1-x-root", UUID: "BANGER-vm1-x-root"}, // VM "vm1-x"
-			{Name: "banger-vm1-data", UUID: "LVM-not-ours"},         // not our UUID
+			{Name: "banger-vm1-data", UUID: "LVM-not-ours"},        // not our UUID
 		},
 		loops: []Loop{
 			{Dev: "/dev/loop0", Label: "banger-vm1-origin"},
