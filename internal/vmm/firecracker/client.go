@@ -88,10 +88,10 @@ func (c *Client) Do(ctx context.Context, call Call, out any) error {
 	if err != nil {
 		return fmt.Errorf("firecracker %s: read answer: %w", call, err)
 	}
-	switch {
-	case resp.StatusCode == http.StatusNoContent:
+	switch resp.StatusCode {
+	case http.StatusNoContent:
 		return nil
-	case resp.StatusCode == http.StatusOK:
+	case http.StatusOK:
 		if out == nil {
 			return nil
 		}

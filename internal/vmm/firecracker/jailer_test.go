@@ -107,7 +107,7 @@ func TestApplyOpsAcrossFileSystems(t *testing.T) {
 	if syscall.Stat(other, &b) != nil || syscall.Stat(dir, &a) != nil || a.Dev == b.Dev {
 		t.Skip("needs /dev/shm on another file system than the temp dir")
 	}
-	jail, err := os.MkdirTemp(other, "fcjail")
+	jail, err := os.MkdirTemp(other, "fcjail") //nolint:usetesting // must be on another file system than t.TempDir
 	if err != nil {
 		t.Skip(err)
 	}

@@ -40,7 +40,7 @@ func waitSocket(ctx context.Context, path string, exited <-chan struct{}) error 
 	buf := make([]byte, 4096)
 	for {
 		// Checked after the watch is in place, so no creation is missed.
-		if err := dialOnce(path); err == nil {
+		if err := dialOnce(ctx, path); err == nil {
 			return nil
 		}
 		select {
@@ -65,8 +65,9 @@ func waitSocket(ctx context.Context, path string, exited <-chan struct{}) error 
 	}
 }
 
-func dialOnce(path string) error {
-	c, err := net.DialTimeout("unix", path, 100*time.Millisecond)
+func dialOnce(ctx context.Context, path string) error {
+	d := net.Dialer{Timeout: 100 * time.Millisecond}
+	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package fctest
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -60,7 +61,7 @@ func LoadSpec(t testing.TB) *Contract {
 func Listen(t testing.TB, opts Options) (*Server, string) {
 	t.Helper()
 	sock := filepath.Join(ShortDir(t), "api.sock")
-	l, err := net.Listen("unix", sock)
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package fctest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -283,7 +284,7 @@ func (s *Server) putVsock(body map[string]any) answer {
 // bindVsock listens on the vsock device's unix socket, as Firecracker's
 // vsock backend does when the device is created. s.mu is held.
 func (s *Server) bindVsock(p string) error {
-	l, err := net.Listen("unix", s.path(p))
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "unix", s.path(p))
 	if err != nil {
 		return unwrapPath(err)
 	}
