@@ -56,26 +56,10 @@ func cloneMap(m map[string]string) map[string]string {
 
 func newFixture(t *testing.T, id string) fixture {
 	t.Helper()
-	dir := fctest.ShortDir(t)
-	rt := filepath.Join(dir, "rt")
-	must(t, os.Mkdir(rt, 0o755))
-	for _, f := range []string{"vmlinux", "initrd.img", "rootfs.ext4", "data.img"} {
-		must(t, os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644))
-	}
+	spec := fctest.Spec(t, id)
 	rec := &recorder{}
-	return fixture{dir: dir, records: rec, spec: vmm.Spec{
-		ID: id, RuntimeDir: rt,
-		Kernel:  vmm.Kernel{Vmlinux: filepath.Join(dir, "vmlinux"), Initrd: filepath.Join(dir, "initrd.img")},
-		Cmdline: "root=/dev/vda rw -- --banger-boot",
-		CPUs:    2, MemoryMiB: 256,
-		Drives: []vmm.Drive{
-			{ID: "data", Path: filepath.Join(dir, "data.img"), ReadOnly: true},
-			{ID: "root", Path: filepath.Join(dir, "rootfs.ext4"), Root: true},
-		},
-		NICs:       []vmm.NIC{{ID: "eth0", Tap: "bg-" + id[:6], MAC: "02:fc:00:00:00:01", MTU: 1500}},
-		ConsoleLog: filepath.Join(dir, "console.log"),
-		Record:     rec.record,
-	}}
+	spec.Record = rec.record
+	return fixture{dir: filepath.Dir(spec.RuntimeDir), records: rec, spec: spec}
 }
 
 func must(t *testing.T, err error) {

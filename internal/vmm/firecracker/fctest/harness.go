@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/testutil"
+	"github.com/bangerdev/banger/internal/vmm"
 )
 
 // SpecFile is the name of the contract in specs/.
@@ -82,4 +83,40 @@ func ShortDir(t testing.TB) string {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	return dir
+}
+
+// Spec returns a VM spec the fake can start: a kernel, initrd, root and
+// data drive as small files, a NIC, a short runtime dir and a console log,
+// all removed when the test ends. The shared vmm conformance suite and the
+// backend's own tests use it; the fake opens these files as the real VMM
+// would, but never reads them.
+func Spec(t testing.TB, id string) vmm.Spec {
+	t.Helper()
+	dir := ShortDir(t)
+	rt := filepath.Join(dir, "rt")
+	if err := os.Mkdir(rt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"vmlinux", "initrd.img", "rootfs.ext4", "data.img"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tap := "bg-" + id
+	if len(tap) > 15 {
+		tap = tap[:15]
+	}
+	return vmm.Spec{
+		ID: id, RuntimeDir: rt,
+		Kernel:  vmm.Kernel{Vmlinux: filepath.Join(dir, "vmlinux"), Initrd: filepath.Join(dir, "initrd.img")},
+		Cmdline: "root=/dev/vda rw -- --banger-boot",
+		CPUs:    2, MemoryMiB: 256,
+		Drives: []vmm.Drive{
+			{ID: "data", Path: filepath.Join(dir, "data.img"), ReadOnly: true},
+			{ID: "root", Path: filepath.Join(dir, "rootfs.ext4"), Root: true},
+		},
+		NICs:       []vmm.NIC{{ID: "eth0", Tap: tap, MAC: "02:fc:00:00:00:01", MTU: 1500}},
+		ConsoleLog: filepath.Join(dir, "console.log"),
+		AgentPort:  vmm.AgentVsockPort,
+	}
 }
