@@ -145,4 +145,3 @@ func (s *Server) bindVsock(p string) error {
 	go func() { _ = ServeMuxer(l, s.opts.Guest) }()
 	return nil
 }
-
