@@ -79,8 +79,13 @@ func (f *forwarder) serveUDP() {
 		f.wg.Add(1)
 		go func() {
 			defer func() { <-f.sem; f.wg.Done() }()
-			if answer := f.exchangeUDP(buf[:n]); answer != nil {
-				_, _ = f.udp.WriteToUDPAddrPort(answer, client)
+			answer := f.exchangeUDP(buf[:n])
+			if answer == nil {
+				f.log.Debug("dns forwarder: no upstream answered", "client", client)
+				return
+			}
+			if _, err := f.udp.WriteToUDPAddrPort(answer, client); err != nil {
+				f.log.Debug("dns forwarder: answer", "client", client, "err", err)
 			}
 		}()
 	}

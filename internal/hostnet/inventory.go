@@ -8,7 +8,8 @@ import (
 
 // Inventory is every host object banger's network owns, found by name and
 // marker rather than by records, so leaks show up even when the records
-// are gone.
+// are gone. (banger's table has no sets: every per-VM nft object is a
+// rule.)
 type Inventory struct {
 	// Bridge is nil when it does not exist.
 	Bridge *BridgeInfo `json:"bridge,omitempty"`
@@ -77,9 +78,6 @@ type Owned struct {
 	Rules []RuleInfo
 	Lease *Lease
 }
-
-// Empty reports whether the VM holds nothing.
-func (o Owned) Empty() bool { return len(o.Taps) == 0 && len(o.Rules) == 0 && o.Lease == nil }
 
 // Err describes what is left, or is nil.
 func (o Owned) Err() error {

@@ -22,7 +22,6 @@ type Network struct {
 	log   *slog.Logger
 
 	resolvConf string
-	dnsPort    int
 
 	mu  sync.Mutex
 	dns *dnsChoice // decided by Setup
@@ -64,9 +63,6 @@ func WithTapOwner(uid, gid int) Option {
 // WithLogger logs what Setup, Attach and Detach change (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(n *Network) { n.log = l } }
 
-// withDNSPort moves the DNS forwarder off port 53 (tests).
-func withDNSPort(port int) Option { return func(n *Network) { n.dnsPort = port } }
-
 // withEdges replaces the netlink edges (tests).
 func withEdges(l linkEdge, f nftEdge) Option { return func(n *Network) { n.links, n.nft = l, f } }
 
@@ -91,7 +87,6 @@ func New(cfg config.Network, st *store.Store, opts ...Option) (*Network, error) 
 		st:         st,
 		log:        slog.New(slog.DiscardHandler),
 		resolvConf: "/etc/resolv.conf",
-		dnsPort:    53,
 	}
 	n.links, n.nft = newEdges()
 	for _, o := range opts {

@@ -75,7 +75,7 @@ func (n *Network) startDNS(dns dnsChoice) error {
 		}
 	}
 	if dns.Forward && n.fwd == nil {
-		fwd, err := startForwarder(netip.AddrPortFrom(n.cfg.Gateway, uint16(n.dnsPort)), dns.Upstreams, n.log) //nolint:gosec // a port number
+		fwd, err := startForwarder(netip.AddrPortFrom(n.cfg.Gateway, 53), dns.Upstreams, n.log)
 		if err != nil {
 			return err
 		}
