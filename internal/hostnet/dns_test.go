@@ -64,26 +64,12 @@ func TestChooseDNS(t *testing.T) {
 // the answer back.
 func fakeResolver(t *testing.T) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	addr := udpResponder(t, netip.MustParseAddrPort("127.0.0.1:0"), func(q []byte) []byte { return append(q, 'U') })
 	ln, err := net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(addr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = pc.Close(); _ = ln.Close() })
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteToUDPAddrPort(append(slices.Clone(buf[:n]), 'U'), from)
-		}
-	}()
+	t.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -97,6 +83,30 @@ func fakeResolver(t *testing.T) netip.AddrPort {
 		}
 	}()
 	return addr
+}
+
+// udpResponder answers every datagram to listen with answer(query) (nil:
+// no answer) and returns the address it listens on.
+func udpResponder(t *testing.T, listen netip.AddrPort, answer func(q []byte) []byte) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(listen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			if a := answer(slices.Clone(buf[:n])); a != nil {
+				_, _ = pc.WriteToUDPAddrPort(a, from)
+			}
+		}
+	}()
+	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
 func TestForwarderRelays(t *testing.T) {

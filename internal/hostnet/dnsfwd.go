@@ -71,14 +71,7 @@ func (f *forwarder) serveUDP() {
 			}
 			return
 		}
-		select {
-		case f.sem <- struct{}{}:
-		default:
-			continue // overloaded: the guest's resolver retries
-		}
-		f.wg.Add(1)
-		go func() {
-			defer func() { <-f.sem; f.wg.Done() }()
+		f.spawn(func() { // when overloaded, dropped: the guest's resolver retries
 			answer := f.exchangeUDP(buf[:n])
 			if answer == nil {
 				f.log.Debug("dns forwarder: no upstream answered", "client", client)
@@ -87,8 +80,24 @@ func (f *forwarder) serveUDP() {
 			if _, err := f.udp.WriteToUDPAddrPort(answer, client); err != nil {
 				f.log.Debug("dns forwarder: answer", "client", client, "err", err)
 			}
-		}()
+		})
 	}
+}
+
+// spawn runs fn in a goroutine unless dnsMaxInflight relays are running
+// already, and reports whether it did.
+func (f *forwarder) spawn(fn func()) bool {
+	select {
+	case f.sem <- struct{}{}:
+	default:
+		return false
+	}
+	f.wg.Add(1)
+	go func() {
+		defer func() { <-f.sem; f.wg.Done() }()
+		fn()
+	}()
+	return true
 }
 
 func (f *forwarder) exchangeUDP(query []byte) []byte {
@@ -123,17 +132,9 @@ func (f *forwarder) serveTCP() {
 			}
 			return
 		}
-		select {
-		case f.sem <- struct{}{}:
-		default:
+		if !f.spawn(func() { f.relayTCP(c) }) {
 			_ = c.Close()
-			continue
 		}
-		f.wg.Add(1)
-		go func() {
-			defer func() { <-f.sem; f.wg.Done() }()
-			f.relayTCP(c)
-		}()
 	}
 }
 

@@ -136,23 +136,7 @@ func httpGet(c *http.Client, url string) (string, error) {
 // of the host: a stand-in for a systemd-resolved stub.
 func fakeDNS(t *testing.T, listen netip.AddrPort, addr netip.Addr) {
 	t.Helper()
-	pc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(listen))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			if resp := dnsAnswer(buf[:n], addr); resp != nil {
-				_, _ = pc.WriteToUDPAddrPort(resp, from)
-			}
-		}
-	}()
+	udpResponder(t, listen, func(q []byte) []byte { return dnsAnswer(q, addr) })
 }
 
 // dnsAnswer answers the question of q (type A: addr; others: no answer).
