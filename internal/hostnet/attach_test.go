@@ -68,12 +68,8 @@ func TestSetupRefusesOverlap(t *testing.T) {
 
 // record sees every resource before it exists.
 func TestAttachRecordsBeforeCreating(t *testing.T) {
-	n, f := fakeNetwork(t, nil)
+	n, f := setUpFake(t)
 	ctx := context.Background()
-	if err := n.Setup(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f.takeLog()
 	port := freePort(t)
 	var calls []Resources
 	record := func(r Resources) error {
@@ -147,11 +143,8 @@ func TestAttachUndoesOnFailure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n, f := fakeNetwork(t, nil)
+			n, f := setUpFake(t)
 			ctx := context.Background()
-			if err := n.Setup(ctx); err != nil {
-				t.Fatal(err)
-			}
 			f.failOn = tt.failOn
 			calls := 0
 			record := func(Resources) error {
@@ -175,11 +168,8 @@ func TestAttachUndoesOnFailure(t *testing.T) {
 }
 
 func TestAttachPortConflicts(t *testing.T) {
-	n, _ := fakeNetwork(t, nil)
+	n, _ := setUpFake(t)
 	ctx := context.Background()
-	if err := n.Setup(ctx); err != nil {
-		t.Fatal(err)
-	}
 	nop := func(Resources) error { return nil }
 	port := freePort(t)
 	if _, err := n.Attach(ctx, "vma", []api.PortMapping{{HostPort: port, GuestPort: 80}}, nop); err != nil {
@@ -210,5 +200,41 @@ func TestAttachPortConflicts(t *testing.T) {
 	_, err = n.Attach(ctx, "vmc", []api.PortMapping{{HostIP: "192.0.2.123", HostPort: port + 1, GuestPort: 80}}, nop)
 	if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "not an address of this host") {
 		t.Fatalf("foreign host address: %v", err)
+	}
+}
+
+// What no known VM owns is found and removed; what a known VM owns stays.
+func TestOrphans(t *testing.T) {
+	n, f := setUpFake(t)
+	ctx := context.Background()
+	nop := func(Resources) error { return nil }
+	for _, id := range []string{"keep", "gone"} {
+		if _, err := n.Attach(ctx, id, []api.PortMapping{{HostPort: freePort(t), GuestPort: 80}}, nop); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.st.Taps = append(f.st.Taps, TapInfo{Name: "bg-stray", Bridge: "banger0"}) // no lease, no VM
+	inv, err := n.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := inv.Orphans([]string{"keep"})
+	var names []string
+	for _, tp := range o.Taps {
+		names = append(names, tp.Name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"bg-gone", "bg-stray"}) || len(o.Rules) != 1 || o.Rules[0].VMID != "gone" || len(o.Leases) != 1 || o.Leases[0].VMID != "gone" {
+		t.Fatalf("orphans: %+v", o)
+	}
+	if err := n.Remove(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	inv, _ = n.Inventory(ctx)
+	if err := inv.Orphans([]string{"keep"}).Err(); err != nil {
+		t.Fatalf("left after Remove: %v", err)
+	}
+	if k := inv.Of("keep"); len(k.Taps) != 1 || len(k.Rules) != 1 || k.Lease == nil {
+		t.Fatalf("Remove touched a known VM: %+v", k)
 	}
 }

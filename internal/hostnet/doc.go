@@ -7,7 +7,8 @@
 // created (the address is kept until Release); Attach before its VMM
 // starts and Detach after it stops; Release when it is removed; Inventory
 // for leak checks, `banger gc` and `banger doctor`; Teardown to remove it
-// all. A VM with `--network none` (ModeNone) calls none of them.
+// all; Inventory.Orphans and Remove for `banger gc`. A VM with
+// `--network none` (ModeNone) calls none of them.
 //
 // Ownership: every tap is "bg-" + the VM id's first 12 characters, every
 // per-VM nft rule carries the comment "banger:<vm id>", and nothing
@@ -41,6 +42,10 @@
 //     The cost, shared with pure DNAT: a host program that later binds
 //     the same port is shadowed; Attach refuses ports in use at publish
 //     time.
+//   - Published ports serve the host and the outside. A guest reaching
+//     another guest's published port through the gateway (hairpin) is not
+//     supported: with isolation the forward chain drops it, without it the
+//     reply would bypass the gateway.
 //   - Masquerade applies to guest traffic leaving through any interface
 //     but the bridge (as Docker's does), so it follows the host's routing
 //     (the default route, a VPN) instead of naming one interface.

@@ -174,3 +174,14 @@ func fakeNetwork(t *testing.T, mutate func(*config.Network)) (*Network, *fakeHos
 	}
 	return n, f
 }
+
+// setUpFake is a fakeNetwork after Setup, with the setup's log cleared.
+func setUpFake(t *testing.T) (*Network, *fakeHost) {
+	t.Helper()
+	n, f := fakeNetwork(t, nil)
+	if err := n.Setup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.takeLog()
+	return n, f
+}

@@ -72,11 +72,14 @@ func (n *Network) Inventory(ctx context.Context) (Inventory, error) {
 	return inv, nil
 }
 
-// Owned is what the inventory holds for one VM.
+// Owned is a selection of the inventory: what one VM holds (Of), or what
+// nobody does (Orphans).
 type Owned struct {
-	Taps  []TapInfo
-	Rules []RuleInfo
-	Lease *Lease
+	Taps  []TapInfo  `json:"taps,omitempty"`
+	Rules []RuleInfo `json:"rules,omitempty"`
+	// Lease is the VM's own (Of); Leases are orphaned ones (Orphans).
+	Lease  *Lease  `json:"lease,omitempty"`
+	Leases []Lease `json:"leases,omitempty"`
 }
 
 // Err describes what is left, or is nil.
@@ -90,6 +93,9 @@ func (o Owned) Err() error {
 	}
 	if o.Lease != nil {
 		errs = append(errs, errors.New("lease "+o.Lease.IP.String()))
+	}
+	for _, l := range o.Leases {
+		errs = append(errs, errors.New("lease "+l.IP.String()+" of vm "+l.VMID))
 	}
 	return errors.Join(errs...)
 }
@@ -116,4 +122,59 @@ func (inv Inventory) Of(vmID string) Owned {
 		}
 	}
 	return o
+}
+
+// Orphans picks out what no VM in vmIDs (every VM record the daemon has)
+// owns: taps not named for any of them, rules marked for none, leases of
+// none. The base rules of the table are never orphans. A known VM that is
+// not running may still hold a tap; reconcile Detaches those by id.
+func (inv Inventory) Orphans(vmIDs []string) Owned {
+	known, taps := map[string]bool{}, map[string]bool{}
+	for _, id := range vmIDs {
+		known[id], taps[TapName(id)] = true, true
+	}
+	var o Owned
+	for _, t := range inv.Taps {
+		if !taps[t.Name] {
+			o.Taps = append(o.Taps, t)
+		}
+	}
+	if inv.Table != nil {
+		for _, r := range inv.Table.Rules {
+			if r.VMID != "" && !known[r.VMID] {
+				o.Rules = append(o.Rules, r)
+			}
+		}
+	}
+	for _, l := range inv.Leases {
+		if !known[l.VMID] {
+			o.Leases = append(o.Leases, l)
+		}
+	}
+	return o
+}
+
+// Remove deletes what o lists (`banger gc`): the taps, every rule carrying
+// a listed rule's marker, the leases. It goes on past failures and
+// returns them all.
+func (n *Network) Remove(ctx context.Context, o Owned) error {
+	var errs []error
+	for _, t := range o.Taps {
+		errs = append(errs, n.links.apply(ctx, []linkOp{opDelLink{Name: t.Name}}))
+	}
+	done := map[string]bool{}
+	for _, r := range o.Rules {
+		if !done[r.Comment] {
+			done[r.Comment] = true
+			errs = append(errs, n.nft.deleteMarked(ctx, n.cfg.Table, r.Comment))
+		}
+	}
+	leases := o.Leases
+	if o.Lease != nil {
+		leases = append(leases, *o.Lease)
+	}
+	for _, l := range leases {
+		errs = append(errs, n.Release(ctx, l.VMID))
+	}
+	return errors.Join(errs...)
 }
