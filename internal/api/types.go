@@ -16,6 +16,9 @@ type Info struct {
 	CacheDir  string    `json:"cache_dir"`
 	Socket    string    `json:"socket"`
 	StartedAt time.Time `json:"started_at"`
+	// ProxyHostKey is the daemon's SSH host key (authorized_keys format):
+	// clients of the SSH front door pin it.
+	ProxyHostKey string `json:"proxy_host_key,omitempty"`
 }
 
 // ImageConfig is the part of an OCI image config a VM runs with.

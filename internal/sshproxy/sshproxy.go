@@ -25,9 +25,10 @@ import (
 )
 
 // Upstream is the agent side: a connection on which channels can be
-// opened (an *ssh.Client satisfies it).
+// opened and global requests sent (an *ssh.Client satisfies it).
 type Upstream interface {
 	OpenChannel(name string, data []byte) (ssh.Channel, <-chan *ssh.Request, error)
+	SendRequest(name string, wantReply bool, payload []byte) (bool, []byte, error)
 }
 
 // Serve performs the server handshake on conn and proxies the client's
@@ -44,7 +45,7 @@ func Serve(ctx context.Context, conn net.Conn, hostKey ssh.Signer, upstream Upst
 		return fmt.Errorf("ssh handshake with client: %w", err)
 	}
 	defer func() { _ = sconn.Close() }()
-	go ssh.DiscardRequests(reqs)
+	go forwardGlobal(reqs, upstream)
 	var wg sync.WaitGroup
 	for nc := range chans {
 		wg.Add(1)
@@ -55,6 +56,23 @@ func Serve(ctx context.Context, conn net.Conn, hostKey ssh.Signer, upstream Upst
 	}
 	wg.Wait()
 	return nil
+}
+
+// forwardGlobal passes the client's global requests (the agent's ping,
+// info and shutdown requests) to the agent, with the agent's reply.
+// Remote port forwarding (tcpip-forward) would need channels opened towards
+// the client and is refused.
+func forwardGlobal(reqs <-chan *ssh.Request, upstream Upstream) {
+	for r := range reqs {
+		if r.Type == "tcpip-forward" || r.Type == "cancel-tcpip-forward" {
+			_ = r.Reply(false, nil)
+			continue
+		}
+		ok, payload, err := upstream.SendRequest(r.Type, r.WantReply, r.Payload)
+		if r.WantReply {
+			_ = r.Reply(ok && err == nil, payload)
+		}
+	}
 }
 
 // proxyChannel opens the same channel upstream and joins the two: data and

@@ -67,7 +67,15 @@ func upstreamServer(t *testing.T) *ssh.Client {
 		if err != nil {
 			return
 		}
-		go ssh.DiscardRequests(reqs)
+		go func() {
+			for r := range reqs {
+				if r.Type == "agent-info" {
+					_ = r.Reply(true, []byte("v1"))
+					continue
+				}
+				_ = r.Reply(false, nil)
+			}
+		}()
 		for nc := range chans {
 			if nc.ChannelType() != "session" {
 				_ = nc.Reject(ssh.UnknownChannelType, "only sessions here")
@@ -242,4 +250,16 @@ func TestConcurrentSessions(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestGlobalRequestsReachUpstream(t *testing.T) {
+	c := proxied(t)
+	ok, payload, err := c.SendRequest("agent-info", true, nil)
+	if err != nil || !ok || string(payload) != "v1" {
+		t.Fatalf("global request through the proxy: ok=%v payload=%q err=%v", ok, payload, err)
+	}
+	ok, _, err = c.SendRequest("tcpip-forward", true, nil)
+	if err != nil || ok {
+		t.Fatalf("remote forwarding must be refused, got ok=%v err=%v", ok, err)
+	}
 }
