@@ -1,0 +1,193 @@
+package kmod
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/kernelcat/compress"
+)
+
+// fakeModule builds a relocatable x86_64 ELF with a .modinfo section, the
+// part of a module kmod reads.
+func fakeModule(modinfo ...string) []byte {
+	info := []byte(strings.Join(modinfo, "\x00") + "\x00")
+	shstr := []byte("\x00.modinfo\x00.shstrtab\x00")
+	le := binary.LittleEndian
+	var b bytes.Buffer
+	b.Write([]byte{0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	infoOff := uint64(64)
+	strOff := infoOff + uint64(len(info))
+	shOff := (strOff + uint64(len(shstr)) + 7) &^ 7
+	for _, v := range []any{uint16(1), uint16(62), uint32(1), uint64(0), uint64(0), shOff, uint32(0),
+		uint16(64), uint16(0), uint16(0), uint16(64), uint16(3), uint16(2)} {
+		_ = binary.Write(&b, le, v)
+	}
+	b.Write(info)
+	b.Write(shstr)
+	b.Write(make([]byte, shOff-uint64(b.Len())))
+	sh := func(name, typ uint32, off, size uint64) {
+		for _, v := range []any{name, typ, uint64(0), uint64(0), off, size, uint32(0), uint32(0), uint64(1), uint64(0)} {
+			_ = binary.Write(&b, le, v)
+		}
+	}
+	sh(0, 0, 0, 0)
+	sh(1, 1, infoOff, uint64(len(info))) // .modinfo, PROGBITS
+	sh(10, 3, strOff, uint64(len(shstr)))
+	return b.Bytes()
+}
+
+func writeTree(t *testing.T, mods map[string][]string, codec compress.Codec) string {
+	t.Helper()
+	root := t.TempDir()
+	for rel, info := range mods {
+		data := fakeModule(info...)
+		if codec != compress.None {
+			var b bytes.Buffer
+			w, err := compress.NewWriter(codec, &b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = w.Write(data)
+			_ = w.Close()
+			data = b.Bytes()
+		}
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// debianLike mirrors the dependencies measured in Debian's 6.1 cloud kernel.
+func debianLike(ext string) map[string][]string {
+	return map[string][]string{
+		"kernel/drivers/block/virtio_blk.ko" + ext:          {"name=virtio_blk", "depends=virtio,virtio_ring", "vermagic=6.1.0-test SMP"},
+		"kernel/drivers/virtio/virtio_ring.ko" + ext:        {"name=virtio_ring", "depends="},
+		"kernel/drivers/virtio/virtio.ko" + ext:             {"name=virtio", "depends=virtio_ring"},
+		"kernel/drivers/net/virtio_net.ko" + ext:            {"depends=virtio_ring,virtio,net_failover"},
+		"kernel/drivers/net/net_failover.ko" + ext:          {"depends=failover"},
+		"kernel/net/core/failover.ko" + ext:                 {"depends="},
+		"kernel/drivers/char/hw_random/virtio-rng.ko" + ext: {"depends=virtio,virtio_ring", "alias=virtio:d00000004v*"},
+	}
+}
+
+func names(ms []*Module) string {
+	var s []string
+	for _, m := range ms {
+		s = append(s, m.Name)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestClosureFromModinfo(t *testing.T) {
+	for _, tc := range []struct {
+		ext   string
+		codec compress.Codec
+	}{{"", compress.None}, {".xz", compress.XZ}, {".zst", compress.Zstd}, {".gz", compress.Gzip}} {
+		t.Run("ko"+tc.ext, func(t *testing.T) {
+			tree, err := Open(writeTree(t, debianLike(tc.ext), tc.codec))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tree.HasModulesDep() || tree.Len() != 7 {
+				t.Fatalf("HasModulesDep=%v Len=%d", tree.HasModulesDep(), tree.Len())
+			}
+			order, err := tree.Closure([]string{"virtio_blk", "virtio_net", "virtio-rng"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "virtio_ring,virtio,virtio_blk,failover,net_failover,virtio_net,virtio_rng"
+			if got := names(order); got != want {
+				t.Fatalf("closure = %s, want %s", got, want)
+			}
+			rng, _ := tree.Lookup("virtio_rng")
+			if rng.Plain() != "kernel/drivers/char/hw_random/virtio-rng.ko" {
+				t.Errorf("Plain() = %s", rng.Plain())
+			}
+			mi, err := tree.Modinfo(rng)
+			if err != nil || mi.Get("alias") != "virtio:d00000004v*" {
+				t.Errorf("modinfo = %v, %v", mi, err)
+			}
+			data, err := tree.ReadFile(rng)
+			if err != nil || !bytes.HasPrefix(data, []byte("\x7fELF")) {
+				t.Errorf("ReadFile did not decompress: %v", err)
+			}
+		})
+	}
+}
+
+func TestModulesDepWins(t *testing.T) {
+	mods := debianLike("")
+	mods["kernel/drivers/block/virtio_blk.ko"] = []string{"depends=bogus_module_that_does_not_exist"}
+	root := writeTree(t, mods, compress.None)
+	dep := "kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko\n" +
+		"kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko\n" +
+		"kernel/drivers/virtio/virtio_ring.ko:\n"
+	if err := os.WriteFile(filepath.Join(root, "modules.dep"), []byte(dep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, err := tree.Closure([]string{"virtio_blk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(order); got != "virtio_ring,virtio,virtio_blk" {
+		t.Fatalf("closure = %s", got)
+	}
+}
+
+func TestClosureErrors(t *testing.T) {
+	tree, err := Open(writeTree(t, map[string][]string{
+		"kernel/a.ko": {"depends=b"},
+		"kernel/b.ko": {"depends=a"},
+		"kernel/c.ko": {"depends=missing_one"},
+		"kernel/d.ko": {"not modinfo at all"},
+	}, compress.None))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree.Closure([]string{"a"}); err == nil || !strings.Contains(err.Error(), "cycle: a -> b -> a") {
+		t.Errorf("cycle: %v", err)
+	}
+	if _, err := tree.Closure([]string{"c"}); !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), "c -> missing_one") {
+		t.Errorf("missing dependency: %v", err)
+	}
+	order, err := tree.Closure([]string{"d"})
+	if err != nil || names(order) != "d" {
+		t.Errorf("module without depends: %s, %v", names(order), err)
+	}
+}
+
+func TestReadModinfoRejectsNonModules(t *testing.T) {
+	if _, err := ReadModinfo(bytes.NewReader([]byte("not elf"))); err == nil {
+		t.Error("non-ELF accepted")
+	}
+	tinyELF := fakeModule()[:64]
+	if _, err := ReadModinfo(bytes.NewReader(tinyELF)); err == nil {
+		t.Error("ELF without sections accepted")
+	}
+}
+
+func FuzzParseModinfo(f *testing.F) {
+	f.Add([]byte("depends=a,b\x00alias=x\x00=bad\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, d := range ParseModinfo(data).Depends() {
+			if d == "" || strings.Contains(d, "-") || strings.Contains(d, ",") {
+				t.Fatalf("bad dependency name %q", d)
+			}
+		}
+	})
+}
