@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -96,4 +97,22 @@ func (c Config) Value(option string) string {
 		return v[1 : len(v)-1]
 	}
 	return v
+}
+
+// String renders the config as .config text, options sorted.
+func (c Config) String() string {
+	names := make([]string, 0, len(c))
+	for n := range c {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, n := range names {
+		if c[n] == "n" {
+			fmt.Fprintf(&b, "# %s is not set\n", n)
+			continue
+		}
+		fmt.Fprintf(&b, "%s=%s\n", n, c[n])
+	}
+	return b.String()
 }
