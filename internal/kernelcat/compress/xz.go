@@ -45,6 +45,9 @@ func newXZReader(r io.Reader) (io.ReadCloser, error) {
 	if !bytes.HasPrefix(head, xzMagic) {
 		return nil, errors.New("xz: not an xz stream")
 	}
+	if xzBinary != "" {
+		return newExecXZ(br)
+	}
 	if hasBCJ(head[12:]) {
 		return newBCJStream(br)
 	}
