@@ -3,6 +3,7 @@ package kernelcat
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -29,7 +30,9 @@ func debianRelease(deb string) string {
 func TestImportDebianCloudKernel(t *testing.T) {
 	testutil.RequireRoot(t)
 	deb := testutil.DebianKernelDebs(t)
-	agent := testutil.RequireBinary(t, "busybox", "busybox-static")
+	// The stand-in for banger-agent as /init: a static program that loads
+	// the manifest's modules and looks for the disk (testdata/bootcheck).
+	agent := testutil.BuildBinary(t, "./internal/kernelcat/testdata/bootcheck")
 	release := debianRelease(deb)
 	dir := t.TempDir()
 	var msgs []string
@@ -119,4 +122,12 @@ func TestImportDebianCloudKernel(t *testing.T) {
 	if k.Modules != len(wantSet) || k.AgentSHA256 == "" {
 		t.Errorf("Modules=%d AgentSHA256=%q", k.Modules, k.AgentSHA256)
 	}
+
+	t.Run("boots under QEMU", func(t *testing.T) {
+		out := bootCheck(t, k)
+		want := fmt.Sprintf("BOOTCHECK loaded %d/%d modules", k.Modules, k.Modules)
+		if !strings.Contains(out, want) || !strings.Contains(out, "BOOTCHECK /dev/vda present") {
+			t.Fatalf("the guest did not load every module and find /dev/vda (want %q):\n%s", want, out)
+		}
+	})
 }
