@@ -12,77 +12,14 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/kernelcat/compress"
+	"github.com/bangerdev/banger/internal/kernelcat/kctest"
 	"github.com/bangerdev/banger/internal/testutil"
 )
 
-// tinyELF builds a minimal x86_64 ELF executable: one PT_LOAD segment
-// holding a linux_banner, and (pvh) a PT_NOTE with the Xen PVH entry note.
-func tinyELF(pvh bool) []byte {
-	const ehsize, phsize = 64, 56
-	nph := 1
-	if pvh {
-		nph = 2
-	}
-	body := []byte("\x00junk Linux version %s\x00Linux version 6.1.99-test (builder@host) #1 SMP\n\x00")
-	body = append(body, bytes.Repeat([]byte{0xe8, 0x10, 0, 0, 0, 0x90}, 2000)...) // call-heavy "code"
-	var note []byte
-	if pvh {
-		note = binary.LittleEndian.AppendUint32(note, 4)
-		note = binary.LittleEndian.AppendUint32(note, 4)
-		note = binary.LittleEndian.AppendUint32(note, xenElfnotePhys32Entry)
-		note = append(note, "Xen\x00"...)
-		note = binary.LittleEndian.AppendUint32(note, 0x1000000)
-	}
-	off := uint64(ehsize + phsize*nph)
-	var b bytes.Buffer
-	le := binary.LittleEndian
-	b.Write([]byte{0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0})
-	_ = binary.Write(&b, le, uint16(2))  // ET_EXEC
-	_ = binary.Write(&b, le, uint16(62)) // EM_X86_64
-	_ = binary.Write(&b, le, uint32(1))
-	_ = binary.Write(&b, le, uint64(0x1000000)) // entry
-	_ = binary.Write(&b, le, uint64(ehsize))    // phoff
-	_ = binary.Write(&b, le, uint64(0))         // shoff
-	_ = binary.Write(&b, le, uint32(0))
-	for _, v := range []uint16{ehsize, phsize, uint16(nph), 64, 0, 0} {
-		_ = binary.Write(&b, le, v)
-	}
-	prog := func(typ uint32, o, size uint64) {
-		_ = binary.Write(&b, le, typ)
-		_ = binary.Write(&b, le, uint32(5))
-		for _, v := range []uint64{o, 0x1000000 + o, 0x1000000 + o, size, size, 4} {
-			_ = binary.Write(&b, le, v)
-		}
-	}
-	prog(1, off, uint64(len(body)))
-	if pvh {
-		prog(4, off+uint64(len(body)), uint64(len(note)))
-	}
-	b.Write(body)
-	b.Write(note)
-	return b.Bytes()
-}
+func tinyELF(pvh bool) []byte { return kctest.ELF("6.1.99-test", pvh, nil) }
 
-// fakeBzImage wraps payload in a real-mode setup header of the given boot
-// protocol version, like arch/x86/boot/tools/build.c lays it out.
 func fakeBzImage(payload []byte, protocol uint16) []byte {
-	const setupSects = 3
-	setup := make([]byte, (setupSects+1)*512)
-	setup[offSetupSects] = setupSects
-	binary.LittleEndian.PutUint16(setup[offBootFlag:], 0xaa55)
-	copy(setup[offHeader:], "HdrS")
-	binary.LittleEndian.PutUint16(setup[offVersion:], protocol)
-	binary.LittleEndian.PutUint16(setup[offKernelVersion:], 0x300)
-	copy(setup[0x500:], "6.1.99-test (builder@host) #1 SMP\x00")
-	const payloadOffset = 0x3c0 // after the decompressor stub
-	if protocol >= 0x0208 {
-		binary.LittleEndian.PutUint32(setup[offPayloadOffset:], payloadOffset)
-		binary.LittleEndian.PutUint32(setup[offPayloadLength:], uint32(len(payload))) //nolint:gosec // test sizes
-	}
-	stub := bytes.Repeat([]byte{0x90}, payloadOffset)
-	out := append(setup, stub...)
-	out = append(out, payload...)
-	return append(out, bytes.Repeat([]byte{0xcc}, 100)...)
+	return kctest.BzImage(payload, protocol, "6.1.99-test")
 }
 
 // compressed compresses data as the kernel build does: the stream, then

@@ -2,7 +2,6 @@ package kmod
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,36 +10,10 @@ import (
 
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/compress"
+	"github.com/bangerdev/banger/internal/kernelcat/kctest"
 )
 
-// fakeModule builds a relocatable x86_64 ELF with a .modinfo section, the
-// part of a module kmod reads.
-func fakeModule(modinfo ...string) []byte {
-	info := []byte(strings.Join(modinfo, "\x00") + "\x00")
-	shstr := []byte("\x00.modinfo\x00.shstrtab\x00")
-	le := binary.LittleEndian
-	var b bytes.Buffer
-	b.Write([]byte{0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0})
-	infoOff := uint64(64)
-	strOff := infoOff + uint64(len(info))
-	shOff := (strOff + uint64(len(shstr)) + 7) &^ 7
-	for _, v := range []any{uint16(1), uint16(62), uint32(1), uint64(0), uint64(0), shOff, uint32(0),
-		uint16(64), uint16(0), uint16(0), uint16(64), uint16(3), uint16(2)} {
-		_ = binary.Write(&b, le, v)
-	}
-	b.Write(info)
-	b.Write(shstr)
-	b.Write(make([]byte, shOff-uint64(b.Len())))
-	sh := func(name, typ uint32, off, size uint64) {
-		for _, v := range []any{name, typ, uint64(0), uint64(0), off, size, uint32(0), uint32(0), uint64(1), uint64(0)} {
-			_ = binary.Write(&b, le, v)
-		}
-	}
-	sh(0, 0, 0, 0)
-	sh(1, 1, infoOff, uint64(len(info))) // .modinfo, PROGBITS
-	sh(10, 3, strOff, uint64(len(shstr)))
-	return b.Bytes()
-}
+func fakeModule(modinfo ...string) []byte { return kctest.Module(modinfo...) }
 
 func writeTree(t *testing.T, mods map[string][]string, codec compress.Codec) string {
 	t.Helper()

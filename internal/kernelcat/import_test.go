@@ -1,0 +1,387 @@
+package kernelcat
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/kernelcat/compress"
+	"github.com/bangerdev/banger/internal/kernelcat/initrd"
+	"github.com/bangerdev/banger/internal/kernelcat/kctest"
+	"github.com/bangerdev/banger/internal/testutil"
+)
+
+const release = "6.1.99-test"
+
+// distroConfig has its drivers as modules, like Debian's cloud kernel.
+const distroConfig = `CONFIG_EXT4_FS=y
+CONFIG_VIRTIO_BLK=m
+CONFIG_VIRTIO_MMIO=m
+# CONFIG_VIRTIO_PCI is not set
+CONFIG_VIRTIO_NET=m
+CONFIG_VIRTIO_CONSOLE=m
+CONFIG_HW_RANDOM_VIRTIO=m
+CONFIG_VSOCKETS=m
+CONFIG_VIRTIO_VSOCKETS=m
+CONFIG_DEVTMPFS=y
+CONFIG_SERIAL_8250_CONSOLE=y
+CONFIG_ACPI=y
+CONFIG_MODULES=y
+CONFIG_BLK_DEV_INITRD=y
+CONFIG_RD_GZIP=y
+CONFIG_RD_ZSTD=y
+`
+
+// distroModules: module path -> depends. virtio_console is left out to
+// exercise a missing optional module.
+var distroModules = map[string]string{
+	"kernel/drivers/block/virtio_blk.ko.zst":                        "virtio,virtio_ring",
+	"kernel/drivers/virtio/virtio.ko.zst":                           "virtio_ring",
+	"kernel/drivers/virtio/virtio_ring.ko.zst":                      "",
+	"kernel/drivers/virtio/virtio_mmio.ko.zst":                      "virtio,virtio_ring",
+	"kernel/drivers/net/virtio_net.ko.zst":                          "virtio_ring,virtio,net_failover",
+	"kernel/drivers/net/net_failover.ko.zst":                        "failover",
+	"kernel/net/core/failover.ko.zst":                               "",
+	"kernel/drivers/char/hw_random/virtio-rng.ko.zst":               "virtio,virtio_ring",
+	"kernel/net/vmw_vsock/vsock.ko.zst":                             "",
+	"kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko.zst":        "virtio,vmw_vsock_virtio_transport_common,virtio_ring,vsock",
+	"kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.zst": "vsock",
+	"kernel/fs/unrelated.ko.zst":                                    "",
+}
+
+func write(t *testing.T, p string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func zst(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := compress.NewWriter(compress.Zstd, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = w.Write(data)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// bzImage is a synthetic bzImage with a zstd payload, as a 6.x kernel built
+// with CONFIG_KERNEL_ZSTD.
+func bzImage(t *testing.T) []byte {
+	elf := kctest.ELF(release, true, nil)
+	payload := binary.LittleEndian.AppendUint32(zst(t, elf), uint32(len(elf))) //nolint:gosec // small
+	return kctest.BzImage(payload, 0x020f, release)
+}
+
+// distroTree lays out boot/ and lib/modules/ under root.
+func distroTree(t *testing.T, root, vermagic string) {
+	t.Helper()
+	write(t, filepath.Join(root, "boot", "vmlinuz-"+release), bzImage(t))
+	write(t, filepath.Join(root, "boot", "config-"+release), []byte(distroConfig))
+	for rel, deps := range distroModules {
+		write(t, filepath.Join(root, "lib/modules", release, rel), zst(t, kctest.Module("depends="+deps, "vermagic="+vermagic+" SMP mod_unload")))
+	}
+}
+
+func agent(t *testing.T) string { return testutil.RequireBinary(t, "busybox", "busybox-static") }
+
+func importOpts(t *testing.T, tmp string) Options {
+	return Options{Agent: agent(t), Tmp: tmp, Message: func(s string) { t.Log(s) }}
+}
+
+func assertNoScratch(t *testing.T, tmp string) {
+	t.Helper()
+	entries, _ := os.ReadDir(tmp)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "kernel-import-") {
+			t.Errorf("scratch %s left behind", e.Name())
+		}
+	}
+}
+
+func TestImportDistroTree(t *testing.T) {
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	distroTree(t, src, release)
+	dest := filepath.Join(tmp, "k")
+	k, err := Import(context.Background(), src, dest, importOpts(t, tmp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoScratch(t, tmp)
+	if k.Name != release || k.Version != release || k.Dir != dest || k.PayloadCodec != "zstd" || !k.PVH || k.ConfigSource != "boot/config-"+release {
+		t.Fatalf("record %+v", k)
+	}
+	if k.Check("CONFIG_VIRTIO_CONSOLE") != "missing" {
+		t.Errorf("virtio_console has no module here: check = %s", k.Check("CONFIG_VIRTIO_CONSOLE"))
+	}
+	for _, p := range []string{k.Vmlinux, k.BzImage, k.Config, k.Initrd} {
+		if !strings.HasPrefix(p, dest+"/") {
+			t.Errorf("%s is outside the entry", p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Error(err)
+		}
+	}
+	if k.InitrdCodec != "zstd" { // no RD_LZ4 in this config
+		t.Errorf("initrd codec %s", k.InitrdCodec)
+	}
+	var base []string
+	for _, m := range k.InitrdModules {
+		base = append(base, filepath.Base(m))
+	}
+	want := []string{"virtio_ring.ko", "virtio.ko", "virtio_blk.ko", "virtio_mmio.ko", "failover.ko", "net_failover.ko",
+		"virtio_net.ko", "virtio-rng.ko", "vsock.ko", "vmw_vsock_virtio_transport_common.ko", "vmw_vsock_virtio_transport.ko"}
+	if !slices.Equal(base, want) {
+		t.Fatalf("initrd modules\n%v, want\n%v", base, want)
+	}
+	f, _ := os.Open(k.Initrd)
+	defer func() { _ = f.Close() }()
+	c, err := initrd.Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := c.Find("/lib/modules/" + release + "/kernel/drivers/block/virtio_blk.ko")
+	if !ok || !bytes.HasPrefix(e.Data, []byte("\x7fELF")) {
+		t.Fatal("virtio_blk.ko missing or still compressed in the initramfs")
+	}
+}
+
+func TestImportTarballAndBareFiles(t *testing.T) {
+	tmp := t.TempDir()
+	tree := filepath.Join(tmp, "tree")
+	distroTree(t, tree, release)
+
+	// A .tar.gz of the tree.
+	var tb bytes.Buffer
+	gz := gzip.NewWriter(&tb)
+	tw := tar.NewWriter(gz)
+	_ = filepath.Walk(tree, func(p string, fi os.FileInfo, _ error) error {
+		rel, _ := filepath.Rel(tree, p)
+		h, _ := tar.FileInfoHeader(fi, "")
+		h.Name = "./" + rel
+		_ = tw.WriteHeader(h)
+		if fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			_, _ = tw.Write(b)
+		}
+		return nil
+	})
+	_ = tw.Close()
+	_ = gz.Close()
+	tarball := filepath.Join(tmp, "kernel.tar.gz")
+	write(t, tarball, tb.Bytes())
+
+	for _, tc := range []struct {
+		name, src string
+		opts      func(*Options)
+		initrd    bool
+	}{
+		{"tarball", tarball, nil, true},
+		// /boot/vmlinuz-<release> with /boot/config-<release> and /lib/modules/<release>.
+		{"bare bzImage with sidecars", filepath.Join(tree, "boot", "vmlinuz-"+release), nil, true},
+		{"bare bzImage with flags", filepath.Join(tree, "boot", "vmlinuz-"+release), func(o *Options) {
+			o.Config = testutil.SpecPath(t, "firecracker-guest-kernel-x86_64-6.1.config")
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := importOpts(t, tmp)
+			o.Name = "k1"
+			if tc.opts != nil {
+				tc.opts(&o)
+			}
+			dest := filepath.Join(tmp, strings.ReplaceAll(tc.name, " ", "-"))
+			k, err := Import(context.Background(), tc.src, dest, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.Name != "k1" || k.BzImage == "" || (k.Initrd != "") != tc.initrd {
+				t.Fatalf("record %+v", k)
+			}
+			if !tc.initrd && (k.Modules != 0 || k.AgentSHA256 != "") {
+				t.Fatalf("a kernel with everything built in got an initramfs: %+v", k)
+			}
+		})
+	}
+	assertNoScratch(t, tmp)
+}
+
+// TestImportFirecrackerVmlinux: an ELF with everything built in needs no
+// initramfs and no agent.
+func TestImportFirecrackerVmlinux(t *testing.T) {
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "vmlinux-6.1.155")
+	write(t, src, kctest.ELF("6.1.155", false, nil))
+	cfg, _ := os.ReadFile(testutil.SpecPath(t, "firecracker-guest-kernel-x86_64-6.1.config"))
+	write(t, src+".config", cfg)
+	k, err := Import(context.Background(), src, filepath.Join(tmp, "fc"), Options{Tmp: tmp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Version != "6.1.155" || k.BzImage != "" || k.Initrd != "" || k.PVH || k.ConfigSource != src+".config" {
+		t.Fatalf("record %+v", k)
+	}
+	for _, c := range k.Checks {
+		if c.State != "builtin" {
+			t.Errorf("%s = %s in the Firecracker config", c.Option, c.State)
+		}
+	}
+}
+
+// TestImportEmbeddedConfig: with no config file, the IKCONFIG copy is used.
+func TestImportEmbeddedConfig(t *testing.T) {
+	tmp := t.TempDir()
+	var gzb bytes.Buffer
+	zw := gzip.NewWriter(&gzb)
+	_, _ = zw.Write([]byte("CONFIG_EXT4_FS=y\nCONFIG_VIRTIO_BLK=y\nCONFIG_VIRTIO_MMIO=y\n"))
+	_ = zw.Close()
+	blob := append(append([]byte("IKCFG_ST"), gzb.Bytes()...), "IKCFG_ED"...)
+	src := filepath.Join(tmp, "vmlinux")
+	write(t, src, kctest.ELF("6.1.7", false, blob))
+	k, err := Import(context.Background(), src, filepath.Join(tmp, "e"), Options{Tmp: tmp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.ConfigSource != "ikconfig" || k.Check("CONFIG_VIRTIO_BLK") != "builtin" || k.Check("CONFIG_VIRTIO_NET") != "missing" {
+		t.Fatalf("record %+v", k)
+	}
+	if b, _ := os.ReadFile(k.Config); !strings.Contains(string(b), "CONFIG_VIRTIO_MMIO=y") {
+		t.Fatalf("stored config %q", b)
+	}
+}
+
+func TestImportRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string) (string, Options)
+		kind  error
+		msg   string
+	}{
+		{"missing essentials", func(t *testing.T, dir string) (string, Options) {
+			write(t, filepath.Join(dir, "vmlinux"), kctest.ELF("6.1.1", false, nil))
+			write(t, filepath.Join(dir, "config"), []byte("CONFIG_VIRTIO_NET=y\nCONFIG_EXT4_FS=n\n"))
+			return filepath.Join(dir, "vmlinux"), Options{}
+		}, errdefs.ErrInvalid, "missing CONFIG_EXT4_FS (ext4, the root file system), CONFIG_VIRTIO_BLK (virtio block device, the root disk), CONFIG_VIRTIO_MMIO or CONFIG_VIRTIO_PCI"},
+		{"no config", func(t *testing.T, dir string) (string, Options) {
+			write(t, filepath.Join(dir, "vmlinux"), kctest.ELF("6.1.1", false, nil))
+			return filepath.Join(dir, "vmlinux"), Options{}
+		}, errdefs.ErrInvalid, "pass --config"},
+		{"modules but no tree", func(t *testing.T, dir string) (string, Options) {
+			write(t, filepath.Join(dir, "bz"), bzImage(t))
+			return filepath.Join(dir, "bz"), Options{Config: writeTemp(t, dir, distroConfig)}
+		}, errdefs.ErrInvalid, "virtio_blk is a module and no lib/modules/" + release},
+		{"modules for another kernel", func(t *testing.T, dir string) (string, Options) {
+			distroTree(t, dir, "5.10.0-other")
+			return dir, Options{}
+		}, errdefs.ErrInvalid, "was built for kernel 5.10.0-other"},
+		{"no agent", func(t *testing.T, dir string) (string, Options) {
+			distroTree(t, dir, release)
+			return dir, Options{Agent: ""}
+		}, errdefs.ErrUnavailable, "no banger-agent"},
+		{"not a kernel", func(t *testing.T, dir string) (string, Options) {
+			write(t, filepath.Join(dir, "x"), []byte("hello"))
+			return filepath.Join(dir, "x"), Options{}
+		}, errdefs.ErrInvalid, "is not a kernel"},
+		{"empty dir", func(t *testing.T, dir string) (string, Options) { return dir, Options{} }, errdefs.ErrInvalid, "no kernel found"},
+		{"kernel behind an escaping symlink", func(t *testing.T, dir string) (string, Options) {
+			outside := t.TempDir()
+			write(t, filepath.Join(outside, "vmlinuz-6.1.1"), bzImage(t))
+			if err := os.Symlink(outside, filepath.Join(dir, "boot")); err != nil {
+				t.Fatal(err)
+			}
+			return dir, Options{}
+		}, errdefs.ErrInvalid, "no kernel found"},
+		{"bad name", func(t *testing.T, dir string) (string, Options) {
+			distroTree(t, dir, release)
+			return dir, Options{Name: "../etc"}
+		}, errdefs.ErrInvalid, "kernel name"},
+		{"missing source", func(t *testing.T, dir string) (string, Options) { return filepath.Join(dir, "nope"), Options{} }, errdefs.ErrNotFound, "nope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			src, o := tc.setup(t, t.TempDir())
+			if o.Agent == "" && tc.name != "no agent" {
+				o.Agent = agent(t)
+			}
+			o.Tmp = tmp
+			dest := filepath.Join(tmp, "dest")
+			_, err := Import(context.Background(), src, dest, o)
+			if !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err = %v\nwant %v containing %q", err, tc.kind, tc.msg)
+			}
+			if _, err := os.Stat(dest); !errors.Is(err, os.ErrNotExist) {
+				t.Fatal("a refused import left its destination")
+			}
+			assertNoScratch(t, tmp)
+		})
+	}
+}
+
+func TestImportRefusesExistingDest(t *testing.T) {
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	distroTree(t, src, release)
+	dest := filepath.Join(tmp, "k")
+	if err := os.Mkdir(dest, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(context.Background(), src, dest, importOpts(t, tmp)); !errors.Is(err, errdefs.ErrExists) {
+		t.Fatalf("err = %v, want ErrExists", err)
+	}
+}
+
+func writeTemp(t *testing.T, dir, content string) string {
+	p := filepath.Join(dir, "cfg-"+strings.ReplaceAll(t.Name(), "/", "_"))
+	write(t, p, []byte(content))
+	return p
+}
+
+func TestEnsureInitrdRebuildsForNewAgent(t *testing.T) {
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	distroTree(t, src, release)
+	k, err := Import(context.Background(), src, filepath.Join(tmp, "k"), importOpts(t, tmp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, err := EnsureInitrd(&k, agent(t))
+	if err != nil || changed {
+		t.Fatalf("same agent: changed=%v err=%v", changed, err)
+	}
+	newAgent := filepath.Join(tmp, "agent2")
+	write(t, newAgent, []byte("#!/bin/sh\necho a newer agent\n"))
+	oldSum, oldModules := k.AgentSHA256, k.InitrdModules
+	changed, err = EnsureInitrd(&k, newAgent)
+	if err != nil || !changed || k.AgentSHA256 == oldSum || !slices.Equal(k.InitrdModules, oldModules) {
+		t.Fatalf("new agent: changed=%v err=%v record=%+v", changed, err, k)
+	}
+	f, _ := os.Open(k.Initrd)
+	defer func() { _ = f.Close() }()
+	c, err := initrd.Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := c.Find("/init"); !ok || string(e.Data) != "#!/bin/sh\necho a newer agent\n" {
+		t.Fatal("/init is not the new agent")
+	}
+	if len(c.Manifest.Modules) != k.Modules {
+		t.Fatalf("rebuilt manifest lists %d modules, record %d", len(c.Manifest.Modules), k.Modules)
+	}
+}
