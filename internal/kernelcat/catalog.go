@@ -30,7 +30,7 @@ var catalogData embed.FS
 var catalog = []Entry{
 	{
 		Name:        "debian-cloud",
-		Description: "Debian's cloud kernel (linux-image-cloud-amd64) from the host's apt sources: drivers are modules, loaded by a banger-built initramfs",
+		Description: "Debian's cloud kernel via apt (linux-image-cloud-amd64); virtio drivers are modules, loaded by a banger-built initramfs",
 		AptPackage:  "linux-image-cloud-amd64",
 	},
 	{

@@ -31,6 +31,12 @@ type Options struct {
 	MaxBytes int64
 	// Source overrides the record's Source ("pull:debian-cloud").
 	Source string
+	// DestFor names the entry's directory once its name is known, when
+	// Import is called without a dest; it may refuse the name.
+	DestFor func(name string) (string, error)
+	// Commit records the installed entry; an error removes it again. It
+	// may update the record (the default flag).
+	Commit func(k *api.Kernel) error
 	// Progress receives progress events; Message lines of text.
 	Progress progress.Reporter
 	Message  func(string)
@@ -54,9 +60,10 @@ func ValidName(name string) error {
 }
 
 // Import builds a catalog entry from src (an ELF vmlinux, a bzImage, a
-// linux-image .deb, a tarball or a directory) into the directory dest,
-// which must not exist, and returns its record. Nothing is left behind on
-// failure; dest appears only complete (built in opts.Tmp, then renamed).
+// linux-image .deb, a tarball or a directory) into the directory dest
+// (or opts.DestFor(name) when dest is ""), which must not exist, and
+// returns its record. Nothing is left behind on failure; dest appears only
+// complete (built in opts.Tmp, then renamed) and opts.Commit runs after.
 // When opts.Name is empty the record's name is the kernel release.
 func Import(ctx context.Context, src, dest string, opts Options) (api.Kernel, error) {
 	work, err := os.MkdirTemp(opts.Tmp, "kernel-import-")
@@ -79,10 +86,21 @@ func Import(ctx context.Context, src, dest string, opts Options) (api.Kernel, er
 	if err != nil {
 		return api.Kernel{}, err
 	}
+	if dest == "" {
+		if dest, err = opts.DestFor(k.Name); err != nil {
+			return api.Kernel{}, err
+		}
+	}
 	if err := install(out, dest); err != nil {
 		return api.Kernel{}, err
 	}
 	rebase(&k, out, dest)
+	if opts.Commit != nil {
+		if err := opts.Commit(&k); err != nil {
+			_ = os.RemoveAll(dest)
+			return api.Kernel{}, err
+		}
+	}
 	return k, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/errdefs"
-	"github.com/bangerdev/banger/internal/kernelcat/compress"
 	"github.com/bangerdev/banger/internal/kernelcat/initrd"
 	"github.com/bangerdev/banger/internal/kernelcat/kctest"
 	"github.com/bangerdev/banger/internal/testutil"
@@ -22,83 +20,13 @@ import (
 
 const release = "6.1.99-test"
 
-// distroConfig has its drivers as modules, like Debian's cloud kernel.
-const distroConfig = `CONFIG_EXT4_FS=y
-CONFIG_VIRTIO_BLK=m
-CONFIG_VIRTIO_MMIO=m
-# CONFIG_VIRTIO_PCI is not set
-CONFIG_VIRTIO_NET=m
-CONFIG_VIRTIO_CONSOLE=m
-CONFIG_HW_RANDOM_VIRTIO=m
-CONFIG_VSOCKETS=m
-CONFIG_VIRTIO_VSOCKETS=m
-CONFIG_DEVTMPFS=y
-CONFIG_SERIAL_8250_CONSOLE=y
-CONFIG_ACPI=y
-CONFIG_MODULES=y
-CONFIG_BLK_DEV_INITRD=y
-CONFIG_RD_GZIP=y
-CONFIG_RD_ZSTD=y
-`
+func write(t *testing.T, p string, data []byte) { kctest.WriteFile(t, p, data) }
 
-// distroModules: module path -> depends. virtio_console is left out to
-// exercise a missing optional module.
-var distroModules = map[string]string{
-	"kernel/drivers/block/virtio_blk.ko.zst":                        "virtio,virtio_ring",
-	"kernel/drivers/virtio/virtio.ko.zst":                           "virtio_ring",
-	"kernel/drivers/virtio/virtio_ring.ko.zst":                      "",
-	"kernel/drivers/virtio/virtio_mmio.ko.zst":                      "virtio,virtio_ring",
-	"kernel/drivers/net/virtio_net.ko.zst":                          "virtio_ring,virtio,net_failover",
-	"kernel/drivers/net/net_failover.ko.zst":                        "failover",
-	"kernel/net/core/failover.ko.zst":                               "",
-	"kernel/drivers/char/hw_random/virtio-rng.ko.zst":               "virtio,virtio_ring",
-	"kernel/net/vmw_vsock/vsock.ko.zst":                             "",
-	"kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko.zst":        "virtio,vmw_vsock_virtio_transport_common,virtio_ring,vsock",
-	"kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.zst": "vsock",
-	"kernel/fs/unrelated.ko.zst":                                    "",
-}
+func bzImage(t *testing.T) []byte { return kctest.ZstdBzImage(t, release) }
 
-func write(t *testing.T, p string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+func distroTree(t *testing.T, root, vermagic string) { kctest.WriteDistroTree(t, root, release, vermagic) }
 
-func zst(t *testing.T, data []byte) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	w, err := compress.NewWriter(compress.Zstd, &b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = w.Write(data)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-// bzImage is a synthetic bzImage with a zstd payload, as a 6.x kernel built
-// with CONFIG_KERNEL_ZSTD.
-func bzImage(t *testing.T) []byte {
-	elf := kctest.ELF(release, true, nil)
-	payload := binary.LittleEndian.AppendUint32(zst(t, elf), uint32(len(elf))) //nolint:gosec // small
-	return kctest.BzImage(payload, 0x020f, release)
-}
-
-// distroTree lays out boot/ and lib/modules/ under root.
-func distroTree(t *testing.T, root, vermagic string) {
-	t.Helper()
-	write(t, filepath.Join(root, "boot", "vmlinuz-"+release), bzImage(t))
-	write(t, filepath.Join(root, "boot", "config-"+release), []byte(distroConfig))
-	for rel, deps := range distroModules {
-		write(t, filepath.Join(root, "lib/modules", release, rel), zst(t, kctest.Module("depends="+deps, "vermagic="+vermagic+" SMP mod_unload")))
-	}
-}
+const distroConfig = kctest.DistroConfig
 
 func agent(t *testing.T) string { return testutil.RequireBinary(t, "busybox", "busybox-static") }
 
