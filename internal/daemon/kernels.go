@@ -130,8 +130,8 @@ func (d *Daemon) kernelOptions(ew *api.EventWriter, name string, makeDefault boo
 		MaxBytes: int64(d.cfg.Image.MaxLayerBytes),
 		Progress: ew.Progress,
 		Message:  ew.Message,
-		DestFor: func(name string) (string, error) { return d.reserveKernel(name, &reserved) },
-		Commit:  func(k *api.Kernel) error { return d.commitKernel(k, makeDefault) },
+		DestFor:  func(name string) (string, error) { return d.reserveKernel(name, &reserved) },
+		Commit:   func(k *api.Kernel) error { return d.commitKernel(k, makeDefault) },
 	}, release
 }
 
@@ -238,6 +238,9 @@ func (d *Daemon) effectiveDefault(ks []api.Kernel) string {
 // ever points at a missing directory.
 func (d *Daemon) removeKernel(r *http.Request) (any, error) {
 	name := r.PathValue("name")
+	if err := kernelcat.ValidName(name); err != nil {
+		return nil, err
+	}
 	err := d.store.Update(func(tx *store.Tx) error {
 		var k api.Kernel
 		if err := tx.Get(store.Kernels, name, &k); err != nil {
@@ -262,7 +265,7 @@ func (d *Daemon) removeKernel(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.RemoveAll(d.layout.Kernel(name)); err != nil {
+	if err := os.RemoveAll(d.layout.Kernel(name)); err != nil { //nolint:gosec // name passed ValidName and was a record's key
 		d.log.Warn("kernel record removed but not its files", "kernel", name, "error", err)
 	}
 	return nil, nil

@@ -24,7 +24,9 @@ func write(t *testing.T, p string, data []byte) { kctest.WriteFile(t, p, data) }
 
 func bzImage(t *testing.T) []byte { return kctest.ZstdBzImage(t, release) }
 
-func distroTree(t *testing.T, root, vermagic string) { kctest.WriteDistroTree(t, root, release, vermagic) }
+func distroTree(t *testing.T, root, vermagic string) {
+	kctest.WriteDistroTree(t, root, release, vermagic)
+}
 
 const distroConfig = kctest.DistroConfig
 
@@ -227,7 +229,7 @@ func TestImportRefuses(t *testing.T) {
 			write(t, filepath.Join(dir, "x"), []byte("hello"))
 			return filepath.Join(dir, "x"), Options{}
 		}, errdefs.ErrInvalid, "is not a kernel"},
-		{"empty dir", func(t *testing.T, dir string) (string, Options) { return dir, Options{} }, errdefs.ErrInvalid, "no kernel found"},
+		{"empty dir", func(_ *testing.T, dir string) (string, Options) { return dir, Options{} }, errdefs.ErrInvalid, "no kernel found"},
 		{"kernel behind an escaping symlink", func(t *testing.T, dir string) (string, Options) {
 			outside := t.TempDir()
 			write(t, filepath.Join(outside, "vmlinuz-6.1.1"), bzImage(t))
@@ -240,7 +242,7 @@ func TestImportRefuses(t *testing.T) {
 			distroTree(t, dir, release)
 			return dir, Options{Name: "../etc"}
 		}, errdefs.ErrInvalid, "kernel name"},
-		{"missing source", func(t *testing.T, dir string) (string, Options) { return filepath.Join(dir, "nope"), Options{} }, errdefs.ErrNotFound, "nope"},
+		{"missing source", func(_ *testing.T, dir string) (string, Options) { return filepath.Join(dir, "nope"), Options{} }, errdefs.ErrNotFound, "nope"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmp := t.TempDir()

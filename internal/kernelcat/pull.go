@@ -150,11 +150,13 @@ func run(ctx context.Context, dir string, argv ...string) ([]byte, error) {
 	return cmd.CombinedOutput()
 }
 
+const nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+"
+
 // sanitizeName turns a file name into a valid kernel name.
 func sanitizeName(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == '+') {
+		if !strings.ContainsRune(nameChars, rune(c)) {
 			b[i] = '-'
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"os"
@@ -175,7 +174,7 @@ func verify(partial, dest, want, url string) error {
 	if err != nil {
 		return err
 	}
-	var h hash.Hash = sha256.New()
+	h := sha256.New()
 	_, err = io.Copy(h, f)
 	_ = f.Close()
 	if err != nil {
