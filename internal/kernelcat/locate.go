@@ -103,28 +103,33 @@ func unpack(f *os.File, stage string, deb bool, opts *Options) error {
 	return err
 }
 
-// locateTree finds boot/vmlinu[xz]-<release> (or the merged-usr
-// usr/lib/modules/<release>/vmlinuz), its config and module tree inside
-// root. Every path must resolve inside root: a package's symlink cannot
-// point the import at the host's files.
+// locateTree finds boot/vmlinu[xz]-<release> (or boot/vmlinu[xz], or the
+// merged-usr usr/lib/modules/<release>/vmlinuz), its config and module
+// tree inside root. Every path must resolve inside root: a package's
+// symlink cannot point the import at the host's files.
 func locateTree(root string, opts *Options) (input, error) {
 	type cand struct{ path, release string }
 	var cands []cand
-	for _, pat := range []string{"boot/vmlinuz-*", "boot/vmlinux-*", "usr/lib/modules/*/vmlinuz", "lib/modules/*/vmlinuz"} {
+	for _, pat := range []string{"boot/vmlinuz-*", "boot/vmlinux-*", "usr/lib/modules/*/vmlinuz", "lib/modules/*/vmlinuz", "boot/vmlinuz", "boot/vmlinux"} {
 		matches, _ := filepath.Glob(filepath.Join(root, pat))
 		for _, m := range matches {
-			rel := strings.TrimPrefix(filepath.Base(m), "vmlinuz-")
-			rel = strings.TrimPrefix(rel, "vmlinux-")
-			if filepath.Base(m) == "vmlinuz" {
+			base := filepath.Base(m)
+			rel := strings.TrimPrefix(strings.TrimPrefix(base, "vmlinuz-"), "vmlinux-")
+			switch {
+			case base == "vmlinuz" && strings.Contains(pat, "modules"):
 				rel = filepath.Base(filepath.Dir(m))
+			case base == "vmlinuz" || base == "vmlinux":
+				rel = ""
 			}
 			real, ok := regularInside(root, m)
 			if strings.HasSuffix(rel, ".old") || !ok {
 				continue
 			}
-			m = real
-			if !slices.ContainsFunc(cands, func(c cand) bool { return c.release == rel }) {
-				cands = append(cands, cand{m, rel})
+			if rel == "" {
+				rel = fileRelease(real)
+			}
+			if !slices.ContainsFunc(cands, func(c cand) bool { return c.release == rel || c.path == real }) {
+				cands = append(cands, cand{real, rel})
 			}
 		}
 	}
@@ -141,19 +146,43 @@ func locateTree(root string, opts *Options) (input, error) {
 	}
 	in := input{kernel: cands[0].path, release: cands[0].release}
 	for _, dir := range []string{"lib/modules/", "usr/lib/modules/"} {
-		if p, ok := dirInside(root, filepath.Join(root, dir, in.release)); ok {
+		if p, ok := dirInside(root, filepath.Join(root, dir, in.release)); ok && in.release != "" {
 			in.modules = p
 			break
 		}
 	}
-	for _, c := range []string{"boot/config-" + in.release, "usr/lib/modules/" + in.release + "/config", "lib/modules/" + in.release + "/config"} {
-		if p, ok := regularInside(root, filepath.Join(root, c)); ok {
+	for _, c := range []string{"boot/config-" + in.release, "usr/lib/modules/" + in.release + "/config", "lib/modules/" + in.release + "/config", "boot/config"} {
+		if p, ok := regularInside(root, filepath.Join(root, c)); ok && (in.release != "" || c == "boot/config") {
 			in.config, in.configSource = p, c
 			break
 		}
 	}
 	applyOverrides(&in, opts)
 	return in, nil
+}
+
+// fileRelease reads the release from a kernel file's own header or banner.
+func fileRelease(p string) string {
+	f, err := os.Open(p) //nolint:gosec // resolved inside the tree
+	if err != nil {
+		return ""
+	}
+	defer func() { _ = f.Close() }()
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	switch kimage.Detect(f, fi.Size()) {
+	case kimage.KindBzImage:
+		if bz, err := kimage.ParseBzImage(f, fi.Size()); err == nil {
+			return bz.Release
+		}
+	case kimage.KindELF:
+		if v, err := kimage.InspectVmlinux(p); err == nil {
+			return v.Release
+		}
+	}
+	return ""
 }
 
 // locateFile takes a bare kernel file; its config and modules come from

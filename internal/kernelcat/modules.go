@@ -36,15 +36,15 @@ func resolveModules(in input, k *api.Kernel, needed []string, opts *Options) ([]
 	for _, name := range needed {
 		var err error
 		if tree == nil {
-			err = fmt.Errorf("%w: %s is a module and no lib/modules/%s was found: import the kernel package (.deb, tarball or directory with lib/modules/), or pass --modules", errdefs.ErrInvalid, name, k.Version)
-		} else if _, err = tree.Closure([]string{name}); err != nil {
-			err = fmt.Errorf("%w: %w", errdefs.ErrInvalid, err)
+			err = fmt.Errorf("%s is a module and no lib/modules/%s was found: import the kernel package (.deb, tarball or directory with lib/modules/), or pass --modules", name, k.Version)
+		} else {
+			_, err = tree.Closure([]string{name})
 		}
 		switch {
 		case err == nil:
 			want = append(want, name)
 		case essential[name]:
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", errdefs.ErrInvalid, err)
 		default:
 			opts.message("note: %v; continuing without it", err)
 			markMissing(k, name)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/kernelcat/archive"
 	"github.com/bangerdev/banger/internal/kernelcat/fetch"
 )
 
@@ -29,11 +31,16 @@ type PullOptions struct {
 	Fetch fetch.Options
 	// Run executes a command in dir (apt-get); nil runs it for real.
 	Run func(ctx context.Context, dir string, argv ...string) ([]byte, error)
+	// OCI writes the flattened root file system of the OCI image ref to w
+	// as one tar stream (the image pipeline's Pull + Flatten). Nil: OCI
+	// references are not supported.
+	OCI func(ctx context.Context, ref string, w io.Writer) error
 }
 
-// Pull fetches ref — a catalog entry name, or an http(s) URL with a
-// sha256 — and imports it into dest. The entry's name defaults to the
-// catalog name, or the URL's file name.
+// Pull fetches ref — a catalog entry name, an http(s) URL with a sha256,
+// or (with opts.OCI) an OCI image holding /boot and /lib/modules — and
+// imports it into dest. The entry's name defaults to the catalog name, the
+// URL's file name, or the image's last path element.
 func Pull(ctx context.Context, ref, dest string, opts PullOptions) (api.Kernel, error) {
 	if e, ok := Lookup(ref); ok {
 		if opts.Name == "" {
@@ -54,11 +61,53 @@ func Pull(ctx context.Context, ref, dest string, opts PullOptions) (api.Kernel, 
 		}
 		return pullURL(ctx, ref, Entry{}, dest, opts)
 	}
+	if opts.OCI != nil {
+		return pullOCI(ctx, ref, dest, opts)
+	}
 	var names []string
 	for _, e := range catalog {
 		names = append(names, e.Name)
 	}
-	return api.Kernel{}, fmt.Errorf("%w: %q is not a catalog kernel (%s) or an http(s) URL; OCI kernel images are not supported yet", errdefs.ErrNotFound, ref, strings.Join(names, ", "))
+	return api.Kernel{}, fmt.Errorf("%w: %q is not a catalog kernel (%s) or an http(s) URL; OCI kernel images are not supported by this daemon", errdefs.ErrNotFound, ref, strings.Join(names, ", "))
+}
+
+// pullOCI imports the kernel an OCI image holds in /boot and /lib/modules:
+// the image's flattened tar stream is unpacked, keeping only those paths,
+// through the same hardened extraction as a kernel tarball.
+func pullOCI(ctx context.Context, ref, dest string, opts PullOptions) (api.Kernel, error) {
+	stage, err := os.MkdirTemp(opts.Tmp, "kernel-oci-")
+	if err != nil {
+		return api.Kernel{}, err
+	}
+	defer func() { _ = os.RemoveAll(stage) }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := opts.OCI(ctx, ref, pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	opts.message("unpacking /boot and /lib/modules of %s", ref)
+	_, xerr := archive.ExtractTar(pr, stage, archive.Options{MaxBytes: opts.MaxBytes, Include: kernelPaths})
+	if xerr != nil {
+		cancel()
+		_ = pr.CloseWithError(xerr)
+	} else {
+		_, _ = io.Copy(io.Discard, pr) // let the producer finish its stream
+	}
+	if err := <-done; err != nil {
+		return api.Kernel{}, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	if xerr != nil {
+		return api.Kernel{}, fmt.Errorf("image %s: %w", ref, xerr)
+	}
+	if opts.Name == "" {
+		opts.Name = sanitizeName(strings.NewReplacer(":", "-", "@", "-").Replace(path.Base(ref)))
+	}
+	opts.Source = "pull:" + ref
+	return Import(ctx, stage, dest, opts.Options)
 }
 
 func pullURL(ctx context.Context, u string, e Entry, dest string, opts PullOptions) (api.Kernel, error) {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -220,5 +221,70 @@ func TestAptImageDependency(t *testing.T) {
 		if got := aptImageDependency([]byte(out)); got != want {
 			t.Errorf("aptImageDependency(%q) = %q, want %q", out, got, want)
 		}
+	}
+}
+
+// TestPullOCI feeds Pull's OCI seam a flattened image stream, as the image
+// pipeline produces it: a whole root file system of which only /boot and
+// /lib/modules are kept.
+func TestPullOCI(t *testing.T) {
+	tmp := t.TempDir()
+	tree := t.TempDir()
+	distroTree(t, tree, release)
+	kctest.WriteFile(t, filepath.Join(tree, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\n"))
+	if err := os.Symlink("boot/vmlinuz-"+release, filepath.Join(tree, "vmlinuz")); err != nil {
+		t.Fatal(err)
+	}
+	o := pullOpts(t, tmp)
+	o.Agent = agent(t)
+	var gotRef string
+	o.OCI = func(_ context.Context, ref string, w io.Writer) error {
+		gotRef = ref
+		tw := tar.NewWriter(w)
+		err := filepath.Walk(tree, func(p string, fi os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(tree, p)
+			link, _ := os.Readlink(p)
+			h, _ := tar.FileInfoHeader(fi, link)
+			h.Name = rel
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+			if fi.Mode().IsRegular() {
+				b, _ := os.ReadFile(p)
+				_, err = tw.Write(b)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return tw.Close()
+	}
+	k, err := Pull(context.Background(), "registry.example/kernels/debian:6.1", filepath.Join(tmp, "oci"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotRef != "registry.example/kernels/debian:6.1" || k.Name != "debian-6.1" || k.Source != "pull:"+gotRef || k.Modules != 11 {
+		t.Fatalf("ref %q, record %+v", gotRef, k)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "kernel-*")); len(left) != 0 {
+		t.Fatalf("scratch left: %v", left)
+	}
+
+	// A failing pull and a hostile image both fail cleanly.
+	o.OCI = func(context.Context, string, io.Writer) error { return errdefs.ErrUnavailable }
+	if _, err := Pull(context.Background(), "x/y:z", filepath.Join(tmp, "bad"), o); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("failed pull: %v", err)
+	}
+	o.OCI = func(_ context.Context, _ string, w io.Writer) error {
+		tw := tar.NewWriter(w)
+		_ = tw.WriteHeader(&tar.Header{Name: "boot/../../escape", Typeflag: tar.TypeReg, Mode: 0o644})
+		return tw.Close()
+	}
+	if _, err := Pull(context.Background(), "x/y:z", filepath.Join(tmp, "bad"), o); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Fatalf("hostile image: %v", err)
 	}
 }

@@ -214,7 +214,7 @@ func (t *Tree) Closure(names []string) ([]*Module, error) {
 		}
 		m, ok := t.byName[name]
 		if !ok {
-			return fmt.Errorf("module %s is not in %s (needed as %s): %w", name, t.root, strings.Join(chain, " -> "), errdefs.ErrNotFound)
+			return fmt.Errorf("module %s is not among the kernel's %d modules (needed as %s): %w", name, len(t.byName), strings.Join(chain, " -> "), errdefs.ErrNotFound)
 		}
 		state[name] = visiting
 		deps, err := t.Depends(m)
