@@ -69,8 +69,6 @@ The daemon reads PATH on its own host; --upload sends the file instead.`,
 		if upload && (req.Config != "" || req.Modules != "") {
 			return fmt.Errorf("%w: --config and --modules name paths on the daemon's host; with --upload send a tarball holding boot/config-<release> and lib/modules/<release>/", errdefs.ErrInvalid)
 		}
-		pv := newProgress(app.Stderr)
-		var k api.Kernel
 		if upload {
 			f, err := os.Open(args[0])
 			if err != nil {
@@ -78,31 +76,36 @@ The daemon reads PATH on its own host; --upload sends the file instead.`,
 			}
 			defer func() { _ = f.Close() }()
 			q := url.Values{"name": {req.Name}, "default": {strconv.FormatBool(req.Default)}}
-			err = c.Stream(cmd.Context(), "POST", "/v1/kernels/import?"+q.Encode(), f, "application/octet-stream", pv.Report, pv.Message, &k)
-			pv.Finish()
-			if err != nil {
-				return err
-			}
-		} else {
-			for _, p := range []*string{&req.Config, &req.Modules} {
-				if *p != "" {
-					if *p, err = filepath.Abs(*p); err != nil {
-						return err
-					}
+			return addKernel(app, func(pv *progressView, k *api.Kernel) error {
+				return c.Stream(cmd.Context(), "POST", "/v1/kernels/import?"+q.Encode(), f, "application/octet-stream", pv.Report, pv.Message, k)
+			})
+		}
+		req.Path = args[0]
+		for _, p := range []*string{&req.Path, &req.Config, &req.Modules} {
+			if *p != "" {
+				if *p, err = filepath.Abs(*p); err != nil {
+					return err
 				}
 			}
-			if req.Path, err = filepath.Abs(args[0]); err != nil {
-				return err
-			}
-			err = c.StreamJSON(cmd.Context(), "POST", "/v1/kernels/import", req, pv.Report, pv.Message, &k)
-			pv.Finish()
-			if err != nil {
-				return err
-			}
 		}
-		return printAdded(app, k)
+		return addKernel(app, func(pv *progressView, k *api.Kernel) error {
+			return c.StreamJSON(cmd.Context(), "POST", "/v1/kernels/import", req, pv.Report, pv.Message, k)
+		})
 	}
 	return cmd
+}
+
+// addKernel runs one import or pull request with a progress view and
+// prints the kernel it added.
+func addKernel(app *App, send func(*progressView, *api.Kernel) error) error {
+	pv := newProgress(app.Stderr)
+	var k api.Kernel
+	err := send(pv, &k)
+	pv.Finish()
+	if err != nil {
+		return err
+	}
+	return printAdded(app, k)
 }
 
 func newKernelPullCmd(app *App) *cobra.Command {
@@ -132,14 +135,9 @@ are verified and resume after an interruption.`,
 			return err
 		}
 		req.Ref = args[0]
-		pv := newProgress(app.Stderr)
-		var k api.Kernel
-		err = c.StreamJSON(cmd.Context(), "POST", "/v1/kernels/pull", req, pv.Report, pv.Message, &k)
-		pv.Finish()
-		if err != nil {
-			return err
-		}
-		return printAdded(app, k)
+		return addKernel(app, func(pv *progressView, k *api.Kernel) error {
+			return c.StreamJSON(cmd.Context(), "POST", "/v1/kernels/pull", req, pv.Report, pv.Message, k)
+		})
 	}
 	return cmd
 }

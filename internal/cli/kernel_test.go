@@ -1,8 +1,6 @@
 package cli_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -107,7 +105,7 @@ func TestKernelCatalogEndToEnd(t *testing.T) {
 
 	// Upload: a tarball sent as the request body.
 	tarball := filepath.Join(src, "fc.tar")
-	kctest.WriteFile(t, tarball, tarOf(t, map[string][]byte{
+	kctest.WriteFile(t, tarball, kctest.TarFiles(t, map[string][]byte{
 		"boot/vmlinux-6.1.155": kctest.ELF("6.1.155", false, nil), "boot/config-6.1.155": []byte(kctest.BuiltinConfig)}))
 	mustRun(t, td.Host, "kernel", "import", "--upload", tarball, "--name", "fc-up")
 	if up, ok := kernels(t, td.Host)["fc-up"]; !ok || up.Source == "" || up.Default {
@@ -193,7 +191,7 @@ func TestKernelConfigDefaultOverrides(t *testing.T) {
 func TestKernelPullURL(t *testing.T) {
 	td := daemontest.Start(t)
 	elf := kctest.ELF("6.1.2", false, nil)
-	data := tarOf(t, map[string][]byte{"boot/vmlinux-6.1.2": elf, "boot/config-6.1.2": []byte(kctest.BuiltinConfig)})
+	data := kctest.TarFiles(t, map[string][]byte{"boot/vmlinux-6.1.2": elf, "boot/config-6.1.2": []byte(kctest.BuiltinConfig)})
 	sum := sha256.Sum256(data)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeContent(w, r, "k.tar", time.Time{}, strings.NewReader(string(data)))
@@ -211,20 +209,4 @@ func TestKernelPullURL(t *testing.T) {
 	if err := td.Client.Call(context.Background(), "GET", "/v1/kernels/web", nil, &k); err != nil || k.Source != "pull:"+srv.URL+"/k.tar" {
 		t.Fatalf("record %+v, %v", k, err)
 	}
-}
-
-func tarOf(t *testing.T, files map[string][]byte) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for name, data := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		_, _ = tw.Write(data)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
 }

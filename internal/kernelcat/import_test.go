@@ -1,7 +1,6 @@
 package kernelcat
 
 import (
-	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -102,19 +101,7 @@ func TestImportTarballAndBareFiles(t *testing.T) {
 	// A .tar.gz of the tree.
 	var tb bytes.Buffer
 	gz := gzip.NewWriter(&tb)
-	tw := tar.NewWriter(gz)
-	_ = filepath.Walk(tree, func(p string, fi os.FileInfo, _ error) error {
-		rel, _ := filepath.Rel(tree, p)
-		h, _ := tar.FileInfoHeader(fi, "")
-		h.Name = "./" + rel
-		_ = tw.WriteHeader(h)
-		if fi.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			_, _ = tw.Write(b)
-		}
-		return nil
-	})
-	_ = tw.Close()
+	_, _ = gz.Write(kctest.TarTree(t, tree, "./"))
 	_ = gz.Close()
 	tarball := filepath.Join(tmp, "kernel.tar.gz")
 	write(t, tarball, tb.Bytes())

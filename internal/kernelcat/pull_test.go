@@ -95,14 +95,7 @@ func TestPullCatalogURLEntry(t *testing.T) {
 func TestPullURL(t *testing.T) {
 	tmp := t.TempDir()
 	cfg, _ := os.ReadFile(testutil.SpecPath(t, "firecracker-guest-kernel-x86_64-6.1.config"))
-	var tb bytes.Buffer
-	tw := tar.NewWriter(&tb)
-	for name, data := range map[string][]byte{"boot/vmlinux-6.1.3": kctest.ELF("6.1.3", false, nil), "boot/config-6.1.3": cfg} {
-		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
-		_, _ = tw.Write(data)
-	}
-	_ = tw.Close()
-	srv, sum := serve(t, tb.Bytes())
+	srv, sum := serve(t, kctest.TarFiles(t, map[string][]byte{"boot/vmlinux-6.1.3": kctest.ELF("6.1.3", false, nil), "boot/config-6.1.3": cfg}))
 
 	o := pullOpts(t, tmp)
 	if _, err := Pull(context.Background(), srv.URL+"/k.tar", filepath.Join(tmp, "a"), o); !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "--sha256") {
@@ -137,23 +130,9 @@ func syntheticDeb(t *testing.T) []byte {
 	t.Helper()
 	tree := t.TempDir()
 	distroTree(t, tree, release)
-	var tb bytes.Buffer
-	tw := tar.NewWriter(&tb)
-	_ = filepath.Walk(tree, func(p string, fi os.FileInfo, _ error) error {
-		rel, _ := filepath.Rel(tree, p)
-		h, _ := tar.FileInfoHeader(fi, "")
-		h.Name = "./" + rel
-		_ = tw.WriteHeader(h)
-		if fi.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			_, _ = tw.Write(b)
-		}
-		return nil
-	})
-	_ = tw.Close()
 	var xz bytes.Buffer
 	w, _ := compress.NewWriter(compress.XZ, &xz)
-	_, _ = w.Write(tb.Bytes())
+	_, _ = w.Write(kctest.TarTree(t, tree, "./"))
 	_ = w.Close()
 	var deb bytes.Buffer
 	deb.WriteString("!<arch>\n")
@@ -238,30 +217,11 @@ func TestPullOCI(t *testing.T) {
 	o := pullOpts(t, tmp)
 	o.Agent = agent(t)
 	var gotRef string
+	image := kctest.TarTree(t, tree, "")
 	o.OCI = func(_ context.Context, ref string, w io.Writer) error {
 		gotRef = ref
-		tw := tar.NewWriter(w)
-		err := filepath.Walk(tree, func(p string, fi os.FileInfo, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(tree, p)
-			link, _ := os.Readlink(p)
-			h, _ := tar.FileInfoHeader(fi, link)
-			h.Name = rel
-			if err := tw.WriteHeader(h); err != nil {
-				return err
-			}
-			if fi.Mode().IsRegular() {
-				b, _ := os.ReadFile(p)
-				_, err = tw.Write(b)
-			}
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		return tw.Close()
+		_, err := w.Write(image)
+		return err
 	}
 	k, err := Pull(context.Background(), "registry.example/kernels/debian:6.1", filepath.Join(tmp, "oci"), o)
 	if err != nil {
