@@ -309,3 +309,18 @@ func FuzzExtractTar(f *testing.F) {
 		assertEmpty(t, outside)
 	})
 }
+
+// FuzzDebData: any .deb is read or refused without panicking, and what
+// it yields is bounded by what went in.
+func FuzzDebData(f *testing.F) {
+	f.Add(mkDeb(f, "data.tar.gz", compress.Gzip, mkTar(f, ent{name: "boot/x", data: "y"})))
+	f.Add([]byte("!<arch>\ndata.tar        0           0     0     100644  5         `\nhello\n"))
+	f.Fuzz(func(_ *testing.T, data []byte) {
+		rc, err := DebData(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(rc, 64<<20))
+		_ = rc.Close()
+	})
+}

@@ -161,3 +161,22 @@ func TestFindReleaseAcrossChunks(t *testing.T) {
 		t.Fatalf("findRelease on a cut banner = %q", got)
 	}
 }
+
+// FuzzExtract: a hostile bzImage is refused or extracted, never a panic,
+// and a failed extraction leaves nothing.
+func FuzzExtract(f *testing.F) {
+	f.Add(fakeBzImage([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0x020f))
+	f.Add(fakeBzImage([]byte("\x28\xb5\x2f\xfd junk"), 0x0206))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		src, dst := filepath.Join(dir, "bz"), filepath.Join(dir, "vmlinux")
+		if err := os.WriteFile(src, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Extract(src, dst); err != nil {
+			if _, serr := os.Stat(dst); serr == nil {
+				t.Fatal("failed extraction left its output")
+			}
+		}
+	})
+}
