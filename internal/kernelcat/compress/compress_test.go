@@ -19,7 +19,7 @@ func corpus(t testing.TB) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b[:min(len(b), 1<<20)]
+	return b[:min(len(b), 512<<10)]
 }
 
 func TestRoundTrip(t *testing.T) {
