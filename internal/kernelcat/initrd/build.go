@@ -34,8 +34,11 @@ type Spec struct {
 
 // preference orders the codecs by how fast the kernel decompresses them:
 // the initramfs is unpacked on the boot's critical path, and under TCG
-// every instruction of the decompressor is emulated. LZ4 decodes several
-// times faster than zstd, zstd than gzip, and xz is slowest of all.
+// every instruction of the decompressor is emulated. Measured here (Debian
+// 6.1 cloud kernel, QEMU TCG microvm, a 14 MiB archive: 15 modules and an
+// 11 MiB Go binary; "Trying to unpack" to "Freeing initrd memory", three
+// boots each): lz4 0.12–0.16 s (8.7 MiB), zstd 0.19–0.23 s (6.6 MiB), gzip
+// 0.20–0.24 s (7.8 MiB), xz 0.82–0.87 s (6.9 MiB); uncompressed 0.09 s.
 var preference = []struct {
 	option string
 	codec  compress.Codec

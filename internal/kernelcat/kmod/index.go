@@ -193,8 +193,9 @@ func (t *Tree) ReadFile(m *Module) ([]byte, error) {
 
 // Closure returns the named modules and everything they depend on, each
 // module after all of its dependencies (the order to load them in), with
-// ties kept in request order. An unknown name or a dependency cycle is an
-// error naming the chain.
+// ties kept in request order. Soft "pre:" dependencies are included when
+// the tree has them, as modprobe does. An unknown name or a dependency
+// cycle is an error naming the chain.
 func (t *Tree) Closure(names []string) ([]*Module, error) {
 	const (
 		visiting = 1
@@ -224,6 +225,17 @@ func (t *Tree) Closure(names []string) ([]*Module, error) {
 		for _, d := range deps {
 			if err := visit(d, chain); err != nil {
 				return err
+			}
+		}
+		mi, err := t.Modinfo(m)
+		if err != nil {
+			return err
+		}
+		for _, d := range mi.SoftPre() {
+			if _, ok := t.byName[d]; ok && state[d] != visiting {
+				if err := visit(d, chain); err != nil {
+					return err
+				}
 			}
 		}
 		state[name] = done

@@ -122,6 +122,26 @@ func TestModulesDepWins(t *testing.T) {
 	}
 }
 
+func TestClosureSoftPre(t *testing.T) {
+	tree, err := Open(writeTree(t, map[string][]string{
+		"kernel/fs/ext4/ext4.ko":    {"depends=jbd2", "softdep=pre: crc32c post: not_there"},
+		"kernel/fs/jbd2/jbd2.ko":    {"depends="},
+		"kernel/crypto/crc32c.ko":   {"depends="},
+		"kernel/lib/libcrc32c.ko":   {"depends=", "softdep=pre: absent_module"},
+		"kernel/drivers/other/x.ko": {"depends=libcrc32c"},
+	}, compress.None))
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, err := tree.Closure([]string{"ext4", "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(order); got != "jbd2,crc32c,ext4,libcrc32c,x" {
+		t.Fatalf("closure = %s", got)
+	}
+}
+
 func TestClosureErrors(t *testing.T) {
 	tree, err := Open(writeTree(t, map[string][]string{
 		"kernel/a.ko": {"depends=b"},

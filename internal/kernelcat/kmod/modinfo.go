@@ -42,6 +42,29 @@ func (m Modinfo) Depends() []string {
 	return out
 }
 
+// SoftPre returns the modules a softdep= field asks to load first
+// ("softdep=pre: crc32c post: x"): modprobe loads them when they exist, and
+// so does the initramfs.
+func (m Modinfo) SoftPre() []string {
+	var out []string
+	for _, v := range m["softdep"] {
+		pre := false
+		for _, f := range strings.Fields(v) {
+			switch f {
+			case "pre:":
+				pre = true
+			case "post:":
+				pre = false
+			default:
+				if pre {
+					out = append(out, Normalize(f))
+				}
+			}
+		}
+	}
+	return out
+}
+
 // ReadModinfo parses the .modinfo section of an (uncompressed) module.
 func ReadModinfo(r io.ReaderAt) (Modinfo, error) {
 	f, err := elf.NewFile(r)
