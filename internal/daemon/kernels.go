@@ -47,8 +47,10 @@ func (d *Daemon) importKernel(r *http.Request, ew *api.EventWriter) (any, error)
 		if err := api.DecodeJSON(r, &req); err != nil {
 			return nil, err
 		}
-		if !filepath.IsAbs(req.Path) {
-			return nil, fmt.Errorf("%w: path %q: the daemon needs an absolute path on its host", errdefs.ErrInvalid, req.Path)
+		for _, p := range []string{req.Path, req.Config, req.Modules} {
+			if p != "" && !filepath.IsAbs(p) || req.Path == "" {
+				return nil, fmt.Errorf("%w: path %q: the daemon needs absolute paths on its host", errdefs.ErrInvalid, p)
+			}
 		}
 		src = req.Path
 	} else {
