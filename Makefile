@@ -5,6 +5,7 @@
 #   make lint         golangci-lint (pinned, installed here) and shellcheck
 #   make demo         the README's quick start
 #   make bench-image  banger's image pipeline vs tar -x + mkfs.ext4 -d
+#   make bench-kernel banger kernel import of a .deb vs dpkg-deb + lz4 + cpio by hand
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -17,7 +18,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit lint lint-go lint-shell demo clean FORCE
+.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-kernel clean FORCE
 
 all: build
 
@@ -56,6 +57,9 @@ lint-shell:
 
 demo: deps build
 	scripts/demo.sh
+
+bench-kernel: build
+	scripts/bench-kernel.sh
 
 clean:
 	rm -rf bin

@@ -92,6 +92,7 @@ var commands = []func(*App) *cobra.Command{
 	newDaemonCmd,
 	newInfoCmd,
 	newConfigCmd,
+	newKernelCmd,
 }
 
 // Client returns the API client for the selected daemon.

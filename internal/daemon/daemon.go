@@ -40,6 +40,7 @@ type Daemon struct {
 	store   *store.Store
 	started time.Time
 	lock    *os.File
+	kernels kernelState
 }
 
 // New prepares a daemon: it creates the layout's directories, takes the
@@ -101,6 +102,7 @@ func (d *Daemon) Handler() http.Handler {
 	rt := api.NewRouter(d.log)
 	rt.JSON("GET /v1/info", d.info)
 	rt.JSON("GET /v1/config", func(*http.Request) (any, error) { return d.cfg, nil })
+	d.kernelRoutes(rt)
 	return rt.Mux
 }
 
