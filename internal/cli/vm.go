@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/units"
 )
@@ -292,4 +294,22 @@ func newInspectCmd(app *App) *cobra.Command {
 		return nil
 	}
 	return cmd
+}
+
+// ensureImage pulls ref with progress when the daemon does not have it, as
+// `docker run` does.
+func (a *App) ensureImage(ctx context.Context, ref string) error {
+	c, err := a.Client()
+	if err != nil {
+		return err
+	}
+	var img api.Image
+	err = c.Call(ctx, "GET", "/v1/images/"+api.PathEscape(ref), nil, &img)
+	if !errors.Is(err, errdefs.ErrNotFound) {
+		return err
+	}
+	_, _ = fmt.Fprintf(a.Stderr, "Image %s not found locally; pulling it\n", ref)
+	pv := newProgress(a.Stderr)
+	defer pv.Finish()
+	return c.StreamJSON(ctx, "POST", "/v1/images/pull", api.PullRequest{Reference: ref}, pv.Report, pv.Message, &img)
 }
