@@ -1,0 +1,62 @@
+package sshd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/pkg/sftp"
+
+	"github.com/bangerdev/banger/internal/agent/process"
+	"github.com/bangerdev/banger/internal/agent/users"
+)
+
+// sftp serves the sftp subsystem. For the agent's own user (root in a VM)
+// it runs in-process; for any other user it runs SFTPServer as that user,
+// so file permissions are the user's, as with OpenSSH's sftp-server.
+func (ss *session) sftp(ctx context.Context) {
+	u, err := users.Lookup(ss.s.opts.Root, ss.login)
+	if err != nil {
+		ss.fail(err, 1)
+		return
+	}
+	home := u.Home
+	if fi, err := os.Stat(filepath.Join(ss.s.opts.Root, home)); err != nil || !fi.IsDir() {
+		home = "/"
+	}
+	if int(u.UID) != os.Geteuid() && len(ss.s.opts.SFTPServer) > 0 {
+		ss.run(ctx, process.Spec{Argv: ss.s.opts.SFTPServer, Dir: home, User: ss.login, Env: []string{"HOME=" + u.Home}})
+		return
+	}
+	srv, err := sftp.NewServer(ss.ch, sftp.WithServerWorkingDirectory(home))
+	if err != nil {
+		ss.fail(err, 1)
+		return
+	}
+	err = srv.Serve()
+	_ = srv.Close()
+	if err != nil && !errors.Is(err, io.EOF) {
+		ss.fail(err, 1)
+		return
+	}
+	ss.exit(0)
+}
+
+// ServeSFTP serves sftp on stdin/stdout in the current directory: the body
+// of `banger-agent sftp-server`, run as the session's user.
+func ServeSFTP() error {
+	wd, _ := os.Getwd()
+	srv, err := sftp.NewServer(stdio{}, sftp.WithServerWorkingDirectory(wd))
+	if err != nil {
+		return err
+	}
+	return srv.Serve()
+}
+
+type stdio struct{}
+
+func (stdio) Read(p []byte) (int, error)  { return os.Stdin.Read(p) }
+func (stdio) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
+func (stdio) Close() error                { return os.Stdout.Close() }
