@@ -53,6 +53,7 @@ type Service struct {
 
 	mu       sync.Mutex
 	main     *mainproc.Main
+	started  chan struct{} // closed once main is set (or there is none)
 	shutdown chan proto.ShutdownPayload
 	once     sync.Once
 }
@@ -81,7 +82,7 @@ func NewService(cfg bootcfg.Config, o ServiceOptions) (*Service, error) {
 		}
 		authorized = append(authorized, k)
 	}
-	s := &Service{cfg: cfg, opts: o, shutdown: make(chan proto.ShutdownPayload, 1)}
+	s := &Service{cfg: cfg, opts: o, shutdown: make(chan proto.ShutdownPayload, 1), started: make(chan struct{})}
 	var defaults process.Spec
 	if cfg.Main != nil {
 		defaults = process.Spec{Env: cfg.Main.Env, Dir: cfg.Main.WorkingDir, User: cfg.Main.User}
@@ -120,7 +121,14 @@ func (s *Service) Main() *mainproc.Main {
 	return s.main
 }
 
-func (s *Service) mainForSSH() sshd.Main {
+// mainForSSH waits for Run to start the main process: a host may attach
+// while the agent still boots (growing the root file system, say).
+func (s *Service) mainForSSH(ctx context.Context) sshd.Main {
+	select {
+	case <-s.started:
+	case <-ctx.Done():
+		return nil
+	}
 	if m := s.Main(); m != nil {
 		return m
 	}
@@ -178,6 +186,7 @@ func (s *Service) Run(ctx context.Context) {
 		s.mu.Unlock()
 		done = m.Done()
 	}
+	close(s.started)
 	for {
 		select {
 		case <-ctx.Done():

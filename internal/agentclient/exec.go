@@ -82,7 +82,9 @@ func (c *Client) Start(ctx context.Context, req ExecRequest) (*Process, error) {
 // AttachMain attaches to the VM's main process: its output so far and from
 // now on goes to stdout and stderr, stdin (when the boot config opened the
 // process's stdin) feeds it, and the call returns its exit status once it
-// ended. Only one host may be attached at a time.
+// ended. Only one host may be attached at a time. When ctx ends the host
+// only detaches: the process runs on and its output buffers for the next
+// attach.
 func (c *Client) AttachMain(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 	p, err := c.open(ctx, proto.RequestAttach, nil, stdin, stdout, stderr, nil, nil)
 	if err != nil {
@@ -151,7 +153,9 @@ func (c *Client) open(ctx context.Context, request string, payload []byte, stdin
 	done := make(chan struct{})
 	go p.forward(done, signals, tty)
 	p.stop = context.AfterFunc(ctx, func() {
-		_ = p.Signal(ssh.SIGKILL)
+		if request != proto.RequestAttach { // a host leaving an attach only detaches
+			_ = p.Signal(ssh.SIGKILL)
+		}
 		_ = ch.Close()
 	})
 	go func() { p.copying.Wait(); close(done) }()

@@ -44,8 +44,9 @@ type Options struct {
 	// Root is the guest's "/" (for user and PATH lookups); empty means "/".
 	Root   string
 	Reaper *process.Reaper
-	// Main returns the main process, or nil when there is none (yet).
-	Main func() Main
+	// Main returns the main process, waiting (until ctx ends) for it to be
+	// started; nil when there is none.
+	Main func(ctx context.Context) Main
 	// Shutdown is called (in its own goroutine) on a shutdown request.
 	Shutdown func(proto.ShutdownPayload)
 	// Info answers an info request.
@@ -85,7 +86,7 @@ func New(o Options) (*Server, error) {
 		o.Logf = func(string, ...any) {}
 	}
 	if o.Main == nil {
-		o.Main = func() Main { return nil }
+		o.Main = func(context.Context) Main { return nil }
 	}
 	s := &Server{opts: o, listeners: map[net.Listener]bool{}, conns: map[net.Conn]bool{}}
 	authorized := map[string]bool{}

@@ -160,7 +160,7 @@ func (ss *session) start(ctx context.Context, r *ssh.Request, reply func(bool)) 
 		reply(true)
 		go ss.sftp(ctx)
 	case proto.RequestAttach:
-		m := ss.s.opts.Main()
+		m := ss.s.opts.Main(ctx)
 		if m == nil {
 			reply(false)
 			return

@@ -13,9 +13,12 @@ import (
 	"github.com/bangerdev/banger/internal/agent/users"
 )
 
-// sftp serves the sftp subsystem. For the agent's own user (root in a VM)
-// it runs in-process; for any other user it runs SFTPServer as that user,
-// so file permissions are the user's, as with OpenSSH's sftp-server.
+// sftp serves the sftp subsystem by running SFTPServer as the session's
+// user in its home directory, as OpenSSH runs sftp-server: permissions are
+// the user's, and relative paths (scp file vm:) are the home's. Without
+// SFTPServer it serves in-process, relative to the agent's directory: the
+// in-process server cannot change directory per session, and pkg/sftp's
+// working-directory option rewrites relative symlink targets.
 func (ss *session) sftp(ctx context.Context) {
 	u, err := users.Lookup(ss.s.opts.Root, ss.login)
 	if err != nil {
@@ -26,11 +29,11 @@ func (ss *session) sftp(ctx context.Context) {
 	if fi, err := os.Stat(filepath.Join(ss.s.opts.Root, home)); err != nil || !fi.IsDir() {
 		home = "/"
 	}
-	if int(u.UID) != os.Geteuid() && len(ss.s.opts.SFTPServer) > 0 {
+	if len(ss.s.opts.SFTPServer) > 0 {
 		ss.run(ctx, process.Spec{Argv: ss.s.opts.SFTPServer, Dir: home, User: ss.login, Env: []string{"HOME=" + u.Home}})
 		return
 	}
-	srv, err := sftp.NewServer(ss.ch, sftp.WithServerWorkingDirectory(home))
+	srv, err := sftp.NewServer(ss.ch)
 	if err != nil {
 		ss.fail(err, 1)
 		return
@@ -44,11 +47,11 @@ func (ss *session) sftp(ctx context.Context) {
 	ss.exit(0)
 }
 
-// ServeSFTP serves sftp on stdin/stdout in the current directory: the body
-// of `banger-agent sftp-server`, run as the session's user.
+// ServeSFTP serves sftp on stdin/stdout, relative to the current
+// directory: the body of `banger-agent sftp-server`, run as the session's
+// user.
 func ServeSFTP() error {
-	wd, _ := os.Getwd()
-	srv, err := sftp.NewServer(stdio{}, sftp.WithServerWorkingDirectory(wd))
+	srv, err := sftp.NewServer(stdio{})
 	if err != nil {
 		return err
 	}
