@@ -10,6 +10,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/bangerdev/banger/internal/agent"
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/testutil"
 )
 
 // Agent is a running in-process agent.
@@ -67,6 +69,8 @@ func Start(t testing.TB, cfg bootcfg.Config) *Agent {
 		Console: a.Console,
 		Halt:    func(reboot bool) { a.Halted <- reboot },
 		Logf:    t.Logf,
+		// The real sftp server child, as in a VM.
+		SFTPServer: []string{testutil.BuildBinary(t, "./cmd/banger-agent"), "sftp-server"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -87,9 +91,18 @@ func Start(t testing.TB, cfg bootcfg.Config) *Agent {
 	return a
 }
 
-// ClientConfig is an agentclient config that the agent accepts.
+// ClientConfig is an agentclient config that the agent accepts. The SSH
+// user is the current one (root in a VM; whoever runs the test here).
 func (a *Agent) ClientConfig() agentclient.Config {
-	return agentclient.Config{HostKey: a.HostKey.PublicKey(), Signer: a.ClientKey.Signer}
+	return agentclient.Config{HostKey: a.HostKey.PublicKey(), Signer: a.ClientKey.Signer, User: CurrentUser()}
+}
+
+// CurrentUser is the name of the user running the test.
+func CurrentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "root"
 }
 
 // Dial connects a client, closed when the test ends.
