@@ -230,3 +230,14 @@ func TestDetachedKeepsServingAfterMainExits(t *testing.T) {
 		t.Fatal("shutdown of a detached VM did not halt")
 	}
 }
+
+func TestDetachedMainOutputIsKept(t *testing.T) {
+	a := agenttest.Start(t, bootcfg.Config{Main: &bootcfg.Process{Argv: []string{"sh", "-c", "echo main-says-hi; exit 7"}}, Detached: true})
+	a.WaitConsole(t, "main exited status=7", 5*time.Second)
+	c := a.Dial(t)
+	var out bytes.Buffer
+	code, err := c.AttachMain(ctxT(t), nil, &out, &out)
+	if err != nil || code != 7 || out.String() != "main-says-hi\n" {
+		t.Fatalf("detached main: code %d err %v output %q", code, err, out.String())
+	}
+}

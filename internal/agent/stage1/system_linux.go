@@ -70,7 +70,10 @@ func (Linux) LoadModule(path string) error {
 	}
 	defer func() { _ = f.Close() }()
 	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && !errors.Is(err, unix.EEXIST) {
-		return err
+		if errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("finit_module: unknown symbol (a module it depends on is missing or later in the list): %w", err)
+		}
+		return fmt.Errorf("finit_module: %w", err)
 	}
 	return nil
 }
