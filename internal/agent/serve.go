@@ -101,9 +101,9 @@ func listen(spec string, _ bootcfg.Config) (net.Listener, error) {
 	switch kind {
 	case "unix":
 		_ = os.Remove(arg)
-		return net.Listen("unix", arg)
+		return (&net.ListenConfig{}).Listen(context.Background(), "unix", arg)
 	case "tcp":
-		return net.Listen("tcp", arg)
+		return (&net.ListenConfig{}).Listen(context.Background(), "tcp", arg)
 	case "virtio":
 		return channel.ListenSerial(arg, channel.SysVirtioPorts, channel.DevDir), nil
 	case "vsock":
@@ -113,7 +113,7 @@ func listen(spec string, _ bootcfg.Config) (net.Listener, error) {
 		}
 		return channel.ListenVsock(uint32(port))
 	}
-	return nil, fmt.Errorf("listen %s: want unix:, tcp:, virtio: or vsock:", spec)
+	return nil, fmt.Errorf("listen %s: want one of unix: tcp: virtio: vsock", spec)
 }
 
 // selfSFTP is the argv of this binary's sftp server.

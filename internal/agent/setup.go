@@ -63,7 +63,7 @@ func seedEntropy(seed []byte) error {
 	}
 	var ioErr error
 	err = rc.Control(func(fd uintptr) {
-		if _, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.RNDADDENTROPY, uintptr(unsafe.Pointer(&buf[0]))); e != 0 {
+		if _, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.RNDADDENTROPY, uintptr(unsafe.Pointer(&buf[0]))); e != 0 { //nolint:gosec // ioctl argument
 			ioErr = e
 		}
 	})

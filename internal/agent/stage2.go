@@ -146,7 +146,7 @@ func handOverToInit(cfg bootcfg.Config, cmdline bootcfg.Cmdline, logf func(strin
 		logf("%v", err)
 		return
 	}
-	child := exec.Command(self, "serve", "-child", "-config", cmdline.Config)
+	child := exec.CommandContext(context.Background(), self, "serve", "-child", "-config", cmdline.Config)
 	child.Stdout, child.Stderr = os.Stderr, os.Stderr
 	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := child.Start(); err != nil {

@@ -178,7 +178,7 @@ func TestBootInQEMU(t *testing.T) {
 	testutil.RequireBinary(t, "mkfs.ext4", "e2fsprogs")
 	vmlinuz, modDir, release := debianKernel(t)
 	agentBin := testutil.BuildBinary(t, "./cmd/banger-agent")
-	dir, err := os.MkdirTemp("", "agvm") // short: unix socket paths
+	dir, err := os.MkdirTemp("", "agvm") //nolint:usetesting // unix socket paths must be short
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,9 +204,9 @@ func TestBootInQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	agentSock, qmpSock, consoleLog := filepath.Join(dir, "agent.sock"), filepath.Join(dir, "qmp.sock"), filepath.Join(dir, "console.log")
-	append_ := "console=ttyS0 root=/dev/vda rw banger.cfg=/dev/vdb panic=-1 quiet"
+	kargs := "console=ttyS0 root=/dev/vda rw banger.cfg=/dev/vdb panic=-1 quiet"
 	if khz := tscKHz(t); khz != "" {
-		append_ += " tsc_early_khz=" + khz
+		kargs += " tsc_early_khz=" + khz
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -214,7 +214,7 @@ func TestBootInQEMU(t *testing.T) {
 	cmd := exec.CommandContext(ctx, qemu,
 		"-M", "microvm", "-cpu", "max", "-accel", "tcg", "-m", "256", "-smp", "1",
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-		"-kernel", vmlinuz, "-initrd", initrd, "-append", append_,
+		"-kernel", vmlinuz, "-initrd", initrd, "-append", kargs,
 		"-serial", "file:"+consoleLog,
 		"-drive", "id=root,file="+rootImg+",format=raw,if=none",
 		"-device", "virtio-blk-device,drive=root",

@@ -28,7 +28,8 @@ type ExecRequest struct {
 	// Nil means empty stdin.
 	Stdin io.Reader
 	// Stdout and Stderr receive the output; nil discards. With a TTY
-	// everything arrives on Stdout.
+	// everything arrives on Stdout. They are written from two goroutines:
+	// one writer for both must be safe for concurrent use.
 	Stdout, Stderr io.Writer
 	// TTY runs the process on a pseudo-terminal.
 	TTY *TTYConfig

@@ -257,7 +257,7 @@ func Test50ConcurrentSessions(t *testing.T) {
 				Stdout: &out,
 			})
 			if err != nil || code != i%100 || out.String() != fmt.Sprintf("session %d\n", i) {
-				errs <- fmt.Errorf("session %d: code %d err %v out %q", i, code, err, out.String())
+				errs <- fmt.Errorf("session %d: code %d out %q: %w", i, code, out.String(), err)
 			}
 		})
 	}

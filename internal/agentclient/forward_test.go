@@ -40,7 +40,7 @@ func TestDialGuestForwards(t *testing.T) {
 		t.Fatal(err)
 	}
 	serveUpper(t, tl)
-	dir, err := os.MkdirTemp("", "fwd")
+	dir, err := os.MkdirTemp("", "fwd") //nolint:usetesting // unix socket paths must be short
 	if err != nil {
 		t.Fatal(err)
 	}

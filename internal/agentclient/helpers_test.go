@@ -21,7 +21,7 @@ func newKey(t *testing.T) (agentclient.Key, error) {
 	return k, nil
 }
 
-func dialWith(t *testing.T, conn net.Conn, cfg agentclient.Config) (*agentclient.Client, error) {
+func dialWith(_ *testing.T, conn net.Conn, cfg agentclient.Config) (*agentclient.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return agentclient.Dial(ctx, conn, cfg)

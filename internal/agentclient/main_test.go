@@ -236,7 +236,7 @@ func TestDetachedMainOutputIsKept(t *testing.T) {
 	a.WaitConsole(t, "main exited status=7", 5*time.Second)
 	c := a.Dial(t)
 	var out bytes.Buffer
-	code, err := c.AttachMain(ctxT(t), nil, &out, &out)
+	code, err := c.AttachMain(ctxT(t), nil, &out, io.Discard)
 	if err != nil || code != 7 || out.String() != "main-says-hi\n" {
 		t.Fatalf("detached main: code %d err %v output %q", code, err, out.String())
 	}

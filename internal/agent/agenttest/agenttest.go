@@ -59,7 +59,7 @@ func Start(t testing.TB, cfg bootcfg.Config) *Agent {
 		t.Fatal(err)
 	}
 	// Unix socket paths are short (108 bytes); test temp dirs can be long.
-	dir, err := os.MkdirTemp("", "agt")
+	dir, err := os.MkdirTemp("", "agt") //nolint:usetesting // unix socket paths must be short; t.TempDir paths are long
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func Start(t testing.TB, cfg bootcfg.Config) *Agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("unix", a.Socket)
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "unix", a.Socket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func Grow(t Target, deviceBytes uint64) (uint64, bool, error) {
 	}
 	var ioErr error
 	if err := rc.Control(func(fd uintptr) {
-		_, _, e := unix.Syscall(unix.SYS_IOCTL, fd, ext4IocResizeFS, uintptr(unsafe.Pointer(&blocks)))
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, fd, ext4IocResizeFS, uintptr(unsafe.Pointer(&blocks))) //nolint:gosec // ioctl argument
 		if e != 0 {
 			ioErr = e
 		}

@@ -189,7 +189,6 @@ func ExitStatus(ws syscall.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-
 // Done is closed when the process exited and its output is all buffered.
 func (m *Main) Done() <-chan struct{} { return m.done }
 

@@ -31,9 +31,9 @@ const (
 	DevInput = "/dev/input"
 )
 
-// PowerButtons returns the evdev devices (/dev/input/eventN) that have a
+// Buttons returns the evdev devices (/dev/input/eventN) that have a
 // power key.
-func PowerButtons(sysDir, devDir string) []string {
+func Buttons(sysDir, devDir string) []string {
 	ents, _ := filepath.Glob(filepath.Join(sysDir, "event*"))
 	var out []string
 	for _, e := range ents {
@@ -56,7 +56,7 @@ func WatchPowerButton(ctx context.Context, pressed func()) {
 			return
 		case <-time.After(wait):
 		}
-		for _, dev := range PowerButtons(SysInput, DevInput) {
+		for _, dev := range Buttons(SysInput, DevInput) {
 			if watching[dev] {
 				continue
 			}

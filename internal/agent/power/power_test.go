@@ -58,8 +58,8 @@ func TestPowerButtonsAndReadButton(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := PowerButtons(sys, "/dev/input"); !reflect.DeepEqual(got, []string{"/dev/input/event1"}) {
-		t.Fatalf("PowerButtons = %v", got)
+	if got := Buttons(sys, "/dev/input"); !reflect.DeepEqual(got, []string{"/dev/input/event1"}) {
+		t.Fatalf("Buttons = %v", got)
 	}
 	r, w, _ := os.Pipe()
 	for _, ev := range [][]byte{event(evKey, KeyPower, 1), event(evKey, KeyPower, 0), event(0, 0, 0)} {

@@ -1,6 +1,7 @@
 package sshd
 
 import (
+	"context"
 	"io"
 	"net"
 	"strconv"
@@ -37,7 +38,7 @@ func (s *Server) directStreamLocal(nc ssh.NewChannel) {
 }
 
 func (s *Server) forward(nc ssh.NewChannel, network, addr string) {
-	conn, err := net.DialTimeout(network, addr, forwardDialTimeout)
+	conn, err := (&net.Dialer{Timeout: forwardDialTimeout}).DialContext(context.Background(), network, addr)
 	if err != nil {
 		_ = nc.Reject(ssh.ConnectionFailed, err.Error())
 		return
