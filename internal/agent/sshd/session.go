@@ -172,14 +172,10 @@ func (ss *session) start(ctx context.Context, r *ssh.Request, reply func(bool)) 
 // runLogin runs a command for an OpenSSH-style exec or shell: as the SSH
 // user, in its home directory, through its shell, with sshd's variables.
 func (ss *session) runLogin(ctx context.Context, argv func(users.User) []string) {
-	u, err := users.Lookup(ss.s.opts.Root, ss.login)
+	u, dir, err := ss.loginUser()
 	if err != nil {
 		ss.fail(err, 1)
 		return
-	}
-	dir := u.Home
-	if fi, err := os.Stat(filepath.Join(ss.s.opts.Root, dir)); err != nil || !fi.IsDir() {
-		dir = "/"
 	}
 	env := process.Merge(ss.s.opts.Defaults.Env, []string{
 		"USER=" + u.Name, "LOGNAME=" + u.Name, "HOME=" + u.Home, "SHELL=" + u.Shell,
@@ -191,6 +187,19 @@ func (ss *session) runLogin(ctx context.Context, argv func(users.User) []string)
 		return
 	}
 	ss.run(ctx, process.Spec{Argv: args, Env: process.Merge(env, ss.env), Dir: dir, User: ss.login})
+}
+
+// loginUser resolves the SSH user and the directory its sessions start in:
+// its home, or "/" when the image has none.
+func (ss *session) loginUser() (users.User, string, error) {
+	u, err := users.Lookup(ss.s.opts.Root, ss.login)
+	if err != nil {
+		return users.User{}, "", err
+	}
+	if fi, err := os.Stat(filepath.Join(ss.s.opts.Root, u.Home)); err != nil || !fi.IsDir() {
+		return u, "/", nil
+	}
+	return u, u.Home, nil
 }
 
 func (ss *session) attach(ctx context.Context, m Main, reply func(bool)) {

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/pkg/sftp"
 
 	"github.com/bangerdev/banger/internal/agent/process"
-	"github.com/bangerdev/banger/internal/agent/users"
 )
 
 // sftp serves the sftp subsystem by running SFTPServer as the session's
@@ -20,14 +18,10 @@ import (
 // in-process server cannot change directory per session, and pkg/sftp's
 // working-directory option rewrites relative symlink targets.
 func (ss *session) sftp(ctx context.Context) {
-	u, err := users.Lookup(ss.s.opts.Root, ss.login)
+	u, home, err := ss.loginUser()
 	if err != nil {
 		ss.fail(err, 1)
 		return
-	}
-	home := u.Home
-	if fi, err := os.Stat(filepath.Join(ss.s.opts.Root, home)); err != nil || !fi.IsDir() {
-		home = "/"
 	}
 	if len(ss.s.opts.SFTPServer) > 0 {
 		ss.run(ctx, process.Spec{Argv: ss.s.opts.SFTPServer, Dir: home, User: ss.login, Env: []string{"HOME=" + u.Home}})
