@@ -22,7 +22,7 @@ SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
 all: build
 
-build: bin/banger
+build: bin/banger bin/banger-agent
 
 bin/%: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*

@@ -37,6 +37,10 @@ var needs = []need{
 	{option: "DEVTMPFS", what: "devtmpfs, /dev without udev"},
 	{option: "SERIAL_8250_CONSOLE", what: "serial console (console=ttyS0)"},
 	{option: "ACPI", what: "ACPI (device discovery and power-off on QEMU microvm)"},
+	// QEMU's system_powerdown presses the ACPI power button; the agent
+	// sees it as a KEY_POWER input event, which needs both drivers.
+	{option: "ACPI_BUTTON", what: "ACPI power button, for a clean shutdown on QEMU", module: "button"},
+	{option: "INPUT_EVDEV", what: "input event devices, how the agent sees the power button", module: "evdev"},
 }
 
 // Classify checks cfg against what banger needs.

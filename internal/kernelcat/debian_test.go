@@ -87,7 +87,7 @@ func TestImportDebianCloudKernel(t *testing.T) {
 		pos[n] = i
 	}
 	slices.Sort(names)
-	wantSet := []string{"failover", "net_failover", "virtio", "virtio_blk", "virtio_console", "virtio_mmio", "virtio_net",
+	wantSet := []string{"button", "evdev", "failover", "net_failover", "virtio", "virtio_blk", "virtio_console", "virtio_mmio", "virtio_net",
 		"virtio_pci", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_ring", "virtio_rng",
 		"vmw_vsock_virtio_transport", "vmw_vsock_virtio_transport_common", "vsock"}
 	if !slices.Equal(names, wantSet) {
