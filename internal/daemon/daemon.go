@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/errdefs"
@@ -41,6 +43,7 @@ type Daemon struct {
 	started time.Time
 	lock    *os.File
 	kernels kernelState
+	vmState
 }
 
 // New prepares a daemon: it creates the layout's directories, takes the
@@ -70,6 +73,10 @@ func New(opts Options) (*Daemon, error) {
 		started: time.Now(),
 		lock:    lock,
 	}
+	if err := d.initVMs(); err != nil {
+		_ = d.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -90,8 +97,10 @@ func lockState(path string) (*os.File, error) {
 	return f, nil
 }
 
-// Close releases the database and the state lock.
+// Close releases the database and the state lock. Running VMs live on;
+// the next daemon adopts them.
 func (d *Daemon) Close() error {
+	d.closeVMs()
 	err := d.store.Close()
 	_ = d.lock.Close()
 	return err
@@ -102,6 +111,7 @@ func (d *Daemon) Handler() http.Handler {
 	rt := api.NewRouter(d.log)
 	rt.JSON("GET /v1/info", d.info)
 	rt.JSON("GET /v1/config", func(*http.Request) (any, error) { return d.cfg, nil })
+	d.vmRoutes(rt)
 	d.kernelRoutes(rt)
 	return rt.Mux
 }
@@ -115,6 +125,7 @@ func (d *Daemon) info(*http.Request) (any, error) {
 		CacheDir:  d.layout.Cache,
 		Socket:    d.layout.Socket,
 		StartedAt: d.started,
+		ProxyHostKey: string(ssh.MarshalAuthorizedKey(d.keys.proxy.PublicKey())),
 	}, nil
 }
 

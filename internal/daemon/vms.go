@@ -50,6 +50,8 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 	rt.JSON("DELETE /v1/vms/{ref}", d.removeVMHandler)
 	rt.Mux.HandleFunc("GET /v1/vms/{ref}/logs", d.logsHandler)
 	rt.Mux.HandleFunc("POST /v1/vms/{ref}/ssh", d.sshHandler)
+	rt.JSON("GET /v1/doctor", d.doctorHandler)
+	rt.JSON("POST /v1/gc", d.gcHandler)
 }
 
 // resolveVM finds a VM by id, name, or unambiguous id prefix (at least 3

@@ -1,0 +1,203 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/handles"
+	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/internal/vmm"
+)
+
+// reconcile makes the records and the host agree after a daemon start:
+// VMs whose VMM still runs (same pid, start time and boot) are adopted;
+// everything held by VMs that are gone is released and their state
+// recorded; host objects no record explains are swept and reported.
+func (d *Daemon) reconcile(ctx context.Context) {
+	vms, err := store.ListAll[api.VM](d.store, store.VMs)
+	if err != nil {
+		d.log.Error("reconcile: list vms", "error", err)
+		return
+	}
+	for _, vm := range vms {
+		if d.hasRuntime(vm) {
+			d.reconcileVM(ctx, vm)
+		}
+	}
+	rep := d.sweep(ctx, false)
+	for _, o := range rep.Objects {
+		d.log.Warn("reconcile: removed a host object no VM explains", "kind", o.Kind, "name", o.Name, "owner", o.Owner, "removed", o.Removed, "error", o.Error)
+	}
+}
+
+// hasRuntime reports whether a VM may hold runtime resources: it is
+// recorded as running, its mirrored handles list some, or its runtime
+// directory exists.
+func (d *Daemon) hasRuntime(vm api.VM) bool {
+	if vm.State == api.VMRunning {
+		return true
+	}
+	for _, r := range handlesOf(vm.Runtime).Resources {
+		if r.Scope == handles.Runtime {
+			return true
+		}
+	}
+	_, err := os.Stat(d.layout.VMRuntime(vm.ID))
+	return err == nil
+}
+
+func (d *Daemon) reconcileVM(ctx context.Context, vm api.VM) {
+	rec, err := d.recorder(vm)
+	if err != nil {
+		d.log.Error("reconcile: open handles", "vm", vm.ID, "error", err)
+		return
+	}
+	if vm.State == api.VMRunning {
+		if lv := d.adopt(ctx, vm, rec); lv != nil {
+			d.live.put(lv)
+			go d.watch(lv, vm)
+			d.log.Info("reconcile: adopted a running VM", "vm", vm.ID, "name", vm.Name, "pid", lv.machine.Handles().Process.PID)
+			return
+		}
+	}
+	relErr := d.releaseRuntime(ctx, vm.ID, rec, nil)
+	if vm.State != api.VMRunning && relErr == nil {
+		return
+	}
+	tail := consoleTail(d.consoleLog(vm.ID), 20)
+	code, haveCode := exitFromConsole(tail)
+	_, err = d.updateVM(vm.ID, func(v *api.VM) {
+		v.Runtime = keepPersistent(v.Runtime)
+		v.Stopped = time.Now().UTC()
+		switch {
+		case relErr != nil:
+			v.State, v.ErrorPhase, v.Error, v.ConsoleTail = api.VMError, "reconcile", relErr.Error(), tail
+		case haveCode:
+			v.State, v.ExitCode = api.VMStopped, &code
+		default:
+			v.State, v.ErrorPhase, v.Error, v.ConsoleTail = api.VMError, "reconcile", "the VMM exited while the daemon was down", tail
+		}
+	})
+	if err != nil {
+		d.log.Error("reconcile: record", "vm", vm.ID, "error", err)
+	}
+	d.log.Info("reconcile: released a VM whose VMM is gone", "vm", vm.ID, "name", vm.Name, "release_error", relErr)
+}
+
+// adopt re-attaches to a VM's VMM when its recorded process is alive.
+func (d *Daemon) adopt(ctx context.Context, vm api.VM, rec *handles.Recorder) *liveVM {
+	res := rec.Snapshot().Find(handles.VMM)
+	if len(res) == 0 || len(res[0].Data) == 0 {
+		return nil
+	}
+	var h vmm.Handles
+	if err := json.Unmarshal(res[0].Data, &h); err != nil || !h.Process.Alive() {
+		return nil
+	}
+	b, ok := d.backends.byName[h.Backend]
+	if !ok {
+		d.log.Error("reconcile: unknown backend in handles", "vm", vm.ID, "backend", h.Backend)
+		return nil
+	}
+	m, err := b.Attach(ctx, h)
+	if err != nil {
+		d.log.Warn("reconcile: cannot adopt the VMM", "vm", vm.ID, "error", err)
+		return nil
+	}
+	key, err := loadAgentHostKey(d.layout.VM(vm.ID))
+	if err != nil {
+		d.log.Error("reconcile: agent host key", "vm", vm.ID, "error", err)
+		return nil
+	}
+	return &liveVM{id: vm.ID, machine: m, backend: h.Backend, rec: rec, hostKey: key.PublicKey(), signer: d.keys.client, done: make(chan struct{})}
+}
+
+// sweep finds host objects banger owns that no VM explains — VMM
+// processes, runtime and VM directories, taps, nft rules, leases — and
+// removes them unless dryRun.
+func (d *Daemon) sweep(ctx context.Context, dryRun bool) api.GCReport {
+	rep := api.GCReport{DryRun: dryRun, Objects: []api.GCObject{}}
+	known := map[string]bool{}
+	vms, _ := store.ListAll[api.VM](d.store, store.VMs)
+	var all, live []string
+	for _, vm := range vms {
+		known[vm.ID] = true
+		all = append(all, vm.ID)
+	}
+	for _, lv := range d.live.all() {
+		live = append(live, lv.id)
+	}
+	isLive := func(id string) bool { return d.live.get(id) != nil }
+	add := func(kind, name, owner string, remove func() error) {
+		o := api.GCObject{Kind: kind, Name: name, Owner: owner}
+		if !dryRun {
+			if err := remove(); err != nil {
+				o.Error = err.Error()
+			} else {
+				o.Removed = true
+			}
+		}
+		rep.Objects = append(rep.Objects, o)
+	}
+
+	if procs, err := proc.EnvPrefixed(vmm.EnvVMID); err == nil {
+		for pid, owner := range procs {
+			if pid == os.Getpid() || isLive(owner) {
+				continue
+			}
+			if id, err := proc.Lookup(pid); err == nil {
+				add("process", fmt.Sprintf("pid %d", pid), owner, func() error { return id.Kill(10 * time.Second) })
+			}
+		}
+	}
+	if entries, err := os.ReadDir(d.layout.VMRuntimes()); err == nil {
+		for _, e := range entries {
+			if id := e.Name(); !isLive(id) {
+				add("runtime-dir", filepath.Join(d.layout.VMRuntimes(), id), id, func() error { return d.removeRuntimeDir(id) })
+			}
+		}
+	}
+	if entries, err := os.ReadDir(d.layout.VMs()); err == nil {
+		for _, e := range entries {
+			if id := e.Name(); !known[id] && isHex(id) {
+				add("vm-dir", d.layout.VM(id), id, func() error { return os.RemoveAll(d.layout.VM(id)) })
+			}
+		}
+	}
+	if d.net != nil {
+		if inv, err := d.net.Inventory(ctx); err == nil {
+			o := inv.Orphans(live)
+			o.Leases = inv.Orphans(all).Leases
+			for _, t := range o.Taps {
+				add("tap", t.Name, t.VMID, func() error { return d.net.Remove(ctx, hostnet.Owned{Taps: []hostnet.TapInfo{t}}) })
+			}
+			for _, r := range o.Rules {
+				add("nft-rule", r.Comment, r.VMID, func() error { return d.net.Detach(ctx, r.VMID) })
+			}
+			for _, l := range o.Leases {
+				add("lease", l.IP.String(), l.VMID, func() error { return d.net.Release(ctx, l.VMID) })
+			}
+		}
+	}
+	for _, o := range d.disks.orphans(ctx, isLive, known) {
+		add(o.kind, o.name, o.owner, o.remove)
+	}
+	return rep
+}
+
+func (d *Daemon) gcHandler(r *http.Request) (any, error) {
+	dry := r.URL.Query().Get("dry_run") == "1"
+	if !dry && os.Geteuid() != 0 {
+		return nil, fmt.Errorf("%w: gc needs the daemon to run as root", errdefs.ErrUnsupported)
+	}
+	return d.sweep(r.Context(), dry), nil
+}
