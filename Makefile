@@ -17,7 +17,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit lint lint-go lint-shell demo clean FORCE
+.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-image clean FORCE
 
 all: build
 
@@ -56,6 +56,11 @@ lint-shell:
 
 demo: deps build
 	scripts/demo.sh
+
+# bench-image converts a debootstrap'd Debian two ways (banger's pipeline
+# through the CLI and daemon, and tar -x + mkfs.ext4 -d) and prints the ratio.
+bench-image: deps build
+	scripts/bench-image.sh
 
 clean:
 	rm -rf bin

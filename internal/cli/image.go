@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -240,8 +241,8 @@ func newImageInspectCmd(app *App) *cobra.Command {
 			{"Platform:", cmp.Or(img.Platform, "-")},
 			{"Rootfs:", img.Rootfs},
 			{"Size:", fmt.Sprintf("%s (content %s, %d inodes, %d device nodes skipped)", units.FormatSize(img.SizeBytes), units.FormatSize(img.ContentBytes), img.Inodes, img.Skipped)},
-			{"Agent:", cmp.Or(img.AgentVersion, "none (VMs cannot start from this image; pull it again once banger-agent is installed)")},
-			{"Entrypoint:", fmt.Sprintf("%q %q", img.Config.Entrypoint, img.Config.Cmd)},
+			{"Agent:", cmp.Or(img.AgentVersion, "none: VMs cannot start from it; pull or import it again once banger-agent is installed")},
+			{"Command:", cmp.Or(strings.TrimSpace(strings.Join(append(img.Config.Entrypoint, img.Config.Cmd...), " ")), "-")},
 			{"Created:", img.Created.Local().Format(time.RFC3339) + " (" + ago(img.Created, time.Now()) + ")"},
 		})
 	}
