@@ -163,7 +163,8 @@ func (s *ext4Sink) close() error {
 // converter failed first, cause is the write error carrying its message.)
 func (s *ext4Sink) abort(cause error) error {
 	_ = s.pw.CloseWithError(cause)
-	<-s.done
+	convErr := <-s.done
+	_ = convErr // it only echoes cause, which says more
 	_ = s.f.Close()
 	return cause
 }

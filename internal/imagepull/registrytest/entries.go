@@ -26,7 +26,7 @@ type Entry struct {
 	// 0644 for files and 0755 for directories unless set with WithMode.
 	Mode     int64
 	modeSet  bool
-	Uid, Gid int
+	UID, GID int
 	// Link is a symlink's target or a hardlink's linked name.
 	Link string
 	// Xattrs are extended attributes, written as SCHILY.xattr PAX records.
@@ -82,7 +82,7 @@ func CharDev(name string, major, minor int64) Entry {
 func (e Entry) WithMode(mode int64) Entry { e.Mode, e.modeSet = mode, true; return e }
 
 // WithOwner returns e owned by uid:gid.
-func (e Entry) WithOwner(uid, gid int) Entry { e.Uid, e.Gid = uid, gid; return e }
+func (e Entry) WithOwner(uid, gid int) Entry { e.UID, e.GID = uid, gid; return e }
 
 // WithXattr returns e with one more extended attribute.
 func (e Entry) WithXattr(name, value string) Entry {
@@ -114,7 +114,7 @@ func (e Entry) Header() *tar.Header {
 	}
 	h := &tar.Header{
 		Typeflag: typ, Name: e.Name, Linkname: e.Link, Mode: mode,
-		Uid: e.Uid, Gid: e.Gid, ModTime: mt, Format: tar.FormatPAX,
+		Uid: e.UID, Gid: e.GID, ModTime: mt, Format: tar.FormatPAX,
 		Devmajor: e.Devmajor, Devminor: e.Devminor,
 	}
 	if typ == tar.TypeReg {
