@@ -60,15 +60,10 @@ the result line to stdout.`,
 		if err != nil {
 			return err
 		}
-		pv := newProgress(app.Stderr)
-		var img api.Image
 		req := api.PullRequest{Reference: args[0], Platform: platform, SizeBytes: int64(size)}
-		err = c.StreamJSON(cmd.Context(), "POST", "/v1/images/pull", req, pv.Report, pv.Message, &img)
-		pv.Finish()
-		if err != nil {
-			return err
-		}
-		return printImageResult(app.Stdout, "Pulled", &img)
+		return buildImage(app, "Pulled", func(pv *progressView, img *api.Image) error {
+			return c.StreamJSON(cmd.Context(), "POST", "/v1/images/pull", req, pv.Report, pv.Message, img)
+		})
 	}
 	return cmd
 }
@@ -100,19 +95,14 @@ is detected from the content.`,
 			return err
 		}
 		defer closeBody()
-		pv := newProgress(app.Stderr)
-		upload := &uploadReader{r: body, total: total, report: pv.Report}
 		q := url.Values{"name": {name}}
 		if size > 0 {
 			q.Set("size", strconv.FormatInt(int64(size), 10))
 		}
-		var img api.Image
-		err = c.Stream(cmd.Context(), "POST", "/v1/images/import?"+q.Encode(), upload, "application/octet-stream", pv.Report, pv.Message, &img)
-		pv.Finish()
-		if err != nil {
-			return err
-		}
-		return printImageResult(app.Stdout, "Imported", &img)
+		return buildImage(app, "Imported", func(pv *progressView, img *api.Image) error {
+			upload := &uploadReader{r: body, total: total, report: pv.Report}
+			return c.Stream(cmd.Context(), "POST", "/v1/images/import?"+q.Encode(), upload, "application/octet-stream", pv.Report, pv.Message, img)
+		})
 	}
 	return cmd
 }
@@ -155,6 +145,19 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 		u.report.Report(progress.Event{ID: "upload", Action: "upload", Current: u.n, Total: u.total})
 	}
 	return n, err
+}
+
+// buildImage runs one image-building request, its progress drawn on
+// stderr, and prints the result line on stdout.
+func buildImage(app *App, verb string, call func(*progressView, *api.Image) error) error {
+	pv := newProgress(app.Stderr)
+	var img api.Image
+	err := call(pv, &img)
+	pv.Finish()
+	if err != nil {
+		return err
+	}
+	return printImageResult(app.Stdout, verb, &img)
 }
 
 func printImageResult(w io.Writer, verb string, img *api.Image) error {

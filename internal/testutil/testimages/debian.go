@@ -79,16 +79,16 @@ func HostDebianMirror() string {
 	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
 	files = append(files, "/etc/apt/sources.list")
 	for _, f := range files {
-		if m := mirrorIn(f); m != "" {
+		if m := MirrorIn(f); m != "" {
 			return m
 		}
 	}
 	return DefaultMirror
 }
 
-// mirrorIn returns the first URI of a main Debian archive (not security)
-// in a deb822 .sources file or a one-line sources.list.
-func mirrorIn(path string) string {
+// MirrorIn returns the first URI of a main Debian archive (not security)
+// in a deb822 .sources file or a one-line sources.list, or "".
+func MirrorIn(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
