@@ -58,6 +58,7 @@ func (rt *Router) Stream(pattern string, h func(*http.Request, *EventWriter) (an
 		_ = http.NewResponseController(w).EnableFullDuplex()
 		ew := NewEventWriter(w)
 		v, err := h(r, ew)
+		_ = r.Body.Close() // unread upload: closing it here keeps the full-duplex connection sane
 		rt.logRequest(r, start, err)
 		if err != nil {
 			body := NewErrorBody(err)
