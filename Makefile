@@ -5,6 +5,7 @@
 #   make lint         golangci-lint (pinned, installed here) and shellcheck
 #   make demo         the README's quick start
 #   make bench-image  banger's image pipeline vs tar -x + mkfs.ext4 -d
+#   make bench-kernel banger kernel import of a .deb vs dpkg-deb + lz4 + cpio by hand
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -17,11 +18,11 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-image clean FORCE
+.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-image bench-kernel clean FORCE
 
 all: build
 
-build: bin/banger
+build: bin/banger bin/banger-agent
 
 bin/%: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*
@@ -61,6 +62,9 @@ demo: deps build
 # through the CLI and daemon, and tar -x + mkfs.ext4 -d) and prints the ratio.
 bench-image: deps build
 	scripts/bench-image.sh
+
+bench-kernel: build
+	scripts/bench-kernel.sh
 
 clean:
 	rm -rf bin

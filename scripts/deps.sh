@@ -11,7 +11,8 @@ packages=(
 	busybox-static               # a tiny static root file system for fast VM tests
 	nftables iproute2 kmod       # host networking and module tools
 	xfsprogs                     # a loop-mounted XFS gives reflinks in root tests
-	cpio zstd xz-utils lz4 gzip  # initramfs and kernel payload formats
+	dmsetup                      # dm-snapshot disks (used where device-mapper exists)
+	cpio zstd xz-utils lz4 gzip bzip2 # initramfs and kernel payload formats
 	openssh-client rsync         # real SSH clients against the guest agent
 	shellcheck                   # make lint-shell
 	hyperfine                    # benchmarks

@@ -93,6 +93,7 @@ var commands = []func(*App) *cobra.Command{
 	newInfoCmd,
 	newConfigCmd,
 	newImageCmd,
+	newKernelCmd,
 }
 
 // Client returns the API client for the selected daemon.

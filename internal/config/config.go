@@ -82,6 +82,7 @@ type Firecracker struct {
 	UID          int    `toml:"uid" json:"uid"`
 	GID          int    `toml:"gid" json:"gid"`
 	CgroupParent string `toml:"cgroup_parent" json:"cgroup_parent"`
+	KVMCheck     string `toml:"kvm_check" json:"kvm_check"`
 }
 
 // Network configures host networking.
@@ -170,6 +171,9 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains([]string{"auto", "kvm", "tcg"}, c.QEMU.Accel) {
 		bad("qemu.accel %q: want auto, kvm or tcg", c.QEMU.Accel)
+	}
+	if !slices.Contains([]string{"hardware", "basic"}, c.Firecracker.KVMCheck) {
+		bad("firecracker.kvm_check %q: want hardware or basic", c.Firecracker.KVMCheck)
 	}
 	if n := len(c.Network.Bridge); n == 0 || n > 15 {
 		bad("network.bridge %q: want 1..15 characters (IFNAMSIZ)", c.Network.Bridge)

@@ -51,6 +51,7 @@ func TestParseRejects(t *testing.T) {
 		{"bad size", "[vm]\nmemory = \"lots\"", "invalid size"},
 		{"small memory", "[vm]\nmemory = \"1M\"", "vm.memory"},
 		{"bad vmm", "[vm]\nvmm = \"xen\"", "vm.vmm"},
+		{"bad kvm check", "[firecracker]\nkvm_check = \"yes\"", "firecracker.kvm_check"},
 		{"bad subnet", "[network]\nsubnet = \"10.0.0.1/24\"", "network.subnet"},
 		{"ipv6 subnet", "[network]\nsubnet = \"fd00::/64\"", "network.subnet"},
 		{"long bridge", "[network]\nbridge = \"abcdefghijklmnop\"", "network.bridge"},

@@ -41,6 +41,7 @@ type Daemon struct {
 	started time.Time
 	lock    *os.File
 	images  imageService
+	kernels kernelState
 }
 
 // New prepares a daemon: it creates the layout's directories, takes the
@@ -107,6 +108,7 @@ func (d *Daemon) Handler() http.Handler {
 	rt.JSON("GET /v1/info", d.info)
 	rt.JSON("GET /v1/config", func(*http.Request) (any, error) { return d.cfg, nil })
 	d.registerImageRoutes(rt)
+	d.kernelRoutes(rt)
 	return rt.Mux
 }
 

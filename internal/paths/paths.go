@@ -115,6 +115,10 @@ func (l Layout) Kernels() string { return filepath.Join(l.State, "kernels") }
 // Kernel is the directory of one kernel, by its name.
 func (l Layout) Kernel(name string) string { return filepath.Join(l.Kernels(), name) }
 
+// KernelDownloads holds kernel downloads in progress, so an interrupted
+// `banger kernel pull` resumes.
+func (l Layout) KernelDownloads() string { return filepath.Join(l.Cache, "kernels") }
+
 // VMs is the directory holding one persistent subdirectory per VM.
 func (l Layout) VMs() string { return filepath.Join(l.State, "vms") }
 

@@ -1,0 +1,184 @@
+// Package initplan is the list of file systems and /dev links PID 1 sets up
+// in the guest (/proc, /sys, /dev, /dev/pts, /dev/shm, /run, /tmp, the
+// cgroup2 hierarchy), built as a plain value from what is mounted already,
+// and applied at a thin edge (Apply) behind a three-method interface so
+// the plan is tested without root.
+package initplan
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Mount is one mount(2) call; Mode is the mode of Target when it must be
+// created.
+type Mount struct {
+	Source, Target, FSType string
+	Flags                  uintptr
+	Data                   string
+	Mode                   os.FileMode
+	// Optional mounts may fail (an old kernel without cgroup2) without
+	// making the boot an error.
+	Optional bool
+}
+
+// Symlink is a link PID 1 creates when its path does not exist.
+type Symlink struct{ Target, Path string }
+
+// Plan is what to do, in order.
+type Plan struct {
+	Mounts   []Mount
+	Symlinks []Symlink
+}
+
+const (
+	nosuidNodev       = unix.MS_NOSUID | unix.MS_NODEV
+	nosuidNodevNoexec = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+)
+
+// apiMounts is every file system the guest gets, parents first.
+var apiMounts = []Mount{
+	{Source: "proc", Target: "/proc", FSType: "proc", Flags: nosuidNodevNoexec, Mode: 0o555},
+	{Source: "sysfs", Target: "/sys", FSType: "sysfs", Flags: nosuidNodevNoexec, Mode: 0o555},
+	{Source: "devtmpfs", Target: "/dev", FSType: "devtmpfs", Flags: unix.MS_NOSUID, Data: "mode=0755", Mode: 0o755},
+	{Source: "devpts", Target: "/dev/pts", FSType: "devpts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC, Data: "gid=5,mode=0620,ptmxmode=0666", Mode: 0o755},
+	{Source: "shm", Target: "/dev/shm", FSType: "tmpfs", Flags: nosuidNodev, Data: "mode=1777", Mode: os.ModeSticky | 0o777},
+	{Source: "tmpfs", Target: "/run", FSType: "tmpfs", Flags: nosuidNodev, Data: "mode=0755", Mode: 0o755},
+	{Source: "tmpfs", Target: "/tmp", FSType: "tmpfs", Flags: nosuidNodev, Data: "mode=1777", Mode: os.ModeSticky | 0o777},
+	{Source: "cgroup2", Target: "/sys/fs/cgroup", FSType: "cgroup2", Flags: nosuidNodevNoexec, Mode: 0o555, Optional: true},
+}
+
+// devLinks are the /dev links udev or a container runtime would make.
+var devLinks = []Symlink{
+	{"/proc/self/fd", "/dev/fd"},
+	{"/proc/self/fd/0", "/dev/stdin"},
+	{"/proc/self/fd/1", "/dev/stdout"},
+	{"/proc/self/fd/2", "/dev/stderr"},
+	{"/proc/kcore", "/dev/core"},
+}
+
+// Stage2 returns the plan for PID 1 given the mount points that exist
+// already (stage 1 moved /dev, /proc and /sys; a kernel may mount
+// devtmpfs itself): only what is missing is mounted.
+func Stage2(mounted map[string]bool) Plan {
+	var p Plan
+	for _, m := range apiMounts {
+		if !mounted[m.Target] {
+			p.Mounts = append(p.Mounts, m)
+		}
+	}
+	p.Symlinks = append(p.Symlinks, devLinks...)
+	return p
+}
+
+// Initramfs returns the mounts stage 1 needs in the initramfs to load
+// modules and find the root device: /dev, /proc and /sys.
+func Initramfs() Plan {
+	return Plan{Mounts: []Mount{apiMounts[0], apiMounts[1], apiMounts[2]}}
+}
+
+// Mounter is the edge Apply executes a plan through.
+type Mounter interface {
+	Mount(source, target, fstype string, flags uintptr, data string) error
+	MkdirAll(path string, mode os.FileMode) error
+	Symlink(target, path string) error
+}
+
+// Apply executes p: each target is created when missing, then mounted;
+// links are made where nothing exists. It goes on after an error (a PID 1
+// with half its mounts is more debuggable than one that stopped) and
+// returns every error but those of optional mounts and existing links.
+func Apply(p Plan, m Mounter) error {
+	var errs []error
+	for _, mt := range p.Mounts {
+		if err := m.MkdirAll(mt.Target, mt.Mode); err != nil && !mt.Optional {
+			errs = append(errs, fmt.Errorf("mkdir %s: %w", mt.Target, err))
+			continue
+		}
+		if err := m.Mount(mt.Source, mt.Target, mt.FSType, mt.Flags, mt.Data); err != nil && !mt.Optional {
+			errs = append(errs, fmt.Errorf("mount %s on %s: %w", mt.FSType, mt.Target, err))
+		}
+	}
+	for _, l := range p.Symlinks {
+		if err := m.Symlink(l.Target, l.Path); err != nil && !errors.Is(err, os.ErrExist) {
+			errs = append(errs, fmt.Errorf("symlink %s: %w", l.Path, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// MountInfo is one line of /proc/self/mountinfo.
+type MountInfo struct {
+	// Major and Minor identify the device (for the root file system: the
+	// block device grow_root resizes).
+	Major, Minor uint32
+	Point        string
+	FSType       string
+	Source       string
+}
+
+// ParseMountinfo parses /proc/self/mountinfo (proc(5)); malformed lines
+// are skipped.
+func ParseMountinfo(r io.Reader) ([]MountInfo, error) {
+	var out []MountInfo
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 1<<20)
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 5 || len(g) < 2 {
+			continue
+		}
+		var mi MountInfo
+		if _, err := fmt.Sscanf(f[2], "%d:%d", &mi.Major, &mi.Minor); err != nil {
+			continue
+		}
+		mi.Point, mi.FSType, mi.Source = unescape(f[4]), g[0], unescape(g[1])
+		out = append(out, mi)
+	}
+	return out, sc.Err()
+}
+
+// unescape undoes mountinfo's octal escapes (\040 for a space).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1:i+4]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := range 3 {
+		if s[i] < '0' || s[i] > '7' {
+			return false
+		}
+	}
+	return s[0] <= '3'
+}
+
+// MountPoints returns the set of mount points in infos.
+func MountPoints(infos []MountInfo) map[string]bool {
+	m := map[string]bool{}
+	for _, i := range infos {
+		m[i.Point] = true
+	}
+	return m
+}

@@ -1,0 +1,126 @@
+package netplan
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/bangerdev/banger/internal/bootcfg"
+)
+
+func strs(ops []Op) []string {
+	var out []string
+	for _, o := range ops {
+		out = append(out, o.String())
+	}
+	return out
+}
+
+func TestPlan(t *testing.T) {
+	tests := []struct {
+		name string
+		n    *bootcfg.Network
+		want []string
+	}{
+		{"no NIC", nil, []string{"link-up lo"}},
+		{"full", &bootcfg.Network{
+			Address: netip.MustParsePrefix("10.88.0.5/24"), Gateway: netip.MustParseAddr("10.88.0.1"), MTU: 1400,
+		}, []string{"link-up lo", "set-mtu eth0 1400", "add-addr eth0 10.88.0.5/24", "link-up eth0", "default-route eth0 via 10.88.0.1"}},
+		{"no gateway, no mtu, by MAC", &bootcfg.Network{
+			Address: netip.MustParsePrefix("fd00::5/64"), MAC: "06:00:0a:58:00:05", Interface: "ens3",
+		}, []string{"link-up lo", "add-addr ens3[06:00:0a:58:00:05] fd00::5/64", "link-up ens3[06:00:0a:58:00:05]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strs(Plan(tt.n)); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Plan = %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+type fakeHandle struct {
+	calls  []string
+	byMAC  map[string]string
+	failOn string
+}
+
+func (f *fakeHandle) Resolve(name, mac string) (string, error) {
+	if mac == "" {
+		return name, nil
+	}
+	if n, ok := f.byMAC[mac]; ok {
+		return n, nil
+	}
+	return "", errors.New("no link with that MAC")
+}
+func (f *fakeHandle) do(s string) error {
+	f.calls = append(f.calls, s)
+	if s == f.failOn {
+		return errors.New("boom")
+	}
+	return nil
+}
+func (f *fakeHandle) LinkUp(n string) error        { return f.do("up " + n) }
+func (f *fakeHandle) SetMTU(n string, m int) error { return f.do(fmt.Sprintf("mtu %s %d", n, m)) }
+func (f *fakeHandle) AddAddr(n string, a netip.Prefix) error {
+	return f.do("addr " + n + " " + a.String())
+}
+func (f *fakeHandle) DefaultRoute(n string, g netip.Addr) error {
+	return f.do("route " + n + " " + g.String())
+}
+
+func TestApply(t *testing.T) {
+	n := &bootcfg.Network{Address: netip.MustParsePrefix("10.0.0.2/30"), Gateway: netip.MustParseAddr("10.0.0.1"), MAC: "aa:bb:cc:dd:ee:ff", MTU: 9000}
+	h := &fakeHandle{byMAC: map[string]string{"aa:bb:cc:dd:ee:ff": "enp0s1"}}
+	if err := Apply(Plan(n), h); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"up lo", "mtu enp0s1 9000", "addr enp0s1 10.0.0.2/30", "up enp0s1", "route enp0s1 10.0.0.1"}
+	if !reflect.DeepEqual(h.calls, want) {
+		t.Fatalf("calls %q, want %q (the NIC found by MAC)", h.calls, want)
+	}
+	h = &fakeHandle{byMAC: map[string]string{"aa:bb:cc:dd:ee:ff": "eth0"}, failOn: "addr eth0 10.0.0.2/30"}
+	err := Apply(Plan(n), h)
+	if err == nil || !strings.Contains(err.Error(), "add-addr eth0") || len(h.calls) != 3 {
+		t.Fatalf("Apply must stop at the failing op and name it: %v after %q", err, h.calls)
+	}
+	if err := Apply(Plan(n), &fakeHandle{}); err == nil || !strings.Contains(err.Error(), "MAC") {
+		t.Fatalf("a missing NIC: %v", err)
+	}
+}
+
+func TestResolvConf(t *testing.T) {
+	if ResolvConf(nil) != nil || ResolvConf(&bootcfg.Network{}) != nil {
+		t.Error("no DNS servers must leave resolv.conf alone")
+	}
+	got := string(ResolvConf(&bootcfg.Network{DNS: []netip.Addr{netip.MustParseAddr("10.88.0.1"), netip.MustParseAddr("fd00::1")}, Search: []string{"banger", "lan"}}))
+	if !strings.HasSuffix(got, "nameserver 10.88.0.1\nnameserver fd00::1\nsearch banger lan\n") {
+		t.Errorf("resolv.conf:\n%s", got)
+	}
+}
+
+func TestResolvTarget(t *testing.T) {
+	tests := []struct {
+		link    string
+		exists  bool
+		path    string
+		replace bool
+	}{
+		{"", false, "/etc/resolv.conf", false},
+		{"../run/systemd/resolve/stub-resolv.conf", false, "/run/systemd/resolve/stub-resolv.conf", false},
+		{"/run/resolvconf/resolv.conf", false, "/run/resolvconf/resolv.conf", false},
+		{"resolv.conf.real", true, "/etc/resolv.conf.real", false},
+		{"/usr/lib/gone/resolv.conf", false, "/etc/resolv.conf", true},
+		{"../run/../etc/../nowhere", false, "/etc/resolv.conf", true},
+	}
+	for _, tt := range tests {
+		p, r := ResolvTarget(tt.link, tt.exists)
+		if p != tt.path || r != tt.replace {
+			t.Errorf("ResolvTarget(%q, %v) = %q, %v; want %q, %v", tt.link, tt.exists, p, r, tt.path, tt.replace)
+		}
+	}
+}

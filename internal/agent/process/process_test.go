@@ -1,0 +1,115 @@
+package process
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/bangerdev/banger/internal/agent/users"
+	"github.com/bangerdev/banger/internal/errdefs"
+)
+
+func writeExe(t *testing.T, p string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLookPathUsesTheProcessPath(t *testing.T) {
+	root := t.TempDir()
+	writeExe(t, filepath.Join(root, "opt/app/bin/tool"), 0o755)
+	writeExe(t, filepath.Join(root, "usr/bin/tool"), 0o755)
+	writeExe(t, filepath.Join(root, "usr/bin/noexec"), 0o644)
+	writeExe(t, filepath.Join(root, "work/rel"), 0o755)
+	tests := []struct {
+		file, path, dir string
+		want            string
+		code            int
+	}{
+		{"tool", "/opt/app/bin:/usr/bin", "/", "opt/app/bin/tool", 0},
+		{"tool", "/usr/bin:/opt/app/bin", "/", "usr/bin/tool", 0},
+		{"tool", "", "/", "usr/bin/tool", 0}, // DefaultPath
+		{"./rel", "", "/work", "work/rel", 0},
+		{"/usr/bin/tool", "/nowhere", "/", "usr/bin/tool", 0},
+		{"missing", "/usr/bin", "/", "", ExitNotFound},
+		{"noexec", "/usr/bin", "/", "", ExitNotExecutable},
+		{"/usr/bin/noexec", "", "/", "", ExitNotExecutable},
+		{"/nope", "", "/", "", ExitNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+"@"+tt.path, func(t *testing.T) {
+			got, err := LookPath(root, tt.file, tt.path, tt.dir)
+			if tt.code != 0 {
+				var se *StartError
+				if !errors.As(err, &se) || se.Code != tt.code {
+					t.Fatalf("LookPath = %q, %v; want StartError code %d", got, err, tt.code)
+				}
+				return
+			}
+			if err != nil || got != filepath.Join(root, tt.want) {
+				t.Fatalf("LookPath = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnv(t *testing.T) {
+	got := Merge([]string{"A=1", "PATH=/x", "B=2"}, []string{"B=3", "C=4", "A=5"})
+	want := []string{"A=5", "PATH=/x", "B=3", "C=4"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Merge = %v, want %v", got, want)
+	}
+	env := WithDefaults([]string{"X=1"}, userHome("/home/app"))
+	if Getenv(env, "PATH") != DefaultPath || Getenv(env, "HOME") != "/home/app" || Getenv(env, "X") != "1" {
+		t.Errorf("WithDefaults = %v", env)
+	}
+	env = WithDefaults([]string{"PATH=/mine", "HOME="}, userHome("/home/app"))
+	if Getenv(env, "PATH") != "/mine" || len(env) != 2 {
+		t.Errorf("WithDefaults must keep what is set (even an empty HOME): %v", env)
+	}
+}
+
+func TestCommand(t *testing.T) {
+	root := t.TempDir()
+	writeExe(t, filepath.Join(root, "bin/app"), 0o755)
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), nil, 0o644); err != nil {
+		if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("app:x:4321:4321::/home/app:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, u, err := Command(root, Spec{Argv: []string{"app", "-x"}, Env: []string{"PATH=/bin"}, Dir: "/tmp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd.Path != filepath.Join(root, "bin/app") || !reflect.DeepEqual(cmd.Args, []string{"app", "-x"}) || cmd.Dir != "/tmp" || u.UID != 0 {
+		t.Errorf("Command = %q %v in %q as %+v", cmd.Path, cmd.Args, cmd.Dir, u)
+	}
+	if Getenv(cmd.Env, "HOME") != "/root" {
+		t.Errorf("root's HOME = %q", Getenv(cmd.Env, "HOME"))
+	}
+	cmd, _, err = Command(root, Spec{Argv: []string{"app"}, User: "app"})
+	if os.Geteuid() == 0 {
+		if err != nil || cmd.SysProcAttr.Credential == nil || cmd.SysProcAttr.Credential.Uid != 4321 {
+			t.Fatalf("as root, user app: %v, %+v", err, cmd)
+		}
+	} else if !errors.Is(err, errdefs.ErrUnsupported) {
+		t.Fatalf("unprivileged agent asked for another user: %v", err)
+	}
+	if _, _, err := Command(root, Spec{}); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Errorf("empty argv: %v", err)
+	}
+	if _, _, err := Command(root, Spec{Argv: []string{"app"}, User: "ghost"}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("unknown user: %v", err)
+	}
+}
+
+func userHome(h string) users.User { return users.User{Home: h} }

@@ -1,0 +1,176 @@
+// Package proto is the agent's protocol on top of SSH, shared by the guest
+// (banger-agent's SSH server) and the host (agentclient). Everything OpenSSH
+// clients know works unchanged: session channels with exec, shell, pty-req,
+// window-change, signal, env and the "sftp" subsystem, and direct-tcpip /
+// direct-streamlocal@openssh.com forwarding. banger adds a few requests
+// under its own domain, as RFC 4250 §4.6.1 allows:
+//
+//   - RequestExec (session channel): run an argv exactly, with no shell, so
+//     images without /bin/sh work; payload ExecPayload. Output, exit-status
+//     and exit-signal are those of a standard exec.
+//   - RequestAttach (session channel): attach to the main process: its
+//     buffered and live stdout/stderr, its stdin (when the boot config
+//     opened it), window-change and signal go to it, and the channel ends
+//     with its exit-status. One host at a time.
+//   - RequestShutdown (global): stop the main process (SIGTERM, grace,
+//     SIGKILL) and power off; payload ShutdownPayload.
+//   - RequestInfo (global): reply with InfoPayload.
+//   - RequestKeepalive (global, OpenSSH's name): replies true; a ping.
+//
+// Payloads are one SSH string holding JSON, so fields can be added without
+// a version bump. The console line MainExitLine is the fallback when the
+// channel is gone: the host reads it from the serial console log.
+package proto
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Request names.
+const (
+	RequestExec      = "banger-exec@banger.dev"
+	RequestAttach    = "banger-attach@banger.dev"
+	RequestShutdown  = "banger-shutdown@banger.dev"
+	RequestInfo      = "banger-info@banger.dev"
+	RequestKeepalive = "keepalive@openssh.com"
+)
+
+// ExecPayload is RequestExec's payload. Empty fields default to the main
+// process's (docker exec semantics): its env, working dir and user.
+type ExecPayload struct {
+	Argv []string `json:"argv"`
+	// Env entries (KEY=value) override or extend the default environment.
+	Env        []string `json:"env,omitempty"`
+	WorkingDir string   `json:"working_dir,omitempty"`
+	User       string   `json:"user,omitempty"`
+}
+
+// ShutdownPayload is RequestShutdown's payload.
+type ShutdownPayload struct {
+	// GraceMS overrides the boot config's stop grace period when > 0.
+	GraceMS int `json:"grace_ms,omitempty"`
+	// Reboot asks for a reboot instead of a power off.
+	Reboot bool `json:"reboot,omitempty"`
+}
+
+// Main process states in InfoPayload.
+const (
+	MainNone    = "none"
+	MainRunning = "running"
+	MainExited  = "exited"
+)
+
+// InfoPayload is RequestInfo's reply.
+type InfoPayload struct {
+	Version  string `json:"version"`
+	VMID     string `json:"vm_id,omitempty"`
+	PID1     bool   `json:"pid1"`
+	Main     string `json:"main"`
+	ExitCode int    `json:"exit_code,omitempty"`
+}
+
+type wireString struct{ S string }
+
+// Marshal encodes v as one SSH string of JSON.
+func Marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("proto: %T does not marshal: %v", v, err)) // our own types always do
+	}
+	return ssh.Marshal(wireString{string(b)})
+}
+
+// Unmarshal decodes a payload made by Marshal into v.
+func Unmarshal(payload []byte, v any) error {
+	var w wireString
+	if err := ssh.Unmarshal(payload, &w); err != nil {
+		return fmt.Errorf("proto: payload: %w", err)
+	}
+	if err := json.Unmarshal([]byte(w.S), v); err != nil {
+		return fmt.Errorf("proto: payload json: %w", err)
+	}
+	return nil
+}
+
+// ExitStatus is the RFC 4254 "exit-status" payload.
+type ExitStatus struct{ Status uint32 }
+
+// ExitSignal is the RFC 4254 "exit-signal" payload.
+type ExitSignal struct {
+	Signal     string
+	CoreDumped bool
+	Error      string
+	Lang       string
+}
+
+// SignalMsg is the RFC 4254 "signal" payload.
+type SignalMsg struct{ Signal string }
+
+// WindowChange is the RFC 4254 "window-change" payload.
+type WindowChange struct {
+	Cols, Rows, Width, Height uint32
+}
+
+// PtyRequest is the RFC 4254 "pty-req" payload.
+type PtyRequest struct {
+	Term                      string
+	Cols, Rows, Width, Height uint32
+	Modes                     string
+}
+
+// ChannelOpenDirect is the RFC 4254 "direct-tcpip" open payload.
+type ChannelOpenDirect struct {
+	Host       string
+	Port       uint32
+	OriginHost string
+	OriginPort uint32
+}
+
+// ChannelOpenStreamLocal is OpenSSH's "direct-streamlocal@openssh.com"
+// open payload.
+type ChannelOpenStreamLocal struct {
+	Path      string
+	Reserved0 string
+	Reserved1 uint32
+}
+
+// mainExitPrefix starts the console line the agent prints when the main
+// process ends.
+const mainExitPrefix = "banger-agent: main exited status="
+
+// MainExitLine is the console line for a main process that ended with
+// status (an exit code, or 128+signal).
+func MainExitLine(status int) string {
+	return mainExitPrefix + strconv.Itoa(status)
+}
+
+// ParseMainExitLine finds the main process's status in one console line
+// (which may carry a kernel timestamp or a stray carriage return before or
+// after). ok is false for any other line.
+func ParseMainExitLine(line string) (status int, ok bool) {
+	i := strings.Index(line, mainExitPrefix)
+	if i < 0 {
+		return 0, false
+	}
+	rest := line[i+len(mainExitPrefix):]
+	end := 0
+	for end < len(rest) && end < 4 && rest[end] >= '0' && rest[end] <= '9' {
+		end++
+	}
+	if end == 0 || (end < len(rest) && rest[end] >= '0' && rest[end] <= '9') {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest[:end])
+	if err != nil || n > 255 {
+		return 0, false
+	}
+	if tail := strings.TrimRight(rest[end:], "\r\n "); tail != "" {
+		return 0, false
+	}
+	return n, true
+}

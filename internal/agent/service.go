@@ -1,0 +1,242 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bangerdev/banger/internal/agent/mainproc"
+	"github.com/bangerdev/banger/internal/agent/process"
+	"github.com/bangerdev/banger/internal/agent/proto"
+	"github.com/bangerdev/banger/internal/agent/sshd"
+	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/version"
+)
+
+// shutdownCollectWait bounds waiting for an attached host to collect the
+// status of a main process stopped by a shutdown.
+const shutdownCollectWait = 2 * time.Second
+
+// Halt ends the VM (PID 1: sync and reboot(2)); in a test it records.
+type Halt func(reboot bool)
+
+// ServiceOptions are what the service needs from its environment.
+type ServiceOptions struct {
+	// Console receives the machine-readable status lines (PID 1: the
+	// kernel console).
+	Console io.Writer
+	// Root is the guest's "/" ("" = "/").
+	Root   string
+	Reaper *process.Reaper
+	// Halt is called once, when the VM should end.
+	Halt Halt
+	// PID1 is reported in Info.
+	PID1 bool
+	// SFTPServer is the argv running an sftp server as another user.
+	SFTPServer []string
+	Logf       func(format string, args ...any)
+}
+
+// Service is the agent minus PID-1 duties: the main process, the SSH
+// server, and the decision when the VM ends. It is what runs in tests and
+// in `banger-agent serve`, and inside PID 1.
+type Service struct {
+	cfg  bootcfg.Config
+	opts ServiceOptions
+	srv  *sshd.Server
+
+	mu       sync.Mutex
+	main     *mainproc.Main
+	started  chan struct{} // closed once main is set (or there is none)
+	shutdown chan proto.ShutdownPayload
+	once     sync.Once
+}
+
+// NewService prepares the service for cfg (the SSH server's keys and
+// defaults); Run starts the main process.
+func NewService(cfg bootcfg.Config, o ServiceOptions) (*Service, error) {
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if o.Console == nil {
+		o.Console = io.Discard
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	hostKey, err := ssh.ParsePrivateKey([]byte(cfg.SSH.HostKey))
+	if err != nil {
+		return nil, fmt.Errorf("host key: %w", err)
+	}
+	var authorized []ssh.PublicKey
+	for _, line := range cfg.SSH.AuthorizedKeys {
+		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+		if err != nil {
+			return nil, fmt.Errorf("authorized key: %w", err)
+		}
+		authorized = append(authorized, k)
+	}
+	s := &Service{cfg: cfg, opts: o, shutdown: make(chan proto.ShutdownPayload, 1), started: make(chan struct{})}
+	var defaults process.Spec
+	if cfg.Main != nil {
+		defaults = process.Spec{Env: cfg.Main.Env, Dir: cfg.Main.WorkingDir, User: cfg.Main.User}
+	}
+	s.srv, err = sshd.New(sshd.Options{
+		HostKey:        hostKey,
+		AuthorizedKeys: authorized,
+		Defaults:       defaults,
+		Root:           o.Root,
+		Reaper:         o.Reaper,
+		Main:           s.mainForSSH,
+		Shutdown:       s.Shutdown,
+		Info:           s.info,
+		SFTPServer:     o.SFTPServer,
+		Logf:           o.Logf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Serve serves the SSH protocol on l until l or the service closes.
+func (s *Service) Serve(l net.Listener) error { return s.srv.Serve(l) }
+
+// ServeConn serves one connection.
+func (s *Service) ServeConn(c net.Conn) { s.srv.ServeConn(c) }
+
+// Close stops the SSH server.
+func (s *Service) Close() error { return s.srv.Close() }
+
+// Main returns the main process, once started (nil without one).
+func (s *Service) Main() *mainproc.Main {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.main
+}
+
+// mainForSSH waits for Run to start the main process: a host may attach
+// while the agent still boots (growing the root file system, say).
+func (s *Service) mainForSSH(ctx context.Context) sshd.Main {
+	select {
+	case <-s.started:
+	case <-ctx.Done():
+		return nil
+	}
+	if m := s.Main(); m != nil {
+		return m
+	}
+	return nil
+}
+
+func (s *Service) info() proto.InfoPayload {
+	info := proto.InfoPayload{Version: version.Version, VMID: s.cfg.VMID, PID1: s.opts.PID1, Main: proto.MainNone}
+	if m := s.Main(); m != nil {
+		info.Main = proto.MainRunning
+		select {
+		case <-m.Done():
+			info.Main, info.ExitCode = proto.MainExited, m.Status()
+		default:
+		}
+	}
+	return info
+}
+
+// Shutdown asks Run to stop the main process and end the VM (SIGTERM to
+// the agent, a host's request, the power button, Ctrl-Alt-Del).
+func (s *Service) Shutdown(p proto.ShutdownPayload) {
+	select {
+	case s.shutdown <- p:
+	default: // one is pending already
+	}
+}
+
+// Run starts the main process (when the config has one) and blocks until
+// the VM should end, then calls Halt: after the main process exited and a
+// host collected its status (or ExitWait passed), unless detached; or after
+// a shutdown stopped it. ctx ending returns without halting.
+func (s *Service) Run(ctx context.Context) {
+	var done <-chan struct{}
+	if c := s.cfg.Main; c != nil {
+		m, err := mainproc.Start(mainproc.Options{
+			Spec:   process.Spec{Argv: c.Argv, Env: c.Env, Dir: c.WorkingDir, User: c.User},
+			TTY:    c.TTY,
+			Stdin:  c.Stdin,
+			Ring:   s.cfg.Detached,
+			Root:   s.opts.Root,
+			Reaper: s.opts.Reaper,
+		})
+		if err != nil {
+			code := 126
+			var se *process.StartError
+			if errors.As(err, &se) {
+				code = se.Code
+			}
+			_, _ = fmt.Fprintf(s.opts.Console, "banger-agent: main: %v\n", err)
+			m = mainproc.Failed(err, code)
+		}
+		s.mu.Lock()
+		s.main = m
+		s.mu.Unlock()
+		done = m.Done()
+	}
+	close(s.started)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-done:
+			done = nil
+			m := s.Main()
+			_, _ = fmt.Fprintln(s.opts.Console, proto.MainExitLine(m.Status()))
+			if s.cfg.Detached {
+				continue
+			}
+			s.awaitCollect(ctx, m, s.cfg.ExitWait())
+			s.halt(false)
+			return
+		case p := <-s.shutdown:
+			grace := s.cfg.StopGrace()
+			if p.GraceMS > 0 {
+				grace = time.Duration(p.GraceMS) * time.Millisecond
+			}
+			if m := s.Main(); m != nil {
+				m.Stop(ctx, grace)
+				select {
+				case <-m.Done():
+					if done != nil { // not reported yet
+						_, _ = fmt.Fprintln(s.opts.Console, proto.MainExitLine(m.Status()))
+					}
+				default:
+				}
+				s.awaitCollect(ctx, m, min(s.cfg.ExitWait(), shutdownCollectWait))
+			}
+			s.halt(p.Reboot)
+			return
+		}
+	}
+}
+
+func (s *Service) awaitCollect(ctx context.Context, m *mainproc.Main, wait time.Duration) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-m.Collected():
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func (s *Service) halt(reboot bool) {
+	s.once.Do(func() {
+		if s.opts.Halt != nil {
+			s.opts.Halt(reboot)
+		}
+	})
+}

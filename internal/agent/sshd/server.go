@@ -1,0 +1,213 @@
+// Package sshd is banger-agent's SSH server: the one protocol the host
+// speaks to a guest, over whatever byte stream the VMM offers
+// (virtio-serial, vsock, TCP). It serves standard OpenSSH sessions (exec,
+// shell, pty, env, signals, window changes, the sftp subsystem),
+// direct-tcpip and direct-streamlocal forwarding, and banger's requests
+// (see package proto): exact-argv exec, attaching to the main process,
+// shutdown and info.
+//
+// Authentication is public-key only, against the keys the host put in the
+// boot config; the host key is the host-generated one it pins. The SSH user
+// name picks the default user for exec and shell, as with sshd.
+package sshd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bangerdev/banger/internal/agent/mainproc"
+	"github.com/bangerdev/banger/internal/agent/process"
+	"github.com/bangerdev/banger/internal/agent/proto"
+)
+
+// Main is the main process as the server sees it (mainproc.Main).
+type Main interface {
+	Attach(ctx context.Context, a mainproc.Attachment, accepted func()) (int, error)
+	Signal(sig syscall.Signal) error
+	Resize(rows, cols uint16) error
+	MarkCollected()
+}
+
+// Options configure a Server.
+type Options struct {
+	HostKey        ssh.Signer
+	AuthorizedKeys []ssh.PublicKey
+	// Defaults are the main process's env, working dir and user: exec
+	// sessions start from them (docker exec semantics).
+	Defaults process.Spec
+	// Root is the guest's "/" (for user and PATH lookups); empty means "/".
+	Root   string
+	Reaper *process.Reaper
+	// Main returns the main process, waiting (until ctx ends) for it to be
+	// started; nil when there is none.
+	Main func(ctx context.Context) Main
+	// Shutdown is called (in its own goroutine) on a shutdown request.
+	Shutdown func(proto.ShutdownPayload)
+	// Info answers an info request.
+	Info func() proto.InfoPayload
+	// SFTPServer is the argv of an sftp server on stdin/stdout
+	// (banger-agent sftp-server) run as the session's user when that is
+	// not the agent's own; empty serves sftp in-process only.
+	SFTPServer []string
+	// Logf logs; nil discards.
+	Logf func(format string, args ...any)
+}
+
+// Server serves the agent's SSH protocol.
+type Server struct {
+	opts   Options
+	config *ssh.ServerConfig
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]bool
+	conns     map[net.Conn]bool
+	wg        sync.WaitGroup
+}
+
+// New returns a server for o.
+func New(o Options) (*Server, error) {
+	if o.HostKey == nil {
+		return nil, errors.New("sshd: no host key")
+	}
+	if len(o.AuthorizedKeys) == 0 {
+		return nil, errors.New("sshd: no authorized keys")
+	}
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.Main == nil {
+		o.Main = func(context.Context) Main { return nil }
+	}
+	s := &Server{opts: o, listeners: map[net.Listener]bool{}, conns: map[net.Conn]bool{}}
+	authorized := map[string]bool{}
+	for _, k := range o.AuthorizedKeys {
+		authorized[string(k.Marshal())] = true
+	}
+	s.config = &ssh.ServerConfig{
+		ServerVersion: "SSH-2.0-banger-agent",
+		MaxAuthTries:  6,
+		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			if authorized[string(key.Marshal())] {
+				return &ssh.Permissions{}, nil
+			}
+			return nil, fmt.Errorf("key %s of %q is not authorized", ssh.FingerprintSHA256(key), meta.User())
+		},
+	}
+	s.config.AddHostKey(o.HostKey)
+	return s, nil
+}
+
+// Serve accepts connections on l until l fails or the server closes.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.listeners[l] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		s.wg.Go(func() { s.ServeConn(c) })
+	}
+}
+
+// ServeConn serves one connection until it ends, and closes it.
+func (s *Server) ServeConn(c net.Conn) {
+	defer func() { _ = c.Close() }()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.conns[c] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	sconn, chans, reqs, err := ssh.NewServerConn(c, s.config)
+	if err != nil {
+		s.opts.Logf("ssh handshake: %v", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.globalRequests(reqs)
+	var wg sync.WaitGroup
+	for nc := range chans {
+		switch nc.ChannelType() {
+		case "session":
+			wg.Go(func() { s.session(ctx, sconn.User(), nc) })
+		case "direct-tcpip":
+			wg.Go(func() { s.directTCPIP(nc) })
+		case "direct-streamlocal@openssh.com":
+			wg.Go(func() { s.directStreamLocal(nc) })
+		default:
+			_ = nc.Reject(ssh.UnknownChannelType, "banger-agent does not open "+nc.ChannelType()+" channels")
+		}
+	}
+	cancel()
+	wg.Wait()
+}
+
+func (s *Server) globalRequests(reqs <-chan *ssh.Request) {
+	for r := range reqs {
+		switch r.Type {
+		case proto.RequestKeepalive:
+			_ = r.Reply(true, nil)
+		case proto.RequestInfo:
+			info := proto.InfoPayload{Main: proto.MainNone}
+			if s.opts.Info != nil {
+				info = s.opts.Info()
+			}
+			_ = r.Reply(true, proto.Marshal(info))
+		case proto.RequestShutdown:
+			var p proto.ShutdownPayload
+			if len(r.Payload) > 0 && proto.Unmarshal(r.Payload, &p) != nil || s.opts.Shutdown == nil {
+				_ = r.Reply(false, nil)
+				continue
+			}
+			_ = r.Reply(true, nil)
+			go s.opts.Shutdown(p)
+		default:
+			if r.WantReply {
+				_ = r.Reply(false, nil)
+			}
+		}
+	}
+}
+
+// Close stops every listener and connection and waits for their handlers.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		_ = l.Close()
+	}
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}

@@ -1,0 +1,159 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bangerdev/banger/internal/agent/initplan"
+	"github.com/bangerdev/banger/internal/agent/power"
+	"github.com/bangerdev/banger/internal/agent/process"
+	"github.com/bangerdev/banger/internal/agent/proto"
+	"github.com/bangerdev/banger/internal/bootcfg"
+)
+
+// configWait bounds the wait for the config drive's device node.
+const configWait = 5 * time.Second
+
+// stage2 is PID 1 in the image root. It never returns.
+func stage2(console io.Writer) {
+	logf := func(format string, a ...any) { _, _ = fmt.Fprintf(console, "banger-agent: "+format+"\n", a...) }
+	mountAPI(logf)
+	cmdline := readCmdline()
+	halt := func(reboot bool) {
+		haltNow(reboot || cmdline.Halt == "reboot")
+	}
+	fatal := func(err error) {
+		logf("%v", err)
+		halt(false)
+	}
+	if err := power.DisableCAD(); err != nil {
+		logf("ctrl-alt-del: %v", err)
+	}
+	if cmdline.Config == "" {
+		fatal(fmt.Errorf("no %s= on the kernel command line: nothing to serve", bootcfg.ArgConfig))
+	}
+	if err := waitPath(cmdline.Config, configWait); err != nil {
+		fatal(fmt.Errorf("config drive %s: %w", cmdline.Config, err))
+	}
+	cfg, err := bootcfg.Read(cmdline.Config)
+	if err != nil {
+		fatal(err)
+	}
+	for _, err := range setup(cfg) {
+		logf("%v", err) // a half-configured guest still serves exec, to debug it
+	}
+	if cfg.Init {
+		handOverToInit(cfg, cmdline, logf)
+		fatal(fmt.Errorf("exec %s: failed", cfg.EffectiveInitPath()))
+	}
+
+	ctx := context.Background()
+	reaper := process.NewReaper()
+	go reaper.Run(ctx)
+	svc, err := NewService(cfg, ServiceOptions{
+		Console: console, Reaper: reaper, PID1: true,
+		Halt: halt, SFTPServer: selfSFTP(), Logf: logf,
+	})
+	if err != nil {
+		fatal(err)
+	}
+	for _, spec := range defaultListens(cfg) {
+		l, err := listen(spec, cfg)
+		if err != nil {
+			logf("%v", err)
+			continue
+		}
+		go func(l net.Listener) { _ = svc.Serve(l) }(l)
+	}
+	// SIGTERM (a host's kill), SIGINT (Ctrl-Alt-Del after DisableCAD),
+	// SIGPWR (some VMMs' power events) and the ACPI power button all stop
+	// the VM cleanly.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGPWR)
+	go func() {
+		for range sigs {
+			svc.Shutdown(proto.ShutdownPayload{})
+		}
+	}()
+	go power.WatchPowerButton(ctx, func() { svc.Shutdown(proto.ShutdownPayload{}) })
+	svc.Run(ctx)
+	select {} // Run returns only if Halt returned: never exit PID 1
+}
+
+// mountAPI mounts /proc first (mountinfo lives there), then whatever else
+// is missing.
+func mountAPI(logf func(string, ...any)) {
+	m := initplan.Linux{}
+	if _, err := os.Stat("/proc/self"); err != nil {
+		if err := initplan.Apply(initplan.Plan{Mounts: initplan.Initramfs().Mounts[:1]}, m); err != nil {
+			logf("%v", err)
+		}
+	}
+	mounted := map[string]bool{"/": true}
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		infos, _ := initplan.ParseMountinfo(f)
+		_ = f.Close()
+		mounted = initplan.MountPoints(infos)
+	}
+	if err := initplan.Apply(initplan.Stage2(mounted), m); err != nil {
+		logf("%v", err)
+	}
+}
+
+func readCmdline() bootcfg.Cmdline {
+	b, _ := os.ReadFile("/proc/cmdline")
+	return bootcfg.ParseCmdline(string(b))
+}
+
+func waitPath(p string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := os.Stat(p)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// haltNow ends the VM: whatever still runs is killed, file systems synced
+// and the root remounted read-only, then power off (or reboot).
+func haltNow(reboot bool) {
+	_ = unix.Kill(-1, unix.SIGKILL)
+	unix.Sync()
+	_ = unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
+	if err := power.Halt(reboot); err != nil {
+		_, _ = fmt.Fprintf(os.Stderr, "banger-agent: halt: %v\n", err)
+	}
+	select {}
+}
+
+// handOverToInit starts the agent's service as a child and execs the
+// image's init as PID 1 (--init). It returns only when the exec failed.
+func handOverToInit(cfg bootcfg.Config, cmdline bootcfg.Cmdline, logf func(string, ...any)) {
+	self, err := os.Executable()
+	if err != nil {
+		logf("%v", err)
+		return
+	}
+	child := exec.CommandContext(context.Background(), self, "serve", "-child", "-config", cmdline.Config)
+	child.Stdout, child.Stderr = os.Stderr, os.Stderr
+	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := child.Start(); err != nil {
+		logf("start the agent service: %v", err)
+		return
+	}
+	initPath := cfg.EffectiveInitPath()
+	err = unix.Exec(initPath, []string{initPath}, os.Environ())
+	logf("exec %s: %v", initPath, errors.Unwrap(err))
+}

@@ -1,0 +1,313 @@
+package agent_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/testutil"
+)
+
+// The modules the Debian cloud kernel needs for this test's microvm, in
+// load order (the kernel catalog builds the real list).
+var vmModules = []string{
+	"kernel/drivers/virtio/virtio_ring.ko",
+	"kernel/drivers/virtio/virtio.ko",
+	"kernel/drivers/virtio/virtio_mmio.ko",
+	"kernel/drivers/block/virtio_blk.ko",
+	"kernel/drivers/char/virtio_console.ko",
+	"kernel/drivers/char/hw_random/virtio-rng.ko",
+	"kernel/drivers/input/evdev.ko",
+	"kernel/drivers/acpi/button.ko",
+}
+
+// debianKernel extracts the cached Debian cloud kernel package once and
+// returns the vmlinuz path, the module tree and the release.
+func debianKernel(t *testing.T) (vmlinuz, modDir, release string) {
+	t.Helper()
+	deb := testutil.DebianKernelDebs(t)
+	dir := filepath.Join(testutil.CacheDir(t), "agent-kernel", strings.TrimSuffix(filepath.Base(deb), ".deb"))
+	if _, err := os.Stat(filepath.Join(dir, ".done")); err != nil {
+		_ = os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.CommandContext(context.Background(), "dpkg-deb", "-x", deb, dir).CombinedOutput(); err != nil {
+			t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ".done"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ks, _ := filepath.Glob(filepath.Join(dir, "boot", "vmlinuz-*"))
+	rels, _ := os.ReadDir(filepath.Join(dir, "lib", "modules"))
+	if len(ks) != 1 || len(rels) != 1 {
+		t.Fatalf("unexpected kernel package layout in %s", dir)
+	}
+	return ks[0], filepath.Join(dir, "lib", "modules", rels[0].Name()), rels[0].Name()
+}
+
+func sh(t *testing.T, dir, script string) {
+	t.Helper()
+	cmd := exec.CommandContext(context.Background(), "sh", "-ec", script)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+}
+
+func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// initramfs builds stage 1: the agent as /init, the modules and the
+// manifest, as the kernel catalog does.
+func initramfs(t *testing.T, dir, agentBin, modDir, release string) string {
+	t.Helper()
+	root := filepath.Join(dir, "initramfs")
+	copyFile(t, agentBin, filepath.Join(root, "init"), 0o755)
+	m := map[string]any{"version": 1, "kernel_release": release}
+	var mods []string
+	for _, rel := range vmModules {
+		p := "/lib/modules/" + release + "/" + rel
+		copyFile(t, filepath.Join(modDir, rel), filepath.Join(root, p), 0o644)
+		mods = append(mods, p)
+	}
+	m["modules"] = mods
+	b, _ := json.Marshal(m)
+	copyFile(t, "/dev/null", filepath.Join(root, ".banger", "initrd.json"), 0o644)
+	if err := os.WriteFile(filepath.Join(root, ".banger", "initrd.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "initrd.cpio")
+	sh(t, root, "find . | cpio -o -H newc --quiet > "+out)
+	return out
+}
+
+// rootfs builds a busybox root with the agent at /.banger/agent, as a
+// 48 MiB ext4 in a 96 MiB file (grow_root fills it).
+func rootfs(t *testing.T, dir, agentBin string) string {
+	t.Helper()
+	busybox := testutil.RequireBinary(t, "busybox", "busybox-static")
+	root := filepath.Join(dir, "root")
+	copyFile(t, busybox, filepath.Join(root, "bin", "busybox"), 0o755)
+	copyFile(t, agentBin, filepath.Join(root, ".banger", "agent"), 0o755)
+	for _, app := range []string{"sh", "uname", "cat", "echo", "df", "id", "sleep", "hostname", "ls"} {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", app)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "root.ext4")
+	sh(t, dir, "mkfs.ext4 -q -F -d root "+img+" 48M && truncate -s 96M "+img)
+	return img
+}
+
+func tscKHz(t *testing.T) string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "cpu MHz" {
+			mhz, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return strconv.Itoa(int(mhz * 1000))
+			}
+		}
+	}
+	return ""
+}
+
+func qmp(t *testing.T, sock, command string) {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	r := bufio.NewReader(c)
+	_, _ = r.ReadString('\n') // greeting
+	for _, cmd := range []string{`{"execute":"qmp_capabilities"}`, `{"execute":"` + command + `"}`} {
+		if _, err := c.Write([]byte(cmd + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A real guest: the Debian cloud kernel under QEMU TCG boots the agent as
+// the initramfs /init, switch_roots into a busybox ext4, reads the config
+// drive, grows the root, serves SSH on virtio-serial, runs the main
+// process, and powers off on the ACPI power button.
+func TestBootInQEMU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM")
+	}
+	qemu := testutil.RequireQEMU(t)
+	testutil.RequireBinary(t, "cpio", "cpio")
+	testutil.RequireBinary(t, "mkfs.ext4", "e2fsprogs")
+	vmlinuz, modDir, release := debianKernel(t)
+	agentBin := testutil.BuildBinary(t, "./cmd/banger-agent")
+	dir, err := os.MkdirTemp("", "agvm") //nolint:usetesting // unix socket paths must be short
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("BANGER_KEEP_VM_DIR") == "" {
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	}
+	initrd := initramfs(t, dir, agentBin, modDir, release)
+	rootImg := rootfs(t, dir, agentBin)
+
+	hostKey, _ := agentclient.NewHostKey()
+	clientKey, _ := agentclient.NewClientKey()
+	seed, _ := bootcfg.NewEntropySeed()
+	cfgImg := filepath.Join(dir, "cfg.img")
+	if err := bootcfg.Write(cfgImg, bootcfg.Config{
+		VMID: "vmtest", Hostname: "agent-vm",
+		SSH:         bootcfg.SSH{HostKey: string(hostKey.PEM), AuthorizedKeys: []string{clientKey.AuthorizedKey()}},
+		Main:        &bootcfg.Process{Argv: []string{"sh", "-c", "ls -l /proc/self/fd >&2; echo main-says-hi; exit 7"}},
+		Detached:    true,
+		Channels:    bootcfg.Channels{VirtioPort: "banger.agent"},
+		GrowRoot:    true,
+		EntropySeed: seed,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	agentSock, qmpSock, consoleLog := filepath.Join(dir, "agent.sock"), filepath.Join(dir, "qmp.sock"), filepath.Join(dir, "console.log")
+	kargs := "console=ttyS0 root=/dev/vda rw banger.cfg=/dev/vdb panic=-1 quiet"
+	if khz := tscKHz(t); khz != "" {
+		kargs += " tsc_early_khz=" + khz
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, qemu,
+		"-M", "microvm", "-cpu", "max", "-accel", "tcg", "-m", "256", "-smp", "1",
+		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+		"-kernel", vmlinuz, "-initrd", initrd, "-append", kargs,
+		"-serial", "file:"+consoleLog,
+		"-drive", "id=root,file="+rootImg+",format=raw,if=none",
+		"-device", "virtio-blk-device,drive=root",
+		"-drive", "id=cfg,file="+cfgImg+",format=raw,if=none,readonly=on",
+		"-device", "virtio-blk-device,drive=cfg",
+		"-device", "virtio-serial-device",
+		"-chardev", "socket,id=agent,path="+agentSock+",server=on,wait=off",
+		"-device", "virtserialport,chardev=agent,name=banger.agent",
+		"-object", "rng-random,id=rng,filename=/dev/urandom",
+		"-device", "virtio-rng-device,rng=rng",
+		"-qmp", "unix:"+qmpSock+",server=on,wait=off",
+	)
+	var qemuOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &qemuOut, &qemuOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			b, _ := os.ReadFile(consoleLog)
+			t.Logf("qemu: %s\nconsole:\n%s", qemuOut.String(), b)
+		}
+	})
+
+	var conn net.Conn
+	for conn == nil {
+		c, err := net.Dial("unix", agentSock)
+		if err == nil {
+			conn = c
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("QEMU never created the agent socket")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := agentclient.Dial(ctx, conn, agentclient.Config{HostKey: hostKey.PublicKey(), Signer: clientKey.Signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	t.Logf("first handshake %v after QEMU started", time.Since(start).Round(time.Millisecond))
+
+	exec := func(argv ...string) string {
+		var out, errb bytes.Buffer
+		t0 := time.Now()
+		code, err := c.Exec(ctx, agentclient.ExecRequest{Argv: argv, Stdout: &out, Stderr: &errb})
+		if err != nil || code != 0 {
+			t.Fatalf("%v: code %d err %v stderr %q", argv, code, err, errb.String())
+		}
+		t.Logf("%v took %v", argv, time.Since(t0).Round(time.Millisecond))
+		return out.String()
+	}
+	if out := exec("uname", "-a"); !strings.Contains(out, release) {
+		t.Errorf("uname -a = %q, want the kernel %s", out, release)
+	}
+	if out := exec("hostname"); out != "agent-vm\n" {
+		t.Errorf("hostname = %q", out)
+	}
+	out := exec("df", "-k", "/")
+	fields := strings.Fields(strings.Split(strings.TrimSpace(out), "\n")[1])
+	if kb, _ := strconv.Atoi(fields[1]); kb < 80*1024 {
+		t.Errorf("root is %d KiB after grow_root on a 96 MiB disk:\n%s", kb, out)
+	}
+	var mainOut, mainErr bytes.Buffer
+	code, err := c.AttachMain(ctx, nil, &mainOut, &mainErr)
+	if err != nil || code != 7 || mainOut.String() != "main-says-hi\n" || !strings.Contains(mainErr.String(), "/dev/null") {
+		t.Errorf("main: code %d err %v stdout %q stderr %q", code, err, mainOut.String(), mainErr.String())
+	}
+
+	// The ACPI power button (QEMU system_powerdown) powers off cleanly.
+	qmp(t, qmpSock, "system_powerdown")
+	select {
+	case <-exited:
+		t.Logf("powered off %v after QEMU started", time.Since(start).Round(time.Millisecond))
+	case <-time.After(20 * time.Second):
+		t.Fatal("the guest did not power off on the ACPI power button")
+	}
+	console, _ := os.ReadFile(consoleLog)
+	if n, ok := findStatus(string(console)); !ok || n != 7 {
+		t.Errorf("console has no main exit line with status 7:\n%s", console)
+	}
+}
+
+func findStatus(console string) (int, bool) {
+	for line := range strings.SplitSeq(console, "\n") {
+		if n, ok := agentclient.ParseConsoleExit(line); ok {
+			return n, true
+		}
+	}
+	return 0, false
+}

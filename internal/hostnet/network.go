@@ -1,0 +1,142 @@
+package hostnet
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/hostnet/nftplan"
+	"github.com/bangerdev/banger/internal/store"
+)
+
+// Network is banger's host networking for one bridge, subnet and nft
+// table. Its methods are safe for concurrent use.
+type Network struct {
+	cfg   netConfig
+	st    *store.Store
+	links linkEdge
+	nft   nftEdge
+	log   *slog.Logger
+
+	resolvConf string
+
+	mu  sync.Mutex
+	dns *dnsChoice // decided by Setup
+	fwd *forwarder
+}
+
+// netConfig is config.Network parsed, plus the options that shape links.
+type netConfig struct {
+	Bridge     string
+	Subnet     netip.Prefix
+	Gateway    netip.Addr
+	Table      string
+	MTU        int
+	IsolateVMs bool
+	TapUID     int
+	TapGID     int
+}
+
+// GatewayPrefix is the bridge's address with the subnet's length.
+func (c netConfig) GatewayPrefix() netip.Prefix { return netip.PrefixFrom(c.Gateway, c.Subnet.Bits()) }
+
+func (c netConfig) params(forwarder bool) rulesetParams {
+	return rulesetParams{Table: c.Table, Bridge: c.Bridge, Subnet: c.Subnet, Gateway: c.Gateway, IsolateVMs: c.IsolateVMs, DNSForwarder: forwarder}
+}
+
+// Option adjusts a Network.
+type Option func(*Network)
+
+// WithResolvConf reads the host's resolvers from path instead of
+// /etc/resolv.conf.
+func WithResolvConf(path string) Option { return func(n *Network) { n.resolvConf = path } }
+
+// WithTapOwner makes taps openable by uid/gid (a jailed Firecracker runs
+// unprivileged). The default, 0/0, leaves them to root.
+func WithTapOwner(uid, gid int) Option {
+	return func(n *Network) { n.cfg.TapUID, n.cfg.TapGID = uid, gid }
+}
+
+// WithLogger logs what Setup, Attach and Detach change (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(n *Network) { n.log = l } }
+
+// withEdges replaces the netlink edges (tests).
+func withEdges(l linkEdge, f nftEdge) Option { return func(n *Network) { n.links, n.nft = l, f } }
+
+// New checks the configuration and returns a Network over the store, where
+// leases live. Nothing on the host changes until Setup.
+func New(cfg config.Network, st *store.Store, opts ...Option) (*Network, error) {
+	subnet, err := netip.ParsePrefix(cfg.Subnet)
+	if err != nil || !subnet.Addr().Is4() || subnet.Bits() > 29 || subnet.Masked() != subnet {
+		return nil, fmt.Errorf("network.subnet %q: %w: want an IPv4 network such as 10.213.0.0/20 (at most /29)", cfg.Subnet, errdefs.ErrInvalid)
+	}
+	if n := len(cfg.Bridge); n == 0 || n > 15 {
+		return nil, fmt.Errorf("network.bridge %q: %w: want 1..15 characters", cfg.Bridge, errdefs.ErrInvalid)
+	}
+	if cfg.NftTable == "" || cfg.MTU < 576 {
+		return nil, fmt.Errorf("network: %w: nft_table must be set and mtu at least 576", errdefs.ErrInvalid)
+	}
+	n := &Network{
+		cfg: netConfig{
+			Bridge: cfg.Bridge, Subnet: subnet, Gateway: subnet.Addr().Next(), Table: cfg.NftTable,
+			MTU: cfg.MTU, IsolateVMs: cfg.IsolateVMs,
+		},
+		st:         st,
+		log:        slog.New(slog.DiscardHandler),
+		resolvConf: "/etc/resolv.conf",
+	}
+	n.links, n.nft = newEdges()
+	for _, o := range opts {
+		o(n)
+	}
+	return n, nil
+}
+
+// Gateway is the bridge's address, the guests' default route.
+func (n *Network) Gateway() netip.Addr { return n.cfg.Gateway }
+
+// Plan returns banger's base ruleset as Setup installs it (for `banger
+// doctor` and tests).
+func (n *Network) Plan() nftplan.Plan {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return basePlan(n.cfg.params(n.dns != nil && n.dns.Forward))
+}
+
+// Close stops the DNS forwarder. Host state (bridge, table, taps) stays:
+// VMs outlive the daemon.
+func (n *Network) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fwd != nil {
+		err := n.fwd.Close()
+		n.fwd = nil
+		return err
+	}
+	return nil
+}
+
+// Mode is how a VM is networked (api.VMSpec.Network).
+type Mode string
+
+// The network modes.
+const (
+	// ModeBridge gives the VM a NIC on banger's bridge (the default).
+	ModeBridge Mode = "bridge"
+	// ModeNone gives the VM no NIC at all: no tap, no lease, no rule.
+	ModeNone Mode = "none"
+)
+
+// ParseMode reads `--network`; empty means bridge.
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "", string(ModeBridge):
+		return ModeBridge, nil
+	case string(ModeNone):
+		return ModeNone, nil
+	}
+	return "", fmt.Errorf("network mode %q: %w: want bridge or none", s, errdefs.ErrInvalid)
+}

@@ -1,0 +1,103 @@
+package kernelcat
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/kernelcat/kconfig"
+)
+
+// need is one kernel feature banger's guests use.
+type need struct {
+	option string
+	what   string
+	// module is the module providing the option when it is =m ("" for
+	// options that cannot be modules).
+	module string
+	// essential: the import is refused without it. Options sharing a
+	// group are alternatives: one of them suffices.
+	essential bool
+	group     string
+}
+
+// needs lists what banger's guests use, in the order checks are shown.
+// The module names are the kernel's (kmod.Normalize'd).
+var needs = []need{
+	{option: "EXT4_FS", what: "ext4, the root file system", module: "ext4", essential: true},
+	{option: "VIRTIO_BLK", what: "virtio block device, the root disk", module: "virtio_blk", essential: true},
+	{option: "VIRTIO_MMIO", what: "virtio-mmio transport (Firecracker, QEMU microvm)", module: "virtio_mmio", essential: true, group: "transport"},
+	{option: "VIRTIO_PCI", what: "virtio-pci transport (QEMU pc/q35)", module: "virtio_pci", essential: true, group: "transport"},
+	{option: "VIRTIO_NET", what: "virtio network device", module: "virtio_net"},
+	{option: "VIRTIO_CONSOLE", what: "virtio console, the agent channel under QEMU", module: "virtio_console"},
+	{option: "HW_RANDOM_VIRTIO", what: "virtio entropy device, for a fast CRNG at boot", module: "virtio_rng"},
+	{option: "VSOCKETS", what: "vsock sockets", module: "vsock"},
+	{option: "VIRTIO_VSOCKETS", what: "virtio vsock transport, the agent channel under Firecracker", module: "vmw_vsock_virtio_transport"},
+	{option: "DEVTMPFS", what: "devtmpfs, /dev without udev"},
+	{option: "SERIAL_8250_CONSOLE", what: "serial console (console=ttyS0)"},
+	{option: "ACPI", what: "ACPI (device discovery and power-off on QEMU microvm)"},
+	// QEMU's system_powerdown presses the ACPI power button; the agent
+	// sees it as a KEY_POWER input event, which needs both drivers.
+	{option: "ACPI_BUTTON", what: "ACPI power button, for a clean shutdown on QEMU", module: "button"},
+	{option: "INPUT_EVDEV", what: "input event devices, how the agent sees the power button", module: "evdev"},
+}
+
+// Classify checks cfg against what banger needs.
+func Classify(cfg kconfig.Config) []api.KernelCheck {
+	checks := make([]api.KernelCheck, 0, len(needs))
+	for _, n := range needs {
+		c := api.KernelCheck{Option: "CONFIG_" + n.option, State: string(cfg.State(n.option)), Essential: n.essential, Need: n.what}
+		if c.State == string(kconfig.Module) {
+			c.Module = n.module
+		}
+		checks = append(checks, c)
+	}
+	return checks
+}
+
+// MissingEssentials returns a refusal naming every essential option the
+// kernel lacks, or nil. A group (the virtio transports) is missing only
+// when all its options are.
+func MissingEssentials(checks []api.KernelCheck) error {
+	var missing []string
+	groups := map[string][]string{}
+	satisfied := map[string]bool{}
+	for i, c := range checks {
+		n := needs[i]
+		if !c.Essential {
+			continue
+		}
+		ok := c.State != string(kconfig.Missing)
+		if n.group == "" {
+			if !ok {
+				missing = append(missing, c.Option+" ("+n.what+")")
+			}
+			continue
+		}
+		groups[n.group] = append(groups[n.group], c.Option)
+		satisfied[n.group] = satisfied[n.group] || ok
+	}
+	for g, opts := range groups {
+		if !satisfied[g] {
+			missing = append(missing, strings.Join(opts, " or ")+" (a virtio "+g+")")
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: the kernel cannot boot banger's guests: missing %s; rebuild it with these options (=y, or =m with its modules)",
+		errdefs.ErrInvalid, strings.Join(missing, ", "))
+}
+
+// NeededModules lists, in check order, the modules providing options the
+// config has as =m.
+func NeededModules(checks []api.KernelCheck) []string {
+	var mods []string
+	for _, c := range checks {
+		if c.Module != "" {
+			mods = append(mods, c.Module)
+		}
+	}
+	return mods
+}

@@ -1,0 +1,97 @@
+package kernelcat
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/kernelcat/kmod"
+)
+
+// resolveModules finds the modules providing the needed =m options and
+// their dependencies, checks they were built for this kernel, and copies
+// them decompressed into <entry>/modules. It returns their paths relative
+// to lib/modules/<release>, in load order. A missing essential module is
+// an error; a missing optional one is skipped with a note, and its check
+// is marked missing.
+func resolveModules(in input, k *api.Kernel, needed []string, opts *Options) ([]string, error) {
+	essential := map[string]bool{}
+	for _, c := range k.Checks {
+		if c.Module != "" && c.Essential {
+			essential[c.Module] = true
+		}
+	}
+	var tree *kmod.Tree
+	if in.modules != "" {
+		t, err := kmod.Open(in.modules)
+		if err != nil {
+			return nil, err
+		}
+		tree = t
+	}
+	var want []string
+	for _, name := range needed {
+		var err error
+		if tree == nil {
+			err = fmt.Errorf("%s is a module and no lib/modules/%s was found: import the kernel package (.deb, tarball or directory with lib/modules/), or pass --modules", name, k.Version)
+		} else {
+			_, err = tree.Closure([]string{name})
+		}
+		switch {
+		case err == nil:
+			want = append(want, name)
+		case essential[name]:
+			return nil, fmt.Errorf("%w: %w", errdefs.ErrInvalid, err)
+		default:
+			opts.message("note: %v; continuing without it", err)
+			markMissing(k, name)
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	order, err := tree.Closure(want)
+	if err != nil {
+		return nil, err
+	}
+	var rels []string
+	for _, m := range order {
+		if err := storeModule(tree, m, k); err != nil {
+			return nil, err
+		}
+		rels = append(rels, m.Plain())
+	}
+	return rels, nil
+}
+
+func markMissing(k *api.Kernel, module string) {
+	for i := range k.Checks {
+		if k.Checks[i].Module == module {
+			k.Checks[i].State, k.Checks[i].Module = "missing", ""
+		}
+	}
+}
+
+// storeModule checks a module's vermagic against the kernel release and
+// writes it, decompressed, under <entry>/modules.
+func storeModule(tree *kmod.Tree, m *kmod.Module, k *api.Kernel) error {
+	mi, err := tree.Modinfo(m)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errdefs.ErrInvalid, err)
+	}
+	if vm, _, _ := strings.Cut(mi.Get("vermagic"), " "); vm != "" && vm != k.Version {
+		return fmt.Errorf("%w: module %s was built for kernel %s, not %s", errdefs.ErrInvalid, m.Path, vm, k.Version)
+	}
+	data, err := tree.ReadFile(m)
+	if err != nil {
+		return err
+	}
+	dst := filepath.Join(k.Dir, dirModules, filepath.FromSlash(m.Plain()))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o644) //nolint:gosec // modules are not secret
+}
