@@ -134,6 +134,27 @@ func (d *Daemon) pullImage(r *http.Request, ew *api.EventWriter) (any, error) {
 	})
 }
 
+// FlattenImage writes the flattened root file system of image ref to w as
+// one tar stream, through the daemon's blob cache and registry settings.
+// It is kernelcat's OCI seam: set kernelcat.PullOptions.OCI to it and
+// `banger kernel pull` takes kernels from images.
+func (d *Daemon) FlattenImage(ctx context.Context, ref string, w io.Writer) error {
+	remote, err := imagepull.Resolve(ctx, ref, imagepull.RegistryOptions{
+		Platform: d.cfg.Image.Platform,
+		Insecure: d.cfg.Image.InsecureRegistries,
+	})
+	if err != nil {
+		return err
+	}
+	cache, err := d.blobCache()
+	if err != nil {
+		return err
+	}
+	return imagepull.WriteFlattened(ctx, remote, w, imagepull.Options{
+		Cache: cache, TmpDir: d.layout.Tmp(), MaxLayerBytes: int64(d.cfg.Image.MaxLayerBytes),
+	})
+}
+
 // upToDate reports whether old already is what a pull would build.
 func upToDate(old *api.Image, r *imagepull.Remote, size int64, agent string) bool {
 	if old.Source != "pull" || old.Digest != r.Digest || old.Platform != r.Platform || (size > 0 && size != old.SizeBytes) {

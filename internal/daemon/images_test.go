@@ -190,3 +190,19 @@ func TestImportRequestValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestFlattenImageForKernelPulls(t *testing.T) {
+	d, _ := serveDaemon(t)
+	reg := rt.Start(t)
+	ref := pushSmall(t, reg, "kernels/k:1")
+	var buf bytes.Buffer
+	if err := d.FlattenImage(context.Background(), ref, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(buf.Bytes(), []byte("small\n")) || !bytes.Contains(buf.Bytes(), []byte("etc/hostname")) {
+		t.Fatalf("the flattened stream lacks the image's file (%d bytes)", buf.Len())
+	}
+	if err := d.FlattenImage(context.Background(), reg.Ref("absent:1"), &buf); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("a missing image: %v", err)
+	}
+}

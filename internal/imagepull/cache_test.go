@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -276,5 +277,47 @@ func TestBlobCacheRefusesHostileDigests(t *testing.T) {
 		if _, err := c.Path(d); !errors.Is(err, errdefs.ErrInvalid) {
 			t.Errorf("Path(%q) = %v, want ErrInvalid", d, err)
 		}
+	}
+}
+
+func TestWriteFlattenedStreamsTheMergedTree(t *testing.T) {
+	reg := rt.Start(t)
+	img, err := rt.NewImage([]v1.Layer{
+		rt.MustLayer(rt.File("boot/vmlinuz-6.1", "KERNEL"), rt.File("lib/modules/6.1/old.ko", "old"), rt.Hardlink("boot/vmlinuz", "boot/vmlinuz-6.1")),
+		rt.MustLayer(rt.Whiteout("lib/modules/6.1/old.ko"), rt.File("lib/modules/6.1/new.ko", "new")),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := reg.Push(t, "kernels/debian:6.1", img)
+	r, err := imagepull.Resolve(t.Context(), ref, imagepull.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := imagepull.WriteFlattened(t.Context(), r, &buf, options(t, t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	tr := tar.NewReader(&buf)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		got[h.Name] = string(h.Typeflag) + ":" + string(b) + h.Linkname
+	}
+	want := map[string]string{"boot/vmlinuz-6.1": "0:KERNEL", "boot/vmlinuz": "1:boot/vmlinuz-6.1", "lib/modules/6.1/new.ko": "0:new"}
+	for p, w := range want {
+		if got[p] != w {
+			t.Errorf("%s = %q, want %q", p, got[p], w)
+		}
+	}
+	if _, ok := got["lib/modules/6.1/old.ko"]; ok {
+		t.Error("a whited-out file is in the stream")
 	}
 }

@@ -1,6 +1,7 @@
 package imagepull
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -57,12 +58,7 @@ func Pull(ctx context.Context, r *Remote, out string, opts Options) (*Image, err
 		if err := r.Fetch(ctx, opts.Cache, opts.Progress); err != nil {
 			return nil, err
 		}
-		layers := make([]Layer, len(r.Layers))
-		for i, l := range r.Layers {
-			d, size := l.Digest.String(), l.Size
-			layers[i] = blobLayer(d, size, func() (io.ReadCloser, error) { return opts.Cache.Open(d, size) }, opts.MaxLayerBytes, opts.Progress)
-		}
-		img, err := Convert(ctx, layers, out, opts)
+		img, err := Convert(ctx, r.blobLayers(opts), out, opts)
 		if err == nil {
 			img.Digest, img.Config = r.Digest, r.Config
 			for _, l := range r.Layers {
@@ -153,4 +149,33 @@ func Convert(ctx context.Context, layers []Layer, out string, opts Options) (*Im
 		Skipped:      tree.Skipped,
 		AgentSHA256:  inj.AgentSHA256,
 	}, nil
+}
+
+// WriteFlattened fetches r's layers into the cache and writes its
+// flattened root file system to w as one tar stream: Pull and Flatten
+// without an ext4, for consumers that unpack a part of an image (kernelcat
+// takes /boot and /lib/modules of kernel images this way). Layers are
+// verified as they are read; when one turns out corrupt it is evicted, so
+// the next attempt fetches it again (the stream cannot be retried here:
+// part of it may already be consumed).
+func WriteFlattened(ctx context.Context, r *Remote, w io.Writer, opts Options) error {
+	if err := r.Fetch(ctx, opts.Cache, opts.Progress); err != nil {
+		return err
+	}
+	tw := tar.NewWriter(w)
+	if _, err := Flatten(ctx, r.blobLayers(opts), tw, FlattenOptions{TmpDir: opts.TmpDir, MaxBytes: opts.MaxLayerBytes}); err != nil {
+		healCache(opts.Cache, r, opts.Progress)
+		return err
+	}
+	return tw.Close()
+}
+
+// blobLayers opens r's cached layers for Flatten.
+func (r *Remote) blobLayers(opts Options) []Layer {
+	layers := make([]Layer, len(r.Layers))
+	for i, l := range r.Layers {
+		d, size := l.Digest.String(), l.Size
+		layers[i] = blobLayer(d, size, func() (io.ReadCloser, error) { return opts.Cache.Open(d, size) }, opts.MaxLayerBytes, opts.Progress)
+	}
+	return layers
 }
