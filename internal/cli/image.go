@@ -180,29 +180,37 @@ func newImageLsCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
-		c, err := app.Client()
-		if err != nil {
-			return err
-		}
-		var imgs []api.Image
-		if err := c.Call(cmd.Context(), "GET", "/v1/images", nil, &imgs); err != nil {
-			return err
-		}
-		if *format == "json" {
-			return printJSON(app.Stdout, imgs)
-		}
-		rows := [][]string{{"NAME", "ID", "DIGEST", "SIZE", "AGENT", "CREATED"}}
-		now := time.Now()
-		for _, img := range imgs {
-			rows = append(rows, []string{imagepull.FamiliarName(img.Name), img.ID[:min(12, len(img.ID))], shortDigest(img.Digest),
-				units.FormatSize(img.SizeBytes), cmp.Or(img.AgentVersion, "none"), ago(img.Created, now)})
-		}
-		return table(app.Stdout, rows)
+		return fetchAndShow(cmd, app, *format, "/v1/images", func(imgs []api.Image) [][]string {
+			rows := [][]string{{"NAME", "ID", "DIGEST", "SIZE", "AGENT", "CREATED"}}
+			now := time.Now()
+			for _, img := range imgs {
+				rows = append(rows, []string{imagepull.FamiliarName(img.Name), img.ID[:min(12, len(img.ID))], shortDigest(img.Digest),
+					units.FormatSize(img.SizeBytes), cmp.Or(img.AgentVersion, "none"), ago(img.Created, now)})
+			}
+			return rows
+		})
 	}
 	return cmd
+}
+
+// fetchAndShow GETs path into a T and prints it: as JSON with --format
+// json, else as the table rows builds.
+func fetchAndShow[T any](cmd *cobra.Command, app *App, format, path string, rows func(T) [][]string) error {
+	if err := checkFormat(format, "table", "json"); err != nil {
+		return err
+	}
+	c, err := app.Client()
+	if err != nil {
+		return err
+	}
+	var v T
+	if err := c.Call(cmd.Context(), "GET", path, nil, &v); err != nil {
+		return err
+	}
+	if format == "json" {
+		return printJSON(app.Stdout, v)
+	}
+	return table(app.Stdout, rows(v))
 }
 
 func shortDigest(d string) string {
@@ -222,31 +230,19 @@ func newImageInspectCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
-		c, err := app.Client()
-		if err != nil {
-			return err
-		}
-		var img api.Image
-		if err := c.Call(cmd.Context(), "GET", "/v1/images/"+api.PathEscape(args[0]), nil, &img); err != nil {
-			return err
-		}
-		if *format == "json" {
-			return printJSON(app.Stdout, img)
-		}
-		return table(app.Stdout, [][]string{
-			{"Name:", img.Name},
-			{"ID:", img.ID},
-			{"Source:", img.Source},
-			{"Digest:", img.Digest},
-			{"Platform:", cmp.Or(img.Platform, "-")},
-			{"Rootfs:", img.Rootfs},
-			{"Size:", fmt.Sprintf("%s (content %s, %d inodes, %d device nodes skipped)", units.FormatSize(img.SizeBytes), units.FormatSize(img.ContentBytes), img.Inodes, img.Skipped)},
-			{"Agent:", cmp.Or(img.AgentVersion, "none: VMs cannot start from it; pull or import it again once banger-agent is installed")},
-			{"Command:", cmp.Or(strings.TrimSpace(strings.Join(append(img.Config.Entrypoint, img.Config.Cmd...), " ")), "-")},
-			{"Created:", img.Created.Local().Format(time.RFC3339) + " (" + ago(img.Created, time.Now()) + ")"},
+		return fetchAndShow(cmd, app, *format, "/v1/images/"+api.PathEscape(args[0]), func(img api.Image) [][]string {
+			return [][]string{
+				{"Name:", img.Name},
+				{"ID:", img.ID},
+				{"Source:", img.Source},
+				{"Digest:", img.Digest},
+				{"Platform:", cmp.Or(img.Platform, "-")},
+				{"Rootfs:", img.Rootfs},
+				{"Size:", fmt.Sprintf("%s (content %s, %d inodes, %d device nodes skipped)", units.FormatSize(img.SizeBytes), units.FormatSize(img.ContentBytes), img.Inodes, img.Skipped)},
+				{"Agent:", cmp.Or(img.AgentVersion, "none: VMs cannot start from it; pull or import it again once banger-agent is installed")},
+				{"Command:", cmp.Or(strings.TrimSpace(strings.Join(append(img.Config.Entrypoint, img.Config.Cmd...), " ")), "-")},
+				{"Created:", img.Created.Local().Format(time.RFC3339) + " (" + ago(img.Created, time.Now()) + ")"},
+			}
 		})
 	}
 	return cmd
