@@ -92,6 +92,7 @@ var commands = []func(*App) *cobra.Command{
 	newDaemonCmd,
 	newInfoCmd,
 	newConfigCmd,
+	newImageCmd,
 	newKernelCmd,
 }
 
