@@ -18,7 +18,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-kernel clean FORCE
+.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-image bench-kernel clean FORCE
 
 all: build
 
@@ -57,6 +57,11 @@ lint-shell:
 
 demo: deps build
 	scripts/demo.sh
+
+# bench-image converts a debootstrap'd Debian two ways (banger's pipeline
+# through the CLI and daemon, and tar -x + mkfs.ext4 -d) and prints the ratio.
+bench-image: deps build
+	scripts/bench-image.sh
 
 bench-kernel: build
 	scripts/bench-kernel.sh

@@ -52,8 +52,13 @@ func (rt *Router) JSON(pattern string, h func(*http.Request) (any, error)) {
 func (rt *Router) Stream(pattern string, h func(*http.Request, *EventWriter) (any, error)) {
 	rt.Mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Streamed uploads (an image import) read the request body while
+		// events flow back; without full duplex the HTTP/1 server discards
+		// the unread body once the response starts.
+		_ = http.NewResponseController(w).EnableFullDuplex()
 		ew := NewEventWriter(w)
 		v, err := h(r, ew)
+		_ = r.Body.Close() // unread upload: closing it here keeps the full-duplex connection sane
 		rt.logRequest(r, start, err)
 		if err != nil {
 			body := NewErrorBody(err)

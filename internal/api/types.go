@@ -49,10 +49,16 @@ type Image struct {
 	ContentBytes int64 `json:"content_bytes"`
 	Inodes       int64 `json:"inodes"`
 	// Skipped counts tar entries not representable in the image (device and fifo nodes).
-	Skipped      int         `json:"skipped,omitempty"`
-	Config       ImageConfig `json:"config"`
-	AgentVersion string      `json:"agent_version,omitempty"`
-	Created      time.Time   `json:"created"`
+	Skipped int         `json:"skipped,omitempty"`
+	Config  ImageConfig `json:"config"`
+	// AgentVersion is the banger version whose guest agent the image
+	// carries at /.banger/agent, "" when none was injected (a VM start
+	// refuses such an image); AgentSHA256 is the agent binary's sha256.
+	AgentVersion string `json:"agent_version"`
+	AgentSHA256  string `json:"agent_sha256,omitempty"`
+	// Layers are the layer digests of a pull, oldest first.
+	Layers  []string  `json:"layers,omitempty"`
+	Created time.Time `json:"created"`
 }
 
 // PullRequest asks for POST /v1/images/pull.

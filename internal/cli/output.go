@@ -14,7 +14,7 @@ import (
 )
 
 // formatFlag adds --format (table or json) to cmd.
-func formatFlag(cmd *cobra.Command, dflt string) *string {
+func formatFlag(cmd *cobra.Command, dflt string) *string { //nolint:unparam // every command defaults to table today; the default stays a choice
 	f := new(string)
 	cmd.Flags().StringVar(f, "format", dflt, "output format: table or json")
 	return f

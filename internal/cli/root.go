@@ -108,6 +108,7 @@ var commands = []func(*App) *cobra.Command{
 	newDaemonCmd,
 	newInfoCmd,
 	newConfigCmd,
+	newImageCmd,
 	newKernelCmd,
 }
 

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/BurntSushi/toml"
@@ -50,6 +51,7 @@ type Image struct {
 	InsecureRegistries []string   `toml:"insecure_registries" json:"insecure_registries"`
 	MaxLayerBytes      units.Size `toml:"max_layer_bytes" json:"max_layer_bytes"`
 	HeadroomPercent    int        `toml:"headroom_percent" json:"headroom_percent"`
+	AgentBinary        string     `toml:"agent_binary" json:"agent_binary"`
 }
 
 // Kernel configures the kernel catalog.
@@ -149,6 +151,9 @@ func (c Config) Validate() error {
 	}
 	if c.Image.HeadroomPercent < 0 || c.Image.HeadroomPercent > 1000 {
 		bad("image.headroom_percent %d: want 0..1000", c.Image.HeadroomPercent)
+	}
+	if c.Image.AgentBinary != "" && !filepath.IsAbs(c.Image.AgentBinary) {
+		bad("image.agent_binary %q: want an absolute path", c.Image.AgentBinary)
 	}
 	if c.VM.CPUs < 1 || c.VM.CPUs > 255 {
 		bad("vm.cpus %d: want 1..255", c.VM.CPUs)

@@ -42,6 +42,7 @@ type Daemon struct {
 	store   *store.Store
 	started time.Time
 	lock    *os.File
+	images  imageService
 	kernels kernelState
 	vmState
 }
@@ -72,6 +73,10 @@ func New(opts Options) (*Daemon, error) {
 		store:   st,
 		started: time.Now(),
 		lock:    lock,
+	}
+	if err := d.reconcileImages(); err != nil {
+		_ = d.Close()
+		return nil, fmt.Errorf("reconcile images: %w", err)
 	}
 	if err := d.initVMs(); err != nil {
 		_ = d.Close()
@@ -111,6 +116,7 @@ func (d *Daemon) Handler() http.Handler {
 	rt := api.NewRouter(d.log)
 	rt.JSON("GET /v1/info", d.info)
 	rt.JSON("GET /v1/config", func(*http.Request) (any, error) { return d.cfg, nil })
+	d.registerImageRoutes(rt)
 	d.vmRoutes(rt)
 	d.kernelRoutes(rt)
 	return rt.Mux

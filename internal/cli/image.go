@@ -1,0 +1,275 @@
+package cli
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/progress"
+	"github.com/bangerdev/banger/internal/units"
+)
+
+func newImageCmd(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "Pull, import, list, inspect and remove images",
+		Long: `Images are read-only ext4 root file systems VMs boot from, converted
+from OCI images in a registry (pull) or from root file system tarballs
+(import). Names follow docker: debian:bookworm is
+docker.io/library/debian:bookworm.`,
+		Example: `  banger image pull debian:bookworm
+  banger image import rootfs.tar.gz --name mybox:1
+  banger image ls
+  banger image inspect debian:bookworm --format json
+  banger image rm mybox:1`,
+	}
+	cmd.AddCommand(newImagePullCmd(app), newImageImportCmd(app), newImageLsCmd(app), newImageInspectCmd(app), newImageRmCmd(app))
+	return cmd
+}
+
+func newImagePullCmd(app *App) *cobra.Command {
+	var platform string
+	var size units.Size
+	cmd := &cobra.Command{
+		Use:   "pull REF",
+		Short: "Pull an OCI image from a registry and convert it to an ext4 image",
+		Long: `Pull an image (layers are cached, verified against their digests) and
+convert it to a bootable ext4 image with the guest agent injected. Pulling
+an image that is already up to date does nothing. Progress goes to stderr;
+the result line to stdout.`,
+		Example: `  banger image pull debian:bookworm
+  banger image pull ghcr.io/me/tool:1.2 --platform linux/arm64
+  banger image pull 127.0.0.1:5000/mine:latest --size 2GiB`,
+		Args: cobra.ExactArgs(1),
+	}
+	cmd.Flags().StringVar(&platform, "platform", "", "os/arch[/variant] to pull from a multi-platform image (default: the config's image.platform)")
+	cmd.Flags().Var(&size, "size", "image size (e.g. 2GiB; default: the content plus image.headroom_percent)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := app.Client()
+		if err != nil {
+			return err
+		}
+		req := api.PullRequest{Reference: args[0], Platform: platform, SizeBytes: int64(size)}
+		return buildImage(app, "Pulled", func(pv *progressView, img *api.Image) error {
+			return c.StreamJSON(cmd.Context(), "POST", "/v1/images/pull", req, pv.Report, pv.Message, img)
+		})
+	}
+	return cmd
+}
+
+func newImageImportCmd(app *App) *cobra.Command {
+	var name string
+	var size units.Size
+	cmd := &cobra.Command{
+		Use:   "import FILE|- --name NAME[:TAG]",
+		Short: "Import a root file system tarball (plain, gzip or zstd) as an image",
+		Long: `Import a root file system tarball as an image, with the same checks and
+conversion as a pull. FILE - reads the tarball from stdin. The compression
+is detected from the content.`,
+		Example: `  banger image import rootfs.tar --name mybox
+  banger image import debian.tar.zst --name debian-custom:12 --size 4GiB
+  docker export c0ffee | banger image import - --name from-docker`,
+		Args: cobra.ExactArgs(1),
+	}
+	cmd.Flags().StringVar(&name, "name", "", "name of the image, NAME[:TAG] (required)")
+	cmd.Flags().Var(&size, "size", "image size (e.g. 2GiB; default: the content plus image.headroom_percent)")
+	_ = cmd.MarkFlagRequired("name")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := app.Client()
+		if err != nil {
+			return err
+		}
+		body, total, closeBody, err := openTarball(app, args[0])
+		if err != nil {
+			return err
+		}
+		defer closeBody()
+		q := url.Values{"name": {name}}
+		if size > 0 {
+			q.Set("size", strconv.FormatInt(int64(size), 10))
+		}
+		return buildImage(app, "Imported", func(pv *progressView, img *api.Image) error {
+			upload := &uploadReader{r: body, total: total, report: pv.Report}
+			return c.Stream(cmd.Context(), "POST", "/v1/images/import?"+q.Encode(), upload, "application/octet-stream", pv.Report, pv.Message, img)
+		})
+	}
+	return cmd
+}
+
+// openTarball opens FILE or stdin ("-") and returns its size when known.
+func openTarball(app *App, arg string) (io.Reader, int64, func(), error) {
+	if arg == "-" {
+		return app.Stdin, 0, func() {}, nil
+	}
+	f, err := os.Open(arg)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("%w: %w", errdefs.ErrInvalid, err)
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, 0, nil, fmt.Errorf("%w: %s is not a regular file", errdefs.ErrInvalid, arg)
+	}
+	return f, fi.Size(), func() { _ = f.Close() }, nil
+}
+
+// uploadReader reports how much of the tarball has been sent.
+type uploadReader struct {
+	r           io.Reader
+	total, n    int64
+	last        time.Time
+	report      progress.Reporter
+	reportedEnd bool
+}
+
+func (u *uploadReader) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	u.n += int64(n)
+	switch {
+	case errors.Is(err, io.EOF) && !u.reportedEnd:
+		u.reportedEnd = true
+		u.report.Report(progress.Event{ID: "upload", Action: "done", Current: u.n, Total: u.total})
+	case time.Since(u.last) > 100*time.Millisecond:
+		u.last = time.Now()
+		u.report.Report(progress.Event{ID: "upload", Action: "upload", Current: u.n, Total: u.total})
+	}
+	return n, err
+}
+
+// buildImage runs one image-building request, its progress drawn on
+// stderr, and prints the result line on stdout.
+func buildImage(app *App, verb string, call func(*progressView, *api.Image) error) error {
+	pv := newProgress(app.Stderr)
+	var img api.Image
+	err := call(pv, &img)
+	pv.Finish()
+	if err != nil {
+		return err
+	}
+	return printImageResult(app.Stdout, verb, &img)
+}
+
+func printImageResult(w io.Writer, verb string, img *api.Image) error {
+	agent := "agent " + img.AgentVersion
+	if img.AgentVersion == "" {
+		agent = "no guest agent"
+	}
+	_, err := fmt.Fprintf(w, "%s %s %s (%s, %s)\n", verb, imagepull.FamiliarName(img.Name), img.Digest, units.FormatSize(img.SizeBytes), agent)
+	return err
+}
+
+func newImageLsCmd(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List images",
+		Example: `  banger image ls
+  banger image ls --format json`,
+		Args: cobra.NoArgs,
+	}
+	format := formatFlag(cmd, "table")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return fetchAndShow(cmd, app, *format, "/v1/images", func(imgs []api.Image) [][]string {
+			rows := [][]string{{"NAME", "ID", "DIGEST", "SIZE", "AGENT", "CREATED"}}
+			now := time.Now()
+			for _, img := range imgs {
+				rows = append(rows, []string{imagepull.FamiliarName(img.Name), img.ID[:min(12, len(img.ID))], shortDigest(img.Digest),
+					units.FormatSize(img.SizeBytes), cmp.Or(img.AgentVersion, "none"), ago(img.Created, now)})
+			}
+			return rows
+		})
+	}
+	return cmd
+}
+
+// fetchAndShow GETs path into a T and prints it: as JSON with --format
+// json, else as the table rows builds.
+func fetchAndShow[T any](cmd *cobra.Command, app *App, format, path string, rows func(T) [][]string) error {
+	if err := checkFormat(format, "table", "json"); err != nil {
+		return err
+	}
+	c, err := app.Client()
+	if err != nil {
+		return err
+	}
+	var v T
+	if err := c.Call(cmd.Context(), "GET", path, nil, &v); err != nil {
+		return err
+	}
+	if format == "json" {
+		return printJSON(app.Stdout, v)
+	}
+	return table(app.Stdout, rows(v))
+}
+
+func shortDigest(d string) string {
+	if len(d) > 7+12 {
+		return d[:7+12]
+	}
+	return d
+}
+
+func newImageInspectCmd(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "inspect NAME",
+		Short: "Show one image: name, digest, rootfs path, size, config",
+		Example: `  banger image inspect debian:bookworm
+  banger image inspect debian:bookworm --format json | jq -r .rootfs`,
+		Args: cobra.ExactArgs(1),
+	}
+	format := formatFlag(cmd, "table")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return fetchAndShow(cmd, app, *format, "/v1/images/"+api.PathEscape(args[0]), func(img api.Image) [][]string {
+			return [][]string{
+				{"Name:", img.Name},
+				{"ID:", img.ID},
+				{"Source:", img.Source},
+				{"Digest:", img.Digest},
+				{"Platform:", cmp.Or(img.Platform, "-")},
+				{"Rootfs:", img.Rootfs},
+				{"Size:", fmt.Sprintf("%s (content %s, %d inodes, %d device nodes skipped)", units.FormatSize(img.SizeBytes), units.FormatSize(img.ContentBytes), img.Inodes, img.Skipped)},
+				{"Agent:", cmp.Or(img.AgentVersion, "none: VMs cannot start from it; pull or import it again once banger-agent is installed")},
+				{"Command:", cmp.Or(strings.TrimSpace(strings.Join(append(img.Config.Entrypoint, img.Config.Cmd...), " ")), "-")},
+				{"Created:", img.Created.Local().Format(time.RFC3339) + " (" + ago(img.Created, time.Now()) + ")"},
+			}
+		})
+	}
+	return cmd
+}
+
+func newImageRmCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME...",
+		Aliases: []string{"remove"},
+		Short:   "Remove images (refused while a VM uses one)",
+		Example: `  banger image rm debian:bookworm
+  banger image rm mybox:1 mybox:2`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := app.Client()
+			if err != nil {
+				return err
+			}
+			for _, name := range args {
+				if err := c.Call(cmd.Context(), "DELETE", "/v1/images/"+api.PathEscape(name), nil, nil); err != nil {
+					return err
+				}
+				if _, err := fmt.Fprintf(app.Stdout, "Removed %s\n", name); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,208 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/errdefs"
+	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
+	"github.com/bangerdev/banger/internal/paths"
+	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/internal/testutil"
+)
+
+// serveDaemon runs a daemon in-process and returns it with a client. (An
+// internal test: it reaches into the store to plant VM records.)
+func serveDaemon(t *testing.T) (*Daemon, *api.Client) {
+	t.Helper()
+	testutil.RequireBinary(t, "debugfs", "e2fsprogs")
+	root, err := os.MkdirTemp("", "bgi") //nolint:usetesting // a short path for the socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	cfg := config.Default()
+	d, err := New(Options{Layout: paths.Rooted(root), Config: cfg, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(root, "api.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: d.Handler()}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close(); _ = d.Close() })
+	c, err := api.NewClient("unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, c
+}
+
+func pushSmall(t *testing.T, reg *rt.Registry, repoTag string) string {
+	t.Helper()
+	img, err := rt.NewImage([]v1.Layer{rt.MustLayer(rt.File("etc/hostname", "small\n"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := reg.Push(t, repoTag, img)
+	return ref
+}
+
+func pullVia(c *api.Client, ref string) (*api.Image, []string, error) {
+	var img api.Image
+	var msgs []string
+	var mu sync.Mutex
+	err := c.StreamJSON(context.Background(), "POST", "/v1/images/pull", api.PullRequest{Reference: ref}, nil, func(m string) {
+		mu.Lock()
+		msgs = append(msgs, m)
+		mu.Unlock()
+	}, &img)
+	return &img, msgs, err
+}
+
+func TestRemoveRefusedWhileAVMUsesTheImage(t *testing.T) {
+	d, c := serveDaemon(t)
+	reg := rt.Start(t)
+	ref := pushSmall(t, reg, "used:1")
+	img, _, err := pullVia(c, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vm := range []api.VM{
+		{ID: "vm1", Name: "by-id", ImageID: img.ID},
+		{ID: "vm2", Name: "by-name", Spec: api.VMSpec{Image: ref}},
+	} {
+		if err := d.store.Put(store.VMs, vm.ID, vm); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Call(context.Background(), "DELETE", "/v1/images/"+api.PathEscape(ref), nil, nil)
+		if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), vm.Name) {
+			t.Fatalf("rm while VM %s uses the image: %v", vm.Name, err)
+		}
+		if _, err := os.Stat(img.Rootfs); err != nil {
+			t.Fatalf("a refused rm removed the rootfs: %v", err)
+		}
+		if err := d.store.Delete(store.VMs, vm.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Call(context.Background(), "DELETE", "/v1/images/"+api.PathEscape(img.ID[:6]), nil, nil); err != nil {
+		t.Fatalf("rm by id prefix once unused: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(img.Rootfs)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("image dir after rm: %v", err)
+	}
+}
+
+func TestConcurrentPullsThroughTheDaemon(t *testing.T) {
+	d, c := serveDaemon(t)
+	reg := rt.Start(t)
+	ref := pushSmall(t, reg, "racy:1")
+	var wg sync.WaitGroup
+	imgs := make([]*api.Image, 3)
+	errs := make([]error, 3)
+	upToDate := 0
+	var mu sync.Mutex
+	for i := range imgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var msgs []string
+			imgs[i], msgs, errs[i] = pullVia(c, ref)
+			mu.Lock()
+			for _, m := range msgs {
+				if strings.Contains(m, "up to date") {
+					upToDate++
+				}
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil || imgs[i].ID != imgs[0].ID {
+			t.Fatalf("pull %d: %v (id %s vs %s)", i, err, imgs[i].ID, imgs[0].ID)
+		}
+	}
+	entries, _ := os.ReadDir(d.layout.Images())
+	if len(entries) != 1 || upToDate != 2 {
+		t.Fatalf("%d image dirs and %d up-to-date answers after 3 concurrent pulls, want 1 and 2", len(entries), upToDate)
+	}
+}
+
+func TestReconcileRemovesLeftovers(t *testing.T) {
+	d, c := serveDaemon(t)
+	reg := rt.Start(t)
+	img, _, err := pullVia(c, pushSmall(t, reg, "kept:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := d.layout.Image("0123456789abcdef")
+	scratch := filepath.Join(d.layout.Tmp(), "image-fedcba9876543210")
+	for _, dir := range []string{orphan, scratch} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "rootfs.ext4"), bytes.Repeat([]byte{1}, 10), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.reconcileImages(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{orphan, scratch} {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s survived reconcile: %v", dir, err)
+		}
+	}
+	if _, err := os.Stat(img.Rootfs); err != nil {
+		t.Errorf("reconcile removed a recorded image: %v", err)
+	}
+}
+
+func TestImportRequestValidation(t *testing.T) {
+	_, c := serveDaemon(t)
+	for path, want := range map[string]string{
+		"/v1/images/import":                                          "?name=",
+		"/v1/images/import?name=UPPER":                               "image name",
+		"/v1/images/import?name=x&size=-5":                           "size",
+		"/v1/images/import?name=x@sha256:" + strings.Repeat("a", 64): "NAME[:TAG]",
+	} {
+		err := c.Stream(context.Background(), "POST", path, strings.NewReader("x"), "application/octet-stream", nil, nil, nil)
+		if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), want) {
+			t.Errorf("POST %s: %v, want ErrInvalid mentioning %q", path, err, want)
+		}
+	}
+}
+
+func TestFlattenImageForKernelPulls(t *testing.T) {
+	d, _ := serveDaemon(t)
+	reg := rt.Start(t)
+	ref := pushSmall(t, reg, "kernels/k:1")
+	var buf bytes.Buffer
+	if err := d.FlattenImage(context.Background(), ref, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(buf.Bytes(), []byte("small\n")) || !bytes.Contains(buf.Bytes(), []byte("etc/hostname")) {
+		t.Fatalf("the flattened stream lacks the image's file (%d bytes)", buf.Len())
+	}
+	if err := d.FlattenImage(context.Background(), reg.Ref("absent:1"), &buf); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Fatalf("a missing image: %v", err)
+	}
+}

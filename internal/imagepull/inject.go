@@ -1,0 +1,148 @@
+package imagepull
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bangerdev/banger/internal/errdefs"
+)
+
+// bangerDir is the directory of the image banger owns: its guest agent and
+// version marker. An image may have it as a directory, never otherwise.
+const bangerDir = ".banger"
+
+// Guest paths InjectGuestAgents writes.
+const (
+	AgentPath   = "/" + bangerDir + "/agent"
+	VersionPath = "/" + bangerDir + "/version"
+)
+
+// SystemAgentPath is where packages install the guest agent.
+const SystemAgentPath = "/usr/lib/banger/banger-agent"
+
+// ErrReserved is wrapped by errors for images that already hold something
+// where banger writes its own files.
+var ErrReserved = errors.New("path reserved for banger")
+
+// Agent is what InjectGuestAgents puts in an image.
+type Agent struct {
+	// Path is the static banger-agent binary on the host; empty when none
+	// is available (only the version marker is written).
+	Path string
+	// Version is banger's version, written to the marker.
+	Version string
+}
+
+// Injected reports what InjectGuestAgents wrote.
+type Injected struct {
+	// AgentSHA256 is the hex sha256 of the agent written, "" when none.
+	AgentSHA256 string
+}
+
+// LocateAgent finds the guest agent binary: configured (the config key
+// image.agent_binary) when set — it must then exist — else banger-agent
+// next to the running executable, else SystemAgentPath. It returns "" when
+// there is none.
+func LocateAgent(configured string) (string, error) {
+	if configured != "" {
+		if err := isFile(configured); err != nil {
+			return "", fmt.Errorf("image.agent_binary %s: %w", configured, err)
+		}
+		return configured, nil
+	}
+	var candidates []string
+	if exe, err := os.Executable(); err == nil {
+		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "banger-agent"))
+	}
+	for _, p := range append(candidates, SystemAgentPath) {
+		if isFile(p) == nil {
+			return p, nil
+		}
+	}
+	return "", nil
+}
+
+func isFile(p string) error {
+	fi, err := os.Stat(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w: no such file", errdefs.ErrNotFound)
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%w: not a regular file", errdefs.ErrInvalid)
+	}
+	return nil
+}
+
+// InjectGuestAgents writes banger's guest files into the image being built:
+// /.banger/agent (mode 0755, when agent.Path is set) and always
+// /.banger/version, a marker naming banger's version and the agent's
+// sha256. It never replaces an image's file: an image whose /.banger is
+// not a directory, or that already has either file, is refused.
+func InjectGuestAgents(sink Sink, tree *Tree, agent Agent) (*Injected, error) {
+	exists, isDir := tree.Exists(bangerDir)
+	if exists && !isDir {
+		return nil, fmt.Errorf("%w: the image has /%s and it is not a directory", ErrReserved, bangerDir)
+	}
+	for _, p := range []string{AgentPath, VersionPath} {
+		if ok, _ := tree.Exists(p[1:]); ok {
+			return nil, fmt.Errorf("%w: the image already has %s", ErrReserved, p)
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	if !exists {
+		if err := sink.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: bangerDir + "/", Mode: 0o755, ModTime: now}); err != nil {
+			return nil, err
+		}
+	}
+	inj := &Injected{}
+	if agent.Path != "" {
+		sum, err := writeAgent(sink, agent.Path, now)
+		if err != nil {
+			return nil, err
+		}
+		inj.AgentSHA256 = sum
+	}
+	marker := "banger_version=" + agent.Version + "\nagent_sha256=" + inj.AgentSHA256 + "\n"
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: VersionPath[1:], Mode: 0o644, Size: int64(len(marker)), ModTime: now}
+	if err := sink.WriteHeader(hdr); err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(sink, marker); err != nil {
+		return nil, err
+	}
+	return inj, nil
+}
+
+func writeAgent(sink Sink, path string, mtime time.Time) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("guest agent: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("guest agent: %w", err)
+	}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: AgentPath[1:], Mode: 0o755, Size: fi.Size(), ModTime: mtime}
+	if err := sink.WriteHeader(hdr); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(sink, h), io.LimitReader(f, fi.Size()))
+	if err != nil {
+		return "", fmt.Errorf("guest agent %s: %w", path, err)
+	}
+	if n != fi.Size() {
+		return "", fmt.Errorf("guest agent %s: shrank while it was copied", path)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

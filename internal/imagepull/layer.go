@@ -1,0 +1,168 @@
+package imagepull
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/progress"
+)
+
+// Compression formats a layer or tarball may use, told apart by their
+// magic bytes rather than by a media type a registry or user may get wrong.
+var (
+	magicGzip  = []byte{0x1f, 0x8b}
+	magicZstd  = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	magicXz    = []byte{0xfd, '7', 'z', 'X', 'Z', 0}
+	magicBzip2 = []byte("BZh")
+)
+
+// zstdMaxWindow bounds the memory a zstd frame may ask for (zstd's own
+// default allows far more); real layers use windows of a few MiB.
+const zstdMaxWindow = 128 << 20
+
+// decompress returns the tar stream inside r: gzip, zstd or plain, bounded
+// to max bytes (0: no bound). Reading past the bound fails with ErrTooLarge.
+// done is true once the decompressed stream has reached its end.
+func decompress(r io.Reader, max int64) (*layerReader, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	head, err := br.Peek(6)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	lr := &layerReader{max: max}
+	switch {
+	case bytes.HasPrefix(head, magicGzip):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		lr.r, lr.close = zr, zr.Close
+	case bytes.HasPrefix(head, magicZstd):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow), zstd.WithDecoderMaxMemory(zstdMaxWindow*2))
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		lr.r, lr.close = zr, func() error { zr.Close(); return nil }
+	case bytes.HasPrefix(head, magicXz), bytes.HasPrefix(head, magicBzip2):
+		return nil, fmt.Errorf("%w: xz and bzip2 are not supported: decompress first, or recompress with gzip or zstd", errdefs.ErrUnsupported)
+	default:
+		lr.r = br
+	}
+	return lr, nil
+}
+
+// layerReader is a decompressed, bounded layer stream.
+type layerReader struct {
+	r     io.Reader
+	close func() error
+	max   int64
+	n     int64
+	done  bool
+}
+
+func (l *layerReader) Read(p []byte) (int, error) {
+	if l.max > 0 && l.n >= l.max {
+		// One byte more would exceed the bound: see whether there is one.
+		var b [1]byte
+		if n, _ := l.r.Read(b[:]); n > 0 {
+			return 0, fmt.Errorf("%w: decompresses to more than %d bytes (image.max_layer_bytes)", ErrTooLarge, l.max)
+		}
+	}
+	if l.max > 0 && int64(len(p)) > l.max-l.n {
+		p = p[:max(l.max-l.n, 1)]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if errors.Is(err, io.EOF) {
+		l.done = true
+	}
+	return n, err
+}
+
+func (l *layerReader) Close() error {
+	if l.close != nil {
+		return l.close()
+	}
+	return nil
+}
+
+// blobLayer opens a cached blob as a Layer: decompressed, bounded, its
+// progress reported (compressed bytes read of size) under id, and its
+// digest checked at its end.
+func blobLayer(id string, size int64, open func() (io.ReadCloser, error), max int64, report progress.Reporter) Layer {
+	return Layer{ID: id, Open: func() (io.ReadCloser, error) {
+		raw, err := open()
+		if err != nil {
+			return nil, err
+		}
+		pr := &progressReader{r: raw, id: short(id), total: size, report: report}
+		lr, err := decompress(pr, max)
+		if err != nil {
+			_ = raw.Close()
+			return nil, err
+		}
+		return &blobStream{layerReader: lr, raw: raw, pr: pr}, nil
+	}}
+}
+
+// blobStream closes the decompressor and the blob; when the whole stream
+// was read it first drains the blob, so its digest check runs on every
+// byte even when the compressor stopped short of the end.
+type blobStream struct {
+	*layerReader
+	raw io.ReadCloser
+	pr  *progressReader
+}
+
+func (b *blobStream) Close() error {
+	var err error
+	if b.done {
+		_, err = io.Copy(io.Discard, b.raw)
+		b.pr.finish()
+	}
+	_ = b.layerReader.Close()
+	if cerr := b.raw.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// progressReader reports bytes read, at most every 1 MiB.
+type progressReader struct {
+	r      io.Reader
+	id     string
+	total  int64
+	n      int64
+	last   int64
+	report progress.Reporter
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if p.n-p.last >= 1<<20 {
+		p.last = p.n
+		p.report.Report(progress.Event{ID: p.id, Action: "extract", Current: p.n, Total: p.total})
+	}
+	return n, err
+}
+
+func (p *progressReader) finish() {
+	p.report.Report(progress.Event{ID: p.id, Action: "done", Current: p.n, Total: p.total, Message: "extracted"})
+}
+
+// short is the 12-hex-digit form of a digest used as a progress task id.
+func short(id string) string {
+	const prefix = "sha256:"
+	if len(id) >= len(prefix)+12 && id[:len(prefix)] == prefix {
+		return id[len(prefix) : len(prefix)+12]
+	}
+	return id
+}

@@ -1,0 +1,240 @@
+package imagepull
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/imagepull/blobcache"
+	"github.com/bangerdev/banger/internal/progress"
+)
+
+// RegistryOptions say how to reach registries.
+type RegistryOptions struct {
+	// Platform to pull from a multi-platform image ("linux/amd64").
+	Platform string
+	// Insecure lists registries (host or host:port) that may be reached over
+	// plain HTTP. Loopback registries always may; nothing else does.
+	Insecure []string
+	// Keychain supplies credentials; nil means the docker config file
+	// (~/.docker/config.json) when present, else anonymous.
+	Keychain authn.Keychain
+	// Transport is the HTTP transport (default: a clone of
+	// http.DefaultTransport).
+	Transport http.RoundTripper
+}
+
+// Remote is an image resolved in a registry: its manifest and config are
+// known, its layers not yet fetched.
+type Remote struct {
+	// Name is the canonical reference ("docker.io/library/debian:bookworm").
+	Name string
+	// Digest is the manifest's digest; Platform the platform it is for.
+	Digest, Platform string
+	Config           api.ImageConfig
+	// Layers are the layer descriptors, oldest first.
+	Layers []v1.Descriptor
+
+	img v1.Image
+}
+
+// Resolve looks ref up: it fetches the manifest (choosing opts.Platform
+// from an index) and the config, and checks the image is a container image
+// for that platform. Errors wrap errdefs.ErrNotFound for an unknown image,
+// ErrUnavailable for an unreachable registry.
+func Resolve(ctx context.Context, ref string, opts RegistryOptions) (*Remote, error) {
+	parsed, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%w: image reference %q: %w", errdefs.ErrInvalid, ref, err)
+	}
+	if allowHTTP(parsed.Context().RegistryStr(), opts.Insecure) {
+		parsed, _ = name.ParseReference(ref, name.Insecure)
+	}
+	plat, err := v1.ParsePlatform(cmp.Or(opts.Platform, "linux/amd64"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: platform %q: %w", errdefs.ErrInvalid, opts.Platform, err)
+	}
+	img, err := remote.Image(parsed, remoteOptions(ctx, opts, *plat)...)
+	if err != nil {
+		return nil, registryError(err)
+	}
+	r := &Remote{Name: canonical(parsed), img: img}
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, registryError(err)
+	}
+	manifest, err := img.Manifest()
+	if err != nil {
+		return nil, registryError(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, registryError(err)
+	}
+	if cfg.OS != plat.OS || cfg.Architecture != plat.Architecture {
+		return nil, fmt.Errorf("%w: the image is for %s/%s, not %s (see --platform)", errdefs.ErrUnsupported, cfg.OS, cfg.Architecture, plat)
+	}
+	for _, l := range manifest.Layers {
+		if !l.MediaType.IsLayer() {
+			return nil, fmt.Errorf("%w: %s is a %s, not a container image layer", errdefs.ErrUnsupported, l.Digest, l.MediaType)
+		}
+		if _, err := blobcache.ParseDigest(l.Digest.String()); err != nil {
+			return nil, err
+		}
+	}
+	r.Digest, r.Platform, r.Layers = digest.String(), plat.String(), manifest.Layers
+	r.Config = api.ImageConfig{
+		Entrypoint: cfg.Config.Entrypoint, Cmd: cfg.Config.Cmd, Env: cfg.Config.Env,
+		WorkingDir: cfg.Config.WorkingDir, User: cfg.Config.User,
+	}
+	return r, nil
+}
+
+// Fetch puts every layer in the cache, three at a time, reporting each
+// one's progress under its short digest ("cached" when already there).
+func (r *Remote) Fetch(ctx context.Context, cache *blobcache.Cache, report progress.Reporter) error {
+	seen := map[string]bool{}
+	sem := make(chan struct{}, 3)
+	errs := make([]error, len(r.Layers))
+	var wg sync.WaitGroup
+	for i, l := range r.Layers {
+		d := l.Digest.String()
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		id := short(d)
+		if cache.Has(d, l.Size) {
+			report.Report(progress.Event{ID: id, Action: "cached", Current: l.Size, Total: l.Size})
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			errs[i] = r.fetch(ctx, cache, l, id, report)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (r *Remote) fetch(ctx context.Context, cache *blobcache.Cache, l v1.Descriptor, id string, report progress.Reporter) error {
+	d := l.Digest.String()
+	var last int64
+	err := cache.Put(d, l.Size, func() (io.ReadCloser, error) {
+		layer, err := r.img.LayerByDigest(l.Digest)
+		if err != nil {
+			return nil, registryError(err)
+		}
+		rc, err := layer.Compressed()
+		return rc, registryError(err)
+	}, func(n int64) {
+		if n-last >= 1<<20 || n == l.Size {
+			last = n
+			report.Report(progress.Event{ID: id, Action: "pull", Current: n, Total: l.Size})
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", d, err)
+	}
+	report.Report(progress.Event{ID: id, Action: "done", Current: l.Size, Total: l.Size})
+	return ctx.Err()
+}
+
+func remoteOptions(ctx context.Context, opts RegistryOptions, plat v1.Platform) []remote.Option {
+	kc := opts.Keychain
+	if kc == nil {
+		kc = authn.DefaultKeychain
+	}
+	tr := opts.Transport
+	if tr == nil {
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithPlatform(plat),
+		remote.WithAuthFromKeychain(kc),
+		remote.WithTransport(&httpPolicy{next: tr, insecure: opts.Insecure}),
+		remote.WithUserAgent("banger"),
+	}
+}
+
+// httpPolicy refuses plain HTTP to registries that are neither loopback
+// nor listed as insecure. (go-containerregistry falls back to HTTP for
+// private-range addresses on its own; banger does not.)
+type httpPolicy struct {
+	next     http.RoundTripper
+	insecure []string
+}
+
+func (p *httpPolicy) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !allowHTTP(req.URL.Host, p.insecure) {
+		return nil, fmt.Errorf("%w: registry %s over plain HTTP: list it in image.insecure_registries to allow it", errdefs.ErrUnsupported, req.URL.Host)
+	}
+	return p.next.RoundTrip(req)
+}
+
+// allowHTTP reports whether host (host or host:port) may be reached over
+// plain HTTP: a loopback address, "localhost", or a listed registry.
+func allowHTTP(host string, insecure []string) bool {
+	if slices.Contains(insecure, host) {
+		return true
+	}
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+		if slices.Contains(insecure, h) {
+			return true
+		}
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(h, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// registryError maps go-containerregistry errors onto errdefs categories.
+func registryError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case http.StatusNotFound:
+			return fmt.Errorf("%w: %w", errdefs.ErrNotFound, err)
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("%w: %w (if the image is private, add credentials with docker login)", errdefs.ErrNotFound, err)
+		}
+	}
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	if errors.As(err, &opErr) || errors.As(err, &dnsErr) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w: %w", errdefs.ErrUnavailable, err)
+	}
+	return err
+}
