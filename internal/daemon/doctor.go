@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 	"github.com/bangerdev/banger/internal/store"
 )
@@ -58,7 +59,13 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 		}
 		table := "nft table " + d.cfg.Network.NftTable + " not created yet"
 		if inv.Table != nil {
-			table = fmt.Sprintf("nft table inet %s (%d per-VM rules)", d.cfg.Network.NftTable, len(inv.Table.Rules))
+			perVM := 0
+			for _, r := range inv.Table.Rules {
+				if r.VMID != "" {
+					perVM++
+				}
+			}
+			table = fmt.Sprintf("nft table inet %s (%d rules, %d of them per-VM)", d.cfg.Network.NftTable, len(inv.Table.Rules), perVM)
 		}
 		check("networking", true, fmt.Sprintf("%s; %s; %d taps; %d leases", bridge, table, len(inv.Taps), len(inv.Leases)))
 		rep.Uses["network"] = fmt.Sprintf("bridge %s, subnet %s", d.cfg.Network.Bridge, d.cfg.Network.Subnet)
@@ -77,10 +84,13 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 	} else {
 		check("kernels", true, strings.Join(names, ", "))
 	}
-	if a := agentBinary(); a != "" {
+	switch a, err := d.agentBinary(); {
+	case err != nil:
+		check("guest agent", false, err.Error())
+	case a == "":
+		check("guest agent", false, "banger-agent not found next to banger or in "+imagepull.SystemAgentPath+"; images pulled now get no agent")
+	default:
 		check("guest agent", true, a)
-	} else {
-		check("guest agent", false, "banger-agent not found next to banger or in PATH; images pulled now get no agent")
 	}
 	return rep
 }

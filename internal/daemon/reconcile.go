@@ -118,7 +118,7 @@ func (d *Daemon) adopt(ctx context.Context, vm api.VM, rec *handles.Recorder) *l
 		d.log.Error("reconcile: agent host key", "vm", vm.ID, "error", err)
 		return nil
 	}
-	return &liveVM{id: vm.ID, machine: m, backend: h.Backend, rec: rec, hostKey: key.PublicKey(), signer: d.keys.client, done: make(chan struct{})}
+	return &liveVM{id: vm.ID, machine: m, backend: h.Backend, rec: rec, hostKey: key.PublicKey(), signer: d.keys.client, done: make(chan struct{}), settled: make(chan struct{})}
 }
 
 // sweep finds host objects banger owns that no VM explains — VMM
@@ -149,9 +149,11 @@ func (d *Daemon) sweep(ctx context.Context, dryRun bool) api.GCReport {
 		rep.Objects = append(rep.Objects, o)
 	}
 
+	// Only objects this daemon can prove are its own are touched: other
+	// daemons (another --root, tests) run VMMs and taps on the same host.
 	if procs, err := proc.EnvPrefixed(vmm.EnvVMID); err == nil {
 		for pid, owner := range procs {
-			if pid == os.Getpid() || isLive(owner) {
+			if pid == os.Getpid() || isLive(owner) || !known[owner] {
 				continue
 			}
 			if id, err := proc.Lookup(pid); err == nil {
@@ -178,6 +180,9 @@ func (d *Daemon) sweep(ctx context.Context, dryRun bool) api.GCReport {
 			o := inv.Orphans(live)
 			o.Leases = inv.Orphans(all).Leases
 			for _, t := range o.Taps {
+				if t.Bridge != d.cfg.Network.Bridge && !known[t.VMID] {
+					continue // another daemon's
+				}
 				add("tap", t.Name, t.VMID, func() error { return d.net.Remove(ctx, hostnet.Owned{Taps: []hostnet.TapInfo{t}}) })
 			}
 			for _, r := range o.Rules {

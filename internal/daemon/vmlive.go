@@ -28,17 +28,21 @@ type liveVM struct {
 	// was asked for.
 	stopping atomic.Bool
 	// done is closed once the VMM exited and its runtime resources are
-	// released.
-	done chan struct{}
+	// released; settled once its exit is fully handled (recorded, and the
+	// VM removed when it was started with --rm).
+	done    chan struct{}
+	settled chan struct{}
 
 	agentMu sync.Mutex
 	agent   *agentclient.Client
 }
 
-// liveSet is the registry of running VMs.
+// liveSet is the registry of running VMs, and of VMs whose exit is still
+// being handled (so a wait can follow them to the end).
 type liveSet struct {
-	mu  sync.Mutex
-	vms map[string]*liveVM
+	mu      sync.Mutex
+	vms     map[string]*liveVM
+	exiting map[string]*liveVM
 }
 
 func (s *liveSet) get(id string) *liveVM {
@@ -56,10 +60,35 @@ func (s *liveSet) put(lv *liveVM) {
 	s.vms[lv.id] = lv
 }
 
-func (s *liveSet) remove(id string) {
+// retire moves a VM whose VMM exited out of the running set until its exit
+// is settled.
+func (s *liveSet) retire(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if lv, ok := s.vms[id]; ok {
+		if s.exiting == nil {
+			s.exiting = map[string]*liveVM{}
+		}
+		s.exiting[id] = lv
+	}
 	delete(s.vms, id)
+}
+
+// forget drops a settled VM.
+func (s *liveSet) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.exiting, id)
+}
+
+// any returns a running or exiting VM.
+func (s *liveSet) any(id string) *liveVM {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lv, ok := s.vms[id]; ok {
+		return lv
+	}
+	return s.exiting[id]
 }
 
 func (s *liveSet) all() []*liveVM {

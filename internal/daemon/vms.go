@@ -148,9 +148,13 @@ func (d *Daemon) createVM(_ context.Context, req api.CreateVMRequest) (api.VM, e
 	if err != nil {
 		return api.VM{}, err
 	}
-	if _, err := d.ResolveKernel(spec.Kernel); err != nil {
+	// The kernel is pinned at create, so a later change of the default
+	// does not change what an existing VM boots.
+	k, err := d.ResolveKernel(spec.Kernel)
+	if err != nil {
 		return api.VM{}, err
 	}
+	spec.Kernel = k.Name
 	if req.Name != "" {
 		if err := checkVMName(req.Name); err != nil {
 			return api.VM{}, err

@@ -128,7 +128,7 @@ func (d *Daemon) boot(ctx context.Context, vm api.VM, timings map[string]float64
 	}); err != nil {
 		return nil, err
 	}
-	say(fmt.Sprintf("using %s (%s)", backend.Name(), probeSummary(probe)))
+	say(fmt.Sprintf("using %s with %s", backend.Name(), probeSummary(probe)))
 
 	rtDir := d.layout.VMRuntime(vm.ID)
 	rec, rerr := d.recorder(vm)
@@ -229,7 +229,7 @@ func (d *Daemon) boot(ctx context.Context, vm api.VM, timings map[string]float64
 		return nil, err
 	}
 
-	lv = &liveVM{id: vm.ID, machine: machine, backend: backend.Name(), rec: rec, hostKey: hostKey.PublicKey(), signer: d.keys.client, done: make(chan struct{})}
+	lv = &liveVM{id: vm.ID, machine: machine, backend: backend.Name(), rec: rec, hostKey: hostKey.PublicKey(), signer: d.keys.client, done: make(chan struct{}), settled: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			lv.closeAgent()
@@ -314,10 +314,10 @@ func (d *Daemon) mirrorHandles(id string) func(handles.File) error {
 	}
 }
 
+// probeSummary is the one line a start says about its backend.
 func probeSummary(p vmm.Probe) string {
-	s := p.Accel
-	if len(p.Notes) > 0 {
-		s += ": " + p.Notes[0]
+	if p.Accel == "tcg" {
+		return "tcg, software emulation: KVM is unusable here; `banger doctor` says why"
 	}
-	return s
+	return p.Accel
 }

@@ -27,7 +27,8 @@ func (d *Daemon) watch(lv *liveVM, vm api.VM) {
 	lv.closeAgent()
 	ctx := context.Background()
 	relErr := d.releaseRuntime(ctx, vm.ID, lv.rec, lv)
-	d.live.remove(vm.ID)
+	d.live.retire(vm.ID)
+	defer d.live.forget(vm.ID)
 
 	tail := consoleTail(d.consoleLog(vm.ID), 20)
 	code, haveCode := exitFromConsole(tail)
@@ -56,6 +57,8 @@ func (d *Daemon) watch(lv *liveVM, vm api.VM) {
 		v.Runtime = keepPersistent(v.Runtime)
 	})
 	close(lv.done)
+	defer close(lv.settled) // before forget: a waiter holding lv sees it
+
 	if err != nil {
 		d.log.Error("record vm exit", "vm", vm.ID, "error", err)
 		return
@@ -170,9 +173,9 @@ func (d *Daemon) waitVMHandler(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if lv := d.live.get(vm.ID); lv != nil {
+	if lv := d.live.any(vm.ID); lv != nil {
 		select {
-		case <-lv.done:
+		case <-lv.settled:
 		case <-r.Context().Done():
 			return nil, r.Context().Err()
 		}
