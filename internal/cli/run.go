@@ -22,9 +22,9 @@ import (
 
 func newRunCmd(app *App) *cobra.Command {
 	var (
-		f                         vmFlags
-		rm, detach, stdin, tty    bool
-		timings                   bool
+		f                      vmFlags
+		rm, detach, stdin, tty bool
+		timings                bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [flags] IMAGE [-- COMMAND [ARG...]]",

@@ -124,13 +124,13 @@ func (d *Daemon) Handler() http.Handler {
 
 func (d *Daemon) info(*http.Request) (any, error) {
 	return api.Info{
-		Version:   version.String(),
-		PID:       os.Getpid(),
-		StateDir:  d.layout.State,
-		RunDir:    d.layout.Run,
-		CacheDir:  d.layout.Cache,
-		Socket:    d.layout.Socket,
-		StartedAt: d.started,
+		Version:      version.String(),
+		PID:          os.Getpid(),
+		StateDir:     d.layout.State,
+		RunDir:       d.layout.Run,
+		CacheDir:     d.layout.Cache,
+		Socket:       d.layout.Socket,
+		StartedAt:    d.started,
 		ProxyHostKey: string(ssh.MarshalAuthorizedKey(d.keys.proxy.PublicKey())),
 	}, nil
 }
