@@ -41,12 +41,13 @@ type DoctorCheck struct {
 // GCReport answers POST /v1/gc: host objects banger owns that no VM record
 // explains, and whether they were removed.
 type GCReport struct {
-	DryRun  bool       `json:"dry_run"`
-	Objects []GCObject `json:"objects"`
+	DryRun  bool         `json:"dry_run"`
+	Objects []HostObject `json:"objects"`
 }
 
-// GCObject is one orphaned host object.
-type GCObject struct {
+// HostObject is one host object banger owns (GET /v1/inventory), or one
+// that gc found orphaned.
+type HostObject struct {
 	Kind    string `json:"kind"`
 	Name    string `json:"name"`
 	Owner   string `json:"owner,omitempty"`

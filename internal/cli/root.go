@@ -97,6 +97,7 @@ var commands = []func(*App) *cobra.Command{
 	newRmCmd,
 	newPsCmd,
 	newInspectCmd,
+	newWaitCmd,
 	newLogsCmd,
 	newExecCmd,
 	newSSHCmd,

@@ -313,3 +313,41 @@ func (a *App) ensureImage(ctx context.Context, ref string) error {
 	defer pv.Finish()
 	return c.StreamJSON(ctx, "POST", "/v1/images/pull", api.PullRequest{Reference: ref}, pv.Report, pv.Message, &img)
 }
+
+func newWaitCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:   "wait VM...",
+		Short: "Wait until VMs stop, then print their main process's exit codes",
+		Example: `  banger run -d --name job busybox -- sh -c 'sleep 5; exit 2'
+  banger wait job`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := app.Client()
+			if err != nil {
+				return err
+			}
+			for _, ref := range args {
+				var vm api.VM
+				if err := c.Call(cmd.Context(), "POST", vmPath(ref, "wait"), nil, &vm); err != nil {
+					return err
+				}
+				code := ""
+				if vm.ExitCode != nil {
+					code = strconv.Itoa(*vm.ExitCode)
+				}
+				if _, err := fmt.Fprintln(app.Stdout, strings.TrimSpace(code+" "+stateNote(vm))); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// stateNote says why a VM without an exit code stopped.
+func stateNote(vm api.VM) string {
+	if vm.State == api.VMError {
+		return "(error: " + vm.Error + ")"
+	}
+	return ""
+}

@@ -121,82 +121,136 @@ func (d *Daemon) adopt(ctx context.Context, vm api.VM, rec *handles.Recorder) *l
 	return &liveVM{id: vm.ID, machine: m, backend: h.Backend, rec: rec, hostKey: key.PublicKey(), signer: d.keys.client, done: make(chan struct{}), settled: make(chan struct{})}
 }
 
-// sweep finds host objects banger owns that no VM explains — VMM
-// processes, runtime and VM directories, taps, nft rules, leases — and
-// removes them unless dryRun.
-func (d *Daemon) sweep(ctx context.Context, dryRun bool) api.GCReport {
-	rep := api.GCReport{DryRun: dryRun, Objects: []api.GCObject{}}
+// hostObject is one host object banger owns, found by its marker.
+type hostObject struct {
+	api.HostObject
+	// persistent objects (leases, VM directories) belong to a VM until it
+	// is removed; the others only while it runs.
+	persistent bool
+	remove     func() error
+}
+
+// inventory finds every host object this daemon owns — VMM processes,
+// runtime and VM directories, taps, nft rules, leases, disk devices — by
+// the markers they carry (DESIGN.md, "Ownership markers"). Reconcile, gc,
+// doctor and the tests' leak checks all use it. Only objects this daemon
+// can prove are its own are listed: other daemons (another --root, tests)
+// run VMMs and taps on the same host.
+func (d *Daemon) inventory(ctx context.Context) []hostObject {
 	known := map[string]bool{}
 	vms, _ := store.ListAll[api.VM](d.store, store.VMs)
-	var all, live []string
 	for _, vm := range vms {
 		known[vm.ID] = true
-		all = append(all, vm.ID)
 	}
-	for _, lv := range d.live.all() {
-		live = append(live, lv.id)
+	var out []hostObject
+	add := func(kind, name, owner string, persistent bool, remove func() error) {
+		out = append(out, hostObject{HostObject: api.HostObject{Kind: kind, Name: name, Owner: owner}, persistent: persistent, remove: remove})
 	}
-	isLive := func(id string) bool { return d.live.get(id) != nil }
-	add := func(kind, name, owner string, remove func() error) {
-		o := api.GCObject{Kind: kind, Name: name, Owner: owner}
-		if !dryRun {
-			if err := remove(); err != nil {
-				o.Error = err.Error()
-			} else {
-				o.Removed = true
-			}
-		}
-		rep.Objects = append(rep.Objects, o)
-	}
-
-	// Only objects this daemon can prove are its own are touched: other
-	// daemons (another --root, tests) run VMMs and taps on the same host.
 	if procs, err := proc.EnvPrefixed(vmm.EnvVMID); err == nil {
 		for pid, owner := range procs {
-			if pid == os.Getpid() || isLive(owner) || !known[owner] {
+			if pid == os.Getpid() || !known[owner] {
 				continue
 			}
 			if id, err := proc.Lookup(pid); err == nil {
-				add("process", fmt.Sprintf("pid %d", pid), owner, func() error { return id.Kill(10 * time.Second) })
+				add("process", fmt.Sprintf("pid %d", pid), owner, false, func() error { return id.Kill(10 * time.Second) })
 			}
 		}
 	}
 	if entries, err := os.ReadDir(d.layout.VMRuntimes()); err == nil {
 		for _, e := range entries {
-			if id := e.Name(); !isLive(id) {
-				add("runtime-dir", filepath.Join(d.layout.VMRuntimes(), id), id, func() error { return d.removeRuntimeDir(id) })
-			}
+			id := e.Name()
+			add("runtime-dir", filepath.Join(d.layout.VMRuntimes(), id), id, false, func() error { return d.removeRuntimeDir(id) })
 		}
 	}
 	if entries, err := os.ReadDir(d.layout.VMs()); err == nil {
 		for _, e := range entries {
-			if id := e.Name(); !known[id] && isHex(id) {
-				add("vm-dir", d.layout.VM(id), id, func() error { return os.RemoveAll(d.layout.VM(id)) })
+			if id := e.Name(); isHex(id) {
+				add("vm-dir", d.layout.VM(id), id, true, func() error { return os.RemoveAll(d.layout.VM(id)) })
 			}
 		}
 	}
 	if d.net != nil {
 		if inv, err := d.net.Inventory(ctx); err == nil {
-			o := inv.Orphans(live)
-			o.Leases = inv.Orphans(all).Leases
-			for _, t := range o.Taps {
+			for _, t := range inv.Taps {
 				if t.Bridge != d.cfg.Network.Bridge && !known[t.VMID] {
 					continue // another daemon's
 				}
-				add("tap", t.Name, t.VMID, func() error { return d.net.Remove(ctx, hostnet.Owned{Taps: []hostnet.TapInfo{t}}) })
+				add("tap", t.Name, t.VMID, false, func() error { return d.net.Remove(ctx, hostnet.Owned{Taps: []hostnet.TapInfo{t}}) })
 			}
-			for _, r := range o.Rules {
-				add("nft-rule", r.Comment, r.VMID, func() error { return d.net.Detach(ctx, r.VMID) })
+			if inv.Table != nil {
+				for _, r := range inv.Table.Rules {
+					if r.VMID != "" {
+						add("nft-rule", r.Comment, r.VMID, false, func() error { return d.net.Detach(ctx, r.VMID) })
+					}
+				}
 			}
-			for _, l := range o.Leases {
-				add("lease", l.IP.String(), l.VMID, func() error { return d.net.Release(ctx, l.VMID) })
+			for _, l := range inv.Leases {
+				add("lease", l.IP.String(), l.VMID, true, func() error { return d.net.Release(ctx, l.VMID) })
 			}
 		}
 	}
-	for _, o := range d.disks.orphans(ctx, isLive, known) {
-		add(o.kind, o.name, o.owner, o.remove)
+	for _, o := range d.disks.owned(ctx) {
+		add(o.kind, o.name, o.owner, false, o.remove)
+	}
+	return out
+}
+
+// sweep removes (unless dryRun) the owned objects no VM explains: runtime
+// objects of VMs that are not running, persistent objects of VMs that no
+// longer exist.
+func (d *Daemon) sweep(ctx context.Context, dryRun bool) api.GCReport {
+	known := map[string]bool{}
+	vms, _ := store.ListAll[api.VM](d.store, store.VMs)
+	for _, vm := range vms {
+		known[vm.ID] = true
+	}
+	rep := api.GCReport{DryRun: dryRun, Objects: []api.HostObject{}}
+	seen := map[string]bool{}
+	orphan := func(o hostObject) bool {
+		return (o.persistent && !known[o.Owner]) || (!o.persistent && d.live.any(o.Owner) == nil)
+	}
+	for _, o := range d.inventory(ctx) {
+		if !orphan(o) {
+			continue
+		}
+		if !dryRun {
+			o.Removed, o.Error = d.removeOrphan(o, orphan, seen)
+			if !o.Removed && o.Error == "" {
+				continue // it turned out to be in use
+			}
+		}
+		rep.Objects = append(rep.Objects, o.HostObject)
 	}
 	return rep
+}
+
+// removeOrphan removes one orphan under its VM's lock. A start holds that
+// lock until the VM is live, so a booting VM's objects are never taken for
+// leftovers: the orphan test is repeated under the lock. Several objects
+// can share one removal (a VM's nft rules go together); seen remembers.
+func (d *Daemon) removeOrphan(o hostObject, orphan func(hostObject) bool, seen map[string]bool) (removed bool, errText string) {
+	unlock := d.vmLocks.lock(o.Owner)
+	defer unlock()
+	if !orphan(o) {
+		return false, ""
+	}
+	key := o.Kind + "\x00" + o.Owner
+	if o.Kind == "nft-rule" && seen[key] {
+		return true, ""
+	}
+	seen[key] = true
+	if err := o.remove(); err != nil {
+		return false, err.Error()
+	}
+	return true, ""
+}
+
+func (d *Daemon) inventoryHandler(r *http.Request) (any, error) {
+	objs := []api.HostObject{}
+	for _, o := range d.inventory(r.Context()) {
+		objs = append(objs, o.HostObject)
+	}
+	return objs, nil
 }
 
 func (d *Daemon) gcHandler(r *http.Request) (any, error) {

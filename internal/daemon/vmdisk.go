@@ -88,13 +88,14 @@ func (v *vmDisks) remove(_ context.Context, id string) error {
 // (device-mapper targets and loop devices).
 func (v *vmDisks) releaseRuntime(context.Context, string) error { return nil }
 
-// orphan is a disk-related host object no VM explains.
-type orphan struct {
+// diskObject is a disk-related host object a VM holds while it runs
+// (device-mapper targets, loop devices).
+type diskObject struct {
 	kind, name, owner string
 	remove            func() error
 }
 
-func (v *vmDisks) orphans(context.Context, func(string) bool, map[string]bool) []orphan { return nil }
+func (v *vmDisks) owned(context.Context) []diskObject { return nil }
 
 // diskCaps is what the disk strategies found on this host.
 type diskCaps struct {

@@ -87,12 +87,13 @@ func (d *Daemon) ensureNetwork(ctx context.Context) error {
 	return nil
 }
 
-// TeardownNetwork removes banger's bridge and nft table (tests use it; a
-// production daemon leaves them for the VMs that outlive it).
+// TeardownNetwork removes banger's bridge and nft table and restores
+// ip_forward (tests use it; a production daemon leaves them for the VMs
+// that outlive it). It is idempotent.
 func (d *Daemon) TeardownNetwork(ctx context.Context) error {
 	d.netMu.Lock()
 	defer d.netMu.Unlock()
-	if d.net == nil || !d.netReady {
+	if d.net == nil {
 		return nil
 	}
 	d.netReady = false

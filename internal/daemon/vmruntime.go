@@ -26,6 +26,19 @@ func (d *Daemon) consoleLog(id string) string {
 
 // consoleTail returns the last n non-empty lines of a console log.
 func consoleTail(path string, n int) []string {
+	return lastN(consoleLines(path), n)
+}
+
+func lastN(lines []string, n int) []string {
+	if len(lines) > n {
+		return lines[len(lines)-n:]
+	}
+	return lines
+}
+
+// consoleLines returns the non-empty lines of the end (64 KiB) of a
+// console log.
+func consoleLines(path string) []string {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -44,9 +57,6 @@ func consoleTail(path string, n int) []string {
 			continue
 		}
 		lines = append(lines, l)
-		if len(lines) > n {
-			lines = lines[1:]
-		}
 	}
 	return lines
 }

@@ -52,6 +52,7 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 	rt.Mux.HandleFunc("POST /v1/vms/{ref}/ssh", d.sshHandler)
 	rt.JSON("GET /v1/doctor", d.doctorHandler)
 	rt.JSON("POST /v1/gc", d.gcHandler)
+	rt.JSON("GET /v1/inventory", d.inventoryHandler)
 }
 
 // resolveVM finds a VM by id, name, or unambiguous id prefix (at least 3

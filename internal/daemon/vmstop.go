@@ -30,12 +30,15 @@ func (d *Daemon) watch(lv *liveVM, vm api.VM) {
 	d.live.retire(vm.ID)
 	defer d.live.forget(vm.ID)
 
-	tail := consoleTail(d.consoleLog(vm.ID), 20)
+	lines := consoleLines(d.consoleLog(vm.ID))
+	tail := lastN(lines, 20)
 	code, haveCode := exitFromConsole(tail)
 	state, phase, msg := api.VMStopped, "", ""
-	switch {
-	case panicLine(tail) != "":
-		state, phase, msg = api.VMError, "guest", "the guest kernel panicked: "+panicLine(tail)
+	switch i, line := panicLine(lines); {
+	case i >= 0:
+		state, phase, msg = api.VMError, "guest", "the guest kernel panicked: "+line
+		// Show the panic and what follows it, not only the stack's end.
+		tail = lines[i:min(len(lines), i+25)]
 	case !lv.stopping.Load() && !haveCode && ex.Code != 0:
 		state, phase, msg = api.VMError, "vmm", fmt.Sprintf("the VMM exited unexpectedly with code %d", ex.Code)
 	}
@@ -63,7 +66,11 @@ func (d *Daemon) watch(lv *liveVM, vm api.VM) {
 		d.log.Error("record vm exit", "vm", vm.ID, "error", err)
 		return
 	}
-	d.log.Info("vm stopped", "vm", vm.ID, "state", state, "exit_code", updated.ExitCode)
+	exit := "none"
+	if updated.ExitCode != nil {
+		exit = fmt.Sprint(*updated.ExitCode)
+	}
+	d.log.Info("vm stopped", "vm", vm.ID, "state", state, "exit_code", exit)
 	if updated.Spec.AutoRemove {
 		if err := d.removeVM(context.Background(), vm.ID, false); err != nil {
 			d.log.Error("auto-remove", "vm", vm.ID, "error", err)
@@ -81,14 +88,15 @@ func exitFromConsole(lines []string) (int, bool) {
 	return 0, false
 }
 
-// panicLine returns the kernel's panic line, if the console has one.
-func panicLine(lines []string) string {
-	for _, l := range lines {
-		if i := strings.Index(l, "Kernel panic - not syncing"); i >= 0 {
-			return strings.TrimSpace(l[i:])
+// panicLine finds the kernel's last panic line in the console: its index
+// (-1 when none) and its text.
+func panicLine(lines []string) (int, string) {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if j := strings.Index(lines[i], "Kernel panic - not syncing"); j >= 0 {
+			return i, strings.TrimSpace(lines[i][j:])
 		}
 	}
-	return ""
+	return -1, ""
 }
 
 func (d *Daemon) stopVMHandler(r *http.Request) (any, error) {
@@ -240,4 +248,18 @@ func (d *Daemon) removeVM(ctx context.Context, id string, force bool) error {
 	}
 	d.log.Info("vm removed", "vm", vm.ID, "name", vm.Name)
 	return nil
+}
+
+// RemoveAllVMs removes every VM, killing running ones (tests and
+// uninstalls use it).
+func (d *Daemon) RemoveAllVMs(ctx context.Context) error {
+	vms, err := store.ListAll[api.VM](d.store, store.VMs)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, vm := range vms {
+		errs = append(errs, d.removeVM(ctx, vm.ID, true))
+	}
+	return errors.Join(errs...)
 }
