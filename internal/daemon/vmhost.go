@@ -67,6 +67,13 @@ func (d *Daemon) initVMs() error {
 		d.net, d.netErr = nil, err
 	}
 	d.reconcile(d.ctx)
+	// Probe the backends now (QEMU's KVM check boots a tiny guest), so the
+	// first start does not pay for it.
+	go func() {
+		for _, name := range d.backends.order {
+			d.backends.probe(d.ctx, name)
+		}
+	}()
 	return nil
 }
 
