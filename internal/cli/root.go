@@ -106,6 +106,7 @@ var commands = []func(*App) *cobra.Command{
 	newProxyCmd,
 	newDoctorCmd,
 	newGCCmd,
+	newNetworkCmd,
 	newDaemonCmd,
 	newInfoCmd,
 	newConfigCmd,

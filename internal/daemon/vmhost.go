@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/vmm/firecracker"
 	"github.com/bangerdev/banger/internal/vmm/qemu"
@@ -105,6 +107,16 @@ func (d *Daemon) TeardownNetwork(ctx context.Context) error {
 	}
 	d.netReady = false
 	return d.net.Teardown(ctx)
+}
+
+// networkTeardownHandler removes banger's bridge and nft table (and
+// restores ip_forward), for uninstalling; refused while VMs run. Stopped
+// VMs keep their leases and get a new bridge at their next start.
+func (d *Daemon) networkTeardownHandler(r *http.Request) (any, error) {
+	if n := len(d.live.all()); n > 0 {
+		return nil, fmt.Errorf("%w: %d VMs are running; stop them first", errdefs.ErrConflict, n)
+	}
+	return nil, d.TeardownNetwork(r.Context())
 }
 
 func (d *Daemon) closeVMs() {

@@ -53,6 +53,7 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 	rt.JSON("GET /v1/doctor", d.doctorHandler)
 	rt.JSON("POST /v1/gc", d.gcHandler)
 	rt.JSON("GET /v1/inventory", d.inventoryHandler)
+	rt.JSON("POST /v1/network/teardown", d.networkTeardownHandler)
 }
 
 // resolveVM finds a VM by id, name, or unambiguous id prefix (at least 3
