@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bangerdev/banger/internal/api"
@@ -172,10 +173,16 @@ func (d *Daemon) inventory(ctx context.Context) []hostObject {
 	if d.net != nil {
 		if inv, err := d.net.Inventory(ctx); err == nil {
 			for _, t := range inv.Taps {
-				if t.Bridge != d.cfg.Network.Bridge && !known[t.VMID] {
+				owner := t.VMID
+				if owner == "" {
+					// No lease names it: the tap's name does ("bg-" + the
+					// VM id, whole, since ids are 12 characters).
+					owner = strings.TrimPrefix(t.Name, "bg-")
+				}
+				if t.Bridge != d.cfg.Network.Bridge && !known[owner] {
 					continue // another daemon's
 				}
-				add("tap", t.Name, t.VMID, false, func() error { return d.net.Remove(ctx, hostnet.Owned{Taps: []hostnet.TapInfo{t}}) })
+				add("tap", t.Name, owner, false, func() error { return d.net.Remove(ctx, hostnet.Owned{Taps: []hostnet.TapInfo{t}}) })
 			}
 			if inv.Table != nil {
 				for _, r := range inv.Table.Rules {
