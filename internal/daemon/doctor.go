@@ -43,16 +43,12 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 		check(c.Name, c.OK, c.Detail)
 	}
 	rep.Uses["disk"] = caps.uses
-	switch {
-	case d.net == nil:
+	if d.net == nil {
 		check("networking", false, d.netErr.Error())
 		rep.Uses["network"] = "none (only --network none VMs can start)"
-	default:
-		inv, err := d.net.Inventory(ctx)
-		if err != nil {
-			check("networking", false, err.Error())
-			break
-		}
+	} else if inv, err := d.net.Inventory(ctx); err != nil {
+		check("networking", false, err.Error())
+	} else {
 		bridge := "bridge " + d.cfg.Network.Bridge + " not created yet"
 		if inv.Bridge != nil {
 			bridge = fmt.Sprintf("bridge %s %v", inv.Bridge.Name, inv.Bridge.Addrs)

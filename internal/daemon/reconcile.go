@@ -65,7 +65,7 @@ func (d *Daemon) reconcileVM(ctx context.Context, vm api.VM) {
 	if vm.State == api.VMRunning {
 		if lv := d.adopt(ctx, vm, rec); lv != nil {
 			d.live.put(lv)
-			go d.watch(lv, vm)
+			go d.watch(lv, vm) //nolint:gosec // the watcher outlives this call by design: it lives as long as the VM
 			d.log.Info("reconcile: adopted a running VM", "vm", vm.ID, "name", vm.Name, "pid", lv.machine.Handles().Process.PID)
 			return
 		}

@@ -220,7 +220,7 @@ func (d *Daemon) releaseOne(ctx context.Context, id string, r handles.Resource, 
 		return nil
 	case handles.Tap, handles.NftRules:
 		if d.net == nil {
-			return fmt.Errorf("host networking unavailable: %v", d.netErr)
+			return fmt.Errorf("host networking unavailable: %w", d.netErr)
 		}
 		return d.net.Detach(ctx, id)
 	case handles.DM, handles.Loop:

@@ -87,7 +87,7 @@ func (d *Daemon) startVM(ctx context.Context, ref string, say func(string)) (api
 	if err != nil {
 		return api.StartResult{}, err
 	}
-	go d.watch(lv, vm)
+	go d.watch(lv, vm) //nolint:gosec // the watcher outlives the request by design: it lives as long as the VM
 	d.log.Info("vm started", "vm", vm.ID, "name", vm.Name, "timings_ms", timings)
 	return api.StartResult{VM: vm, Timings: timings}, nil
 }

@@ -18,9 +18,14 @@ import (
 
 // watch waits for a live VM's VMM to exit, however that happens (the main
 // process ended, a stop, a kill, a guest panic, a crash), then releases
-// its runtime resources and records how it ended.
+// its runtime resources and records how it ended. When the daemon closes
+// first it returns without touching anything: VMs outlive their daemon,
+// and the next one adopts them.
 func (d *Daemon) watch(lv *liveVM, vm api.VM) {
-	ex, err := lv.machine.Wait(context.Background())
+	ex, err := lv.machine.Wait(d.ctx)
+	if d.ctx.Err() != nil {
+		return
+	}
 	if err != nil {
 		d.log.Error("wait for vmm", "vm", vm.ID, "error", err)
 	}

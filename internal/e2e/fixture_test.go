@@ -157,7 +157,9 @@ func (f *fixture) close() error {
 	}
 	err := f.d.TeardownNetwork(context.Background())
 	f.stop()
-	<-f.served
+	if serr := <-f.served; serr != nil && err == nil {
+		err = serr
+	}
 	_ = f.d.Close()
 	_ = os.RemoveAll(f.root)
 	return err

@@ -6,19 +6,6 @@ import (
 	"testing"
 )
 
-// lastVMID returns the id of the newest VM (run --rm removes it, so tests
-// that check for traces capture it from ps first).
-func (f *fixture) newestVM(t *testing.T) string {
-	t.Helper()
-	var vms []struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal([]byte(f.must(t, "ps", "-a", "--format", "json")), &vms); err != nil || len(vms) == 0 {
-		t.Fatalf("ps: %v %v", vms, err)
-	}
-	return vms[0].ID
-}
-
 func TestRunOutputExitCodeAndNoTrace(t *testing.T) {
 	f := env(t)
 	out, errOut, code := f.cli(nil, "run", "--name", "exit3", "busybox", "--", "sh", "-c", "uname -s; echo to-stderr >&2; exit 3")

@@ -157,7 +157,10 @@ func proxied(t *testing.T) *ssh.Client {
 	t.Cleanup(func() {
 		_ = client.Close()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
 		case <-time.After(5 * time.Second):
 			t.Error("Serve did not return after the client closed")
 		}

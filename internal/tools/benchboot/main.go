@@ -136,7 +136,7 @@ func (b *bench) startDaemon() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(b.banger, "daemon", "--root", b.root, "--config", cfg)
+	cmd := exec.CommandContext(context.Background(), b.banger, "daemon", "--root", b.root, "--config", cfg)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -147,8 +147,8 @@ func (b *bench) startDaemon() (func(), error) {
 		_ = cmd.Wait()
 		// The daemon leaves its bridge and table for VMs that outlive it;
 		// the benchmark has none left.
-		_ = exec.Command("ip", "link", "del", "bgb"+tag).Run()
-		_ = exec.Command("nft", "delete", "table", "inet", "bangerbench_"+tag).Run()
+		_ = exec.CommandContext(context.Background(), "ip", "link", "del", "bgb"+tag).Run()
+		_ = exec.CommandContext(context.Background(), "nft", "delete", "table", "inet", "bangerbench_"+tag).Run()
 	}
 	for range 200 {
 		if _, err := b.cli("info"); err == nil {
@@ -162,7 +162,7 @@ func (b *bench) startDaemon() (func(), error) {
 
 // cli runs banger and returns its stderr.
 func (b *bench) cli(args ...string) (string, error) {
-	cmd := exec.Command(b.banger, append([]string{"--host", b.host}, args...)...)
+	cmd := exec.CommandContext(context.Background(), b.banger, append([]string{"--host", b.host}, args...)...)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	if err := cmd.Run(); err != nil {
@@ -174,7 +174,7 @@ func (b *bench) cli(args ...string) (string, error) {
 // qemuArgv starts a detached VM and reads the QEMU command line banger
 // built for it, and the image its disk overlay is backed by.
 func (b *bench) qemuArgv() ([]string, string, error) {
-	cmd := exec.Command(b.banger, "--host", b.host, "run", "-d", "--name", "argv", "bench")
+	cmd := exec.CommandContext(context.Background(), b.banger, "--host", b.host, "run", "-d", "--name", "argv", "bench")
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, "", fmt.Errorf("run -d: %w", err)
@@ -182,7 +182,7 @@ func (b *bench) qemuArgv() ([]string, string, error) {
 	defer func() { _, _ = b.cli("rm", "-f", "argv") }()
 	pids, err := proc.FindByEnv(vmm.EnvVMID, strings.TrimSpace(string(out)))
 	if err != nil || len(pids) != 1 {
-		return nil, "", fmt.Errorf("find the VMM of %s: %v %v", out, pids, err)
+		return nil, "", fmt.Errorf("find the VMM of %s: %v: %w", out, pids, err)
 	}
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pids[0]))
 	if err != nil {
@@ -238,7 +238,7 @@ func (b *bench) bareBoot(argv []string, image string) (func() (time.Duration, er
 	boot := func() (time.Duration, error) {
 		disk := filepath.Join(dir, "disk.qcow2")
 		_ = os.Remove(disk)
-		if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", image, disk).CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(context.Background(), "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", image, disk).CombinedOutput(); err != nil {
 			return 0, fmt.Errorf("qemu-img: %w: %s", err, out)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -257,7 +257,7 @@ func (b *bench) bareBoot(argv []string, image string) (func() (time.Duration, er
 func backingFile(drive string) string {
 	for _, kv := range strings.Split(drive, ",") {
 		if p, ok := strings.CutPrefix(kv, "file="); ok {
-			out, err := exec.Command("qemu-img", "info", "-U", "--output=json", p).Output()
+			out, err := exec.CommandContext(context.Background(), "qemu-img", "info", "-U", "--output=json", p).Output()
 			if err != nil {
 				return ""
 			}
