@@ -109,7 +109,6 @@ type bootInputs struct {
 	HostKeyPEM string
 	ClientKey  string // authorized_keys line of the daemon's client key
 	Backend    string // "qemu" or "firecracker"
-	GrowRoot   bool
 	Seed       []byte
 	StopGrace  int // milliseconds
 }
@@ -127,7 +126,6 @@ func bootConfig(in bootInputs) (bootcfg.Config, error) {
 		Main:        main,
 		Detached:    in.VM.Spec.Detach,
 		Init:        in.VM.Spec.Init,
-		GrowRoot:    in.GrowRoot,
 		EntropySeed: in.Seed,
 		StopGraceMS: in.StopGrace,
 	}

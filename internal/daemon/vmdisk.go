@@ -3,98 +3,115 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/paths"
+	"github.com/bangerdev/banger/internal/rootfs"
 )
 
 // disk is a VM's writable root disk as the VMM sees it.
-type disk struct {
-	Path     string
-	Format   string // "raw" or "qcow2"
-	Strategy string
-	// GrowInGuest asks the agent to grow the file system online (the
-	// host only enlarged the disk file).
-	GrowInGuest bool
-}
+type disk = rootfs.Disk
 
 // diskData is what handles.json records about a disk.
-type diskData struct {
-	Strategy    string `json:"strategy"`
-	Format      string `json:"format,omitempty"`
-	GrowInGuest bool   `json:"grow_in_guest,omitempty"`
-}
+type diskData = rootfs.Disk
 
-// vmDisks prepares and removes VMs' writable disks.
+// vmDisks adapts package rootfs to the VM service: it records each disk
+// before it is created and brings dm-snapshot devices up and down with the
+// VM.
 type vmDisks struct {
 	layout   paths.Layout
 	strategy string
+	m        *rootfs.Manager
 }
 
 func newVMDisks(l paths.Layout, strategy string) *vmDisks {
-	return &vmDisks{layout: l, strategy: strategy}
+	return &vmDisks{layout: l, strategy: strategy, m: rootfs.New()}
+}
+
+func (v *vmDisks) request(vm api.VM, img api.Image, backend string) rootfs.Request {
+	return rootfs.Request{
+		VMID: vm.ID, Image: img.Rootfs, ImageSize: img.SizeBytes, Dir: v.layout.VM(vm.ID),
+		SizeBytes: vm.Spec.DiskBytes, Backend: backend, Strategy: v.strategy,
+	}
 }
 
 // prepare returns the VM's disk, creating it from the image on the first
 // start (recorded before it is created). Later starts reuse it, so files
-// written in the guest survive stop and start.
+// written in the guest survive stop and start; a dm-snapshot disk's
+// devices come up again over its kept COW file.
 func (v *vmDisks) prepare(ctx context.Context, vm api.VM, img api.Image, backend string, rec *handles.Recorder) (disk, error) {
+	req := v.request(vm, img, backend)
 	if res := rec.Snapshot().Find(handles.Disk); len(res) > 0 && res[0].State == handles.Created {
-		var dd diskData
-		_ = json.Unmarshal(res[0].Data, &dd)
-		if _, err := os.Stat(res[0].Name); err == nil {
-			return disk{Path: res[0].Name, Format: dd.Format, Strategy: dd.Strategy}, nil
+		var d disk
+		if json.Unmarshal(res[0].Data, &d) == nil {
+			if _, err := os.Stat(res[0].Name); err == nil {
+				if d.Strategy == rootfs.DMSnapshot {
+					return v.m.Activate(ctx, req, recordDM(rec))
+				}
+				return d, nil
+			}
 		}
 	}
-	path := filepath.Join(v.layout.VM(vm.ID), "disk.qcow2")
-	dd := diskData{Strategy: "qcow2", Format: "qcow2", GrowInGuest: vm.Spec.DiskBytes > 0}
-	if err := rec.Creating(handles.Disk, path, handles.Persistent, dd); err != nil {
+	strategy, err := rootfs.Choose(req, rootfs.Probe(v.layout.VMs()))
+	if err != nil {
 		return disk{}, err
 	}
-	args := []string{"create", "-q", "-f", "qcow2", "-F", "raw", "-b", img.Rootfs, path}
-	if vm.Spec.DiskBytes > img.SizeBytes {
-		args = append(args, strconv.FormatInt(vm.Spec.DiskBytes, 10))
+	record := func(d disk) error {
+		if d.DM != nil {
+			if err := recordDM(rec)(d); err != nil {
+				return err
+			}
+		}
+		// For dm-snapshot the persistent part is the COW file.
+		return rec.Creating(handles.Disk, rootfs.DiskPath(req.Dir, strategy), handles.Persistent, d)
 	}
-	if out, err := exec.CommandContext(ctx, "qemu-img", args...).CombinedOutput(); err != nil {
-		_ = os.Remove(path)
-		return disk{}, fmt.Errorf("qemu-img create: %w: %s", err, out)
-	}
-	if err := rec.Created(handles.Disk, path, handles.Persistent, dd); err != nil {
+	d, err := v.m.Create(ctx, req, strategy, record)
+	if err != nil {
 		return disk{}, err
 	}
-	return disk{Path: path, Format: dd.Format, Strategy: dd.Strategy, GrowInGuest: dd.GrowInGuest}, nil
+	return d, rec.Created(handles.Disk, rootfs.DiskPath(req.Dir, strategy), handles.Persistent, d)
 }
 
-// remove deletes a VM's disk (the VM directory goes with the VM).
-func (v *vmDisks) remove(_ context.Context, id string) error {
-	matches, _ := filepath.Glob(filepath.Join(v.layout.VM(id), "disk.*"))
-	var errs []error
-	for _, m := range matches {
-		if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
+// recordDM records a dm-snapshot disk's runtime objects before they exist.
+func recordDM(rec *handles.Recorder) func(disk) error {
+	return func(d disk) error {
+		if d.DM == nil {
+			return nil
 		}
+		for _, r := range []struct {
+			kind handles.Kind
+			name string
+		}{{handles.Loop, d.DM.OriginLabel}, {handles.Loop, d.DM.COWLabel}, {handles.DM, d.DM.DM}} {
+			if err := rec.Creating(r.kind, r.name, handles.Runtime, nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	return errors.Join(errs...)
+}
+
+// remove deletes a VM's disk for good.
+func (v *vmDisks) remove(ctx context.Context, id string) error {
+	return v.m.Remove(ctx, id, v.layout.VM(id))
 }
 
 // releaseRuntime releases what a disk holds only while the VM runs
 // (device-mapper targets and loop devices).
-func (v *vmDisks) releaseRuntime(context.Context, string) error { return nil }
+func (v *vmDisks) releaseRuntime(ctx context.Context, id string) error {
+	return v.m.Deactivate(ctx, id)
+}
 
-// diskObject is a disk-related host object a VM holds while it runs
-// (device-mapper targets, loop devices).
+// diskObject is a disk-related host object a VM holds while it runs.
 type diskObject struct {
 	kind, name, owner string
 	remove            func() error
 }
 
+// owned lists disk objects found by marker. dm-snapshot devices and loops
+// are released by Deactivate, which finds them by the VM id alone; they
+// are not listed here yet.
 func (v *vmDisks) owned(context.Context) []diskObject { return nil }
 
 // diskCaps is what the disk strategies found on this host.
@@ -104,5 +121,19 @@ type diskCaps struct {
 }
 
 func (v *vmDisks) capabilities(context.Context) diskCaps {
-	return diskCaps{uses: "qcow2"}
+	caps := rootfs.Probe(v.layout.VMs())
+	var out diskCaps
+	for _, c := range caps.Checks() {
+		out.checks = append(out.checks, api.DoctorCheck{Name: c.Name, OK: c.OK, Detail: c.Detail})
+	}
+	req := rootfs.Request{Backend: "qemu", Strategy: v.strategy}
+	if s, err := rootfs.Choose(req, caps); err == nil {
+		out.uses = s + " (with qemu)"
+	} else {
+		out.uses = "none: " + err.Error()
+	}
+	if s, err := rootfs.Choose(rootfs.Request{Backend: "firecracker", Strategy: v.strategy}, caps); err == nil {
+		out.uses += ", " + s + " (with firecracker)"
+	}
+	return out
 }

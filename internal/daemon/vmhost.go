@@ -60,7 +60,7 @@ func (d *Daemon) initVMs() error {
 	d.keys = daemonKeys{client: client.Signer, proxy: proxy.Signer}
 	d.backends = newBackendSet(
 		firecracker.New(d.cfg.Firecracker),
-		qemu.New(qemu.WithBinary(d.cfg.QEMU.Binary), qemu.WithAccel(d.cfg.QEMU.Accel), qemu.WithScratchDir(d.layout.Tmp())),
+		qemu.New(qemu.WithBinary(d.cfg.QEMU.Binary), qemu.WithAccel(d.cfg.QEMU.Accel)),
 	)
 	d.disks = newVMDisks(d.layout, d.cfg.VM.DiskStrategy)
 	if os.Geteuid() != 0 {

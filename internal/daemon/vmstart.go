@@ -191,7 +191,7 @@ func (d *Daemon) boot(ctx context.Context, vm api.VM, timings map[string]float64
 		cfg, err := bootConfig(bootInputs{
 			VM: vm, Image: img, Lease: lease, Backend: backend.Name(), Seed: seed,
 			HostKeyPEM: string(hostKey.PEM), ClientKey: string(ssh.MarshalAuthorizedKey(d.keys.client.PublicKey())),
-			GrowRoot: dsk.GrowInGuest, StopGrace: d.cfg.VM.StopTimeout * 1000,
+			StopGrace: d.cfg.VM.StopTimeout * 1000,
 		})
 		if err != nil {
 			return err
