@@ -6,6 +6,7 @@
 #   make demo         the README's quick start
 #   make bench-image  banger's image pipeline vs tar -x + mkfs.ext4 -d
 #   make bench-kernel banger kernel import of a .deb vs dpkg-deb + lz4 + cpio by hand
+#   make bench-boot   banger run --rm IMG -- true vs a bare QEMU boot of the same guest
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -18,7 +19,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-image bench-kernel clean FORCE
+.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-image bench-kernel bench-boot clean FORCE
 
 all: build
 
@@ -53,7 +54,7 @@ lint-go: $(GOLANGCI)
 
 lint-shell:
 	@command -v shellcheck >/dev/null || scripts/deps.sh
-	shellcheck $(SHELL_FILES)
+	shellcheck -x $(SHELL_FILES)
 
 demo: deps build
 	scripts/demo.sh
@@ -65,6 +66,11 @@ bench-image: deps build
 
 bench-kernel: build
 	scripts/bench-kernel.sh
+
+# bench-boot times banger run --rm against a bare QEMU boot of the same
+# kernel, initramfs and disk, and prints the ratio and per-phase medians.
+bench-boot: deps build
+	scripts/bench-boot.sh
 
 clean:
 	rm -rf bin

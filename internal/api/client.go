@@ -198,3 +198,9 @@ func decodeError(resp *http.Response) error {
 
 // PathEscape escapes one path segment (names may hold "/" and ":").
 func PathEscape(s string) string { return url.PathEscape(s) }
+
+// Raw sends a bodiless request and returns the response for the caller to
+// read (plain-text streams such as logs). Error statuses become *Error.
+func (c *Client) Raw(ctx context.Context, method, path string) (*http.Response, error) {
+	return c.do(ctx, method, path, nil, "")
+}

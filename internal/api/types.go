@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -16,6 +17,9 @@ type Info struct {
 	CacheDir  string    `json:"cache_dir"`
 	Socket    string    `json:"socket"`
 	StartedAt time.Time `json:"started_at"`
+	// ProxyHostKey is the daemon's SSH host key (authorized_keys format):
+	// clients of the SSH front door pin it.
+	ProxyHostKey string `json:"proxy_host_key,omitempty"`
 }
 
 // ImageConfig is the part of an OCI image config a VM runs with.
@@ -194,8 +198,14 @@ type VMSpec struct {
 	Network    string        `json:"network,omitempty"`
 	Ports      []PortMapping `json:"ports,omitempty"`
 	Init       bool          `json:"init,omitempty"`
-	Detach     bool          `json:"detach,omitempty"`
-	AutoRemove bool          `json:"auto_remove,omitempty"`
+	// Detach keeps the VM up after its main process exits (for exec);
+	// otherwise the guest powers off when it ends, like a container.
+	Detach bool `json:"detach,omitempty"`
+	// TTY runs the main process on a terminal (run -t); Interactive keeps
+	// its stdin open for an attached client (run -i).
+	TTY         bool `json:"tty,omitempty"`
+	Interactive bool `json:"interactive,omitempty"`
+	AutoRemove  bool `json:"auto_remove,omitempty"`
 }
 
 // VMRuntime mirrors the VM's handles.json: every host resource the VM holds,
@@ -215,6 +225,9 @@ type VMRuntime struct {
 	Tap          string   `json:"tap,omitempty"`
 	IP           string   `json:"ip,omitempty"`
 	MAC          string   `json:"mac,omitempty"`
+	// Handles mirrors the VM's handles.json (package handles): the full
+	// resource list cleanup falls back to when the file is lost.
+	Handles json.RawMessage `json:"handles,omitempty"`
 }
 
 // VM is one microVM record.

@@ -66,6 +66,7 @@ type VM struct {
 	VMM          string     `toml:"vmm" json:"vmm"`
 	DiskStrategy string     `toml:"disk_strategy" json:"disk_strategy"`
 	StopTimeout  int        `toml:"stop_timeout" json:"stop_timeout"`
+	BootTimeout  int        `toml:"boot_timeout" json:"boot_timeout"`
 }
 
 // QEMU configures the QEMU backend.
@@ -168,6 +169,9 @@ func (c Config) Validate() error {
 	}
 	if c.VM.StopTimeout < 0 {
 		bad("vm.stop_timeout must not be negative")
+	}
+	if c.VM.BootTimeout < 1 {
+		bad("vm.boot_timeout %d: want at least 1 second", c.VM.BootTimeout)
 	}
 	if !slices.Contains([]string{"auto", "kvm", "tcg"}, c.QEMU.Accel) {
 		bad("qemu.accel %q: want auto, kvm or tcg", c.QEMU.Accel)

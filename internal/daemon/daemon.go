@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/errdefs"
@@ -42,6 +44,7 @@ type Daemon struct {
 	lock    *os.File
 	images  imageService
 	kernels kernelState
+	vmState
 }
 
 // New prepares a daemon: it creates the layout's directories, takes the
@@ -75,6 +78,10 @@ func New(opts Options) (*Daemon, error) {
 		_ = d.Close()
 		return nil, fmt.Errorf("reconcile images: %w", err)
 	}
+	if err := d.initVMs(); err != nil {
+		_ = d.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -95,8 +102,10 @@ func lockState(path string) (*os.File, error) {
 	return f, nil
 }
 
-// Close releases the database and the state lock.
+// Close releases the database and the state lock. Running VMs live on;
+// the next daemon adopts them.
 func (d *Daemon) Close() error {
+	d.closeVMs()
 	err := d.store.Close()
 	_ = d.lock.Close()
 	return err
@@ -108,19 +117,21 @@ func (d *Daemon) Handler() http.Handler {
 	rt.JSON("GET /v1/info", d.info)
 	rt.JSON("GET /v1/config", func(*http.Request) (any, error) { return d.cfg, nil })
 	d.registerImageRoutes(rt)
+	d.vmRoutes(rt)
 	d.kernelRoutes(rt)
 	return rt.Mux
 }
 
 func (d *Daemon) info(*http.Request) (any, error) {
 	return api.Info{
-		Version:   version.String(),
-		PID:       os.Getpid(),
-		StateDir:  d.layout.State,
-		RunDir:    d.layout.Run,
-		CacheDir:  d.layout.Cache,
-		Socket:    d.layout.Socket,
-		StartedAt: d.started,
+		Version:      version.String(),
+		PID:          os.Getpid(),
+		StateDir:     d.layout.State,
+		RunDir:       d.layout.Run,
+		CacheDir:     d.layout.Cache,
+		Socket:       d.layout.Socket,
+		StartedAt:    d.started,
+		ProxyHostKey: string(ssh.MarshalAuthorizedKey(d.keys.proxy.PublicKey())),
 	}, nil
 }
 

@@ -80,7 +80,7 @@ func (d *Daemon) blobCache() (*blobcache.Cache, error) {
 // pipelineOptions are the conversion settings from the config, with the
 // guest agent located now (the file may change between pulls).
 func (d *Daemon) pipelineOptions(ew *api.EventWriter, size int64) (imagepull.Options, error) {
-	agent, err := imagepull.LocateAgent(d.cfg.Image.AgentBinary)
+	agent, err := d.agentBinary()
 	if err != nil {
 		return imagepull.Options{}, err
 	}

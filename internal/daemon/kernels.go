@@ -6,13 +6,13 @@ import (
 	"mime"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/store"
 )
@@ -127,7 +127,7 @@ func (d *Daemon) kernelOptions(ew *api.EventWriter, name string, makeDefault boo
 	}
 	return kernelcat.Options{
 		Name:     name,
-		Agent:    agentBinary(),
+		Agent:    d.agentPath(),
 		Tmp:      d.layout.Tmp(),
 		MaxBytes: int64(d.cfg.Image.MaxLayerBytes),
 		Progress: ew.Progress,
@@ -290,7 +290,7 @@ func (d *Daemon) ResolveKernel(name string) (api.Kernel, error) {
 	if err != nil {
 		return k, err
 	}
-	if agent := agentBinary(); agent != "" {
+	if agent := d.agentPath(); agent != "" {
 		changed, err := kernelcat.EnsureInitrd(&k, agent)
 		if err != nil {
 			return k, err
@@ -303,20 +303,24 @@ func (d *Daemon) ResolveKernel(name string) (api.Kernel, error) {
 	return k, nil
 }
 
-// agentBinary finds banger-agent: $BANGER_AGENT, next to the daemon's
-// executable, or in $PATH; "" when there is none.
-func agentBinary() string {
-	if p := os.Getenv(EnvAgent); p != "" {
-		return p
+// agentBinary finds the banger-agent binary images and initramfs images
+// get, the one place that decides: the config's image.agent_binary (which
+// must exist), else $BANGER_AGENT, else banger-agent next to the daemon's
+// executable, else the system path (imagepull.LocateAgent). "" means none.
+func (d *Daemon) agentBinary() (string, error) {
+	configured := d.cfg.Image.AgentBinary
+	if configured == "" {
+		configured = os.Getenv(EnvAgent)
 	}
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "banger-agent")
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			return p
-		}
+	return imagepull.LocateAgent(configured)
+}
+
+// agentPath is agentBinary for callers that treat "no agent" and "the
+// configured agent is missing" alike; the error is logged.
+func (d *Daemon) agentPath() string {
+	p, err := d.agentBinary()
+	if err != nil {
+		d.log.Warn("guest agent binary", "error", err)
 	}
-	if p, err := exec.LookPath("banger-agent"); err == nil {
-		return p
-	}
-	return ""
+	return p
 }

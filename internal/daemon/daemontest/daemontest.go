@@ -49,6 +49,9 @@ func StartAt(t testing.TB, layout paths.Layout, opts ...Option) *Daemon {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Daemon.SocketGroup = ""
+	// Skip QEMU's KVM probe (a tiny guest boot) in the many short-lived
+	// daemons tests start; tests that boot VMs set what they need.
+	cfg.QEMU.Accel = "tcg"
 	for _, o := range opts {
 		o(&cfg)
 	}

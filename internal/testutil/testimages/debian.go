@@ -39,7 +39,9 @@ func DebianMinbaseTar(t testing.TB) string {
 // BuildDebianMinbase makes (or finds) the minbase tarball in dir and
 // returns its path. Numeric owners, modes and xattrs are kept.
 func BuildDebianMinbase(ctx context.Context, dir string) (string, error) {
-	out := filepath.Join(dir, DebianSuite+"-minbase.tar")
+	// v2: the root directory is 0755 (v1 kept mktemp's 0700, so only root
+	// could use the image).
+	out := filepath.Join(dir, DebianSuite+"-minbase-v2.tar")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -62,6 +64,10 @@ func BuildDebianMinbase(ctx context.Context, dir string) (string, error) {
 	mirror := HostDebianMirror()
 	if b, err := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", DebianSuite, root, mirror).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("debootstrap %s from %s: %w: %s", DebianSuite, mirror, err, lastLines(string(b), 5))
+	}
+	// The tree's top is MkdirTemp's 0700; a root file system's is 0755.
+	if err := os.Chmod(root, 0o755); err != nil {
+		return "", err
 	}
 	tmp := out + ".tmp"
 	cmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-C", root, "-cf", tmp, ".")

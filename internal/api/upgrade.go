@@ -1,0 +1,93 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/bangerdev/banger/internal/errdefs"
+)
+
+// ProtocolSSH is the Upgrade protocol of a connection that carries SSH to
+// the daemon's proxy (see package sshproxy).
+const ProtocolSSH = "banger-ssh"
+
+// Upgrade asks the daemon to switch the connection at path to protocol and
+// returns the raw connection. Errors the daemon answers instead (a VM that
+// is not running, say) come back as *Error like any call's.
+func (c *Client) Upgrade(ctx context.Context, path, protocol string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", c.socket)
+	if err != nil {
+		return nil, c.dialError(&net.OpError{Op: "dial", Net: "unix", Err: err})
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://banger"+path, nil)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", protocol)
+	if err := req.Write(conn); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("upgrade %s: %w", path, err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("upgrade %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer func() { _ = conn.Close() }()
+		return nil, decodeError(resp)
+	}
+	if !strings.EqualFold(resp.Header.Get("Upgrade"), protocol) {
+		_ = conn.Close()
+		return nil, fmt.Errorf("upgrade %s: daemon switched to %q, want %q", path, resp.Header.Get("Upgrade"), protocol)
+	}
+	return &bufferedConn{Conn: conn, r: br}, nil
+}
+
+// Hijack answers an upgrade request with 101 Switching Protocols and
+// returns the raw connection, including any bytes the server already
+// buffered. It refuses requests that did not ask for protocol.
+func Hijack(w http.ResponseWriter, r *http.Request, protocol string) (net.Conn, error) {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), protocol) {
+		return nil, fmt.Errorf("%w: this endpoint needs Upgrade: %s", errdefs.ErrInvalid, protocol)
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, fmt.Errorf("hijack: %w", err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if _, err := fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n", protocol); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	if err := brw.Flush(); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return &bufferedConn{Conn: conn, r: brw.Reader}, nil
+}
+
+// bufferedConn is a net.Conn whose reads first drain a bufio.Reader that
+// may hold bytes read past the HTTP exchange.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) {
+	if c.r.Buffered() > 0 {
+		return c.r.Read(p)
+	}
+	return c.Conn.Read(p)
+}

@@ -1,0 +1,56 @@
+package api
+
+// CreateVMRequest asks for POST /v1/vms.
+type CreateVMRequest struct {
+	// Name is optional; the daemon picks one ("swift_heron") when empty.
+	Name string `json:"name,omitempty"`
+	Spec VMSpec `json:"spec"`
+}
+
+// StartResult answers POST /v1/vms/{ref}/start once the guest agent is
+// ready.
+type StartResult struct {
+	VM VM `json:"vm"`
+	// Timings are the durations of the start's phases, in milliseconds:
+	// resolve_image, prepare_disk, network, vmm_start, boot_to_agent.
+	Timings map[string]float64 `json:"timings"`
+}
+
+// The network modes of VMSpec.Network.
+const (
+	NetworkDefault = ""
+	NetworkNone    = "none"
+)
+
+// DoctorReport answers GET /v1/doctor: what the daemon detected on the host
+// and what it will use.
+type DoctorReport struct {
+	Checks []DoctorCheck `json:"checks"`
+	// Uses says what banger picks here: vmm, accel, disk strategy.
+	Uses map[string]string `json:"uses"`
+}
+
+// DoctorCheck is one detected capability.
+type DoctorCheck struct {
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// Detail is the version found, or why not.
+	Detail string `json:"detail"`
+}
+
+// GCReport answers POST /v1/gc: host objects banger owns that no VM record
+// explains, and whether they were removed.
+type GCReport struct {
+	DryRun  bool         `json:"dry_run"`
+	Objects []HostObject `json:"objects"`
+}
+
+// HostObject is one host object banger owns (GET /v1/inventory), or one
+// that gc found orphaned.
+type HostObject struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Owner   string `json:"owner,omitempty"`
+	Removed bool   `json:"removed"`
+	Error   string `json:"error,omitempty"`
+}

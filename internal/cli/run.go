@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/term"
+
+	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/api"
+)
+
+func newRunCmd(app *App) *cobra.Command {
+	var (
+		f                      vmFlags
+		rm, detach, stdin, tty bool
+		timings                bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run [flags] IMAGE [-- COMMAND [ARG...]]",
+		Short: "Run a command in a new microVM",
+		Long: `Create and start a microVM from IMAGE and run COMMAND (or the image's
+entrypoint and cmd) as its main process, like docker run: its output
+streams here and banger exits with its exit code. The VM powers off when the
+command ends; with -d it keeps running for exec and ssh. An image that is
+not present is pulled first.`,
+		Example: `  banger run debian:bookworm -- uname -a
+  banger run --rm -it debian:bookworm -- bash
+  banger run -d --name web -p 8080:80 nginx-image
+  banger run --timings --rm busybox -- true`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := f.spec(args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			spec.Detach, spec.AutoRemove, spec.Interactive, spec.TTY = detach, rm, stdin, tty
+			return app.run(cmd.Context(), f.name, spec, timings)
+		},
+	}
+	f.add(cmd)
+	fl := cmd.Flags()
+	fl.BoolVar(&rm, "rm", false, "remove the VM (disk, lease, everything) when it stops")
+	fl.BoolVarP(&detach, "detach", "d", false, "start the VM and print its id; it stays up after the command ends")
+	fl.BoolVarP(&stdin, "interactive", "i", false, "keep the command's stdin open and connected to this terminal's")
+	fl.BoolVarP(&tty, "tty", "t", false, "run the command on a terminal")
+	fl.BoolVar(&timings, "timings", false, "print the duration of each phase as JSON on stderr")
+	return cmd
+}
+
+func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings bool) error {
+	t0 := time.Now()
+	times := map[string]float64{}
+	defer func() {
+		if showTimings {
+			times["total"] = ms(time.Since(t0))
+			b, _ := json.Marshal(times)
+			_, _ = fmt.Fprintln(a.Stderr, string(b))
+		}
+	}()
+	vm, err := a.createVM(ctx, name, spec)
+	if err != nil {
+		return err
+	}
+	res, err := a.startVM(ctx, vm.ID)
+	if err != nil {
+		if spec.AutoRemove {
+			a.removeQuietly(vm.ID)
+		}
+		return err
+	}
+	for k, v := range res.Timings {
+		times[k] = v
+	}
+	if spec.Detach {
+		_, err := fmt.Fprintln(a.Stdout, vm.ID)
+		return err
+	}
+	t1 := time.Now()
+	code, err := a.attachMain(ctx, vm.ID, spec)
+	times["command"] = ms(time.Since(t1))
+	t2 := time.Now()
+	if ctx.Err() != nil {
+		// Interrupted: stop the VM (the agent stops the command
+		// gracefully); --rm then removes it.
+		_, _ = fmt.Fprintf(a.Stderr, "banger: interrupted; stopping vm %s\n", vm.Name)
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, _ := a.Client()
+		_ = c.Call(sctx, "POST", vmPath(vm.ID, "stop"), nil, nil)
+		return &ExitError{Code: 130}
+	}
+	if err != nil {
+		return err
+	}
+	// The guest powers off once the exit status is collected; wait for it
+	// (and for --rm's removal) so nothing is left running when we return.
+	c, _ := a.Client()
+	if err := c.Call(ctx, "POST", vmPath(vm.ID, "wait"), nil, nil); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("wait for vm %s to stop: %w", vm.Name, err)
+	}
+	times["teardown"] = ms(time.Since(t2))
+	if code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}
+
+// attachMain connects this terminal to the VM's main process and returns
+// its exit status.
+func (a *App) attachMain(ctx context.Context, id string, spec api.VMSpec) (int, error) {
+	client, err := a.agent(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = client.Close() }()
+	var in io.Reader
+	if spec.Interactive {
+		in = a.Stdin
+	}
+	if !spec.TTY {
+		return client.AttachMain(ctx, in, a.Stdout, a.Stderr)
+	}
+	tc, restore, err := a.terminal()
+	if err != nil {
+		return 0, err
+	}
+	defer restore()
+	return client.AttachMainTTY(ctx, in, a.Stdout, tc, nil)
+}
+
+// terminal puts stdin in raw mode (when it is a terminal) and returns its
+// size and resize events, and how to restore it.
+func (a *App) terminal() (agentclient.TTYConfig, func(), error) {
+	tc := agentclient.TTYConfig{Term: os.Getenv("TERM"), Rows: 24, Cols: 80}
+	f, ok := a.Stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return tc, func() {}, nil
+	}
+	fd := int(f.Fd())
+	if w, h, err := term.GetSize(fd); err == nil {
+		tc.Cols, tc.Rows = w, h
+	}
+	state, err := term.MakeRaw(fd)
+	if err != nil {
+		return tc, nil, fmt.Errorf("terminal raw mode: %w", err)
+	}
+	resize := make(chan agentclient.WindowSize, 1)
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	go func() {
+		for range winch {
+			if w, h, err := term.GetSize(fd); err == nil {
+				select {
+				case resize <- agentclient.WindowSize{Rows: h, Cols: w}:
+				default:
+				}
+			}
+		}
+	}()
+	tc.Resize = resize
+	return tc, func() {
+		signal.Stop(winch)
+		close(winch)
+		_ = term.Restore(fd, state)
+	}, nil
+}
+
+func (a *App) removeQuietly(id string) {
+	c, err := a.Client()
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = c.Call(ctx, "DELETE", vmPath(id)+"?force=1", nil, nil)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// signalName maps a host signal to the SSH name the agent understands.
+func signalName(s os.Signal) ssh.Signal {
+	name := strings.TrimPrefix(strings.ToUpper(s.String()), "SIG")
+	switch s {
+	case syscall.SIGINT:
+		return ssh.SIGINT
+	case syscall.SIGTERM:
+		return ssh.SIGTERM
+	case syscall.SIGHUP:
+		return ssh.SIGHUP
+	}
+	return ssh.Signal(name)
+}

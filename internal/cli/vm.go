@@ -1,0 +1,353 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/units"
+)
+
+func vmPath(ref string, rest ...string) string {
+	return strings.Join(append([]string{"/v1/vms/" + api.PathEscape(ref)}, rest...), "/")
+}
+
+func newCreateCmd(app *App) *cobra.Command {
+	var f vmFlags
+	cmd := &cobra.Command{
+		Use:   "create [flags] IMAGE [-- COMMAND [ARG...]]",
+		Short: "Create a VM without starting it",
+		Long: `Create a VM record from an image. Nothing runs and nothing is allocated on
+the host until ` + "`banger start`" + `. A created VM stays up after its command
+exits, so it can be used with exec and ssh.`,
+		Example: `  banger create --name dev debian:bookworm
+  banger start dev && banger ssh dev`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := f.spec(args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			spec.Detach = true
+			vm, err := app.createVM(cmd.Context(), f.name, spec)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(app.Stdout, vm.Name)
+			return err
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+// createVM creates a VM, pulling its image first when the daemon does not
+// have it.
+func (a *App) createVM(ctx context.Context, name string, spec api.VMSpec) (api.VM, error) {
+	c, err := a.Client()
+	if err != nil {
+		return api.VM{}, err
+	}
+	if err := a.ensureImage(ctx, spec.Image); err != nil {
+		return api.VM{}, err
+	}
+	var vm api.VM
+	err = c.Call(ctx, "POST", "/v1/vms", api.CreateVMRequest{Name: name, Spec: spec}, &vm)
+	return vm, err
+}
+
+// startVM starts a VM, showing the daemon's messages on stderr.
+func (a *App) startVM(ctx context.Context, ref string) (api.StartResult, error) {
+	c, err := a.Client()
+	if err != nil {
+		return api.StartResult{}, err
+	}
+	var res api.StartResult
+	pv := newProgress(a.Stderr)
+	err = c.Stream(ctx, "POST", vmPath(ref, "start"), nil, "", pv.Report, pv.Message, &res)
+	return res, err
+}
+
+func newStartCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:     "start VM...",
+		Short:   "Start VMs and wait until their guest agent is ready",
+		Example: "  banger start dev",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, ref := range args {
+				res, err := app.startVM(cmd.Context(), ref)
+				if err != nil {
+					return err
+				}
+				if _, err := fmt.Fprintln(app.Stdout, res.VM.Name); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func newStopCmd(app *App) *cobra.Command {
+	var timeout int
+	cmd := &cobra.Command{
+		Use:   "stop [-t SECONDS] VM...",
+		Short: "Stop VMs cleanly: ask the guest to power off, kill it after a timeout",
+		Example: `  banger stop dev
+  banger stop -t 30 dev other`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := url.Values{}
+			if cmd.Flags().Changed("time") {
+				q.Set("timeout", strconv.Itoa(timeout))
+			}
+			return app.eachVM(cmd.Context(), args, "POST", "stop?"+q.Encode())
+		},
+	}
+	cmd.Flags().IntVarP(&timeout, "time", "t", 0, "seconds to wait for a clean shutdown before killing (default vm.stop_timeout)")
+	return cmd
+}
+
+func newKillCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:     "kill VM...",
+		Short:   "Stop VMs at once, without a guest shutdown",
+		Example: "  banger kill dev",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return app.eachVM(cmd.Context(), args, "POST", "kill")
+		},
+	}
+}
+
+func newRmCmd(app *App) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rm [-f] VM...",
+		Short: "Remove VMs and everything they hold on the host",
+		Long: `Remove VMs: their disk, address lease, tap, firewall rules and files. A
+running VM is refused unless -f kills it first.`,
+		Example: `  banger rm dev
+  banger rm -f $(banger ps -aq)`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := ""
+			if force {
+				q = "?force=1"
+			}
+			return app.eachVM(cmd.Context(), args, "DELETE", q)
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill a running VM before removing it")
+	return cmd
+}
+
+// eachVM sends one request per VM and prints each VM's name, continuing
+// past failures and reporting all of them.
+func (a *App) eachVM(ctx context.Context, refs []string, method, action string) error {
+	c, err := a.Client()
+	if err != nil {
+		return err
+	}
+	var failed []string
+	for _, ref := range refs {
+		p := vmPath(ref)
+		switch {
+		case strings.HasPrefix(action, "?"):
+			p += action
+		case action != "":
+			p += "/" + action
+		}
+		if err := c.Call(ctx, method, strings.TrimSuffix(p, "?"), nil, nil); err != nil {
+			_, _ = fmt.Fprintf(a.Stderr, "banger: %v\n", err)
+			failed = append(failed, ref)
+			continue
+		}
+		_, _ = fmt.Fprintln(a.Stdout, ref)
+	}
+	if len(failed) > 0 {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
+
+func newPsCmd(app *App) *cobra.Command {
+	var all, quiet bool
+	cmd := &cobra.Command{
+		Use:   "ps [-a] [-q] [--format json]",
+		Short: "List VMs (running ones; -a for all)",
+		Example: `  banger ps
+  banger ps -a --format json`,
+		Args: cobra.NoArgs,
+	}
+	format := formatFlag(cmd, "table")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show every VM, not only running ones")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only VM ids")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkFormat(*format, "table", "json"); err != nil {
+			return err
+		}
+		c, err := app.Client()
+		if err != nil {
+			return err
+		}
+		var vms []api.VM
+		q := ""
+		if all {
+			q = "?all=1"
+		}
+		if err := c.Call(cmd.Context(), "GET", "/v1/vms"+q, nil, &vms); err != nil {
+			return err
+		}
+		switch {
+		case *format == "json":
+			if vms == nil {
+				vms = []api.VM{}
+			}
+			return printJSON(app.Stdout, vms)
+		case quiet:
+			for _, vm := range vms {
+				if _, err := fmt.Fprintln(app.Stdout, vm.ID); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return printVMTable(app.Stdout, vms, time.Now())
+	}
+	return cmd
+}
+
+func printVMTable(w io.Writer, vms []api.VM, now time.Time) error {
+	rows := [][]string{{"ID", "NAME", "IMAGE", "STATE", "IP", "PORTS", "CREATED"}}
+	for _, vm := range vms {
+		state := string(vm.State)
+		if vm.ExitCode != nil && vm.State != api.VMRunning {
+			state += fmt.Sprintf(" (%d)", *vm.ExitCode)
+		}
+		var ports []string
+		for _, p := range vm.Spec.Ports {
+			ports = append(ports, hostnet.FormatPort(p))
+		}
+		rows = append(rows, []string{vm.ID, vm.Name, vm.Spec.Image, state, vm.Runtime.IP, strings.Join(ports, ","), ago(vm.Created, now)})
+	}
+	return table(w, rows)
+}
+
+func newInspectCmd(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "inspect VM [--format json|table]",
+		Short: "Show everything about a VM: spec, state, host resources, disk strategy",
+		Example: `  banger inspect dev
+  banger inspect dev --format table`,
+		Args: cobra.ExactArgs(1),
+	}
+	format := formatFlag(cmd, "json")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkFormat(*format, "table", "json"); err != nil {
+			return err
+		}
+		c, err := app.Client()
+		if err != nil {
+			return err
+		}
+		var vm api.VM
+		if err := c.Call(cmd.Context(), "GET", vmPath(args[0]), nil, &vm); err != nil {
+			return err
+		}
+		if *format == "json" {
+			return printJSON(app.Stdout, vm)
+		}
+		rows := [][]string{
+			{"ID:", vm.ID}, {"Name:", vm.Name}, {"State:", string(vm.State)},
+			{"Image:", vm.Spec.Image}, {"Kernel:", vm.Spec.Kernel},
+			{"CPUs:", strconv.Itoa(vm.Spec.CPUs)}, {"Memory:", units.FormatSize(int64(vm.Spec.MemoryMiB) * units.MiB)},
+			{"VMM:", strings.TrimSpace(vm.Runtime.VMM + " " + vm.Runtime.Accel)},
+			{"Disk:", strings.TrimSpace(vm.Runtime.DiskStrategy + " " + vm.Runtime.DiskPath)},
+			{"IP:", vm.Runtime.IP}, {"Tap:", vm.Runtime.Tap},
+		}
+		if vm.ExitCode != nil {
+			rows = append(rows, []string{"Exit code:", strconv.Itoa(*vm.ExitCode)})
+		}
+		if vm.Error != "" {
+			rows = append(rows, []string{"Error:", vm.ErrorPhase + ": " + vm.Error})
+		}
+		if err := table(app.Stdout, rows); err != nil {
+			return err
+		}
+		for _, l := range vm.ConsoleTail {
+			if _, err := fmt.Fprintln(app.Stdout, "  | "+l); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return cmd
+}
+
+// ensureImage pulls ref with progress when the daemon does not have it, as
+// `docker run` does.
+func (a *App) ensureImage(ctx context.Context, ref string) error {
+	c, err := a.Client()
+	if err != nil {
+		return err
+	}
+	var img api.Image
+	err = c.Call(ctx, "GET", "/v1/images/"+api.PathEscape(ref), nil, &img)
+	if !errors.Is(err, errdefs.ErrNotFound) {
+		return err
+	}
+	_, _ = fmt.Fprintf(a.Stderr, "Image %s not found locally; pulling it\n", ref)
+	pv := newProgress(a.Stderr)
+	defer pv.Finish()
+	return c.StreamJSON(ctx, "POST", "/v1/images/pull", api.PullRequest{Reference: ref}, pv.Report, pv.Message, &img)
+}
+
+func newWaitCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:   "wait VM...",
+		Short: "Wait until VMs stop, then print their main process's exit codes",
+		Example: `  banger run -d --name job busybox -- sh -c 'sleep 5; exit 2'
+  banger wait job`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := app.Client()
+			if err != nil {
+				return err
+			}
+			for _, ref := range args {
+				var vm api.VM
+				if err := c.Call(cmd.Context(), "POST", vmPath(ref, "wait"), nil, &vm); err != nil {
+					return err
+				}
+				code := ""
+				if vm.ExitCode != nil {
+					code = strconv.Itoa(*vm.ExitCode)
+				}
+				if _, err := fmt.Fprintln(app.Stdout, strings.TrimSpace(code+" "+stateNote(vm))); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// stateNote says why a VM without an exit code stopped.
+func stateNote(vm api.VM) string {
+	if vm.State == api.VMError {
+		return "(error: " + vm.Error + ")"
+	}
+	return ""
+}

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bangerdev/banger/internal/units"
+)
+
+func TestParseEnv(t *testing.T) {
+	lookup := func(k string) (string, bool) {
+		if k == "HOME" {
+			return "/home/u", true
+		}
+		return "", false
+	}
+	got, err := parseEnv([]string{"A=1", "B=", "HOME", "UNSET", "C=x=y"}, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"A=1", "B=", "HOME=/home/u", "C=x=y"}; !slices.Equal(got, want) {
+		t.Errorf("parseEnv = %q, want %q", got, want)
+	}
+	for _, bad := range []string{"=v", "A B=1", ""} {
+		if _, err := parseEnv([]string{bad}, lookup); err == nil {
+			t.Errorf("parseEnv(%q) accepted", bad)
+		}
+	}
+}
+
+func TestVMFlagsSpec(t *testing.T) {
+	f := vmFlags{memory: units.Size(units.GiB), ports: []string{"8080:80", "127.0.0.1:53:53/udp"}, network: ""}
+	s, err := f.spec("debian", []string{"sh", "-c", "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MemoryMiB != 1024 || len(s.Ports) != 2 || s.Ports[1].Protocol != "udp" || s.Ports[1].HostIP != "127.0.0.1" || s.Cmd[0] != "sh" {
+		t.Errorf("spec %+v", s)
+	}
+	for _, tt := range []struct {
+		f    vmFlags
+		want string
+	}{
+		{vmFlags{network: "none", ports: []string{"80:80"}}, "--publish needs a network"},
+		{vmFlags{network: "host"}, `--network "host"`},
+		{vmFlags{memory: units.Size(units.MiB + 1)}, "whole MiB"},
+		{vmFlags{ports: []string{"notaport"}}, "notaport"},
+	} {
+		if _, err := tt.f.spec("img", nil); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("spec with %+v: err %v, want %q", tt.f, err, tt.want)
+		}
+	}
+}
+
+func TestSplitVMPath(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"dev:/etc/hosts": {"dev", "/etc/hosts"},
+		"dev:rel":        {"dev", "rel"},
+		"/tmp/a:b":       {"", "/tmp/a:b"},
+		"./x:y":          {"", "./x:y"},
+		"plain":          {"", "plain"},
+		":/x":            {"", ":/x"},
+	} {
+		vm, p := splitVMPath(in)
+		if vm != want[0] || p != want[1] {
+			t.Errorf("splitVMPath(%q) = %q %q, want %q", in, vm, p, want)
+		}
+	}
+}
+
+func TestSSHConfig(t *testing.T) {
+	got := sshConfig([]string{"dev"}, "/usr/bin/banger", "unix:///run/banger/banger.sock", "/home/u/.config/banger/known_hosts")
+	for _, want := range []string{
+		"Host dev dev.banger\n",
+		"ProxyCommand /usr/bin/banger --host unix:///run/banger/banger.sock proxy dev\n",
+		"HostKeyAlias banger-daemon\n",
+		"UserKnownHostsFile /home/u/.config/banger/known_hosts\n",
+		"StrictHostKeyChecking yes\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ssh config lacks %q:\n%s", want, got)
+		}
+	}
+	if q := sshConfig([]string{"x"}, "/opt/my tools/banger", "unix:///s", "/k"); !strings.Contains(q, `ProxyCommand "/opt/my tools/banger"`) {
+		t.Errorf("a path with a space must be quoted:\n%s", q)
+	}
+}

@@ -1,0 +1,99 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
+	"github.com/bangerdev/banger/internal/store"
+)
+
+func (d *Daemon) doctorHandler(r *http.Request) (any, error) {
+	return d.doctor(r.Context()), nil
+}
+
+// doctor reports what the daemon found on the host and what a VM start
+// would use. It only probes; it changes nothing.
+func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
+	rep := api.DoctorReport{Uses: map[string]string{}}
+	check := func(name string, ok bool, detail string) {
+		rep.Checks = append(rep.Checks, api.DoctorCheck{Name: name, OK: ok, Detail: detail})
+	}
+	for _, name := range d.backends.order {
+		p := d.backends.probe(ctx, name)
+		detail := strings.TrimSpace(strings.Join(append([]string{p.Version, accelNote(p.Accel)}, p.Notes...), "; "))
+		check(name, p.Available, strings.Trim(detail, "; "))
+	}
+	if b, p, err := d.backends.pick(ctx, d.cfg.VM.VMM); err == nil {
+		rep.Uses["vmm"], rep.Uses["accel"] = b.Name(), p.Accel
+	} else {
+		rep.Uses["vmm"] = "none: " + err.Error()
+	}
+	if err := dmsnap.Available(); err != nil {
+		check("device-mapper", false, err.Error())
+	} else {
+		check("device-mapper", true, "/dev/mapper/control and dmsetup present")
+	}
+	caps := d.disks.capabilities(ctx)
+	for _, c := range caps.checks {
+		check(c.Name, c.OK, c.Detail)
+	}
+	rep.Uses["disk"] = caps.uses
+	if d.net == nil {
+		check("networking", false, d.netErr.Error())
+		rep.Uses["network"] = "none (only --network none VMs can start)"
+	} else if inv, err := d.net.Inventory(ctx); err != nil {
+		check("networking", false, err.Error())
+	} else {
+		bridge := "bridge " + d.cfg.Network.Bridge + " not created yet"
+		if inv.Bridge != nil {
+			bridge = fmt.Sprintf("bridge %s %v", inv.Bridge.Name, inv.Bridge.Addrs)
+		}
+		table := "nft table " + d.cfg.Network.NftTable + " not created yet"
+		if inv.Table != nil {
+			perVM := 0
+			for _, r := range inv.Table.Rules {
+				if r.VMID != "" {
+					perVM++
+				}
+			}
+			table = fmt.Sprintf("nft table inet %s (%d rules, %d of them per-VM)", d.cfg.Network.NftTable, len(inv.Table.Rules), perVM)
+		}
+		check("networking", true, fmt.Sprintf("%s; %s; %d taps; %d leases", bridge, table, len(inv.Taps), len(inv.Leases)))
+		rep.Uses["network"] = fmt.Sprintf("bridge %s, subnet %s", d.cfg.Network.Bridge, d.cfg.Network.Subnet)
+	}
+	kernels, _ := store.ListAll[api.Kernel](d.store, store.Kernels)
+	var names []string
+	for _, k := range kernels {
+		n := k.Name + " (" + k.Version + ")"
+		if k.Default {
+			n += " default"
+		}
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		check("kernels", false, "none: run `banger kernel pull debian-cloud` or `banger kernel import --default PATH`")
+	} else {
+		check("kernels", true, strings.Join(names, ", "))
+	}
+	switch a, err := d.agentBinary(); {
+	case err != nil:
+		check("guest agent", false, err.Error())
+	case a == "":
+		check("guest agent", false, "banger-agent not found next to banger or in "+imagepull.SystemAgentPath+"; images pulled now get no agent")
+	default:
+		check("guest agent", true, a)
+	}
+	return rep
+}
+
+func accelNote(accel string) string {
+	if accel == "" {
+		return ""
+	}
+	return "accel " + accel
+}

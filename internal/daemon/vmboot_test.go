@@ -1,0 +1,128 @@
+package daemon
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/hostnet"
+)
+
+func TestMainProcessFollowsDockerRules(t *testing.T) {
+	img := api.ImageConfig{Entrypoint: []string{"/entry"}, Cmd: []string{"serve", "--port=80"}, Env: []string{"PATH=/img/bin", "A=1"}, WorkingDir: "/srv", User: "app"}
+	tests := []struct {
+		name     string
+		spec     api.VMSpec
+		argv     []string
+		env      []string
+		wd, user string
+	}{
+		{"image defaults", api.VMSpec{}, []string{"/entry", "serve", "--port=80"}, []string{"PATH=/img/bin", "A=1"}, "/srv", "app"},
+		{"cmd replaces cmd", api.VMSpec{Cmd: []string{"version"}}, []string{"/entry", "version"}, nil, "", ""},
+		{"entrypoint drops cmd", api.VMSpec{Entrypoint: []string{"/bin/sh"}}, []string{"/bin/sh"}, nil, "", ""},
+		{"both", api.VMSpec{Entrypoint: []string{"/bin/sh"}, Cmd: []string{"-c", "id"}}, []string{"/bin/sh", "-c", "id"}, nil, "", ""},
+		{"env override and add", api.VMSpec{Env: []string{"A=2", "B=3"}}, nil, []string{"PATH=/img/bin", "A=2", "B=3"}, "", ""},
+		{"workdir and user", api.VMSpec{WorkingDir: "/tmp", User: "1000:1000"}, nil, nil, "/tmp", "1000:1000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := mainProcess(tt.spec, img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.argv != nil && !slices.Equal(p.Argv, tt.argv) {
+				t.Errorf("argv %q, want %q", p.Argv, tt.argv)
+			}
+			if tt.env != nil && !slices.Equal(p.Env, tt.env) {
+				t.Errorf("env %q, want %q", p.Env, tt.env)
+			}
+			if tt.wd != "" && p.WorkingDir != tt.wd || tt.user != "" && p.User != tt.user {
+				t.Errorf("wd %q user %q", p.WorkingDir, p.User)
+			}
+		})
+	}
+	// No PATH anywhere: the default one is added first.
+	p, _ := mainProcess(api.VMSpec{Cmd: []string{"true"}}, api.ImageConfig{Env: []string{"X=1"}})
+	if len(p.Env) != 2 || p.Env[0] != defaultPath {
+		t.Errorf("env without PATH = %q", p.Env)
+	}
+	// Nothing to run: an error unless detached or --init.
+	if _, err := mainProcess(api.VMSpec{Image: "scratch"}, api.ImageConfig{}); err == nil || !strings.Contains(err.Error(), "sets no entrypoint or cmd") {
+		t.Errorf("empty command: %v", err)
+	}
+	for _, spec := range []api.VMSpec{{Detach: true}, {Init: true, Cmd: []string{"x"}}} {
+		if p, err := mainProcess(spec, api.ImageConfig{}); p != nil || err != nil {
+			t.Errorf("spec %+v: want no main process, got %+v, %v", spec, p, err)
+		}
+	}
+}
+
+func TestHostname(t *testing.T) {
+	for in, want := range map[string]string{
+		"swift_heron": "swift-heron", "dev": "dev", "a.b": "a-b", "_x_": "x", "___": "banger",
+		strings.Repeat("a", 70): strings.Repeat("a", 63),
+	} {
+		if got := hostname(in); got != want {
+			t.Errorf("hostname(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestBootConfig(t *testing.T) {
+	hk, err := agentclient.NewHostKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, _ := agentclient.NewClientKey()
+	lease := &hostnet.Lease{IP: netip.MustParseAddr("10.213.0.5"), Subnet: netip.MustParsePrefix("10.213.0.0/20"), Gateway: netip.MustParseAddr("10.213.0.1"), MAC: "02:00:00:00:00:05", MTU: 1500, DNS: []netip.Addr{netip.MustParseAddr("10.255.255.53")}}
+	in := bootInputs{
+		VM:         api.VM{ID: "0123456789ab", Name: "dev_box", Spec: api.VMSpec{Cmd: []string{"uname", "-a"}, TTY: true}},
+		Image:      api.Image{Config: api.ImageConfig{Env: []string{"PATH=/bin"}}},
+		Lease:      lease,
+		HostKeyPEM: string(hk.PEM),
+		ClientKey:  string(ssh.MarshalAuthorizedKey(ck.PublicKey())),
+		Backend:    "qemu",
+		Seed:       []byte("0123456789abcdef"),
+	}
+	c, err := bootConfig(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hostname != "dev-box" || c.Main == nil || !c.Main.TTY || c.Main.Argv[0] != "uname" {
+		t.Errorf("config %+v main %+v", c, c.Main)
+	}
+	if c.Network == nil || c.Network.Address.String() != "10.213.0.5/20" || c.Network.Gateway != lease.Gateway || c.Network.MAC != lease.MAC {
+		t.Errorf("network %+v", c.Network)
+	}
+	if c.Channels.VirtioPort != "banger.agent" || c.Channels.VsockPort != 0 || c.Channels.TCPPort != 1022 {
+		t.Errorf("qemu channels %+v", c.Channels)
+	}
+	in.Backend, in.Lease = "firecracker", nil
+	c, err = bootConfig(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Network != nil || c.Channels.VsockPort != 1024 || c.Channels.VirtioPort != "" || c.Channels.TCPPort != 0 {
+		t.Errorf("firecracker, no network: network %+v channels %+v", c.Network, c.Channels)
+	}
+}
+
+func TestKernelCmdlineHasNoSecretsAndNamesTheDrives(t *testing.T) {
+	q := kernelCmdline("qemu")
+	for _, want := range []string{"root=/dev/vda", "banger.cfg=/dev/vdb", "init=/.banger/agent"} {
+		if !strings.Contains(q, want) {
+			t.Errorf("qemu cmdline %q lacks %q", q, want)
+		}
+	}
+	if strings.Contains(q, "banger.halt") {
+		t.Errorf("qemu powers off; got %q", q)
+	}
+	if f := kernelCmdline("firecracker"); !strings.Contains(f, "banger.halt=reboot") {
+		t.Errorf("firecracker needs reboot-halt: %q", f)
+	}
+}

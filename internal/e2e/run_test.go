@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestRunOutputExitCodeAndNoTrace(t *testing.T) {
+	f := env(t)
+	out, errOut, code := f.cli(nil, "run", "--name", "exit3", "busybox", "--", "sh", "-c", "uname -s; echo to-stderr >&2; exit 3")
+	if code != 3 {
+		t.Fatalf("exit code %d, want the guest command's 3\nstderr: %s\n%s", code, errOut, f.logTail())
+	}
+	if out != "Linux\n" {
+		t.Errorf("stdout %q, want the guest's uname", out)
+	}
+	if !strings.Contains(errOut, "to-stderr") {
+		t.Errorf("stderr %q lacks the guest's stderr", errOut)
+	}
+	vm := f.inspect(t, "exit3")
+	if vm.State != "stopped" || vm.ExitCode == nil || *vm.ExitCode != 3 {
+		t.Errorf("after exit: state %s exit %v, want stopped with 3", vm.State, vm.ExitCode)
+	}
+	f.must(t, "rm", "exit3")
+	f.assertNoTrace(t, vm.ID)
+}
+
+func TestRunRmLeavesNothing(t *testing.T) {
+	f := env(t)
+	out, errOut, code := f.cli(nil, "run", "--rm", "--name", "gone", "busybox", "--", "cat", "/proc/cmdline")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "banger.cfg=/dev/vdb") || strings.Contains(out, "PRIVATE KEY") {
+		t.Errorf("guest cmdline %q: want the config drive named and no secret", out)
+	}
+	if _, _, code := f.cli(nil, "inspect", "gone"); code == 0 {
+		t.Fatal("--rm left the VM record")
+	}
+	// The id is gone with the record; the inventory must hold nothing of
+	// any VM now (this test runs alone on the fixture's daemon).
+	f.assertNoOrphans(t)
+}
+
+func TestRunStdinEnvUserWorkdir(t *testing.T) {
+	f := env(t)
+	out, errOut, code := f.cli(strings.NewReader("from-stdin\n"), "run", "--rm", "-i",
+		"-e", "GREETING=hello world", "-u", "1000", "-w", "/tmp",
+		"busybox", "--", "sh", "-c", `cat; echo "$GREETING"; id -u; pwd`)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := "from-stdin\nhello world\n1000\n/tmp\n"; out != want {
+		t.Errorf("stdout %q, want %q", out, want)
+	}
+}
+
+func TestRunTimings(t *testing.T) {
+	f := env(t)
+	_, errOut, code := f.cli(nil, "run", "--rm", "--timings", "busybox", "--", "true")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	var timings map[string]float64
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &timings); err != nil {
+		t.Fatalf("last stderr line is not the timings JSON: %q", errOut)
+	}
+	for _, phase := range []string{"resolve_image", "prepare_disk", "network", "vmm_start", "boot_to_agent", "command", "teardown", "total"} {
+		if v, ok := timings[phase]; !ok || v < 0 {
+			t.Errorf("phase %s: %v (present: %v)", phase, v, ok)
+		}
+	}
+	if timings["boot_to_agent"] >= timings["total"] {
+		t.Errorf("boot %v >= total %v", timings["boot_to_agent"], timings["total"])
+	}
+}
+
+func TestNetworkNone(t *testing.T) {
+	f := env(t)
+	out, errOut, code := f.cli(nil, "run", "--rm", "--network", "none", "busybox", "--", "ls", "/sys/class/net")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.TrimSpace(out) != "lo" {
+		t.Errorf("interfaces %q, want only lo", out)
+	}
+}
+
+// TestDiskGrow: --disk grows the VM's root file system before its command
+// runs (here qcow2, grown online by the agent, or raw, grown offline).
+func TestDiskGrow(t *testing.T) {
+	f := env(t)
+	out := f.must(t, "run", "--rm", "--disk", "1G", "busybox", "--", "df", "-k", "/")
+	var size int64
+	for _, l := range strings.Split(out, "\n")[1:] {
+		if fields := strings.Fields(l); len(fields) >= 2 {
+			_, _ = fmt.Sscan(fields[1], &size)
+		}
+	}
+	// The busybox image is 64 MiB; a 1 GiB disk leaves well over 900 MiB.
+	if size < 900*1024 {
+		t.Fatalf("root file system is %d KiB after --disk 1G:\n%s", size, out)
+	}
+}

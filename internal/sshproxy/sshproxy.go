@@ -1,0 +1,139 @@
+// Package sshproxy is the daemon's SSH front door to its VMs.
+//
+// The CLI (and OpenSSH, through `banger ssh-config`'s ProxyCommand) never
+// talks to a guest directly: it upgrades an API connection on the daemon's
+// socket and speaks SSH to the daemon, which proxies every channel — exec,
+// shell, pty, sftp, direct-tcpip — onto the one agent connection it keeps
+// per VM. One mechanism gives every client every service the agent has,
+// and an exec costs a channel open on a warm connection instead of a guest
+// handshake.
+//
+// Client authentication is "none": whoever can open the daemon's socket is
+// already authorized (root or the banger group), exactly as with the rest of
+// the API. The daemon's host key identifies the daemon to clients.
+package sshproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Upstream is the agent side: a connection on which channels can be
+// opened and global requests sent (an *ssh.Client satisfies it).
+type Upstream interface {
+	OpenChannel(name string, data []byte) (ssh.Channel, <-chan *ssh.Request, error)
+	SendRequest(name string, wantReply bool, payload []byte) (bool, []byte, error)
+}
+
+// Serve performs the server handshake on conn and proxies the client's
+// channels to upstream until the client disconnects or ctx ends. It closes
+// conn before returning.
+func Serve(ctx context.Context, conn net.Conn, hostKey ssh.Signer, upstream Upstream) error {
+	cfg := &ssh.ServerConfig{NoClientAuth: true}
+	cfg.AddHostKey(hostKey)
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	sconn, chans, reqs, err := ssh.NewServerConn(conn, cfg)
+	if err != nil {
+		_ = conn.Close()
+		return fmt.Errorf("ssh handshake with client: %w", err)
+	}
+	defer func() { _ = sconn.Close() }()
+	go forwardGlobal(reqs, upstream)
+	var wg sync.WaitGroup
+	for nc := range chans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			proxyChannel(nc, upstream)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// forwardGlobal passes the client's global requests (the agent's ping,
+// info and shutdown requests) to the agent, with the agent's reply.
+// Remote port forwarding (tcpip-forward) would need channels opened towards
+// the client and is refused.
+func forwardGlobal(reqs <-chan *ssh.Request, upstream Upstream) {
+	for r := range reqs {
+		if r.Type == "tcpip-forward" || r.Type == "cancel-tcpip-forward" {
+			_ = r.Reply(false, nil)
+			continue
+		}
+		ok, payload, err := upstream.SendRequest(r.Type, r.WantReply, r.Payload)
+		if r.WantReply {
+			_ = r.Reply(ok && err == nil, payload)
+		}
+	}
+}
+
+// proxyChannel opens the same channel upstream and joins the two: data and
+// extended data (stderr) both ways, requests both ways with their replies,
+// EOF and close in order. The agent's exit-status is forwarded only after
+// all output before it has been delivered, so a client never sees the exit
+// before the last bytes.
+func proxyChannel(nc ssh.NewChannel, upstream Upstream) {
+	uch, ureqs, err := upstream.OpenChannel(nc.ChannelType(), nc.ExtraData())
+	if err != nil {
+		var oce *ssh.OpenChannelError
+		if errors.As(err, &oce) {
+			_ = nc.Reject(oce.Reason, oce.Message)
+		} else {
+			_ = nc.Reject(ssh.ConnectionFailed, "agent: "+err.Error())
+		}
+		return
+	}
+	dch, dreqs, err := nc.Accept()
+	if err != nil {
+		_ = uch.Close()
+		return
+	}
+
+	// Output: upstream → client, stdout and stderr; CloseWrite when both end.
+	outDone := make(chan struct{})
+	go func() {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); _, _ = io.Copy(dch, uch) }()
+		go func() { defer wg.Done(); _, _ = io.Copy(dch.Stderr(), uch.Stderr()) }()
+		wg.Wait()
+		_ = dch.CloseWrite()
+		close(outDone)
+	}()
+	// Input: client → upstream; CloseWrite on the client's EOF.
+	go func() {
+		_, _ = io.Copy(uch, dch)
+		_ = uch.CloseWrite()
+	}()
+	// Client requests (pty-req, env, exec, subsystem, window-change, signal).
+	go func() {
+		for r := range dreqs {
+			ok, _ := uch.SendRequest(r.Type, r.WantReply, r.Payload)
+			if r.WantReply {
+				_ = r.Reply(ok, nil)
+			}
+		}
+		// The client closed its channel: close ours upstream.
+		_ = uch.Close()
+	}()
+	// Agent requests (exit-status, exit-signal, ...), in order.
+	for r := range ureqs {
+		if r.Type == "exit-status" || r.Type == "exit-signal" {
+			<-outDone
+		}
+		ok, _ := dch.SendRequest(r.Type, r.WantReply, r.Payload)
+		if r.WantReply {
+			_ = r.Reply(ok, nil)
+		}
+	}
+	<-outDone
+	_ = dch.Close()
+}

@@ -1,0 +1,307 @@
+// Command benchboot is `make bench-boot`: in one run it times
+// `banger run --rm IMAGE -- true` (warm: image and kernel present) against a
+// bare qemu-system-x86_64 boot of the same kernel, initramfs and disk to
+// power-off, several rounds interleaved, and prints both medians, their
+// ratio and the median of each phase `banger run --timings` reports.
+//
+// The bare boot reuses the exact QEMU command line banger built (read from
+// a running banger VM's /proc/PID/cmdline), with its own copy-on-write disk,
+// a config drive whose main process is `true`, no NIC and no wait for a
+// host to collect the exit status: what QEMU alone costs for this guest.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/internal/vmm"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-boot:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	banger, host, root string
+}
+
+func run() error {
+	var (
+		banger = flag.String("banger", "bin/banger", "banger binary")
+		kernel = flag.String("kernel-deb", "", "Debian linux-image .deb to import")
+		image  = flag.String("image-tar", "", "root file system tarball to import")
+		rounds = flag.Int("rounds", 7, "timed rounds of each")
+	)
+	flag.Parse()
+	if *kernel == "" || *image == "" {
+		return errors.New("need -kernel-deb and -image-tar")
+	}
+	root, err := os.MkdirTemp("", "bgbench")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(root) }()
+	b := &bench{banger: *banger, root: root, host: "unix://" + filepath.Join(root, "run", "banger.sock")}
+
+	stop, err := b.startDaemon()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	for _, args := range [][]string{
+		{"kernel", "import", *kernel, "--name", "bench", "--default"},
+		{"image", "import", *image, "--name", "bench"},
+		{"run", "--rm", "bench", "--", "true"}, // warm-up
+	} {
+		if _, err := b.cli(args...); err != nil {
+			return err
+		}
+	}
+	argv, backing, err := b.qemuArgv()
+	if err != nil {
+		return err
+	}
+	bare, cleanup, err := b.bareBoot(argv, backing)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	var bangerT, bareT []float64
+	phases := map[string][]float64{}
+	for i := range *rounds {
+		t0 := time.Now()
+		errOut, err := b.cli("run", "--rm", "--timings", "bench", "--", "true")
+		if err != nil {
+			return err
+		}
+		bangerT = append(bangerT, secs(time.Since(t0)))
+		var tm map[string]float64
+		lines := strings.Split(strings.TrimSpace(errOut), "\n")
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &tm); err == nil {
+			for k, v := range tm {
+				phases[k] = append(phases[k], v)
+			}
+		}
+		d, err := bare()
+		if err != nil {
+			return err
+		}
+		bareT = append(bareT, secs(d))
+		fmt.Printf("round %d: banger %.3fs  bare qemu %.3fs\n", i+1, bangerT[i], bareT[i])
+	}
+	mb, mq := median(bangerT), median(bareT)
+	fmt.Printf("\nbanger run --rm IMG -- true   median %.3fs\n", mb)
+	fmt.Printf("bare qemu boot to power-off   median %.3fs\n", mq)
+	fmt.Printf("ratio banger/bare             %.2fx  (target <= 1.15x)\n\n", mb/mq)
+	fmt.Println("banger phases, median (ms):")
+	keys := make([]string, 0, len(phases))
+	for k := range phases {
+		keys = append(keys, k)
+	}
+	order := []string{"resolve_image", "prepare_disk", "network", "vmm_start", "boot_to_agent", "command", "teardown", "total"}
+	sort.Slice(keys, func(i, j int) bool { return slices.Index(order, keys[i]) < slices.Index(order, keys[j]) })
+	for _, k := range keys {
+		fmt.Printf("  %-14s %9.1f\n", k, median(phases[k]))
+	}
+	return nil
+}
+
+func (b *bench) startDaemon() (func(), error) {
+	tag := fmt.Sprintf("%04x", os.Getpid()&0xffff)
+	cfg := filepath.Join(b.root, "config.toml")
+	conf := fmt.Sprintf("[network]\nbridge = \"bgb%s\"\nsubnet = \"10.216.%d.0/24\"\nnft_table = \"bangerbench_%s\"\n", tag, os.Getpid()%250, tag)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	log, err := os.Create(filepath.Join(b.root, "daemon.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(context.Background(), b.banger, "daemon", "--root", b.root, "--config", cfg)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop := func() {
+		_, _ = b.cli("gc")
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		// The daemon leaves its bridge and table for VMs that outlive it;
+		// the benchmark has none left.
+		_ = exec.CommandContext(context.Background(), "ip", "link", "del", "bgb"+tag).Run()
+		_ = exec.CommandContext(context.Background(), "nft", "delete", "table", "inet", "bangerbench_"+tag).Run()
+	}
+	for range 200 {
+		if _, err := b.cli("info"); err == nil {
+			return stop, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	return nil, errors.New("the daemon did not answer")
+}
+
+// cli runs banger and returns its stderr.
+func (b *bench) cli(args ...string) (string, error) {
+	cmd := exec.CommandContext(context.Background(), b.banger, append([]string{"--host", b.host}, args...)...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		return errb.String(), fmt.Errorf("banger %s: %w\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return errb.String(), nil
+}
+
+// qemuArgv starts a detached VM and reads the QEMU command line banger
+// built for it, and the image its disk overlay is backed by.
+func (b *bench) qemuArgv() ([]string, string, error) {
+	cmd := exec.CommandContext(context.Background(), b.banger, "--host", b.host, "run", "-d", "--name", "argv", "bench")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, "", fmt.Errorf("run -d: %w", err)
+	}
+	defer func() { _, _ = b.cli("rm", "-f", "argv") }()
+	pids, err := proc.FindByEnv(vmm.EnvVMID, strings.TrimSpace(string(out)))
+	if err != nil || len(pids) != 1 {
+		return nil, "", fmt.Errorf("find the VMM of %s: %v: %w", out, pids, err)
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pids[0]))
+	if err != nil {
+		return nil, "", err
+	}
+	argv := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+	for _, a := range argv {
+		if strings.Contains(a, "format=qcow2") {
+			return argv, backingFile(a), nil
+		}
+	}
+	return nil, "", fmt.Errorf("no qcow2 root disk in banger's QEMU command line %q", argv)
+}
+
+// bareBoot prepares the bare QEMU run and returns a function that boots it
+// once (from a fresh copy-on-write disk) and returns its duration.
+func (b *bench) bareBoot(argv []string, image string) (func() (time.Duration, error), func(), error) {
+	dir := filepath.Join(b.root, "bare")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	var args []string
+	for i := 0; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case i > 0 && (argv[i-1] == "-qmp"):
+			args = append(args, "unix:"+filepath.Join(dir, "qmp.sock")+",server=on,wait=off")
+			continue
+		case strings.HasPrefix(a, "socket,id=agent,"):
+			args = append(args, "socket,id=agent,path="+filepath.Join(dir, "agent.sock")+",server=on,wait=off")
+			continue
+		case strings.HasPrefix(a, "file,id=console,"):
+			args = append(args, "file,id=console,path="+filepath.Join(dir, "console.log"))
+			continue
+		case a == "-netdev":
+			i += 3 // -netdev X -device Y: the bare boot has no NIC
+			continue
+		case strings.Contains(a, "format=qcow2"):
+			args = append(args, "id=disk0,if=none,file="+filepath.Join(dir, "disk.qcow2")+",format=qcow2,discard=unmap")
+			continue
+		case strings.Contains(a, "config.img"):
+			args = append(args, "id=disk1,if=none,file="+filepath.Join(dir, "config.img")+",format=raw,readonly=on")
+			continue
+		}
+		args = append(args, a)
+	}
+	if image == "" {
+		return nil, nil, errors.New("cannot tell which image the VM's disk is backed by")
+	}
+	if err := writeConfigDrive(filepath.Join(dir, "config.img")); err != nil {
+		return nil, nil, err
+	}
+	boot := func() (time.Duration, error) {
+		disk := filepath.Join(dir, "disk.qcow2")
+		_ = os.Remove(disk)
+		if out, err := exec.CommandContext(context.Background(), "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", image, disk).CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("qemu-img: %w: %s", err, out)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		t0 := time.Now()
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("bare qemu: %w: %s", err, out)
+		}
+		return time.Since(t0), nil
+	}
+	return boot, func() { _ = os.RemoveAll(dir) }, nil
+}
+
+// backingFile finds the image the VM's qcow2 overlay is backed by.
+func backingFile(drive string) string {
+	for _, kv := range strings.Split(drive, ",") {
+		if p, ok := strings.CutPrefix(kv, "file="); ok {
+			out, err := exec.CommandContext(context.Background(), "qemu-img", "info", "-U", "--output=json", p).Output()
+			if err != nil {
+				return ""
+			}
+			var info struct {
+				Backing string `json:"full-backing-filename"`
+			}
+			_ = json.Unmarshal(out, &info)
+			return info.Backing
+		}
+	}
+	return ""
+}
+
+// writeConfigDrive writes a boot config that runs `true` and powers off at
+// once: no host will collect the exit status.
+func writeConfigDrive(path string) error {
+	hk, err := agentclient.NewHostKey()
+	if err != nil {
+		return err
+	}
+	ck, err := agentclient.NewClientKey()
+	if err != nil {
+		return err
+	}
+	return bootcfg.Write(path, bootcfg.Config{
+		VMID:       "bench",
+		Hostname:   "bench",
+		SSH:        bootcfg.SSH{HostKey: string(hk.PEM), AuthorizedKeys: []string{ck.AuthorizedKey()}},
+		Main:       &bootcfg.Process{Argv: []string{"true"}, Env: []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin"}},
+		Channels:   bootcfg.Channels{VirtioPort: vmm.AgentPortName},
+		ExitWaitMS: 1,
+	})
+}
+
+func secs(d time.Duration) float64 { return d.Seconds() }
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

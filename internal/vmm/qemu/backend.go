@@ -1,0 +1,238 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/internal/vmm"
+)
+
+// Name is the backend's name in configs and handles.
+const Name = "qemu"
+
+// readyTimeout bounds how long Start waits for a launched QEMU to answer on
+// QMP (it does so in ~50–300 ms; the guest boots afterwards).
+const readyTimeout = 30 * time.Second
+
+// Backend starts and adopts QEMU microVMs.
+type Backend struct {
+	opts   options
+	mu     sync.Mutex
+	probed *vmm.Probe
+}
+
+var _ vmm.Backend = (*Backend)(nil)
+
+type options struct {
+	binary  string
+	accel   string
+	scratch string
+}
+
+// Option configures a Backend.
+type Option func(*options)
+
+// WithBinary sets the QEMU binary, looked up in PATH unless absolute
+// (default "qemu-system-x86_64"; config qemu.binary).
+func WithBinary(path string) Option { return func(o *options) { o.binary = path } }
+
+// WithAccel sets the accelerator: "auto" (default: KVM when the probe shows
+// it can run a standard guest, else TCG), "kvm" or "tcg" (config
+// qemu.accel).
+func WithAccel(accel string) Option { return func(o *options) { o.accel = accel } }
+
+// WithScratchDir sets where the KVM probe writes its payload (default: the
+// system temp dir).
+func WithScratchDir(dir string) Option { return func(o *options) { o.scratch = dir } }
+
+// New returns a QEMU backend.
+func New(opts ...Option) *Backend {
+	o := options{binary: "qemu-system-x86_64", accel: "auto"}
+	for _, f := range opts {
+		f(&o)
+	}
+	return &Backend{opts: o}
+}
+
+// Name implements vmm.Backend.
+func (b *Backend) Name() string { return Name }
+
+// Start implements vmm.Backend: it records the handles, launches QEMU in its
+// own session and returns once QEMU answers on QMP (the guest is booting).
+func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) {
+	fail := func(phase string, err error) error { return fmt.Errorf("vm %s: %s: %w", spec.ID, phase, err) }
+	accel, bin, err := b.resolve(ctx, spec)
+	if err != nil {
+		return nil, fail("probe", err)
+	}
+	l := launch{spec: spec, accel: accel}
+	if accel == AccelTCG {
+		l.tscKHz = HostTSC().KHz
+	}
+	args, err := commandLine(l)
+	if err != nil {
+		return nil, fail("configure", err)
+	}
+	if err := checkFiles(spec); err != nil {
+		return nil, fail("configure", err)
+	}
+	h := vmm.Handles{
+		Backend: Name,
+		Sockets: map[string]string{"qmp": l.qmpPath(), "agent": l.agentPath()},
+		Accel:   accel,
+	}
+	if err := record(spec, h); err != nil {
+		return nil, fail("record handles", err)
+	}
+	m, err := spawn(spec, h, bin, args)
+	if err != nil {
+		return nil, fail("start qemu", err)
+	}
+	h.Process, err = proc.Lookup(m.child.Process.Pid)
+	if err == nil {
+		m.h = h
+		err = record(spec, h)
+	}
+	if err == nil {
+		err = m.waitReady(ctx)
+	}
+	if err != nil {
+		m.abort()
+		return nil, fail("start qemu", err)
+	}
+	return m, nil
+}
+
+// resolve returns the accelerator and binary for spec: the spec's, the
+// configured one, or the probe's choice.
+func (b *Backend) resolve(ctx context.Context, spec vmm.Spec) (accel, bin string, err error) {
+	accel = spec.Accel
+	if accel == "" && b.opts.accel != "auto" && b.opts.accel != "" {
+		accel = b.opts.accel
+	}
+	if accel != "" {
+		bin, err = exec.LookPath(b.opts.binary)
+		if err != nil {
+			return "", "", fmt.Errorf("%w: %s not found: install qemu-system-x86 or set qemu.binary", errdefs.ErrUnavailable, b.opts.binary)
+		}
+		return accel, bin, nil
+	}
+	p := b.Probe(ctx)
+	if !p.Available {
+		return "", "", fmt.Errorf("%w: qemu cannot run here: %s", errdefs.ErrUnavailable, strings.Join(p.Notes, "; "))
+	}
+	return p.Accel, p.Binary, nil
+}
+
+// checkFiles makes a missing kernel or disk a clear error before anything
+// is created.
+func checkFiles(spec vmm.Spec) error {
+	paths := []struct{ what, path string }{
+		{"kernel", spec.Kernel.BzImage},
+		{"kernel", spec.Kernel.Vmlinux},
+		{"initrd", spec.Kernel.Initrd},
+	}
+	for _, d := range spec.Drives {
+		paths = append(paths, struct{ what, path string }{"drive " + d.ID, d.Path})
+	}
+	for _, p := range paths {
+		if p.path == "" {
+			continue
+		}
+		if _, err := os.Stat(p.path); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("%s %s: %w", p.what, p.path, errdefs.ErrNotFound)
+			}
+			return fmt.Errorf("%s: %w", p.what, err)
+		}
+	}
+	if fi, err := os.Stat(spec.RuntimeDir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("runtime dir %s must exist: %w", spec.RuntimeDir, errdefs.ErrInvalid)
+	}
+	return nil
+}
+
+func record(spec vmm.Spec, h vmm.Handles) error {
+	if spec.Record == nil {
+		return nil
+	}
+	return spec.Record(h)
+}
+
+// spawn starts QEMU as the daemon's child in a session of its own (a
+// signal to the daemon's process group does not reach it, and nothing ties
+// its life to the daemon's), with its output in a file in the runtime dir
+// (a pipe would break when the daemon dies) and EnvVMID in its environment.
+func spawn(spec vmm.Spec, h vmm.Handles, bin string, args []string) (*Machine, error) {
+	logPath := filepath.Join(spec.RuntimeDir, stderrLog)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = logf.Close() }()
+	cmd := exec.Command(bin, args...) //nolint:noctx // the VMM outlives the request that starts it
+	cmd.Env = vmmEnv(os.Environ(), spec.ID)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		_ = os.Remove(logPath)
+		return nil, err
+	}
+	m := &Machine{
+		id: spec.ID, h: h, dir: spec.RuntimeDir, console: spec.ConsoleLog,
+		child: cmd, exited: make(chan struct{}),
+	}
+	go m.reap()
+	return m, nil
+}
+
+// vmmEnv is the daemon's environment with EnvVMID set to id.
+func vmmEnv(env []string, id string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, vmm.EnvVMID+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, vmm.EnvVMID+"="+id)
+}
+
+// Attach implements vmm.Backend: it adopts a QEMU started earlier, once the
+// recorded process identity is still live and QMP answers.
+func (b *Backend) Attach(ctx context.Context, h vmm.Handles) (vmm.Machine, error) {
+	if h.Backend != Name {
+		return nil, fmt.Errorf("attach: handles are for backend %q, not %s: %w", h.Backend, Name, errdefs.ErrInvalid)
+	}
+	if !h.Process.Alive() {
+		return nil, fmt.Errorf("attach: qemu process %d is gone: %w", h.Process.PID, errdefs.ErrNotFound)
+	}
+	id := ""
+	env, _ := proc.Environ(h.Process.PID)
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, vmm.EnvVMID+"="); ok {
+			id = v
+		}
+	}
+	if id == "" {
+		return nil, fmt.Errorf("attach: process %d has no %s: not a banger VMM: %w", h.Process.PID, vmm.EnvVMID, errdefs.ErrNotFound)
+	}
+	qmp := h.Sockets["qmp"]
+	if qmp == "" {
+		return nil, fmt.Errorf("vm %s: attach: handles have no qmp socket: %w", id, errdefs.ErrInvalid)
+	}
+	m := &Machine{id: id, h: h, dir: filepath.Dir(qmp)}
+	if _, err := m.Status(ctx); err != nil {
+		return nil, fmt.Errorf("vm %s: attach: qemu %d does not answer on QMP: %w", id, h.Process.PID, err)
+	}
+	return m, nil
+}

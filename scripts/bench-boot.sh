@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# bench-boot: `banger run --rm IMG -- true` (warm: image and kernel present)
+# against a bare qemu-system-x86_64 boot of the same kernel, initramfs and
+# disk to power-off; several interleaved rounds, medians, the ratio, and
+# the median of each phase `banger run --timings` reports. Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/fixtures.sh
+. scripts/lib/fixtures.sh
+[[ $(id -u) -eq 0 ]] || { echo "bench-boot: run as root (VMs need taps and nftables)" >&2; exit 1; }
+deb=$(kernel_deb)
+img=$(busybox_tar)
+go run ./internal/tools/benchboot -banger bin/banger -kernel-deb "$deb" -image-tar "$img" -rounds "${ROUNDS:-7}"
