@@ -180,7 +180,7 @@ func newImageLsCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return fetchAndShow(cmd, app, *format, "/v1/images", func(imgs []api.Image) [][]string {
+		return fetchAndShow(cmd, app, *format, "/v1/images", rowsOf(app, func(imgs []api.Image) [][]string {
 			rows := [][]string{{"NAME", "ID", "DIGEST", "SIZE", "AGENT", "CREATED"}}
 			now := time.Now()
 			for _, img := range imgs {
@@ -188,29 +188,9 @@ func newImageLsCmd(app *App) *cobra.Command {
 					units.FormatSize(img.SizeBytes), cmp.Or(img.AgentVersion, "none"), ago(img.Created, now)})
 			}
 			return rows
-		})
+		}))
 	}
 	return cmd
-}
-
-// fetchAndShow GETs path into a T and prints it: as JSON with --format
-// json, else as the table rows builds.
-func fetchAndShow[T any](cmd *cobra.Command, app *App, format, path string, rows func(T) [][]string) error {
-	if err := checkFormat(format, "table", "json"); err != nil {
-		return err
-	}
-	c, err := app.Client()
-	if err != nil {
-		return err
-	}
-	var v T
-	if err := c.Call(cmd.Context(), "GET", path, nil, &v); err != nil {
-		return err
-	}
-	if format == "json" {
-		return printJSON(app.Stdout, v)
-	}
-	return table(app.Stdout, rows(v))
 }
 
 func shortDigest(d string) string {
@@ -230,7 +210,7 @@ func newImageInspectCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return fetchAndShow(cmd, app, *format, "/v1/images/"+api.PathEscape(args[0]), func(img api.Image) [][]string {
+		return fetchAndShow(cmd, app, *format, "/v1/images/"+api.PathEscape(args[0]), rowsOf(app, func(img api.Image) [][]string {
 			return [][]string{
 				{"Name:", img.Name},
 				{"ID:", img.ID},
@@ -243,7 +223,7 @@ func newImageInspectCmd(app *App) *cobra.Command {
 				{"Command:", cmp.Or(strings.TrimSpace(strings.Join(append(img.Config.Entrypoint, img.Config.Cmd...), " ")), "-")},
 				{"Created:", img.Created.Local().Format(time.RFC3339) + " (" + ago(img.Created, time.Now()) + ")"},
 			}
-		})
+		}))
 	}
 	return cmd
 }

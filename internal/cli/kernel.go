@@ -165,26 +165,14 @@ func newKernelLsCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
-		c, err := app.Client()
-		if err != nil {
-			return err
-		}
-		var ks []api.Kernel
-		if err := c.Call(cmd.Context(), "GET", "/v1/kernels", nil, &ks); err != nil {
-			return err
-		}
-		if *format == "json" {
-			return printJSON(app.Stdout, ks)
-		}
-		rows := [][]string{{"NAME", "VERSION", "DEFAULT", "BOOTS", "INITRD", "SIZE", "CREATED"}}
-		now := time.Now()
-		for _, k := range ks {
-			rows = append(rows, []string{k.Name, k.Version, mark(k.Default), boots(k), initrdSummary(k), units.FormatSize(k.SizeBytes), ago(k.Created, now)})
-		}
-		return table(app.Stdout, rows)
+		return fetchAndShow(cmd, app, *format, "/v1/kernels", rowsOf(app, func(ks []api.Kernel) [][]string {
+			rows := [][]string{{"NAME", "VERSION", "DEFAULT", "BOOTS", "INITRD", "SIZE", "CREATED"}}
+			now := time.Now()
+			for _, k := range ks {
+				rows = append(rows, []string{k.Name, k.Version, mark(k.Default), boots(k), initrdSummary(k), units.FormatSize(k.SizeBytes), ago(k.Created, now)})
+			}
+			return rows
+		}))
 	}
 	return cmd
 }
@@ -221,21 +209,7 @@ func newKernelInspectCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
-		c, err := app.Client()
-		if err != nil {
-			return err
-		}
-		var k api.Kernel
-		if err := c.Call(cmd.Context(), "GET", "/v1/kernels/"+api.PathEscape(args[0]), nil, &k); err != nil {
-			return err
-		}
-		if *format == "json" {
-			return printJSON(app.Stdout, k)
-		}
-		return printKernel(app, k)
+		return fetchAndShow(cmd, app, *format, "/v1/kernels/"+api.PathEscape(args[0]), func(k api.Kernel) error { return printKernel(app, k) })
 	}
 	return cmd
 }

@@ -30,6 +30,31 @@ func checkFormat(f string, allowed ...string) error {
 	return fmt.Errorf("%w: --format %q: want one of %s", errdefs.ErrInvalid, f, strings.Join(allowed, ", "))
 }
 
+// fetchAndShow GETs path into a T and prints it: as JSON with --format
+// json, else with show. Every listing and inspecting command uses it.
+func fetchAndShow[T any](cmd *cobra.Command, app *App, format, path string, show func(T) error) error {
+	if err := checkFormat(format, "table", "json"); err != nil {
+		return err
+	}
+	c, err := app.Client()
+	if err != nil {
+		return err
+	}
+	var v T
+	if err := c.Call(cmd.Context(), "GET", path, nil, &v); err != nil {
+		return err
+	}
+	if format == "json" {
+		return printJSON(app.Stdout, v)
+	}
+	return show(v)
+}
+
+// rowsOf turns a table builder into fetchAndShow's printer.
+func rowsOf[T any](app *App, rows func(T) [][]string) func(T) error {
+	return func(v T) error { return table(app.Stdout, rows(v)) }
+}
+
 // printJSON writes v as indented JSON.
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

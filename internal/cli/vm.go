@@ -195,36 +195,21 @@ func newPsCmd(app *App) *cobra.Command {
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show every VM, not only running ones")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only VM ids")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
-		c, err := app.Client()
-		if err != nil {
-			return err
-		}
-		var vms []api.VM
 		q := ""
 		if all {
 			q = "?all=1"
 		}
-		if err := c.Call(cmd.Context(), "GET", "/v1/vms"+q, nil, &vms); err != nil {
-			return err
-		}
-		switch {
-		case *format == "json":
-			if vms == nil {
-				vms = []api.VM{}
+		return fetchAndShow(cmd, app, *format, "/v1/vms"+q, func(vms []api.VM) error {
+			if !quiet {
+				return printVMTable(app.Stdout, vms, time.Now())
 			}
-			return printJSON(app.Stdout, vms)
-		case quiet:
 			for _, vm := range vms {
 				if _, err := fmt.Fprintln(app.Stdout, vm.ID); err != nil {
 					return err
 				}
 			}
 			return nil
-		}
-		return printVMTable(app.Stdout, vms, time.Now())
+		})
 	}
 	return cmd
 }
@@ -255,45 +240,35 @@ func newInspectCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "json")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
-		c, err := app.Client()
-		if err != nil {
-			return err
-		}
-		var vm api.VM
-		if err := c.Call(cmd.Context(), "GET", vmPath(args[0]), nil, &vm); err != nil {
-			return err
-		}
-		if *format == "json" {
-			return printJSON(app.Stdout, vm)
-		}
-		rows := [][]string{
-			{"ID:", vm.ID}, {"Name:", vm.Name}, {"State:", string(vm.State)},
-			{"Image:", vm.Spec.Image}, {"Kernel:", vm.Spec.Kernel},
-			{"CPUs:", strconv.Itoa(vm.Spec.CPUs)}, {"Memory:", units.FormatSize(int64(vm.Spec.MemoryMiB) * units.MiB)},
-			{"VMM:", strings.TrimSpace(vm.Runtime.VMM + " " + vm.Runtime.Accel)},
-			{"Disk:", strings.TrimSpace(vm.Runtime.DiskStrategy + " " + vm.Runtime.DiskPath)},
-			{"IP:", vm.Runtime.IP}, {"Tap:", vm.Runtime.Tap},
-		}
-		if vm.ExitCode != nil {
-			rows = append(rows, []string{"Exit code:", strconv.Itoa(*vm.ExitCode)})
-		}
-		if vm.Error != "" {
-			rows = append(rows, []string{"Error:", vm.ErrorPhase + ": " + vm.Error})
-		}
-		if err := table(app.Stdout, rows); err != nil {
-			return err
-		}
-		for _, l := range vm.ConsoleTail {
-			if _, err := fmt.Fprintln(app.Stdout, "  | "+l); err != nil {
-				return err
-			}
-		}
-		return nil
+		return fetchAndShow(cmd, app, *format, vmPath(args[0]), func(vm api.VM) error { return printVM(app, vm) })
 	}
 	return cmd
+}
+
+func printVM(app *App, vm api.VM) error {
+	rows := [][]string{
+		{"ID:", vm.ID}, {"Name:", vm.Name}, {"State:", string(vm.State)},
+		{"Image:", vm.Spec.Image}, {"Kernel:", vm.Spec.Kernel},
+		{"CPUs:", strconv.Itoa(vm.Spec.CPUs)}, {"Memory:", units.FormatSize(int64(vm.Spec.MemoryMiB) * units.MiB)},
+		{"VMM:", strings.TrimSpace(vm.Runtime.VMM + " " + vm.Runtime.Accel)},
+		{"Disk:", strings.TrimSpace(vm.Runtime.DiskStrategy + " " + vm.Runtime.DiskPath)},
+		{"IP:", vm.Runtime.IP}, {"Tap:", vm.Runtime.Tap},
+	}
+	if vm.ExitCode != nil {
+		rows = append(rows, []string{"Exit code:", strconv.Itoa(*vm.ExitCode)})
+	}
+	if vm.Error != "" {
+		rows = append(rows, []string{"Error:", vm.ErrorPhase + ": " + vm.Error})
+	}
+	if err := table(app.Stdout, rows); err != nil {
+		return err
+	}
+	for _, l := range vm.ConsoleTail {
+		if _, err := fmt.Fprintln(app.Stdout, "  | "+l); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ensureImage pulls ref with progress when the daemon does not have it, as
