@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
-
 )
 
 func newLogsCmd(app *App) *cobra.Command {

@@ -232,8 +232,11 @@ func checkSize(t *testing.T, d Disk, req Request) {
 	}
 }
 
-func TestCopyStrategy(t *testing.T)  { conformance(t, Copy, t.TempDir()) }
-func TestQCOW2Strategy(t *testing.T) { testutil.RequireBinary(t, "qemu-img", "qemu-utils"); conformance(t, QCOW2, t.TempDir()) }
+func TestCopyStrategy(t *testing.T) { conformance(t, Copy, t.TempDir()) }
+func TestQCOW2Strategy(t *testing.T) {
+	testutil.RequireBinary(t, "qemu-img", "qemu-utils")
+	conformance(t, QCOW2, t.TempDir())
+}
 
 // TestReflinkStrategy runs the conformance on a loop-mounted XFS with
 // reflinks, and checks Probe tells it apart from a file system without.
