@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/imagepull/blobcache"
 	"github.com/bangerdev/banger/internal/store"
@@ -160,25 +160,13 @@ func upToDate(old *api.Image, r *imagepull.Remote, size int64, agent string) boo
 	if old.Source != "pull" || old.Digest != r.Digest || old.Platform != r.Platform || (size > 0 && size != old.SizeBytes) {
 		return false
 	}
-	sum, err := fileSHA256(agent)
+	if agent == "" {
+		return old.AgentSHA256 == ""
+	}
+	sum, err := fsutil.SHA256(agent)
 	return err == nil && sum == old.AgentSHA256
 }
 
-func fileSHA256(path string) (string, error) {
-	if path == "" {
-		return "", nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = f.Close() }()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 func (d *Daemon) importImage(r *http.Request, ew *api.EventWriter) (any, error) {
 	q := r.URL.Query()

@@ -20,10 +20,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/bangerdev/banger/internal/fsutil"
 )
 
 // FileName is the name of the file in a VM's runtime directory.
@@ -208,7 +209,7 @@ func (r *Recorder) commit(next []Resource) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteAtomic(r.path, b, 0o600); err != nil {
+	if err := fsutil.WriteAtomic(r.path, b, 0o600); err != nil {
 		return fmt.Errorf("record handles of vm %s: %w", f.VMID, err)
 	}
 	if r.mirror != nil {
@@ -231,40 +232,4 @@ func (r *Recorder) Remove() error {
 		return err
 	}
 	return nil
-}
-
-// WriteAtomic replaces path with data: write a temp file in the same
-// directory, fsync it, rename it over path, fsync the directory. A reader
-// sees the old or the new content, never a mix, even across a crash.
-func WriteAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = d.Close() }()
-	return d.Sync()
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/bangerdev/banger/internal/fsutil"
 )
 
 func TestRecordThenCreateThenRelease(t *testing.T) {
@@ -87,7 +89,7 @@ func TestCorruptFileFallsBackToMirror(t *testing.T) {
 		t.Fatalf("corrupt file: recorder must start from the mirror, got %+v", r.Snapshot())
 	}
 	// A file of another VM is not ours either.
-	if err := WriteAtomic(p, []byte(`{"version":1,"vm_id":"other","resources":[]}`), 0o600); err != nil {
+	if err := fsutil.WriteAtomic(p, []byte(`{"version":1,"vm_id":"other","resources":[]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(p, "vm1", base, nil); !errors.Is(err, ErrCorrupt) {

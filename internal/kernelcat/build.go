@@ -13,6 +13,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/kernelcat/compress"
 	"github.com/bangerdev/banger/internal/kernelcat/initrd"
 	"github.com/bangerdev/banger/internal/kernelcat/kconfig"
@@ -69,7 +70,7 @@ func build(ctx context.Context, in input, out string, opts *Options) (api.Kernel
 	if err := buildInitrd(in, cfg, &k, opts); err != nil {
 		return k, fmt.Errorf("kernel %s: %w", k.Version, err)
 	}
-	if k.VmlinuxSHA256, err = fileSHA256(k.Vmlinux); err != nil {
+	if k.VmlinuxSHA256, err = fsutil.SHA256(k.Vmlinux); err != nil {
 		return k, err
 	}
 	k.SizeBytes = dirSize(out)
@@ -179,7 +180,7 @@ func buildInitrd(in input, cfg kconfig.Config, k *api.Kernel, opts *Options) err
 // <dir>/modules (rel paths in load order) and agent, atomically, and
 // records it in k.
 func writeInitrd(k *api.Kernel, rels []string, agent string) error {
-	sum, err := fileSHA256(agent)
+	sum, err := fsutil.SHA256(agent)
 	if err != nil {
 		return fmt.Errorf("banger-agent: %w", err)
 	}
@@ -232,7 +233,7 @@ func EnsureInitrd(k *api.Kernel, agent string) (bool, error) {
 	if k.Initrd == "" {
 		return false, nil
 	}
-	sum, err := fileSHA256(agent)
+	sum, err := fsutil.SHA256(agent)
 	if err != nil {
 		return false, fmt.Errorf("banger-agent: %w", err)
 	}

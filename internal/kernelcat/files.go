@@ -1,8 +1,6 @@
 package kernelcat
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"io/fs"
 	"os"
@@ -27,19 +25,6 @@ func copyFile(src, dst string) error {
 	return err
 }
 
-// fileSHA256 returns the hex sha256 of a file.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path) //nolint:gosec // paths come from the entry or the daemon
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = f.Close() }()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 // dirSize sums the sizes of the regular files under dir.
 func dirSize(dir string) int64 {
