@@ -14,8 +14,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -115,6 +117,25 @@ var (
 	builtPaths = map[string]string{}
 )
 
+// testBinDir is this test process's directory for built binaries,
+// /tmp/banger-testbin-<pid>. Go's testing has no process-end hook for
+// helpers, so instead each process removes the directories of processes
+// that are gone.
+func testBinDir() (string, error) {
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "banger-testbin-*"))
+	for _, m := range matches {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(m), "banger-testbin-"))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			_ = os.RemoveAll(m)
+		}
+	}
+	dir := filepath.Join(os.TempDir(), "banger-testbin-"+strconv.Itoa(os.Getpid()))
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
 // BuildBinary builds a static binary of the package at pkg (e.g.
 // "./cmd/banger-agent") once per test process and returns its path.
 func BuildBinary(t testing.TB, pkg string) string {
@@ -125,7 +146,7 @@ func BuildBinary(t testing.TB, pkg string) string {
 		return p
 	}
 	// Shared by every test of the process, so not t.TempDir.
-	dir, err := os.MkdirTemp("", "banger-testbin-") //nolint:usetesting // outlives the test that built it
+	dir, err := testBinDir()
 	if err != nil {
 		t.Fatal(err)
 	}
