@@ -105,3 +105,22 @@ func TestDiskGrow(t *testing.T) {
 		t.Fatalf("root file system is %d KiB after --disk 1G:\n%s", size, out)
 	}
 }
+
+// TestRunAndExecOnATerminal: -t runs the command on a pseudo-terminal in
+// the guest (24x80 when the client's stdin is no terminal).
+func TestRunAndExecOnATerminal(t *testing.T) {
+	f := env(t)
+	out := f.must(t, "run", "--rm", "-t", "busybox", "--", "sh", "-c", "tty; stty size")
+	if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "24 80") {
+		t.Errorf("run -t: %q", out)
+	}
+	id := strings.TrimSpace(f.must(t, "run", "-d", "busybox"))
+	t.Cleanup(func() { f.cli(nil, "rm", "-f", id) })
+	out = f.must(t, "exec", "-t", id, "--", "sh", "-c", "tty; echo $TERM")
+	if !strings.Contains(out, "/dev/pts/") {
+		t.Errorf("exec -t: %q", out)
+	}
+	if out, _, code := f.cli(nil, "exec", id, "--", "tty"); code != 1 || !strings.Contains(out, "not a tty") {
+		t.Errorf("exec without -t: exit %d, %q; want tty's 1 and \"not a tty\"", code, out)
+	}
+}
