@@ -13,10 +13,13 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/daemon"
 	"github.com/bangerdev/banger/internal/daemon/daemontest"
+	"github.com/bangerdev/banger/internal/imagepull/registrytest"
 	"github.com/bangerdev/banger/internal/kernelcat/kctest"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/testutil"
@@ -208,5 +211,37 @@ func TestKernelPullURL(t *testing.T) {
 	var k api.Kernel
 	if err := td.Client.Call(context.Background(), "GET", "/v1/kernels/web", nil, &k); err != nil || k.Source != "pull:"+srv.URL+"/k.tar" {
 		t.Fatalf("record %+v, %v", k, err)
+	}
+}
+
+// TestKernelPullFromOCIImage: `banger kernel pull REF` takes a kernel
+// packaged in an OCI image (/boot and /lib/modules), through the image
+// pipeline's pull and flatten, from a registry on loopback.
+func TestKernelPullFromOCIImage(t *testing.T) {
+	t.Setenv(daemon.EnvAgent, testutil.RequireBinary(t, "busybox", "busybox-static"))
+	td := daemontest.Start(t)
+	tree := t.TempDir()
+	const rel = "6.1.0-99-test-amd64"
+	kctest.WriteDistroTree(t, tree, rel, rel+" SMP mod_unload")
+	layer, err := registrytest.LayerFromTar(kctest.TarTree(t, tree, ""), registrytest.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := registrytest.NewImage([]v1.Layer{layer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registrytest.Start(t)
+	reg.Push(t, "kernels/test:6.1", img)
+
+	mustRun(t, td.Host, "kernel", "pull", reg.Ref("kernels/test:6.1"), "--name", "oci-kernel")
+	k := kernels(t, td.Host)["oci-kernel"]
+	if k.Version != rel || k.Initrd == "" || k.Modules == 0 || !strings.HasPrefix(k.Source, "pull:") {
+		t.Fatalf("kernel from the OCI image: %+v", k)
+	}
+	// A plain word is a catalog name, never a Docker Hub lookup.
+	_, errOut, code := run(t, td.Host, "kernel", "pull", "no-such-kernel")
+	if code != 1 || !strings.Contains(errOut, "is not a catalog kernel") {
+		t.Fatalf("unknown catalog name: exit %d, %q", code, errOut)
 	}
 }

@@ -111,6 +111,7 @@ func (d *Daemon) pullKernel(r *http.Request, ew *api.EventWriter) (any, error) {
 		Options:   opts,
 		SHA256:    req.SHA256,
 		Downloads: d.layout.KernelDownloads(),
+		OCI:       d.FlattenImage,
 	})
 }
 

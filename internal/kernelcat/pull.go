@@ -61,14 +61,17 @@ func Pull(ctx context.Context, ref, dest string, opts PullOptions) (api.Kernel, 
 		}
 		return pullURL(ctx, ref, Entry{}, dest, opts)
 	}
-	if opts.OCI != nil {
+	// Catalog names are plain words; an OCI reference must say so with a
+	// tag, a digest or a repository path, so a mistyped catalog name is
+	// reported as such instead of being looked up on Docker Hub.
+	if opts.OCI != nil && strings.ContainsAny(ref, ":/@") {
 		return pullOCI(ctx, ref, dest, opts)
 	}
 	var names []string
 	for _, e := range catalog {
 		names = append(names, e.Name)
 	}
-	return api.Kernel{}, fmt.Errorf("%w: %q is not a catalog kernel (%s) or an http(s) URL; OCI kernel images are not supported by this daemon", errdefs.ErrNotFound, ref, strings.Join(names, ", "))
+	return api.Kernel{}, fmt.Errorf("%w: %q is not a catalog kernel (%s), an http(s) URL, or an OCI reference (registry/repository:tag)", errdefs.ErrNotFound, ref, strings.Join(names, ", "))
 }
 
 // pullOCI imports the kernel an OCI image holds in /boot and /lib/modules:
