@@ -167,7 +167,6 @@ func upToDate(old *api.Image, r *imagepull.Remote, size int64, agent string) boo
 	return err == nil && sum == old.AgentSHA256
 }
 
-
 func (d *Daemon) importImage(r *http.Request, ew *api.EventWriter) (any, error) {
 	q := r.URL.Query()
 	if q.Get("name") == "" {

@@ -25,7 +25,6 @@ func copyFile(src, dst string) error {
 	return err
 }
 
-
 // dirSize sums the sizes of the regular files under dir.
 func dirSize(dir string) int64 {
 	var n int64
