@@ -5,6 +5,7 @@
 #   make lint         golangci-lint (pinned, installed here) and shellcheck
 #   make demo         the README's quick start
 #   make bench-image  banger's image pipeline vs tar -x + mkfs.ext4 -d
+#   make qemu-boot-repeat BOOTS=20  boot the QEMU test guest N times
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -17,7 +18,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit lint lint-go lint-shell demo clean FORCE
+.PHONY: all build deps test test-unit lint lint-go lint-shell demo clean qemu-boot-repeat FORCE
 
 all: build
 
@@ -56,6 +57,14 @@ lint-shell:
 
 demo: deps build
 	scripts/demo.sh
+
+# qemu-boot-repeat boots the QEMU echo guest BOOTS times in a row (DESIGN: a
+# boot-path change gets a repeat-N check) and prints how many reached the
+# guest, the median Start-to-first-agent-byte time and QEMU's RSS.
+BOOTS ?= 20
+qemu-boot-repeat:
+	set -o pipefail; BANGER_QEMU_BOOTS=$(BOOTS) $(GO) test -count=1 -v -timeout 60m \
+		-run '^TestBootRepeat$$' ./internal/vmm/qemu/ | grep -E 'probe:|boots reached|median|^(---|ok|FAIL)'
 
 clean:
 	rm -rf bin
