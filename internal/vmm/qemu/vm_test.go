@@ -95,5 +95,3 @@ func firstEcho(t *testing.T, b *qemu.Backend, spec vmm.Spec) (time.Duration, vmm
 	}
 	return time.Since(start), m
 }
-
-func newTestBackend() *qemu.Backend { return qemu.New(qemu.WithAccel(testAccel())) }
