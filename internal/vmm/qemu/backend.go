@@ -75,7 +75,7 @@ func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error)
 	if err != nil {
 		return nil, fail("probe", err)
 	}
-	l := launch{spec: spec, accel: accel}
+	l := launch{spec: spec, accel: accel, kernel: kernelImage(spec.Kernel)}
 	if accel == AccelTCG {
 		l.tscKHz = HostTSC().KHz
 	}

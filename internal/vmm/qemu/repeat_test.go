@@ -29,12 +29,13 @@ func TestBootRepeat(t *testing.T) {
 	b := qemu.New(qemu.WithAccel(testAccel()))
 	p := b.Probe(t.Context())
 	t.Logf("probe: accel=%s version=%s notes=%q", p.Accel, p.Version, p.Notes)
-	var times []time.Duration
+	var starts, times []time.Duration
 	var rss, hwm []int
 	reached := 0
 	for i := range n {
 		spec := echoSpec(t, fmt.Sprintf("rep%d", i))
-		d, m := firstEcho(t, b, spec)
+		started, d, m := firstEcho(t, b, spec)
+		starts = append(starts, started)
 		if d > 0 {
 			reached++
 			times = append(times, d)
@@ -54,6 +55,7 @@ func TestBootRepeat(t *testing.T) {
 	}
 	t.Logf("%d of %d boots reached the guest", reached, n)
 	if reached > 0 {
+		t.Logf("Start → QEMU answers on QMP: median %s", median(starts))
 		t.Logf("Start → first echoed byte: median %s (min %s, max %s)", median(times), slices.Min(times), slices.Max(times))
 		t.Logf("QEMU RSS after first byte: median %d MiB; peak RSS (VmHWM) median %d MiB", median(rss)/1024, median(hwm)/1024)
 	}
