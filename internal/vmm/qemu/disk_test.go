@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/testutil"
@@ -25,13 +24,12 @@ func TestRootfsDiskInGuest(t *testing.T) {
 	}
 	testutil.RequireQEMU(t)
 	testutil.RequireBinary(t, "mkfs.ext4", "e2fsprogs")
-	k := guest.DebianKernel(t)
-	initrd := guest.Build(t, k, guest.Initramfs{Modules: guest.BaseModules, Script: `
+	ir := guest.Initramfs{Modules: guest.BaseModules, Script: `
 mkdir -p /mnt
 mount -t ext4 /dev/vda /mnt && echo "guest: hello=$(cat /mnt/hello)"
 echo from-guest > /mnt/written
 umount /mnt && echo "guest: unmounted"
-`})
+`}
 	base := t.TempDir()
 	src := filepath.Join(base, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
@@ -57,20 +55,7 @@ umount /mnt && echo "guest: unmounted"
 				t.Fatal(err)
 			}
 			defer func() { _ = disks.Remove(context.Background(), d) }()
-			run, console := vmDir(t)
-			spec := vmm.Spec{
-				ID: id, RuntimeDir: run, ConsoleLog: console,
-				Kernel:  vmm.Kernel{BzImage: k.BzImage, Initrd: initrd},
-				Cmdline: "quiet", CPUs: 1, MemoryMiB: 256,
-				Drives: []vmm.Drive{{ID: "root", Path: d.Path, Format: d.Format, Root: true}},
-			}
-			m, err := qemu.New(qemu.WithAccel(testAccel())).Start(t.Context(), spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = m.Kill(context.Background()); _ = m.Cleanup() }()
-			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-			defer cancel()
+			ctx, m, console := bootScript(t, id, ir, vmm.Drive{ID: "root", Path: d.Path, Format: d.Format, Root: true})
 			if _, err := m.Wait(ctx); err != nil { // the script ends with a power-off
 				t.Fatalf("guest did not finish: %v", err)
 			}

@@ -101,25 +101,7 @@ func TestDrivesCmdlineSession(t *testing.T) {
 // A guest whose init dies panics; panic=-1 and -no-reboot end QEMU instead
 // of leaving a hung or rebooting machine.
 func TestGuestPanicEndsQEMU(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a VM")
-	}
-	testutil.RequireQEMU(t)
-	k := guest.DebianKernel(t)
-	initrd := guest.Build(t, k, guest.Initramfs{Script: "echo 'guest: init exits'\nexec false\n"})
-	run, console := vmDir(t)
-	spec := vmm.Spec{
-		ID: "panics", RuntimeDir: run, ConsoleLog: console,
-		Kernel:  vmm.Kernel{BzImage: k.BzImage, Initrd: initrd},
-		Cmdline: "quiet", CPUs: 1, MemoryMiB: 256,
-	}
-	m, err := qemu.New(qemu.WithAccel(testAccel())).Start(t.Context(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = m.Kill(context.Background()); _ = m.Cleanup() }()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
+	ctx, m, console := bootScript(t, "panics", guest.Initramfs{Script: "echo 'guest: init exits'\nexec false\n"})
 	exit, err := m.Wait(ctx)
 	if err != nil {
 		t.Fatalf("QEMU still runs after the guest's init died: %v", err)
@@ -159,12 +141,7 @@ func TestStartRecordFailureCleansUp(t *testing.T) {
 // A power button press the guest cannot see yet (it is still booting, its
 // listener comes later) is repeated until the guest powers off.
 func TestShutdownRepressesPowerButton(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a VM")
-	}
-	testutil.RequireQEMU(t)
-	k := guest.DebianKernel(t)
-	initrd := guest.Build(t, k, guest.Initramfs{
+	ctx, m, console := bootScript(t, "repress", guest.Initramfs{
 		Modules: guest.BaseModules,
 		Script: `sleep 3
 exec 4</dev/input/event0
@@ -173,19 +150,6 @@ dd bs=24 count=1 of=/dev/null 2>/dev/null <&4
 echo "guest: power button"
 `,
 	})
-	run, console := vmDir(t)
-	spec := vmm.Spec{
-		ID: "repress", RuntimeDir: run, ConsoleLog: console,
-		Kernel:  vmm.Kernel{BzImage: k.BzImage, Initrd: initrd},
-		Cmdline: "quiet", CPUs: 1, MemoryMiB: 256,
-	}
-	m, err := qemu.New(qemu.WithAccel(testAccel())).Start(t.Context(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = m.Kill(context.Background()); _ = m.Cleanup() }()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
 	if err := m.Shutdown(ctx); err != nil {
 		out, _ := os.ReadFile(console)
 		t.Fatalf("Shutdown: %v; console:\n%s", err, out)
@@ -193,4 +157,32 @@ echo "guest: power button"
 	if out, _ := os.ReadFile(console); !strings.Contains(string(out), "guest: power button") {
 		t.Fatalf("QEMU exited, but not through the guest's power button handler:\n%s", out)
 	}
+}
+
+// bootScript boots a VM named id whose initramfs is ir, from the bzImage
+// (the conformance harness boots the PVH vmlinux, so both paths run), with
+// drives. It returns a context bounding the test to 2 minutes, the machine
+// (killed and cleaned up after the test) and the console log's path.
+func bootScript(t *testing.T, id string, ir guest.Initramfs, drives ...vmm.Drive) (context.Context, vmm.Machine, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots a VM")
+	}
+	testutil.RequireQEMU(t)
+	k := guest.DebianKernel(t)
+	run, console := vmDir(t)
+	spec := vmm.Spec{
+		ID: id, RuntimeDir: run, ConsoleLog: console,
+		Kernel:  vmm.Kernel{BzImage: k.BzImage, Initrd: guest.Build(t, k, ir)},
+		Cmdline: "quiet", CPUs: 1, MemoryMiB: 256,
+		Drives: drives,
+	}
+	m, err := qemu.New(qemu.WithAccel(testAccel())).Start(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Kill(context.Background()); _ = m.Cleanup() })
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx, m, console
 }
