@@ -38,9 +38,15 @@ import (
 // isa-debug-exit: (0x2a << 1) | 1.
 const probeExitStatus = 85
 
-// probeTimeout bounds one probe run. Real KVM needs well under a second even
-// on a loaded host (QEMU's own start-up dominates). A variable for tests.
+// probeTimeout bounds one KVM probe run. Real KVM needs well under a second
+// even on a loaded host (QEMU's own start-up dominates). A variable for
+// tests.
 var probeTimeout = 3 * time.Second
+
+// tcgProbeTimeout bounds the TCG run, which only checks that QEMU can run a
+// microvm at all (~150 ms idle, ~1 s measured on a busy 2-core host): speed
+// is not its question, so a loaded host must not fail it.
+const tcgProbeTimeout = 60 * time.Second
 
 // probePayload returns the 64 KiB BIOS image.
 func probePayload() []byte {
@@ -94,7 +100,11 @@ func runProbeCPU(ctx context.Context, binary, accel, cpu, scratch string) probeR
 		return probeResult{Reason: "write probe payload: " + err.Error()}
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	timeout := probeTimeout
+	if accel == AccelTCG {
+		timeout = tcgProbeTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, probeArgs(accel, cpu, f.Name())...)
 	stderr, err := cmd.StderrPipe()
@@ -147,7 +157,7 @@ func runProbeCPU(ctx context.Context, binary, accel, cpu, scratch string) probeR
 	case hasKVMFailure(lines):
 		res.Reason = "guest stopped with " + msg
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		res.Reason = fmt.Sprintf("probe guest did not finish within %s (the guest runs far too slowly: emulated?)", probeTimeout)
+		res.Reason = fmt.Sprintf("probe guest did not finish within %s (the guest runs far too slowly: emulated?)", timeout)
 	case werr == nil:
 		res.Reason = "qemu exited before the probe guest finished"
 	default:
