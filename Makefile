@@ -7,6 +7,7 @@
 #   make bench-image  banger's image pipeline vs tar -x + mkfs.ext4 -d
 #   make bench-kernel banger kernel import of a .deb vs dpkg-deb + lz4 + cpio by hand
 #   make bench-boot   banger run --rm IMG -- true vs a bare QEMU boot of the same guest
+#   make qemu-boot-repeat BOOTS=20  boot the QEMU test guest N times
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -19,7 +20,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-image bench-kernel bench-boot clean FORCE
+.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-image bench-kernel bench-boot qemu-boot-repeat clean FORCE
 
 all: build
 
@@ -71,6 +72,14 @@ bench-kernel: build
 # kernel, initramfs and disk, and prints the ratio and per-phase medians.
 bench-boot: deps build
 	scripts/bench-boot.sh
+
+# qemu-boot-repeat boots the QEMU echo guest BOOTS times in a row (DESIGN: a
+# boot-path change gets a repeat-N check) and prints how many reached the
+# guest, the median Start-to-first-agent-byte time and QEMU's RSS.
+BOOTS ?= 20
+qemu-boot-repeat:
+	set -o pipefail; BANGER_QEMU_BOOTS=$(BOOTS) $(GO) test -count=1 -v -timeout 60m \
+		-run '^TestBootRepeat$$' ./internal/vmm/qemu/ | grep -E 'probe:|boots reached|median|^(---|ok|FAIL)'
 
 clean:
 	rm -rf bin

@@ -34,8 +34,11 @@ echo "guest: cmdline $(cat /proc/cmdline)"
 for b in /sys/block/vd*; do
 	[ -e "$b" ] && echo "guest: block ${b##*/} sectors=$(cat $b/size) ro=$(cat $b/ro)"
 done
+# Open the power button's event device here, before the port: a press
+# that comes before any reader has the device open is dropped.
+exec 4</dev/input/event0
 (
-	dd if=/dev/input/event0 bs=24 count=1 of=/dev/null 2>/dev/null
+	dd bs=24 count=1 of=/dev/null 2>/dev/null <&4
 	echo "guest: power button"
 	poweroff -f
 ) &

@@ -31,6 +31,8 @@ type Kernel struct {
 	Version string
 	// BzImage is the compressed kernel (boot/vmlinuz-VERSION).
 	BzImage string
+	// Vmlinux is the uncompressed ELF kernel unpacked from BzImage.
+	Vmlinux string
 	// ModulesDir is lib/modules/VERSION.
 	ModulesDir string
 }
@@ -52,9 +54,20 @@ func DebianKernel(t testing.TB) Kernel {
 		t.Fatalf("kernel package %s: want one boot/vmlinuz-*, found %v", deb, vmlinuz)
 	}
 	version := strings.TrimPrefix(filepath.Base(vmlinuz[0]), "vmlinuz-")
+	vmlinux := filepath.Join(dir, "vmlinux")
+	if _, err := os.Stat(vmlinux); err != nil {
+		tmp := fmt.Sprintf("%s.tmp-%d", vmlinux, os.Getpid())
+		if err := unpackVmlinux(vmlinuz[0], tmp); err != nil {
+			t.Fatalf("unpack vmlinux from %s: %v", vmlinuz[0], err)
+		}
+		if err := os.Rename(tmp, vmlinux); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return Kernel{
 		Version:    version,
 		BzImage:    vmlinuz[0],
+		Vmlinux:    vmlinux,
 		ModulesDir: filepath.Join(dir, "lib", "modules", version),
 	}
 }

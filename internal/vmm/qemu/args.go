@@ -44,6 +44,9 @@ type launch struct {
 	// tscKHz is the host TSC rate passed as tsc_early_khz under TCG; 0
 	// leaves it out.
 	tscKHz int64
+	// kernel is the image -kernel gets (kernelImage); empty means the
+	// bzImage, else the vmlinux.
+	kernel string
 }
 
 func (l launch) qmpPath() string   { return filepath.Join(l.spec.RuntimeDir, qmpSocket) }
@@ -65,7 +68,10 @@ func commandLine(l launch) ([]string, error) {
 	if err := checkSpec(l); err != nil {
 		return nil, err
 	}
-	kernel := s.Kernel.BzImage
+	kernel := l.kernel
+	if kernel == "" {
+		kernel = s.Kernel.BzImage
+	}
 	if kernel == "" {
 		kernel = s.Kernel.Vmlinux
 	}

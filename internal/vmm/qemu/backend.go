@@ -75,7 +75,7 @@ func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error)
 	if err != nil {
 		return nil, fail("probe", err)
 	}
-	l := launch{spec: spec, accel: accel}
+	l := launch{spec: spec, accel: accel, kernel: kernelImage(spec.Kernel)}
 	if accel == AccelTCG {
 		l.tscKHz = HostTSC().KHz
 	}
@@ -99,16 +99,17 @@ func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error)
 		return nil, fail("start qemu", err)
 	}
 	h.Process, err = proc.Lookup(m.child.Process.Pid)
+	phase := "identify qemu process"
 	if err == nil {
 		m.h = h
-		err = record(spec, h)
+		phase, err = "record handles", record(spec, h)
 	}
 	if err == nil {
-		err = m.waitReady(ctx)
+		phase, err = "start qemu", m.waitReady(ctx)
 	}
 	if err != nil {
 		m.abort()
-		return nil, fail("start qemu", err)
+		return nil, fail(phase, err)
 	}
 	return m, nil
 }

@@ -38,9 +38,15 @@ import (
 // isa-debug-exit: (0x2a << 1) | 1.
 const probeExitStatus = 85
 
-// probeTimeout bounds one probe run. Real KVM needs well under a second even
-// on a loaded host (QEMU's own start-up dominates).
-const probeTimeout = 3 * time.Second
+// probeTimeout bounds one KVM probe run. Real KVM needs well under a second
+// even on a loaded host (QEMU's own start-up dominates). A variable for
+// tests.
+var probeTimeout = 3 * time.Second
+
+// tcgProbeTimeout bounds the TCG run, which only checks that QEMU can run a
+// microvm at all (~150 ms idle, ~1 s measured on a busy 2-core host): speed
+// is not its question, so a loaded host must not fail it.
+const tcgProbeTimeout = 60 * time.Second
 
 // probePayload returns the 64 KiB BIOS image.
 func probePayload() []byte {
@@ -50,13 +56,14 @@ func probePayload() []byte {
 	return img
 }
 
-// probeArgs is the probe's command line: the VM machine type and CPU model,
-// no devices but isa-debug-exit, the payload as firmware.
-func probeArgs(accel, bios string) []string {
+// probeArgs is the probe's command line: the VM machine type, the given CPU
+// model (VMs' is cpuModel(accel)), no devices but isa-debug-exit, the
+// payload as firmware.
+func probeArgs(accel, cpu, bios string) []string {
 	return []string{
 		"-M", machineType,
 		"-accel", accel,
-		"-cpu", cpuModel(accel),
+		"-cpu", cpu,
 		"-m", "64", "-smp", "1",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-bios", bios,
@@ -71,9 +78,14 @@ type probeResult struct {
 	Duration time.Duration
 }
 
-// runProbe boots the payload under accel with binary and reports whether
-// it reached the end within probeTimeout. scratch holds the payload file.
+// runProbe boots the payload under accel, with the CPU model VMs get, and
+// reports whether it reached the end within probeTimeout. scratch holds the
+// payload file.
 func runProbe(ctx context.Context, binary, accel, scratch string) probeResult {
+	return runProbeCPU(ctx, binary, accel, cpuModel(accel), scratch)
+}
+
+func runProbeCPU(ctx context.Context, binary, accel, cpu, scratch string) probeResult {
 	start := time.Now()
 	f, err := os.CreateTemp(scratch, "banger-kvmprobe-*.bin")
 	if err != nil {
@@ -88,9 +100,13 @@ func runProbe(ctx context.Context, binary, accel, scratch string) probeResult {
 		return probeResult{Reason: "write probe payload: " + err.Error()}
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	timeout := probeTimeout
+	if accel == AccelTCG {
+		timeout = tcgProbeTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, probeArgs(accel, f.Name())...)
+	cmd := exec.CommandContext(ctx, binary, probeArgs(accel, cpu, f.Name())...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return probeResult{Reason: err.Error()}
@@ -141,7 +157,7 @@ func runProbe(ctx context.Context, binary, accel, scratch string) probeResult {
 	case hasKVMFailure(lines):
 		res.Reason = "guest stopped with " + msg
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		res.Reason = fmt.Sprintf("probe guest did not finish within %s (the guest runs far too slowly: emulated?)", probeTimeout)
+		res.Reason = fmt.Sprintf("probe guest did not finish within %s (the guest runs far too slowly: emulated?)", timeout)
 	case werr == nil:
 		res.Reason = "qemu exited before the probe guest finished"
 	default:

@@ -207,8 +207,8 @@ func statusOf(runState string) vmm.Status {
 }
 
 // Shutdown implements vmm.Machine: it presses the ACPI power button
-// (resuming a paused guest first, which could not react otherwise) and
-// waits for QEMU to exit.
+// (resuming a paused guest first, which could not react otherwise), again
+// every repressInterval, until QEMU exits or ctx ends.
 func (m *Machine) Shutdown(ctx context.Context) error {
 	if !m.alive() {
 		return nil
@@ -222,14 +222,27 @@ func (m *Machine) Shutdown(ctx context.Context) error {
 			return m.errf("shutdown: resume", err)
 		}
 	}
-	if err := m.qmp(ctx, "system_powerdown", nil); err != nil && m.alive() {
-		return m.errf("shutdown", err)
+	for {
+		if err := m.qmp(ctx, "system_powerdown", nil); err != nil && m.alive() {
+			return m.errf("shutdown", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, repressInterval)
+		_, err := m.Wait(wctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return m.errf("shutdown", fmt.Errorf("guest did not power off: %w", ctx.Err()))
+		}
 	}
-	if _, err := m.Wait(ctx); err != nil {
-		return m.errf("shutdown", fmt.Errorf("guest did not power off: %w", err))
-	}
-	return nil
 }
+
+// repressInterval is how long Shutdown waits before pressing the power
+// button again: a press is lost when the guest has no handler for it yet
+// (early boot, before its ACPI button driver or the agent's listener), and
+// a guest already powering off ignores another.
+const repressInterval = 2 * time.Second
 
 // Kill implements vmm.Machine. It asks QEMU to quit first (it exits at once
 // and flushes its disk caches, which keeps a qcow2 overlay consistent), and

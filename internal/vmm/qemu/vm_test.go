@@ -36,7 +36,7 @@ func echoHarness(t *testing.T) vmmtest.Harness {
 		NewBackend: func(*testing.T) vmm.Backend { return qemu.New(qemu.WithAccel(testAccel())) },
 		Spec: func(*testing.T) vmm.Spec {
 			return vmm.Spec{
-				Kernel:    vmm.Kernel{BzImage: k.BzImage, Initrd: initrd},
+				Kernel:    vmm.Kernel{BzImage: k.BzImage, Vmlinux: k.Vmlinux, Initrd: initrd},
 				Cmdline:   "quiet",
 				CPUs:      1,
 				MemoryMiB: 256,
@@ -69,9 +69,10 @@ func TestConformance(t *testing.T) {
 	vmmtest.Run(t, echoHarness(t))
 }
 
-// firstEcho measures the time from just before Start to the first byte the
-// guest echoes on the agent channel.
-func firstEcho(t *testing.T, b *qemu.Backend, spec vmm.Spec) (time.Duration, vmm.Machine) {
+// firstEcho measures the time from just before Start to its return (QEMU
+// answers on QMP) and to the first byte the guest echoes on the agent
+// channel (0 when none came).
+func firstEcho(t *testing.T, b *qemu.Backend, spec vmm.Spec) (started, echoed time.Duration, _ vmm.Machine) {
 	t.Helper()
 	ctx := t.Context()
 	start := time.Now()
@@ -79,6 +80,7 @@ func firstEcho(t *testing.T, b *qemu.Backend, spec vmm.Spec) (time.Duration, vmm
 	if err != nil {
 		t.Fatal(err)
 	}
+	started = time.Since(start)
 	t.Cleanup(func() { _ = m.Kill(ctx); _ = m.Cleanup() })
 	conn, err := m.DialAgent(ctx)
 	if err != nil {
@@ -91,7 +93,7 @@ func firstEcho(t *testing.T, b *qemu.Backend, spec vmm.Spec) (time.Duration, vmm
 	}
 	var one [1]byte
 	if _, err := io.ReadFull(conn, one[:]); err != nil {
-		return 0, m
+		return started, 0, m
 	}
-	return time.Since(start), m
+	return started, time.Since(start), m
 }
