@@ -67,6 +67,9 @@ func stage2(console io.Writer) {
 	if err != nil {
 		fatal(err)
 	}
+	// Watch the power button before answering the host: a press that
+	// arrives before anyone listens is lost (measured under QEMU).
+	go power.WatchPowerButton(ctx, func() { svc.Shutdown(proto.ShutdownPayload{}) })
 	for _, spec := range defaultListens(cfg) {
 		l, err := listen(spec, cfg)
 		if err != nil {
@@ -85,7 +88,6 @@ func stage2(console io.Writer) {
 			svc.Shutdown(proto.ShutdownPayload{})
 		}
 	}()
-	go power.WatchPowerButton(ctx, func() { svc.Shutdown(proto.ShutdownPayload{}) })
 	svc.Run(ctx)
 	select {} // Run returns only if Halt returned: never exit PID 1
 }

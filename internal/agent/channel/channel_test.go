@@ -130,3 +130,50 @@ func TestVsockListenAndClose(t *testing.T) {
 		t.Fatal("Close did not interrupt Accept")
 	}
 }
+
+// TestSerialHoldsThePortAndHandsOverLateBytes: the port is opened once for
+// every connection (reopening it stalled reconnects under QEMU), and bytes
+// a closed connection's blocked read picked up go to the next connection.
+func TestSerialHoldsThePortAndHandsOverLateBytes(t *testing.T) {
+	sys, dev := t.TempDir(), t.TempDir()
+	fakePort(t, sys, dev, "vport1p1", "banger.agent")
+	l := ListenSerial("banger.agent", sys, dev)
+	defer func() { _ = l.Close() }()
+	c1 := <-accept(l)
+	if c1 == nil {
+		t.Fatal("no first connection")
+	}
+	port := l.port
+
+	// A read blocked in the kernel while the connection closes.
+	got := make(chan error, 1)
+	go func() {
+		_, err := c1.Read(make([]byte, 16))
+		got <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	_ = c1.Close()
+	c2 := <-accept(l)
+	if c2 == nil {
+		t.Fatal("no second connection")
+	}
+	if l.port != port {
+		t.Fatal("the port was reopened for the second connection")
+	}
+	// The next host's first bytes arrive; the stale read takes them...
+	if _, err := port.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("the closed connection's read: %v, want net.ErrClosed", err)
+	}
+	// ...and hands them to the connection they belong to.
+	buf := make([]byte, 16)
+	n, err := c2.Read(buf)
+	if err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("second connection read %q, %v", buf[:n], err)
+	}
+	if _, err := c1.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write on a closed connection: %v", err)
+	}
+}
