@@ -118,6 +118,9 @@ func (b *Backend) launch(ctx context.Context, spec vmm.Spec, restore *RestoreSpe
 	if err := validate(spec); err != nil {
 		return nil, err
 	}
+	if err := checkFiles(spec); err != nil {
+		return nil, err
+	}
 	fc, err := exec.LookPath(b.opts.Binary)
 	if err != nil {
 		return nil, fmt.Errorf("start vm %s: %w: firecracker binary %q: %w", spec.ID, errdefs.ErrUnavailable, b.opts.Binary, err)
@@ -316,4 +319,22 @@ func (b *Backend) Attach(ctx context.Context, h vmm.Handles) (vmm.Machine, error
 	}
 	m.id = info.ID
 	return m, nil
+}
+
+// checkFiles names a missing kernel, initrd or drive before a process is
+// started for nothing (Firecracker's own answer would not say which path).
+func checkFiles(spec vmm.Spec) error {
+	files := [][2]string{{"kernel", spec.Kernel.Vmlinux}, {"initrd", spec.Kernel.Initrd}}
+	for _, d := range spec.Drives {
+		files = append(files, [2]string{"drive " + d.ID, d.Path})
+	}
+	for _, f := range files {
+		if f[1] == "" {
+			continue
+		}
+		if _, err := os.Stat(f[1]); err != nil {
+			return fmt.Errorf("start vm %s: %s %s: %w", spec.ID, f[0], f[1], err)
+		}
+	}
+	return nil
 }

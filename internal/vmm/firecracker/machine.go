@@ -181,13 +181,13 @@ func (m *Machine) Cleanup() error {
 	}
 	m.api.Close()
 	var errs []error
-	for _, p := range []string{m.rt.API, m.rt.Vsock, m.rt.Metrics} {
+	// The log goes too (in a jail it is a symlink to the jail's file): the
+	// daemon keeps the console log, and a start that failed already
+	// quoted the log's tail in its error.
+	for _, p := range []string{m.rt.API, m.rt.Vsock, m.rt.Metrics, m.rt.Log} {
 		errs = append(errs, removeIfExists(p))
 	}
 	if m.h.JailDir != "" {
-		if fi, err := os.Lstat(m.rt.Log); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-			errs = append(errs, removeIfExists(m.rt.Log))
-		}
 		if err := safeJailDir(m.h.JailDir); err != nil {
 			errs = append(errs, err)
 		} else {

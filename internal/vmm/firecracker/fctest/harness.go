@@ -98,7 +98,11 @@ func Spec(t testing.TB, id string) vmm.Spec {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"vmlinux", "initrd.img", "rootfs.ext4", "data.img"} {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644); err != nil {
+		content := []byte(f)
+		if f == "vmlinux" {
+			content = FakeKernel
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), content, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

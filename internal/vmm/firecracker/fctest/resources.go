@@ -2,6 +2,7 @@ package fctest
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 )
@@ -57,6 +58,22 @@ func (s *Server) bootSource(body map[string]any) answer {
 	s.vm.config.Boot = body
 	return ok()
 }
+
+// isELF reports whether the file at a request's path starts like an ELF.
+func (s *Server) isELF(v any) bool {
+	p, _ := v.(string)
+	f, err := os.Open(s.path(p))
+	if err != nil {
+		return false
+	}
+	defer func() { _ = f.Close() }()
+	magic := make([]byte, 4)
+	_, err = io.ReadFull(f, magic)
+	return err == nil && string(magic) == "\x7fELF"
+}
+
+// FakeKernel is enough of an ELF vmlinux for the fake to accept.
+var FakeKernel = []byte("\x7fELF\x02\x01\x01\x00fctest fake vmlinux")
 
 // mustOpen checks that a path from a request (a string, or nil for an
 // absent optional field) opens.

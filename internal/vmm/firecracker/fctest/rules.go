@@ -166,6 +166,11 @@ func (s *Server) action(kind string) answer {
 		if s.vm.config.Boot == nil {
 			return fault("Cannot start microvm without kernel configuration.")
 		}
+		// Firecracker loads the kernel at InstanceStart, and only an ELF
+		// vmlinux on x86_64.
+		if !s.isELF(s.vm.config.Boot["kernel_image_path"]) {
+			return fault("Start microvm error: Cannot load kernel due to invalid memory configuration or invalid kernel image: Kernel Loader: failed to load ELF kernel image")
+		}
 		s.vm.state = StateRunning
 		s.vm.guestUp = true
 		a := ok()

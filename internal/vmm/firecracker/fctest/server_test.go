@@ -54,6 +54,9 @@ func TestServerRules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := os.WriteFile(kernel, FakeKernel, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	boot := `{"kernel_image_path":"` + kernel + `"}`
 	drive := `{"drive_id":"root","path_on_host":"` + disk + `","is_root_device":true,"is_read_only":false}`
 	start := `{"action_type":"InstanceStart"}`
@@ -130,7 +133,7 @@ func TestServerRules(t *testing.T) {
 func TestServerSnapshotRoundTrip(t *testing.T) {
 	dir := ShortDir(t)
 	kernel := filepath.Join(dir, "vmlinux")
-	if err := os.WriteFile(kernel, nil, 0o644); err != nil {
+	if err := os.WriteFile(kernel, FakeKernel, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	srcSrv, src := Listen(t, Options{ID: "a"})
