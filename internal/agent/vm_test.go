@@ -16,6 +16,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/streamsync"
 	"github.com/bangerdev/banger/internal/testutil"
 )
 
@@ -254,6 +255,10 @@ func TestBootInQEMU(t *testing.T) {
 			t.Fatal("QEMU never created the agent socket")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	conn, err = streamsync.Host(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
 	}
 	c, err := agentclient.Dial(ctx, conn, agentclient.Config{HostKey: hostKey.PublicKey(), Signer: clientKey.Signer})
 	if err != nil {

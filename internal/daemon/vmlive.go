@@ -11,7 +11,9 @@ import (
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
+	"github.com/bangerdev/banger/internal/streamsync"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/internal/vmm/qemu"
 )
 
 // liveVM is a VM whose VMM runs: the daemon's handle on the machine, its
@@ -113,6 +115,13 @@ func (lv *liveVM) agentClient(ctx context.Context) (*agentclient.Client, error) 
 	conn, err := lv.machine.DialAgent(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("vm %s: reach the guest agent: %w", lv.id, err)
+	}
+	if lv.backend == qemu.Name {
+		// A virtio-serial port is one shared stream: start the session
+		// with the sync exchange (package streamsync).
+		if conn, err = streamsync.Host(ctx, conn); err != nil {
+			return nil, fmt.Errorf("vm %s: %w", lv.id, err)
+		}
 	}
 	c, err := agentclient.Dial(ctx, conn, agentclient.Config{HostKey: lv.hostKey, Signer: lv.signer})
 	if err != nil {

@@ -41,7 +41,7 @@ func probeReflink(dir string) error {
 	dst := src.Name() + ".clone"
 	defer func() { _ = os.Remove(dst) }()
 	if err := reflink(src.Name(), dst); err != nil {
-		return fmt.Errorf("%w: %s does not support reflinks (%v); XFS or btrfs does", errdefs.ErrUnsupported, dir, err)
+		return fmt.Errorf("%w: %s does not support reflinks (%w); XFS or btrfs does", errdefs.ErrUnsupported, dir, err)
 	}
 	return nil
 }

@@ -159,14 +159,18 @@ func (m *Manager) growRaw(ctx context.Context, path string, size int64) error {
 	}
 	for _, argv := range growArgv(path) {
 		out, err := m.run.Run(ctx, argv)
-		// e2fsck exits 1 when it fixed something (the journal replay a
-		// clean image never needs, or a count): that is success.
-		var ee *exec.ExitError
-		if err != nil && !(argv[0] == "e2fsck" && errors.As(err, &ee) && ee.ExitCode() == 1) {
+		if err != nil && !e2fsckFixed(argv, err) {
 			return fmt.Errorf("%s: %w", argv[0], cmdErr(err, out))
 		}
 	}
 	return nil
+}
+
+// e2fsckFixed reports an e2fsck exit status of 1: it fixed something (the
+// journal replay a clean image never needs, or a count), which is success.
+func e2fsckFixed(argv []string, err error) bool {
+	var ee *exec.ExitError
+	return argv[0] == "e2fsck" && errors.As(err, &ee) && ee.ExitCode() == 1
 }
 
 // Activate brings up a dm-snapshot disk's runtime objects (at every start;

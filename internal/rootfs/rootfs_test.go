@@ -74,7 +74,7 @@ func TestCommandLines(t *testing.T) {
 func image(t *testing.T, dataDir string) (string, int64) {
 	t.Helper()
 	testutil.RequireBinary(t, "mkfs.ext4", "e2fsprogs")
-	dir, err := os.MkdirTemp(dataDir, "image-")
+	dir, err := os.MkdirTemp(dataDir, "image-") //nolint:usetesting // on the file system under test, not t.TempDir's
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func conformance(t *testing.T, strategy, dataDir string) {
 	}
 	for _, grow := range grows {
 		t.Run(fmt.Sprintf("grow=%v", grow), func(t *testing.T) {
-			dir, err := os.MkdirTemp(dataDir, "vm-")
+			dir, err := os.MkdirTemp(dataDir, "vm-") //nolint:usetesting // on the file system under test
 			if err != nil {
 				t.Fatal(err)
 			}
