@@ -65,7 +65,7 @@ demo: deps build
 bench-image: deps build
 	scripts/bench-image.sh
 
-bench-kernel: build
+bench-kernel: deps build
 	scripts/bench-kernel.sh
 
 # bench-boot times banger run --rm against a bare QEMU boot of the same

@@ -6,13 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "bench-kernel: hyperfine missing (make deps)" >&2; exit 1; }
-shopt -s nullglob
-debs=(/var/cache/banger-test/debian-kernel/linux-image-[0-9]*-cloud-amd64_*.deb)
-deb=${debs[-1]:-}
-if [[ -z $deb ]]; then
-	echo "bench-kernel: no cached Debian kernel .deb; run the kernelcat tests as root first" >&2
-	exit 1
-fi
+# shellcheck source=scripts/lib/fixtures.sh
+. scripts/lib/fixtures.sh
+deb=$(kernel_deb)
 work=$(mktemp -d /tmp/bgbench.XXXXXX)
 pid=""
 cleanup() {
