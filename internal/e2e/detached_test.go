@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDetachedVMExecCopyLogsStopStart(t *testing.T) {
@@ -103,4 +104,35 @@ func TestGuestPanicEndsInError(t *testing.T) {
 	}
 	f.must(t, "rm", id)
 	f.assertNoTrace(t, id)
+}
+
+// TestLogsFollowEndsWhenTheVMStops: logs -f streams the console and
+// returns once the VM is gone.
+func TestLogsFollowEndsWhenTheVMStops(t *testing.T) {
+	f := env(t)
+	id := strings.TrimSpace(f.must(t, "run", "-d", "busybox"))
+	t.Cleanup(func() { f.cli(nil, "rm", "-f", id) })
+	type result struct {
+		out  string
+		code int
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, _, code := f.cli(nil, "logs", "-f", id)
+		done <- result{out, code}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("logs -f returned while the VM runs: exit %d\n%s", r.code, r.out)
+	case <-time.After(500 * time.Millisecond):
+	}
+	f.must(t, "stop", id)
+	select {
+	case r := <-done:
+		if r.code != 0 || !strings.Contains(r.out, "reboot: Power down") {
+			t.Fatalf("logs -f: exit %d, output lacks the power-off:\n%s", r.code, r.out)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("logs -f did not return after the VM stopped")
+	}
 }
