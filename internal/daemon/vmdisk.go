@@ -11,12 +11,6 @@ import (
 	"github.com/bangerdev/banger/internal/rootfs"
 )
 
-// disk is a VM's writable root disk as the VMM sees it.
-type disk = rootfs.Disk
-
-// diskData is what handles.json records about a disk.
-type diskData = rootfs.Disk
-
 // vmDisks adapts package rootfs to the VM service: it records each disk
 // before it is created and brings dm-snapshot devices up and down with the
 // VM.
@@ -41,10 +35,10 @@ func (v *vmDisks) request(vm api.VM, img api.Image, backend string) rootfs.Reque
 // start (recorded before it is created). Later starts reuse it, so files
 // written in the guest survive stop and start; a dm-snapshot disk's
 // devices come up again over its kept COW file.
-func (v *vmDisks) prepare(ctx context.Context, vm api.VM, img api.Image, backend string, rec *handles.Recorder) (disk, error) {
+func (v *vmDisks) prepare(ctx context.Context, vm api.VM, img api.Image, backend string, rec *handles.Recorder) (rootfs.Disk, error) {
 	req := v.request(vm, img, backend)
 	if res := rec.Snapshot().Find(handles.Disk); len(res) > 0 && res[0].State == handles.Created {
-		var d disk
+		var d rootfs.Disk
 		if json.Unmarshal(res[0].Data, &d) == nil {
 			if _, err := os.Stat(res[0].Name); err == nil {
 				if d.Strategy == rootfs.DMSnapshot {
@@ -56,9 +50,9 @@ func (v *vmDisks) prepare(ctx context.Context, vm api.VM, img api.Image, backend
 	}
 	strategy, err := rootfs.Choose(req, rootfs.Probe(v.layout.VMs()))
 	if err != nil {
-		return disk{}, err
+		return rootfs.Disk{}, err
 	}
-	record := func(d disk) error {
+	record := func(d rootfs.Disk) error {
 		if d.DM != nil {
 			if err := recordDM(rec)(d); err != nil {
 				return err
@@ -69,14 +63,14 @@ func (v *vmDisks) prepare(ctx context.Context, vm api.VM, img api.Image, backend
 	}
 	d, err := v.m.Create(ctx, req, strategy, record)
 	if err != nil {
-		return disk{}, err
+		return rootfs.Disk{}, err
 	}
 	return d, rec.Created(handles.Disk, rootfs.DiskPath(req.Dir, strategy), handles.Persistent, d)
 }
 
 // recordDM records a dm-snapshot disk's runtime objects before they exist.
-func recordDM(rec *handles.Recorder) func(disk) error {
-	return func(d disk) error {
+func recordDM(rec *handles.Recorder) func(rootfs.Disk) error {
+	return func(d rootfs.Disk) error {
 		if d.DM == nil {
 			return nil
 		}

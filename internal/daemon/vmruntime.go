@@ -16,6 +16,7 @@ import (
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/vmm"
 )
 
@@ -85,7 +86,7 @@ func runtimeFrom(f handles.File, prev api.VMRuntime) api.VMRuntime {
 		case handles.RuntimeDir:
 			rt.RuntimeDir = r.Name
 		case handles.Disk:
-			var dd diskData
+			var dd rootfs.Disk
 			if json.Unmarshal(r.Data, &dd) == nil && dd.Strategy != "" {
 				rt.DiskStrategy = dd.Strategy
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/vmm"
 )
@@ -92,7 +93,7 @@ func TestRuntimeMirrorAndPersistentPart(t *testing.T) {
 	data := func(v any) json.RawMessage { b, _ := json.Marshal(v); return b }
 	f := handles.File{Version: 1, VMID: "id", Resources: []handles.Resource{
 		{Kind: handles.RuntimeDir, Name: "/run/banger/vms/id", Scope: handles.Runtime, State: handles.Created},
-		{Kind: handles.Disk, Name: "/var/lib/banger/vms/id/disk.qcow2", Scope: handles.Persistent, State: handles.Created, Data: data(diskData{Strategy: "qcow2"})},
+		{Kind: handles.Disk, Name: "/var/lib/banger/vms/id/disk.qcow2", Scope: handles.Persistent, State: handles.Created, Data: data(rootfs.Disk{Strategy: "qcow2"})},
 		{Kind: handles.Lease, Name: "id", Scope: handles.Persistent, State: handles.Created, Data: data(hostnet.Resources{IP: "10.0.0.5", MAC: "02:00:00:00:00:05"})},
 		{Kind: handles.Tap, Name: "bg-id", Scope: handles.Runtime, State: handles.Created},
 		{Kind: handles.VMM, Name: "id", Scope: handles.Runtime, State: handles.Created, Data: data(vmm.Handles{Backend: "qemu", Accel: "tcg"})},

@@ -19,6 +19,7 @@ import (
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/vmm"
 )
 
@@ -143,7 +144,7 @@ func (d *Daemon) boot(ctx context.Context, vm api.VM, timings map[string]float64
 		}
 	}()
 
-	var dsk disk
+	var dsk rootfs.Disk
 	if err := phase(phaseDisk, func() error {
 		if err := os.MkdirAll(d.layout.VM(vm.ID), 0o700); err != nil {
 			return err
