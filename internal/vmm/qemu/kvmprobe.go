@@ -121,7 +121,9 @@ func runProbeCPU(ctx context.Context, binary, accel, cpu, scratch string) probeR
 		lines []string
 	)
 	internal := make(chan struct{})
+	readDone := make(chan struct{})
 	go func() {
+		defer close(readDone)
 		sc := bufio.NewScanner(stderr)
 		once := sync.Once{}
 		for sc.Scan() {
@@ -136,16 +138,16 @@ func runProbeCPU(ctx context.Context, binary, accel, cpu, scratch string) probeR
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 	}()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-
-	var werr error
+	// Wait closes stderr, so it runs only once stderr is read to its end
+	// (the process exited, or was killed: on the internal error here, or
+	// by the context at the time bound).
 	select {
-	case werr = <-done:
+	case <-readDone:
 	case <-internal:
 		_ = cmd.Process.Kill()
-		werr = <-done
+		<-readDone
 	}
+	werr := cmd.Wait()
 	res := probeResult{Duration: time.Since(start)}
 	mu.Lock()
 	msg := firstLines(lines, 2)
