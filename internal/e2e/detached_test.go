@@ -136,3 +136,25 @@ func TestLogsFollowEndsWhenTheVMStops(t *testing.T) {
 		t.Fatal("logs -f did not return after the VM stopped")
 	}
 }
+
+// TestInitHandsPID1ToTheImage: with --init the image's own /sbin/init is
+// PID 1 and the agent keeps serving exec as its child.
+func TestInitHandsPID1ToTheImage(t *testing.T) {
+	f := env(t)
+	id := strings.TrimSpace(f.must(t, "run", "-d", "--init", "busybox"))
+	t.Cleanup(func() { f.cli(nil, "rm", "-f", id) })
+	out := f.must(t, "exec", id, "--", "sh", "-c", "readlink /proc/1/exe; cat /proc/1/cmdline | tr '\\0' ' '")
+	if !strings.Contains(out, "busybox") || strings.Contains(out, ".banger/agent") {
+		t.Fatalf("PID 1 is not the image's init:\n%s", out)
+	}
+	t0 := time.Now()
+	f.must(t, "stop", id)
+	t.Logf("stop took %v", time.Since(t0))
+	if vm := f.inspect(t, id); vm.State != "stopped" {
+		t.Fatalf("after stop: %s (%s)", vm.State, vm.Error)
+	}
+	// The image's init powered the guest off; the VMM was not killed.
+	if out := f.must(t, "logs", "--tail", "3", id); !strings.Contains(out, "Power down") {
+		t.Errorf("the guest did not power off cleanly under its own init:\n%s", out)
+	}
+}
