@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 )
 
@@ -170,7 +171,7 @@ func newProxyCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			conn, err := c.Upgrade(cmd.Context(), vmPath(strings.TrimSuffix(args[0], ".banger"), "ssh"), "banger-ssh")
+			conn, err := c.Upgrade(cmd.Context(), vmPath(strings.TrimSuffix(args[0], ".banger"), "ssh"), api.ProtocolSSH)
 			if err != nil {
 				return err
 			}

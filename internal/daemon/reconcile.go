@@ -132,7 +132,7 @@ type hostObject struct {
 }
 
 // inventory finds every host object this daemon owns — VMM processes,
-// runtime and VM directories, taps, nft rules, leases, disk devices — by
+// runtime and VM directories, taps, nft rules, leases — by
 // the markers they carry (DESIGN.md, "Ownership markers"). Reconcile, gc,
 // doctor and the tests' leak checks all use it. Only objects this daemon
 // can prove are its own are listed: other daemons (another --root, tests)
@@ -195,9 +195,6 @@ func (d *Daemon) inventory(ctx context.Context) []hostObject {
 				add("lease", l.IP.String(), l.VMID, true, func() error { return d.net.Release(ctx, l.VMID) })
 			}
 		}
-	}
-	for _, o := range d.disks.owned(ctx) {
-		add(o.kind, o.name, o.owner, false, o.remove)
 	}
 	return out
 }

@@ -97,16 +97,9 @@ func (v *vmDisks) releaseRuntime(ctx context.Context, id string) error {
 	return v.m.Deactivate(ctx, id)
 }
 
-// diskObject is a disk-related host object a VM holds while it runs.
-type diskObject struct {
-	kind, name, owner string
-	remove            func() error
-}
-
-// owned lists disk objects found by marker. dm-snapshot devices and loops
-// are released by Deactivate, which finds them by the VM id alone; they
-// are not listed here yet.
-func (v *vmDisks) owned(context.Context) []diskObject { return nil }
+// Device-mapper targets and loop devices are not listed by the daemon's
+// inventory: Deactivate finds and releases them by the VM id alone, which
+// is what reconcile and rm call.
 
 // diskCaps is what the disk strategies found on this host.
 type diskCaps struct {

@@ -166,12 +166,14 @@ func (d *Daemon) shutdownGracefully(ctx context.Context, lv *liveVM, timeout tim
 			d.log.Debug("agent shutdown request", "vm", lv.id, "error", err)
 		}
 	}
+	// The agent gets half the time; then the VMM presses the power button
+	// (ACPI, Ctrl-Alt-Del), which also covers an agent that is not
+	// answering.
 	select {
 	case <-lv.done:
 		return
-	case <-time.After(min(time.Until(deadline), time.Until(deadline)/2+time.Second)):
+	case <-time.After(timeout / 2):
 	}
-	// The agent did not finish in half the time: press the power button.
 	if err := lv.machine.Shutdown(wctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		d.log.Debug("vmm shutdown", "vm", lv.id, "error", err)
 	}
@@ -229,9 +231,16 @@ func (d *Daemon) removeVM(ctx context.Context, id string, force bool) error {
 	if vm, err = d.resolveVM(vm.ID); err != nil {
 		return err
 	}
-	rec, _ := d.recorder(vm)
-	if err := d.releaseRuntime(ctx, vm.ID, rec, nil); err != nil {
-		return fmt.Errorf("vm %s: release: %w", vm.Name, err)
+	// A VM that stopped normally holds nothing at runtime: its watcher
+	// released it. Only leftovers (a failed release) need a recorder here.
+	if d.hasRuntime(vm) {
+		rec, err := d.recorder(vm)
+		if err != nil {
+			return fmt.Errorf("vm %s: release: %w", vm.Name, err)
+		}
+		if err := d.releaseRuntime(ctx, vm.ID, rec, nil); err != nil {
+			return fmt.Errorf("vm %s: release: %w (retry `banger rm %s`)", vm.Name, err, vm.Name)
+		}
 	}
 	var errs []error
 	if err := d.disks.remove(ctx, vm.ID); err != nil {

@@ -38,15 +38,14 @@ type Kind string
 
 // The kinds of resources a VM holds.
 const (
-	VMM         Kind = "vmm"          // the VMM process; Data holds vmm.Handles
-	Disk        Kind = "disk"         // the writable disk; Name is its path
-	ConfigDrive Kind = "config-drive" // the boot config disk; Name is its path
-	Tap         Kind = "tap"          // Name is the interface name
-	NftRules    Kind = "nft"          // rules and set elements tagged banger:<vm id>
-	Lease       Kind = "lease"        // Name is the IP address
-	Loop        Kind = "loop"         // Name is the backing file; Data the device
-	DM          Kind = "dm"           // Name is the device-mapper name
-	RuntimeDir  Kind = "runtime-dir"  // Name is the directory
+	VMM        Kind = "vmm"         // the VMM process; Data holds vmm.Handles
+	Disk       Kind = "disk"        // the writable disk; Name is its path
+	Tap        Kind = "tap"         // Name is the interface name
+	NftRules   Kind = "nft"         // rules and set elements tagged banger:<vm id>
+	Lease      Kind = "lease"       // Name is the IP address
+	Loop       Kind = "loop"        // Name is the backing file; Data the device
+	DM         Kind = "dm"          // Name is the device-mapper name
+	RuntimeDir Kind = "runtime-dir" // Name is the directory
 )
 
 // Scope says when a resource is released: at stop (Runtime) or only when the
