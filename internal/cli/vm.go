@@ -223,7 +223,7 @@ func printVMTable(w io.Writer, vms []api.VM, now time.Time) error {
 		}
 		var ports []string
 		for _, p := range vm.Spec.Ports {
-			ports = append(ports, hostnet.FormatPort(p))
+			ports = append(ports, hostnet.FormatPort(hostnet.Port(p)))
 		}
 		rows = append(rows, []string{vm.ID, vm.Name, vm.Spec.Image, state, vm.Runtime.IP, strings.Join(ports, ","), ago(vm.Created, now)})
 	}

@@ -87,7 +87,7 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 		if err != nil {
 			return s, err
 		}
-		s.Ports = append(s.Ports, pm)
+		s.Ports = append(s.Ports, api.PortMapping(pm))
 	}
 	return s, nil
 }

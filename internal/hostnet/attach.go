@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 )
 
@@ -21,9 +20,9 @@ type Resources struct {
 	MAC string `json:"mac,omitempty"`
 	// Table and Marker locate the VM's nft rules: every rule in table
 	// inet Table whose comment is Marker.
-	Table  string            `json:"nft_table,omitempty"`
-	Marker string            `json:"nft_marker,omitempty"`
-	Ports  []api.PortMapping `json:"ports,omitempty"`
+	Table  string `json:"nft_table,omitempty"`
+	Marker string `json:"nft_marker,omitempty"`
+	Ports  []Port `json:"ports,omitempty"`
 }
 
 // Attachment is a VM plugged into the network.
@@ -39,7 +38,7 @@ type Attachment struct {
 // each of those is created, with everything the VM will then hold; when
 // record fails nothing more is created. On any failure Attach undoes what
 // it made (the lease stays) and returns the error.
-func (n *Network) Attach(ctx context.Context, vmID string, ports []api.PortMapping, record func(Resources) error) (Attachment, error) {
+func (n *Network) Attach(ctx context.Context, vmID string, ports []Port, record func(Resources) error) (Attachment, error) {
 	ports, err := normalizePorts(ports)
 	if err != nil {
 		return Attachment{}, err
@@ -61,7 +60,7 @@ func (n *Network) Attach(ctx context.Context, vmID string, ports []api.PortMappi
 	return att, nil
 }
 
-func (n *Network) attach(ctx context.Context, lease Lease, ports []api.PortMapping, record func(Resources) error) (Attachment, error) {
+func (n *Network) attach(ctx context.Context, lease Lease, ports []Port, record func(Resources) error) (Attachment, error) {
 	for _, p := range ports {
 		if err := probePort(p); err != nil {
 			return Attachment{}, err
@@ -100,7 +99,7 @@ func (n *Network) attach(ctx context.Context, lease Lease, ports []api.PortMappi
 
 // probePort refuses a host port a host program listens on (DNAT would
 // silently shadow it) or a host address the host does not have.
-func probePort(p api.PortMapping) error {
+func probePort(p Port) error {
 	ip := p.HostIP
 	if ip == "" {
 		ip = "0.0.0.0"

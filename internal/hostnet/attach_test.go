@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 )
 
@@ -89,11 +88,11 @@ func TestAttachRecordsBeforeCreating(t *testing.T) {
 		calls = append(calls, r)
 		return nil
 	}
-	att, err := n.Attach(ctx, "vm1", []api.PortMapping{{HostPort: port, GuestPort: 80}}, record)
+	att, err := n.Attach(ctx, "vm1", []Port{{HostPort: port, GuestPort: 80}}, record)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports := []api.PortMapping{{HostPort: port, GuestPort: 80, Protocol: "tcp"}}
+	ports := []Port{{HostPort: port, GuestPort: 80, Protocol: "tcp"}}
 	want := []Resources{
 		{Tap: "bg-vm1", IP: "10.213.0.2", MAC: MAC("vm1").String()},
 		{Tap: "bg-vm1", IP: "10.213.0.2", MAC: MAC("vm1").String(), Table: "banger", Marker: "banger:vm1", Ports: ports},
@@ -154,7 +153,7 @@ func TestAttachUndoesOnFailure(t *testing.T) {
 				}
 				return nil
 			}
-			_, err := n.Attach(ctx, "vm1", []api.PortMapping{{HostPort: freePort(t), GuestPort: 80}}, record)
+			_, err := n.Attach(ctx, "vm1", []Port{{HostPort: freePort(t), GuestPort: 80}}, record)
 			if err == nil {
 				t.Fatal("Attach succeeded")
 			}
@@ -172,17 +171,17 @@ func TestAttachPortConflicts(t *testing.T) {
 	ctx := context.Background()
 	nop := func(Resources) error { return nil }
 	port := freePort(t)
-	if _, err := n.Attach(ctx, "vma", []api.PortMapping{{HostPort: port, GuestPort: 80}}, nop); err != nil {
+	if _, err := n.Attach(ctx, "vma", []Port{{HostPort: port, GuestPort: 80}}, nop); err != nil {
 		t.Fatal(err)
 	}
-	_, err := n.Attach(ctx, "vmb", []api.PortMapping{{HostIP: "127.0.0.1", HostPort: port, GuestPort: 81}}, nop)
+	_, err := n.Attach(ctx, "vmb", []Port{{HostIP: "127.0.0.1", HostPort: port, GuestPort: 81}}, nop)
 	if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "vm vma already publishes") {
 		t.Fatalf("second VM on the same port: %v", err)
 	}
 	if err := n.Detach(ctx, "vma"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.Attach(ctx, "vmb", []api.PortMapping{{HostIP: "127.0.0.1", HostPort: port, GuestPort: 81}}, nop); err != nil {
+	if _, err := n.Attach(ctx, "vmb", []Port{{HostIP: "127.0.0.1", HostPort: port, GuestPort: 81}}, nop); err != nil {
 		t.Fatalf("port freed by Detach: %v", err)
 	}
 
@@ -193,11 +192,11 @@ func TestAttachPortConflicts(t *testing.T) {
 	}
 	defer func() { _ = l.Close() }()
 	busy := l.Addr().(*net.TCPAddr).Port
-	_, err = n.Attach(ctx, "vmc", []api.PortMapping{{HostPort: busy, GuestPort: 80}}, nop)
+	_, err = n.Attach(ctx, "vmc", []Port{{HostPort: busy, GuestPort: 80}}, nop)
 	if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "already uses") {
 		t.Fatalf("port in use on the host: %v", err)
 	}
-	_, err = n.Attach(ctx, "vmc", []api.PortMapping{{HostIP: "192.0.2.123", HostPort: port + 1, GuestPort: 80}}, nop)
+	_, err = n.Attach(ctx, "vmc", []Port{{HostIP: "192.0.2.123", HostPort: port + 1, GuestPort: 80}}, nop)
 	if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "not an address of this host") {
 		t.Fatalf("foreign host address: %v", err)
 	}
@@ -209,7 +208,7 @@ func TestOrphans(t *testing.T) {
 	ctx := context.Background()
 	nop := func(Resources) error { return nil }
 	for _, id := range []string{"keep", "gone"} {
-		if _, err := n.Attach(ctx, id, []api.PortMapping{{HostPort: freePort(t), GuestPort: 80}}, nop); err != nil {
+		if _, err := n.Attach(ctx, id, []Port{{HostPort: freePort(t), GuestPort: 80}}, nop); err != nil {
 			t.Fatal(err)
 		}
 	}

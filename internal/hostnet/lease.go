@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/store"
 )
@@ -25,8 +24,8 @@ type Lease struct {
 	MTU     int          `json:"mtu"`
 	DNS     []netip.Addr `json:"dns,omitempty"`
 	// Ports are the mappings published while the VM is attached.
-	Ports   []api.PortMapping `json:"ports,omitempty"`
-	Created time.Time         `json:"created"`
+	Ports   []Port    `json:"ports,omitempty"`
+	Created time.Time `json:"created"`
 }
 
 // Address is the guest's address with the subnet's prefix length.
@@ -35,12 +34,12 @@ func (l Lease) Address() netip.Prefix { return netip.PrefixFrom(l.IP, l.Subnet.B
 // leaseRecord is what the store keeps, keyed by VM id in store.Leases;
 // the rest of a Lease follows from the configuration.
 type leaseRecord struct {
-	VMID    string            `json:"vm_id"`
-	IP      netip.Addr        `json:"ip"`
-	Tap     string            `json:"tap"`
-	MAC     string            `json:"mac"`
-	Ports   []api.PortMapping `json:"ports,omitempty"`
-	Created time.Time         `json:"created"`
+	VMID    string     `json:"vm_id"`
+	IP      netip.Addr `json:"ip"`
+	Tap     string     `json:"tap"`
+	MAC     string     `json:"mac"`
+	Ports   []Port     `json:"ports,omitempty"`
+	Created time.Time  `json:"created"`
 }
 
 // Lease returns the VM's lease, allocating the lowest free address of the
@@ -146,7 +145,7 @@ func (n *Network) firstFree(used map[netip.Addr]bool) (netip.Addr, bool) {
 // setPorts records the VM's published ports in its lease, refusing a host
 // port another VM holds. One transaction, so two VMs racing for a port
 // cannot both win.
-func (n *Network) setPorts(vmID string, ports []api.PortMapping) error {
+func (n *Network) setPorts(vmID string, ports []Port) error {
 	return n.st.Update(func(tx *store.Tx) error {
 		var rec leaseRecord
 		if err := tx.Get(store.Leases, vmID, &rec); err != nil {

@@ -119,7 +119,7 @@ func (n *Network) Close() error {
 	return nil
 }
 
-// Mode is how a VM is networked (api.VMSpec.Network).
+// Mode is how a VM is networked (a VM spec's network mode).
 type Mode string
 
 // The network modes.

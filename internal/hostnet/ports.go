@@ -6,20 +6,29 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 )
+
+// Port publishes a guest port on the host (a VM's `-p`).
+type Port struct {
+	// HostIP is the host address to publish on; "" means every address.
+	HostIP    string `json:"host_ip,omitempty"`
+	HostPort  int    `json:"host_port"`
+	GuestPort int    `json:"guest_port"`
+	// Protocol is "tcp" or "udp".
+	Protocol string `json:"protocol"`
+}
 
 // ParsePort parses a `-p` value, [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp], into
 // a mapping. The protocol defaults to tcp; a host IP of 0.0.0.0 (or none)
 // publishes on every host address. Guests are IPv4-only, so the host IP is
 // too.
-func ParsePort(s string) (api.PortMapping, error) {
-	bad := func(why string) (api.PortMapping, error) {
-		return api.PortMapping{}, fmt.Errorf("port mapping %q: %w: %s (want [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)", s, errdefs.ErrInvalid, why)
+func ParsePort(s string) (Port, error) {
+	bad := func(why string) (Port, error) {
+		return Port{}, fmt.Errorf("port mapping %q: %w: %s (want [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)", s, errdefs.ErrInvalid, why)
 	}
 	spec, proto, hasProto := strings.Cut(s, "/")
-	m := api.PortMapping{Protocol: "tcp"}
+	m := Port{Protocol: "tcp"}
 	if hasProto {
 		switch strings.ToLower(proto) {
 		case "tcp", "udp":
@@ -68,7 +77,7 @@ func parsePortNumber(s string) (int, error) {
 }
 
 // FormatPort renders a mapping in the form ParsePort reads.
-func FormatPort(m api.PortMapping) string {
+func FormatPort(m Port) string {
 	s := fmt.Sprintf("%d:%d/%s", m.HostPort, m.GuestPort, m.Protocol)
 	if m.HostIP != "" {
 		s = m.HostIP + ":" + s
@@ -78,8 +87,8 @@ func FormatPort(m api.PortMapping) string {
 
 // normalizePorts validates mappings that came over the API (not through
 // ParsePort) and refuses two that claim the same host port.
-func normalizePorts(ports []api.PortMapping) ([]api.PortMapping, error) {
-	out := make([]api.PortMapping, 0, len(ports))
+func normalizePorts(ports []Port) ([]Port, error) {
+	out := make([]Port, 0, len(ports))
 	for _, p := range ports {
 		if p.Protocol == "" {
 			p.Protocol = "tcp"
@@ -99,7 +108,7 @@ func normalizePorts(ports []api.PortMapping) ([]api.PortMapping, error) {
 }
 
 // portsClash reports whether two mappings would catch the same packets.
-func portsClash(a, b api.PortMapping) bool {
+func portsClash(a, b Port) bool {
 	return a.Protocol == b.Protocol && a.HostPort == b.HostPort &&
 		(a.HostIP == b.HostIP || a.HostIP == "" || b.HostIP == "")
 }

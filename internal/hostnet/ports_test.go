@@ -6,21 +6,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 )
 
 func TestParsePort(t *testing.T) {
 	tests := []struct {
 		in   string
-		want api.PortMapping
+		want Port
 		err  string
 	}{
-		{in: "8080:80", want: api.PortMapping{HostPort: 8080, GuestPort: 80, Protocol: "tcp"}},
-		{in: "8080:80/tcp", want: api.PortMapping{HostPort: 8080, GuestPort: 80, Protocol: "tcp"}},
-		{in: "5353:53/UDP", want: api.PortMapping{HostPort: 5353, GuestPort: 53, Protocol: "udp"}},
-		{in: "127.0.0.1:8080:80", want: api.PortMapping{HostIP: "127.0.0.1", HostPort: 8080, GuestPort: 80, Protocol: "tcp"}},
-		{in: "0.0.0.0:1:65535/udp", want: api.PortMapping{HostPort: 1, GuestPort: 65535, Protocol: "udp"}},
+		{in: "8080:80", want: Port{HostPort: 8080, GuestPort: 80, Protocol: "tcp"}},
+		{in: "8080:80/tcp", want: Port{HostPort: 8080, GuestPort: 80, Protocol: "tcp"}},
+		{in: "5353:53/UDP", want: Port{HostPort: 5353, GuestPort: 53, Protocol: "udp"}},
+		{in: "127.0.0.1:8080:80", want: Port{HostIP: "127.0.0.1", HostPort: 8080, GuestPort: 80, Protocol: "tcp"}},
+		{in: "0.0.0.0:1:65535/udp", want: Port{HostPort: 1, GuestPort: 65535, Protocol: "udp"}},
 		{in: "", err: "need a host port and a guest port"},
 		{in: "80", err: "need a host port and a guest port"},
 		{in: "1:2:3:4", err: "need a host port and a guest port"},
@@ -53,26 +52,26 @@ func TestParsePort(t *testing.T) {
 }
 
 func TestNormalizePorts(t *testing.T) {
-	got, err := normalizePorts([]api.PortMapping{{HostIP: "0.0.0.0", HostPort: 80, GuestPort: 8080}})
-	if err != nil || len(got) != 1 || got[0] != (api.PortMapping{HostPort: 80, GuestPort: 8080, Protocol: "tcp"}) {
+	got, err := normalizePorts([]Port{{HostIP: "0.0.0.0", HostPort: 80, GuestPort: 8080}})
+	if err != nil || len(got) != 1 || got[0] != (Port{HostPort: 80, GuestPort: 8080, Protocol: "tcp"}) {
 		t.Fatalf("normalize = %+v, %v", got, err)
 	}
 	clash := []struct {
-		a, b  api.PortMapping
+		a, b  Port
 		clash bool
 	}{
-		{api.PortMapping{HostPort: 80, GuestPort: 1, Protocol: "tcp"}, api.PortMapping{HostPort: 80, GuestPort: 2, Protocol: "tcp"}, true},
-		{api.PortMapping{HostPort: 80, GuestPort: 1, Protocol: "tcp"}, api.PortMapping{HostPort: 80, GuestPort: 2, Protocol: "udp"}, false},
-		{api.PortMapping{HostIP: "127.0.0.1", HostPort: 80, GuestPort: 1, Protocol: "tcp"}, api.PortMapping{HostPort: 80, GuestPort: 2, Protocol: "tcp"}, true},
-		{api.PortMapping{HostIP: "127.0.0.1", HostPort: 80, GuestPort: 1, Protocol: "tcp"}, api.PortMapping{HostIP: "127.0.0.2", HostPort: 80, GuestPort: 2, Protocol: "tcp"}, false},
+		{Port{HostPort: 80, GuestPort: 1, Protocol: "tcp"}, Port{HostPort: 80, GuestPort: 2, Protocol: "tcp"}, true},
+		{Port{HostPort: 80, GuestPort: 1, Protocol: "tcp"}, Port{HostPort: 80, GuestPort: 2, Protocol: "udp"}, false},
+		{Port{HostIP: "127.0.0.1", HostPort: 80, GuestPort: 1, Protocol: "tcp"}, Port{HostPort: 80, GuestPort: 2, Protocol: "tcp"}, true},
+		{Port{HostIP: "127.0.0.1", HostPort: 80, GuestPort: 1, Protocol: "tcp"}, Port{HostIP: "127.0.0.2", HostPort: 80, GuestPort: 2, Protocol: "tcp"}, false},
 	}
 	for _, c := range clash {
-		_, err := normalizePorts([]api.PortMapping{c.a, c.b})
+		_, err := normalizePorts([]Port{c.a, c.b})
 		if (err != nil) != c.clash {
 			t.Errorf("%s + %s: err = %v, want clash=%v", FormatPort(c.a), FormatPort(c.b), err, c.clash)
 		}
 	}
-	if _, err := normalizePorts([]api.PortMapping{{HostPort: 70000, GuestPort: 1}}); !errors.Is(err, errdefs.ErrInvalid) {
+	if _, err := normalizePorts([]Port{{HostPort: 70000, GuestPort: 1}}); !errors.Is(err, errdefs.ErrInvalid) {
 		t.Fatalf("out-of-range port from the API: %v", err)
 	}
 }

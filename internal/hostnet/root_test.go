@@ -15,7 +15,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/testutil"
@@ -153,7 +152,7 @@ func assertGone(t *testing.T, n *Network, vmID string) {
 }
 
 // wantTable is the text nft must list: the base plan plus the VMs' rules.
-func wantTable(n *Network, vms map[string][]api.PortMapping) string {
+func wantTable(n *Network, vms map[string][]Port) string {
 	p := n.Plan()
 	for id, ports := range vms {
 		l, _ := n.LeaseOf(id)
@@ -191,7 +190,7 @@ func TestRootLifecycle(t *testing.T) {
 
 	vm := e.vmID("a")
 	port := freePort(t)
-	ports := []api.PortMapping{{HostPort: port, GuestPort: 80, Protocol: "tcp"}, {HostIP: "127.0.0.1", HostPort: port, GuestPort: 53, Protocol: "udp"}}
+	ports := []Port{{HostPort: port, GuestPort: 80, Protocol: "tcp"}, {HostIP: "127.0.0.1", HostPort: port, GuestPort: 53, Protocol: "udp"}}
 	att, err := n.Attach(ctx, vm, ports, func(Resources) error { return nil })
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +201,7 @@ func TestRootLifecycle(t *testing.T) {
 			t.Errorf("tap lacks %q:\n%s", want, tap)
 		}
 	}
-	want := wantTable(n, map[string][]api.PortMapping{vm: ports})
+	want := wantTable(n, map[string][]Port{vm: ports})
 	if got := nftText(t, e.cfg.NftTable); got != want {
 		t.Fatalf("with a VM, nft list table:\n%s\nwant:\n%s", got, want)
 	}

@@ -3,7 +3,6 @@ package hostnet
 import (
 	"net/netip"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/hostnet/nftplan"
 )
 
@@ -108,7 +107,7 @@ func basePlan(p rulesetParams) nftplan.Plan {
 
 // portRules are a VM's DNAT rules, one per mapping, each marked with the
 // VM's id. Mappings must be normalized.
-func portRules(vmID string, guest netip.Addr, ports []api.PortMapping) []nftplan.Rule {
+func portRules(vmID string, guest netip.Addr, ports []Port) []nftplan.Rule {
 	out := make([]nftplan.Rule, 0, len(ports))
 	for _, p := range ports {
 		var m []nftplan.Match

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/hostnet/nftplan"
 )
 
@@ -127,7 +126,7 @@ func TestBasePlanOrderDNSBeforeDrop(t *testing.T) {
 }
 
 func TestPortRules(t *testing.T) {
-	ports := []api.PortMapping{
+	ports := []Port{
 		{HostPort: 8080, GuestPort: 80, Protocol: "tcp"},
 		{HostIP: "127.0.0.1", HostPort: 5353, GuestPort: 53, Protocol: "udp"},
 	}

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/bangerdev/banger/internal/api"
 )
 
 func guestSpecOf(name string, l Lease) guestSpec {
@@ -71,7 +69,7 @@ func TestVMNetworking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	attB, err := n.Attach(ctx, b, []api.PortMapping{{HostPort: port, GuestPort: 80}}, nop)
+	attB, err := n.Attach(ctx, b, []Port{{HostPort: port, GuestPort: 80}}, nop)
 	if err != nil {
 		t.Fatal(err)
 	}
