@@ -15,11 +15,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/internal/vmm"
 )
 
 //go:embed default.toml
@@ -161,8 +163,8 @@ func (c Config) Validate() error {
 	if c.VM.Memory < units.Size(64*units.MiB) {
 		bad("vm.memory %s: want at least 64MiB", units.FormatSize(int64(c.VM.Memory)))
 	}
-	if !slices.Contains([]string{"auto", "qemu", "firecracker"}, c.VM.VMM) {
-		bad("vm.vmm %q: want auto, qemu or firecracker", c.VM.VMM)
+	if !slices.Contains(vmm.Choices(), c.VM.VMM) {
+		bad("vm.vmm %q: want %s", c.VM.VMM, strings.Join(vmm.Choices(), ", "))
 	}
 	if !slices.Contains([]string{"auto", "reflink", "qcow2", "dm-snapshot", "copy"}, c.VM.DiskStrategy) {
 		bad("vm.disk_strategy %q: want auto, reflink, qcow2, dm-snapshot or copy", c.VM.DiskStrategy)

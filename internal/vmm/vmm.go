@@ -4,15 +4,19 @@
 // Machine, and can adopt a Machine an earlier daemon started from the
 // Handles it recorded.
 //
-// The interfaces are small on purpose (see STYLE.md): lifecycle on Machine,
-// optional Pauser and Snapshotter for backends that can, and one Probe that
-// says whether the backend can run here and how. Every backend passes the
-// shared conformance suite in vmm/vmmtest.
+// The interfaces are small on purpose: lifecycle on Machine, optional Pauser
+// and Snapshotter for backends that can, one Probe that says whether the
+// backend can run here and how, and Capabilities that say what it can do —
+// callers ask those, never a backend's name (a test in this package walks
+// the tree to keep it so). Set holds the backends of a daemon and caches
+// their probes. Every backend passes the shared conformance suite in
+// vmm/vmmtest.
 package vmm
 
 import (
 	"context"
 	"net"
+	"slices"
 
 	"github.com/bangerdev/banger/internal/proc"
 )
@@ -39,7 +43,65 @@ type Backend interface {
 	// daemon) from its recorded handles. It wraps errdefs.ErrNotFound
 	// when the VMM process is no longer the recorded one.
 	Attach(ctx context.Context, h Handles) (Machine, error)
+	// Release ends and removes everything h names — the process when it
+	// is still the recorded one, its sockets, a jail — from the handles
+	// alone, without a Machine (a daemon that restarted, a record of a
+	// start that crashed half-way). It is idempotent.
+	Release(ctx context.Context, h Handles) error
+	// Capabilities says what the backend can do; it does not probe.
+	Capabilities() Capabilities
 }
+
+// Channel is how the host reaches the guest agent.
+type Channel string
+
+// The agent channels.
+const (
+	// ChannelSerial is a virtio-serial port: one byte stream shared by
+	// every host connection, so each connection starts with the
+	// streamsync exchange that delimits it.
+	ChannelSerial Channel = "virtio-serial"
+	// ChannelVsock is (hybrid) vsock: every connection is a stream of its
+	// own.
+	ChannelVsock Channel = "vsock"
+)
+
+// Capabilities say what a backend can do. Disk strategy, boot config and
+// agent dialing decide from them; nothing outside this package compares a
+// backend's name.
+type Capabilities struct {
+	// Channel is how the guest agent is reached.
+	Channel Channel `json:"channel"`
+	// PowerOff says the guest can power the machine off. Without it a
+	// guest halts by rebooting, which ends the VMM (Firecracker).
+	PowerOff bool `json:"power_off"`
+	// DiskFormats are the drive formats the VMM opens ("raw", "qcow2").
+	DiskFormats []string `json:"disk_formats"`
+	// ExtraDrives says drives beyond the root and config drives work.
+	ExtraDrives bool `json:"extra_drives"`
+	// Pause says machines implement Pauser.
+	Pause bool `json:"pause"`
+	// Snapshot says machines implement Snapshotter.
+	Snapshot bool `json:"snapshot"`
+	// SharedDirs says host directories can be shared into the guest.
+	SharedDirs bool `json:"shared_dirs"`
+	// Jailer says the VMM runs confined by a jailer.
+	Jailer bool `json:"jailer"`
+}
+
+// Opens reports whether the VMM opens drives of format ("" is raw).
+func (c Capabilities) Opens(format string) bool {
+	if format == "" {
+		format = FormatRaw
+	}
+	return slices.Contains(c.DiskFormats, format)
+}
+
+// The drive formats.
+const (
+	FormatRaw   = "raw"
+	FormatQCOW2 = "qcow2"
+)
 
 // Probe is what a backend found out about the host.
 type Probe struct {

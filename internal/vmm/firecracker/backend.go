@@ -18,7 +18,7 @@ import (
 )
 
 // Name is the backend's name.
-const Name = "firecracker"
+const Name = vmm.Firecracker
 
 // Compile-time checks of the interfaces the backend implements.
 var (
@@ -299,9 +299,20 @@ func (b *Backend) Attach(ctx context.Context, h vmm.Handles) (vmm.Machine, error
 	if !h.Process.Alive() {
 		return nil, fmt.Errorf("attach firecracker pid %d: %w: the process is gone", h.Process.PID, errdefs.ErrNotFound)
 	}
-	m := &Machine{
-		h: h, rt: runtimeFilesIn(filepath.Dir(api)), api: NewClient(api), jail: b.opts.Jail,
-		agentPort: vmm.AgentVsockPort,
+	m := b.fromHandles(h)
+	info, err := m.api.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("attach firecracker pid %d: %w: %w", h.Process.PID, errdefs.ErrUnavailable, err)
+	}
+	m.id = info.ID
+	return m, nil
+}
+
+// fromHandles rebuilds a Machine (not our child) from recorded handles.
+func (b *Backend) fromHandles(h vmm.Handles) *Machine {
+	m := &Machine{h: h, api: NewClient(h.Sockets["api"]), jail: b.opts.Jail, agentPort: vmm.AgentVsockPort}
+	if api := h.Sockets["api"]; api != "" {
+		m.rt = runtimeFilesIn(filepath.Dir(api))
 	}
 	if h.JailDir != "" {
 		m.jailRoot = filepath.Join(h.JailDir, "root")
@@ -313,12 +324,7 @@ func (b *Backend) Attach(ctx context.Context, h vmm.Handles) (vmm.Machine, error
 			m.cgroup = filepath.Join(b.opts.Jail.CgroupRoot, parent, filepath.Base(h.JailDir))
 		}
 	}
-	info, err := m.api.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("attach firecracker pid %d: %w: %w", h.Process.PID, errdefs.ErrUnavailable, err)
-	}
-	m.id = info.ID
-	return m, nil
+	return m
 }
 
 // checkFiles names a missing kernel, initrd or drive before a process is
@@ -337,4 +343,35 @@ func checkFiles(spec vmm.Spec) error {
 		}
 	}
 	return nil
+}
+
+// Capabilities implements vmm.Backend. Firecracker's guests halt by
+// rebooting, its drives are raw, the agent is reached over hybrid vsock,
+// and it can pause and snapshot; it runs jailed when a jailer is
+// configured.
+func (b *Backend) Capabilities() vmm.Capabilities {
+	return vmm.Capabilities{
+		Channel:     vmm.ChannelVsock,
+		DiskFormats: []string{vmm.FormatRaw},
+		ExtraDrives: true,
+		Pause:       true,
+		Snapshot:    true,
+		Jailer:      b.opts.Jail != nil,
+	}
+}
+
+// Release implements vmm.Backend: it kills the recorded Firecracker when
+// it is still the recorded process, then removes its sockets, files, jail
+// (only a path shaped like one: see safeJailDir) and cgroup.
+func (b *Backend) Release(ctx context.Context, h vmm.Handles) error {
+	m := b.fromHandles(h)
+	if h.Process.Alive() {
+		if err := m.Kill(ctx); err != nil {
+			return err
+		}
+	}
+	if h.Sockets["api"] == "" && h.JailDir == "" {
+		return nil
+	}
+	return m.Cleanup()
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // Name is the backend's name in configs and handles.
-const Name = "qemu"
+const Name = vmm.QEMU
 
 // readyTimeout bounds how long Start waits for a launched QEMU to answer on
 // QMP (it does so in ~50–300 ms; the guest boots afterwards).
@@ -236,4 +236,39 @@ func (b *Backend) Attach(ctx context.Context, h vmm.Handles) (vmm.Machine, error
 		return nil, fmt.Errorf("vm %s: attach: qemu %d does not answer on QMP: %w", id, h.Process.PID, err)
 	}
 	return m, nil
+}
+
+// Capabilities implements vmm.Backend. QEMU's guests power off through
+// ACPI, its drives may be qcow2 overlays, and the agent is reached on a
+// virtio-serial port.
+func (b *Backend) Capabilities() vmm.Capabilities {
+	return vmm.Capabilities{
+		Channel:     vmm.ChannelSerial,
+		PowerOff:    true,
+		DiskFormats: []string{vmm.FormatRaw, vmm.FormatQCOW2},
+		ExtraDrives: true,
+		Pause:       true,
+	}
+}
+
+// Release implements vmm.Backend: it ends the recorded QEMU when it is
+// still the recorded process (QMP quit first, so a qcow2 overlay is
+// flushed; SIGKILL when that does not end it) and removes its sockets and
+// stderr log. Handles recorded before QEMU was spawned name only sockets;
+// a zero process identity is never signalled.
+func (b *Backend) Release(ctx context.Context, h vmm.Handles) error {
+	dir := filepath.Dir(h.Sockets["qmp"])
+	if h.Sockets["qmp"] == "" {
+		dir = ""
+	}
+	m := &Machine{id: fmt.Sprint("pid ", h.Process.PID), h: h, dir: dir}
+	if h.Process.Alive() {
+		if err := m.Kill(ctx); err != nil {
+			return err
+		}
+	}
+	if dir == "" {
+		return nil
+	}
+	return m.Cleanup()
 }

@@ -55,7 +55,7 @@ umount /mnt && echo "guest: unmounted"
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			req := rootfs.Request{VMID: id, Image: img, ImageSize: fi.Size(), Dir: dir, Backend: qemu.Name}
+			req := rootfs.Request{VMID: id, Image: img, ImageSize: fi.Size(), Dir: dir, QCOW2: qemu.New().Capabilities().Opens(vmm.FormatQCOW2)}
 			d, err := disks.Create(t.Context(), req, s, func(rootfs.Disk) error { return nil })
 			if err != nil {
 				t.Fatal(err)
