@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"time"
 )
 
@@ -208,26 +207,18 @@ type VMSpec struct {
 	AutoRemove  bool `json:"auto_remove,omitempty"`
 }
 
-// VMRuntime mirrors the VM's handles.json: every host resource the VM holds,
-// recorded before it is created, so a restarted daemon can release it even
-// when the runtime dir is gone.
+// VMRuntime is what a VM holds on the host, as inspect shows it: a summary
+// the daemon derives from the VM's runtime record.
 type VMRuntime struct {
-	VMM          string   `json:"vmm,omitempty"`
-	Accel        string   `json:"accel,omitempty"`
-	PID          int      `json:"pid,omitempty"`
-	StartTime    uint64   `json:"start_time,omitempty"`
-	BootID       string   `json:"boot_id,omitempty"`
-	RuntimeDir   string   `json:"runtime_dir,omitempty"`
-	DiskPath     string   `json:"disk_path,omitempty"`
-	DiskStrategy string   `json:"disk_strategy,omitempty"`
-	Loops        []string `json:"loops,omitempty"`
-	DMNames      []string `json:"dm_names,omitempty"`
-	Tap          string   `json:"tap,omitempty"`
-	IP           string   `json:"ip,omitempty"`
-	MAC          string   `json:"mac,omitempty"`
-	// Handles mirrors the VM's handles.json (package handles): the full
-	// resource list cleanup falls back to when the file is lost.
-	Handles json.RawMessage `json:"handles,omitempty"`
+	VMM          string `json:"vmm,omitempty"`
+	Accel        string `json:"accel,omitempty"`
+	PID          int    `json:"pid,omitempty"`
+	RuntimeDir   string `json:"runtime_dir,omitempty"`
+	DiskPath     string `json:"disk_path,omitempty"`
+	DiskStrategy string `json:"disk_strategy,omitempty"`
+	Tap          string `json:"tap,omitempty"`
+	IP           string `json:"ip,omitempty"`
+	MAC          string `json:"mac,omitempty"`
 }
 
 // VM is one microVM record.

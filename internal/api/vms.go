@@ -11,8 +11,9 @@ type CreateVMRequest struct {
 // ready.
 type StartResult struct {
 	VM VM `json:"vm"`
-	// Timings are the durations of the start's phases, in milliseconds:
-	// resolve_image, prepare_disk, network, vmm_start, boot_to_agent.
+	// Timings are the durations of the start's stages, in milliseconds:
+	// image, kernel, backend, disk, network, rundir, bootcfg, vmm, agent
+	// (a stage the VM does not need is absent).
 	Timings map[string]float64 `json:"timings"`
 }
 

@@ -1,6 +1,9 @@
-// Package daemon is banger's root daemon: the only writer of state. It owns
-// the database, the image, kernel and VM services, and the API socket, and
-// on start it reconciles what the records say with what the host holds.
+// Package daemon is banger's root daemon: the only writer of state. It is
+// wiring and the API server: it opens the database, builds the image,
+// kernel and VM services (internal/vms) on the host's backends, disks and
+// network, has them reconcile with what the host holds, and serves the API
+// socket, whose handlers convert between wire types (internal/api) and the
+// services' domain types.
 package daemon
 
 import (
@@ -25,6 +28,7 @@ import (
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/version"
+	"github.com/bangerdev/banger/internal/vms"
 )
 
 // Options configure a daemon.
@@ -44,7 +48,12 @@ type Daemon struct {
 	lock    *os.File
 	images  imageService
 	kernels kernelState
-	vmState
+	vms     *vms.Service
+	parts   vmParts
+	// ctx ends when the daemon closes; long-lived sessions (the SSH
+	// proxy) and background probes use it.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // New prepares a daemon: it creates the layout's directories, takes the
@@ -74,6 +83,7 @@ func New(opts Options) (*Daemon, error) {
 		started: time.Now(),
 		lock:    lock,
 	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if err := d.reconcileImages(); err != nil {
 		_ = d.Close()
 		return nil, fmt.Errorf("reconcile images: %w", err)
@@ -105,7 +115,13 @@ func lockState(path string) (*os.File, error) {
 // Close releases the database and the state lock. Running VMs live on;
 // the next daemon adopts them.
 func (d *Daemon) Close() error {
-	d.closeVMs()
+	d.cancel()
+	if d.vms != nil {
+		d.vms.Close()
+	}
+	if d.parts.net != nil {
+		_ = d.parts.net.Close()
+	}
 	err := d.store.Close()
 	_ = d.lock.Close()
 	return err
@@ -131,7 +147,7 @@ func (d *Daemon) info(*http.Request) (any, error) {
 		CacheDir:     d.layout.Cache,
 		Socket:       d.layout.Socket,
 		StartedAt:    d.started,
-		ProxyHostKey: string(ssh.MarshalAuthorizedKey(d.keys.proxy.PublicKey())),
+		ProxyHostKey: string(ssh.MarshalAuthorizedKey(d.parts.proxyKey.PublicKey())),
 	}, nil
 }
 

@@ -8,8 +8,10 @@ import (
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/internal/vmm"
 )
 
 func (d *Daemon) doctorHandler(r *http.Request) (any, error) {
@@ -23,12 +25,13 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 	check := func(name string, ok bool, detail string) {
 		rep.Checks = append(rep.Checks, api.DoctorCheck{Name: name, OK: ok, Detail: detail})
 	}
-	for _, name := range d.backends.order {
-		p := d.backends.probe(ctx, name)
+	set := d.parts.backends
+	for _, b := range set.Backends() {
+		p := set.Probe(ctx, b)
 		detail := strings.TrimSpace(strings.Join(append([]string{p.Version, accelNote(p.Accel)}, p.Notes...), "; "))
-		check(name, p.Available, strings.Trim(detail, "; "))
+		check(b.Name(), p.Available, strings.Trim(detail, "; "))
 	}
-	if b, p, err := d.backends.pick(ctx, d.cfg.VM.VMM); err == nil {
+	if b, p, err := set.Pick(ctx, d.cfg.VM.VMM); err == nil {
 		rep.Uses["vmm"], rep.Uses["accel"] = b.Name(), p.Accel
 	} else {
 		rep.Uses["vmm"] = "none: " + err.Error()
@@ -38,15 +41,15 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 	} else {
 		check("device-mapper", true, "/dev/mapper/control and dmsetup present")
 	}
-	caps := d.disks.capabilities(ctx)
-	for _, c := range caps.checks {
+	caps := d.parts.disks.Probe(d.layout.VMs())
+	for _, c := range caps.Checks() {
 		check(c.Name, c.OK, c.Detail)
 	}
-	rep.Uses["disk"] = caps.uses
-	if d.net == nil {
-		check("networking", false, d.netErr.Error())
+	rep.Uses["disk"] = diskUses(set, caps, d.cfg.VM.DiskStrategy)
+	if d.parts.net == nil {
+		check("networking", false, d.parts.netErr.Error())
 		rep.Uses["network"] = "none (only --network none VMs can start)"
-	} else if inv, err := d.net.Inventory(ctx); err != nil {
+	} else if inv, err := d.parts.net.Inventory(ctx); err != nil {
 		check("networking", false, err.Error())
 	} else {
 		bridge := "bridge " + d.cfg.Network.Bridge + " not created yet"
@@ -89,6 +92,20 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 		check("guest agent", true, a)
 	}
 	return rep
+}
+
+// diskUses says which disk strategy each backend's VMs get here.
+func diskUses(set *vmm.Set, caps rootfs.Capabilities, strategy string) string {
+	var uses []string
+	for _, b := range set.Backends() {
+		req := rootfs.Request{QCOW2: b.Capabilities().Opens(vmm.FormatQCOW2), Strategy: strategy}
+		if s, err := rootfs.Choose(req, caps); err == nil {
+			uses = append(uses, s+" (with "+b.Name()+")")
+		} else {
+			uses = append(uses, "none with "+b.Name()+": "+err.Error())
+		}
+	}
+	return strings.Join(uses, ", ")
 }
 
 func accelNote(accel string) string {

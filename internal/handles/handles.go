@@ -1,18 +1,21 @@
-// Package handles owns a VM's handles.json: the crash-safe list of every
-// host resource the VM holds.
+// Package handles owns a VM's runtime record, handles.json: one typed
+// value naming every host resource the VM holds, with a section per
+// lifecycle stage (docs/architecture.md, "The runtime record").
 //
-// The rule (DESIGN.md, "State and recovery") is record, then create: before
-// the daemon creates a tap, a disk clone, a loop device or a VMM process it
-// appends a "creating" entry naming it, and after creating it marks the
-// entry "created" with its final identity (a pid and start time, a loop
-// device number). Every write replaces the file atomically (temp file,
-// fsync, rename, fsync of the directory), so a daemon killed at any line
-// leaves a file that names everything that might exist. Release removes an
-// entry only after the resource is gone.
+// The rule is record, then create: before a stage creates a tap, a disk
+// clone, a device-mapper target or a VMM process it writes its section in
+// the "creating" state, and after creating it marks the section "created"
+// with its final identity (a pid and start time). Every Save replaces the
+// file atomically (temp file, fsync, rename, fsync of the directory), so a
+// daemon killed at any line leaves a file that names everything that might
+// exist. A stage clears its section only after the resource is gone.
 //
-// The same list is mirrored onto VM.Runtime in the database through the
-// Mirror callback, so cleanup still works when the runtime directory (a
-// tmpfs) or the file itself is lost or corrupt.
+// The file lives in the VM's state directory, next to its disk, so it
+// survives a host reboot with the persistent resources it names. It is the
+// one source of truth: the VM's database row shows a summary derived from
+// it and is never read back to decide what to release. A section that
+// cannot be decoded is reported by name (Record.Broken) and the others
+// still decode, so the release of everything else still runs.
 package handles
 
 import (
@@ -25,210 +28,271 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/fsutil"
+	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/rootfs"
+	"github.com/bangerdev/banger/internal/vmm"
 )
 
-// FileName is the name of the file in a VM's runtime directory.
+// FileName is the record's name in a VM's state directory.
 const FileName = "handles.json"
 
-// formatVersion is bumped when the file's meaning changes.
-const formatVersion = 1
+// formatVersion is bumped when the file's meaning changes. Version 1 was a
+// list of untyped resources in the VM's runtime directory (see legacy.go).
+const formatVersion = 2
 
-// Kind names a type of host resource.
-type Kind string
-
-// The kinds of resources a VM holds.
-const (
-	VMM        Kind = "vmm"         // the VMM process; Data holds vmm.Handles
-	Disk       Kind = "disk"        // the writable disk; Name is its path
-	Tap        Kind = "tap"         // Name is the interface name
-	NftRules   Kind = "nft"         // rules and set elements tagged banger:<vm id>
-	Lease      Kind = "lease"       // Name is the IP address
-	Loop       Kind = "loop"        // Name is the backing file; Data the device
-	DM         Kind = "dm"          // Name is the device-mapper name
-	RuntimeDir Kind = "runtime-dir" // Name is the directory
-)
-
-// Scope says when a resource is released: at stop (Runtime) or only when the
-// VM is removed (Persistent).
-type Scope string
-
-// The scopes.
-const (
-	Runtime    Scope = "runtime"
-	Persistent Scope = "persistent"
-)
-
-// State is where a resource is in its creation.
+// State is where a resource is in its creation. A "creating" resource may
+// or may not exist; release treats it as existing.
 type State string
 
-// The states. A "creating" resource may or may not exist.
+// The states.
 const (
 	Creating State = "creating"
 	Created  State = "created"
 )
 
-// Resource is one entry.
-type Resource struct {
-	Kind  Kind            `json:"kind"`
-	Name  string          `json:"name"`
-	Scope Scope           `json:"scope"`
-	State State           `json:"state"`
-	Data  json.RawMessage `json:"data,omitempty"`
+// Record is everything one VM holds on the host.
+type Record struct {
+	Version int       `json:"version"`
+	VMID    string    `json:"vm_id"`
+	Updated time.Time `json:"updated"`
+
+	// Disk is the VM's writable disk: kept across stops, removed with the
+	// VM; its device-mapper objects (dm-snapshot) only while it runs.
+	Disk *Disk `json:"disk,omitempty"`
+	// Network is the VM's address (kept) and its tap and nft rules (while
+	// it runs).
+	Network *Network `json:"network,omitempty"`
+	// RunDir is the VM's runtime directory (sockets), while it runs.
+	RunDir *RunDir `json:"run_dir,omitempty"`
+	// VMM is the VMM process and what its backend made for it.
+	VMM *VMM `json:"vmm,omitempty"`
+
+	// Broken names the sections the file holds but that could not be
+	// decoded (all of them when the file itself is unreadable). Their
+	// stages release by the VM id alone, then call Repaired.
+	Broken []string `json:"-"`
+
+	file *file
 }
 
-// File is the content of handles.json.
-type File struct {
-	Version   int        `json:"version"`
-	VMID      string     `json:"vm_id"`
-	Resources []Resource `json:"resources"`
-	Updated   time.Time  `json:"updated"`
+// Disk is the disk stage's section.
+type Disk struct {
+	State State       `json:"state"`
+	Disk  rootfs.Disk `json:"disk"`
+	// DM is set while the dm-snapshot devices of Disk.DM are (being) set
+	// up; a stop tears them down and clears it.
+	DM State `json:"dm,omitempty"`
 }
 
-// Find returns the resources of a kind.
-func (f File) Find(k Kind) []Resource {
-	var out []Resource
-	for _, r := range f.Resources {
-		if r.Kind == k {
-			out = append(out, r)
+// Network is the network stage's section.
+type Network struct {
+	// Lease is the VM's address, held from the first start until rm
+	// (hostnet's lease records hold it too).
+	Lease State  `json:"lease"`
+	IP    string `json:"ip,omitempty"`
+	MAC   string `json:"mac,omitempty"`
+	// Attach is set while the tap and the nft rules of Resources are
+	// (being) created; a stop removes them and clears it.
+	Attach    State             `json:"attach,omitempty"`
+	Resources hostnet.Resources `json:"resources"`
+}
+
+// RunDir is the runtime directory stage's section.
+type RunDir struct {
+	State State  `json:"state"`
+	Path  string `json:"path"`
+}
+
+// VMM is the VMM stage's section. Handles is the backend's own value: it
+// names the process, sockets and jail, and only the backend interprets it
+// (vmm.Backend.Attach and Release).
+type VMM struct {
+	State   State       `json:"state"`
+	Handles vmm.Handles `json:"handles"`
+}
+
+// Running reports whether the record names anything a running VM holds
+// (and a stop releases).
+func (r *Record) Running() bool {
+	return r.RunDir != nil || r.VMM != nil || (r.Disk != nil && r.Disk.DM != "") ||
+		(r.Network != nil && r.Network.Attach != "") || len(r.Broken) > 0
+}
+
+// Empty reports whether the record names nothing at all.
+func (r *Record) Empty() bool {
+	return r.Disk == nil && r.Network == nil && r.RunDir == nil && r.VMM == nil && len(r.Broken) == 0
+}
+
+// Sections are the names of the record's sections, as the file spells
+// them.
+var Sections = []string{"disk", "network", "run_dir", "vmm"}
+
+// IsBroken reports whether section could not be decoded.
+func (r *Record) IsBroken(section string) bool { return slices.Contains(r.Broken, section) }
+
+// Repaired drops section from Broken once its stage released what it
+// could have named; the next Save writes the record clean of it.
+func (r *Record) Repaired(section string) {
+	r.Broken = slices.DeleteFunc(r.Broken, func(s string) bool { return s == section })
+}
+
+// file is where a Record is saved.
+type file struct {
+	mu   sync.Mutex
+	path string
+}
+
+// New returns an empty record for vmID, saved at path.
+func New(path, vmID string) *Record {
+	return &Record{Version: formatVersion, VMID: vmID, file: &file{path: path}}
+}
+
+// Open loads the record at path, or returns an empty one when there is
+// none. A file that cannot be used at all (not JSON, another VM's) is
+// reported with ErrCorrupt alongside a usable record whose Broken names
+// every section; a section that cannot be decoded is listed in Broken and
+// dropped, and the error is ErrCorrupt too. Either way the record can be
+// saved and released from.
+func Open(path, vmID string) (*Record, error) {
+	r := New(path, vmID)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return r, fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := r.decode(b); err != nil {
+		return r, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
+	}
+	return r, nil
+}
+
+// ErrCorrupt reports a record that could not be fully decoded.
+var ErrCorrupt = errors.New("runtime record corrupt")
+
+// decode fills r from b section by section, so one bad section does not
+// hide the others.
+func (r *Record) decode(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		r.Broken = slices.Clone(Sections)
+		return err
+	}
+	var head struct {
+		Version int    `json:"version"`
+		VMID    string `json:"vm_id"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil || head.Version != formatVersion || head.VMID != r.VMID {
+		r.Broken = slices.Clone(Sections)
+		return fmt.Errorf("version %d of vm %q, want version %d of vm %q", head.Version, head.VMID, formatVersion, r.VMID)
+	}
+	var errs []error
+	section := func(name string, into any) {
+		v, ok := raw[name]
+		if !ok || string(v) == "null" {
+			return
 		}
+		if err := json.Unmarshal(v, into); err != nil {
+			r.Broken = append(r.Broken, name)
+			errs = append(errs, fmt.Errorf("section %s: %w", name, err))
+		}
+	}
+	var (
+		disk Disk
+		net  Network
+		run  RunDir
+		vm   VMM
+	)
+	section("disk", &disk)
+	section("network", &net)
+	section("run_dir", &run)
+	section("vmm", &vm)
+	if _, ok := raw["disk"]; ok && !r.IsBroken("disk") {
+		r.Disk = &disk
+	}
+	if _, ok := raw["network"]; ok && !r.IsBroken("network") {
+		r.Network = &net
+	}
+	if _, ok := raw["run_dir"]; ok && !r.IsBroken("run_dir") {
+		r.RunDir = &run
+	}
+	if _, ok := raw["vmm"]; ok && !r.IsBroken("vmm") {
+		r.VMM = &vm
+	}
+	return errors.Join(errs...)
+}
+
+// Path is where the record is saved.
+func (r *Record) Path() string { return r.file.path }
+
+// Save writes the record atomically. A stage calls it after changing its
+// section and before creating (or after releasing) what the section names.
+// Once the file says it, a crash cannot lose it.
+func (r *Record) Save() error {
+	r.file.mu.Lock()
+	defer r.file.mu.Unlock()
+	r.Version = formatVersion
+	r.Updated = time.Now().UTC()
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode runtime record of vm %s: %w", r.VMID, err)
+	}
+	if err := fsutil.WriteAtomic(r.file.path, b, 0o600); err != nil {
+		return fmt.Errorf("save runtime record of vm %s: %w", r.VMID, err)
+	}
+	return nil
+}
+
+// Copy returns a deep copy, safe to read while the original changes.
+func (r *Record) Copy() Record {
+	c := *r
+	c.file = nil
+	c.Broken = slices.Clone(r.Broken)
+	if r.Disk != nil {
+		d := *r.Disk
+		if d.Disk.DM != nil {
+			dm := *d.Disk.DM
+			d.Disk.DM = &dm
+		}
+		c.Disk = &d
+	}
+	if r.Network != nil {
+		n := *r.Network
+		n.Resources.Ports = slices.Clone(n.Resources.Ports)
+		c.Network = &n
+	}
+	if r.RunDir != nil {
+		d := *r.RunDir
+		c.RunDir = &d
+	}
+	if r.VMM != nil {
+		v := *r.VMM
+		v.Handles.Sockets = cloneMap(v.Handles.Sockets)
+		c.VMM = &v
+	}
+	return c
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
 	}
 	return out
 }
 
-// Recorder appends to and releases from one VM's handles.json. It is safe
-// for concurrent use.
-type Recorder struct {
-	mu     sync.Mutex
-	path   string
-	file   File
-	mirror func(File) error
-}
-
-// Open starts recording for vmID in path. An existing file is loaded, so a
-// restarted daemon continues where the previous one stopped; a corrupt file
-// is replaced by base (the copy mirrored in the database), and the error
-// ErrCorrupt is returned alongside the usable Recorder so the caller can log
-// it. mirror, when set, is called with every new state after the file is
-// written.
-func Open(path, vmID string, base File, mirror func(File) error) (*Recorder, error) {
-	r := &Recorder{path: path, mirror: mirror}
-	f, err := Load(path)
-	switch {
-	case err == nil && f.VMID == vmID:
-		r.file = f
-		return r, nil
-	case err == nil:
-		err = fmt.Errorf("%w: %s belongs to vm %q, not %q", ErrCorrupt, path, f.VMID, vmID)
-	case errors.Is(err, os.ErrNotExist):
-		err = nil
+// Remove deletes the file; only a record that names nothing may go (rm
+// calls it last).
+func (r *Record) Remove() error {
+	if !r.Empty() {
+		return fmt.Errorf("runtime record of vm %s still names host resources", r.VMID)
 	}
-	r.file = base
-	r.file.Version, r.file.VMID = formatVersion, vmID
-	return r, err
-}
-
-// ErrCorrupt reports a handles.json that could not be used.
-var ErrCorrupt = errors.New("handles file corrupt")
-
-// Load reads a handles.json.
-func Load(path string) (File, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return File{}, err
-	}
-	var f File
-	if err := json.Unmarshal(b, &f); err != nil {
-		return File{}, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
-	}
-	if f.Version != formatVersion {
-		return File{}, fmt.Errorf("%w: %s: format version %d, want %d", ErrCorrupt, path, f.Version, formatVersion)
-	}
-	return f, nil
-}
-
-// Snapshot returns a copy of the current state.
-func (r *Recorder) Snapshot() File {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f := r.file
-	f.Resources = slices.Clone(f.Resources)
-	return f
-}
-
-// Creating records that a resource is about to be created. It must be
-// called, and must succeed, before the resource is created.
-func (r *Recorder) Creating(k Kind, name string, scope Scope, data any) error {
-	return r.set(Resource{Kind: k, Name: name, Scope: scope, State: Creating}, data)
-}
-
-// Created records a resource's final identity after it was created.
-func (r *Recorder) Created(k Kind, name string, scope Scope, data any) error {
-	return r.set(Resource{Kind: k, Name: name, Scope: scope, State: Created}, data)
-}
-
-func (r *Recorder) set(res Resource, data any) error {
-	if data != nil {
-		raw, err := json.Marshal(data)
-		if err != nil {
-			return fmt.Errorf("record %s %s: %w", res.Kind, res.Name, err)
-		}
-		res.Data = raw
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	next := slices.Clone(r.file.Resources)
-	i := slices.IndexFunc(next, func(x Resource) bool { return x.Kind == res.Kind && x.Name == res.Name })
-	if i >= 0 {
-		next[i] = res
-	} else {
-		next = append(next, res)
-	}
-	return r.commit(next)
-}
-
-// Released drops a resource after it is gone. Releasing an unknown
-// resource is a no-op.
-func (r *Recorder) Released(k Kind, name string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	next := slices.DeleteFunc(slices.Clone(r.file.Resources), func(x Resource) bool { return x.Kind == k && x.Name == name })
-	if len(next) == len(r.file.Resources) {
-		return nil
-	}
-	return r.commit(next)
-}
-
-// commit writes the new list; the in-memory state changes only when the
-// file (and mirror) accepted it.
-func (r *Recorder) commit(next []Resource) error {
-	f := r.file
-	f.Resources = next
-	f.Updated = time.Now().UTC()
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := fsutil.WriteAtomic(r.path, b, 0o600); err != nil {
-		return fmt.Errorf("record handles of vm %s: %w", f.VMID, err)
-	}
-	if r.mirror != nil {
-		if err := r.mirror(f); err != nil {
-			return fmt.Errorf("mirror handles of vm %s: %w", f.VMID, err)
-		}
-	}
-	r.file = f
-	return nil
-}
-
-// Remove deletes the file once every resource is released.
-func (r *Recorder) Remove() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.file.Resources) > 0 {
-		return fmt.Errorf("vm %s still holds %d resources", r.file.VMID, len(r.file.Resources))
-	}
-	if err := os.Remove(r.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+	if err := os.Remove(r.file.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove runtime record of vm %s: %w", r.VMID, err)
 	}
 	return nil
 }

@@ -5,114 +5,254 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/fsutil"
+	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/internal/rootfs"
+	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
+	"github.com/bangerdev/banger/internal/vmm"
 )
 
-func TestRecordThenCreateThenRelease(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, FileName)
-	var mirrored []File
-	r, err := Open(p, "vm1", File{}, func(f File) error { mirrored = append(mirrored, f); return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Creating(Tap, "bg-vm1", Runtime, nil); err != nil {
-		t.Fatal(err)
-	}
-	// What a daemon killed right now would find on disk.
-	f, err := Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Resources) != 1 || f.Resources[0].State != Creating || f.Resources[0].Name != "bg-vm1" {
-		t.Fatalf("after Creating the file says %+v", f.Resources)
-	}
-	if err := r.Created(Tap, "bg-vm1", Runtime, map[string]int{"ifindex": 7}); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Creating(Disk, "/var/lib/banger/vms/vm1/disk.raw", Persistent, nil); err != nil {
-		t.Fatal(err)
-	}
-	f, _ = Load(p)
-	var data struct{ Ifindex int }
-	if len(f.Resources) != 2 || f.Resources[0].State != Created || json.Unmarshal(f.Resources[0].Data, &data) != nil || data.Ifindex != 7 {
-		t.Fatalf("after Created the file says %+v", f.Resources)
-	}
-	if got := f.Find(Disk); len(got) != 1 || got[0].Scope != Persistent {
-		t.Fatalf("Find(Disk) = %+v", got)
-	}
-	if len(mirrored) != 3 || len(mirrored[2].Resources) != 2 {
-		t.Fatalf("mirror saw %d states", len(mirrored))
-	}
+// full is a record with every section set, as a running VM's would be.
+func full(path string) *Record {
+	r := New(path, "0123456789ab")
+	r.Disk = &Disk{State: Created, Disk: rootfs.Disk{Path: "/s/vms/0123456789ab/disk.cow", Format: "raw", Strategy: rootfs.DMSnapshot, DM: &dmsnap.Names{DM: "banger-0123456789ab-snap"}}, DM: Created}
+	r.Network = &Network{Lease: Created, IP: "10.0.0.5", MAC: "02:00:00:00:00:05", Attach: Creating, Resources: hostnet.Resources{Tap: "bg-0123456789ab", IP: "10.0.0.5", Marker: "banger:0123456789ab"}}
+	r.RunDir = &RunDir{State: Created, Path: "/r/vms/0123456789ab"}
+	r.VMM = &VMM{State: Created, Handles: vmm.Handles{Backend: vmm.QEMU, Process: proc.Identity{PID: 42, StartTime: 7, BootID: "b"}, Sockets: map[string]string{"qmp": "/r/vms/0123456789ab/qmp.sock"}}}
+	return r
+}
 
-	// A restarted daemon continues from the file.
-	r2, err := Open(p, "vm1", File{}, nil)
+func TestSaveThenOpenKeepsEverySection(t *testing.T) {
+	p := filepath.Join(t.TempDir(), FileName)
+	r := full(p)
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(p, r.VMID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r2.Snapshot().Resources) != 2 {
-		t.Fatalf("reopened recorder lost resources: %+v", r2.Snapshot())
+	want, have := r.Copy(), got.Copy()
+	want.Updated = have.Updated
+	if !reflect.DeepEqual(want, have) {
+		t.Fatalf("reopened record differs:\n got %+v\nwant %+v", have, want)
 	}
-	if err := r2.Remove(); err == nil {
-		t.Fatal("Remove with resources held must fail")
-	}
-	for _, res := range r2.Snapshot().Resources {
-		if err := r2.Released(res.Kind, res.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := r2.Released(Tap, "never-there"); err != nil {
-		t.Fatal(err)
-	}
-	if err := r2.Remove(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("handles.json not removed: %v", err)
+	if !got.Running() || got.Empty() || len(got.Broken) != 0 {
+		t.Fatalf("running %v empty %v broken %v", got.Running(), got.Empty(), got.Broken)
 	}
 }
 
-func TestCorruptFileFallsBackToMirror(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, FileName)
-	if err := os.WriteFile(p, []byte(`{"version":1,"vm_id":"vm1","resources":[{"kind":"tap"`), 0o600); err != nil {
+func TestCopyIsDeep(t *testing.T) {
+	r := full(filepath.Join(t.TempDir(), FileName))
+	c := r.Copy()
+	r.VMM.Handles.Sockets["qmp"] = "changed"
+	r.Disk.Disk.DM.DM = "changed"
+	r.Network.Resources.Tap = "changed"
+	if c.VMM.Handles.Sockets["qmp"] == "changed" || c.Disk.Disk.DM.DM == "changed" || c.Network.Resources.Tap == "changed" {
+		t.Fatalf("copy shares state with the original: %+v", c)
+	}
+}
+
+func TestRunningAndEmpty(t *testing.T) {
+	stopped := &Record{Disk: &Disk{State: Created}, Network: &Network{Lease: Created}}
+	if stopped.Running() || stopped.Empty() {
+		t.Errorf("a stopped VM's record (disk and lease kept): running %v empty %v", stopped.Running(), stopped.Empty())
+	}
+	for name, r := range map[string]*Record{
+		"dm up":    {Disk: &Disk{DM: Creating}},
+		"attached": {Network: &Network{Attach: Creating}},
+		"run dir":  {RunDir: &RunDir{}},
+		"vmm":      {VMM: &VMM{}},
+		"broken":   {Broken: []string{"vmm"}},
+	} {
+		if !r.Running() {
+			t.Errorf("%s: Running() = false", name)
+		}
+	}
+	if !(&Record{}).Empty() {
+		t.Error("zero record is not empty")
+	}
+}
+
+// A section that does not decode is reported by name; the others are
+// still there, so their release runs.
+func TestBrokenSectionDoesNotHideTheOthers(t *testing.T) {
+	p := filepath.Join(t.TempDir(), FileName)
+	r := full(p)
+	if err := r.Save(); err != nil {
 		t.Fatal(err)
 	}
-	base := File{Resources: []Resource{{Kind: Tap, Name: "bg-vm1", Scope: Runtime, State: Created}}}
-	r, err := Open(p, "vm1", base, nil)
+	var raw map[string]json.RawMessage
+	b, _ := os.ReadFile(p)
+	_ = json.Unmarshal(b, &raw)
+	raw["vmm"] = json.RawMessage(`{"state":"created","handles":{"process":"not an object"}}`)
+	b, _ = json.Marshal(raw)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(p, r.VMID)
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("want ErrCorrupt, got %v", err)
 	}
-	if got := r.Snapshot().Find(Tap); len(got) != 1 || got[0].Name != "bg-vm1" {
-		t.Fatalf("corrupt file: recorder must start from the mirror, got %+v", r.Snapshot())
+	if !slices.Equal(got.Broken, []string{"vmm"}) || got.VMM != nil {
+		t.Fatalf("broken %v vmm %+v", got.Broken, got.VMM)
 	}
-	// A file of another VM is not ours either.
-	if err := fsutil.WriteAtomic(p, []byte(`{"version":1,"vm_id":"other","resources":[]}`), 0o600); err != nil {
-		t.Fatal(err)
+	if got.Disk == nil || got.Network == nil || got.RunDir == nil || got.Network.Resources.Tap != "bg-0123456789ab" {
+		t.Fatalf("good sections lost: %+v", got)
 	}
-	if _, err := Open(p, "vm1", base, nil); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("foreign file: want ErrCorrupt, got %v", err)
+	if !got.IsBroken("vmm") || got.IsBroken("disk") || !got.Running() {
+		t.Fatalf("IsBroken(vmm) %v IsBroken(disk) %v Running %v", got.IsBroken("vmm"), got.IsBroken("disk"), got.Running())
+	}
+	got.Repaired("vmm")
+	if len(got.Broken) != 0 || got.IsBroken("vmm") {
+		t.Fatalf("after Repaired: %v", got.Broken)
 	}
 }
 
-func TestFailedWriteKeepsState(t *testing.T) {
+// A record cut at any byte (a disk that lost the tail of a write) never
+// reads as "holds nothing": either it decodes whole, or it is broken and
+// the VM is released by its id.
+func TestTruncatedAtEveryByte(t *testing.T) {
 	dir := t.TempDir()
-	p := filepath.Join(dir, "sub", FileName) // parent missing: every write fails
-	r, err := Open(p, "vm1", File{}, nil)
+	p := filepath.Join(dir, FileName)
+	r := full(p)
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	cut := filepath.Join(dir, "cut.json")
+	for n := range len(b) {
+		if err := os.WriteFile(cut, b[:n], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Open(cut, r.VMID)
+		if err == nil {
+			t.Fatalf("cut at %d of %d: no error", n, len(b))
+		}
+		if !got.Running() || got.Empty() {
+			t.Fatalf("cut at %d: record says it holds nothing (broken %v)", n, got.Broken)
+		}
+	}
+}
+
+func TestOpenRefusesAnotherVMsOrVersion(t *testing.T) {
+	p := filepath.Join(t.TempDir(), FileName)
+	if err := full(p).Save(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(p, "ffffffffffff")
+	if !errors.Is(err, ErrCorrupt) || !slices.Equal(got.Broken, Sections) || got.VMM != nil {
+		t.Fatalf("another VM's file: err %v broken %v", err, got.Broken)
+	}
+	if err := os.WriteFile(p, []byte(`{"version":9,"vm_id":"0123456789ab"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(p, "0123456789ab"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("version 9: %v", err)
+	}
+	missing, err := Open(filepath.Join(t.TempDir(), FileName), "0123456789ab")
+	if err != nil || !missing.Empty() {
+		t.Fatalf("no file: %v, %+v", err, missing)
+	}
+}
+
+func TestRemoveOnlyWhenEmpty(t *testing.T) {
+	p := filepath.Join(t.TempDir(), FileName)
+	r := full(p)
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Remove(); err == nil {
+		t.Fatal("Remove of a record naming resources succeeded")
+	}
+	r.Disk, r.Network, r.RunDir, r.VMM = nil, nil, nil, nil
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("file still there: %v", err)
+	}
+}
+
+func TestFailedSaveSaysWhich(t *testing.T) {
+	r := New(filepath.Join(t.TempDir(), "missing-dir", FileName), "0123456789ab")
+	if err := r.Save(); err == nil {
+		t.Fatal("save into a missing directory succeeded")
+	}
+}
+
+func TestFromLegacy(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, "old.json")
+	v1 := `{"version":1,"vm_id":"0123456789ab","resources":[
+	 {"kind":"runtime-dir","name":"/r/vms/0123456789ab","scope":"runtime","state":"created"},
+	 {"kind":"disk","name":"/s/vms/0123456789ab/disk.qcow2","scope":"persistent","state":"created","data":{"path":"/s/vms/0123456789ab/disk.qcow2","format":"qcow2","strategy":"qcow2"}},
+	 {"kind":"lease","name":"0123456789ab","scope":"persistent","state":"created","data":{"tap":"bg-0123456789ab","ip":"10.0.0.5","mac":"02:00:00:00:00:05","nft_marker":"banger:0123456789ab"}},
+	 {"kind":"tap","name":"bg-0123456789ab","scope":"runtime","state":"created"},
+	 {"kind":"nft","name":"banger:0123456789ab","scope":"runtime","state":"created","data":{"tap":"bg-0123456789ab","nft_marker":"banger:0123456789ab"}},
+	 {"kind":"vmm","name":"0123456789ab","scope":"runtime","state":"created","data":{"backend":"qemu","process":{"pid":42,"start_time":7,"boot_id":"b"},"sockets":{"qmp":"/r/vms/0123456789ab/qmp.sock"}}}]}`
+	if err := os.WriteFile(old, []byte(v1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := FromLegacy(old, filepath.Join(dir, FileName), "0123456789ab")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Creating(Tap, "bg-vm1", Runtime, nil); err == nil {
-		t.Fatal("write into a missing directory must fail")
+	if r.Disk == nil || r.Disk.Disk.Format != "qcow2" || r.Disk.DM != "" {
+		t.Errorf("disk %+v", r.Disk)
 	}
-	if n := len(r.Snapshot().Resources); n != 0 {
-		t.Fatalf("a failed record must not change the state, got %d resources", n)
+	if n := r.Network; n == nil || n.IP != "10.0.0.5" || n.Lease != Created || n.Attach != Created || n.Resources.Tap != "bg-0123456789ab" || n.Resources.Marker == "" {
+		t.Errorf("network %+v", r.Network)
 	}
-	failMirror := errors.New("db down")
-	r2, _ := Open(filepath.Join(dir, FileName), "vm1", File{}, func(File) error { return failMirror })
-	if err := r2.Creating(Tap, "bg-vm1", Runtime, nil); !errors.Is(err, failMirror) {
-		t.Fatalf("mirror failure must surface, got %v", err)
+	if r.VMM == nil || r.VMM.Handles.Process.PID != 42 || r.VMM.Handles.Backend != vmm.QEMU || r.RunDir == nil {
+		t.Errorf("vmm %+v run dir %+v", r.VMM, r.RunDir)
 	}
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FromLegacy(filepath.Join(dir, "none.json"), filepath.Join(dir, FileName), "0123456789ab"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing legacy file: %v", err)
+	}
+}
+
+// FuzzOpen: whatever bytes the file holds, decoding does not panic, an
+// error always names what is broken, and a record that decodes whole
+// encodes and decodes to the same value.
+func FuzzOpen(f *testing.F) {
+	p := filepath.Join(f.TempDir(), FileName)
+	if err := full(p).Save(); err != nil {
+		f.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	f.Add(b)
+	f.Add([]byte(`{"version":2,"vm_id":"0123456789ab","vmm":null}`))
+	f.Add([]byte(`{"version":2,"vm_id":"0123456789ab","disk":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := New("unused", "0123456789ab")
+		if err := r.decode(data); err != nil {
+			if len(r.Broken) == 0 {
+				t.Fatalf("error %v but nothing reported broken", err)
+			}
+			return
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := New("unused", "0123456789ab")
+		if err := back.decode(b); err != nil {
+			t.Fatalf("decode of an encoded record: %v", err)
+		}
+		a, c := r.Copy(), back.Copy()
+		if !reflect.DeepEqual(a, c) {
+			t.Fatalf("round trip changed the record:\n%+v\n%+v", a, c)
+		}
+	})
 }

@@ -52,8 +52,8 @@ func (c Capabilities) allows(strategy string, req Request) error {
 	case Reflink:
 		return c.Reflink
 	case QCOW2:
-		if req.Backend != "qemu" {
-			return fmt.Errorf("%w: qcow2 disks need the qemu backend, not %s", errdefs.ErrUnsupported, req.Backend)
+		if !req.QCOW2 {
+			return fmt.Errorf("%w: this VMM does not open qcow2 drives; use the reflink, copy or dm-snapshot strategy", errdefs.ErrUnsupported)
 		}
 		if req.grows() {
 			return fmt.Errorf("%w: a qcow2 disk cannot grow the image's file system; --disk needs the reflink or copy strategy", errdefs.ErrUnsupported)

@@ -31,8 +31,9 @@ type Request struct {
 	Dir string
 	// SizeBytes, when larger than the image, grows the disk.
 	SizeBytes int64
-	// Backend is the VMM ("qemu", "firecracker"): qcow2 is QEMU's only.
-	Backend string
+	// QCOW2 says the VMM opens qcow2 drives (its capabilities say so).
+	// Without it a copy-on-write disk needs device-mapper or reflinks.
+	QCOW2 bool
 	// Strategy is the configured one (vm.disk_strategy); "" means auto.
 	Strategy string
 }
@@ -86,11 +87,14 @@ func Choose(req Request, caps Capabilities) (string, error) {
 		return want, nil
 	}
 	switch {
-	case caps.DM == nil && req.Backend == "firecracker" && !req.grows():
+	// A VMM that opens qcow2 gets its copy-on-write from an overlay file;
+	// one that does not (Firecracker) from device-mapper when the host
+	// has it. Reflinks beat both where the file system has them.
+	case caps.DM == nil && !req.QCOW2 && !req.grows():
 		return DMSnapshot, nil
 	case caps.Reflink == nil:
 		return Reflink, nil
-	case req.Backend == "qemu" && caps.QemuImg == nil && !req.grows():
+	case req.QCOW2 && caps.QemuImg == nil && !req.grows():
 		return QCOW2, nil
 	default:
 		return Copy, nil
@@ -243,4 +247,25 @@ func lastLine(b []byte) string {
 		}
 	}
 	return s
+}
+
+// Probe finds what dir supports (see the package function Probe); tests
+// replace it.
+func (m *Manager) Probe(dir string) Capabilities { return m.caps(dir) }
+
+// Existing finds a disk a strategy made in dir, from its file name alone
+// (for a VM whose runtime record was lost). A dm-snapshot disk comes back
+// without its devices: Activate brings them up.
+func Existing(dir string) (Disk, bool) {
+	for _, d := range []Disk{
+		{Strategy: QCOW2, Format: "qcow2"},
+		{Strategy: DMSnapshot, Format: "raw"},
+		{Strategy: Copy, Format: "raw"},
+	} {
+		d.Path = DiskPath(dir, d.Strategy)
+		if fi, err := os.Stat(d.Path); err == nil && fi.Mode().IsRegular() {
+			return d, true
+		}
+	}
+	return Disk{}, false
 }

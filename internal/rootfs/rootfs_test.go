@@ -29,18 +29,18 @@ func TestChoose(t *testing.T) {
 		want string
 		err  error
 	}{
-		{"firecracker prefers dm", Request{Backend: "firecracker"}, all, DMSnapshot, nil},
-		{"dm cannot grow", Request{Backend: "firecracker", ImageSize: 10, SizeBytes: 20}, all, Reflink, nil},
-		{"qemu prefers reflink", Request{Backend: "qemu"}, all, Reflink, nil},
-		{"qemu without reflink", Request{Backend: "qemu"}, Capabilities{Reflink: no}, QCOW2, nil},
-		{"qemu growing without reflink copies", Request{Backend: "qemu", ImageSize: 1, SizeBytes: 2}, Capabilities{Reflink: no}, Copy, nil},
-		{"configured qcow2 with --disk", Request{Backend: "qemu", Strategy: QCOW2, ImageSize: 1, SizeBytes: 2}, all, "", errdefs.ErrUnsupported},
-		{"firecracker without dm or reflink copies", Request{Backend: "firecracker"}, Capabilities{Reflink: no, DM: no}, Copy, nil},
-		{"nothing works but copy", Request{Backend: "qemu"}, none, Copy, nil},
-		{"configured copy", Request{Backend: "qemu", Strategy: Copy}, all, Copy, nil},
-		{"configured qcow2 with firecracker", Request{Backend: "firecracker", Strategy: QCOW2}, all, "", errdefs.ErrUnsupported},
-		{"configured reflink where unsupported", Request{Backend: "qemu", Strategy: Reflink}, none, "", no},
-		{"configured dm with --disk", Request{Backend: "firecracker", Strategy: DMSnapshot, ImageSize: 1, SizeBytes: 2}, all, "", errdefs.ErrUnsupported},
+		{"raw-only VMM prefers dm", Request{}, all, DMSnapshot, nil},
+		{"dm cannot grow", Request{QCOW2: false, ImageSize: 10, SizeBytes: 20}, all, Reflink, nil},
+		{"qcow2 VMM prefers reflink", Request{QCOW2: true}, all, Reflink, nil},
+		{"qcow2 VMM without reflink", Request{QCOW2: true}, Capabilities{Reflink: no}, QCOW2, nil},
+		{"qcow2 VMM growing without reflink copies", Request{QCOW2: true, ImageSize: 1, SizeBytes: 2}, Capabilities{Reflink: no}, Copy, nil},
+		{"configured qcow2 with --disk", Request{QCOW2: true, Strategy: QCOW2, ImageSize: 1, SizeBytes: 2}, all, "", errdefs.ErrUnsupported},
+		{"raw-only VMM without dm or reflink copies", Request{}, Capabilities{Reflink: no, DM: no}, Copy, nil},
+		{"nothing works but copy", Request{QCOW2: true}, none, Copy, nil},
+		{"configured copy", Request{QCOW2: true, Strategy: Copy}, all, Copy, nil},
+		{"configured qcow2 with a raw-only VMM", Request{QCOW2: false, Strategy: QCOW2}, all, "", errdefs.ErrUnsupported},
+		{"configured reflink where unsupported", Request{QCOW2: true, Strategy: Reflink}, none, "", no},
+		{"configured dm with --disk", Request{QCOW2: false, Strategy: DMSnapshot, ImageSize: 1, SizeBytes: 2}, all, "", errdefs.ErrUnsupported},
 		{"unknown", Request{Strategy: "zfs"}, all, "", errdefs.ErrInvalid},
 	}
 	for _, tt := range tests {
@@ -127,7 +127,7 @@ func conformance(t *testing.T, strategy, dataDir string) {
 				t.Fatal(err)
 			}
 			defer func() { _ = os.RemoveAll(dir) }()
-			req := Request{VMID: "0123456789ab", Image: img, ImageSize: size, Dir: dir, Backend: "qemu"}
+			req := Request{VMID: "0123456789ab", Image: img, ImageSize: size, Dir: dir, QCOW2: true}
 			if grow {
 				req.SizeBytes = 3 * size
 			}
@@ -291,7 +291,7 @@ func conformanceDM(t *testing.T) {
 	img, size := image(t, dir)
 	before := digest(t, img)
 	m := New()
-	req := Request{VMID: "0123456789ab", Image: img, ImageSize: size, Dir: dir, Backend: "firecracker"}
+	req := Request{VMID: "0123456789ab", Image: img, ImageSize: size, Dir: dir, QCOW2: false}
 	d, err := m.Create(context.Background(), req, DMSnapshot, func(Disk) error { return nil })
 	if err != nil {
 		t.Fatal(err)

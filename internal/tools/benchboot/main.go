@@ -117,7 +117,7 @@ func run() error {
 	for k := range phases {
 		keys = append(keys, k)
 	}
-	order := []string{"resolve_image", "prepare_disk", "network", "vmm_start", "boot_to_agent", "command", "teardown", "total"}
+	order := []string{"image", "kernel", "backend", "disk", "network", "rundir", "bootcfg", "vmm", "agent", "command", "teardown", "total"}
 	sort.Slice(keys, func(i, j int) bool { return slices.Index(order, keys[i]) < slices.Index(order, keys[j]) })
 	for _, k := range keys {
 		fmt.Printf("  %-14s %9.1f\n", k, median(phases[k]))

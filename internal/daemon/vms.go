@@ -1,0 +1,117 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/rootfs"
+	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/internal/vmm/firecracker"
+	"github.com/bangerdev/banger/internal/vmm/qemu"
+	"github.com/bangerdev/banger/internal/vms"
+)
+
+// vmParts are the host edges the VM service is built on, kept for doctor.
+type vmParts struct {
+	// proxyKey is the host key of the daemon's SSH front door.
+	proxyKey ssh.Signer
+	backends *vmm.Set
+	disks    *rootfs.Manager
+	// net is nil when host networking cannot work here (not root);
+	// netErr says why.
+	net    *hostnet.Network
+	netErr error
+}
+
+// initVMs builds the VM service on the host's backends, disks and
+// network, reconciles it with what the host holds, and probes the
+// backends in the background (QEMU's KVM check boots a tiny guest) so the
+// first start does not pay for it.
+func (d *Daemon) initVMs() error {
+	client, err := agentclient.LoadOrCreateKey(filepath.Join(d.layout.Keys(), "client_ed25519"))
+	if err != nil {
+		return fmt.Errorf("daemon client key: %w", err)
+	}
+	proxy, err := agentclient.LoadOrCreateKey(filepath.Join(d.layout.Keys(), "proxy_host_ed25519"))
+	if err != nil {
+		return fmt.Errorf("daemon proxy host key: %w", err)
+	}
+	d.parts = vmParts{
+		proxyKey: proxy.Signer,
+		backends: vmm.NewSet(
+			firecracker.New(d.cfg.Firecracker),
+			qemu.New(qemu.WithBinary(d.cfg.QEMU.Binary), qemu.WithAccel(d.cfg.QEMU.Accel)),
+		),
+		disks: rootfs.New(),
+	}
+	deps := vms.Deps{
+		Layout: d.layout, VM: d.cfg.VM, Bridge: d.cfg.Network.Bridge, Store: d.store,
+		Catalog: catalog{d}, Backends: d.parts.backends, Disks: d.parts.disks,
+		Agents: func(ctx context.Context, conn net.Conn, hostKey ssh.PublicKey) (vms.Agent, error) {
+			return agentclient.Dial(ctx, conn, agentclient.Config{HostKey: hostKey, Signer: client.Signer})
+		},
+		ClientKey: client.PublicKey(),
+		Log:       d.log,
+	}
+	if os.Geteuid() != 0 {
+		d.parts.netErr = fmt.Errorf("the daemon does not run as root")
+	} else if d.parts.net, err = hostnet.New(d.cfg.Network, d.store, hostnet.WithLogger(d.log)); err != nil {
+		d.parts.netErr = err
+	}
+	deps.NetworkErr = d.parts.netErr
+	if d.parts.net != nil {
+		deps.Network = d.parts.net
+	}
+	if d.vms, err = vms.New(deps); err != nil {
+		return err
+	}
+	d.vms.Reconcile(context.Background())
+	go d.parts.backends.ProbeAll(d.ctx)
+	return nil
+}
+
+// TeardownNetwork removes banger's bridge and nft table and restores
+// ip_forward (tests and uninstalls; a production daemon leaves them for
+// the VMs that outlive it). It is refused while VMs run, and idempotent.
+func (d *Daemon) TeardownNetwork(ctx context.Context) error {
+	if d.parts.net == nil {
+		return nil
+	}
+	return d.vms.TeardownNetwork(ctx, d.parts.net.Teardown)
+}
+
+// RemoveAllVMs removes every VM, killing running ones (tests and
+// uninstalls use it).
+func (d *Daemon) RemoveAllVMs(ctx context.Context) error { return d.vms.RemoveAll(ctx) }
+
+// catalog is the VM service's view of the image and kernel catalogs.
+type catalog struct{ d *Daemon }
+
+func (c catalog) Image(ref string) (vms.Image, error) {
+	img, err := c.d.findImage(ref)
+	if err != nil {
+		return vms.Image{}, err
+	}
+	return vms.Image{
+		ID: img.ID, Name: img.Name, Rootfs: img.Rootfs, SizeBytes: img.SizeBytes, AgentVersion: img.AgentVersion,
+		Config: vms.ImageConfig{
+			Entrypoint: img.Config.Entrypoint, Cmd: img.Config.Cmd, Env: img.Config.Env,
+			WorkingDir: img.Config.WorkingDir, User: img.Config.User,
+		},
+	}, nil
+}
+
+func (c catalog) Kernel(name string) (vms.Kernel, error) {
+	k, err := c.d.ResolveKernel(name)
+	if err != nil {
+		return vms.Kernel{}, err
+	}
+	return vms.Kernel{Name: k.Name, Vmlinux: k.Vmlinux, BzImage: k.BzImage, Initrd: k.Initrd}, nil
+}

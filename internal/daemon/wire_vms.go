@@ -1,0 +1,66 @@
+package daemon
+
+import (
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/vms"
+)
+
+// The VM service's domain values and the API's wire values are separate
+// types, so either can change without the other; these convert.
+
+func vmToAPI(vm vms.VM) api.VM {
+	return api.VM{
+		ID: vm.ID, Name: vm.Name, State: api.VMState(vm.State), Spec: specToAPI(vm.Spec), ImageID: vm.ImageID,
+		Runtime:  api.VMRuntime(vm.Runtime),
+		ExitCode: vm.ExitCode, Error: vm.Error, ErrorPhase: vm.ErrorPhase, ConsoleTail: vm.ConsoleTail,
+		Created: vm.Created, Started: vm.Started, Stopped: vm.Stopped,
+	}
+}
+
+func vmsToAPI(list []vms.VM) []api.VM {
+	out := make([]api.VM, 0, len(list))
+	for _, vm := range list {
+		out = append(out, vmToAPI(vm))
+	}
+	return out
+}
+
+func specToAPI(s vms.Spec) api.VMSpec {
+	out := api.VMSpec{
+		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
+		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
+		VMM: s.VMM, Network: s.Network, Init: s.Init, Detach: s.Detach, TTY: s.TTY,
+		Interactive: s.Interactive, AutoRemove: s.AutoRemove,
+	}
+	for _, p := range s.Ports {
+		out.Ports = append(out.Ports, api.PortMapping(p))
+	}
+	return out
+}
+
+func specFromAPI(s api.VMSpec) vms.Spec {
+	out := vms.Spec{
+		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
+		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
+		VMM: s.VMM, Network: s.Network, Init: s.Init, Detach: s.Detach, TTY: s.TTY,
+		Interactive: s.Interactive, AutoRemove: s.AutoRemove,
+	}
+	for _, p := range s.Ports {
+		out.Ports = append(out.Ports, hostnet.Port(p))
+	}
+	return out
+}
+
+func gcToAPI(r vms.GCReport) api.GCReport {
+	out := api.GCReport{DryRun: r.DryRun, Objects: hostObjectsToAPI(r.Objects)}
+	return out
+}
+
+func hostObjectsToAPI(objs []vms.HostObject) []api.HostObject {
+	out := make([]api.HostObject, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, api.HostObject(o))
+	}
+	return out
+}

@@ -1,0 +1,175 @@
+package vms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/internal/vmm"
+)
+
+// Get finds a VM by id, name, or unambiguous id prefix (at least 3
+// characters), like docker.
+func (s *Service) Get(ref string) (VM, error) {
+	var found VM
+	err := s.Store.View(func(tx *store.Tx) error {
+		var err error
+		found, err = resolveVMTx(tx, ref)
+		return err
+	})
+	return found, err
+}
+
+func resolveVMTx(tx *store.Tx, ref string) (VM, error) {
+	var vm VM
+	if err := tx.Get(store.VMs, ref, &vm); err == nil {
+		return vm, nil
+	}
+	vms, err := store.List[VM](tx, store.VMs)
+	if err != nil {
+		return vm, err
+	}
+	var byPrefix []VM
+	for _, v := range vms {
+		if v.Name == ref {
+			return v, nil
+		}
+		if len(ref) >= 3 && strings.HasPrefix(v.ID, ref) {
+			byPrefix = append(byPrefix, v)
+		}
+	}
+	switch len(byPrefix) {
+	case 1:
+		return byPrefix[0], nil
+	case 0:
+		return vm, fmt.Errorf("vm %q: %w (see `banger ps -a`)", ref, errdefs.ErrNotFound)
+	default:
+		return vm, fmt.Errorf("%w: vm id prefix %q matches %d VMs; give more of the id", errdefs.ErrInvalid, ref, len(byPrefix))
+	}
+}
+
+// update applies fn to the stored record in one transaction and returns
+// the result.
+func (s *Service) update(id string, fn func(*VM)) (VM, error) {
+	var vm VM
+	err := s.Store.Update(func(tx *store.Tx) error {
+		if err := tx.Get(store.VMs, id, &vm); err != nil {
+			return err
+		}
+		fn(&vm)
+		return tx.Put(store.VMs, id, vm)
+	})
+	return vm, err
+}
+
+// List returns the running VMs, or all with all, newest first.
+func (s *Service) List(all bool) ([]VM, error) {
+	vms, err := store.ListAll[VM](s.Store, store.VMs)
+	if err != nil {
+		return nil, err
+	}
+	out := []VM{}
+	for _, vm := range vms {
+		if all || vm.State == Running {
+			out = append(out, vm)
+		}
+	}
+	slices.SortFunc(out, func(a, b VM) int { return b.Created.Compare(a.Created) })
+	return out, nil
+}
+
+// Create validates spec against the catalog and stores a VM in the
+// created state, named name (or a random docker-style name). Nothing is
+// allocated on the host until Start.
+func (s *Service) Create(_ context.Context, name string, spec Spec) (VM, error) {
+	spec, err := s.completeSpec(spec)
+	if err != nil {
+		return VM{}, err
+	}
+	img, err := s.Catalog.Image(spec.Image)
+	if err != nil {
+		return VM{}, err
+	}
+	// The kernel is pinned at create, so a later change of the default
+	// does not change what an existing VM boots.
+	k, err := s.Catalog.Kernel(spec.Kernel)
+	if err != nil {
+		return VM{}, err
+	}
+	spec.Kernel = k.Name
+	if name != "" {
+		if err := checkVMName(name); err != nil {
+			return VM{}, err
+		}
+	}
+	vm := VM{ID: newVMID(), Name: name, State: Created, Spec: spec, ImageID: img.ID, Created: s.now()}
+	err = s.Store.Update(func(tx *store.Tx) error {
+		vms, err := store.List[VM](tx, store.VMs)
+		if err != nil {
+			return err
+		}
+		taken := map[string]bool{}
+		for _, v := range vms {
+			taken[v.Name] = true
+		}
+		if vm.Name == "" {
+			for vm.Name = randomVMName(); taken[vm.Name]; vm.Name = randomVMName() + "_" + newVMID()[:4] {
+			}
+		} else if taken[vm.Name] {
+			return fmt.Errorf("vm name %q: %w; remove it with `banger rm %s` or pick another --name", vm.Name, errdefs.ErrExists, vm.Name)
+		}
+		return tx.Create(store.VMs, vm.ID, vm)
+	})
+	if err != nil {
+		return VM{}, err
+	}
+	s.Log.Info("vm created", "vm", vm.ID, "name", vm.Name, "image", spec.Image)
+	return vm, nil
+}
+
+// completeSpec fills defaults from the config and validates what a start
+// would otherwise trip over.
+func (s *Service) completeSpec(sp Spec) (Spec, error) {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{errdefs.ErrInvalid}, args...)...))
+	}
+	if sp.Image == "" {
+		bad("no image given")
+	}
+	if sp.CPUs == 0 {
+		sp.CPUs = s.VM.CPUs
+	}
+	if sp.MemoryMiB == 0 {
+		sp.MemoryMiB = int(int64(s.VM.Memory) / units.MiB)
+	}
+	if sp.VMM == "" {
+		sp.VMM = s.VM.VMM
+	}
+	if sp.CPUs < 1 || sp.CPUs > 255 {
+		bad("cpus %d: want 1..255", sp.CPUs)
+	}
+	if sp.MemoryMiB < 64 {
+		bad("memory %dMiB: want at least 64MiB", sp.MemoryMiB)
+	}
+	if sp.DiskBytes < 0 {
+		bad("disk size must not be negative")
+	}
+	if err := vmm.CheckChoice(sp.VMM); err != nil {
+		errs = append(errs, err)
+	}
+	if sp.Network != NetworkDefault && sp.Network != NetworkNone {
+		bad("network %q: want none or the default", sp.Network)
+	}
+	for _, e := range sp.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			bad("env %q: want KEY=VALUE", e)
+		}
+	}
+	return sp, errors.Join(errs...)
+}

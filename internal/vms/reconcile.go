@@ -1,0 +1,118 @@
+package vms
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/store"
+)
+
+// Reconcile makes the records and the host agree after a daemon start:
+// VMs whose VMM still runs (same pid, start time and boot) are adopted;
+// everything held by VMs that are gone is released from their runtime
+// records and their state recorded; host objects no record explains are
+// swept and reported.
+func (s *Service) Reconcile(ctx context.Context) {
+	vms, err := store.ListAll[VM](s.Store, store.VMs)
+	if err != nil {
+		s.Log.Error("reconcile: list vms", "error", err)
+		return
+	}
+	for _, vm := range vms {
+		s.reconcileVM(ctx, vm)
+	}
+	rep := s.sweep(ctx, false)
+	for _, o := range rep.Objects {
+		s.Log.Warn("reconcile: removed a host object no VM explains", "kind", o.Kind, "name", o.Name, "owner", o.Owner, "removed", o.Removed, "error", o.Error)
+	}
+}
+
+func (s *Service) reconcileVM(ctx context.Context, vm VM) {
+	if vm.State != Running && !s.hasRecord(vm.ID) {
+		return
+	}
+	rec, err := s.openRecord(vm.ID)
+	if err != nil {
+		s.Log.Error("reconcile: open runtime record", "vm", vm.ID, "error", err)
+		return
+	}
+	if vm.State != Running && !rec.Running() {
+		return
+	}
+	rt := &Runtime{VM: vm, Record: rec}
+	if vm.State == Running {
+		if lv := s.adopt(ctx, rt); lv != nil {
+			s.live.put(lv)
+			go s.watch(lv) //nolint:gosec // the watcher outlives this call by design: it lives as long as the VM
+			s.Log.Info("reconcile: adopted a running VM", "vm", vm.ID, "name", vm.Name, "pid", rec.VMM.Handles.Process.PID)
+			return
+		}
+	}
+	relErr := s.release(ctx, s.pipeline(vm), rt)
+	tail := consoleTail(s.consoleLog(vm.ID), 20)
+	code, haveCode := exitFromConsole(tail)
+	_, err = s.update(vm.ID, func(v *VM) {
+		v.Runtime = summarize(rec, "")
+		if vm.State != Running && relErr == nil {
+			return
+		}
+		v.Stopped = s.now()
+		switch {
+		case relErr != nil:
+			v.State, v.ErrorPhase, v.Error, v.ConsoleTail = Failed, "reconcile", relErr.Error(), tail
+		case haveCode:
+			v.State, v.ExitCode = Stopped, &code
+		default:
+			v.State, v.ErrorPhase, v.Error, v.ConsoleTail = Failed, "reconcile", "the VMM exited while the daemon was down", tail
+		}
+	})
+	if err != nil {
+		s.Log.Error("reconcile: record", "vm", vm.ID, "error", err)
+	}
+	s.Log.Info("reconcile: released a VM whose VMM is gone", "vm", vm.ID, "name", vm.Name, "release_error", relErr)
+}
+
+// hasRecord reports whether the VM has a runtime record, in its directory
+// or (from an older banger) in its runtime directory.
+func (s *Service) hasRecord(id string) bool {
+	for _, p := range []string{filepath.Join(s.Layout.VM(id), "handles.json"), filepath.Join(s.Layout.VMRuntime(id), "handles.json")} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// adopt re-attaches to a VM's VMM when the recorded process is alive and
+// its backend adopts it. It returns nil when the VM cannot be adopted; the
+// caller then releases it.
+func (s *Service) adopt(ctx context.Context, rt *Runtime) *liveVM {
+	v := rt.Record.VMM
+	if v == nil || !v.Handles.Process.Alive() {
+		return nil
+	}
+	b, ok := s.Backends.Get(v.Handles.Backend)
+	if !ok {
+		s.Log.Error("reconcile: the recorded backend is not configured", "vm", rt.VM.ID, "backend", v.Handles.Backend)
+		return nil
+	}
+	key, err := os.ReadFile(filepath.Join(s.Layout.VM(rt.VM.ID), agentHostKeyFile))
+	var hostKey agentclient.Key
+	if err == nil {
+		hostKey, err = agentclient.ParseKey(key)
+	}
+	if err != nil {
+		s.Log.Error("reconcile: agent host key", "vm", rt.VM.ID, "error", err)
+		return nil
+	}
+	m, err := b.Attach(ctx, v.Handles)
+	if err != nil {
+		s.Log.Warn("reconcile: cannot adopt the VMM", "vm", rt.VM.ID, "error", err)
+		return nil
+	}
+	rt.Backend, rt.Machine, rt.HostKey = b, m, hostKey
+	rt.Agent = &agentLink{machine: m, channel: b.Capabilities().Channel, hostKey: hostKey.PublicKey(), dial: s.Agents, vmID: rt.VM.ID}
+	return newLive(rt, rt.Agent)
+}

@@ -1,0 +1,141 @@
+package vms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/handles"
+	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/rootfs"
+	"github.com/bangerdev/banger/internal/vmm"
+)
+
+// A Stage acquires one kind of host resource for a VM, and releases it
+// from the runtime record alone.
+//
+// Acquire writes the stage's section of rt.Record (and saves it) before it
+// creates anything, and hands what later stages need on in rt. Release
+// frees what the stage holds only while the VM runs and clears that from
+// the record; it is idempotent, works on a record a crashed daemon left
+// (rt then holds only the VM and the record), and when its section is
+// broken it releases by the VM id alone. A stage whose resource outlives a
+// stop (the disk, the lease) also implements Remover.
+type Stage interface {
+	// Name names the stage in timings and errors.
+	Name() string
+	Acquire(ctx context.Context, rt *Runtime) error
+	Release(ctx context.Context, rt *Runtime) error
+}
+
+// A Remover is a stage holding something until the VM is removed.
+type Remover interface {
+	Remove(ctx context.Context, rt *Runtime) error
+}
+
+// Runtime is one VM while the service works on it: the persisted record,
+// and what the stages resolve and start for the ones after them.
+type Runtime struct {
+	VM     VM
+	Record *handles.Record
+
+	Image   Image
+	Kernel  Kernel
+	Backend vmm.Backend
+	Probe   vmm.Probe
+	Disk    rootfs.Disk
+	// Lease is nil with --network none.
+	Lease   *hostnet.Lease
+	HostKey agentclient.Key
+	// Boot is what the boot config stage prepared for the VMM stage.
+	Boot vmm.Spec
+	// Machine is the running VMM, when this daemon has it.
+	Machine vmm.Machine
+	// Agent is the VM's agent connection.
+	Agent *agentLink
+}
+
+// caps is the backend's capabilities (zero when none was resolved).
+func (rt *Runtime) caps() vmm.Capabilities {
+	if rt.Backend == nil {
+		return vmm.Capabilities{}
+	}
+	return rt.Backend.Capabilities()
+}
+
+// pipeline is the ordered list of stages of a VM. A stage the VM does not
+// need is absent: a VM without networking has no network stage.
+func (s *Service) pipeline(vm VM) []Stage {
+	st := []Stage{
+		imageStage{s.Catalog},
+		kernelStage{s.Catalog},
+		backendStage{s.Backends},
+		diskStage{s.Disks, s.Layout, s.VM.DiskStrategy},
+	}
+	if vm.Spec.Network != NetworkNone {
+		st = append(st, networkStage{s})
+	}
+	return append(st,
+		runDirStage{s.Layout},
+		bootStage{s},
+		vmmStage{s},
+		agentStage{s},
+	)
+}
+
+// stageError names the VM and the stage that failed.
+type stageError struct {
+	vm, stage string
+	err       error
+}
+
+func (e *stageError) Error() string { return fmt.Sprintf("vm %s: %s: %v", e.vm, e.stage, e.err) }
+func (e *stageError) Unwrap() error { return e.err }
+
+// acquire runs the stages forward, timing each. When one fails it
+// releases every stage that ran, the failed one included (it may have
+// recorded and made part of its resource), backwards, and returns the
+// failure as a *stageError.
+func (s *Service) acquire(ctx context.Context, stages []Stage, rt *Runtime, timings map[string]float64) error {
+	for i, st := range stages {
+		t0 := time.Now()
+		err := st.Acquire(ctx, rt)
+		timings[st.Name()] = float64(time.Since(t0).Microseconds()) / 1000
+		if err != nil {
+			if rerr := s.release(context.WithoutCancel(ctx), stages[:i+1], rt); rerr != nil {
+				s.Log.Error("release after a failed start", "vm", rt.VM.ID, "error", rerr)
+			}
+			return &stageError{vm: rt.VM.Name, stage: st.Name(), err: err}
+		}
+	}
+	return nil
+}
+
+// release runs Release of stages backwards. Every stage is tried; the
+// errors are joined, each naming its stage, and what failed stays in the
+// record for the next attempt.
+func (s *Service) release(ctx context.Context, stages []Stage, rt *Runtime) error {
+	var errs []error
+	for i := len(stages) - 1; i >= 0; i-- {
+		if err := stages[i].Release(ctx, rt); err != nil {
+			errs = append(errs, fmt.Errorf("release %s: %w", stages[i].Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// remove runs Remove of the stages that keep something across stops,
+// backwards; call it after release.
+func (s *Service) remove(ctx context.Context, stages []Stage, rt *Runtime) error {
+	var errs []error
+	for i := len(stages) - 1; i >= 0; i-- {
+		if r, ok := stages[i].(Remover); ok {
+			if err := r.Remove(ctx, rt); err != nil {
+				errs = append(errs, fmt.Errorf("remove %s: %w", stages[i].Name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,201 @@
+package vms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/handles"
+	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/internal/vmm"
+)
+
+// agentHostKeyFile is the agent's host key in a VM's directory; kept
+// across restarts so the pinned key stays the same.
+const agentHostKeyFile = "agent_host_ed25519"
+
+// bootStage writes the VM's config drive (its identity, network, main
+// process and keys; see package bootcfg) into the VM's directory and
+// prepares the VMM's spec. Its files go with the VM's directory at rm.
+type bootStage struct{ s *Service }
+
+func (bootStage) Name() string { return "bootcfg" }
+
+func (st bootStage) Acquire(_ context.Context, rt *Runtime) error {
+	dir := st.s.Layout.VM(rt.VM.ID)
+	hostKey, err := agentclient.LoadOrCreateKey(filepath.Join(dir, agentHostKeyFile))
+	if err != nil {
+		return err
+	}
+	seed, err := bootcfg.NewEntropySeed()
+	if err != nil {
+		return err
+	}
+	caps := rt.caps()
+	cfg, err := bootConfig(bootInputs{
+		VM: rt.VM, Image: rt.Image, Lease: rt.Lease, Caps: caps, Seed: seed,
+		HostKeyPEM: string(hostKey.PEM), ClientKey: string(ssh.MarshalAuthorizedKey(st.s.ClientKey)),
+		StopGrace: st.s.VM.StopTimeout * 1000,
+	})
+	if err != nil {
+		return err
+	}
+	drive := filepath.Join(dir, "config.img")
+	if err := bootcfg.Write(drive, cfg); err != nil {
+		return err
+	}
+	rt.HostKey = hostKey
+	rt.Boot = vmm.Spec{
+		ID:         rt.VM.ID,
+		RuntimeDir: st.s.Layout.VMRuntime(rt.VM.ID),
+		Kernel:     vmm.Kernel{Vmlinux: rt.Kernel.Vmlinux, BzImage: rt.Kernel.BzImage, Initrd: rt.Kernel.Initrd},
+		Cmdline:    kernelCmdline(caps),
+		CPUs:       rt.VM.Spec.CPUs,
+		MemoryMiB:  rt.VM.Spec.MemoryMiB,
+		Drives: []vmm.Drive{
+			{ID: "root", Path: rt.Disk.Path, Format: rt.Disk.Format, Root: true},
+			{ID: "config", Path: drive, ReadOnly: true},
+		},
+		ConsoleLog: st.s.consoleLog(rt.VM.ID),
+		AgentPort:  vmm.AgentVsockPort,
+		Accel:      rt.Probe.Accel,
+	}
+	if l := rt.Lease; l != nil {
+		rt.Boot.NICs = []vmm.NIC{{ID: "eth0", Tap: l.Tap, MAC: l.MAC, MTU: l.MTU}}
+	}
+	return nil
+}
+
+func (bootStage) Release(context.Context, *Runtime) error { return nil }
+
+// vmmStage starts the VMM. The backend passes its handles to the record
+// before it creates each of its resources (process, sockets, jail).
+type vmmStage struct{ s *Service }
+
+func (vmmStage) Name() string { return "vmm" }
+
+func (st vmmStage) Acquire(ctx context.Context, rt *Runtime) error {
+	rec := rt.Record
+	rec.VMM = &handles.VMM{State: handles.Creating, Handles: vmm.Handles{Backend: rt.Backend.Name()}}
+	if err := rec.Save(); err != nil {
+		return err
+	}
+	spec := rt.Boot
+	spec.Record = func(h vmm.Handles) error {
+		rec.VMM.Handles = h
+		return rec.Save()
+	}
+	m, err := rt.Backend.Start(ctx, spec)
+	if err != nil {
+		return err
+	}
+	rt.Machine = m
+	rec.VMM = &handles.VMM{State: handles.Created, Handles: m.Handles()}
+	return rec.Save()
+}
+
+// Release ends the VMM: through the live machine when this daemon has
+// one, else through its backend from the recorded handles. VMM processes
+// that carry the VM's id but were never recorded (a daemon killed between
+// exec and record, a broken section) go too.
+func (st vmmStage) Release(ctx context.Context, rt *Runtime) error {
+	rec := rt.Record
+	var err error
+	switch {
+	case rt.Machine != nil:
+		rt.Agent.close()
+		kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = rt.Machine.Kill(kctx)
+		cancel()
+		if err == nil {
+			err = rt.Machine.Cleanup()
+		}
+	case rec.VMM != nil:
+		b, ok := st.s.Backends.Get(rec.VMM.Handles.Backend)
+		if !ok {
+			err = fmt.Errorf("%w: recorded backend %q is not configured in this daemon", errdefs.ErrUnavailable, rec.VMM.Handles.Backend)
+			break
+		}
+		err = b.Release(ctx, rec.VMM.Handles)
+	}
+	err = errors.Join(err, st.s.killStrays(rt.VM.ID))
+	if err != nil {
+		return err
+	}
+	if rec.VMM == nil && !rec.IsBroken("vmm") {
+		return nil
+	}
+	rec.Repaired("vmm")
+	rec.VMM = nil
+	return rec.Save()
+}
+
+// killStrays kills processes that carry the VM's id in their environment
+// (every VMM does: vmm.EnvVMID) but that no record names.
+func (s *Service) killStrays(id string) error {
+	pids, err := proc.FindByEnv(vmm.EnvVMID, id)
+	if err != nil {
+		return nil //nolint:nilerr // no /proc to search: nothing to find
+	}
+	var errs []error
+	for _, pid := range pids {
+		ident, err := proc.Lookup(pid)
+		if err != nil {
+			continue // gone already
+		}
+		s.Log.Warn("killing an unrecorded VMM process of the VM", "vm", id, "pid", pid)
+		if err := ident.Kill(5 * time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("kill unrecorded VMM pid %d: %w", pid, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// agentStage waits for the guest agent to answer and keeps the connection.
+type agentStage struct{ s *Service }
+
+func (agentStage) Name() string { return "agent" }
+
+func (st agentStage) Acquire(ctx context.Context, rt *Runtime) error {
+	rt.Agent = &agentLink{machine: rt.Machine, channel: rt.caps().Channel, hostKey: rt.HostKey.PublicKey(), dial: st.s.Agents, vmID: rt.VM.ID}
+	return waitAgent(ctx, rt.Machine, rt.Agent, st.s.VM.BootTimeout)
+}
+
+func (agentStage) Release(_ context.Context, rt *Runtime) error {
+	rt.Agent.close()
+	return nil
+}
+
+// waitAgent waits until the guest agent answers, the VMM exits (the guest
+// failed to boot) or the boot timeout passes.
+func waitAgent(ctx context.Context, m vmm.Machine, a *agentLink, timeoutSec int) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(timeoutSec)*time.Second)
+	defer cancel()
+	exited := make(chan vmm.Exit, 1)
+	go func() {
+		if ex, err := m.Wait(ctx); err == nil {
+			exited <- ex
+			cancel()
+		}
+	}()
+	_, err := a.get(ctx)
+	if err == nil {
+		return nil
+	}
+	select {
+	case ex := <-exited:
+		return fmt.Errorf("the guest stopped before its agent answered (VMM exit code %d); see the console lines below or `banger logs`", ex.Code)
+	default:
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: the guest agent did not answer within %ds (vm.boot_timeout); see `banger logs`", errdefs.ErrUnavailable, timeoutSec)
+	}
+	return err
+}

@@ -1,0 +1,142 @@
+package vms
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"context"
+
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/handles"
+)
+
+// Start boots a created or stopped VM through its stages and returns once
+// its agent answers. On failure the VM ends in the error state, naming the
+// stage and quoting the console's last lines, and every runtime resource
+// the start acquired is released.
+func (s *Service) Start(ctx context.Context, ref string) (StartResult, error) {
+	vm, err := s.Get(ref)
+	if err != nil {
+		return StartResult{}, err
+	}
+	unlock := s.locks.lock(vm.ID)
+	defer unlock()
+	if vm, err = s.Get(vm.ID); err != nil {
+		return StartResult{}, err
+	}
+	if vm.State == Running || s.live.get(vm.ID) != nil {
+		return StartResult{}, fmt.Errorf("vm %s: %w: it is already running", vm.Name, errdefs.ErrConflict)
+	}
+	rec, err := s.openRecord(vm.ID)
+	if err != nil {
+		return StartResult{}, fmt.Errorf("vm %s: %w", vm.Name, err)
+	}
+	rt := &Runtime{VM: vm, Record: rec}
+	stages := s.pipeline(vm)
+	if rec.Running() {
+		// Leftovers of a start or stop that did not finish (a failed
+		// release, a broken record): release them before acquiring anew.
+		if err := s.release(ctx, stages, rt); err != nil {
+			return StartResult{}, fmt.Errorf("vm %s: release what an earlier run left: %w", vm.Name, err)
+		}
+	}
+	timings := map[string]float64{}
+	if err := s.acquire(ctx, stages, rt, timings); err != nil {
+		return StartResult{}, s.failed(vm, rec, err)
+	}
+	lv := newLive(rt, rt.Agent)
+	s.live.put(lv)
+	vm, err = s.update(vm.ID, func(v *VM) {
+		v.State, v.Error, v.ErrorPhase, v.ConsoleTail, v.ExitCode = Running, "", "", nil, nil
+		v.Started = s.now()
+		v.Runtime = summarize(rec, rt.Probe.Accel)
+	})
+	if err != nil {
+		// The VM runs; the next reconcile records it. The caller hears.
+		s.Log.Error("record vm start", "vm", lv.id(), "error", err)
+	}
+	rt.VM = vm
+	go s.watch(lv) //nolint:gosec // the watcher outlives the request by design: it lives as long as the VM
+	s.Log.Info("vm started", "vm", vm.ID, "name", vm.Name, "vmm", rt.Backend.Name(), "accel", rt.Probe.Accel, "timings_ms", timings)
+	return StartResult{VM: vm, Timings: timings}, err
+}
+
+// failed records a failed start: the error state with the stage that
+// failed and the console's last lines, which the error quotes too.
+func (s *Service) failed(vm VM, rec *handles.Record, err error) error {
+	stage := "start"
+	var se *stageError
+	if errors.As(err, &se) {
+		stage = se.stage
+	}
+	tail := consoleTail(s.consoleLog(vm.ID), 20)
+	if _, uerr := s.update(vm.ID, func(v *VM) {
+		v.State, v.Error, v.ErrorPhase, v.ConsoleTail = Failed, err.Error(), stage, tail
+		v.Runtime = summarize(rec, "")
+	}); uerr != nil {
+		s.Log.Error("record failed start", "vm", vm.ID, "error", uerr)
+	}
+	if len(tail) > 0 {
+		err = fmt.Errorf("%w\nlast console lines:\n  %s", err, strings.Join(tail, "\n  "))
+	}
+	return err
+}
+
+// openRecord opens a VM's runtime record in its directory (created here).
+// A record that cannot be fully decoded is logged and used as it is: its
+// broken sections release by the VM id. A record of an older banger in the
+// runtime directory is converted once.
+func (s *Service) openRecord(id string) (*handles.Record, error) {
+	dir := s.Layout.VM(id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("vm dir: %w", err)
+	}
+	path := filepath.Join(dir, handles.FileName)
+	rec, err := handles.Open(path, id)
+	switch {
+	case errors.Is(err, handles.ErrCorrupt):
+		s.Log.Warn("runtime record partly unreadable; releasing its broken sections by the VM id", "vm", id, "broken", rec.Broken, "error", err)
+	case err != nil:
+		return nil, err
+	}
+	if rec.Empty() {
+		legacy := filepath.Join(s.Layout.VMRuntime(id), handles.FileName)
+		if old, lerr := handles.FromLegacy(legacy, path, id); lerr == nil {
+			if err := old.Save(); err != nil {
+				return nil, err
+			}
+			_ = os.Remove(legacy)
+			s.Log.Info("converted a runtime record of an older banger", "vm", id)
+			return old, nil
+		}
+	}
+	return rec, nil
+}
+
+// summarize derives what inspect shows from the record.
+func summarize(rec *handles.Record, accel string) Summary {
+	var sum Summary
+	if d := rec.Disk; d != nil {
+		sum.DiskPath, sum.DiskStrategy = d.Disk.Path, d.Disk.Strategy
+	}
+	if n := rec.Network; n != nil {
+		sum.IP, sum.MAC = n.IP, n.MAC
+		if n.Attach != "" {
+			sum.Tap = n.Resources.Tap
+		}
+	}
+	if r := rec.RunDir; r != nil {
+		sum.RuntimeDir = r.Path
+	}
+	if v := rec.VMM; v != nil {
+		sum.VMM, sum.PID = v.Handles.Backend, v.Handles.Process.PID
+		sum.Accel = v.Handles.Accel
+		if sum.Accel == "" {
+			sum.Accel = accel
+		}
+	}
+	return sum
+}

@@ -1,0 +1,136 @@
+// Package vms is banger's VM service: create, start, stop, kill, wait and
+// remove VMs, reconcile them with the host after a daemon restart, and
+// account for every host object they hold.
+//
+// A start runs an ordered list of stages (stage.go) — image, kernel,
+// backend, disk, network, runtime directory, boot config, VMM, agent —
+// each of which acquires one kind of host resource and records it in the
+// VM's runtime record (package handles) before creating it. Stop, rm, a
+// failed start and reconcile run Release backwards over whatever the
+// record holds. docs/architecture.md draws the pipeline and says where a
+// new feature goes.
+//
+// The service is constructed with small interfaces at the host edges
+// (Deps): the catalog of images and kernels, the VMM backends, the disk
+// manager, host networking, the agent dialer and a clock. Its lifecycle
+// logic is unit-tested in this package with fakes for those; whole-VM
+// tests live in internal/e2e.
+package vms
+
+import (
+	"time"
+
+	"github.com/bangerdev/banger/internal/hostnet"
+)
+
+// State is where a VM is in its life.
+type State string
+
+// The VM states.
+const (
+	Created State = "created"
+	Running State = "running"
+	Stopped State = "stopped"
+	Failed  State = "error"
+)
+
+// The network modes of Spec.Network.
+const (
+	NetworkDefault = ""
+	NetworkNone    = "none"
+)
+
+// Spec is what the user asked for; it does not change after create.
+type Spec struct {
+	Image      string         `json:"image"`
+	Kernel     string         `json:"kernel,omitempty"`
+	CPUs       int            `json:"cpus"`
+	MemoryMiB  int            `json:"memory_mib"`
+	DiskBytes  int64          `json:"disk_bytes,omitempty"`
+	Cmd        []string       `json:"cmd,omitempty"`
+	Entrypoint []string       `json:"entrypoint,omitempty"`
+	Env        []string       `json:"env,omitempty"`
+	WorkingDir string         `json:"working_dir,omitempty"`
+	User       string         `json:"user,omitempty"`
+	VMM        string         `json:"vmm,omitempty"`
+	Network    string         `json:"network,omitempty"`
+	Ports      []hostnet.Port `json:"ports,omitempty"`
+	Init       bool           `json:"init,omitempty"`
+	// Detach keeps the VM up after its main process exits (for exec);
+	// otherwise the guest powers off when it ends, like a container.
+	Detach bool `json:"detach,omitempty"`
+	// TTY runs the main process on a terminal (run -t); Interactive keeps
+	// its stdin open for an attached client (run -i).
+	TTY         bool `json:"tty,omitempty"`
+	Interactive bool `json:"interactive,omitempty"`
+	AutoRemove  bool `json:"auto_remove,omitempty"`
+}
+
+// Summary is what `inspect` shows of a VM's runtime record. It is derived
+// from the record (summarize) and never read back to decide anything.
+type Summary struct {
+	VMM          string `json:"vmm,omitempty"`
+	Accel        string `json:"accel,omitempty"`
+	PID          int    `json:"pid,omitempty"`
+	RuntimeDir   string `json:"runtime_dir,omitempty"`
+	DiskPath     string `json:"disk_path,omitempty"`
+	DiskStrategy string `json:"disk_strategy,omitempty"`
+	Tap          string `json:"tap,omitempty"`
+	IP           string `json:"ip,omitempty"`
+	MAC          string `json:"mac,omitempty"`
+}
+
+// VM is one microVM's database record.
+type VM struct {
+	ID      string  `json:"id"`
+	Name    string  `json:"name"`
+	State   State   `json:"state"`
+	Spec    Spec    `json:"spec"`
+	ImageID string  `json:"image_id"`
+	Runtime Summary `json:"runtime"`
+	// ExitCode of the main process, once it has exited.
+	ExitCode *int `json:"exit_code,omitempty"`
+	// Error and ErrorPhase say why a VM is in the error state; the phase
+	// is the stage that failed, or guest, vmm, teardown, reconcile.
+	Error       string    `json:"error,omitempty"`
+	ErrorPhase  string    `json:"error_phase,omitempty"`
+	ConsoleTail []string  `json:"console_tail,omitempty"`
+	Created     time.Time `json:"created"`
+	Started     time.Time `json:"started,omitzero"`
+	Stopped     time.Time `json:"stopped,omitzero"`
+}
+
+// Image is what a start needs of an image from the catalog.
+type Image struct {
+	ID     string
+	Name   string
+	Rootfs string
+	// SizeBytes is the size of the read-only ext4 file Rootfs.
+	SizeBytes int64
+	// AgentVersion is "" when the image carries no guest agent.
+	AgentVersion string
+	Config       ImageConfig
+}
+
+// ImageConfig is the part of an image's OCI config a VM runs with.
+type ImageConfig struct {
+	Entrypoint []string
+	Cmd        []string
+	Env        []string
+	WorkingDir string
+	User       string
+}
+
+// Kernel is what a start needs of a kernel from the catalog.
+type Kernel struct {
+	Name    string
+	Vmlinux string
+	BzImage string
+	Initrd  string
+}
+
+// StartResult is a started VM and how long each stage took (ms).
+type StartResult struct {
+	VM      VM
+	Timings map[string]float64
+}
