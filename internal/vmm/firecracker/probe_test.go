@@ -10,6 +10,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/vmm/firecracker/fctest"
+	"github.com/bangerdev/banger/internal/vmm/kvm"
 )
 
 func TestHardwareKVM(t *testing.T) {
@@ -56,9 +57,12 @@ func TestCheckKVM(t *testing.T) {
 	}
 	host := func(v int, openErr, createErr error) kvmHost {
 		return kvmHost{
-			dev: "/dev/kvm", cpuinfo: cpuinfo, modules: filepath.Join(dir, "module"),
-			openKVM:  func(string) (int, error) { return v, openErr },
-			createVM: func(string) error { return createErr },
+			dev: kvm.Device{
+				Path:       "/dev/kvm",
+				APIVersion: func(string) (int, error) { return v, openErr },
+				CreateVM:   func(string) error { return createErr },
+			},
+			cpuinfo: cpuinfo, modules: filepath.Join(dir, "module"),
 		}
 	}
 	tests := []struct {
@@ -69,8 +73,8 @@ func TestCheckKVM(t *testing.T) {
 		want string
 	}{
 		{"no device", host(0, os.ErrNotExist, nil), KVMCheckHardware, false, "KVM unusable: file does not exist"},
-		{"old api", host(11, nil, nil), KVMCheckHardware, false, "API version 11, want 12"},
-		{"create fails", host(12, nil, errors.New("EPERM")), KVMCheckBasic, false, "cannot create a VM: EPERM"},
+		{"old api", host(11, nil, nil), KVMCheckHardware, false, "KVM unusable: /dev/kvm reports KVM API version 11, want 12"},
+		{"create fails", host(12, nil, errors.New("EPERM")), KVMCheckBasic, false, "KVM unusable: /dev/kvm cannot create a VM: EPERM"},
 		{"pvm, hardware check", host(12, nil, nil), KVMCheckHardware, false, "modules kvm_pvm"},
 		{"pvm, basic check", host(12, nil, nil), KVMCheckBasic, true, `kvm_check = "basic"`},
 	}
