@@ -1,8 +1,9 @@
 // Package testutil holds the helpers that gate and feed banger's test tiers
 // (DESIGN.md): RequireRoot and RequireQEMU skip with the reason when a tier's
-// needs are absent, and the fetchers download or build, once per machine,
-// what VM tests boot (the Debian cloud kernel package, banger's own
-// binaries).
+// needs are absent, DetectKVM says what this host's KVM really offers (so a
+// test expects what the backends' probes will find), and the fetchers
+// download or build, once per machine, what VM tests boot (the Debian cloud
+// kernel package, banger's own binaries).
 //
 // CI provides root, qemu and apt, so in CI nothing skips; set
 // BANGER_TEST_STRICT=1 to turn every such skip into a failure.

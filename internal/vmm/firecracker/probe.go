@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/internal/vmm/kvm"
 )
 
 // KVM checks (config firecracker.kvm_check).
@@ -27,22 +28,18 @@ const (
 
 // kvmHost is where the KVM check looks; tests point it at fixtures.
 type kvmHost struct {
-	dev      string // /dev/kvm
-	cpuinfo  string // /proc/cpuinfo
-	modules  string // /sys/module
-	openKVM  func(dev string) (apiVersion int, err error)
-	createVM func(dev string) error
+	dev     kvm.Device
+	cpuinfo string // /proc/cpuinfo
+	modules string // /sys/module
 }
 
 func realKVMHost() kvmHost {
-	return kvmHost{dev: "/dev/kvm", cpuinfo: "/proc/cpuinfo", modules: "/sys/module", openKVM: kvmAPIVersion, createVM: kvmCreateVM}
+	return kvmHost{dev: kvm.Host(), cpuinfo: "/proc/cpuinfo", modules: "/sys/module"}
 }
 
-// kvmAPI is the only KVM API version there has ever been (KVM_API_VERSION).
-const kvmAPI = 12
-
 // checkKVM decides whether Firecracker can run guests with this host's
-// KVM, and says why.
+// KVM, and says why. The device comes first (kvm.Device.Check: open,
+// API version, create a VM).
 //
 // /dev/kvm existing proves little: the build machines have a paravirtual
 // KVM (the kvm_pvm module) whose /dev/kvm opens, reports API version 12
@@ -52,18 +49,11 @@ const kvmAPI = 12
 // nested-virtualisation cloud VM passes, a PVM host does not. "basic"
 // stops after the ioctls, for hosts this heuristic misjudges.
 func checkKVM(h kvmHost, mode string) (bool, []string) {
-	v, err := h.openKVM(h.dev)
-	if err != nil {
-		return false, []string{fmt.Sprintf("KVM unusable: %v", err)}
-	}
-	if v != kvmAPI {
-		return false, []string{fmt.Sprintf("KVM unusable: %s reports API version %d, want %d", h.dev, v, kvmAPI)}
-	}
-	if err := h.createVM(h.dev); err != nil {
-		return false, []string{fmt.Sprintf("KVM unusable: cannot create a VM: %v", err)}
+	if err := h.dev.Check(); err != nil {
+		return false, []string{"KVM unusable: " + err.Error()}
 	}
 	if mode == KVMCheckBasic {
-		return true, []string{"KVM: " + h.dev + " works (firecracker.kvm_check = \"basic\": not checking for hardware virtualisation)"}
+		return true, []string{"KVM: " + h.dev.Path + " works (firecracker.kvm_check = \"basic\": not checking for hardware virtualisation)"}
 	}
 	cpuinfo, _ := os.ReadFile(h.cpuinfo)
 	var mods []string

@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/vmm/firecracker/fctest"
+	"github.com/bangerdev/banger/internal/vmm/kvm"
 )
 
 func TestHardwareKVM(t *testing.T) {
@@ -56,9 +58,12 @@ func TestCheckKVM(t *testing.T) {
 	}
 	host := func(v int, openErr, createErr error) kvmHost {
 		return kvmHost{
-			dev: "/dev/kvm", cpuinfo: cpuinfo, modules: filepath.Join(dir, "module"),
-			openKVM:  func(string) (int, error) { return v, openErr },
-			createVM: func(string) error { return createErr },
+			dev: kvm.Device{
+				Path:       "/dev/kvm",
+				APIVersion: func(string) (int, error) { return v, openErr },
+				CreateVM:   func(string) error { return createErr },
+			},
+			cpuinfo: cpuinfo, modules: filepath.Join(dir, "module"),
 		}
 	}
 	tests := []struct {
@@ -69,8 +74,8 @@ func TestCheckKVM(t *testing.T) {
 		want string
 	}{
 		{"no device", host(0, os.ErrNotExist, nil), KVMCheckHardware, false, "KVM unusable: file does not exist"},
-		{"old api", host(11, nil, nil), KVMCheckHardware, false, "API version 11, want 12"},
-		{"create fails", host(12, nil, errors.New("EPERM")), KVMCheckBasic, false, "cannot create a VM: EPERM"},
+		{"old api", host(11, nil, nil), KVMCheckHardware, false, "KVM unusable: /dev/kvm reports KVM API version 11, want 12"},
+		{"create fails", host(12, nil, errors.New("EPERM")), KVMCheckBasic, false, "KVM unusable: /dev/kvm cannot create a VM: EPERM"},
 		{"pvm, hardware check", host(12, nil, nil), KVMCheckHardware, false, "modules kvm_pvm"},
 		{"pvm, basic check", host(12, nil, nil), KVMCheckBasic, true, `kvm_check = "basic"`},
 	}
@@ -98,25 +103,57 @@ func TestParseVersion(t *testing.T) {
 	}
 }
 
-// Probe runs the binaries' --version and the real KVM check of this host.
+// wantKVM is the verdict and the start of the KVM note that checkKVM in
+// mode must give on host, in the order it checks: the device, then (for
+// "hardware") what backs it. On a KVM DetectKVM cannot place, either
+// verdict of the hardware check is right if explained, so got (the
+// verdict given) picks which explanation to expect.
+func wantKVM(host testutil.KVMHost, mode string, got bool) (bool, string) {
+	switch host.Kind {
+	case testutil.KVMAbsent:
+		return false, "KVM unusable: open /dev/kvm: no such file or directory"
+	case testutil.KVMUnopenable, testutil.KVMBroken:
+		return false, "KVM unusable: " + host.Problem
+	}
+	if mode == KVMCheckBasic {
+		return true, `KVM: /dev/kvm works (firecracker.kvm_check = "basic"`
+	}
+	if host.Kind == testutil.KVMHardware || (host.Kind == testutil.KVMUnknown && got) {
+		return true, "KVM: hardware virtualisation ("
+	}
+	return false, "KVM is not hardware-backed: "
+}
+
+// Probe runs the binaries' --version and the real KVM check of this host,
+// whose verdict follows from what the host offers (testutil.DetectKVM):
+// Firecracker is available only on hardware KVM, or on any working KVM
+// device with kvm_check = "basic".
 func TestProbe(t *testing.T) {
 	fake := fctest.Binaries(t)
-	cfg := config.Default().Firecracker
-	cfg.Binary, cfg.Jailer = fake.Firecracker, fake.Jailer
-	p := New(cfg).Probe(context.Background())
-	kvmOK, kvmNotes := checkKVM(realKVMHost(), KVMCheckHardware)
-	if p.Binary != fake.Firecracker || p.Version != "1.16.1" || p.Available != kvmOK {
-		t.Fatalf("probe = %+v; KVM check here says %v", p, kvmOK)
-	}
-	notes := strings.Join(p.Notes, "\n")
-	for _, want := range []string{"firecracker v1.16.1 at " + fake.Firecracker, "jailer v1.16.1 at " + fake.Jailer, kvmNotes[0]} {
-		if !strings.Contains(notes, want) {
-			t.Errorf("notes %q lack %q", notes, want)
+	host := testutil.DetectKVM()
+	for _, mode := range []string{KVMCheckHardware, KVMCheckBasic} {
+		cfg := config.Default().Firecracker
+		cfg.Binary, cfg.Jailer, cfg.KVMCheck = fake.Firecracker, fake.Jailer, mode
+		p := New(cfg).Probe(context.Background())
+		t.Logf("%v, kvm_check %s: probe %+v", host, mode, p)
+		ok, note := wantKVM(host, mode, p.Available)
+		if p.Binary != fake.Firecracker || p.Version != "1.16.1" || p.Available != ok || (p.Accel == "kvm") != ok {
+			t.Fatalf("%v, kvm_check %s: probe = %+v; want available %v", host, mode, p, ok)
+		}
+		want := []string{"firecracker v1.16.1 at " + fake.Firecracker, "jailer v1.16.1 at " + fake.Jailer, note}
+		if len(p.Notes) != len(want) {
+			t.Fatalf("notes %q; want %d", p.Notes, len(want))
+		}
+		for i, w := range want {
+			if !strings.HasPrefix(p.Notes[i], w) {
+				t.Errorf("%v, kvm_check %s: note %d is %q; want it to start %q", host, mode, i, p.Notes[i], w)
+			}
 		}
 	}
 
+	cfg := config.Default().Firecracker
 	cfg.Binary, cfg.Jailer = "no-such-firecracker", ""
-	p = New(cfg).Probe(context.Background())
+	p := New(cfg).Probe(context.Background())
 	if p.Available || !strings.Contains(strings.Join(p.Notes, "\n"), "no-such-firecracker not found") {
 		t.Fatalf("probe without binary = %+v", p)
 	}

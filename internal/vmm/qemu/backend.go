@@ -15,6 +15,7 @@ import (
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/internal/vmm/kvm"
 )
 
 // Name is the backend's name in configs and handles.
@@ -27,6 +28,7 @@ const readyTimeout = 30 * time.Second
 // Backend starts and adopts QEMU microVMs.
 type Backend struct {
 	opts   options
+	kvm    kvm.Device // what the probe checks before booting a KVM guest
 	mu     sync.Mutex
 	probed *vmm.Probe
 }
@@ -61,7 +63,7 @@ func New(opts ...Option) *Backend {
 	for _, f := range opts {
 		f(&o)
 	}
-	return &Backend{opts: o}
+	return &Backend{opts: o, kvm: kvm.Host()}
 }
 
 // Name implements vmm.Backend.

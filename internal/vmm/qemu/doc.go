@@ -25,8 +25,10 @@
 //     once, so key generation and SSH do not stall); under KVM it is "host".
 //   - -no-reboot with panic=-1 and reboot=t: a guest panic or reboot ends the
 //     VMM instead of leaving a hung or rebooting machine behind.
-//   - KVM is used only when it can really run a standard guest: /dev/kvm can
-//     exist and still fail (see kvmprobe.go).
+//   - KVM is used only when /dev/kvm is a working KVM device (vmm/kvm) and
+//     can really run a standard guest: a device can pass every ioctl and
+//     still fail (see kvmprobe.go). Probe's note names the first step that
+//     failed, so a host without /dev/kvm is not told its KVM is too weak.
 //   - -kernel gets the uncompressed vmlinux when it has a PVH entry (see
 //     kernel.go): under TCG that saves ~0.7 s of the boot.
 //   - Shutdown presses the ACPI power button again every 2 s until QEMU

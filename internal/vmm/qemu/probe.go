@@ -2,13 +2,15 @@ package qemu
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"os/exec"
 	"regexp"
 	"time"
 
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/internal/vmm/kvm"
 )
 
 // Probe reports the QEMU binary, its version and the accelerator Start will
@@ -44,32 +46,13 @@ func (b *Backend) probe(ctx context.Context) vmm.Probe {
 	p.Version = v
 	scratch := scratchDir(b.opts.scratch)
 
-	switch b.opts.accel {
-	case AccelKVM:
-		r := runProbe(ctx, bin, AccelKVM, scratch)
-		if !r.OK {
-			p.Notes = append(p.Notes, "qemu.accel is kvm, but KVM cannot run a standard guest here: "+r.Reason)
-			return p
-		}
-		p.Accel = AccelKVM
-		p.Notes = append(p.Notes, fmt.Sprintf("accelerator kvm (configured; probe guest ran in %s)", r.Duration.Round(time.Millisecond)))
-	case AccelTCG:
-		p.Accel = AccelTCG
-		p.Notes = append(p.Notes, "accelerator tcg (configured): software emulation")
-	default:
-		if why := kvmDeviceProblem(); why != "" {
-			p.Notes = append(p.Notes, why+"; using tcg (software emulation)")
-			p.Accel = AccelTCG
-			break
-		}
-		r := runProbe(ctx, bin, AccelKVM, scratch)
-		if r.OK {
-			p.Accel = AccelKVM
-			p.Notes = append(p.Notes, fmt.Sprintf("KVM runs a standard guest (probe guest ran in %s); using kvm", r.Duration.Round(time.Millisecond)))
-			break
-		}
-		p.Accel = AccelTCG
-		p.Notes = append(p.Notes, "/dev/kvm present but KVM cannot run a standard guest ("+r.Reason+"); using tcg (software emulation)")
+	accel, note := chooseAccel(b.opts.accel, b.kvm, func() probeResult {
+		return runProbe(ctx, bin, AccelKVM, scratch)
+	})
+	p.Accel = accel
+	p.Notes = append(p.Notes, note)
+	if accel == "" {
+		return p
 	}
 	if p.Accel == AccelTCG {
 		r := runProbe(ctx, bin, AccelTCG, scratch)
@@ -88,17 +71,39 @@ func (b *Backend) probe(ctx context.Context) vmm.Probe {
 	return p
 }
 
-// kvmDeviceProblem says why /dev/kvm cannot be used at all, or "".
-func kvmDeviceProblem() string {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return "no /dev/kvm (KVM module not loaded or no hardware virtualization)"
-		}
-		return "cannot open /dev/kvm: " + err.Error()
+// chooseAccel decides the accelerator for the configured mode (AccelKVM,
+// AccelTCG, anything else is auto) and says why in one note. It asks what
+// QEMU would find, in order: is dev a usable KVM device (kvm.Device.Check),
+// then can that KVM run a standard guest (runKVM boots the probe guest; it
+// is called only for a usable device). accel is "" when the configured kvm
+// cannot work: the backend is then unavailable rather than slow or hung.
+func chooseAccel(mode string, dev kvm.Device, runKVM func() probeResult) (accel, note string) {
+	if mode == AccelTCG {
+		return AccelTCG, "accelerator tcg (configured): software emulation"
 	}
-	_ = f.Close()
-	return ""
+	if err := dev.Check(); err != nil {
+		why := "KVM unusable: " + err.Error()
+		if errors.Is(err, fs.ErrNotExist) {
+			// The kvm module may well be loaded (kvm_pvm hosts without the
+			// node, containers without the device): say only what is seen.
+			why = "no " + dev.Path + " (no KVM module loaded, or no device node here)"
+		}
+		if mode == AccelKVM {
+			return "", "qemu.accel is kvm, but " + why
+		}
+		return AccelTCG, why + "; using tcg (software emulation)"
+	}
+	r := runKVM()
+	took := r.Duration.Round(time.Millisecond)
+	switch {
+	case r.OK && mode == AccelKVM:
+		return AccelKVM, fmt.Sprintf("accelerator kvm (configured; probe guest ran in %s)", took)
+	case r.OK:
+		return AccelKVM, fmt.Sprintf("KVM runs a standard guest (probe guest ran in %s); using kvm", took)
+	case mode == AccelKVM:
+		return "", "qemu.accel is kvm, but KVM cannot run a standard guest here: " + r.Reason
+	}
+	return AccelTCG, dev.Path + " present but KVM cannot run a standard guest (" + r.Reason + "); using tcg (software emulation)"
 }
 
 var versionRE = regexp.MustCompile(`version (\d+\.\d+(?:\.\d+)?)`)

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package firecracker
+package kvm
 
 import (
 	"fmt"
@@ -8,10 +8,10 @@ import (
 	"github.com/bangerdev/banger/internal/errdefs"
 )
 
-func kvmAPIVersion(string) (int, error) {
+func apiVersion(string) (int, error) {
 	return 0, fmt.Errorf("kvm: %w on this OS", errdefs.ErrUnsupported)
 }
 
-func kvmCreateVM(string) error {
+func createVM(string) error {
 	return fmt.Errorf("kvm: %w on this OS", errdefs.ErrUnsupported)
 }

@@ -1,6 +1,7 @@
-package firecracker
+package kvm
 
 import (
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -12,28 +13,29 @@ const (
 	ioctlKVMCreateVM      = 0xAE01
 )
 
-func kvmAPIVersion(dev string) (int, error) {
-	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+func apiVersion(path string) (int, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer func() { _ = f.Close() }()
 	v, err := unix.IoctlRetInt(int(f.Fd()), ioctlKVMGetAPIVersion)
 	if err != nil {
-		return 0, err
+		// Any device node opens; only KVM's answers this ioctl.
+		return 0, fmt.Errorf("%s is not a KVM device (KVM_GET_API_VERSION: %w)", path, err)
 	}
 	return v, nil
 }
 
-func kvmCreateVM(dev string) error {
-	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+func createVM(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = f.Close() }()
 	fd, err := unix.IoctlRetInt(int(f.Fd()), ioctlKVMCreateVM)
 	if err != nil {
-		return err
+		return fmt.Errorf("KVM_CREATE_VM: %w", err)
 	}
 	return unix.Close(fd)
 }
