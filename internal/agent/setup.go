@@ -15,7 +15,7 @@ import (
 )
 
 // setup does PID 1's one-time duties from the boot config, entropy first
-// (an SSH handshake needs it, DESIGN.md's entropy trap). It returns every
+// (an SSH handshake needs it: docs/architecture.md, the entropy trap). It returns every
 // failure; none stops the boot.
 func setup(cfg bootcfg.Config) []error {
 	var errs []error

@@ -24,7 +24,7 @@ type Key struct {
 }
 
 // NewHostKey generates an agent host key on the host, so the guest needs
-// no entropy for it (DESIGN.md: the entropy trap).
+// no entropy for it (docs/architecture.md, "Traps measured on the build machines").
 func NewHostKey() (Key, error) { return newKey("banger agent host key") }
 
 // NewClientKey generates the daemon's client key.

@@ -54,8 +54,8 @@ type Config struct {
 	// starts (the host only enlarges the disk file).
 	GrowRoot bool `json:"grow_root,omitempty"`
 	// EntropySeed is random bytes from the host, credited to the kernel's
-	// pool with RNDADDENTROPY so the CRNG is ready early (DESIGN.md: the
-	// entropy trap). JSON: base64.
+	// pool with RNDADDENTROPY so the CRNG is ready early (the entropy
+	// trap: docs/architecture.md). JSON: base64.
 	EntropySeed []byte `json:"entropy_seed,omitempty"`
 	// StopGraceMS is how long a stopping main process gets between SIGTERM
 	// and SIGKILL; 0 means DefaultStopGrace.

@@ -18,7 +18,7 @@ import (
 
 // tscKHz returns the host's TSC rate for tsc_early_khz: under TCG,
 // -M microvm has no HPET or PM timer and calibration against the PIT hangs
-// in some boots (DESIGN.md, "Measured trap").
+// in some boots (docs/architecture.md, "Traps measured on the build machines").
 func tscKHz(t *testing.T) int {
 	t.Helper()
 	f, err := os.Open("/proc/cpuinfo")

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// Every package has a doc comment saying what it owns (STYLE.md 8).
+// Every package has a doc comment saying what it owns (docs/architecture.md: packages are named for what they own).
 func TestEveryPackageHasADocComment(t *testing.T) {
 	root := RepoRoot(t)
 	dirs := map[string]bool{}

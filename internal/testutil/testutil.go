@@ -1,9 +1,9 @@
 // Package testutil holds the helpers that gate and feed banger's test tiers
-// (DESIGN.md): RequireRoot and RequireQEMU skip with the reason when a tier's
-// needs are absent, DetectKVM says what this host's KVM really offers (so a
-// test expects what the backends' probes will find), and the fetchers
-// download or build, once per machine, what VM tests boot (the Debian cloud
-// kernel package, banger's own binaries).
+// (docs/architecture.md, "Test tiers"): RequireRoot and RequireQEMU skip
+// with the reason when a tier's needs are absent, DetectKVM says what this
+// host's KVM really offers (so a test expects what the backends' probes
+// will find), and the fetchers download or build, once per machine, what
+// VM tests boot (the Debian cloud kernel package, banger's own binaries).
 //
 // CI provides root, qemu and apt, so in CI nothing skips; set
 // BANGER_TEST_STRICT=1 to turn every such skip into a failure.
@@ -92,14 +92,13 @@ func RepoRoot(t testing.TB) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// SpecPath returns the path of a file in ../shared/specs, or skips when
-// the checkout does not have it next to it.
+// SpecPath returns the path of a file in the repository's specs/ (or
+// $BANGER_SPECS), or skips when it is not there.
 func SpecPath(t testing.TB, name string) string {
 	t.Helper()
 	for _, dir := range []string{
 		os.Getenv("BANGER_SPECS"),
 		filepath.Join(RepoRoot(t), "specs"),
-		filepath.Join(RepoRoot(t), "..", "shared", "specs"),
 	} {
 		if dir == "" {
 			continue

@@ -26,7 +26,7 @@ type hostObject struct {
 
 // inventory finds every host object this daemon owns — VMM processes,
 // runtime and VM directories, taps, nft rules, leases — by
-// the markers they carry (DESIGN.md, "Ownership markers"). Reconcile, gc,
+// the markers they carry (docs/architecture.md, "Ownership markers"). Reconcile, gc,
 // doctor and the tests' leak checks all use it. Only objects this daemon
 // can prove are its own are listed: other daemons (another --root, tests)
 // run VMMs and taps on the same host.

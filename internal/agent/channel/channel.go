@@ -1,5 +1,5 @@
 // Package channel gives the agent its listeners, one per transport the
-// host may use (DESIGN.md, "Host↔guest channel"): a QEMU virtio-serial port
+// host may use (docs/architecture.md, "Host ↔ guest"): a QEMU virtio-serial port
 // found by name, AF_VSOCK (Firecracker's hybrid vsock ends in the guest as
 // a plain vsock connection) and TCP on the VM's address. Each is a
 // net.Listener, so the SSH server does not know which it serves.

@@ -14,21 +14,11 @@ import (
 )
 
 // Probe reports the QEMU binary, its version and the accelerator Start will
-// use, with the reasons in Notes. The result is cached for the backend's
-// life: a probe boots up to two tiny guests (~50–200 ms each, at most
-// probeTimeout), which is cheap once and wasteful per VM.
-func (b *Backend) Probe(ctx context.Context) vmm.Probe {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.probed != nil {
-		return *b.probed
-	}
-	p := b.probe(ctx)
-	if ctx.Err() == nil { // an interrupted probe is not an answer
-		b.probed = &p
-	}
-	return p
-}
+// use, with the reasons in Notes. A probe boots up to two tiny guests
+// (~50–200 ms each, at most probeTimeout): cheap once, wasteful per VM, so
+// callers keep its result (vmm.Set does, and passes the accelerator to
+// Start in the spec).
+func (b *Backend) Probe(ctx context.Context) vmm.Probe { return b.probe(ctx) }
 
 func (b *Backend) probe(ctx context.Context) vmm.Probe {
 	p := vmm.Probe{}

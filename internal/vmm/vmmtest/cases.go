@@ -110,6 +110,55 @@ func (s *suite) attachKill(t *testing.T) {
 	}
 }
 
+// releaseFromHandles: a restarted daemon that cannot (or need not) adopt
+// a machine ends it and removes what it made from the recorded handles
+// alone; Release is idempotent and accepts handles recorded before the
+// process existed.
+func (s *suite) releaseFromHandles(t *testing.T) {
+	ctx := s.ctx(t)
+	v := s.newVM(t)
+	m := s.start(ctx, t, v)
+	h := m.Handles()
+	b := s.h.NewBackend(t)
+	for i := range 2 {
+		if err := b.Release(ctx, h); err != nil {
+			t.Fatalf("Release #%d: %v", i+1, err)
+		}
+	}
+	if _, err := m.Wait(ctx); err != nil {
+		t.Fatalf("the started machine's Wait after Release: %v", err)
+	}
+	s.checkNoLeftovers(t, v, &h)
+	early := vmm.Handles{Backend: h.Backend, Sockets: h.Sockets}
+	if err := b.Release(ctx, early); err != nil {
+		t.Fatalf("Release of handles recorded before the spawn: %v", err)
+	}
+}
+
+// capabilities: what the backend declares is what its machines do.
+func (s *suite) capabilities(t *testing.T) {
+	ctx := s.ctx(t)
+	v := s.newVM(t)
+	caps := v.backend.Capabilities()
+	if caps.Channel != vmm.ChannelSerial && caps.Channel != vmm.ChannelVsock {
+		t.Errorf("agent channel %q", caps.Channel)
+	}
+	if !caps.Opens(vmm.FormatRaw) {
+		t.Errorf("disk formats %v lack raw", caps.DiskFormats)
+	}
+	m := s.start(ctx, t, v)
+	defer func() {
+		_ = m.Kill(ctx)
+		s.checkGone(t, v, m)
+	}()
+	if _, ok := m.(vmm.Pauser); ok != caps.Pause {
+		t.Errorf("machine implements Pauser: %v; capabilities say %v", ok, caps.Pause)
+	}
+	if _, ok := m.(vmm.Snapshotter); ok != caps.Snapshot {
+		t.Errorf("machine implements Snapshotter: %v; capabilities say %v", ok, caps.Snapshot)
+	}
+}
+
 func (s *suite) attach(ctx context.Context, t *testing.T, m vmm.Machine) vmm.Machine {
 	t.Helper()
 	adopted, err := s.h.NewBackend(t).Attach(ctx, m.Handles())

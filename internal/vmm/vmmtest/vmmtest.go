@@ -58,6 +58,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Kill", s.kill)
 	t.Run("AttachAfterRestart", s.attachShutdown)
 	t.Run("AttachThenKill", s.attachKill)
+	t.Run("ReleaseFromHandles", s.releaseFromHandles)
+	t.Run("Capabilities", s.capabilities)
 	t.Run("MissingKernel", s.missingKernel)
 	t.Run("UnbootableKernel", s.unbootableKernel)
 }
