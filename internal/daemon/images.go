@@ -221,7 +221,7 @@ func (d *Daemon) buildImage(ctx context.Context, rec *api.Image, build func(out 
 		_ = os.RemoveAll(tmp)
 		return nil, err
 	}
-	rec.Digest, rec.Layers, rec.Config = img.Digest, img.Layers, img.Config
+	rec.Digest, rec.Layers, rec.Config = img.Digest, img.Layers, api.ImageConfig(img.Config)
 	rec.SizeBytes, rec.ContentBytes, rec.Inodes, rec.Skipped = img.SizeBytes, img.ContentBytes, img.Inodes, img.Skipped
 	rec.AgentSHA256 = img.AgentSHA256
 	if img.AgentSHA256 != "" {
