@@ -17,11 +17,6 @@ import (
 	"github.com/bangerdev/banger/internal/store"
 )
 
-// EnvAgent overrides where the daemon finds the banger-agent binary that
-// becomes the initramfs's /init (default: banger-agent next to the
-// daemon's executable, then $PATH).
-const EnvAgent = "BANGER_AGENT"
-
 // kernelState tracks kernel names being imported, so two imports of one
 // name never race for its directory.
 type kernelState struct {
@@ -305,15 +300,9 @@ func (d *Daemon) ResolveKernel(name string) (api.Kernel, error) {
 }
 
 // agentBinary finds the banger-agent binary images and initramfs images
-// get, the one place that decides: the config's image.agent_binary (which
-// must exist), else $BANGER_AGENT, else banger-agent next to the daemon's
-// executable, else the system path (imagepull.LocateAgent). "" means none.
+// get (see imagepull.LocateAgent). "" means none.
 func (d *Daemon) agentBinary() (string, error) {
-	configured := d.cfg.Image.AgentBinary
-	if configured == "" {
-		configured = os.Getenv(EnvAgent)
-	}
-	return imagepull.LocateAgent(configured)
+	return imagepull.LocateAgent(d.cfg.Image.AgentBinary)
 }
 
 // agentPath is agentBinary for callers that treat "no agent" and "the

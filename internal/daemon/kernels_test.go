@@ -12,6 +12,7 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/kernelcat/kctest"
 	"github.com/bangerdev/banger/internal/paths"
@@ -41,7 +42,7 @@ func importTree(t *testing.T, d *Daemon, name string, makeDefault bool) (api.Ker
 
 func TestResolveKernelRebuildsInitrdForNewAgent(t *testing.T) {
 	busybox := testutil.RequireBinary(t, "busybox", "busybox-static")
-	t.Setenv(EnvAgent, busybox)
+	t.Setenv(imagepull.EnvAgent, busybox)
 	d := newDaemon(t)
 	if _, err := d.ResolveKernel(""); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("no kernels: %v", err)
@@ -56,7 +57,7 @@ func TestResolveKernelRebuildsInitrdForNewAgent(t *testing.T) {
 	}
 	newAgent := filepath.Join(t.TempDir(), "banger-agent")
 	kctest.WriteFile(t, newAgent, []byte("a newer agent"))
-	t.Setenv(EnvAgent, newAgent)
+	t.Setenv(imagepull.EnvAgent, newAgent)
 	k, err = d.ResolveKernel("k")
 	if err != nil || k.AgentSHA256 == k0.AgentSHA256 {
 		t.Fatalf("after an agent update: %+v, %v", k, err)
@@ -68,7 +69,7 @@ func TestResolveKernelRebuildsInitrdForNewAgent(t *testing.T) {
 }
 
 func TestConcurrentImportsOfOneName(t *testing.T) {
-	t.Setenv(EnvAgent, testutil.RequireBinary(t, "busybox", "busybox-static"))
+	t.Setenv(imagepull.EnvAgent, testutil.RequireBinary(t, "busybox", "busybox-static"))
 	d := newDaemon(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
