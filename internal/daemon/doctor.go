@@ -8,6 +8,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 	"github.com/bangerdev/banger/internal/store"
 )
@@ -66,7 +67,7 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 		check("networking", true, fmt.Sprintf("%s; %s; %d taps; %d leases", bridge, table, len(inv.Taps), len(inv.Leases)))
 		rep.Uses["network"] = fmt.Sprintf("bridge %s, subnet %s", d.cfg.Network.Bridge, d.cfg.Network.Subnet)
 	}
-	kernels, _ := store.ListAll[api.Kernel](d.store, store.Kernels)
+	kernels, _ := store.ListAll[kernelcat.Kernel](d.store, store.Kernels)
 	var names []string
 	for _, k := range kernels {
 		n := k.Name + " (" + k.Version + ")"

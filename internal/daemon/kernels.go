@@ -62,7 +62,11 @@ func (d *Daemon) importKernel(r *http.Request, ew *api.EventWriter) (any, error)
 	opts, release := d.kernelOptions(ew, req.Name, req.Default)
 	defer release()
 	opts.Config, opts.Modules = req.Config, req.Modules
-	return kernelcat.Import(r.Context(), src, "", opts)
+	k, err := kernelcat.Import(r.Context(), src, "", opts)
+	if err != nil {
+		return nil, err
+	}
+	return wireKernel(k), nil
 }
 
 // receiveUpload stores an uploaded kernel file in the state dir's scratch
@@ -102,12 +106,16 @@ func (d *Daemon) pullKernel(r *http.Request, ew *api.EventWriter) (any, error) {
 	}
 	opts, release := d.kernelOptions(ew, req.Name, req.Default)
 	defer release()
-	return kernelcat.Pull(r.Context(), req.Ref, "", kernelcat.PullOptions{
+	k, err := kernelcat.Pull(r.Context(), req.Ref, "", kernelcat.PullOptions{
 		Options:   opts,
 		SHA256:    req.SHA256,
 		Downloads: d.layout.KernelDownloads(),
 		OCI:       d.FlattenImage,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return wireKernel(k), nil
 }
 
 // kernelOptions wires an import to the layout, the store and the stream.
@@ -129,7 +137,7 @@ func (d *Daemon) kernelOptions(ew *api.EventWriter, name string, makeDefault boo
 		Progress: ew.Progress,
 		Message:  ew.Message,
 		DestFor:  func(name string) (string, error) { return d.reserveKernel(name, &reserved) },
-		Commit:   func(k *api.Kernel) error { return d.commitKernel(k, makeDefault) },
+		Commit:   func(k *kernelcat.Kernel) error { return d.commitKernel(k, makeDefault) },
 	}, release
 }
 
@@ -161,9 +169,9 @@ func (d *Daemon) reserveKernel(name string, claimed *string) (string, error) {
 
 // commitKernel records an installed kernel. It becomes the default when
 // asked, or when it is the first kernel and the config names none.
-func (d *Daemon) commitKernel(k *api.Kernel, makeDefault bool) error {
+func (d *Daemon) commitKernel(k *kernelcat.Kernel, makeDefault bool) error {
 	return d.store.Update(func(tx *store.Tx) error {
-		all, err := store.List[api.Kernel](tx, store.Kernels)
+		all, err := store.List[kernelcat.Kernel](tx, store.Kernels)
 		if err != nil {
 			return err
 		}
@@ -183,7 +191,7 @@ func (d *Daemon) commitKernel(k *api.Kernel, makeDefault bool) error {
 }
 
 func (d *Daemon) listKernels(*http.Request) (any, error) {
-	ks, err := store.ListAll[api.Kernel](d.store, store.Kernels)
+	ks, err := store.ListAll[kernelcat.Kernel](d.store, store.Kernels)
 	if err != nil {
 		return nil, err
 	}
@@ -191,22 +199,22 @@ func (d *Daemon) listKernels(*http.Request) (any, error) {
 	for i := range ks {
 		ks[i].Default = ks[i].Name == def
 	}
-	if ks == nil {
-		ks = []api.Kernel{}
-	}
-	return ks, nil
+	return wireKernels(ks), nil
 }
 
 func (d *Daemon) getKernel(r *http.Request) (any, error) {
 	k, err := d.kernel(r.PathValue("name"))
-	return k, err
+	if err != nil {
+		return nil, err
+	}
+	return wireKernel(k), nil
 }
 
 // kernel returns one record with its effective default flag.
-func (d *Daemon) kernel(name string) (api.Kernel, error) {
-	ks, err := store.ListAll[api.Kernel](d.store, store.Kernels)
+func (d *Daemon) kernel(name string) (kernelcat.Kernel, error) {
+	ks, err := store.ListAll[kernelcat.Kernel](d.store, store.Kernels)
 	if err != nil {
-		return api.Kernel{}, err
+		return kernelcat.Kernel{}, err
 	}
 	def := d.effectiveDefault(ks)
 	for _, k := range ks {
@@ -215,12 +223,12 @@ func (d *Daemon) kernel(name string) (api.Kernel, error) {
 			return k, nil
 		}
 	}
-	return api.Kernel{}, fmt.Errorf("kernel %q: %w (see `banger kernel ls`)", name, errdefs.ErrNotFound)
+	return kernelcat.Kernel{}, fmt.Errorf("kernel %q: %w (see `banger kernel ls`)", name, errdefs.ErrNotFound)
 }
 
 // effectiveDefault is the config's kernel.default, else the record marked
 // default.
-func (d *Daemon) effectiveDefault(ks []api.Kernel) string {
+func (d *Daemon) effectiveDefault(ks []kernelcat.Kernel) string {
 	if d.cfg.Kernel.Default != "" {
 		return d.cfg.Kernel.Default
 	}
@@ -240,11 +248,11 @@ func (d *Daemon) removeKernel(r *http.Request) (any, error) {
 		return nil, err
 	}
 	err := d.store.Update(func(tx *store.Tx) error {
-		var k api.Kernel
+		var k kernelcat.Kernel
 		if err := tx.Get(store.Kernels, name, &k); err != nil {
 			return err
 		}
-		ks, err := store.List[api.Kernel](tx, store.Kernels)
+		ks, err := store.List[kernelcat.Kernel](tx, store.Kernels)
 		if err != nil {
 			return err
 		}
@@ -272,14 +280,14 @@ func (d *Daemon) removeKernel(r *http.Request) (any, error) {
 // ResolveKernel returns the kernel a VM boots: name, or the default when
 // name is empty. Its initramfs is rebuilt first when the installed agent
 // differs from the one it holds, so the VM service only reads the result.
-func (d *Daemon) ResolveKernel(name string) (api.Kernel, error) {
+func (d *Daemon) ResolveKernel(name string) (kernelcat.Kernel, error) {
 	if name == "" {
-		ks, err := store.ListAll[api.Kernel](d.store, store.Kernels)
+		ks, err := store.ListAll[kernelcat.Kernel](d.store, store.Kernels)
 		if err != nil {
-			return api.Kernel{}, err
+			return kernelcat.Kernel{}, err
 		}
 		if name = d.effectiveDefault(ks); name == "" {
-			return api.Kernel{}, fmt.Errorf("%w: no default kernel: run `banger kernel pull debian-cloud`, or `banger kernel import --default PATH`", errdefs.ErrNotFound)
+			return kernelcat.Kernel{}, fmt.Errorf("%w: no default kernel: run `banger kernel pull debian-cloud`, or `banger kernel import --default PATH`", errdefs.ErrNotFound)
 		}
 	}
 	k, err := d.kernel(name)

@@ -31,7 +31,7 @@ func newDaemon(t *testing.T) *Daemon {
 }
 
 // importTree imports a synthetic distro kernel the way the API handler does.
-func importTree(t *testing.T, d *Daemon, name string, makeDefault bool) (api.Kernel, error) {
+func importTree(t *testing.T, d *Daemon, name string, makeDefault bool) (kernelcat.Kernel, error) {
 	t.Helper()
 	src := t.TempDir()
 	kctest.WriteDistroTree(t, src, "6.1.0-9", "6.1.0-9")
@@ -62,7 +62,7 @@ func TestResolveKernelRebuildsInitrdForNewAgent(t *testing.T) {
 	if err != nil || k.AgentSHA256 == k0.AgentSHA256 {
 		t.Fatalf("after an agent update: %+v, %v", k, err)
 	}
-	stored, err := store.Get[api.Kernel](d.store, store.Kernels, "k")
+	stored, err := store.Get[kernelcat.Kernel](d.store, store.Kernels, "k")
 	if err != nil || stored.AgentSHA256 != k.AgentSHA256 {
 		t.Fatalf("rebuilt initramfs not recorded: %+v, %v", stored, err)
 	}
@@ -90,7 +90,7 @@ func TestConcurrentImportsOfOneName(t *testing.T) {
 	if ok != 1 {
 		t.Fatalf("%d imports of one name succeeded, want 1 (%v)", ok, errs)
 	}
-	ks, _ := store.ListAll[api.Kernel](d.store, store.Kernels)
+	ks, _ := store.ListAll[kernelcat.Kernel](d.store, store.Kernels)
 	entries, _ := os.ReadDir(d.layout.Kernels())
 	if len(ks) != 1 || len(entries) != 1 {
 		t.Fatalf("%d records, %d dirs", len(ks), len(entries))
@@ -115,7 +115,7 @@ func TestReserveKernel(t *testing.T) {
 	if _, err := d.reserveKernel("stale", &claimed); !errors.Is(err, errdefs.ErrConflict) {
 		t.Fatalf("second reservation: %v", err)
 	}
-	if err := d.store.Put(store.Kernels, "taken", api.Kernel{Name: "taken"}); err != nil {
+	if err := d.store.Put(store.Kernels, "taken", kernelcat.Kernel{Name: "taken"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.reserveKernel("taken", &claimed); !errors.Is(err, errdefs.ErrExists) {
@@ -130,11 +130,11 @@ func TestCommitKernelMovesTheDefault(t *testing.T) {
 		makeDefault bool
 		wantDefault string
 	}{{"a", false, "a"}, {"b", false, "a"}, {"c", true, "c"}} {
-		k := api.Kernel{Name: tc.name}
+		k := kernelcat.Kernel{Name: tc.name}
 		if err := d.commitKernel(&k, tc.makeDefault); err != nil {
 			t.Fatal(err)
 		}
-		ks, _ := store.ListAll[api.Kernel](d.store, store.Kernels)
+		ks, _ := store.ListAll[kernelcat.Kernel](d.store, store.Kernels)
 		var defaults []string
 		for _, k := range ks {
 			if k.Default {
