@@ -22,6 +22,7 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/version"
@@ -42,7 +43,7 @@ type Daemon struct {
 	store   *store.Store
 	started time.Time
 	lock    *os.File
-	images  imageService
+	images  *images.Service
 	kernels kernelState
 	vmState
 }
@@ -74,9 +75,17 @@ func New(opts Options) (*Daemon, error) {
 		started: time.Now(),
 		lock:    lock,
 	}
-	if err := d.reconcileImages(); err != nil {
+	d.images = images.New(images.Options{
+		Layout: opts.Layout,
+		Config: opts.Config.Image,
+		Store:  st,
+		Log:    log,
+		Agent:  d.agentBinary,
+		InUse:  imageUser,
+	})
+	if err := d.images.Reconcile(); err != nil {
 		_ = d.Close()
-		return nil, fmt.Errorf("reconcile images: %w", err)
+		return nil, err
 	}
 	if err := d.initVMs(); err != nil {
 		_ = d.Close()

@@ -110,7 +110,7 @@ func (d *Daemon) pullKernel(r *http.Request, ew *api.EventWriter) (any, error) {
 		Options:   opts,
 		SHA256:    req.SHA256,
 		Downloads: d.layout.KernelDownloads(),
-		OCI:       d.FlattenImage,
+		OCI:       d.images.Flatten,
 	})
 	if err != nil {
 		return nil, err
@@ -199,7 +199,7 @@ func (d *Daemon) listKernels(*http.Request) (any, error) {
 	for i := range ks {
 		ks[i].Default = ks[i].Name == def
 	}
-	return wireKernels(ks), nil
+	return wireList(ks, wireKernel), nil
 }
 
 func (d *Daemon) getKernel(r *http.Request) (any, error) {

@@ -9,6 +9,8 @@ import (
 	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/vmm"
 )
 
@@ -22,7 +24,7 @@ const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 // the spec overrides the image's by key. A VM started with --init has no
 // main process. It is an error to have nothing to run otherwise unless
 // the VM is detached (it then only serves exec).
-func mainProcess(spec api.VMSpec, img api.ImageConfig) (*bootcfg.Process, error) {
+func mainProcess(spec api.VMSpec, img imagepull.Config) (*bootcfg.Process, error) {
 	if spec.Init {
 		return nil, nil
 	}
@@ -104,7 +106,7 @@ func hostname(name string) string {
 // bootInputs is what a VM's boot config is made of.
 type bootInputs struct {
 	VM         api.VM
-	Image      api.Image
+	Image      images.Image
 	Lease      *hostnet.Lease // nil with --network none
 	HostKeyPEM string
 	ClientKey  string // authorized_keys line of the daemon's client key

@@ -11,10 +11,12 @@ import (
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/images"
 )
 
 func TestMainProcessFollowsDockerRules(t *testing.T) {
-	img := api.ImageConfig{Entrypoint: []string{"/entry"}, Cmd: []string{"serve", "--port=80"}, Env: []string{"PATH=/img/bin", "A=1"}, WorkingDir: "/srv", User: "app"}
+	img := imagepull.Config{Entrypoint: []string{"/entry"}, Cmd: []string{"serve", "--port=80"}, Env: []string{"PATH=/img/bin", "A=1"}, WorkingDir: "/srv", User: "app"}
 	tests := []struct {
 		name     string
 		spec     api.VMSpec
@@ -47,16 +49,16 @@ func TestMainProcessFollowsDockerRules(t *testing.T) {
 		})
 	}
 	// No PATH anywhere: the default one is added first.
-	p, _ := mainProcess(api.VMSpec{Cmd: []string{"true"}}, api.ImageConfig{Env: []string{"X=1"}})
+	p, _ := mainProcess(api.VMSpec{Cmd: []string{"true"}}, imagepull.Config{Env: []string{"X=1"}})
 	if len(p.Env) != 2 || p.Env[0] != defaultPath {
 		t.Errorf("env without PATH = %q", p.Env)
 	}
 	// Nothing to run: an error unless detached or --init.
-	if _, err := mainProcess(api.VMSpec{Image: "scratch"}, api.ImageConfig{}); err == nil || !strings.Contains(err.Error(), "sets no entrypoint or cmd") {
+	if _, err := mainProcess(api.VMSpec{Image: "scratch"}, imagepull.Config{}); err == nil || !strings.Contains(err.Error(), "sets no entrypoint or cmd") {
 		t.Errorf("empty command: %v", err)
 	}
 	for _, spec := range []api.VMSpec{{Detach: true}, {Init: true, Cmd: []string{"x"}}} {
-		if p, err := mainProcess(spec, api.ImageConfig{}); p != nil || err != nil {
+		if p, err := mainProcess(spec, imagepull.Config{}); p != nil || err != nil {
 			t.Errorf("spec %+v: want no main process, got %+v, %v", spec, p, err)
 		}
 	}
@@ -82,7 +84,7 @@ func TestBootConfig(t *testing.T) {
 	lease := &hostnet.Lease{IP: netip.MustParseAddr("10.213.0.5"), Subnet: netip.MustParsePrefix("10.213.0.0/20"), Gateway: netip.MustParseAddr("10.213.0.1"), MAC: "02:00:00:00:00:05", MTU: 1500, DNS: []netip.Addr{netip.MustParseAddr("10.255.255.53")}}
 	in := bootInputs{
 		VM:         api.VM{ID: "0123456789ab", Name: "dev_box", Spec: api.VMSpec{Cmd: []string{"uname", "-a"}, TTY: true}},
-		Image:      api.Image{Config: api.ImageConfig{Env: []string{"PATH=/bin"}}},
+		Image:      images.Image{Config: imagepull.Config{Env: []string{"PATH=/bin"}}},
 		Lease:      lease,
 		HostKeyPEM: string(hk.PEM),
 		ClientKey:  string(ssh.MarshalAuthorizedKey(ck.PublicKey())),

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/handles"
+	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/rootfs"
 )
@@ -24,7 +25,7 @@ func newVMDisks(l paths.Layout, strategy string) *vmDisks {
 	return &vmDisks{layout: l, strategy: strategy, m: rootfs.New()}
 }
 
-func (v *vmDisks) request(vm api.VM, img api.Image, backend string) rootfs.Request {
+func (v *vmDisks) request(vm api.VM, img images.Image, backend string) rootfs.Request {
 	return rootfs.Request{
 		VMID: vm.ID, Image: img.Rootfs, ImageSize: img.SizeBytes, Dir: v.layout.VM(vm.ID),
 		SizeBytes: vm.Spec.DiskBytes, Backend: backend, Strategy: v.strategy,
@@ -35,7 +36,7 @@ func (v *vmDisks) request(vm api.VM, img api.Image, backend string) rootfs.Reque
 // start (recorded before it is created). Later starts reuse it, so files
 // written in the guest survive stop and start; a dm-snapshot disk's
 // devices come up again over its kept COW file.
-func (v *vmDisks) prepare(ctx context.Context, vm api.VM, img api.Image, backend string, rec *handles.Recorder) (rootfs.Disk, error) {
+func (v *vmDisks) prepare(ctx context.Context, vm api.VM, img images.Image, backend string, rec *handles.Recorder) (rootfs.Disk, error) {
 	req := v.request(vm, img, backend)
 	if res := rec.Snapshot().Find(handles.Disk); len(res) > 0 && res[0].State == handles.Created {
 		var d rootfs.Disk

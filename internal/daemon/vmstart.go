@@ -19,6 +19,7 @@ import (
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/vmm"
@@ -108,7 +109,7 @@ func (d *Daemon) boot(ctx context.Context, vm api.VM, timings map[string]float64
 	}
 
 	var (
-		img     api.Image
+		img     images.Image
 		kern    kernelcat.Kernel
 		backend vmm.Backend
 		probe   vmm.Probe

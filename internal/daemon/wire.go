@@ -2,12 +2,22 @@ package daemon
 
 import (
 	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/kernelcat"
 )
 
 // The services hold domain records (what the store keeps); the API sends
 // its own types, so either can change without the other. These functions
 // are the one place a record becomes what a client receives.
+
+func wireImage(img images.Image) api.Image {
+	return api.Image{
+		ID: img.ID, Name: img.Name, Source: img.Source, Digest: img.Digest, Platform: img.Platform,
+		Rootfs: img.Rootfs, SizeBytes: img.SizeBytes, ContentBytes: img.ContentBytes, Inodes: img.Inodes,
+		Skipped: img.Skipped, Config: api.ImageConfig(img.Config),
+		AgentVersion: img.AgentVersion, AgentSHA256: img.AgentSHA256, Layers: img.Layers, Created: img.Created,
+	}
+}
 
 func wireKernel(k kernelcat.Kernel) api.Kernel {
 	w := api.Kernel{
@@ -25,10 +35,11 @@ func wireKernel(k kernelcat.Kernel) api.Kernel {
 	return w
 }
 
-func wireKernels(ks []kernelcat.Kernel) []api.Kernel {
-	out := make([]api.Kernel, 0, len(ks))
-	for _, k := range ks {
-		out = append(out, wireKernel(k))
+// wireList converts a list of records; none is [] on the wire, not null.
+func wireList[R, W any](records []R, convert func(R) W) []W {
+	out := make([]W, 0, len(records))
+	for _, r := range records {
+		out = append(out, convert(r))
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/kernelcat"
 )
 
@@ -48,6 +49,7 @@ func TestWireConversionsKeepEveryField(t *testing.T) {
 		record  any
 		convert func(any) any
 	}{
+		{"image", &images.Image{}, func(r any) any { return wireImage(*r.(*images.Image)) }},
 		{"kernel", &kernelcat.Kernel{}, func(r any) any { return wireKernel(*r.(*kernelcat.Kernel)) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
