@@ -22,7 +22,9 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/images"
+	"github.com/bangerdev/banger/internal/kernels"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/version"
@@ -44,7 +46,7 @@ type Daemon struct {
 	started time.Time
 	lock    *os.File
 	images  *images.Service
-	kernels kernelState
+	kernels *kernels.Service
 	vmState
 }
 
@@ -75,13 +77,25 @@ func New(opts Options) (*Daemon, error) {
 		started: time.Now(),
 		lock:    lock,
 	}
+	// Both catalogs put the same guest agent into what they build.
+	agent := func() (string, error) { return imagepull.LocateAgent(opts.Config.Image.AgentBinary) }
 	d.images = images.New(images.Options{
 		Layout: opts.Layout,
 		Config: opts.Config.Image,
 		Store:  st,
 		Log:    log,
-		Agent:  d.agentBinary,
+		Agent:  agent,
 		InUse:  imageUser,
+	})
+	d.kernels = kernels.New(kernels.Options{
+		Layout:   opts.Layout,
+		Config:   opts.Config.Kernel,
+		MaxBytes: int64(opts.Config.Image.MaxLayerBytes),
+		Store:    st,
+		Log:      log,
+		Agent:    agent,
+		OCI:      d.images.Flatten,
+		InUse:    kernelUser,
 	})
 	if err := d.images.Reconcile(); err != nil {
 		_ = d.Close()

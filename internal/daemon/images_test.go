@@ -148,17 +148,7 @@ func TestImageUser(t *testing.T) {
 		{"another image", api.VM{ID: "v1", Name: "web", ImageID: "ffff", Spec: api.VMSpec{Image: "debian:trixie"}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := store.Open(filepath.Join(t.TempDir(), "db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = st.Close() }()
-			if err := st.Put(store.VMs, tc.vm.ID, tc.vm); err != nil {
-				t.Fatal(err)
-			}
-			var got string
-			_ = st.View(func(tx *store.Tx) error { got = imageUser(tx, img); return nil })
-			if got != tc.want {
+			if got := withVM(t, tc.vm, func(tx *store.Tx) string { return imageUser(tx, img) }); got != tc.want {
 				t.Fatalf("imageUser = %q, want %q", got, tc.want)
 			}
 		})
