@@ -1,12 +1,9 @@
 package images
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +11,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/store/storetest"
 )
 
 // catalog plants three images whose ids share prefixes.
@@ -174,26 +172,7 @@ func TestImageRecordKeepsItsStoredShape(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			old, err := os.ReadFile(filepath.Join("testdata", "records", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			dec := json.NewDecoder(bytes.NewReader(old))
-			dec.DisallowUnknownFields()
-			var img Image
-			if err := dec.Decode(&img); err != nil {
-				t.Fatalf("a stored record no longer decodes: %v", err)
-			}
-			if !reflect.DeepEqual(img, tc.want) {
-				t.Fatalf("decoded\n%+v\nwant\n%+v", img, tc.want)
-			}
-			again, err := json.MarshalIndent(img, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(append(again, '\n'), old) {
-				t.Fatalf("the record encodes differently now:\n%s\nwas\n%s", again, old)
-			}
+			storetest.KeepsShape(t, filepath.Join("testdata", "records", tc.file), tc.want)
 		})
 	}
 }

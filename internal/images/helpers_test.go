@@ -15,6 +15,7 @@ import (
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/progress"
 	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/internal/store/storetest"
 )
 
 // fixture is a catalog on a fresh layout and database, with a fake guest
@@ -31,22 +32,14 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{layout: paths.Rooted(t.TempDir()), users: map[string]string{}}
-	if err := f.layout.Ensure(); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(f.layout.Database())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	f.store = st
+	f := &fixture{users: map[string]string{}}
+	f.layout, f.store = storetest.Open(t)
 	f.agent = filepath.Join(t.TempDir(), "banger-agent")
 	writeFile(t, f.agent, "agent v1")
 	f.Service = New(Options{
 		Layout: f.layout,
 		Config: config.Default().Image,
-		Store:  st,
+		Store:  f.store,
 		Agent:  func() (string, error) { return f.agent, nil },
 		InUse: func(_ *store.Tx, img Image) string {
 			f.mu.Lock()

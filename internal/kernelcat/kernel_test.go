@@ -1,13 +1,11 @@
 package kernelcat
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 	"time"
+
+	"github.com/bangerdev/banger/internal/store/storetest"
 )
 
 // The store keeps Kernel records as JSON. The testdata/records files were
@@ -37,26 +35,7 @@ func TestKernelRecordKeepsItsStoredShape(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			old, err := os.ReadFile(filepath.Join("testdata", "records", tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			dec := json.NewDecoder(bytes.NewReader(old))
-			dec.DisallowUnknownFields()
-			var k Kernel
-			if err := dec.Decode(&k); err != nil {
-				t.Fatalf("a stored record no longer decodes: %v", err)
-			}
-			if !reflect.DeepEqual(k, tc.want) {
-				t.Fatalf("decoded\n%+v\nwant\n%+v", k, tc.want)
-			}
-			again, err := json.MarshalIndent(k, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(append(again, '\n'), old) {
-				t.Fatalf("the record encodes differently now:\n%s\nwas\n%s", again, old)
-			}
+			storetest.KeepsShape(t, filepath.Join("testdata", "records", tc.file), tc.want)
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/progress"
 	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/internal/store/storetest"
 )
 
 // release is the synthetic distro kernel's release.
@@ -33,22 +34,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg config.Kernel) *fixture {
 	t.Helper()
-	f := &fixture{layout: paths.Rooted(t.TempDir()), users: map[string]string{}}
-	if err := f.layout.Ensure(); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(f.layout.Database())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	f.store = st
+	f := &fixture{users: map[string]string{}}
+	f.layout, f.store = storetest.Open(t)
 	f.agent = filepath.Join(t.TempDir(), "banger-agent")
 	kctest.WriteFile(t, f.agent, []byte("agent v1"))
 	f.Service = New(Options{
 		Layout: f.layout,
 		Config: cfg,
-		Store:  st,
+		Store:  f.store,
 		Agent:  func() (string, error) { return f.agent, nil },
 		InUse: func(_ *store.Tx, k kernelcat.Kernel) string {
 			f.mu.Lock()
