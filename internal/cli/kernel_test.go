@@ -17,8 +17,8 @@ import (
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
-	"github.com/bangerdev/banger/internal/daemon"
 	"github.com/bangerdev/banger/internal/daemon/daemontest"
+	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/imagepull/registrytest"
 	"github.com/bangerdev/banger/internal/kernelcat/kctest"
 	"github.com/bangerdev/banger/internal/store"
@@ -51,7 +51,7 @@ func kernels(t *testing.T, host string) map[string]api.Kernel {
 // daemon: import (path and upload), default handling, ls and inspect in
 // both formats, refusals, rm refused while a VM uses the kernel.
 func TestKernelCatalogEndToEnd(t *testing.T) {
-	t.Setenv(daemon.EnvAgent, testutil.RequireBinary(t, "busybox", "busybox-static"))
+	t.Setenv(imagepull.EnvAgent, testutil.RequireBinary(t, "busybox", "busybox-static"))
 	td := daemontest.Start(t)
 	src := t.TempDir()
 
@@ -218,7 +218,7 @@ func TestKernelPullURL(t *testing.T) {
 // packaged in an OCI image (/boot and /lib/modules), through the image
 // pipeline's pull and flatten, from a registry on loopback.
 func TestKernelPullFromOCIImage(t *testing.T) {
-	t.Setenv(daemon.EnvAgent, testutil.RequireBinary(t, "busybox", "busybox-static"))
+	t.Setenv(imagepull.EnvAgent, testutil.RequireBinary(t, "busybox", "busybox-static"))
 	td := daemontest.Start(t)
 	tree := t.TempDir()
 	const rel = "6.1.0-99-test-amd64"

@@ -25,6 +25,10 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/images"
+	"github.com/bangerdev/banger/internal/kernelcat"
+	"github.com/bangerdev/banger/internal/kernels"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/version"
@@ -46,8 +50,8 @@ type Daemon struct {
 	store   *store.Store
 	started time.Time
 	lock    *os.File
-	images  imageService
-	kernels kernelState
+	images  *images.Service
+	kernels *kernels.Service
 	vms     *vms.Service
 	parts   vmParts
 	// ctx ends when the daemon closes; long-lived sessions (the SSH
@@ -84,9 +88,29 @@ func New(opts Options) (*Daemon, error) {
 		lock:    lock,
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	if err := d.reconcileImages(); err != nil {
+	// Both catalogs put the same guest agent into what they build.
+	agent := func() (string, error) { return imagepull.LocateAgent(opts.Config.Image.AgentBinary) }
+	d.images = images.New(images.Options{
+		Layout: opts.Layout,
+		Config: opts.Config.Image,
+		Store:  st,
+		Log:    log,
+		Agent:  agent,
+		InUse:  func(tx *store.Tx, img images.Image) string { return vms.ImageUser(tx, img.ID, img.Name) },
+	})
+	d.kernels = kernels.New(kernels.Options{
+		Layout:   opts.Layout,
+		Config:   opts.Config.Kernel,
+		MaxBytes: int64(opts.Config.Image.MaxLayerBytes),
+		Store:    st,
+		Log:      log,
+		Agent:    agent,
+		OCI:      d.images.Flatten,
+		InUse:    func(tx *store.Tx, k kernelcat.Kernel) string { return vms.KernelUser(tx, k.Name, k.Default) },
+	})
+	if err := d.images.Reconcile(); err != nil {
 		_ = d.Close()
-		return nil, fmt.Errorf("reconcile images: %w", err)
+		return nil, err
 	}
 	if err := d.initVMs(); err != nil {
 		_ = d.Close()

@@ -10,7 +10,6 @@ import (
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
-	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/vmm"
 )
 
@@ -69,21 +68,24 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 		check("networking", true, fmt.Sprintf("%s; %s; %d taps; %d leases", bridge, table, len(inv.Taps), len(inv.Leases)))
 		rep.Uses["network"] = fmt.Sprintf("bridge %s, subnet %s", d.cfg.Network.Bridge, d.cfg.Network.Subnet)
 	}
-	kernels, _ := store.ListAll[api.Kernel](d.store, store.Kernels)
+	ks, err := d.kernels.List()
 	var names []string
-	for _, k := range kernels {
+	for _, k := range ks {
 		n := k.Name + " (" + k.Version + ")"
 		if k.Default {
 			n += " default"
 		}
 		names = append(names, n)
 	}
-	if len(names) == 0 {
+	switch {
+	case err != nil:
+		check("kernels", false, err.Error())
+	case len(names) == 0:
 		check("kernels", false, "none: run `banger kernel pull debian-cloud` or `banger kernel import --default PATH`")
-	} else {
+	default:
 		check("kernels", true, strings.Join(names, ", "))
 	}
-	switch a, err := d.agentBinary(); {
+	switch a, err := d.kernels.Agent(); {
 	case err != nil:
 		check("guest agent", false, err.Error())
 	case a == "":

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -110,69 +109,25 @@ func TestRemoveRefusedWhileAVMUsesTheImage(t *testing.T) {
 	}
 }
 
-func TestConcurrentPullsThroughTheDaemon(t *testing.T) {
-	d, c := serveDaemon(t)
-	reg := rt.Start(t)
-	ref := pushSmall(t, reg, "racy:1")
-	var wg sync.WaitGroup
-	imgs := make([]*api.Image, 3)
-	errs := make([]error, 3)
-	upToDate := 0
-	var mu sync.Mutex
-	for i := range imgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var msgs []string
-			imgs[i], msgs, errs[i] = pullVia(c, ref)
-			mu.Lock()
-			for _, m := range msgs {
-				if strings.Contains(m, "up to date") {
-					upToDate++
-				}
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil || imgs[i].ID != imgs[0].ID {
-			t.Fatalf("pull %d: %v (id %s vs %s)", i, err, imgs[i].ID, imgs[0].ID)
-		}
-	}
-	entries, _ := os.ReadDir(d.layout.Images())
-	if len(entries) != 1 || upToDate != 2 {
-		t.Fatalf("%d image dirs and %d up-to-date answers after 3 concurrent pulls, want 1 and 2", len(entries), upToDate)
-	}
-}
-
-func TestReconcileRemovesLeftovers(t *testing.T) {
-	d, c := serveDaemon(t)
-	reg := rt.Start(t)
-	img, _, err := pullVia(c, pushSmall(t, reg, "kept:1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	orphan := d.layout.Image("0123456789abcdef")
-	scratch := filepath.Join(d.layout.Tmp(), "image-fedcba9876543210")
+// New sweeps what an interrupted build left before it serves.
+func TestNewReconcilesImages(t *testing.T) {
+	layout := paths.Rooted(t.TempDir())
+	orphan := layout.Image("0123456789abcdef")
+	scratch := filepath.Join(layout.Tmp(), "image-fedcba9876543210")
 	for _, dir := range []string{orphan, scratch} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, "rootfs.ext4"), bytes.Repeat([]byte{1}, 10), 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
-	if err := d.reconcileImages(); err != nil {
+	d, err := New(Options{Layout: layout, Config: config.Default()})
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = d.Close() })
 	for _, dir := range []string{orphan, scratch} {
 		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s survived reconcile: %v", dir, err)
+			t.Errorf("%s survived the daemon's start: %v", dir, err)
 		}
-	}
-	if _, err := os.Stat(img.Rootfs); err != nil {
-		t.Errorf("reconcile removed a recorded image: %v", err)
 	}
 }
 
@@ -188,21 +143,5 @@ func TestImportRequestValidation(t *testing.T) {
 		if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), want) {
 			t.Errorf("POST %s: %v, want ErrInvalid mentioning %q", path, err, want)
 		}
-	}
-}
-
-func TestFlattenImageForKernelPulls(t *testing.T) {
-	d, _ := serveDaemon(t)
-	reg := rt.Start(t)
-	ref := pushSmall(t, reg, "kernels/k:1")
-	var buf bytes.Buffer
-	if err := d.FlattenImage(context.Background(), ref, &buf); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(buf.Bytes(), []byte("small\n")) || !bytes.Contains(buf.Bytes(), []byte("etc/hostname")) {
-		t.Fatalf("the flattened stream lacks the image's file (%d bytes)", buf.Len())
-	}
-	if err := d.FlattenImage(context.Background(), reg.Ref("absent:1"), &buf); !errors.Is(err, errdefs.ErrNotFound) {
-		t.Fatalf("a missing image: %v", err)
 	}
 }

@@ -95,21 +95,15 @@ func (d *Daemon) RemoveAllVMs(ctx context.Context) error { return d.vms.RemoveAl
 type catalog struct{ d *Daemon }
 
 func (c catalog) Image(ref string) (vms.Image, error) {
-	img, err := c.d.findImage(ref)
+	img, err := c.d.images.Find(ref)
 	if err != nil {
 		return vms.Image{}, err
 	}
-	return vms.Image{
-		ID: img.ID, Name: img.Name, Rootfs: img.Rootfs, SizeBytes: img.SizeBytes, AgentVersion: img.AgentVersion,
-		Config: vms.ImageConfig{
-			Entrypoint: img.Config.Entrypoint, Cmd: img.Config.Cmd, Env: img.Config.Env,
-			WorkingDir: img.Config.WorkingDir, User: img.Config.User,
-		},
-	}, nil
+	return vms.Image{ID: img.ID, Name: img.Name, Rootfs: img.Rootfs, SizeBytes: img.SizeBytes, AgentVersion: img.AgentVersion, Config: img.Config}, nil
 }
 
 func (c catalog) Kernel(name string) (vms.Kernel, error) {
-	k, err := c.d.ResolveKernel(name)
+	k, err := c.d.kernels.Resolve(name)
 	if err != nil {
 		return vms.Kernel{}, err
 	}

@@ -10,7 +10,6 @@ import (
 	"hash"
 	"io"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/imagepull/blobcache"
 	"github.com/bangerdev/banger/internal/progress"
 )
@@ -32,13 +31,23 @@ type Options struct {
 	Progress progress.Reporter
 }
 
+// Config is the part of an OCI image config a VM runs with. Image records
+// store it as is, so its JSON names are part of the database format.
+type Config struct {
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+	Env        []string `json:"env,omitempty"`
+	WorkingDir string   `json:"working_dir,omitempty"`
+	User       string   `json:"user,omitempty"`
+}
+
 // Image describes a converted image.
 type Image struct {
 	// Digest is the manifest digest of a pull, the tarball's sha256 for an import.
 	Digest string
 	// Layers are the layer digests, oldest first (pulls only).
 	Layers []string
-	Config api.ImageConfig
+	Config Config
 	// SizeBytes is the ext4 file's size; ContentBytes what its files hold.
 	SizeBytes, ContentBytes int64
 	// Inodes in use.

@@ -46,16 +46,29 @@ type Injected struct {
 	AgentSHA256 string
 }
 
-// LocateAgent finds the guest agent binary: configured (the config key
-// image.agent_binary) when set — it must then exist — else banger-agent
-// next to the running executable, else SystemAgentPath. It returns "" when
-// there is none.
+// EnvAgent names the environment variable that points the daemon at a
+// banger-agent binary when the config does not (tests and development
+// builds use it).
+const EnvAgent = "BANGER_AGENT"
+
+// LocateAgent is the one place that decides which guest agent binary new
+// images and kernel initramfs images get: configured (the config key
+// image.agent_binary) when set, else $BANGER_AGENT — either must then
+// exist — else banger-agent next to the running executable, else
+// SystemAgentPath. It returns "" when there is none. It looks every time it
+// is called, so a newly installed agent is picked up without a restart.
 func LocateAgent(configured string) (string, error) {
-	if configured != "" {
-		if err := isFile(configured); err != nil {
-			return "", fmt.Errorf("image.agent_binary %s: %w", configured, err)
+	for _, c := range []struct{ path, from string }{
+		{configured, "image.agent_binary"},
+		{os.Getenv(EnvAgent), "$" + EnvAgent},
+	} {
+		if c.path == "" {
+			continue
 		}
-		return configured, nil
+		if err := isFile(c.path); err != nil {
+			return "", fmt.Errorf("guest agent %s (from %s): %w", c.path, c.from, err)
+		}
+		return c.path, nil
 	}
 	var candidates []string
 	if exe, err := os.Executable(); err == nil {

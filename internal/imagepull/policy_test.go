@@ -181,19 +181,41 @@ func TestNames(t *testing.T) {
 }
 
 func TestLocateAgent(t *testing.T) {
-	if _, err := LocateAgent(filepath.Join(t.TempDir(), "absent")); !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), "image.agent_binary") {
-		t.Fatalf("a configured agent that is missing: %v", err)
+	dir := t.TempDir()
+	cfgAgent, envAgent, absent := filepath.Join(dir, "cfg-agent"), filepath.Join(dir, "env-agent"), filepath.Join(dir, "absent")
+	for _, p := range []string{cfgAgent, envAgent} {
+		if err := os.WriteFile(p, []byte("x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
-	p := filepath.Join(t.TempDir(), "agent")
-	if err := os.WriteFile(p, []byte("x"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := LocateAgent(p); err != nil || got != p {
-		t.Fatalf("LocateAgent(%q) = %q, %v", p, got, err)
+	for _, tc := range []struct {
+		name, configured, env string
+		want                  string
+		wantErr               string // substring; the error wraps ErrNotFound
+	}{
+		{name: "config wins over env", configured: cfgAgent, env: envAgent, want: cfgAgent},
+		{name: "env when no config", env: envAgent, want: envAgent},
+		{name: "configured but missing", configured: absent, env: envAgent, wantErr: "image.agent_binary"},
+		{name: "env but missing", env: absent, wantErr: "$" + EnvAgent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(EnvAgent, tc.env)
+			got, err := LocateAgent(tc.configured)
+			if tc.wantErr != "" {
+				if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), absent) {
+					t.Fatalf("LocateAgent = %q, %v; want ErrNotFound naming %s and %q", got, err, absent, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("LocateAgent = %q, %v; want %q", got, err, tc.want)
+			}
+		})
 	}
 	if _, err := os.Stat(SystemAgentPath); err == nil {
 		t.Skip("a system agent is installed; the fallback cannot be checked")
 	}
+	t.Setenv(EnvAgent, "")
 	if got, err := LocateAgent(""); err != nil || got != "" {
 		t.Fatalf("no agent anywhere: %q, %v", got, err)
 	}

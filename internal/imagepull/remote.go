@@ -19,7 +19,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/imagepull/blobcache"
 	"github.com/bangerdev/banger/internal/progress"
@@ -47,7 +46,7 @@ type Remote struct {
 	Name string
 	// Digest is the manifest's digest; Platform the platform it is for.
 	Digest, Platform string
-	Config           api.ImageConfig
+	Config           Config
 	// Layers are the layer descriptors, oldest first.
 	Layers []v1.Descriptor
 
@@ -99,7 +98,7 @@ func Resolve(ctx context.Context, ref string, opts RegistryOptions) (*Remote, er
 		}
 	}
 	r.Digest, r.Platform, r.Layers = digest.String(), plat.String(), manifest.Layers
-	r.Config = api.ImageConfig{
+	r.Config = Config{
 		Entrypoint: cfg.Config.Entrypoint, Cmd: cfg.Config.Cmd, Env: cfg.Config.Env,
 		WorkingDir: cfg.Config.WorkingDir, User: cfg.Config.User,
 	}

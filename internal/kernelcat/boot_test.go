@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/testutil"
 )
 
@@ -46,7 +45,7 @@ func tscKHz(t *testing.T) int {
 // whose decompressor then runs emulated), else the bzImage. /init is the
 // bootcheck program (testdata/bootcheck), which loads the manifest's
 // modules and reports whether /dev/vda appeared.
-func bootCheck(t *testing.T, k api.Kernel) string {
+func bootCheck(t *testing.T, k Kernel) string {
 	t.Helper()
 	qemu := testutil.RequireQEMU(t)
 	disk := filepath.Join(t.TempDir(), "disk.img")

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/kernelcat/compress"
@@ -30,11 +29,11 @@ const (
 )
 
 // build makes the entry for in inside the new directory out.
-func build(ctx context.Context, in input, out string, opts *Options) (api.Kernel, error) {
+func build(ctx context.Context, in input, out string, opts *Options) (Kernel, error) {
 	if err := os.Mkdir(out, 0o755); err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
-	k := api.Kernel{Arch: "x86_64", Dir: out, Vmlinux: filepath.Join(out, fileVmlinux), Source: in.source, Created: time.Now().UTC()}
+	k := Kernel{Arch: "x86_64", Dir: out, Vmlinux: filepath.Join(out, fileVmlinux), Source: in.source, Created: time.Now().UTC()}
 	if err := kernelFiles(in, &k, opts); err != nil {
 		return k, err
 	}
@@ -79,7 +78,7 @@ func build(ctx context.Context, in input, out string, opts *Options) (api.Kernel
 
 // kernelFiles stores the kernel: an ELF as vmlinux; a bzImage as is plus
 // the vmlinux extracted from it.
-func kernelFiles(in input, k *api.Kernel, opts *Options) error {
+func kernelFiles(in input, k *Kernel, opts *Options) error {
 	f, err := os.Open(in.kernel)
 	if err != nil {
 		return err
@@ -113,7 +112,7 @@ func kernelFiles(in input, k *api.Kernel, opts *Options) error {
 
 // loadConfig reads the config file found next to the kernel, else the
 // copy embedded in it (CONFIG_IKCONFIG), and stores it in the entry.
-func loadConfig(in input, k *api.Kernel) (kconfig.Config, error) {
+func loadConfig(in input, k *Kernel) (kconfig.Config, error) {
 	var raw []byte
 	if in.config != "" {
 		b, err := os.ReadFile(in.config)
@@ -149,7 +148,7 @@ func loadConfig(in input, k *api.Kernel) (kconfig.Config, error) {
 
 // buildInitrd gathers the needed modules and their closure into
 // <entry>/modules and builds the initramfs, when any driver is a module.
-func buildInitrd(in input, cfg kconfig.Config, k *api.Kernel, opts *Options) error {
+func buildInitrd(in input, cfg kconfig.Config, k *Kernel, opts *Options) error {
 	needed := NeededModules(k.Checks)
 	if len(needed) == 0 {
 		return nil
@@ -179,7 +178,7 @@ func buildInitrd(in input, cfg kconfig.Config, k *api.Kernel, opts *Options) err
 // writeInitrd builds <dir>/initrd.img from the modules stored in
 // <dir>/modules (rel paths in load order) and agent, atomically, and
 // records it in k.
-func writeInitrd(k *api.Kernel, rels []string, agent string) error {
+func writeInitrd(k *Kernel, rels []string, agent string) error {
 	sum, err := fsutil.SHA256(agent)
 	if err != nil {
 		return fmt.Errorf("banger-agent: %w", err)
@@ -229,7 +228,7 @@ func writeInitrd(k *api.Kernel, rels []string, agent string) error {
 // EnsureInitrd rebuilds the entry's initramfs when agent differs from the
 // one it was built with, and reports whether it did (the caller then
 // stores the updated record). Kernels without an initramfs need nothing.
-func EnsureInitrd(k *api.Kernel, agent string) (bool, error) {
+func EnsureInitrd(k *Kernel, agent string) (bool, error) {
 	if k.Initrd == "" {
 		return false, nil
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/kconfig"
 )
@@ -44,10 +43,10 @@ var needs = []need{
 }
 
 // Classify checks cfg against what banger needs.
-func Classify(cfg kconfig.Config) []api.KernelCheck {
-	checks := make([]api.KernelCheck, 0, len(needs))
+func Classify(cfg kconfig.Config) []Check {
+	checks := make([]Check, 0, len(needs))
 	for _, n := range needs {
-		c := api.KernelCheck{Option: "CONFIG_" + n.option, State: string(cfg.State(n.option)), Essential: n.essential, Need: n.what}
+		c := Check{Option: "CONFIG_" + n.option, State: string(cfg.State(n.option)), Essential: n.essential, Need: n.what}
 		if c.State == string(kconfig.Module) {
 			c.Module = n.module
 		}
@@ -59,7 +58,7 @@ func Classify(cfg kconfig.Config) []api.KernelCheck {
 // MissingEssentials returns a refusal naming every essential option the
 // kernel lacks, or nil. A group (the virtio transports) is missing only
 // when all its options are.
-func MissingEssentials(checks []api.KernelCheck) error {
+func MissingEssentials(checks []Check) error {
 	var missing []string
 	groups := map[string][]string{}
 	satisfied := map[string]bool{}
@@ -92,7 +91,7 @@ func MissingEssentials(checks []api.KernelCheck) error {
 
 // NeededModules lists, in check order, the modules providing options the
 // config has as =m.
-func NeededModules(checks []api.KernelCheck) []string {
+func NeededModules(checks []Check) []string {
 	var mods []string
 	for _, c := range checks {
 		if c.Module != "" {

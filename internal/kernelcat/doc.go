@@ -13,7 +13,7 @@
 //	initrd.img   the initramfs banger built, when needed drivers are modules
 //	modules/     the decompressed modules in it, kept to rebuild it for a new agent
 //
-// and an api.Kernel record saying all of that, so starting a VM is reading
+// and a Kernel record saying all of that, so starting a VM is reading
 // the record. The pieces live in subpackages: kconfig (config parsing),
 // kimage (bzImage payload extraction), kmod (module tree and dependency
 // closure), initrd (the initramfs contract), cpio, compress, archive

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/progress"
 )
@@ -36,7 +35,7 @@ type Options struct {
 	DestFor func(name string) (string, error)
 	// Commit records the installed entry; an error removes it again. It
 	// may update the record (the default flag).
-	Commit func(k *api.Kernel) error
+	Commit func(k *Kernel) error
 	// Progress receives progress events; Message lines of text.
 	Progress progress.Reporter
 	Message  func(string)
@@ -65,40 +64,40 @@ func ValidName(name string) error {
 // returns its record. Nothing is left behind on failure; dest appears only
 // complete (built in opts.Tmp, then renamed) and opts.Commit runs after.
 // When opts.Name is empty the record's name is the kernel release.
-func Import(ctx context.Context, src, dest string, opts Options) (api.Kernel, error) {
+func Import(ctx context.Context, src, dest string, opts Options) (Kernel, error) {
 	work, err := os.MkdirTemp(opts.Tmp, "kernel-import-")
 	if err != nil {
-		return api.Kernel{}, fmt.Errorf("scratch dir: %w", err)
+		return Kernel{}, fmt.Errorf("scratch dir: %w", err)
 	}
 	defer func() { _ = os.RemoveAll(work) }()
 	in, err := locate(src, filepath.Join(work, "stage"), &opts)
 	if err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	if opts.Source != "" {
 		in.source = opts.Source
 	}
 	if err := ctx.Err(); err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	out := filepath.Join(work, "entry")
 	k, err := build(ctx, in, out, &opts)
 	if err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	if dest == "" {
 		if dest, err = opts.DestFor(k.Name); err != nil {
-			return api.Kernel{}, err
+			return Kernel{}, err
 		}
 	}
 	if err := install(out, dest); err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	rebase(&k, out, dest)
 	if opts.Commit != nil {
 		if err := opts.Commit(&k); err != nil {
 			_ = os.RemoveAll(dest)
-			return api.Kernel{}, err
+			return Kernel{}, err
 		}
 	}
 	return k, nil
@@ -122,7 +121,7 @@ func install(out, dest string) error {
 }
 
 // rebase rewrites the record's paths from the scratch dir to dest.
-func rebase(k *api.Kernel, from, to string) {
+func rebase(k *Kernel, from, to string) {
 	for _, p := range []*string{&k.Dir, &k.Vmlinux, &k.BzImage, &k.Config, &k.Initrd} {
 		if *p == "" {
 			continue

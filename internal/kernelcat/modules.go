@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/kmod"
 )
@@ -17,7 +16,7 @@ import (
 // to lib/modules/<release>, in load order. A missing essential module is
 // an error; a missing optional one is skipped with a note, and its check
 // is marked missing.
-func resolveModules(in input, k *api.Kernel, needed []string, opts *Options) ([]string, error) {
+func resolveModules(in input, k *Kernel, needed []string, opts *Options) ([]string, error) {
 	essential := map[string]bool{}
 	for _, c := range k.Checks {
 		if c.Module != "" && c.Essential {
@@ -67,7 +66,7 @@ func resolveModules(in input, k *api.Kernel, needed []string, opts *Options) ([]
 	return rels, nil
 }
 
-func markMissing(k *api.Kernel, module string) {
+func markMissing(k *Kernel, module string) {
 	for i := range k.Checks {
 		if k.Checks[i].Module == module {
 			k.Checks[i].State, k.Checks[i].Module = "missing", ""
@@ -77,7 +76,7 @@ func markMissing(k *api.Kernel, module string) {
 
 // storeModule checks a module's vermagic against the kernel release and
 // writes it, decompressed, under <entry>/modules.
-func storeModule(tree *kmod.Tree, m *kmod.Module, k *api.Kernel) error {
+func storeModule(tree *kmod.Tree, m *kmod.Module, k *Kernel) error {
 	mi, err := tree.Modinfo(m)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errdefs.ErrInvalid, err)

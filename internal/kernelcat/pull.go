@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/archive"
 	"github.com/bangerdev/banger/internal/kernelcat/fetch"
@@ -41,7 +40,7 @@ type PullOptions struct {
 // or (with opts.OCI) an OCI image holding /boot and /lib/modules — and
 // imports it into dest. The entry's name defaults to the catalog name, the
 // URL's file name, or the image's last path element.
-func Pull(ctx context.Context, ref, dest string, opts PullOptions) (api.Kernel, error) {
+func Pull(ctx context.Context, ref, dest string, opts PullOptions) (Kernel, error) {
 	if e, ok := Lookup(ref); ok {
 		if opts.Name == "" {
 			opts.Name = e.Name
@@ -54,7 +53,7 @@ func Pull(ctx context.Context, ref, dest string, opts PullOptions) (api.Kernel, 
 	}
 	if u, err := url.Parse(ref); err == nil && (u.Scheme == "https" || u.Scheme == "http") {
 		if opts.SHA256 == "" {
-			return api.Kernel{}, fmt.Errorf("%w: pulling %s needs --sha256 (the expected digest of the file)", errdefs.ErrInvalid, ref)
+			return Kernel{}, fmt.Errorf("%w: pulling %s needs --sha256 (the expected digest of the file)", errdefs.ErrInvalid, ref)
 		}
 		if opts.Name == "" {
 			opts.Name = sanitizeName(path.Base(u.Path))
@@ -71,16 +70,16 @@ func Pull(ctx context.Context, ref, dest string, opts PullOptions) (api.Kernel, 
 	for _, e := range catalog {
 		names = append(names, e.Name)
 	}
-	return api.Kernel{}, fmt.Errorf("%w: %q is not a catalog kernel (%s), an http(s) URL, or an OCI reference (registry/repository:tag)", errdefs.ErrNotFound, ref, strings.Join(names, ", "))
+	return Kernel{}, fmt.Errorf("%w: %q is not a catalog kernel (%s), an http(s) URL, or an OCI reference (registry/repository:tag)", errdefs.ErrNotFound, ref, strings.Join(names, ", "))
 }
 
 // pullOCI imports the kernel an OCI image holds in /boot and /lib/modules:
 // the image's flattened tar stream is unpacked, keeping only those paths,
 // through the same hardened extraction as a kernel tarball.
-func pullOCI(ctx context.Context, ref, dest string, opts PullOptions) (api.Kernel, error) {
+func pullOCI(ctx context.Context, ref, dest string, opts PullOptions) (Kernel, error) {
 	stage, err := os.MkdirTemp(opts.Tmp, "kernel-oci-")
 	if err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	defer func() { _ = os.RemoveAll(stage) }()
 	ctx, cancel := context.WithCancel(ctx)
@@ -101,10 +100,10 @@ func pullOCI(ctx context.Context, ref, dest string, opts PullOptions) (api.Kerne
 		_, _ = io.Copy(io.Discard, pr) // let the producer finish its stream
 	}
 	if err := <-done; err != nil {
-		return api.Kernel{}, fmt.Errorf("pull %s: %w", ref, err)
+		return Kernel{}, fmt.Errorf("pull %s: %w", ref, err)
 	}
 	if xerr != nil {
-		return api.Kernel{}, fmt.Errorf("image %s: %w", ref, xerr)
+		return Kernel{}, fmt.Errorf("image %s: %w", ref, xerr)
 	}
 	if opts.Name == "" {
 		opts.Name = sanitizeName(strings.NewReplacer(":", "-", "@", "-").Replace(path.Base(ref)))
@@ -113,26 +112,26 @@ func pullOCI(ctx context.Context, ref, dest string, opts PullOptions) (api.Kerne
 	return Import(ctx, stage, dest, opts.Options)
 }
 
-func pullURL(ctx context.Context, u string, e Entry, dest string, opts PullOptions) (api.Kernel, error) {
+func pullURL(ctx context.Context, u string, e Entry, dest string, opts PullOptions) (Kernel, error) {
 	if err := os.MkdirAll(opts.Downloads, 0o700); err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	file := filepath.Join(opts.Downloads, strings.ToLower(opts.SHA256)+"-"+sanitizeName(path.Base(u)))
 	fo := opts.Fetch
 	fo.SHA256, fo.Progress, fo.ID = opts.SHA256, opts.Progress, opts.Name
 	opts.message("downloading %s", u)
 	if err := fetch.File(ctx, u, file, fo); err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	defer func() { _ = os.Remove(file) }()
 	if e.Config != "" && opts.Config == "" {
 		cfg, err := entryConfig(e)
 		if err != nil {
-			return api.Kernel{}, err
+			return Kernel{}, err
 		}
 		p := file + ".config"
 		if err := os.WriteFile(p, cfg, 0o600); err != nil {
-			return api.Kernel{}, err
+			return Kernel{}, err
 		}
 		defer func() { _ = os.Remove(p) }()
 		opts.Config = p
@@ -147,33 +146,33 @@ func pullURL(ctx context.Context, u string, e Entry, dest string, opts PullOptio
 
 // pullApt downloads the entry's metapackage and the linux-image package it
 // depends on with apt-get, in a scratch dir, and imports the latter.
-func pullApt(ctx context.Context, e Entry, dest string, opts PullOptions) (api.Kernel, error) {
+func pullApt(ctx context.Context, e Entry, dest string, opts PullOptions) (Kernel, error) {
 	if opts.Run == nil {
 		if _, err := exec.LookPath("apt-get"); err != nil {
-			return api.Kernel{}, errNoApt(e)
+			return Kernel{}, errNoApt(e)
 		}
 		opts.Run = run
 	}
 	dir, err := os.MkdirTemp(opts.Tmp, "kernel-apt-")
 	if err != nil {
-		return api.Kernel{}, err
+		return Kernel{}, err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	out, err := opts.Run(ctx, dir, "apt-cache", "depends", e.AptPackage)
 	if err != nil {
-		return api.Kernel{}, fmt.Errorf("%w: apt-cache depends %s: %w: %s", errdefs.ErrUnavailable, e.AptPackage, err, bytes.TrimSpace(out))
+		return Kernel{}, fmt.Errorf("%w: apt-cache depends %s: %w: %s", errdefs.ErrUnavailable, e.AptPackage, err, bytes.TrimSpace(out))
 	}
 	pkg := aptImageDependency(out)
 	if pkg == "" {
-		return api.Kernel{}, fmt.Errorf("%w: %s depends on no linux-image package (apt-cache depends said: %s)", errdefs.ErrUnavailable, e.AptPackage, bytes.TrimSpace(out))
+		return Kernel{}, fmt.Errorf("%w: %s depends on no linux-image package (apt-cache depends said: %s)", errdefs.ErrUnavailable, e.AptPackage, bytes.TrimSpace(out))
 	}
 	opts.message("downloading %s with apt-get", pkg)
 	if out, err := opts.Run(ctx, dir, "apt-get", "download", "-q", pkg); err != nil {
-		return api.Kernel{}, fmt.Errorf("%w: apt-get download %s: %w: %s", errdefs.ErrUnavailable, pkg, err, bytes.TrimSpace(out))
+		return Kernel{}, fmt.Errorf("%w: apt-get download %s: %w: %s", errdefs.ErrUnavailable, pkg, err, bytes.TrimSpace(out))
 	}
 	debs, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
 	if len(debs) != 1 {
-		return api.Kernel{}, fmt.Errorf("%w: apt-get download %s left %d packages", errdefs.ErrUnavailable, pkg, len(debs))
+		return Kernel{}, fmt.Errorf("%w: apt-get download %s left %d packages", errdefs.ErrUnavailable, pkg, len(debs))
 	}
 	opts.Source = "pull:" + e.Name + " (" + filepath.Base(debs[0]) + ")"
 	return Import(ctx, debs[0], dest, opts.Options)

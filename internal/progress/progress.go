@@ -36,3 +36,20 @@ func (r Reporter) Report(e Event) {
 		r(e)
 	}
 }
+
+// Sink receives what long work tells whoever watches it: progress events
+// and lines of text for the user ("debian:bookworm is up to date"). The
+// daemon's API event stream is one; services take a Sink, not a transport.
+type Sink interface {
+	Progress(Event)
+	Message(string)
+}
+
+// Quiet is a Sink that drops everything, for work nobody watches.
+type Quiet struct{}
+
+// Progress drops e.
+func (Quiet) Progress(Event) {}
+
+// Message drops s.
+func (Quiet) Message(string) {}

@@ -6,9 +6,10 @@
 // pure-Go SQLite, and its serializable read-write transactions are exactly
 // what the daemon needs — "allocate the first free IP" or "create the record
 // unless the name exists" are one transaction, with no SQL schema to migrate.
-// Records are JSON (the api package's types), keyed by name or id, one
-// bucket per kind. The daemon is
-// the only writer; bbolt's file lock keeps a second daemon out.
+// Records are JSON, keyed by name or id, one bucket per kind, so the JSON
+// names of the record types (images.Image, kernelcat.Kernel, ...) are the
+// file format. The daemon is the only writer; bbolt's file lock keeps a
+// second daemon out.
 package store
 
 import (

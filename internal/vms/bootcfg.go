@@ -9,6 +9,7 @@ import (
 	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/vmm"
 )
 
@@ -22,7 +23,7 @@ const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 // the spec overrides the image's by key. A VM started with --init has no
 // main process. It is an error to have nothing to run otherwise unless
 // the VM is detached (it then only serves exec).
-func mainProcess(spec Spec, img ImageConfig) (*bootcfg.Process, error) {
+func mainProcess(spec Spec, img imagepull.Config) (*bootcfg.Process, error) {
 	if spec.Init {
 		return nil, nil
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/rootfs"
@@ -102,7 +103,7 @@ func (c fakeCatalog) Image(ref string) (Image, error) {
 		return Image{}, fmt.Errorf("image %q: not found", ref)
 	}
 	return Image{ID: "img0123", Name: "busybox", Rootfs: "/images/busybox.ext4", SizeBytes: 1 << 20, AgentVersion: "test",
-		Config: ImageConfig{Cmd: []string{"sh"}}}, nil
+		Config: imagepull.Config{Cmd: []string{"sh"}}}, nil
 }
 
 func (c fakeCatalog) Kernel(name string) (Kernel, error) {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/imagepull"
 )
 
 // State is where a VM is in its life.
@@ -109,16 +110,8 @@ type Image struct {
 	SizeBytes int64
 	// AgentVersion is "" when the image carries no guest agent.
 	AgentVersion string
-	Config       ImageConfig
-}
-
-// ImageConfig is the part of an image's OCI config a VM runs with.
-type ImageConfig struct {
-	Entrypoint []string
-	Cmd        []string
-	Env        []string
-	WorkingDir string
-	User       string
+	// Config is the part of the image's OCI config a VM runs with.
+	Config imagepull.Config
 }
 
 // Kernel is what a start needs of a kernel from the catalog.

@@ -1,0 +1,71 @@
+package daemon
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/bangerdev/banger/internal/images"
+	"github.com/bangerdev/banger/internal/kernelcat"
+)
+
+// fill sets every field v reaches to a distinct non-zero value, so a
+// conversion that drops a field shows in the output.
+func fill(t *testing.T, v reflect.Value, n *int) {
+	t.Helper()
+	*n++
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString("s" + string(rune('a'+*n%26)))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int64:
+		v.SetInt(int64(*n))
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		for i := range 2 {
+			fill(t, s.Index(i), n)
+		}
+		v.Set(s)
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			v.Set(reflect.ValueOf(time.Date(2025, 1, 2, 3, 4, 5, *n, time.UTC)))
+			return
+		}
+		for i := range v.NumField() {
+			fill(t, v.Field(i), n)
+		}
+	default:
+		t.Fatalf("fill: add a case for %s", v.Type())
+	}
+}
+
+// Each wire conversion carries every field of the record: the API sends
+// exactly what the store holds.
+func TestWireConversionsKeepEveryField(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		record  any
+		convert func(any) any
+	}{
+		{"image", &images.Image{}, func(r any) any { return wireImage(*r.(*images.Image)) }},
+		{"kernel", &kernelcat.Kernel{}, func(r any) any { return wireKernel(*r.(*kernelcat.Kernel)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := 0
+			fill(t, reflect.ValueOf(tc.record).Elem(), &n)
+			want, err := json.Marshal(tc.record)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := json.Marshal(tc.convert(tc.record))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Fatalf("wire form\n%s\nrecord\n%s", got, want)
+			}
+		})
+	}
+}
