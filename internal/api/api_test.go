@@ -33,105 +33,6 @@ func serve(t *testing.T, rt *Router) *Client {
 	return c
 }
 
-func TestCallRoundTrip(t *testing.T) {
-	rt := NewRouter(nil)
-	rt.JSON("GET /v1/images/{name...}", func(r *http.Request) (any, error) {
-		name := r.PathValue("name")
-		if name == "missing" {
-			return nil, fmt.Errorf("image %q: %w", name, errdefs.ErrNotFound)
-		}
-		return Image{Name: name, SizeBytes: 42}, nil
-	})
-	rt.JSON("POST /v1/echo", func(r *http.Request) (any, error) {
-		var req PullRequest
-		if err := DecodeJSON(r, &req); err != nil {
-			return nil, err
-		}
-		return req, nil
-	})
-	rt.JSON("DELETE /v1/thing", func(*http.Request) (any, error) { return nil, nil })
-	c := serve(t, rt)
-	ctx := context.Background()
-
-	var img Image
-	name := "docker.io/library/debian:bookworm"
-	if err := c.Call(ctx, "GET", "/v1/images/"+PathEscape(name), nil, &img); err != nil {
-		t.Fatal(err)
-	}
-	if img.Name != name || img.SizeBytes != 42 {
-		t.Fatalf("got %+v", img)
-	}
-
-	err := c.Call(ctx, "GET", "/v1/images/missing", nil, &img)
-	if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), `image "missing"`) {
-		t.Fatalf("want a not-found error naming the image, got %v", err)
-	}
-
-	var echo PullRequest
-	if err := c.Call(ctx, "POST", "/v1/echo", PullRequest{Reference: "x", Platform: "linux/arm64"}, &echo); err != nil || echo.Platform != "linux/arm64" {
-		t.Fatalf("echo = %+v, %v", echo, err)
-	}
-	err = c.Call(ctx, "POST", "/v1/echo", map[string]any{"bogus": 1}, &echo)
-	if !errors.Is(err, errdefs.ErrInvalid) {
-		t.Fatalf("unknown field: want ErrInvalid, got %v", err)
-	}
-	if err := c.Call(ctx, "DELETE", "/v1/thing", nil, nil); err != nil {
-		t.Fatalf("204: %v", err)
-	}
-	err = c.Call(ctx, "GET", "/v1/nope", nil, nil)
-	var apiErr *Error
-	if !errors.As(err, &apiErr) || !strings.Contains(err.Error(), "404") {
-		t.Fatalf("unrouted path: want a 404 error, got %v", err)
-	}
-}
-
-func TestStream(t *testing.T) {
-	rt := NewRouter(nil)
-	rt.Stream("POST /v1/work", func(r *http.Request, ew *EventWriter) (any, error) {
-		var req PullRequest
-		if err := DecodeJSON(r, &req); err != nil {
-			return nil, err
-		}
-		var wg sync.WaitGroup
-		for i := range 10 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ew.Progress(progress.Event{ID: fmt.Sprint(i), Action: "pull", Current: int64(i), Total: 10})
-			}()
-		}
-		wg.Wait()
-		ew.Message("halfway")
-		if req.Reference == "fail" {
-			return nil, fmt.Errorf("pull %q: %w", req.Reference, errdefs.ErrConflict)
-		}
-		return Image{Name: req.Reference}, nil
-	})
-	c := serve(t, rt)
-	ctx := context.Background()
-
-	var mu sync.Mutex
-	seen := map[string]bool{}
-	var msgs []string
-	var img Image
-	err := c.StreamJSON(ctx, "POST", "/v1/work", PullRequest{Reference: "ok"}, func(e progress.Event) {
-		mu.Lock()
-		seen[e.ID] = true
-		mu.Unlock()
-	}, func(m string) { msgs = append(msgs, m) }, &img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if img.Name != "ok" || len(seen) != 10 || len(msgs) != 1 || msgs[0] != "halfway" {
-		t.Fatalf("img=%+v progress ids=%d msgs=%v", img, len(seen), msgs)
-	}
-
-	err = c.StreamJSON(ctx, "POST", "/v1/work", PullRequest{Reference: "fail"}, nil, nil, &img)
-	if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), `pull "fail"`) {
-		t.Fatalf("want the handler's conflict error, got %v", err)
-	}
-}
-
 // TestTypedJSONRoundTrip: typed handlers and the typed client agree
 // through a real server: path values, query and JSON requests, answers,
 // 204s, and errors coming back as their errdefs kind.
@@ -260,12 +161,33 @@ func TestTypedStream(t *testing.T) {
 	}
 }
 
+// TestHelpersRefuseOtherKinds: a helper called with an endpoint of
+// another kind fails before sending anything, as does registering one.
+func TestHelpersRefuseOtherKinds(t *testing.T) {
+	c, err := NewClient("unix://" + filepath.Join(t.TempDir(), "absent.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Do(context.Background(), c, StartVM, None{}, "dev"); err == nil || !strings.Contains(err.Error(), "events endpoint") {
+		t.Fatalf("Do of an event stream: %v", err)
+	}
+	if _, err := Stream(context.Background(), c, GetVM, None{}, Watch{}, "dev"); err == nil || !strings.Contains(err.Error(), "json endpoint") {
+		t.Fatalf("Stream of a JSON endpoint: %v", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("registering an event stream as JSON did not panic")
+		}
+	}()
+	NewRouter(nil).JSON(StartVM, func(*http.Request) (any, error) { return nil, nil })
+}
+
 func TestDialErrorSaysWhatToDo(t *testing.T) {
 	c, err := NewClient("unix://" + filepath.Join(t.TempDir(), "absent.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.Call(context.Background(), "GET", "/v1/info", nil, nil)
+	_, err = Do(context.Background(), c, GetInfo, None{})
 	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "banger daemon") {
 		t.Fatalf("want an unavailable error with a hint, got %v", err)
 	}

@@ -6,7 +6,7 @@ import "net/http"
 // value is decoded before h runs (a bad one answers 400), and h's answer
 // is the response; a None answer is 204.
 func Handle[In, Out any](rt *Router, e Endpoint[In, Out], h func(*http.Request, In) (Out, error)) {
-	rt.JSON(e.route.MuxPattern(), func(r *http.Request) (any, error) {
+	rt.JSON(e, func(r *http.Request) (any, error) {
 		in, err := e.Decode(r)
 		if err != nil {
 			return nil, err
@@ -27,7 +27,7 @@ func Handle[In, Out any](rt *Router, e Endpoint[In, Out], h func(*http.Request, 
 // stream with its error), h reports progress on ew, and its answer is the
 // stream's result. An upload's body is r.Body.
 func HandleStream[In, Out any](rt *Router, e Endpoint[In, Out], h func(*http.Request, In, *EventWriter) (Out, error)) {
-	rt.Stream(e.route.MuxPattern(), func(r *http.Request, ew *EventWriter) (any, error) {
+	rt.Stream(e, func(r *http.Request, ew *EventWriter) (any, error) {
 		in, err := e.Decode(r)
 		if err != nil {
 			return nil, err

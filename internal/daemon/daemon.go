@@ -114,8 +114,8 @@ func (d *Daemon) Close() error {
 // Handler returns the daemon's HTTP API.
 func (d *Daemon) Handler() http.Handler {
 	rt := api.NewRouter(d.log)
-	rt.JSON("GET /v1/info", d.info)
-	rt.JSON("GET /v1/config", func(*http.Request) (any, error) { return d.cfg, nil })
+	rt.JSON(api.GetInfo, d.info)
+	rt.JSON(api.GetConfig, func(*http.Request) (any, error) { return d.cfg, nil })
 	d.registerImageRoutes(rt)
 	d.vmRoutes(rt)
 	d.kernelRoutes(rt)

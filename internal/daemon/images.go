@@ -41,11 +41,11 @@ type imageService struct {
 
 // registerImageRoutes adds the image API to rt.
 func (d *Daemon) registerImageRoutes(rt *api.Router) {
-	rt.Stream("POST /v1/images/pull", d.pullImage)
-	rt.Stream("POST /v1/images/import", d.importImage)
-	rt.JSON("GET /v1/images", d.listImages)
-	rt.JSON("GET /v1/images/{name...}", d.getImage)
-	rt.JSON("DELETE /v1/images/{name...}", d.removeImage)
+	rt.Stream(api.PullImage, d.pullImage)
+	rt.Stream(api.ImportImage, d.importImage)
+	rt.JSON(api.ListImages, d.listImages)
+	rt.JSON(api.GetImage, d.getImage)
+	rt.JSON(api.RemoveImage, d.removeImage)
 }
 
 // lockName serializes work on one image name.

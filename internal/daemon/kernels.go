@@ -31,11 +31,13 @@ type kernelState struct {
 
 // kernelRoutes registers the kernel catalog's API.
 func (d *Daemon) kernelRoutes(rt *api.Router) {
-	rt.Stream("POST /v1/kernels/import", d.importKernel)
-	rt.Stream("POST /v1/kernels/pull", d.pullKernel)
-	rt.JSON("GET /v1/kernels", d.listKernels)
-	rt.JSON("GET /v1/kernels/{name}", d.getKernel)
-	rt.JSON("DELETE /v1/kernels/{name}", d.removeKernel)
+	// importKernel tells an upload from a host path by its content type.
+	rt.Stream(api.ImportKernel, d.importKernel)
+	rt.Stream(api.UploadKernel, d.importKernel)
+	rt.Stream(api.PullKernel, d.pullKernel)
+	rt.JSON(api.ListKernels, d.listKernels)
+	rt.JSON(api.GetKernel, d.getKernel)
+	rt.JSON(api.RemoveKernel, d.removeKernel)
 }
 
 // importKernel imports a path on the daemon's host (JSON body) or an

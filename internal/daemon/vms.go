@@ -40,20 +40,20 @@ func (l *vmLocks) lock(id string) func() {
 }
 
 func (d *Daemon) vmRoutes(rt *api.Router) {
-	rt.JSON("POST /v1/vms", d.createVMHandler)
-	rt.JSON("GET /v1/vms", d.listVMs)
-	rt.JSON("GET /v1/vms/{ref}", func(r *http.Request) (any, error) { return d.resolveVM(r.PathValue("ref")) })
-	rt.Stream("POST /v1/vms/{ref}/start", d.startVMHandler)
-	rt.JSON("POST /v1/vms/{ref}/stop", d.stopVMHandler)
-	rt.JSON("POST /v1/vms/{ref}/kill", d.killVMHandler)
-	rt.JSON("POST /v1/vms/{ref}/wait", d.waitVMHandler)
-	rt.JSON("DELETE /v1/vms/{ref}", d.removeVMHandler)
-	rt.Mux.HandleFunc("GET /v1/vms/{ref}/logs", d.logsHandler)
-	rt.Mux.HandleFunc("POST /v1/vms/{ref}/ssh", d.sshHandler)
-	rt.JSON("GET /v1/doctor", d.doctorHandler)
-	rt.JSON("POST /v1/gc", d.gcHandler)
-	rt.JSON("GET /v1/inventory", d.inventoryHandler)
-	rt.JSON("POST /v1/network/teardown", d.networkTeardownHandler)
+	rt.JSON(api.CreateVM, d.createVMHandler)
+	rt.JSON(api.ListVMs, d.listVMs)
+	rt.JSON(api.GetVM, func(r *http.Request) (any, error) { return d.resolveVM(r.PathValue("ref")) })
+	rt.Stream(api.StartVM, d.startVMHandler)
+	rt.JSON(api.StopVM, d.stopVMHandler)
+	rt.JSON(api.KillVM, d.killVMHandler)
+	rt.JSON(api.WaitVM, d.waitVMHandler)
+	rt.JSON(api.RemoveVM, d.removeVMHandler)
+	rt.Raw(api.VMLogs, d.logsHandler)
+	rt.Raw(api.VMSSH, d.sshHandler)
+	rt.JSON(api.Doctor, d.doctorHandler)
+	rt.JSON(api.GC, d.gcHandler)
+	rt.JSON(api.Inventory, d.inventoryHandler)
+	rt.JSON(api.TeardownNetwork, d.networkTeardownHandler)
 }
 
 // resolveVM finds a VM by id, name, or unambiguous id prefix (at least 3
