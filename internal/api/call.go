@@ -53,7 +53,7 @@ func Stream[In, Out any](ctx context.Context, c *Client, e Endpoint[In, Out], in
 	if err != nil {
 		return out, err
 	}
-	err = c.Stream(ctx, req.method, req.path, req.body, req.contentType, w.Progress, w.Message, &out)
+	err = c.stream(ctx, req.method, req.path, req.body, req.contentType, w, &out)
 	return out, err
 }
 
@@ -65,7 +65,7 @@ func Upload[In, Out any](ctx context.Context, c *Client, e Endpoint[In, Out], in
 	if err != nil {
 		return out, err
 	}
-	err = c.Stream(ctx, req.method, req.path, body, "application/octet-stream", w.Progress, w.Message, &out)
+	err = c.stream(ctx, req.method, req.path, body, "application/octet-stream", w, &out)
 	return out, err
 }
 
@@ -90,7 +90,7 @@ func Dial[In any](ctx context.Context, c *Client, e Endpoint[In, net.Conn], in I
 	if err != nil {
 		return nil, err
 	}
-	return c.Upgrade(ctx, req.path, e.route.Protocol)
+	return c.upgrade(ctx, req.method, req.path, e.route.Protocol)
 }
 
 // outgoing is a request built from an endpoint and its values.
