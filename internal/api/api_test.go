@@ -33,65 +33,91 @@ func serve(t *testing.T, rt *Router) *Client {
 	return c
 }
 
-func TestCallRoundTrip(t *testing.T) {
+// TestTypedJSONRoundTrip: typed handlers and the typed client agree
+// through a real server: path values, query and JSON requests, answers,
+// 204s, and errors coming back as their errdefs kind.
+func TestTypedJSONRoundTrip(t *testing.T) {
 	rt := NewRouter(nil)
-	rt.JSON("GET /v1/images/{name...}", func(r *http.Request) (any, error) {
+	Handle(rt, GetImage, func(r *http.Request, _ None) (Image, error) {
 		name := r.PathValue("name")
 		if name == "missing" {
-			return nil, fmt.Errorf("image %q: %w", name, errdefs.ErrNotFound)
+			return Image{}, fmt.Errorf("image %q: %w", name, errdefs.ErrNotFound)
 		}
 		return Image{Name: name, SizeBytes: 42}, nil
 	})
-	rt.JSON("POST /v1/echo", func(r *http.Request) (any, error) {
-		var req PullRequest
-		if err := DecodeJSON(r, &req); err != nil {
-			return nil, err
+	Handle(rt, StopVM, func(r *http.Request, q StopVMQuery) (VM, error) {
+		if q.Timeout == nil {
+			return VM{}, fmt.Errorf("vm %s: %w", r.PathValue("ref"), errdefs.ErrConflict)
 		}
-		return req, nil
+		return VM{Name: r.PathValue("ref"), ExitCode: q.Timeout}, nil
 	})
-	rt.JSON("DELETE /v1/thing", func(*http.Request) (any, error) { return nil, nil })
+	Handle(rt, CreateVM, func(_ *http.Request, req CreateVMRequest) (VM, error) {
+		return VM{Name: req.Name, Spec: req.Spec}, nil
+	})
+	Handle(rt, RemoveVM, func(_ *http.Request, q RemoveVMQuery) (None, error) {
+		if !q.Force {
+			return None{}, fmt.Errorf("%w: running", errdefs.ErrConflict)
+		}
+		return None{}, nil
+	})
 	c := serve(t, rt)
 	ctx := context.Background()
 
-	var img Image
 	name := "docker.io/library/debian:bookworm"
-	if err := c.Call(ctx, "GET", "/v1/images/"+PathEscape(name), nil, &img); err != nil {
-		t.Fatal(err)
+	img, err := Do(ctx, c, GetImage, None{}, name)
+	if err != nil || img.Name != name || img.SizeBytes != 42 {
+		t.Fatalf("GetImage(%q) = %+v, %v", name, img, err)
 	}
-	if img.Name != name || img.SizeBytes != 42 {
-		t.Fatalf("got %+v", img)
-	}
-
-	err := c.Call(ctx, "GET", "/v1/images/missing", nil, &img)
+	_, err = Do(ctx, c, GetImage, None{}, "missing")
 	if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), `image "missing"`) {
 		t.Fatalf("want a not-found error naming the image, got %v", err)
 	}
 
-	var echo PullRequest
-	if err := c.Call(ctx, "POST", "/v1/echo", PullRequest{Reference: "x", Platform: "linux/arm64"}, &echo); err != nil || echo.Platform != "linux/arm64" {
-		t.Fatalf("echo = %+v, %v", echo, err)
+	zero := 0
+	vm, err := Do(ctx, c, StopVM, StopVMQuery{Timeout: &zero}, "dev")
+	if err != nil || vm.Name != "dev" || vm.ExitCode == nil || *vm.ExitCode != 0 {
+		t.Fatalf("StopVM with timeout 0 = %+v, %v", vm, err)
 	}
-	err = c.Call(ctx, "POST", "/v1/echo", map[string]any{"bogus": 1}, &echo)
+	if _, err := Do(ctx, c, StopVM, StopVMQuery{}, "dev"); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("StopVM without timeout: want the handler's conflict, got %v", err)
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/v1/vms/dev/stop?timeout=soon", nil, "")
+	if err == nil {
+		_ = resp.Body.Close()
+	}
+	if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("a bad query value: want ErrInvalid naming the parameter, got %v", err)
+	}
+
+	vm, err = Do(ctx, c, CreateVM, CreateVMRequest{Name: "a", Spec: VMSpec{Image: "x", CPUs: 2}})
+	if err != nil || vm.Name != "a" || vm.Spec.CPUs != 2 {
+		t.Fatalf("CreateVM = %+v, %v", vm, err)
+	}
+	resp, err = c.do(ctx, http.MethodPost, "/v1/vms", strings.NewReader(`{"bogus":1}`), "application/json")
+	if err == nil {
+		_ = resp.Body.Close()
+	}
 	if !errors.Is(err, errdefs.ErrInvalid) {
 		t.Fatalf("unknown field: want ErrInvalid, got %v", err)
 	}
-	if err := c.Call(ctx, "DELETE", "/v1/thing", nil, nil); err != nil {
+
+	if _, err := Do(ctx, c, RemoveVM, RemoveVMQuery{Force: true}, "dev"); err != nil {
 		t.Fatalf("204: %v", err)
 	}
-	err = c.Call(ctx, "GET", "/v1/nope", nil, nil)
-	var apiErr *Error
-	if !errors.As(err, &apiErr) || !strings.Contains(err.Error(), "404") {
-		t.Fatalf("unrouted path: want a 404 error, got %v", err)
+	if _, err := Do(ctx, c, RemoveVM, RemoveVMQuery{}, "dev"); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("409: want ErrConflict, got %v", err)
+	}
+	if _, err := Do(ctx, c, ListKernels, None{}); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("unrouted endpoint: want a 404 error, got %v", err)
 	}
 }
 
-func TestStream(t *testing.T) {
+// TestTypedStream: a typed stream handler's progress (from concurrent
+// producers) and messages reach the Watch, then the result; its error
+// ends the stream as that error's kind.
+func TestTypedStream(t *testing.T) {
 	rt := NewRouter(nil)
-	rt.Stream("POST /v1/work", func(r *http.Request, ew *EventWriter) (any, error) {
-		var req PullRequest
-		if err := DecodeJSON(r, &req); err != nil {
-			return nil, err
-		}
+	HandleStream(rt, PullImage, func(_ *http.Request, req PullRequest, ew *EventWriter) (Image, error) {
 		var wg sync.WaitGroup
 		for i := range 10 {
 			wg.Add(1)
@@ -103,7 +129,7 @@ func TestStream(t *testing.T) {
 		wg.Wait()
 		ew.Message("halfway")
 		if req.Reference == "fail" {
-			return nil, fmt.Errorf("pull %q: %w", req.Reference, errdefs.ErrConflict)
+			return Image{}, fmt.Errorf("pull %q: %w", req.Reference, errdefs.ErrConflict)
 		}
 		return Image{Name: req.Reference}, nil
 	})
@@ -113,12 +139,15 @@ func TestStream(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]bool{}
 	var msgs []string
-	var img Image
-	err := c.StreamJSON(ctx, "POST", "/v1/work", PullRequest{Reference: "ok"}, func(e progress.Event) {
-		mu.Lock()
-		seen[e.ID] = true
-		mu.Unlock()
-	}, func(m string) { msgs = append(msgs, m) }, &img)
+	w := Watch{
+		Progress: func(e progress.Event) {
+			mu.Lock()
+			seen[e.ID] = true
+			mu.Unlock()
+		},
+		Message: func(m string) { msgs = append(msgs, m) },
+	}
+	img, err := Stream(ctx, c, PullImage, PullRequest{Reference: "ok"}, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,10 +155,31 @@ func TestStream(t *testing.T) {
 		t.Fatalf("img=%+v progress ids=%d msgs=%v", img, len(seen), msgs)
 	}
 
-	err = c.StreamJSON(ctx, "POST", "/v1/work", PullRequest{Reference: "fail"}, nil, nil, &img)
+	_, err = Stream(ctx, c, PullImage, PullRequest{Reference: "fail"}, Watch{})
 	if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), `pull "fail"`) {
 		t.Fatalf("want the handler's conflict error, got %v", err)
 	}
+}
+
+// TestHelpersRefuseOtherKinds: a helper called with an endpoint of
+// another kind fails before sending anything, as does registering one.
+func TestHelpersRefuseOtherKinds(t *testing.T) {
+	c, err := NewClient("unix://" + filepath.Join(t.TempDir(), "absent.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Do(context.Background(), c, StartVM, None{}, "dev"); err == nil || !strings.Contains(err.Error(), "events endpoint") {
+		t.Fatalf("Do of an event stream: %v", err)
+	}
+	if _, err := Stream(context.Background(), c, GetVM, None{}, Watch{}, "dev"); err == nil || !strings.Contains(err.Error(), "json endpoint") {
+		t.Fatalf("Stream of a JSON endpoint: %v", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("registering an event stream as JSON did not panic")
+		}
+	}()
+	NewRouter(nil).json(StartVM, func(*http.Request) (any, error) { return nil, nil })
 }
 
 func TestDialErrorSaysWhatToDo(t *testing.T) {
@@ -137,7 +187,7 @@ func TestDialErrorSaysWhatToDo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.Call(context.Background(), "GET", "/v1/info", nil, nil)
+	_, err = Do(context.Background(), c, GetInfo, None{})
 	if !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "banger daemon") {
 		t.Fatalf("want an unavailable error with a hint, got %v", err)
 	}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,13 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/paths"
-	"github.com/bangerdev/banger/internal/progress"
 )
 
 // EnvHost names the environment variable that selects the daemon, like
@@ -84,35 +81,10 @@ func NewClient(host string) (*Client, error) {
 // Socket is the path of the daemon's socket.
 func (c *Client) Socket() string { return c.socket }
 
-// Call sends in (when not nil) as JSON and decodes the response into out
-// (when not nil).
-func (c *Client) Call(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-		body = bytes.NewReader(b)
-	}
-	resp, err := c.do(ctx, method, path, body, "application/json")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("decode %s %s response: %w", method, path, err)
-	}
-	return nil
-}
-
-// Stream sends body (with its content type) and reads an event stream:
-// progress events go to onProgress, messages to onMessage, and the result
-// is decoded into out. Either callback may be nil.
-func (c *Client) Stream(ctx context.Context, method, path string, body io.Reader, contentType string, onProgress progress.Reporter, onMessage func(string), out any) error {
+// stream sends body (with its content type) and reads an event stream:
+// progress and messages go to w, and the result is decoded into out (when
+// not nil).
+func (c *Client) stream(ctx context.Context, method, path string, body io.Reader, contentType string, w Watch, out any) error {
 	resp, err := c.do(ctx, method, path, body, contentType)
 	if err != nil {
 		return err
@@ -134,9 +106,9 @@ func (c *Client) Stream(ctx context.Context, method, path string, body io.Reader
 			}
 			return json.Unmarshal(ev.Result, out)
 		case ev.Progress != nil:
-			onProgress.Report(*ev.Progress)
-		case ev.Message != "" && onMessage != nil:
-			onMessage(ev.Message)
+			w.Progress.Report(*ev.Progress)
+		case ev.Message != "" && w.Message != nil:
+			w.Message(ev.Message)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -145,15 +117,8 @@ func (c *Client) Stream(ctx context.Context, method, path string, body io.Reader
 	return fmt.Errorf("%w: the daemon closed the stream before a result (see the daemon's log)", errdefs.ErrUnavailable)
 }
 
-// StreamJSON is Stream with a JSON request body.
-func (c *Client) StreamJSON(ctx context.Context, method, path string, in any, onProgress progress.Reporter, onMessage func(string), out any) error {
-	b, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("encode request: %w", err)
-	}
-	return c.Stream(ctx, method, path, bytes.NewReader(b), "application/json", onProgress, onMessage, out)
-}
-
+// do sends one request and returns the response for the caller to read
+// and close. An error status becomes *Error.
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, "http://banger"+path, body)
 	if err != nil {
@@ -194,13 +159,4 @@ func decodeError(resp *http.Response) error {
 		return &Error{ErrorBody{Kind: "internal", Message: fmt.Sprintf("daemon answered %s: %s", resp.Status, strings.TrimSpace(string(data)))}}
 	}
 	return &Error{body.Error}
-}
-
-// PathEscape escapes one path segment (names may hold "/" and ":").
-func PathEscape(s string) string { return url.PathEscape(s) }
-
-// Raw sends a bodiless request and returns the response for the caller to
-// read (plain-text streams such as logs). Error statuses become *Error.
-func (c *Client) Raw(ctx context.Context, method, path string) (*http.Response, error) {
-	return c.do(ctx, method, path, nil, "")
 }

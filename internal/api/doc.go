@@ -2,6 +2,12 @@
 // request and response types, and the HTTP+JSON client and server plumbing
 // that carries them over the daemon's unix socket.
 //
+// Every endpoint is declared once, in the table of routes.go: an
+// Endpoint[In, Out] names its method, path pattern, kind and types. The
+// daemon registers handlers for those values (Router, Handle) and the CLI
+// calls them (Do, Stream, Upload, Open, Dial), so neither side writes a
+// path and the compiler keeps their types in step.
+//
 // Plain calls answer one JSON document. Long work (pulls, imports, boots)
 // answers a stream of newline-delimited JSON Events — progress first, then
 // exactly one result or error — so the CLI can draw progress and a dropped

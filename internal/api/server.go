@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/bangerdev/banger/internal/errdefs"
@@ -27,10 +28,28 @@ func NewRouter(log *slog.Logger) *Router {
 	return &Router{Mux: http.NewServeMux(), Log: log}
 }
 
-// JSON registers a handler answering one JSON document. A nil result with a
-// nil error answers 204.
-func (rt *Router) JSON(pattern string, h func(*http.Request) (any, error)) {
-	rt.Mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+// Entry is an endpoint of the table, whatever its request and answer
+// types.
+type Entry interface {
+	Route() Route
+}
+
+// handle registers h for e, which must be of one of the kinds (the
+// registering method's contract; a mismatch is a programming error).
+func (rt *Router) handle(e Entry, h http.HandlerFunc, kinds ...Kind) {
+	r := e.Route()
+	if !slices.Contains(kinds, r.Kind) {
+		panic(fmt.Sprintf("api: %s is a %s endpoint; it cannot be served as %v", r, r.Kind, kinds))
+	}
+	rt.Mux.HandleFunc(r.MuxPattern(), h)
+}
+
+// json registers a handler for a KindJSON endpoint (Handle is the typed
+// way in, and the only one outside this package). The handler reads its
+// request from r itself (Handle decodes it for a typed handler). A nil
+// result with a nil error answers 204.
+func (rt *Router) json(e Entry, h func(*http.Request) (any, error)) {
+	rt.handle(e, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		v, err := h(r)
 		rt.logRequest(r, start, err)
@@ -43,14 +62,16 @@ func (rt *Router) JSON(pattern string, h func(*http.Request) (any, error)) {
 			return
 		}
 		WriteJSON(w, http.StatusOK, v)
-	})
+	}, KindJSON)
 }
 
-// Stream registers a handler answering an event stream: the handler reports
-// progress on ew, and its result or error becomes the final event. The
-// request's context is cancelled when the client disconnects.
-func (rt *Router) Stream(pattern string, h func(*http.Request, *EventWriter) (any, error)) {
-	rt.Mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+// stream registers a handler for a KindEvents or KindUpload endpoint (see
+// HandleStream): the
+// handler reports progress on ew, and its result or error becomes the
+// final event. The request's context is cancelled when the client
+// disconnects.
+func (rt *Router) stream(e Entry, h func(*http.Request, *EventWriter) (any, error)) {
+	rt.handle(e, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		// Streamed uploads (an image import) read the request body while
 		// events flow back; without full duplex the HTTP/1 server discards
@@ -72,7 +93,13 @@ func (rt *Router) Stream(pattern string, h func(*http.Request, *EventWriter) (an
 			return
 		}
 		_ = ew.Write(Event{Result: raw})
-	})
+	}, KindEvents, KindUpload)
+}
+
+// Raw registers a plain http handler for a KindText or KindUpgrade
+// endpoint, which answers on w itself (text, or Hijack).
+func (rt *Router) Raw(e Entry, h http.HandlerFunc) {
+	rt.handle(e, h, KindText, KindUpgrade)
 }
 
 func (rt *Router) logRequest(r *http.Request, start time.Time, err error) {

@@ -16,10 +16,10 @@ import (
 // the daemon's proxy (see package sshproxy).
 const ProtocolSSH = "banger-ssh"
 
-// Upgrade asks the daemon to switch the connection at path to protocol and
+// upgrade asks the daemon to switch the connection at path to protocol and
 // returns the raw connection. Errors the daemon answers instead (a VM that
 // is not running, say) come back as *Error like any call's.
-func (c *Client) Upgrade(ctx context.Context, path, protocol string) (net.Conn, error) {
+func (c *Client) upgrade(ctx context.Context, method, path, protocol string) (net.Conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.socket)
 	if err != nil {
@@ -27,7 +27,7 @@ func (c *Client) Upgrade(ctx context.Context, path, protocol string) (net.Conn, 
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://banger"+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, "http://banger"+path, nil)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err

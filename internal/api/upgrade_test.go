@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 
@@ -13,9 +14,9 @@ import (
 
 func TestUpgradeCarriesRawBytes(t *testing.T) {
 	rt := NewRouter(nil)
-	rt.Mux.HandleFunc("POST /v1/vms/{id}/ssh", func(w http.ResponseWriter, r *http.Request) {
-		if r.PathValue("id") != "dev" {
-			WriteError(w, fmt.Errorf("vm %q: %w", r.PathValue("id"), errdefs.ErrNotFound))
+	rt.Raw(VMSSH, func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("ref") != "dev" {
+			WriteError(w, fmt.Errorf("vm %q: %w", r.PathValue("ref"), errdefs.ErrNotFound))
 			return
 		}
 		conn, err := Hijack(w, r, ProtocolSSH)
@@ -29,7 +30,7 @@ func TestUpgradeCarriesRawBytes(t *testing.T) {
 	c := serve(t, rt)
 	ctx := context.Background()
 
-	conn, err := c.Upgrade(ctx, "/v1/vms/dev/ssh", ProtocolSSH)
+	conn, err := Dial(ctx, c, VMSSH, None{}, "dev")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,11 +43,12 @@ func TestUpgradeCarriesRawBytes(t *testing.T) {
 		t.Fatalf("echo through the upgraded connection: %q, %v", got, err)
 	}
 
-	_, err = c.Upgrade(ctx, "/v1/vms/nope/ssh", ProtocolSSH)
+	_, err = Dial(ctx, c, VMSSH, None{}, "nope")
 	if !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("upgrade of a missing vm: want ErrNotFound, got %v", err)
 	}
-	_, err = c.Upgrade(ctx, "/v1/vms/dev/ssh", "websocket")
+	websocket := newEndpoint[None, net.Conn](http.MethodPost, VMSSH.Route().Pattern, KindUpgrade, "websocket")
+	_, err = Dial(ctx, c, websocket, None{}, "dev")
 	if !errors.Is(err, errdefs.ErrInvalid) {
 		t.Fatalf("wrong protocol: want ErrInvalid, got %v", err)
 	}

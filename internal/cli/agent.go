@@ -24,7 +24,7 @@ func (a *App) agent(ctx context.Context, ref string) (*agentclient.Client, error
 	if err != nil {
 		return nil, err
 	}
-	conn, err := c.Upgrade(ctx, vmPath(ref, "ssh"), api.ProtocolSSH)
+	conn, err := api.Dial(ctx, c, api.VMSSH, api.None{}, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -41,8 +41,8 @@ func (a *App) proxyHostKey(ctx context.Context) (ssh.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	var info api.Info
-	if err := c.Call(ctx, "GET", "/v1/info", nil, &info); err != nil {
+	info, err := api.Do(ctx, c, api.GetInfo, api.None{})
+	if err != nil {
 		return nil, err
 	}
 	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(info.ProxyHostKey))

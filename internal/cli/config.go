@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 )
 
@@ -33,9 +35,13 @@ func newConfigCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var cfg config.Config
-			if err := c.Call(cmd.Context(), "GET", "/v1/config", nil, &cfg); err != nil {
+			raw, err := api.Do(cmd.Context(), c, api.GetConfig, api.None{})
+			if err != nil {
 				return err
+			}
+			var cfg config.Config
+			if err := json.Unmarshal(raw, &cfg); err != nil {
+				return fmt.Errorf("decode the daemon's config: %w", err)
 			}
 			return printJSON(app.Stdout, cfg)
 		},

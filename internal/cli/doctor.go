@@ -19,7 +19,7 @@ func newDoctorCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return fetchAndShow(cmd, app, *format, "/v1/doctor", func(rep api.DoctorReport) error { return printDoctor(app, rep) })
+		return fetchAndShow(cmd, app, *format, api.Doctor, api.None{}, nil, func(rep api.DoctorReport) error { return printDoctor(app, rep) })
 	}
 	return cmd
 }
@@ -65,12 +65,8 @@ func newGCCmd(app *App) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		q := ""
-		if dry {
-			q = "?dry_run=1"
-		}
-		var rep api.GCReport
-		if err := c.Call(cmd.Context(), "POST", "/v1/gc"+q, nil, &rep); err != nil {
+		rep, err := api.Do(cmd.Context(), c, api.GC, api.GCQuery{DryRun: dry})
+		if err != nil {
 			return err
 		}
 		if *format == "json" {

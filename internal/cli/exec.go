@@ -171,7 +171,7 @@ func newProxyCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			conn, err := c.Upgrade(cmd.Context(), vmPath(strings.TrimSuffix(args[0], ".banger"), "ssh"), api.ProtocolSSH)
+			conn, err := api.Dial(cmd.Context(), c, api.VMSSH, api.None{}, strings.TrimSuffix(args[0], ".banger"))
 			if err != nil {
 				return err
 			}

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -61,8 +59,8 @@ the result line to stdout.`,
 			return err
 		}
 		req := api.PullRequest{Reference: args[0], Platform: platform, SizeBytes: int64(size)}
-		return buildImage(app, "Pulled", func(pv *progressView, img *api.Image) error {
-			return c.StreamJSON(cmd.Context(), "POST", "/v1/images/pull", req, pv.Report, pv.Message, img)
+		return buildImage(app, "Pulled", func(w api.Watch) (api.Image, error) {
+			return api.Stream(cmd.Context(), c, api.PullImage, req, w)
 		})
 	}
 	return cmd
@@ -95,13 +93,10 @@ is detected from the content.`,
 			return err
 		}
 		defer closeBody()
-		q := url.Values{"name": {name}}
-		if size > 0 {
-			q.Set("size", strconv.FormatInt(int64(size), 10))
-		}
-		return buildImage(app, "Imported", func(pv *progressView, img *api.Image) error {
-			upload := &uploadReader{r: body, total: total, report: pv.Report}
-			return c.Stream(cmd.Context(), "POST", "/v1/images/import?"+q.Encode(), upload, "application/octet-stream", pv.Report, pv.Message, img)
+		q := api.ImageImportQuery{Name: name, Size: int64(size)}
+		return buildImage(app, "Imported", func(w api.Watch) (api.Image, error) {
+			upload := &uploadReader{r: body, total: total, report: w.Progress}
+			return api.Upload(cmd.Context(), c, api.ImportImage, q, upload, w)
 		})
 	}
 	return cmd
@@ -149,10 +144,9 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 
 // buildImage runs one image-building request, its progress drawn on
 // stderr, and prints the result line on stdout.
-func buildImage(app *App, verb string, call func(*progressView, *api.Image) error) error {
+func buildImage(app *App, verb string, call func(api.Watch) (api.Image, error)) error {
 	pv := newProgress(app.Stderr)
-	var img api.Image
-	err := call(pv, &img)
+	img, err := call(pv.watch())
 	pv.Finish()
 	if err != nil {
 		return err
@@ -180,7 +174,7 @@ func newImageLsCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return fetchAndShow(cmd, app, *format, "/v1/images", rowsOf(app, func(imgs []api.Image) [][]string {
+		return fetchAndShow(cmd, app, *format, api.ListImages, api.None{}, nil, rowsOf(app, func(imgs []api.Image) [][]string {
 			rows := [][]string{{"NAME", "ID", "DIGEST", "SIZE", "AGENT", "CREATED"}}
 			now := time.Now()
 			for _, img := range imgs {
@@ -210,7 +204,7 @@ func newImageInspectCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return fetchAndShow(cmd, app, *format, "/v1/images/"+api.PathEscape(args[0]), rowsOf(app, func(img api.Image) [][]string {
+		return fetchAndShow(cmd, app, *format, api.GetImage, api.None{}, args, rowsOf(app, func(img api.Image) [][]string {
 			return [][]string{
 				{"Name:", img.Name},
 				{"ID:", img.ID},
@@ -242,7 +236,7 @@ func newImageRmCmd(app *App) *cobra.Command {
 				return err
 			}
 			for _, name := range args {
-				if err := c.Call(cmd.Context(), "DELETE", "/v1/images/"+api.PathEscape(name), nil, nil); err != nil {
+				if _, err := api.Do(cmd.Context(), c, api.RemoveImage, api.None{}, name); err != nil {
 					return err
 				}
 				if _, err := fmt.Fprintf(app.Stdout, "Removed %s\n", name); err != nil {

@@ -27,8 +27,8 @@ func newInfoCmd(app *App) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		var info api.Info
-		if err := c.Call(cmd.Context(), "GET", "/v1/info", nil, &info); err != nil {
+		info, err := api.Do(cmd.Context(), c, api.GetInfo, api.None{})
+		if err != nil {
 			return err
 		}
 		if *format == "json" {

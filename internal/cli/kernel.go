@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -75,9 +74,9 @@ The daemon reads PATH on its own host; --upload sends the file instead.`,
 				return err
 			}
 			defer func() { _ = f.Close() }()
-			q := url.Values{"name": {req.Name}, "default": {strconv.FormatBool(req.Default)}}
-			return addKernel(app, func(pv *progressView, k *api.Kernel) error {
-				return c.Stream(cmd.Context(), "POST", "/v1/kernels/import?"+q.Encode(), f, "application/octet-stream", pv.Report, pv.Message, k)
+			q := api.KernelUploadQuery{Name: req.Name, Default: req.Default}
+			return addKernel(app, func(w api.Watch) (api.Kernel, error) {
+				return api.Upload(cmd.Context(), c, api.UploadKernel, q, f, w)
 			})
 		}
 		req.Path = args[0]
@@ -88,8 +87,8 @@ The daemon reads PATH on its own host; --upload sends the file instead.`,
 				}
 			}
 		}
-		return addKernel(app, func(pv *progressView, k *api.Kernel) error {
-			return c.StreamJSON(cmd.Context(), "POST", "/v1/kernels/import", req, pv.Report, pv.Message, k)
+		return addKernel(app, func(w api.Watch) (api.Kernel, error) {
+			return api.Stream(cmd.Context(), c, api.ImportKernel, req, w)
 		})
 	}
 	return cmd
@@ -97,10 +96,9 @@ The daemon reads PATH on its own host; --upload sends the file instead.`,
 
 // addKernel runs one import or pull request with a progress view and
 // prints the kernel it added.
-func addKernel(app *App, send func(*progressView, *api.Kernel) error) error {
+func addKernel(app *App, send func(api.Watch) (api.Kernel, error)) error {
 	pv := newProgress(app.Stderr)
-	var k api.Kernel
-	err := send(pv, &k)
+	k, err := send(pv.watch())
 	pv.Finish()
 	if err != nil {
 		return err
@@ -135,8 +133,8 @@ are verified and resume after an interruption.`,
 			return err
 		}
 		req.Ref = args[0]
-		return addKernel(app, func(pv *progressView, k *api.Kernel) error {
-			return c.StreamJSON(cmd.Context(), "POST", "/v1/kernels/pull", req, pv.Report, pv.Message, k)
+		return addKernel(app, func(w api.Watch) (api.Kernel, error) {
+			return api.Stream(cmd.Context(), c, api.PullKernel, req, w)
 		})
 	}
 	return cmd
@@ -165,7 +163,7 @@ func newKernelLsCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return fetchAndShow(cmd, app, *format, "/v1/kernels", rowsOf(app, func(ks []api.Kernel) [][]string {
+		return fetchAndShow(cmd, app, *format, api.ListKernels, api.None{}, nil, rowsOf(app, func(ks []api.Kernel) [][]string {
 			rows := [][]string{{"NAME", "VERSION", "DEFAULT", "BOOTS", "INITRD", "SIZE", "CREATED"}}
 			now := time.Now()
 			for _, k := range ks {
@@ -209,7 +207,7 @@ func newKernelInspectCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return fetchAndShow(cmd, app, *format, "/v1/kernels/"+api.PathEscape(args[0]), func(k api.Kernel) error { return printKernel(app, k) })
+		return fetchAndShow(cmd, app, *format, api.GetKernel, api.None{}, args, func(k api.Kernel) error { return printKernel(app, k) })
 	}
 	return cmd
 }
@@ -269,7 +267,7 @@ func newKernelRmCmd(app *App) *cobra.Command {
 				return err
 			}
 			for _, name := range args {
-				if err := c.Call(cmd.Context(), "DELETE", "/v1/kernels/"+api.PathEscape(name), nil, nil); err != nil {
+				if _, err := api.Do(cmd.Context(), c, api.RemoveKernel, api.None{}, name); err != nil {
 					return err
 				}
 				_, _ = fmt.Fprintln(app.Stdout, name)

@@ -208,8 +208,8 @@ func TestKernelPullURL(t *testing.T) {
 	if !strings.Contains(out, "kernel web (6.1.2) added") {
 		t.Fatalf("pull output %q", out)
 	}
-	var k api.Kernel
-	if err := td.Client.Call(context.Background(), "GET", "/v1/kernels/web", nil, &k); err != nil || k.Source != "pull:"+srv.URL+"/k.tar" {
+	k, err := api.Do(context.Background(), td.Client, api.GetKernel, api.None{}, "web")
+	if err != nil || k.Source != "pull:"+srv.URL+"/k.tar" {
 		t.Fatalf("record %+v, %v", k, err)
 	}
 }

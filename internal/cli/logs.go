@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"strconv"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bangerdev/banger/internal/api"
 )
 
 func newLogsCmd(app *App) *cobra.Command {
@@ -23,14 +22,11 @@ func newLogsCmd(app *App) *cobra.Command {
   banger logs -f --tail 20 dev`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q := url.Values{}
-			if follow {
-				q.Set("follow", "1")
-			}
+			q := api.VMLogsQuery{Follow: follow}
 			if cmd.Flags().Changed("tail") {
-				q.Set("tail", strconv.Itoa(tail))
+				q.Tail = &tail
 			}
-			return app.streamText(cmd.Context(), vmPath(args[0], "logs")+"?"+q.Encode())
+			return app.printLogs(cmd.Context(), q, args[0])
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the VM stops")
@@ -38,18 +34,18 @@ func newLogsCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-// streamText copies a plain-text response to stdout as it arrives.
-func (a *App) streamText(ctx context.Context, path string) error {
+// printLogs copies a VM's console log to stdout as it arrives.
+func (a *App) printLogs(ctx context.Context, q api.VMLogsQuery, ref string) error {
 	c, err := a.Client()
 	if err != nil {
 		return err
 	}
-	resp, err := c.Raw(ctx, http.MethodGet, path)
+	logs, err := api.Open(ctx, c, api.VMLogs, q, ref)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = resp.Body.Close() }()
-	if _, err := io.Copy(a.Stdout, resp.Body); err != nil && ctx.Err() == nil {
+	defer func() { _ = logs.Close() }()
+	if _, err := io.Copy(a.Stdout, logs); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("read logs: %w", err)
 	}
 	return nil

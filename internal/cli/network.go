@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bangerdev/banger/internal/api"
 )
 
 func newNetworkCmd(app *App) *cobra.Command {
@@ -25,7 +27,7 @@ their addresses and bring the network back when they start.`,
 			if err != nil {
 				return err
 			}
-			if err := c.Call(cmd.Context(), "POST", "/v1/network/teardown", nil, nil); err != nil {
+			if _, err := api.Do(cmd.Context(), c, api.TeardownNetwork, api.None{}); err != nil {
 				return err
 			}
 			_, err = fmt.Fprintln(app.Stdout, "network removed")

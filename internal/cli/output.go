@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 )
 
@@ -30,9 +31,10 @@ func checkFormat(f string, allowed ...string) error {
 	return fmt.Errorf("%w: --format %q: want one of %s", errdefs.ErrInvalid, f, strings.Join(allowed, ", "))
 }
 
-// fetchAndShow GETs path into a T and prints it: as JSON with --format
-// json, else with show. Every listing and inspecting command uses it.
-func fetchAndShow[T any](cmd *cobra.Command, app *App, format, path string, show func(T) error) error {
+// fetchAndShow calls e (with in and the path values params) and prints its
+// answer: as JSON with --format json, else with show. Every listing and
+// inspecting command uses it.
+func fetchAndShow[In, T any](cmd *cobra.Command, app *App, format string, e api.Endpoint[In, T], in In, params []string, show func(T) error) error {
 	if err := checkFormat(format, "table", "json"); err != nil {
 		return err
 	}
@@ -40,8 +42,8 @@ func fetchAndShow[T any](cmd *cobra.Command, app *App, format, path string, show
 	if err != nil {
 		return err
 	}
-	var v T
-	if err := c.Call(cmd.Context(), "GET", path, nil, &v); err != nil {
+	v, err := api.Do(cmd.Context(), c, e, in, params...)
+	if err != nil {
 		return err
 	}
 	if format == "json" {

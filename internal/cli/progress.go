@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/progress"
 	"github.com/bangerdev/banger/internal/units"
 )
@@ -39,6 +40,11 @@ func newProgress(w io.Writer) *progressView {
 		}
 	}
 	return pv
+}
+
+// watch feeds the view from an event stream.
+func (pv *progressView) watch() api.Watch {
+	return api.Watch{Progress: pv.Report, Message: pv.Message}
 }
 
 // Report takes one event; it is a progress.Reporter.

@@ -97,7 +97,7 @@ func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		c, _ := a.Client()
-		_ = c.Call(sctx, "POST", vmPath(vm.ID, "stop"), nil, nil)
+		_, _ = api.Do(sctx, c, api.StopVM, api.StopVMQuery{}, vm.ID)
 		return &ExitError{Code: 130}
 	}
 	if err != nil {
@@ -106,7 +106,7 @@ func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings
 	// The guest powers off once the exit status is collected; wait for it
 	// (and for --rm's removal) so nothing is left running when we return.
 	c, _ := a.Client()
-	if err := c.Call(ctx, "POST", vmPath(vm.ID, "wait"), nil, nil); err != nil && !errors.Is(err, context.Canceled) {
+	if _, err := api.Do(ctx, c, api.WaitVM, api.None{}, vm.ID); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("wait for vm %s to stop: %w", vm.Name, err)
 	}
 	times["teardown"] = ms(time.Since(t2))
@@ -183,7 +183,7 @@ func (a *App) removeQuietly(id string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_ = c.Call(ctx, "DELETE", vmPath(id)+"?force=1", nil, nil)
+	_, _ = api.Do(ctx, c, api.RemoveVM, api.RemoveVMQuery{Force: true}, id)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

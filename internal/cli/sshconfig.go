@@ -36,8 +36,8 @@ daemon's host key is written to banger's known_hosts file and pinned.`,
 			}
 			names := args
 			if len(names) == 0 {
-				var vms []api.VM
-				if err := c.Call(cmd.Context(), "GET", "/v1/vms?all=1", nil, &vms); err != nil {
+				vms, err := api.Do(cmd.Context(), c, api.ListVMs, api.ListVMsQuery{All: true})
+				if err != nil {
 					return err
 				}
 				for _, vm := range vms {

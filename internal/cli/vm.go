@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -17,10 +16,6 @@ import (
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/units"
 )
-
-func vmPath(ref string, rest ...string) string {
-	return strings.Join(append([]string{"/v1/vms/" + api.PathEscape(ref)}, rest...), "/")
-}
 
 func newCreateCmd(app *App) *cobra.Command {
 	var f vmFlags
@@ -61,9 +56,7 @@ func (a *App) createVM(ctx context.Context, name string, spec api.VMSpec) (api.V
 	if err := a.ensureImage(ctx, spec.Image); err != nil {
 		return api.VM{}, err
 	}
-	var vm api.VM
-	err = c.Call(ctx, "POST", "/v1/vms", api.CreateVMRequest{Name: name, Spec: spec}, &vm)
-	return vm, err
+	return api.Do(ctx, c, api.CreateVM, api.CreateVMRequest{Name: name, Spec: spec})
 }
 
 // startVM starts a VM, showing the daemon's messages on stderr.
@@ -72,10 +65,7 @@ func (a *App) startVM(ctx context.Context, ref string) (api.StartResult, error) 
 	if err != nil {
 		return api.StartResult{}, err
 	}
-	var res api.StartResult
-	pv := newProgress(a.Stderr)
-	err = c.Stream(ctx, "POST", vmPath(ref, "start"), nil, "", pv.Report, pv.Message, &res)
-	return res, err
+	return api.Stream(ctx, c, api.StartVM, api.None{}, newProgress(a.Stderr).watch(), ref)
 }
 
 func newStartCmd(app *App) *cobra.Command {
@@ -108,11 +98,14 @@ func newStopCmd(app *App) *cobra.Command {
   banger stop -t 30 dev other`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q := url.Values{}
+			var q api.StopVMQuery
 			if cmd.Flags().Changed("time") {
-				q.Set("timeout", strconv.Itoa(timeout))
+				q.Timeout = &timeout
 			}
-			return app.eachVM(cmd.Context(), args, "POST", "stop?"+q.Encode())
+			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
+				_, err := api.Do(ctx, c, api.StopVM, q, ref)
+				return err
+			})
 		},
 	}
 	cmd.Flags().IntVarP(&timeout, "time", "t", 0, "seconds to wait for a clean shutdown before killing (default vm.stop_timeout)")
@@ -126,7 +119,10 @@ func newKillCmd(app *App) *cobra.Command {
 		Example: "  banger kill dev",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return app.eachVM(cmd.Context(), args, "POST", "kill")
+			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
+				_, err := api.Do(ctx, c, api.KillVM, api.None{}, ref)
+				return err
+			})
 		},
 	}
 }
@@ -142,34 +138,26 @@ running VM is refused unless -f kills it first.`,
   banger rm -f $(banger ps -aq)`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q := ""
-			if force {
-				q = "?force=1"
-			}
-			return app.eachVM(cmd.Context(), args, "DELETE", q)
+			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
+				_, err := api.Do(ctx, c, api.RemoveVM, api.RemoveVMQuery{Force: force}, ref)
+				return err
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill a running VM before removing it")
 	return cmd
 }
 
-// eachVM sends one request per VM and prints each VM's name, continuing
-// past failures and reporting all of them.
-func (a *App) eachVM(ctx context.Context, refs []string, method, action string) error {
+// eachVM calls do for each VM and prints each VM's name, continuing past
+// failures and reporting all of them.
+func (a *App) eachVM(ctx context.Context, refs []string, do func(context.Context, *api.Client, string) error) error {
 	c, err := a.Client()
 	if err != nil {
 		return err
 	}
 	var failed []string
 	for _, ref := range refs {
-		p := vmPath(ref)
-		switch {
-		case strings.HasPrefix(action, "?"):
-			p += action
-		case action != "":
-			p += "/" + action
-		}
-		if err := c.Call(ctx, method, strings.TrimSuffix(p, "?"), nil, nil); err != nil {
+		if err := do(ctx, c, ref); err != nil {
 			_, _ = fmt.Fprintf(a.Stderr, "banger: %v\n", err)
 			failed = append(failed, ref)
 			continue
@@ -195,11 +183,7 @@ func newPsCmd(app *App) *cobra.Command {
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show every VM, not only running ones")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only VM ids")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		q := ""
-		if all {
-			q = "?all=1"
-		}
-		return fetchAndShow(cmd, app, *format, "/v1/vms"+q, func(vms []api.VM) error {
+		return fetchAndShow(cmd, app, *format, api.ListVMs, api.ListVMsQuery{All: all}, nil, func(vms []api.VM) error {
 			if !quiet {
 				return printVMTable(app.Stdout, vms, time.Now())
 			}
@@ -240,7 +224,7 @@ func newInspectCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "json")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return fetchAndShow(cmd, app, *format, vmPath(args[0]), func(vm api.VM) error { return printVM(app, vm) })
+		return fetchAndShow(cmd, app, *format, api.GetVM, api.None{}, args, func(vm api.VM) error { return printVM(app, vm) })
 	}
 	return cmd
 }
@@ -278,15 +262,15 @@ func (a *App) ensureImage(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	var img api.Image
-	err = c.Call(ctx, "GET", "/v1/images/"+api.PathEscape(ref), nil, &img)
+	_, err = api.Do(ctx, c, api.GetImage, api.None{}, ref)
 	if !errors.Is(err, errdefs.ErrNotFound) {
 		return err
 	}
 	_, _ = fmt.Fprintf(a.Stderr, "Image %s not found locally; pulling it\n", ref)
 	pv := newProgress(a.Stderr)
 	defer pv.Finish()
-	return c.StreamJSON(ctx, "POST", "/v1/images/pull", api.PullRequest{Reference: ref}, pv.Report, pv.Message, &img)
+	_, err = api.Stream(ctx, c, api.PullImage, api.PullRequest{Reference: ref}, pv.watch())
+	return err
 }
 
 func newWaitCmd(app *App) *cobra.Command {
@@ -302,8 +286,8 @@ func newWaitCmd(app *App) *cobra.Command {
 				return err
 			}
 			for _, ref := range args {
-				var vm api.VM
-				if err := c.Call(cmd.Context(), "POST", vmPath(ref, "wait"), nil, &vm); err != nil {
+				vm, err := api.Do(cmd.Context(), c, api.WaitVM, api.None{}, ref)
+				if err != nil {
 					return err
 				}
 				code := ""

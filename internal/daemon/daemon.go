@@ -8,6 +8,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -154,15 +155,15 @@ func (d *Daemon) Close() error {
 // Handler returns the daemon's HTTP API.
 func (d *Daemon) Handler() http.Handler {
 	rt := api.NewRouter(d.log)
-	rt.JSON("GET /v1/info", d.info)
-	rt.JSON("GET /v1/config", func(*http.Request) (any, error) { return d.cfg, nil })
+	api.Handle(rt, api.GetInfo, d.info)
+	api.Handle(rt, api.GetConfig, func(*http.Request, api.None) (json.RawMessage, error) { return json.Marshal(d.cfg) })
 	d.registerImageRoutes(rt)
 	d.vmRoutes(rt)
 	d.kernelRoutes(rt)
 	return rt.Mux
 }
 
-func (d *Daemon) info(*http.Request) (any, error) {
+func (d *Daemon) info(*http.Request, api.None) (api.Info, error) {
 	return api.Info{
 		Version:      version.String(),
 		PID:          os.Getpid(),

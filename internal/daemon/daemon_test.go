@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -18,8 +19,8 @@ import (
 
 func TestDaemonServesInfo(t *testing.T) {
 	td := daemontest.Start(t)
-	var info api.Info
-	if err := td.Client.Call(context.Background(), "GET", "/v1/info", nil, &info); err != nil {
+	info, err := api.Do(context.Background(), td.Client, api.GetInfo, api.None{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if info.StateDir != td.Layout.State || info.Socket != td.Layout.Socket || info.PID != os.Getpid() {
@@ -37,8 +38,12 @@ func TestDaemonServesInfo(t *testing.T) {
 			t.Errorf("layout dir %s not created: %v", dir, err)
 		}
 	}
+	raw, err := api.Do(context.Background(), td.Client, api.GetConfig, api.None{})
 	var cfg config.Config
-	if err := td.Client.Call(context.Background(), "GET", "/v1/config", nil, &cfg); err != nil || cfg.Network.Bridge != td.Config.Network.Bridge {
+	if err == nil {
+		err = json.Unmarshal(raw, &cfg)
+	}
+	if err != nil || cfg.Network.Bridge != td.Config.Network.Bridge {
 		t.Fatalf("config = %+v, %v", cfg.Network, err)
 	}
 }
@@ -74,8 +79,7 @@ func TestStaleSocketReplaced(t *testing.T) {
 		t.Fatalf("stale socket not left behind: %v", err)
 	}
 	td := daemontest.StartAt(t, layout)
-	var info api.Info
-	if err := td.Client.Call(context.Background(), "GET", "/v1/info", nil, &info); err != nil {
+	if _, err := api.Do(context.Background(), td.Client, api.GetInfo, api.None{}); err != nil {
 		t.Fatalf("daemon on a stale socket: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/bangerdev/banger/internal/api"
@@ -12,10 +11,6 @@ import (
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 	"github.com/bangerdev/banger/internal/vmm"
 )
-
-func (d *Daemon) doctorHandler(r *http.Request) (any, error) {
-	return d.doctor(r.Context()), nil
-}
 
 // doctor reports what the daemon found on the host and what a VM start
 // would use. It only probes; it changes nothing.

@@ -64,14 +64,13 @@ func pushSmall(t *testing.T, reg *rt.Registry, repoTag string) string {
 }
 
 func pullVia(c *api.Client, ref string) (*api.Image, []string, error) {
-	var img api.Image
 	var msgs []string
 	var mu sync.Mutex
-	err := c.StreamJSON(context.Background(), "POST", "/v1/images/pull", api.PullRequest{Reference: ref}, nil, func(m string) {
+	img, err := api.Stream(context.Background(), c, api.PullImage, api.PullRequest{Reference: ref}, api.Watch{Message: func(m string) {
 		mu.Lock()
 		msgs = append(msgs, m)
 		mu.Unlock()
-	}, &img)
+	}})
 	return &img, msgs, err
 }
 
@@ -90,7 +89,7 @@ func TestRemoveRefusedWhileAVMUsesTheImage(t *testing.T) {
 		if err := d.store.Put(store.VMs, vm.ID, vm); err != nil {
 			t.Fatal(err)
 		}
-		err := c.Call(context.Background(), "DELETE", "/v1/images/"+api.PathEscape(ref), nil, nil)
+		_, err := api.Do(context.Background(), c, api.RemoveImage, api.None{}, ref)
 		if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), vm.Name) {
 			t.Fatalf("rm while VM %s uses the image: %v", vm.Name, err)
 		}
@@ -101,7 +100,7 @@ func TestRemoveRefusedWhileAVMUsesTheImage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Call(context.Background(), "DELETE", "/v1/images/"+api.PathEscape(img.ID[:6]), nil, nil); err != nil {
+	if _, err := api.Do(context.Background(), c, api.RemoveImage, api.None{}, img.ID[:6]); err != nil {
 		t.Fatalf("rm by id prefix once unused: %v", err)
 	}
 	if _, err := os.Stat(filepath.Dir(img.Rootfs)); !errors.Is(err, os.ErrNotExist) {
@@ -133,15 +132,15 @@ func TestNewReconcilesImages(t *testing.T) {
 
 func TestImportRequestValidation(t *testing.T) {
 	_, c := serveDaemon(t)
-	for path, want := range map[string]string{
-		"/v1/images/import":                                          "?name=",
-		"/v1/images/import?name=UPPER":                               "image name",
-		"/v1/images/import?name=x&size=-5":                           "size",
-		"/v1/images/import?name=x@sha256:" + strings.Repeat("a", 64): "NAME[:TAG]",
+	for q, want := range map[api.ImageImportQuery]string{
+		{}:                    "?name=",
+		{Name: "UPPER"}:       "image name",
+		{Name: "x", Size: -5}: "size",
+		{Name: "x@sha256:" + strings.Repeat("a", 64)}: "NAME[:TAG]",
 	} {
-		err := c.Stream(context.Background(), "POST", path, strings.NewReader("x"), "application/octet-stream", nil, nil, nil)
+		_, err := api.Upload(context.Background(), c, api.ImportImage, q, strings.NewReader("x"), api.Watch{})
 		if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), want) {
-			t.Errorf("POST %s: %v, want ErrInvalid mentioning %q", path, err, want)
+			t.Errorf("import %+v: %v, want ErrInvalid mentioning %q", q, err, want)
 		}
 	}
 }

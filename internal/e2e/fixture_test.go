@@ -137,8 +137,7 @@ func waitSocket(sock string) error {
 		return err
 	}
 	for range 400 {
-		var info api.Info
-		if err := c.Call(context.Background(), "GET", "/v1/info", nil, &info); err == nil {
+		if _, err := api.Do(context.Background(), c, api.GetInfo, api.None{}); err == nil {
 			return nil
 		}
 		time.Sleep(25 * time.Millisecond)
@@ -148,11 +147,10 @@ func waitSocket(sock string) error {
 
 // close removes every VM, the test network and the state.
 func (f *fixture) close() error {
-	var vms []api.VM
 	if c, err := api.NewClient(f.host); err == nil {
-		_ = c.Call(context.Background(), "GET", "/v1/vms?all=1", nil, &vms)
+		vms, _ := api.Do(context.Background(), c, api.ListVMs, api.ListVMsQuery{All: true})
 		for _, vm := range vms {
-			_ = c.Call(context.Background(), "DELETE", "/v1/vms/"+vm.ID+"?force=1", nil, nil)
+			_, _ = api.Do(context.Background(), c, api.RemoveVM, api.RemoveVMQuery{Force: true}, vm.ID)
 		}
 	}
 	err := f.d.TeardownNetwork(context.Background())
@@ -213,9 +211,9 @@ func (f *fixture) assertNoTrace(t *testing.T, id string) {
 	if out, _, code := f.cli(nil, "inspect", id); code == 0 {
 		t.Errorf("vm %s still has a record:\n%s", id, out)
 	}
-	var objs []api.HostObject
 	c, _ := api.NewClient(f.host)
-	if err := c.Call(context.Background(), "GET", "/v1/inventory", nil, &objs); err != nil {
+	objs, err := api.Do(context.Background(), c, api.Inventory, api.None{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range objs {

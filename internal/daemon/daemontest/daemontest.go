@@ -69,8 +69,7 @@ func StartAt(t testing.TB, layout paths.Layout, opts ...Option) *Daemon {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var info api.Info
-		if err := td.Client.Call(context.Background(), "GET", "/v1/info", nil, &info); err == nil {
+		if _, err := api.Do(context.Background(), td.Client, api.GetInfo, api.None{}); err == nil {
 			break
 		}
 		select {

@@ -1,0 +1,52 @@
+package api
+
+// The request types that travel in the URL query (see encodeQuery). Their
+// tags are the parameter names the daemon reads.
+
+// ListVMsQuery asks ListVMs for every VM, not only running ones.
+type ListVMsQuery struct {
+	All bool `query:"all"`
+}
+
+// StopVMQuery is StopVM's request.
+type StopVMQuery struct {
+	// Timeout is how many seconds the guest gets to power off before it is
+	// killed; nil means the config's vm.stop_timeout, 0 kills at once.
+	Timeout *int `query:"timeout"`
+}
+
+// RemoveVMQuery is RemoveVM's request.
+type RemoveVMQuery struct {
+	// Force kills a running VM first; without it a running VM is refused.
+	Force bool `query:"force"`
+}
+
+// VMLogsQuery is VMLogs's request.
+type VMLogsQuery struct {
+	// Follow keeps the stream open for new output until the VM stops.
+	Follow bool `query:"follow"`
+	// Tail starts at the last Tail lines; nil means the whole log.
+	Tail *int `query:"tail"`
+}
+
+// GCQuery is GC's request.
+type GCQuery struct {
+	// DryRun only lists what would be removed.
+	DryRun bool `query:"dry_run"`
+}
+
+// ImageImportQuery is ImportImage's request; the tarball is the body.
+type ImageImportQuery struct {
+	// Name is the image's NAME[:TAG] (required).
+	Name string `query:"name"`
+	// Size is the file system size in bytes; 0 sizes it to the content.
+	Size int64 `query:"size"`
+}
+
+// KernelUploadQuery is UploadKernel's request; the kernel file is the body.
+type KernelUploadQuery struct {
+	// Name is the catalog name; empty means the kernel release.
+	Name string `query:"name"`
+	// Default makes it the default kernel.
+	Default bool `query:"default"`
+}

@@ -1,0 +1,86 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+)
+
+// The API: every endpoint the daemon serves, declared once. The daemon
+// registers handlers for these values and the CLI calls them; neither
+// writes a path. Path values ({ref}, {name}) are given in order to the
+// client helpers.
+
+// The daemon.
+var (
+	// GetInfo says who the daemon is and where it keeps things.
+	GetInfo = def[None, Info](http.MethodGet, "/v1/info", KindJSON)
+	// GetConfig answers the configuration the daemon runs with, a
+	// config.Config document (kept raw: the wire does not depend on the
+	// daemon's config package).
+	GetConfig = def[None, json.RawMessage](http.MethodGet, "/v1/config", KindJSON)
+	// Doctor reports what the daemon detected on the host.
+	Doctor = def[None, DoctorReport](http.MethodGet, "/v1/doctor", KindJSON)
+	// GC removes host objects banger owns that no VM explains.
+	GC = def[GCQuery, GCReport](http.MethodPost, "/v1/gc", KindJSON)
+	// Inventory lists every host object banger owns.
+	Inventory = def[None, []HostObject](http.MethodGet, "/v1/inventory", KindJSON)
+	// TeardownNetwork removes banger's bridge and firewall table; refused
+	// while VMs run.
+	TeardownNetwork = def[None, None](http.MethodPost, "/v1/network/teardown", KindJSON)
+)
+
+// VMs; {ref} is an id, a name, or a unique id prefix.
+var (
+	// CreateVM records a VM without starting it.
+	CreateVM = def[CreateVMRequest, VM](http.MethodPost, "/v1/vms", KindJSON)
+	// ListVMs lists running VMs, or all of them.
+	ListVMs = def[ListVMsQuery, []VM](http.MethodGet, "/v1/vms", KindJSON)
+	// GetVM answers one VM.
+	GetVM = def[None, VM](http.MethodGet, "/v1/vms/{ref}", KindJSON)
+	// StartVM boots a VM and answers once its guest agent is ready.
+	StartVM = def[None, StartResult](http.MethodPost, "/v1/vms/{ref}/start", KindEvents)
+	// StopVM asks the guest to power off, and kills it after a timeout.
+	StopVM = def[StopVMQuery, VM](http.MethodPost, "/v1/vms/{ref}/stop", KindJSON)
+	// KillVM stops a VM at once.
+	KillVM = def[None, VM](http.MethodPost, "/v1/vms/{ref}/kill", KindJSON)
+	// WaitVM answers once a VM has stopped (and been removed, with --rm).
+	WaitVM = def[None, VM](http.MethodPost, "/v1/vms/{ref}/wait", KindJSON)
+	// RemoveVM releases everything a VM holds and deletes its record.
+	RemoveVM = def[RemoveVMQuery, None](http.MethodDelete, "/v1/vms/{ref}", KindJSON)
+	// VMLogs streams a VM's serial console.
+	VMLogs = def[VMLogsQuery, io.ReadCloser](http.MethodGet, "/v1/vms/{ref}/logs", KindText)
+	// VMSSH carries SSH to the VM's agent through the daemon's proxy.
+	VMSSH = defUpgrade("/v1/vms/{ref}/ssh", ProtocolSSH)
+)
+
+// Images; {name...} is a name, a canonical reference, or an id prefix.
+var (
+	// PullImage pulls an image from a registry and converts it.
+	PullImage = def[PullRequest, Image](http.MethodPost, "/v1/images/pull", KindEvents)
+	// ImportImage converts an uploaded root file system tarball.
+	ImportImage = def[ImageImportQuery, Image](http.MethodPost, "/v1/images/import", KindUpload)
+	// ListImages lists the image catalog.
+	ListImages = def[None, []Image](http.MethodGet, "/v1/images", KindJSON)
+	// GetImage answers one image.
+	GetImage = def[None, Image](http.MethodGet, "/v1/images/{name...}", KindJSON)
+	// RemoveImage deletes an image no VM uses.
+	RemoveImage = def[None, None](http.MethodDelete, "/v1/images/{name...}", KindJSON)
+)
+
+// Kernels; {name} is a catalog name.
+var (
+	// ImportKernel imports a kernel from a path on the daemon's host.
+	ImportKernel = def[KernelImportRequest, Kernel](http.MethodPost, "/v1/kernels/import", KindEvents)
+	// UploadKernel imports an uploaded kernel file.
+	UploadKernel = def[KernelUploadQuery, Kernel](http.MethodPost, "/v1/kernels/upload", KindUpload)
+	// PullKernel fetches a kernel from the built-in catalog, a URL or an
+	// OCI image.
+	PullKernel = def[KernelPullRequest, Kernel](http.MethodPost, "/v1/kernels/pull", KindEvents)
+	// ListKernels lists the kernel catalog.
+	ListKernels = def[None, []Kernel](http.MethodGet, "/v1/kernels", KindJSON)
+	// GetKernel answers one kernel.
+	GetKernel = def[None, Kernel](http.MethodGet, "/v1/kernels/{name}", KindJSON)
+	// RemoveKernel deletes a kernel no VM uses.
+	RemoveKernel = def[None, None](http.MethodDelete, "/v1/kernels/{name}", KindJSON)
+)
