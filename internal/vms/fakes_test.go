@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/config"
@@ -106,239 +102,11 @@ func (c fakeCatalog) Image(ref string) (Image, error) {
 		Config: imagepull.Config{Cmd: []string{"sh"}}}, nil
 }
 
-func (c fakeCatalog) Kernel(name string) (Kernel, error) {
+func (c fakeCatalog) Kernel(string) (Kernel, error) {
 	if err := c.h.do("catalog.kernel"); err != nil {
 		return Kernel{}, err
 	}
 	return Kernel{Name: "k1", Vmlinux: "/kernels/k1/vmlinux"}, nil
-}
-
-// fakeBackends is a vmm.Set of one fake backend.
-type fakeBackends struct {
-	h *host
-	b *fakeBackend
-}
-
-func (f fakeBackends) Pick(context.Context, string) (vmm.Backend, vmm.Probe, error) {
-	if err := f.h.do("backend.pick"); err != nil {
-		return nil, vmm.Probe{}, err
-	}
-	return f.b, vmm.Probe{Available: true, Accel: "tcg"}, nil
-}
-
-func (f fakeBackends) Get(name string) (vmm.Backend, bool) {
-	if name != f.b.Name() {
-		return nil, false
-	}
-	return f.b, true
-}
-
-// fakeBackend starts fakeMachines. Its machines' process identity is this
-// test process's own (alive, never signalled), unless dead is set.
-type fakeBackend struct {
-	h    *host
-	caps vmm.Capabilities
-	// recordThenFail makes Start record handles and then fail.
-	recordThenFail bool
-}
-
-func (b *fakeBackend) Name() string                    { return "fake" }
-func (b *fakeBackend) Probe(context.Context) vmm.Probe { return vmm.Probe{Available: true} }
-func (b *fakeBackend) Capabilities() vmm.Capabilities  { return b.caps }
-
-// handles are a fake machine's: the agent "socket" names the VM, and the
-// process is this test process (alive, and never signalled: releases go
-// through the fake).
-func (b *fakeBackend) handles(id string) vmm.Handles {
-	self, _ := proc.Lookup(os.Getpid())
-	return vmm.Handles{Backend: b.Name(), Process: self, Sockets: map[string]string{"agent": "fake:" + id}}
-}
-
-func (b *fakeBackend) Start(_ context.Context, spec vmm.Spec) (vmm.Machine, error) {
-	if spec.Record != nil {
-		if err := spec.Record(b.handles(spec.ID)); err != nil {
-			return nil, err
-		}
-	}
-	if err := b.h.do("vmm.start"); err != nil {
-		return nil, err
-	}
-	if b.recordThenFail {
-		return nil, errors.New("vmm died at once")
-	}
-	m := newFakeMachine(b.h, spec.ID, b.handles(spec.ID), spec.ConsoleLog)
-	b.h.mu.Lock()
-	b.h.machines[spec.ID] = m
-	b.h.mu.Unlock()
-	return m, nil
-}
-
-func (b *fakeBackend) Attach(_ context.Context, h vmm.Handles) (vmm.Machine, error) {
-	id := strings.TrimPrefix(h.Sockets["agent"], "fake:")
-	if err := b.h.do("vmm.attach"); err != nil {
-		return nil, err
-	}
-	b.h.mu.Lock()
-	defer b.h.mu.Unlock()
-	m, ok := b.h.machines[id]
-	if !ok || !m.alive() {
-		return nil, errors.New("no such machine")
-	}
-	return m, nil
-}
-
-func (b *fakeBackend) Release(_ context.Context, h vmm.Handles) error {
-	id := strings.TrimPrefix(h.Sockets["agent"], "fake:")
-	if err := b.h.do("vmm.release"); err != nil {
-		return err
-	}
-	b.h.mu.Lock()
-	m := b.h.machines[id]
-	b.h.mu.Unlock()
-	if m != nil {
-		m.exit(-1)
-	}
-	return nil
-}
-
-// fakeMachine is a VMM that runs until killed, shut down, or its guest
-// "powers off" (exit).
-type fakeMachine struct {
-	h       *host
-	id      string
-	hd      vmm.Handles
-	console string
-
-	once   sync.Once
-	exited chan struct{}
-	code   int
-	// ignoreShutdown makes the guest ignore the power button.
-	ignoreShutdown bool
-}
-
-func newFakeMachine(h *host, id string, hd vmm.Handles, console string) *fakeMachine {
-	return &fakeMachine{h: h, id: id, hd: hd, console: console, exited: make(chan struct{})}
-}
-
-func (m *fakeMachine) alive() bool {
-	select {
-	case <-m.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-// exit ends the machine with code, once.
-func (m *fakeMachine) exit(code int) {
-	m.once.Do(func() { m.code = code; close(m.exited) })
-}
-
-// powerOff is the guest's main process ending with status: the agent
-// prints its exit line on the console and powers off.
-func (m *fakeMachine) powerOff(status int) {
-	if m.console != "" {
-		f, err := os.OpenFile(m.console, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-		if err == nil {
-			_, _ = fmt.Fprintf(f, "banger-agent: main exited status=%d\n", status)
-			_ = f.Close()
-		}
-	}
-	m.exit(0)
-}
-
-func (m *fakeMachine) Handles() vmm.Handles { return m.hd }
-
-func (m *fakeMachine) DialAgent(context.Context) (net.Conn, error) {
-	if err := m.h.do("agent.dial"); err != nil {
-		return nil, err
-	}
-	if !m.alive() {
-		return nil, errors.New("vmm exited")
-	}
-	a, b := net.Pipe()
-	go func() { <-m.exited; _ = b.Close() }()
-	return machineConn{a, m}, nil
-}
-
-// machineConn is a connection to a fake machine's agent; the fake dialer
-// finds the machine through it.
-type machineConn struct {
-	net.Conn
-	m *fakeMachine
-}
-
-func (m *fakeMachine) Status(context.Context) (vmm.Status, error) {
-	if m.alive() {
-		return vmm.StatusRunning, nil
-	}
-	return vmm.StatusStopped, nil
-}
-
-func (m *fakeMachine) Shutdown(ctx context.Context) error {
-	_ = m.h.do("vmm.shutdown")
-	if !m.ignoreShutdown {
-		m.exit(0)
-	}
-	_, err := m.Wait(ctx)
-	return err
-}
-
-// Kill kills a running machine; a machine that exited has nothing to
-// kill (and logs nothing).
-func (m *fakeMachine) Kill(context.Context) error {
-	if !m.alive() {
-		return nil
-	}
-	if err := m.h.do("vmm.kill"); err != nil {
-		return err
-	}
-	m.exit(-1)
-	return nil
-}
-
-func (m *fakeMachine) Wait(ctx context.Context) (vmm.Exit, error) {
-	select {
-	case <-m.exited:
-		return vmm.Exit{Code: m.code}, nil
-	case <-ctx.Done():
-		return vmm.Exit{}, ctx.Err()
-	}
-}
-
-func (m *fakeMachine) Cleanup() error { return m.h.do("vmm.cleanup") }
-
-// fakeAgent is the guest agent's session; Shutdown powers the guest off
-// unless the machine ignores it.
-type fakeAgent struct {
-	m      *fakeMachine
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (a *fakeAgent) SSH() *ssh.Client { return nil }
-func (a *fakeAgent) Shutdown(context.Context) error {
-	_ = a.m.h.do("agent.shutdown")
-	if !a.m.ignoreShutdown {
-		go a.m.powerOff(0)
-	}
-	return nil
-}
-func (a *fakeAgent) Close() error { a.once.Do(func() { close(a.closed) }); return nil }
-func (a *fakeAgent) Wait() error  { <-a.closed; return nil }
-
-func (h *host) dialer() AgentDialer {
-	return func(_ context.Context, conn net.Conn, _ ssh.PublicKey) (Agent, error) {
-		if err := h.do("agent.handshake"); err != nil {
-			return nil, err
-		}
-		mc, ok := conn.(machineConn)
-		if !ok {
-			return nil, fmt.Errorf("dialer got a %T, not a fake machine's connection", conn)
-		}
-		_ = conn.Close()
-		return &fakeAgent{m: mc.m, closed: make(chan struct{})}, nil
-	}
 }
 
 // fakeDisks makes disk files in the VM's directory.
@@ -543,22 +311,6 @@ func (f *fixture) get(ref string) VM {
 	}
 	return vm
 }
-
-// record reads a VM's runtime record from disk, as a restarted daemon
-// would.
-func (f *fixture) record(id string) *handlesView {
-	f.t.Helper()
-	b, err := os.ReadFile(filepath.Join(f.l.VM(id), "handles.json"))
-	if err != nil {
-		return nil
-	}
-	return &handlesView{raw: string(b)}
-}
-
-// handlesView is the saved record, for assertions on what it names.
-type handlesView struct{ raw string }
-
-func (v *handlesView) names(section string) bool { return strings.Contains(v.raw, `"`+section+`"`) }
 
 func mustLookup(t testing.TB, pid int) proc.Identity {
 	t.Helper()

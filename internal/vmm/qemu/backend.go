@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -27,10 +26,8 @@ const readyTimeout = 30 * time.Second
 
 // Backend starts and adopts QEMU microVMs.
 type Backend struct {
-	opts   options
-	kvm    kvm.Device // what the probe checks before booting a KVM guest
-	mu     sync.Mutex
-	probed *vmm.Probe
+	opts options
+	kvm  kvm.Device // what the probe checks before booting a KVM guest
 }
 
 var _ vmm.Backend = (*Backend)(nil)
