@@ -169,7 +169,7 @@ type VMState string
 const (
 	VMCreated VMState = "created"
 	VMRunning VMState = "running"
-	VMStopped VMState = "stopped"
+	VMExited  VMState = "exited"
 	VMError   VMState = "error"
 )
 

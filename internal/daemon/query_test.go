@@ -16,7 +16,7 @@ import (
 func TestHandlersReadTheTypedQueries(t *testing.T) {
 	d, c := serveDaemon(t)
 	ctx := context.Background()
-	for _, vm := range []api.VM{{ID: "run1", Name: "up", State: api.VMRunning}, {ID: "off1", Name: "down", State: api.VMStopped}} {
+	for _, vm := range []api.VM{{ID: "run1", Name: "up", State: api.VMRunning}, {ID: "off1", Name: "down", State: api.VMExited}} {
 		if err := d.store.Put(store.VMs, vm.ID, vm); err != nil {
 			t.Fatal(err)
 		}

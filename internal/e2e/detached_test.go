@@ -48,7 +48,7 @@ func TestDetachedVMExecCopyLogsStopStart(t *testing.T) {
 	// A file written on the VM disk survives stop and start.
 	f.must(t, "exec", "dev", "--", "sh", "-c", "echo kept > /root/kept && sync")
 	f.must(t, "stop", "dev")
-	if vm := f.inspect(t, "dev"); vm.State != "stopped" || vm.Runtime.PID != 0 {
+	if vm := f.inspect(t, "dev"); vm.State != "exited" || vm.Runtime.PID != 0 {
 		t.Errorf("after stop: state %s pid %d", vm.State, vm.Runtime.PID)
 	}
 	if pids := pidsOf(id); len(pids) != 0 {
@@ -150,7 +150,7 @@ func TestInitHandsPID1ToTheImage(t *testing.T) {
 	t0 := time.Now()
 	f.must(t, "stop", id)
 	t.Logf("stop took %v", time.Since(t0))
-	if vm := f.inspect(t, id); vm.State != "stopped" {
+	if vm := f.inspect(t, id); vm.State != "exited" {
 		t.Fatalf("after stop: %s (%s)", vm.State, vm.Error)
 	}
 	// The image's init powered the guest off; the VMM was not killed.

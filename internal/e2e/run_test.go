@@ -20,7 +20,7 @@ func TestRunOutputExitCodeAndNoTrace(t *testing.T) {
 		t.Errorf("stderr %q lacks the guest's stderr", errOut)
 	}
 	vm := f.inspect(t, "exit3")
-	if vm.State != "stopped" || vm.ExitCode == nil || *vm.ExitCode != 3 {
+	if vm.State != "exited" || vm.ExitCode == nil || *vm.ExitCode != 3 {
 		t.Errorf("after exit: state %s exit %v, want stopped with 3", vm.State, vm.ExitCode)
 	}
 	f.must(t, "rm", "exit3")

@@ -63,7 +63,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 		case relErr != nil:
 			v.State, v.ErrorPhase, v.Error, v.ConsoleTail = Failed, "reconcile", relErr.Error(), tail
 		case haveCode:
-			v.State, v.ExitCode = Stopped, &code
+			v.State, v.ExitCode = Exited, &code
 		default:
 			v.State, v.ErrorPhase, v.Error, v.ConsoleTail = Failed, "reconcile", "the VMM exited while the daemon was down", tail
 		}

@@ -61,7 +61,7 @@ func TestReconcileEveryPartialRecord(t *testing.T) {
 				r.RunDir = &handles.RunDir{State: handles.Created, Path: f.l.VMRuntime(id)}
 				r.VMM = &handles.VMM{State: handles.Created, Handles: vmmHandles(reused)}
 			},
-			must: []string{"vmm.release", "net.detach"}, never: []string{"vmm.attach", "net.release", "disk.remove"}, wantState: Stopped, wantCode: 4},
+			must: []string{"vmm.release", "net.detach"}, never: []string{"vmm.attach", "net.release", "disk.remove"}, wantState: Exited, wantCode: 4},
 		{name: "a reused pid is never adopted", state: Running, machine: true,
 			build: func(r *handles.Record, _ *fixture) {
 				r.VMM = &handles.VMM{State: handles.Created, Handles: vmmHandles(reused)}
@@ -84,11 +84,11 @@ func TestReconcileEveryPartialRecord(t *testing.T) {
 				r.Disk = &handles.Disk{State: handles.Created, DM: handles.Creating, Disk: rootfs.Disk{Strategy: rootfs.DMSnapshot}}
 			},
 			must: []string{"disk.deactivate"}, never: []string{"net.detach", "disk.remove"}, wantState: Created},
-		{name: "a stopped VM holds only its disk and lease", state: Stopped,
+		{name: "a stopped VM holds only its disk and lease", state: Exited,
 			build: func(r *handles.Record, f *fixture) {
 				r.Disk, r.Network = disk(f.l.VM(id)), attached("")
 			},
-			never: []string{"net.detach", "vmm.release", "disk.deactivate", "net.release", "disk.remove"}, wantState: Stopped},
+			never: []string{"net.detach", "vmm.release", "disk.deactivate", "net.release", "disk.remove"}, wantState: Exited},
 		{name: "broken vmm section", state: Running,
 			raw:  `{"version":2,"vm_id":"` + id + `","vmm":{"handles":{"process":7}},"network":{"lease":"created","attach":"created","resources":{"tap":"bg-` + id + `"}}}`,
 			must: []string{"net.detach"}, never: []string{"vmm.attach", "vmm.release"}, wantState: Failed},

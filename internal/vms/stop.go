@@ -31,7 +31,7 @@ func (s *Service) watch(lv *liveVM) {
 	lines := consoleLines(s.consoleLog(id))
 	tail := lastN(lines, 20)
 	code, haveCode := exitFromConsole(tail)
-	state, phase, msg := Stopped, "", ""
+	state, phase, msg := Exited, "", ""
 	switch i, line := panicLine(lines); {
 	case i >= 0:
 		state, phase, msg = Failed, "guest", "the guest kernel panicked: "+line
@@ -42,7 +42,7 @@ func (s *Service) watch(lv *liveVM) {
 	}
 	if relErr != nil {
 		s.Log.Error("release runtime resources", "vm", id, "error", relErr)
-		if state == Stopped {
+		if state == Exited {
 			state, phase, msg = Failed, "teardown", relErr.Error()
 		}
 	}
@@ -165,7 +165,7 @@ func (s *Service) Wait(ctx context.Context, ref string) (VM, error) {
 	}
 	got, err := s.Get(vm.ID)
 	if errors.Is(err, errdefs.ErrNotFound) {
-		return VM{ID: vm.ID, State: Stopped}, nil
+		return VM{ID: vm.ID, State: Exited}, nil
 	}
 	return got, err
 }

@@ -34,7 +34,7 @@ func TestGuestExitIsRecordedAndReleased(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != Stopped || got.ExitCode == nil || *got.ExitCode != 3 || got.Stopped.IsZero() {
+	if got.State != Exited || got.ExitCode == nil || *got.ExitCode != 3 || got.Stopped.IsZero() {
 		t.Fatalf("after the main process exited: %+v", got)
 	}
 	if f.h.taps[vm.ID] || !f.h.leases[vm.ID] {
@@ -68,7 +68,7 @@ func TestStopAsksTheAgentFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != Stopped || !f.h.did("agent.shutdown") || f.h.did("vmm.kill") || f.h.did("vmm.shutdown") {
+	if got.State != Exited || !f.h.did("agent.shutdown") || f.h.did("vmm.kill") || f.h.did("vmm.shutdown") {
 		t.Fatalf("state %s, ops %v: want the agent to power the guest off", got.State, f.h.log())
 	}
 }
@@ -81,7 +81,7 @@ func TestStopKillsAGuestThatIgnoresShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != Stopped || !f.h.did("agent.shutdown") || !f.h.did("vmm.shutdown") || !f.h.did("vmm.kill") {
+	if got.State != Exited || !f.h.did("agent.shutdown") || !f.h.did("vmm.shutdown") || !f.h.did("vmm.kill") {
 		t.Fatalf("state %s, ops %v: want agent, power button, then kill", got.State, f.h.log())
 	}
 	if len(f.h.running()) != 0 {
@@ -99,7 +99,7 @@ func TestKillAndIdempotentStop(t *testing.T) {
 		t.Fatalf("kill asked the agent: %v", f.h.log())
 	}
 	f.h.reset()
-	if got, err := f.s.Stop(context.Background(), "web", 0); err != nil || got.State != Stopped || len(f.h.log()) != 0 {
+	if got, err := f.s.Stop(context.Background(), "web", 0); err != nil || got.State != Exited || len(f.h.log()) != 0 {
 		t.Fatalf("second stop: %v %s, ops %v", err, got.State, f.h.log())
 	}
 }
@@ -152,7 +152,7 @@ func TestAutoRemoveOnExit(t *testing.T) {
 	vm, m := f.start("once", func(s *Spec) { s.AutoRemove = true })
 	m.powerOff(0)
 	got, err := f.s.Wait(context.Background(), vm.ID)
-	if err != nil || got.State != Stopped {
+	if err != nil || got.State != Exited {
 		t.Fatalf("wait: %+v %v", got, err)
 	}
 	eventually(t, "the VM to be removed", func() bool {

@@ -69,3 +69,20 @@ func withVM(t *testing.T, vm VM, query func(*store.Tx) string) string {
 	_ = st.View(func(tx *store.Tx) error { got = query(tx); return nil })
 	return got
 }
+
+// A record written when banger called an exited VM "stopped" reads as
+// exited.
+func TestLegacyStoppedStateReadsAsExited(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	if err := st.Put(store.VMs, "v1", map[string]any{"id": "v1", "name": "old", "state": "stopped"}); err != nil {
+		t.Fatal(err)
+	}
+	vm, err := store.Get[VM](st, store.VMs, "v1")
+	if err != nil || vm.State != Exited {
+		t.Fatalf("state %q, %v; want exited", vm.State, err)
+	}
+}

@@ -27,13 +27,23 @@ import (
 // State is where a VM is in its life.
 type State string
 
-// The VM states.
+// The VM states, docker's names where docker has one.
 const (
 	Created State = "created"
 	Running State = "running"
-	Stopped State = "stopped"
+	Exited  State = "exited"
 	Failed  State = "error"
 )
+
+// UnmarshalText reads a state, taking "stopped" (what banger called an
+// exited VM before) as Exited.
+func (s *State) UnmarshalText(b []byte) error {
+	*s = State(b)
+	if *s == "stopped" {
+		*s = Exited
+	}
+	return nil
+}
 
 // The network modes of Spec.Network.
 const (
