@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -16,6 +17,7 @@ import (
 	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/agent/sshd"
 	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/version"
 )
 
@@ -95,6 +97,7 @@ func NewService(cfg bootcfg.Config, o ServiceOptions) (*Service, error) {
 		Reaper:         o.Reaper,
 		Main:           s.mainForSSH,
 		Shutdown:       s.Shutdown,
+		Signal:         s.Signal,
 		Info:           s.info,
 		SFTPServer:     o.SFTPServer,
 		Logf:           o.Logf,
@@ -159,28 +162,13 @@ func (s *Service) Shutdown(p proto.ShutdownPayload) {
 
 // Run starts the main process (when the config has one) and blocks until
 // the VM should end, then calls Halt: after the main process exited and a
-// host collected its status (or ExitWait passed), unless detached; or after
-// a shutdown stopped it. ctx ending returns without halting.
+// host collected its status (or ExitWait passed), as a container ends with
+// its main process; or after a shutdown stopped it. A VM without a main
+// process runs until it is shut down. ctx ending returns without halting.
 func (s *Service) Run(ctx context.Context) {
 	var done <-chan struct{}
 	if c := s.cfg.Main; c != nil {
-		m, err := mainproc.Start(mainproc.Options{
-			Spec:   process.Spec{Argv: c.Argv, Env: c.Env, Dir: c.WorkingDir, User: c.User},
-			TTY:    c.TTY,
-			Stdin:  c.Stdin,
-			Ring:   s.cfg.Detached,
-			Root:   s.opts.Root,
-			Reaper: s.opts.Reaper,
-		})
-		if err != nil {
-			code := 126
-			var se *process.StartError
-			if errors.As(err, &se) {
-				code = se.Code
-			}
-			_, _ = fmt.Fprintf(s.opts.Console, "banger-agent: main: %v\n", err)
-			m = mainproc.Failed(err, code)
-		}
+		m := s.startMain(c)
 		s.mu.Lock()
 		s.main = m
 		s.mu.Unlock()
@@ -192,26 +180,18 @@ func (s *Service) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-done:
-			done = nil
 			m := s.Main()
-			_, _ = fmt.Fprintln(s.opts.Console, proto.MainExitLine(m.Status()))
-			if s.cfg.Detached {
-				continue
-			}
+			_, _ = fmt.Fprintln(s.opts.Console, m.Exit().Line())
 			s.awaitCollect(ctx, m, s.cfg.ExitWait())
 			s.halt(false)
 			return
 		case p := <-s.shutdown:
-			grace := s.cfg.StopGrace()
-			if p.GraceMS > 0 {
-				grace = time.Duration(p.GraceMS) * time.Millisecond
-			}
 			if m := s.Main(); m != nil {
-				m.Stop(ctx, grace)
+				m.Stop(ctx, s.stopSignal(p), s.grace(p))
 				select {
 				case <-m.Done():
 					if done != nil { // not reported yet
-						_, _ = fmt.Fprintln(s.opts.Console, proto.MainExitLine(m.Status()))
+						_, _ = fmt.Fprintln(s.opts.Console, m.Exit().Line())
 					}
 				default:
 				}
@@ -221,6 +201,85 @@ func (s *Service) Run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// startMain starts the main process, first making its working directory
+// when it does not exist (owned by its user, as docker does for -w). A
+// process that cannot start is a Main that exited at once with a shell's
+// status for the failure (126, 127).
+func (s *Service) startMain(c *bootcfg.Process) *mainproc.Main {
+	spec := process.Spec{Argv: c.Argv, Env: c.Env, Dir: c.WorkingDir, User: c.User}
+	if err := process.EnsureDir(s.opts.Root, spec); err != nil {
+		_, _ = fmt.Fprintf(s.opts.Console, "banger-agent: main: %v\n", err)
+		return mainproc.Failed(err, process.ExitNotExecutable)
+	}
+	m, err := mainproc.Start(mainproc.Options{
+		Spec:   spec,
+		TTY:    c.TTY,
+		Stdin:  c.Stdin,
+		Ring:   s.cfg.Detached,
+		Root:   s.opts.Root,
+		Reaper: s.opts.Reaper,
+	})
+	if err != nil {
+		code := process.ExitNotExecutable
+		var se *process.StartError
+		if errors.As(err, &se) {
+			code = se.Code
+		}
+		_, _ = fmt.Fprintf(s.opts.Console, "banger-agent: main: %v\n", err)
+		return mainproc.Failed(err, code)
+	}
+	return m
+}
+
+// stopSignal is what a shutdown sends the main process first: the host's
+// choice, else the image's STOPSIGNAL, else SIGTERM.
+func (s *Service) stopSignal(p proto.ShutdownPayload) syscall.Signal {
+	name := p.Signal
+	if name == "" && s.cfg.Main != nil {
+		name = s.cfg.Main.StopSignal
+	}
+	sig, err := proto.ParseSignal(name, syscall.SIGTERM)
+	if err != nil {
+		s.opts.Logf("stop signal: %v; sending TERM", err)
+		return syscall.SIGTERM
+	}
+	return sig
+}
+
+// grace is how long the main process gets between the stop signal and
+// SIGKILL.
+func (s *Service) grace(p proto.ShutdownPayload) time.Duration {
+	switch {
+	case p.Now:
+		return 0
+	case p.GraceMS > 0:
+		return time.Duration(p.GraceMS) * time.Millisecond
+	default:
+		return s.cfg.StopGrace()
+	}
+}
+
+// Signal sends sig to the main process (`banger kill`); the VM then ends
+// when the process does. A VM without a main process has nothing to
+// signal: it is shut down at once.
+func (s *Service) Signal(p proto.SignalPayload) error {
+	sig, err := proto.ParseSignal(p.Signal, syscall.SIGKILL)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-s.started:
+	default:
+		return fmt.Errorf("the main process is still starting: %w", errdefs.ErrConflict)
+	}
+	m := s.Main()
+	if m == nil {
+		s.Shutdown(proto.ShutdownPayload{Now: true})
+		return nil
+	}
+	return m.Signal(sig)
 }
 
 func (s *Service) awaitCollect(ctx context.Context, m *mainproc.Main, wait time.Duration) {

@@ -42,6 +42,11 @@ func setup(cfg bootcfg.Config) []error {
 			errs = append(errs, err)
 		}
 	}
+	if len(cfg.Tmpfs) > 0 {
+		if err := initplan.Apply(initplan.Tmpfs(cfg.Tmpfs), initplan.Linux{}); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errs
 }
 

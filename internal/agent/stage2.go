@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -128,16 +129,58 @@ func waitPath(p string, timeout time.Duration) error {
 	}
 }
 
-// haltNow ends the VM: whatever still runs is killed, file systems synced
-// and the root remounted read-only, then power off (or reboot).
+// othersGrace is how long the processes besides the main one get between
+// SIGTERM and SIGKILL when the VM ends.
+const othersGrace = time.Second
+
+// haltNow ends the VM: every other process gets SIGTERM and, after a short
+// grace, SIGKILL; the file systems are synced and the root remounted
+// read-only, so nothing written is lost; then power off (or reboot).
 func haltNow(reboot bool) {
-	_ = unix.Kill(-1, unix.SIGKILL)
+	n := stopEveryone(othersGrace)
+	_, _ = fmt.Fprintf(os.Stderr, "banger-agent: powering off: %d other processes stopped, syncing\n", n)
 	unix.Sync()
 	_ = unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
 	if err := power.Halt(reboot); err != nil {
 		_, _ = fmt.Fprintf(os.Stderr, "banger-agent: halt: %v\n", err)
 	}
 	select {}
+}
+
+// stopEveryone sends every process but PID 1 SIGTERM, waits until none is
+// left or grace passed, then SIGKILLs the rest (kill(-1) spares PID 1). It
+// returns how many there were.
+func stopEveryone(grace time.Duration) int {
+	n := othersLeft()
+	if n > 0 && unix.Kill(-1, unix.SIGTERM) == nil {
+		deadline := time.Now().Add(grace)
+		for time.Now().Before(deadline) && othersLeft() > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	_ = unix.Kill(-1, unix.SIGKILL)
+	return n
+}
+
+// othersLeft counts the user processes other than PID 1 (kernel threads
+// have an empty command line). Zombies do not count: PID 1's reaper
+// collects them.
+func othersLeft() int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == 1 {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && len(b) > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // handOverToInit starts the agent's service as a child and execs the

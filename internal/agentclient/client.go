@@ -14,10 +14,12 @@
 package agentclient
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -150,8 +152,13 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 
 // ShutdownOptions tune Shutdown.
 type ShutdownOptions struct {
-	// Grace overrides the boot config's SIGTERM-to-SIGKILL grace period.
+	// Signal is sent first ("TERM", "QUIT"); empty means the image's stop
+	// signal, else SIGTERM.
+	Signal string
+	// Grace overrides the boot config's stop-signal-to-SIGKILL grace.
 	Grace time.Duration
+	// Now sends SIGKILL right after the stop signal.
+	Now bool
 	// Reboot reboots instead of powering off.
 	Reboot bool
 }
@@ -165,13 +172,53 @@ func (c *Client) Shutdown(ctx context.Context) error {
 
 // ShutdownWith is Shutdown with options.
 func (c *Client) ShutdownWith(ctx context.Context, o ShutdownOptions) error {
-	p := proto.ShutdownPayload{GraceMS: int(o.Grace / time.Millisecond), Reboot: o.Reboot}
+	p := proto.ShutdownPayload{Signal: o.Signal, GraceMS: int(o.Grace / time.Millisecond), Now: o.Now, Reboot: o.Reboot}
 	ok, _, err := c.request(ctx, proto.RequestShutdown, proto.Marshal(p))
 	if err != nil {
 		return fmt.Errorf("agentclient: shutdown: %w", err)
 	}
 	if !ok {
 		return fmt.Errorf("agentclient: shutdown refused: %w", errdefs.ErrUnsupported)
+	}
+	return nil
+}
+
+// Signal sends sig ("KILL", "HUP", a number; empty means KILL) to the main
+// process. The VM ends when the process does.
+func (c *Client) Signal(ctx context.Context, sig string) error {
+	ok, msg, err := c.request(ctx, proto.RequestSignal, proto.Marshal(proto.SignalPayload{Signal: sig}))
+	if err != nil {
+		return fmt.Errorf("agentclient: signal: %w", err)
+	}
+	if !ok {
+		if len(msg) > 0 {
+			return fmt.Errorf("agentclient: signal %s: %s: %w", sig, msg, errdefs.ErrInvalid)
+		}
+		return fmt.Errorf("agentclient: signal: %w: the VM's guest agent is older than this banger; pull or import its image again", ErrOldAgent)
+	}
+	return nil
+}
+
+// ErrOldAgent is a request the guest's agent does not know: it came with
+// an image imported by an older banger.
+var ErrOldAgent = fmt.Errorf("old guest agent: %w", errdefs.ErrUnsupported)
+
+// Sync flushes the guest's file systems to its disks and returns once
+// they are: what was written before is durable even if the VMM dies. An
+// agent older than the sync request (an image imported by an older
+// banger) runs the image's sync(1) as root instead.
+func (c *Client) Sync(ctx context.Context) error {
+	ok, _, err := c.request(ctx, proto.RequestSync, nil)
+	if err != nil {
+		return fmt.Errorf("agentclient: sync: %w", err)
+	}
+	if ok {
+		return nil
+	}
+	var stderr bytes.Buffer
+	code, err := c.Exec(ctx, ExecRequest{Argv: []string{"sync"}, User: "0", Stderr: &stderr})
+	if err != nil || code != 0 {
+		return fmt.Errorf("agentclient: sync: the agent is older than this banger and `sync` in the guest failed (exit %d, %v, %s): %w; pull or import the image again", code, err, strings.TrimSpace(stderr.String()), errdefs.ErrUnsupported)
 	}
 	return nil
 }

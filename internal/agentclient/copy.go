@@ -25,17 +25,25 @@ func (c *Client) SFTP(opts ...sftp.ClientOption) (*sftp.Client, error) {
 
 // CopyIn copies the host file or directory tree src into the guest at dst,
 // like `cp -r`: when dst is an existing directory, src lands inside it.
-// Modes, modification times and symlinks are kept.
+// Modes, modification times and symlinks are kept. It returns once the
+// guest has synced the copy to its disk: a stop, a kill or a crash of the
+// VMM after it cannot lose it.
 func (c *Client) CopyIn(ctx context.Context, src, dst string) error {
 	s, err := c.SFTP()
 	if err != nil {
 		return err
 	}
-	defer func() { _ = s.Close() }()
 	if fi, err := s.Stat(dst); err == nil && fi.IsDir() {
 		dst = path.Join(dst, filepath.Base(src))
 	}
-	return copyTree(ctx, localFS{}, guestFS{s}, src, dst)
+	err = copyTree(ctx, localFS{}, guestFS{s}, src, dst)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return c.Sync(ctx)
 }
 
 // CopyOut copies the guest file or directory tree src to dst on the host,

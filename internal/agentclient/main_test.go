@@ -209,25 +209,95 @@ func TestShutdownKillsAfterGrace(t *testing.T) {
 	a.WaitConsole(t, "main exited status=137", time.Second)
 }
 
-func TestDetachedKeepsServingAfterMainExits(t *testing.T) {
-	a := agenttest.Start(t, bootcfg.Config{Main: &bootcfg.Process{Argv: []string{"true"}}, Detached: true, ExitWaitMS: 50})
-	a.WaitConsole(t, "main exited status=0", 5*time.Second)
+// The VM ends with its main process, with -d too, as a container does.
+func TestDetachedVMEndsWithItsMain(t *testing.T) {
+	a := agenttest.Start(t, bootcfg.Config{Main: &bootcfg.Process{Argv: []string{"sh", "-c", "exit 3"}}, Detached: true, ExitWaitMS: 50})
+	a.WaitConsole(t, "main exited status=3", 5*time.Second)
+	if !halted(t, a, 5*time.Second) {
+		t.Fatal("a detached VM stayed up after its main process ended")
+	}
+}
+
+// A VM without a main process serves exec until it is shut down.
+func TestNoMainServesUntilShutdown(t *testing.T) {
+	a := agenttest.Start(t, bootcfg.Config{ExitWaitMS: 50})
 	if halted(t, a, 300*time.Millisecond) {
-		t.Fatal("a detached VM powered off when its main process ended")
+		t.Fatal("a VM without a main process powered off by itself")
 	}
 	c := a.Dial(t)
-	if err := c.Ping(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
 	var out bytes.Buffer
 	if code, err := c.Exec(ctxT(t), agentclient.ExecRequest{Argv: []string{"echo", "still here"}, Stdout: &out}); err != nil || code != 0 || out.String() != "still here\n" {
-		t.Fatalf("exec on detached VM: %d %v %q", code, err, out.String())
+		t.Fatalf("exec: %d %v %q", code, err, out.String())
 	}
 	if err := c.Shutdown(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
 	if !halted(t, a, 5*time.Second) {
-		t.Fatal("shutdown of a detached VM did not halt")
+		t.Fatal("shutdown did not halt")
+	}
+}
+
+// kill -s: the signal reaches the main process, which may live on; a
+// fatal one ends it and the VM, and the console says which signal.
+func TestSignalReachesTheMainProcess(t *testing.T) {
+	a := agenttest.Start(t, bootcfg.Config{Main: &bootcfg.Process{Argv: []string{"sh", "-c", `trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.02; done`}}, ExitWaitMS: 50})
+	c := a.Dial(t)
+	out := &syncBuf{}
+	go func() { _, _ = c.AttachMain(ctxT(t), nil, out, io.Discard) }()
+	waitFor(t, out, "ready")
+	if err := c.Signal(ctxT(t), "USR1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "got-usr1")
+	if halted(t, a, 200*time.Millisecond) {
+		t.Fatal("a trapped signal ended the VM")
+	}
+	if err := c.Signal(ctxT(t), "bogus"); err == nil {
+		t.Fatal("an unknown signal was accepted")
+	}
+	if err := c.Signal(ctxT(t), ""); err != nil { // KILL
+		t.Fatal(err)
+	}
+	a.WaitConsole(t, "main exited status=137 signal=KILL", 5*time.Second)
+	if !halted(t, a, 5*time.Second) {
+		t.Fatal("the VM stayed up after its main process was killed")
+	}
+}
+
+// A stop sends the image's STOPSIGNAL, and "now" SIGKILLs without grace.
+func TestShutdownSendsTheStopSignal(t *testing.T) {
+	a := agenttest.Start(t, bootcfg.Config{Main: &bootcfg.Process{
+		Argv:       []string{"sh", "-c", `trap 'exit 5' QUIT; trap '' TERM; echo ready; while :; do sleep 0.02; done`},
+		StopSignal: "SIGQUIT",
+	}, StopGraceMS: 60000})
+	c := a.Dial(t)
+	out := &syncBuf{}
+	go func() { _, _ = c.AttachMain(ctxT(t), nil, out, io.Discard) }()
+	waitFor(t, out, "ready")
+	if err := c.Shutdown(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	a.WaitConsole(t, "main exited status=5", 5*time.Second)
+
+	b := agenttest.Start(t, bootcfg.Config{Main: &bootcfg.Process{Argv: []string{"sh", "-c", `trap '' TERM; echo ready; while :; do sleep 0.02; done`}}, StopGraceMS: 60000})
+	cb := b.Dial(t)
+	outb := &syncBuf{}
+	go func() { _, _ = cb.AttachMain(ctxT(t), nil, outb, io.Discard) }()
+	waitFor(t, outb, "ready")
+	start := time.Now()
+	if err := cb.ShutdownWith(ctxT(t), agentclient.ShutdownOptions{Now: true}); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitConsole(t, "main exited status=137 signal=KILL", 5*time.Second)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("stop now took %v: the 60 s grace was not skipped", d)
+	}
+}
+
+func TestSyncAnswers(t *testing.T) {
+	a := agenttest.Start(t, bootcfg.Config{})
+	if err := a.Dial(t).Sync(ctxT(t)); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -8,11 +8,18 @@ type ListVMsQuery struct {
 	All bool `query:"all"`
 }
 
-// StopVMQuery is StopVM's request.
+// StopVMQuery is StopVM's (and RestartVM's) request.
 type StopVMQuery struct {
-	// Timeout is how many seconds the guest gets to power off before it is
-	// killed; nil means the config's vm.stop_timeout, 0 kills at once.
+	// Timeout is how many seconds the main process gets between its stop
+	// signal and SIGKILL; nil means the config's vm.stop_timeout, 0 sends
+	// SIGKILL at once. Either way the guest then syncs and powers off.
 	Timeout *int `query:"timeout"`
+}
+
+// KillVMQuery is KillVM's request.
+type KillVMQuery struct {
+	// Signal is a name ("HUP", "SIGTERM") or number; empty means KILL.
+	Signal string `query:"signal"`
 }
 
 // RemoveVMQuery is RemoveVM's request.

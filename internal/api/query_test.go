@@ -23,6 +23,8 @@ var queryCases = []struct {
 	{StopVMQuery{}, ""},
 	{StopVMQuery{Timeout: ptr(0)}, "timeout=0"},
 	{StopVMQuery{Timeout: ptr(30)}, "timeout=30"},
+	{KillVMQuery{}, ""},
+	{KillVMQuery{Signal: "HUP"}, "signal=HUP"},
 	{RemoveVMQuery{Force: true}, "force=1"},
 	{VMLogsQuery{Follow: true}, "follow=1"},
 	{VMLogsQuery{Tail: ptr(0)}, "tail=0"},

@@ -40,10 +40,14 @@ var (
 	GetVM = def[None, VM](http.MethodGet, "/v1/vms/{ref}", KindJSON)
 	// StartVM boots a VM and answers once its guest agent is ready.
 	StartVM = def[None, StartResult](http.MethodPost, "/v1/vms/{ref}/start", KindEvents)
-	// StopVM asks the guest to power off, and kills it after a timeout.
+	// StopVM stops the main process (its stop signal, then SIGKILL after
+	// the timeout); the guest then syncs and powers off.
 	StopVM = def[StopVMQuery, VM](http.MethodPost, "/v1/vms/{ref}/stop", KindJSON)
-	// KillVM stops a VM at once.
-	KillVM = def[None, VM](http.MethodPost, "/v1/vms/{ref}/kill", KindJSON)
+	// KillVM signals the main process (SIGKILL by default); the VM ends
+	// when it does.
+	KillVM = def[KillVMQuery, VM](http.MethodPost, "/v1/vms/{ref}/kill", KindJSON)
+	// RestartVM stops a VM as StopVM does and starts it again.
+	RestartVM = def[StopVMQuery, StartResult](http.MethodPost, "/v1/vms/{ref}/restart", KindEvents)
 	// WaitVM answers once a VM has stopped (and been removed, with --rm).
 	WaitVM = def[None, VM](http.MethodPost, "/v1/vms/{ref}/wait", KindJSON)
 	// RemoveVM releases everything a VM holds and deletes its record.

@@ -28,6 +28,7 @@ type ImageConfig struct {
 	Env        []string `json:"env,omitempty"`
 	WorkingDir string   `json:"working_dir,omitempty"`
 	User       string   `json:"user,omitempty"`
+	StopSignal string   `json:"stop_signal,omitempty"`
 }
 
 // Image is one bootable root file system in the catalog.
@@ -197,6 +198,8 @@ type VMSpec struct {
 	Network    string        `json:"network,omitempty"`
 	Ports      []PortMapping `json:"ports,omitempty"`
 	Init       bool          `json:"init,omitempty"`
+	// Tmpfs are `--tmpfs PATH[:OPTIONS]` mounts.
+	Tmpfs []string `json:"tmpfs,omitempty"`
 	// Detach keeps the VM up after its main process exits (for exec);
 	// otherwise the guest powers off when it ends, like a container.
 	Detach bool `json:"detach,omitempty"`
@@ -229,8 +232,14 @@ type VM struct {
 	Spec    VMSpec    `json:"spec"`
 	ImageID string    `json:"image_id"`
 	Runtime VMRuntime `json:"runtime"`
-	// ExitCode of the main process, once it has exited.
-	ExitCode *int `json:"exit_code,omitempty"`
+	// ExitCode of the main process, once it has exited (128+N for signal
+	// N); ExitSignal names the signal and OOMKilled says the guest's OOM
+	// killer sent it. ExitReason says how a VM ended when it was not its
+	// main process's doing alone ("killed: agent unresponsive").
+	ExitCode   *int   `json:"exit_code,omitempty"`
+	ExitSignal string `json:"exit_signal,omitempty"`
+	OOMKilled  bool   `json:"oom_killed,omitempty"`
+	ExitReason string `json:"exit_reason,omitempty"`
 	// Error and ErrorPhase say why a VM is in the error state.
 	Error       string    `json:"error,omitempty"`
 	ErrorPhase  string    `json:"error_phase,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path"
 	"strings"
 	"time"
 
@@ -40,8 +41,9 @@ type Config struct {
 	// Main is the main process (OCI entrypoint+cmd). Nil runs nothing: the
 	// VM serves exec until it is shut down.
 	Main *Process `json:"main,omitempty"`
-	// Detached keeps the VM up after Main exits (for exec); otherwise the
-	// agent powers off once the exit status is collected.
+	// Detached says no host attaches to Main from the start (run -d): its
+	// output is kept in a ring instead of blocking it. Either way the VM
+	// ends when Main does, as a container does.
 	Detached bool `json:"detached,omitempty"`
 	// Init hands PID 1 to the image's own init (InitPath) after the agent's
 	// early duties; the agent keeps serving as a child. Excludes Main.
@@ -53,6 +55,8 @@ type Config struct {
 	// GrowRoot grows the root ext4 online to fill its device before Main
 	// starts (the host only enlarges the disk file).
 	GrowRoot bool `json:"grow_root,omitempty"`
+	// Tmpfs are mounted before Main starts.
+	Tmpfs []Tmpfs `json:"tmpfs,omitempty"`
 	// EntropySeed is random bytes from the host, credited to the kernel's
 	// pool with RNDADDENTROPY so the CRNG is ready early (the entropy
 	// trap: docs/architecture.md). JSON: base64.
@@ -108,6 +112,18 @@ type Process struct {
 	// Stdin keeps the process's stdin open for an attached host (`run -i`);
 	// otherwise it reads /dev/null.
 	Stdin bool `json:"stdin,omitempty"`
+	// StopSignal is what a stop sends first (the image's STOPSIGNAL);
+	// empty means SIGTERM.
+	StopSignal string `json:"stop_signal,omitempty"`
+}
+
+// Tmpfs is a tmpfs the agent mounts before Main starts (`--tmpfs`).
+type Tmpfs struct {
+	// Path is absolute.
+	Path string `json:"path"`
+	// Options are tmpfs mount options ("size=64m,mode=1777"); empty means
+	// the kernel's defaults.
+	Options string `json:"options,omitempty"`
 }
 
 // Channels name where the agent serves its SSH protocol; zero values are
@@ -204,6 +220,14 @@ func (c Config) Validate() error {
 	}
 	if c.Channels == (Channels{}) {
 		bad("channels: none set, the host could never reach the agent")
+	}
+	for _, t := range c.Tmpfs {
+		if !path.IsAbs(t.Path) || path.Clean(t.Path) != t.Path || t.Path == "/" {
+			bad("tmpfs path %q: want a clean absolute path other than /", t.Path)
+		}
+		if strings.ContainsAny(t.Options, " \n\x00") {
+			bad("tmpfs options %q contain a space or control character", t.Options)
+		}
 	}
 	if len(c.EntropySeed) > MaxEntropySeed {
 		bad("entropy_seed is %d bytes, at most %d", len(c.EntropySeed), MaxEntropySeed)

@@ -94,6 +94,7 @@ var commands = []func(*App) *cobra.Command{
 	newStartCmd,
 	newStopCmd,
 	newKillCmd,
+	newRestartCmd,
 	newRmCmd,
 	newPsCmd,
 	newInspectCmd,

@@ -31,12 +31,29 @@ func newRunCmd(app *App) *cobra.Command {
 		Short: "Run a command in a new microVM",
 		Long: `Create and start a microVM from IMAGE and run COMMAND (or the image's
 entrypoint and cmd) as its main process, like docker run: its output
-streams here and banger exits with its exit code. The VM powers off when the
-command ends; with -d it keeps running for exec and ssh. An image that is
-not present is pulled first.`,
+streams here and banger exits with its exit code. An image that is not
+present is pulled first.
+
+A VM lives as long as its main process, as a container does, with or
+without -d: when the process ends, the guest stops every other process,
+syncs its disk and powers off, and ` + "`banger wait`" + ` prints the exit
+code. To keep a VM up:
+  - give it a long-lived command (a server, or sleep infinity), or
+  - boot the image's own init with --init, or
+  - run it with -d and no command from an image that sets no entrypoint
+    or cmd: it has no main process and stays up until stopped.
+An image whose cmd is a shell (a pulled debian:bookworm runs bash) ends at
+once with -d and no -it, as it does under docker.
+
+The VM's disk is vm.disk big (8GiB by default, sparse: only what the guest
+writes uses space); --disk sets another size. /tmp is on that disk; use
+--tmpfs for a memory-backed directory.`,
 		Example: `  banger run debian:bookworm -- uname -a
   banger run --rm -it debian:bookworm -- bash
+  banger run -d --name dev debian:bookworm -- sleep infinity
   banger run -d --name web -p 8080:80 nginx-image
+  banger run -d --name job busybox -- sh -c 'sleep 5; exit 3' && banger wait job
+  banger run --tmpfs /scratch:size=64m --disk 20G debian:bookworm -- df -h
   banger run --timings --rm busybox -- true`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -51,7 +68,7 @@ not present is pulled first.`,
 	f.add(cmd)
 	fl := cmd.Flags()
 	fl.BoolVar(&rm, "rm", false, "remove the VM (disk, lease, everything) when it stops")
-	fl.BoolVarP(&detach, "detach", "d", false, "start the VM and print its id; it stays up after the command ends")
+	fl.BoolVarP(&detach, "detach", "d", false, "start the VM in the background and print its id (it still ends with its command)")
 	fl.BoolVarP(&stdin, "interactive", "i", false, "keep the command's stdin open and connected to this terminal's")
 	fl.BoolVarP(&tty, "tty", "t", false, "run the command on a terminal")
 	fl.BoolVar(&timings, "timings", false, "print the duration of each phase as JSON on stderr")

@@ -23,8 +23,8 @@ func newCreateCmd(app *App) *cobra.Command {
 		Use:   "create [flags] IMAGE [-- COMMAND [ARG...]]",
 		Short: "Create a VM without starting it",
 		Long: `Create a VM record from an image. Nothing runs and nothing is allocated on
-the host until ` + "`banger start`" + `. A created VM stays up after its command
-exits, so it can be used with exec and ssh.`,
+the host until ` + "`banger start`" + `. Once started it lives as long as its
+main process, as with ` + "`banger run -d`" + ` (see ` + "`banger run --help`" + `).`,
 		Example: `  banger create --name dev debian:bookworm
   banger start dev && banger ssh dev`,
 		Args: cobra.MinimumNArgs(1),
@@ -93,9 +93,16 @@ func newStopCmd(app *App) *cobra.Command {
 	var timeout int
 	cmd := &cobra.Command{
 		Use:   "stop [-t SECONDS] VM...",
-		Short: "Stop VMs cleanly: ask the guest to power off, kill it after a timeout",
+		Short: "Stop VMs: their main process gets its stop signal, then SIGKILL after a timeout",
+		Long: `Stop VMs as docker stops containers: the main process gets the image's
+stop signal (STOPSIGNAL, default SIGTERM) and, when it has not exited after
+the timeout, SIGKILL. The guest then stops its other processes, syncs its
+disk and powers off, so nothing written in the VM is lost. Only a guest
+whose agent does not answer within vm.agent_timeout more has its VMM
+killed; inspect then says "killed: agent unresponsive".`,
 		Example: `  banger stop dev
-  banger stop -t 30 dev other`,
+  banger stop -t 30 dev other
+  banger stop -t 0 dev      # SIGKILL at once; the disk is still synced`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var q api.StopVMQuery
@@ -108,23 +115,30 @@ func newStopCmd(app *App) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().IntVarP(&timeout, "time", "t", 0, "seconds to wait for a clean shutdown before killing (default vm.stop_timeout)")
+	cmd.Flags().IntVarP(&timeout, "time", "t", 0, "seconds between the stop signal and SIGKILL (default vm.stop_timeout)")
 	return cmd
 }
 
 func newKillCmd(app *App) *cobra.Command {
-	return &cobra.Command{
-		Use:     "kill VM...",
-		Short:   "Stop VMs at once, without a guest shutdown",
-		Example: "  banger kill dev",
-		Args:    cobra.MinimumNArgs(1),
+	var signal string
+	cmd := &cobra.Command{
+		Use:   "kill [-s SIGNAL] VM...",
+		Short: "Send a signal to VMs' main processes (SIGKILL by default)",
+		Long: `Send a signal to each VM's main process, as docker kill does. The VM ends
+when its main process does (the guest still syncs its disk and powers
+off); a signal the process handles (HUP, USR1) leaves it running.`,
+		Example: `  banger kill dev
+  banger kill -s HUP web`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
-				_, err := api.Do(ctx, c, api.KillVM, api.None{}, ref)
+				_, err := api.Do(ctx, c, api.KillVM, api.KillVMQuery{Signal: signal}, ref)
 				return err
 			})
 		},
 	}
+	cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "signal to send: a name (KILL, TERM, HUP, INT, USR1) or number")
+	return cmd
 }
 
 func newRmCmd(app *App) *cobra.Command {
@@ -238,8 +252,19 @@ func printVM(app *App, vm api.VM) error {
 		{"Disk:", strings.TrimSpace(vm.Runtime.DiskStrategy + " " + vm.Runtime.DiskPath)},
 		{"IP:", vm.Runtime.IP}, {"Tap:", vm.Runtime.Tap},
 	}
+	rows = append(rows, []string{"Started:", timeOrEmpty(vm.Started)}, []string{"Finished:", timeOrEmpty(vm.Stopped)})
 	if vm.ExitCode != nil {
-		rows = append(rows, []string{"Exit code:", strconv.Itoa(*vm.ExitCode)})
+		exit := strconv.Itoa(*vm.ExitCode)
+		if vm.ExitSignal != "" {
+			exit += " (signal " + vm.ExitSignal + ")"
+		}
+		if vm.OOMKilled {
+			exit += " (OOM killed)"
+		}
+		rows = append(rows, []string{"Exit code:", exit})
+	}
+	if vm.ExitReason != "" {
+		rows = append(rows, []string{"Reason:", vm.ExitReason})
 	}
 	if vm.Error != "" {
 		rows = append(rows, []string{"Error:", vm.ErrorPhase + ": " + vm.Error})
@@ -309,4 +334,12 @@ func stateNote(vm api.VM) string {
 		return "(error: " + vm.Error + ")"
 	}
 	return ""
+}
+
+// timeOrEmpty formats t, or "" for the zero time.
+func timeOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Local().Format(time.RFC3339)
 }

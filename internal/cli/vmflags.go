@@ -28,6 +28,7 @@ type vmFlags struct {
 	ports      []string
 	init       bool
 	entrypoint string
+	tmpfs      []string
 }
 
 func (f *vmFlags) add(cmd *cobra.Command) {
@@ -35,7 +36,8 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.name, "name", "", "name of the VM (default: a random name such as swift_heron)")
 	fl.IntVar(&f.cpus, "cpus", 0, "virtual CPUs (default from the daemon's config, vm.cpus)")
 	fl.Var(&f.memory, "memory", "guest memory, e.g. 512M or 2G (default vm.memory)")
-	fl.Var(&f.disk, "disk", "grow the VM's root file system to this size before boot, e.g. 10G")
+	fl.Var(&f.disk, "disk", "size of the VM's disk, e.g. 20G (sparse; default vm.disk, 8GiB)")
+	fl.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs: PATH[:OPTIONS], e.g. /scratch:size=64m")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable: KEY=VALUE, or KEY to pass the local value")
 	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory of the command in the guest")
 	fl.StringVarP(&f.user, "user", "u", "", "user (name or uid[:gid]) the command runs as in the guest")
@@ -58,6 +60,7 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 		Cmd:        cmd,
 		WorkingDir: f.workdir,
 		User:       f.user,
+		Tmpfs:      f.tmpfs,
 		VMM:        f.vmm,
 		Init:       f.init,
 	}

@@ -67,7 +67,9 @@ type VM struct {
 	Memory       units.Size `toml:"memory" json:"memory"`
 	VMM          string     `toml:"vmm" json:"vmm"`
 	DiskStrategy string     `toml:"disk_strategy" json:"disk_strategy"`
+	Disk         units.Size `toml:"disk" json:"disk"`
 	StopTimeout  int        `toml:"stop_timeout" json:"stop_timeout"`
+	AgentTimeout int        `toml:"agent_timeout" json:"agent_timeout"`
 	BootTimeout  int        `toml:"boot_timeout" json:"boot_timeout"`
 }
 
@@ -171,6 +173,12 @@ func (c Config) Validate() error {
 	}
 	if c.VM.StopTimeout < 0 {
 		bad("vm.stop_timeout must not be negative")
+	}
+	if c.VM.AgentTimeout < 1 {
+		bad("vm.agent_timeout %d: want at least 1 second", c.VM.AgentTimeout)
+	}
+	if c.VM.Disk < 0 {
+		bad("vm.disk must not be negative")
 	}
 	if c.VM.BootTimeout < 1 {
 		bad("vm.boot_timeout %d: want at least 1 second", c.VM.BootTimeout)

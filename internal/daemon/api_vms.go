@@ -30,14 +30,17 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 		return api.StartResult{VM: vmToAPI(res.VM), Timings: res.Timings}, nil
 	})
 	api.Handle(rt, api.StopVM, func(r *http.Request, q api.StopVMQuery) (api.VM, error) {
-		timeout := time.Duration(d.cfg.VM.StopTimeout) * time.Second
-		if q.Timeout != nil {
-			timeout = time.Duration(*q.Timeout) * time.Second
-		}
-		return wireVM(d.vms.Stop(r.Context(), r.PathValue("ref"), timeout))
+		return wireVM(d.vms.Stop(r.Context(), r.PathValue("ref"), d.stopTimeout(q)))
 	})
-	api.Handle(rt, api.KillVM, func(r *http.Request, _ api.None) (api.VM, error) {
-		return wireVM(d.vms.Stop(r.Context(), r.PathValue("ref"), 0))
+	api.Handle(rt, api.KillVM, func(r *http.Request, q api.KillVMQuery) (api.VM, error) {
+		return wireVM(d.vms.Kill(r.Context(), r.PathValue("ref"), q.Signal))
+	})
+	api.HandleStream(rt, api.RestartVM, func(r *http.Request, q api.StopVMQuery, _ *api.EventWriter) (api.StartResult, error) {
+		res, err := d.vms.Restart(r.Context(), r.PathValue("ref"), d.stopTimeout(q))
+		if err != nil {
+			return api.StartResult{}, err
+		}
+		return api.StartResult{VM: vmToAPI(res.VM), Timings: res.Timings}, nil
 	})
 	api.Handle(rt, api.WaitVM, func(r *http.Request, _ api.None) (api.VM, error) {
 		return wireVM(d.vms.Wait(r.Context(), r.PathValue("ref")))
@@ -60,6 +63,14 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 	api.Handle(rt, api.TeardownNetwork, func(r *http.Request, _ api.None) (api.None, error) {
 		return api.None{}, d.TeardownNetwork(r.Context())
 	})
+}
+
+// stopTimeout is a stop's grace: the request's, else vm.stop_timeout.
+func (d *Daemon) stopTimeout(q api.StopVMQuery) time.Duration {
+	if q.Timeout != nil {
+		return time.Duration(*q.Timeout) * time.Second
+	}
+	return time.Duration(d.cfg.VM.StopTimeout) * time.Second
 }
 
 // wireVM converts a service answer to the wire.

@@ -13,7 +13,8 @@ func vmToAPI(vm vms.VM) api.VM {
 	return api.VM{
 		ID: vm.ID, Name: vm.Name, State: api.VMState(vm.State), Spec: specToAPI(vm.Spec), ImageID: vm.ImageID,
 		Runtime:  api.VMRuntime(vm.Runtime),
-		ExitCode: vm.ExitCode, Error: vm.Error, ErrorPhase: vm.ErrorPhase, ConsoleTail: vm.ConsoleTail,
+		ExitCode: vm.ExitCode, ExitSignal: vm.ExitSignal, OOMKilled: vm.OOMKilled, ExitReason: vm.ExitReason,
+		Error: vm.Error, ErrorPhase: vm.ErrorPhase, ConsoleTail: vm.ConsoleTail,
 		Created: vm.Created, Started: vm.Started, Stopped: vm.Stopped,
 	}
 }
@@ -30,7 +31,7 @@ func specToAPI(s vms.Spec) api.VMSpec {
 	out := api.VMSpec{
 		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
-		VMM: s.VMM, Network: s.Network, Init: s.Init, Detach: s.Detach, TTY: s.TTY,
+		VMM: s.VMM, Network: s.Network, Init: s.Init, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove,
 	}
 	for _, p := range s.Ports {
@@ -43,7 +44,7 @@ func specFromAPI(s api.VMSpec) vms.Spec {
 	out := vms.Spec{
 		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
-		VMM: s.VMM, Network: s.Network, Init: s.Init, Detach: s.Detach, TTY: s.TTY,
+		VMM: s.VMM, Network: s.Network, Init: s.Init, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove,
 	}
 	for _, p := range s.Ports {

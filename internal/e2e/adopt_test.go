@@ -63,28 +63,48 @@ func (pd *procDaemon) run(t *testing.T, banger string, args ...string) string {
 	return string(out)
 }
 
-func lastBytes(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
+// cli runs the CLI against the daemon: stdout, stderr, exit code.
+func (pd *procDaemon) cli(banger string, args ...string) (string, string, int) {
+	cmd := exec.Command(banger, append([]string{"--host", "unix://" + pd.sock}, args...)...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
 	}
-	return string(b)
+	return out.String(), errb.String(), code
 }
 
-// TestDaemonKilledWhileVMRuns: SIGKILL the daemon while a VM runs; a new
-// daemon adopts the VM (same pid and start time) and exec still works.
-func TestDaemonKilledWhileVMRuns(t *testing.T) {
-	f := env(t)
-	root, err := os.MkdirTemp("", "bgkill") //nolint:usetesting // short path for sockets
+// kill SIGKILLs the daemon and reaps it.
+func (pd *procDaemon) kill() {
+	_ = pd.cmd.Process.Signal(syscall.SIGKILL)
+	_ = pd.cmd.Wait()
+}
+
+// stopDaemon stops the daemon as a service manager would (SIGTERM).
+func (pd *procDaemon) stopDaemon() {
+	_ = pd.cmd.Process.Signal(syscall.SIGTERM)
+	_ = pd.cmd.Wait()
+}
+
+// procDaemonRoot makes a short state root and config for a daemon
+// subprocess, and removes whatever it held when the test ends: a last
+// in-process daemon reconciles (kills VMMs, releases taps), removes every
+// VM and the test network.
+func procDaemonRoot(t *testing.T, f *fixture) (root, cfgPath string) {
+	t.Helper()
+	root, err := os.MkdirTemp("", "bgpd") //nolint:usetesting // short path for sockets
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := testConfig(f.agent)
-	cfgPath := filepath.Join(root, "config.toml")
+	cfgPath = filepath.Join(root, "config.toml")
 	writeConfig(t, cfgPath, cfg)
 	t.Cleanup(func() {
-		// Whatever happened, leave nothing: a last in-process daemon
-		// reconciles (kills the VMM, releases the tap), then the test
-		// network goes.
 		d, err := daemon.New(daemon.Options{Layout: paths.Rooted(root), Config: cfg})
 		if err != nil {
 			t.Errorf("cleanup daemon: %v", err)
@@ -98,6 +118,21 @@ func TestDaemonKilledWhileVMRuns(t *testing.T) {
 		_ = d.Close()
 		_ = os.RemoveAll(root)
 	})
+	return root, cfgPath
+}
+
+func lastBytes(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// TestDaemonKilledWhileVMRuns: SIGKILL the daemon while a VM runs; a new
+// daemon adopts the VM (same pid and start time) and exec still works.
+func TestDaemonKilledWhileVMRuns(t *testing.T) {
+	f := env(t)
+	root, cfgPath := procDaemonRoot(t, f)
 
 	pd := startProcDaemon(t, f.banger, root, cfgPath)
 	pd.run(t, f.banger, "kernel", "import", testutil.DebianKernelDebs(t), "--name", "debian", "--default")

@@ -39,6 +39,9 @@ type Config struct {
 	Env        []string `json:"env,omitempty"`
 	WorkingDir string   `json:"working_dir,omitempty"`
 	User       string   `json:"user,omitempty"`
+	// StopSignal is what a stop sends the main process first (OCI
+	// StopSignal, Dockerfile STOPSIGNAL); empty means SIGTERM.
+	StopSignal string `json:"stop_signal,omitempty"`
 }
 
 // Image describes a converted image.

@@ -55,14 +55,8 @@ func (c Capabilities) allows(strategy string, req Request) error {
 		if !req.QCOW2 {
 			return fmt.Errorf("%w: this VMM does not open qcow2 drives; use the reflink, copy or dm-snapshot strategy", errdefs.ErrUnsupported)
 		}
-		if req.grows() {
-			return fmt.Errorf("%w: a qcow2 disk cannot grow the image's file system; --disk needs the reflink or copy strategy", errdefs.ErrUnsupported)
-		}
 		return c.QemuImg
 	case DMSnapshot:
-		if req.grows() {
-			return fmt.Errorf("%w: a dm-snapshot disk is the image's size; --disk needs another strategy", errdefs.ErrUnsupported)
-		}
 		return c.DM
 	case Copy:
 		return nil

@@ -29,7 +29,9 @@ type Request struct {
 	ImageSize int64
 	// Dir is the VM's persistent directory, where the disk file goes.
 	Dir string
-	// SizeBytes, when larger than the image, grows the disk.
+	// SizeBytes, when larger than the image, is the disk's size: the disk
+	// is made from the image grown to it (see sized.go); sparse, so only
+	// what the guest writes costs space.
 	SizeBytes int64
 	// QCOW2 says the VMM opens qcow2 drives (its capabilities say so).
 	// Without it a copy-on-write disk needs device-mapper or reflinks.
@@ -38,7 +40,7 @@ type Request struct {
 	Strategy string
 }
 
-func (r Request) grows() bool { return r.SizeBytes > r.ImageSize }
+func (r Request) grows() bool { return r.SizeBytes&^4095 > r.ImageSize }
 
 // Disk is a VM's disk as its VMM sees it.
 type Disk struct {
@@ -64,9 +66,10 @@ func (execRunner) Run(ctx context.Context, argv []string) ([]byte, error) {
 
 // Manager creates and removes disks.
 type Manager struct {
-	run  runner
-	dm   *dmsnap.Manager
-	caps func(dir string) Capabilities
+	run   runner
+	dm    *dmsnap.Manager
+	caps  func(dir string) Capabilities
+	sized sizedLocks
 }
 
 // New returns a Manager on the host.
@@ -90,11 +93,11 @@ func Choose(req Request, caps Capabilities) (string, error) {
 	// A VMM that opens qcow2 gets its copy-on-write from an overlay file;
 	// one that does not (Firecracker) from device-mapper when the host
 	// has it. Reflinks beat both where the file system has them.
-	case caps.DM == nil && !req.QCOW2 && !req.grows():
+	case caps.DM == nil && !req.QCOW2:
 		return DMSnapshot, nil
 	case caps.Reflink == nil:
 		return Reflink, nil
-	case req.QCOW2 && caps.QemuImg == nil && !req.grows():
+	case req.QCOW2 && caps.QemuImg == nil:
 		return QCOW2, nil
 	default:
 		return Copy, nil
@@ -117,6 +120,11 @@ func DiskPath(dir, strategy string) string {
 // disk (its path and strategy) before anything is created, so the caller
 // can write it down first. On error nothing new is left.
 func (m *Manager) Create(ctx context.Context, req Request, strategy string, record func(Disk) error) (Disk, error) {
+	image, err := m.sizedImage(ctx, req)
+	if err != nil {
+		return Disk{}, fmt.Errorf("vm %s disk: image at %d bytes: %w", req.VMID, req.SizeBytes, err)
+	}
+	req.Image, req.ImageSize = image, req.size()
 	path := DiskPath(req.Dir, strategy)
 	d := Disk{Path: path, Format: "raw", Strategy: strategy}
 	if strategy == QCOW2 {
@@ -148,39 +156,26 @@ func (m *Manager) Create(ctx context.Context, req Request, strategy string, reco
 	default:
 		return Disk{}, fmt.Errorf("%w: disk strategy %q", errdefs.ErrInvalid, strategy)
 	}
-	if req.grows() {
-		if err := m.growRaw(ctx, path, req.SizeBytes); err != nil {
-			return fail("grow", err)
-		}
-	}
 	return d, nil
 }
 
-// growRaw enlarges a raw ext4 disk file and its file system, offline.
-func (m *Manager) growRaw(ctx context.Context, path string, size int64) error {
-	if err := os.Truncate(path, size); err != nil {
-		return err
+// size is the disk's size: the request's when it grows the image, else
+// the image's.
+func (r Request) size() int64 {
+	if r.grows() {
+		return r.SizeBytes &^ 4095 // whole file system blocks
 	}
-	for _, argv := range growArgv(path) {
-		out, err := m.run.Run(ctx, argv)
-		if err != nil && !e2fsckFixed(argv, err) {
-			return fmt.Errorf("%s: %w", argv[0], cmdErr(err, out))
-		}
-	}
-	return nil
-}
-
-// e2fsckFixed reports an e2fsck exit status of 1: it fixed something (the
-// journal replay a clean image never needs, or a count), which is success.
-func e2fsckFixed(argv []string, err error) bool {
-	var ee *exec.ExitError
-	return argv[0] == "e2fsck" && errors.As(err, &ee) && ee.ExitCode() == 1
+	return r.ImageSize
 }
 
 // Activate brings up a dm-snapshot disk's runtime objects (at every start;
 // the COW file persists).
 func (m *Manager) Activate(ctx context.Context, req Request, record func(Disk) error) (Disk, error) {
-	plan, err := dmsnap.NewPlan(dmsnap.Spec{VMID: req.VMID, Image: req.Image, ImageSize: req.ImageSize, COW: DiskPath(req.Dir, DMSnapshot)})
+	image, err := m.sizedImage(ctx, req)
+	if err != nil {
+		return Disk{}, fmt.Errorf("vm %s disk: image at %d bytes: %w", req.VMID, req.SizeBytes, err)
+	}
+	plan, err := dmsnap.NewPlan(dmsnap.Spec{VMID: req.VMID, Image: image, ImageSize: req.size(), COW: DiskPath(req.Dir, DMSnapshot)})
 	if err != nil {
 		return Disk{}, err
 	}
@@ -219,14 +214,6 @@ func (m *Manager) Remove(ctx context.Context, vmID, dir string) error {
 // qcow2Argv creates an overlay backed by the raw image.
 func qcow2Argv(image, path string) []string {
 	return []string{"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", image, path}
-}
-
-// growArgv resizes the file system of a raw disk to fill it.
-func growArgv(path string) [][]string {
-	return [][]string{
-		{"e2fsck", "-fy", path},
-		{"resize2fs", path},
-	}
 }
 
 func cmdErr(err error, out []byte) error {

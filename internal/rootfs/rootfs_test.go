@@ -10,8 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/bangerdev/banger/internal/errdefs"
@@ -30,17 +33,17 @@ func TestChoose(t *testing.T) {
 		err  error
 	}{
 		{"raw-only VMM prefers dm", Request{}, all, DMSnapshot, nil},
-		{"dm cannot grow", Request{QCOW2: false, ImageSize: 10, SizeBytes: 20}, all, Reflink, nil},
+		{"dm grows too", Request{QCOW2: false, ImageSize: 10, SizeBytes: 20}, all, DMSnapshot, nil},
 		{"qcow2 VMM prefers reflink", Request{QCOW2: true}, all, Reflink, nil},
 		{"qcow2 VMM without reflink", Request{QCOW2: true}, Capabilities{Reflink: no}, QCOW2, nil},
-		{"qcow2 VMM growing without reflink copies", Request{QCOW2: true, ImageSize: 1, SizeBytes: 2}, Capabilities{Reflink: no}, Copy, nil},
-		{"configured qcow2 with --disk", Request{QCOW2: true, Strategy: QCOW2, ImageSize: 1, SizeBytes: 2}, all, "", errdefs.ErrUnsupported},
+		{"qcow2 VMM growing without reflink", Request{QCOW2: true, ImageSize: 1, SizeBytes: 2}, Capabilities{Reflink: no}, QCOW2, nil},
+		{"configured qcow2 with --disk", Request{QCOW2: true, Strategy: QCOW2, ImageSize: 1, SizeBytes: 2}, all, QCOW2, nil},
 		{"raw-only VMM without dm or reflink copies", Request{}, Capabilities{Reflink: no, DM: no}, Copy, nil},
 		{"nothing works but copy", Request{QCOW2: true}, none, Copy, nil},
 		{"configured copy", Request{QCOW2: true, Strategy: Copy}, all, Copy, nil},
 		{"configured qcow2 with a raw-only VMM", Request{QCOW2: false, Strategy: QCOW2}, all, "", errdefs.ErrUnsupported},
 		{"configured reflink where unsupported", Request{QCOW2: true, Strategy: Reflink}, none, "", no},
-		{"configured dm with --disk", Request{QCOW2: false, Strategy: DMSnapshot, ImageSize: 1, SizeBytes: 2}, all, "", errdefs.ErrUnsupported},
+		{"configured dm with --disk", Request{QCOW2: false, Strategy: DMSnapshot, ImageSize: 1, SizeBytes: 2}, all, DMSnapshot, nil},
 		{"unknown", Request{Strategy: "zfs"}, all, "", errdefs.ErrInvalid},
 	}
 	for _, tt := range tests {
@@ -63,7 +66,8 @@ func TestCommandLines(t *testing.T) {
 	if got, want := qcow2Argv("/img/rootfs.ext4", "/vm/disk.qcow2"), []string{"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/img/rootfs.ext4", "/vm/disk.qcow2"}; !slices.Equal(got, want) {
 		t.Errorf("qcow2Argv = %q", got)
 	}
-	if got := growArgv("/vm/disk.raw"); !slices.Equal(got[0], []string{"e2fsck", "-fy", "/vm/disk.raw"}) || !slices.Equal(got[1], []string{"resize2fs", "/vm/disk.raw"}) {
+	want := [][]string{{"tune2fs", "-O", "uninit_bg", "/i.8"}, {"e2fsck", "-fy", "/i.8"}, {"resize2fs", "/i.8"}}
+	if got := growArgv("/i.8"); !reflect.DeepEqual(got, want) {
 		t.Errorf("growArgv = %q", got)
 	}
 }
@@ -116,11 +120,7 @@ func conformance(t *testing.T, strategy, dataDir string) {
 	img, size := image(t, dataDir)
 	before := digest(t, img)
 	m := New()
-	grows := []bool{false, true}
-	if strategy == QCOW2 {
-		grows = grows[:1] // refused by Choose; see TestChoose
-	}
-	for _, grow := range grows {
+	for _, grow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("grow=%v", grow), func(t *testing.T) {
 			dir, err := os.MkdirTemp(dataDir, "vm-") //nolint:usetesting // on the file system under test
 			if err != nil {
@@ -189,28 +189,42 @@ func writeAndCheck(t *testing.T, d Disk) {
 	}
 }
 
-// checkSize asserts the disk (and for raw disks the file system) has the
-// requested size, and the file system is clean.
+// checkSize asserts the disk (the block device the guest sees) has the
+// requested size and holds a clean file system of that size, grown from
+// the image without allocating it.
 func checkSize(t *testing.T, d Disk, req Request) {
 	t.Helper()
+	want := req.size()
+	fsImage := d.Path
 	if d.Format == "qcow2" {
-		out, err := exec.Command("qemu-img", "info", "--output=json", d.Path).Output()
+		out, err := exec.Command("qemu-img", "info", "--output=json", "--backing-chain", d.Path).Output()
 		if err != nil {
 			t.Fatal(err)
 		}
-		var info struct {
-			VirtualSize int64 `json:"virtual-size"`
+		var chain []struct {
+			Filename    string `json:"filename"`
+			VirtualSize int64  `json:"virtual-size"`
 		}
-		_ = json.Unmarshal(out, &info)
-		if info.VirtualSize != req.ImageSize {
-			t.Errorf("qcow2 virtual size %d, want the image's %d", info.VirtualSize, req.ImageSize)
+		_ = json.Unmarshal(out, &chain)
+		if len(chain) != 2 || chain[0].VirtualSize != want {
+			t.Fatalf("qcow2 chain %+v, want an overlay of %d bytes on one base", chain, want)
 		}
-		return
+		fsImage = chain[1].Filename
 	}
-	if out, err := exec.Command("e2fsck", "-fn", d.Path).CombinedOutput(); err != nil {
+	fi, err := os.Stat(fsImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != want {
+		t.Errorf("%s is %d bytes, want %d", fsImage, fi.Size(), want)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && req.grows() && st.Blocks*512 > want/4 {
+		t.Errorf("grown image allocates %d of %d bytes: growing must stay sparse", st.Blocks*512, want)
+	}
+	if out, err := exec.Command("e2fsck", "-fn", fsImage).CombinedOutput(); err != nil {
 		t.Errorf("e2fsck -fn: %v\n%s", err, out)
 	}
-	out, err := exec.Command("dumpe2fs", "-h", d.Path).Output()
+	out, err := exec.Command("dumpe2fs", "-h", fsImage).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,10 +236,6 @@ func checkSize(t *testing.T, d Disk, req Request) {
 		if v, ok := strings.CutPrefix(l, "Block size:"); ok {
 			_, _ = fmt.Sscan(v, &bsize)
 		}
-	}
-	want := req.ImageSize
-	if req.grows() {
-		want = req.SizeBytes
 	}
 	if blocks*bsize != want {
 		t.Errorf("file system is %d bytes, want %d", blocks*bsize, want)
@@ -305,5 +315,53 @@ func conformanceDM(t *testing.T) {
 	}
 	if _, err := os.Stat(d.Path); err == nil {
 		t.Errorf("%s still exists", d.Path)
+	}
+}
+
+// countingRunner runs commands and counts them by program.
+type countingRunner struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countingRunner) Run(ctx context.Context, argv []string) ([]byte, error) {
+	c.mu.Lock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[argv[0]]++
+	c.mu.Unlock()
+	return execRunner{}.Run(ctx, argv)
+}
+
+// VMs of one image and disk size share one grown image, made once even
+// when they start together; no temporary file is left.
+func TestSizedImageIsMadeOnceAndShared(t *testing.T) {
+	data := t.TempDir()
+	img, size := image(t, data)
+	run := &countingRunner{}
+	m := New()
+	m.run = run
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			dir := filepath.Join(data, fmt.Sprintf("vm%d", i))
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Error(err)
+				return
+			}
+			req := Request{VMID: fmt.Sprintf("vm%d", i), Image: img, ImageSize: size, Dir: dir, SizeBytes: 4 * size}
+			if _, err := m.Create(context.Background(), req, Copy, func(Disk) error { return nil }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if run.n["resize2fs"] != 1 {
+		t.Fatalf("resize2fs ran %d times for one image and size", run.n["resize2fs"])
+	}
+	matches, _ := filepath.Glob(img + ".*")
+	if len(matches) != 1 || matches[0] != SizedPath(img, 4*size) {
+		t.Fatalf("files next to the image: %v", matches)
 	}
 }

@@ -48,6 +48,7 @@ func mainProcess(spec Spec, img imagepull.Config) (*bootcfg.Process, error) {
 		User:       cmp.Or(spec.User, img.User),
 		TTY:        spec.TTY,
 		Stdin:      spec.Interactive,
+		StopSignal: img.StopSignal,
 	}
 	return p, nil
 }
@@ -103,6 +104,8 @@ type bootInputs struct {
 	Caps       vmm.Capabilities
 	Seed       []byte
 	StopGrace  int // milliseconds
+	// BootTimeout is vm.boot_timeout, in seconds.
+	BootTimeout int
 }
 
 // bootConfig builds the config drive's content as a value.
@@ -117,9 +120,11 @@ func bootConfig(in bootInputs) (bootcfg.Config, error) {
 		SSH:         bootcfg.SSH{HostKey: in.HostKeyPEM, AuthorizedKeys: []string{in.ClientKey}},
 		Main:        main,
 		Detached:    in.VM.Spec.Detach,
+		ExitWaitMS:  exitWait(in.VM.Spec, in.BootTimeout),
 		Init:        in.VM.Spec.Init,
 		EntropySeed: in.Seed,
 		StopGraceMS: in.StopGrace,
+		Tmpfs:       tmpfsMounts(in.VM.Spec.Tmpfs),
 	}
 	switch in.Caps.Channel {
 	case vmm.ChannelVsock:
@@ -146,6 +151,10 @@ func bootConfig(in bootInputs) (bootcfg.Config, error) {
 func kernelCmdline(caps vmm.Capabilities) string {
 	args := []string{
 		"root=/dev/vda", "rw", "rootfstype=ext4",
+		// A grown disk's new inode tables are sparse holes, zeros
+		// already: the kernel must not spend the guest's first seconds
+		// (and the disk's space) writing zeros over them.
+		"rootflags=noinit_itable",
 		bootcfg.ArgConfig + "=/dev/vdb",
 		"init=" + bootcfg.DefaultStage2,
 		// The serial console is slow under emulation; keep the kernel
@@ -158,4 +167,27 @@ func kernelCmdline(caps vmm.Capabilities) string {
 		args = append(args, bootcfg.ArgHalt+"=reboot")
 	}
 	return strings.Join(args, " ")
+}
+
+// tmpfsMounts turns `--tmpfs PATH[:OPTIONS]` values (validated at create)
+// into the config drive's mounts.
+func tmpfsMounts(specs []string) []bootcfg.Tmpfs {
+	var out []bootcfg.Tmpfs
+	for _, t := range specs {
+		p, opts, _ := strings.Cut(t, ":")
+		out = append(out, bootcfg.Tmpfs{Path: p, Options: opts})
+	}
+	return out
+}
+
+// exitWait is how long the guest keeps a finished main process's status
+// for its host before it powers off. A foreground run's CLI attaches as
+// soon as the start returns, however long a loaded host takes to get
+// there: give it the boot timeout. Nobody waits to attach to a detached
+// VM: the agent's default (a few seconds) then.
+func exitWait(spec Spec, bootTimeoutSec int) int {
+	if spec.Detach || bootTimeoutSec <= 0 {
+		return 0
+	}
+	return bootTimeoutSec * 1000
 }

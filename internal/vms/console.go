@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/agent/proto"
 )
 
 // consoleLog is where a VM's serial console goes (kept across stops).
@@ -54,14 +54,15 @@ func consoleLines(path string) []string {
 	return lines
 }
 
-// exitFromConsole finds the agent's "main exited status=N" line.
-func exitFromConsole(lines []string) (int, bool) {
+// exitFromConsole finds the agent's last "main exited status=N" line: how
+// the main process ended.
+func exitFromConsole(lines []string) (proto.Exit, bool) {
 	for i := len(lines) - 1; i >= 0; i-- {
-		if code, ok := agentclient.ParseConsoleExit(lines[i]); ok {
-			return code, true
+		if e, ok := proto.ParseExitLine(lines[i]); ok {
+			return e, true
 		}
 	}
-	return 0, false
+	return proto.Exit{}, false
 }
 
 // panicLine finds the kernel's last panic line in the console: its index

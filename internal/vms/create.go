@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 
@@ -151,6 +152,9 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 	if sp.VMM == "" {
 		sp.VMM = s.VM.VMM
 	}
+	if sp.DiskBytes == 0 {
+		sp.DiskBytes = int64(s.VM.Disk)
+	}
 	if sp.CPUs < 1 || sp.CPUs > 255 {
 		bad("cpus %d: want 1..255", sp.CPUs)
 	}
@@ -165,6 +169,15 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 	}
 	if sp.Network != NetworkDefault && sp.Network != NetworkNone {
 		bad("network %q: want none or the default", sp.Network)
+	}
+	for _, t := range sp.Tmpfs {
+		p, opts, _ := strings.Cut(t, ":")
+		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
+			bad("--tmpfs %q: want an absolute path other than /, then optional :OPTIONS", t)
+		}
+		if strings.ContainsAny(opts, " \n\x00") {
+			bad("--tmpfs %q: mount options contain a space or control character", t)
+		}
 	}
 	for _, e := range sp.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {

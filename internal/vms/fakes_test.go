@@ -276,7 +276,7 @@ func (f *fixture) service() *Service {
 		f.t.Fatal(err)
 	}
 	cfg := config.Default().VM
-	cfg.BootTimeout, cfg.StopTimeout = 5, 2
+	cfg.BootTimeout, cfg.StopTimeout, cfg.AgentTimeout = 5, 2, 1
 	s, err := New(Deps{
 		Layout: f.l, VM: cfg, Bridge: "bgtest", Store: f.st,
 		Catalog: fakeCatalog{f.h}, Backends: fakeBackends{f.h, f.b}, Disks: fakeDisks{f.h, f.dm},

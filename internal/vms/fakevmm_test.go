@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bangerdev/banger/internal/agent/proto"
+	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
 )
@@ -136,13 +138,13 @@ func (m *fakeMachine) exit(code int) {
 	m.once.Do(func() { m.code = code; close(m.exited) })
 }
 
-// powerOff is the guest's main process ending with status: the agent
+// powerOff is the guest's main process ending as e says: the agent
 // prints its exit line on the console and powers off.
-func (m *fakeMachine) powerOff(status int) {
+func (m *fakeMachine) powerOff(e proto.Exit) {
 	if m.console != "" {
 		f, err := os.OpenFile(m.console, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err == nil {
-			_, _ = fmt.Fprintf(f, "banger-agent: main exited status=%d\n", status)
+			_, _ = fmt.Fprintln(f, e.Line())
 			_ = f.Close()
 		}
 	}
@@ -210,8 +212,9 @@ func (m *fakeMachine) Wait(ctx context.Context) (vmm.Exit, error) {
 
 func (m *fakeMachine) Cleanup() error { return m.h.do("vmm.cleanup") }
 
-// fakeAgent is the guest agent's session; Shutdown powers the guest off
-// unless the machine ignores it.
+// fakeAgent is the guest agent's session: a shutdown or a fatal signal
+// ends the guest (as its main process exiting would), unless the machine
+// plays an agent that never gets there.
 type fakeAgent struct {
 	m      *fakeMachine
 	closed chan struct{}
@@ -219,13 +222,29 @@ type fakeAgent struct {
 }
 
 func (a *fakeAgent) SSH() *ssh.Client { return nil }
-func (a *fakeAgent) Shutdown(context.Context) error {
-	_ = a.m.h.do("agent.shutdown")
+
+func (a *fakeAgent) ShutdownWith(_ context.Context, o agentclient.ShutdownOptions) error {
+	op := "agent.shutdown"
+	if o.Now {
+		op += ":now"
+	}
+	_ = a.m.h.do(op)
 	if !a.m.ignoreShutdown {
-		go a.m.powerOff(0)
+		go a.m.powerOff(proto.Exit{Status: 143, Signal: "TERM"})
 	}
 	return nil
 }
+
+func (a *fakeAgent) Signal(_ context.Context, sig string) error {
+	if err := a.m.h.do("agent.signal:" + sig); err != nil {
+		return err
+	}
+	if sig == "KILL" && !a.m.ignoreShutdown {
+		go a.m.powerOff(proto.Exit{Status: 137, Signal: "KILL"})
+	}
+	return nil
+}
+
 func (a *fakeAgent) Close() error { a.once.Do(func() { close(a.closed) }); return nil }
 func (a *fakeAgent) Wait() error  { <-a.closed; return nil }
 

@@ -20,8 +20,10 @@ type liveVM struct {
 	agent *agentLink
 
 	// stopping is set by stop and kill, so the exit watcher knows the exit
-	// was asked for.
+	// was asked for; killed holds the ExitReason when the VMM had to be
+	// killed.
 	stopping atomic.Bool
+	killed   atomic.Value
 	// done is closed once the VMM exited and its runtime resources are
 	// released; settled once its exit is fully handled (recorded, and the
 	// VM removed when it was started with --rm).

@@ -52,7 +52,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 	}
 	relErr := s.release(ctx, s.pipeline(vm), rt)
 	tail := consoleTail(s.consoleLog(vm.ID), 20)
-	code, haveCode := exitFromConsole(tail)
+	exit, haveCode := exitFromConsole(tail)
 	_, err = s.update(vm.ID, func(v *VM) {
 		v.Runtime = summarize(rec, "")
 		if vm.State != Running && relErr == nil {
@@ -63,7 +63,8 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 		case relErr != nil:
 			v.State, v.ErrorPhase, v.Error, v.ConsoleTail = Failed, "reconcile", relErr.Error(), tail
 		case haveCode:
-			v.State, v.ExitCode = Exited, &code
+			v.State = Exited
+			recordExit(v, exit)
 		default:
 			v.State, v.ErrorPhase, v.Error, v.ConsoleTail = Failed, "reconcile", "the VMM exited while the daemon was down", tail
 		}

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
@@ -56,7 +57,10 @@ type Network interface {
 // Agent is one session with a guest agent (an *agentclient.Client).
 type Agent interface {
 	SSH() *ssh.Client
-	Shutdown(ctx context.Context) error
+	// ShutdownWith asks the agent to stop the main process and power off.
+	ShutdownWith(ctx context.Context, o agentclient.ShutdownOptions) error
+	// Signal sends a signal to the main process.
+	Signal(ctx context.Context, sig string) error
 	Close() error
 	Wait() error
 }

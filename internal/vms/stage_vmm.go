@@ -42,7 +42,7 @@ func (st bootStage) Acquire(_ context.Context, rt *Runtime) error {
 	cfg, err := bootConfig(bootInputs{
 		VM: rt.VM, Image: rt.Image, Lease: rt.Lease, Caps: caps, Seed: seed,
 		HostKeyPEM: string(hostKey.PEM), ClientKey: string(ssh.MarshalAuthorizedKey(st.s.ClientKey)),
-		StopGrace: st.s.VM.StopTimeout * 1000,
+		StopGrace: st.s.VM.StopTimeout * 1000, BootTimeout: st.s.VM.BootTimeout,
 	})
 	if err != nil {
 		return err

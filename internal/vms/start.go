@@ -24,7 +24,13 @@ func (s *Service) Start(ctx context.Context, ref string) (StartResult, error) {
 	}
 	unlock := s.locks.lock(vm.ID)
 	defer unlock()
-	if vm, err = s.Get(vm.ID); err != nil {
+	return s.startLocked(ctx, vm.ID)
+}
+
+// startLocked starts the VM id, whose lock the caller holds.
+func (s *Service) startLocked(ctx context.Context, id string) (StartResult, error) {
+	vm, err := s.Get(id)
+	if err != nil {
 		return StartResult{}, err
 	}
 	if vm.State == Running || s.live.get(vm.ID) != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bangerdev/banger/internal/agent/proto"
+	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/errdefs"
 )
 
@@ -30,8 +32,9 @@ func (s *Service) watch(lv *liveVM) {
 
 	lines := consoleLines(s.consoleLog(id))
 	tail := lastN(lines, 20)
-	code, haveCode := exitFromConsole(tail)
+	exit, haveCode := exitFromConsole(tail)
 	state, phase, msg := Exited, "", ""
+	reason, _ := lv.killed.Load().(string)
 	switch i, line := panicLine(lines); {
 	case i >= 0:
 		state, phase, msg = Failed, "guest", "the guest kernel panicked: "+line
@@ -47,10 +50,10 @@ func (s *Service) watch(lv *liveVM) {
 		}
 	}
 	updated, err := s.update(id, func(v *VM) {
-		v.State, v.ErrorPhase, v.Error = state, phase, msg
+		v.State, v.ErrorPhase, v.Error, v.ExitReason = state, phase, msg, reason
 		v.Stopped = s.now()
 		if haveCode {
-			v.ExitCode = &code
+			recordExit(v, exit)
 		}
 		if state == Failed {
 			v.ConsoleTail = tail
@@ -64,11 +67,11 @@ func (s *Service) watch(lv *liveVM) {
 		s.Log.Error("record vm exit", "vm", id, "error", err)
 		return
 	}
-	exit := "none"
+	code := "none"
 	if updated.ExitCode != nil {
-		exit = fmt.Sprint(*updated.ExitCode)
+		code = fmt.Sprint(*updated.ExitCode)
 	}
-	s.Log.Info("vm stopped", "vm", id, "state", state, "exit_code", exit)
+	s.Log.Info("vm exited", "vm", id, "state", state, "exit_code", code, "signal", updated.ExitSignal, "oom", updated.OOMKilled, "reason", reason)
 	if updated.Spec.AutoRemove {
 		if err := s.remove1(context.Background(), id, false); err != nil {
 			s.Log.Error("auto-remove", "vm", id, "error", err)
@@ -76,10 +79,13 @@ func (s *Service) watch(lv *liveVM) {
 	}
 }
 
-// Stop stops a running VM: the agent is asked to stop the main process
-// and power off; after timeout the VMM is asked (ACPI power button,
-// Ctrl-Alt-Del) and finally killed. A zero timeout kills at once. A VM
-// that is not running is left as it is (stop is idempotent, as docker's).
+// Stop stops a running VM as docker stops a container: its main process
+// gets its stop signal (the image's STOPSIGNAL, default SIGTERM) and, after
+// timeout, SIGKILL; the agent then stops every other process, syncs the
+// disks and powers off. Only an agent that does not get there within
+// vm.agent_timeout more has its VMM killed (ExitReason says so), so a stop
+// never loses what the guest wrote. A VM that is not running is left as it
+// is (stop is idempotent, as docker's).
 func (s *Service) Stop(ctx context.Context, ref string, timeout time.Duration) (VM, error) {
 	vm, err := s.Get(ref)
 	if err != nil {
@@ -94,7 +100,8 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout time.Duration) (
 }
 
 // stopLocked stops vm, whose lock the caller holds, and returns once its
-// exit watcher has released it.
+// exit watcher has released it. A negative timeout kills the VMM at once
+// (rm -f: the disk is going anyway).
 func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) error {
 	lv := s.live.get(vm.ID)
 	if lv == nil {
@@ -104,48 +111,66 @@ func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) 
 		return nil
 	}
 	lv.stopping.Store(true)
-	if timeout > 0 {
-		s.shutdownGracefully(ctx, lv, timeout)
+	if timeout < 0 {
+		return s.killVMM(ctx, lv, "")
 	}
-	select {
-	case <-lv.done:
-	default:
-		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err := lv.rt.Machine.Kill(kctx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("vm %s: kill: %w", vm.Name, err)
-		}
-		<-lv.done
-	}
-	return nil
-}
-
-// shutdownGracefully asks the agent, then the VMM, to power the guest off,
-// and waits up to timeout for the watcher to see the exit.
-func (s *Service) shutdownGracefully(ctx context.Context, lv *liveVM, timeout time.Duration) {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+s.agentTimeout())
 	defer cancel()
-	if c, err := lv.agent.get(wctx); err == nil {
-		if err := c.Shutdown(wctx); err != nil {
-			s.Log.Debug("agent shutdown request", "vm", lv.id(), "error", err)
-		}
-	}
-	// The agent gets half the time; then the VMM presses the power button
-	// (ACPI, Ctrl-Alt-Del), which also covers an agent that is not
-	// answering.
-	select {
-	case <-lv.done:
-		return
-	case <-time.After(timeout / 2):
-	}
-	if err := lv.rt.Machine.Shutdown(wctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		s.Log.Debug("vmm shutdown", "vm", lv.id(), "error", err)
+	if err := s.askAgent(wctx, lv, func(c Agent) error {
+		return c.ShutdownWith(wctx, agentclient.ShutdownOptions{Grace: timeout, Now: timeout == 0})
+	}); err != nil {
+		// No agent to ask: the power button makes a live one stop the
+		// same way (with the boot config's grace).
+		s.Log.Warn("stop: the guest agent does not answer; pressing the power button", "vm", vm.ID, "error", err)
+		go func() { _ = lv.rt.Machine.Shutdown(wctx) }()
 	}
 	select {
 	case <-lv.done:
+		return nil
 	case <-wctx.Done():
 	}
+	s.Log.Warn("stop: the guest did not power off in time; killing its VMM", "vm", vm.ID, "timeout", timeout, "agent_timeout", s.agentTimeout())
+	return s.killVMM(ctx, lv, reasonUnresponsive)
+}
+
+// reasonUnresponsive is the ExitReason of a VM whose VMM had to be killed.
+const reasonUnresponsive = "killed: agent unresponsive"
+
+// agentTimeout is how long the agent gets to end the VM after its main
+// process is gone (vm.agent_timeout).
+func (s *Service) agentTimeout() time.Duration {
+	if s.VM.AgentTimeout <= 0 {
+		return 30 * time.Second
+	}
+	return time.Duration(s.VM.AgentTimeout) * time.Second
+}
+
+// askAgent runs fn on the VM's agent connection, dialing it within a part
+// of ctx's time so a dead agent still leaves time for the fallback.
+func (s *Service) askAgent(ctx context.Context, lv *liveVM, fn func(Agent) error) error {
+	dctx, cancel := context.WithTimeout(ctx, min(s.agentTimeout()/2, 10*time.Second))
+	defer cancel()
+	c, err := lv.agent.get(dctx)
+	if err != nil {
+		return err
+	}
+	return fn(c)
+}
+
+// killVMM ends the VMM now and waits for the watcher to release the VM;
+// reason, when set, is recorded as the VM's ExitReason.
+func (s *Service) killVMM(ctx context.Context, lv *liveVM, reason string) error {
+	if reason != "" {
+		lv.killed.Store(reason)
+	}
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	err := lv.rt.Machine.Kill(kctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("vm %s: kill the VMM: %w", lv.rt.VM.Name, err)
+	}
+	<-lv.done
+	return nil
 }
 
 // Wait blocks until a running VM has stopped and its exit is recorded,
@@ -168,4 +193,10 @@ func (s *Service) Wait(ctx context.Context, ref string) (VM, error) {
 		return VM{ID: vm.ID, State: Exited}, nil
 	}
 	return got, err
+}
+
+// recordExit writes how the main process ended onto v.
+func recordExit(v *VM, e proto.Exit) {
+	code := e.Status
+	v.ExitCode, v.ExitSignal, v.OOMKilled = &code, e.Signal, e.OOM
 }

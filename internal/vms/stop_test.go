@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bangerdev/banger/internal/agent/proto"
+	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/store"
 )
@@ -29,7 +31,7 @@ func (f *fixture) start(name string, mod ...func(*Spec)) (VM, *fakeMachine) {
 func TestGuestExitIsRecordedAndReleased(t *testing.T) {
 	f := newFixture(t)
 	vm, m := f.start("job")
-	m.powerOff(3)
+	m.powerOff(proto.Exit{Status: 3})
 	got, err := f.s.Wait(context.Background(), "job")
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +63,7 @@ func TestVMMCrashIsAnError(t *testing.T) {
 	}
 }
 
-func TestStopAsksTheAgentFirst(t *testing.T) {
+func TestStopAsksTheAgent(t *testing.T) {
 	f := newFixture(t)
 	f.start("web")
 	got, err := f.s.Stop(context.Background(), "web", 2*time.Second)
@@ -71,36 +73,127 @@ func TestStopAsksTheAgentFirst(t *testing.T) {
 	if got.State != Exited || !f.h.did("agent.shutdown") || f.h.did("vmm.kill") || f.h.did("vmm.shutdown") {
 		t.Fatalf("state %s, ops %v: want the agent to power the guest off", got.State, f.h.log())
 	}
+	if got.ExitCode == nil || *got.ExitCode != 143 || got.ExitSignal != "TERM" || got.ExitReason != "" {
+		t.Fatalf("exit %v signal %q reason %q", got.ExitCode, got.ExitSignal, got.ExitReason)
+	}
 }
 
-func TestStopKillsAGuestThatIgnoresShutdown(t *testing.T) {
+// The VMM is killed only when the agent does not end the VM within the
+// grace and vm.agent_timeout; inspect says so.
+func TestStopKillsTheVMMOnlyWhenTheAgentDoesNotFinish(t *testing.T) {
 	f := newFixture(t)
 	_, m := f.start("web")
 	m.ignoreShutdown = true
+	start := time.Now()
 	got, err := f.s.Stop(context.Background(), "web", 200*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != Exited || !f.h.did("agent.shutdown") || !f.h.did("vmm.shutdown") || !f.h.did("vmm.kill") {
-		t.Fatalf("state %s, ops %v: want agent, power button, then kill", got.State, f.h.log())
+	if d := time.Since(start); d < 1200*time.Millisecond {
+		t.Errorf("the VMM was killed after %v, before grace + agent_timeout (1.2 s)", d)
+	}
+	if got.State != Exited || got.ExitReason != reasonUnresponsive || !f.h.did("agent.shutdown") || !f.h.did("vmm.kill") {
+		t.Fatalf("state %s reason %q, ops %v: want the agent asked, then the VMM killed", got.State, got.ExitReason, f.h.log())
 	}
 	if len(f.h.running()) != 0 {
 		t.Fatal("machine still runs")
 	}
 }
 
-func TestKillAndIdempotentStop(t *testing.T) {
+// stop -t 0: the main process gets SIGKILL right after its stop signal,
+// but the guest still syncs and powers off: the VMM is not killed.
+func TestStopZeroSkipsTheGraceNotTheSync(t *testing.T) {
 	f := newFixture(t)
 	f.start("web")
-	if _, err := f.s.Stop(context.Background(), "web", 0); err != nil {
+	got, err := f.s.Stop(context.Background(), "web", 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if f.h.did("agent.shutdown") || !f.h.did("vmm.kill") {
-		t.Fatalf("kill asked the agent: %v", f.h.log())
+	if got.State != Exited || !f.h.did("agent.shutdown:now") || f.h.did("vmm.kill") || got.ExitReason != "" {
+		t.Fatalf("state %s reason %q ops %v", got.State, got.ExitReason, f.h.log())
 	}
 	f.h.reset()
 	if got, err := f.s.Stop(context.Background(), "web", 0); err != nil || got.State != Exited || len(f.h.log()) != 0 {
 		t.Fatalf("second stop: %v %s, ops %v", err, got.State, f.h.log())
+	}
+}
+
+// An agent that does not answer at all: the power button, which a live
+// agent handles like a stop; the VMM is not killed when the guest goes.
+func TestStopWithoutAnAgentPressesThePowerButton(t *testing.T) {
+	f := newFixture(t)
+	vm, _ := f.start("web")
+	f.s.live.get(vm.ID).agent.close()
+	f.h.failOn("agent.handshake", errors.New("no agent"))
+	got, err := f.s.Stop(context.Background(), "web", 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != Exited || !f.h.did("vmm.shutdown") || f.h.did("vmm.kill") {
+		t.Fatalf("state %s ops %v", got.State, f.h.log())
+	}
+}
+
+func TestKill(t *testing.T) {
+	f := newFixture(t)
+	f.start("web")
+	if _, err := f.s.Kill(context.Background(), "web", "bogus"); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Fatalf("kill -s bogus: %v", err)
+	}
+	got, err := f.s.Kill(context.Background(), "web", "hup")
+	if err != nil || got.State != Running || !f.h.did("agent.signal:HUP") {
+		t.Fatalf("kill -s HUP: state %s, %v, ops %v", got.State, err, f.h.log())
+	}
+	got, err = f.s.Kill(context.Background(), "web", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != Exited || got.ExitCode == nil || *got.ExitCode != 137 || got.ExitSignal != "KILL" || f.h.did("vmm.kill") {
+		t.Fatalf("after kill: state %s code %v signal %q, ops %v", got.State, got.ExitCode, got.ExitSignal, f.h.log())
+	}
+	if _, err := f.s.Kill(context.Background(), "web", ""); !errors.Is(err, errdefs.ErrConflict) {
+		t.Fatalf("kill of an exited VM: %v", err)
+	}
+}
+
+func TestKillWithoutAnAgentKillsTheVMM(t *testing.T) {
+	f := newFixture(t)
+	vm, _ := f.start("web")
+	f.s.live.get(vm.ID).agent.close()
+	f.h.failOn("agent.handshake", errors.New("no agent"))
+	got, err := f.s.Kill(context.Background(), "web", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != Exited || got.ExitReason != reasonUnresponsive || !f.h.did("vmm.kill") {
+		t.Fatalf("state %s reason %q ops %v", got.State, got.ExitReason, f.h.log())
+	}
+}
+
+func TestRestart(t *testing.T) {
+	f := newFixture(t)
+	vm, _ := f.start("web")
+	res, err := f.s.Restart(context.Background(), "web", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.VM.State != Running || count(f.h.log(), "vmm.start") != 2 || !f.h.did("agent.shutdown") || len(f.h.running()) != 1 {
+		t.Fatalf("after restart: state %s, ops %v", res.VM.State, f.h.log())
+	}
+	if f.s.live.get(vm.ID) == nil {
+		t.Fatal("restarted VM not live")
+	}
+}
+
+// rm -f takes the disk too: it kills the VMM at once.
+func TestRemoveForceKillsTheVMMAtOnce(t *testing.T) {
+	f := newFixture(t)
+	f.start("web")
+	if err := f.s.Remove(context.Background(), "web", true); err != nil {
+		t.Fatal(err)
+	}
+	if !f.h.did("vmm.kill") || f.h.did("agent.shutdown") || f.h.did("agent.shutdown:now") {
+		t.Fatalf("ops %v", f.h.log())
 	}
 }
 
@@ -150,7 +243,7 @@ func TestRemoveKeepsTheRecordWhenReleaseFails(t *testing.T) {
 func TestAutoRemoveOnExit(t *testing.T) {
 	f := newFixture(t)
 	vm, m := f.start("once", func(s *Spec) { s.AutoRemove = true })
-	m.powerOff(0)
+	m.powerOff(proto.Exit{})
 	got, err := f.s.Wait(context.Background(), vm.ID)
 	if err != nil || got.State != Exited {
 		t.Fatalf("wait: %+v %v", got, err)
@@ -253,5 +346,20 @@ func TestTeardownNetworkRefusedWhileVMsRun(t *testing.T) {
 	}
 	if !f.h.did("net.setup") {
 		t.Error("start after teardown did not set the network up")
+	}
+}
+
+// An agent older than the signal request (an image from an older banger):
+// kill still ends the VM cleanly, by a stop with no grace.
+func TestKillWithAnOldAgent(t *testing.T) {
+	f := newFixture(t)
+	f.start("web")
+	f.h.failOn("agent.signal:KILL", agentclient.ErrOldAgent)
+	got, err := f.s.Kill(context.Background(), "web", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != Exited || !f.h.did("agent.shutdown:now") || f.h.did("vmm.kill") {
+		t.Fatalf("state %s ops %v", got.State, f.h.log())
 	}
 }

@@ -67,6 +67,8 @@ type Spec struct {
 	Network    string         `json:"network,omitempty"`
 	Ports      []hostnet.Port `json:"ports,omitempty"`
 	Init       bool           `json:"init,omitempty"`
+	// Tmpfs are `--tmpfs PATH[:OPTIONS]` mounts ("/cache:size=64m").
+	Tmpfs []string `json:"tmpfs,omitempty"`
 	// Detach keeps the VM up after its main process exits (for exec);
 	// otherwise the guest powers off when it ends, like a container.
 	Detach bool `json:"detach,omitempty"`
@@ -99,8 +101,15 @@ type VM struct {
 	Spec    Spec    `json:"spec"`
 	ImageID string  `json:"image_id"`
 	Runtime Summary `json:"runtime"`
-	// ExitCode of the main process, once it has exited.
-	ExitCode *int `json:"exit_code,omitempty"`
+	// ExitCode of the main process, once it has exited (128+N when signal
+	// N ended it); ExitSignal names that signal, and OOMKilled says the
+	// guest's OOM killer sent it.
+	ExitCode   *int   `json:"exit_code,omitempty"`
+	ExitSignal string `json:"exit_signal,omitempty"`
+	OOMKilled  bool   `json:"oom_killed,omitempty"`
+	// ExitReason says how an exited VM ended when it was not its main
+	// process's doing alone ("killed: agent unresponsive").
+	ExitReason string `json:"exit_reason,omitempty"`
 	// Error and ErrorPhase say why a VM is in the error state; the phase
 	// is the stage that failed, or guest, vmm, teardown, reconcile.
 	Error       string    `json:"error,omitempty"`
@@ -108,7 +117,8 @@ type VM struct {
 	ConsoleTail []string  `json:"console_tail,omitempty"`
 	Created     time.Time `json:"created"`
 	Started     time.Time `json:"started,omitzero"`
-	Stopped     time.Time `json:"stopped,omitzero"`
+	// Stopped is when it exited (docker's FinishedAt).
+	Stopped time.Time `json:"stopped,omitzero"`
 }
 
 // Image is what a start needs of an image from the catalog.

@@ -1,6 +1,6 @@
 // Package initplan is the list of file systems and /dev links PID 1 sets up
-// in the guest (/proc, /sys, /dev, /dev/pts, /dev/shm, /run, /tmp, the
-// cgroup2 hierarchy), built as a plain value from what is mounted already,
+// in the guest (/proc, /sys, /dev, /dev/pts, /dev/shm, /run, the cgroup2
+// hierarchy; /tmp stays on the VM's disk as it does in a container), built as a plain value from what is mounted already,
 // and applied at a thin edge (Apply) behind a three-method interface so
 // the plan is tested without root.
 package initplan
@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bangerdev/banger/internal/bootcfg"
 )
 
 // Mount is one mount(2) call; Mode is the mode of Target when it must be
@@ -31,9 +33,16 @@ type Mount struct {
 // Symlink is a link PID 1 creates when its path does not exist.
 type Symlink struct{ Target, Path string }
 
-// Plan is what to do, in order.
+// Dir is a directory PID 1 makes when it does not exist.
+type Dir struct {
+	Path string
+	Mode os.FileMode
+}
+
+// Plan is what to do, in order: mounts, then directories, then links.
 type Plan struct {
 	Mounts   []Mount
+	Dirs     []Dir
 	Symlinks []Symlink
 }
 
@@ -50,7 +59,6 @@ var apiMounts = []Mount{
 	{Source: "devpts", Target: "/dev/pts", FSType: "devpts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC, Data: "gid=5,mode=0620,ptmxmode=0666", Mode: 0o755},
 	{Source: "shm", Target: "/dev/shm", FSType: "tmpfs", Flags: nosuidNodev, Data: "mode=1777", Mode: os.ModeSticky | 0o777},
 	{Source: "tmpfs", Target: "/run", FSType: "tmpfs", Flags: nosuidNodev, Data: "mode=0755", Mode: 0o755},
-	{Source: "tmpfs", Target: "/tmp", FSType: "tmpfs", Flags: nosuidNodev, Data: "mode=1777", Mode: os.ModeSticky | 0o777},
 	{Source: "cgroup2", Target: "/sys/fs/cgroup", FSType: "cgroup2", Flags: nosuidNodevNoexec, Mode: 0o555, Optional: true},
 }
 
@@ -73,7 +81,20 @@ func Stage2(mounted map[string]bool) Plan {
 			p.Mounts = append(p.Mounts, m)
 		}
 	}
+	// /tmp is the image's own directory on the VM's disk, as in a
+	// container; an image without one gets it.
+	p.Dirs = append(p.Dirs, Dir{Path: "/tmp", Mode: os.ModeSticky | 0o777})
 	p.Symlinks = append(p.Symlinks, devLinks...)
+	return p
+}
+
+// Tmpfs returns the mounts of the tmpfs a VM asked for (`--tmpfs PATH`),
+// each with its mount options ("size=64m").
+func Tmpfs(ts []bootcfg.Tmpfs) Plan {
+	var p Plan
+	for _, t := range ts {
+		p.Mounts = append(p.Mounts, Mount{Source: "tmpfs", Target: t.Path, FSType: "tmpfs", Flags: nosuidNodev, Data: t.Options, Mode: 0o755})
+	}
 	return p
 }
 
@@ -103,6 +124,11 @@ func Apply(p Plan, m Mounter) error {
 		}
 		if err := m.Mount(mt.Source, mt.Target, mt.FSType, mt.Flags, mt.Data); err != nil && !mt.Optional {
 			errs = append(errs, fmt.Errorf("mount %s on %s: %w", mt.FSType, mt.Target, err))
+		}
+	}
+	for _, d := range p.Dirs {
+		if err := m.MkdirAll(d.Path, d.Mode); err != nil {
+			errs = append(errs, fmt.Errorf("mkdir %s: %w", d.Path, err))
 		}
 	}
 	for _, l := range p.Symlinks {

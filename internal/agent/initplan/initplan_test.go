@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/bangerdev/banger/internal/bootcfg"
 )
 
 func targets(p Plan) []string {
@@ -23,9 +25,9 @@ func TestStage2MountsOnlyWhatIsMissing(t *testing.T) {
 		mounted []string
 		want    []string
 	}{
-		{"bare kernel root", []string{"/"}, []string{"/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/tmp", "/sys/fs/cgroup"}},
-		{"after stage 1 moved dev proc sys", []string{"/", "/dev", "/proc", "/sys"}, []string{"/dev/pts", "/dev/shm", "/run", "/tmp", "/sys/fs/cgroup"}},
-		{"everything there", []string{"/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/tmp", "/sys/fs/cgroup"}, nil},
+		{"bare kernel root", []string{"/"}, []string{"/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/sys/fs/cgroup"}},
+		{"after stage 1 moved dev proc sys", []string{"/", "/dev", "/proc", "/sys"}, []string{"/dev/pts", "/dev/shm", "/run", "/sys/fs/cgroup"}},
+		{"everything there", []string{"/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/run", "/sys/fs/cgroup"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,8 +48,15 @@ func TestStage2MountsOnlyWhatIsMissing(t *testing.T) {
 	if m := byTarget["/dev/pts"]; m.FSType != "devpts" || !strings.Contains(m.Data, "ptmxmode=0666") {
 		t.Errorf("devpts mount %+v", m)
 	}
-	if m := byTarget["/tmp"]; m.FSType != "tmpfs" || m.Mode != os.ModeSticky|0o777 {
-		t.Errorf("/tmp mount %+v", m)
+	if _, ok := byTarget["/tmp"]; ok {
+		t.Error("/tmp is mounted over: it must stay on the VM's disk")
+	}
+	if len(p.Dirs) != 1 || p.Dirs[0] != (Dir{Path: "/tmp", Mode: os.ModeSticky | 0o777}) {
+		t.Errorf("dirs %+v: want /tmp, 1777", p.Dirs)
+	}
+	tp := Tmpfs([]bootcfg.Tmpfs{{Path: "/scratch", Options: "size=64m"}})
+	if len(tp.Mounts) != 1 || tp.Mounts[0].Target != "/scratch" || tp.Mounts[0].FSType != "tmpfs" || tp.Mounts[0].Data != "size=64m" {
+		t.Errorf("tmpfs plan %+v", tp.Mounts)
 	}
 	if !byTarget["/sys/fs/cgroup"].Optional || byTarget["/proc"].Optional {
 		t.Error("only cgroup2 is optional")
@@ -95,10 +104,9 @@ func TestApply(t *testing.T) {
 		"mount shm /dev/shm tmpfs 0x6 mode=1777",
 		"mkdir /run -rwxr-xr-x",
 		"mount tmpfs /run tmpfs 0x6 mode=0755",
-		"mkdir /tmp trwxrwxrwx",
-		"mount tmpfs /tmp tmpfs 0x6 mode=1777",
 		"mkdir /sys/fs/cgroup -r-xr-xr-x",
 		"mount cgroup2 /sys/fs/cgroup cgroup2 0xe ",
+		"mkdir /tmp trwxrwxrwx",
 		"symlink /dev/fd -> /proc/self/fd",
 		"symlink /dev/stdin -> /proc/self/fd/0",
 		"symlink /dev/stdout -> /proc/self/fd/1",

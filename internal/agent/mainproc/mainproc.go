@@ -16,6 +16,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/bangerdev/banger/internal/agent/pty"
 
 	"github.com/bangerdev/banger/internal/agent/process"
+	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/errdefs"
 )
 
@@ -48,6 +51,9 @@ type Options struct {
 	// Root is the guest's "/" for user and PATH lookups.
 	Root   string
 	Reaper *process.Reaper
+	// OOMKills counts the kernel's OOM kills so far (default: oom_kill in
+	// /proc/vmstat); a SIGKILL while the count rose is an OOM kill.
+	OOMKills func() int64
 }
 
 // Main is a running (or finished) main process.
@@ -58,9 +64,13 @@ type Main struct {
 	tty    *os.File
 	stdin  io.WriteCloser // nil when stdin is closed or /dev/null
 
+	oomKills  func() int64
+	oomBefore int64
+
 	mu        sync.Mutex
 	attached  bool
 	status    int
+	exit      proto.Exit
 	done      chan struct{}
 	collected chan struct{}
 	collectMu sync.Once
@@ -78,7 +88,11 @@ func Start(o Options) (*Main, error) {
 	if limit <= 0 {
 		limit = DefaultBuffer
 	}
-	m := &Main{cmd: cmd, reaper: o.Reaper, done: make(chan struct{}), collected: make(chan struct{})}
+	m := &Main{cmd: cmd, reaper: o.Reaper, done: make(chan struct{}), collected: make(chan struct{}), oomKills: o.OOMKills}
+	if m.oomKills == nil {
+		m.oomKills = vmstatOOMKills
+	}
+	m.oomBefore = m.oomKills()
 	cmd.SysProcAttr.Setsid = true // its own session: signals and the TTY are its own
 	var readers []*os.File
 	var closeAfterStart []*os.File
@@ -154,12 +168,17 @@ func (m *Main) pump(r *os.File, stream int) {
 
 func (m *Main) wait(readers []*os.File, drained *sync.WaitGroup) {
 	err := m.reaper.Wait(m.cmd)
-	status := 0
+	exit := proto.Exit{}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		status = ExitStatus(ee.Sys().(syscall.WaitStatus))
+		ws := ee.Sys().(syscall.WaitStatus)
+		exit.Status = ExitStatus(ws)
+		if ws.Signaled() {
+			exit.Signal = proto.SignalName(ws.Signal())
+			exit.OOM = ws.Signal() == syscall.SIGKILL && m.oomKills() > m.oomBefore
+		}
 	} else if err != nil {
-		status = 255
+		exit.Status = 255
 	}
 	pumped := make(chan struct{})
 	go func() { drained.Wait(); close(pumped) }()
@@ -172,7 +191,7 @@ func (m *Main) wait(readers []*os.File, drained *sync.WaitGroup) {
 	}
 	<-pumped
 	m.mu.Lock()
-	m.status = status
+	m.status, m.exit = exit.Status, exit
 	if m.stdin != nil && m.stdin != m.tty {
 		_ = m.stdin.Close()
 	}
@@ -197,6 +216,13 @@ func (m *Main) Status() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.status
+}
+
+// Exit says how the process ended (valid once Done is closed).
+func (m *Main) Exit() proto.Exit {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.exit
 }
 
 // Collected is closed once a host received the exit status.
@@ -226,10 +252,11 @@ func (m *Main) Resize(rows, cols uint16) error {
 	return pty.Setsize(m.tty, rows, cols)
 }
 
-// Stop asks the process to end: SIGTERM, then after grace SIGKILL to its
-// whole session. It returns when the process is gone or ctx ends.
-func (m *Main) Stop(ctx context.Context, grace time.Duration) {
-	if m.Signal(syscall.SIGTERM) != nil {
+// Stop asks the process to end: sig (its stop signal), then after grace
+// SIGKILL to its whole session. It returns when the process is gone or
+// ctx ends.
+func (m *Main) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration) {
+	if m.Signal(sig) != nil {
 		return
 	}
 	t := time.NewTimer(grace)
@@ -253,8 +280,24 @@ func (m *Main) Stop(ctx context.Context, grace time.Duration) {
 // attaches reads err on stderr and gets status (127 for "not found", as a
 // shell would say), so `banger run` reports it like any other exit.
 func Failed(err error, status int) *Main {
-	m := &Main{out: newBuffer(DefaultBuffer, false, 0), status: status, done: make(chan struct{}), collected: make(chan struct{})}
+	m := &Main{out: newBuffer(DefaultBuffer, false, 0), status: status, exit: proto.Exit{Status: status}, done: make(chan struct{}), collected: make(chan struct{})}
 	m.out.write(Stderr, []byte("banger-agent: "+err.Error()+"\n"))
 	close(m.done)
 	return m
+}
+
+// vmstatOOMKills reads the kernel's count of OOM kills (0 when there is no
+// /proc/vmstat: then no kill counts as an OOM kill).
+func vmstatOOMKills() int64 {
+	b, err := os.ReadFile("/proc/vmstat")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
 }

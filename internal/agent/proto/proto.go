@@ -12,8 +12,13 @@
 //     buffered and live stdout/stderr, its stdin (when the boot config
 //     opened it), window-change and signal go to it, and the channel ends
 //     with its exit-status. One host at a time.
-//   - RequestShutdown (global): stop the main process (SIGTERM, grace,
-//     SIGKILL) and power off; payload ShutdownPayload.
+//   - RequestShutdown (global): stop the main process (its stop signal,
+//     a grace period, SIGKILL), stop every other process, sync and power
+//     off; payload ShutdownPayload.
+//   - RequestSignal (global): send a signal to the main process (the VM
+//     then ends when it does); payload SignalPayload.
+//   - RequestSync (global): flush the guest's file systems to its disks,
+//     replying once they are (a copy into the VM is durable then).
 //   - RequestInfo (global): reply with InfoPayload.
 //   - RequestKeepalive (global, OpenSSH's name): replies true; a ping.
 //
@@ -27,8 +32,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 )
 
 // Request names.
@@ -36,6 +43,8 @@ const (
 	RequestExec      = "banger-exec@banger.dev"
 	RequestAttach    = "banger-attach@banger.dev"
 	RequestShutdown  = "banger-shutdown@banger.dev"
+	RequestSignal    = "banger-signal@banger.dev"
+	RequestSync      = "banger-sync@banger.dev"
 	RequestInfo      = "banger-info@banger.dev"
 	RequestKeepalive = "keepalive@openssh.com"
 )
@@ -52,10 +61,22 @@ type ExecPayload struct {
 
 // ShutdownPayload is RequestShutdown's payload.
 type ShutdownPayload struct {
-	// GraceMS overrides the boot config's stop grace period when > 0.
+	// Signal is the main process's stop signal ("TERM", "QUIT", "SIGINT",
+	// a number); empty means TERM.
+	Signal string `json:"signal,omitempty"`
+	// GraceMS overrides the boot config's stop grace period (between the
+	// stop signal and SIGKILL) when > 0.
 	GraceMS int `json:"grace_ms,omitempty"`
+	// Now sends SIGKILL right after the stop signal (a grace of zero).
+	Now bool `json:"now,omitempty"`
 	// Reboot asks for a reboot instead of a power off.
 	Reboot bool `json:"reboot,omitempty"`
+}
+
+// SignalPayload is RequestSignal's payload.
+type SignalPayload struct {
+	// Signal is a name ("KILL", "SIGHUP") or a number; empty means KILL.
+	Signal string `json:"signal,omitempty"`
 }
 
 // Main process states in InfoPayload.
@@ -143,19 +164,48 @@ type ChannelOpenStreamLocal struct {
 // process ends.
 const mainExitPrefix = "banger-agent: main exited status="
 
+// Exit is how the main process ended.
+type Exit struct {
+	// Status is the exit code, or 128+N for signal N (a shell's $?).
+	Status int `json:"status"`
+	// Signal names the signal that ended it ("KILL"), if one did.
+	Signal string `json:"signal,omitempty"`
+	// OOM says the guest kernel's OOM killer ended it.
+	OOM bool `json:"oom,omitempty"`
+}
+
 // MainExitLine is the console line for a main process that ended with
 // status (an exit code, or 128+signal).
 func MainExitLine(status int) string {
 	return mainExitPrefix + strconv.Itoa(status)
 }
 
+// Line is the console line for e: MainExitLine, then " signal=NAME" and
+// " oom" when they apply.
+func (e Exit) Line() string {
+	l := MainExitLine(e.Status)
+	if e.Signal != "" {
+		l += " signal=" + e.Signal
+	}
+	if e.OOM {
+		l += " oom"
+	}
+	return l
+}
+
 // ParseMainExitLine finds the main process's status in one console line
 // (which may carry a kernel timestamp or a stray carriage return before or
 // after). ok is false for any other line.
 func ParseMainExitLine(line string) (status int, ok bool) {
+	e, ok := ParseExitLine(line)
+	return e.Status, ok
+}
+
+// ParseExitLine is ParseMainExitLine with the signal and OOM flag.
+func ParseExitLine(line string) (Exit, bool) {
 	i := strings.Index(line, mainExitPrefix)
 	if i < 0 {
-		return 0, false
+		return Exit{}, false
 	}
 	rest := line[i+len(mainExitPrefix):]
 	end := 0
@@ -163,14 +213,62 @@ func ParseMainExitLine(line string) (status int, ok bool) {
 		end++
 	}
 	if end == 0 || (end < len(rest) && rest[end] >= '0' && rest[end] <= '9') {
-		return 0, false
+		return Exit{}, false
 	}
 	n, err := strconv.Atoi(rest[:end])
 	if err != nil || n > 255 {
-		return 0, false
+		return Exit{}, false
 	}
-	if tail := strings.TrimRight(rest[end:], "\r\n "); tail != "" {
-		return 0, false
+	e := Exit{Status: n}
+	for _, f := range strings.Fields(strings.TrimRight(rest[end:], "\r\n ")) {
+		switch {
+		case f == "oom":
+			e.OOM = true
+		case strings.HasPrefix(f, "signal=") && len(f) > len("signal=") && len(f) <= len("signal=")+8 && isUpperAlnum(f[len("signal="):]):
+			e.Signal = f[len("signal="):]
+		default:
+			return Exit{}, false
+		}
 	}
-	return n, true
+	return e, true
+}
+
+func isUpperAlnum(s string) bool {
+	for _, c := range s {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseSignal reads a signal as docker's --signal and STOPSIGNAL take it:
+// a name with or without "SIG" in any case ("TERM", "sigkill") or a
+// number. Empty is def.
+func ParseSignal(s string, def syscall.Signal) (syscall.Signal, error) {
+	if s == "" {
+		return def, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 1 || n > 64 {
+			return 0, fmt.Errorf("signal %q: want 1..64 or a name such as TERM", s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("signal %q: not a signal name (try TERM, KILL, HUP, INT, QUIT, USR1) or number", s)
+}
+
+// SignalName is sig's name without "SIG" ("KILL"), or its number.
+func SignalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return strings.TrimPrefix(n, "SIG")
+	}
+	return strconv.Itoa(int(sig))
 }

@@ -2,6 +2,7 @@ package proto
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -29,6 +30,44 @@ func TestMainExitLine(t *testing.T) {
 	}
 }
 
+func TestExitLineWithSignalAndOOM(t *testing.T) {
+	tests := []struct {
+		line string
+		want Exit
+		ok   bool
+	}{
+		{Exit{Status: 137, Signal: "KILL", OOM: true}.Line(), Exit{Status: 137, Signal: "KILL", OOM: true}, true},
+		{Exit{Status: 143, Signal: "TERM"}.Line() + "\r", Exit{Status: 143, Signal: "TERM"}, true},
+		{Exit{Status: 3}.Line(), Exit{Status: 3}, true},
+		{MainExitLine(137) + " signal=kill", Exit{}, false},
+		{MainExitLine(137) + " signal=", Exit{}, false},
+		{MainExitLine(137) + " signal=TOOLONGNAME", Exit{}, false},
+		{MainExitLine(9) + " oom extra", Exit{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := ParseExitLine(tt.line)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("ParseExitLine(%q) = %+v, %v; want %+v, %v", tt.line, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	for in, want := range map[string]syscall.Signal{"": syscall.SIGTERM, "TERM": syscall.SIGTERM, "sigkill": syscall.SIGKILL, "Hup": syscall.SIGHUP, "9": syscall.SIGKILL, "SIGUSR1": syscall.SIGUSR1} {
+		if got, err := ParseSignal(in, syscall.SIGTERM); err != nil || got != want {
+			t.Errorf("ParseSignal(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"0", "65", "NOPE", "SIG", "-1"} {
+		if _, err := ParseSignal(bad, syscall.SIGTERM); err == nil {
+			t.Errorf("ParseSignal(%q) accepted", bad)
+		}
+	}
+	if SignalName(syscall.SIGKILL) != "KILL" || SignalName(syscall.SIGTERM) != "TERM" {
+		t.Errorf("SignalName: %q %q", SignalName(syscall.SIGKILL), SignalName(syscall.SIGTERM))
+	}
+}
+
 func TestPayloadRoundTrip(t *testing.T) {
 	var got ExecPayload
 	if err := Unmarshal(Marshal(ExecPayload{Argv: []string{"a", "b c"}, User: "app"}), &got); err != nil || got.User != "app" || len(got.Argv) != 2 {
@@ -43,10 +82,16 @@ func TestPayloadRoundTrip(t *testing.T) {
 func FuzzParseMainExitLine(f *testing.F) {
 	f.Add(MainExitLine(42))
 	f.Add("x banger-agent: main exited status=9\r")
+	f.Add(Exit{Status: 137, Signal: "KILL", OOM: true}.Line())
 	f.Fuzz(func(t *testing.T, line string) {
-		n, ok := ParseMainExitLine(line)
-		if ok && (n < 0 || n > 255 || !strings.Contains(line, MainExitLine(n)[:len(mainExitPrefix)])) {
-			t.Fatalf("ParseMainExitLine(%q) = %d", line, n)
+		e, ok := ParseExitLine(line)
+		if ok && (e.Status < 0 || e.Status > 255 || !strings.Contains(line, MainExitLine(e.Status)[:len(mainExitPrefix)])) {
+			t.Fatalf("ParseExitLine(%q) = %+v", line, e)
+		}
+		if ok {
+			if again, ok2 := ParseExitLine(e.Line()); !ok2 || again != e {
+				t.Fatalf("%+v does not survive its own line: %+v %v", e, again, ok2)
+			}
 		}
 	})
 }

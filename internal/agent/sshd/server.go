@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 
 	"github.com/bangerdev/banger/internal/agent/mainproc"
 	"github.com/bangerdev/banger/internal/agent/process"
@@ -49,6 +50,10 @@ type Options struct {
 	Main func(ctx context.Context) Main
 	// Shutdown is called (in its own goroutine) on a shutdown request.
 	Shutdown func(proto.ShutdownPayload)
+	// Signal signals the main process (a signal request).
+	Signal func(proto.SignalPayload) error
+	// Sync flushes the file systems (a sync request); nil is unix.Sync.
+	Sync func()
 	// Info answers an info request.
 	Info func() proto.InfoPayload
 	// SFTPServer is the argv of an sftp server on stdin/stdout
@@ -189,6 +194,29 @@ func (s *Server) globalRequests(reqs <-chan *ssh.Request) {
 			}
 			_ = r.Reply(true, nil)
 			go s.opts.Shutdown(p)
+		case proto.RequestSignal:
+			var p proto.SignalPayload
+			if len(r.Payload) > 0 && proto.Unmarshal(r.Payload, &p) != nil || s.opts.Signal == nil {
+				_ = r.Reply(false, nil)
+				continue
+			}
+			if err := s.opts.Signal(p); err != nil {
+				s.opts.Logf("signal request: %v", err)
+				_ = r.Reply(false, []byte(err.Error()))
+				continue
+			}
+			_ = r.Reply(true, nil)
+		case proto.RequestSync:
+			// In its own goroutine: a sync of a busy disk takes a while,
+			// and keepalives must still be answered.
+			go func(r *ssh.Request) {
+				sync := s.opts.Sync
+				if sync == nil {
+					sync = unix.Sync
+				}
+				sync()
+				_ = r.Reply(true, nil)
+			}(r)
 		default:
 			if r.WantReply {
 				_ = r.Reply(false, nil)

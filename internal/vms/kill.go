@@ -1,0 +1,83 @@
+package vms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/bangerdev/banger/internal/agent/proto"
+	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/errdefs"
+)
+
+// Kill sends sig (a name or number; empty means KILL) to a running VM's
+// main process, as docker kill does to a container's. The VM then ends
+// when the process does: the agent stops the rest, syncs and powers off.
+// For SIGKILL it returns once the VM has exited; when the agent cannot be
+// reached the VMM is killed instead (ExitReason says so). Other signals
+// return once delivered.
+func (s *Service) Kill(ctx context.Context, ref, sig string) (VM, error) {
+	num, err := proto.ParseSignal(sig, syscall.SIGKILL)
+	if err != nil {
+		return VM{}, fmt.Errorf("%w: %w", errdefs.ErrInvalid, err)
+	}
+	vm, err := s.Get(ref)
+	if err != nil {
+		return vm, err
+	}
+	unlock := s.locks.lock(vm.ID)
+	defer unlock()
+	lv, err := s.running(vm)
+	if err != nil {
+		return vm, err
+	}
+	fatal := num == syscall.SIGKILL
+	if fatal {
+		lv.stopping.Store(true)
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.agentTimeout())
+	defer cancel()
+	err = s.askAgent(wctx, lv, func(c Agent) error {
+		err := c.Signal(wctx, proto.SignalName(num))
+		if fatal && errors.Is(err, agentclient.ErrOldAgent) {
+			// An agent older than the signal request still stops the
+			// main process at once, syncs and powers off.
+			return c.ShutdownWith(wctx, agentclient.ShutdownOptions{Now: true})
+		}
+		return err
+	})
+	switch {
+	case err != nil && !fatal:
+		return vm, fmt.Errorf("vm %s: signal %s: %w", vm.Name, proto.SignalName(num), err)
+	case err != nil:
+		s.Log.Warn("kill: the guest agent does not answer; killing the VMM", "vm", vm.ID, "error", err)
+		if err := s.killVMM(ctx, lv, reasonUnresponsive); err != nil {
+			return vm, err
+		}
+	case fatal:
+		select {
+		case <-lv.done:
+		case <-wctx.Done():
+			if err := s.killVMM(ctx, lv, reasonUnresponsive); err != nil {
+				return vm, err
+			}
+		}
+	}
+	return s.Get(vm.ID)
+}
+
+// Restart stops a running VM (as Stop does) and starts it again.
+func (s *Service) Restart(ctx context.Context, ref string, timeout time.Duration) (StartResult, error) {
+	vm, err := s.Get(ref)
+	if err != nil {
+		return StartResult{}, err
+	}
+	unlock := s.locks.lock(vm.ID)
+	defer unlock()
+	if err := s.stopLocked(ctx, vm, timeout); err != nil {
+		return StartResult{}, err
+	}
+	return s.startLocked(ctx, vm.ID)
+}
