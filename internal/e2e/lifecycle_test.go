@@ -86,3 +86,16 @@ func dfSizeKiB(out string) int64 {
 	}
 	return size
 }
+
+// A main process the guest's OOM killer ends: the record says so.
+func TestOOMKillIsRecorded(t *testing.T) {
+	f := env(t)
+	id := strings.TrimSpace(f.must(t, "run", "-d", "--memory", "128M", "busybox", "--", "dd", "if=/dev/zero", "of=/dev/null", "bs=512M", "count=1"))
+	t.Cleanup(func() { f.cli(nil, "rm", "-f", id) })
+	if got := strings.TrimSpace(f.must(t, "wait", id)); got != "137" {
+		t.Fatalf("wait printed %q, want 137", got)
+	}
+	if vm := f.inspect(t, id); !vm.OOMKilled || vm.ExitSignal != "KILL" {
+		t.Fatalf("oom_killed %v signal %q", vm.OOMKilled, vm.ExitSignal)
+	}
+}

@@ -48,7 +48,8 @@ func run() error {
 		banger = flag.String("banger", "bin/banger", "banger binary")
 		kernel = flag.String("kernel-deb", "", "Debian linux-image .deb to import")
 		image  = flag.String("image-tar", "", "root file system tarball to import")
-		rounds = flag.Int("rounds", 7, "timed rounds of each")
+		rounds = flag.Int("rounds", 7, "timed rounds of each boot")
+		stops  = flag.Int("stop-rounds", 0, "timed rounds of stop and kill (bench-stop)")
 	)
 	flag.Parse()
 	if *kernel == "" || *image == "" {
@@ -74,6 +75,14 @@ func run() error {
 		if _, err := b.cli(args...); err != nil {
 			return err
 		}
+	}
+	if *stops > 0 {
+		if err := b.benchStop(*stops); err != nil {
+			return err
+		}
+	}
+	if *rounds == 0 {
+		return nil
 	}
 	argv, backing, err := b.qemuArgv()
 	if err != nil {
@@ -162,13 +171,24 @@ func (b *bench) startDaemon() (func(), error) {
 
 // cli runs banger and returns its stderr.
 func (b *bench) cli(args ...string) (string, error) {
+	_, errOut, err := b.run(args...)
+	return errOut, err
+}
+
+// cliOut runs the CLI and returns its stdout.
+func (b *bench) cliOut(args ...string) (string, error) {
+	out, _, err := b.run(args...)
+	return out, err
+}
+
+func (b *bench) run(args ...string) (string, string, error) {
 	cmd := exec.CommandContext(context.Background(), b.banger, append([]string{"--host", b.host}, args...)...)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		return errb.String(), fmt.Errorf("banger %s: %w\n%s", strings.Join(args, " "), err, errb.String())
+		return out.String(), errb.String(), fmt.Errorf("banger %s: %w\n%s", strings.Join(args, " "), err, errb.String())
 	}
-	return errb.String(), nil
+	return out.String(), errb.String(), nil
 }
 
 // qemuArgv starts a detached VM and reads the QEMU command line banger
