@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -173,13 +172,8 @@ func (s *Service) Run(ctx context.Context) {
 			Reaper: s.opts.Reaper,
 		})
 		if err != nil {
-			code := 126
-			var se *process.StartError
-			if errors.As(err, &se) {
-				code = se.Code
-			}
 			_, _ = fmt.Fprintf(s.opts.Console, "banger-agent: main: %v\n", err)
-			m = mainproc.Failed(err, code)
+			m = mainproc.Failed(err, process.StartCode(err))
 		}
 		s.mu.Lock()
 		s.main = m
