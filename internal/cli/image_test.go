@@ -50,11 +50,11 @@ func inspect(t *testing.T, host, name string) imageJSON {
 	if code != 0 {
 		t.Fatalf("inspect %s: exit %d: %s", name, code, errOut)
 	}
-	var img imageJSON
-	if err := json.Unmarshal([]byte(out), &img); err != nil {
-		t.Fatalf("inspect --format json is not JSON: %v\n%s", err, out)
+	var imgs []imageJSON
+	if err := json.Unmarshal([]byte(out), &imgs); err != nil || len(imgs) != 1 {
+		t.Fatalf("inspect --format json is not a JSON array of one image: %v\n%s", err, out)
 	}
-	return img
+	return imgs[0]
 }
 
 func TestImagePullInspectRemove(t *testing.T) {
@@ -115,7 +115,7 @@ func TestImagePullInspectRemove(t *testing.T) {
 		t.Fatalf("rootfs after rm: %v", err)
 	}
 	_, errOut, code = run(t, td.Host, "image", "inspect", ref)
-	if code != 1 || !strings.Contains(errOut, "not found") {
+	if code != cli.ExitBanger || !strings.Contains(errOut, "not found") {
 		t.Fatalf("inspect after rm: exit %d: %s", code, errOut)
 	}
 }
@@ -134,7 +134,7 @@ func TestFailedPullLeavesNoRecordAndNoFile(t *testing.T) {
 	d, _ := bad.Digest()
 	_, errOut, code := run(t, td.Host, "image", "pull", ref)
 	for _, want := range []string{ref, d.String(), `"etc/evil"`, "leaves the root"} {
-		if code != 1 || !strings.Contains(errOut, want) {
+		if code != cli.ExitBanger || !strings.Contains(errOut, want) {
 			t.Errorf("pull of a hostile image: exit %d, stderr must name %q:\n%s", code, want, errOut)
 		}
 	}
@@ -148,7 +148,7 @@ func TestFailedPullLeavesNoRecordAndNoFile(t *testing.T) {
 		}
 	}
 	_, errOut, code = run(t, td.Host, "image", "pull", reg.Ref("absent:1"))
-	if code != 1 || !strings.Contains(errOut, "absent") {
+	if code != cli.ExitBanger || !strings.Contains(errOut, "absent") {
 		t.Errorf("pull of a missing image: exit %d: %s", code, errOut)
 	}
 }
@@ -186,7 +186,7 @@ func TestImageImportFileAndStdin(t *testing.T) {
 		t.Errorf("the same tarball from a file and stdin: digests %s and %s", a.Digest, b.Digest)
 	}
 	_, errOut, code = run(t, td.Host, "image", "import", tarball)
-	if code != 1 || !strings.Contains(errOut, "name") {
+	if code != cli.ExitBanger || !strings.Contains(errOut, "name") {
 		t.Errorf("import without --name: exit %d: %s", code, errOut)
 	}
 }

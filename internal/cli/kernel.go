@@ -153,26 +153,42 @@ func printAdded(app *App, k api.Kernel) error {
 }
 
 func newKernelLsCmd(app *App) *cobra.Command {
+	var quiet bool
 	cmd := &cobra.Command{
-		Use:     "ls",
+		Use:     "ls [-q] [--format FORMAT]",
 		Aliases: []string{"list"},
 		Short:   "List the kernels in the catalog",
 		Example: `  banger kernel ls
-  banger kernel ls --format json`,
+  banger kernel ls -q
+  banger kernel ls --format '{{.Name}} {{.Version}}'`,
 		Args: cobra.NoArgs,
 	}
 	format := formatFlag(cmd, "table")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only kernel names")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return fetchAndShow(cmd, app, *format, api.ListKernels, api.None{}, nil, rowsOf(app, func(ks []api.Kernel) [][]string {
-			rows := [][]string{{"NAME", "VERSION", "DEFAULT", "BOOTS", "INITRD", "SIZE", "CREATED"}}
-			now := time.Now()
-			for _, k := range ks {
-				rows = append(rows, []string{k.Name, k.Version, mark(k.Default), boots(k), initrdSummary(k), units.FormatSize(k.SizeBytes), ago(k.Created, now)})
-			}
-			return rows
-		}))
+		f, err := parseFormat(*format)
+		if err != nil {
+			return err
+		}
+		ks, err := fetch(cmd, app, api.ListKernels, api.None{})
+		if err != nil {
+			return err
+		}
+		if quiet {
+			return printLines(app.Stdout, ks, func(k api.Kernel) string { return k.Name })
+		}
+		return printList(app.Stdout, f, ks, kernelRows)
 	}
 	return cmd
+}
+
+func kernelRows(ks []api.Kernel) [][]string {
+	rows := [][]string{{"NAME", "VERSION", "DEFAULT", "BOOTS", "INITRD", "SIZE", "CREATED"}}
+	now := time.Now()
+	for _, k := range ks {
+		rows = append(rows, []string{k.Name, k.Version, mark(k.Default), boots(k), initrdSummary(k), units.FormatSize(k.SizeBytes), ago(k.Created, now)})
+	}
+	return rows
 }
 
 func mark(b bool) string {
@@ -198,18 +214,9 @@ func initrdSummary(k api.Kernel) string {
 }
 
 func newKernelInspectCmd(app *App) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "inspect NAME",
-		Short: "Show a kernel's files and config check",
-		Example: `  banger kernel inspect debian-cloud
-  banger kernel inspect debian-cloud --format json`,
-		Args: cobra.ExactArgs(1),
-	}
-	format := formatFlag(cmd, "table")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return fetchAndShow(cmd, app, *format, api.GetKernel, api.None{}, args, func(k api.Kernel) error { return printKernel(app, k) })
-	}
-	return cmd
+	return newInspectOfCmd(app, kindKernel, "Show kernels: files and config check",
+		`  banger kernel inspect debian-cloud
+  banger kernel inspect debian-cloud --format json`)
 }
 
 func printKernel(app *App, k api.Kernel) error {

@@ -14,13 +14,12 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
-	"github.com/bangerdev/banger/internal/units"
 )
 
 func newCreateCmd(app *App) *cobra.Command {
 	var f vmFlags
 	cmd := &cobra.Command{
-		Use:   "create [flags] IMAGE [-- COMMAND [ARG...]]",
+		Use:   "create [flags] IMAGE [COMMAND [ARG...]]",
 		Short: "Create a VM without starting it",
 		Long: `Create a VM record from an image. Nothing runs and nothing is allocated on
 the host until ` + "`banger start`" + `. A created VM stays up after its command
@@ -29,7 +28,7 @@ exits, so it can be used with exec and ssh.`,
   banger start dev && banger ssh dev`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := f.spec(args[0], args[1:])
+			spec, err := f.specOf(app, args)
 			if err != nil {
 				return err
 			}
@@ -42,6 +41,7 @@ exits, so it can be used with exec and ssh.`,
 			return err
 		},
 	}
+	commandAfter(cmd)
 	f.add(cmd)
 	return cmd
 }
@@ -165,40 +165,73 @@ func (a *App) eachVM(ctx context.Context, refs []string, do func(context.Context
 		_, _ = fmt.Fprintln(a.Stdout, ref)
 	}
 	if len(failed) > 0 {
-		return &ExitError{Code: 1}
+		return &ExitError{Code: ExitBanger}
 	}
 	return nil
 }
 
 func newPsCmd(app *App) *cobra.Command {
-	var all, quiet bool
+	var (
+		all, quiet bool
+		filterArgs []string
+	)
 	cmd := &cobra.Command{
-		Use:   "ps [-a] [-q] [--format json]",
+		Use:   "ps [-a] [-q] [--filter KEY=VALUE] [--format FORMAT]",
 		Short: "List VMs (running ones; -a for all)",
+		Long: `List VMs: the running ones, or every VM with -a.
+
+--filter keeps the VMs that match, with docker's rules: values of one key
+OR, different keys AND. Keys: id (a prefix), name (a regular expression),
+state (created, running, exited, error), label (KEY or KEY=VALUE) and
+image.`,
 		Example: `  banger ps
-  banger ps -a --format json`,
+  banger ps -a --filter state=exited -q
+  banger ps --filter label=team=web --filter label=team=db
+  banger ps -a --format '{{.Name}} {{.State}} {{.Runtime.IP}}'
+  banger ps --format 'table {{.Name}}\t{{.Spec.Image}}'`,
 		Args: cobra.NoArgs,
 	}
 	format := formatFlag(cmd, "table")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show every VM, not only running ones")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only VM ids")
+	cmd.Flags().StringArrayVarP(&filterArgs, "filter", "f", nil, "keep VMs that match KEY=VALUE (id, name, state, label, image); repeatable")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return fetchAndShow(cmd, app, *format, api.ListVMs, api.ListVMsQuery{All: all}, nil, func(vms []api.VM) error {
-			if !quiet {
-				return printVMTable(app.Stdout, vms, time.Now())
-			}
-			for _, vm := range vms {
-				if _, err := fmt.Fprintln(app.Stdout, vm.ID); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		f, err := parseFormat(*format)
+		if err != nil {
+			return err
+		}
+		flt, err := parseFilters(filterArgs, vmFilterKeys)
+		if err != nil {
+			return err
+		}
+		match, err := vmFilter(flt)
+		if err != nil {
+			return err
+		}
+		vms, err := fetch(cmd, app, api.ListVMs, api.ListVMsQuery{All: all || len(flt["state"]) > 0})
+		if err != nil {
+			return err
+		}
+		vms = keep(vms, match)
+		if quiet {
+			return printLines(app.Stdout, vms, func(vm api.VM) string { return vm.ID })
+		}
+		return printList(app.Stdout, f, vms, func(vms []api.VM) [][]string { return vmRows(vms, time.Now()) })
 	}
 	return cmd
 }
 
-func printVMTable(w io.Writer, vms []api.VM, now time.Time) error {
+// printLines prints one line per item (what -q prints).
+func printLines[T any](w io.Writer, items []T, line func(T) string) error {
+	for _, it := range items {
+		if _, err := fmt.Fprintln(w, line(it)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func vmRows(vms []api.VM, now time.Time) [][]string {
 	rows := [][]string{{"ID", "NAME", "IMAGE", "STATE", "IP", "PORTS", "CREATED"}}
 	for _, vm := range vms {
 		state := string(vm.State)
@@ -211,48 +244,7 @@ func printVMTable(w io.Writer, vms []api.VM, now time.Time) error {
 		}
 		rows = append(rows, []string{vm.ID, vm.Name, vm.Spec.Image, state, vm.Runtime.IP, strings.Join(ports, ","), ago(vm.Created, now)})
 	}
-	return table(w, rows)
-}
-
-func newInspectCmd(app *App) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "inspect VM [--format json|table]",
-		Short: "Show everything about a VM: spec, state, host resources, disk strategy",
-		Example: `  banger inspect dev
-  banger inspect dev --format table`,
-		Args: cobra.ExactArgs(1),
-	}
-	format := formatFlag(cmd, "json")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return fetchAndShow(cmd, app, *format, api.GetVM, api.None{}, args, func(vm api.VM) error { return printVM(app, vm) })
-	}
-	return cmd
-}
-
-func printVM(app *App, vm api.VM) error {
-	rows := [][]string{
-		{"ID:", vm.ID}, {"Name:", vm.Name}, {"State:", string(vm.State)},
-		{"Image:", vm.Spec.Image}, {"Kernel:", vm.Spec.Kernel},
-		{"CPUs:", strconv.Itoa(vm.Spec.CPUs)}, {"Memory:", units.FormatSize(int64(vm.Spec.MemoryMiB) * units.MiB)},
-		{"VMM:", strings.TrimSpace(vm.Runtime.VMM + " " + vm.Runtime.Accel)},
-		{"Disk:", strings.TrimSpace(vm.Runtime.DiskStrategy + " " + vm.Runtime.DiskPath)},
-		{"IP:", vm.Runtime.IP}, {"Tap:", vm.Runtime.Tap},
-	}
-	if vm.ExitCode != nil {
-		rows = append(rows, []string{"Exit code:", strconv.Itoa(*vm.ExitCode)})
-	}
-	if vm.Error != "" {
-		rows = append(rows, []string{"Error:", vm.ErrorPhase + ": " + vm.Error})
-	}
-	if err := table(app.Stdout, rows); err != nil {
-		return err
-	}
-	for _, l := range vm.ConsoleTail {
-		if _, err := fmt.Fprintln(app.Stdout, "  | "+l); err != nil {
-			return err
-		}
-	}
-	return nil
+	return rows
 }
 
 // ensureImage pulls ref with progress when the daemon does not have it, as

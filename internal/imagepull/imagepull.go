@@ -39,6 +39,8 @@ type Config struct {
 	Env        []string `json:"env,omitempty"`
 	WorkingDir string   `json:"working_dir,omitempty"`
 	User       string   `json:"user,omitempty"`
+	// Labels are the config's labels (filtered on by image ls --filter).
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Image describes a converted image.

@@ -100,7 +100,7 @@ func Resolve(ctx context.Context, ref string, opts RegistryOptions) (*Remote, er
 	r.Digest, r.Platform, r.Layers = digest.String(), plat.String(), manifest.Layers
 	r.Config = Config{
 		Entrypoint: cfg.Config.Entrypoint, Cmd: cfg.Config.Cmd, Env: cfg.Config.Env,
-		WorkingDir: cfg.Config.WorkingDir, User: cfg.Config.User,
+		WorkingDir: cfg.Config.WorkingDir, User: cfg.Config.User, Labels: cfg.Config.Labels,
 	}
 	return r, nil
 }
