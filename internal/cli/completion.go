@@ -56,7 +56,9 @@ var flagCompletions = map[string]func(app *App) cobra.CompletionFunc{
 }
 
 func fixedWords(words ...string) func(*App) cobra.CompletionFunc {
-	return func(*App) cobra.CompletionFunc { return cobra.FixedCompletions(words, cobra.ShellCompDirectiveNoFileComp) }
+	return func(*App) cobra.CompletionFunc {
+		return cobra.FixedCompletions(words, cobra.ShellCompDirectiveNoFileComp)
+	}
 }
 
 // addCompletions attaches name completion to every command of the tree

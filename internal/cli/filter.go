@@ -101,7 +101,8 @@ var imageFilterKeys = map[string]string{
 
 // imageFilter returns image ls's filter: name (a glob over the name with
 // or without its tag, docker's "reference"), label (the image config's
-// labels) and source (pull or import).
+// labels) and source (pull or import). A glob's * does not cross a "/", as
+// in docker.
 func imageFilter(f filters) (func(api.Image) bool, error) {
 	for _, p := range f["name"] {
 		if _, err := path.Match(p, ""); err != nil {

@@ -84,17 +84,20 @@ func parseFormat(s string) (outputFormat, error) {
 var (
 	actionRE = regexp.MustCompile(`\{\{-?\s*(.*?)\s*-?\}\}`)
 	fieldRE  = regexp.MustCompile(`\.([A-Za-z_][A-Za-z0-9_]*)\s*$`)
+	// controlRE matches the actions that print nothing themselves.
+	controlRE = regexp.MustCompile(`^(if|else|end|range|with|template|define|block|break|continue)\b`)
 )
 
 // templateHeader derives a table's header from its template: each action
 // becomes its last field's name in capitals, words split ("{{.Spec.Image}}"
-// is IMAGE, "{{.ExitCode}}" EXIT CODE); other text stays, so tabs keep the
+// is IMAGE, "{{.ExitCode}}" EXIT CODE); control actions ({{if}}, {{end}}) become
+// nothing; other text stays, so tabs keep the
 // columns.
 func templateHeader(text string) string {
 	return actionRE.ReplaceAllStringFunc(text, func(action string) string {
 		inner := actionRE.FindStringSubmatch(action)[1]
 		m := fieldRE.FindStringSubmatch(inner)
-		if m == nil {
+		if m == nil || controlRE.MatchString(inner) {
 			return ""
 		}
 		return headerWords(m[1])
@@ -107,7 +110,8 @@ func headerWords(name string) string {
 	var b strings.Builder
 	rs := []rune(name)
 	for i, r := range rs {
-		if i > 0 && unicode.IsUpper(r) && (unicode.IsLower(rs[i-1]) || i+1 < len(rs) && unicode.IsLower(rs[i+1])) {
+		last := i+1 == len(rs)
+		if i > 0 && unicode.IsUpper(r) && (unicode.IsLower(rs[i-1]) && !last || !last && unicode.IsLower(rs[i+1])) {
 			b.WriteByte(' ')
 		}
 		b.WriteRune(unicode.ToUpper(r))

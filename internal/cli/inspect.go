@@ -41,7 +41,7 @@ matches nothing is reported and makes banger fail after the others print.`,
   banger inspect dev web --format '{{.Name}} {{.Runtime.IP}}'
   banger inspect --type image debian:bookworm
   banger inspect dev --format table`,
-		Args:              cobra.MinimumNArgs(1),
+		Args: cobra.MinimumNArgs(1),
 	}
 	format := formatFlag(cmd, "json")
 	cmd.Flags().StringVar(&kind, "type", "", "look NAME up only as a vm, image or kernel")
@@ -71,10 +71,10 @@ func checkKind(kind string) error {
 // kind, its own summary by default.
 func newInspectOfCmd(app *App, kind, short, example string) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:               "inspect NAME...",
-		Short:             short,
-		Example:           example,
-		Args:              cobra.MinimumNArgs(1),
+		Use:     "inspect NAME...",
+		Short:   short,
+		Example: example,
+		Args:    cobra.MinimumNArgs(1),
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
