@@ -11,6 +11,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/bangerdev/banger/internal/cli"
 	"github.com/bangerdev/banger/internal/config"
@@ -188,5 +190,32 @@ func TestImageImportFileAndStdin(t *testing.T) {
 	_, errOut, code = run(t, td.Host, "image", "import", tarball)
 	if code != cli.ExitBanger || !strings.Contains(errOut, "name") {
 		t.Errorf("import without --name: exit %d: %s", code, errOut)
+	}
+}
+
+// TestPullImageWithoutPlatform pulls what `crane append` makes — a config
+// without os and architecture — and checks the platform is taken as the
+// host's and said so.
+func TestPullImageWithoutPlatform(t *testing.T) {
+	td := imageDaemon(t)
+	reg := rt.Start(t)
+	img, err := mutate.AppendLayers(empty.Image, rt.MustLayer(rt.File("etc/motd", "appended\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := reg.Push(t, "appended:1", img)
+	out, errOut, code := run(t, td.Host, "pull", ref)
+	if code != 0 || !strings.Contains(out, "Pulled "+ref) {
+		t.Fatalf("pull: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "names no os/architecture; taking it as linux/amd64") {
+		t.Errorf("pull did not say the platform was assumed:\n%s", errOut)
+	}
+	text := mustRun(t, td.Host, "image", "inspect", ref)
+	if !strings.Contains(text, "linux/amd64 (assumed: the image's config names no os/architecture)") {
+		t.Errorf("image inspect does not say the platform was assumed:\n%s", text)
+	}
+	if got := mustRun(t, td.Host, "image", "inspect", ref, "--format", "{{.Platform}} {{.PlatformAssumed}}"); got != "linux/amd64 true\n" {
+		t.Errorf("platform fields: %q", got)
 	}
 }

@@ -60,7 +60,10 @@ func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, sink p
 	if popts.Cache, err = s.blobCache(); err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", name, err)
 	}
-	rec := Image{Name: name, Source: "pull", Platform: remote.Platform}
+	rec := Image{Name: name, Source: "pull", Platform: remote.Platform, PlatformAssumed: remote.PlatformAssumed}
+	if remote.PlatformAssumed {
+		sink.Message(fmt.Sprintf("%s: the image's config names no os/architecture; taking it as %s", imagepull.FamiliarName(name), remote.Platform))
+	}
 	return s.build(ctx, rec, func(out string) (*imagepull.Image, error) {
 		img, err := imagepull.Pull(ctx, remote, out, popts)
 		if err != nil {
