@@ -49,7 +49,7 @@ type Remote struct {
 	// PlatformAssumed says the image's config names no os or architecture
 	// (what `crane append` makes) and Platform is the one asked for.
 	PlatformAssumed bool
-	Config           Config
+	Config          Config
 	// Layers are the layer descriptors, oldest first.
 	Layers []v1.Descriptor
 
