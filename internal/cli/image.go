@@ -71,12 +71,13 @@ func newImageImportCmd(app *App) *cobra.Command {
 	var size units.Size
 	cmd := &cobra.Command{
 		Use:   "import FILE|- --name NAME[:TAG]",
-		Short: "Import a root file system tarball (plain, gzip or zstd) as an image",
+		Short: "Import a root file system tarball (plain, gzip, zstd, xz or bzip2) as an image",
 		Long: `Import a root file system tarball as an image, with the same checks and
 conversion as a pull. FILE - reads the tarball from stdin. The compression
 is detected from the content.`,
 		Example: `  banger image import rootfs.tar --name mybox
   banger image import debian.tar.zst --name debian-custom:12 --size 4GiB
+  banger image import alpine-minirootfs.tar.xz --name alpine:edge
   docker export c0ffee | banger image import - --name from-docker`,
 		Args: cobra.ExactArgs(1),
 	}
@@ -93,7 +94,10 @@ is detected from the content.`,
 			return err
 		}
 		defer closeBody()
-		q := api.ImageImportQuery{Name: name, Size: int64(size)}
+		q := api.ImageImportQuery{Name: name, Size: int64(size), Source: args[0]}
+		if args[0] == "-" {
+			q.Source = "stdin"
+		}
 		return buildImage(app, "Imported", func(w api.Watch) (api.Image, error) {
 			upload := &uploadReader{r: body, total: total, report: w.Progress}
 			return api.Upload(cmd.Context(), c, api.ImportImage, q, upload, w)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -218,4 +219,69 @@ func TestPullImageWithoutPlatform(t *testing.T) {
 	if got := mustRun(t, td.Host, "image", "inspect", ref, "--format", "{{.Platform}} {{.PlatformAssumed}}"); got != "linux/amd64 true\n" {
 		t.Errorf("platform fields: %q", got)
 	}
+}
+
+// TestImportErrorsNameTheFile: a file that is not a tarball is named, as
+// typed, with what is wrong with it, and no progress line claims it was
+// extracted; xz and bzip2 tarballs import.
+func TestImportErrorsNameTheFile(t *testing.T) {
+	td := imageDaemon(t)
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tarball := rt.MustTar(rt.Dir("etc"), rt.File("etc/hostname", "box\n"))
+	gz, err := rt.Compress(tarball, rt.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		file string
+		data []byte
+		want string
+	}{
+		{"junk.bin", []byte(strings.Repeat("not a tarball\n", 100)), "junk.bin is not a tar archive"},
+		{"tiny.bin", []byte("junk"), "tiny.bin is not a tar archive"},
+		{"empty.tar", nil, "empty.tar is empty"},
+		{"cut.tar.gz", gz[:len(gz)/2], "cut.tar.gz: gzip decompression failed: unexpected EOF (the file is truncated)"},
+	} {
+		p := write(tt.file, tt.data)
+		out, errOut, code := run(t, td.Host, "image", "import", p, "--name", "junk")
+		if code != cli.ExitBanger || !strings.Contains(errOut, p) || !strings.Contains(errOut, tt.want) {
+			t.Errorf("import %s: exit %d\nstderr %s\nwant %q", tt.file, code, errOut, tt.want)
+		}
+		if strings.Contains(errOut, "extracted") || strings.Contains(out, "Imported") {
+			t.Errorf("import %s claims success:\n%s%s", tt.file, out, errOut)
+		}
+	}
+
+	for name, data := range map[string][]byte{"rootfs.tar.xz": compressWith(t, "xz", tarball), "rootfs.tar.bz2": compressWith(t, "bzip2", tarball)} {
+		out, errOut, code := run(t, td.Host, "image", "import", write(name, data), "--name", "box:"+strings.TrimPrefix(filepath.Ext(name), "."))
+		if code != 0 || !strings.Contains(out, "Imported box:") {
+			t.Errorf("import %s: exit %d\n%s%s", name, code, out, errOut)
+		}
+	}
+
+	junk := write("kernel.junk", []byte(strings.Repeat("junk", 300)))
+	_, errOut, code := run(t, td.Host, "kernel", "import", "--upload", junk)
+	if code != cli.ExitBanger || !strings.Contains(errOut, junk+" is not a kernel") || strings.Contains(errOut, "kernel-upload-") {
+		t.Errorf("kernel import --upload junk: exit %d, stderr %q; want the user's file named", code, errOut)
+	}
+}
+
+// compressWith compresses data with a compressor program (xz, bzip2).
+func compressWith(t *testing.T, prog string, data []byte) []byte {
+	t.Helper()
+	testutil.RequireBinary(t, prog, prog)
+	cmd := exec.CommandContext(t.Context(), prog, "-c")
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", prog, err)
+	}
+	return out
 }

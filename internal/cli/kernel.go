@@ -71,10 +71,10 @@ The daemon reads PATH on its own host; --upload sends the file instead.`,
 		if upload {
 			f, err := os.Open(args[0])
 			if err != nil {
-				return err
+				return fmt.Errorf("%w: %w", errdefs.ErrInvalid, err)
 			}
 			defer func() { _ = f.Close() }()
-			q := api.KernelUploadQuery{Name: req.Name, Default: req.Default}
+			q := api.KernelUploadQuery{Name: req.Name, Default: req.Default, Source: args[0]}
 			return addKernel(app, func(w api.Watch) (api.Kernel, error) {
 				return api.Upload(cmd.Context(), c, api.UploadKernel, q, f, w)
 			})

@@ -30,6 +30,8 @@ type PullOptions struct {
 type ImportOptions struct {
 	// SizeBytes fixes the ext4 file's size; 0 sizes it to the content.
 	SizeBytes int64
+	// Source names the tarball in errors: the client's file name.
+	Source string
 }
 
 // Pull fetches ref from its registry and records it under its canonical
@@ -90,6 +92,7 @@ func (s *Service) Import(ctx context.Context, name string, tarball io.Reader, le
 	if err != nil {
 		return Image{}, fmt.Errorf("import %s: %w", name, err)
 	}
+	popts.Source = opts.Source
 	return s.build(ctx, Image{Name: name, Source: "import"}, func(out string) (*imagepull.Image, error) {
 		img, err := imagepull.Import(ctx, tarball, max(length, 0), out, popts)
 		if err != nil {
