@@ -29,6 +29,9 @@ func TestFlagHelpRendersAsWritten(t *testing.T) {
 				t.Errorf("%s --%s: usage %q has a backquote", c.CommandPath(), f.Name, f.Usage)
 			}
 		})
+		if usage := c.Flags().FlagUsages(); strings.Contains(usage, "(default 0B)") {
+			t.Errorf("%s --help shows a size flag's zero default:\n%s", c.CommandPath(), usage)
+		}
 		if c.Runnable() && c.Short == "" {
 			t.Errorf("%s has no short help", c.CommandPath())
 		}

@@ -94,6 +94,7 @@ exists but cannot be executed; 127 when it was not found.`,
 	root.InitDefaultCompletionCmd() // now, so it is in the tree the steps below walk
 	failUnknownSubcommands(root)
 	addCompletions(app, root)
+	tidyFlagHelp(root)
 	return root
 }
 
