@@ -71,8 +71,19 @@ func interruptCode(ctx context.Context) (int, bool) {
 // argument, an unknown command. It exits ExitBanger, like any failure of
 // banger's, and points at the command's help.
 func usageError(cmd *cobra.Command, err error) error {
-	return fmt.Errorf("%w\nSee '%s --help'.", err, cmd.CommandPath())
+	return &commandLineError{err: err, path: cmd.CommandPath()}
 }
+
+type commandLineError struct {
+	err  error
+	path string
+}
+
+func (e *commandLineError) Error() string {
+	return e.err.Error() + "\nSee '" + e.path + " --help'."
+}
+
+func (e *commandLineError) Unwrap() error { return e.err }
 
 // failUnknownSubcommands makes every command that only groups others
 // (image, kernel, network, …) fail on an unknown subcommand: cobra would

@@ -25,16 +25,23 @@ func parseFilters(vals []string, keys map[string]string) (filters, error) {
 		k, val, ok := strings.Cut(v, "=")
 		canon, known := keys[strings.ToLower(strings.TrimSpace(k))]
 		if !ok || !known {
-			var names []string
-			for name := range keys {
-				names = append(names, name)
-			}
-			sort.Strings(names)
-			return nil, fmt.Errorf("%w: --filter %q: want KEY=VALUE with KEY one of %s", errdefs.ErrInvalid, v, strings.Join(names, ", "))
+			return nil, fmt.Errorf("%w: --filter %q: want KEY=VALUE with KEY one of %s", errdefs.ErrInvalid, v, strings.Join(filterKeyNames(keys), ", "))
 		}
 		f[canon] = append(f[canon], val)
 	}
 	return f, nil
+}
+
+// filterKeyNames lists the canonical filter keys, sorted.
+func filterKeyNames(keys map[string]string) []string {
+	var names []string
+	for name, canon := range keys {
+		if name == canon {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // match reports whether some value of key passes ok; a key without values

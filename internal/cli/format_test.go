@@ -119,7 +119,7 @@ func TestPrintObjectsIsOneArray(t *testing.T) {
 	}
 	out.Reset()
 	shown := 0
-	err := printObjects(&out, outputFormat{kind: "table"}, objs, func(o any) error {
+	err := printObjects(&out, outputFormat{kind: "table"}, objs, func(any) error {
 		shown++
 		_, err := out.WriteString("obj\n")
 		return err

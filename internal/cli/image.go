@@ -168,10 +168,7 @@ func printImageResult(w io.Writer, verb string, img *api.Image) error {
 }
 
 func newImageLsCmd(app *App) *cobra.Command {
-	var (
-		quiet      bool
-		filterArgs []string
-	)
+	l := listing[api.Image]{keys: imageFilterKeys, match: imageFilter, id: func(img api.Image) string { return img.ID }, rows: imageRows}
 	cmd := &cobra.Command{
 		Use:     "ls [-q] [--filter KEY=VALUE] [--format FORMAT]",
 		Aliases: []string{"list"},
@@ -185,33 +182,11 @@ config's labels, KEY or KEY=VALUE) and source (pull or import).`,
   banger image ls --format '{{.Name}} {{.SizeBytes}}'
   banger image ls --format json`,
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return l.print(app.Stdout, func(filters) ([]api.Image, error) { return fetch(cmd, app, api.ListImages, api.None{}) })
+		},
 	}
-	format := formatFlag(cmd, "table")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only image ids")
-	cmd.Flags().StringArrayVarP(&filterArgs, "filter", "f", nil, "keep images that match KEY=VALUE (name, label, source); repeatable")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		f, err := parseFormat(*format)
-		if err != nil {
-			return err
-		}
-		flt, err := parseFilters(filterArgs, imageFilterKeys)
-		if err != nil {
-			return err
-		}
-		match, err := imageFilter(flt)
-		if err != nil {
-			return err
-		}
-		imgs, err := fetch(cmd, app, api.ListImages, api.None{})
-		if err != nil {
-			return err
-		}
-		imgs = keep(imgs, match)
-		if quiet {
-			return printLines(app.Stdout, imgs, func(img api.Image) string { return img.ID })
-		}
-		return printList(app.Stdout, f, imgs, imageRows)
-	}
+	l.addFlags(cmd, "image ids")
 	return cmd
 }
 

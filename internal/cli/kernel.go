@@ -153,7 +153,7 @@ func printAdded(app *App, k api.Kernel) error {
 }
 
 func newKernelLsCmd(app *App) *cobra.Command {
-	var quiet bool
+	l := listing[api.Kernel]{id: func(k api.Kernel) string { return k.Name }, rows: kernelRows}
 	cmd := &cobra.Command{
 		Use:     "ls [-q] [--format FORMAT]",
 		Aliases: []string{"list"},
@@ -162,23 +162,11 @@ func newKernelLsCmd(app *App) *cobra.Command {
   banger kernel ls -q
   banger kernel ls --format '{{.Name}} {{.Version}}'`,
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return l.print(app.Stdout, func(filters) ([]api.Kernel, error) { return fetch(cmd, app, api.ListKernels, api.None{}) })
+		},
 	}
-	format := formatFlag(cmd, "table")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only kernel names")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		f, err := parseFormat(*format)
-		if err != nil {
-			return err
-		}
-		ks, err := fetch(cmd, app, api.ListKernels, api.None{})
-		if err != nil {
-			return err
-		}
-		if quiet {
-			return printLines(app.Stdout, ks, func(k api.Kernel) string { return k.Name })
-		}
-		return printList(app.Stdout, f, ks, kernelRows)
-	}
+	l.addFlags(cmd, "kernel names")
 	return cmd
 }
 

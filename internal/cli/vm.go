@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -171,64 +170,33 @@ func (a *App) eachVM(ctx context.Context, refs []string, do func(context.Context
 }
 
 func newPsCmd(app *App) *cobra.Command {
-	var (
-		all, quiet bool
-		filterArgs []string
-	)
+	var all bool
+	l := listing[api.VM]{keys: vmFilterKeys, match: vmFilter, id: func(vm api.VM) string { return vm.ID },
+		rows: func(vms []api.VM) [][]string { return vmRows(vms, time.Now()) }}
 	cmd := &cobra.Command{
 		Use:   "ps [-a] [-q] [--filter KEY=VALUE] [--format FORMAT]",
 		Short: "List VMs (running ones; -a for all)",
-		Long: `List VMs: the running ones, or every VM with -a.
+		Long: `List VMs: the running ones, or every VM with -a (or a state filter).
 
 --filter keeps the VMs that match, with docker's rules: values of one key
 OR, different keys AND. Keys: id (a prefix), name (a regular expression),
 state (created, running, exited, error), label (KEY or KEY=VALUE) and
 image.`,
 		Example: `  banger ps
-  banger ps -a --filter state=exited -q
+  banger ps --filter state=exited -q
   banger ps --filter label=team=web --filter label=team=db
   banger ps -a --format '{{.Name}} {{.State}} {{.Runtime.IP}}'
   banger ps --format 'table {{.Name}}\t{{.Spec.Image}}'`,
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return l.print(app.Stdout, func(f filters) ([]api.VM, error) {
+				return fetch(cmd, app, api.ListVMs, api.ListVMsQuery{All: all || len(f["state"]) > 0})
+			})
+		},
 	}
-	format := formatFlag(cmd, "table")
+	l.addFlags(cmd, "VM ids")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show every VM, not only running ones")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only VM ids")
-	cmd.Flags().StringArrayVarP(&filterArgs, "filter", "f", nil, "keep VMs that match KEY=VALUE (id, name, state, label, image); repeatable")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		f, err := parseFormat(*format)
-		if err != nil {
-			return err
-		}
-		flt, err := parseFilters(filterArgs, vmFilterKeys)
-		if err != nil {
-			return err
-		}
-		match, err := vmFilter(flt)
-		if err != nil {
-			return err
-		}
-		vms, err := fetch(cmd, app, api.ListVMs, api.ListVMsQuery{All: all || len(flt["state"]) > 0})
-		if err != nil {
-			return err
-		}
-		vms = keep(vms, match)
-		if quiet {
-			return printLines(app.Stdout, vms, func(vm api.VM) string { return vm.ID })
-		}
-		return printList(app.Stdout, f, vms, func(vms []api.VM) [][]string { return vmRows(vms, time.Now()) })
-	}
 	return cmd
-}
-
-// printLines prints one line per item (what -q prints).
-func printLines[T any](w io.Writer, items []T, line func(T) string) error {
-	for _, it := range items {
-		if _, err := fmt.Fprintln(w, line(it)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func vmRows(vms []api.VM, now time.Time) [][]string {

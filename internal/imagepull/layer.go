@@ -142,7 +142,7 @@ func tarError(id string, members int, err error) error {
 	case errors.As(err, &de), errors.Is(err, ErrTooLarge):
 		return fmt.Errorf("%s: %w", id, err)
 	case members == 0:
-		return fmt.Errorf("%w: %s is not a tar archive (%v)", errdefs.ErrInvalid, id, err)
+		return fmt.Errorf("%w: %s is not a tar archive (%w)", errdefs.ErrInvalid, id, err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: %s: the tar archive ends in the middle of a header (truncated?)", errdefs.ErrInvalid, id)
 	}
