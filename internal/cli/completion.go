@@ -9,6 +9,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/units"
 )
 
 // completionTimeout bounds asking the daemon for names while a shell
@@ -98,8 +99,8 @@ func completeNames(app *App, kinds ...string) cobra.CompletionFunc {
 				break
 			}
 			for _, n := range names {
-				if strings.HasPrefix(n, toComplete) {
-					out = append(out, n)
+				if strings.HasPrefix(n.name, toComplete) {
+					out = append(out, cobra.CompletionWithDesc(n.name, n.desc))
 				}
 			}
 		}
@@ -107,30 +108,33 @@ func completeNames(app *App, kinds ...string) cobra.CompletionFunc {
 	}
 }
 
+// name is one completion: a name, and what zsh and fish show beside it.
+type name struct{ name, desc string }
+
 // names lists the names of one kind of object.
-func (a *App) names(ctx context.Context, kind string) ([]string, error) {
+func (a *App) names(ctx context.Context, kind string) ([]name, error) {
 	c, err := a.Client()
 	if err != nil {
 		return nil, err
 	}
-	var names []string
+	var names []name
 	switch kind {
 	case kindVM, kindRunning:
 		vms, err := api.Do(ctx, c, api.ListVMs, api.ListVMsQuery{All: kind == kindVM})
 		for _, vm := range vms {
-			names = append(names, vm.Name)
+			names = append(names, name{vm.Name, string(vm.State) + ", " + imagepull.FamiliarName(vm.Spec.Image)})
 		}
 		return names, err
 	case kindImage:
 		imgs, err := api.Do(ctx, c, api.ListImages, api.None{})
 		for _, img := range imgs {
-			names = append(names, imagepull.FamiliarName(img.Name))
+			names = append(names, name{imagepull.FamiliarName(img.Name), "image, " + units.FormatSize(img.SizeBytes)})
 		}
 		return names, err
 	case kindKernel:
 		ks, err := api.Do(ctx, c, api.ListKernels, api.None{})
 		for _, k := range ks {
-			names = append(names, k.Name)
+			names = append(names, name{k.Name, "kernel " + k.Version})
 		}
 		return names, err
 	}

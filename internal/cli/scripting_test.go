@@ -138,7 +138,15 @@ func complete(t *testing.T, host string, args ...string) []string {
 	if lines[len(lines)-1] != ":4" {
 		t.Errorf("__complete %q: directive %s, want :4 (no file completion)", args, lines[len(lines)-1])
 	}
-	return lines[:len(lines)-1]
+	var names []string
+	for _, l := range lines[:len(lines)-1] {
+		n, desc, ok := strings.Cut(l, "\t")
+		if !ok || desc == "" {
+			t.Errorf("__complete %q: %q has no description", args, l)
+		}
+		names = append(names, n)
+	}
+	return names
 }
 
 func equalSets(a, b []string) bool {

@@ -52,7 +52,7 @@ func TestExecArgumentsAndExitCodes(t *testing.T) {
 	}
 
 	out, _, code := f.cli(nil, "__complete", "exec", "")
-	if code != 0 || !strings.Contains(out, "cli-exec\n") {
+	if code != 0 || !strings.Contains(out, "cli-exec\trunning, busybox\n") {
 		t.Errorf("completion of exec: exit %d\n%s", code, out)
 	}
 	if out := f.must(t, "ps", "--filter", "label=suite=e2e", "--format", "{{.Name}} {{.State}}"); out != "cli-exec running\n" {
