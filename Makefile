@@ -3,6 +3,7 @@
 #   make build        static binaries into ./bin
 #   make test         install what the tests need, then run every test tier
 #   make lint         golangci-lint (pinned, installed here) and shellcheck
+#   make man          man pages of every command into ./man (gitignored)
 #   make demo         the README's quick start
 #   make bench-image  banger's image pipeline vs tar -x + mkfs.ext4 -d
 #   make bench-kernel banger kernel import of a .deb vs dpkg-deb + lz4 + cpio by hand
@@ -21,7 +22,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-image bench-kernel bench-boot bench-stop qemu-boot-repeat clean FORCE
+.PHONY: all build deps test test-unit lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-stop qemu-boot-repeat clean FORCE
 
 all: build
 
@@ -47,6 +48,12 @@ test-unit:
 	$(GO) test -short ./...
 
 lint: lint-go lint-shell
+
+# man writes one man page per command (banger.1, banger-run.1, …) from the
+# commands' own help; `man -l man/banger-run.1` reads one.
+man:
+	rm -rf man
+	$(GO) run ./internal/tools/mangen man
 
 $(GOLANGCI):
 	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)

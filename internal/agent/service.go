@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -222,13 +221,8 @@ func (s *Service) startMain(c *bootcfg.Process) *mainproc.Main {
 		Reaper: s.opts.Reaper,
 	})
 	if err != nil {
-		code := process.ExitNotExecutable
-		var se *process.StartError
-		if errors.As(err, &se) {
-			code = se.Code
-		}
 		_, _ = fmt.Fprintf(s.opts.Console, "banger-agent: main: %v\n", err)
-		return mainproc.Failed(err, code)
+		return mainproc.Failed(err, process.StartCode(err))
 	}
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -265,14 +266,15 @@ func (p *Process) Wait() (int, error) {
 	return status, nil
 }
 
-// signalNumber maps RFC 4254 signal names to Linux numbers.
+// signalNumber maps an exit-signal's name to the Linux signal number: an
+// RFC 4254 name ("KILL"), or the number an agent sends for a signal
+// without one. An unknown name gives 127 (so 128+127 = 255, "unknown").
 func signalNumber(name string) int {
-	n := map[string]int{
-		"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "ABRT": 6, "FPE": 8, "KILL": 9,
-		"USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
-	}[name]
-	if n == 0 {
-		return 127 // 128+127 = 255: unknown
+	if n, ok := proto.SignalNumber(name); ok {
+		return n
 	}
-	return n
+	if n, err := strconv.Atoi(name); err == nil && n > 0 && n < 128 {
+		return n
+	}
+	return 127
 }

@@ -34,8 +34,17 @@ func TestExec(t *testing.T) {
 	})
 	c := a.Dial(t)
 	tmp := t.TempDir()
-	if err := os.WriteFile(tmp+"/data", []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
+	for name, f := range map[string]struct {
+		body string
+		mode os.FileMode
+	}{
+		"data":      {"x", 0o644},
+		"garbage":   {"\x00\x01 not a program", 0o755},
+		"badinterp": {"#!/nonexistent/interpreter\n", 0o755},
+	} {
+		if err := os.WriteFile(tmp+"/"+name, []byte(f.body), f.mode); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tests := []struct {
 		name      string
@@ -57,6 +66,10 @@ func TestExec(t *testing.T) {
 		{name: "not found", req: agentclient.ExecRequest{Argv: []string{"no-such-command"}}, code: 127, stderrHas: "not found"},
 		{name: "not executable", req: agentclient.ExecRequest{Argv: []string{tmp + "/data"}}, code: 126, stderrHas: "not executable"},
 		{name: "killed by a signal", req: agentclient.ExecRequest{Argv: []string{"sh", "-c", "kill -9 $$"}}, code: 137},
+		{name: "a signal outside RFC 4254's list", req: agentclient.ExecRequest{Argv: []string{"sh", "-c", "kill -BUS $$"}}, code: 128 + 7},
+		{name: "a real-time signal", req: agentclient.ExecRequest{Argv: []string{"sh", "-c", "kill -34 $$"}}, code: 128 + 34},
+		{name: "garbage with the executable bit", req: agentclient.ExecRequest{Argv: []string{tmp + "/garbage"}}, code: 126, stderrHas: "exec format error"},
+		{name: "a script whose interpreter is missing", req: agentclient.ExecRequest{Argv: []string{tmp + "/badinterp"}}, code: 127, stderrHas: "no such file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

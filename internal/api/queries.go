@@ -48,6 +48,9 @@ type ImageImportQuery struct {
 	Name string `query:"name"`
 	// Size is the file system size in bytes; 0 sizes it to the content.
 	Size int64 `query:"size"`
+	// Source is the client's name for the tarball (its file name, or
+	// "stdin"), for messages.
+	Source string `query:"source"`
 }
 
 // KernelUploadQuery is UploadKernel's request; the kernel file is the body.
@@ -56,4 +59,7 @@ type KernelUploadQuery struct {
 	Name string `query:"name"`
 	// Default makes it the default kernel.
 	Default bool `query:"default"`
+	// Source is the client's name for the file, for messages and the
+	// record's source.
+	Source string `query:"source"`
 }

@@ -29,6 +29,8 @@ type ImageConfig struct {
 	WorkingDir string   `json:"working_dir,omitempty"`
 	User       string   `json:"user,omitempty"`
 	StopSignal string   `json:"stop_signal,omitempty"`
+	// Labels are the image config's labels.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Image is one bootable root file system in the catalog.
@@ -42,6 +44,9 @@ type Image struct {
 	// Digest is the manifest digest of a pull, or the sha256 of an imported tarball.
 	Digest   string `json:"digest"`
 	Platform string `json:"platform,omitempty"`
+	// PlatformAssumed says the image's config named no os/architecture
+	// (what crane append makes) and Platform is the host's, assumed.
+	PlatformAssumed bool `json:"platform_assumed,omitempty"`
 	// Rootfs is the absolute path of the read-only ext4 file.
 	Rootfs string `json:"rootfs"`
 	// SizeBytes is the size of the ext4 file; ContentBytes what the files hold.
@@ -208,6 +213,9 @@ type VMSpec struct {
 	TTY         bool `json:"tty,omitempty"`
 	Interactive bool `json:"interactive,omitempty"`
 	AutoRemove  bool `json:"auto_remove,omitempty"`
+	// Labels are the user's KEY=VALUE metadata (run --label); banger only
+	// keeps and shows them.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // VMRuntime is what a VM holds on the host, as inspect shows it: a summary

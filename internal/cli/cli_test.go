@@ -47,11 +47,11 @@ func TestInfoAgainstDaemon(t *testing.T) {
 
 func TestErrorsNameTheProblem(t *testing.T) {
 	_, errOut, code := run(t, "unix:///nonexistent/banger.sock", "info")
-	if code != 1 || !strings.Contains(errOut, "cannot reach the banger daemon at /nonexistent/banger.sock") {
+	if code != cli.ExitBanger || !strings.Contains(errOut, "cannot reach the banger daemon at /nonexistent/banger.sock") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	_, errOut, code = run(t, "unix:///x.sock", "info", "--format", "yaml")
-	if code != 1 || !strings.Contains(errOut, `--format "yaml"`) {
+	if code != cli.ExitBanger || !strings.Contains(errOut, `--format "yaml"`) {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }

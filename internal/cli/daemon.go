@@ -63,7 +63,7 @@ of them under one directory, so several daemons can run side by side.`,
 	}
 	cmd.Flags().StringVar(&root, "root", "", "keep all daemon state, runtime files, cache and the socket under this directory")
 	cmd.Flags().StringVar(&socket, "socket", "", "API socket path (default /run/banger/banger.sock, or ROOT/run/banger.sock with --root)")
-	cmd.Flags().StringVar(&cfgPath, "config", paths.DefaultConfig, "configuration file (see `banger config default`)")
+	cmd.Flags().StringVar(&cfgPath, "config", paths.DefaultConfig, "configuration file (banger config default prints the documented defaults)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "", "override daemon.log_level: debug, info, warn or error")
 	return cmd
 }

@@ -11,7 +11,7 @@ import (
 
 func newDoctorCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "doctor [--format json]",
+		Use:   "doctor [--format FORMAT]",
 		Short: "Show what the daemon detected on this host and what banger will use",
 		Example: `  banger doctor
   banger doctor --format json`,
@@ -19,7 +19,15 @@ func newDoctorCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return fetchAndShow(cmd, app, *format, api.Doctor, api.None{}, nil, func(rep api.DoctorReport) error { return printDoctor(app, rep) })
+		f, err := parseFormat(*format)
+		if err != nil {
+			return err
+		}
+		rep, err := fetch(cmd, app, api.Doctor, api.None{})
+		if err != nil {
+			return err
+		}
+		return printObject(app.Stdout, f, rep, func() error { return printDoctor(app, rep) })
 	}
 	return cmd
 }
@@ -49,7 +57,7 @@ func printDoctor(app *App, rep api.DoctorReport) error {
 func newGCCmd(app *App) *cobra.Command {
 	var dry bool
 	cmd := &cobra.Command{
-		Use:   "gc [--dry-run] [--format json]",
+		Use:   "gc [--dry-run] [--format FORMAT]",
 		Short: "Remove host objects banger owns that no VM explains (leaked taps, rules, processes, files)",
 		Example: `  banger gc --dry-run
   banger gc`,
@@ -58,29 +66,25 @@ func newGCCmd(app *App) *cobra.Command {
 	format := formatFlag(cmd, "table")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "only list what would be removed")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
-		c, err := app.Client()
+		f, err := parseFormat(*format)
 		if err != nil {
 			return err
 		}
-		rep, err := api.Do(cmd.Context(), c, api.GC, api.GCQuery{DryRun: dry})
+		rep, err := fetch(cmd, app, api.GC, api.GCQuery{DryRun: dry})
 		if err != nil {
 			return err
 		}
-		if *format == "json" {
-			return printJSON(app.Stdout, rep)
-		}
-		if len(rep.Objects) == 0 {
-			_, err := fmt.Fprintln(app.Stdout, "nothing to collect")
-			return err
-		}
-		rows := [][]string{{"KIND", "NAME", "OWNER", "REMOVED", "ERROR"}}
-		for _, o := range rep.Objects {
-			rows = append(rows, []string{o.Kind, o.Name, o.Owner, strconv.FormatBool(o.Removed), o.Error})
-		}
-		return table(app.Stdout, rows)
+		return printObject(app.Stdout, f, rep, func() error {
+			if len(rep.Objects) == 0 {
+				_, err := fmt.Fprintln(app.Stdout, "nothing to collect")
+				return err
+			}
+			rows := [][]string{{"KIND", "NAME", "OWNER", "REMOVED", "ERROR"}}
+			for _, o := range rep.Objects {
+				rows = append(rows, []string{o.Kind, o.Name, o.Owner, strconv.FormatBool(o.Removed), o.Error})
+			}
+			return table(app.Stdout, rows)
+		})
 	}
 	return cmd
 }

@@ -22,6 +22,7 @@ func newExecCmd(app *App) *cobra.Command {
 	var (
 		stdin, tty bool
 		env        []string
+		envFiles   []string
 		workdir    string
 		user       string
 	)
@@ -30,32 +31,49 @@ func newExecCmd(app *App) *cobra.Command {
 		Short: "Run a command in a running VM",
 		Long: `Run a command in a running VM, like docker exec: argv runs as is (no
 shell), with the main process's environment, working directory and user
-unless overridden; banger exits with the command's exit code.`,
-		Example: `  banger exec dev -- cat /etc/os-release
-  banger exec -it dev -- bash
-  banger exec -u 1000 -w /tmp -e DEBUG=1 dev -- env`,
+unless overridden.
+
+banger's flags go before VM; everything after VM is the command's, its
+dashes included (a -- after VM is allowed and dropped). Exit status: the
+command's (128+N when signal N killed it); 125 when banger fails (the VM
+is not running, the daemon is unreachable); 126 when the command cannot be
+executed; 127 when it is not found.`,
+		Example: `  banger exec dev ls -la /
+  banger exec -it dev bash
+  banger exec -u 1000 -w /tmp -e DEBUG=1 --env-file dev.env dev env`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			vm, command := splitCommand(args)
+			if err := needCommand(cmd, command); err != nil {
+				return err
+			}
+			fromFiles, err := readEnvFiles(envFiles, os.LookupEnv)
+			if err != nil {
+				return err
+			}
 			envs, err := parseEnv(env, os.LookupEnv)
 			if err != nil {
 				return err
 			}
-			client, err := app.agent(cmd.Context(), args[0])
+			envs = append(fromFiles, envs...)
+			client, err := app.agent(cmd.Context(), vm)
 			if err != nil {
 				return err
 			}
 			defer func() { _ = client.Close() }()
-			req := agentclient.ExecRequest{Argv: args[1:], Env: envs, WorkingDir: workdir, User: user, Stdout: app.Stdout, Stderr: app.Stderr}
+			req := agentclient.ExecRequest{Argv: command, Env: envs, WorkingDir: workdir, User: user, Stdout: app.Stdout, Stderr: app.Stderr}
 			if stdin {
 				req.Stdin = app.Stdin
 			}
 			return app.execute(cmd.Context(), client, req, tty)
 		},
 	}
+	commandAfter(cmd)
 	fl := cmd.Flags()
 	fl.BoolVarP(&stdin, "interactive", "i", false, "connect stdin to the command")
 	fl.BoolVarP(&tty, "tty", "t", false, "run the command on a terminal")
 	fl.StringArrayVarP(&env, "env", "e", nil, "set an environment variable: KEY=VALUE, or KEY to pass the local value")
+	fl.StringArrayVar(&envFiles, "env-file", nil, "read environment variables from a file of KEY=VALUE lines (# comments); -e overrides it")
 	fl.StringVarP(&workdir, "workdir", "w", "", "working directory in the guest")
 	fl.StringVarP(&user, "user", "u", "", "user (name or uid[:gid]) in the guest")
 	return cmd
@@ -96,7 +114,7 @@ func (a *App) execute(ctx context.Context, client *agentclient.Client, req agent
 }
 
 func newSSHCmd(app *App) *cobra.Command {
-	return &cobra.Command{
+	return commandAfter(&cobra.Command{
 		Use:   "ssh VM [COMMAND...]",
 		Short: "Open a shell in a running VM, or run a shell command line",
 		Long: `Open a login shell in a running VM (on a terminal when stdin is one), or
@@ -106,18 +124,19 @@ image: the guest agent serves it.`,
   banger ssh dev -- 'ls -l /etc | head'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			client, err := app.agent(cmd.Context(), args[0])
+			vm, command := splitCommand(args)
+			client, err := app.agent(cmd.Context(), vm)
 			if err != nil {
 				return err
 			}
 			defer func() { _ = client.Close() }()
-			if len(args) > 1 {
-				req := agentclient.ExecRequest{Argv: []string{"/bin/sh", "-c", strings.Join(args[1:], " ")}, Stdin: app.Stdin, Stdout: app.Stdout, Stderr: app.Stderr}
+			if len(command) > 0 {
+				req := agentclient.ExecRequest{Argv: []string{"/bin/sh", "-c", strings.Join(command, " ")}, Stdin: app.Stdin, Stdout: app.Stdout, Stderr: app.Stderr}
 				return app.execute(cmd.Context(), client, req, false)
 			}
 			return app.shell(cmd.Context(), client)
 		},
-	}
+	})
 }
 
 // shell runs the login shell through the SSH "shell" request.

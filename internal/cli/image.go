@@ -71,12 +71,13 @@ func newImageImportCmd(app *App) *cobra.Command {
 	var size units.Size
 	cmd := &cobra.Command{
 		Use:   "import FILE|- --name NAME[:TAG]",
-		Short: "Import a root file system tarball (plain, gzip or zstd) as an image",
+		Short: "Import a root file system tarball (plain, gzip, zstd, xz or bzip2) as an image",
 		Long: `Import a root file system tarball as an image, with the same checks and
 conversion as a pull. FILE - reads the tarball from stdin. The compression
 is detected from the content.`,
 		Example: `  banger image import rootfs.tar --name mybox
   banger image import debian.tar.zst --name debian-custom:12 --size 4GiB
+  banger image import alpine-minirootfs.tar.xz --name alpine:edge
   docker export c0ffee | banger image import - --name from-docker`,
 		Args: cobra.ExactArgs(1),
 	}
@@ -93,7 +94,10 @@ is detected from the content.`,
 			return err
 		}
 		defer closeBody()
-		q := api.ImageImportQuery{Name: name, Size: int64(size)}
+		q := api.ImageImportQuery{Name: name, Size: int64(size), Source: args[0]}
+		if args[0] == "-" {
+			q.Source = "stdin"
+		}
 		return buildImage(app, "Imported", func(w api.Watch) (api.Image, error) {
 			upload := &uploadReader{r: body, total: total, report: w.Progress}
 			return api.Upload(cmd.Context(), c, api.ImportImage, q, upload, w)
@@ -164,27 +168,36 @@ func printImageResult(w io.Writer, verb string, img *api.Image) error {
 }
 
 func newImageLsCmd(app *App) *cobra.Command {
+	l := listing[api.Image]{keys: imageFilterKeys, match: imageFilter, id: func(img api.Image) string { return img.ID }, rows: imageRows}
 	cmd := &cobra.Command{
-		Use:     "ls",
+		Use:     "ls [-q] [--filter KEY=VALUE] [--format FORMAT]",
 		Aliases: []string{"list"},
 		Short:   "List images",
+		Long: `List images. --filter keeps the images that match, with docker's rules
+(values of one key OR, different keys AND). Keys: name (a glob over the
+name with or without its tag; docker's "reference"), label (the image
+config's labels, KEY or KEY=VALUE) and source (pull or import).`,
 		Example: `  banger image ls
+  banger image ls --filter 'name=debian*' -q
+  banger image ls --format '{{.Name}} {{.SizeBytes}}'
   banger image ls --format json`,
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return l.print(app.Stdout, func(filters) ([]api.Image, error) { return fetch(cmd, app, api.ListImages, api.None{}) })
+		},
 	}
-	format := formatFlag(cmd, "table")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return fetchAndShow(cmd, app, *format, api.ListImages, api.None{}, nil, rowsOf(app, func(imgs []api.Image) [][]string {
-			rows := [][]string{{"NAME", "ID", "DIGEST", "SIZE", "AGENT", "CREATED"}}
-			now := time.Now()
-			for _, img := range imgs {
-				rows = append(rows, []string{imagepull.FamiliarName(img.Name), img.ID[:min(12, len(img.ID))], shortDigest(img.Digest),
-					units.FormatSize(img.SizeBytes), cmp.Or(img.AgentVersion, "none"), ago(img.Created, now)})
-			}
-			return rows
-		}))
-	}
+	l.addFlags(cmd, "image ids")
 	return cmd
+}
+
+func imageRows(imgs []api.Image) [][]string {
+	rows := [][]string{{"NAME", "ID", "DIGEST", "SIZE", "AGENT", "CREATED"}}
+	now := time.Now()
+	for _, img := range imgs {
+		rows = append(rows, []string{imagepull.FamiliarName(img.Name), img.ID[:min(12, len(img.ID))], shortDigest(img.Digest),
+			units.FormatSize(img.SizeBytes), cmp.Or(img.AgentVersion, "none"), ago(img.Created, now)})
+	}
+	return rows
 }
 
 func shortDigest(d string) string {
@@ -195,31 +208,10 @@ func shortDigest(d string) string {
 }
 
 func newImageInspectCmd(app *App) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "inspect NAME",
-		Short: "Show one image: name, digest, rootfs path, size, config",
-		Example: `  banger image inspect debian:bookworm
-  banger image inspect debian:bookworm --format json | jq -r .rootfs`,
-		Args: cobra.ExactArgs(1),
-	}
-	format := formatFlag(cmd, "table")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return fetchAndShow(cmd, app, *format, api.GetImage, api.None{}, args, rowsOf(app, func(img api.Image) [][]string {
-			return [][]string{
-				{"Name:", img.Name},
-				{"ID:", img.ID},
-				{"Source:", img.Source},
-				{"Digest:", img.Digest},
-				{"Platform:", cmp.Or(img.Platform, "-")},
-				{"Rootfs:", img.Rootfs},
-				{"Size:", fmt.Sprintf("%s (content %s, %d inodes, %d device nodes skipped)", units.FormatSize(img.SizeBytes), units.FormatSize(img.ContentBytes), img.Inodes, img.Skipped)},
-				{"Agent:", cmp.Or(img.AgentVersion, "none: VMs cannot start from it; pull or import it again once banger-agent is installed")},
-				{"Command:", cmp.Or(strings.TrimSpace(strings.Join(append(img.Config.Entrypoint, img.Config.Cmd...), " ")), "-")},
-				{"Created:", img.Created.Local().Format(time.RFC3339) + " (" + ago(img.Created, time.Now()) + ")"},
-			}
-		}))
-	}
-	return cmd
+	return newInspectOfCmd(app, kindImage, "Show images: name, digest, platform, rootfs path, size, config",
+		`  banger image inspect debian:bookworm
+  banger image inspect debian:bookworm --format json | jq -r '.[0].rootfs'
+  banger image inspect busybox alpine --format '{{.Name}} {{.Platform}}'`)
 }
 
 func newImageRmCmd(app *App) *cobra.Command {
@@ -246,4 +238,27 @@ func newImageRmCmd(app *App) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// The top-level aliases a docker user types: pull, images, rmi.
+
+func newPullCmd(app *App) *cobra.Command {
+	return aliasOf(newImagePullCmd(app), "pull REF", "image pull")
+}
+
+func newImagesCmd(app *App) *cobra.Command {
+	return aliasOf(newImageLsCmd(app), "images [-q] [--filter KEY=VALUE] [--format FORMAT]", "image ls")
+}
+
+func newRmiCmd(app *App) *cobra.Command {
+	return aliasOf(newImageRmCmd(app), "rmi NAME...", "image rm")
+}
+
+// aliasOf renames a subcommand's copy for the top level; its help says
+// which command it is.
+func aliasOf(cmd *cobra.Command, use, of string) *cobra.Command {
+	cmd.Use, cmd.Aliases = use, nil
+	cmd.Short += " (banger " + of + ")"
+	cmd.Example = strings.ReplaceAll(cmd.Example, "banger "+of, "banger "+strings.Fields(use)[0])
+	return cmd
 }

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/bangerdev/banger/internal/cli"
 	"github.com/bangerdev/banger/internal/config"
@@ -50,11 +53,11 @@ func inspect(t *testing.T, host, name string) imageJSON {
 	if code != 0 {
 		t.Fatalf("inspect %s: exit %d: %s", name, code, errOut)
 	}
-	var img imageJSON
-	if err := json.Unmarshal([]byte(out), &img); err != nil {
-		t.Fatalf("inspect --format json is not JSON: %v\n%s", err, out)
+	var imgs []imageJSON
+	if err := json.Unmarshal([]byte(out), &imgs); err != nil || len(imgs) != 1 {
+		t.Fatalf("inspect --format json is not a JSON array of one image: %v\n%s", err, out)
 	}
-	return img
+	return imgs[0]
 }
 
 func TestImagePullInspectRemove(t *testing.T) {
@@ -115,7 +118,7 @@ func TestImagePullInspectRemove(t *testing.T) {
 		t.Fatalf("rootfs after rm: %v", err)
 	}
 	_, errOut, code = run(t, td.Host, "image", "inspect", ref)
-	if code != 1 || !strings.Contains(errOut, "not found") {
+	if code != cli.ExitBanger || !strings.Contains(errOut, "not found") {
 		t.Fatalf("inspect after rm: exit %d: %s", code, errOut)
 	}
 }
@@ -134,7 +137,7 @@ func TestFailedPullLeavesNoRecordAndNoFile(t *testing.T) {
 	d, _ := bad.Digest()
 	_, errOut, code := run(t, td.Host, "image", "pull", ref)
 	for _, want := range []string{ref, d.String(), `"etc/evil"`, "leaves the root"} {
-		if code != 1 || !strings.Contains(errOut, want) {
+		if code != cli.ExitBanger || !strings.Contains(errOut, want) {
 			t.Errorf("pull of a hostile image: exit %d, stderr must name %q:\n%s", code, want, errOut)
 		}
 	}
@@ -148,7 +151,7 @@ func TestFailedPullLeavesNoRecordAndNoFile(t *testing.T) {
 		}
 	}
 	_, errOut, code = run(t, td.Host, "image", "pull", reg.Ref("absent:1"))
-	if code != 1 || !strings.Contains(errOut, "absent") {
+	if code != cli.ExitBanger || !strings.Contains(errOut, "absent") {
 		t.Errorf("pull of a missing image: exit %d: %s", code, errOut)
 	}
 }
@@ -186,7 +189,99 @@ func TestImageImportFileAndStdin(t *testing.T) {
 		t.Errorf("the same tarball from a file and stdin: digests %s and %s", a.Digest, b.Digest)
 	}
 	_, errOut, code = run(t, td.Host, "image", "import", tarball)
-	if code != 1 || !strings.Contains(errOut, "name") {
+	if code != cli.ExitBanger || !strings.Contains(errOut, "name") {
 		t.Errorf("import without --name: exit %d: %s", code, errOut)
 	}
+}
+
+// TestPullImageWithoutPlatform pulls what `crane append` makes — a config
+// without os and architecture — and checks the platform is taken as the
+// host's and said so.
+func TestPullImageWithoutPlatform(t *testing.T) {
+	td := imageDaemon(t)
+	reg := rt.Start(t)
+	img, err := mutate.AppendLayers(empty.Image, rt.MustLayer(rt.File("etc/motd", "appended\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := reg.Push(t, "appended:1", img)
+	out, errOut, code := run(t, td.Host, "pull", ref)
+	if code != 0 || !strings.Contains(out, "Pulled "+ref) {
+		t.Fatalf("pull: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "names no os/architecture; taking it as linux/amd64") {
+		t.Errorf("pull did not say the platform was assumed:\n%s", errOut)
+	}
+	text := mustRun(t, td.Host, "image", "inspect", ref)
+	if !strings.Contains(text, "linux/amd64 (assumed: the image's config names no os/architecture)") {
+		t.Errorf("image inspect does not say the platform was assumed:\n%s", text)
+	}
+	if got := mustRun(t, td.Host, "image", "inspect", ref, "--format", "{{.Platform}} {{.PlatformAssumed}}"); got != "linux/amd64 true\n" {
+		t.Errorf("platform fields: %q", got)
+	}
+}
+
+// TestImportErrorsNameTheFile: a file that is not a tarball is named, as
+// typed, with what is wrong with it, and no progress line claims it was
+// extracted; xz and bzip2 tarballs import.
+func TestImportErrorsNameTheFile(t *testing.T) {
+	td := imageDaemon(t)
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tarball := rt.MustTar(rt.Dir("etc"), rt.File("etc/hostname", "box\n"))
+	gz, err := rt.Compress(tarball, rt.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		file string
+		data []byte
+		want string
+	}{
+		{"junk.bin", []byte(strings.Repeat("not a tarball\n", 100)), "junk.bin is not a tar archive"},
+		{"tiny.bin", []byte("junk"), "tiny.bin is not a tar archive"},
+		{"empty.tar", nil, "empty.tar is empty"},
+		{"cut.tar.gz", gz[:len(gz)/2], "cut.tar.gz: gzip decompression failed: unexpected EOF (the file is truncated)"},
+	} {
+		p := write(tt.file, tt.data)
+		out, errOut, code := run(t, td.Host, "image", "import", p, "--name", "junk")
+		if code != cli.ExitBanger || !strings.Contains(errOut, p) || !strings.Contains(errOut, tt.want) {
+			t.Errorf("import %s: exit %d\nstderr %s\nwant %q", tt.file, code, errOut, tt.want)
+		}
+		if strings.Contains(errOut, "extracted") || strings.Contains(out, "Imported") {
+			t.Errorf("import %s claims success:\n%s%s", tt.file, out, errOut)
+		}
+	}
+
+	for name, data := range map[string][]byte{"rootfs.tar.xz": compressWith(t, "xz", tarball), "rootfs.tar.bz2": compressWith(t, "bzip2", tarball)} {
+		out, errOut, code := run(t, td.Host, "image", "import", write(name, data), "--name", "box:"+strings.TrimPrefix(filepath.Ext(name), "."))
+		if code != 0 || !strings.Contains(out, "Imported box:") {
+			t.Errorf("import %s: exit %d\n%s%s", name, code, out, errOut)
+		}
+	}
+
+	junk := write("kernel.junk", []byte(strings.Repeat("junk", 300)))
+	_, errOut, code := run(t, td.Host, "kernel", "import", "--upload", junk)
+	if code != cli.ExitBanger || !strings.Contains(errOut, junk+" is not a kernel") || strings.Contains(errOut, "kernel-upload-") {
+		t.Errorf("kernel import --upload junk: exit %d, stderr %q; want the user's file named", code, errOut)
+	}
+}
+
+// compressWith compresses data with a compressor program (xz, bzip2).
+func compressWith(t *testing.T, prog string, data []byte) []byte {
+	t.Helper()
+	testutil.RequireBinary(t, prog, prog)
+	cmd := exec.CommandContext(t.Context(), prog, "-c")
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", prog, err)
+	}
+	return out
 }

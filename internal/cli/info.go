@@ -20,30 +20,27 @@ func newInfoCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
-		c, err := app.Client()
+		f, err := parseFormat(*format)
 		if err != nil {
 			return err
 		}
-		info, err := api.Do(cmd.Context(), c, api.GetInfo, api.None{})
+		info, err := fetch(cmd, app, api.GetInfo, api.None{})
 		if err != nil {
 			return err
 		}
-		if *format == "json" {
-			return printJSON(app.Stdout, struct {
-				Client string   `json:"client_version"`
-				Daemon api.Info `json:"daemon"`
-			}{version.String(), info})
-		}
-		return table(app.Stdout, [][]string{
-			{"Client version:", version.String()},
-			{"Daemon version:", fmt.Sprintf("%s (pid %d, started %s)", info.Version, info.PID, ago(info.StartedAt, time.Now()))},
-			{"Socket:", info.Socket},
-			{"State dir:", info.StateDir},
-			{"Run dir:", info.RunDir},
-			{"Cache dir:", info.CacheDir},
+		both := struct {
+			Client string   `json:"client_version"`
+			Daemon api.Info `json:"daemon"`
+		}{version.String(), info}
+		return printObject(app.Stdout, f, both, func() error {
+			return table(app.Stdout, [][]string{
+				{"Client version:", version.String()},
+				{"Daemon version:", fmt.Sprintf("%s (pid %d, started %s)", info.Version, info.PID, ago(info.StartedAt, time.Now()))},
+				{"Socket:", info.Socket},
+				{"State dir:", info.StateDir},
+				{"Run dir:", info.RunDir},
+				{"Cache dir:", info.CacheDir},
+			})
 		})
 	}
 	return cmd

@@ -71,10 +71,10 @@ The daemon reads PATH on its own host; --upload sends the file instead.`,
 		if upload {
 			f, err := os.Open(args[0])
 			if err != nil {
-				return err
+				return fmt.Errorf("%w: %w", errdefs.ErrInvalid, err)
 			}
 			defer func() { _ = f.Close() }()
-			q := api.KernelUploadQuery{Name: req.Name, Default: req.Default}
+			q := api.KernelUploadQuery{Name: req.Name, Default: req.Default, Source: args[0]}
 			return addKernel(app, func(w api.Watch) (api.Kernel, error) {
 				return api.Upload(cmd.Context(), c, api.UploadKernel, q, f, w)
 			})
@@ -153,26 +153,30 @@ func printAdded(app *App, k api.Kernel) error {
 }
 
 func newKernelLsCmd(app *App) *cobra.Command {
+	l := listing[api.Kernel]{id: func(k api.Kernel) string { return k.Name }, rows: kernelRows}
 	cmd := &cobra.Command{
-		Use:     "ls",
+		Use:     "ls [-q] [--format FORMAT]",
 		Aliases: []string{"list"},
 		Short:   "List the kernels in the catalog",
 		Example: `  banger kernel ls
-  banger kernel ls --format json`,
+  banger kernel ls -q
+  banger kernel ls --format '{{.Name}} {{.Version}}'`,
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return l.print(app.Stdout, func(filters) ([]api.Kernel, error) { return fetch(cmd, app, api.ListKernels, api.None{}) })
+		},
 	}
-	format := formatFlag(cmd, "table")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return fetchAndShow(cmd, app, *format, api.ListKernels, api.None{}, nil, rowsOf(app, func(ks []api.Kernel) [][]string {
-			rows := [][]string{{"NAME", "VERSION", "DEFAULT", "BOOTS", "INITRD", "SIZE", "CREATED"}}
-			now := time.Now()
-			for _, k := range ks {
-				rows = append(rows, []string{k.Name, k.Version, mark(k.Default), boots(k), initrdSummary(k), units.FormatSize(k.SizeBytes), ago(k.Created, now)})
-			}
-			return rows
-		}))
-	}
+	l.addFlags(cmd, "kernel names")
 	return cmd
+}
+
+func kernelRows(ks []api.Kernel) [][]string {
+	rows := [][]string{{"NAME", "VERSION", "DEFAULT", "BOOTS", "INITRD", "SIZE", "CREATED"}}
+	now := time.Now()
+	for _, k := range ks {
+		rows = append(rows, []string{k.Name, k.Version, mark(k.Default), boots(k), initrdSummary(k), units.FormatSize(k.SizeBytes), ago(k.Created, now)})
+	}
+	return rows
 }
 
 func mark(b bool) string {
@@ -198,18 +202,9 @@ func initrdSummary(k api.Kernel) string {
 }
 
 func newKernelInspectCmd(app *App) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "inspect NAME",
-		Short: "Show a kernel's files and config check",
-		Example: `  banger kernel inspect debian-cloud
-  banger kernel inspect debian-cloud --format json`,
-		Args: cobra.ExactArgs(1),
-	}
-	format := formatFlag(cmd, "table")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return fetchAndShow(cmd, app, *format, api.GetKernel, api.None{}, args, func(k api.Kernel) error { return printKernel(app, k) })
-	}
-	return cmd
+	return newInspectOfCmd(app, kindKernel, "Show kernels: files and config check",
+		`  banger kernel inspect debian-cloud
+  banger kernel inspect debian-cloud --format json`)
 }
 
 func printKernel(app *App, k api.Kernel) error {

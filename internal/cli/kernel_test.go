@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/cli"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/daemon/daemontest"
 	"github.com/bangerdev/banger/internal/imagepull"
@@ -87,10 +88,11 @@ func TestKernelCatalogEndToEnd(t *testing.T) {
 		}
 	}
 
-	var k map[string]any
-	if err := json.Unmarshal([]byte(mustRun(t, td.Host, "kernel", "inspect", distro.Name, "--format", "json")), &k); err != nil {
-		t.Fatal(err)
+	var inspected []map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, td.Host, "kernel", "inspect", distro.Name, "--format", "json")), &inspected); err != nil || len(inspected) != 1 {
+		t.Fatalf("kernel inspect --format json: %v, %d kernels; want an array of one", err, len(inspected))
 	}
+	k := inspected[0]
 	for _, key := range []string{"name", "version", "vmlinux", "bzimage", "initrd", "modules", "checks"} {
 		if _, ok := k[key]; !ok {
 			t.Errorf("inspect JSON has no %q: %v", key, k)
@@ -132,7 +134,7 @@ func TestKernelCatalogEndToEnd(t *testing.T) {
 		{[]string{"kernel", "import", "--upload", fc, "--config", fc + ".config"}, "--config and --modules name paths on the daemon's host"},
 	} {
 		_, errOut, code := run(t, td.Host, tc.args...)
-		if code != 1 || !strings.Contains(errOut, tc.want) {
+		if code != cli.ExitBanger || !strings.Contains(errOut, tc.want) {
 			t.Errorf("banger %s: exit %d, stderr %q, want %q", strings.Join(tc.args, " "), code, errOut, tc.want)
 		}
 	}
@@ -153,7 +155,7 @@ func TestKernelCatalogEndToEnd(t *testing.T) {
 	td = daemontest.StartAt(t, td.Layout)
 	for name, vm := range map[string]string{"fc": "web", distro.Name: "db"} {
 		_, errOut, code := run(t, td.Host, "kernel", "rm", name)
-		if code != 1 || !strings.Contains(errOut, "is used by VM "+vm) {
+		if code != cli.ExitBanger || !strings.Contains(errOut, "is used by VM "+vm) {
 			t.Errorf("rm %s: exit %d, stderr %q", name, code, errOut)
 		}
 	}
@@ -201,7 +203,7 @@ func TestKernelPullURL(t *testing.T) {
 	}))
 	defer srv.Close()
 	_, errOut, code := run(t, td.Host, "kernel", "pull", srv.URL+"/k.tar")
-	if code != 1 || !strings.Contains(errOut, "--sha256") {
+	if code != cli.ExitBanger || !strings.Contains(errOut, "--sha256") {
 		t.Fatalf("pull without --sha256: exit %d %q", code, errOut)
 	}
 	out := mustRun(t, td.Host, "kernel", "pull", srv.URL+"/k.tar", "--sha256", hex.EncodeToString(sum[:]), "--name", "web")
@@ -241,7 +243,7 @@ func TestKernelPullFromOCIImage(t *testing.T) {
 	}
 	// A plain word is a catalog name, never a Docker Hub lookup.
 	_, errOut, code := run(t, td.Host, "kernel", "pull", "no-such-kernel")
-	if code != 1 || !strings.Contains(errOut, "is not a catalog kernel") {
+	if code != cli.ExitBanger || !strings.Contains(errOut, "is not a catalog kernel") {
 		t.Fatalf("unknown catalog name: exit %d, %q", code, errOut)
 	}
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -11,57 +10,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bangerdev/banger/internal/api"
-	"github.com/bangerdev/banger/internal/errdefs"
 )
 
-// formatFlag adds --format (table or json) to cmd.
-func formatFlag(cmd *cobra.Command, dflt string) *string { //nolint:unparam // every command defaults to table today; the default stays a choice
-	f := new(string)
-	cmd.Flags().StringVar(f, "format", dflt, "output format: table or json")
-	return f
-}
-
-// checkFormat validates a --format value.
-func checkFormat(f string, allowed ...string) error {
-	for _, a := range allowed {
-		if f == a {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: --format %q: want one of %s", errdefs.ErrInvalid, f, strings.Join(allowed, ", "))
-}
-
-// fetchAndShow calls e (with in and the path values params) and prints its
-// answer: as JSON with --format json, else with show. Every listing and
-// inspecting command uses it.
-func fetchAndShow[In, T any](cmd *cobra.Command, app *App, format string, e api.Endpoint[In, T], in In, params []string, show func(T) error) error {
-	if err := checkFormat(format, "table", "json"); err != nil {
-		return err
-	}
+// fetch calls e (with in and the path values params) on the daemon.
+func fetch[In, T any](cmd *cobra.Command, app *App, e api.Endpoint[In, T], in In, params ...string) (T, error) {
+	var zero T
 	c, err := app.Client()
 	if err != nil {
-		return err
+		return zero, err
 	}
-	v, err := api.Do(cmd.Context(), c, e, in, params...)
-	if err != nil {
-		return err
-	}
-	if format == "json" {
-		return printJSON(app.Stdout, v)
-	}
-	return show(v)
-}
-
-// rowsOf turns a table builder into fetchAndShow's printer.
-func rowsOf[T any](app *App, rows func(T) [][]string) func(T) error {
-	return func(v T) error { return table(app.Stdout, rows(v)) }
-}
-
-// printJSON writes v as indented JSON.
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return api.Do(cmd.Context(), c, e, in, params...)
 }
 
 // table writes aligned columns (the first row is usually a header).

@@ -28,12 +28,6 @@ type App struct {
 	client *api.Client
 }
 
-// ExitError ends the CLI with a specific exit code and no message of its own
-// (the guest command's exit code in `banger run`).
-type ExitError struct{ Code int }
-
-func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
-
 // Main runs the CLI on the process's standard streams with args (without
 // the program name) and returns the process exit code.
 func Main(args []string) int {
@@ -41,23 +35,31 @@ func Main(args []string) int {
 	return app.Run(args)
 }
 
-// Run executes one command line and returns its exit code: 0, the guest
-// command's code for run/exec, or 1 with the error printed on Stderr.
+// Run executes one command line and returns its exit code (see exitCode):
+// 0, the guest command's code for run/exec/ssh, 128+N when signal N
+// interrupted it, or ExitBanger with the error printed on Stderr.
 func (a *App) Run(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case s := <-sigs:
+			cancel(interrupted{s})
+		case <-ctx.Done():
+		}
+	}()
 	root := NewRoot(a)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return 0
-	}
+	code := exitCode(ctx, err)
 	var exit *ExitError
-	if errors.As(err, &exit) {
-		return exit.Code
+	if err != nil && !errors.As(err, &exit) {
+		_, _ = fmt.Fprintf(a.Stderr, "banger: %v\n", err)
 	}
-	_, _ = fmt.Fprintf(a.Stderr, "banger: %v\n", err)
-	return 1
+	return code
 }
 
 // NewRoot builds the command tree.
@@ -68,7 +70,12 @@ func NewRoot(app *App) *cobra.Command {
 		Long: `banger runs microVMs from OCI images with the ergonomics of docker run.
 
 The CLI talks to the banger daemon (banger daemon, as root) over a unix
-socket: --host or $BANGER_HOST selects it (default ` + api.DefaultHost + `).`,
+socket: --host or $BANGER_HOST selects it (default ` + api.DefaultHost + `).
+
+Exit status, as docker's: the guest command's own status for run, exec and
+ssh (128+N when signal N ended it); 125 when banger itself failed (the
+daemon, a flag, a missing image or kernel, a boot); 126 when the command
+exists but cannot be executed; 127 when it was not found.`,
 		Example: `  banger image pull debian:bookworm
   banger run debian:bookworm -- uname -a
   banger ssh dev`,
@@ -83,6 +90,11 @@ socket: --host or $BANGER_HOST selects it (default ` + api.DefaultHost + `).`,
 	for _, add := range commands {
 		root.AddCommand(add(app))
 	}
+	root.SetFlagErrorFunc(usageError)
+	root.InitDefaultCompletionCmd() // now, so it is in the tree the steps below walk
+	failUnknownSubcommands(root)
+	addCompletions(app, root)
+	tidyFlagHelp(root)
 	return root
 }
 
@@ -113,6 +125,9 @@ var commands = []func(*App) *cobra.Command{
 	newConfigCmd,
 	newImageCmd,
 	newKernelCmd,
+	newPullCmd,
+	newImagesCmd,
+	newRmiCmd,
 }
 
 // Client returns the API client for the selected daemon.

@@ -27,12 +27,17 @@ func newRunCmd(app *App) *cobra.Command {
 		timings                bool
 	)
 	cmd := &cobra.Command{
-		Use:   "run [flags] IMAGE [-- COMMAND [ARG...]]",
+		Use:   "run [flags] IMAGE [COMMAND [ARG...]]",
 		Short: "Run a command in a new microVM",
 		Long: `Create and start a microVM from IMAGE and run COMMAND (or the image's
 entrypoint and cmd) as its main process, like docker run: its output
 streams here and banger exits with its exit code. An image that is not
 present is pulled first.
+
+banger's flags go before IMAGE; everything after IMAGE is the command's,
+its dashes included (a -- after IMAGE is allowed and dropped). Exit status:
+the command's; 125 when banger fails (bad flag, missing image or kernel,
+boot); 126 when the command cannot be executed; 127 when it is not found.
 
 A VM lives as long as its main process, as a container does, with or
 without -d: when the process ends, the guest stops every other process,
@@ -48,16 +53,17 @@ once with -d and no -it, as it does under docker.
 The VM's disk is vm.disk big (8GiB by default, sparse: only what the guest
 writes uses space); --disk sets another size. /tmp is on that disk; use
 --tmpfs for a memory-backed directory.`,
-		Example: `  banger run debian:bookworm -- uname -a
-  banger run --rm -it debian:bookworm -- bash
-  banger run -d --name dev debian:bookworm -- sleep infinity
-  banger run -d --name web -p 8080:80 nginx-image
-  banger run -d --name job busybox -- sh -c 'sleep 5; exit 3' && banger wait job
-  banger run --tmpfs /scratch:size=64m --disk 20G debian:bookworm -- df -h
-  banger run --timings --rm busybox -- true`,
+		Example: `  banger run --rm debian:bookworm uname -a
+  banger run --rm -it debian:bookworm bash
+  banger run -d --name dev debian:bookworm sleep infinity
+  banger run -d --name web -p 8080:80 -l team=web --env-file web.env nginx-image
+  banger run -d --name job busybox sh -c 'sleep 5; exit 3' && banger wait job
+  banger run --rm --cpus 1.5 -m 1G busybox nproc
+  banger run --rm --tmpfs /scratch:size=64m --disk 20G debian:bookworm df -h
+  banger run --timings --rm busybox true`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := f.spec(args[0], args[1:])
+			spec, err := f.specOf(app, args)
 			if err != nil {
 				return err
 			}
@@ -65,6 +71,7 @@ writes uses space); --disk sets another size. /tmp is on that disk; use
 			return app.run(cmd.Context(), f.name, spec, timings)
 		},
 	}
+	commandAfter(cmd)
 	f.add(cmd)
 	fl := cmd.Flags()
 	fl.BoolVar(&rm, "rm", false, "remove the VM (disk, lease, everything) when it stops")
@@ -115,7 +122,11 @@ func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings
 		defer cancel()
 		c, _ := a.Client()
 		_, _ = api.Do(sctx, c, api.StopVM, api.StopVMQuery{}, vm.ID)
-		return &ExitError{Code: 130}
+		code, ok := interruptCode(ctx)
+		if !ok {
+			code = exitSignal + int(syscall.SIGINT)
+		}
+		return &ExitError{Code: code}
 	}
 	if err != nil {
 		return err

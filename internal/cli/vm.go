@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -14,13 +13,12 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
-	"github.com/bangerdev/banger/internal/units"
 )
 
 func newCreateCmd(app *App) *cobra.Command {
 	var f vmFlags
 	cmd := &cobra.Command{
-		Use:   "create [flags] IMAGE [-- COMMAND [ARG...]]",
+		Use:   "create [flags] IMAGE [COMMAND [ARG...]]",
 		Short: "Create a VM without starting it",
 		Long: `Create a VM record from an image. Nothing runs and nothing is allocated on
 the host until ` + "`banger start`" + `. Once started it lives as long as its
@@ -29,7 +27,7 @@ main process, as with ` + "`banger run -d`" + ` (see ` + "`banger run --help`" +
   banger start dev && banger ssh dev`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := f.spec(args[0], args[1:])
+			spec, err := f.specOf(app, args)
 			if err != nil {
 				return err
 			}
@@ -42,6 +40,7 @@ main process, as with ` + "`banger run -d`" + ` (see ` + "`banger run --help`" +
 			return err
 		},
 	}
+	commandAfter(cmd)
 	f.add(cmd)
 	return cmd
 }
@@ -179,40 +178,42 @@ func (a *App) eachVM(ctx context.Context, refs []string, do func(context.Context
 		_, _ = fmt.Fprintln(a.Stdout, ref)
 	}
 	if len(failed) > 0 {
-		return &ExitError{Code: 1}
+		return &ExitError{Code: ExitBanger}
 	}
 	return nil
 }
 
 func newPsCmd(app *App) *cobra.Command {
-	var all, quiet bool
+	var all bool
+	l := listing[api.VM]{keys: vmFilterKeys, match: vmFilter, id: func(vm api.VM) string { return vm.ID },
+		rows: func(vms []api.VM) [][]string { return vmRows(vms, time.Now()) }}
 	cmd := &cobra.Command{
-		Use:   "ps [-a] [-q] [--format json]",
+		Use:   "ps [-a] [-q] [--filter KEY=VALUE] [--format FORMAT]",
 		Short: "List VMs (running ones; -a for all)",
+		Long: `List VMs: the running ones, or every VM with -a (or a state filter).
+
+--filter keeps the VMs that match, with docker's rules: values of one key
+OR, different keys AND. Keys: id (a prefix), name (a regular expression),
+state (created, running, exited, error), label (KEY or KEY=VALUE) and
+image.`,
 		Example: `  banger ps
-  banger ps -a --format json`,
+  banger ps --filter state=exited -q
+  banger ps --filter label=team=web --filter label=team=db
+  banger ps -a --format '{{.Name}} {{.State}} {{.Runtime.IP}}'
+  banger ps --format 'table {{.Name}}\t{{.Spec.Image}}'`,
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return l.print(app.Stdout, func(f filters) ([]api.VM, error) {
+				return fetch(cmd, app, api.ListVMs, api.ListVMsQuery{All: all || len(f["state"]) > 0})
+			})
+		},
 	}
-	format := formatFlag(cmd, "table")
+	l.addFlags(cmd, "VM ids")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "show every VM, not only running ones")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only VM ids")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		return fetchAndShow(cmd, app, *format, api.ListVMs, api.ListVMsQuery{All: all}, nil, func(vms []api.VM) error {
-			if !quiet {
-				return printVMTable(app.Stdout, vms, time.Now())
-			}
-			for _, vm := range vms {
-				if _, err := fmt.Fprintln(app.Stdout, vm.ID); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
 	return cmd
 }
 
-func printVMTable(w io.Writer, vms []api.VM, now time.Time) error {
+func vmRows(vms []api.VM, now time.Time) [][]string {
 	rows := [][]string{{"ID", "NAME", "IMAGE", "STATE", "IP", "PORTS", "CREATED"}}
 	for _, vm := range vms {
 		state := string(vm.State)
@@ -225,59 +226,7 @@ func printVMTable(w io.Writer, vms []api.VM, now time.Time) error {
 		}
 		rows = append(rows, []string{vm.ID, vm.Name, vm.Spec.Image, state, vm.Runtime.IP, strings.Join(ports, ","), ago(vm.Created, now)})
 	}
-	return table(w, rows)
-}
-
-func newInspectCmd(app *App) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "inspect VM [--format json|table]",
-		Short: "Show everything about a VM: spec, state, host resources, disk strategy",
-		Example: `  banger inspect dev
-  banger inspect dev --format table`,
-		Args: cobra.ExactArgs(1),
-	}
-	format := formatFlag(cmd, "json")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return fetchAndShow(cmd, app, *format, api.GetVM, api.None{}, args, func(vm api.VM) error { return printVM(app, vm) })
-	}
-	return cmd
-}
-
-func printVM(app *App, vm api.VM) error {
-	rows := [][]string{
-		{"ID:", vm.ID}, {"Name:", vm.Name}, {"State:", string(vm.State)},
-		{"Image:", vm.Spec.Image}, {"Kernel:", vm.Spec.Kernel},
-		{"CPUs:", strconv.Itoa(vm.Spec.CPUs)}, {"Memory:", units.FormatSize(int64(vm.Spec.MemoryMiB) * units.MiB)},
-		{"VMM:", strings.TrimSpace(vm.Runtime.VMM + " " + vm.Runtime.Accel)},
-		{"Disk:", strings.TrimSpace(vm.Runtime.DiskStrategy + " " + vm.Runtime.DiskPath)},
-		{"IP:", vm.Runtime.IP}, {"Tap:", vm.Runtime.Tap},
-	}
-	rows = append(rows, []string{"Started:", timeOrEmpty(vm.Started)}, []string{"Finished:", timeOrEmpty(vm.Stopped)})
-	if vm.ExitCode != nil {
-		exit := strconv.Itoa(*vm.ExitCode)
-		if vm.ExitSignal != "" {
-			exit += " (signal " + vm.ExitSignal + ")"
-		}
-		if vm.OOMKilled {
-			exit += " (OOM killed)"
-		}
-		rows = append(rows, []string{"Exit code:", exit})
-	}
-	if vm.ExitReason != "" {
-		rows = append(rows, []string{"Reason:", vm.ExitReason})
-	}
-	if vm.Error != "" {
-		rows = append(rows, []string{"Error:", vm.ErrorPhase + ": " + vm.Error})
-	}
-	if err := table(app.Stdout, rows); err != nil {
-		return err
-	}
-	for _, l := range vm.ConsoleTail {
-		if _, err := fmt.Fprintln(app.Stdout, "  | "+l); err != nil {
-			return err
-		}
-	}
-	return nil
+	return rows
 }
 
 // ensureImage pulls ref with progress when the daemon does not have it, as

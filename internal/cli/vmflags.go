@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strings"
 
@@ -16,10 +17,12 @@ import (
 // vmFlags are the flags `run` and `create` share: what the VM is.
 type vmFlags struct {
 	name       string
-	cpus       int
+	cpus       float64
 	memory     units.Size
 	disk       units.Size
 	env        []string
+	envFiles   []string
+	labels     []string
 	workdir    string
 	user       string
 	kernel     string
@@ -34,14 +37,16 @@ type vmFlags struct {
 func (f *vmFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.name, "name", "", "name of the VM (default: a random name such as swift_heron)")
-	fl.IntVar(&f.cpus, "cpus", 0, "virtual CPUs (default from the daemon's config, vm.cpus)")
-	fl.Var(&f.memory, "memory", "guest memory, e.g. 512M or 2G (default vm.memory)")
+	fl.Float64Var(&f.cpus, "cpus", 0, "virtual CPUs; a VM has whole ones, so a decimal such as 1.5 is rounded up (default vm.cpus)")
+	fl.VarP(&f.memory, "memory", "m", "guest memory, e.g. 512M or 2G (default vm.memory)")
 	fl.Var(&f.disk, "disk", "size of the VM's disk, e.g. 20G (sparse; default vm.disk, 8GiB)")
 	fl.StringArrayVar(&f.tmpfs, "tmpfs", nil, "mount a tmpfs: PATH[:OPTIONS], e.g. /scratch:size=64m")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable: KEY=VALUE, or KEY to pass the local value")
+	fl.StringArrayVar(&f.envFiles, "env-file", nil, "read environment variables from a file of KEY=VALUE lines (# comments); -e overrides it")
+	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set a label on the VM: KEY=VALUE (banger ps --filter label=KEY=VALUE finds it)")
 	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory of the command in the guest")
 	fl.StringVarP(&f.user, "user", "u", "", "user (name or uid[:gid]) the command runs as in the guest")
-	fl.StringVar(&f.kernel, "kernel", "", "guest kernel from `banger kernel ls` (default: the default kernel)")
+	fl.StringVar(&f.kernel, "kernel", "", "guest kernel, a name banger kernel ls shows (default: the default kernel)")
 	fl.StringVar(&f.vmm, "vmm", "", "VMM backend: auto, qemu or firecracker (default vm.vmm)")
 	fl.StringVar(&f.network, "network", "", "network mode: the default bridge, or none for no NIC at all")
 	fl.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a guest port: [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]")
@@ -49,12 +54,27 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (a single program)")
 }
 
+// specOf is spec for the arguments of run and create (IMAGE [COMMAND...]);
+// it says on stderr when --cpus was rounded.
+func (f *vmFlags) specOf(app *App, args []string) (api.VMSpec, error) {
+	image, command := splitCommand(args)
+	s, err := f.spec(image, command)
+	if note := f.cpuNote(); err == nil && note != "" {
+		_, _ = fmt.Fprintln(app.Stderr, "banger: "+note)
+	}
+	return s, err
+}
+
 // spec turns the flags plus the image and command arguments into a spec.
 func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
+	cpus, err := roundCPUs(f.cpus)
+	if err != nil {
+		return api.VMSpec{}, err
+	}
 	s := api.VMSpec{
 		Image:      image,
 		Kernel:     f.kernel,
-		CPUs:       f.cpus,
+		CPUs:       cpus,
 		MemoryMiB:  int(int64(f.memory) / units.MiB),
 		DiskBytes:  int64(f.disk),
 		Cmd:        cmd,
@@ -70,11 +90,18 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 	if f.entrypoint != "" {
 		s.Entrypoint = []string{f.entrypoint}
 	}
+	fromFiles, err := readEnvFiles(f.envFiles, os.LookupEnv)
+	if err != nil {
+		return s, err
+	}
 	env, err := parseEnv(f.env, os.LookupEnv)
 	if err != nil {
 		return s, err
 	}
-	s.Env = env
+	s.Env = append(fromFiles, env...)
+	if s.Labels, err = parseLabels(f.labels); err != nil {
+		return s, err
+	}
 	switch f.network {
 	case "", "default", "bridge":
 	case api.NetworkNone:
@@ -111,6 +138,41 @@ func parseEnv(vals []string, lookup func(string) (string, bool)) ([]string, erro
 		if local, ok := lookup(k); ok {
 			out = append(out, k+"="+local)
 		}
+	}
+	return out, nil
+}
+
+// roundCPUs turns --cpus into whole virtual CPUs, rounding a decimal up
+// (docker's --cpus is a CPU-time quota; a VM's unit is a vCPU); 0 means the
+// config's default.
+func roundCPUs(cpus float64) (int, error) {
+	if cpus < 0 || math.IsNaN(cpus) || cpus > 1024 {
+		return 0, fmt.Errorf("%w: --cpus %v: want a number of CPUs from 0.01 to 1024", errdefs.ErrInvalid, cpus)
+	}
+	return int(math.Ceil(cpus)), nil
+}
+
+// cpuNote says how --cpus was rounded, or "" when it was whole.
+func (f *vmFlags) cpuNote() string {
+	n, err := roundCPUs(f.cpus)
+	if err != nil || float64(n) == f.cpus {
+		return ""
+	}
+	return fmt.Sprintf("--cpus %v rounded up to %d: a VM has whole virtual CPUs", f.cpus, n)
+}
+
+// parseLabels reads --label values: KEY=VALUE, or KEY for an empty value.
+func parseLabels(vals []string) (map[string]string, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(vals))
+	for _, v := range vals {
+		k, val, _ := strings.Cut(v, "=")
+		if k == "" || strings.ContainsAny(k, " \t\n\x00") {
+			return nil, fmt.Errorf("%w: --label %q: want KEY=VALUE, with no white space in KEY", errdefs.ErrInvalid, v)
+		}
+		out[k] = val
 	}
 	return out, nil
 }

@@ -20,7 +20,7 @@ func (d *Daemon) registerImageRoutes(rt *api.Router) {
 		if q.Name == "" {
 			return api.Image{}, fmt.Errorf("%w: import needs ?name=NAME[:TAG]", errdefs.ErrInvalid)
 		}
-		return wireImageOf(d.images.Import(r.Context(), q.Name, r.Body, r.ContentLength, images.ImportOptions{SizeBytes: q.Size}, ew))
+		return wireImageOf(d.images.Import(r.Context(), q.Name, r.Body, r.ContentLength, images.ImportOptions{SizeBytes: q.Size, Source: q.Source}, ew))
 	})
 	api.Handle(rt, api.ListImages, func(*http.Request, api.None) ([]api.Image, error) {
 		imgs, err := d.images.List()

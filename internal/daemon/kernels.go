@@ -15,7 +15,7 @@ func (d *Daemon) kernelRoutes(rt *api.Router) {
 		return wireKernelOf(d.kernels.Import(r.Context(), req.Path, opts, ew))
 	})
 	api.HandleStream(rt, api.UploadKernel, func(r *http.Request, q api.KernelUploadQuery, ew *api.EventWriter) (api.Kernel, error) {
-		return wireKernelOf(d.kernels.ImportUpload(r.Context(), r.Body, kernels.ImportOptions{Name: q.Name, Default: q.Default}, ew))
+		return wireKernelOf(d.kernels.ImportUpload(r.Context(), r.Body, kernels.ImportOptions{Name: q.Name, Default: q.Default, Source: q.Source}, ew))
 	})
 	api.HandleStream(rt, api.PullKernel, func(r *http.Request, req api.KernelPullRequest, ew *api.EventWriter) (api.Kernel, error) {
 		return wireKernelOf(d.kernels.Pull(r.Context(), req.Ref, kernels.PullOptions{Name: req.Name, Default: req.Default, SHA256: req.SHA256}, ew))

@@ -12,7 +12,7 @@ import (
 
 func wireImage(img images.Image) api.Image {
 	return api.Image{
-		ID: img.ID, Name: img.Name, Source: img.Source, Digest: img.Digest, Platform: img.Platform,
+		ID: img.ID, Name: img.Name, Source: img.Source, Digest: img.Digest, Platform: img.Platform, PlatformAssumed: img.PlatformAssumed,
 		Rootfs: img.Rootfs, SizeBytes: img.SizeBytes, ContentBytes: img.ContentBytes, Inodes: img.Inodes,
 		Skipped: img.Skipped, Config: api.ImageConfig(img.Config),
 		AgentVersion: img.AgentVersion, AgentSHA256: img.AgentSHA256, Layers: img.Layers, Created: img.Created,

@@ -32,7 +32,7 @@ func specToAPI(s vms.Spec) api.VMSpec {
 		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
 		VMM: s.VMM, Network: s.Network, Init: s.Init, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
-		Interactive: s.Interactive, AutoRemove: s.AutoRemove,
+		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels,
 	}
 	for _, p := range s.Ports {
 		out.Ports = append(out.Ports, api.PortMapping(p))
@@ -45,7 +45,7 @@ func specFromAPI(s api.VMSpec) vms.Spec {
 		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
 		VMM: s.VMM, Network: s.Network, Init: s.Init, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
-		Interactive: s.Interactive, AutoRemove: s.AutoRemove,
+		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels,
 	}
 	for _, p := range s.Ports {
 		out.Ports = append(out.Ports, hostnet.Port(p))

@@ -27,14 +27,16 @@ import (
 // exec.
 func TestQEMUConformanceWithTheAgent(t *testing.T) {
 	f := env(t)
-	var k api.Kernel
-	if err := json.Unmarshal([]byte(f.must(t, "kernel", "inspect", "debian", "--format", "json")), &k); err != nil {
-		t.Fatal(err)
+	var ks []api.Kernel
+	if err := json.Unmarshal([]byte(f.must(t, "kernel", "inspect", "debian", "--format", "json")), &ks); err != nil || len(ks) != 1 {
+		t.Fatalf("kernel inspect: %v, %d kernels", err, len(ks))
 	}
-	var img api.Image
-	if err := json.Unmarshal([]byte(f.must(t, "image", "inspect", "busybox", "--format", "json")), &img); err != nil {
-		t.Fatal(err)
+	k := ks[0]
+	var imgs []api.Image
+	if err := json.Unmarshal([]byte(f.must(t, "image", "inspect", "busybox", "--format", "json")), &imgs); err != nil || len(imgs) != 1 {
+		t.Fatalf("image inspect: %v, %d images", err, len(imgs))
 	}
+	img := imgs[0]
 	hostKey, err := agentclient.NewHostKey()
 	if err != nil {
 		t.Fatal(err)

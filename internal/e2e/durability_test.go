@@ -142,11 +142,11 @@ func (d *durable) verify() (lost int) {
 
 func (d *durable) state() string {
 	d.t.Helper()
-	var vm api.VM
-	if err := json.Unmarshal([]byte(d.must("inspect", d.vm)), &vm); err != nil {
-		d.t.Fatal(err)
+	var vms []api.VM
+	if err := json.Unmarshal([]byte(d.must("inspect", d.vm)), &vms); err != nil || len(vms) != 1 {
+		d.t.Fatalf("inspect %s: %d records, %v", d.vm, len(vms), err)
 	}
-	return string(vm.State)
+	return string(vms[0].State)
 }
 
 // The ways a VM ends; each leaves it exited (restart leaves it running).

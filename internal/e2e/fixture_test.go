@@ -195,11 +195,11 @@ func (f *fixture) logTail() string {
 // inspect returns a VM's record.
 func (f *fixture) inspect(t *testing.T, ref string) api.VM {
 	t.Helper()
-	var vm api.VM
-	if err := json.Unmarshal([]byte(f.must(t, "inspect", ref)), &vm); err != nil {
-		t.Fatal(err)
+	var vms []api.VM
+	if err := json.Unmarshal([]byte(f.must(t, "inspect", "--type", "vm", ref)), &vms); err != nil || len(vms) != 1 {
+		t.Fatalf("inspect %s: %v, %d VMs; want a JSON array of one", ref, err, len(vms))
 	}
-	return vm
+	return vms[0]
 }
 
 // assertNoTrace checks that nothing of VM id is left on the host: no

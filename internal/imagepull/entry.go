@@ -49,7 +49,7 @@ type EntryError struct {
 }
 
 func (e *EntryError) Error() string {
-	return fmt.Sprintf("layer %s: %q: %v", e.Layer, e.Path, e.Err)
+	return fmt.Sprintf("%s: %q: %v", layerName(e.Layer), e.Path, e.Err)
 }
 
 func (e *EntryError) Unwrap() error { return e.Err }

@@ -137,7 +137,7 @@ type layerState struct {
 func (f *flattener) layer(j int, l Layer) (err error) {
 	rc, err := l.Open()
 	if err != nil {
-		return fmt.Errorf("layer %s: %w", l.ID, err)
+		return fmt.Errorf("%s: %w", layerName(l.ID), err)
 	}
 	defer func() {
 		if cerr := rc.Close(); cerr != nil && err == nil {
@@ -146,23 +146,19 @@ func (f *flattener) layer(j int, l Layer) (err error) {
 	}()
 	ls := &layerState{j: j, id: l.ID, check: newLayerCheck(), inodes: map[string]*inode{}, next: map[string]*inode{}}
 	tr := tar.NewReader(rc)
-	for {
+	for members := 0; ; members++ {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("layer %s: read tar: %w", l.ID, err)
+			return tarError(l.ID, members, err)
 		}
 		if err := f.ctx.Err(); err != nil {
 			return err
 		}
 		if err := f.member(ls, hdr, tr); err != nil {
-			var ee *EntryError
-			if errors.As(err, &ee) {
-				return err
-			}
-			return &EntryError{Layer: l.ID, Path: hdr.Name, Err: err}
+			return memberError(l.ID, hdr.Name, err)
 		}
 	}
 	// Drain what follows the end-of-archive marker so the digest check in
@@ -172,6 +168,9 @@ func (f *flattener) layer(j int, l Layer) (err error) {
 	}
 	if err := f.endLayer(ls); err != nil {
 		return err
+	}
+	if c, ok := rc.(interface{ markComplete() }); ok {
+		c.markComplete()
 	}
 	return f.resetSpool()
 }

@@ -2,6 +2,8 @@ package imagepull
 
 import (
 	"archive/tar"
+	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +12,7 @@ import (
 	"hash"
 	"io"
 
+	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/imagepull/blobcache"
 	"github.com/bangerdev/banger/internal/progress"
 )
@@ -29,6 +32,10 @@ type Options struct {
 	Agent Agent
 	// Progress receives per-layer and conversion progress (may be nil).
 	Progress progress.Reporter
+	// Source names an imported tarball in errors and progress: the user's
+	// file ("rootfs.tar.gz"), not the daemon's copy (Import only; default
+	// "tarball").
+	Source string
 }
 
 // Config is the part of an OCI image config a VM runs with. Image records
@@ -42,6 +49,8 @@ type Config struct {
 	// StopSignal is what a stop sends the main process first (OCI
 	// StopSignal, Dockerfile STOPSIGNAL); empty means SIGTERM.
 	StopSignal string `json:"stop_signal,omitempty"`
+	// Labels are the config's labels (filtered on by image ls --filter).
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Image describes a converted image.
@@ -98,15 +107,22 @@ func healCache(cache *blobcache.Cache, r *Remote, report progress.Reporter) bool
 	return healed
 }
 
-// Import converts a root file system tarball (plain, gzip or zstd) read
-// from r to an ext4 image at out, with the same hardening as a pull. The
-// image's digest is the sha256 of the bytes read. size (0 if unknown) is
-// the tarball's length, for progress.
+// Import converts a root file system tarball (plain, gzip, zstd, xz or
+// bzip2) read from r to an ext4 image at out, with the same hardening as a
+// pull. The image's digest is the sha256 of the bytes read. size (0 if
+// unknown) is the tarball's length, for progress. Data that is no tar
+// archive, or whose decompression fails, is an ErrInvalid error naming
+// opts.Source.
 func Import(ctx context.Context, r io.Reader, size int64, out string, opts Options) (*Image, error) {
+	source := cmp.Or(opts.Source, "tarball")
+	br := bufio.NewReader(r)
+	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: %s is empty", errdefs.ErrInvalid, source)
+	}
 	h := sha256.New()
-	tee := &hashReader{r: r, h: h}
+	tee := &hashReader{r: br, h: h}
 	opened := false
-	layer := blobLayer("tarball", size, func() (io.ReadCloser, error) {
+	layer := blobLayer(source, size, func() (io.ReadCloser, error) {
 		if opened {
 			return nil, errors.New("internal error: a tarball stream is read once")
 		}

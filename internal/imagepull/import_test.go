@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/imagepull/ext4test"
 	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
+	"github.com/bangerdev/banger/internal/kernelcat/compress"
+	"github.com/bangerdev/banger/internal/progress"
 	"github.com/bangerdev/banger/internal/testutil"
 )
 
@@ -36,15 +39,19 @@ func rootfsTar(t *testing.T) []byte {
 func TestImportFormats(t *testing.T) {
 	testutil.RequireBinary(t, "debugfs", "e2fsprogs")
 	plain := rootfsTar(t)
+	blobs := map[string][]byte{"xz": xzOf(t, plain), "bzip2": bzip2Of(t, plain)}
 	for _, c := range []rt.Compression{rt.Uncompressed, rt.Gzip, rt.Zstd} {
 		blob, err := rt.Compress(plain, c)
 		if err != nil {
 			t.Fatal(err)
 		}
+		blobs[fmt.Sprint("registrytest compression ", c)] = blob
+	}
+	for c, blob := range blobs {
 		out := filepath.Join(t.TempDir(), "rootfs.ext4")
 		img, err := imagepull.Import(t.Context(), bytes.NewReader(blob), int64(len(blob)), out, options(t, t.TempDir()))
 		if err != nil {
-			t.Fatalf("compression %d: %v", c, err)
+			t.Fatalf("%s: %v", c, err)
 		}
 		sum := sha256.Sum256(blob)
 		if img.Digest != "sha256:"+hex.EncodeToString(sum[:]) {
@@ -55,34 +62,84 @@ func TestImportFormats(t *testing.T) {
 		tree := im.Tree()
 		su, f := tree["usr/bin/su"], tree["home/u/f"]
 		if su.Perm() != 0o4755 || tree["usr/bin/su2"].Ino != su.Ino || f.UID != 1000 || f.Perm() != 0o640 || im.Readlink(tree["bin"].Ino) != "usr/bin" {
-			t.Errorf("compression %d: su %+v su2 %+v f %+v", c, su, tree["usr/bin/su2"], f)
+			t.Errorf("%s: su %+v su2 %+v f %+v", c, su, tree["usr/bin/su2"], f)
 		}
 	}
 }
 
 func TestImportRefusesWhatItCannotRead(t *testing.T) {
+	gz, err := rt.Compress(rootfsTar(t), rt.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := rootfsTar(t)
 	tests := []struct {
 		name string
 		data []byte
 		is   error
 		want string
 	}{
-		{"xz", []byte("\xfd7zXZ\x00rest"), errdefs.ErrUnsupported, "xz"},
-		{"not a tarball", []byte("hello, I am a text file, not a tarball at all, sorry" + strings.Repeat(".", 600)), nil, "tarball"},
+		{"empty", nil, errdefs.ErrInvalid, "rootfs.tar is empty"},
+		{"short junk", []byte("hello, I am not a tarball"), errdefs.ErrInvalid, "rootfs.tar is not a tar archive"},
+		{"long junk", []byte("hello, I am a text file, not a tarball at all, sorry" + strings.Repeat(".", 600)), errdefs.ErrInvalid, "rootfs.tar is not a tar archive"},
+		{"truncated gzip", gz[:len(gz)/2], errdefs.ErrInvalid, "rootfs.tar: gzip decompression failed: unexpected EOF (the file is truncated)"},
+		{"corrupt gzip header", []byte("\x1f\x8bnot gzip at all"), errdefs.ErrInvalid, "rootfs.tar: gzip decompression failed"},
+		{"truncated xz", []byte("\xfd7zXZ\x00rest"), errdefs.ErrInvalid, "rootfs.tar: xz decompression failed"},
+		{"truncated bzip2", bzip2Of(t, plain)[:40], errdefs.ErrInvalid, "rootfs.tar: bzip2 decompression failed"},
+		{"tar cut in a header", plain[:700], errdefs.ErrInvalid, "rootfs.tar: the tar archive ends in the middle of a header"},
+		{"tar cut in a file", plain[:1536], errdefs.ErrInvalid, `rootfs.tar: the tar archive ends in the middle of "./etc/hostname" (truncated?)`},
 		{"traversal", rt.MustTar(rt.File("../../etc/cron.d/x", "pwn")), imagepull.ErrUnsafePath, `"../../etc/cron.d/x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "rootfs.ext4")
-			_, err := imagepull.Import(t.Context(), bytes.NewReader(tt.data), 0, out, options(t, t.TempDir()))
+			opts := options(t, t.TempDir())
+			opts.Source = "rootfs.tar"
+			var events []progress.Event
+			opts.Progress = func(e progress.Event) { events = append(events, e) }
+			_, err := imagepull.Import(t.Context(), bytes.NewReader(tt.data), 0, out, opts)
 			if err == nil || (tt.is != nil && !errors.Is(err, tt.is)) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %v mentioning %q", err, tt.is, tt.want)
 			}
 			if _, serr := os.Stat(out); !errors.Is(serr, os.ErrNotExist) {
 				t.Fatalf("image file after a failed import: %v", serr)
 			}
+			for _, e := range events {
+				if e.Message == "extracted" {
+					t.Errorf("a failed import reported %+v", e)
+				}
+			}
 		})
 	}
+}
+
+func xzOf(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := compress.NewWriter(compress.XZ, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// bzip2Of compresses with bzip2(1): Go has a bzip2 decoder, no encoder.
+func bzip2Of(t *testing.T, data []byte) []byte {
+	t.Helper()
+	testutil.RequireBinary(t, "bzip2", "bzip2")
+	cmd := exec.CommandContext(t.Context(), "bzip2", "-c")
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestImageMountsAndMatches loop-mounts an imported image (root only) and

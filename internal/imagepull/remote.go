@@ -46,7 +46,10 @@ type Remote struct {
 	Name string
 	// Digest is the manifest's digest; Platform the platform it is for.
 	Digest, Platform string
-	Config           Config
+	// PlatformAssumed says the image's config names no os or architecture
+	// (what `crane append` makes) and Platform is the one asked for.
+	PlatformAssumed bool
+	Config          Config
 	// Layers are the layer descriptors, oldest first.
 	Layers []v1.Descriptor
 
@@ -55,8 +58,13 @@ type Remote struct {
 
 // Resolve looks ref up: it fetches the manifest (choosing opts.Platform
 // from an index) and the config, and checks the image is a container image
-// for that platform. Errors wrap errdefs.ErrNotFound for an unknown image,
-// ErrUnavailable for an unreachable registry.
+// for that platform. A single-manifest image whose config leaves os or
+// architecture empty (`crane append` writes such configs, and docker and
+// containerd pull them) is taken to be for the platform asked for — the
+// host's unless opts.Platform says otherwise — and marked PlatformAssumed;
+// one that names another platform is refused. Errors wrap
+// errdefs.ErrNotFound for an unknown image, ErrUnavailable for an
+// unreachable registry.
 func Resolve(ctx context.Context, ref string, opts RegistryOptions) (*Remote, error) {
 	parsed, err := name.ParseReference(ref)
 	if err != nil {
@@ -69,7 +77,16 @@ func Resolve(ctx context.Context, ref string, opts RegistryOptions) (*Remote, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: platform %q: %w", errdefs.ErrInvalid, opts.Platform, err)
 	}
-	img, err := remote.Image(parsed, remoteOptions(ctx, opts, *plat)...)
+	desc, err := remote.Get(parsed, remoteOptions(ctx, opts, *plat)...)
+	if err != nil {
+		return nil, registryError(err)
+	}
+	var img v1.Image
+	if desc.MediaType.IsIndex() {
+		img, err = choosePlatform(desc, *plat)
+	} else {
+		img, err = desc.Image()
+	}
 	if err != nil {
 		return nil, registryError(err)
 	}
@@ -86,8 +103,11 @@ func Resolve(ctx context.Context, ref string, opts RegistryOptions) (*Remote, er
 	if err != nil {
 		return nil, registryError(err)
 	}
-	if cfg.OS != plat.OS || cfg.Architecture != plat.Architecture {
-		return nil, fmt.Errorf("%w: the image is for %s/%s, not %s (see --platform)", errdefs.ErrUnsupported, cfg.OS, cfg.Architecture, plat)
+	if cfg.OS == "" || cfg.Architecture == "" {
+		r.PlatformAssumed = true
+	}
+	if gotOS, gotArch := cmp.Or(cfg.OS, plat.OS), cmp.Or(cfg.Architecture, plat.Architecture); gotOS != plat.OS || gotArch != plat.Architecture {
+		return nil, fmt.Errorf("%w: the image is for %s/%s, not %s: its programs would not run in the guest (see --platform)", errdefs.ErrUnsupported, gotOS, gotArch, plat)
 	}
 	for _, l := range manifest.Layers {
 		if !l.MediaType.IsLayer() {
@@ -100,9 +120,33 @@ func Resolve(ctx context.Context, ref string, opts RegistryOptions) (*Remote, er
 	r.Digest, r.Platform, r.Layers = digest.String(), plat.String(), manifest.Layers
 	r.Config = Config{
 		Entrypoint: cfg.Config.Entrypoint, Cmd: cfg.Config.Cmd, Env: cfg.Config.Env,
-		WorkingDir: cfg.Config.WorkingDir, User: cfg.Config.User, StopSignal: cfg.Config.StopSignal,
+		WorkingDir: cfg.Config.WorkingDir, User: cfg.Config.User, StopSignal: cfg.Config.StopSignal, Labels: cfg.Config.Labels,
 	}
 	return r, nil
+}
+
+// choosePlatform picks plat's image from an index, or says which
+// platforms the index has.
+func choosePlatform(desc *remote.Descriptor, plat v1.Platform) (v1.Image, error) {
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var have []string
+	for _, m := range im.Manifests {
+		if m.Platform == nil || !m.MediaType.IsImage() {
+			continue
+		}
+		if m.Platform.Satisfies(plat) {
+			return idx.Image(m.Digest)
+		}
+		have = append(have, m.Platform.String())
+	}
+	return nil, fmt.Errorf("%w: the image has no %s variant, only %s (see --platform)", errdefs.ErrUnsupported, plat, strings.Join(have, ", "))
 }
 
 // Fetch puts every layer in the cache, three at a time, reporting each

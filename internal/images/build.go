@@ -30,6 +30,8 @@ type PullOptions struct {
 type ImportOptions struct {
 	// SizeBytes fixes the ext4 file's size; 0 sizes it to the content.
 	SizeBytes int64
+	// Source names the tarball in errors: the client's file name.
+	Source string
 }
 
 // Pull fetches ref from its registry and records it under its canonical
@@ -60,7 +62,10 @@ func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, sink p
 	if popts.Cache, err = s.blobCache(); err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", name, err)
 	}
-	rec := Image{Name: name, Source: "pull", Platform: remote.Platform}
+	rec := Image{Name: name, Source: "pull", Platform: remote.Platform, PlatformAssumed: remote.PlatformAssumed}
+	if remote.PlatformAssumed {
+		sink.Message(fmt.Sprintf("%s: the image's config names no os/architecture; taking it as %s", imagepull.FamiliarName(name), remote.Platform))
+	}
 	return s.build(ctx, rec, func(out string) (*imagepull.Image, error) {
 		img, err := imagepull.Pull(ctx, remote, out, popts)
 		if err != nil {
@@ -87,6 +92,7 @@ func (s *Service) Import(ctx context.Context, name string, tarball io.Reader, le
 	if err != nil {
 		return Image{}, fmt.Errorf("import %s: %w", name, err)
 	}
+	popts.Source = opts.Source
 	return s.build(ctx, Image{Name: name, Source: "import"}, func(out string) (*imagepull.Image, error) {
 		img, err := imagepull.Import(ctx, tarball, max(length, 0), out, popts)
 		if err != nil {

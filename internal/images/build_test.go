@@ -146,7 +146,7 @@ func TestFailedBuildLeavesNothing(t *testing.T) {
 		wantTxt string // what the error says
 	}{
 		// A short read may be a client gone away, so it is not ErrInvalid.
-		{name: "not a tarball", body: []byte("this is not a tar stream, not even close"), wantTxt: "read tar"},
+		{name: "not a tarball", body: []byte("this is not a tar stream, not even close"), wantTxt: "tarball is not a tar archive", wantErr: errdefs.ErrInvalid},
 		{name: "cancelled", ctx: cancelled, body: tarball, wantErr: context.Canceled},
 		{name: "agent lookup fails", body: tarball, wantErr: errdefs.ErrNotFound,
 			agent: func() (string, error) { return "", fmt.Errorf("guest agent: %w", errdefs.ErrNotFound) }},

@@ -21,6 +21,9 @@ type Image struct {
 	// Digest is the manifest digest of a pull, or the sha256 of an imported tarball.
 	Digest   string `json:"digest"`
 	Platform string `json:"platform,omitempty"`
+	// PlatformAssumed says the image's config named no os/architecture
+	// and Platform is the host's, assumed.
+	PlatformAssumed bool `json:"platform_assumed,omitempty"`
 	// Rootfs is the absolute path of the read-only ext4 file.
 	Rootfs string `json:"rootfs"`
 	// SizeBytes is the size of the ext4 file; ContentBytes what the files hold.

@@ -39,7 +39,7 @@ func build(ctx context.Context, in input, out string, opts *Options) (Kernel, er
 	}
 	v, err := kimage.InspectVmlinux(k.Vmlinux)
 	if err != nil {
-		return k, fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, in.kernel, err)
+		return k, fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, in.name(), err)
 	}
 	k.PVH = v.PVH
 	k.Version = v.Release
@@ -47,7 +47,7 @@ func build(ctx context.Context, in input, out string, opts *Options) (Kernel, er
 		k.Version = in.release
 	}
 	if in.release != "" && v.Release != "" && in.release != v.Release {
-		opts.message("note: %s says release %s, the kernel itself says %s; using %s", filepath.Base(in.kernel), in.release, v.Release, v.Release)
+		opts.message("note: %s says release %s, the kernel itself says %s; using %s", filepath.Base(in.name()), in.release, v.Release, v.Release)
 	}
 	if k.Name = opts.Name; k.Name == "" {
 		k.Name = k.Version
@@ -91,7 +91,7 @@ func kernelFiles(in input, k *Kernel, opts *Options) error {
 	switch kimage.Detect(f, fi.Size()) {
 	case kimage.KindELF:
 		if err := kimage.CheckELF(in.kernel); err != nil {
-			return fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, in.kernel, err)
+			return fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, in.name(), err)
 		}
 		return copyFile(in.kernel, k.Vmlinux)
 	case kimage.KindBzImage:
@@ -107,7 +107,7 @@ func kernelFiles(in input, k *Kernel, opts *Options) error {
 		opts.message("extracted the ELF vmlinux from the bzImage (%s payload)", codec)
 		return nil
 	}
-	return fmt.Errorf("%w: %s is neither an ELF vmlinux nor a bzImage", errdefs.ErrInvalid, in.kernel)
+	return fmt.Errorf("%w: %s is neither an ELF vmlinux nor a bzImage", errdefs.ErrInvalid, in.name())
 }
 
 // loadConfig reads the config file found next to the kernel, else the
@@ -127,7 +127,7 @@ func loadConfig(in input, k *Kernel) (kconfig.Config, error) {
 		}
 		cfg, err := kconfig.FromImage(img)
 		if errors.Is(err, kconfig.ErrNoEmbedded) {
-			return nil, fmt.Errorf("%w: no kernel config found for %s (no config-%s next to it, none embedded): pass --config with the .config it was built from", errdefs.ErrInvalid, in.kernel, k.Version)
+			return nil, fmt.Errorf("%w: no kernel config found for %s (no config-%s next to it, none embedded): pass --config with the .config it was built from", errdefs.ErrInvalid, in.name(), k.Version)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errdefs.ErrInvalid, err)

@@ -30,6 +30,10 @@ type Options struct {
 	MaxBytes int64
 	// Source overrides the record's Source ("pull:debian-cloud").
 	Source string
+	// Label is how messages and the record name the file imported when it
+	// is not the path given: an upload's file name on the client, not the
+	// daemon's copy.
+	Label string
 	// DestFor names the entry's directory once its name is known, when
 	// Import is called without a dest; it may refuse the name.
 	DestFor func(name string) (string, error)

@@ -2,6 +2,7 @@ package kernelcat
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -18,12 +19,16 @@ import (
 // input is a kernel found on disk: what an entry is built from.
 type input struct {
 	kernel       string // a vmlinux or bzImage
+	label        string // how messages name kernel: the user's file, or where in it
 	release      string // from the file name or header; may be refined from the banner
 	config       string // a .config file, or "" to look inside the kernel
 	configSource string
 	modules      string // lib/modules/<release>, or ""
 	source       string
 }
+
+// name is how messages call the kernel file.
+func (in input) name() string { return cmp.Or(in.label, in.kernel) }
 
 // kernelPaths selects what extraction keeps from packages and tarballs.
 func kernelPaths(name string) bool {
@@ -39,13 +44,14 @@ func kernelPaths(name string) bool {
 // unpacking packages into stage, and finds the kernel, its config and its
 // modules.
 func locate(src, stage string, opts *Options) (input, error) {
+	label := cmp.Or(opts.Label, src)
 	fi, err := os.Stat(src)
 	if err != nil {
 		return input{}, fmt.Errorf("%w: %w", errdefs.ErrNotFound, err)
 	}
 	if fi.IsDir() {
 		in, err := locateTree(src, opts)
-		in.source = "import:" + src
+		in.source = "import:" + label
 		return in, err
 	}
 	f, err := os.Open(src) //nolint:gosec // the caller chose the file
@@ -58,22 +64,25 @@ func locate(src, stage string, opts *Options) (input, error) {
 	head = head[:n]
 	switch {
 	case kimage.Detect(f, fi.Size()) != kimage.KindOther:
-		return locateFile(src, f, fi.Size(), opts)
+		return locateFile(src, label, f, fi.Size(), opts)
 	case archive.IsDeb(head):
-		opts.message("unpacking %s", filepath.Base(src))
+		opts.message("unpacking %s", filepath.Base(label))
 		if err := unpack(f, stage, true, opts); err != nil {
-			return input{}, fmt.Errorf("%s: %w", src, err)
+			return input{}, fmt.Errorf("%s: %w", label, err)
 		}
 	case compress.Detect(head) != compress.None || isTar(head):
-		opts.message("unpacking %s", filepath.Base(src))
+		opts.message("unpacking %s", filepath.Base(label))
 		if err := unpack(f, stage, false, opts); err != nil {
-			return input{}, fmt.Errorf("%s: %w", src, err)
+			return input{}, fmt.Errorf("%s: %w", label, err)
 		}
 	default:
-		return input{}, fmt.Errorf("%w: %s is not a kernel: want an ELF vmlinux, a bzImage, a linux-image .deb, a tarball or a directory holding boot/ and lib/modules/", errdefs.ErrInvalid, src)
+		return input{}, fmt.Errorf("%w: %s is not a kernel: want an ELF vmlinux, a bzImage, a linux-image .deb, a tarball or a directory holding boot/ and lib/modules/", errdefs.ErrInvalid, label)
 	}
 	in, err := locateTree(stage, opts)
-	in.source = "import:" + src
+	in.source = "import:" + label
+	if rel, rerr := filepath.Rel(stage, in.kernel); rerr == nil && in.kernel != "" {
+		in.label = label + ": " + rel
+	}
 	return in, err
 }
 
@@ -188,8 +197,8 @@ func fileRelease(p string) string {
 // locateFile takes a bare kernel file; its config and modules come from
 // the options or sit next to it (/boot/config-<release> beside
 // /boot/vmlinuz-<release>, /lib/modules/<release> for a host's kernel).
-func locateFile(src string, f *os.File, size int64, opts *Options) (input, error) {
-	in := input{kernel: src, source: "import:" + src}
+func locateFile(src, label string, f *os.File, size int64, opts *Options) (input, error) {
+	in := input{kernel: src, label: label, source: "import:" + label}
 	if kimage.Detect(f, size) == kimage.KindBzImage {
 		bz, err := kimage.ParseBzImage(f, size)
 		if err != nil {
@@ -199,7 +208,7 @@ func locateFile(src string, f *os.File, size int64, opts *Options) (input, error
 	} else {
 		v, err := kimage.InspectVmlinux(src)
 		if err != nil {
-			return in, fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, src, err)
+			return in, fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, label, err)
 		}
 		in.release = v.Release
 	}

@@ -23,6 +23,9 @@ type ImportOptions struct {
 	// kernel file's config and lib/modules/<release> directory, when they
 	// are not next to it.
 	Config, Modules string
+	// Source is the client's name for an uploaded file: errors and the
+	// record name it, not the daemon's copy.
+	Source string
 }
 
 // PullOptions tune Pull.
@@ -48,7 +51,7 @@ func (s *Service) Import(ctx context.Context, path string, opts ImportOptions, s
 	}
 	kopts, release := s.options(opts.Name, opts.Default, sink)
 	defer release()
-	kopts.Config, kopts.Modules = opts.Config, opts.Modules
+	kopts.Config, kopts.Modules, kopts.Label = opts.Config, opts.Modules, opts.Source
 	return kernelcat.Import(ctx, path, "", kopts)
 }
 

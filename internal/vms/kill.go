@@ -40,7 +40,7 @@ func (s *Service) Kill(ctx context.Context, ref, sig string) (VM, error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.agentTimeout())
 	defer cancel()
 	err = s.askAgent(wctx, lv, func(c Agent) error {
-		err := c.Signal(wctx, proto.SignalName(num))
+		err := c.Signal(wctx, proto.SignalText(num))
 		if fatal && errors.Is(err, agentclient.ErrOldAgent) {
 			// An agent older than the signal request still stops the
 			// main process at once, syncs and powers off.
@@ -50,7 +50,7 @@ func (s *Service) Kill(ctx context.Context, ref, sig string) (VM, error) {
 	})
 	switch {
 	case err != nil && !fatal:
-		return vm, fmt.Errorf("vm %s: signal %s: %w", vm.Name, proto.SignalName(num), err)
+		return vm, fmt.Errorf("vm %s: signal %s: %w", vm.Name, proto.SignalText(num), err)
 	case err != nil:
 		s.Log.Warn("kill: the guest agent does not answer; killing the VMM", "vm", vm.ID, "error", err)
 		if err := s.killVMM(ctx, lv, reasonUnresponsive); err != nil {

@@ -77,6 +77,9 @@ type Spec struct {
 	TTY         bool `json:"tty,omitempty"`
 	Interactive bool `json:"interactive,omitempty"`
 	AutoRemove  bool `json:"auto_remove,omitempty"`
+	// Labels are the user's KEY=VALUE metadata (run --label); banger only
+	// keeps and shows them.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Summary is what `inspect` shows of a VM's runtime record. It is derived

@@ -174,7 +174,7 @@ func (m *Main) wait(readers []*os.File, drained *sync.WaitGroup) {
 		ws := ee.Sys().(syscall.WaitStatus)
 		exit.Status = ExitStatus(ws)
 		if ws.Signaled() {
-			exit.Signal = proto.SignalName(ws.Signal())
+			exit.Signal = proto.SignalName(int(ws.Signal()))
 			exit.OOM = ws.Signal() == syscall.SIGKILL && m.oomKills() > m.oomBefore
 		}
 	} else if err != nil {

@@ -49,6 +49,24 @@ type StartError struct {
 func (e *StartError) Error() string { return e.Err.Error() }
 func (e *StartError) Unwrap() error { return e.Err }
 
+// StartCode is the exit status of a process that could not start with
+// err, decided by the cause, never by the message: a StartError's Code
+// (every error of Command is one); for execve's own error, 127 when it is
+// ENOENT (the file exists — LookPath saw it — so its interpreter or
+// dynamic loader is missing, which a shell also reports as not found) and
+// 126 for anything else (EACCES, ENOEXEC: not executable).
+func StartCode(err error) int {
+	var se *StartError
+	switch {
+	case errors.As(err, &se):
+		return se.Code
+	case errors.Is(err, syscall.ENOENT):
+		return ExitNotFound
+	default:
+		return ExitNotExecutable
+	}
+}
+
 // Command builds the command for spec, resolving the user and argv[0]
 // against root (the guest's "/"). The caller sets stdio and starts it.
 func Command(root string, spec Spec) (*exec.Cmd, users.User, error) {
@@ -57,12 +75,17 @@ func Command(root string, spec Spec) (*exec.Cmd, users.User, error) {
 	}
 	u, err := users.Lookup(root, spec.User)
 	if err != nil {
-		return nil, users.User{}, err
+		return nil, users.User{}, &StartError{Code: ExitNotExecutable, Err: err}
 	}
 	env := WithDefaults(spec.Env, u)
 	dir := spec.Dir
 	if dir == "" {
 		dir = "/"
+	}
+	// A missing working directory would fail execve's chdir with ENOENT,
+	// which StartCode reads as a missing program.
+	if fi, err := os.Stat(filepath.Join(root, dir)); err != nil || !fi.IsDir() {
+		return nil, u, &StartError{Code: ExitNotExecutable, Err: fmt.Errorf("working directory %q: not a directory in the guest", dir)}
 	}
 	path, err := LookPath(root, spec.Argv[0], Getenv(env, "PATH"), dir)
 	if err != nil {
@@ -71,7 +94,7 @@ func Command(root string, spec Spec) (*exec.Cmd, users.User, error) {
 	cmd := &exec.Cmd{Path: path, Args: spec.Argv, Env: env, Dir: dir, SysProcAttr: &syscall.SysProcAttr{}}
 	cred, err := credential(u, spec.User != "")
 	if err != nil {
-		return nil, u, err
+		return nil, u, &StartError{Code: ExitNotExecutable, Err: err}
 	}
 	cmd.SysProcAttr.Credential = cred
 	return cmd, u, nil

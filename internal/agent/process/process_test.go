@@ -78,6 +78,9 @@ func TestEnv(t *testing.T) {
 func TestCommand(t *testing.T) {
 	root := t.TempDir()
 	writeExe(t, filepath.Join(root, "bin/app"), 0o755)
+	if err := os.Mkdir(filepath.Join(root, "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), nil, 0o644); err != nil {
 		if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
 			t.Fatal(err)
@@ -113,3 +116,48 @@ func TestCommand(t *testing.T) {
 }
 
 func userHome(h string) users.User { return users.User{Home: h} }
+
+// TestStartCodeFromTheCause starts real files that LookPath accepts but
+// execve refuses, and checks the status comes from execve's errno: a
+// script whose interpreter is missing (ENOENT) is not found, garbage with
+// the executable bit (ENOEXEC) is not executable.
+func TestStartCodeFromTheCause(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"badinterp": "#!/nonexistent/interpreter\n",
+		"garbage":   "\x00\x01\x02 not a program",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		argv []string
+		dir  string
+		want int
+	}{
+		{[]string{filepath.Join(dir, "badinterp")}, "/", ExitNotFound},
+		{[]string{filepath.Join(dir, "garbage")}, "/", ExitNotExecutable},
+		{[]string{filepath.Join(dir, "missing")}, "/", ExitNotFound},
+		{[]string{"/bin/true"}, filepath.Join(dir, "no-such-dir"), ExitNotExecutable},
+	}
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.argv[0]), func(t *testing.T) {
+			cmd, _, err := Command("/", Spec{Argv: tt.argv, Dir: tt.dir})
+			if err == nil {
+				err = cmd.Start()
+				if err == nil {
+					_ = cmd.Wait()
+					t.Fatalf("%v started; want a start failure", tt.argv)
+				}
+			}
+			if got := StartCode(err); got != tt.want {
+				t.Errorf("StartCode(%v) = %d, want %d", err, got, tt.want)
+			}
+		})
+	}
+	if got := StartCode(errors.New("some other failure")); got != ExitNotExecutable {
+		t.Errorf("StartCode(plain error) = %d, want %d", got, ExitNotExecutable)
+	}
+}

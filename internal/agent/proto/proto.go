@@ -35,7 +35,6 @@ import (
 	"syscall"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/sys/unix"
 )
 
 // Request names.
@@ -255,20 +254,17 @@ func ParseSignal(s string, def syscall.Signal) (syscall.Signal, error) {
 		}
 		return syscall.Signal(n), nil
 	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
+	if n, ok := SignalNumber(strings.TrimPrefix(strings.ToUpper(s), "SIG")); ok {
+		return syscall.Signal(n), nil
 	}
 	return 0, fmt.Errorf("signal %q: not a signal name (try TERM, KILL, HUP, INT, QUIT, USR1) or number", s)
 }
 
-// SignalName is sig's name without "SIG" ("KILL"), or its number.
-func SignalName(sig syscall.Signal) string {
-	if n := unix.SignalName(sig); n != "" {
-		return strings.TrimPrefix(n, "SIG")
+// SignalText is sig's name ("KILL"), or its number for one without a
+// name (a real-time signal): what a signal request carries.
+func SignalText(sig syscall.Signal) string {
+	if n := SignalName(int(sig)); n != "" {
+		return n
 	}
 	return strconv.Itoa(int(sig))
 }

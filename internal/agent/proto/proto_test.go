@@ -63,8 +63,8 @@ func TestParseSignal(t *testing.T) {
 			t.Errorf("ParseSignal(%q) accepted", bad)
 		}
 	}
-	if SignalName(syscall.SIGKILL) != "KILL" || SignalName(syscall.SIGTERM) != "TERM" {
-		t.Errorf("SignalName: %q %q", SignalName(syscall.SIGKILL), SignalName(syscall.SIGTERM))
+	if SignalText(syscall.SIGKILL) != "KILL" || SignalText(syscall.SIGTERM) != "TERM" || SignalText(35) != "35" {
+		t.Errorf("SignalText: %q %q %q", SignalText(syscall.SIGKILL), SignalText(syscall.SIGTERM), SignalText(35))
 	}
 }
 

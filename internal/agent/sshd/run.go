@@ -38,12 +38,7 @@ func (ss *session) runAs(ctx context.Context, spec process.Spec, argv0 string) {
 	}
 	cmd, _, err := process.Command(ss.s.opts.Root, spec)
 	if err != nil {
-		code := 126
-		var se *process.StartError
-		if errors.As(err, &se) {
-			code = se.Code
-		}
-		ss.fail(err, code)
+		ss.fail(err, process.StartCode(err))
 		return
 	}
 	if argv0 != "" {
@@ -56,7 +51,7 @@ func (ss *session) runAs(ctx context.Context, spec process.Spec, argv0 string) {
 		p, err = ss.startPipes(cmd)
 	}
 	if err != nil {
-		ss.fail(err, 126)
+		ss.fail(err, process.StartCode(err))
 		return
 	}
 	ss.mu.Lock()

@@ -1,30 +1,24 @@
 package sshd
 
-import "syscall"
+import (
+	"strconv"
+	"syscall"
 
-// signals maps RFC 4254 §6.10 signal names (and a few common extras) to
-// Linux signals.
-var signals = map[string]syscall.Signal{
-	"ABRT": syscall.SIGABRT, "ALRM": syscall.SIGALRM, "FPE": syscall.SIGFPE,
-	"HUP": syscall.SIGHUP, "ILL": syscall.SIGILL, "INT": syscall.SIGINT,
-	"KILL": syscall.SIGKILL, "PIPE": syscall.SIGPIPE, "QUIT": syscall.SIGQUIT,
-	"SEGV": syscall.SIGSEGV, "TERM": syscall.SIGTERM, "USR1": syscall.SIGUSR1,
-	"USR2": syscall.SIGUSR2, "CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP,
-	"TSTP": syscall.SIGTSTP, "WINCH": syscall.SIGWINCH,
-}
+	"github.com/bangerdev/banger/internal/agent/proto"
+)
 
+// signalByName maps an RFC 4254 §6.10 signal name ("TERM") to the Linux
+// signal.
 func signalByName(name string) (syscall.Signal, bool) {
-	s, ok := signals[name]
-	return s, ok
+	n, ok := proto.SignalNumber(name)
+	return syscall.Signal(n), ok
 }
 
-// signalName is the RFC 4254 name of sig, or "SIG<n>"-less number text
-// for signals without one.
+// signalName is the RFC 4254 name of sig; a signal without one (a
+// real-time signal) travels as its number, which a host reads as such.
 func signalName(sig syscall.Signal) string {
-	for n, s := range signals {
-		if s == sig {
-			return n
-		}
+	if n := proto.SignalName(int(sig)); n != "" {
+		return n
 	}
-	return sig.String()
+	return strconv.Itoa(int(sig))
 }
