@@ -46,6 +46,8 @@ func newDurable(t *testing.T, cli cliFunc, name string) *durable {
 	d := &durable{cli: cli, t: t, files: map[string]string{}}
 	d.vm = strings.TrimSpace(d.must("run", "-d", "--name", name, "busybox", "--", "sh", "-c", writerMain))
 	t.Cleanup(func() { cli("rm", "-f", d.vm) })
+	// The main process makes /data as it starts.
+	d.must("exec", d.vm, "--", "sh", "-c", "until [ -d /data ]; do sleep 0.05; done")
 	return d
 }
 

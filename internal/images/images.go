@@ -22,6 +22,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/imagepull/blobcache"
+	"github.com/bangerdev/banger/internal/keylock"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/store"
 )
@@ -57,8 +58,8 @@ type Service struct {
 	inUse  func(*store.Tx, Image) string
 
 	mu    sync.Mutex
-	names map[string]*sync.Mutex // per-name build locks
-	cache *blobcache.Cache       // opened on the first pull
+	names keylock.Set      // per-name build locks
+	cache *blobcache.Cache // opened on the first pull
 }
 
 // New returns the catalog described by opts. It touches nothing on disk:
@@ -66,7 +67,7 @@ type Service struct {
 func New(opts Options) *Service {
 	s := &Service{
 		layout: opts.Layout, cfg: opts.Config, store: opts.Store, log: opts.Log,
-		agent: opts.Agent, inUse: opts.InUse, names: map[string]*sync.Mutex{},
+		agent: opts.Agent, inUse: opts.InUse,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -81,17 +82,7 @@ func New(opts Options) *Service {
 }
 
 // lockName serializes work on one image name; call the result to unlock.
-func (s *Service) lockName(name string) func() {
-	s.mu.Lock()
-	m := s.names[name]
-	if m == nil {
-		m = &sync.Mutex{}
-		s.names[name] = m
-	}
-	s.mu.Unlock()
-	m.Lock()
-	return m.Unlock
-}
+func (s *Service) lockName(name string) func() { return s.names.Lock(name) }
 
 // blobCache opens the layer cache on first use, so a daemon that never
 // pulls never creates it.

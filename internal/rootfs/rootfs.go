@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/keylock"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 )
 
@@ -69,7 +70,7 @@ type Manager struct {
 	run   runner
 	dm    *dmsnap.Manager
 	caps  func(dir string) Capabilities
-	sized sizedLocks
+	sized keylock.Set // serializes the making of one sized image
 }
 
 // New returns a Manager on the host.

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 )
 
 // A VM's disk is bigger than its image (vm.disk, --disk). The image's
@@ -17,27 +16,6 @@ import (
 // (<image>.<size>), which every VM of that image and size shares as the
 // backing of its qcow2 overlay or dm snapshot, or the source of its
 // reflink or copy. It lives in the image's directory and goes with it.
-
-// sizedLocks serializes the making of one sized image.
-type sizedLocks struct {
-	mu    sync.Mutex
-	paths map[string]*sync.Mutex
-}
-
-func (l *sizedLocks) lock(path string) func() {
-	l.mu.Lock()
-	if l.paths == nil {
-		l.paths = map[string]*sync.Mutex{}
-	}
-	m := l.paths[path]
-	if m == nil {
-		m = &sync.Mutex{}
-		l.paths[path] = m
-	}
-	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock
-}
 
 // SizedPath is where the image grown to size lives.
 func SizedPath(image string, size int64) string {
@@ -52,7 +30,7 @@ func (m *Manager) sizedImage(ctx context.Context, req Request) (string, error) {
 		return req.Image, nil
 	}
 	path := SizedPath(req.Image, req.size())
-	unlock := m.sized.lock(path)
+	unlock := m.sized.Lock(path)
 	defer unlock()
 	if _, err := os.Stat(path); err == nil {
 		return path, nil

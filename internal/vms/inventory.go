@@ -126,7 +126,7 @@ func (s *Service) sweep(ctx context.Context, dryRun bool) GCReport {
 // leftovers: the orphan test is repeated under the lock. Several objects
 // can share one removal (a VM's nft rules go together); seen remembers.
 func (s *Service) removeOrphan(o hostObject, orphan func(hostObject) bool, seen map[string]bool) (removed bool, errText string) {
-	unlock := s.locks.lock(o.Owner)
+	unlock := s.locks.Lock(o.Owner)
 	defer unlock()
 	if !orphan(o) {
 		return false, ""

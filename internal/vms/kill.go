@@ -27,7 +27,7 @@ func (s *Service) Kill(ctx context.Context, ref, sig string) (VM, error) {
 	if err != nil {
 		return vm, err
 	}
-	unlock := s.locks.lock(vm.ID)
+	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
 	lv, err := s.running(vm)
 	if err != nil {
@@ -74,7 +74,7 @@ func (s *Service) Restart(ctx context.Context, ref string, timeout time.Duration
 	if err != nil {
 		return StartResult{}, err
 	}
-	unlock := s.locks.lock(vm.ID)
+	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
 	if err := s.stopLocked(ctx, vm, timeout); err != nil {
 		return StartResult{}, err

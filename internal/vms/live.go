@@ -163,29 +163,6 @@ func (s *liveSet) all() []*liveVM {
 	return out
 }
 
-// vmLocks serializes lifecycle operations per VM: a start, a stop and a
-// remove of the same VM never interleave; different VMs never wait on
-// each other.
-type vmLocks struct {
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
-}
-
-func (l *vmLocks) lock(id string) func() {
-	l.mu.Lock()
-	if l.locks == nil {
-		l.locks = map[string]*sync.Mutex{}
-	}
-	m, ok := l.locks[id]
-	if !ok {
-		m = &sync.Mutex{}
-		l.locks[id] = m
-	}
-	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock
-}
-
 // running returns the live VM, or a conflict error saying it is not
 // running.
 func (s *Service) running(vm VM) (*liveVM, error) {

@@ -21,7 +21,7 @@ func (s *Service) Remove(ctx context.Context, ref string, force bool) error {
 }
 
 func (s *Service) remove1(ctx context.Context, id string, force bool) error {
-	unlock := s.locks.lock(id)
+	unlock := s.locks.Lock(id)
 	defer unlock()
 	vm, err := s.Get(id)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/keylock"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/store"
@@ -102,8 +103,9 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	live   liveSet
-	locks  vmLocks
-	net    networkOnce
+	// locks serializes lifecycle operations per VM.
+	locks keylock.Set
+	net   networkOnce
 }
 
 // New returns the service. Call Reconcile before serving requests, and
@@ -149,7 +151,7 @@ type networkOnce struct {
 // refused while VMs run. Stopped VMs keep their leases and get a new
 // bridge at their next start.
 func (s *Service) TeardownNetwork(ctx context.Context, teardown func(context.Context) error) error {
-	unlock := s.locks.lock(networkLock)
+	unlock := s.locks.Lock(networkLock)
 	defer unlock()
 	if n := s.Running(); n > 0 {
 		return fmt.Errorf("%w: %d VMs are running; stop them first", errdefs.ErrConflict, n)
@@ -163,7 +165,7 @@ func (s *Service) ensureNetwork(ctx context.Context) (Network, error) {
 	if s.Network == nil {
 		return nil, fmt.Errorf("host networking is not available: %w; use --network none", s.NetworkErr)
 	}
-	unlock := s.locks.lock(networkLock)
+	unlock := s.locks.Lock(networkLock)
 	defer unlock()
 	if !s.net.ready {
 		if err := s.Network.Setup(ctx); err != nil {

@@ -22,7 +22,7 @@ func (s *Service) Start(ctx context.Context, ref string) (StartResult, error) {
 	if err != nil {
 		return StartResult{}, err
 	}
-	unlock := s.locks.lock(vm.ID)
+	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
 	return s.startLocked(ctx, vm.ID)
 }

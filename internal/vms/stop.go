@@ -91,7 +91,7 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout time.Duration) (
 	if err != nil {
 		return vm, err
 	}
-	unlock := s.locks.lock(vm.ID)
+	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
 	if err := s.stopLocked(ctx, vm, timeout); err != nil {
 		return vm, err
