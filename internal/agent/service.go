@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +20,10 @@ import (
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/version"
 )
+
+// signalStartWait bounds how long a signal request waits for the main
+// process to be started.
+const signalStartWait = 30 * time.Second
 
 // shutdownCollectWait bounds waiting for an attached host to collect the
 // status of a main process stopped by a shutdown.
@@ -41,6 +46,10 @@ type ServiceOptions struct {
 	PID1 bool
 	// SFTPServer is the argv running an sftp server as another user.
 	SFTPServer []string
+	// MainCgroup, when set, makes the cgroup the main process starts in
+	// (PID 1: see package cgroup); an error is logged and the process
+	// starts without one.
+	MainCgroup func() (*os.File, error)
 	Logf       func(format string, args ...any)
 }
 
@@ -212,14 +221,23 @@ func (s *Service) startMain(c *bootcfg.Process) *mainproc.Main {
 		_, _ = fmt.Fprintf(s.opts.Console, "banger-agent: main: %v\n", err)
 		return mainproc.Failed(err, process.ExitNotExecutable)
 	}
-	m, err := mainproc.Start(mainproc.Options{
+	o := mainproc.Options{
 		Spec:   spec,
 		TTY:    c.TTY,
 		Stdin:  c.Stdin,
 		Ring:   s.cfg.Detached,
 		Root:   s.opts.Root,
 		Reaper: s.opts.Reaper,
-	})
+	}
+	if s.opts.MainCgroup != nil {
+		if g, err := s.opts.MainCgroup(); err != nil {
+			_, _ = fmt.Fprintf(s.opts.Console, "banger-agent: main runs without a memory limit: %v\n", err)
+		} else {
+			o.Cgroup = g
+			defer func() { _ = g.Close() }()
+		}
+	}
+	m, err := mainproc.Start(o)
 	if err != nil {
 		_, _ = fmt.Fprintf(s.opts.Console, "banger-agent: main: %v\n", err)
 		return mainproc.Failed(err, process.StartCode(err))
@@ -263,10 +281,12 @@ func (s *Service) Signal(p proto.SignalPayload) error {
 	if err != nil {
 		return err
 	}
+	// A kill right after the start may come before Run started the main
+	// process: it is for the process all the same.
 	select {
 	case <-s.started:
-	default:
-		return fmt.Errorf("the main process is still starting: %w", errdefs.ErrConflict)
+	case <-time.After(signalStartWait):
+		return fmt.Errorf("the main process did not start within %v: %w", signalStartWait, errdefs.ErrConflict)
 	}
 	m := s.Main()
 	if m == nil {

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bangerdev/banger/internal/agent/cgroup"
 	"github.com/bangerdev/banger/internal/agent/initplan"
 	"github.com/bangerdev/banger/internal/agent/power"
 	"github.com/bangerdev/banger/internal/agent/process"
@@ -64,6 +65,7 @@ func stage2(console io.Writer) {
 	svc, err := NewService(cfg, ServiceOptions{
 		Console: console, Reaper: reaper, PID1: true,
 		Halt: halt, SFTPServer: selfSFTP(), Logf: logf,
+		MainCgroup: func() (*os.File, error) { return cgroup.Setup("/sys/fs/cgroup", "/proc/meminfo") },
 	})
 	if err != nil {
 		fatal(err)

@@ -54,6 +54,9 @@ type Options struct {
 	// OOMKills counts the kernel's OOM kills so far (default: oom_kill in
 	// /proc/vmstat); a SIGKILL while the count rose is an OOM kill.
 	OOMKills func() int64
+	// Cgroup, when set, is the cgroup directory the process starts in
+	// (clone3 CLONE_INTO_CGROUP); the caller closes it after Start.
+	Cgroup *os.File
 }
 
 // Main is a running (or finished) main process.
@@ -94,6 +97,9 @@ func Start(o Options) (*Main, error) {
 	}
 	m.oomBefore = m.oomKills()
 	cmd.SysProcAttr.Setsid = true // its own session: signals and the TTY are its own
+	if o.Cgroup != nil {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(o.Cgroup.Fd())
+	}
 	var readers []*os.File
 	var closeAfterStart []*os.File
 	if o.TTY {

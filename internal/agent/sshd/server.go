@@ -200,12 +200,16 @@ func (s *Server) globalRequests(reqs <-chan *ssh.Request) {
 				_ = r.Reply(false, nil)
 				continue
 			}
-			if err := s.opts.Signal(p); err != nil {
-				s.opts.Logf("signal request: %v", err)
-				_ = r.Reply(false, []byte(err.Error()))
-				continue
-			}
-			_ = r.Reply(true, nil)
+			// In its own goroutine: it may wait for the main process to
+			// start, and keepalives must still be answered.
+			go func(r *ssh.Request) {
+				if err := s.opts.Signal(p); err != nil {
+					s.opts.Logf("signal request: %v", err)
+					_ = r.Reply(false, []byte(err.Error()))
+					return
+				}
+				_ = r.Reply(true, nil)
+			}(r)
 		case proto.RequestSync:
 			// In its own goroutine: a sync of a busy disk takes a while,
 			// and keepalives must still be answered.
