@@ -40,6 +40,24 @@ var needs = []need{
 	// sees it as a KEY_POWER input event, which needs both drivers.
 	{option: "ACPI_BUTTON", what: "ACPI power button, for a clean shutdown on QEMU", module: "button"},
 	{option: "INPUT_EVDEV", what: "input event devices, how the agent sees the power button", module: "evdev"},
+	// Shared directories (`run -v /host:/guest`) are virtio-fs mounts,
+	// a FUSE file system.
+	{option: "FUSE_FS", what: "FUSE, which virtio-fs is built on (-v /host:/guest)", module: "fuse"},
+	{option: "VIRTIO_FS", what: "virtio-fs, shared host directories (-v /host:/guest)", module: "virtiofs"},
+}
+
+// HasVirtioFS reports whether a kernel whose checks are these mounts
+// virtio-fs: both options built in, or modules that the initramfs
+// carries (a module missing from the kernel's package is marked missing
+// at import).
+func HasVirtioFS(checks []Check) bool {
+	found := 0
+	for _, c := range checks {
+		if (c.Option == "CONFIG_FUSE_FS" || c.Option == "CONFIG_VIRTIO_FS") && c.State != string(kconfig.Missing) {
+			found++
+		}
+	}
+	return found == 2
 }
 
 // Classify checks cfg against what banger needs.

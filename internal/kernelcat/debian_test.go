@@ -87,13 +87,13 @@ func TestImportDebianCloudKernel(t *testing.T) {
 		pos[n] = i
 	}
 	slices.Sort(names)
-	wantSet := []string{"button", "evdev", "failover", "net_failover", "virtio", "virtio_blk", "virtio_console", "virtio_mmio", "virtio_net",
+	wantSet := []string{"button", "evdev", "failover", "fuse", "net_failover", "virtio", "virtio_blk", "virtio_console", "virtio_mmio", "virtio_net",
 		"virtio_pci", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_ring", "virtio_rng",
-		"vmw_vsock_virtio_transport", "vmw_vsock_virtio_transport_common", "vsock"}
+		"virtiofs", "vmw_vsock_virtio_transport", "vmw_vsock_virtio_transport_common", "vsock"}
 	if !slices.Equal(names, wantSet) {
 		t.Fatalf("initrd modules %v, want %v", names, wantSet)
 	}
-	for _, pair := range [][2]string{{"virtio", "virtio_blk"}, {"virtio_ring", "virtio_blk"}, {"failover", "net_failover"}, {"net_failover", "virtio_net"}, {"vsock", "vmw_vsock_virtio_transport"}} {
+	for _, pair := range [][2]string{{"virtio", "virtio_blk"}, {"virtio_ring", "virtio_blk"}, {"failover", "net_failover"}, {"net_failover", "virtio_net"}, {"vsock", "vmw_vsock_virtio_transport"}, {"fuse", "virtiofs"}} {
 		if pos[pair[0]] >= pos[pair[1]] {
 			t.Errorf("%s loads after %s", pair[0], pair[1])
 		}
