@@ -17,35 +17,35 @@ type Type string
 
 // The mount types.
 const (
-	// Bind shares a host directory live, both ways (virtio-fs); `-v
+	// TypeBind shares a host directory live, both ways (virtio-fs); `-v
 	// /host:/guest`.
-	Bind Type = "bind"
-	// Volume attaches a named volume, an ext4 disk banger keeps; `-v
+	TypeBind Type = "bind"
+	// TypeVolume attaches a named volume, an ext4 disk banger keeps; `-v
 	// NAME:/guest`.
-	Volume Type = "volume"
-	// Image copies a host directory into an ext4 image attached as a
+	TypeVolume Type = "volume"
+	// TypeImage copies a host directory into an ext4 image attached as a
 	// drive; `--mount type=image,source=DIR,target=/guest`. It works on
 	// every backend, but the guest's writes stay in the image.
-	Image Type = "image"
+	TypeImage Type = "image"
 )
 
 // Mount is one volume of a VM, as `-v` or `--mount` gave it.
 type Mount struct {
 	Type Type `json:"type"`
-	// Source is an absolute host path (Bind, Image) or a volume name
-	// (Volume).
+	// Source is an absolute host path (TypeBind, TypeImage) or a volume
+	// name (TypeVolume).
 	Source string `json:"source"`
 	// Target is the absolute, clean guest path it is mounted on.
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"read_only,omitempty"`
-	// SizeBytes sizes an Image's ext4 (0: the content plus headroom).
+	// SizeBytes sizes a TypeImage's ext4 (0: the content plus headroom).
 	SizeBytes int64 `json:"size_bytes,omitempty"`
 }
 
 // Flag renders m as the flag that gives it, for errors that name it:
 // `-v SRC:DST[:ro]` or `--mount type=image,...`.
 func (m Mount) Flag() string {
-	if m.Type == Image {
+	if m.Type == TypeImage {
 		s := "--mount type=image,source=" + m.Source + ",target=" + m.Target
 		if m.ReadOnly {
 			s += ",readonly"
@@ -102,11 +102,11 @@ func ParseVolumeFlag(s string) (Mount, error) {
 	case src == "":
 		return bad("no host path or volume name")
 	case strings.HasPrefix(src, "/"):
-		m.Type, m.Source = Bind, path.Clean(src)
+		m.Type, m.Source = TypeBind, path.Clean(src)
 	case strings.HasPrefix(src, ".") || strings.Contains(src, "/") || strings.HasPrefix(src, "~"):
 		return bad("host path " + strconv.Quote(src) + " is relative: give an absolute path, e.g. \"$PWD/" + strings.TrimPrefix(src, "./") + "\"")
 	default:
-		m.Type, m.Source = Volume, src
+		m.Type, m.Source = TypeVolume, src
 	}
 	m.Target = cleanTarget(parts[1])
 	if err := m.check(); err != nil {
@@ -143,7 +143,7 @@ func ParseMountFlag(s string) (Mount, error) {
 		switch k {
 		case "type":
 			m.Type = Type(v)
-			if m.Type != Bind && m.Type != Volume && m.Type != Image {
+			if m.Type != TypeBind && m.Type != TypeVolume && m.Type != TypeImage {
 				return bad("type " + strconv.Quote(v) + ": want bind, volume or image")
 			}
 		case "source":
@@ -177,7 +177,7 @@ func ParseMountFlag(s string) (Mount, error) {
 	if m.Type == "" {
 		return bad("no type=")
 	}
-	if m.Type != Volume && strings.HasPrefix(m.Source, "/") {
+	if m.Type != TypeVolume && strings.HasPrefix(m.Source, "/") {
 		m.Source = path.Clean(m.Source)
 	}
 	if err := m.check(); err != nil {
@@ -205,14 +205,14 @@ func (m Mount) check() error {
 		return fmt.Errorf("%w: %s: "+format, append([]any{errdefs.ErrInvalid, m.Flag()}, args...)...)
 	}
 	switch m.Type {
-	case Bind, Image:
+	case TypeBind, TypeImage:
 		if !strings.HasPrefix(m.Source, "/") {
 			return bad("host path %q is not absolute", m.Source)
 		}
 		if path.Clean(m.Source) != m.Source {
 			return bad("host path %q is not clean (want %s)", m.Source, path.Clean(m.Source))
 		}
-	case Volume:
+	case TypeVolume:
 		if err := CheckName(m.Source); err != nil {
 			return fmt.Errorf("%s: %w", m.Flag(), err)
 		}
@@ -237,7 +237,7 @@ func (m Mount) check() error {
 			return bad("guest path %s is the guest's own %s", m.Target, r)
 		}
 	}
-	if m.SizeBytes < 0 || (m.SizeBytes > 0 && m.Type != Image) {
+	if m.SizeBytes < 0 || (m.SizeBytes > 0 && m.Type != TypeImage) {
 		return bad("size= applies to type=image only")
 	}
 	return nil

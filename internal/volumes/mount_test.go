@@ -15,11 +15,11 @@ func TestParseVolumeFlag(t *testing.T) {
 		// err is a piece of the error; "" means it parses.
 		err string
 	}{
-		{in: "/srv/data:/data", want: Mount{Type: Bind, Source: "/srv/data", Target: "/data"}},
-		{in: "/srv/data/:/data/:ro", want: Mount{Type: Bind, Source: "/srv/data", Target: "/data", ReadOnly: true}},
-		{in: "/srv//x/../data:/data:rw", want: Mount{Type: Bind, Source: "/srv/data", Target: "/data"}},
-		{in: "pgdata:/var/lib/postgresql", want: Mount{Type: Volume, Source: "pgdata", Target: "/var/lib/postgresql"}},
-		{in: "cache.v2:/cache:ro", want: Mount{Type: Volume, Source: "cache.v2", Target: "/cache", ReadOnly: true}},
+		{in: "/srv/data:/data", want: Mount{Type: TypeBind, Source: "/srv/data", Target: "/data"}},
+		{in: "/srv/data/:/data/:ro", want: Mount{Type: TypeBind, Source: "/srv/data", Target: "/data", ReadOnly: true}},
+		{in: "/srv//x/../data:/data:rw", want: Mount{Type: TypeBind, Source: "/srv/data", Target: "/data"}},
+		{in: "pgdata:/var/lib/postgresql", want: Mount{Type: TypeVolume, Source: "pgdata", Target: "/var/lib/postgresql"}},
+		{in: "cache.v2:/cache:ro", want: Mount{Type: TypeVolume, Source: "cache.v2", Target: "/cache", ReadOnly: true}},
 		{in: "./data:/data", err: `host path "./data" is relative: give an absolute path, e.g. "$PWD/data"`},
 		{in: "data/x:/data", err: "is relative"},
 		{in: "~/x:/data", err: "is relative"},
@@ -28,7 +28,7 @@ func TestParseVolumeFlag(t *testing.T) {
 		{in: "/srv:/..", err: "the guest path cannot be /"},
 		{in: "/srv:/proc/x", err: "the guest's own /proc"},
 		{in: "/srv:/dev", err: "the guest's own /dev"},
-		{in: "/srv:/devices", want: Mount{Type: Bind, Source: "/srv", Target: "/devices"}},
+		{in: "/srv:/devices", want: Mount{Type: TypeBind, Source: "/srv", Target: "/devices"}},
 		{in: "/srv", err: "no guest path"},
 		{in: ":/data", err: "no host path or volume name"},
 		{in: "/srv:", err: "-v /srv:: no guest path"},
@@ -58,10 +58,10 @@ func TestParseMountFlag(t *testing.T) {
 		want Mount
 		err  string
 	}{
-		{in: "type=image,source=/srv/site,target=/var/www", want: Mount{Type: Image, Source: "/srv/site", Target: "/var/www"}},
-		{in: "type=image,src=/srv/site/,dst=/var/www,readonly,size=2G", want: Mount{Type: Image, Source: "/srv/site", Target: "/var/www", ReadOnly: true, SizeBytes: 2 << 30}},
-		{in: "type=bind,source=/srv,destination=/data,ro=true", want: Mount{Type: Bind, Source: "/srv", Target: "/data", ReadOnly: true}},
-		{in: "type=volume,source=pg,target=/pg,readonly=false", want: Mount{Type: Volume, Source: "pg", Target: "/pg"}},
+		{in: "type=image,source=/srv/site,target=/var/www", want: Mount{Type: TypeImage, Source: "/srv/site", Target: "/var/www"}},
+		{in: "type=image,src=/srv/site/,dst=/var/www,readonly,size=2G", want: Mount{Type: TypeImage, Source: "/srv/site", Target: "/var/www", ReadOnly: true, SizeBytes: 2 << 30}},
+		{in: "type=bind,source=/srv,destination=/data,ro=true", want: Mount{Type: TypeBind, Source: "/srv", Target: "/data", ReadOnly: true}},
+		{in: "type=volume,source=pg,target=/pg,readonly=false", want: Mount{Type: TypeVolume, Source: "pg", Target: "/pg"}},
 		{in: "source=/srv,target=/data", err: "no type="},
 		{in: "type=tmpfs,target=/data", err: `type "tmpfs": want bind, volume or image`},
 		{in: "type=image,source=/srv,target=/data,size=0", err: "size="},
@@ -93,22 +93,22 @@ func TestParseMountFlag(t *testing.T) {
 // Check refuses two mounts on one guest path, naming both flags, and
 // every malformed mount (a record from an API client, not the CLI).
 func TestCheck(t *testing.T) {
-	a := Mount{Type: Bind, Source: "/srv/a", Target: "/data"}
-	b := Mount{Type: Volume, Source: "vol", Target: "/data", ReadOnly: true}
+	a := Mount{Type: TypeBind, Source: "/srv/a", Target: "/data"}
+	b := Mount{Type: TypeVolume, Source: "vol", Target: "/data", ReadOnly: true}
 	err := Check([]Mount{a, b})
 	if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "-v vol:/data:ro: guest path /data is also the target of -v /srv/a:/data") {
 		t.Fatalf("Check of two mounts on /data = %v", err)
 	}
-	if err := Check([]Mount{a, {Type: Bind, Source: "/srv/b", Target: "/data/sub"}}); err != nil {
+	if err := Check([]Mount{a, {Type: TypeBind, Source: "/srv/b", Target: "/data/sub"}}); err != nil {
 		t.Fatalf("nested guest paths are fine: %v", err)
 	}
 	for _, m := range []Mount{
 		{Type: "nfs", Source: "/a", Target: "/b"},
-		{Type: Bind, Source: "/a/../b", Target: "/b"},
-		{Type: Bind, Source: "/a", Target: "/b/"},
-		{Type: Image, Source: "/a", Target: "/b", SizeBytes: -1},
-		{Type: Volume, Source: "a/b", Target: "/b"},
-		{Type: Bind, Source: "/a\x00", Target: "/b"},
+		{Type: TypeBind, Source: "/a/../b", Target: "/b"},
+		{Type: TypeBind, Source: "/a", Target: "/b/"},
+		{Type: TypeImage, Source: "/a", Target: "/b", SizeBytes: -1},
+		{Type: TypeVolume, Source: "a/b", Target: "/b"},
+		{Type: TypeBind, Source: "/a\x00", Target: "/b"},
 	} {
 		if err := Check([]Mount{m}); !errors.Is(err, errdefs.ErrInvalid) {
 			t.Errorf("Check(%+v) = %v; want invalid", m, err)
