@@ -196,7 +196,9 @@ type VMSpec struct {
 	VMM        string        `json:"vmm,omitempty"`
 	Network    string        `json:"network,omitempty"`
 	Ports      []PortMapping `json:"ports,omitempty"`
-	Init       bool          `json:"init,omitempty"`
+	// Mounts are the VM's volumes (-v, --mount).
+	Mounts []Mount `json:"mounts,omitempty"`
+	Init   bool    `json:"init,omitempty"`
 	// Detach keeps the VM up after its main process exits (for exec);
 	// otherwise the guest powers off when it ends, like a container.
 	Detach bool `json:"detach,omitempty"`

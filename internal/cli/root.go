@@ -112,6 +112,7 @@ var commands = []func(*App) *cobra.Command{
 	newConfigCmd,
 	newImageCmd,
 	newKernelCmd,
+	newVolumeCmd,
 }
 
 // Client returns the API client for the selected daemon.

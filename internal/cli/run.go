@@ -37,6 +37,8 @@ not present is pulled first.`,
 		Example: `  banger run debian:bookworm -- uname -a
   banger run --rm -it debian:bookworm -- bash
   banger run -d --name web -p 8080:80 nginx-image
+  banger run --rm -v "$PWD":/src -w /src golang-image -- go build ./...
+  banger run -d -v pgdata:/var/lib/postgresql/data postgres-image
   banger run --timings --rm busybox -- true`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

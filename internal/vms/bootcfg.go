@@ -103,6 +103,7 @@ type bootInputs struct {
 	Caps       vmm.Capabilities
 	Seed       []byte
 	StopGrace  int // milliseconds
+	Mounts     []bootcfg.Mount
 }
 
 // bootConfig builds the config drive's content as a value.
@@ -120,6 +121,7 @@ func bootConfig(in bootInputs) (bootcfg.Config, error) {
 		Init:        in.VM.Spec.Init,
 		EntropySeed: in.Seed,
 		StopGraceMS: in.StopGrace,
+		Mounts:      in.Mounts,
 	}
 	switch in.Caps.Channel {
 	case vmm.ChannelVsock:

@@ -1,6 +1,7 @@
 package volumes
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -185,4 +186,31 @@ func StopSharesOf(vmID string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Host is the host edge of shared directories and directory images, as
+// the VM service uses it.
+type Host struct {
+	// Virtiofsd is the configured binary ("" finds it: FindVirtiofsd).
+	Virtiofsd string
+}
+
+// StartShare finds virtiofsd and starts it for s (see StartShare).
+func (h Host) StartShare(s Share) (proc.Identity, error) {
+	bin, err := FindVirtiofsd(h.Virtiofsd)
+	if err != nil {
+		return proc.Identity{}, err
+	}
+	return StartShare(bin, s)
+}
+
+// StopShare is StopShare.
+func (Host) StopShare(id proc.Identity, socket, log string) error { return StopShare(id, socket, log) }
+
+// StopSharesOf is StopSharesOf.
+func (Host) StopSharesOf(vmID string) error { return StopSharesOf(vmID) }
+
+// BuildImage is BuildImage.
+func (Host) BuildImage(ctx context.Context, dir, path string, size int64) (string, error) {
+	return BuildImage(ctx, dir, path, size)
 }
