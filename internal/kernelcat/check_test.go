@@ -5,11 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/kernelcat/kconfig"
 )
 
 // virtio-fs needs FUSE and VIRTIO_FS, built in or as modules; their
-// modules join the initramfs like every other =m need.
+// modules join the initramfs as an on-demand group, which only the VMs
+// that share directories load.
 func TestVirtioFSChecks(t *testing.T) {
 	tests := []struct {
 		config string
@@ -30,8 +32,11 @@ func TestVirtioFSChecks(t *testing.T) {
 		if got := HasVirtioFS(checks); got != tt.want {
 			t.Errorf("%q: HasVirtioFS = %v, want %v", tt.config, got, tt.want)
 		}
-		if got := NeededModules(checks); !slices.Equal(got, tt.mods) {
-			t.Errorf("%q: modules %v, want %v", tt.config, got, tt.mods)
+		if got := OnDemandModules(checks)[bootcfg.ModulesVirtioFS]; !slices.Equal(got, tt.mods) {
+			t.Errorf("%q: on-demand modules %v, want %v", tt.config, got, tt.mods)
+		}
+		if got := NeededModules(checks); len(got) != 0 {
+			t.Errorf("%q: every VM loads %v", tt.config, got)
 		}
 	}
 	// A record of an older banger never checked the options: unknown is

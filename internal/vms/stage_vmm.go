@@ -70,8 +70,7 @@ func (st bootStage) Acquire(_ context.Context, rt *Runtime) error {
 	if l := rt.Lease; l != nil {
 		rt.Boot.NICs = []vmm.NIC{{ID: "eth0", Tap: l.Tap, MAC: l.MAC, MTU: l.MTU}}
 	}
-	rt.Boot.Drives = append(rt.Boot.Drives, rt.Mounts.Drives...)
-	rt.Boot.SharedDirs = rt.Mounts.Shares
+	rt.Mounts.apply(&rt.Boot)
 	return nil
 }
 

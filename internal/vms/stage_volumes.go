@@ -26,6 +26,17 @@ type mountPlan struct {
 	Guest  []bootcfg.Mount
 }
 
+// apply adds the plan to the VMM's spec: the drives, the shared
+// directories, and the kernel argument that has the initramfs load the
+// modules virtio-fs needs (every other VM boots without them).
+func (p mountPlan) apply(s *vmm.Spec) {
+	s.Drives = append(s.Drives, p.Drives...)
+	s.SharedDirs = p.Shares
+	if len(p.Shares) > 0 {
+		s.Cmdline += " " + bootcfg.ArgLoad + "=" + bootcfg.ModulesVirtioFS
+	}
+}
+
 // volumesStage gives the VM its mounts (package volumes): a shared
 // directory's virtiofsd, started before the VMM, which connects to it;
 // a named volume, held by this VM while it runs; a directory's ext4

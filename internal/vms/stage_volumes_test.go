@@ -62,6 +62,9 @@ func TestVolumesStageGivesTheVMItsMounts(t *testing.T) {
 		t.Fatalf("virtiofsd must run before the VMM: %v", ops)
 	}
 	spec := f.b.specs[0]
+	if !strings.HasSuffix(spec.Cmdline, " banger.load=virtiofs") {
+		t.Errorf("kernel command line %q does not load virtio-fs's modules", spec.Cmdline)
+	}
 	run := f.l.VMRuntime(vm.ID)
 	if want := []vmm.SharedDir{{Tag: "vol0", Socket: filepath.Join(run, "fs0.sock")}}; !slices.Equal(spec.SharedDirs, want) {
 		t.Errorf("shared dirs %+v, want %+v", spec.SharedDirs, want)
@@ -319,5 +322,18 @@ func TestVolumeUsers(t *testing.T) {
 	}
 	if want := []volumes.User{{ID: web.ID, Name: "web"}}; !slices.Equal(got, want) {
 		t.Fatalf("users of pg %+v, want %+v", got, want)
+	}
+}
+
+// Only a VM that shares a directory loads virtio-fs's modules; one with
+// drives alone boots as any other.
+func TestOnlySharedDirsLoadVirtioFS(t *testing.T) {
+	f, _, _ := volumesFixture(t)
+	f.create("db", withMounts(volumes.Mount{Type: volumes.TypeVolume, Source: "pg", Target: "/db"}))
+	if _, err := f.s.Start(context.Background(), "db"); err != nil {
+		t.Fatal(err)
+	}
+	if spec := f.b.specs[0]; strings.Contains(spec.Cmdline, "banger.load") || len(spec.SharedDirs) != 0 {
+		t.Errorf("a VM without shared directories: cmdline %q, shared dirs %v", spec.Cmdline, spec.SharedDirs)
 	}
 }
