@@ -7,6 +7,7 @@
 #   make bench-image  banger's image pipeline vs tar -x + mkfs.ext4 -d
 #   make bench-kernel banger kernel import of a .deb vs dpkg-deb + lz4 + cpio by hand
 #   make bench-boot   banger run --rm IMG -- true vs a bare QEMU boot of the same guest
+#   make bench-volume 200 MiB through run -v (virtio-fs) vs the guest's own disk
 #   make qemu-boot-repeat BOOTS=20  boot the QEMU test guest N times
 
 SHELL       := /bin/bash
@@ -20,7 +21,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-image bench-kernel bench-boot qemu-boot-repeat clean FORCE
+.PHONY: all build deps test test-unit lint lint-go lint-shell demo bench-image bench-kernel bench-boot bench-volume qemu-boot-repeat clean FORCE
 
 all: build
 
@@ -72,6 +73,11 @@ bench-kernel: deps build
 # kernel, initramfs and disk, and prints the ratio and per-phase medians.
 bench-boot: deps build
 	scripts/bench-boot.sh
+
+# bench-volume writes and reads back 200 MiB (1 file, 2,000 files) through a
+# -v shared directory and on the guest's disk, and prints the ratio.
+bench-volume: deps build
+	scripts/bench-volume.sh
 
 # qemu-boot-repeat boots the QEMU echo guest BOOTS times in a row (DESIGN: a
 # boot-path change gets a repeat-N check) and prints how many reached the
