@@ -52,6 +52,24 @@ func fetchAndShow[In, T any](cmd *cobra.Command, app *App, format string, e api.
 	return show(v)
 }
 
+// removeEach calls e for each name, in order, and says "Removed NAME" for
+// each; it stops at the first error. The rm commands of the catalogs use it.
+func removeEach(cmd *cobra.Command, app *App, e api.Endpoint[api.None, api.None], names []string) error {
+	c, err := app.Client()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if _, err := api.Do(cmd.Context(), c, e, api.None{}, name); err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(app.Stdout, "Removed %s\n", name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // rowsOf turns a table builder into fetchAndShow's printer.
 func rowsOf[T any](app *App, rows func(T) [][]string) func(T) error {
 	return func(v T) error { return table(app.Stdout, rows(v)) }

@@ -126,19 +126,7 @@ func newVolumeRmCmd(app *App) *cobra.Command {
   banger volume rm cache scratch`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := app.Client()
-			if err != nil {
-				return err
-			}
-			for _, name := range args {
-				if _, err := api.Do(cmd.Context(), c, api.RemoveVolume, api.None{}, name); err != nil {
-					return err
-				}
-				if _, err := fmt.Fprintf(app.Stdout, "Removed %s\n", name); err != nil {
-					return err
-				}
-			}
-			return nil
+			return removeEach(cmd, app, api.RemoveVolume, args)
 		},
 	}
 }

@@ -42,8 +42,7 @@ func TestStartShareConfinesVirtiofsd(t *testing.T) {
 	}
 	for _, ro := range []bool{false, true} {
 		t.Run(map[bool]string{false: "rw", true: "ro"}[ro], func(t *testing.T) {
-			base, _ := os.MkdirTemp("", "bgfs") // short: a socket path
-			t.Cleanup(func() { _ = os.RemoveAll(base) })
+			base := t.TempDir()
 			dir := filepath.Join(base, "sh,ared")
 			if err := os.Mkdir(dir, 0o755); err != nil {
 				t.Fatal(err)

@@ -3,12 +3,13 @@ package mounts
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/bangerdev/banger/internal/fsutil"
 )
 
 // Fresh reports whether the file system mounted at dir is still as mkfs
@@ -52,7 +53,7 @@ func Fill(src, dst string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory in the image", src)
 	}
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	return filepath.WalkDir(src, func(p string, _ fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -79,7 +80,8 @@ func copyEntry(src, dst string, root bool) error {
 			}
 		}
 	case mode.IsRegular():
-		if err := copyFile(src, dst); err != nil {
+		// 0600 until copyMeta gives it its mode and owner.
+		if err := fsutil.CopyFile(src, dst, 0o600); err != nil {
 			return err
 		}
 	case mode&fs.ModeSymlink != 0:
@@ -94,23 +96,6 @@ func copyEntry(src, dst string, root bool) error {
 		return nil // devices, sockets, fifos: not data
 	}
 	return copyMeta(fi, dst)
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src) //nolint:gosec // a path of the image's tree
-	if err != nil {
-		return err
-	}
-	defer func() { _ = in.Close() }()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600) //nolint:gosec // inside the volume
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // copyMeta gives dst fi's owner, mode and modification time (a symlink
