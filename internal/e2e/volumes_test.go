@@ -165,6 +165,22 @@ func TestNamedVolumeKeepsDataAcrossVMs(t *testing.T) {
 	if _, err := os.Stat(f.layout.Volume("e2evol")); err == nil {
 		t.Error("volume rm left its files")
 	}
+	// A create that crashed leaves a directory no volume names: gc's.
+	orphan := f.layout.Volume(".new-crashed")
+	if err := os.MkdirAll(orphan, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var rep api.GCReport
+	if err := json.Unmarshal([]byte(f.must(t, "gc", "--dry-run", "--format", "json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Objects) != 1 || rep.Objects[0].Kind != "volume-dir" || rep.Objects[0].Name != orphan {
+		t.Errorf("gc --dry-run found %+v, want the orphaned volume directory", rep.Objects)
+	}
+	f.must(t, "gc")
+	if _, err := os.Stat(orphan); err == nil {
+		t.Error("gc left the orphaned volume directory")
+	}
 }
 
 // --mount type=image copies a directory into an ext4 drive with its

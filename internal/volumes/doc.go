@@ -25,23 +25,26 @@
 // "# CONFIG_NET_9P is not set", and its package holds no 9p module (no
 // 9p.ko, no 9pnet.ko), so the guest cannot mount the virtio-9p-device
 // QEMU 7.2 offers; the measurement was skipped. The same kernel has
-// CONFIG_FUSE_FS=m and CONFIG_VIRTIO_FS=m. virtio-fs is also the design
-// that keeps file systems semantics (it is FUSE: POSIX locks, mmap,
-// owners), and 9p's known weak spots (slow metadata, no shared mmap
-// coherence) are what users of peer tools complain about.
+// CONFIG_FUSE_FS=m and CONFIG_VIRTIO_FS=m, so virtio-fs is the one
+// that works; it is also the one built for this (a FUSE file system over
+// virtio queues, with the guest's page cache, mmap and owners), where 9p
+// is known for slow metadata and stale caches.
 //
-// Measured here (`make bench-volume`, QEMU 7.2 TCG microvm on a loaded
-// 2-core host, 200 MiB timed in the guest, fsync/syncfs included, the
-// guest's page cache dropped before reading):
+// Measured here (`make bench-volume`, QEMU 7.2 TCG microvm, 200 MiB
+// timed in the guest, fsync/syncfs included, the guest's page cache
+// dropped before reading; medians of 3 rounds on a shared 2-core host
+// whose load moved single rounds by up to 3x):
 //
-//	                 -v (virtio-fs)   guest disk (virtio-blk)   volume/disk
-//	1 x 200 MiB  write    65.9 MiB/s        31.6 MiB/s           2.09x
-//	1 x 200 MiB  read     67.3 MiB/s        63.4 MiB/s           1.06x
-//	2000 files   write    14.0 MiB/s        12.4 MiB/s           1.13x
-//	2000 files   read     17.1 MiB/s        38.1 MiB/s           0.45x
+//	                      -v (virtio-fs)   guest disk (virtio-blk)   volume/disk
+//	1 x 200 MiB    write     59.9 MiB/s        42.8 MiB/s            1.40x
+//	1 x 200 MiB    read      51.7 MiB/s        72.8 MiB/s            0.71x
+//	2000 x 100 KiB write      6.0 MiB/s        13.5 MiB/s            0.44x
+//	2000 x 100 KiB read      11.2 MiB/s        14.3 MiB/s            0.78x
 //
-// Large files go as fast as the guest's own disk; many small files read
-// at about half its speed (every open is a round trip to virtiofsd).
+// Large files move about as fast as on the guest's own disk; many small
+// files are slower, since every create and open is a round trip to
+// virtiofsd. Data that needs small-file speed and not the host's view
+// belongs in a named volume, which is a disk.
 //
 // # How a shared directory is served
 //
