@@ -9,6 +9,7 @@
 #   make bench-kernel banger kernel import of a .deb vs dpkg-deb + lz4 + cpio by hand
 #   make bench-boot   banger run --rm IMG -- true vs a bare QEMU boot of the same guest
 #   make bench-stop   banger stop of a VM whose main exits on SIGTERM vs banger kill
+#   make bench-volume 200 MiB through run -v (virtio-fs) vs the guest's own disk
 #   make qemu-boot-repeat BOOTS=20  boot the QEMU test guest N times
 
 SHELL       := /bin/bash
@@ -22,7 +23,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-stop qemu-boot-repeat clean FORCE
+.PHONY: all build deps test test-unit lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-stop bench-volume qemu-boot-repeat clean FORCE
 
 all: build
 
@@ -85,6 +86,11 @@ bench-boot: deps build
 # banger kill, the floor a stop approaches; BANGER=path times another build.
 bench-stop: deps build
 	scripts/bench-stop.sh
+
+# bench-volume writes and reads back 200 MiB (1 file, 2,000 files) through a
+# -v shared directory and on the guest's disk, and prints the ratio.
+bench-volume: deps build
+	scripts/bench-volume.sh
 
 # qemu-boot-repeat boots the QEMU echo guest BOOTS times in a row (DESIGN: a
 # boot-path change gets a repeat-N check) and prints how many reached the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/agent/cgroup"
 	"github.com/bangerdev/banger/internal/agent/initplan"
+	"github.com/bangerdev/banger/internal/agent/mounts"
 	"github.com/bangerdev/banger/internal/agent/power"
 	"github.com/bangerdev/banger/internal/agent/process"
 	"github.com/bangerdev/banger/internal/agent/proto"
@@ -53,6 +54,11 @@ func stage2(console io.Writer) {
 	}
 	for _, err := range setup(cfg) {
 		logf("%v", err) // a half-configured guest still serves exec, to debug it
+	}
+	// A volume that cannot be mounted stops the boot: the host reports
+	// the console line rather than run the workload without its data.
+	if err := mounts.Apply(cfg.Mounts, mounts.Linux{}); err != nil {
+		fatal(err)
 	}
 	if cfg.Init {
 		handOverToInit(cfg, cmdline, logf)

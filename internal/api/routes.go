@@ -88,3 +88,15 @@ var (
 	// RemoveKernel deletes a kernel no VM uses.
 	RemoveKernel = def[None, None](http.MethodDelete, "/v1/kernels/{name}", KindJSON)
 )
+
+// Volumes; {name} is a named volume's name.
+var (
+	// CreateVolume makes an empty named volume.
+	CreateVolume = def[CreateVolumeRequest, Volume](http.MethodPost, "/v1/volumes", KindJSON)
+	// ListVolumes lists the named volumes.
+	ListVolumes = def[None, []Volume](http.MethodGet, "/v1/volumes", KindJSON)
+	// GetVolume answers one volume, with its file and the VMs that mount it.
+	GetVolume = def[None, Volume](http.MethodGet, "/v1/volumes/{name}", KindJSON)
+	// RemoveVolume deletes a volume no VM mounts, and its data.
+	RemoveVolume = def[None, None](http.MethodDelete, "/v1/volumes/{name}", KindJSON)
+)

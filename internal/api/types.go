@@ -119,6 +119,9 @@ type Kernel struct {
 	// InitrdModules lists the modules in Initrd in load order, as paths
 	// inside the initramfs (what /.banger/initrd.json says).
 	InitrdModules []string `json:"initrd_modules,omitempty"`
+	// InitrdOnDemand are the module groups in Initrd a VM loads only when
+	// it asks (virtio-fs, for VMs that share directories), by group.
+	InitrdOnDemand map[string][]string `json:"initrd_on_demand,omitempty"`
 	// AgentSHA256 is the digest of the banger-agent built into Initrd as
 	// /init; a different agent means the initramfs must be rebuilt.
 	AgentSHA256 string `json:"agent_sha256,omitempty"`
@@ -202,7 +205,9 @@ type VMSpec struct {
 	VMM        string        `json:"vmm,omitempty"`
 	Network    string        `json:"network,omitempty"`
 	Ports      []PortMapping `json:"ports,omitempty"`
-	Init       bool          `json:"init,omitempty"`
+	// Mounts are the VM's volumes (-v, --mount).
+	Mounts []Mount `json:"mounts,omitempty"`
+	Init   bool    `json:"init,omitempty"`
 	// Tmpfs are `--tmpfs PATH[:OPTIONS]` mounts.
 	Tmpfs []string `json:"tmpfs,omitempty"`
 	// Detach keeps the VM up after its main process exits (for exec);

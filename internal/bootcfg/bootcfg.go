@@ -29,6 +29,10 @@
 // foreign disk never half-configures a guest. Unknown JSON fields are
 // ignored (a newer host may add optional ones); a change that older agents
 // must not misread bumps Version.
+//
+// Version 2 is version 1 with mounts: a drive that lists volumes is
+// written as version 2, so an agent that predates them refuses it ("update
+// banger-agent in the image") instead of booting without the volumes.
 package bootcfg
 
 import (
@@ -45,8 +49,18 @@ import (
 // Magic opens every config drive.
 const Magic = "BANGRCFG"
 
-// Version is the format version this package writes and reads.
-const Version = 1
+// Version is the newest format version this package reads; it writes it
+// only for configs that need it (see versionOf), so an older agent still
+// reads every other drive.
+const Version = 2
+
+// versionOf is the oldest format version that carries c.
+func versionOf(c Config) uint32 {
+	if len(c.Mounts) > 0 {
+		return 2
+	}
+	return 1
+}
 
 // HeaderSize is the size of the fixed header before the JSON payload.
 const HeaderSize = 48
@@ -77,7 +91,7 @@ func Encode(c Config) ([]byte, error) {
 	size = (size + SectorSize - 1) / SectorSize * SectorSize
 	buf := make([]byte, size)
 	copy(buf, Magic)
-	binary.LittleEndian.PutUint32(buf[8:], Version)
+	binary.LittleEndian.PutUint32(buf[8:], versionOf(c))
 	binary.LittleEndian.PutUint32(buf[12:], uint32(len(payload)))
 	sum := sha256.Sum256(payload)
 	copy(buf[16:48], sum[:])
@@ -132,7 +146,7 @@ func Decode(r io.Reader) (Config, error) {
 	if !bytes.Equal(hdr[:8], []byte(Magic)) {
 		return Config{}, fmt.Errorf("%w: bad magic %q", ErrFormat, hdr[:8])
 	}
-	if v := binary.LittleEndian.Uint32(hdr[8:]); v != Version {
+	if v := binary.LittleEndian.Uint32(hdr[8:]); v < 1 || v > Version {
 		return Config{}, fmt.Errorf("%w: format version %d, this agent reads version %d (update banger-agent in the image)", ErrFormat, v, Version)
 	}
 	n := binary.LittleEndian.Uint32(hdr[12:])

@@ -56,6 +56,10 @@ func validConfig(t testing.TB) Config {
 		Channels:    Channels{VirtioPort: "banger.agent", VsockPort: 1024, TCPPort: 1022},
 		GrowRoot:    true,
 		EntropySeed: bytes.Repeat([]byte{7}, EntropySeedSize),
+		Mounts: []Mount{
+			{Type: MountVirtioFS, Source: "v0", Target: "/data", ReadOnly: true},
+			{Type: MountExt4, Source: "0b5e1f6c-1f0e-4a57-9a4e-2b1d8a7c0e11", Target: "/var/lib/db", CopyUp: true},
+		},
 	}
 }
 
@@ -97,6 +101,29 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	}
 }
 
+// A drive is written in the oldest format that carries it: with mounts,
+// version 2, which an agent that knows nothing of mounts refuses rather
+// than booting without them; without, version 1.
+func TestMountsNeedVersion2(t *testing.T) {
+	c := validConfig(t)
+	for _, tt := range []struct {
+		mounts []Mount
+		want   uint32
+	}{{c.Mounts, 2}, {nil, 1}} {
+		c.Mounts = tt.mounts
+		b, err := Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := binary.LittleEndian.Uint32(b[8:]); v != tt.want {
+			t.Errorf("%d mounts: written as version %d, want %d", len(tt.mounts), v, tt.want)
+		}
+		if got, err := Decode(bytes.NewReader(b)); err != nil || len(got.Mounts) != len(tt.mounts) {
+			t.Errorf("decode: %d mounts, %v", len(got.Mounts), err)
+		}
+	}
+}
+
 func TestDecodeRejectsDamage(t *testing.T) {
 	good, err := Encode(validConfig(t))
 	if err != nil {
@@ -110,7 +137,7 @@ func TestDecodeRejectsDamage(t *testing.T) {
 	}{
 		{"empty", nil, "header"},
 		{"bad magic", mutate(func(b []byte) []byte { b[0] = 'X'; return b }), "bad magic"},
-		{"future version", mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[8:], 2); return b }), "format version 2"},
+		{"future version", mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[8:], 3); return b }), "format version 3"},
 		{"huge length", mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[12:], MaxPayload+1); return b }), "exceeds"},
 		{"truncated", good[:HeaderSize+10], "payload"},
 		{"flipped payload byte", mutate(func(b []byte) []byte { b[HeaderSize+3] ^= 1; return b }), "checksum mismatch"},
@@ -145,6 +172,17 @@ func TestValidate(t *testing.T) {
 		{"no channel", func(c *Config) { c.Channels = Channels{} }, "channels"},
 		{"huge seed", func(c *Config) { c.EntropySeed = make([]byte, MaxEntropySeed+1) }, "entropy_seed"},
 		{"negative grace", func(c *Config) { c.StopGraceMS = -1 }, "negative"},
+		{"mount type", func(c *Config) { c.Mounts = []Mount{{Type: "9p", Source: "t", Target: "/d"}} }, `mounts[0].type "9p"`},
+		{"long tag", func(c *Config) {
+			c.Mounts = []Mount{{Type: MountVirtioFS, Source: strings.Repeat("t", 37), Target: "/d"}}
+		}, "1..36 bytes"},
+		{"not a uuid", func(c *Config) { c.Mounts = []Mount{{Type: MountExt4, Source: "/dev/vdc", Target: "/d"}} }, "not a file system UUID"},
+		{"mount on /", func(c *Config) { c.Mounts = []Mount{{Type: MountVirtioFS, Source: "t", Target: "/"}} }, "other than /"},
+		{"relative target", func(c *Config) { c.Mounts = []Mount{{Type: MountVirtioFS, Source: "t", Target: "d"}} }, "absolute, clean"},
+		{"same target", func(c *Config) {
+			c.Mounts = []Mount{{Type: MountVirtioFS, Source: "a", Target: "/d"}, {Type: MountVirtioFS, Source: "b", Target: "/d"}}
+		}, "mounted twice"},
+		{"copy-up of a share", func(c *Config) { c.Mounts = []Mount{{Type: MountVirtioFS, Source: "t", Target: "/d", CopyUp: true}} }, "copy_up"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

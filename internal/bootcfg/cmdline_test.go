@@ -20,6 +20,10 @@ func TestParseCmdline(t *testing.T) {
 			want: Cmdline{Root: "/dev/vda", RootFSType: "xfs", RootFlags: "noatime", ReadOnly: true, Init: DefaultStage2, Halt: "reboot"},
 		},
 		{
+			in:   "root=/dev/vda banger.load=virtiofs,,other",
+			want: Cmdline{Root: "/dev/vda", RootFSType: "ext4", Init: DefaultStage2, Halt: "poweroff", Load: []string{"virtiofs", "other"}},
+		},
+		{
 			in:   `ro rw root=/dev/vdb init="/sbin/my init" -- init=/evil banger.cfg=/dev/x`,
 			want: Cmdline{Root: "/dev/vdb", RootFSType: "ext4", Init: "/sbin/my init", Halt: "poweroff"},
 		},

@@ -52,6 +52,9 @@ type Config struct {
 	InitPath string `json:"init_path,omitempty"`
 	// Channels are what the agent listens on.
 	Channels Channels `json:"channels"`
+	// Mounts are the VM's volumes, mounted before Main (or the image's
+	// init) starts.
+	Mounts []Mount `json:"mounts,omitempty"`
 	// GrowRoot grows the root ext4 online to fill its device before Main
 	// starts (the host only enlarges the disk file).
 	GrowRoot bool `json:"grow_root,omitempty"`
@@ -232,6 +235,7 @@ func (c Config) Validate() error {
 	if len(c.EntropySeed) > MaxEntropySeed {
 		bad("entropy_seed is %d bytes, at most %d", len(c.EntropySeed), MaxEntropySeed)
 	}
+	validateMounts(c.Mounts, bad)
 	if c.StopGraceMS < 0 || c.ExitWaitMS < 0 {
 		bad("stop_grace_ms and exit_wait_ms must not be negative")
 	}

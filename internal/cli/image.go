@@ -223,19 +223,7 @@ func newImageRmCmd(app *App) *cobra.Command {
   banger image rm mybox:1 mybox:2`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := app.Client()
-			if err != nil {
-				return err
-			}
-			for _, name := range args {
-				if _, err := api.Do(cmd.Context(), c, api.RemoveImage, api.None{}, name); err != nil {
-					return err
-				}
-				if _, err := fmt.Fprintf(app.Stdout, "Removed %s\n", name); err != nil {
-					return err
-				}
-			}
-			return nil
+			return removeEach(cmd, app, api.RemoveImage, args)
 		},
 	}
 }

@@ -22,6 +22,24 @@ func fetch[In, T any](cmd *cobra.Command, app *App, e api.Endpoint[In, T], in In
 	return api.Do(cmd.Context(), c, e, in, params...)
 }
 
+// removeEach calls e for each name, in order, and says "Removed NAME" for
+// each; it stops at the first error. The rm commands of the catalogs use it.
+func removeEach(cmd *cobra.Command, app *App, e api.Endpoint[api.None, api.None], names []string) error {
+	c, err := app.Client()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if _, err := api.Do(cmd.Context(), c, e, api.None{}, name); err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(app.Stdout, "Removed %s\n", name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // table writes aligned columns (the first row is usually a header).
 func table(w io.Writer, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)

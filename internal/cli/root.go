@@ -128,6 +128,7 @@ var commands = []func(*App) *cobra.Command{
 	newPullCmd,
 	newImagesCmd,
 	newRmiCmd,
+	newVolumeCmd,
 }
 
 // Client returns the API client for the selected daemon.

@@ -60,6 +60,8 @@ writes uses space); --disk sets another size. /tmp is on that disk; use
   banger run -d --name job busybox sh -c 'sleep 5; exit 3' && banger wait job
   banger run --rm --cpus 1.5 -m 1G busybox nproc
   banger run --rm --tmpfs /scratch:size=64m --disk 20G debian:bookworm df -h
+  banger run --rm -v "$PWD":/src -w /src golang-image go build ./...
+  banger run -d -v pgdata:/var/lib/postgresql/data postgres-image
   banger run --timings --rm busybox true`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/internal/volumes"
 )
 
 // vmFlags are the flags `run` and `create` share: what the VM is.
@@ -32,6 +33,8 @@ type vmFlags struct {
 	init       bool
 	entrypoint string
 	tmpfs      []string
+	volumes    []string
+	mounts     []string
 }
 
 func (f *vmFlags) add(cmd *cobra.Command) {
@@ -52,6 +55,8 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	fl.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a guest port: [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]")
 	fl.BoolVar(&f.init, "init", false, "boot the image's own /sbin/init as PID 1 (the agent keeps serving)")
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (a single program)")
+	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "share a host directory live, both ways (/HOST/DIR:/GUEST/DIR[:ro]; QEMU), or attach a named volume (NAME:/GUEST/DIR[:ro])")
+	fl.StringArrayVar(&f.mounts, "mount", nil, "mount a volume: type=bind|volume|image,source=SRC,target=/GUEST/DIR[,readonly][,size=SIZE]; type=image copies a directory into an ext4 drive, on every VMM")
 }
 
 // specOf is spec for the arguments of run and create (IMAGE [COMMAND...]);
@@ -119,7 +124,26 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 		}
 		s.Ports = append(s.Ports, api.PortMapping(pm))
 	}
-	return s, nil
+	s.Mounts, err = f.mountSpecs()
+	return s, err
+}
+
+// mountSpecs parses -v and --mount, -v first.
+func (f *vmFlags) mountSpecs() ([]api.Mount, error) {
+	var out []api.Mount
+	for _, flag := range []struct {
+		vals  []string
+		parse func(string) (volumes.Mount, error)
+	}{{f.volumes, volumes.ParseVolumeFlag}, {f.mounts, volumes.ParseMountFlag}} {
+		for _, v := range flag.vals {
+			m, err := flag.parse(v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, api.Mount{Type: string(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, SizeBytes: m.SizeBytes})
+		}
+	}
+	return out, nil
 }
 
 // parseEnv reads -e values: KEY=VALUE as is, a bare KEY takes the local

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/units"
 )
 
@@ -38,6 +39,16 @@ func TestVMFlagsSpec(t *testing.T) {
 	if s.MemoryMiB != 1024 || len(s.Ports) != 2 || s.Ports[1].Protocol != "udp" || s.Ports[1].HostIP != "127.0.0.1" || s.Cmd[0] != "sh" {
 		t.Errorf("spec %+v", s)
 	}
+	f = vmFlags{volumes: []string{"/srv/data:/data:ro", "pg:/db"}, mounts: []string{"type=image,source=/srv/site,target=/www,size=1G"}}
+	s, err = f.spec("debian", nil)
+	want := []api.Mount{
+		{Type: api.MountBind, Source: "/srv/data", Target: "/data", ReadOnly: true},
+		{Type: api.MountVolume, Source: "pg", Target: "/db"},
+		{Type: api.MountImage, Source: "/srv/site", Target: "/www", SizeBytes: units.GiB},
+	}
+	if err != nil || !slices.Equal(s.Mounts, want) {
+		t.Errorf("mounts %+v, %v; want %+v", s.Mounts, err, want)
+	}
 	for _, tt := range []struct {
 		f    vmFlags
 		want string
@@ -46,6 +57,8 @@ func TestVMFlagsSpec(t *testing.T) {
 		{vmFlags{network: "host"}, `--network "host"`},
 		{vmFlags{memory: units.Size(units.MiB + 1)}, "whole MiB"},
 		{vmFlags{ports: []string{"notaport"}}, "notaport"},
+		{vmFlags{volumes: []string{"./data:/data"}}, `-v "./data:/data": host path "./data" is relative`},
+		{vmFlags{mounts: []string{"type=image,source=/srv"}}, "no guest path"},
 	} {
 		if _, err := tt.f.spec("img", nil); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("spec with %+v: err %v, want %q", tt.f, err, tt.want)

@@ -77,6 +77,8 @@ type VM struct {
 type QEMU struct {
 	Binary string `toml:"binary" json:"binary"`
 	Accel  string `toml:"accel" json:"accel"`
+	// Virtiofsd serves shared directories (-v); empty finds it.
+	Virtiofsd string `toml:"virtiofsd" json:"virtiofsd"`
 }
 
 // Firecracker configures the Firecracker backend and its jailer.

@@ -55,10 +55,15 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 	})
 	api.Handle(rt, api.GC, func(r *http.Request, q api.GCQuery) (api.GCReport, error) {
 		rep, err := d.vms.GC(r.Context(), q.DryRun)
-		return gcToAPI(rep), err
+		out := gcToAPI(rep)
+		if err == nil {
+			orphans, verr := d.volumes.GC(q.DryRun)
+			out.Objects = append(out.Objects, volumeObjects(orphans, !q.DryRun, verr)...)
+		}
+		return out, err
 	})
 	api.Handle(rt, api.Inventory, func(r *http.Request, _ api.None) ([]api.HostObject, error) {
-		return hostObjectsToAPI(d.vms.Inventory(r.Context())), nil
+		return append(hostObjectsToAPI(d.vms.Inventory(r.Context())), volumeObjects(d.volumes.Inventory(), false, nil)...), nil
 	})
 	api.Handle(rt, api.TeardownNetwork, func(r *http.Request, _ api.None) (api.None, error) {
 		return api.None{}, d.TeardownNetwork(r.Context())

@@ -34,6 +34,7 @@ import (
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/version"
 	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/internal/volumes"
 )
 
 // Options configure a daemon.
@@ -53,6 +54,7 @@ type Daemon struct {
 	lock    *os.File
 	images  *images.Service
 	kernels *kernels.Service
+	volumes *volumes.Service
 	vms     *vms.Service
 	parts   vmParts
 	// ctx ends when the daemon closes; long-lived sessions (the SSH
@@ -109,6 +111,7 @@ func New(opts Options) (*Daemon, error) {
 		OCI:      d.images.Flatten,
 		InUse:    func(tx *store.Tx, k kernelcat.Kernel) string { return vms.KernelUser(tx, k.Name, k.Default) },
 	})
+	d.volumes = volumes.New(volumes.Options{Layout: opts.Layout, Store: st, Log: log, Users: vms.VolumeUsers})
 	if err := d.images.Reconcile(); err != nil {
 		_ = d.Close()
 		return nil, err
@@ -160,6 +163,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.registerImageRoutes(rt)
 	d.vmRoutes(rt)
 	d.kernelRoutes(rt)
+	d.volumeRoutes(rt)
 	return rt.Mux
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/internal/volumes"
 )
 
 // doctor reports what the daemon found on the host and what a VM start
@@ -40,6 +41,11 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 		check(c.Name, c.OK, c.Detail)
 	}
 	rep.Uses["disk"] = diskUses(set, caps, d.cfg.VM.DiskStrategy)
+	if bin, err := volumes.FindVirtiofsd(d.cfg.QEMU.Virtiofsd); err != nil {
+		check("virtiofsd", false, err.Error()+"; run -v HOST:GUEST needs it (named volumes and --mount type=image do not)")
+	} else {
+		check("virtiofsd", true, bin+", for run -v HOST:GUEST")
+	}
 	if d.parts.net == nil {
 		check("networking", false, d.parts.netErr.Error())
 		rep.Uses["network"] = "none (only --network none VMs can start)"

@@ -11,11 +11,13 @@ import (
 
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/firecracker"
 	"github.com/bangerdev/banger/internal/vmm/qemu"
 	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/internal/volumes"
 )
 
 // vmParts are the host edges the VM service is built on, kept for doctor.
@@ -58,6 +60,8 @@ func (d *Daemon) initVMs() error {
 			return agentclient.Dial(ctx, conn, agentclient.Config{HostKey: hostKey, Signer: client.Signer})
 		},
 		ClientKey: client.PublicKey(),
+		Volumes:   d.volumes,
+		Shares:    volumes.Host{Virtiofsd: d.cfg.QEMU.Virtiofsd},
 		Log:       d.log,
 	}
 	if os.Geteuid() != 0 {
@@ -107,5 +111,5 @@ func (c catalog) Kernel(name string) (vms.Kernel, error) {
 	if err != nil {
 		return vms.Kernel{}, err
 	}
-	return vms.Kernel{Name: k.Name, Vmlinux: k.Vmlinux, BzImage: k.BzImage, Initrd: k.Initrd}, nil
+	return vms.Kernel{Name: k.Name, Vmlinux: k.Vmlinux, BzImage: k.BzImage, Initrd: k.Initrd, VirtioFS: kernelcat.HasVirtioFS(k.Checks)}, nil
 }

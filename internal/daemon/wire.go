@@ -25,7 +25,7 @@ func wireKernel(k kernelcat.Kernel) api.Kernel {
 		Vmlinux: k.Vmlinux, VmlinuxSHA256: k.VmlinuxSHA256, PVH: k.PVH,
 		BzImage: k.BzImage, PayloadCodec: k.PayloadCodec,
 		Config: k.Config, ConfigSource: k.ConfigSource,
-		Initrd: k.Initrd, InitrdCodec: k.InitrdCodec, InitrdModules: k.InitrdModules,
+		Initrd: k.Initrd, InitrdCodec: k.InitrdCodec, InitrdModules: k.InitrdModules, InitrdOnDemand: k.InitrdOnDemand,
 		AgentSHA256: k.AgentSHA256, Modules: k.Modules,
 		Default: k.Default, Source: k.Source, SizeBytes: k.SizeBytes, Created: k.Created,
 	}

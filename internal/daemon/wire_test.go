@@ -8,6 +8,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/kernelcat"
+	"github.com/bangerdev/banger/internal/vms"
 )
 
 // fill sets every field v reaches to a distinct non-zero value, so a
@@ -76,5 +77,18 @@ func TestWireConversionsKeepEveryField(t *testing.T) {
 				t.Fatalf("wire form\n%s\nrecord\n%s", got, want)
 			}
 		})
+	}
+}
+
+// A VM's spec crosses the wire and back whole, mounts included.
+func TestSpecRoundTripsTheWire(t *testing.T) {
+	var spec vms.Spec
+	n := 0
+	fill(t, reflect.ValueOf(&spec).Elem(), &n)
+	if len(spec.Mounts) != 2 || spec.Mounts[1].Target == "" {
+		t.Fatalf("fill left the mounts empty: %+v", spec.Mounts)
+	}
+	if got := specFromAPI(specToAPI(spec)); !reflect.DeepEqual(got, spec) {
+		t.Fatalf("round trip\n got %+v\nwant %+v", got, spec)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/internal/volumes"
 )
 
 // The VM service's domain values and the API's wire values are separate
@@ -37,6 +38,9 @@ func specToAPI(s vms.Spec) api.VMSpec {
 	for _, p := range s.Ports {
 		out.Ports = append(out.Ports, api.PortMapping(p))
 	}
+	for _, m := range s.Mounts {
+		out.Mounts = append(out.Mounts, api.Mount{Type: string(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, SizeBytes: m.SizeBytes})
+	}
 	return out
 }
 
@@ -49,6 +53,9 @@ func specFromAPI(s api.VMSpec) vms.Spec {
 	}
 	for _, p := range s.Ports {
 		out.Ports = append(out.Ports, hostnet.Port(p))
+	}
+	for _, m := range s.Mounts {
+		out.Mounts = append(out.Mounts, volumes.Mount{Type: volumes.Type(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, SizeBytes: m.SizeBytes})
 	}
 	return out
 }

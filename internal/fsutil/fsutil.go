@@ -1,5 +1,6 @@
-// Package fsutil holds the two file operations several packages need done
-// exactly one way: replacing a file atomically and hashing one.
+// Package fsutil holds the file operations several packages need done
+// exactly one way: replacing a file atomically, copying one into a new
+// file, and hashing one.
 package fsutil
 
 import (
@@ -44,6 +45,25 @@ func WriteAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	defer func() { _ = d.Close() }()
 	return d.Sync()
+}
+
+// CopyFile copies src's content into dst, which must not exist, created
+// with perm (before the umask).
+func CopyFile(src, dst string, perm os.FileMode) error {
+	in, err := os.Open(src) //nolint:gosec // the caller's own paths
+	if err != nil {
+		return err
+	}
+	defer func() { _ = in.Close() }()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, perm) //nolint:gosec // the caller's own paths
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // SHA256 returns the hex sha256 of a file's content.

@@ -1,6 +1,7 @@
 package fsutil
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,5 +41,24 @@ func TestSHA256(t *testing.T) {
 	}
 	if _, err := SHA256(p + ".nope"); err == nil {
 		t.Fatal("missing file: want an error")
+	}
+}
+
+func TestCopyFile(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	if err := os.WriteFile(src, []byte("content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CopyFile(src, dst, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(dst)
+	fi, serr := os.Stat(dst)
+	if err != nil || string(b) != "content" || serr != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("copy %q %v, mode %v %v", b, err, fi.Mode(), serr)
+	}
+	if err := CopyFile(src, dst, 0o600); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("copy onto an existing file: %v", err)
 	}
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/vmm"
 )
@@ -64,6 +65,9 @@ type Record struct {
 	Network *Network `json:"network,omitempty"`
 	// RunDir is the VM's runtime directory (sockets), while it runs.
 	RunDir *RunDir `json:"run_dir,omitempty"`
+	// Volumes are the host side of the VM's mounts: virtiofsd processes
+	// and named-volume holds while it runs, directory images until rm.
+	Volumes *Volumes `json:"volumes,omitempty"`
 	// VMM is the VMM process and what its backend made for it.
 	VMM *VMM `json:"vmm,omitempty"`
 
@@ -103,6 +107,47 @@ type RunDir struct {
 	Path  string `json:"path"`
 }
 
+// Volumes is the volumes stage's section: one entry per mount of the
+// VM's spec, in its order.
+type Volumes struct {
+	Mounts []VolumeMount `json:"mounts"`
+}
+
+// VolumeMount is the host side of one mount.
+type VolumeMount struct {
+	// Type and Target are the mount's, to match entries to the spec.
+	Type   string `json:"type"`
+	Target string `json:"target"`
+	// Share is set while a shared directory's virtiofsd is (being)
+	// started, with its socket, log and, once it runs, its identity; a
+	// stop ends it and clears them.
+	Share   State         `json:"share,omitempty"`
+	Socket  string        `json:"socket,omitempty"`
+	Log     string        `json:"log,omitempty"`
+	Process proc.Identity `json:"process,omitzero"`
+	// Claim is set while the named volume Volume is (being) held by the
+	// VM; a stop releases it.
+	Claim  State  `json:"claim,omitempty"`
+	Volume string `json:"volume,omitempty"`
+	// Image is the ext4 copy of a directory, kept until rm; ImageState
+	// is Created once it is whole.
+	Image      string `json:"image,omitempty"`
+	ImageState State  `json:"image_state,omitempty"`
+}
+
+// running reports whether the section holds anything a stop releases.
+func (v *Volumes) running() bool {
+	if v == nil {
+		return false
+	}
+	for _, m := range v.Mounts {
+		if m.Share != "" || m.Claim != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // VMM is the VMM stage's section. Handles is the backend's own value: it
 // names the process, sockets and jail, and only the backend interprets it
 // (vmm.Backend.Attach and Release).
@@ -115,17 +160,17 @@ type VMM struct {
 // (and a stop releases).
 func (r *Record) Running() bool {
 	return r.RunDir != nil || r.VMM != nil || (r.Disk != nil && r.Disk.DM != "") ||
-		(r.Network != nil && r.Network.Attach != "") || len(r.Broken) > 0
+		(r.Network != nil && r.Network.Attach != "") || r.Volumes.running() || len(r.Broken) > 0
 }
 
 // Empty reports whether the record names nothing at all.
 func (r *Record) Empty() bool {
-	return r.Disk == nil && r.Network == nil && r.RunDir == nil && r.VMM == nil && len(r.Broken) == 0
+	return r.Disk == nil && r.Network == nil && r.RunDir == nil && r.VMM == nil && r.Volumes == nil && len(r.Broken) == 0
 }
 
 // Sections are the names of the record's sections, as the file spells
 // them.
-var Sections = []string{"disk", "network", "run_dir", "vmm"}
+var Sections = []string{"disk", "network", "run_dir", "volumes", "vmm"}
 
 // IsBroken reports whether section could not be decoded.
 func (r *Record) IsBroken(section string) bool { return slices.Contains(r.Broken, section) }
@@ -202,11 +247,13 @@ func (r *Record) decode(b []byte) error {
 		disk Disk
 		net  Network
 		run  RunDir
+		vol  Volumes
 		vm   VMM
 	)
 	section("disk", &disk)
 	section("network", &net)
 	section("run_dir", &run)
+	section("volumes", &vol)
 	section("vmm", &vm)
 	if _, ok := raw["disk"]; ok && !r.IsBroken("disk") {
 		r.Disk = &disk
@@ -216,6 +263,9 @@ func (r *Record) decode(b []byte) error {
 	}
 	if _, ok := raw["run_dir"]; ok && !r.IsBroken("run_dir") {
 		r.RunDir = &run
+	}
+	if _, ok := raw["volumes"]; ok && !r.IsBroken("volumes") {
+		r.Volumes = &vol
 	}
 	if _, ok := raw["vmm"]; ok && !r.IsBroken("vmm") {
 		r.VMM = &vm
@@ -265,6 +315,9 @@ func (r *Record) Copy() Record {
 	if r.RunDir != nil {
 		d := *r.RunDir
 		c.RunDir = &d
+	}
+	if r.Volumes != nil {
+		c.Volumes = &Volumes{Mounts: slices.Clone(r.Volumes.Mounts)}
 	}
 	if r.VMM != nil {
 		v := *r.VMM

@@ -22,6 +22,11 @@ func full(path string) *Record {
 	r.Disk = &Disk{State: Created, Disk: rootfs.Disk{Path: "/s/vms/0123456789ab/disk.cow", Format: "raw", Strategy: rootfs.DMSnapshot, DM: &dmsnap.Names{DM: "banger-0123456789ab-snap"}}, DM: Created}
 	r.Network = &Network{Lease: Created, IP: "10.0.0.5", MAC: "02:00:00:00:00:05", Attach: Creating, Resources: hostnet.Resources{Tap: "bg-0123456789ab", IP: "10.0.0.5", Marker: "banger:0123456789ab"}}
 	r.RunDir = &RunDir{State: Created, Path: "/r/vms/0123456789ab"}
+	r.Volumes = &Volumes{Mounts: []VolumeMount{
+		{Type: "bind", Target: "/data", Share: Created, Socket: "/r/vms/0123456789ab/fs0.sock", Log: "/r/vms/0123456789ab/fs0.log", Process: proc.Identity{PID: 43, StartTime: 8, BootID: "b"}},
+		{Type: "volume", Target: "/db", Claim: Created, Volume: "pgdata"},
+		{Type: "image", Target: "/site", Image: "/s/vms/0123456789ab/mount-2.ext4", ImageState: Created},
+	}}
 	r.VMM = &VMM{State: Created, Handles: vmm.Handles{Backend: vmm.QEMU, Process: proc.Identity{PID: 42, StartTime: 7, BootID: "b"}, Sockets: map[string]string{"qmp": "/r/vms/0123456789ab/qmp.sock"}}}
 	return r
 }
@@ -52,7 +57,8 @@ func TestCopyIsDeep(t *testing.T) {
 	r.VMM.Handles.Sockets["qmp"] = "changed"
 	r.Disk.Disk.DM.DM = "changed"
 	r.Network.Resources.Tap = "changed"
-	if c.VMM.Handles.Sockets["qmp"] == "changed" || c.Disk.Disk.DM.DM == "changed" || c.Network.Resources.Tap == "changed" {
+	r.Volumes.Mounts[0].Socket = "changed"
+	if c.VMM.Handles.Sockets["qmp"] == "changed" || c.Disk.Disk.DM.DM == "changed" || c.Network.Resources.Tap == "changed" || c.Volumes.Mounts[0].Socket == "changed" {
 		t.Fatalf("copy shares state with the original: %+v", c)
 	}
 }
@@ -68,6 +74,8 @@ func TestRunningAndEmpty(t *testing.T) {
 		"run dir":  {RunDir: &RunDir{}},
 		"vmm":      {VMM: &VMM{}},
 		"broken":   {Broken: []string{"vmm"}},
+		"share":    {Volumes: &Volumes{Mounts: []VolumeMount{{Share: Creating}}}},
+		"claim":    {Volumes: &Volumes{Mounts: []VolumeMount{{Claim: Created}}}},
 	} {
 		if !r.Running() {
 			t.Errorf("%s: Running() = false", name)
@@ -75,6 +83,11 @@ func TestRunningAndEmpty(t *testing.T) {
 	}
 	if !(&Record{}).Empty() {
 		t.Error("zero record is not empty")
+	}
+	// A directory's image is kept across stops, like the disk.
+	images := &Record{Volumes: &Volumes{Mounts: []VolumeMount{{Type: "image", Image: "/x", ImageState: Created}}}}
+	if images.Running() || images.Empty() {
+		t.Errorf("a stopped VM's images: running %v empty %v", images.Running(), images.Empty())
 	}
 }
 
@@ -169,7 +182,7 @@ func TestRemoveOnlyWhenEmpty(t *testing.T) {
 	if err := r.Remove(); err == nil {
 		t.Fatal("Remove of a record naming resources succeeded")
 	}
-	r.Disk, r.Network, r.RunDir, r.VMM = nil, nil, nil, nil
+	r.Disk, r.Network, r.RunDir, r.Volumes, r.VMM = nil, nil, nil, nil, nil
 	if err := r.Save(); err != nil {
 		t.Fatal(err)
 	}

@@ -122,3 +122,12 @@ func findTool(name string) (string, error) {
 	}
 	return "", fmt.Errorf("%w: %s not found: install e2fsprogs (apt-get install e2fsprogs)", errdefs.ErrUnavailable, name)
 }
+
+// RunE2fsprogs runs one e2fsprogs command (mke2fs, debugfs, ...) found in
+// PATH, /usr/sbin or /sbin, with stdin; what names the step in errors,
+// which quote the tool's output. debugfs's errors, which it reports on
+// stderr with exit code 0, fail it too. Other packages that make ext4
+// file systems (volumes) run their plans through it.
+func RunE2fsprogs(ctx context.Context, argv []string, stdin, what string) error {
+	return execRunner{}.run(ctx, step{argv: argv, stdin: stdin, what: what})
+}

@@ -149,11 +149,11 @@ func loadConfig(in input, k *Kernel) (kconfig.Config, error) {
 // buildInitrd gathers the needed modules and their closure into
 // <entry>/modules and builds the initramfs, when any driver is a module.
 func buildInitrd(in input, cfg kconfig.Config, k *Kernel, opts *Options) error {
-	needed := NeededModules(k.Checks)
+	needed, groups := NeededModules(k.Checks), OnDemandModules(k.Checks)
 	if len(needed) == 0 {
 		return nil
 	}
-	mods, err := resolveModules(in, k, needed, opts)
+	mods, onDemand, err := resolveModules(in, k, needed, groups, opts)
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func buildInitrd(in input, cfg kconfig.Config, k *Kernel, opts *Options) error {
 		return fmt.Errorf("%w: its drivers are modules, so it needs an initramfs with banger-agent as /init, and no banger-agent was found (install it next to the banger binary or set BANGER_AGENT)", errdefs.ErrUnavailable)
 	}
 	k.InitrdCodec = string(codec)
-	if err := writeInitrd(k, mods, opts.Agent); err != nil {
+	if err := writeInitrd(k, mods, onDemand, opts.Agent); err != nil {
 		return err
 	}
 	opts.message("built the initramfs: %d modules, %s", k.Modules, codec)
@@ -176,28 +176,20 @@ func buildInitrd(in input, cfg kconfig.Config, k *Kernel, opts *Options) error {
 }
 
 // writeInitrd builds <dir>/initrd.img from the modules stored in
-// <dir>/modules (rel paths in load order) and agent, atomically, and
-// records it in k.
-func writeInitrd(k *Kernel, rels []string, agent string) error {
+// <dir>/modules (rel paths in load order: every VM's, and the on-demand
+// groups') and agent, atomically, and records it in k.
+func writeInitrd(k *Kernel, rels []string, onDemand map[string][]string, agent string) error {
 	sum, err := fsutil.SHA256(agent)
 	if err != nil {
 		return fmt.Errorf("banger-agent: %w", err)
 	}
 	spec := initrd.Spec{Release: k.Version, Agent: agent, Codec: compress.Codec(k.InitrdCodec)}
-	for _, rel := range rels {
-		p := filepath.Join(k.Dir, dirModules, filepath.FromSlash(rel))
-		spec.Modules = append(spec.Modules, initrd.Module{Rel: rel, Open: func() (io.ReadCloser, int64, error) {
-			f, err := os.Open(p) //nolint:gosec // inside the entry
-			if err != nil {
-				return nil, 0, err
-			}
-			fi, err := f.Stat()
-			if err != nil {
-				_ = f.Close()
-				return nil, 0, err
-			}
-			return f, fi.Size(), nil
-		}})
+	spec.Modules = storedModules(k, rels)
+	for group, grels := range onDemand {
+		if spec.OnDemand == nil {
+			spec.OnDemand = map[string][]initrd.Module{}
+		}
+		spec.OnDemand[group] = storedModules(k, grels)
 	}
 	final := filepath.Join(k.Dir, fileInitrd)
 	tmp, err := os.CreateTemp(k.Dir, ".initrd-*")
@@ -221,8 +213,33 @@ func writeInitrd(k *Kernel, rels []string, agent string) error {
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return err
 	}
-	k.Initrd, k.InitrdModules, k.Modules, k.AgentSHA256 = final, m.Modules, len(m.Modules), sum
+	k.Initrd, k.InitrdModules, k.InitrdOnDemand, k.AgentSHA256 = final, m.Modules, m.OnDemand, sum
+	k.Modules = len(m.Modules)
+	for _, g := range m.OnDemand {
+		k.Modules += len(g)
+	}
 	return nil
+}
+
+// storedModules are the modules rels, stored in the entry's directory.
+func storedModules(k *Kernel, rels []string) []initrd.Module {
+	var mods []initrd.Module
+	for _, rel := range rels {
+		p := filepath.Join(k.Dir, dirModules, filepath.FromSlash(rel))
+		mods = append(mods, initrd.Module{Rel: rel, Open: func() (io.ReadCloser, int64, error) {
+			f, err := os.Open(p) //nolint:gosec // inside the entry
+			if err != nil {
+				return nil, 0, err
+			}
+			fi, err := f.Stat()
+			if err != nil {
+				_ = f.Close()
+				return nil, 0, err
+			}
+			return f, fi.Size(), nil
+		}})
+	}
+	return mods
 }
 
 // EnsureInitrd rebuilds the entry's initramfs when agent differs from the
@@ -240,15 +257,28 @@ func EnsureInitrd(k *Kernel, agent string) (bool, error) {
 		return false, nil
 	}
 	prefix := "/lib/modules/" + k.Version + "/"
-	var rels []string
-	for _, p := range k.InitrdModules {
-		rel, ok := strings.CutPrefix(p, prefix)
-		if !ok {
-			return false, fmt.Errorf("kernel %s: initramfs module %s is outside %s", k.Name, p, prefix)
+	relsOf := func(paths []string) ([]string, error) {
+		var rels []string
+		for _, p := range paths {
+			rel, ok := strings.CutPrefix(p, prefix)
+			if !ok {
+				return nil, fmt.Errorf("kernel %s: initramfs module %s is outside %s", k.Name, p, prefix)
+			}
+			rels = append(rels, rel)
 		}
-		rels = append(rels, rel)
+		return rels, nil
 	}
-	if err := writeInitrd(k, rels, agent); err != nil {
+	rels, err := relsOf(k.InitrdModules)
+	if err != nil {
+		return false, err
+	}
+	onDemand := map[string][]string{}
+	for group, paths := range k.InitrdOnDemand {
+		if onDemand[group], err = relsOf(paths); err != nil {
+			return false, err
+		}
+	}
+	if err := writeInitrd(k, rels, onDemand, agent); err != nil {
 		return false, fmt.Errorf("kernel %s: %w", k.Name, err)
 	}
 	return true, nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/kconfig"
 )
@@ -19,6 +20,9 @@ type need struct {
 	// group are alternatives: one of them suffices.
 	essential bool
 	group     string
+	// onDemand names the initramfs module group the option's module goes
+	// in: loaded only by the VMs that ask for it (bootcfg.ArgLoad).
+	onDemand string
 }
 
 // needs lists what banger's guests use, in the order checks are shown.
@@ -40,6 +44,24 @@ var needs = []need{
 	// sees it as a KEY_POWER input event, which needs both drivers.
 	{option: "ACPI_BUTTON", what: "ACPI power button, for a clean shutdown on QEMU", module: "button"},
 	{option: "INPUT_EVDEV", what: "input event devices, how the agent sees the power button", module: "evdev"},
+	// Shared directories (`run -v /host:/guest`) are virtio-fs mounts,
+	// a FUSE file system.
+	{option: "FUSE_FS", what: "FUSE, which virtio-fs is built on (-v /host:/guest)", module: "fuse", onDemand: bootcfg.ModulesVirtioFS},
+	{option: "VIRTIO_FS", what: "virtio-fs, shared host directories (-v /host:/guest)", module: "virtiofs", onDemand: bootcfg.ModulesVirtioFS},
+}
+
+// HasVirtioFS reports whether a kernel whose checks are these mounts
+// virtio-fs: both options built in, or modules that the initramfs
+// carries (a module missing from the kernel's package is marked missing
+// at import).
+func HasVirtioFS(checks []Check) bool {
+	found := 0
+	for _, c := range checks {
+		if (c.Option == "CONFIG_FUSE_FS" || c.Option == "CONFIG_VIRTIO_FS") && c.State != string(kconfig.Missing) {
+			found++
+		}
+	}
+	return found == 2
 }
 
 // Classify checks cfg against what banger needs.
@@ -90,11 +112,34 @@ func MissingEssentials(checks []Check) error {
 }
 
 // NeededModules lists, in check order, the modules providing options the
-// config has as =m.
+// config has as =m that every VM loads.
 func NeededModules(checks []Check) []string {
+	return modulesOf(checks, "")
+}
+
+// OnDemandModules lists, by group, the modules only the VMs that ask for
+// their group load.
+func OnDemandModules(checks []Check) map[string][]string {
+	groups := map[string][]string{}
+	for _, n := range needs {
+		if n.onDemand != "" && groups[n.onDemand] == nil {
+			if mods := modulesOf(checks, n.onDemand); len(mods) > 0 {
+				groups[n.onDemand] = mods
+			}
+		}
+	}
+	return groups
+}
+
+// modulesOf lists the =m modules of the checks in group ("": every VM's).
+func modulesOf(checks []Check, group string) []string {
+	onDemand := map[string]string{}
+	for _, n := range needs {
+		onDemand["CONFIG_"+n.option] = n.onDemand
+	}
 	var mods []string
 	for _, c := range checks {
-		if c.Module != "" {
+		if c.Module != "" && onDemand[c.Option] == group {
 			mods = append(mods, c.Module)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/kernelcat/initrd"
 	"github.com/bangerdev/banger/internal/kernelcat/kimage"
 	"github.com/bangerdev/banger/internal/kernelcat/kmod"
@@ -76,9 +77,15 @@ func TestImportDebianCloudKernel(t *testing.T) {
 		t.Fatal("/init is not the agent binary, byte for byte, mode 0755")
 	}
 	// Exactly the needed modules and their closure; nothing built in.
+	// virtio-fs's are a group of their own, loaded after the others by
+	// the VMs that share directories.
+	group := c.Manifest.OnDemand[bootcfg.ModulesVirtioFS]
+	if !slices.Equal(k.InitrdOnDemand[bootcfg.ModulesVirtioFS], group) || len(group) != 2 || path.Base(group[0]) != "fuse.ko" || path.Base(group[1]) != "virtiofs.ko" {
+		t.Fatalf("virtio-fs group %v (record %v)", group, k.InitrdOnDemand)
+	}
 	var names []string
 	pos := map[string]int{}
-	for i, p := range c.Manifest.Modules {
+	for i, p := range append(slices.Clone(c.Manifest.Modules), group...) {
 		if !strings.HasPrefix(p, "/lib/modules/"+release+"/kernel/") || !strings.HasSuffix(p, ".ko") {
 			t.Errorf("module path %s", p)
 		}
@@ -87,20 +94,20 @@ func TestImportDebianCloudKernel(t *testing.T) {
 		pos[n] = i
 	}
 	slices.Sort(names)
-	wantSet := []string{"button", "evdev", "failover", "net_failover", "virtio", "virtio_blk", "virtio_console", "virtio_mmio", "virtio_net",
+	wantSet := []string{"button", "evdev", "failover", "fuse", "net_failover", "virtio", "virtio_blk", "virtio_console", "virtio_mmio", "virtio_net",
 		"virtio_pci", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_ring", "virtio_rng",
-		"vmw_vsock_virtio_transport", "vmw_vsock_virtio_transport_common", "vsock"}
+		"virtiofs", "vmw_vsock_virtio_transport", "vmw_vsock_virtio_transport_common", "vsock"}
 	if !slices.Equal(names, wantSet) {
 		t.Fatalf("initrd modules %v, want %v", names, wantSet)
 	}
-	for _, pair := range [][2]string{{"virtio", "virtio_blk"}, {"virtio_ring", "virtio_blk"}, {"failover", "net_failover"}, {"net_failover", "virtio_net"}, {"vsock", "vmw_vsock_virtio_transport"}} {
+	for _, pair := range [][2]string{{"virtio", "virtio_blk"}, {"virtio_ring", "virtio_blk"}, {"failover", "net_failover"}, {"net_failover", "virtio_net"}, {"vsock", "vmw_vsock_virtio_transport"}, {"fuse", "virtiofs"}} {
 		if pos[pair[0]] >= pos[pair[1]] {
 			t.Errorf("%s loads after %s", pair[0], pair[1])
 		}
 	}
 	// Every module's own depends= is loaded before it, and each is the
 	// decompressed ELF from the package.
-	for _, p := range c.Manifest.Modules {
+	for _, p := range append(slices.Clone(c.Manifest.Modules), group...) {
 		e, ok := c.Find(p)
 		if !ok {
 			t.Fatalf("%s listed but not in the archive", p)

@@ -157,8 +157,8 @@ func TestImportFirecrackerVmlinux(t *testing.T) {
 	}
 	for _, c := range k.Checks {
 		// Firecracker has no ACPI power button; it stops guests with
-		// Ctrl-Alt-Del through the i8042 instead.
-		if c.State != "builtin" && c.Option != "CONFIG_ACPI_BUTTON" {
+		// Ctrl-Alt-Del through the i8042 instead. Nor has it virtio-fs.
+		if c.State != "builtin" && c.Option != "CONFIG_ACPI_BUTTON" && c.Option != "CONFIG_VIRTIO_FS" {
 			t.Errorf("%s = %s in the Firecracker config", c.Option, c.State)
 		}
 	}
@@ -286,9 +286,12 @@ func TestEnsureInitrdRebuildsForNewAgent(t *testing.T) {
 	}
 	newAgent := filepath.Join(tmp, "agent2")
 	write(t, newAgent, []byte("#!/bin/sh\necho a newer agent\n"))
-	oldSum, oldModules := k.AgentSHA256, k.InitrdModules
+	oldSum, oldModules, oldGroup := k.AgentSHA256, k.InitrdModules, k.InitrdOnDemand["virtiofs"]
+	if len(oldGroup) != 2 {
+		t.Fatalf("virtio-fs group %v", k.InitrdOnDemand)
+	}
 	changed, err = EnsureInitrd(&k, newAgent)
-	if err != nil || !changed || k.AgentSHA256 == oldSum || !slices.Equal(k.InitrdModules, oldModules) {
+	if err != nil || !changed || k.AgentSHA256 == oldSum || !slices.Equal(k.InitrdModules, oldModules) || !slices.Equal(k.InitrdOnDemand["virtiofs"], oldGroup) {
 		t.Fatalf("new agent: changed=%v err=%v record=%+v", changed, err, k)
 	}
 	f, _ := os.Open(k.Initrd)
@@ -300,7 +303,7 @@ func TestEnsureInitrdRebuildsForNewAgent(t *testing.T) {
 	if e, ok := c.Find("/init"); !ok || string(e.Data) != "#!/bin/sh\necho a newer agent\n" {
 		t.Fatal("/init is not the new agent")
 	}
-	if len(c.Manifest.Modules) != k.Modules {
-		t.Fatalf("rebuilt manifest lists %d modules, record %d", len(c.Manifest.Modules), k.Modules)
+	if len(c.Manifest.Modules)+len(c.Manifest.OnDemand["virtiofs"]) != k.Modules || !slices.Equal(c.Manifest.OnDemand["virtiofs"], oldGroup) {
+		t.Fatalf("rebuilt manifest lists %d modules and %v, record %d", len(c.Manifest.Modules), c.Manifest.OnDemand, k.Modules)
 	}
 }

@@ -49,10 +49,13 @@ type Kernel struct {
 	// InitrdModules lists the modules in Initrd in load order, as paths
 	// inside the initramfs (what /.banger/initrd.json says).
 	InitrdModules []string `json:"initrd_modules,omitempty"`
+	// InitrdOnDemand are the module groups in Initrd a VM loads only when
+	// it asks (virtio-fs, for VMs that share directories), by group.
+	InitrdOnDemand map[string][]string `json:"initrd_on_demand,omitempty"`
 	// AgentSHA256 is the digest of the banger-agent built into Initrd as
 	// /init; a different agent means the initramfs must be rebuilt.
 	AgentSHA256 string `json:"agent_sha256,omitempty"`
-	// Modules counts the modules in Initrd.
+	// Modules counts the modules in Initrd, on-demand ones included.
 	Modules int     `json:"modules"`
 	Checks  []Check `json:"checks,omitempty"`
 	Default bool    `json:"default"`

@@ -227,7 +227,7 @@ func TestPullOCI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gotRef != "registry.example/kernels/debian:6.1" || k.Name != "debian-6.1" || k.Source != "pull:"+gotRef || k.Modules != 11 {
+	if gotRef != "registry.example/kernels/debian:6.1" || k.Name != "debian-6.1" || k.Source != "pull:"+gotRef || k.Modules != 13 {
 		t.Fatalf("ref %q, record %+v", gotRef, k)
 	}
 	if left, _ := filepath.Glob(filepath.Join(tmp, "kernel-*")); len(left) != 0 {

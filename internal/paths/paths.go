@@ -133,6 +133,15 @@ func (l Layout) VMRuntimes() string { return filepath.Join(l.Run, "vms") }
 // Unix socket paths are limited to 107 bytes, so keep roots short.
 func (l Layout) VMRuntime(id string) string { return filepath.Join(l.VMRuntimes(), id) }
 
+// Volumes is the directory holding one subdirectory per named volume.
+func (l Layout) Volumes() string { return filepath.Join(l.State, "volumes") }
+
+// Volume is the directory of one named volume.
+func (l Layout) Volume(name string) string { return filepath.Join(l.Volumes(), name) }
+
+// VolumeDisk is a named volume's ext4 file.
+func (l Layout) VolumeDisk(name string) string { return filepath.Join(l.Volume(name), "volume.ext4") }
+
 // Keys holds the daemon's SSH client key and the per-host agent keys.
 func (l Layout) Keys() string { return filepath.Join(l.State, "keys") }
 
@@ -147,6 +156,7 @@ func (l Layout) Dirs() map[string]os.FileMode {
 		l.Kernels():    0o711,
 		l.VMs():        0o700,
 		l.VMRuntimes(): 0o700,
+		l.Volumes():    0o700,
 		l.Keys():       0o700,
 		l.OCICache():   0o700,
 	}

@@ -1,5 +1,5 @@
-// Package store keeps banger's persistent records — images, kernels, VMs and
-// IP leases — in one embedded database file.
+// Package store keeps banger's persistent records — images, kernels, VMs,
+// IP leases and named volumes — in one embedded database file.
 //
 // The database is bbolt, not SQLite: it is pure Go (the daemon stays one
 // static binary with CGO_ENABLED=0), it adds ~1 MB instead of the ~10 MB of a
@@ -39,9 +39,10 @@ const (
 	VMs     Bucket = "vms"
 	Leases  Bucket = "leases"
 	Meta    Bucket = "meta"
+	Volumes Bucket = "volumes"
 )
 
-var buckets = []Bucket{Images, Kernels, VMs, Leases, Meta}
+var buckets = []Bucket{Images, Kernels, VMs, Leases, Meta, Volumes}
 
 // Open opens (creating if needed) the database at path. It fails fast when
 // another process holds the file.
@@ -182,6 +183,8 @@ func singular(b Bucket) string {
 		return "vm"
 	case Leases:
 		return "lease"
+	case Volumes:
+		return "volume"
 	default:
 		return string(b)
 	}

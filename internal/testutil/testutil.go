@@ -55,9 +55,14 @@ func RequireBinary(t testing.TB, name, pkg string) string {
 	return p
 }
 
-// RequireQEMU skips unless qemu-system-x86_64 is installed, and returns it.
+// RequireQEMU skips unless qemu-system-x86_64 is installed (and always with
+// -short: the unit tier boots nothing), and returns it.
 func RequireQEMU(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		// The unit tier (make test-unit) boots nothing, strict or not.
+		t.Skip("boots a VM: not with -short")
+	}
 	return RequireBinary(t, "qemu-system-x86_64", "qemu-system-x86")
 }
 

@@ -15,9 +15,13 @@ package vmm
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"slices"
+	"strings"
 
+	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/proc"
 )
 
@@ -83,7 +87,9 @@ type Capabilities struct {
 	Pause bool `json:"pause"`
 	// Snapshot says machines implement Snapshotter.
 	Snapshot bool `json:"snapshot"`
-	// SharedDirs says host directories can be shared into the guest.
+	// SharedDirs says host directories can be shared into the guest
+	// (Spec.SharedDirs: virtio-fs). A machine with a shared directory
+	// cannot be snapshotted (see Spec.SnapshotBlocker).
 	SharedDirs bool `json:"shared_dirs"`
 	// Jailer says the VMM runs confined by a jailer.
 	Jailer bool `json:"jailer"`
@@ -140,6 +146,18 @@ type Drive struct {
 	Root   bool
 }
 
+// SharedDir is a host directory shared into the guest through virtio-fs:
+// a vhost-user-fs device whose backend (virtiofsd, started by the daemon
+// before the VMM) listens on Socket. The guest mounts it by Tag.
+type SharedDir struct {
+	// Tag is the virtio-fs tag, at most MaxTagLen bytes.
+	Tag    string
+	Socket string
+}
+
+// MaxTagLen is the longest virtio-fs tag (the device's config space).
+const MaxTagLen = 36
+
 // NIC is one network interface backed by a host tap.
 type NIC struct {
 	ID  string
@@ -164,6 +182,9 @@ type Spec struct {
 	MemoryMiB int
 	Drives    []Drive
 	NICs      []NIC
+	// SharedDirs need Capabilities.SharedDirs; a backend without it
+	// refuses a spec that has any.
+	SharedDirs []SharedDir
 	// ConsoleLog receives the guest's serial console.
 	ConsoleLog string
 	// AgentPort is the vsock port the guest agent listens on (Firecracker).
@@ -173,6 +194,26 @@ type Spec struct {
 	// Record persists handles before each resource is created (see
 	// Backend.Start). It may be nil in tests.
 	Record func(Handles) error
+}
+
+// ErrNotMigratable is wrapped by SnapshotBlocker's answer.
+var ErrNotMigratable = errors.New("the machine's state cannot be saved")
+
+// SnapshotBlocker says why a machine started from s cannot be paused to
+// a file, snapshotted, checkpointed or forked, or returns nil. A
+// vhost-user-fs device holds its state in the virtiofsd process, outside
+// the VMM, and QEMU refuses to migrate it ("State blocked by
+// non-migratable device ... vhost-user-fs"); microvm has no hotplug to
+// detach it first. Drives (named volumes, images) do not block.
+func (s Spec) SnapshotBlocker() error {
+	if len(s.SharedDirs) == 0 {
+		return nil
+	}
+	tags := make([]string, len(s.SharedDirs))
+	for i, d := range s.SharedDirs {
+		tags[i] = d.Tag
+	}
+	return fmt.Errorf("%w: %w: it shares host directories through virtio-fs (%s), whose device cannot be migrated", errdefs.ErrUnsupported, ErrNotMigratable, strings.Join(tags, ", "))
 }
 
 // Handles identify a running machine's host resources; the daemon stores

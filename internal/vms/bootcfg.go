@@ -106,6 +106,7 @@ type bootInputs struct {
 	StopGrace  int // milliseconds
 	// BootTimeout is vm.boot_timeout, in seconds.
 	BootTimeout int
+	Mounts     []bootcfg.Mount
 }
 
 // bootConfig builds the config drive's content as a value.
@@ -125,6 +126,7 @@ func bootConfig(in bootInputs) (bootcfg.Config, error) {
 		EntropySeed: in.Seed,
 		StopGraceMS: in.StopGrace,
 		Tmpfs:       tmpfsMounts(in.VM.Spec.Tmpfs),
+		Mounts:      in.Mounts,
 	}
 	switch in.Caps.Channel {
 	case vmm.ChannelVsock:

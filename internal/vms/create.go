@@ -12,6 +12,7 @@ import (
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/units"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/internal/volumes"
 )
 
 // Get finds a VM by id, name, or unambiguous id prefix (at least 3
@@ -87,7 +88,7 @@ func (s *Service) List(all bool) ([]VM, error) {
 // Create validates spec against the catalog and stores a VM in the
 // created state, named name (or a random docker-style name). Nothing is
 // allocated on the host until Start.
-func (s *Service) Create(_ context.Context, name string, spec Spec) (VM, error) {
+func (s *Service) Create(ctx context.Context, name string, spec Spec) (VM, error) {
 	spec, err := s.completeSpec(spec)
 	if err != nil {
 		return VM{}, err
@@ -103,6 +104,9 @@ func (s *Service) Create(_ context.Context, name string, spec Spec) (VM, error) 
 		return VM{}, err
 	}
 	spec.Kernel = k.Name
+	if err := s.checkMounts(ctx, spec, k); err != nil {
+		return VM{}, err
+	}
 	if name != "" {
 		if err := checkVMName(name); err != nil {
 			return VM{}, err
@@ -183,6 +187,9 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			bad("env %q: want KEY=VALUE", e)
 		}
+	}
+	if err := volumes.Check(sp.Mounts); err != nil {
+		errs = append(errs, err)
 	}
 	return sp, errors.Join(errs...)
 }

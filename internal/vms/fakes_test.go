@@ -36,6 +36,8 @@ type host struct {
 	leases   map[string]bool // vm id -> lease held
 	dm       map[string]bool // vm id -> dm devices up
 	machines map[string]*fakeMachine
+	// noVirtioFS makes the catalog's kernel one without virtio-fs.
+	noVirtioFS bool
 }
 
 func newHost() *host {
@@ -106,7 +108,7 @@ func (c fakeCatalog) Kernel(string) (Kernel, error) {
 	if err := c.h.do("catalog.kernel"); err != nil {
 		return Kernel{}, err
 	}
-	return Kernel{Name: "k1", Vmlinux: "/kernels/k1/vmlinux"}, nil
+	return Kernel{Name: "k1", Vmlinux: "/kernels/k1/vmlinux", VirtioFS: !c.h.noVirtioFS}, nil
 }
 
 // fakeDisks makes disk files in the VM's directory.
@@ -242,6 +244,7 @@ type fixture struct {
 	t  *testing.T
 	h  *host
 	b  *fakeBackend
+	v  *fakeVolumes
 	s  *Service
 	l  paths.Layout
 	st *store.Store
@@ -252,6 +255,7 @@ func newFixture(t *testing.T, opts ...func(*fixture)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, h: newHost(), l: paths.Rooted(t.TempDir())}
 	f.b = &fakeBackend{h: f.h, caps: vmm.Capabilities{Channel: vmm.ChannelVsock, PowerOff: true, DiskFormats: []string{vmm.FormatRaw}}}
+	f.v = newFakeVolumes(f.h)
 	for _, o := range opts {
 		o(f)
 	}
@@ -281,6 +285,7 @@ func (f *fixture) service() *Service {
 		Layout: f.l, VM: cfg, Bridge: "bgtest", Store: f.st,
 		Catalog: fakeCatalog{f.h}, Backends: fakeBackends{f.h, f.b}, Disks: fakeDisks{f.h, f.dm},
 		Network: fakeNetwork{f.h}, Agents: f.h.dialer(), ClientKey: key.PublicKey(),
+		Volumes: f.v, Shares: f.v,
 	})
 	if err != nil {
 		f.t.Fatal(err)

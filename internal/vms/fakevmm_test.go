@@ -44,6 +44,8 @@ type fakeBackend struct {
 	caps vmm.Capabilities
 	// recordThenFail makes Start record handles and then fail.
 	recordThenFail bool
+	// specs are the specs Start was given.
+	specs []vmm.Spec
 }
 
 func (b *fakeBackend) Name() string                    { return "fake" }
@@ -67,6 +69,9 @@ func (b *fakeBackend) Start(_ context.Context, spec vmm.Spec) (vmm.Machine, erro
 	if err := b.h.do("vmm.start"); err != nil {
 		return nil, err
 	}
+	b.h.mu.Lock()
+	b.specs = append(b.specs, spec)
+	b.h.mu.Unlock()
 	if b.recordThenFail {
 		return nil, errors.New("vmm died at once")
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/internal/volumes"
 )
 
 // Catalog resolves what a VM boots.
@@ -86,6 +87,11 @@ type Deps struct {
 	// says why (only --network none VMs start then).
 	Network    Network
 	NetworkErr error
+	// Volumes holds named volumes; nil when there are none to attach.
+	// Shares starts shared directories' virtiofsd and makes directory
+	// images; nil means the host's (volumes.Host with defaults).
+	Volumes VolumeCatalog
+	Shares  Shares
 	// Agents dials guest agents; ClientKey is the public key it
 	// authenticates with, which every guest's boot config authorizes.
 	Agents    AgentDialer
@@ -119,6 +125,9 @@ func New(d Deps) (*Service, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Shares == nil {
+		d.Shares = volumes.Host{}
 	}
 	s := &Service{Deps: d}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

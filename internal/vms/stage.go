@@ -49,6 +49,8 @@ type Runtime struct {
 	// Lease is nil with --network none.
 	Lease   *hostnet.Lease
 	HostKey agentclient.Key
+	// Mounts is what the volumes stage prepared for the boot config.
+	Mounts mountPlan
 	// Boot is what the boot config stage prepared for the VMM stage.
 	Boot vmm.Spec
 	// Machine is the running VMM, when this daemon has it.
@@ -77,8 +79,11 @@ func (s *Service) pipeline(vm VM) []Stage {
 	if vm.Spec.Network != NetworkNone {
 		st = append(st, networkStage{s})
 	}
+	st = append(st, runDirStage{s.Layout})
+	if len(vm.Spec.Mounts) > 0 {
+		st = append(st, volumesStage{s})
+	}
 	return append(st,
-		runDirStage{s.Layout},
 		bootStage{s},
 		vmmStage{s},
 		agentStage{s},

@@ -42,7 +42,7 @@ func (st bootStage) Acquire(_ context.Context, rt *Runtime) error {
 	cfg, err := bootConfig(bootInputs{
 		VM: rt.VM, Image: rt.Image, Lease: rt.Lease, Caps: caps, Seed: seed,
 		HostKeyPEM: string(hostKey.PEM), ClientKey: string(ssh.MarshalAuthorizedKey(st.s.ClientKey)),
-		StopGrace: st.s.VM.StopTimeout * 1000, BootTimeout: st.s.VM.BootTimeout,
+		StopGrace: st.s.VM.StopTimeout * 1000, BootTimeout: st.s.VM.BootTimeout, Mounts: rt.Mounts.Guest,
 	})
 	if err != nil {
 		return err
@@ -70,6 +70,7 @@ func (st bootStage) Acquire(_ context.Context, rt *Runtime) error {
 	if l := rt.Lease; l != nil {
 		rt.Boot.NICs = []vmm.NIC{{ID: "eth0", Tap: l.Tap, MAC: l.MAC, MTU: l.MTU}}
 	}
+	rt.Mounts.apply(&rt.Boot)
 	return nil
 }
 
@@ -146,6 +147,9 @@ func (s *Service) killStrays(id string) error {
 	}
 	var errs []error
 	for _, pid := range pids {
+		if isHelper(pid) {
+			continue // a volume's virtiofsd: the volumes stage ends it
+		}
 		ident, err := proc.Lookup(pid)
 		if err != nil {
 			continue // gone already

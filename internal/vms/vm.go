@@ -22,6 +22,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/volumes"
 )
 
 // State is where a VM is in its life.
@@ -66,7 +67,9 @@ type Spec struct {
 	VMM        string         `json:"vmm,omitempty"`
 	Network    string         `json:"network,omitempty"`
 	Ports      []hostnet.Port `json:"ports,omitempty"`
-	Init       bool           `json:"init,omitempty"`
+	// Mounts are the VM's volumes (-v, --mount), checked at create.
+	Mounts []volumes.Mount `json:"mounts,omitempty"`
+	Init   bool            `json:"init,omitempty"`
 	// Tmpfs are `--tmpfs PATH[:OPTIONS]` mounts ("/cache:size=64m").
 	Tmpfs []string `json:"tmpfs,omitempty"`
 	// Detach keeps the VM up after its main process exits (for exec);
@@ -143,6 +146,9 @@ type Kernel struct {
 	Vmlinux string
 	BzImage string
 	Initrd  string
+	// VirtioFS says the guest can mount shared directories (the
+	// options are built in, or their modules are in Initrd).
+	VirtioFS bool
 }
 
 // StartResult is a started VM and how long each stage took (ms).

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,9 @@ type Manifest struct {
 	KernelRelease string `json:"kernel_release"`
 	// Modules are absolute paths of uncompressed .ko files, in load order.
 	Modules []string `json:"modules"`
+	// OnDemand are groups of modules loaded after Modules only when the
+	// kernel command line names the group (banger.load=virtiofs).
+	OnDemand map[string][]string `json:"on_demand,omitempty"`
 }
 
 // ParseManifest parses and checks the manifest: version 1, module paths
@@ -54,12 +58,31 @@ func ParseManifest(b []byte) (Manifest, error) {
 		return Manifest{}, fmt.Errorf("%s: bad kernel_release %q: %w", ManifestPath, m.KernelRelease, errdefs.ErrInvalid)
 	}
 	prefix := "/lib/modules/" + m.KernelRelease + "/"
-	for _, mod := range m.Modules {
+	all := slices.Clone(m.Modules)
+	for _, group := range m.OnDemand {
+		all = append(all, group...)
+	}
+	for _, mod := range all {
 		if path.Clean(mod) != mod || !strings.HasPrefix(mod, prefix) || !strings.HasSuffix(mod, ".ko") {
 			return Manifest{}, fmt.Errorf("%s: module %q is not an uncompressed .ko under %s: %w", ManifestPath, mod, prefix, errdefs.ErrInvalid)
 		}
 	}
 	return m, nil
+}
+
+// onDemand is the modules to load: every VM's, then those of the groups
+// the command line names, each once. A group the initramfs lacks is
+// built into the kernel (or absent: the step that needs it says so).
+func onDemand(m Manifest, groups []string) []string {
+	mods := slices.Clone(m.Modules)
+	for _, g := range groups {
+		for _, mod := range m.OnDemand[g] {
+			if !slices.Contains(mods, mod) {
+				mods = append(mods, mod)
+			}
+		}
+	}
+	return mods
 }
 
 // Plan is everything stage 1 does, in order.
@@ -89,7 +112,7 @@ func NewPlan(m Manifest, c bootcfg.Cmdline) (Plan, error) {
 		return Plan{}, fmt.Errorf("init=%s is not an absolute path: %w", c.Init, errdefs.ErrInvalid)
 	}
 	p := Plan{
-		Modules: m.Modules,
+		Modules: onDemand(m, c.Load),
 		Root:    c.Root,
 		FSType:  c.RootFSType,
 		Data:    c.RootFlags,

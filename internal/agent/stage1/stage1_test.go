@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,10 @@ import (
 const manifest = `{"version":1,"kernel_release":"6.1.0-56-cloud-amd64","modules":[
  "/lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/virtio/virtio.ko",
  "/lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/virtio/virtio_ring.ko",
- "/lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/block/virtio_blk.ko"]}`
+ "/lib/modules/6.1.0-56-cloud-amd64/kernel/drivers/block/virtio_blk.ko"],
+ "on_demand":{"virtiofs":[
+  "/lib/modules/6.1.0-56-cloud-amd64/kernel/fs/fuse/fuse.ko",
+  "/lib/modules/6.1.0-56-cloud-amd64/kernel/fs/fuse/virtiofs.ko"]}}`
 
 func TestParseManifest(t *testing.T) {
 	m, err := ParseManifest([]byte(manifest))
@@ -28,6 +32,7 @@ func TestParseManifest(t *testing.T) {
 		{`{"version":1,"kernel_release":"r","modules":["/lib/modules/r/../../../etc/shadow.ko"]}`, "not an uncompressed .ko"},
 		{`{"version":1,"kernel_release":"r","modules":["/lib/modules/other/a.ko"]}`, "not an uncompressed .ko"},
 		{`{"version":1,"kernel_release":"r","modules":["/lib/modules/r/a.ko.xz"]}`, "not an uncompressed .ko"},
+		{`{"version":1,"kernel_release":"r","on_demand":{"g":["/etc/shadow.ko"]}}`, "not an uncompressed .ko"},
 		{`{"version":1`, "initrd.json"},
 	}
 	for _, b := range bad {
@@ -49,6 +54,15 @@ func TestNewPlan(t *testing.T) {
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("NewPlan =\n%+v\nwant\n%+v", p, want)
+	}
+	// A VM that shares directories loads the virtio-fs group after the
+	// rest; a group the initramfs lacks (built in) loads nothing.
+	p, err = NewPlan(m, bootcfg.ParseCmdline("root=/dev/vda banger.load=virtiofs,virtiofs,absent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(slices.Clone(m.Modules), m.OnDemand["virtiofs"]...); !slices.Equal(p.Modules, want) {
+		t.Fatalf("modules with banger.load=virtiofs: %v, want %v", p.Modules, want)
 	}
 	for cmdline, want := range map[string]error{
 		"console=ttyS0":                errdefs.ErrInvalid,

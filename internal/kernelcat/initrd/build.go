@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/bangerdev/banger/internal/kernelcat/compress"
@@ -29,7 +31,10 @@ type Spec struct {
 	Agent string
 	// Modules in load order.
 	Modules []Module
-	Codec   compress.Codec
+	// OnDemand are module groups loaded only by the VMs that ask (see
+	// Manifest.OnDemand), each in load order after Modules.
+	OnDemand map[string][]Module
+	Codec    compress.Codec
 }
 
 // preference orders the codecs by how fast the kernel decompresses them:
@@ -110,24 +115,43 @@ func Build(w io.Writer, spec Spec) (Manifest, error) {
 	if err := writeFile(cw, "/init", 0o755, agent, fi.Size()); err != nil {
 		return m, fmt.Errorf("write /init: %w", err)
 	}
-	for _, mod := range spec.Modules {
+	add := func(mod Module) (string, error) {
 		if !strings.HasSuffix(mod.Rel, ".ko") || strings.Contains(mod.Rel, "..") {
-			return m, fmt.Errorf("module path %q: want a relative .ko path", mod.Rel)
+			return "", fmt.Errorf("module path %q: want a relative .ko path", mod.Rel)
 		}
 		p := ModulePath(spec.Release, mod.Rel)
 		if err := mkdirs(p); err != nil {
-			return m, err
+			return "", err
 		}
 		rc, size, err := mod.Open()
 		if err != nil {
-			return m, fmt.Errorf("module %s: %w", mod.Rel, err)
+			return "", fmt.Errorf("module %s: %w", mod.Rel, err)
 		}
 		err = writeFile(cw, p, 0o644, rc, size)
 		_ = rc.Close()
 		if err != nil {
-			return m, fmt.Errorf("module %s: %w", mod.Rel, err)
+			return "", fmt.Errorf("module %s: %w", mod.Rel, err)
+		}
+		return p, nil
+	}
+	for _, mod := range spec.Modules {
+		p, err := add(mod)
+		if err != nil {
+			return m, err
 		}
 		m.Modules = append(m.Modules, p)
+	}
+	for _, group := range slices.Sorted(maps.Keys(spec.OnDemand)) {
+		if m.OnDemand == nil {
+			m.OnDemand = map[string][]string{}
+		}
+		for _, mod := range spec.OnDemand[group] {
+			p, err := add(mod)
+			if err != nil {
+				return m, err
+			}
+			m.OnDemand[group] = append(m.OnDemand[group], p)
+		}
 	}
 	manifest, err := json.Marshal(m)
 	if err != nil {

@@ -8,6 +8,8 @@
 //   - /.banger/initrd.json is a Manifest: the modules' absolute paths in
 //     load order (each after its dependencies), which the agent loads with
 //     finit_module before it waits for the root disk and switch_roots;
+//     and on-demand groups (virtio-fs), loaded after them only by the VMs
+//     whose kernel command line names the group (bootcfg.ArgLoad);
 //   - /dev/console (c 5 1) and the mount points /dev, /proc, /sys, /run and
 //     /tmp exist, so /init has a console from its first instruction.
 //
@@ -31,6 +33,9 @@ type Manifest struct {
 	KernelRelease string `json:"kernel_release"`
 	// Modules are absolute paths inside the initramfs, in load order.
 	Modules []string `json:"modules"`
+	// OnDemand are module groups a VM loads, after Modules, only when it
+	// asks for them; each in load order, without what Modules holds.
+	OnDemand map[string][]string `json:"on_demand,omitempty"`
 }
 
 // ModulePath is where a module (its path relative to lib/modules/<release>,

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,6 +47,7 @@ func TestBuildAndReadBack(t *testing.T) {
 					mod("kernel/drivers/virtio/virtio.ko", "virtio"),
 					mod("kernel/drivers/block/virtio_blk.ko", "blk"),
 				},
+				OnDemand: map[string][]Module{"virtiofs": {mod("kernel/fs/fuse/fuse.ko", "fuse"), mod("kernel/fs/fuse/virtiofs.ko", "vfs")}},
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -68,6 +70,14 @@ func TestBuildAndReadBack(t *testing.T) {
 			if c.Manifest.Version != 1 || c.Manifest.KernelRelease != "6.1.0-test" {
 				t.Fatalf("manifest %+v", c.Manifest)
 			}
+			// An on-demand group is in the archive, listed apart.
+			group := []string{"/lib/modules/6.1.0-test/kernel/fs/fuse/fuse.ko", "/lib/modules/6.1.0-test/kernel/fs/fuse/virtiofs.ko"}
+			if !slices.Equal(c.Manifest.OnDemand["virtiofs"], group) || len(c.Manifest.OnDemand) != 1 {
+				t.Fatalf("on-demand groups %v", c.Manifest.OnDemand)
+			}
+			if e, ok := c.Find(group[1]); !ok || string(e.Data) != "vfs" {
+				t.Fatal("virtiofs.ko missing or wrong")
+			}
 			init, ok := c.Find("/init")
 			if !ok || !bytes.Equal(init.Data, want) || init.Header.FileMode() != 0o755 {
 				t.Fatalf("/init is not the agent, byte for byte, mode 0755")
@@ -89,8 +99,8 @@ func TestBuildAndReadBack(t *testing.T) {
 					files++
 				}
 			}
-			if files != 5 { // init, three modules, the manifest
-				t.Errorf("%d regular files, want exactly 5", files)
+			if files != 7 { // init, three modules and two on demand, the manifest
+				t.Errorf("%d regular files, want exactly 7", files)
 			}
 		})
 	}

@@ -24,6 +24,8 @@ CONFIG_VIRTIO_VSOCKETS=m
 CONFIG_DEVTMPFS=y
 CONFIG_SERIAL_8250_CONSOLE=y
 CONFIG_ACPI=y
+CONFIG_FUSE_FS=m
+CONFIG_VIRTIO_FS=m
 CONFIG_MODULES=y
 CONFIG_BLK_DEV_INITRD=y
 CONFIG_RD_GZIP=y
@@ -61,6 +63,8 @@ var DistroModules = map[string]string{
 	"kernel/net/vmw_vsock/vsock.ko.zst":                             "",
 	"kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko.zst":        "virtio,vmw_vsock_virtio_transport_common,virtio_ring,vsock",
 	"kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.zst": "vsock",
+	"kernel/fs/fuse/fuse.ko.zst":                                    "",
+	"kernel/fs/fuse/virtiofs.ko.zst":                                "fuse,virtio,virtio_ring",
 	"kernel/fs/unrelated.ko.zst":                                    "",
 }
 

@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,12 +22,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/internal/tools/benchdaemon"
 	"github.com/bangerdev/banger/internal/vmm"
 )
 
@@ -41,6 +40,7 @@ func main() {
 
 type bench struct {
 	banger, host, root string
+	d                  *benchdaemon.Daemon
 }
 
 func run() error {
@@ -60,13 +60,12 @@ func run() error {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(root) }()
-	b := &bench{banger: *banger, root: root, host: "unix://" + filepath.Join(root, "run", "banger.sock")}
-
-	stop, err := b.startDaemon()
+	d, err := benchdaemon.Start(*banger, root, "bgb", 216)
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer d.Stop()
+	b := &bench{banger: *banger, root: root, host: d.Host(), d: d}
 	for _, args := range [][]string{
 		{"kernel", "import", *kernel, "--name", "bench", "--default"},
 		{"image", "import", *image, "--name", "bench"},
@@ -117,7 +116,7 @@ func run() error {
 		bareT = append(bareT, secs(d))
 		fmt.Printf("round %d: banger %.3fs  bare qemu %.3fs\n", i+1, bangerT[i], bareT[i])
 	}
-	mb, mq := median(bangerT), median(bareT)
+	mb, mq := benchdaemon.Median(bangerT), benchdaemon.Median(bareT)
 	fmt.Printf("\nbanger run --rm IMG -- true   median %.3fs\n", mb)
 	fmt.Printf("bare qemu boot to power-off   median %.3fs\n", mq)
 	fmt.Printf("ratio banger/bare             %.2fx  (target <= 1.15x)\n\n", mb/mq)
@@ -129,66 +128,21 @@ func run() error {
 	order := []string{"image", "kernel", "backend", "disk", "network", "rundir", "bootcfg", "vmm", "agent", "command", "teardown", "total"}
 	sort.Slice(keys, func(i, j int) bool { return slices.Index(order, keys[i]) < slices.Index(order, keys[j]) })
 	for _, k := range keys {
-		fmt.Printf("  %-14s %9.1f\n", k, median(phases[k]))
+		fmt.Printf("  %-14s %9.1f\n", k, benchdaemon.Median(phases[k]))
 	}
 	return nil
 }
 
-func (b *bench) startDaemon() (func(), error) {
-	tag := fmt.Sprintf("%04x", os.Getpid()&0xffff)
-	cfg := filepath.Join(b.root, "config.toml")
-	conf := fmt.Sprintf("[network]\nbridge = \"bgb%s\"\nsubnet = \"10.216.%d.0/24\"\nnft_table = \"bangerbench_%s\"\n", tag, os.Getpid()%250, tag)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		return nil, err
-	}
-	log, err := os.Create(filepath.Join(b.root, "daemon.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(context.Background(), b.banger, "daemon", "--root", b.root, "--config", cfg)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	stop := func() {
-		_, _ = b.cli("gc")
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		// The daemon leaves its bridge and table for VMs that outlive it;
-		// the benchmark has none left.
-		_ = exec.CommandContext(context.Background(), "ip", "link", "del", "bgb"+tag).Run()
-		_ = exec.CommandContext(context.Background(), "nft", "delete", "table", "inet", "bangerbench_"+tag).Run()
-	}
-	for range 200 {
-		if _, err := b.cli("info"); err == nil {
-			return stop, nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	stop()
-	return nil, errors.New("the daemon did not answer")
-}
-
 // cli runs banger and returns its stderr.
 func (b *bench) cli(args ...string) (string, error) {
-	_, errOut, err := b.run(args...)
+	_, errOut, err := b.d.CLI(args...)
 	return errOut, err
 }
 
 // cliOut runs the CLI and returns its stdout.
 func (b *bench) cliOut(args ...string) (string, error) {
-	out, _, err := b.run(args...)
+	out, _, err := b.d.CLI(args...)
 	return out, err
-}
-
-func (b *bench) run(args ...string) (string, string, error) {
-	cmd := exec.CommandContext(context.Background(), b.banger, append([]string{"--host", b.host}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.String(), errb.String(), fmt.Errorf("banger %s: %w\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), errb.String(), nil
 }
 
 // qemuArgv starts a detached VM and reads the QEMU command line banger
@@ -313,15 +267,3 @@ func writeConfigDrive(path string) error {
 }
 
 func secs(d time.Duration) float64 { return d.Seconds() }
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/bangerdev/banger/internal/tools/benchdaemon"
 )
 
 // benchStop is `make bench-stop`: in each round it starts a VM whose main
@@ -35,7 +37,7 @@ func (b *bench) benchStop(rounds int) error {
 		}
 		fmt.Printf("round %d: stop %.3fs  kill %.3fs\n", i+1, stopT[i], killT[i])
 	}
-	ms, mk := median(stopT), median(killT)
+	ms, mk := benchdaemon.Median(stopT), benchdaemon.Median(killT)
 	fmt.Printf("\nbanger stop (main exits on SIGTERM)  median %.3fs\n", ms)
 	fmt.Printf("banger kill                          median %.3fs\n", mk)
 	fmt.Printf("ratio stop/kill                      %.2fx\n\n", ms/mk)

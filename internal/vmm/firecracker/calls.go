@@ -108,6 +108,8 @@ func validate(spec vmm.Spec) error {
 		return bad("%d vCPUs: firecracker takes 1 to %d", spec.CPUs, maxVCPUs)
 	case spec.MemoryMiB < 1:
 		return bad("memory %d MiB", spec.MemoryMiB)
+	case len(spec.SharedDirs) > 0:
+		return bad("firecracker has no virtio-fs: it cannot share host directories (attach them as drives)")
 	}
 	roots, seen := 0, map[string]bool{}
 	for i, id := range driveIDs(spec.Drives) {

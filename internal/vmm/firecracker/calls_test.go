@@ -121,6 +121,7 @@ func TestValidate(t *testing.T) {
 		{"qcow2", func(s *vmm.Spec) { s.Drives[0].Format = "qcow2" }, "raw images only"},
 		{"two roots", func(s *vmm.Spec) { s.Drives[0].Root = true }, "2 root drives"},
 		{"same id", func(s *vmm.Spec) { s.Drives[2].ID = "scratch_1" }, "two drives have the id scratch_1"},
+		{"shared dir", func(s *vmm.Spec) { s.SharedDirs = []vmm.SharedDir{{Tag: "v0", Socket: "/s"}} }, "no virtio-fs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

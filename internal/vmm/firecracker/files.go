@@ -3,10 +3,11 @@ package firecracker
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/bangerdev/banger/internal/fsutil"
 )
 
 // runtimeFiles are the backend's entries in a VM's runtime dir. Under the
@@ -81,22 +82,7 @@ func applyOp(op FileOp, uid, gid int) error {
 	return nil
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = in.Close() }()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		_ = out.Close()
-		return err
-	}
-	return out.Close()
-}
+func copyFile(src, dst string) error { return fsutil.CopyFile(src, dst, 0o644) }
 
 // moveFile renames src to dst, copying when they are on different file
 // systems.

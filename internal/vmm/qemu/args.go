@@ -75,9 +75,13 @@ func commandLine(l launch) ([]string, error) {
 	if kernel == "" {
 		kernel = s.Kernel.Vmlinux
 	}
+	machine := machineType
+	if len(s.SharedDirs) > 0 {
+		machine += ",memory-backend=" + sharedMemID
+	}
 	args := []string{
 		"-name", "guest=banger-" + opt(s.ID),
-		"-M", machineType,
+		"-M", machine,
 		"-accel", l.accel,
 		"-cpu", cpuModel(l.accel),
 		"-smp", strconv.Itoa(s.CPUs),
@@ -100,6 +104,7 @@ func commandLine(l launch) ([]string, error) {
 		"-chardev", "socket,id=agent,path="+opt(l.agentPath())+",server=on,wait=off",
 		"-device", "virtserialport,bus=vser0.0,chardev=agent,name="+vmm.AgentPortName,
 	)
+	args = append(args, sharedDirArgs(s)...)
 	for i, d := range orderDrives(s.Drives) {
 		id := "disk" + strconv.Itoa(i)
 		format := d.Format
@@ -128,6 +133,31 @@ func commandLine(l launch) ([]string, error) {
 			"-device", dev)
 	}
 	return args, nil
+}
+
+// sharedMemID names guest RAM's memory backend when it is shared.
+const sharedMemID = "mem"
+
+// sharedDirArgs are the virtio-fs devices of s, and what they need of the
+// machine (measured with QEMU 7.2, see the package doc): guest RAM as a
+// shared memfd, which the vhost-user backend maps, and modern
+// virtio-mmio, without which virtiofsd dies at the first request
+// ("virtio legacy devices aren't supported by libvhost-user").
+func sharedDirArgs(s vmm.Spec) []string {
+	if len(s.SharedDirs) == 0 {
+		return nil
+	}
+	args := []string{
+		"-object", "memory-backend-memfd,id=" + sharedMemID + ",size=" + strconv.Itoa(s.MemoryMiB) + "M,share=on",
+		"-global", "virtio-mmio.force-legacy=false",
+	}
+	for i, d := range s.SharedDirs {
+		id := "fs" + strconv.Itoa(i)
+		args = append(args,
+			"-chardev", "socket,id="+id+",path="+opt(d.Socket),
+			"-device", "vhost-user-fs-device,chardev="+id+",tag="+opt(d.Tag))
+	}
+	return args
 }
 
 // guestCmdline appends what the machine needs to the daemon's arguments:
@@ -196,6 +226,18 @@ func checkSpec(l launch) error {
 		if d.Format != "" && d.Format != "raw" && d.Format != "qcow2" {
 			return bad("drive %q format %q: want raw or qcow2", d.ID, d.Format)
 		}
+	}
+	tags := map[string]bool{}
+	for _, d := range s.SharedDirs {
+		switch {
+		case d.Tag == "" || len(d.Tag) > vmm.MaxTagLen:
+			return bad("shared dir tag %q: want 1..%d bytes", d.Tag, vmm.MaxTagLen)
+		case tags[d.Tag]:
+			return bad("two shared dirs have the tag %q", d.Tag)
+		case d.Socket == "" || len(d.Socket) > maxSocketPath:
+			return bad("shared dir %q socket %q: want 1..%d bytes", d.Tag, d.Socket, maxSocketPath)
+		}
+		tags[d.Tag] = true
 	}
 	for _, n := range s.NICs {
 		if n.Tap == "" || len(n.Tap) > 15 {

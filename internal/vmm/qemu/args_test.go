@@ -108,6 +108,37 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
+// A shared directory is a vhost-user-fs device on its virtiofsd's socket;
+// the machine then gets its RAM from a shared memfd and modern
+// virtio-mmio, and nothing else changes.
+func TestCommandLineSharedDirs(t *testing.T) {
+	s := baseSpec()
+	s.SharedDirs = []vmm.SharedDir{{Tag: "v0", Socket: "/run/banger/vms/vm1/fs0.sock"}, {Tag: "v,1", Socket: "/run/x,y.sock"}}
+	got, err := commandLine(launch{spec: s, accel: AccelTCG})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := common("tcg", "max", "root=/dev/vda rw console=ttyS0 reboot=t panic=-1")
+	want[slices.Index(want, "-M")+1] = "microvm,acpi=on,rtc=on,isa-serial=on,memory-backend=mem"
+	want = append(want,
+		"-object", "memory-backend-memfd,id=mem,size=512M,share=on",
+		"-global", "virtio-mmio.force-legacy=false",
+		"-chardev", "socket,id=fs0,path=/run/banger/vms/vm1/fs0.sock",
+		"-device", "vhost-user-fs-device,chardev=fs0,tag=v0",
+		"-chardev", "socket,id=fs1,path=/run/x,,y.sock",
+		"-device", "vhost-user-fs-device,chardev=fs1,tag=v,,1",
+	)
+	if !slices.Equal(got, want) {
+		t.Errorf("argv:\n got %q\nwant %q", got, want)
+	}
+	if err := s.SnapshotBlocker(); !errors.Is(err, vmm.ErrNotMigratable) || !strings.Contains(err.Error(), "v0, v,1") {
+		t.Errorf("SnapshotBlocker = %v; want ErrNotMigratable naming the tags", err)
+	}
+	if err := baseSpec().SnapshotBlocker(); err != nil {
+		t.Errorf("a spec without shared dirs is blocked: %v", err)
+	}
+}
+
 func TestCommandLineVmlinuxWhenNoBzImage(t *testing.T) {
 	s := baseSpec()
 	s.Kernel.BzImage = ""
@@ -140,6 +171,9 @@ func TestCommandLineRejects(t *testing.T) {
 		{"vmdk", func(s *vmm.Spec) { s.Drives = []vmm.Drive{{ID: "x", Path: "/x", Format: "vmdk"}} }, AccelTCG, `format "vmdk"`},
 		{"long tap", func(s *vmm.Spec) { s.NICs = []vmm.NIC{{ID: "n", Tap: "bg-0123456789abc"}} }, AccelTCG, "want 1..15"},
 		{"bad mac", func(s *vmm.Spec) { s.NICs = []vmm.NIC{{ID: "n", Tap: "t", MAC: "zz"}} }, AccelTCG, `mac "zz"`},
+		{"long tag", func(s *vmm.Spec) { s.SharedDirs = []vmm.SharedDir{{Tag: strings.Repeat("t", 37), Socket: "/s"}} }, AccelTCG, "want 1..36 bytes"},
+		{"two tags alike", func(s *vmm.Spec) { s.SharedDirs = []vmm.SharedDir{{Tag: "a", Socket: "/s"}, {Tag: "a", Socket: "/t"}} }, AccelTCG, `two shared dirs have the tag "a"`},
+		{"no socket", func(s *vmm.Spec) { s.SharedDirs = []vmm.SharedDir{{Tag: "a"}} }, AccelTCG, `shared dir "a" socket ""`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -145,6 +145,9 @@ func checkFiles(spec vmm.Spec) error {
 	for _, d := range spec.Drives {
 		paths = append(paths, struct{ what, path string }{"drive " + d.ID, d.Path})
 	}
+	for _, d := range spec.SharedDirs {
+		paths = append(paths, struct{ what, path string }{"shared dir " + d.Tag + " socket", d.Socket})
+	}
 	for _, p := range paths {
 		if p.path == "" {
 			continue
@@ -238,8 +241,8 @@ func (b *Backend) Attach(ctx context.Context, h vmm.Handles) (vmm.Machine, error
 }
 
 // Capabilities implements vmm.Backend. QEMU's guests power off through
-// ACPI, its drives may be qcow2 overlays, and the agent is reached on a
-// virtio-serial port.
+// ACPI, its drives may be qcow2 overlays, the agent is reached on a
+// virtio-serial port, and host directories are shared with virtio-fs.
 func (b *Backend) Capabilities() vmm.Capabilities {
 	return vmm.Capabilities{
 		Channel:     vmm.ChannelSerial,
@@ -247,6 +250,7 @@ func (b *Backend) Capabilities() vmm.Capabilities {
 		DiskFormats: []string{vmm.FormatRaw, vmm.FormatQCOW2},
 		ExtraDrives: true,
 		Pause:       true,
+		SharedDirs:  true,
 	}
 }
 

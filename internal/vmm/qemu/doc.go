@@ -33,6 +33,13 @@
 //     kernel.go): under TCG that saves ~0.7 s of the boot.
 //   - Shutdown presses the ACPI power button again every 2 s until QEMU
 //     exits: a press before the guest listens is dropped.
+//   - Shared directories (Spec.SharedDirs) are vhost-user-fs devices on
+//     the sockets of virtiofsd processes the daemon started. Measured with
+//     QEMU 7.2: on microvm they need modern virtio-mmio (-global
+//     virtio-mmio.force-legacy=false; otherwise virtiofsd dies at the first
+//     request and the guest's I/O hangs) and guest RAM in a shared memfd,
+//     which the backend sets only for such VMs. Such a machine cannot be
+//     migrated, so not snapshotted (vmm.Spec.SnapshotBlocker).
 //
 // What this asks of the guest agent (measured with QEMU 7.2 and the busybox
 // test guest in testutil/guest): open the agent port once, read-write, and

@@ -19,9 +19,10 @@ func main() {
 	_ = unix.Mount("proc", "/proc", "proc", 0, "")
 	fmt.Printf("BOOTCHECK init at %.3fs\n", start)
 	var m struct {
-		Version       int      `json:"version"`
-		KernelRelease string   `json:"kernel_release"`
-		Modules       []string `json:"modules"`
+		Version       int                 `json:"version"`
+		KernelRelease string              `json:"kernel_release"`
+		Modules       []string            `json:"modules"`
+		OnDemand      map[string][]string `json:"on_demand"`
 	}
 	data, err := os.ReadFile("/.banger/initrd.json")
 	if err == nil {
@@ -31,15 +32,20 @@ func main() {
 		fmt.Printf("BOOTCHECK manifest error: %v\n", err)
 		poweroff()
 	}
+	// Every VM's modules, then every on-demand group's: all must load.
+	all := m.Modules
+	for _, g := range m.OnDemand {
+		all = append(all, g...)
+	}
 	loaded := 0
-	for _, p := range m.Modules {
+	for _, p := range all {
 		if err := load(p); err != nil {
 			fmt.Printf("BOOTCHECK load %s: %v\n", p, err)
 			continue
 		}
 		loaded++
 	}
-	fmt.Printf("BOOTCHECK loaded %d/%d modules by %.3fs\n", loaded, len(m.Modules), boottime())
+	fmt.Printf("BOOTCHECK loaded %d/%d modules by %.3fs\n", loaded, len(all), boottime())
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if _, err := os.Stat("/dev/vda"); err == nil {

@@ -1,0 +1,95 @@
+// Package benchdaemon runs a throwaway banger daemon for the benchmarks
+// (`make bench-*`): its own --root, bridge, subnet and nftables table, so
+// it never meets a real daemon or another benchmark, and nothing of it is
+// left once Stop returns.
+package benchdaemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Daemon is a running banger daemon and the CLI that talks to it.
+type Daemon struct {
+	banger, root, host string
+	bridge, table      string
+	cmd                *exec.Cmd
+}
+
+// Start runs `banger daemon --root root` with a network of its own: a
+// bridge named prefix + a tag and a /24 in 10.<octet>.0.0/16. It returns
+// once the daemon answers.
+func Start(banger, root, prefix string, octet int) (*Daemon, error) {
+	tag := fmt.Sprintf("%04x", os.Getpid()&0xffff)
+	d := &Daemon{banger: banger, root: root, host: "unix://" + filepath.Join(root, "run", "banger.sock"),
+		bridge: prefix + tag, table: "bangerbench_" + prefix + tag}
+	cfg := filepath.Join(root, "config.toml")
+	conf := fmt.Sprintf("[network]\nbridge = %q\nsubnet = \"10.%d.%d.0/24\"\nnft_table = %q\n", d.bridge, octet, os.Getpid()%250, d.table)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	log, err := os.Create(filepath.Join(root, "daemon.log"))
+	if err != nil {
+		return nil, err
+	}
+	d.cmd = exec.CommandContext(context.Background(), banger, "daemon", "--root", root, "--config", cfg)
+	d.cmd.Stdout, d.cmd.Stderr = log, log
+	if err := d.cmd.Start(); err != nil {
+		return nil, err
+	}
+	for range 200 {
+		if _, _, err := d.CLI("info"); err == nil {
+			return d, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.Stop()
+	return nil, errors.New("the daemon did not answer")
+}
+
+// Stop collects what is left, ends the daemon and removes the bridge and
+// table it leaves for VMs that outlive it (a benchmark has none left).
+func (d *Daemon) Stop() {
+	_, _, _ = d.CLI("gc")
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	_ = d.cmd.Wait()
+	_ = exec.CommandContext(context.Background(), "ip", "link", "del", d.bridge).Run()
+	_ = exec.CommandContext(context.Background(), "nft", "delete", "table", "inet", d.table).Run()
+}
+
+// Host is the daemon's --host value.
+func (d *Daemon) Host() string { return d.host }
+
+// CLI runs banger against the daemon and returns its stdout and stderr;
+// a non-zero exit is an error that quotes stderr.
+func (d *Daemon) CLI(args ...string) (string, string, error) {
+	cmd := exec.CommandContext(context.Background(), d.banger, append([]string{"--host", d.host}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), errb.String(), fmt.Errorf("banger %s: %w\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), errb.String(), nil
+}
+
+// Median is the median of v (0 when empty).
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
