@@ -109,7 +109,7 @@ func New(opts Options) (*Daemon, error) {
 		OCI:      d.images.Flatten,
 		InUse:    func(tx *store.Tx, k kernelcat.Kernel) string { return vms.KernelUser(tx, k.Name, k.Default) },
 	})
-	if err := d.images.Reconcile(); err != nil {
+	if err := errors.Join(d.images.Reconcile(), d.kernels.Reconcile()); err != nil {
 		_ = d.Close()
 		return nil, err
 	}

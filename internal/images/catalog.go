@@ -10,6 +10,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/imagepull/blobcache"
 	"github.com/bangerdev/banger/internal/store"
 )
 
@@ -96,10 +97,18 @@ func (s *Service) Remove(ref string) error {
 }
 
 // Reconcile removes what an interrupted build or removal left: image
-// scratch directories, and image directories no record names. Call it
-// before serving, while no build runs.
+// scratch directories, image directories no record names, and partial
+// downloads in the blob cache. Call it before serving, while no build
+// runs.
 func (s *Service) Reconcile() error {
 	leftovers, _ := filepath.Glob(filepath.Join(s.layout.Tmp(), scratchPrefix+"*"))
+	blobs, err := blobcache.SweepIngest(s.layout.OCICache())
+	if err != nil {
+		return fmt.Errorf("reconcile images: %w", err)
+	}
+	for _, p := range blobs {
+		s.log.Info("removed a partial download", "path", p)
+	}
 	imgs, err := store.ListAll[Image](s.store, store.Images)
 	if err != nil {
 		return fmt.Errorf("reconcile images: %w", err)

@@ -64,6 +64,7 @@ func (s *Service) ImportUpload(ctx context.Context, body io.Reader, opts ImportO
 		return kernelcat.Kernel{}, err
 	}
 	defer func() { _ = os.Remove(up) }()
+	cpUploadReceived.Hit()
 	return s.Import(ctx, up, opts, sink)
 }
 
@@ -187,6 +188,7 @@ func (s *Service) commit(k *kernelcat.Kernel, makeDefault bool) error {
 	if err != nil {
 		return fmt.Errorf("record kernel %s: %w", k.Name, err)
 	}
+	cpRecorded.Hit()
 	s.log.Info("kernel ready", "name", k.Name, "version", k.Version, "default", k.Default)
 	return nil
 }
