@@ -1,5 +1,6 @@
-// Package fsutil holds the two file operations several packages need done
-// exactly one way: replacing a file atomically and hashing one.
+// Package fsutil holds the file operations several packages need done
+// exactly one way: replacing a file atomically, hashing one, and saying
+// which file system filled up when a write fails for want of space.
 package fsutil
 
 import (

@@ -169,7 +169,7 @@ func (s *Service) build(ctx context.Context, rec Image, convert func(out string)
 	rec.ID = newID()
 	tmp := filepath.Join(s.layout.Tmp(), scratchPrefix+rec.ID)
 	if err := os.Mkdir(tmp, 0o711); err != nil {
-		return Image{}, fmt.Errorf("image %s: scratch dir: %w", rec.Name, err)
+		return Image{}, fsutil.NoSpace(fmt.Errorf("image %s: scratch dir: %w", rec.Name, err), tmp)
 	}
 	cpScratchMade.Hit()
 	img, err := convert(filepath.Join(tmp, filepath.Base(s.layout.ImageRootfs(rec.ID))))
@@ -178,7 +178,7 @@ func (s *Service) build(ctx context.Context, rec Image, convert func(out string)
 	}
 	if err != nil {
 		_ = os.RemoveAll(tmp)
-		return Image{}, err
+		return Image{}, fsutil.NoSpace(err, tmp)
 	}
 	cpConverted.Hit()
 	rec.Digest, rec.Layers, rec.Config = img.Digest, img.Layers, img.Config
