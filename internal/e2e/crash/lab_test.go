@@ -42,11 +42,20 @@ type lab struct {
 	exited chan struct{}
 	status syscall.WaitStatus
 	logOff int64 // where the current daemon's output starts in logPath
+	// mounted: root is a tmpfs of the lab's.
+	mounted bool
 }
 
 // newLab starts a lab; tweak adjusts its config first. Its cleanup
 // removes every VM, the test network and the root, whatever happened.
 func newLab(t *testing.T, tweak ...func(*config.Config)) *lab {
+	t.Helper()
+	return newLabOn(t, "", tweak...)
+}
+
+// newLabOn is newLab with the root on a tmpfs of tmpfsSize bytes ("" for
+// none), to fill up.
+func newLabOn(t *testing.T, tmpfsSize string, tweak ...func(*config.Config)) *lab {
 	t.Helper()
 	testutil.RequireRoot(t)
 	testutil.RequireQEMU(t)
@@ -60,6 +69,13 @@ func newLab(t *testing.T, tweak ...func(*config.Config)) *lab {
 	root, err := os.MkdirTemp("", "bgcr") //nolint:usetesting // short path for sockets
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tmpfsSize != "" {
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+tmpfsSize+",mode=0711", "tmpfs", root).CombinedOutput(); err != nil {
+			_ = os.Remove(root)
+			t.Fatalf("mount a tmpfs on %s: %v %s", root, err, out)
+		}
+		l.mounted = true
 	}
 	l.root, l.layout = root, paths.Rooted(root)
 	l.cfgPath, l.logPath = filepath.Join(root, "config.toml"), filepath.Join(root, "daemon.log")
@@ -329,4 +345,10 @@ func (l *lab) teardown(t *testing.T) {
 		}
 	}
 	_ = os.RemoveAll(l.root)
+	if l.mounted {
+		if out, err := exec.Command("umount", l.root).CombinedOutput(); err != nil {
+			t.Errorf("lab teardown: umount %s: %v %s", l.root, err, out)
+		}
+		_ = os.Remove(l.root)
+	}
 }

@@ -1,0 +1,138 @@
+package crash
+
+import (
+	"archive/tar"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/imagepull/registrytest"
+)
+
+// TestFullDisk runs a daemon whose --root is a small tmpfs and fills it
+// during an image import, an image pull and a VM's disk creation (real
+// e2fsprogs and qemu-img): each must fail with an error that says the
+// disk is full and names the file system, and leave nothing — no
+// scratch, no partial download, no image or disk file, no record — and
+// work again once there is room.
+func TestFullDisk(t *testing.T) {
+	l := newLabOn(t, "320m")
+	ids := map[string]bool{}
+	noSpace := regexp.MustCompile(`(?i)no space left on device`)
+	failsFull := func(t *testing.T, args ...string) {
+		t.Helper()
+		out, errOut, code := l.cli(args...)
+		if code == 0 {
+			t.Fatalf("banger %s succeeded on a full disk:\n%s", strings.Join(args, " "), out)
+		}
+		if !noSpace.MatchString(errOut) || !strings.Contains(errOut, "the file system at "+l.root+", tmpfs of 320MiB, is full") {
+			t.Errorf("banger %s: the error does not say that the file system at %s is full:\n%s", strings.Join(args, " "), l.root, errOut)
+		}
+		t.Logf("banger %s: %s", strings.Join(args, " "), strings.TrimSpace(errOut))
+	}
+	clean := func(t *testing.T) {
+		t.Helper()
+		v := l.look(t, ids)
+		for _, s := range v.leaks() {
+			t.Errorf("leak: %s", s)
+		}
+		if len(v.Images) != 1 || len(v.Host.Tmp) > 0 || len(v.Host.Ingest) > 0 {
+			t.Errorf("left: images %v, scratch %v, downloads %v", v.Images, v.Host.Tmp, v.Host.Ingest)
+		}
+	}
+	t.Logf("free after the kernel and busybox: %d MiB", l.free(t)>>20)
+
+	t.Run("image import", func(t *testing.T) {
+		big := bigTar(t, l.free(t)+32<<20)
+		failsFull(t, "image", "import", big, "--name", "big")
+		clean(t)
+	})
+	t.Run("image pull", func(t *testing.T) {
+		tarball, err := os.ReadFile(bigTar(t, l.free(t)+32<<20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		layer, err := registrytest.LayerFromTar(tarball, registrytest.Uncompressed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := registrytest.NewImage([]v1.Layer{layer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, _ := registrytest.Start(t).Push(t, "crash/big:1", img)
+		failsFull(t, "image", "pull", ref)
+		clean(t)
+	})
+	t.Run("vm disk", func(t *testing.T) {
+		filler := filepath.Join(l.root, "filler")
+		if out, err := exec.Command("fallocate", "-l", strconv.FormatInt(l.free(t)-64<<10, 10), filler).CombinedOutput(); err != nil {
+			t.Fatalf("fallocate: %v %s", err, out)
+		}
+		failsFull(t, "run", "-d", "--name", "full", "busybox")
+		vm := mustJSON[api.VM](t, l, "inspect", "full")
+		if vm.State == api.VMRunning {
+			t.Fatalf("the VM runs on a full disk: %+v", vm)
+		}
+		if left := entries(l.layout.VM(vm.ID)); len(left) > 0 {
+			t.Logf("vm directory after the failed start: %v", left)
+		}
+		clean(t)
+		if err := os.Remove(filler); err != nil {
+			t.Fatal(err)
+		}
+		l.must(t, "start", "full")
+		if out := l.must(t, "exec", "full", "--", "echo", "room"); out != "room\n" {
+			t.Errorf("exec once there is room: %q", out)
+		}
+		l.must(t, "rm", "-f", "full")
+		clean(t)
+	})
+}
+
+// free is the free space of the lab's root.
+func (l *lab) free(t *testing.T) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(l.root, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize //nolint:unconvert // int64 on some arches only
+}
+
+// bigTar writes a root file system tarball holding one incompressible
+// file of size bytes, outside the lab's root.
+func bigTar(t *testing.T, size int64) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "big.tar")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	tw := tar.NewWriter(f)
+	if err := tw.WriteHeader(&tar.Header{Name: "big", Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.NewChaCha8([32]byte{1})
+	buf := make([]byte, 1<<20)
+	for left := size; left > 0; left -= int64(len(buf)) {
+		_, _ = rng.Read(buf)
+		if _, err := tw.Write(buf[:min(left, int64(len(buf)))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
