@@ -3,6 +3,7 @@ package crash
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -166,15 +167,29 @@ func (s *soak) run(t *testing.T, args []string, killAt time.Duration) int {
 }
 
 // answers checks that every running VM answers exec (but those whose
-// main process ends by itself: they may be stopping).
+// main process ends by itself: they may be stopping). A VM the daemon
+// was stopping when it was killed is adopted while its guest powers off:
+// it gets 15 seconds to either answer or be recorded as stopped.
 func (s *soak) answers(v view) []string {
 	var out []string
 	for id, vm := range v.VMs {
 		if vm.State != api.VMRunning || strings.HasPrefix(vm.Name, "exit") {
 			continue
 		}
-		if got, errOut, code := s.l.cli("exec", id, "--", "echo", "up"); code != 0 || got != "up\n" {
-			out = append(out, fmt.Sprintf("running vm %s does not answer exec: exit %d %q %s", id, code, got, errOut))
+		var got, errOut string
+		var code int
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			if got, errOut, code = s.l.cli("exec", id, "--", "echo", "up"); code == 0 && got == "up\n" {
+				break
+			}
+			var now api.VM
+			if js, _, c := s.l.cli("inspect", id, "--format", "json"); c == 0 && json.Unmarshal([]byte(js), &now) == nil && now.State != api.VMRunning {
+				break // it was stopping
+			}
+			if time.Now().After(deadline) {
+				out = append(out, fmt.Sprintf("running vm %s does not answer exec: exit %d %q %s", id, code, got, errOut))
+				break
+			}
 		}
 	}
 	return out
