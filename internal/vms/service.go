@@ -100,6 +100,8 @@ type Service struct {
 	live   liveSet
 	locks  vmLocks
 	net    networkOnce
+	// boots are the boot slots (vm.parallel_boots).
+	boots chan struct{}
 }
 
 // New returns the service. Call Reconcile before serving requests, and
@@ -114,7 +116,7 @@ func New(d Deps) (*Service, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Service{Deps: d}
+	s := &Service{Deps: d, boots: bootSlots(d.VM.ParallelBoots)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.net.n = d.Network
 	return s, nil

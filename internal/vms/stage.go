@@ -55,6 +55,8 @@ type Runtime struct {
 	Machine vmm.Machine
 	// Agent is the VM's agent connection.
 	Agent *agentLink
+	// slot is the boot slot the start holds until its agent answers.
+	slot *bootSlot
 }
 
 // caps is the backend's capabilities (zero when none was resolved).
@@ -80,6 +82,7 @@ func (s *Service) pipeline(vm VM) []Stage {
 	return append(st,
 		runDirStage{s.Layout},
 		bootStage{s},
+		bootSlotStage{s.boots},
 		vmmStage{s},
 		agentStage{s},
 	)

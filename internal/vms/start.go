@@ -48,6 +48,7 @@ func (s *Service) Start(ctx context.Context, ref string) (StartResult, error) {
 		return StartResult{}, s.failed(vm, rec, err)
 	}
 	cpStartAcquired.Hit()
+	rt.slot.free()
 	lv := newLive(rt, rt.Agent)
 	s.live.put(lv)
 	vm, err = s.update(vm.ID, func(v *VM) {
