@@ -35,7 +35,7 @@ func TestConcurrentCreateRemove(t *testing.T) {
 		js, errOut, code := f.cli(nil, "inspect", strings.TrimSpace(out), "--format", "json")
 		var vm api.VM
 		if err := json.Unmarshal([]byte(js), &vm); code != 0 || err != nil {
-			return fmt.Errorf("inspect %s: exit %d %v: %s", out, code, err, errOut)
+			return fmt.Errorf("inspect %s: exit %d: %w: %s", out, code, err, errOut)
 		}
 		ids[i] = vm.ID
 		// Half the removals race the other creates; half wait for all.

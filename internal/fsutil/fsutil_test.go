@@ -3,6 +3,7 @@ package fsutil
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -40,5 +41,22 @@ func TestSHA256(t *testing.T) {
 	}
 	if _, err := SHA256(p + ".nope"); err == nil {
 		t.Fatal("missing file: want an error")
+	}
+}
+
+func TestUnlisted(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"kept", "left", "also-left"} {
+		if err := os.Mkdir(filepath.Join(dir, n), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := Unlisted(dir, map[string]bool{"kept": true})
+	want := []string{filepath.Join(dir, "also-left"), filepath.Join(dir, "left")}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("Unlisted = %v, %v; want %v", got, err, want)
+	}
+	if got, err := Unlisted(filepath.Join(dir, "absent"), nil); err != nil || len(got) != 0 {
+		t.Errorf("Unlisted of a missing dir = %v, %v", got, err)
 	}
 }

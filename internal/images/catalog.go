@@ -1,7 +1,6 @@
 package images
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/imagepull/blobcache"
 	"github.com/bangerdev/banger/internal/store"
@@ -117,15 +117,11 @@ func (s *Service) Reconcile() error {
 	for _, img := range imgs {
 		known[img.ID] = true
 	}
-	entries, err := os.ReadDir(s.layout.Images())
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	unlisted, err := fsutil.Unlisted(s.layout.Images(), known)
+	if err != nil {
 		return fmt.Errorf("reconcile images: %w", err)
 	}
-	for _, e := range entries {
-		if !known[e.Name()] {
-			leftovers = append(leftovers, s.layout.Image(e.Name()))
-		}
-	}
+	leftovers = append(leftovers, unlisted...)
 	for _, p := range leftovers {
 		s.log.Info("removing image files no record names", "path", p)
 		if err := os.RemoveAll(p); err != nil {

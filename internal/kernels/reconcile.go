@@ -1,11 +1,11 @@
 package kernels
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/store"
 )
@@ -31,15 +31,11 @@ func (s *Service) Reconcile() error {
 		partial, _ := filepath.Glob(filepath.Join(s.layout.Kernel(k.Name), ".initrd-*"))
 		leftovers = append(leftovers, partial...)
 	}
-	entries, err := os.ReadDir(s.layout.Kernels())
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	unlisted, err := fsutil.Unlisted(s.layout.Kernels(), known)
+	if err != nil {
 		return fmt.Errorf("reconcile kernels: %w", err)
 	}
-	for _, e := range entries {
-		if !known[e.Name()] {
-			leftovers = append(leftovers, s.layout.Kernel(e.Name()))
-		}
-	}
+	leftovers = append(leftovers, unlisted...)
 	for _, p := range leftovers {
 		s.log.Info("removing kernel files no record names", "path", p)
 		if err := os.RemoveAll(p); err != nil {

@@ -55,11 +55,7 @@ func TestTruncatedRecordStillReleasesEverything(t *testing.T) {
 		if got := f.get(vm.ID); got.State == Running {
 			t.Fatalf("cut at %d: the VM is still recorded as running", n)
 		}
-		f.h.reset()
-		f.s.Close()
-		f.s = f.service()
-		f.s.Reconcile(context.Background())
-		if ops := f.h.log(); len(ops) > 0 {
+		if ops := f.reconcileAgain(); len(ops) > 0 {
 			t.Fatalf("cut at %d: a second reconcile did %v", n, ops)
 		}
 		if err := f.s.Remove(context.Background(), vm.ID, false); err != nil {

@@ -107,7 +107,14 @@ func busyboxRegistry(t *testing.T, l *lab) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layer, err := registrytest.LayerFromTar(tarball, registrytest.Gzip)
+	return serveTar(t, "crash/busybox:1", tarball, registrytest.Gzip)
+}
+
+// serveTar serves a one-layer image of a root file system tarball on an
+// in-process registry until the test ends, and returns its reference.
+func serveTar(t *testing.T, repoTag string, tarball []byte, c registrytest.Compression) string {
+	t.Helper()
+	layer, err := registrytest.LayerFromTar(tarball, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +122,6 @@ func busyboxRegistry(t *testing.T, l *lab) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := registrytest.Start(t).Push(t, "crash/busybox:1", img)
+	ref, _ := registrytest.Start(t).Push(t, repoTag, img)
 	return ref
 }

@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/imagepull/registrytest"
 )
@@ -61,16 +59,7 @@ func TestFullDisk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		layer, err := registrytest.LayerFromTar(tarball, registrytest.Uncompressed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := registrytest.NewImage([]v1.Layer{layer})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref, _ := registrytest.Start(t).Push(t, "crash/big:1", img)
-		failsFull(t, "image", "pull", ref)
+		failsFull(t, "image", "pull", serveTar(t, "crash/big:1", tarball, registrytest.Uncompressed))
 		clean(t)
 	})
 	t.Run("vm disk", func(t *testing.T) {
