@@ -18,7 +18,7 @@ import (
 // result still wraps err (errors.Is(err, syscall.ENOSPC) holds when it
 // did).
 func NoSpace(err error, path string) error {
-	if !isNoSpace(err) {
+	if !IsNoSpace(err) {
 		return err
 	}
 	var pe *fs.PathError
@@ -33,9 +33,9 @@ func NoSpace(err error, path string) error {
 		err, m.dir, m.fstype, units.FormatSize(m.size))
 }
 
-// isNoSpace reports whether err is a full file system or quota, as an
-// errno or in a tool's words.
-func isNoSpace(err error) bool {
+// IsNoSpace reports whether err is a full file system or quota, as an
+// errno or in a tool's words: the host's trouble, never the input's.
+func IsNoSpace(err error) bool {
 	if err == nil {
 		return false
 	}

@@ -17,16 +17,16 @@ import (
 )
 
 // TestFullDisk runs a daemon whose --root is a small tmpfs and fills it
-// during an image import, an image pull and a VM's disk creation (real
-// e2fsprogs and qemu-img): each must fail with an error that says the
-// disk is full and names the file system, and leave nothing — no
-// scratch, no partial download, no image or disk file, no record — and
-// work again once there is room.
+// during an image import, an image pull, a kernel import and a VM's disk
+// creation (qemu-img): each must fail with an error that says the disk is
+// full and names the file system, and leave nothing — no scratch, no
+// partial download, no image, kernel or disk file, no record — and the VM
+// must start once there is room.
 func TestFullDisk(t *testing.T) {
 	l := newLabOn(t, "320m")
 	ids := map[string]bool{}
 	noSpace := regexp.MustCompile(`(?i)no space left on device`)
-	failsFull := func(t *testing.T, args ...string) {
+	failsFull := func(t *testing.T, args ...string) string {
 		t.Helper()
 		out, errOut, code := l.cli(args...)
 		if code == 0 {
@@ -36,6 +36,7 @@ func TestFullDisk(t *testing.T) {
 			t.Errorf("banger %s: the error does not say that the file system at %s is full:\n%s", strings.Join(args, " "), l.root, errOut)
 		}
 		t.Logf("banger %s: %s", strings.Join(args, " "), strings.TrimSpace(errOut))
+		return errOut
 	}
 	clean := func(t *testing.T) {
 		t.Helper()
@@ -43,37 +44,53 @@ func TestFullDisk(t *testing.T) {
 		for _, s := range v.leaks() {
 			t.Errorf("leak: %s", s)
 		}
-		if len(v.Images) != 1 || len(v.Host.Tmp) > 0 || len(v.Host.Ingest) > 0 {
-			t.Errorf("left: images %v, scratch %v, downloads %v", v.Images, v.Host.Tmp, v.Host.Ingest)
+		if len(v.Images) != 1 || len(v.Kernels) != 1 || len(v.Host.Tmp) > 0 || len(v.Host.Ingest) > 0 {
+			t.Errorf("left: images %v, kernels %v, scratch %v, downloads %v", v.Images, v.Kernels, v.Host.Tmp, v.Host.Ingest)
 		}
 	}
 	t.Logf("free after the kernel and busybox: %d MiB", l.free(t)>>20)
 
+	// Each case fills the root with a file first, leaving leave bytes,
+	// so the data each one writes stays small.
+	filler := filepath.Join(l.root, "filler")
+	fill := func(t *testing.T, leave int64) {
+		t.Helper()
+		if out, err := exec.Command("fallocate", "-l", strconv.FormatInt(l.free(t)-leave, 10), filler).CombinedOutput(); err != nil {
+			t.Fatalf("fallocate: %v %s", err, out)
+		}
+		t.Cleanup(func() { _ = os.Remove(filler) })
+	}
 	t.Run("image import", func(t *testing.T) {
-		big := bigTar(t, l.free(t)+32<<20)
-		failsFull(t, "image", "import", big, "--name", "big")
+		fill(t, 48<<20)
+		failsFull(t, "image", "import", bigTar(t, 80<<20), "--name", "big")
 		clean(t)
 	})
 	t.Run("image pull", func(t *testing.T) {
-		tarball, err := os.ReadFile(bigTar(t, l.free(t)+32<<20))
+		fill(t, 48<<20)
+		tarball, err := os.ReadFile(bigTar(t, 80<<20))
 		if err != nil {
 			t.Fatal(err)
 		}
 		failsFull(t, "image", "pull", serveTar(t, "crash/big:1", tarball, registrytest.Uncompressed))
 		clean(t)
 	})
-	t.Run("vm disk", func(t *testing.T) {
-		filler := filepath.Join(l.root, "filler")
-		if out, err := exec.Command("fallocate", "-l", strconv.FormatInt(l.free(t)-64<<10, 10), filler).CombinedOutput(); err != nil {
-			t.Fatalf("fallocate: %v %s", err, out)
+	t.Run("kernel import", func(t *testing.T) {
+		fill(t, 24<<20)
+		errOut := failsFull(t, "kernel", "import", l.deb, "--name", "k2")
+		if strings.Contains(errOut, "invalid argument") {
+			t.Errorf("a full disk is reported as a bad kernel: %s", errOut)
 		}
+		clean(t)
+	})
+	t.Run("vm disk", func(t *testing.T) {
+		fill(t, 64<<10)
 		failsFull(t, "run", "-d", "--name", "full", "busybox")
 		vm := mustJSON[api.VM](t, l, "inspect", "full")
 		if vm.State == api.VMRunning {
 			t.Fatalf("the VM runs on a full disk: %+v", vm)
 		}
-		if left := entries(l.layout.VM(vm.ID)); len(left) > 0 {
-			t.Logf("vm directory after the failed start: %v", left)
+		if left := entries(l.layout.VM(vm.ID)); len(left) != 1 || left[0] != "handles.json" {
+			t.Errorf("vm directory after the failed start: %v, want only its record", left)
 		}
 		clean(t)
 		if err := os.Remove(filler); err != nil {
