@@ -71,6 +71,8 @@ type VM struct {
 	StopTimeout  int        `toml:"stop_timeout" json:"stop_timeout"`
 	AgentTimeout int        `toml:"agent_timeout" json:"agent_timeout"`
 	BootTimeout  int        `toml:"boot_timeout" json:"boot_timeout"`
+	// ParallelBoots is how many VMs boot at once; 0 is the host's CPUs.
+	ParallelBoots int `toml:"parallel_boots" json:"parallel_boots"`
 }
 
 // QEMU configures the QEMU backend.
@@ -184,6 +186,9 @@ func (c Config) Validate() error {
 	}
 	if c.VM.BootTimeout < 1 {
 		bad("vm.boot_timeout %d: want at least 1 second", c.VM.BootTimeout)
+	}
+	if c.VM.ParallelBoots < 0 {
+		bad("vm.parallel_boots %d: want 0 (the host's CPUs) or more", c.VM.ParallelBoots)
 	}
 	if !slices.Contains([]string{"auto", "kvm", "tcg"}, c.QEMU.Accel) {
 		bad("qemu.accel %q: want auto, kvm or tcg", c.QEMU.Accel)

@@ -112,7 +112,7 @@ func New(opts Options) (*Daemon, error) {
 		InUse:    func(tx *store.Tx, k kernelcat.Kernel) string { return vms.KernelUser(tx, k.Name, k.Default) },
 	})
 	d.volumes = volumes.New(volumes.Options{Layout: opts.Layout, Store: st, Log: log, Users: vms.VolumeUsers})
-	if err := d.images.Reconcile(); err != nil {
+	if err := errors.Join(d.images.Reconcile(), d.kernels.Reconcile()); err != nil {
 		_ = d.Close()
 		return nil, err
 	}

@@ -1,11 +1,13 @@
 // Package fsutil holds the file operations several packages need done
 // exactly one way: replacing a file atomically, copying one into a new
-// file, and hashing one.
+// file, hashing one, and saying which file system filled up when a write
+// fails for want of space.
 package fsutil
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -78,4 +80,21 @@ func SHA256(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Unlisted returns the paths of dir's entries whose names known does not
+// hold — what a crash left next to the recorded ones — and none when dir
+// does not exist.
+func Unlisted(dir string, known map[string]bool) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if !known[e.Name()] {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out, nil
 }

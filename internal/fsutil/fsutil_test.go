@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -60,5 +61,22 @@ func TestCopyFile(t *testing.T) {
 	}
 	if err := CopyFile(src, dst, 0o600); !errors.Is(err, os.ErrExist) {
 		t.Fatalf("copy onto an existing file: %v", err)
+	}
+}
+
+func TestUnlisted(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"kept", "left", "also-left"} {
+		if err := os.Mkdir(filepath.Join(dir, n), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := Unlisted(dir, map[string]bool{"kept": true})
+	want := []string{filepath.Join(dir, "also-left"), filepath.Join(dir, "left")}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("Unlisted = %v, %v; want %v", got, err, want)
+	}
+	if got, err := Unlisted(filepath.Join(dir, "absent"), nil); err != nil || len(got) != 0 {
+		t.Errorf("Unlisted of a missing dir = %v, %v", got, err)
 	}
 }

@@ -80,6 +80,7 @@ func (n *Network) attach(ctx context.Context, lease Lease, ports []Port, record 
 	if err := n.links.apply(ctx, attachOps(n.cfg, lease.VMID, st)); err != nil {
 		return Attachment{}, err
 	}
+	cpTapCreated.Hit()
 	// Rules a crashed daemon left for this VM would publish twice.
 	if err := n.nft.deleteMarked(ctx, n.cfg.Table, Marker(lease.VMID)); err != nil {
 		return Attachment{}, err

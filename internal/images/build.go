@@ -175,16 +175,18 @@ func (s *Service) build(ctx context.Context, rec Image, convert func(out string)
 	rec.ID = newID()
 	tmp := filepath.Join(s.layout.Tmp(), scratchPrefix+rec.ID)
 	if err := os.Mkdir(tmp, 0o711); err != nil {
-		return Image{}, fmt.Errorf("image %s: scratch dir: %w", rec.Name, err)
+		return Image{}, fsutil.NoSpace(fmt.Errorf("image %s: scratch dir: %w", rec.Name, err), tmp)
 	}
+	cpScratchMade.Hit()
 	img, err := convert(filepath.Join(tmp, filepath.Base(s.layout.ImageRootfs(rec.ID))))
 	if err == nil {
 		err = ctx.Err()
 	}
 	if err != nil {
 		_ = os.RemoveAll(tmp)
-		return Image{}, err
+		return Image{}, fsutil.NoSpace(err, tmp)
 	}
+	cpConverted.Hit()
 	rec.Digest, rec.Layers, rec.Config = img.Digest, img.Layers, img.Config
 	rec.SizeBytes, rec.ContentBytes, rec.Inodes, rec.Skipped = img.SizeBytes, img.ContentBytes, img.Inodes, img.Skipped
 	rec.AgentSHA256 = img.AgentSHA256
@@ -197,6 +199,7 @@ func (s *Service) build(ctx context.Context, rec Image, convert func(out string)
 		_ = os.RemoveAll(tmp)
 		return Image{}, fmt.Errorf("image %s: move into place: %w", rec.Name, err)
 	}
+	cpRenamed.Hit()
 	err = s.store.Update(func(tx *store.Tx) error {
 		var prev Image
 		if tx.Get(store.Images, rec.Name, &prev) == nil {
@@ -210,6 +213,7 @@ func (s *Service) build(ctx context.Context, rec Image, convert func(out string)
 		_ = os.RemoveAll(s.layout.Image(rec.ID))
 		return Image{}, err
 	}
+	cpRecorded.Hit()
 	if hasOld && old.ID != rec.ID {
 		s.removeFiles(old)
 	}

@@ -1,7 +1,6 @@
 package images
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/imagepull/blobcache"
 	"github.com/bangerdev/banger/internal/store"
 )
 
@@ -96,10 +97,18 @@ func (s *Service) Remove(ref string) error {
 }
 
 // Reconcile removes what an interrupted build or removal left: image
-// scratch directories, and image directories no record names. Call it
-// before serving, while no build runs.
+// scratch directories, image directories no record names, and partial
+// downloads in the blob cache. Call it before serving, while no build
+// runs.
 func (s *Service) Reconcile() error {
 	leftovers, _ := filepath.Glob(filepath.Join(s.layout.Tmp(), scratchPrefix+"*"))
+	blobs, err := blobcache.SweepIngest(s.layout.OCICache())
+	if err != nil {
+		return fmt.Errorf("reconcile images: %w", err)
+	}
+	for _, p := range blobs {
+		s.log.Info("removed a partial download", "path", p)
+	}
 	imgs, err := store.ListAll[Image](s.store, store.Images)
 	if err != nil {
 		return fmt.Errorf("reconcile images: %w", err)
@@ -108,15 +117,11 @@ func (s *Service) Reconcile() error {
 	for _, img := range imgs {
 		known[img.ID] = true
 	}
-	entries, err := os.ReadDir(s.layout.Images())
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	unlisted, err := fsutil.Unlisted(s.layout.Images(), known)
+	if err != nil {
 		return fmt.Errorf("reconcile images: %w", err)
 	}
-	for _, e := range entries {
-		if !known[e.Name()] {
-			leftovers = append(leftovers, s.layout.Image(e.Name()))
-		}
-	}
+	leftovers = append(leftovers, unlisted...)
 	for _, p := range leftovers {
 		s.log.Info("removing image files no record names", "path", p)
 		if err := os.RemoveAll(p); err != nil {

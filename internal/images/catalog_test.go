@@ -131,10 +131,12 @@ func TestReconcileRemovesLeftovers(t *testing.T) {
 	for _, dir := range []string{orphan, scratch, other} {
 		writeFile(t, filepath.Join(dir, "rootfs.ext4"), "left by a crash")
 	}
+	ingest := filepath.Join(f.layout.OCICache(), "ingest", "blob-1234")
+	writeFile(t, ingest, "half a layer")
 	if err := f.Reconcile(); err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range []string{orphan, scratch} {
+	for _, dir := range []string{orphan, scratch, ingest} {
 		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s survived reconcile: %v", dir, err)
 		}

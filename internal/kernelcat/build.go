@@ -101,6 +101,9 @@ func kernelFiles(in input, k *Kernel, opts *Options) error {
 		}
 		codec, err := kimage.Extract(k.BzImage, k.Vmlinux)
 		if err != nil {
+			if fsutil.IsNoSpace(err) {
+				return err // the host's disk, not the kernel
+			}
 			return fmt.Errorf("%w: %w", errdefs.ErrInvalid, err)
 		}
 		k.PayloadCodec = string(codec)

@@ -74,6 +74,7 @@ func Import(ctx context.Context, src, dest string, opts Options) (Kernel, error)
 		return Kernel{}, fmt.Errorf("scratch dir: %w", err)
 	}
 	defer func() { _ = os.RemoveAll(work) }()
+	cpScratchMade.Hit()
 	in, err := locate(src, filepath.Join(work, "stage"), &opts)
 	if err != nil {
 		return Kernel{}, err
@@ -89,6 +90,7 @@ func Import(ctx context.Context, src, dest string, opts Options) (Kernel, error)
 	if err != nil {
 		return Kernel{}, err
 	}
+	cpBuilt.Hit()
 	if dest == "" {
 		if dest, err = opts.DestFor(k.Name); err != nil {
 			return Kernel{}, err
@@ -98,6 +100,7 @@ func Import(ctx context.Context, src, dest string, opts Options) (Kernel, error)
 		return Kernel{}, err
 	}
 	rebase(&k, out, dest)
+	cpInstalled.Hit()
 	if opts.Commit != nil {
 		if err := opts.Commit(&k); err != nil {
 			_ = os.RemoveAll(dest)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/progress"
 	"github.com/bangerdev/banger/internal/store"
@@ -52,7 +53,8 @@ func (s *Service) Import(ctx context.Context, path string, opts ImportOptions, s
 	kopts, release := s.options(opts.Name, opts.Default, sink)
 	defer release()
 	kopts.Config, kopts.Modules, kopts.Label = opts.Config, opts.Modules, opts.Source
-	return kernelcat.Import(ctx, path, "", kopts)
+	k, err := kernelcat.Import(ctx, path, "", kopts)
+	return k, fsutil.NoSpace(err, s.layout.Tmp())
 }
 
 // ImportUpload is Import for a kernel file sent by a client: it is stored
@@ -67,6 +69,7 @@ func (s *Service) ImportUpload(ctx context.Context, body io.Reader, opts ImportO
 		return kernelcat.Kernel{}, err
 	}
 	defer func() { _ = os.Remove(up) }()
+	cpUploadReceived.Hit()
 	return s.Import(ctx, up, opts, sink)
 }
 
@@ -76,12 +79,13 @@ func (s *Service) ImportUpload(ctx context.Context, body io.Reader, opts ImportO
 func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, sink progress.Sink) (kernelcat.Kernel, error) {
 	kopts, release := s.options(opts.Name, opts.Default, sink)
 	defer release()
-	return kernelcat.Pull(ctx, ref, "", kernelcat.PullOptions{
+	k, err := kernelcat.Pull(ctx, ref, "", kernelcat.PullOptions{
 		Options:   kopts,
 		SHA256:    opts.SHA256,
 		Downloads: s.layout.KernelDownloads(),
 		OCI:       s.oci,
 	})
+	return k, fsutil.NoSpace(err, s.layout.Tmp())
 }
 
 // absolute refuses relative paths: the daemon does not share the
@@ -107,7 +111,7 @@ func (s *Service) receive(body io.Reader) (string, error) {
 	}
 	switch {
 	case err != nil:
-		err = fmt.Errorf("receive kernel upload: %w", err)
+		err = fsutil.NoSpace(fmt.Errorf("receive kernel upload: %w", err), f.Name())
 	case n > s.maxBytes:
 		err = fmt.Errorf("%w: kernel upload larger than image.max_layer_bytes (%d)", errdefs.ErrInvalid, s.maxBytes)
 	case n == 0:
@@ -190,6 +194,7 @@ func (s *Service) commit(k *kernelcat.Kernel, makeDefault bool) error {
 	if err != nil {
 		return fmt.Errorf("record kernel %s: %w", k.Name, err)
 	}
+	cpRecorded.Hit()
 	s.log.Info("kernel ready", "name", k.Name, "version", k.Version, "default", k.Default)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/keylock"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 )
@@ -136,7 +137,7 @@ func (m *Manager) Create(ctx context.Context, req Request, strategy string, reco
 	}
 	fail := func(step string, err error) (Disk, error) {
 		_ = os.Remove(path)
-		return Disk{}, fmt.Errorf("vm %s disk (%s): %s: %w", req.VMID, strategy, step, err)
+		return Disk{}, fsutil.NoSpace(fmt.Errorf("vm %s disk (%s): %s: %w", req.VMID, strategy, step, err), path)
 	}
 	switch strategy {
 	case DMSnapshot:

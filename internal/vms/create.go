@@ -133,6 +133,7 @@ func (s *Service) Create(ctx context.Context, name string, spec Spec) (VM, error
 	if err != nil {
 		return VM{}, err
 	}
+	cpCreateRecorded.Hit()
 	s.Log.Info("vm created", "vm", vm.ID, "name", vm.Name, "image", spec.Image)
 	return vm, nil
 }

@@ -22,6 +22,7 @@ func (s *Service) Reconcile(ctx context.Context) {
 	}
 	for _, vm := range vms {
 		s.reconcileVM(ctx, vm)
+		s.autoRemove(ctx, vm)
 	}
 	rep := s.sweep(ctx, false)
 	for _, o := range rep.Objects {
@@ -50,7 +51,9 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 			return
 		}
 	}
+	cpReconcileReleasing.Hit()
 	relErr := s.release(ctx, s.pipeline(vm), rt)
+	cpReconcileReleased.Hit()
 	tail := consoleTail(s.consoleLog(vm.ID), 20)
 	exit, haveCode := exitFromConsole(tail)
 	_, err = s.update(vm.ID, func(v *VM) {
@@ -73,6 +76,21 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 		s.Log.Error("reconcile: record", "vm", vm.ID, "error", err)
 	}
 	s.Log.Info("reconcile: released a VM whose VMM is gone", "vm", vm.ID, "name", vm.Name, "release_error", relErr)
+}
+
+// autoRemove removes a VM started with --rm that does not run after
+// reconcile: its exit was never handled (the daemon died after recording
+// it, or while the VM ran and the VMM ended before this start), as docker
+// removes such containers when it restarts.
+func (s *Service) autoRemove(ctx context.Context, vm VM) {
+	if !vm.Spec.AutoRemove || s.live.get(vm.ID) != nil {
+		return
+	}
+	if err := s.remove1(ctx, vm.ID, false); err != nil {
+		s.Log.Error("reconcile: remove a --rm VM that is not running", "vm", vm.ID, "error", err)
+		return
+	}
+	s.Log.Info("reconcile: removed a --rm VM that is not running", "vm", vm.ID, "name", vm.Name)
 }
 
 // hasRecord reports whether the VM has a runtime record, in its directory

@@ -52,6 +52,7 @@ func (s *Service) remove1(ctx context.Context, id string, force bool) error {
 			return fmt.Errorf("vm %s: %w (retry `banger rm %s`)", vm.Name, err, vm.Name)
 		}
 	}
+	cpRemoveReleased.Hit()
 	errs := []error{s.remove(ctx, stages, rt)}
 	if errors.Join(errs...) == nil {
 		errs = append(errs, rec.Remove(), os.RemoveAll(s.Layout.VM(vm.ID)))
@@ -59,6 +60,7 @@ func (s *Service) remove1(ctx context.Context, id string, force bool) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("vm %s: remove: %w (the record is kept; retry `banger rm %s`)", vm.Name, err, vm.Name)
 	}
+	cpRemoveFiles.Hit()
 	if err := s.Store.Update(func(tx *store.Tx) error { return tx.Delete(store.VMs, vm.ID) }); err != nil {
 		return err
 	}

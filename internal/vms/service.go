@@ -112,6 +112,8 @@ type Service struct {
 	// locks serializes lifecycle operations per VM.
 	locks keylock.Set
 	net   networkOnce
+	// boots are the boot slots (vm.parallel_boots).
+	boots chan struct{}
 }
 
 // New returns the service. Call Reconcile before serving requests, and
@@ -129,7 +131,7 @@ func New(d Deps) (*Service, error) {
 	if d.Shares == nil {
 		d.Shares = volumes.Host{}
 	}
-	s := &Service{Deps: d}
+	s := &Service{Deps: d, boots: bootSlots(d.VM.ParallelBoots)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.net.n = d.Network
 	return s, nil

@@ -57,6 +57,8 @@ type Runtime struct {
 	Machine vmm.Machine
 	// Agent is the VM's agent connection.
 	Agent *agentLink
+	// slot is the boot slot the start holds until its agent answers.
+	slot *bootSlot
 }
 
 // caps is the backend's capabilities (zero when none was resolved).
@@ -85,6 +87,7 @@ func (s *Service) pipeline(vm VM) []Stage {
 	}
 	return append(st,
 		bootStage{s},
+		bootSlotStage{s.boots},
 		vmmStage{s},
 		agentStage{s},
 	)

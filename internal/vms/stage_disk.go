@@ -55,7 +55,7 @@ func (s diskStage) Acquire(ctx context.Context, rt *Runtime) error {
 		if d.Strategy == rootfs.DMSnapshot {
 			rec.Disk.DM = handles.Creating
 		}
-		return rec.Save()
+		return cpDiskRecorded.After(rec.Save())
 	}
 	d, err := s.disks.Create(ctx, req, strategy, record)
 	if err != nil {
@@ -63,6 +63,7 @@ func (s diskStage) Acquire(ctx context.Context, rt *Runtime) error {
 		// the next start makes the disk anew.
 		return err
 	}
+	cpDiskMade.Hit()
 	return s.created(rt, d)
 }
 
@@ -119,6 +120,7 @@ func (s diskStage) Remove(ctx context.Context, rt *Runtime) error {
 	if err := s.disks.Remove(ctx, rt.VM.ID, s.layout.VM(rt.VM.ID)); err != nil {
 		return err
 	}
+	cpDiskRemoved.Hit()
 	if rt.Record.Disk == nil {
 		return nil
 	}

@@ -25,11 +25,12 @@ func (st networkStage) Acquire(ctx context.Context, rt *Runtime) error {
 	rec := rt.Record
 	att, err := n.Attach(ctx, rt.VM.ID, rt.VM.Spec.Ports, func(r hostnet.Resources) error {
 		rec.Network = &handles.Network{Lease: handles.Created, IP: r.IP, MAC: r.MAC, Attach: handles.Creating, Resources: r}
-		return rec.Save()
+		return cpNetRecorded.After(rec.Save())
 	})
 	if err != nil {
 		return err
 	}
+	cpNetAttached.Hit()
 	rec.Network = &handles.Network{Lease: handles.Created, IP: att.Resources.IP, MAC: att.Resources.MAC, Attach: handles.Created, Resources: att.Resources}
 	rt.Lease = &att.Lease
 	return rec.Save()
@@ -48,6 +49,7 @@ func (st networkStage) Release(ctx context.Context, rt *Runtime) error {
 	if err := st.s.Network.Detach(ctx, rt.VM.ID); err != nil {
 		return err
 	}
+	cpNetDetached.Hit()
 	// A broken section's lease is hostnet's, by the VM id: the next
 	// start gets it back.
 	rec.Repaired("network")
@@ -68,6 +70,7 @@ func (st networkStage) Remove(ctx context.Context, rt *Runtime) error {
 	if err := st.s.Network.Release(ctx, rt.VM.ID); err != nil {
 		return err
 	}
+	cpLeaseReleased.Hit()
 	if rt.Record.Network == nil {
 		return nil
 	}

@@ -22,12 +22,13 @@ func (runDirStage) Name() string { return "rundir" }
 func (s runDirStage) Acquire(_ context.Context, rt *Runtime) error {
 	dir := s.layout.VMRuntime(rt.VM.ID)
 	rt.Record.RunDir = &handles.RunDir{State: handles.Creating, Path: dir}
-	if err := rt.Record.Save(); err != nil {
+	if err := cpRunDirRecorded.After(rt.Record.Save()); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("runtime dir: %w", err)
 	}
+	cpRunDirMade.Hit()
 	rt.Record.RunDir.State = handles.Created
 	return rt.Record.Save()
 }
@@ -45,6 +46,7 @@ func (s runDirStage) Release(_ context.Context, rt *Runtime) error {
 	if err := removeRunDir(s.layout, rt.VM.ID); err != nil {
 		return err
 	}
+	cpRunDirRemoved.Hit()
 	rec.Repaired("run_dir")
 	rec.RunDir = nil
 	return rec.Save()

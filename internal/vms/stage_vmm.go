@@ -51,6 +51,7 @@ func (st bootStage) Acquire(_ context.Context, rt *Runtime) error {
 	if err := bootcfg.Write(drive, cfg); err != nil {
 		return err
 	}
+	cpBootWritten.Hit()
 	rt.HostKey = hostKey
 	rt.Boot = vmm.Spec{
 		ID:         rt.VM.ID,
@@ -85,7 +86,7 @@ func (vmmStage) Name() string { return "vmm" }
 func (st vmmStage) Acquire(ctx context.Context, rt *Runtime) error {
 	rec := rt.Record
 	rec.VMM = &handles.VMM{State: handles.Creating, Handles: vmm.Handles{Backend: rt.Backend.Name()}}
-	if err := rec.Save(); err != nil {
+	if err := cpVMMRecorded.After(rec.Save()); err != nil {
 		return err
 	}
 	spec := rt.Boot
@@ -97,6 +98,7 @@ func (st vmmStage) Acquire(ctx context.Context, rt *Runtime) error {
 	if err != nil {
 		return err
 	}
+	cpVMMStarted.Hit()
 	rt.Machine = m
 	rec.VMM = &handles.VMM{State: handles.Created, Handles: m.Handles()}
 	return rec.Save()
@@ -130,6 +132,7 @@ func (st vmmStage) Release(ctx context.Context, rt *Runtime) error {
 	if err != nil {
 		return err
 	}
+	cpVMMReleased.Hit()
 	if rec.VMM == nil && !rec.IsBroken("vmm") {
 		return nil
 	}

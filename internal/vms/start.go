@@ -53,6 +53,8 @@ func (s *Service) startLocked(ctx context.Context, id string) (StartResult, erro
 	if err := s.acquire(ctx, stages, rt, timings); err != nil {
 		return StartResult{}, s.failed(vm, rec, err)
 	}
+	cpStartAcquired.Hit()
+	rt.slot.free()
 	lv := newLive(rt, rt.Agent)
 	s.live.put(lv)
 	vm, err = s.update(vm.ID, func(v *VM) {
@@ -64,6 +66,7 @@ func (s *Service) startLocked(ctx context.Context, id string) (StartResult, erro
 		// The VM runs; the next reconcile records it. The caller hears.
 		s.Log.Error("record vm start", "vm", lv.id(), "error", err)
 	}
+	cpStartRecorded.Hit()
 	rt.VM = vm
 	go s.watch(lv) //nolint:gosec // the watcher outlives the request by design: it lives as long as the VM
 	s.Log.Info("vm started", "vm", vm.ID, "name", vm.Name, "vmm", rt.Backend.Name(), "accel", rt.Probe.Accel, "timings_ms", timings)

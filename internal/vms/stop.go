@@ -21,12 +21,14 @@ func (s *Service) watch(lv *liveVM) {
 	if s.ctx.Err() != nil {
 		return
 	}
+	cpWatchExited.Hit()
 	id := lv.id()
 	if err != nil {
 		s.Log.Error("wait for vmm", "vm", id, "error", err)
 	}
 	lv.agent.close()
 	relErr := s.release(context.Background(), s.pipeline(lv.rt.VM), lv.rt)
+	cpWatchReleased.Hit()
 	s.live.retire(id)
 	defer s.live.forget(id)
 
@@ -67,6 +69,7 @@ func (s *Service) watch(lv *liveVM) {
 		s.Log.Error("record vm exit", "vm", id, "error", err)
 		return
 	}
+	cpWatchRecorded.Hit()
 	code := "none"
 	if updated.ExitCode != nil {
 		code = fmt.Sprint(*updated.ExitCode)
@@ -111,6 +114,7 @@ func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) 
 		return nil
 	}
 	lv.stopping.Store(true)
+	cpStopBegun.Hit()
 	if timeout < 0 {
 		return s.killVMM(ctx, lv, "")
 	}

@@ -84,6 +84,20 @@ func (c *Cache) Path(d string) (string, error) {
 	return filepath.Join(c.dir, "blobs", "sha256", h), nil
 }
 
+// SweepIngest removes the partial downloads a killed process left in the
+// layout at dir (it creates nothing) and returns their paths. Call it
+// only while no process writes to that cache: the daemon does, at start,
+// for its own.
+func SweepIngest(dir string) ([]string, error) {
+	left, _ := filepath.Glob(filepath.Join(dir, "ingest", "blob-*"))
+	for _, p := range left {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("blob cache: %w", err)
+		}
+	}
+	return left, nil
+}
+
 // Has reports whether blob d is cached with the right size. (Its digest is
 // checked when it is read.)
 func (c *Cache) Has(d string, size int64) bool {
@@ -202,6 +216,7 @@ func (c *Cache) put(d string, size int64, open func() (io.ReadCloser, error), pr
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("blob cache: %w", err)
 	}
+	cpIngested.Hit()
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return fmt.Errorf("blob cache: %w", err)
 	}

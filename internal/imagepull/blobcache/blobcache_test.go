@@ -154,3 +154,39 @@ func (c *Cache) inflightCount() int {
 	defer c.mu.Unlock()
 	return len(c.inflight)
 }
+
+// SweepIngest removes what a killed download left in the ingest
+// directory, keeps the cached blobs, and creates nothing where there is no
+// cache.
+func TestSweepIngest(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := []byte("layer bytes")
+	if err := c.Put(digest(blob), int64(len(blob)), opener(blob), nil); err != nil {
+		t.Fatal(err)
+	}
+	partial := filepath.Join(dir, "ingest", "blob-123")
+	if err := os.WriteFile(partial, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	left, err := SweepIngest(dir)
+	if err != nil || len(left) != 1 || left[0] != partial {
+		t.Fatalf("SweepIngest = %v, %v; want [%s]", left, err, partial)
+	}
+	if _, err := os.Stat(partial); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("partial download survived: %v", err)
+	}
+	if !c.Has(digest(blob), int64(len(blob))) {
+		t.Error("the sweep removed a cached blob")
+	}
+	none := filepath.Join(t.TempDir(), "absent")
+	if left, err := SweepIngest(none); err != nil || len(left) != 0 {
+		t.Errorf("SweepIngest of no cache = %v, %v", left, err)
+	}
+	if _, err := os.Stat(none); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("SweepIngest created %s", none)
+	}
+}

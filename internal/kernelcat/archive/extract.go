@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/fsutil"
 )
 
 // Options tune ExtractTar.
@@ -85,13 +86,13 @@ func ExtractTar(r io.Reader, dest string, opts Options) (Result, error) {
 func extractEntry(root *os.Root, tr *tar.Reader, h *tar.Header, name string, opts Options, res *Result) error {
 	if dir := path.Dir(name); dir != "." {
 		if err := root.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, name, err)
+			return entryErr(name, err)
 		}
 	}
 	switch h.Typeflag {
 	case tar.TypeDir:
 		if err := root.Mkdir(name, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, name, err)
+			return entryErr(name, err)
 		}
 		res.Dirs++
 	case tar.TypeReg:
@@ -142,7 +143,7 @@ func writeFile(root *os.Root, name string, r io.Reader, h *tar.Header) error {
 	}
 	f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, name, err)
+		return entryErr(name, err)
 	}
 	n, err := io.Copy(f, io.LimitReader(r, h.Size))
 	if cerr := f.Close(); err == nil {
@@ -152,9 +153,18 @@ func writeFile(root *os.Root, name string, r io.Reader, h *tar.Header) error {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, name, err)
+		return entryErr(name, err)
 	}
 	return nil
+}
+
+// entryErr is the error of one entry: the archive's fault (ErrInvalid)
+// unless the host's disk filled up, which is the host's.
+func entryErr(name string, err error) error {
+	if fsutil.IsNoSpace(err) {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, name, err)
 }
 
 // replace removes a non-directory already at name, so a later entry never
@@ -165,7 +175,7 @@ func replace(root *os.Root, name string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, name, err)
+		return entryErr(name, err)
 	}
 	if fi.IsDir() {
 		return fmt.Errorf("%w: %s: a directory is already there", errdefs.ErrInvalid, name)

@@ -97,11 +97,12 @@ func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error)
 	if err != nil {
 		return nil, fail("start qemu", err)
 	}
+	cpSpawned.Hit()
 	h.Process, err = proc.Lookup(m.child.Process.Pid)
 	phase := "identify qemu process"
 	if err == nil {
 		m.h = h
-		phase, err = "record handles", record(spec, h)
+		phase, err = "record handles", cpRecorded.After(record(spec, h))
 	}
 	if err == nil {
 		phase, err = "start qemu", m.waitReady(ctx)

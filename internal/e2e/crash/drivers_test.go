@@ -1,0 +1,127 @@
+package crash
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/bangerdev/banger/internal/crashpoint"
+	"github.com/bangerdev/banger/internal/imagepull/registrytest"
+)
+
+// A driver reaches the crash points of one operation: it starts the
+// lab's daemon armed at point and runs the CLI commands that pass it.
+// The commands may fail: the daemon dies under them.
+type driver func(t *testing.T, l *lab, point string)
+
+// drivers are the operations crash points declare (crashpoint.Op). The
+// VM gets a published port, so its nft rules are exercised too.
+func drivers(pullRef string) map[crashpoint.Op]driver {
+	armed := func(t *testing.T, l *lab, point string) {
+		t.Helper()
+		if !l.start(t, point) {
+			t.Fatalf("the daemon armed at %s died at start:\n%s", point, l.logTail())
+		}
+	}
+	runDetached := func(t *testing.T, l *lab) {
+		t.Helper()
+		l.must(t, "run", "-d", "--name", "cp", "-p", freePort(t)+":80", "busybox")
+	}
+	return map[crashpoint.Op]driver{
+		crashpoint.Create: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			l.cli("create", "--name", "cp", "busybox")
+		},
+		crashpoint.Run: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			l.cli("run", "-d", "--name", "cp", "-p", freePort(t)+":80", "busybox")
+		},
+		crashpoint.RunRm: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			l.cli("run", "--rm", "--name", "cp", "busybox", "--", "true")
+		},
+		crashpoint.Stop: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			runDetached(t, l)
+			l.cli("stop", "cp")
+		},
+		crashpoint.Remove: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			runDetached(t, l)
+			l.cli("rm", "-f", "cp")
+		},
+		crashpoint.Reconcile: func(t *testing.T, l *lab, point string) {
+			// A VM runs, the daemon is killed, then its VMM dies: the
+			// next daemon, armed, must release the VM at start.
+			if !l.start(t, "") {
+				t.Fatalf("the daemon died at start:\n%s", l.logTail())
+			}
+			runDetached(t, l)
+			l.kill(t)
+			for _, pids := range l.scanHost(t, map[string]bool{}).VMMs {
+				for _, pid := range pids {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			l.start(t, point)
+		},
+		crashpoint.ImageImport: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			l.cli("image", "import", l.busybox, "--name", "cpimg")
+		},
+		crashpoint.ImagePull: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			l.cli("image", "pull", pullRef)
+		},
+		crashpoint.KernelImport: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			l.cli("kernel", "import", l.deb, "--name", "cpk")
+		},
+		crashpoint.KernelUpload: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			l.cli("kernel", "import", "--upload", l.deb, "--name", "cpk")
+		},
+	}
+}
+
+// freePort returns "127.0.0.1:PORT" of a port free right now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0") //nolint:noctx // a port probe
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return fmt.Sprintf("127.0.0.1:%d", ln.Addr().(*net.TCPAddr).Port)
+}
+
+// busyboxRegistry serves the busybox tree as an image on an in-process
+// registry until the test ends, and returns its reference.
+func busyboxRegistry(t *testing.T, l *lab) string {
+	t.Helper()
+	tarball, err := os.ReadFile(l.busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveTar(t, "crash/busybox:1", tarball, registrytest.Gzip)
+}
+
+// serveTar serves a one-layer image of a root file system tarball on an
+// in-process registry until the test ends, and returns its reference.
+func serveTar(t *testing.T, repoTag string, tarball []byte, c registrytest.Compression) string {
+	t.Helper()
+	layer, err := registrytest.LayerFromTar(tarball, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := registrytest.NewImage([]v1.Layer{layer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := registrytest.Start(t).Push(t, repoTag, img)
+	return ref
+}

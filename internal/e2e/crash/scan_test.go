@@ -1,0 +1,143 @@
+package crash
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/internal/vmm"
+)
+
+// hostState is what the host holds of a lab, found without asking the
+// daemon: by the lab's bridge, nft table and root, and the VM ids taps
+// and processes carry.
+type hostState struct {
+	// VMMs are the live processes with BANGER_VM in their environment
+	// whose command line names the lab's root, by VM id.
+	VMMs map[string][]int
+	// Taps are "bg-" links on the lab's bridge or named after ids.
+	Taps []string
+	// Rules are the comments of per-VM rules in the lab's nft table.
+	Rules []string
+	// Loops are loop devices whose backing file is under the root.
+	Loops []string
+	// The entries of the layout's directories.
+	VMDirs, RunDirs, Tmp, Ingest, Images, Kernels []string
+}
+
+// scanHost reads the host. ids are every VM id the lab has seen, so a tap
+// that left the bridge is found by its name too.
+func (l *lab) scanHost(t *testing.T, ids map[string]bool) hostState {
+	t.Helper()
+	h := hostState{VMMs: map[string][]int{}}
+	procs, err := proc.EnvPrefixed(vmm.EnvVMID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pid, id := range procs {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), l.root+"/") {
+			h.VMMs[id] = append(h.VMMs[id], pid)
+		}
+	}
+	var links []struct {
+		Name   string `json:"ifname"`
+		Master string `json:"master"`
+	}
+	if out, err := exec.Command("ip", "-j", "link", "show").Output(); err != nil {
+		t.Fatalf("ip link: %v", err)
+	} else if err := json.Unmarshal(out, &links); err != nil {
+		t.Fatalf("ip link: %v", err)
+	}
+	for _, ln := range links {
+		if id, ok := strings.CutPrefix(ln.Name, "bg-"); ok && (ln.Master == l.cfg.Network.Bridge || ids[id]) {
+			h.Taps = append(h.Taps, ln.Name)
+		}
+	}
+	h.Rules = l.nftRules(t)
+	h.Loops = l.loops(t)
+	for _, d := range []struct {
+		dir string
+		out *[]string
+	}{
+		{l.layout.VMs(), &h.VMDirs}, {l.layout.VMRuntimes(), &h.RunDirs}, {l.layout.Tmp(), &h.Tmp},
+		{filepath.Join(l.layout.OCICache(), "ingest"), &h.Ingest}, {l.layout.Images(), &h.Images}, {l.layout.Kernels(), &h.Kernels},
+	} {
+		*d.out = entries(d.dir)
+	}
+	return h
+}
+
+// nftRules returns the comments of the per-VM rules in the lab's table.
+func (l *lab) nftRules(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("nft", "-j", "list", "table", "inet", l.cfg.Network.NftTable).Output()
+	if err != nil {
+		return nil // no table: no rules
+	}
+	var doc struct {
+		Nftables []map[string]json.RawMessage `json:"nftables"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("nft -j: %v", err)
+	}
+	var rules []string
+	for _, o := range doc.Nftables {
+		raw, ok := o["rule"]
+		if !ok {
+			continue
+		}
+		var r struct {
+			Comment string `json:"comment"`
+		}
+		if err := json.Unmarshal(raw, &r); err == nil && strings.HasPrefix(r.Comment, "banger:") {
+			rules = append(rules, r.Comment)
+		}
+	}
+	return rules
+}
+
+// loops returns the loop devices backed by files under the root.
+func (l *lab) loops(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("losetup", "-J", "-l").Output()
+	if err != nil || len(strings.TrimSpace(string(out))) == 0 {
+		return nil
+	}
+	var doc struct {
+		Devices []struct {
+			Name string `json:"name"`
+			Back string `json:"back-file"`
+		} `json:"loopdevices"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("losetup -J: %v", err)
+	}
+	var loops []string
+	for _, d := range doc.Devices {
+		if strings.HasPrefix(d.Back, l.root+"/") {
+			loops = append(loops, d.Name+" → "+d.Back)
+		}
+	}
+	return loops
+}
+
+// entries lists a directory's entry names, sorted ("" for none).
+func entries(dir string) []string {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	return names
+}
