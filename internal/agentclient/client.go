@@ -217,8 +217,11 @@ func (c *Client) Sync(ctx context.Context) error {
 	}
 	var stderr bytes.Buffer
 	code, err := c.Exec(ctx, ExecRequest{Argv: []string{"sync"}, User: "0", Stderr: &stderr})
-	if err != nil || code != 0 {
-		return fmt.Errorf("agentclient: sync: the agent is older than this banger and `sync` in the guest failed (exit %d, %v, %s): %w; pull or import the image again", code, err, strings.TrimSpace(stderr.String()), errdefs.ErrUnsupported)
+	if err != nil {
+		return fmt.Errorf("agentclient: sync: the agent is older than this banger and `sync` in the guest could not run: %w; pull or import the image again", errors.Join(err, errdefs.ErrUnsupported))
+	}
+	if code != 0 {
+		return fmt.Errorf("agentclient: sync: the agent is older than this banger and `sync` in the guest failed (exit %d: %s): %w; pull or import the image again", code, strings.TrimSpace(stderr.String()), errdefs.ErrUnsupported)
 	}
 	return nil
 }

@@ -106,7 +106,7 @@ type bootInputs struct {
 	StopGrace  int // milliseconds
 	// BootTimeout is vm.boot_timeout, in seconds.
 	BootTimeout int
-	Mounts     []bootcfg.Mount
+	Mounts      []bootcfg.Mount
 }
 
 // bootConfig builds the config drive's content as a value.
