@@ -108,6 +108,7 @@ var commands = []func(*App) *cobra.Command{
 	newGCCmd,
 	newNetworkCmd,
 	newDaemonCmd,
+	newSetupCmd,
 	newInfoCmd,
 	newConfigCmd,
 	newImageCmd,

@@ -73,8 +73,11 @@ type VM struct {
 
 // QEMU configures the QEMU backend.
 type QEMU struct {
-	Binary string `toml:"binary" json:"binary"`
-	Accel  string `toml:"accel" json:"accel"`
+	Binary       string `toml:"binary" json:"binary"`
+	Accel        string `toml:"accel" json:"accel"`
+	User         string `toml:"user" json:"user"`
+	CgroupParent string `toml:"cgroup_parent" json:"cgroup_parent"`
+	Unconfined   string `toml:"unconfined" json:"unconfined"`
 }
 
 // Firecracker configures the Firecracker backend and its jailer.
@@ -177,6 +180,12 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains([]string{"auto", "kvm", "tcg"}, c.QEMU.Accel) {
 		bad("qemu.accel %q: want auto, kvm or tcg", c.QEMU.Accel)
+	}
+	if !slices.Contains([]string{"refuse", "allow"}, c.QEMU.Unconfined) {
+		bad("qemu.unconfined %q: want refuse or allow", c.QEMU.Unconfined)
+	}
+	if p := c.QEMU.CgroupParent; p == "" || filepath.IsAbs(p) || filepath.Clean(p) != p || strings.HasPrefix(p, "..") {
+		bad("qemu.cgroup_parent %q: want a clean relative path such as banger.slice", p)
 	}
 	if !slices.Contains([]string{"hardware", "basic"}, c.Firecracker.KVMCheck) {
 		bad("firecracker.kvm_check %q: want hardware or basic", c.Firecracker.KVMCheck)

@@ -84,9 +84,9 @@ func New(cfg config.Firecracker, opts ...Option) *Backend {
 	if o.Binary == "" {
 		o.Binary = "firecracker"
 	}
-	if cfg.Jailer != "" {
+	if jailer := jailerBinary(cfg.Jailer, exec.LookPath); jailer != "" {
 		o.Jail = &JailConfig{
-			Binary: cfg.Jailer, ChrootBase: cfg.ChrootBase, UID: cfg.UID, GID: cfg.GID,
+			Binary: jailer, ChrootBase: cfg.ChrootBase, UID: cfg.UID, GID: cfg.GID,
 			CgroupParent: cfg.CgroupParent, CgroupRoot: "/sys/fs/cgroup",
 		}
 	}
@@ -94,6 +94,20 @@ func New(cfg config.Firecracker, opts ...Option) *Backend {
 		opt(&o)
 	}
 	return &Backend{opts: o, kvm: realKVMHost(), stat: statPath}
+}
+
+// jailerBinary resolves firecracker.jailer: "auto" is the jailer in PATH
+// when there is one (Firecracker runs jailed whenever it can), else none;
+// "" is none; anything else is that binary.
+func jailerBinary(cfg string, lookPath func(string) (string, error)) string {
+	if cfg != "auto" {
+		return cfg
+	}
+	p, err := lookPath("jailer")
+	if err != nil {
+		return ""
+	}
+	return p
 }
 
 // Name returns "firecracker".

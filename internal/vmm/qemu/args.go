@@ -154,7 +154,7 @@ func commandLine(l launch) ([]string, []inherited, error) {
 			dev += ",host_mtu=" + strconv.Itoa(n.MTU)
 		}
 		args = append(args,
-			"-netdev", "tap,id="+id+",ifname="+opt(n.Tap)+",script=no,downscript=no",
+			"-netdev", "tap,id="+id+",fd="+fds.tap(n.Tap),
 			"-device", dev)
 	}
 	return args, fds.files, nil

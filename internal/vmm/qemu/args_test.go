@@ -106,12 +106,12 @@ func TestCommandLine(t *testing.T) {
 				"-add-fd", "fd=10,set=3",
 				"-drive", "id=disk1,if=none,file=/dev/fdset/3,format=qcow2,readonly=on",
 				"-device", "virtio-blk-device,drive=disk1",
-				"-netdev", "tap,id=net0,ifname=bg-1234abcd,script=no,downscript=no",
+				"-netdev", "tap,id=net0,fd=11",
 				"-device", "virtio-net-device,netdev=net0,mac=02:00:00:00:00:01,host_mtu=1400",
 			),
 			files: append(commonFiles(),
 				inherited{Path: "/d/root.ext4", Flag: os.O_RDWR}, inherited{Path: "/d/root.ext4", Flag: os.O_RDONLY},
-				inherited{Path: "/d/data.qcow2", Flag: os.O_RDONLY}),
+				inherited{Path: "/d/data.qcow2", Flag: os.O_RDONLY}, inherited{Path: "bg-1234abcd", Tap: true}),
 		},
 		{
 			name:  "qcow2 overlay: its backing image as a descriptor too",
@@ -130,17 +130,17 @@ func TestCommandLine(t *testing.T) {
 				inherited{Path: "/img/rootfs.ext4", Flag: os.O_RDONLY}),
 		},
 		{
-			name:  "commas in names are doubled inside option lists; paths never appear",
+			name:  "paths never appear: a comma in one needs no escaping",
 			accel: AccelTCG,
 			edit: func(s *vmm.Spec) {
-				s.ID = "vm1"
-				s.NICs = []vmm.NIC{{ID: "n", Tap: "t,x"}}
+				s.Drives = []vmm.Drive{{ID: "root", Path: "/d/a,b.ext4", Root: true, ReadOnly: true}}
 			},
 			want: append(common("tcg", "max", tcgCmdline),
-				"-netdev", "tap,id=net0,ifname=t,,x,script=no,downscript=no",
-				"-device", "virtio-net-device,netdev=net0",
+				"-add-fd", "fd=8,set=2",
+				"-drive", "id=disk0,if=none,file=/dev/fdset/2,format=raw,readonly=on",
+				"-device", "virtio-blk-device,drive=disk0",
 			),
-			files: commonFiles(),
+			files: append(commonFiles(), inherited{Path: "/d/a,b.ext4", Flag: os.O_RDONLY}),
 		},
 	}
 	for _, tt := range tests {

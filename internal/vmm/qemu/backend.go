@@ -210,7 +210,7 @@ func (m *Machine) spawn(spec vmm.Spec, argv []string, files []inherited, cg *cgr
 		}
 		if dir != nil {
 			defer func() { _ = dir.Close() }()
-			attr.UseCgroupFD, attr.CgroupFD = true, int(dir.Fd())
+			startInCgroup(&attr, dir)
 		}
 	}
 	logPath := filepath.Join(spec.RuntimeDir, stderrLog)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bangerdev/banger/internal/hostsetup"
 	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/qemu"
@@ -26,8 +27,10 @@ const confineUser = "banger-vmm"
 func confinedHarness(t *testing.T) vmmtest.Harness {
 	h := echoHarness(t)
 	testutil.RequireRoot(t)
-	if _, err := user.Lookup(confineUser); err != nil {
-		testutil.Skip(t, "user "+confineUser+" does not exist: run `sudo bin/banger setup` (make test does)")
+	// As `banger setup` does, once per host.
+	in := hostsetup.Inputs{VMMUser: confineUser}
+	if err := hostsetup.Run(t.Context(), hostsetup.Plan(in, hostsetup.Observe(in)), hostsetup.ExecRunner); err != nil {
+		testutil.Skip(t, "cannot create user "+confineUser+": "+err.Error())
 	}
 	newBackend := func(*testing.T) vmm.Backend {
 		return qemu.New(qemu.WithAccel(testAccel()),

@@ -26,6 +26,11 @@ type inherited struct {
 	Flag int
 	// Listen makes Path a unix socket the daemon binds and listens on.
 	Listen bool
+	// Tap makes Path the name of a tap the daemon attaches to (TUNSETIFF
+	// on /dev/net/tun, as root), so QEMU needs neither CAP_NET_ADMIN nor
+	// access to /dev/net/tun (0600 on some hosts), and no process of the
+	// VMM user can attach to another VM's tap.
+	Tap bool
 }
 
 // fdPlan numbers inherited files: the i-th is descriptor 3+i in QEMU
@@ -47,6 +52,9 @@ func (p *fdPlan) path(file string) string {
 
 // socket is a listening socket's descriptor number (chardev fd=).
 func (p *fdPlan) socket(path string) string { return p.add(inherited{Path: path, Listen: true}) }
+
+// tap is an attached tap's descriptor number (-netdev tap,fd=).
+func (p *fdPlan) tap(name string) string { return p.add(inherited{Path: name, Tap: true}) }
 
 // set opens file once per flag into a new fd set and returns its -add-fd
 // arguments; lastSet names it.
@@ -76,9 +84,12 @@ func openInherited(files []inherited) (out []*os.File, err error) {
 	}()
 	for _, f := range files {
 		var file *os.File
-		if f.Listen {
+		switch {
+		case f.Listen:
 			file, err = listenUnix(f.Path)
-		} else {
+		case f.Tap:
+			file, err = openTap(f.Path)
+		default:
 			file, err = os.OpenFile(f.Path, f.Flag|syscall.O_CLOEXEC, 0o600)
 		}
 		if err != nil {
