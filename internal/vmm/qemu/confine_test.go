@@ -82,7 +82,9 @@ func TestPlanConfinement(t *testing.T) {
 		},
 		{
 			name: "no cgroup controllers, allowed", conf: allow,
-			edit:     func(f *confineFacts) { f.Cgroups = cgroups.Host{Why: "no cgroup hierarchy with the memory and pids controllers"} },
+			edit: func(f *confineFacts) {
+				f.Cgroups = cgroups.Host{Why: "no cgroup hierarchy with the memory and pids controllers"}
+			},
 			record:   &vmm.Confinement{User: "banger-vmm", UID: 999, GID: 995, Sandbox: sandboxOpts},
 			launcher: true,
 			summary:  "user banger-vmm (uid 999), no capabilities, not dumpable, seccomp sandbox",
