@@ -65,7 +65,7 @@ func (f *fakeHost) apply(_ context.Context, ops []linkOp) error {
 func (f *fakeHost) ensure(_ context.Context, p nftplan.Plan) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log = append(f.log, "nft ensure "+p.Table)
+	f.log = append(f.log, "nft ensure "+p.FamilyName()+" "+p.Table)
 	if f.chains == nil {
 		f.chains = map[string][]nftplan.Rule{}
 	}
@@ -80,10 +80,10 @@ func (f *fakeHost) ensure(_ context.Context, p nftplan.Plan) error {
 	return nil
 }
 
-func (f *fakeHost) add(_ context.Context, _ string, rules []nftplan.Rule) error {
+func (f *fakeHost) add(_ context.Context, p nftplan.Plan) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, r := range rules {
+	for _, r := range p.Rules {
 		if f.failOn == "nft add" {
 			return errors.New("injected failure: nft add")
 		}

@@ -106,6 +106,9 @@ func (n *Network) Plan() nftplan.Plan {
 	return basePlan(n.cfg.params(n.dns != nil && n.dns.Forward))
 }
 
+// BridgePlan returns banger's bridge-family table as Setup installs it.
+func (n *Network) BridgePlan() nftplan.Plan { return bridgePlan(n.cfg.Table) }
+
 // Close stops the DNS forwarder. Host state (bridge, table, taps) stays:
 // VMs outlive the daemon.
 func (n *Network) Close() error {
