@@ -16,10 +16,10 @@ type unsupported struct{}
 
 func newEdges() (linkEdge, nftEdge) { return unsupported{}, unsupported{} }
 
-func (unsupported) state(context.Context, string) (hostState, error)  { return hostState{}, errOS }
-func (unsupported) apply(context.Context, []linkOp) error             { return errOS }
-func (unsupported) ensure(context.Context, nftplan.Plan) error        { return errOS }
-func (unsupported) add(context.Context, nftplan.Plan) error              { return errOS }
+func (unsupported) state(context.Context, string) (hostState, error) { return hostState{}, errOS }
+func (unsupported) apply(context.Context, []linkOp) error            { return errOS }
+func (unsupported) ensure(context.Context, nftplan.Plan) error       { return errOS }
+func (unsupported) add(context.Context, nftplan.Plan) error          { return errOS }
 func (unsupported) deleteMarked(context.Context, string, string) error {
 	return errOS
 }

@@ -62,8 +62,8 @@ func newRootEnv(t *testing.T) *rootEnv {
 	t.Cleanup(func() {
 		_ = exec.Command("nft", "delete", "table", "inet", e.cfg.NftTable).Run()   //nolint:noctx // cleanup
 		_ = exec.Command("nft", "delete", "table", "bridge", e.cfg.NftTable).Run() //nolint:noctx // cleanup
-		_ = exec.Command("ip", "link", "del", e.cfg.Bridge).Run()                //nolint:noctx // cleanup
-		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(fwd), 0o644)    //nolint:gosec // restoring a sysctl
+		_ = exec.Command("ip", "link", "del", e.cfg.Bridge).Run()                  //nolint:noctx // cleanup
+		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(fwd), 0o644)      //nolint:gosec // restoring a sysctl
 	})
 	return e
 }
