@@ -183,7 +183,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Every request carries its caller's credentials (SO_PEERCRED) and
+	// logs its uid.
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: api.ConnContext}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	d.log.Info("daemon ready", "socket", d.layout.Socket, "state", d.layout.State, "version", version.String())
