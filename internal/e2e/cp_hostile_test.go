@@ -24,7 +24,7 @@ func TestCpFromAHostileGuest(t *testing.T) {
 	t.Cleanup(func() { f.cli(nil, "rm", "-f", id) })
 	f.must(t, "exec", id, "--", "sh", "-c", strings.Join([]string{
 		"mkdir -p /t/sub",
-		"ln -s " + outside + " /t/abs",    // an absolute link to a host directory
+		"ln -s " + outside + " /t/abs",     // an absolute link to a host directory
 		"ln -s ../../../outside /t/sub/up", // a relative link climbing out
 		"echo x > /t/su && chmod 4755 /t/su",
 		"echo nl > \"/t/two\nlines\"",
