@@ -26,6 +26,7 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/kernelcat"
@@ -80,9 +81,15 @@ func New(opts Options) (*Daemon, error) {
 		_ = lock.Close()
 		return nil, err
 	}
+	cfg := opts.Config
+	if opts.Layout.State != paths.DefaultStateDir {
+		// Side by side with the system daemon and others: a network of
+		// its own wherever the config leaves it at the defaults.
+		cfg.Network = hostnet.OwnNetwork(cfg.Network, opts.Layout.State, cfg.IsSet)
+	}
 	d := &Daemon{
 		layout:  opts.Layout,
-		cfg:     opts.Config,
+		cfg:     cfg,
 		log:     log,
 		store:   st,
 		started: time.Now(),

@@ -63,7 +63,7 @@ func (d *Daemon) initVMs() error {
 	}
 	if os.Geteuid() != 0 {
 		d.parts.netErr = fmt.Errorf("the daemon does not run as root")
-	} else if d.parts.net, err = hostnet.New(d.cfg.Network, d.store, hostnet.WithLogger(d.log)); err != nil {
+	} else if d.parts.net, err = hostnet.New(d.cfg.Network, d.store, hostnet.WithLogger(d.log), hostnet.WithOwner(d.layout.State)); err != nil {
 		d.parts.netErr = err
 	}
 	deps.NetworkErr = d.parts.netErr

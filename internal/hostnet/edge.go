@@ -35,6 +35,8 @@ type nftEdge interface {
 	deleteMarked(ctx context.Context, table, marker string) error
 	// rules lists the table's rules; found is false without the table.
 	rules(ctx context.Context, table string) (found bool, rules []RuleInfo, err error)
+	// chains lists the table's chains (both families); none without it.
+	chains(ctx context.Context, table string) ([]string, error)
 	// deleteTable deletes the table; a missing table is not an error.
 	deleteTable(ctx context.Context, table string) error
 }

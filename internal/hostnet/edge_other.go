@@ -24,4 +24,5 @@ func (unsupported) deleteMarked(context.Context, string, string) error {
 	return errOS
 }
 func (unsupported) rules(context.Context, string) (bool, []RuleInfo, error) { return false, nil, errOS }
+func (unsupported) chains(context.Context, string) ([]string, error)        { return nil, errOS }
 func (unsupported) deleteTable(context.Context, string) error               { return errOS }

@@ -171,6 +171,35 @@ func (nftConn) rules(ctx context.Context, table string) (bool, []RuleInfo, error
 	return found, out, err
 }
 
+func (nftConn) chains(ctx context.Context, table string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c, err := nftables.New()
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	var out []string
+	for _, f := range families {
+		if ok, err := tableExists(c, f, table); err != nil || !ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		chains, err := c.ListChainsOfTableFamily(f)
+		if err != nil {
+			return nil, fmt.Errorf("list chains of table %s %s: %w", familyName(f), table, err)
+		}
+		for _, ch := range chains {
+			if ch.Table.Name == table {
+				out = append(out, ch.Name)
+			}
+		}
+	}
+	return out, nil
+}
+
 func (nftConn) deleteMarked(ctx context.Context, table, marker string) error {
 	if err := ctx.Err(); err != nil {
 		return err

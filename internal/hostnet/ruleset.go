@@ -28,6 +28,8 @@ type rulesetParams struct {
 	IsolateVMs bool
 	// DNSForwarder opens port 53 on the gateway to the guests.
 	DNSForwarder bool
+	// Owner, when set, is marked by an empty chain (see own.go).
+	Owner string
 }
 
 var loopbackNet = netip.MustParsePrefix("127.0.0.0/8")
@@ -92,7 +94,7 @@ func basePlan(p rulesetParams) nftplan.Plan {
 		rule(chainPostrouting, nftplan.Masquerade{}, toBr, nftplan.SAddr(loopbackNet)),
 	)
 
-	return nftplan.Plan{
+	plan := nftplan.Plan{
 		Table: p.Table,
 		Chains: []nftplan.Chain{
 			{Name: chainForward, Type: "filter", Hook: nftplan.Forward, Priority: 0},
@@ -104,6 +106,10 @@ func basePlan(p rulesetParams) nftplan.Plan {
 		},
 		Rules: rules,
 	}
+	if p.Owner != "" {
+		plan.Chains = append(plan.Chains, nftplan.Chain{Name: ownerChain(p.Owner)})
+	}
+	return plan
 }
 
 // portRules are a VM's DNAT rules, one per mapping, each marked with the

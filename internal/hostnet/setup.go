@@ -12,8 +12,9 @@ import (
 	"github.com/bangerdev/banger/internal/store"
 )
 
-// Setup makes the host ready for VMs, idempotently: it refuses a subnet
-// that overlaps a route not on banger's bridge; ensures the bridge with
+// Setup makes the host ready for VMs, idempotently: it refuses a bridge
+// or table another daemon owns (WithOwner) and a subnet that overlaps a
+// route not on banger's bridge; ensures the bridge with
 // the gateway address, ip_forward (recording the old value for Teardown)
 // and banger's nft table with its base chains (family inet, and family
 // bridge for what each tap may send); isolates every tap on the
@@ -24,6 +25,17 @@ func (n *Network) Setup(ctx context.Context) error {
 	st, err := n.links.state(ctx, n.cfg.Bridge)
 	if err != nil {
 		return fmt.Errorf("network setup: %w", err)
+	}
+	chains, err := n.nft.chains(ctx, n.cfg.Table)
+	if err != nil {
+		return fmt.Errorf("network setup: %w", err)
+	}
+	alias := ""
+	if st.Bridge != nil {
+		alias = st.Bridge.Alias
+	}
+	if err := checkOwner(n.cfg.Owner, n.cfg, alias, chains); err != nil {
+		return err
 	}
 	if err := checkOverlap(n.cfg.Subnet, n.cfg.Bridge, st.Routes); err != nil {
 		return err
