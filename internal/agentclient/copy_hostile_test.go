@@ -193,7 +193,7 @@ func TestCopyOutFromAHostileGuest(t *testing.T) {
 			},
 		},
 		{
-			name: "hardlinked names arrive as separate files",
+			name: "hard-linked names arrive as separate files",
 			tree: func(string) hostileFS {
 				return hostileFS{
 					"/t":   {mode: dir, list: []hinfo{{name: "a", mode: reg, size: 4}, {name: "b", mode: reg, size: 4}}},

@@ -75,7 +75,13 @@ func TestSocketIsForTheGroupAndLogsTheCaller(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; _ = d.Close() })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		_ = d.Close()
+	})
 	sock := paths.Rooted(root).Socket
 	for range 200 {
 		if _, err := os.Stat(sock); err == nil {

@@ -46,7 +46,7 @@ func TestCpFromAHostileGuest(t *testing.T) {
 	}
 	for _, n := range []string{"a", "b"} {
 		if fi, err := os.Lstat(filepath.Join(dst, n)); err != nil || fi.Sys().(*syscall.Stat_t).Nlink != 1 {
-			t.Errorf("hardlinked %s arrived as %v, %v; want a file of its own", n, fi, err)
+			t.Errorf("hard-linked %s arrived as %v, %v; want a file of its own", n, fi, err)
 		}
 	}
 

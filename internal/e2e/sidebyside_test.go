@@ -102,7 +102,7 @@ func TestTwoDaemonsSideBySide(t *testing.T) {
 // returns it as a fixture whose cfg is what it runs with.
 func secondDaemon(t *testing.T, a *fixture) *fixture {
 	t.Helper()
-	root, err := os.MkdirTemp("", "bgsd")
+	root, err := os.MkdirTemp("", "bgsd") //nolint:usetesting // short socket paths; close removes it
 	if err != nil {
 		t.Fatal(err)
 	}
