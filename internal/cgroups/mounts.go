@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/bangerdev/banger/internal/agent/initplan"
 )
 
 // Controllers are the controllers a VMM's group needs.
@@ -32,62 +34,19 @@ type Mount struct {
 }
 
 // ParseMounts returns the cgroup and cgroup2 mounts in a mountinfo text
-// ("ID parent maj:min root point options [optional...] - fstype source
-// superoptions"), in file order. Lines it cannot read are skipped.
+// (proc(5)), in file order. Lines it cannot read are skipped.
 func ParseMounts(mountinfo string) []Mount {
+	infos, _ := initplan.ParseMountinfo(strings.NewReader(mountinfo))
 	var out []Mount
-	for line := range strings.Lines(mountinfo) {
-		pre, post, ok := strings.Cut(strings.TrimSpace(line), " - ")
-		if !ok {
-			continue
-		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 1 {
-			continue
-		}
-		m := Mount{Point: unescape(f[4])}
-		switch g[0] {
+	for _, mi := range infos {
+		switch mi.FSType {
 		case "cgroup2":
-			m.V2 = true
+			out = append(out, Mount{Point: mi.Point, V2: true})
 		case "cgroup":
-			if len(g) >= 3 {
-				m.Options = strings.Split(g[2], ",")
-			}
-		default:
-			continue
+			out = append(out, Mount{Point: mi.Point, Options: mi.SuperOptions})
 		}
-		out = append(out, m)
 	}
 	return out
-}
-
-// unescape undoes mountinfo's octal escapes (\040 for a space).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1:i+4]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := range 3 {
-		if s[i] < '0' || s[i] > '7' {
-			return false
-		}
-	}
-	return s[0] <= '3'
 }
 
 // Choose decides where the controllers are, from the mounts and a reader
