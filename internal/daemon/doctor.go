@@ -66,7 +66,13 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 			}
 			table = fmt.Sprintf("nft table inet %s (%d rules, %d of them per-VM)", d.cfg.Network.NftTable, len(inv.Table.Rules), perVM)
 		}
-		check("networking", true, fmt.Sprintf("%s; %s; %d taps; %d leases", bridge, table, len(inv.Taps), len(inv.Leases)))
+		taps := 0 // on this daemon's bridge: other daemons' are theirs
+		for _, t := range inv.Taps {
+			if t.Bridge == d.cfg.Network.Bridge {
+				taps++
+			}
+		}
+		check("networking", true, fmt.Sprintf("%s; %s; %d taps; %d leases", bridge, table, taps, len(inv.Leases)))
 		rep.Uses["network"] = fmt.Sprintf("bridge %s, subnet %s, nft table %s", d.cfg.Network.Bridge, d.parts.net.Subnet(), d.cfg.Network.NftTable)
 	}
 	ks, err := d.kernels.List()
