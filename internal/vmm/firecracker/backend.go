@@ -96,20 +96,6 @@ func New(cfg config.Firecracker, opts ...Option) *Backend {
 	return &Backend{opts: o, kvm: realKVMHost(), stat: statPath}
 }
 
-// jailerBinary resolves firecracker.jailer: "auto" is the jailer in PATH
-// when there is one (Firecracker runs jailed whenever it can), else none;
-// "" is none; anything else is that binary.
-func jailerBinary(cfg string, lookPath func(string) (string, error)) string {
-	if cfg != "auto" {
-		return cfg
-	}
-	p, err := lookPath("jailer")
-	if err != nil {
-		return ""
-	}
-	return p
-}
-
 // Name returns "firecracker".
 func (b *Backend) Name() string { return Name }
 
