@@ -194,10 +194,11 @@ func (b *bench) qemuArgv() ([]string, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	argv := plainArgv(strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00"), func(fd string) string {
-		p, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pids[0], fd))
-		return p
-	})
+	files, err := b.inheritedFiles("argv")
+	if err != nil {
+		return nil, "", err
+	}
+	argv := plainArgv(strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00"), func(fd string) string { return files[fd] })
 	for _, a := range argv {
 		if strings.Contains(a, "format=qcow2") {
 			return argv, backingFile(a), nil

@@ -285,3 +285,14 @@ func TestParseCPUInfoKHz(t *testing.T) {
 		}
 	}
 }
+
+func TestFDLegend(t *testing.T) {
+	files := []inherited{{Path: "/k/vmlinux"}, {Path: "/run/qmp.sock", Listen: true}}
+	legend := fdLegend(files)
+	if legend != "banger: fd 3 = /k/vmlinux\nbanger: fd 4 = /run/qmp.sock\n" {
+		t.Errorf("legend %q", legend)
+	}
+	if got := string(withoutLegend([]byte(legend + "qemu: could not open kernel\n"))); got != "qemu: could not open kernel\n" {
+		t.Errorf("without the legend: %q", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,6 +220,9 @@ func (m *Machine) spawn(spec vmm.Spec, argv []string, files []inherited, cg *cgr
 		return err
 	}
 	defer func() { _ = logf.Close() }()
+	// Which descriptor is which file, for whoever reads the log (QEMU's
+	// own messages name only /dev/fdset/N and /proc/self/fd/N).
+	_, _ = io.WriteString(logf, fdLegend(files))
 	extra, err := openInherited(files)
 	if err != nil {
 		return err

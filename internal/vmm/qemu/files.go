@@ -1,11 +1,13 @@
 package qemu
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -68,6 +70,30 @@ func (p *fdPlan) set(file string, flags ...int) []string {
 }
 
 func (p *fdPlan) lastSet() string { return "/dev/fdset/" + strconv.Itoa(p.sets) }
+
+// FDLegendPrefix starts each line of the legend spawn writes at the top
+// of QEMU's log: "banger: fd 3 = /path/to/file".
+const FDLegendPrefix = "banger: fd "
+
+// fdLegend says which descriptor QEMU inherits is which file.
+func fdLegend(files []inherited) string {
+	var b strings.Builder
+	for i, f := range files {
+		fmt.Fprintf(&b, "%s%d = %s\n", FDLegendPrefix, 3+i, f.Path)
+	}
+	return b.String()
+}
+
+// withoutLegend drops fdLegend's lines from QEMU's log.
+func withoutLegend(log []byte) []byte {
+	var out []byte
+	for line := range bytes.Lines(log) {
+		if !bytes.HasPrefix(line, []byte(FDLegendPrefix)) {
+			out = append(out, line...)
+		}
+	}
+	return out
+}
 
 // openInherited opens (binds) every file in order. On error it closes what
 // it opened and removes the sockets it bound.

@@ -127,8 +127,10 @@ func (m *Machine) died() error {
 		<-m.exited
 		msg = fmt.Sprintf("qemu exited (status %d%s)", m.exit.Code, sigSuffix(m.exit.Signal))
 	}
-	if b, err := os.ReadFile(filepath.Join(m.dir, stderrLog)); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		msg += ": " + strings.ReplaceAll(tail(b, 5), "\n", " | ")
+	if b, err := os.ReadFile(filepath.Join(m.dir, stderrLog)); err == nil {
+		if b = withoutLegend(b); len(strings.TrimSpace(string(b))) > 0 {
+			msg += ": " + strings.ReplaceAll(tail(b, 5), "\n", " | ")
+		}
 	}
 	if m.console != "" {
 		if b, err := os.ReadFile(m.console); err == nil && len(strings.TrimSpace(string(b))) > 0 {
