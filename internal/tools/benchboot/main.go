@@ -154,7 +154,9 @@ func (b *bench) startDaemon() (func(), error) {
 		// The daemon leaves its bridge and table for VMs that outlive it;
 		// the benchmark has none left.
 		_ = exec.CommandContext(context.Background(), "ip", "link", "del", "bgb"+tag).Run()
-		_ = exec.CommandContext(context.Background(), "nft", "delete", "table", "inet", "bangerbench_"+tag).Run()
+		for _, family := range []string{"inet", "bridge"} {
+			_ = exec.CommandContext(context.Background(), "nft", "delete", "table", family, "bangerbench_"+tag).Run()
+		}
 	}
 	for range 200 {
 		if _, err := b.cli("info"); err == nil {
