@@ -1,7 +1,8 @@
 # banger — build, test, lint and benchmark.
 #
 #   make build        static binaries into ./bin
-#   make test         install what the tests need, then run every test tier
+#   make test         install what the tests need, then run every test tier and the fuzz targets
+#   make fuzz         every fuzz target for FUZZTIME (default 3s) each
 #   make lint         golangci-lint (pinned, installed here) and shellcheck
 #   make man          man pages of every command into ./man (gitignored)
 #   make demo         the README's quick start
@@ -25,7 +26,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-stop bench-volume qemu-boot-repeat crash-matrix soak clean FORCE
+.PHONY: all build deps test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-stop bench-volume qemu-boot-repeat crash-matrix soak clean FORCE
 
 all: build
 
@@ -45,6 +46,13 @@ deps:
 test: deps build
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
+	$(MAKE) fuzz
+
+# fuzz runs every fuzz target (func Fuzz... under internal/) for FUZZTIME
+# each, on new inputs, not only the seeds `go test` replays.
+FUZZTIME ?= 3s
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 # test-unit runs only what needs neither root nor a VM.
 test-unit:

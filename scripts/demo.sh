@@ -21,6 +21,8 @@ subnet = "10.217.0.0/24"
 nft_table = "banger_demo"
 TOML
 
+# As an install does: the user QEMU runs as, the socket group, the directories.
+bin/banger setup --root "$root" --config "$root/config.toml"
 bin/banger daemon --root "$root" --config "$root/config.toml" >"$root/daemon.log" 2>&1 &
 daemon=$!
 cleanup() {

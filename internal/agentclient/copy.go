@@ -9,6 +9,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/pkg/sftp"
 )
@@ -36,7 +38,7 @@ func (c *Client) CopyIn(ctx context.Context, src, dst string) error {
 	if fi, err := s.Stat(dst); err == nil && fi.IsDir() {
 		dst = path.Join(dst, filepath.Base(src))
 	}
-	err = copyTree(ctx, localFS{}, guestFS{s}, src, dst)
+	err = copyTree(ctx, localFS{}, guestFS{s}, src, dst, fs.ModeSetuid|fs.ModeSetgid)
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}
@@ -47,17 +49,45 @@ func (c *Client) CopyIn(ctx context.Context, src, dst string) error {
 }
 
 // CopyOut copies the guest file or directory tree src to dst on the host,
-// with CopyIn's rules.
+// with CopyIn's rules. The guest is not trusted: everything is written
+// through an os.Root at dst's parent, so no name, symlink (relative or
+// absolute) or entry the guest sends writes outside dst; a name that is
+// not one path element ("..", "a/b") or a special file stops the copy;
+// symlinks are copied as links and never written through; and files lose
+// their setuid and setgid bits (a guest must not plant a setuid program
+// on the host of whoever copies).
 func (c *Client) CopyOut(ctx context.Context, src, dst string) error {
 	s, err := c.SFTP()
 	if err != nil {
 		return err
 	}
 	defer func() { _ = s.Close() }()
+	return copyOut(ctx, guestFS{s}, src, dst)
+}
+
+// copyOut copies src from the (untrusted) guest to dst on the host.
+func copyOut(ctx context.Context, from treeFS, src, dst string) error {
 	if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
 		dst = filepath.Join(dst, path.Base(src))
 	}
-	return copyTree(ctx, guestFS{s}, localFS{}, src, dst)
+	name := filepath.Base(dst)
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("copy %s to %s: %w: name the destination", src, dst, err)
+	}
+	root, err := os.OpenRoot(filepath.Dir(dst))
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	defer func() { _ = root.Close() }()
+	return copyTree(ctx, from, rootFS{root}, src, name, 0)
+}
+
+// checkName accepts a directory entry's name: one path element.
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return errors.New("not a file name")
+	}
+	return nil
 }
 
 // treeFS is the part of a file system copyTree needs; localFS and guestFS
@@ -75,7 +105,9 @@ type treeFS interface {
 	Join(elem ...string) string
 }
 
-func copyTree(ctx context.Context, from, to treeFS, src, dst string) error {
+// copyTree copies src to dst. keep are the mode bits beyond the
+// permissions that are copied (setuid, setgid: into the guest only).
+func copyTree(ctx context.Context, from, to treeFS, src, dst string, keep fs.FileMode) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -102,7 +134,10 @@ func copyTree(ctx context.Context, from, to treeFS, src, dst string) error {
 			return fmt.Errorf("copy %s: %w", src, err)
 		}
 		for _, e := range ents {
-			if err := copyTree(ctx, from, to, from.Join(src, e.Name()), to.Join(dst, e.Name())); err != nil {
+			if err := checkName(e.Name()); err != nil {
+				return fmt.Errorf("copy %s: entry %q: %w: refusing it", src, e.Name(), err)
+			}
+			if err := copyTree(ctx, from, to, from.Join(src, e.Name()), to.Join(dst, e.Name()), keep); err != nil {
 				return err
 			}
 		}
@@ -111,10 +146,10 @@ func copyTree(ctx context.Context, from, to treeFS, src, dst string) error {
 			return err
 		}
 	default:
-		return fmt.Errorf("copy %s: %v files are not copied", src, fi.Mode().Type())
+		return fmt.Errorf("copy %q: %v files are not copied", src, fi.Mode().Type())
 	}
 	// The mode last, so a read-only directory is filled first.
-	if err := to.Chmod(dst, fi.Mode().Perm()|fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+	if err := to.Chmod(dst, fi.Mode().Perm()|fi.Mode()&(keep|fs.ModeSticky)); err != nil {
 		return fmt.Errorf("copy %s: chmod %s: %w", src, dst, err)
 	}
 	if err := to.Chtimes(dst, fi); err != nil {
@@ -173,6 +208,42 @@ func (localFS) Chtimes(p string, fi fs.FileInfo) error {
 func (localFS) Readlink(p string) (string, error) { return os.Readlink(p) }
 func (localFS) Symlink(target, p string) error    { return os.Symlink(target, p) }
 func (localFS) Join(elem ...string) string        { return filepath.Join(elem...) }
+
+// rootFS is the host below an os.Root, for CopyOut: every path is
+// relative to the root and no operation leaves it. Files are created
+// without following a symlink in their place; an existing entry where a
+// directory goes must be a directory.
+type rootFS struct{ r *os.Root }
+
+func (f rootFS) Lstat(p string) (fs.FileInfo, error) { return f.r.Lstat(p) }
+func (f rootFS) ReadDir(p string) ([]fs.FileInfo, error) {
+	d, err := f.r.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = d.Close() }()
+	return d.Readdir(-1)
+}
+func (f rootFS) Open(p string) (io.ReadCloser, error) { return f.r.Open(p) }
+func (f rootFS) Create(p string, mode fs.FileMode) (io.WriteCloser, error) {
+	return f.r.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode)
+}
+func (f rootFS) Mkdir(p string, mode fs.FileMode) error {
+	err := f.r.Mkdir(p, mode)
+	if errors.Is(err, fs.ErrExist) {
+		if fi, lerr := f.r.Lstat(p); lerr == nil && !fi.IsDir() {
+			return fmt.Errorf("%s exists and is not a directory (%v)", p, fi.Mode().Type())
+		}
+	}
+	return err
+}
+func (f rootFS) Chmod(p string, mode fs.FileMode) error { return f.r.Chmod(p, mode) }
+func (f rootFS) Chtimes(p string, fi fs.FileInfo) error {
+	return f.r.Chtimes(p, fi.ModTime(), fi.ModTime())
+}
+func (f rootFS) Readlink(p string) (string, error) { return f.r.Readlink(p) }
+func (f rootFS) Symlink(target, p string) error    { return f.r.Symlink(target, p) }
+func (rootFS) Join(elem ...string) string          { return filepath.Join(elem...) }
 
 type guestFS struct{ s *sftp.Client }
 

@@ -97,16 +97,26 @@ func (rt *Router) stream(e Entry, h func(*http.Request, *EventWriter) (any, erro
 }
 
 // Raw registers a plain http handler for a KindText or KindUpgrade
-// endpoint, which answers on w itself (text, or Hijack).
+// endpoint, which answers on w itself (text, or Hijack). Its log line
+// comes when the handler returns (an upgraded session: when it ends).
 func (rt *Router) Raw(e Entry, h http.HandlerFunc) {
-	rt.handle(e, h, KindText, KindUpgrade)
+	rt.handle(e, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		h(w, r)
+		rt.logRequest(r, start, nil)
+	}, KindText, KindUpgrade)
 }
 
+// logRequest logs one request with its caller's uid and pid (from
+// SO_PEERCRED, see ConnContext) when the connection carried them.
 func (rt *Router) logRequest(r *http.Request, start time.Time, err error) {
 	if rt.Log == nil {
 		return
 	}
 	attrs := []any{"method", r.Method, "path", r.URL.Path, "duration", time.Since(start).Round(time.Microsecond)}
+	if p, ok := PeerOf(r.Context()); ok {
+		attrs = append(attrs, "uid", p.UID, "pid", p.PID)
+	}
 	if err != nil {
 		rt.Log.Warn("request failed", append(attrs, "error", err)...)
 		return

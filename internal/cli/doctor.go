@@ -46,7 +46,7 @@ func printDoctor(app *App, rep api.DoctorReport) error {
 	}
 	_, _ = fmt.Fprintln(app.Stdout)
 	uses := [][]string{{"banger will use:", ""}}
-	for _, k := range []string{"vmm", "accel", "disk", "network"} {
+	for _, k := range []string{"vmm", "accel", "confinement", "disk", "network"} {
 		if v, ok := rep.Uses[k]; ok {
 			uses = append(uses, []string{"  " + k, v})
 		}

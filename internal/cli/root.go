@@ -121,6 +121,7 @@ var commands = []func(*App) *cobra.Command{
 	newGCCmd,
 	newNetworkCmd,
 	newDaemonCmd,
+	newSetupCmd,
 	newInfoCmd,
 	newConfigCmd,
 	newImageCmd,

@@ -39,7 +39,15 @@ type Config struct {
 	QEMU        QEMU        `toml:"qemu" json:"qemu"`
 	Firecracker Firecracker `toml:"firecracker" json:"firecracker"`
 	Network     Network     `toml:"network" json:"network"`
+
+	// Defined are the keys the file set ("network.bridge"), so a default
+	// can be told from the same value written out (see IsSet).
+	Defined []string `toml:"-" json:"-"`
 }
+
+// IsSet reports whether the configuration file set key ("network.bridge"),
+// even to its default value.
+func (c Config) IsSet(key string) bool { return slices.Contains(c.Defined, key) }
 
 // Daemon configures the daemon process itself.
 type Daemon struct {
@@ -77,8 +85,11 @@ type VM struct {
 
 // QEMU configures the QEMU backend.
 type QEMU struct {
-	Binary string `toml:"binary" json:"binary"`
-	Accel  string `toml:"accel" json:"accel"`
+	Binary       string `toml:"binary" json:"binary"`
+	Accel        string `toml:"accel" json:"accel"`
+	User         string `toml:"user" json:"user"`
+	CgroupParent string `toml:"cgroup_parent" json:"cgroup_parent"`
+	Unconfined   string `toml:"unconfined" json:"unconfined"`
 	// Virtiofsd serves shared directories (-v); empty finds it.
 	Virtiofsd string `toml:"virtiofsd" json:"virtiofsd"`
 }
@@ -139,6 +150,9 @@ func Parse(data, name string) (Config, error) {
 	if undec := md.Undecoded(); len(undec) > 0 {
 		return c, fmt.Errorf("config %s: %w: unknown key %q (see `banger config default`)", name, errdefs.ErrInvalid, undec[0].String())
 	}
+	for _, k := range md.Keys() {
+		c.Defined = append(c.Defined, k.String())
+	}
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("config %s: %w", name, err)
 	}
@@ -193,14 +207,20 @@ func (c Config) Validate() error {
 	if !slices.Contains([]string{"auto", "kvm", "tcg"}, c.QEMU.Accel) {
 		bad("qemu.accel %q: want auto, kvm or tcg", c.QEMU.Accel)
 	}
+	if !slices.Contains([]string{"refuse", "allow"}, c.QEMU.Unconfined) {
+		bad("qemu.unconfined %q: want refuse or allow", c.QEMU.Unconfined)
+	}
+	if p := c.QEMU.CgroupParent; p == "" || filepath.IsAbs(p) || filepath.Clean(p) != p || strings.HasPrefix(p, "..") {
+		bad("qemu.cgroup_parent %q: want a clean relative path such as banger.slice", p)
+	}
 	if !slices.Contains([]string{"hardware", "basic"}, c.Firecracker.KVMCheck) {
 		bad("firecracker.kvm_check %q: want hardware or basic", c.Firecracker.KVMCheck)
 	}
 	if n := len(c.Network.Bridge); n == 0 || n > 15 {
 		bad("network.bridge %q: want 1..15 characters (IFNAMSIZ)", c.Network.Bridge)
 	}
-	if p, err := netip.ParsePrefix(c.Network.Subnet); err != nil || !p.Addr().Is4() || p.Bits() > 29 || p.Masked() != p {
-		bad("network.subnet %q: want an IPv4 network such as 10.213.0.0/20 (at most /29)", c.Network.Subnet)
+	if p, err := netip.ParsePrefix(c.Network.Subnet); c.Network.Subnet != "auto" && (err != nil || !p.Addr().Is4() || p.Bits() > 29 || p.Masked() != p) {
+		bad("network.subnet %q: want an IPv4 network such as 10.213.0.0/20 (at most /29), or auto", c.Network.Subnet)
 	}
 	if c.Network.NftTable == "" {
 		bad("network.nft_table must not be empty")

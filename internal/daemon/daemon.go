@@ -26,6 +26,7 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/kernelcat"
@@ -82,9 +83,15 @@ func New(opts Options) (*Daemon, error) {
 		_ = lock.Close()
 		return nil, err
 	}
+	cfg := opts.Config
+	if opts.Layout.State != paths.DefaultStateDir {
+		// Side by side with the system daemon and others: a network of
+		// its own wherever the config leaves it at the defaults.
+		cfg.Network = hostnet.OwnNetwork(cfg.Network, opts.Layout.State, cfg.IsSet)
+	}
 	d := &Daemon{
 		layout:  opts.Layout,
-		cfg:     opts.Config,
+		cfg:     cfg,
 		log:     log,
 		store:   st,
 		started: time.Now(),
@@ -187,7 +194,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Every request carries its caller's credentials (SO_PEERCRED) and
+	// logs its uid.
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: api.ConnContext}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	d.log.Info("daemon ready", "socket", d.layout.Socket, "state", d.layout.State, "version", version.String())

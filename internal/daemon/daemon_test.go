@@ -14,6 +14,7 @@ import (
 	"github.com/bangerdev/banger/internal/daemon"
 	"github.com/bangerdev/banger/internal/daemon/daemontest"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/paths"
 )
 
@@ -43,8 +44,10 @@ func TestDaemonServesInfo(t *testing.T) {
 	if err == nil {
 		err = json.Unmarshal(raw, &cfg)
 	}
-	if err != nil || cfg.Network.Bridge != td.Config.Network.Bridge {
-		t.Fatalf("config = %+v, %v", cfg.Network, err)
+	// Under --root, the network the config leaves at its defaults is the
+	// daemon's own.
+	if own := hostnet.OwnNetwork(td.Config.Network, td.Layout.State, td.Config.IsSet); err != nil || cfg.Network != own || own.Bridge == config.Default().Network.Bridge {
+		t.Fatalf("config = %+v, %v; want the daemon's own network %+v", cfg.Network, err, own)
 	}
 }
 

@@ -26,8 +26,14 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 		detail := strings.TrimSpace(strings.Join(append([]string{p.Version, accelNote(p.Accel)}, p.Notes...), "; "))
 		check(b.Name(), p.Available, strings.Trim(detail, "; "))
 	}
+	confined := map[string]string{}
+	for _, b := range set.Backends() {
+		ok, detail := confinementCheck(ctx, b)
+		check(b.Name()+" confinement", ok, detail)
+		confined[b.Name()] = detail
+	}
 	if b, p, err := set.Pick(ctx, d.cfg.VM.VMM); err == nil {
-		rep.Uses["vmm"], rep.Uses["accel"] = b.Name(), p.Accel
+		rep.Uses["vmm"], rep.Uses["accel"], rep.Uses["confinement"] = b.Name(), p.Accel, confined[b.Name()]
 	} else {
 		rep.Uses["vmm"] = "none: " + err.Error()
 	}
@@ -66,8 +72,14 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 			}
 			table = fmt.Sprintf("nft table inet %s (%d rules, %d of them per-VM)", d.cfg.Network.NftTable, len(inv.Table.Rules), perVM)
 		}
-		check("networking", true, fmt.Sprintf("%s; %s; %d taps; %d leases", bridge, table, len(inv.Taps), len(inv.Leases)))
-		rep.Uses["network"] = fmt.Sprintf("bridge %s, subnet %s", d.cfg.Network.Bridge, d.cfg.Network.Subnet)
+		taps := 0 // on this daemon's bridge: other daemons' are theirs
+		for _, t := range inv.Taps {
+			if t.Bridge == d.cfg.Network.Bridge {
+				taps++
+			}
+		}
+		check("networking", true, fmt.Sprintf("%s; %s; %d taps; %d leases", bridge, table, taps, len(inv.Leases)))
+		rep.Uses["network"] = fmt.Sprintf("bridge %s, subnet %s, nft table %s", d.cfg.Network.Bridge, d.parts.net.Subnet(), d.cfg.Network.NftTable)
 	}
 	ks, err := d.kernels.List()
 	var names []string
@@ -95,6 +107,28 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 		check("guest agent", true, a)
 	}
 	return rep
+}
+
+// confinementCheck says how a VMM started now would be confined, and what
+// the host lacks for more.
+func confinementCheck(ctx context.Context, b vmm.Backend) (ok bool, detail string) {
+	caps := b.Capabilities()
+	c, isConfiner := b.(vmm.Confiner)
+	switch {
+	case caps.Confined && isConfiner:
+		st := c.Confinement(ctx)
+		detail = st.Summary
+		if len(st.Missing) > 0 {
+			detail += "; missing: " + strings.Join(st.Missing, "; ")
+		}
+		if st.Refused {
+			detail += "; VM starts are refused until that is fixed (or [qemu] unconfined = \"allow\")"
+		}
+		return st.InForce && len(st.Missing) == 0, detail
+	case caps.Jailer:
+		return true, "under its jailer (chroot, namespaces, cgroup, an unprivileged uid as configured)"
+	}
+	return false, "none: the VMM runs as the daemon's root (no jailer configured or found)"
 }
 
 // diskUses says which disk strategy each backend's VMs get here.

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/rootfs"
@@ -49,7 +50,7 @@ func (d *Daemon) initVMs() error {
 		proxyKey: proxy.Signer,
 		backends: vmm.NewSet(
 			firecracker.New(d.cfg.Firecracker),
-			qemu.New(qemu.WithBinary(d.cfg.QEMU.Binary), qemu.WithAccel(d.cfg.QEMU.Accel)),
+			qemu.New(qemuOptions(d.cfg.QEMU)...),
 		),
 		disks: rootfs.New(),
 	}
@@ -66,7 +67,7 @@ func (d *Daemon) initVMs() error {
 	}
 	if os.Geteuid() != 0 {
 		d.parts.netErr = fmt.Errorf("the daemon does not run as root")
-	} else if d.parts.net, err = hostnet.New(d.cfg.Network, d.store, hostnet.WithLogger(d.log)); err != nil {
+	} else if d.parts.net, err = hostnet.New(d.cfg.Network, d.store, hostnet.WithLogger(d.log), hostnet.WithOwner(d.layout.State)); err != nil {
 		d.parts.netErr = err
 	}
 	deps.NetworkErr = d.parts.netErr
@@ -79,6 +80,18 @@ func (d *Daemon) initVMs() error {
 	d.vms.Reconcile(context.Background())
 	go d.parts.backends.ProbeAll(d.ctx)
 	return nil
+}
+
+// qemuOptions configures the QEMU backend from [qemu]: confined as
+// qemu.user unless it is empty.
+func qemuOptions(c config.QEMU) []qemu.Option {
+	opts := []qemu.Option{qemu.WithBinary(c.Binary), qemu.WithAccel(c.Accel)}
+	if c.User != "" {
+		opts = append(opts, qemu.WithConfinement(qemu.Confine{
+			User: c.User, CgroupParent: c.CgroupParent, AllowUnconfined: c.Unconfined == "allow",
+		}))
+	}
+	return opts
 }
 
 // TeardownNetwork removes banger's bridge and nft table and restores

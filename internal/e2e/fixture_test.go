@@ -107,6 +107,15 @@ func newFixture(deb, busybox, agent, banger string) (*fixture, error) {
 		return nil, err
 	}
 	f := &fixture{root: root, layout: paths.Rooted(root), cfg: testConfig(agent), logs: &lockedWriter{w: &bytes.Buffer{}}, agent: agent, banger: banger}
+	// `banger setup` makes the user QEMU runs as (and the directories), as
+	// an install does: VMs start confined, or not at all.
+	setupConf := filepath.Join(root, "setup.toml")
+	if err := os.WriteFile(setupConf, fmt.Appendf(nil, "[daemon]\nsocket_group = %q\n[qemu]\nuser = %q\n", f.cfg.Daemon.SocketGroup, f.cfg.QEMU.User), 0o600); err != nil {
+		return nil, err
+	}
+	if out, errOut, code := f.cli(nil, "setup", "--root", root, "--config", setupConf); code != 0 {
+		return nil, fmt.Errorf("banger setup: exit %d\n%s%s", code, out, errOut)
+	}
 	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.d, err = daemon.New(daemon.Options{Layout: f.layout, Config: f.cfg, Log: log})
 	if err != nil {

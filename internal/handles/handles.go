@@ -322,6 +322,7 @@ func (r *Record) Copy() Record {
 	if r.VMM != nil {
 		v := *r.VMM
 		v.Handles.Sockets = cloneMap(v.Handles.Sockets)
+		v.Handles.Confinement = v.Handles.Confinement.Copy()
 		c.VMM = &v
 	}
 	return c

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/hostnet/nftplan"
 )
 
 // Resources are the host objects a VM holds, or is about to hold, on the
@@ -33,8 +34,9 @@ type Attachment struct {
 
 // Attach plugs a VM in before its VMM starts: it leases an address (see
 // Lease), reserves the host ports, creates the tap (bg-<id>, on the bridge,
-// isolated as configured, MTU from the config) and the DNAT rules of the
-// published ports, each marked "banger:<vm id>". record is called before
+// isolated as configured, MTU from the config), the rules that let the tap
+// send only from the VM's MAC and IP (antispoofRules) and the DNAT rules of
+// the published ports, each marked "banger:<vm id>". record is called before
 // each of those is created, with everything the VM will then hold; when
 // record fails nothing more is created. On any failure Attach undoes what
 // it made (the lease stays) and returns the error.
@@ -85,12 +87,21 @@ func (n *Network) attach(ctx context.Context, lease Lease, ports []Port, record 
 	if err := n.nft.deleteMarked(ctx, n.cfg.Table, Marker(lease.VMID)); err != nil {
 		return Attachment{}, err
 	}
+	mac, err := net.ParseMAC(lease.MAC)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("lease of vm %s: mac %q: %w", lease.VMID, lease.MAC, err)
+	}
+	res.Table, res.Marker, res.Ports = n.cfg.Table, Marker(lease.VMID), ports
+	if err := record(res); err != nil {
+		return Attachment{}, fmt.Errorf("record nft rules: %w", err)
+	}
+	spoof := bridgePlan(n.cfg.Table)
+	spoof.Rules = antispoofRules(lease.VMID, lease.Tap, mac, lease.IP)
+	if err := n.nft.add(ctx, spoof); err != nil {
+		return Attachment{}, err
+	}
 	if len(ports) > 0 {
-		res.Table, res.Marker, res.Ports = n.cfg.Table, Marker(lease.VMID), ports
-		if err := record(res); err != nil {
-			return Attachment{}, fmt.Errorf("record nft rules: %w", err)
-		}
-		if err := n.nft.add(ctx, n.cfg.Table, portRules(lease.VMID, lease.IP, ports)); err != nil {
+		if err := n.nft.add(ctx, nftplan.Plan{Table: n.cfg.Table, Rules: portRules(lease.VMID, lease.IP, ports)}); err != nil {
 			return Attachment{}, err
 		}
 	}

@@ -29,7 +29,7 @@ func TestSetupAndTeardownSequence(t *testing.T) {
 	if err := n.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := append(opStrings(setupOps(n.cfg, hostState{IPForward: "0"})), "nft ensure banger")
+	want := append(opStrings(setupOps(n.cfg, hostState{IPForward: "0"})), "nft ensure inet banger", "nft ensure bridge banger")
 	if got := f.takeLog(); !slices.Equal(got, want) {
 		t.Fatalf("setup:\n%q\nwant:\n%q", got, want)
 	}
@@ -81,7 +81,7 @@ func TestAttachRecordsBeforeCreating(t *testing.T) {
 				t.Error("tap created before it was recorded")
 			}
 		case 1:
-			if !tapExists || len(rules) != len(basePlan(n.cfg.params(false)).Rules) {
+			if !tapExists || len(rules) != len(basePlan(n.cfg.params(false)).Rules)+len(bridgePlan("banger").Rules) {
 				t.Errorf("second record: tap %v, %d rules", tapExists, len(rules))
 			}
 		}
@@ -100,7 +100,12 @@ func TestAttachRecordsBeforeCreating(t *testing.T) {
 	if fmt.Sprint(calls) != fmt.Sprint(want) || fmt.Sprint(att.Resources) != fmt.Sprint(want[1]) {
 		t.Fatalf("record calls:\n%+v\nwant:\n%+v", calls, want)
 	}
-	wantLog := append(opStrings(attachOps(n.cfg, "vm1", hostState{})), fmt.Sprintf(`nft add tcp dport %d dnat ip to 10.213.0.2:80 comment "banger:vm1"`, port))
+	mac := MAC("vm1")
+	wantLog := append(opStrings(attachOps(n.cfg, "vm1", hostState{})),
+		fmt.Sprintf(`nft add iifname "bg-vm1" ether saddr %s arp saddr ether %s arp saddr ip 10.213.0.2 accept comment "banger:vm1"`, mac, mac),
+		fmt.Sprintf(`nft add iifname "bg-vm1" ether saddr %s ip saddr 10.213.0.2 accept comment "banger:vm1"`, mac),
+		`nft add iifname "bg-vm1" drop comment "banger:vm1"`,
+		fmt.Sprintf(`nft add tcp dport %d dnat ip to 10.213.0.2:80 comment "banger:vm1"`, port))
 	if got := f.takeLog(); !slices.Equal(got, wantLog) {
 		t.Fatalf("attach:\n%q\nwant:\n%q", got, wantLog)
 	}
@@ -223,7 +228,8 @@ func TestOrphans(t *testing.T) {
 		names = append(names, tp.Name)
 	}
 	slices.Sort(names)
-	if !slices.Equal(names, []string{"bg-gone", "bg-stray"}) || len(o.Rules) != 1 || o.Rules[0].VMID != "gone" || len(o.Leases) != 1 || o.Leases[0].VMID != "gone" {
+	// Each VM has three anti-spoofing rules and one published port.
+	if !slices.Equal(names, []string{"bg-gone", "bg-stray"}) || len(o.Rules) != 4 || o.Rules[0].VMID != "gone" || len(o.Leases) != 1 || o.Leases[0].VMID != "gone" {
 		t.Fatalf("orphans: %+v", o)
 	}
 	if err := n.Remove(ctx, o); err != nil {
@@ -233,7 +239,7 @@ func TestOrphans(t *testing.T) {
 	if err := inv.Orphans([]string{"keep"}).Err(); err != nil {
 		t.Fatalf("left after Remove: %v", err)
 	}
-	if k := inv.Of("keep"); len(k.Taps) != 1 || len(k.Rules) != 1 || k.Lease == nil {
+	if k := inv.Of("keep"); len(k.Taps) != 1 || len(k.Rules) != 4 || k.Lease == nil {
 		t.Fatalf("Remove touched a known VM: %+v", k)
 	}
 }

@@ -53,6 +53,14 @@
 //     gateway, replies to connections the host opened (the agent's TCP
 //     channel is host→guest) and, only when banger forwards DNS, port 53
 //     on the gateway.
+//   - A tap sends only its VM's own frames: ARP and IPv4 from the VM's MAC
+//     and IP (antispoofRules, in banger's table in the bridge family,
+//     keyed to the tap), checked before the bridge learns a source. A
+//     guest that takes another VM's address neither hijacks the host's
+//     traffic to it nor gets a packet out.
+//   - Daemons side by side each own their bridge and table (own.go): a
+//     marked bridge or table of another daemon is refused, and a --root
+//     daemon derives a network of its own.
 //   - DNS: guests get the host's resolvers when they are reachable
 //     through NAT; when the host uses a loopback stub (systemd-resolved's
 //     127.0.0.53) or its own address, a tiny UDP/TCP relay on the gateway

@@ -45,7 +45,7 @@ func (netlinkEdge) state(ctx context.Context, bridge string) (hostState, error) 
 			if err != nil {
 				return st, fmt.Errorf("list addresses of %s: %w", bridge, err)
 			}
-			b := &bridgeState{Index: a.Index, MTU: a.MTU, MAC: a.HardwareAddr, Up: a.Flags&net.FlagUp != 0}
+			b := &bridgeState{Index: a.Index, MTU: a.MTU, MAC: a.HardwareAddr, Up: a.Flags&net.FlagUp != 0, Alias: a.Alias}
 			for _, ad := range addrs {
 				b.Addrs = append(b.Addrs, ipNetPrefix(ad.IPNet))
 			}
@@ -124,6 +124,8 @@ func (netlinkEdge) run(op linkOp) error {
 		return addTap(o)
 	case opSetIsolated:
 		return withLink(o.Name, func(l netlink.Link) error { return netlink.LinkSetIsolated(l, o.Isolated) })
+	case opSetAlias:
+		return withLink(o.Name, func(l netlink.Link) error { return netlink.LinkSetAlias(l, o.Alias) })
 	case opDelLink:
 		l, err := netlink.LinkByName(o.Name)
 		if errors.As(err, new(netlink.LinkNotFoundError)) {

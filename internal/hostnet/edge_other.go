@@ -16,12 +16,13 @@ type unsupported struct{}
 
 func newEdges() (linkEdge, nftEdge) { return unsupported{}, unsupported{} }
 
-func (unsupported) state(context.Context, string) (hostState, error)  { return hostState{}, errOS }
-func (unsupported) apply(context.Context, []linkOp) error             { return errOS }
-func (unsupported) ensure(context.Context, nftplan.Plan) error        { return errOS }
-func (unsupported) add(context.Context, string, []nftplan.Rule) error { return errOS }
+func (unsupported) state(context.Context, string) (hostState, error) { return hostState{}, errOS }
+func (unsupported) apply(context.Context, []linkOp) error            { return errOS }
+func (unsupported) ensure(context.Context, nftplan.Plan) error       { return errOS }
+func (unsupported) add(context.Context, nftplan.Plan) error          { return errOS }
 func (unsupported) deleteMarked(context.Context, string, string) error {
 	return errOS
 }
 func (unsupported) rules(context.Context, string) (bool, []RuleInfo, error) { return false, nil, errOS }
+func (unsupported) chains(context.Context, string) ([]string, error)        { return nil, errOS }
 func (unsupported) deleteTable(context.Context, string) error               { return errOS }

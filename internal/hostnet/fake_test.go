@@ -17,10 +17,10 @@ import (
 // and every change is logged, so tests see what would have run and in
 // which order.
 type fakeHost struct {
-	mu     sync.Mutex
-	st     hostState
-	chains map[string][]nftplan.Rule // by chain; nil map = no table
-	log    []string
+	mu        sync.Mutex
+	st        hostState
+	nftChains map[string][]nftplan.Rule // by chain; nil map = no table
+	log       []string
 	// failOn makes the operation whose String has this value fail.
 	failOn string
 }
@@ -46,6 +46,8 @@ func (f *fakeHost) apply(_ context.Context, ops []linkOp) error {
 			f.st.Bridge = &bridgeState{MTU: o.MTU, MAC: o.MAC}
 		case opLinkUp:
 			f.st.Bridge.Up = true
+		case opSetAlias:
+			f.st.Bridge.Alias = o.Alias
 		case opAddTap:
 			f.st.Taps = append(f.st.Taps, TapInfo{Name: o.Name, Bridge: o.Bridge, Isolated: o.Isolated})
 		case opDelLink:
@@ -65,30 +67,30 @@ func (f *fakeHost) apply(_ context.Context, ops []linkOp) error {
 func (f *fakeHost) ensure(_ context.Context, p nftplan.Plan) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.log = append(f.log, "nft ensure "+p.Table)
-	if f.chains == nil {
-		f.chains = map[string][]nftplan.Rule{}
+	f.log = append(f.log, "nft ensure "+p.FamilyName()+" "+p.Table)
+	if f.nftChains == nil {
+		f.nftChains = map[string][]nftplan.Rule{}
 	}
 	for _, c := range p.Chains {
-		if c.Base() {
-			f.chains[c.Name] = nil
+		if _, ok := f.nftChains[c.Name]; c.Base() || !ok {
+			f.nftChains[c.Name] = nil
 		}
 	}
 	for _, r := range p.Rules {
-		f.chains[r.Chain] = append(f.chains[r.Chain], r)
+		f.nftChains[r.Chain] = append(f.nftChains[r.Chain], r)
 	}
 	return nil
 }
 
-func (f *fakeHost) add(_ context.Context, _ string, rules []nftplan.Rule) error {
+func (f *fakeHost) add(_ context.Context, p nftplan.Plan) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, r := range rules {
+	for _, r := range p.Rules {
 		if f.failOn == "nft add" {
 			return errors.New("injected failure: nft add")
 		}
 		f.log = append(f.log, "nft add "+r.String())
-		f.chains[r.Chain] = append(f.chains[r.Chain], r)
+		f.nftChains[r.Chain] = append(f.nftChains[r.Chain], r)
 	}
 	return nil
 }
@@ -96,8 +98,8 @@ func (f *fakeHost) add(_ context.Context, _ string, rules []nftplan.Rule) error 
 func (f *fakeHost) deleteMarked(_ context.Context, _, marker string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for c, rules := range f.chains {
-		f.chains[c] = slices.DeleteFunc(rules, func(r nftplan.Rule) bool {
+	for c, rules := range f.nftChains {
+		f.nftChains[c] = slices.DeleteFunc(rules, func(r nftplan.Rule) bool {
 			if r.Comment == marker {
 				f.log = append(f.log, "nft delete "+r.String())
 				return true
@@ -111,11 +113,11 @@ func (f *fakeHost) deleteMarked(_ context.Context, _, marker string) error {
 func (f *fakeHost) rules(context.Context, string) (bool, []RuleInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.chains == nil {
+	if f.nftChains == nil {
 		return false, nil, nil
 	}
 	var out []RuleInfo
-	for c, rules := range f.chains {
+	for c, rules := range f.nftChains {
 		for _, r := range rules {
 			ri := RuleInfo{Chain: c, Comment: r.Comment}
 			if len(r.Comment) > len(MarkerPrefix) {
@@ -127,10 +129,20 @@ func (f *fakeHost) rules(context.Context, string) (bool, []RuleInfo, error) {
 	return true, out, nil
 }
 
+func (f *fakeHost) chains(context.Context, string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for c := range f.nftChains {
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 func (f *fakeHost) deleteTable(context.Context, string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.chains = nil
+	f.nftChains = nil
 	f.log = append(f.log, "nft delete table")
 	return nil
 }

@@ -56,6 +56,8 @@ type (
 	}
 	// opDelLink deletes a link (a missing link is not an error).
 	opDelLink struct{ Name string }
+	// opSetAlias sets a link's alias (ifalias): the bridge's owner mark.
+	opSetAlias struct{ Name, Alias string }
 )
 
 func (o opAddBridge) String() string {
@@ -75,7 +77,8 @@ func (o opAddTap) String() string {
 func (o opSetIsolated) String() string {
 	return fmt.Sprintf("bridge link set dev %s isolated %s", o.Name, onOff(o.Isolated))
 }
-func (o opDelLink) String() string { return "ip link del " + o.Name }
+func (o opDelLink) String() string  { return "ip link del " + o.Name }
+func (o opSetAlias) String() string { return fmt.Sprintf("ip link set %s alias %q", o.Name, o.Alias) }
 
 func onOff(b bool) string {
 	if b {
@@ -103,6 +106,8 @@ type bridgeState struct {
 	MAC   net.HardwareAddr
 	Up    bool
 	Addrs []netip.Prefix // IPv4 only
+	// Alias is the owner mark (OwnerMark), or whatever else it says.
+	Alias string
 }
 
 // Route is one IPv4 route of the main table.
@@ -112,7 +117,8 @@ type Route struct {
 }
 
 // setupOps brings the host from st to what cfg describes: the bridge with
-// its pinned MAC, MTU and gateway address (stale IPv4 addresses removed),
+// its pinned MAC, MTU, owner mark and gateway address (stale IPv4
+// addresses removed),
 // forwarding on, route_localnet on the bridge (the 127.0.0.1 path of
 // published ports), and every tap on the bridge isolated as configured.
 func setupOps(c netConfig, st hostState) []linkOp {
@@ -133,6 +139,9 @@ func setupOps(c netConfig, st hostState) []linkOp {
 		if !slices.Contains(b.Addrs, c.GatewayPrefix()) {
 			ops = append(ops, opAddrAdd{Link: c.Bridge, Addr: c.GatewayPrefix()})
 		}
+	}
+	if c.Owner != "" && (st.Bridge == nil || st.Bridge.Alias != OwnerMark(c.Owner)) {
+		ops = append(ops, opSetAlias{Name: c.Bridge, Alias: OwnerMark(c.Owner)})
 	}
 	if st.Bridge == nil || !st.Bridge.Up {
 		ops = append(ops, opLinkUp{Name: c.Bridge})

@@ -1,6 +1,8 @@
 package hostnet
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -38,13 +40,16 @@ type netConfig struct {
 	IsolateVMs bool
 	TapUID     int
 	TapGID     int
+	// Owner is the state dir of the daemon that owns the bridge and the
+	// table (see own.go); empty marks nothing and checks nothing.
+	Owner string
 }
 
 // GatewayPrefix is the bridge's address with the subnet's length.
 func (c netConfig) GatewayPrefix() netip.Prefix { return netip.PrefixFrom(c.Gateway, c.Subnet.Bits()) }
 
 func (c netConfig) params(forwarder bool) rulesetParams {
-	return rulesetParams{Table: c.Table, Bridge: c.Bridge, Subnet: c.Subnet, Gateway: c.Gateway, IsolateVMs: c.IsolateVMs, DNSForwarder: forwarder}
+	return rulesetParams{Table: c.Table, Bridge: c.Bridge, Subnet: c.Subnet, Gateway: c.Gateway, IsolateVMs: c.IsolateVMs, DNSForwarder: forwarder, Owner: c.Owner}
 }
 
 // Option adjusts a Network.
@@ -60,6 +65,11 @@ func WithTapOwner(uid, gid int) Option {
 	return func(n *Network) { n.cfg.TapUID, n.cfg.TapGID = uid, gid }
 }
 
+// WithOwner marks the bridge and the table as the daemon's whose state dir
+// is stateDir, and makes Setup refuse a bridge or table another daemon
+// marked (see own.go).
+func WithOwner(stateDir string) Option { return func(n *Network) { n.cfg.Owner = stateDir } }
+
 // WithLogger logs what Setup, Attach and Detach change (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(n *Network) { n.log = l } }
 
@@ -68,10 +78,17 @@ func withEdges(l linkEdge, f nftEdge) Option { return func(n *Network) { n.links
 
 // New checks the configuration and returns a Network over the store, where
 // leases live. Nothing on the host changes until Setup.
+//
+// With subnet "auto" New picks a /24 of 10.218.0.0/15 that overlaps no
+// route and holds no host address (it reads the host, changing nothing)
+// the first time, and keeps it in the store for the daemon's later starts.
 func New(cfg config.Network, st *store.Store, opts ...Option) (*Network, error) {
 	subnet, err := netip.ParsePrefix(cfg.Subnet)
+	if cfg.Subnet == AutoSubnet {
+		subnet, err = autoPool, nil // replaced below, once the edges are known
+	}
 	if err != nil || !subnet.Addr().Is4() || subnet.Bits() > 29 || subnet.Masked() != subnet {
-		return nil, fmt.Errorf("network.subnet %q: %w: want an IPv4 network such as 10.213.0.0/20 (at most /29)", cfg.Subnet, errdefs.ErrInvalid)
+		return nil, fmt.Errorf("network.subnet %q: %w: want an IPv4 network such as 10.213.0.0/20 (at most /29), or auto", cfg.Subnet, errdefs.ErrInvalid)
 	}
 	if n := len(cfg.Bridge); n == 0 || n > 15 {
 		return nil, fmt.Errorf("network.bridge %q: %w: want 1..15 characters", cfg.Bridge, errdefs.ErrInvalid)
@@ -92,8 +109,41 @@ func New(cfg config.Network, st *store.Store, opts ...Option) (*Network, error) 
 	for _, o := range opts {
 		o(n)
 	}
+	if cfg.Subnet == AutoSubnet {
+		if n.cfg.Subnet, err = n.autoSubnet(context.Background()); err != nil {
+			return nil, err
+		}
+		n.cfg.Gateway = n.cfg.Subnet.Addr().Next()
+	}
 	return n, nil
 }
+
+// autoSubnet is the subnet an earlier start chose, or a free one now,
+// recorded in the store.
+func (n *Network) autoSubnet(ctx context.Context) (netip.Prefix, error) {
+	key := "hostnet/subnet/" + n.cfg.Bridge
+	var kept string
+	err := n.st.View(func(tx *store.Tx) error { return tx.Get(store.Meta, key, &kept) })
+	if err == nil {
+		return netip.ParsePrefix(kept)
+	}
+	if !errors.Is(err, errdefs.ErrNotFound) {
+		return netip.Prefix{}, err
+	}
+	st, err := n.links.state(ctx, n.cfg.Bridge)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("network.subnet auto: %w", err)
+	}
+	p, err := chooseSubnet(autoPool, n.cfg.Owner+"\x00"+n.cfg.Bridge, n.cfg.Bridge, st.Routes, st.LocalAddrs)
+	if err != nil {
+		return p, err
+	}
+	return p, n.st.Update(func(tx *store.Tx) error { return tx.Put(store.Meta, key, p.String()) })
+}
+
+// Subnet is the network VM addresses are leased from (with subnet "auto",
+// the one chosen).
+func (n *Network) Subnet() netip.Prefix { return n.cfg.Subnet }
 
 // Gateway is the bridge's address, the guests' default route.
 func (n *Network) Gateway() netip.Addr { return n.cfg.Gateway }
@@ -105,6 +155,9 @@ func (n *Network) Plan() nftplan.Plan {
 	defer n.mu.Unlock()
 	return basePlan(n.cfg.params(n.dns != nil && n.dns.Forward))
 }
+
+// BridgePlan returns banger's bridge-family table as Setup installs it.
+func (n *Network) BridgePlan() nftplan.Plan { return bridgePlan(n.cfg.Table) }
 
 // Close stops the DNS forwarder. Host state (bridge, table, taps) stays:
 // VMs outlive the daemon.

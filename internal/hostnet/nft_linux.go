@@ -13,8 +13,26 @@ import (
 // nftConn turns plans into nf_tables netlink transactions with
 // google/nftables. Every call opens its own connection, so concurrent
 // Attach/Detach calls never share a batch. It only ever names banger's
-// table: no flush of the ruleset, no other table is read or written.
+// table — of that name, family inet and family bridge — no flush of the
+// ruleset, no other table is read or written.
 type nftConn struct{}
+
+// families are the families banger's table exists in.
+var families = []nftables.TableFamily{nftables.TableFamilyINet, nftables.TableFamilyBridge}
+
+func familyOf(p nftplan.Plan) nftables.TableFamily {
+	if p.FamilyName() == nftplan.FamilyBridge {
+		return nftables.TableFamilyBridge
+	}
+	return nftables.TableFamilyINet
+}
+
+func familyName(f nftables.TableFamily) string {
+	if f == nftables.TableFamilyBridge {
+		return nftplan.FamilyBridge
+	}
+	return nftplan.FamilyINet
+}
 
 var hooks = map[nftplan.Hook]*nftables.ChainHook{
 	nftplan.Prerouting:  nftables.ChainHookPrerouting,
@@ -24,8 +42,8 @@ var hooks = map[nftplan.Hook]*nftables.ChainHook{
 	nftplan.Postrouting: nftables.ChainHookPostrouting,
 }
 
-func inetTable(name string) *nftables.Table {
-	return &nftables.Table{Name: name, Family: nftables.TableFamilyINet}
+func nftTable(f nftables.TableFamily, name string) *nftables.Table {
+	return &nftables.Table{Name: name, Family: f}
 }
 
 func (nftConn) ensure(ctx context.Context, p nftplan.Plan) error {
@@ -36,7 +54,7 @@ func (nftConn) ensure(ctx context.Context, p nftplan.Plan) error {
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	t := c.AddTable(inetTable(p.Table))
+	t := c.AddTable(nftTable(familyOf(p), p.Table))
 	chains := map[string]*nftables.Chain{}
 	for _, pc := range p.Chains {
 		ch := &nftables.Chain{Name: pc.Name, Table: t}
@@ -59,12 +77,12 @@ func (nftConn) ensure(ctx context.Context, p nftplan.Plan) error {
 		c.AddRule(&nftables.Rule{Table: t, Chain: chains[r.Chain], Exprs: r.Exprs(), UserData: r.UserData()})
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("install nftables table inet %s: %w", p.Table, err)
+		return fmt.Errorf("install nftables table %s %s: %w", p.FamilyName(), p.Table, err)
 	}
 	return nil
 }
 
-func (nftConn) add(ctx context.Context, table string, rules []nftplan.Rule) error {
+func (nftConn) add(ctx context.Context, p nftplan.Plan) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -72,12 +90,12 @@ func (nftConn) add(ctx context.Context, table string, rules []nftplan.Rule) erro
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	t := inetTable(table)
-	for _, r := range rules {
+	t := nftTable(familyOf(p), p.Table)
+	for _, r := range p.Rules {
 		c.AddRule(&nftables.Rule{Table: t, Chain: &nftables.Chain{Name: r.Chain, Table: t}, Exprs: r.Exprs(), UserData: r.UserData()})
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("add rules to table inet %s: %w", table, err)
+		return fmt.Errorf("add rules to table %s %s: %w", p.FamilyName(), p.Table, err)
 	}
 	return nil
 }
@@ -88,8 +106,8 @@ type listed struct {
 	rule  *nftables.Rule
 }
 
-func tableExists(c *nftables.Conn, table string) (bool, error) {
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+func tableExists(c *nftables.Conn, f nftables.TableFamily, table string) (bool, error) {
+	tables, err := c.ListTablesOfFamily(f)
 	if err != nil {
 		return false, fmt.Errorf("list nftables tables: %w", err)
 	}
@@ -101,28 +119,36 @@ func tableExists(c *nftables.Conn, table string) (bool, error) {
 	return false, nil
 }
 
-func listRules(c *nftables.Conn, table string) (bool, []listed, error) {
-	if found, err := tableExists(c, table); !found || err != nil {
-		return false, nil, err
-	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return true, nil, fmt.Errorf("list chains of table inet %s: %w", table, err)
-	}
-	var out []listed
-	for _, ch := range chains {
-		if ch.Table.Name != table {
+// listRules lists the rules of banger's table in every family it exists
+// in; found says it exists in at least one.
+func listRules(c *nftables.Conn, table string) (found bool, out []listed, err error) {
+	for _, f := range families {
+		ok, err := tableExists(c, f, table)
+		if err != nil {
+			return found, nil, err
+		}
+		if !ok {
 			continue
 		}
-		rules, err := c.GetRules(ch.Table, ch)
+		found = true
+		chains, err := c.ListChainsOfTableFamily(f)
 		if err != nil {
-			return true, nil, fmt.Errorf("list rules of chain %s in table inet %s: %w", ch.Name, table, err)
+			return true, nil, fmt.Errorf("list chains of table %s %s: %w", familyName(f), table, err)
 		}
-		for _, r := range rules {
-			out = append(out, listed{chain: ch, rule: r})
+		for _, ch := range chains {
+			if ch.Table.Name != table {
+				continue
+			}
+			rules, err := c.GetRules(ch.Table, ch)
+			if err != nil {
+				return true, nil, fmt.Errorf("list rules of chain %s in table %s %s: %w", ch.Name, familyName(f), table, err)
+			}
+			for _, r := range rules {
+				out = append(out, listed{chain: ch, rule: r})
+			}
 		}
 	}
-	return true, out, nil
+	return found, out, nil
 }
 
 func (nftConn) rules(ctx context.Context, table string) (bool, []RuleInfo, error) {
@@ -136,13 +162,42 @@ func (nftConn) rules(ctx context.Context, table string) (bool, []RuleInfo, error
 	found, ls, err := listRules(c, table)
 	out := make([]RuleInfo, 0, len(ls))
 	for _, l := range ls {
-		ri := RuleInfo{Chain: l.chain.Name, Handle: l.rule.Handle, Comment: nftplan.CommentOf(l.rule.UserData)}
+		ri := RuleInfo{Family: familyName(l.chain.Table.Family), Chain: l.chain.Name, Handle: l.rule.Handle, Comment: nftplan.CommentOf(l.rule.UserData)}
 		if id, ok := strings.CutPrefix(ri.Comment, MarkerPrefix); ok {
 			ri.VMID = id
 		}
 		out = append(out, ri)
 	}
 	return found, out, err
+}
+
+func (nftConn) chains(ctx context.Context, table string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c, err := nftables.New()
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	var out []string
+	for _, f := range families {
+		if ok, err := tableExists(c, f, table); err != nil || !ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		chains, err := c.ListChainsOfTableFamily(f)
+		if err != nil {
+			return nil, fmt.Errorf("list chains of table %s %s: %w", familyName(f), table, err)
+		}
+		for _, ch := range chains {
+			if ch.Table.Name == table {
+				out = append(out, ch.Name)
+			}
+		}
+	}
+	return out, nil
 }
 
 func (nftConn) deleteMarked(ctx context.Context, table, marker string) error {
@@ -161,7 +216,7 @@ func (nftConn) deleteMarked(ctx context.Context, table, marker string) error {
 	for _, l := range ls {
 		if nftplan.CommentOf(l.rule.UserData) == marker {
 			if err := c.DelRule(&nftables.Rule{Table: l.chain.Table, Chain: l.chain, Handle: l.rule.Handle}); err != nil {
-				return fmt.Errorf("delete rule %d of table inet %s: %w", l.rule.Handle, table, err)
+				return fmt.Errorf("delete rule %d of table %s %s: %w", l.rule.Handle, familyName(l.chain.Table.Family), table, err)
 			}
 			n++
 		}
@@ -170,7 +225,7 @@ func (nftConn) deleteMarked(ctx context.Context, table, marker string) error {
 		return nil
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("delete rules %q from table inet %s: %w", marker, table, err)
+		return fmt.Errorf("delete rules %q from table %s: %w", marker, table, err)
 	}
 	return nil
 }
@@ -183,12 +238,22 @@ func (nftConn) deleteTable(ctx context.Context, table string) error {
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	if found, err := tableExists(c, table); !found || err != nil {
-		return err
+	n := 0
+	for _, f := range families {
+		found, err := tableExists(c, f, table)
+		if err != nil {
+			return err
+		}
+		if found {
+			c.DelTable(nftTable(f, table))
+			n++
+		}
 	}
-	c.DelTable(inetTable(table))
+	if n == 0 {
+		return nil
+	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("delete table inet %s: %w", table, err)
+		return fmt.Errorf("delete table %s: %w", table, err)
 	}
 	return nil
 }

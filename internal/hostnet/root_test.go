@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,9 +60,10 @@ func newRootEnv(t *testing.T) *rootEnv {
 	// ip_forward as it was (Teardown does all three; this is the net
 	// under it).
 	t.Cleanup(func() {
-		_ = exec.Command("nft", "delete", "table", "inet", e.cfg.NftTable).Run() //nolint:noctx // cleanup
-		_ = exec.Command("ip", "link", "del", e.cfg.Bridge).Run()                //nolint:noctx // cleanup
-		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(fwd), 0o644)    //nolint:gosec // restoring a sysctl
+		_ = exec.Command("nft", "delete", "table", "inet", e.cfg.NftTable).Run()   //nolint:noctx // cleanup
+		_ = exec.Command("nft", "delete", "table", "bridge", e.cfg.NftTable).Run() //nolint:noctx // cleanup
+		_ = exec.Command("ip", "link", "del", e.cfg.Bridge).Run()                  //nolint:noctx // cleanup
+		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(fwd), 0o644)      //nolint:gosec // restoring a sysctl
 	})
 	return e
 }
@@ -112,17 +114,22 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-// nftText is `nft list table inet T`, or "" when the table is absent.
+// nftText is `nft list table inet T` followed by `nft list table bridge
+// T`, each "" when the table is absent.
 func nftText(t *testing.T, table string) string {
 	t.Helper()
-	out, err := exec.CommandContext(context.Background(), "nft", "list", "table", "inet", table).CombinedOutput()
-	if err != nil {
-		if strings.Contains(string(out), "No such file or directory") {
-			return ""
+	var all string
+	for _, family := range []string{"inet", "bridge"} {
+		out, err := exec.CommandContext(context.Background(), "nft", "list", "table", family, table).CombinedOutput()
+		if err != nil {
+			if strings.Contains(string(out), "No such file or directory") {
+				continue
+			}
+			t.Fatalf("nft list table %s %s: %v\n%s", family, table, err, out)
 		}
-		t.Fatalf("nft list table inet %s: %v\n%s", table, err, out)
+		all += string(out)
 	}
-	return string(out)
+	return all
 }
 
 func linkExists(name string) bool {
@@ -151,14 +158,23 @@ func assertGone(t *testing.T, n *Network, vmID string) {
 	}
 }
 
-// wantTable is the text nft must list: the base plan plus the VMs' rules.
+// wantTable is the text nft must list: the base plans plus the VMs' rules.
 func wantTable(n *Network, vms map[string][]Port) string {
-	p := n.Plan()
+	p, b := n.Plan(), n.BridgePlan()
 	for id, ports := range vms {
 		l, _ := n.LeaseOf(id)
 		p.Rules = append(p.Rules, portRules(id, l.IP, ports)...)
+		b.Rules = append(b.Rules, antispoofRules(id, l.Tap, net.HardwareAddr(mustMAC(l.MAC)), l.IP)...)
 	}
-	return p.String()
+	return p.String() + b.String()
+}
+
+func mustMAC(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
 }
 
 func TestRootLifecycle(t *testing.T) {
@@ -171,7 +187,7 @@ func TestRootLifecycle(t *testing.T) {
 	}
 	// The kernel's own listing matches the plan's text: the expressions
 	// mean what the plan says.
-	if got, want := nftText(t, e.cfg.NftTable), n.Plan().String(); got != want {
+	if got, want := nftText(t, e.cfg.NftTable), n.Plan().String()+n.BridgePlan().String(); got != want {
 		t.Fatalf("nft list table:\n%s\nwant:\n%s", got, want)
 	}
 	br := run(t, "ip", "-d", "addr", "show", "dev", e.cfg.Bridge)
@@ -210,7 +226,7 @@ func TestRootLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := inv.Of(vm)
-	if len(o.Taps) != 1 || o.Taps[0].VMID != vm || !o.Taps[0].Isolated || len(o.Rules) != 2 || o.Lease == nil {
+	if len(o.Taps) != 1 || o.Taps[0].VMID != vm || !o.Taps[0].Isolated || len(o.Rules) != 5 || o.Lease == nil {
 		t.Fatalf("inventory of the VM: %+v", o)
 	}
 
@@ -234,7 +250,7 @@ func TestRootLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertGone(t, n, vm)
-	if got := nftText(t, e.cfg.NftTable); got != n.Plan().String() {
+	if got := nftText(t, e.cfg.NftTable); got != n.Plan().String()+n.BridgePlan().String() {
 		t.Fatalf("after rm, nft list table:\n%s", got)
 	}
 

@@ -1,6 +1,7 @@
 package hostnet
 
 import (
+	"net"
 	"net/netip"
 
 	"github.com/bangerdev/banger/internal/hostnet/nftplan"
@@ -27,6 +28,8 @@ type rulesetParams struct {
 	IsolateVMs bool
 	// DNSForwarder opens port 53 on the gateway to the guests.
 	DNSForwarder bool
+	// Owner, when set, is marked by an empty chain (see own.go).
+	Owner string
 }
 
 var loopbackNet = netip.MustParsePrefix("127.0.0.0/8")
@@ -91,7 +94,7 @@ func basePlan(p rulesetParams) nftplan.Plan {
 		rule(chainPostrouting, nftplan.Masquerade{}, toBr, nftplan.SAddr(loopbackNet)),
 	)
 
-	return nftplan.Plan{
+	plan := nftplan.Plan{
 		Table: p.Table,
 		Chains: []nftplan.Chain{
 			{Name: chainForward, Type: "filter", Hook: nftplan.Forward, Priority: 0},
@@ -103,6 +106,10 @@ func basePlan(p rulesetParams) nftplan.Plan {
 		},
 		Rules: rules,
 	}
+	if p.Owner != "" {
+		plan.Chains = append(plan.Chains, nftplan.Chain{Name: ownerChain(p.Owner)})
+	}
+	return plan
 }
 
 // portRules are a VM's DNAT rules, one per mapping, each marked with the
@@ -123,4 +130,46 @@ func portRules(vmID string, guest netip.Addr, ports []Port) []nftplan.Rule {
 		})
 	}
 	return out
+}
+
+// The chains of banger's table in the bridge family: what a tap may send
+// is decided there, before the bridge learns a frame's source or forwards
+// it, so a guest that takes another VM's MAC or IP address poisons
+// neither the bridge's forwarding table nor the host's ARP cache, and its
+// packets go nowhere. Bridged frames never reach the inet table's hooks,
+// and the inet ingress hook sees no ARP.
+const (
+	chainFrames    = "frames"
+	chainAntispoof = "antispoof"
+)
+
+// bridgePlan is banger's bridge-family table without any VM: the base
+// chain jumps to the per-VM rules, which Setup never flushes.
+func bridgePlan(table string) nftplan.Plan {
+	return nftplan.Plan{
+		Family: nftplan.FamilyBridge,
+		Table:  table,
+		Chains: []nftplan.Chain{
+			{Name: chainFrames, Type: "filter", Hook: nftplan.Prerouting, Priority: -200},
+			{Name: chainAntispoof},
+		},
+		Rules: []nftplan.Rule{{Chain: chainFrames, Verdict: nftplan.Jump{Chain: chainAntispoof}}},
+	}
+}
+
+// antispoofRules say what a VM's tap may send: frames from the VM's own
+// MAC carrying ARP that names its own MAC and IP, or IPv4 from its own IP.
+// Every other frame from the tap — another source MAC or address, IPv6,
+// VLAN tags, any other protocol — is dropped. Keyed to the tap by name,
+// each rule marked with the VM's id like its published ports.
+func antispoofRules(vmID, tap string, mac net.HardwareAddr, ip netip.Addr) []nftplan.Rule {
+	in := nftplan.IIF(tap)
+	rule := func(v nftplan.Verdict, m ...nftplan.Match) nftplan.Rule {
+		return nftplan.Rule{Chain: chainAntispoof, Match: m, Verdict: v, Comment: Marker(vmID)}
+	}
+	return []nftplan.Rule{
+		rule(nftplan.Accept{}, in, nftplan.EtherSaddr{MAC: mac}, nftplan.ARPSender{MAC: mac, IP: ip}),
+		rule(nftplan.Accept{}, in, nftplan.EtherSaddr{MAC: mac}, nftplan.FrameIPSaddr{IP: ip}),
+		rule(nftplan.Drop{}, in),
+	}
 }

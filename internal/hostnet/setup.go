@@ -12,10 +12,12 @@ import (
 	"github.com/bangerdev/banger/internal/store"
 )
 
-// Setup makes the host ready for VMs, idempotently: it refuses a subnet
-// that overlaps a route not on banger's bridge; ensures the bridge with
+// Setup makes the host ready for VMs, idempotently: it refuses a bridge
+// or table another daemon owns (WithOwner) and a subnet that overlaps a
+// route not on banger's bridge; ensures the bridge with
 // the gateway address, ip_forward (recording the old value for Teardown)
-// and banger's nft table with its base chains; isolates every tap on the
+// and banger's nft table with its base chains (family inet, and family
+// bridge for what each tap may send); isolates every tap on the
 // bridge as configured; and starts the DNS forwarder when the host's
 // resolvers are out of the guests' reach. Rules of running VMs survive it,
 // so a restarted daemon calls Setup and keeps them.
@@ -23,6 +25,17 @@ func (n *Network) Setup(ctx context.Context) error {
 	st, err := n.links.state(ctx, n.cfg.Bridge)
 	if err != nil {
 		return fmt.Errorf("network setup: %w", err)
+	}
+	chains, err := n.nft.chains(ctx, n.cfg.Table)
+	if err != nil {
+		return fmt.Errorf("network setup: %w", err)
+	}
+	alias := ""
+	if st.Bridge != nil {
+		alias = st.Bridge.Alias
+	}
+	if err := checkOwner(n.cfg.Owner, n.cfg, alias, chains); err != nil {
+		return err
 	}
 	if err := checkOverlap(n.cfg.Subnet, n.cfg.Bridge, st.Routes); err != nil {
 		return err
@@ -45,6 +58,9 @@ func (n *Network) Setup(ctx context.Context) error {
 		return err
 	}
 	if err := n.nft.ensure(ctx, basePlan(n.cfg.params(dns.Forward))); err != nil {
+		return fmt.Errorf("network setup: %w", err)
+	}
+	if err := n.nft.ensure(ctx, bridgePlan(n.cfg.Table)); err != nil {
 		return fmt.Errorf("network setup: %w", err)
 	}
 	return nil
@@ -97,8 +113,8 @@ func (n *Network) rememberIPForward(old string) error {
 	})
 }
 
-// Teardown removes what Setup made: banger's nft table (with every VM's
-// rules), the bridge and the forwarder, and restores ip_forward when
+// Teardown removes what Setup made: banger's nft table in both families
+// (with every VM's rules), the bridge and the forwarder, and restores ip_forward when
 // banger turned it on. Taps and leases stay: Detach and Release own them.
 func (n *Network) Teardown(ctx context.Context) error {
 	errs := []error{n.Close(), n.nft.deleteTable(ctx, n.cfg.Table), n.links.apply(ctx, []linkOp{opDelLink{Name: n.cfg.Bridge}})}

@@ -12,8 +12,10 @@
 package paths
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // Default locations of the system daemon.
@@ -162,10 +164,13 @@ func (l Layout) Dirs() map[string]os.FileMode {
 	}
 }
 
-// Ensure creates every directory of the layout.
+// Ensure creates every directory of the layout, parents first: a child
+// made first would create its parent with the child's mode (a 0700 run
+// dir would shut the socket's group out).
 func (l Layout) Ensure() error {
-	for dir, mode := range l.Dirs() {
-		if err := os.MkdirAll(dir, mode); err != nil {
+	dirs := l.Dirs()
+	for _, dir := range slices.Sorted(maps.Keys(dirs)) {
+		if err := os.MkdirAll(dir, dirs[dir]); err != nil {
 			return err
 		}
 	}

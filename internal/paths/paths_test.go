@@ -1,8 +1,10 @@
 package paths
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -34,4 +36,27 @@ func TestDefaultLayout(t *testing.T) {
 	if got := UserCacheDir(); got != filepath.Join("/home/u", ".cache", "banger") {
 		t.Fatalf("relative XDG_CACHE_HOME must be ignored, got %s", got)
 	}
+}
+
+// Ensure gives every directory its own mode, whatever order a map would
+// visit them in: the run dir holding the socket stays traversable.
+func TestEnsureModes(t *testing.T) {
+	for range 5 {
+		l := Rooted(filepath.Join(t.TempDir(), "root"))
+		if err := l.Ensure(); err != nil {
+			t.Fatal(err)
+		}
+		for dir, mode := range l.Dirs() {
+			fi, err := os.Stat(dir)
+			if err != nil || fi.Mode().Perm() != mode&^umask() {
+				t.Errorf("%s: %v, %v; want mode %o", dir, fi.Mode(), err, mode)
+			}
+		}
+	}
+}
+
+func umask() os.FileMode {
+	old := syscall.Umask(0)
+	syscall.Umask(old)
+	return os.FileMode(old)
 }

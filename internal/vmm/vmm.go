@@ -93,6 +93,10 @@ type Capabilities struct {
 	SharedDirs bool `json:"shared_dirs"`
 	// Jailer says the VMM runs confined by a jailer.
 	Jailer bool `json:"jailer"`
+	// Confined says the backend confines the VMM process itself (an
+	// unprivileged user, a syscall sandbox, a cgroup with limits) and
+	// implements Confiner; its Handles record how (Handles.Confinement).
+	Confined bool `json:"confined"`
 }
 
 // Opens reports whether the VMM opens drives of format ("" is raw).
@@ -226,6 +230,9 @@ type Handles struct {
 	Accel   string            `json:"accel,omitempty"`
 	// JailDir is the jailer's chroot, when the jailer is used.
 	JailDir string `json:"jail_dir,omitempty"`
+	// Confinement is how the backend confined the process itself (nil:
+	// not at all).
+	Confinement *Confinement `json:"confinement,omitempty"`
 }
 
 // Status is what the VMM says about the guest.

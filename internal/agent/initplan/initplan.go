@@ -147,6 +147,9 @@ type MountInfo struct {
 	Point        string
 	FSType       string
 	Source       string
+	// SuperOptions are the file system's own options (for a cgroup v1
+	// mount, the controllers it carries: "rw,memory").
+	SuperOptions []string
 }
 
 // ParseMountinfo parses /proc/self/mountinfo (proc(5)); malformed lines
@@ -166,6 +169,9 @@ func ParseMountinfo(r io.Reader) ([]MountInfo, error) {
 			continue
 		}
 		mi.Point, mi.FSType, mi.Source = unescape(f[4]), g[0], unescape(g[1])
+		if len(g) > 2 {
+			mi.SuperOptions = strings.Split(g[2], ",")
+		}
 		out = append(out, mi)
 	}
 	return out, sc.Err()

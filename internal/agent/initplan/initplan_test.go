@@ -132,10 +132,10 @@ func TestParseMountinfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []MountInfo{
-		{254, 0, "/", "ext4", "/dev/root"},
-		{0, 5, "/dev", "devtmpfs", "devtmpfs"},
-		{0, 21, "/proc", "proc", "proc"},
-		{0, 30, "/mnt/with space", "tmpfs", `my\src`},
+		{254, 0, "/", "ext4", "/dev/root", []string{"rw"}},
+		{0, 5, "/dev", "devtmpfs", "devtmpfs", []string{"rw", "size=4k", "mode=755"}},
+		{0, 21, "/proc", "proc", "proc", []string{"rw"}},
+		{0, 30, "/mnt/with space", "tmpfs", `my\src`, []string{"rw"}},
 	}
 	if !reflect.DeepEqual(infos, want) {
 		t.Fatalf("ParseMountinfo =\n%+v\nwant\n%+v", infos, want)

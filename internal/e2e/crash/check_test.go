@@ -93,6 +93,7 @@ func (v view) leaks() []string {
 	owners("tap", h.Taps, func(n string) string { return strings.TrimPrefix(n, "bg-") })
 	owners("nft rule", h.Rules, func(n string) string { return strings.TrimPrefix(n, "banger:") })
 	owners("runtime dir", h.RunDirs, func(n string) string { return n })
+	owners("cgroup", h.Cgroups, func(n string) string { _, g, _ := strings.Cut(n, ":"); return strings.TrimPrefix(g, "vm-") })
 	for _, d := range h.VMDirs {
 		if _, ok := v.VMs[d]; !ok {
 			bad("host: directory of vm %s, which has no record", d)

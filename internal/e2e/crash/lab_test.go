@@ -85,6 +85,10 @@ func newLabOn(t *testing.T, tmpfsSize string, tweak ...func(*config.Config)) *la
 	if err := writeConfig(l.cfgPath, l.cfg); err != nil {
 		t.Fatal(err)
 	}
+	// As an install does: the user QEMU runs as, so VMs start confined.
+	if out, err := exec.Command(l.banger, "setup", "--root", root, "--config", l.cfgPath).CombinedOutput(); err != nil {
+		t.Fatalf("banger setup: %v\n%s", err, out)
+	}
 	if !l.start(t, "") {
 		t.Fatalf("the daemon did not come up:\n%s", l.logTail())
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bangerdev/banger/internal/cgroups"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
 )
@@ -19,8 +20,11 @@ import (
 // and processes carry.
 type hostState struct {
 	// VMMs are the live processes with BANGER_VM in their environment
-	// whose command line names the lab's root, by VM id.
+	// that hold a file under the lab's root (a confined QEMU names none
+	// on its command line: it inherits descriptors), by VM id.
 	VMMs map[string][]int
+	// Cgroups are the VMM cgroups ("memory:vm-<id>") of the lab's VMs.
+	Cgroups []string
 	// Taps are "bg-" links on the lab's bridge or named after ids.
 	Taps []string
 	// Rules are the comments of per-VM rules in the lab's nft table.
@@ -41,11 +45,11 @@ func (l *lab) scanHost(t *testing.T, ids map[string]bool) hostState {
 		t.Fatal(err)
 	}
 	for pid, id := range procs {
-		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-		if err == nil && strings.Contains(string(cmdline), l.root+"/") {
+		if l.underRoot(pid) {
 			h.VMMs[id] = append(h.VMMs[id], pid)
 		}
 	}
+	h.Cgroups = l.cgroups(ids)
 	var links []struct {
 		Name   string `json:"ifname"`
 		Master string `json:"master"`
@@ -72,6 +76,44 @@ func (l *lab) scanHost(t *testing.T, ids map[string]bool) hostState {
 		*d.out = entries(d.dir)
 	}
 	return h
+}
+
+// underRoot says whether process pid names the lab's root on its command
+// line or holds a file under it.
+func (l *lab) underRoot(pid int) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid))
+	if cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil && strings.Contains(string(cmdline), l.root+"/") {
+		return true
+	}
+	for _, fd := range entries(filepath.Join(dir, "fd")) {
+		if target, err := os.Readlink(filepath.Join(dir, "fd", fd)); err == nil && strings.HasPrefix(target, l.root+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// cgroups lists the VMM cgroups under the configured parent of VMs in ids
+// (the parent is shared by every daemon on the host), in each hierarchy
+// that holds the controllers.
+func (l *lab) cgroups(ids map[string]bool) []string {
+	h := cgroups.Detect()
+	bases := map[string]string{"unified": h.Unified}
+	if h.Version == 1 {
+		bases = h.V1
+	}
+	var out []string
+	for ctrl, base := range bases {
+		if base == "" {
+			continue
+		}
+		for _, name := range entries(filepath.Join(base, l.cfg.QEMU.CgroupParent)) {
+			if id, ok := strings.CutPrefix(name, "vm-"); ok && ids[id] {
+				out = append(out, ctrl+":"+name)
+			}
+		}
+	}
+	return out
 }
 
 // nftRules returns the comments of the per-VM rules in the lab's table.

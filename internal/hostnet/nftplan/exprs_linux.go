@@ -81,6 +81,29 @@ func matchExprs(m Match) []expr.Any {
 			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(m.Port)},
 		}
+	case EtherSaddr:
+		return []expr.Any{
+			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte(m.MAC)},
+		}
+	case ARPSender:
+		ip := m.IP.As4()
+		return []expr.Any{
+			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_ARP)},
+			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 6},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: []byte(m.MAC)},
+			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 14, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: ip[:]},
+		}
+	case FrameIPSaddr:
+		ip := m.IP.As4()
+		return []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyPROTOCOL, Register: reg},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_IP)},
+			&expr.Payload{DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: ip[:]},
+		}
 	case ICMPEchoRequest:
 		return []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg},

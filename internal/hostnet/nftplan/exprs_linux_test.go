@@ -2,6 +2,7 @@ package nftplan
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 
@@ -36,7 +37,10 @@ func TestExprsMatchNft(t *testing.T) {
 
 // Every match and verdict has expressions (the type switches are closed).
 func TestExprsCoverEveryType(t *testing.T) {
-	matches := []Match{IIF("a"), OIF("b*"), SAddr(netip.MustParsePrefix("10.0.0.0/20")), CtState{"new"}, CtStatusDNAT{}, FibDaddrLocal{}, Dport{Proto: "udp", Port: 1}, ICMPEchoRequest{}}
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	ip := netip.MustParseAddr("10.0.0.2")
+	matches := []Match{IIF("a"), OIF("b*"), SAddr(netip.MustParsePrefix("10.0.0.0/20")), CtState{"new"}, CtStatusDNAT{}, FibDaddrLocal{}, Dport{Proto: "udp", Port: 1}, ICMPEchoRequest{},
+		EtherSaddr{MAC: mac}, ARPSender{MAC: mac, IP: ip}, FrameIPSaddr{IP: ip}}
 	verdicts := []Verdict{Accept{}, Drop{}, Jump{Chain: "c"}, Masquerade{}, DNAT{Addr: netip.MustParseAddr("10.0.0.1"), Port: 1}}
 	for _, m := range matches {
 		if len(matchExprs(m)) == 0 {

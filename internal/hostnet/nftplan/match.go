@@ -2,6 +2,7 @@ package nftplan
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 )
@@ -128,3 +129,26 @@ func (m Dport) String() string { return fmt.Sprintf("%s dport %d", m.Proto, m.Po
 type ICMPEchoRequest struct{}
 
 func (ICMPEchoRequest) String() string { return "icmp type echo-request" }
+
+// EtherSaddr matches a frame's Ethernet source address (family bridge).
+type EtherSaddr struct{ MAC net.HardwareAddr }
+
+func (m EtherSaddr) String() string { return "ether saddr " + m.MAC.String() }
+
+// ARPSender matches an ARP packet whose sender hardware and protocol
+// addresses are MAC and IP (family bridge; the Ethernet/IPv4 ARP layout,
+// the only one the kernel's ARP accepts on Ethernet).
+type ARPSender struct {
+	MAC net.HardwareAddr
+	IP  netip.Addr
+}
+
+func (m ARPSender) String() string {
+	return fmt.Sprintf("arp saddr ether %s arp saddr ip %s", m.MAC, m.IP)
+}
+
+// FrameIPSaddr matches a frame carrying IPv4 from IP (family bridge, where
+// the dependency is the frame's protocol rather than nfproto).
+type FrameIPSaddr struct{ IP netip.Addr }
+
+func (m FrameIPSaddr) String() string { return "ip saddr " + m.IP.String() }

@@ -1,6 +1,6 @@
 // Package nftplan describes an nftables ruleset as plain values: a table of
-// family inet, its chains, and rules made of a few typed matches and one
-// verdict.
+// family inet (or bridge, for rules on the frames a bridge port receives),
+// its chains, and rules made of a few typed matches and one verdict.
 //
 // A value renders two ways: Rule.Exprs (Linux only) gives the netlink
 // expressions the kernel executes (what google/nftables sends), and String
@@ -19,11 +19,27 @@ import (
 	"github.com/google/nftables/userdata"
 )
 
-// Plan is one table of family inet with its chains and rules.
+// Plan is one table with its chains and rules.
 type Plan struct {
+	// Family is FamilyINet (also when empty) or FamilyBridge.
+	Family string
 	Table  string
 	Chains []Chain
 	Rules  []Rule
+}
+
+// The table families banger uses.
+const (
+	FamilyINet   = "inet"
+	FamilyBridge = "bridge"
+)
+
+// FamilyName is the plan's family, FamilyINet when unset.
+func (p Plan) FamilyName() string {
+	if p.Family == "" {
+		return FamilyINet
+	}
+	return p.Family
 }
 
 // Hook is where a base chain attaches; empty for a regular chain.
@@ -86,18 +102,18 @@ func (r Rule) String() string {
 	return strings.Join(parts, " ")
 }
 
-// String renders the plan exactly as `nft list table inet NAME` prints it
-// (rules in chain order; chains in plan order).
+// String renders the plan exactly as `nft list table FAMILY NAME` prints
+// it (rules in chain order; chains in plan order).
 func (p Plan) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "table inet %s {\n", p.Table)
+	fmt.Fprintf(&b, "table %s %s {\n", p.FamilyName(), p.Table)
 	for i, c := range p.Chains {
 		if i > 0 {
 			b.WriteString("\n")
 		}
 		fmt.Fprintf(&b, "\tchain %s {\n", c.Name)
 		if c.Base() {
-			fmt.Fprintf(&b, "\t\ttype %s hook %s priority %s; policy accept;\n", c.Type, c.Hook, priorityName(c.Hook, c.Priority))
+			fmt.Fprintf(&b, "\t\ttype %s hook %s priority %s; policy accept;\n", c.Type, c.Hook, priorityName(p.FamilyName(), c.Hook, c.Priority))
 		}
 		for _, r := range p.Rules {
 			if r.Chain == c.Name {
@@ -120,9 +136,22 @@ func (p Plan) Chain(name string) (Chain, bool) {
 	return Chain{}, false
 }
 
-// priorityName prints a priority the way nft does for family inet: the
-// standard names where nft knows them for that hook, else the number.
-func priorityName(h Hook, p int32) string {
+// priorityName prints a priority the way nft does: the standard names
+// where nft knows them for that family and hook, else the number.
+func priorityName(family string, h Hook, p int32) string {
+	if family == FamilyBridge {
+		switch p {
+		case -300:
+			return "dstnat"
+		case -200:
+			return "filter"
+		case 100:
+			return "out"
+		case 300:
+			return "srcnat"
+		}
+		return fmt.Sprint(p)
+	}
 	switch {
 	case p == 0:
 		return "filter"

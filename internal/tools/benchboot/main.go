@@ -4,8 +4,10 @@
 // power-off, several rounds interleaved, and prints both medians, their
 // ratio and the median of each phase `banger run --timings` reports.
 //
-// The bare boot reuses the exact QEMU command line banger built (read from
-// a running banger VM's /proc/PID/cmdline), with its own copy-on-write disk,
+// The bare boot reuses the QEMU command line banger built (read from a
+// running banger VM's /proc/PID/cmdline, the descriptors banger hands QEMU
+// turned back into paths, without the confinement: see plainArgv), with
+// its own copy-on-write disk,
 // a config drive whose main process is `true`, no NIC and no wait for a
 // host to collect the exit status: what QEMU alone costs for this guest.
 package main
@@ -162,7 +164,11 @@ func (b *bench) qemuArgv() ([]string, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	argv := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+	files, err := b.inheritedFiles("argv")
+	if err != nil {
+		return nil, "", err
+	}
+	argv := plainArgv(strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00"), func(fd string) string { return files[fd] })
 	for _, a := range argv {
 		if strings.Contains(a, "format=qcow2") {
 			return argv, backingFile(a), nil
@@ -182,8 +188,8 @@ func (b *bench) bareBoot(argv []string, image string) (func() (time.Duration, er
 	for i := 0; i < len(argv); i++ {
 		a := argv[i]
 		switch {
-		case i > 0 && (argv[i-1] == "-qmp"):
-			args = append(args, "unix:"+filepath.Join(dir, "qmp.sock")+",server=on,wait=off")
+		case strings.HasPrefix(a, "socket,id=qmp,"):
+			args = append(args, "socket,id=qmp,path="+filepath.Join(dir, "qmp.sock")+",server=on,wait=off")
 			continue
 		case strings.HasPrefix(a, "socket,id=agent,"):
 			args = append(args, "socket,id=agent,path="+filepath.Join(dir, "agent.sock")+",server=on,wait=off")

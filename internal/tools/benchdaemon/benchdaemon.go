@@ -37,6 +37,11 @@ func Start(banger, root, prefix string, octet int) (*Daemon, error) {
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
+	// As an install does: the user QEMU runs as, and the directories. A
+	// build from before `banger setup` (BANGER=old) needs none.
+	if out, err := exec.CommandContext(context.Background(), banger, "setup", "--root", root, "--config", cfg).CombinedOutput(); err != nil && !strings.Contains(string(out), "unknown command") {
+		return nil, fmt.Errorf("banger setup: %w: %s", err, out)
+	}
 	log, err := os.Create(filepath.Join(root, "daemon.log"))
 	if err != nil {
 		return nil, err
@@ -63,7 +68,9 @@ func (d *Daemon) Stop() {
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	_ = d.cmd.Wait()
 	_ = exec.CommandContext(context.Background(), "ip", "link", "del", d.bridge).Run()
-	_ = exec.CommandContext(context.Background(), "nft", "delete", "table", "inet", d.table).Run()
+	for _, family := range []string{"inet", "bridge"} {
+		_ = exec.CommandContext(context.Background(), "nft", "delete", "table", family, d.table).Run()
+	}
 }
 
 // Host is the daemon's --host value.

@@ -84,9 +84,9 @@ func New(cfg config.Firecracker, opts ...Option) *Backend {
 	if o.Binary == "" {
 		o.Binary = "firecracker"
 	}
-	if cfg.Jailer != "" {
+	if jailer := jailerBinary(cfg.Jailer, exec.LookPath); jailer != "" {
 		o.Jail = &JailConfig{
-			Binary: cfg.Jailer, ChrootBase: cfg.ChrootBase, UID: cfg.UID, GID: cfg.GID,
+			Binary: jailer, ChrootBase: cfg.ChrootBase, UID: cfg.UID, GID: cfg.GID,
 			CgroupParent: cfg.CgroupParent, CgroupRoot: "/sys/fs/cgroup",
 		}
 	}

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { os.Exit(vmmtest.Main(m)) }
 func TestConformance(t *testing.T) {
 	fake := fctest.Binaries(t)
 	cfg := config.Default().Firecracker
-	cfg.Binary = fake.Firecracker
+	cfg.Binary, cfg.Jailer = fake.Firecracker, ""
 	vmmtest.Run(t, vmmtest.Harness{
 		NewBackend: func(*testing.T) vmm.Backend { return firecracker.New(cfg) },
 		Spec:       func(t *testing.T) vmm.Spec { return fctest.Spec(t, "conf") },

@@ -205,3 +205,17 @@ func statPath(path string) (bool, uint64, error) {
 	}
 	return false, 0, nil
 }
+
+// jailerBinary resolves firecracker.jailer: "auto" is the jailer in PATH
+// when there is one (Firecracker runs jailed whenever it can), else none;
+// "" is none; anything else is that binary.
+func jailerBinary(cfg string, lookPath func(string) (string, error)) string {
+	if cfg != "auto" {
+		return cfg
+	}
+	p, err := lookPath("jailer")
+	if err != nil {
+		return ""
+	}
+	return p
+}

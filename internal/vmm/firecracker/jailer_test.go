@@ -3,6 +3,7 @@ package firecracker
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -141,6 +142,25 @@ func TestSafeJailDir(t *testing.T) {
 	for _, bad := range []string{"/", "/srv", "/srv/x", "relative/a/b", good + "/", filepath.Dir(good)} {
 		if safeJailDir(bad) == nil {
 			t.Errorf("safeJailDir(%q) accepted", bad)
+		}
+	}
+}
+
+func TestJailerBinary(t *testing.T) {
+	found := func(string) (string, error) { return "/usr/bin/jailer", nil }
+	missing := func(string) (string, error) { return "", exec.ErrNotFound }
+	for _, tt := range []struct {
+		cfg  string
+		look func(string) (string, error)
+		want string
+	}{
+		{"auto", found, "/usr/bin/jailer"},
+		{"auto", missing, ""},
+		{"", found, ""},
+		{"/opt/fc/jailer", missing, "/opt/fc/jailer"},
+	} {
+		if got := jailerBinary(tt.cfg, tt.look); got != tt.want {
+			t.Errorf("jailerBinary(%q) = %q; want %q", tt.cfg, got, tt.want)
 		}
 	}
 }

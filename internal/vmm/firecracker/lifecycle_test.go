@@ -77,7 +77,7 @@ func ctxT(t *testing.T) context.Context {
 
 func backend(fake fctest.Fake, opts ...firecracker.Option) *firecracker.Backend {
 	cfg := config.Default().Firecracker
-	cfg.Binary = fake.Firecracker
+	cfg.Binary, cfg.Jailer = fake.Firecracker, "" // unjailed, whatever the host has in PATH
 	return firecracker.New(cfg, opts...)
 }
 
@@ -257,7 +257,7 @@ func TestStartVMMExits(t *testing.T) {
 
 func TestStartMissingBinary(t *testing.T) {
 	cfg := config.Default().Firecracker
-	cfg.Binary = "/nonexistent/firecracker"
+	cfg.Binary, cfg.Jailer = "/nonexistent/firecracker", ""
 	f := newFixture(t, "nobin-1")
 	_, err := firecracker.New(cfg).Start(ctxT(t), f.spec)
 	if !errors.Is(err, errdefs.ErrUnavailable) || len(f.records.all()) != 0 {

@@ -3,6 +3,7 @@ package qemu
 import (
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -47,7 +48,15 @@ type launch struct {
 	// kernel is the image -kernel gets (kernelImage); empty means the
 	// bzImage, else the vmlinux.
 	kernel string
+	// backing maps a qcow2 drive's path to its backing file (read from
+	// its header), which QEMU gets as a descriptor too.
+	backing map[string]backingFile
+	// sandbox is QEMU's -sandbox value; empty leaves it out.
+	sandbox string
 }
+
+// backingFile is a qcow2 overlay's backing file.
+type backingFile struct{ Path, Format string }
 
 func (l launch) qmpPath() string   { return filepath.Join(l.spec.RuntimeDir, qmpSocket) }
 func (l launch) agentPath() string { return filepath.Join(l.spec.RuntimeDir, agentSocket) }
@@ -61,12 +70,13 @@ func cpuModel(accel string) string {
 	return "max"
 }
 
-// commandLine returns QEMU's arguments (without the binary) for l. It
-// checks what QEMU would otherwise reject obscurely.
-func commandLine(l launch) ([]string, error) {
+// commandLine returns QEMU's arguments (without the binary) for l, and the
+// files QEMU inherits (see inherited). It checks what QEMU would otherwise
+// reject obscurely.
+func commandLine(l launch) ([]string, []inherited, error) {
 	s := l.spec
 	if err := checkSpec(l); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	kernel := l.kernel
 	if kernel == "" {
@@ -79,6 +89,7 @@ func commandLine(l launch) ([]string, error) {
 	if len(s.SharedDirs) > 0 {
 		machine += ",memory-backend=" + sharedMemID
 	}
+	var fds fdPlan
 	args := []string{
 		"-name", "guest=banger-" + opt(s.ID),
 		"-M", machine,
@@ -88,30 +99,49 @@ func commandLine(l launch) ([]string, error) {
 		"-m", strconv.Itoa(s.MemoryMiB),
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-no-reboot",
-		"-kernel", kernel,
 	}
+	if l.sandbox != "" {
+		args = append(args, "-sandbox", l.sandbox)
+	}
+	args = append(args, "-kernel", fds.path(kernel))
 	if s.Kernel.Initrd != "" {
-		args = append(args, "-initrd", s.Kernel.Initrd)
+		args = append(args, "-initrd", fds.path(s.Kernel.Initrd))
 	}
+	args = append(args, "-append", guestCmdline(s.Cmdline, l.accel, l.tscKHz))
+	args = append(args, fds.set(s.ConsoleLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE)...)
 	args = append(args,
-		"-append", guestCmdline(s.Cmdline, l.accel, l.tscKHz),
-		"-chardev", "file,id=console,path="+opt(s.ConsoleLog)+",append=on",
+		"-chardev", "file,id=console,path="+fds.lastSet()+",append=on",
 		"-serial", "chardev:console",
-		"-qmp", "unix:"+opt(l.qmpPath())+",server=on,wait=off",
+		"-chardev", "socket,id=qmp,fd="+fds.socket(l.qmpPath())+",server=on,wait=off",
+		"-mon", "chardev=qmp,mode=control",
 		"-object", "rng-random,id=rng0,filename=/dev/urandom",
 		"-device", "virtio-rng-device,rng=rng0",
 		"-device", "virtio-serial-device,id=vser0",
-		"-chardev", "socket,id=agent,path="+opt(l.agentPath())+",server=on,wait=off",
+		"-chardev", "socket,id=agent,fd="+fds.socket(l.agentPath())+",server=on,wait=off",
 		"-device", "virtserialport,bus=vser0.0,chardev=agent,name="+vmm.AgentPortName,
 	)
-	args = append(args, sharedDirArgs(s)...)
+	args = append(args, sharedDirArgs(s, &fds)...)
 	for i, d := range orderDrives(s.Drives) {
 		id := "disk" + strconv.Itoa(i)
 		format := d.Format
 		if format == "" {
 			format = "raw"
 		}
-		drive := "id=" + id + ",if=none,file=" + opt(d.Path) + ",format=" + format
+		// A writable drive's set holds a read-write and a read-only
+		// descriptor: QEMU opens images read-only first in places.
+		flags := []int{os.O_RDWR, os.O_RDONLY}
+		if d.ReadOnly {
+			flags = flags[1:]
+		}
+		args = append(args, fds.set(d.Path, flags...)...)
+		drive := "id=" + id + ",if=none,file=" + fds.lastSet() + ",format=" + format
+		if b, ok := l.backing[d.Path]; ok && format == vmm.FormatQCOW2 {
+			args = append(args, fds.set(b.Path, os.O_RDONLY)...)
+			drive += ",backing.file.filename=" + fds.lastSet()
+			if b.Format != "" {
+				drive += ",backing.driver=" + opt(b.Format)
+			}
+		}
 		if d.ReadOnly {
 			drive += ",readonly=on"
 		} else {
@@ -129,10 +159,10 @@ func commandLine(l launch) ([]string, error) {
 			dev += ",host_mtu=" + strconv.Itoa(n.MTU)
 		}
 		args = append(args,
-			"-netdev", "tap,id="+id+",ifname="+opt(n.Tap)+",script=no,downscript=no",
+			"-netdev", "tap,id="+id+",fd="+fds.tap(n.Tap),
 			"-device", dev)
 	}
-	return args, nil
+	return args, fds.files, nil
 }
 
 // sharedMemID names guest RAM's memory backend when it is shared.
@@ -142,8 +172,9 @@ const sharedMemID = "mem"
 // machine (measured with QEMU 7.2, see the package doc): guest RAM as a
 // shared memfd, which the vhost-user backend maps, and modern
 // virtio-mmio, without which virtiofsd dies at the first request
-// ("virtio legacy devices aren't supported by libvhost-user").
-func sharedDirArgs(s vmm.Spec) []string {
+// ("virtio legacy devices aren't supported by libvhost-user"). QEMU gets
+// each virtiofsd socket connected by the daemon, as it gets every file.
+func sharedDirArgs(s vmm.Spec, fds *fdPlan) []string {
 	if len(s.SharedDirs) == 0 {
 		return nil
 	}
@@ -154,7 +185,7 @@ func sharedDirArgs(s vmm.Spec) []string {
 	for i, d := range s.SharedDirs {
 		id := "fs" + strconv.Itoa(i)
 		args = append(args,
-			"-chardev", "socket,id="+id+",path="+opt(d.Socket),
+			"-chardev", "socket,id="+id+",fd="+fds.connected(d.Socket),
 			"-device", "vhost-user-fs-device,chardev="+id+",tag="+opt(d.Tag))
 	}
 	return args

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -22,43 +23,71 @@ func baseSpec() vmm.Spec {
 	}
 }
 
-// common is the part of every command line before the drives and NICs.
+// common is the part of every command line before the drives and NICs,
+// with the descriptors it hands QEMU: the kernel and initrd (3, 4), the
+// console log (5, set 1), the QMP and agent sockets (6, 7).
 func common(accel, cpu, cmdline string) []string {
 	return []string{
 		"-name", "guest=banger-vm1",
 		"-M", "microvm,acpi=on,rtc=on,isa-serial=on",
 		"-accel", accel, "-cpu", cpu, "-smp", "2", "-m", "512",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-kernel", "/k/bzImage", "-initrd", "/k/initrd",
+		"-kernel", "/proc/self/fd/3", "-initrd", "/proc/self/fd/4",
 		"-append", cmdline,
-		"-chardev", "file,id=console,path=/var/lib/banger/vms/vm1/console.log,append=on",
+		"-add-fd", "fd=5,set=1",
+		"-chardev", "file,id=console,path=/dev/fdset/1,append=on",
 		"-serial", "chardev:console",
-		"-qmp", "unix:/run/banger/vms/vm1/qmp.sock,server=on,wait=off",
+		"-chardev", "socket,id=qmp,fd=6,server=on,wait=off",
+		"-mon", "chardev=qmp,mode=control",
 		"-object", "rng-random,id=rng0,filename=/dev/urandom",
 		"-device", "virtio-rng-device,rng=rng0",
 		"-device", "virtio-serial-device,id=vser0",
-		"-chardev", "socket,id=agent,path=/run/banger/vms/vm1/agent.sock,server=on,wait=off",
+		"-chardev", "socket,id=agent,fd=7,server=on,wait=off",
 		"-device", "virtserialport,bus=vser0.0,chardev=agent,name=banger.agent",
+	}
+}
+
+// commonFiles are the files behind common's descriptors.
+func commonFiles() []inherited {
+	return []inherited{
+		{Path: "/k/bzImage", Flag: os.O_RDONLY},
+		{Path: "/k/initrd", Flag: os.O_RDONLY},
+		{Path: "/var/lib/banger/vms/vm1/console.log", Flag: os.O_WRONLY | os.O_APPEND | os.O_CREATE},
+		{Path: "/run/banger/vms/vm1/qmp.sock", Listen: true},
+		{Path: "/run/banger/vms/vm1/agent.sock", Listen: true},
 	}
 }
 
 func TestCommandLine(t *testing.T) {
 	tcgCmdline := "root=/dev/vda rw console=ttyS0 reboot=t panic=-1 tsc_early_khz=2596122"
 	tests := []struct {
-		name  string
-		edit  func(*vmm.Spec)
-		accel string
-		want  []string
+		name    string
+		edit    func(*vmm.Spec)
+		accel   string
+		backing map[string]backingFile
+		sandbox string
+		want    []string
+		files   []inherited
 	}{
 		{
 			name:  "tcg, no drives",
 			accel: AccelTCG,
 			want:  common("tcg", "max", tcgCmdline),
+			files: commonFiles(),
 		},
 		{
 			name:  "kvm: host cpu, no tsc rate",
 			accel: AccelKVM,
 			want:  common("kvm", "host", "root=/dev/vda rw console=ttyS0 reboot=t panic=-1"),
+			files: commonFiles(),
+		},
+		{
+			name:    "sandboxed",
+			accel:   AccelKVM,
+			sandbox: sandboxOpts,
+			want: slices.Insert(common("kvm", "host", "root=/dev/vda rw console=ttyS0 reboot=t panic=-1"), 17,
+				"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"),
+			files: commonFiles(),
 		},
 		{
 			name:  "root drive first, extra qcow2 read-only, nic with mtu",
@@ -71,24 +100,47 @@ func TestCommandLine(t *testing.T) {
 				s.NICs = []vmm.NIC{{ID: "eth0", Tap: "bg-1234abcd", MAC: "02:00:00:00:00:01", MTU: 1400}}
 			},
 			want: append(common("tcg", "max", tcgCmdline),
-				"-drive", "id=disk0,if=none,file=/d/root.ext4,format=raw,discard=unmap",
+				"-add-fd", "fd=8,set=2", "-add-fd", "fd=9,set=2",
+				"-drive", "id=disk0,if=none,file=/dev/fdset/2,format=raw,discard=unmap",
 				"-device", "virtio-blk-device,drive=disk0",
-				"-drive", "id=disk1,if=none,file=/d/data.qcow2,format=qcow2,readonly=on",
+				"-add-fd", "fd=10,set=3",
+				"-drive", "id=disk1,if=none,file=/dev/fdset/3,format=qcow2,readonly=on",
 				"-device", "virtio-blk-device,drive=disk1",
-				"-netdev", "tap,id=net0,ifname=bg-1234abcd,script=no,downscript=no",
+				"-netdev", "tap,id=net0,fd=11",
 				"-device", "virtio-net-device,netdev=net0,mac=02:00:00:00:00:01,host_mtu=1400",
 			),
+			files: append(commonFiles(),
+				inherited{Path: "/d/root.ext4", Flag: os.O_RDWR}, inherited{Path: "/d/root.ext4", Flag: os.O_RDONLY},
+				inherited{Path: "/d/data.qcow2", Flag: os.O_RDONLY}, inherited{Path: "bg-1234abcd", Tap: true}),
 		},
 		{
-			name:  "commas in paths are doubled inside option lists",
+			name:  "qcow2 overlay: its backing image as a descriptor too",
 			accel: AccelTCG,
 			edit: func(s *vmm.Spec) {
-				s.Drives = []vmm.Drive{{Path: "/d/a,b.ext4", Root: true}}
+				s.Drives = []vmm.Drive{{ID: "root", Path: "/vm/disk.qcow2", Format: "qcow2", Root: true}}
 			},
+			backing: map[string]backingFile{"/vm/disk.qcow2": {Path: "/img/rootfs.ext4", Format: "raw"}},
 			want: append(common("tcg", "max", tcgCmdline),
-				"-drive", "id=disk0,if=none,file=/d/a,,b.ext4,format=raw,discard=unmap",
+				"-add-fd", "fd=8,set=2", "-add-fd", "fd=9,set=2", "-add-fd", "fd=10,set=3",
+				"-drive", "id=disk0,if=none,file=/dev/fdset/2,format=qcow2,backing.file.filename=/dev/fdset/3,backing.driver=raw,discard=unmap",
 				"-device", "virtio-blk-device,drive=disk0",
 			),
+			files: append(commonFiles(),
+				inherited{Path: "/vm/disk.qcow2", Flag: os.O_RDWR}, inherited{Path: "/vm/disk.qcow2", Flag: os.O_RDONLY},
+				inherited{Path: "/img/rootfs.ext4", Flag: os.O_RDONLY}),
+		},
+		{
+			name:  "paths never appear: a comma in one needs no escaping",
+			accel: AccelTCG,
+			edit: func(s *vmm.Spec) {
+				s.Drives = []vmm.Drive{{ID: "root", Path: "/d/a,b.ext4", Root: true, ReadOnly: true}}
+			},
+			want: append(common("tcg", "max", tcgCmdline),
+				"-add-fd", "fd=8,set=2",
+				"-drive", "id=disk0,if=none,file=/dev/fdset/2,format=raw,readonly=on",
+				"-device", "virtio-blk-device,drive=disk0",
+			),
+			files: append(commonFiles(), inherited{Path: "/d/a,b.ext4", Flag: os.O_RDONLY}),
 		},
 	}
 	for _, tt := range tests {
@@ -97,12 +149,15 @@ func TestCommandLine(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(&s)
 			}
-			got, err := commandLine(launch{spec: s, accel: tt.accel, tscKHz: 2596122})
+			got, files, err := commandLine(launch{spec: s, accel: tt.accel, tscKHz: 2596122, backing: tt.backing, sandbox: tt.sandbox})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("argv:\n got %q\nwant %q", got, tt.want)
+			}
+			if !slices.Equal(files, tt.files) {
+				t.Errorf("files:\n got %+v\nwant %+v", files, tt.files)
 			}
 		})
 	}
@@ -114,7 +169,7 @@ func TestCommandLine(t *testing.T) {
 func TestCommandLineSharedDirs(t *testing.T) {
 	s := baseSpec()
 	s.SharedDirs = []vmm.SharedDir{{Tag: "v0", Socket: "/run/banger/vms/vm1/fs0.sock"}, {Tag: "v,1", Socket: "/run/x,y.sock"}}
-	got, err := commandLine(launch{spec: s, accel: AccelTCG})
+	got, files, err := commandLine(launch{spec: s, accel: AccelTCG})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,13 +178,17 @@ func TestCommandLineSharedDirs(t *testing.T) {
 	want = append(want,
 		"-object", "memory-backend-memfd,id=mem,size=512M,share=on",
 		"-global", "virtio-mmio.force-legacy=false",
-		"-chardev", "socket,id=fs0,path=/run/banger/vms/vm1/fs0.sock",
+		"-chardev", "socket,id=fs0,fd=8",
 		"-device", "vhost-user-fs-device,chardev=fs0,tag=v0",
-		"-chardev", "socket,id=fs1,path=/run/x,,y.sock",
+		"-chardev", "socket,id=fs1,fd=9",
 		"-device", "vhost-user-fs-device,chardev=fs1,tag=v,,1",
 	)
 	if !slices.Equal(got, want) {
 		t.Errorf("argv:\n got %q\nwant %q", got, want)
+	}
+	wantFiles := append(commonFiles(), inherited{Path: "/run/banger/vms/vm1/fs0.sock", Connect: true}, inherited{Path: "/run/x,y.sock", Connect: true})
+	if !slices.Equal(files, wantFiles) {
+		t.Errorf("files:\n got %+v\nwant %+v", files, wantFiles)
 	}
 	if err := s.SnapshotBlocker(); !errors.Is(err, vmm.ErrNotMigratable) || !strings.Contains(err.Error(), "v0, v,1") {
 		t.Errorf("SnapshotBlocker = %v; want ErrNotMigratable naming the tags", err)
@@ -143,13 +202,13 @@ func TestCommandLineVmlinuxWhenNoBzImage(t *testing.T) {
 	s := baseSpec()
 	s.Kernel.BzImage = ""
 	s.Kernel.Initrd = ""
-	got, err := commandLine(launch{spec: s, accel: AccelKVM})
+	got, files, err := commandLine(launch{spec: s, accel: AccelKVM})
 	if err != nil {
 		t.Fatal(err)
 	}
 	i := slices.Index(got, "-kernel")
-	if i < 0 || got[i+1] != "/k/vmlinux" || slices.Contains(got, "-initrd") {
-		t.Fatalf("want -kernel /k/vmlinux and no -initrd, got %q", got)
+	if i < 0 || got[i+1] != "/proc/self/fd/3" || files[0].Path != "/k/vmlinux" || slices.Contains(got, "-initrd") {
+		t.Fatalf("want -kernel /proc/self/fd/3 = /k/vmlinux and no -initrd, got %q, %+v", got, files)
 	}
 }
 
@@ -181,7 +240,7 @@ func TestCommandLineRejects(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(&s)
 			}
-			_, err := commandLine(launch{spec: s, accel: tt.accel})
+			_, _, err := commandLine(launch{spec: s, accel: tt.accel})
 			if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v; want ErrInvalid mentioning %q", err, tt.want)
 			}
@@ -262,5 +321,16 @@ func TestParseCPUInfoKHz(t *testing.T) {
 		if got := parseCPUInfoKHz([]byte(tt.in)); got != tt.want {
 			t.Errorf("parseCPUInfoKHz(%q) = %d; want %d", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestFDLegend(t *testing.T) {
+	files := []inherited{{Path: "/k/vmlinux"}, {Path: "/run/qmp.sock", Listen: true}}
+	legend := fdLegend(files)
+	if legend != "banger: fd 3 = /k/vmlinux\nbanger: fd 4 = /run/qmp.sock\n" {
+		t.Errorf("legend %q", legend)
+	}
+	if got := string(withoutLegend([]byte(legend + "qemu: could not open kernel\n"))); got != "qemu: could not open kernel\n" {
+		t.Errorf("without the legend: %q", got)
 	}
 }

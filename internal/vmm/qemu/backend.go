@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/bangerdev/banger/internal/cgroups"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
@@ -28,14 +31,21 @@ const readyTimeout = 30 * time.Second
 type Backend struct {
 	opts options
 	kvm  kvm.Device // what the probe checks before booting a KVM guest
+
+	sandboxOnce sync.Once
+	sandboxErr  error
 }
 
-var _ vmm.Backend = (*Backend)(nil)
+var (
+	_ vmm.Backend  = (*Backend)(nil)
+	_ vmm.Confiner = (*Backend)(nil)
+)
 
 type options struct {
 	binary  string
 	accel   string
 	scratch string
+	confine *Confine
 }
 
 // Option configures a Backend.
@@ -66,35 +76,50 @@ func New(opts ...Option) *Backend {
 // Name implements vmm.Backend.
 func (b *Backend) Name() string { return Name }
 
-// Start implements vmm.Backend: it records the handles, launches QEMU in its
-// own session and returns once QEMU answers on QMP (the guest is booting).
+// Start implements vmm.Backend: it decides the confinement, records the
+// handles, makes the VM's cgroup, opens the files QEMU inherits, launches
+// QEMU in its own session and returns once QEMU answers on QMP (the guest
+// is booting).
 func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) {
 	fail := func(phase string, err error) error { return fmt.Errorf("vm %s: %s: %w", spec.ID, phase, err) }
 	accel, bin, err := b.resolve(ctx, spec)
 	if err != nil {
 		return nil, fail("probe", err)
 	}
+	if err := checkFiles(spec); err != nil {
+		return nil, fail("configure", err)
+	}
 	l := launch{spec: spec, accel: accel, kernel: kernelImage(spec.Kernel)}
 	if accel == AccelTCG {
 		l.tscKHz = HostTSC().KHz
 	}
-	args, err := commandLine(l)
+	if l.backing, err = backingFiles(spec.Drives); err != nil {
+		return nil, fail("configure", err)
+	}
+	var conf confinement
+	if b.opts.confine != nil {
+		conf = planConfinement(*b.opts.confine, b.gatherFacts(ctx, bin), spec.ID, spec.CPUs, spec.MemoryMiB)
+		if err := conf.err(); err != nil {
+			return nil, fail("confine", err)
+		}
+		l.sandbox = conf.sandbox
+	}
+	args, files, err := commandLine(l)
 	if err != nil {
 		return nil, fail("configure", err)
 	}
-	if err := checkFiles(spec); err != nil {
-		return nil, fail("configure", err)
-	}
 	h := vmm.Handles{
-		Backend: Name,
-		Sockets: map[string]string{"qmp": l.qmpPath(), "agent": l.agentPath()},
-		Accel:   accel,
+		Backend:     Name,
+		Sockets:     map[string]string{"qmp": l.qmpPath(), "agent": l.agentPath()},
+		Accel:       accel,
+		Confinement: conf.record,
 	}
 	if err := record(spec, h); err != nil {
 		return nil, fail("record handles", err)
 	}
-	m, err := spawn(spec, h, bin, args)
-	if err != nil {
+	m := &Machine{id: spec.ID, h: h, dir: spec.RuntimeDir, console: spec.ConsoleLog}
+	if err := m.spawn(spec, append(append(conf.launcher, bin), args...), files, conf.cgroup); err != nil {
+		m.abort()
 		return nil, fail("start qemu", err)
 	}
 	cpSpawned.Hit()
@@ -173,31 +198,77 @@ func record(spec vmm.Spec, h vmm.Handles) error {
 	return spec.Record(h)
 }
 
-// spawn starts QEMU as the daemon's child in a session of its own (a
-// signal to the daemon's process group does not reach it, and nothing ties
-// its life to the daemon's), with its output in a file in the runtime dir
-// (a pipe would break when the daemon dies) and EnvVMID in its environment.
-func spawn(spec vmm.Spec, h vmm.Handles, bin string, args []string) (*Machine, error) {
+// spawn starts argv (QEMU, behind its launcher when confined) as the
+// daemon's child in a session of its own (a signal to the daemon's process
+// group does not reach it, and nothing ties its life to the daemon's),
+// with the files it inherits, its output in a file in the runtime dir (a
+// pipe would break when the daemon dies) and EnvVMID in its environment.
+// With a cgroup plan the group is made first: on cgroup v2 the process
+// starts inside it, on v1 it joins right after exec.
+func (m *Machine) spawn(spec vmm.Spec, argv []string, files []inherited, cg *cgroups.Plan) error {
+	var attr syscall.SysProcAttr
+	attr.Setsid = true
+	if cg != nil {
+		dir, err := cgroups.Apply(*cg)
+		if err != nil {
+			return err
+		}
+		if dir != nil {
+			defer func() { _ = dir.Close() }()
+			startInCgroup(&attr, dir)
+		}
+	}
 	logPath := filepath.Join(spec.RuntimeDir, stderrLog)
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() { _ = logf.Close() }()
-	cmd := exec.Command(bin, args...) //nolint:noctx // the VMM outlives the request that starts it
+	// Which descriptor is which file, for whoever reads the log (QEMU's
+	// own messages name only /dev/fdset/N and /proc/self/fd/N).
+	_, _ = io.WriteString(logf, fdLegend(files))
+	extra, err := openInherited(files)
+	if err != nil {
+		return err
+	}
+	defer closeAll(extra)
+	cmd := exec.Command(argv[0], argv[1:]...) //nolint:noctx,gosec // the VMM outlives the request that starts it; argv is built by commandLine
 	cmd.Env = vmmEnv(os.Environ(), spec.ID)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.ExtraFiles = extra
+	cmd.SysProcAttr = &attr
 	if err := cmd.Start(); err != nil {
-		_ = os.Remove(logPath)
-		return nil, err
+		return err
 	}
-	m := &Machine{
-		id: spec.ID, h: h, dir: spec.RuntimeDir, console: spec.ConsoleLog,
-		child: cmd, exited: make(chan struct{}),
-	}
+	m.child, m.exited = cmd, make(chan struct{})
 	go m.reap()
-	return m, nil
+	if cg != nil {
+		return cgroups.Join(*cg, cmd.Process.Pid)
+	}
+	return nil
+}
+
+// backingFiles reads the backing file of each qcow2 drive from its header.
+func backingFiles(drives []vmm.Drive) (map[string]backingFile, error) {
+	out := map[string]backingFile{}
+	for _, d := range drives {
+		if d.Format != vmm.FormatQCOW2 {
+			continue
+		}
+		f, err := os.Open(d.Path)
+		if err != nil {
+			return nil, fmt.Errorf("drive %s: %w", d.ID, err)
+		}
+		path, format, err := qcow2Backing(f)
+		_ = f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("drive %s %s: %w", d.ID, d.Path, err)
+		}
+		if path != "" {
+			out[d.Path] = backingFile{Path: path, Format: format}
+		}
+	}
+	return out, nil
 }
 
 // vmmEnv is the daemon's environment with EnvVMID set to id.
@@ -243,7 +314,8 @@ func (b *Backend) Attach(ctx context.Context, h vmm.Handles) (vmm.Machine, error
 
 // Capabilities implements vmm.Backend. QEMU's guests power off through
 // ACPI, its drives may be qcow2 overlays, the agent is reached on a
-// virtio-serial port, and host directories are shared with virtio-fs.
+// virtio-serial port, host directories are shared with virtio-fs, and
+// with WithConfinement the backend confines QEMU itself (vmm.Confiner).
 func (b *Backend) Capabilities() vmm.Capabilities {
 	return vmm.Capabilities{
 		Channel:     vmm.ChannelSerial,
@@ -252,13 +324,14 @@ func (b *Backend) Capabilities() vmm.Capabilities {
 		ExtraDrives: true,
 		Pause:       true,
 		SharedDirs:  true,
+		Confined:    b.opts.confine != nil,
 	}
 }
 
 // Release implements vmm.Backend: it ends the recorded QEMU when it is
 // still the recorded process (QMP quit first, so a qcow2 overlay is
-// flushed; SIGKILL when that does not end it) and removes its sockets and
-// stderr log. Handles recorded before QEMU was spawned name only sockets;
+// flushed; SIGKILL when that does not end it) and removes its sockets,
+// stderr log and cgroup. Handles recorded before QEMU was spawned name only sockets;
 // a zero process identity is never signalled.
 func (b *Backend) Release(ctx context.Context, h vmm.Handles) error {
 	dir := filepath.Dir(h.Sockets["qmp"])
@@ -272,7 +345,7 @@ func (b *Backend) Release(ctx context.Context, h vmm.Handles) error {
 		}
 	}
 	if dir == "" {
-		return nil
+		return m.removeCgroup()
 	}
 	return m.Cleanup()
 }

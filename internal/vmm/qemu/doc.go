@@ -11,6 +11,15 @@
 //
 // Choices a reader would otherwise wonder about:
 //
+//   - QEMU opens nothing of banger's by path (files.go): the daemon opens
+//     the disk, image, kernel, config drive and console log, binds the QMP
+//     and agent sockets and attaches to the tap, and hands QEMU
+//     descriptors. With WithConfinement QEMU then runs as an unprivileged
+//     user with no capabilities, not dumpable, under its seccomp sandbox
+//     and in a cgroup of its own (confine.go); every file stays root's.
+//     QEMU 7.2 has -runas and -chroot but not -run-with; -runas drops
+//     privileges only after QEMU has set everything up as root, so the
+//     daemon starts it as the user instead (setpriv).
 //   - QEMU is the daemon's child but in its own session (setsid) and with no
 //     parent-death signal, and its stderr goes to a file rather than a pipe:
 //     a daemon that dies or restarts leaves its VMs running, and the next

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bangerdev/banger/internal/cgroups"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
 )
@@ -126,8 +127,10 @@ func (m *Machine) died() error {
 		<-m.exited
 		msg = fmt.Sprintf("qemu exited (status %d%s)", m.exit.Code, sigSuffix(m.exit.Signal))
 	}
-	if b, err := os.ReadFile(filepath.Join(m.dir, stderrLog)); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		msg += ": " + strings.ReplaceAll(tail(b, 5), "\n", " | ")
+	if b, err := os.ReadFile(filepath.Join(m.dir, stderrLog)); err == nil {
+		if b = withoutLegend(b); len(strings.TrimSpace(string(b))) > 0 {
+			msg += ": " + strings.ReplaceAll(tail(b, 5), "\n", " | ")
+		}
 	}
 	if m.console != "" {
 		if b, err := os.ReadFile(m.console); err == nil && len(strings.TrimSpace(string(b))) > 0 {
@@ -152,6 +155,19 @@ func (m *Machine) abort() {
 		<-m.exited
 	}
 	_ = m.Cleanup()
+}
+
+// removeCgroup removes the VM's cgroup named in the handles, once QEMU is
+// gone (its last threads may take a moment to leave the group).
+func (m *Machine) removeCgroup() error {
+	c := m.h.Confinement
+	if c == nil || c.Cgroup == nil {
+		return nil
+	}
+	if err := cgroups.Remove(c.Cgroup.Paths()); err != nil {
+		return m.errf("cleanup", err)
+	}
+	return nil
 }
 
 // DialAgent implements vmm.Machine: it connects to the agent port's unix
@@ -302,13 +318,13 @@ func (m *Machine) Resume(ctx context.Context) error {
 }
 
 // Cleanup implements vmm.Machine: it removes the sockets and the stderr log
-// from the runtime dir. The runtime dir and the console log are the
-// daemon's.
+// from the runtime dir, and the VM's cgroup. The runtime dir and the
+// console log are the daemon's.
 func (m *Machine) Cleanup() error {
 	if m.alive() {
 		return m.errf("cleanup", fmt.Errorf("qemu %d still runs: %w", m.h.Process.PID, errdefs.ErrConflict))
 	}
-	var errs []error
+	errs := []error{m.removeCgroup()}
 	for _, name := range runtimeFiles {
 		if err := os.Remove(filepath.Join(m.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
