@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -87,17 +85,7 @@ func TestMain(m *testing.M) {
 // testConfig returns a config whose bridge, subnet and nft table are this
 // run's own, so parallel test runs and a real banger never collide.
 func testConfig(agent string) config.Config {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	tag := hex.EncodeToString(b)
-	cfg := config.Default()
-	cfg.Daemon.SocketGroup = ""
-	cfg.Network.Bridge = "bge" + tag
-	cfg.Network.Subnet = fmt.Sprintf("10.215.%d.0/24", b[0])
-	cfg.Network.NftTable = "bangere2e_" + tag
-	cfg.Image.AgentBinary = agent
-	cfg.VM.StopTimeout = 5
-	return cfg
+	return testutil.Config(agent, "bge", "bangere2e_", 215)
 }
 
 func newFixture(deb, busybox, agent, banger string) (*fixture, error) {

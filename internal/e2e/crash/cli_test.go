@@ -56,6 +56,17 @@ func mustJSON[T any](t *testing.T, l *lab, args ...string) T {
 	return v
 }
 
+// mustInspect runs an inspect command, which prints an array as docker
+// does, and returns its one object.
+func mustInspect[T any](t *testing.T, l *lab, args ...string) T {
+	t.Helper()
+	vs := mustJSON[[]T](t, l, args...)
+	if len(vs) != 1 {
+		t.Fatalf("banger %s: %d objects, want 1", strings.Join(args, " "), len(vs))
+	}
+	return vs[0]
+}
+
 // inventory is the daemon's own inventory (GET /v1/inventory).
 func (l *lab) inventory(t *testing.T) []api.HostObject {
 	t.Helper()

@@ -3,8 +3,6 @@ package crash
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -94,7 +92,7 @@ func newLabOn(t *testing.T, tmpfsSize string, tweak ...func(*config.Config)) *la
 	}
 	l.must(t, "kernel", "import", l.deb, "--name", "debian", "--default")
 	l.must(t, "image", "import", l.busybox, "--name", "busybox")
-	l.baseImage = mustJSON[api.Image](t, l, "image", "inspect", "busybox").ID
+	l.baseImage = mustInspect[api.Image](t, l, "image", "inspect", "busybox").ID
 	return l
 }
 
@@ -102,16 +100,7 @@ func newLabOn(t *testing.T, tmpfsSize string, tweak ...func(*config.Config)) *la
 // own, so labs, other tests and a real banger never collide; guests are
 // as small as the Debian kernel boots comfortably.
 func labConfig(agent string) config.Config {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	tag := hex.EncodeToString(b)
-	cfg := config.Default()
-	cfg.Daemon.SocketGroup = ""
-	cfg.Network.Bridge = "bgc" + tag
-	cfg.Network.Subnet = fmt.Sprintf("10.218.%d.0/24", b[0])
-	cfg.Network.NftTable = "bangercrash_" + tag
-	cfg.Image.AgentBinary = agent
-	cfg.VM.StopTimeout = 5
+	cfg := testutil.Config(agent, "bgc", "bangercrash_", 218)
 	cfg.VM.CPUs = 1
 	cfg.VM.Memory = 256 << 20
 	return cfg

@@ -41,7 +41,7 @@ func TestReusedPIDIsNeverAdoptedOrKilled(t *testing.T) {
 	var vmmPIDs []int
 	for i := range forgeries {
 		id := strings.TrimSpace(l.must(t, "run", "-d", "busybox"))
-		vm := mustJSON[api.VM](t, l, "inspect", id)
+		vm := mustInspect[api.VM](t, l, "inspect", id)
 		vmmPIDs = append(vmmPIDs, vm.Runtime.PID)
 		victims = append(victims, victim{id: id, stranger: startStranger(t)})
 		t.Logf("vm %s (VMM pid %d): its record will name stranger pid %d with the %s", id, vm.Runtime.PID, victims[i].stranger.PID, forgeries[i].name)

@@ -182,8 +182,8 @@ func (s *soak) answers(v view) []string {
 			if got, errOut, code = s.l.cli("exec", id, "--", "echo", "up"); code == 0 && got == "up\n" {
 				break
 			}
-			var now api.VM
-			if js, _, c := s.l.cli("inspect", id, "--format", "json"); c == 0 && json.Unmarshal([]byte(js), &now) == nil && now.State != api.VMRunning {
+			var now []api.VM
+			if js, _, c := s.l.cli("inspect", id, "--format", "json"); c == 0 && json.Unmarshal([]byte(js), &now) == nil && len(now) == 1 && now[0].State != api.VMRunning {
 				break // it was stopping
 			}
 			if time.Now().After(deadline) {

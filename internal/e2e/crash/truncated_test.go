@@ -29,7 +29,7 @@ func TestTruncatedRecord(t *testing.T) {
 	} {
 		t.Run(cut.name, func(t *testing.T) {
 			id := strings.TrimSpace(l.must(t, "run", "-d", "-p", freePort(t)+":80", "busybox"))
-			id = mustJSON[api.VM](t, l, "inspect", id).ID
+			id = mustInspect[api.VM](t, l, "inspect", id).ID
 			l.kill(t)
 			path := filepath.Join(l.layout.VM(id), handles.FileName)
 			b, err := os.ReadFile(path)

@@ -77,9 +77,13 @@ func (b *bench) inheritedFiles(vm string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", vm, err)
 	}
+	// inspect prints an array; builds from before that printed the object.
 	var info api.VM
-	if err := json.Unmarshal(out, &info); err != nil {
-		return nil, err
+	var infos []api.VM
+	if json.Unmarshal(out, &infos) == nil && len(infos) == 1 {
+		info = infos[0]
+	} else if err := json.Unmarshal(out, &info); err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", vm, err)
 	}
 	log, err := os.ReadFile(filepath.Join(info.Runtime.RuntimeDir, "qemu.log"))
 	if err != nil {
