@@ -150,6 +150,31 @@ func remove(dir string, deadline time.Time) error {
 	}
 }
 
+// Children lists the groups under parent: each child's name and its
+// directories (one per hierarchy it is in). No parent yet is no children.
+func Children(h Host, parent string) (map[string][]string, error) {
+	dirs, err := ParentDirs(h, parent)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list cgroups under %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				out[e.Name()] = append(out[e.Name()], filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	return out, nil
+}
+
 // Usage reads a group's current memory use (bytes) and task count.
 func Usage(version int, dirs map[string]string) (memory, tasks int64, err error) {
 	memFile := "memory.current"

@@ -26,5 +26,8 @@ func Join(Plan, int) error { return errOS }
 // Remove fails off Linux.
 func Remove([]string) error { return errOS }
 
+// Children fails off Linux.
+func Children(Host, string) (map[string][]string, error) { return nil, errOS }
+
 // Usage fails off Linux.
 func Usage(int, map[string]string) (int64, int64, error) { return 0, 0, errOS }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,6 +44,9 @@ func TestApplyJoinRemove(t *testing.T) {
 			_ = os.Remove(d) // shared with other tests' groups: only when empty
 		}
 	})
+	if kids, err := Children(h, "banger-test.slice"); err != nil || !slices.Equal(kids[name], p.Groups) {
+		t.Errorf("Children = %v, %v; want %s in %v", kids, err, name, p.Groups)
+	}
 	if (fd != nil) != (h.Version == 2) {
 		t.Fatalf("Apply returned descriptor %v on cgroup v%d", fd, h.Version)
 	}
@@ -91,6 +95,9 @@ func TestApplyJoinRemove(t *testing.T) {
 	}
 	if err := Remove(p.Groups); err != nil {
 		t.Errorf("second Remove: %v", err)
+	}
+	if kids, err := Children(h, "banger-test.slice"); err != nil || kids[name] != nil {
+		t.Errorf("Children after Remove = %v, %v; want no %s", kids, err, name)
 	}
 	if err := Remove([]string{t.TempDir()}); err == nil {
 		t.Error("Remove accepted a directory that is not a cgroup")

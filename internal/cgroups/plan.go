@@ -91,6 +91,27 @@ func PlanFor(h Host, parent, name string, l Limits) (Plan, error) {
 	return p, nil
 }
 
+// ParentDirs are parent's directories, one per hierarchy (one on cgroup
+// v2, one per controller on v1): where PlanFor puts its groups, and where
+// Children finds them.
+func ParentDirs(h Host, parent string) ([]string, error) {
+	if err := checkRel(parent); err != nil {
+		return nil, fmt.Errorf("cgroup parent %q: %w", parent, err)
+	}
+	switch h.Version {
+	case 2:
+		return []string{filepath.Join(h.Unified, parent)}, nil
+	case 1:
+		var dirs []string
+		for _, c := range Controllers {
+			dirs = append(dirs, filepath.Join(h.V1[c], parent))
+		}
+		return dirs, nil
+	default:
+		return nil, fmt.Errorf("%w: %s", errdefs.ErrUnavailable, h.Why)
+	}
+}
+
 // checkRel accepts a clean relative path without "..".
 func checkRel(p string) error {
 	if p == "" || filepath.IsAbs(p) || filepath.Clean(p) != p || p == "." {

@@ -282,6 +282,28 @@ type Pauser interface {
 	Resume(ctx context.Context) error
 }
 
+// Sweeper is a Backend that names host objects after the VM they serve
+// (QEMU's cgroup per VM), so they can be found and released from the VM's
+// id alone: after a crash lost the record that named them, or when gc
+// looks for leftovers.
+type Sweeper interface {
+	// Owned lists those objects, each with the VM id in its name.
+	Owned() ([]Owned, error)
+	// Sweep releases the objects of VM id, once its VMM is gone. It is
+	// idempotent: nothing to release is success.
+	Sweep(id string) error
+}
+
+// Owned is one host object a Sweeper found.
+type Owned struct {
+	// Kind is what it is ("cgroup").
+	Kind string
+	// Name says which (its path).
+	Name string
+	// VMID is the VM it belongs to.
+	VMID string
+}
+
 // SnapshotType is "Full" or "Diff" (Firecracker's names).
 type SnapshotType string
 

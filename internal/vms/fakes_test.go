@@ -35,13 +35,14 @@ type host struct {
 	taps     map[string]bool // vm id -> tap exists
 	leases   map[string]bool // vm id -> lease held
 	dm       map[string]bool // vm id -> dm devices up
+	cgroups  map[string]bool // vm id -> the VMM's cgroup exists
 	machines map[string]*fakeMachine
 	// noVirtioFS makes the catalog's kernel one without virtio-fs.
 	noVirtioFS bool
 }
 
 func newHost() *host {
-	return &host{fail: map[string]error{}, taps: map[string]bool{}, leases: map[string]bool{}, dm: map[string]bool{}, machines: map[string]*fakeMachine{}}
+	return &host{fail: map[string]error{}, taps: map[string]bool{}, leases: map[string]bool{}, dm: map[string]bool{}, cgroups: map[string]bool{}, machines: map[string]*fakeMachine{}}
 }
 
 // do logs op and returns its injected failure, if any.

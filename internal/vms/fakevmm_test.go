@@ -37,6 +37,8 @@ func (f fakeBackends) Get(name string) (vmm.Backend, bool) {
 	return f.b, true
 }
 
+func (f fakeBackends) Backends() []vmm.Backend { return []vmm.Backend{f.b} }
+
 // fakeBackend starts fakeMachines. Its machines' process identity is this
 // test process's own (alive, never signalled), unless dead is set.
 type fakeBackend struct {
@@ -78,6 +80,7 @@ func (b *fakeBackend) Start(_ context.Context, spec vmm.Spec) (vmm.Machine, erro
 	m := newFakeMachine(b.h, spec.ID, b.handles(spec.ID), spec.ConsoleLog)
 	b.h.mu.Lock()
 	b.h.machines[spec.ID] = m
+	b.h.cgroups[spec.ID] = true
 	b.h.mu.Unlock()
 	return m, nil
 }
@@ -103,9 +106,34 @@ func (b *fakeBackend) Release(_ context.Context, h vmm.Handles) error {
 	}
 	b.h.mu.Lock()
 	m := b.h.machines[id]
+	delete(b.h.cgroups, id)
 	b.h.mu.Unlock()
 	if m != nil {
 		m.exit(-1)
+	}
+	return nil
+}
+
+// Owned implements vmm.Sweeper: the machines' cgroups, named by VM id as
+// QEMU's are.
+func (b *fakeBackend) Owned() ([]vmm.Owned, error) {
+	b.h.mu.Lock()
+	defer b.h.mu.Unlock()
+	var out []vmm.Owned
+	for id := range b.h.cgroups {
+		out = append(out, vmm.Owned{Kind: "cgroup", Name: "vm-" + id, VMID: id})
+	}
+	return out, nil
+}
+
+// Sweep implements vmm.Sweeper: it removes VM id's cgroup, recorded or not.
+func (b *fakeBackend) Sweep(id string) error {
+	b.h.mu.Lock()
+	had := b.h.cgroups[id]
+	delete(b.h.cgroups, id)
+	b.h.mu.Unlock()
+	if had {
+		return b.h.do("vmm.sweep")
 	}
 	return nil
 }
@@ -215,7 +243,15 @@ func (m *fakeMachine) Wait(ctx context.Context) (vmm.Exit, error) {
 	}
 }
 
-func (m *fakeMachine) Cleanup() error { return m.h.do("vmm.cleanup") }
+func (m *fakeMachine) Cleanup() error {
+	if err := m.h.do("vmm.cleanup"); err != nil {
+		return err
+	}
+	m.h.mu.Lock()
+	delete(m.h.cgroups, m.id)
+	m.h.mu.Unlock()
+	return nil
+}
 
 // fakeAgent is the guest agent's session: a shutdown or a fatal signal
 // ends the guest (as its main process exiting would), unless the machine

@@ -25,7 +25,7 @@ type hostObject struct {
 }
 
 // inventory finds every host object this daemon owns — VMM processes,
-// runtime and VM directories, taps, nft rules, leases — by
+// runtime and VM directories, VMM cgroups, taps, nft rules, leases — by
 // the markers they carry (docs/architecture.md, "Ownership markers"). Reconcile, gc,
 // doctor and the tests' leak checks all use it. Only objects this daemon
 // can prove are its own are listed: other daemons (another --root, tests)
@@ -60,6 +60,22 @@ func (s *Service) inventory(ctx context.Context) []hostObject {
 		for _, e := range entries {
 			if id := e.Name(); isHex(id) {
 				add("vm-dir", s.Layout.VM(id), id, true, func() error { return os.RemoveAll(s.Layout.VM(id)) })
+			}
+		}
+	}
+	for _, b := range s.Backends.Backends() {
+		sw, ok := b.(vmm.Sweeper)
+		if !ok {
+			continue
+		}
+		objs, err := sw.Owned()
+		if err != nil {
+			s.Log.Warn("cannot list the backend's host objects", "backend", b.Name(), "err", err)
+			continue
+		}
+		for _, o := range objs {
+			if known[o.VMID] { // a VM of another daemon sharing the parent otherwise
+				add(o.Kind, o.Name, o.VMID, false, func() error { return sw.Sweep(o.VMID) })
 			}
 		}
 	}

@@ -208,12 +208,14 @@ func TestReconcileAdoptsFromALegacyRecord(t *testing.T) {
 }
 
 // gc removes what no VM explains — a lease of a VM that no longer exists,
-// the tap of a VM that is not running — and leaves a running VM's alone.
+// the tap and VMM cgroup of a VM that is not running — and leaves a
+// running VM's alone.
 func TestGCRemovesOnlyWhatNoVMExplains(t *testing.T) {
 	f := newFixture(t)
 	running, _ := f.start("web")
 	stopped := f.create("db")
 	f.h.taps[stopped.ID] = true
+	f.h.cgroups[stopped.ID] = true
 	f.h.leases["ffffffffffff"] = true
 	if err := os.MkdirAll(f.l.VMRuntime("eeeeeeeeeeee"), 0o700); err != nil {
 		t.Fatal(err)
@@ -226,7 +228,7 @@ func TestGCRemovesOnlyWhatNoVMExplains(t *testing.T) {
 			t.Errorf("dry run removed %+v", o)
 		}
 	}
-	if !strings.Contains(kinds[stopped.ID], "tap") || !strings.Contains(kinds["ffffffffffff"], "lease") || !strings.Contains(kinds["eeeeeeeeeeee"], "runtime-dir") {
+	if !strings.Contains(kinds[stopped.ID], "tap") || !strings.Contains(kinds[stopped.ID], "cgroup") || !strings.Contains(kinds["ffffffffffff"], "lease") || !strings.Contains(kinds["eeeeeeeeeeee"], "runtime-dir") {
 		t.Fatalf("dry run found %v", kinds)
 	}
 	if _, ok := kinds[running.ID]; ok {
@@ -235,6 +237,9 @@ func TestGCRemovesOnlyWhatNoVMExplains(t *testing.T) {
 	rep = f.s.sweep(context.Background(), false)
 	if f.h.taps[stopped.ID] || f.h.leases["ffffffffffff"] || !f.h.taps[running.ID] || !f.h.leases[running.ID] {
 		t.Fatalf("after gc: taps %v leases %v", f.h.taps, f.h.leases)
+	}
+	if f.h.cgroups[stopped.ID] || !f.h.cgroups[running.ID] {
+		t.Fatalf("after gc: cgroups %v, want only the running VM's", f.h.cgroups)
 	}
 	if _, err := os.Stat(f.l.VMRuntime("eeeeeeeeeeee")); !os.IsNotExist(err) {
 		t.Fatalf("orphan runtime dir left: %v", err)

@@ -12,7 +12,7 @@ import (
 // A running VM's handles.json cut at every byte (a disk that lost the
 // tail of a write while the daemon died), its VMM gone: the next daemon
 // must release everything the VM held at runtime — dm devices, tap and
-// rules, runtime dir — leave it not running, change nothing at a second
+// rules, the VMM's cgroup, runtime dir — leave it not running, change nothing at a second
 // reconcile, and rm must then free the lease and the disk.
 func TestTruncatedRecordStillReleasesEverything(t *testing.T) {
 	dm := func(f *fixture) { f.dm = true; f.b.caps.DiskFormats = []string{"raw"} }
@@ -46,8 +46,8 @@ func TestTruncatedRecordStillReleasesEverything(t *testing.T) {
 		f.s = f.service()
 		f.s.Reconcile(context.Background())
 
-		if f.h.taps[vm.ID] || f.h.dm[vm.ID] {
-			t.Fatalf("cut at %d of %d: tap %v, dm devices %v left", n, len(cut), f.h.taps[vm.ID], f.h.dm[vm.ID])
+		if f.h.taps[vm.ID] || f.h.dm[vm.ID] || f.h.cgroups[vm.ID] {
+			t.Fatalf("cut at %d of %d: tap %v, dm devices %v, cgroup %v left", n, len(cut), f.h.taps[vm.ID], f.h.dm[vm.ID], f.h.cgroups[vm.ID])
 		}
 		if _, err := os.Stat(f.l.VMRuntime(vm.ID)); !os.IsNotExist(err) {
 			t.Fatalf("cut at %d: runtime dir left (%v)", n, err)

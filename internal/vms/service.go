@@ -35,6 +35,7 @@ type Catalog interface {
 type Backends interface {
 	Pick(ctx context.Context, choice string) (vmm.Backend, vmm.Probe, error)
 	Get(name string) (vmm.Backend, bool)
+	Backends() []vmm.Backend
 }
 
 // Disks makes and removes VMs' writable disks (a *rootfs.Manager).

@@ -106,16 +106,25 @@ func (st vmmStage) Acquire(ctx context.Context, rt *Runtime) error {
 
 // Release ends the VMM: through the live machine when this daemon has
 // one, else through its backend from the recorded handles. VMM processes
-// that carry the VM's id but were never recorded (a daemon killed between
-// exec and record, a broken section) go too.
+// that carry the VM's id but that no record names (a daemon killed
+// between exec and record, a broken section) go first: they hold what the
+// backend's release removes (the cgroup). Last go what the backends name
+// after the VM (vmm.Sweeper: cgroups a lost record named).
 func (st vmmStage) Release(ctx context.Context, rt *Runtime) error {
 	rec := rt.Record
-	var err error
+	var known int
+	switch {
+	case rt.Machine != nil:
+		known = rt.Machine.Handles().Process.PID
+	case rec.VMM != nil:
+		known = rec.VMM.Handles.Process.PID
+	}
+	err := st.s.killStrays(rt.VM.ID, known)
 	switch {
 	case rt.Machine != nil:
 		rt.Agent.close()
 		kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = rt.Machine.Kill(kctx)
+		err = errors.Join(err, rt.Machine.Kill(kctx))
 		cancel()
 		if err == nil {
 			err = rt.Machine.Cleanup()
@@ -123,12 +132,14 @@ func (st vmmStage) Release(ctx context.Context, rt *Runtime) error {
 	case rec.VMM != nil:
 		b, ok := st.s.Backends.Get(rec.VMM.Handles.Backend)
 		if !ok {
-			err = fmt.Errorf("%w: recorded backend %q is not configured in this daemon", errdefs.ErrUnavailable, rec.VMM.Handles.Backend)
+			err = errors.Join(err, fmt.Errorf("%w: recorded backend %q is not configured in this daemon", errdefs.ErrUnavailable, rec.VMM.Handles.Backend))
 			break
 		}
-		err = b.Release(ctx, rec.VMM.Handles)
+		err = errors.Join(err, b.Release(ctx, rec.VMM.Handles))
 	}
-	err = errors.Join(err, st.s.killStrays(rt.VM.ID))
+	if err == nil {
+		err = st.s.sweepBackends(rt.VM.ID)
+	}
 	if err != nil {
 		return err
 	}
@@ -142,14 +153,18 @@ func (st vmmStage) Release(ctx context.Context, rt *Runtime) error {
 }
 
 // killStrays kills processes that carry the VM's id in their environment
-// (every VMM does: vmm.EnvVMID) but that no record names.
-func (s *Service) killStrays(id string) error {
+// (every VMM does: vmm.EnvVMID) but that no record names: any but pid
+// known (0 when the record names none).
+func (s *Service) killStrays(id string, known int) error {
 	pids, err := proc.FindByEnv(vmm.EnvVMID, id)
 	if err != nil {
 		return nil //nolint:nilerr // no /proc to search: nothing to find
 	}
 	var errs []error
 	for _, pid := range pids {
+		if pid == known && known != 0 {
+			continue // the release ends it
+		}
 		if isHelper(pid) {
 			continue // a volume's virtiofsd: the volumes stage ends it
 		}
@@ -160,6 +175,21 @@ func (s *Service) killStrays(id string) error {
 		s.Log.Warn("killing an unrecorded VMM process of the VM", "vm", id, "pid", pid)
 		if err := ident.Kill(5 * time.Second); err != nil {
 			errs = append(errs, fmt.Errorf("kill unrecorded VMM pid %d: %w", pid, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sweepBackends releases what every backend names after VM id (vmm.Sweeper): a
+// record lost to a crash does not name them, and the VM may have run on
+// any backend.
+func (s *Service) sweepBackends(id string) error {
+	var errs []error
+	for _, b := range s.Backends.Backends() {
+		if sw, ok := b.(vmm.Sweeper); ok {
+			if err := sw.Sweep(id); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", b.Name(), err))
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -114,7 +114,7 @@ func planConfinement(c Confine, f confineFacts, id string, cpus, memoryMiB int) 
 		out.sandbox = sandboxOpts
 		parts = append(parts, "seccomp sandbox")
 	}
-	plan, err := cgroups.PlanFor(f.Cgroups, c.CgroupParent, "vm-"+id, limitsFor(cpus, memoryMiB))
+	plan, err := cgroups.PlanFor(f.Cgroups, c.CgroupParent, cgroupPrefix+id, limitsFor(cpus, memoryMiB))
 	if err == nil {
 		err = f.CgroupErr
 	}
