@@ -96,9 +96,12 @@ type QEMU struct {
 
 // Firecracker configures the Firecracker backend and its jailer.
 type Firecracker struct {
-	Binary       string `toml:"binary" json:"binary"`
-	Jailer       string `toml:"jailer" json:"jailer"`
-	ChrootBase   string `toml:"chroot_base" json:"chroot_base"`
+	Binary     string `toml:"binary" json:"binary"`
+	Jailer     string `toml:"jailer" json:"jailer"`
+	ChrootBase string `toml:"chroot_base" json:"chroot_base"`
+	// User is who Firecracker runs as inside the jail; uid and gid, when
+	// not 0, name the ids instead.
+	User         string `toml:"user" json:"user"`
 	UID          int    `toml:"uid" json:"uid"`
 	GID          int    `toml:"gid" json:"gid"`
 	CgroupParent string `toml:"cgroup_parent" json:"cgroup_parent"`

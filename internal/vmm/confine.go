@@ -74,6 +74,9 @@ type ConfinementStatus struct {
 	// Refused says VM starts fail until Missing is fixed (the config does
 	// not allow running less confined).
 	Refused bool `json:"refused,omitempty"`
+	// Override, when Refused, names the setting that lets VMs start
+	// anyway, less confined.
+	Override string `json:"override,omitempty"`
 }
 
 // Confiner is a Backend that confines its VMM itself (Capabilities.Confined).
