@@ -235,6 +235,9 @@ type VMRuntime struct {
 	Tap          string `json:"tap,omitempty"`
 	IP           string `json:"ip,omitempty"`
 	MAC          string `json:"mac,omitempty"`
+	// Confinement says what confines the VMM process; "none" when it
+	// runs as root unconfined.
+	Confinement string `json:"confinement,omitempty"`
 }
 
 // VM is one microVM record.

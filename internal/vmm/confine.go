@@ -2,8 +2,10 @@ package vmm
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Confinement is how a backend confined one VMM process; it is part of the
@@ -45,6 +47,25 @@ func (c *Cgroup) Paths() []string {
 	}
 	out := slices.Sorted(maps.Values(c.Dirs))
 	return slices.Compact(out)
+}
+
+// Summary is c in one line, as inspect shows it: "user banger-vmm (uid
+// 999), seccomp sandbox, cgroup v2 (memory 704643072 bytes, 98 tasks)".
+func (c *Confinement) Summary() string {
+	if c == nil {
+		return ""
+	}
+	var parts []string
+	if c.User != "" {
+		parts = append(parts, fmt.Sprintf("user %s (uid %d)", c.User, c.UID))
+	}
+	if c.Sandbox != "" {
+		parts = append(parts, "seccomp sandbox")
+	}
+	if cg := c.Cgroup; cg != nil {
+		parts = append(parts, fmt.Sprintf("cgroup v%d (memory %d bytes, %d tasks)", cg.Version, cg.MemoryMax, cg.PidsMax))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Copy returns a deep copy of c (nil stays nil).

@@ -146,6 +146,14 @@ func summarize(rec *handles.Record, accel string) Summary {
 		if sum.Accel == "" {
 			sum.Accel = accel
 		}
+		switch h := v.Handles; {
+		case h.Confinement != nil:
+			sum.Confinement = h.Confinement.Summary()
+		case h.JailDir != "":
+			sum.Confinement = "jail " + h.JailDir
+		default:
+			sum.Confinement = "none"
+		}
 	}
 	return sum
 }

@@ -97,6 +97,9 @@ type Summary struct {
 	Tap          string `json:"tap,omitempty"`
 	IP           string `json:"ip,omitempty"`
 	MAC          string `json:"mac,omitempty"`
+	// Confinement says what confines the VMM process (vmm.Confinement's
+	// summary, or its jail); "none" when it runs as root unconfined.
+	Confinement string `json:"confinement,omitempty"`
 }
 
 // VM is one microVM's database record.
