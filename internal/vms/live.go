@@ -184,6 +184,9 @@ func (s *Service) Agent(ctx context.Context, ref string) (*ssh.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := refusePaused(vm); err != nil {
+		return nil, err
+	}
 	c, err := lv.agent.get(ctx)
 	if err != nil {
 		return nil, err
