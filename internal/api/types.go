@@ -178,6 +178,8 @@ type VMState string
 const (
 	VMCreated VMState = "created"
 	VMRunning VMState = "running"
+	// VMPaused is a running VM whose vCPUs are frozen (banger pause).
+	VMPaused VMState = "paused"
 	VMExited  VMState = "exited"
 	VMError   VMState = "error"
 )
