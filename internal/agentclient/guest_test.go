@@ -1,8 +1,8 @@
 package agentclient_test
 
 import (
-	"time"
 	"testing"
+	"time"
 
 	"github.com/bangerdev/banger/internal/agent/agenttest"
 	"github.com/bangerdev/banger/internal/bootcfg"

@@ -180,8 +180,8 @@ const (
 	VMRunning VMState = "running"
 	// VMPaused is a running VM whose vCPUs are frozen (banger pause).
 	VMPaused VMState = "paused"
-	VMExited  VMState = "exited"
-	VMError   VMState = "error"
+	VMExited VMState = "exited"
+	VMError  VMState = "error"
 )
 
 // PortMapping publishes a guest port on the host.

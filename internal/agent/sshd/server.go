@@ -12,11 +12,11 @@
 package sshd
 
 import (
-	"path/filepath"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sync"
 	"syscall"
 
