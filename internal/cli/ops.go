@@ -13,7 +13,7 @@ import (
 )
 
 func newPauseCmd(app *App) *cobra.Command {
-	return &cobra.Command{
+	return vmActionCmd(app, api.PauseVM, &cobra.Command{
 		Use:   "pause VM...",
 		Short: "Freeze VMs' vCPUs; their memory, disk and host resources stay",
 		Long: `Freeze each VM's virtual CPUs through its VMM (QEMU's QMP stop, Firecracker's
@@ -25,29 +25,28 @@ paused. A backend that cannot pause says so.`,
 		Example: `  banger pause web
   banger ps --filter state=paused
   banger unpause web`,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
-				_, err := api.Do(ctx, c, api.PauseVM, api.None{}, ref)
-				return err
-			})
-		},
-	}
+	})
 }
 
 func newUnpauseCmd(app *App) *cobra.Command {
-	return &cobra.Command{
+	return vmActionCmd(app, api.UnpauseVM, &cobra.Command{
 		Use:     "unpause VM...",
 		Short:   "Resume paused VMs",
 		Example: "  banger unpause web",
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
-				_, err := api.Do(ctx, c, api.UnpauseVM, api.None{}, ref)
-				return err
-			})
-		},
+	})
+}
+
+// vmActionCmd makes cmd call e on each VM named, printing each one's
+// name (as docker's pause and unpause do).
+func vmActionCmd(app *App, e api.Endpoint[api.None, api.VM], cmd *cobra.Command) *cobra.Command {
+	cmd.Args = cobra.MinimumNArgs(1)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
+			_, err := api.Do(ctx, c, e, api.None{}, ref)
+			return err
+		})
 	}
+	return cmd
 }
 
 func newRenameCmd(app *App) *cobra.Command {

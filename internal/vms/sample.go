@@ -26,11 +26,7 @@ func (s *Service) Sample(_ context.Context, refs []string) ([]Sampled, error) {
 		lvs = s.live.all()
 	}
 	for _, ref := range refs {
-		vm, err := s.Get(ref)
-		if err != nil {
-			return nil, err
-		}
-		lv, err := s.running(vm)
+		_, lv, err := s.lookupRunning(ref)
 		if err != nil {
 			return nil, err
 		}

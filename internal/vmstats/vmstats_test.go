@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,17 +144,12 @@ func TestCPUPercent(t *testing.T) {
 // The host edge on this process: it burns CPU between the samples, so
 // its CPU use is above zero.
 func TestLocalHost(t *testing.T) {
-	stop := make(chan struct{})
+	var stop atomic.Bool
 	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		for !stop.Load() { // burn CPU
 		}
 	}()
-	defer close(stop)
+	defer stop.Store(true)
 	got, err := (&Collector{Host: LocalHost, Window: 300 * time.Millisecond}).Collect(context.Background(), []Target{{PID: os.Getpid(), Tap: "lo"}})
 	if err != nil {
 		t.Fatal(err)
