@@ -28,7 +28,9 @@ type Target struct {
 	PID int
 	// Tap is the VM's tap; empty without a network.
 	Tap string
-	// Block counts the drives' I/O; nil falls back to the process's.
+	// Block counts the drives' I/O; nil falls back to the process's. A
+	// Block that fails leaves the numbers unknown: the process's counters
+	// measure something else (the host's page cache absorbs reads).
 	Block vmm.BlockStatser
 	// Guest is the guest's agent; nil when it cannot be asked (a paused
 	// VM).
@@ -127,7 +129,7 @@ func (c *Collector) Collect(ctx context.Context, targets []Target) ([]Stats, err
 		}
 		out[i].CPUPercent = cpuPercent(first[i].CPUTicks, second.CPUTicks, elapsed)
 		out[i].RSSBytes, out[i].Tasks = second.RSSBytes, second.Tasks
-		if out[i].BlockRead == nil && second.IO != nil {
+		if t.Block == nil && second.IO != nil {
 			out[i].BlockRead, out[i].BlockWrite = &second.IO.ReadBytes, &second.IO.WriteBytes
 		}
 	}

@@ -50,9 +50,12 @@ type fakeGuest struct {
 
 func (g fakeGuest) Memory(context.Context) (proto.MemoryPayload, error) { return g.m, g.err }
 
-type fakeBlock struct{ b vmm.BlockStats }
+type fakeBlock struct {
+	b   vmm.BlockStats
+	err error
+}
 
-func (f fakeBlock) BlockStats(context.Context) (vmm.BlockStats, error) { return f.b, nil }
+func (f fakeBlock) BlockStats(context.Context) (vmm.BlockStats, error) { return f.b, f.err }
 
 // fakeClock advances by what Sleep is asked.
 type fakeClock struct{ t time.Time }
@@ -75,16 +78,18 @@ func TestCollect(t *testing.T) {
 			10: {{CPUTicks: 1000, RSSBytes: 1, Tasks: 7}, {CPUTicks: 1150, RSSBytes: 300 << 20, Tasks: 7, IO: io}},
 			20: {{CPUTicks: 5}, {CPUTicks: 5, RSSBytes: 100 << 20, Tasks: 3, IO: io}},
 			30: {{CPUTicks: 5}}, // exits between the samples
+			40: {{CPUTicks: 5}, {CPUTicks: 5, IO: io}},
 		},
 		taps: map[string][2]uint64{"bg-a": {1000, 2000}},
 	}
 	clk := &fakeClock{t: time.Unix(1e9, 0)}
 	c := &Collector{Host: h, Window: time.Second, Now: clk.now, Sleep: clk.sleep}
 	got, err := c.Collect(context.Background(), []Target{
-		{ID: "a", Name: "web", PID: 10, Tap: "bg-a", Block: fakeBlock{vmm.BlockStats{ReadBytes: 7, WriteBytes: 9}},
+		{ID: "a", Name: "web", PID: 10, Tap: "bg-a", Block: fakeBlock{b: vmm.BlockStats{ReadBytes: 7, WriteBytes: 9}},
 			Guest: fakeGuest{m: proto.MemoryPayload{TotalBytes: 512 << 20, AvailableBytes: 400 << 20}}},
 		{ID: "b", Name: "old", PID: 20, Guest: fakeGuest{err: agentclient.ErrOldAgent}},
 		{ID: "c", Name: "gone", PID: 30},
+		{ID: "d", Name: "qmp down", PID: 40, Block: fakeBlock{err: errors.New("qmp: connection refused")}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +114,9 @@ func TestCollect(t *testing.T) {
 	}
 	if !eq(old.BlockRead, u(4096)) || !eq(old.BlockWrite, u(512)) {
 		t.Errorf("fallback to the process's I/O: %v %v", old.BlockRead, old.BlockWrite)
+	}
+	if got[3].BlockRead != nil {
+		t.Errorf("a failing drive counter fell back to the process's: %v", *got[3].BlockRead)
 	}
 	if gone.Err == "" || gone.Name != "gone" {
 		t.Errorf("a VMM gone between samples: %+v", gone)
