@@ -3,12 +3,10 @@ package qemu
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/vmm"
 )
 
@@ -18,9 +16,7 @@ func TestBlockStatsAgainstQEMU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs qemu")
 	}
-	bin := testutil.RequireQEMU(t)
 	dir := shortDir(t)
-	sock := filepath.Join(dir, "qmp.sock")
 	var args []string
 	for _, d := range []string{"d0", "d1"} {
 		img := filepath.Join(dir, d+".img")
@@ -29,12 +25,7 @@ func TestBlockStatsAgainstQEMU(t *testing.T) {
 		}
 		args = append(args, "-drive", "file="+img+",if=none,format=raw,id="+d)
 	}
-	cmd := exec.CommandContext(t.Context(), bin, append([]string{"-M", "none", "-S", "-nodefaults", "-display", "none",
-		"-qmp", "unix:" + sock + ",server=on,wait=off"}, args...)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sock, _ := qemuWithQMP(t, dir, args...)
 	m := &Machine{id: "blockstats", h: vmm.Handles{Sockets: map[string]string{"qmp": sock}}}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
