@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"context"
+	"errors"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/api"
@@ -49,5 +53,38 @@ func TestPrivatePort(t *testing.T) {
 		if got != want || (err != nil) != (want == "") {
 			t.Errorf("privatePort(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+// Streaming stats print a table per sample until interrupted (success),
+// redrawing a terminal; a failed sample ends the stream with its error.
+func TestStreamStats(t *testing.T) {
+	for _, redraw := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		calls := 0
+		var out strings.Builder
+		err := streamStats(ctx, &out, outputFormat{kind: "table"}, redraw, time.Millisecond, func(context.Context) ([]api.VMStats, error) {
+			calls++
+			if calls == 3 {
+				cancel()
+			}
+			return []api.VMStats{{ID: "a", Name: "web", PIDs: calls}}, nil
+		})
+		if err != nil {
+			t.Fatalf("interrupted stream: %v", err)
+		}
+		if n := strings.Count(out.String(), "NAME"); n != 2 {
+			t.Errorf("%d tables printed before the interrupt, want 2:\n%s", n, out.String())
+		}
+		if got := strings.Contains(out.String(), "\033[2J"); got != redraw {
+			t.Errorf("redraw %v: clear codes %v", redraw, got)
+		}
+	}
+	boom := errors.New("daemon went away")
+	err := streamStats(context.Background(), io.Discard, outputFormat{kind: "json"}, false, time.Millisecond, func(context.Context) ([]api.VMStats, error) {
+		return nil, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("failed sample: %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,32 +46,50 @@ does, refreshed every second until interrupted; --no-stream prints once.
 			if err != nil {
 				return err
 			}
-			clear := !noStream && f.kind == "table" && isTerminalWriter(app.Stdout)
-			for {
-				list, err := api.Do(cmd.Context(), c, api.SampleVMs, api.VMStatsRequest{VMs: args})
-				if err != nil {
-					if !noStream && errors.Is(err, context.Canceled) {
-						return nil // interrupted
-					}
-					return err
-				}
-				if clear {
-					_, _ = io.WriteString(app.Stdout, "\033[2J\033[H")
-				}
-				if err := printList(app.Stdout, f, list, statsRows); err != nil || noStream {
-					return err
-				}
-				select {
-				case <-cmd.Context().Done():
-					return nil
-				case <-time.After(statsInterval - 500*time.Millisecond):
-				}
+			sample := func(ctx context.Context) ([]api.VMStats, error) {
+				return api.Do(ctx, c, api.SampleVMs, api.VMStatsRequest{VMs: args})
 			}
+			if noStream {
+				list, err := sample(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return printList(app.Stdout, f, list, statsRows)
+			}
+			redraw := f.kind == "table" && isTerminalWriter(app.Stdout)
+			return streamStats(cmd.Context(), app.Stdout, f, redraw, statsInterval, sample)
 		},
 	}
 	cmd.Flags().BoolVar(&noStream, "no-stream", false, "print once instead of refreshing")
 	format = formatFlag(cmd, "table")
 	return cmd
+}
+
+// streamStats prints a sample every interval (the daemon's sampling
+// window included) until ctx ends, which is success; redraw clears the
+// terminal before each, as docker stats does on a terminal.
+func streamStats(ctx context.Context, w io.Writer, f outputFormat, redraw bool, interval time.Duration, sample func(context.Context) ([]api.VMStats, error)) error {
+	for {
+		start := time.Now()
+		list, err := sample(ctx)
+		if ctx.Err() != nil {
+			return nil // interrupted
+		}
+		if err != nil {
+			return err
+		}
+		if redraw {
+			_, _ = io.WriteString(w, "\033[2J\033[H")
+		}
+		if err := printList(w, f, list, statsRows); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval - time.Since(start)):
+		}
+	}
 }
 
 // isTerminalWriter says w is a terminal (streaming stats redraws it).
