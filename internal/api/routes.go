@@ -52,6 +52,16 @@ var (
 	WaitVM = def[None, VM](http.MethodPost, "/v1/vms/{ref}/wait", KindJSON)
 	// RemoveVM releases everything a VM holds and deletes its record.
 	RemoveVM = def[RemoveVMQuery, None](http.MethodDelete, "/v1/vms/{ref}", KindJSON)
+	// PauseVM freezes a running VM's vCPUs (the backend's pause).
+	PauseVM = def[None, VM](http.MethodPost, "/v1/vms/{ref}/pause", KindJSON)
+	// UnpauseVM resumes a paused VM.
+	UnpauseVM = def[None, VM](http.MethodPost, "/v1/vms/{ref}/unpause", KindJSON)
+	// RenameVM gives a VM a new name.
+	RenameVM = def[RenameVMRequest, VM](http.MethodPost, "/v1/vms/{ref}/rename", KindJSON)
+	// SampleVMs samples running VMs (every one when the request names
+	// none): VMM CPU and memory, guest memory, drive and network bytes.
+	// It takes the sampling window (half a second) to answer.
+	SampleVMs = def[VMStatsRequest, []VMStats](http.MethodPost, "/v1/stats", KindJSON)
 	// VMLogs streams a VM's serial console.
 	VMLogs = def[VMLogsQuery, io.ReadCloser](http.MethodGet, "/v1/vms/{ref}/logs", KindText)
 	// VMSSH carries SSH to the VM's agent through the daemon's proxy.

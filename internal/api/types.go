@@ -178,8 +178,10 @@ type VMState string
 const (
 	VMCreated VMState = "created"
 	VMRunning VMState = "running"
-	VMExited  VMState = "exited"
-	VMError   VMState = "error"
+	// VMPaused is a running VM whose vCPUs are frozen (banger pause).
+	VMPaused VMState = "paused"
+	VMExited VMState = "exited"
+	VMError  VMState = "error"
 )
 
 // PortMapping publishes a guest port on the host.

@@ -48,6 +48,18 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 	api.Handle(rt, api.RemoveVM, func(r *http.Request, q api.RemoveVMQuery) (api.None, error) {
 		return api.None{}, d.vms.Remove(r.Context(), r.PathValue("ref"), q.Force)
 	})
+	api.Handle(rt, api.PauseVM, func(r *http.Request, _ api.None) (api.VM, error) {
+		return wireVM(d.vms.Pause(r.Context(), r.PathValue("ref")))
+	})
+	api.Handle(rt, api.UnpauseVM, func(r *http.Request, _ api.None) (api.VM, error) {
+		return wireVM(d.vms.Unpause(r.Context(), r.PathValue("ref")))
+	})
+	api.Handle(rt, api.RenameVM, func(r *http.Request, req api.RenameVMRequest) (api.VM, error) {
+		return wireVM(d.vms.Rename(r.PathValue("ref"), req.Name))
+	})
+	api.Handle(rt, api.SampleVMs, func(r *http.Request, req api.VMStatsRequest) ([]api.VMStats, error) {
+		return d.stats(r.Context(), req.VMs)
+	})
 	rt.Raw(api.VMLogs, d.logs)
 	rt.Raw(api.VMSSH, d.ssh)
 	api.Handle(rt, api.Doctor, func(r *http.Request, _ api.None) (api.DoctorReport, error) {

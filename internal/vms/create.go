@@ -77,7 +77,7 @@ func (s *Service) List(all bool) ([]VM, error) {
 	}
 	out := []VM{}
 	for _, vm := range vms {
-		if all || vm.State == Running {
+		if all || vm.State.Live() {
 			out = append(out, vm)
 		}
 	}

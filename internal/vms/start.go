@@ -33,8 +33,8 @@ func (s *Service) startLocked(ctx context.Context, id string) (StartResult, erro
 	if err != nil {
 		return StartResult{}, err
 	}
-	if vm.State == Running || s.live.get(vm.ID) != nil {
-		return StartResult{}, fmt.Errorf("vm %s: %w: it is already running", vm.Name, errdefs.ErrConflict)
+	if vm.State.Live() || s.live.get(vm.ID) != nil {
+		return StartResult{}, fmt.Errorf("vm %s: %w: it is already running (%s)", vm.Name, errdefs.ErrConflict, vm.State)
 	}
 	rec, err := s.openRecord(vm.ID)
 	if err != nil {

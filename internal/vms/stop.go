@@ -108,7 +108,7 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout time.Duration) (
 func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) error {
 	lv := s.live.get(vm.ID)
 	if lv == nil {
-		if vm.State == Running {
+		if vm.State.Live() {
 			return fmt.Errorf("vm %s: %w: recorded as running but its VMM is not known to this daemon; restart the daemon to reconcile", vm.Name, errdefs.ErrConflict)
 		}
 		return nil
@@ -117,6 +117,9 @@ func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) 
 	cpStopBegun.Hit()
 	if timeout < 0 {
 		return s.killVMM(ctx, lv, "")
+	}
+	if !s.unpauseFor(ctx, "stop", lv) {
+		return s.killVMM(ctx, lv, reasonUnpause)
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+s.agentTimeout())
 	defer cancel()
@@ -137,8 +140,11 @@ func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) 
 	return s.killVMM(ctx, lv, reasonUnresponsive)
 }
 
-// reasonUnresponsive is the ExitReason of a VM whose VMM had to be killed.
-const reasonUnresponsive = "killed: agent unresponsive"
+// The ExitReasons of a VM whose VMM had to be killed.
+const (
+	reasonUnresponsive = "killed: agent unresponsive"
+	reasonUnpause      = "killed: the paused VM could not be unpaused"
+)
 
 // agentTimeout is how long the agent gets to end the VM after its main
 // process is gone (vm.agent_timeout).

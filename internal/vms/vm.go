@@ -32,9 +32,15 @@ type State string
 const (
 	Created State = "created"
 	Running State = "running"
-	Exited  State = "exited"
-	Failed  State = "error"
+	// Paused is a running VM whose vCPUs are frozen (Pause): its VMM
+	// and every host resource stay.
+	Paused State = "paused"
+	Exited State = "exited"
+	Failed State = "error"
 )
+
+// Live reports whether a VM in state s has a VMM: it runs or is paused.
+func (s State) Live() bool { return s == Running || s == Paused }
 
 // UnmarshalText reads a state, taking "stopped" (what banger called an
 // exited VM before) as Exited.
