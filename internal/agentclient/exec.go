@@ -119,8 +119,11 @@ func (c *Client) open(ctx context.Context, request string, payload []byte, stdin
 	}
 	if tty != nil {
 		if request == proto.RequestAttach {
-			// The main process's terminal exists; only its size changes.
-			_, err = ch.SendRequest("window-change", false, ssh.Marshal(proto.WindowChange{Cols: uint32(tty.Cols), Rows: uint32(tty.Rows)}))
+			// The main process's terminal exists; only its size changes
+			// (none given: it keeps its size).
+			if tty.Rows > 0 && tty.Cols > 0 {
+				_, err = ch.SendRequest("window-change", false, ssh.Marshal(proto.WindowChange{Cols: uint32(tty.Cols), Rows: uint32(tty.Rows)}))
+			}
 		} else {
 			err = sendPty(ch, tty)
 		}

@@ -46,6 +46,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 	if vm.State == Running {
 		if lv := s.adopt(ctx, rt); lv != nil {
 			s.live.put(lv)
+			s.beginOutput(rt, vm.Started)
 			go s.watch(lv) //nolint:gosec // the watcher outlives this call by design: it lives as long as the VM
 			s.Log.Info("reconcile: adopted a running VM", "vm", vm.ID, "name", vm.Name, "pid", rec.VMM.Handles.Process.PID)
 			return
