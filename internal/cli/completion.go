@@ -39,6 +39,7 @@ var argCompletions = map[string]argCompletion{
 	"banger rm":             {kinds: []string{kindVM}},
 	"banger wait":           {kinds: []string{kindVM}},
 	"banger logs":           {[]string{kindVM}, true},
+	"banger attach":         {[]string{kindRunning}, true},
 	"banger inspect":        {kinds: []string{kindVM, kindImage, kindKernel}},
 	"banger image inspect":  {kinds: []string{kindImage}},
 	"banger image rm":       {kinds: []string{kindImage}},

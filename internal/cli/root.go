@@ -112,6 +112,7 @@ var commands = []func(*App) *cobra.Command{
 	newInspectCmd,
 	newWaitCmd,
 	newLogsCmd,
+	newAttachCmd,
 	newExecCmd,
 	newSSHCmd,
 	newSSHConfigCmd,
