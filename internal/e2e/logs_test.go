@@ -60,8 +60,8 @@ func TestLogsAndAttach(t *testing.T) {
 			t.Fatalf("%s did not end when the main process did", name)
 		}
 	}
-	if _, _, code := cli("wait", "lg"); code != 5 {
-		t.Errorf("wait: exit %d, want 5", code)
+	if out, _, _ := cli("wait", "lg"); out != "5\n" {
+		t.Errorf("wait printed %q, want 5", out)
 	}
 
 	if out, errOut, _ := cli("logs", "lg"); out != "out1\nout2\nlate\nlast\n" || errOut != "err1\nerr2\n" {
