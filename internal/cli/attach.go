@@ -232,6 +232,10 @@ func (d *detachReader) Read(p []byte) (int, error) {
 		}
 		out = append(out, c)
 	}
+	if err != nil && d.matched > 0 { // the input ended inside a sequence
+		out = append(out, d.keys[:d.matched]...)
+		d.matched = 0
+	}
 	d.pending = append(d.pending, out...)
 	return d.flush(p, err)
 }

@@ -1,7 +1,6 @@
 package vmlogs
 
 import (
-	"errors"
 	"io"
 	"sync"
 	"time"
@@ -104,9 +103,6 @@ type SubOptions struct {
 	// start).
 	Follow, Next bool
 }
-
-// errNotRunning is subscribe's answer to a follow without a session.
-var errNotRunning = errors.New("vmlogs: no session")
 
 // subscribe returns the backlog and, with Follow, a subscriber that gets
 // every later entry. Without a running session (and without Next) the

@@ -2,7 +2,6 @@ package vmlogs
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -25,6 +24,9 @@ type Streams struct {
 type Source interface {
 	AttachMain(ctx context.Context, s Streams) (int, error)
 }
+
+// maxRetry bounds the pause between attach attempts.
+const maxRetry = 5 * time.Second
 
 // Session describes one run of a VM's main process.
 type Session struct {
@@ -99,10 +101,11 @@ func (s *Service) Begin(id string, sess Session) {
 
 // attach is the daemon's attachment loop.
 func (s *Service) attach(ctx context.Context, id string, h *Hub, sess Session) {
-	retry := s.Retry
-	if retry <= 0 {
-		retry = 250 * time.Millisecond
+	first := s.Retry
+	if first <= 0 {
+		first = 250 * time.Millisecond
 	}
+	retry := first
 	stdin := h.stdinR
 	for {
 		out := &lineSplitter{stream: Stdout, emit: h.write, now: h.now}
@@ -111,6 +114,7 @@ func (s *Service) attach(ctx context.Context, id string, h *Hub, sess Session) {
 		if stdin != nil {
 			st.Stdin = stdin
 		}
+		began := time.Now()
 		code, err := sess.Source.AttachMain(ctx, st)
 		h.flushSplitters(out, errs)
 		if err == nil {
@@ -134,6 +138,12 @@ func (s *Service) attach(ctx context.Context, id string, h *Hub, sess Session) {
 			h.end(nil)
 			return
 		case <-time.After(retry):
+		}
+		// A VM without a main process (--init, or none in the image)
+		// refuses every attach: back off to a few seconds.
+		retry = min(2*retry, maxRetry)
+		if time.Since(began) > maxRetry {
+			retry = first // it had worked: the connection broke
 		}
 	}
 }
@@ -182,10 +192,6 @@ func (s *Service) Subscribe(id string, o SubOptions) ([]Entry, *Sub, error) {
 	return s.hub(id).subscribe(o)
 }
 
-// ErrNoSession is Attach's answer when the VM's main process is not
-// attached.
-var ErrNoSession = errNotRunning
-
 // lockedWriter serializes the two streams' splitters on the hub (the
 // agent client writes them from two goroutines).
 type lockedWriter struct {
@@ -206,5 +212,3 @@ func (h *Hub) flushSplitters(ls ...*lineSplitter) {
 		l.flush()
 	}
 }
-
-var _ = errors.New
