@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/bangerdev/banger/internal/agent/pty"
 	"github.com/bangerdev/banger/internal/testutil"
 )
 
@@ -145,3 +147,77 @@ func TestLogsSurviveDaemonKill(t *testing.T) {
 	}
 }
 
+
+// TestAttachOnATerminal: attach to a `run -d -it` VM from a real
+// terminal: the output it missed, input reaching the process, and the
+// detach keys leave the VM running.
+func TestAttachOnATerminal(t *testing.T) {
+	f := env(t)
+	id := strings.TrimSpace(f.must(t, "run", "-d", "-it", "--name", "tty", "busybox", "sh", "-c", "echo ready; while read l; do echo got:$l; done"))
+	t.Cleanup(func() { f.cli(nil, "rm", "-f", id) })
+	waitLogs(t, func(args ...string) (string, string, int) { return f.cli(nil, args...) }, "tty", "ready", 30*time.Second)
+
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = master.Close() }()
+	cmd := exec.Command(f.banger, "--host", f.host, "attach", "tty")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = slave.Close()
+	var seen strings.Builder
+	lines := make(chan string, 64)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			if n > 0 {
+				lines <- string(buf[:n])
+			}
+			if err != nil {
+				close(lines)
+				return
+			}
+		}
+	}()
+	expect := func(want string) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for !strings.Contains(seen.String(), want) {
+			select {
+			case s, ok := <-lines:
+				if !ok {
+					t.Fatalf("the terminal closed before %q:\n%q", want, seen.String())
+				}
+				seen.WriteString(s)
+			case <-deadline:
+				t.Fatalf("the terminal never showed %q:\n%q", want, seen.String())
+			}
+		}
+	}
+	expect("ready")
+	_, _ = master.Write([]byte("hello\r"))
+	expect("got:hello")
+	_, _ = master.Write([]byte{0x10, 0x11}) // ctrl-p ctrl-q
+	expect("detached")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("attach after the detach keys: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("attach did not return after the detach keys")
+	}
+	if vm := f.inspect(t, "tty"); vm.State != "running" {
+		t.Errorf("after detaching the VM is %s, want running", vm.State)
+	}
+	if out, _, _ := f.cli(nil, "logs", "tty"); !strings.Contains(out, "got:hello") {
+		t.Errorf("the kept log lacks what the attach saw: %q", out)
+	}
+}
