@@ -40,7 +40,7 @@ console (the kernel's and the agent's messages) instead.`,
 			q := api.VMLogsQuery{Follow: follow, Console: console, Timestamps: timestamps}
 			n, err := vmlogs.ParseTail(tail)
 			if err != nil {
-				return fmt.Errorf("%w: --tail %v", errdefs.ErrInvalid, err)
+				return fmt.Errorf("%w: --tail %w", errdefs.ErrInvalid, err)
 			}
 			if n >= 0 {
 				q.Tail = &n
@@ -52,7 +52,7 @@ console (the kernel's and the agent's messages) instead.`,
 			}{{"since", since, &q.Since}, {"until", until, &q.Until}} {
 				t, err := vmlogs.ParseTime(f.val, now)
 				if err != nil {
-					return fmt.Errorf("%w: --%s %v", errdefs.ErrInvalid, f.name, err)
+					return fmt.Errorf("%w: --%s %w", errdefs.ErrInvalid, f.name, err)
 				}
 				if !t.IsZero() {
 					*f.dst = t.UTC().Format(time.RFC3339Nano)

@@ -147,7 +147,6 @@ func TestLogsSurviveDaemonKill(t *testing.T) {
 	}
 }
 
-
 // TestAttachOnATerminal: attach to a `run -d -it` VM from a real
 // terminal: the output it missed, input reaching the process, and the
 // detach keys leave the VM running.

@@ -71,7 +71,7 @@ var errBadLine = errors.New("vmlogs: not a log entry")
 func ParseLine(line []byte) (Entry, error) {
 	var j jsonLine
 	if err := json.Unmarshal(line, &j); err != nil {
-		return Entry{}, fmt.Errorf("%w: %v", errBadLine, err)
+		return Entry{}, fmt.Errorf("%w: %w", errBadLine, err)
 	}
 	var s Stream
 	switch j.Stream {
@@ -84,7 +84,7 @@ func ParseLine(line []byte) (Entry, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, j.Time)
 	if err != nil {
-		return Entry{}, fmt.Errorf("%w: time: %v", errBadLine, err)
+		return Entry{}, fmt.Errorf("%w: time: %w", errBadLine, err)
 	}
 	return Entry{Stream: s, Time: t, Data: []byte(j.Log)}, nil
 }

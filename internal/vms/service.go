@@ -100,7 +100,7 @@ type Deps struct {
 	// Outputs keeps the main processes' output (package vmlogs); nil
 	// keeps none (the guest agent buffers it for an attached client).
 	Outputs Outputs
-	Log       *slog.Logger
+	Log     *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
