@@ -161,11 +161,10 @@ func (a *App) streamAttach(ctx context.Context, conn net.Conn, o attachIO) (atta
 			}
 			return attachResult{}, fmt.Errorf("attach: %w", err)
 		}
+		if err := a.writeOutput(f); err != nil {
+			return attachResult{}, err
+		}
 		switch f.Kind {
-		case api.FrameStdout:
-			_, err = a.Stdout.Write(f.Data)
-		case api.FrameStderr:
-			_, err = a.Stderr.Write(f.Data)
 		case api.FrameExit:
 			code, cerr := strconv.Atoi(string(f.Data))
 			if cerr != nil {
@@ -175,10 +174,20 @@ func (a *App) streamAttach(ctx context.Context, conn net.Conn, o attachIO) (atta
 		case api.FrameError:
 			return attachResult{}, fmt.Errorf("attach: %s", f.Data)
 		}
-		if err != nil {
-			return attachResult{}, err
-		}
 	}
+}
+
+// writeOutput prints an output frame on its stream (other frames are the
+// caller's).
+func (a *App) writeOutput(f api.Frame) error {
+	var err error
+	switch f.Kind {
+	case api.FrameStdout:
+		_, err = a.Stdout.Write(f.Data)
+	case api.FrameStderr:
+		_, err = a.Stderr.Write(f.Data)
+	}
+	return err
 }
 
 // frameWriter serializes frames from several goroutines.

@@ -99,15 +99,10 @@ func (a *App) printLogs(ctx context.Context, q api.VMLogsQuery, ref string) erro
 		if err != nil {
 			return fmt.Errorf("read logs of vm %s: %w", ref, err)
 		}
-		switch f.Kind {
-		case api.FrameStdout:
-			_, err = a.Stdout.Write(f.Data)
-		case api.FrameStderr:
-			_, err = a.Stderr.Write(f.Data)
-		case api.FrameError:
+		if f.Kind == api.FrameError {
 			return fmt.Errorf("logs of vm %s: %s", ref, f.Data)
 		}
-		if err != nil {
+		if err := a.writeOutput(f); err != nil {
 			return err
 		}
 	}
