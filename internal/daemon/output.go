@@ -17,6 +17,10 @@ import (
 	"github.com/bangerdev/banger/internal/vms"
 )
 
+// attachWait bounds how long an attach waits for the daemon's own
+// attachment to a VM that just started.
+const attachWait = 3 * time.Second
+
 // mainLogFile is where a VM's main process output is kept, in its
 // directory (removed with it).
 const mainLogFile = "main.log"
@@ -126,7 +130,8 @@ func (d *Daemon) attach(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, err)
 		return
 	}
-	if !q.Next && !d.outputs.Running(vm.ID) {
+	// A VM just started may not have its attachment yet: give it a moment.
+	if !q.Next && !d.outputs.Attached(vm.ID, attachWait) {
 		api.WriteError(w, fmt.Errorf("vm %s: %w: its main process is not running (the VM is stopped, or has no main process); see `banger logs %s`", vm.Name, errdefs.ErrConflict, vm.Name))
 		return
 	}

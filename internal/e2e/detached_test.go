@@ -16,6 +16,11 @@ func TestDetachedVMExecCopyLogsStopStart(t *testing.T) {
 	}
 	t.Cleanup(func() { f.cli(nil, "rm", "-f", id) })
 
+	// No main process (busybox sets no cmd): nothing to attach to.
+	if _, errOut, code := f.cli(nil, "attach", "dev"); code != 125 || !strings.Contains(errOut, "no main process") {
+		t.Errorf("attach to a VM without a main process: exit %d, %q", code, errOut)
+	}
+
 	// exec: exit codes, output, env, user.
 	if out := f.must(t, "exec", "dev", "--", "uname", "-r"); !strings.Contains(out, "cloud-amd64") {
 		t.Errorf("uname -r = %q", out)

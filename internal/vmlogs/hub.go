@@ -26,6 +26,10 @@ type Hub struct {
 	subs    map[*Sub]struct{}
 	running bool
 	started time.Time
+	// attached is closed once the agent accepted an attachment in this
+	// session.
+	attached     chan struct{}
+	attachedOnce *sync.Once
 
 	stdinR *io.PipeReader
 	stdinW *io.PipeWriter
@@ -41,6 +45,7 @@ func (h *Hub) begin(started time.Time, stdin bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.running, h.started = true, started
+	h.attached, h.attachedOnce = make(chan struct{}), &sync.Once{}
 	h.file, h.fileErr = OpenFile(h.path, h.lim)
 	h.stdinR, h.stdinW = nil, nil
 	if stdin {
@@ -164,6 +169,22 @@ func (h *Hub) resize(rows, cols int) {
 	case sizes <- Size{Rows: rows, Cols: cols}:
 	default:
 	}
+}
+
+// accepted records that the agent took the attachment.
+func (h *Hub) accepted() {
+	h.mu.Lock()
+	ch, once := h.attached, h.attachedOnce
+	h.mu.Unlock()
+	if once != nil {
+		once.Do(func() { close(ch) })
+	}
+}
+
+func (h *Hub) attachState() (bool, <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.running, h.attached
 }
 
 func (h *Hub) isRunning() bool {

@@ -15,6 +15,8 @@ type Streams struct {
 	Stdout, Stderr io.Writer
 	// Resize carries terminal sizes (a TTY session).
 	Resize <-chan Size
+	// Accepted is called once the agent took the attachment.
+	Accepted func()
 }
 
 // Source attaches to a VM's main process (through its guest agent) and
@@ -110,7 +112,7 @@ func (s *Service) attach(ctx context.Context, id string, h *Hub, sess Session) {
 	for {
 		out := &lineSplitter{stream: Stdout, emit: h.write, now: h.now}
 		errs := &lineSplitter{stream: Stderr, emit: h.write, now: h.now}
-		st := Streams{Stdout: lockedWriter{h, out}, Stderr: lockedWriter{h, errs}, Resize: h.sizes}
+		st := Streams{Stdout: lockedWriter{h, out}, Stderr: lockedWriter{h, errs}, Resize: h.sizes, Accepted: h.accepted}
 		if stdin != nil {
 			st.Stdin = stdin
 		}
@@ -182,8 +184,22 @@ func (s *Service) Close() {
 	}
 }
 
-// Running says a session of the VM's main process is attached.
-func (s *Service) Running(id string) bool { return s.hub(id).isRunning() }
+// Attached waits up to wait for the daemon's attachment to the VM's main
+// process to be accepted in the current session, and says whether it
+// was: false when no session runs, or the agent refuses (the VM has no
+// main process).
+func (s *Service) Attached(id string, wait time.Duration) bool {
+	running, ch := s.hub(id).attachState()
+	if !running {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	case <-time.After(wait):
+		return false
+	}
+}
 
 // Subscribe returns the VM's kept entries o selects and, with o.Follow,
 // a subscriber of what comes next (nil when no session runs and o.Next

@@ -30,6 +30,9 @@ func (f *fakeSource) AttachMain(ctx context.Context, s Streams) (int, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+	if s.Accepted != nil {
+		s.Accepted()
+	}
 	select {
 	case err := <-a.result:
 		if err != nil {
@@ -180,7 +183,7 @@ func TestReattach(t *testing.T) {
 	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", []string{"one\n", "tw", "three\n"}) {
 		t.Errorf("kept %q", got)
 	}
-	if svc.Running("vm1") {
+	if svc.hub("vm1").isRunning() {
 		t.Error("the session still runs after the exit")
 	}
 }
@@ -200,7 +203,7 @@ func TestBacklogThenFollow(t *testing.T) {
 	prev.result <- nil
 	now = now.Add(30 * time.Minute)
 	deadline := time.Now().Add(5 * time.Second)
-	for svc.Running("vm1") && time.Now().Before(deadline) {
+	for svc.hub("vm1").isRunning() && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 
@@ -275,4 +278,52 @@ func queued(s *Sub) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.bytes
+}
+
+// refusingSource is a VM without a main process: the agent refuses.
+type refusingSource struct{ calls chan struct{} }
+
+func (r refusingSource) AttachMain(context.Context, Streams) (int, error) {
+	select {
+	case r.calls <- struct{}{}:
+	default:
+	}
+	return 0, errors.New("attach refused")
+}
+
+// TestAttached: an attach waits for the daemon's own attachment; a VM
+// whose agent refuses (no main process) or that runs no session is not
+// attached, and the refusals are retried with a growing pause.
+func TestAttached(t *testing.T) {
+	svc, _ := newTestService(t)
+	if svc.Attached("vm1", 10*time.Millisecond) {
+		t.Error("attached without a session")
+	}
+	src := newFakeSource()
+	svc.Begin("vm1", Session{Source: src, Started: time.Now()})
+	go func() { time.Sleep(50 * time.Millisecond); src.next(t) }()
+	if !svc.Attached("vm1", 5*time.Second) {
+		t.Error("not attached once the source accepted")
+	}
+	svc.End("vm1")
+
+	r := refusingSource{calls: make(chan struct{}, 1)}
+	svc.Begin("vm2", Session{Source: r, Started: time.Now()})
+	defer svc.End("vm2")
+	if svc.Attached("vm2", 100*time.Millisecond) {
+		t.Error("attached to a VM whose agent refuses")
+	}
+	n := 0
+	deadline := time.After(200 * time.Millisecond)
+	for done := false; !done; {
+		select {
+		case <-r.calls:
+			n++
+		case <-deadline:
+			done = true
+		}
+	}
+	if n > 10 {
+		t.Errorf("%d attach attempts in 200ms: the retry does not back off", n)
+	}
 }

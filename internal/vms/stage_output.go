@@ -74,24 +74,37 @@ func (m mainSource) AttachMain(ctx context.Context, st vmlogs.Streams) (int, err
 		return 0, fmt.Errorf("vm %s: the agent link carries no SSH session", m.a.vmID)
 	}
 	client := agentclient.Over(c)
-	if !m.tty {
-		return client.AttachMain(ctx, st.Stdin, st.Stdout, st.Stderr)
+	var tty *agentclient.TTYConfig
+	if m.tty {
+		ctx2, cancel := context.WithCancel(ctx)
+		defer cancel()
+		tty = &agentclient.TTYConfig{Resize: windowSizes(ctx2, st.Resize)}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sizes := make(chan agentclient.WindowSize, 1)
+	p, err := client.OpenMain(ctx, st.Stdin, st.Stdout, st.Stderr, tty)
+	if err != nil {
+		return 0, err
+	}
+	if st.Accepted != nil {
+		st.Accepted()
+	}
+	return p.Wait()
+}
+
+// windowSizes converts terminal sizes for the agent client until ctx ends.
+func windowSizes(ctx context.Context, in <-chan vmlogs.Size) <-chan agentclient.WindowSize {
+	out := make(chan agentclient.WindowSize, 1)
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case sz := <-st.Resize:
+			case sz := <-in:
 				select {
-				case sizes <- agentclient.WindowSize{Rows: sz.Rows, Cols: sz.Cols}:
+				case out <- agentclient.WindowSize{Rows: sz.Rows, Cols: sz.Cols}:
 				default:
 				}
 			}
 		}
 	}()
-	return client.AttachMainTTY(ctx, st.Stdin, st.Stdout, agentclient.TTYConfig{Resize: sizes}, nil)
+	return out
 }
