@@ -125,8 +125,9 @@ func (s *Service) attach(ctx context.Context, id string, h *Hub, sess Session) {
 		}
 		// The agent closes a pipe stdin for good when its host goes; a
 		// later attachment has none to feed.
-		if !sess.TTY {
+		if !sess.TTY && stdin != nil {
 			stdin = nil
+			h.closeStdin() // a client's input fails instead of waiting forever
 		}
 		if ctx.Err() != nil {
 			h.end(nil)
