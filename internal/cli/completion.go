@@ -45,6 +45,7 @@ var argCompletions = map[string]argCompletion{
 	"banger top":            {[]string{kindRunning}, true},
 	"banger port":           {[]string{kindVM}, true},
 	"banger logs":           {[]string{kindVM}, true},
+	"banger attach":         {[]string{kindRunning}, true},
 	"banger inspect":        {kinds: []string{kindVM, kindImage, kindKernel}},
 	"banger image inspect":  {kinds: []string{kindImage}},
 	"banger image rm":       {kinds: []string{kindImage}},

@@ -118,6 +118,7 @@ var commands = []func(*App) *cobra.Command{
 	newInspectCmd,
 	newWaitCmd,
 	newLogsCmd,
+	newAttachCmd,
 	newExecCmd,
 	newSSHCmd,
 	newSSHConfigCmd,

@@ -61,6 +61,7 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 		return d.stats(r.Context(), req.VMs)
 	})
 	rt.Raw(api.VMLogs, d.logs)
+	rt.Raw(api.AttachVM, d.attach)
 	rt.Raw(api.VMSSH, d.ssh)
 	api.Handle(rt, api.Doctor, func(r *http.Request, _ api.None) (api.DoctorReport, error) {
 		return d.doctor(r.Context()), nil
@@ -115,27 +116,4 @@ func (d *Daemon) ssh(w http.ResponseWriter, r *http.Request) {
 	if err := sshproxy.Serve(d.ctx, conn, d.parts.proxyKey, agent); err != nil {
 		d.log.Debug("ssh proxy session", "vm", r.PathValue("ref"), "error", err)
 	}
-}
-
-// logs streams a VM's serial console log; with follow=1 it keeps
-// streaming new output until the VM stops or the client goes away.
-func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
-	vm, err := d.vms.Get(r.PathValue("ref"))
-	if err != nil {
-		api.WriteError(w, err)
-		return
-	}
-	q, err := api.VMLogs.Decode(r)
-	if err != nil {
-		api.WriteError(w, err)
-		return
-	}
-	o := vms.LogOptions{Follow: q.Follow, Tail: -1}
-	if q.Tail != nil {
-		o.Tail = *q.Tail
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	_ = d.vms.Logs(r.Context(), vm.ID, o, w, func() { _ = rc.Flush() })
 }

@@ -53,6 +53,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 				}
 			}
 			s.live.put(lv)
+			s.beginOutput(rt, vm.Started)
 			go s.watch(lv) //nolint:gosec // the watcher outlives this call by design: it lives as long as the VM
 			s.Log.Info("reconcile: adopted a running VM", "vm", vm.ID, "name", vm.Name, "state", rt.VM.State, "pid", rec.VMM.Handles.Process.PID)
 			return

@@ -40,7 +40,7 @@ func (s *Service) startLocked(ctx context.Context, id string) (StartResult, erro
 	if err != nil {
 		return StartResult{}, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
-	rt := &Runtime{VM: vm, Record: rec}
+	rt := &Runtime{VM: vm, Record: rec, started: s.now()}
 	stages := s.pipeline(vm)
 	if rec.Running() {
 		// Leftovers of a start or stop that did not finish (a failed
@@ -59,7 +59,7 @@ func (s *Service) startLocked(ctx context.Context, id string) (StartResult, erro
 	s.live.put(lv)
 	vm, err = s.update(vm.ID, func(v *VM) {
 		v.State, v.Error, v.ErrorPhase, v.ConsoleTail, v.ExitCode = Running, "", "", nil, nil
-		v.Started = s.now()
+		v.Started = rt.started
 		v.Runtime = summarize(rec, rt.Probe.Accel)
 	})
 	if err != nil {
