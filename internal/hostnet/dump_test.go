@@ -45,7 +45,7 @@ func TestStateSurvivesInterruptedDumps(t *testing.T) {
 			}
 			for _, args := range [][]string{{"add", "churn", "type", "veth", "peer", "name", "churnp"}, {"del", "churn"}} {
 				if out, err := exec.Command("ip", append([]string{"-n", o.ns, "link"}, args...)...).CombinedOutput(); err != nil { //nolint:noctx // bounded by the test
-					churned <- fmt.Errorf("%s: %v: %s", args[0], err, out)
+					churned <- fmt.Errorf("%s: %w: %s", args[0], err, out)
 					return
 				}
 			}
