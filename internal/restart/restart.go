@@ -75,6 +75,18 @@ func Parse(s string) (Policy, error) {
 	return p, nil
 }
 
+// Validate checks a policy that did not come from Parse (an API client's).
+func (p Policy) Validate() error {
+	switch {
+	case p.MaxRetries < 0:
+		return fmt.Errorf("%w: maximum retry count %d is negative", ErrInvalid, p.MaxRetries)
+	case p.MaxRetries > 0 && p.Mode != OnFailure:
+		return fmt.Errorf("%w %q: only on-failure takes a maximum retry count", ErrInvalid, p.Mode)
+	}
+	_, err := Parse(string(p.Mode))
+	return err
+}
+
 // String is the policy as --restart takes it.
 func (p Policy) String() string {
 	switch {

@@ -37,6 +37,25 @@ func TestParse(t *testing.T) {
 	}
 }
 
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		p  Policy
+		ok bool
+	}{
+		{Policy{}, true},
+		{Policy{Mode: Always}, true},
+		{Policy{Mode: OnFailure, MaxRetries: 3}, true},
+		{Policy{Mode: OnFailure, MaxRetries: -1}, false},
+		{Policy{Mode: Always, MaxRetries: 3}, false},
+		{Policy{Mode: "sometimes"}, false},
+		{Policy{Mode: "on-failure:3"}, false},
+	} {
+		if err := tc.p.Validate(); (err == nil) != tc.ok {
+			t.Errorf("Validate(%+v) = %v", tc.p, err)
+		}
+	}
+}
+
 func TestStringRoundTrips(t *testing.T) {
 	for _, s := range []string{"no", "always", "unless-stopped", "on-failure", "on-failure:5"} {
 		p, err := Parse(s)
