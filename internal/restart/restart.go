@@ -83,8 +83,11 @@ func (p Policy) Validate() error {
 	case p.MaxRetries > 0 && p.Mode != OnFailure:
 		return fmt.Errorf("%w %q: only on-failure takes a maximum retry count", ErrInvalid, p.Mode)
 	}
-	_, err := Parse(string(p.Mode))
-	return err
+	switch p.Mode {
+	case "", No, Always, UnlessStopped, OnFailure:
+		return nil
+	}
+	return fmt.Errorf("%w %q: want no, always, unless-stopped or on-failure", ErrInvalid, p.Mode)
 }
 
 // String is the policy as --restart takes it.

@@ -77,6 +77,9 @@ func (s *Service) Restart(ctx context.Context, ref string, timeout time.Duration
 	if err != nil {
 		return StartResult{}, err
 	}
+	if vm, err = s.settle(vm, true); err != nil {
+		return StartResult{}, err
+	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
 	if err := s.stopLocked(ctx, vm, timeout); err != nil {

@@ -149,7 +149,9 @@ func (s *Service) restartNow(id string, p *pendingRestart) {
 
 // settle waits for the handling of an exit under way (the watcher records
 // it and, per the policy, schedules a restart) and returns the VM then;
-// stop makes it the user's stop, so the policy does not restart it.
+// stop makes it the user's stop, so the policy does not restart it. The
+// caller does not hold the VM's lock (the watcher may take it to remove a
+// --rm VM).
 func (s *Service) settle(vm VM, stop bool) (VM, error) {
 	lv := s.live.any(vm.ID)
 	if lv == nil || s.live.get(vm.ID) != nil {

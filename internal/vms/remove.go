@@ -17,6 +17,9 @@ func (s *Service) Remove(ctx context.Context, ref string, force bool) error {
 	if err != nil {
 		return err
 	}
+	if vm, err = s.settle(vm, force); err != nil {
+		return err
+	}
 	return s.remove1(ctx, vm.ID, force)
 }
 
@@ -25,9 +28,6 @@ func (s *Service) remove1(ctx context.Context, id string, force bool) error {
 	defer unlock()
 	vm, err := s.Get(id)
 	if err != nil {
-		return err
-	}
-	if vm, err = s.settle(vm, force); err != nil {
 		return err
 	}
 	if vm.State == Restarting && !force {

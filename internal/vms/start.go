@@ -22,12 +22,12 @@ func (s *Service) Start(ctx context.Context, ref string) (StartResult, error) {
 	if err != nil {
 		return StartResult{}, err
 	}
-	unlock := s.locks.Lock(vm.ID)
-	defer unlock()
 	if vm, err = s.settle(vm, false); err != nil {
 		return StartResult{}, err
 	}
-	if vm.State == Restarting {
+	unlock := s.locks.Lock(vm.ID)
+	defer unlock()
+	if s.restarts.get(vm.ID) != nil {
 		return StartResult{}, fmt.Errorf("vm %s: %w: %w; `banger restart %s` starts it now", vm.Name, errdefs.ErrConflict, errRestarting, vm.Name)
 	}
 	return s.startLocked(ctx, vm.ID, byUser)

@@ -104,6 +104,9 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout time.Duration) (
 	if err != nil {
 		return vm, err
 	}
+	if vm, err = s.settle(vm, true); err != nil {
+		return vm, err
+	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
 	if err := s.stopLocked(ctx, vm, timeout); err != nil {
@@ -115,12 +118,9 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout time.Duration) (
 // stopLocked stops vm, whose lock the caller holds, and returns once its
 // exit watcher has released it. A negative timeout kills the VMM at once
 // (rm -f: the disk is going anyway).
-func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) (err error) {
+func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) error {
 	lv := s.live.get(vm.ID)
 	if lv == nil {
-		if vm, err = s.settle(vm, true); err != nil {
-			return err
-		}
 		if err := s.cancelRestart(vm); err != nil {
 			return fmt.Errorf("vm %s: cancel its restart: %w", vm.Name, err)
 		}
