@@ -184,6 +184,11 @@ const (
 	VMRestarting VMState = "restarting"
 )
 
+// UpdateVMRequest asks for UpdateVM; nil fields stay as they are.
+type UpdateVMRequest struct {
+	Restart *RestartPolicy `json:"restart,omitempty"`
+}
+
 // RestartPolicy is a VM's --restart: Name is no, always, unless-stopped or
 // on-failure, which MaxRetries bounds (0: no bound).
 type RestartPolicy struct {

@@ -38,6 +38,7 @@ var argCompletions = map[string]argCompletion{
 	"banger kill":           {kinds: []string{kindVM}},
 	"banger rm":             {kinds: []string{kindVM}},
 	"banger wait":           {kinds: []string{kindVM}},
+	"banger update":         {kinds: []string{kindVM}},
 	"banger logs":           {[]string{kindVM}, true},
 	"banger inspect":        {kinds: []string{kindVM, kindImage, kindKernel}},
 	"banger image inspect":  {kinds: []string{kindImage}},

@@ -107,6 +107,7 @@ var commands = []func(*App) *cobra.Command{
 	newStopCmd,
 	newKillCmd,
 	newRestartCmd,
+	newUpdateCmd,
 	newRmCmd,
 	newPsCmd,
 	newInspectCmd,

@@ -322,3 +322,25 @@ func TestRestartAndAutoRemoveConflict(t *testing.T) {
 		t.Fatalf("create with --rm and --restart: %v", err)
 	}
 }
+
+// update --restart changes the policy from the next exit on.
+func TestUpdateRestartPolicy(t *testing.T) {
+	f := newFixture(t)
+	vm, m := f.start("web")
+	always := restart.Policy{Mode: restart.Always}
+	got, err := f.s.Update(context.Background(), "web", Update{Restart: &always})
+	if err != nil || got.Spec.Restart != always {
+		t.Fatalf("update: %+v, %v", got.Spec.Restart, err)
+	}
+	m.powerOff(proto.Exit{Status: 0})
+	f.nextRun(vm.ID, m)
+
+	bad := restart.Policy{Mode: "sometimes"}
+	if _, err := f.s.Update(context.Background(), "web", Update{Restart: &bad}); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Errorf("update to %q: %v", bad.Mode, err)
+	}
+	f.create("tmp", func(s *Spec) { s.AutoRemove = true })
+	if _, err := f.s.Update(context.Background(), "tmp", Update{Restart: &always}); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Errorf("update of a --rm VM: %v", err)
+	}
+}

@@ -57,7 +57,8 @@ const (
 	NetworkNone    = "none"
 )
 
-// Spec is what the user asked for; it does not change after create.
+// Spec is what the user asked for; only Update changes it after create (the
+// restart policy).
 type Spec struct {
 	Image      string         `json:"image"`
 	Kernel     string         `json:"kernel,omitempty"`
