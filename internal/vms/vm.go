@@ -8,7 +8,8 @@
 // VM's runtime record (package handles) before creating it. Stop, rm, a
 // failed start and reconcile run Release backwards over whatever the
 // record holds. docs/architecture.md draws the pipeline and says where a
-// new feature goes.
+// new feature goes. A VM's restart policy (package restart) acts where its
+// exit is handled (policy.go).
 //
 // The service is constructed with small interfaces at the host edges
 // (Deps): the catalog of images and kernels, the VMM backends, the disk
