@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/api"
-	"github.com/bangerdev/banger/internal/testutil"
 )
 
 // untilVM polls inspect until ok holds for the VM, failing the test after
@@ -100,8 +99,7 @@ func TestRestartPolicySurvivesDaemonKill(t *testing.T) {
 	f := env(t)
 	root, cfgPath := procDaemonRoot(t, f)
 	pd := startProcDaemon(t, f.banger, root, cfgPath)
-	pd.run(t, f.banger, "kernel", "import", testutil.DebianKernelDebs(t), "--name", "debian", "--default")
-	pd.run(t, f.banger, "image", "import", busyboxTar(t), "--name", "busybox")
+	pd.importBusybox(t, f)
 	id := strings.TrimSpace(pd.run(t, f.banger, "run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sh", "-c", "sleep 6; exit 0"))
 	inspect := func() api.VM {
 		var vms []api.VM

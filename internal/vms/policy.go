@@ -87,21 +87,20 @@ func (r *restartSet) get(id string) *pendingRestart {
 }
 
 // finish drops p when it is still id's pending restart, and tells its
-// waiters; it reports whether it was.
-func (r *restartSet) finish(id string, p *pendingRestart) bool {
+// waiters.
+func (r *restartSet) finish(id string, p *pendingRestart) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m[id] != p || p == nil {
-		return false
+		return
 	}
 	delete(r.m, id)
 	p.timer.Stop()
 	close(p.done)
-	return true
 }
 
 // cancel drops id's pending restart, if any.
-func (r *restartSet) cancel(id string) bool { return r.finish(id, r.get(id)) }
+func (r *restartSet) cancel(id string) { r.finish(id, r.get(id)) }
 
 // cancelAll drops every pending restart (the service closes).
 func (r *restartSet) cancelAll() {
