@@ -52,6 +52,10 @@ type Client struct {
 	conn   net.Conn
 }
 
+// Over returns a Client on an SSH connection someone else owns (the
+// daemon's agent link): closing it is the owner's business.
+func Over(c *ssh.Client) *Client { return &Client{client: c} }
+
 // Dial runs the SSH handshake over conn (a fresh byte stream to the agent)
 // and returns a client. ctx bounds the handshake; on error conn is closed.
 func Dial(ctx context.Context, conn net.Conn, cfg Config) (*Client, error) {

@@ -88,7 +88,7 @@ func (c *Client) Start(ctx context.Context, req ExecRequest) (*Process, error) {
 // only detaches: the process runs on and its output buffers for the next
 // attach.
 func (c *Client) AttachMain(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	p, err := c.open(ctx, proto.RequestAttach, nil, stdin, stdout, stderr, nil, nil)
+	p, err := c.OpenMain(ctx, stdin, stdout, stderr, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -106,6 +106,18 @@ func (c *Client) AttachMainTTY(ctx context.Context, stdin io.Reader, stdout io.W
 	return p.Wait()
 }
 
+// OpenMain attaches as AttachMain does (with tty, as AttachMainTTY) and
+// returns once the agent accepted the attachment; Wait then returns the
+// exit status.
+func (c *Client) OpenMain(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, tty *TTYConfig) (*Process, error) {
+	if tty != nil {
+		t := *tty
+		t.Modes = nil
+		tty = &t
+	}
+	return c.open(ctx, proto.RequestAttach, nil, stdin, stdout, stderr, tty, nil)
+}
+
 func (c *Client) open(ctx context.Context, request string, payload []byte, stdin io.Reader, stdout, stderr io.Writer, tty *TTYConfig, signals <-chan ssh.Signal) (*Process, error) {
 	ch, reqs, err := c.client.OpenChannel("session", nil)
 	if err != nil {
@@ -119,8 +131,11 @@ func (c *Client) open(ctx context.Context, request string, payload []byte, stdin
 	}
 	if tty != nil {
 		if request == proto.RequestAttach {
-			// The main process's terminal exists; only its size changes.
-			_, err = ch.SendRequest("window-change", false, ssh.Marshal(proto.WindowChange{Cols: uint32(tty.Cols), Rows: uint32(tty.Rows)}))
+			// The main process's terminal exists; only its size changes
+			// (none given: it keeps its size).
+			if tty.Rows > 0 && tty.Cols > 0 {
+				_, err = ch.SendRequest("window-change", false, ssh.Marshal(proto.WindowChange{Cols: uint32(tty.Cols), Rows: uint32(tty.Rows)}))
+			}
 		} else {
 			err = sendPty(ch, tty)
 		}

@@ -30,10 +30,31 @@ type RemoveVMQuery struct {
 
 // VMLogsQuery is VMLogs's request.
 type VMLogsQuery struct {
-	// Follow keeps the stream open for new output until the VM stops.
+	// Follow keeps the stream open for new output until the main process
+	// ends (the console: until the VM stops).
 	Follow bool `query:"follow"`
 	// Tail starts at the last Tail lines; nil means the whole log.
 	Tail *int `query:"tail"`
+	// Console streams the serial console instead of the main process's
+	// output.
+	Console bool `query:"console"`
+	// Since and Until bound the entries by time (RFC 3339, nanoseconds);
+	// empty is no bound. Timestamps prefixes each line with its time.
+	Since      string `query:"since"`
+	Until      string `query:"until"`
+	Timestamps bool   `query:"timestamps"`
+}
+
+// AttachVMQuery is AttachVM's request.
+type AttachVMQuery struct {
+	// Logs sends the output of the main process's current run so far
+	// before the live output.
+	Logs bool `query:"logs"`
+	// Stdin forwards the client's stdin frames to the main process.
+	Stdin bool `query:"stdin"`
+	// Next waits for the VM's next run when none is attached yet (run
+	// attaches before it starts the VM, so it misses nothing).
+	Next bool `query:"next"`
 }
 
 // GCQuery is GC's request.

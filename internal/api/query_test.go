@@ -29,6 +29,8 @@ var queryCases = []struct {
 	{VMLogsQuery{Follow: true}, "follow=1"},
 	{VMLogsQuery{Tail: ptr(0)}, "tail=0"},
 	{VMLogsQuery{Follow: true, Tail: ptr(20)}, "follow=1&tail=20"},
+	{VMLogsQuery{Console: true, Since: "2026-01-02T03:04:05Z", Timestamps: true}, "console=1&since=2026-01-02T03%3A04%3A05Z&timestamps=1"},
+	{AttachVMQuery{Logs: true, Stdin: true, Next: true}, "logs=1&next=1&stdin=1"},
 	{GCQuery{DryRun: true}, "dry_run=1"},
 	{ImageImportQuery{Name: "mybox:1"}, "name=mybox%3A1"},
 	{ImageImportQuery{Name: "ghcr.io/a b&c", Size: 4 << 30}, "name=ghcr.io%2Fa+b%26c&size=4294967296"},

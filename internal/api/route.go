@@ -184,8 +184,8 @@ func def[In, Out any](method, pattern string, kind Kind) Endpoint[In, Out] {
 }
 
 // defUpgrade declares a table endpoint that switches to protocol.
-func defUpgrade(pattern, protocol string) Endpoint[None, net.Conn] {
-	e := newEndpoint[None, net.Conn](http.MethodPost, pattern, KindUpgrade, protocol)
+func defUpgrade[In any](pattern, protocol string) Endpoint[In, net.Conn] {
+	e := newEndpoint[In, net.Conn](http.MethodPost, pattern, KindUpgrade, protocol)
 	routes = append(routes, e.route)
 	return e
 }

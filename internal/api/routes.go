@@ -54,10 +54,26 @@ var (
 	UpdateVM = def[UpdateVMRequest, VM](http.MethodPost, "/v1/vms/{ref}/update", KindJSON)
 	// RemoveVM releases everything a VM holds and deletes its record.
 	RemoveVM = def[RemoveVMQuery, None](http.MethodDelete, "/v1/vms/{ref}", KindJSON)
-	// VMLogs streams a VM's serial console.
+	// PauseVM freezes a running VM's vCPUs (the backend's pause).
+	PauseVM = def[None, VM](http.MethodPost, "/v1/vms/{ref}/pause", KindJSON)
+	// UnpauseVM resumes a paused VM.
+	UnpauseVM = def[None, VM](http.MethodPost, "/v1/vms/{ref}/unpause", KindJSON)
+	// RenameVM gives a VM a new name.
+	RenameVM = def[RenameVMRequest, VM](http.MethodPost, "/v1/vms/{ref}/rename", KindJSON)
+	// SampleVMs samples running VMs (every one when the request names
+	// none): VMM CPU and memory, guest memory, drive and network bytes.
+	// It takes the sampling window (half a second) to answer.
+	SampleVMs = def[VMStatsRequest, []VMStats](http.MethodPost, "/v1/stats", KindJSON)
+	// VMLogs streams a VM's kept main process output as frames (see
+	// ReadFrame: stdout, stderr, then an error frame if it failed), or
+	// with console=1 its serial console as plain text.
 	VMLogs = def[VMLogsQuery, io.ReadCloser](http.MethodGet, "/v1/vms/{ref}/logs", KindText)
+	// AttachVM attaches to the VM's main process through the daemon: the
+	// connection carries frames (ReadFrame), output and the exit status
+	// from the daemon, stdin and terminal sizes to it.
+	AttachVM = defUpgrade[AttachVMQuery]("/v1/vms/{ref}/attach", ProtocolAttach)
 	// VMSSH carries SSH to the VM's agent through the daemon's proxy.
-	VMSSH = defUpgrade("/v1/vms/{ref}/ssh", ProtocolSSH)
+	VMSSH = defUpgrade[None]("/v1/vms/{ref}/ssh", ProtocolSSH)
 )
 
 // Images; {name...} is a name, a canonical reference, or an id prefix.

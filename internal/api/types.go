@@ -178,8 +178,10 @@ type VMState string
 const (
 	VMCreated VMState = "created"
 	VMRunning VMState = "running"
-	VMExited  VMState = "exited"
-	VMError   VMState = "error"
+	// VMPaused is a running VM whose vCPUs are frozen (banger pause).
+	VMPaused VMState = "paused"
+	VMExited VMState = "exited"
+	VMError  VMState = "error"
 	// VMRestarting is a VM waiting out its restart policy's back-off.
 	VMRestarting VMState = "restarting"
 )
@@ -251,6 +253,9 @@ type VMRuntime struct {
 	Tap          string `json:"tap,omitempty"`
 	IP           string `json:"ip,omitempty"`
 	MAC          string `json:"mac,omitempty"`
+	// Confinement says what confines the VMM process; "none" when it
+	// runs as root unconfined.
+	Confinement string `json:"confinement,omitempty"`
 }
 
 // VM is one microVM record.

@@ -55,3 +55,41 @@ type HostObject struct {
 	Removed bool   `json:"removed"`
 	Error   string `json:"error,omitempty"`
 }
+
+// RenameVMRequest asks for POST /v1/vms/{ref}/rename.
+type RenameVMRequest struct {
+	Name string `json:"name"`
+}
+
+// VMStatsRequest asks for POST /v1/stats.
+type VMStatsRequest struct {
+	// VMs are refs of running VMs; empty means every running VM.
+	VMs []string `json:"vms,omitempty"`
+}
+
+// VMStats is one VM's sample. A nil number is unknown: guest memory of a
+// paused VM or of a guest agent older than the request, network bytes of
+// a VM without a network.
+type VMStats struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// CPUPercent is the VMM process's CPU use over the sampling window
+	// (100 is one host CPU).
+	CPUPercent float64 `json:"cpu_percent"`
+	// VMMRSSBytes is the VMM process's resident memory; PIDs its tasks.
+	VMMRSSBytes uint64 `json:"vmm_rss_bytes"`
+	PIDs        int    `json:"pids"`
+	// GuestMemoryUsedBytes and GuestMemoryTotalBytes are the guest's own
+	// view (total less available, as free(1) counts it).
+	GuestMemoryUsedBytes  *uint64 `json:"guest_memory_used_bytes"`
+	GuestMemoryTotalBytes *uint64 `json:"guest_memory_total_bytes"`
+	// BlockReadBytes and BlockWriteBytes are the drives' totals since
+	// the VM started.
+	BlockReadBytes  *uint64 `json:"block_read_bytes"`
+	BlockWriteBytes *uint64 `json:"block_write_bytes"`
+	// NetRxBytes and NetTxBytes are bytes the guest received and sent.
+	NetRxBytes *uint64 `json:"net_rx_bytes"`
+	NetTxBytes *uint64 `json:"net_tx_bytes"`
+	// Error says why the VM could not be sampled.
+	Error string `json:"error,omitempty"`
+}

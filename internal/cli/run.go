@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -111,8 +111,22 @@ func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings
 	if err != nil {
 		return err
 	}
+	// Attach before the start: the daemon keeps the main process's output
+	// from its first byte, and this stream shows exactly that.
+	var conn net.Conn
+	if !spec.Detach {
+		if conn, err = a.dialAttach(ctx, vm.ID, api.AttachVMQuery{Next: true, Stdin: spec.Interactive}); err != nil {
+			if spec.AutoRemove {
+				a.removeQuietly(vm.ID)
+			}
+			return err
+		}
+	}
 	res, err := a.startVM(ctx, vm.ID)
 	if err != nil {
+		if conn != nil {
+			_ = conn.Close()
+		}
 		if spec.AutoRemove {
 			a.removeQuietly(vm.ID)
 		}
@@ -126,7 +140,11 @@ func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings
 		return err
 	}
 	t1 := time.Now()
-	code, err := a.attachMain(ctx, vm.ID, spec)
+	o := attachIO{stdin: spec.Interactive, tty: spec.TTY}
+	if spec.TTY && spec.Interactive {
+		o.detachKeys, _ = parseDetachKeys(defaultDetachKeys)
+	}
+	att, err := a.streamAttach(ctx, conn, o)
 	times["command"] = ms(time.Since(t1))
 	t2 := time.Now()
 	if ctx.Err() != nil {
@@ -146,40 +164,37 @@ func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings
 	if err != nil {
 		return err
 	}
+	if att.detached {
+		return nil
+	}
 	// The guest powers off once the exit status is collected; wait for it
 	// (and for --rm's removal) so nothing is left running when we return.
 	c, _ := a.Client()
-	if _, err := api.Do(ctx, c, api.WaitVM, api.None{}, vm.ID); err != nil && !errors.Is(err, context.Canceled) {
+	waited, err := api.Do(ctx, c, api.WaitVM, api.None{}, vm.ID)
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("wait for vm %s to stop: %w", vm.Name, err)
 	}
 	times["teardown"] = ms(time.Since(t2))
+	code := att.code
+	if !att.exited {
+		if waited.ExitCode == nil {
+			return fmt.Errorf("vm %s: the main process's exit status is unknown (the VM stopped first); see `banger logs --console %s`", vm.Name, vm.Name)
+		}
+		code = *waited.ExitCode
+	}
 	if code != 0 {
 		return &ExitError{Code: code}
 	}
 	return nil
 }
 
-// attachMain connects this terminal to the VM's main process and returns
-// its exit status.
-func (a *App) attachMain(ctx context.Context, id string, spec api.VMSpec) (int, error) {
-	client, err := a.agent(ctx, id)
+// dialAttach opens an attach connection to a VM.
+func (a *App) dialAttach(ctx context.Context, id string, q api.AttachVMQuery) (net.Conn, error) {
+	c, err := a.Client()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer func() { _ = client.Close() }()
-	var in io.Reader
-	if spec.Interactive {
-		in = a.Stdin
-	}
-	if !spec.TTY {
-		return client.AttachMain(ctx, in, a.Stdout, a.Stderr)
-	}
-	tc, restore, err := a.terminal()
-	if err != nil {
-		return 0, err
-	}
-	defer restore()
-	return client.AttachMainTTY(ctx, in, a.Stdout, tc, nil)
+	return api.Dial(ctx, c, api.AttachVM, q, id)
 }
 
 // terminal puts stdin in raw mode (when it is a terminal) and returns its

@@ -40,7 +40,7 @@ func TestScriptingAgainstDaemon(t *testing.T) {
 	kctest.WriteFile(t, fc+".config", []byte(kctest.BuiltinConfig))
 	mustRun(t, td.Host, "kernel", "import", fc, "--name", "fc")
 
-	mustRun(t, td.Host, "create", "--name", "web", "-l", "team=web", "--label", "tier=front", ref)
+	mustRun(t, td.Host, "create", "--name", "web", "-l", "team=web", "--label", "tier=front", "-p", "8080:80", "-p", "127.0.0.1:5353:53/udp", ref)
 	mustRun(t, td.Host, "create", "--name", "db", "-l", "team=db", ref, "sleep", "--forever")
 
 	if out := mustRun(t, td.Host, "ps", "-a", "--filter", "label=team=web", "--format", "{{.Name}} {{.State}} {{index .Spec.Labels \"tier\"}}"); out != "web created front\n" {
@@ -106,6 +106,7 @@ func TestScriptingAgainstDaemon(t *testing.T) {
 	if got := complete(t, td.Host, "run", ref, ""); len(got) != 0 {
 		t.Errorf("the guest command completes nothing, got %q", got)
 	}
+	opsOfCreatedVMs(t, td.Host)
 	mustRun(t, td.Host, "rm", "web", "db")
 	mustRun(t, td.Host, "rmi", ref)
 	if out := mustRun(t, td.Host, "images", "--format", "json"); strings.TrimSpace(out) != "[]" {
@@ -166,4 +167,48 @@ func equalSets(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// opsOfCreatedVMs: port, rename, pause and stats on the VMs web (which
+// publishes 8080:80 and 127.0.0.1:5353:53/udp) and db, neither running.
+func opsOfCreatedVMs(t *testing.T, host string) {
+	t.Helper()
+	if out := mustRun(t, host, "port", "web"); out != "80/tcp -> 0.0.0.0:8080\n53/udp -> 127.0.0.1:5353\n" {
+		t.Errorf("port web: %q", out)
+	}
+	if out := mustRun(t, host, "port", "web", "53/udp"); out != "127.0.0.1:5353\n" {
+		t.Errorf("port web 53/udp: %q", out)
+	}
+	if _, errOut, code := run(t, host, "port", "web", "81"); code != cli.ExitBanger || !strings.Contains(errOut, "no host port for 81/tcp") {
+		t.Errorf("port of an unpublished port: exit %d: %s", code, errOut)
+	}
+	mustRun(t, host, "rename", "web", "front")
+	if out := mustRun(t, host, "ps", "-a", "--filter", "name=^front$", "--format", "{{.Name}} {{len .Spec.Ports}}"); out != "front 2\n" {
+		t.Errorf("after rename: %q", out)
+	}
+	if _, errOut, code := run(t, host, "rename", "db", "front"); code != cli.ExitBanger || !strings.Contains(errOut, `vm name "front"`) {
+		t.Errorf("rename to a name in use: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := run(t, host, "rename", "db", "bad name"); code != cli.ExitBanger || !strings.Contains(errOut, "letters, digits") {
+		t.Errorf("rename to an invalid name: exit %d: %s", code, errOut)
+	}
+	mustRun(t, host, "rename", "front", "web")
+	if _, errOut, code := run(t, host, "pause", "web"); code != cli.ExitBanger || !strings.Contains(errOut, "not running") {
+		t.Errorf("pause of a created VM: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := run(t, host, "unpause", "web"); code != cli.ExitBanger || !strings.Contains(errOut, "not paused") {
+		t.Errorf("unpause of a created VM: exit %d: %s", code, errOut)
+	}
+	if out := mustRun(t, host, "stats", "--no-stream", "--format", "json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("stats with nothing running: %q", out)
+	}
+	if _, errOut, code := run(t, host, "stats", "--no-stream", "db"); code != cli.ExitBanger || !strings.Contains(errOut, "not running") {
+		t.Errorf("stats of a created VM: exit %d: %s", code, errOut)
+	}
+	if got := complete(t, host, "rename", ""); !equalSets(got, []string{"web", "db"}) {
+		t.Errorf("completion of rename: %q", got)
+	}
+	if got := complete(t, host, "rename", "web", ""); len(got) != 0 {
+		t.Errorf("the new name completes nothing, got %q", got)
+	}
 }

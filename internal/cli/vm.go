@@ -98,7 +98,8 @@ stop signal (STOPSIGNAL, default SIGTERM) and, when it has not exited after
 the timeout, SIGKILL. The guest then stops its other processes, syncs its
 disk and powers off, so nothing written in the VM is lost. Only a guest
 whose agent does not answer within vm.agent_timeout more has its VMM
-killed; inspect then says "killed: agent unresponsive".`,
+killed; inspect then says "killed: agent unresponsive". A paused VM is
+unpaused first, so its main process gets the signal.`,
 		Example: `  banger stop dev
   banger stop -t 30 dev other
   banger stop -t 0 dev      # SIGKILL at once; the disk is still synced`,
@@ -125,7 +126,8 @@ func newKillCmd(app *App) *cobra.Command {
 		Short: "Send a signal to VMs' main processes (SIGKILL by default)",
 		Long: `Send a signal to each VM's main process, as docker kill does. The VM ends
 when its main process does (the guest still syncs its disk and powers
-off); a signal the process handles (HUP, USR1) leaves it running.`,
+off); a signal the process handles (HUP, USR1) leaves it running. A
+paused VM is unpaused first.`,
 		Example: `  banger kill dev
   banger kill -s HUP web`,
 		Args: cobra.MinimumNArgs(1),
@@ -146,7 +148,7 @@ func newRmCmd(app *App) *cobra.Command {
 		Use:   "rm [-f] VM...",
 		Short: "Remove VMs and everything they hold on the host",
 		Long: `Remove VMs: their disk, address lease, tap, firewall rules and files. A
-running VM is refused unless -f kills it first.`,
+running (or paused) VM is refused unless -f kills its VMM first.`,
 		Example: `  banger rm dev
   banger rm -f $(banger ps -aq)`,
 		Args: cobra.MinimumNArgs(1),
@@ -194,7 +196,7 @@ func newPsCmd(app *App) *cobra.Command {
 
 --filter keeps the VMs that match, with docker's rules: values of one key
 OR, different keys AND. Keys: id (a prefix), name (a regular expression),
-state (created, running, exited, error), label (KEY or KEY=VALUE) and
+state (created, running, paused, exited, error), label (KEY or KEY=VALUE) and
 image.`,
 		Example: `  banger ps
   banger ps --filter state=exited -q
@@ -217,7 +219,7 @@ func vmRows(vms []api.VM, now time.Time) [][]string {
 	rows := [][]string{{"ID", "NAME", "IMAGE", "STATE", "IP", "PORTS", "CREATED"}}
 	for _, vm := range vms {
 		state := string(vm.State)
-		if vm.ExitCode != nil && vm.State != api.VMRunning {
+		if vm.ExitCode != nil && vm.State != api.VMRunning && vm.State != api.VMPaused {
 			state += fmt.Sprintf(" (%d)", *vm.ExitCode)
 		}
 		var ports []string

@@ -81,6 +81,10 @@ type VM struct {
 	BootTimeout  int        `toml:"boot_timeout" json:"boot_timeout"`
 	// ParallelBoots is how many VMs boot at once; 0 is the host's CPUs.
 	ParallelBoots int `toml:"parallel_boots" json:"parallel_boots"`
+	// LogMaxSize and LogMaxFiles cap a VM's kept main process output:
+	// LogMaxFiles files of LogMaxSize each, rotated.
+	LogMaxSize  units.Size `toml:"log_max_size" json:"log_max_size"`
+	LogMaxFiles int        `toml:"log_max_files" json:"log_max_files"`
 }
 
 // QEMU configures the QEMU backend.
@@ -96,9 +100,12 @@ type QEMU struct {
 
 // Firecracker configures the Firecracker backend and its jailer.
 type Firecracker struct {
-	Binary       string `toml:"binary" json:"binary"`
-	Jailer       string `toml:"jailer" json:"jailer"`
-	ChrootBase   string `toml:"chroot_base" json:"chroot_base"`
+	Binary     string `toml:"binary" json:"binary"`
+	Jailer     string `toml:"jailer" json:"jailer"`
+	ChrootBase string `toml:"chroot_base" json:"chroot_base"`
+	// User is who Firecracker runs as inside the jail; uid and gid, when
+	// not 0, name the ids instead.
+	User         string `toml:"user" json:"user"`
 	UID          int    `toml:"uid" json:"uid"`
 	GID          int    `toml:"gid" json:"gid"`
 	CgroupParent string `toml:"cgroup_parent" json:"cgroup_parent"`
@@ -200,6 +207,12 @@ func (c Config) Validate() error {
 	}
 	if c.VM.BootTimeout < 1 {
 		bad("vm.boot_timeout %d: want at least 1 second", c.VM.BootTimeout)
+	}
+	if c.VM.LogMaxSize < units.Size(4*units.KiB) {
+		bad("vm.log_max_size %s: want at least 4KiB", units.FormatSize(int64(c.VM.LogMaxSize)))
+	}
+	if c.VM.LogMaxFiles < 1 {
+		bad("vm.log_max_files %d: want at least 1", c.VM.LogMaxFiles)
 	}
 	if c.VM.ParallelBoots < 0 {
 		bad("vm.parallel_boots %d: want 0 (the host's CPUs) or more", c.VM.ParallelBoots)

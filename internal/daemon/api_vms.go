@@ -56,7 +56,20 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 	api.Handle(rt, api.RemoveVM, func(r *http.Request, q api.RemoveVMQuery) (api.None, error) {
 		return api.None{}, d.vms.Remove(r.Context(), r.PathValue("ref"), q.Force)
 	})
+	api.Handle(rt, api.PauseVM, func(r *http.Request, _ api.None) (api.VM, error) {
+		return wireVM(d.vms.Pause(r.Context(), r.PathValue("ref")))
+	})
+	api.Handle(rt, api.UnpauseVM, func(r *http.Request, _ api.None) (api.VM, error) {
+		return wireVM(d.vms.Unpause(r.Context(), r.PathValue("ref")))
+	})
+	api.Handle(rt, api.RenameVM, func(r *http.Request, req api.RenameVMRequest) (api.VM, error) {
+		return wireVM(d.vms.Rename(r.PathValue("ref"), req.Name))
+	})
+	api.Handle(rt, api.SampleVMs, func(r *http.Request, req api.VMStatsRequest) ([]api.VMStats, error) {
+		return d.stats(r.Context(), req.VMs)
+	})
 	rt.Raw(api.VMLogs, d.logs)
+	rt.Raw(api.AttachVM, d.attach)
 	rt.Raw(api.VMSSH, d.ssh)
 	api.Handle(rt, api.Doctor, func(r *http.Request, _ api.None) (api.DoctorReport, error) {
 		return d.doctor(r.Context()), nil
@@ -111,27 +124,4 @@ func (d *Daemon) ssh(w http.ResponseWriter, r *http.Request) {
 	if err := sshproxy.Serve(d.ctx, conn, d.parts.proxyKey, agent); err != nil {
 		d.log.Debug("ssh proxy session", "vm", r.PathValue("ref"), "error", err)
 	}
-}
-
-// logs streams a VM's serial console log; with follow=1 it keeps
-// streaming new output until the VM stops or the client goes away.
-func (d *Daemon) logs(w http.ResponseWriter, r *http.Request) {
-	vm, err := d.vms.Get(r.PathValue("ref"))
-	if err != nil {
-		api.WriteError(w, err)
-		return
-	}
-	q, err := api.VMLogs.Decode(r)
-	if err != nil {
-		api.WriteError(w, err)
-		return
-	}
-	o := vms.LogOptions{Follow: q.Follow, Tail: -1}
-	if q.Tail != nil {
-		o.Tail = *q.Tail
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	_ = d.vms.Logs(r.Context(), vm.ID, o, w, func() { _ = rc.Flush() })
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/version"
+	"github.com/bangerdev/banger/internal/vmlogs"
 	"github.com/bangerdev/banger/internal/vms"
 	"github.com/bangerdev/banger/internal/volumes"
 )
@@ -57,6 +58,7 @@ type Daemon struct {
 	kernels *kernels.Service
 	volumes *volumes.Service
 	vms     *vms.Service
+	outputs *vmlogs.Service
 	parts   vmParts
 	// ctx ends when the daemon closes; long-lived sessions (the SSH
 	// proxy) and background probes use it.
@@ -153,6 +155,9 @@ func (d *Daemon) Close() error {
 	d.cancel()
 	if d.vms != nil {
 		d.vms.Close()
+	}
+	if d.outputs != nil {
+		d.outputs.Close()
 	}
 	if d.parts.net != nil {
 		_ = d.parts.net.Close()

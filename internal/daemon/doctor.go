@@ -114,19 +114,19 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 func confinementCheck(ctx context.Context, b vmm.Backend) (ok bool, detail string) {
 	caps := b.Capabilities()
 	c, isConfiner := b.(vmm.Confiner)
-	switch {
-	case caps.Confined && isConfiner:
+	if (caps.Confined || caps.Jailer) && isConfiner {
 		st := c.Confinement(ctx)
 		detail = st.Summary
 		if len(st.Missing) > 0 {
 			detail += "; missing: " + strings.Join(st.Missing, "; ")
 		}
 		if st.Refused {
-			detail += "; VM starts are refused until that is fixed (or [qemu] unconfined = \"allow\")"
+			detail += "; VM starts are refused until that is fixed"
+			if st.Override != "" {
+				detail += " (or " + st.Override + ")"
+			}
 		}
 		return st.InForce && len(st.Missing) == 0, detail
-	case caps.Jailer:
-		return true, "under its jailer (chroot, namespaces, cgroup, an unprivileged uid as configured)"
 	}
 	return false, "none: the VMM runs as the daemon's root (no jailer configured or found)"
 }

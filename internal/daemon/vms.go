@@ -46,6 +46,7 @@ func (d *Daemon) initVMs() error {
 	if err != nil {
 		return fmt.Errorf("daemon proxy host key: %w", err)
 	}
+	d.outputs = d.newOutputs()
 	d.parts = vmParts{
 		proxyKey: proxy.Signer,
 		backends: vmm.NewSet(
@@ -62,6 +63,7 @@ func (d *Daemon) initVMs() error {
 		},
 		ClientKey: client.PublicKey(),
 		Volumes:   d.volumes,
+		Outputs:   d.outputs,
 		Shares:    volumes.Host{Virtiofsd: d.cfg.QEMU.Virtiofsd},
 		Log:       d.log,
 	}

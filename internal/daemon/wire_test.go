@@ -9,6 +9,7 @@ import (
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/internal/vmstats"
 )
 
 // fill sets every field v reaches to a distinct non-zero value, so a
@@ -23,6 +24,13 @@ func fill(t *testing.T, v reflect.Value, n *int) {
 		v.SetBool(true)
 	case reflect.Int, reflect.Int64:
 		v.SetInt(int64(*n))
+	case reflect.Uint64:
+		v.SetUint(uint64(*n))
+	case reflect.Float64:
+		v.SetFloat(float64(*n) + 0.5)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(t, v.Elem(), n)
 	case reflect.Slice:
 		s := reflect.MakeSlice(v.Type(), 2, 2)
 		for i := range 2 {
@@ -90,5 +98,19 @@ func TestSpecRoundTripsTheWire(t *testing.T) {
 	}
 	if got := specFromAPI(specToAPI(spec)); !reflect.DeepEqual(got, spec) {
 		t.Fatalf("round trip\n got %+v\nwant %+v", got, spec)
+	}
+}
+
+// Stats cross to the wire with every number (the names differ, so each
+// wire field is checked set).
+func TestStatsToAPIKeepsEveryField(t *testing.T) {
+	var s vmstats.Stats
+	n := 0
+	fill(t, reflect.ValueOf(&s).Elem(), &n)
+	got := reflect.ValueOf(statsToAPI([]vmstats.Stats{s})[0])
+	for i := range got.NumField() {
+		if got.Field(i).IsZero() {
+			t.Errorf("api.VMStats.%s is not converted", got.Type().Field(i).Name)
+		}
 	}
 }

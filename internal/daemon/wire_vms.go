@@ -5,6 +5,7 @@ import (
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/restart"
 	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/internal/vmstats"
 	"github.com/bangerdev/banger/internal/volumes"
 )
 
@@ -75,6 +76,19 @@ func hostObjectsToAPI(objs []vms.HostObject) []api.HostObject {
 	out := make([]api.HostObject, 0, len(objs))
 	for _, o := range objs {
 		out = append(out, api.HostObject(o))
+	}
+	return out
+}
+
+func statsToAPI(list []vmstats.Stats) []api.VMStats {
+	out := make([]api.VMStats, 0, len(list))
+	for _, s := range list {
+		out = append(out, api.VMStats{
+			ID: s.ID, Name: s.Name, CPUPercent: s.CPUPercent, VMMRSSBytes: s.RSSBytes, PIDs: s.Tasks,
+			GuestMemoryUsedBytes: s.GuestMemUsed, GuestMemoryTotalBytes: s.GuestMemTotal,
+			BlockReadBytes: s.BlockRead, BlockWriteBytes: s.BlockWrite,
+			NetRxBytes: s.NetRx, NetTxBytes: s.NetTx, Error: s.Err,
+		})
 	}
 	return out
 }

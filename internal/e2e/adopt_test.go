@@ -136,8 +136,9 @@ func lastBytes(b []byte, n int) string {
 	return string(b)
 }
 
-// TestDaemonKilledWhileVMRuns: SIGKILL the daemon while a VM runs; a new
-// daemon adopts the VM (same pid and start time) and exec still works.
+// TestDaemonKilledWhileVMRuns: SIGKILL the daemon while a VM runs,
+// paused; a new daemon adopts the VM (same pid and start time) as paused,
+// and after unpause exec works.
 func TestDaemonKilledWhileVMRuns(t *testing.T) {
 	f := env(t)
 	root, cfgPath := procDaemonRoot(t, f)
@@ -149,6 +150,7 @@ func TestDaemonKilledWhileVMRuns(t *testing.T) {
 	if len(before) != 1 {
 		t.Fatalf("VMM processes of %s: %v", id, before)
 	}
+	pd.run(t, f.banger, "pause", "survivor")
 
 	if err := pd.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -160,8 +162,12 @@ func TestDaemonKilledWhileVMRuns(t *testing.T) {
 
 	pd = startProcDaemon(t, f.banger, root, cfgPath)
 	defer func() { _ = pd.cmd.Process.Signal(syscall.SIGTERM); _ = pd.cmd.Wait() }()
-	if out := pd.run(t, f.banger, "ps"); !strings.Contains(out, "survivor") || !strings.Contains(out, "running") {
+	if out := pd.run(t, f.banger, "ps"); !strings.Contains(out, "survivor") || !strings.Contains(out, "paused") {
 		t.Fatalf("after restart ps says:\n%s", out)
+	}
+	pd.run(t, f.banger, "unpause", "survivor")
+	if out := pd.run(t, f.banger, "ps"); !strings.Contains(out, "running") {
+		t.Fatalf("after unpause ps says:\n%s", out)
 	}
 	if out := pd.run(t, f.banger, "exec", "survivor", "--", "echo", "adopted"); out != "adopted\n" {
 		t.Fatalf("exec after adoption: %q", out)

@@ -33,11 +33,11 @@ func TestConcurrentCreateRemove(t *testing.T) {
 		}
 		// create prints the name; the id is in the record.
 		js, errOut, code := f.cli(nil, "inspect", strings.TrimSpace(out), "--format", "json")
-		var vm api.VM
-		if err := json.Unmarshal([]byte(js), &vm); code != 0 || err != nil {
-			return fmt.Errorf("inspect %s: exit %d: %w: %s", out, code, err, errOut)
+		var vms []api.VM
+		if err := json.Unmarshal([]byte(js), &vms); code != 0 || err != nil || len(vms) != 1 {
+			return fmt.Errorf("inspect %s: exit %d: %d VMs, %w: %s", out, code, len(vms), err, errOut)
 		}
-		ids[i] = vm.ID
+		ids[i] = vms[0].ID
 		// Half the removals race the other creates; half wait for all.
 		if i%2 == 0 {
 			<-created

@@ -38,8 +38,12 @@ func TestConfinedVMUsesAllItsMemory(t *testing.T) {
 	if peak <= 256<<20 || peak >= c.Cgroup.MemoryMax {
 		t.Errorf("peak memory %d: want above the guest's 256 MiB and under the limit %d", peak, c.Cgroup.MemoryMax)
 	}
-	if vm := f.inspect(t, id); vm.State != "running" {
+	vm := f.inspect(t, id)
+	if vm.State != "running" {
 		t.Errorf("after filling its memory the VM is %s", vm.State)
+	}
+	if want := c.Summary(); want == "" || vm.Runtime.Confinement != want || !strings.Contains(want, "user banger-vmm") {
+		t.Errorf("inspect shows confinement %q; want the record's %q", vm.Runtime.Confinement, want)
 	}
 }
 

@@ -16,6 +16,11 @@ func TestDetachedVMExecCopyLogsStopStart(t *testing.T) {
 	}
 	t.Cleanup(func() { f.cli(nil, "rm", "-f", id) })
 
+	// No main process (busybox sets no cmd): nothing to attach to.
+	if _, errOut, code := f.cli(nil, "attach", "dev"); code != 125 || !strings.Contains(errOut, "no main process") {
+		t.Errorf("attach to a VM without a main process: exit %d, %q", code, errOut)
+	}
+
 	// exec: exit codes, output, env, user.
 	if out := f.must(t, "exec", "dev", "--", "uname", "-r"); !strings.Contains(out, "cloud-amd64") {
 		t.Errorf("uname -r = %q", out)
@@ -60,7 +65,7 @@ func TestDetachedVMExecCopyLogsStopStart(t *testing.T) {
 	}
 
 	// logs: the serial console, which holds the previous power-off.
-	if out := f.must(t, "logs", "dev"); !strings.Contains(out, "reboot: Power down") {
+	if out := f.must(t, "logs", "--console", "dev"); !strings.Contains(out, "reboot: Power down") {
 		t.Errorf("console log lacks the previous shutdown:\n%s", out)
 	}
 
@@ -118,7 +123,7 @@ func TestLogsFollowEndsWhenTheVMStops(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		out, _, code := f.cli(nil, "logs", "-f", id)
+		out, _, code := f.cli(nil, "logs", "--console", "-f", id)
 		done <- result{out, code}
 	}()
 	select {
@@ -154,7 +159,7 @@ func TestInitHandsPID1ToTheImage(t *testing.T) {
 		t.Fatalf("after stop: %s (%s)", vm.State, vm.Error)
 	}
 	// The image's init powered the guest off; the VMM was not killed.
-	if out := f.must(t, "logs", "--tail", "3", id); !strings.Contains(out, "Power down") {
+	if out := f.must(t, "logs", "--console", "--tail", "3", id); !strings.Contains(out, "Power down") {
 		t.Errorf("the guest did not power off cleanly under its own init:\n%s", out)
 	}
 }

@@ -22,6 +22,10 @@ func TestRunOutputExitCodeAndNoTrace(t *testing.T) {
 	if vm.State != "exited" || vm.ExitCode == nil || *vm.ExitCode != 3 {
 		t.Errorf("after exit: state %s exit %v, want stopped with 3", vm.State, vm.ExitCode)
 	}
+	// What run printed is what the daemon kept.
+	if kept, keptErr, _ := f.cli(nil, "logs", "exit3"); kept != out || keptErr != "to-stderr\n" {
+		t.Errorf("logs: stdout %q stderr %q, want %q and the stderr line", kept, keptErr, out)
+	}
 	f.must(t, "rm", "exit3")
 	f.assertNoTrace(t, vm.ID)
 }

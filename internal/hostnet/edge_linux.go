@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -21,7 +22,23 @@ func newEdges() (linkEdge, nftEdge) { return netlinkEdge{}, nftConn{} }
 // network namespace.
 type netlinkEdge struct{}
 
-func (netlinkEdge) state(ctx context.Context, bridge string) (hostState, error) {
+// state reads the host's links, routes and addresses. A dump the kernel
+// interrupted because the tables changed meanwhile (other VMs' taps come
+// and go) is read again: its results may be incomplete.
+func (e netlinkEdge) state(ctx context.Context, bridge string) (hostState, error) {
+	for try := 1; ; try++ {
+		st, err := e.stateOnce(ctx, bridge)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || try == dumpTries {
+			return st, err
+		}
+		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
+	}
+}
+
+// dumpTries bounds the re-reads of an interrupted dump.
+const dumpTries = 20
+
+func (netlinkEdge) stateOnce(ctx context.Context, bridge string) (hostState, error) {
 	var st hostState
 	if err := ctx.Err(); err != nil {
 		return st, err

@@ -2,8 +2,10 @@ package vmm
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Confinement is how a backend confined one VMM process; it is part of the
@@ -47,6 +49,25 @@ func (c *Cgroup) Paths() []string {
 	return slices.Compact(out)
 }
 
+// Summary is c in one line, as inspect shows it: "user banger-vmm (uid
+// 999), seccomp sandbox, cgroup v2 (memory 704643072 bytes, 98 tasks)".
+func (c *Confinement) Summary() string {
+	if c == nil {
+		return ""
+	}
+	var parts []string
+	if c.User != "" {
+		parts = append(parts, fmt.Sprintf("user %s (uid %d)", c.User, c.UID))
+	}
+	if c.Sandbox != "" {
+		parts = append(parts, "seccomp sandbox")
+	}
+	if cg := c.Cgroup; cg != nil {
+		parts = append(parts, fmt.Sprintf("cgroup v%d (memory %d bytes, %d tasks)", cg.Version, cg.MemoryMax, cg.PidsMax))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Copy returns a deep copy of c (nil stays nil).
 func (c *Confinement) Copy() *Confinement {
 	if c == nil {
@@ -74,6 +95,9 @@ type ConfinementStatus struct {
 	// Refused says VM starts fail until Missing is fixed (the config does
 	// not allow running less confined).
 	Refused bool `json:"refused,omitempty"`
+	// Override, when Refused, names the setting that lets VMs start
+	// anyway, less confined.
+	Override string `json:"override,omitempty"`
 }
 
 // Confiner is a Backend that confines its VMM itself (Capabilities.Confined).

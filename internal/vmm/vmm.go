@@ -282,6 +282,18 @@ type Pauser interface {
 	Resume(ctx context.Context) error
 }
 
+// BlockStatser is a Machine that counts the bytes its guest read from and
+// wrote to its drives (QEMU: QMP query-blockstats). Without it, stats fall
+// back to the VMM process's I/O counters.
+type BlockStatser interface {
+	BlockStats(ctx context.Context) (BlockStats, error)
+}
+
+// BlockStats are a machine's drive I/O totals, over every drive.
+type BlockStats struct {
+	ReadBytes, WriteBytes uint64
+}
+
 // Sweeper is a Backend that names host objects after the VM they serve
 // (QEMU's cgroup per VM), so they can be found and released from the VM's
 // id alone: after a crash lost the record that named them, or when gc

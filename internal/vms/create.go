@@ -78,7 +78,7 @@ func (s *Service) List(all bool) ([]VM, error) {
 	}
 	out := []VM{}
 	for _, vm := range vms {
-		if all || vm.State == Running || vm.State == Restarting {
+		if all || vm.State.Live() || vm.State == Restarting {
 			out = append(out, vm)
 		}
 	}

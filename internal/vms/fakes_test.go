@@ -250,6 +250,8 @@ type fixture struct {
 	l  paths.Layout
 	st *store.Store
 	dm bool
+	// out, when set, is the service's Outputs.
+	out *fakeOutputs
 }
 
 func newFixture(t *testing.T, opts ...func(*fixture)) *fixture {
@@ -288,6 +290,9 @@ func (f *fixture) service() *Service {
 		Network: fakeNetwork{f.h}, Agents: f.h.dialer(), ClientKey: key.PublicKey(),
 		Volumes: f.v, Shares: f.v,
 	})
+	if err == nil && f.out != nil {
+		s.Outputs = f.out
+	}
 	if err != nil {
 		f.t.Fatal(err)
 	}

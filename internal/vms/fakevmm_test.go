@@ -151,10 +151,58 @@ type fakeMachine struct {
 	code   int
 	// ignoreShutdown makes the guest ignore the power button.
 	ignoreShutdown bool
+	// paused is closed while the vCPUs run; a paused guest's agent
+	// answers nothing until it is resumed.
+	pmu     sync.Mutex
+	resumed chan struct{}
 }
 
 func newFakeMachine(h *host, id string, hd vmm.Handles, console string) *fakeMachine {
-	return &fakeMachine{h: h, id: id, hd: hd, console: console, exited: make(chan struct{})}
+	r := make(chan struct{})
+	close(r)
+	return &fakeMachine{h: h, id: id, hd: hd, console: console, exited: make(chan struct{}), resumed: r}
+}
+
+// Pause implements vmm.Pauser.
+func (m *fakeMachine) Pause(context.Context) error {
+	if err := m.h.do("vmm.pause"); err != nil {
+		return err
+	}
+	m.pmu.Lock()
+	defer m.pmu.Unlock()
+	m.resumed = make(chan struct{})
+	return nil
+}
+
+// Resume implements vmm.Pauser.
+func (m *fakeMachine) Resume(context.Context) error {
+	if err := m.h.do("vmm.resume"); err != nil {
+		return err
+	}
+	m.pmu.Lock()
+	defer m.pmu.Unlock()
+	select {
+	case <-m.resumed:
+	default:
+		close(m.resumed)
+	}
+	return nil
+}
+
+// running returns a channel closed while (or once) the vCPUs run.
+func (m *fakeMachine) running() <-chan struct{} {
+	m.pmu.Lock()
+	defer m.pmu.Unlock()
+	return m.resumed
+}
+
+func (m *fakeMachine) paused() bool {
+	select {
+	case <-m.running():
+		return false
+	default:
+		return true
+	}
 }
 
 func (m *fakeMachine) alive() bool {
@@ -206,6 +254,9 @@ type machineConn struct {
 }
 
 func (m *fakeMachine) Status(context.Context) (vmm.Status, error) {
+	if m.alive() && m.paused() {
+		return vmm.StatusPaused, nil
+	}
 	if m.alive() {
 		return vmm.StatusRunning, nil
 	}
@@ -264,7 +315,10 @@ type fakeAgent struct {
 
 func (a *fakeAgent) SSH() *ssh.Client { return nil }
 
-func (a *fakeAgent) ShutdownWith(_ context.Context, o agentclient.ShutdownOptions) error {
+func (a *fakeAgent) ShutdownWith(ctx context.Context, o agentclient.ShutdownOptions) error {
+	if err := a.frozen(ctx); err != nil {
+		return err
+	}
 	op := "agent.shutdown"
 	if o.Now {
 		op += ":now"
@@ -276,7 +330,10 @@ func (a *fakeAgent) ShutdownWith(_ context.Context, o agentclient.ShutdownOption
 	return nil
 }
 
-func (a *fakeAgent) Signal(_ context.Context, sig string) error {
+func (a *fakeAgent) Signal(ctx context.Context, sig string) error {
+	if err := a.frozen(ctx); err != nil {
+		return err
+	}
 	if err := a.m.h.do("agent.signal:" + sig); err != nil {
 		return err
 	}
@@ -284,6 +341,16 @@ func (a *fakeAgent) Signal(_ context.Context, sig string) error {
 		go a.m.powerOff(proto.Exit{Status: 137, Signal: "KILL"})
 	}
 	return nil
+}
+
+// frozen waits while the guest is paused: its agent cannot answer.
+func (a *fakeAgent) frozen(ctx context.Context) error {
+	select {
+	case <-a.m.running():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (a *fakeAgent) Close() error { a.once.Do(func() { close(a.closed) }); return nil }

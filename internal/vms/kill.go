@@ -40,6 +40,15 @@ func (s *Service) Kill(ctx context.Context, ref, sig string) (VM, error) {
 	if fatal {
 		lv.stopping.Store(true)
 	}
+	if !s.unpauseFor(ctx, "kill", lv) {
+		if !fatal {
+			return vm, fmt.Errorf("vm %s: %w: it is paused and could not be unpaused to deliver %s", vm.Name, errdefs.ErrConflict, proto.SignalText(num))
+		}
+		if err := s.killVMM(ctx, lv, reasonUnpause); err != nil {
+			return vm, err
+		}
+		return s.Get(vm.ID)
+	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.agentTimeout())
 	defer cancel()
 	err = s.askAgent(wctx, lv, func(c Agent) error {

@@ -179,15 +179,25 @@ func (s *Service) running(vm VM) (*liveVM, error) {
 	return lv, nil
 }
 
+// lookupRunning finds a VM by ref and its live state, or says it is not
+// running.
+func (s *Service) lookupRunning(ref string) (VM, *liveVM, error) {
+	vm, err := s.Get(ref)
+	if err != nil {
+		return vm, nil, err
+	}
+	lv, err := s.running(vm)
+	return vm, lv, err
+}
+
 // Agent returns a running VM's agent session (the SSH front door proxies
 // onto it).
 func (s *Service) Agent(ctx context.Context, ref string) (*ssh.Client, error) {
-	vm, err := s.Get(ref)
+	vm, lv, err := s.lookupRunning(ref)
 	if err != nil {
 		return nil, err
 	}
-	lv, err := s.running(vm)
-	if err != nil {
+	if err := refusePaused(vm); err != nil {
 		return nil, err
 	}
 	c, err := lv.agent.get(ctx)

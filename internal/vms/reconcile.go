@@ -32,7 +32,7 @@ func (s *Service) Reconcile(ctx context.Context) {
 }
 
 func (s *Service) reconcileVM(ctx context.Context, vm VM) {
-	if vm.State != Running && !s.hasRecord(vm.ID) {
+	if !vm.State.Live() && !s.hasRecord(vm.ID) {
 		return
 	}
 	rec, err := s.openRecord(vm.ID)
@@ -40,15 +40,23 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 		s.Log.Error("reconcile: open runtime record", "vm", vm.ID, "error", err)
 		return
 	}
-	if vm.State != Running && !rec.Running() {
+	if !vm.State.Live() && !rec.Running() {
 		return
 	}
 	rt := &Runtime{VM: vm, Record: rec}
-	if vm.State == Running {
+	if vm.State.Live() {
 		if lv := s.adopt(ctx, rt); lv != nil {
+			if st := s.adoptedState(ctx, lv); st != vm.State {
+				if up, err := s.update(vm.ID, func(v *VM) { v.State = st }); err != nil {
+					s.Log.Error("reconcile: record whether the VM is paused", "vm", vm.ID, "error", err)
+				} else {
+					rt.VM = up
+				}
+			}
 			s.live.put(lv)
+			s.beginOutput(rt, vm.Started)
 			go s.watch(lv) //nolint:gosec // the watcher outlives this call by design: it lives as long as the VM
-			s.Log.Info("reconcile: adopted a running VM", "vm", vm.ID, "name", vm.Name, "pid", rec.VMM.Handles.Process.PID)
+			s.Log.Info("reconcile: adopted a running VM", "vm", vm.ID, "name", vm.Name, "state", rt.VM.State, "pid", rec.VMM.Handles.Process.PID)
 			return
 		}
 	}
@@ -59,7 +67,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 	exit, haveCode := exitFromConsole(tail)
 	_, err = s.update(vm.ID, func(v *VM) {
 		v.Runtime = summarize(rec, "")
-		if vm.State != Running && relErr == nil {
+		if !vm.State.Live() && relErr == nil {
 			return
 		}
 		v.Stopped = s.now()

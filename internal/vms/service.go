@@ -97,7 +97,10 @@ type Deps struct {
 	// authenticates with, which every guest's boot config authorizes.
 	Agents    AgentDialer
 	ClientKey ssh.PublicKey
-	Log       *slog.Logger
+	// Outputs keeps the main processes' output (package vmlogs); nil
+	// keeps none (the guest agent buffers it for an attached client).
+	Outputs Outputs
+	Log     *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }

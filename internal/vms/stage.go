@@ -57,6 +57,9 @@ type Runtime struct {
 	Machine vmm.Machine
 	// Agent is the VM's agent connection.
 	Agent *agentLink
+	// started is when this start began (the VM's Started, and where
+	// attach's backlog of the main process's output begins).
+	started time.Time
 	// slot is the boot slot the start holds until its agent answers.
 	slot *bootSlot
 }
@@ -85,12 +88,16 @@ func (s *Service) pipeline(vm VM) []Stage {
 	if len(vm.Spec.Mounts) > 0 {
 		st = append(st, volumesStage{s})
 	}
-	return append(st,
+	st = append(st,
 		bootStage{s},
 		bootSlotStage{s.boots},
 		vmmStage{s},
 		agentStage{s},
 	)
+	if s.Outputs != nil {
+		st = append(st, outputStage{s})
+	}
+	return st
 }
 
 // stageError names the VM and the stage that failed.

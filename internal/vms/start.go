@@ -40,14 +40,14 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 	if err != nil {
 		return StartResult{}, err
 	}
-	if vm.State == Running || s.live.get(vm.ID) != nil {
-		return StartResult{}, fmt.Errorf("vm %s: %w: it is already running", vm.Name, errdefs.ErrConflict)
+	if vm.State.Live() || s.live.get(vm.ID) != nil {
+		return StartResult{}, fmt.Errorf("vm %s: %w: it is already running (%s)", vm.Name, errdefs.ErrConflict, vm.State)
 	}
 	rec, err := s.openRecord(vm.ID)
 	if err != nil {
 		return StartResult{}, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
-	rt := &Runtime{VM: vm, Record: rec}
+	rt := &Runtime{VM: vm, Record: rec, started: s.now()}
 	stages := s.pipeline(vm)
 	if rec.Running() {
 		// Leftovers of a start or stop that did not finish (a failed
@@ -66,7 +66,7 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 	s.live.put(lv)
 	vm, err = s.update(vm.ID, func(v *VM) {
 		v.State, v.Error, v.ErrorPhase, v.ConsoleTail, v.ExitCode = Running, "", "", nil, nil
-		v.Started = s.now()
+		v.Started = rt.started
 		v.Runtime = summarize(rec, rt.Probe.Accel)
 		if cause == byPolicy {
 			v.Restarts.Count++
@@ -158,6 +158,14 @@ func summarize(rec *handles.Record, accel string) Summary {
 		sum.Accel = v.Handles.Accel
 		if sum.Accel == "" {
 			sum.Accel = accel
+		}
+		switch h := v.Handles; {
+		case h.Confinement != nil:
+			sum.Confinement = h.Confinement.Summary()
+		case h.JailDir != "":
+			sum.Confinement = "jail " + h.JailDir
+		default:
+			sum.Confinement = "none"
 		}
 	}
 	return sum

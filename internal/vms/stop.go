@@ -124,7 +124,7 @@ func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) 
 		if err := s.cancelRestart(vm); err != nil {
 			return fmt.Errorf("vm %s: cancel its restart: %w", vm.Name, err)
 		}
-		if vm.State == Running {
+		if vm.State.Live() {
 			return fmt.Errorf("vm %s: %w: recorded as running but its VMM is not known to this daemon; restart the daemon to reconcile", vm.Name, errdefs.ErrConflict)
 		}
 		return nil
@@ -133,6 +133,9 @@ func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) 
 	cpStopBegun.Hit()
 	if timeout < 0 {
 		return s.killVMM(ctx, lv, "")
+	}
+	if !s.unpauseFor(ctx, "stop", lv) {
+		return s.killVMM(ctx, lv, reasonUnpause)
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+s.agentTimeout())
 	defer cancel()
@@ -153,8 +156,11 @@ func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) 
 	return s.killVMM(ctx, lv, reasonUnresponsive)
 }
 
-// reasonUnresponsive is the ExitReason of a VM whose VMM had to be killed.
-const reasonUnresponsive = "killed: agent unresponsive"
+// The ExitReasons of a VM whose VMM had to be killed.
+const (
+	reasonUnresponsive = "killed: agent unresponsive"
+	reasonUnpause      = "killed: the paused VM could not be unpaused"
+)
 
 // agentTimeout is how long the agent gets to end the VM after its main
 // process is gone (vm.agent_timeout).

@@ -34,13 +34,19 @@ type State string
 const (
 	Created State = "created"
 	Running State = "running"
-	Exited  State = "exited"
-	Failed  State = "error"
+	// Paused is a running VM whose vCPUs are frozen (Pause): its VMM
+	// and every host resource stay.
+	Paused State = "paused"
+	Exited State = "exited"
+	Failed State = "error"
 	// Restarting is a VM whose main process ended and whose restart
-	// policy starts it again after a back-off (restart.go); it holds
+	// policy starts it again after a back-off (policy.go); it holds
 	// nothing on the host meanwhile.
 	Restarting State = "restarting"
 )
+
+// Live reports whether a VM in state s has a VMM: it runs or is paused.
+func (s State) Live() bool { return s == Running || s == Paused }
 
 // UnmarshalText reads a state, taking "stopped" (what banger called an
 // exited VM before) as Exited.
@@ -106,6 +112,9 @@ type Summary struct {
 	Tap          string `json:"tap,omitempty"`
 	IP           string `json:"ip,omitempty"`
 	MAC          string `json:"mac,omitempty"`
+	// Confinement says what confines the VMM process (vmm.Confinement's
+	// summary, or its jail); "none" when it runs as root unconfined.
+	Confinement string `json:"confinement,omitempty"`
 }
 
 // VM is one microVM's database record.

@@ -20,7 +20,15 @@
 //   - RequestSync (global): flush the guest's file systems to its disks,
 //     replying once they are (a copy into the VM is durable then).
 //   - RequestInfo (global): reply with InfoPayload.
+//   - RequestMemory (global): reply with MemoryPayload, the guest's
+//     /proc/meminfo (banger stats).
+//   - RequestProcesses (global): reply with ProcessesPayload, the guest's
+//     processes read from its /proc (banger top), so images without ps
+//     are listed too.
 //   - RequestKeepalive (global, OpenSSH's name): replies true; a ping.
+//
+// An agent older than a request replies false with no payload; the host
+// says the image's agent is too old.
 //
 // Payloads are one SSH string holding JSON, so fields can be added without
 // a version bump. The console line MainExitLine is the fallback when the
@@ -45,6 +53,8 @@ const (
 	RequestSignal    = "banger-signal@banger.dev"
 	RequestSync      = "banger-sync@banger.dev"
 	RequestInfo      = "banger-info@banger.dev"
+	RequestMemory    = "banger-memory@banger.dev"
+	RequestProcesses = "banger-processes@banger.dev"
 	RequestKeepalive = "keepalive@openssh.com"
 )
 
@@ -92,6 +102,34 @@ type InfoPayload struct {
 	PID1     bool   `json:"pid1"`
 	Main     string `json:"main"`
 	ExitCode int    `json:"exit_code,omitempty"`
+}
+
+// MemoryPayload is RequestMemory's reply: the guest's memory, from its
+// /proc/meminfo.
+type MemoryPayload struct {
+	TotalBytes     uint64 `json:"total_bytes"`
+	AvailableBytes uint64 `json:"available_bytes"`
+}
+
+// ProcessesPayload is RequestProcesses' reply.
+type ProcessesPayload struct {
+	Processes []Process `json:"processes"`
+}
+
+// Process is one guest process, from /proc/PID/{stat,status,cmdline}.
+type Process struct {
+	PID  int    `json:"pid"`
+	PPID int    `json:"ppid"`
+	UID  int    `json:"uid"`
+	User string `json:"user,omitempty"`
+	// State is stat's one-letter state (R, S, D, Z, ...).
+	State    string `json:"state"`
+	RSSBytes uint64 `json:"rss_bytes"`
+	// CPUTicks is user+system CPU time in clock ticks (100 a second).
+	CPUTicks uint64 `json:"cpu_ticks"`
+	Threads  int    `json:"threads"`
+	// Command is the argv, or the [comm] of a kernel thread.
+	Command string `json:"command"`
 }
 
 type wireString struct{ S string }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sync"
 	"syscall"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/bangerdev/banger/internal/agent/mainproc"
 	"github.com/bangerdev/banger/internal/agent/process"
 	"github.com/bangerdev/banger/internal/agent/proto"
+	"github.com/bangerdev/banger/internal/procfs"
 )
 
 // Main is the main process as the server sees it (mainproc.Main).
@@ -180,6 +182,20 @@ func (s *Server) globalRequests(reqs <-chan *ssh.Request) {
 		switch r.Type {
 		case proto.RequestKeepalive:
 			_ = r.Reply(true, nil)
+		case proto.RequestMemory:
+			m, err := procfs.FS{Root: filepath.Join(s.opts.Root, "proc")}.Meminfo()
+			if err != nil {
+				s.opts.Logf("memory request: %v", err)
+				_ = r.Reply(false, []byte(err.Error()))
+				continue
+			}
+			_ = r.Reply(true, proto.Marshal(proto.MemoryPayload{TotalBytes: m.TotalBytes, AvailableBytes: m.AvailableBytes}))
+		case proto.RequestProcesses:
+			// In its own goroutine: a guest with many processes takes
+			// a while, and keepalives must still be answered.
+			go func(r *ssh.Request) {
+				_ = r.Reply(true, proto.Marshal(proto.ProcessesPayload{Processes: processes(s.opts.Root)}))
+			}(r)
 		case proto.RequestInfo:
 			info := proto.InfoPayload{Main: proto.MainNone}
 			if s.opts.Info != nil {

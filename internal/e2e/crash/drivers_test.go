@@ -6,11 +6,13 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bangerdev/banger/internal/crashpoint"
 	"github.com/bangerdev/banger/internal/imagepull/registrytest"
+	"github.com/bangerdev/banger/internal/proc"
 )
 
 // A driver reaches the crash points of one operation: it starts the
@@ -65,6 +67,16 @@ func drivers(pullRef string) map[crashpoint.Op]driver {
 			for _, pids := range l.scanHost(t, map[string]bool{}).VMMs {
 				for _, pid := range pids {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+				// Dead, not dying: a VMM tearing down its memory is still
+				// alive to the next daemon, which would adopt it.
+				for _, pid := range pids {
+					id, err := proc.Lookup(pid)
+					for deadline := time.Now().Add(20 * time.Second); err == nil && id.Alive(); time.Sleep(20 * time.Millisecond) {
+						if time.Now().After(deadline) {
+							t.Fatalf("VMM pid %d outlived SIGKILL for 20s", pid)
+						}
+					}
 				}
 			}
 			l.start(t, point)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -86,9 +87,10 @@ func New(cfg config.Firecracker, opts ...Option) *Backend {
 	}
 	if jailer := jailerBinary(cfg.Jailer, exec.LookPath); jailer != "" {
 		o.Jail = &JailConfig{
-			Binary: jailer, ChrootBase: cfg.ChrootBase, UID: cfg.UID, GID: cfg.GID,
+			Binary: jailer, ChrootBase: cfg.ChrootBase,
 			CgroupParent: cfg.CgroupParent, CgroupRoot: "/sys/fs/cgroup",
 		}
+		o.Jail.UID, o.Jail.GID, o.Jail.IDsErr = jailIDs(cfg.User, cfg.UID, cfg.GID, user.Lookup)
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -120,6 +122,9 @@ func (b *Backend) launch(ctx context.Context, spec vmm.Spec, restore *RestoreSpe
 	}
 	if err := checkFiles(spec); err != nil {
 		return nil, err
+	}
+	if b.opts.Jail != nil && b.opts.Jail.IDsErr != nil {
+		return nil, fmt.Errorf("start vm %s: %w", spec.ID, b.opts.Jail.IDsErr)
 	}
 	fc, err := exec.LookPath(b.opts.Binary)
 	if err != nil {

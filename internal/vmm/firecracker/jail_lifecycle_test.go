@@ -5,9 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/firecracker"
@@ -25,7 +27,7 @@ func TestJailedLifecycle(t *testing.T) {
 	cgroups := filepath.Join(f.dir, "cgroup")
 	cfg := config.Default().Firecracker
 	cfg.Binary, cfg.Jailer, cfg.ChrootBase = fake.Firecracker, fake.Jailer, base
-	cfg.UID, cfg.GID = os.Geteuid(), os.Getegid()
+	cfg.User, cfg.UID, cfg.GID = "", os.Geteuid(), os.Getegid() // the test's own ids, whatever users the host has
 	cfg.CgroupParent = "banger"
 	b := firecracker.New(cfg, firecracker.WithCgroupRoot(cgroups))
 	ctx := ctxT(t)
@@ -131,5 +133,26 @@ func TestRestore(t *testing.T) {
 	}}, nil)
 	if !firecracker.IsAPIError(err) {
 		t.Fatalf("second load = %v, want a refusal", err)
+	}
+}
+
+// With the jail user missing (no `banger setup` yet), Start refuses before
+// anything exists instead of running Firecracker as root in the jail.
+func TestJailRefusesAMissingUser(t *testing.T) {
+	fake := fctest.Binaries(t)
+	f := newFixture(t, "jailed-2")
+	cfg := config.Default().Firecracker
+	cfg.Binary, cfg.Jailer, cfg.ChrootBase = fake.Firecracker, fake.Jailer, filepath.Join(f.dir, "jail")
+	cfg.User = "banger-test-no-such-user"
+	b := firecracker.New(cfg, firecracker.WithCgroupRoot(filepath.Join(f.dir, "cgroup")))
+	_, err := b.Start(ctxT(t), f.spec)
+	if err == nil || !errors.Is(err, errdefs.ErrUnavailable) || !strings.Contains(err.Error(), "banger setup") {
+		t.Fatalf("Start with a missing jail user: %v; want ErrUnavailable saying to run banger setup", err)
+	}
+	if n := len(f.records.all()); n != 0 {
+		t.Fatalf("%d records written before the refusal", n)
+	}
+	if _, err := os.Stat(cfg.ChrootBase); !os.IsNotExist(err) {
+		t.Fatalf("jail base made before the refusal: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package firecracker
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +20,9 @@ type JailConfig struct {
 	ChrootBase string
 	// UID and GID Firecracker runs as inside the jail.
 	UID, GID int
+	// IDsErr says why UID and GID could not be found (the configured user
+	// does not exist): Start refuses rather than run Firecracker as root.
+	IDsErr error
 	// CgroupParent is the cgroup v2 parent (relative to CgroupRoot) the
 	// jailer creates the VM's cgroup under; empty means the jailer's
 	// default, the exec file's name.
@@ -218,4 +222,23 @@ func jailerBinary(cfg string, lookPath func(string) (string, error)) string {
 		return ""
 	}
 	return p
+}
+
+// jailIDs decides the ids Firecracker runs as in the jail: uid and gid
+// when either is set, else the user's (lookup finds it), else root when
+// no user is configured either.
+func jailIDs(name string, uid, gid int, lookup func(string) (*user.User, error)) (int, int, error) {
+	if uid != 0 || gid != 0 || name == "" {
+		return uid, gid, nil
+	}
+	u, err := lookup(name)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: firecracker jail user %s: %w: run `sudo banger setup`, which creates it, or set [firecracker] uid and gid", errdefs.ErrUnavailable, name, err)
+	}
+	id, err1 := strconv.Atoi(u.Uid)
+	g, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("%w: firecracker jail user %s has ids %q:%q, not numbers", errdefs.ErrInvalid, name, u.Uid, u.Gid)
+	}
+	return id, g, nil
 }

@@ -1,9 +1,11 @@
 package firecracker
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -161,6 +163,55 @@ func TestJailerBinary(t *testing.T) {
 	} {
 		if got := jailerBinary(tt.cfg, tt.look); got != tt.want {
 			t.Errorf("jailerBinary(%q) = %q; want %q", tt.cfg, got, tt.want)
+		}
+	}
+}
+
+func TestJailIDs(t *testing.T) {
+	vmmUser := func(name string) (*user.User, error) {
+		if name != "banger-vmm" {
+			return nil, user.UnknownUserError(name)
+		}
+		return &user.User{Username: name, Uid: "999", Gid: "998"}, nil
+	}
+	for _, tt := range []struct {
+		name         string
+		user         string
+		uid, gid     int
+		wantU, wantG int
+		wantErr      error
+	}{
+		{"the user's ids", "banger-vmm", 0, 0, 999, 998, nil},
+		{"explicit ids win", "banger-vmm", 1234, 1234, 1234, 1234, nil},
+		{"an explicit uid alone wins", "banger-vmm", 1234, 0, 1234, 0, nil},
+		{"no user: root, as configured", "", 0, 0, 0, 0, nil},
+		{"a missing user is refused", "nobody-here", 0, 0, 0, 0, errdefs.ErrUnavailable},
+	} {
+		u, g, err := jailIDs(tt.user, tt.uid, tt.gid, vmmUser)
+		if u != tt.wantU || g != tt.wantG || !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+			t.Errorf("%s: jailIDs = %d, %d, %v; want %d, %d, %v", tt.name, u, g, err, tt.wantU, tt.wantG, tt.wantErr)
+		}
+	}
+}
+
+func TestConfinement(t *testing.T) {
+	jail := func(uid int, idsErr error) Options {
+		return Options{Jail: &JailConfig{Binary: "/usr/bin/jailer", ChrootBase: "/srv/jailer", UID: uid, GID: uid, IDsErr: idsErr}}
+	}
+	for _, tt := range []struct {
+		name             string
+		opts             Options
+		inForce, refused bool
+		summary          string
+	}{
+		{"no jailer", Options{}, false, false, "runs as root"},
+		{"jail user", jail(999, nil), true, false, "uid 999 gid 999"},
+		{"root in the jail", jail(0, nil), true, false, "root: set [firecracker] user"},
+		{"jail user missing", jail(0, errdefs.ErrUnavailable), false, true, "jailer /usr/bin/jailer"},
+	} {
+		st := (&Backend{opts: tt.opts}).Confinement(context.Background())
+		if st.InForce != tt.inForce || st.Refused != tt.refused || !strings.Contains(st.Summary, tt.summary) || tt.refused != (len(st.Missing) > 0) {
+			t.Errorf("%s: %+v; want in force %v, refused %v, summary with %q", tt.name, st, tt.inForce, tt.refused, tt.summary)
 		}
 	}
 }

@@ -135,10 +135,11 @@ func planConfinement(c Confine, f confineFacts, id string, cpus, memoryMiB int) 
 		}
 	}
 	out.status = vmm.ConfinementStatus{
-		InForce: len(parts) > 0,
-		Summary: strings.Join(parts, ", "),
-		Missing: missing,
-		Refused: len(missing) > 0 && !c.AllowUnconfined,
+		InForce:  len(parts) > 0,
+		Summary:  strings.Join(parts, ", "),
+		Missing:  missing,
+		Refused:  len(missing) > 0 && !c.AllowUnconfined,
+		Override: `[qemu] unconfined = "allow"`,
 	}
 	if out.status.Summary == "" {
 		out.status.Summary = "none: qemu runs as root"

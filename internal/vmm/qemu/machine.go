@@ -37,6 +37,8 @@ type Machine struct {
 var (
 	_ vmm.Machine = (*Machine)(nil)
 	_ vmm.Pauser  = (*Machine)(nil)
+
+	_ vmm.BlockStatser = (*Machine)(nil)
 )
 
 func (m *Machine) reap() {

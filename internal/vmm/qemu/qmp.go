@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/bangerdev/banger/internal/vmm"
 )
 
 // qmpConn is one QMP session. banger opens a session per operation rather
@@ -135,4 +137,24 @@ func truncate(b []byte, n int) string {
 		return string(b[:n]) + "…"
 	}
 	return string(b)
+}
+
+// BlockStats implements vmm.BlockStatser: the guest's reads and writes
+// over every drive, from QMP query-blockstats.
+func (m *Machine) BlockStats(ctx context.Context) (vmm.BlockStats, error) {
+	var devs []struct {
+		Stats struct {
+			RdBytes uint64 `json:"rd_bytes"`
+			WrBytes uint64 `json:"wr_bytes"`
+		} `json:"stats"`
+	}
+	if err := m.qmp(ctx, "query-blockstats", &devs); err != nil {
+		return vmm.BlockStats{}, m.errf("block stats", err)
+	}
+	var out vmm.BlockStats
+	for _, d := range devs {
+		out.ReadBytes += d.Stats.RdBytes
+		out.WriteBytes += d.Stats.WrBytes
+	}
+	return out, nil
 }

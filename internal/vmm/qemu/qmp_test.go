@@ -19,16 +19,7 @@ func TestQMPAgainstQEMU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs qemu")
 	}
-	bin := testutil.RequireQEMU(t)
-	sock := filepath.Join(shortDir(t), "qmp.sock")
-	cmd := exec.CommandContext(t.Context(), bin, "-M", "none", "-S", "-nodefaults", "-display", "none",
-		"-qmp", "unix:"+sock+",server=on,wait=off")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	sock, done := qemuWithQMP(t, shortDir(t))
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -70,6 +61,23 @@ func TestQMPAgainstQEMU(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("qemu did not exit after quit")
 	}
+}
+
+// qemuWithQMP starts a machine-less QEMU (-M none, stopped) with a QMP
+// socket in dir and args added; done is closed when it exits.
+func qemuWithQMP(t *testing.T, dir string, args ...string) (sock string, done <-chan struct{}) {
+	t.Helper()
+	bin := testutil.RequireQEMU(t)
+	sock = filepath.Join(dir, "qmp.sock")
+	cmd := exec.CommandContext(t.Context(), bin, append([]string{"-M", "none", "-S", "-nodefaults", "-display", "none",
+		"-qmp", "unix:" + sock + ",server=on,wait=off"}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	return sock, exited
 }
 
 // A server that is not QMP, or never greets, fails the dial within ctx.

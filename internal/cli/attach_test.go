@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"errors"
+	"io"
+	"testing"
+	"testing/iotest"
+)
+
+func TestParseDetachKeys(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string
+		bad  bool
+	}{
+		{in: "ctrl-p,ctrl-q", want: "\x10\x11"},
+		{in: "ctrl-x,x", want: "\x18x"},
+		{in: "CTRL-A", want: "\x01"},
+		{in: "ctrl-@,ctrl-[,ctrl-_", want: "\x00\x1b\x1f"},
+		{in: "", bad: true},
+		{in: "ctrl-", bad: true},
+		{in: "ctrl-1", bad: true},
+		{in: "ab", bad: true},
+	} {
+		got, err := parseDetachKeys(tc.in)
+		if (err != nil) != tc.bad || string(got) != tc.want {
+			t.Errorf("parseDetachKeys(%q) = %q, %v", tc.in, got, err)
+		}
+	}
+}
+
+// TestDetachReader: input passes through unchanged until the detach
+// sequence, which is swallowed and ends the input; a started sequence
+// that is not finished is passed on, across reads too.
+func TestDetachReader(t *testing.T) {
+	keys := []byte{0x10, 0x11}
+	for _, tc := range []struct {
+		name, in, want string
+		detached       bool
+	}{
+		{name: "plain", in: "hello", want: "hello"},
+		{name: "detach", in: "ab\x10\x11cd", want: "ab", detached: true},
+		{name: "half a sequence", in: "a\x10b", want: "a\x10b"},
+		{name: "the first key twice", in: "\x10\x10\x11", want: "\x10", detached: true},
+		{name: "ctrl-p at the end", in: "x\x10", want: "x\x10"},
+	} {
+		for _, oneByte := range []bool{false, true} {
+			var r io.Reader = &detachReader{r: stringReader(tc.in, oneByte), keys: keys}
+			got, err := io.ReadAll(r)
+			if string(got) != tc.want || errors.Is(err, errDetach) != tc.detached {
+				t.Errorf("%s (one byte at a time %v): %q, %v; want %q detached %v", tc.name, oneByte, got, err, tc.want, tc.detached)
+			}
+		}
+	}
+}
+
+func stringReader(s string, oneByte bool) io.Reader {
+	var r io.Reader = &sliceReader{b: []byte(s)}
+	if oneByte {
+		r = iotest.OneByteReader(r)
+	}
+	return r
+}
+
+type sliceReader struct{ b []byte }
+
+func (r *sliceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
