@@ -105,14 +105,12 @@ func (r *restartSet) cancel(id string) { r.finish(id, r.get(id)) }
 // cancelAll drops every pending restart (the service closes).
 func (r *restartSet) cancelAll() {
 	r.mu.Lock()
-	ids := make([]string, 0, len(r.m))
-	for id := range r.m {
-		ids = append(ids, id)
+	defer r.mu.Unlock()
+	for _, p := range r.m {
+		p.timer.Stop()
+		close(p.done)
 	}
-	r.mu.Unlock()
-	for _, id := range ids {
-		r.cancel(id)
-	}
+	r.m = nil
 }
 
 // scheduleRestart starts the VM id after d, unless canceled first.
