@@ -50,6 +50,8 @@ var (
 	RestartVM = def[StopVMQuery, StartResult](http.MethodPost, "/v1/vms/{ref}/restart", KindEvents)
 	// WaitVM answers once a VM has stopped (and been removed, with --rm).
 	WaitVM = def[None, VM](http.MethodPost, "/v1/vms/{ref}/wait", KindJSON)
+	// UpdateVM changes a VM's restart policy.
+	UpdateVM = def[UpdateVMRequest, VM](http.MethodPost, "/v1/vms/{ref}/update", KindJSON)
 	// RemoveVM releases everything a VM holds and deletes its record.
 	RemoveVM = def[RemoveVMQuery, None](http.MethodDelete, "/v1/vms/{ref}", KindJSON)
 	// PauseVM freezes a running VM's vCPUs (the backend's pause).

@@ -182,7 +182,21 @@ const (
 	VMPaused VMState = "paused"
 	VMExited VMState = "exited"
 	VMError  VMState = "error"
+	// VMRestarting is a VM waiting out its restart policy's back-off.
+	VMRestarting VMState = "restarting"
 )
+
+// UpdateVMRequest asks for UpdateVM; nil fields stay as they are.
+type UpdateVMRequest struct {
+	Restart *RestartPolicy `json:"restart,omitempty"`
+}
+
+// RestartPolicy is a VM's --restart: Name is no, always, unless-stopped or
+// on-failure, which MaxRetries bounds (0: no bound).
+type RestartPolicy struct {
+	Name       string `json:"name,omitempty"`
+	MaxRetries int    `json:"max_retries,omitempty"`
+}
 
 // PortMapping publishes a guest port on the host.
 type PortMapping struct {
@@ -220,6 +234,8 @@ type VMSpec struct {
 	TTY         bool `json:"tty,omitempty"`
 	Interactive bool `json:"interactive,omitempty"`
 	AutoRemove  bool `json:"auto_remove,omitempty"`
+	// Restart is the restart policy (run --restart).
+	Restart RestartPolicy `json:"restart,omitzero"`
 	// Labels are the user's KEY=VALUE metadata (run --label); banger only
 	// keeps and shows them.
 	Labels map[string]string `json:"labels,omitempty"`
@@ -265,4 +281,8 @@ type VM struct {
 	Created     time.Time `json:"created"`
 	Started     time.Time `json:"started,omitzero"`
 	Stopped     time.Time `json:"stopped,omitzero"`
+	// RestartCount is how many times the restart policy started the VM
+	// since the user last did; Restarted is when it last did.
+	RestartCount int       `json:"restart_count,omitempty"`
+	Restarted    time.Time `json:"restarted,omitzero"`
 }

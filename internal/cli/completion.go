@@ -44,6 +44,7 @@ var argCompletions = map[string]argCompletion{
 	"banger stats":          {kinds: []string{kindRunning}},
 	"banger top":            {[]string{kindRunning}, true},
 	"banger port":           {[]string{kindVM}, true},
+	"banger update":         {kinds: []string{kindVM}},
 	"banger logs":           {[]string{kindVM}, true},
 	"banger attach":         {[]string{kindRunning}, true},
 	"banger inspect":        {kinds: []string{kindVM, kindImage, kindKernel}},

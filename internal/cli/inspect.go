@@ -176,6 +176,14 @@ func printVM(app *App, vm api.VM) error {
 		rows = append(rows, []string{"Labels:", formatLabels(vm.Spec.Labels)})
 	}
 	rows = append(rows, []string{"Started:", timeOrEmpty(vm.Started)}, []string{"Finished:", timeOrEmpty(vm.Stopped)})
+	if p := vm.Spec.Restart; p.Name != "" {
+		policy := p.Name
+		if p.MaxRetries > 0 {
+			policy += ":" + strconv.Itoa(p.MaxRetries)
+		}
+		rows = append(rows, []string{"Restart policy:", policy}, []string{"Restart count:", strconv.Itoa(vm.RestartCount)},
+			[]string{"Restarted:", timeOrEmpty(vm.Restarted)})
+	}
 	if vm.ExitCode != nil {
 		exit := strconv.Itoa(*vm.ExitCode)
 		if vm.ExitSignal != "" {

@@ -7,7 +7,46 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/restart"
 )
+
+func newUpdateCmd(app *App) *cobra.Command {
+	var policy string
+	cmd := &cobra.Command{
+		Use:   "update --restart POLICY VM...",
+		Short: "Change VMs' restart policy",
+		Long: `Change the restart policy of VMs, as docker update --restart does: no,
+on-failure[:MAX], always or unless-stopped. It applies from each VM's next
+exit.`,
+		Example: `  banger update --restart always web
+  banger update --restart no web`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("restart") {
+				return fmt.Errorf("%w: nothing to update; give --restart POLICY", errdefs.ErrInvalid)
+			}
+			p, err := restart.Parse(policy)
+			if err != nil {
+				return fmt.Errorf("%w: --restart: %w", errdefs.ErrInvalid, err)
+			}
+			req := api.UpdateVMRequest{Restart: &api.RestartPolicy{}}
+			if !p.IsNone() {
+				req.Restart = &api.RestartPolicy{Name: string(p.Mode), MaxRetries: p.MaxRetries}
+			}
+			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
+				vm, err := api.Do(ctx, c, api.UpdateVM, req, ref)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(app.Stdout, vm.Name)
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&policy, "restart", "", "restart policy: no, on-failure[:MAX], always or unless-stopped")
+	return cmd
+}
 
 func newRestartCmd(app *App) *cobra.Command {
 	var timeout int

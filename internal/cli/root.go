@@ -109,6 +109,7 @@ var commands = []func(*App) *cobra.Command{
 	newRestartCmd,
 	newPauseCmd,
 	newUnpauseCmd,
+	newUpdateCmd,
 	newRmCmd,
 	newRenameCmd,
 	newPsCmd,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/errdefs"
 )
 
 func newRunCmd(app *App) *cobra.Command {
@@ -50,6 +51,13 @@ code. To keep a VM up:
 An image whose cmd is a shell (a pulled debian:bookworm runs bash) ends at
 once with -d and no -it, as it does under docker.
 
+--restart makes the daemon start the VM again when its main process ends
+on its own, as docker's restart policies do: on-failure[:MAX] after a
+non-zero exit (at most MAX times), always after any exit, unless-stopped
+as always but not at the daemon's start after a manual stop. The restart
+waits 100ms, doubling each time (reset after a 10s run); meanwhile the VM
+is "restarting". banger stop, kill and rm are never undone by the policy.
+
 The VM's disk is vm.disk big (8GiB by default, sparse: only what the guest
 writes uses space); --disk sets another size. /tmp is on that disk; use
 --tmpfs for a memory-backed directory.`,
@@ -62,6 +70,8 @@ writes uses space); --disk sets another size. /tmp is on that disk; use
   banger run --rm --tmpfs /scratch:size=64m --disk 20G debian:bookworm df -h
   banger run --rm -v "$PWD":/src -w /src golang-image go build ./...
   banger run -d -v pgdata:/var/lib/postgresql/data postgres-image
+  banger run -d --restart on-failure:3 --name job busybox sh -c 'exit 1'
+  banger run -d --restart always --name web nginx-image
   banger run --timings --rm busybox true`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -70,6 +80,9 @@ writes uses space); --disk sets another size. /tmp is on that disk; use
 				return err
 			}
 			spec.Detach, spec.AutoRemove, spec.Interactive, spec.TTY = detach, rm, stdin, tty
+			if rm && spec.Restart.Name != "" {
+				return fmt.Errorf("%w: --restart and --rm conflict: a VM removed when it exits cannot be restarted", errdefs.ErrInvalid)
+			}
 			return app.run(cmd.Context(), f.name, spec, timings)
 		},
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/restart"
 	"github.com/bangerdev/banger/internal/units"
 	"github.com/bangerdev/banger/internal/volumes"
 )
@@ -35,6 +36,7 @@ type vmFlags struct {
 	tmpfs      []string
 	volumes    []string
 	mounts     []string
+	restart    string
 }
 
 func (f *vmFlags) add(cmd *cobra.Command) {
@@ -56,6 +58,7 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.init, "init", false, "boot the image's own /sbin/init as PID 1 (the agent keeps serving)")
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (a single program)")
 	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "share a host directory live, both ways (/HOST/DIR:/GUEST/DIR[:ro]; QEMU), or attach a named volume (NAME:/GUEST/DIR[:ro])")
+	fl.StringVar(&f.restart, "restart", "no", "restart policy when the main process ends: no, on-failure[:MAX], always or unless-stopped (as docker's; a stop is never undone)")
 	fl.StringArrayVar(&f.mounts, "mount", nil, "mount a volume: type=bind|volume|image,source=SRC,target=/GUEST/DIR[,readonly][,size=SIZE]; type=image copies a directory into an ext4 drive, on every VMM")
 }
 
@@ -106,6 +109,13 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 	s.Env = append(fromFiles, env...)
 	if s.Labels, err = parseLabels(f.labels); err != nil {
 		return s, err
+	}
+	pol, err := restart.Parse(f.restart)
+	if err != nil {
+		return s, fmt.Errorf("%w: --restart: %w", errdefs.ErrInvalid, err)
+	}
+	if !pol.IsNone() {
+		s.Restart = api.RestartPolicy{Name: string(pol.Mode), MaxRetries: pol.MaxRetries}
 	}
 	switch f.network {
 	case "", "default", "bridge":

@@ -39,6 +39,14 @@ func TestVMFlagsSpec(t *testing.T) {
 	if s.MemoryMiB != 1024 || len(s.Ports) != 2 || s.Ports[1].Protocol != "udp" || s.Ports[1].HostIP != "127.0.0.1" || s.Cmd[0] != "sh" {
 		t.Errorf("spec %+v", s)
 	}
+	f = vmFlags{restart: "on-failure:2"}
+	if s, err = f.spec("debian", nil); err != nil || s.Restart != (api.RestartPolicy{Name: "on-failure", MaxRetries: 2}) {
+		t.Errorf("--restart on-failure:2: %+v, %v", s.Restart, err)
+	}
+	f = vmFlags{restart: "no"}
+	if s, err = f.spec("debian", nil); err != nil || s.Restart != (api.RestartPolicy{}) {
+		t.Errorf("--restart no: %+v, %v", s.Restart, err)
+	}
 	f = vmFlags{volumes: []string{"/srv/data:/data:ro", "pg:/db"}, mounts: []string{"type=image,source=/srv/site,target=/www,size=1G"}}
 	s, err = f.spec("debian", nil)
 	want := []api.Mount{
@@ -57,6 +65,8 @@ func TestVMFlagsSpec(t *testing.T) {
 		{vmFlags{network: "host"}, `--network "host"`},
 		{vmFlags{memory: units.Size(units.MiB + 1)}, "whole MiB"},
 		{vmFlags{ports: []string{"notaport"}}, "notaport"},
+		{vmFlags{restart: "sometimes"}, `--restart: invalid restart policy "sometimes"`},
+		{vmFlags{restart: "on-failure:x"}, "whole number"},
 		{vmFlags{volumes: []string{"./data:/data"}}, `-v "./data:/data": host path "./data" is relative`},
 		{vmFlags{mounts: []string{"type=image,source=/srv"}}, "no guest path"},
 	} {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/internal/restart"
 	"github.com/bangerdev/banger/internal/sshproxy"
 	"github.com/bangerdev/banger/internal/vms"
 )
@@ -44,6 +45,13 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 	})
 	api.Handle(rt, api.WaitVM, func(r *http.Request, _ api.None) (api.VM, error) {
 		return wireVM(d.vms.Wait(r.Context(), r.PathValue("ref")))
+	})
+	api.Handle(rt, api.UpdateVM, func(r *http.Request, req api.UpdateVMRequest) (api.VM, error) {
+		var u vms.Update
+		if p := req.Restart; p != nil {
+			u.Restart = &restart.Policy{Mode: restart.Mode(p.Name), MaxRetries: p.MaxRetries}
+		}
+		return wireVM(d.vms.Update(r.Context(), r.PathValue("ref"), u))
 	})
 	api.Handle(rt, api.RemoveVM, func(r *http.Request, q api.RemoveVMQuery) (api.None, error) {
 		return api.None{}, d.vms.Remove(r.Context(), r.PathValue("ref"), q.Force)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/restart"
 	"github.com/bangerdev/banger/internal/vms"
 	"github.com/bangerdev/banger/internal/vmstats"
 	"github.com/bangerdev/banger/internal/volumes"
@@ -18,6 +19,7 @@ func vmToAPI(vm vms.VM) api.VM {
 		ExitCode: vm.ExitCode, ExitSignal: vm.ExitSignal, OOMKilled: vm.OOMKilled, ExitReason: vm.ExitReason,
 		Error: vm.Error, ErrorPhase: vm.ErrorPhase, ConsoleTail: vm.ConsoleTail,
 		Created: vm.Created, Started: vm.Started, Stopped: vm.Stopped,
+		RestartCount: vm.Restarts.Count, Restarted: vm.Restarts.Last,
 	}
 }
 
@@ -36,6 +38,9 @@ func specToAPI(s vms.Spec) api.VMSpec {
 		VMM: s.VMM, Network: s.Network, Init: s.Init, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels,
 	}
+	if !s.Restart.IsNone() {
+		out.Restart = api.RestartPolicy{Name: string(s.Restart.Mode), MaxRetries: s.Restart.MaxRetries}
+	}
 	for _, p := range s.Ports {
 		out.Ports = append(out.Ports, api.PortMapping(p))
 	}
@@ -51,6 +56,7 @@ func specFromAPI(s api.VMSpec) vms.Spec {
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
 		VMM: s.VMM, Network: s.Network, Init: s.Init, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels,
+		Restart: restart.Policy{Mode: restart.Mode(s.Restart.Name), MaxRetries: s.Restart.MaxRetries},
 	}
 	for _, p := range s.Ports {
 		out.Ports = append(out.Ports, hostnet.Port(p))

@@ -79,6 +79,14 @@ func (pd *procDaemon) cli(banger string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
+// importBusybox gives the daemon the Debian kernel (its default) and the
+// busybox image.
+func (pd *procDaemon) importBusybox(t *testing.T, f *fixture) {
+	t.Helper()
+	pd.run(t, f.banger, "kernel", "import", testutil.DebianKernelDebs(t), "--name", "debian", "--default")
+	pd.run(t, f.banger, "image", "import", busyboxTar(t), "--name", "busybox")
+}
+
 // kill SIGKILLs the daemon and reaps it.
 func (pd *procDaemon) kill() {
 	_ = pd.cmd.Process.Signal(syscall.SIGKILL)
@@ -136,8 +144,7 @@ func TestDaemonKilledWhileVMRuns(t *testing.T) {
 	root, cfgPath := procDaemonRoot(t, f)
 
 	pd := startProcDaemon(t, f.banger, root, cfgPath)
-	pd.run(t, f.banger, "kernel", "import", testutil.DebianKernelDebs(t), "--name", "debian", "--default")
-	pd.run(t, f.banger, "image", "import", busyboxTar(t), "--name", "busybox")
+	pd.importBusybox(t, f)
 	id := strings.TrimSpace(pd.run(t, f.banger, "run", "-d", "--name", "survivor", "busybox"))
 	before := pidsOf(id)
 	if len(before) != 1 {

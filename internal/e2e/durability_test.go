@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/api"
-	"github.com/bangerdev/banger/internal/testutil"
 )
 
 // writerMain is a main process that ignores SIGTERM and writes a file of
@@ -263,8 +262,7 @@ func TestDaemonKilledDuringAStopLosesNothing(t *testing.T) {
 	root, cfgPath := procDaemonRoot(t, f)
 	pd := startProcDaemon(t, f.banger, root, cfgPath)
 	defer func() { pd.stopDaemon() }()
-	pd.run(t, f.banger, "kernel", "import", testutil.DebianKernelDebs(t), "--name", "debian", "--default")
-	pd.run(t, f.banger, "image", "import", busyboxTar(t), "--name", "busybox")
+	pd.importBusybox(t, f)
 	cli := func(args ...string) (string, string, int) { return pd.cli(f.banger, args...) }
 	d := newDurable(t, cli, "midstop")
 	for i := range 5 {

@@ -69,7 +69,8 @@ func (s *Service) update(id string, fn func(*VM)) (VM, error) {
 	return vm, err
 }
 
-// List returns the running VMs, or all with all, newest first.
+// List returns the running and restarting VMs (docker's ps), or all with
+// all, newest first.
 func (s *Service) List(all bool) ([]VM, error) {
 	vms, err := store.ListAll[VM](s.Store, store.VMs)
 	if err != nil {
@@ -77,7 +78,7 @@ func (s *Service) List(all bool) ([]VM, error) {
 	}
 	out := []VM{}
 	for _, vm := range vms {
-		if all || vm.State.Live() {
+		if all || vm.State.Live() || vm.State == Restarting {
 			out = append(out, vm)
 		}
 	}
@@ -159,6 +160,12 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 	}
 	if sp.DiskBytes == 0 {
 		sp.DiskBytes = int64(s.VM.Disk)
+	}
+	if err := sp.Restart.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: --restart: %w", errdefs.ErrInvalid, err))
+	}
+	if sp.AutoRemove && !sp.Restart.IsNone() {
+		bad("--restart %s and --rm conflict: a VM removed when it exits cannot be restarted", sp.Restart)
 	}
 	if sp.CPUs < 1 || sp.CPUs > 255 {
 		bad("cpus %d: want 1..255", sp.CPUs)

@@ -34,6 +34,9 @@ func (s *Service) Kill(ctx context.Context, ref, sig string) (VM, error) {
 		return vm, err
 	}
 	fatal := num == syscall.SIGKILL
+	// docker's kill: the user stopped it; SIGKILL also cancels the restart
+	// policy, another signal leaves it to the policy (always restarts).
+	lv.manual.Store(true)
 	if fatal {
 		lv.stopping.Store(true)
 	}
@@ -83,10 +86,13 @@ func (s *Service) Restart(ctx context.Context, ref string, timeout time.Duration
 	if err != nil {
 		return StartResult{}, err
 	}
+	if vm, err = s.settle(vm, true); err != nil {
+		return StartResult{}, err
+	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
 	if err := s.stopLocked(ctx, vm, timeout); err != nil {
 		return StartResult{}, err
 	}
-	return s.startLocked(ctx, vm.ID)
+	return s.startLocked(ctx, vm.ID, byUser)
 }

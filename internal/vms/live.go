@@ -24,6 +24,9 @@ type liveVM struct {
 	// killed.
 	stopping atomic.Bool
 	killed   atomic.Value
+	// manual is set by a kill with any signal: the user ended the VM, which
+	// unless-stopped and on-failure do not undo (stopping implies it).
+	manual atomic.Bool
 	// done is closed once the VMM exited and its runtime resources are
 	// released; settled once its exit is fully handled (recorded, and the
 	// VM removed when it was started with --rm).
@@ -167,6 +170,9 @@ func (s *liveSet) all() []*liveVM {
 // running.
 func (s *Service) running(vm VM) (*liveVM, error) {
 	lv := s.live.get(vm.ID)
+	if lv == nil && vm.State == Restarting {
+		return nil, fmt.Errorf("vm %s: %w: %w; wait until it runs, or stop it", vm.Name, errdefs.ErrConflict, errRestarting)
+	}
 	if lv == nil {
 		return nil, fmt.Errorf("vm %s: %w: it is not running; start it with `banger start %s`", vm.Name, errdefs.ErrConflict, vm.Name)
 	}

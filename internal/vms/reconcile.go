@@ -23,6 +23,7 @@ func (s *Service) Reconcile(ctx context.Context) {
 	for _, vm := range vms {
 		s.reconcileVM(ctx, vm)
 		s.autoRemove(ctx, vm)
+		s.reconcileRestart(vm.ID)
 	}
 	rep := s.sweep(ctx, false)
 	for _, o := range rep.Objects {
@@ -77,7 +78,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 			v.State = Exited
 			recordExit(v, exit)
 		default:
-			v.State, v.ErrorPhase, v.Error, v.ConsoleTail = Failed, "reconcile", "the VMM exited while the daemon was down", tail
+			v.State, v.ErrorPhase, v.Error, v.ConsoleTail = Failed, "reconcile", reasonVMMGone, tail
 		}
 	})
 	if err != nil {

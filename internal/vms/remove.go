@@ -17,6 +17,9 @@ func (s *Service) Remove(ctx context.Context, ref string, force bool) error {
 	if err != nil {
 		return err
 	}
+	if vm, err = s.settle(vm, force); err != nil {
+		return err
+	}
 	return s.remove1(ctx, vm.ID, force)
 }
 
@@ -27,6 +30,10 @@ func (s *Service) remove1(ctx context.Context, id string, force bool) error {
 	if err != nil {
 		return err
 	}
+	if vm.State == Restarting && !force {
+		return fmt.Errorf("vm %s: %w: %w; stop it first or use `banger rm -f`", vm.Name, errdefs.ErrConflict, errRestarting)
+	}
+	s.restarts.cancel(vm.ID)
 	if s.live.get(vm.ID) != nil {
 		if !force {
 			return fmt.Errorf("vm %s: %w: it is running; stop it first or use `banger rm -f`", vm.Name, errdefs.ErrConflict)

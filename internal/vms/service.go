@@ -113,6 +113,8 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	live   liveSet
+	// restarts are the restart policy's pending starts (policy.go).
+	restarts restartSet
 	// locks serializes lifecycle operations per VM.
 	locks keylock.Set
 	net   networkOnce
@@ -145,6 +147,7 @@ func New(d Deps) (*Service, error) {
 // live on; the next daemon adopts them.
 func (s *Service) Close() {
 	s.cancel()
+	s.restarts.cancelAll()
 	for _, lv := range s.live.all() {
 		lv.agent.close()
 	}

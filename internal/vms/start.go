@@ -22,13 +22,20 @@ func (s *Service) Start(ctx context.Context, ref string) (StartResult, error) {
 	if err != nil {
 		return StartResult{}, err
 	}
+	if vm, err = s.settle(vm, false); err != nil {
+		return StartResult{}, err
+	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
-	return s.startLocked(ctx, vm.ID)
+	if s.restarts.get(vm.ID) != nil {
+		return StartResult{}, fmt.Errorf("vm %s: %w: %w; `banger restart %s` starts it now", vm.Name, errdefs.ErrConflict, errRestarting, vm.Name)
+	}
+	return s.startLocked(ctx, vm.ID, byUser)
 }
 
-// startLocked starts the VM id, whose lock the caller holds.
-func (s *Service) startLocked(ctx context.Context, id string) (StartResult, error) {
+// startLocked starts the VM id, whose lock the caller holds; a start by
+// the user resets the restart policy's count, one by the policy adds to it.
+func (s *Service) startLocked(ctx context.Context, id string, cause startCause) (StartResult, error) {
 	vm, err := s.Get(id)
 	if err != nil {
 		return StartResult{}, err
@@ -61,6 +68,12 @@ func (s *Service) startLocked(ctx context.Context, id string) (StartResult, erro
 		v.State, v.Error, v.ErrorPhase, v.ConsoleTail, v.ExitCode = Running, "", "", nil, nil
 		v.Started = rt.started
 		v.Runtime = summarize(rec, rt.Probe.Accel)
+		if cause == byPolicy {
+			v.Restarts.Count++
+			v.Restarts.Last = v.Started
+		} else {
+			v.Restarts = Restarts{}
+		}
 	})
 	if err != nil {
 		// The VM runs; the next reconcile records it. The caller hears.

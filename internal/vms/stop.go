@@ -37,6 +37,7 @@ func (s *Service) watch(lv *liveVM) {
 	exit, haveCode := exitFromConsole(tail)
 	state, phase, msg := Exited, "", ""
 	reason, _ := lv.killed.Load().(string)
+	canceled, manual := lv.stopping.Load(), lv.stopping.Load() || lv.manual.Load()
 	switch i, line := panicLine(lines); {
 	case i >= 0:
 		state, phase, msg = Failed, "guest", "the guest kernel panicked: "+line
@@ -51,6 +52,10 @@ func (s *Service) watch(lv *liveVM) {
 			state, phase, msg = Failed, "teardown", relErr.Error()
 		}
 	}
+	var (
+		delay     time.Duration
+		restarted bool
+	)
 	updated, err := s.update(id, func(v *VM) {
 		v.State, v.ErrorPhase, v.Error, v.ExitReason = state, phase, msg, reason
 		v.Stopped = s.now()
@@ -61,6 +66,8 @@ func (s *Service) watch(lv *liveVM) {
 			v.ConsoleTail = tail
 		}
 		v.Runtime = summarize(lv.rt.Record, "")
+		v.Restarts.ManuallyStopped = v.Restarts.ManuallyStopped || manual
+		delay, restarted = policyRestart(v, canceled)
 	})
 	close(lv.done)
 	defer close(lv.settled) // before forget: a waiter holding lv sees it
@@ -75,6 +82,9 @@ func (s *Service) watch(lv *liveVM) {
 		code = fmt.Sprint(*updated.ExitCode)
 	}
 	s.Log.Info("vm exited", "vm", id, "state", state, "exit_code", code, "signal", updated.ExitSignal, "oom", updated.OOMKilled, "reason", reason)
+	if restarted {
+		s.scheduleRestart(id, delay)
+	}
 	if updated.Spec.AutoRemove {
 		if err := s.remove1(context.Background(), id, false); err != nil {
 			s.Log.Error("auto-remove", "vm", id, "error", err)
@@ -94,6 +104,9 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout time.Duration) (
 	if err != nil {
 		return vm, err
 	}
+	if vm, err = s.settle(vm, true); err != nil {
+		return vm, err
+	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
 	if err := s.stopLocked(ctx, vm, timeout); err != nil {
@@ -108,6 +121,9 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout time.Duration) (
 func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) error {
 	lv := s.live.get(vm.ID)
 	if lv == nil {
+		if err := s.cancelRestart(vm); err != nil {
+			return fmt.Errorf("vm %s: cancel its restart: %w", vm.Name, err)
+		}
 		if vm.State.Live() {
 			return fmt.Errorf("vm %s: %w: recorded as running but its VMM is not known to this daemon; restart the daemon to reconcile", vm.Name, errdefs.ErrConflict)
 		}
@@ -184,19 +200,18 @@ func (s *Service) killVMM(ctx context.Context, lv *liveVM, reason string) error 
 }
 
 // Wait blocks until a running VM has stopped and its exit is recorded,
-// and returns the record then. A VM removed on exit (--rm) comes back as
-// stopped with only its id.
+// and returns the record then. As docker's wait it returns at each exit:
+// a VM its restart policy restarts comes back Restarting, and a wait on a
+// Restarting VM returns at the end of the run the policy starts (or when
+// a stop cancels it). A VM removed on exit (--rm) comes back as stopped
+// with only its id.
 func (s *Service) Wait(ctx context.Context, ref string) (VM, error) {
 	vm, err := s.Get(ref)
 	if err != nil {
 		return vm, err
 	}
-	if lv := s.live.any(vm.ID); lv != nil {
-		select {
-		case <-lv.settled:
-		case <-ctx.Done():
-			return vm, ctx.Err()
-		}
+	if err := s.waitExit(ctx, vm.ID); err != nil {
+		return vm, err
 	}
 	got, err := s.Get(vm.ID)
 	if errors.Is(err, errdefs.ErrNotFound) {

@@ -8,7 +8,8 @@
 // VM's runtime record (package handles) before creating it. Stop, rm, a
 // failed start and reconcile run Release backwards over whatever the
 // record holds. docs/architecture.md draws the pipeline and says where a
-// new feature goes.
+// new feature goes. A VM's restart policy (package restart) acts where its
+// exit is handled (policy.go).
 //
 // The service is constructed with small interfaces at the host edges
 // (Deps): the catalog of images and kernels, the VMM backends, the disk
@@ -22,6 +23,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/restart"
 	"github.com/bangerdev/banger/internal/volumes"
 )
 
@@ -37,6 +39,10 @@ const (
 	Paused State = "paused"
 	Exited State = "exited"
 	Failed State = "error"
+	// Restarting is a VM whose main process ended and whose restart
+	// policy starts it again after a back-off (policy.go); it holds
+	// nothing on the host meanwhile.
+	Restarting State = "restarting"
 )
 
 // Live reports whether a VM in state s has a VMM: it runs or is paused.
@@ -58,7 +64,8 @@ const (
 	NetworkNone    = "none"
 )
 
-// Spec is what the user asked for; it does not change after create.
+// Spec is what the user asked for; only Update changes it after create (the
+// restart policy).
 type Spec struct {
 	Image      string         `json:"image"`
 	Kernel     string         `json:"kernel,omitempty"`
@@ -86,6 +93,8 @@ type Spec struct {
 	TTY         bool `json:"tty,omitempty"`
 	Interactive bool `json:"interactive,omitempty"`
 	AutoRemove  bool `json:"auto_remove,omitempty"`
+	// Restart is the restart policy (run --restart); never with AutoRemove.
+	Restart restart.Policy `json:"restart,omitzero"`
 	// Labels are the user's KEY=VALUE metadata (run --label); banger only
 	// keeps and shows them.
 	Labels map[string]string `json:"labels,omitempty"`
@@ -134,6 +143,24 @@ type VM struct {
 	Started     time.Time `json:"started,omitzero"`
 	// Stopped is when it exited (docker's FinishedAt).
 	Stopped time.Time `json:"stopped,omitzero"`
+	// Restarts is what the restart policy did since the last manual start.
+	Restarts Restarts `json:"restarts,omitzero"`
+}
+
+// Restarts is a VM's restart bookkeeping (docker's RestartCount and
+// HasBeenManuallyStopped, plus the back-off), kept in its record so the
+// policy survives a daemon restart.
+type Restarts struct {
+	// Count is how many times the policy started the VM since the user
+	// last did; Last is when it last did.
+	Count int       `json:"count,omitempty"`
+	Last  time.Time `json:"last,omitzero"`
+	// Delay is the back-off the policy waited (or waits) before its last
+	// restart; the next doubles it unless the VM ran restart.ResetAfter.
+	Delay time.Duration `json:"delay,omitempty"`
+	// ManuallyStopped is the user's stop or kill, until the next manual
+	// start: unless-stopped and on-failure do not restart such a VM.
+	ManuallyStopped bool `json:"manually_stopped,omitempty"`
 }
 
 // Image is what a start needs of an image from the catalog.
