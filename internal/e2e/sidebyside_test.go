@@ -110,7 +110,7 @@ func secondDaemon(t *testing.T, a *fixture) *fixture {
 	cfg.Daemon.SocketGroup = ""
 	cfg.Image.AgentBinary = a.agent
 	cfg.VM.StopTimeout = 5
-	b := &fixture{root: root, layout: paths.Rooted(root), logs: &lockedWriter{w: a.logs.w}, agent: a.agent, banger: a.banger}
+	b := &fixture{root: root, layout: paths.Rooted(root), logs: a.logs, agent: a.agent, banger: a.banger}
 	b.d, err = daemon.New(daemon.Options{Layout: b.layout, Config: cfg, Log: slog.New(slog.NewTextHandler(b.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
