@@ -29,7 +29,7 @@ func baseSpec() vmm.Spec {
 func common(accel, cpu, cmdline string) []string {
 	return []string{
 		"-name", "guest=banger-vm1",
-		"-M", "microvm,acpi=on,rtc=on,isa-serial=on",
+		"-M", "microvm,acpi=on,rtc=on,isa-serial=on,memory-backend=mem",
 		"-accel", accel, "-cpu", cpu, "-smp", "2", "-m", "512",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-kernel", "/proc/self/fd/3", "-initrd", "/proc/self/fd/4",
@@ -44,6 +44,7 @@ func common(accel, cpu, cmdline string) []string {
 		"-device", "virtio-serial-device,id=vser0",
 		"-chardev", "socket,id=agent,fd=7,server=on,wait=off",
 		"-device", "virtserialport,bus=vser0.0,chardev=agent,name=banger.agent",
+		"-object", "memory-backend-ram,id=mem,size=512M",
 	}
 }
 
@@ -174,9 +175,8 @@ func TestCommandLineSharedDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := common("tcg", "max", "root=/dev/vda rw console=ttyS0 reboot=t panic=-1")
-	want[slices.Index(want, "-M")+1] = "microvm,acpi=on,rtc=on,isa-serial=on,memory-backend=mem"
+	want[len(want)-1] = "memory-backend-memfd,id=mem,size=512M,share=on"
 	want = append(want,
-		"-object", "memory-backend-memfd,id=mem,size=512M,share=on",
 		"-global", "virtio-mmio.force-legacy=false",
 		"-chardev", "socket,id=fs0,fd=8",
 		"-device", "vhost-user-fs-device,chardev=fs0,tag=v0",

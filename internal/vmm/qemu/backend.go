@@ -39,6 +39,7 @@ type Backend struct {
 var (
 	_ vmm.Backend  = (*Backend)(nil)
 	_ vmm.Confiner = (*Backend)(nil)
+	_ vmm.Restorer = (*Backend)(nil)
 )
 
 type options struct {
@@ -81,17 +82,32 @@ func (b *Backend) Name() string { return Name }
 // QEMU in its own session and returns once QEMU answers on QMP (the guest
 // is booting).
 func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) {
+	m, err := b.start(ctx, spec, nil)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// start is Start, or with r set the first half of Restore: QEMU started
+// waiting for the state file r names.
+func (b *Backend) start(ctx context.Context, spec vmm.Spec, r *vmm.RestoreSpec) (*Machine, error) {
 	fail := func(phase string, err error) error { return fmt.Errorf("vm %s: %s: %w", spec.ID, phase, err) }
 	accel, bin, err := b.resolve(ctx, spec)
 	if err != nil {
 		return nil, fail("probe", err)
 	}
-	if err := checkFiles(spec); err != nil {
+	if err := checkFiles(spec, r); err != nil {
 		return nil, fail("configure", err)
 	}
 	l := launch{spec: spec, accel: accel, kernel: kernelImage(spec.Kernel)}
 	if accel == AccelTCG {
 		l.tscKHz = HostTSC().KHz
+	}
+	if r != nil {
+		l.incoming, l.memFile = r.StatePath, r.MemPath
+	} else if spec.MemoryFile != "" {
+		l.memFile, l.memShare = spec.MemoryFile, true
 	}
 	if l.backing, err = backingFiles(spec.Drives); err != nil {
 		return nil, fail("configure", err)
@@ -113,6 +129,10 @@ func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error)
 		Sockets:     map[string]string{"qmp": l.qmpPath(), "agent": l.agentPath()},
 		Accel:       accel,
 		Confinement: conf.record,
+		SharedDirs:  sharedTags(spec.SharedDirs),
+	}
+	if l.memShare {
+		h.MemoryFile = l.memFile
 	}
 	if err := record(spec, h); err != nil {
 		return nil, fail("record handles", err)
@@ -139,6 +159,14 @@ func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error)
 	return m, nil
 }
 
+func sharedTags(dirs []vmm.SharedDir) []string {
+	var tags []string
+	for _, d := range dirs {
+		tags = append(tags, d.Tag)
+	}
+	return tags
+}
+
 // resolve returns the accelerator and binary for spec: the spec's, the
 // configured one, or the probe's choice.
 func (b *Backend) resolve(ctx context.Context, spec vmm.Spec) (accel, bin string, err error) {
@@ -162,11 +190,15 @@ func (b *Backend) resolve(ctx context.Context, spec vmm.Spec) (accel, bin string
 
 // checkFiles makes a missing kernel or disk a clear error before anything
 // is created.
-func checkFiles(spec vmm.Spec) error {
+func checkFiles(spec vmm.Spec, r *vmm.RestoreSpec) error {
 	paths := []struct{ what, path string }{
 		{"kernel", spec.Kernel.BzImage},
 		{"kernel", spec.Kernel.Vmlinux},
 		{"initrd", spec.Kernel.Initrd},
+	}
+	if r != nil {
+		paths = append(paths, struct{ what, path string }{"snapshot state", r.StatePath},
+			struct{ what, path string }{"snapshot memory", r.MemPath})
 	}
 	for _, d := range spec.Drives {
 		paths = append(paths, struct{ what, path string }{"drive " + d.ID, d.Path})
@@ -314,7 +346,8 @@ func (b *Backend) Attach(ctx context.Context, h vmm.Handles) (vmm.Machine, error
 
 // Capabilities implements vmm.Backend. QEMU's guests power off through
 // ACPI, its drives may be qcow2 overlays, the agent is reached on a
-// virtio-serial port, host directories are shared with virtio-fs, and
+// virtio-serial port, machines are saved and restored (snapshot.go), host
+// directories are shared with virtio-fs, and
 // with WithConfinement the backend confines QEMU itself (vmm.Confiner).
 func (b *Backend) Capabilities() vmm.Capabilities {
 	return vmm.Capabilities{
@@ -323,6 +356,7 @@ func (b *Backend) Capabilities() vmm.Capabilities {
 		DiskFormats: []string{vmm.FormatRaw, vmm.FormatQCOW2},
 		ExtraDrives: true,
 		Pause:       true,
+		Snapshot:    true,
 		SharedDirs:  true,
 		Confined:    b.opts.confine != nil,
 	}

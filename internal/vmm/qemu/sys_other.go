@@ -4,6 +4,7 @@ package qemu
 
 import (
 	"errors"
+	"io"
 	"os"
 	"syscall"
 
@@ -15,3 +16,13 @@ func openTap(string) (*os.File, error) {
 }
 
 func startInCgroup(*syscall.SysProcAttr, *os.File) {}
+
+func copySparse(src string, dst *os.File) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = in.Close() }()
+	_, err = io.Copy(dst, in)
+	return err
+}
