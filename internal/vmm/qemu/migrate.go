@@ -66,9 +66,13 @@ const migratePoll = 5 * time.Millisecond
 // or was cancelled, QEMU is gone (alive; a destination QEMU exits when
 // its incoming stream is bad) or ctx ends.
 func waitMigration(ctx context.Context, qmp qmpFunc, alive func() bool) error {
+	last := "not started"
 	for {
 		var info migrationInfo
 		err := qmp(ctx, "query-migrate", nil, &info)
+		if err == nil && info.Status != "" {
+			last = info.Status
+		}
 		switch {
 		case err == nil && info.Status == "completed":
 			return nil
@@ -84,7 +88,7 @@ func waitMigration(ctx context.Context, qmp qmpFunc, alive func() bool) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("migration still %q: %w", info.Status, ctx.Err())
+			return fmt.Errorf("migration still %q: %w", last, ctx.Err())
 		case <-time.After(migratePoll):
 		}
 	}
