@@ -113,6 +113,9 @@ func (b *Backend) start(ctx context.Context, spec vmm.Spec, r *vmm.RestoreSpec) 
 		return nil, fail("configure", err)
 	}
 	var conf confinement
+	if b.opts.confine != nil && l.memFile != "" {
+		return nil, fail("configure", errConfinedMemFile)
+	}
 	if b.opts.confine != nil {
 		conf = planConfinement(*b.opts.confine, b.gatherFacts(ctx, bin), spec.ID, spec.CPUs, spec.MemoryMiB)
 		if err := conf.err(); err != nil {
@@ -158,6 +161,12 @@ func (b *Backend) start(ctx context.Context, spec vmm.Spec, r *vmm.RestoreSpec) 
 	}
 	return m, nil
 }
+
+// errConfinedMemFile: QEMU 7.2 opens a memory-backend-file by path,
+// read-write (readonly=on makes guest RAM read-only too), and a confined
+// QEMU may not open banger's files so; handing it a snapshot's RAM file
+// writable would let one VM change what its siblings restore.
+var errConfinedMemFile = fmt.Errorf("%w: guest RAM in a file (a memory file, or a snapshot's memory) needs an unconfined qemu; with confinement, save RAM in the state file", errdefs.ErrUnsupported)
 
 func sharedTags(dirs []vmm.SharedDir) []string {
 	var tags []string

@@ -2,6 +2,7 @@ package qemu_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/internal/vmm/qemu"
 )
 
 // A guest saved while a counter runs in it, with a file in its RAM and
@@ -187,4 +190,28 @@ func truncatedRestore(ctx context.Context, t *testing.T, f snapFixture, state, d
 			t.Errorf("runtime dir not empty after a failed restore: %v", entries)
 		}
 	}
+}
+
+// Save and restore work with QEMU confined (an unprivileged user, the
+// seccomp sandbox that forbids spawning, a cgroup): the state goes
+// through descriptors the daemon opened, never a path or a shell. Guest
+// RAM in a file is refused up front: QEMU 7.2 would have to open it by
+// path, read-write.
+func TestSnapshotRestoreConfined(t *testing.T) {
+	f := newSnapFixture(t)
+	confinedHarness(t) // skips unless the host can confine
+	f.b = qemu.New(qemu.WithAccel(testAccel()),
+		qemu.WithConfinement(qemu.Confine{User: confineUser, CgroupParent: "banger-test.slice"}))
+	t.Run("ram-in-state", func(t *testing.T) { snapshotRestore(t, f, false) })
+	t.Run("memory-file refused", func(t *testing.T) {
+		spec := f.spec(t, "cmem", "")
+		spec.MemoryFile = filepath.Join(spec.RuntimeDir, "mem")
+		_, err := f.b.Start(t.Context(), spec)
+		if !errors.Is(err, errdefs.ErrUnsupported) || !strings.Contains(err.Error(), "needs an unconfined qemu") {
+			t.Fatalf("Start with a memory file, confined = %v; want ErrUnsupported", err)
+		}
+		if entries, _ := os.ReadDir(spec.RuntimeDir); len(entries) != 0 {
+			t.Errorf("runtime dir not empty: %v", entries)
+		}
+	})
 }
