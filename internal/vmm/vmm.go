@@ -198,10 +198,11 @@ type Spec struct {
 	// Accel overrides the probed accelerator ("kvm", "tcg"); empty = probe.
 	Accel string
 	// MemoryFile, when set, holds guest RAM in this file (created by the
-	// backend, shared with it) instead of anonymous memory, so a snapshot
-	// can keep RAM as a file of its own (SnapshotSpec.MemPath). It
-	// belongs in the VM's runtime dir; on tmpfs it costs nothing more
-	// than anonymous RAM.
+	// backend, mapped shared, removed by Cleanup) instead of anonymous
+	// memory, so a snapshot can keep RAM as a file of its own
+	// (SnapshotSpec.MemPath). It belongs in the VM's runtime dir; on tmpfs
+	// it costs no more than anonymous RAM. QEMU only (Firecracker writes
+	// its memory file at the snapshot and ignores this).
 	MemoryFile string
 	// Record persists handles before each resource is created (see
 	// Backend.Start). It may be nil in tests.

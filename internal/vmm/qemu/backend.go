@@ -2,7 +2,6 @@ package qemu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -197,41 +196,6 @@ func (b *Backend) resolve(ctx context.Context, spec vmm.Spec) (accel, bin string
 	return p.Accel, p.Binary, nil
 }
 
-// checkFiles makes a missing kernel or disk a clear error before anything
-// is created.
-func checkFiles(spec vmm.Spec, r *vmm.RestoreSpec) error {
-	paths := []struct{ what, path string }{
-		{"kernel", spec.Kernel.BzImage},
-		{"kernel", spec.Kernel.Vmlinux},
-		{"initrd", spec.Kernel.Initrd},
-	}
-	if r != nil {
-		paths = append(paths, struct{ what, path string }{"snapshot state", r.StatePath},
-			struct{ what, path string }{"snapshot memory", r.MemPath})
-	}
-	for _, d := range spec.Drives {
-		paths = append(paths, struct{ what, path string }{"drive " + d.ID, d.Path})
-	}
-	for _, d := range spec.SharedDirs {
-		paths = append(paths, struct{ what, path string }{"shared dir " + d.Tag + " socket", d.Socket})
-	}
-	for _, p := range paths {
-		if p.path == "" {
-			continue
-		}
-		if _, err := os.Stat(p.path); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("%s %s: %w", p.what, p.path, errdefs.ErrNotFound)
-			}
-			return fmt.Errorf("%s: %w", p.what, err)
-		}
-	}
-	if fi, err := os.Stat(spec.RuntimeDir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("runtime dir %s must exist: %w", spec.RuntimeDir, errdefs.ErrInvalid)
-	}
-	return nil
-}
-
 func record(spec vmm.Spec, h vmm.Handles) error {
 	if spec.Record == nil {
 		return nil
@@ -287,29 +251,6 @@ func (m *Machine) spawn(spec vmm.Spec, argv []string, files []inherited, cg *cgr
 		return cgroups.Join(*cg, cmd.Process.Pid)
 	}
 	return nil
-}
-
-// backingFiles reads the backing file of each qcow2 drive from its header.
-func backingFiles(drives []vmm.Drive) (map[string]backingFile, error) {
-	out := map[string]backingFile{}
-	for _, d := range drives {
-		if d.Format != vmm.FormatQCOW2 {
-			continue
-		}
-		f, err := os.Open(d.Path)
-		if err != nil {
-			return nil, fmt.Errorf("drive %s: %w", d.ID, err)
-		}
-		path, format, err := qcow2Backing(f)
-		_ = f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("drive %s %s: %w", d.ID, d.Path, err)
-		}
-		if path != "" {
-			out[d.Path] = backingFile{Path: path, Format: format}
-		}
-	}
-	return out, nil
 }
 
 // vmmEnv is the daemon's environment with EnvVMID set to id.

@@ -48,7 +48,39 @@
 //     virtio-mmio.force-legacy=false; otherwise virtiofsd dies at the first
 //     request and the guest's I/O hangs) and guest RAM in a shared memfd,
 //     which the backend sets only for such VMs. Such a machine cannot be
-//     migrated, so not snapshotted (vmm.Spec.SnapshotBlocker).
+//     migrated, so not snapshotted (vmm.Spec.SnapshotBlocker): Save
+//     refuses it (the tags are in its handles) before asking QEMU.
+//   - Guest RAM is always the memory backend "mem" (anonymous, a file or
+//     the memfd above): migration matches RAM by that name, so a snapshot
+//     of any machine loads into any other.
+//   - Save and restore (snapshot.go, migrate.go) are QEMU migration to and
+//     from a file: QMP migrate on a paused machine, restore by -incoming
+//     defer + migrate-incoming, then cont. QEMU 7.2 has no file: URI, and
+//     exec: runs a shell, which the confined QEMU's sandbox forbids
+//     (spawn=deny) and which would open banger's files by path; so the
+//     daemon opens the state file and QEMU gets a descriptor (getfd over
+//     QMP to save, an inherited one to restore, URI fd:). The state file is
+//     written to a temporary name, synced and renamed. A bad state file
+//     ends the restoring QEMU ("load of migration failed"), which Restore
+//     reports with QEMU's message in ~0.1–0.2 s.
+//   - Where RAM goes, measured under TCG (256 MiB guest, busybox shell,
+//     2 shared cores, medians of 6 restores / 3 saves): in the state file,
+//     save 0.53 s, a 64 MiB state file, Restore returns in 0.64 s, the
+//     first exec answers 1.2 s after Restore was called, 117 MiB private
+//     dirty per restored QEMU. In a memory file (Spec.MemoryFile, shared,
+//     with x-ignore-shared, copied sparse to the snapshot's MemPath): save
+//     0.15 s (copy included), a 65 KiB state file plus a 256 MiB sparse
+//     memory file (92 MiB allocated), Restore 0.15 s, first exec 0.8 s,
+//     31 MiB private dirty per restored QEMU, the rest shared page cache
+//     between restores (Pss 47–60 MiB). A cold boot to the first exec took
+//     6–12 s on the same host. So boot snapshots (restored many times)
+//     should keep RAM in a memory file, restored copy-on-write (share=off:
+//     the file never changes); RAM in the state file needs nothing at boot
+//     and suits one-off saves (pause to a file) and confined QEMUs, which
+//     cannot map a memory file (QEMU 7.2 opens it by path, read-write).
+//   - A restored guest's clock is the snapshot's until something sets it;
+//     its agent port gets a new host socket: the guest reads EOF (no host),
+//     then the next host connection.
 //
 // What this asks of the guest agent (measured with QEMU 7.2 and the busybox
 // test guest in testutil/guest): open the agent port once, read-write, and
