@@ -1,10 +1,9 @@
 package rootfs
 
 import (
-	"errors"
-	"io"
 	"os"
 
+	"github.com/bangerdev/banger/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,29 +58,8 @@ func sparseCopy(src, dst string) (err error) {
 	if err := out.Truncate(fi.Size()); err != nil {
 		return err
 	}
-	fd := int(in.Fd())
-	for off := int64(0); off < fi.Size(); {
-		start, err := unix.Seek(fd, off, unix.SEEK_DATA)
-		if errors.Is(err, unix.ENXIO) {
-			break // only a hole is left
-		}
-		if err != nil {
-			return err
-		}
-		end, err := unix.Seek(fd, start, unix.SEEK_HOLE)
-		if err != nil {
-			return err
-		}
-		if _, err := in.Seek(start, io.SeekStart); err != nil {
-			return err
-		}
-		if _, err := out.Seek(start, io.SeekStart); err != nil {
-			return err
-		}
-		if _, err := io.CopyN(out, in, end-start); err != nil {
-			return err
-		}
-		off = end
+	if err := fsutil.CopyExtents(out, in); err != nil {
+		return err
 	}
 	return out.Sync()
 }

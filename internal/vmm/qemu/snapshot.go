@@ -2,14 +2,13 @@ package qemu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/vmm"
 )
 
@@ -42,7 +41,7 @@ func (m *Machine) CreateSnapshot(ctx context.Context, s vmm.SnapshotSpec) error 
 	if st != vmm.StatusPaused {
 		return fail(fmt.Errorf("the machine is %s: %w: pause it first", st, errdefs.ErrConflict))
 	}
-	err = writeAtomic(s.StatePath, func(f *os.File) error {
+	err = fsutil.WriteAtomicWith(s.StatePath, 0o600, func(f *os.File) error {
 		m.qmpMu.Lock()
 		err := runSteps(ctx, m.h.Sockets["qmp"], saveSteps(s.MemPath != ""), f)
 		m.qmpMu.Unlock()
@@ -55,7 +54,7 @@ func (m *Machine) CreateSnapshot(ctx context.Context, s vmm.SnapshotSpec) error 
 		return fail(fmt.Errorf("save state to %s: %w", s.StatePath, err))
 	}
 	if s.MemPath != "" {
-		err := writeAtomic(s.MemPath, func(f *os.File) error { return copySparse(m.h.MemoryFile, f) })
+		err := fsutil.WriteAtomicWith(s.MemPath, 0o600, func(f *os.File) error { return copySparse(m.h.MemoryFile, f) })
 		if err != nil {
 			_ = os.Remove(s.StatePath)
 			return fail(fmt.Errorf("save memory to %s: %w", s.MemPath, err))
@@ -133,44 +132,20 @@ func stateFD(inherited []*os.File) string {
 	return strconv.Itoa(2 + len(inherited))
 }
 
-// writeAtomic creates a temporary file next to path, lets write fill it,
-// syncs it and renames it to path (then syncs the directory), so path is
-// either absent or complete. On error the temporary file is removed.
-func writeAtomic(path string, write func(*os.File) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+// copySparse copies the file at src into dst, data extents only: guest
+// RAM a guest never touched is a hole in its file and stays one.
+func copySparse(src string, dst *os.File) error {
+	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+	defer func() { _ = in.Close() }()
+	fi, err := in.Stat()
 	if err != nil {
 		return err
 	}
-	defer func() { _ = d.Close() }()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+	if err := dst.Truncate(fi.Size()); err != nil {
 		return err
 	}
-	return nil
+	return fsutil.CopyExtents(dst, in)
 }

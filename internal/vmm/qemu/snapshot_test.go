@@ -1,9 +1,7 @@
 package qemu
 
 import (
-	"errors"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -66,30 +64,5 @@ func TestCommandLineMemoryAndIncoming(t *testing.T) {
 	l.spec.SharedDirs = []vmm.SharedDir{{Tag: "v0", Socket: "/s.sock"}}
 	if _, _, err := commandLine(l); err == nil {
 		t.Error("a memory file and shared dirs together were accepted")
-	}
-}
-
-// writeAtomic leaves the file complete or absent, never a temporary.
-func TestWriteAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "state")
-	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	err := writeAtomic(path, func(f *os.File) error {
-		_, _ = f.WriteString("half")
-		return errors.New("qemu died")
-	})
-	if b, _ := os.ReadFile(path); err == nil || string(b) != "old" {
-		t.Fatalf("failed write: %v, file %q; want the error and the old file", err, b)
-	}
-	if err := writeAtomic(path, func(f *os.File) error { _, err := f.WriteString("new"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "new" {
-		t.Fatalf("file %q after a write", b)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("dir holds %v; want only the file", entries)
 	}
 }

@@ -1,9 +1,7 @@
 package qemu
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"syscall"
 
@@ -34,44 +32,4 @@ func openTap(name string) (*os.File, error) {
 // CLONE_INTO_CGROUP).
 func startInCgroup(attr *syscall.SysProcAttr, dir *os.File) {
 	attr.UseCgroupFD, attr.CgroupFD = true, int(dir.Fd())
-}
-
-// copySparse copies the file at src into dst, data ranges only (guest RAM
-// a guest never touched is a hole in its file and stays one), by
-// copy_file_range, which shares blocks where the file system can.
-func copySparse(src string, dst *os.File) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = in.Close() }()
-	fi, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	size := fi.Size()
-	for off := int64(0); off < size; {
-		data, err := unix.Seek(int(in.Fd()), off, unix.SEEK_DATA)
-		if errors.Is(err, unix.ENXIO) {
-			break // only a hole remains
-		}
-		if err != nil {
-			return fmt.Errorf("seek data in %s: %w", src, err)
-		}
-		hole, err := unix.Seek(int(in.Fd()), data, unix.SEEK_HOLE)
-		if err != nil {
-			return fmt.Errorf("seek hole in %s: %w", src, err)
-		}
-		for rd, wr := data, data; rd < hole; {
-			n, err := unix.CopyFileRange(int(in.Fd()), &rd, int(dst.Fd()), &wr, int(hole-rd), 0)
-			if err != nil {
-				return fmt.Errorf("copy %s: %w", src, err)
-			}
-			if n == 0 {
-				return fmt.Errorf("copy %s: %w", src, io.ErrUnexpectedEOF)
-			}
-		}
-		off = hole
-	}
-	return dst.Truncate(size)
 }

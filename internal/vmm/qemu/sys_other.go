@@ -4,7 +4,6 @@ package qemu
 
 import (
 	"errors"
-	"io"
 	"os"
 	"syscall"
 
@@ -16,13 +15,3 @@ func openTap(string) (*os.File, error) {
 }
 
 func startInCgroup(*syscall.SysProcAttr, *os.File) {}
-
-func copySparse(src string, dst *os.File) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = in.Close() }()
-	_, err = io.Copy(dst, in)
-	return err
-}

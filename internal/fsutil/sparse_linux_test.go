@@ -1,4 +1,4 @@
-package qemu
+package fsutil
 
 import (
 	"bytes"
@@ -16,8 +16,8 @@ func allocated(t *testing.T, path string) int64 {
 	return fi.Sys().(*syscall.Stat_t).Blocks * 512
 }
 
-// copySparse copies data and keeps holes holes.
-func TestCopySparse(t *testing.T) {
+// CopyExtents copies data and keeps holes holes.
+func TestCopyExtents(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "ram")
 	f, err := os.Create(src)
@@ -37,7 +37,15 @@ func TestCopySparse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = out.Close() }()
-	if err := copySparse(src, out); err != nil {
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = in.Close() }()
+	if err := out.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	if err := CopyExtents(out, in); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := os.ReadFile(src)
