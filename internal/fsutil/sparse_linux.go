@@ -9,6 +9,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// CopySparse makes dst (empty) a copy of the file at src, data extents
+// only (see CopyExtents).
+func CopySparse(dst *os.File, src string) error {
+	in, err := os.Open(src) //nolint:gosec // the caller's own paths
+	if err != nil {
+		return err
+	}
+	defer func() { _ = in.Close() }()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	if err := dst.Truncate(fi.Size()); err != nil {
+		return err
+	}
+	return CopyExtents(dst, in)
+}
+
 // CopyExtents copies src's data extents (SEEK_DATA/SEEK_HOLE) into dst at
 // the same offsets, by copy_file_range (which shares blocks where the file
 // system can), so holes stay holes: a disk image's free space or the

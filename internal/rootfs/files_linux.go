@@ -34,15 +34,6 @@ func reflink(src, dst string) (err error) {
 // (SEEK_DATA/SEEK_HOLE), so holes stay holes and an image with free space
 // costs only its used bytes.
 func sparseCopy(src, dst string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = in.Close() }()
-	fi, err := in.Stat()
-	if err != nil {
-		return err
-	}
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
@@ -55,10 +46,7 @@ func sparseCopy(src, dst string) (err error) {
 			_ = os.Remove(dst)
 		}
 	}()
-	if err := out.Truncate(fi.Size()); err != nil {
-		return err
-	}
-	if err := fsutil.CopyExtents(out, in); err != nil {
+	if err := fsutil.CopySparse(out, src); err != nil {
 		return err
 	}
 	return out.Sync()

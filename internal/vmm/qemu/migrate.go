@@ -64,15 +64,18 @@ const migratePoll = 5 * time.Millisecond
 
 // waitMigration polls query-migrate until the migration completed, failed
 // or was cancelled, QEMU is gone (alive; a destination QEMU exits when
-// its incoming stream is bad) or ctx ends.
+// its incoming stream is bad) or ctx ends. QEMU refusing the query fails
+// at once; a socket error is retried until ctx ends (it says which).
 func waitMigration(ctx context.Context, qmp qmpFunc, alive func() bool) error {
 	last := "not started"
+	var lastErr error
 	for {
 		var info migrationInfo
 		err := qmp(ctx, "query-migrate", nil, &info)
 		if err == nil && info.Status != "" {
 			last = info.Status
 		}
+		var qe *qmpError
 		switch {
 		case err == nil && info.Status == "completed":
 			return nil
@@ -83,11 +86,16 @@ func waitMigration(ctx context.Context, qmp qmpFunc, alive func() bool) error {
 			return fmt.Errorf("migration %s: %s", info.Status, info.ErrorDesc)
 		case !alive():
 			return errQEMUGone
-		case err != nil && ctx.Err() == nil:
-			return fmt.Errorf("query-migrate: %w", err)
+		case errors.As(err, &qe):
+			return err
+		case err != nil:
+			lastErr = err
 		}
 		select {
 		case <-ctx.Done():
+			if lastErr != nil {
+				return fmt.Errorf("migration still %q: %w (last query: %w)", last, ctx.Err(), lastErr)
+			}
 			return fmt.Errorf("migration still %q: %w", last, ctx.Err())
 		case <-time.After(migratePoll):
 		}

@@ -131,6 +131,7 @@ func TestWaitMigration(t *testing.T) {
 		{"cancelled", []string{"cancelled"}, "", true, 5 * time.Second, "migration cancelled: no reason given", 1},
 		{"qemu gone", []string{"active"}, "", false, 5 * time.Second, "qemu exited during the migration", 1},
 		{"never ends", []string{"active"}, "", true, 100 * time.Millisecond, `migration still "active"`, 2},
+		{"refused", []string{"error"}, "", true, 5 * time.Second, "qmp query-migrate: no migration here (GenericError)", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,6 +142,9 @@ func TestWaitMigration(t *testing.T) {
 				defer mu.Unlock()
 				st := tt.statuses[min(n, len(tt.statuses)-1)]
 				n++
+				if st == "error" {
+					return nil, &qmpError{Class: "GenericError", Desc: "no migration here"}
+				}
 				return map[string]any{"status": st, "error-desc": tt.desc}, nil
 			})
 			ctx, cancel := context.WithTimeout(t.Context(), tt.timeout)

@@ -48,13 +48,21 @@ func (m *Machine) CreateSnapshot(ctx context.Context, s vmm.SnapshotSpec) error 
 		if err != nil {
 			return err
 		}
-		return waitMigration(ctx, m.qmpArgs, m.alive)
+		if err := waitMigration(ctx, m.qmpArgs, m.alive); err != nil {
+			// A save given up on must not go on writing to the
+			// descriptor, nor leave the machine migrating.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = m.qmp(cctx, "migrate_cancel", nil)
+			cancel()
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return fail(fmt.Errorf("save state to %s: %w", s.StatePath, err))
 	}
 	if s.MemPath != "" {
-		err := fsutil.WriteAtomicWith(s.MemPath, 0o600, func(f *os.File) error { return copySparse(m.h.MemoryFile, f) })
+		err := fsutil.WriteAtomicWith(s.MemPath, 0o600, func(f *os.File) error { return fsutil.CopySparse(f, m.h.MemoryFile) })
 		if err != nil {
 			_ = os.Remove(s.StatePath)
 			return fail(fmt.Errorf("save memory to %s: %w", s.MemPath, err))
@@ -130,22 +138,4 @@ func (m *Machine) load(ctx context.Context, r vmm.RestoreSpec) error {
 // hands it over last.
 func stateFD(inherited []*os.File) string {
 	return strconv.Itoa(2 + len(inherited))
-}
-
-// copySparse copies the file at src into dst, data extents only: guest
-// RAM a guest never touched is a hole in its file and stays one.
-func copySparse(src string, dst *os.File) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = in.Close() }()
-	fi, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	if err := dst.Truncate(fi.Size()); err != nil {
-		return err
-	}
-	return fsutil.CopyExtents(dst, in)
 }

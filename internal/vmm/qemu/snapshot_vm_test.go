@@ -24,16 +24,7 @@ import (
 // line the host sends on the agent port with sh and answers with the
 // output and "@@END <status>". It holds the port open and goes on reading
 // after the host hangs up, as the agent does.
-const shellScript = `
-port=
-for i in $(seq 1 200); do
-	for p in /sys/class/virtio-ports/*; do
-		[ "$(cat $p/name 2>/dev/null)" = "` + vmm.AgentPortName + `" ] && port=/dev/${p##*/}
-	done
-	[ -n "$port" ] && break
-	sleep 0.05
-done
-[ -n "$port" ] || exit 1
+const shellScript = guest.AgentPortScript + `[ -n "$port" ] || exit 1
 exec 3<>$port
 while :; do
 	while IFS= read -r line <&3; do
