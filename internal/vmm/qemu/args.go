@@ -155,7 +155,13 @@ func commandLine(l launch) ([]string, []inherited, error) {
 		if d.ReadOnly {
 			drive += ",readonly=on"
 		} else {
-			drive += ",discard=unmap"
+			// No image lock on a writable drive: its set's two
+			// descriptors are two open files, and QEMU 7.2 re-taking
+			// the lock with them conflicts with itself ("Failed to get
+			// "write" lock") when a machine resumes after a save, so a
+			// checkpointed source could not go on. The disk is this
+			// VM's alone, handed to this QEMU only (see files.go).
+			drive += ",discard=unmap,file.locking=off"
 		}
 		args = append(args, "-drive", drive, "-device", "virtio-blk-device,drive="+id)
 	}

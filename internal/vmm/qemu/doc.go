@@ -62,7 +62,10 @@
 //     QMP to save, an inherited one to restore, URI fd:). The state file is
 //     written to a temporary name, synced and renamed. A bad state file
 //     ends the restoring QEMU ("load of migration failed"), which Restore
-//     reports with QEMU's message in ~0.1–0.2 s.
+//     reports with QEMU's message in ~0.1–0.2 s. A saved machine can go
+//     on (cont): a checkpoint. That needs writable drives without QEMU's
+//     image lock (file.locking=off): QEMU 7.2 re-takes it after a save
+//     through the drive's two descriptors and conflicts with itself.
 //   - Where RAM goes, measured under TCG (256 MiB guest, a busybox shell
 //     on the agent port, 2 cores shared; medians of 10 restores and 5
 //     saves, TestSnapshotRestore): in the state file, save 0.48 s, a

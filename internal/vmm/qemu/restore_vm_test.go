@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,23 +75,54 @@ func snapshotRestore(t *testing.T, f snapFixture, memFile bool) {
 	if leftovers, _ := filepath.Glob(filepath.Join(f.dir, ".*tmp*")); len(leftovers) != 0 {
 		t.Errorf("temporary files left: %v", leftovers)
 	}
+	// The disk as of the snapshot (the caller's copy), then the source
+	// goes on: a save is also a checkpoint.
+	srcDisk := filepath.Join(f.dir, prefix+"snap.disk")
+	if out, err := exec.CommandContext(ctx, "cp", spec.Drives[0].Path, srcDisk).CombinedOutput(); err != nil {
+		t.Fatalf("copy disk: %v\n%s", err, out)
+	}
+	if err := p.Resume(ctx); err != nil {
+		t.Fatalf("resume after the save: %v", err)
+	}
+	if n := count(t, sh); n < before {
+		t.Errorf("source counter at %d after the save; was %d", n, before)
+	}
 	if err := src.Kill(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srcDisk := spec.Drives[0].Path
+	if err := src.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(spec.MemoryFile); memFile && !os.IsNotExist(err) {
+		t.Errorf("the source's memory file is left after Cleanup: %v", err)
+	}
 
-	restore := vmm.RestoreSpec{StatePath: snap.StatePath, MemPath: snap.MemPath, Resume: true}
 	var kids []vmm.Machine
 	var shells []*shell
 	for i := range 2 {
 		kid := f.spec(t, prefix+"kid"+strconv.Itoa(i), srcDisk)
+		var records []vmm.Handles
+		kid.Record = func(h vmm.Handles) error { records = append(records, h); return nil }
+		// The second restore stays paused until resumed.
+		restore := vmm.RestoreSpec{StatePath: snap.StatePath, MemPath: snap.MemPath, Resume: i == 0}
 		t2 := time.Now()
 		m, err := f.b.Restore(ctx, kid, restore)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !restore.Resume {
+			if st, err := m.Status(ctx); err != nil || st != vmm.StatusPaused {
+				t.Errorf("restored without Resume: status %v, %v; want paused", st, err)
+			}
+			if err := m.(vmm.Pauser).Resume(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
 		restored := time.Since(t2)
 		cleanupMachine(t, m)
+		if len(records) != 2 || records[0].Process.PID != 0 || records[1].Process != m.Handles().Process || records[0].Sockets["qmp"] == "" {
+			t.Errorf("Restore recorded %+v; want the sockets before QEMU, then its process", records)
+		}
 		ksh := dialShell(ctx, t, m)
 		first := count(t, ksh)
 		firstExec := time.Since(t2)
