@@ -159,6 +159,9 @@ type SharedDir struct {
 	// Tag is the virtio-fs tag, at most MaxTagLen bytes.
 	Tag    string
 	Socket string
+	// Desc says what the user asked for ("-v /srv/data:/data"), for
+	// messages; optional.
+	Desc string
 }
 
 // MaxTagLen is the longest virtio-fs tag (the device's config space).
@@ -222,15 +225,25 @@ func (s Spec) SnapshotBlocker() error {
 	if len(s.SharedDirs) == 0 {
 		return nil
 	}
-	tags := make([]string, len(s.SharedDirs))
-	for i, d := range s.SharedDirs {
-		tags[i] = d.Tag
+	return SharedDirsBlocker(SharedDirNames(s.SharedDirs))
+}
+
+// SharedDirNames names shared directories for messages and handles: the
+// tag, with what the user asked for when known ("vol0 (-v /srv:/data)").
+func SharedDirNames(dirs []SharedDir) []string {
+	var names []string
+	for _, d := range dirs {
+		n := d.Tag
+		if d.Desc != "" {
+			n += " (" + d.Desc + ")"
+		}
+		names = append(names, n)
 	}
-	return SharedDirsBlocker(tags)
+	return names
 }
 
 // SharedDirsBlocker is SnapshotBlocker's error for a machine sharing the
-// virtio-fs tags, or nil when there are none.
+// named directories (SharedDirNames), or nil when there are none.
 func SharedDirsBlocker(tags []string) error {
 	if len(tags) == 0 {
 		return nil
@@ -254,8 +267,9 @@ type Handles struct {
 	// MemoryFile is the file holding guest RAM, when the backend created
 	// one for it (Spec.MemoryFile); Release removes it.
 	MemoryFile string `json:"memory_file,omitempty"`
-	// SharedDirs are the virtio-fs tags the machine shares; they keep its
-	// state from being saved (SharedDirsBlocker), also once adopted.
+	// SharedDirs name the directories the machine shares
+	// (SharedDirNames); they keep its state from being saved
+	// (SharedDirsBlocker), also once adopted.
 	SharedDirs []string `json:"shared_dirs,omitempty"`
 }
 

@@ -131,7 +131,7 @@ func (b *Backend) start(ctx context.Context, spec vmm.Spec, r *vmm.RestoreSpec) 
 		Sockets:     map[string]string{"qmp": l.qmpPath(), "agent": l.agentPath()},
 		Accel:       accel,
 		Confinement: conf.record,
-		SharedDirs:  sharedTags(spec.SharedDirs),
+		SharedDirs:  vmm.SharedDirNames(spec.SharedDirs),
 	}
 	if l.memShare {
 		h.MemoryFile = l.memFile
@@ -166,14 +166,6 @@ func (b *Backend) start(ctx context.Context, spec vmm.Spec, r *vmm.RestoreSpec) 
 // QEMU may not open banger's files so; handing it a snapshot's RAM file
 // writable would let one VM change what its siblings restore.
 var errConfinedMemFile = fmt.Errorf("%w: guest RAM in a file (a memory file, or a snapshot's memory) needs an unconfined qemu; with confinement, save RAM in the state file", errdefs.ErrUnsupported)
-
-func sharedTags(dirs []vmm.SharedDir) []string {
-	var tags []string
-	for _, d := range dirs {
-		tags = append(tags, d.Tag)
-	}
-	return tags
-}
 
 // resolve returns the accelerator and binary for spec: the spec's, the
 // configured one, or the probe's choice.

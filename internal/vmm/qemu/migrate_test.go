@@ -175,8 +175,8 @@ func TestCreateSnapshotRefuses(t *testing.T) {
 		sentinel error
 		sent     []string
 	}{
-		{"shared dirs", vmm.Handles{SharedDirs: []string{"data", "cache"}}, vmm.SnapshotSpec{StatePath: "x"}, "paused",
-			"virtio-fs (data, cache)", vmm.ErrNotMigratable, nil},
+		{"shared dirs", vmm.Handles{SharedDirs: vmm.SharedDirNames([]vmm.SharedDir{{Tag: "vol0", Desc: "-v /srv:/data"}, {Tag: "vol1"}})},
+			vmm.SnapshotSpec{StatePath: "x"}, "paused", "virtio-fs (vol0 (-v /srv:/data), vol1)", vmm.ErrNotMigratable, nil},
 		{"diff", vmm.Handles{}, vmm.SnapshotSpec{StatePath: "x", Type: vmm.SnapshotDiff}, "paused",
 			"full snapshots only", errdefs.ErrUnsupported, nil},
 		{"no state path", vmm.Handles{}, vmm.SnapshotSpec{}, "paused", "no state path", errdefs.ErrInvalid, nil},
