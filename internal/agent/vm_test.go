@@ -175,35 +175,14 @@ func TestBootInQEMU(t *testing.T) {
 		t.Skip("boots a VM")
 	}
 	qemu := testutil.RequireQEMU(t)
-	testutil.RequireBinary(t, "cpio", "cpio")
-	testutil.RequireBinary(t, "mkfs.ext4", "e2fsprogs")
-	vmlinuz, modDir, release := debianKernel(t)
-	agentBin := testutil.BuildBinary(t, "./cmd/banger-agent")
-	dir, err := os.MkdirTemp("", "agvm") //nolint:usetesting // unix socket paths must be short
-	if err != nil {
-		t.Fatal(err)
-	}
-	if os.Getenv("BANGER_KEEP_VM_DIR") == "" {
-		t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	}
-	initrd := initramfs(t, dir, agentBin, modDir, release)
-	rootImg := rootfs(t, dir, agentBin)
-
-	hostKey, _ := agentclient.NewHostKey()
-	clientKey, _ := agentclient.NewClientKey()
-	seed, _ := bootcfg.NewEntropySeed()
-	cfgImg := filepath.Join(dir, "cfg.img")
-	if err := bootcfg.Write(cfgImg, bootcfg.Config{
+	g := newAgentGuest(t, "agvm")
+	vmlinuz, release, dir, initrd, rootImg, hostKey, clientKey := g.vmlinuz, g.release, g.dir, g.initrd, g.rootImg, g.hostKey, g.clientKey
+	cfgImg := g.config(t, bootcfg.Config{
 		VMID: "vmtest", Hostname: "agent-vm",
-		SSH:         bootcfg.SSH{HostKey: string(hostKey.PEM), AuthorizedKeys: []string{clientKey.AuthorizedKey()}},
-		Main:        &bootcfg.Process{Argv: []string{"sh", "-c", "ls -l /proc/self/fd >&2; echo main-says-hi; exit 7"}},
-		Detached:    true,
-		Channels:    bootcfg.Channels{VirtioPort: "banger.agent"},
-		GrowRoot:    true,
-		EntropySeed: seed,
-	}); err != nil {
-		t.Fatal(err)
-	}
+		Main:     &bootcfg.Process{Argv: []string{"sh", "-c", "ls -l /proc/self/fd >&2; echo main-says-hi; exit 7"}},
+		Detached: true,
+		GrowRoot: true,
+	})
 	agentSock, qmpSock, consoleLog := filepath.Join(dir, "agent.sock"), filepath.Join(dir, "qmp.sock"), filepath.Join(dir, "console.log")
 	kargs := "console=ttyS0 root=/dev/vda rw banger.cfg=/dev/vdb panic=-1 quiet"
 	if khz := tscKHz(t); khz != "" {
@@ -256,7 +235,7 @@ func TestBootInQEMU(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	conn, err = streamsync.Host(ctx, conn)
+	conn, err := streamsync.Host(ctx, conn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,6 +285,50 @@ func TestBootInQEMU(t *testing.T) {
 	if n, ok := findStatus(string(console)); !ok || n != 7 {
 		t.Errorf("console has no main exit line with status 7:\n%s", console)
 	}
+}
+
+// agentGuest is a real guest's parts: the Debian kernel, the agent as
+// stage 1 (initrd) and in a busybox root (rootImg), and the SSH keys.
+type agentGuest struct {
+	dir, vmlinuz, release, initrd, rootImg string
+	hostKey                                agentclient.Key
+	clientKey                              agentclient.Key
+}
+
+// newAgentGuest builds the parts in a new short temp dir named prefix*.
+func newAgentGuest(t *testing.T, prefix string) agentGuest {
+	t.Helper()
+	testutil.RequireBinary(t, "cpio", "cpio")
+	testutil.RequireBinary(t, "mkfs.ext4", "e2fsprogs")
+	vmlinuz, modDir, release := debianKernel(t)
+	agentBin := testutil.BuildBinary(t, "./cmd/banger-agent")
+	dir, err := os.MkdirTemp("", prefix) //nolint:usetesting // unix socket paths must be short
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("BANGER_KEEP_VM_DIR") == "" {
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	}
+	g := agentGuest{dir: dir, vmlinuz: vmlinuz, release: release}
+	g.initrd = initramfs(t, dir, agentBin, modDir, release)
+	g.rootImg = rootfs(t, dir, agentBin)
+	g.hostKey, _ = agentclient.NewHostKey()
+	g.clientKey, _ = agentclient.NewClientKey()
+	return g
+}
+
+// config writes the config drive for c, with the guest's keys, the
+// virtio-serial channel and a fresh entropy seed, and returns its path.
+func (g agentGuest) config(t *testing.T, c bootcfg.Config) string {
+	t.Helper()
+	c.SSH = bootcfg.SSH{HostKey: string(g.hostKey.PEM), AuthorizedKeys: []string{g.clientKey.AuthorizedKey()}}
+	c.Channels = bootcfg.Channels{VirtioPort: "banger.agent"}
+	c.EntropySeed, _ = bootcfg.NewEntropySeed()
+	path := filepath.Join(g.dir, "cfg.img")
+	if err := bootcfg.Write(path, c); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func findStatus(console string) (int, bool) {

@@ -1,6 +1,6 @@
 // Package fsutil holds the file operations several packages need done
 // exactly one way: replacing a file atomically, copying one into a new
-// file, hashing one, and saying which file system filled up when a write
+// file (data extents only, for sparse files), hashing one, and saying which file system filled up when a write
 // fails for want of space.
 package fsutil
 
@@ -17,23 +17,31 @@ import (
 // directory, fsync it, rename it over path, fsync the directory. A reader
 // sees the old or the new content, never a mix, even across a crash.
 func WriteAtomic(path string, data []byte, mode os.FileMode) error {
+	return WriteAtomicWith(path, mode, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// WriteAtomicWith is WriteAtomic with the content written by write into
+// the temp file (a stream, a copy, another process's output through the
+// descriptor). When write fails, path is untouched and the temp file gone.
+func WriteAtomicWith(path string, mode os.FileMode, write func(*os.File) error) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
+	for _, step := range []func() error{
+		func() error { return write(tmp) },
+		func() error { return tmp.Chmod(mode) },
+		tmp.Sync,
+	} {
+		if err := step(); err != nil {
+			_ = tmp.Close()
+			return err
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return err

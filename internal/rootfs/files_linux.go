@@ -1,10 +1,9 @@
 package rootfs
 
 import (
-	"errors"
-	"io"
 	"os"
 
+	"github.com/bangerdev/banger/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,15 +34,6 @@ func reflink(src, dst string) (err error) {
 // (SEEK_DATA/SEEK_HOLE), so holes stay holes and an image with free space
 // costs only its used bytes.
 func sparseCopy(src, dst string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = in.Close() }()
-	fi, err := in.Stat()
-	if err != nil {
-		return err
-	}
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
@@ -56,32 +46,8 @@ func sparseCopy(src, dst string) (err error) {
 			_ = os.Remove(dst)
 		}
 	}()
-	if err := out.Truncate(fi.Size()); err != nil {
+	if err := fsutil.CopySparse(out, src); err != nil {
 		return err
-	}
-	fd := int(in.Fd())
-	for off := int64(0); off < fi.Size(); {
-		start, err := unix.Seek(fd, off, unix.SEEK_DATA)
-		if errors.Is(err, unix.ENXIO) {
-			break // only a hole is left
-		}
-		if err != nil {
-			return err
-		}
-		end, err := unix.Seek(fd, start, unix.SEEK_HOLE)
-		if err != nil {
-			return err
-		}
-		if _, err := in.Seek(start, io.SeekStart); err != nil {
-			return err
-		}
-		if _, err := out.Seek(start, io.SeekStart); err != nil {
-			return err
-		}
-		if _, err := io.CopyN(out, in, end-start); err != nil {
-			return err
-		}
-		off = end
 	}
 	return out.Sync()
 }

@@ -4,8 +4,9 @@
 // Machine, and can adopt a Machine an earlier daemon started from the
 // Handles it recorded.
 //
-// The interfaces are small on purpose: lifecycle on Machine, optional Pauser
-// and Snapshotter for backends that can, one Probe that says whether the
+// The interfaces are small on purpose: lifecycle on Machine, optional Pauser,
+// Snapshotter and Restorer (save a paused machine, start one from the
+// saved state) for backends that can, one Probe that says whether the
 // backend can run here and how, and Capabilities that say what it can do —
 // callers ask those, never a backend's name (a test in this package walks
 // the tree to keep it so). Set holds the backends of a daemon and caches
@@ -85,7 +86,8 @@ type Capabilities struct {
 	ExtraDrives bool `json:"extra_drives"`
 	// Pause says machines implement Pauser.
 	Pause bool `json:"pause"`
-	// Snapshot says machines implement Snapshotter.
+	// Snapshot says machines implement Snapshotter and the backend
+	// implements Restorer.
 	Snapshot bool `json:"snapshot"`
 	// SharedDirs says host directories can be shared into the guest
 	// (Spec.SharedDirs: virtio-fs). A machine with a shared directory
@@ -157,6 +159,9 @@ type SharedDir struct {
 	// Tag is the virtio-fs tag, at most MaxTagLen bytes.
 	Tag    string
 	Socket string
+	// Desc says what the user asked for ("-v /srv/data:/data"), for
+	// messages; optional.
+	Desc string
 }
 
 // MaxTagLen is the longest virtio-fs tag (the device's config space).
@@ -195,6 +200,13 @@ type Spec struct {
 	AgentPort uint32
 	// Accel overrides the probed accelerator ("kvm", "tcg"); empty = probe.
 	Accel string
+	// MemoryFile, when set, holds guest RAM in this file (created by the
+	// backend, mapped shared, removed by Cleanup) instead of anonymous
+	// memory, so a snapshot can keep RAM as a file of its own
+	// (SnapshotSpec.MemPath). It belongs in the VM's runtime dir; on tmpfs
+	// it costs no more than anonymous RAM. QEMU only (Firecracker writes
+	// its memory file at the snapshot and ignores this).
+	MemoryFile string
 	// Record persists handles before each resource is created (see
 	// Backend.Start). It may be nil in tests.
 	Record func(Handles) error
@@ -213,11 +225,30 @@ func (s Spec) SnapshotBlocker() error {
 	if len(s.SharedDirs) == 0 {
 		return nil
 	}
-	tags := make([]string, len(s.SharedDirs))
-	for i, d := range s.SharedDirs {
-		tags[i] = d.Tag
+	return SharedDirsBlocker(SharedDirNames(s.SharedDirs))
+}
+
+// SharedDirNames names shared directories for messages and handles: the
+// tag, with what the user asked for when known ("vol0 (-v /srv:/data)").
+func SharedDirNames(dirs []SharedDir) []string {
+	var names []string
+	for _, d := range dirs {
+		n := d.Tag
+		if d.Desc != "" {
+			n += " (" + d.Desc + ")"
+		}
+		names = append(names, n)
 	}
-	return fmt.Errorf("%w: %w: it shares host directories through virtio-fs (%s), whose device cannot be migrated", errdefs.ErrUnsupported, ErrNotMigratable, strings.Join(tags, ", "))
+	return names
+}
+
+// SharedDirsBlocker is SnapshotBlocker's error for a machine sharing the
+// named directories (SharedDirNames), or nil when there are none.
+func SharedDirsBlocker(tags []string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: it shares host directories through virtio-fs (%s), whose device cannot be migrated; a VM with -v host directories cannot be snapshotted", errdefs.ErrUnsupported, ErrNotMigratable, strings.Join(tags, ", "))
 }
 
 // Handles identify a running machine's host resources; the daemon stores
@@ -233,6 +264,13 @@ type Handles struct {
 	// Confinement is how the backend confined the process itself (nil:
 	// not at all).
 	Confinement *Confinement `json:"confinement,omitempty"`
+	// MemoryFile is the file holding guest RAM, when the backend created
+	// one for it (Spec.MemoryFile); Release removes it.
+	MemoryFile string `json:"memory_file,omitempty"`
+	// SharedDirs name the directories the machine shares
+	// (SharedDirNames); they keep its state from being saved
+	// (SharedDirsBlocker), also once adopted.
+	SharedDirs []string `json:"shared_dirs,omitempty"`
 }
 
 // Status is what the VMM says about the guest.
@@ -314,27 +352,6 @@ type Owned struct {
 	Name string
 	// VMID is the VM it belongs to.
 	VMID string
-}
-
-// SnapshotType is "Full" or "Diff" (Firecracker's names).
-type SnapshotType string
-
-// The snapshot types.
-const (
-	SnapshotFull SnapshotType = "Full"
-	SnapshotDiff SnapshotType = "Diff"
-)
-
-// SnapshotSpec names the files of a snapshot.
-type SnapshotSpec struct {
-	Type      SnapshotType
-	StatePath string
-	MemPath   string
-}
-
-// Snapshotter is a Machine that can save its state (it must be paused).
-type Snapshotter interface {
-	CreateSnapshot(ctx context.Context, s SnapshotSpec) error
 }
 
 // The guest agent channel's well-known names, shared by the backends (host

@@ -116,7 +116,7 @@ func (st volumesStage) share(rt *Runtime, i int, m volumes.Mount) error {
 		return err
 	}
 	tag := shareTag(i)
-	rt.Mounts.Shares = append(rt.Mounts.Shares, vmm.SharedDir{Tag: tag, Socket: e.Socket})
+	rt.Mounts.Shares = append(rt.Mounts.Shares, vmm.SharedDir{Tag: tag, Socket: e.Socket, Desc: m.Flag()})
 	rt.Mounts.Guest = append(rt.Mounts.Guest, bootcfg.Mount{Type: bootcfg.MountVirtioFS, Source: tag, Target: m.Target, ReadOnly: m.ReadOnly})
 	return nil
 }

@@ -66,7 +66,7 @@ func TestVolumesStageGivesTheVMItsMounts(t *testing.T) {
 		t.Errorf("kernel command line %q does not load virtio-fs's modules", spec.Cmdline)
 	}
 	run := f.l.VMRuntime(vm.ID)
-	if want := []vmm.SharedDir{{Tag: "vol0", Socket: filepath.Join(run, "fs0.sock")}}; !slices.Equal(spec.SharedDirs, want) {
+	if want := []vmm.SharedDir{{Tag: "vol0", Socket: filepath.Join(run, "fs0.sock"), Desc: "-v " + dirA + ":/data:ro"}}; !slices.Equal(spec.SharedDirs, want) {
 		t.Errorf("shared dirs %+v, want %+v", spec.SharedDirs, want)
 	}
 	image := filepath.Join(f.l.VM(vm.ID), "mount-2.ext4")

@@ -6,6 +6,20 @@ import (
 	"github.com/bangerdev/banger/internal/vmm"
 )
 
+// AgentPortScript sets $port to the device of the port named
+// vmm.AgentPortName, waiting up to 10 s for it (empty when it never
+// appears).
+const AgentPortScript = `
+port=
+for i in $(seq 1 200); do
+	for p in /sys/class/virtio-ports/*; do
+		[ "$(cat $p/name 2>/dev/null)" = "` + vmm.AgentPortName + `" ] && port=/dev/${p##*/}
+	done
+	[ -n "$port" ] && break
+	sleep 0.05
+done
+`
+
 // EchoScript is a guest that stands in for the agent on the QEMU
 // virtio-serial channel: it finds the port named vmm.AgentPortName, echoes
 // every byte the host sends back to it (reopening the port after the host
@@ -20,16 +34,7 @@ import (
 // about 1 reconnect in 10 stalled; holding the port open, 0 in 180). When
 // the host hangs up, cat sees EOF and the loop starts it again on the same
 // descriptor.
-const EchoScript = `
-port=
-for i in $(seq 1 200); do
-	for p in /sys/class/virtio-ports/*; do
-		[ "$(cat $p/name 2>/dev/null)" = "` + vmm.AgentPortName + `" ] && port=/dev/${p##*/}
-	done
-	[ -n "$port" ] && break
-	sleep 0.05
-done
-echo "guest: agent port ${port:-missing}"
+const EchoScript = AgentPortScript + `echo "guest: agent port ${port:-missing}"
 echo "guest: cmdline $(cat /proc/cmdline)"
 for b in /sys/block/vd*; do
 	[ -e "$b" ] && echo "guest: block ${b##*/} sectors=$(cat $b/size) ro=$(cat $b/ro)"

@@ -27,6 +27,7 @@ var (
 	_ vmm.Machine     = (*Machine)(nil)
 	_ vmm.Pauser      = (*Machine)(nil)
 	_ vmm.Snapshotter = (*Machine)(nil)
+	_ vmm.Restorer    = (*Backend)(nil)
 )
 
 // Options configure a Backend; New fills them from the config.
@@ -116,7 +117,7 @@ func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error)
 
 // launch starts the Firecracker process and waits for its API socket.
 // With restore set, the snapshot's files are brought into the jail.
-func (b *Backend) launch(ctx context.Context, spec vmm.Spec, restore *RestoreSpec) (*Machine, error) {
+func (b *Backend) launch(ctx context.Context, spec vmm.Spec, restore *vmm.RestoreSpec) (*Machine, error) {
 	if err := validate(spec); err != nil {
 		return nil, err
 	}
@@ -162,7 +163,7 @@ func (b *Backend) launch(ctx context.Context, spec vmm.Spec, restore *RestoreSpe
 }
 
 // prepare decides argv, the paths the VMM sees and the files to make.
-func (b *Backend) prepare(spec vmm.Spec, fc string, rt runtimeFiles, restore *RestoreSpec, m *Machine) (argv []string, apiReal, logReal string, ops []FileOp, err error) {
+func (b *Backend) prepare(spec vmm.Spec, fc string, rt runtimeFiles, restore *vmm.RestoreSpec, m *Machine) (argv []string, apiReal, logReal string, ops []FileOp, err error) {
 	if b.opts.Jail == nil {
 		m.paths = vmPaths{
 			Kernel: spec.Kernel.Vmlinux, Initrd: spec.Kernel.Initrd,

@@ -108,7 +108,7 @@ func TestRestore(t *testing.T) {
 	must(t, src.Cleanup())
 
 	g := newFixture(t, "snap-dst")
-	m, err := b.Restore(ctx, g.spec, firecracker.RestoreSpec{StatePath: snap.StatePath, MemPath: snap.MemPath})
+	m, err := b.Restore(ctx, g.spec, vmm.RestoreSpec{StatePath: snap.StatePath, MemPath: snap.MemPath})
 	must(t, err)
 	t.Cleanup(func() { _ = m.Kill(context.Background()); _ = m.Cleanup() })
 	if st, err := m.Status(ctx); err != nil || st != vmm.StatusPaused {

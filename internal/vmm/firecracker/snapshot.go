@@ -45,23 +45,14 @@ func (m *Machine) CreateSnapshot(ctx context.Context, s vmm.SnapshotSpec) error 
 	return nil
 }
 
-// RestoreSpec names a snapshot to start a VM from.
-type RestoreSpec struct {
-	StatePath string
-	MemPath   string
-	// Resume runs the guest right after loading; otherwise it stays
-	// paused until Resume.
-	Resume bool
-}
-
-// Restore starts a Firecracker process for spec and loads a snapshot into
+// Restore implements vmm.Restorer: it starts a Firecracker process for spec and loads a snapshot into
 // it (PUT /snapshot/load) instead of booting: the guest continues where
 // the snapshot left it, with its NICs moved to spec's taps
 // (network_overrides) and its vsock to spec's runtime dir
 // (vsock_override). The snapshot's drives are reopened at the paths they
 // had; under the jailer those are the jail's stable names
 // (/drive-<id>), which spec's drives are linked to.
-func (b *Backend) Restore(ctx context.Context, spec vmm.Spec, r RestoreSpec) (vmm.Machine, error) {
+func (b *Backend) Restore(ctx context.Context, spec vmm.Spec, r vmm.RestoreSpec) (vmm.Machine, error) {
 	m, err := b.launch(ctx, spec, &r)
 	if err != nil {
 		return nil, err

@@ -53,6 +53,15 @@ type launch struct {
 	backing map[string]backingFile
 	// sandbox is QEMU's -sandbox value; empty leaves it out.
 	sandbox string
+	// memFile, when set, backs guest RAM with this file: shared (the
+	// source of a snapshot, Spec.MemoryFile) or a private copy-on-write
+	// mapping (a machine restored from a snapshot's RAM file).
+	memFile  string
+	memShare bool
+	// incoming, a state file, starts QEMU waiting for a migration stream
+	// (restore) instead of booting; the file is the last descriptor QEMU
+	// inherits (stateFD).
+	incoming string
 }
 
 // backingFile is a qcow2 overlay's backing file.
@@ -85,10 +94,10 @@ func commandLine(l launch) ([]string, []inherited, error) {
 	if kernel == "" {
 		kernel = s.Kernel.Vmlinux
 	}
-	machine := machineType
-	if len(s.SharedDirs) > 0 {
-		machine += ",memory-backend=" + sharedMemID
-	}
+	// Guest RAM is always the memory backend named memID, whatever holds
+	// it: migration matches RAM by that name, so a snapshot of any
+	// machine restores into any other (see memoryArgs).
+	machine := machineType + ",memory-backend=" + memID
 	var fds fdPlan
 	args := []string{
 		"-name", "guest=banger-" + opt(s.ID),
@@ -120,6 +129,7 @@ func commandLine(l launch) ([]string, []inherited, error) {
 		"-chardev", "socket,id=agent,fd="+fds.socket(l.agentPath())+",server=on,wait=off",
 		"-device", "virtserialport,bus=vser0.0,chardev=agent,name="+vmm.AgentPortName,
 	)
+	args = append(args, memoryArgs(l, &fds)...)
 	args = append(args, sharedDirArgs(s, &fds)...)
 	for i, d := range orderDrives(s.Drives) {
 		id := "disk" + strconv.Itoa(i)
@@ -145,7 +155,13 @@ func commandLine(l launch) ([]string, []inherited, error) {
 		if d.ReadOnly {
 			drive += ",readonly=on"
 		} else {
-			drive += ",discard=unmap"
+			// No image lock on a writable drive: its set's two
+			// descriptors are two open files, and QEMU 7.2 re-taking
+			// the lock with them conflicts with itself ("Failed to get
+			// "write" lock") when a machine resumes after a save, so a
+			// checkpointed source could not go on. The disk is this
+			// VM's alone, handed to this QEMU only (see files.go).
+			drive += ",discard=unmap,file.locking=off"
 		}
 		args = append(args, "-drive", drive, "-device", "virtio-blk-device,drive="+id)
 	}
@@ -162,11 +178,43 @@ func commandLine(l launch) ([]string, []inherited, error) {
 			"-netdev", "tap,id="+id+",fd="+fds.tap(n.Tap),
 			"-device", dev)
 	}
+	if l.incoming != "" {
+		fds.add(inherited{Path: l.incoming, Flag: os.O_RDONLY})
+		args = append(args, "-incoming", "defer")
+	}
 	return args, fds.files, nil
 }
 
-// sharedMemID names guest RAM's memory backend when it is shared.
-const sharedMemID = "mem"
+// memID names guest RAM's memory backend.
+const memID = "mem"
+
+// memoryArgs is guest RAM: a shared memfd for virtio-fs (see
+// sharedDirArgs), a file (l.memFile) or anonymous memory. QEMU maps the
+// file through a descriptor the daemon opened (read-write: QEMU 7.2's
+// readonly=on would make guest RAM read-only too).
+func memoryArgs(l launch, fds *fdPlan) []string {
+	size := ",size=" + strconv.Itoa(l.spec.MemoryMiB) + "M"
+	switch {
+	case len(l.spec.SharedDirs) > 0:
+		return []string{"-object", "memory-backend-memfd,id=" + memID + size + ",share=on"}
+	case l.memFile != "":
+		flag := os.O_RDWR
+		if l.memShare {
+			flag |= os.O_CREATE
+		}
+		path := "/proc/self/fd/" + fds.add(inherited{Path: l.memFile, Flag: flag})
+		return []string{"-object", "memory-backend-file,id=" + memID + size + ",mem-path=" + path + ",share=" + onOff(l.memShare)}
+	default:
+		return []string{"-object", "memory-backend-ram,id=" + memID + size}
+	}
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
 
 // sharedDirArgs are the virtio-fs devices of s, and what they need of the
 // machine (measured with QEMU 7.2, see the package doc): guest RAM as a
@@ -178,10 +226,7 @@ func sharedDirArgs(s vmm.Spec, fds *fdPlan) []string {
 	if len(s.SharedDirs) == 0 {
 		return nil
 	}
-	args := []string{
-		"-object", "memory-backend-memfd,id=" + sharedMemID + ",size=" + strconv.Itoa(s.MemoryMiB) + "M,share=on",
-		"-global", "virtio-mmio.force-legacy=false",
-	}
+	args := []string{"-global", "virtio-mmio.force-legacy=false"}
 	for i, d := range s.SharedDirs {
 		id := "fs" + strconv.Itoa(i)
 		args = append(args,
@@ -269,6 +314,9 @@ func checkSpec(l launch) error {
 			return bad("shared dir %q socket %q: want 1..%d bytes", d.Tag, d.Socket, maxSocketPath)
 		}
 		tags[d.Tag] = true
+	}
+	if len(s.SharedDirs) > 0 && l.memFile != "" {
+		return bad("guest RAM cannot be both a file (memory file %s) and the shared memory virtio-fs needs", l.memFile)
 	}
 	for _, n := range s.NICs {
 		if n.Tap == "" || len(n.Tap) > 15 {

@@ -29,7 +29,7 @@ func baseSpec() vmm.Spec {
 func common(accel, cpu, cmdline string) []string {
 	return []string{
 		"-name", "guest=banger-vm1",
-		"-M", "microvm,acpi=on,rtc=on,isa-serial=on",
+		"-M", "microvm,acpi=on,rtc=on,isa-serial=on,memory-backend=mem",
 		"-accel", accel, "-cpu", cpu, "-smp", "2", "-m", "512",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-kernel", "/proc/self/fd/3", "-initrd", "/proc/self/fd/4",
@@ -44,6 +44,7 @@ func common(accel, cpu, cmdline string) []string {
 		"-device", "virtio-serial-device,id=vser0",
 		"-chardev", "socket,id=agent,fd=7,server=on,wait=off",
 		"-device", "virtserialport,bus=vser0.0,chardev=agent,name=banger.agent",
+		"-object", "memory-backend-ram,id=mem,size=512M",
 	}
 }
 
@@ -101,7 +102,7 @@ func TestCommandLine(t *testing.T) {
 			},
 			want: append(common("tcg", "max", tcgCmdline),
 				"-add-fd", "fd=8,set=2", "-add-fd", "fd=9,set=2",
-				"-drive", "id=disk0,if=none,file=/dev/fdset/2,format=raw,discard=unmap",
+				"-drive", "id=disk0,if=none,file=/dev/fdset/2,format=raw,discard=unmap,file.locking=off",
 				"-device", "virtio-blk-device,drive=disk0",
 				"-add-fd", "fd=10,set=3",
 				"-drive", "id=disk1,if=none,file=/dev/fdset/3,format=qcow2,readonly=on",
@@ -122,7 +123,7 @@ func TestCommandLine(t *testing.T) {
 			backing: map[string]backingFile{"/vm/disk.qcow2": {Path: "/img/rootfs.ext4", Format: "raw"}},
 			want: append(common("tcg", "max", tcgCmdline),
 				"-add-fd", "fd=8,set=2", "-add-fd", "fd=9,set=2", "-add-fd", "fd=10,set=3",
-				"-drive", "id=disk0,if=none,file=/dev/fdset/2,format=qcow2,backing.file.filename=/dev/fdset/3,backing.driver=raw,discard=unmap",
+				"-drive", "id=disk0,if=none,file=/dev/fdset/2,format=qcow2,backing.file.filename=/dev/fdset/3,backing.driver=raw,discard=unmap,file.locking=off",
 				"-device", "virtio-blk-device,drive=disk0",
 			),
 			files: append(commonFiles(),
@@ -174,9 +175,8 @@ func TestCommandLineSharedDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := common("tcg", "max", "root=/dev/vda rw console=ttyS0 reboot=t panic=-1")
-	want[slices.Index(want, "-M")+1] = "microvm,acpi=on,rtc=on,isa-serial=on,memory-backend=mem"
+	want[len(want)-1] = "memory-backend-memfd,id=mem,size=512M,share=on"
 	want = append(want,
-		"-object", "memory-backend-memfd,id=mem,size=512M,share=on",
 		"-global", "virtio-mmio.force-legacy=false",
 		"-chardev", "socket,id=fs0,fd=8",
 		"-device", "vhost-user-fs-device,chardev=fs0,tag=v0",

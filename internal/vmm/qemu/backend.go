@@ -2,7 +2,6 @@ package qemu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -39,6 +38,7 @@ type Backend struct {
 var (
 	_ vmm.Backend  = (*Backend)(nil)
 	_ vmm.Confiner = (*Backend)(nil)
+	_ vmm.Restorer = (*Backend)(nil)
 )
 
 type options struct {
@@ -81,22 +81,40 @@ func (b *Backend) Name() string { return Name }
 // QEMU in its own session and returns once QEMU answers on QMP (the guest
 // is booting).
 func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error) {
+	m, err := b.start(ctx, spec, nil)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// start is Start, or with r set the first half of Restore: QEMU started
+// waiting for the state file r names.
+func (b *Backend) start(ctx context.Context, spec vmm.Spec, r *vmm.RestoreSpec) (*Machine, error) {
 	fail := func(phase string, err error) error { return fmt.Errorf("vm %s: %s: %w", spec.ID, phase, err) }
 	accel, bin, err := b.resolve(ctx, spec)
 	if err != nil {
 		return nil, fail("probe", err)
 	}
-	if err := checkFiles(spec); err != nil {
+	if err := checkFiles(spec, r); err != nil {
 		return nil, fail("configure", err)
 	}
 	l := launch{spec: spec, accel: accel, kernel: kernelImage(spec.Kernel)}
 	if accel == AccelTCG {
 		l.tscKHz = HostTSC().KHz
 	}
+	if r != nil {
+		l.incoming, l.memFile = r.StatePath, r.MemPath
+	} else if spec.MemoryFile != "" {
+		l.memFile, l.memShare = spec.MemoryFile, true
+	}
 	if l.backing, err = backingFiles(spec.Drives); err != nil {
 		return nil, fail("configure", err)
 	}
 	var conf confinement
+	if b.opts.confine != nil && l.memFile != "" {
+		return nil, fail("configure", errConfinedMemFile)
+	}
 	if b.opts.confine != nil {
 		conf = planConfinement(*b.opts.confine, b.gatherFacts(ctx, bin), spec.ID, spec.CPUs, spec.MemoryMiB)
 		if err := conf.err(); err != nil {
@@ -113,6 +131,10 @@ func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error)
 		Sockets:     map[string]string{"qmp": l.qmpPath(), "agent": l.agentPath()},
 		Accel:       accel,
 		Confinement: conf.record,
+		SharedDirs:  vmm.SharedDirNames(spec.SharedDirs),
+	}
+	if l.memShare {
+		h.MemoryFile = l.memFile
 	}
 	if err := record(spec, h); err != nil {
 		return nil, fail("record handles", err)
@@ -139,6 +161,12 @@ func (b *Backend) Start(ctx context.Context, spec vmm.Spec) (vmm.Machine, error)
 	return m, nil
 }
 
+// errConfinedMemFile: QEMU 7.2 opens a memory-backend-file by path,
+// read-write (readonly=on makes guest RAM read-only too), and a confined
+// QEMU may not open banger's files so; handing it a snapshot's RAM file
+// writable would let one VM change what its siblings restore.
+var errConfinedMemFile = fmt.Errorf("%w: guest RAM in a file (a memory file, or a snapshot's memory) needs an unconfined qemu; with confinement, save RAM in the state file", errdefs.ErrUnsupported)
+
 // resolve returns the accelerator and binary for spec: the spec's, the
 // configured one, or the probe's choice.
 func (b *Backend) resolve(ctx context.Context, spec vmm.Spec) (accel, bin string, err error) {
@@ -158,37 +186,6 @@ func (b *Backend) resolve(ctx context.Context, spec vmm.Spec) (accel, bin string
 		return "", "", fmt.Errorf("%w: qemu cannot run here: %s", errdefs.ErrUnavailable, strings.Join(p.Notes, "; "))
 	}
 	return p.Accel, p.Binary, nil
-}
-
-// checkFiles makes a missing kernel or disk a clear error before anything
-// is created.
-func checkFiles(spec vmm.Spec) error {
-	paths := []struct{ what, path string }{
-		{"kernel", spec.Kernel.BzImage},
-		{"kernel", spec.Kernel.Vmlinux},
-		{"initrd", spec.Kernel.Initrd},
-	}
-	for _, d := range spec.Drives {
-		paths = append(paths, struct{ what, path string }{"drive " + d.ID, d.Path})
-	}
-	for _, d := range spec.SharedDirs {
-		paths = append(paths, struct{ what, path string }{"shared dir " + d.Tag + " socket", d.Socket})
-	}
-	for _, p := range paths {
-		if p.path == "" {
-			continue
-		}
-		if _, err := os.Stat(p.path); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("%s %s: %w", p.what, p.path, errdefs.ErrNotFound)
-			}
-			return fmt.Errorf("%s: %w", p.what, err)
-		}
-	}
-	if fi, err := os.Stat(spec.RuntimeDir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("runtime dir %s must exist: %w", spec.RuntimeDir, errdefs.ErrInvalid)
-	}
-	return nil
 }
 
 func record(spec vmm.Spec, h vmm.Handles) error {
@@ -248,29 +245,6 @@ func (m *Machine) spawn(spec vmm.Spec, argv []string, files []inherited, cg *cgr
 	return nil
 }
 
-// backingFiles reads the backing file of each qcow2 drive from its header.
-func backingFiles(drives []vmm.Drive) (map[string]backingFile, error) {
-	out := map[string]backingFile{}
-	for _, d := range drives {
-		if d.Format != vmm.FormatQCOW2 {
-			continue
-		}
-		f, err := os.Open(d.Path)
-		if err != nil {
-			return nil, fmt.Errorf("drive %s: %w", d.ID, err)
-		}
-		path, format, err := qcow2Backing(f)
-		_ = f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("drive %s %s: %w", d.ID, d.Path, err)
-		}
-		if path != "" {
-			out[d.Path] = backingFile{Path: path, Format: format}
-		}
-	}
-	return out, nil
-}
-
 // vmmEnv is the daemon's environment with EnvVMID set to id.
 func vmmEnv(env []string, id string) []string {
 	out := make([]string, 0, len(env)+1)
@@ -314,7 +288,8 @@ func (b *Backend) Attach(ctx context.Context, h vmm.Handles) (vmm.Machine, error
 
 // Capabilities implements vmm.Backend. QEMU's guests power off through
 // ACPI, its drives may be qcow2 overlays, the agent is reached on a
-// virtio-serial port, host directories are shared with virtio-fs, and
+// virtio-serial port, machines are saved and restored (snapshot.go), host
+// directories are shared with virtio-fs, and
 // with WithConfinement the backend confines QEMU itself (vmm.Confiner).
 func (b *Backend) Capabilities() vmm.Capabilities {
 	return vmm.Capabilities{
@@ -323,6 +298,7 @@ func (b *Backend) Capabilities() vmm.Capabilities {
 		DiskFormats: []string{vmm.FormatRaw, vmm.FormatQCOW2},
 		ExtraDrives: true,
 		Pause:       true,
+		Snapshot:    true,
 		SharedDirs:  true,
 		Confined:    b.opts.confine != nil,
 	}

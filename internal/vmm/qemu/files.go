@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/vmm"
 )
 
 // inherited is a file QEMU inherits from the daemon: QEMU opens nothing of
@@ -169,4 +172,39 @@ func closeAll(files []*os.File) {
 	for _, f := range files {
 		_ = f.Close()
 	}
+}
+
+// checkFiles makes a missing kernel or disk a clear error before anything
+// is created.
+func checkFiles(spec vmm.Spec, r *vmm.RestoreSpec) error {
+	paths := []struct{ what, path string }{
+		{"kernel", spec.Kernel.BzImage},
+		{"kernel", spec.Kernel.Vmlinux},
+		{"initrd", spec.Kernel.Initrd},
+	}
+	if r != nil {
+		paths = append(paths, struct{ what, path string }{"snapshot state", r.StatePath},
+			struct{ what, path string }{"snapshot memory", r.MemPath})
+	}
+	for _, d := range spec.Drives {
+		paths = append(paths, struct{ what, path string }{"drive " + d.ID, d.Path})
+	}
+	for _, d := range spec.SharedDirs {
+		paths = append(paths, struct{ what, path string }{"shared dir " + d.Tag + " socket", d.Socket})
+	}
+	for _, p := range paths {
+		if p.path == "" {
+			continue
+		}
+		if _, err := os.Stat(p.path); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("%s %s: %w", p.what, p.path, errdefs.ErrNotFound)
+			}
+			return fmt.Errorf("%s: %w", p.what, err)
+		}
+	}
+	if fi, err := os.Stat(spec.RuntimeDir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("runtime dir %s must exist: %w", spec.RuntimeDir, errdefs.ErrInvalid)
+	}
+	return nil
 }

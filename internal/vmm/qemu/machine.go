@@ -85,9 +85,14 @@ func (m *Machine) errf(phase string, err error) error {
 
 // qmp runs one QMP command.
 func (m *Machine) qmp(ctx context.Context, cmd string, out any) error {
+	return m.qmpArgs(ctx, cmd, nil, out)
+}
+
+// qmpArgs runs one QMP command with arguments.
+func (m *Machine) qmpArgs(ctx context.Context, cmd string, args, out any) error {
 	m.qmpMu.Lock()
 	defer m.qmpMu.Unlock()
-	return qmpDo(ctx, m.h.Sockets["qmp"], cmd, nil, out)
+	return qmpDo(ctx, m.h.Sockets["qmp"], cmd, args, out)
 }
 
 // waitReady waits until QEMU answers on QMP, or fails with what QEMU and
@@ -320,15 +325,23 @@ func (m *Machine) Resume(ctx context.Context) error {
 }
 
 // Cleanup implements vmm.Machine: it removes the sockets and the stderr log
-// from the runtime dir, and the VM's cgroup. The runtime dir and the
+// from the runtime dir, the guest RAM file it created (Handles.MemoryFile)
+// and the VM's cgroup. The runtime dir and the
 // console log are the daemon's.
 func (m *Machine) Cleanup() error {
 	if m.alive() {
 		return m.errf("cleanup", fmt.Errorf("qemu %d still runs: %w", m.h.Process.PID, errdefs.ErrConflict))
 	}
 	errs := []error{m.removeCgroup()}
+	paths := []string{m.h.MemoryFile}
 	for _, name := range runtimeFiles {
-		if err := os.Remove(filepath.Join(m.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		paths = append(paths, filepath.Join(m.dir, name))
+	}
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}

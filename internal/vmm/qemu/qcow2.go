@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+
+	"github.com/bangerdev/banger/internal/vmm"
 )
 
 // qcow2Magic starts every qcow2 file.
@@ -68,4 +71,27 @@ func qcow2Backing(r io.ReaderAt) (path, format string, err error) {
 		at += 8 + int64((l+7)&^7)
 	}
 	return string(name), format, nil
+}
+
+// backingFiles reads the backing file of each qcow2 drive from its header.
+func backingFiles(drives []vmm.Drive) (map[string]backingFile, error) {
+	out := map[string]backingFile{}
+	for _, d := range drives {
+		if d.Format != vmm.FormatQCOW2 {
+			continue
+		}
+		f, err := os.Open(d.Path)
+		if err != nil {
+			return nil, fmt.Errorf("drive %s: %w", d.ID, err)
+		}
+		path, format, err := qcow2Backing(f)
+		_ = f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("drive %s %s: %w", d.ID, d.Path, err)
+		}
+		if path != "" {
+			out[d.Path] = backingFile{Path: path, Format: format}
+		}
+	}
+	return out, nil
 }

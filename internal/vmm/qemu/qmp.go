@@ -19,6 +19,8 @@ type qmpConn struct {
 	conn net.Conn
 	r    *bufio.Reader
 	stop func() bool // unhooks the ctx cancellation
+	// oob goes with the next command written (SCM_RIGHTS, see executeFD).
+	oob []byte
 }
 
 // qmpError is an error QEMU returned for a command.
@@ -93,7 +95,7 @@ func (q *qmpConn) execute(cmd string, args, out any) error {
 	if err != nil {
 		return err
 	}
-	if _, err := q.conn.Write(append(b, '\n')); err != nil {
+	if err := q.write(append(b, '\n')); err != nil {
 		return fmt.Errorf("qmp %s: %w", cmd, err)
 	}
 	for {
@@ -115,6 +117,18 @@ func (q *qmpConn) execute(cmd string, args, out any) error {
 		}
 		// An event (m.Event != "") or an unknown message: keep reading.
 	}
+}
+
+// write sends b, with q.oob attached once when set.
+func (q *qmpConn) write(b []byte) error {
+	oob := q.oob
+	q.oob = nil
+	if uc, ok := q.conn.(*net.UnixConn); ok && oob != nil {
+		_, _, err := uc.WriteMsgUnix(b, oob, nil)
+		return err
+	}
+	_, err := q.conn.Write(b)
+	return err
 }
 
 func (q *qmpConn) Close() error {

@@ -157,6 +157,9 @@ func (s *suite) capabilities(t *testing.T) {
 	if _, ok := m.(vmm.Snapshotter); ok != caps.Snapshot {
 		t.Errorf("machine implements Snapshotter: %v; capabilities say %v", ok, caps.Snapshot)
 	}
+	if _, ok := v.backend.(vmm.Restorer); ok != caps.Snapshot {
+		t.Errorf("backend implements Restorer: %v; capabilities say %v", ok, caps.Snapshot)
+	}
 }
 
 func (s *suite) attach(ctx context.Context, t *testing.T, m vmm.Machine) vmm.Machine {
