@@ -38,6 +38,8 @@ type durable struct {
 	vm    string
 	files map[string]string
 	n     int
+	// daemonLog, when set, is the daemon's log tail for failures.
+	daemonLog func() string
 }
 
 func newDurable(t *testing.T, cli cliFunc, name string) *durable {
@@ -55,7 +57,13 @@ func (d *durable) must(args ...string) string {
 	d.t.Helper()
 	out, errOut, code := d.cli(args...)
 	if code != 0 {
-		d.t.Fatalf("banger %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		// What the guest said last: a failure here is rare and timing-bound.
+		console, _, _ := d.cli("logs", "--console", "--tail", "40", d.vm)
+		var daemon string
+		if d.daemonLog != nil {
+			daemon = d.daemonLog()
+		}
+		d.t.Fatalf("banger %s: exit %d\n%s%s\nthe VM's console, last lines:\n%s\ndaemon log tail:\n%s", strings.Join(args, " "), code, out, errOut, console, daemon)
 	}
 	return out
 }
@@ -176,6 +184,7 @@ var endings = []struct {
 func TestNoWriteLostWhateverEndsTheVM(t *testing.T) {
 	f := env(t)
 	d := newDurable(t, fixtureCLI(f), "durable")
+	d.daemonLog = f.logTail
 	const rounds = 50
 	counts := map[string]int{}
 	lost := 0
@@ -208,6 +217,7 @@ func TestNoWriteLostWhateverEndsTheVM(t *testing.T) {
 func TestCopyIsDurableWhenTheVMMIsKilled(t *testing.T) {
 	f := env(t)
 	d := newDurable(t, fixtureCLI(f), "vmmkill")
+	d.daemonLog = f.logTail
 	// Only cp promises durability before a stop: what exec and the main
 	// process wrote may still be in the guest's page cache, as on any
 	// machine that loses power.
