@@ -145,6 +145,11 @@ func (c *Client) open(ctx context.Context, request string, payload []byte, stdin
 	}
 	ok, err := ch.SendRequest(request, true, payload)
 	if err != nil {
+		if errors.Is(err, io.EOF) && request == proto.RequestExec {
+			// The agent may have started the command: never run it again
+			// on the caller's behalf.
+			return fail(fmt.Errorf("agentclient: %s: the session closed before the agent answered (the VM stopped, or the connection to it broke); the command may have run: %w", request, err))
+		}
 		return fail(fmt.Errorf("agentclient: %s: %w", request, err))
 	}
 	if !ok {

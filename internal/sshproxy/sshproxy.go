@@ -113,13 +113,25 @@ func proxyChannel(nc ssh.NewChannel, upstream Upstream) {
 		_, _ = io.Copy(uch, dch)
 		_ = uch.CloseWrite()
 	}()
+	// The agent's replies to the client's requests and the agent's own
+	// requests and close reach the proxy on two paths (SendRequest's
+	// return, ureqs), so nothing orders them. The agent sends a reply
+	// before what follows it (exec's reply before the command's
+	// exit-status and close); forwarding holds replying from a request's
+	// send until its reply went to the client, and everything from the
+	// agent waits for it. Without that, a command that ends at once could
+	// have its close reach the client before the reply to exec: the client
+	// saw EOF for a command that ran.
+	var replying sync.Mutex
 	// Client requests (pty-req, env, exec, subsystem, window-change, signal).
 	go func() {
 		for r := range dreqs {
+			replying.Lock()
 			ok, _ := uch.SendRequest(r.Type, r.WantReply, r.Payload)
 			if r.WantReply {
 				_ = r.Reply(ok, nil)
 			}
+			replying.Unlock()
 		}
 		// The client closed its channel: close ours upstream.
 		_ = uch.Close()
@@ -129,11 +141,17 @@ func proxyChannel(nc ssh.NewChannel, upstream Upstream) {
 		if r.Type == "exit-status" || r.Type == "exit-signal" {
 			<-outDone
 		}
+		replying.Lock()
 		ok, _ := dch.SendRequest(r.Type, r.WantReply, r.Payload)
+		replying.Unlock()
 		if r.WantReply {
 			_ = r.Reply(ok, nil)
 		}
 	}
 	<-outDone
+	// A request in flight now gets its answer at once: the agent's reply,
+	// already received, or EOF from the closed channel.
+	replying.Lock()
 	_ = dch.Close()
+	replying.Unlock()
 }
