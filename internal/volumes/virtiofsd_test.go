@@ -54,7 +54,12 @@ func TestStartShareConfinesVirtiofsd(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = StopSharesOf(vmID) })
-			env, _ := proc.Environ(id.PID)
+			// The kernel fills /proc/PID/environ a moment after the exec
+			// that Start waited for (the close-on-exec pipe closes first).
+			var env []string
+			for deadline := time.Now().Add(5 * time.Second); len(env) == 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				env, _ = proc.Environ(id.PID)
+			}
 			if !slices.Contains(env, vmm.EnvVMID+"="+vmID) || !slices.Contains(env, EnvRole+"="+RoleVirtiofsd) {
 				t.Fatalf("virtiofsd carries no markers: %q", env)
 			}
