@@ -65,7 +65,8 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 	lv := newLive(rt, rt.Agent)
 	s.live.put(lv)
 	vm, err = s.update(vm.ID, func(v *VM) {
-		v.State, v.Error, v.ErrorPhase, v.ConsoleTail, v.ExitCode = Running, "", "", nil, nil
+		v.State, v.Error, v.ErrorPhase, v.ConsoleTail = Running, "", "", nil
+		clearExit(v)
 		v.Started = rt.started
 		v.Runtime = summarize(rec, rt.Probe.Accel)
 		if cause == byPolicy {

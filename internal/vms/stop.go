@@ -225,3 +225,10 @@ func recordExit(v *VM, e proto.Exit) {
 	code := e.Status
 	v.ExitCode, v.ExitSignal, v.OOMKilled = &code, e.Signal, e.OOM
 }
+
+// clearExit forgets how the previous run ended (a start): a run that ends
+// without an exit line (a crash, a panic) must not show the last one's
+// signal or OOM kill, nor a running VM any of it.
+func clearExit(v *VM) {
+	v.ExitCode, v.ExitSignal, v.OOMKilled, v.ExitReason = nil, "", false, ""
+}
