@@ -2,6 +2,9 @@ package vms
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/bangerdev/banger/internal/agent/proto"
@@ -23,4 +26,74 @@ func TestStartForgetsHowThePreviousRunEnded(t *testing.T) {
 	if v := res.VM; v.ExitCode != nil || v.ExitSignal != "" || v.OOMKilled || v.ExitReason != "" {
 		t.Fatalf("running VM still shows the last exit: code %v signal %q oom %v reason %q", v.ExitCode, v.ExitSignal, v.OOMKilled, v.ExitReason)
 	}
+}
+
+// The console log keeps every run's lines, but how a run ended is read
+// from its own: a run that crashes after one that exited has no exit
+// code, and a run that exits after one that panicked is no panic (on-failure
+// would restart it as failed, again and again).
+func TestARunsEndIsReadFromItsOwnConsoleLines(t *testing.T) {
+	f := newFixture(t)
+	vm, m := f.start("job")
+	m.powerOff(proto.Exit{Status: 137, Signal: "KILL", OOM: true})
+	if _, err := f.s.Wait(context.Background(), "job"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Start(context.Background(), "job"); err != nil {
+		t.Fatal(err)
+	}
+	f.machine(vm.ID).exit(139)
+	got, err := f.s.Wait(context.Background(), "job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != Failed || got.ErrorPhase != "vmm" || got.ExitCode != nil || got.ExitSignal != "" || got.OOMKilled {
+		t.Fatalf("a crash after an OOM kill: state %s phase %q code %v signal %q oom %v", got.State, got.ErrorPhase, got.ExitCode, got.ExitSignal, got.OOMKilled)
+	}
+
+	if _, err := f.s.Start(context.Background(), "job"); err != nil {
+		t.Fatal(err)
+	}
+	m = f.machine(vm.ID)
+	appendLine(t, m.console, "[    1.0] Kernel panic - not syncing: Attempted to kill init!")
+	m.exit(0)
+	if got, err := f.s.Wait(context.Background(), "job"); err != nil || got.State != Failed || got.ErrorPhase != "guest" {
+		t.Fatalf("a panic: %+v, %v", got, err)
+	}
+	if _, err := f.s.Start(context.Background(), "job"); err != nil {
+		t.Fatal(err)
+	}
+	f.machine(vm.ID).powerOff(proto.Exit{Status: 0})
+	got, err = f.s.Wait(context.Background(), "job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != Exited || got.ExitCode == nil || *got.ExitCode != 0 || got.Error != "" || len(got.ConsoleTail) != 0 {
+		t.Fatalf("a clean exit after a panic: state %s code %v error %q tail %q", got.State, got.ExitCode, got.Error, got.ConsoleTail)
+	}
+	// The log itself keeps all four runs.
+	if lines := strings.Count(readFile(t, f.s.consoleLog(vm.ID)), runMarker); lines != 4 {
+		t.Errorf("console log has %d run markers, want 4", lines)
+	}
+}
+
+func appendLine(t *testing.T, path, line string) {
+	t.Helper()
+	fh, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = fh.Close() }()
+	if _, err := fmt.Fprintln(fh, line); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
