@@ -131,7 +131,9 @@ func (s *Service) scheduleRestart(id string, d time.Duration) {
 }
 
 // restartNow is a pending restart's start: the VM's lock, then a normal
-// start, unless a stop or rm canceled it meanwhile.
+// start, unless a stop or rm canceled it meanwhile, or left the VM no
+// longer Restarting before the restart was scheduled (a stop that came
+// while the watcher recorded the exit).
 func (s *Service) restartNow(id string, p *pendingRestart) {
 	unlock := s.locks.Lock(id)
 	defer unlock()
@@ -139,6 +141,9 @@ func (s *Service) restartNow(id string, p *pendingRestart) {
 		return
 	}
 	defer s.restarts.finish(id, p)
+	if vm, err := s.Get(id); err != nil || vm.State != Restarting {
+		return
+	}
 	if _, err := s.startLocked(s.ctx, id, byPolicy); err != nil {
 		s.Log.Error("restart policy: start", "vm", id, "error", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bangerdev/banger/internal/agent/proto"
 )
@@ -96,4 +97,51 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A stop reads the VM under its lock: one that waited there while the VM
+// exited and went into its policy's back-off cancels the restart and
+// leaves it exited (it had taken the VM for running and failed, leaving
+// it Restarting with nothing pending).
+func TestStopOfAVMThatExitedWhileItWaited(t *testing.T) {
+	f := newFixture(t)
+	vm, m := f.start("web", withPolicy("always"))
+	f.longBackoff(vm.ID)
+	unlock := f.s.locks.Lock(vm.ID)
+	type result struct {
+		vm  VM
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, err := f.s.Stop(context.Background(), "web", time.Second)
+		done <- result{got, err}
+	}()
+	time.Sleep(100 * time.Millisecond) // the stop looks the VM up, then waits for the lock
+	m.powerOff(proto.Exit{Status: 0})
+	f.inBackoff(vm.ID)
+	unlock()
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("stop: %v", r.err)
+	}
+	if r.vm.State != Exited || !r.vm.Restarts.ManuallyStopped || f.s.restarts.get(vm.ID) != nil {
+		t.Fatalf("after the stop: state %s restarts %+v pending %v", r.vm.State, r.vm.Restarts, f.s.restarts.get(vm.ID) != nil)
+	}
+}
+
+// A pending restart starts only a VM still Restarting: a stop that came
+// while the watcher recorded the exit leaves it exited, whatever the
+// watcher schedules after.
+func TestAPendingRestartOfAStoppedVMDoesNothing(t *testing.T) {
+	f := newFixture(t)
+	vm, _ := f.start("web", withPolicy("always"))
+	if _, err := f.s.Stop(context.Background(), "web", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f.s.scheduleRestart(vm.ID, 0)
+	eventually(t, "the pending restart's end", func() bool { return f.s.restarts.get(vm.ID) == nil })
+	if got := f.get("web"); got.State != Exited || f.starts() != 1 {
+		t.Fatalf("state %s after %d starts: want exited, started once", got.State, f.starts())
+	}
 }
