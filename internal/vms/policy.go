@@ -74,6 +74,12 @@ type pendingRestart struct {
 	done chan struct{}
 }
 
+// end stops p's timer and tells its waiters (under restartSet's lock).
+func (p *pendingRestart) end() {
+	p.timer.Stop()
+	close(p.done)
+}
+
 // restartSet is the pending restarts by VM id.
 type restartSet struct {
 	mu sync.Mutex
@@ -95,8 +101,7 @@ func (r *restartSet) finish(id string, p *pendingRestart) {
 		return
 	}
 	delete(r.m, id)
-	p.timer.Stop()
-	close(p.done)
+	p.end()
 }
 
 // cancel drops id's pending restart, if any.
@@ -107,8 +112,7 @@ func (r *restartSet) cancelAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range r.m {
-		p.timer.Stop()
-		close(p.done)
+		p.end()
 	}
 	r.m = nil
 }
@@ -122,8 +126,7 @@ func (s *Service) scheduleRestart(id string, d time.Duration) {
 		s.restarts.m = map[string]*pendingRestart{}
 	}
 	if old := s.restarts.m[id]; old != nil {
-		old.timer.Stop()
-		close(old.done)
+		old.end()
 	}
 	p.timer = time.AfterFunc(d, func() { s.restartNow(id, p) })
 	s.restarts.m[id] = p

@@ -37,13 +37,14 @@ func (s *Service) watch(lv *liveVM) {
 	exit, haveCode := exitFromConsole(tail)
 	state, phase, msg := Exited, "", ""
 	reason, _ := lv.killed.Load().(string)
-	canceled, manual := lv.stopping.Load(), lv.stopping.Load() || lv.manual.Load()
+	canceled := lv.stopping.Load()
+	manual := canceled || lv.manual.Load()
 	switch i, line := panicLine(lines); {
 	case i >= 0:
 		state, phase, msg = Failed, "guest", "the guest kernel panicked: "+line
 		// Show the panic and what follows it, not only the stack's end.
 		tail = lines[i:min(len(lines), i+25)]
-	case !lv.stopping.Load() && !haveCode && ex.Code != 0:
+	case !canceled && !haveCode && ex.Code != 0:
 		state, phase, msg = Failed, "vmm", fmt.Sprintf("the VMM exited unexpectedly with code %d", ex.Code)
 	}
 	if relErr != nil {
