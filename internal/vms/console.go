@@ -3,6 +3,7 @@ package vms
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -29,8 +30,29 @@ func lastN(lines []string, n int) []string {
 	return lines
 }
 
-// consoleLines returns the non-empty lines of the end (64 KiB) of a
-// console log.
+// runMarker begins each run's part of a console log, which keeps every
+// run's lines: a start writes it (markRun) before anything boots, and how a
+// run ended (its exit line, a panic) is read from its own lines only.
+const runMarker = "--- banger: the VM starts"
+
+// markRun appends a run's marker to a VM's console log.
+func markRun(path string, at time.Time) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("console log: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "%s at %s ---\n", runMarker, at.Format(time.RFC3339))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("console log: %w", err)
+	}
+	return nil
+}
+
+// consoleLines returns the non-empty lines the last run wrote to a console
+// log (those after its marker), of the log's end (64 KiB).
 func consoleLines(path string) []string {
 	f, err := os.Open(path)
 	if err != nil {
@@ -47,6 +69,10 @@ func consoleLines(path string) []string {
 	for sc.Scan() {
 		l := strings.TrimRight(sc.Text(), "\r")
 		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		if strings.HasPrefix(l, runMarker) {
+			lines = lines[:0]
 			continue
 		}
 		lines = append(lines, l)

@@ -70,7 +70,7 @@ func (s *Service) inventory(ctx context.Context) []hostObject {
 		}
 		objs, err := sw.Owned()
 		if err != nil {
-			s.Log.Warn("cannot list the backend's host objects", "backend", b.Name(), "err", err)
+			s.Log.Warn("cannot list the backend's host objects", "backend", b.Name(), "error", err)
 			continue
 		}
 		for _, o := range objs {

@@ -91,7 +91,7 @@ func (s *Service) Restart(ctx context.Context, ref string, timeout time.Duration
 	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
-	if err := s.stopLocked(ctx, vm, timeout); err != nil {
+	if err := s.stopLocked(ctx, vm.ID, timeout); err != nil {
 		return StartResult{}, err
 	}
 	return s.startLocked(ctx, vm.ID, byUser)

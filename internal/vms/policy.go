@@ -74,6 +74,12 @@ type pendingRestart struct {
 	done chan struct{}
 }
 
+// end stops p's timer and tells its waiters (under restartSet's lock).
+func (p *pendingRestart) end() {
+	p.timer.Stop()
+	close(p.done)
+}
+
 // restartSet is the pending restarts by VM id.
 type restartSet struct {
 	mu sync.Mutex
@@ -95,8 +101,7 @@ func (r *restartSet) finish(id string, p *pendingRestart) {
 		return
 	}
 	delete(r.m, id)
-	p.timer.Stop()
-	close(p.done)
+	p.end()
 }
 
 // cancel drops id's pending restart, if any.
@@ -107,8 +112,7 @@ func (r *restartSet) cancelAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range r.m {
-		p.timer.Stop()
-		close(p.done)
+		p.end()
 	}
 	r.m = nil
 }
@@ -122,8 +126,7 @@ func (s *Service) scheduleRestart(id string, d time.Duration) {
 		s.restarts.m = map[string]*pendingRestart{}
 	}
 	if old := s.restarts.m[id]; old != nil {
-		old.timer.Stop()
-		close(old.done)
+		old.end()
 	}
 	p.timer = time.AfterFunc(d, func() { s.restartNow(id, p) })
 	s.restarts.m[id] = p
@@ -131,7 +134,9 @@ func (s *Service) scheduleRestart(id string, d time.Duration) {
 }
 
 // restartNow is a pending restart's start: the VM's lock, then a normal
-// start, unless a stop or rm canceled it meanwhile.
+// start, unless a stop or rm canceled it meanwhile, or left the VM no
+// longer Restarting before the restart was scheduled (a stop that came
+// while the watcher recorded the exit).
 func (s *Service) restartNow(id string, p *pendingRestart) {
 	unlock := s.locks.Lock(id)
 	defer unlock()
@@ -139,6 +144,9 @@ func (s *Service) restartNow(id string, p *pendingRestart) {
 		return
 	}
 	defer s.restarts.finish(id, p)
+	if vm, err := s.Get(id); err != nil || vm.State != Restarting {
+		return
+	}
 	if _, err := s.startLocked(s.ctx, id, byPolicy); err != nil {
 		s.Log.Error("restart policy: start", "vm", id, "error", err)
 	}

@@ -39,7 +39,7 @@ func (s *Service) remove1(ctx context.Context, id string, force bool) error {
 			return fmt.Errorf("vm %s: %w: it is running; stop it first or use `banger rm -f`", vm.Name, errdefs.ErrConflict)
 		}
 		// The disk goes too: nothing to sync, kill the VMM at once.
-		if err := s.stopLocked(ctx, vm, -1); err != nil {
+		if err := s.stopLocked(ctx, vm.ID, -1); err != nil {
 			return err
 		}
 		if vm, err = s.Get(vm.ID); err != nil {

@@ -48,6 +48,9 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 		return StartResult{}, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
 	rt := &Runtime{VM: vm, Record: rec, started: s.now()}
+	if err := markRun(s.consoleLog(vm.ID), rt.started); err != nil {
+		return StartResult{}, fmt.Errorf("vm %s: %w", vm.Name, err)
+	}
 	stages := s.pipeline(vm)
 	if rec.Running() {
 		// Leftovers of a start or stop that did not finish (a failed
@@ -65,7 +68,8 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 	lv := newLive(rt, rt.Agent)
 	s.live.put(lv)
 	vm, err = s.update(vm.ID, func(v *VM) {
-		v.State, v.Error, v.ErrorPhase, v.ConsoleTail, v.ExitCode = Running, "", "", nil, nil
+		v.State, v.Error, v.ErrorPhase, v.ConsoleTail = Running, "", "", nil
+		clearExit(v)
 		v.Started = rt.started
 		v.Runtime = summarize(rec, rt.Probe.Accel)
 		if cause == byPolicy {

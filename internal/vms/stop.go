@@ -37,13 +37,14 @@ func (s *Service) watch(lv *liveVM) {
 	exit, haveCode := exitFromConsole(tail)
 	state, phase, msg := Exited, "", ""
 	reason, _ := lv.killed.Load().(string)
-	canceled, manual := lv.stopping.Load(), lv.stopping.Load() || lv.manual.Load()
+	canceled := lv.stopping.Load()
+	manual := canceled || lv.manual.Load()
 	switch i, line := panicLine(lines); {
 	case i >= 0:
 		state, phase, msg = Failed, "guest", "the guest kernel panicked: "+line
 		// Show the panic and what follows it, not only the stack's end.
 		tail = lines[i:min(len(lines), i+25)]
-	case !lv.stopping.Load() && !haveCode && ex.Code != 0:
+	case !canceled && !haveCode && ex.Code != 0:
 		state, phase, msg = Failed, "vmm", fmt.Sprintf("the VMM exited unexpectedly with code %d", ex.Code)
 	}
 	if relErr != nil {
@@ -109,18 +110,30 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout time.Duration) (
 	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
-	if err := s.stopLocked(ctx, vm, timeout); err != nil {
+	if err := s.stopLocked(ctx, vm.ID, timeout); err != nil {
 		return vm, err
 	}
 	return s.Get(vm.ID)
 }
 
-// stopLocked stops vm, whose lock the caller holds, and returns once its
-// exit watcher has released it. A negative timeout kills the VMM at once
-// (rm -f: the disk is going anyway).
-func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) error {
-	lv := s.live.get(vm.ID)
+// stopLocked stops the VM id, whose lock the caller holds, and returns
+// once its exit watcher has released it. A negative timeout kills the VMM
+// at once (rm -f: the disk is going anyway). The VM is read here, under
+// the lock: it may have exited, or been stopped by another call, since the
+// caller looked it up.
+func (s *Service) stopLocked(ctx context.Context, id string, timeout time.Duration) error {
+	lv := s.live.get(id)
 	if lv == nil {
+		if ex := s.live.any(id); ex != nil {
+			// Its exit is being recorded: make it the user's stop and
+			// read the record once it is written.
+			ex.stopping.Store(true)
+			<-ex.done
+		}
+		vm, err := s.Get(id)
+		if err != nil {
+			return err
+		}
 		if err := s.cancelRestart(vm); err != nil {
 			return fmt.Errorf("vm %s: cancel its restart: %w", vm.Name, err)
 		}
@@ -144,7 +157,7 @@ func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) 
 	}); err != nil {
 		// No agent to ask: the power button makes a live one stop the
 		// same way (with the boot config's grace).
-		s.Log.Warn("stop: the guest agent does not answer; pressing the power button", "vm", vm.ID, "error", err)
+		s.Log.Warn("stop: the guest agent does not answer; pressing the power button", "vm", id, "error", err)
 		go func() { _ = lv.rt.Machine.Shutdown(wctx) }()
 	}
 	select {
@@ -152,7 +165,7 @@ func (s *Service) stopLocked(ctx context.Context, vm VM, timeout time.Duration) 
 		return nil
 	case <-wctx.Done():
 	}
-	s.Log.Warn("stop: the guest did not power off in time; killing its VMM", "vm", vm.ID, "timeout", timeout, "agent_timeout", s.agentTimeout())
+	s.Log.Warn("stop: the guest did not power off in time; killing its VMM", "vm", id, "timeout", timeout, "agent_timeout", s.agentTimeout())
 	return s.killVMM(ctx, lv, reasonUnresponsive)
 }
 
@@ -224,4 +237,11 @@ func (s *Service) Wait(ctx context.Context, ref string) (VM, error) {
 func recordExit(v *VM, e proto.Exit) {
 	code := e.Status
 	v.ExitCode, v.ExitSignal, v.OOMKilled = &code, e.Signal, e.OOM
+}
+
+// clearExit forgets how the previous run ended (a start): a run that ends
+// without an exit line (a crash, a panic) must not show the last one's
+// signal or OOM kill, nor a running VM any of it.
+func clearExit(v *VM) {
+	v.ExitCode, v.ExitSignal, v.OOMKilled, v.ExitReason = nil, "", false, ""
 }
