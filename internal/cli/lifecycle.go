@@ -35,11 +35,7 @@ exit.`,
 				req.Restart = &api.RestartPolicy{Name: string(p.Mode), MaxRetries: p.MaxRetries}
 			}
 			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
-				vm, err := api.Do(ctx, c, api.UpdateVM, req, ref)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintln(app.Stdout, vm.Name)
+				_, err := api.Do(ctx, c, api.UpdateVM, req, ref)
 				return err
 			})
 		},
@@ -64,11 +60,7 @@ func newRestartCmd(app *App) *cobra.Command {
 			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
 				pv := newProgress(app.Stderr)
 				defer pv.Finish()
-				res, err := api.Stream(ctx, c, api.RestartVM, q, pv.watch(), ref)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintln(app.Stdout, res.VM.Name)
+				_, err := api.Stream(ctx, c, api.RestartVM, q, pv.watch(), ref)
 				return err
 			})
 		},

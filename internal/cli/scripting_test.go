@@ -169,7 +169,7 @@ func equalSets(a, b []string) bool {
 	return true
 }
 
-// opsOfCreatedVMs: port, rename, pause and stats on the VMs web (which
+// opsOfCreatedVMs: port, rename, pause, update and stats on the VMs web (which
 // publishes 8080:80 and 127.0.0.1:5353:53/udp) and db, neither running.
 func opsOfCreatedVMs(t *testing.T, host string) {
 	t.Helper()
@@ -204,6 +204,21 @@ func opsOfCreatedVMs(t *testing.T, host string) {
 	}
 	if _, errOut, code := run(t, host, "stats", "--no-stream", "db"); code != cli.ExitBanger || !strings.Contains(errOut, "not running") {
 		t.Errorf("stats of a created VM: exit %d: %s", code, errOut)
+	}
+	if out := mustRun(t, host, "update", "--restart", "on-failure:3", "db"); out != "db\n" {
+		t.Errorf("update prints each VM once, got %q", out)
+	}
+	if out := mustRun(t, host, "inspect", "db", "--format", "{{.Spec.Restart.Name}}:{{.Spec.Restart.MaxRetries}}"); out != "on-failure:3\n" {
+		t.Errorf("after update --restart on-failure:3: %q", out)
+	}
+	if out := mustRun(t, host, "inspect", "db", "--format", "table"); !strings.Contains(out, "on-failure:3") {
+		t.Errorf("inspect --format table shows no restart policy:\n%s", out)
+	}
+	if out := mustRun(t, host, "update", "--restart", "no", "db"); out != "db\n" {
+		t.Errorf("update --restart no: %q", out)
+	}
+	if out := mustRun(t, host, "inspect", "db", "--format", "{{.Spec.Restart.Name}}"); out != "\n" {
+		t.Errorf("after update --restart no: %q", out)
 	}
 	if got := complete(t, host, "rename", ""); !equalSets(got, []string{"web", "db"}) {
 		t.Errorf("completion of rename: %q", got)
