@@ -11,7 +11,6 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
-	"github.com/bangerdev/banger/internal/restart"
 	"github.com/bangerdev/banger/internal/units"
 	"github.com/bangerdev/banger/internal/volumes"
 )
@@ -110,12 +109,8 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 	if s.Labels, err = parseLabels(f.labels); err != nil {
 		return s, err
 	}
-	pol, err := restart.Parse(f.restart)
-	if err != nil {
-		return s, fmt.Errorf("%w: --restart: %w", errdefs.ErrInvalid, err)
-	}
-	if !pol.IsNone() {
-		s.Restart = api.RestartPolicy{Name: string(pol.Mode), MaxRetries: pol.MaxRetries}
+	if s.Restart, err = restartPolicy(f.restart); err != nil {
+		return s, err
 	}
 	switch f.network {
 	case "", "default", "bridge":
