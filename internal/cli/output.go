@@ -51,6 +51,9 @@ func table(w io.Writer, rows [][]string) error {
 	return tw.Flush()
 }
 
+// shortID is an id as listings print it: its first 12 characters.
+func shortID(id string) string { return id[:min(12, len(id))] }
+
 // ago prints a time as a short relative duration ("5 minutes ago").
 func ago(t time.Time, now time.Time) string {
 	if t.IsZero() {

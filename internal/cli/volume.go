@@ -89,8 +89,6 @@ func volumeRows(vs []api.Volume) [][]string {
 	return rows
 }
 
-func shortID(id string) string { return id[:min(12, len(id))] }
-
 func newVolumeInspectCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect NAME",
