@@ -22,6 +22,21 @@ func fetch[In, T any](cmd *cobra.Command, app *App, e api.Endpoint[In, T], in In
 	return api.Do(cmd.Context(), c, e, in, params...)
 }
 
+// fetchAndShow checks --format, calls e (with in and the path values
+// params) and prints its one answer with printObject: JSON, the template,
+// or show. The reports (doctor, gc) and volume create/inspect use it.
+func fetchAndShow[In, T any](cmd *cobra.Command, app *App, format string, e api.Endpoint[In, T], in In, params []string, show func(T) error) error {
+	f, err := parseFormat(format)
+	if err != nil {
+		return err
+	}
+	v, err := fetch(cmd, app, e, in, params...)
+	if err != nil {
+		return err
+	}
+	return printObject(app.Stdout, f, v, func() error { return show(v) })
+}
+
 // removeEach calls e for each name, in order, and says "Removed NAME" for
 // each; it stops at the first error. The rm commands of the catalogs use it.
 func removeEach(cmd *cobra.Command, app *App, e api.Endpoint[api.None, api.None], names []string) error {
