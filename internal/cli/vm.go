@@ -160,7 +160,8 @@ running (or paused) VM is refused unless -f kills its VMM first.`,
 }
 
 // eachVM calls do for each VM and prints each VM's name, continuing past
-// failures and reporting all of them.
+// failures and reporting all of them. One VM's failure is returned as it
+// is, so its exit status is the error's (130 for an interrupt).
 func (a *App) eachVM(ctx context.Context, refs []string, do func(context.Context, *api.Client, string) error) error {
 	c, err := a.Client()
 	if err != nil {
@@ -169,6 +170,9 @@ func (a *App) eachVM(ctx context.Context, refs []string, do func(context.Context
 	var failed []string
 	for _, ref := range refs {
 		if err := do(ctx, c, ref); err != nil {
+			if len(refs) == 1 {
+				return err
+			}
 			_, _ = fmt.Fprintf(a.Stderr, "banger: %v\n", err)
 			failed = append(failed, ref)
 			continue
