@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"math"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -97,15 +96,9 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 	if f.entrypoint != "" {
 		s.Entrypoint = []string{f.entrypoint}
 	}
-	fromFiles, err := readEnvFiles(f.envFiles, os.LookupEnv)
-	if err != nil {
+	if s.Env, err = envOf(f.envFiles, f.env); err != nil {
 		return s, err
 	}
-	env, err := parseEnv(f.env, os.LookupEnv)
-	if err != nil {
-		return s, err
-	}
-	s.Env = append(fromFiles, env...)
 	if s.Labels, err = parseLabels(f.labels); err != nil {
 		return s, err
 	}
