@@ -233,6 +233,9 @@ func opsOfCreatedVMs(t *testing.T, host string) {
 	if _, errOut, code := run(t, host, "volume", "inspect", "nosuch"); code != cli.ExitBanger || !strings.Contains(errOut, "nosuch") {
 		t.Errorf("volume inspect of a missing volume: exit %d: %s", code, errOut)
 	}
+	if got := complete(t, host, "volume", "rm", "s"); !equalSets(got, []string{"scratch"}) {
+		t.Errorf("completion of volume rm: %q", got)
+	}
 	if out := mustRun(t, host, "volume", "rm", "scratch"); out != "Removed scratch\n" {
 		t.Errorf("volume rm: %q", out)
 	}
