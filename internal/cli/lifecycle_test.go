@@ -72,7 +72,7 @@ func TestEachVM(t *testing.T) {
 	}
 	out.Reset()
 	errOut.Reset()
-	if err := app.eachVM(context.Background(), []string{"b"}, do); err != boom || out.Len()+errOut.Len() != 0 {
+	if err := app.eachVM(context.Background(), []string{"b"}, do); !errors.Is(err, boom) || out.Len()+errOut.Len() != 0 {
 		t.Errorf("one failing VM: %v; stdout %q, stderr %q", err, out.String(), errOut.String())
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
