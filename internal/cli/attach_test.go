@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"testing/iotest"
 )
@@ -55,20 +56,9 @@ func TestDetachReader(t *testing.T) {
 }
 
 func stringReader(s string, oneByte bool) io.Reader {
-	var r io.Reader = &sliceReader{b: []byte(s)}
+	var r io.Reader = strings.NewReader(s)
 	if oneByte {
 		r = iotest.OneByteReader(r)
 	}
 	return r
-}
-
-type sliceReader struct{ b []byte }
-
-func (r *sliceReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
 }

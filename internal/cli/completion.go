@@ -17,8 +17,12 @@ import (
 // costs the user this much and completes nothing.
 const completionTimeout = time.Second
 
-// kindRunning completes the names of running VMs only (exec, ssh).
-const kindRunning = "running"
+// kindRunning completes the names of running VMs only (exec, ssh);
+// kindVolume names of volumes (which inspect does not look up).
+const (
+	kindRunning = "running"
+	kindVolume  = "volume"
+)
 
 // argCompletion says what a command's arguments are: names of kinds, for
 // every argument or only the first (the rest is a guest command).
@@ -35,6 +39,7 @@ var argCompletions = map[string]argCompletion{
 	"banger ssh":            {[]string{kindRunning}, true},
 	"banger start":          {kinds: []string{kindVM}},
 	"banger stop":           {kinds: []string{kindVM}},
+	"banger restart":        {kinds: []string{kindVM}},
 	"banger kill":           {kinds: []string{kindVM}},
 	"banger rm":             {kinds: []string{kindVM}},
 	"banger wait":           {kinds: []string{kindVM}},
@@ -47,12 +52,15 @@ var argCompletions = map[string]argCompletion{
 	"banger update":         {kinds: []string{kindVM}},
 	"banger logs":           {[]string{kindVM}, true},
 	"banger attach":         {[]string{kindRunning}, true},
+	"banger ssh-config":     {kinds: []string{kindVM}},
 	"banger inspect":        {kinds: []string{kindVM, kindImage, kindKernel}},
 	"banger image inspect":  {kinds: []string{kindImage}},
 	"banger image rm":       {kinds: []string{kindImage}},
 	"banger rmi":            {kinds: []string{kindImage}},
 	"banger kernel inspect": {kinds: []string{kindKernel}},
 	"banger kernel rm":      {kinds: []string{kindKernel}},
+	"banger volume inspect": {kinds: []string{kindVolume}},
+	"banger volume rm":      {kinds: []string{kindVolume}},
 }
 
 // flagCompletions are the flags whose values are names or fixed words.
@@ -143,6 +151,12 @@ func (a *App) names(ctx context.Context, kind string) ([]name, error) {
 		ks, err := api.Do(ctx, c, api.ListKernels, api.None{})
 		for _, k := range ks {
 			names = append(names, name{k.Name, "kernel " + k.Version})
+		}
+		return names, err
+	case kindVolume:
+		vols, err := api.Do(ctx, c, api.ListVolumes, api.None{})
+		for _, v := range vols {
+			names = append(names, name{v.Name, "volume, " + units.FormatSize(v.SizeBytes)})
 		}
 		return names, err
 	}

@@ -19,15 +19,7 @@ func newDoctorCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		f, err := parseFormat(*format)
-		if err != nil {
-			return err
-		}
-		rep, err := fetch(cmd, app, api.Doctor, api.None{})
-		if err != nil {
-			return err
-		}
-		return printObject(app.Stdout, f, rep, func() error { return printDoctor(app, rep) })
+		return fetchAndShow(cmd, app, *format, api.Doctor, api.None{}, nil, func(rep api.DoctorReport) error { return printDoctor(app, rep) })
 	}
 	return cmd
 }
@@ -66,15 +58,7 @@ func newGCCmd(app *App) *cobra.Command {
 	format := formatFlag(cmd, "table")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "only list what would be removed")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		f, err := parseFormat(*format)
-		if err != nil {
-			return err
-		}
-		rep, err := fetch(cmd, app, api.GC, api.GCQuery{DryRun: dry})
-		if err != nil {
-			return err
-		}
-		return printObject(app.Stdout, f, rep, func() error {
+		return fetchAndShow(cmd, app, *format, api.GC, api.GCQuery{DryRun: dry}, nil, func(rep api.GCReport) error {
 			if len(rep.Objects) == 0 {
 				_, err := fmt.Fprintln(app.Stdout, "nothing to collect")
 				return err

@@ -13,6 +13,21 @@ import (
 	"github.com/bangerdev/banger/internal/errdefs"
 )
 
+// envOf is the environment of --env-file files and -e values (run,
+// create and exec): the files' variables in order, then -e's, which so
+// override them.
+func envOf(files, vals []string) ([]string, error) {
+	fromFiles, err := readEnvFiles(files, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	env, err := parseEnv(vals, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	return append(fromFiles, env...), nil
+}
+
 // readEnvFiles reads --env-file files in order (see parseEnvFile).
 func readEnvFiles(files []string, lookup func(string) (string, bool)) ([]string, error) {
 	var out []string

@@ -47,15 +47,10 @@ executed; 127 when it is not found.`,
 			if err := needCommand(cmd, command); err != nil {
 				return err
 			}
-			fromFiles, err := readEnvFiles(envFiles, os.LookupEnv)
+			envs, err := envOf(envFiles, env)
 			if err != nil {
 				return err
 			}
-			envs, err := parseEnv(env, os.LookupEnv)
-			if err != nil {
-				return err
-			}
-			envs = append(fromFiles, envs...)
 			client, err := app.agent(cmd.Context(), vm)
 			if err != nil {
 				return err

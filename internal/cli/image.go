@@ -194,7 +194,7 @@ func imageRows(imgs []api.Image) [][]string {
 	rows := [][]string{{"NAME", "ID", "DIGEST", "SIZE", "AGENT", "CREATED"}}
 	now := time.Now()
 	for _, img := range imgs {
-		rows = append(rows, []string{imagepull.FamiliarName(img.Name), img.ID[:min(12, len(img.ID))], shortDigest(img.Digest),
+		rows = append(rows, []string{imagepull.FamiliarName(img.Name), shortID(img.ID), shortDigest(img.Digest),
 			units.FormatSize(img.SizeBytes), cmp.Or(img.AgentVersion, "none"), ago(img.Created, now)})
 	}
 	return rows

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/restart"
 	"github.com/bangerdev/banger/internal/units"
 )
 
@@ -177,11 +178,8 @@ func printVM(app *App, vm api.VM) error {
 	}
 	rows = append(rows, []string{"Started:", timeOrEmpty(vm.Started)}, []string{"Finished:", timeOrEmpty(vm.Stopped)})
 	if p := vm.Spec.Restart; p.Name != "" {
-		policy := p.Name
-		if p.MaxRetries > 0 {
-			policy += ":" + strconv.Itoa(p.MaxRetries)
-		}
-		rows = append(rows, []string{"Restart policy:", policy}, []string{"Restart count:", strconv.Itoa(vm.RestartCount)},
+		policy := restart.Policy{Mode: restart.Mode(p.Name), MaxRetries: p.MaxRetries}
+		rows = append(rows, []string{"Restart policy:", policy.String()}, []string{"Restart count:", strconv.Itoa(vm.RestartCount)},
 			[]string{"Restarted:", timeOrEmpty(vm.Restarted)})
 	}
 	if vm.ExitCode != nil {

@@ -26,20 +26,13 @@ exit.`,
 			if !cmd.Flags().Changed("restart") {
 				return fmt.Errorf("%w: nothing to update; give --restart POLICY", errdefs.ErrInvalid)
 			}
-			p, err := restart.Parse(policy)
+			p, err := restartPolicy(policy)
 			if err != nil {
-				return fmt.Errorf("%w: --restart: %w", errdefs.ErrInvalid, err)
+				return err
 			}
-			req := api.UpdateVMRequest{Restart: &api.RestartPolicy{}}
-			if !p.IsNone() {
-				req.Restart = &api.RestartPolicy{Name: string(p.Mode), MaxRetries: p.MaxRetries}
-			}
+			req := api.UpdateVMRequest{Restart: &p}
 			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
-				vm, err := api.Do(ctx, c, api.UpdateVM, req, ref)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintln(app.Stdout, vm.Name)
+				_, err := api.Do(ctx, c, api.UpdateVM, req, ref)
 				return err
 			})
 		},
@@ -48,31 +41,50 @@ exit.`,
 	return cmd
 }
 
+// restartPolicy reads a --restart value as the wire's policy: no is the
+// zero policy.
+func restartPolicy(s string) (api.RestartPolicy, error) {
+	p, err := restart.Parse(s)
+	if err != nil {
+		return api.RestartPolicy{}, fmt.Errorf("%w: --restart: %w", errdefs.ErrInvalid, err)
+	}
+	if p.IsNone() {
+		return api.RestartPolicy{}, nil
+	}
+	return api.RestartPolicy{Name: string(p.Mode), MaxRetries: p.MaxRetries}, nil
+}
+
+// stopTimeFlag adds stop's -t SECONDS to cmd (stop and restart); the query
+// it returns carries the timeout only when -t was given, so the daemon's
+// vm.stop_timeout applies otherwise.
+func stopTimeFlag(cmd *cobra.Command) func() api.StopVMQuery {
+	timeout := cmd.Flags().IntP("time", "t", 0, "seconds between the stop signal and SIGKILL (default vm.stop_timeout)")
+	return func() api.StopVMQuery {
+		var q api.StopVMQuery
+		if cmd.Flags().Changed("time") {
+			q.Timeout = timeout
+		}
+		return q
+	}
+}
+
 func newRestartCmd(app *App) *cobra.Command {
-	var timeout int
 	cmd := &cobra.Command{
 		Use:   "restart [-t SECONDS] VM...",
 		Short: "Stop VMs as `banger stop` does and start them again",
 		Example: `  banger restart web
   banger restart -t 2 web`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var q api.StopVMQuery
-			if cmd.Flags().Changed("time") {
-				q.Timeout = &timeout
-			}
-			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
-				pv := newProgress(app.Stderr)
-				defer pv.Finish()
-				res, err := api.Stream(ctx, c, api.RestartVM, q, pv.watch(), ref)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintln(app.Stdout, res.VM.Name)
-				return err
-			})
-		},
 	}
-	cmd.Flags().IntVarP(&timeout, "time", "t", 0, "seconds between the stop signal and SIGKILL (default vm.stop_timeout)")
+	query := stopTimeFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		q := query()
+		return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
+			pv := newProgress(app.Stderr)
+			defer pv.Finish()
+			_, err := api.Stream(ctx, c, api.RestartVM, q, pv.watch(), ref)
+			return err
+		})
+	}
 	return cmd
 }

@@ -87,7 +87,7 @@ func (a *App) printLogs(ctx context.Context, q api.VMLogsQuery, ref string) erro
 	defer func() { _ = logs.Close() }()
 	if q.Console {
 		if _, err := io.Copy(a.Stdout, logs); err != nil && ctx.Err() == nil {
-			return fmt.Errorf("read logs: %w", err)
+			return fmt.Errorf("read the console log of vm %s: %w", ref, err)
 		}
 		return nil
 	}

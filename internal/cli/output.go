@@ -22,6 +22,21 @@ func fetch[In, T any](cmd *cobra.Command, app *App, e api.Endpoint[In, T], in In
 	return api.Do(cmd.Context(), c, e, in, params...)
 }
 
+// fetchAndShow checks --format, calls e (with in and the path values
+// params) and prints its one answer with printObject: JSON, the template,
+// or show. The reports (doctor, gc) and volume create/inspect use it.
+func fetchAndShow[In, T any](cmd *cobra.Command, app *App, format string, e api.Endpoint[In, T], in In, params []string, show func(T) error) error {
+	f, err := parseFormat(format)
+	if err != nil {
+		return err
+	}
+	v, err := fetch(cmd, app, e, in, params...)
+	if err != nil {
+		return err
+	}
+	return printObject(app.Stdout, f, v, func() error { return show(v) })
+}
+
 // removeEach calls e for each name, in order, and says "Removed NAME" for
 // each; it stops at the first error. The rm commands of the catalogs use it.
 func removeEach(cmd *cobra.Command, app *App, e api.Endpoint[api.None, api.None], names []string) error {
@@ -50,6 +65,9 @@ func table(w io.Writer, rows [][]string) error {
 	}
 	return tw.Flush()
 }
+
+// shortID is an id as listings print it: its first 12 characters.
+func shortID(id string) string { return id[:min(12, len(id))] }
 
 // ago prints a time as a short relative duration ("5 minutes ago").
 func ago(t time.Time, now time.Time) string {

@@ -169,8 +169,9 @@ func equalSets(a, b []string) bool {
 	return true
 }
 
-// opsOfCreatedVMs: port, rename, pause and stats on the VMs web (which
-// publishes 8080:80 and 127.0.0.1:5353:53/udp) and db, neither running.
+// opsOfCreatedVMs: port, rename, pause, update and stats on the VMs web
+// (which publishes 8080:80 and 127.0.0.1:5353:53/udp) and db, neither
+// running; and a volume's create, inspect and rm.
 func opsOfCreatedVMs(t *testing.T, host string) {
 	t.Helper()
 	if out := mustRun(t, host, "port", "web"); out != "80/tcp -> 0.0.0.0:8080\n53/udp -> 127.0.0.1:5353\n" {
@@ -204,6 +205,39 @@ func opsOfCreatedVMs(t *testing.T, host string) {
 	}
 	if _, errOut, code := run(t, host, "stats", "--no-stream", "db"); code != cli.ExitBanger || !strings.Contains(errOut, "not running") {
 		t.Errorf("stats of a created VM: exit %d: %s", code, errOut)
+	}
+	if out := mustRun(t, host, "update", "--restart", "on-failure:3", "db"); out != "db\n" {
+		t.Errorf("update prints each VM once, got %q", out)
+	}
+	if out := mustRun(t, host, "inspect", "db", "--format", "{{.Spec.Restart.Name}}:{{.Spec.Restart.MaxRetries}}"); out != "on-failure:3\n" {
+		t.Errorf("after update --restart on-failure:3: %q", out)
+	}
+	if out := mustRun(t, host, "inspect", "db", "--format", "table"); !strings.Contains(out, "on-failure:3") {
+		t.Errorf("inspect --format table shows no restart policy:\n%s", out)
+	}
+	if out := mustRun(t, host, "update", "--restart", "no", "db"); out != "db\n" {
+		t.Errorf("update --restart no: %q", out)
+	}
+	if out := mustRun(t, host, "inspect", "db", "--format", "{{.Spec.Restart.Name}}"); out != "\n" {
+		t.Errorf("after update --restart no: %q", out)
+	}
+	if out := mustRun(t, host, "volume", "create", "scratch", "--size", "64M"); out != "scratch\n" {
+		t.Errorf("volume create: %q", out)
+	}
+	if out := mustRun(t, host, "volume", "inspect", "scratch", "--format", "{{.Name}} {{.SizeBytes}}"); out != "scratch 67108864\n" {
+		t.Errorf("volume inspect --format: %q", out)
+	}
+	if out := mustRun(t, host, "volume", "inspect", "scratch"); !strings.Contains(out, "Size:") || !strings.Contains(out, "64MiB") {
+		t.Errorf("volume inspect table:\n%s", out)
+	}
+	if _, errOut, code := run(t, host, "volume", "inspect", "nosuch"); code != cli.ExitBanger || !strings.Contains(errOut, "nosuch") {
+		t.Errorf("volume inspect of a missing volume: exit %d: %s", code, errOut)
+	}
+	if got := complete(t, host, "volume", "rm", "s"); !equalSets(got, []string{"scratch"}) {
+		t.Errorf("completion of volume rm: %q", got)
+	}
+	if out := mustRun(t, host, "volume", "rm", "scratch"); out != "Removed scratch\n" {
+		t.Errorf("volume rm: %q", out)
 	}
 	if got := complete(t, host, "rename", ""); !equalSets(got, []string{"web", "db"}) {
 		t.Errorf("completion of rename: %q", got)

@@ -101,10 +101,7 @@ func isTerminalWriter(w io.Writer) bool {
 func statsRows(list []api.VMStats) [][]string {
 	rows := [][]string{{"ID", "NAME", "CPU %", "VMM MEM", "GUEST MEM USAGE / TOTAL", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"}}
 	for _, s := range list {
-		id := s.ID
-		if len(id) > 12 {
-			id = id[:12]
-		}
+		id := shortID(s.ID)
 		if s.Error != "" {
 			rows = append(rows, []string{id, s.Name, "-", "-", s.Error, "-", "-", "-", "-"})
 			continue

@@ -54,7 +54,7 @@ ps.`,
 				Argv: append([]string{"ps"}, psArgs...), User: "0", Stdout: app.Stdout, Stderr: app.Stderr,
 			}, false)
 			var ee *ExitError
-			if errors.As(err, &ee) && ee.Code == 127 {
+			if errors.As(err, &ee) && ee.Code == ExitNotFound {
 				return fmt.Errorf("the image of vm %s has no ps; run `banger top %s` without ps options to read the guest's /proc: %w", ref, ref, err)
 			}
 			return err

@@ -89,7 +89,6 @@ func newStartCmd(app *App) *cobra.Command {
 }
 
 func newStopCmd(app *App) *cobra.Command {
-	var timeout int
 	cmd := &cobra.Command{
 		Use:   "stop [-t SECONDS] VM...",
 		Short: "Stop VMs: their main process gets its stop signal, then SIGKILL after a timeout",
@@ -104,18 +103,15 @@ unpaused first, so its main process gets the signal.`,
   banger stop -t 30 dev other
   banger stop -t 0 dev      # SIGKILL at once; the disk is still synced`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var q api.StopVMQuery
-			if cmd.Flags().Changed("time") {
-				q.Timeout = &timeout
-			}
-			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
-				_, err := api.Do(ctx, c, api.StopVM, q, ref)
-				return err
-			})
-		},
 	}
-	cmd.Flags().IntVarP(&timeout, "time", "t", 0, "seconds between the stop signal and SIGKILL (default vm.stop_timeout)")
+	query := stopTimeFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		q := query()
+		return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
+			_, err := api.Do(ctx, c, api.StopVM, q, ref)
+			return err
+		})
+	}
 	return cmd
 }
 
@@ -164,7 +160,8 @@ running (or paused) VM is refused unless -f kills its VMM first.`,
 }
 
 // eachVM calls do for each VM and prints each VM's name, continuing past
-// failures and reporting all of them.
+// failures and reporting all of them. One VM's failure is returned as it
+// is, so its exit status is the error's (130 for an interrupt).
 func (a *App) eachVM(ctx context.Context, refs []string, do func(context.Context, *api.Client, string) error) error {
 	c, err := a.Client()
 	if err != nil {
@@ -173,6 +170,9 @@ func (a *App) eachVM(ctx context.Context, refs []string, do func(context.Context
 	var failed []string
 	for _, ref := range refs {
 		if err := do(ctx, c, ref); err != nil {
+			if len(refs) == 1 {
+				return err
+			}
 			_, _ = fmt.Fprintf(a.Stderr, "banger: %v\n", err)
 			failed = append(failed, ref)
 			continue

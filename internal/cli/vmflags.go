@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"math"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -11,7 +10,6 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
-	"github.com/bangerdev/banger/internal/restart"
 	"github.com/bangerdev/banger/internal/units"
 	"github.com/bangerdev/banger/internal/volumes"
 )
@@ -98,24 +96,14 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 	if f.entrypoint != "" {
 		s.Entrypoint = []string{f.entrypoint}
 	}
-	fromFiles, err := readEnvFiles(f.envFiles, os.LookupEnv)
-	if err != nil {
+	if s.Env, err = envOf(f.envFiles, f.env); err != nil {
 		return s, err
 	}
-	env, err := parseEnv(f.env, os.LookupEnv)
-	if err != nil {
-		return s, err
-	}
-	s.Env = append(fromFiles, env...)
 	if s.Labels, err = parseLabels(f.labels); err != nil {
 		return s, err
 	}
-	pol, err := restart.Parse(f.restart)
-	if err != nil {
-		return s, fmt.Errorf("%w: --restart: %w", errdefs.ErrInvalid, err)
-	}
-	if !pol.IsNone() {
-		s.Restart = api.RestartPolicy{Name: string(pol.Mode), MaxRetries: pol.MaxRetries}
+	if s.Restart, err = restartPolicy(f.restart); err != nil {
+		return s, err
 	}
 	switch f.network {
 	case "", "default", "bridge":

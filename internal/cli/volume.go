@@ -47,15 +47,7 @@ guest writes, up to --size.`,
 	cmd.Flags().Var(&size, "size", "largest size the volume can grow to, e.g. 20G (default 10G)")
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		f, err := parseFormat(*format)
-		if err != nil {
-			return err
-		}
-		v, err := fetch(cmd, app, api.CreateVolume, api.CreateVolumeRequest{Name: args[0], SizeBytes: int64(size)})
-		if err != nil {
-			return err
-		}
-		return printObject(app.Stdout, f, v, func() error {
+		return fetchAndShow(cmd, app, *format, api.CreateVolume, api.CreateVolumeRequest{Name: args[0], SizeBytes: int64(size)}, nil, func(v api.Volume) error {
 			_, err := fmt.Fprintln(app.Stdout, v.Name)
 			return err
 		})
@@ -89,8 +81,6 @@ func volumeRows(vs []api.Volume) [][]string {
 	return rows
 }
 
-func shortID(id string) string { return id[:min(12, len(id))] }
-
 func newVolumeInspectCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect NAME",
@@ -101,15 +91,7 @@ func newVolumeInspectCmd(app *App) *cobra.Command {
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		f, err := parseFormat(*format)
-		if err != nil {
-			return err
-		}
-		v, err := fetch(cmd, app, api.GetVolume, api.None{}, args[0])
-		if err != nil {
-			return err
-		}
-		return printObject(app.Stdout, f, v, func() error {
+		return fetchAndShow(cmd, app, *format, api.GetVolume, api.None{}, args, func(v api.Volume) error {
 			return table(app.Stdout, [][]string{
 				{"Name:", v.Name},
 				{"Path:", v.Path},

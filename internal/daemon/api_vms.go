@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/api"
-	"github.com/bangerdev/banger/internal/restart"
 	"github.com/bangerdev/banger/internal/sshproxy"
 	"github.com/bangerdev/banger/internal/vms"
 )
@@ -24,11 +23,7 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 		return wireVM(d.vms.Get(r.PathValue("ref")))
 	})
 	api.HandleStream(rt, api.StartVM, func(r *http.Request, _ api.None, _ *api.EventWriter) (api.StartResult, error) {
-		res, err := d.vms.Start(r.Context(), r.PathValue("ref"))
-		if err != nil {
-			return api.StartResult{}, err
-		}
-		return api.StartResult{VM: vmToAPI(res.VM), Timings: res.Timings}, nil
+		return wireStart(d.vms.Start(r.Context(), r.PathValue("ref")))
 	})
 	api.Handle(rt, api.StopVM, func(r *http.Request, q api.StopVMQuery) (api.VM, error) {
 		return wireVM(d.vms.Stop(r.Context(), r.PathValue("ref"), d.stopTimeout(q)))
@@ -37,19 +32,16 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 		return wireVM(d.vms.Kill(r.Context(), r.PathValue("ref"), q.Signal))
 	})
 	api.HandleStream(rt, api.RestartVM, func(r *http.Request, q api.StopVMQuery, _ *api.EventWriter) (api.StartResult, error) {
-		res, err := d.vms.Restart(r.Context(), r.PathValue("ref"), d.stopTimeout(q))
-		if err != nil {
-			return api.StartResult{}, err
-		}
-		return api.StartResult{VM: vmToAPI(res.VM), Timings: res.Timings}, nil
+		return wireStart(d.vms.Restart(r.Context(), r.PathValue("ref"), d.stopTimeout(q)))
 	})
 	api.Handle(rt, api.WaitVM, func(r *http.Request, _ api.None) (api.VM, error) {
 		return wireVM(d.vms.Wait(r.Context(), r.PathValue("ref")))
 	})
 	api.Handle(rt, api.UpdateVM, func(r *http.Request, req api.UpdateVMRequest) (api.VM, error) {
 		var u vms.Update
-		if p := req.Restart; p != nil {
-			u.Restart = &restart.Policy{Mode: restart.Mode(p.Name), MaxRetries: p.MaxRetries}
+		if req.Restart != nil {
+			p := restartFromAPI(*req.Restart)
+			u.Restart = &p
 		}
 		return wireVM(d.vms.Update(r.Context(), r.PathValue("ref"), u))
 	})
@@ -105,6 +97,14 @@ func wireVM(vm vms.VM, err error) (api.VM, error) {
 		return api.VM{}, err
 	}
 	return vmToAPI(vm), nil
+}
+
+// wireStart converts a start's (or restart's) answer to the wire.
+func wireStart(res vms.StartResult, err error) (api.StartResult, error) {
+	if err != nil {
+		return api.StartResult{}, err
+	}
+	return api.StartResult{VM: vmToAPI(res.VM), Timings: res.Timings}, nil
 }
 
 // ssh upgrades the connection to SSH and proxies the client's channels

@@ -176,7 +176,7 @@ func (d *Daemon) attach(w http.ResponseWriter, r *http.Request) {
 		case err != nil && ctx.Err() != nil:
 			return
 		case err != nil:
-			_ = api.WriteFrame(conn, api.FrameError, []byte(err.Error()))
+			_ = api.WriteFrame(conn, api.FrameError, []byte(fmt.Sprintf("vm %s: %v", vm.Name, err)))
 			return
 		case ev.Exit != nil:
 			_ = api.WriteFrame(conn, api.FrameExit, []byte(strconv.Itoa(ev.Exit.Code)))

@@ -56,7 +56,7 @@ func specFromAPI(s api.VMSpec) vms.Spec {
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
 		VMM: s.VMM, Network: s.Network, Init: s.Init, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels,
-		Restart: restart.Policy{Mode: restart.Mode(s.Restart.Name), MaxRetries: s.Restart.MaxRetries},
+		Restart: restartFromAPI(s.Restart),
 	}
 	for _, p := range s.Ports {
 		out.Ports = append(out.Ports, hostnet.Port(p))
@@ -65,6 +65,12 @@ func specFromAPI(s api.VMSpec) vms.Spec {
 		out.Mounts = append(out.Mounts, volumes.Mount{Type: volumes.Type(m.Type), Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly, SizeBytes: m.SizeBytes})
 	}
 	return out
+}
+
+// restartFromAPI is a wire restart policy as the VM service takes it
+// (the service validates it).
+func restartFromAPI(p api.RestartPolicy) restart.Policy {
+	return restart.Policy{Mode: restart.Mode(p.Name), MaxRetries: p.MaxRetries}
 }
 
 func gcToAPI(r vms.GCReport) api.GCReport {
