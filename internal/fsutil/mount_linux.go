@@ -3,7 +3,6 @@ package fsutil
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 )
 
@@ -26,13 +25,7 @@ func mountOf(path string) (mount, bool) {
 	if err != nil {
 		return mount{}, false
 	}
-	best, ok := mount{}, false
-	for _, line := range strings.Split(string(table), "\n") {
-		m, valid := parseMountinfo(line)
-		if valid && within(p, m.dir) && (!ok || len(m.dir) >= len(best.dir)) {
-			best, ok = m, true
-		}
-	}
+	best, ok := mountFor(string(table), p)
 	if ok {
 		var st syscall.Statfs_t
 		if syscall.Statfs(best.dir, &st) == nil {

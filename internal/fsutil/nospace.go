@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bangerdev/banger/internal/agent/initplan"
 	"github.com/bangerdev/banger/internal/units"
 )
 
@@ -52,45 +53,17 @@ type mount struct {
 	size        int64
 }
 
-// parseMountinfo reads the mount point and type of a /proc/PID/mountinfo
-// line: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE
-// SOURCE SUPEROPTIONS", with spaces in paths written as \040.
-func parseMountinfo(line string) (mount, bool) {
-	before, after, ok := strings.Cut(line, " - ")
-	f, g := strings.Fields(before), strings.Fields(after)
-	if !ok || len(f) < 5 || len(g) < 1 {
-		return mount{}, false
-	}
-	return mount{dir: unescapeOctal(f[4]), fstype: g[0]}, true
-}
-
-func unescapeOctal(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, ok := octal(s[i+1 : i+4]); ok {
-				b.WriteByte(n)
-				i += 3
-				continue
-			}
+// mountFor picks, from a mountinfo text (proc(5)), the deepest mount
+// holding path (a clean path without symlinks).
+func mountFor(mountinfo, path string) (mount, bool) {
+	infos, _ := initplan.ParseMountinfo(strings.NewReader(mountinfo))
+	best, ok := mount{}, false
+	for _, mi := range infos {
+		if within(path, mi.Point) && (!ok || len(mi.Point) >= len(best.dir)) {
+			best, ok = mount{dir: mi.Point, fstype: mi.FSType}, true
 		}
-		b.WriteByte(s[i])
 	}
-	return b.String()
-}
-
-func octal(s string) (byte, bool) {
-	if len(s) != 3 {
-		return 0, false
-	}
-	var n int
-	for _, c := range s {
-		if c < '0' || c > '7' {
-			return 0, false
-		}
-		n = n*8 + int(c-'0')
-	}
-	return byte(n), n < 256
+	return best, ok
 }
 
 // within reports whether path is dir or below it.

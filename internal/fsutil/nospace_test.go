@@ -51,22 +51,34 @@ func TestNoSpaceNamesTheFileSystem(t *testing.T) {
 	}
 }
 
-func TestParseMountinfo(t *testing.T) {
+func TestMountFor(t *testing.T) {
+	table := strings.Join([]string{
+		"22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw",
+		"36 22 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue",
+		"24 22 0:22 / /tmp/with\\040space rw shared:5 - tmpfs tmpfs rw,size=1024k",
+		"25 22 0:23 / /odd\\05 rw - tmpfs tmpfs rw",
+		"",
+		"37 22 98:1 / /mnt/parent/broken rw",
+		"38 36 0:24 / /mnt/parent/deeper rw - xfs /dev/sdb rw",
+	}, "\n")
 	for _, tt := range []struct {
-		line string
+		path string
 		want mount
-		ok   bool
 	}{
-		{"36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue", mount{dir: "/mnt/parent", fstype: "ext3"}, true},
-		{"24 1 0:22 / /tmp/with\\040space rw shared:5 - tmpfs tmpfs rw,size=1024k", mount{dir: "/tmp/with space", fstype: "tmpfs"}, true},
-		{"25 1 0:23 / /odd\\05 rw - tmpfs tmpfs rw", mount{dir: "/odd\\05", fstype: "tmpfs"}, true},
-		{"", mount{}, false},
-		{"36 35 98:0 /mnt1 /mnt/parent rw", mount{}, false},
+		{"/mnt/parent/file", mount{dir: "/mnt/parent", fstype: "ext3"}},
+		{"/mnt/parent", mount{dir: "/mnt/parent", fstype: "ext3"}},
+		{"/mnt/parent/deeper/x", mount{dir: "/mnt/parent/deeper", fstype: "xfs"}},
+		{"/mnt/parent/broken/x", mount{dir: "/mnt/parent", fstype: "ext3"}}, // a malformed line is no mount
+		{"/mnt/parentless", mount{dir: "/", fstype: "ext4"}},
+		{"/tmp/with space/f", mount{dir: "/tmp/with space", fstype: "tmpfs"}},
+		{"/odd\\05/f", mount{dir: "/odd\\05", fstype: "tmpfs"}},
 	} {
-		got, ok := parseMountinfo(tt.line)
-		if ok != tt.ok || got != tt.want {
-			t.Errorf("parseMountinfo(%q) = %+v, %v; want %+v, %v", tt.line, got, ok, tt.want, tt.ok)
+		if got, ok := mountFor(table, tt.path); !ok || got != tt.want {
+			t.Errorf("mountFor(%q) = %+v, %v; want %+v", tt.path, got, ok, tt.want)
 		}
+	}
+	if got, ok := mountFor("36 35 98:0 /mnt1 /mnt/parent rw", "/mnt/parent"); ok {
+		t.Errorf("mountFor found %+v in a table without a valid line", got)
 	}
 	for path, dir := range map[string]bool{"/a/b": true, "/a": true, "/ab": false} {
 		if within(path, "/a") != dir {

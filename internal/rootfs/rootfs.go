@@ -124,7 +124,7 @@ func DiskPath(dir, strategy string) string {
 func (m *Manager) Create(ctx context.Context, req Request, strategy string, record func(Disk) error) (Disk, error) {
 	image, err := m.sizedImage(ctx, req)
 	if err != nil {
-		return Disk{}, fsutil.NoSpace(fmt.Errorf("vm %s disk: image at %d bytes: %w", req.VMID, req.SizeBytes, err), SizedPath(req.Image, req.size()))
+		return Disk{}, err
 	}
 	req.Image, req.ImageSize = image, req.size()
 	path := DiskPath(req.Dir, strategy)
@@ -175,7 +175,7 @@ func (r Request) size() int64 {
 func (m *Manager) Activate(ctx context.Context, req Request, record func(Disk) error) (Disk, error) {
 	image, err := m.sizedImage(ctx, req)
 	if err != nil {
-		return Disk{}, fsutil.NoSpace(fmt.Errorf("vm %s disk: image at %d bytes: %w", req.VMID, req.SizeBytes, err), SizedPath(req.Image, req.size()))
+		return Disk{}, err
 	}
 	plan, err := dmsnap.NewPlan(dmsnap.Spec{VMID: req.VMID, Image: image, ImageSize: req.size(), COW: DiskPath(req.Dir, DMSnapshot)})
 	if err != nil {

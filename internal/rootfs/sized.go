@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+
+	"github.com/bangerdev/banger/internal/fsutil"
 )
 
 // A VM's disk is bigger than its image (vm.disk, --disk). The image's
@@ -24,49 +26,52 @@ func SizedPath(image string, size int64) string {
 
 // sizedImage returns req's image at the disk's size: the image itself
 // when the disk does not grow, else the shared grown copy (made now when
-// it does not exist yet).
+// it does not exist yet). Its errors say which VM's disk failed and name
+// a full file system (fsutil.NoSpace).
 func (m *Manager) sizedImage(ctx context.Context, req Request) (string, error) {
 	if !req.grows() {
 		return req.Image, nil
 	}
 	path := SizedPath(req.Image, req.size())
-	unlock := m.sized.Lock(path)
-	defer unlock()
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	tmp := path + ".tmp"
-	_ = os.Remove(tmp) // what a crash during an earlier attempt left
-	if err := reflink(req.Image, tmp); err != nil {
-		if err := sparseCopy(req.Image, tmp); err != nil {
-			_ = os.Remove(tmp)
-			return "", fmt.Errorf("copy the image: %w", err)
-		}
-	}
-	// Shared and read-only like the image: readable by an unprivileged VMM.
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		_ = os.Remove(tmp)
-		return "", err
-	}
-	if err := m.grow(ctx, tmp, req.size()); err != nil {
-		_ = os.Remove(tmp)
-		return "", err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return "", err
+	if err := m.makeSized(ctx, req, path); err != nil {
+		return "", fsutil.NoSpace(fmt.Errorf("vm %s disk: image at %d bytes: %w", req.VMID, req.SizeBytes, err), path)
 	}
 	return path, nil
 }
 
-// grow enlarges the file system in the file at path to size, offline.
-func (m *Manager) grow(ctx context.Context, path string, size int64) error {
-	for i, argv := range growArgv(path) {
-		if i == len(growArgv(path))-1 {
-			if err := os.Truncate(path, size); err != nil {
-				return fmt.Errorf("grow: %w", err)
-			}
+// makeSized makes the grown copy at path unless it exists; a failed
+// attempt leaves nothing.
+func (m *Manager) makeSized(ctx context.Context, req Request, path string) error {
+	unlock := m.sized.Lock(path)
+	defer unlock()
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	tmp := path + ".tmp"
+	_ = os.Remove(tmp)                    // what a crash during an earlier attempt left
+	defer func() { _ = os.Remove(tmp) }() // gone already once renamed
+	if err := reflink(req.Image, tmp); err != nil {
+		if err := sparseCopy(req.Image, tmp); err != nil {
+			return fmt.Errorf("copy the image: %w", err)
 		}
+	}
+	// Shared and read-only like the image: readable by an unprivileged VMM.
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		return err
+	}
+	if err := m.grow(ctx, tmp, req.size()); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// grow enlarges the file at path to size and its file system to fill it,
+// offline.
+func (m *Manager) grow(ctx context.Context, path string, size int64) error {
+	if err := os.Truncate(path, size); err != nil {
+		return fmt.Errorf("grow: %w", err)
+	}
+	for _, argv := range growArgv(path) {
 		out, err := m.run.Run(ctx, argv)
 		switch {
 		case err == nil, e2fsckFixed(argv, err):

@@ -26,10 +26,6 @@ import (
 	"github.com/bangerdev/banger/internal/proc"
 )
 
-// EnvVMID is set in every VMM process's environment to the VM's id, so the
-// inventory can find a VMM whose pid was never recorded.
-const EnvVMID = "BANGER_VM"
-
 // Backend starts and adopts machines of one kind.
 type Backend interface {
 	// Name is the backend's name: "qemu" or "firecracker".

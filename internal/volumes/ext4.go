@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/bangerdev/banger/internal/ext4sb"
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/units"
 )
@@ -99,7 +100,8 @@ func newUUID() (string, error) {
 
 // makeExt4 makes the ext4 file path (which must not exist) of size
 // bytes, from the directory from when given, and returns its UUID. On
-// error the file is removed.
+// error the file is removed; a full host file system is named
+// (fsutil.NoSpace).
 func makeExt4(ctx context.Context, run Runner, path string, size int64, from string, inodes int) (uuid string, err error) {
 	var root fs.FileInfo
 	if from != "" {
@@ -117,6 +119,7 @@ func makeExt4(ctx context.Context, run Runner, path string, size int64, from str
 	defer func() {
 		if err != nil {
 			_ = os.Remove(path)
+			err = fsutil.NoSpace(err, path)
 		}
 	}()
 	err = f.Truncate(size)

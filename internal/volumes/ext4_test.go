@@ -2,6 +2,7 @@ package volumes
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,3 +119,18 @@ func TestBuildImageKeepsOwners(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// mkfs failing for want of host space says which file system is full,
+// keeps the tool's error and leaves no file behind.
+func TestMakeExt4NamesAFullFileSystem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "volume.ext4")
+	mkfsErr := errors.New("mkfs.ext4 (make the file system): exit status 1: No space left on device while writing out and closing file system")
+	failing := func(context.Context, []string, string, string) error { return mkfsErr }
+	_, err := makeExt4(context.Background(), failing, path, 32*units.MiB, "", 0)
+	if !errors.Is(err, mkfsErr) || !strings.Contains(err.Error(), "is full") || !strings.Contains(err.Error(), "free space there") {
+		t.Errorf("makeExt4 = %v; want %v naming the full file system", err, mkfsErr)
+	}
+	if _, serr := os.Stat(path); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("%s left after the failure: %v", path, serr)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/units"
@@ -288,11 +289,9 @@ func (s *Service) Inventory() []Object {
 		known[v.Name] = true
 		out = append(out, Object{Kind: "volume", Name: v.Name, Owner: v.AttachedTo})
 	}
-	entries, _ := os.ReadDir(s.opts.Layout.Volumes())
-	for _, e := range entries {
-		if !known[e.Name()] {
-			out = append(out, Object{Kind: "volume-dir", Name: s.opts.Layout.Volume(e.Name()), Orphan: true})
-		}
+	orphans, _ := fsutil.Unlisted(s.opts.Layout.Volumes(), known)
+	for _, dir := range orphans {
+		out = append(out, Object{Kind: "volume-dir", Name: dir, Orphan: true})
 	}
 	return out
 }

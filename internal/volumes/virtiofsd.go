@@ -118,7 +118,7 @@ func StartShare(bin string, s Share) (proc.Identity, error) {
 	defer func() { _ = logf.Close() }()
 	argv := virtiofsdArgs(bin, s)
 	cmd := exec.Command(argv[0], argv[1:]...) //nolint:noctx,gosec // it outlives the request; argv is built from a checked path
-	cmd.Env = append(withoutMarkers(os.Environ()), vmm.EnvVMID+"="+s.VMID, EnvRole+"="+RoleVirtiofsd)
+	cmd.Env = vmm.MarkedEnv(os.Environ(), s.VMID, EnvRole+"="+RoleVirtiofsd)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{sock}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -138,14 +138,6 @@ func StartShare(bin string, s Share) (proc.Identity, error) {
 		return proc.Identity{}, err
 	}
 	return id, nil
-}
-
-// withoutMarkers drops banger's process markers the daemon itself may
-// carry (a daemon started by a test or a tool).
-func withoutMarkers(env []string) []string {
-	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
-		return strings.HasPrefix(kv, vmm.EnvVMID+"=") || strings.HasPrefix(kv, EnvRole+"=")
-	})
 }
 
 // StopShare ends the recorded virtiofsd (when it is still that process;

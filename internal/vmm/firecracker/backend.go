@@ -232,7 +232,7 @@ func (b *Backend) spawn(ctx context.Context, spec vmm.Spec, m *Machine, argv []s
 	defer func() { _ = logf.Close() }()
 
 	cmd := exec.Command(argv[0], argv[1:]...) //nolint:noctx // the VMM outlives the request that started it
-	cmd.Env = append(os.Environ(), vmm.EnvVMID+"="+spec.ID)
+	cmd.Env = vmm.MarkedEnv(os.Environ(), spec.ID)
 	// Firecracker writes the guest's serial console to its stdout.
 	cmd.Stdout, cmd.Stderr = console, logf
 	// Its own process group: a signal to the daemon's group (Ctrl-C on a

@@ -282,14 +282,6 @@ func TestStatusOf(t *testing.T) {
 	}
 }
 
-func TestVMMEnv(t *testing.T) {
-	got := vmmEnv([]string{"PATH=/bin", "BANGER_VM=stale", "HOME=/root"}, "vm1")
-	want := []string{"PATH=/bin", "HOME=/root", "BANGER_VM=vm1"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("vmmEnv = %q; want %q", got, want)
-	}
-}
-
 func TestParseVersion(t *testing.T) {
 	tests := []struct {
 		out, want string

@@ -230,7 +230,7 @@ func (m *Machine) spawn(spec vmm.Spec, argv []string, files []inherited, cg *cgr
 	}
 	defer closeAll(extra)
 	cmd := exec.Command(argv[0], argv[1:]...) //nolint:noctx,gosec // the VMM outlives the request that starts it; argv is built by commandLine
-	cmd.Env = vmmEnv(os.Environ(), spec.ID)
+	cmd.Env = vmm.MarkedEnv(os.Environ(), spec.ID)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = extra
 	cmd.SysProcAttr = &attr
@@ -243,17 +243,6 @@ func (m *Machine) spawn(spec vmm.Spec, argv []string, files []inherited, cg *cgr
 		return cgroups.Join(*cg, cmd.Process.Pid)
 	}
 	return nil
-}
-
-// vmmEnv is the daemon's environment with EnvVMID set to id.
-func vmmEnv(env []string, id string) []string {
-	out := make([]string, 0, len(env)+1)
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, vmm.EnvVMID+"=") {
-			out = append(out, kv)
-		}
-	}
-	return append(out, vmm.EnvVMID+"="+id)
 }
 
 // Attach implements vmm.Backend: it adopts a QEMU started earlier, once the

@@ -177,20 +177,20 @@ func closeAll(files []*os.File) {
 // checkFiles makes a missing kernel or disk a clear error before anything
 // is created.
 func checkFiles(spec vmm.Spec, r *vmm.RestoreSpec) error {
-	paths := []struct{ what, path string }{
+	type file struct{ what, path string }
+	paths := []file{
 		{"kernel", spec.Kernel.BzImage},
 		{"kernel", spec.Kernel.Vmlinux},
 		{"initrd", spec.Kernel.Initrd},
 	}
 	if r != nil {
-		paths = append(paths, struct{ what, path string }{"snapshot state", r.StatePath},
-			struct{ what, path string }{"snapshot memory", r.MemPath})
+		paths = append(paths, file{"snapshot state", r.StatePath}, file{"snapshot memory", r.MemPath})
 	}
 	for _, d := range spec.Drives {
-		paths = append(paths, struct{ what, path string }{"drive " + d.ID, d.Path})
+		paths = append(paths, file{"drive " + d.ID, d.Path})
 	}
 	for _, d := range spec.SharedDirs {
-		paths = append(paths, struct{ what, path string }{"shared dir " + d.Tag + " socket", d.Socket})
+		paths = append(paths, file{"shared dir " + d.Tag + " socket", d.Socket})
 	}
 	for _, p := range paths {
 		if p.path == "" {
