@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/bangerdev/banger/internal/agent/process"
 	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/procfs"
 )
 
 // configWait bounds the wait for the config drive's device node.
@@ -174,17 +174,13 @@ func stopEveryone(grace time.Duration) int {
 // have an empty command line). Zombies do not count: PID 1's reaper
 // collects them.
 func othersLeft() int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
+	pids, _ := procfs.Proc.PIDs()
 	n := 0
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == 1 {
+	for _, pid := range pids {
+		if pid == 1 {
 			continue
 		}
-		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && len(b) > 0 {
+		if argv, err := procfs.Proc.Cmdline(pid); err == nil && len(argv) > 0 {
 			n++
 		}
 	}

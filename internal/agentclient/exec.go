@@ -43,7 +43,8 @@ type TTYConfig struct {
 	// Term is $TERM; empty means xterm.
 	Term       string
 	Rows, Cols int
-	// Modes are terminal modes (RFC 4254 §8); nil sends none.
+	// Modes are terminal modes (RFC 4254 §8); nil sends none. An attach
+	// to the main process sends none: its terminal exists already.
 	Modes ssh.TerminalModes
 	// Resize, when set, delivers window size changes.
 	Resize <-chan WindowSize
@@ -98,7 +99,6 @@ func (c *Client) AttachMain(ctx context.Context, stdin io.Reader, stdout, stderr
 // AttachMainTTY attaches to a main process that runs on a TTY (`run -t`):
 // the terminal's size and resizes go to it, and signals are delivered.
 func (c *Client) AttachMainTTY(ctx context.Context, stdin io.Reader, stdout io.Writer, tty TTYConfig, signals <-chan ssh.Signal) (int, error) {
-	tty.Modes = nil // the main process's terminal exists already
 	p, err := c.open(ctx, proto.RequestAttach, nil, stdin, stdout, io.Discard, &tty, signals)
 	if err != nil {
 		return 0, err
@@ -110,11 +110,6 @@ func (c *Client) AttachMainTTY(ctx context.Context, stdin io.Reader, stdout io.W
 // returns once the agent accepted the attachment; Wait then returns the
 // exit status.
 func (c *Client) OpenMain(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, tty *TTYConfig) (*Process, error) {
-	if tty != nil {
-		t := *tty
-		t.Modes = nil
-		tty = &t
-	}
 	return c.open(ctx, proto.RequestAttach, nil, stdin, stdout, stderr, tty, nil)
 }
 
@@ -132,7 +127,7 @@ func (c *Client) open(ctx context.Context, request string, payload []byte, stdin
 	if tty != nil {
 		if request == proto.RequestAttach {
 			// The main process's terminal exists; only its size changes
-			// (none given: it keeps its size).
+			// (none given: it keeps its size). Modes are not sent.
 			if tty.Rows > 0 && tty.Cols > 0 {
 				_, err = ch.SendRequest("window-change", false, ssh.Marshal(proto.WindowChange{Cols: uint32(tty.Cols), Rows: uint32(tty.Rows)}))
 			}

@@ -183,6 +183,9 @@ func TestValidate(t *testing.T) {
 			c.Mounts = []Mount{{Type: MountVirtioFS, Source: "a", Target: "/d"}, {Type: MountVirtioFS, Source: "b", Target: "/d"}}
 		}, "mounted twice"},
 		{"copy-up of a share", func(c *Config) { c.Mounts = []Mount{{Type: MountVirtioFS, Source: "t", Target: "/d", CopyUp: true}} }, "copy_up"},
+		{"tmpfs on /", func(c *Config) { c.Tmpfs = []Tmpfs{{Path: "/"}} }, `tmpfs path "/"`},
+		{"unclean tmpfs path", func(c *Config) { c.Tmpfs = []Tmpfs{{Path: "/run/../x"}} }, "tmpfs path"},
+		{"tmpfs options with a space", func(c *Config) { c.Tmpfs = []Tmpfs{{Path: "/x", Options: "size=1m mode=1777"}} }, "tmpfs options"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"path"
 	"strings"
 	"time"
 
@@ -225,7 +224,7 @@ func (c Config) Validate() error {
 		bad("channels: none set, the host could never reach the agent")
 	}
 	for _, t := range c.Tmpfs {
-		if !path.IsAbs(t.Path) || path.Clean(t.Path) != t.Path || t.Path == "/" {
+		if !mountPoint(t.Path) {
 			bad("tmpfs path %q: want a clean absolute path other than /", t.Path)
 		}
 		if strings.ContainsAny(t.Options, " \n\x00") {

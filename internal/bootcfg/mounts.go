@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path"
 	"regexp"
-	"strings"
 )
 
 // The mount types of Mount.Type.
@@ -53,7 +52,7 @@ func validateMounts(ms []Mount, bad func(format string, args ...any)) {
 		default:
 			bad("mounts[%d].type %q: want %s or %s", i, m.Type, MountVirtioFS, MountExt4)
 		}
-		if !strings.HasPrefix(m.Target, "/") || path.Clean(m.Target) != m.Target || m.Target == "/" {
+		if !mountPoint(m.Target) {
 			bad("mounts[%d].target %q: want an absolute, clean path other than /", i, m.Target)
 		}
 		if targets[m.Target] {
@@ -65,6 +64,10 @@ func validateMounts(ms []Mount, bad func(format string, args ...any)) {
 		}
 	}
 }
+
+// mountPoint says p is a guest path something may be mounted on: absolute,
+// clean, and not /.
+func mountPoint(p string) bool { return path.IsAbs(p) && path.Clean(p) == p && p != "/" }
 
 // String is how the agent names a mount in errors.
 func (m Mount) String() string { return fmt.Sprintf("%s %s on %s", m.Type, m.Source, m.Target) }

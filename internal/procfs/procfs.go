@@ -79,7 +79,6 @@ type Status struct {
 	Name string
 	// RSSBytes is VmRSS: resident memory (0 for a kernel thread).
 	RSSBytes uint64
-	Threads  int
 	// UID is the real user id.
 	UID int
 }
@@ -95,8 +94,6 @@ func ParseStatus(b []byte) (Status, error) {
 			st.Name, seen = val, true
 		case "VmRSS":
 			st.RSSBytes, err = kib(val)
-		case "Threads":
-			st.Threads, err = strconv.Atoi(val)
 		case "Uid":
 			if f := strings.Fields(val); len(f) > 0 {
 				st.UID, err = strconv.Atoi(f[0])

@@ -52,8 +52,8 @@ func TestParseStatus(t *testing.T) {
 		want     Status
 		bad      bool
 	}{
-		{"qemu", real, Status{Name: "qemu-system-x86", RSSBytes: 380452 * 1024, Threads: 7, UID: 999}, false},
-		{"kernel thread", kthread, Status{Name: "kthreadd", Threads: 1}, false},
+		{"qemu", real, Status{Name: "qemu-system-x86", RSSBytes: 380452 * 1024, UID: 999}, false},
+		{"kernel thread", kthread, Status{Name: "kthreadd"}, false},
 		{"bad rss", "Name:\tx\nVmRSS:\tlots kB\n", Status{}, true},
 		{"empty", "", Status{}, true},
 	} {

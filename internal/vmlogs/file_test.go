@@ -3,8 +3,11 @@ package vmlogs
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -239,4 +242,34 @@ func FuzzReadLog(f *testing.F) {
 			t.Fatalf("%d entries from %d lines", len(es), bytes.Count(content, []byte{'\n'}))
 		}
 	})
+}
+
+// TestUnwritableLogIsReported: when the log file cannot be opened the
+// daemon's log names the VM and the failure, and subscribers still get
+// the output live.
+func TestUnwritableLogIsReported(t *testing.T) {
+	var logged bytes.Buffer
+	missing := filepath.Join(t.TempDir(), "gone")
+	svc := &Service{
+		Path:  func(id string) string { return filepath.Join(missing, id+".log") },
+		Retry: time.Millisecond,
+		Log:   slog.New(slog.NewTextHandler(&logged, nil)),
+	}
+	src := newFakeSource()
+	svc.Begin("vm1", Session{Source: src, Started: time.Now()})
+	a := src.next(t)
+	_, s, err := svc.Subscribe("vm1", SubOptions{Follow: true})
+	if err != nil || s == nil {
+		t.Fatalf("subscribe: %v %v", s, err)
+	}
+	_, _ = io.WriteString(a.s.Stdout, "still live\n")
+	a.result <- nil
+	out, _, exit, err := collect(t, s)
+	if err != nil || exit == nil || out != "still live\n" {
+		t.Fatalf("subscriber got %q, %v, %v; want the line and the exit", out, exit, err)
+	}
+	svc.End("vm1")
+	if l := logged.String(); !strings.Contains(l, "vm=vm1") || !strings.Contains(l, "open the output log") || strings.Count(l, "\n") != 1 {
+		t.Errorf("daemon log %q: want one line naming vm1 and the failed open", l)
+	}
 }

@@ -20,9 +20,13 @@ type Hub struct {
 	// splitMu serializes the line splitters' writes.
 	splitMu sync.Mutex
 
+	// report is told of the first failure to keep a session's output in
+	// the file (the live subscribers still get it).
+	report func(error)
+
 	mu      sync.Mutex
 	file    *File // open while a session runs
-	fileErr error
+	fileErr error // the session's first file failure, reported
 	subs    map[*Sub]struct{}
 	running bool
 	started time.Time
@@ -36,8 +40,8 @@ type Hub struct {
 	sizes  chan Size
 }
 
-func newHub(path string, lim Limits, now func() time.Time) *Hub {
-	return &Hub{path: path, lim: lim.norm(), now: now, subs: map[*Sub]struct{}{}}
+func newHub(path string, lim Limits, now func() time.Time, report func(error)) *Hub {
+	return &Hub{path: path, lim: lim.norm(), now: now, report: report, subs: map[*Sub]struct{}{}}
 }
 
 // begin opens a session: the file, and stdin and resize channels.
@@ -47,6 +51,9 @@ func (h *Hub) begin(started time.Time, stdin bool) {
 	h.running, h.started = true, started
 	h.attached, h.attachedOnce = make(chan struct{}), &sync.Once{}
 	h.file, h.fileErr = OpenFile(h.path, h.lim)
+	if h.fileErr != nil {
+		h.report(h.fileErr)
+	}
 	h.stdinR, h.stdinW = nil, nil
 	if stdin {
 		h.stdinR, h.stdinW = io.Pipe()
@@ -62,6 +69,7 @@ func (h *Hub) write(e Entry) {
 	if h.file != nil {
 		if err := h.file.Write(e); err != nil && h.fileErr == nil {
 			h.fileErr = err
+			h.report(err)
 		}
 	}
 	for s := range h.subs {

@@ -74,7 +74,11 @@ func (s *Service) hub(id string) *Hub {
 		if now == nil {
 			now = time.Now
 		}
-		h = newHub(s.Path(id), s.Limits, now)
+		h = newHub(s.Path(id), s.Limits, now, func(err error) {
+			if s.Log != nil {
+				s.Log.Warn("the VM's main process output is not kept in its log file", "vm", id, "error", err)
+			}
+		})
 		s.hubs[id] = h
 	}
 	return h

@@ -35,7 +35,7 @@ type Sub struct {
 	mu    sync.Mutex
 	queue []Event
 	bytes int
-	err   error // set once: ErrSlow, ErrEnded, or io.EOF after Exit
+	err   error // set once: ErrSlow or ErrEnded; nil after an Exit (Next then says ErrEnded)
 	done  bool
 	wake  chan struct{}
 }

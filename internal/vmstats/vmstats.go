@@ -142,7 +142,7 @@ func (c *Collector) static(ctx context.Context, t Target) Stats {
 	if t.Guest != nil {
 		gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		if m, err := t.Guest.Memory(gctx); err == nil {
-			used := m.TotalBytes - min(m.AvailableBytes, m.TotalBytes)
+			used := procfs.Meminfo{TotalBytes: m.TotalBytes, AvailableBytes: m.AvailableBytes}.UsedBytes()
 			s.GuestMemUsed, s.GuestMemTotal = &used, &m.TotalBytes
 		}
 		cancel()
@@ -203,7 +203,7 @@ func (h HostProcfs) Process(pid int) (Process, error) {
 	if err != nil {
 		return Process{}, err
 	}
-	p := Process{CPUTicks: st.CPUTicks(), RSSBytes: status.RSSBytes, Tasks: status.Threads}
+	p := Process{CPUTicks: st.CPUTicks(), RSSBytes: status.RSSBytes, Tasks: st.Threads}
 	if io, err := h.FS.IO(pid); err == nil {
 		p.IO = &io
 	}

@@ -13,7 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
+
+	"github.com/bangerdev/banger/internal/procfs"
 )
 
 // Name is the main process's cgroup under the cgroup2 root.
@@ -65,22 +66,15 @@ func Setup(root, meminfo string) (*os.File, error) {
 	return os.Open(dir)
 }
 
-// memAvailable reads MemAvailable from /proc/meminfo (in bytes).
+// memAvailable reads the available memory from meminfo (/proc/meminfo).
 func memAvailable(meminfo string) (uint64, error) {
 	b, err := os.ReadFile(meminfo)
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
-			fs := strings.Fields(v)
-			if len(fs) == 2 && fs[1] == "kB" {
-				n, err := strconv.ParseUint(fs[0], 10, 64)
-				if err == nil {
-					return n << 10, nil
-				}
-			}
-		}
+	m, err := procfs.ParseMeminfo(b)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", meminfo, err)
 	}
-	return 0, fmt.Errorf("%s: no MemAvailable line", meminfo)
+	return m.AvailableBytes, nil
 }

@@ -48,7 +48,7 @@ func TestSetup(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := Setup(root, meminfo); err == nil {
-		t.Error("no MemAvailable: no error")
+		t.Error("a meminfo without MemTotal: no error")
 	}
 	if _, err := Setup(filepath.Join(root, "absent"), "/proc/meminfo"); err == nil {
 		t.Error("no cgroup root: no error")

@@ -1,8 +1,9 @@
 // Package initplan is the list of file systems and /dev links PID 1 sets up
 // in the guest (/proc, /sys, /dev, /dev/pts, /dev/shm, /run, the cgroup2
-// hierarchy; /tmp stays on the VM's disk as it does in a container), built as a plain value from what is mounted already,
-// and applied at a thin edge (Apply) behind a three-method interface so
-// the plan is tested without root.
+// hierarchy; /tmp stays on the VM's disk as it does in a container),
+// built as a plain value from what is mounted already, and applied at a
+// thin edge (Apply) behind a three-method interface so the plan is tested
+// without root.
 package initplan
 
 import (

@@ -72,7 +72,6 @@ type Main struct {
 
 	mu        sync.Mutex
 	attached  bool
-	status    int
 	exit      proto.Exit
 	done      chan struct{}
 	collected chan struct{}
@@ -197,7 +196,7 @@ func (m *Main) wait(readers []*os.File, drained *sync.WaitGroup) {
 	}
 	<-pumped
 	m.mu.Lock()
-	m.status, m.exit = exit.Status, exit
+	m.exit = exit
 	if m.stdin != nil && m.stdin != m.tty {
 		_ = m.stdin.Close()
 	}
@@ -221,7 +220,7 @@ func (m *Main) Done() <-chan struct{} { return m.done }
 func (m *Main) Status() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.status
+	return m.exit.Status
 }
 
 // Exit says how the process ended (valid once Done is closed).
@@ -286,7 +285,7 @@ func (m *Main) Stop(ctx context.Context, sig syscall.Signal, grace time.Duration
 // attaches reads err on stderr and gets status (127 for "not found", as a
 // shell would say), so `banger run` reports it like any other exit.
 func Failed(err error, status int) *Main {
-	m := &Main{out: newBuffer(DefaultBuffer, false, 0), status: status, exit: proto.Exit{Status: status}, done: make(chan struct{}), collected: make(chan struct{})}
+	m := &Main{out: newBuffer(DefaultBuffer, false, 0), exit: proto.Exit{Status: status}, done: make(chan struct{}), collected: make(chan struct{})}
 	m.out.write(Stderr, []byte("banger-agent: "+err.Error()+"\n"))
 	close(m.done)
 	return m

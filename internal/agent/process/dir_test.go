@@ -5,14 +5,14 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/bangerdev/banger/internal/testutil"
 )
 
 // run -w makes a missing working directory, owned by the process's user,
 // and leaves an existing one as it is.
 func TestEnsureDir(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown (the agent is PID 1)")
-	}
+	testutil.RequireRoot(t) // to chown, as the agent (PID 1) does
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
 		t.Fatal(err)

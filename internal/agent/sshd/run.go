@@ -200,7 +200,7 @@ func (ss *session) exitErr(err error) {
 		ws := ee.Sys().(syscall.WaitStatus)
 		if ws.Signaled() {
 			_, _ = ss.ch.SendRequest("exit-signal", false, ssh.Marshal(proto.ExitSignal{
-				Signal: signalName(ws.Signal()), CoreDumped: ws.CoreDump(),
+				Signal: proto.SignalText(ws.Signal()), CoreDumped: ws.CoreDump(),
 			}))
 			_ = ss.ch.CloseWrite()
 			_ = ss.ch.Close()

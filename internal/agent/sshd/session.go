@@ -99,12 +99,12 @@ func (ss *session) request(ctx context.Context, r *ssh.Request) {
 		if ssh.Unmarshal(r.Payload, &m) != nil {
 			return
 		}
-		sig, ok := signalByName(m.Signal)
+		sig, ok := proto.SignalNumber(m.Signal)
 		ss.mu.Lock()
 		t := ss.target
 		ss.mu.Unlock()
 		if ok && t != nil {
-			_ = t.signal(sig)
+			_ = t.signal(syscall.Signal(sig))
 		}
 		reply(ok && t != nil)
 	case "exec", "shell", "subsystem", proto.RequestExec, proto.RequestAttach:
