@@ -89,6 +89,7 @@ bench-kernel: deps build
 
 # bench-boot times banger run --rm against a bare QEMU boot of the same
 # kernel, initramfs and disk, and prints the ratio and per-phase medians.
+# BANGER=path times another build (as bench-stop and bench-volume do).
 bench-boot: deps build
 	scripts/bench-boot.sh
 
