@@ -66,7 +66,7 @@ func run() error {
 	if *kernel == "" || *image == "" || *helper == "" {
 		return errors.New("need -kernel-deb, -image-tar and -helper")
 	}
-	d, err := benchdaemon.Start(*banger, "bgv", 218, *kernel, *image)
+	d, err := benchdaemon.Start(*banger, "bgv", 221, *kernel, *image)
 	if err != nil {
 		return err
 	}
