@@ -89,6 +89,7 @@ bench-kernel: deps build
 
 # bench-boot times banger run --rm against a bare QEMU boot of the same
 # kernel, initramfs and disk, and prints the ratio and per-phase medians.
+# BANGER=path times another build (as bench-stop and bench-volume do).
 bench-boot: deps build
 	scripts/bench-boot.sh
 
@@ -102,9 +103,10 @@ bench-stop: deps build
 bench-volume: deps build
 	scripts/bench-volume.sh
 
-# qemu-boot-repeat boots the QEMU echo guest BOOTS times in a row (DESIGN: a
-# boot-path change gets a repeat-N check) and prints how many reached the
-# guest, the median Start-to-first-agent-byte time and QEMU's RSS.
+# qemu-boot-repeat boots the QEMU echo guest BOOTS times in a row (a
+# boot-path change gets a repeat-N check, docs/architecture.md) and prints
+# how many reached the guest, the median Start-to-first-agent-byte time
+# and QEMU's RSS.
 BOOTS ?= 20
 qemu-boot-repeat:
 	set -o pipefail; BANGER_QEMU_BOOTS=$(BOOTS) $(GO) test -count=1 -v -timeout 60m \

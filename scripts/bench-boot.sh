@@ -10,4 +10,4 @@ cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "bench-boot: run as root (VMs need taps and nftables)" >&2; exit 1; }
 deb=$(kernel_deb)
 img=$(busybox_tar)
-go run ./internal/tools/benchboot -banger bin/banger -kernel-deb "$deb" -image-tar "$img" -rounds "${ROUNDS:-7}"
+go run ./internal/tools/benchboot -banger "${BANGER:-bin/banger}" -kernel-deb "$deb" -image-tar "$img" -rounds "${ROUNDS:-7}"

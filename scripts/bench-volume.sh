@@ -13,4 +13,4 @@ img=$(busybox_tar)
 helper=$(mktemp -d)/benchio
 trap 'rm -rf "$(dirname "$helper")"' EXIT
 CGO_ENABLED=0 go build -o "$helper" ./internal/tools/benchvolume
-go run ./internal/tools/benchvolume -banger bin/banger -helper "$helper" -kernel-deb "$deb" -image-tar "$img" -rounds "${ROUNDS:-3}"
+go run ./internal/tools/benchvolume -banger "${BANGER:-bin/banger}" -helper "$helper" -kernel-deb "$deb" -image-tar "$img" -rounds "${ROUNDS:-3}"

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-	qemu-system-x86 qemu-utils   # the VMM the tests boot guests with
+	qemu-system-x86 qemu-utils   # the VMM the tests boot guests with; virtiofsd comes with it (qemu-system-common)
 	e2fsprogs                    # mkfs.ext4, debugfs, e2fsck, tune2fs, resize2fs
 	debootstrap                  # a Debian root file system for tests and benchmarks
 	busybox-static               # a tiny static root file system for fast VM tests
@@ -18,6 +18,8 @@ packages=(
 	hyperfine                    # benchmarks
 	ca-certificates git make gcc # building (gcc for go test -race)
 )
+# util-linux (setpriv drops QEMU's privileges; fallocate fills a disk in
+# the crash tests) is essential on Debian: always there.
 
 missing=()
 for p in "${packages[@]}"; do

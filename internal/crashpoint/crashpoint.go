@@ -136,6 +136,3 @@ func All() []Info {
 	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
-
-// Armed is the point this process dies at, "" for none.
-func Armed() string { return armed }

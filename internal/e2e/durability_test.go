@@ -269,12 +269,8 @@ func TestWaitPrintsTheExitCode(t *testing.T) {
 // and every file is there at the next start. Five times.
 func TestDaemonKilledDuringAStopLosesNothing(t *testing.T) {
 	f := env(t)
-	root, cfgPath := procDaemonRoot(t, f)
-	pd := startProcDaemon(t, f.banger, root, cfgPath)
-	defer func() { pd.stopDaemon() }()
-	pd.importBusybox(t, f)
-	cli := func(args ...string) (string, string, int) { return pd.cli(f.banger, args...) }
-	d := newDurable(t, cli, "midstop")
+	pd := newProcDaemon(t, f)
+	d := newDurable(t, pd.cli, "midstop")
 	for i := range 5 {
 		d.write()
 		stop := exec.Command(f.banger, "--host", "unix://"+pd.sock, "stop", "-t", "1", d.vm)
@@ -284,7 +280,7 @@ func TestDaemonKilledDuringAStopLosesNothing(t *testing.T) {
 		time.Sleep(time.Duration(200+i*150) * time.Millisecond)
 		pd.kill()
 		_ = stop.Wait()
-		pd = startProcDaemon(t, f.banger, root, cfgPath)
+		pd.start(t)
 		deadline := time.Now().Add(90 * time.Second)
 		for d.state() != "exited" {
 			if time.Now().After(deadline) {

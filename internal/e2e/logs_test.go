@@ -4,12 +4,10 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bangerdev/banger/internal/agent/pty"
-	"github.com/bangerdev/banger/internal/testutil"
 )
 
 // waitLogs polls `logs VM` until its stdout contains want.
@@ -111,23 +109,15 @@ func TestLogsAndAttach(t *testing.T) {
 // appends.
 func TestLogsSurviveDaemonKill(t *testing.T) {
 	f := env(t)
-	root, cfgPath := procDaemonRoot(t, f)
-	pd := startProcDaemon(t, f.banger, root, cfgPath)
-	pd.run(t, f.banger, "kernel", "import", testutil.DebianKernelDebs(t), "--name", "debian", "--default")
-	pd.run(t, f.banger, "image", "import", busyboxTar(t), "--name", "busybox")
+	pd := newProcDaemon(t, f)
 	script := `i=0; while [ $i -lt 16 ]; do echo line$i; if [ $((i % 2)) = 1 ]; then echo err$i >&2; fi; i=$((i+1)); sleep 0.5; done`
-	pd.run(t, f.banger, "run", "-d", "--name", "keep", "busybox", "sh", "-c", script)
-	cli := func(args ...string) (string, string, int) { return pd.cli(f.banger, args...) }
-	waitLogs(t, cli, "keep", "line3\n", 30*time.Second)
+	pd.run(t, "run", "-d", "--name", "keep", "busybox", "sh", "-c", script)
+	waitLogs(t, pd.cli, "keep", "line3\n", 30*time.Second)
 
-	if err := pd.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = pd.cmd.Wait()
+	pd.kill()
 	time.Sleep(2 * time.Second) // the guest prints while no daemon is there
-	pd = startProcDaemon(t, f.banger, root, cfgPath)
-	defer pd.stopDaemon()
-	pd.run(t, f.banger, "wait", "keep")
+	pd.start(t)
+	pd.run(t, "wait", "keep")
 
 	var wantOut, wantErr strings.Builder
 	for i := range 16 {
@@ -136,13 +126,13 @@ func TestLogsSurviveDaemonKill(t *testing.T) {
 			wantErr.WriteString("err" + strconv.Itoa(i) + "\n")
 		}
 	}
-	out, errOut, _ := cli("logs", "keep")
+	out, errOut, _ := pd.cli("logs", "keep")
 	if out != wantOut.String() || errOut != wantErr.String() {
 		t.Fatalf("after a daemon SIGKILL the log lost or repeated lines:\nstdout %q\nstderr %q", out, errOut)
 	}
-	pd.run(t, f.banger, "start", "keep")
-	pd.run(t, f.banger, "wait", "keep")
-	if out, _, _ := cli("logs", "keep"); out != wantOut.String()+wantOut.String() {
+	pd.run(t, "start", "keep")
+	pd.run(t, "wait", "keep")
+	if out, _, _ := pd.cli("logs", "keep"); out != wantOut.String()+wantOut.String() {
 		t.Errorf("a second run did not append:\n%q", out)
 	}
 }

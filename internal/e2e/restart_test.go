@@ -97,20 +97,18 @@ func TestRestartPolicyAlwaysAndStop(t *testing.T) {
 // daemon runs is restarted by the next daemon's reconcile.
 func TestRestartPolicySurvivesDaemonKill(t *testing.T) {
 	f := env(t)
-	root, cfgPath := procDaemonRoot(t, f)
-	pd := startProcDaemon(t, f.banger, root, cfgPath)
-	pd.importBusybox(t, f)
-	id := strings.TrimSpace(pd.run(t, f.banger, "run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sh", "-c", "sleep 6; exit 0"))
+	pd := newProcDaemon(t, f)
+	id := strings.TrimSpace(pd.run(t, "run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sh", "-c", "sleep 6; exit 0"))
 	inspect := func() api.VM {
 		var vms []api.VM
-		if err := json.Unmarshal([]byte(pd.run(t, f.banger, "inspect", "--type", "vm", "phoenix")), &vms); err != nil || len(vms) != 1 {
+		if err := json.Unmarshal([]byte(pd.run(t, "inspect", "--type", "vm", "phoenix")), &vms); err != nil || len(vms) != 1 {
 			t.Fatalf("inspect: %v", err)
 		}
 		return vms[0]
 	}
 	before := pidsOf(id)
 	pd.kill()
-	pd = startProcDaemon(t, f.banger, root, cfgPath)
+	pd.start(t)
 	if after := pidsOf(id); len(before) != 1 || len(after) != 1 || after[0] != before[0] {
 		t.Fatalf("not adopted: VMM %v before, %v after", before, after)
 	}
@@ -127,14 +125,13 @@ func TestRestartPolicySurvivesDaemonKill(t *testing.T) {
 	if left := pidsOf(id); len(left) > 0 {
 		t.Fatalf("the VM did not end on its own: VMMs %v", left)
 	}
-	pd = startProcDaemon(t, f.banger, root, cfgPath)
-	defer pd.stopDaemon()
+	pd.start(t)
 	untilVM(t, inspect, 2*time.Minute, "reconcile's restart", func(vm api.VM) bool {
 		return vm.State == api.VMRunning && vm.RestartCount > count && len(pidsOf(id)) == 1
 	})
-	pd.run(t, f.banger, "stop", "phoenix")
+	pd.run(t, "stop", "phoenix")
 	if vm := inspect(); vm.State != api.VMExited {
 		t.Fatalf("after stop: %s", vm.State)
 	}
-	pd.run(t, f.banger, "rm", "phoenix")
+	pd.run(t, "rm", "phoenix")
 }

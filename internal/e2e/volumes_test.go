@@ -10,6 +10,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/volumes"
 )
 
@@ -62,6 +63,9 @@ func owner(t *testing.T, p string) (uint32, uint32) {
 // and rm; the VM starts again with its shares.
 func TestSharedDirectoryLiveBothWays(t *testing.T) {
 	f := env(t)
+	if _, err := volumes.FindVirtiofsd(f.cfg.QEMU.Virtiofsd); err != nil {
+		testutil.Skip(t, err.Error())
+	}
 	rw, ro := hostDir(t, f, "share-rw"), hostDir(t, f, "share-ro")
 	// The guest's user owns the shared directory, as a developer's own
 	// uid owns the project directory they share.

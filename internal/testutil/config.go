@@ -11,7 +11,9 @@ import (
 // Config is the default config with a network of its own — bridge
 // bridgePrefix+tag, nft table tablePrefix+tag and a /24 in 10.<octet>.x.0,
 // tag random — so parallel test daemons and a real banger on the same
-// host never collide; agent is the banger-agent binary to inject.
+// host never collide; agent is the banger-agent binary to inject. octet
+// must stay outside 10.218.0.0/15, where subnet "auto" picks (the second
+// daemon of the side-by-side test, in a package that runs alongside).
 func Config(agent, bridgePrefix, tablePrefix string, octet int) config.Config {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)

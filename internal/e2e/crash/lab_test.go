@@ -100,7 +100,7 @@ func newLabOn(t *testing.T, tmpfsSize string, tweak ...func(*config.Config)) *la
 // own, so labs, other tests and a real banger never collide; guests are
 // as small as the Debian kernel boots comfortably.
 func labConfig(agent string) config.Config {
-	cfg := testutil.Config(agent, "bgc", "bangercrash_", 218)
+	cfg := testutil.Config(agent, "bgc", "bangercrash_", 220)
 	cfg.VM.CPUs = 1
 	cfg.VM.Memory = 256 << 20
 	return cfg

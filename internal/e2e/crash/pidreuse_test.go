@@ -1,8 +1,6 @@
 package crash
 
 import (
-	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -53,7 +51,7 @@ func TestReusedPIDIsNeverAdoptedOrKilled(t *testing.T) {
 	waitGone(t, vmmPIDs)
 	for i, v := range victims {
 		path := filepath.Join(l.layout.VM(v.id), handles.FileName)
-		rewriteProcess(t, path, func(rec proc.Identity) proc.Identity { return forgeries[i].forge(rec, v.stranger) })
+		rewriteProcess(t, path, v.id, func(rec proc.Identity) proc.Identity { return forgeries[i].forge(rec, v.stranger) })
 	}
 
 	if !l.start(t, "") {
@@ -107,42 +105,18 @@ func startStranger(t *testing.T) proc.Identity {
 	return id
 }
 
-// rewriteProcess replaces the VMM process identity in a handles.json.
-func rewriteProcess(t *testing.T, path string, change func(proc.Identity) proc.Identity) {
+// rewriteProcess replaces the VMM process identity in vm id's record,
+// as the daemon saves it.
+func rewriteProcess(t *testing.T, path, id string, change func(proc.Identity) proc.Identity) {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
+	rec, err := handles.Open(path, id)
+	if err != nil || rec.VMM == nil {
+		t.Fatalf("record of vm %s: %v, vmm section %+v", id, err, rec.VMM)
+	}
+	rec.VMM.Handles.Process = change(rec.VMM.Handles.Process)
+	if err := rec.Save(); err != nil {
 		t.Fatal(err)
 	}
-	var rec map[string]json.RawMessage
-	var vmmSec map[string]json.RawMessage
-	var hs map[string]json.RawMessage
-	var ident proc.Identity
-	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatal(err)
-	}
-	for _, step := range []error{
-		json.Unmarshal(rec["vmm"], &vmmSec), json.Unmarshal(vmmSec["handles"], &hs), json.Unmarshal(hs["process"], &ident),
-	} {
-		if step != nil {
-			t.Fatalf("%s: %v\n%s", path, step, b)
-		}
-	}
-	hs["process"] = mustMarshal(t, change(ident))
-	vmmSec["handles"] = mustMarshal(t, hs)
-	rec["vmm"] = mustMarshal(t, vmmSec)
-	if err := os.WriteFile(path, mustMarshal(t, rec), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func mustMarshal(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // waitGone waits until none of pids is a live process (a killed VMM is

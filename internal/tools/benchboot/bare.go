@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -73,16 +71,16 @@ func indexOf(s []string, v string) int {
 // inheritedFiles reads which file each descriptor banger handed the VM's
 // QEMU is, from the legend at the top of its log in the runtime dir.
 func (b *bench) inheritedFiles(vm string) (map[string]string, error) {
-	out, err := exec.CommandContext(context.Background(), b.banger, "--host", b.host, "inspect", vm).Output()
+	out, err := b.cliOut("inspect", vm)
 	if err != nil {
-		return nil, fmt.Errorf("inspect %s: %w", vm, err)
+		return nil, err
 	}
 	// inspect prints an array; builds from before that printed the object.
 	var info api.VM
 	var infos []api.VM
-	if json.Unmarshal(out, &infos) == nil && len(infos) == 1 {
+	if json.Unmarshal([]byte(out), &infos) == nil && len(infos) == 1 {
 		info = infos[0]
-	} else if err := json.Unmarshal(out, &info); err != nil {
+	} else if err := json.Unmarshal([]byte(out), &info); err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", vm, err)
 	}
 	log, err := os.ReadFile(filepath.Join(info.Runtime.RuntimeDir, "qemu.log"))

@@ -41,8 +41,7 @@ func main() {
 }
 
 type bench struct {
-	banger, host, root string
-	d                  *benchdaemon.Daemon
+	d *benchdaemon.Daemon
 }
 
 func run() error {
@@ -57,25 +56,14 @@ func run() error {
 	if *kernel == "" || *image == "" {
 		return errors.New("need -kernel-deb and -image-tar")
 	}
-	root, err := os.MkdirTemp("", "bgbench")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.RemoveAll(root) }()
-	d, err := benchdaemon.Start(*banger, root, "bgb", 216)
+	d, err := benchdaemon.Start(*banger, "bgb", 216, *kernel, *image)
 	if err != nil {
 		return err
 	}
 	defer d.Stop()
-	b := &bench{banger: *banger, root: root, host: d.Host(), d: d}
-	for _, args := range [][]string{
-		{"kernel", "import", *kernel, "--name", "bench", "--default"},
-		{"image", "import", *image, "--name", "bench"},
-		{"run", "--rm", "bench", "--", "true"}, // warm-up
-	} {
-		if _, err := b.cli(args...); err != nil {
-			return err
-		}
+	b := &bench{d: d}
+	if _, err := b.cli("run", "--rm", "bench", "--", "true"); err != nil { // warm-up
+		return err
 	}
 	if *stops > 0 {
 		if err := b.benchStop(*stops); err != nil {
@@ -150,13 +138,12 @@ func (b *bench) cliOut(args ...string) (string, error) {
 // qemuArgv starts a detached VM and reads the QEMU command line banger
 // built for it, and the image its disk overlay is backed by.
 func (b *bench) qemuArgv() ([]string, string, error) {
-	cmd := exec.CommandContext(context.Background(), b.banger, "--host", b.host, "run", "-d", "--name", "argv", "bench")
-	out, err := cmd.Output()
+	out, err := b.cliOut("run", "-d", "--name", "argv", "bench")
 	if err != nil {
-		return nil, "", fmt.Errorf("run -d: %w", err)
+		return nil, "", err
 	}
 	defer func() { _, _ = b.cli("rm", "-f", "argv") }()
-	pids, err := proc.FindByEnv(vmm.EnvVMID, strings.TrimSpace(string(out)))
+	pids, err := proc.FindByEnv(vmm.EnvVMID, strings.TrimSpace(out))
 	if err != nil || len(pids) != 1 {
 		return nil, "", fmt.Errorf("find the VMM of %s: %v: %w", out, pids, err)
 	}
@@ -180,7 +167,7 @@ func (b *bench) qemuArgv() ([]string, string, error) {
 // bareBoot prepares the bare QEMU run and returns a function that boots it
 // once (from a fresh copy-on-write disk) and returns its duration.
 func (b *bench) bareBoot(argv []string, image string) (func() (time.Duration, error), func(), error) {
-	dir := filepath.Join(b.root, "bare")
+	dir := filepath.Join(b.d.Root(), "bare")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, err
 	}

@@ -7,7 +7,6 @@ package benchdaemon
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,10 +24,33 @@ type Daemon struct {
 	cmd                *exec.Cmd
 }
 
-// Start runs `banger daemon --root root` with a network of its own: a
-// bridge named prefix + a tag and a /24 in 10.<octet>.0.0/16. It returns
-// once the daemon answers.
-func Start(banger, root, prefix string, octet int) (*Daemon, error) {
+// Start runs `banger daemon` on a new temporary --root with a network of
+// its own: a bridge named prefix + a tag and a /24 in 10.<octet>.0.0/16.
+// Once the daemon answers, it imports kernelDeb as the default kernel and
+// imageTar as the image, both named "bench".
+func Start(banger, prefix string, octet int, kernelDeb, imageTar string) (*Daemon, error) {
+	root, err := os.MkdirTemp("", prefix+"bench")
+	if err != nil {
+		return nil, err
+	}
+	d, err := start(banger, root, prefix, octet)
+	if err != nil {
+		_ = os.RemoveAll(root)
+		return nil, err
+	}
+	for _, args := range [][]string{
+		{"kernel", "import", kernelDeb, "--name", "bench", "--default"},
+		{"image", "import", imageTar, "--name", "bench"},
+	} {
+		if _, _, err := d.CLI(args...); err != nil {
+			d.Stop()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func start(banger, root, prefix string, octet int) (*Daemon, error) {
 	tag := fmt.Sprintf("%04x", os.Getpid()&0xffff)
 	d := &Daemon{banger: banger, root: root, host: "unix://" + filepath.Join(root, "run", "banger.sock"),
 		bridge: prefix + tag, table: "bangerbench_" + prefix + tag}
@@ -48,7 +70,9 @@ func Start(banger, root, prefix string, octet int) (*Daemon, error) {
 	}
 	d.cmd = exec.CommandContext(context.Background(), banger, "daemon", "--root", root, "--config", cfg)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
-	if err := d.cmd.Start(); err != nil {
+	err = d.cmd.Start()
+	_ = log.Close()
+	if err != nil {
 		return nil, err
 	}
 	for range 200 {
@@ -57,14 +81,20 @@ func Start(banger, root, prefix string, octet int) (*Daemon, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	d.Stop()
-	return nil, errors.New("the daemon did not answer")
+	d.stopDaemon()
+	return nil, fmt.Errorf("the daemon on %s did not answer within 10s; its log is %s", root, filepath.Join(root, "daemon.log"))
 }
 
-// Stop collects what is left, ends the daemon and removes the bridge and
-// table it leaves for VMs that outlive it (a benchmark has none left).
+// Stop collects what is left, ends the daemon, removes the bridge and
+// table it leaves for VMs that outlive it (a benchmark has none left) and
+// the root.
 func (d *Daemon) Stop() {
 	_, _, _ = d.CLI("gc")
+	d.stopDaemon()
+	_ = os.RemoveAll(d.root)
+}
+
+func (d *Daemon) stopDaemon() {
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	_ = d.cmd.Wait()
 	_ = exec.CommandContext(context.Background(), "ip", "link", "del", d.bridge).Run()
@@ -73,8 +103,8 @@ func (d *Daemon) Stop() {
 	}
 }
 
-// Host is the daemon's --host value.
-func (d *Daemon) Host() string { return d.host }
+// Root is the daemon's --root, removed by Stop.
+func (d *Daemon) Root() string { return d.root }
 
 // CLI runs banger against the daemon and returns its stdout and stderr;
 // a non-zero exit is an error that quotes stderr.

@@ -66,23 +66,16 @@ func run() error {
 	if *kernel == "" || *image == "" || *helper == "" {
 		return errors.New("need -kernel-deb, -image-tar and -helper")
 	}
-	root, err := os.MkdirTemp("", "bgvbench")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.RemoveAll(root) }()
-	d, err := benchdaemon.Start(*banger, root, "bgv", 218)
+	d, err := benchdaemon.Start(*banger, "bgv", 221, *kernel, *image)
 	if err != nil {
 		return err
 	}
 	defer d.Stop()
-	shared := filepath.Join(root, "shared")
+	shared := filepath.Join(d.Root(), "shared")
 	if err := os.Mkdir(shared, 0o777); err != nil {
 		return err
 	}
 	for _, args := range [][]string{
-		{"kernel", "import", *kernel, "--name", "bench", "--default"},
-		{"image", "import", *image, "--name", "bench"},
 		{"run", "-d", "--name", "io", "--memory", "1G", "--disk", "1G", "-v", shared + ":/vol", "bench"},
 		{"cp", *helper, "io:/benchio"},
 		{"exec", "io", "--", "sh", "-c", "chmod +x /benchio && mkdir -p /disk"},
