@@ -135,8 +135,8 @@ func guestInitrd(t *testing.T, kernelDir string) string {
 	return out
 }
 
-// tscKHz is the host's TSC rate for tsc_early_khz (DESIGN's TSC trap:
-// microvm under TCG may hang calibrating against the PIT without it).
+// tscKHz is the host's TSC rate for tsc_early_khz (docs/architecture.md,
+// "Traps": microvm under TCG may hang calibrating against the PIT without it).
 func tscKHz(t *testing.T) int {
 	t.Helper()
 	for l := range strings.SplitSeq(readFileT(t, "/proc/cpuinfo"), "\n") {

@@ -147,7 +147,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("vsock = %v", v)
 	}
 	if cfg["entropy"] == nil {
-		t.Fatal("no entropy device: the guest's getrandom would block at boot (DESIGN: entropy trap)")
+		t.Fatal("no entropy device: the guest's getrandom would block at boot (docs/architecture.md, Traps: entropy)")
 	}
 	if mc := cfg["machine-config"].(map[string]any); mc["vcpu_count"] != 2.0 || mc["mem_size_mib"] != 256.0 {
 		t.Fatalf("machine-config = %v", mc)

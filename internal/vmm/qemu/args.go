@@ -71,7 +71,8 @@ func (l launch) qmpPath() string   { return filepath.Join(l.spec.RuntimeDir, qmp
 func (l launch) agentPath() string { return filepath.Join(l.spec.RuntimeDir, agentSocket) }
 
 // cpuModel is "host" under KVM and "max" under TCG, whose RDRAND seeds the
-// guest CRNG at once (DESIGN: ed25519 key generation 1.04 s → 16 ms).
+// guest CRNG at once (ed25519 key generation 1.04 s → 16 ms;
+// docs/architecture.md, "Traps": entropy).
 func cpuModel(accel string) string {
 	if accel == AccelKVM {
 		return "host"

@@ -13,8 +13,8 @@ import (
 	"github.com/bangerdev/banger/internal/vmm/qemu"
 )
 
-// EnvBoots asks TestBootRepeat for N boots (DESIGN: a boot-path change gets
-// a repeat-N check). `make qemu-boot-repeat N=20` sets it.
+// EnvBoots asks TestBootRepeat for N boots (a boot-path change gets a
+// repeat-N check: docs/architecture.md, "Traps": TSC calibration). `make qemu-boot-repeat N=20` sets it.
 const EnvBoots = "BANGER_QEMU_BOOTS"
 
 // TestBootRepeat boots the echo guest N times, one after the other, and
