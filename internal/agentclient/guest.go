@@ -4,16 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/errdefs"
 )
-
-// Wrap returns a Client over an SSH connection to an agent that is
-// already established (the daemon's one connection per VM). Close and
-// Wait are the connection's own.
-func Wrap(c *ssh.Client) *Client { return &Client{client: c} }
 
 // Memory asks the agent for the guest's memory (its /proc/meminfo). An
 // agent older than the request wraps ErrOldAgent.

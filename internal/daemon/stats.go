@@ -41,7 +41,7 @@ func statsTarget(ctx context.Context, svc *vms.Service, sm vms.Sampled) vmstats.
 	if sm.VM.State == vms.Running {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		if c, err := svc.Agent(actx, sm.VM.ID); err == nil {
-			t.Guest = agentclient.Wrap(c)
+			t.Guest = agentclient.Over(c)
 		}
 		cancel()
 	}

@@ -85,8 +85,10 @@ type Spec struct {
 	Init   bool            `json:"init,omitempty"`
 	// Tmpfs are `--tmpfs PATH[:OPTIONS]` mounts ("/cache:size=64m").
 	Tmpfs []string `json:"tmpfs,omitempty"`
-	// Detach keeps the VM up after its main process exits (for exec);
-	// otherwise the guest powers off when it ends, like a container.
+	// Detach is run -d (and create): no client attaches from the start,
+	// and an image without a command is allowed (the VM then serves exec
+	// until stopped). Either way the VM ends when its main process does,
+	// as a container does.
 	Detach bool `json:"detach,omitempty"`
 	// TTY runs the main process on a terminal (run -t); Interactive keeps
 	// its stdin open for an attached client (run -i).
