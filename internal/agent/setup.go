@@ -12,6 +12,7 @@ import (
 	"github.com/bangerdev/banger/internal/agent/initplan"
 	"github.com/bangerdev/banger/internal/agent/netplan"
 	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/procfs"
 )
 
 // setup does PID 1's one-time duties from the boot config, entropy first
@@ -104,7 +105,7 @@ func growRoot() error {
 	if err != nil {
 		return err
 	}
-	infos, err := initplan.ParseMountinfo(f)
+	infos, err := procfs.ParseMountinfo(f)
 	_ = f.Close()
 	if err != nil {
 		return err

@@ -112,7 +112,7 @@ func mountAPI(logf func(string, ...any)) {
 	}
 	mounted := map[string]bool{"/": true}
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
-		infos, _ := initplan.ParseMountinfo(f)
+		infos, _ := procfs.ParseMountinfo(f)
 		_ = f.Close()
 		mounted = initplan.MountPoints(infos)
 	}

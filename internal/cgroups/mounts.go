@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/agent/initplan"
+	"github.com/bangerdev/banger/internal/procfs"
 )
 
 // Controllers are the controllers a VMM's group needs.
@@ -36,7 +36,7 @@ type Mount struct {
 // ParseMounts returns the cgroup and cgroup2 mounts in a mountinfo text
 // (proc(5)), in file order. Lines it cannot read are skipped.
 func ParseMounts(mountinfo string) []Mount {
-	infos, _ := initplan.ParseMountinfo(strings.NewReader(mountinfo))
+	infos, _ := procfs.ParseMountinfo(strings.NewReader(mountinfo))
 	var out []Mount
 	for _, mi := range infos {
 		switch mi.FSType {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/bangerdev/banger/internal/agent/initplan"
+	"github.com/bangerdev/banger/internal/procfs"
 	"github.com/bangerdev/banger/internal/units"
 )
 
@@ -56,7 +56,7 @@ type mount struct {
 // mountFor picks, from a mountinfo text (proc(5)), the deepest mount
 // holding path (a clean path without symlinks).
 func mountFor(mountinfo, path string) (mount, bool) {
-	infos, _ := initplan.ParseMountinfo(strings.NewReader(mountinfo))
+	infos, _ := procfs.ParseMountinfo(strings.NewReader(mountinfo))
 	best, ok := mount{}, false
 	for _, mi := range infos {
 		if within(path, mi.Point) && (!ok || len(mi.Point) >= len(best.dir)) {

@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bangerdev/banger/internal/agent/initplan"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/procfs"
 )
 
 // ext4IocResizeFS is _IOW('f', 16, __u64).
@@ -29,7 +29,7 @@ type Target struct {
 }
 
 // RootTarget finds "/" in mountinfo.
-func RootTarget(infos []initplan.MountInfo) (Target, error) {
+func RootTarget(infos []procfs.MountInfo) (Target, error) {
 	for i := len(infos) - 1; i >= 0; i-- { // the last mount on "/" is the visible one
 		if infos[i].Point == "/" {
 			return Target{MountPoint: "/", FSType: infos[i].FSType, Major: infos[i].Major, Minor: infos[i].Minor}, nil

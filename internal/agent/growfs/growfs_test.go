@@ -12,13 +12,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bangerdev/banger/internal/agent/initplan"
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/procfs"
 	"github.com/bangerdev/banger/internal/testutil"
 )
 
 func TestRootTargetAndBlocks(t *testing.T) {
-	infos := []initplan.MountInfo{
+	infos := []procfs.MountInfo{
 		{Major: 0, Minor: 1, Point: "/", FSType: "rootfs"},
 		{Major: 254, Minor: 0, Point: "/", FSType: "ext4", Source: "/dev/root"},
 		{Major: 0, Minor: 5, Point: "/dev", FSType: "devtmpfs"},
