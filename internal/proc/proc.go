@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/internal/procfs"
 )
 
 // Identity is a process as banger records it.
@@ -51,16 +52,8 @@ func StartTime(pid int) (uint64, error) {
 }
 
 func parseStartTime(stat []byte) (uint64, error) {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, errors.New("malformed /proc stat: no ')'")
-	}
-	// After ") " come fields 3.. ; start time is field 22, i.e. index 19.
-	fields := strings.Fields(string(stat[i+1:]))
-	if len(fields) < 20 {
-		return 0, fmt.Errorf("malformed /proc stat: %d fields after the command", len(fields))
-	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	st, err := procfs.ParseStat(stat)
+	return st.StartTime, err
 }
 
 // Lookup returns the identity of a live process.
