@@ -60,6 +60,9 @@ type Runtime struct {
 	// started is when this start began (the VM's Started, and where
 	// attach's backlog of the main process's output begins).
 	started time.Time
+	// marked is set once this run's marker is in the console log: the
+	// log's last lines are then this run's.
+	marked bool
 	// slot is the boot slot the start holds until its agent answers.
 	slot *bootSlot
 }

@@ -89,6 +89,12 @@ func (st vmmStage) Acquire(ctx context.Context, rt *Runtime) error {
 	if err := cpVMMRecorded.After(rec.Save()); err != nil {
 		return err
 	}
+	// This run's console lines begin here: nothing is written to the log
+	// before the VMM can be (a start that fails earlier leaves no trace).
+	if err := markRun(rt.Boot.ConsoleLog, rt.started); err != nil {
+		return err
+	}
+	rt.marked = true
 	spec := rt.Boot
 	spec.Record = func(h vmm.Handles) error {
 		rec.VMM.Handles = h

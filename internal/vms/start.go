@@ -48,9 +48,6 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 		return StartResult{}, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
 	rt := &Runtime{VM: vm, Record: rec, started: s.now()}
-	if err := markRun(s.consoleLog(vm.ID), rt.started); err != nil {
-		return StartResult{}, fmt.Errorf("vm %s: %w", vm.Name, err)
-	}
 	stages := s.pipeline(vm)
 	if rec.Running() {
 		// Leftovers of a start or stop that did not finish (a failed
@@ -61,7 +58,7 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 	}
 	timings := map[string]float64{}
 	if err := s.acquire(ctx, stages, rt, timings); err != nil {
-		return StartResult{}, s.failed(vm, rec, err)
+		return StartResult{}, s.failed(vm, rt, err)
 	}
 	cpStartAcquired.Hit()
 	rt.slot.free()
@@ -91,17 +88,21 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 }
 
 // failed records a failed start: the error state with the stage that
-// failed and the console's last lines, which the error quotes too.
-func (s *Service) failed(vm VM, rec *handles.Record, err error) error {
+// failed and, when the VMM was launched, the console's last lines of this
+// run, which the error quotes too.
+func (s *Service) failed(vm VM, rt *Runtime, err error) error {
 	stage := "start"
 	var se *stageError
 	if errors.As(err, &se) {
 		stage = se.stage
 	}
-	tail := consoleTail(s.consoleLog(vm.ID), 20)
+	var tail []string
+	if rt.marked {
+		tail = consoleTail(s.consoleLog(vm.ID), 20)
+	}
 	if _, uerr := s.update(vm.ID, func(v *VM) {
 		v.State, v.Error, v.ErrorPhase, v.ConsoleTail = Failed, err.Error(), stage, tail
-		v.Runtime = summarize(rec, "")
+		v.Runtime = summarize(rt.Record, "")
 	}); uerr != nil {
 		s.Log.Error("record failed start", "vm", vm.ID, "error", uerr)
 	}

@@ -170,6 +170,12 @@ func TestFailedStartReleasesExactlyWhatWasAcquired(t *testing.T) {
 			if _, err := os.Stat(rootfs.DiskPath(f.l.VM(vm.ID), rootfs.Copy)); (err == nil) != tt.diskKept {
 				t.Errorf("disk file exists %v, want %v", err == nil, tt.diskKept)
 			}
+			// The console log begins with the VMM: a start that fails
+			// before it leaves no log (a full disk leaves only the record).
+			_, err = os.Stat(f.s.consoleLog(vm.ID))
+			if launched := tt.stage == "vmm" || tt.stage == "agent"; launched != (err == nil) {
+				t.Errorf("console log exists %v after a failure at %s", err == nil, tt.stage)
+			}
 			if tt.stage != "rundir" {
 				if _, err := os.Stat(f.l.VMRuntime(vm.ID)); !errors.Is(err, os.ErrNotExist) {
 					t.Errorf("runtime dir left: %v", err)
