@@ -16,6 +16,7 @@ package agentclient
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -25,6 +26,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/agent/proto"
+	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/errdefs"
 )
 
@@ -199,6 +201,35 @@ func (c *Client) Signal(ctx context.Context, sig string) error {
 			return fmt.Errorf("agentclient: signal %s: %s: %w", sig, msg, errdefs.ErrInvalid)
 		}
 		return fmt.Errorf("agentclient: signal: %w: the VM's guest agent is older than this banger; pull or import its image again", ErrOldAgent)
+	}
+	return nil
+}
+
+// Apply sends a held agent (bootcfg.Config.Hold) the VM's own config and
+// the host's clock, and returns once the agent applied it and started the
+// main process. Connections made after it see cfg's SSH host key; this one
+// keeps the key it was made with (close it and dial again, pinning the new
+// key: its handshake then draws from the reseeded pool).
+func (c *Client) Apply(ctx context.Context, cfg bootcfg.Config, now time.Time) error {
+	if cfg.Hold {
+		return fmt.Errorf("agentclient: apply: %w: the config to apply is itself held", errdefs.ErrInvalid)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("agentclient: apply: %w", err)
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("agentclient: apply: %w", err)
+	}
+	ok, msg, err := c.request(ctx, proto.RequestApply, proto.Marshal(proto.ApplyPayload{Config: raw, NowUnixNano: now.UnixNano()}))
+	if err != nil {
+		return fmt.Errorf("agentclient: apply: %w", err)
+	}
+	if !ok {
+		if len(msg) > 0 {
+			return fmt.Errorf("agentclient: apply: the guest agent: %s: %w", msg, errdefs.ErrUnavailable)
+		}
+		return fmt.Errorf("agentclient: apply: %w: the VM's guest agent is older than this banger; pull or import its image again", ErrOldAgent)
 	}
 	return nil
 }

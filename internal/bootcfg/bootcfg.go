@@ -33,6 +33,8 @@
 // Version 2 is version 1 with mounts: a drive that lists volumes is
 // written as version 2, so an agent that predates them refuses it ("update
 // banger-agent in the image") instead of booting without the volumes.
+// Version 3 is a held boot (Config.Hold), which an older agent would
+// otherwise take for a VM with nothing to run.
 package bootcfg
 
 import (
@@ -52,10 +54,13 @@ const Magic = "BANGRCFG"
 // Version is the newest format version this package reads; it writes it
 // only for configs that need it (see versionOf), so an older agent still
 // reads every other drive.
-const Version = 2
+const Version = 3
 
 // versionOf is the oldest format version that carries c.
 func versionOf(c Config) uint32 {
+	if c.Hold {
+		return 3
+	}
 	if len(c.Mounts) > 0 {
 		return 2
 	}
@@ -89,6 +94,12 @@ func Encode(c Config) ([]byte, error) {
 	}
 	size := HeaderSize + len(payload)
 	size = (size + SectorSize - 1) / SectorSize * SectorSize
+	if c.Hold {
+		if size > HeldDriveSize {
+			return nil, fmt.Errorf("bootcfg: held config is %d bytes, more than a held drive's %d", size, HeldDriveSize)
+		}
+		size = HeldDriveSize
+	}
 	buf := make([]byte, size)
 	copy(buf, Magic)
 	binary.LittleEndian.PutUint32(buf[8:], versionOf(c))

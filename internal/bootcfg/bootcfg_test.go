@@ -248,3 +248,36 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A held config carries only what every VM of a snapshot shares, and its
+// drive is always HeldDriveSize: a restored guest keeps the drive size it
+// read at boot.
+func TestHeldConfig(t *testing.T) {
+	held := validConfig(t)
+	held.Hostname, held.Network, held.Main, held.Mounts, held.Tmpfs, held.GrowRoot = "", nil, nil, nil, nil, false
+	held.Hold = true
+	b, err := Encode(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != HeldDriveSize {
+		t.Errorf("held drive is %d bytes, want %d", len(b), HeldDriveSize)
+	}
+	got, err := Decode(bytes.NewReader(b))
+	if err != nil || !got.Hold {
+		t.Fatalf("decode held drive: hold %v, %v", got.Hold, err)
+	}
+	for name, mutate := range map[string]func(*Config){
+		"hostname": func(c *Config) { c.Hostname = "web" },
+		"main":     func(c *Config) { c.Main = &Process{Argv: []string{"true"}} },
+		"init":     func(c *Config) { c.Init = true },
+		"grow":     func(c *Config) { c.GrowRoot = true },
+		"tmpfs":    func(c *Config) { c.Tmpfs = []Tmpfs{{Path: "/tmp"}} },
+	} {
+		c := held
+		mutate(&c)
+		if err := c.Validate(); !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "hold") {
+			t.Errorf("held config with %s: %v, want an invalid hold", name, err)
+		}
+	}
+}

@@ -70,7 +70,23 @@ type Config struct {
 	// status for a host to collect before it powers off; 0 means
 	// DefaultExitWait.
 	ExitWaitMS int `json:"exit_wait_ms,omitempty"`
+	// Hold is a held boot, the one a boot snapshot is saved from: the
+	// agent mounts the API file systems, credits EntropySeed and serves
+	// its channels with SSH, and nothing else — no hostname, network,
+	// mounts, tmpfs or main process, and the root stays read-only (the
+	// command line says ro), so the disk is still the image's. The VM's
+	// own config then comes in the host's apply request
+	// (proto.RequestApply), after a cold boot or a restore alike. A held
+	// config carries none of what apply brings, and its drive is padded
+	// to HeldDriveSize, so every VM's config drive is the size the
+	// snapshot's guest read at boot.
+	Hold bool `json:"hold,omitempty"`
 }
+
+// HeldDriveSize is the size of every held config drive (Encode pads a
+// held config to it): a restored guest keeps the drive size its snapshot
+// read at boot.
+const HeldDriveSize = 64 << 10
 
 // Network is one NIC's static configuration.
 type Network struct {
@@ -235,6 +251,9 @@ func (c Config) Validate() error {
 		bad("entropy_seed is %d bytes, at most %d", len(c.EntropySeed), MaxEntropySeed)
 	}
 	validateMounts(c.Mounts, bad)
+	if c.Hold && (c.Hostname != "" || c.Network != nil || c.Main != nil || c.Init || len(c.Mounts) > 0 || len(c.Tmpfs) > 0 || c.GrowRoot) {
+		bad("hold: a held boot carries no hostname, network, main, init, mounts, tmpfs or grow_root (they come in the apply request)")
+	}
 	if c.StopGraceMS < 0 || c.ExitWaitMS < 0 {
 		bad("stop_grace_ms and exit_wait_ms must not be negative")
 	}

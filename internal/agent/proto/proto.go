@@ -26,6 +26,13 @@
 //     processes read from its /proc (banger top), so images without ps
 //     are listed too.
 //   - RequestKeepalive (global, OpenSSH's name): replies true; a ping.
+//   - RequestApply (global): only to an agent in a held boot
+//     (bootcfg.Config.Hold), once: set the clock, reseed the entropy
+//     pool, make the root writable and apply the VM's own config
+//     (ApplyPayload) — NIC MAC, network, hostname, resolv.conf, growing
+//     the root, tmpfs, mounts, its SSH host key for new connections —
+//     then start the main process; replies once that is done, or false
+//     with the error text.
 //
 // An agent older than a request replies false with no payload; the host
 // says the image's agent is too old.
@@ -56,7 +63,17 @@ const (
 	RequestMemory    = "banger-memory@banger.dev"
 	RequestProcesses = "banger-processes@banger.dev"
 	RequestKeepalive = "keepalive@openssh.com"
+	RequestApply     = "banger-apply@banger.dev"
 )
+
+// ApplyPayload is RequestApply's payload.
+type ApplyPayload struct {
+	// Config is the VM's own boot config (a bootcfg.Config, not held),
+	// its EntropySeed fresh for this VM.
+	Config json.RawMessage `json:"config"`
+	// NowUnixNano is the host's realtime clock when it sent the request.
+	NowUnixNano int64 `json:"now_unix_nano"`
+}
 
 // ExecPayload is RequestExec's payload. Empty fields default to the main
 // process's (docker exec semantics): its env, working dir and user.
