@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -137,7 +138,7 @@ func TestDecodeRejectsDamage(t *testing.T) {
 	}{
 		{"empty", nil, "header"},
 		{"bad magic", mutate(func(b []byte) []byte { b[0] = 'X'; return b }), "bad magic"},
-		{"future version", mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[8:], 3); return b }), "format version 3"},
+		{"future version", mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[8:], Version+1); return b }), fmt.Sprintf("format version %d", Version+1)},
 		{"huge length", mutate(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[12:], MaxPayload+1); return b }), "exceeds"},
 		{"truncated", good[:HeaderSize+10], "payload"},
 		{"flipped payload byte", mutate(func(b []byte) []byte { b[HeaderSize+3] ^= 1; return b }), "checksum mismatch"},
