@@ -94,7 +94,7 @@ func (f *fakeHandle) do(s string) error {
 	}
 	return nil
 }
-func (f *fakeHandle) LinkUp(n string) error        { return f.do("up " + n) }
+func (f *fakeHandle) LinkUp(n string) error { return f.do("up " + n) }
 func (f *fakeHandle) SetMAC(n, mac string) error {
 	for m, name := range f.byMAC {
 		if name == n {

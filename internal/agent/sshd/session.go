@@ -28,9 +28,9 @@ type session struct {
 	login string // the SSH user name
 	// defaults are the connection's Identity.Defaults.
 	defaults process.Spec
-	ch    ssh.Channel
-	env   []string
-	pty   *proto.PtyRequest
+	ch       ssh.Channel
+	env      []string
+	pty      *proto.PtyRequest
 
 	mu      sync.Mutex
 	started bool
