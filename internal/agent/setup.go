@@ -66,12 +66,25 @@ func (linuxEdge) Mount(p initplan.Plan) error { return initplan.Apply(p, initpla
 func (linuxEdge) Volumes(ms []bootcfg.Mount) error { return mounts.Apply(ms, mounts.Linux{}) }
 
 // remountRWFlags are mount(2)'s flags to make the root read-write and
-// keep its other per-mount flags (statfs's ST_* flags, which have the
-// MS_* values): a remount sets them all.
+// keep its other per-mount flags, read from statfs (a remount sets them
+// all). Most ST_* flags have their MS_* values, but not ST_RELATIME,
+// whose value is MS_BIND's: a remount with it would change only the
+// mount, and the file system would stay read-only.
 func remountRWFlags(stFlags int64) uintptr {
-	const keep = unix.ST_NOSUID | unix.ST_NODEV | unix.ST_NOEXEC | unix.ST_SYNCHRONOUS |
-		unix.ST_MANDLOCK | unix.ST_NOATIME | unix.ST_NODIRATIME | unix.ST_RELATIME
-	return unix.MS_REMOUNT | uintptr(stFlags&keep) //nolint:gosec // flag bits
+	flags := uintptr(unix.MS_REMOUNT)
+	for _, f := range [...]struct {
+		st int64
+		ms uintptr
+	}{
+		{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
+		{unix.ST_SYNCHRONOUS, unix.MS_SYNCHRONOUS}, {unix.ST_MANDLOCK, unix.MS_MANDLOCK},
+		{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
+	} {
+		if stFlags&f.st != 0 {
+			flags |= f.ms
+		}
+	}
+	return flags
 }
 
 // seedEntropy credits seed to the kernel's pool (RNDADDENTROPY takes a

@@ -132,9 +132,21 @@ func TestBootSteps(t *testing.T) {
 	}
 }
 
+// The root's flags are kept, read-only dropped; ST_RELATIME is not
+// MS_RELATIME's value but MS_BIND's, which would make the remount change
+// only the mount and leave the file system read-only.
 func TestRemountRWFlags(t *testing.T) {
-	got := remountRWFlags(unix.ST_RDONLY | unix.ST_NOATIME | unix.ST_NOSUID | 1<<20)
-	if want := uintptr(unix.MS_REMOUNT | unix.MS_NOATIME | unix.MS_NOSUID); got != want {
-		t.Errorf("remountRWFlags = %#x, want %#x (read-only dropped, the mount's flags kept)", got, want)
+	for _, tt := range []struct {
+		st   int64
+		want uintptr
+	}{
+		{unix.ST_RDONLY, unix.MS_REMOUNT},
+		{unix.ST_RDONLY | unix.ST_RELATIME, unix.MS_REMOUNT | unix.MS_RELATIME},
+		{unix.ST_RDONLY | unix.ST_NOATIME | unix.ST_NOSUID | unix.ST_NODEV | 1<<20, unix.MS_REMOUNT | unix.MS_NOATIME | unix.MS_NOSUID | unix.MS_NODEV},
+	} {
+		got := remountRWFlags(tt.st)
+		if got != tt.want || got&unix.MS_BIND != 0 {
+			t.Errorf("remountRWFlags(%#x) = %#x, want %#x", tt.st, got, tt.want)
+		}
 	}
 }
