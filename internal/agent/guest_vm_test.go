@@ -15,7 +15,10 @@ import (
 
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/streamsync"
 	"github.com/bangerdev/banger/internal/testutil"
+	"github.com/bangerdev/banger/internal/vmm"
+	"golang.org/x/crypto/ssh"
 )
 
 // The modules the Debian cloud kernel needs for this test's microvm, in
@@ -187,4 +190,23 @@ func (g agentGuest) config(t *testing.T, c bootcfg.Config) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// dial connects to m's agent, as the host does, pinning hostKey; the
+// client is closed when the test ends.
+func (g agentGuest) dial(ctx context.Context, t *testing.T, m vmm.Machine, hostKey ssh.PublicKey) (*agentclient.Client, error) {
+	t.Helper()
+	conn, err := m.DialAgent(ctx)
+	if err == nil {
+		conn, err = streamsync.Host(ctx, conn)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := agentclient.Dial(ctx, conn, agentclient.Config{HostKey: hostKey, Signer: g.clientKey.Signer})
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c, nil
 }

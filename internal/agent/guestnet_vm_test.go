@@ -7,11 +7,8 @@ import (
 	"math/big"
 	"net/netip"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/bangerdev/banger/internal/testutil"
 )
@@ -64,37 +61,9 @@ func (n *guestNet) tap(t *testing.T, name string) string {
 	return name
 }
 
-// in runs fn on an OS thread switched into the namespace: the taps fn
-// opens and the processes it starts are the namespace's. A thread that
-// cannot switch back stays locked, so Go retires it.
-func (n *guestNet) in(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer func() { _ = orig.Close() }()
-		target, err := netns.GetFromName(n.ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer func() { _ = target.Close() }()
-		if err := netns.Set(target); err != nil {
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
+// in runs fn in the namespace (testutil.InNetns): the taps fn opens and
+// the processes it starts are the namespace's.
+func (n *guestNet) in(fn func() error) error { return testutil.InNetns(n.ns, fn) }
 
 // fdb is the bridge's forwarding table: which MAC was seen on which tap.
 func (n *guestNet) fdb(t *testing.T) string {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/bootcfg"
-	"github.com/bangerdev/banger/internal/streamsync"
 	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/qemu"
@@ -108,19 +107,7 @@ func (r *heldRig) start(ctx context.Context, t *testing.T, spec vmm.Spec, rs *vm
 // dial connects to m's agent pinning key.
 func (r *heldRig) dial(ctx context.Context, t *testing.T, m vmm.Machine, key ssh.PublicKey) (*agentclient.Client, error) {
 	t.Helper()
-	conn, err := m.DialAgent(ctx)
-	if err == nil {
-		conn, err = streamsync.Host(ctx, conn)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := agentclient.Dial(ctx, conn, agentclient.Config{HostKey: key, Signer: r.g.clientKey.Signer})
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c, nil
+	return r.g.dial(ctx, t, m, key)
 }
 
 // redial closes the held connection and checks what the host's next one
@@ -141,14 +128,7 @@ func (r *heldRig) redial(ctx context.Context, t *testing.T, m vmm.Machine, held 
 // own is guest i's own config: hostname, NIC, host key, seed, main.
 func (r *heldRig) own(t *testing.T, i int, main string) (bootcfg.Config, agentclient.Key) {
 	t.Helper()
-	key, err := agentclient.NewHostKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, err := bootcfg.NewEntropySeed()
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, seed := newIdentity(t)
 	gw := r.net.addr(1).Addr()
 	return bootcfg.Config{
 		VMID: "own" + strconv.Itoa(i), Hostname: "held-vm-" + strconv.Itoa(i),

@@ -25,6 +25,17 @@ func ctxT(t *testing.T) context.Context {
 // client key, a fresh seed, and main.
 func ownConfig(t *testing.T, a *agenttest.Agent, main *bootcfg.Process) (bootcfg.Config, agentclient.Key) {
 	t.Helper()
+	key, seed := newIdentity(t)
+	return bootcfg.Config{
+		VMID: "own", Main: main, ExitWaitMS: 30000, EntropySeed: seed,
+		SSH:      bootcfg.SSH{HostKey: string(key.PEM), AuthorizedKeys: []string{a.ClientKey.AuthorizedKey()}},
+		Channels: bootcfg.Channels{VirtioPort: "test"},
+	}, key
+}
+
+// newIdentity is a VM's own host key and entropy seed, fresh.
+func newIdentity(t *testing.T) (agentclient.Key, []byte) {
+	t.Helper()
 	key, err := agentclient.NewHostKey()
 	if err != nil {
 		t.Fatal(err)
@@ -33,11 +44,7 @@ func ownConfig(t *testing.T, a *agenttest.Agent, main *bootcfg.Process) (bootcfg
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bootcfg.Config{
-		VMID: "own", Main: main, ExitWaitMS: 30000, EntropySeed: seed,
-		SSH:      bootcfg.SSH{HostKey: string(key.PEM), AuthorizedKeys: []string{a.ClientKey.AuthorizedKey()}},
-		Channels: bootcfg.Channels{VirtioPort: "test"},
-	}, key
+	return key, seed
 }
 
 func run(t *testing.T, c *agentclient.Client, argv ...string) string {

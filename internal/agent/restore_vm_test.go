@@ -13,7 +13,6 @@ import (
 
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/bootcfg"
-	"github.com/bangerdev/banger/internal/streamsync"
 	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/qemu"
@@ -30,7 +29,7 @@ func TestAgentAcrossRestore(t *testing.T) {
 	}
 	testutil.RequireQEMU(t)
 	g := newAgentGuest(t, "agrs")
-	dir, hostKey, clientKey := g.dir, g.hostKey, g.clientKey
+	dir, hostKey := g.dir, g.hostKey
 	cfgImg := g.config(t, bootcfg.Config{
 		VMID: "restore", Hostname: "agent-vm",
 		Main:     &bootcfg.Process{Argv: []string{"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.1; done"}},
@@ -53,18 +52,10 @@ func TestAgentAcrossRestore(t *testing.T) {
 	}
 	dial := func(m vmm.Machine) *agentclient.Client {
 		t.Helper()
-		conn, err := m.DialAgent(ctx)
-		if err == nil {
-			conn, err = streamsync.Host(ctx, conn)
-		}
+		c, err := g.dial(ctx, t, m, hostKey.PublicKey())
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := agentclient.Dial(ctx, conn, agentclient.Config{HostKey: hostKey.PublicKey(), Signer: clientKey.Signer})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
 	run := func(c *agentclient.Client, argv ...string) string {

@@ -94,7 +94,7 @@ func seedEntropy(seed []byte) error {
 	*(*int32)(unsafe.Pointer(&buf[0])) = int32(len(seed) * 8) //nolint:gosec // struct rand_pool_info
 	*(*int32)(unsafe.Pointer(&buf[4])) = int32(len(seed))     //nolint:gosec // struct rand_pool_info
 	copy(buf[8:], seed)
-	return urandomIoctl(unix.RNDADDENTROPY, unsafe.Pointer(&buf[0]))
+	return urandomIoctl(unix.RNDADDENTROPY, unsafe.Pointer(&buf[0])) //nolint:gosec // the ioctl takes the struct
 }
 
 // urandomIoctl calls one of random(4)'s ioctls on /dev/urandom.

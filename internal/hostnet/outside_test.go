@@ -12,11 +12,10 @@ import (
 	"net/http"
 	"net/netip"
 	"os/exec"
-	"runtime"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/bangerdev/banger/internal/testutil"
 )
 
 // outside is a network namespace standing for the world beyond the host:
@@ -53,39 +52,8 @@ func newOutside(t *testing.T, suffix string) *outside {
 	return o
 }
 
-// in runs fn on an OS thread switched into the namespace. Sockets fn
-// creates stay in the namespace afterwards. A thread that cannot switch
-// back is left locked, so Go retires it.
-func (o *outside) in(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer func() { _ = orig.Close() }()
-		target, err := netns.GetFromName(o.ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer func() { _ = target.Close() }()
-		if err := netns.Set(target); err != nil {
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- fmt.Errorf("back to the host namespace: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+// in runs fn in the namespace (testutil.InNetns).
+func (o *outside) in(fn func() error) error { return testutil.InNetns(o.ns, fn) }
 
 // serveHTTP serves "outside saw <client address>" on nsAddr:80 inside.
 func (o *outside) serveHTTP(t *testing.T) {

@@ -197,33 +197,16 @@ func (s *Server) globalRequests(reqs <-chan *ssh.Request) {
 				_ = r.Reply(false, nil)
 				continue
 			}
-			// In its own goroutine: it may wait for the main process to
-			// start, and keepalives must still be answered.
-			go func(r *ssh.Request) {
-				if err := s.opts.Signal(p); err != nil {
-					s.opts.Logf("signal request: %v", err)
-					_ = r.Reply(false, []byte(err.Error()))
-					return
-				}
-				_ = r.Reply(true, nil)
-			}(r)
+			// It may wait for the main process to start.
+			go s.replyWhenDone(r, "signal", func() error { return s.opts.Signal(p) })
 		case proto.RequestApply:
 			var p proto.ApplyPayload
 			if proto.Unmarshal(r.Payload, &p) != nil || s.opts.Apply == nil {
 				_ = r.Reply(false, nil)
 				continue
 			}
-			// In its own goroutine: growing the root and starting the
-			// main process take a while, and keepalives must still be
-			// answered.
-			go func(r *ssh.Request) {
-				if err := s.opts.Apply(p); err != nil {
-					s.opts.Logf("apply request: %v", err)
-					_ = r.Reply(false, []byte(err.Error()))
-					return
-				}
-				_ = r.Reply(true, nil)
-			}(r)
+			// Growing the root and starting the main process take a while.
+			go s.replyWhenDone(r, "apply", func() error { return s.opts.Apply(p) })
 		case proto.RequestSync:
 			// In its own goroutine: a sync of a busy disk takes a while,
 			// and keepalives must still be answered.
@@ -241,6 +224,18 @@ func (s *Server) globalRequests(reqs <-chan *ssh.Request) {
 			}
 		}
 	}
+}
+
+// replyWhenDone runs a request's work (in a goroutine of its own, so
+// keepalives are still answered meanwhile) and replies true, or false
+// with the error's text.
+func (s *Server) replyWhenDone(r *ssh.Request, what string, work func() error) {
+	if err := work(); err != nil {
+		s.opts.Logf("%s request: %v", what, err)
+		_ = r.Reply(false, []byte(err.Error()))
+		return
+	}
+	_ = r.Reply(true, nil)
 }
 
 // Close stops every listener and connection and waits for their handlers.
