@@ -9,7 +9,9 @@
 //   - stage 2 (PID 1 in the image root, as /.banger/agent): mount the API
 //     file systems, configure hostname, network, resolv.conf and entropy,
 //     grow the root file system, then run the Service — or hand PID 1 to
-//     the image's own init and keep serving as its child;
+//     the image's own init and keep serving as its child. A held boot
+//     (bootcfg.Config.Hold, the one boot snapshots are saved from) does
+//     none of that until the host's apply (hold.go, steps.go);
 //   - serve (any other process): only the Service, on a listener given on
 //     the command line — for tests, development and the --init child.
 //

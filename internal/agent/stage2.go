@@ -79,6 +79,7 @@ func stage2(console io.Writer) {
 			// The channels the held config could not open (TCP needs
 			// the VM's address).
 			serveListens(svc, newListens(defaultListens(cfg), defaultListens(own)), own, logf)
+			logf("applied the config of VM %s", own.VMID)
 			return nil
 		},
 	})

@@ -150,3 +150,18 @@ func TestRemountRWFlags(t *testing.T) {
 		}
 	}
 }
+
+// After an apply the agent also listens where the VM's own config says
+// and the held one could not: TCP needs the VM's address.
+func TestNewListens(t *testing.T) {
+	held := bootcfg.Config{Channels: bootcfg.Channels{VirtioPort: "banger.agent", TCPPort: 22}}
+	own := held
+	own.Network = &bootcfg.Network{Address: netip.MustParsePrefix("10.88.0.7/24")}
+	got := newListens(defaultListens(held), defaultListens(own))
+	if want := []string{"tcp:10.88.0.7:22"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("new listens %q, want %q", got, want)
+	}
+	if got := newListens(defaultListens(own), defaultListens(own)); len(got) != 0 {
+		t.Errorf("nothing new: %q", got)
+	}
+}
