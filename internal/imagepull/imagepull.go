@@ -67,6 +67,8 @@ type Image struct {
 	// Skipped counts device and fifo nodes left out.
 	Skipped     int
 	AgentSHA256 string
+	// HeldBoot: see Injected.HeldBoot.
+	HeldBoot bool
 }
 
 // Pull converts a resolved image to an ext4 image at out: it fetches the
@@ -176,6 +178,7 @@ func Convert(ctx context.Context, layers []Layer, out string, opts Options) (*Im
 		Inodes:       info.Inodes,
 		Skipped:      tree.Skipped,
 		AgentSHA256:  inj.AgentSHA256,
+		HeldBoot:     inj.HeldBoot,
 	}, nil
 }
 

@@ -44,7 +44,16 @@ type Agent struct {
 type Injected struct {
 	// AgentSHA256 is the hex sha256 of the agent written, "" when none.
 	AgentSHA256 string
+	// HeldBoot says the image can boot held (bootcfg.Config.Hold): it
+	// carries this agent, and every mount point a read-only root needs
+	// exists as a directory (the agent cannot make one before the apply).
+	HeldBoot bool
 }
+
+// MountPoints are the directories the agent mounts API file systems on
+// before the root is writable; InjectGuestAgents adds those an image
+// lacks (scratch images have none), as container runtimes do.
+var MountPoints = []string{"dev", "proc", "sys", "run"}
 
 // EnvAgent names the environment variable that points the daemon at a
 // banger-agent binary when the config does not (tests and development
@@ -123,6 +132,17 @@ func InjectGuestAgents(sink Sink, tree *Tree, agent Agent) (*Injected, error) {
 			return nil, err
 		}
 		inj.AgentSHA256 = sum
+	}
+	inj.HeldBoot = agent.Path != ""
+	for _, p := range MountPoints {
+		switch exists, isDir := tree.Exists(p); {
+		case !exists:
+			if err := sink.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: p + "/", Mode: 0o755, ModTime: now}); err != nil {
+				return nil, err
+			}
+		case !isDir:
+			inj.HeldBoot = false // e.g. /run a symlink: boots, but never held
+		}
 	}
 	marker := "banger_version=" + agent.Version + "\nagent_sha256=" + inj.AgentSHA256 + "\n"
 	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: VersionPath[1:], Mode: 0o644, Size: int64(len(marker)), ModTime: now}

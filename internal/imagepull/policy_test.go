@@ -229,16 +229,32 @@ func TestInjectGuestAgents(t *testing.T) {
 		}
 		return tr
 	}
+	mounts := []string{"dev/", "proc/", "sys/", "run/"}
+	full := map[string]bool{"dev": true, "proc": true, "sys": true, "run": true}
+	with := func(m map[string]bool, extra map[string]bool) map[string]bool {
+		out := map[string]bool{}
+		for k, v := range m {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
 	tests := []struct {
 		name  string
 		tree  *Tree
 		agent string
 		want  []string
+		held  bool
 		err   string
 	}{
-		{name: "marker only without an agent", tree: tree(nil), want: []string{".banger/", ".banger/version"}},
-		{name: "agent and marker", tree: tree(nil), agent: "A", want: []string{".banger/", ".banger/agent", ".banger/version"}},
-		{name: "an image's own /.banger directory is kept", tree: tree(map[string]bool{".banger": true}), want: []string{".banger/version"}},
+		{name: "marker only without an agent", tree: tree(full), want: []string{".banger/", ".banger/version"}},
+		{name: "agent and marker", tree: tree(full), agent: "A", want: []string{".banger/", ".banger/agent", ".banger/version"}, held: true},
+		{name: "a scratch image gets its mount points", tree: tree(nil), agent: "A", want: append([]string{".banger/", ".banger/agent"}, append(mounts, ".banger/version")...), held: true},
+		{name: "only the missing mount point is made", tree: tree(map[string]bool{"dev": true, "sys": true, "run": true}), agent: "A", want: []string{".banger/", ".banger/agent", "proc/", ".banger/version"}, held: true},
+		{name: "a mount point that is not a directory is never held", tree: tree(with(full, map[string]bool{"run": false})), agent: "A", want: []string{".banger/", ".banger/agent", ".banger/version"}},
+		{name: "an image's own /.banger directory is kept", tree: tree(with(full, map[string]bool{".banger": true})), want: []string{".banger/version"}},
 		{name: "a non-directory /.banger is refused", tree: tree(map[string]bool{".banger": false}), err: "not a directory"},
 		{name: "an image's /.banger/version is not overwritten", tree: tree(map[string]bool{".banger": true, ".banger/version": false}), err: "already has /.banger/version"},
 	}
@@ -274,6 +290,9 @@ func TestInjectGuestAgents(t *testing.T) {
 			}
 			if (inj.AgentSHA256 != "") != (tt.agent != "") {
 				t.Fatalf("agent sha %q", inj.AgentSHA256)
+			}
+			if inj.HeldBoot != tt.held {
+				t.Errorf("held boot %v, want %v", inj.HeldBoot, tt.held)
 			}
 		})
 	}

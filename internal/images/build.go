@@ -189,7 +189,7 @@ func (s *Service) build(ctx context.Context, rec Image, convert func(out string)
 	cpConverted.Hit()
 	rec.Digest, rec.Layers, rec.Config = img.Digest, img.Layers, img.Config
 	rec.SizeBytes, rec.ContentBytes, rec.Inodes, rec.Skipped = img.SizeBytes, img.ContentBytes, img.Inodes, img.Skipped
-	rec.AgentSHA256 = img.AgentSHA256
+	rec.AgentSHA256, rec.HeldBoot = img.AgentSHA256, img.HeldBoot
 	if img.AgentSHA256 != "" {
 		rec.AgentVersion = version.String()
 	}

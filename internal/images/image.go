@@ -38,6 +38,10 @@ type Image struct {
 	// refuses such an image); AgentSHA256 is the agent binary's sha256.
 	AgentVersion string `json:"agent_version"`
 	AgentSHA256  string `json:"agent_sha256,omitempty"`
+	// HeldBoot says a VM of the image may boot held, the boot a snapshot
+	// is saved from and restored to (imagepull.Injected.HeldBoot); an
+	// image imported before held boots existed always boots cold.
+	HeldBoot bool `json:"held_boot,omitempty"`
 	// Layers are the layer digests of a pull, oldest first.
 	Layers  []string  `json:"layers,omitempty"`
 	Created time.Time `json:"created"`
