@@ -43,7 +43,7 @@ func TestPullRecordsTheImage(t *testing.T) {
 	want := Image{
 		ID: img.ID, Name: ref, Source: "pull", Platform: "linux/amd64", Rootfs: f.layout.ImageRootfs(img.ID),
 		Config:      imagepull.Config{Entrypoint: []string{"/bin/app"}, Env: []string{"A=1"}, WorkingDir: "/srv"},
-		AgentSHA256: agentSum, AgentVersion: version.String(),
+		AgentSHA256: agentSum, AgentVersion: version.String(), HeldBoot: true,
 	}
 	got := img
 	got.Digest, got.Layers, got.SizeBytes, got.ContentBytes, got.Inodes, got.Created = "", nil, 0, 0, 0, want.Created
