@@ -15,7 +15,6 @@ type Snapshot struct {
 	Kernel       string `json:"kernel,omitempty"`
 	KernelSHA256 string `json:"kernel_sha256"`
 	AgentSHA256  string `json:"agent_sha256"`
-	InitrdSHA256 string `json:"initrd_sha256,omitempty"`
 	Backend      string `json:"backend"`
 	Accel        string `json:"accel,omitempty"`
 	// Cmdline is the guest kernel's command line it booted with.

@@ -77,7 +77,7 @@ func wireSnapshot(sn snapshots.Snapshot, stale bool) api.Snapshot {
 	k := sn.Key
 	out := api.Snapshot{
 		ID: sn.ID, Image: sn.Origin.Image, ImageDigest: k.ImageDigest, Kernel: sn.Origin.Kernel,
-		KernelSHA256: k.KernelSHA256, AgentSHA256: k.AgentSHA256, InitrdSHA256: k.InitrdSHA256,
+		KernelSHA256: k.KernelSHA256, AgentSHA256: k.AgentSHA256,
 		Backend: k.Backend, Accel: k.Accel, Cmdline: k.Cmdline, CPUs: k.CPUs, MemoryMiB: k.MemoryMiB,
 		MemoryFile: k.MemoryFile, DiskBytes: k.DiskBytes, Drives: []string{}, NICs: k.NICs,
 		VM: sn.Origin.VM, Created: sn.Created, Path: sn.Dir, SizeBytes: sn.SizeBytes,

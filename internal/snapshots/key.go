@@ -25,10 +25,10 @@ type Key struct {
 	// DiskBytes is the root disk's size: the guest's file system was grown
 	// to it before the save.
 	DiskBytes int64 `json:"disk_bytes"`
-	// KernelSHA256 is the kernel's digest, InitrdSHA256 its initramfs's
-	// (empty when it has none).
+	// KernelSHA256 is the kernel's digest. The initramfs is not part of
+	// the key: banger builds it from the kernel's modules and the agent,
+	// both in the key, and it is read only at boot.
 	KernelSHA256 string `json:"kernel_sha256"`
-	InitrdSHA256 string `json:"initrd_sha256,omitempty"`
 	// Cmdline is the guest kernel's command line (the daemon's part, which
 	// carries nothing of one VM's).
 	Cmdline   string `json:"cmdline"`

@@ -10,7 +10,7 @@ import (
 func testKey() Key {
 	return Key{
 		Backend: "qemu", Accel: "tcg", ImageDigest: "sha256:aaaa", AgentSHA256: "bbbb", DiskBytes: 8 << 30,
-		KernelSHA256: "cccc", InitrdSHA256: "dddd", Cmdline: "console=ttyS0", CPUs: 2, MemoryMiB: 512,
+		KernelSHA256: "cccc", Cmdline: "console=ttyS0", CPUs: 2, MemoryMiB: 512,
 		Drives: []Drive{{ID: "root", Root: true}, {ID: "config", ReadOnly: true}}, NICs: 1,
 	}
 }
@@ -28,7 +28,6 @@ func TestKeyIDChangesWithEveryField(t *testing.T) {
 		"agent":         func(k *Key) { k.AgentSHA256 = "ffff" },
 		"disk size":     func(k *Key) { k.DiskBytes++ },
 		"kernel":        func(k *Key) { k.KernelSHA256 = "0000" },
-		"initrd":        func(k *Key) { k.InitrdSHA256 = "" },
 		"cmdline":       func(k *Key) { k.Cmdline += " quiet" },
 		"cpus":          func(k *Key) { k.CPUs = 4 },
 		"memory":        func(k *Key) { k.MemoryMiB = 1024 },
@@ -57,7 +56,7 @@ func TestKeyValidate(t *testing.T) {
 		ok     bool
 	}{
 		{"complete", func(*Key) {}, true},
-		{"no initrd is fine", func(k *Key) { k.InitrdSHA256 = "" }, true},
+		{"no accelerator named is fine", func(k *Key) { k.Accel = "" }, true},
 		{"no backend", func(k *Key) { k.Backend = "" }, false},
 		{"no image digest", func(k *Key) { k.ImageDigest = "" }, false},
 		{"no agent", func(k *Key) { k.AgentSHA256 = "" }, false},
