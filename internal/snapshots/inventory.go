@@ -1,10 +1,10 @@
 package snapshots
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"slices"
+
+	"github.com/bangerdev/banger/internal/fsutil"
 )
 
 // Object is one host object of the store: a snapshot, or a directory
@@ -46,16 +46,8 @@ func (s *Store) Inventory() []Object {
 // GC removes (unless dryRun) what Inventory says is an orphan and
 // returns it; snapshots stay (`banger snapshot prune` removes them).
 func (s *Store) GC(dryRun bool) ([]Object, error) {
-	var out []Object
-	var errs []error
-	for _, o := range s.Inventory() {
-		if !o.Orphan {
-			continue
-		}
-		out = append(out, o)
-		if !dryRun {
-			errs = append(errs, os.RemoveAll(o.Name))
-		}
-	}
-	return slices.Clip(out), errors.Join(errs...)
+	return fsutil.RemoveOrphans(s.Inventory(), Object.path, dryRun)
 }
+
+// path is the object's directory, when it is an orphan.
+func (o Object) path() (string, bool) { return o.Name, o.Orphan }
