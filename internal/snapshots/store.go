@@ -99,6 +99,9 @@ func (s *Store) Lookup(k Key) (Snapshot, bool) {
 	if err == nil {
 		err = s.verify(dir, m)
 	}
+	if _, serr := os.Stat(dir); err != nil && serr != nil {
+		return Snapshot{}, false // removed meanwhile (rm, prune, another lookup): not damage
+	}
 	if err != nil {
 		s.log.Warn("boot snapshot is damaged: removing it and booting cold", "snapshot", id, "dir", dir, "err", err)
 		if rerr := s.removeDir(dir); rerr != nil {
