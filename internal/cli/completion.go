@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"strings"
 	"time"
@@ -17,8 +18,12 @@ import (
 // costs the user this much and completes nothing.
 const completionTimeout = time.Second
 
-// kindRunning completes the names of running VMs only (exec, ssh).
-const kindRunning = "running"
+// kindRunning completes the names of running VMs only (exec, ssh);
+// kindSnapshot the ids of boot snapshots.
+const (
+	kindRunning  = "running"
+	kindSnapshot = "snapshot"
+)
 
 // argCompletion says what a command's arguments are: names of kinds, for
 // every argument or only the first (the rest is a guest command).
@@ -53,6 +58,7 @@ var argCompletions = map[string]argCompletion{
 	"banger rmi":            {kinds: []string{kindImage}},
 	"banger kernel inspect": {kinds: []string{kindKernel}},
 	"banger kernel rm":      {kinds: []string{kindKernel}},
+	"banger snapshot rm":    {kinds: []string{kindSnapshot}},
 }
 
 // flagCompletions are the flags whose values are names or fixed words.
@@ -143,6 +149,12 @@ func (a *App) names(ctx context.Context, kind string) ([]name, error) {
 		ks, err := api.Do(ctx, c, api.ListKernels, api.None{})
 		for _, k := range ks {
 			names = append(names, name{k.Name, "kernel " + k.Version})
+		}
+		return names, err
+	case kindSnapshot:
+		sns, err := api.Do(ctx, c, api.ListSnapshots, api.None{})
+		for _, s := range sns {
+			names = append(names, name{s.ID, "snapshot of " + cmp.Or(s.Image, s.ImageDigest) + ", " + units.FormatSize(s.SizeBytes)})
 		}
 		return names, err
 	}

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,6 +59,9 @@ func TestSnapshotCommands(t *testing.T) {
 		t.Fatalf("snapshot ls -q: exit %d\n%s", code, out)
 	}
 
+	if got := complete(t, td.Host, "snapshot", "rm", ""); len(got) != 2 || !slices.Contains(got, ids[0]) || !slices.Contains(got, ids[1]) {
+		t.Fatalf("completion of snapshot rm = %v, want %v", got, ids)
+	}
 	out, _, code = run(t, td.Host, "snapshot", "rm", ids[0][:6])
 	if code != 0 || !strings.Contains(out, "Removed "+ids[0]) {
 		t.Fatalf("snapshot rm: exit %d\n%s", code, out)
