@@ -71,12 +71,15 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 		out := gcToAPI(rep)
 		if err == nil {
 			orphans, verr := d.volumes.GC(q.DryRun)
-			out.Objects = append(out.Objects, volumeObjects(orphans, !q.DryRun, verr)...)
+			out.Objects = append(out.Objects, gcObjects(volumeObjects(orphans), q.DryRun, verr)...)
+			leftovers, serr := d.snapshots.GC(q.DryRun)
+			out.Objects = append(out.Objects, gcObjects(snapshotObjects(leftovers), q.DryRun, serr)...)
 		}
 		return out, err
 	})
 	api.Handle(rt, api.Inventory, func(r *http.Request, _ api.None) ([]api.HostObject, error) {
-		return append(hostObjectsToAPI(d.vms.Inventory(r.Context())), volumeObjects(d.volumes.Inventory(), false, nil)...), nil
+		out := append(hostObjectsToAPI(d.vms.Inventory(r.Context())), volumeObjects(d.volumes.Inventory())...)
+		return append(out, snapshotObjects(d.snapshots.Inventory())...), nil
 	})
 	api.Handle(rt, api.TeardownNetwork, func(r *http.Request, _ api.None) (api.None, error) {
 		return api.None{}, d.TeardownNetwork(r.Context())

@@ -118,7 +118,8 @@ func (c catalog) Image(ref string) (vms.Image, error) {
 	if err != nil {
 		return vms.Image{}, err
 	}
-	return vms.Image{ID: img.ID, Name: img.Name, Rootfs: img.Rootfs, SizeBytes: img.SizeBytes, AgentVersion: img.AgentVersion, Config: img.Config}, nil
+	return vms.Image{ID: img.ID, Name: img.Name, Rootfs: img.Rootfs, SizeBytes: img.SizeBytes, AgentVersion: img.AgentVersion,
+		Digest: img.Digest, AgentSHA256: img.AgentSHA256, Config: img.Config}, nil
 }
 
 func (c catalog) Kernel(name string) (vms.Kernel, error) {
@@ -126,5 +127,6 @@ func (c catalog) Kernel(name string) (vms.Kernel, error) {
 	if err != nil {
 		return vms.Kernel{}, err
 	}
-	return vms.Kernel{Name: k.Name, Vmlinux: k.Vmlinux, BzImage: k.BzImage, Initrd: k.Initrd, VirtioFS: kernelcat.HasVirtioFS(k.Checks)}, nil
+	return vms.Kernel{Name: k.Name, Vmlinux: k.Vmlinux, BzImage: k.BzImage, Initrd: k.Initrd, SHA256: k.VmlinuxSHA256,
+		VirtioFS: kernelcat.HasVirtioFS(k.Checks)}, nil
 }

@@ -102,14 +102,14 @@ func (c fakeCatalog) Image(ref string) (Image, error) {
 		return Image{}, fmt.Errorf("image %q: not found", ref)
 	}
 	return Image{ID: "img0123", Name: "busybox", Rootfs: "/images/busybox.ext4", SizeBytes: 1 << 20, AgentVersion: "test",
-		Config: imagepull.Config{Cmd: []string{"sh"}}}, nil
+		Digest: "sha256:img", AgentSHA256: "agent", Config: imagepull.Config{Cmd: []string{"sh"}}}, nil
 }
 
 func (c fakeCatalog) Kernel(string) (Kernel, error) {
 	if err := c.h.do("catalog.kernel"); err != nil {
 		return Kernel{}, err
 	}
-	return Kernel{Name: "k1", Vmlinux: "/kernels/k1/vmlinux", VirtioFS: !c.h.noVirtioFS}, nil
+	return Kernel{Name: "k1", Vmlinux: "/kernels/k1/vmlinux", SHA256: "k1sum", VirtioFS: !c.h.noVirtioFS}, nil
 }
 
 // fakeDisks makes disk files in the VM's directory.

@@ -174,6 +174,10 @@ type Image struct {
 	SizeBytes int64
 	// AgentVersion is "" when the image carries no guest agent.
 	AgentVersion string
+	// Digest is the image's digest and AgentSHA256 the digest of the
+	// agent it carries: a boot snapshot fits only the same two.
+	Digest      string
+	AgentSHA256 string
 	// Config is the part of the image's OCI config a VM runs with.
 	Config imagepull.Config
 }
@@ -184,6 +188,8 @@ type Kernel struct {
 	Vmlinux string
 	BzImage string
 	Initrd  string
+	// SHA256 is the digest of Vmlinux: a boot snapshot fits only it.
+	SHA256 string
 	// VirtioFS says the guest can mount shared directories (the
 	// options are built in, or their modules are in Initrd).
 	VirtioFS bool
