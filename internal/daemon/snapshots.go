@@ -52,13 +52,14 @@ func (d *Daemon) staleSnapshots() func(snapshots.Key) bool {
 		d.log.Warn("cannot read the catalogs: no snapshot is taken for stale", "images", ierr, "kernels", kerr)
 		return func(snapshots.Key) bool { return false }
 	}
-	return staleIn(imgs, kernels)
+	return staleIn(imgs, kernels, d.parts.clientKey)
 }
 
 // staleIn says a key is stale when no image has its digest with its
-// agent, or no kernel its digest: a start computes its key from those,
-// so it can never find the snapshot again.
-func staleIn(imgs []images.Image, kernels []kernelcat.Kernel) func(snapshots.Key) bool {
+// agent, no kernel its digest, or it was saved for another client key
+// than the daemon's (clientKey, a fingerprint): a start computes its key
+// from those, so it can never find the snapshot again.
+func staleIn(imgs []images.Image, kernels []kernelcat.Kernel, clientKey string) func(snapshots.Key) bool {
 	type imageKey struct{ digest, agent string }
 	haveImage := map[imageKey]bool{}
 	for _, img := range imgs {
@@ -69,7 +70,7 @@ func staleIn(imgs []images.Image, kernels []kernelcat.Kernel) func(snapshots.Key
 		haveKernel[k.VmlinuxSHA256] = true
 	}
 	return func(k snapshots.Key) bool {
-		return !haveImage[imageKey{k.ImageDigest, k.AgentSHA256}] || !haveKernel[k.KernelSHA256]
+		return !haveImage[imageKey{k.ImageDigest, k.AgentSHA256}] || !haveKernel[k.KernelSHA256] || k.ClientKey != clientKey
 	}
 }
 

@@ -25,8 +25,11 @@ import (
 type vmParts struct {
 	// proxyKey is the host key of the daemon's SSH front door.
 	proxyKey ssh.Signer
-	backends *vmm.Set
-	disks    *rootfs.Manager
+	// clientKey is the fingerprint of the daemon's client key, which
+	// every boot snapshot's key carries.
+	clientKey string
+	backends  *vmm.Set
+	disks     *rootfs.Manager
 	// net is nil when host networking cannot work here (not root);
 	// netErr says why.
 	net    *hostnet.Network
@@ -48,7 +51,8 @@ func (d *Daemon) initVMs() error {
 	}
 	d.outputs = d.newOutputs()
 	d.parts = vmParts{
-		proxyKey: proxy.Signer,
+		proxyKey:  proxy.Signer,
+		clientKey: ssh.FingerprintSHA256(client.PublicKey()),
 		backends: vmm.NewSet(
 			firecracker.New(d.cfg.Firecracker),
 			qemu.New(qemuOptions(d.cfg.QEMU)...),

@@ -16,6 +16,10 @@ const (
 	ManifestFile = "manifest.json"
 	StateFile    = "state"
 	MemoryFile   = "memory"
+	// HostKeyFile is the public half (an authorized_keys line) of the
+	// SSH host key the saved agent serves: a restore pins it for its
+	// first connection.
+	HostKeyFile = "host_key.pub"
 )
 
 // manifestFormat is the manifest's version; another is not read.

@@ -73,6 +73,11 @@ func (s Snapshot) RestoreSpec(resume bool) vmm.RestoreSpec {
 	return r
 }
 
+// ReadFile reads one of the snapshot's small files (HostKeyFile).
+func (s Snapshot) ReadFile(name string) ([]byte, error) {
+	return os.ReadFile(s.Path(name)) //nolint:gosec // a file of the store's own directory
+}
+
 func snapshotOf(dir string, m Manifest) Snapshot {
 	sn := Snapshot{Manifest: m, Dir: dir}
 	for _, f := range m.Files {

@@ -28,6 +28,8 @@ type Pending struct {
 	// leaves a record naming it; Store.Discard removes it from the record
 	// alone.
 	Dir string
+	// extra are the files WriteFile added, which Commit hashes too.
+	extra []string
 }
 
 // Prepare names a new snapshot's temporary directory; nothing is created
@@ -63,6 +65,19 @@ func (p *Pending) Spec() vmm.SnapshotSpec {
 	return sp
 }
 
+// WriteFile adds a small file of the caller's to the snapshot (its
+// HostKeyFile); Commit hashes it into the manifest with the VMM's.
+func (p *Pending) WriteFile(name string, data []byte) error {
+	if name == "" || name != filepath.Base(name) || name == ManifestFile {
+		return fmt.Errorf("snapshot %s: %w: file name %q", p.key.ID(), errdefs.ErrInvalid, name)
+	}
+	if err := fsutil.WriteAtomic(filepath.Join(p.Dir, name), data, 0o600); err != nil {
+		return fmt.Errorf("snapshot %s: %w", p.key.ID(), fsutil.NoSpace(err, p.Dir))
+	}
+	p.extra = append(p.extra, name)
+	return nil
+}
+
 // Commit hashes the files the VMM wrote, writes the manifest, syncs
 // everything and renames the directory into place: from then on Lookup
 // finds it. When another save of the same key won the race, its snapshot
@@ -80,7 +95,11 @@ func (p *Pending) Commit() (Snapshot, error) {
 func (p *Pending) commit() (Snapshot, error) {
 	sp := p.Spec()
 	m := Manifest{Format: manifestFormat, ID: p.key.ID(), Key: p.key, Origin: p.origin, Created: time.Now().UTC()}
-	for _, path := range []string{sp.StatePath, sp.MemPath} {
+	paths := []string{sp.StatePath, sp.MemPath}
+	for _, name := range p.extra {
+		paths = append(paths, filepath.Join(p.Dir, name))
+	}
+	for _, path := range paths {
 		if path == "" {
 			continue
 		}
