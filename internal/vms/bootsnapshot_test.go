@@ -34,20 +34,20 @@ func TestBootKeyIsTheShapeNotTheVM(t *testing.T) {
 	if web.Boot.NICs[0].Tap == db.Boot.NICs[0].Tap || web.Boot.Drives[0].Path == db.Boot.Drives[0].Path {
 		t.Fatalf("the fixture gave two VMs one tap or disk: %+v %+v", web.Boot, db.Boot)
 	}
-	kw, err := bootKey(web)
+	kw, err := bootKey(web, web.Boot, f.s.ClientKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kd, err := bootKey(db)
+	kd, err := bootKey(db, db.Boot, f.s.ClientKey)
 	if err != nil || kd.ID() != kw.ID() {
 		t.Fatalf("two VMs of one shape: keys %+v and %+v (%v)", kw, kd, err)
 	}
 	other := *db
 	other.Boot.NICs = []vmm.NIC{{ID: "eth0", Tap: "bg-other", MAC: "02:00:00:00:00:99", MTU: 9000}}
-	if ko, err := bootKey(&other); err != nil || ko.ID() != kw.ID() {
+	if ko, err := bootKey(&other, other.Boot, f.s.ClientKey); err != nil || ko.ID() != kw.ID() {
 		t.Fatalf("another MAC, tap and MTU changed the key: %v", err)
 	}
-	if kb, err := bootKey(big); err != nil || kb.ID() == kw.ID() {
+	if kb, err := bootKey(big, big.Boot, f.s.ClientKey); err != nil || kb.ID() == kw.ID() {
 		t.Fatalf("4 CPUs share the key of %d: %v", kw.CPUs, err)
 	}
 	want := map[string]any{
@@ -92,7 +92,7 @@ func TestBootKeyRefusals(t *testing.T) {
 		rt := f.bootRuntime("web", spec)
 		rt.Boot.Drives = append([]vmm.Drive(nil), spec.Drives...)
 		tc.change(rt)
-		if _, err := bootKey(rt); !errors.Is(err, tc.want) {
+		if _, err := bootKey(rt, rt.Boot, f.s.ClientKey); !errors.Is(err, tc.want) {
 			t.Errorf("%s: bootKey = %v, want %v", tc.name, err, tc.want)
 		}
 	}
