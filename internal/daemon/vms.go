@@ -68,9 +68,9 @@ func (d *Daemon) initVMs() error {
 		ClientKey: client.PublicKey(),
 		Volumes:   d.volumes,
 		Snapshots: d.snapshots, SnapshotBoot: d.cfg.Snapshot.Boot,
-		Outputs:   d.outputs,
-		Shares:    volumes.Host{Virtiofsd: d.cfg.QEMU.Virtiofsd},
-		Log:       d.log,
+		Outputs: d.outputs,
+		Shares:  volumes.Host{Virtiofsd: d.cfg.QEMU.Virtiofsd},
+		Log:     d.log,
 	}
 	if os.Geteuid() != 0 {
 		d.parts.netErr = fmt.Errorf("the daemon does not run as root")
