@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,14 +53,7 @@ func serve(args []string) int {
 	if len(listens) == 0 {
 		listens = defaultListens(cfg)
 	}
-	for _, spec := range listens {
-		l, err := listen(spec, cfg)
-		if err != nil {
-			logf("%v", err)
-			continue
-		}
-		go func() { _ = svc.Serve(l) }()
-	}
+	serveListens(svc, listens, cfg, logf)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
@@ -91,6 +85,30 @@ func defaultListens(cfg bootcfg.Config) []string {
 	}
 	if cfg.Channels.TCPPort != 0 && cfg.Network != nil {
 		out = append(out, "tcp:"+net.JoinHostPort(cfg.Network.Address.Addr().String(), strconv.Itoa(int(cfg.Channels.TCPPort))))
+	}
+	return out
+}
+
+// serveListens serves svc on each -listen spec; one that cannot be
+// opened is logged.
+func serveListens(svc *Service, specs []string, cfg bootcfg.Config, logf func(string, ...any)) {
+	for _, spec := range specs {
+		l, err := listen(spec, cfg)
+		if err != nil {
+			logf("%v", err)
+			continue
+		}
+		go func() { _ = svc.Serve(l) }()
+	}
+}
+
+// newListens are the specs in after that are not in before.
+func newListens(before, after []string) []string {
+	var out []string
+	for _, s := range after {
+		if !slices.Contains(before, s) {
+			out = append(out, s)
+		}
 	}
 	return out
 }

@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/bangerdev/banger/internal/agent/mainproc"
 	"github.com/bangerdev/banger/internal/agent/process"
 	"github.com/bangerdev/banger/internal/agent/proto"
@@ -50,22 +48,36 @@ type ServiceOptions struct {
 	// (PID 1: see package cgroup); an error is logged and the process
 	// starts without one.
 	MainCgroup func() (*os.File, error)
-	Logf       func(format string, args ...any)
+	// Configure is PID 1's part of a held boot's apply (Service.Apply):
+	// the clock, the entropy pool, the root made writable, the VM's
+	// identity and volumes. Nil does none of it (serve mode, tests).
+	Configure func(cfg bootcfg.Config, now time.Time) error
+	Logf      func(format string, args ...any)
 }
 
 // Service is the agent minus PID-1 duties: the main process, the SSH
 // server, and the decision when the VM ends. It is what runs in tests and
 // in `banger-agent serve`, and inside PID 1.
+//
+// A Service for a held config (bootcfg.Config.Hold) serves SSH and
+// starts nothing until the host's apply brings the VM's own config
+// (Apply); see hold.go.
 type Service struct {
-	cfg  bootcfg.Config
 	opts ServiceOptions
 	srv  *sshd.Server
 
-	mu       sync.Mutex
-	main     *mainproc.Main
-	started  chan struct{} // closed once main is set (or there is none)
-	shutdown chan proto.ShutdownPayload
-	once     sync.Once
+	mu   sync.Mutex
+	cfg  bootcfg.Config // the held config until Apply replaces it
+	hold holdState
+	main *mainproc.Main
+	// applied is closed when Apply hands Run the VM's config.
+	applied chan struct{}
+	// started is closed once main is set, or Run knows there will be
+	// none (no main process, or the VM ended while held).
+	started     chan struct{}
+	startedOnce sync.Once
+	shutdown    chan proto.ShutdownPayload
+	once        sync.Once
 }
 
 // NewService prepares the service for cfg (the SSH server's keys and
@@ -80,35 +92,28 @@ func NewService(cfg bootcfg.Config, o ServiceOptions) (*Service, error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	hostKey, err := ssh.ParsePrivateKey([]byte(cfg.SSH.HostKey))
+	id, err := identityOf(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("host key: %w", err)
+		return nil, err
 	}
-	var authorized []ssh.PublicKey
-	for _, line := range cfg.SSH.AuthorizedKeys {
-		k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
-		if err != nil {
-			return nil, fmt.Errorf("authorized key: %w", err)
-		}
-		authorized = append(authorized, k)
+	s := &Service{
+		cfg: cfg, opts: o, hold: notHeld,
+		applied: make(chan struct{}), started: make(chan struct{}), shutdown: make(chan proto.ShutdownPayload, 1),
 	}
-	s := &Service{cfg: cfg, opts: o, shutdown: make(chan proto.ShutdownPayload, 1), started: make(chan struct{})}
-	var defaults process.Spec
-	if cfg.Main != nil {
-		defaults = process.Spec{Env: cfg.Main.Env, Dir: cfg.Main.WorkingDir, User: cfg.Main.User}
+	if cfg.Hold {
+		s.hold = held
 	}
 	s.srv, err = sshd.New(sshd.Options{
-		HostKey:        hostKey,
-		AuthorizedKeys: authorized,
-		Defaults:       defaults,
-		Root:           o.Root,
-		Reaper:         o.Reaper,
-		Main:           s.mainForSSH,
-		Shutdown:       s.Shutdown,
-		Signal:         s.Signal,
-		Info:           s.info,
-		SFTPServer:     o.SFTPServer,
-		Logf:           o.Logf,
+		Identity:   id,
+		Root:       o.Root,
+		Reaper:     o.Reaper,
+		Main:       s.mainForSSH,
+		Shutdown:   s.Shutdown,
+		Signal:     s.Signal,
+		Info:       s.info,
+		Apply:      s.Apply,
+		SFTPServer: o.SFTPServer,
+		Logf:       o.Logf,
 	})
 	if err != nil {
 		return nil, err
@@ -147,7 +152,9 @@ func (s *Service) mainForSSH(ctx context.Context) sshd.Main {
 }
 
 func (s *Service) info() proto.InfoPayload {
-	info := proto.InfoPayload{Version: version.Version, VMID: s.cfg.VMID, PID1: s.opts.PID1, Main: proto.MainNone}
+	s.mu.Lock()
+	info := proto.InfoPayload{Version: version.Version, VMID: s.cfg.VMID, PID1: s.opts.PID1, Main: proto.MainNone, Held: s.hold.isHeld()}
+	s.mu.Unlock()
 	if m := s.Main(); m != nil {
 		info.Main = proto.MainRunning
 		select {
@@ -173,16 +180,22 @@ func (s *Service) Shutdown(p proto.ShutdownPayload) {
 // host collected its status (or ExitWait passed), as a container ends with
 // its main process; or after a shutdown stopped it. A VM without a main
 // process runs until it is shut down. ctx ending returns without halting.
+// A held Service first waits for Apply; a shutdown while held halts.
 func (s *Service) Run(ctx context.Context) {
+	defer s.markStarted()
+	if !s.awaitApply(ctx) {
+		return
+	}
+	cfg := s.config()
 	var done <-chan struct{}
-	if c := s.cfg.Main; c != nil {
-		m := s.startMain(c)
+	if c := cfg.Main; c != nil {
+		m := s.startMain(cfg, c)
 		s.mu.Lock()
 		s.main = m
 		s.mu.Unlock()
 		done = m.Done()
 	}
-	close(s.started)
+	s.markStarted()
 	for {
 		select {
 		case <-ctx.Done():
@@ -190,7 +203,7 @@ func (s *Service) Run(ctx context.Context) {
 		case <-done:
 			m := s.Main()
 			_, _ = fmt.Fprintln(s.opts.Console, m.Exit().Line())
-			s.awaitCollect(ctx, m, s.cfg.ExitWait())
+			s.awaitCollect(ctx, m, cfg.ExitWait())
 			s.halt(false)
 			return
 		case p := <-s.shutdown:
@@ -203,7 +216,7 @@ func (s *Service) Run(ctx context.Context) {
 					}
 				default:
 				}
-				s.awaitCollect(ctx, m, min(s.cfg.ExitWait(), shutdownCollectWait))
+				s.awaitCollect(ctx, m, min(cfg.ExitWait(), shutdownCollectWait))
 			}
 			s.halt(p.Reboot)
 			return
@@ -215,7 +228,7 @@ func (s *Service) Run(ctx context.Context) {
 // when it does not exist (owned by its user, as docker does for -w). A
 // process that cannot start is a Main that exited at once with a shell's
 // status for the failure (126, 127).
-func (s *Service) startMain(c *bootcfg.Process) *mainproc.Main {
+func (s *Service) startMain(cfg bootcfg.Config, c *bootcfg.Process) *mainproc.Main {
 	spec := process.Spec{Argv: c.Argv, Env: c.Env, Dir: c.WorkingDir, User: c.User}
 	if err := process.EnsureDir(s.opts.Root, spec); err != nil {
 		_, _ = fmt.Fprintf(s.opts.Console, "banger-agent: main: %v\n", err)
@@ -225,7 +238,7 @@ func (s *Service) startMain(c *bootcfg.Process) *mainproc.Main {
 		Spec:   spec,
 		TTY:    c.TTY,
 		Stdin:  c.Stdin,
-		Ring:   s.cfg.Detached,
+		Ring:   cfg.Detached,
 		Root:   s.opts.Root,
 		Reaper: s.opts.Reaper,
 	}
@@ -249,8 +262,8 @@ func (s *Service) startMain(c *bootcfg.Process) *mainproc.Main {
 // choice, else the image's STOPSIGNAL, else SIGTERM.
 func (s *Service) stopSignal(p proto.ShutdownPayload) syscall.Signal {
 	name := p.Signal
-	if name == "" && s.cfg.Main != nil {
-		name = s.cfg.Main.StopSignal
+	if c := s.config().Main; name == "" && c != nil {
+		name = c.StopSignal
 	}
 	sig, err := proto.ParseSignal(name, syscall.SIGTERM)
 	if err != nil {
@@ -269,7 +282,7 @@ func (s *Service) grace(p proto.ShutdownPayload) time.Duration {
 	case p.GraceMS > 0:
 		return time.Duration(p.GraceMS) * time.Millisecond
 	default:
-		return s.cfg.StopGrace()
+		return s.config().StopGrace()
 	}
 }
 
@@ -279,6 +292,9 @@ func (s *Service) grace(p proto.ShutdownPayload) time.Duration {
 func (s *Service) Signal(p proto.SignalPayload) error {
 	sig, err := proto.ParseSignal(p.Signal, syscall.SIGKILL)
 	if err != nil {
+		return err
+	}
+	if err := s.signalHeld(); err != nil {
 		return err
 	}
 	// A kill right after the start may come before Run started the main

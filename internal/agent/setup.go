@@ -4,72 +4,113 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/bangerdev/banger/internal/agent/growfs"
 	"github.com/bangerdev/banger/internal/agent/initplan"
+	"github.com/bangerdev/banger/internal/agent/mounts"
 	"github.com/bangerdev/banger/internal/agent/netplan"
 	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/procfs"
 )
 
-// setup does PID 1's one-time duties from the boot config, entropy first
-// (an SSH handshake needs it: docs/architecture.md, the entropy trap). It returns every
-// failure; none stops the boot.
-func setup(cfg bootcfg.Config) []error {
-	var errs []error
-	if len(cfg.EntropySeed) > 0 {
-		if err := seedEntropy(cfg.EntropySeed); err != nil {
-			errs = append(errs, fmt.Errorf("entropy seed: %w", err))
+// setup does PID 1's one-time duties from the boot config (bootSteps). It
+// returns every failure; none stops the boot.
+func setup(cfg bootcfg.Config) []error { return runAll(bootSteps(cfg, linuxEdge{})) }
+
+// applyHeld is PID 1's part of a held boot's apply (applySteps); it stops
+// at the first failure.
+func applyHeld(cfg bootcfg.Config, now time.Time) error {
+	return runUntilError(applySteps(cfg, now, linuxEdge{}))
+}
+
+// linuxEdge is the edge in the guest.
+type linuxEdge struct{}
+
+var _ edge = linuxEdge{}
+
+func (linuxEdge) SetClock(now time.Time) error {
+	ts := unix.NsecToTimespec(now.UnixNano())
+	return unix.ClockSettime(unix.CLOCK_REALTIME, &ts)
+}
+
+func (linuxEdge) AddEntropy(seed []byte) error { return seedEntropy(seed) }
+
+func (linuxEdge) ReseedCRNG() error {
+	return urandomIoctl(unix.RNDRESEEDCRNG, nil)
+}
+
+func (linuxEdge) RemountRootRW() error {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/", &st); err != nil {
+		return err
+	}
+	return unix.Mount("", "/", "", remountRWFlags(st.Flags), "")
+}
+
+func (linuxEdge) APIFileSystems() error { return initplan.Apply(apiPlan(), initplan.Linux{}) }
+
+func (linuxEdge) Hostname(name string) error { return unix.Sethostname([]byte(name)) }
+
+func (linuxEdge) Network(ops []netplan.Op) error { return netplan.Apply(ops, netplan.Netlink{}) }
+
+func (linuxEdge) ResolvConf(content []byte) error { return writeResolvConf(content) }
+
+func (linuxEdge) GrowRoot() error { return growRoot() }
+
+func (linuxEdge) Mount(p initplan.Plan) error { return initplan.Apply(p, initplan.Linux{}) }
+
+func (linuxEdge) Volumes(ms []bootcfg.Mount) error { return mounts.Apply(ms, mounts.Linux{}) }
+
+// remountRWFlags are mount(2)'s flags to make the root read-write and
+// keep its other per-mount flags, read from statfs (a remount sets them
+// all). Most ST_* flags have their MS_* values, but not ST_RELATIME,
+// whose value is MS_BIND's: a remount with it would change only the
+// mount, and the file system would stay read-only.
+func remountRWFlags(stFlags int64) uintptr {
+	flags := uintptr(unix.MS_REMOUNT)
+	for _, f := range [...]struct {
+		st int64
+		ms uintptr
+	}{
+		{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
+		{unix.ST_SYNCHRONOUS, unix.MS_SYNCHRONOUS}, {unix.ST_MANDLOCK, unix.MS_MANDLOCK},
+		{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
+	} {
+		if stFlags&f.st != 0 {
+			flags |= f.ms
 		}
 	}
-	if cfg.Hostname != "" {
-		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
-			errs = append(errs, fmt.Errorf("hostname: %w", err))
-		}
-	}
-	if err := netplan.Apply(netplan.Plan(cfg.Network), netplan.Netlink{}); err != nil {
-		errs = append(errs, err)
-	}
-	if content := netplan.ResolvConf(cfg.Network); content != nil {
-		if err := writeResolvConf(content); err != nil {
-			errs = append(errs, fmt.Errorf("resolv.conf: %w", err))
-		}
-	}
-	if cfg.GrowRoot {
-		if err := growRoot(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(cfg.Tmpfs) > 0 {
-		if err := initplan.Apply(initplan.Tmpfs(cfg.Tmpfs), initplan.Linux{}); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errs
+	return flags
 }
 
 // seedEntropy credits seed to the kernel's pool (RNDADDENTROPY takes a
 // struct rand_pool_info: entropy bits, byte count, bytes).
 func seedEntropy(seed []byte) error {
+	buf := make([]byte, 8+len(seed))
+	*(*int32)(unsafe.Pointer(&buf[0])) = int32(len(seed) * 8) //nolint:gosec // struct rand_pool_info
+	*(*int32)(unsafe.Pointer(&buf[4])) = int32(len(seed))     //nolint:gosec // struct rand_pool_info
+	copy(buf[8:], seed)
+	return urandomIoctl(unix.RNDADDENTROPY, unsafe.Pointer(&buf[0]))
+}
+
+// urandomIoctl calls one of random(4)'s ioctls on /dev/urandom.
+func urandomIoctl(req uintptr, arg unsafe.Pointer) error {
 	f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = f.Close() }()
-	buf := make([]byte, 8+len(seed))
-	*(*int32)(unsafe.Pointer(&buf[0])) = int32(len(seed) * 8) //nolint:gosec // struct rand_pool_info
-	*(*int32)(unsafe.Pointer(&buf[4])) = int32(len(seed))     //nolint:gosec // struct rand_pool_info
-	copy(buf[8:], seed)
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var ioErr error
 	err = rc.Control(func(fd uintptr) {
-		if _, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.RNDADDENTROPY, uintptr(unsafe.Pointer(&buf[0]))); e != 0 { //nolint:gosec // ioctl argument
+		if _, _, e := unix.Syscall(unix.SYS_IOCTL, fd, req, uintptr(arg)); e != 0 {
 			ioErr = e
 		}
 	})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -52,26 +51,36 @@ func stage2(console io.Writer) {
 	if err != nil {
 		fatal(err)
 	}
-	for _, err := range setup(cfg) {
-		logf("%v", err) // a half-configured guest still serves exec, to debug it
-	}
-	// A volume that cannot be mounted stops the boot: the host reports
-	// the console line rather than run the workload without its data.
-	if err := mounts.Apply(cfg.Mounts, mounts.Linux{}); err != nil {
-		fatal(err)
-	}
-	if cfg.Init {
-		handOverToInit(cfg, cmdline, logf)
-		fatal(fmt.Errorf("exec %s: failed", cfg.EffectiveInitPath()))
+	if cfg.Hold {
+		// A held boot: the seed (the host's first handshake needs it),
+		// and nothing else until the apply (hold.go); the root stays the
+		// image's, read-only.
+		if len(cfg.EntropySeed) > 0 {
+			if err := seedEntropy(cfg.EntropySeed); err != nil {
+				logf("entropy seed: %v", err)
+			}
+		}
+	} else {
+		bootOwnConfig(cfg, cmdline, logf, fatal)
 	}
 
 	ctx := context.Background()
 	reaper := process.NewReaper()
 	go reaper.Run(ctx)
-	svc, err := NewService(cfg, ServiceOptions{
+	var svc *Service
+	svc, err = NewService(cfg, ServiceOptions{
 		Console: console, Reaper: reaper, PID1: true,
 		Halt: halt, SFTPServer: selfSFTP(), Logf: logf,
 		MainCgroup: func() (*os.File, error) { return cgroup.Setup("/sys/fs/cgroup", "/proc/meminfo") },
+		Configure: func(own bootcfg.Config, now time.Time) error {
+			if err := applyHeld(own, now); err != nil {
+				return err
+			}
+			// The channels the held config could not open (TCP needs
+			// the VM's address).
+			serveListens(svc, newListens(defaultListens(cfg), defaultListens(own)), own, logf)
+			return nil
+		},
 	})
 	if err != nil {
 		fatal(err)
@@ -79,14 +88,7 @@ func stage2(console io.Writer) {
 	// Watch the power button before answering the host: a press that
 	// arrives before anyone listens is lost (measured under QEMU).
 	go power.WatchPowerButton(ctx, func() { svc.Shutdown(proto.ShutdownPayload{}) })
-	for _, spec := range defaultListens(cfg) {
-		l, err := listen(spec, cfg)
-		if err != nil {
-			logf("%v", err)
-			continue
-		}
-		go func(l net.Listener) { _ = svc.Serve(l) }(l)
-	}
+	serveListens(svc, defaultListens(cfg), cfg, logf)
 	// SIGTERM (a host's kill), SIGINT (Ctrl-Alt-Del after DisableCAD),
 	// SIGPWR (some VMMs' power events) and the ACPI power button all stop
 	// the VM cleanly.
@@ -101,8 +103,26 @@ func stage2(console io.Writer) {
 	select {} // Run returns only if Halt returned: never exit PID 1
 }
 
+// bootOwnConfig does a boot's duties from the VM's own config (not held):
+// setup, the volumes, and --init's hand-over (which returns only on
+// failure).
+func bootOwnConfig(cfg bootcfg.Config, cmdline bootcfg.Cmdline, logf func(string, ...any), fatal func(error)) {
+	for _, err := range setup(cfg) {
+		logf("%v", err) // a half-configured guest still serves exec, to debug it
+	}
+	// A volume that cannot be mounted stops the boot: the host reports
+	// the console line rather than run the workload without its data.
+	if err := mounts.Apply(cfg.Mounts, mounts.Linux{}); err != nil {
+		fatal(err)
+	}
+	if cfg.Init {
+		handOverToInit(cfg, cmdline, logf)
+		fatal(fmt.Errorf("exec %s: failed", cfg.EffectiveInitPath()))
+	}
+}
+
 // mountAPI mounts /proc first (mountinfo lives there), then whatever else
-// is missing.
+// is missing (apiPlan).
 func mountAPI(logf func(string, ...any)) {
 	m := initplan.Linux{}
 	if _, err := os.Stat("/proc/self"); err != nil {
@@ -110,15 +130,27 @@ func mountAPI(logf func(string, ...any)) {
 			logf("%v", err)
 		}
 	}
+	if err := initplan.Apply(apiPlan(), m); err != nil {
+		logf("%v", err)
+	}
+}
+
+// apiPlan is initplan.Stage2 for what is mounted now. It makes no
+// directory on a read-only root: a held boot's, the image's until the
+// apply makes it writable and runs this again.
+func apiPlan() initplan.Plan {
 	mounted := map[string]bool{"/": true}
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
 		infos, _ := procfs.ParseMountinfo(f)
 		_ = f.Close()
 		mounted = initplan.MountPoints(infos)
 	}
-	if err := initplan.Apply(initplan.Stage2(mounted), m); err != nil {
-		logf("%v", err)
+	p := initplan.Stage2(mounted)
+	var st unix.Statfs_t
+	if unix.Statfs("/", &st) == nil && st.Flags&unix.ST_RDONLY != 0 {
+		p.Dirs = nil
 	}
+	return p
 }
 
 func readCmdline() bootcfg.Cmdline {

@@ -38,6 +38,13 @@ type Agent struct {
 // cfg leaves them empty. Everything stops when the test ends.
 func Start(t testing.TB, cfg bootcfg.Config) *Agent {
 	t.Helper()
+	return StartWith(t, cfg, nil)
+}
+
+// StartWith is Start with the service's options changed by opts (a
+// Configure hook, say) before it starts.
+func StartWith(t testing.TB, cfg bootcfg.Config, opts func(*agent.ServiceOptions)) *Agent {
+	t.Helper()
 	a := &Agent{Console: &Buffer{}, Halted: make(chan bool, 1)}
 	var err error
 	if a.HostKey, err = agentclient.NewHostKey(); err != nil {
@@ -65,13 +72,17 @@ func Start(t testing.TB, cfg bootcfg.Config) *Agent {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	a.Socket = filepath.Join(dir, "agent.sock")
-	a.Service, err = agent.NewService(cfg, agent.ServiceOptions{
+	o := agent.ServiceOptions{
 		Console: a.Console,
 		Halt:    func(reboot bool) { a.Halted <- reboot },
 		Logf:    t.Logf,
 		// The real sftp server child, as in a VM.
 		SFTPServer: []string{testutil.BuildBinary(t, "./cmd/banger-agent"), "sftp-server"},
-	})
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	a.Service, err = agent.NewService(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,18 +119,31 @@ func CurrentUser() string {
 // Dial connects a client, closed when the test ends.
 func (a *Agent) Dial(t testing.TB) *agentclient.Client {
 	t.Helper()
+	c, err := a.DialConfig(t, a.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// DialConfig connects a client with cfg (another pinned host key, say)
+// and returns the handshake's error; a client is closed when the test
+// ends.
+func (a *Agent) DialConfig(t testing.TB, cfg agentclient.Config) (*agentclient.Client, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "unix", a.Socket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := agentclient.Dial(ctx, conn, a.ClientConfig())
+	c, err := agentclient.Dial(ctx, conn, cfg)
 	if err != nil {
-		t.Fatal(err)
+		_ = conn.Close()
+		return nil, err
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return c, nil
 }
 
 // WaitConsole waits until the console holds s.

@@ -22,7 +22,9 @@ type Netlink struct {
 
 var _ Handle = Netlink{}
 
-// Resolve finds the link by MAC (when set) or name.
+// Resolve finds the link by MAC (when set) or name; a NIC asked for by a
+// name it does not have is the only ethernet NIC there is, whatever the
+// kernel named it.
 func (n Netlink) Resolve(name, mac string) (string, error) {
 	wait := n.Wait
 	if wait == 0 {
@@ -33,6 +35,9 @@ func (n Netlink) Resolve(name, mac string) (string, error) {
 		if mac == "" {
 			if _, err := netlink.LinkByName(name); err == nil {
 				return name, nil
+			}
+			if only, ok := onlyEthernet(); ok {
+				return only, nil
 			}
 		} else if links, err := netlink.LinkList(); err == nil {
 			for _, l := range links {
@@ -51,7 +56,40 @@ func (n Netlink) Resolve(name, mac string) (string, error) {
 	}
 }
 
+// onlyEthernet returns the name of the one non-loopback ethernet link,
+// when there is exactly one.
+func onlyEthernet() (string, bool) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return "", false
+	}
+	var names []string
+	for _, l := range links {
+		a := l.Attrs()
+		if a.EncapType == "ether" && a.Flags&net.FlagLoopback == 0 {
+			names = append(names, a.Name)
+		}
+	}
+	if len(names) != 1 {
+		return "", false
+	}
+	return names[0], true
+}
+
 func (Netlink) link(name string) (netlink.Link, error) { return netlink.LinkByName(name) }
+
+// SetMAC sets the link's hardware address (virtio-net changes it live).
+func (n Netlink) SetMAC(name, mac string) error {
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		return err
+	}
+	l, err := n.link(name)
+	if err != nil {
+		return err
+	}
+	return netlink.LinkSetHardwareAddr(l, hw)
+}
 
 // LinkUp sets the link up.
 func (n Netlink) LinkUp(name string) error {

@@ -13,11 +13,14 @@ import (
 	"github.com/bangerdev/banger/internal/testutil"
 )
 
-// The plan applied through real netlink, in a network namespace of its own
-// holding a dummy NIC found by its MAC.
-func TestNetlinkAppliesPlanInANamespace(t *testing.T) {
+// inNamespace runs fn in a network namespace of its own holding one NIC
+// (a tap: this host's kernel has no dummy links) named name with address
+// mac. The namespace belongs to this test's thread, which is never
+// unlocked, so it dies with it.
+func inNamespace(t *testing.T, name, mac string, fn func()) {
+	t.Helper()
 	testutil.RequireRoot(t)
-	runtime.LockOSThread() // the namespace belongs to this thread; never unlocked, so it dies with it
+	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
 		t.Fatal(err)
@@ -28,59 +31,91 @@ func TestNetlinkAppliesPlanInANamespace(t *testing.T) {
 		t.Skipf("cannot create a network namespace: %v", err)
 	}
 	defer func() { _ = ns.Close() }()
-	mac, _ := net.ParseMAC("06:00:0a:58:00:09")
-	// A tap stands in for the NIC (this host's kernel has no dummy links);
-	// it dies with the namespace.
-	tap := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: "nic7"}, Mode: netlink.TUNTAP_MODE_TAP}
+	hw, _ := net.ParseMAC(mac)
+	tap := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name}, Mode: netlink.TUNTAP_MODE_TAP}
 	if err := netlink.LinkAdd(tap); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range tap.Fds {
 		defer func() { _ = f.Close() }()
 	}
-	l0, err := netlink.LinkByName("nic7")
+	l0, err := netlink.LinkByName(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := netlink.LinkSetHardwareAddr(l0, mac); err != nil {
+	if err := netlink.LinkSetHardwareAddr(l0, hw); err != nil {
 		t.Fatal(err)
 	}
-	n := &bootcfg.Network{
-		MAC: "06:00:0a:58:00:09", Address: netip.MustParsePrefix("10.77.0.9/24"),
-		Gateway: netip.MustParseAddr("10.77.0.1"), MTU: 1400,
-	}
-	if err := Apply(Plan(n), Netlink{}); err != nil {
+	fn()
+	if err := netns.Set(orig); err != nil {
 		t.Fatal(err)
 	}
-	if err := Apply(Plan(n), Netlink{}); err != nil { // a second boot step is harmless
-		t.Fatalf("re-applying: %v", err)
-	}
-	l, err := netlink.LinkByName("nic7")
+}
+
+// checkLink fails unless the link has the MAC, MTU, address and default
+// route of n, and lo is up.
+func checkLink(t *testing.T, name string, n *bootcfg.Network) {
+	t.Helper()
+	l, err := netlink.LinkByName(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Attrs().MTU != 1400 || l.Attrs().Flags&net.FlagUp == 0 {
-		t.Errorf("nic7: mtu %d flags %v", l.Attrs().MTU, l.Attrs().Flags)
+	if got := l.Attrs().HardwareAddr.String(); got != n.MAC {
+		t.Errorf("%s: MAC %s, want %s", name, got, n.MAC)
+	}
+	if l.Attrs().MTU != n.MTU || l.Attrs().Flags&net.FlagUp == 0 {
+		t.Errorf("%s: mtu %d flags %v", name, l.Attrs().MTU, l.Attrs().Flags)
 	}
 	addrs, _ := netlink.AddrList(l, netlink.FAMILY_V4)
-	if len(addrs) != 1 || addrs[0].IPNet.String() != "10.77.0.9/24" {
-		t.Errorf("addresses %v", addrs)
+	if len(addrs) != 1 || addrs[0].IPNet.String() != n.Address.String() {
+		t.Errorf("addresses %v, want %v", addrs, n.Address)
 	}
 	routes, _ := netlink.RouteList(l, netlink.FAMILY_V4)
 	found := false
 	for _, r := range routes {
-		if (r.Dst == nil || r.Dst.String() == "0.0.0.0/0") && r.Gw.String() == "10.77.0.1" {
+		if (r.Dst == nil || r.Dst.String() == "0.0.0.0/0") && r.Gw.String() == n.Gateway.String() {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("no default route via 10.77.0.1 in %v", routes)
+		t.Errorf("no default route via %v in %v", n.Gateway, routes)
 	}
 	lo, _ := netlink.LinkByName("lo")
 	if lo.Attrs().Flags&net.FlagUp == 0 {
 		t.Error("lo is down")
 	}
-	if err := netns.Set(orig); err != nil {
-		t.Fatal(err)
+}
+
+// The plan applied through real netlink, in a network namespace of its own
+// holding a NIC found by its MAC.
+func TestNetlinkAppliesPlanInANamespace(t *testing.T) {
+	n := &bootcfg.Network{
+		MAC: "06:00:0a:58:00:09", Address: netip.MustParsePrefix("10.77.0.9/24"),
+		Gateway: netip.MustParseAddr("10.77.0.1"), MTU: 1400,
 	}
+	inNamespace(t, "nic7", n.MAC, func() {
+		if err := Apply(Plan(n), Netlink{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := Apply(Plan(n), Netlink{}); err != nil { // a second boot step is harmless
+			t.Fatalf("re-applying: %v", err)
+		}
+		checkLink(t, "nic7", n)
+	})
+}
+
+// A held boot's plan through real netlink: the NIC still has another
+// VM's MAC and is not named eth0; as the only ethernet NIC it is the one,
+// and it ends with the config's MAC and address.
+func TestNetlinkAppliesHeldPlanInANamespace(t *testing.T) {
+	n := &bootcfg.Network{
+		MAC: "06:00:0a:58:00:0a", Address: netip.MustParsePrefix("10.77.0.10/24"),
+		Gateway: netip.MustParseAddr("10.77.0.1"), MTU: 1500,
+	}
+	inNamespace(t, "nic8", "06:00:0a:58:00:77", func() {
+		if err := Apply(HeldPlan(n), Netlink{}); err != nil {
+			t.Fatal(err)
+		}
+		checkLink(t, "nic8", n)
+	})
 }

@@ -1,6 +1,7 @@
 // Package netplan turns the boot config's network section into the
-// operations PID 1 performs (loopback up; the NIC's MTU, address, link and
-// default route; /etc/resolv.conf) as plain values, executed through a
+// operations PID 1 performs (loopback up; the NIC's MAC in a held boot's
+// apply, its MTU, address, link and default route; /etc/resolv.conf) as
+// plain values, executed through a
 // small Handle (netlink in the guest, a recorder in tests). The image needs
 // no `ip` binary and no DHCP client.
 package netplan
@@ -21,6 +22,7 @@ type Kind string
 // The operations.
 const (
 	LinkUp       Kind = "link-up"
+	SetMAC       Kind = "set-mac"
 	SetMTU       Kind = "set-mtu"
 	AddAddr      Kind = "add-addr"
 	DefaultRoute Kind = "default-route"
@@ -29,9 +31,11 @@ const (
 // Op is one operation on one link. Link is the interface name, or, when
 // MAC is set, the interface with that address (whatever the kernel named it).
 type Op struct {
-	Kind    Kind
-	Link    string
-	MAC     string
+	Kind Kind
+	Link string
+	MAC  string
+	// HWAddr is the address SetMAC gives the link.
+	HWAddr  string
 	MTU     int
 	Addr    netip.Prefix
 	Gateway netip.Addr
@@ -43,6 +47,8 @@ func (o Op) String() string {
 		s += "[" + o.MAC + "]"
 	}
 	switch o.Kind {
+	case SetMAC:
+		s += " to " + o.HWAddr
 	case SetMTU:
 		s += fmt.Sprintf(" %d", o.MTU)
 	case AddAddr:
@@ -77,12 +83,27 @@ func Plan(n *bootcfg.Network) []Op {
 	return ops
 }
 
+// HeldPlan returns the operations for n in a held boot's apply: the NIC,
+// found by its name (after a restore it still has the MAC of the VM the
+// snapshot was saved from), first gets n.MAC, then Plan(n) runs as in any
+// boot, finding it by that MAC.
+func HeldPlan(n *bootcfg.Network) []Op {
+	ops := Plan(n)
+	if n == nil || n.MAC == "" {
+		return ops
+	}
+	set := Op{Kind: SetMAC, Link: n.InterfaceName(), HWAddr: n.MAC}
+	return append([]Op{ops[0], set}, ops[1:]...)
+}
+
 // Handle executes operations on links named by Resolve.
 type Handle interface {
-	// Resolve returns the name of the link (by MAC when set), waiting
-	// briefly for a NIC whose driver is still probing.
+	// Resolve returns the name of the link (by MAC when set, else by
+	// name, else the only ethernet NIC), waiting briefly for a NIC whose
+	// driver is still probing.
 	Resolve(name, mac string) (string, error)
 	LinkUp(name string) error
+	SetMAC(name, mac string) error
 	SetMTU(name string, mtu int) error
 	AddAddr(name string, addr netip.Prefix) error
 	DefaultRoute(name string, gw netip.Addr) error
@@ -98,6 +119,8 @@ func Apply(ops []Op, h Handle) error {
 		switch o.Kind {
 		case LinkUp:
 			err = h.LinkUp(name)
+		case SetMAC:
+			err = h.SetMAC(name, o.HWAddr)
 		case SetMTU:
 			err = h.SetMTU(name, o.MTU)
 		case AddAddr:

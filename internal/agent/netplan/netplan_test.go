@@ -42,6 +42,36 @@ func TestPlan(t *testing.T) {
 	}
 }
 
+// A held boot's apply sets the MAC first, on the NIC found by its name
+// (a restored guest's NIC still has the snapshot's MAC), then plans as
+// any boot, finding the NIC by the MAC it now has.
+func TestHeldPlan(t *testing.T) {
+	tests := []struct {
+		name string
+		n    *bootcfg.Network
+		want []string
+	}{
+		{"no NIC", nil, []string{"link-up lo"}},
+		{"no MAC: as a cold boot", &bootcfg.Network{Address: netip.MustParsePrefix("10.88.0.5/24")},
+			[]string{"link-up lo", "add-addr eth0 10.88.0.5/24", "link-up eth0"}},
+		{"MAC first", &bootcfg.Network{
+			MAC: "06:00:0a:58:00:07", Address: netip.MustParsePrefix("10.88.0.7/24"), Gateway: netip.MustParseAddr("10.88.0.1"), MTU: 1400,
+		}, []string{
+			"link-up lo", "set-mac eth0 to 06:00:0a:58:00:07", "set-mtu eth0[06:00:0a:58:00:07] 1400",
+			"add-addr eth0[06:00:0a:58:00:07] 10.88.0.7/24", "link-up eth0[06:00:0a:58:00:07]", "default-route eth0[06:00:0a:58:00:07] via 10.88.0.1",
+		}},
+		{"named NIC", &bootcfg.Network{MAC: "06:00:0a:58:00:08", Interface: "ens3", Address: netip.MustParsePrefix("fd00::8/64")},
+			[]string{"link-up lo", "set-mac ens3 to 06:00:0a:58:00:08", "add-addr ens3[06:00:0a:58:00:08] fd00::8/64", "link-up ens3[06:00:0a:58:00:08]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strs(HeldPlan(tt.n)); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("HeldPlan = %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
 type fakeHandle struct {
 	calls  []string
 	byMAC  map[string]string
@@ -64,7 +94,16 @@ func (f *fakeHandle) do(s string) error {
 	}
 	return nil
 }
-func (f *fakeHandle) LinkUp(n string) error        { return f.do("up " + n) }
+func (f *fakeHandle) LinkUp(n string) error { return f.do("up " + n) }
+func (f *fakeHandle) SetMAC(n, mac string) error {
+	for m, name := range f.byMAC {
+		if name == n {
+			delete(f.byMAC, m)
+		}
+	}
+	f.byMAC[mac] = n
+	return f.do("mac " + n + " " + mac)
+}
 func (f *fakeHandle) SetMTU(n string, m int) error { return f.do(fmt.Sprintf("mtu %s %d", n, m)) }
 func (f *fakeHandle) AddAddr(n string, a netip.Prefix) error {
 	return f.do("addr " + n + " " + a.String())
@@ -90,6 +129,16 @@ func TestApply(t *testing.T) {
 	}
 	if err := Apply(Plan(n), &fakeHandle{}); err == nil || !strings.Contains(err.Error(), "MAC") {
 		t.Fatalf("a missing NIC: %v", err)
+	}
+	// A restored NIC has the snapshot VM's MAC: the held plan renames
+	// nothing and finds it by name, then by the MAC it set.
+	h = &fakeHandle{byMAC: map[string]string{"06:00:0a:58:00:99": "eth0"}}
+	if err := Apply(HeldPlan(n), h); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"up lo", "mac eth0 aa:bb:cc:dd:ee:ff", "mtu eth0 9000", "addr eth0 10.0.0.2/30", "up eth0", "route eth0 10.0.0.1"}
+	if !reflect.DeepEqual(h.calls, want) {
+		t.Fatalf("held calls %q, want %q", h.calls, want)
 	}
 }
 

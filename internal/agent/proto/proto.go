@@ -119,6 +119,9 @@ type InfoPayload struct {
 	PID1     bool   `json:"pid1"`
 	Main     string `json:"main"`
 	ExitCode int    `json:"exit_code,omitempty"`
+	// Held is a held boot (bootcfg.Config.Hold) whose config has not been
+	// applied (RequestApply): no main process yet, the root read-only.
+	Held bool `json:"held,omitempty"`
 }
 
 // MemoryPayload is RequestMemory's reply: the guest's memory, from its

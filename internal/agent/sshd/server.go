@@ -13,8 +13,6 @@ package sshd
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"path/filepath"
 	"sync"
@@ -39,11 +37,8 @@ type Main interface {
 
 // Options configure a Server.
 type Options struct {
-	HostKey        ssh.Signer
-	AuthorizedKeys []ssh.PublicKey
-	// Defaults are the main process's env, working dir and user: exec
-	// sessions start from them (docker exec semantics).
-	Defaults process.Spec
+	// Identity is the server's until SetIdentity changes it.
+	Identity Identity
 	// Root is the guest's "/" (for user and PATH lookups); empty means "/".
 	Root   string
 	Reaper *process.Reaper
@@ -58,6 +53,9 @@ type Options struct {
 	Sync func()
 	// Info answers an info request.
 	Info func() proto.InfoPayload
+	// Apply applies a held boot's config (an apply request); nil refuses
+	// it as an older agent would.
+	Apply func(proto.ApplyPayload) error
 	// SFTPServer is the argv of an sftp server on stdin/stdout
 	// (banger-agent sftp-server) run as the session's user when that is
 	// not the agent's own; empty serves sftp in-process only.
@@ -68,10 +66,10 @@ type Options struct {
 
 // Server serves the agent's SSH protocol.
 type Server struct {
-	opts   Options
-	config *ssh.ServerConfig
+	opts Options
 
 	mu        sync.Mutex
+	identity  *connIdentity
 	closed    bool
 	listeners map[net.Listener]bool
 	conns     map[net.Conn]bool
@@ -80,11 +78,9 @@ type Server struct {
 
 // New returns a server for o.
 func New(o Options) (*Server, error) {
-	if o.HostKey == nil {
-		return nil, errors.New("sshd: no host key")
-	}
-	if len(o.AuthorizedKeys) == 0 {
-		return nil, errors.New("sshd: no authorized keys")
+	ci, err := newConnIdentity(o.Identity)
+	if err != nil {
+		return nil, err
 	}
 	if o.Root == "" {
 		o.Root = "/"
@@ -95,23 +91,7 @@ func New(o Options) (*Server, error) {
 	if o.Main == nil {
 		o.Main = func(context.Context) Main { return nil }
 	}
-	s := &Server{opts: o, listeners: map[net.Listener]bool{}, conns: map[net.Conn]bool{}}
-	authorized := map[string]bool{}
-	for _, k := range o.AuthorizedKeys {
-		authorized[string(k.Marshal())] = true
-	}
-	s.config = &ssh.ServerConfig{
-		ServerVersion: "SSH-2.0-banger-agent",
-		MaxAuthTries:  6,
-		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			if authorized[string(key.Marshal())] {
-				return &ssh.Permissions{}, nil
-			}
-			return nil, fmt.Errorf("key %s of %q is not authorized", ssh.FingerprintSHA256(key), meta.User())
-		},
-	}
-	s.config.AddHostKey(o.HostKey)
-	return s, nil
+	return &Server{opts: o, identity: ci, listeners: map[net.Listener]bool{}, conns: map[net.Conn]bool{}}, nil
 }
 
 // Serve accepts connections on l until l fails or the server closes.
@@ -146,13 +126,14 @@ func (s *Server) ServeConn(c net.Conn) {
 		return
 	}
 	s.conns[c] = true
+	id := s.identity
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
-	sconn, chans, reqs, err := ssh.NewServerConn(c, s.config)
+	sconn, chans, reqs, err := ssh.NewServerConn(c, id.config)
 	if err != nil {
 		s.opts.Logf("ssh handshake: %v", err)
 		return
@@ -164,7 +145,7 @@ func (s *Server) ServeConn(c net.Conn) {
 	for nc := range chans {
 		switch nc.ChannelType() {
 		case "session":
-			wg.Go(func() { s.session(ctx, sconn.User(), nc) })
+			wg.Go(func() { s.session(ctx, sconn.User(), id.defaults, nc) })
 		case "direct-tcpip":
 			wg.Go(func() { s.directTCPIP(nc) })
 		case "direct-streamlocal@openssh.com":
@@ -221,6 +202,23 @@ func (s *Server) globalRequests(reqs <-chan *ssh.Request) {
 			go func(r *ssh.Request) {
 				if err := s.opts.Signal(p); err != nil {
 					s.opts.Logf("signal request: %v", err)
+					_ = r.Reply(false, []byte(err.Error()))
+					return
+				}
+				_ = r.Reply(true, nil)
+			}(r)
+		case proto.RequestApply:
+			var p proto.ApplyPayload
+			if proto.Unmarshal(r.Payload, &p) != nil || s.opts.Apply == nil {
+				_ = r.Reply(false, nil)
+				continue
+			}
+			// In its own goroutine: growing the root and starting the
+			// main process take a while, and keepalives must still be
+			// answered.
+			go func(r *ssh.Request) {
+				if err := s.opts.Apply(p); err != nil {
+					s.opts.Logf("apply request: %v", err)
 					_ = r.Reply(false, []byte(err.Error()))
 					return
 				}

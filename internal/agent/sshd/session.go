@@ -26,9 +26,11 @@ const collectWait = 2 * time.Second
 type session struct {
 	s     *Server
 	login string // the SSH user name
-	ch    ssh.Channel
-	env   []string
-	pty   *proto.PtyRequest
+	// defaults are the connection's Identity.Defaults.
+	defaults process.Spec
+	ch       ssh.Channel
+	env      []string
+	pty      *proto.PtyRequest
 
 	mu      sync.Mutex
 	started bool
@@ -43,12 +45,12 @@ type target interface {
 	resize(rows, cols uint16) error
 }
 
-func (s *Server) session(ctx context.Context, login string, nc ssh.NewChannel) {
+func (s *Server) session(ctx context.Context, login string, defaults process.Spec, nc ssh.NewChannel) {
 	ch, reqs, err := nc.Accept()
 	if err != nil {
 		return
 	}
-	ss := &session{s: s, login: login, ch: ch, closed: make(chan struct{})}
+	ss := &session{s: s, login: login, defaults: defaults, ch: ch, closed: make(chan struct{})}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for r := range reqs {
@@ -131,7 +133,7 @@ func (ss *session) start(ctx context.Context, r *ssh.Request, reply func(bool)) 
 			reply(false)
 			return
 		}
-		d := ss.s.opts.Defaults
+		d := ss.defaults
 		spec := process.Spec{
 			Argv: p.Argv,
 			Env:  process.Merge(process.Merge(d.Env, ss.env), p.Env),
@@ -177,7 +179,7 @@ func (ss *session) runLogin(ctx context.Context, argv func(users.User) []string)
 		ss.fail(err, 1)
 		return
 	}
-	env := process.Merge(ss.s.opts.Defaults.Env, []string{
+	env := process.Merge(ss.defaults.Env, []string{
 		"USER=" + u.Name, "LOGNAME=" + u.Name, "HOME=" + u.Home, "SHELL=" + u.Shell,
 	})
 	args := argv(u)

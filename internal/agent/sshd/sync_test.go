@@ -26,8 +26,8 @@ func TestSyncRequestRunsTheSync(t *testing.T) {
 	}
 	var synced atomic.Int32
 	s, err := sshd.New(sshd.Options{
-		HostKey: hostKey.Signer, AuthorizedKeys: []ssh.PublicKey{clientKey.PublicKey()},
-		Sync: func() { time.Sleep(50 * time.Millisecond); synced.Add(1) },
+		Identity: sshd.Identity{HostKey: hostKey.Signer, AuthorizedKeys: []ssh.PublicKey{clientKey.PublicKey()}},
+		Sync:     func() { time.Sleep(50 * time.Millisecond); synced.Add(1) },
 	})
 	if err != nil {
 		t.Fatal(err)
