@@ -89,32 +89,33 @@ func snapshotOf(dir string, m Manifest) Snapshot {
 // Lookup returns the snapshot of k, its files verified against their
 // digests, or false when there is none to use. A snapshot that fails the
 // check (a file missing, truncated or changed; a torn manifest) is
-// removed, with a warning: the caller boots cold, and the next cold boot
-// saves a good one.
-func (s *Store) Lookup(k Key) (Snapshot, bool) {
+// removed, with a warning in the log and the error that says why (for
+// the user: the caller boots cold, and the next cold boot saves a good
+// one).
+func (s *Store) Lookup(k Key) (Snapshot, bool, error) {
 	id := k.ID()
 	dir := filepath.Join(s.dir, id)
 	if _, err := os.Stat(dir); err != nil {
-		return Snapshot{}, false
+		return Snapshot{}, false, nil
 	}
 	m, err := readManifest(dir)
 	if err == nil && !m.Key.equal(k) {
-		return Snapshot{}, false // another key with the same digest prefix; not this one's to remove
+		return Snapshot{}, false, nil // another key with the same digest prefix; not this one's to remove
 	}
 	if err == nil {
 		err = s.verify(dir, m)
 	}
 	if _, serr := os.Stat(dir); err != nil && serr != nil {
-		return Snapshot{}, false // removed meanwhile (rm, prune, another lookup): not damage
+		return Snapshot{}, false, nil // removed meanwhile (rm, prune, another lookup): not damage
 	}
 	if err != nil {
 		s.log.Warn("boot snapshot is damaged: removing it and booting cold", "snapshot", id, "dir", dir, "err", err)
 		if rerr := s.removeDir(dir); rerr != nil {
 			s.log.Warn("cannot remove a damaged boot snapshot", "snapshot", id, "err", rerr)
 		}
-		return Snapshot{}, false
+		return Snapshot{}, false, fmt.Errorf("boot snapshot %s is damaged (%w) and was removed", id, err)
 	}
-	return snapshotOf(dir, m), true
+	return snapshotOf(dir, m), true, nil
 }
 
 func (k Key) equal(o Key) bool {

@@ -66,7 +66,7 @@ func TestSaveThenLookup(t *testing.T) {
 	if sn.ID != k.ID() || sn.Dir != filepath.Join(s.Dir(), k.ID()) {
 		t.Fatalf("snapshot %s in %s, want %s in the store", sn.ID, sn.Dir, k.ID())
 	}
-	got, ok := s.Lookup(k)
+	got, ok, _ := s.Lookup(k)
 	if !ok {
 		t.Fatal("Lookup missed a snapshot just saved")
 	}
@@ -79,7 +79,7 @@ func TestSaveThenLookup(t *testing.T) {
 	}
 	other := k
 	other.CPUs = 1
-	if _, ok := s.Lookup(other); ok {
+	if _, ok, _ := s.Lookup(other); ok {
 		t.Fatal("Lookup found a snapshot for another key")
 	}
 	// Without a memory file, the spec names only the state.
@@ -105,7 +105,7 @@ func TestPendingIsInvisibleUntilCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFiles(t, p)
-	if _, ok := s.Lookup(k); ok {
+	if _, ok, _ := s.Lookup(k); ok {
 		t.Fatal("Lookup found an uncommitted snapshot")
 	}
 	if l, _ := s.List(); len(l) != 0 {
@@ -210,12 +210,12 @@ func TestLookupRemovesDamagedSnapshots(t *testing.T) {
 			s, log := newStore(t)
 			k := memKey()
 			sn := save(t, s, k)
-			if _, ok := s.Lookup(k); !ok { // verified once: the damage must still be seen
+			if _, ok, _ := s.Lookup(k); !ok { // verified once: the damage must still be seen
 				t.Fatal("Lookup missed a good snapshot")
 			}
 			tc.damage(t, sn)
-			if _, ok := s.Lookup(k); ok {
-				t.Fatal("Lookup handed out a damaged snapshot")
+			if _, ok, err := s.Lookup(k); ok || err == nil || !strings.Contains(err.Error(), sn.ID) {
+				t.Fatalf("Lookup of a damaged snapshot = %v, %v; want a miss and an error naming it", ok, err)
 			}
 			if _, err := os.Stat(sn.Dir); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("the damaged snapshot is still there: %v", err)
@@ -250,7 +250,7 @@ func TestGetRemoveAndPrune(t *testing.T) {
 	if rm, err := s.Remove(sns[0].ID); err != nil || rm.ID != sns[0].ID {
 		t.Fatalf("Remove = %v, %v", rm.ID, err)
 	}
-	if _, ok := s.Lookup(sns[0].Key); ok {
+	if _, ok, _ := s.Lookup(sns[0].Key); ok {
 		t.Fatal("a removed snapshot is still found")
 	}
 	pruned, err := s.Prune(false, func(k Key) bool { return k.CPUs == 2 })
@@ -335,7 +335,7 @@ func TestDiscard(t *testing.T) {
 			t.Errorf("Discard(%s) = %v, want refused", path, err)
 		}
 	}
-	if _, ok := s.Lookup(good.Key); !ok {
+	if _, ok, _ := s.Lookup(good.Key); !ok {
 		t.Fatal("a refused Discard removed a snapshot")
 	}
 }
@@ -366,7 +366,7 @@ func TestWriteFile(t *testing.T) {
 	if _, err := p.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	sn, ok := s.Lookup(k)
+	sn, ok, _ := s.Lookup(k)
 	if !ok || len(sn.Files) != 3 {
 		t.Fatalf("Lookup = %+v, %v; want the state, memory and host key", sn.Files, ok)
 	}
@@ -376,7 +376,7 @@ func TestWriteFile(t *testing.T) {
 	if err := os.WriteFile(sn.Path(HostKeyFile), []byte("ssh-ed25519 BBBB evil\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.Lookup(k); ok {
+	if _, ok, _ := s.Lookup(k); ok {
 		t.Fatal("Lookup handed out a snapshot whose host key changed")
 	}
 }

@@ -120,7 +120,7 @@ func (p *Pending) commit() (Snapshot, error) {
 	err = os.Rename(p.Dir, dir)
 	if errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY) {
 		_ = os.RemoveAll(p.Dir)
-		if sn, ok := p.store.Lookup(p.key); ok {
+		if sn, ok, _ := p.store.Lookup(p.key); ok {
 			return sn, nil
 		}
 		return Snapshot{}, fmt.Errorf("%w: another snapshot of the same key is in the way", errdefs.ErrConflict)

@@ -82,7 +82,7 @@ type fakeSnapshots struct {
 	*snapshots.Store
 }
 
-func (f *fakeSnapshots) Lookup(k snapshots.Key) (snapshots.Snapshot, bool) {
+func (f *fakeSnapshots) Lookup(k snapshots.Key) (snapshots.Snapshot, bool, error) {
 	_ = f.h.do("snap.lookup")
 	return f.Store.Lookup(k)
 }

@@ -13,9 +13,9 @@ import (
 
 // SnapshotStore is the boot snapshot store (a *snapshots.Store).
 type SnapshotStore interface {
-	// Lookup returns the verified snapshot of k (a damaged one is
-	// removed with a warning and missed).
-	Lookup(k snapshots.Key) (snapshots.Snapshot, bool)
+	// Lookup returns the verified snapshot of k; a damaged one is
+	// removed and missed, and the error says so.
+	Lookup(k snapshots.Key) (snapshots.Snapshot, bool, error)
 	// Prepare names a new snapshot's temporary directory, which the
 	// caller records before it creates it.
 	Prepare(k snapshots.Key, o snapshots.Origin) (*snapshots.Pending, error)
@@ -130,7 +130,11 @@ func (s *Service) planHold(rt *Runtime, full bootcfg.Config) (*bootHold, error) 
 	}
 	rt.Boot = spec
 	h := &bootHold{key: key, holdKey: holdKey, full: full}
-	if sn, ok := s.Snapshots.Lookup(key); ok {
+	sn, ok, err := s.Snapshots.Lookup(key)
+	if err != nil {
+		rt.warn(s.Log, "%v; booting cold", err)
+	}
+	if ok {
 		if h.snapKey, err = snapshotHostKey(sn); err != nil {
 			rt.warn(s.Log, "boot snapshot %s has no usable host key (%v): removing it and booting cold", sn.ID, err)
 			s.removeSnapshot(sn.ID)

@@ -104,3 +104,21 @@ func testSnapKey(t *testing.T, f *fixture) snapshots.Key {
 	return snapshots.Key{Backend: "fake", ImageDigest: "sha256:img", AgentSHA256: "agent", KernelSHA256: "k1sum",
 		CPUs: 1, MemoryMiB: 256, Drives: []snapshots.Drive{{ID: "root", Root: true}}, ClientKey: "SHA256:x"}
 }
+
+// A damaged snapshot (a truncated state file) is missed with a warning
+// for the user, removed, and the VM boots cold and saves a good one.
+func TestDamagedSnapshotBootsColdWithAWarning(t *testing.T) {
+	f := newFixture(t, withSnapshots)
+	first, _ := f.startVM("first")
+	sn := f.snapshotList()[0]
+	if err := os.Truncate(sn.Path(snapshots.StateFile), 3); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := f.startVM("second")
+	if res.VM.Boot.Mode != BootCold || res.VM.Boot.Saved != first.VM.Boot.Saved || f.h.did("vmm.restore") {
+		t.Fatalf("boot %+v after a damaged snapshot; want cold, saved again", res.VM.Boot)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "damaged") || !strings.Contains(res.Warnings[0], sn.ID) {
+		t.Errorf("warnings = %q", res.Warnings)
+	}
+}
