@@ -23,7 +23,7 @@ func TestSnapshotCommands(t *testing.T) {
 	for cpus := 1; cpus <= 2; cpus++ {
 		k := snapshots.Key{
 			Backend: "qemu", ImageDigest: "sha256:aa", AgentSHA256: "bb", KernelSHA256: "cc", CPUs: cpus, MemoryMiB: 256,
-			Drives: []snapshots.Drive{{ID: "root", Root: true}},
+			Drives: []snapshots.Drive{{ID: "root", Root: true}}, Daemon: "SHA256:dd",
 		}
 		p, err := st.Prepare(k, snapshots.Origin{Image: "debian:bookworm"})
 		if err == nil {

@@ -70,7 +70,7 @@ func staleIn(imgs []images.Image, kernels []kernelcat.Kernel, clientKey string) 
 		haveKernel[k.VmlinuxSHA256] = true
 	}
 	return func(k snapshots.Key) bool {
-		return !haveImage[imageKey{k.ImageDigest, k.AgentSHA256}] || !haveKernel[k.KernelSHA256] || k.ClientKey != clientKey
+		return !haveImage[imageKey{k.ImageDigest, k.AgentSHA256}] || !haveKernel[k.KernelSHA256] || k.Daemon != clientKey
 	}
 }
 

@@ -22,7 +22,7 @@ func saveSnapshot(t *testing.T, dir string, cpus int) snapshots.Snapshot {
 	}
 	k := snapshots.Key{
 		Backend: "qemu", ImageDigest: "sha256:aa", AgentSHA256: "bb", KernelSHA256: "cc", CPUs: cpus, MemoryMiB: 256,
-		Drives: []snapshots.Drive{{ID: "root", Root: true}, {ID: "config", ReadOnly: true}}, NICs: 1, ClientKey: "SHA256:dd",
+		Drives: []snapshots.Drive{{ID: "root", Root: true}, {ID: "config", ReadOnly: true}}, NICs: 1, Daemon: "SHA256:dd",
 	}
 	p, err := st.Prepare(k, snapshots.Origin{Image: "debian:bookworm", Kernel: "default", VM: "0123456789ab"})
 	if err != nil {

@@ -27,7 +27,7 @@ func TestStaleIn(t *testing.T) {
 		{"kernel replaced", "sha256:img", "agent1", "k0", "SHA256:me", true},
 		{"client key replaced", "sha256:img", "agent1", "k1", "SHA256:old", true},
 	} {
-		k := snapshots.Key{ImageDigest: tc.img, AgentSHA256: tc.agent, KernelSHA256: tc.kern, ClientKey: tc.client}
+		k := snapshots.Key{ImageDigest: tc.img, AgentSHA256: tc.agent, KernelSHA256: tc.kern, Daemon: tc.client}
 		if got := stale(k); got != tc.want {
 			t.Errorf("%s: stale = %v, want %v", tc.name, got, tc.want)
 		}

@@ -41,10 +41,10 @@ type Key struct {
 	Drives []Drive `json:"drives"`
 	// NICs counts the machine's network interfaces.
 	NICs int `json:"nics"`
-	// ClientKey is the fingerprint of the daemon's client key (SHA256:…),
+	// Daemon is the fingerprint (SHA256:…) of the daemon's client key,
 	// the one key the saved agent lets in: a restored agent trusts only
 	// the key its snapshot booted with.
-	ClientKey string `json:"client_key"`
+	Daemon string `json:"daemon"`
 }
 
 // Drive is the shape of one of the machine's block devices: what a
@@ -75,7 +75,7 @@ func (k Key) Validate() error {
 	var errs []error
 	for _, f := range []struct{ name, v string }{
 		{"backend", k.Backend}, {"image digest", k.ImageDigest}, {"agent sha256", k.AgentSHA256},
-		{"kernel sha256", k.KernelSHA256}, {"client key", k.ClientKey},
+		{"kernel sha256", k.KernelSHA256}, {"daemon", k.Daemon},
 	} {
 		if f.v == "" {
 			errs = append(errs, fmt.Errorf("no %s", f.name))

@@ -12,7 +12,7 @@ func testKey() Key {
 		Backend: "qemu", Accel: "tcg", ImageDigest: "sha256:aaaa", AgentSHA256: "bbbb", DiskBytes: 8 << 30,
 		KernelSHA256: "cccc", Cmdline: "console=ttyS0", CPUs: 2, MemoryMiB: 512,
 		Drives: []Drive{{ID: "root", Root: true}, {ID: "config", ReadOnly: true}}, NICs: 1,
-		ClientKey: "SHA256:dddd",
+		Daemon: "SHA256:dddd",
 	}
 }
 
@@ -62,7 +62,7 @@ func TestKeyValidate(t *testing.T) {
 		{"no image digest", func(k *Key) { k.ImageDigest = "" }, false},
 		{"no agent", func(k *Key) { k.AgentSHA256 = "" }, false},
 		{"no kernel", func(k *Key) { k.KernelSHA256 = "" }, false},
-		{"no client key", func(k *Key) { k.ClientKey = "" }, false},
+		{"no daemon", func(k *Key) { k.Daemon = "" }, false},
 		{"no cpus", func(k *Key) { k.CPUs = 0 }, false},
 		{"no memory", func(k *Key) { k.MemoryMiB = 0 }, false},
 		{"no root drive", func(k *Key) { k.Drives = k.Drives[1:] }, false},

@@ -47,7 +47,7 @@ func bootKey(rt *Runtime, spec vmm.Spec, clientKey ssh.PublicKey) (snapshots.Key
 		NICs:         len(spec.NICs),
 	}
 	if clientKey != nil {
-		k.ClientKey = ssh.FingerprintSHA256(clientKey)
+		k.Daemon = ssh.FingerprintSHA256(clientKey)
 	}
 	for _, d := range spec.Drives {
 		k.Drives = append(k.Drives, snapshots.Drive{ID: d.ID, Format: d.Format, ReadOnly: d.ReadOnly, Root: d.Root})

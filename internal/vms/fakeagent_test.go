@@ -162,7 +162,7 @@ func (a *fakeAgent) Apply(ctx context.Context, cfg bootcfg.Config, now time.Time
 	}
 	k, err := agentclient.ParseKey([]byte(cfg.SSH.HostKey))
 	if err != nil || cfg.Hold {
-		return fmt.Errorf("apply: a config that is held or has no host key: %v", err)
+		return fmt.Errorf("apply: a config that is held or has no host key: %w", err)
 	}
 	g.held, g.key = false, k.PublicKey()
 	g.applied = append(g.applied, cfg)

@@ -51,7 +51,7 @@ func TestSaveRecordsBeforeCreating(t *testing.T) {
 func TestCrashedSaveIsReleased(t *testing.T) {
 	f := newFixture(t, withSnapshots)
 	vm := f.create("web")
-	p, err := f.snaps.Store.Prepare(testSnapKey(t, f), snapshots.Origin{VM: vm.ID})
+	p, err := f.snaps.Store.Prepare(testSnapKey(t), snapshots.Origin{VM: vm.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,10 +99,10 @@ func TestCrashedSaveIsReleased(t *testing.T) {
 }
 
 // testSnapKey is a valid key for the fixture's store.
-func testSnapKey(t *testing.T, f *fixture) snapshots.Key {
+func testSnapKey(t *testing.T) snapshots.Key {
 	t.Helper()
 	return snapshots.Key{Backend: "fake", ImageDigest: "sha256:img", AgentSHA256: "agent", KernelSHA256: "k1sum",
-		CPUs: 1, MemoryMiB: 256, Drives: []snapshots.Drive{{ID: "root", Root: true}}, ClientKey: "SHA256:x"}
+		CPUs: 1, MemoryMiB: 256, Drives: []snapshots.Drive{{ID: "root", Root: true}}, Daemon: "SHA256:x"}
 }
 
 // A damaged snapshot (a truncated state file) is missed with a warning
