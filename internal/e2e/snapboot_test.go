@@ -76,6 +76,7 @@ func TestBootSnapshotRestores(t *testing.T) {
 		t.Errorf("--cold: %v; then: %v", tmc, tmr)
 	}
 	t.Logf("run --rm IMG -- true: cold %v (--cold), restored %v; first run (cold + save) %v, second %v", coldTrue, restTrue, cold, restored)
+	t.Logf("timings: cold %v; restored %v", tmc, tmr)
 	if n := len(f.snapshots(t)); n == 0 {
 		t.Error("no snapshot listed")
 	}
