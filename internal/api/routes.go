@@ -118,3 +118,16 @@ var (
 	// RemoveVolume deletes a volume no VM mounts, and its data.
 	RemoveVolume = def[None, None](http.MethodDelete, "/v1/volumes/{name}", KindJSON)
 )
+
+// Boot snapshots; {id} is a snapshot's id or an unambiguous prefix.
+var (
+	// ListSnapshots lists the boot snapshots.
+	ListSnapshots = def[None, []Snapshot](http.MethodGet, "/v1/snapshots", KindJSON)
+	// RemoveSnapshot deletes one boot snapshot and answers it; VMs
+	// restored from it keep running.
+	RemoveSnapshot = def[None, Snapshot](http.MethodDelete, "/v1/snapshots/{id}", KindJSON)
+	// PruneSnapshots deletes the snapshots no start can use any more (their
+	// image, kernel or agent is gone or changed), or all of them, and
+	// answers those it deleted.
+	PruneSnapshots = def[PruneSnapshotsRequest, []Snapshot](http.MethodPost, "/v1/snapshots/prune", KindJSON)
+)

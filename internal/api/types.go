@@ -224,6 +224,9 @@ type VMSpec struct {
 	// Mounts are the VM's volumes (-v, --mount).
 	Mounts []Mount `json:"mounts,omitempty"`
 	Init   bool    `json:"init,omitempty"`
+	// Cold is run --cold / create --cold: the VM always boots cold,
+	// never from a boot snapshot nor into one.
+	Cold bool `json:"cold,omitempty"`
 	// Tmpfs are `--tmpfs PATH[:OPTIONS]` mounts.
 	Tmpfs []string `json:"tmpfs,omitempty"`
 	// Detach is run -d (and create): no client attaches from the start,
@@ -287,4 +290,16 @@ type VM struct {
 	// since the user last did; Restarted is when it last did.
 	RestartCount int       `json:"restart_count,omitempty"`
 	Restarted    time.Time `json:"restarted,omitzero"`
+	// Boot says how the VM's last start reached its agent.
+	Boot VMBoot `json:"boot,omitzero"`
+}
+
+// VMBoot is how a start reached a VM's agent.
+type VMBoot struct {
+	// Mode is "cold" (booted) or "restored" (from a boot snapshot).
+	Mode string `json:"mode,omitempty"`
+	// Snapshot is the boot snapshot it restored; Saved the one its cold
+	// boot saved.
+	Snapshot string `json:"snapshot,omitempty"`
+	Saved    string `json:"saved,omitempty"`
 }

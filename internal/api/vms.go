@@ -12,8 +12,11 @@ type CreateVMRequest struct {
 type StartResult struct {
 	VM VM `json:"vm"`
 	// Timings are the durations of the start's stages, in milliseconds:
-	// image, kernel, backend, disk, network, rundir, bootcfg, vmm, agent
-	// (a stage the VM does not need is absent).
+	// image, kernel, backend, disk, network, rundir, bootcfg, vmm (or
+	// restore, when a boot snapshot was restored instead), agent, save
+	// (a cold boot saved as a boot snapshot), identity (the VM's own
+	// config applied after the hold); a stage the VM does not need is
+	// absent. VM.Boot says whether it booted cold or restored.
 	Timings map[string]float64 `json:"timings"`
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"strings"
 	"time"
@@ -18,10 +19,12 @@ import (
 const completionTimeout = time.Second
 
 // kindRunning completes the names of running VMs only (exec, ssh);
-// kindVolume names of volumes (which inspect does not look up).
+// kindVolume names of volumes (which inspect does not look up);
+// kindSnapshot the ids of boot snapshots.
 const (
-	kindRunning = "running"
-	kindVolume  = "volume"
+	kindRunning  = "running"
+	kindVolume   = "volume"
+	kindSnapshot = "snapshot"
 )
 
 // argCompletion says what a command's arguments are: names of kinds, for
@@ -61,6 +64,7 @@ var argCompletions = map[string]argCompletion{
 	"banger kernel rm":      {kinds: []string{kindKernel}},
 	"banger volume inspect": {kinds: []string{kindVolume}},
 	"banger volume rm":      {kinds: []string{kindVolume}},
+	"banger snapshot rm":    {kinds: []string{kindSnapshot}},
 }
 
 // flagCompletions are the flags whose values are names or fixed words.
@@ -157,6 +161,12 @@ func (a *App) names(ctx context.Context, kind string) ([]name, error) {
 		vols, err := api.Do(ctx, c, api.ListVolumes, api.None{})
 		for _, v := range vols {
 			names = append(names, name{v.Name, "volume, " + units.FormatSize(v.SizeBytes)})
+		}
+		return names, err
+	case kindSnapshot:
+		sns, err := api.Do(ctx, c, api.ListSnapshots, api.None{})
+		for _, s := range sns {
+			names = append(names, name{s.ID, "snapshot of " + cmp.Or(s.Image, s.ImageDigest) + ", " + units.FormatSize(s.SizeBytes)})
 		}
 		return names, err
 	}

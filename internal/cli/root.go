@@ -138,6 +138,7 @@ var commands = []func(*App) *cobra.Command{
 	newImagesCmd,
 	newRmiCmd,
 	newVolumeCmd,
+	newSnapshotCmd,
 }
 
 // Client returns the API client for the selected daemon.

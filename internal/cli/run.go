@@ -60,7 +60,16 @@ is "restarting". banger stop, kill and rm are never undone by the policy.
 
 The VM's disk is vm.disk big (8GiB by default, sparse: only what the guest
 writes uses space); --disk sets another size. /tmp is on that disk; use
---tmpfs for a memory-backed directory.`,
+--tmpfs for a memory-backed directory.
+
+The first run of a machine shape (image, kernel, CPUs, memory, disk size,
+VMM) boots cold and saves the booted guest as a boot snapshot before its
+command starts; later runs of that shape restore it and then get their
+own identity (clock, entropy, MAC, address, hostname, SSH host key), in a
+fraction of a boot. --cold boots cold and saves nothing; VMs with --init or
+a shared host directory (-v /host:/guest) always boot cold. --timings says
+which ("boot": "cold" or "restored"; "restore" is the restore's time).
+banger snapshot ls|rm|prune manages the snapshots.`,
 		Example: `  banger run --rm debian:bookworm uname -a
   banger run --rm -it debian:bookworm bash
   banger run -d --name dev debian:bookworm sleep infinity
@@ -72,7 +81,8 @@ writes uses space); --disk sets another size. /tmp is on that disk; use
   banger run -d -v pgdata:/var/lib/postgresql/data postgres-image
   banger run -d --restart on-failure:3 --name job busybox sh -c 'exit 1'
   banger run -d --restart always --name web nginx-image
-  banger run --timings --rm busybox true`,
+  banger run --timings --rm busybox true
+  banger run --cold --timings --rm busybox true`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, err := f.specOf(app, args)
@@ -97,14 +107,28 @@ writes uses space); --disk sets another size. /tmp is on that disk; use
 	return cmd
 }
 
+// timingsJSON is --timings' line: each phase's milliseconds, and how the
+// VM booted ("boot": "cold" or "restored") once it did.
+func timingsJSON(times map[string]float64, boot string) string {
+	out := make(map[string]any, len(times)+1)
+	for k, v := range times {
+		out[k] = v
+	}
+	if boot != "" {
+		out["boot"] = boot
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}
+
 func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings bool) error {
 	t0 := time.Now()
 	times := map[string]float64{}
+	var boot string
 	defer func() {
 		if showTimings {
 			times["total"] = ms(time.Since(t0))
-			b, _ := json.Marshal(times)
-			_, _ = fmt.Fprintln(a.Stderr, string(b))
+			_, _ = fmt.Fprintln(a.Stderr, timingsJSON(times, boot))
 		}
 	}()
 	vm, err := a.createVM(ctx, name, spec)
@@ -135,6 +159,7 @@ func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings
 	for k, v := range res.Timings {
 		times[k] = v
 	}
+	boot = res.VM.Boot.Mode
 	if spec.Detach {
 		_, err := fmt.Fprintln(a.Stdout, vm.ID)
 		return err

@@ -24,7 +24,8 @@ func newCreateCmd(app *App) *cobra.Command {
 the host until ` + "`banger start`" + `. Once started it lives as long as its
 main process, as with ` + "`banger run -d`" + ` (see ` + "`banger run --help`" + `).`,
 		Example: `  banger create --name dev debian:bookworm
-  banger start dev && banger ssh dev`,
+  banger start dev && banger ssh dev
+  banger create --cold --name clean busybox sleep infinity`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, err := f.specOf(app, args)

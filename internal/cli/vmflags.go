@@ -30,6 +30,7 @@ type vmFlags struct {
 	network    string
 	ports      []string
 	init       bool
+	cold       bool
 	entrypoint string
 	tmpfs      []string
 	volumes    []string
@@ -54,6 +55,7 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.network, "network", "", "network mode: the default bridge, or none for no NIC at all")
 	fl.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a guest port: [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]")
 	fl.BoolVar(&f.init, "init", false, "boot the image's own /sbin/init as PID 1 (the agent keeps serving)")
+	fl.BoolVar(&f.cold, "cold", false, "always boot this VM cold: never restore a boot snapshot nor save one (see snapshot.boot)")
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (a single program)")
 	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "share a host directory live, both ways (/HOST/DIR:/GUEST/DIR[:ro]; QEMU), or attach a named volume (NAME:/GUEST/DIR[:ro])")
 	fl.StringVar(&f.restart, "restart", "no", "restart policy when the main process ends: no, on-failure[:MAX], always or unless-stopped (as docker's; a stop is never undone)")
@@ -89,6 +91,7 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 		Tmpfs:      f.tmpfs,
 		VMM:        f.vmm,
 		Init:       f.init,
+		Cold:       f.cold,
 	}
 	if f.memory != 0 && int64(f.memory)%units.MiB != 0 {
 		return s, fmt.Errorf("%w: --memory %s: use whole MiB", errdefs.ErrInvalid, f.memory.String())

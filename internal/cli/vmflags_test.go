@@ -31,12 +31,12 @@ func TestParseEnv(t *testing.T) {
 }
 
 func TestVMFlagsSpec(t *testing.T) {
-	f := vmFlags{memory: units.Size(units.GiB), ports: []string{"8080:80", "127.0.0.1:53:53/udp"}, network: ""}
+	f := vmFlags{memory: units.Size(units.GiB), ports: []string{"8080:80", "127.0.0.1:53:53/udp"}, network: "", cold: true}
 	s, err := f.spec("debian", []string{"sh", "-c", "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.MemoryMiB != 1024 || len(s.Ports) != 2 || s.Ports[1].Protocol != "udp" || s.Ports[1].HostIP != "127.0.0.1" || s.Cmd[0] != "sh" {
+	if !s.Cold || s.MemoryMiB != 1024 || len(s.Ports) != 2 || s.Ports[1].Protocol != "udp" || s.Ports[1].HostIP != "127.0.0.1" || s.Cmd[0] != "sh" {
 		t.Errorf("spec %+v", s)
 	}
 	f = vmFlags{restart: "on-failure:2"}
@@ -107,5 +107,20 @@ func TestSSHConfig(t *testing.T) {
 	}
 	if q := sshConfig([]string{"x"}, "/opt/my tools/banger", "unix:///s", "/k"); !strings.Contains(q, `ProxyCommand "/opt/my tools/banger"`) {
 		t.Errorf("a path with a space must be quoted:\n%s", q)
+	}
+}
+
+// --timings prints each phase's milliseconds and, once the VM booted,
+// how ("boot": "cold" or "restored"), in one JSON line.
+func TestTimingsJSON(t *testing.T) {
+	for _, tc := range []struct {
+		boot, want string
+	}{
+		{"restored", `{"boot":"restored","restore":12.5,"total":40}`},
+		{"", `{"restore":12.5,"total":40}`},
+	} {
+		if got := timingsJSON(map[string]float64{"restore": 12.5, "total": 40}, tc.boot); got != tc.want {
+			t.Errorf("boot %q: %s, want %s", tc.boot, got, tc.want)
+		}
 	}
 }

@@ -36,6 +36,7 @@ type Config struct {
 	Image       Image       `toml:"image" json:"image"`
 	Kernel      Kernel      `toml:"kernel" json:"kernel"`
 	VM          VM          `toml:"vm" json:"vm"`
+	Snapshot    Snapshot    `toml:"snapshot" json:"snapshot"`
 	QEMU        QEMU        `toml:"qemu" json:"qemu"`
 	Firecracker Firecracker `toml:"firecracker" json:"firecracker"`
 	Network     Network     `toml:"network" json:"network"`
@@ -85,6 +86,13 @@ type VM struct {
 	// LogMaxFiles files of LogMaxSize each, rotated.
 	LogMaxSize  units.Size `toml:"log_max_size" json:"log_max_size"`
 	LogMaxFiles int        `toml:"log_max_files" json:"log_max_files"`
+}
+
+// Snapshot configures boot snapshots.
+type Snapshot struct {
+	// Boot saves a booted guest per machine shape and restores it on
+	// later starts of that shape.
+	Boot bool `toml:"boot" json:"boot"`
 }
 
 // QEMU configures the QEMU backend.

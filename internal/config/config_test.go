@@ -16,7 +16,7 @@ func TestDefaultIsValid(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
-	if c.VM.Memory != units.Size(512*units.MiB) || c.Network.Bridge != "banger0" || c.Image.Platform != "linux/amd64" {
+	if c.VM.Memory != units.Size(512*units.MiB) || c.Network.Bridge != "banger0" || c.Image.Platform != "linux/amd64" || !c.Snapshot.Boot {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 }
@@ -79,4 +79,16 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// snapshot.boot = false turns boot snapshots off; a typo in the section
+// is refused like any unknown key.
+func TestSnapshotBoot(t *testing.T) {
+	c, err := Parse("[snapshot]\nboot = false\n", "t")
+	if err != nil || c.Snapshot.Boot || !c.IsSet("snapshot.boot") {
+		t.Fatalf("boot = false: %+v, %v", c.Snapshot, err)
+	}
+	if _, err := Parse("[snapshot]\nboots = false\n", "t"); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Fatalf("unknown key: %v, want ErrInvalid", err)
+	}
 }

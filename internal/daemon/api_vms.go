@@ -22,8 +22,8 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 	api.Handle(rt, api.GetVM, func(r *http.Request, _ api.None) (api.VM, error) {
 		return wireVM(d.vms.Get(r.PathValue("ref")))
 	})
-	api.HandleStream(rt, api.StartVM, func(r *http.Request, _ api.None, _ *api.EventWriter) (api.StartResult, error) {
-		return wireStart(d.vms.Start(r.Context(), r.PathValue("ref")))
+	api.HandleStream(rt, api.StartVM, func(r *http.Request, _ api.None, ew *api.EventWriter) (api.StartResult, error) {
+		return wireStart(ew)(d.vms.Start(r.Context(), r.PathValue("ref")))
 	})
 	api.Handle(rt, api.StopVM, func(r *http.Request, q api.StopVMQuery) (api.VM, error) {
 		return wireVM(d.vms.Stop(r.Context(), r.PathValue("ref"), d.stopTimeout(q)))
@@ -31,8 +31,8 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 	api.Handle(rt, api.KillVM, func(r *http.Request, q api.KillVMQuery) (api.VM, error) {
 		return wireVM(d.vms.Kill(r.Context(), r.PathValue("ref"), q.Signal))
 	})
-	api.HandleStream(rt, api.RestartVM, func(r *http.Request, q api.StopVMQuery, _ *api.EventWriter) (api.StartResult, error) {
-		return wireStart(d.vms.Restart(r.Context(), r.PathValue("ref"), d.stopTimeout(q)))
+	api.HandleStream(rt, api.RestartVM, func(r *http.Request, q api.StopVMQuery, ew *api.EventWriter) (api.StartResult, error) {
+		return wireStart(ew)(d.vms.Restart(r.Context(), r.PathValue("ref"), d.stopTimeout(q)))
 	})
 	api.Handle(rt, api.WaitVM, func(r *http.Request, _ api.None) (api.VM, error) {
 		return wireVM(d.vms.Wait(r.Context(), r.PathValue("ref")))
@@ -71,12 +71,15 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 		out := gcToAPI(rep)
 		if err == nil {
 			orphans, verr := d.volumes.GC(q.DryRun)
-			out.Objects = append(out.Objects, volumeObjects(orphans, !q.DryRun, verr)...)
+			out.Objects = append(out.Objects, gcObjects(volumeObjects(orphans), q.DryRun, verr)...)
+			leftovers, serr := d.snapshots.GC(q.DryRun)
+			out.Objects = append(out.Objects, gcObjects(snapshotObjects(leftovers), q.DryRun, serr)...)
 		}
 		return out, err
 	})
 	api.Handle(rt, api.Inventory, func(r *http.Request, _ api.None) ([]api.HostObject, error) {
-		return append(hostObjectsToAPI(d.vms.Inventory(r.Context())), volumeObjects(d.volumes.Inventory(), false, nil)...), nil
+		out := append(hostObjectsToAPI(d.vms.Inventory(r.Context())), volumeObjects(d.volumes.Inventory())...)
+		return append(out, snapshotObjects(d.snapshots.Inventory())...), nil
 	})
 	api.Handle(rt, api.TeardownNetwork, func(r *http.Request, _ api.None) (api.None, error) {
 		return api.None{}, d.TeardownNetwork(r.Context())
@@ -99,12 +102,19 @@ func wireVM(vm vms.VM, err error) (api.VM, error) {
 	return vmToAPI(vm), nil
 }
 
-// wireStart converts a start's (or restart's) answer to the wire.
-func wireStart(res vms.StartResult, err error) (api.StartResult, error) {
-	if err != nil {
-		return api.StartResult{}, err
+// wireStart converts a start's (or restart's) answer to the wire; what
+// went wrong without failing it (a boot snapshot not restored or saved)
+// goes to the stream as warnings.
+func wireStart(ew *api.EventWriter) func(vms.StartResult, error) (api.StartResult, error) {
+	return func(res vms.StartResult, err error) (api.StartResult, error) {
+		for _, w := range res.Warnings {
+			ew.Message("warning: " + w)
+		}
+		if err != nil {
+			return api.StartResult{}, err
+		}
+		return api.StartResult{VM: vmToAPI(res.VM), Timings: res.Timings}, nil
 	}
-	return api.StartResult{VM: vmToAPI(res.VM), Timings: res.Timings}, nil
 }
 
 // ssh upgrades the connection to SSH and proxies the client's channels

@@ -32,6 +32,7 @@ import (
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/kernels"
 	"github.com/bangerdev/banger/internal/paths"
+	"github.com/bangerdev/banger/internal/snapshots"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/version"
 	"github.com/bangerdev/banger/internal/vmlogs"
@@ -57,9 +58,11 @@ type Daemon struct {
 	images  *images.Service
 	kernels *kernels.Service
 	volumes *volumes.Service
-	vms     *vms.Service
-	outputs *vmlogs.Service
-	parts   vmParts
+	// snapshots are the boot snapshots.
+	snapshots *snapshots.Store
+	vms       *vms.Service
+	outputs   *vmlogs.Service
+	parts     vmParts
 	// ctx ends when the daemon closes; long-lived sessions (the SSH
 	// proxy) and background probes use it.
 	ctx    context.Context
@@ -121,6 +124,15 @@ func New(opts Options) (*Daemon, error) {
 		InUse:    func(tx *store.Tx, k kernelcat.Kernel) string { return vms.KernelUser(tx, k.Name, k.Default) },
 	})
 	d.volumes = volumes.New(volumes.Options{Layout: opts.Layout, Store: st, Log: log, Users: vms.VolumeUsers})
+	if d.snapshots, err = snapshots.New(opts.Layout.Snapshots(), log); err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	// No save runs before this daemon starts one: every directory in the
+	// store that is not a snapshot is what a killed daemon left.
+	if left, err := d.snapshots.GC(false); len(left) > 0 || err != nil {
+		log.Info("removed what interrupted snapshot saves left", "dirs", len(left), "err", err)
+	}
 	if err := errors.Join(d.images.Reconcile(), d.kernels.Reconcile()); err != nil {
 		_ = d.Close()
 		return nil, err
@@ -176,6 +188,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.vmRoutes(rt)
 	d.kernelRoutes(rt)
 	d.volumeRoutes(rt)
+	d.snapshotRoutes(rt)
 	return rt.Mux
 }
 

@@ -25,8 +25,11 @@ import (
 type vmParts struct {
 	// proxyKey is the host key of the daemon's SSH front door.
 	proxyKey ssh.Signer
-	backends *vmm.Set
-	disks    *rootfs.Manager
+	// clientKey is the fingerprint of the daemon's client key, which
+	// every boot snapshot's key carries.
+	clientKey string
+	backends  *vmm.Set
+	disks     *rootfs.Manager
 	// net is nil when host networking cannot work here (not root);
 	// netErr says why.
 	net    *hostnet.Network
@@ -48,7 +51,8 @@ func (d *Daemon) initVMs() error {
 	}
 	d.outputs = d.newOutputs()
 	d.parts = vmParts{
-		proxyKey: proxy.Signer,
+		proxyKey:  proxy.Signer,
+		clientKey: ssh.FingerprintSHA256(client.PublicKey()),
 		backends: vmm.NewSet(
 			firecracker.New(d.cfg.Firecracker),
 			qemu.New(qemuOptions(d.cfg.QEMU)...),
@@ -63,9 +67,10 @@ func (d *Daemon) initVMs() error {
 		},
 		ClientKey: client.PublicKey(),
 		Volumes:   d.volumes,
-		Outputs:   d.outputs,
-		Shares:    volumes.Host{Virtiofsd: d.cfg.QEMU.Virtiofsd},
-		Log:       d.log,
+		Snapshots: d.snapshots, SnapshotBoot: d.cfg.Snapshot.Boot,
+		Outputs: d.outputs,
+		Shares:  volumes.Host{Virtiofsd: d.cfg.QEMU.Virtiofsd},
+		Log:     d.log,
 	}
 	if os.Geteuid() != 0 {
 		d.parts.netErr = fmt.Errorf("the daemon does not run as root")
@@ -118,7 +123,8 @@ func (c catalog) Image(ref string) (vms.Image, error) {
 	if err != nil {
 		return vms.Image{}, err
 	}
-	return vms.Image{ID: img.ID, Name: img.Name, Rootfs: img.Rootfs, SizeBytes: img.SizeBytes, AgentVersion: img.AgentVersion, Config: img.Config}, nil
+	return vms.Image{ID: img.ID, Name: img.Name, Rootfs: img.Rootfs, SizeBytes: img.SizeBytes, AgentVersion: img.AgentVersion,
+		Digest: img.Digest, AgentSHA256: img.AgentSHA256, Config: img.Config}, nil
 }
 
 func (c catalog) Kernel(name string) (vms.Kernel, error) {
@@ -126,5 +132,6 @@ func (c catalog) Kernel(name string) (vms.Kernel, error) {
 	if err != nil {
 		return vms.Kernel{}, err
 	}
-	return vms.Kernel{Name: k.Name, Vmlinux: k.Vmlinux, BzImage: k.BzImage, Initrd: k.Initrd, VirtioFS: kernelcat.HasVirtioFS(k.Checks)}, nil
+	return vms.Kernel{Name: k.Name, Vmlinux: k.Vmlinux, BzImage: k.BzImage, Initrd: k.Initrd, SHA256: k.VmlinuxSHA256,
+		VirtioFS: kernelcat.HasVirtioFS(k.Checks)}, nil
 }

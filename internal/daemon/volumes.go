@@ -42,15 +42,23 @@ func volumeToAPI(in volumes.Info) api.Volume {
 }
 
 // volumeObjects are the volumes' host objects as the inventory shows
-// them; gc's are the orphans it found, removed unless dryRun.
-func volumeObjects(objs []volumes.Object, removed bool, err error) []api.HostObject {
+// them.
+func volumeObjects(objs []volumes.Object) []api.HostObject {
 	out := make([]api.HostObject, 0, len(objs))
 	for _, o := range objs {
-		h := api.HostObject{Kind: o.Kind, Name: o.Name, Owner: o.Owner, Removed: removed && err == nil}
-		if err != nil {
-			h.Error = err.Error()
-		}
-		out = append(out, h)
+		out = append(out, api.HostObject{Kind: o.Kind, Name: o.Name, Owner: o.Owner})
 	}
 	return out
+}
+
+// gcObjects marks the orphans a catalog's gc found as removed, unless it
+// was a dry run, or with the error that stopped it.
+func gcObjects(objs []api.HostObject, dryRun bool, err error) []api.HostObject {
+	for i := range objs {
+		objs[i].Removed = !dryRun && err == nil
+		if err != nil {
+			objs[i].Error = err.Error()
+		}
+	}
+	return objs
 }

@@ -20,6 +20,7 @@ func vmToAPI(vm vms.VM) api.VM {
 		Error: vm.Error, ErrorPhase: vm.ErrorPhase, ConsoleTail: vm.ConsoleTail,
 		Created: vm.Created, Started: vm.Started, Stopped: vm.Stopped,
 		RestartCount: vm.Restarts.Count, Restarted: vm.Restarts.Last,
+		Boot: api.VMBoot(vm.Boot),
 	}
 }
 
@@ -35,7 +36,7 @@ func specToAPI(s vms.Spec) api.VMSpec {
 	out := api.VMSpec{
 		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
-		VMM: s.VMM, Network: s.Network, Init: s.Init, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
+		VMM: s.VMM, Network: s.Network, Init: s.Init, Cold: s.Cold, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels,
 	}
 	if !s.Restart.IsNone() {
@@ -54,7 +55,7 @@ func specFromAPI(s api.VMSpec) vms.Spec {
 	out := vms.Spec{
 		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
-		VMM: s.VMM, Network: s.Network, Init: s.Init, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
+		VMM: s.VMM, Network: s.Network, Init: s.Init, Cold: s.Cold, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels,
 		Restart: restartFromAPI(s.Restart),
 	}

@@ -106,3 +106,22 @@ func Unlisted(dir string, known map[string]bool) ([]string, error) {
 	}
 	return out, nil
 }
+
+// RemoveOrphans is a catalog's gc over its inventory: it keeps the
+// objects path says are orphans (their path, true), removes each path
+// unless dryRun, and returns those objects with every removal's error.
+func RemoveOrphans[T any](objs []T, path func(T) (string, bool), dryRun bool) ([]T, error) {
+	var out []T
+	var errs []error
+	for _, o := range objs {
+		p, orphan := path(o)
+		if !orphan {
+			continue
+		}
+		out = append(out, o)
+		if !dryRun {
+			errs = append(errs, os.RemoveAll(p))
+		}
+	}
+	return out, errors.Join(errs...)
+}

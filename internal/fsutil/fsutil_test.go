@@ -2,6 +2,7 @@ package fsutil
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,5 +79,36 @@ func TestUnlisted(t *testing.T) {
 	}
 	if got, err := Unlisted(filepath.Join(dir, "absent"), nil); err != nil || len(got) != 0 {
 		t.Errorf("Unlisted of a missing dir = %v, %v", got, err)
+	}
+}
+
+// RemoveOrphans returns the orphans and removes only them, and nothing
+// on a dry run.
+func TestRemoveOrphans(t *testing.T) {
+	dir := t.TempDir()
+	type obj struct {
+		path   string
+		orphan bool
+	}
+	var objs []obj
+	for i, orphan := range []bool{true, false, true} {
+		p := filepath.Join(dir, fmt.Sprint(i))
+		if err := os.MkdirAll(filepath.Join(p, "sub"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, obj{p, orphan})
+	}
+	path := func(o obj) (string, bool) { return o.path, o.orphan }
+	for _, dry := range []bool{true, false} {
+		got, err := RemoveOrphans(objs, path, dry)
+		if err != nil || len(got) != 2 || got[0] != objs[0] || got[1] != objs[2] {
+			t.Fatalf("dry run %v: RemoveOrphans = %v, %v", dry, got, err)
+		}
+		for _, o := range objs {
+			_, err := os.Stat(o.path)
+			if gone := errors.Is(err, os.ErrNotExist); gone != (o.orphan && !dry) {
+				t.Errorf("dry run %v: %s gone=%v", dry, o.path, gone)
+			}
+		}
 	}
 }

@@ -28,10 +28,6 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/fsutil"
-	"github.com/bangerdev/banger/internal/hostnet"
-	"github.com/bangerdev/banger/internal/proc"
-	"github.com/bangerdev/banger/internal/rootfs"
-	"github.com/bangerdev/banger/internal/vmm"
 )
 
 // FileName is the record's name in a VM's state directory.
@@ -70,6 +66,8 @@ type Record struct {
 	Volumes *Volumes `json:"volumes,omitempty"`
 	// VMM is the VMM process and what its backend made for it.
 	VMM *VMM `json:"vmm,omitempty"`
+	// Snapshot is a boot snapshot being saved from the VM, while it is.
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
 
 	// Broken names the sections the file holds but that could not be
 	// decoded (all of them when the file itself is unreadable). Their
@@ -79,98 +77,21 @@ type Record struct {
 	file *file
 }
 
-// Disk is the disk stage's section.
-type Disk struct {
-	State State       `json:"state"`
-	Disk  rootfs.Disk `json:"disk"`
-	// DM is set while the dm-snapshot devices of Disk.DM are (being) set
-	// up; a stop tears them down and clears it.
-	DM State `json:"dm,omitempty"`
-}
-
-// Network is the network stage's section.
-type Network struct {
-	// Lease is the VM's address, held from the first start until rm
-	// (hostnet's lease records hold it too).
-	Lease State  `json:"lease"`
-	IP    string `json:"ip,omitempty"`
-	MAC   string `json:"mac,omitempty"`
-	// Attach is set while the tap and the nft rules of Resources are
-	// (being) created; a stop removes them and clears it.
-	Attach    State             `json:"attach,omitempty"`
-	Resources hostnet.Resources `json:"resources"`
-}
-
-// RunDir is the runtime directory stage's section.
-type RunDir struct {
-	State State  `json:"state"`
-	Path  string `json:"path"`
-}
-
-// Volumes is the volumes stage's section: one entry per mount of the
-// VM's spec, in its order.
-type Volumes struct {
-	Mounts []VolumeMount `json:"mounts"`
-}
-
-// VolumeMount is the host side of one mount.
-type VolumeMount struct {
-	// Type and Target are the mount's, to match entries to the spec.
-	Type   string `json:"type"`
-	Target string `json:"target"`
-	// Share is set while a shared directory's virtiofsd is (being)
-	// started, with its socket, log and, once it runs, its identity; a
-	// stop ends it and clears them.
-	Share   State         `json:"share,omitempty"`
-	Socket  string        `json:"socket,omitempty"`
-	Log     string        `json:"log,omitempty"`
-	Process proc.Identity `json:"process,omitzero"`
-	// Claim is set while the named volume Volume is (being) held by the
-	// VM; a stop releases it.
-	Claim  State  `json:"claim,omitempty"`
-	Volume string `json:"volume,omitempty"`
-	// Image is the ext4 copy of a directory, kept until rm; ImageState
-	// is Created once it is whole.
-	Image      string `json:"image,omitempty"`
-	ImageState State  `json:"image_state,omitempty"`
-}
-
-// running reports whether the section holds anything a stop releases.
-func (v *Volumes) running() bool {
-	if v == nil {
-		return false
-	}
-	for _, m := range v.Mounts {
-		if m.Share != "" || m.Claim != "" {
-			return true
-		}
-	}
-	return false
-}
-
-// VMM is the VMM stage's section. Handles is the backend's own value: it
-// names the process, sockets and jail, and only the backend interprets it
-// (vmm.Backend.Attach and Release).
-type VMM struct {
-	State   State       `json:"state"`
-	Handles vmm.Handles `json:"handles"`
-}
-
 // Running reports whether the record names anything a running VM holds
 // (and a stop releases).
 func (r *Record) Running() bool {
-	return r.RunDir != nil || r.VMM != nil || (r.Disk != nil && r.Disk.DM != "") ||
+	return r.RunDir != nil || r.VMM != nil || r.Snapshot != nil || (r.Disk != nil && r.Disk.DM != "") ||
 		(r.Network != nil && r.Network.Attach != "") || r.Volumes.running() || len(r.Broken) > 0
 }
 
 // Empty reports whether the record names nothing at all.
 func (r *Record) Empty() bool {
-	return r.Disk == nil && r.Network == nil && r.RunDir == nil && r.VMM == nil && r.Volumes == nil && len(r.Broken) == 0
+	return r.Disk == nil && r.Network == nil && r.RunDir == nil && r.VMM == nil && r.Volumes == nil && r.Snapshot == nil && len(r.Broken) == 0
 }
 
 // Sections are the names of the record's sections, as the file spells
 // them.
-var Sections = []string{"disk", "network", "run_dir", "volumes", "vmm"}
+var Sections = []string{"disk", "network", "run_dir", "volumes", "vmm", "snapshot"}
 
 // IsBroken reports whether section could not be decoded.
 func (r *Record) IsBroken(section string) bool { return slices.Contains(r.Broken, section) }
@@ -249,12 +170,14 @@ func (r *Record) decode(b []byte) error {
 		run  RunDir
 		vol  Volumes
 		vm   VMM
+		snap Snapshot
 	)
 	section("disk", &disk)
 	section("network", &net)
 	section("run_dir", &run)
 	section("volumes", &vol)
 	section("vmm", &vm)
+	section("snapshot", &snap)
 	if _, ok := raw["disk"]; ok && !r.IsBroken("disk") {
 		r.Disk = &disk
 	}
@@ -269,6 +192,9 @@ func (r *Record) decode(b []byte) error {
 	}
 	if _, ok := raw["vmm"]; ok && !r.IsBroken("vmm") {
 		r.VMM = &vm
+	}
+	if _, ok := raw["snapshot"]; ok && !r.IsBroken("snapshot") {
+		r.Snapshot = &snap
 	}
 	return errors.Join(errs...)
 }
@@ -324,6 +250,10 @@ func (r *Record) Copy() Record {
 		v.Handles.Sockets = cloneMap(v.Handles.Sockets)
 		v.Handles.Confinement = v.Handles.Confinement.Copy()
 		c.VMM = &v
+	}
+	if r.Snapshot != nil {
+		sn := *r.Snapshot
+		c.Snapshot = &sn
 	}
 	return c
 }

@@ -28,6 +28,7 @@ func full(path string) *Record {
 		{Type: "image", Target: "/site", Image: "/s/vms/0123456789ab/mount-2.ext4", ImageState: Created},
 	}}
 	r.VMM = &VMM{State: Created, Handles: vmm.Handles{Backend: vmm.QEMU, Process: proc.Identity{PID: 42, StartTime: 7, BootID: "b"}, Sockets: map[string]string{"qmp": "/r/vms/0123456789ab/qmp.sock"}}}
+	r.Snapshot = &Snapshot{State: Creating, Dir: "/s/snapshots/.tmp-0123456789ab-a1b2c3"}
 	return r
 }
 
@@ -58,7 +59,8 @@ func TestCopyIsDeep(t *testing.T) {
 	r.Disk.Disk.DM.DM = "changed"
 	r.Network.Resources.Tap = "changed"
 	r.Volumes.Mounts[0].Socket = "changed"
-	if c.VMM.Handles.Sockets["qmp"] == "changed" || c.Disk.Disk.DM.DM == "changed" || c.Network.Resources.Tap == "changed" || c.Volumes.Mounts[0].Socket == "changed" {
+	r.Snapshot.Dir = "changed"
+	if c.Snapshot.Dir == "changed" || c.VMM.Handles.Sockets["qmp"] == "changed" || c.Disk.Disk.DM.DM == "changed" || c.Network.Resources.Tap == "changed" || c.Volumes.Mounts[0].Socket == "changed" {
 		t.Fatalf("copy shares state with the original: %+v", c)
 	}
 }
@@ -73,6 +75,7 @@ func TestRunningAndEmpty(t *testing.T) {
 		"attached": {Network: &Network{Attach: Creating}},
 		"run dir":  {RunDir: &RunDir{}},
 		"vmm":      {VMM: &VMM{}},
+		"snapshot": {Snapshot: &Snapshot{State: Creating}},
 		"broken":   {Broken: []string{"vmm"}},
 		"share":    {Volumes: &Volumes{Mounts: []VolumeMount{{Share: Creating}}}},
 		"claim":    {Volumes: &Volumes{Mounts: []VolumeMount{{Claim: Created}}}},
@@ -182,7 +185,7 @@ func TestRemoveOnlyWhenEmpty(t *testing.T) {
 	if err := r.Remove(); err == nil {
 		t.Fatal("Remove of a record naming resources succeeded")
 	}
-	r.Disk, r.Network, r.RunDir, r.Volumes, r.VMM = nil, nil, nil, nil, nil
+	r.Disk, r.Network, r.RunDir, r.Volumes, r.VMM, r.Snapshot = nil, nil, nil, nil, nil, nil
 	if err := r.Save(); err != nil {
 		t.Fatal(err)
 	}

@@ -144,6 +144,9 @@ func (l Layout) Volume(name string) string { return filepath.Join(l.Volumes(), n
 // VolumeDisk is a named volume's ext4 file.
 func (l Layout) VolumeDisk(name string) string { return filepath.Join(l.Volume(name), "volume.ext4") }
 
+// Snapshots holds the boot snapshots, one directory each.
+func (l Layout) Snapshots() string { return filepath.Join(l.State, "snapshots") }
+
 // Keys holds the daemon's SSH client key and the per-host agent keys.
 func (l Layout) Keys() string { return filepath.Join(l.State, "keys") }
 
@@ -159,6 +162,7 @@ func (l Layout) Dirs() map[string]os.FileMode {
 		l.VMs():        0o700,
 		l.VMRuntimes(): 0o700,
 		l.Volumes():    0o700,
+		l.Snapshots():  0o700,
 		l.Keys():       0o700,
 		l.OCICache():   0o700,
 	}

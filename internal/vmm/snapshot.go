@@ -1,6 +1,9 @@
 package vmm
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // SnapshotType is "Full" or "Diff" (Firecracker's names).
 type SnapshotType string
@@ -41,6 +44,11 @@ type RestoreSpec struct {
 	// paused until Pauser.Resume.
 	Resume bool
 }
+
+// ErrBadSnapshot is wrapped by Restore's error when the VMM refused the
+// snapshot's state (a file it cannot load): the snapshot is unusable, not
+// the host.
+var ErrBadSnapshot = errors.New("the VMM cannot load the snapshot")
 
 // Restorer is a Backend that starts a machine from a snapshot instead of
 // booting it. The spec must describe the same machine as the snapshot's

@@ -85,6 +85,11 @@ type Capabilities struct {
 	// Snapshot says machines implement Snapshotter and the backend
 	// implements Restorer.
 	Snapshot bool `json:"snapshot"`
+	// MemoryFile says a snapshot can keep guest RAM in a memory file of
+	// its own (SnapshotSpec.MemPath), which restored machines map
+	// copy-on-write: Firecracker always writes one, QEMU for a machine
+	// started with Spec.MemoryFile, which a confined QEMU cannot open.
+	MemoryFile bool `json:"memory_file"`
 	// SharedDirs says host directories can be shared into the guest
 	// (Spec.SharedDirs: virtio-fs). A machine with a shared directory
 	// cannot be snapshotted (see Spec.SnapshotBlocker).

@@ -150,9 +150,16 @@ func bootConfig(in bootInputs) (bootcfg.Config, error) {
 // kernelCmdline is the guest kernel's command line from the daemon: the
 // root disk, the config drive, the agent as init. The backend appends its
 // console and timer settings. Nothing secret goes here (bootcfg's rule).
-func kernelCmdline(caps vmm.Capabilities) string {
+// A held boot mounts the root read-only (the agent remounts it
+// read-write when it applies the VM's config), so nothing is written to
+// the disk before a boot snapshot is saved.
+func kernelCmdline(caps vmm.Capabilities, held bool) string {
+	mode := "rw"
+	if held {
+		mode = "ro"
+	}
 	args := []string{
-		"root=/dev/vda", "rw", "rootfstype=ext4",
+		"root=/dev/vda", mode, "rootfstype=ext4",
 		// A grown disk's new inode tables are sparse holes, zeros
 		// already: the kernel must not spend the guest's first seconds
 		// (and the disk's space) writing zeros over them.

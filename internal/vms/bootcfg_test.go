@@ -118,8 +118,8 @@ func TestBootConfig(t *testing.T) {
 }
 
 func TestKernelCmdlineHasNoSecretsAndNamesTheDrives(t *testing.T) {
-	q := kernelCmdline(vmm.Capabilities{PowerOff: true})
-	for _, want := range []string{"root=/dev/vda", "banger.cfg=/dev/vdb", "init=/.banger/agent"} {
+	q := kernelCmdline(vmm.Capabilities{PowerOff: true}, false)
+	for _, want := range []string{"root=/dev/vda", " rw ", "banger.cfg=/dev/vdb", "init=/.banger/agent"} {
 		if !strings.Contains(q, want) {
 			t.Errorf("qemu cmdline %q lacks %q", q, want)
 		}
@@ -127,8 +127,13 @@ func TestKernelCmdlineHasNoSecretsAndNamesTheDrives(t *testing.T) {
 	if strings.Contains(q, "banger.halt") {
 		t.Errorf("qemu powers off; got %q", q)
 	}
-	if f := kernelCmdline(vmm.Capabilities{}); !strings.Contains(f, "banger.halt=reboot") {
+	if f := kernelCmdline(vmm.Capabilities{}, false); !strings.Contains(f, "banger.halt=reboot") {
 		t.Errorf("firecracker needs reboot-halt: %q", f)
+	}
+	// A held boot mounts the root read-only: nothing reaches the disk
+	// before the boot snapshot is saved.
+	if h := kernelCmdline(vmm.Capabilities{PowerOff: true}, true); !strings.Contains(h, " ro ") || strings.Contains(h, " rw ") {
+		t.Errorf("held cmdline %q: want ro, not rw", h)
 	}
 }
 

@@ -19,8 +19,14 @@ var (
 	cpBootWritten    = crashpoint.New("vms/bootcfg/written", crashpoint.Run)
 	cpVMMRecorded    = crashpoint.New("vms/vmm/recorded", crashpoint.Run)
 	cpVMMStarted     = crashpoint.New("vms/vmm/started", crashpoint.Run)
-	cpStartAcquired  = crashpoint.New("vms/start/acquired", crashpoint.Run)
-	cpStartRecorded  = crashpoint.New("vms/start/recorded", crashpoint.Run)
+	// a held cold boot's save (stage_save.go): recorded, the directory
+	// made and the machine paused, the state written, committed.
+	cpSaveRecorded  = crashpoint.New("vms/save/recorded", crashpoint.Run)
+	cpSavePaused    = crashpoint.New("vms/save/paused", crashpoint.Run)
+	cpSaveWritten   = crashpoint.New("vms/save/written", crashpoint.Run)
+	cpSaveCommitted = crashpoint.New("vms/save/committed", crashpoint.Run)
+	cpStartAcquired = crashpoint.New("vms/start/acquired", crashpoint.Run)
+	cpStartRecorded = crashpoint.New("vms/start/recorded", crashpoint.Run)
 
 	// stop: the watcher releases the runtime stages backwards.
 	cpStopBegun      = crashpoint.New("vms/stop/begun", crashpoint.Stop)

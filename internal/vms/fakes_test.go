@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/config"
-	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/proc"
@@ -102,14 +100,14 @@ func (c fakeCatalog) Image(ref string) (Image, error) {
 		return Image{}, fmt.Errorf("image %q: not found", ref)
 	}
 	return Image{ID: "img0123", Name: "busybox", Rootfs: "/images/busybox.ext4", SizeBytes: 1 << 20, AgentVersion: "test",
-		Config: imagepull.Config{Cmd: []string{"sh"}}}, nil
+		Digest: "sha256:img", AgentSHA256: "agent", Config: imagepull.Config{Cmd: []string{"sh"}}}, nil
 }
 
 func (c fakeCatalog) Kernel(string) (Kernel, error) {
 	if err := c.h.do("catalog.kernel"); err != nil {
 		return Kernel{}, err
 	}
-	return Kernel{Name: "k1", Vmlinux: "/kernels/k1/vmlinux", VirtioFS: !c.h.noVirtioFS}, nil
+	return Kernel{Name: "k1", Vmlinux: "/kernels/k1/vmlinux", SHA256: "k1sum", VirtioFS: !c.h.noVirtioFS}, nil
 }
 
 // fakeDisks makes disk files in the VM's directory.
@@ -174,72 +172,6 @@ func (d fakeDisks) Remove(ctx context.Context, vmID, dir string) error {
 	return d.Deactivate(ctx, vmID)
 }
 
-// fakeNetwork leases, attaches and detaches, as hostnet does.
-type fakeNetwork struct{ h *host }
-
-func (n fakeNetwork) Setup(context.Context) error { return n.h.do("net.setup") }
-
-func (n fakeNetwork) Attach(_ context.Context, vmID string, ports []hostnet.Port, record func(hostnet.Resources) error) (hostnet.Attachment, error) {
-	n.h.mu.Lock()
-	n.h.leases[vmID] = true
-	n.h.mu.Unlock()
-	r := hostnet.Resources{Tap: hostnet.TapName(vmID), IP: "10.0.0.5", MAC: "02:00:00:00:00:05", Marker: hostnet.Marker(vmID), Ports: ports}
-	if err := record(r); err != nil {
-		return hostnet.Attachment{}, err
-	}
-	if err := n.h.do("net.attach"); err != nil {
-		return hostnet.Attachment{}, err // hostnet undoes its tap itself
-	}
-	n.h.mu.Lock()
-	n.h.taps[vmID] = true
-	n.h.mu.Unlock()
-	lease := hostnet.Lease{VMID: vmID, IP: netip.MustParseAddr("10.0.0.5"), Subnet: netip.MustParsePrefix("10.0.0.0/24"),
-		Gateway: netip.MustParseAddr("10.0.0.1"), MAC: r.MAC, Tap: r.Tap, MTU: 1500}
-	return hostnet.Attachment{Lease: lease, Resources: r}, nil
-}
-
-func (n fakeNetwork) Detach(_ context.Context, vmID string) error {
-	if err := n.h.do("net.detach"); err != nil {
-		return err
-	}
-	n.h.mu.Lock()
-	delete(n.h.taps, vmID)
-	n.h.mu.Unlock()
-	return nil
-}
-
-func (n fakeNetwork) Release(_ context.Context, vmID string) error {
-	if err := n.h.do("net.release"); err != nil {
-		return err
-	}
-	n.h.mu.Lock()
-	delete(n.h.leases, vmID)
-	n.h.mu.Unlock()
-	return nil
-}
-
-func (n fakeNetwork) Inventory(context.Context) (hostnet.Inventory, error) {
-	n.h.mu.Lock()
-	defer n.h.mu.Unlock()
-	var inv hostnet.Inventory
-	for id := range n.h.taps {
-		inv.Taps = append(inv.Taps, hostnet.TapInfo{Name: hostnet.TapName(id), Bridge: "bgtest", VMID: id})
-	}
-	for id := range n.h.leases {
-		inv.Leases = append(inv.Leases, hostnet.Lease{VMID: id, IP: netip.MustParseAddr("10.0.0.5")})
-	}
-	return inv, nil
-}
-
-func (n fakeNetwork) Remove(ctx context.Context, o hostnet.Owned) error {
-	for _, t := range o.Taps {
-		if err := n.Detach(ctx, t.VMID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // fixture is a Service on the fake host, with its layout in a temp dir.
 type fixture struct {
 	t  *testing.T
@@ -250,8 +182,10 @@ type fixture struct {
 	l  paths.Layout
 	st *store.Store
 	dm bool
-	// out, when set, is the service's Outputs.
-	out *fakeOutputs
+	// out, when set, is the service's Outputs; snaps the snapshot store
+	// (withSnapshots).
+	out   *fakeOutputs
+	snaps *fakeSnapshots
 }
 
 func newFixture(t *testing.T, opts ...func(*fixture)) *fixture {
@@ -292,6 +226,9 @@ func (f *fixture) service() *Service {
 	})
 	if err == nil && f.out != nil {
 		s.Outputs = f.out
+	}
+	if err == nil && f.snaps != nil {
+		s.Snapshots, s.SnapshotBoot = f.snaps, true
 	}
 	if err != nil {
 		f.t.Fatal(err)

@@ -9,10 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/bangerdev/banger/internal/agent/proto"
-	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
 )
@@ -46,8 +43,10 @@ type fakeBackend struct {
 	caps vmm.Capabilities
 	// recordThenFail makes Start record handles and then fail.
 	recordThenFail bool
-	// specs are the specs Start was given.
-	specs []vmm.Spec
+	// specs are the specs Start and Restore were given; restores what
+	// Restore was asked to load.
+	specs    []vmm.Spec
+	restores []vmm.RestoreSpec
 }
 
 func (b *fakeBackend) Name() string                    { return "fake" }
@@ -78,6 +77,7 @@ func (b *fakeBackend) Start(_ context.Context, spec vmm.Spec) (vmm.Machine, erro
 		return nil, errors.New("vmm died at once")
 	}
 	m := newFakeMachine(b.h, spec.ID, b.handles(spec.ID), spec.ConsoleLog)
+	m.guest = guestOf(spec)
 	b.h.mu.Lock()
 	b.h.machines[spec.ID] = m
 	b.h.cgroups[spec.ID] = true
@@ -155,12 +155,14 @@ type fakeMachine struct {
 	// answers nothing until it is resumed.
 	pmu     sync.Mutex
 	resumed chan struct{}
+	// guest is what its agent serves (fakesnap_test.go).
+	guest *fakeGuest
 }
 
 func newFakeMachine(h *host, id string, hd vmm.Handles, console string) *fakeMachine {
 	r := make(chan struct{})
 	close(r)
-	return &fakeMachine{h: h, id: id, hd: hd, console: console, exited: make(chan struct{}), resumed: r}
+	return &fakeMachine{h: h, id: id, hd: hd, console: console, exited: make(chan struct{}), resumed: r, guest: &fakeGuest{}}
 }
 
 // Pause implements vmm.Pauser.
@@ -302,70 +304,4 @@ func (m *fakeMachine) Cleanup() error {
 	delete(m.h.cgroups, m.id)
 	m.h.mu.Unlock()
 	return nil
-}
-
-// fakeAgent is the guest agent's session: a shutdown or a fatal signal
-// ends the guest (as its main process exiting would), unless the machine
-// plays an agent that never gets there.
-type fakeAgent struct {
-	m      *fakeMachine
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (a *fakeAgent) SSH() *ssh.Client { return nil }
-
-func (a *fakeAgent) ShutdownWith(ctx context.Context, o agentclient.ShutdownOptions) error {
-	if err := a.frozen(ctx); err != nil {
-		return err
-	}
-	op := "agent.shutdown"
-	if o.Now {
-		op += ":now"
-	}
-	_ = a.m.h.do(op)
-	if !a.m.ignoreShutdown {
-		go a.m.powerOff(proto.Exit{Status: 143, Signal: "TERM"})
-	}
-	return nil
-}
-
-func (a *fakeAgent) Signal(ctx context.Context, sig string) error {
-	if err := a.frozen(ctx); err != nil {
-		return err
-	}
-	if err := a.m.h.do("agent.signal:" + sig); err != nil {
-		return err
-	}
-	if sig == "KILL" && !a.m.ignoreShutdown {
-		go a.m.powerOff(proto.Exit{Status: 137, Signal: "KILL"})
-	}
-	return nil
-}
-
-// frozen waits while the guest is paused: its agent cannot answer.
-func (a *fakeAgent) frozen(ctx context.Context) error {
-	select {
-	case <-a.m.running():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (a *fakeAgent) Close() error { a.once.Do(func() { close(a.closed) }); return nil }
-func (a *fakeAgent) Wait() error  { <-a.closed; return nil }
-
-func (h *host) dialer() AgentDialer {
-	return func(_ context.Context, conn net.Conn, _ ssh.PublicKey) (Agent, error) {
-		if err := h.do("agent.handshake"); err != nil {
-			return nil, err
-		}
-		mc, ok := conn.(machineConn)
-		if !ok {
-			return nil, fmt.Errorf("dialer got a %T, not a fake machine's connection", conn)
-		}
-		_ = conn.Close()
-		return &fakeAgent{m: mc.m, closed: make(chan struct{})}, nil
-	}
 }

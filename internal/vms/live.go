@@ -89,6 +89,15 @@ func (a *agentLink) get(ctx context.Context) (Agent, error) {
 	return c, nil
 }
 
+// repin drops the connection and pins key for the next one: the agent
+// serves another host key once it applied the VM's own config.
+func (a *agentLink) repin(key ssh.PublicKey) {
+	a.close()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.hostKey = key
+}
+
 // close drops the connection (before the VMM goes away).
 func (a *agentLink) close() {
 	if a == nil {

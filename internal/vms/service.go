@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
@@ -64,6 +65,9 @@ type Agent interface {
 	ShutdownWith(ctx context.Context, o agentclient.ShutdownOptions) error
 	// Signal sends a signal to the main process.
 	Signal(ctx context.Context, sig string) error
+	// Apply gives a held agent the VM's own config and the host's clock
+	// (bootcfg.Config.Hold); the agent then starts the main process.
+	Apply(ctx context.Context, cfg bootcfg.Config, now time.Time) error
 	Close() error
 	Wait() error
 }
@@ -97,6 +101,11 @@ type Deps struct {
 	// authenticates with, which every guest's boot config authorizes.
 	Agents    AgentDialer
 	ClientKey ssh.PublicKey
+	// Snapshots is the boot snapshot store; nil boots every VM cold.
+	// SnapshotBoot is snapshot.boot: whether starts save and restore
+	// boot snapshots (a VM created --cold never does).
+	Snapshots    SnapshotStore
+	SnapshotBoot bool
 	// Outputs keeps the main processes' output (package vmlogs); nil
 	// keeps none (the guest agent buffers it for an attached client).
 	Outputs Outputs

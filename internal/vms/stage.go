@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/handles"
@@ -65,6 +68,27 @@ type Runtime struct {
 	marked bool
 	// slot is the boot slot the start holds until its agent answers.
 	slot *bootSlot
+	// Hold is how the VM boots held (hold.go); nil boots as always.
+	Hold *bootHold
+	// warnings are what went wrong without failing the start.
+	warnings []string
+}
+
+// warn logs what went wrong without failing the start, and keeps it for
+// the start's result.
+func (rt *Runtime) warn(log *slog.Logger, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	log.Warn(msg, "vm", rt.VM.ID)
+	rt.warnings = append(rt.warnings, msg)
+}
+
+// agentKey is the host key the agent's first connection pins: the held
+// agent's, or the VM's own.
+func (rt *Runtime) agentKey() ssh.PublicKey {
+	if rt.Hold != nil {
+		return rt.Hold.pin()
+	}
+	return rt.HostKey.PublicKey()
 }
 
 // caps is the backend's capabilities (zero when none was resolved).
@@ -97,10 +121,20 @@ func (s *Service) pipeline(vm VM) []Stage {
 		vmmStage{s},
 		agentStage{s},
 	)
+	if s.mayHold(vm.Spec) {
+		st = append(st, saveStage{s}, identityStage{s})
+	}
 	if s.Outputs != nil {
 		st = append(st, outputStage{s})
 	}
 	return st
+}
+
+// A skipper is a stage with nothing to do in some starts (the save of a
+// VM that restored, the identity of a VM that did not hold): acquire
+// passes it by, untimed. Its Release still runs.
+type skipper interface {
+	skip(rt *Runtime) bool
 }
 
 // stageError names the VM and the stage that failed.
@@ -118,6 +152,9 @@ func (e *stageError) Unwrap() error { return e.err }
 // failure as a *stageError.
 func (s *Service) acquire(ctx context.Context, stages []Stage, rt *Runtime, timings map[string]float64) error {
 	for i, st := range stages {
+		if sk, ok := st.(skipper); ok && sk.skip(rt) {
+			continue
+		}
 		t0 := time.Now()
 		err := st.Acquire(ctx, rt)
 		timings[st.Name()] = float64(time.Since(t0).Microseconds()) / 1000

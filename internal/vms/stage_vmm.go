@@ -4,78 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
-	"github.com/bangerdev/banger/internal/agentclient"
-	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
 )
-
-// agentHostKeyFile is the agent's host key in a VM's directory; kept
-// across restarts so the pinned key stays the same.
-const agentHostKeyFile = "agent_host_ed25519"
-
-// bootStage writes the VM's config drive (its identity, network, main
-// process and keys; see package bootcfg) into the VM's directory and
-// prepares the VMM's spec. Its files go with the VM's directory at rm.
-type bootStage struct{ s *Service }
-
-func (bootStage) Name() string { return "bootcfg" }
-
-func (st bootStage) Acquire(_ context.Context, rt *Runtime) error {
-	dir := st.s.Layout.VM(rt.VM.ID)
-	hostKey, err := agentclient.LoadOrCreateKey(filepath.Join(dir, agentHostKeyFile))
-	if err != nil {
-		return err
-	}
-	seed, err := bootcfg.NewEntropySeed()
-	if err != nil {
-		return err
-	}
-	caps := rt.caps()
-	cfg, err := bootConfig(bootInputs{
-		VM: rt.VM, Image: rt.Image, Lease: rt.Lease, Caps: caps, Seed: seed,
-		HostKeyPEM: string(hostKey.PEM), ClientKey: string(ssh.MarshalAuthorizedKey(st.s.ClientKey)),
-		StopGrace: st.s.VM.StopTimeout * 1000, BootTimeout: st.s.VM.BootTimeout, Mounts: rt.Mounts.Guest,
-	})
-	if err != nil {
-		return err
-	}
-	drive := filepath.Join(dir, "config.img")
-	if err := bootcfg.Write(drive, cfg); err != nil {
-		return err
-	}
-	cpBootWritten.Hit()
-	rt.HostKey = hostKey
-	rt.Boot = vmm.Spec{
-		ID:         rt.VM.ID,
-		RuntimeDir: st.s.Layout.VMRuntime(rt.VM.ID),
-		Kernel:     vmm.Kernel{Vmlinux: rt.Kernel.Vmlinux, BzImage: rt.Kernel.BzImage, Initrd: rt.Kernel.Initrd},
-		Cmdline:    kernelCmdline(caps),
-		CPUs:       rt.VM.Spec.CPUs,
-		MemoryMiB:  rt.VM.Spec.MemoryMiB,
-		Drives: []vmm.Drive{
-			{ID: "root", Path: rt.Disk.Path, Format: rt.Disk.Format, Root: true},
-			{ID: "config", Path: drive, ReadOnly: true},
-		},
-		ConsoleLog: st.s.consoleLog(rt.VM.ID),
-		AgentPort:  vmm.AgentVsockPort,
-		Accel:      rt.Probe.Accel,
-	}
-	if l := rt.Lease; l != nil {
-		rt.Boot.NICs = []vmm.NIC{{ID: "eth0", Tap: l.Tap, MAC: l.MAC, MTU: l.MTU}}
-	}
-	rt.Mounts.apply(&rt.Boot)
-	return nil
-}
-
-func (bootStage) Release(context.Context, *Runtime) error { return nil }
 
 // vmmStage starts the VMM. The backend passes its handles to the record
 // before it creates each of its resources (process, sockets, jail).
@@ -100,7 +35,10 @@ func (st vmmStage) Acquire(ctx context.Context, rt *Runtime) error {
 		rec.VMM.Handles = h
 		return rec.Save()
 	}
-	m, err := rt.Backend.Start(ctx, spec)
+	m, err := st.restore(ctx, rt, spec)
+	if m == nil && err == nil {
+		m, err = rt.Backend.Start(ctx, spec)
+	}
 	if err != nil {
 		return err
 	}
@@ -207,7 +145,7 @@ type agentStage struct{ s *Service }
 func (agentStage) Name() string { return "agent" }
 
 func (st agentStage) Acquire(ctx context.Context, rt *Runtime) error {
-	rt.Agent = &agentLink{machine: rt.Machine, channel: rt.caps().Channel, hostKey: rt.HostKey.PublicKey(), dial: st.s.Agents, vmID: rt.VM.ID}
+	rt.Agent = &agentLink{machine: rt.Machine, channel: rt.caps().Channel, hostKey: rt.agentKey(), dial: st.s.Agents, vmID: rt.VM.ID}
 	return waitAgent(ctx, rt.Machine, rt.Agent, st.s.VM.BootTimeout)
 }
 

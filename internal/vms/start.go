@@ -62,6 +62,11 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 	}
 	cpStartAcquired.Hit()
 	rt.slot.free()
+	if rt.Hold != nil && rt.Hold.restored {
+		// A restore is the vmm stage's work, in place of a boot.
+		timings["restore"] = timings["vmm"]
+		delete(timings, "vmm")
+	}
 	lv := newLive(rt, rt.Agent)
 	s.live.put(lv)
 	vm, err = s.update(vm.ID, func(v *VM) {
@@ -69,6 +74,7 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 		clearExit(v)
 		v.Started = rt.started
 		v.Runtime = summarize(rec, rt.Probe.Accel)
+		v.Boot = rt.Hold.boot()
 		if cause == byPolicy {
 			v.Restarts.Count++
 			v.Restarts.Last = v.Started
@@ -83,8 +89,8 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 	cpStartRecorded.Hit()
 	rt.VM = vm
 	go s.watch(lv) //nolint:gosec // the watcher outlives the request by design: it lives as long as the VM
-	s.Log.Info("vm started", "vm", vm.ID, "name", vm.Name, "vmm", rt.Backend.Name(), "accel", rt.Probe.Accel, "timings_ms", timings)
-	return StartResult{VM: vm, Timings: timings}, err
+	s.Log.Info("vm started", "vm", vm.ID, "name", vm.Name, "vmm", rt.Backend.Name(), "accel", rt.Probe.Accel, "boot", vm.Boot.Mode, "timings_ms", timings)
+	return StartResult{VM: vm, Timings: timings, Warnings: rt.warnings}, err
 }
 
 // failed records a failed start: the error state with the stage that

@@ -17,13 +17,8 @@ import (
 // start creates and starts a VM and returns it with its fake machine.
 func (f *fixture) start(name string, mod ...func(*Spec)) (VM, *fakeMachine) {
 	f.t.Helper()
-	vm := f.create(name, mod...)
-	if _, err := f.s.Start(context.Background(), name); err != nil {
-		f.t.Fatal(err)
-	}
-	f.h.mu.Lock()
-	defer f.h.mu.Unlock()
-	return vm, f.h.machines[vm.ID]
+	res, m := f.startVM(name, mod...)
+	return res.VM, m
 }
 
 // When the guest's main process ends, the watcher releases the runtime

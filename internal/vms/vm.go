@@ -83,6 +83,9 @@ type Spec struct {
 	// Mounts are the VM's volumes (-v, --mount), checked at create.
 	Mounts []volumes.Mount `json:"mounts,omitempty"`
 	Init   bool            `json:"init,omitempty"`
+	// Cold is run --cold / create --cold: the VM always boots cold, never
+	// from a boot snapshot nor into one.
+	Cold bool `json:"cold,omitempty"`
 	// Tmpfs are `--tmpfs PATH[:OPTIONS]` mounts ("/cache:size=64m").
 	Tmpfs []string `json:"tmpfs,omitempty"`
 	// Detach is run -d (and create): no client attaches from the start,
@@ -147,7 +150,26 @@ type VM struct {
 	Stopped time.Time `json:"stopped,omitzero"`
 	// Restarts is what the restart policy did since the last manual start.
 	Restarts Restarts `json:"restarts,omitzero"`
+	// Boot says how the VM's last start reached its agent.
+	Boot Boot `json:"boot,omitzero"`
 }
+
+// Boot is how a start reached the VM's agent: a cold boot, or a restore
+// of a boot snapshot (docs/architecture.md, "Boot snapshots").
+type Boot struct {
+	// Mode is BootCold or BootRestored.
+	Mode string `json:"mode,omitempty"`
+	// Snapshot is the boot snapshot it restored; Saved the one its cold
+	// boot saved.
+	Snapshot string `json:"snapshot,omitempty"`
+	Saved    string `json:"saved,omitempty"`
+}
+
+// The modes of Boot.
+const (
+	BootCold     = "cold"
+	BootRestored = "restored"
+)
 
 // Restarts is a VM's restart bookkeeping (docker's RestartCount and
 // HasBeenManuallyStopped, plus the back-off), kept in its record so the
@@ -174,6 +196,10 @@ type Image struct {
 	SizeBytes int64
 	// AgentVersion is "" when the image carries no guest agent.
 	AgentVersion string
+	// Digest is the image's digest and AgentSHA256 the digest of the
+	// agent it carries: a boot snapshot fits only the same two.
+	Digest      string
+	AgentSHA256 string
 	// Config is the part of the image's OCI config a VM runs with.
 	Config imagepull.Config
 }
@@ -184,6 +210,8 @@ type Kernel struct {
 	Vmlinux string
 	BzImage string
 	Initrd  string
+	// SHA256 is the digest of Vmlinux: a boot snapshot fits only it.
+	SHA256 string
 	// VirtioFS says the guest can mount shared directories (the
 	// options are built in, or their modules are in Initrd).
 	VirtioFS bool
@@ -193,4 +221,7 @@ type Kernel struct {
 type StartResult struct {
 	VM      VM
 	Timings map[string]float64
+	// Warnings are what went wrong without failing the start (a boot
+	// snapshot that could not be restored or saved).
+	Warnings []string
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -301,16 +300,8 @@ func (s *Service) Inventory() []Object {
 func (s *Service) GC(dryRun bool) ([]Object, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Object
-	var errs []error
-	for _, o := range s.Inventory() {
-		if !o.Orphan {
-			continue
-		}
-		out = append(out, o)
-		if !dryRun {
-			errs = append(errs, os.RemoveAll(o.Name))
-		}
-	}
-	return slices.Clip(out), errors.Join(errs...)
+	return fsutil.RemoveOrphans(s.Inventory(), Object.path, dryRun)
 }
+
+// path is the object's directory, when it is an orphan.
+func (o Object) path() (string, bool) { return o.Name, o.Orphan }

@@ -62,7 +62,7 @@ func run() error {
 	}
 	defer d.Stop()
 	b := &bench{d: d}
-	if _, err := b.cli("run", "--rm", "bench", "--", "true"); err != nil { // warm-up
+	if _, err := b.cli("run", "--rm", "--cold", "bench", "--", "true"); err != nil { // warm-up
 		return err
 	}
 	if *stops > 0 {
@@ -87,16 +87,18 @@ func run() error {
 	phases := map[string][]float64{}
 	for i := range *rounds {
 		t0 := time.Now()
-		errOut, err := b.cli("run", "--rm", "--timings", "bench", "--", "true")
+		errOut, err := b.cli("run", "--rm", "--cold", "--timings", "bench", "--", "true")
 		if err != nil {
 			return err
 		}
 		bangerT = append(bangerT, secs(time.Since(t0)))
-		var tm map[string]float64
+		var tm map[string]any
 		lines := strings.Split(strings.TrimSpace(errOut), "\n")
 		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &tm); err == nil {
 			for k, v := range tm {
-				phases[k] = append(phases[k], v)
+				if ms, ok := v.(float64); ok {
+					phases[k] = append(phases[k], ms)
+				}
 			}
 		}
 		d, err := bare()
@@ -138,7 +140,7 @@ func (b *bench) cliOut(args ...string) (string, error) {
 // qemuArgv starts a detached VM and reads the QEMU command line banger
 // built for it, and the image its disk overlay is backed by.
 func (b *bench) qemuArgv() ([]string, string, error) {
-	out, err := b.cliOut("run", "-d", "--name", "argv", "bench")
+	out, err := b.cliOut("run", "-d", "--cold", "--name", "argv", "bench")
 	if err != nil {
 		return nil, "", err
 	}

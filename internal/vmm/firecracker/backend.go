@@ -362,6 +362,7 @@ func (b *Backend) Capabilities() vmm.Capabilities {
 		ExtraDrives: true,
 		Pause:       true,
 		Snapshot:    true,
+		MemoryFile:  true,
 		Jailer:      b.opts.Jail != nil,
 	}
 }

@@ -59,7 +59,7 @@ func (b *Backend) Restore(ctx context.Context, spec vmm.Spec, r vmm.RestoreSpec)
 	}
 	if err := m.apply(ctx, restoreCalls(spec, m.paths, m.restoreState, m.restoreMem, r.Resume, b.opts.TrackDirtyPages)); err != nil {
 		m.abort()
-		return nil, fmt.Errorf("restore vm %s: %w", spec.ID, err)
+		return nil, fmt.Errorf("restore vm %s: %w: %w", spec.ID, vmm.ErrBadSnapshot, err)
 	}
 	return m, nil
 }

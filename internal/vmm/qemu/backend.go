@@ -288,6 +288,7 @@ func (b *Backend) Capabilities() vmm.Capabilities {
 		ExtraDrives: true,
 		Pause:       true,
 		Snapshot:    true,
+		MemoryFile:  b.opts.confine == nil,
 		SharedDirs:  true,
 		Confined:    b.opts.confine != nil,
 	}

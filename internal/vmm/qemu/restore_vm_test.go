@@ -220,7 +220,7 @@ func truncatedRestore(ctx context.Context, t *testing.T, f snapFixture, state, d
 			t.Fatalf("Restore from a bad state file %d succeeded", i)
 		}
 		t.Logf("bad state file %d: Restore failed after %v: %v", i, took.Round(time.Millisecond), err)
-		if !strings.Contains(err.Error(), "restore from "+path) || took > 30*time.Second {
+		if !strings.Contains(err.Error(), "restore from "+path) || !errors.Is(err, vmm.ErrBadSnapshot) || took > 30*time.Second {
 			t.Errorf("bad state file %d: %v after %v; want a restore error naming the file, quickly", i, err, took)
 		}
 		if entries, _ := os.ReadDir(spec.RuntimeDir); len(entries) != 0 {

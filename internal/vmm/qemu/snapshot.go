@@ -107,7 +107,7 @@ func (b *Backend) Restore(ctx context.Context, spec vmm.Spec, r vmm.RestoreSpec)
 	}
 	if err := m.load(ctx, r); err != nil {
 		m.abort()
-		return nil, fmt.Errorf("vm %s: restore from %s: %w", spec.ID, r.StatePath, err)
+		return nil, fmt.Errorf("vm %s: restore from %s: %w: %w", spec.ID, r.StatePath, vmm.ErrBadSnapshot, err)
 	}
 	return m, nil
 }

@@ -160,6 +160,9 @@ func (s *suite) capabilities(t *testing.T) {
 	if _, ok := v.backend.(vmm.Restorer); ok != caps.Snapshot {
 		t.Errorf("backend implements Restorer: %v; capabilities say %v", ok, caps.Snapshot)
 	}
+	if caps.MemoryFile && !caps.Snapshot {
+		t.Error("capabilities say snapshots keep RAM in a memory file, but the backend cannot snapshot")
+	}
 }
 
 func (s *suite) attach(ctx context.Context, t *testing.T, m vmm.Machine) vmm.Machine {
