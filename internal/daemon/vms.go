@@ -123,7 +123,7 @@ func (c catalog) Image(ref string) (vms.Image, error) {
 	if err != nil {
 		return vms.Image{}, err
 	}
-	return vms.Image{ID: img.ID, Name: img.Name, Rootfs: img.Rootfs, SizeBytes: img.SizeBytes, AgentVersion: img.AgentVersion,
+	return vms.Image{ID: img.ID, Name: img.Name, Rootfs: img.Rootfs, SizeBytes: img.SizeBytes, AgentVersion: img.AgentVersion, HeldBoot: img.HeldBoot,
 		Digest: img.Digest, AgentSHA256: img.AgentSHA256, Config: img.Config}, nil
 }
 

@@ -27,6 +27,9 @@ func bootKey(rt *Runtime, spec vmm.Spec, clientKey ssh.PublicKey) (snapshots.Key
 	if !rt.caps().Snapshot {
 		return snapshots.Key{}, fmt.Errorf("vm %s: %w: the %s backend cannot save a machine", rt.VM.Name, errdefs.ErrUnsupported, rt.Backend.Name())
 	}
+	if !rt.Image.HeldBoot {
+		return snapshots.Key{}, fmt.Errorf("vm %s: %w: its image was imported before held boots (pull or import it again to have boot snapshots)", rt.VM.Name, errdefs.ErrUnsupported)
+	}
 	if err := rt.VM.SnapshotBlocker(); err != nil {
 		return snapshots.Key{}, err
 	}

@@ -88,6 +88,7 @@ func TestBootKeyRefusals(t *testing.T) {
 		{"an image without a digest", func(rt *Runtime) { rt.Image.Digest = "" }, errdefs.ErrInvalid},
 		{"an image without its agent's digest", func(rt *Runtime) { rt.Image.AgentSHA256 = "" }, errdefs.ErrInvalid},
 		{"a kernel without a digest", func(rt *Runtime) { rt.Kernel.SHA256 = "" }, errdefs.ErrInvalid},
+		{"an image whose agent predates held boots", func(rt *Runtime) { rt.Image.HeldBoot = false }, errdefs.ErrUnsupported},
 	} {
 		rt := f.bootRuntime("web", spec)
 		rt.Boot.Drives = append([]vmm.Drive(nil), spec.Drives...)

@@ -200,6 +200,8 @@ type Image struct {
 	// agent it carries: a boot snapshot fits only the same two.
 	Digest      string
 	AgentSHA256 string
+	// HeldBoot says its VMs may boot held (images.Image.HeldBoot).
+	HeldBoot bool
 	// Config is the part of the image's OCI config a VM runs with.
 	Config imagepull.Config
 }
