@@ -9,6 +9,7 @@
 #   make bench-image  banger's image pipeline vs tar -x + mkfs.ext4 -d
 #   make bench-kernel banger kernel import of a .deb vs dpkg-deb + lz4 + cpio by hand
 #   make bench-boot   banger run --rm IMG -- true vs a bare QEMU boot of the same guest
+#   make bench-start  the same restored from a boot snapshot vs --cold vs bare QEMU, and 5 VMs' memory
 #   make bench-stop   banger stop of a VM whose main exits on SIGTERM vs banger kill
 #   make bench-volume 200 MiB through run -v (virtio-fs) vs the guest's own disk
 #   make qemu-boot-repeat BOOTS=20  boot the QEMU test guest N times
@@ -26,7 +27,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-stop bench-volume qemu-boot-repeat crash-matrix soak clean FORCE
+.PHONY: all build deps test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-volume qemu-boot-repeat crash-matrix soak clean FORCE
 
 all: build
 
@@ -92,6 +93,11 @@ bench-kernel: deps build
 # BANGER=path times another build (as bench-stop and bench-volume do).
 bench-boot: deps build
 	scripts/bench-boot.sh
+
+# bench-start times banger run --rm restored from its boot snapshot against
+# --cold and a bare QEMU boot, and the memory of 5 VMs each way.
+bench-start: deps build
+	scripts/bench-start.sh
 
 # bench-stop times banger stop (the main process exits on SIGTERM) against
 # banger kill, the floor a stop approaches; BANGER=path times another build.

@@ -51,6 +51,7 @@ func run() error {
 		image  = flag.String("image-tar", "", "root file system tarball to import")
 		rounds = flag.Int("rounds", 7, "timed rounds of each boot")
 		stops  = flag.Int("stop-rounds", 0, "timed rounds of stop and kill (bench-stop)")
+		start  = flag.Bool("start", false, "restored vs cold vs bare boots, and the memory of 5 VMs each way (bench-start)")
 	)
 	flag.Parse()
 	if *kernel == "" || *image == "" {
@@ -82,47 +83,67 @@ func run() error {
 		return err
 	}
 	defer cleanup()
+	if *start {
+		return b.benchStart(*rounds, bare)
+	}
 
 	var bangerT, bareT []float64
 	phases := map[string][]float64{}
 	for i := range *rounds {
-		t0 := time.Now()
-		errOut, err := b.cli("run", "--rm", "--cold", "--timings", "bench", "--", "true")
+		d, err := b.timedRun(phases, "--cold")
 		if err != nil {
 			return err
 		}
-		bangerT = append(bangerT, secs(time.Since(t0)))
-		var tm map[string]any
-		lines := strings.Split(strings.TrimSpace(errOut), "\n")
-		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &tm); err == nil {
-			for k, v := range tm {
-				if ms, ok := v.(float64); ok {
-					phases[k] = append(phases[k], ms)
-				}
-			}
-		}
-		d, err := bare()
+		bangerT = append(bangerT, d)
+		q, err := bare()
 		if err != nil {
 			return err
 		}
-		bareT = append(bareT, secs(d))
+		bareT = append(bareT, secs(q))
 		fmt.Printf("round %d: banger %.3fs  bare qemu %.3fs\n", i+1, bangerT[i], bareT[i])
 	}
 	mb, mq := benchdaemon.Median(bangerT), benchdaemon.Median(bareT)
 	fmt.Printf("\nbanger run --rm IMG -- true   median %.3fs\n", mb)
 	fmt.Printf("bare qemu boot to power-off   median %.3fs\n", mq)
 	fmt.Printf("ratio banger/bare             %.2fx  (target <= 1.15x)\n\n", mb/mq)
-	fmt.Println("banger phases, median (ms):")
+	printPhases("banger phases, median (ms):", phases)
+	return nil
+}
+
+// timedRun times one `banger run --rm --timings bench -- true` with extra
+// flags and adds the phases it reports to phases.
+func (b *bench) timedRun(phases map[string][]float64, flags ...string) (float64, error) {
+	args := append(append([]string{"run", "--rm", "--timings"}, flags...), "bench", "--", "true")
+	t0 := time.Now()
+	errOut, err := b.cli(args...)
+	if err != nil {
+		return 0, err
+	}
+	d := secs(time.Since(t0))
+	var tm map[string]any
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &tm); err == nil {
+		for k, v := range tm {
+			if ms, ok := v.(float64); ok {
+				phases[k] = append(phases[k], ms)
+			}
+		}
+	}
+	return d, nil
+}
+
+// printPhases prints each phase's median in the pipeline's order.
+func printPhases(title string, phases map[string][]float64) {
+	fmt.Println(title)
 	keys := make([]string, 0, len(phases))
 	for k := range phases {
 		keys = append(keys, k)
 	}
-	order := []string{"image", "kernel", "backend", "disk", "network", "rundir", "bootcfg", "vmm", "agent", "command", "teardown", "total"}
+	order := []string{"image", "kernel", "backend", "disk", "network", "rundir", "volumes", "bootcfg", "bootslot", "vmm", "restore", "agent", "save", "identity", "output", "command", "teardown", "total"}
 	sort.Slice(keys, func(i, j int) bool { return slices.Index(order, keys[i]) < slices.Index(order, keys[j]) })
 	for _, k := range keys {
 		fmt.Printf("  %-14s %9.1f\n", k, benchdaemon.Median(phases[k]))
 	}
-	return nil
 }
 
 // cli runs banger and returns its stderr.
