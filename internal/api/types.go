@@ -61,6 +61,9 @@ type Image struct {
 	// refuses such an image); AgentSHA256 is the agent binary's sha256.
 	AgentVersion string `json:"agent_version"`
 	AgentSHA256  string `json:"agent_sha256,omitempty"`
+	// HeldBoot says its VMs may boot held, so start from boot snapshots;
+	// an image imported before them is false (pull or import it again).
+	HeldBoot bool `json:"held_boot,omitempty"`
 	// Layers are the layer digests of a pull, oldest first.
 	Layers  []string  `json:"layers,omitempty"`
 	Created time.Time `json:"created"`

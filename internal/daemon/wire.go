@@ -15,7 +15,7 @@ func wireImage(img images.Image) api.Image {
 		ID: img.ID, Name: img.Name, Source: img.Source, Digest: img.Digest, Platform: img.Platform, PlatformAssumed: img.PlatformAssumed,
 		Rootfs: img.Rootfs, SizeBytes: img.SizeBytes, ContentBytes: img.ContentBytes, Inodes: img.Inodes,
 		Skipped: img.Skipped, Config: api.ImageConfig(img.Config),
-		AgentVersion: img.AgentVersion, AgentSHA256: img.AgentSHA256, Layers: img.Layers, Created: img.Created,
+		AgentVersion: img.AgentVersion, AgentSHA256: img.AgentSHA256, HeldBoot: img.HeldBoot, Layers: img.Layers, Created: img.Created,
 	}
 }
 
