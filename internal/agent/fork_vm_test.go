@@ -26,7 +26,8 @@ const forkCounter = "echo $$ > /main.pid; i=0; while :; do i=$((i+1)); echo $i >
 // (RAM in the state file), its disk cloned and resumed; two forks are
 // restored side by side, each on its own copy of that clone, and each
 // re-identified. Each fork has its own hostname, MAC, address (the
-// source's gone, IPv6 link-local included), host key and random state;
+// source's gone, IPv6 link-local included), host key and random state,
+// and the host's clock (not its checkpoint's);
 // the main process is the source's own, never restarted, counting on
 // from where it was; the file written before the fork is there; what
 // the source and the forks write afterwards stays their own. The source
@@ -56,7 +57,10 @@ func TestForkRunningVM(t *testing.T) {
 	}
 	waitCount(ctx, t, c, 5)
 
-	// The checkpoint: the source is frozen from Pause to Resume.
+	// The checkpoint, with the source's clock far off (a fork that kept
+	// it fails below; the source gets the right time back after): the
+	// source is frozen from Pause to Resume.
+	mustSh(ctx, t, c, "date -s @1000000000")
 	before := waitCount(ctx, t, c, 0)
 	dir := r.g.dir
 	state := filepath.Join(dir, "fork.state")
@@ -78,6 +82,7 @@ func TestForkRunningVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	frozen := time.Since(t0)
+	mustSh(ctx, t, c, "date -s @"+strconv.FormatInt(time.Now().Unix(), 10))
 	t.Logf("source frozen %v (pause + save %v, + disk clone %v, + resume); state file %s",
 		frozen.Round(time.Millisecond), saved.Round(time.Millisecond), (cloned - saved).Round(time.Millisecond), fileSize(t, state))
 
@@ -136,6 +141,9 @@ func TestForkRunningVM(t *testing.T) {
 		time.Sleep(time.Second)
 		if b := waitCount(ctx, t, f.c, 0); b <= a {
 			t.Errorf("fork %d's counter stands at %d", n, b)
+		}
+		if d := atoi(mustSh(ctx, t, f.c, "date +%s")) - int(time.Now().Unix()); d < -5 || d > 5 {
+			t.Errorf("fork %d's clock is %d s off the host's after the re-identify", n, d)
 		}
 		if got := mustSh(ctx, t, f.c, "cat /file"); got != "before-the-fork" {
 			t.Errorf("fork %d /file = %q", n, got)
