@@ -88,9 +88,12 @@ func (s *Service) claimApply(p proto.ApplyPayload) (bootcfg.Config, sshd.Identit
 	case applyFailed:
 		return bootcfg.Config{}, sshd.Identity{}, fmt.Errorf("apply: an earlier apply failed; the VM stays held: %w", errdefs.ErrConflict)
 	}
-	cfg, err := decodeApply(p)
+	cfg, err := decodeConfig(p)
+	if err == nil && cfg.Init {
+		err = fmt.Errorf("the config hands PID 1 to the image's init, which a held boot cannot do: %w", errdefs.ErrInvalid)
+	}
 	if err != nil {
-		return bootcfg.Config{}, sshd.Identity{}, err
+		return bootcfg.Config{}, sshd.Identity{}, fmt.Errorf("apply: %w", err)
 	}
 	id, err := identityOf(cfg)
 	if err != nil {
@@ -100,29 +103,24 @@ func (s *Service) claimApply(p proto.ApplyPayload) (bootcfg.Config, sshd.Identit
 	return cfg, id, nil
 }
 
-// decodeApply is the config an apply brings, checked: the VM's own (not
-// held, no init: such VMs are never held), valid, with a fresh entropy
-// seed (without one, VMs restored from one snapshot would share their
-// random state).
-func decodeApply(p proto.ApplyPayload) (bootcfg.Config, error) {
+// decodeConfig is the config an apply or a re-identify brings, checked:
+// the VM's own (not held), valid, with a fresh entropy seed (without one,
+// VMs restored from one snapshot would share their random state) and the
+// host's clock.
+func decodeConfig(p proto.ApplyPayload) (bootcfg.Config, error) {
 	var cfg bootcfg.Config
 	if err := json.Unmarshal(p.Config, &cfg); err != nil {
-		return cfg, fmt.Errorf("apply: the config: %w: %w", err, errdefs.ErrInvalid)
+		return cfg, fmt.Errorf("the config: %w: %w", err, errdefs.ErrInvalid)
 	}
 	switch {
 	case cfg.Hold:
-		return cfg, fmt.Errorf("apply: the config is itself held: %w", errdefs.ErrInvalid)
-	case cfg.Init:
-		return cfg, fmt.Errorf("apply: the config hands PID 1 to the image's init, which a held boot cannot do: %w", errdefs.ErrInvalid)
+		return cfg, fmt.Errorf("the config is itself held: %w", errdefs.ErrInvalid)
 	case len(cfg.EntropySeed) == 0:
-		return cfg, fmt.Errorf("apply: the config has no entropy_seed: the guest's random state would be its snapshot's: %w", errdefs.ErrInvalid)
+		return cfg, fmt.Errorf("the config has no entropy_seed: the guest's random state would be its snapshot's: %w", errdefs.ErrInvalid)
 	case p.NowUnixNano <= 0:
-		return cfg, fmt.Errorf("apply: no host clock (now_unix_nano): %w", errdefs.ErrInvalid)
+		return cfg, fmt.Errorf("no host clock (now_unix_nano): %w", errdefs.ErrInvalid)
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("apply: %w", err)
-	}
-	return cfg, nil
+	return cfg, cfg.Validate()
 }
 
 // identityOf is the SSH server's identity for cfg.

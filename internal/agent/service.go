@@ -52,7 +52,12 @@ type ServiceOptions struct {
 	// the clock, the entropy pool, the root made writable, the VM's
 	// identity and volumes. Nil does none of it (serve mode, tests).
 	Configure func(cfg bootcfg.Config, now time.Time) error
-	Logf      func(format string, args ...any)
+	// Reidentify is PID 1's part of a fork's re-identify
+	// (Service.Reidentify): the clock, the entropy pool, the new name and
+	// network; prev is the config the VM ran with. Nil refuses
+	// re-identifies (an agent that is not PID 1 cannot do this).
+	Reidentify func(prev, cfg bootcfg.Config, now time.Time) error
+	Logf       func(format string, args ...any)
 }
 
 // Service is the agent minus PID-1 duties: the main process, the SSH
@@ -69,7 +74,9 @@ type Service struct {
 	mu   sync.Mutex
 	cfg  bootcfg.Config // the held config until Apply replaces it
 	hold holdState
-	main *mainproc.Main
+	// reidentifying: a re-identify is under way (reidentify.go).
+	reidentifying bool
+	main          *mainproc.Main
 	// applied is closed when Apply hands Run the VM's config.
 	applied chan struct{}
 	// started is closed once main is set, or Run knows there will be
@@ -112,6 +119,7 @@ func NewService(cfg bootcfg.Config, o ServiceOptions) (*Service, error) {
 		Signal:     s.Signal,
 		Info:       s.info,
 		Apply:      s.Apply,
+		Reidentify: s.Reidentify,
 		SFTPServer: o.SFTPServer,
 		Logf:       o.Logf,
 	})

@@ -27,6 +27,12 @@ func applyHeld(cfg bootcfg.Config, now time.Time) error {
 	return runUntilError(applySteps(cfg, now, linuxEdge{}))
 }
 
+// reidentify is PID 1's part of a fork's re-identify (reidentifySteps);
+// it stops at the first failure.
+func reidentify(cfg bootcfg.Config, now time.Time) error {
+	return runUntilError(reidentifySteps(cfg, now, linuxEdge{}))
+}
+
 // linuxEdge is the edge in the guest.
 type linuxEdge struct{}
 

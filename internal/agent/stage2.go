@@ -82,6 +82,16 @@ func stage2(console io.Writer) {
 			logf("applied the config of VM %s", own.VMID)
 			return nil
 		},
+		Reidentify: func(prev, own bootcfg.Config, now time.Time) error {
+			if err := reidentify(own, now); err != nil {
+				return err
+			}
+			// TCP on the new address (the old one's listener is left
+			// bound to an address the guest no longer has).
+			serveListens(svc, newListens(defaultListens(prev), defaultListens(own)), own, logf)
+			logf("re-identified: VM %s, forked from VM %s", own.VMID, prev.VMID)
+			return nil
+		},
 	})
 	if err != nil {
 		fatal(err)

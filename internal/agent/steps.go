@@ -48,27 +48,58 @@ func bootSteps(cfg bootcfg.Config, e edge) []step {
 }
 
 // applySteps are a held boot's apply, in the order that makes a restored
-// guest this VM: the host's clock; its fresh seed credited and the CRNG
-// rekeyed before anything else draws random bytes (every guest restored
-// from one snapshot had the same CRNG state); the root writable (it was
-// the image's, read-only, while held); the API file systems a read-only
-// root kept from being complete; then what a boot does — with the NIC
-// given this VM's MAC first (netplan.HeldPlan) — and the volumes.
+// guest this VM: the host's clock, a fresh random state (renewSteps); the
+// root writable (it was the image's, read-only, while held); the API file
+// systems a read-only root kept from being complete; then what a boot
+// does — with the NIC given this VM's MAC first (netplan.HeldPlan) — and
+// the volumes.
 func applySteps(cfg bootcfg.Config, now time.Time, e edge) []step {
-	steps := []step{
-		{"clock", wrap("set the clock", func() error { return e.SetClock(now) })},
-		{"entropy", wrap("entropy seed", func() error { return e.AddEntropy(cfg.EntropySeed) })},
-		{"reseed", wrap("reseed the CRNG", e.ReseedCRNG)},
-		{"remount", wrap("remount / read-write", e.RemountRootRW)},
-		{"api", wrap("API file systems", e.APIFileSystems)},
-	}
+	steps := append(renewSteps(cfg, now, e),
+		step{"remount", wrap("remount / read-write", e.RemountRootRW)},
+		step{"api", wrap("API file systems", e.APIFileSystems)},
+	)
 	steps = append(steps, identitySteps(cfg, netplan.HeldPlan(cfg.Network), e)...)
 	return append(steps, step{"volumes", func() error { return e.Volumes(cfg.Mounts) }})
 }
 
-// identitySteps make the guest this VM: hostname, network (ops),
-// resolv.conf, the root grown, tmpfs.
+// reidentifySteps make a running guest restored from another VM's
+// checkpoint (a fork) the config's VM: the host's clock and a fresh
+// random state (renewSteps), then its name and network — the NIC
+// flushed of the source's addresses and routes and given this VM's MAC
+// first (netplan.ReidentifyPlan). Nothing else a boot does: the root is
+// writable and grown, tmpfs and volumes are mounted, the processes run.
+func reidentifySteps(cfg bootcfg.Config, now time.Time, e edge) []step {
+	return append(renewSteps(cfg, now, e), namingSteps(cfg, netplan.ReidentifyPlan(cfg.Network), e)...)
+}
+
+// renewSteps make a guest restored from a snapshot current: the host's
+// clock; the config's fresh seed credited and the CRNG rekeyed before
+// anything else draws random bytes (every guest restored from one
+// snapshot had the same CRNG state).
+func renewSteps(cfg bootcfg.Config, now time.Time, e edge) []step {
+	return []step{
+		{"clock", wrap("set the clock", func() error { return e.SetClock(now) })},
+		{"entropy", wrap("entropy seed", func() error { return e.AddEntropy(cfg.EntropySeed) })},
+		{"reseed", wrap("reseed the CRNG", e.ReseedCRNG)},
+	}
+}
+
+// identitySteps make the guest this VM: its name and network
+// (namingSteps), the root grown, tmpfs.
 func identitySteps(cfg bootcfg.Config, ops []netplan.Op, e edge) []step {
+	steps := namingSteps(cfg, ops, e)
+	if cfg.GrowRoot {
+		steps = append(steps, step{"grow", e.GrowRoot})
+	}
+	if len(cfg.Tmpfs) > 0 {
+		steps = append(steps, step{"tmpfs", func() error { return e.Mount(initplan.Tmpfs(cfg.Tmpfs)) }})
+	}
+	return steps
+}
+
+// namingSteps give the guest this VM's name and network: hostname,
+// network (ops), resolv.conf.
+func namingSteps(cfg bootcfg.Config, ops []netplan.Op, e edge) []step {
 	var steps []step
 	if cfg.Hostname != "" {
 		steps = append(steps, step{"hostname", wrap("hostname", func() error { return e.Hostname(cfg.Hostname) })})
@@ -76,12 +107,6 @@ func identitySteps(cfg bootcfg.Config, ops []netplan.Op, e edge) []step {
 	steps = append(steps, step{"network", func() error { return e.Network(ops) }})
 	if content := netplan.ResolvConf(cfg.Network); content != nil {
 		steps = append(steps, step{"resolv.conf", wrap("resolv.conf", func() error { return e.ResolvConf(content) })})
-	}
-	if cfg.GrowRoot {
-		steps = append(steps, step{"grow", e.GrowRoot})
-	}
-	if len(cfg.Tmpfs) > 0 {
-		steps = append(steps, step{"tmpfs", func() error { return e.Mount(initplan.Tmpfs(cfg.Tmpfs)) }})
 	}
 	return steps
 }

@@ -107,6 +107,39 @@ func TestApplyStopsAtAFailure(t *testing.T) {
 	}
 }
 
+// A fork's re-identify: the clock and a fresh random state first, then
+// its name and network, the NIC flushed of its source's identity and
+// given the new MAC before its address. Nothing that would touch the
+// running guest's disk or mounts: no remount, grow, tmpfs or volumes.
+func TestReidentifySteps(t *testing.T) {
+	r := &recorder{}
+	if err := runUntilError(reidentifySteps(ownConfig(), time.Unix(1700000000, 0), r)); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"clock 1700000000", "entropy 0102", "reseed", "hostname web",
+		"network link-up lo; link-down eth0; flush eth0; set-mac eth0 to 06:00:0a:58:00:07; add-addr eth0[06:00:0a:58:00:07] 10.88.0.7/24; " +
+			"link-up eth0[06:00:0a:58:00:07]; default-route eth0[06:00:0a:58:00:07] via 10.88.0.1",
+		"resolv 10.88.0.1",
+	}
+	if !reflect.DeepEqual(r.calls, want) {
+		t.Fatalf("re-identify calls\n%q\nwant\n%q", r.calls, want)
+	}
+	for _, tt := range []struct {
+		failOn, says string
+		calls        int
+	}{
+		{"reseed", "reseed the CRNG: boom", 3},
+		{"network", "boom", 5},
+	} {
+		r := &recorder{failOn: tt.failOn}
+		err := runUntilError(reidentifySteps(ownConfig(), time.Unix(1, 0), r))
+		if err == nil || err.Error() != tt.says || len(r.calls) != tt.calls {
+			t.Errorf("failing %s: %v after %q; want %q after %d calls", tt.failOn, err, r.calls, tt.says, tt.calls)
+		}
+	}
+}
+
 // A boot from its own config keeps its order and goes on after a
 // failure; it sets no clock, reseeds nothing and leaves the root as
 // mounted.

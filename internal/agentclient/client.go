@@ -211,25 +211,42 @@ func (c *Client) Signal(ctx context.Context, sig string) error {
 // keeps the key it was made with (close it and dial again, pinning the new
 // key: its handshake then draws from the reseeded pool).
 func (c *Client) Apply(ctx context.Context, cfg bootcfg.Config, now time.Time) error {
+	return c.sendConfig(ctx, proto.RequestApply, "apply", cfg, now)
+}
+
+// Reidentify gives a running agent restored from a checkpoint of another
+// VM (a fork) its own identity: cfg is the fork's config (its MAC,
+// address, hostname, SSH host key, a fresh entropy seed) and now the
+// host's clock. The guest's processes, the main one included, go on as
+// they were. It returns once the guest is the fork; as with Apply, only
+// connections made after it see cfg's host key. A held agent whose config
+// was never applied refuses it.
+func (c *Client) Reidentify(ctx context.Context, cfg bootcfg.Config, now time.Time) error {
+	return c.sendConfig(ctx, proto.RequestReidentify, "re-identify", cfg, now)
+}
+
+// sendConfig sends a VM's own config and the host's clock in request
+// (RequestApply, RequestReidentify).
+func (c *Client) sendConfig(ctx context.Context, request, what string, cfg bootcfg.Config, now time.Time) error {
 	if cfg.Hold {
-		return fmt.Errorf("agentclient: apply: %w: the config to apply is itself held", errdefs.ErrInvalid)
+		return fmt.Errorf("agentclient: %s: %w: the config is itself held", what, errdefs.ErrInvalid)
 	}
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("agentclient: apply: %w", err)
+		return fmt.Errorf("agentclient: %s: %w", what, err)
 	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
-		return fmt.Errorf("agentclient: apply: %w", err)
+		return fmt.Errorf("agentclient: %s: %w", what, err)
 	}
-	ok, msg, err := c.request(ctx, proto.RequestApply, proto.Marshal(proto.ApplyPayload{Config: raw, NowUnixNano: now.UnixNano()}))
+	ok, msg, err := c.request(ctx, request, proto.Marshal(proto.ApplyPayload{Config: raw, NowUnixNano: now.UnixNano()}))
 	if err != nil {
-		return fmt.Errorf("agentclient: apply: %w", err)
+		return fmt.Errorf("agentclient: %s: %w", what, err)
 	}
 	if !ok {
 		if len(msg) > 0 {
-			return fmt.Errorf("agentclient: apply: the guest agent: %s: %w", msg, errdefs.ErrUnavailable)
+			return fmt.Errorf("agentclient: %s: the guest agent: %s: %w", what, msg, errdefs.ErrUnavailable)
 		}
-		return fmt.Errorf("agentclient: apply: %w: the VM's guest agent is older than this banger; pull or import its image again", ErrOldAgent)
+		return fmt.Errorf("agentclient: %s: %w: the VM's guest agent is older than this banger; pull or import its image again", what, ErrOldAgent)
 	}
 	return nil
 }

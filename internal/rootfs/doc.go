@@ -26,6 +26,11 @@
 // resizing not supported with sparse_super2"). Choose therefore picks a raw
 // strategy when a larger disk is asked for.
 //
+// Checkpoints and forks: Manager.Clone makes a point-in-time copy of a
+// paused VM's disk for every strategy (the raw file, the qcow2 overlay
+// with its backing image, the dm-snapshot COW file), by FICLONE where the
+// file system has it, else sparse; a fork's disk is a clone of that copy.
+//
 // Every external command is built as a value (argv) by a pure function and
 // run through a small runner, so tests assert the exact command lines.
 package rootfs

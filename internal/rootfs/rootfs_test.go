@@ -251,31 +251,8 @@ func TestQCOW2Strategy(t *testing.T) {
 // TestReflinkStrategy runs the conformance on a loop-mounted XFS with
 // reflinks, and checks Probe tells it apart from a file system without.
 func TestReflinkStrategy(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RequireBinary(t, "mkfs.xfs", "xfsprogs")
-	dir := t.TempDir()
-	backing := filepath.Join(dir, "xfs.img")
-	if err := os.WriteFile(backing, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(backing, 512<<20); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mkfs.xfs", "-q", "-m", "reflink=1", backing).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.xfs: %v %s", err, out)
-	}
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-o", "loop", backing, mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount: %v %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-d", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount: %v %s", err, out)
-		}
-	})
+	mnt := xfsMount(t)
+	dir := filepath.Dir(mnt)
 	if c := Probe(mnt); c.Reflink != nil {
 		t.Fatalf("Probe on XFS with reflink=1: %v", c.Reflink)
 	}

@@ -100,6 +100,43 @@ func (n Netlink) LinkUp(name string) error {
 	return netlink.LinkSetUp(l)
 }
 
+// LinkDown sets the link down.
+func (n Netlink) LinkDown(name string) error {
+	l, err := n.link(name)
+	if err != nil {
+		return err
+	}
+	return netlink.LinkSetDown(l)
+}
+
+// Flush removes the link's routes (main table), then its addresses, of
+// every family; what the kernel removed meanwhile is fine.
+func (n Netlink) Flush(name string) error {
+	l, err := n.link(name)
+	if err != nil {
+		return err
+	}
+	routes, err := netlink.RouteList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("list routes: %w", err)
+	}
+	for _, r := range routes {
+		if err := netlink.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("delete route %s: %w", r, err)
+		}
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("list addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if err := netlink.AddrDel(l, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("delete address %s: %w", a.IPNet, err)
+		}
+	}
+	return nil
+}
+
 // SetMTU sets the link's MTU.
 func (n Netlink) SetMTU(name string, mtu int) error {
 	l, err := n.link(name)

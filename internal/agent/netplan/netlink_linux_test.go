@@ -119,3 +119,36 @@ func TestNetlinkAppliesHeldPlanInANamespace(t *testing.T) {
 		checkLink(t, "nic8", n)
 	})
 }
+
+// A fork's re-identify through real netlink: the NIC configured as the
+// source VM (its MAC, address, routes) ends with only the new VM's — no
+// address or route of the source's is left.
+func TestNetlinkAppliesReidentifyPlanInANamespace(t *testing.T) {
+	old := &bootcfg.Network{
+		MAC: "06:00:0a:58:00:0b", Address: netip.MustParsePrefix("10.77.0.11/24"),
+		Gateway: netip.MustParseAddr("10.77.0.1"), MTU: 1500,
+	}
+	n := &bootcfg.Network{
+		MAC: "06:00:0a:58:00:0c", Address: netip.MustParsePrefix("10.78.0.12/24"),
+		Gateway: netip.MustParseAddr("10.78.0.1"), MTU: 1400,
+	}
+	inNamespace(t, "nic9", old.MAC, func() {
+		if err := Apply(Plan(old), Netlink{}); err != nil {
+			t.Fatal(err)
+		}
+		l, _ := netlink.LinkByName("nic9")
+		if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("10.79.0.5"), Mask: net.CIDRMask(16, 32)}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := Apply(ReidentifyPlan(n), Netlink{}); err != nil {
+			t.Fatal(err)
+		}
+		checkLink(t, "nic9", n)
+		routes, _ := netlink.RouteList(l, netlink.FAMILY_V4)
+		for _, r := range routes {
+			if r.Gw.Equal(net.IP(old.Gateway.AsSlice())) || (r.Dst != nil && !r.Dst.Contains(net.IP(n.Address.Addr().AsSlice()))) {
+				t.Errorf("a route of the old identity is left: %v", r)
+			}
+		}
+	})
+}

@@ -1,6 +1,7 @@
 // Package netplan turns the boot config's network section into the
 // operations PID 1 performs (loopback up; the NIC's MAC in a held boot's
-// apply, its MTU, address, link and default route; /etc/resolv.conf) as
+// apply, and its old address and routes flushed in a fork's re-identify;
+// its MTU, address, link and default route; /etc/resolv.conf) as
 // plain values, executed through a
 // small Handle (netlink in the guest, a recorder in tests). The image needs
 // no `ip` binary and no DHCP client.
@@ -22,6 +23,8 @@ type Kind string
 // The operations.
 const (
 	LinkUp       Kind = "link-up"
+	LinkDown     Kind = "link-down"
+	Flush        Kind = "flush"
 	SetMAC       Kind = "set-mac"
 	SetMTU       Kind = "set-mtu"
 	AddAddr      Kind = "add-addr"
@@ -96,6 +99,26 @@ func HeldPlan(n *bootcfg.Network) []Op {
 	return append([]Op{ops[0], set}, ops[1:]...)
 }
 
+// ReidentifyPlan returns the operations that make a running guest's NIC
+// another VM's (a fork restored from a checkpoint takes a new identity):
+// the NIC, found by its name (it has the source VM's MAC), goes down —
+// the kernel drops its IPv6 addresses, link-local included, and the
+// routes through it — loses whatever address and route is left, gets
+// n.MAC, and then Plan(n) runs as in any boot, bringing it up again
+// (which derives a new link-local address from the new MAC).
+func ReidentifyPlan(n *bootcfg.Network) []Op {
+	ops := Plan(n)
+	if n == nil {
+		return ops
+	}
+	link := n.InterfaceName()
+	prefix := []Op{ops[0], {Kind: LinkDown, Link: link}, {Kind: Flush, Link: link}}
+	if n.MAC != "" {
+		prefix = append(prefix, Op{Kind: SetMAC, Link: link, HWAddr: n.MAC})
+	}
+	return append(prefix, ops[1:]...)
+}
+
 // Handle executes operations on links named by Resolve.
 type Handle interface {
 	// Resolve returns the name of the link (by MAC when set, else by
@@ -103,6 +126,10 @@ type Handle interface {
 	// driver is still probing.
 	Resolve(name, mac string) (string, error)
 	LinkUp(name string) error
+	LinkDown(name string) error
+	// Flush removes every address of the link and every route through
+	// it.
+	Flush(name string) error
 	SetMAC(name, mac string) error
 	SetMTU(name string, mtu int) error
 	AddAddr(name string, addr netip.Prefix) error
@@ -119,6 +146,10 @@ func Apply(ops []Op, h Handle) error {
 		switch o.Kind {
 		case LinkUp:
 			err = h.LinkUp(name)
+		case LinkDown:
+			err = h.LinkDown(name)
+		case Flush:
+			err = h.Flush(name)
 		case SetMAC:
 			err = h.SetMAC(name, o.HWAddr)
 		case SetMTU:

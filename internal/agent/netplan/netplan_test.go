@@ -72,6 +72,36 @@ func TestHeldPlan(t *testing.T) {
 	}
 }
 
+// A fork's re-identify takes the NIC down, flushes what the source's
+// identity left on it, gives it the new MAC (found by name: it has the
+// source's), then plans as any boot.
+func TestReidentifyPlan(t *testing.T) {
+	tests := []struct {
+		name string
+		n    *bootcfg.Network
+		want []string
+	}{
+		{"no NIC", nil, []string{"link-up lo"}},
+		{"no MAC", &bootcfg.Network{Address: netip.MustParsePrefix("10.88.0.5/24")},
+			[]string{"link-up lo", "link-down eth0", "flush eth0", "add-addr eth0 10.88.0.5/24", "link-up eth0"}},
+		{"full", &bootcfg.Network{
+			MAC: "06:00:0a:58:00:07", Address: netip.MustParsePrefix("10.88.0.7/24"), Gateway: netip.MustParseAddr("10.88.0.1"), MTU: 1400,
+		}, []string{
+			"link-up lo", "link-down eth0", "flush eth0", "set-mac eth0 to 06:00:0a:58:00:07", "set-mtu eth0[06:00:0a:58:00:07] 1400",
+			"add-addr eth0[06:00:0a:58:00:07] 10.88.0.7/24", "link-up eth0[06:00:0a:58:00:07]", "default-route eth0[06:00:0a:58:00:07] via 10.88.0.1",
+		}},
+		{"named NIC", &bootcfg.Network{MAC: "06:00:0a:58:00:08", Interface: "ens3", Address: netip.MustParsePrefix("fd00::8/64")},
+			[]string{"link-up lo", "link-down ens3", "flush ens3", "set-mac ens3 to 06:00:0a:58:00:08", "add-addr ens3[06:00:0a:58:00:08] fd00::8/64", "link-up ens3[06:00:0a:58:00:08]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strs(ReidentifyPlan(tt.n)); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("ReidentifyPlan = %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
 type fakeHandle struct {
 	calls  []string
 	byMAC  map[string]string
@@ -94,7 +124,9 @@ func (f *fakeHandle) do(s string) error {
 	}
 	return nil
 }
-func (f *fakeHandle) LinkUp(n string) error { return f.do("up " + n) }
+func (f *fakeHandle) LinkUp(n string) error   { return f.do("up " + n) }
+func (f *fakeHandle) LinkDown(n string) error { return f.do("down " + n) }
+func (f *fakeHandle) Flush(n string) error    { return f.do("flush " + n) }
 func (f *fakeHandle) SetMAC(n, mac string) error {
 	for m, name := range f.byMAC {
 		if name == n {
@@ -139,6 +171,14 @@ func TestApply(t *testing.T) {
 	want = []string{"up lo", "mac eth0 aa:bb:cc:dd:ee:ff", "mtu eth0 9000", "addr eth0 10.0.0.2/30", "up eth0", "route eth0 10.0.0.1"}
 	if !reflect.DeepEqual(h.calls, want) {
 		t.Fatalf("held calls %q, want %q", h.calls, want)
+	}
+	// A fork's NIC has its source's MAC and is found by name too.
+	h = &fakeHandle{byMAC: map[string]string{"06:00:0a:58:00:99": "eth0"}, failOn: "flush eth0"}
+	if err := Apply(ReidentifyPlan(n), h); err == nil || !strings.Contains(err.Error(), "flush eth0") {
+		t.Fatalf("a failing flush: %v", err)
+	}
+	if want := []string{"up lo", "down eth0", "flush eth0"}; !reflect.DeepEqual(h.calls, want) {
+		t.Fatalf("re-identify calls %q, want %q: nothing after the failing flush", h.calls, want)
 	}
 }
 

@@ -33,6 +33,16 @@
 //     the root, tmpfs, mounts, its SSH host key for new connections —
 //     then start the main process; replies once that is done, or false
 //     with the error text.
+//   - RequestReidentify (global): to a running agent (booted from its own
+//     config, or held and applied) that was restored from a checkpoint
+//     of another VM — a fork: set the clock, reseed the entropy pool,
+//     and make the guest the config's VM (ApplyPayload) — its NIC's MAC,
+//     the source's addresses and routes replaced by its own, resolv.conf,
+//     hostname, its SSH host key and authorized keys for new
+//     connections. The running processes, the main one included, go on;
+//     mounts, tmpfs and the root's size are left as they are. Refused to
+//     a held agent never applied. Replies once done, or false with the
+//     error text.
 //
 // An agent older than a request replies false with no payload; the host
 // says the image's agent is too old.
@@ -54,19 +64,20 @@ import (
 
 // Request names.
 const (
-	RequestExec      = "banger-exec@banger.dev"
-	RequestAttach    = "banger-attach@banger.dev"
-	RequestShutdown  = "banger-shutdown@banger.dev"
-	RequestSignal    = "banger-signal@banger.dev"
-	RequestSync      = "banger-sync@banger.dev"
-	RequestInfo      = "banger-info@banger.dev"
-	RequestMemory    = "banger-memory@banger.dev"
-	RequestProcesses = "banger-processes@banger.dev"
-	RequestKeepalive = "keepalive@openssh.com"
-	RequestApply     = "banger-apply@banger.dev"
+	RequestExec       = "banger-exec@banger.dev"
+	RequestAttach     = "banger-attach@banger.dev"
+	RequestShutdown   = "banger-shutdown@banger.dev"
+	RequestSignal     = "banger-signal@banger.dev"
+	RequestSync       = "banger-sync@banger.dev"
+	RequestInfo       = "banger-info@banger.dev"
+	RequestMemory     = "banger-memory@banger.dev"
+	RequestProcesses  = "banger-processes@banger.dev"
+	RequestKeepalive  = "keepalive@openssh.com"
+	RequestApply      = "banger-apply@banger.dev"
+	RequestReidentify = "banger-reidentify@banger.dev"
 )
 
-// ApplyPayload is RequestApply's payload.
+// ApplyPayload is RequestApply's and RequestReidentify's payload.
 type ApplyPayload struct {
 	// Config is the VM's own boot config (a bootcfg.Config, not held),
 	// its EntropySeed fresh for this VM.

@@ -56,6 +56,9 @@ type Options struct {
 	// Apply applies a held boot's config (an apply request); nil refuses
 	// it as an older agent would.
 	Apply func(proto.ApplyPayload) error
+	// Reidentify gives a running VM (a fork) a new identity (a
+	// re-identify request); nil refuses it as an older agent would.
+	Reidentify func(proto.ApplyPayload) error
 	// SFTPServer is the argv of an sftp server on stdin/stdout
 	// (banger-agent sftp-server) run as the session's user when that is
 	// not the agent's own; empty serves sftp in-process only.
@@ -199,14 +202,19 @@ func (s *Server) globalRequests(reqs <-chan *ssh.Request) {
 			}
 			// It may wait for the main process to start.
 			go s.replyWhenDone(r, "signal", func() error { return s.opts.Signal(p) })
-		case proto.RequestApply:
+		case proto.RequestApply, proto.RequestReidentify:
+			what, do := "apply", s.opts.Apply
+			if r.Type == proto.RequestReidentify {
+				what, do = "re-identify", s.opts.Reidentify
+			}
 			var p proto.ApplyPayload
-			if proto.Unmarshal(r.Payload, &p) != nil || s.opts.Apply == nil {
+			if proto.Unmarshal(r.Payload, &p) != nil || do == nil {
 				_ = r.Reply(false, nil)
 				continue
 			}
-			// Growing the root and starting the main process take a while.
-			go s.replyWhenDone(r, "apply", func() error { return s.opts.Apply(p) })
+			// Growing the root, starting the main process, bringing a
+			// NIC up take a while.
+			go s.replyWhenDone(r, what, func() error { return do(p) })
 		case proto.RequestSync:
 			// In its own goroutine: a sync of a busy disk takes a while,
 			// and keepalives must still be answered.
