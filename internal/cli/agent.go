@@ -16,6 +16,11 @@ import (
 // socket; the client key is throwaway, since the socket is the
 // authorization.
 func (a *App) agent(ctx context.Context, ref string) (*agentclient.Client, error) {
+	return a.agentTimed(ctx, ref, nil)
+}
+
+// agentTimed is agent marking its steps in times.
+func (a *App) agentTimed(ctx context.Context, ref string, times *stepTimes) (*agentclient.Client, error) {
 	c, err := a.Client()
 	if err != nil {
 		return nil, err
@@ -24,16 +29,20 @@ func (a *App) agent(ctx context.Context, ref string) (*agentclient.Client, error
 	if err != nil {
 		return nil, err
 	}
+	times.mark("info")
 	conn, err := api.Dial(ctx, c, api.VMSSH, api.None{}, ref)
 	if err != nil {
 		return nil, err
 	}
+	times.mark("connect")
 	key, err := agentclient.NewClientKey()
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
-	return agentclient.Dial(ctx, conn, agentclient.Config{HostKey: hostKey, Signer: key.Signer})
+	client, err := agentclient.Dial(ctx, conn, agentclient.Config{HostKey: hostKey, Signer: key.Signer})
+	times.mark("handshake")
+	return client, err
 }
 
 func (a *App) proxyHostKey(ctx context.Context) (ssh.PublicKey, error) {
