@@ -12,9 +12,9 @@ import (
 
 // agent opens an SSH connection to a VM through the daemon's front door
 // (POST /v1/vms/{ref}/ssh): the daemon proxies it onto the VM's agent. The
-// daemon's host key is pinned from /v1/info, fetched over the same trusted
-// socket; the client key is throwaway, since the socket is the
-// authorization.
+// daemon's host key is pinned from the upgrade's answer (or /v1/info),
+// both on the same trusted socket; the client key is throwaway, since the
+// socket is the authorization.
 func (a *App) agent(ctx context.Context, ref string) (*agentclient.Client, error) {
 	return a.agentTimed(ctx, ref, nil)
 }
@@ -25,16 +25,24 @@ func (a *App) agentTimed(ctx context.Context, ref string, times *stepTimes) (*ag
 	if err != nil {
 		return nil, err
 	}
-	hostKey, err := a.proxyHostKey(ctx)
-	if err != nil {
-		return nil, err
-	}
-	times.mark("info")
 	conn, err := api.Dial(ctx, c, api.VMSSH, api.None{}, ref)
 	if err != nil {
 		return nil, err
 	}
 	times.mark("connect")
+	// The upgrade's answer names the host key; a daemon from before it
+	// did not, and /v1/info does.
+	var hostKey ssh.PublicKey
+	if line := api.UpgradeHeader(conn).Get(api.HeaderProxyHostKey); line != "" {
+		hostKey, err = agentclient.ParsePublicKey(line)
+	} else {
+		hostKey, err = a.proxyHostKey(ctx)
+		times.mark("info")
+	}
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
 	key, err := agentclient.NewClientKey()
 	if err != nil {
 		_ = conn.Close()

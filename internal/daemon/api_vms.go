@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"net/http"
+	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/sshproxy"
@@ -118,6 +121,7 @@ func (d *Daemon) ssh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tr.Mark("lookup")
+	w.Header().Set(api.HeaderProxyHostKey, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(d.parts.proxyKey.PublicKey()))))
 	conn, err := api.Hijack(w, r, api.ProtocolSSH)
 	if err != nil {
 		api.WriteError(w, err)
