@@ -46,6 +46,9 @@ type Config struct {
 	Signer ssh.Signer
 	// User is the SSH user name; empty means DefaultUser.
 	User string
+	// KeyExchanges, when set, are the key exchange algorithms to offer;
+	// empty means x/crypto/ssh's defaults.
+	KeyExchanges []string
 }
 
 // Client is one SSH connection to an agent.
@@ -82,6 +85,7 @@ func Dial(ctx context.Context, conn net.Conn, cfg Config) (*Client, error) {
 		HostKeyAlgorithms: []string{cfg.HostKey.Type()},
 		ClientVersion:     "SSH-2.0-banger",
 	}
+	sc.KeyExchanges = cfg.KeyExchanges
 	if d, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(d)
 	}

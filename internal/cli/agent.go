@@ -48,10 +48,19 @@ func (a *App) agentTimed(ctx context.Context, ref string, times *stepTimes) (*ag
 		_ = conn.Close()
 		return nil, err
 	}
-	client, err := agentclient.Dial(ctx, conn, agentclient.Config{HostKey: hostKey, Signer: key.Signer})
+	client, err := agentclient.Dial(ctx, conn, agentclient.Config{HostKey: hostKey, Signer: key.Signer, KeyExchanges: proxyKeyExchanges})
 	times.mark("handshake")
 	return client, err
 }
+
+// proxyKeyExchanges is what the CLI offers the daemon's proxy: plain
+// curve25519. The connection is the daemon's own unix socket, which only
+// root and the banger group may open, and SSH there is a multiplexer;
+// x/crypto's default first choice, the post-quantum hybrid
+// (mlkem768x25519), cost every exec ~0.6 ms more of key generation and
+// encapsulation in a fresh process. OpenSSH clients through ssh-config
+// negotiate as they like: the proxy offers both.
+var proxyKeyExchanges = []string{"curve25519-sha256"}
 
 func (a *App) proxyHostKey(ctx context.Context) (ssh.PublicKey, error) {
 	c, err := a.Client()
