@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -55,6 +56,9 @@ type Config struct {
 type Client struct {
 	client *ssh.Client
 	conn   net.Conn
+	// noExecChannel: the agent rejected proto.ChannelExec (an older
+	// agent); execs go as a session and a request.
+	noExecChannel atomic.Bool
 }
 
 // Over returns a Client on an SSH connection someone else owns (the

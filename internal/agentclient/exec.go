@@ -118,12 +118,21 @@ func (c *Client) OpenMain(ctx context.Context, stdin io.Reader, stdout, stderr i
 }
 
 // open opens a session channel and sends it request with payload; of r
-// only the streams, TTY, signals and trace count.
+// only the streams, TTY, signals and trace count. An exec without a TTY
+// goes in the channel's open (proto.ChannelExec) unless this agent is
+// known not to have it.
 func (c *Client) open(ctx context.Context, request string, payload []byte, r ExecRequest) (*Process, error) {
-	stdin, stdout, stderr, tty := r.Stdin, r.Stdout, r.Stderr, r.TTY
+	tty := r.TTY
 	trace := r.Trace
 	if trace == nil {
 		trace = func(string) {}
+	}
+	if request == proto.RequestExec && tty == nil && !c.noExecChannel.Load() {
+		p, err := c.openExec(ctx, payload, r, trace)
+		if !errors.Is(err, errNoExecChannel) {
+			return p, err
+		}
+		c.noExecChannel.Store(true)
 	}
 	ch, reqs, err := c.client.OpenChannel("session", nil)
 	if err != nil {
@@ -166,6 +175,39 @@ func (c *Client) open(ctx context.Context, request string, payload []byte, r Exe
 		return fail(fmt.Errorf("agentclient: %s refused", request))
 	}
 	trace("start")
+	return p.run(ctx, request, r), nil
+}
+
+// errNoExecChannel is an agent older than proto.ChannelExec: it rejected
+// the channel type, so the command did not run.
+var errNoExecChannel = errors.New("agentclient: the agent has no exec channel")
+
+// openExec opens a proto.ChannelExec: the channel's open carries the
+// exec, and its confirmation says the agent started it.
+func (c *Client) openExec(ctx context.Context, payload []byte, r ExecRequest, trace func(string)) (*Process, error) {
+	ch, reqs, err := c.client.OpenChannel(proto.ChannelExec, payload)
+	var oce *ssh.OpenChannelError
+	switch {
+	case errors.As(err, &oce) && oce.Reason == ssh.UnknownChannelType:
+		return nil, errNoExecChannel
+	case errors.As(err, &oce):
+		return nil, fmt.Errorf("agentclient: %s refused: %s", proto.RequestExec, oce.Message)
+	case err != nil:
+		// The open carried the command: never run it again on the
+		// caller's behalf.
+		return nil, fmt.Errorf("agentclient: %s: the session closed before the agent answered (the VM stopped, or the connection to it broke); the command may have run: %w", proto.RequestExec, err)
+	}
+	trace("open")
+	trace("start")
+	p := &Process{ch: ch, status: make(chan int, 1), ctx: ctx}
+	go p.watchStatus(reqs)
+	return p.run(ctx, proto.RequestExec, r), nil
+}
+
+// run starts copying the process's streams and forwarding r's signals
+// and window sizes; request is what the channel started.
+func (p *Process) run(ctx context.Context, request string, r ExecRequest) *Process {
+	ch, stdin, stdout, stderr, tty := p.ch, r.Stdin, r.Stdout, r.Stderr, r.TTY
 	if stdout == nil {
 		stdout = io.Discard
 	}
@@ -189,7 +231,7 @@ func (c *Client) open(ctx context.Context, request string, payload []byte, r Exe
 		_ = ch.Close()
 	})
 	go func() { p.copying.Wait(); close(done) }()
-	return p, nil
+	return p
 }
 
 func sendPty(ch ssh.Channel, tty *TTYConfig) error {

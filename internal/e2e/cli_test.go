@@ -55,7 +55,7 @@ func TestExecArgumentsAndExitCodes(t *testing.T) {
 	if code != 4 || out != "timed\n" || json.Unmarshal([]byte(errOut), &steps) != nil {
 		t.Errorf("exec --timings: exit %d, stdout %q, stderr %q: want 4, the output, JSON steps", code, out, errOut)
 	}
-	for _, k := range []string{"handshake", "open", "start", "command", "total", "daemon_lookup", "daemon_open", "daemon_reply", "daemon_exit"} {
+	for _, k := range []string{"handshake", "open", "start", "command", "total", "daemon_lookup", "daemon_open", "daemon_exit"} {
 		if _, ok := steps[k]; !ok {
 			t.Errorf("exec --timings has no step %q: %s", k, errOut)
 		}

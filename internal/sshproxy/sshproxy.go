@@ -90,7 +90,8 @@ func forwardGlobal(reqs <-chan *ssh.Request, upstream Upstream, tr *Trace) {
 // EOF and close in order. The agent's exit-status is forwarded only after
 // all output before it has been delivered, so a client never sees the exit
 // before the last bytes. tr gets the agent's answer times: "open", the
-// last "reply" to a request, and "exit" from that reply to the exit status.
+// last "reply" to a request, and "exit" from that reply (or the open) to
+// the exit status.
 func proxyChannel(nc ssh.NewChannel, upstream Upstream, tr *Trace) {
 	t0 := time.Now()
 	uch, ureqs, err := upstream.OpenChannel(nc.ChannelType(), nc.ExtraData())
@@ -136,7 +137,7 @@ func proxyChannel(nc ssh.NewChannel, upstream Upstream, tr *Trace) {
 	// have its close reach the client before the reply to exec: the client
 	// saw EOF for a command that ran.
 	var replying sync.Mutex
-	var replied time.Time // when the last reply came, under replying
+	replied := time.Now() // when the last reply (or the open) came, under replying
 	// Client requests (pty-req, env, exec, subsystem, window-change, signal).
 	go func() {
 		for r := range dreqs {
@@ -160,7 +161,7 @@ func proxyChannel(nc ssh.NewChannel, upstream Upstream, tr *Trace) {
 			<-outDone
 		}
 		replying.Lock()
-		if !replied.IsZero() && (r.Type == "exit-status" || r.Type == "exit-signal") {
+		if r.Type == "exit-status" || r.Type == "exit-signal" {
 			// Under the lock the reply is recorded; an exit read just
 			// before it was stamped counts as at once.
 			tr.Set("exit", max(exited.Sub(replied), 0))

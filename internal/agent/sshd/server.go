@@ -165,6 +165,8 @@ func (s *Server) ServeConn(c net.Conn) {
 		switch nc.ChannelType() {
 		case "session":
 			wg.Go(func() { s.session(ctx, sconn.User(), nc) })
+		case proto.ChannelExec:
+			wg.Go(func() { s.execSession(ctx, sconn.User(), nc) })
 		case "direct-tcpip":
 			wg.Go(func() { s.directTCPIP(nc) })
 		case "direct-streamlocal@openssh.com":

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"time"
 
+	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/api"
 )
@@ -20,16 +23,16 @@ var stepHelp = map[string]string{
 	"info":             "the daemon's host key (an API round trip)",
 	"connect":          "the upgrade of a socket connection to SSH",
 	"handshake":        "SSH handshake with the daemon's proxy",
-	"open":             "session channel open (through the proxy to the agent)",
-	"start":            "exec request until the agent accepted it",
+	"open":             "channel open (through the proxy to the agent)",
+	"start":            "exec request until the agent accepted it (0 when the open carried it)",
 	"command":          "until the exit status and output arrived",
 	"total":            "main to the end of the command, inside the CLI",
 	"daemon_lookup":    "daemon: the VM and its agent connection",
 	"daemon_upgrade":   "daemon: 101 Switching Protocols",
 	"daemon_handshake": "daemon: its side of the handshake",
-	"daemon_open":      "daemon: the agent's channel open",
-	"daemon_reply":     "daemon: the agent's reply to the exec request",
-	"daemon_exit":      "daemon: that reply to the agent's exit status (the guest's spawn and wait)",
+	"daemon_open":      "daemon: the agent's channel open (an exec channel: and its start)",
+	"daemon_reply":     "daemon: the agent's reply to the exec request (a session channel)",
+	"daemon_exit":      "daemon: that reply, or the open, to the agent's exit status (the guest's spawn and wait)",
 }
 
 // wall returns a case that runs argv and times it, wall clock.
@@ -131,6 +134,30 @@ func (p *inProcess) exec() (float64, error) {
 		err = fmt.Errorf("in-process exec of true: exit status %d", code)
 	}
 	return d, err
+}
+
+// sessionExec is an exec the way agents before proto.ChannelExec take
+// it: a session channel, then the exec request, two round trips to the
+// guest before the command starts.
+func (p *inProcess) sessionExec() (float64, error) {
+	t0 := time.Now()
+	ch, reqs, err := p.client.SSH().OpenChannel("session", nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = ch.Close() }()
+	payload := proto.Marshal(proto.ExecPayload{Argv: []string{"true"}})
+	if ok, err := ch.SendRequest(proto.RequestExec, true, payload); err != nil || !ok {
+		return 0, fmt.Errorf("session exec of true: ok=%v err=%v", ok, err)
+	}
+	_ = ch.CloseWrite()
+	go func() { _, _ = io.Copy(io.Discard, ch) }()
+	for r := range reqs {
+		if r.Type == "exit-status" {
+			return ms(time.Since(t0)), nil
+		}
+	}
+	return 0, errors.New("session exec of true: no exit status")
 }
 
 func (p *inProcess) close() { _ = p.client.Close() }
