@@ -16,10 +16,10 @@ import (
 // the daemon's proxy (see package sshproxy).
 const ProtocolSSH = "banger-ssh"
 
-// HeaderProxyHostKey, in the answer to an SSH upgrade, is the daemon
-// proxy's host key (authorized_keys form): the one Info.ProxyHostKey
-// says, on the same trusted socket, so a client pins it without asking
-// /v1/info first.
+// HeaderProxyHostKey is the header of the answer to an SSH upgrade that
+// names the daemon proxy's host key (authorized_keys form): the one
+// Info.ProxyHostKey says, on the same trusted socket, so a client pins it
+// without asking /v1/info first.
 const HeaderProxyHostKey = "Banger-Proxy-Host-Key"
 
 // upgrade asks the daemon to switch the connection at path to protocol and

@@ -147,8 +147,12 @@ func (p *inProcess) sessionExec() (float64, error) {
 	}
 	defer func() { _ = ch.Close() }()
 	payload := proto.Marshal(proto.ExecPayload{Argv: []string{"true"}})
-	if ok, err := ch.SendRequest(proto.RequestExec, true, payload); err != nil || !ok {
-		return 0, fmt.Errorf("session exec of true: ok=%v err=%v", ok, err)
+	ok, err := ch.SendRequest(proto.RequestExec, true, payload)
+	if err != nil {
+		return 0, fmt.Errorf("session exec of true: %w", err)
+	}
+	if !ok {
+		return 0, errors.New("session exec of true: refused")
 	}
 	_ = ch.CloseWrite()
 	go func() { _, _ = io.Copy(io.Discard, ch) }()
