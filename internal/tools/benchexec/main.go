@@ -146,7 +146,7 @@ func run() error {
 		}
 		fmt.Printf("round %2d: %s ms\n", i+1, strings.Join(line, "  "))
 	}
-	spawn, err := guestSpawn(d, vm, *rounds)
+	spawn, err := guestSpawn(d, vm, *rounds*10)
 	if err != nil {
 		return err
 	}
@@ -155,11 +155,11 @@ func run() error {
 	for j, c := range cases {
 		fmt.Printf("%-38s %9.1f %9.1f\n", c.name, got[j].median(), got[j].p90())
 	}
-	fmt.Printf("%-38s %9.1f %9.1f\n", "guest: fork+exec+wait of /bin/true", spawn.median(), spawn.p90())
+	fmt.Printf("%-38s %9.1f %9s   (mean of %d: the guest's clock may tick at 4 ms)\n", "guest: fork+exec+wait of /bin/true", spawn, "-", *rounds*10)
 	printBreakdown(order, steps)
 	exec, version, inspect, in, session := got[0].median(), got[1].median(), got[2].median(), got[3].median(), got[4].median()
 	fmt.Printf("\nratios (medians): exec/version %.2fx  exec/inspect %.2fx  exec/in-process %.2fx  in-process/guest spawn %.2fx  in-process exec channel/session %.2fx\n",
-		exec/version, exec/inspect, exec/in, in/spawn.median(), in/session)
+		exec/version, exec/inspect, exec/in, in/spawn, in/session)
 	verdict := "met"
 	if exec >= TargetMS {
 		verdict = "not met"
@@ -168,17 +168,17 @@ func run() error {
 	return nil
 }
 
-// guestSpawn runs the guest mode in the VM and returns its samples.
-func guestSpawn(d *benchdaemon.Daemon, vm string, n int) (samples, error) {
+// guestSpawn runs the guest mode in the VM and returns its mean.
+func guestSpawn(d *benchdaemon.Daemon, vm string, n int) (float64, error) {
 	out, _, err := d.CLI("exec", vm, "/benchexec", "guest", fmt.Sprint(n))
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	var s samples
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		return nil, fmt.Errorf("guest said %q: %w", out, err)
+	var mean float64
+	if err := json.Unmarshal([]byte(out), &mean); err != nil {
+		return 0, fmt.Errorf("guest said %q: %w", out, err)
 	}
-	return s, nil
+	return mean, nil
 }
 
 // printBreakdown prints the median of each step `exec --timings` reported.
