@@ -12,6 +12,7 @@
 #   make bench-start  the same restored from a boot snapshot vs --cold vs bare QEMU, and 5 VMs' memory
 #   make bench-stop   banger stop of a VM whose main exits on SIGTERM vs banger kill
 #   make bench-volume 200 MiB through run -v (virtio-fs) vs the guest's own disk
+#   make bench-exec   banger exec VM true vs its parts: process start, an API call, the guest's spawn
 #   make qemu-boot-repeat BOOTS=20  boot the QEMU test guest N times
 #   make crash-matrix kill a daemon at every crash point; nothing may leak
 #   make soak         200 random VM operations with the daemon killed at random
@@ -27,7 +28,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-volume qemu-boot-repeat crash-matrix soak clean FORCE
+.PHONY: all build deps test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-volume bench-exec qemu-boot-repeat crash-matrix soak clean FORCE
 
 all: build
 
@@ -108,6 +109,13 @@ bench-stop: deps build
 # -v shared directory and on the guest's disk, and prints the ratio.
 bench-volume: deps build
 	scripts/bench-volume.sh
+
+# bench-exec times `banger exec VM true` on a running VM against its
+# parts side by side (`banger --version`, `banger inspect VM`, an exec on an
+# open connection, the guest's own spawn) and prints the breakdown
+# `exec --timings` measures; ROUNDS (default 30), BANGER=path as above.
+bench-exec: deps build
+	scripts/bench-exec.sh
 
 # qemu-boot-repeat boots the QEMU echo guest BOOTS times in a row (a
 # boot-path change gets a repeat-N check, docs/architecture.md) and prints

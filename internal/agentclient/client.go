@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -46,12 +47,18 @@ type Config struct {
 	Signer ssh.Signer
 	// User is the SSH user name; empty means DefaultUser.
 	User string
+	// KeyExchanges, when set, are the key exchange algorithms to offer;
+	// empty means x/crypto/ssh's defaults.
+	KeyExchanges []string
 }
 
 // Client is one SSH connection to an agent.
 type Client struct {
 	client *ssh.Client
 	conn   net.Conn
+	// noExecChannel: the agent rejected proto.ChannelExec (an older
+	// agent); execs go as a session and a request.
+	noExecChannel atomic.Bool
 }
 
 // Over returns a Client on an SSH connection someone else owns (the
@@ -82,6 +89,7 @@ func Dial(ctx context.Context, conn net.Conn, cfg Config) (*Client, error) {
 		HostKeyAlgorithms: []string{cfg.HostKey.Type()},
 		ClientVersion:     "SSH-2.0-banger",
 	}
+	sc.KeyExchanges = cfg.KeyExchanges
 	if d, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(d)
 	}

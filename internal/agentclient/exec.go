@@ -36,6 +36,10 @@ type ExecRequest struct {
 	TTY *TTYConfig
 	// Signals, when set, are delivered to the process while it runs.
 	Signals <-chan ssh.Signal
+	// Trace, when set, is called as the request passes its steps: "open"
+	// (the channel is open) and "start" (the agent accepted the command);
+	// `banger exec --timings` times them.
+	Trace func(step string)
 }
 
 // TTYConfig describes the terminal of a TTY session.
@@ -79,7 +83,7 @@ func (c *Client) Start(ctx context.Context, req ExecRequest) (*Process, error) {
 		return nil, errors.New("agentclient: exec: empty argv")
 	}
 	payload := proto.Marshal(proto.ExecPayload{Argv: req.Argv, Env: req.Env, WorkingDir: req.WorkingDir, User: req.User})
-	return c.open(ctx, proto.RequestExec, payload, req.Stdin, req.Stdout, req.Stderr, req.TTY, req.Signals)
+	return c.open(ctx, proto.RequestExec, payload, req)
 }
 
 // AttachMain attaches to the VM's main process: its output so far and from
@@ -99,7 +103,7 @@ func (c *Client) AttachMain(ctx context.Context, stdin io.Reader, stdout, stderr
 // AttachMainTTY attaches to a main process that runs on a TTY (`run -t`):
 // the terminal's size and resizes go to it, and signals are delivered.
 func (c *Client) AttachMainTTY(ctx context.Context, stdin io.Reader, stdout io.Writer, tty TTYConfig, signals <-chan ssh.Signal) (int, error) {
-	p, err := c.open(ctx, proto.RequestAttach, nil, stdin, stdout, io.Discard, &tty, signals)
+	p, err := c.open(ctx, proto.RequestAttach, nil, ExecRequest{Stdin: stdin, Stdout: stdout, Stderr: io.Discard, TTY: &tty, Signals: signals})
 	if err != nil {
 		return 0, err
 	}
@@ -110,14 +114,31 @@ func (c *Client) AttachMainTTY(ctx context.Context, stdin io.Reader, stdout io.W
 // returns once the agent accepted the attachment; Wait then returns the
 // exit status.
 func (c *Client) OpenMain(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, tty *TTYConfig) (*Process, error) {
-	return c.open(ctx, proto.RequestAttach, nil, stdin, stdout, stderr, tty, nil)
+	return c.open(ctx, proto.RequestAttach, nil, ExecRequest{Stdin: stdin, Stdout: stdout, Stderr: stderr, TTY: tty})
 }
 
-func (c *Client) open(ctx context.Context, request string, payload []byte, stdin io.Reader, stdout, stderr io.Writer, tty *TTYConfig, signals <-chan ssh.Signal) (*Process, error) {
+// open opens a session channel and sends it request with payload; of r
+// only the streams, TTY, signals and trace count. An exec without a TTY
+// goes in the channel's open (proto.ChannelExec) unless this agent is
+// known not to have it.
+func (c *Client) open(ctx context.Context, request string, payload []byte, r ExecRequest) (*Process, error) {
+	tty := r.TTY
+	trace := r.Trace
+	if trace == nil {
+		trace = func(string) {}
+	}
+	if request == proto.RequestExec && tty == nil && !c.noExecChannel.Load() {
+		p, err := c.openExec(ctx, payload, r, trace)
+		if !errors.Is(err, errNoExecChannel) {
+			return p, err
+		}
+		c.noExecChannel.Store(true)
+	}
 	ch, reqs, err := c.client.OpenChannel("session", nil)
 	if err != nil {
 		return nil, fmt.Errorf("agentclient: open session: %w", err)
 	}
+	trace("open")
 	p := &Process{ch: ch, status: make(chan int, 1), ctx: ctx}
 	go p.watchStatus(reqs)
 	fail := func(err error) (*Process, error) {
@@ -153,6 +174,14 @@ func (c *Client) open(ctx context.Context, request string, payload []byte, stdin
 		}
 		return fail(fmt.Errorf("agentclient: %s refused", request))
 	}
+	trace("start")
+	return p.run(ctx, request, r), nil
+}
+
+// run starts copying the process's streams and forwarding r's signals
+// and window sizes; request is what the channel started.
+func (p *Process) run(ctx context.Context, request string, r ExecRequest) *Process {
+	ch, stdin, stdout, stderr, tty := p.ch, r.Stdin, r.Stdout, r.Stderr, r.TTY
 	if stdout == nil {
 		stdout = io.Discard
 	}
@@ -168,7 +197,7 @@ func (c *Client) open(ctx context.Context, request string, payload []byte, stdin
 		_ = ch.CloseWrite()
 	}()
 	done := make(chan struct{})
-	go p.forward(done, signals, tty)
+	go p.forward(done, r.Signals, tty)
 	p.stop = context.AfterFunc(ctx, func() {
 		if request != proto.RequestAttach { // a host leaving an attach only detaches
 			_ = p.Signal(ssh.SIGKILL)
@@ -176,7 +205,7 @@ func (c *Client) open(ctx context.Context, request string, payload []byte, stdin
 		_ = ch.Close()
 	})
 	go func() { p.copying.Wait(); close(done) }()
-	return p, nil
+	return p
 }
 
 func sendPty(ch ssh.Channel, tty *TTYConfig) error {

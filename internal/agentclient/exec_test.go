@@ -280,3 +280,26 @@ func Test50ConcurrentSessions(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestExecTraceCallsItsSteps(t *testing.T) {
+	a := agenttest.Start(t, bootcfg.Config{
+		Main:     &bootcfg.Process{Argv: []string{"sleep", "60"}},
+		Detached: true,
+	})
+	c := a.Dial(t)
+	var steps []string
+	code, err := c.Exec(ctxT(t), agentclient.ExecRequest{Argv: []string{"true"}, Trace: func(s string) { steps = append(steps, s) }})
+	if err != nil || code != 0 {
+		t.Fatalf("exec true: code %d, %v", code, err)
+	}
+	if strings.Join(steps, ",") != "open,start" {
+		t.Fatalf("trace steps %v, want open then start", steps)
+	}
+	steps = nil
+	if _, err := c.Exec(ctxT(t), agentclient.ExecRequest{Argv: []string{"/nonexistent"}, Trace: func(s string) { steps = append(steps, s) }}); err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 2 {
+		t.Fatalf("a command that cannot run still opened and started (its 127 comes as the exit status): %v", steps)
+	}
+}

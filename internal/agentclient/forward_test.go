@@ -106,4 +106,12 @@ func TestAuthentication(t *testing.T) {
 	if err := dial(func(*agenttestConfig) {}); err != nil {
 		t.Fatalf("the right keys: %v", err)
 	}
+	// KeyExchanges is what the client offers: one the agent knows works,
+	// one it does not fails the handshake.
+	if err := dial(func(c *agenttestConfig) { c.KeyExchanges = []string{"curve25519-sha256"} }); err != nil {
+		t.Fatalf("curve25519-sha256 only: %v", err)
+	}
+	if err := dial(func(c *agenttestConfig) { c.KeyExchanges = []string{"no-such-kex"} }); err == nil || !strings.Contains(err.Error(), "key exchange") {
+		t.Fatalf("an unknown key exchange must fail the handshake: %v", err)
+	}
 }

@@ -16,6 +16,12 @@ import (
 // the daemon's proxy (see package sshproxy).
 const ProtocolSSH = "banger-ssh"
 
+// HeaderProxyHostKey is the header of the answer to an SSH upgrade that
+// names the daemon proxy's host key (authorized_keys form): the one
+// Info.ProxyHostKey says, on the same trusted socket, so a client pins it
+// without asking /v1/info first.
+const HeaderProxyHostKey = "Banger-Proxy-Host-Key"
+
 // upgrade asks the daemon to switch the connection at path to protocol and
 // returns the raw connection. Errors the daemon answers instead (a VM that
 // is not running, say) come back as *Error like any call's.
@@ -52,22 +58,42 @@ func (c *Client) upgrade(ctx context.Context, method, path, protocol string) (ne
 		_ = conn.Close()
 		return nil, fmt.Errorf("upgrade %s: daemon switched to %q, want %q", path, resp.Header.Get("Upgrade"), protocol)
 	}
-	return &bufferedConn{Conn: conn, r: br}, nil
+	return &bufferedConn{Conn: conn, r: br, header: resp.Header}, nil
 }
 
-// Hijack answers an upgrade request with 101 Switching Protocols and
-// returns the raw connection, including any bytes the server already
-// buffered. It refuses requests that did not ask for protocol.
+// UpgradeHeader is the header of the daemon's answer to the upgrade that
+// made conn (a connection from Dial); nil for any other connection.
+func UpgradeHeader(conn net.Conn) http.Header {
+	if bc, ok := conn.(*bufferedConn); ok {
+		return bc.header
+	}
+	return nil
+}
+
+// Hijack answers an upgrade request with 101 Switching Protocols (and
+// the headers set on w) and returns the raw connection, including any
+// bytes the server already buffered. It refuses requests that did not ask
+// for protocol.
 func Hijack(w http.ResponseWriter, r *http.Request, protocol string) (net.Conn, error) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), protocol) {
 		return nil, fmt.Errorf("%w: this endpoint needs Upgrade: %s", errdefs.ErrInvalid, protocol)
 	}
+	extra := w.Header().Clone()
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, fmt.Errorf("hijack: %w", err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	if _, err := fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n", protocol); err != nil {
+	extra.Set("Connection", "Upgrade")
+	extra.Set("Upgrade", protocol)
+	_, err = fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\n")
+	if err == nil {
+		err = extra.Write(brw)
+	}
+	if err == nil {
+		_, err = fmt.Fprint(brw, "\r\n")
+	}
+	if err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
@@ -82,7 +108,8 @@ func Hijack(w http.ResponseWriter, r *http.Request, protocol string) (net.Conn, 
 // may hold bytes read past the HTTP exchange.
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r      *bufio.Reader
+	header http.Header // the upgrade's answer (client side)
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) {

@@ -19,6 +19,7 @@ func TestUpgradeCarriesRawBytes(t *testing.T) {
 			WriteError(w, fmt.Errorf("vm %q: %w", r.PathValue("ref"), errdefs.ErrNotFound))
 			return
 		}
+		w.Header().Set(HeaderProxyHostKey, "ssh-ed25519 AAAAkey")
 		conn, err := Hijack(w, r, ProtocolSSH)
 		if err != nil {
 			WriteError(w, err)
@@ -35,6 +36,9 @@ func TestUpgradeCarriesRawBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = conn.Close() }()
+	if got := UpgradeHeader(conn).Get(HeaderProxyHostKey); got != "ssh-ed25519 AAAAkey" {
+		t.Errorf("the upgrade's answer carried %s %q, want the handler's header", HeaderProxyHostKey, got)
+	}
 	if _, err := conn.Write([]byte("hello")); err != nil {
 		t.Fatal(err)
 	}

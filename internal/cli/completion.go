@@ -99,10 +99,19 @@ func addCompletions(app *App, cmd *cobra.Command) {
 		}
 	}
 	for name, f := range flagCompletions {
-		if cmd.LocalFlags().Lookup(name) != nil {
+		if definesFlag(cmd, name) {
 			_ = cmd.RegisterFlagCompletionFunc(name, f(app))
 		}
 	}
+}
+
+// definesFlag says whether cmd itself defines flag name (persistent or
+// not): what cmd.LocalFlags() has, without the merge of every parent's
+// persistent flags LocalFlags does on each call, which was most of
+// building the command tree on every CLI start. Before a command is
+// parsed its Flags() hold only its own.
+func definesFlag(cmd *cobra.Command, name string) bool {
+	return cmd.Flags().Lookup(name) != nil || cmd.PersistentFlags().Lookup(name) != nil
 }
 
 // completeNames completes the names of objects of kinds that start with

@@ -26,3 +26,30 @@ func TestVMCommandsCompleteNames(t *testing.T) {
 		}
 	})
 }
+
+// TestDefinesFlagIsLocalFlags: the cheap test addCompletions uses says
+// what cobra's LocalFlags says, for every command and completed flag.
+func TestDefinesFlagIsLocalFlags(t *testing.T) {
+	app := &App{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
+	cheap, slow := NewRoot(app), NewRoot(app)
+	var walk func(a, b *cobra.Command)
+	found := 0
+	walk = func(a, b *cobra.Command) {
+		for name := range flagCompletions {
+			got, want := definesFlag(a, name), b.LocalFlags().Lookup(name) != nil
+			if got != want {
+				t.Errorf("%s --%s: definesFlag %v, LocalFlags %v", a.CommandPath(), name, got, want)
+			}
+			if got {
+				found++
+			}
+		}
+		for i, c := range a.Commands() {
+			walk(c, b.Commands()[i])
+		}
+	}
+	walk(cheap, slow)
+	if found < 5 {
+		t.Fatalf("only %d commands define a completed flag: the walk saw too little", found)
+	}
+}

@@ -25,6 +25,7 @@ func newExecCmd(app *App) *cobra.Command {
 		envFiles   []string
 		workdir    string
 		user       string
+		timings    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "exec [flags] VM COMMAND [ARG...]",
@@ -51,7 +52,13 @@ executed; 127 when it is not found.`,
 			if err != nil {
 				return err
 			}
-			client, err := app.agent(cmd.Context(), vm)
+			var times *stepTimes
+			if timings {
+				times = newStepTimes(app.started)
+				times.mark("cli")
+				defer times.print(app.Stderr)
+			}
+			client, err := app.agentTimed(cmd.Context(), vm, times)
 			if err != nil {
 				return err
 			}
@@ -60,7 +67,13 @@ executed; 127 when it is not found.`,
 			if stdin {
 				req.Stdin = app.Stdin
 			}
-			return app.execute(cmd.Context(), client, req, tty)
+			if times != nil {
+				req.Trace = times.mark
+			}
+			err = app.execute(cmd.Context(), client, req, tty)
+			times.mark("command")
+			times.daemon(client)
+			return err
 		},
 	}
 	commandAfter(cmd)
@@ -71,6 +84,7 @@ executed; 127 when it is not found.`,
 	fl.StringArrayVar(&envFiles, "env-file", nil, "read environment variables from a file of KEY=VALUE lines (# comments); -e overrides it")
 	fl.StringVarP(&workdir, "workdir", "w", "", "working directory in the guest")
 	fl.StringVarP(&user, "user", "u", "", "user (name or uid[:gid]) in the guest")
+	fl.BoolVar(&timings, "timings", false, "print how long each step took (the CLI's and the daemon's) as JSON on stderr")
 	return cmd
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -26,12 +27,14 @@ type App struct {
 
 	host   string
 	client *api.Client
+	// started is when Main began (`exec --timings` counts from it).
+	started time.Time
 }
 
 // Main runs the CLI on the process's standard streams with args (without
 // the program name) and returns the process exit code.
 func Main(args []string) int {
-	app := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	app := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, started: time.Now()}
 	return app.Run(args)
 }
 
@@ -39,6 +42,9 @@ func Main(args []string) int {
 // 0, the guest command's code for run/exec/ssh, 128+N when signal N
 // interrupted it, or ExitBanger with the error printed on Stderr.
 func (a *App) Run(args []string) int {
+	if a.started.IsZero() {
+		a.started = time.Now()
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	sigs := make(chan os.Signal, 1)

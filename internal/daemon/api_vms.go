@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"net/http"
+	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/sshproxy"
@@ -121,17 +124,21 @@ func wireStart(ew *api.EventWriter) func(vms.StartResult, error) (api.StartResul
 // onto the VM's agent connection (package sshproxy). The CLI's exec, ssh,
 // cp and run, and OpenSSH through `banger ssh-config`, all come in here.
 func (d *Daemon) ssh(w http.ResponseWriter, r *http.Request) {
+	tr := sshproxy.NewTrace(time.Now())
 	agent, err := d.vms.Agent(r.Context(), r.PathValue("ref"))
 	if err != nil {
 		api.WriteError(w, err)
 		return
 	}
+	tr.Mark("lookup")
+	w.Header().Set(api.HeaderProxyHostKey, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(d.parts.proxyKey.PublicKey()))))
 	conn, err := api.Hijack(w, r, api.ProtocolSSH)
 	if err != nil {
 		api.WriteError(w, err)
 		return
 	}
-	if err := sshproxy.Serve(d.ctx, conn, d.parts.proxyKey, agent); err != nil {
+	tr.Mark("upgrade")
+	if err := sshproxy.Serve(d.ctx, conn, d.parts.proxyKey, agent, tr); err != nil {
 		d.log.Debug("ssh proxy session", "vm", r.PathValue("ref"), "error", err)
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -47,11 +48,23 @@ func TestExecArgumentsAndExitCodes(t *testing.T) {
 			t.Errorf("%s: exit %d, want %d; stderr %q", tt.name, code, tt.code, errOut)
 		}
 	}
+	// --timings: the command's status and output as without it, and one
+	// JSON line of the CLI's and the daemon's steps on stderr.
+	out, errOut, code := f.cli(nil, "exec", "--timings", "cli-exec", "sh", "-c", "echo timed; exit 4")
+	var steps map[string]float64
+	if code != 4 || out != "timed\n" || json.Unmarshal([]byte(errOut), &steps) != nil {
+		t.Errorf("exec --timings: exit %d, stdout %q, stderr %q: want 4, the output, JSON steps", code, out, errOut)
+	}
+	for _, k := range []string{"handshake", "open", "start", "command", "total", "daemon_lookup", "daemon_open", "daemon_exit"} {
+		if _, ok := steps[k]; !ok {
+			t.Errorf("exec --timings has no step %q: %s", k, errOut)
+		}
+	}
 	if _, errOut, code := f.cli(nil, "exec", "no-such-vm", "true"); code != cli.ExitBanger {
 		t.Errorf("exec in a VM that does not exist: exit %d, want 125: %s", code, errOut)
 	}
 
-	out, _, code := f.cli(nil, "__complete", "exec", "")
+	out, _, code = f.cli(nil, "__complete", "exec", "")
 	if code != 0 || !strings.Contains(out, "cli-exec\trunning, busybox\n") {
 		t.Errorf("completion of exec: exit %d\n%s", code, out)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"sync"
 
 	"github.com/bangerdev/banger/internal/errdefs"
 )
@@ -19,11 +20,13 @@ const (
 // MarkerPrefix starts the comment on every per-VM nft rule.
 const MarkerPrefix = "banger:"
 
-var vmIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+// Compiled on first use: a counted repetition compiles to a program the
+// size of its count, which every CLI start would pay at init.
+var vmIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`) })
 
 // checkVMID refuses ids that cannot name a tap or an nft comment.
 func checkVMID(vmID string) error {
-	if !vmIDPattern.MatchString(vmID) {
+	if !vmIDPattern().MatchString(vmID) {
 		return fmt.Errorf("vm id %q: %w: want 1..64 characters of A-Z a-z 0-9 _ -, starting with a letter or digit", vmID, errdefs.ErrInvalid)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/progress"
@@ -51,12 +52,14 @@ func (o *Options) message(format string, args ...any) {
 	}
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+// Compiled on first use: a counted repetition compiles to a program the
+// size of its count, which every CLI start would pay at init.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`) })
 
 // ValidName checks a catalog name: it names a directory, so letters,
 // digits and . _ + - only, starting with a letter or digit.
 func ValidName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("%w: kernel name %q: use letters, digits, '.', '_', '+' and '-' (up to 128), starting with a letter or digit", errdefs.ErrInvalid, name)
 	}
 	return nil

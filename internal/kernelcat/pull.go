@@ -188,7 +188,7 @@ func aptImageDependency(out []byte) string {
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		line = strings.TrimPrefix(line, "|")
-		if dep, ok := strings.CutPrefix(line, "Depends: "); ok && strings.HasPrefix(dep, "linux-image-") && nameRE.MatchString(dep) {
+		if dep, ok := strings.CutPrefix(line, "Depends: "); ok && strings.HasPrefix(dep, "linux-image-") && nameRE().MatchString(dep) {
 			return dep
 		}
 	}

@@ -59,7 +59,7 @@ func (c lateChannel) SendRequest(name string, wantReply bool, payload []byte) (b
 func TestExecReplyReachesTheClientBeforeTheClose(t *testing.T) {
 	up := lateReplies{Client: upstreamServer(t)}
 	a, b := socketPair(t)
-	go func() { _ = Serve(context.Background(), a, signer(t), &up) }()
+	go func() { _ = Serve(context.Background(), a, signer(t), &up, nil) }()
 	c, chans, reqs, err := ssh.NewClientConn(b, "daemon", &ssh.ClientConfig{
 		User: "root", HostKeyCallback: ssh.InsecureIgnoreHostKey(), //nolint:gosec // in-test peer
 	})

@@ -20,6 +20,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -33,8 +34,12 @@ type Upstream interface {
 
 // Serve performs the server handshake on conn and proxies the client's
 // channels to upstream until the client disconnects or ctx ends. It closes
-// conn before returning.
-func Serve(ctx context.Context, conn net.Conn, hostKey ssh.Signer, upstream Upstream) error {
+// conn before returning. tr, when not nil, holds the daemon's steps so far
+// (the lookup, the upgrade); Serve adds the handshake and the channels'.
+func Serve(ctx context.Context, conn net.Conn, hostKey ssh.Signer, upstream Upstream, tr *Trace) error {
+	if tr == nil {
+		tr = NewTrace(time.Now())
+	}
 	cfg := &ssh.ServerConfig{NoClientAuth: true}
 	cfg.AddHostKey(hostKey)
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
@@ -44,14 +49,15 @@ func Serve(ctx context.Context, conn net.Conn, hostKey ssh.Signer, upstream Upst
 		_ = conn.Close()
 		return fmt.Errorf("ssh handshake with client: %w", err)
 	}
+	tr.Mark("handshake")
 	defer func() { _ = sconn.Close() }()
-	go forwardGlobal(reqs, upstream)
+	go forwardGlobal(reqs, upstream, tr)
 	var wg sync.WaitGroup
 	for nc := range chans {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			proxyChannel(nc, upstream)
+			proxyChannel(nc, upstream, tr)
 		}()
 	}
 	wg.Wait()
@@ -59,13 +65,17 @@ func Serve(ctx context.Context, conn net.Conn, hostKey ssh.Signer, upstream Upst
 }
 
 // forwardGlobal passes the client's global requests (the agent's ping,
-// info and shutdown requests) to the agent, with the agent's reply.
-// Remote port forwarding (tcpip-forward) would need channels opened towards
-// the client and is refused.
-func forwardGlobal(reqs <-chan *ssh.Request, upstream Upstream) {
+// info and shutdown requests) to the agent, with the agent's reply, and
+// answers RequestTimings itself. Remote port forwarding (tcpip-forward)
+// would need channels opened towards the client and is refused.
+func forwardGlobal(reqs <-chan *ssh.Request, upstream Upstream, tr *Trace) {
 	for r := range reqs {
-		if r.Type == "tcpip-forward" || r.Type == "cancel-tcpip-forward" {
+		switch r.Type {
+		case "tcpip-forward", "cancel-tcpip-forward":
 			_ = r.Reply(false, nil)
+			continue
+		case RequestTimings:
+			_ = r.Reply(true, tr.JSON())
 			continue
 		}
 		ok, payload, err := upstream.SendRequest(r.Type, r.WantReply, r.Payload)
@@ -79,9 +89,13 @@ func forwardGlobal(reqs <-chan *ssh.Request, upstream Upstream) {
 // extended data (stderr) both ways, requests both ways with their replies,
 // EOF and close in order. The agent's exit-status is forwarded only after
 // all output before it has been delivered, so a client never sees the exit
-// before the last bytes.
-func proxyChannel(nc ssh.NewChannel, upstream Upstream) {
+// before the last bytes. tr gets the agent's answer times: "open", the
+// last "reply" to a request, and "exit" from that reply (or the open) to
+// the exit status.
+func proxyChannel(nc ssh.NewChannel, upstream Upstream, tr *Trace) {
+	t0 := time.Now()
 	uch, ureqs, err := upstream.OpenChannel(nc.ChannelType(), nc.ExtraData())
+	tr.Span("open", t0)
 	if err != nil {
 		var oce *ssh.OpenChannelError
 		if errors.As(err, &oce) {
@@ -123,12 +137,16 @@ func proxyChannel(nc ssh.NewChannel, upstream Upstream) {
 	// have its close reach the client before the reply to exec: the client
 	// saw EOF for a command that ran.
 	var replying sync.Mutex
+	replied := time.Now() // when the last reply (or the open) came, under replying
 	// Client requests (pty-req, env, exec, subsystem, window-change, signal).
 	go func() {
 		for r := range dreqs {
 			replying.Lock()
+			t := time.Now()
 			ok, _ := uch.SendRequest(r.Type, r.WantReply, r.Payload)
 			if r.WantReply {
+				replied = time.Now()
+				tr.Set("reply", replied.Sub(t))
 				_ = r.Reply(ok, nil)
 			}
 			replying.Unlock()
@@ -138,10 +156,16 @@ func proxyChannel(nc ssh.NewChannel, upstream Upstream) {
 	}()
 	// Agent requests (exit-status, exit-signal, ...), in order.
 	for r := range ureqs {
+		exited := time.Now()
 		if r.Type == "exit-status" || r.Type == "exit-signal" {
 			<-outDone
 		}
 		replying.Lock()
+		if r.Type == "exit-status" || r.Type == "exit-signal" {
+			// Under the lock the reply is recorded; an exit read just
+			// before it was stamped counts as at once.
+			tr.Set("exit", max(exited.Sub(replied), 0))
+		}
 		ok, _ := dch.SendRequest(r.Type, r.WantReply, r.Payload)
 		replying.Unlock()
 		if r.WantReply {

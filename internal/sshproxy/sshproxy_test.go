@@ -146,7 +146,7 @@ func proxied(t *testing.T) *ssh.Client {
 	up := upstreamServer(t)
 	a, b := socketPair(t)
 	done := make(chan error, 1)
-	go func() { done <- Serve(context.Background(), a, signer(t), up) }()
+	go func() { done <- Serve(context.Background(), a, signer(t), up, nil) }()
 	c, chans, reqs, err := ssh.NewClientConn(b, "daemon", &ssh.ClientConfig{
 		User: "root", HostKeyCallback: ssh.InsecureIgnoreHostKey(), //nolint:gosec // in-test peer
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"sync"
 
 	"github.com/bangerdev/banger/internal/errdefs"
 )
@@ -21,12 +22,14 @@ func newVMID() string {
 	return hex.EncodeToString(b)
 }
 
-var vmNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+// Compiled on first use: a counted repetition compiles to a program the
+// size of its count, which every CLI start would pay at init.
+var vmNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`) })
 
 // checkVMName validates a user-chosen VM name. Names that look like ids are
 // refused so lookups by id stay unambiguous.
 func checkVMName(name string) error {
-	if !vmNameRE.MatchString(name) {
+	if !vmNameRE().MatchString(name) {
 		return fmt.Errorf("%w: vm name %q: use 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit", errdefs.ErrInvalid, name)
 	}
 	if len(name) == vmIDLen && isHex(name) {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/units"
@@ -63,11 +64,13 @@ func (m Mount) Flag() string {
 }
 
 // nameRE is a volume name: docker's rule, at most 64 characters.
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+// Compiled on first use: a counted repetition compiles to a program the
+// size of its count, which every CLI start would pay at init.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`) })
 
 // CheckName validates a volume name.
 func CheckName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("%w: volume name %q: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit", errdefs.ErrInvalid, name)
 	}
 	return nil

@@ -8,6 +8,13 @@
 //   - RequestExec (session channel): run an argv exactly, with no shell, so
 //     images without /bin/sh work; payload ExecPayload. Output, exit-status
 //     and exit-signal are those of a standard exec.
+//   - ChannelExec (channel type): a session channel whose open carries
+//     the RequestExec (ExecPayload as the open's extra data), started as
+//     the agent accepts it: one round trip to the guest instead of two
+//     (open, then exec). Then as RequestExec: output, signal, exit-status.
+//     A bad payload is rejected (Prohibited); an agent older than it
+//     rejects the type (UnknownChannelType), and the host falls back to
+//     a session and RequestExec.
 //   - RequestAttach (session channel): attach to the main process: its
 //     buffered and live stdout/stderr, its stdin (when the boot config
 //     opened it), window-change and signal go to it, and the channel ends
@@ -61,6 +68,10 @@ import (
 
 	"golang.org/x/crypto/ssh"
 )
+
+// ChannelExec is the channel type of an exec carried by the channel's
+// open (see the package comment).
+const ChannelExec = "banger-exec-channel@banger.dev"
 
 // Request names.
 const (

@@ -149,6 +149,8 @@ func (s *Server) ServeConn(c net.Conn) {
 		switch nc.ChannelType() {
 		case "session":
 			wg.Go(func() { s.session(ctx, sconn.User(), id.defaults, nc) })
+		case proto.ChannelExec:
+			wg.Go(func() { s.execSession(ctx, sconn.User(), id.defaults, nc) })
 		case "direct-tcpip":
 			wg.Go(func() { s.directTCPIP(nc) })
 		case "direct-streamlocal@openssh.com":

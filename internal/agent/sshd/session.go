@@ -46,6 +46,27 @@ type target interface {
 }
 
 func (s *Server) session(ctx context.Context, login string, defaults process.Spec, nc ssh.NewChannel) {
+	s.serveSession(ctx, login, defaults, nc, nil)
+}
+
+// execSession is a proto.ChannelExec: the exec comes with the open, and
+// the command starts once the channel is accepted (the confirmation is
+// the answer a RequestExec's reply would be).
+func (s *Server) execSession(ctx context.Context, login string, defaults process.Spec, nc ssh.NewChannel) {
+	var p proto.ExecPayload
+	if proto.Unmarshal(nc.ExtraData(), &p) != nil || len(p.Argv) == 0 {
+		_ = nc.Reject(ssh.Prohibited, "bad exec request: want an argv")
+		return
+	}
+	s.serveSession(ctx, login, defaults, nc, func(ctx context.Context, ss *session) {
+		ss.started = true
+		go ss.run(ctx, ss.execSpec(p))
+	})
+}
+
+// serveSession accepts nc, runs first (when set) and serves the channel's
+// requests until the client closes it.
+func (s *Server) serveSession(ctx context.Context, login string, defaults process.Spec, nc ssh.NewChannel, first func(context.Context, *session)) {
 	ch, reqs, err := nc.Accept()
 	if err != nil {
 		return
@@ -53,6 +74,9 @@ func (s *Server) session(ctx context.Context, login string, defaults process.Spe
 	ss := &session{s: s, login: login, defaults: defaults, ch: ch, closed: make(chan struct{})}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if first != nil {
+		first(ctx, ss)
+	}
 	for r := range reqs {
 		ss.request(ctx, r)
 	}
@@ -133,15 +157,8 @@ func (ss *session) start(ctx context.Context, r *ssh.Request, reply func(bool)) 
 			reply(false)
 			return
 		}
-		d := ss.defaults
-		spec := process.Spec{
-			Argv: p.Argv,
-			Env:  process.Merge(process.Merge(d.Env, ss.env), p.Env),
-			Dir:  firstNonEmpty(p.WorkingDir, d.Dir),
-			User: firstNonEmpty(p.User, d.User),
-		}
 		reply(true)
-		go ss.run(ctx, spec)
+		go ss.run(ctx, ss.execSpec(p))
 	case "exec":
 		var c struct{ Command string }
 		if ssh.Unmarshal(r.Payload, &c) != nil {
@@ -168,6 +185,19 @@ func (ss *session) start(ctx context.Context, r *ssh.Request, reply func(bool)) 
 			return
 		}
 		go ss.attach(ctx, m, reply)
+	}
+}
+
+// execSpec is what a banger exec runs: p over the main process's
+// environment, working directory and user (docker exec's defaults), with
+// the session's env requests between the two.
+func (ss *session) execSpec(p proto.ExecPayload) process.Spec {
+	d := ss.defaults
+	return process.Spec{
+		Argv: p.Argv,
+		Env:  process.Merge(process.Merge(d.Env, ss.env), p.Env),
+		Dir:  firstNonEmpty(p.WorkingDir, d.Dir),
+		User: firstNonEmpty(p.User, d.User),
 	}
 }
 

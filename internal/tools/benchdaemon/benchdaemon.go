@@ -103,6 +103,9 @@ func (d *Daemon) stopDaemon() {
 	}
 }
 
+// Host is the daemon's address for --host: unix:///ROOT/run/banger.sock.
+func (d *Daemon) Host() string { return d.host }
+
 // Root is the daemon's --root, removed by Stop.
 func (d *Daemon) Root() string { return d.root }
 

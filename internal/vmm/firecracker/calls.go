@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
@@ -98,7 +99,7 @@ func validate(spec vmm.Spec) error {
 		return fmt.Errorf("vm %s: %w: "+f, append([]any{spec.ID, errdefs.ErrInvalid}, a...)...)
 	}
 	switch {
-	case !instanceID.MatchString(spec.ID):
+	case !instanceID().MatchString(spec.ID):
 		return bad("firecracker needs an id of 1 to 64 letters, digits or hyphens")
 	case spec.RuntimeDir == "":
 		return bad("no runtime dir")
@@ -131,7 +132,9 @@ func validate(spec vmm.Spec) error {
 	return nil
 }
 
-var instanceID = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+// Compiled on first use: a counted repetition compiles to a program the
+// size of its count, which every CLI start would pay at init.
+var instanceID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`) })
 
 // bootCalls is the configuration of one VM as the ordered API calls that
 // make it, ending with InstanceStart. Root drive first, so it is /dev/vda.
