@@ -22,9 +22,9 @@ import (
 func setup(cfg bootcfg.Config) []error { return runAll(bootSteps(cfg, linuxEdge{})) }
 
 // applyHeld is PID 1's part of a held boot's apply (applySteps); it stops
-// at the first failure.
-func applyHeld(cfg bootcfg.Config, now time.Time) error {
-	return runUntilError(applySteps(cfg, now, linuxEdge{}))
+// at the first failure, and says how long each step took.
+func applyHeld(cfg bootcfg.Config, now time.Time) (string, error) {
+	return runTimed(applySteps(cfg, now, linuxEdge{}))
 }
 
 // reidentify is PID 1's part of a fork's re-identify (reidentifySteps);

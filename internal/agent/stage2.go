@@ -73,13 +73,14 @@ func stage2(console io.Writer) {
 		Halt: halt, SFTPServer: selfSFTP(), Logf: logf,
 		MainCgroup: func() (*os.File, error) { return cgroup.Setup("/sys/fs/cgroup", "/proc/meminfo") },
 		Configure: func(own bootcfg.Config, now time.Time) error {
-			if err := applyHeld(own, now); err != nil {
+			took, err := applyHeld(own, now)
+			if err != nil {
 				return err
 			}
 			// The channels the held config could not open (TCP needs
 			// the VM's address).
 			serveListens(svc, newListens(defaultListens(cfg), defaultListens(own)), own, logf)
-			logf("applied the config of VM %s", own.VMID)
+			logf("applied the config of VM %s (%s)", own.VMID, took)
 			return nil
 		},
 		Reidentify: func(prev, own bootcfg.Config, now time.Time) error {

@@ -198,3 +198,26 @@ func TestNewListens(t *testing.T) {
 		t.Errorf("nothing new: %q", got)
 	}
 }
+
+// An apply's console line names each step it ran, in order, with its
+// time; a failure ends the list at the step before it.
+func TestRunTimedSaysWhatTookHowLong(t *testing.T) {
+	boom := errors.New("boom")
+	took, err := runTimed([]step{
+		{"clock", func() error { return nil }},
+		{"network", func() error { time.Sleep(20 * time.Millisecond); return nil }},
+		{"grow", func() error { return boom }},
+		{"tmpfs", func() error { t.Error("a step after the failure ran"); return nil }},
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the failing step's", err)
+	}
+	parts := strings.Split(took, ", ")
+	if len(parts) != 2 || !strings.HasPrefix(parts[0], "clock ") || !strings.HasPrefix(parts[1], "network ") {
+		t.Fatalf("took = %q, want clock and network", took)
+	}
+	var ms int
+	if _, err := fmt.Sscanf(parts[1], "network %dms", &ms); err != nil || ms < 20 {
+		t.Errorf("network took %q, want at least 20ms", parts[1])
+	}
+}
