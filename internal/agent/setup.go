@@ -59,7 +59,26 @@ func (linuxEdge) RemountRootRW() error {
 
 func (linuxEdge) APIFileSystems() error { return initplan.Apply(apiPlan(), initplan.Linux{}) }
 
-func (linuxEdge) Hostname(name string) error { return unix.Sethostname([]byte(name)) }
+// Hostname sets the kernel's host name and writes /etc/hostname, as a
+// container runtime does (`cat /etc/hostname` prints the VM's name, not
+// the image's). An image without /etc gets none.
+func (linuxEdge) Hostname(name string) error {
+	if err := unix.Sethostname([]byte(name)); err != nil {
+		return err
+	}
+	if fi, err := os.Stat("/etc"); err != nil || !fi.IsDir() {
+		return nil
+	}
+	tmp := "/etc/.hostname.banger"
+	if err := os.WriteFile(tmp, []byte(name+"\n"), 0o644); err != nil { //nolint:gosec // /etc/hostname is world-readable
+		return fmt.Errorf("/etc/hostname: %w", err)
+	}
+	if err := os.Rename(tmp, "/etc/hostname"); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("/etc/hostname: %w", err)
+	}
+	return nil
+}
 
 func (linuxEdge) Network(ops []netplan.Op) error { return netplan.Apply(ops, netplan.Netlink{}) }
 
