@@ -64,7 +64,7 @@ func (b *fakeBackend) Restore(_ context.Context, spec vmm.Spec, r vmm.RestoreSpe
 	b.restores = append(b.restores, r)
 	b.h.mu.Unlock()
 	m := newFakeMachine(b.h, spec.ID, b.handles(spec.ID), spec.ConsoleLog)
-	m.guest = &fakeGuest{key: key, held: true}
+	m.guest = &fakeGuest{key: key, held: true, restored: true}
 	if !r.Resume {
 		m.resumed = make(chan struct{})
 	}

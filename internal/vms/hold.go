@@ -130,6 +130,9 @@ func (s *Service) planHold(rt *Runtime, full bootcfg.Config) (*bootHold, error) 
 	}
 	rt.Boot = spec
 	h := &bootHold{key: key, holdKey: holdKey, full: full}
+	if rt.noRestore {
+		return h, nil
+	}
 	sn, ok, err := s.Snapshots.Lookup(key)
 	if err != nil {
 		rt.warn(s.Log, "%v; booting cold", err)

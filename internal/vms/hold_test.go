@@ -187,6 +187,33 @@ func TestRestoreFailureBootsCold(t *testing.T) {
 	}
 }
 
+// A restored guest whose agent never answers is no failure of the start:
+// the VM boots cold instead, the snapshot that made the mute guest goes,
+// and the cold boot saves it anew (same key, same id).
+func TestMuteRestoredGuestBootsCold(t *testing.T) {
+	f := newFixture(t, withSnapshots)
+	first, _ := f.startVM("first")
+	f.h.failOn("agent.restored", errors.New("handshake: EOF"))
+	f.h.reset()
+	res, m := f.startVM("second")
+	if b := res.VM.Boot; b.Mode != BootCold || b.Saved == "" {
+		t.Fatalf("boot = %+v, want a cold boot that saved again", b)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], first.VM.Boot.Saved+" was removed") || !strings.Contains(res.Warnings[0], "did not answer") {
+		t.Errorf("warnings = %q", res.Warnings)
+	}
+	want := []string{"vmm.restore", "vmm.kill", "snap.remove", "vmm.start", "vmm.snapshot", "agent.apply"}
+	if got := slices.DeleteFunc(f.h.log(), func(op string) bool { return !slices.Contains(want, op) }); !slices.Equal(got, want) {
+		t.Errorf("ops = %v, want %v", got, want)
+	}
+	if res.VM.State != Running || !m.alive() || len(f.h.running()) != 2 || !sameKey(m.guest.key, f.ownKey(res.VM.ID)) {
+		t.Errorf("after the fallback: state %s, machines %v (want first and this one)", res.VM.State, f.h.running())
+	}
+	if list := f.snapshotList(); len(list) != 1 || list[0].ID != res.VM.Boot.Saved {
+		t.Errorf("snapshots %+v, want only the new one", list)
+	}
+}
+
 // A save that fails warns; the VM goes on (resumed, its identity
 // applied) and no snapshot or temporary directory is left.
 func TestSaveFailureLeavesTheVMRunning(t *testing.T) {

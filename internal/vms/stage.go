@@ -63,6 +63,9 @@ type Runtime struct {
 	// started is when this start began (the VM's Started, and where
 	// attach's backlog of the main process's output begins).
 	started time.Time
+	// noRestore makes the boot config stage skip the snapshot lookup:
+	// the start's first try restored a guest that never answered.
+	noRestore bool
 	// marked is set once this run's marker is in the console log: the
 	// log's last lines are then this run's.
 	marked bool

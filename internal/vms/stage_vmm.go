@@ -146,8 +146,27 @@ func (agentStage) Name() string { return "agent" }
 
 func (st agentStage) Acquire(ctx context.Context, rt *Runtime) error {
 	rt.Agent = &agentLink{machine: rt.Machine, channel: rt.caps().Channel, hostKey: rt.agentKey(), dial: st.s.Agents, vmID: rt.VM.ID}
-	return waitAgent(ctx, rt.Machine, rt.Agent, st.s.VM.BootTimeout)
+	timeout := st.s.VM.BootTimeout
+	restored := rt.Hold != nil && rt.Hold.restored
+	if restored {
+		// A restored agent answers within a second; one that does not
+		// never will, and a cold boot is the way on (startLocked).
+		timeout = min(timeout, restoredAgentTimeout)
+	}
+	err := waitAgent(ctx, rt.Machine, rt.Agent, timeout)
+	if err != nil && restored && ctx.Err() == nil {
+		return fmt.Errorf("%w: %w", errRestoredNoAgent, err)
+	}
+	return err
 }
+
+// restoredAgentTimeout bounds the wait for a restored guest's agent
+// (seconds; vm.boot_timeout when that is shorter).
+const restoredAgentTimeout = 20
+
+// errRestoredNoAgent is a restored guest whose agent did not answer: its
+// boot snapshot is no good.
+var errRestoredNoAgent = errors.New("the guest restored from the boot snapshot did not answer")
 
 func (agentStage) Release(_ context.Context, rt *Runtime) error {
 	rt.Agent.close()

@@ -57,7 +57,19 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 		}
 	}
 	timings := map[string]float64{}
-	if err := s.acquire(ctx, stages, rt, timings); err != nil {
+	err = s.acquire(ctx, stages, rt, timings)
+	if errors.Is(err, errRestoredNoAgent) {
+		// The start released what it made; the snapshot goes, and the
+		// VM boots cold (held: the save makes a good snapshot again).
+		id := rt.Hold.snap.ID
+		s.removeSnapshot(id)
+		warnings := rt.warnings
+		rt = &Runtime{VM: vm, Record: rec, started: s.now(), noRestore: true, warnings: warnings}
+		rt.warn(s.Log, "boot snapshot %s was removed: %v; booting cold", id, errors.Unwrap(err))
+		timings = map[string]float64{}
+		err = s.acquire(ctx, stages, rt, timings)
+	}
+	if err != nil {
 		return StartResult{}, s.failed(vm, rt, err)
 	}
 	cpStartAcquired.Hit()
