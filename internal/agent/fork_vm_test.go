@@ -19,7 +19,7 @@ import (
 
 // forkCounter is the source's main process: it says its pid, then
 // counts in /count every 100 ms.
-const forkCounter = "echo $$ > /main.pid; i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.1; done"
+const forkCounter = "echo $$ > /main.pid; i=0; while :; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; sleep 0.1; done"
 
 // A running VM forked twice, as `banger fork` will: the source (held
 // boot, applied, its main process counting) is paused, its state saved

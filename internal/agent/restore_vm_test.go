@@ -32,7 +32,7 @@ func TestAgentAcrossRestore(t *testing.T) {
 	dir, hostKey := g.dir, g.hostKey
 	cfgImg := g.config(t, bootcfg.Config{
 		VMID: "restore", Hostname: "agent-vm",
-		Main:     &bootcfg.Process{Argv: []string{"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.1; done"}},
+		Main:     &bootcfg.Process{Argv: []string{"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; sleep 0.1; done"}},
 		Detached: true,
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)

@@ -17,7 +17,7 @@ import (
 // writes a counter to /tmp/c every 100 ms: a guest that shows whether it
 // runs.
 const counterMain = "mkdir -p /www && dd if=/dev/zero of=/www/big bs=1024 count=256 2>/dev/null && httpd -p 80 -h /www && " +
-	"i=0; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.1; done"
+	"i=0; while :; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/c; sleep 0.1; done"
 
 // TestPauseStatsTopPortRename drives the workload commands on one real
 // VM: port, stats, top, pause/unpause (the guest freezes), stop and
@@ -94,7 +94,7 @@ func TestPauseStatsTopPortRename(t *testing.T) {
 
 	t.Run("top", func(t *testing.T) {
 		out := f.must(t, "top", "ops")
-		if !strings.Contains(out, "COMMAND") || !strings.Contains(out, "echo $i > /tmp/c") || !strings.Contains(out, "httpd -p 80") {
+		if !strings.Contains(out, "COMMAND") || !strings.Contains(out, "echo $i > /tmp/c.new") || !strings.Contains(out, "httpd -p 80") {
 			t.Errorf("top does not list the main process and httpd:\n%s", out)
 		}
 		var procs []struct {

@@ -103,7 +103,8 @@ func (s *Service) mayHold(spec Spec) bool {
 }
 
 // planHold decides, in the boot config stage, whether the VM starting in
-// rt boots held, and how: snapshot.boot is on, the VM may hold, and its
+// rt boots held, and how: snapshot.boot is on, the VM may hold, its disk
+// was made in this start (still the image's), and its
 // machine has a boot snapshot key (bootKey: a backend that can save, no
 // shared directory). rt.Boot is then the held machine (the command line
 // says ro; RAM in a file where snapshots keep it apart), and a snapshot
@@ -111,6 +112,12 @@ func (s *Service) mayHold(spec Spec) bool {
 // It returns nil for a VM that boots as always.
 func (s *Service) planHold(rt *Runtime, full bootcfg.Config) (*bootHold, error) {
 	if !s.SnapshotBoot || !s.mayHold(rt.VM.Spec) {
+		return nil, nil
+	}
+	if !rt.freshDisk {
+		// A disk an earlier run wrote is not the image's: a snapshot's
+		// guest (its page cache, its file system's state) would not fit
+		// it, and a save from it would not fit the next VM's fresh one.
 		return nil, nil
 	}
 	caps := rt.caps()

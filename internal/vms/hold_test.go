@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -211,6 +212,34 @@ func TestMuteRestoredGuestBootsCold(t *testing.T) {
 	}
 	if list := f.snapshotList(); len(list) != 1 || list[0].ID != res.VM.Boot.Saved {
 		t.Errorf("snapshots %+v, want only the new one", list)
+	}
+}
+
+// Only a disk made in this start is the image's: a VM started again after
+// a stop keeps what its runs wrote, which no snapshot's guest fits (its
+// page cache and file system state are the image's) — it boots as
+// always, neither restored nor saved, and its files are there.
+func TestRestartedVMIsNeverRestored(t *testing.T) {
+	f := newFixture(t, withSnapshots)
+	f.startVM("first")
+	res, _ := f.startVM("web")
+	if res.VM.Boot.Mode != BootRestored {
+		t.Fatalf("first start of web: %+v, want restored", res.VM.Boot)
+	}
+	if _, err := f.s.Stop(context.Background(), "web", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f.h.reset()
+	again, err := f.s.Start(context.Background(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := again.VM.Boot; b.Mode != BootCold || b.Saved != "" || f.h.did("vmm.restore") || f.h.did("vmm.snapshot") || f.h.did("agent.apply") {
+		t.Errorf("second start: boot %+v, ops %v; want a plain cold boot", b, f.h.log())
+	}
+	spec := f.b.specs[len(f.b.specs)-1]
+	if !strings.Contains(spec.Cmdline, " rw ") || spec.MemoryFile != "" {
+		t.Errorf("second start's machine is held: cmdline %q, memory file %q", spec.Cmdline, spec.MemoryFile)
 	}
 }
 

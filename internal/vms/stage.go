@@ -63,6 +63,9 @@ type Runtime struct {
 	// started is when this start began (the VM's Started, and where
 	// attach's backlog of the main process's output begins).
 	started time.Time
+	// freshDisk says the disk stage made the VM's disk in this start: it
+	// is still the image's, the only disk a boot snapshot fits.
+	freshDisk bool
 	// noRestore makes the boot config stage skip the snapshot lookup:
 	// the start's first try restored a guest that never answered.
 	noRestore bool

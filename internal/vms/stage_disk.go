@@ -64,6 +64,7 @@ func (s diskStage) Acquire(ctx context.Context, rt *Runtime) error {
 		return err
 	}
 	cpDiskMade.Hit()
+	rt.freshDisk = true
 	return s.created(rt, d)
 }
 

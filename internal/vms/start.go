@@ -64,7 +64,9 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 		id := rt.Hold.snap.ID
 		s.removeSnapshot(id)
 		warnings := rt.warnings
-		rt = &Runtime{VM: vm, Record: rec, started: s.now(), noRestore: true, warnings: warnings}
+		// The disk is still the image's: the restored guest had it
+		// read-only.
+		rt = &Runtime{VM: vm, Record: rec, started: s.now(), noRestore: true, freshDisk: rt.freshDisk, warnings: warnings}
 		rt.warn(s.Log, "boot snapshot %s was removed: %v; booting cold", id, errors.Unwrap(err))
 		timings = map[string]float64{}
 		err = s.acquire(ctx, stages, rt, timings)

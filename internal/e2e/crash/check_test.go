@@ -44,6 +44,18 @@ func (l *lab) look(t *testing.T, ids map[string]bool) view {
 	return v
 }
 
+// vmObjs is the inventory without the boot snapshots, which belong to
+// the store and outlive every VM.
+func (v view) vmObjs() []api.HostObject {
+	var out []api.HostObject
+	for _, o := range v.Objs {
+		if o.Kind != "snapshot" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // runtimeKinds are the inventory kinds a VM holds only while it runs.
 var runtimeKinds = []string{"process", "runtime-dir", "tap", "nft-rule"}
 

@@ -55,8 +55,8 @@ func TestTruncatedRecord(t *testing.T) {
 			}
 			t.Logf("record cut at %d of %d bytes: the VM is %s", cut.at(len(b)), len(b), v.VMs[id].State)
 			l.must(t, "rm", "-f", id)
-			if v := l.look(t, ids); len(v.leaks()) > 0 || len(v.VMs) > 0 || len(v.Objs) > 0 {
-				t.Errorf("after rm -f: vms %d, inventory %v, leaks %v", len(v.VMs), v.Objs, v.leaks())
+			if v := l.look(t, ids); len(v.leaks()) > 0 || len(v.VMs) > 0 || len(v.vmObjs()) > 0 {
+				t.Errorf("after rm -f: vms %d, inventory %v, leaks %v", len(v.VMs), v.vmObjs(), v.leaks())
 			}
 		})
 	}

@@ -55,7 +55,9 @@ func snapshotRestore(t *testing.T, f snapFixture, memFile bool) {
 	if bs, err := src.(vmm.BlockStatser).BlockStats(ctx); err != nil || bs.WriteBytes == 0 {
 		t.Errorf("block stats after the guest wrote its disk: %+v, %v; want bytes written", bs, err)
 	}
-	sh.run("(i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done) >/dev/null 2>&1 & echo $! > /tmp/counter.pid")
+	// The counter renames each value into place: a reader never sees
+	// the file truncated between two values.
+	sh.run("(i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done) >/dev/null 2>&1 & echo $! > /tmp/counter.pid")
 	time.Sleep(500 * time.Millisecond)
 	before := count(t, sh)
 	pid := strings.TrimSpace(sh.run("cat /tmp/counter.pid"))
