@@ -102,7 +102,9 @@ type fakeGuest struct {
 	key     ssh.PublicKey
 	held    bool
 	applied []bootcfg.Config
-	now     []time.Time
+	// reidentified are the identities Reidentify gave it.
+	reidentified []bootcfg.Config
+	now          []time.Time
 }
 
 // guestOf reads what the fake agent serves from spec's config drive, as
