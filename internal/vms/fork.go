@@ -53,7 +53,7 @@ func (s *Service) CreateFrom(ctx context.Context, name, ref string, detach bool)
 		return VM{}, fmt.Errorf("checkpoint %s: %w: the source VM's record: %w", sn.Key.Checkpoint, errdefs.ErrInvalid, err)
 	}
 	spec := src.Spec
-	spec.From, spec.Cold, spec.VMM = sn.ID, true, sn.Key.Backend
+	spec.From, spec.Cold = sn.ID, true
 	spec.Ports, spec.AutoRemove, spec.Restart = nil, false, restart.Policy{}
 	spec.Detach, spec.Interactive = detach, false
 	vm, err := s.Create(ctx, name, spec)
