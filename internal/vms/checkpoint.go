@@ -27,8 +27,9 @@ const (
 // moment, which `run --from` restores any number of times.
 type Checkpoint struct {
 	snapshots.Snapshot
-	// Name is the checkpoint's name (its key's).
-	Name string
+	// Name is the checkpoint's name (its key's); VMName its source's
+	// name then.
+	Name, VMName string
 	// Frozen is how long the source VM was paused to take it (only in
 	// Checkpoint's answer).
 	Frozen time.Duration
@@ -36,7 +37,12 @@ type Checkpoint struct {
 
 // checkpointOf reads a stored checkpoint's name.
 func checkpointOf(sn snapshots.Snapshot) Checkpoint {
-	return Checkpoint{Snapshot: sn, Name: sn.Key.Checkpoint}
+	ck := Checkpoint{Snapshot: sn, Name: sn.Key.Checkpoint}
+	var src VM
+	if b, err := sn.ReadFile(checkpointVM); err == nil && json.Unmarshal(b, &src) == nil {
+		ck.VMName = src.Name
+	}
+	return ck
 }
 
 // Checkpoint pauses the running VM ref, saves its state (RAM in the state
@@ -238,7 +244,7 @@ func (st checkpointStage) Release(_ context.Context, rt *Runtime) error {
 	return rec.Save()
 }
 
-// Checkpoints lists the stored checkpoints.
+// ListCheckpoints lists the stored checkpoints.
 func (s *Service) ListCheckpoints() ([]Checkpoint, error) {
 	if s.Checkpoints == nil {
 		return []Checkpoint{}, nil
