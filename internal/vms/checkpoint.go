@@ -113,7 +113,14 @@ func checkpointKey(rt *Runtime, name string, s *Service) (snapshots.Key, error) 
 	if _, err := pauserOf(vm, &liveVM{rt: rt}); err != nil {
 		return snapshots.Key{}, err
 	}
-	k, err := machineKey(rt, rt.Boot, s.ClientKey)
+	spec := rt.Boot
+	if rt.Hold != nil && rt.Hold.restored {
+		// A machine restored from a boot snapshot maps the snapshot's
+		// memory privately: its RAM is not a file of its own, and goes
+		// into the state file.
+		spec.MemoryFile = ""
+	}
+	k, err := machineKey(rt, spec, s.ClientKey)
 	if err != nil {
 		return k, err
 	}
