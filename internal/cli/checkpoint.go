@@ -99,16 +99,9 @@ one keep running: their disks are their own copies.`,
   banger checkpoint rm $(banger checkpoint ls -q)`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, ref := range args {
-				c, err := fetch(cmd, app, api.RemoveCheckpoint, api.None{}, ref)
-				if err != nil {
-					return err
-				}
-				if _, err := fmt.Fprintf(app.Stdout, "Removed %s (%s)\n", c.Name, units.FormatSize(c.SizeBytes)); err != nil {
-					return err
-				}
-			}
-			return nil
+			return removeEachAs(cmd, app, api.RemoveCheckpoint, args, func(_ string, c api.Checkpoint) string {
+				return c.Name + " (" + units.FormatSize(c.SizeBytes) + ")"
+			})
 		},
 	}
 }
