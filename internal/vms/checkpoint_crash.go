@@ -39,4 +39,17 @@ func (s *Service) afterCheckpointCrash(ctx context.Context, lv *liveVM) {
 		return
 	}
 	s.Log.Info("reconcile: resumed a VM a crashed checkpoint left paused", "vm", rt.VM.ID)
+	// The guest may have missed the dead daemon's hang-up while it was
+	// saved (QEMU's postmigrate); a first connection then gets no answer,
+	// and dropping it makes the guest see one. Reach it here, bounded.
+	for try := range 2 {
+		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		_, err := lv.agent.get(actx)
+		cancel()
+		if err == nil {
+			return
+		}
+		s.Log.Warn("reconcile: the agent of a VM resumed after a crashed checkpoint does not answer", "vm", rt.VM.ID, "try", try+1, "error", err)
+		lv.agent.close()
+	}
 }
