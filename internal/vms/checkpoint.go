@@ -237,18 +237,7 @@ func (checkpointStage) skip(*Runtime) bool { return true }
 func (checkpointStage) Acquire(context.Context, *Runtime) error { return nil }
 
 func (st checkpointStage) Release(_ context.Context, rt *Runtime) error {
-	rec := rt.Record
-	if rec.Checkpoint == nil && !rec.IsBroken("checkpoint") {
-		return nil
-	}
-	if rec.Checkpoint != nil {
-		if err := st.s.Checkpoints.Discard(rec.Checkpoint.Dir); err != nil {
-			return err
-		}
-	}
-	rec.Repaired("checkpoint")
-	rec.Checkpoint = nil
-	return rec.Save()
+	return discardPending(rt.Record, "checkpoint", &rt.Record.Checkpoint, st.s.Checkpoints)
 }
 
 // ListCheckpoints lists the stored checkpoints.

@@ -3,13 +3,10 @@ package vms
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
@@ -190,24 +187,13 @@ func (reidentifyStage) Name() string { return "reidentify" }
 func (reidentifyStage) skip(rt *Runtime) bool { return rt.Fork == nil }
 
 func (st reidentifyStage) Acquire(ctx context.Context, rt *Runtime) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(st.s.VM.BootTimeout)*time.Second)
-	defer cancel()
-	c, err := rt.Agent.get(ctx)
-	if err != nil {
-		return err
-	}
-	if err := c.Reidentify(ctx, rt.Fork.full, st.s.now()); err != nil {
-		return fmt.Errorf("give the fork its identity: %w", err)
-	}
-	rt.Fork.reidentified = true
-	rt.Agent.repin(rt.HostKey.PublicKey())
-	if _, err := rt.Agent.get(ctx); err != nil {
-		if errors.Is(err, agentclient.ErrHostKeyMismatch) {
-			return fmt.Errorf("after the re-identify the guest still serves another host key: %w", err)
+	return st.s.giveIdentity(ctx, rt, "give the fork its identity", func(ctx context.Context, c Agent) error {
+		err := c.Reidentify(ctx, rt.Fork.full, st.s.now())
+		if err == nil {
+			rt.Fork.reidentified = true
 		}
-		return fmt.Errorf("after the re-identify: %w", err)
-	}
-	return nil
+		return err
+	})
 }
 
 // Release has nothing of its own: the agent stage closes the connection.
