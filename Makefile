@@ -10,6 +10,7 @@
 #   make bench-kernel banger kernel import of a .deb vs dpkg-deb + lz4 + cpio by hand
 #   make bench-boot   banger run --rm IMG -- true vs a bare QEMU boot of the same guest
 #   make bench-start  the same restored from a boot snapshot vs --cold vs bare QEMU, and 5 VMs' memory
+#   make bench-fork   a running VM forked 10 times: time to exec vs a new VM, frozen time, memory
 #   make bench-stop   banger stop of a VM whose main exits on SIGTERM vs banger kill
 #   make bench-volume 200 MiB through run -v (virtio-fs) vs the guest's own disk
 #   make bench-exec   banger exec VM true vs its parts: process start, an API call, the guest's spawn
@@ -28,7 +29,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-volume bench-exec qemu-boot-repeat crash-matrix soak clean FORCE
+.PHONY: all build deps test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-fork bench-volume bench-exec qemu-boot-repeat crash-matrix soak clean FORCE
 
 all: build
 
@@ -99,6 +100,12 @@ bench-boot: deps build
 # --cold and a bare QEMU boot, and the memory of 5 VMs each way.
 bench-start: deps build
 	scripts/bench-start.sh
+
+# bench-fork checkpoints a running VM and starts 10 VMs from it, each timed
+# to a working exec against new VMs of the image (restored from the boot
+# snapshot), and prints the source's frozen time and the forks' memory.
+bench-fork: deps build
+	scripts/bench-fork.sh
 
 # bench-stop times banger stop (the main process exits on SIGTERM) against
 # banger kill, the floor a stop approaches; BANGER=path times another build.

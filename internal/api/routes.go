@@ -119,6 +119,18 @@ var (
 	RemoveVolume = def[None, None](http.MethodDelete, "/v1/volumes/{name}", KindJSON)
 )
 
+// Checkpoints; {id} is a checkpoint's name, id or unambiguous id prefix.
+var (
+	// CheckpointVM pauses a running VM, saves its state and clones its
+	// disk into a new checkpoint, resumes it, and answers the checkpoint.
+	CheckpointVM = def[CheckpointRequest, Checkpoint](http.MethodPost, "/v1/vms/{ref}/checkpoint", KindJSON)
+	// ListCheckpoints lists the checkpoints.
+	ListCheckpoints = def[None, []Checkpoint](http.MethodGet, "/v1/checkpoints", KindJSON)
+	// RemoveCheckpoint deletes one checkpoint and answers it; VMs
+	// restored from it keep running on their own disks.
+	RemoveCheckpoint = def[None, Checkpoint](http.MethodDelete, "/v1/checkpoints/{id}", KindJSON)
+)
+
 // Boot snapshots; {id} is a snapshot's id or an unambiguous prefix.
 var (
 	// ListSnapshots lists the boot snapshots.

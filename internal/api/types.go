@@ -247,6 +247,9 @@ type VMSpec struct {
 	// Labels are the user's KEY=VALUE metadata (run --label); banger only
 	// keeps and shows them.
 	Labels map[string]string `json:"labels,omitempty"`
+	// From is the id of the checkpoint the VM's first start restores
+	// (run --from; set by the daemon).
+	From string `json:"from,omitempty"`
 }
 
 // VMRuntime is what a VM holds on the host, as inspect shows it: a summary
@@ -295,6 +298,9 @@ type VM struct {
 	Restarted    time.Time `json:"restarted,omitzero"`
 	// Boot says how the VM's last start reached its agent.
 	Boot VMBoot `json:"boot,omitzero"`
+	// Forked says which VM and checkpoint it was restored from (run
+	// --from, fork).
+	Forked *Forked `json:"forked,omitempty"`
 }
 
 // VMBoot is how a start reached a VM's agent.

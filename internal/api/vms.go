@@ -5,6 +5,10 @@ type CreateVMRequest struct {
 	// Name is optional; the daemon picks one ("swift_heron") when empty.
 	Name string `json:"name,omitempty"`
 	Spec VMSpec `json:"spec"`
+	// From is a checkpoint (name or id): the VM is the source's, as it
+	// was then, restored at its first start with its own identity; Spec
+	// then only gives Detach.
+	From string `json:"from,omitempty"`
 }
 
 // StartResult answers POST /v1/vms/{ref}/start once the guest agent is

@@ -20,11 +20,13 @@ const completionTimeout = time.Second
 
 // kindRunning completes the names of running VMs only (exec, ssh);
 // kindVolume names of volumes (which inspect does not look up);
-// kindSnapshot the ids of boot snapshots.
+// kindSnapshot the ids of boot snapshots; kindCheckpoint the names of
+// checkpoints.
 const (
-	kindRunning  = "running"
-	kindVolume   = "volume"
-	kindSnapshot = "snapshot"
+	kindRunning    = "running"
+	kindVolume     = "volume"
+	kindSnapshot   = "snapshot"
+	kindCheckpoint = "checkpoint"
 )
 
 // argCompletion says what a command's arguments are: names of kinds, for
@@ -65,6 +67,9 @@ var argCompletions = map[string]argCompletion{
 	"banger volume inspect": {kinds: []string{kindVolume}},
 	"banger volume rm":      {kinds: []string{kindVolume}},
 	"banger snapshot rm":    {kinds: []string{kindSnapshot}},
+	"banger checkpoint":     {kinds: []string{kindRunning}},
+	"banger checkpoint rm":  {kinds: []string{kindCheckpoint}},
+	"banger fork":           {kinds: []string{kindRunning}},
 }
 
 // flagCompletions are the flags whose values are names or fixed words.
@@ -74,6 +79,7 @@ var flagCompletions = map[string]func(app *App) cobra.CompletionFunc{
 	"network": fixedWords("none"),
 	"type":    fixedWords(kindVM, kindImage, kindKernel),
 	"format":  fixedWords("table", "json"),
+	"from":    func(app *App) cobra.CompletionFunc { return completeNames(app, kindCheckpoint) },
 }
 
 func fixedWords(words ...string) func(*App) cobra.CompletionFunc {
@@ -176,6 +182,12 @@ func (a *App) names(ctx context.Context, kind string) ([]name, error) {
 		sns, err := api.Do(ctx, c, api.ListSnapshots, api.None{})
 		for _, s := range sns {
 			names = append(names, name{s.ID, "snapshot of " + cmp.Or(s.Image, s.ImageDigest) + ", " + units.FormatSize(s.SizeBytes)})
+		}
+		return names, err
+	case kindCheckpoint:
+		cks, err := api.Do(ctx, c, api.ListCheckpoints, api.None{})
+		for _, ck := range cks {
+			names = append(names, name{ck.Name, "checkpoint of " + cmp.Or(ck.VMName, ck.VM) + ", " + units.FormatSize(ck.SizeBytes)})
 		}
 		return names, err
 	}

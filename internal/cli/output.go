@@ -40,15 +40,22 @@ func fetchAndShow[In, T any](cmd *cobra.Command, app *App, format string, e api.
 // removeEach calls e for each name, in order, and says "Removed NAME" for
 // each; it stops at the first error. The rm commands of the catalogs use it.
 func removeEach(cmd *cobra.Command, app *App, e api.Endpoint[api.None, api.None], names []string) error {
+	return removeEachAs(cmd, app, e, names, func(name string, _ api.None) string { return name })
+}
+
+// removeEachAs is removeEach of an endpoint answering the removed object:
+// it says "Removed " and what says of each.
+func removeEachAs[T any](cmd *cobra.Command, app *App, e api.Endpoint[api.None, T], names []string, what func(name string, obj T) string) error {
 	c, err := app.Client()
 	if err != nil {
 		return err
 	}
 	for _, name := range names {
-		if _, err := api.Do(cmd.Context(), c, e, api.None{}, name); err != nil {
+		obj, err := api.Do(cmd.Context(), c, e, api.None{}, name)
+		if err != nil {
 			return err
 		}
-		if _, err := fmt.Fprintf(app.Stdout, "Removed %s\n", name); err != nil {
+		if _, err := fmt.Fprintln(app.Stdout, "Removed "+what(name, obj)); err != nil {
 			return err
 		}
 	}

@@ -145,6 +145,8 @@ var commands = []func(*App) *cobra.Command{
 	newRmiCmd,
 	newVolumeCmd,
 	newSnapshotCmd,
+	newCheckpointCmd,
+	newForkCmd,
 }
 
 // Client returns the API client for the selected daemon.

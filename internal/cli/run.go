@@ -26,9 +26,10 @@ func newRunCmd(app *App) *cobra.Command {
 		f                      vmFlags
 		rm, detach, stdin, tty bool
 		timings                bool
+		from                   string
 	)
 	cmd := &cobra.Command{
-		Use:   "run [flags] IMAGE [COMMAND [ARG...]]",
+		Use:   "run [flags] IMAGE [COMMAND [ARG...]] | run [-d] [--name NAME] --from CHECKPOINT",
 		Short: "Run a command in a new microVM",
 		Long: `Create and start a microVM from IMAGE and run COMMAND (or the image's
 entrypoint and cmd) as its main process, like docker run: its output
@@ -69,7 +70,15 @@ own identity (clock, entropy, MAC, address, hostname, SSH host key), in a
 fraction of a boot. --cold boots cold and saves nothing; VMs with --init or
 a shared host directory (-v /host:/guest) always boot cold. --timings says
 which ("boot": "cold" or "restored"; "restore" is the restore's time).
-banger snapshot ls|rm|prune manages the snapshots.`,
+banger snapshot ls|rm|prune manages the snapshots.
+
+--from CHECKPOINT starts a VM from a checkpoint (` + "`banger checkpoint`" + `) instead
+of an image: the checkpointed VM's processes, files and memory as they
+were, with an identity of its own (its name as hostname, MAC, address, SSH
+host key, entropy, clock). It takes no IMAGE nor COMMAND: its main process
+is the checkpointed VM's, still running, whose output streams here (or
+not, with -d) and whose exit ends the VM. ` + "`banger inspect`" + ` says where it
+came from ("forked").`,
 		Example: `  banger run --rm debian:bookworm uname -a
   banger run --rm -it debian:bookworm bash
   banger run -d --name dev debian:bookworm sleep infinity
@@ -82,9 +91,21 @@ banger snapshot ls|rm|prune manages the snapshots.`,
   banger run -d --restart on-failure:3 --name job busybox sh -c 'exit 1'
   banger run -d --restart always --name web nginx-image
   banger run --timings --rm busybox true
-  banger run --cold --timings --rm busybox true`,
-		Args: cobra.MinimumNArgs(1),
+  banger run --cold --timings --rm busybox true
+  banger run -d --from warm --name dev2`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if from != "" {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.MinimumNArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if from != "" {
+				if rm || stdin || tty {
+					return fmt.Errorf("%w: --from runs the checkpointed VM's main process as it is: --rm, -i and -t do not apply", errdefs.ErrInvalid)
+				}
+				return app.run(cmd.Context(), f.name, api.VMSpec{Detach: detach}, timings, from)
+			}
 			spec, err := f.specOf(app, args)
 			if err != nil {
 				return err
@@ -93,7 +114,7 @@ banger snapshot ls|rm|prune manages the snapshots.`,
 			if rm && spec.Restart.Name != "" {
 				return fmt.Errorf("%w: --restart and --rm conflict: a VM removed when it exits cannot be restarted", errdefs.ErrInvalid)
 			}
-			return app.run(cmd.Context(), f.name, spec, timings)
+			return app.run(cmd.Context(), f.name, spec, timings, "")
 		},
 	}
 	commandAfter(cmd)
@@ -104,6 +125,7 @@ banger snapshot ls|rm|prune manages the snapshots.`,
 	fl.BoolVarP(&stdin, "interactive", "i", false, "keep the command's stdin open and connected to this terminal's")
 	fl.BoolVarP(&tty, "tty", "t", false, "run the command on a terminal")
 	fl.BoolVar(&timings, "timings", false, "print the duration of each phase as JSON on stderr")
+	fl.StringVar(&from, "from", "", "start the VM from a checkpoint (banger checkpoint) instead of an image")
 	return cmd
 }
 
@@ -121,7 +143,7 @@ func timingsJSON(times map[string]float64, boot string) string {
 	return string(b)
 }
 
-func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings bool) error {
+func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings bool, from string) error {
 	t0 := time.Now()
 	times := map[string]float64{}
 	var boot string
@@ -131,7 +153,7 @@ func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings
 			_, _ = fmt.Fprintln(a.Stderr, timingsJSON(times, boot))
 		}
 	}()
-	vm, err := a.createVM(ctx, name, spec)
+	vm, err := a.createVM(ctx, name, spec, from)
 	if err != nil {
 		return err
 	}

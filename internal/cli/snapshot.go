@@ -78,16 +78,9 @@ same shape boots cold and saves a new one.`,
   banger snapshot rm $(banger snapshot ls -q)`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, id := range args {
-				s, err := fetch(cmd, app, api.RemoveSnapshot, api.None{}, id)
-				if err != nil {
-					return err
-				}
-				if _, err := fmt.Fprintf(app.Stdout, "Removed %s (%s)\n", s.ID, units.FormatSize(s.SizeBytes)); err != nil {
-					return err
-				}
-			}
-			return nil
+			return removeEachAs(cmd, app, api.RemoveSnapshot, args, func(_ string, s api.Snapshot) string {
+				return s.ID + " (" + units.FormatSize(s.SizeBytes) + ")"
+			})
 		},
 	}
 }

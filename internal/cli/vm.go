@@ -33,7 +33,7 @@ main process, as with ` + "`banger run -d`" + ` (see ` + "`banger run --help`" +
 				return err
 			}
 			spec.Detach = true
-			vm, err := app.createVM(cmd.Context(), f.name, spec)
+			vm, err := app.createVM(cmd.Context(), f.name, spec, "")
 			if err != nil {
 				return err
 			}
@@ -48,15 +48,17 @@ main process, as with ` + "`banger run -d`" + ` (see ` + "`banger run --help`" +
 
 // createVM creates a VM, pulling its image first when the daemon does not
 // have it.
-func (a *App) createVM(ctx context.Context, name string, spec api.VMSpec) (api.VM, error) {
+func (a *App) createVM(ctx context.Context, name string, spec api.VMSpec, from string) (api.VM, error) {
 	c, err := a.Client()
 	if err != nil {
 		return api.VM{}, err
 	}
-	if err := a.ensureImage(ctx, spec.Image); err != nil {
-		return api.VM{}, err
+	if from == "" {
+		if err := a.ensureImage(ctx, spec.Image); err != nil {
+			return api.VM{}, err
+		}
 	}
-	return api.Do(ctx, c, api.CreateVM, api.CreateVMRequest{Name: name, Spec: spec})
+	return api.Do(ctx, c, api.CreateVM, api.CreateVMRequest{Name: name, Spec: spec, From: from})
 }
 
 // startVM starts a VM, showing the daemon's messages on stderr.

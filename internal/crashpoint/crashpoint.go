@@ -49,6 +49,10 @@ const (
 	// Reconcile is a daemon start that finds a VM whose VMM died while no
 	// daemon ran.
 	Reconcile Op = "reconcile"
+	// Checkpoint is `banger checkpoint` of a running VM.
+	Checkpoint Op = "checkpoint"
+	// Fork is `banger run -d --from` of a checkpoint.
+	Fork Op = "run --from"
 	// ImageImport is `banger image import`.
 	ImageImport Op = "image import"
 	// ImagePull is `banger image pull`.

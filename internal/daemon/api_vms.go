@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"net/http"
 	"strings"
 	"time"
@@ -16,6 +17,10 @@ import (
 // calls the VM service and converts its answer to wire types.
 func (d *Daemon) vmRoutes(rt *api.Router) {
 	api.Handle(rt, api.CreateVM, func(r *http.Request, req api.CreateVMRequest) (api.VM, error) {
+		// A spec naming a checkpoint is a fork's, made from the checkpoint.
+		if from := cmp.Or(req.From, req.Spec.From); from != "" {
+			return wireVM(d.vms.CreateFrom(r.Context(), req.Name, from, req.Spec.Detach))
+		}
 		return wireVM(d.vms.Create(r.Context(), req.Name, specFromAPI(req.Spec)))
 	})
 	api.Handle(rt, api.ListVMs, func(_ *http.Request, q api.ListVMsQuery) ([]api.VM, error) {
@@ -77,12 +82,15 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 			out.Objects = append(out.Objects, gcObjects(volumeObjects(orphans), q.DryRun, verr)...)
 			leftovers, serr := d.snapshots.GC(q.DryRun)
 			out.Objects = append(out.Objects, gcObjects(snapshotObjects(leftovers), q.DryRun, serr)...)
+			leftovers, serr = d.checkpoints.GC(q.DryRun)
+			out.Objects = append(out.Objects, gcObjects(snapshotObjects(leftovers), q.DryRun, serr)...)
 		}
 		return out, err
 	})
 	api.Handle(rt, api.Inventory, func(r *http.Request, _ api.None) ([]api.HostObject, error) {
 		out := append(hostObjectsToAPI(d.vms.Inventory(r.Context())), volumeObjects(d.volumes.Inventory())...)
-		return append(out, snapshotObjects(d.snapshots.Inventory())...), nil
+		out = append(out, snapshotObjects(d.snapshots.Inventory())...)
+		return append(out, snapshotObjects(d.checkpoints.Inventory())...), nil
 	})
 	api.Handle(rt, api.TeardownNetwork, func(r *http.Request, _ api.None) (api.None, error) {
 		return api.None{}, d.TeardownNetwork(r.Context())

@@ -60,9 +60,12 @@ type Daemon struct {
 	volumes *volumes.Service
 	// snapshots are the boot snapshots.
 	snapshots *snapshots.Store
-	vms       *vms.Service
-	outputs   *vmlogs.Service
-	parts     vmParts
+	// checkpoints are the running VMs' checkpoints (the same kind of
+	// store).
+	checkpoints *snapshots.Store
+	vms         *vms.Service
+	outputs     *vmlogs.Service
+	parts       vmParts
 	// ctx ends when the daemon closes; long-lived sessions (the SSH
 	// proxy) and background probes use it.
 	ctx    context.Context
@@ -133,6 +136,13 @@ func New(opts Options) (*Daemon, error) {
 	if left, err := d.snapshots.GC(false); len(left) > 0 || err != nil {
 		log.Info("removed what interrupted snapshot saves left", "dirs", len(left), "err", err)
 	}
+	if d.checkpoints, err = snapshots.NewCheckpoints(opts.Layout.Checkpoints(), log); err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	if left, err := d.checkpoints.GC(false); len(left) > 0 || err != nil {
+		log.Info("removed what interrupted checkpoints left", "dirs", len(left), "err", err)
+	}
 	if err := errors.Join(d.images.Reconcile(), d.kernels.Reconcile()); err != nil {
 		_ = d.Close()
 		return nil, err
@@ -189,6 +199,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.kernelRoutes(rt)
 	d.volumeRoutes(rt)
 	d.snapshotRoutes(rt)
+	d.checkpointRoutes(rt)
 	return rt.Mux
 }
 

@@ -67,7 +67,7 @@ func (d *Daemon) initVMs() error {
 		},
 		ClientKey: client.PublicKey(),
 		Volumes:   d.volumes,
-		Snapshots: d.snapshots, SnapshotBoot: d.cfg.Snapshot.Boot,
+		Snapshots: d.snapshots, SnapshotBoot: d.cfg.Snapshot.Boot, Checkpoints: d.checkpoints,
 		Outputs: d.outputs,
 		Shares:  volumes.Host{Virtiofsd: d.cfg.QEMU.Virtiofsd},
 		Log:     d.log,

@@ -20,7 +20,7 @@ func vmToAPI(vm vms.VM) api.VM {
 		Error: vm.Error, ErrorPhase: vm.ErrorPhase, ConsoleTail: vm.ConsoleTail,
 		Created: vm.Created, Started: vm.Started, Stopped: vm.Stopped,
 		RestartCount: vm.Restarts.Count, Restarted: vm.Restarts.Last,
-		Boot: api.VMBoot(vm.Boot),
+		Boot: api.VMBoot(vm.Boot), Forked: (*api.Forked)(vm.Forked),
 	}
 }
 
@@ -37,7 +37,7 @@ func specToAPI(s vms.Spec) api.VMSpec {
 		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
 		VMM: s.VMM, Network: s.Network, Init: s.Init, Cold: s.Cold, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
-		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels,
+		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels, From: s.From,
 	}
 	if !s.Restart.IsNone() {
 		out.Restart = api.RestartPolicy{Name: string(s.Restart.Mode), MaxRetries: s.Restart.MaxRetries}
@@ -56,7 +56,7 @@ func specFromAPI(s api.VMSpec) vms.Spec {
 		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
 		VMM: s.VMM, Network: s.Network, Init: s.Init, Cold: s.Cold, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
-		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels,
+		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels, From: s.From,
 		Restart: restartFromAPI(s.Restart),
 	}
 	for _, p := range s.Ports {

@@ -68,6 +68,9 @@ type Record struct {
 	VMM *VMM `json:"vmm,omitempty"`
 	// Snapshot is a boot snapshot being saved from the VM, while it is.
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	// Checkpoint is a checkpoint being taken of the running VM (its
+	// temporary directory in the checkpoint store), while it is.
+	Checkpoint *Snapshot `json:"checkpoint,omitempty"`
 
 	// Broken names the sections the file holds but that could not be
 	// decoded (all of them when the file itself is unreadable). Their
@@ -80,18 +83,18 @@ type Record struct {
 // Running reports whether the record names anything a running VM holds
 // (and a stop releases).
 func (r *Record) Running() bool {
-	return r.RunDir != nil || r.VMM != nil || r.Snapshot != nil || (r.Disk != nil && r.Disk.DM != "") ||
+	return r.RunDir != nil || r.VMM != nil || r.Snapshot != nil || r.Checkpoint != nil || (r.Disk != nil && r.Disk.DM != "") ||
 		(r.Network != nil && r.Network.Attach != "") || r.Volumes.running() || len(r.Broken) > 0
 }
 
 // Empty reports whether the record names nothing at all.
 func (r *Record) Empty() bool {
-	return r.Disk == nil && r.Network == nil && r.RunDir == nil && r.VMM == nil && r.Volumes == nil && r.Snapshot == nil && len(r.Broken) == 0
+	return r.Disk == nil && r.Network == nil && r.RunDir == nil && r.VMM == nil && r.Volumes == nil && r.Snapshot == nil && r.Checkpoint == nil && len(r.Broken) == 0
 }
 
 // Sections are the names of the record's sections, as the file spells
 // them.
-var Sections = []string{"disk", "network", "run_dir", "volumes", "vmm", "snapshot"}
+var Sections = []string{"disk", "network", "run_dir", "volumes", "vmm", "snapshot", "checkpoint"}
 
 // IsBroken reports whether section could not be decoded.
 func (r *Record) IsBroken(section string) bool { return slices.Contains(r.Broken, section) }
@@ -171,6 +174,7 @@ func (r *Record) decode(b []byte) error {
 		vol  Volumes
 		vm   VMM
 		snap Snapshot
+		ckpt Snapshot
 	)
 	section("disk", &disk)
 	section("network", &net)
@@ -178,6 +182,7 @@ func (r *Record) decode(b []byte) error {
 	section("volumes", &vol)
 	section("vmm", &vm)
 	section("snapshot", &snap)
+	section("checkpoint", &ckpt)
 	if _, ok := raw["disk"]; ok && !r.IsBroken("disk") {
 		r.Disk = &disk
 	}
@@ -195,6 +200,9 @@ func (r *Record) decode(b []byte) error {
 	}
 	if _, ok := raw["snapshot"]; ok && !r.IsBroken("snapshot") {
 		r.Snapshot = &snap
+	}
+	if _, ok := raw["checkpoint"]; ok && !r.IsBroken("checkpoint") {
+		r.Checkpoint = &ckpt
 	}
 	return errors.Join(errs...)
 }
@@ -254,6 +262,10 @@ func (r *Record) Copy() Record {
 	if r.Snapshot != nil {
 		sn := *r.Snapshot
 		c.Snapshot = &sn
+	}
+	if r.Checkpoint != nil {
+		ck := *r.Checkpoint
+		c.Checkpoint = &ck
 	}
 	return c
 }

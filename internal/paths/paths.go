@@ -147,24 +147,28 @@ func (l Layout) VolumeDisk(name string) string { return filepath.Join(l.Volume(n
 // Snapshots holds the boot snapshots, one directory each.
 func (l Layout) Snapshots() string { return filepath.Join(l.State, "snapshots") }
 
+// Checkpoints holds the checkpoints of running VMs, one directory each.
+func (l Layout) Checkpoints() string { return filepath.Join(l.State, "checkpoints") }
+
 // Keys holds the daemon's SSH client key and the per-host agent keys.
 func (l Layout) Keys() string { return filepath.Join(l.State, "keys") }
 
 // Dirs lists the directories the daemon creates at start, with their modes.
 func (l Layout) Dirs() map[string]os.FileMode {
 	return map[string]os.FileMode{
-		l.State:        0o711,
-		l.Run:          0o711,
-		l.Cache:        0o700,
-		l.Tmp():        0o700,
-		l.Images():     0o711,
-		l.Kernels():    0o711,
-		l.VMs():        0o700,
-		l.VMRuntimes(): 0o700,
-		l.Volumes():    0o700,
-		l.Snapshots():  0o700,
-		l.Keys():       0o700,
-		l.OCICache():   0o700,
+		l.State:         0o711,
+		l.Run:           0o711,
+		l.Cache:         0o700,
+		l.Tmp():         0o700,
+		l.Images():      0o711,
+		l.Kernels():     0o711,
+		l.VMs():         0o700,
+		l.VMRuntimes():  0o700,
+		l.Volumes():     0o700,
+		l.Snapshots():   0o700,
+		l.Checkpoints(): 0o700,
+		l.Keys():        0o700,
+		l.OCICache():    0o700,
 	}
 }
 

@@ -15,7 +15,8 @@ type Object struct {
 	Orphan     bool
 }
 
-// The kinds of Object.
+// The kinds of Object of the boot snapshot store; the checkpoint
+// store's are "checkpoint" and "checkpoint-dir".
 const (
 	KindSnapshot = "snapshot"
 	KindDir      = "snapshot-dir"
@@ -30,14 +31,14 @@ func (s *Store) Inventory() []Object {
 	for _, e := range entries {
 		path := filepath.Join(s.dir, e.Name())
 		if sn, ok := s.readSnapshot(e); ok {
-			out = append(out, Object{Kind: KindSnapshot, Name: sn.Dir})
+			out = append(out, Object{Kind: s.kind, Name: sn.Dir})
 			continue
 		}
 		s.mu.Lock()
 		busy := s.busy[path]
 		s.mu.Unlock()
 		if !busy {
-			out = append(out, Object{Kind: KindDir, Name: path, Orphan: true})
+			out = append(out, Object{Kind: s.kind + "-dir", Name: path, Orphan: true})
 		}
 	}
 	return out

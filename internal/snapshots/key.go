@@ -45,6 +45,11 @@ type Key struct {
 	// the one key the saved agent lets in: a restored agent trusts only
 	// the key its snapshot booted with.
 	Daemon string `json:"daemon"`
+	// Checkpoint is a checkpoint's name (docs/architecture.md,
+	// "Checkpoint and fork"): a checkpoint is one running VM's state at
+	// one moment, never shared by shape, so its name is part of its key.
+	// Boot snapshots leave it empty.
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // Drive is the shape of one of the machine's block devices: what a

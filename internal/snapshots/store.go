@@ -28,6 +28,9 @@ const minPrefix = 3
 type Store struct {
 	dir string
 	log *slog.Logger
+	// kind names what the store holds in messages: "snapshot", or
+	// "checkpoint" for the checkpoint store (NewCheckpoints).
+	kind string
 
 	mu sync.Mutex
 	// verified holds the files hashed since the daemon started, by the
@@ -47,7 +50,18 @@ func New(dir string, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{dir: dir, log: log, verified: map[string]stamp{}, busy: map[string]bool{}}, nil
+	return &Store{dir: dir, log: log, kind: "snapshot", verified: map[string]stamp{}, busy: map[string]bool{}}, nil
+}
+
+// NewCheckpoints returns the store of the checkpoints under dir: the
+// same atomic, verified store as boot snapshots', whose keys carry a
+// checkpoint's name (Key.Checkpoint), found by that name too (Get).
+func NewCheckpoints(dir string, log *slog.Logger) (*Store, error) {
+	s, err := New(dir, log)
+	if err == nil {
+		s.kind = "checkpoint"
+	}
+	return s, err
 }
 
 // Dir is the directory the store keeps its snapshots in.
@@ -109,11 +123,11 @@ func (s *Store) Lookup(k Key) (Snapshot, bool, error) {
 		return Snapshot{}, false, nil // removed meanwhile (rm, prune, another lookup): not damage
 	}
 	if err != nil {
-		s.log.Warn("boot snapshot is damaged: removing it and booting cold", "snapshot", id, "dir", dir, "err", err)
+		s.log.Warn("a stored "+s.kind+" is damaged: removing it", s.kind, id, "dir", dir, "err", err)
 		if rerr := s.removeDir(dir); rerr != nil {
-			s.log.Warn("cannot remove a damaged boot snapshot", "snapshot", id, "err", rerr)
+			s.log.Warn("cannot remove a damaged "+s.kind, s.kind, id, "err", rerr)
 		}
-		return Snapshot{}, false, fmt.Errorf("boot snapshot %s is damaged (%w) and was removed", id, err)
+		return Snapshot{}, false, fmt.Errorf("%s %s is damaged (%w) and was removed", s.kind, id, err)
 	}
 	return snapshotOf(dir, m), true, nil
 }
@@ -154,8 +168,8 @@ func (s *Store) readSnapshot(e os.DirEntry) (Snapshot, bool) {
 	return snapshotOf(dir, m), true
 }
 
-// Get finds a snapshot by ID or unambiguous ID prefix (at least 3
-// characters).
+// Get finds a snapshot by ID, a checkpoint's name, or unambiguous ID
+// prefix (at least 3 characters).
 func (s *Store) Get(ref string) (Snapshot, error) {
 	all, err := s.List()
 	if err != nil {
@@ -163,7 +177,7 @@ func (s *Store) Get(ref string) (Snapshot, error) {
 	}
 	var found []Snapshot
 	for _, sn := range all {
-		if sn.ID == ref {
+		if sn.ID == ref || (sn.Key.Checkpoint != "" && sn.Key.Checkpoint == ref) {
 			return sn, nil
 		}
 		if len(ref) >= minPrefix && strings.HasPrefix(sn.ID, ref) {
@@ -172,11 +186,11 @@ func (s *Store) Get(ref string) (Snapshot, error) {
 	}
 	switch len(found) {
 	case 0:
-		return Snapshot{}, fmt.Errorf("snapshot %q: %w; `banger snapshot ls` lists them", ref, errdefs.ErrNotFound)
+		return Snapshot{}, fmt.Errorf("%s %q: %w; `banger %s ls` lists them", s.kind, ref, errdefs.ErrNotFound, s.kind)
 	case 1:
 		return found[0], nil
 	}
-	return Snapshot{}, fmt.Errorf("%w: %q matches several snapshot ids; give more of it", errdefs.ErrInvalid, ref)
+	return Snapshot{}, fmt.Errorf("%w: %q matches several %s ids; give more of it", errdefs.ErrInvalid, ref, s.kind)
 }
 
 // Remove deletes a snapshot, found as Get finds it, and returns it. VMs

@@ -68,11 +68,24 @@ func (p *Pending) Spec() vmm.SnapshotSpec {
 // WriteFile adds a small file of the caller's to the snapshot (its
 // HostKeyFile); Commit hashes it into the manifest with the VMM's.
 func (p *Pending) WriteFile(name string, data []byte) error {
-	if name == "" || name != filepath.Base(name) || name == ManifestFile {
-		return fmt.Errorf("snapshot %s: %w: file name %q", p.key.ID(), errdefs.ErrInvalid, name)
+	if err := p.Add(name); err != nil {
+		return err
 	}
 	if err := fsutil.WriteAtomic(filepath.Join(p.Dir, name), data, 0o600); err != nil {
+		p.extra = p.extra[:len(p.extra)-1]
 		return fmt.Errorf("snapshot %s: %w", p.key.ID(), fsutil.NoSpace(err, p.Dir))
+	}
+	return nil
+}
+
+// Path is where a file of the caller's goes in the temporary directory.
+func (p *Pending) Path(name string) string { return filepath.Join(p.Dir, name) }
+
+// Add names a file the caller made at Path(name) (a checkpoint's disk
+// clone), which Commit hashes into the manifest with the VMM's.
+func (p *Pending) Add(name string) error {
+	if name == "" || name != filepath.Base(name) || name == ManifestFile {
+		return fmt.Errorf("snapshot %s: %w: file name %q", p.key.ID(), errdefs.ErrInvalid, name)
 	}
 	p.extra = append(p.extra, name)
 	return nil

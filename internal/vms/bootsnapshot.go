@@ -21,14 +21,20 @@ import (
 // boot and the lookup before a restore (docs/architecture.md, "Boot
 // snapshots").
 func bootKey(rt *Runtime, spec vmm.Spec, clientKey ssh.PublicKey) (snapshots.Key, error) {
+	if rt.Backend != nil && rt.caps().Snapshot && !rt.Image.HeldBoot {
+		return snapshots.Key{}, fmt.Errorf("vm %s: %w: its image was imported before held boots (pull or import it again to have boot snapshots)", rt.VM.Name, errdefs.ErrUnsupported)
+	}
+	return machineKey(rt, spec, clientKey)
+}
+
+// machineKey is the key of the machine spec of the VM in rt: what a
+// restore of its state must match (a boot snapshot's, a checkpoint's).
+func machineKey(rt *Runtime, spec vmm.Spec, clientKey ssh.PublicKey) (snapshots.Key, error) {
 	if rt.Backend == nil {
 		return snapshots.Key{}, fmt.Errorf("vm %s: %w: no backend resolved", rt.VM.Name, errdefs.ErrInvalid)
 	}
 	if !rt.caps().Snapshot {
 		return snapshots.Key{}, fmt.Errorf("vm %s: %w: the %s backend cannot save a machine", rt.VM.Name, errdefs.ErrUnsupported, rt.Backend.Name())
-	}
-	if !rt.Image.HeldBoot {
-		return snapshots.Key{}, fmt.Errorf("vm %s: %w: its image was imported before held boots (pull or import it again to have boot snapshots)", rt.VM.Name, errdefs.ErrUnsupported)
 	}
 	if err := rt.VM.SnapshotBlocker(); err != nil {
 		return snapshots.Key{}, err

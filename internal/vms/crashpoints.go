@@ -25,8 +25,15 @@ var (
 	cpSavePaused    = crashpoint.New("vms/save/paused", crashpoint.Run)
 	cpSaveWritten   = crashpoint.New("vms/save/written", crashpoint.Run)
 	cpSaveCommitted = crashpoint.New("vms/save/committed", crashpoint.Run)
-	cpStartAcquired = crashpoint.New("vms/start/acquired", crashpoint.Run)
-	cpStartRecorded = crashpoint.New("vms/start/recorded", crashpoint.Run)
+	// a checkpoint of a running VM (checkpoint.go): recorded, paused,
+	// saved and cloned (resumed next), committed; a fork's restore.
+	cpCheckpointRecorded  = crashpoint.New("vms/checkpoint/recorded", crashpoint.Checkpoint)
+	cpCheckpointPaused    = crashpoint.New("vms/checkpoint/paused", crashpoint.Checkpoint)
+	cpCheckpointWritten   = crashpoint.New("vms/checkpoint/written", crashpoint.Checkpoint)
+	cpCheckpointCommitted = crashpoint.New("vms/checkpoint/committed", crashpoint.Checkpoint)
+	cpForkRestored        = crashpoint.New("vms/fork/restored", crashpoint.Fork)
+	cpStartAcquired       = crashpoint.New("vms/start/acquired", crashpoint.Run)
+	cpStartRecorded       = crashpoint.New("vms/start/recorded", crashpoint.Run)
 
 	// stop: the watcher releases the runtime stages backwards.
 	cpStopBegun      = crashpoint.New("vms/stop/begun", crashpoint.Stop)

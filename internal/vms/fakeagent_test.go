@@ -111,7 +111,9 @@ type fakeGuest struct {
 	// which a test fails to make them mute.
 	restored bool
 	applied  []bootcfg.Config
-	now      []time.Time
+	// reidentified are the identities Reidentify gave it.
+	reidentified []bootcfg.Config
+	now          []time.Time
 }
 
 // guestOf reads what the fake agent serves from spec's config drive, as

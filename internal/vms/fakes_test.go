@@ -186,6 +186,8 @@ type fixture struct {
 	// (withSnapshots).
 	out   *fakeOutputs
 	snaps *fakeSnapshots
+	// ckpts is the checkpoint store (withCheckpoints).
+	ckpts *fakeSnapshots
 }
 
 func newFixture(t *testing.T, opts ...func(*fixture)) *fixture {
@@ -226,6 +228,9 @@ func (f *fixture) service() *Service {
 	})
 	if err == nil && f.out != nil {
 		s.Outputs = f.out
+	}
+	if err == nil && f.ckpts != nil {
+		s.Checkpoints = f.ckpts
 	}
 	if err == nil && f.snaps != nil {
 		s.Snapshots, s.SnapshotBoot = f.snaps, true

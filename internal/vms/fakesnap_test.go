@@ -56,15 +56,15 @@ func (b *fakeBackend) Restore(_ context.Context, spec vmm.Spec, r vmm.RestoreSpe
 	state, err := os.ReadFile(r.StatePath)
 	_, line, ok := strings.Cut(string(state), "\n")
 	key, kerr := agentclient.ParsePublicKey(line)
-	if err != nil || !ok || kerr != nil || !strings.HasPrefix(string(state), "fake-state held=true") {
-		return nil, fmt.Errorf("restore from %s: %w: not a saved held machine", r.StatePath, vmm.ErrBadSnapshot)
+	if err != nil || !ok || kerr != nil || !strings.HasPrefix(string(state), "fake-state held=") {
+		return nil, fmt.Errorf("restore from %s: %w: not a saved machine", r.StatePath, vmm.ErrBadSnapshot)
 	}
 	b.h.mu.Lock()
 	b.specs = append(b.specs, spec)
 	b.restores = append(b.restores, r)
 	b.h.mu.Unlock()
 	m := newFakeMachine(b.h, spec.ID, b.handles(spec.ID), spec.ConsoleLog)
-	m.guest = &fakeGuest{key: key, held: true, restored: true}
+	m.guest = &fakeGuest{key: key, held: strings.HasPrefix(string(state), "fake-state held=true"), restored: true}
 	if !r.Resume {
 		m.resumed = make(chan struct{})
 	}

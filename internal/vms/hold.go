@@ -23,6 +23,10 @@ type SnapshotStore interface {
 	Discard(dir string) error
 	// Remove deletes a snapshot by id.
 	Remove(ref string) (snapshots.Snapshot, error)
+	// Get finds a snapshot by id, prefix or (a checkpoint's) name, and
+	// List lists them; neither hashes anything (Lookup does).
+	Get(ref string) (snapshots.Snapshot, error)
+	List() ([]snapshots.Snapshot, error)
 }
 
 // memoryFileName is guest RAM's file in the runtime directory of a VM

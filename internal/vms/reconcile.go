@@ -46,6 +46,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 	rt := &Runtime{VM: vm, Record: rec}
 	if vm.State.Live() {
 		if lv := s.adopt(ctx, rt); lv != nil {
+			s.afterCheckpointCrash(ctx, lv)
 			if st := s.adoptedState(ctx, lv); st != vm.State {
 				if up, err := s.update(vm.ID, func(v *VM) { v.State = st }); err != nil {
 					s.Log.Error("reconcile: record whether the VM is paused", "vm", vm.ID, "error", err)

@@ -46,6 +46,8 @@ type Disks interface {
 	Activate(ctx context.Context, req rootfs.Request, record func(rootfs.Disk) error) (rootfs.Disk, error)
 	Deactivate(ctx context.Context, vmID string) error
 	Remove(ctx context.Context, vmID, dir string) error
+	// Clone copies a disk a paused VM holds (a checkpoint's, a fork's).
+	Clone(ctx context.Context, d rootfs.Disk, dst string) (rootfs.Disk, error)
 }
 
 // Network is host networking (a *hostnet.Network).
@@ -68,6 +70,9 @@ type Agent interface {
 	// Apply gives a held agent the VM's own config and the host's clock
 	// (bootcfg.Config.Hold); the agent then starts the main process.
 	Apply(ctx context.Context, cfg bootcfg.Config, now time.Time) error
+	// Reidentify gives an agent restored from a checkpoint of another VM
+	// this VM's identity and the host's clock; its processes go on.
+	Reidentify(ctx context.Context, cfg bootcfg.Config, now time.Time) error
 	Close() error
 	Wait() error
 }
@@ -106,6 +111,9 @@ type Deps struct {
 	// boot snapshots (a VM created --cold never does).
 	Snapshots    SnapshotStore
 	SnapshotBoot bool
+	// Checkpoints is the checkpoint store (the same kind of store, in
+	// its own directory); nil refuses checkpoints and forks.
+	Checkpoints SnapshotStore
 	// Outputs keeps the main processes' output (package vmlogs); nil
 	// keeps none (the guest agent buffers it for an attached client).
 	Outputs Outputs

@@ -76,6 +76,8 @@ type Runtime struct {
 	slot *bootSlot
 	// Hold is how the VM boots held (hold.go); nil boots as always.
 	Hold *bootHold
+	// Fork is the checkpoint a fork's first start restores (fork.go).
+	Fork *forkPlan
 	// warnings are what went wrong without failing the start.
 	warnings []string
 }
@@ -93,6 +95,9 @@ func (rt *Runtime) warn(log *slog.Logger, format string, args ...any) {
 func (rt *Runtime) agentKey() ssh.PublicKey {
 	if rt.Hold != nil {
 		return rt.Hold.pin()
+	}
+	if rt.Fork != nil && !rt.Fork.reidentified {
+		return rt.Fork.srcKey
 	}
 	return rt.HostKey.PublicKey()
 }
@@ -112,6 +117,7 @@ func (s *Service) pipeline(vm VM) []Stage {
 		imageStage{s.Catalog},
 		kernelStage{s.Catalog},
 		backendStage{s.Backends},
+		forkStage{s},
 		diskStage{s.Disks, s.Layout, s.VM.DiskStrategy},
 	}
 	if vm.Spec.Network != NetworkNone {
@@ -127,8 +133,14 @@ func (s *Service) pipeline(vm VM) []Stage {
 		vmmStage{s},
 		agentStage{s},
 	)
+	if s.Checkpoints != nil {
+		st = append(st, checkpointStage{s})
+	}
 	if s.mayHold(vm.Spec) {
 		st = append(st, saveStage{s}, identityStage{s})
+	}
+	if vm.Spec.From != "" {
+		st = append(st, reidentifyStage{s})
 	}
 	if s.Outputs != nil {
 		st = append(st, outputStage{s})

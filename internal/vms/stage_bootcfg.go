@@ -65,6 +65,9 @@ func (st bootStage) Acquire(_ context.Context, rt *Runtime) error {
 	}
 	rt.Mounts.apply(&rt.Boot)
 	onDrive := cfg
+	if rt.Fork != nil {
+		rt.Fork.full = cfg
+	}
 	if rt.Hold, err = st.s.planHold(rt, cfg); err != nil {
 		return err
 	}

@@ -46,6 +46,9 @@ func (s diskStage) Acquire(ctx context.Context, rt *Runtime) error {
 			return s.reuse(ctx, rt, req)
 		}
 	}
+	if rt.Fork != nil {
+		return s.clone(ctx, rt, req)
+	}
 	strategy, err := rootfs.Choose(req, s.disks.Probe(s.layout.VMs()))
 	if err != nil {
 		return err

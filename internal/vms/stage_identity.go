@@ -19,18 +19,27 @@ func (identityStage) Name() string { return "identity" }
 func (identityStage) skip(rt *Runtime) bool { return rt.Hold == nil }
 
 func (st identityStage) Acquire(ctx context.Context, rt *Runtime) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(st.s.VM.BootTimeout)*time.Second)
+	return st.s.giveIdentity(ctx, rt, "apply the VM's config", func(ctx context.Context, c Agent) error {
+		return c.Apply(ctx, rt.Hold.full, st.s.now())
+	})
+}
+
+// giveIdentity sends the agent the VM's own config (send: an apply, a
+// re-identify), bounded by the boot timeout, then connects again pinning
+// the VM's own host key, which the agent serves from then on.
+func (s *Service) giveIdentity(ctx context.Context, rt *Runtime, what string, send func(context.Context, Agent) error) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.VM.BootTimeout)*time.Second)
 	defer cancel()
 	c, err := rt.Agent.get(ctx)
 	if err != nil {
 		return err
 	}
-	if err := c.Apply(ctx, rt.Hold.full, st.s.now()); err != nil {
-		return fmt.Errorf("apply the VM's config: %w", err)
+	if err := send(ctx, c); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	rt.Agent.repin(rt.HostKey.PublicKey())
 	if _, err := rt.Agent.get(ctx); err != nil {
-		return fmt.Errorf("after the VM's config was applied: %w", err)
+		return fmt.Errorf("the agent took the VM's config, then: %w", err)
 	}
 	return nil
 }

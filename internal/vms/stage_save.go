@@ -43,17 +43,23 @@ func (st saveStage) Acquire(ctx context.Context, rt *Runtime) error {
 // finish. A broken section names no directory: the store's temporary
 // directories are gc's, which every daemon start runs.
 func (st saveStage) Release(_ context.Context, rt *Runtime) error {
-	rec := rt.Record
-	if rec.Snapshot == nil && !rec.IsBroken("snapshot") {
+	return discardPending(rt.Record, "snapshot", &rt.Record.Snapshot, st.s.Snapshots)
+}
+
+// discardPending removes, through store, the temporary directory that
+// the record's section sec (named name) names, and clears the section; a
+// broken section names no directory (gc removes the store's leftovers).
+func discardPending(rec *handles.Record, name string, sec **handles.Snapshot, store SnapshotStore) error {
+	if *sec == nil && !rec.IsBroken(name) {
 		return nil
 	}
-	if rec.Snapshot != nil {
-		if err := st.s.Snapshots.Discard(rec.Snapshot.Dir); err != nil {
+	if *sec != nil {
+		if err := store.Discard((*sec).Dir); err != nil {
 			return err
 		}
 	}
-	rec.Repaired("snapshot")
-	rec.Snapshot = nil
+	rec.Repaired(name)
+	*sec = nil
 	return rec.Save()
 }
 

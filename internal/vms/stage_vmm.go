@@ -35,7 +35,13 @@ func (st vmmStage) Acquire(ctx context.Context, rt *Runtime) error {
 		rec.VMM.Handles = h
 		return rec.Save()
 	}
-	m, err := st.restore(ctx, rt, spec)
+	var m vmm.Machine
+	var err error
+	if rt.Fork != nil {
+		m, err = st.restoreFork(ctx, rt, spec)
+	} else {
+		m, err = st.restore(ctx, rt, spec)
+	}
 	if m == nil && err == nil {
 		m, err = rt.Backend.Start(ctx, spec)
 	}

@@ -103,6 +103,9 @@ type Spec struct {
 	// Labels are the user's KEY=VALUE metadata (run --label); banger only
 	// keeps and shows them.
 	Labels map[string]string `json:"labels,omitempty"`
+	// From is the id of the checkpoint the VM's first start restores
+	// (run --from); such a VM is Cold (it never holds).
+	From string `json:"from,omitempty"`
 }
 
 // Summary is what `inspect` shows of a VM's runtime record. It is derived
@@ -152,6 +155,8 @@ type VM struct {
 	Restarts Restarts `json:"restarts,omitzero"`
 	// Boot says how the VM's last start reached its agent.
 	Boot Boot `json:"boot,omitzero"`
+	// Forked says which VM and checkpoint it was restored from.
+	Forked *Forked `json:"forked,omitempty"`
 }
 
 // Boot is how a start reached the VM's agent: a cold boot, or a restore

@@ -73,9 +73,10 @@ func (v view) leaks() []string {
 	for _, o := range v.Objs {
 		_, known := v.VMs[o.Owner]
 		switch {
-		case o.Kind == "snapshot":
-			// A boot snapshot is the store's, not a VM's: not a leak
-			// (a half-saved one is a snapshot-dir, which is).
+		case o.Kind == "snapshot" || o.Kind == "checkpoint":
+			// A boot snapshot or a checkpoint is its store's, not a VM's:
+			// not a leak (a half-saved one is a snapshot-dir or a
+			// checkpoint-dir, which is).
 		case !known:
 			bad("inventory: %s %s of vm %s, which has no record", o.Kind, o.Name, o.Owner)
 		case slices.Contains(runtimeKinds, o.Kind) && !running(o.Owner):

@@ -56,6 +56,17 @@ func drivers(pullRef string) map[crashpoint.Op]driver {
 			runDetached(t, l)
 			l.cli("rm", "-f", "cp")
 		},
+		crashpoint.Checkpoint: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			runDetached(t, l)
+			l.cli("checkpoint", "--name", "cpk", "cp")
+		},
+		crashpoint.Fork: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			runDetached(t, l)
+			l.must(t, "checkpoint", "--name", "cpk", "cp")
+			l.cli("run", "-d", "--from", "cpk", "--name", "cpf")
+		},
 		crashpoint.Reconcile: func(t *testing.T, l *lab, point string) {
 			// A VM runs, the daemon is killed, then its VMM dies: the
 			// next daemon, armed, must release the VM at start.

@@ -122,6 +122,18 @@ func (l *lab) crashAt(t *testing.T, p crashpoint.Info, d driver, ids map[string]
 		}
 	}
 
+	// A checkpoint killed before its commit leaves no checkpoint a later
+	// run --from could use, and its source runs on (resumed if the crash
+	// left it paused).
+	if strings.HasPrefix(p.Name, "vms/checkpoint/") && p.Name != "vms/checkpoint/committed" {
+		if out := l.must(t, "checkpoint", "ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Errorf("a checkpoint killed at %s left checkpoints: %s", p.Name, out)
+		}
+		if out, errOut, code := l.cli("exec", "cp", "--", "echo", "ok"); code != 0 || out != "ok\n" {
+			t.Errorf("exec on the checkpointed VM after the crash at %s: exit %d, %q %s", p.Name, code, out, errOut)
+		}
+	}
+
 	// What a start killed half-way left works: the VM starts and answers.
 	// (After the other operations the VM was released as a stop releases
 	// it, which the VM tests start again already: a boot each is what
@@ -158,6 +170,9 @@ func (l *lab) reset(t *testing.T, ids map[string]bool) {
 	// Every point starts without boot snapshots: a run then boots cold
 	// and passes the save's points.
 	l.must(t, "snapshot", "prune", "--all")
+	if cks := strings.Fields(l.must(t, "checkpoint", "ls", "-q")); len(cks) > 0 {
+		l.must(t, append([]string{"checkpoint", "rm"}, cks...)...)
+	}
 	for _, img := range mustJSON[[]api.Image](t, l, "image", "ls") {
 		if img.ID != l.baseImage {
 			l.must(t, "image", "rm", img.ID)

@@ -52,6 +52,7 @@ func run() error {
 		rounds = flag.Int("rounds", 7, "timed rounds of each boot")
 		stops  = flag.Int("stop-rounds", 0, "timed rounds of stop and kill (bench-stop)")
 		start  = flag.Bool("start", false, "restored vs cold vs bare boots, and the memory of 5 VMs each way (bench-start)")
+		forks  = flag.Int("fork", 0, "fork a running VM this many times: time to exec, frozen time, memory (bench-fork)")
 	)
 	flag.Parse()
 	if *kernel == "" || *image == "" {
@@ -65,6 +66,9 @@ func run() error {
 	b := &bench{d: d}
 	if _, err := b.cli("run", "--rm", "--cold", "bench", "--", "true"); err != nil { // warm-up
 		return err
+	}
+	if *forks > 0 {
+		return b.benchFork(*forks)
 	}
 	if *stops > 0 {
 		if err := b.benchStop(*stops); err != nil {
