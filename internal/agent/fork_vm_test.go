@@ -142,7 +142,9 @@ func TestForkRunningVM(t *testing.T) {
 		if b := waitCount(ctx, t, f.c, 0); b <= a {
 			t.Errorf("fork %d's counter stands at %d", n, b)
 		}
-		if d := atoi(mustSh(ctx, t, f.c, "date +%s")) - int(time.Now().Unix()); d < -5 || d > 5 {
+		// Within a minute: the source's clock says 2001 (25 years off),
+		// and a TCG guest's clock falls seconds behind on a loaded host.
+		if d := atoi(mustSh(ctx, t, f.c, "date +%s")) - int(time.Now().Unix()); d < -60 || d > 5 {
 			t.Errorf("fork %d's clock is %d s off the host's after the re-identify", n, d)
 		}
 		if got := mustSh(ctx, t, f.c, "cat /file"); got != "before-the-fork" {

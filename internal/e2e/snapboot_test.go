@@ -118,8 +118,11 @@ func TestRestoredSideBySide(t *testing.T) {
 		// Compared with the host's clock when it was read: the second
 		// twin's start comes between, seconds on a loaded host.
 		guestNow, err := strconv.ParseInt(g.date, 10, 64)
-		if d := g.hostNow - guestNow; err != nil || d > 10 || d < -10 {
-			t.Errorf("%s: guest clock %q, host %d: more than 10 s apart", g.vm.Name, g.date, g.hostNow)
+		// A TCG guest's clock falls seconds behind on a loaded host. That
+		// the apply sets it is proved by the agent's VM tests, whose
+		// snapshot's clock says 2001.
+		if d := g.hostNow - guestNow; err != nil || d > 30 || d < -5 {
+			t.Errorf("%s: guest clock %q, host %d: more than 30 s apart", g.vm.Name, g.date, g.hostNow)
 		}
 	}
 	if a.vm.Runtime.MAC == b.vm.Runtime.MAC || a.vm.Runtime.IP == b.vm.Runtime.IP || a.random == b.random {
