@@ -85,10 +85,15 @@ func start(banger, root, prefix string, octet int) (*Daemon, error) {
 	return nil, fmt.Errorf("the daemon on %s did not answer within 10s; its log is %s", root, filepath.Join(root, "daemon.log"))
 }
 
-// Stop collects what is left, ends the daemon, removes the bridge and
-// table it leaves for VMs that outlive it (a benchmark has none left) and
-// the root.
+// Stop removes every VM a benchmark left (a failed round, forks it kept
+// for their memory), collects what is left, ends the daemon, removes the
+// bridge and table it leaves for VMs that outlive it and the root.
 func (d *Daemon) Stop() {
+	if out, _, err := d.CLI("ps", "-a", "-q"); err == nil {
+		if ids := strings.Fields(out); len(ids) > 0 {
+			_, _, _ = d.CLI(append([]string{"rm", "-f"}, ids...)...)
+		}
+	}
 	_, _, _ = d.CLI("gc")
 	d.stopDaemon()
 	_ = os.RemoveAll(d.root)
