@@ -5,7 +5,6 @@ package daemontest
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/daemon"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/paths"
 )
 
@@ -59,14 +57,6 @@ func StartAt(t testing.TB, layout paths.Layout, opts ...Option) *Daemon {
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d, err := daemon.New(daemon.Options{Layout: layout, Config: cfg, Log: log})
-	// A daemon this test stopped a moment ago may still hold the state
-	// lock through a child it was starting (between fork and exec the
-	// child shares the lock's open file): on a loaded host that moment
-	// can last, so a restart waits for it, briefly.
-	for wait := time.Now().Add(5 * time.Second); errors.Is(err, errdefs.ErrConflict) && time.Now().Before(wait); {
-		time.Sleep(50 * time.Millisecond)
-		d, err = daemon.New(daemon.Options{Layout: layout, Config: cfg, Log: log})
-	}
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)
 	}
