@@ -11,8 +11,9 @@ import (
 )
 
 // forkCounter is the source's main process: it says its pid, then counts
-// in /count every 100 ms.
-const forkCounter = "echo $$ > /main.pid; i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.1; done"
+// in /count every 100 ms, renaming each value into place (a reader never
+// sees the file between truncate and write).
+const forkCounter = "echo $$ > /main.pid; i=0; while :; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; sleep 0.1; done"
 
 // A running VM (its main process counting, a file written) forked twice
 // with `banger fork -n 2`: each fork has the file, its counter goes on

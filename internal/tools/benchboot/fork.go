@@ -12,7 +12,7 @@ import (
 )
 
 // forkCounter is the source's main process: it counts in /count.
-const forkCounter = "i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.1; done"
+const forkCounter = "i=0; while :; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; sleep 0.1; done"
 
 // benchFork is `make bench-fork`: a running VM (its main process
 // counting) is checkpointed once and n VMs are started from the
