@@ -8,7 +8,7 @@
 #   make demo         the README's quick start
 #   make bench-image  banger's image pipeline vs tar -x + mkfs.ext4 -d
 #   make bench-kernel banger kernel import of a .deb vs dpkg-deb + lz4 + cpio by hand
-#   make bench-boot   banger run --rm IMG -- true vs a bare QEMU boot of the same guest
+#   make bench-boot   banger run --rm --cold IMG -- true vs a bare QEMU boot of the same guest
 #   make bench-start  the same restored from a boot snapshot vs --cold vs bare QEMU, and 5 VMs' memory
 #   make bench-fork   a running VM forked 10 times: time to exec vs a new VM, frozen time, memory
 #   make bench-stop   banger stop of a VM whose main exits on SIGTERM vs banger kill
@@ -90,7 +90,8 @@ bench-image: deps build
 bench-kernel: deps build
 	scripts/bench-kernel.sh
 
-# bench-boot times banger run --rm against a bare QEMU boot of the same
+# bench-boot times banger run --rm --cold (a boot, not a snapshot's
+# restore: bench-start times those) against a bare QEMU boot of the same
 # kernel, initramfs and disk, and prints the ratio and per-phase medians.
 # BANGER=path times another build (as bench-stop and bench-volume do).
 bench-boot: deps build

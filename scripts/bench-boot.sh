@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-boot: `banger run --rm IMG -- true` (warm: image and kernel present)
+# bench-boot: `banger run --rm --cold IMG -- true` (warm: image and kernel present)
 # against a bare qemu-system-x86_64 boot of the same kernel, initramfs and
 # disk to power-off; several interleaved rounds, medians, the ratio, and
 # the median of each phase `banger run --timings` reports. Needs root.

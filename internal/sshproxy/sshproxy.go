@@ -156,15 +156,16 @@ func proxyChannel(nc ssh.NewChannel, upstream Upstream, tr *Trace) {
 	}()
 	// Agent requests (exit-status, exit-signal, ...), in order.
 	for r := range ureqs {
-		exited := time.Now()
-		if r.Type == "exit-status" || r.Type == "exit-signal" {
+		arrived := time.Now()
+		exit := r.Type == "exit-status" || r.Type == "exit-signal"
+		if exit {
 			<-outDone
 		}
 		replying.Lock()
-		if r.Type == "exit-status" || r.Type == "exit-signal" {
+		if exit {
 			// Under the lock the reply is recorded; an exit read just
 			// before it was stamped counts as at once.
-			tr.Set("exit", max(exited.Sub(replied), 0))
+			tr.Set("exit", max(arrived.Sub(replied), 0))
 		}
 		ok, _ := dch.SendRequest(r.Type, r.WantReply, r.Payload)
 		replying.Unlock()
