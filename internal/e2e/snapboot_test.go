@@ -31,12 +31,18 @@ func (f *fixture) runTimed(t *testing.T, args ...string) (string, string, map[st
 	if code != 0 {
 		t.Fatalf("run %v: exit %d\nstdout: %s\nstderr: %s\n%s", args, code, out, errOut, f.logTail())
 	}
+	return out, errOut, timingsOf(t, errOut), took
+}
+
+// timingsOf reads the JSON line `--timings` ends a run's stderr with.
+func timingsOf(t *testing.T, errOut string) map[string]any {
+	t.Helper()
 	lines := strings.Split(strings.TrimSpace(errOut), "\n")
 	var tm map[string]any
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &tm); err != nil {
 		t.Fatalf("last stderr line is not the timings JSON: %q", errOut)
 	}
-	return out, errOut, tm, took
+	return tm
 }
 
 // snapshots lists the store.
