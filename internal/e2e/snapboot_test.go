@@ -31,12 +31,18 @@ func (f *fixture) runTimed(t *testing.T, args ...string) (string, string, map[st
 	if code != 0 {
 		t.Fatalf("run %v: exit %d\nstdout: %s\nstderr: %s\n%s", args, code, out, errOut, f.logTail())
 	}
+	return out, errOut, timingsOf(t, errOut), took
+}
+
+// timingsOf reads the JSON line `--timings` ends a run's stderr with.
+func timingsOf(t *testing.T, errOut string) map[string]any {
+	t.Helper()
 	lines := strings.Split(strings.TrimSpace(errOut), "\n")
 	var tm map[string]any
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &tm); err != nil {
 		t.Fatalf("last stderr line is not the timings JSON: %q", errOut)
 	}
-	return out, errOut, tm, took
+	return tm
 }
 
 // snapshots lists the store.
@@ -81,6 +87,8 @@ func TestBootSnapshotRestores(t *testing.T) {
 	if n := len(f.snapshots(t)); n == 0 {
 		t.Error("no snapshot listed")
 	}
+	// Each save's temporary directory went: gc finds nothing.
+	f.assertNoOrphans(t)
 }
 
 // Two VMs restored from one snapshot run side by side as two machines:
@@ -128,6 +136,12 @@ func TestRestoredSideBySide(t *testing.T) {
 	if a.vm.Runtime.MAC == b.vm.Runtime.MAC || a.vm.Runtime.IP == b.vm.Runtime.IP || a.random == b.random {
 		t.Errorf("the twins share MAC %s/%s, IP %s/%s or random bytes %s/%s", a.mac, b.mac, a.vm.Runtime.IP, b.vm.Runtime.IP, a.random, b.random)
 	}
+	// A restored VM is released as a booted one: nothing of it is left.
+	f.must(t, "rm", "-f", a.vm.ID, b.vm.ID)
+	for _, g := range gs {
+		f.assertNoTrace(t, g.vm.ID)
+	}
+	f.assertNoOrphans(t)
 }
 
 // A snapshot whose state file was truncated is found damaged before
@@ -153,6 +167,9 @@ func TestDamagedAndStaleSnapshots(t *testing.T) {
 	if tm["boot"] != "cold" || out != "works\n" || !strings.Contains(errOut, "warning: ") || !strings.Contains(errOut, sn.ID) {
 		t.Fatalf("after truncating %s: %q, timings %v, stderr %s", sn.ID, out, tm, errOut)
 	}
+	// The damaged snapshot was removed (its shape's new save took its
+	// place), not left for gc.
+	f.assertNoOrphans(t)
 	if _, _, tm, _ := f.runTimed(t, "busybox", "--", "true"); tm["boot"] != "restored" {
 		t.Errorf("the cold boot after the damage saved no good snapshot: %v", tm)
 	}

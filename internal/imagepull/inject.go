@@ -50,10 +50,11 @@ type Injected struct {
 	HeldBoot bool
 }
 
-// MountPoints are the directories the agent mounts API file systems on
+// mountPoints are the directories the agent mounts API file systems on
 // before the root is writable; InjectGuestAgents adds those an image
-// lacks (scratch images have none), as container runtimes do.
-var MountPoints = []string{"dev", "proc", "sys", "run"}
+// lacks (scratch images have none), as container runtimes do. They are
+// the top-level targets of internal/agent/initplan's apiMounts.
+var mountPoints = []string{"dev", "proc", "sys", "run"}
 
 // EnvAgent names the environment variable that points the daemon at a
 // banger-agent binary when the config does not (tests and development
@@ -134,7 +135,7 @@ func InjectGuestAgents(sink Sink, tree *Tree, agent Agent) (*Injected, error) {
 		inj.AgentSHA256 = sum
 	}
 	inj.HeldBoot = agent.Path != ""
-	for _, p := range MountPoints {
+	for _, p := range mountPoints {
 		switch exists, isDir := tree.Exists(p); {
 		case !exists:
 			if err := sink.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: p + "/", Mode: 0o755, ModTime: now}); err != nil {

@@ -48,7 +48,11 @@ func StartTime(pid int) (uint64, error) {
 		}
 		return 0, fmt.Errorf("process %d: %w", pid, err)
 	}
-	return parseStartTime(b)
+	st, err := parseStartTime(b)
+	if err != nil {
+		return 0, fmt.Errorf("process %d: %w", pid, err)
+	}
+	return st, nil
 }
 
 func parseStartTime(stat []byte) (uint64, error) {

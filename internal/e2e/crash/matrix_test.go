@@ -114,21 +114,21 @@ func (l *lab) crashAt(t *testing.T, p crashpoint.Info, d driver, ids map[string]
 		}
 	}
 
-	// A save killed before its commit leaves no snapshot a later start
-	// could use (the restart removed its temporary directory).
-	if strings.HasPrefix(p.Name, "vms/save/") && p.Name != "vms/save/committed" {
-		if out := l.must(t, "snapshot", "ls", "-q"); strings.TrimSpace(out) != "" {
-			t.Errorf("a save killed at %s left snapshots: %s", p.Name, out)
+	// A save or checkpoint killed before its commit leaves nothing a
+	// later start or run --from could use (the restart removed its
+	// temporary directory); one killed after it keeps what it committed.
+	for _, op := range []struct{ prefix, cmd string }{{"vms/save/", "snapshot"}, {"vms/checkpoint/", "checkpoint"}} {
+		if !strings.HasPrefix(p.Name, op.prefix) {
+			continue
+		}
+		out := strings.TrimSpace(l.must(t, op.cmd, "ls", "-q"))
+		if committed := p.Name == op.prefix+"committed"; (out != "") != committed {
+			t.Errorf("killed at %s: %s ls lists %q; want one %s only after the commit", p.Name, op.cmd, out, op.cmd)
 		}
 	}
-
-	// A checkpoint killed before its commit leaves no checkpoint a later
-	// run --from could use, and its source runs on (resumed if the crash
-	// left it paused).
-	if strings.HasPrefix(p.Name, "vms/checkpoint/") && p.Name != "vms/checkpoint/committed" {
-		if out := l.must(t, "checkpoint", "ls", "-q"); strings.TrimSpace(out) != "" {
-			t.Errorf("a checkpoint killed at %s left checkpoints: %s", p.Name, out)
-		}
+	// A checkpoint's source runs on after the crash (resumed if the
+	// crash left it paused).
+	if strings.HasPrefix(p.Name, "vms/checkpoint/") {
 		if out, errOut, code := l.cli("exec", "cp", "--", "echo", "ok"); code != 0 || out != "ok\n" {
 			t.Errorf("exec on the checkpointed VM after the crash at %s: exit %d, %q %s", p.Name, code, out, errOut)
 		}
