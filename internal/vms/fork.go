@@ -88,13 +88,19 @@ func (st forkStage) Acquire(_ context.Context, rt *Runtime) error {
 	if st.s.Checkpoints == nil {
 		return fmt.Errorf("%w: this daemon has no checkpoint store", errdefs.ErrUnavailable)
 	}
+	// Without its checkpoint the VM has nothing to start from: it has no
+	// disk of its own yet, and is not an image's.
+	gone := fmt.Sprintf("this VM starts only from it; remove the VM (`banger rm %s`)", rt.VM.Name)
 	sn, err := st.s.Checkpoints.Get(rt.VM.Spec.From)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; %s", err, gone)
 	}
-	sn, ok, err := st.s.Checkpoints.Lookup(sn.Key)
-	if err != nil || !ok {
-		return fmt.Errorf("checkpoint %s: %w: %w", rt.VM.Spec.From, errdefs.ErrNotFound, err)
+	sn, ok, err := st.s.Checkpoints.Lookup(sn.Key) // verified against its manifest
+	switch {
+	case err != nil: // damaged, and removed
+		return fmt.Errorf("%w: %w; %s", errdefs.ErrNotFound, err, gone)
+	case !ok:
+		return fmt.Errorf("checkpoint %s: %w: it was removed meanwhile; %s", rt.VM.Spec.From, errdefs.ErrNotFound, gone)
 	}
 	p := &forkPlan{ck: sn}
 	if p.srcKey, err = snapshotHostKey(sn); err != nil {
