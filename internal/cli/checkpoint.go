@@ -49,12 +49,18 @@ their contents are not part of the checkpoint.`,
 		}
 		return printObject(app.Stdout, f, ck, func() error {
 			_, err := fmt.Fprintf(app.Stdout, "Checkpoint %s of %s (%s, %s; the VM was frozen %s)\n",
-				ck.Name, args[0], ck.ID, units.FormatSize(ck.SizeBytes), time.Duration(ck.FrozenMS*float64(time.Millisecond)).Round(time.Millisecond))
+				ck.Name, args[0], ck.ID, units.FormatSize(ck.SizeBytes), frozen(ck))
 			return err
 		})
 	}
 	cmd.AddCommand(newCheckpointLsCmd(app), newCheckpointRmCmd(app))
 	return cmd
+}
+
+// frozen is how long the checkpoint's source VM was paused, to the
+// millisecond.
+func frozen(ck api.Checkpoint) time.Duration {
+	return time.Duration(ck.FrozenMS * float64(time.Millisecond)).Round(time.Millisecond)
 }
 
 func newCheckpointLsCmd(app *App) *cobra.Command {
