@@ -35,7 +35,8 @@ type Checkpoint struct {
 	Frozen time.Duration
 }
 
-// checkpointOf reads a stored checkpoint's name.
+// checkpointOf is the stored checkpoint sn with its name (its key's) and
+// its source VM's name (from the source's record it keeps, vm.json).
 func checkpointOf(sn snapshots.Snapshot) Checkpoint {
 	ck := Checkpoint{Snapshot: sn, Name: sn.Key.Checkpoint}
 	var src VM
