@@ -167,7 +167,8 @@ func (st vmmStage) restoreFork(ctx context.Context, rt *Runtime, spec vmm.Spec) 
 	if err == nil {
 		k.Checkpoint = ck.Key.Checkpoint
 		if k.ID() != ck.ID {
-			err = fmt.Errorf("%w: the VM no longer has checkpoint %s's machine (its image, kernel, agent or daemon key changed since)", errdefs.ErrConflict, ck.Key.Checkpoint)
+			err = fmt.Errorf("%w: the VM no longer has checkpoint %s's machine (its image, kernel, agent or daemon key changed since), so no VM restores it any more; remove the VM (`banger rm %s`) and the checkpoint (`banger checkpoint rm %s`)",
+				errdefs.ErrConflict, ck.Key.Checkpoint, rt.VM.Name, ck.Key.Checkpoint)
 		}
 	}
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
 )
@@ -186,5 +187,30 @@ func TestForkWithoutItsCheckpoint(t *testing.T) {
 				t.Errorf("the failed fork did %v", ops)
 			}
 		})
+	}
+}
+
+// A fork whose machine no longer matches its checkpoint's (here the
+// daemon's client key changed) is refused before the restore, says what
+// to remove, and leaves no VMM.
+func TestForkOfAChangedMachine(t *testing.T) {
+	f := newFixture(t, withCheckpoints)
+	f.start("src")
+	f.checkpoint("src", "ck1")
+	other, err := agentclient.NewClientKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.s.ClientKey = other.PublicKey()
+	f.h.reset()
+	_, err = f.fork("ck1", "kid")
+	if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "`banger rm kid`") || !strings.Contains(err.Error(), "`banger checkpoint rm ck1`") {
+		t.Fatalf("fork of a changed machine: %v", err)
+	}
+	if kid := f.get("kid"); kid.State != Failed || kid.ErrorPhase != "vmm" {
+		t.Errorf("the fork: state %s phase %q", kid.State, kid.ErrorPhase)
+	}
+	if ops := f.h.log(); slices.Contains(ops, "vmm.restore") || slices.Contains(ops, "vmm.start") {
+		t.Errorf("the refused fork did %v", ops)
 	}
 }
