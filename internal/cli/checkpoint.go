@@ -39,22 +39,20 @@ their contents are not part of the checkpoint.`,
 	cmd.Flags().StringVar(&name, "name", "", "the checkpoint's name (default VM-YYYYMMDD-HHMMSS)")
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		f, err := parseFormat(*format)
-		if err != nil {
-			return err
-		}
-		ck, err := fetch(cmd, app, api.CheckpointVM, api.CheckpointRequest{Name: name}, args[0])
-		if err != nil {
-			return err
-		}
-		return printObject(app.Stdout, f, ck, func() error {
+		return fetchAndShow(cmd, app, *format, api.CheckpointVM, api.CheckpointRequest{Name: name}, args, func(ck api.Checkpoint) error {
 			_, err := fmt.Fprintf(app.Stdout, "Checkpoint %s of %s (%s, %s; the VM was frozen %s)\n",
-				ck.Name, args[0], ck.ID, units.FormatSize(ck.SizeBytes), time.Duration(ck.FrozenMS*float64(time.Millisecond)).Round(time.Millisecond))
+				ck.Name, args[0], ck.ID, units.FormatSize(ck.SizeBytes), frozen(ck))
 			return err
 		})
 	}
 	cmd.AddCommand(newCheckpointLsCmd(app), newCheckpointRmCmd(app))
 	return cmd
+}
+
+// frozen is how long the checkpoint's source VM was paused, to the
+// millisecond.
+func frozen(ck api.Checkpoint) time.Duration {
+	return time.Duration(ck.FrozenMS * float64(time.Millisecond)).Round(time.Millisecond)
 }
 
 func newCheckpointLsCmd(app *App) *cobra.Command {

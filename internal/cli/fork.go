@@ -107,12 +107,12 @@ func (a *App) fork(ctx context.Context, vm string, names []string, keep bool) (f
 	if err != nil {
 		return forkResult{}, err
 	}
-	a.progressf("checkpoint %s of %s taken; %s was frozen %s", ck.Name, vm, vm, time.Duration(ck.FrozenMS*float64(time.Millisecond)).Round(time.Millisecond))
+	a.progressf("checkpoint %s of %s taken; %s was frozen %s", ck.Name, vm, vm, frozen(ck))
 	res := forkResult{Checkpoint: ck, Kept: keep, VMs: []api.VM{}}
 	var ferr error
 	for i, n := range names {
 		t0 := time.Now()
-		v, err := api.Do(ctx, c, api.CreateVM, api.CreateVMRequest{Name: n, From: ck.ID, Spec: api.VMSpec{Detach: true}})
+		v, err := a.createVM(ctx, n, api.VMSpec{Detach: true}, ck.ID)
 		if err == nil {
 			var sr api.StartResult
 			sr, err = a.startVM(ctx, v.ID)

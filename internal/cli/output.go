@@ -24,7 +24,8 @@ func fetch[In, T any](cmd *cobra.Command, app *App, e api.Endpoint[In, T], in In
 
 // fetchAndShow checks --format, calls e (with in and the path values
 // params) and prints its one answer with printObject: JSON, the template,
-// or show. The reports (doctor, gc) and volume create/inspect use it.
+// or show. The reports (doctor, gc), volume create/inspect, checkpoint
+// and snapshot prune use it.
 func fetchAndShow[In, T any](cmd *cobra.Command, app *App, format string, e api.Endpoint[In, T], in In, params []string, show func(T) error) error {
 	f, err := parseFormat(format)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 
@@ -75,9 +76,10 @@ banger snapshot ls|rm|prune manages the snapshots.
 --from CHECKPOINT starts a VM from a checkpoint (` + "`banger checkpoint`" + `) instead
 of an image: the checkpointed VM's processes, files and memory as they
 were, with an identity of its own (its name as hostname, MAC, address, SSH
-host key, entropy, clock). It takes no IMAGE nor COMMAND: its main process
-is the checkpointed VM's, still running, whose output streams here (or
-not, with -d) and whose exit ends the VM. ` + "`banger inspect`" + ` says where it
+host key, entropy, clock). It takes no IMAGE, COMMAND nor flag but --name,
+-d and --timings: its main process is the checkpointed VM's, still
+running, whose output streams here (or not, with -d) and whose exit ends
+the VM. ` + "`banger inspect`" + ` says where it
 came from ("forked").`,
 		Example: `  banger run --rm debian:bookworm uname -a
   banger run --rm -it debian:bookworm bash
@@ -101,8 +103,8 @@ came from ("forked").`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if from != "" {
-				if rm || stdin || tty {
-					return fmt.Errorf("%w: --from runs the checkpointed VM's main process as it is: --rm, -i and -t do not apply", errdefs.ErrInvalid)
+				if err := onlyFromFlags(cmd); err != nil {
+					return err
 				}
 				return app.run(cmd.Context(), f.name, api.VMSpec{Detach: detach}, timings, from)
 			}
@@ -127,6 +129,26 @@ came from ("forked").`,
 	fl.BoolVar(&timings, "timings", false, "print the duration of each phase as JSON on stderr")
 	fl.StringVar(&from, "from", "", "start the VM from a checkpoint (banger checkpoint) instead of an image")
 	return cmd
+}
+
+// fromFlags are run's flags that apply with --from; the others describe
+// a new VM of an image, and a checkpoint's VM is the source's as it was.
+var fromFlags = map[string]bool{"from": true, "name": true, "detach": true, "timings": true}
+
+// onlyFromFlags refuses, naming them, the flags given to run --from that
+// would otherwise be ignored (-p, --cpus, -e, --rm, -it, …).
+func onlyFromFlags(cmd *cobra.Command) error {
+	var given []string
+	cmd.LocalFlags().VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed && !fromFlags[fl.Name] {
+			given = append(given, "--"+fl.Name)
+		}
+	})
+	if len(given) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s with --from: the checkpointed VM starts as it was (its image, resources, network, environment and main process, still running); only --name, -d and --timings apply",
+		errdefs.ErrInvalid, strings.Join(given, ", "))
 }
 
 // timingsJSON is --timings' line: each phase's milliseconds, and how the

@@ -100,15 +100,7 @@ or the guest agent changed. With --all, remove every snapshot.`,
 	cmd.Flags().BoolVar(&all, "all", false, "remove every snapshot, not only stale ones")
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		f, err := parseFormat(*format)
-		if err != nil {
-			return err
-		}
-		removed, err := fetch(cmd, app, api.PruneSnapshots, api.PruneSnapshotsRequest{All: all})
-		if err != nil {
-			return err
-		}
-		return printObject(app.Stdout, f, removed, func() error {
+		return fetchAndShow(cmd, app, *format, api.PruneSnapshots, api.PruneSnapshotsRequest{All: all}, nil, func(removed []api.Snapshot) error {
 			var total int64
 			for _, s := range removed {
 				total += s.SizeBytes

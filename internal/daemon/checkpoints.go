@@ -35,15 +35,11 @@ func (d *Daemon) checkpointRoutes(rt *api.Router) {
 
 func wireCheckpoint(ck vms.Checkpoint) api.Checkpoint {
 	k := ck.Key
-	out := api.Checkpoint{
+	return api.Checkpoint{
 		ID: ck.ID, Name: ck.Name, VM: ck.Origin.VM, VMName: ck.VMName, Image: ck.Origin.Image, Kernel: ck.Origin.Kernel,
 		Backend: k.Backend, CPUs: k.CPUs, MemoryMiB: k.MemoryMiB, MemoryFile: k.MemoryFile,
 		Created: ck.Created, Path: ck.Dir, SizeBytes: ck.SizeBytes,
-		Files:    make([]api.SnapshotFile, 0, len(ck.Files)),
+		Files:    wireSnapshotFiles(ck.Files),
 		FrozenMS: float64(ck.Frozen.Microseconds()) / 1000,
 	}
-	for _, f := range ck.Files {
-		out.Files = append(out.Files, api.SnapshotFile(f))
-	}
-	return out
 }

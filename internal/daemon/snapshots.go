@@ -13,7 +13,7 @@ import (
 func (d *Daemon) snapshotRoutes(rt *api.Router) {
 	api.Handle(rt, api.ListSnapshots, func(*http.Request, api.None) ([]api.Snapshot, error) {
 		sns, err := d.snapshots.List()
-		return d.wireSnapshots(sns), err
+		return wireSnapshots(sns, d.staleSnapshots()), err
 	})
 	api.Handle(rt, api.RemoveSnapshot, func(r *http.Request, _ api.None) (api.Snapshot, error) {
 		sn, err := d.snapshots.Remove(r.PathValue("id"))
@@ -25,16 +25,12 @@ func (d *Daemon) snapshotRoutes(rt *api.Router) {
 	api.Handle(rt, api.PruneSnapshots, func(_ *http.Request, req api.PruneSnapshotsRequest) ([]api.Snapshot, error) {
 		stale := d.staleSnapshots()
 		sns, err := d.snapshots.Prune(req.All, stale)
-		out := make([]api.Snapshot, 0, len(sns))
-		for _, sn := range sns {
-			out = append(out, wireSnapshot(sn, stale(sn.Key)))
-		}
-		return out, err
+		return wireSnapshots(sns, stale), err
 	})
 }
 
-func (d *Daemon) wireSnapshots(sns []snapshots.Snapshot) []api.Snapshot {
-	stale := d.staleSnapshots()
+// wireSnapshots are sns on the wire, each marked as stale says.
+func wireSnapshots(sns []snapshots.Snapshot, stale func(snapshots.Key) bool) []api.Snapshot {
 	out := make([]api.Snapshot, 0, len(sns))
 	for _, sn := range sns {
 		out = append(out, wireSnapshot(sn, stale(sn.Key)))
@@ -82,13 +78,19 @@ func wireSnapshot(sn snapshots.Snapshot, stale bool) api.Snapshot {
 		Backend: k.Backend, Accel: k.Accel, Cmdline: k.Cmdline, CPUs: k.CPUs, MemoryMiB: k.MemoryMiB,
 		MemoryFile: k.MemoryFile, DiskBytes: k.DiskBytes, Drives: []string{}, NICs: k.NICs,
 		VM: sn.Origin.VM, Created: sn.Created, Path: sn.Dir, SizeBytes: sn.SizeBytes,
-		Files: make([]api.SnapshotFile, 0, len(sn.Files)), Stale: stale,
+		Files: wireSnapshotFiles(sn.Files), Stale: stale,
 	}
 	for _, dr := range k.Drives {
 		out.Drives = append(out.Drives, dr.ID)
 	}
-	for _, f := range sn.Files {
-		out.Files = append(out.Files, api.SnapshotFile(f))
+	return out
+}
+
+// wireSnapshotFiles are a snapshot's (or checkpoint's) files on the wire.
+func wireSnapshotFiles(files []snapshots.File) []api.SnapshotFile {
+	out := make([]api.SnapshotFile, 0, len(files))
+	for _, f := range files {
+		out = append(out, api.SnapshotFile(f))
 	}
 	return out
 }

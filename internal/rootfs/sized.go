@@ -50,10 +50,8 @@ func (m *Manager) makeSized(ctx context.Context, req Request, path string) error
 	tmp := path + ".tmp"
 	_ = os.Remove(tmp)                    // what a crash during an earlier attempt left
 	defer func() { _ = os.Remove(tmp) }() // gone already once renamed
-	if err := reflink(req.Image, tmp); err != nil {
-		if err := sparseCopy(req.Image, tmp); err != nil {
-			return fmt.Errorf("copy the image: %w", err)
-		}
+	if err := cloneFile(req.Image, tmp); err != nil {
+		return fmt.Errorf("copy the image: %w", err)
 	}
 	// Shared and read-only like the image: readable by an unprivileged VMM.
 	if err := os.Chmod(tmp, 0o644); err != nil {

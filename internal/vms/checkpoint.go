@@ -35,7 +35,8 @@ type Checkpoint struct {
 	Frozen time.Duration
 }
 
-// checkpointOf reads a stored checkpoint's name.
+// checkpointOf is the stored checkpoint sn with its name (its key's) and
+// its source VM's name (from the source's record it keeps, vm.json).
 func checkpointOf(sn snapshots.Snapshot) Checkpoint {
 	ck := Checkpoint{Snapshot: sn, Name: sn.Key.Checkpoint}
 	var src VM
@@ -82,12 +83,15 @@ func (s *Service) Checkpoint(ctx context.Context, ref, name string) (Checkpoint,
 	if _, err := s.Checkpoints.Get(name); err == nil {
 		return Checkpoint{}, fmt.Errorf("checkpoint %q: %w; remove it with `banger checkpoint rm %s` or pick another --name", name, errdefs.ErrExists, name)
 	}
-	rt := lv.rt
-	key, err := checkpointKey(rt, name, s)
+	key, err := s.checkpointKey(lv.rt, name)
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	ck, err := s.takeCheckpoint(ctx, rt, key)
+	pauser, err := pauserOf(vm, lv)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	ck, err := s.takeCheckpoint(ctx, lv.rt, pauser, key)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("vm %s: checkpoint %s: %w", vm.Name, name, err)
 	}
@@ -99,7 +103,7 @@ func (s *Service) Checkpoint(ctx context.Context, ref, name string) (Checkpoint,
 // machine's (what a restore must match) and the checkpoint's name. A VM
 // whose machine this daemon did not start (adopted after a restart), or
 // that has volumes, is refused with the reason.
-func checkpointKey(rt *Runtime, name string, s *Service) (snapshots.Key, error) {
+func (s *Service) checkpointKey(rt *Runtime, name string) (snapshots.Key, error) {
 	vm := rt.VM
 	if len(vm.Spec.Mounts) > 0 {
 		return snapshots.Key{}, fmt.Errorf("vm %s: %w: it has volumes or shared directories (-v/--mount), whose contents a checkpoint does not keep; checkpoint a VM without them", vm.Name, errdefs.ErrUnsupported)
@@ -109,9 +113,6 @@ func checkpointKey(rt *Runtime, name string, s *Service) (snapshots.Key, error) 
 	}
 	if _, ok := rt.Machine.(vmm.Snapshotter); !ok {
 		return snapshots.Key{}, fmt.Errorf("vm %s: %w: its machine cannot be saved", vm.Name, errdefs.ErrUnsupported)
-	}
-	if _, err := pauserOf(vm, &liveVM{rt: rt}); err != nil {
-		return snapshots.Key{}, err
 	}
 	spec := rt.Boot
 	if rt.Hold != nil && rt.Hold.restored {
@@ -129,11 +130,11 @@ func checkpointKey(rt *Runtime, name string, s *Service) (snapshots.Key, error) 
 }
 
 // takeCheckpoint records the checkpoint's directory in the VM's record,
-// makes it, pauses the machine, saves it and clones its disk, resumes it
-// (whatever failed), and commits. A failure removes the directory and
-// clears the section; a directory that cannot be removed stays in the
-// section for the checkpoint stage's Release.
-func (s *Service) takeCheckpoint(ctx context.Context, rt *Runtime, key snapshots.Key) (Checkpoint, error) {
+// makes it, pauses the machine (with pauser), saves it and clones its
+// disk, resumes it (whatever failed), and commits. A failure removes the
+// directory and clears the section; a directory that cannot be removed
+// stays in the section for the checkpoint stage's Release.
+func (s *Service) takeCheckpoint(ctx context.Context, rt *Runtime, pauser vmm.Pauser, key snapshots.Key) (Checkpoint, error) {
 	rec := rt.Record
 	p, err := s.Checkpoints.Prepare(key, snapshots.Origin{Image: rt.Image.Name, Kernel: rt.Kernel.Name, VM: rt.VM.ID})
 	if err != nil {
@@ -145,7 +146,7 @@ func (s *Service) takeCheckpoint(ctx context.Context, rt *Runtime, key snapshots
 		_ = p.Abort()
 		return Checkpoint{}, err
 	}
-	ck, err := s.writeCheckpoint(ctx, rt, p)
+	ck, err := s.writeCheckpoint(ctx, rt, pauser, p)
 	if err != nil {
 		if aerr := p.Abort(); aerr != nil {
 			return Checkpoint{}, errors.Join(err, aerr) // the section stays: Release discards it
@@ -158,7 +159,7 @@ func (s *Service) takeCheckpoint(ctx context.Context, rt *Runtime, key snapshots
 	return ck, err
 }
 
-func (s *Service) writeCheckpoint(ctx context.Context, rt *Runtime, p *snapshots.Pending) (Checkpoint, error) {
+func (s *Service) writeCheckpoint(ctx context.Context, rt *Runtime, pauser vmm.Pauser, p *snapshots.Pending) (Checkpoint, error) {
 	if err := p.Create(); err != nil {
 		return Checkpoint{}, err
 	}
@@ -166,7 +167,6 @@ func (s *Service) writeCheckpoint(ctx context.Context, rt *Runtime, p *snapshots
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	pauser, _ := pauserOf(rt.VM, &liveVM{rt: rt})
 	disk, frozen, err := s.freeze(ctx, rt, pauser, p)
 	if err != nil {
 		return Checkpoint{}, err

@@ -107,7 +107,8 @@ func TestCheckpointFailureResumesTheSource(t *testing.T) {
 	}
 }
 
-// A VM with volumes, or one not running, is refused, naming why.
+// A VM with volumes, one not running, or one whose backend cannot pause
+// is refused, naming why.
 func TestCheckpointRefuses(t *testing.T) {
 	f := newFixture(t, withCheckpoints, func(f *fixture) { f.b.caps.ExtraDrives = true })
 	f.start("vol", withMounts(volumes.Mount{Type: volumes.TypeImage, Source: t.TempDir(), Target: "/data"}))
@@ -115,11 +116,22 @@ func TestCheckpointRefuses(t *testing.T) {
 		t.Errorf("checkpoint of a VM with a volume: %v", err)
 	}
 	f.create("idle")
-	if _, err := f.s.Checkpoint(context.Background(), "idle", ""); err == nil {
-		t.Error("checkpoint of a created VM succeeded")
+	if _, err := f.s.Checkpoint(context.Background(), "idle", ""); !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "not running") {
+		t.Errorf("checkpoint of a created VM: %v", err)
 	}
 	if ents, _ := os.ReadDir(f.l.Checkpoints()); len(ents) != 0 {
 		t.Errorf("the checkpoint store holds %d entries", len(ents))
+	}
+	np := newFixture(t, withCheckpoints, func(f *fixture) { f.b.caps.Pause = false })
+	_, m := np.start("src")
+	if _, err := np.s.Checkpoint(context.Background(), "src", ""); !errors.Is(err, errdefs.ErrUnsupported) || !strings.Contains(err.Error(), "cannot pause") {
+		t.Errorf("checkpoint of a VM whose backend cannot pause: %v", err)
+	}
+	if m.paused() || !m.alive() {
+		t.Error("the refused checkpoint touched the source")
+	}
+	if ents, _ := os.ReadDir(np.l.Checkpoints()); len(ents) != 0 {
+		t.Errorf("the checkpoint store holds %d entries after a refused checkpoint", len(ents))
 	}
 }
 

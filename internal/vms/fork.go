@@ -88,13 +88,19 @@ func (st forkStage) Acquire(_ context.Context, rt *Runtime) error {
 	if st.s.Checkpoints == nil {
 		return fmt.Errorf("%w: this daemon has no checkpoint store", errdefs.ErrUnavailable)
 	}
+	// Without its checkpoint the VM has nothing to start from: it has no
+	// disk of its own yet, and is not an image's.
+	gone := fmt.Sprintf("this VM starts only from it; remove the VM (`banger rm %s`)", rt.VM.Name)
 	sn, err := st.s.Checkpoints.Get(rt.VM.Spec.From)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; %s", err, gone)
 	}
-	sn, ok, err := st.s.Checkpoints.Lookup(sn.Key)
-	if err != nil || !ok {
-		return fmt.Errorf("checkpoint %s: %w: %w", rt.VM.Spec.From, errdefs.ErrNotFound, err)
+	sn, ok, err := st.s.Checkpoints.Lookup(sn.Key) // verified against its manifest
+	switch {
+	case err != nil: // damaged, and removed
+		return fmt.Errorf("%w: %w; %s", errdefs.ErrNotFound, err, gone)
+	case !ok:
+		return fmt.Errorf("checkpoint %s: %w: it was removed meanwhile; %s", rt.VM.Spec.From, errdefs.ErrNotFound, gone)
 	}
 	p := &forkPlan{ck: sn}
 	if p.srcKey, err = snapshotHostKey(sn); err != nil {
@@ -161,7 +167,8 @@ func (st vmmStage) restoreFork(ctx context.Context, rt *Runtime, spec vmm.Spec) 
 	if err == nil {
 		k.Checkpoint = ck.Key.Checkpoint
 		if k.ID() != ck.ID {
-			err = fmt.Errorf("%w: the VM no longer has checkpoint %s's machine (its image, kernel, agent or daemon key changed since)", errdefs.ErrConflict, ck.Key.Checkpoint)
+			err = fmt.Errorf("%w: the VM no longer has checkpoint %s's machine (its image, kernel, agent or daemon key changed since), so no VM restores it any more; remove the VM (`banger rm %s`) and the checkpoint (`banger checkpoint rm %s`)",
+				errdefs.ErrConflict, ck.Key.Checkpoint, rt.VM.Name, ck.Key.Checkpoint)
 		}
 	}
 	if err != nil {

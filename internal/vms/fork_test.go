@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
 )
@@ -140,5 +141,76 @@ func TestForkFromUnknownCheckpoint(t *testing.T) {
 	}
 	if l, _ := f.s.List(true); len(l) != 0 {
 		t.Errorf("vms: %+v", l)
+	}
+}
+
+// A fork whose checkpoint was removed, or is damaged, before its first
+// start fails at the fork stage, before anything is made: the error says
+// the checkpoint is not found and what to do with a VM that cannot start
+// without it.
+func TestForkWithoutItsCheckpoint(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lose func(*fixture, Checkpoint)
+		want string
+	}{
+		{"removed", func(f *fixture, ck Checkpoint) {
+			if _, err := f.s.RemoveCheckpoint(ck.Name); err != nil {
+				f.t.Fatal(err)
+			}
+		}, "not found"},
+		{"damaged", func(f *fixture, ck Checkpoint) {
+			// Of the same size: only its sha256 tells.
+			if err := os.WriteFile(ck.Path(checkpointDisk), []byte("DISK"), 0o600); err != nil {
+				f.t.Fatal(err)
+			}
+		}, "damaged"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, withCheckpoints)
+			f.start("src")
+			ck := f.checkpoint("src", "ck1")
+			if _, err := f.s.CreateFrom(context.Background(), "kid", "ck1", true); err != nil {
+				t.Fatal(err)
+			}
+			tc.lose(f, ck)
+			f.h.reset()
+			_, err := f.s.Start(context.Background(), "kid")
+			if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), tc.want) ||
+				!strings.Contains(err.Error(), "`banger rm kid`") || strings.Contains(err.Error(), "%!") {
+				t.Fatalf("start of a fork whose checkpoint is %s: %v", tc.name, err)
+			}
+			if kid := f.get("kid"); kid.State != Failed || kid.ErrorPhase != "fork" {
+				t.Errorf("the fork: state %s phase %q; want failed at the fork stage", kid.State, kid.ErrorPhase)
+			}
+			if ops := f.h.log(); slices.Contains(ops, "disk.clone") || slices.Contains(ops, "vmm.restore") || slices.Contains(ops, "vmm.start") {
+				t.Errorf("the failed fork did %v", ops)
+			}
+		})
+	}
+}
+
+// A fork whose machine no longer matches its checkpoint's (here the
+// daemon's client key changed) is refused before the restore, says what
+// to remove, and leaves no VMM.
+func TestForkOfAChangedMachine(t *testing.T) {
+	f := newFixture(t, withCheckpoints)
+	f.start("src")
+	f.checkpoint("src", "ck1")
+	other, err := agentclient.NewClientKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.s.ClientKey = other.PublicKey()
+	f.h.reset()
+	_, err = f.fork("ck1", "kid")
+	if !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "`banger rm kid`") || !strings.Contains(err.Error(), "`banger checkpoint rm ck1`") {
+		t.Fatalf("fork of a changed machine: %v", err)
+	}
+	if kid := f.get("kid"); kid.State != Failed || kid.ErrorPhase != "vmm" {
+		t.Errorf("the fork: state %s phase %q", kid.State, kid.ErrorPhase)
+	}
+	if ops := f.h.log(); slices.Contains(ops, "vmm.restore") || slices.Contains(ops, "vmm.start") {
+		t.Errorf("the refused fork did %v", ops)
 	}
 }
