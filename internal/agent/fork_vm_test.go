@@ -39,7 +39,7 @@ func TestForkRunningVM(t *testing.T) {
 	defer cancel()
 	srcDisk := r.disk(t, "src.ext4")
 	src := r.start(ctx, t, r.spec(t, "src", srcDisk, "ts0", macOf(0)), nil)
-	hc, err := r.dial(ctx, t, src, r.g.hostKey.PublicKey())
+	hc, err := r.g.dial(ctx, t, src, r.g.hostKey.PublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestForkRunningVM(t *testing.T) {
 		cfg, key := r.own(t, i, "exit 99") // a fork's main process is its source's: this never runs
 		t0 := time.Now()
 		m := r.start(ctx, t, r.spec(t, "k"+n, disk.Path, "tk"+n, macOf(i)), &vmm.RestoreSpec{StatePath: state, Resume: true})
-		fc, err := r.dial(ctx, t, m, srcKey.PublicKey())
+		fc, err := r.g.dial(ctx, t, m, srcKey.PublicKey())
 		if err != nil {
 			t.Fatalf("fork %d with the source's host key: %v", i, err)
 		}
@@ -116,10 +116,10 @@ func TestForkRunningVM(t *testing.T) {
 			t.Errorf("fork %d's counter at %d after the re-identify; %d before the checkpoint: want it to go on from there (≤ %d)", i, first, before, limit)
 		}
 		_ = fc.Close()
-		if _, err := r.dial(ctx, t, m, srcKey.PublicKey()); !errors.Is(err, agentclient.ErrHostKeyMismatch) {
+		if _, err := r.g.dial(ctx, t, m, srcKey.PublicKey()); !errors.Is(err, agentclient.ErrHostKeyMismatch) {
 			t.Errorf("fork %d: a new connection pinning the source's key: %v; want a host key mismatch", i, err)
 		}
-		kc, err := r.dial(ctx, t, m, key.PublicKey())
+		kc, err := r.g.dial(ctx, t, m, key.PublicKey())
 		if err != nil {
 			t.Fatalf("fork %d pinning its own key: %v", i, err)
 		}

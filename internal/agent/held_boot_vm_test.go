@@ -26,7 +26,7 @@ func TestHeldBootInQEMU(t *testing.T) {
 	defer cancel()
 	disk := r.disk(t, "a.ext4")
 	m := r.start(ctx, t, r.spec(t, "a", disk, "ta0", macOf(0)), nil)
-	c, err := r.dial(ctx, t, m, r.g.hostKey.PublicKey())
+	c, err := r.g.dial(ctx, t, m, r.g.hostKey.PublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestHeldSnapshotRestoredTwice(t *testing.T) {
 	spec := r.spec(t, "src", srcDisk, "ts0", macOf(0))
 	spec.MemoryFile = filepath.Join(spec.RuntimeDir, "mem")
 	src := r.start(ctx, t, spec, nil)
-	c, err := r.dial(ctx, t, src, r.g.hostKey.PublicKey())
+	c, err := r.g.dial(ctx, t, src, r.g.hostKey.PublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestHeldSnapshotRestoredTwice(t *testing.T) {
 		own, key := r.own(t, i, "hostname > /main.out; sync; exec sleep 3600")
 		t0 := time.Now()
 		m := r.start(ctx, t, ks, &vmm.RestoreSpec{StatePath: snap.StatePath, MemPath: snap.MemPath, Resume: true})
-		hc, err := r.dial(ctx, t, m, r.g.hostKey.PublicKey())
+		hc, err := r.g.dial(ctx, t, m, r.g.hostKey.PublicKey())
 		if err != nil {
 			t.Fatalf("restored guest %d with the snapshot's hold key: %v", i, err)
 		}
