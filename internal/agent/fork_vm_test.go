@@ -205,11 +205,7 @@ func waitCount(ctx context.Context, t *testing.T, c *agentclient.Client, minimum
 // rss is m's VMM process's resident memory.
 func rss(t *testing.T, m vmm.Machine) string {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.Handles().Process.PID))
-	if err != nil {
-		return err.Error()
-	}
-	st, err := procfs.ParseStatus(b)
+	st, err := procfs.Proc.Status(m.Handles().Process.PID)
 	if err != nil {
 		return err.Error()
 	}
