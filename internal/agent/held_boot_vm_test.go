@@ -78,12 +78,13 @@ func TestHeldBootInQEMU(t *testing.T) {
 	}
 }
 
-// checkApplied checks guest i is the VM of r.own(t, i, ...): hostname,
-// MAC, address, the gateway reachable, the root writable.
+// checkApplied checks guest i is the VM of r.own(t, i, ...): hostname
+// (the kernel's and /etc/hostname), MAC, address, the gateway reachable,
+// the root writable.
 func checkApplied(ctx context.Context, t *testing.T, r *heldRig, c *agentclient.Client, i int) {
 	t.Helper()
-	if got := mustSh(ctx, t, c, "hostname"); got != "held-vm-"+strconv.Itoa(i) {
-		t.Errorf("guest %d hostname %q", i, got)
+	if got := mustSh(ctx, t, c, "hostname; cat /etc/hostname"); got != "held-vm-"+strconv.Itoa(i)+"\nheld-vm-"+strconv.Itoa(i) {
+		t.Errorf("guest %d hostname and /etc/hostname %q", i, got)
 	}
 	if got := mustSh(ctx, t, c, "cat /sys/class/net/eth0/address"); got != macOf(i) {
 		t.Errorf("guest %d eth0 MAC %q, want %s", i, got, macOf(i))
