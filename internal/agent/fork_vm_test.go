@@ -39,7 +39,7 @@ func TestForkRunningVM(t *testing.T) {
 	defer cancel()
 	srcDisk := r.disk(t, "src.ext4")
 	src := r.start(ctx, t, r.spec(t, "src", srcDisk, "ts0", macOf(0)), nil)
-	hc, err := r.dial(ctx, t, src, r.g.hostKey.PublicKey())
+	hc, err := r.g.dial(ctx, t, src, r.g.hostKey.PublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestForkRunningVM(t *testing.T) {
 		cfg, key := r.own(t, i, "exit 99") // a fork's main process is its source's: this never runs
 		t0 := time.Now()
 		m := r.start(ctx, t, r.spec(t, "k"+n, disk.Path, "tk"+n, macOf(i)), &vmm.RestoreSpec{StatePath: state, Resume: true})
-		fc, err := r.dial(ctx, t, m, srcKey.PublicKey())
+		fc, err := r.g.dial(ctx, t, m, srcKey.PublicKey())
 		if err != nil {
 			t.Fatalf("fork %d with the source's host key: %v", i, err)
 		}
@@ -116,10 +116,10 @@ func TestForkRunningVM(t *testing.T) {
 			t.Errorf("fork %d's counter at %d after the re-identify; %d before the checkpoint: want it to go on from there (≤ %d)", i, first, before, limit)
 		}
 		_ = fc.Close()
-		if _, err := r.dial(ctx, t, m, srcKey.PublicKey()); !errors.Is(err, agentclient.ErrHostKeyMismatch) {
+		if _, err := r.g.dial(ctx, t, m, srcKey.PublicKey()); !errors.Is(err, agentclient.ErrHostKeyMismatch) {
 			t.Errorf("fork %d: a new connection pinning the source's key: %v; want a host key mismatch", i, err)
 		}
-		kc, err := r.dial(ctx, t, m, key.PublicKey())
+		kc, err := r.g.dial(ctx, t, m, key.PublicKey())
 		if err != nil {
 			t.Fatalf("fork %d pinning its own key: %v", i, err)
 		}
@@ -205,11 +205,7 @@ func waitCount(ctx context.Context, t *testing.T, c *agentclient.Client, minimum
 // rss is m's VMM process's resident memory.
 func rss(t *testing.T, m vmm.Machine) string {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.Handles().Process.PID))
-	if err != nil {
-		return err.Error()
-	}
-	st, err := procfs.ParseStatus(b)
+	st, err := procfs.Proc.Status(m.Handles().Process.PID)
 	if err != nil {
 		return err.Error()
 	}

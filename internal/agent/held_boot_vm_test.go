@@ -26,7 +26,7 @@ func TestHeldBootInQEMU(t *testing.T) {
 	defer cancel()
 	disk := r.disk(t, "a.ext4")
 	m := r.start(ctx, t, r.spec(t, "a", disk, "ta0", macOf(0)), nil)
-	c, err := r.dial(ctx, t, m, r.g.hostKey.PublicKey())
+	c, err := r.g.dial(ctx, t, m, r.g.hostKey.PublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,12 +78,13 @@ func TestHeldBootInQEMU(t *testing.T) {
 	}
 }
 
-// checkApplied checks guest i is the VM of r.own(t, i, ...): hostname,
-// MAC, address, the gateway reachable, the root writable.
+// checkApplied checks guest i is the VM of r.own(t, i, ...): hostname
+// (the kernel's and /etc/hostname), MAC, address, the gateway reachable,
+// the root writable.
 func checkApplied(ctx context.Context, t *testing.T, r *heldRig, c *agentclient.Client, i int) {
 	t.Helper()
-	if got := mustSh(ctx, t, c, "hostname"); got != "held-vm-"+strconv.Itoa(i) {
-		t.Errorf("guest %d hostname %q", i, got)
+	if got := mustSh(ctx, t, c, "hostname; cat /etc/hostname"); got != "held-vm-"+strconv.Itoa(i)+"\nheld-vm-"+strconv.Itoa(i) {
+		t.Errorf("guest %d hostname and /etc/hostname %q", i, got)
 	}
 	if got := mustSh(ctx, t, c, "cat /sys/class/net/eth0/address"); got != macOf(i) {
 		t.Errorf("guest %d eth0 MAC %q, want %s", i, got, macOf(i))
@@ -119,7 +120,7 @@ func TestHeldSnapshotRestoredTwice(t *testing.T) {
 	spec := r.spec(t, "src", srcDisk, "ts0", macOf(0))
 	spec.MemoryFile = filepath.Join(spec.RuntimeDir, "mem")
 	src := r.start(ctx, t, spec, nil)
-	c, err := r.dial(ctx, t, src, r.g.hostKey.PublicKey())
+	c, err := r.g.dial(ctx, t, src, r.g.hostKey.PublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestHeldSnapshotRestoredTwice(t *testing.T) {
 		own, key := r.own(t, i, "hostname > /main.out; sync; exec sleep 3600")
 		t0 := time.Now()
 		m := r.start(ctx, t, ks, &vmm.RestoreSpec{StatePath: snap.StatePath, MemPath: snap.MemPath, Resume: true})
-		hc, err := r.dial(ctx, t, m, r.g.hostKey.PublicKey())
+		hc, err := r.g.dial(ctx, t, m, r.g.hostKey.PublicKey())
 		if err != nil {
 			t.Fatalf("restored guest %d with the snapshot's hold key: %v", i, err)
 		}

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/testutil"
@@ -104,21 +102,15 @@ func (r *heldRig) start(ctx context.Context, t *testing.T, spec vmm.Spec, rs *vm
 	return m
 }
 
-// dial connects to m's agent pinning key.
-func (r *heldRig) dial(ctx context.Context, t *testing.T, m vmm.Machine, key ssh.PublicKey) (*agentclient.Client, error) {
-	t.Helper()
-	return r.g.dial(ctx, t, m, key)
-}
-
 // redial closes the held connection and checks what the host's next one
 // meets: the hold key no longer gets in, the VM's own key does.
 func (r *heldRig) redial(ctx context.Context, t *testing.T, m vmm.Machine, held *agentclient.Client, own agentclient.Key) *agentclient.Client {
 	t.Helper()
 	_ = held.Close()
-	if _, err := r.dial(ctx, t, m, r.g.hostKey.PublicKey()); !errors.Is(err, agentclient.ErrHostKeyMismatch) {
+	if _, err := r.g.dial(ctx, t, m, r.g.hostKey.PublicKey()); !errors.Is(err, agentclient.ErrHostKeyMismatch) {
 		t.Errorf("a new connection pinning the hold key after the apply: %v; want a host key mismatch", err)
 	}
-	c, err := r.dial(ctx, t, m, own.PublicKey())
+	c, err := r.g.dial(ctx, t, m, own.PublicKey())
 	if err != nil {
 		t.Fatalf("a new connection pinning the VM's own key: %v", err)
 	}

@@ -42,7 +42,9 @@ func (h holdState) isHeld() bool { return h == held || h == applying || h == app
 // volumes), then the SSH host key, authorized keys and exec defaults for
 // new connections, then the main process, started by Run as in a boot
 // that was not held. It returns once the main process started; an error
-// says what failed, for the host to fail the start with.
+// says what failed, for the host to fail the start with (the request's
+// name is the caller's to add: the SSH server's log line, the client's
+// error).
 func (s *Service) Apply(p proto.ApplyPayload) error {
 	cfg, id, err := s.claimApply(p)
 	if err != nil {
@@ -52,7 +54,7 @@ func (s *Service) Apply(p proto.ApplyPayload) error {
 		s.mu.Lock()
 		s.hold = applyFailed
 		s.mu.Unlock()
-		return fmt.Errorf("apply: %w", err)
+		return err
 	}
 	if s.opts.Configure != nil {
 		if err := s.opts.Configure(cfg, time.Unix(0, p.NowUnixNano)); err != nil {
@@ -68,7 +70,7 @@ func (s *Service) Apply(p proto.ApplyPayload) error {
 	close(s.applied)
 	<-s.started
 	if cfg.Main != nil && s.Main() == nil {
-		return errors.New("apply: the VM is shutting down: its main process was not started")
+		return errors.New("the VM is shutting down: its main process was not started")
 	}
 	return nil
 }
@@ -80,24 +82,24 @@ func (s *Service) claimApply(p proto.ApplyPayload) (bootcfg.Config, sshd.Identit
 	defer s.mu.Unlock()
 	switch s.hold {
 	case applied:
-		return bootcfg.Config{}, sshd.Identity{}, fmt.Errorf("apply: the VM's config was applied already; a held boot takes one: %w", errdefs.ErrConflict)
+		return bootcfg.Config{}, sshd.Identity{}, fmt.Errorf("the VM's config was applied already; a held boot takes one: %w", errdefs.ErrConflict)
 	case notHeld:
-		return bootcfg.Config{}, sshd.Identity{}, fmt.Errorf("apply: this VM's boot is not held: it runs the config it booted with: %w", errdefs.ErrConflict)
+		return bootcfg.Config{}, sshd.Identity{}, fmt.Errorf("this VM's boot is not held: it runs the config it booted with: %w", errdefs.ErrConflict)
 	case applying:
-		return bootcfg.Config{}, sshd.Identity{}, fmt.Errorf("apply: an apply is under way already: %w", errdefs.ErrConflict)
+		return bootcfg.Config{}, sshd.Identity{}, fmt.Errorf("an apply is under way already: %w", errdefs.ErrConflict)
 	case applyFailed:
-		return bootcfg.Config{}, sshd.Identity{}, fmt.Errorf("apply: an earlier apply failed; the VM stays held: %w", errdefs.ErrConflict)
+		return bootcfg.Config{}, sshd.Identity{}, fmt.Errorf("an earlier apply failed; the VM stays held: %w", errdefs.ErrConflict)
 	}
 	cfg, err := decodeConfig(p)
 	if err == nil && cfg.Init {
 		err = fmt.Errorf("the config hands PID 1 to the image's init, which a held boot cannot do: %w", errdefs.ErrInvalid)
 	}
 	if err != nil {
-		return bootcfg.Config{}, sshd.Identity{}, fmt.Errorf("apply: %w", err)
+		return bootcfg.Config{}, sshd.Identity{}, err
 	}
 	id, err := identityOf(cfg)
 	if err != nil {
-		return bootcfg.Config{}, sshd.Identity{}, fmt.Errorf("apply: %w", err)
+		return bootcfg.Config{}, sshd.Identity{}, err
 	}
 	s.hold = applying
 	return cfg, id, nil

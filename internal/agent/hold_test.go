@@ -157,7 +157,7 @@ func TestApplyConfigure(t *testing.T) {
 	own.Hostname = "web"
 	now := time.Now().Add(-time.Hour)
 	err := c.Apply(ctxT(t), own, now)
-	if err == nil || !strings.Contains(err.Error(), "network: set-mac eth0: boom") {
+	if err == nil || !strings.Contains(err.Error(), "apply: the guest agent: network: set-mac eth0: boom") {
 		t.Fatalf("a failing apply: %v; want the step's error", err)
 	}
 	if gotHost != "web" || !gotNow.Equal(now) {

@@ -19,11 +19,12 @@ import (
 // works on a VM that booted its own config and on a held one once
 // applied; a held VM never applied takes an apply, not this. A failed
 // re-identify leaves the VM part the one, part the other (the host ends
-// such a fork); it may be tried again.
+// such a fork); it may be tried again. As with Apply, the request's name
+// is the caller's to add to an error.
 func (s *Service) Reidentify(p proto.ApplyPayload) error {
 	prev, cfg, id, err := s.claimReidentify(p)
 	if err != nil {
-		return fmt.Errorf("re-identify: %w", err)
+		return err
 	}
 	defer func() {
 		s.mu.Lock()
@@ -31,10 +32,10 @@ func (s *Service) Reidentify(p proto.ApplyPayload) error {
 		s.mu.Unlock()
 	}()
 	if err := s.opts.Reidentify(prev, cfg, time.Unix(0, p.NowUnixNano)); err != nil {
-		return fmt.Errorf("re-identify: %w", err)
+		return err
 	}
 	if err := s.srv.SetIdentity(id); err != nil {
-		return fmt.Errorf("re-identify: %w", err)
+		return err
 	}
 	s.mu.Lock()
 	s.cfg = cfg

@@ -118,7 +118,7 @@ func TestReidentifyFailures(t *testing.T) {
 	c := a.Dial(t)
 	fork, _ := ownConfig(t, a, nil)
 	fork.VMID = "fork"
-	if err := c.Reidentify(ctxT(t), fork, time.Now()); err == nil || !strings.Contains(err.Error(), "re-identify: network: flush eth0: boom") {
+	if err := c.Reidentify(ctxT(t), fork, time.Now()); err == nil || !strings.Contains(err.Error(), "re-identify: the guest agent: network: flush eth0: boom") {
 		t.Fatalf("a failing re-identify: %v", err)
 	}
 	if info, err := c.Info(ctxT(t)); err != nil || info.VMID != "source" {

@@ -53,7 +53,7 @@ func serve(args []string) int {
 	if len(listens) == 0 {
 		listens = defaultListens(cfg)
 	}
-	serveListens(svc, listens, cfg, logf)
+	serveListens(svc, listens, logf)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
@@ -91,9 +91,9 @@ func defaultListens(cfg bootcfg.Config) []string {
 
 // serveListens serves svc on each -listen spec; one that cannot be
 // opened is logged.
-func serveListens(svc *Service, specs []string, cfg bootcfg.Config, logf func(string, ...any)) {
+func serveListens(svc *Service, specs []string, logf func(string, ...any)) {
 	for _, spec := range specs {
-		l, err := listen(spec, cfg)
+		l, err := listen(spec)
 		if err != nil {
 			logf("%v", err)
 			continue
@@ -114,7 +114,7 @@ func newListens(before, after []string) []string {
 }
 
 // listen opens one -listen spec.
-func listen(spec string, _ bootcfg.Config) (net.Listener, error) {
+func listen(spec string) (net.Listener, error) {
 	kind, arg, _ := strings.Cut(spec, ":")
 	switch kind {
 	case "unix":

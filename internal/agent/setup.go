@@ -69,12 +69,7 @@ func (linuxEdge) Hostname(name string) error {
 	if fi, err := os.Stat("/etc"); err != nil || !fi.IsDir() {
 		return nil
 	}
-	tmp := "/etc/.hostname.banger"
-	if err := os.WriteFile(tmp, []byte(name+"\n"), 0o644); err != nil { //nolint:gosec // /etc/hostname is world-readable
-		return fmt.Errorf("/etc/hostname: %w", err)
-	}
-	if err := os.Rename(tmp, "/etc/hostname"); err != nil {
-		_ = os.Remove(tmp)
+	if err := replaceFile("/etc/hostname", []byte(name+"\n")); err != nil {
 		return fmt.Errorf("/etc/hostname: %w", err)
 	}
 	return nil
@@ -159,11 +154,23 @@ func writeResolvConf(content []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	tmp := p + ".banger"
-	if err := os.WriteFile(tmp, content, 0o644); err != nil { //nolint:gosec // resolv.conf is world-readable
+	return replaceFile(p, content)
+}
+
+// replaceFile replaces p, world-readable, by a rename: a reader sees the
+// old content or the new. Unlike fsutil.WriteAtomic it does not fsync:
+// the file is the guest's, rewritten at every boot, and the sync would
+// be on the VM's start path.
+func replaceFile(p string, content []byte) error {
+	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".banger")
+	if err := os.WriteFile(tmp, content, 0o644); err != nil { //nolint:gosec // /etc/hostname and resolv.conf are world-readable
 		return err
 	}
-	return os.Rename(tmp, p)
+	if err := os.Rename(tmp, p); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 func growRoot() error {

@@ -79,7 +79,7 @@ func stage2(console io.Writer) {
 			}
 			// The channels the held config could not open (TCP needs
 			// the VM's address).
-			serveListens(svc, newListens(defaultListens(cfg), defaultListens(own)), own, logf)
+			serveListens(svc, newListens(defaultListens(cfg), defaultListens(own)), logf)
 			logf("applied the config of VM %s (%s)", own.VMID, took)
 			return nil
 		},
@@ -89,7 +89,7 @@ func stage2(console io.Writer) {
 			}
 			// TCP on the new address (the old one's listener is left
 			// bound to an address the guest no longer has).
-			serveListens(svc, newListens(defaultListens(prev), defaultListens(own)), own, logf)
+			serveListens(svc, newListens(defaultListens(prev), defaultListens(own)), logf)
 			logf("re-identified: VM %s, forked from VM %s", own.VMID, prev.VMID)
 			return nil
 		},
@@ -100,7 +100,7 @@ func stage2(console io.Writer) {
 	// Watch the power button before answering the host: a press that
 	// arrives before anyone listens is lost (measured under QEMU).
 	go power.WatchPowerButton(ctx, func() { svc.Shutdown(proto.ShutdownPayload{}) })
-	serveListens(svc, defaultListens(cfg), cfg, logf)
+	serveListens(svc, defaultListens(cfg), logf)
 	// SIGTERM (a host's kill), SIGINT (Ctrl-Alt-Del after DisableCAD),
 	// SIGPWR (some VMMs' power events) and the ACPI power button all stop
 	// the VM cleanly.

@@ -139,8 +139,7 @@ func (c *Client) open(ctx context.Context, request string, payload []byte, r Exe
 		return nil, fmt.Errorf("agentclient: open session: %w", err)
 	}
 	trace("open")
-	p := &Process{ch: ch, status: make(chan int, 1), ctx: ctx}
-	go p.watchStatus(reqs)
+	p := newProcess(ctx, ch, reqs)
 	fail := func(err error) (*Process, error) {
 		_ = ch.Close()
 		return nil, err
@@ -162,9 +161,7 @@ func (c *Client) open(ctx context.Context, request string, payload []byte, r Exe
 	ok, err := ch.SendRequest(request, true, payload)
 	if err != nil {
 		if errors.Is(err, io.EOF) && request == proto.RequestExec {
-			// The agent may have started the command: never run it again
-			// on the caller's behalf.
-			return fail(fmt.Errorf("agentclient: %s: the session closed before the agent answered (the VM stopped, or the connection to it broke); the command may have run: %w", request, err))
+			return fail(execUnanswered(err))
 		}
 		return fail(fmt.Errorf("agentclient: %s: %w", request, err))
 	}
@@ -254,6 +251,20 @@ func (p *Process) forward(done <-chan struct{}, signals <-chan ssh.Signal, tty *
 			_ = p.Resize(w.Rows, w.Cols)
 		}
 	}
+}
+
+// newProcess is the process on ch, its exit status read from reqs.
+func newProcess(ctx context.Context, ch ssh.Channel, reqs <-chan *ssh.Request) *Process {
+	p := &Process{ch: ch, status: make(chan int, 1), ctx: ctx}
+	go p.watchStatus(reqs)
+	return p
+}
+
+// execUnanswered is an exec whose answer never came: the agent may have
+// started the command, so nobody must run it again on the caller's
+// behalf.
+func execUnanswered(err error) error {
+	return fmt.Errorf("agentclient: %s: the session closed before the agent answered (the VM stopped, or the connection to it broke); the command may have run: %w", proto.RequestExec, err)
 }
 
 func (p *Process) watchStatus(reqs <-chan *ssh.Request) {

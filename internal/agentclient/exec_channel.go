@@ -25,13 +25,10 @@ func (c *Client) openExec(ctx context.Context, payload []byte, r ExecRequest, tr
 	case errors.As(err, &oce):
 		return nil, fmt.Errorf("agentclient: %s refused: %s", proto.RequestExec, oce.Message)
 	case err != nil:
-		// The open carried the command: never run it again on the
-		// caller's behalf.
-		return nil, fmt.Errorf("agentclient: %s: the session closed before the agent answered (the VM stopped, or the connection to it broke); the command may have run: %w", proto.RequestExec, err)
+		// The open carried the command.
+		return nil, execUnanswered(err)
 	}
 	trace("open")
 	trace("start")
-	p := &Process{ch: ch, status: make(chan int, 1), ctx: ctx}
-	go p.watchStatus(reqs)
-	return p.run(ctx, proto.RequestExec, r), nil
+	return newProcess(ctx, ch, reqs).run(ctx, proto.RequestExec, r), nil
 }

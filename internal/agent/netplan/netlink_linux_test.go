@@ -1,6 +1,7 @@
 package netplan
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
@@ -28,7 +29,7 @@ func inNamespace(t *testing.T, name, mac string, fn func()) {
 	defer func() { _ = orig.Close() }()
 	ns, err := netns.New()
 	if err != nil {
-		t.Skipf("cannot create a network namespace: %v", err)
+		testutil.Skip(t, fmt.Sprintf("cannot create a network namespace: %v", err))
 	}
 	defer func() { _ = ns.Close() }()
 	hw, _ := net.ParseMAC(mac)
