@@ -112,15 +112,22 @@ func (p *Pending) commit() (Snapshot, error) {
 	for _, name := range p.extra {
 		paths = append(paths, filepath.Join(p.Dir, name))
 	}
+	// The stamps of the files as they were hashed (taken first: a later
+	// write is another stamp), so the first Lookup does not hash them again.
+	stamps := map[string]stamp{}
 	for _, path := range paths {
 		if path == "" {
 			continue
 		}
+		st, stErr := stampOf(path)
 		f, err := fileOf(path)
 		if err != nil {
 			return Snapshot{}, err
 		}
 		m.Files = append(m.Files, f)
+		if stErr == nil {
+			stamps[f.Name] = st
+		}
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -143,6 +150,9 @@ func (p *Pending) commit() (Snapshot, error) {
 	}
 	if err := syncDir(p.store.dir); err != nil {
 		return Snapshot{}, err
+	}
+	for name, st := range stamps {
+		p.store.remember(filepath.Join(dir, name), st)
 	}
 	return snapshotOf(dir, m), nil
 }
