@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/bangerdev/banger/internal/errdefs"
-	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/vmm"
 )
 
@@ -61,6 +60,6 @@ func (st vmmStage) afterFailedRestore(ctx context.Context, rt *Runtime) error {
 	if err := rt.Backend.Release(ctx, rec.VMM.Handles); err != nil {
 		return err
 	}
-	rec.VMM = &handles.VMM{State: handles.Creating, Handles: vmm.Handles{Backend: rt.Backend.Name()}}
+	rec.VMM = vmmCreating(rt)
 	return rec.Save()
 }
