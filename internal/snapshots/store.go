@@ -123,9 +123,9 @@ func (s *Store) Lookup(k Key) (Snapshot, bool, error) {
 		return Snapshot{}, false, nil // removed meanwhile (rm, prune, another lookup): not damage
 	}
 	if err != nil {
-		s.log.Warn("a stored "+s.kind+" is damaged: removing it", s.kind, id, "dir", dir, "err", err)
+		s.log.Warn("a stored "+s.kind+" is damaged: removing it", s.kind, id, "dir", dir, "error", err)
 		if rerr := s.removeDir(dir); rerr != nil {
-			s.log.Warn("cannot remove a damaged "+s.kind, s.kind, id, "err", rerr)
+			s.log.Warn("cannot remove a damaged "+s.kind, s.kind, id, "error", rerr)
 		}
 		return Snapshot{}, false, fmt.Errorf("%s %s is damaged (%w) and was removed", s.kind, id, err)
 	}
