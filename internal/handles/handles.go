@@ -156,55 +156,31 @@ func (r *Record) decode(b []byte) error {
 		r.Broken = slices.Clone(Sections)
 		return fmt.Errorf("version %d of vm %q, want version %d of vm %q", head.Version, head.VMID, formatVersion, r.VMID)
 	}
-	var errs []error
-	section := func(name string, into any) {
-		v, ok := raw[name]
-		if !ok || string(v) == "null" {
-			return
-		}
-		if err := json.Unmarshal(v, into); err != nil {
-			r.Broken = append(r.Broken, name)
-			errs = append(errs, fmt.Errorf("section %s: %w", name, err))
-		}
-	}
-	var (
-		disk Disk
-		net  Network
-		run  RunDir
-		vol  Volumes
-		vm   VMM
-		snap Snapshot
-		ckpt Snapshot
+	return errors.Join(
+		decodeSection(r, raw, "disk", &r.Disk),
+		decodeSection(r, raw, "network", &r.Network),
+		decodeSection(r, raw, "run_dir", &r.RunDir),
+		decodeSection(r, raw, "volumes", &r.Volumes),
+		decodeSection(r, raw, "vmm", &r.VMM),
+		decodeSection(r, raw, "snapshot", &r.Snapshot),
+		decodeSection(r, raw, "checkpoint", &r.Checkpoint),
 	)
-	section("disk", &disk)
-	section("network", &net)
-	section("run_dir", &run)
-	section("volumes", &vol)
-	section("vmm", &vm)
-	section("snapshot", &snap)
-	section("checkpoint", &ckpt)
-	if _, ok := raw["disk"]; ok && !r.IsBroken("disk") {
-		r.Disk = &disk
+}
+
+// decodeSection sets *dst to the section name of raw when the file holds
+// it; one that does not decode is left nil and named in r.Broken.
+func decodeSection[T any](r *Record, raw map[string]json.RawMessage, name string, dst **T) error {
+	v, ok := raw[name]
+	if !ok {
+		return nil
 	}
-	if _, ok := raw["network"]; ok && !r.IsBroken("network") {
-		r.Network = &net
+	var sec T
+	if err := json.Unmarshal(v, &sec); err != nil {
+		r.Broken = append(r.Broken, name)
+		return fmt.Errorf("section %s: %w", name, err)
 	}
-	if _, ok := raw["run_dir"]; ok && !r.IsBroken("run_dir") {
-		r.RunDir = &run
-	}
-	if _, ok := raw["volumes"]; ok && !r.IsBroken("volumes") {
-		r.Volumes = &vol
-	}
-	if _, ok := raw["vmm"]; ok && !r.IsBroken("vmm") {
-		r.VMM = &vm
-	}
-	if _, ok := raw["snapshot"]; ok && !r.IsBroken("snapshot") {
-		r.Snapshot = &snap
-	}
-	if _, ok := raw["checkpoint"]; ok && !r.IsBroken("checkpoint") {
-		r.Checkpoint = &ckpt
-	}
-	return errors.Join(errs...)
+	*dst = &sec
+	return nil
 }
 
 // Path is where the record is saved.

@@ -29,6 +29,7 @@ func full(path string) *Record {
 	}}
 	r.VMM = &VMM{State: Created, Handles: vmm.Handles{Backend: vmm.QEMU, Process: proc.Identity{PID: 42, StartTime: 7, BootID: "b"}, Sockets: map[string]string{"qmp": "/r/vms/0123456789ab/qmp.sock"}}}
 	r.Snapshot = &Snapshot{State: Creating, Dir: "/s/snapshots/.tmp-0123456789ab-a1b2c3"}
+	r.Checkpoint = &Snapshot{State: Creating, Dir: "/s/checkpoints/.tmp-0123456789ab-d4e5f6"}
 	return r
 }
 
@@ -60,7 +61,8 @@ func TestCopyIsDeep(t *testing.T) {
 	r.Network.Resources.Tap = "changed"
 	r.Volumes.Mounts[0].Socket = "changed"
 	r.Snapshot.Dir = "changed"
-	if c.Snapshot.Dir == "changed" || c.VMM.Handles.Sockets["qmp"] == "changed" || c.Disk.Disk.DM.DM == "changed" || c.Network.Resources.Tap == "changed" || c.Volumes.Mounts[0].Socket == "changed" {
+	r.Checkpoint.Dir = "changed"
+	if c.Snapshot.Dir == "changed" || c.Checkpoint.Dir == "changed" || c.VMM.Handles.Sockets["qmp"] == "changed" || c.Disk.Disk.DM.DM == "changed" || c.Network.Resources.Tap == "changed" || c.Volumes.Mounts[0].Socket == "changed" {
 		t.Fatalf("copy shares state with the original: %+v", c)
 	}
 }
@@ -71,14 +73,15 @@ func TestRunningAndEmpty(t *testing.T) {
 		t.Errorf("a stopped VM's record (disk and lease kept): running %v empty %v", stopped.Running(), stopped.Empty())
 	}
 	for name, r := range map[string]*Record{
-		"dm up":    {Disk: &Disk{DM: Creating}},
-		"attached": {Network: &Network{Attach: Creating}},
-		"run dir":  {RunDir: &RunDir{}},
-		"vmm":      {VMM: &VMM{}},
-		"snapshot": {Snapshot: &Snapshot{State: Creating}},
-		"broken":   {Broken: []string{"vmm"}},
-		"share":    {Volumes: &Volumes{Mounts: []VolumeMount{{Share: Creating}}}},
-		"claim":    {Volumes: &Volumes{Mounts: []VolumeMount{{Claim: Created}}}},
+		"dm up":      {Disk: &Disk{DM: Creating}},
+		"attached":   {Network: &Network{Attach: Creating}},
+		"run dir":    {RunDir: &RunDir{}},
+		"vmm":        {VMM: &VMM{}},
+		"snapshot":   {Snapshot: &Snapshot{State: Creating}},
+		"checkpoint": {Checkpoint: &Snapshot{State: Creating}},
+		"broken":     {Broken: []string{"vmm"}},
+		"share":      {Volumes: &Volumes{Mounts: []VolumeMount{{Share: Creating}}}},
+		"claim":      {Volumes: &Volumes{Mounts: []VolumeMount{{Claim: Created}}}},
 	} {
 		if !r.Running() {
 			t.Errorf("%s: Running() = false", name)
@@ -186,6 +189,13 @@ func TestRemoveOnlyWhenEmpty(t *testing.T) {
 		t.Fatal("Remove of a record naming resources succeeded")
 	}
 	r.Disk, r.Network, r.RunDir, r.Volumes, r.VMM, r.Snapshot = nil, nil, nil, nil, nil, nil
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Remove(); err == nil {
+		t.Fatal("Remove of a record naming a checkpoint in progress succeeded")
+	}
+	r.Checkpoint = nil
 	if err := r.Save(); err != nil {
 		t.Fatal(err)
 	}

@@ -86,8 +86,9 @@ type VMM struct {
 	Handles vmm.Handles `json:"handles"`
 }
 
-// Snapshot is the save stage's section: the temporary directory in the
-// snapshot store a save writes into, named here before it is created.
+// Snapshot is the section of a save in progress, a boot snapshot's (the
+// save stage) or a checkpoint's: the temporary directory in its store
+// the save writes into, named here before it is created.
 // Whatever stops the save (a failure, a crash) leaves it to be discarded
 // from this path alone; a committed save clears it.
 type Snapshot struct {

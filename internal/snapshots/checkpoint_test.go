@@ -13,8 +13,8 @@ import (
 // A checkpoint store is the same store: a checkpoint's key carries its
 // name (two checkpoints of one machine are two), Get finds it by name, a
 // file the caller made (Add) is hashed with the VMM's and verified at
-// Lookup, and its inventory kinds are the checkpoint's own. A boot key's
-// ID does not change with the field (omitted when empty).
+// Lookup, and its errors and inventory kinds name checkpoints. A boot
+// key's ID does not change with the field (omitted when empty).
 func TestCheckpointStore(t *testing.T) {
 	s, err := NewCheckpoints(filepath.Join(t.TempDir(), "checkpoints"), nil)
 	if err != nil {
@@ -45,8 +45,8 @@ func TestCheckpointStore(t *testing.T) {
 		if err := p.Add("disk"); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.Add("../x"); !errors.Is(err, errdefs.ErrInvalid) {
-			t.Errorf("Add(../x): %v", err)
+		if err := p.Add("../x"); !errors.Is(err, errdefs.ErrInvalid) || !strings.HasPrefix(err.Error(), "checkpoint ") {
+			t.Errorf("Add(../x): %v; want ErrInvalid, naming the checkpoint", err)
 		}
 		sn, err := p.Commit()
 		if err != nil {
@@ -70,6 +70,9 @@ func TestCheckpointStore(t *testing.T) {
 	}
 	if _, ok, err := s.Lookup(got.Key); ok || err == nil {
 		t.Errorf("Lookup of a checkpoint whose disk changed: ok %v, %v", ok, err)
+	}
+	if err := s.Discard(got.Dir); !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "checkpoint store") {
+		t.Errorf("Discard of a checkpoint, not a temporary directory: %v", err)
 	}
 	if err := os.Mkdir(filepath.Join(s.Dir(), tmpPrefix+"left"), 0o700); err != nil {
 		t.Fatal(err)

@@ -111,12 +111,17 @@ func (s *Store) verify(dir string, m Manifest) error {
 			return fmt.Errorf("%s: sha256 %s, the manifest says %s", f.Name, sum, f.SHA256)
 		}
 		if stErr == nil {
-			s.mu.Lock()
-			s.verified[path] = st
-			s.mu.Unlock()
+			s.remember(path, st)
 		}
 	}
 	return nil
+}
+
+// remember records that path, at stamp st, matches its manifest.
+func (s *Store) remember(path string, st stamp) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.verified[path] = st
 }
 
 func (s *Store) wasVerified(path string, st stamp) bool {

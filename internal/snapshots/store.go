@@ -123,9 +123,9 @@ func (s *Store) Lookup(k Key) (Snapshot, bool, error) {
 		return Snapshot{}, false, nil // removed meanwhile (rm, prune, another lookup): not damage
 	}
 	if err != nil {
-		s.log.Warn("a stored "+s.kind+" is damaged: removing it", s.kind, id, "dir", dir, "err", err)
+		s.log.Warn("a stored "+s.kind+" is damaged: removing it", s.kind, id, "dir", dir, "error", err)
 		if rerr := s.removeDir(dir); rerr != nil {
-			s.log.Warn("cannot remove a damaged "+s.kind, s.kind, id, "err", rerr)
+			s.log.Warn("cannot remove a damaged "+s.kind, s.kind, id, "error", rerr)
 		}
 		return Snapshot{}, false, fmt.Errorf("%s %s is damaged (%w) and was removed", s.kind, id, err)
 	}
@@ -144,7 +144,7 @@ func (k Key) equal(o Key) bool {
 func (s *Store) List() ([]Snapshot, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, fmt.Errorf("list snapshots: %w", err)
+		return nil, fmt.Errorf("list %ss: %w", s.kind, err)
 	}
 	out := []Snapshot{}
 	for _, e := range entries {
@@ -201,7 +201,7 @@ func (s *Store) Remove(ref string) (Snapshot, error) {
 		return sn, err
 	}
 	if err := s.removeDir(sn.Dir); err != nil {
-		return sn, fmt.Errorf("remove snapshot %s: %w", sn.ID, err)
+		return sn, fmt.Errorf("remove %s %s: %w", s.kind, sn.ID, err)
 	}
 	return sn, nil
 }
@@ -221,7 +221,7 @@ func (s *Store) Prune(all bool, stale func(Key) bool) ([]Snapshot, error) {
 			continue
 		}
 		if err := s.removeDir(sn.Dir); err != nil {
-			errs = append(errs, fmt.Errorf("remove snapshot %s: %w", sn.ID, err))
+			errs = append(errs, fmt.Errorf("remove %s %s: %w", s.kind, sn.ID, err))
 			continue
 		}
 		removed = append(removed, sn)

@@ -66,6 +66,12 @@ func TestSaveThenLookup(t *testing.T) {
 	if sn.ID != k.ID() || sn.Dir != filepath.Join(s.Dir(), k.ID()) {
 		t.Fatalf("snapshot %s in %s, want %s in the store", sn.ID, sn.Dir, k.ID())
 	}
+	// Commit hashed the files: the first Lookup need not hash them again.
+	for _, f := range sn.Files {
+		if st, err := stampOf(sn.Path(f.Name)); err == nil && !s.wasVerified(sn.Path(f.Name), st) {
+			t.Errorf("%s: Commit hashed it, but Lookup would hash it again", f.Name)
+		}
+	}
 	got, ok, _ := s.Lookup(k)
 	if !ok {
 		t.Fatal("Lookup missed a snapshot just saved")

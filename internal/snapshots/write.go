@@ -51,7 +51,7 @@ func (s *Store) Prepare(k Key, o Origin) (*Pending, error) {
 // Create makes the temporary directory.
 func (p *Pending) Create() error {
 	if err := os.Mkdir(p.Dir, 0o700); err != nil {
-		return fmt.Errorf("snapshot %s: %w", p.key.ID(), fsutil.NoSpace(err, p.Dir))
+		return fmt.Errorf("%s %s: %w", p.store.kind, p.key.ID(), fsutil.NoSpace(err, p.Dir))
 	}
 	return nil
 }
@@ -73,7 +73,7 @@ func (p *Pending) WriteFile(name string, data []byte) error {
 	}
 	if err := fsutil.WriteAtomic(filepath.Join(p.Dir, name), data, 0o600); err != nil {
 		p.extra = p.extra[:len(p.extra)-1]
-		return fmt.Errorf("snapshot %s: %w", p.key.ID(), fsutil.NoSpace(err, p.Dir))
+		return fmt.Errorf("%s %s: %w", p.store.kind, p.key.ID(), fsutil.NoSpace(err, p.Dir))
 	}
 	return nil
 }
@@ -85,7 +85,7 @@ func (p *Pending) Path(name string) string { return filepath.Join(p.Dir, name) }
 // clone), which Commit hashes into the manifest with the VMM's.
 func (p *Pending) Add(name string) error {
 	if name == "" || name != filepath.Base(name) || name == ManifestFile {
-		return fmt.Errorf("snapshot %s: %w: file name %q", p.key.ID(), errdefs.ErrInvalid, name)
+		return fmt.Errorf("%s %s: %w: file name %q", p.store.kind, p.key.ID(), errdefs.ErrInvalid, name)
 	}
 	p.extra = append(p.extra, name)
 	return nil
@@ -100,7 +100,7 @@ func (p *Pending) Commit() (Snapshot, error) {
 	sn, err := p.commit()
 	if err != nil {
 		_ = os.RemoveAll(p.Dir)
-		return Snapshot{}, fmt.Errorf("save snapshot %s: %w", p.key.ID(), err)
+		return Snapshot{}, fmt.Errorf("save %s %s: %w", p.store.kind, p.key.ID(), err)
 	}
 	return sn, nil
 }
@@ -112,15 +112,22 @@ func (p *Pending) commit() (Snapshot, error) {
 	for _, name := range p.extra {
 		paths = append(paths, filepath.Join(p.Dir, name))
 	}
+	// The stamps of the files as they were hashed (taken first: a later
+	// write is another stamp), so the first Lookup does not hash them again.
+	stamps := map[string]stamp{}
 	for _, path := range paths {
 		if path == "" {
 			continue
 		}
+		st, stErr := stampOf(path)
 		f, err := fileOf(path)
 		if err != nil {
 			return Snapshot{}, err
 		}
 		m.Files = append(m.Files, f)
+		if stErr == nil {
+			stamps[f.Name] = st
+		}
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -136,13 +143,16 @@ func (p *Pending) commit() (Snapshot, error) {
 		if sn, ok, _ := p.store.Lookup(p.key); ok {
 			return sn, nil
 		}
-		return Snapshot{}, fmt.Errorf("%w: another snapshot of the same key is in the way", errdefs.ErrConflict)
+		return Snapshot{}, fmt.Errorf("%w: another %s of the same key is in the way", errdefs.ErrConflict, p.store.kind)
 	}
 	if err != nil {
 		return Snapshot{}, err
 	}
 	if err := syncDir(p.store.dir); err != nil {
 		return Snapshot{}, err
+	}
+	for name, st := range stamps {
+		p.store.remember(filepath.Join(dir, name), st)
 	}
 	return snapshotOf(dir, m), nil
 }
@@ -189,7 +199,7 @@ func (p *Pending) Abort() error {
 // damaged record cannot make it remove anything else.
 func (s *Store) Discard(dir string) error {
 	if filepath.Dir(dir) != s.dir || !strings.HasPrefix(filepath.Base(dir), tmpPrefix) {
-		return fmt.Errorf("%w: %s is not a snapshot store's temporary directory (%s)", errdefs.ErrInvalid, dir, s.dir)
+		return fmt.Errorf("%w: %s is not a temporary directory of the %s store (%s)", errdefs.ErrInvalid, dir, s.kind, s.dir)
 	}
 	s.setBusy(dir, false)
 	return os.RemoveAll(dir)

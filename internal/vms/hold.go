@@ -172,6 +172,6 @@ func snapshotHostKey(sn snapshots.Snapshot) (ssh.PublicKey, error) {
 // is only logged (the next lookup finds it again, and fails the same).
 func (s *Service) removeSnapshot(id string) {
 	if _, err := s.Snapshots.Remove(id); err != nil {
-		s.Log.Warn("cannot remove an unusable boot snapshot", "snapshot", id, "err", err)
+		s.Log.Warn("cannot remove an unusable boot snapshot", "snapshot", id, "error", err)
 	}
 }

@@ -74,12 +74,21 @@ func (f *fixture) snapshotList() []snapshots.Snapshot {
 	return l
 }
 
+// gaveClock says the guest's one apply carried the host's clock, read
+// since before.
+func gaveClock(g *fakeGuest, before time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.now) == 1 && !g.now[0].Before(before.Add(-time.Second)) && !g.now[0].After(time.Now())
+}
+
 // The first start of a shape boots held and cold, is saved, then gets
 // its own identity; the second restores that snapshot instead of booting,
 // with its own identity applied after. Neither guest serves the VM's own
 // host key until its config is applied, and both do after.
 func TestFirstStartSavesSecondRestores(t *testing.T) {
 	f := newFixture(t, withSnapshots)
+	before := time.Now()
 	res, m := f.startVM("first")
 	if b := res.VM.Boot; b.Mode != BootCold || b.Saved == "" || b.Snapshot != "" {
 		t.Fatalf("first start's boot = %+v, want cold and saved", b)
@@ -110,6 +119,9 @@ func TestFirstStartSavesSecondRestores(t *testing.T) {
 	if a := m.guest.applied[0]; a.Hostname != "first" || a.Network == nil || a.Main == nil || a.Hold || slices.Equal(a.EntropySeed, held.EntropySeed) {
 		t.Errorf("applied config is not the VM's own (with a seed of its own): %+v", a)
 	}
+	if !gaveClock(m.guest, before) {
+		t.Errorf("the apply did not give the host's clock: %v (the start began %v)", m.guest.now, before)
+	}
 	if m.paused() {
 		t.Error("the machine stayed paused after the save")
 	}
@@ -125,6 +137,7 @@ func TestFirstStartSavesSecondRestores(t *testing.T) {
 	}
 
 	f.h.reset()
+	before = time.Now()
 	res2, m2 := f.startVM("second")
 	if b := res2.VM.Boot; b.Mode != BootRestored || b.Snapshot != sns[0].ID || b.Saved != "" {
 		t.Fatalf("second start's boot = %+v, want restored from %s", b, sns[0].ID)
@@ -150,6 +163,9 @@ func TestFirstStartSavesSecondRestores(t *testing.T) {
 	}
 	if len(m2.guest.applied) != 1 || m2.guest.applied[0].Hostname != "second" || !sameKey(m2.guest.key, f.ownKey(res2.VM.ID)) {
 		t.Fatalf("the restored guest did not get its own identity: %+v", m2.guest.applied)
+	}
+	if !gaveClock(m2.guest, before) {
+		t.Errorf("the restored guest kept the snapshot's clock: %v (the start began %v)", m2.guest.now, before)
 	}
 	if got := f.get("second").Boot; got.Mode != BootRestored {
 		t.Errorf("the VM's record says %+v", got)

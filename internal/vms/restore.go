@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/bangerdev/banger/internal/errdefs"
-	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/vmm"
 )
 
@@ -52,17 +51,15 @@ func (st vmmStage) restore(ctx context.Context, rt *Runtime, spec vmm.Spec) (vmm
 	return nil, nil
 }
 
-// afterFailedRestore releases what a failed restore recorded (the
-// backend removed what it made; its release of the recorded handles is
-// idempotent) and leaves the section as the vmm stage began it, for the
-// cold boot.
+// afterFailedRestore releases what a failed restore recorded, whatever
+// it names (a process, sockets, a jail, a cgroup; the backend removed
+// what it made, and its release of recorded handles is idempotent), and
+// leaves the section as the vmm stage began it, for the cold boot.
 func (st vmmStage) afterFailedRestore(ctx context.Context, rt *Runtime) error {
 	rec := rt.Record
-	if h := rec.VMM.Handles; h.Process.PID != 0 || len(h.Sockets) > 0 {
-		if err := rt.Backend.Release(ctx, h); err != nil {
-			return err
-		}
+	if err := rt.Backend.Release(ctx, rec.VMM.Handles); err != nil {
+		return err
 	}
-	rec.VMM = &handles.VMM{State: handles.Creating, Handles: vmm.Handles{Backend: rt.Backend.Name()}}
+	rec.VMM = vmmCreating(rt)
 	return rec.Save()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/snapshots"
+	"github.com/bangerdev/banger/internal/vmm"
 )
 
 // The save records its temporary directory before it makes it: when the
@@ -120,5 +121,31 @@ func TestDamagedSnapshotBootsColdWithAWarning(t *testing.T) {
 	}
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "damaged") || !strings.Contains(res.Warnings[0], sn.ID) {
 		t.Errorf("warnings = %q", res.Warnings)
+	}
+}
+
+// A failed restore's handles are released whatever they name — a jail or
+// a cgroup recorded before any process or socket too — before the
+// section is the vmm stage's beginning again: the cold boot's record
+// must not forget what the restore made.
+func TestFailedRestoreReleasesWhatItRecorded(t *testing.T) {
+	f := newFixture(t, withSnapshots)
+	vm := f.create("web")
+	rec, err := f.s.openRecord(vm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.VMM = &handles.VMM{State: handles.Creating, Handles: vmm.Handles{Backend: "fake", JailDir: "/srv/jail/web"}}
+	if err := rec.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := (vmmStage{f.s}).afterFailedRestore(context.Background(), &Runtime{VM: vm, Record: rec, Backend: f.b}); err != nil {
+		t.Fatal(err)
+	}
+	if !f.h.did("vmm.release") {
+		t.Error("a restore that recorded only a jail was not released")
+	}
+	if got := readRecord(t, f, vm.ID).VMM; got == nil || got.State != handles.Creating || got.Handles.JailDir != "" || got.Handles.Backend != "fake" {
+		t.Errorf("the vmm section after the failed restore: %+v", got)
 	}
 }

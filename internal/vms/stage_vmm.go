@@ -20,7 +20,7 @@ func (vmmStage) Name() string { return "vmm" }
 
 func (st vmmStage) Acquire(ctx context.Context, rt *Runtime) error {
 	rec := rt.Record
-	rec.VMM = &handles.VMM{State: handles.Creating, Handles: vmm.Handles{Backend: rt.Backend.Name()}}
+	rec.VMM = vmmCreating(rt)
 	if err := cpVMMRecorded.After(rec.Save()); err != nil {
 		return err
 	}
@@ -52,6 +52,12 @@ func (st vmmStage) Acquire(ctx context.Context, rt *Runtime) error {
 	rt.Machine = m
 	rec.VMM = &handles.VMM{State: handles.Created, Handles: m.Handles()}
 	return rec.Save()
+}
+
+// vmmCreating is the stage's section before the backend records
+// anything: its name, no handles.
+func vmmCreating(rt *Runtime) *handles.VMM {
+	return &handles.VMM{State: handles.Creating, Handles: vmm.Handles{Backend: rt.Backend.Name()}}
 }
 
 // Release ends the VMM: through the live machine when this daemon has

@@ -61,13 +61,12 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 	if errors.Is(err, errRestoredNoAgent) {
 		// The start released what it made; the snapshot goes, and the
 		// VM boots cold (held: the save makes a good snapshot again).
-		id := rt.Hold.snap.ID
-		s.removeSnapshot(id)
-		warnings := rt.warnings
+		snapID := rt.Hold.snap.ID
+		s.removeSnapshot(snapID)
 		// The disk is still the image's: the restored guest had it
 		// read-only.
-		rt = &Runtime{VM: vm, Record: rec, started: s.now(), noRestore: true, freshDisk: rt.freshDisk, warnings: warnings}
-		rt.warn(s.Log, "boot snapshot %s was removed: %v; booting cold", id, errors.Unwrap(err))
+		rt = &Runtime{VM: vm, Record: rec, started: s.now(), noRestore: true, freshDisk: rt.freshDisk, warnings: rt.warnings}
+		rt.warn(s.Log, "boot snapshot %s was removed: %v; booting cold", snapID, errors.Unwrap(err))
 		timings = map[string]float64{}
 		err = s.acquire(ctx, stages, rt, timings)
 	}
