@@ -3,12 +3,10 @@ package vms
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/bangerdev/banger/internal/errdefs"
-	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/snapshots"
 	"github.com/bangerdev/banger/internal/vmm"
@@ -140,23 +138,9 @@ func (s *Service) takeCheckpoint(ctx context.Context, rt *Runtime, pauser vmm.Pa
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	rec.Checkpoint = &handles.Snapshot{State: handles.Creating, Dir: p.Dir}
-	if err := cpCheckpointRecorded.After(rec.Save()); err != nil {
-		rec.Checkpoint = nil
-		_ = p.Abort()
-		return Checkpoint{}, err
-	}
-	ck, err := s.writeCheckpoint(ctx, rt, pauser, p)
-	if err != nil {
-		if aerr := p.Abort(); aerr != nil {
-			return Checkpoint{}, errors.Join(err, aerr) // the section stays: Release discards it
-		}
-	}
-	rec.Checkpoint = nil
-	if serr := rec.Save(); err == nil {
-		err = serr
-	}
-	return ck, err
+	return recordedWrite(rec, &rec.Checkpoint, p, cpCheckpointRecorded, func() (Checkpoint, error) {
+		return s.writeCheckpoint(ctx, rt, pauser, p)
+	})
 }
 
 func (s *Service) writeCheckpoint(ctx context.Context, rt *Runtime, pauser vmm.Pauser, p *snapshots.Pending) (Checkpoint, error) {

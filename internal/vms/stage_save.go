@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bangerdev/banger/internal/crashpoint"
 	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/snapshots"
@@ -84,23 +85,36 @@ func (s *Service) saveBoot(ctx context.Context, rt *Runtime) (snapshots.Snapshot
 	if err != nil {
 		return snapshots.Snapshot{}, err
 	}
-	rec.Snapshot = &handles.Snapshot{State: handles.Creating, Dir: p.Dir}
-	if err := cpSaveRecorded.After(rec.Save()); err != nil {
+	return recordedWrite(rec, &rec.Snapshot, p, cpSaveRecorded, func() (snapshots.Snapshot, error) {
+		rt.Agent.close()
+		return writeSnapshot(ctx, p, pauser, snapper, []byte(h.holdKey.AuthorizedKey()))
+	})
+}
+
+// recordedWrite writes a store's pending directory p (a boot snapshot's
+// or a checkpoint's) under the record's section *sec: the section names
+// the directory before write creates it; a failed write is aborted (when
+// the abort fails too, the section stays, and Release discards the
+// directory from it); then the section is cleared.
+func recordedWrite[T any](rec *handles.Record, sec **handles.Snapshot, p *snapshots.Pending, recorded *crashpoint.Point, write func() (T, error)) (T, error) {
+	var zero T
+	*sec = &handles.Snapshot{State: handles.Creating, Dir: p.Dir}
+	if err := recorded.After(rec.Save()); err != nil {
+		*sec = nil
 		_ = p.Abort()
-		return snapshots.Snapshot{}, err
+		return zero, err
 	}
-	rt.Agent.close()
-	sn, err := writeSnapshot(ctx, p, pauser, snapper, []byte(h.holdKey.AuthorizedKey()))
+	v, err := write()
 	if err != nil {
 		if aerr := p.Abort(); aerr != nil {
-			return snapshots.Snapshot{}, errors.Join(err, aerr) // the section stays: Release discards it
+			return zero, errors.Join(err, aerr)
 		}
 	}
-	rec.Snapshot = nil
+	*sec = nil
 	if serr := rec.Save(); err == nil {
 		err = serr
 	}
-	return sn, err
+	return v, err
 }
 
 // saveTimeout bounds pausing and writing a snapshot: a memory-sized state
