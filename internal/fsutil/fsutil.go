@@ -49,7 +49,12 @@ func WriteAtomicWith(path string, mode os.FileMode, write func(*os.File) error) 
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	d, err := os.Open(dir)
+	return SyncDir(dir)
+}
+
+// SyncDir makes dir's entries durable (a rename or a new file in it).
+func SyncDir(dir string) error {
+	d, err := os.Open(dir) //nolint:gosec // a directory the caller owns
 	if err != nil {
 		return err
 	}

@@ -148,7 +148,7 @@ func (p *Pending) commit() (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, err
 	}
-	if err := syncDir(p.store.dir); err != nil {
+	if err := fsutil.SyncDir(p.store.dir); err != nil {
 		return Snapshot{}, err
 	}
 	for name, st := range stamps {
@@ -176,15 +176,6 @@ func fileOf(path string) (File, error) {
 		return File{}, err
 	}
 	return File{Name: filepath.Base(path), SizeBytes: fi.Size(), SHA256: sum}, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir) //nolint:gosec // the store's own directory
-	if err != nil {
-		return err
-	}
-	defer func() { _ = d.Close() }()
-	return d.Sync()
 }
 
 // Abort removes the temporary directory and whatever is in it.
