@@ -13,7 +13,7 @@ import (
 	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/agent/sshd"
 	"github.com/bangerdev/banger/internal/bootcfg"
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // holdState is where a Service is in a held boot (bootcfg.Config.Hold):

@@ -15,8 +15,8 @@ import (
 	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/agent/sshd"
 	"github.com/bangerdev/banger/internal/bootcfg"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/version"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // signalStartWait bounds how long a signal request waits for the main

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/bangerdev/banger/internal/agent/proto"
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Memory asks the agent for the guest's memory (its /proc/meminfo). An

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"os"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 var errOS = errors.Join(errdefs.ErrUnsupported, errors.New("cgroups need Linux"))

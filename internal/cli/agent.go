@@ -7,7 +7,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/agentclient"
-	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // agent opens an SSH connection to a VM through the daemon's front door

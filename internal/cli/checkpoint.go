@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 func newCheckpointCmd(app *App) *cobra.Command {

@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // completionTimeout bounds asking the daemon for names while a shell

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 func newConfigCmd(app *App) *cobra.Command {

@@ -8,9 +8,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/api"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // filters are --filter KEY=VALUE pairs with docker's semantics: values of

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // formatHelp is the --format flag's usage.

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/version"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 func newInfoCmd(app *App) *cobra.Command {

@@ -15,7 +15,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/cli"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/daemon/daemontest"
@@ -24,6 +23,7 @@ import (
 	"github.com/bangerdev/banger/internal/kernelcat/kctest"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/testutil"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 func mustRun(t *testing.T, host string, args ...string) string {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/agent/proto"
-	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 func TestStatsRows(t *testing.T) {

@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/bangerdev/banger/internal/api"
-	"github.com/bangerdev/banger/internal/progress"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 // progressView shows progress events: one redrawn bar per task on a

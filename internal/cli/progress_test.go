@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/progress"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 func TestProgressPlainLines(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/version"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // App carries what every command shares: the streams and the daemon client.

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/paths"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // hostKeyAlias names the daemon's host key in known_hosts: every VM is

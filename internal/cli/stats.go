@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // statsInterval is how often streaming stats refresh (docker's second).

@@ -7,11 +7,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bangerdev/banger/internal/api"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/units"
 	"github.com/bangerdev/banger/internal/volumes"
+	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // vmFlags are the flags `run` and `create` share: what the VM is.

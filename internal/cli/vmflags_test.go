@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 func TestParseEnv(t *testing.T) {

@@ -19,9 +19,9 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/units"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 //go:embed default.toml

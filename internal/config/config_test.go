@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func TestDefaultIsValid(t *testing.T) {

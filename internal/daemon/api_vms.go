@@ -8,9 +8,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/sshproxy"
 	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // vmRoutes registers the VM API: each handler gets its typed request,

@@ -3,8 +3,8 @@ package daemon
 import (
 	"net/http"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // checkpointRoutes registers the checkpoints' API.

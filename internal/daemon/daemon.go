@@ -2,7 +2,7 @@
 // wiring and the API server: it opens the database, builds the image,
 // kernel and VM services (internal/vms) on the host's backends, disks and
 // network, has them reconcile with what the host holds, and serves the API
-// socket, whose handlers convert between wire types (internal/api) and the
+// socket, whose handlers convert between wire types (pkg/api) and the
 // services' domain types.
 package daemon
 
@@ -23,9 +23,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/images"
@@ -38,6 +36,8 @@ import (
 	"github.com/bangerdev/banger/internal/vmlogs"
 	"github.com/bangerdev/banger/internal/vms"
 	"github.com/bangerdev/banger/internal/volumes"
+	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Options configure a daemon.
@@ -134,14 +134,14 @@ func New(opts Options) (*Daemon, error) {
 	// No save runs before this daemon starts one: every directory in the
 	// store that is not a snapshot is what a killed daemon left.
 	if left, err := d.snapshots.GC(false); len(left) > 0 || err != nil {
-		log.Info("removed what interrupted snapshot saves left", "dirs", len(left), "err", err)
+		log.Info("removed what interrupted snapshot saves left", "dirs", len(left), "error", err)
 	}
 	if d.checkpoints, err = snapshots.NewCheckpoints(opts.Layout.Checkpoints(), log); err != nil {
 		_ = d.Close()
 		return nil, err
 	}
 	if left, err := d.checkpoints.GC(false); len(left) > 0 || err != nil {
-		log.Info("removed what interrupted checkpoints left", "dirs", len(left), "err", err)
+		log.Info("removed what interrupted checkpoints left", "dirs", len(left), "error", err)
 	}
 	if err := errors.Join(d.images.Reconcile(), d.kernels.Reconcile()); err != nil {
 		_ = d.Close()

@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/daemon"
 	"github.com/bangerdev/banger/internal/daemon/daemontest"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/paths"
+	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func TestDaemonServesInfo(t *testing.T) {

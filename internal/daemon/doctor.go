@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/volumes"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // doctor reports what the daemon found on the host and what a VM start

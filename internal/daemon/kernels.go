@@ -3,9 +3,9 @@ package daemon
 import (
 	"net/http"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/kernels"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // kernelRoutes registers the kernel catalog's API.

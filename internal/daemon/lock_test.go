@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // A second daemon on a state directory fails with a clear conflict once

@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmlogs"
 	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // attachWait bounds how long an attach waits for the daemon's own

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/vmlogs"
+	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // TestHandlersReadTheTypedQueries: the typed query requests reach the

@@ -5,10 +5,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/daemon"
 	"github.com/bangerdev/banger/internal/paths"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // TestEveryRouteIsServed: the daemon registers a handler for every

@@ -3,10 +3,10 @@ package daemon
 import (
 	"net/http"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/snapshots"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // snapshotRoutes registers the boot snapshots' API.

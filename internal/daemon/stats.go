@@ -5,10 +5,10 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/agentclient"
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vms"
 	"github.com/bangerdev/banger/internal/vmstats"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // stats samples the running VMs refs names (every one when none): the VM

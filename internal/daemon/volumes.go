@@ -3,8 +3,8 @@ package daemon
 import (
 	"net/http"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/volumes"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // volumeRoutes registers the named volumes' API.

@@ -1,9 +1,9 @@
 package daemon
 
 import (
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/kernelcat"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // The services hold domain records (what the store keeps); the API sends

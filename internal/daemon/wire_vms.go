@@ -1,12 +1,12 @@
 package daemon
 
 import (
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/restart"
 	"github.com/bangerdev/banger/internal/vms"
 	"github.com/bangerdev/banger/internal/vmstats"
 	"github.com/bangerdev/banger/internal/volumes"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // The VM service's domain values and the API's wire values are separate

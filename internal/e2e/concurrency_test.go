@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // TestConcurrentCreateRemove runs 50 create-then-rm pairs at once against

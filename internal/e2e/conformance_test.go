@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/agentclient"
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/streamsync"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/qemu"
 	"github.com/bangerdev/banger/internal/vmm/vmmtest"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // TestQEMUConformanceWithTheAgent runs the shared vmm suite against QEMU

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // writerMain is a main process that ignores SIGTERM and writes a file of

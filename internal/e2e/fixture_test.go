@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/cli"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/daemon"
@@ -24,6 +23,7 @@ import (
 	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/testutil/testimages"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 func pidsOf(id string) []int {

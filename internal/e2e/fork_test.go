@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // forkCounter is the source's main process: it says its pid, then counts

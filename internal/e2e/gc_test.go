@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // TestGCFindsAndRemovesLeaks plants the leftovers a crashed daemon could

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // counterMain serves /www over HTTP (a 256 KiB file for traffic) and

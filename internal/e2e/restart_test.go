@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // untilVM polls inspect until ok holds for the VM, failing the test after

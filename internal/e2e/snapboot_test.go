@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/testutil/testimages"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // snapMem is the memory of the boot snapshot tests' VMs: a shape of

@@ -8,10 +8,10 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/volumes"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // hostDir makes a directory for a VM to share, with a file owned by

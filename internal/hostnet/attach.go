@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet/nftplan"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Resources are the host objects a VM holds, or is about to hold, on the

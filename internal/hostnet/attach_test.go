@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // freePort returns a TCP port nothing on the host listens on right now.

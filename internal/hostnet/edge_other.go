@@ -6,8 +6,8 @@ import (
 	"context"
 	"errors"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet/nftplan"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 var errOS = errors.Join(errdefs.ErrUnsupported, errors.New("host networking needs Linux (bridges, taps, nftables)"))

@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"sync"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // TapPrefix starts the name of every tap banger creates; the rest is the

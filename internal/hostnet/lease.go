@@ -7,8 +7,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Lease is a VM's place on the bridge and what its guest configures: eth0

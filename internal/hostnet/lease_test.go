@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/config"
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func TestLeaseAllocatesInOrderAndKeeps(t *testing.T) {

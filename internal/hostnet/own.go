@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/bangerdev/banger/internal/config"
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Several daemons (`banger daemon --root DIR`, tests, the system daemon)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // TestRootOwnership: Setup marks the bridge (alias) and the table (an

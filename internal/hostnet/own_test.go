@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/config"
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func TestOwnNetwork(t *testing.T) {

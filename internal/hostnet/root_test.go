@@ -17,8 +17,8 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/config"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/testutil"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // rootEnv is one root test's private network: its own bridge, subnet and

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Setup makes the host ready for VMs, idempotently: it refuses a bridge

@@ -16,13 +16,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/imagepull/ext4test"
 	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
 	"github.com/bangerdev/banger/internal/kernelcat/compress"
-	"github.com/bangerdev/banger/internal/progress"
 	"github.com/bangerdev/banger/internal/testutil"
+	"github.com/bangerdev/banger/pkg/errdefs"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 func rootfsTar(t *testing.T) []byte {

@@ -9,9 +9,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/imagepull"
 	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // craneAppend builds an image the way `crane append` does: layers

@@ -3,8 +3,8 @@ package imagepull
 import (
 	"fmt"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // MinSize is the smallest image banger makes: room for a journal and for

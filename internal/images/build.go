@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagepull"
-	"github.com/bangerdev/banger/internal/progress"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/units"
 	"github.com/bangerdev/banger/internal/version"
+	"github.com/bangerdev/banger/pkg/errdefs"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 // PullOptions tune Pull.

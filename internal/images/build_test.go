@@ -13,14 +13,14 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/imagepull/ext4test"
 	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
-	"github.com/bangerdev/banger/internal/progress"
 	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/version"
+	"github.com/bangerdev/banger/pkg/errdefs"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 // The pipeline finishes each ext4 file with e2fsprogs.

@@ -7,11 +7,11 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/imagepull/blobcache"
 	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // scratchPrefix names an image's build directory in layout.Tmp().

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/store/storetest"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // catalog plants three images whose ids share prefixes.

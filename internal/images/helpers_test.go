@@ -13,9 +13,9 @@ import (
 	"github.com/bangerdev/banger/internal/config"
 	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
 	"github.com/bangerdev/banger/internal/paths"
-	"github.com/bangerdev/banger/internal/progress"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/store/storetest"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 // fixture is a catalog on a fresh layout and database, with a fake guest

@@ -11,12 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/kernelcat/compress"
 	"github.com/bangerdev/banger/internal/kernelcat/initrd"
 	"github.com/bangerdev/banger/internal/kernelcat/kconfig"
 	"github.com/bangerdev/banger/internal/kernelcat/kimage"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // The files of an entry.

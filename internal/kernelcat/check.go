@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/bangerdev/banger/internal/bootcfg"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/kconfig"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // need is one kernel feature banger's guests use.

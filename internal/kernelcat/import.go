@@ -10,8 +10,8 @@ import (
 	"regexp"
 	"sync"
 
-	"github.com/bangerdev/banger/internal/errdefs"
-	"github.com/bangerdev/banger/internal/progress"
+	"github.com/bangerdev/banger/pkg/errdefs"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 // Options tune Import.

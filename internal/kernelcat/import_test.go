@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/initrd"
 	"github.com/bangerdev/banger/internal/kernelcat/kctest"
 	"github.com/bangerdev/banger/internal/testutil"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 const release = "6.1.99-test"

@@ -10,10 +10,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/archive"
 	"github.com/bangerdev/banger/internal/kernelcat/compress"
 	"github.com/bangerdev/banger/internal/kernelcat/kimage"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // input is a kernel found on disk: what an entry is built from.

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/kmod"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // resolveModules finds the modules providing the needed =m options (every

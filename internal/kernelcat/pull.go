@@ -13,9 +13,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/archive"
 	"github.com/bangerdev/banger/internal/kernelcat/fetch"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // PullOptions tune Pull.

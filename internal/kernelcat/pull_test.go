@@ -18,12 +18,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/compress"
 	"github.com/bangerdev/banger/internal/kernelcat/fetch"
 	"github.com/bangerdev/banger/internal/kernelcat/kconfig"
 	"github.com/bangerdev/banger/internal/kernelcat/kctest"
 	"github.com/bangerdev/banger/internal/testutil"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // TestCatalogConfigMatchesFirecrackerReference keeps the embedded config

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // List returns every kernel, each with its effective default flag.

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/config"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/kctest"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func TestGetReportsTheEffectiveDefault(t *testing.T) {

@@ -11,9 +11,9 @@ import (
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/kernelcat/kctest"
 	"github.com/bangerdev/banger/internal/paths"
-	"github.com/bangerdev/banger/internal/progress"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/store/storetest"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 // release is the synthetic distro kernel's release.

@@ -15,8 +15,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/procfs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Identity is a process as banger records it.

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Wait is not supported off Linux.

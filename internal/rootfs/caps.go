@@ -5,8 +5,8 @@ import (
 	"os"
 	"os/exec"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Capabilities say which strategies work here; nil means yes, an error

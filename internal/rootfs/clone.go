@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/fsutil"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Clone makes dst a point-in-time copy of the VM disk d: a checkpoint's

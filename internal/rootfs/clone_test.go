@@ -13,9 +13,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 	"github.com/bangerdev/banger/internal/testutil"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // xfsMount mounts a fresh 512 MiB XFS with reflinks on a loop device

@@ -5,7 +5,7 @@ package rootfs
 import (
 	"fmt"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func reflink(string, string) error {

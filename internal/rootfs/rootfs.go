@@ -8,10 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/keylock"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // The strategies.

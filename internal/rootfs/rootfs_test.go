@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/testutil"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func TestChoose(t *testing.T) {

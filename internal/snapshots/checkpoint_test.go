@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // A checkpoint store is the same store: a checkpoint's key carries its

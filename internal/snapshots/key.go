@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Key is everything a restored machine must share with the machine a

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func testKey() Key {

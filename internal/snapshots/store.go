@@ -12,8 +12,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // tmpPrefix starts the name of every directory that is not (yet, or no

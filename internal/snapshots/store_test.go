@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func newStore(t *testing.T) (*Store, *bytes.Buffer) {

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // A file the caller adds (the saved agent's host key) is in the

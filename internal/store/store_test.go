@@ -7,8 +7,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/api"
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func open(t *testing.T) (*Store, string) {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // The backends' names, as a VM's vmm choice, the config's vm.vmm and

@@ -22,8 +22,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Backend starts and adopts machines of one kind.

@@ -5,9 +5,9 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/snapshots"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // bootKey is the boot snapshot key of the VM starting in rt on machine

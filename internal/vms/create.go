@@ -8,11 +8,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/units"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/volumes"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Get finds a VM by id, name, or unambiguous id prefix (at least 3

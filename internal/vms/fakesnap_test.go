@@ -10,9 +10,9 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/agentclient"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/snapshots"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // CreateSnapshot implements vmm.Snapshotter: on a paused machine it

@@ -8,9 +8,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/volumes"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // fakeVolumes is the named volume catalog and the host's shares and

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/agentclient"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // fork creates a VM from checkpoint ck and starts it.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/agentclient"
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Kill sends sig (a name or number; empty means KILL) to a running VM's

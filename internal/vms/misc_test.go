@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/config"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func testStore(t *testing.T) *store.Store {

@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"sync"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // vmIDLen is the length of a VM id in hex digits. Twelve keep tap names

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Pause freezes a running VM's vCPUs through its backend (vmm.Pauser), as

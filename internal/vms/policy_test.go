@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/agent/proto"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/restart"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func withPolicy(p string) func(*Spec) {

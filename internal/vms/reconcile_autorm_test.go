@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // A VM started with --rm whose exit was never handled — the daemon died

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Remove releases everything a VM holds and deletes its record. A running

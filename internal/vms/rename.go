@@ -3,8 +3,8 @@ package vms
 import (
 	"fmt"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Rename gives a VM a new name, checked as create checks one and refused

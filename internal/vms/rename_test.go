@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Rename checks the name as create does, refuses one in use, and keeps

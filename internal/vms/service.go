@@ -13,7 +13,6 @@ import (
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/config"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/keylock"
 	"github.com/bangerdev/banger/internal/paths"
@@ -21,6 +20,7 @@ import (
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/volumes"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Catalog resolves what a VM boots.

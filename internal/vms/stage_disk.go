@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // diskStage gives the VM its writable disk: made from the image on the

@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // imageStage resolves the image the VM was created from. It holds nothing

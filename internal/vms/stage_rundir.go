@@ -7,9 +7,9 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/paths"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // runDirStage makes the VM's runtime directory, where the VMM puts its

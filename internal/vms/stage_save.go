@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/crashpoint"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/snapshots"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // saveStage saves a held cold boot as the boot snapshot of its key, once

@@ -10,12 +10,12 @@ import (
 	"strconv"
 
 	"github.com/bangerdev/banger/internal/bootcfg"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/ext4sb"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/volumes"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // mountPlan is what the volumes stage hands the boot config stage: the

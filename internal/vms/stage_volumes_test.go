@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/bootcfg"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/volumes"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 const volUUID = "11111111-2222-4333-8444-555555555555"

@@ -9,8 +9,8 @@ import (
 
 	"context"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Start boots a created or stopped VM through its stages and returns once

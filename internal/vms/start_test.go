@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/rootfs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func TestStartRunsTheStagesAndRecordsEveryResource(t *testing.T) {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/restart"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Update is what `banger update` changes of a VM's spec; nil fields stay.

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Type is what backs a mount in the guest.

@@ -11,11 +11,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // MinVolumeSize is the smallest named volume: room for a journal.

@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/ext4sb"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/store/storetest"
 	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // users is the VM service's answer in these tests: volume -> VMs.

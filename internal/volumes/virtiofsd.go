@@ -12,9 +12,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // EnvRole marks a process banger starts for a VM besides its VMM: every

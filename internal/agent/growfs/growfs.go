@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/procfs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // ext4IocResizeFS is _IOW('f', 16, __u64).

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Attachment is an attached host's side of the streams.

@@ -26,7 +26,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/agent/process"
 	"github.com/bangerdev/banger/internal/agent/proto"
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // DefaultBuffer is the output buffer's size.

@@ -16,7 +16,7 @@ import (
 	"syscall"
 
 	"github.com/bangerdev/banger/internal/agent/users"
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // DefaultPath is the PATH of a process whose environment has none (the

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/agent/users"
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func writeExe(t *testing.T, p string, mode os.FileMode) {

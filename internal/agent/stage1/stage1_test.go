@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/bootcfg"
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 const manifest = `{"version":1,"kernel_release":"6.1.0-56-cloud-amd64","modules":[

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 const passwd = `root:x:0:0:root:/root:/bin/bash

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/daemon"
 	"github.com/bangerdev/banger/internal/paths"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // Daemon is a daemon running for one test.

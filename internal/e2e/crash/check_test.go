@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // view is a lab as its daemon and the host see it.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // cli runs the real CLI against the lab's daemon.

@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/imagepull/registrytest"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // TestFullDisk runs a daemon whose --root is a small tmpfs and fills it

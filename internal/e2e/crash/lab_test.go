@@ -15,13 +15,13 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/crashpoint"
 	"github.com/bangerdev/banger/internal/daemon"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/testutil/testimages"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // lab is a `banger daemon` process on a --root of its own, with the

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/crashpoint"
 	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/pkg/api"
 
 	// The points of every package the daemon links register at init; the
 	// test enumerates them through crashpoint.All.

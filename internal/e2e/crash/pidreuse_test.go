@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // TestReusedPIDIsNeverAdoptedOrKilled: VMs run, the daemon is killed,

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // TestSoak runs random create/start/exec/stop/rm operations through the

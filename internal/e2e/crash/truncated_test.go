@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/handles"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // TestTruncatedRecord: a VM runs with a published port, the daemon is

@@ -24,7 +24,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // ErrCorrupt is wrapped by errors for blobs whose size or digest is not

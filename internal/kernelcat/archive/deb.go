@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/compress"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // arMagic starts every ar archive, and so every .deb (deb(5)).

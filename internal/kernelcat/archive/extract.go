@@ -21,8 +21,8 @@ import (
 	"path"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/fsutil"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Options tune ExtractTar.

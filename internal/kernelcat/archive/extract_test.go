@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // A full disk while unpacking is the host's trouble, not a bad archive:

@@ -19,8 +19,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
-	"github.com/bangerdev/banger/internal/progress"
+	"github.com/bangerdev/banger/pkg/errdefs"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 // Options tune File.

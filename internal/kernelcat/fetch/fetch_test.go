@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
-	"github.com/bangerdev/banger/internal/progress"
+	"github.com/bangerdev/banger/pkg/errdefs"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 var content = func() []byte {

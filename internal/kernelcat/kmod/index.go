@@ -13,8 +13,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/compress"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // maxModule bounds one decompressed module (the largest are a few MiB).

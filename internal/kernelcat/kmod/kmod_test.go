@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/kernelcat/compress"
 	"github.com/bangerdev/banger/internal/kernelcat/kctest"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func fakeModule(modinfo ...string) []byte { return kctest.Module(modinfo...) }

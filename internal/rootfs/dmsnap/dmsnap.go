@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Loop is an attached loop device.

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 type hostSystem struct{}

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/vmm/qemu"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // plainArgv turns the command line banger runs QEMU with into one that

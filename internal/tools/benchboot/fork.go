@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bangerdev/banger/internal/api"
 	"github.com/bangerdev/banger/internal/tools/benchdaemon"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // forkCounter is the source's main process: it counts in /count.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/agentclient"
-	"github.com/bangerdev/banger/internal/api"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // stepHelp says what each step of `exec --timings` covers.

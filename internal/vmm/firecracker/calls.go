@@ -7,8 +7,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // GuestCID is the guest's vsock context id. Hybrid vsock is a unix socket

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/firecracker/fctest"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func TestBootArgs(t *testing.T) {

@@ -9,11 +9,11 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/config"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/firecracker"
 	"github.com/bangerdev/banger/internal/vmm/firecracker/fctest"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // The backend under the (fake) jailer: every path the VMM gets is

@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/config"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/firecracker"
 	"github.com/bangerdev/banger/internal/vmm/firecracker/fctest"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // fixture is one VM's files for the fake.

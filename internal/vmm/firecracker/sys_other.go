@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func deviceNumber(os.FileInfo) uint64 { return 0 }

@@ -5,7 +5,7 @@ package kvm
 import (
 	"fmt"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func apiVersion(string) (int, error) {

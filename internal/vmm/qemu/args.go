@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // The accelerators.

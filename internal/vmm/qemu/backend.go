@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/cgroups"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/kvm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Name is the backend's name in configs and handles.

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/bangerdev/banger/internal/cgroups"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Confine configures how the backend confines QEMU (config [qemu] user,

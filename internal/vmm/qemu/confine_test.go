@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/cgroups"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func TestLimitsFor(t *testing.T) {

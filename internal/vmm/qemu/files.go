@@ -10,8 +10,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // inherited is a file QEMU inherits from the daemon: QEMU opens nothing of

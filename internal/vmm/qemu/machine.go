@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/cgroups"
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Machine is one running QEMU, started by this process or adopted.

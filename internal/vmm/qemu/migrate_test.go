@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // fakeQMP is a QMP server on a unix socket that answers each command with

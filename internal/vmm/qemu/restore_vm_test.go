@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/qemu"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // A guest saved while a counter runs in it, with a file in its RAM and

@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 var _ vmm.Snapshotter = (*Machine)(nil)

@@ -7,7 +7,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func openTap(string) (*os.File, error) {

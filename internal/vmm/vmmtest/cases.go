@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/vmm"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // lifecycle: start → running → the agent answers → pause/resume (a Pauser)

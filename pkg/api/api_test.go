@@ -11,8 +11,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
-	"github.com/bangerdev/banger/internal/progress"
+	"github.com/bangerdev/banger/pkg/errdefs"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 // serve starts rt on a unix socket in a temp dir and returns a client for it.

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // maxJSONBody bounds a request's JSON body; tarballs are streamed, not JSON.

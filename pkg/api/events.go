@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/bangerdev/banger/internal/progress"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 // ContentTypeEvents is the media type of an event stream.

@@ -12,8 +12,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
 	"github.com/bangerdev/banger/internal/paths"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // EnvHost names the environment variable that selects the daemon, like

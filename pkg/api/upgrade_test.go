@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func TestUpgradeCarriesRawBytes(t *testing.T) {

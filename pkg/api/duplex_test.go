@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // TestStreamHandlerMayIgnoreItsUpload: an upload handler that fails before

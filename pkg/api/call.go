@@ -9,7 +9,7 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/bangerdev/banger/internal/progress"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 // The client helpers call one endpoint of the table each: in is the

@@ -1,7 +1,7 @@
 package api
 
 import (
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // ErrorBody is the JSON form of an error.

@@ -9,7 +9,7 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/bangerdev/banger/internal/errdefs"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Kind is what an endpoint answers, and so which client helper calls it
