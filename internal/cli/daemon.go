@@ -21,9 +21,10 @@ func newDaemonCmd(app *App) *cobra.Command {
 kernels, VMs and their host resources, and serves the API socket the CLI
 talks to. It needs root for taps, nftables and loop devices.
 
-By default state lives in /var/lib/banger, runtime files and the socket in
-/run/banger, and the blob cache in $XDG_CACHE_HOME/banger. --root moves all
-of them under one directory, so several daemons can run side by side.`,
+By default state lives in /var/lib/banger, the blob cache in
+/var/cache/banger, runtime files and the socket in /run/banger (HOME plays
+no part: a system service has none). --root moves all of them under one
+directory, so several daemons can run side by side.`,
 		Example: `  sudo banger daemon
   sudo banger daemon --root /tmp/bg --socket /tmp/bg/banger.sock
   banger --host unix:///tmp/bg/banger.sock image ls`,

@@ -55,7 +55,9 @@ func (d *Daemon) initVMs() error {
 		clientKey: ssh.FingerprintSHA256(client.PublicKey()),
 		backends: vmm.NewSet(
 			firecracker.New(d.cfg.Firecracker),
-			qemu.New(qemuOptions(d.cfg.QEMU)...),
+			// The KVM probe's payload goes to the state's scratch dir, not
+			// /tmp (root's files where any user can write).
+			qemu.New(append(qemuOptions(d.cfg.QEMU), qemu.WithScratchDir(d.layout.Tmp()))...),
 		),
 		disks: rootfs.New(),
 	}
