@@ -102,7 +102,7 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 	case err != nil:
 		check("guest agent", false, err.Error())
 	case a == "":
-		check("guest agent", false, "banger-agent not found next to banger or in "+imagepull.SystemAgentPath+"; images pulled now get no agent")
+		check("guest agent", false, "banger-agent not found next to banger, in ../lib/banger/ beside it (where make install puts it) or in "+imagepull.SystemAgentPath+"; images pulled now get no agent")
 	default:
 		check("guest agent", true, a)
 	}
