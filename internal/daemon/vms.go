@@ -13,6 +13,7 @@ import (
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/kernelcat"
+	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/firecracker"
@@ -53,13 +54,8 @@ func (d *Daemon) initVMs() error {
 	d.parts = vmParts{
 		proxyKey:  proxy.Signer,
 		clientKey: ssh.FingerprintSHA256(client.PublicKey()),
-		backends: vmm.NewSet(
-			firecracker.New(d.cfg.Firecracker),
-			// The KVM probe's payload goes to the state's scratch dir, not
-			// /tmp (root's files where any user can write).
-			qemu.New(append(qemuOptions(d.cfg.QEMU), qemu.WithScratchDir(d.layout.Tmp()))...),
-		),
-		disks: rootfs.New(),
+		backends:  newBackends(d.cfg, d.layout),
+		disks:     rootfs.New(),
 	}
 	deps := vms.Deps{
 		Layout: d.layout, VM: d.cfg.VM, Bridge: d.cfg.Network.Bridge, Store: d.store,
@@ -89,6 +85,16 @@ func (d *Daemon) initVMs() error {
 	d.vms.Reconcile(context.Background())
 	go d.parts.backends.ProbeAll(d.ctx)
 	return nil
+}
+
+// newBackends are the daemon's VMMs in auto's order.
+func newBackends(cfg config.Config, layout paths.Layout) *vmm.Set {
+	return vmm.NewSet(
+		firecracker.New(cfg.Firecracker),
+		// The KVM probe's payload goes to the state's scratch dir, not
+		// /tmp (root's files where any user can write).
+		qemu.New(append(qemuOptions(cfg.QEMU), qemu.WithScratchDir(layout.Tmp()))...),
+	)
 }
 
 // qemuOptions configures the QEMU backend from [qemu]: confined as
