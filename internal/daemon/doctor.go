@@ -86,11 +86,10 @@ type host struct {
 // VMMs and their confinement, device-mapper, the disk strategies on the
 // layout's file system, virtiofsd, the guest agent — with a fresh probe of
 // each backend. `banger setup` reports them before any daemon runs; they
-// change nothing (the QEMU probe's payload goes to the layout's scratch
-// directory, which must exist).
+// change nothing.
 func HostChecks(ctx context.Context, cfg config.Config, layout paths.Layout) api.DoctorReport {
 	return hostChecks(ctx, host{
-		backends: newBackends(cfg, layout), disks: rootfs.New(), cfg: cfg, vmsDir: layout.VMs(),
+		backends: newBackends(cfg), disks: rootfs.New(), cfg: cfg, vmsDir: layout.VMs(),
 		agent: func() (string, error) { return imagepull.LocateAgent(cfg.Image.AgentBinary) },
 	})
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/kernelcat"
-	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/firecracker"
@@ -54,7 +53,7 @@ func (d *Daemon) initVMs() error {
 	d.parts = vmParts{
 		proxyKey:  proxy.Signer,
 		clientKey: ssh.FingerprintSHA256(client.PublicKey()),
-		backends:  newBackends(d.cfg, d.layout),
+		backends:  newBackends(d.cfg),
 		disks:     rootfs.New(),
 	}
 	deps := vms.Deps{
@@ -88,12 +87,10 @@ func (d *Daemon) initVMs() error {
 }
 
 // newBackends are the daemon's VMMs in auto's order.
-func newBackends(cfg config.Config, layout paths.Layout) *vmm.Set {
+func newBackends(cfg config.Config) *vmm.Set {
 	return vmm.NewSet(
 		firecracker.New(cfg.Firecracker),
-		// The KVM probe's payload goes to the state's scratch dir, not
-		// /tmp (root's files where any user can write).
-		qemu.New(append(qemuOptions(cfg.QEMU), qemu.WithScratchDir(layout.Tmp()))...),
+		qemu.New(qemuOptions(cfg.QEMU)...),
 	)
 }
 
