@@ -34,7 +34,7 @@ func install(t *testing.T) string {
 	}
 	testutil.RequireBinary(t, "make", "make")
 	if installed.dest == "" && installed.err == nil {
-		dest, err := os.MkdirTemp("", "bginst")
+		dest, err := os.MkdirTemp("", "bginst") //nolint:usetesting // shared by the package's tests, removed in TestMain
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,27 +19,12 @@ import (
 func (pd *procDaemon) startActivated(t *testing.T) {
 	t.Helper()
 	activate := testutil.RequireBinary(t, "systemd-socket-activate", "systemd")
-	if pd.cmd != nil {
-		t.Fatal("procDaemon: a daemon is already running")
-	}
 	// A socket file the last daemon's manager left: systemd unlinks it
 	// before it binds again, systemd-socket-activate does not.
 	if err := os.Remove(pd.sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
-	log, err := os.OpenFile(filepath.Join(pd.root, "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(activate, "--listen="+pd.sock, "--fdname=banger.socket", //nolint:noctx // the daemon outlives any one call
-		pd.banger, "daemon", "--root", pd.root, "--config", pd.cfg, "--log-level", "debug")
-	cmd.Stdout, cmd.Stderr = log, log
-	err = cmd.Start()
-	_ = log.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pd.cmd = cmd
+	pd.launch(t, activate, "--listen="+pd.sock, "--fdname=banger.socket")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if _, err := os.Stat(pd.sock); err == nil {
 			return
