@@ -5,6 +5,8 @@
 #   make fuzz         every fuzz target for FUZZTIME (default 3s) each
 #   make lint         golangci-lint (pinned, installed here) and shellcheck
 #   make man          man pages of every command into ./man (gitignored)
+#   make install      binaries, systemd units, completions, man pages [PREFIX=/usr/local] [DESTDIR=]
+#   make uninstall    removes what make install put there (same PREFIX and DESTDIR)
 #   make demo         the README's quick start
 #   make bench-image  banger's image pipeline vs tar -x + mkfs.ext4 -d
 #   make bench-kernel banger kernel import of a .deb vs dpkg-deb + lz4 + cpio by hand
@@ -29,7 +31,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-fork bench-volume bench-exec qemu-boot-repeat crash-matrix soak clean FORCE
+.PHONY: all build deps install uninstall test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-fork bench-volume bench-exec qemu-boot-repeat crash-matrix soak clean FORCE
 
 all: build
 
@@ -149,6 +151,46 @@ SOAK_LOOPS ?= 200
 soak: deps
 	set -o pipefail; BANGER_SOAK_LOOPS=$(SOAK_LOOPS) BANGER_SOAK_SEED=$(SOAK_SEED) $(GO) test -count=1 -v -timeout 120m \
 		-run '^TestSoak$$' ./internal/e2e/crash/ | grep -E 'soak_test|soak loops|^(---|ok|FAIL)'
+
+# install lays banger out under PREFIX (DESTDIR prefixes every path, for
+# packaging and the tests): the CLI and daemon in BINDIR, the guest agent
+# in PREFIX/lib/banger (not a command; the daemon finds it there beside
+# ../bin), the systemd units, bash/zsh/fish completion and the man pages.
+# Every directory below is one systemd, bash-completion, zsh and fish
+# search for both /usr and /usr/local.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+AGENTDIR    ?= $(PREFIX)/lib/banger
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+
+install: build man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(AGENTDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 0755 bin/banger $(DESTDIR)$(BINDIR)/banger
+	install -m 0755 bin/banger-agent $(DESTDIR)$(AGENTDIR)/banger-agent
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/banger.service > $(DESTDIR)$(UNITDIR)/banger.service
+	install -m 0644 dist/systemd/banger.socket $(DESTDIR)$(UNITDIR)/banger.socket
+	chmod 0644 $(DESTDIR)$(UNITDIR)/banger.service
+	bin/banger completion bash > $(DESTDIR)$(BASHCOMPDIR)/banger
+	bin/banger completion zsh > $(DESTDIR)$(ZSHCOMPDIR)/_banger
+	bin/banger completion fish > $(DESTDIR)$(FISHCOMPDIR)/banger.fish
+	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	@if [ -z "$(DESTDIR)" ]; then \
+		echo "installed; now: sudo banger setup && sudo systemctl daemon-reload && sudo systemctl enable --now banger.socket"; \
+	fi
+
+# uninstall removes the files install wrote; state in /var/lib/banger, the
+# banger group and the banger-vmm user stay (they are the host's now).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/banger $(DESTDIR)$(AGENTDIR)/banger-agent \
+		$(DESTDIR)$(UNITDIR)/banger.service $(DESTDIR)$(UNITDIR)/banger.socket \
+		$(DESTDIR)$(BASHCOMPDIR)/banger $(DESTDIR)$(ZSHCOMPDIR)/_banger $(DESTDIR)$(FISHCOMPDIR)/banger.fish \
+		$(DESTDIR)$(MANDIR)/man1/banger.1 $(DESTDIR)$(MANDIR)/man1/banger-*.1
+	-rmdir $(DESTDIR)$(AGENTDIR) 2>/dev/null
 
 clean:
 	rm -rf bin

@@ -16,6 +16,7 @@ packages=(
 	openssh-client rsync         # real SSH clients against the guest agent
 	shellcheck                   # make lint-shell
 	hyperfine                    # benchmarks
+	systemd man-db               # systemd-analyze verify (which looks up the units' man pages) and systemd-socket-activate: the service tests
 	ca-certificates git make gcc # building (gcc for go test -race)
 )
 # util-linux (setpriv drops QEMU's privileges; fallocate fills a disk in

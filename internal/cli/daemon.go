@@ -10,6 +10,7 @@ import (
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/daemon"
 	"github.com/bangerdev/banger/internal/paths"
+	"github.com/bangerdev/banger/internal/systemd"
 )
 
 func newDaemonCmd(app *App) *cobra.Command {
@@ -21,9 +22,15 @@ func newDaemonCmd(app *App) *cobra.Command {
 kernels, VMs and their host resources, and serves the API socket the CLI
 talks to. It needs root for taps, nftables and loop devices.
 
-By default state lives in /var/lib/banger, runtime files and the socket in
-/run/banger, and the blob cache in $XDG_CACHE_HOME/banger. --root moves all
-of them under one directory, so several daemons can run side by side.`,
+By default state lives in /var/lib/banger, the blob cache in
+/var/cache/banger, runtime files and the socket in /run/banger (HOME plays
+no part: a system service has none). --root moves all of them under one
+directory, so several daemons can run side by side.
+
+Under systemd (make install; systemctl enable --now banger.socket) the
+daemon serves the socket banger.socket passes it (LISTEN_FDS) and says when
+it answers requests (sd_notify READY=1), after adopting the VMs that kept
+running while it was down; started by hand it makes its socket itself.`,
 		Example: `  sudo banger daemon
   sudo banger daemon --root /tmp/bg --socket /tmp/bg/banger.sock
   banger --host unix:///tmp/bg/banger.sock image ls`,
@@ -50,8 +57,16 @@ of them under one directory, so several daemons can run side by side.`,
 			if os.Geteuid() != 0 {
 				log.Warn("not running as root: images and kernels work, VMs need root for taps, nftables and loop devices")
 			}
-			d, err := daemon.New(daemon.Options{Layout: layout, Config: cfg, Log: log})
+			opts, err := serviceOptions(log)
 			if err != nil {
+				return err
+			}
+			opts.Layout, opts.Config = layout, cfg
+			d, err := daemon.New(opts)
+			if err != nil {
+				if opts.Listener != nil {
+					_ = opts.Listener.Close()
+				}
 				return err
 			}
 			defer func() { _ = d.Close() }()
@@ -66,6 +81,36 @@ of them under one directory, so several daemons can run side by side.`,
 	cmd.Flags().StringVar(&cfgPath, "config", paths.DefaultConfig, "configuration file (banger config default prints the documented defaults)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "", "override daemon.log_level: debug, info, warn or error")
 	return cmd
+}
+
+// serviceOptions takes what a service manager hands the daemon: the
+// socket of banger.socket (socket activation) and the readiness socket.
+// Started by hand there is neither, and the daemon makes its own socket.
+func serviceOptions(log *slog.Logger) (daemon.Options, error) {
+	notify, err := systemd.NewNotifier()
+	if err != nil {
+		log.Warn("readiness will not be reported", "error", err)
+	}
+	ls, err := systemd.Listeners()
+	if err != nil {
+		return daemon.Options{}, err
+	}
+	opts := daemon.Options{Log: log, Notify: notify}
+	switch len(ls) {
+	case 0:
+	case 1:
+		opts.Listener = ls[0]
+		log.Info("socket activated", "socket", ls[0].Addr().String(), "name", ls[0].Name)
+	default:
+		for _, l := range ls {
+			_ = l.Close()
+		}
+		return opts, fmt.Errorf("socket activation: %d sockets passed; the daemon serves one (banger.socket has one ListenStream=)", len(ls))
+	}
+	// Recovery (adopting running VMs) can take a while; `systemctl
+	// status` says so until the daemon is ready.
+	_ = notify.Status("starting: adopting running VMs")
+	return opts, nil
 }
 
 func parseLevel(s string) slog.Level {

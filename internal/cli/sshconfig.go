@@ -90,7 +90,10 @@ func quoteSSH(s string) string {
 // writeKnownHosts writes the daemon's host key, under its alias, to
 // banger's known_hosts in the user's config dir, and returns the path.
 func writeKnownHosts(key ssh.PublicKey) (string, error) {
-	dir := paths.UserConfigDir()
+	dir, err := paths.UserConfigDir()
+	if err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}

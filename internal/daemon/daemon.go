@@ -15,9 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -32,6 +29,7 @@ import (
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/snapshots"
 	"github.com/bangerdev/banger/internal/store"
+	"github.com/bangerdev/banger/internal/systemd"
 	"github.com/bangerdev/banger/internal/version"
 	"github.com/bangerdev/banger/internal/vmlogs"
 	"github.com/bangerdev/banger/internal/vms"
@@ -45,6 +43,14 @@ type Options struct {
 	Layout paths.Layout
 	Config config.Config
 	Log    *slog.Logger
+	// Listener, when set, is the API socket a service manager passed
+	// (socket activation, package systemd): Serve answers on it and
+	// neither creates nor removes a socket file. Nil: Serve makes the
+	// layout's socket itself.
+	Listener net.Listener
+	// Notify hears when the daemon answers requests and when it stops
+	// (sd_notify); nil tells no one.
+	Notify *systemd.Notifier
 }
 
 // Daemon is a running banger daemon.
@@ -55,9 +61,12 @@ type Daemon struct {
 	store   *store.Store
 	started time.Time
 	lock    *os.File
-	images  *images.Service
-	kernels *kernels.Service
-	volumes *volumes.Service
+	// listener is Options.Listener; notify is Options.Notify.
+	listener net.Listener
+	notify   *systemd.Notifier
+	images   *images.Service
+	kernels  *kernels.Service
+	volumes  *volumes.Service
 	// snapshots are the boot snapshots.
 	snapshots *snapshots.Store
 	// checkpoints are the running VMs' checkpoints (the same kind of
@@ -104,6 +113,9 @@ func New(opts Options) (*Daemon, error) {
 		store:   st,
 		started: time.Now(),
 		lock:    lock,
+
+		listener: opts.Listener,
+		notify:   opts.Notify,
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	// Both catalogs put the same guest agent into what they build.
@@ -228,70 +240,4 @@ func (d *Daemon) info(*http.Request, api.None) (api.Info, error) {
 		StartedAt:    d.started,
 		ProxyHostKey: string(ssh.MarshalAuthorizedKey(d.parts.proxyKey.PublicKey())),
 	}, nil
-}
-
-// Serve listens on the layout's socket and serves the API until ctx ends,
-// then stops accepting and waits (bounded) for requests in flight.
-func (d *Daemon) Serve(ctx context.Context) error {
-	l, err := d.listen()
-	if err != nil {
-		return err
-	}
-	// Every request carries its caller's credentials (SO_PEERCRED) and
-	// logs its uid.
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: api.ConnContext}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	d.log.Info("daemon ready", "socket", d.layout.Socket, "state", d.layout.State, "version", version.String())
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve api: %w", err)
-	case <-ctx.Done():
-	}
-	d.log.Info("daemon stopping")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	_ = os.Remove(d.layout.Socket)
-	return nil
-}
-
-// listen creates the API socket with mode 0660, group-owned by the
-// configured group when it exists. A stale socket left by a crashed daemon
-// is replaced; a live one means another daemon answers there.
-func (d *Daemon) listen() (net.Listener, error) {
-	sock := d.layout.Socket
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	var d0 net.Dialer
-	if c, err := d0.DialContext(ctx, "unix", sock); err == nil {
-		_ = c.Close()
-		return nil, fmt.Errorf("socket %s: %w: another daemon is serving it; stop it or use --socket", sock, errdefs.ErrConflict)
-	}
-	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket %s: %w", sock, err)
-	}
-	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
-		return nil, fmt.Errorf("socket dir: %w", err)
-	}
-	old := syscall.Umask(0o117)
-	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "unix", sock)
-	syscall.Umask(old)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", sock, err)
-	}
-	if grp := d.cfg.Daemon.SocketGroup; grp != "" {
-		if g, err := user.LookupGroup(grp); err == nil {
-			gid, _ := strconv.Atoi(g.Gid)
-			if err := os.Chown(sock, -1, gid); err != nil {
-				d.log.Warn("cannot give the socket to its group", "group", grp, "error", err)
-			}
-		}
-	}
-	if err := os.Chmod(sock, 0o660); err != nil {
-		_ = l.Close()
-		return nil, fmt.Errorf("chmod %s: %w", sock, err)
-	}
-	return l, nil
 }

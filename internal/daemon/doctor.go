@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 	"github.com/bangerdev/banger/internal/vmm"
@@ -16,41 +18,9 @@ import (
 // doctor reports what the daemon found on the host and what a VM start
 // would use. It only probes; it changes nothing.
 func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
-	rep := api.DoctorReport{Uses: map[string]string{}}
+	rep := hostChecks(ctx, host{backends: d.parts.backends, disks: d.parts.disks, cfg: d.cfg, vmsDir: d.layout.VMs(), agent: d.kernels.Agent})
 	check := func(name string, ok bool, detail string) {
 		rep.Checks = append(rep.Checks, api.DoctorCheck{Name: name, OK: ok, Detail: detail})
-	}
-	set := d.parts.backends
-	for _, b := range set.Backends() {
-		p := set.Probe(ctx, b)
-		detail := strings.TrimSpace(strings.Join(append([]string{p.Version, accelNote(p.Accel)}, p.Notes...), "; "))
-		check(b.Name(), p.Available, strings.Trim(detail, "; "))
-	}
-	confined := map[string]string{}
-	for _, b := range set.Backends() {
-		ok, detail := confinementCheck(ctx, b)
-		check(b.Name()+" confinement", ok, detail)
-		confined[b.Name()] = detail
-	}
-	if b, p, err := set.Pick(ctx, d.cfg.VM.VMM); err == nil {
-		rep.Uses["vmm"], rep.Uses["accel"], rep.Uses["confinement"] = b.Name(), p.Accel, confined[b.Name()]
-	} else {
-		rep.Uses["vmm"] = "none: " + err.Error()
-	}
-	if err := dmsnap.Available(); err != nil {
-		check("device-mapper", false, err.Error())
-	} else {
-		check("device-mapper", true, "/dev/mapper/control and dmsetup present")
-	}
-	caps := d.parts.disks.Probe(d.layout.VMs())
-	for _, c := range caps.Checks() {
-		check(c.Name, c.OK, c.Detail)
-	}
-	rep.Uses["disk"] = diskUses(set, caps, d.cfg.VM.DiskStrategy)
-	if bin, err := volumes.FindVirtiofsd(d.cfg.QEMU.Virtiofsd); err != nil {
-		check("virtiofsd", false, err.Error()+"; run -v HOST:GUEST needs it (named volumes and --mount type=image do not)")
-	} else {
-		check("virtiofsd", true, bin+", for run -v HOST:GUEST")
 	}
 	if d.parts.net == nil {
 		check("networking", false, d.parts.netErr.Error())
@@ -98,11 +68,77 @@ func (d *Daemon) doctor(ctx context.Context) api.DoctorReport {
 	default:
 		check("kernels", true, strings.Join(names, ", "))
 	}
-	switch a, err := d.kernels.Agent(); {
+	return rep
+}
+
+// host is what doctor's host checks look at: the backends (their probe
+// cache), the disk strategies, the config, the VMs' directory (where disks
+// go: its file system decides reflinks) and where the guest agent is.
+type host struct {
+	backends *vmm.Set
+	disks    *rootfs.Manager
+	cfg      config.Config
+	vmsDir   string
+	agent    func() (string, error)
+}
+
+// HostChecks runs doctor's checks of the host that need no daemon — the
+// VMMs and their confinement, device-mapper, the disk strategies on the
+// layout's file system, virtiofsd, the guest agent — with a fresh probe of
+// each backend. `banger setup` reports them before any daemon runs; they
+// change nothing.
+func HostChecks(ctx context.Context, cfg config.Config, layout paths.Layout) api.DoctorReport {
+	return hostChecks(ctx, host{
+		backends: newBackends(cfg), disks: rootfs.New(), cfg: cfg, vmsDir: layout.VMs(),
+		agent: func() (string, error) { return imagepull.LocateAgent(cfg.Image.AgentBinary) },
+	})
+}
+
+// hostChecks are doctor's checks of the host itself, which need no
+// daemon's state: the VMMs and their confinement, device-mapper, the disk
+// strategies, virtiofsd and the guest agent.
+func hostChecks(ctx context.Context, h host) api.DoctorReport {
+	rep := api.DoctorReport{Uses: map[string]string{}}
+	check := func(name string, ok bool, detail string) {
+		rep.Checks = append(rep.Checks, api.DoctorCheck{Name: name, OK: ok, Detail: detail})
+	}
+	set := h.backends
+	for _, b := range set.Backends() {
+		p := set.Probe(ctx, b)
+		detail := strings.TrimSpace(strings.Join(append([]string{p.Version, accelNote(p.Accel)}, p.Notes...), "; "))
+		check(b.Name(), p.Available, strings.Trim(detail, "; "))
+	}
+	confined := map[string]string{}
+	for _, b := range set.Backends() {
+		ok, detail := confinementCheck(ctx, b)
+		check(b.Name()+" confinement", ok, detail)
+		confined[b.Name()] = detail
+	}
+	if b, p, err := set.Pick(ctx, h.cfg.VM.VMM); err == nil {
+		rep.Uses["vmm"], rep.Uses["accel"], rep.Uses["confinement"] = b.Name(), p.Accel, confined[b.Name()]
+	} else {
+		rep.Uses["vmm"] = "none: " + err.Error()
+	}
+	if err := dmsnap.Available(); err != nil {
+		check("device-mapper", false, err.Error())
+	} else {
+		check("device-mapper", true, "/dev/mapper/control and dmsetup present")
+	}
+	caps := h.disks.Probe(h.vmsDir)
+	for _, c := range caps.Checks() {
+		check(c.Name, c.OK, c.Detail)
+	}
+	rep.Uses["disk"] = diskUses(set, caps, h.cfg.VM.DiskStrategy)
+	if bin, err := volumes.FindVirtiofsd(h.cfg.QEMU.Virtiofsd); err != nil {
+		check("virtiofsd", false, err.Error()+"; run -v HOST:GUEST needs it (named volumes and --mount type=image do not)")
+	} else {
+		check("virtiofsd", true, bin+", for run -v HOST:GUEST")
+	}
+	switch a, err := h.agent(); {
 	case err != nil:
 		check("guest agent", false, err.Error())
 	case a == "":
-		check("guest agent", false, "banger-agent not found next to banger or in "+imagepull.SystemAgentPath+"; images pulled now get no agent")
+		check("guest agent", false, "banger-agent not found next to banger, in ../lib/banger/ beside it (where make install puts it) or in "+imagepull.SystemAgentPath+"; images pulled now get no agent")
 	default:
 		check("guest agent", true, a)
 	}

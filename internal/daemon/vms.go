@@ -53,11 +53,8 @@ func (d *Daemon) initVMs() error {
 	d.parts = vmParts{
 		proxyKey:  proxy.Signer,
 		clientKey: ssh.FingerprintSHA256(client.PublicKey()),
-		backends: vmm.NewSet(
-			firecracker.New(d.cfg.Firecracker),
-			qemu.New(qemuOptions(d.cfg.QEMU)...),
-		),
-		disks: rootfs.New(),
+		backends:  newBackends(d.cfg),
+		disks:     rootfs.New(),
 	}
 	deps := vms.Deps{
 		Layout: d.layout, VM: d.cfg.VM, Bridge: d.cfg.Network.Bridge, Store: d.store,
@@ -87,6 +84,14 @@ func (d *Daemon) initVMs() error {
 	d.vms.Reconcile(context.Background())
 	go d.parts.backends.ProbeAll(d.ctx)
 	return nil
+}
+
+// newBackends are the daemon's VMMs in auto's order.
+func newBackends(cfg config.Config) *vmm.Set {
+	return vmm.NewSet(
+		firecracker.New(cfg.Firecracker),
+		qemu.New(qemuOptions(cfg.QEMU)...),
+	)
 }
 
 // qemuOptions configures the QEMU backend from [qemu]: confined as

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,6 +67,17 @@ func newProcDaemon(t *testing.T, f *fixture) *procDaemon {
 // waits until it answers.
 func (pd *procDaemon) start(t *testing.T) {
 	t.Helper()
+	pd.launch(t)
+	if err := waitSocket(pd.sock); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// launch starts `banger daemon` on the root, after the launcher argv
+// when given (one that execs the daemon in its place), its output
+// appended to daemon.log.
+func (pd *procDaemon) launch(t *testing.T, launcher ...string) {
+	t.Helper()
 	if pd.cmd != nil {
 		t.Fatal("procDaemon: a daemon is already running")
 	}
@@ -73,7 +85,8 @@ func (pd *procDaemon) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(pd.banger, "daemon", "--root", pd.root, "--config", pd.cfg, "--log-level", "debug")
+	argv := slices.Concat(launcher, []string{pd.banger, "daemon", "--root", pd.root, "--config", pd.cfg, "--log-level", "debug"})
+	cmd := exec.Command(argv[0], argv[1:]...) //nolint:noctx // the daemon outlives any one call
 	cmd.Stdout, cmd.Stderr = log, log
 	err = cmd.Start()
 	_ = log.Close()
@@ -81,9 +94,6 @@ func (pd *procDaemon) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	pd.cmd = cmd
-	if err := waitSocket(pd.sock); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // run runs the CLI against the daemon and fails the test unless it exits

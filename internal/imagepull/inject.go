@@ -64,8 +64,7 @@ const EnvAgent = "BANGER_AGENT"
 // LocateAgent is the one place that decides which guest agent binary new
 // images and kernel initramfs images get: configured (the config key
 // image.agent_binary) when set, else $BANGER_AGENT — either must then
-// exist — else banger-agent next to the running executable, else
-// SystemAgentPath. It returns "" when there is none. It looks every time it
+// exist — else the first of agentCandidates that exists. It returns "" when there is none. It looks every time it
 // is called, so a newly installed agent is picked up without a restart.
 func LocateAgent(configured string) (string, error) {
 	for _, c := range []struct{ path, from string }{
@@ -80,16 +79,27 @@ func LocateAgent(configured string) (string, error) {
 		}
 		return c.path, nil
 	}
-	var candidates []string
-	if exe, err := os.Executable(); err == nil {
-		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "banger-agent"))
-	}
-	for _, p := range append(candidates, SystemAgentPath) {
+	exe, _ := os.Executable()
+	for _, p := range agentCandidates(exe) {
 		if isFile(p) == nil {
 			return p, nil
 		}
 	}
 	return "", nil
+}
+
+// agentCandidates are where an agent is looked for beside the running
+// executable exe: next to it (a build tree's bin/), in ../lib/banger/ (what
+// `make install` lays out under any PREFIX: PREFIX/bin/banger and
+// PREFIX/lib/banger/banger-agent, the agent being a guest binary, not a
+// command), then SystemAgentPath.
+func agentCandidates(exe string) []string {
+	var out []string
+	if exe != "" {
+		dir := filepath.Dir(exe)
+		out = append(out, filepath.Join(dir, "banger-agent"), filepath.Join(dir, "..", "lib", "banger", "banger-agent"))
+	}
+	return append(out, SystemAgentPath)
 }
 
 func isFile(p string) error {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -218,6 +219,20 @@ func TestLocateAgent(t *testing.T) {
 	t.Setenv(EnvAgent, "")
 	if got, err := LocateAgent(""); err != nil || got != "" {
 		t.Fatalf("no agent anywhere: %q, %v", got, err)
+	}
+}
+
+// TestAgentCandidates: an installed banger finds the agent make install
+// put in PREFIX/lib/banger, whatever the prefix.
+func TestAgentCandidates(t *testing.T) {
+	for exe, want := range map[string][]string{
+		"/usr/local/bin/banger": {"/usr/local/bin/banger-agent", "/usr/local/lib/banger/banger-agent", SystemAgentPath},
+		"/opt/bg/bin/banger":    {"/opt/bg/bin/banger-agent", "/opt/bg/lib/banger/banger-agent", SystemAgentPath},
+		"":                      {SystemAgentPath},
+	} {
+		if got := agentCandidates(exe); !slices.Equal(got, want) {
+			t.Errorf("agentCandidates(%q) = %q, want %q", exe, got, want)
+		}
 	}
 }
 

@@ -6,12 +6,15 @@
 // what lets `banger daemon --root DIR` move everything at once, and what lets
 // the inventory find every file banger could have created.
 //
-// Defaults follow the FHS for the root daemon (/var/lib/banger, /run/banger)
-// and the XDG base directory spec for caches ($XDG_CACHE_HOME/banger, falling
-// back to ~/.cache/banger).
+// The system daemon's defaults follow the FHS (/var/lib/banger,
+// /var/cache/banger, /run/banger) and never depend on HOME: a systemd
+// system service has none, and a fallback to /tmp would put root's state
+// where any user can plant files. Only the CLI's own files (UserConfigDir)
+// follow the XDG base directory spec.
 package paths
 
 import (
+	"errors"
 	"maps"
 	"os"
 	"path/filepath"
@@ -21,6 +24,7 @@ import (
 // Default locations of the system daemon.
 const (
 	DefaultStateDir = "/var/lib/banger"
+	DefaultCacheDir = "/var/cache/banger"
 	DefaultRunDir   = "/run/banger"
 	DefaultConfig   = "/etc/banger/config.toml"
 	SocketName      = "banger.sock"
@@ -41,13 +45,13 @@ type Layout struct {
 	Socket string
 }
 
-// Default returns the layout of the system daemon: FHS state and runtime
-// directories, XDG cache directory.
+// Default returns the layout of the system daemon: FHS state, cache and
+// runtime directories, whatever the environment says.
 func Default() Layout {
 	return Layout{
 		State:  DefaultStateDir,
 		Run:    DefaultRunDir,
-		Cache:  UserCacheDir(),
+		Cache:  DefaultCacheDir,
 		Socket: filepath.Join(DefaultRunDir, SocketName),
 	}
 }
@@ -64,27 +68,18 @@ func Rooted(root string) Layout {
 	}
 }
 
-// UserCacheDir is $XDG_CACHE_HOME/banger, or ~/.cache/banger when the
-// variable is unset or relative (as the XDG spec requires).
-func UserCacheDir() string {
-	if d := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "banger")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".cache", "banger")
-	}
-	return filepath.Join(os.TempDir(), "banger-cache")
-}
-
-// UserConfigDir is $XDG_CONFIG_HOME/banger, or ~/.config/banger.
-func UserConfigDir() string {
+// UserConfigDir is the CLI user's own banger directory:
+// $XDG_CONFIG_HOME/banger, or ~/.config/banger. It fails when neither
+// variable names a directory rather than guess one (a shared /tmp would
+// let another user plant the file).
+func UserConfigDir() (string, error) {
 	if d := os.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(d) {
-		return filepath.Join(d, "banger")
+		return filepath.Join(d, "banger"), nil
 	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".config", "banger")
+	if home := os.Getenv("HOME"); filepath.IsAbs(home) {
+		return filepath.Join(home, ".config", "banger"), nil
 	}
-	return filepath.Join(os.TempDir(), "banger-config")
+	return "", errors.New("no config directory for banger's own files: set HOME or XDG_CONFIG_HOME")
 }
 
 // Database is the single embedded database file.

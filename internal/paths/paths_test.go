@@ -22,19 +22,47 @@ func TestRootedKeepsEverythingUnderRoot(t *testing.T) {
 	}
 }
 
-func TestDefaultLayout(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", "/xdg/cache")
-	l := Default()
-	if l.State != "/var/lib/banger" || l.Run != "/run/banger" || l.Socket != "/run/banger/banger.sock" {
-		t.Fatalf("default layout %+v", l)
+// TestDefaultLayoutIgnoresHome: the system daemon's layout is the same
+// with HOME and XDG set, or with neither (a systemd system service), and
+// nothing of it is under /tmp.
+func TestDefaultLayoutIgnoresHome(t *testing.T) {
+	want := Layout{State: "/var/lib/banger", Run: "/run/banger", Cache: "/var/cache/banger", Socket: "/run/banger/banger.sock"}
+	for _, env := range []map[string]string{
+		{"HOME": "/home/u", "XDG_CACHE_HOME": "/xdg/cache", "XDG_RUNTIME_DIR": "/run/user/1000"},
+		{"HOME": "", "XDG_CACHE_HOME": "", "XDG_RUNTIME_DIR": ""},
+	} {
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		l := Default()
+		if l != want {
+			t.Fatalf("with %v: default layout %+v, want %+v", env, l, want)
+		}
+		for dir := range l.Dirs() {
+			if strings.HasPrefix(dir, os.TempDir()) || strings.HasPrefix(dir, "/tmp") {
+				t.Errorf("with %v: %s is under a temporary directory", env, dir)
+			}
+		}
 	}
-	if l.OCICache() != "/xdg/cache/banger/oci" {
-		t.Fatalf("OCI cache %s, want under $XDG_CACHE_HOME", l.OCICache())
-	}
-	t.Setenv("XDG_CACHE_HOME", "relative/ignored")
-	t.Setenv("HOME", "/home/u")
-	if got := UserCacheDir(); got != filepath.Join("/home/u", ".cache", "banger") {
-		t.Fatalf("relative XDG_CACHE_HOME must be ignored, got %s", got)
+}
+
+func TestUserConfigDir(t *testing.T) {
+	for _, tc := range []struct{ xdg, home, want string }{
+		{"/xdg", "/home/u", "/xdg/banger"},
+		{"relative/ignored", "/home/u", "/home/u/.config/banger"},
+		{"", "/home/u", "/home/u/.config/banger"},
+		{"", "", ""},
+		{"", "relative", ""},
+	} {
+		t.Setenv("XDG_CONFIG_HOME", tc.xdg)
+		t.Setenv("HOME", tc.home)
+		got, err := UserConfigDir()
+		if got != tc.want || (err == nil) != (tc.want != "") {
+			t.Errorf("XDG_CONFIG_HOME=%q HOME=%q: %q, %v; want %q", tc.xdg, tc.home, got, err, tc.want)
+		}
+		if err != nil && !strings.Contains(err.Error(), "set HOME") {
+			t.Errorf("the error does not say what to do: %v", err)
+		}
 	}
 }
 

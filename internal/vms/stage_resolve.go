@@ -20,7 +20,7 @@ func (s imageStage) Acquire(_ context.Context, rt *Runtime) error {
 		return err
 	}
 	if img.AgentVersion == "" {
-		return fmt.Errorf("%w: image %s has no guest agent injected (banger-agent was not found when it was built); install banger-agent next to banger and pull or import the image again", errdefs.ErrConflict, img.Name)
+		return fmt.Errorf("%w: image %s has no guest agent injected (banger-agent was not found when it was built); install banger-agent (make install puts it in PREFIX/lib/banger) and pull or import the image again", errdefs.ErrConflict, img.Name)
 	}
 	rt.Image = img
 	return nil
