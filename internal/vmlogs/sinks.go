@@ -84,7 +84,9 @@ func (r resolved) opener() (func(context.Context) (*os.File, error), error) {
 		flag = os.O_RDONLY
 	}
 	if r.fifo {
-		return func(ctx context.Context) (*os.File, error) { return openFIFO(ctx, r.path, flag&^(os.O_APPEND|os.O_CREATE)) }, nil
+		return func(ctx context.Context) (*os.File, error) {
+			return openFIFO(ctx, r.path, flag&^(os.O_APPEND|os.O_CREATE))
+		}, nil
 	}
 	f, err := os.OpenFile(r.path, flag, 0o600)
 	if err != nil {

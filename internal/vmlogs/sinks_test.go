@@ -150,7 +150,9 @@ func TestAFIFOWithoutReaderDoesNotBlock(t *testing.T) {
 	out := mkfifo(t, filepath.Join(t.TempDir(), "out"))
 	src := newFakeSource()
 	began := make(chan error, 1)
-	go func() { began <- svc.Begin("vm1", Session{Source: src, Started: time.Now(), Stdio: Stdio{Stdout: out}}) }()
+	go func() {
+		began <- svc.Begin("vm1", Session{Source: src, Started: time.Now(), Stdio: Stdio{Stdout: out}})
+	}()
 	select {
 	case err := <-began:
 		if err != nil {

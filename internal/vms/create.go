@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bangerdev/banger/internal/labels"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/units"
 	"github.com/bangerdev/banger/internal/vmm"
@@ -72,9 +73,8 @@ func (s *Service) update(id string, fn func(*VM)) (VM, error) {
 // List returns the running and restarting VMs (docker's ps), or all with
 // all, newest first; labels (KEY or KEY=VALUE) keep the VMs that have
 // every one.
-func (s *Service) List(all bool, labels ...string) ([]VM, error) {
-	match, err := labelFilter(labels)
-	if err != nil {
+func (s *Service) List(all bool, filter ...string) ([]VM, error) {
+	if err := labels.Check(filter); err != nil {
 		return nil, err
 	}
 	vms, err := store.ListAll[VM](s.Store, store.VMs)
@@ -83,7 +83,7 @@ func (s *Service) List(all bool, labels ...string) ([]VM, error) {
 	}
 	out := []VM{}
 	for _, vm := range vms {
-		if (all || vm.State.Live() || vm.State == Restarting) && match(vm.Spec.Labels) {
+		if (all || vm.State.Live() || vm.State == Restarting) && labels.Match(vm.Spec.Labels, filter) {
 			out = append(out, vm)
 		}
 	}

@@ -132,23 +132,3 @@ func short(v json.RawMessage) string {
 	}
 	return string(v)
 }
-
-// labelFilter returns the test of a VM's labels against filters, each
-// KEY (the label is set) or KEY=VALUE; a VM must pass every one.
-func labelFilter(filters []string) (func(map[string]string) bool, error) {
-	for _, f := range filters {
-		if k, _, _ := strings.Cut(f, "="); k == "" {
-			return nil, fmt.Errorf("%w: label filter %q: want KEY or KEY=VALUE", errdefs.ErrInvalid, f)
-		}
-	}
-	return func(labels map[string]string) bool {
-		for _, f := range filters {
-			k, want, withValue := strings.Cut(f, "=")
-			got, ok := labels[k]
-			if !ok || withValue && got != want {
-				return false
-			}
-		}
-		return true
-	}, nil
-}
