@@ -101,13 +101,15 @@ func fifoLines(t *testing.T, path string) <-chan string {
 	return got
 }
 
+// receive is what a fifoLines reader read, which must have ended (its
+// writer closed the FIFO) within a few seconds.
 func receive(t *testing.T, what string, ch <-chan string) string {
 	t.Helper()
 	select {
 	case s := <-ch:
 		return s
-	case <-time.After(90 * time.Second):
-		t.Fatalf("%s: nothing read", what)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: no end of file after the VM exited", what)
 		return ""
 	}
 }

@@ -216,3 +216,39 @@ func TestStdioPathErrors(t *testing.T) {
 		t.Errorf("a missing output file in an existing directory: %v", err)
 	}
 }
+
+// FuzzStdioCheck: a path an API caller names is accepted only when it is
+// absolute, clean and outside banger's directories (symbolic links
+// resolved); nothing panics.
+func FuzzStdioCheck(f *testing.F) {
+	dir := f.TempDir()
+	own := filepath.Join(dir, "state")
+	if err := os.Mkdir(own, 0o700); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.Symlink(own, filepath.Join(dir, "link")); err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"out.log", "state/x", "link/x", "link/../x", "", "/", "a/./b", "state", "x\x00y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		path := filepath.Join(dir, name)
+		if strings.HasPrefix(name, "/") {
+			path = name
+		}
+		for _, s := range []Stdio{{Stdout: path}, {Stderr: name}, {Stdin: path}} {
+			if s.Check(own) != nil {
+				continue
+			}
+			p := s.Stdout + s.Stderr + s.Stdin
+			if p == "" {
+				continue // no path: nothing to check
+			}
+			real, err := filepath.EvalSymlinks(filepath.Dir(p))
+			if !filepath.IsAbs(p) || filepath.Clean(p) != p || err == nil && (real == own || strings.HasPrefix(real+"/", own+"/")) {
+				t.Fatalf("Check accepted %q", p)
+			}
+		}
+	})
+}

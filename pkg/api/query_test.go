@@ -107,3 +107,32 @@ func TestQueryDecodeErrors(t *testing.T) {
 		t.Errorf("decode default=true: %+v, %v", v, err)
 	}
 }
+
+// FuzzDecodeQuery: any query string decodes into each query type without
+// a panic, and what decoded encodes to a query that decodes to the same
+// value (repeated parameters, such as label, included).
+func FuzzDecodeQuery(f *testing.F) {
+	for _, tc := range queryCases {
+		f.Add(tc.wire)
+	}
+	f.Add("label=a&label=b%3Dc&all=1&label=")
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		for _, v := range []any{&ListVMsQuery{}, &StopVMQuery{}, &RemoveVMQuery{}, &VMLogsQuery{}} {
+			if decodeQuery(q, v) != nil {
+				continue
+			}
+			val := reflect.ValueOf(v).Elem().Interface()
+			back := reflect.New(reflect.TypeOf(val))
+			if err := decodeQuery(encodeQuery(val), back.Interface()); err != nil {
+				t.Fatalf("%#v: re-decode: %v", val, err)
+			}
+			if !reflect.DeepEqual(back.Elem().Interface(), val) {
+				t.Fatalf("round trip of %#v gave %#v", val, back.Elem().Interface())
+			}
+		}
+	})
+}
