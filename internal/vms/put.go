@@ -20,7 +20,9 @@ import (
 // is; one created with a different spec is an ErrConflict naming the
 // fields that differ. Both specs are compared as Create records them (the
 // config's defaults applied by the same function), so a retry of the same
-// request always matches. Two concurrent Puts of one name create one VM:
+// request matches; only a daemon whose defaults changed in between (vm.cpus,
+// vm.memory, ...) sees another request there, and names that field, as
+// it would make another VM. Two concurrent Puts of one name create one VM:
 // Create's transaction refuses the second, which then compares.
 func (s *Service) Put(ctx context.Context, name string, spec Spec) (VM, error) {
 	if err := checkVMName(name); err != nil {
