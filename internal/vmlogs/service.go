@@ -97,7 +97,8 @@ func (s *Service) hub(id string) *Hub {
 // Begin starts keeping the VM's main process output: the daemon attaches
 // through sess.Source (again after a broken attachment) until the
 // process ends or End is called. It fails, starting nothing, when a
-// Stdio path cannot be opened.
+// Stdio path cannot be opened; an adopted session (sess.Adopted) starts
+// without its paths then, and returns the error too.
 func (s *Service) Begin(id string, sess Session) error {
 	s.End(id)
 	h := s.hub(id)
@@ -107,14 +108,21 @@ func (s *Service) Begin(id string, sess Session) error {
 	if stdin {
 		feed = h.stdinW
 	}
-	k, err := openSinks(sess.Stdio, s.Own, feed, func(err error) {
+	report := func(err error) {
 		if s.Log != nil {
 			s.Log.Warn("a stdio path of the VM's main process failed", "vm", id, "error", err)
 		}
-	})
-	if err != nil {
+	}
+	k, err := openSinks(sess.Stdio, s.Own, feed, report)
+	if err != nil && !sess.Adopted {
 		h.end(nil)
 		return fmt.Errorf("vm %s: %w", id, err)
+	}
+	if err != nil {
+		// The VM runs on: its output must still be kept (a guest whose
+		// output nobody takes may block on it).
+		err = fmt.Errorf("vm %s: %w; its output is kept in the log only", id, err)
+		k, _ = openSinks(Stdio{}, nil, nil, report)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan struct{})}
@@ -134,7 +142,7 @@ func (s *Service) Begin(id string, sess Session) error {
 		}
 		k.finish(drain)
 	}()
-	return nil
+	return err
 }
 
 // attach is the daemon's attachment loop.

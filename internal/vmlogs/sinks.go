@@ -50,12 +50,12 @@ func openSinks(s Stdio, own []string, stdin io.WriteCloser, report func(error)) 
 		return nil, err
 	}
 	for _, p := range s.streams() {
+		if p[0] == "stdin" && stdin == nil {
+			continue
+		}
 		r, err := resolve(p[0], p[1], own)
 		if err != nil {
 			return fail(err)
-		}
-		if r.stream == "stdin" && stdin == nil {
-			continue
 		}
 		open, err := r.opener()
 		if err != nil {

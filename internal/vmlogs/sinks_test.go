@@ -252,3 +252,23 @@ func FuzzStdioCheck(f *testing.F) {
 		}
 	})
 }
+
+// An adopting daemon whose stdio path is gone still keeps the output in
+// the log (the guest must not wait for a host that takes nothing), and
+// says what failed.
+func TestAdoptionWithABadPathKeepsTheLog(t *testing.T) {
+	svc, logPath := newTestService(t)
+	gone := filepath.Join(t.TempDir(), "gone", "out")
+	src := newFakeSource()
+	err := svc.Begin("vm1", Session{Source: src, Started: time.Now(), Stdio: Stdio{Stdout: gone, Stdin: gone}, Adopted: true})
+	if err == nil || !strings.Contains(err.Error(), gone) {
+		t.Errorf("Begin of an adopted session with a missing path: %v, want the path named", err)
+	}
+	a := src.next(t)
+	_, _ = io.WriteString(a.s.Stdout, "kept\n")
+	a.result <- nil
+	svc.End("vm1")
+	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "kept") {
+		t.Errorf("the log lost the adopted VM's output: %q", b)
+	}
+}
