@@ -9,12 +9,15 @@ import (
 	"strings"
 
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/internal/labels"
 	"github.com/bangerdev/banger/pkg/api"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // filters are --filter KEY=VALUE pairs with docker's semantics: values of
-// one key OR, different keys AND. Keys are canonical (aliases resolved).
+// one key OR, different keys AND, and labels AND (a VM or image must have
+// every label given, as the daemon's own label filter says; package
+// labels). Keys are canonical (aliases resolved).
 type filters map[string][]string
 
 // parseFilters reads --filter values; keys maps every accepted key (and
@@ -51,16 +54,6 @@ func (f filters) match(key string, ok func(string) bool) bool {
 	return len(vals) == 0 || slices.ContainsFunc(vals, ok)
 }
 
-// labelMatch tests a label filter's value: KEY (the label is set) or
-// KEY=VALUE.
-func labelMatch(labels map[string]string) func(string) bool {
-	return func(v string) bool {
-		k, want, withValue := strings.Cut(v, "=")
-		got, ok := labels[k]
-		return ok && (!withValue || got == want)
-	}
-}
-
 // vmFilterKeys are ps's filter keys.
 var vmFilterKeys = map[string]string{
 	"id": "id", "name": "name", "state": "state", "status": "state",
@@ -83,7 +76,7 @@ func vmFilter(f filters) (func(api.VM) bool, error) {
 		return f.match("id", func(v string) bool { return v != "" && strings.HasPrefix(vm.ID, v) }) &&
 			(len(names) == 0 || slices.ContainsFunc(names, func(re *regexp.Regexp) bool { return re.MatchString(vm.Name) })) &&
 			f.match("state", func(v string) bool { return string(vm.State) == v }) &&
-			f.match("label", labelMatch(vm.Spec.Labels)) &&
+			labels.Match(vm.Spec.Labels, f["label"]) &&
 			f.match("image", func(v string) bool {
 				return sameImage(v, vm.Spec.Image) || len(v) >= 4 && strings.HasPrefix(vm.ImageID, v)
 			})
@@ -118,7 +111,7 @@ func imageFilter(f filters) (func(api.Image) bool, error) {
 	}
 	return func(img api.Image) bool {
 		return f.match("name", func(p string) bool { return nameMatches(p, img.Name) }) &&
-			f.match("label", labelMatch(img.Config.Labels)) &&
+			labels.Match(img.Config.Labels, f["label"]) &&
 			f.match("source", func(v string) bool { return img.Source == v })
 	}, nil
 }

@@ -27,7 +27,10 @@ func TestVMFilter(t *testing.T) {
 		{[]string{"state=running", "state=exited"}, []string{"web", "database"}},
 		{[]string{"label=team"}, []string{"web", "database"}},
 		{[]string{"label=team=db"}, []string{"database"}},
-		{[]string{"label=team=web", "label=tier=back"}, []string{"web", "database"}},
+		// Labels AND, as docker's and the daemon's label filter.
+		{[]string{"label=team=web", "label=tier=back"}, nil},
+		{[]string{"label=team=db", "label=tier"}, []string{"database"}},
+		{[]string{"label=team", "label=tier=back"}, []string{"database"}},
 		{[]string{"label=team=web", "state=exited"}, nil},
 		{[]string{"label=team=db", "name=data"}, []string{"database"}},
 		{[]string{"image=busybox"}, []string{"web", "web2"}},

@@ -54,13 +54,14 @@ func restartPolicy(s string) (api.RestartPolicy, error) {
 	return api.RestartPolicy{Name: string(p.Mode), MaxRetries: p.MaxRetries}, nil
 }
 
-// stopTimeFlag adds stop's -t SECONDS to cmd (stop and restart); the query
-// it returns carries the timeout only when -t was given, so the daemon's
-// vm.stop_timeout applies otherwise.
-func stopTimeFlag(cmd *cobra.Command) func() api.StopVMQuery {
+// stopFlags adds stop's -t SECONDS and -s SIGNAL to cmd (stop and
+// restart); the query it returns carries the timeout only when -t was
+// given, so the daemon's vm.stop_timeout applies otherwise.
+func stopFlags(cmd *cobra.Command) func() api.StopVMQuery {
 	timeout := cmd.Flags().IntP("time", "t", 0, "seconds between the stop signal and SIGKILL (default vm.stop_timeout)")
+	signal := cmd.Flags().StringP("signal", "s", "", "signal to send first: a name (TERM, INT, QUIT) or number (default: the image's STOPSIGNAL, else TERM)")
 	return func() api.StopVMQuery {
-		var q api.StopVMQuery
+		q := api.StopVMQuery{Signal: *signal}
 		if cmd.Flags().Changed("time") {
 			q.Timeout = timeout
 		}
@@ -70,13 +71,13 @@ func stopTimeFlag(cmd *cobra.Command) func() api.StopVMQuery {
 
 func newRestartCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "restart [-t SECONDS] VM...",
+		Use:   "restart [-t SECONDS] [-s SIGNAL] VM...",
 		Short: "Stop VMs as `banger stop` does and start them again",
 		Example: `  banger restart web
   banger restart -t 2 web`,
 		Args: cobra.MinimumNArgs(1),
 	}
-	query := stopTimeFlag(cmd)
+	query := stopFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		q := query()
 		return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {

@@ -25,7 +25,7 @@ func TestStopTimeFlag(t *testing.T) {
 		{[]string{"--time", "7"}, func() *int { n := 7; return &n }()},
 	} {
 		cmd := &cobra.Command{}
-		query := stopTimeFlag(cmd)
+		query := stopFlags(cmd)
 		if err := cmd.ParseFlags(tc.args); err != nil {
 			t.Fatal(err)
 		}

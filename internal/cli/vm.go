@@ -25,7 +25,9 @@ the host until ` + "`banger start`" + `. Once started it lives as long as its
 main process, as with ` + "`banger run -d`" + ` (see ` + "`banger run --help`" + `).`,
 		Example: `  banger create --name dev debian:bookworm
   banger start dev && banger ssh dev
-  banger create --cold --name clean busybox sleep infinity`,
+  banger create --cold --name clean busybox sleep infinity
+  mkfifo /tmp/job.out && cat /tmp/job.out &
+  banger create --name job --stdout-file /tmp/job.out --stderr-file /tmp/job.err busybox sh -c 'echo hi; echo oops >&2'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, err := f.specOf(app, args)
@@ -93,7 +95,7 @@ func newStartCmd(app *App) *cobra.Command {
 
 func newStopCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "stop [-t SECONDS] VM...",
+		Use:   "stop [-t SECONDS] [-s SIGNAL] VM...",
 		Short: "Stop VMs: their main process gets its stop signal, then SIGKILL after a timeout",
 		Long: `Stop VMs as docker stops containers: the main process gets the image's
 stop signal (STOPSIGNAL, default SIGTERM) and, when it has not exited after
@@ -101,13 +103,15 @@ the timeout, SIGKILL. The guest then stops its other processes, syncs its
 disk and powers off, so nothing written in the VM is lost. Only a guest
 whose agent does not answer within vm.agent_timeout more has its VMM
 killed; inspect then says "killed: agent unresponsive". A paused VM is
-unpaused first, so its main process gets the signal.`,
+unpaused first, so its main process gets the signal. -s sends another
+signal first instead of the image's (docker stop -s).`,
 		Example: `  banger stop dev
   banger stop -t 30 dev other
-  banger stop -t 0 dev      # SIGKILL at once; the disk is still synced`,
+  banger stop -t 0 dev      # SIGKILL at once; the disk is still synced
+  banger stop -s INT -t 5 web   # SIGINT, then SIGKILL after 5 seconds`,
 		Args: cobra.MinimumNArgs(1),
 	}
-	query := stopTimeFlag(cmd)
+	query := stopFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		q := query()
 		return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
@@ -142,23 +146,28 @@ paused VM is unpaused first.`,
 }
 
 func newRmCmd(app *App) *cobra.Command {
-	var force bool
+	var force, missingOK bool
 	cmd := &cobra.Command{
-		Use:   "rm [-f] VM...",
+		Use:   "rm [-f] [--missing-ok] VM...",
 		Short: "Remove VMs and everything they hold on the host",
 		Long: `Remove VMs: their disk, address lease, tap, firewall rules and files. A
-running (or paused) VM is refused unless -f kills its VMM first.`,
+running (or paused) VM is refused unless -f kills its VMM first. A VM
+that does not exist is an error (a typo must not pass for a removal)
+unless --missing-ok says absent is fine, as a script that cleans up
+after itself, or retries, wants.`,
 		Example: `  banger rm dev
-  banger rm -f $(banger ps -aq)`,
+  banger rm -f $(banger ps -aq)
+  banger rm -f --missing-ok ci-job-42   # gone either way, exit 0`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return app.eachVM(cmd.Context(), args, func(ctx context.Context, c *api.Client, ref string) error {
-				_, err := api.Do(ctx, c, api.RemoveVM, api.RemoveVMQuery{Force: force}, ref)
+				_, err := api.Do(ctx, c, api.RemoveVM, api.RemoveVMQuery{Force: force, MissingOK: missingOK}, ref)
 				return err
 			})
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill a running VM before removing it")
+	cmd.Flags().BoolVar(&missingOK, "missing-ok", false, "succeed when a VM does not exist (already removed)")
 	return cmd
 }
 
@@ -198,18 +207,19 @@ func newPsCmd(app *App) *cobra.Command {
 		Long: `List VMs: the running ones, or every VM with -a (or a state filter).
 
 --filter keeps the VMs that match, with docker's rules: values of one key
-OR, different keys AND. Keys: id (a prefix), name (a regular expression),
-state (created, running, paused, exited, error), label (KEY or KEY=VALUE) and
-image.`,
+OR, different keys AND, and every label given must be set (the daemon
+filters by labels itself). Keys: id (a prefix), name (a regular
+expression), state (created, running, paused, exited, error), label (KEY
+or KEY=VALUE) and image.`,
 		Example: `  banger ps
   banger ps --filter state=exited -q
-  banger ps --filter label=team=web --filter label=team=db
+  banger ps -a --filter label=team=web --filter label=tier   # both labels
   banger ps -a --format '{{.Name}} {{.State}} {{.Runtime.IP}}'
   banger ps --format 'table {{.Name}}\t{{.Spec.Image}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return l.print(app.Stdout, func(f filters) ([]api.VM, error) {
-				return fetch(cmd, app, api.ListVMs, api.ListVMsQuery{All: all || len(f["state"]) > 0})
+				return fetch(cmd, app, api.ListVMs, api.ListVMsQuery{All: all || len(f["state"]) > 0, Labels: f["label"]})
 			})
 		},
 	}

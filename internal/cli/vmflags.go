@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -36,6 +37,8 @@ type vmFlags struct {
 	volumes    []string
 	mounts     []string
 	restart    string
+	// stdio are --stdin-file, --stdout-file, --stderr-file.
+	stdio [3]string
 }
 
 func (f *vmFlags) add(cmd *cobra.Command) {
@@ -59,6 +62,9 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (a single program)")
 	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "share a host directory live, both ways (/HOST/DIR:/GUEST/DIR[:ro]; QEMU), or attach a named volume (NAME:/GUEST/DIR[:ro])")
 	fl.StringVar(&f.restart, "restart", "no", "restart policy when the main process ends: no, on-failure[:MAX], always or unless-stopped (as docker's; a stop is never undone)")
+	fl.StringVar(&f.stdio[0], "stdin-file", "", "feed the main process's stdin from this host file or FIFO (its end closes stdin)")
+	fl.StringVar(&f.stdio[1], "stdout-file", "", "also append the main process's stdout to this host file or FIFO (created when missing)")
+	fl.StringVar(&f.stdio[2], "stderr-file", "", "also append the main process's stderr to this host file or FIFO (created when missing)")
 	fl.StringArrayVar(&f.mounts, "mount", nil, "mount a volume: type=bind|volume|image,source=SRC,target=/GUEST/DIR[,readonly][,size=SIZE]; type=image copies a directory into an ext4 drive, on every VMM")
 }
 
@@ -125,8 +131,28 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 		}
 		s.Ports = append(s.Ports, api.PortMapping(pm))
 	}
+	if s.Stdio, err = f.stdioPaths(); err != nil {
+		return s, err
+	}
 	s.Mounts, err = f.mountSpecs()
 	return s, err
+}
+
+// stdioPaths are the --std*-file paths made absolute (the daemon, on the
+// same host, takes only absolute ones).
+func (f *vmFlags) stdioPaths() (api.Stdio, error) {
+	var abs [3]string
+	for i, p := range f.stdio {
+		if p == "" {
+			continue
+		}
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return api.Stdio{}, fmt.Errorf("%w: %s: %w", errdefs.ErrInvalid, p, err)
+		}
+		abs[i] = a
+	}
+	return api.Stdio{Stdin: abs[0], Stdout: abs[1], Stderr: abs[2]}, nil
 }
 
 // mountSpecs parses -v and --mount, -v first.

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -122,5 +124,20 @@ func TestTimingsJSON(t *testing.T) {
 		if got := timingsJSON(map[string]float64{"restore": 12.5, "total": 40}, tc.boot); got != tc.want {
 			t.Errorf("boot %q: %s, want %s", tc.boot, got, tc.want)
 		}
+	}
+}
+
+// --std*-file paths reach the spec absolute: the daemon refuses relative
+// ones, and the CLI runs on its host.
+func TestStdioFilesAreAbsolute(t *testing.T) {
+	t.Chdir(t.TempDir())
+	wd, _ := os.Getwd()
+	f := vmFlags{stdio: [3]string{"", "out.log", "/run/x/err"}}
+	s, err := f.spec("busybox", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (api.Stdio{Stdout: filepath.Join(wd, "out.log"), Stderr: "/run/x/err"}); s.Stdio != want {
+		t.Errorf("stdio %+v, want %+v", s.Stdio, want)
 	}
 }

@@ -23,8 +23,11 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 		}
 		return wireVM(d.vms.Create(r.Context(), req.Name, specFromAPI(req.Spec)))
 	})
+	api.Handle(rt, api.PutVM, func(r *http.Request, req api.PutVMRequest) (api.VM, error) {
+		return wireVM(d.vms.Put(r.Context(), r.PathValue("name"), specFromAPI(req.Spec)))
+	})
 	api.Handle(rt, api.ListVMs, func(_ *http.Request, q api.ListVMsQuery) ([]api.VM, error) {
-		list, err := d.vms.List(q.All)
+		list, err := d.vms.List(q.All, q.Labels...)
 		return vmsToAPI(list), err
 	})
 	api.Handle(rt, api.GetVM, func(r *http.Request, _ api.None) (api.VM, error) {
@@ -34,13 +37,13 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 		return wireStart(ew)(d.vms.Start(r.Context(), r.PathValue("ref")))
 	})
 	api.Handle(rt, api.StopVM, func(r *http.Request, q api.StopVMQuery) (api.VM, error) {
-		return wireVM(d.vms.Stop(r.Context(), r.PathValue("ref"), d.stopTimeout(q)))
+		return wireVM(d.vms.StopWith(r.Context(), r.PathValue("ref"), d.stopOptions(q)))
 	})
 	api.Handle(rt, api.KillVM, func(r *http.Request, q api.KillVMQuery) (api.VM, error) {
 		return wireVM(d.vms.Kill(r.Context(), r.PathValue("ref"), q.Signal))
 	})
 	api.HandleStream(rt, api.RestartVM, func(r *http.Request, q api.StopVMQuery, ew *api.EventWriter) (api.StartResult, error) {
-		return wireStart(ew)(d.vms.Restart(r.Context(), r.PathValue("ref"), d.stopTimeout(q)))
+		return wireStart(ew)(d.vms.RestartWith(r.Context(), r.PathValue("ref"), d.stopOptions(q)))
 	})
 	api.Handle(rt, api.WaitVM, func(r *http.Request, _ api.None) (api.VM, error) {
 		return wireVM(d.vms.Wait(r.Context(), r.PathValue("ref")))
@@ -54,7 +57,7 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 		return wireVM(d.vms.Update(r.Context(), r.PathValue("ref"), u))
 	})
 	api.Handle(rt, api.RemoveVM, func(r *http.Request, q api.RemoveVMQuery) (api.None, error) {
-		return api.None{}, d.vms.Remove(r.Context(), r.PathValue("ref"), q.Force)
+		return api.None{}, d.vms.RemoveWith(r.Context(), r.PathValue("ref"), vms.RemoveOptions{Force: q.Force, MissingOK: q.MissingOK})
 	})
 	api.Handle(rt, api.PauseVM, func(r *http.Request, _ api.None) (api.VM, error) {
 		return wireVM(d.vms.Pause(r.Context(), r.PathValue("ref")))
@@ -97,12 +100,14 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 	})
 }
 
-// stopTimeout is a stop's grace: the request's, else vm.stop_timeout.
-func (d *Daemon) stopTimeout(q api.StopVMQuery) time.Duration {
+// stopOptions are a stop's: the request's signal and grace, else
+// vm.stop_timeout.
+func (d *Daemon) stopOptions(q api.StopVMQuery) vms.StopOptions {
+	o := vms.StopOptions{Signal: q.Signal, Timeout: time.Duration(d.cfg.VM.StopTimeout) * time.Second}
 	if q.Timeout != nil {
-		return time.Duration(*q.Timeout) * time.Second
+		o.Timeout = time.Duration(*q.Timeout) * time.Second
 	}
-	return time.Duration(d.cfg.VM.StopTimeout) * time.Second
+	return o
 }
 
 // wireVM converts a service answer to the wire.

@@ -31,6 +31,7 @@ func (d *Daemon) newOutputs() *vmlogs.Service {
 		Path:   func(id string) string { return filepath.Join(d.layout.VM(id), mainLogFile) },
 		Limits: vmlogs.Limits{MaxSize: int64(d.cfg.VM.LogMaxSize), MaxFiles: d.cfg.VM.LogMaxFiles},
 		Log:    d.log,
+		Own:    d.layout.Roots(),
 	}
 }
 

@@ -114,3 +114,24 @@ func TestStatsToAPIKeepsEveryField(t *testing.T) {
 		}
 	}
 }
+
+// What a shim's wait needs of the answer (issue 14: exit_code, signal,
+// oom, exited_at) crosses the wire under the names pkg/api documents.
+func TestWaitAnswerCarriesTheExit(t *testing.T) {
+	code := 137
+	stopped := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	b, err := json.Marshal(vmToAPI(vms.VM{ID: "x", State: vms.Exited, ExitCode: &code, ExitSignal: "KILL", OOMKilled: true, Stopped: stopped}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"exit_code": 137.0, "exit_signal": "KILL", "oom_killed": true, "stopped": "2026-01-02T03:04:05.000000006Z"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (in %s)", k, got[k], v, b)
+		}
+	}
+}

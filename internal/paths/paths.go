@@ -148,6 +148,10 @@ func (l Layout) Checkpoints() string { return filepath.Join(l.State, "checkpoint
 // Keys holds the daemon's SSH client key and the per-host agent keys.
 func (l Layout) Keys() string { return filepath.Join(l.State, "keys") }
 
+// Roots are the top directories of the layout: everything banger keeps is
+// under one of them.
+func (l Layout) Roots() []string { return []string{l.State, l.Run, l.Cache} }
+
 // Dirs lists the directories the daemon creates at start, with their modes.
 func (l Layout) Dirs() map[string]os.FileMode {
 	return map[string]os.FileMode{

@@ -14,6 +14,11 @@
 // The file is not in the VM's runtime record: it is not a resource a
 // stop releases but the VM's persistent data, kept across stop/start
 // (appended) and a daemon restart, and removed with the VM's directory.
+//
+// A VM's spec may also name host paths for the main process's standard
+// streams (Stdio: files or FIFOs, as a containerd shim is given them):
+// each session opens them, copies the output it receives to them after
+// the log, and feeds stdin from its path (sinks.go).
 package vmlogs
 
 import (

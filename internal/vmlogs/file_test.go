@@ -256,7 +256,7 @@ func TestUnwritableLogIsReported(t *testing.T) {
 		Log:   slog.New(slog.NewTextHandler(&logged, nil)),
 	}
 	src := newFakeSource()
-	svc.Begin("vm1", Session{Source: src, Started: time.Now()})
+	mustBegin(t, svc, "vm1", Session{Source: src, Started: time.Now()})
 	a := src.next(t)
 	_, s, err := svc.Subscribe("vm1", SubOptions{Follow: true})
 	if err != nil || s == nil {

@@ -2,6 +2,7 @@ package vmlogs
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -39,6 +40,13 @@ type Session struct {
 	Stdin bool
 	// TTY says it runs on a terminal.
 	TTY bool
+	// Stdio are host paths the output is copied to and stdin read from
+	// (sinks.go).
+	Stdio Stdio
+	// Adopted says a new daemon continues a run an earlier one began:
+	// the guest closed the main process's pipe stdin when that daemon
+	// left, so the stdin path is not read again.
+	Adopted bool
 }
 
 // Service holds every VM's hub and the daemon's attachment to each
@@ -48,6 +56,8 @@ type Service struct {
 	Path   func(vmID string) string
 	Limits Limits
 	Log    *slog.Logger
+	// Own are banger's directories, where no Stdio path may be.
+	Own []string
 	// Now is the clock; Retry the pause before re-attaching.
 	Now   func() time.Time
 	Retry time.Duration
@@ -86,11 +96,34 @@ func (s *Service) hub(id string) *Hub {
 
 // Begin starts keeping the VM's main process output: the daemon attaches
 // through sess.Source (again after a broken attachment) until the
-// process ends or End is called.
-func (s *Service) Begin(id string, sess Session) {
+// process ends or End is called. It fails, starting nothing, when a
+// Stdio path cannot be opened; an adopted session (sess.Adopted) starts
+// without its paths then, and returns the error too.
+func (s *Service) Begin(id string, sess Session) error {
 	s.End(id)
 	h := s.hub(id)
-	h.begin(sess.Started, sess.Stdin)
+	stdin := sess.Stdio.Stdin != "" && !sess.Adopted
+	h.begin(sess.Started, sess.Stdin || stdin)
+	var feed io.WriteCloser
+	if stdin {
+		feed = h.stdinW
+	}
+	report := func(err error) {
+		if s.Log != nil {
+			s.Log.Warn("a stdio path of the VM's main process failed", "vm", id, "error", err)
+		}
+	}
+	k, err := openSinks(sess.Stdio, s.Own, feed, report)
+	if err != nil && !sess.Adopted {
+		h.end(nil)
+		return fmt.Errorf("vm %s: %w", id, err)
+	}
+	if err != nil {
+		// The VM runs on: its output must still be kept (a guest whose
+		// output nobody takes may block on it).
+		err = fmt.Errorf("vm %s: %w; its output is kept in the log only", id, err)
+		k, _ = openSinks(Stdio{}, nil, nil, report)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan struct{})}
 	s.mu.Lock()
@@ -101,12 +134,19 @@ func (s *Service) Begin(id string, sess Session) {
 	s.mu.Unlock()
 	go func() {
 		defer close(r.done)
-		s.attach(ctx, id, h, sess)
+		stop := context.AfterFunc(ctx, k.leave)
+		s.attach(ctx, id, h, sess, k)
+		drain := drainAtExit
+		if !stop() {
+			drain = drainAtDetach
+		}
+		k.finish(drain)
 	}()
+	return err
 }
 
 // attach is the daemon's attachment loop.
-func (s *Service) attach(ctx context.Context, id string, h *Hub, sess Session) {
+func (s *Service) attach(ctx context.Context, id string, h *Hub, sess Session, k *sinks) {
 	first := s.Retry
 	if first <= 0 {
 		first = 250 * time.Millisecond
@@ -116,7 +156,7 @@ func (s *Service) attach(ctx context.Context, id string, h *Hub, sess Session) {
 	for {
 		out := &lineSplitter{stream: Stdout, emit: h.write, now: h.now}
 		errs := &lineSplitter{stream: Stderr, emit: h.write, now: h.now}
-		st := Streams{Stdout: lockedWriter{h, out}, Stderr: lockedWriter{h, errs}, Resize: h.sizes, Accepted: h.accepted}
+		st := k.tee(Streams{Stdout: lockedWriter{h, out}, Stderr: lockedWriter{h, errs}, Resize: h.sizes, Accepted: h.accepted})
 		if stdin != nil {
 			st.Stdin = stdin
 		}

@@ -91,7 +91,7 @@ func collect(t *testing.T, s *Sub) (stdout, stderr string, exit *Exit, err error
 func TestFanOut(t *testing.T) {
 	svc, path := newTestService(t)
 	src := newFakeSource()
-	svc.Begin("vm1", Session{Source: src, Started: time.Now().Add(-time.Second)})
+	mustBegin(t, svc, "vm1", Session{Source: src, Started: time.Now().Add(-time.Second)})
 	a := src.next(t)
 	var subs []*Sub
 	for range 3 {
@@ -163,7 +163,7 @@ func TestFanOut(t *testing.T) {
 func TestReattach(t *testing.T) {
 	svc, path := newTestService(t)
 	src := newFakeSource()
-	svc.Begin("vm1", Session{Source: src, Started: time.Now()})
+	mustBegin(t, svc, "vm1", Session{Source: src, Started: time.Now()})
 	_, sub, _ := svc.Subscribe("vm1", SubOptions{Follow: true})
 	a := src.next(t)
 	_, _ = a.s.Stdout.Write([]byte("one\ntw"))
@@ -196,7 +196,7 @@ func TestBacklogThenFollow(t *testing.T) {
 	now := time.Now()
 	svc.Now = func() time.Time { return now }
 	old := newFakeSource()
-	svc.Begin("vm1", Session{Source: old, Started: now.Add(-time.Hour)})
+	mustBegin(t, svc, "vm1", Session{Source: old, Started: now.Add(-time.Hour)})
 	prev := old.next(t)
 	now = now.Add(-30 * time.Minute)
 	_, _ = prev.s.Stdout.Write([]byte("earlier run\n"))
@@ -208,7 +208,7 @@ func TestBacklogThenFollow(t *testing.T) {
 	}
 
 	src := newFakeSource()
-	svc.Begin("vm1", Session{Source: src, Started: now.Add(-time.Second)})
+	mustBegin(t, svc, "vm1", Session{Source: src, Started: now.Add(-time.Second)})
 	a := src.next(t)
 	done := make(chan struct{})
 	go func() {
@@ -244,7 +244,7 @@ func TestBacklogThenFollow(t *testing.T) {
 func TestStdinAndEnd(t *testing.T) {
 	svc, _ := newTestService(t)
 	src := newFakeSource()
-	svc.Begin("vm1", Session{Source: src, Started: time.Now(), Stdin: true})
+	mustBegin(t, svc, "vm1", Session{Source: src, Started: time.Now(), Stdin: true})
 	a := src.next(t)
 	_, sub, _ := svc.Subscribe("vm1", SubOptions{Follow: true})
 	go func() {
@@ -265,7 +265,7 @@ func TestStdinAndEnd(t *testing.T) {
 		t.Error("a follow without a session got a subscriber")
 	}
 	_, next, _ := svc.Subscribe("vm1", SubOptions{Follow: true, Next: true})
-	svc.Begin("vm1", Session{Source: src, Started: time.Now()})
+	mustBegin(t, svc, "vm1", Session{Source: src, Started: time.Now()})
 	b := src.next(t)
 	_, _ = b.s.Stdout.Write([]byte("next run\n"))
 	b.result <- nil
@@ -300,7 +300,7 @@ func TestAttached(t *testing.T) {
 		t.Error("attached without a session")
 	}
 	src := newFakeSource()
-	svc.Begin("vm1", Session{Source: src, Started: time.Now()})
+	mustBegin(t, svc, "vm1", Session{Source: src, Started: time.Now()})
 	go func() { time.Sleep(50 * time.Millisecond); src.next(t) }()
 	if !svc.Attached("vm1", 5*time.Second) {
 		t.Error("not attached once the source accepted")
@@ -308,7 +308,7 @@ func TestAttached(t *testing.T) {
 	svc.End("vm1")
 
 	r := refusingSource{calls: make(chan struct{}, 1)}
-	svc.Begin("vm2", Session{Source: r, Started: time.Now()})
+	mustBegin(t, svc, "vm2", Session{Source: r, Started: time.Now()})
 	defer svc.End("vm2")
 	if svc.Attached("vm2", 100*time.Millisecond) {
 		t.Error("attached to a VM whose agent refuses")
@@ -325,5 +325,12 @@ func TestAttached(t *testing.T) {
 	}
 	if n > 10 {
 		t.Errorf("%d attach attempts in 200ms: the retry does not back off", n)
+	}
+}
+
+func mustBegin(t *testing.T, svc *Service, id string, sess Session) {
+	t.Helper()
+	if err := svc.Begin(id, sess); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -47,7 +47,7 @@ func mainProcess(spec Spec, img imagepull.Config) (*bootcfg.Process, error) {
 		WorkingDir: cmp.Or(spec.WorkingDir, img.WorkingDir),
 		User:       cmp.Or(spec.User, img.User),
 		TTY:        spec.TTY,
-		Stdin:      spec.Interactive,
+		Stdin:      spec.Interactive || spec.Stdio.Stdin != "",
 		StopSignal: img.StopSignal,
 	}
 	return p, nil

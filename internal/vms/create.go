@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bangerdev/banger/internal/labels"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/units"
 	"github.com/bangerdev/banger/internal/vmm"
@@ -70,15 +71,19 @@ func (s *Service) update(id string, fn func(*VM)) (VM, error) {
 }
 
 // List returns the running and restarting VMs (docker's ps), or all with
-// all, newest first.
-func (s *Service) List(all bool) ([]VM, error) {
+// all, newest first; labels (KEY or KEY=VALUE) keep the VMs that have
+// every one.
+func (s *Service) List(all bool, filter ...string) ([]VM, error) {
+	if err := labels.Check(filter); err != nil {
+		return nil, err
+	}
 	vms, err := store.ListAll[VM](s.Store, store.VMs)
 	if err != nil {
 		return nil, err
 	}
 	out := []VM{}
 	for _, vm := range vms {
-		if all || vm.State.Live() || vm.State == Restarting {
+		if (all || vm.State.Live() || vm.State == Restarting) && labels.Match(vm.Spec.Labels, filter) {
 			out = append(out, vm)
 		}
 	}
@@ -94,6 +99,7 @@ func (s *Service) Create(ctx context.Context, name string, spec Spec) (VM, error
 	if err != nil {
 		return VM{}, err
 	}
+	asked := spec // before the kernel is pinned: what Put compares
 	img, err := s.Catalog.Image(spec.Image)
 	if err != nil {
 		return VM{}, err
@@ -113,7 +119,7 @@ func (s *Service) Create(ctx context.Context, name string, spec Spec) (VM, error
 			return VM{}, err
 		}
 	}
-	vm := VM{ID: newVMID(), Name: name, State: Created, Spec: spec, ImageID: img.ID, Created: s.now()}
+	vm := VM{ID: newVMID(), Name: name, State: Created, Spec: spec, ImageID: img.ID, Created: s.now(), Request: &asked}
 	err = s.Store.Update(func(tx *store.Tx) error {
 		vms, err := store.List[VM](tx, store.VMs)
 		if err != nil {
@@ -197,6 +203,9 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 		}
 	}
 	if err := volumes.Check(sp.Mounts); err != nil {
+		errs = append(errs, err)
+	}
+	if err := sp.Stdio.Check(s.Layout.Roots()...); err != nil {
 		errs = append(errs, err)
 	}
 	return sp, errors.Join(errs...)

@@ -39,8 +39,15 @@ func (a *fakeAgent) ShutdownWith(ctx context.Context, o agentclient.ShutdownOpti
 		op += ":now"
 	}
 	_ = a.m.h.do(op)
+	exit := proto.Exit{Status: 143, Signal: "TERM"}
+	if o.Signal != "" { // the host's choice over the image's STOPSIGNAL
+		_ = a.m.h.do("agent.shutdown.signal:" + o.Signal)
+		if n, ok := proto.SignalNumber(o.Signal); ok {
+			exit = proto.Exit{Status: 128 + n, Signal: o.Signal}
+		}
+	}
 	if !a.m.ignoreShutdown {
-		go a.m.powerOff(proto.Exit{Status: 143, Signal: "TERM"})
+		go a.m.powerOff(exit)
 	}
 	return nil
 }

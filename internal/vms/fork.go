@@ -13,6 +13,7 @@ import (
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 	"github.com/bangerdev/banger/internal/snapshots"
+	"github.com/bangerdev/banger/internal/vmlogs"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
@@ -53,6 +54,7 @@ func (s *Service) CreateFrom(ctx context.Context, name, ref string, detach bool)
 	spec.From, spec.Cold = sn.ID, true
 	spec.Ports, spec.AutoRemove, spec.Restart = nil, false, restart.Policy{}
 	spec.Detach, spec.Interactive = detach, false
+	spec.Stdio = vmlogs.Stdio{} // the source's paths are the source's
 	vm, err := s.Create(ctx, name, spec)
 	if err != nil {
 		return vm, err

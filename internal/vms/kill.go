@@ -82,6 +82,15 @@ func (s *Service) Kill(ctx context.Context, ref, sig string) (VM, error) {
 
 // Restart stops a running VM (as Stop does) and starts it again.
 func (s *Service) Restart(ctx context.Context, ref string, timeout time.Duration) (StartResult, error) {
+	return s.RestartWith(ctx, ref, StopOptions{Timeout: timeout})
+}
+
+// RestartWith is Restart with StopWith's options.
+func (s *Service) RestartWith(ctx context.Context, ref string, o StopOptions) (StartResult, error) {
+	o, err := o.check()
+	if err != nil {
+		return StartResult{}, err
+	}
 	vm, err := s.Get(ref)
 	if err != nil {
 		return StartResult{}, err
@@ -91,7 +100,7 @@ func (s *Service) Restart(ctx context.Context, ref string, timeout time.Duration
 	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
-	if err := s.stopLocked(ctx, vm.ID, timeout); err != nil {
+	if err := s.stopLocked(ctx, vm.ID, o); err != nil {
 		return StartResult{}, err
 	}
 	return s.startLocked(ctx, vm.ID, byUser)

@@ -55,7 +55,10 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 				}
 			}
 			s.live.put(lv)
-			s.beginOutput(rt, vm.Started)
+			if err := s.beginOutput(rt, vm.Started, true); err != nil {
+				// The VM runs on; its output is kept in the log still.
+				s.Log.Warn("reconcile: a stdio path of the adopted VM cannot be opened", "vm", vm.ID, "error", err)
+			}
 			go s.watch(lv) //nolint:gosec // the watcher outlives this call by design: it lives as long as the VM
 			s.Log.Info("reconcile: adopted a running VM", "vm", vm.ID, "name", vm.Name, "state", rt.VM.State, "pid", rec.VMM.Handles.Process.PID)
 			return

@@ -13,14 +13,39 @@ import (
 // Remove releases everything a VM holds and deletes its record. A running
 // VM is refused unless force, which kills it first.
 func (s *Service) Remove(ctx context.Context, ref string, force bool) error {
+	return s.RemoveWith(ctx, ref, RemoveOptions{Force: force})
+}
+
+// RemoveOptions tune a removal.
+type RemoveOptions struct {
+	// Force kills a running VM first.
+	Force bool
+	// MissingOK makes a VM that does not exist (or no longer does, when
+	// a concurrent removal won) a success: a retried delete.
+	MissingOK bool
+}
+
+// RemoveWith is Remove with options.
+func (s *Service) RemoveWith(ctx context.Context, ref string, o RemoveOptions) error {
+	absent := func(err error) bool { return o.MissingOK && errors.Is(err, errdefs.ErrNotFound) }
 	vm, err := s.Get(ref)
 	if err != nil {
+		if absent(err) {
+			return nil
+		}
 		return err
 	}
-	if vm, err = s.settle(vm, force); err != nil {
+	if vm, err = s.settle(vm, o.Force); err != nil {
+		if absent(err) {
+			return nil
+		}
 		return err
 	}
-	return s.remove1(ctx, vm.ID, force)
+	err = s.remove1(ctx, vm.ID, o.Force)
+	if _, gerr := s.Get(vm.ID); err != nil && absent(gerr) {
+		return nil // removed meanwhile (an --rm VM's exit, another rm)
+	}
+	return err
 }
 
 func (s *Service) remove1(ctx context.Context, id string, force bool) error {
@@ -39,7 +64,7 @@ func (s *Service) remove1(ctx context.Context, id string, force bool) error {
 			return fmt.Errorf("vm %s: %w: it is running; stop it first or use `banger rm -f`", vm.Name, errdefs.ErrConflict)
 		}
 		// The disk goes too: nothing to sync, kill the VMM at once.
-		if err := s.stopLocked(ctx, vm.ID, -1); err != nil {
+		if err := s.stopLocked(ctx, vm.ID, StopOptions{Timeout: -1}); err != nil {
 			return err
 		}
 		if vm, err = s.Get(vm.ID); err != nil {

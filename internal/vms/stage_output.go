@@ -12,8 +12,9 @@ import (
 // Outputs keeps each VM's main process output on the host (package
 // vmlogs): the daemon is the one host attached to the main process.
 type Outputs interface {
-	// Begin attaches to the VM's main process for the run sess describes.
-	Begin(id string, sess vmlogs.Session)
+	// Begin attaches to the VM's main process for the run sess describes;
+	// it fails when a stdio path of the spec cannot be opened.
+	Begin(id string, sess vmlogs.Session) error
 	// End detaches (the VM is being released).
 	End(id string)
 	// Forget drops what it holds of a removed VM.
@@ -30,8 +31,7 @@ type outputStage struct{ s *Service }
 func (outputStage) Name() string { return "output" }
 
 func (st outputStage) Acquire(_ context.Context, rt *Runtime) error {
-	st.s.beginOutput(rt, rt.started)
-	return nil
+	return st.s.beginOutput(rt, rt.started, false)
 }
 
 func (st outputStage) Release(_ context.Context, rt *Runtime) error {
@@ -45,16 +45,19 @@ func (st outputStage) Remove(_ context.Context, rt *Runtime) error {
 }
 
 // beginOutput starts the daemon's attachment to a running VM's main
-// process (at start, and when reconcile adopts the VM).
-func (s *Service) beginOutput(rt *Runtime, started time.Time) {
+// process (at start, and when reconcile adopts the VM), with the spec's
+// stdio paths.
+func (s *Service) beginOutput(rt *Runtime, started time.Time, adopted bool) error {
 	if s.Outputs == nil || rt.Agent == nil {
-		return
+		return nil
 	}
-	s.Outputs.Begin(rt.VM.ID, vmlogs.Session{
+	return s.Outputs.Begin(rt.VM.ID, vmlogs.Session{
 		Source:  mainSource{rt.Agent, rt.VM.Spec.TTY},
 		Started: started,
 		Stdin:   rt.VM.Spec.Interactive,
 		TTY:     rt.VM.Spec.TTY,
+		Stdio:   rt.VM.Spec.Stdio,
+		Adopted: adopted,
 	})
 }
 

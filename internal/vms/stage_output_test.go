@@ -16,9 +16,11 @@ type fakeOutputs struct {
 	mu    sync.Mutex
 	calls []string
 	began map[string]vmlogs.Session
+	// fail is what Begin answers (a stdio path that cannot be opened).
+	fail error
 }
 
-func (o *fakeOutputs) Begin(id string, sess vmlogs.Session) {
+func (o *fakeOutputs) Begin(id string, sess vmlogs.Session) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.began == nil {
@@ -26,6 +28,7 @@ func (o *fakeOutputs) Begin(id string, sess vmlogs.Session) {
 	}
 	o.began[id] = sess
 	o.calls = append(o.calls, "begin "+id)
+	return o.fail
 }
 
 func (o *fakeOutputs) End(id string) { o.add("end " + id) }

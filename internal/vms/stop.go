@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/bangerdev/banger/internal/agent/proto"
@@ -101,6 +102,38 @@ func (s *Service) watch(lv *liveVM) {
 // never loses what the guest wrote. A VM that is not running is left as it
 // is (stop is idempotent, as docker's).
 func (s *Service) Stop(ctx context.Context, ref string, timeout time.Duration) (VM, error) {
+	return s.StopWith(ctx, ref, StopOptions{Timeout: timeout})
+}
+
+// StopOptions tune a stop (docker stop's -t and -s).
+type StopOptions struct {
+	// Timeout is the grace between the first signal and SIGKILL; 0
+	// sends SIGKILL right after it.
+	Timeout time.Duration
+	// Signal is the first signal, a name or number; empty is the
+	// image's STOPSIGNAL, else TERM.
+	Signal string
+}
+
+// check validates the signal and returns it in the agent's spelling.
+func (o StopOptions) check() (StopOptions, error) {
+	if o.Signal == "" {
+		return o, nil
+	}
+	num, err := proto.ParseSignal(o.Signal, syscall.SIGTERM)
+	if err != nil {
+		return o, fmt.Errorf("%w: stop signal: %w", errdefs.ErrInvalid, err)
+	}
+	o.Signal = proto.SignalText(num)
+	return o, nil
+}
+
+// StopWith is Stop with a signal of the caller's choice.
+func (s *Service) StopWith(ctx context.Context, ref string, o StopOptions) (VM, error) {
+	o, err := o.check()
+	if err != nil {
+		return VM{}, err
+	}
 	vm, err := s.Get(ref)
 	if err != nil {
 		return vm, err
@@ -110,18 +143,19 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout time.Duration) (
 	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
-	if err := s.stopLocked(ctx, vm.ID, timeout); err != nil {
+	if err := s.stopLocked(ctx, vm.ID, o); err != nil {
 		return vm, err
 	}
 	return s.Get(vm.ID)
 }
 
 // stopLocked stops the VM id, whose lock the caller holds, and returns
-// once its exit watcher has released it. A negative timeout kills the VMM
+// once its exit watcher has released it. A negative o.Timeout kills the VMM
 // at once (rm -f: the disk is going anyway). The VM is read here, under
 // the lock: it may have exited, or been stopped by another call, since the
 // caller looked it up.
-func (s *Service) stopLocked(ctx context.Context, id string, timeout time.Duration) error {
+func (s *Service) stopLocked(ctx context.Context, id string, o StopOptions) error {
+	timeout := o.Timeout
 	lv := s.live.get(id)
 	if lv == nil {
 		if ex := s.live.any(id); ex != nil {
@@ -153,7 +187,7 @@ func (s *Service) stopLocked(ctx context.Context, id string, timeout time.Durati
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+s.agentTimeout())
 	defer cancel()
 	if err := s.askAgent(wctx, lv, func(c Agent) error {
-		return c.ShutdownWith(wctx, agentclient.ShutdownOptions{Grace: timeout, Now: timeout == 0})
+		return c.ShutdownWith(wctx, agentclient.ShutdownOptions{Signal: o.Signal, Grace: timeout, Now: timeout == 0})
 	}); err != nil {
 		// No agent to ask: the power button makes a live one stop the
 		// same way (with the boot config's grace).

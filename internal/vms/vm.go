@@ -24,6 +24,7 @@ import (
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/restart"
+	"github.com/bangerdev/banger/internal/vmlogs"
 	"github.com/bangerdev/banger/internal/volumes"
 )
 
@@ -106,6 +107,10 @@ type Spec struct {
 	// From is the id of the checkpoint the VM's first start restores
 	// (run --from); such a VM is Cold (it never holds).
 	From string `json:"from,omitempty"`
+	// Stdio are host paths for the main process's standard streams
+	// (files or FIFOs, as a containerd shim gives them), reopened at each
+	// start and by an adopting daemon.
+	Stdio vmlogs.Stdio `json:"stdio,omitzero"`
 }
 
 // Summary is what `inspect` shows of a VM's runtime record. It is derived
@@ -157,6 +162,10 @@ type VM struct {
 	Boot Boot `json:"boot,omitzero"`
 	// Forked says which VM and checkpoint it was restored from.
 	Forked *Forked `json:"forked,omitempty"`
+	// Request is the create request's spec with the config's defaults
+	// applied, as Create got it (before the kernel is pinned): what a
+	// later Put of the same name is compared with.
+	Request *Spec `json:"request,omitempty"`
 }
 
 // Boot is how a start reached the VM's agent: a cold boot, or a restore

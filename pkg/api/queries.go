@@ -3,9 +3,13 @@ package api
 // The request types that travel in the URL query (see encodeQuery). Their
 // tags are the parameter names the daemon reads.
 
-// ListVMsQuery asks ListVMs for every VM, not only running ones.
+// ListVMsQuery is ListVMs's request.
 type ListVMsQuery struct {
+	// All lists every VM, not only running ones.
 	All bool `query:"all"`
+	// Labels keeps the VMs that have every one of these labels: KEY (the
+	// label is set, to any value) or KEY=VALUE.
+	Labels []string `query:"label"`
 }
 
 // StopVMQuery is StopVM's (and RestartVM's) request.
@@ -14,6 +18,9 @@ type StopVMQuery struct {
 	// signal and SIGKILL; nil means the config's vm.stop_timeout, 0 sends
 	// SIGKILL at once. Either way the guest then syncs and powers off.
 	Timeout *int `query:"timeout"`
+	// Signal is the first signal the main process gets, a name ("TERM",
+	// "SIGINT") or number; empty means the image's STOPSIGNAL, else TERM.
+	Signal string `query:"signal"`
 }
 
 // KillVMQuery is KillVM's request.
@@ -26,6 +33,10 @@ type KillVMQuery struct {
 type RemoveVMQuery struct {
 	// Force kills a running VM first; without it a running VM is refused.
 	Force bool `query:"force"`
+	// MissingOK makes removing a VM that does not exist a success (a
+	// retried delete, a runtime cleaning up after itself); a ref that
+	// matches several VMs is still an error.
+	MissingOK bool `query:"missing_ok"`
 }
 
 // VMLogsQuery is VMLogs's request.

@@ -12,9 +12,10 @@ import (
 // A request type whose fields all carry `query:"name"` tags travels in the
 // URL query. Fields are strings, bools, ints or int64s, or pointers to them
 // when zero is a value of its own (a timeout of 0 seconds is not the
-// default timeout). A zero field is left out, so the other side reads its
-// default; a bool travels as 1 (handlers compare with "1"); a pointer
-// travels whenever it is not nil.
+// default timeout), or string slices (a repeated parameter: label=a&label=b).
+// A zero field is left out, so the other side reads its default; a bool
+// travels as 1 (handlers compare with "1"); a pointer travels whenever it
+// is not nil.
 
 // isQueryType reports whether t is meant to travel in the query: a struct
 // with at least one `query` tag. checkQueryType says whether it can.
@@ -43,6 +44,10 @@ func checkQueryType(t reflect.Type) error {
 		}
 		switch ft.Kind() {
 		case reflect.String, reflect.Bool, reflect.Int, reflect.Int64:
+		case reflect.Slice:
+			if ft.Elem().Kind() != reflect.String {
+				return fmt.Errorf("%v.%s: a query cannot carry %v", t, f.Name, f.Type)
+			}
 		default:
 			return fmt.Errorf("%v.%s: a query cannot carry %v", t, f.Name, f.Type)
 		}
@@ -76,6 +81,10 @@ func encodeQuery(v any) url.Values {
 			q.Set(name, b)
 		case reflect.Int, reflect.Int64:
 			q.Set(name, strconv.FormatInt(f.Int(), 10))
+		case reflect.Slice:
+			for j := range f.Len() {
+				q.Add(name, f.Index(j).String())
+			}
 		}
 	}
 	return q
@@ -88,11 +97,17 @@ func decodeQuery(q url.Values, v any) error {
 	rv := reflect.ValueOf(v).Elem()
 	for i := range rv.NumField() {
 		name := rv.Type().Field(i).Tag.Get("query")
+		f := rv.Field(i)
+		if f.Kind() == reflect.Slice {
+			for _, s := range q[name] {
+				f.Set(reflect.Append(f, reflect.ValueOf(s).Convert(f.Type().Elem())))
+			}
+			continue
+		}
 		s := q.Get(name)
 		if s == "" {
 			continue
 		}
-		f := rv.Field(i)
 		if f.Kind() == reflect.Pointer {
 			f.Set(reflect.New(f.Type().Elem()))
 			f = f.Elem()

@@ -20,12 +20,15 @@ var queryCases = []struct {
 }{
 	{ListVMsQuery{}, ""},
 	{ListVMsQuery{All: true}, "all=1"},
+	{ListVMsQuery{Labels: []string{"team=web", "tier"}}, "label=team%3Dweb&label=tier"},
 	{StopVMQuery{}, ""},
 	{StopVMQuery{Timeout: ptr(0)}, "timeout=0"},
 	{StopVMQuery{Timeout: ptr(30)}, "timeout=30"},
+	{StopVMQuery{Timeout: ptr(5), Signal: "INT"}, "signal=INT&timeout=5"},
 	{KillVMQuery{}, ""},
 	{KillVMQuery{Signal: "HUP"}, "signal=HUP"},
 	{RemoveVMQuery{Force: true}, "force=1"},
+	{RemoveVMQuery{MissingOK: true}, "missing_ok=1"},
 	{VMLogsQuery{Follow: true}, "follow=1"},
 	{VMLogsQuery{Tail: ptr(0)}, "tail=0"},
 	{VMLogsQuery{Follow: true, Tail: ptr(20)}, "follow=1&tail=20"},
@@ -103,4 +106,33 @@ func TestQueryDecodeErrors(t *testing.T) {
 	if err := decodeQuery(url.Values{"default": {"true"}, "name": {""}, "other": {"x"}}, &v); err != nil || v != (KernelUploadQuery{Default: true}) {
 		t.Errorf("decode default=true: %+v, %v", v, err)
 	}
+}
+
+// FuzzDecodeQuery: any query string decodes into each query type without
+// a panic, and what decoded encodes to a query that decodes to the same
+// value (repeated parameters, such as label, included).
+func FuzzDecodeQuery(f *testing.F) {
+	for _, tc := range queryCases {
+		f.Add(tc.wire)
+	}
+	f.Add("label=a&label=b%3Dc&all=1&label=")
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		for _, v := range []any{&ListVMsQuery{}, &StopVMQuery{}, &RemoveVMQuery{}, &VMLogsQuery{}} {
+			if decodeQuery(q, v) != nil {
+				continue
+			}
+			val := reflect.ValueOf(v).Elem().Interface()
+			back := reflect.New(reflect.TypeOf(val))
+			if err := decodeQuery(encodeQuery(val), back.Interface()); err != nil {
+				t.Fatalf("%#v: re-decode: %v", val, err)
+			}
+			if !reflect.DeepEqual(back.Elem().Interface(), val) {
+				t.Fatalf("round trip of %#v gave %#v", val, back.Elem().Interface())
+			}
+		}
+	})
 }

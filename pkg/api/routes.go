@@ -34,7 +34,13 @@ var (
 var (
 	// CreateVM records a VM without starting it.
 	CreateVM = def[CreateVMRequest, VM](http.MethodPost, "/v1/vms", KindJSON)
-	// ListVMs lists running VMs, or all of them.
+	// PutVM creates the VM {name} with the request's spec, or answers the
+	// existing one when it was created with the same spec (idempotent: a
+	// retry, or a second caller racing the first, gets the one VM). A VM
+	// of that name created with a different spec is a conflict naming the
+	// fields that differ. The VM is not started.
+	PutVM = def[PutVMRequest, VM](http.MethodPut, "/v1/vms/{name}", KindJSON)
+	// ListVMs lists running VMs, or all of them; labels narrow the list.
 	ListVMs = def[ListVMsQuery, []VM](http.MethodGet, "/v1/vms", KindJSON)
 	// GetVM answers one VM.
 	GetVM = def[None, VM](http.MethodGet, "/v1/vms/{ref}", KindJSON)

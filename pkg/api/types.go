@@ -250,6 +250,22 @@ type VMSpec struct {
 	// From is the id of the checkpoint the VM's first start restores
 	// (run --from; set by the daemon).
 	From string `json:"from,omitempty"`
+	// Stdio names host files or FIFOs for the main process's standard
+	// streams, as a containerd shim is given them.
+	Stdio Stdio `json:"stdio,omitzero"`
+}
+
+// Stdio is where a VM's main process reads and writes on the host,
+// besides what the daemon keeps for `banger logs`: absolute paths of
+// regular files (output appended, created when missing) or FIFOs, outside
+// banger's own directories; empty is none. The daemon opens them at each
+// start (a FIFO without blocking on its other end), and again when a new
+// daemon adopts the running VM, continuing where the last one stopped.
+// Stdin opens the process's stdin; its end of file closes it.
+type Stdio struct {
+	Stdin  string `json:"stdin,omitempty"`
+	Stdout string `json:"stdout,omitempty"`
+	Stderr string `json:"stderr,omitempty"`
 }
 
 // VMRuntime is what a VM holds on the host, as inspect shows it: a summary

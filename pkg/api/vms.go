@@ -11,6 +11,12 @@ type CreateVMRequest struct {
 	From string `json:"from,omitempty"`
 }
 
+// PutVMRequest asks for PUT /v1/vms/{name}: the VM named so, with this
+// spec, created unless it exists.
+type PutVMRequest struct {
+	Spec VMSpec `json:"spec"`
+}
+
 // StartResult answers POST /v1/vms/{ref}/start once the guest agent is
 // ready.
 type StartResult struct {
