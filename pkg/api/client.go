@@ -156,7 +156,10 @@ func decodeError(resp *http.Response) error {
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
 	if err := json.Unmarshal(data, &body); err != nil || body.Error.Message == "" {
-		return &Error{ErrorBody{Kind: "internal", Message: fmt.Sprintf("daemon answered %s: %s", resp.Status, strings.TrimSpace(string(data)))}}
+		// Not banger's error body (a 404 of a path the daemon does not
+		// know): the status says the kind.
+		kind := errdefs.Kind(errdefs.FromHTTPStatus(resp.StatusCode))
+		return &Error{ErrorBody{Kind: kind, Message: fmt.Sprintf("daemon answered %s: %s", resp.Status, strings.TrimSpace(string(data)))}}
 	}
 	return &Error{body.Error}
 }
