@@ -27,6 +27,7 @@ var DefaultHost = "unix://" + paths.Default().Socket
 type Client struct {
 	socket string
 	http   *http.Client
+	guard  func(context.Context) error
 }
 
 // ParseHost turns "unix:///path" (or a bare absolute path) into a socket
@@ -78,6 +79,20 @@ func NewClient(host string) (*Client, error) {
 	}, nil
 }
 
+// Guard sets check to run before every request the client sends (an
+// upgrade included), with the request's context; its error is the
+// request's. pkg/client's version handshake is one. Set it before the
+// client is used.
+func (c *Client) Guard(check func(context.Context) error) { c.guard = check }
+
+// checkGuard runs the guard, when there is one.
+func (c *Client) checkGuard(ctx context.Context) error {
+	if c.guard == nil {
+		return nil
+	}
+	return c.guard(ctx)
+}
+
 // Socket is the path of the daemon's socket.
 func (c *Client) Socket() string { return c.socket }
 
@@ -120,6 +135,9 @@ func (c *Client) stream(ctx context.Context, method, path string, body io.Reader
 // do sends one request and returns the response for the caller to read
 // and close. An error status becomes *Error.
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	if err := c.checkGuard(ctx); err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://banger"+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)

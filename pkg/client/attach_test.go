@@ -1,4 +1,4 @@
-package cli
+package client
 
 import (
 	"errors"
@@ -23,9 +23,9 @@ func TestParseDetachKeys(t *testing.T) {
 		{in: "ctrl-1", bad: true},
 		{in: "ab", bad: true},
 	} {
-		got, err := parseDetachKeys(tc.in)
+		got, err := ParseDetachKeys(tc.in)
 		if (err != nil) != tc.bad || string(got) != tc.want {
-			t.Errorf("parseDetachKeys(%q) = %q, %v", tc.in, got, err)
+			t.Errorf("ParseDetachKeys(%q) = %q, %v", tc.in, got, err)
 		}
 	}
 }
