@@ -6,8 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/bangerdev/banger/internal/agentclient"
-	"github.com/bangerdev/banger/internal/sshproxy"
+	"github.com/bangerdev/banger/pkg/client"
 )
 
 // stepTimes is `exec --timings`: how long each step of one exec took, in
@@ -41,17 +40,13 @@ func (t *stepTimes) mark(name string) {
 	t.last = now
 }
 
-// daemon adds the daemon's steps of client's connection.
-func (t *stepTimes) daemon(client *agentclient.Client) {
+// daemon adds the daemon's steps of s's connection (none from an older
+// daemon: the CLI's steps alone).
+func (t *stepTimes) daemon(s *client.Session) {
 	if t == nil {
 		return
 	}
-	ok, b, err := client.SSH().SendRequest(sshproxy.RequestTimings, true, nil)
-	var steps map[string]float64
-	if err != nil || !ok || json.Unmarshal(b, &steps) != nil {
-		return // an older daemon: the CLI's steps alone
-	}
-	for k, v := range steps {
+	for k, v := range s.Timings() {
 		t.steps["daemon_"+k] = v
 	}
 }

@@ -31,6 +31,10 @@ type RunConfig struct {
 	Stdout, Stderr io.Writer
 	TTY            *TTY
 	DetachKeys     []byte
+	// Terminal, when set, gives the TTY instead, called once the VM
+	// started and before its output streams: where a terminal goes into
+	// raw mode (not earlier, while the pull and boot report progress).
+	Terminal func() (*TTY, error)
 	// Pull watches the image's pull when the daemon does not have it
 	// (its first message says so); Start watches the boot.
 	Pull, Start api.Watch
@@ -63,7 +67,7 @@ func (c *Client) Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 	spec := cfg.Spec
 	res := RunResult{Timings: map[string]float64{}}
 	if cfg.From == "" {
-		if err := c.ensureImage(ctx, spec.Image, cfg.Pull); err != nil {
+		if err := c.EnsureImage(ctx, spec.Image, cfg.Pull); err != nil {
 			return res, err
 		}
 	}
@@ -102,6 +106,12 @@ func (c *Client) Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 	}
 	if spec.TTY {
 		acfg.TTY = cfg.TTY
+		if cfg.Terminal != nil {
+			if acfg.TTY, err = cfg.Terminal(); err != nil {
+				_ = conn.Close()
+				return res, err
+			}
+		}
 		if acfg.TTY == nil {
 			acfg.TTY = &TTY{Rows: 24, Cols: 80}
 		}
@@ -145,9 +155,9 @@ func (c *Client) Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 	return res, nil
 }
 
-// ensureImage pulls ref when the daemon does not have it, as `docker run`
-// does, telling w first.
-func (c *Client) ensureImage(ctx context.Context, ref string, w api.Watch) error {
+// EnsureImage pulls the image ref when the daemon does not have it, as
+// `docker run` does, saying so to w first and reporting the pull to it.
+func (c *Client) EnsureImage(ctx context.Context, ref string, w api.Watch) error {
 	_, err := c.GetImage(ctx, ref)
 	if !errors.Is(err, errdefs.ErrNotFound) {
 		return err
