@@ -78,7 +78,7 @@ func (c *Client) Handshake(ctx context.Context) error {
 		// A daemon from before the handshake: no /v1/version.
 		c.failed = &VersionError{Host: c.host, Client: api.APIVersion}
 	case err != nil:
-		return fmt.Errorf("ask the daemon's version: %w", err)
+		return err // not a verdict (the daemon is down, say): asked again next time
 	default:
 		ok, verr := v.Serves(api.APIVersion)
 		if verr != nil {
