@@ -92,7 +92,10 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 			}
 			return nil
 		},
-		func() error { _, err := c.PullImage(ctx, api.PullRequest{Reference: "busybox"}, api.Watch{}); return err },
+		func() error {
+			_, err := c.PullImage(ctx, api.PullRequest{Reference: "busybox"}, api.Watch{})
+			return err
+		},
 		func() error {
 			_, err := c.ImportImage(ctx, api.ImageImportQuery{Name: "x"}, strings.NewReader("tar"), api.Watch{})
 			return err
@@ -100,12 +103,18 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 		func() error { _, err := c.ListImages(ctx); return err },
 		func() error { _, err := c.GetImage(ctx, "busybox"); return err },
 		func() error { return c.RemoveImage(ctx, "busybox") },
-		func() error { _, err := c.ImportKernel(ctx, api.KernelImportRequest{Path: "/k"}, api.Watch{}); return err },
+		func() error {
+			_, err := c.ImportKernel(ctx, api.KernelImportRequest{Path: "/k"}, api.Watch{})
+			return err
+		},
 		func() error {
 			_, err := c.UploadKernel(ctx, api.KernelUploadQuery{}, strings.NewReader("k"), api.Watch{})
 			return err
 		},
-		func() error { _, err := c.PullKernel(ctx, api.KernelPullRequest{Ref: "debian-cloud"}, api.Watch{}); return err },
+		func() error {
+			_, err := c.PullKernel(ctx, api.KernelPullRequest{Ref: "debian-cloud"}, api.Watch{})
+			return err
+		},
 		func() error { _, err := c.ListKernels(ctx); return err },
 		func() error { _, err := c.GetKernel(ctx, "debian"); return err },
 		func() error { return c.RemoveKernel(ctx, "debian") },

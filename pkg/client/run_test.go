@@ -56,7 +56,7 @@ func (f *fakeRun) router() *api.Router {
 		}
 		_ = api.WriteFrame(conn, api.FrameExit, fmt.Append(nil, f.exit))
 	})
-	api.HandleStream(rt, api.StartVM, func(r *http.Request, _ api.None, _ *api.EventWriter) (api.StartResult, error) {
+	api.HandleStream(rt, api.StartVM, func(_ *http.Request, _ api.None, _ *api.EventWriter) (api.StartResult, error) {
 		if f.failStart != nil {
 			return api.StartResult{}, f.failStart
 		}
