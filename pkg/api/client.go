@@ -93,6 +93,13 @@ func (c *Client) checkGuard(ctx context.Context) error {
 	return c.guard(ctx)
 }
 
+// Close closes the client's idle connections; calls in flight go on, and
+// a later call opens a new one.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
 // Socket is the path of the daemon's socket.
 func (c *Client) Socket() string { return c.socket }
 

@@ -19,8 +19,6 @@ type Client struct {
 	host string
 	// api sends every call; its guard runs the version handshake first.
 	api *api.Client
-	// raw is api without the guard: the handshake's own call.
-	raw *api.Client
 
 	mu      sync.Mutex
 	checked bool
@@ -36,11 +34,23 @@ func New(host string) (*Client, error) {
 	if c.api, err = api.NewClient(host); err != nil {
 		return nil, err
 	}
-	if c.raw, err = api.NewClient(host); err != nil {
-		return nil, err
-	}
-	c.api.Guard(c.Handshake)
+	c.api.Guard(c.guard)
 	return c, nil
+}
+
+// Close closes the client's idle connections to the daemon.
+func (c *Client) Close() error { return c.api.Close() }
+
+// handshaking marks the context of the handshake's own call, which the
+// guard lets through.
+type handshaking struct{}
+
+// guard runs the handshake before a call (not before its own).
+func (c *Client) guard(ctx context.Context) error {
+	if ctx.Value(handshaking{}) != nil {
+		return nil
+	}
+	return c.Handshake(ctx)
 }
 
 // FromEnv returns a client for the daemon $BANGER_HOST names, or the
@@ -58,7 +68,7 @@ func (c *Client) API() *api.Client { return c.api }
 // serves, without the handshake (it works against a daemon that does not
 // fit, to say so).
 func (c *Client) ServerVersion(ctx context.Context) (api.VersionInfo, error) {
-	return api.Do(ctx, c.raw, api.GetVersion, api.None{})
+	return api.Do(context.WithValue(ctx, handshaking{}, true), c.api, api.GetVersion, api.None{})
 }
 
 // Handshake checks, once, that the daemon serves this package's API
