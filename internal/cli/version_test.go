@@ -2,16 +2,13 @@ package cli_test
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bangerdev/banger/internal/cli"
 	"github.com/bangerdev/banger/internal/daemon/daemontest"
+	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/pkg/api"
 )
 
@@ -53,7 +50,7 @@ func TestVersionMismatch(t *testing.T) {
 		ran = true
 		return nil, nil
 	})
-	host := serveUnix(t, rt)
+	host := testutil.ServeUnix(t, rt)
 	out, errOut, code := run(t, host, "version")
 	if code != cli.ExitBanger || !strings.Contains(out, "9.9.9") || !strings.Contains(out, api.APIVersion) ||
 		!strings.Contains(errOut, "upgrade this client") {
@@ -64,23 +61,4 @@ func TestVersionMismatch(t *testing.T) {
 		!strings.Contains(errOut, "banger 9.9.9, API 9.1, oldest accepted 9.0") || ran {
 		t.Errorf("ps: exit %d, ran %v, stderr %q", code, ran, errOut)
 	}
-}
-
-// serveUnix serves h on a unix socket of the test's and returns its host.
-func serveUnix(t *testing.T, h http.Handler) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "bgv") //nolint:usetesting // a short socket path
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "api.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return "unix://" + sock
 }

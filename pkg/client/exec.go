@@ -65,13 +65,12 @@ type Process struct {
 // returns its exit code: the command's status, or 128+N when signal N
 // ended it (126: it cannot be executed; 127: not found). When ctx ends
 // first the command is killed and ctx's error returned.
-func (c *Client) Exec(ctx context.Context, ref string, cfg ExecConfig) (int, error) {
-	s, err := c.OpenSession(ctx, ref, SessionOptions{})
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = s.Close() }()
-	return s.Exec(ctx, cfg)
+func (c *Client) Exec(ctx context.Context, ref string, cfg ExecConfig) (code int, err error) {
+	err = c.withSession(ctx, ref, func(s *Session) error {
+		code, err = s.Exec(ctx, cfg)
+		return err
+	})
+	return code, err
 }
 
 // Exec runs a command on the session and returns its exit code, as
@@ -181,23 +180,23 @@ func (s *Session) Shell(ctx context.Context, cfg ShellConfig) (int, error) {
 // CopyIn copies a host file or tree into a running VM over a session of
 // its own (see Session.CopyIn).
 func (c *Client) CopyIn(ctx context.Context, ref, src, dst string) error {
-	s, err := c.OpenSession(ctx, ref, SessionOptions{})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = s.Close() }()
-	return s.CopyIn(ctx, src, dst)
+	return c.withSession(ctx, ref, func(s *Session) error { return s.CopyIn(ctx, src, dst) })
 }
 
 // CopyOut copies a file or tree out of a running VM over a session of its
 // own (see Session.CopyOut).
 func (c *Client) CopyOut(ctx context.Context, ref, src, dst string) error {
+	return c.withSession(ctx, ref, func(s *Session) error { return s.CopyOut(ctx, src, dst) })
+}
+
+// withSession runs do on a session of its own.
+func (c *Client) withSession(ctx context.Context, ref string, do func(*Session) error) error {
 	s, err := c.OpenSession(ctx, ref, SessionOptions{})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = s.Close() }()
-	return s.CopyOut(ctx, src, dst)
+	return do(s)
 }
 
 // ttyConfig is t as the agent client takes it; its resizes are passed on

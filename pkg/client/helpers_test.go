@@ -2,14 +2,12 @@ package client
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/pkg/api"
 )
 
@@ -17,20 +15,7 @@ import (
 // for it.
 func serve(t *testing.T, h http.Handler) *Client {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "bgc") //nolint:usetesting // t.TempDir's path can pass the 107-byte socket limit
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "api.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	c, err := New("unix://" + sock)
+	c, err := New(testutil.ServeUnix(t, h))
 	if err != nil {
 		t.Fatal(err)
 	}
