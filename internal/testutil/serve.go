@@ -21,7 +21,8 @@ func ServeUnix(t testing.TB, h http.Handler) string {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "api.sock")
-	l, err := net.Listen("unix", sock)
+	var lc net.ListenConfig
+	l, err := lc.Listen(t.Context(), "unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
