@@ -52,3 +52,25 @@ func TestRouterSetsAPIVersion(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCompareAPIVersions: any two strings (a daemon's answer) compare
+// without panicking, as an order: a version equals itself, and swapping
+// the two flips the sign.
+func FuzzCompareAPIVersions(f *testing.F) {
+	for _, s := range [][2]string{{"1.0", "1.0"}, {"1.10", "1.9"}, {"2.0", "x"}, {"", "1."}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ab, errA := CompareAPIVersions(a, b)
+		ba, errB := CompareAPIVersions(b, a)
+		if (errA == nil) != (errB == nil) {
+			t.Fatalf("(%q, %q): errors %v and %v", a, b, errA, errB)
+		}
+		if errA == nil && ab != -ba {
+			t.Fatalf("(%q, %q) = %d but (%q, %q) = %d", a, b, ab, b, a, ba)
+		}
+		if self, err := CompareAPIVersions(a, a); err == nil && self != 0 {
+			t.Fatalf("%q compared to itself: %d", a, self)
+		}
+	})
+}
