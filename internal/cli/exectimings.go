@@ -14,7 +14,8 @@ import (
 // the command ended, keys "daemon_…"). A nil *stepTimes records nothing.
 //
 // The CLI's steps: "cli" (from main to the command: the command tree,
-// flags), "info" (the daemon's host key), "connect" (the upgrade of a
+// flags), "version" (the API version handshake, the process's first
+// call), "info" (the daemon's host key), "connect" (the upgrade of a
 // connection to SSH), "handshake", "open" (the session channel), "start"
 // (until the agent accepted the command), "command" (until its exit
 // status and output arrived) and "total". The daemon's: "lookup" (the VM

@@ -23,8 +23,9 @@ type Session struct {
 // SessionOptions adjust OpenSession.
 type SessionOptions struct {
 	// Trace, when set, is called as the connection passes its steps:
+	// "version" (the client's version handshake, once per Client),
 	// "connect" (the upgrade), "info" (the daemon's host key asked, only
-	// from an older daemon) and "handshake".
+	// from an older daemon) and "handshake" (SSH's).
 	Trace func(step string)
 }
 
@@ -37,6 +38,10 @@ func (c *Client) OpenSession(ctx context.Context, ref string, o SessionOptions) 
 	if trace == nil {
 		trace = func(string) {}
 	}
+	if err := c.Handshake(ctx); err != nil {
+		return nil, err
+	}
+	trace("version")
 	conn, err := api.Dial(ctx, c.api, api.VMSSH, api.None{}, ref)
 	if err != nil {
 		return nil, err
