@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -183,10 +184,9 @@ func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings
 		Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr,
 		Pull:  newProgress(a.Stderr).watch(),
 		Start: newProgress(a.Stderr).watch(),
-		Interrupted: func(vm api.VM) {
-			_, _ = fmt.Fprintf(a.Stderr, "banger: interrupted; stopping vm %s\n", vm.Name)
-		},
 	}
+	// The terminal goes raw once the VM started (Terminal) and back as
+	// soon as the command is over or interrupted.
 	restore := func() {}
 	defer func() { restore() }()
 	cfg.Terminal = func() (*client.TTY, error) {
@@ -194,8 +194,12 @@ func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings
 		if err != nil {
 			return nil, err
 		}
-		restore = r
+		restore = sync.OnceFunc(r)
 		return &tc, nil
+	}
+	cfg.Interrupted = func(vm api.VM) {
+		restore()
+		_, _ = fmt.Fprintf(a.Stderr, "banger: interrupted; stopping vm %s\n", vm.Name)
 	}
 	if spec.TTY && spec.Interactive && a.stdinIsTerminal() {
 		cfg.DetachKeys, _ = client.ParseDetachKeys(client.DefaultDetachKeys)
