@@ -207,51 +207,48 @@ func ttyConfig(t *TTY, done <-chan struct{}) *agentclient.TTYConfig {
 	}
 	tc := &agentclient.TTYConfig{Term: t.Term, Rows: t.Rows, Cols: t.Cols}
 	if t.Resize != nil {
-		resize := make(chan agentclient.WindowSize)
-		go func() {
-			for {
-				select {
-				case ws, ok := <-t.Resize:
-					if !ok {
-						return
-					}
-					select {
-					case resize <- agentclient.WindowSize(ws):
-					case <-done:
-						return
-					}
-				case <-done:
-					return
-				}
-			}
-		}()
-		tc.Resize = resize
+		tc.Resize = relay(t.Resize, done, func(ws WindowSize) (agentclient.WindowSize, bool) {
+			return agentclient.WindowSize(ws), true
+		})
 	}
 	return tc
 }
 
 // forwardSignals turns host signals into the names the agent takes until
-// done closes.
+// done closes; a signal without a name (a real-time one) is dropped.
 func forwardSignals(in <-chan os.Signal, done <-chan struct{}) <-chan ssh.Signal {
 	if in == nil {
 		return nil
 	}
-	out := make(chan ssh.Signal, 4)
+	return relay(in, done, func(s os.Signal) (ssh.Signal, bool) {
+		n, ok := s.(syscall.Signal)
+		if !ok {
+			return "", false
+		}
+		name := proto.SignalName(int(n))
+		return ssh.Signal(name), name != ""
+	})
+}
+
+// relay passes what in delivers, converted (conv's false drops it), to
+// the channel it returns until in closes or done does.
+func relay[In, Out any](in <-chan In, done <-chan struct{}, conv func(In) (Out, bool)) <-chan Out {
+	out := make(chan Out, 4)
 	go func() {
 		for {
 			select {
-			case s, ok := <-in:
+			case v, ok := <-in:
 				if !ok {
 					return
 				}
-				if n, isSys := s.(syscall.Signal); isSys {
-					if name := proto.SignalName(int(n)); name != "" {
-						select {
-						case out <- ssh.Signal(name):
-						case <-done:
-							return
-						}
-					}
+				w, keep := conv(v)
+				if !keep {
+					continue
+				}
+				select {
+				case out <- w:
+				case <-done:
+					return
 				}
 			case <-done:
 				return
