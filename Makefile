@@ -53,7 +53,7 @@ test: deps build
 	$(GO) test $(TESTFLAGS) ./...
 	$(MAKE) fuzz
 
-# fuzz runs every fuzz target (func Fuzz... under internal/) for FUZZTIME
+# fuzz runs every fuzz target (func Fuzz... under internal/ and pkg/) for FUZZTIME
 # each, on new inputs, not only the seeds `go test` replays.
 FUZZTIME ?= 3s
 fuzz:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fuzz: run every fuzz target in the tree (every `func Fuzz...` in a test
-# file under internal/) for FUZZTIME each, one after another, so CI
+# file under internal/ and pkg/) for FUZZTIME each, one after another, so CI
 # exercises their invariants on new inputs and not only on the seed
 # corpora `go test` replays. A failing input is written to the package's
 # testdata/fuzz/ by go test; commit it as a regression seed.
@@ -28,5 +28,5 @@ while IFS=: read -r file _ decl; do
 	fi
 	printf 'fuzz %-28s %-40s %s\n' "$name" "$pkg" "$(grep -Eo 'execs: [0-9]+' <<<"$out" | tail -1)"
 	n=$((n + 1))
-done < <(grep -rn --include='*_test.go' '^func Fuzz' internal | sort)
+done < <(grep -rn --include='*_test.go' '^func Fuzz' internal pkg | sort)
 echo "fuzz: $n targets, ${fuzztime} each, $((SECONDS - start))s in all"

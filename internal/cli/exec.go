@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,10 +10,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/crypto/ssh"
 
-	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/client"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
@@ -58,21 +56,21 @@ executed; 127 when it is not found.`,
 				times.mark("cli")
 				defer times.print(app.Stderr)
 			}
-			client, err := app.agentTimed(cmd.Context(), vm, times)
+			s, err := app.session(cmd.Context(), vm, times)
 			if err != nil {
 				return err
 			}
-			defer func() { _ = client.Close() }()
-			req := agentclient.ExecRequest{Argv: command, Env: envs, WorkingDir: workdir, User: user, Stdout: app.Stdout, Stderr: app.Stderr}
+			defer func() { _ = s.Close() }()
+			req := client.ExecConfig{Cmd: command, Env: envs, WorkingDir: workdir, User: user, Stdout: app.Stdout, Stderr: app.Stderr}
 			if stdin {
 				req.Stdin = app.Stdin
 			}
 			if times != nil {
 				req.Trace = times.mark
 			}
-			err = app.execute(cmd.Context(), client, req, tty)
+			err = app.execute(cmd.Context(), s, req, tty)
 			times.mark("command")
-			times.daemon(client)
+			times.daemon(s)
 			return err
 		},
 	}
@@ -88,9 +86,23 @@ executed; 127 when it is not found.`,
 	return cmd
 }
 
+// session opens a session on a running VM's agent, marking its steps in
+// times (when not nil).
+func (a *App) session(ctx context.Context, ref string, times *stepTimes) (*client.Session, error) {
+	c, err := a.Banger()
+	if err != nil {
+		return nil, err
+	}
+	var o client.SessionOptions
+	if times != nil {
+		o.Trace = times.mark
+	}
+	return c.OpenSession(ctx, ref, o)
+}
+
 // execute runs req and turns its exit status into the CLI's; without a TTY
 // the signals this process receives are forwarded to the command.
-func (a *App) execute(ctx context.Context, client *agentclient.Client, req agentclient.ExecRequest, tty bool) error {
+func (a *App) execute(ctx context.Context, s *client.Session, req client.ExecConfig, tty bool) error {
 	if tty {
 		tc, restore, err := a.terminal()
 		if err != nil {
@@ -102,17 +114,15 @@ func (a *App) execute(ctx context.Context, client *agentclient.Client, req agent
 		sigs := make(chan os.Signal, 4)
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 		defer signal.Stop(sigs)
-		fwd := make(chan ssh.Signal, 4)
-		go func() {
-			for s := range sigs {
-				fwd <- signalName(s)
-			}
-		}()
-		req.Signals = fwd
+		req.Signals = sigs
 		// Signals are forwarded, not fatal: the command decides.
 		ctx = context.WithoutCancel(ctx)
 	}
-	code, err := client.Exec(ctx, req)
+	return exitStatus(s.Exec(ctx, req))
+}
+
+// exitStatus is a guest command's exit code as the CLI's error.
+func exitStatus(code int, err error) error {
 	if err != nil {
 		return err
 	}
@@ -134,58 +144,32 @@ image: the guest agent serves it.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			vm, command := splitCommand(args)
-			client, err := app.agent(cmd.Context(), vm)
+			s, err := app.session(cmd.Context(), vm, nil)
 			if err != nil {
 				return err
 			}
-			defer func() { _ = client.Close() }()
+			defer func() { _ = s.Close() }()
 			if len(command) > 0 {
-				req := agentclient.ExecRequest{Argv: []string{"/bin/sh", "-c", strings.Join(command, " ")}, Stdin: app.Stdin, Stdout: app.Stdout, Stderr: app.Stderr}
-				return app.execute(cmd.Context(), client, req, false)
+				req := client.ExecConfig{Cmd: []string{"/bin/sh", "-c", strings.Join(command, " ")}, Stdin: app.Stdin, Stdout: app.Stdout, Stderr: app.Stderr}
+				return app.execute(cmd.Context(), s, req, false)
 			}
-			return app.shell(cmd.Context(), client)
+			return app.shell(cmd.Context(), s)
 		},
 	})
 }
 
-// shell runs the login shell through the SSH "shell" request.
-func (a *App) shell(ctx context.Context, client *agentclient.Client) error {
-	s, err := client.SSH().NewSession()
-	if err != nil {
-		return fmt.Errorf("open a session: %w", err)
-	}
-	defer func() { _ = s.Close() }()
-	s.Stdin, s.Stdout, s.Stderr = a.Stdin, a.Stdout, a.Stderr
+// shell runs the login shell, on a terminal when stdin is one.
+func (a *App) shell(ctx context.Context, s *client.Session) error {
 	tc, restore, err := a.terminal()
 	if err != nil {
 		return err
 	}
 	defer restore()
+	cfg := client.ShellConfig{Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr}
 	if f, ok := a.Stdin.(*os.File); ok && isTerminal(f) {
-		if err := s.RequestPty(tc.Term, tc.Rows, tc.Cols, ssh.TerminalModes{ssh.ECHO: 1}); err != nil {
-			return fmt.Errorf("request a terminal: %w", err)
-		}
-		go func() {
-			for ws := range tc.Resize {
-				_ = s.WindowChange(ws.Rows, ws.Cols)
-			}
-		}()
+		cfg.TTY = &tc
 	}
-	if err := s.Shell(); err != nil {
-		return fmt.Errorf("start the shell: %w", err)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = s.Close() })
-	defer stop()
-	err = s.Wait()
-	var exit *ssh.ExitError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &exit):
-		return &ExitError{Code: exit.ExitStatus()}
-	default:
-		return err
-	}
+	return exitStatus(s.Shell(ctx, cfg))
 }
 
 func newProxyCmd(app *App) *cobra.Command {
@@ -237,16 +221,14 @@ names the VM as VM:/path.`,
 			if (srcVM == "") == (dstVM == "") {
 				return fmt.Errorf("%w: exactly one of SRC and DST must be VM:/path", errdefs.ErrInvalid)
 			}
-			vm := srcVM + dstVM
-			client, err := app.agent(cmd.Context(), vm)
+			c, err := app.Banger()
 			if err != nil {
 				return err
 			}
-			defer func() { _ = client.Close() }()
 			if srcVM != "" {
-				return client.CopyOut(cmd.Context(), srcPath, dstPath)
+				return c.CopyOut(cmd.Context(), srcVM, srcPath, dstPath)
 			}
-			return client.CopyIn(cmd.Context(), srcPath, dstPath)
+			return c.CopyIn(cmd.Context(), dstVM, srcPath, dstPath)
 		},
 	}
 }

@@ -6,8 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/bangerdev/banger/internal/agentclient"
-	"github.com/bangerdev/banger/internal/sshproxy"
+	"github.com/bangerdev/banger/pkg/client"
 )
 
 // stepTimes is `exec --timings`: how long each step of one exec took, in
@@ -15,7 +14,8 @@ import (
 // the command ended, keys "daemon_…"). A nil *stepTimes records nothing.
 //
 // The CLI's steps: "cli" (from main to the command: the command tree,
-// flags), "info" (the daemon's host key), "connect" (the upgrade of a
+// flags), "version" (the API version handshake, the process's first
+// call), "info" (the daemon's host key), "connect" (the upgrade of a
 // connection to SSH), "handshake", "open" (the session channel), "start"
 // (until the agent accepted the command), "command" (until its exit
 // status and output arrived) and "total". The daemon's: "lookup" (the VM
@@ -41,17 +41,13 @@ func (t *stepTimes) mark(name string) {
 	t.last = now
 }
 
-// daemon adds the daemon's steps of client's connection.
-func (t *stepTimes) daemon(client *agentclient.Client) {
+// daemon adds the daemon's steps of s's connection (none from an older
+// daemon: the CLI's steps alone).
+func (t *stepTimes) daemon(s *client.Session) {
 	if t == nil {
 		return
 	}
-	ok, b, err := client.SSH().SendRequest(sshproxy.RequestTimings, true, nil)
-	var steps map[string]float64
-	if err != nil || !ok || json.Unmarshal(b, &steps) != nil {
-		return // an older daemon: the CLI's steps alone
-	}
-	for k, v := range steps {
+	for k, v := range s.Timings() {
 		t.steps["daemon_"+k] = v
 	}
 }

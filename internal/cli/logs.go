@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -74,36 +72,15 @@ console (the kernel's and the agent's messages) instead.`,
 	return cmd
 }
 
-// printLogs copies a VM's output (or console) here as it arrives.
+// printLogs copies a VM's output (or console) here as it arrives; an
+// interrupt (of -f) ends it quietly.
 func (a *App) printLogs(ctx context.Context, q api.VMLogsQuery, ref string) error {
-	c, err := a.Client()
+	c, err := a.Banger()
 	if err != nil {
 		return err
 	}
-	logs, err := api.Open(ctx, c, api.VMLogs, q, ref)
-	if err != nil {
+	if err := c.Logs(ctx, ref, q, a.Stdout, a.Stderr); err != nil && ctx.Err() == nil {
 		return err
 	}
-	defer func() { _ = logs.Close() }()
-	if q.Console {
-		if _, err := io.Copy(a.Stdout, logs); err != nil && ctx.Err() == nil {
-			return fmt.Errorf("read the console log of vm %s: %w", ref, err)
-		}
-		return nil
-	}
-	for {
-		f, err := api.ReadFrame(logs)
-		if errors.Is(err, io.EOF) || ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read logs of vm %s: %w", ref, err)
-		}
-		if f.Kind == api.FrameError {
-			return fmt.Errorf("logs of vm %s: %s", ref, f.Data)
-		}
-		if err := a.writeOutput(f); err != nil {
-			return err
-		}
-	}
+	return nil
 }

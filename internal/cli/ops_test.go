@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/client"
 )
 
 func TestStatsRows(t *testing.T) {
@@ -35,7 +35,7 @@ func TestStatsRows(t *testing.T) {
 }
 
 func TestTopRows(t *testing.T) {
-	rows := topRows([]proto.Process{
+	rows := topRows([]client.GuestProcess{
 		{PID: 1, PPID: 0, User: "root", State: "S", RSSBytes: 4 << 20, CPUTicks: 12345, Command: "/sbin/banger-agent"},
 		{PID: 2, PPID: 0, User: "root", State: "S", Command: "[kthreadd]"},
 	})

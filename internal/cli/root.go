@@ -17,6 +17,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/version"
 	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/client"
 )
 
 // App carries what every command shares: the streams and the daemon client.
@@ -26,7 +27,7 @@ type App struct {
 	Stderr io.Writer
 
 	host   string
-	client *api.Client
+	client *client.Client
 	// started is when Main began (`exec --timings` counts from it).
 	started time.Time
 }
@@ -137,6 +138,7 @@ var commands = []func(*App) *cobra.Command{
 	newDaemonCmd,
 	newSetupCmd,
 	newInfoCmd,
+	newVersionCmd,
 	newConfigCmd,
 	newImageCmd,
 	newKernelCmd,
@@ -149,12 +151,22 @@ var commands = []func(*App) *cobra.Command{
 	newForkCmd,
 }
 
-// Client returns the API client for the selected daemon.
+// Client returns the low-level API client of the selected daemon (see
+// Banger); its first call runs the version handshake.
 func (a *App) Client() (*api.Client, error) {
+	c, err := a.Banger()
+	if err != nil {
+		return nil, err
+	}
+	return c.API(), nil
+}
+
+// Banger returns the client of the selected daemon.
+func (a *App) Banger() (*client.Client, error) {
 	if a.client != nil {
 		return a.client, nil
 	}
-	c, err := api.NewClient(api.ResolveHost(a.host))
+	c, err := client.New(api.ResolveHost(a.host))
 	if err != nil {
 		return nil, err
 	}

@@ -3,22 +3,20 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 
-	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/client"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
@@ -167,109 +165,76 @@ func timingsJSON(times map[string]float64, boot string) string {
 
 func (a *App) run(ctx context.Context, name string, spec api.VMSpec, showTimings bool, from string) error {
 	t0 := time.Now()
-	times := map[string]float64{}
-	var boot string
+	var res client.RunResult
 	defer func() {
 		if showTimings {
-			times["total"] = ms(time.Since(t0))
-			_, _ = fmt.Fprintln(a.Stderr, timingsJSON(times, boot))
+			times := map[string]float64{"total": ms(time.Since(t0))}
+			for k, v := range res.Timings {
+				times[k] = v
+			}
+			_, _ = fmt.Fprintln(a.Stderr, timingsJSON(times, res.VM.Boot.Mode))
 		}
 	}()
-	vm, err := a.createVM(ctx, name, spec, from)
+	c, err := a.Banger()
 	if err != nil {
 		return err
 	}
-	// Attach before the start: the daemon keeps the main process's output
-	// from its first byte, and this stream shows exactly that.
-	var conn net.Conn
-	if !spec.Detach {
-		if conn, err = a.dialAttach(ctx, vm.ID, api.AttachVMQuery{Next: true, Stdin: spec.Interactive}); err != nil {
-			if spec.AutoRemove {
-				a.removeQuietly(vm.ID)
-			}
-			return err
+	cfg := client.RunConfig{
+		Name: name, Spec: spec, From: from,
+		Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr,
+		Pull:  newProgress(a.Stderr).watch(),
+		Start: newProgress(a.Stderr).watch(),
+	}
+	// The terminal goes raw once the VM started (Terminal) and back as
+	// soon as the command is over or interrupted.
+	restore := func() {}
+	defer func() { restore() }()
+	cfg.Terminal = func() (*client.TTY, error) {
+		tc, r, err := a.terminal()
+		if err != nil {
+			return nil, err
 		}
+		restore = sync.OnceFunc(r)
+		return &tc, nil
 	}
-	res, err := a.startVM(ctx, vm.ID)
-	if err != nil {
-		if conn != nil {
-			_ = conn.Close()
-		}
-		if spec.AutoRemove {
-			a.removeQuietly(vm.ID)
-		}
-		return err
-	}
-	for k, v := range res.Timings {
-		times[k] = v
-	}
-	boot = res.VM.Boot.Mode
-	if spec.Detach {
-		_, err := fmt.Fprintln(a.Stdout, vm.ID)
-		return err
-	}
-	t1 := time.Now()
-	o := attachIO{stdin: spec.Interactive, tty: spec.TTY}
-	if spec.TTY && spec.Interactive {
-		o.detachKeys, _ = parseDetachKeys(defaultDetachKeys)
-	}
-	att, err := a.streamAttach(ctx, conn, o)
-	times["command"] = ms(time.Since(t1))
-	t2 := time.Now()
-	if ctx.Err() != nil {
-		// Interrupted: stop the VM (the agent stops the command
-		// gracefully); --rm then removes it.
+	cfg.Interrupted = func(vm api.VM) {
+		restore()
 		_, _ = fmt.Fprintf(a.Stderr, "banger: interrupted; stopping vm %s\n", vm.Name)
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, _ := a.Client()
-		_, _ = api.Do(sctx, c, api.StopVM, api.StopVMQuery{}, vm.ID)
+	}
+	if spec.TTY && spec.Interactive && a.stdinIsTerminal() {
+		cfg.DetachKeys, _ = client.ParseDetachKeys(client.DefaultDetachKeys)
+	}
+	res, err = c.Run(ctx, cfg)
+	if ctx.Err() != nil && res.VM.ID != "" {
 		code, ok := interruptCode(ctx)
 		if !ok {
 			code = exitSignal + int(syscall.SIGINT)
 		}
 		return &ExitError{Code: code}
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
-	}
-	if att.detached {
+	case spec.Detach:
+		_, err := fmt.Fprintln(a.Stdout, res.VM.ID)
+		return err
+	case res.Detached:
+		_, _ = fmt.Fprintln(a.Stderr, "\r\nbanger: detached; the VM runs on")
 		return nil
 	}
-	// The guest powers off once the exit status is collected; wait for it
-	// (and for --rm's removal) so nothing is left running when we return.
-	c, _ := a.Client()
-	waited, err := api.Do(ctx, c, api.WaitVM, api.None{}, vm.ID)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("wait for vm %s to stop: %w", vm.Name, err)
-	}
-	times["teardown"] = ms(time.Since(t2))
-	code := att.code
-	if !att.exited {
-		if waited.ExitCode == nil {
-			return fmt.Errorf("vm %s: the main process's exit status is unknown (the VM stopped first); see `banger logs --console %s`", vm.Name, vm.Name)
-		}
-		code = *waited.ExitCode
-	}
-	if code != 0 {
-		return &ExitError{Code: code}
-	}
-	return nil
+	return exitStatus(res.ExitCode, nil)
 }
 
-// dialAttach opens an attach connection to a VM.
-func (a *App) dialAttach(ctx context.Context, id string, q api.AttachVMQuery) (net.Conn, error) {
-	c, err := a.Client()
-	if err != nil {
-		return nil, err
-	}
-	return api.Dial(ctx, c, api.AttachVM, q, id)
+// stdinIsTerminal says the CLI's stdin is a terminal.
+func (a *App) stdinIsTerminal() bool {
+	f, ok := a.Stdin.(*os.File)
+	return ok && isTerminal(f)
 }
 
 // terminal puts stdin in raw mode (when it is a terminal) and returns its
 // size and resize events, and how to restore it.
-func (a *App) terminal() (agentclient.TTYConfig, func(), error) {
-	tc := agentclient.TTYConfig{Term: os.Getenv("TERM"), Rows: 24, Cols: 80}
+func (a *App) terminal() (client.TTY, func(), error) {
+	tc := client.TTY{Term: os.Getenv("TERM"), Rows: 24, Cols: 80}
 	f, ok := a.Stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return tc, func() {}, nil
@@ -282,14 +247,14 @@ func (a *App) terminal() (agentclient.TTYConfig, func(), error) {
 	if err != nil {
 		return tc, nil, fmt.Errorf("terminal raw mode: %w", err)
 	}
-	resize := make(chan agentclient.WindowSize, 1)
+	resize := make(chan client.WindowSize, 1)
 	winch := make(chan os.Signal, 1)
 	signal.Notify(winch, syscall.SIGWINCH)
 	go func() {
 		for range winch {
 			if w, h, err := term.GetSize(fd); err == nil {
 				select {
-				case resize <- agentclient.WindowSize{Rows: h, Cols: w}:
+				case resize <- client.WindowSize{Rows: h, Cols: w}:
 				default:
 				}
 			}
@@ -303,28 +268,4 @@ func (a *App) terminal() (agentclient.TTYConfig, func(), error) {
 	}, nil
 }
 
-func (a *App) removeQuietly(id string) {
-	c, err := a.Client()
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, _ = api.Do(ctx, c, api.RemoveVM, api.RemoveVMQuery{Force: true}, id)
-}
-
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// signalName maps a host signal to the SSH name the agent understands.
-func signalName(s os.Signal) ssh.Signal {
-	name := strings.TrimPrefix(strings.ToUpper(s.String()), "SIG")
-	switch s {
-	case syscall.SIGINT:
-		return ssh.SIGINT
-	case syscall.SIGTERM:
-		return ssh.SIGTERM
-	case syscall.SIGHUP:
-		return ssh.SIGHUP
-	}
-	return ssh.Signal(name)
-}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/pkg/api"
 )
@@ -44,7 +45,11 @@ daemon's host key is written to banger's known_hosts file and pinned.`,
 					names = append(names, vm.Name)
 				}
 			}
-			key, err := app.proxyHostKey(cmd.Context())
+			info, err := api.Do(cmd.Context(), c, api.GetInfo, api.None{})
+			if err != nil {
+				return err
+			}
+			key, err := agentclient.ParsePublicKey(info.ProxyHostKey)
 			if err != nil {
 				return err
 			}

@@ -7,10 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bangerdev/banger/internal/agent/proto"
-	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/procfs"
 	"github.com/bangerdev/banger/internal/units"
+	"github.com/bangerdev/banger/pkg/client"
 )
 
 func newTopCmd(app *App) *cobra.Command {
@@ -35,23 +34,23 @@ ps.`,
 				return err
 			}
 			ref, psArgs := splitCommand(args)
-			client, err := app.agent(cmd.Context(), ref)
+			s, err := app.session(cmd.Context(), ref, nil)
 			if err != nil {
 				return err
 			}
-			defer func() { _ = client.Close() }()
+			defer func() { _ = s.Close() }()
 			if len(psArgs) == 0 {
-				procs, err := client.Processes(cmd.Context())
+				procs, err := s.Processes(cmd.Context())
 				if err == nil {
 					return printList(app.Stdout, f, procs, topRows)
 				}
-				if !errors.Is(err, agentclient.ErrOldAgent) {
+				if !errors.Is(err, client.ErrOldAgent) {
 					return err
 				}
 				_, _ = fmt.Fprintln(app.Stderr, "banger: the guest agent is older than this banger; running the guest's ps")
 			}
-			err = app.execute(cmd.Context(), client, agentclient.ExecRequest{
-				Argv: append([]string{"ps"}, psArgs...), User: "0", Stdout: app.Stdout, Stderr: app.Stderr,
+			err = app.execute(cmd.Context(), s, client.ExecConfig{
+				Cmd: append([]string{"ps"}, psArgs...), User: "0", Stdout: app.Stdout, Stderr: app.Stderr,
 			}, false)
 			var ee *ExitError
 			if errors.As(err, &ee) && ee.Code == ExitNotFound {
@@ -65,7 +64,7 @@ ps.`,
 	return cmd
 }
 
-func topRows(procs []proto.Process) [][]string {
+func topRows(procs []client.GuestProcess) [][]string {
 	rows := [][]string{{"PID", "PPID", "USER", "STAT", "RSS", "TIME", "COMMAND"}}
 	for _, p := range procs {
 		secs := p.CPUTicks / procfs.ClockTicks

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/pkg/api"
-	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func newCreateCmd(app *App) *cobra.Command {
@@ -247,19 +245,13 @@ func vmRows(vms []api.VM, now time.Time) [][]string {
 // ensureImage pulls ref with progress when the daemon does not have it, as
 // `docker run` does.
 func (a *App) ensureImage(ctx context.Context, ref string) error {
-	c, err := a.Client()
+	c, err := a.Banger()
 	if err != nil {
 		return err
 	}
-	_, err = api.Do(ctx, c, api.GetImage, api.None{}, ref)
-	if !errors.Is(err, errdefs.ErrNotFound) {
-		return err
-	}
-	_, _ = fmt.Fprintf(a.Stderr, "Image %s not found locally; pulling it\n", ref)
 	pv := newProgress(a.Stderr)
 	defer pv.Finish()
-	_, err = api.Stream(ctx, c, api.PullImage, api.PullRequest{Reference: ref}, pv.watch())
-	return err
+	return c.EnsureImage(ctx, ref, pv.watch())
 }
 
 func newWaitCmd(app *App) *cobra.Command {

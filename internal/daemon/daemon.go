@@ -218,6 +218,9 @@ func (d *Daemon) Close() error {
 // Handler returns the daemon's HTTP API.
 func (d *Daemon) Handler() http.Handler {
 	rt := api.NewRouter(d.log)
+	api.Handle(rt, api.GetVersion, func(*http.Request, api.None) (api.VersionInfo, error) {
+		return api.VersionInfo{Version: version.String(), APIVersion: api.APIVersion, MinAPIVersion: api.MinAPIVersion}, nil
+	})
 	api.Handle(rt, api.GetInfo, d.info)
 	api.Handle(rt, api.GetConfig, func(*http.Request, api.None) (json.RawMessage, error) { return json.Marshal(d.cfg) })
 	d.registerImageRoutes(rt)
@@ -226,7 +229,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.volumeRoutes(rt)
 	d.snapshotRoutes(rt)
 	d.checkpointRoutes(rt)
-	return rt.Mux
+	return rt
 }
 
 func (d *Daemon) info(*http.Request, api.None) (api.Info, error) {

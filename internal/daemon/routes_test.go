@@ -23,10 +23,11 @@ func TestEveryRouteIsServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.Close() })
-	mux, ok := d.Handler().(*http.ServeMux)
+	rt, ok := d.Handler().(*api.Router)
 	if !ok {
-		t.Fatalf("Handler() is a %T; this test asks a *http.ServeMux what it routes", d.Handler())
+		t.Fatalf("Handler() is a %T; this test asks an *api.Router's mux what it routes", d.Handler())
 	}
+	mux := rt.Mux
 	for _, r := range api.Routes() {
 		path, err := r.Path(slices.Repeat([]string{"x"}, len(r.Params()))...)
 		if err != nil {

@@ -27,6 +27,7 @@ var DefaultHost = "unix://" + paths.Default().Socket
 type Client struct {
 	socket string
 	http   *http.Client
+	guard  func(context.Context) error
 }
 
 // ParseHost turns "unix:///path" (or a bare absolute path) into a socket
@@ -78,6 +79,27 @@ func NewClient(host string) (*Client, error) {
 	}, nil
 }
 
+// Guard sets check to run before every request the client sends (an
+// upgrade included), with the request's context; its error is the
+// request's. pkg/client's version handshake is one. Set it before the
+// client is used.
+func (c *Client) Guard(check func(context.Context) error) { c.guard = check }
+
+// checkGuard runs the guard, when there is one.
+func (c *Client) checkGuard(ctx context.Context) error {
+	if c.guard == nil {
+		return nil
+	}
+	return c.guard(ctx)
+}
+
+// Close closes the client's idle connections; calls in flight go on, and
+// a later call opens a new one.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
 // Socket is the path of the daemon's socket.
 func (c *Client) Socket() string { return c.socket }
 
@@ -120,6 +142,9 @@ func (c *Client) stream(ctx context.Context, method, path string, body io.Reader
 // do sends one request and returns the response for the caller to read
 // and close. An error status becomes *Error.
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Response, error) {
+	if err := c.checkGuard(ctx); err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://banger"+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
@@ -156,7 +181,10 @@ func decodeError(resp *http.Response) error {
 	}
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
 	if err := json.Unmarshal(data, &body); err != nil || body.Error.Message == "" {
-		return &Error{ErrorBody{Kind: "internal", Message: fmt.Sprintf("daemon answered %s: %s", resp.Status, strings.TrimSpace(string(data)))}}
+		// Not banger's error body (a 404 of a path the daemon does not
+		// know): the status says the kind.
+		kind := errdefs.Kind(errdefs.FromHTTPStatus(resp.StatusCode))
+		return &Error{ErrorBody{Kind: kind, Message: fmt.Sprintf("daemon answered %s: %s", resp.Status, strings.TrimSpace(string(data)))}}
 	}
 	return &Error{body.Error}
 }

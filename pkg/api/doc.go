@@ -14,4 +14,9 @@
 // connection cancels the work. Errors carry a kind (see errdefs) that the
 // client turns back into the same sentinel error, so callers branch with
 // errors.Is across the socket.
+//
+// GetVersion answers the daemon's APIVersion and MinAPIVersion, and every
+// answer carries HeaderAPIVersion; pkg/client checks them before its
+// first call. Most programs use pkg/client, whose methods wrap these
+// helpers.
 package api

@@ -13,6 +13,9 @@ import (
 
 // The daemon.
 var (
+	// GetVersion answers the daemon's version and the API versions it
+	// serves; a client asks it once, before anything else (the handshake).
+	GetVersion = def[None, VersionInfo](http.MethodGet, "/v1/version", KindJSON)
 	// GetInfo says who the daemon is and where it keeps things.
 	GetInfo = def[None, Info](http.MethodGet, "/v1/info", KindJSON)
 	// GetConfig answers the configuration the daemon runs with, a

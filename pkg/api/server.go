@@ -23,6 +23,14 @@ type Router struct {
 	Log *slog.Logger
 }
 
+// ServeHTTP serves the routes registered on the Router's Mux; every
+// answer (an error, a 404 of an unknown path, an upgrade's 101 included)
+// carries the daemon's API version in HeaderAPIVersion.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(HeaderAPIVersion, APIVersion)
+	rt.Mux.ServeHTTP(w, r)
+}
+
 // NewRouter returns a Router on a fresh ServeMux.
 func NewRouter(log *slog.Logger) *Router {
 	return &Router{Mux: http.NewServeMux(), Log: log}

@@ -26,6 +26,9 @@ const HeaderProxyHostKey = "Banger-Proxy-Host-Key"
 // returns the raw connection. Errors the daemon answers instead (a VM that
 // is not running, say) come back as *Error like any call's.
 func (c *Client) upgrade(ctx context.Context, method, path, protocol string) (net.Conn, error) {
+	if err := c.checkGuard(ctx); err != nil {
+		return nil, err
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.socket)
 	if err != nil {

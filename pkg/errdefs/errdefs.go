@@ -41,6 +41,26 @@ func HTTPStatus(err error) int {
 	}
 }
 
+// FromHTTPStatus returns the sentinel an error status stands for (the
+// inverse of HTTPStatus; 409 is ErrConflict), or nil for other statuses. A
+// client uses it for an answer without banger's error body: a 404 from a
+// daemon that does not know the path.
+func FromHTTPStatus(status int) error {
+	switch status {
+	case http.StatusNotFound:
+		return ErrNotFound
+	case http.StatusConflict:
+		return ErrConflict
+	case http.StatusBadRequest:
+		return ErrInvalid
+	case http.StatusNotImplemented:
+		return ErrUnsupported
+	case http.StatusServiceUnavailable:
+		return ErrUnavailable
+	}
+	return nil
+}
+
 // Kind names the category of err for the wire ("not_found", ...), or
 // "internal".
 func Kind(err error) string {

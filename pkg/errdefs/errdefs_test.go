@@ -41,3 +41,29 @@ func TestKindRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestFromHTTPStatus: an error status without banger's body maps back to
+// the sentinel HTTPStatus gave it (409 is a conflict); other statuses to
+// none.
+func TestFromHTTPStatus(t *testing.T) {
+	tests := []struct {
+		status int
+		want   error
+	}{
+		{http.StatusNotFound, ErrNotFound},
+		{http.StatusConflict, ErrConflict},
+		{http.StatusBadRequest, ErrInvalid},
+		{http.StatusNotImplemented, ErrUnsupported},
+		{http.StatusServiceUnavailable, ErrUnavailable},
+		{http.StatusInternalServerError, nil},
+		{http.StatusTeapot, nil},
+	}
+	for _, tt := range tests {
+		if got := FromHTTPStatus(tt.status); got != tt.want { //nolint:errorlint // sentinels compared as values
+			t.Errorf("FromHTTPStatus(%d) = %v, want %v", tt.status, got, tt.want)
+		}
+		if tt.want != nil && HTTPStatus(tt.want) != tt.status {
+			t.Errorf("HTTPStatus(FromHTTPStatus(%d)) = %d", tt.status, HTTPStatus(tt.want))
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 var stepHelp = map[string]string{
 	"process":          "fork+exec of the CLI to its main (wall clock minus the CLI's total, and exit)",
 	"cli":              "main to the exec command: command tree, flags",
+	"version":          "the API version handshake (an API round trip)",
 	"info":             "the daemon's host key (an API round trip)",
 	"connect":          "the upgrade of a socket connection to SSH",
 	"handshake":        "SSH handshake with the daemon's proxy",

@@ -1,11 +1,15 @@
-package cli
+package client
 
 import (
 	"errors"
 	"io"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/iotest"
+
+	"golang.org/x/crypto/ssh"
 )
 
 func TestParseDetachKeys(t *testing.T) {
@@ -23,9 +27,9 @@ func TestParseDetachKeys(t *testing.T) {
 		{in: "ctrl-1", bad: true},
 		{in: "ab", bad: true},
 	} {
-		got, err := parseDetachKeys(tc.in)
+		got, err := ParseDetachKeys(tc.in)
 		if (err != nil) != tc.bad || string(got) != tc.want {
-			t.Errorf("parseDetachKeys(%q) = %q, %v", tc.in, got, err)
+			t.Errorf("ParseDetachKeys(%q) = %q, %v", tc.in, got, err)
 		}
 	}
 }
@@ -61,4 +65,21 @@ func stringReader(s string, oneByte bool) io.Reader {
 		r = iotest.OneByteReader(r)
 	}
 	return r
+}
+
+// TestForwardSignals: host signals reach the agent by their names, in
+// order, and one without a name is dropped.
+func TestForwardSignals(t *testing.T) {
+	in := make(chan os.Signal, 3)
+	done := make(chan struct{})
+	out := forwardSignals(in, done)
+	in <- syscall.SIGTERM
+	in <- syscall.Signal(40) // real-time: no name
+	in <- syscall.SIGHUP
+	for _, want := range []ssh.Signal{"TERM", "HUP"} {
+		if got := <-out; got != want {
+			t.Errorf("forwarded %q, want %q", got, want)
+		}
+	}
+	close(done)
 }
