@@ -8,6 +8,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
@@ -78,6 +79,7 @@ func (s *Service) watch(lv *liveVM) {
 		return
 	}
 	cpWatchRecorded.Hit()
+	s.emitExit(updated)
 	code := "none"
 	if updated.ExitCode != nil {
 		code = fmt.Sprint(*updated.ExitCode)
@@ -110,10 +112,25 @@ func (s *Service) Stop(ctx context.Context, ref string, timeout time.Duration) (
 	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
-	if err := s.stopLocked(ctx, vm.ID, timeout); err != nil {
-		return vm, err
+	return s.userStop(ctx, vm.ID, timeout)
+}
+
+// userStop is the user's stop of the VM id, whose lock the caller holds:
+// stopLocked, then the stop event when there was a run (or a pending
+// restart) to stop. It returns the VM as recorded then.
+func (s *Service) userStop(ctx context.Context, id string, timeout time.Duration) (VM, error) {
+	before, err := s.Get(id)
+	if err != nil {
+		return before, err
 	}
-	return s.Get(vm.ID)
+	if err := s.stopLocked(ctx, id, timeout); err != nil {
+		return before, err
+	}
+	vm, err := s.Get(id)
+	if err == nil && (before.State.Live() || before.State == Restarting) {
+		s.emit(events.Stop, vm)
+	}
+	return vm, err
 }
 
 // stopLocked stops the VM id, whose lock the caller holds, and returns
