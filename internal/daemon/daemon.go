@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/images"
@@ -53,6 +54,7 @@ type Daemon struct {
 	cfg     config.Config
 	log     *slog.Logger
 	store   *store.Store
+	journal *events.Journal
 	started time.Time
 	lock    *os.File
 	images  *images.Service
@@ -106,6 +108,12 @@ func New(opts Options) (*Daemon, error) {
 		lock:    lock,
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	if d.journal, err = events.Open(st, events.Options{Retain: cfg.Events.Retain, Log: log}); err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	// Before reconcile: the exits it finds come after the daemon's start.
+	d.publishDaemon(events.Start)
 	// Both catalogs put the same guest agent into what they build.
 	agent := func() (string, error) { return imagepull.LocateAgent(opts.Config.Image.AgentBinary) }
 	d.images = images.New(images.Options{
@@ -115,6 +123,7 @@ func New(opts Options) (*Daemon, error) {
 		Log:    log,
 		Agent:  agent,
 		InUse:  func(tx *store.Tx, img images.Image) string { return vms.ImageUser(tx, img.ID, img.Name) },
+		Events: d.journal,
 	})
 	d.kernels = kernels.New(kernels.Options{
 		Layout:   opts.Layout,
@@ -125,8 +134,9 @@ func New(opts Options) (*Daemon, error) {
 		Agent:    agent,
 		OCI:      d.images.Flatten,
 		InUse:    func(tx *store.Tx, k kernelcat.Kernel) string { return vms.KernelUser(tx, k.Name, k.Default) },
+		Events:   d.journal,
 	})
-	d.volumes = volumes.New(volumes.Options{Layout: opts.Layout, Store: st, Log: log, Users: vms.VolumeUsers})
+	d.volumes = volumes.New(volumes.Options{Layout: opts.Layout, Store: st, Log: log, Users: vms.VolumeUsers, Events: d.journal})
 	if d.snapshots, err = snapshots.New(opts.Layout.Snapshots(), log); err != nil {
 		_ = d.Close()
 		return nil, err
@@ -198,6 +208,9 @@ func (d *Daemon) Close() error {
 	if d.parts.net != nil {
 		_ = d.parts.net.Close()
 	}
+	if d.journal != nil {
+		d.journal.Close()
+	}
 	err := d.store.Close()
 	_ = d.lock.Close()
 	return err
@@ -214,6 +227,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.volumeRoutes(rt)
 	d.snapshotRoutes(rt)
 	d.checkpointRoutes(rt)
+	d.eventRoutes(rt)
 	return rt.Mux
 }
 
@@ -243,12 +257,17 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	d.log.Info("daemon ready", "socket", d.layout.Socket, "state", d.layout.State, "version", version.String())
+	d.publishDaemon(events.Ready)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve api: %w", err)
 	case <-ctx.Done():
 	}
 	d.log.Info("daemon stopping")
+	// The last event; then the event streams end, telling their clients
+	// where to resume, so the shutdown does not wait for them.
+	d.publishDaemon(events.Stop)
+	d.journal.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)

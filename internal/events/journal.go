@@ -89,14 +89,12 @@ func (j *Journal) Last() uint64 {
 
 // Publish numbers e, writes it (dropping the oldest past Retain) and
 // hands it to every subscriber whose filter takes it. A subscriber whose
-// buffer is full is cut off, never waited for. After Close it does
-// nothing.
+// buffer is full is cut off, never waited for. After Close it still
+// writes (a VM may exit while the daemon shuts down: the next daemon's
+// clients resume onto it), while the store is open.
 func (j *Journal) Publish(e Event) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.closed {
-		return
-	}
 	e = e.Clone()
 	j.last++
 	e.Seq = j.last
@@ -142,8 +140,9 @@ func (j *Journal) write(e Event) error {
 	})
 }
 
-// Close ends every subscription with ErrClosed; later events are
-// dropped. The daemon publishes its stop event first.
+// Close ends every subscription with ErrClosed and refuses new ones;
+// later events are only written. The daemon publishes its stop event
+// first.
 func (j *Journal) Close() {
 	j.mu.Lock()
 	defer j.mu.Unlock()

@@ -57,12 +57,13 @@ type collector struct {
 func collect(ctx context.Context, j *Journal, q Query) *collector {
 	c := &collector{done: make(chan error, 1)}
 	go func() {
-		c.done <- j.Stream(ctx, q, func(l Line) error {
+		_, err := j.Stream(ctx, q, func(l Line) error {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			c.lines = append(c.lines, l)
 			return nil
 		})
+		c.done <- err
 	}()
 	return c
 }
@@ -191,7 +192,7 @@ func TestRetentionAnnouncesLostEvents(t *testing.T) {
 	wantRange(t, c.seqs(), 8, 12)
 
 	// A sequence number this journal never had.
-	err := j.Stream(ctx, Query{Since: SeqBound(99)}, func(Line) error { return nil })
+	_, err := j.Stream(ctx, Query{Since: SeqBound(99)}, func(Line) error { return nil })
 	if !errors.Is(err, errdefs.ErrInvalid) {
 		t.Fatalf("since after the last event: %v, want invalid", err)
 	}
@@ -236,12 +237,15 @@ func TestSlowSubscriberIsCutOff(t *testing.T) {
 	release := make(chan struct{})
 	var got []uint64
 	done := make(chan error, 1)
+	var covered uint64
 	go func() {
-		done <- j.Stream(context.Background(), Query{Since: SeqBound(0)}, func(l Line) error {
+		var err error
+		covered, err = j.Stream(context.Background(), Query{Since: SeqBound(0)}, func(l Line) error {
 			<-release
 			got = append(got, l.Event.Seq)
 			return nil
 		})
+		done <- err
 	}()
 	for j.subscribers() == 0 {
 		time.Sleep(time.Millisecond)
@@ -257,6 +261,9 @@ func TestSlowSubscriberIsCutOff(t *testing.T) {
 		t.Fatalf("stream ended with %v, want fell behind", err)
 	}
 	resume := got[len(got)-1]
+	if covered != resume {
+		t.Fatalf("the stream says it covered %d, but sent up to %d", covered, resume)
+	}
 	if want := fmt.Sprintf("since=%d", resume); !strings.Contains(err.Error(), want) {
 		t.Fatalf("%q does not say %s", err, want)
 	}
@@ -281,8 +288,11 @@ func TestCloseEndsStreams(t *testing.T) {
 		t.Fatalf("%v, want closed, resume since=1", err)
 	}
 	j.Publish(Event{Type: TypeDaemon, Action: Start})
-	if j.Last() != 1 {
-		t.Fatal("a closed journal numbered an event")
+	if evs, err := j.page(2, 1); err != nil || len(evs) != 1 {
+		t.Fatalf("an event published after Close was not kept: %v, %v", evs, err)
+	}
+	if _, err := j.Subscribe(Query{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("subscribe after Close: %v", err)
 	}
 }
 

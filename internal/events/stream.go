@@ -66,37 +66,67 @@ type Line struct {
 // replayPage is how many kept events a replay reads per transaction.
 const replayPage = 256
 
-// Stream sends q's events to send: the kept ones first, then the live
-// ones, each once and in order; a gap (asked for, no longer kept) is a
-// Lost line in its place. It subscribes before it reads what is kept, so
-// nothing published meanwhile is missed, and drops what it already sent.
-//
-// It returns nil once Until is reached or ctx ends; ErrFellBehind or
-// ErrClosed (wrapped with the sequence number to resume from) when the
-// live side ended; send's error as it is. A Since after the last event
-// (a journal the client never saw) is errdefs.ErrInvalid.
-func (j *Journal) Stream(ctx context.Context, q Query, send func(Line) error) error {
+// Stream subscribes to q and runs the subscription (Subscribe, Run).
+func (j *Journal) Stream(ctx context.Context, q Query, send func(Line) error) (uint64, error) {
+	sub, err := j.Subscribe(q)
+	if err != nil {
+		return q.Since.Seq, err
+	}
+	return sub.Run(ctx, send)
+}
+
+// Subscription is a stream subscribed to and not yet run: every event
+// published from now on reaches it.
+type Subscription struct {
+	j    *Journal
+	q    Query
+	sub  *subscriber
+	last uint64
+}
+
+// Subscribe takes the live events q asks for from now on, before Run
+// reads what is kept, so nothing published meanwhile is missed. A Since
+// after the last event (a journal the client never saw) is
+// errdefs.ErrInvalid; a closed journal ErrClosed.
+func (j *Journal) Subscribe(q Query) (*Subscription, error) {
 	// The live side also takes the event Until names, so a filtered
 	// stream learns that it is over.
 	sub, last, err := j.subscribe(func(e Event) bool {
 		return q.Filter.Match(e) || (q.Until.bySeq() && e.Seq >= q.Until.Seq)
 	})
 	if err != nil {
-		return resumeErr(err, q.Since.Seq)
+		return nil, resumeErr(err, q.Since.Seq)
 	}
-	defer j.unsubscribe(sub)
 	if q.Since.Seq > last {
-		return fmt.Errorf("%w: since %d is after the last event, %d: this daemon's journal is not the one that sequence came from; subscribe without --since", errdefs.ErrInvalid, q.Since.Seq, last)
+		j.unsubscribe(sub)
+		return nil, fmt.Errorf("%w: since %d is after the last event, %d: this daemon's journal is not the one that sequence came from; subscribe without since", errdefs.ErrInvalid, q.Since.Seq, last)
 	}
+	return &Subscription{j: j, q: q, sub: sub, last: last}, nil
+}
+
+// Close drops a subscription that will not run.
+func (s *Subscription) Close() { s.j.unsubscribe(s.sub) }
+
+// Run sends the subscription's events to send: the kept ones first, then
+// the live ones, each once and in order (it drops what it already sent);
+// a gap (asked for, no longer kept) is a Lost line in its place. It
+// returns the sequence number the stream covered (every event up to it
+// was sent or filtered out: where to resume), and nil once Until is
+// reached or ctx ends; ErrFellBehind or ErrClosed (wrapped with where to
+// resume) when the live side ended; send's error as it is. It closes the
+// subscription.
+func (s *Subscription) Run(ctx context.Context, send func(Line) error) (uint64, error) {
+	defer s.Close()
+	j, q, sub, last := s.j, s.q, s.sub, s.last
 	st := streamState{q: q, send: send, sent: last}
 	if !q.Since.IsZero() || !q.Until.IsZero() {
 		st.sent = q.Since.Seq
 		if err := j.replay(&st, last); err != nil || st.done {
-			return err
+			return st.sent, err
 		}
 	}
 	if st.reached(j.opts.Now()) {
-		return nil
+		return st.sent, nil
 	}
 	var until <-chan time.Time
 	if !q.Until.Time.IsZero() {
@@ -107,18 +137,18 @@ func (j *Journal) Stream(ctx context.Context, q Query, send func(Line) error) er
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return st.sent, nil
 		case <-until:
-			return nil
+			return st.sent, nil
 		case e, ok := <-sub.c:
 			if !ok {
-				return resumeErr(sub.err, st.sent)
+				return st.sent, resumeErr(sub.err, st.sent)
 			}
 			if e.Seq <= st.sent {
 				continue
 			}
 			if err := st.event(e); err != nil || st.done {
-				return err
+				return st.sent, err
 			}
 		}
 	}

@@ -12,7 +12,7 @@ import (
 // A request type whose fields all carry `query:"name"` tags travels in the
 // URL query. Fields are strings, bools, ints or int64s, or pointers to them
 // when zero is a value of its own (a timeout of 0 seconds is not the
-// default timeout). A zero field is left out, so the other side reads its
+// default timeout), or string slices (the parameter repeated). A zero field is left out, so the other side reads its
 // default; a bool travels as 1 (handlers compare with "1"); a pointer
 // travels whenever it is not nil.
 
@@ -41,6 +41,9 @@ func checkQueryType(t reflect.Type) error {
 		if ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}
+		if ft == reflect.TypeFor[[]string]() {
+			continue
+		}
 		switch ft.Kind() {
 		case reflect.String, reflect.Bool, reflect.Int, reflect.Int64:
 		default:
@@ -66,6 +69,8 @@ func encodeQuery(v any) url.Values {
 		}
 		name := rv.Type().Field(i).Tag.Get("query")
 		switch f.Kind() {
+		case reflect.Slice:
+			q[name] = append([]string(nil), f.Interface().([]string)...)
 		case reflect.String:
 			q.Set(name, f.String())
 		case reflect.Bool:
@@ -88,11 +93,15 @@ func decodeQuery(q url.Values, v any) error {
 	rv := reflect.ValueOf(v).Elem()
 	for i := range rv.NumField() {
 		name := rv.Type().Field(i).Tag.Get("query")
+		f := rv.Field(i)
+		if f.Kind() == reflect.Slice {
+			f.Set(reflect.ValueOf(append([]string(nil), q[name]...)))
+			continue
+		}
 		s := q.Get(name)
 		if s == "" {
 			continue
 		}
-		f := rv.Field(i)
 		if f.Kind() == reflect.Pointer {
 			f.Set(reflect.New(f.Type().Elem()))
 			f = f.Elem()
