@@ -125,6 +125,7 @@ var commands = []func(*App) *cobra.Command{
 	newInspectCmd,
 	newWaitCmd,
 	newLogsCmd,
+	newEventsCmd,
 	newAttachCmd,
 	newExecCmd,
 	newSSHCmd,
