@@ -90,10 +90,10 @@ func (a *App) printEvents(ctx context.Context, q api.EventsQuery, f outputFormat
 // lostText says which events the daemon no longer keeps.
 func lostText(l api.EventsLost) string {
 	which := fmt.Sprintf("events %d to %d are", l.From, l.To)
-	switch {
-	case l.From == 0:
+	switch l.From {
+	case 0:
 		which = fmt.Sprintf("events up to %d are", l.To)
-	case l.From == l.To:
+	case l.To:
 		which = fmt.Sprintf("event %d is", l.From)
 	}
 	return fmt.Sprintf("%s no longer kept (the daemon keeps the last %d, events.retain); going on with event %d", which, l.Retain, l.To+1)
