@@ -137,7 +137,9 @@ func New(opts Options) (*Daemon, error) {
 		Events:   d.journal,
 	})
 	d.volumes = volumes.New(volumes.Options{Layout: opts.Layout, Store: st, Log: log, Users: vms.VolumeUsers, Events: d.journal})
-	if d.snapshots, err = snapshots.New(opts.Layout.Snapshots(), log); err != nil {
+	// Boot snapshots report to the journal; checkpoints are reported by
+	// the VM service, which knows their VM.
+	if d.snapshots, err = snapshots.New(opts.Layout.Snapshots(), log, snapshots.WithEvents(d.journal)); err != nil {
 		_ = d.Close()
 		return nil, err
 	}
