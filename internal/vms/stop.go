@@ -71,6 +71,11 @@ func (s *Service) watch(lv *liveVM) {
 		v.Restarts.ManuallyStopped = v.Restarts.ManuallyStopped || manual
 		delay, restarted = policyRestart(v, canceled)
 	})
+	if err == nil {
+		// Before done: a stop or kill waiting on it reports after the
+		// exit it caused.
+		s.emitExit(updated)
+	}
 	close(lv.done)
 	defer close(lv.settled) // before forget: a waiter holding lv sees it
 
@@ -79,7 +84,6 @@ func (s *Service) watch(lv *liveVM) {
 		return
 	}
 	cpWatchRecorded.Hit()
-	s.emitExit(updated)
 	code := "none"
 	if updated.ExitCode != nil {
 		code = fmt.Sprint(*updated.ExitCode)
