@@ -74,6 +74,7 @@ var Actions = []Action{Create, Start, Exit, Stop, Kill, Pause, Unpause, Rename, 
 const (
 	AttrImage    = "image"
 	AttrExitCode = "exit_code"
+	AttrExitedAt = "exited_at"
 	AttrSignal   = "signal"
 	AttrOOM      = "oom"
 	AttrReason   = "reason"

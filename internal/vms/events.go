@@ -2,6 +2,7 @@ package vms
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/bangerdev/banger/internal/events"
 )
@@ -39,11 +40,15 @@ func (s *Service) emit(action events.Action, vm VM, attrs ...string) {
 
 // emitExit reports the end of vm's run as its record has it.
 func (s *Service) emitExit(vm VM) {
-	code := ""
+	code, at := "", ""
 	if vm.ExitCode != nil {
 		code = strconv.Itoa(*vm.ExitCode)
 	}
+	if !vm.Stopped.IsZero() {
+		at = vm.Stopped.UTC().Format(time.RFC3339Nano)
+	}
 	s.emit(events.Exit, vm,
+		events.AttrExitedAt, at,
 		events.AttrExitCode, code,
 		events.AttrSignal, vm.ExitSignal,
 		events.AttrOOM, strconv.FormatBool(vm.OOMKilled),

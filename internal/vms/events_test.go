@@ -77,8 +77,8 @@ func TestEventsOfARunToItsRemoval(t *testing.T) {
 			t.Errorf("%s event %+v: want vm job, image busybox, label tier=batch", e.Action, e)
 		}
 	}
-	if a := evs[2].Attributes; a[events.AttrExitCode] != "3" || a[events.AttrOOM] != "false" || a["state"] != "exited" {
-		t.Errorf("exit attributes %v, want exit_code 3, no OOM, exited", a)
+	if a := evs[2].Attributes; a[events.AttrExitCode] != "3" || a[events.AttrOOM] != "false" || a["state"] != "exited" || a[events.AttrExitedAt] == "" {
+		t.Errorf("exit attributes %v, want exit_code 3, no OOM, exited, when", a)
 	}
 }
 

@@ -35,7 +35,7 @@ type EventRecord struct {
 	Name string `json:"name,omitempty"`
 	// Attributes are the details: a VM's labels (each under its own
 	// key, as docker's) and image; an exit's exit_code, signal, oom,
-	// reason; a kill's signal; a rename's old_name; ...
+	// reason, exited_at; a kill's signal; a rename's old_name; ...
 	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
