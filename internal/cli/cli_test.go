@@ -82,6 +82,10 @@ func TestEventsAgainstDaemon(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &ev); code != 0 || err != nil || ev.Seq != 2 || ev.Type != "daemon" || ev.Action != "ready" {
 		t.Fatalf("events --format json: exit %d, %v\n%s", code, err, out)
 	}
+	out, _, code = run(t, td.Host, "events", "--since", "10m", "--until", "0s", "--format", "table {{.Seq}}\t{{.Action}}")
+	if code != 0 || out != "SEQ\tACTION\n1\tstart\n2\tready\n" {
+		t.Fatalf("events --since 10m --until 0s with a table template: exit %d\n%q", code, out)
+	}
 	_, errOut, code = run(t, td.Host, "events", "--filter", "type=container")
 	if code != cli.ExitBanger || !strings.Contains(errOut, `filter "type=container": unknown type`) {
 		t.Fatalf("a bad filter: exit %d, stderr %q", code, errOut)

@@ -74,6 +74,14 @@ func (a *App) printEvents(ctx context.Context, q api.EventsQuery, f outputFormat
 		return err
 	}
 	defer func() { _ = body.Close() }()
+	if f.header != "" {
+		// A stream cannot align its columns ahead: the header once, then
+		// each event's line as it comes.
+		if _, err := fmt.Fprintln(a.Stdout, f.header); err != nil {
+			return err
+		}
+		f.header = ""
+	}
 	_, err = api.ReadEvents(body, func(l api.EventsLine) error {
 		if l.Lost != nil {
 			_, _ = fmt.Fprintln(a.Stderr, "banger: "+lostText(*l.Lost))
