@@ -4,28 +4,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/bangerdev/banger/internal/events"
+	"github.com/bangerdev/banger/internal/events/eventstest"
 )
 
-type eventLog struct {
-	mu  sync.Mutex
-	evs []events.Event
-}
-
-func (l *eventLog) Publish(e events.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, e)
-}
-
-func (l *eventLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// summary is the events as "ACTION ID6 REASON", joined by "; ".
+func summary(evs []events.Event) string {
 	var out []string
-	for _, e := range l.evs {
+	for _, e := range evs {
 		out = append(out, string(e.Action)+" "+e.ID[:6]+" "+e.Attributes[events.AttrReason])
 	}
 	return strings.Join(out, "; ")
@@ -35,7 +23,7 @@ func (l *eventLog) String() string {
 // that lost a race), and each removal — rm, prune, found damaged — with
 // why.
 func TestSnapshotEvents(t *testing.T) {
-	log := &eventLog{}
+	log := &eventstest.Recorder{}
 	s, err := New(filepath.Join(t.TempDir(), "snapshots"), nil, WithEvents(log))
 	if err != nil {
 		t.Fatal(err)
@@ -67,10 +55,10 @@ func TestSnapshotEvents(t *testing.T) {
 		t.Fatal("a damaged snapshot was found")
 	}
 	want := "create " + k1.ID()[:6] + " ; create " + sn2.ID[:6] + " ; create " + sn3.ID[:6] + " ; remove " + k1.ID()[:6] + " ; remove " + sn2.ID[:6] + " pruned; remove " + sn3.ID[:6] + " damaged: "
-	if got := log.String(); !strings.HasPrefix(got, want) {
+	if got := summary(log.Events()); !strings.HasPrefix(got, want) {
 		t.Fatalf("events:\n %s\nwant\n %s…", got, want)
 	}
-	if e := log.evs[0]; e.Type != events.TypeSnapshot || e.Attributes[events.AttrVM] != "a" {
+	if e := log.Events()[0]; e.Type != events.TypeSnapshot || e.Attributes[events.AttrVM] != "a" {
 		t.Errorf("the first commit's event %+v: want a snapshot event of vm a", e)
 	}
 }

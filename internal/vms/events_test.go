@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,51 +13,17 @@ import (
 	"github.com/bangerdev/banger/internal/restart"
 )
 
-// eventLog is a Publisher that records what the service reports.
-type eventLog struct {
-	mu  sync.Mutex
-	evs []events.Event
-}
-
-func (l *eventLog) Publish(e events.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, e.Clone())
-}
-
-// of returns the events about the object id, in order.
-func (l *eventLog) of(id string) []events.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []events.Event
-	for _, e := range l.evs {
-		if e.ID == id {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// actions is the actions of of(id), joined: "create start exit remove".
-func (l *eventLog) actions(id string) string {
-	var a []string
-	for _, e := range l.of(id) {
-		a = append(a, string(e.Action))
-	}
-	return strings.Join(a, " ")
-}
-
 // waitActions waits until the VM's events are want.
 func (f *fixture) waitActions(id, want string) []events.Event {
 	f.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for f.events.actions(id) != want {
+	for f.events.Actions(id) != want {
 		if time.Now().After(deadline) {
-			f.t.Fatalf("events %q, want %q", f.events.actions(id), want)
+			f.t.Fatalf("events %q, want %q", f.events.Actions(id), want)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return f.events.of(id)
+	return f.events.Of(id)
 }
 
 // A run --rm whose main process exits 3: create, start, exit with its
@@ -135,7 +100,7 @@ func TestEventsOfUserOperations(t *testing.T) {
 		}
 		f.waitActions(vm.ID, want)
 	}
-	evs := f.events.of(vm.ID)
+	evs := f.events.Of(vm.ID)
 	if r := evs[4]; r.Name != "www" || r.Attributes[events.AttrOldName] != "web" {
 		t.Errorf("rename event %+v, want www, old name web", r)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/events/eventstest"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/proc"
@@ -189,12 +190,12 @@ type fixture struct {
 	// ckpts is the checkpoint store (withCheckpoints).
 	ckpts *fakeSnapshots
 	// events is what every service of the fixture published.
-	events *eventLog
+	events *eventstest.Recorder
 }
 
 func newFixture(t *testing.T, opts ...func(*fixture)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, h: newHost(), l: paths.Rooted(t.TempDir()), events: &eventLog{}}
+	f := &fixture{t: t, h: newHost(), l: paths.Rooted(t.TempDir()), events: &eventstest.Recorder{}}
 	f.b = &fakeBackend{h: f.h, caps: vmm.Capabilities{Channel: vmm.ChannelVsock, PowerOff: true, DiskFormats: []string{vmm.FormatRaw}}}
 	f.v = newFakeVolumes(f.h)
 	for _, o := range opts {
