@@ -62,3 +62,32 @@ func TestConfigDefaultPrintsDocumentedDefaults(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 }
+
+// TestEventsAgainstDaemon: the daemon's own start and ready are its first
+// events; --until ends the command, --format json is one object a line,
+// a bad filter is refused naming it.
+func TestEventsAgainstDaemon(t *testing.T) {
+	td := daemontest.Start(t)
+	out, errOut, code := run(t, td.Host, "events", "--since", "0", "--until", "2")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || !strings.Contains(lines[0], " 1      daemon     start    ") || !strings.Contains(lines[1], " ready ") {
+		t.Fatalf("events: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+	out, _, code = run(t, td.Host, "events", "--since", "0", "--until", "2", "--filter", "action=ready", "--format", "json")
+	var ev struct {
+		Seq    uint64 `json:"seq"`
+		Type   string `json:"type"`
+		Action string `json:"action"`
+	}
+	if err := json.Unmarshal([]byte(out), &ev); code != 0 || err != nil || ev.Seq != 2 || ev.Type != "daemon" || ev.Action != "ready" {
+		t.Fatalf("events --format json: exit %d, %v\n%s", code, err, out)
+	}
+	out, _, code = run(t, td.Host, "events", "--since", "10m", "--until", "0s", "--format", "table {{.Seq}}\t{{.Action}}")
+	if code != 0 || out != "SEQ\tACTION\n1\tstart\n2\tready\n" {
+		t.Fatalf("events --since 10m --until 0s with a table template: exit %d\n%q", code, out)
+	}
+	_, errOut, code = run(t, td.Host, "events", "--filter", "type=container")
+	if code != cli.ExitBanger || !strings.Contains(errOut, `filter "type=container": unknown type`) {
+		t.Fatalf("a bad filter: exit %d, stderr %q", code, errOut)
+	}
+}

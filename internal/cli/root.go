@@ -126,6 +126,7 @@ var commands = []func(*App) *cobra.Command{
 	newInspectCmd,
 	newWaitCmd,
 	newLogsCmd,
+	newEventsCmd,
 	newAttachCmd,
 	newExecCmd,
 	newSSHCmd,

@@ -40,6 +40,7 @@ type Config struct {
 	QEMU        QEMU        `toml:"qemu" json:"qemu"`
 	Firecracker Firecracker `toml:"firecracker" json:"firecracker"`
 	Network     Network     `toml:"network" json:"network"`
+	Events      Events      `toml:"events" json:"events"`
 
 	// Defined are the keys the file set ("network.bridge"), so a default
 	// can be told from the same value written out (see IsSet).
@@ -93,6 +94,13 @@ type Snapshot struct {
 	// Boot saves a booted guest per machine shape and restores it on
 	// later starts of that shape.
 	Boot bool `toml:"boot" json:"boot"`
+}
+
+// Events configures the event journal (`banger events`).
+type Events struct {
+	// Retain is how many of the latest events the daemon keeps for
+	// clients resuming a stream.
+	Retain int `toml:"retain" json:"retain"`
 }
 
 // QEMU configures the QEMU backend.
@@ -203,6 +211,9 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains([]string{"auto", "reflink", "qcow2", "dm-snapshot", "copy"}, c.VM.DiskStrategy) {
 		bad("vm.disk_strategy %q: want auto, reflink, qcow2, dm-snapshot or copy", c.VM.DiskStrategy)
+	}
+	if c.Events.Retain < 1 {
+		bad("events.retain %d: want at least 1", c.Events.Retain)
 	}
 	if c.VM.StopTimeout < 0 {
 		bad("vm.stop_timeout must not be negative")

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/images"
@@ -59,6 +60,7 @@ type Daemon struct {
 	cfg     config.Config
 	log     *slog.Logger
 	store   *store.Store
+	journal *events.Journal
 	started time.Time
 	lock    *os.File
 	// listener is Options.Listener; notify is Options.Notify.
@@ -118,6 +120,12 @@ func New(opts Options) (*Daemon, error) {
 		notify:   opts.Notify,
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	if d.journal, err = events.Open(st, events.Options{Retain: cfg.Events.Retain, Log: log}); err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	// Before reconcile: the exits it finds come after the daemon's start.
+	d.publishDaemon(events.Start)
 	// Both catalogs put the same guest agent into what they build.
 	agent := func() (string, error) { return imagepull.LocateAgent(opts.Config.Image.AgentBinary) }
 	d.images = images.New(images.Options{
@@ -127,6 +135,7 @@ func New(opts Options) (*Daemon, error) {
 		Log:    log,
 		Agent:  agent,
 		InUse:  func(tx *store.Tx, img images.Image) string { return vms.ImageUser(tx, img.ID, img.Name) },
+		Events: d.journal,
 	})
 	d.kernels = kernels.New(kernels.Options{
 		Layout:   opts.Layout,
@@ -137,9 +146,12 @@ func New(opts Options) (*Daemon, error) {
 		Agent:    agent,
 		OCI:      d.images.Flatten,
 		InUse:    func(tx *store.Tx, k kernelcat.Kernel) string { return vms.KernelUser(tx, k.Name, k.Default) },
+		Events:   d.journal,
 	})
-	d.volumes = volumes.New(volumes.Options{Layout: opts.Layout, Store: st, Log: log, Users: vms.VolumeUsers})
-	if d.snapshots, err = snapshots.New(opts.Layout.Snapshots(), log); err != nil {
+	d.volumes = volumes.New(volumes.Options{Layout: opts.Layout, Store: st, Log: log, Users: vms.VolumeUsers, Events: d.journal})
+	// Boot snapshots report to the journal; checkpoints are reported by
+	// the VM service, which knows their VM.
+	if d.snapshots, err = snapshots.New(opts.Layout.Snapshots(), log, snapshots.WithEvents(d.journal)); err != nil {
 		_ = d.Close()
 		return nil, err
 	}
@@ -210,6 +222,9 @@ func (d *Daemon) Close() error {
 	if d.parts.net != nil {
 		_ = d.parts.net.Close()
 	}
+	if d.journal != nil {
+		d.journal.Close()
+	}
 	err := d.store.Close()
 	_ = d.lock.Close()
 	return err
@@ -229,6 +244,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.volumeRoutes(rt)
 	d.snapshotRoutes(rt)
 	d.checkpointRoutes(rt)
+	d.eventRoutes(rt)
 	return rt
 }
 

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/version"
 	"github.com/bangerdev/banger/pkg/api"
 	"github.com/bangerdev/banger/pkg/errdefs"
@@ -43,6 +44,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	d.log.Info("daemon ready", "socket", l.Addr().String(), "activated", activated, "state", d.layout.State, "version", version.String())
+	d.publishDaemon(events.Ready)
 	if err := d.notify.Ready(d.status(l)); err != nil {
 		d.log.Warn("cannot tell the service manager the daemon is ready", "error", err)
 	}
@@ -53,6 +55,10 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	d.log.Info("daemon stopping")
 	_ = d.notify.Stopping("stopping: running VMs go on, and the next start adopts them")
+	// The last event; then the event streams end, telling their clients
+	// where to resume, so the shutdown does not wait for them.
+	d.publishDaemon(events.Stop)
+	d.journal.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)

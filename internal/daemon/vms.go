@@ -66,6 +66,7 @@ func (d *Daemon) initVMs() error {
 		Volumes:   d.volumes,
 		Snapshots: d.snapshots, SnapshotBoot: d.cfg.Snapshot.Boot, Checkpoints: d.checkpoints,
 		Outputs: d.outputs,
+		Events:  d.journal,
 		Shares:  volumes.Host{Virtiofsd: d.cfg.QEMU.Virtiofsd},
 		Log:     d.log,
 	}

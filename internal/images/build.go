@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/store"
@@ -218,5 +219,6 @@ func (s *Service) build(ctx context.Context, rec Image, convert func(out string)
 		s.removeFiles(old)
 	}
 	s.log.Info("image ready", "name", rec.Name, "id", rec.ID, "digest", rec.Digest, "size", units.FormatSize(rec.SizeBytes))
+	s.emit(events.Action(rec.Source), rec)
 	return rec, nil
 }

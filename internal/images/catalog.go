@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/imagepull/blobcache"
@@ -93,6 +94,7 @@ func (s *Service) Remove(ref string) error {
 	}
 	s.removeFiles(img)
 	s.log.Info("image removed", "name", img.Name, "id", img.ID)
+	s.emit(events.Remove, img)
 	return nil
 }
 
@@ -152,4 +154,10 @@ func (s *Service) checkUnused(img Image) error {
 
 func errInUse(img Image, vm string) error {
 	return fmt.Errorf("image %s: %w: VM %s uses it; remove the VM first (banger rm %s)", imagepull.FamiliarName(img.Name), errdefs.ErrConflict, vm, vm)
+}
+
+// emit reports action on img (a pull or an import recorded, a removal).
+func (s *Service) emit(action events.Action, img Image) {
+	s.events.Publish(events.Event{Type: events.TypeImage, Action: action, ID: img.ID, Name: img.Name,
+		Attributes: map[string]string{"digest": img.Digest, "platform": img.Platform}})
 }

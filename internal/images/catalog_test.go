@@ -1,6 +1,7 @@
 package images
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,8 +11,10 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/imagepull"
+	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
 	"github.com/bangerdev/banger/internal/store/storetest"
 	"github.com/bangerdev/banger/pkg/errdefs"
+	"github.com/bangerdev/banger/pkg/progress"
 )
 
 // catalog plants three images whose ids share prefixes.
@@ -176,5 +179,37 @@ func TestImageRecordKeepsItsStoredShape(t *testing.T) {
 		t.Run(tc.file, func(t *testing.T) {
 			storetest.KeepsShape(t, filepath.Join("testdata", "records", tc.file), tc.want)
 		})
+	}
+}
+
+// Each image recorded is reported once, as its source (pull, import); a
+// pull that finds it up to date reports nothing; a removal is reported;
+// a refused removal is not.
+func TestImageEvents(t *testing.T) {
+	requireE2fsprogs(t)
+	f := newFixture(t)
+	ref := pushSmall(t, rt.Start(t), "ev:1")
+	img, err := f.Pull(t.Context(), ref, PullOptions{}, progress.Quiet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Pull(t.Context(), ref, PullOptions{}, progress.Quiet{}); err != nil {
+		t.Fatal(err)
+	}
+	tarball := rt.MustTar(rt.Dir("./"), rt.File("./x", "x\n"))
+	if _, err := f.Import(t.Context(), "mybox:1", bytes.NewReader(tarball), int64(len(tarball)), ImportOptions{}, progress.Quiet{}); err != nil {
+		t.Fatal(err)
+	}
+	f.use(img.ID, "web")
+	if err := f.Remove(img.Name); err == nil {
+		t.Fatal("removed an image in use")
+	}
+	f.use(img.ID, "")
+	if err := f.Remove(img.Name); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"image pull " + img.Name, "image import docker.io/library/mybox:1", "image remove " + img.Name}
+	if !slices.Equal(f.events, want) {
+		t.Fatalf("events %q, want %q", f.events, want)
 	}
 }

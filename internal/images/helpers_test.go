@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/events"
 	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/store"
@@ -28,6 +29,15 @@ type fixture struct {
 
 	mu    sync.Mutex
 	users map[string]string // image id → the VM using it
+	// events are what the catalog reported: "TYPE ACTION NAME".
+	events []string
+}
+
+// Publish records a reported event.
+func (f *fixture) Publish(e events.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, string(e.Type)+" "+string(e.Action)+" "+e.Name)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -46,6 +56,7 @@ func newFixture(t *testing.T) *fixture {
 			defer f.mu.Unlock()
 			return f.users[img.ID]
 		},
+		Events: f,
 	})
 	return f
 }

@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/imagepull/blobcache"
 	"github.com/bangerdev/banger/internal/keylock"
 	"github.com/bangerdev/banger/internal/paths"
@@ -46,6 +47,9 @@ type Options struct {
 	// the transaction that removes or replaces img, so its answer holds
 	// when the record changes. Nil: no image is ever in use.
 	InUse func(tx *store.Tx, img Image) (vmName string)
+	// Events hears of each image recorded (pull, import) and removed;
+	// nil reports none.
+	Events events.Publisher
 }
 
 // Service is the image catalog. Its methods are safe for concurrent use.
@@ -56,6 +60,7 @@ type Service struct {
 	log    *slog.Logger
 	agent  func() (string, error)
 	inUse  func(*store.Tx, Image) string
+	events events.Publisher
 
 	mu    sync.Mutex
 	names keylock.Set      // per-name build locks
@@ -67,7 +72,7 @@ type Service struct {
 func New(opts Options) *Service {
 	s := &Service{
 		layout: opts.Layout, cfg: opts.Config, store: opts.Store, log: opts.Log,
-		agent: opts.Agent, inUse: opts.InUse,
+		agent: opts.Agent, inUse: opts.InUse, events: events.Or(opts.Events),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/pkg/errdefs"
@@ -83,6 +84,7 @@ func (s *Service) Remove(name string) error {
 		s.log.Warn("kernel record removed but not its files", "kernel", name, "error", err)
 	}
 	s.log.Info("kernel removed", "name", name)
+	s.emit(events.Remove, name, "")
 	return nil
 }
 
@@ -140,4 +142,10 @@ func (s *Service) defaultKernel() (kernelcat.Kernel, error) {
 		return kernelcat.Kernel{}, fmt.Errorf("kernel %q (kernel.default in the config): %w: import or pull it, or change the config", s.def, errdefs.ErrNotFound)
 	}
 	return kernelcat.Kernel{}, fmt.Errorf("%w: no default kernel: run `banger kernel pull debian-cloud`, or `banger kernel import --default PATH`", errdefs.ErrNotFound)
+}
+
+// emit reports action on the kernel name.
+func (s *Service) emit(action events.Action, name, version string) {
+	s.events.Publish(events.Event{Type: events.TypeKernel, Action: action, ID: name, Name: name,
+		Attributes: map[string]string{"version": version}})
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/kernelcat/kctest"
 	"github.com/bangerdev/banger/internal/paths"
@@ -30,6 +31,15 @@ type fixture struct {
 	mu          sync.Mutex
 	users       map[string]string // kernel name → the VM booting it
 	defaultUser string            // a VM booting whatever is the default
+	// events are what the catalog reported: "ACTION NAME VERSION".
+	events []string
+}
+
+// Publish records a reported event.
+func (f *fixture) Publish(e events.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, string(e.Action)+" "+e.Name+" "+e.Attributes["version"])
 }
 
 func newFixture(t *testing.T, cfg config.Kernel) *fixture {
@@ -54,6 +64,7 @@ func newFixture(t *testing.T, cfg config.Kernel) *fixture {
 			}
 			return ""
 		},
+		Events: f,
 	})
 	return f
 }

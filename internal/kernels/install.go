@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/store"
@@ -196,5 +198,10 @@ func (s *Service) commit(k *kernelcat.Kernel, makeDefault bool) error {
 	}
 	cpRecorded.Hit()
 	s.log.Info("kernel ready", "name", k.Name, "version", k.Version, "default", k.Default)
+	action := events.Import
+	if strings.HasPrefix(k.Source, "pull") {
+		action = events.Pull
+	}
+	s.emit(action, k.Name, k.Version)
 	return nil
 }

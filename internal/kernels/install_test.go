@@ -47,6 +47,12 @@ func TestImportRecordsTheKernel(t *testing.T) {
 	if err != nil || unnamed.Name != release {
 		t.Fatalf("an import without a name is named %q (%v), want the release %s", unnamed.Name, err, release)
 	}
+	if err := f.Remove("deb"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"import deb " + release, "import " + release + " " + release, "remove deb "}; !slices.Equal(f.events, want) {
+		t.Errorf("events %q, want %q", f.events, want)
+	}
 }
 
 // A refused import leaves no record, no entry directory and no scratch.
@@ -144,6 +150,9 @@ func TestPullFromAnImage(t *testing.T) {
 	}
 	if got := defaults(slicesOf(f.stored(t))); !slices.Equal(got, []string{"debian-6.1"}) {
 		t.Fatalf("recorded defaults %v after pulling with Default", got)
+	}
+	if want := []string{"pull debian-6.1 " + release}; !slices.Equal(f.events, want) {
+		t.Errorf("events %q, want %q (a planted kernel is not reported)", f.events, want)
 	}
 	f.oci = nil
 	if _, err := f.Pull(t.Context(), "registry.example/kernels/other:1", PullOptions{}, progress.Quiet{}); !errors.Is(err, errdefs.ErrNotFound) {

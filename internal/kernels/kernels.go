@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/store"
@@ -46,6 +47,9 @@ type Options struct {
 	// take kernels packaged in images (the image catalog's Flatten). Nil:
 	// pulls of image references are refused.
 	OCI func(ctx context.Context, ref string, w io.Writer) error
+	// Events hears of each kernel recorded (import, pull) and removed;
+	// nil reports none.
+	Events events.Publisher
 	// InUse names a VM that boots k, or returns "". k.Default says
 	// whether k is the effective default (what a VM without a kernel of
 	// its own boots). It runs in the transaction that removes k. Nil: no
@@ -63,6 +67,7 @@ type Service struct {
 	agent    func() (string, error)
 	oci      func(ctx context.Context, ref string, w io.Writer) error
 	inUse    func(*store.Tx, kernelcat.Kernel) string
+	events   events.Publisher
 
 	mu   sync.Mutex
 	busy map[string]bool // names being installed right now
@@ -72,7 +77,7 @@ type Service struct {
 func New(opts Options) *Service {
 	s := &Service{
 		layout: opts.Layout, def: opts.Config.Default, maxBytes: opts.MaxBytes, store: opts.Store, log: opts.Log,
-		agent: opts.Agent, oci: opts.OCI, inUse: opts.InUse, busy: map[string]bool{},
+		agent: opts.Agent, oci: opts.OCI, inUse: opts.InUse, busy: map[string]bool{}, events: events.Or(opts.Events),
 	}
 	if s.maxBytes <= 0 {
 		s.maxBytes = defaultMaxBytes

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
@@ -39,18 +40,41 @@ type Store struct {
 	// busy holds the temporary directories this process is writing or
 	// removing: gc leaves them alone.
 	busy map[string]bool
+	// events hears of each snapshot committed and removed.
+	events events.Publisher
 }
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithEvents reports each snapshot committed (create) and removed (rm,
+// prune, found damaged) to p, as type snapshot. Default: none.
+func WithEvents(p events.Publisher) Option { return func(s *Store) { s.events = p } }
 
 // New returns the store of the snapshots under dir (created when
 // missing).
-func New(dir string, log *slog.Logger) (*Store, error) {
+func New(dir string, log *slog.Logger, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("snapshot store: %w", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{dir: dir, log: log, kind: "snapshot", verified: map[string]stamp{}, busy: map[string]bool{}}, nil
+	s := &Store{dir: dir, log: log, kind: "snapshot", verified: map[string]stamp{}, busy: map[string]bool{}, events: events.Discard}
+	for _, o := range opts {
+		o(s)
+	}
+	s.events = events.Or(s.events)
+	return s, nil
+}
+
+// emit reports action on the snapshot id.
+func (s *Store) emit(action events.Action, id string, o Origin, reason string) {
+	attrs := map[string]string{events.AttrVM: o.VM, events.AttrImage: o.Image, "kernel": o.Kernel}
+	if reason != "" {
+		attrs[events.AttrReason] = reason
+	}
+	s.events.Publish(events.Event{Type: events.TypeSnapshot, Action: action, ID: id, Name: id, Attributes: attrs})
 }
 
 // NewCheckpoints returns the store of the checkpoints under dir: the
@@ -126,6 +150,8 @@ func (s *Store) Lookup(k Key) (Snapshot, bool, error) {
 		s.log.Warn("a stored "+s.kind+" is damaged: removing it", s.kind, id, "dir", dir, "error", err)
 		if rerr := s.removeDir(dir); rerr != nil {
 			s.log.Warn("cannot remove a damaged "+s.kind, s.kind, id, "error", rerr)
+		} else {
+			s.emit(events.Remove, id, m.Origin, "damaged: "+err.Error())
 		}
 		return Snapshot{}, false, fmt.Errorf("%s %s is damaged (%w) and was removed", s.kind, id, err)
 	}
@@ -203,6 +229,7 @@ func (s *Store) Remove(ref string) (Snapshot, error) {
 	if err := s.removeDir(sn.Dir); err != nil {
 		return sn, fmt.Errorf("remove %s %s: %w", s.kind, sn.ID, err)
 	}
+	s.emit(events.Remove, sn.ID, sn.Origin, "")
 	return sn, nil
 }
 
@@ -224,6 +251,7 @@ func (s *Store) Prune(all bool, stale func(Key) bool) ([]Snapshot, error) {
 			errs = append(errs, fmt.Errorf("remove %s %s: %w", s.kind, sn.ID, err))
 			continue
 		}
+		s.emit(events.Remove, sn.ID, sn.Origin, "pruned")
 		removed = append(removed, sn)
 	}
 	return slices.Clip(removed), errors.Join(errs...)

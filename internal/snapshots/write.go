@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/pkg/errdefs"
@@ -154,6 +155,8 @@ func (p *Pending) commit() (Snapshot, error) {
 	for name, st := range stamps {
 		p.store.remember(filepath.Join(dir, name), st)
 	}
+	// Not when another save of the key won: that one was reported.
+	p.store.emit(events.Create, m.ID, m.Origin, "")
 	return snapshotOf(dir, m), nil
 }
 

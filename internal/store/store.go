@@ -1,5 +1,6 @@
 // Package store keeps banger's persistent records — images, kernels, VMs,
-// IP leases and named volumes — in one embedded database file.
+// IP leases, named volumes and the event journal — in one embedded
+// database file.
 //
 // The database is bbolt, not SQLite: it is pure Go (the daemon stays one
 // static binary with CGO_ENABLED=0), it adds ~1 MB instead of the ~10 MB of a
@@ -13,6 +14,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,9 +42,12 @@ const (
 	Leases  Bucket = "leases"
 	Meta    Bucket = "meta"
 	Volumes Bucket = "volumes"
+	// Events is the event journal (package events), keyed by sequence
+	// number (SeqKey).
+	Events Bucket = "events"
 )
 
-var buckets = []Bucket{Images, Kernels, VMs, Leases, Meta, Volumes}
+var buckets = []Bucket{Images, Kernels, VMs, Leases, Meta, Volumes, Events}
 
 // Open opens (creating if needed) the database at path. It fails fast when
 // another process holds the file.
@@ -131,6 +136,54 @@ func (t *Tx) ForEach(b Bucket, fn func(key string, raw []byte) error) error {
 	return t.tx.Bucket([]byte(b)).ForEach(func(k, v []byte) error { return fn(string(k), v) })
 }
 
+// Seek calls fn with every key and raw record of b from key from on
+// (from the first when empty), in key order, until fn returns false or an
+// error.
+func (t *Tx) Seek(b Bucket, from string, fn func(key string, raw []byte) (bool, error)) error {
+	c := t.tx.Bucket([]byte(b)).Cursor()
+	k, v := c.First()
+	if from != "" {
+		k, v = c.Seek([]byte(from))
+	}
+	for ; k != nil; k, v = c.Next() {
+		more, err := fn(string(k), v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// Bounds returns the first and the last key of b; both are empty when b
+// is.
+func (t *Tx) Bounds(b Bucket) (first, last string) {
+	c := t.tx.Bucket([]byte(b)).Cursor()
+	k, _ := c.First()
+	l, _ := c.Last()
+	return string(k), string(l)
+}
+
+// PutRaw writes an encoded record at key.
+func (t *Tx) PutRaw(b Bucket, key string, raw []byte) error {
+	return t.tx.Bucket([]byte(b)).Put([]byte(key), raw)
+}
+
+// SeqKey is the key of sequence number n: big-endian, so key order is
+// numeric order. SeqOf reads it back (0 for a key of another length).
+func SeqKey(n uint64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return string(b[:])
+}
+
+// SeqOf is the sequence number of a SeqKey.
+func SeqOf(key string) uint64 {
+	if len(key) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64([]byte(key))
+}
+
 // List decodes every record of b, in key order.
 func List[T any](t *Tx, b Bucket) ([]T, error) {
 	var out []T
@@ -185,6 +238,8 @@ func singular(b Bucket) string {
 		return "lease"
 	case Volumes:
 		return "volume"
+	case Events:
+		return "event"
 	default:
 		return string(b)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/rootfs"
 	"github.com/bangerdev/banger/internal/snapshots"
 	"github.com/bangerdev/banger/internal/vmm"
@@ -94,6 +95,7 @@ func (s *Service) Checkpoint(ctx context.Context, ref, name string) (Checkpoint,
 		return Checkpoint{}, fmt.Errorf("vm %s: checkpoint %s: %w", vm.Name, name, err)
 	}
 	s.Log.Info("vm checkpointed", "vm", vm.ID, "checkpoint", name, "id", ck.ID, "frozen_ms", ck.Frozen.Milliseconds(), "bytes", ck.SizeBytes)
+	s.emitCheckpoint(events.Create, ck)
 	return ck, nil
 }
 
@@ -244,5 +246,10 @@ func (s *Service) RemoveCheckpoint(ref string) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("checkpoint %q: %w", ref, errdefs.ErrNotFound)
 	}
 	sn, err := s.Checkpoints.Remove(ref)
-	return checkpointOf(sn), err
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	ck := checkpointOf(sn)
+	s.emitCheckpoint(events.Remove, ck)
+	return ck, nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/labels"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/units"
@@ -141,6 +142,7 @@ func (s *Service) Create(ctx context.Context, name string, spec Spec) (VM, error
 		return VM{}, err
 	}
 	cpCreateRecorded.Hit()
+	s.emit(events.Create, vm)
 	s.Log.Info("vm created", "vm", vm.ID, "name", vm.Name, "image", spec.Image)
 	return vm, nil
 }

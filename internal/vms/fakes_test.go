@@ -13,6 +13,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/events/eventstest"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/proc"
@@ -188,11 +189,13 @@ type fixture struct {
 	snaps *fakeSnapshots
 	// ckpts is the checkpoint store (withCheckpoints).
 	ckpts *fakeSnapshots
+	// events is what every service of the fixture published.
+	events *eventstest.Recorder
 }
 
 func newFixture(t *testing.T, opts ...func(*fixture)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, h: newHost(), l: paths.Rooted(t.TempDir())}
+	f := &fixture{t: t, h: newHost(), l: paths.Rooted(t.TempDir()), events: &eventstest.Recorder{}}
 	f.b = &fakeBackend{h: f.h, caps: vmm.Capabilities{Channel: vmm.ChannelVsock, PowerOff: true, DiskFormats: []string{vmm.FormatRaw}}}
 	f.v = newFakeVolumes(f.h)
 	for _, o := range opts {
@@ -224,7 +227,7 @@ func (f *fixture) service() *Service {
 		Layout: f.l, VM: cfg, Bridge: "bgtest", Store: f.st,
 		Catalog: fakeCatalog{f.h}, Backends: fakeBackends{f.h, f.b}, Disks: fakeDisks{f.h, f.dm},
 		Network: fakeNetwork{f.h}, Agents: f.h.dialer(), ClientKey: key.PublicKey(),
-		Volumes: f.v, Shares: f.v,
+		Volumes: f.v, Shares: f.v, Events: f.events,
 	})
 	if err == nil && f.out != nil {
 		s.Outputs = f.out

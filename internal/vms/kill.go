@@ -9,6 +9,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
@@ -40,6 +41,9 @@ func (s *Service) Kill(ctx context.Context, ref, sig string) (VM, error) {
 	if fatal {
 		lv.stopping.Store(true)
 	}
+	// Reported before the signal goes, as docker does: the exit it
+	// causes comes after it.
+	s.emit(events.Kill, vm, events.AttrSignal, proto.SignalText(num))
 	if !s.unpauseFor(ctx, "kill", lv) {
 		if !fatal {
 			return vm, fmt.Errorf("vm %s: %w: it is paused and could not be unpaused to deliver %s", vm.Name, errdefs.ErrConflict, proto.SignalText(num))
@@ -100,8 +104,12 @@ func (s *Service) RestartWith(ctx context.Context, ref string, o StopOptions) (S
 	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
-	if err := s.stopLocked(ctx, vm.ID, o); err != nil {
+	if _, err := s.userStop(ctx, vm.ID, o); err != nil {
 		return StartResult{}, err
 	}
-	return s.startLocked(ctx, vm.ID, byUser)
+	res, err := s.startLocked(ctx, vm.ID, byUser)
+	if err == nil {
+		s.emit(events.Restart, res.VM)
+	}
+	return res, err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
@@ -47,15 +48,19 @@ func (s *Service) setPaused(ctx context.Context, ref string, pause bool) (VM, er
 	if err != nil {
 		return vm, err
 	}
-	verb, state, do := "unpause", Running, p.Resume
+	verb, state, do := events.Unpause, Running, p.Resume
 	if pause {
-		verb, state, do = "pause", Paused, p.Pause
+		verb, state, do = events.Pause, Paused, p.Pause
 	}
 	if err := do(ctx); err != nil {
 		return vm, fmt.Errorf("vm %s: %s: %w", vm.Name, verb, err)
 	}
-	s.Log.Info("vm "+verb+"d", "vm", vm.ID)
-	return s.update(vm.ID, func(v *VM) { v.State = state })
+	s.Log.Info("vm "+string(verb)+"d", "vm", vm.ID)
+	if vm, err = s.update(vm.ID, func(v *VM) { v.State = state }); err != nil {
+		return vm, err
+	}
+	s.emit(verb, vm)
+	return vm, nil
 }
 
 // pauserOf is the VM's machine as a vmm.Pauser, or an error naming the
@@ -92,8 +97,10 @@ func (s *Service) unpauseFor(ctx context.Context, op string, lv *liveVM) bool {
 		return false
 	}
 	s.Log.Info(op+": unpaused the paused VM first", "vm", vm.ID)
-	if _, err := s.update(vm.ID, func(v *VM) { v.State = Running }); err != nil {
+	if up, err := s.update(vm.ID, func(v *VM) { v.State = Running }); err != nil {
 		s.Log.Error("record vm unpause", "vm", vm.ID, "error", err)
+	} else {
+		s.emit(events.Unpause, up)
 	}
 	return true
 }

@@ -69,7 +69,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 	cpReconcileReleased.Hit()
 	tail := consoleTail(s.consoleLog(vm.ID), 20)
 	exit, haveCode := exitFromConsole(tail)
-	_, err = s.update(vm.ID, func(v *VM) {
+	up, err := s.update(vm.ID, func(v *VM) {
 		v.Runtime = summarize(rec, "")
 		if !vm.State.Live() && relErr == nil {
 			return
@@ -87,6 +87,10 @@ func (s *Service) reconcileVM(ctx context.Context, vm VM) {
 	})
 	if err != nil {
 		s.Log.Error("reconcile: record", "vm", vm.ID, "error", err)
+	} else if vm.State.Live() {
+		// The run ended while no daemon watched it: this is where the
+		// daemon learns of the exit.
+		s.emitExit(up)
 	}
 	s.Log.Info("reconcile: released a VM whose VMM is gone", "vm", vm.ID, "name", vm.Name, "release_error", relErr)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
@@ -96,6 +97,7 @@ func (s *Service) remove1(ctx context.Context, id string, force bool) error {
 	if err := s.Store.Update(func(tx *store.Tx) error { return tx.Delete(store.VMs, vm.ID) }); err != nil {
 		return err
 	}
+	s.emit(events.Remove, vm)
 	s.Log.Info("vm removed", "vm", vm.ID, "name", vm.Name)
 	return nil
 }

@@ -3,6 +3,7 @@ package vms
 import (
 	"fmt"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
@@ -22,6 +23,7 @@ func (s *Service) Rename(ref, name string) (VM, error) {
 	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
+	old := vm.Name
 	err = s.Store.Update(func(tx *store.Tx) error {
 		if err := tx.Get(store.VMs, vm.ID, &vm); err != nil {
 			return err
@@ -38,10 +40,14 @@ func (s *Service) Rename(ref, name string) (VM, error) {
 				return fmt.Errorf("vm name %q: %w: vm %s has it; remove or rename that VM first, or pick another name", name, errdefs.ErrExists, v.ID)
 			}
 		}
-		old := vm.Name
+		old = vm.Name
 		vm.Name = name
-		s.Log.Info("vm renamed", "vm", vm.ID, "from", old, "to", name)
 		return tx.Put(store.VMs, vm.ID, vm)
 	})
-	return vm, err
+	if err != nil {
+		return vm, err
+	}
+	s.Log.Info("vm renamed", "vm", vm.ID, "from", old, "to", name)
+	s.emit(events.Rename, vm, events.AttrOldName, old)
+	return vm, nil
 }

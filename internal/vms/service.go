@@ -13,6 +13,7 @@ import (
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/config"
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/keylock"
 	"github.com/bangerdev/banger/internal/paths"
@@ -117,7 +118,10 @@ type Deps struct {
 	// Outputs keeps the main processes' output (package vmlogs); nil
 	// keeps none (the guest agent buffers it for an attached client).
 	Outputs Outputs
-	Log     *slog.Logger
+	// Events hears of every change of a VM or a checkpoint once it is
+	// recorded (events.go); nil reports none.
+	Events events.Publisher
+	Log    *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -151,6 +155,7 @@ func New(d Deps) (*Service, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	d.Events = events.Or(d.Events)
 	if d.Shares == nil {
 		d.Shares = volumes.Host{}
 	}

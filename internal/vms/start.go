@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"context"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
@@ -98,6 +100,8 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 	if err != nil {
 		// The VM runs; the next reconcile records it. The caller hears.
 		s.Log.Error("record vm start", "vm", lv.id(), "error", err)
+	} else {
+		s.emit(events.Start, vm, "restarts", strconv.Itoa(vm.Restarts.Count))
 	}
 	cpStartRecorded.Hit()
 	rt.VM = vm
@@ -119,11 +123,13 @@ func (s *Service) failed(vm VM, rt *Runtime, err error) error {
 	if rt.marked {
 		tail = consoleTail(s.consoleLog(vm.ID), 20)
 	}
-	if _, uerr := s.update(vm.ID, func(v *VM) {
+	if up, uerr := s.update(vm.ID, func(v *VM) {
 		v.State, v.Error, v.ErrorPhase, v.ConsoleTail = Failed, err.Error(), stage, tail
 		v.Runtime = summarize(rt.Record, "")
 	}); uerr != nil {
 		s.Log.Error("record failed start", "vm", vm.ID, "error", uerr)
+	} else {
+		s.emit(events.Error, up, events.AttrError, err.Error(), "phase", stage)
 	}
 	if len(tail) > 0 {
 		err = fmt.Errorf("%w\nlast console lines:\n  %s", err, strings.Join(tail, "\n  "))

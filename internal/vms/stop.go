@@ -9,6 +9,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/agent/proto"
 	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
@@ -71,6 +72,11 @@ func (s *Service) watch(lv *liveVM) {
 		v.Restarts.ManuallyStopped = v.Restarts.ManuallyStopped || manual
 		delay, restarted = policyRestart(v, canceled)
 	})
+	if err == nil {
+		// Before done: a stop or kill waiting on it reports after the
+		// exit it caused.
+		s.emitExit(updated)
+	}
 	close(lv.done)
 	defer close(lv.settled) // before forget: a waiter holding lv sees it
 
@@ -143,10 +149,25 @@ func (s *Service) StopWith(ctx context.Context, ref string, o StopOptions) (VM, 
 	}
 	unlock := s.locks.Lock(vm.ID)
 	defer unlock()
-	if err := s.stopLocked(ctx, vm.ID, o); err != nil {
-		return vm, err
+	return s.userStop(ctx, vm.ID, o)
+}
+
+// userStop is the user's stop of the VM id, whose lock the caller holds:
+// stopLocked, then the stop event when there was a run (or a pending
+// restart) to stop. It returns the VM as recorded then.
+func (s *Service) userStop(ctx context.Context, id string, o StopOptions) (VM, error) {
+	before, err := s.Get(id)
+	if err != nil {
+		return before, err
 	}
-	return s.Get(vm.ID)
+	if err := s.stopLocked(ctx, id, o); err != nil {
+		return before, err
+	}
+	vm, err := s.Get(id)
+	if err == nil && (before.State.Live() || before.State == Restarting) {
+		s.emit(events.Stop, vm)
+	}
+	return vm, err
 }
 
 // stopLocked stops the VM id, whose lock the caller holds, and returns

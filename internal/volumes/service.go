@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/store"
@@ -56,6 +57,8 @@ type Options struct {
 	// Users lists, inside tx, the VMs whose spec mounts the volume (the
 	// VM service answers); nil means none.
 	Users func(tx *store.Tx, name string) []User
+	// Events hears of each volume created and removed; nil reports none.
+	Events events.Publisher
 }
 
 // Service is the catalog of named volumes.
@@ -73,7 +76,13 @@ func New(opts Options) *Service {
 	if opts.Users == nil {
 		opts.Users = func(*store.Tx, string) []User { return nil }
 	}
+	opts.Events = events.Or(opts.Events)
 	return &Service{opts: opts}
+}
+
+// emit reports action on the volume name.
+func (s *Service) emit(action events.Action, name string) {
+	s.opts.Events.Publish(events.Event{Type: events.TypeVolume, Action: action, ID: name, Name: name})
 }
 
 // Path is the ext4 file of volume name.
@@ -175,6 +184,7 @@ func (s *Service) Create(ctx context.Context, name string, size int64) (Volume, 
 		return Volume{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
 	s.opts.Log.Info("volume created", "volume", name, "size", size)
+	s.emit(events.Create, name)
 	return v, nil
 }
 
@@ -204,6 +214,7 @@ func (s *Service) Remove(name string) error {
 	if err != nil {
 		return err
 	}
+	s.emit(events.Remove, name)
 	if err := os.RemoveAll(s.opts.Layout.Volume(name)); err != nil {
 		return fmt.Errorf("volume %s: its record is gone but its files stay (gc removes them): %w", name, err)
 	}

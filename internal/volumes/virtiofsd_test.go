@@ -78,7 +78,15 @@ func TestStartShareConfinesVirtiofsd(t *testing.T) {
 			if child == id.PID {
 				child = pids[1]
 			}
-			mounts := mountinfo(t, child)
+			// The child exists before it has pivoted into the shared
+			// directory; on a loaded host it is seen still holding the
+			// host's mounts for a while.
+			var mounts []mountLine
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if mounts = mountinfo(t, child); len(mounts) == 1 || time.Now().After(deadline) {
+					break
+				}
+			}
 			if len(mounts) != 1 || mounts[0].Point != "/" || mounts[0].Root != dir || mounts[0].ReadOnly != ro {
 				t.Fatalf("the sandbox's mounts: %+v; want only %s on /, read-only %v", mounts, dir, ro)
 			}

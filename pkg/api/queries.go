@@ -68,6 +68,20 @@ type AttachVMQuery struct {
 	Next bool `query:"next"`
 }
 
+// EventsQuery is GetEvents's request.
+type EventsQuery struct {
+	// Since and Until are a sequence number, an RFC 3339 time, or a
+	// duration before now ("10m"). since=SEQ sends the events after SEQ;
+	// without since the stream starts with the next event (with until:
+	// the oldest kept). With until the stream ends there.
+	Since string `query:"since"`
+	Until string `query:"until"`
+	// Filter are KEY=VALUE filters: type, action (or event), vm (an id,
+	// id prefix or name), image, volume, label (KEY or KEY=VALUE). One
+	// key's values are alternatives; different keys must all match.
+	Filter []string `query:"filter"`
+}
+
 // GCQuery is GC's request.
 type GCQuery struct {
 	// DryRun only lists what would be removed.

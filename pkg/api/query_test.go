@@ -39,6 +39,8 @@ var queryCases = []struct {
 	{ImageImportQuery{Name: "ghcr.io/a b&c", Size: 4 << 30}, "name=ghcr.io%2Fa+b%26c&size=4294967296"},
 	{KernelUploadQuery{Name: "custom", Default: true}, "default=1&name=custom"},
 	{KernelUploadQuery{}, ""},
+	{EventsQuery{}, ""},
+	{EventsQuery{Since: "41", Until: "10m", Filter: []string{"type=vm", "label=a=b c"}}, "filter=type%3Dvm&filter=label%3Da%3Db+c&since=41&until=10m"},
 }
 
 // TestQueryRoundTrip: each query type encodes to the parameters the

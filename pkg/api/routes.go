@@ -28,6 +28,11 @@ var (
 	GC = def[GCQuery, GCReport](http.MethodPost, "/v1/gc", KindJSON)
 	// Inventory lists every host object banger owns.
 	Inventory = def[None, []HostObject](http.MethodGet, "/v1/inventory", KindJSON)
+	// GetEvents streams the daemon's event journal as NDJSON, one
+	// EventsLine per line (ReadEvents reads it); the answer's headers
+	// come once the stream is subscribed, so nothing after them is
+	// missed.
+	GetEvents = def[EventsQuery, io.ReadCloser](http.MethodGet, "/v1/events", KindText)
 	// TeardownNetwork removes banger's bridge and firewall table; refused
 	// while VMs run.
 	TeardownNetwork = def[None, None](http.MethodPost, "/v1/network/teardown", KindJSON)

@@ -70,6 +70,7 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 		func() error { _, err := c.Inventory(ctx); return err },
 		func() error { return c.TeardownNetwork(ctx) },
 		func() error { _, err := c.CreateVM(ctx, api.CreateVMRequest{}); return err },
+		func() error { _, err := c.PutVM(ctx, "dev", api.VMSpec{Image: "busybox"}); return err },
 		func() error { _, err := c.ListVMs(ctx, api.ListVMsQuery{}); return err },
 		func() error { _, err := c.GetVM(ctx, "dev"); return err },
 		func() error { _, err := c.StartVM(ctx, "dev", api.Watch{}); return err },
@@ -125,6 +126,13 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 		func() error { _, err := c.CheckpointVM(ctx, "dev", api.CheckpointRequest{}); return err },
 		func() error { _, err := c.ListCheckpoints(ctx); return err },
 		func() error { _, err := c.RemoveCheckpoint(ctx, "cp"); return err },
+		func() error {
+			// The recorder's stream has no end line: a broken stream.
+			if _, err := c.Events(ctx, api.EventsQuery{}, func(api.EventsLine) error { return nil }); !errors.Is(err, errdefs.ErrUnavailable) {
+				return fmt.Errorf("a stream without its end: %v", err)
+			}
+			return nil
+		},
 		func() error { _, err := c.ListSnapshots(ctx); return err },
 		func() error { _, err := c.RemoveSnapshot(ctx, "snap"); return err },
 		func() error { _, err := c.PruneSnapshots(ctx, api.PruneSnapshotsRequest{}); return err },

@@ -14,6 +14,14 @@ func (c *Client) CreateVM(ctx context.Context, req api.CreateVMRequest) (api.VM,
 	return api.Do(ctx, c.api, api.CreateVM, req)
 }
 
+// PutVM creates the VM name with spec, or answers the existing one when
+// it was created with the same spec: a retry, or a second caller racing
+// the first, gets the one VM. A VM of that name with another spec is an
+// errdefs.ErrConflict naming the fields that differ.
+func (c *Client) PutVM(ctx context.Context, name string, spec api.VMSpec) (api.VM, error) {
+	return api.Do(ctx, c.api, api.PutVM, api.PutVMRequest{Spec: spec}, name)
+}
+
 // ListVMs lists the running VMs, or every VM with q.All.
 func (c *Client) ListVMs(ctx context.Context, q api.ListVMsQuery) ([]api.VM, error) {
 	return api.Do(ctx, c.api, api.ListVMs, q)
