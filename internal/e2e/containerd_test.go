@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bangerdev/banger/internal/containershim"
+	"github.com/bangerdev/banger/pkg/api"
+)
+
+// TestContainerdShim runs containers through a real containerd (the
+// release the shim is built with) with the banger runtime: ctr run's
+// output arrives and its exit status is the container's; ctr task kill
+// gives the signal's status; after each, neither the VM, its tap, its
+// processes nor the shim are left.
+func TestContainerdShim(t *testing.T) {
+	f := env(t)
+	c := startContainerd(t, f)
+	ref := c.pullBusybox(t)
+	t.Cleanup(func() { f.removeImages(t, "containerd/rootfs") })
+
+	t.Run("run", func(t *testing.T) {
+		id := "shim-run"
+		vm := f.watchVM(t, containershim.VMName("default", id))
+		out, errOut, code := c.ctr(t.Context(), "run", "--rm", "--runtime", containershim.RuntimeName, ref, id, "sh", "-c", "echo hello; exit 3")
+		if code != 3 || out != "hello\n" {
+			t.Fatalf("ctr run: exit %d, stdout %q, stderr %q; want 3 and hello", code, out, errOut)
+		}
+		c.assertGone(t, f, id, vm())
+	})
+
+	t.Run("kill", func(t *testing.T) {
+		id := "shim-kill"
+		vm := f.watchVM(t, containershim.VMName("default", id))
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+		defer cancel()
+		run := exec.CommandContext(ctx, c.ctrBin, "--address", c.sock, "run", "--rm", "--runtime", containershim.RuntimeName, ref, id, "sleep", "600") //nolint:gosec // the test's ctr
+		var stderr bytes.Buffer
+		run.Stderr = &stderr
+		if err := run.Start(); err != nil {
+			t.Fatal(err)
+		}
+		c.waitRunning(t, id)
+		if out, errOut, code := c.ctr(t.Context(), "task", "kill", "--signal", "SIGTERM", id); code != 0 {
+			t.Fatalf("ctr task kill: exit %d\n%s%s", code, out, errOut)
+		}
+		err := run.Wait()
+		if code := run.ProcessState.ExitCode(); code != 143 {
+			t.Fatalf("ctr run after SIGTERM: exit %d (%v), want 143\n%s", code, err, stderr.String())
+		}
+		c.assertGone(t, f, id, vm())
+	})
+}
+
+// waitRunning waits until containerd lists task id as running.
+func (c *containerd) waitRunning(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		out, _, _ := c.ctr(t.Context(), "task", "ls")
+		for _, line := range strings.Split(out, "\n") {
+			if fields := strings.Fields(line); len(fields) == 3 && fields[0] == id && fields[2] == "RUNNING" {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("task %s not running within 2 minutes", id)
+}
+
+// assertGone checks that nothing of container id is left: no container
+// in containerd, no shim process, no VM (ps -a), and nothing of its VM
+// on the host.
+func (c *containerd) assertGone(t *testing.T, f *fixture, id, vmID string) {
+	t.Helper()
+	if out, _, _ := c.ctr(t.Context(), "containers", "ls", "-q"); strings.Contains(out, id) {
+		t.Errorf("containerd still lists container %s:\n%s", id, out)
+	}
+	var pids []int
+	for range 50 { // the shim exits just after it answers Shutdown
+		if pids = shimPids(id); len(pids) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(pids) > 0 {
+		t.Errorf("shim processes of %s left: %v", id, pids)
+	}
+	if vmID == "" {
+		t.Fatalf("no VM of container %s was seen while it ran", id)
+	}
+	if out := f.must(t, "ps", "-a", "--format", "{{.ID}} {{.Name}}"); strings.Contains(out, vmID) {
+		t.Errorf("banger ps -a still lists VM %s:\n%s", vmID, out)
+	}
+	f.assertNoTrace(t, vmID)
+	f.assertNoOrphans(t)
+}
+
+// watchVM polls the daemon for the VM named name until it appears (or
+// the test ends) and returns a function answering its id, "" if it never
+// appeared: a VM that lives only while ctr runs is still checked after.
+func (f *fixture) watchVM(t *testing.T, name string) func() string {
+	t.Helper()
+	c, err := api.NewClient(f.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu sync.Mutex
+		id string
+	)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if vm, err := api.Do(ctx, c, api.GetVM, api.None{}, name); err == nil {
+				mu.Lock()
+				id = vm.ID
+				mu.Unlock()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	return func() string {
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return id
+	}
+}
+
+// removeImages removes the daemon's images whose name starts with
+// prefix.
+func (f *fixture) removeImages(t *testing.T, prefix string) {
+	for _, name := range strings.Fields(f.must(t, "image", "ls", "--format", "{{.Name}}")) {
+		if strings.Contains(name, prefix) {
+			f.cli(nil, "image", "rm", name)
+		}
+	}
+}
