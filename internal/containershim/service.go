@@ -229,7 +229,7 @@ func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.
 		at = time.Now()
 	}
 	s.events.send(&eventstypes.TaskDelete{ContainerID: r.ID, ID: r.ID, Pid: pid, ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}) //nolint:gosec // 0-255
-	return &taskv3.DeleteResponse{Pid: pid, ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}, nil //nolint:gosec // 0-255
+	return &taskv3.DeleteResponse{Pid: pid, ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}, nil                                  //nolint:gosec // 0-255
 }
 
 // dropImage removes a container's private image; a shared one stays for

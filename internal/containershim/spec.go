@@ -70,7 +70,31 @@ func vmSpec(s *specs.Spec, image string, stdin bool, labels map[string]string) a
 	if u := p.User; u.UID != 0 || u.GID != 0 {
 		spec.User = strconv.FormatUint(uint64(u.UID), 10) + ":" + strconv.FormatUint(uint64(u.GID), 10)
 	}
+	spec.CPUs, spec.MemoryMiB = resources(s)
 	return spec
+}
+
+// minMemoryMiB is the least guest RAM a memory limit gives: the guest's
+// kernel and agent need some besides the container.
+const minMemoryMiB = 128
+
+// resources sizes the VM from the container's limits: the CPU quota over
+// its period rounded up to whole vCPUs, the memory limit rounded up to
+// MiB (at least minMemoryMiB). Zero (no limit) leaves the daemon's
+// defaults.
+func resources(s *specs.Spec) (cpus, memMiB int) {
+	if s.Linux == nil || s.Linux.Resources == nil {
+		return 0, 0
+	}
+	r := s.Linux.Resources
+	if c := r.CPU; c != nil && c.Quota != nil && *c.Quota > 0 && c.Period != nil && *c.Period > 0 {
+		period := int64(*c.Period) //nolint:gosec // a period in µs
+		cpus = int((*c.Quota + period - 1) / period)
+	}
+	if m := r.Memory; m != nil && m.Limit != nil && *m.Limit > 0 {
+		memMiB = max(int((*m.Limit+1<<20-1)>>20), minMemoryMiB)
+	}
+	return cpus, memMiB
 }
 
 // vmNameRE is what the daemon accepts as a VM name.

@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/containerd/v2/core/mount"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bangerdev/banger/pkg/api"
 	"github.com/bangerdev/banger/pkg/errdefs"
@@ -114,5 +115,28 @@ func TestReadSpecRefusesNoProcess(t *testing.T) {
 	}
 	if _, err := readSpec(dir); !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "process.args") {
 		t.Errorf("readSpec of no args: %v", err)
+	}
+}
+
+func TestResources(t *testing.T) {
+	i64 := func(n int64) *int64 { return &n }
+	u64 := func(n uint64) *uint64 { return &n }
+	for _, tc := range []struct {
+		name      string
+		res       *specs.LinuxResources
+		cpus, mem int
+	}{
+		{"no limits", nil, 0, 0},
+		{"1.5 CPUs and 300 MB", &specs.LinuxResources{
+			CPU:    &specs.LinuxCPU{Quota: i64(150000), Period: u64(100000)},
+			Memory: &specs.LinuxMemory{Limit: i64(300_000_000)},
+		}, 2, 287},
+		{"a limit under the floor", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(32 << 20)}}, 0, minMemoryMiB},
+		{"unlimited quota", &specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: i64(-1), Period: u64(100000)}}, 0, 0},
+	} {
+		cpus, mem := resources(&specs.Spec{Linux: &specs.Linux{Resources: tc.res}})
+		if cpus != tc.cpus || mem != tc.mem {
+			t.Errorf("%s: %d CPUs, %d MiB; want %d, %d", tc.name, cpus, mem, tc.cpus, tc.mem)
+		}
 	}
 }
