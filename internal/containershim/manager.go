@@ -61,9 +61,13 @@ func (Manager) Start(ctx context.Context, p *bootapi.BootstrapParams) (*bootapi.
 	if err != nil {
 		return nil, fmt.Errorf("shim socket %s: %w", addr, err)
 	}
+	// The server keeps serving the socket after this process exits: only
+	// a failed start removes it.
+	l.SetUnlinkOnClose(false)
 	defer func() { _ = l.Close() }()
 	f, err := l.File()
 	if err != nil {
+		_ = shim.RemoveSocket(addr)
 		return nil, fmt.Errorf("shim socket %s: %w", addr, err)
 	}
 	defer func() { _ = f.Close() }()

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,17 +36,13 @@ const containerdModule = "github.com/containerd/containerd/v2"
 // of the release go.mod pins; it skips when they are not there.
 func containerdBinDir(t *testing.T) string {
 	t.Helper()
-	version := ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, m := range bi.Deps {
-			if m.Path == containerdModule {
-				version = m.Version
-			}
-		}
+	list := exec.CommandContext(t.Context(), "go", "list", "-m", "-f", "{{.Version}}", containerdModule)
+	list.Dir = testutil.RepoRoot(t)
+	out, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list -m %s: %v", containerdModule, err)
 	}
-	if version == "" {
-		t.Fatalf("the test binary does not name %s's version", containerdModule)
-	}
+	version := strings.TrimSpace(string(out))
 	dir := filepath.Join(testutil.RepoRoot(t), ".tools", "containerd-"+version)
 	for _, b := range []string{"containerd", "ctr"} {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
@@ -90,7 +85,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
 		_ = c.cmd.Wait()
 		if t.Failed() {
-			t.Logf("containerd log:\n%s", c.log.String())
+			t.Logf("containerd log:\n%s\nbanger daemon log tail:\n%s", c.log.String(), f.logTail())
 		}
 		_ = exec.Command("umount", "-R", filepath.Join(dir, "state")).Run() //nolint:noctx // cleanup
 		_ = os.RemoveAll(dir)
@@ -147,8 +142,8 @@ func (c *containerd) pullBusybox(t *testing.T) string {
 }
 
 // shimPids are the pids of containerd-shim-banger-v2 processes serving
-// container id.
-func shimPids(id string) []int {
+// container id for this containerd.
+func (c *containerd) shimPids(id string) []int {
 	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -157,7 +152,7 @@ func shimPids(id string) []int {
 			continue
 		}
 		args := strings.Split(string(cmdline), "\x00")
-		if strings.HasSuffix(args[0], "containerd-shim-banger-v2") && strings.Contains(string(cmdline), "\x00"+id+"\x00") {
+		if strings.HasSuffix(args[0], "containerd-shim-banger-v2") && strings.Contains(string(cmdline), "\x00"+id+"\x00") && strings.Contains(string(cmdline), c.sock) {
 			var pid int
 			_, _ = fmt.Sscan(e.Name(), &pid)
 			pids = append(pids, pid)

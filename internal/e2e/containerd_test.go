@@ -45,11 +45,13 @@ func TestContainerdShim(t *testing.T) {
 		if err := run.Start(); err != nil {
 			t.Fatal(err)
 		}
-		c.waitRunning(t, id)
+		exited := make(chan error, 1)
+		go func() { exited <- run.Wait() }()
+		c.waitRunning(t, id, exited, &stderr)
 		if out, errOut, code := c.ctr(t.Context(), "task", "kill", "--signal", "SIGTERM", id); code != 0 {
 			t.Fatalf("ctr task kill: exit %d\n%s%s", code, out, errOut)
 		}
-		err := run.Wait()
+		err := <-exited
 		if code := run.ProcessState.ExitCode(); code != 143 {
 			t.Fatalf("ctr run after SIGTERM: exit %d (%v), want 143\n%s", code, err, stderr.String())
 		}
@@ -57,11 +59,17 @@ func TestContainerdShim(t *testing.T) {
 	})
 }
 
-// waitRunning waits until containerd lists task id as running.
-func (c *containerd) waitRunning(t *testing.T, id string) {
+// waitRunning waits until containerd lists task id as running; it fails
+// when ctr run ends first (exited), with its stderr.
+func (c *containerd) waitRunning(t *testing.T, id string, exited <-chan error, stderr *bytes.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			t.Fatalf("ctr run ended before its task ran: %v\n%s", err, stderr.String())
+		default:
+		}
 		out, _, _ := c.ctr(t.Context(), "task", "ls")
 		for _, line := range strings.Split(out, "\n") {
 			if fields := strings.Fields(line); len(fields) == 3 && fields[0] == id && fields[2] == "RUNNING" {
@@ -83,7 +91,7 @@ func (c *containerd) assertGone(t *testing.T, f *fixture, id, vmID string) {
 	}
 	var pids []int
 	for range 50 { // the shim exits just after it answers Shutdown
-		if pids = shimPids(id); len(pids) == 0 {
+		if pids = c.shimPids(id); len(pids) == 0 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
