@@ -228,8 +228,9 @@ func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.
 	if at.IsZero() {
 		at = time.Now()
 	}
-	s.events.send(&eventstypes.TaskDelete{ContainerID: r.ID, ID: r.ID, Pid: pid, ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}) //nolint:gosec // 0-255
-	return &taskv3.DeleteResponse{Pid: pid, ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}, nil                                  //nolint:gosec // 0-255
+	status, exitedAt := uint32(code), protobuf.ToTimestamp(at) //nolint:gosec // exit statuses are 0-255
+	s.events.send(&eventstypes.TaskDelete{ContainerID: r.ID, ID: r.ID, Pid: pid, ExitStatus: status, ExitedAt: exitedAt})
+	return &taskv3.DeleteResponse{Pid: pid, ExitStatus: status, ExitedAt: exitedAt}, nil
 }
 
 // dropImage removes a container's private image; a shared one stays for

@@ -58,7 +58,7 @@ func startContainerd(t *testing.T, f *fixture) *containerd {
 	t.Helper()
 	bin := containerdBinDir(t)
 	shim := testutil.BuildBinary(t, "./cmd/containerd-shim-banger-v2")
-	dir, err := os.MkdirTemp("", "bgctrd") // short: socket paths
+	dir, err := os.MkdirTemp("", "bgctrd") //nolint:usetesting // t.TempDir is too long a path for the sockets
 	if err != nil {
 		t.Fatal(err)
 	}
