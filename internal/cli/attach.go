@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/spf13/cobra"
@@ -100,7 +99,7 @@ type attachResult struct {
 // stderr, this terminal's input and size to the daemon.
 func (a *App) streamAttach(ctx context.Context, conn net.Conn, o attachIO) (attachResult, error) {
 	defer func() { _ = conn.Close() }()
-	w := &frameWriter{w: conn}
+	w := api.NewFrameWriter(conn)
 	var isDetached atomic.Bool
 	detach := func() { isDetached.Store(true); _ = conn.Close() }
 	stopCtx := context.AfterFunc(ctx, func() { _ = conn.Close() })
@@ -116,10 +115,10 @@ func (a *App) streamAttach(ctx context.Context, conn net.Conn, o attachIO) (atta
 			return attachResult{}, err
 		}
 		defer restore()
-		_ = w.write(api.FrameResize, fmt.Appendf(nil, "%d %d", tc.Rows, tc.Cols))
+		_ = w.Send(api.FrameResize, fmt.Appendf(nil, "%d %d", tc.Rows, tc.Cols))
 		go func() {
 			for ws := range tc.Resize {
-				_ = w.write(api.FrameResize, fmt.Appendf(nil, "%d %d", ws.Rows, ws.Cols))
+				_ = w.Send(api.FrameResize, fmt.Appendf(nil, "%d %d", ws.Rows, ws.Cols))
 			}
 		}()
 	}
@@ -132,7 +131,7 @@ func (a *App) streamAttach(ctx context.Context, conn net.Conn, o attachIO) (atta
 			buf := make([]byte, 32<<10)
 			for {
 				n, err := in.Read(buf)
-				if n > 0 && w.write(api.FrameStdin, buf[:n]) != nil {
+				if n > 0 && w.Send(api.FrameStdin, buf[:n]) != nil {
 					return
 				}
 				if errors.Is(err, errDetach) {
@@ -140,7 +139,7 @@ func (a *App) streamAttach(ctx context.Context, conn net.Conn, o attachIO) (atta
 					return
 				}
 				if err != nil {
-					_ = w.write(api.FrameStdinEOF, nil)
+					_ = w.Send(api.FrameStdinEOF, nil)
 					return
 				}
 			}
@@ -188,18 +187,6 @@ func (a *App) writeOutput(f api.Frame) error {
 		_, err = a.Stderr.Write(f.Data)
 	}
 	return err
-}
-
-// frameWriter serializes frames from several goroutines.
-type frameWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (f *frameWriter) write(kind api.FrameKind, data []byte) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return api.WriteFrame(f.w, kind, data)
 }
 
 // errDetach is what a detachReader returns once the keys were typed.

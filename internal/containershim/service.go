@@ -132,7 +132,7 @@ func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.St
 		var vm api.VM
 		if vm, err = s.daemon.StartVM(ctx, t.vm); err == nil {
 			t.mu.Lock()
-			t.status, t.pid, t.conn, t.frames = taskapi.Status_RUNNING, uint32(vm.Runtime.PID), conn, &frameWriter{w: conn} //nolint:gosec // a pid
+			t.status, t.pid, t.conn, t.frames = taskapi.Status_RUNNING, uint32(vm.Runtime.PID), conn, api.NewFrameWriter(conn) //nolint:gosec // a pid
 			t.mu.Unlock()
 		} else {
 			_ = conn.Close()

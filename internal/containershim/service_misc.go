@@ -109,7 +109,7 @@ func (s *Service) sendFrame(id, execID string, kind api.FrameKind, data []byte) 
 	if fw == nil {
 		return nil, toGRPC(fmt.Errorf("%w: task %s is not running", errFailedPrecondition, id))
 	}
-	if err := fw.write(kind, data); err != nil {
+	if err := fw.Send(kind, data); err != nil {
 		return nil, toGRPC(fmt.Errorf("task %s: %w", id, err))
 	}
 	return &ptypes.Empty{}, nil

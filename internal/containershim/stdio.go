@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"sync"
 	"syscall"
 
 	"github.com/containerd/fifo"
@@ -51,30 +50,17 @@ func openFIFOs(ctx context.Context, s stdio) (in io.ReadCloser, out, errw io.Wri
 	return in, out, errw, nil
 }
 
-// frameWriter serializes frames to the attachment from the stdin copier,
-// ResizePty and CloseIO.
-type frameWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (f *frameWriter) write(kind api.FrameKind, data []byte) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return api.WriteFrame(f.w, kind, data)
-}
-
 // copyInput sends what arrives on stdin to the main process, then its
 // end.
-func copyInput(in io.Reader, w *frameWriter) {
+func copyInput(in io.Reader, w *api.FrameWriter) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := in.Read(buf)
-		if n > 0 && w.write(api.FrameStdin, buf[:n]) != nil {
+		if n > 0 && w.Send(api.FrameStdin, buf[:n]) != nil {
 			return
 		}
 		if err != nil {
-			_ = w.write(api.FrameStdinEOF, nil)
+			_ = w.Send(api.FrameStdinEOF, nil)
 			return
 		}
 	}

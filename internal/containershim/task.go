@@ -34,7 +34,7 @@ type task struct {
 	code   int
 	at     time.Time
 	conn   io.ReadWriteCloser
-	frames *frameWriter
+	frames *api.FrameWriter
 	// exited is closed once the exit is recorded.
 	exited chan struct{}
 }
