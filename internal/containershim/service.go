@@ -73,6 +73,15 @@ func (s *Service) get(id string) (*task, error) {
 	return nil, notFound("task %s", id)
 }
 
+// main answers task id when execID names its main process (""): the
+// only process a task has until exec is built.
+func (s *Service) main(id, execID string) (*task, error) {
+	if execID != "" {
+		return nil, notFound("exec %s of task %s", execID, id)
+	}
+	return s.get(id)
+}
+
 // Create makes the container's image and records its VM (not started).
 func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*taskv3.CreateTaskResponse, error) {
 	if r.Checkpoint != "" {
@@ -113,12 +122,9 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 // Start attaches to the VM's main process, boots the VM and copies its
 // stdio until it exits.
 func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.StartResponse, error) {
-	t, err := s.get(r.ID)
+	t, err := s.main(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
-	}
-	if r.ExecID != "" {
-		return nil, notFound("exec %s of task %s", r.ExecID, r.ID)
 	}
 	if st, _, _, _ := t.state(); st != taskapi.Status_CREATED {
 		return nil, toGRPC(fmt.Errorf("%w: task %s is %s, not created", errFailedPrecondition, r.ID, st))
@@ -157,12 +163,9 @@ func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.St
 
 // Wait answers once the main process has exited.
 func (s *Service) Wait(ctx context.Context, r *taskv3.WaitRequest) (*taskv3.WaitResponse, error) {
-	t, err := s.get(r.ID)
+	t, err := s.main(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
-	}
-	if r.ExecID != "" {
-		return nil, notFound("exec %s of task %s", r.ExecID, r.ID)
 	}
 	select {
 	case <-t.exited:
@@ -176,12 +179,9 @@ func (s *Service) Wait(ctx context.Context, r *taskv3.WaitRequest) (*taskv3.Wait
 // Kill sends a signal to the main process. A task never started has no
 // process: it is recorded as ended by that signal.
 func (s *Service) Kill(ctx context.Context, r *taskv3.KillRequest) (*ptypes.Empty, error) {
-	t, err := s.get(r.ID)
+	t, err := s.main(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
-	}
-	if r.ExecID != "" {
-		return nil, notFound("exec %s of task %s", r.ExecID, r.ID)
 	}
 	switch st, _, _, _ := t.state(); st {
 	case taskapi.Status_STOPPED:
@@ -203,12 +203,9 @@ const deleteWait = 10 * time.Second
 // Delete removes the task's VM (an absent one is fine) and its private
 // image, and answers the exit.
 func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.DeleteResponse, error) {
-	t, err := s.get(r.ID)
+	t, err := s.main(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
-	}
-	if r.ExecID != "" {
-		return nil, notFound("exec %s of task %s", r.ExecID, r.ID)
 	}
 	if err := removeVM(ctx, s.daemon, t.vm); err != nil {
 		return nil, toGRPC(fmt.Errorf("remove VM %s of task %s: %w", t.vm, r.ID, err))
@@ -246,12 +243,9 @@ func (s *Service) dropImage(ctx context.Context, img rootfsImage) {
 
 // State answers the task's status.
 func (s *Service) State(_ context.Context, r *taskv3.StateRequest) (*taskv3.StateResponse, error) {
-	t, err := s.get(r.ID)
+	t, err := s.main(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
-	}
-	if r.ExecID != "" {
-		return nil, notFound("exec %s of task %s", r.ExecID, r.ID)
 	}
 	st, pid, code, at := t.state()
 	resp := &taskv3.StateResponse{

@@ -96,12 +96,9 @@ func (s *Service) CloseIO(_ context.Context, r *taskv3.CloseIORequest) (*ptypes.
 
 // sendFrame sends one frame on a running task's attachment.
 func (s *Service) sendFrame(id, execID string, kind api.FrameKind, data []byte) (*ptypes.Empty, error) {
-	t, err := s.get(id)
+	t, err := s.main(id, execID)
 	if err != nil {
 		return nil, err
-	}
-	if execID != "" {
-		return nil, notFound("exec %s of task %s", execID, id)
 	}
 	t.mu.Lock()
 	fw := t.frames

@@ -121,15 +121,7 @@ func (c *containerd) ctr(ctx context.Context, args ...string) (string, string, i
 // image's reference.
 func (c *containerd) pullBusybox(t *testing.T) string {
 	t.Helper()
-	tarball, err := os.ReadFile(busyboxTar(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer, err := rt.LayerFromTar(tarball, rt.Gzip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := rt.NewImage([]v1.Layer{layer})
+	img, err := rt.NewImage([]v1.Layer{busyboxLayer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +131,20 @@ func (c *containerd) pullBusybox(t *testing.T) string {
 		t.Fatalf("ctr images pull %s: exit %d\n%s%s", ref, code, out, errOut)
 	}
 	return ref
+}
+
+// busyboxLayer is the busybox root file system as one gzipped layer.
+func busyboxLayer(t *testing.T) v1.Layer {
+	t.Helper()
+	tarball, err := os.ReadFile(busyboxTar(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, err := rt.LayerFromTar(tarball, rt.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return layer
 }
 
 // shimPids are the pids of containerd-shim-banger-v2 processes serving
