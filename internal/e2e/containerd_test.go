@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,6 +58,31 @@ func TestContainerdShim(t *testing.T) {
 		}
 		c.assertGone(t, f, id, vm())
 	})
+
+	t.Run("dead shim", func(t *testing.T) {
+		id := "shim-dead"
+		vm := f.watchVM(t, containershim.VMName("default", id))
+		if out, errOut, code := c.ctr(t.Context(), "run", "-d", "--runtime", containershim.RuntimeName, ref, id, "sleep", "600"); code != 0 {
+			t.Fatalf("ctr run -d: exit %d\n%s%s", code, out, errOut)
+		}
+		c.waitRunning(t, id, nil, nil)
+		for _, pid := range c.shimPids(id) {
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// containerd sees the shim gone and runs its delete action.
+		name := containershim.VMName("default", id)
+		for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(200 * time.Millisecond) {
+			if _, _, code := f.cli(nil, "inspect", name); code != 0 {
+				break
+			}
+		}
+		if out, errOut, code := c.ctr(t.Context(), "containers", "rm", id); code != 0 {
+			t.Errorf("ctr containers rm: exit %d\n%s%s", code, out, errOut)
+		}
+		c.assertGone(t, f, id, vm())
+	})
 }
 
 // waitRunning waits until containerd lists task id as running; it fails
@@ -66,7 +92,7 @@ func (c *containerd) waitRunning(t *testing.T, id string, exited <-chan error, s
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-exited:
+		case err := <-exited: // a nil channel (ctr run -d) never ends here
 			t.Fatalf("ctr run ended before its task ran: %v\n%s", err, stderr.String())
 		default:
 		}
