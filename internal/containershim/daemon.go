@@ -36,6 +36,9 @@ type Daemon interface {
 	VM(ctx context.Context, ref string) (api.VM, error)
 	// RemoveVM removes a VM, killing it first when it runs.
 	RemoveVM(ctx context.Context, ref string) error
+	// PauseVM freezes a running VM's vCPUs; UnpauseVM resumes them.
+	PauseVM(ctx context.Context, ref string) error
+	UnpauseVM(ctx context.Context, ref string) error
 	// Stats samples a running VM.
 	Stats(ctx context.Context, ref string) (api.VMStats, error)
 }
@@ -98,6 +101,16 @@ func (d client) VM(ctx context.Context, ref string) (api.VM, error) {
 
 func (d client) RemoveVM(ctx context.Context, ref string) error {
 	_, err := api.Do(ctx, d.c, api.RemoveVM, api.RemoveVMQuery{Force: true}, ref)
+	return err
+}
+
+func (d client) PauseVM(ctx context.Context, ref string) error {
+	_, err := api.Do(ctx, d.c, api.PauseVM, api.None{}, ref)
+	return err
+}
+
+func (d client) UnpauseVM(ctx context.Context, ref string) error {
+	_, err := api.Do(ctx, d.c, api.UnpauseVM, api.None{}, ref)
 	return err
 }
 

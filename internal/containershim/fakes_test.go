@@ -204,6 +204,30 @@ func (d *fakeDaemon) RemoveVM(_ context.Context, ref string) error {
 	return nil
 }
 
+func (d *fakeDaemon) PauseVM(_ context.Context, ref string) error {
+	return d.setState(ref, api.VMRunning, api.VMPaused)
+}
+
+func (d *fakeDaemon) UnpauseVM(_ context.Context, ref string) error {
+	return d.setState(ref, api.VMPaused, api.VMRunning)
+}
+
+// setState moves a VM from one state to another, refusing (as the
+// daemon does) a VM in any other state.
+func (d *fakeDaemon) setState(ref string, from, to api.VMState) error {
+	v, err := d.get(ref)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if v.vm.State != from {
+		return fmt.Errorf("%w: vm %s is %s", errdefs.ErrConflict, ref, v.vm.State)
+	}
+	v.vm.State = to
+	return nil
+}
+
 func (d *fakeDaemon) Stats(_ context.Context, ref string) (api.VMStats, error) {
 	if _, err := d.get(ref); err != nil {
 		return api.VMStats{}, err

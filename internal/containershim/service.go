@@ -210,7 +210,7 @@ func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.
 	if err := removeVM(ctx, s.daemon, t.vm); err != nil {
 		return nil, toGRPC(fmt.Errorf("remove VM %s of task %s: %w", t.vm, r.ID, err))
 	}
-	if st, _, _, _ := t.state(); st == taskapi.Status_RUNNING {
+	if st, _, _, _ := t.state(); st == taskapi.Status_RUNNING || st == taskapi.Status_PAUSED {
 		select {
 		case <-t.exited:
 		case <-time.After(deleteWait):

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/containerd/cgroups/v3/cgroup2/stats"
+	eventstypes "github.com/containerd/containerd/api/events"
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
 	taskapi "github.com/containerd/containerd/api/types/task"
 	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
@@ -22,7 +23,7 @@ func (s *Service) Pids(_ context.Context, r *taskv3.PidsRequest) (*taskv3.PidsRe
 	}
 	st, pid, _, _ := t.state()
 	resp := &taskv3.PidsResponse{}
-	if st == taskapi.Status_RUNNING && pid != 0 {
+	if (st == taskapi.Status_RUNNING || st == taskapi.Status_PAUSED) && pid != 0 {
 		resp.Processes = append(resp.Processes, &taskapi.ProcessInfo{Pid: pid})
 	}
 	return resp, nil
@@ -137,14 +138,42 @@ func (s *Service) Exec(_ context.Context, r *taskv3.ExecProcessRequest) (*ptypes
 	return nil, unsupported("exec in task %s", r.ID)
 }
 
-// Pause freezes the task: not built yet.
-func (s *Service) Pause(_ context.Context, r *taskv3.PauseRequest) (*ptypes.Empty, error) {
-	return nil, unsupported("pause of task %s", r.ID)
+// Pause freezes the task's VM (its vCPUs: every process in it stops).
+func (s *Service) Pause(ctx context.Context, r *taskv3.PauseRequest) (*ptypes.Empty, error) {
+	return s.setPaused(ctx, r.ID, true)
 }
 
-// Resume resumes a paused task: not built yet.
-func (s *Service) Resume(_ context.Context, r *taskv3.ResumeRequest) (*ptypes.Empty, error) {
-	return nil, unsupported("resume of task %s", r.ID)
+// Resume resumes a paused task's VM.
+func (s *Service) Resume(ctx context.Context, r *taskv3.ResumeRequest) (*ptypes.Empty, error) {
+	return s.setPaused(ctx, r.ID, false)
+}
+
+// setPaused pauses or resumes a task's VM, records it and publishes
+// TaskPaused or TaskResumed.
+func (s *Service) setPaused(ctx context.Context, id string, pause bool) (*ptypes.Empty, error) {
+	t, err := s.get(id)
+	if err != nil {
+		return nil, err
+	}
+	from, to, call, verb := taskapi.Status_RUNNING, taskapi.Status_PAUSED, s.daemon.PauseVM, "pause"
+	if !pause {
+		from, to, call, verb = taskapi.Status_PAUSED, taskapi.Status_RUNNING, s.daemon.UnpauseVM, "resume"
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.status != from {
+		return nil, toGRPC(fmt.Errorf("%w: %s task %s: it is %s", errFailedPrecondition, verb, id, t.status))
+	}
+	if err := call(ctx, t.vm); err != nil {
+		return nil, toGRPC(fmt.Errorf("%s task %s (VM %s): %w", verb, id, t.vm, err))
+	}
+	t.status = to
+	if pause {
+		s.events.send(&eventstypes.TaskPaused{ContainerID: id})
+	} else {
+		s.events.send(&eventstypes.TaskResumed{ContainerID: id})
+	}
+	return &ptypes.Empty{}, nil
 }
 
 // Checkpoint checkpoints the task: not built yet.

@@ -214,3 +214,31 @@ func mustCreateStart(t *testing.T, h *harness, id string) {
 }
 
 func errdefsIs(err, kind error) bool { return err != nil && errors.Is(errgrpc.ToNative(err), kind) }
+
+// TestPauseResume pauses and resumes a running task's VM: the state
+// follows, each publishes its event, and a second pause is refused.
+func TestPauseResume(t *testing.T) {
+	h := newHarness(t, busyboxConfig)
+	h.d.block = true
+	ctx := t.Context()
+	mustCreateStart(t, h, "p1")
+	if _, err := h.s.Pause(ctx, &taskv3.PauseRequest{ID: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := h.s.State(ctx, &taskv3.StateRequest{ID: "p1"}); st.Status.String() != "PAUSED" || h.d.vms["default-p1"].vm.State != "paused" {
+		t.Errorf("after pause: task %v, VM %s", st.Status, h.d.vms["default-p1"].vm.State)
+	}
+	if _, err := h.s.Pause(ctx, &taskv3.PauseRequest{ID: "p1"}); !errdefsIs(err, cerrdefs.ErrFailedPrecondition) {
+		t.Errorf("second pause: %v, want failed precondition", err)
+	}
+	if _, err := h.s.Resume(ctx, &taskv3.ResumeRequest{ID: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/tasks/create", "/tasks/start", "/tasks/paused", "/tasks/resumed", "/tasks/exit", "/tasks/delete"}
+	if got := h.closeEvents(); !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+}

@@ -16,9 +16,10 @@ import (
 
 // TestContainerdShim runs containers through a real containerd (the
 // release the shim is built with) with the banger runtime: ctr run's
-// output arrives and its exit status is the container's; ctr task kill
-// gives the signal's status; after each, neither the VM, its tap, its
-// processes nor the shim are left.
+// output arrives and its exit status is the container's; a task pauses
+// and resumes; ctr task kill gives the signal's status; a SIGKILLed
+// shim's VM is removed by containerd's cleanup; after each, neither the
+// VM, its tap, its processes nor the shim are left.
 func TestContainerdShim(t *testing.T) {
 	f := env(t)
 	c := startContainerd(t, f)
@@ -49,6 +50,12 @@ func TestContainerdShim(t *testing.T) {
 		exited := make(chan error, 1)
 		go func() { exited <- run.Wait() }()
 		c.waitRunning(t, id, exited, &stderr)
+		for _, step := range []struct{ cmd, status string }{{"pause", "PAUSED"}, {"resume", "RUNNING"}} {
+			if out, errOut, code := c.ctr(t.Context(), "task", step.cmd, id); code != 0 {
+				t.Fatalf("ctr task %s: exit %d\n%s%s", step.cmd, code, out, errOut)
+			}
+			c.waitStatus(t, id, step.status, exited, &stderr)
+		}
 		if out, errOut, code := c.ctr(t.Context(), "task", "kill", "--signal", "SIGTERM", id); code != 0 {
 			t.Fatalf("ctr task kill: exit %d\n%s%s", code, out, errOut)
 		}
@@ -89,6 +96,12 @@ func TestContainerdShim(t *testing.T) {
 // when ctr run ends first (exited), with its stderr.
 func (c *containerd) waitRunning(t *testing.T, id string, exited <-chan error, stderr *bytes.Buffer) {
 	t.Helper()
+	c.waitStatus(t, id, "RUNNING", exited, stderr)
+}
+
+// waitStatus waits until containerd lists task id in status.
+func (c *containerd) waitStatus(t *testing.T, id, status string, exited <-chan error, stderr *bytes.Buffer) {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		select {
@@ -98,13 +111,13 @@ func (c *containerd) waitRunning(t *testing.T, id string, exited <-chan error, s
 		}
 		out, _, _ := c.ctr(t.Context(), "task", "ls")
 		for _, line := range strings.Split(out, "\n") {
-			if fields := strings.Fields(line); len(fields) == 3 && fields[0] == id && fields[2] == "RUNNING" {
+			if fields := strings.Fields(line); len(fields) == 3 && fields[0] == id && fields[2] == status {
 				return
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("task %s not running within 2 minutes", id)
+	t.Fatalf("task %s not %s within 2 minutes", id, status)
 }
 
 // assertGone checks that nothing of container id is left: no container
