@@ -34,6 +34,8 @@ type fakeDaemon struct {
 
 type fakeVM struct {
 	vm     api.VM
+	// received are the frames the client sent on the attachment.
+	received chan api.Frame
 	conn   net.Conn // the daemon's end of the attachment
 	signal chan int
 	done   chan struct{}
@@ -113,7 +115,17 @@ func (d *fakeDaemon) AttachVM(_ context.Context, ref string, _ bool) (io.ReadWri
 	d.mu.Lock()
 	v.conn = server
 	d.mu.Unlock()
-	go func() { _, _ = io.Copy(io.Discard, server) }() // stdin frames
+	v.received = make(chan api.Frame, 16)
+	go func() {
+		defer close(v.received)
+		for {
+			f, err := api.ReadFrame(server)
+			if err != nil {
+				return
+			}
+			v.received <- f
+		}
+	}()
 	return client, nil
 }
 

@@ -104,7 +104,7 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 	io := stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal}
 	t := newTask(r.ID, r.Bundle, VMName(s.ns, r.ID), img, io)
 	labels := map[string]string{LabelNamespace: s.ns, LabelID: r.ID}
-	req := api.CreateVMRequest{Name: t.vm, Spec: vmSpec(spec, img.Name, r.Stdin != "", labels)}
+	req := api.CreateVMRequest{Name: t.vm, Spec: vmSpec(spec, img.Name, r.Stdin != "", r.Terminal, labels)}
 	if _, err := s.daemon.CreateVM(ctx, req); err != nil {
 		s.dropImage(ctx, img)
 		return nil, toGRPC(fmt.Errorf("create VM %s for container %s: %w", t.vm, r.ID, err))

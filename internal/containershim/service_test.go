@@ -16,6 +16,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/fifo"
+
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 const busyboxConfig = `{"ociVersion":"1.2.0","process":{"args":["sh","-c","echo hello; exit 3"],
@@ -240,5 +242,55 @@ func TestPauseResume(t *testing.T) {
 	want := []string{"/tasks/create", "/tasks/start", "/tasks/paused", "/tasks/resumed", "/tasks/exit", "/tasks/delete"}
 	if got := h.closeEvents(); !slices.Equal(got, want) {
 		t.Errorf("events %v, want %v", got, want)
+	}
+}
+
+// TestStdinAndTerminal runs a task with a terminal and a stdin FIFO:
+// the VM gets both, what is written to stdin reaches the main process
+// and its end follows, and ResizePty sends the terminal's size.
+func TestStdinAndTerminal(t *testing.T) {
+	h := newHarness(t, busyboxConfig)
+	h.d.block = true
+	dir := t.TempDir()
+	stdin, stdout := filepath.Join(dir, "stdin"), filepath.Join(dir, "stdout")
+	for _, p := range []string{stdin, stdout} {
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := t.Context()
+	w, err := fifo.OpenFifo(ctx, stdin, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fifo.OpenFifo(ctx, stdout, syscall.O_RDONLY|syscall.O_NONBLOCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	req := &taskv3.CreateTaskRequest{ID: "i1", Bundle: h.bundle, Rootfs: overlay(t), Terminal: true, Stdin: stdin, Stdout: stdout}
+	if _, err := h.s.Create(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	v := h.d.vms["default-i1"]
+	if !v.vm.Spec.Interactive || !v.vm.Spec.TTY {
+		t.Errorf("VM spec %+v: want stdin (a FIFO was given) and a terminal", v.vm.Spec)
+	}
+	if _, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "i1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("hi\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Close()
+	want := []api.Frame{{Kind: api.FrameStdin, Data: []byte("hi\n")}, {Kind: api.FrameStdinEOF, Data: []byte{}}}
+	for _, wf := range want {
+		if f := <-v.received; f.Kind != wf.Kind || string(f.Data) != string(wf.Data) {
+			t.Fatalf("daemon got frame %d %q, want %d %q", f.Kind, f.Data, wf.Kind, wf.Data)
+		}
+	}
+	if _, err := h.s.ResizePty(ctx, &taskv3.ResizePtyRequest{ID: "i1", Width: 100, Height: 40}); err != nil {
+		t.Fatal(err)
+	}
+	if f := <-v.received; f.Kind != api.FrameResize || string(f.Data) != "40 100" {
+		t.Errorf("resize frame %d %q, want rows 40 cols 100", f.Kind, f.Data)
 	}
 }

@@ -54,16 +54,16 @@ func readSpec(dir string) (*specs.Spec, error) {
 
 // vmSpec is the VM a container's process runs as: its argv replaces the
 // image's entrypoint and cmd (containerd already merged them), with its
-// environment, directory and user; a terminal when the task has one,
-// stdin when containerd gives a FIFO for it.
-func vmSpec(s *specs.Spec, image string, stdin bool, labels map[string]string) api.VMSpec {
+// environment, directory and user; a terminal when the task or its
+// process asks for one, stdin when containerd gives a FIFO for it.
+func vmSpec(s *specs.Spec, image string, stdin, terminal bool, labels map[string]string) api.VMSpec {
 	p := s.Process
 	spec := api.VMSpec{
 		Image:       image,
 		Entrypoint:  append([]string(nil), p.Args...),
 		Env:         append([]string(nil), p.Env...),
 		WorkingDir:  p.Cwd,
-		TTY:         p.Terminal,
+		TTY:         terminal || p.Terminal,
 		Interactive: stdin,
 		Labels:      labels,
 	}
