@@ -33,12 +33,12 @@ type fakeDaemon struct {
 }
 
 type fakeVM struct {
-	vm     api.VM
+	vm api.VM
 	// received are the frames the client sent on the attachment.
 	received chan api.Frame
-	conn   net.Conn // the daemon's end of the attachment
-	signal chan int
-	done   chan struct{}
+	conn     net.Conn // the daemon's end of the attachment
+	signal   chan int
+	done     chan struct{}
 }
 
 func newFakeDaemon() *fakeDaemon {
