@@ -30,6 +30,8 @@ type fakeDaemon struct {
 	code     int
 	block    bool
 	startErr error
+	// beforeImport runs as an import starts (another shim's import, say).
+	beforeImport func()
 }
 
 type fakeVM struct {
@@ -55,12 +57,20 @@ func (d *fakeDaemon) Image(_ context.Context, name string) (api.Image, error) {
 }
 
 func (d *fakeDaemon) ImportImage(_ context.Context, name string, tarball io.Reader) (api.Image, error) {
+	if d.beforeImport != nil {
+		d.beforeImport()
+	}
 	b, err := io.ReadAll(tarball)
 	if err != nil {
 		return api.Image{}, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	for _, v := range d.vms {
+		if v.vm.Spec.Image == name {
+			return api.Image{}, fmt.Errorf("%w: image %s is used by vm %s", errdefs.ErrConflict, name, v.vm.Name)
+		}
+	}
 	d.images[name] = b
 	return api.Image{Name: name}, nil
 }

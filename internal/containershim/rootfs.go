@@ -78,6 +78,11 @@ func (s *Service) resolveImage(ctx context.Context, ns, id, bundle string, mount
 		defer func() { _ = s.mounter.Unmount(target) }()
 	}
 	if err := s.importTree(ctx, img.Name, target); err != nil {
+		// Another container of the image may have imported it meanwhile
+		// (and its VM now uses it, so this import cannot replace it).
+		if _, lookErr := s.daemon.Image(ctx, img.Name); !img.Private && lookErr == nil {
+			return img, nil
+		}
 		return rootfsImage{}, fmt.Errorf("import the root file system of container %s: %w", id, err)
 	}
 	return img, nil

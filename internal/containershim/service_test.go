@@ -294,3 +294,26 @@ func TestStdinAndTerminal(t *testing.T) {
 		t.Errorf("resize frame %d %q, want rows 40 cols 100", f.Kind, f.Data)
 	}
 }
+
+// TestConcurrentImportOfOneImage: another container of the same image
+// imported it (and runs of it) while this one was importing: the import
+// is refused, and this container uses that image.
+func TestConcurrentImportOfOneImage(t *testing.T) {
+	h := newHarness(t, busyboxConfig)
+	mounts := overlay(t)
+	other := newHarness(t, busyboxConfig)
+	other.d = h.d
+	other.s.daemon = h.d
+	h.d.beforeImport = func() {
+		h.d.beforeImport = nil
+		if _, err := other.s.Create(t.Context(), &taskv3.CreateTaskRequest{ID: "first", Bundle: other.bundle, Rootfs: mounts}); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := h.s.Create(t.Context(), &taskv3.CreateTaskRequest{ID: "second", Bundle: h.bundle, Rootfs: mounts}); err != nil {
+		t.Fatalf("create while another container imported the image: %v", err)
+	}
+	if a, b := h.d.vms["default-first"].vm.Spec.Image, h.d.vms["default-second"].vm.Spec.Image; a != b || len(h.d.images) != 1 {
+		t.Errorf("images %q and %q, %d in the catalog; want one shared", a, b, len(h.d.images))
+	}
+}
