@@ -2,6 +2,7 @@ package containershim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -126,10 +127,32 @@ func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	if err := d.RemoveImage(ctx, imageRepo+":"+name); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		log.G(ctx).WithError(err).Warn("remove the task's image")
 	}
-	if cwd, err := os.Getwd(); err == nil && m.Mounter != nil {
-		_ = m.Mounter.Unmount(filepath.Join(cwd, "rootfs"))
+	if cwd, err := os.Getwd(); err == nil {
+		if m.Mounter != nil {
+			_ = m.Mounter.Unmount(filepath.Join(cwd, "rootfs"))
+		}
+		removeDeadSocket(ctx, cwd)
 	}
 	return st, nil
+}
+
+// removeDeadSocket removes the socket of the bundle's shim when nothing
+// serves it any more: a killed shim could not remove it itself. The
+// address is the one containerd recorded in the bundle's bootstrap.json.
+func removeDeadSocket(ctx context.Context, bundle string) {
+	data, err := os.ReadFile(filepath.Join(bundle, "bootstrap.json")) //nolint:gosec // containerd's bundle
+	if err != nil {
+		return
+	}
+	var res struct {
+		Address string `json:"address"`
+	}
+	if json.Unmarshal(data, &res) != nil || res.Address == "" || shim.CanConnect(res.Address) {
+		return
+	}
+	if err := shim.RemoveSocket(res.Address); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.G(ctx).WithError(err).Warn("remove the dead shim's socket")
+	}
 }
 
 // Info answers the runtime's name and version.

@@ -2,6 +2,10 @@ package containershim
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
@@ -39,5 +43,35 @@ func TestStopAfterDeadShim(t *testing.T) {
 	}
 	if _, err := mgr.Stop(context.Background(), "dead"); err == nil {
 		t.Error("stop without a namespace succeeded")
+	}
+}
+
+// TestRemoveDeadSocket removes the socket bootstrap.json names when
+// nothing listens on it, and keeps a live one.
+func TestRemoveDeadSocket(t *testing.T) {
+	dir, err := os.MkdirTemp("", "shimsock") //nolint:usetesting // t.TempDir is too long a path for a socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	for _, live := range []bool{false, true} {
+		sock := filepath.Join(dir, fmt.Sprintf("s%v", live))
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !live {
+			l.(*net.UnixListener).SetUnlinkOnClose(false)
+			_ = l.Close()
+		} else {
+			defer func() { _ = l.Close() }()
+		}
+		if err := os.WriteFile(filepath.Join(dir, "bootstrap.json"), fmt.Appendf(nil, `{"version":3,"address":"unix://%s","protocol":"ttrpc"}`, sock), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		removeDeadSocket(t.Context(), dir)
+		if _, err := os.Stat(sock); (err == nil) != live {
+			t.Errorf("live %v: socket exists %v after removeDeadSocket", live, err == nil)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -131,6 +132,23 @@ func (c *containerd) pullBusybox(t *testing.T) string {
 		t.Fatalf("ctr images pull %s: exit %d\n%s%s", ref, code, out, errOut)
 	}
 	return ref
+}
+
+// shimSocket is the path of the socket of task id's shim, as containerd
+// recorded it in the bundle.
+func (c *containerd) shimSocket(t *testing.T, id string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(c.dir, "state", "io.containerd.runtime.v2.task", "default", id, "bootstrap.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil || !strings.HasPrefix(res.Address, "unix://") {
+		t.Fatalf("bootstrap.json %s: %v; want a unix:// address", data, err)
+	}
+	return strings.TrimPrefix(res.Address, "unix://")
 }
 
 // busyboxLayer is the busybox root file system as one gzipped layer.

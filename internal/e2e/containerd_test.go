@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -73,6 +74,7 @@ func TestContainerdShim(t *testing.T) {
 			t.Fatalf("ctr run -d: exit %d\n%s%s", code, out, errOut)
 		}
 		c.waitRunning(t, id, nil, nil)
+		socket := c.shimSocket(t, id)
 		for _, pid := range c.shimPids(id) {
 			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
@@ -87,6 +89,9 @@ func TestContainerdShim(t *testing.T) {
 		}
 		if out, errOut, code := c.ctr(t.Context(), "containers", "rm", id); code != 0 {
 			t.Errorf("ctr containers rm: exit %d\n%s%s", code, out, errOut)
+		}
+		if _, err := os.Stat(socket); err == nil {
+			t.Errorf("the killed shim's socket %s is left", socket)
 		}
 		c.assertGone(t, f, id, vm())
 	})
