@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
@@ -18,7 +19,7 @@ import (
 // TestContainerdShim runs containers through a real containerd (the
 // release the shim is built with) with the banger runtime: ctr run's
 // output arrives and its exit status is the container's; a task pauses
-// and resumes; ctr task kill gives the signal's status; a SIGKILLed
+// and resumes and has metrics; ctr task kill gives the signal's status; a SIGKILLed
 // shim's VM is removed by containerd's cleanup; after each, neither the
 // VM, its tap, its processes nor the shim are left.
 func TestContainerdShim(t *testing.T) {
@@ -57,6 +58,7 @@ func TestContainerdShim(t *testing.T) {
 			}
 			c.waitStatus(t, id, step.status, exited, &stderr)
 		}
+		c.assertMetrics(t, id)
 		if out, errOut, code := c.ctr(t.Context(), "task", "kill", "--signal", "SIGTERM", id); code != 0 {
 			t.Fatalf("ctr task kill: exit %d\n%s%s", code, out, errOut)
 		}
@@ -95,6 +97,25 @@ func TestContainerdShim(t *testing.T) {
 		}
 		c.assertGone(t, f, id, vm())
 	})
+}
+
+// assertMetrics checks that ctr task metrics decodes the task's sample:
+// the guest's memory in use and its total.
+func (c *containerd) assertMetrics(t *testing.T, id string) {
+	t.Helper()
+	out, errOut, code := c.ctr(t.Context(), "task", "metrics", "--format", "json", id)
+	if code != 0 {
+		t.Fatalf("ctr task metrics: exit %d\n%s%s", code, out, errOut)
+	}
+	var m struct {
+		Memory struct {
+			Usage      uint64 `json:"usage"`
+			UsageLimit uint64 `json:"usage_limit"`
+		} `json:"memory"`
+	}
+	if err := json.Unmarshal([]byte(out), &m); err != nil || m.Memory.Usage == 0 || m.Memory.UsageLimit < m.Memory.Usage {
+		t.Errorf("ctr task metrics: %v\n%s; want the guest's memory use under its total", err, out)
+	}
 }
 
 // waitRunning waits until containerd lists task id as running; it fails
