@@ -1,6 +1,6 @@
 # banger — build, test, lint and benchmark.
 #
-#   make build        static binaries into ./bin
+#   make build        static binaries into ./bin (banger, banger-agent, containerd-shim-banger-v2)
 #   make test         install what the tests need, then run every test tier and the fuzz targets
 #   make fuzz         every fuzz target for FUZZTIME (default 3s) each
 #   make lint         golangci-lint (pinned, installed here) and shellcheck
@@ -35,7 +35,7 @@ SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
 all: build
 
-build: bin/banger bin/banger-agent
+build: bin/banger bin/banger-agent bin/containerd-shim-banger-v2
 
 bin/%: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*

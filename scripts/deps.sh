@@ -49,3 +49,7 @@ if ! command -v go >/dev/null; then
 	fi
 	exit 1
 fi
+
+# containerd and ctr for the containerd shim's tests: built at the
+# release go.mod pins (Debian's 1.6 cannot run a v2 shim; see the script).
+"$(dirname "$0")/containerd.sh" >/dev/null

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
@@ -99,15 +98,7 @@ func TestRunExitCodes(t *testing.T) {
 // whose config names no os or architecture — and boots it.
 func TestPullAndRunImageWithoutPlatform(t *testing.T) {
 	f := env(t)
-	tarball, err := os.ReadFile(busyboxTar(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer, err := rt.LayerFromTar(tarball, rt.Gzip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	img, err := mutate.AppendLayers(empty.Image, busyboxLayer(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/bangerdev/banger/pkg/api"
@@ -69,15 +68,15 @@ func (c *Client) dialAttach(ctx context.Context, ref string, q api.AttachVMQuery
 // its stdin and terminal size to the daemon. It closes conn.
 func streamAttach(ctx context.Context, conn net.Conn, cfg AttachConfig) (AttachResult, error) {
 	defer func() { _ = conn.Close() }()
-	w := &frameWriter{w: conn}
+	w := api.NewFrameWriter(conn)
 	var detached atomic.Bool
 	stopCtx := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stopCtx()
 	if t := cfg.TTY; t != nil {
-		_ = w.write(api.FrameResize, fmt.Appendf(nil, "%d %d", t.Rows, t.Cols))
+		_ = w.Send(api.FrameResize, fmt.Appendf(nil, "%d %d", t.Rows, t.Cols))
 		go func() {
 			for ws := range t.Resize {
-				if w.write(api.FrameResize, fmt.Appendf(nil, "%d %d", ws.Rows, ws.Cols)) != nil {
+				if w.Send(api.FrameResize, fmt.Appendf(nil, "%d %d", ws.Rows, ws.Cols)) != nil {
 					return
 				}
 			}
@@ -92,7 +91,7 @@ func streamAttach(ctx context.Context, conn net.Conn, cfg AttachConfig) (AttachR
 			buf := make([]byte, 32<<10)
 			for {
 				n, err := in.Read(buf)
-				if n > 0 && w.write(api.FrameStdin, buf[:n]) != nil {
+				if n > 0 && w.Send(api.FrameStdin, buf[:n]) != nil {
 					return
 				}
 				if errors.Is(err, errDetach) {
@@ -101,7 +100,7 @@ func streamAttach(ctx context.Context, conn net.Conn, cfg AttachConfig) (AttachR
 					return
 				}
 				if err != nil {
-					_ = w.write(api.FrameStdinEOF, nil)
+					_ = w.Send(api.FrameStdinEOF, nil)
 					return
 				}
 			}
@@ -152,18 +151,6 @@ func writeOutput(f api.Frame, stdout, stderr io.Writer) error {
 	}
 	_, err := w.Write(f.Data)
 	return err
-}
-
-// frameWriter serializes frames from several goroutines.
-type frameWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (f *frameWriter) write(kind api.FrameKind, data []byte) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return api.WriteFrame(f.w, kind, data)
 }
 
 // errDetach is what a detachReader returns once the keys were typed.

@@ -1,0 +1,25 @@
+// Package containershim is banger's containerd runtime shim v2
+// (io.containerd.banger.v2, the binary containerd-shim-banger-v2): it
+// serves containerd's task API (v3, over ttrpc) and runs each container
+// task as one banger VM, as a client of the daemon's API — it implements
+// nothing of a VM's life itself.
+//
+// The pieces:
+//
+//   - Manager is the shim binary's life, as containerd's shim package
+//     drives it: `start` spawns the long-running server and answers the
+//     bootstrap result; `delete` (run by containerd after a shim died)
+//     removes the task's VM from its name alone.
+//   - Service is the task API: Create reads the bundle's config.json
+//     (spec.go), makes the root file system a banger image (rootfs.go: the
+//     snapshotter's mounts streamed as a tar to the daemon's import, or the
+//     CRI image pulled by name) and records the VM; Start attaches to the
+//     main process, boots the VM and copies between the attachment and
+//     the FIFOs containerd gives (stdio.go); the exit is read from the
+//     attachment, and events go out in order (events.go).
+//   - Daemon is everything Service asks of banger's daemon, a small
+//     interface (daemon.go) that tests replace with a fake.
+//
+// A VM is named from the containerd namespace and the container id
+// (VMName), so the delete action of a dead shim finds it again.
+package containershim

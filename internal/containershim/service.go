@@ -1,0 +1,260 @@
+package containershim
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	eventstypes "github.com/containerd/containerd/api/events"
+	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
+	taskapi "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/v2/core/events"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/pkg/protobuf"
+	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
+	"github.com/containerd/log"
+	"github.com/containerd/ttrpc"
+
+	"github.com/bangerdev/banger/pkg/api"
+)
+
+// Options are what a Service runs with.
+type Options struct {
+	Daemon    Daemon
+	Mounter   Mounter
+	Publisher events.Publisher
+	// Namespace is the containerd namespace the shim serves.
+	Namespace string
+	// Shutdown ends the shim process (Shutdown's request once no task is
+	// left).
+	Shutdown func()
+}
+
+// Service is containerd's task API (v3) over banger VMs: one VM per
+// container task.
+type Service struct {
+	daemon   Daemon
+	mounter  Mounter
+	events   *eventQueue
+	ns       string
+	shutdown func()
+
+	mu    sync.Mutex
+	tasks map[string]*task
+}
+
+var _ taskv3.TTRPCTaskService = (*Service)(nil)
+
+// NewService returns the task service; ctx bounds its event publishing.
+func NewService(ctx context.Context, o Options) *Service {
+	return &Service{
+		daemon: o.Daemon, mounter: o.Mounter, events: newEventQueue(ctx, o.Publisher),
+		ns: o.Namespace, shutdown: o.Shutdown, tasks: map[string]*task{},
+	}
+}
+
+// RegisterTTRPC serves the task API on srv.
+func (s *Service) RegisterTTRPC(srv *ttrpc.Server) error {
+	taskv3.RegisterTTRPCTaskService(srv, s)
+	return nil
+}
+
+// Close publishes the events still queued.
+func (s *Service) Close() { s.events.close() }
+
+// get answers the task id, or the error containerd expects for none.
+func (s *Service) get(id string) (*task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.tasks[id]; ok {
+		return t, nil
+	}
+	return nil, notFound("task %s", id)
+}
+
+// main answers task id when execID names its main process (""): the
+// only process a task has until exec is built.
+func (s *Service) main(id, execID string) (*task, error) {
+	if execID != "" {
+		return nil, notFound("exec %s of task %s", execID, id)
+	}
+	return s.get(id)
+}
+
+// Create makes the container's image and records its VM (not started).
+func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*taskv3.CreateTaskResponse, error) {
+	if r.Checkpoint != "" {
+		return nil, unsupported("task %s: restoring a checkpoint", r.ID)
+	}
+	s.mu.Lock()
+	_, exists := s.tasks[r.ID]
+	s.mu.Unlock()
+	if exists {
+		return nil, toGRPC(fmt.Errorf("%w: task %s", errAlreadyExists, r.ID))
+	}
+	spec, err := readSpec(r.Bundle)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	img, err := s.resolveImage(ctx, s.ns, r.ID, r.Bundle, mount.FromProto(r.Rootfs), spec.Annotations)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	io := stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal}
+	t := newTask(r.ID, r.Bundle, VMName(s.ns, r.ID), img, io)
+	labels := map[string]string{LabelNamespace: s.ns, LabelID: r.ID}
+	req := api.CreateVMRequest{Name: t.vm, Spec: vmSpec(spec, img.Name, r.Stdin != "", r.Terminal, labels)}
+	if _, err := s.daemon.CreateVM(ctx, req); err != nil {
+		s.dropImage(ctx, img)
+		return nil, toGRPC(fmt.Errorf("create VM %s for container %s: %w", t.vm, r.ID, err))
+	}
+	s.mu.Lock()
+	s.tasks[r.ID] = t
+	s.mu.Unlock()
+	s.events.send(&eventstypes.TaskCreate{
+		ContainerID: r.ID, Bundle: r.Bundle, Rootfs: r.Rootfs, Checkpoint: r.Checkpoint,
+		IO: &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
+	})
+	return &taskv3.CreateTaskResponse{}, nil
+}
+
+// Start attaches to the VM's main process, boots the VM and copies its
+// stdio until it exits.
+func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.StartResponse, error) {
+	t, err := s.main(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	if st, _, _, _ := t.state(); st != taskapi.Status_CREATED {
+		return nil, toGRPC(fmt.Errorf("%w: task %s is %s, not created", errFailedPrecondition, r.ID, st))
+	}
+	in, out, errw, err := openFIFOs(ctx, t.io)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	conn, err := s.daemon.AttachVM(ctx, t.vm, in != nil)
+	if err == nil {
+		var vm api.VM
+		if vm, err = s.daemon.StartVM(ctx, t.vm); err == nil {
+			t.mu.Lock()
+			t.status, t.pid, t.conn, t.frames = taskapi.Status_RUNNING, uint32(vm.Runtime.PID), conn, api.NewFrameWriter(conn) //nolint:gosec // a pid
+			t.mu.Unlock()
+		} else {
+			_ = conn.Close()
+		}
+	}
+	if err != nil {
+		for _, c := range []interface{ Close() error }{in, out, errw} {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+		return nil, toGRPC(fmt.Errorf("start VM %s of task %s: %w", t.vm, r.ID, err))
+	}
+	_, pid, _, _ := t.state()
+	s.events.send(&eventstypes.TaskStart{ContainerID: r.ID, Pid: pid})
+	if in != nil {
+		go func() { copyInput(in, t.frames); _ = in.Close() }()
+	}
+	go s.watch(context.WithoutCancel(ctx), t, out, errw)
+	return &taskv3.StartResponse{Pid: pid}, nil
+}
+
+// Wait answers once the main process has exited.
+func (s *Service) Wait(ctx context.Context, r *taskv3.WaitRequest) (*taskv3.WaitResponse, error) {
+	t, err := s.main(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-t.exited:
+	case <-ctx.Done():
+		return nil, toGRPC(ctx.Err())
+	}
+	_, _, code, at := t.state()
+	return &taskv3.WaitResponse{ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}, nil //nolint:gosec // 0-255
+}
+
+// Kill sends a signal to the main process. A task never started has no
+// process: it is recorded as ended by that signal.
+func (s *Service) Kill(ctx context.Context, r *taskv3.KillRequest) (*ptypes.Empty, error) {
+	t, err := s.main(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	switch st, _, _, _ := t.state(); st {
+	case taskapi.Status_STOPPED:
+		return nil, notFound("task %s: process already finished", r.ID)
+	case taskapi.Status_CREATED:
+		t.exit(128+int(r.Signal), time.Now(), s.events)
+		return &ptypes.Empty{}, nil
+	}
+	if err := s.daemon.KillVM(ctx, t.vm, int(r.Signal)); err != nil {
+		return nil, toGRPC(fmt.Errorf("signal %d to task %s (VM %s): %w", r.Signal, r.ID, t.vm, err))
+	}
+	return &ptypes.Empty{}, nil
+}
+
+// deleteWait bounds how long Delete waits for a removed VM's exit to be
+// recorded, so TaskExit goes out before TaskDelete.
+const deleteWait = 10 * time.Second
+
+// Delete removes the task's VM (an absent one is fine) and its private
+// image, and answers the exit.
+func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.DeleteResponse, error) {
+	t, err := s.main(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	if err := removeVM(ctx, s.daemon, t.vm); err != nil {
+		return nil, toGRPC(fmt.Errorf("remove VM %s of task %s: %w", t.vm, r.ID, err))
+	}
+	if st, _, _, _ := t.state(); st == taskapi.Status_RUNNING || st == taskapi.Status_PAUSED {
+		select {
+		case <-t.exited:
+		case <-time.After(deleteWait):
+			t.exit(exitUnknown, time.Now(), s.events)
+		}
+	}
+	s.dropImage(ctx, t.image)
+	s.mu.Lock()
+	delete(s.tasks, r.ID)
+	s.mu.Unlock()
+	_, pid, code, at := t.state()
+	if at.IsZero() {
+		at = time.Now()
+	}
+	status, exitedAt := uint32(code), protobuf.ToTimestamp(at) //nolint:gosec // exit statuses are 0-255
+	s.events.send(&eventstypes.TaskDelete{ContainerID: r.ID, ID: r.ID, Pid: pid, ExitStatus: status, ExitedAt: exitedAt})
+	return &taskv3.DeleteResponse{Pid: pid, ExitStatus: status, ExitedAt: exitedAt}, nil
+}
+
+// dropImage removes a container's private image; a shared one stays for
+// the next container of the image.
+func (s *Service) dropImage(ctx context.Context, img rootfsImage) {
+	if !img.Private {
+		return
+	}
+	if err := s.daemon.RemoveImage(ctx, img.Name); err != nil {
+		log.G(ctx).WithError(err).WithField("image", img.Name).Warn("remove the container's image")
+	}
+}
+
+// State answers the task's status.
+func (s *Service) State(_ context.Context, r *taskv3.StateRequest) (*taskv3.StateResponse, error) {
+	t, err := s.main(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	st, pid, code, at := t.state()
+	resp := &taskv3.StateResponse{
+		ID: r.ID, Bundle: t.bundle, Pid: pid, Status: st,
+		Stdin: t.io.stdin, Stdout: t.io.stdout, Stderr: t.io.stderr, Terminal: t.io.terminal,
+		ExitStatus: uint32(code), //nolint:gosec // 0-255
+	}
+	if st == taskapi.Status_STOPPED {
+		resp.ExitedAt = protobuf.ToTimestamp(at)
+	}
+	return resp, nil
+}
