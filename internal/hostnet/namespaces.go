@@ -134,6 +134,31 @@ func (x *Namespaces) Sweep(ctx context.Context, vmID string) error {
 	return errors.Join(errs...)
 }
 
+// NsTap is one of banger's taps in a network namespace.
+type NsTap struct {
+	Path string `json:"path"`
+	Tap  string `json:"tap"`
+}
+
+// Taps lists banger's taps ("bg-…") in every namespace `ip netns` knows:
+// the leak check's scan, which needs no record. Namespaces known only by
+// a process (/proc/PID/ns/net) are found through the VMs' records.
+func (x *Namespaces) Taps(ctx context.Context) []NsTap {
+	var out []NsTap
+	for _, p := range x.edge.named() {
+		st, _, err := x.edge.state(ctx, p, 0)
+		if err != nil {
+			continue
+		}
+		for _, l := range st.Links {
+			if strings.HasPrefix(l.Name, TapPrefix) {
+				out = append(out, NsTap{Path: p, Tap: l.Name})
+			}
+		}
+	}
+	return out
+}
+
 // guestDNS is what a guest in the namespace at path resolves with: the
 // resolvers of /etc/netns/NAME/resolv.conf for a namespace `ip netns`
 // named (what `ip netns exec` shows its processes), else the host's;

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/units"
 	"github.com/bangerdev/banger/internal/vmm"
@@ -179,8 +180,15 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 	if err := vmm.CheckChoice(sp.VMM); err != nil {
 		errs = append(errs, err)
 	}
-	if sp.Network != NetworkDefault && sp.Network != NetworkNone {
-		bad("network %q: want none or the default", sp.Network)
+	if _, ok, err := hostnet.ParseNetns(sp.Network); ok {
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if len(sp.Ports) > 0 {
+			bad("--publish does not apply with --network %s: banger publishes ports only from its own bridge; the namespace's owner routes to the VM (a Kubernetes Service, CNI's portmap)", sp.Network)
+		}
+	} else if sp.Network != NetworkDefault && sp.Network != NetworkNone {
+		bad("network %q: want none, netns:PATH[:IFACE] or the default", sp.Network)
 	}
 	for _, t := range sp.Tmpfs {
 		p, opts, _ := strings.Cut(t, ":")
