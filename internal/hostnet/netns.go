@@ -61,6 +61,13 @@ func ParseNetns(mode string) (t NetnsTarget, ok bool, err error) {
 	return t, true, nil
 }
 
+// NetnsPortsError refuses published ports for a VM in the namespace of
+// mode: banger's NAT and DNAT live on its bridge, which such a VM is not
+// on.
+func NetnsPortsError(mode string) error {
+	return fmt.Errorf("%w: --publish does not apply with --network %s: banger publishes ports only from its own bridge; the namespace's owner routes to the VM (a Kubernetes Service, CNI's portmap)", errdefs.ErrInvalid, mode)
+}
+
 func validIfName(s string) bool {
 	return len(s) >= 1 && len(s) <= 15 && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t\n\x00")
 }

@@ -185,7 +185,7 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 			errs = append(errs, err)
 		}
 		if len(sp.Ports) > 0 {
-			bad("--publish does not apply with --network %s: banger publishes ports only from its own bridge; the namespace's owner routes to the VM (a Kubernetes Service, CNI's portmap)", sp.Network)
+			errs = append(errs, hostnet.NetnsPortsError(sp.Network))
 		}
 	} else if sp.Network != NetworkDefault && sp.Network != NetworkNone {
 		bad("network %q: want none, netns:PATH[:IFACE] or the default", sp.Network)
