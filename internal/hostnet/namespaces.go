@@ -134,10 +134,12 @@ func (x *Namespaces) Sweep(ctx context.Context, vmID string) error {
 	return errors.Join(errs...)
 }
 
-// NsTap is one of banger's taps in a network namespace.
+// NsTap is one of banger's taps in a network namespace; Inode is the
+// namespace's (one namespace may have several paths).
 type NsTap struct {
-	Path string `json:"path"`
-	Tap  string `json:"tap"`
+	Path  string `json:"path"`
+	Inode uint64 `json:"inode"`
+	Tap   string `json:"tap"`
 }
 
 // Taps lists banger's taps ("bg-…") in every namespace `ip netns` knows:
@@ -146,13 +148,13 @@ type NsTap struct {
 func (x *Namespaces) Taps(ctx context.Context) []NsTap {
 	var out []NsTap
 	for _, p := range x.edge.named() {
-		st, _, err := x.edge.state(ctx, p, 0)
+		st, ino, err := x.edge.state(ctx, p, 0)
 		if err != nil {
 			continue
 		}
 		for _, l := range st.Links {
 			if strings.HasPrefix(l.Name, TapPrefix) {
-				out = append(out, NsTap{Path: p, Tap: l.Name})
+				out = append(out, NsTap{Path: p, Inode: ino, Tap: l.Name})
 			}
 		}
 	}

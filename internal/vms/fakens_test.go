@@ -74,7 +74,7 @@ func (n fakeNamespaces) Taps(context.Context) []hostnet.NsTap {
 	defer n.h.mu.Unlock()
 	var out []hostnet.NsTap
 	for id, p := range n.h.nsTaps {
-		out = append(out, hostnet.NsTap{Path: p, Tap: hostnet.TapName(id)})
+		out = append(out, hostnet.NsTap{Path: p, Inode: 4026532, Tap: hostnet.TapName(id)})
 	}
 	return out
 }

@@ -105,7 +105,11 @@ func (s *Service) netnsObjects(ctx context.Context, vms []VM, known map[string]b
 	if s.Namespaces == nil {
 		return
 	}
-	seen := map[string]bool{}
+	type key struct {
+		ino uint64
+		tap string
+	}
+	seen := map[key]bool{}
 	for _, vm := range vms {
 		rec, err := handles.Open(filepath.Join(s.Layout.VM(vm.ID), handles.FileName), vm.ID)
 		if err != nil || rec.Netns == nil {
@@ -118,15 +122,17 @@ func (s *Service) netnsObjects(ctx context.Context, vms []VM, known map[string]b
 			continue
 		}
 		if len(left) > 0 {
-			seen[h.Path+"\x00"+h.Tap] = true
+			seen[key{h.Inode, h.Tap}] = true
 			add(h.Tap+" in "+h.Path, vm.ID, func() error { return s.Namespaces.Detach(ctx, h) })
 		}
 	}
 	for _, t := range s.Namespaces.Taps(ctx) {
 		owner := strings.TrimPrefix(t.Tap, hostnet.TapPrefix)
-		if seen[t.Path+"\x00"+t.Tap] || !known[owner] {
+		if seen[key{t.Inode, t.Tap}] || !known[owner] {
 			continue
 		}
-		add(t.Tap+" in "+t.Path, owner, func() error { return s.Namespaces.Detach(ctx, hostnet.NetnsHandles{Path: t.Path, Tap: t.Tap}) })
+		add(t.Tap+" in "+t.Path, owner, func() error {
+			return s.Namespaces.Detach(ctx, hostnet.NetnsHandles{Path: t.Path, Inode: t.Inode, Tap: t.Tap})
+		})
 	}
 }

@@ -175,6 +175,10 @@ func TestNetnsInventoryAndGC(t *testing.T) {
 	if !slices.Contains(objs, want) {
 		t.Errorf("inventory of a running VM lacks %+v: %+v", want, objs)
 	}
+	// Found through the record and the scan of named namespaces: once.
+	if n := len(slices.DeleteFunc(objs, func(o HostObject) bool { return o.Kind != "netns-tap" })); n != 1 {
+		t.Errorf("inventory lists the tap %d times", n)
+	}
 	if rep := f.s.sweep(context.Background(), true); slices.ContainsFunc(rep.Objects, func(o HostObject) bool { return o.Kind == "netns-tap" }) {
 		t.Errorf("gc would remove a running VM's tap: %+v", rep)
 	}
