@@ -12,6 +12,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
@@ -193,5 +194,58 @@ func TestNetnsInventoryAndGC(t *testing.T) {
 	}
 	if len(f.h.nsTaps) != 0 {
 		t.Errorf("taps left %v", f.h.nsTaps)
+	}
+}
+
+// twoBackends is auto's order over a backend without Capabilities.Netns
+// and one with it.
+type twoBackends struct{ first, second *namedBackend }
+
+type namedBackend struct {
+	*fakeBackend
+	name string
+}
+
+func (b namedBackend) Name() string { return b.name }
+
+func (t twoBackends) Pick(_ context.Context, choice string) (vmm.Backend, vmm.Probe, error) {
+	switch choice {
+	case "", vmm.Auto, t.first.name:
+		return t.first, vmm.Probe{Available: true}, nil
+	case t.second.name:
+		return t.second, vmm.Probe{Available: true}, nil
+	}
+	return nil, vmm.Probe{}, errdefs.ErrNotFound
+}
+
+func (t twoBackends) Get(name string) (vmm.Backend, bool) {
+	b, _, err := t.Pick(context.Background(), name)
+	return b, err == nil
+}
+
+func (t twoBackends) Backends() []vmm.Backend { return []vmm.Backend{t.first, t.second} }
+
+// Auto picks, for a VM in a namespace, the first backend that can reach
+// a tap there; a VM on the bridge, or one naming its backend, gets what
+// it always got.
+func TestNetnsAutoPicksACapableBackend(t *testing.T) {
+	f := newFixture(t)
+	plain := &namedBackend{&fakeBackend{h: f.h, caps: f.b.caps}, "fast"}
+	able := &namedBackend{&fakeBackend{h: f.h, caps: f.b.caps}, "able"}
+	able.caps.Netns = true
+	f.s.Backends = twoBackends{plain, able}
+	for _, tc := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Network: podNetns}, "able"},
+		{Spec{Network: podNetns, VMM: vmm.Auto}, "able"},
+		{Spec{}, "fast"},
+		{Spec{Network: podNetns, VMM: "fast"}, "fast"},
+	} {
+		rt := &Runtime{VM: VM{Spec: tc.spec}}
+		if err := (backendStage{f.s.Backends}).Acquire(context.Background(), rt); err != nil || rt.Backend.Name() != tc.want {
+			t.Errorf("spec %+v: backend %v, %v; want %s", tc.spec, rt.Backend, err, tc.want)
+		}
 	}
 }
