@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
-	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -47,7 +44,7 @@ func TestNetnsAttach(t *testing.T) {
 	}
 
 	// B → guest: the pod's address answers from inside the VM.
-	if got := httpGetIn(t, p.B, p.AddrA); got != "hello-from-the-guest\n" {
+	if got := wgetIn(t, p.B, "http://"+p.AddrA+"/"); got != "hello-from-the-guest\n" {
 		t.Errorf("GET http://%s/ from %s: %q", p.AddrA, p.B, got)
 	}
 	// guest → B, through the pod's default route.
@@ -118,37 +115,19 @@ func listenIn(t *testing.T, ns, addr, reply string) <-chan int {
 	return served
 }
 
-// httpGetIn GETs url from inside the namespace ns, retrying while the
-// guest's server starts. The socket is made on the thread inside ns
-// (net/http would dial from another goroutine, on another thread).
-func httpGetIn(t *testing.T, ns, host string) string {
+// wgetIn runs `ip netns exec NS wget -qO- URL` (what the README shows),
+// retrying while the guest's server starts.
+func wgetIn(t *testing.T, ns, url string) string {
 	t.Helper()
-	var body string
-	err := testutil.InNetns(ns, func() error {
-		var last error
-		for range 50 {
-			c, err := net.DialTimeout("tcp4", net.JoinHostPort(host, "80"), 3*time.Second) //nolint:noctx // a test's own namespace
-			if err == nil {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: "+host+"\r\n\r\n"); err != nil {
-					return err
-				}
-				r, err := http.ReadResponse(bufio.NewReader(c), nil)
-				if err != nil {
-					return err
-				}
-				b, err := io.ReadAll(r.Body)
-				body = string(b)
-				return err
-			}
-			last = err
-			time.Sleep(200 * time.Millisecond)
+	var out []byte
+	var err error
+	for range 50 {
+		out, err = exec.Command("ip", "netns", "exec", ns, "wget", "-qO-", "-T", "3", url).CombinedOutput() //nolint:noctx // a test's own namespace
+		if err == nil {
+			return string(out)
 		}
-		return fmt.Errorf("connect to %s:80: %w", host, last)
-	})
-	if err != nil {
-		t.Fatal(err)
+		time.Sleep(200 * time.Millisecond)
 	}
-	return body
+	t.Fatalf("wget %s in %s: %v\n%s", url, ns, err, out)
+	return ""
 }
