@@ -150,8 +150,6 @@ func (nsNetlink) named() []string {
 
 func runNsOp(op linkOp) error {
 	switch o := op.(type) {
-	case opAddNsTap:
-		return addNsTap(o)
 	case opAddIngress:
 		return withLink(o.Link, func(l netlink.Link) error { return netlink.QdiscAdd(ingressOf(l)) })
 	case opDelIngress:
@@ -169,29 +167,6 @@ func runNsOp(op linkOp) error {
 		})
 	}
 	return netlinkEdge{}.run(op)
-}
-
-// addNsTap creates the tap and deletes it again should a later step fail.
-func addNsTap(o opAddNsTap) (err error) {
-	tap := &netlink.Tuntap{
-		LinkAttrs: netlink.LinkAttrs{Name: o.Name, MTU: o.MTU},
-		Mode:      netlink.TUNTAP_MODE_TAP,
-		Flags:     netlink.TUNTAP_NO_PI | netlink.TUNTAP_VNET_HDR,
-		Owner:     uint32(o.UID), //nolint:gosec // uid from the config, validated non-negative
-		Group:     uint32(o.GID), //nolint:gosec // gid from the config
-	}
-	if err := netlink.LinkAdd(tap); err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = netlink.LinkDel(tap)
-		}
-	}()
-	if err := netlink.LinkSetMTU(tap, o.MTU); err != nil {
-		return err
-	}
-	return netlink.LinkSetUp(tap)
 }
 
 func ingressOf(l netlink.Link) *netlink.Ingress {

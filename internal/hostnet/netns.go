@@ -94,15 +94,9 @@ type NetnsHandles struct {
 // vishvananda/netlink carry no cookie).
 const redirectPrio = 0xba9
 
-// The operations on a namespace's links besides opDelLink.
+// The operations on a namespace's links besides opAddTap (without a
+// bridge) and opDelLink.
 type (
-	// opAddNsTap creates a persistent tap with a virtio-net header, owned
-	// by uid/gid, on no bridge, and up.
-	opAddNsTap struct {
-		Name     string
-		MTU      int
-		UID, GID int
-	}
 	// opAddIngress / opDelIngress add and delete a link's ingress qdisc.
 	opAddIngress struct{ Link string }
 	opDelIngress struct{ Link string }
@@ -113,9 +107,6 @@ type (
 	opDelRedirect struct{ Link string }
 )
 
-func (o opAddNsTap) String() string {
-	return fmt.Sprintf("ip tuntap add %s mode tap vnet_hdr user %d group %d; ip link set %s mtu %d up", o.Name, o.UID, o.GID, o.Name, o.MTU)
-}
 func (o opAddIngress) String() string { return "tc qdisc add dev " + o.Link + " ingress" }
 func (o opDelIngress) String() string { return "tc qdisc del dev " + o.Link + " ingress" }
 func (o opAddRedirect) String() string {
@@ -228,7 +219,7 @@ func planNetnsAttach(vmID string, t NetnsTarget, st nsState, uid, gid int) (netn
 	if _, ok := st.link(tap); ok {
 		p.Ops = append(p.Ops, opDelLink{Name: tap})
 	}
-	p.Ops = append(p.Ops, opAddNsTap{Name: tap, MTU: veth.MTU, UID: uid, GID: gid})
+	p.Ops = append(p.Ops, opAddTap{Name: tap, MTU: veth.MTU, UID: uid, GID: gid})
 	if !veth.Ingress {
 		p.Ops = append(p.Ops, opAddIngress{Link: name})
 	}
