@@ -35,6 +35,8 @@ type nsEdge interface {
 	apply(ctx context.Context, path string, ino uint64, ops []linkOp) error
 	// named lists the namespaces `ip netns` knows (their paths).
 	named() []string
+	// netBytes reads a link's byte counters in the namespace at path.
+	netBytes(path, link string) (rx, tx uint64, err error)
 }
 
 // NewNamespaces returns the attacher; opts are Network's (WithTapOwner,
@@ -133,6 +135,21 @@ func (x *Namespaces) Sweep(ctx context.Context, vmID string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// NsCounter counts the bytes of the tap Tap in the namespace at Path
+// (vmstats.NetCounter): /sys/class/net shows only the host's links.
+type NsCounter struct {
+	Path, Tap string
+	x         *Namespaces
+}
+
+// Counter is the byte counter of tap in the namespace at path.
+func (x *Namespaces) Counter(path, tap string) NsCounter {
+	return NsCounter{Path: path, Tap: tap, x: x}
+}
+
+// NetBytes reads what the tap received and sent.
+func (c NsCounter) NetBytes() (rx, tx uint64, err error) { return c.x.edge.netBytes(c.Path, c.Tap) }
 
 // NsTap is one of banger's taps in a network namespace; Inode is the
 // namespace's (one namespace may have several paths).

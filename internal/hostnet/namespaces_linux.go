@@ -148,6 +148,21 @@ func (nsNetlink) named() []string {
 	return out
 }
 
+func (e nsNetlink) netBytes(path, link string) (rx, tx uint64, err error) {
+	_, err = e.enter(path, 0, func() error {
+		l, err := netlink.LinkByName(link)
+		if err != nil {
+			return err
+		}
+		if s := l.Attrs().Statistics; s != nil {
+			rx, tx = s.RxBytes, s.TxBytes
+			return nil
+		}
+		return fmt.Errorf("link %s: no statistics", link)
+	})
+	return rx, tx, err
+}
+
 func runNsOp(op linkOp) error {
 	switch o := op.(type) {
 	case opAddIngress:

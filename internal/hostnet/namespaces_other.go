@@ -13,3 +13,4 @@ func (nsUnsupported) state(context.Context, string, uint64) (nsState, uint64, er
 }
 func (nsUnsupported) apply(context.Context, string, uint64, []linkOp) error { return errOS }
 func (nsUnsupported) named() []string                                       { return nil }
+func (nsUnsupported) netBytes(string, string) (uint64, uint64, error)       { return 0, 0, errOS }

@@ -55,6 +55,13 @@ func TestNamespacesRoot(t *testing.T) {
 			t.Errorf("filters of %s: want %q at pref 2985 in\n%s", dev, want, f)
 		}
 	}
+	// The tap's counters, which /sys/class/net of the host does not show.
+	if _, _, err := x.Counter(p.PathA(), "bg-"+vmID).NetBytes(); err != nil {
+		t.Errorf("counters of the tap: %v", err)
+	}
+	if _, _, err := x.Counter(p.PathA(), "bg-none").NetBytes(); err == nil {
+		t.Error("counters of a tap that does not exist")
+	}
 	if left, err := x.Leftovers(context.Background(), recorded[0]); err != nil || len(left) != 3 {
 		t.Errorf("leftovers while attached: %q, %v; want the filter, the qdisc and the tap", left, err)
 	}

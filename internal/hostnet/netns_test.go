@@ -242,6 +242,8 @@ func (f *fakeNs) apply(_ context.Context, _ string, _ uint64, ops []linkOp) erro
 
 func (f *fakeNs) named() []string { return nil }
 
+func (f *fakeNs) netBytes(string, string) (uint64, uint64, error) { return 0, 0, errors.New("fake") }
+
 func TestNamespacesAttachOrder(t *testing.T) {
 	f := &fakeNs{st: podState(), ino: 42}
 	x := &Namespaces{edge: f, resolvConf: "/nonexistent", confDir: t.TempDir()}
