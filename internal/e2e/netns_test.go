@@ -64,6 +64,21 @@ func TestNetnsAttach(t *testing.T) {
 	}
 
 	f.must(t, "rm", "-f", id)
+
+	// A second VM in the namespace is restored from a boot snapshot (the
+	// first one's held boot saved one, if none was there): QEMU's restore
+	// gets the tap in the namespace too, and the held guest takes the
+	// pod's MAC and address when its config is applied.
+	id2 := strings.TrimSpace(f.must(t, "run", "-d", "--network", mode, "busybox", "--", "sh", "-c", strings.ReplaceAll(serve, "the-guest", "the-second")))
+	t.Cleanup(func() { f.cli(nil, "rm", "-f", id2) })
+	if b := f.inspect(t, id2).Boot; b.Mode != "restored" {
+		t.Errorf("second VM booted %+v, want restored", b)
+	}
+	if got := wgetIn(t, p.B, "http://"+p.AddrA+"/"); got != "hello-from-the-second\n" {
+		t.Errorf("GET http://%s/ from %s, second VM: %q", p.AddrA, p.B, got)
+	}
+	f.must(t, "rm", "-f", id2)
+
 	if got := testutil.IP(t, "-n", p.A, "link"); strings.Contains(got, "bg-") {
 		t.Errorf("a tap is left in %s:\n%s", p.A, got)
 	}
