@@ -58,8 +58,9 @@ func TestNetnsAttach(t *testing.T) {
 	if s := f.stats(t, id); s.NetRxBytes == nil || s.NetTxBytes == nil || *s.NetRxBytes == 0 || *s.NetTxBytes == 0 {
 		t.Errorf("stats of a VM in a namespace: rx %v tx %v; want its tap's bytes", s.NetRxBytes, s.NetTxBytes)
 	}
-	// The guest's own view: eth0 has the pod's address and route.
-	if got := f.must(t, "exec", id, "--", "sh", "-c", "ip -4 addr show eth0; ip route"); !strings.Contains(got, p.AddrA+"/24") || !strings.Contains(got, "default via "+p.AddrB) {
+	// The guest's own view: eth0 has the pod's MAC, address and route.
+	if got := f.must(t, "exec", id, "--", "sh", "-c", "ip addr show eth0; ip route"); !strings.Contains(got, "link/ether "+mac) ||
+		!strings.Contains(got, p.AddrA+"/24") || !strings.Contains(got, "default via "+p.AddrB) {
 		t.Errorf("guest network:\n%s", got)
 	}
 
