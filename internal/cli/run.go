@@ -92,7 +92,8 @@ came from ("forked").`,
   banger run -d --restart always --name web nginx-image
   banger run --timings --rm busybox true
   banger run --cold --timings --rm busybox true
-  banger run -d --from warm --name dev2`,
+  banger run -d --from warm --name dev2
+  banger run -d --name pod --network netns:/var/run/netns/pod1 busybox httpd -f -p 80`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if from != "" {
 				return cobra.NoArgs(cmd, args)

@@ -55,7 +55,7 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	fl.StringVarP(&f.user, "user", "u", "", "user (name or uid[:gid]) the command runs as in the guest")
 	fl.StringVar(&f.kernel, "kernel", "", "guest kernel, a name banger kernel ls shows (default: the default kernel)")
 	fl.StringVar(&f.vmm, "vmm", "", "VMM backend: auto, qemu or firecracker (default vm.vmm)")
-	fl.StringVar(&f.network, "network", "", "network mode: the default bridge, or none for no NIC at all")
+	fl.StringVar(&f.network, "network", "", "network mode: the default bridge; none for no NIC at all; or netns:PATH[:IFACE] to take the place of IFACE in an existing network namespace (/var/run/netns/NAME, /proc/PID/ns/net; QEMU)")
 	fl.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a guest port: [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]")
 	fl.BoolVar(&f.init, "init", false, "boot the image's own /sbin/init as PID 1 (the agent keeps serving)")
 	fl.BoolVar(&f.cold, "cold", false, "always boot this VM cold: never restore a boot snapshot nor save one (see snapshot.boot)")
@@ -114,15 +114,23 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 	if s.Restart, err = restartPolicy(f.restart); err != nil {
 		return s, err
 	}
-	switch f.network {
-	case "", "default", "bridge":
-	case api.NetworkNone:
+	switch {
+	case f.network == "" || f.network == "default" || f.network == "bridge":
+	case f.network == api.NetworkNone:
 		s.Network = api.NetworkNone
 		if len(f.ports) > 0 {
 			return s, fmt.Errorf("%w: --publish needs a network; drop --network none", errdefs.ErrInvalid)
 		}
+	case strings.HasPrefix(f.network, api.NetworkNetnsPrefix):
+		if _, _, err := hostnet.ParseNetns(f.network); err != nil {
+			return s, err
+		}
+		s.Network = f.network
+		if len(f.ports) > 0 {
+			return s, hostnet.NetnsPortsError(f.network)
+		}
 	default:
-		return s, fmt.Errorf("%w: --network %q: want none, or leave it out for the default bridge", errdefs.ErrInvalid, f.network)
+		return s, fmt.Errorf("%w: --network %q: want none, netns:PATH[:IFACE], or leave it out for the default bridge", errdefs.ErrInvalid, f.network)
 	}
 	for _, p := range f.ports {
 		pm, err := hostnet.ParsePort(p)

@@ -59,12 +59,18 @@ func TestVMFlagsSpec(t *testing.T) {
 	if err != nil || !slices.Equal(s.Mounts, want) {
 		t.Errorf("mounts %+v, %v; want %+v", s.Mounts, err, want)
 	}
+	f = vmFlags{network: "netns:/proc/42/ns/net:eth1"}
+	if s, err = f.spec("debian", nil); err != nil || s.Network != "netns:/proc/42/ns/net:eth1" {
+		t.Errorf("--network netns: %q, %v", s.Network, err)
+	}
 	for _, tt := range []struct {
 		f    vmFlags
 		want string
 	}{
 		{vmFlags{network: "none", ports: []string{"80:80"}}, "--publish needs a network"},
 		{vmFlags{network: "host"}, `--network "host"`},
+		{vmFlags{network: "netns:/var/run/netns/pod", ports: []string{"80:80"}}, "--publish does not apply with --network netns:/var/run/netns/pod"},
+		{vmFlags{network: "netns:pod"}, "not an absolute, clean path"},
 		{vmFlags{memory: units.Size(units.MiB + 1)}, "whole MiB"},
 		{vmFlags{ports: []string{"notaport"}}, "notaport"},
 		{vmFlags{restart: "sometimes"}, `--restart: invalid restart policy "sometimes"`},

@@ -42,6 +42,10 @@ const (
 	Run Op = "run"
 	// RunRm is `banger run --rm` of a command that ends by itself.
 	RunRm Op = "run --rm"
+	// RunNetns is `banger run -d --network netns:PATH` (a namespace the
+	// crash matrix made); RemoveNetns is `banger rm -f` of such a VM.
+	RunNetns    Op = "run --network netns"
+	RemoveNetns Op = "rm --network netns"
 	// Stop is `banger stop` of a running VM.
 	Stop Op = "stop"
 	// Remove is `banger rm -f` of a running VM.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vms"
 	"github.com/bangerdev/banger/internal/vmstats"
@@ -35,6 +36,9 @@ func (d *Daemon) stats(ctx context.Context, refs []string) ([]api.VMStats, error
 // connection (none for a paused VM, whose agent cannot answer).
 func statsTarget(ctx context.Context, svc *vms.Service, sm vms.Sampled) vmstats.Target {
 	t := vmstats.Target{ID: sm.VM.ID, Name: sm.VM.Name, PID: sm.PID, Tap: sm.Tap}
+	if sm.Netns != "" {
+		t.Net = hostnet.NewNamespaces().Counter(sm.Netns, sm.Tap)
+	}
 	if b, ok := sm.Machine.(vmm.BlockStatser); ok {
 		t.Block = b
 	}

@@ -79,6 +79,11 @@ func (d *Daemon) initVMs() error {
 	if d.parts.net != nil {
 		deps.Network = d.parts.net
 	}
+	if os.Geteuid() == 0 {
+		// A namespace's tap needs neither the bridge nor the table: it
+		// works even where banger's own network could not be set up.
+		deps.Namespaces = hostnet.NewNamespaces()
+	}
 	if d.vms, err = vms.New(deps); err != nil {
 		return err
 	}

@@ -59,6 +59,9 @@ type Record struct {
 	// Network is the VM's address (kept) and its tap and nft rules (while
 	// it runs).
 	Network *Network `json:"network,omitempty"`
+	// Netns is the VM's tap and tc filters in a network namespace it is
+	// attached to instead of banger's bridge, while it runs.
+	Netns *Netns `json:"netns,omitempty"`
 	// RunDir is the VM's runtime directory (sockets), while it runs.
 	RunDir *RunDir `json:"run_dir,omitempty"`
 	// Volumes are the host side of the VM's mounts: virtiofsd processes
@@ -84,17 +87,17 @@ type Record struct {
 // (and a stop releases).
 func (r *Record) Running() bool {
 	return r.RunDir != nil || r.VMM != nil || r.Snapshot != nil || r.Checkpoint != nil || (r.Disk != nil && r.Disk.DM != "") ||
-		(r.Network != nil && r.Network.Attach != "") || r.Volumes.running() || len(r.Broken) > 0
+		(r.Network != nil && r.Network.Attach != "") || r.Netns != nil || r.Volumes.running() || len(r.Broken) > 0
 }
 
 // Empty reports whether the record names nothing at all.
 func (r *Record) Empty() bool {
-	return r.Disk == nil && r.Network == nil && r.RunDir == nil && r.VMM == nil && r.Volumes == nil && r.Snapshot == nil && r.Checkpoint == nil && len(r.Broken) == 0
+	return r.Disk == nil && r.Network == nil && r.Netns == nil && r.RunDir == nil && r.VMM == nil && r.Volumes == nil && r.Snapshot == nil && r.Checkpoint == nil && len(r.Broken) == 0
 }
 
 // Sections are the names of the record's sections, as the file spells
 // them.
-var Sections = []string{"disk", "network", "run_dir", "volumes", "vmm", "snapshot", "checkpoint"}
+var Sections = []string{"disk", "network", "netns", "run_dir", "volumes", "vmm", "snapshot", "checkpoint"}
 
 // IsBroken reports whether section could not be decoded.
 func (r *Record) IsBroken(section string) bool { return slices.Contains(r.Broken, section) }
@@ -159,6 +162,7 @@ func (r *Record) decode(b []byte) error {
 	return errors.Join(
 		decodeSection(r, raw, "disk", &r.Disk),
 		decodeSection(r, raw, "network", &r.Network),
+		decodeSection(r, raw, "netns", &r.Netns),
 		decodeSection(r, raw, "run_dir", &r.RunDir),
 		decodeSection(r, raw, "volumes", &r.Volumes),
 		decodeSection(r, raw, "vmm", &r.VMM),
@@ -221,6 +225,10 @@ func (r *Record) Copy() Record {
 		n := *r.Network
 		n.Resources.Ports = slices.Clone(n.Resources.Ports)
 		c.Network = &n
+	}
+	if r.Netns != nil {
+		n := *r.Netns
+		c.Netns = &n
 	}
 	if r.RunDir != nil {
 		d := *r.RunDir

@@ -21,6 +21,7 @@ func full(path string) *Record {
 	r := New(path, "0123456789ab")
 	r.Disk = &Disk{State: Created, Disk: rootfs.Disk{Path: "/s/vms/0123456789ab/disk.cow", Format: "raw", Strategy: rootfs.DMSnapshot, DM: &dmsnap.Names{DM: "banger-0123456789ab-snap"}}, DM: Created}
 	r.Network = &Network{Lease: Created, IP: "10.0.0.5", MAC: "02:00:00:00:00:05", Attach: Creating, Resources: hostnet.Resources{Tap: "bg-0123456789ab", IP: "10.0.0.5", Marker: "banger:0123456789ab"}}
+	r.Netns = &Netns{State: Creating, IP: "10.88.0.5", MAC: "0a:58:0a:58:00:05", Handles: hostnet.NetnsHandles{Path: "/var/run/netns/pod", Inode: 4026532, Tap: "bg-0123456789ab", Veth: "eth0", Ingress: true}}
 	r.RunDir = &RunDir{State: Created, Path: "/r/vms/0123456789ab"}
 	r.Volumes = &Volumes{Mounts: []VolumeMount{
 		{Type: "bind", Target: "/data", Share: Created, Socket: "/r/vms/0123456789ab/fs0.sock", Log: "/r/vms/0123456789ab/fs0.log", Process: proc.Identity{PID: 43, StartTime: 8, BootID: "b"}},
@@ -62,7 +63,8 @@ func TestCopyIsDeep(t *testing.T) {
 	r.Volumes.Mounts[0].Socket = "changed"
 	r.Snapshot.Dir = "changed"
 	r.Checkpoint.Dir = "changed"
-	if c.Snapshot.Dir == "changed" || c.Checkpoint.Dir == "changed" || c.VMM.Handles.Sockets["qmp"] == "changed" || c.Disk.Disk.DM.DM == "changed" || c.Network.Resources.Tap == "changed" || c.Volumes.Mounts[0].Socket == "changed" {
+	r.Netns.Handles.Tap = "changed"
+	if c.Netns.Handles.Tap == "changed" || c.Snapshot.Dir == "changed" || c.Checkpoint.Dir == "changed" || c.VMM.Handles.Sockets["qmp"] == "changed" || c.Disk.Disk.DM.DM == "changed" || c.Network.Resources.Tap == "changed" || c.Volumes.Mounts[0].Socket == "changed" {
 		t.Fatalf("copy shares state with the original: %+v", c)
 	}
 }
@@ -75,6 +77,7 @@ func TestRunningAndEmpty(t *testing.T) {
 	for name, r := range map[string]*Record{
 		"dm up":      {Disk: &Disk{DM: Creating}},
 		"attached":   {Network: &Network{Attach: Creating}},
+		"netns":      {Netns: &Netns{State: Creating}},
 		"run dir":    {RunDir: &RunDir{}},
 		"vmm":        {VMM: &VMM{}},
 		"snapshot":   {Snapshot: &Snapshot{State: Creating}},
@@ -196,6 +199,10 @@ func TestRemoveOnlyWhenEmpty(t *testing.T) {
 		t.Fatal("Remove of a record naming a checkpoint in progress succeeded")
 	}
 	r.Checkpoint = nil
+	if err := r.Remove(); err == nil {
+		t.Fatal("Remove of a record naming a tap in a network namespace succeeded")
+	}
+	r.Netns = nil
 	if err := r.Save(); err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,18 @@ type Network struct {
 	Resources hostnet.Resources `json:"resources"`
 }
 
+// Netns is the netns stage's section: the VM's tap in a network
+// namespace something else made (a CNI pod's), with the tc filters that
+// join it to the namespace's interface. Set, with State creating, before
+// any of them exists; a stop removes them and clears it.
+type Netns struct {
+	State   State                `json:"state"`
+	Handles hostnet.NetnsHandles `json:"handles"`
+	// IP and MAC are what the guest took from the interface.
+	IP  string `json:"ip,omitempty"`
+	MAC string `json:"mac,omitempty"`
+}
+
 // RunDir is the runtime directory stage's section.
 type RunDir struct {
 	State State  `json:"state"`

@@ -8,7 +8,11 @@
 // starts and Detach after it stops; Release when it is removed; Inventory
 // for leak checks, `banger gc` and `banger doctor`; Teardown to remove it
 // all; Inventory.Orphans and Remove for `banger gc`. A VM with
-// `--network none` (ModeNone) calls none of them.
+// `--network none` (ModeNone) calls none of them, and neither does a VM
+// attached to a network namespace others made (`--network netns:`):
+// Namespaces makes its tap in that namespace and joins it to the
+// namespace's interface with tc redirects (namespaces.go), with no
+// lease, rule or bridge of banger's.
 //
 // Ownership: every tap is "bg-" + the VM id's first 12 characters, every
 // per-VM nft rule carries the comment "banger:<vm id>", and nothing

@@ -174,18 +174,20 @@ func addTap(o opAddTap) (err error) {
 			_ = netlink.LinkDel(tap)
 		}
 	}()
-	br, err := netlink.LinkByName(o.Bridge)
-	if err != nil {
-		return fmt.Errorf("bridge %s: %w", o.Bridge, err)
-	}
 	if err := netlink.LinkSetMTU(tap, o.MTU); err != nil {
 		return err
 	}
-	if err := netlink.LinkSetMaster(tap, br); err != nil {
-		return err
-	}
-	if err := netlink.LinkSetIsolated(tap, o.Isolated); err != nil {
-		return err
+	if o.Bridge != "" {
+		br, err := netlink.LinkByName(o.Bridge)
+		if err != nil {
+			return fmt.Errorf("bridge %s: %w", o.Bridge, err)
+		}
+		if err := netlink.LinkSetMaster(tap, br); err != nil {
+			return err
+		}
+		if err := netlink.LinkSetIsolated(tap, o.Isolated); err != nil {
+			return err
+		}
 	}
 	return netlink.LinkSetUp(tap)
 }

@@ -24,7 +24,10 @@ type Lease struct {
 	MTU     int          `json:"mtu"`
 	DNS     []netip.Addr `json:"dns,omitempty"`
 	// Ports are the mappings published while the VM is attached.
-	Ports   []Port    `json:"ports,omitempty"`
+	Ports []Port `json:"ports,omitempty"`
+	// Netns is the network namespace Tap is in (Namespaces.Attach); empty
+	// for the host's, on banger's bridge.
+	Netns   string    `json:"netns,omitempty"`
 	Created time.Time `json:"created"`
 }
 

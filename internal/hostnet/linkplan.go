@@ -41,7 +41,8 @@ type (
 	// stay unambiguous.
 	opSysctl struct{ Path, Value string }
 	// opAddTap creates a persistent tap, owned by uid/gid, with the MTU,
-	// enslaved to the bridge with port isolation set, and up.
+	// enslaved to the bridge with port isolation set (no bridge: in a
+	// namespace, Namespaces.Attach), and up.
 	opAddTap struct {
 		Name     string
 		Bridge   string
@@ -71,6 +72,9 @@ func (o opAddrDel) String() string { return fmt.Sprintf("ip addr del %s dev %s",
 func (o opLinkUp) String() string  { return fmt.Sprintf("ip link set %s up", o.Name) }
 func (o opSysctl) String() string  { return fmt.Sprintf("sysctl -w %s=%s", o.Path, o.Value) }
 func (o opAddTap) String() string {
+	if o.Bridge == "" {
+		return fmt.Sprintf("ip tuntap add %s mode tap vnet_hdr user %d group %d; ip link set %s mtu %d up", o.Name, o.UID, o.GID, o.Name, o.MTU)
+	}
 	return fmt.Sprintf("ip tuntap add %s mode tap vnet_hdr user %d group %d; ip link set %s mtu %d master %s up; bridge link set dev %s isolated %s",
 		o.Name, o.UID, o.GID, o.Name, o.MTU, o.Bridge, o.Name, onOff(o.Isolated))
 }

@@ -96,6 +96,12 @@ type Capabilities struct {
 	SharedDirs bool `json:"shared_dirs"`
 	// Jailer says the VMM runs confined by a jailer.
 	Jailer bool `json:"jailer"`
+	// Netns says a NIC's tap may live in another network namespace
+	// (NIC.Netns): the backend attaches to it there. QEMU does, since
+	// the daemon opens every tap's queue for it; Firecracker opens taps
+	// by name in its own namespace (its jailer's --netns would move the
+	// whole VMM into the pod's, which banger does not do).
+	Netns bool `json:"netns"`
 	// Confined says the backend confines the VMM process itself (an
 	// unprivileged user, a syscall sandbox, a cgroup with limits) and
 	// implements Confiner; its Handles record how (Handles.Confinement).
@@ -174,6 +180,9 @@ type NIC struct {
 	Tap string
 	MAC string
 	MTU int
+	// Netns is the network namespace file Tap lives in; empty for the
+	// daemon's own. Needs Capabilities.Netns.
+	Netns string
 }
 
 // Spec is everything a backend needs to start one VM.

@@ -135,7 +135,12 @@ func bootConfig(in bootInputs) (bootcfg.Config, error) {
 		c.Channels.VirtioPort = vmm.AgentPortName
 	}
 	if l := in.Lease; l != nil {
-		c.Channels.TCPPort = vmm.AgentTCPPort
+		// The agent's TCP fallback serves the host on banger's bridge;
+		// in a namespace the host cannot reach it, and the pod's network
+		// should not see banger's SSH door.
+		if l.Netns == "" {
+			c.Channels.TCPPort = vmm.AgentTCPPort
+		}
 		c.Network = &bootcfg.Network{
 			MAC:     l.MAC,
 			Address: netip.PrefixFrom(l.IP, l.Subnet.Bits()),

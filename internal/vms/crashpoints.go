@@ -10,10 +10,14 @@ var (
 	cpCreateRecorded = crashpoint.New("vms/create/recorded", crashpoint.Create)
 
 	// start: each stage records, then creates, then records what it made.
-	cpDiskRecorded   = crashpoint.New("vms/disk/recorded", crashpoint.Run)
-	cpDiskMade       = crashpoint.New("vms/disk/made", crashpoint.Run)
-	cpNetRecorded    = crashpoint.New("vms/network/recorded", crashpoint.Run)
-	cpNetAttached    = crashpoint.New("vms/network/attached", crashpoint.Run)
+	cpDiskRecorded = crashpoint.New("vms/disk/recorded", crashpoint.Run)
+	cpDiskMade     = crashpoint.New("vms/disk/made", crashpoint.Run)
+	cpNetRecorded  = crashpoint.New("vms/network/recorded", crashpoint.Run)
+	cpNetAttached  = crashpoint.New("vms/network/attached", crashpoint.Run)
+	// the network stage of a VM in a network namespace (stage_netns.go).
+	cpNetnsRecorded  = crashpoint.New("vms/netns/recorded", crashpoint.RunNetns)
+	cpNetnsAttached  = crashpoint.New("vms/netns/attached", crashpoint.RunNetns)
+	cpNetnsDetached  = crashpoint.New("vms/netns/detached", crashpoint.RemoveNetns)
 	cpRunDirRecorded = crashpoint.New("vms/rundir/recorded", crashpoint.Run)
 	cpRunDirMade     = crashpoint.New("vms/rundir/made", crashpoint.Run)
 	cpBootWritten    = crashpoint.New("vms/bootcfg/written", crashpoint.Run)

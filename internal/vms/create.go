@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bangerdev/banger/internal/events"
+	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/labels"
 	"github.com/bangerdev/banger/internal/store"
 	"github.com/bangerdev/banger/internal/units"
@@ -187,8 +188,15 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 	if err := vmm.CheckChoice(sp.VMM); err != nil {
 		errs = append(errs, err)
 	}
-	if sp.Network != NetworkDefault && sp.Network != NetworkNone {
-		bad("network %q: want none or the default", sp.Network)
+	if _, ok, err := hostnet.ParseNetns(sp.Network); ok {
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if len(sp.Ports) > 0 {
+			errs = append(errs, hostnet.NetnsPortsError(sp.Network))
+		}
+	} else if sp.Network != NetworkDefault && sp.Network != NetworkNone {
+		bad("network %q: want none, netns:PATH[:IFACE] or the default", sp.Network)
 	}
 	for _, t := range sp.Tmpfs {
 		p, opts, _ := strings.Cut(t, ":")

@@ -14,6 +14,7 @@ import (
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/events/eventstest"
+	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/proc"
@@ -31,17 +32,18 @@ type host struct {
 	// onOp, when set, sees every op before it happens.
 	onOp func(op string)
 
-	taps     map[string]bool // vm id -> tap exists
-	leases   map[string]bool // vm id -> lease held
-	dm       map[string]bool // vm id -> dm devices up
-	cgroups  map[string]bool // vm id -> the VMM's cgroup exists
+	taps     map[string]bool   // vm id -> tap exists
+	nsTaps   map[string]string // vm id -> the namespace its tap is in
+	leases   map[string]bool   // vm id -> lease held
+	dm       map[string]bool   // vm id -> dm devices up
+	cgroups  map[string]bool   // vm id -> the VMM's cgroup exists
 	machines map[string]*fakeMachine
 	// noVirtioFS makes the catalog's kernel one without virtio-fs.
 	noVirtioFS bool
 }
 
 func newHost() *host {
-	return &host{fail: map[string]error{}, taps: map[string]bool{}, leases: map[string]bool{}, dm: map[string]bool{}, cgroups: map[string]bool{}, machines: map[string]*fakeMachine{}}
+	return &host{fail: map[string]error{}, taps: map[string]bool{}, nsTaps: map[string]string{}, leases: map[string]bool{}, dm: map[string]bool{}, cgroups: map[string]bool{}, machines: map[string]*fakeMachine{}}
 }
 
 // do logs op and returns its injected failure, if any.
@@ -191,6 +193,9 @@ type fixture struct {
 	ckpts *fakeSnapshots
 	// events is what every service of the fixture published.
 	events *eventstest.Recorder
+	// nsDetached and nsSwept are what the fake namespaces were asked.
+	nsDetached []hostnet.NetnsHandles
+	nsSwept    []string
 }
 
 func newFixture(t *testing.T, opts ...func(*fixture)) *fixture {
@@ -226,7 +231,7 @@ func (f *fixture) service() *Service {
 	s, err := New(Deps{
 		Layout: f.l, VM: cfg, Bridge: "bgtest", Store: f.st,
 		Catalog: fakeCatalog{f.h}, Backends: fakeBackends{f.h, f.b}, Disks: fakeDisks{f.h, f.dm},
-		Network: fakeNetwork{f.h}, Agents: f.h.dialer(), ClientKey: key.PublicKey(),
+		Network: fakeNetwork{f.h}, Namespaces: fakeNamespaces{f.h, &f.nsDetached, &f.nsSwept}, Agents: f.h.dialer(), ClientKey: key.PublicKey(),
 		Volumes: f.v, Shares: f.v, Events: f.events,
 	})
 	if err == nil && f.out != nil {

@@ -105,6 +105,9 @@ func (s *Service) inventory(ctx context.Context) []hostObject {
 			}
 		}
 	}
+	s.netnsObjects(ctx, vms, known, func(name, owner string, remove func() error) {
+		add("netns-tap", name, owner, false, remove)
+	})
 	return out
 }
 

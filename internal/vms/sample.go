@@ -11,9 +11,11 @@ import (
 // Sampled is what statistics need of a running (or paused) VM: its VMM
 // process, its tap and its machine.
 type Sampled struct {
-	VM      VM
-	PID     int
-	Tap     string
+	VM  VM
+	PID int
+	Tap string
+	// Netns is the network namespace Tap is in; empty for the host's.
+	Netns   string
 	Machine vmm.Machine
 }
 
@@ -38,7 +40,11 @@ func (s *Service) Sample(_ context.Context, refs []string) ([]Sampled, error) {
 		if err != nil {
 			continue // removed meanwhile
 		}
-		out = append(out, Sampled{VM: vm, Machine: lv.rt.Machine, PID: lv.rt.Machine.Handles().Process.PID, Tap: vm.Runtime.Tap})
+		sm := Sampled{VM: vm, Machine: lv.rt.Machine, PID: lv.rt.Machine.Handles().Process.PID, Tap: vm.Runtime.Tap}
+		if rec := lv.rt.Record; rec != nil && rec.Netns != nil {
+			sm.Netns = rec.Netns.Handles.Path
+		}
+		out = append(out, sm)
 	}
 	if len(refs) == 0 {
 		slices.SortFunc(out, func(a, b Sampled) int { return strings.Compare(a.VM.Name, b.VM.Name) })

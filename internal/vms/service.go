@@ -98,6 +98,9 @@ type Deps struct {
 	// says why (only --network none VMs start then).
 	Network    Network
 	NetworkErr error
+	// Namespaces attaches VMs to network namespaces others made
+	// (`--network netns:…`); nil refuses such VMs (NetworkErr says why).
+	Namespaces Namespaces
 	// Volumes holds named volumes; nil when there are none to attach.
 	// Shares starts shared directories' virtiofsd and makes directory
 	// images; nil means the host's (volumes.Host with defaults).

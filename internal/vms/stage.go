@@ -120,7 +120,10 @@ func (s *Service) pipeline(vm VM) []Stage {
 		forkStage{s},
 		diskStage{s.Disks, s.Layout, s.VM.DiskStrategy},
 	}
-	if vm.Spec.Network != NetworkNone {
+	switch {
+	case vm.Spec.inNetns():
+		st = append(st, netnsStage{s})
+	case vm.Spec.Network != NetworkNone:
 		st = append(st, networkStage{s})
 	}
 	st = append(st, runDirStage{s.Layout})

@@ -61,7 +61,7 @@ func (st bootStage) Acquire(_ context.Context, rt *Runtime) error {
 		Accel:      rt.Probe.Accel,
 	}
 	if l := rt.Lease; l != nil {
-		rt.Boot.NICs = []vmm.NIC{{ID: "eth0", Tap: l.Tap, MAC: l.MAC, MTU: l.MTU}}
+		rt.Boot.NICs = []vmm.NIC{{ID: "eth0", Tap: l.Tap, MAC: l.MAC, MTU: l.MTU, Netns: l.Netns}}
 	}
 	rt.Mounts.apply(&rt.Boot)
 	onDrive := cfg

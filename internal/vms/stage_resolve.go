@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
@@ -46,13 +47,28 @@ func (s kernelStage) Acquire(_ context.Context, rt *Runtime) error {
 func (kernelStage) Release(context.Context, *Runtime) error { return nil }
 
 // backendStage picks the VMM backend (the VM's choice, or auto) from the
-// cached probes. Later stages ask its capabilities.
+// cached probes. Later stages ask its capabilities. Auto, for a VM in a
+// network namespace, is the first backend that can reach a tap there
+// (Capabilities.Netns) and runs here; when none does, auto's usual pick
+// and the network stage's refusal say why.
 type backendStage struct{ backends Backends }
 
 func (backendStage) Name() string { return "backend" }
 
 func (s backendStage) Acquire(ctx context.Context, rt *Runtime) error {
-	b, p, err := s.backends.Pick(ctx, rt.VM.Spec.VMM)
+	choice := rt.VM.Spec.VMM
+	if (choice == "" || choice == vmm.Auto) && rt.VM.Spec.inNetns() {
+		for _, b := range s.backends.Backends() {
+			if !b.Capabilities().Netns {
+				continue
+			}
+			if b, p, err := s.backends.Pick(ctx, b.Name()); err == nil {
+				rt.Backend, rt.Probe = b, p
+				return nil
+			}
+		}
+	}
+	b, p, err := s.backends.Pick(ctx, choice)
 	if err != nil {
 		return err
 	}

@@ -180,6 +180,9 @@ func summarize(rec *handles.Record, accel string) Summary {
 			sum.Tap = n.Resources.Tap
 		}
 	}
+	if n := rec.Netns; n != nil {
+		sum.IP, sum.MAC, sum.Tap = n.IP, n.MAC, n.Handles.Tap
+	}
 	if r := rec.RunDir; r != nil {
 		sum.RuntimeDir = r.Path
 	}

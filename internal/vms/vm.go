@@ -19,6 +19,7 @@
 package vms
 
 import (
+	"strings"
 	"time"
 
 	"github.com/bangerdev/banger/internal/hostnet"
@@ -59,11 +60,16 @@ func (s *State) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// The network modes of Spec.Network.
+// The network modes of Spec.Network; a third is "netns:PATH[:IFACE]"
+// (hostnet.ParseNetns): attached to a network namespace others made.
 const (
 	NetworkDefault = ""
 	NetworkNone    = "none"
 )
+
+// inNetns says the VM is attached to a network namespace (netnsStage)
+// instead of banger's bridge.
+func (s Spec) inNetns() bool { return strings.HasPrefix(s.Network, hostnet.NetnsPrefix) }
 
 // Spec is what the user asked for; only Update changes it after create (the
 // restart policy).

@@ -28,6 +28,9 @@ type Target struct {
 	PID int
 	// Tap is the VM's tap; empty without a network.
 	Tap string
+	// Net counts a tap the host cannot see (one in another network
+	// namespace) instead of Host.NetBytes(Tap); nil for the host's.
+	Net NetCounter
 	// Block counts the drives' I/O; nil falls back to the process's. A
 	// Block that fails leaves the numbers unknown: the process's counters
 	// measure something else (the host's page cache absorbs reads).
@@ -35,6 +38,11 @@ type Target struct {
 	// Guest is the guest's agent; nil when it cannot be asked (a paused
 	// VM).
 	Guest Guest
+}
+
+// NetCounter reads a tap's received and transmitted bytes.
+type NetCounter interface {
+	NetBytes() (rx, tx uint64, err error)
 }
 
 // Guest is a guest agent (an *agentclient.Client).
@@ -155,7 +163,11 @@ func (c *Collector) static(ctx context.Context, t Target) Stats {
 		cancel()
 	}
 	if t.Tap != "" {
-		if rx, tx, err := c.Host.NetBytes(t.Tap); err == nil {
+		read := func() (uint64, uint64, error) { return c.Host.NetBytes(t.Tap) }
+		if t.Net != nil {
+			read = t.Net.NetBytes
+		}
+		if rx, tx, err := read(); err == nil {
 			// What the host's tap received, the guest sent.
 			s.NetRx, s.NetTx = &tx, &rx
 		}

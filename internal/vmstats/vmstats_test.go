@@ -43,6 +43,10 @@ func (h *fakeHost) NetBytes(name string) (uint64, uint64, error) {
 	return c[0], c[1], nil
 }
 
+type fakeNet [2]uint64
+
+func (n fakeNet) NetBytes() (uint64, uint64, error) { return n[0], n[1], nil }
+
 type fakeGuest struct {
 	m   proto.MemoryPayload
 	err error
@@ -79,6 +83,7 @@ func TestCollect(t *testing.T) {
 			20: {{CPUTicks: 5}, {CPUTicks: 5, RSSBytes: 100 << 20, Tasks: 3, IO: io}},
 			30: {{CPUTicks: 5}}, // exits between the samples
 			40: {{CPUTicks: 5}, {CPUTicks: 5, IO: io}},
+			50: {{CPUTicks: 5}, {CPUTicks: 5, IO: io}},
 		},
 		taps: map[string][2]uint64{"bg-a": {1000, 2000}},
 	}
@@ -90,6 +95,8 @@ func TestCollect(t *testing.T) {
 		{ID: "b", Name: "old", PID: 20, Guest: fakeGuest{err: agentclient.ErrOldAgent}},
 		{ID: "c", Name: "gone", PID: 30},
 		{ID: "d", Name: "qmp down", PID: 40, Block: fakeBlock{err: errors.New("qmp: connection refused")}},
+		// A tap in a pod's namespace, of the same name as one the host has.
+		{ID: "e", Name: "pod", PID: 50, Tap: "bg-a", Net: fakeNet{30, 40}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +124,9 @@ func TestCollect(t *testing.T) {
 	}
 	if got[3].BlockRead != nil {
 		t.Errorf("a failing drive counter fell back to the process's: %v", *got[3].BlockRead)
+	}
+	if pod := got[4]; !eq(pod.NetRx, u(40)) || !eq(pod.NetTx, u(30)) {
+		t.Errorf("pod net rx %v tx %v; want its counter's, swapped", pod.NetRx, pod.NetTx)
 	}
 	if gone.Err == "" || gone.Name != "gone" {
 		t.Errorf("a VMM gone between samples: %+v", gone)

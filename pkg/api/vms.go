@@ -30,10 +30,16 @@ type StartResult struct {
 	Timings map[string]float64 `json:"timings"`
 }
 
-// The network modes of VMSpec.Network.
+// The network modes of VMSpec.Network. A third, "netns:PATH[:IFACE]"
+// (NetworkNetnsPrefix), attaches the VM to a network namespace something
+// else made and configured (a CNI pod's): its tap lives there, joined to
+// the namespace's interface IFACE (default: its only one besides lo), and
+// the guest takes that interface's address, gateway and MAC. Ports are
+// not published for such a VM.
 const (
-	NetworkDefault = ""
-	NetworkNone    = "none"
+	NetworkDefault     = ""
+	NetworkNone        = "none"
+	NetworkNetnsPrefix = "netns:"
 )
 
 // DoctorReport answers GET /v1/doctor: what the daemon detected on the host

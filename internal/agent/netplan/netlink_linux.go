@@ -159,14 +159,22 @@ func (n Netlink) AddAddr(name string, addr netip.Prefix) error {
 	return nil
 }
 
-// DefaultRoute adds a default route via gw on the link.
+// DefaultRoute adds a default route via gw on the link. A gateway outside
+// the link's subnets — a pod's /32 with a link-local gateway, as Calico
+// gives (a VM attached to its namespace takes both) — is reached
+// "onlink": the kernel refuses it otherwise (ENETUNREACH).
 func (n Netlink) DefaultRoute(name string, gw netip.Addr) error {
 	l, err := n.link(name)
 	if err != nil {
 		return err
 	}
 	r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: net.IP(gw.AsSlice())}
-	if err := netlink.RouteAdd(r); err != nil && !errors.Is(err, unix.EEXIST) {
+	err = netlink.RouteAdd(r)
+	if errors.Is(err, unix.ENETUNREACH) {
+		r.Flags = int(netlink.FLAG_ONLINK)
+		err = netlink.RouteAdd(r)
+	}
+	if err != nil && !errors.Is(err, unix.EEXIST) {
 		return err
 	}
 	return nil

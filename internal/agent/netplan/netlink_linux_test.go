@@ -105,6 +105,21 @@ func TestNetlinkAppliesPlanInANamespace(t *testing.T) {
 	})
 }
 
+// A /32 with a gateway outside it (Calico's pods: 169.254.1.1) gets its
+// default route onlink.
+func TestNetlinkRouteToAGatewayOutsideTheSubnet(t *testing.T) {
+	n := &bootcfg.Network{
+		MAC: "06:00:0a:58:00:0b", Address: netip.MustParsePrefix("10.77.0.11/32"),
+		Gateway: netip.MustParseAddr("169.254.1.1"), MTU: 1500,
+	}
+	inNamespace(t, "nic9", n.MAC, func() {
+		if err := Apply(Plan(n), Netlink{}); err != nil {
+			t.Fatal(err)
+		}
+		checkLink(t, "nic9", n)
+	})
+}
+
 // A held boot's plan through real netlink: the NIC still has another
 // VM's MAC and is not named eth0; as the only ethernet NIC it is the one,
 // and it ends with the config's MAC and address.

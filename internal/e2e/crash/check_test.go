@@ -57,7 +57,7 @@ func (v view) vmObjs() []api.HostObject {
 }
 
 // runtimeKinds are the inventory kinds a VM holds only while it runs.
-var runtimeKinds = []string{"process", "runtime-dir", "tap", "nft-rule"}
+var runtimeKinds = []string{"process", "runtime-dir", "tap", "nft-rule", "netns-tap"}
 
 // leaks lists every way the view is not consistent: a host object no VM
 // explains or a stopped VM still holds (by the inventory and by the host
@@ -107,6 +107,13 @@ func (v view) leaks() []string {
 		}
 	}
 	owners("tap", h.Taps, func(n string) string { return strings.TrimPrefix(n, "bg-") })
+	owners("tap in the pod namespace", h.PodTaps, func(n string) string { return strings.TrimPrefix(n, "bg-") })
+	podRunning := slices.ContainsFunc(h.PodTaps, func(n string) bool { return running(strings.TrimPrefix(n, "bg-")) })
+	for _, l := range h.PodFilters {
+		if !podRunning {
+			bad("host: banger's tc filter on %s in the pod namespace, with no VM running there", l)
+		}
+	}
 	owners("nft rule", h.Rules, func(n string) string { return strings.TrimPrefix(n, "banger:") })
 	owners("runtime dir", h.RunDirs, func(n string) string { return n })
 	owners("cgroup", h.Cgroups, func(n string) string { _, g, _ := strings.Cut(n, ":"); return strings.TrimPrefix(g, "vm-") })
@@ -124,6 +131,12 @@ func (v view) leaks() []string {
 		}
 		if pids := h.VMMs[vm.ID]; len(pids) != 1 || pids[0] != vm.Runtime.PID {
 			bad("vm %s is running with pid %d, but its VMM processes on the host are %v", vm.ID, vm.Runtime.PID, pids)
+		}
+		if strings.HasPrefix(vm.Spec.Network, api.NetworkNetnsPrefix) {
+			if !slices.Contains(h.PodTaps, "bg-"+vm.ID) || vm.Runtime.Tap != "bg-"+vm.ID || len(h.PodFilters) != 2 {
+				bad("vm %s is running without its tap and filters in its namespace (record says %q; taps %v, filters on %v)", vm.ID, vm.Runtime.Tap, h.PodTaps, h.PodFilters)
+			}
+			continue // no lease: the namespace's owner gave the address
 		}
 		if !slices.Contains(h.Taps, "bg-"+vm.ID) || vm.Runtime.Tap != "bg-"+vm.ID {
 			bad("vm %s is running without its tap (record says %q)", vm.ID, vm.Runtime.Tap)

@@ -33,7 +33,20 @@ func drivers(pullRef string) map[crashpoint.Op]driver {
 		t.Helper()
 		l.must(t, "run", "-d", "--name", "cp", "-p", freePort(t)+":80", "busybox")
 	}
+	runNetns := func(t *testing.T, l *lab) {
+		t.Helper()
+		l.must(t, "run", "-d", "--name", "cp", "--network", l.podNetns(t), "busybox")
+	}
 	return map[crashpoint.Op]driver{
+		crashpoint.RunNetns: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			l.cli("run", "-d", "--name", "cp", "--network", l.podNetns(t), "busybox")
+		},
+		crashpoint.RemoveNetns: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			runNetns(t, l)
+			l.cli("rm", "-f", "cp")
+		},
 		crashpoint.Create: func(t *testing.T, l *lab, point string) {
 			armed(t, l, point)
 			l.cli("create", "--name", "cp", "busybox")

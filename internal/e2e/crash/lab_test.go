@@ -40,6 +40,21 @@ type lab struct {
 	logOff int64 // where the current daemon's output starts in logPath
 	// mounted: root is a tmpfs of the lab's.
 	mounted bool
+	// pod is the namespace pair of the netns drivers (podNetns), while a
+	// point uses it.
+	pod *testutil.NetnsPair
+}
+
+// podNetns is a namespace pair for VMs attached to a network namespace,
+// made once per point and removed when it ends; its "netns:" mode.
+func (l *lab) podNetns(t *testing.T) string {
+	t.Helper()
+	if l.pod == nil {
+		p := testutil.NewNetnsPair(t, "crash")
+		l.pod = &p
+		t.Cleanup(func() { l.pod = nil })
+	}
+	return "netns:" + l.pod.PathA()
 }
 
 // newLab starts a lab; tweak adjusts its config first. Its cleanup

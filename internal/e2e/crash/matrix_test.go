@@ -139,7 +139,7 @@ func (l *lab) crashAt(t *testing.T, p crashpoint.Info, d driver, ids map[string]
 	// it, which the VM tests start again already: a boot each is what
 	// keeps the matrix within minutes.)
 	for id, vm := range v2.VMs {
-		if vm.State == api.VMRunning || p.Op != crashpoint.Run {
+		if vm.State == api.VMRunning || (p.Op != crashpoint.Run && p.Op != crashpoint.RunNetns) {
 			continue
 		}
 		if out, errOut, code := l.cli("start", id); code != 0 {

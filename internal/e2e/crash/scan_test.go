@@ -27,6 +27,9 @@ type hostState struct {
 	Cgroups []string
 	// Taps are "bg-" links on the lab's bridge or named after ids.
 	Taps []string
+	// PodTaps are "bg-" links in the lab's pod namespace (podNetns);
+	// PodFilters the ingress filters at banger's priority there, by link.
+	PodTaps, PodFilters []string
 	// Rules are the comments of per-VM rules in the lab's nft table.
 	Rules []string
 	// Loops are loop devices whose backing file is under the root.
@@ -64,6 +67,7 @@ func (l *lab) scanHost(t *testing.T, ids map[string]bool) hostState {
 			h.Taps = append(h.Taps, ln.Name)
 		}
 	}
+	h.PodTaps, h.PodFilters = l.podScan(t)
 	h.Rules = l.nftRules(t)
 	h.Loops = l.loops(t)
 	for _, d := range []struct {
@@ -182,4 +186,33 @@ func entries(dir string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// podScan lists banger's taps in the lab's pod namespace, and the links
+// there with a filter at banger's priority (2985) on their ingress.
+func (l *lab) podScan(t *testing.T) (taps, filters []string) {
+	t.Helper()
+	if l.pod == nil {
+		return nil, nil
+	}
+	var links []struct {
+		Name string `json:"ifname"`
+	}
+	out, err := exec.Command("ip", "-n", l.pod.A, "-j", "link", "show").Output()
+	if err != nil {
+		t.Fatalf("ip -n %s link: %v", l.pod.A, err)
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		t.Fatalf("ip -n %s link: %v", l.pod.A, err)
+	}
+	for _, ln := range links {
+		if strings.HasPrefix(ln.Name, "bg-") {
+			taps = append(taps, ln.Name)
+		}
+		f, _ := exec.Command("ip", "netns", "exec", l.pod.A, "tc", "filter", "show", "dev", ln.Name, "ingress").Output() //nolint:gosec // the lab's own namespace
+		if strings.Contains(string(f), "pref 2985 ") {
+			filters = append(filters, ln.Name)
+		}
+	}
+	return taps, filters
 }

@@ -112,6 +112,11 @@ func validate(spec vmm.Spec) error {
 	case len(spec.SharedDirs) > 0:
 		return bad("firecracker has no virtio-fs: it cannot share host directories (attach them as drives)")
 	}
+	for _, n := range spec.NICs {
+		if n.Netns != "" {
+			return fmt.Errorf("vm %s: nic %s: %w: firecracker opens taps in its own network namespace and cannot reach %s; use --vmm qemu", spec.ID, n.ID, errdefs.ErrUnsupported, n.Netns)
+		}
+	}
 	roots, seen := 0, map[string]bool{}
 	for i, id := range driveIDs(spec.Drives) {
 		d := spec.Drives[i]

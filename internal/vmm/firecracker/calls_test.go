@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/internal/vmm/firecracker/fctest"
 	"github.com/bangerdev/banger/pkg/errdefs"
@@ -139,6 +140,20 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("validate = %v, want ErrInvalid with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A NIC in another network namespace is refused as unsupported, naming
+// the backend that can: Capabilities.Netns is false here.
+func TestValidateNetns(t *testing.T) {
+	s := sampleSpec()
+	s.NICs = []vmm.NIC{{ID: "eth0", Tap: "bg-x", Netns: "/var/run/netns/pod"}}
+	err := validate(s)
+	if err == nil || !errors.Is(err, errdefs.ErrUnsupported) || !strings.Contains(err.Error(), "/var/run/netns/pod; use --vmm qemu") {
+		t.Fatalf("validate = %v", err)
+	}
+	if New(config.Firecracker{}).Capabilities().Netns {
+		t.Error("firecracker claims Capabilities.Netns")
 	}
 }
 

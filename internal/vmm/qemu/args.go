@@ -176,7 +176,7 @@ func commandLine(l launch) ([]string, []inherited, error) {
 			dev += ",host_mtu=" + strconv.Itoa(n.MTU)
 		}
 		args = append(args,
-			"-netdev", "tap,id="+id+",fd="+fds.tap(n.Tap),
+			"-netdev", "tap,id="+id+",fd="+fds.tap(n),
 			"-device", dev)
 	}
 	if l.incoming != "" {

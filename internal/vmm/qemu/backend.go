@@ -290,6 +290,7 @@ func (b *Backend) Capabilities() vmm.Capabilities {
 		Snapshot:    true,
 		MemoryFile:  b.opts.confine == nil,
 		SharedDirs:  true,
+		Netns:       true,
 		Confined:    b.opts.confine != nil,
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bangerdev/banger/internal/nsrun"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
@@ -37,8 +38,11 @@ type inherited struct {
 	// Tap makes Path the name of a tap the daemon attaches to (TUNSETIFF
 	// on /dev/net/tun, as root), so QEMU needs neither CAP_NET_ADMIN nor
 	// access to /dev/net/tun (0600 on some hosts), and no process of the
-	// VMM user can attach to another VM's tap.
-	Tap bool
+	// VMM user can attach to another VM's tap. Netns is the network
+	// namespace the tap is in (vmm.NIC.Netns): the daemon attaches to it
+	// from a thread inside that namespace.
+	Tap   bool
+	Netns string
 }
 
 // fdPlan numbers inherited files: the i-th is descriptor 3+i in QEMU
@@ -67,7 +71,9 @@ func (p *fdPlan) connected(path string) string {
 }
 
 // tap is an attached tap's descriptor number (-netdev tap,fd=).
-func (p *fdPlan) tap(name string) string { return p.add(inherited{Path: name, Tap: true}) }
+func (p *fdPlan) tap(n vmm.NIC) string {
+	return p.add(inherited{Path: n.Tap, Tap: true, Netns: n.Netns})
+}
 
 // set opens file once per flag into a new fd set and returns its -add-fd
 // arguments; lastSet names it.
@@ -127,7 +133,7 @@ func openInherited(files []inherited) (out []*os.File, err error) {
 		case f.Connect:
 			file, err = dialUnix(f.Path)
 		case f.Tap:
-			file, err = openTap(f.Path)
+			file, err = openTapIn(f.Netns, f.Path)
 		default:
 			file, err = os.OpenFile(f.Path, f.Flag|syscall.O_CLOEXEC, 0o600)
 		}
@@ -207,4 +213,23 @@ func checkFiles(spec vmm.Spec, r *vmm.RestoreSpec) error {
 		return fmt.Errorf("runtime dir %s must exist: %w", spec.RuntimeDir, errdefs.ErrInvalid)
 	}
 	return nil
+}
+
+// openTapIn attaches to the tap name in the network namespace netns (the
+// daemon's own when empty). The queue's descriptor stays the tap's
+// wherever it goes: QEMU, in the daemon's namespace, reads and writes
+// the pod's tap through it.
+func openTapIn(netns, name string) (*os.File, error) {
+	if netns == "" {
+		return openTap(name)
+	}
+	var f *os.File
+	err := nsrun.Net(netns, func() (err error) {
+		f, err = openTap(name)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tap %s in network namespace %s: %w", name, netns, err)
+	}
+	return f, nil
 }

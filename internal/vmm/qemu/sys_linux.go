@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // openTap attaches to the persistent tap name (made by hostnet with a
@@ -24,6 +26,13 @@ func openTap(name string) (*os.File, error) {
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		_ = unix.Close(fd)
 		return nil, fmt.Errorf("attach to tap %s: %w", name, err)
+	}
+	// TUNSETIFF makes a tap of that name when there is none (in this
+	// network namespace): a VM would boot with a NIC on nothing. hostnet's
+	// taps are persistent; a transient one goes when fd closes.
+	if err := unix.IoctlIfreq(fd, unix.TUNGETIFF, ifr); err != nil || ifr.Uint16()&unix.IFF_PERSIST == 0 {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("attach to tap %s: %w: no such tap in this network namespace", name, errdefs.ErrNotFound)
 	}
 	return os.NewFile(uintptr(fd), "tap:"+name), nil
 }
