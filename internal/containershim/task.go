@@ -35,6 +35,7 @@ type task struct {
 	at     time.Time
 	conn   io.ReadWriteCloser
 	frames *api.FrameWriter
+	execs  map[string]*execProc
 	// exited is closed once the exit is recorded.
 	exited chan struct{}
 }
