@@ -19,9 +19,11 @@ import (
 // TestContainerdShim runs containers through a real containerd (the
 // release the shim is built with) with the banger runtime: ctr run's
 // output arrives and its exit status is the container's; a task pauses
-// and resumes and has metrics; ctr task kill gives the signal's status; a SIGKILLed
-// shim's VM is removed by containerd's cleanup; after each, neither the
-// VM, its tap, its processes nor the shim are left.
+// and resumes, has metrics and runs an exec (its output, its exit
+// status, the task still running after); ctr task kill gives the
+// signal's status; a SIGKILLed shim's VM is removed by containerd's
+// cleanup; after each, neither the VM, its tap, its processes nor the
+// shim are left.
 func TestContainerdShim(t *testing.T) {
 	f := env(t)
 	c := startContainerd(t, f)
@@ -59,6 +61,12 @@ func TestContainerdShim(t *testing.T) {
 			c.waitStatus(t, id, step.status, exited, &stderr)
 		}
 		c.assertMetrics(t, id)
+		// An exec runs in the task's VM beside its main process: its
+		// output and exit status are its own.
+		if out, errOut, code := c.ctr(t.Context(), "task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo in-vm; exit 4"); code != 4 || out != "in-vm\n" {
+			t.Fatalf("ctr task exec: exit %d, stdout %q, stderr %q; want 4 and in-vm", code, out, errOut)
+		}
+		c.waitStatus(t, id, "RUNNING", exited, &stderr)
 		if out, errOut, code := c.ctr(t.Context(), "task", "kill", "--signal", "SIGTERM", id); code != 0 {
 			t.Fatalf("ctr task kill: exit %d\n%s%s", code, out, errOut)
 		}
