@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/containershim"
+	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/pkg/api"
 )
 
@@ -66,6 +68,7 @@ func TestContainerdShim(t *testing.T) {
 		if out, errOut, code := c.ctr(t.Context(), "task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo in-vm; exit 4"); code != 4 || out != "in-vm\n" {
 			t.Fatalf("ctr task exec: exit %d, stdout %q, stderr %q; want 4 and in-vm", code, out, errOut)
 		}
+		c.assertTTYExec(t, id)
 		c.waitStatus(t, id, "RUNNING", exited, &stderr)
 		if out, errOut, code := c.ctr(t.Context(), "task", "kill", "--signal", "SIGTERM", id); code != 0 {
 			t.Fatalf("ctr task kill: exit %d\n%s%s", code, out, errOut)
@@ -105,6 +108,23 @@ func TestContainerdShim(t *testing.T) {
 		}
 		c.assertGone(t, f, id, vm())
 	})
+}
+
+// assertTTYExec runs ctr task exec -t on a terminal of script(1)'s (ctr
+// wants its stdin to be one): the exec's process has a terminal of its
+// own in the guest and exits with its status.
+func (c *containerd) assertTTYExec(t *testing.T, id string) {
+	t.Helper()
+	script, err := exec.LookPath("script")
+	if err != nil {
+		testutil.Skip(t, "script (util-linux) not installed: no terminal for ctr task exec -t")
+	}
+	line := fmt.Sprintf("%s --address %s task exec -t --exec-id e2 %s sh -c 'tty; exit 5'", c.ctrBin, c.sock, id)
+	cmd := exec.CommandContext(t.Context(), script, "-qefc", line, "/dev/null") //nolint:gosec // the test's ctr
+	out, err := cmd.Output()
+	if code := cmd.ProcessState.ExitCode(); code != 5 || !strings.Contains(string(out), "/dev/pts/") {
+		t.Fatalf("ctr task exec -t: exit %d (%v), output %q; want 5 and a /dev/pts terminal", code, err, out)
+	}
 }
 
 // assertMetrics checks that ctr task metrics decodes the task's sample:
