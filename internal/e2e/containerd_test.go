@@ -69,6 +69,7 @@ func TestContainerdShim(t *testing.T) {
 			t.Fatalf("ctr task exec: exit %d, stdout %q, stderr %q; want 4 and in-vm", code, out, errOut)
 		}
 		c.assertTTYExec(t, id)
+		c.assertKillExec(t, id)
 		c.waitStatus(t, id, "RUNNING", exited, &stderr)
 		if out, errOut, code := c.ctr(t.Context(), "task", "kill", "--signal", "SIGTERM", id); code != 0 {
 			t.Fatalf("ctr task kill: exit %d\n%s%s", code, out, errOut)
@@ -124,6 +125,32 @@ func (c *containerd) assertTTYExec(t *testing.T, id string) {
 	out, err := cmd.Output()
 	if code := cmd.ProcessState.ExitCode(); code != 5 || !strings.Contains(string(out), "/dev/pts/") {
 		t.Fatalf("ctr task exec -t: exit %d (%v), output %q; want 5 and a /dev/pts terminal", code, err, out)
+	}
+}
+
+// assertKillExec starts a long exec and signals it by its exec id: ctr
+// task exec exits 143 and the task runs on.
+func (c *containerd) assertKillExec(t *testing.T, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	run := exec.CommandContext(ctx, c.ctrBin, "--address", c.sock, "task", "exec", "--exec-id", "e3", id, "sleep", "600") //nolint:gosec // the test's ctr
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill answers not found until containerd has added the exec.
+	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
+		_, errOut, code := c.ctr(ctx, "task", "kill", "--exec-id", "e3", "--signal", "SIGTERM", id)
+		if code == 0 {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("ctr task kill --exec-id e3: exit %d\n%s", code, errOut)
+		}
+	}
+	err := run.Wait()
+	if code := run.ProcessState.ExitCode(); code != 143 {
+		t.Fatalf("ctr task exec after SIGTERM to it: exit %d (%v), want 143", code, err)
 	}
 }
 
