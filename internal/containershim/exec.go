@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 	"syscall"
 	"time"
 
@@ -27,14 +26,9 @@ type execProc struct {
 	spec *specs.Process
 	io   stdio
 
-	mu     sync.Mutex
-	status taskapi.Status
-	pid    uint32
-	code   int
-	at     time.Time
-	proc   Process
-	stdin  io.Closer // the write end of the process's stdin
-	exited chan struct{}
+	procState
+	proc  Process
+	stdin io.Closer // the write end of the process's stdin
 }
 
 // exec answers exec execID of task id.
@@ -68,7 +62,7 @@ func (s *Service) Exec(_ context.Context, r *taskv3.ExecProcessRequest) (*ptypes
 		return nil, toGRPC(fmt.Errorf("%w: exec %s of task %s: no process arguments", errInvalid, r.ExecID, r.ID))
 	}
 	e := &execProc{
-		id: r.ExecID, spec: p, status: taskapi.Status_CREATED, exited: make(chan struct{}),
+		id: r.ExecID, spec: p, procState: newProcState(),
 		io: stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal || p.Terminal},
 	}
 	t.mu.Lock()
@@ -160,27 +154,7 @@ func (s *Service) waitExec(ctx context.Context, id string, e *execProc, out, err
 		log.G(ctx).WithError(err).WithField("id", id).WithField("exec", e.id).Warn("exec ended without its exit status")
 		code = exitUnknown
 	}
-	e.exit(id, code, time.Now(), s.events)
-}
-
-// exit records the exec's end once and publishes TaskExit, then tells
-// waiters.
-func (e *execProc) exit(id string, code int, at time.Time, q *eventQueue) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.status == taskapi.Status_STOPPED {
-		return
-	}
-	e.status, e.code, e.at = taskapi.Status_STOPPED, code, at
-	q.send(&eventstypes.TaskExit{ContainerID: id, ID: e.id, Pid: e.pid, ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}) //nolint:gosec // exit statuses are 0-255
-	close(e.exited)
-}
-
-// state answers the exec's status, pid and exit.
-func (e *execProc) state() (taskapi.Status, uint32, int, time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.status, e.pid, e.code, e.at
+	e.exit(id, e.id, code, time.Now(), s.events)
 }
 
 // running answers the exec's process, or an error when it does not run.
@@ -199,13 +173,7 @@ func (s *Service) waitExecExit(ctx context.Context, id, execID string) (*taskv3.
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-e.exited:
-	case <-ctx.Done():
-		return nil, toGRPC(ctx.Err())
-	}
-	_, _, code, at := e.state()
-	return &taskv3.WaitResponse{ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}, nil //nolint:gosec // 0-255
+	return e.wait(ctx)
 }
 
 // killExec signals the exec's process; one never started is recorded as
@@ -219,7 +187,7 @@ func (s *Service) killExec(id, execID string, sig uint32) (*ptypes.Empty, error)
 	case taskapi.Status_STOPPED:
 		return nil, notFound("exec %s of task %s: process already finished", execID, id)
 	case taskapi.Status_CREATED:
-		e.exit(id, 128+int(sig), time.Now(), s.events)
+		e.exit(id, e.id, 128+int(sig), time.Now(), s.events)
 		return &ptypes.Empty{}, nil
 	}
 	p, err := e.running(id)

@@ -163,13 +163,7 @@ func (s *Service) Wait(ctx context.Context, r *taskv3.WaitRequest) (*taskv3.Wait
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-t.exited:
-	case <-ctx.Done():
-		return nil, toGRPC(ctx.Err())
-	}
-	_, _, code, at := t.state()
-	return &taskv3.WaitResponse{ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}, nil //nolint:gosec // 0-255
+	return t.wait(ctx)
 }
 
 // Kill sends a signal to the main process. A task never started has no
@@ -186,7 +180,7 @@ func (s *Service) Kill(ctx context.Context, r *taskv3.KillRequest) (*ptypes.Empt
 	case taskapi.Status_STOPPED:
 		return nil, notFound("task %s: process already finished", r.ID)
 	case taskapi.Status_CREATED:
-		t.exit(128+int(r.Signal), time.Now(), s.events)
+		t.exit(t.id, t.id, 128+int(r.Signal), time.Now(), s.events)
 		return &ptypes.Empty{}, nil
 	}
 	if err := s.daemon.KillVM(ctx, t.vm, int(r.Signal)); err != nil {
@@ -216,7 +210,7 @@ func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.
 		select {
 		case <-t.exited:
 		case <-time.After(deleteWait):
-			t.exit(exitUnknown, time.Now(), s.events)
+			t.exit(t.id, t.id, exitUnknown, time.Now(), s.events)
 		}
 	}
 	s.dropImage(ctx, t.image)
