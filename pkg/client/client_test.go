@@ -129,7 +129,7 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 		func() error {
 			// The recorder's stream has no end line: a broken stream.
 			if _, err := c.Events(ctx, api.EventsQuery{}, func(api.EventsLine) error { return nil }); !errors.Is(err, errdefs.ErrUnavailable) {
-				return fmt.Errorf("a stream without its end: %v", err)
+				return fmt.Errorf("a stream without its end: %w", err)
 			}
 			return nil
 		},
