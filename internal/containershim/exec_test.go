@@ -1,11 +1,13 @@
 package containershim
 
 import (
+	"context"
 	"io"
 	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 
 	eventstypes "github.com/containerd/containerd/api/events"
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
@@ -34,7 +36,8 @@ func execRequest(t *testing.T, id, exec, stdout string, args ...string) *taskv3.
 func TestExecPublishesInOrder(t *testing.T) {
 	h := newHarness(t, busyboxConfig)
 	h.d.block, h.d.execOut, h.d.execCode = true, "in-vm\n", 4
-	ctx := t.Context()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // a lost exit fails, not hangs
+	defer cancel()
 	mustCreateStart(t, h, "x1")
 	stdout := filepath.Join(t.TempDir(), "stdout")
 	if err := syscall.Mkfifo(stdout, 0o600); err != nil {
@@ -92,7 +95,8 @@ func TestExecPublishesInOrder(t *testing.T) {
 func TestKillExec(t *testing.T) {
 	h := newHarness(t, busyboxConfig)
 	h.d.block, h.d.execBlock = true, true
-	ctx := t.Context()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // a lost exit fails, not hangs
+	defer cancel()
 	mustCreateStart(t, h, "x2")
 	if _, err := h.s.Exec(ctx, execRequest(t, "x2", "e1", "", "sleep", "100")); err != nil {
 		t.Fatal(err)
