@@ -5,9 +5,10 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"syscall"
 
 	"github.com/bangerdev/banger/pkg/api"
-	"github.com/bangerdev/banger/pkg/errdefs"
+	"github.com/bangerdev/banger/pkg/client"
 )
 
 // Daemon is what the task service asks of banger's daemon. Errors carry
@@ -21,8 +22,10 @@ type Daemon interface {
 	PullImage(ctx context.Context, ref string) (api.Image, error)
 	// RemoveImage deletes an image no VM uses.
 	RemoveImage(ctx context.Context, name string) error
-	// CreateVM records a VM without starting it.
-	CreateVM(ctx context.Context, req api.CreateVMRequest) (api.VM, error)
+	// PutVM records the VM name with spec without starting it, or
+	// answers the one already recorded with that spec (a Create retried
+	// after a shim crash); another spec is errdefs.ErrConflict.
+	PutVM(ctx context.Context, name string, spec api.VMSpec) (api.VM, error)
 	// AttachVM attaches to the VM's next run (before it starts), with
 	// stdin forwarded when asked: frames both ways (api.ReadFrame).
 	AttachVM(ctx context.Context, ref string, stdin bool) (io.ReadWriteCloser, error)
@@ -34,88 +37,100 @@ type Daemon interface {
 	WaitVM(ctx context.Context, ref string) (api.VM, error)
 	// VM answers a VM's record.
 	VM(ctx context.Context, ref string) (api.VM, error)
-	// RemoveVM removes a VM, killing it first when it runs.
+	// RemoveVM removes a VM, killing it first when it runs; an absent VM
+	// is already what was asked (no error).
 	RemoveVM(ctx context.Context, ref string) error
 	// PauseVM freezes a running VM's vCPUs; UnpauseVM resumes them.
 	PauseVM(ctx context.Context, ref string) error
 	UnpauseVM(ctx context.Context, ref string) error
 	// Stats samples a running VM.
 	Stats(ctx context.Context, ref string) (api.VMStats, error)
+	// Exec starts a process in a running VM (cfg's Stdin, Stdout, Stderr
+	// and TTY are its streams and terminal).
+	Exec(ctx context.Context, ref string, cfg client.ExecConfig) (Process, error)
 }
 
-// client is Daemon over the daemon's API socket.
-type client struct{ c *api.Client }
+// Process is an exec's process in a VM.
+type Process interface {
+	// Wait waits for the process and its output and answers its exit
+	// status (128+N for signal N).
+	Wait() (int, error)
+	Signal(sig syscall.Signal) error
+	// Resize changes its terminal's size.
+	Resize(rows, cols int) error
+}
+
+// daemonClient is Daemon over banger's client.
+type daemonClient struct{ c *client.Client }
 
 // NewClient returns the Daemon at host ("unix:///path"; empty means
 // $BANGER_HOST, else the system daemon).
 func NewClient(host string) (Daemon, error) {
-	c, err := api.NewClient(api.ResolveHost(host))
+	c, err := client.New(api.ResolveHost(host))
 	if err != nil {
 		return nil, err
 	}
-	return client{c}, nil
+	return daemonClient{c}, nil
 }
 
-func (d client) Image(ctx context.Context, name string) (api.Image, error) {
-	return api.Do(ctx, d.c, api.GetImage, api.None{}, name)
+func (d daemonClient) Image(ctx context.Context, name string) (api.Image, error) {
+	return d.c.GetImage(ctx, name)
 }
 
-func (d client) ImportImage(ctx context.Context, name string, tarball io.Reader) (api.Image, error) {
-	return api.Upload(ctx, d.c, api.ImportImage, api.ImageImportQuery{Name: name, Source: "containerd rootfs"}, tarball, api.Watch{})
+func (d daemonClient) ImportImage(ctx context.Context, name string, tarball io.Reader) (api.Image, error) {
+	return d.c.ImportImage(ctx, api.ImageImportQuery{Name: name, Source: "containerd rootfs"}, tarball, api.Watch{})
 }
 
-func (d client) PullImage(ctx context.Context, ref string) (api.Image, error) {
-	return api.Stream(ctx, d.c, api.PullImage, api.PullRequest{Reference: ref}, api.Watch{})
+func (d daemonClient) PullImage(ctx context.Context, ref string) (api.Image, error) {
+	return d.c.PullImage(ctx, api.PullRequest{Reference: ref}, api.Watch{})
 }
 
-func (d client) RemoveImage(ctx context.Context, name string) error {
-	_, err := api.Do(ctx, d.c, api.RemoveImage, api.None{}, name)
-	return err
+func (d daemonClient) RemoveImage(ctx context.Context, name string) error {
+	return d.c.RemoveImage(ctx, name)
 }
 
-func (d client) CreateVM(ctx context.Context, req api.CreateVMRequest) (api.VM, error) {
-	return api.Do(ctx, d.c, api.CreateVM, req)
+func (d daemonClient) PutVM(ctx context.Context, name string, spec api.VMSpec) (api.VM, error) {
+	return d.c.PutVM(ctx, name, spec)
 }
 
-func (d client) AttachVM(ctx context.Context, ref string, stdin bool) (io.ReadWriteCloser, error) {
-	return api.Dial(ctx, d.c, api.AttachVM, api.AttachVMQuery{Next: true, Stdin: stdin}, ref)
+func (d daemonClient) AttachVM(ctx context.Context, ref string, stdin bool) (io.ReadWriteCloser, error) {
+	return api.Dial(ctx, d.c.API(), api.AttachVM, api.AttachVMQuery{Next: true, Stdin: stdin}, ref)
 }
 
-func (d client) StartVM(ctx context.Context, ref string) (api.VM, error) {
-	res, err := api.Stream(ctx, d.c, api.StartVM, api.None{}, api.Watch{}, ref)
+func (d daemonClient) StartVM(ctx context.Context, ref string) (api.VM, error) {
+	res, err := d.c.StartVM(ctx, ref, api.Watch{})
 	return res.VM, err
 }
 
-func (d client) KillVM(ctx context.Context, ref string, signal int) error {
-	_, err := api.Do(ctx, d.c, api.KillVM, api.KillVMQuery{Signal: strconv.Itoa(signal)}, ref)
+func (d daemonClient) KillVM(ctx context.Context, ref string, signal int) error {
+	_, err := d.c.KillVM(ctx, ref, api.KillVMQuery{Signal: strconv.Itoa(signal)})
 	return err
 }
 
-func (d client) WaitVM(ctx context.Context, ref string) (api.VM, error) {
-	return api.Do(ctx, d.c, api.WaitVM, api.None{}, ref)
+func (d daemonClient) WaitVM(ctx context.Context, ref string) (api.VM, error) {
+	return d.c.WaitVM(ctx, ref)
 }
 
-func (d client) VM(ctx context.Context, ref string) (api.VM, error) {
-	return api.Do(ctx, d.c, api.GetVM, api.None{}, ref)
+func (d daemonClient) VM(ctx context.Context, ref string) (api.VM, error) {
+	return d.c.GetVM(ctx, ref)
 }
 
-func (d client) RemoveVM(ctx context.Context, ref string) error {
-	_, err := api.Do(ctx, d.c, api.RemoveVM, api.RemoveVMQuery{Force: true}, ref)
+func (d daemonClient) RemoveVM(ctx context.Context, ref string) error {
+	return d.c.RemoveVM(ctx, ref, api.RemoveVMQuery{Force: true, MissingOK: true})
+}
+
+func (d daemonClient) PauseVM(ctx context.Context, ref string) error {
+	_, err := d.c.PauseVM(ctx, ref)
 	return err
 }
 
-func (d client) PauseVM(ctx context.Context, ref string) error {
-	_, err := api.Do(ctx, d.c, api.PauseVM, api.None{}, ref)
+func (d daemonClient) UnpauseVM(ctx context.Context, ref string) error {
+	_, err := d.c.UnpauseVM(ctx, ref)
 	return err
 }
 
-func (d client) UnpauseVM(ctx context.Context, ref string) error {
-	_, err := api.Do(ctx, d.c, api.UnpauseVM, api.None{}, ref)
-	return err
-}
-
-func (d client) Stats(ctx context.Context, ref string) (api.VMStats, error) {
-	all, err := api.Do(ctx, d.c, api.SampleVMs, api.VMStatsRequest{VMs: []string{ref}})
+func (d daemonClient) Stats(ctx context.Context, ref string) (api.VMStats, error) {
+	all, err := d.c.Stats(ctx, ref)
 	if err != nil {
 		return api.VMStats{}, err
 	}
@@ -125,10 +140,28 @@ func (d client) Stats(ctx context.Context, ref string) (api.VMStats, error) {
 	return all[0], nil
 }
 
-// removeVM removes the VM ref; an absent one is already what was asked.
-func removeVM(ctx context.Context, d Daemon, ref string) error {
-	if err := d.RemoveVM(ctx, ref); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
-		return err
+// Exec opens a session of the exec's own (closed once it is waited for)
+// and starts cfg on it.
+func (d daemonClient) Exec(ctx context.Context, ref string, cfg client.ExecConfig) (Process, error) {
+	sess, err := d.c.OpenSession(ctx, ref, client.SessionOptions{})
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	p, err := sess.Start(ctx, cfg)
+	if err != nil {
+		_ = sess.Close()
+		return nil, err
+	}
+	return sessionProcess{p, sess}, nil
+}
+
+// sessionProcess is a process on a session of its own.
+type sessionProcess struct {
+	*client.Process
+	sess *client.Session
+}
+
+func (p sessionProcess) Wait() (int, error) {
+	defer func() { _ = p.sess.Close() }()
+	return p.Process.Wait()
 }

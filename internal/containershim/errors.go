@@ -14,6 +14,7 @@ import (
 var (
 	errAlreadyExists      = cerrdefs.ErrAlreadyExists
 	errFailedPrecondition = cerrdefs.ErrFailedPrecondition
+	errInvalid            = cerrdefs.ErrInvalidArgument
 )
 
 // kinds maps banger's error kinds to containerd's, so containerd and

@@ -2,11 +2,13 @@ package containershim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/core/mount"
 
 	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/client"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
@@ -30,6 +33,12 @@ type fakeDaemon struct {
 	code     int
 	block    bool
 	startErr error
+	// execOut, execCode and execBlock are what an exec's process does
+	// (see Exec); execs are the configs execs were started with.
+	execOut   string
+	execCode  int
+	execBlock bool
+	execs     []client.ExecConfig
 	// beforeImport runs as an import starts (another shim's import, say).
 	beforeImport func()
 }
@@ -92,17 +101,20 @@ func (d *fakeDaemon) RemoveImage(_ context.Context, name string) error {
 	return nil
 }
 
-func (d *fakeDaemon) CreateVM(_ context.Context, req api.CreateVMRequest) (api.VM, error) {
+func (d *fakeDaemon) PutVM(_ context.Context, name string, spec api.VMSpec) (api.VM, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.vms[req.Name]; ok {
-		return api.VM{}, fmt.Errorf("%w: vm %s", errdefs.ErrExists, req.Name)
+	if v, ok := d.vms[name]; ok {
+		if !reflect.DeepEqual(v.vm.Spec, spec) {
+			return api.VM{}, fmt.Errorf("%w: vm %s exists with another spec", errdefs.ErrConflict, name)
+		}
+		return v.vm, nil
 	}
-	if _, ok := d.images[req.Spec.Image]; !ok {
-		return api.VM{}, fmt.Errorf("%w: image %s", errdefs.ErrNotFound, req.Spec.Image)
+	if _, ok := d.images[spec.Image]; !ok {
+		return api.VM{}, fmt.Errorf("%w: image %s", errdefs.ErrNotFound, spec.Image)
 	}
-	v := &fakeVM{vm: api.VM{ID: "id-" + req.Name, Name: req.Name, State: api.VMCreated, Spec: req.Spec}, signal: make(chan int, 1), done: make(chan struct{})}
-	d.vms[req.Name] = v
+	v := &fakeVM{vm: api.VM{ID: "id-" + name, Name: name, State: api.VMCreated, Spec: spec}, signal: make(chan int, 1), done: make(chan struct{})}
+	d.vms[name] = v
 	return v.vm, nil
 }
 
@@ -213,6 +225,9 @@ func (d *fakeDaemon) VM(_ context.Context, ref string) (api.VM, error) {
 
 func (d *fakeDaemon) RemoveVM(_ context.Context, ref string) error {
 	v, err := d.get(ref)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return nil // missing_ok
+	}
 	if err != nil {
 		return err
 	}

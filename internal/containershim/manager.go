@@ -121,7 +121,7 @@ func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	case !errors.Is(err, errdefs.ErrNotFound):
 		return shim.StopStatus{}, fmt.Errorf("look up VM %s of task %s: %w", name, id, err)
 	}
-	if err := removeVM(ctx, d, name); err != nil {
+	if err := d.RemoveVM(ctx, name); err != nil {
 		return shim.StopStatus{}, fmt.Errorf("remove VM %s of task %s: %w", name, id, err)
 	}
 	if err := d.RemoveImage(ctx, imageRepo+":"+name); err != nil && !errors.Is(err, errdefs.ErrNotFound) {

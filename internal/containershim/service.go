@@ -73,15 +73,6 @@ func (s *Service) get(id string) (*task, error) {
 	return nil, notFound("task %s", id)
 }
 
-// main answers task id when execID names its main process (""): the
-// only process a task has until exec is built.
-func (s *Service) main(id, execID string) (*task, error) {
-	if execID != "" {
-		return nil, notFound("exec %s of task %s", execID, id)
-	}
-	return s.get(id)
-}
-
 // Create makes the container's image and records its VM (not started).
 func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*taskv3.CreateTaskResponse, error) {
 	if r.Checkpoint != "" {
@@ -104,8 +95,7 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 	io := stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal}
 	t := newTask(r.ID, r.Bundle, VMName(s.ns, r.ID), img, io)
 	labels := map[string]string{LabelNamespace: s.ns, LabelID: r.ID}
-	req := api.CreateVMRequest{Name: t.vm, Spec: vmSpec(spec, img.Name, r.Stdin != "", r.Terminal, labels)}
-	if _, err := s.daemon.CreateVM(ctx, req); err != nil {
+	if _, err := s.daemon.PutVM(ctx, t.vm, vmSpec(spec, img.Name, r.Stdin != "", r.Terminal, labels)); err != nil {
 		s.dropImage(ctx, img)
 		return nil, toGRPC(fmt.Errorf("create VM %s for container %s: %w", t.vm, r.ID, err))
 	}
@@ -122,7 +112,10 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 // Start attaches to the VM's main process, boots the VM and copies its
 // stdio until it exits.
 func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.StartResponse, error) {
-	t, err := s.main(r.ID, r.ExecID)
+	if r.ExecID != "" {
+		return s.startExec(ctx, r.ID, r.ExecID)
+	}
+	t, err := s.get(r.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -163,23 +156,23 @@ func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.St
 
 // Wait answers once the main process has exited.
 func (s *Service) Wait(ctx context.Context, r *taskv3.WaitRequest) (*taskv3.WaitResponse, error) {
-	t, err := s.main(r.ID, r.ExecID)
+	if r.ExecID != "" {
+		return s.waitExecExit(ctx, r.ID, r.ExecID)
+	}
+	t, err := s.get(r.ID)
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-t.exited:
-	case <-ctx.Done():
-		return nil, toGRPC(ctx.Err())
-	}
-	_, _, code, at := t.state()
-	return &taskv3.WaitResponse{ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}, nil //nolint:gosec // 0-255
+	return t.wait(ctx)
 }
 
 // Kill sends a signal to the main process. A task never started has no
 // process: it is recorded as ended by that signal.
 func (s *Service) Kill(ctx context.Context, r *taskv3.KillRequest) (*ptypes.Empty, error) {
-	t, err := s.main(r.ID, r.ExecID)
+	if r.ExecID != "" {
+		return s.killExec(r.ID, r.ExecID, r.Signal)
+	}
+	t, err := s.get(r.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +180,7 @@ func (s *Service) Kill(ctx context.Context, r *taskv3.KillRequest) (*ptypes.Empt
 	case taskapi.Status_STOPPED:
 		return nil, notFound("task %s: process already finished", r.ID)
 	case taskapi.Status_CREATED:
-		t.exit(128+int(r.Signal), time.Now(), s.events)
+		t.exit(t.id, t.id, 128+int(r.Signal), time.Now(), s.events)
 		return &ptypes.Empty{}, nil
 	}
 	if err := s.daemon.KillVM(ctx, t.vm, int(r.Signal)); err != nil {
@@ -203,18 +196,21 @@ const deleteWait = 10 * time.Second
 // Delete removes the task's VM (an absent one is fine) and its private
 // image, and answers the exit.
 func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.DeleteResponse, error) {
-	t, err := s.main(r.ID, r.ExecID)
+	if r.ExecID != "" {
+		return s.deleteExec(r.ID, r.ExecID)
+	}
+	t, err := s.get(r.ID)
 	if err != nil {
 		return nil, err
 	}
-	if err := removeVM(ctx, s.daemon, t.vm); err != nil {
+	if err := s.daemon.RemoveVM(ctx, t.vm); err != nil {
 		return nil, toGRPC(fmt.Errorf("remove VM %s of task %s: %w", t.vm, r.ID, err))
 	}
 	if st, _, _, _ := t.state(); st == taskapi.Status_RUNNING || st == taskapi.Status_PAUSED {
 		select {
 		case <-t.exited:
 		case <-time.After(deleteWait):
-			t.exit(exitUnknown, time.Now(), s.events)
+			t.exit(t.id, t.id, exitUnknown, time.Now(), s.events)
 		}
 	}
 	s.dropImage(ctx, t.image)
@@ -243,7 +239,10 @@ func (s *Service) dropImage(ctx context.Context, img rootfsImage) {
 
 // State answers the task's status.
 func (s *Service) State(_ context.Context, r *taskv3.StateRequest) (*taskv3.StateResponse, error) {
-	t, err := s.main(r.ID, r.ExecID)
+	if r.ExecID != "" {
+		return s.execState(r.ID, r.ExecID)
+	}
+	t, err := s.get(r.ID)
 	if err != nil {
 		return nil, err
 	}

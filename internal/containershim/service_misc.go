@@ -84,7 +84,10 @@ func deref(p *uint64) uint64 {
 
 // ResizePty gives the main process's terminal its new size.
 func (s *Service) ResizePty(_ context.Context, r *taskv3.ResizePtyRequest) (*ptypes.Empty, error) {
-	return s.sendFrame(r.ID, r.ExecID, api.FrameResize, fmt.Appendf(nil, "%d %d", r.Height, r.Width))
+	if r.ExecID != "" {
+		return s.resizeExec(r.ID, r.ExecID, r.Height, r.Width)
+	}
+	return s.sendFrame(r.ID, api.FrameResize, fmt.Appendf(nil, "%d %d", r.Height, r.Width))
 }
 
 // CloseIO closes the main process's stdin.
@@ -92,12 +95,15 @@ func (s *Service) CloseIO(_ context.Context, r *taskv3.CloseIORequest) (*ptypes.
 	if !r.Stdin {
 		return &ptypes.Empty{}, nil
 	}
-	return s.sendFrame(r.ID, r.ExecID, api.FrameStdinEOF, nil)
+	if r.ExecID != "" {
+		return s.closeExecStdin(r.ID, r.ExecID)
+	}
+	return s.sendFrame(r.ID, api.FrameStdinEOF, nil)
 }
 
 // sendFrame sends one frame on a running task's attachment.
-func (s *Service) sendFrame(id, execID string, kind api.FrameKind, data []byte) (*ptypes.Empty, error) {
-	t, err := s.main(id, execID)
+func (s *Service) sendFrame(id string, kind api.FrameKind, data []byte) (*ptypes.Empty, error) {
+	t, err := s.get(id)
 	if err != nil {
 		return nil, err
 	}
@@ -131,11 +137,6 @@ func (s *Service) Shutdown(_ context.Context, _ *taskv3.ShutdownRequest) (*ptype
 		s.shutdown()
 	}
 	return &ptypes.Empty{}, nil
-}
-
-// Exec runs another process in the task: not built yet.
-func (s *Service) Exec(_ context.Context, r *taskv3.ExecProcessRequest) (*ptypes.Empty, error) {
-	return nil, unsupported("exec in task %s", r.ID)
 }
 
 // Pause freezes the task's VM (its vCPUs: every process in it stops).

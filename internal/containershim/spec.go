@@ -67,11 +67,18 @@ func vmSpec(s *specs.Spec, image string, stdin, terminal bool, labels map[string
 		Interactive: stdin,
 		Labels:      labels,
 	}
-	if u := p.User; u.UID != 0 || u.GID != 0 {
-		spec.User = strconv.FormatUint(uint64(u.UID), 10) + ":" + strconv.FormatUint(uint64(u.GID), 10)
-	}
+	spec.User = processUser(p.User)
 	spec.CPUs, spec.MemoryMiB = resources(s)
 	return spec
+}
+
+// processUser is an OCI process's user as banger takes it, uid:gid; root
+// (0:0) is "", the image's user.
+func processUser(u specs.User) string {
+	if u.UID == 0 && u.GID == 0 {
+		return ""
+	}
+	return strconv.FormatUint(uint64(u.UID), 10) + ":" + strconv.FormatUint(uint64(u.GID), 10)
 }
 
 // minMemoryMiB is the least guest RAM a memory limit gives: the guest's

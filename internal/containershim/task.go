@@ -8,6 +8,7 @@ import (
 	"time"
 
 	eventstypes "github.com/containerd/containerd/api/events"
+	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
 	taskapi "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/pkg/protobuf"
 	"github.com/containerd/log"
@@ -28,40 +29,63 @@ type task struct {
 	image      rootfsImage
 	io         stdio
 
+	procState
+	conn   io.ReadWriteCloser
+	frames *api.FrameWriter
+	execs  map[string]*execProc
+}
+
+func newTask(id, bundle, vm string, img rootfsImage, io stdio) *task {
+	return &task{id: id, bundle: bundle, vm: vm, image: img, io: io, procState: newProcState()}
+}
+
+// procState is a process's status as the task API reports it: a task's
+// main process or an exec's. mu also guards what its holder adds.
+type procState struct {
 	mu     sync.Mutex
 	status taskapi.Status
 	pid    uint32
 	code   int
 	at     time.Time
-	conn   io.ReadWriteCloser
-	frames *api.FrameWriter
 	// exited is closed once the exit is recorded.
 	exited chan struct{}
 }
 
-func newTask(id, bundle, vm string, img rootfsImage, io stdio) *task {
-	return &task{id: id, bundle: bundle, vm: vm, image: img, io: io, status: taskapi.Status_CREATED, exited: make(chan struct{})}
+func newProcState() procState {
+	return procState{status: taskapi.Status_CREATED, exited: make(chan struct{})}
 }
 
-// state answers the task's status, pid and exit.
-func (t *task) state() (taskapi.Status, uint32, int, time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.status, t.pid, t.code, t.at
+// state answers the process's status, pid and exit.
+func (p *procState) state() (taskapi.Status, uint32, int, time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status, p.pid, p.code, p.at
 }
 
-// exit records the main process's end once, sends TaskExit and then
-// tells waiters — in that order, so a Delete that follows a Wait cannot
-// publish TaskDelete before the exit.
-func (t *task) exit(code int, at time.Time, q *eventQueue) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.status == taskapi.Status_STOPPED {
+// exit records the process's end once, sends TaskExit (id: the task's
+// for its main process, else the exec's) and then tells waiters — in
+// that order, so a Delete that follows a Wait cannot publish TaskDelete
+// before the exit.
+func (p *procState) exit(containerID, id string, code int, at time.Time, q *eventQueue) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.status == taskapi.Status_STOPPED {
 		return
 	}
-	t.status, t.code, t.at = taskapi.Status_STOPPED, code, at
-	q.send(&eventstypes.TaskExit{ContainerID: t.id, ID: t.id, Pid: t.pid, ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}) //nolint:gosec // exit statuses are 0-255
-	close(t.exited)
+	p.status, p.code, p.at = taskapi.Status_STOPPED, code, at
+	q.send(&eventstypes.TaskExit{ContainerID: containerID, ID: id, Pid: p.pid, ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}) //nolint:gosec // exit statuses are 0-255
+	close(p.exited)
+}
+
+// wait answers once the process has exited, or ctx ended.
+func (p *procState) wait(ctx context.Context) (*taskv3.WaitResponse, error) {
+	select {
+	case <-p.exited:
+	case <-ctx.Done():
+		return nil, toGRPC(ctx.Err())
+	}
+	_, _, code, at := p.state()
+	return &taskv3.WaitResponse{ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}, nil //nolint:gosec // 0-255
 }
 
 // watch copies the attachment's output to the FIFOs until the main
@@ -78,7 +102,7 @@ func (s *Service) watch(ctx context.Context, t *task, out, errw io.WriteCloser) 
 		log.G(ctx).WithError(err).WithField("id", t.id).Warn("attachment ended early; asking the daemon for the exit")
 		code = vmExitCode(s.waitVM(ctx, t.vm))
 	}
-	t.exit(code, time.Now(), s.events)
+	t.exit(t.id, t.id, code, time.Now(), s.events)
 }
 
 // waitVM waits for the VM to stop and answers it; a VM gone or a daemon

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,15 +14,18 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/containershim"
+	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/pkg/api"
 )
 
 // TestContainerdShim runs containers through a real containerd (the
 // release the shim is built with) with the banger runtime: ctr run's
 // output arrives and its exit status is the container's; a task pauses
-// and resumes and has metrics; ctr task kill gives the signal's status; a SIGKILLed
-// shim's VM is removed by containerd's cleanup; after each, neither the
-// VM, its tap, its processes nor the shim are left.
+// and resumes, has metrics and runs an exec (its output, its exit
+// status, the task still running after); ctr task kill gives the
+// signal's status; a SIGKILLed shim's VM is removed by containerd's
+// cleanup; after each, neither the VM, its tap, its processes nor the
+// shim are left.
 func TestContainerdShim(t *testing.T) {
 	f := env(t)
 	c := startContainerd(t, f)
@@ -59,6 +63,14 @@ func TestContainerdShim(t *testing.T) {
 			c.waitStatus(t, id, step.status, exited, &stderr)
 		}
 		c.assertMetrics(t, id)
+		// An exec runs in the task's VM beside its main process: its
+		// output and exit status are its own.
+		if out, errOut, code := c.ctr(t.Context(), "task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo in-vm; exit 4"); code != 4 || out != "in-vm\n" {
+			t.Fatalf("ctr task exec: exit %d, stdout %q, stderr %q; want 4 and in-vm", code, out, errOut)
+		}
+		c.assertTTYExec(t, id)
+		c.assertKillExec(t, id)
+		c.waitStatus(t, id, "RUNNING", exited, &stderr)
 		if out, errOut, code := c.ctr(t.Context(), "task", "kill", "--signal", "SIGTERM", id); code != 0 {
 			t.Fatalf("ctr task kill: exit %d\n%s%s", code, out, errOut)
 		}
@@ -97,6 +109,49 @@ func TestContainerdShim(t *testing.T) {
 		}
 		c.assertGone(t, f, id, vm())
 	})
+}
+
+// assertTTYExec runs ctr task exec -t on a terminal of script(1)'s (ctr
+// wants its stdin to be one): the exec's process has a terminal of its
+// own in the guest and exits with its status.
+func (c *containerd) assertTTYExec(t *testing.T, id string) {
+	t.Helper()
+	script, err := exec.LookPath("script")
+	if err != nil {
+		testutil.Skip(t, "script (util-linux) not installed: no terminal for ctr task exec -t")
+	}
+	line := fmt.Sprintf("%s --address %s task exec -t --exec-id e2 %s sh -c 'tty; exit 5'", c.ctrBin, c.sock, id)
+	cmd := exec.CommandContext(t.Context(), script, "-qefc", line, "/dev/null") //nolint:gosec // the test's ctr
+	out, err := cmd.Output()
+	if code := cmd.ProcessState.ExitCode(); code != 5 || !strings.Contains(string(out), "/dev/pts/") {
+		t.Fatalf("ctr task exec -t: exit %d (%v), output %q; want 5 and a /dev/pts terminal", code, err, out)
+	}
+}
+
+// assertKillExec starts a long exec and signals it by its exec id: ctr
+// task exec exits 143 and the task runs on.
+func (c *containerd) assertKillExec(t *testing.T, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	run := exec.CommandContext(ctx, c.ctrBin, "--address", c.sock, "task", "exec", "--exec-id", "e3", id, "sleep", "600") //nolint:gosec // the test's ctr
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill answers not found until containerd has added the exec.
+	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
+		_, errOut, code := c.ctr(ctx, "task", "kill", "--exec-id", "e3", "--signal", "SIGTERM", id)
+		if code == 0 {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("ctr task kill --exec-id e3: exit %d\n%s", code, errOut)
+		}
+	}
+	err := run.Wait()
+	if code := run.ProcessState.ExitCode(); code != 143 {
+		t.Fatalf("ctr task exec after SIGTERM to it: exit %d (%v), want 143", code, err)
+	}
 }
 
 // assertMetrics checks that ctr task metrics decodes the task's sample:

@@ -1,0 +1,269 @@
+package containershim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"syscall"
+	"time"
+
+	eventstypes "github.com/containerd/containerd/api/events"
+	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
+	taskapi "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/v2/pkg/protobuf"
+	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
+	"github.com/containerd/log"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bangerdev/banger/pkg/client"
+)
+
+// execProc is one exec of a task: a process started in the task's VM
+// over a session of the daemon's (client.Session.Start).
+type execProc struct {
+	id   string
+	spec *specs.Process
+	io   stdio
+
+	procState
+	proc  Process
+	stdin io.Closer // the write end of the process's stdin
+}
+
+// exec answers exec execID of task id.
+func (s *Service) exec(id, execID string) (*task, *execProc, error) {
+	t, err := s.get(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.execs[execID]
+	if !ok {
+		return nil, nil, notFound("exec %s of task %s", execID, id)
+	}
+	return t, e, nil
+}
+
+// Exec records another process of a running task (started by Start with
+// its exec id) and publishes TaskExecAdded.
+func (s *Service) Exec(_ context.Context, r *taskv3.ExecProcessRequest) (*ptypes.Empty, error) {
+	t, err := s.get(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	v, err := typeurl.UnmarshalAny(r.Spec)
+	if err != nil {
+		return nil, toGRPC(fmt.Errorf("%w: exec %s of task %s: decode its process: %w", errInvalid, r.ExecID, r.ID, err))
+	}
+	p, ok := v.(*specs.Process)
+	if !ok || len(p.Args) == 0 {
+		return nil, toGRPC(fmt.Errorf("%w: exec %s of task %s: no process arguments", errInvalid, r.ExecID, r.ID))
+	}
+	e := &execProc{
+		id: r.ExecID, spec: p, procState: newProcState(),
+		io: stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal || p.Terminal},
+	}
+	t.mu.Lock()
+	switch {
+	case t.status != taskapi.Status_RUNNING:
+		err = fmt.Errorf("%w: exec in task %s: it is %s, not running", errFailedPrecondition, r.ID, t.status)
+	case t.execs[r.ExecID] != nil:
+		err = fmt.Errorf("%w: exec %s of task %s", errAlreadyExists, r.ExecID, r.ID)
+	default:
+		if t.execs == nil {
+			t.execs = map[string]*execProc{}
+		}
+		t.execs[r.ExecID] = e
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	s.events.send(&eventstypes.TaskExecAdded{ContainerID: r.ID, ExecID: r.ExecID})
+	return &ptypes.Empty{}, nil
+}
+
+// startExec starts an exec's process in the task's VM with the exec's
+// FIFOs as its stdio, publishes TaskExecStarted and, once it ends,
+// TaskExit with the exec's id.
+func (s *Service) startExec(ctx context.Context, id, execID string) (*taskv3.StartResponse, error) {
+	t, e, err := s.exec(id, execID)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.status != taskapi.Status_CREATED {
+		return nil, toGRPC(fmt.Errorf("%w: exec %s of task %s is %s, not created", errFailedPrecondition, execID, id, e.status))
+	}
+	in, out, errw, err := openFIFOs(ctx, e.io)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	cfg := client.ExecConfig{Cmd: e.spec.Args, Env: e.spec.Env, WorkingDir: e.spec.Cwd, User: processUser(e.spec.User)}
+	if out != nil {
+		cfg.Stdout = out
+	}
+	if errw != nil {
+		cfg.Stderr = errw
+	}
+	var stdinW *io.PipeWriter
+	if in != nil {
+		var stdinR *io.PipeReader
+		stdinR, stdinW = io.Pipe()
+		cfg.Stdin = stdinR
+		go func() { _, _ = io.Copy(stdinW, in); _ = stdinW.Close(); _ = in.Close() }()
+	}
+	if e.io.terminal {
+		cfg.TTY = &client.TTY{}
+		if cs := e.spec.ConsoleSize; cs != nil {
+			cfg.TTY.Rows, cfg.TTY.Cols = int(cs.Height), int(cs.Width) //nolint:gosec // terminal sizes
+		}
+	}
+	proc, err := s.daemon.Exec(context.WithoutCancel(ctx), t.vm, cfg)
+	if err != nil {
+		for _, c := range []io.Closer{in, out, errw} {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+		return nil, toGRPC(fmt.Errorf("start exec %s of task %s (VM %s): %w", execID, id, t.vm, err))
+	}
+	_, pid, _, _ := t.state()
+	e.status, e.pid, e.proc = taskapi.Status_RUNNING, pid, proc
+	if stdinW != nil {
+		e.stdin = stdinW
+	}
+	s.events.send(&eventstypes.TaskExecStarted{ContainerID: id, ExecID: execID, Pid: pid})
+	go s.waitExec(context.WithoutCancel(ctx), t.id, e, out, errw)
+	return &taskv3.StartResponse{Pid: pid}, nil
+}
+
+// waitExec records the exec's exit once its process ends (exitUnknown
+// when its session broke first) and publishes TaskExit.
+func (s *Service) waitExec(ctx context.Context, id string, e *execProc, out, errw io.Closer) {
+	code, err := e.proc.Wait()
+	for _, c := range []io.Closer{out, errw} {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+	if err != nil {
+		log.G(ctx).WithError(err).WithField("id", id).WithField("exec", e.id).Warn("exec ended without its exit status")
+		code = exitUnknown
+	}
+	e.exit(id, e.id, code, time.Now(), s.events)
+}
+
+// running answers the exec's process, or an error when it does not run.
+func (e *execProc) running(id string) (Process, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.status != taskapi.Status_RUNNING {
+		return nil, toGRPC(fmt.Errorf("%w: exec %s of task %s is %s, not running", errFailedPrecondition, e.id, id, e.status))
+	}
+	return e.proc, nil
+}
+
+// waitExecExit answers once the exec has exited.
+func (s *Service) waitExecExit(ctx context.Context, id, execID string) (*taskv3.WaitResponse, error) {
+	_, e, err := s.exec(id, execID)
+	if err != nil {
+		return nil, err
+	}
+	return e.wait(ctx)
+}
+
+// killExec signals the exec's process; one never started is recorded as
+// ended by the signal.
+func (s *Service) killExec(id, execID string, sig uint32) (*ptypes.Empty, error) {
+	_, e, err := s.exec(id, execID)
+	if err != nil {
+		return nil, err
+	}
+	switch st, _, _, _ := e.state(); st {
+	case taskapi.Status_STOPPED:
+		return nil, notFound("exec %s of task %s: process already finished", execID, id)
+	case taskapi.Status_CREATED:
+		e.exit(id, e.id, 128+int(sig), time.Now(), s.events)
+		return &ptypes.Empty{}, nil
+	}
+	p, err := e.running(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Signal(syscall.Signal(sig)); err != nil {
+		return nil, toGRPC(fmt.Errorf("signal %d to exec %s of task %s: %w", sig, execID, id, err))
+	}
+	return &ptypes.Empty{}, nil
+}
+
+// resizeExec gives the exec's terminal its new size.
+func (s *Service) resizeExec(id, execID string, rows, cols uint32) (*ptypes.Empty, error) {
+	_, e, err := s.exec(id, execID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.running(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Resize(int(rows), int(cols)); err != nil {
+		return nil, toGRPC(fmt.Errorf("resize exec %s of task %s: %w", execID, id, err))
+	}
+	return &ptypes.Empty{}, nil
+}
+
+// closeExecStdin ends the exec's stdin.
+func (s *Service) closeExecStdin(id, execID string) (*ptypes.Empty, error) {
+	_, e, err := s.exec(id, execID)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	c := e.stdin
+	e.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+	return &ptypes.Empty{}, nil
+}
+
+// deleteExec forgets an exec that is not running and answers its exit.
+func (s *Service) deleteExec(id, execID string) (*taskv3.DeleteResponse, error) {
+	t, e, err := s.exec(id, execID)
+	if err != nil {
+		return nil, err
+	}
+	st, pid, code, at := e.state()
+	if st == taskapi.Status_RUNNING {
+		return nil, toGRPC(fmt.Errorf("%w: exec %s of task %s is running: kill it first", errFailedPrecondition, execID, id))
+	}
+	t.mu.Lock()
+	delete(t.execs, execID)
+	t.mu.Unlock()
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return &taskv3.DeleteResponse{Pid: pid, ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}, nil //nolint:gosec // 0-255
+}
+
+// execState answers an exec's status.
+func (s *Service) execState(id, execID string) (*taskv3.StateResponse, error) {
+	t, e, err := s.exec(id, execID)
+	if err != nil {
+		return nil, err
+	}
+	st, pid, code, at := e.state()
+	resp := &taskv3.StateResponse{
+		ID: execID, Bundle: t.bundle, Pid: pid, Status: st,
+		Stdin: e.io.stdin, Stdout: e.io.stdout, Stderr: e.io.stderr, Terminal: e.io.terminal,
+		ExitStatus: uint32(code), //nolint:gosec // 0-255
+	}
+	if st == taskapi.Status_STOPPED {
+		resp.ExitedAt = protobuf.ToTimestamp(at)
+	}
+	return resp, nil
+}
