@@ -6,49 +6,32 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
 	"github.com/bangerdev/banger/internal/testutil"
+	"github.com/bangerdev/banger/internal/testutil/containerdrun"
 )
 
-// containerd is a containerd daemon of the test's own (--root, --state,
-// socket under a temporary directory; the CRI plugin off) whose PATH
-// holds containerd-shim-banger-v2 and whose environment points the shim
-// at the fixture's banger daemon.
+// containerd is a containerd daemon of the test's own
+// (containerdrun.Start) pointing the shim at the fixture's banger daemon.
 type containerd struct {
+	*containerdrun.Containerd
 	dir, sock, ctrBin string
-	cmd               *exec.Cmd
 	log               bytes.Buffer
 }
-
-// containerdModule is the module whose release the shim is built with
-// and whose containerd and ctr scripts/containerd.sh builds.
-const containerdModule = "github.com/containerd/containerd/v2"
 
 // containerdBinDir is where scripts/containerd.sh put containerd and ctr
 // of the release go.mod pins; it skips when they are not there.
 func containerdBinDir(t *testing.T) string {
 	t.Helper()
-	list := exec.CommandContext(t.Context(), "go", "list", "-m", "-f", "{{.Version}}", containerdModule)
-	list.Dir = testutil.RepoRoot(t)
-	out, err := list.Output()
+	dir, err := containerdrun.BinDir(t.Context(), testutil.RepoRoot(t))
 	if err != nil {
-		t.Fatalf("go list -m %s: %v", containerdModule, err)
-	}
-	version := strings.TrimSpace(string(out))
-	dir := filepath.Join(testutil.RepoRoot(t), ".tools", "containerd-"+version)
-	for _, b := range []string{"containerd", "ctr"} {
-		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			testutil.Skip(t, fmt.Sprintf("%s %s not built in %s: run scripts/containerd.sh (make deps)", b, version, dir))
-		}
+		testutil.Skip(t, err.Error())
 	}
 	return dir
 }
@@ -59,62 +42,24 @@ func startContainerd(t *testing.T, f *fixture) *containerd {
 	t.Helper()
 	bin := containerdBinDir(t)
 	shim := testutil.BuildBinary(t, "./cmd/containerd-shim-banger-v2")
-	dir, err := os.MkdirTemp("", "bgctrd") //nolint:usetesting // t.TempDir is too long a path for the sockets
+	c := &containerd{}
+	run, err := containerdrun.Start(t.Context(), bin, filepath.Dir(shim), f.host, &c.log)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v:\n%s", err, c.log.String())
 	}
-	c := &containerd{dir: dir, sock: filepath.Join(dir, "containerd.sock"), ctrBin: filepath.Join(bin, "ctr")}
-	config := fmt.Sprintf(`version = 3
-root = %q
-state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"]
-[grpc]
-  address = %q
-[plugins."io.containerd.internal.v1.opt"]
-  path = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.sock, filepath.Join(dir, "opt"))
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c.cmd = exec.Command(filepath.Join(bin, "containerd"), "--config", filepath.Join(dir, "config.toml")) //nolint:noctx // stopped by signal below
-	c.cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(shim)+":"+os.Getenv("PATH"), "BANGER_HOST="+f.host)
-	c.cmd.Stdout, c.cmd.Stderr = &c.log, &c.log
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c.Containerd, c.dir, c.sock, c.ctrBin = run, run.Dir, run.Sock, run.CtrBin
 	t.Cleanup(func() {
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		_ = c.cmd.Wait()
+		run.Stop()
 		if t.Failed() {
 			t.Logf("containerd log:\n%s\nbanger daemon log tail:\n%s", c.log.String(), f.logTail())
 		}
-		_ = exec.Command("umount", "-R", filepath.Join(dir, "state")).Run() //nolint:noctx // cleanup
-		_ = os.RemoveAll(dir)
 	})
-	for range 200 {
-		if _, _, code := c.ctr(t.Context(), "version"); code == 0 {
-			return c
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("containerd did not answer within 10s:\n%s", c.log.String())
-	return nil
+	return c
 }
 
 // ctr runs ctr against the test's containerd.
 func (c *containerd) ctr(ctx context.Context, args ...string) (string, string, int) {
-	cmd := exec.CommandContext(ctx, c.ctrBin, append([]string{"--address", c.sock}, args...)...) //nolint:gosec // the test's ctr
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		code = -1
-		if ee, ok := err.(*exec.ExitError); ok { //nolint:errorlint // Run returns it unwrapped
-			code = ee.ExitCode()
-		}
-	}
-	return out.String(), errb.String(), code
+	return c.Ctr(ctx, args...)
 }
 
 // pullBusybox pushes the busybox root file system as an image to an

@@ -1,0 +1,116 @@
+// Package containerdrun runs a containerd of a caller's own (--root,
+// --state and socket under a temporary directory; the CRI plugin off)
+// whose PATH holds containerd-shim-banger-v2 and whose environment points
+// the shim at one banger daemon, and runs ctr against it. The e2e tests
+// and `make bench-containerd` share it.
+package containerdrun
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Module is the module whose release the shim is built with and whose
+// containerd and ctr scripts/containerd.sh builds.
+const Module = "github.com/containerd/containerd/v2"
+
+// BinDir is where scripts/containerd.sh put containerd and ctr of the
+// release go.mod (under repoRoot) pins: .tools/containerd-VERSION. It is
+// an error when either binary is not there.
+func BinDir(ctx context.Context, repoRoot string) (string, error) {
+	list := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Version}}", Module)
+	list.Dir = repoRoot
+	out, err := list.Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m %s: %w", Module, err)
+	}
+	version := strings.TrimSpace(string(out))
+	dir := filepath.Join(repoRoot, ".tools", "containerd-"+version)
+	for _, b := range []string{"containerd", "ctr"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return "", fmt.Errorf("%s %s not built in %s: run scripts/containerd.sh (make deps)", b, version, dir)
+		}
+	}
+	return dir, nil
+}
+
+// Containerd is a running containerd and the ctr that talks to it.
+type Containerd struct {
+	Dir, Sock, CtrBin string
+	cmd               *exec.Cmd
+}
+
+// Start starts containerd from binDir with shimDir (holding
+// containerd-shim-banger-v2) first on its PATH and BANGER_HOST=bangerHost,
+// its output to log, and waits until it answers (10s).
+func Start(ctx context.Context, binDir, shimDir, bangerHost string, log io.Writer) (*Containerd, error) {
+	dir, err := os.MkdirTemp("", "bgctrd") // short: the sockets live under it
+	if err != nil {
+		return nil, err
+	}
+	c := &Containerd{Dir: dir, Sock: filepath.Join(dir, "containerd.sock"), CtrBin: filepath.Join(binDir, "ctr")}
+	config := fmt.Sprintf(`version = 3
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"]
+[grpc]
+  address = %q
+[plugins."io.containerd.internal.v1.opt"]
+  path = %q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.Sock, filepath.Join(dir, "opt"))
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(config), 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	c.cmd = exec.Command(filepath.Join(binDir, "containerd"), "--config", filepath.Join(dir, "config.toml")) //nolint:noctx // Stop ends it by signal
+	c.cmd.Env = append(os.Environ(), "PATH="+shimDir+":"+os.Getenv("PATH"), "BANGER_HOST="+bangerHost)
+	c.cmd.Stdout, c.cmd.Stderr = log, log
+	if err := c.cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("start containerd: %w", err)
+	}
+	for range 200 {
+		if _, _, code := c.Ctr(ctx, "version"); code == 0 {
+			return c, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.Stop()
+	return nil, errors.New("containerd did not answer within 10s")
+}
+
+// Ctr runs ctr against this containerd: its stdout, stderr and exit code
+// (-1 when it did not run or was killed).
+func (c *Containerd) Ctr(ctx context.Context, args ...string) (string, string, int) {
+	cmd := exec.CommandContext(ctx, c.CtrBin, append([]string{"--address", c.Sock}, args...)...) //nolint:gosec // our own ctr
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		code = -1
+		if ee, ok := err.(*exec.ExitError); ok { //nolint:errorlint // Run returns it unwrapped
+			code = ee.ExitCode()
+		}
+	}
+	return out.String(), errb.String(), code
+}
+
+// Stop ends containerd (SIGTERM), unmounts what is left under its state
+// and removes its directory. Tasks it ran are the caller's to remove
+// first (their shims outlive containerd).
+func (c *Containerd) Stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.cmd.Wait()
+	_ = exec.Command("umount", "-R", filepath.Join(c.Dir, "state")).Run() //nolint:noctx // cleanup
+	_ = os.RemoveAll(c.Dir)
+}
