@@ -16,6 +16,7 @@
 #   make bench-stop   banger stop of a VM whose main exits on SIGTERM vs banger kill
 #   make bench-volume 200 MiB through run -v (virtio-fs) vs the guest's own disk
 #   make bench-exec   banger exec VM true vs its parts: process start, an API call, the guest's spawn
+#   make bench-containerd ctr run --rm (banger runtime) vs banger run --rm; N containers started each way
 #   make qemu-boot-repeat BOOTS=20  boot the QEMU test guest N times
 #   make crash-matrix kill a daemon at every crash point; nothing may leak
 #   make soak         200 random VM operations with the daemon killed at random
@@ -31,7 +32,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps install uninstall test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-fork bench-volume bench-exec qemu-boot-repeat crash-matrix soak clean FORCE
+.PHONY: all build deps install uninstall test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-fork bench-volume bench-exec bench-containerd qemu-boot-repeat crash-matrix soak clean FORCE
 
 all: build
 
@@ -126,6 +127,13 @@ bench-volume: deps build
 # `exec --timings` measures; ROUNDS (default 30), BANGER=path as above.
 bench-exec: deps build
 	scripts/bench-exec.sh
+
+# bench-containerd times containers run through containerd's banger
+# runtime (ctr run --rm) against banger run --rm on the same daemon,
+# ROUNDS (default 5) alternated, then N (default 6) containers started
+# back to back each way: containers per minute and the ratio.
+bench-containerd: deps build
+	scripts/bench-containerd.sh
 
 # qemu-boot-repeat boots the QEMU echo guest BOOTS times in a row (a
 # boot-path change gets a repeat-N check, docs/architecture.md) and prints

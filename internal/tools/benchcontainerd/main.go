@@ -1,0 +1,202 @@
+// Command benchcontainerd is `make bench-containerd`: a banger daemon and
+// a containerd of its own (containerdrun, as the e2e tests start it) whose
+// banger runtime (containerd-shim-banger-v2) makes VMs on that daemon,
+// with the same busybox root file system in both (imported into banger's
+// catalog; pushed to an in-process registry and pulled with ctr). It
+// times, rounds alternated, `ctr run --rm --runtime io.containerd.banger.v2
+// IMG ID true` against `banger run --rm IMG -- true`, then N containers
+// started back to back each way (`ctr run -d` vs `banger run -d`, to all
+// of them running): containers per minute. Everything it started is
+// removed on the way out, on failure and on SIGINT/SIGTERM too; on
+// failure the logs are kept and their directory printed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bangerdev/banger/internal/containershim"
+	"github.com/bangerdev/banger/internal/imagepull/registrytest"
+	"github.com/bangerdev/banger/internal/testutil/containerdrun"
+	"github.com/bangerdev/banger/internal/tools/benchdaemon"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-containerd:", err)
+		os.Exit(1)
+	}
+}
+
+// bench is the two sides: the banger daemon and the containerd whose
+// shim uses it, the image's reference in containerd, the logs directory.
+type bench struct {
+	d    *benchdaemon.Daemon
+	c    *containerdrun.Containerd
+	ref  string
+	logs string
+}
+
+func run() (err error) {
+	var (
+		banger     = flag.String("banger", "bin/banger", "banger binary")
+		shimDir    = flag.String("shim-dir", "bin", "directory holding containerd-shim-banger-v2")
+		ctrdDir    = flag.String("containerd-dir", "", "directory holding containerd and ctr (default: what scripts/containerd.sh built)")
+		kernel     = flag.String("kernel-deb", "", "Debian linux-image .deb to import")
+		image      = flag.String("image-tar", "", "root file system tarball: banger's image and containerd's")
+		rounds     = flag.Int("rounds", 5, "timed rounds of each run --rm")
+		throughput = flag.Int("n", 6, "containers started back to back each way")
+	)
+	flag.Parse()
+	if *kernel == "" || *image == "" {
+		return errors.New("need -kernel-deb and -image-tar")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *ctrdDir == "" {
+		wd, _ := os.Getwd()
+		if *ctrdDir, err = containerdrun.BinDir(ctx, wd); err != nil {
+			return err
+		}
+	}
+	shim, err := filepath.Abs(*shimDir)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(shim, "containerd-shim-banger-v2")); err != nil {
+		return fmt.Errorf("no containerd-shim-banger-v2 in %s: run make build", shim)
+	}
+	b := &bench{}
+	if b.logs, err = os.MkdirTemp("", "bench-containerd-logs"); err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil && ctx.Err() == nil {
+			_ = os.RemoveAll(b.logs)
+			return
+		}
+		if err == nil {
+			err = ctx.Err()
+		}
+		fmt.Fprintf(os.Stderr, "bench-containerd: logs (containerd.log, daemon.log) kept in %s\n", b.logs)
+	}()
+	if b.d, err = benchdaemon.Start(*banger, "bgc", 223, *kernel, *image); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil || ctx.Err() != nil {
+			copyFile(filepath.Join(b.d.Root(), "daemon.log"), filepath.Join(b.logs, "daemon.log"))
+		}
+		b.d.Stop()
+	}()
+	if err := b.startContainerd(ctx, *ctrdDir, shim, *image); err != nil {
+		return err
+	}
+	defer b.stopContainerd()
+	if err := b.warmUp(ctx); err != nil {
+		return err
+	}
+	if *rounds > 0 {
+		if err := b.benchRun(ctx, *rounds); err != nil {
+			return err
+		}
+	}
+	if *throughput > 0 {
+		return b.benchThroughput(ctx, *throughput)
+	}
+	return nil
+}
+
+// startContainerd starts containerd (its log in the logs directory) and
+// pulls the image into it from an in-process registry serving imageTar.
+func (b *bench) startContainerd(ctx context.Context, binDir, shimDir, imageTar string) error {
+	log, err := os.Create(filepath.Join(b.logs, "containerd.log"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Close() }()
+	if b.c, err = containerdrun.Start(ctx, binDir, shimDir, b.d.Host(), log); err != nil {
+		return err
+	}
+	reg, ref, err := registrytest.ServeTarball(ctx, "127.0.0.1:0", imageTar, "bench/busybox:1")
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	if out, errOut, code := b.c.Ctr(ctx, "images", "pull", "--plain-http", ref); code != 0 {
+		return fmt.Errorf("ctr images pull %s: exit %d\n%s%s", ref, code, out, errOut)
+	}
+	b.ref = ref
+	return nil
+}
+
+// stopContainerd removes every container (its task first: the shim
+// removes the VM) and stops containerd; it runs after a SIGINT too, so
+// its own context is fresh.
+func (b *bench) stopContainerd() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, _, _ := b.c.Ctr(ctx, "containers", "ls", "-q")
+	b.removeContainers(ctx, strings.Fields(out))
+	b.c.Stop()
+}
+
+// removeContainers kills and deletes the tasks of ids and the containers.
+func (b *bench) removeContainers(ctx context.Context, ids []string) {
+	for _, id := range ids {
+		_, _, _ = b.c.Ctr(ctx, "task", "kill", "--signal", "SIGKILL", id)
+		_, _, _ = b.c.Ctr(ctx, "task", "rm", "-f", id)
+		_, _, _ = b.c.Ctr(ctx, "containers", "rm", id)
+	}
+}
+
+// warmUp runs one container each way untimed: the shim's first container
+// of the image imports its root file system into banger (reused after),
+// and both sides' boot snapshots are made.
+func (b *bench) warmUp(ctx context.Context) error {
+	if err := b.ctrRunRm(ctx, "warm-up"); err != nil {
+		return err
+	}
+	return b.bangerRunRm(ctx)
+}
+
+// ctrRunRm is `ctr run --rm --runtime io.containerd.banger.v2 IMG id true`.
+func (b *bench) ctrRunRm(ctx context.Context, id string) error {
+	if out, errOut, code := b.c.Ctr(ctx, "run", "--rm", "--runtime", containershim.RuntimeName, b.ref, id, "true"); code != 0 {
+		return fmt.Errorf("ctr run --rm %s: exit %d\n%s%s", id, code, out, errOut)
+	}
+	return nil
+}
+
+// bangerRunRm is `banger run --rm bench -- true`.
+func (b *bench) bangerRunRm(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, _, err := b.d.CLI("run", "--rm", "bench", "--", "true")
+	return err
+}
+
+// copyFile copies src to dst as well as it can (a log kept on failure).
+func copyFile(src, dst string) {
+	in, err := os.Open(src)
+	if err != nil {
+		return
+	}
+	defer func() { _ = in.Close() }()
+	out, err := os.Create(dst)
+	if err != nil {
+		return
+	}
+	_, _ = io.Copy(out, in)
+	_ = out.Close()
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# bench-containerd: containers through containerd's banger runtime
+# (containerd-shim-banger-v2) against banger's own CLI on one daemon:
+# ROUNDS (default 5) alternated rounds of `ctr run --rm --runtime
+# io.containerd.banger.v2 IMG ID true` vs `banger run --rm IMG -- true`
+# (medians, min/max, ratio), then N (default 6) containers started back
+# to back each way (containers per minute, ratio). Its containerd is its
+# own (scripts/containerd.sh builds it once). Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/fixtures.sh
+. scripts/lib/fixtures.sh
+[[ $(id -u) -eq 0 ]] || { echo "bench-containerd: run as root (VMs need taps and nftables; containerd mounts)" >&2; exit 1; }
+deb=$(kernel_deb)
+img=$(busybox_tar)
+ctrd=$(scripts/containerd.sh)
+helper=$(mktemp -d)/benchcontainerd
+trap 'rm -rf "$(dirname "$helper")"' EXIT
+CGO_ENABLED=0 go build -o "$helper" ./internal/tools/benchcontainerd
+# Not exec'd through go run: Ctrl-C reaches the helper itself, which
+# removes what it started.
+"$helper" -banger "${BANGER:-bin/banger}" -shim-dir "${SHIM_DIR:-bin}" -containerd-dir "$ctrd" \
+	-kernel-deb "$deb" -image-tar "$img" -rounds "${ROUNDS:-5}" -n "${N:-6}"
