@@ -51,7 +51,9 @@ type Containerd struct {
 
 // Start starts containerd from binDir with shimDir (holding
 // containerd-shim-banger-v2) first on its PATH and BANGER_HOST=bangerHost,
-// its output to log, and waits until it answers (10s).
+// its output to log, and waits until it answers (10s). It runs in a
+// process group of its own: a terminal's Ctrl-C does not reach it, so the
+// caller can still remove its containers through it before Stop.
 func Start(ctx context.Context, binDir, shimDir, bangerHost string, log io.Writer) (*Containerd, error) {
 	dir, err := os.MkdirTemp("", "bgctrd") // short: the sockets live under it
 	if err != nil {
@@ -74,6 +76,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
 	c.cmd = exec.Command(filepath.Join(binDir, "containerd"), "--config", filepath.Join(dir, "config.toml")) //nolint:noctx // Stop ends it by signal
 	c.cmd.Env = append(os.Environ(), "PATH="+shimDir+":"+os.Getenv("PATH"), "BANGER_HOST="+bangerHost)
 	c.cmd.Stdout, c.cmd.Stderr = log, log
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.cmd.Start(); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start containerd: %w", err)

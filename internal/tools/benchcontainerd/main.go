@@ -89,7 +89,7 @@ func run() (err error) {
 		}
 		fmt.Fprintf(os.Stderr, "bench-containerd: logs (containerd.log, daemon.log) kept in %s\n", b.logs)
 	}()
-	if b.d, err = benchdaemon.Start(*banger, "bgc", 223, *kernel, *image); err != nil {
+	if b.d, err = benchdaemon.StartDetached(*banger, "bgc", 223, *kernel, *image); err != nil {
 		return err
 	}
 	defer func() {

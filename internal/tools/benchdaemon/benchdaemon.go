@@ -29,11 +29,22 @@ type Daemon struct {
 // Once the daemon answers, it imports kernelDeb as the default kernel and
 // imageTar as the image, both named "bench".
 func Start(banger, prefix string, octet int, kernelDeb, imageTar string) (*Daemon, error) {
+	return startDaemon(banger, prefix, octet, kernelDeb, imageTar, false)
+}
+
+// StartDetached is Start with the daemon in a process group of its own:
+// a terminal's Ctrl-C does not reach it, so a benchmark that catches the
+// signal can still remove its VMs through it before Stop.
+func StartDetached(banger, prefix string, octet int, kernelDeb, imageTar string) (*Daemon, error) {
+	return startDaemon(banger, prefix, octet, kernelDeb, imageTar, true)
+}
+
+func startDaemon(banger, prefix string, octet int, kernelDeb, imageTar string, detached bool) (*Daemon, error) {
 	root, err := os.MkdirTemp("", prefix+"bench")
 	if err != nil {
 		return nil, err
 	}
-	d, err := start(banger, root, prefix, octet)
+	d, err := start(banger, root, prefix, octet, detached)
 	if err != nil {
 		_ = os.RemoveAll(root)
 		return nil, err
@@ -50,7 +61,7 @@ func Start(banger, prefix string, octet int, kernelDeb, imageTar string) (*Daemo
 	return d, nil
 }
 
-func start(banger, root, prefix string, octet int) (*Daemon, error) {
+func start(banger, root, prefix string, octet int, detached bool) (*Daemon, error) {
 	tag := fmt.Sprintf("%04x", os.Getpid()&0xffff)
 	d := &Daemon{banger: banger, root: root, host: "unix://" + filepath.Join(root, "run", "banger.sock"),
 		bridge: prefix + tag, table: "bangerbench_" + prefix + tag}
@@ -70,6 +81,7 @@ func start(banger, root, prefix string, octet int) (*Daemon, error) {
 	}
 	d.cmd = exec.CommandContext(context.Background(), banger, "daemon", "--root", root, "--config", cfg)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: detached}
 	err = d.cmd.Start()
 	_ = log.Close()
 	if err != nil {
