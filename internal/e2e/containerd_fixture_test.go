@@ -53,9 +53,26 @@ func containerdBinDir(t *testing.T) string {
 	return dir
 }
 
-// startContainerd starts the test's containerd and stops it (and removes
-// its directory) when the test ends.
+// startContainerd starts the test's containerd (the CRI plugin off) and
+// stops it (and removes its directory) when the test ends.
 func startContainerd(t *testing.T, f *fixture) *containerd {
+	t.Helper()
+	return launchContainerd(t, f, func(c *containerd) string {
+		return fmt.Sprintf(`version = 3
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"]
+[grpc]
+  address = %q
+[plugins."io.containerd.internal.v1.opt"]
+  path = %q
+`, filepath.Join(c.dir, "root"), filepath.Join(c.dir, "state"), c.sock, filepath.Join(c.dir, "opt"))
+	})
+}
+
+// launchContainerd starts a containerd of the config config answers for
+// its directory and socket, with the shim on its PATH.
+func launchContainerd(t *testing.T, f *fixture, config func(c *containerd) string) *containerd {
 	t.Helper()
 	bin := containerdBinDir(t)
 	shim := testutil.BuildBinary(t, "./cmd/containerd-shim-banger-v2")
@@ -64,16 +81,7 @@ func startContainerd(t *testing.T, f *fixture) *containerd {
 		t.Fatal(err)
 	}
 	c := &containerd{dir: dir, sock: filepath.Join(dir, "containerd.sock"), ctrBin: filepath.Join(bin, "ctr")}
-	config := fmt.Sprintf(`version = 3
-root = %q
-state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"]
-[grpc]
-  address = %q
-[plugins."io.containerd.internal.v1.opt"]
-  path = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.sock, filepath.Join(dir, "opt"))
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(config), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(config(c)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c.cmd = exec.Command(filepath.Join(bin, "containerd"), "--config", filepath.Join(dir, "config.toml")) //nolint:noctx // stopped by signal below

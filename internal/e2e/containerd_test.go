@@ -209,6 +209,14 @@ func (c *containerd) assertGone(t *testing.T, f *fixture, id, vmID string) {
 	if out, _, _ := c.ctr(t.Context(), "containers", "ls", "-q"); strings.Contains(out, id) {
 		t.Errorf("containerd still lists container %s:\n%s", id, out)
 	}
+	c.assertShimVMGone(t, f, id, vmID)
+}
+
+// assertShimVMGone checks that neither the shim serving task id, nor
+// VM vmID (ps -a), nor anything of it on the host, nor anything for gc
+// is left.
+func (c *containerd) assertShimVMGone(t *testing.T, f *fixture, id, vmID string) {
+	t.Helper()
 	var pids []int
 	for range 50 { // the shim exits just after it answers Shutdown
 		if pids = c.shimPids(id); len(pids) == 0 {
@@ -220,7 +228,7 @@ func (c *containerd) assertGone(t *testing.T, f *fixture, id, vmID string) {
 		t.Errorf("shim processes of %s left: %v", id, pids)
 	}
 	if vmID == "" {
-		t.Fatalf("no VM of container %s was seen while it ran", id)
+		t.Fatalf("no VM of task %s was seen while it ran", id)
 	}
 	if out := f.must(t, "ps", "-a", "--format", "{{.ID}} {{.Name}}"); strings.Contains(out, vmID) {
 		t.Errorf("banger ps -a still lists VM %s:\n%s", vmID, out)
