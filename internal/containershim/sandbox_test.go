@@ -70,7 +70,10 @@ func TestSandboxTaskNeedsNoDaemon(t *testing.T) {
 		t.Errorf("stats are %T, want cgroup v2 metrics", v)
 	}
 	for name, call := range map[string]func() error{
-		"exec":  func() error { _, err := h.s.Exec(ctx, &taskv3.ExecProcessRequest{ID: "pod1", ExecID: "e1"}); return err },
+		"exec": func() error {
+			_, err := h.s.Exec(ctx, &taskv3.ExecProcessRequest{ID: "pod1", ExecID: "e1"})
+			return err
+		},
 		"pause": func() error { _, err := h.s.Pause(ctx, &taskv3.PauseRequest{ID: "pod1"}); return err },
 	} {
 		if err := call(); !cerrdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {

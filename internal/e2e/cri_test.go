@@ -102,20 +102,27 @@ func writeJSON(t *testing.T, dir, name, body string) string {
 
 // TestCRI runs a host-network pod through containerd's CRI plugin with
 // the banger runtime handler, driven by crictl as kubelet would: the pod
-// sandbox gets no VM, its container runs in a VM of its own (its output
-// reaches crictl logs, exec -s runs in it and returns its output), and
+// sandbox gets no VM, its container runs in a VM of its own served by the
+// pod's shim (its output reaches crictl logs, exec -s runs in it and
+// returns its output), and
 // after stop, stopp and rmp neither the VM, its tap, nor the pod's shim
 // is left.
 func TestCRI(t *testing.T) {
 	f := env(t)
-	img, err := rt.NewImage([]v1.Layer{busyboxLayer(t)})
+	layer := busyboxLayer(t)
+	img, err := rt.NewImage([]v1.Layer{layer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The shim never runs the pause image, but CRI pulls and snapshots it
+	// and wants a command in its config.
+	pause, err := rt.NewImage([]v1.Layer{layer}, rt.WithConfig(v1.Config{Entrypoint: []string{"sleep", "infinity"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := rt.Start(t)
 	ref, _ := reg.Push(t, "cri/busybox:1", img)
-	// The shim never runs the pause image, but CRI pulls and snapshots it.
-	pauseRef, _ := reg.Push(t, "cri/pause:1", img)
+	pauseRef, _ := reg.Push(t, "cri/pause:1", pause)
 	c := startCRI(t, f, pauseRef)
 	t.Cleanup(func() { f.removeImages(t, "cri/busybox") })
 
@@ -142,6 +149,13 @@ func TestCRI(t *testing.T) {
 	cid := c.crictl(t, "create", pod, ctrJSON, podJSON)
 	vm := f.watchVM(t, containershim.VMName("k8s.io", cid))
 	c.crictl(t, "start", cid)
+	if st := c.crictl(t, "inspect", "-o", "go-template", "--template", "{{.status.state}}", cid); st != "CONTAINER_RUNNING" {
+		t.Errorf("container %s after start is %q, want CONTAINER_RUNNING", cid, st)
+	}
+	// containerd sends the pod's containers to the pod's shim server.
+	if pod, own := c.shimPids(pod), c.shimPids(cid); len(pod) != 1 || len(own) != 0 {
+		t.Errorf("shim processes: %v of the pod, %v of the container; want one, the pod's", pod, own)
+	}
 	if out := c.crictl(t, "exec", "-s", "--timeout", "120", cid, "echo", "in-vm"); out != "in-vm" {
 		t.Errorf("crictl exec -s: %q, want in-vm", out)
 	}
