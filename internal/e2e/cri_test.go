@@ -133,7 +133,9 @@ func TestCRI(t *testing.T) {
 	ctrJSON := writeJSON(t, dir, "ctr.json", fmt.Sprintf(`{"metadata":{"name":"c1"},"image":{"image":%q},
 "command":["sh","-c","echo hello-cri; sleep 300"],"log_path":"c1.log","linux":{}}`, ref))
 
+	began := time.Now()
 	pod := c.crictl(t, "runp", "--runtime", "banger", podJSON)
+	runp := time.Since(began)
 	removed := false
 	t.Cleanup(func() {
 		if !removed {
@@ -146,9 +148,15 @@ func TestCRI(t *testing.T) {
 	if _, _, code := f.cli(nil, "inspect", containershim.VMName("k8s.io", pod)); code == 0 {
 		t.Errorf("the pod's sandbox has a VM: it should be answered by the shim alone")
 	}
+	// The sandbox's pid is its shim's own.
+	if pid, shims := c.crictl(t, "inspectp", "-o", "go-template", "--template", "{{.info.pid}}", pod), c.shimPids(pod); len(shims) != 1 || pid != fmt.Sprint(shims[0]) {
+		t.Errorf("the pod's pid is %s, its shim processes %v: want the shim's pid", pid, shims)
+	}
 	cid := c.crictl(t, "create", pod, ctrJSON, podJSON)
 	vm := f.watchVM(t, containershim.VMName("k8s.io", cid))
+	began = time.Now()
 	c.crictl(t, "start", cid)
+	t.Logf("crictl runp took %s (no VM), crictl start %s (the container's VM boots)", runp, time.Since(began))
 	if st := c.crictl(t, "inspect", "-o", "go-template", "--template", "{{.status.state}}", cid); st != "CONTAINER_RUNNING" {
 		t.Errorf("container %s after start is %q, want CONTAINER_RUNNING", cid, st)
 	}
