@@ -53,3 +53,5 @@ fi
 # containerd and ctr for the containerd shim's tests: built at the
 # release go.mod pins (Debian's 1.6 cannot run a v2 shim; see the script).
 "$(dirname "$0")/containerd.sh" >/dev/null
+# crictl for the CRI test (containerd's CRI plugin driven like kubelet).
+"$(dirname "$0")/crictl.sh" >/dev/null

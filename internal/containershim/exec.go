@@ -53,6 +53,9 @@ func (s *Service) Exec(_ context.Context, r *taskv3.ExecProcessRequest) (*ptypes
 	if err != nil {
 		return nil, err
 	}
+	if t.sandbox {
+		return nil, notForSandbox("exec", r.ID)
+	}
 	v, err := typeurl.UnmarshalAny(r.Spec)
 	if err != nil {
 		return nil, toGRPC(fmt.Errorf("%w: exec %s of task %s: decode its process: %w", errInvalid, r.ExecID, r.ID, err))

@@ -150,3 +150,50 @@ func TestCreateRetriedAfterCrash(t *testing.T) {
 		t.Errorf("%d VMs after the retry, want the one", len(h.d.vms))
 	}
 }
+
+// TestExecClosesBothFIFOs runs an exec with a stdout and a stderr FIFO
+// that writes only to stdout: once it ends, both FIFOs reach end of
+// file. CRI's ExecSync (crictl exec -s) answers only then.
+func TestExecClosesBothFIFOs(t *testing.T) {
+	h := newHarness(t, busyboxConfig)
+	h.d.block, h.d.execOut = true, "in-vm\n"
+	ctx := t.Context()
+	mustCreateStart(t, h, "x1")
+	readers := map[string]chan string{}
+	req := execRequest(t, "x1", "e1", "", "echo", "in-vm")
+	for _, name := range []string{"stdout", "stderr"} {
+		p := filepath.Join(t.TempDir(), name)
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := fifo.OpenFifo(ctx, p, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan string, 1)
+		go func() { b, _ := io.ReadAll(r); got <- string(b) }()
+		readers[name] = got
+		if name == "stdout" {
+			req.Stdout = p
+		} else {
+			req.Stderr = p
+		}
+	}
+	if _, err := h.s.Exec(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "x1", ExecID: "e1"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"stdout": "in-vm\n", "stderr": ""} {
+		select {
+		case got := <-readers[name]:
+			if got != want {
+				t.Errorf("exec %s FIFO got %q, want %q", name, got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("exec %s FIFO not closed 5s after the exec", name)
+		}
+	}
+	h.closeEvents()
+}

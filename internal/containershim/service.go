@@ -88,6 +88,9 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 	if err != nil {
 		return nil, toGRPC(err)
 	}
+	if isSandbox(spec.Annotations) {
+		return s.createSandbox(r)
+	}
 	img, err := s.resolveImage(ctx, s.ns, r.ID, r.Bundle, mount.FromProto(r.Rootfs), spec.Annotations)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -118,6 +121,9 @@ func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.St
 	t, err := s.get(r.ID)
 	if err != nil {
 		return nil, err
+	}
+	if t.sandbox {
+		return s.startSandbox(t)
 	}
 	if st, _, _, _ := t.state(); st != taskapi.Status_CREATED {
 		return nil, toGRPC(fmt.Errorf("%w: task %s is %s, not created", errFailedPrecondition, r.ID, st))
@@ -176,6 +182,9 @@ func (s *Service) Kill(ctx context.Context, r *taskv3.KillRequest) (*ptypes.Empt
 	if err != nil {
 		return nil, err
 	}
+	if t.sandbox {
+		return s.killSandbox(t, r.Signal)
+	}
 	switch st, _, _, _ := t.state(); st {
 	case taskapi.Status_STOPPED:
 		return nil, notFound("task %s: process already finished", r.ID)
@@ -203,15 +212,10 @@ func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.
 	if err != nil {
 		return nil, err
 	}
-	if err := s.daemon.RemoveVM(ctx, t.vm); err != nil {
-		return nil, toGRPC(fmt.Errorf("remove VM %s of task %s: %w", t.vm, r.ID, err))
-	}
-	if st, _, _, _ := t.state(); st == taskapi.Status_RUNNING || st == taskapi.Status_PAUSED {
-		select {
-		case <-t.exited:
-		case <-time.After(deleteWait):
-			t.exit(t.id, t.id, exitUnknown, time.Now(), s.events)
-		}
+	if t.sandbox {
+		t.exit(t.id, t.id, exitUnknown, time.Now(), s.events) // a no-op once killed
+	} else if err := s.removeVM(ctx, t); err != nil {
+		return nil, err
 	}
 	s.dropImage(ctx, t.image)
 	s.mu.Lock()
@@ -224,6 +228,22 @@ func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.
 	status, exitedAt := uint32(code), protobuf.ToTimestamp(at) //nolint:gosec // exit statuses are 0-255
 	s.events.send(&eventstypes.TaskDelete{ContainerID: r.ID, ID: r.ID, Pid: pid, ExitStatus: status, ExitedAt: exitedAt})
 	return &taskv3.DeleteResponse{Pid: pid, ExitStatus: status, ExitedAt: exitedAt}, nil
+}
+
+// removeVM removes a task's VM (an absent one is fine) and waits a
+// while for its exit to be recorded.
+func (s *Service) removeVM(ctx context.Context, t *task) error {
+	if err := s.daemon.RemoveVM(ctx, t.vm); err != nil {
+		return toGRPC(fmt.Errorf("remove VM %s of task %s: %w", t.vm, t.id, err))
+	}
+	if st, _, _, _ := t.state(); st == taskapi.Status_RUNNING || st == taskapi.Status_PAUSED {
+		select {
+		case <-t.exited:
+		case <-time.After(deleteWait):
+			t.exit(t.id, t.id, exitUnknown, time.Now(), s.events)
+		}
+	}
+	return nil
 }
 
 // dropImage removes a container's private image; a shared one stays for

@@ -36,6 +36,9 @@ func (s *Service) Stats(ctx context.Context, r *taskv3.StatsRequest) (*taskv3.St
 	if err != nil {
 		return nil, err
 	}
+	if t.sandbox {
+		return sandboxStats()
+	}
 	sample, err := s.daemon.Stats(ctx, t.vm)
 	if err != nil {
 		return nil, toGRPC(fmt.Errorf("stats of task %s (VM %s): %w", r.ID, t.vm, err))
@@ -155,6 +158,9 @@ func (s *Service) setPaused(ctx context.Context, id string, pause bool) (*ptypes
 	t, err := s.get(id)
 	if err != nil {
 		return nil, err
+	}
+	if t.sandbox {
+		return nil, notForSandbox("pause or resume", id)
 	}
 	from, to, call, verb := taskapi.Status_RUNNING, taskapi.Status_PAUSED, s.daemon.PauseVM, "pause"
 	if !pause {

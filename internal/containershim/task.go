@@ -28,6 +28,8 @@ type task struct {
 	vm         string // the VM's name
 	image      rootfsImage
 	io         stdio
+	// sandbox marks a CRI pod's sandbox task: no VM (see createSandbox).
+	sandbox bool
 
 	procState
 	conn   io.ReadWriteCloser

@@ -36,14 +36,25 @@ func containerdBinDir(t *testing.T) string {
 	return dir
 }
 
-// startContainerd starts the test's containerd and stops it (and removes
-// its directory) when the test ends.
+// startContainerd starts the test's containerd (the CRI plugin off) and
+// stops it (and removes its directory) when the test ends.
 func startContainerd(t *testing.T, f *fixture) *containerd {
+	t.Helper()
+	return launchContainerd(t, f, func(c *containerd) string { return containerdrun.TaskConfig(c.dir, c.sock) })
+}
+
+// launchContainerd starts a containerd of the config config answers for
+// its directory and socket, with the shim on its PATH, and stops it when
+// the test ends.
+func launchContainerd(t *testing.T, f *fixture, config func(c *containerd) string) *containerd {
 	t.Helper()
 	bin := containerdBinDir(t)
 	shim := testutil.BuildBinary(t, "./cmd/containerd-shim-banger-v2")
 	c := &containerd{}
-	run, err := containerdrun.Start(t.Context(), bin, filepath.Dir(shim), f.host, &c.log)
+	run, err := containerdrun.StartWith(t.Context(), bin, filepath.Dir(shim), f.host, &c.log, func(dir, sock string) string {
+		c.dir, c.sock = dir, sock
+		return config(c)
+	})
 	if err != nil {
 		t.Fatalf("%v:\n%s", err, c.log.String())
 	}

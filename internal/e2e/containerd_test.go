@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -134,21 +135,24 @@ func (c *containerd) assertKillExec(t *testing.T, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	run := exec.CommandContext(ctx, c.ctrBin, "--address", c.sock, "task", "exec", "--exec-id", "e3", id, "sleep", "600") //nolint:gosec // the test's ctr
+	run := exec.CommandContext(ctx, c.ctrBin, "--address", c.sock, "task", "exec", "--exec-id", "e3", id, "sh", "-c", "echo up; exec sleep 600") //nolint:gosec // the test's ctr
+	stdout, err := run.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill answers not found until containerd has added the exec.
-	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
-		_, errOut, code := c.ctr(ctx, "task", "kill", "--exec-id", "e3", "--signal", "SIGTERM", id)
-		if code == 0 {
-			break
-		}
-		if time.Since(start) > time.Minute {
-			t.Fatalf("ctr task kill --exec-id e3: exit %d\n%s", code, errOut)
-		}
+	// Signal it once it runs: a kill that reaches an exec containerd has
+	// added but not yet started ends it before it starts (ctr then exits
+	// 1), which is not what this checks.
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "up\n" {
+		t.Fatalf("ctr task exec: first line %q (%v), want up", line, err)
 	}
-	err := run.Wait()
+	if _, errOut, code := c.ctr(ctx, "task", "kill", "--exec-id", "e3", "--signal", "SIGTERM", id); code != 0 {
+		t.Fatalf("ctr task kill --exec-id e3: exit %d\n%s", code, errOut)
+	}
+	err = run.Wait()
 	if code := run.ProcessState.ExitCode(); code != 143 {
 		t.Fatalf("ctr task exec after SIGTERM to it: exit %d (%v), want 143", code, err)
 	}
@@ -209,6 +213,14 @@ func (c *containerd) assertGone(t *testing.T, f *fixture, id, vmID string) {
 	if out, _, _ := c.ctr(t.Context(), "containers", "ls", "-q"); strings.Contains(out, id) {
 		t.Errorf("containerd still lists container %s:\n%s", id, out)
 	}
+	c.assertShimVMGone(t, f, id, vmID)
+}
+
+// assertShimVMGone checks that neither the shim serving task id, nor
+// VM vmID (ps -a), nor anything of it on the host, nor anything for gc
+// is left.
+func (c *containerd) assertShimVMGone(t *testing.T, f *fixture, id, vmID string) {
+	t.Helper()
 	var pids []int
 	for range 50 { // the shim exits just after it answers Shutdown
 		if pids = c.shimPids(id); len(pids) == 0 {
@@ -220,7 +232,7 @@ func (c *containerd) assertGone(t *testing.T, f *fixture, id, vmID string) {
 		t.Errorf("shim processes of %s left: %v", id, pids)
 	}
 	if vmID == "" {
-		t.Fatalf("no VM of container %s was seen while it ran", id)
+		t.Fatalf("no VM of task %s was seen while it ran", id)
 	}
 	if out := f.must(t, "ps", "-a", "--format", "{{.ID}} {{.Name}}"); strings.Contains(out, vmID) {
 		t.Errorf("banger ps -a still lists VM %s:\n%s", vmID, out)

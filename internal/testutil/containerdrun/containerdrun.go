@@ -55,12 +55,13 @@ type Containerd struct {
 // process group of its own: a terminal's Ctrl-C does not reach it, so the
 // caller can still remove its containers through it before Stop.
 func Start(ctx context.Context, binDir, shimDir, bangerHost string, log io.Writer) (*Containerd, error) {
-	dir, err := os.MkdirTemp("", "bgctrd") // short: the sockets live under it
-	if err != nil {
-		return nil, err
-	}
-	c := &Containerd{Dir: dir, Sock: filepath.Join(dir, "containerd.sock"), CtrBin: filepath.Join(binDir, "ctr")}
-	config := fmt.Sprintf(`version = 3
+	return StartWith(ctx, binDir, shimDir, bangerHost, log, TaskConfig)
+}
+
+// TaskConfig is the configuration Start uses: root, state, socket and
+// opt under dir, the CRI plugin off (the task API only, as ctr uses it).
+func TaskConfig(dir, sock string) string {
+	return fmt.Sprintf(`version = 3
 root = %q
 state = %q
 disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"]
@@ -68,8 +69,18 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
   address = %q
 [plugins."io.containerd.internal.v1.opt"]
   path = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.Sock, filepath.Join(dir, "opt"))
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(config), 0o600); err != nil {
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, filepath.Join(dir, "opt"))
+}
+
+// StartWith is Start with the configuration config answers for the
+// containerd's directory and socket.
+func StartWith(ctx context.Context, binDir, shimDir, bangerHost string, log io.Writer, config func(dir, sock string) string) (*Containerd, error) {
+	dir, err := os.MkdirTemp("", "bgctrd") // short: the sockets live under it
+	if err != nil {
+		return nil, err
+	}
+	c := &Containerd{Dir: dir, Sock: filepath.Join(dir, "containerd.sock"), CtrBin: filepath.Join(binDir, "ctr")}
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(config(dir, c.Sock)), 0o600); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
