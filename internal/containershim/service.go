@@ -3,6 +3,7 @@ package containershim
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,7 +150,7 @@ func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.St
 				_ = c.Close()
 			}
 		}
-		return nil, toGRPC(fmt.Errorf("start VM %s of task %s: %w", t.vm, r.ID, err))
+		return nil, toGRPC(fmt.Errorf("start VM %s of task %s: %w%s", t.vm, r.ID, err, s.consoleTail(ctx, t.vm)))
 	}
 	_, pid, _, _ := t.state()
 	s.events.send(&eventstypes.TaskStart{ContainerID: r.ID, Pid: pid})
@@ -276,4 +277,15 @@ func (s *Service) State(_ context.Context, r *taskv3.StateRequest) (*taskv3.Stat
 		resp.ExitedAt = protobuf.ToTimestamp(at)
 	}
 	return resp, nil
+}
+
+// consoleTail is the last lines of a VM's console the daemon kept when its
+// start failed, for the error containerd shows: the VM goes with the task,
+// and its console with it.
+func (s *Service) consoleTail(ctx context.Context, vm string) string {
+	v, err := s.daemon.VM(ctx, vm)
+	if err != nil || len(v.ConsoleTail) == 0 {
+		return ""
+	}
+	return "\nthe VM's console, last lines:\n" + strings.Join(v.ConsoleTail, "\n")
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -163,8 +164,12 @@ func TestFailedStartKeepsTaskCreated(t *testing.T) {
 	if _, err := h.s.Create(ctx, &taskv3.CreateTaskRequest{ID: "c6", Bundle: h.bundle, Rootfs: overlay(t)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "c6"}); err == nil {
-		t.Fatal("start of a VM that fails to boot succeeded")
+	h.d.mu.Lock()
+	h.d.vms["default-c6"].vm.ConsoleTail = []string{"[    1.0] Kernel panic - not syncing: VFS"}
+	h.d.mu.Unlock()
+	// The error says why, with the console the VM's removal takes along.
+	if _, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "c6"}); err == nil || !strings.Contains(err.Error(), "boot: no kernel") || !strings.Contains(err.Error(), "Kernel panic - not syncing") {
+		t.Fatalf("start of a VM that fails to boot: %v; want the daemon's error and the console's last lines", err)
 	}
 	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "c6"}); err != nil {
 		t.Fatal(err)
