@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,63 +14,31 @@ import (
 	"github.com/bangerdev/banger/internal/containershim"
 	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
 	"github.com/bangerdev/banger/internal/testutil"
+	"github.com/bangerdev/banger/internal/testutil/containerdrun"
 )
-
-// crictlVersion is the crictl scripts/crictl.sh builds.
-const crictlVersion = "v1.37.0"
 
 // cri is the test's containerd with its CRI plugin on, and crictl
 // configured for it.
 type cri struct {
 	*containerd
-	crictlBin, crictlConfig string
+	cc *containerdrun.Crictl
 }
 
 // startCRI starts a containerd whose CRI plugin runs pods on the banger
-// runtime handler, its sandbox (pause) image pinned to pauseRef.
+// runtime handler (containerdrun.CRIConfig), its sandbox (pause) image
+// pinned to pauseRef.
 func startCRI(t *testing.T, f *fixture, pauseRef string) *cri {
 	t.Helper()
-	bin := filepath.Join(testutil.RepoRoot(t), ".tools", "crictl-"+crictlVersion, "crictl")
-	if _, err := os.Stat(bin); err != nil {
-		testutil.Skip(t, fmt.Sprintf("crictl %s not built in %s: run scripts/crictl.sh (make deps)", crictlVersion, filepath.Dir(bin)))
+	bin, err := containerdrun.CrictlBin(testutil.RepoRoot(t))
+	if err != nil {
+		testutil.Skip(t, err.Error())
 	}
-	c := launchContainerd(t, f, func(c *containerd) string {
-		return fmt.Sprintf(`version = 4
-root = %[1]q
-state = %[2]q
-[plugins.'io.containerd.server.v1.grpc']
-  address = %[3]q
-[plugins.'io.containerd.server.v1.ttrpc']
-  address = "%[3]s.ttrpc"
-[plugins.'io.containerd.server.v1.debug']
-  address = "%[3]s.debug"
-[plugins.'io.containerd.internal.v1.opt']
-  path = %[4]q
-[plugins.'io.containerd.cri.v1.images']
-  snapshotter = "overlayfs"
-  [plugins.'io.containerd.cri.v1.images'.pinned_images]
-    sandbox = %[5]q
-[plugins.'io.containerd.cri.v1.runtime']
-  disable_apparmor = true
-  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.banger]
-    runtime_type = %[6]q
-  [plugins.'io.containerd.cri.v1.runtime'.cni]
-    bin_dirs = [%[7]q]
-    conf_dir = %[7]q
-[plugins.'io.containerd.grpc.v1.cri']
-  disable_tcp_service = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-`, filepath.Join(c.dir, "root"), filepath.Join(c.dir, "state"), c.sock, filepath.Join(c.dir, "opt"),
-			pauseRef, containershim.RuntimeName, filepath.Join(c.dir, "cni"))
-	})
-	config := filepath.Join(c.dir, "crictl.yaml")
-	// crictl's default of 2 s per request is shorter than a VM's boot.
-	yaml := fmt.Sprintf("runtime-endpoint: unix://%[1]s\nimage-endpoint: unix://%[1]s\ntimeout: 300\n", c.sock)
-	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+	c := launchContainerd(t, f, func(c *containerd) string { return containerdrun.CRIConfig(pauseRef)(c.dir, c.sock) })
+	cc, err := c.Crictl(bin)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &cri{containerd: c, crictlBin: bin, crictlConfig: config}
+	return &cri{containerd: c, cc: cc}
 }
 
 // crictl runs crictl against the test's containerd; it fails the test
@@ -81,13 +47,11 @@ func (c *cri) crictl(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.crictlBin, append([]string{"--config", c.crictlConfig}, args...)...) //nolint:gosec // the test's crictl
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("crictl %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+	out, errOut, code := c.cc.Run(ctx, args...)
+	if code != 0 {
+		t.Fatalf("crictl %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
 	}
-	return strings.TrimSpace(out.String())
+	return strings.TrimSpace(out)
 }
 
 // writeJSON writes a crictl config file and answers its path.
@@ -139,7 +103,7 @@ func TestCRI(t *testing.T) {
 	removed := false
 	t.Cleanup(func() {
 		if !removed {
-			_ = exec.Command(c.crictlBin, "--config", c.crictlConfig, "rmp", "-f", pod).Run() //nolint:noctx,gosec // cleanup
+			_, _, _ = c.cc.Run(context.Background(), "rmp", "-f", pod)
 		}
 	})
 	if st := c.crictl(t, "inspectp", "-o", "go-template", "--template", "{{.status.state}}", pod); st != "SANDBOX_READY" {

@@ -1,8 +1,9 @@
 // Package containerdrun runs a containerd of a caller's own (--root,
-// --state and socket under a temporary directory; the CRI plugin off)
-// whose PATH holds containerd-shim-banger-v2 and whose environment points
-// the shim at one banger daemon, and runs ctr against it. The e2e tests
-// and `make bench-containerd` share it.
+// --state and socket under a temporary directory; the CRI plugin off, or
+// on with CRIConfig) whose PATH holds containerd-shim-banger-v2 and whose
+// environment points the shim at one banger daemon, and runs ctr and
+// crictl against it. The e2e tests, `make bench-containerd` and `make
+// bench-cri` share it.
 package containerdrun
 
 import (
@@ -105,7 +106,13 @@ func StartWith(ctx context.Context, binDir, shimDir, bangerHost string, log io.W
 // Ctr runs ctr against this containerd: its stdout, stderr and exit code
 // (-1 when it did not run or was killed).
 func (c *Containerd) Ctr(ctx context.Context, args ...string) (string, string, int) {
-	cmd := exec.CommandContext(ctx, c.CtrBin, append([]string{"--address", c.Sock}, args...)...) //nolint:gosec // our own ctr
+	return run(ctx, c.CtrBin, append([]string{"--address", c.Sock}, args...))
+}
+
+// run runs bin with args: its stdout, stderr and exit code (-1 when it
+// did not run or was killed).
+func run(ctx context.Context, bin string, args []string) (string, string, int) {
+	cmd := exec.CommandContext(ctx, bin, args...) //nolint:gosec // our own ctr and crictl
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
