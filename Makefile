@@ -17,6 +17,7 @@
 #   make bench-volume 200 MiB through run -v (virtio-fs) vs the guest's own disk
 #   make bench-exec   banger exec VM true vs its parts: process start, an API call, the guest's spawn
 #   make bench-containerd ctr run --rm (banger runtime) vs banger run --rm; N containers started each way
+#   make bench-cri    N pods started through CRI (crictl runp/create/start) vs N banger run -d, per minute
 #   make qemu-boot-repeat BOOTS=20  boot the QEMU test guest N times
 #   make crash-matrix kill a daemon at every crash point; nothing may leak
 #   make soak         200 random VM operations with the daemon killed at random
@@ -32,7 +33,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps install uninstall test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-fork bench-volume bench-exec bench-containerd qemu-boot-repeat crash-matrix soak clean FORCE
+.PHONY: all build deps install uninstall test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-fork bench-volume bench-exec bench-containerd bench-cri qemu-boot-repeat crash-matrix soak clean FORCE
 
 all: build
 
@@ -134,6 +135,14 @@ bench-exec: deps build
 # back to back each way: containers per minute and the ratio.
 bench-containerd: deps build
 	scripts/bench-containerd.sh
+
+# bench-cri starts N (default 6) host-network pods back to back through
+# containerd's CRI plugin on the banger runtime handler (crictl runp,
+# create, start of a container running sleep 300; a pod's container is
+# one VM) against N banger run -d: pods per minute each way, the ratio,
+# and the median runp, create and start of a pod.
+bench-cri: deps build
+	MODE=cri scripts/bench-containerd.sh
 
 # qemu-boot-repeat boots the QEMU echo guest BOOTS times in a row (a
 # boot-path change gets a repeat-N check, docs/architecture.md) and prints

@@ -4,8 +4,12 @@
 # ROUNDS (default 5) alternated rounds of `ctr run --rm --runtime
 # io.containerd.banger.v2 IMG ID true` vs `banger run --rm IMG -- true`
 # (medians, min/max, ratio), then N (default 6) containers started back
-# to back each way (containers per minute, ratio). Its containerd is its
-# own (scripts/containerd.sh builds it once). Needs root.
+# to back each way (containers per minute, ratio). MODE=cri (make
+# bench-cri): containerd's CRI plugin on, N pods started back to back
+# through crictl (runp, create, start of `sleep 300`) vs N `banger run -d`
+# (pods per minute, ratio, median runp/create/start). Its containerd is
+# its own (scripts/containerd.sh, scripts/crictl.sh build them once).
+# Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/fixtures.sh
@@ -14,10 +18,13 @@ cd "$(dirname "$0")/.."
 deb=$(kernel_deb)
 img=$(busybox_tar)
 ctrd=$(scripts/containerd.sh)
+mode=${MODE:-ctr}
+crictl=()
+[[ $mode == cri ]] && crictl=(-crictl "$(scripts/crictl.sh)/crictl")
 helper=$(mktemp -d)/benchcontainerd
 trap 'rm -rf "$(dirname "$helper")"' EXIT
 CGO_ENABLED=0 go build -o "$helper" ./internal/tools/benchcontainerd
 # Not exec'd through go run: Ctrl-C reaches the helper itself, which
 # removes what it started.
 "$helper" -banger "${BANGER:-bin/banger}" -shim-dir "${SHIM_DIR:-bin}" -containerd-dir "$ctrd" \
-	-kernel-deb "$deb" -image-tar "$img" -rounds "${ROUNDS:-5}" -n "${N:-6}"
+	-kernel-deb "$deb" -image-tar "$img" -rounds "${ROUNDS:-5}" -n "${N:-6}" -mode "$mode" "${crictl[@]}"

@@ -6,9 +6,12 @@
 // times, rounds alternated, `ctr run --rm --runtime io.containerd.banger.v2
 // IMG ID true` against `banger run --rm IMG -- true`, then N containers
 // started back to back each way (`ctr run -d` vs `banger run -d`, to all
-// of them running): containers per minute. Everything it started is
-// removed on the way out, on failure and on SIGINT/SIGTERM too; on
-// failure the logs are kept and their directory printed.
+// of them running): containers per minute. With -mode cri it is `make
+// bench-cri`: the containerd's CRI plugin on (containerdrun.CRIConfig,
+// as TestCRI runs it) and N pods started back to back through crictl
+// (cri.go) against N `banger run -d`. Everything it started is removed on
+// the way out, on failure and on SIGINT/SIGTERM too; on failure the logs
+// are kept and their directory printed.
 package main
 
 import (
@@ -38,10 +41,12 @@ func main() {
 }
 
 // bench is the two sides: the banger daemon and the containerd whose
-// shim uses it, the image's reference in containerd, the logs directory.
+// shim uses it (and crictl for it in CRI mode, else nil), the image's
+// reference in containerd, the logs directory.
 type bench struct {
 	d    *benchdaemon.Daemon
 	c    *containerdrun.Containerd
+	cc   *containerdrun.Crictl
 	ref  string
 	logs string
 }
@@ -54,17 +59,28 @@ func run() (err error) {
 		kernel     = flag.String("kernel-deb", "", "Debian linux-image .deb to import")
 		image      = flag.String("image-tar", "", "root file system tarball: banger's image and containerd's")
 		rounds     = flag.Int("rounds", 5, "timed rounds of each run --rm")
-		throughput = flag.Int("n", 6, "containers started back to back each way")
+		throughput = flag.Int("n", 6, "containers (pods in CRI mode) started back to back each way")
+		mode       = flag.String("mode", "ctr", "ctr: ctr run vs banger run; cri: pods through crictl vs banger run -d")
+		crictl     = flag.String("crictl", "", "crictl binary in CRI mode (default: what scripts/crictl.sh built)")
 	)
 	flag.Parse()
 	if *kernel == "" || *image == "" {
 		return errors.New("need -kernel-deb and -image-tar")
+	}
+	if *mode != "ctr" && *mode != "cri" {
+		return fmt.Errorf("-mode %q: want ctr or cri", *mode)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *ctrdDir == "" {
 		wd, _ := os.Getwd()
 		if *ctrdDir, err = containerdrun.BinDir(ctx, wd); err != nil {
+			return err
+		}
+	}
+	if *mode == "cri" && *crictl == "" {
+		wd, _ := os.Getwd()
+		if *crictl, err = containerdrun.CrictlBin(wd); err != nil {
 			return err
 		}
 	}
@@ -98,10 +114,16 @@ func run() (err error) {
 		}
 		b.d.Stop()
 	}()
-	if err := b.startContainerd(ctx, *ctrdDir, shim, *image); err != nil {
+	if err := b.startContainerd(ctx, *ctrdDir, shim, *image, *crictl); err != nil {
 		return err
 	}
 	defer b.stopContainerd()
+	if b.cc != nil {
+		if err := b.warmUpCRI(ctx); err != nil {
+			return err
+		}
+		return b.benchCRI(ctx, *throughput)
+	}
 	if err := b.warmUp(ctx); err != nil {
 		return err
 	}
@@ -117,26 +139,40 @@ func run() (err error) {
 }
 
 // startContainerd starts containerd (its log in the logs directory) and
-// pulls the image into it from an in-process registry serving imageTar.
-func (b *bench) startContainerd(ctx context.Context, binDir, shimDir, imageTar string) error {
-	log, err := os.Create(filepath.Join(b.logs, "containerd.log"))
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Close() }()
-	if b.c, err = containerdrun.Start(ctx, binDir, shimDir, b.d.Host(), log); err != nil {
-		return err
-	}
+// pulls the image into it from an in-process registry serving imageTar:
+// with ctr, or, with crictlBin set, with its CRI plugin on, the image
+// also its pinned sandbox image (the shim never runs that), through
+// crictl.
+func (b *bench) startContainerd(ctx context.Context, binDir, shimDir, imageTar, crictlBin string) error {
 	reg, ref, err := registrytest.ServeTarball(ctx, "127.0.0.1:0", imageTar, "bench/busybox:1")
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
-	if out, errOut, code := b.c.Ctr(ctx, "images", "pull", "--plain-http", ref); code != 0 {
-		return fmt.Errorf("ctr images pull %s: exit %d\n%s%s", ref, code, out, errOut)
-	}
 	b.ref = ref
-	return nil
+	log, err := os.Create(filepath.Join(b.logs, "containerd.log"))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Close() }()
+	config := containerdrun.TaskConfig
+	if crictlBin != "" {
+		config = containerdrun.CRIConfig(ref)
+	}
+	if b.c, err = containerdrun.StartWith(ctx, binDir, shimDir, b.d.Host(), log, config); err != nil {
+		return err
+	}
+	if crictlBin == "" {
+		if out, errOut, code := b.c.Ctr(ctx, "images", "pull", "--plain-http", ref); code != 0 {
+			return fmt.Errorf("ctr images pull %s: exit %d\n%s%s", ref, code, out, errOut)
+		}
+		return nil
+	}
+	if b.cc, err = b.c.Crictl(crictlBin); err != nil {
+		return err
+	}
+	_, err = b.crictl(ctx, "pull", ref)
+	return err
 }
 
 // stopContainerd removes every container (its task first: the shim
@@ -145,6 +181,9 @@ func (b *bench) startContainerd(ctx context.Context, binDir, shimDir, imageTar s
 func (b *bench) stopContainerd() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	if b.cc != nil {
+		b.removePods(ctx)
+	}
 	out, _, _ := b.c.Ctr(ctx, "containers", "ls", "-q")
 	b.removeContainers(ctx, strings.Fields(out))
 	b.c.Stop()
@@ -164,6 +203,25 @@ func (b *bench) removeContainers(ctx context.Context, ids []string) {
 // and both sides' boot snapshots are made.
 func (b *bench) warmUp(ctx context.Context) error {
 	if err := b.ctrRunRm(ctx, "warm-up"); err != nil {
+		return err
+	}
+	return b.bangerRunRm(ctx)
+}
+
+// warmUpCRI starts one pod and removes it, and runs one banger run --rm,
+// untimed, for what warmUp says.
+func (b *bench) warmUpCRI(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "bench-cri")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	_, cid, err := b.startPod(ctx, dir, "warm-up")
+	if err == nil {
+		err = b.waitPods(ctx, []string{cid})
+	}
+	b.removePods(context.WithoutCancel(ctx))
+	if err != nil {
 		return err
 	}
 	return b.bangerRunRm(ctx)
