@@ -59,14 +59,22 @@ func (b *bench) benchThroughput(ctx context.Context, n int) error {
 		return err
 	}
 	fmt.Printf("%d x ctr run -d ... sleep 300, to all RUNNING      %.3fs\n", n, ctrT)
+	return b.bangerThroughput(ctx, ids, "containers", "ctr", ctrT)
+}
+
+// bangerThroughput starts ids with `banger run -d` back to back (to all
+// running), removes them, and prints the time, what per minute each way
+// (the other side, other, took otherT seconds for as many) and the ratio
+// other/banger (above 1: the other side starts them faster).
+func (b *bench) bangerThroughput(ctx context.Context, ids []string, what, other string, otherT float64) error {
 	bangerT, err := timed(func() error { return b.bangerStartAll(ctx, ids) })
 	_, _, _ = b.d.CLI(append([]string{"rm", "-f"}, ids...)...)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%d x banger run -d IMG -- sleep 300, to all running  %.3fs\n", n, bangerT)
-	pc, pb := perMinute(n, ctrT), perMinute(n, bangerT)
-	fmt.Printf("\ncontainers per minute: ctr %.1f  banger %.1f  ratio ctr/banger %.2fx\n", pc, pb, pc/pb)
+	fmt.Printf("%d x banger run -d IMG -- sleep 300, to all running  %.3fs\n", len(ids), bangerT)
+	po, pb := perMinute(len(ids), otherT), perMinute(len(ids), bangerT)
+	fmt.Printf("\n%s per minute: %s %.1f  banger %.1f  ratio %s/banger %.2fx\n", what, other, po, pb, other, po/pb)
 	return nil
 }
 
