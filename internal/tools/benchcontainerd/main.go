@@ -41,12 +41,13 @@ func main() {
 }
 
 // bench is the two sides: the banger daemon and the containerd whose
-// shim uses it (and crictl for it in CRI mode, else nil), the image's
-// reference in containerd, the logs directory.
+// shim uses it (and crictl for it in CRI mode, else nil), the registry
+// serving the image and its reference, the logs directory.
 type bench struct {
 	d    *benchdaemon.Daemon
 	c    *containerdrun.Containerd
 	cc   *containerdrun.Crictl
+	reg  *registrytest.Registry
 	ref  string
 	logs string
 }
@@ -114,6 +115,11 @@ func run() (err error) {
 		}
 		b.d.Stop()
 	}()
+	defer func() {
+		if b.reg != nil {
+			b.reg.Close()
+		}
+	}()
 	if err := b.startContainerd(ctx, *ctrdDir, shim, *image, *crictl); err != nil {
 		return err
 	}
@@ -139,17 +145,17 @@ func run() (err error) {
 }
 
 // startContainerd starts containerd (its log in the logs directory) and
-// pulls the image into it from an in-process registry serving imageTar:
-// with ctr, or, with crictlBin set, with its CRI plugin on, the image
-// also its pinned sandbox image (the shim never runs that), through
-// crictl.
+// pulls the image into it from an in-process registry serving imageTar
+// (up until the end: under CRI the daemon pulls a container's image by
+// its reference): with ctr, or, with crictlBin set, with its CRI plugin
+// on, the image also its pinned sandbox image (the shim never runs
+// that), through crictl.
 func (b *bench) startContainerd(ctx context.Context, binDir, shimDir, imageTar, crictlBin string) error {
 	reg, ref, err := registrytest.ServeTarball(ctx, "127.0.0.1:0", imageTar, "bench/busybox:1")
 	if err != nil {
 		return err
 	}
-	defer reg.Close()
-	b.ref = ref
+	b.reg, b.ref = reg, ref
 	log, err := os.Create(filepath.Join(b.logs, "containerd.log"))
 	if err != nil {
 		return err
