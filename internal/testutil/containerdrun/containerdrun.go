@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -132,6 +134,24 @@ func run(ctx context.Context, bin string, args []string) (string, string, int) {
 func (c *Containerd) Stop() {
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	_ = c.cmd.Wait()
+	// A shim outlives its containerd by design; one whose task a failed
+	// test or bench left running would stay forever.
+	c.killShims()
 	_ = exec.Command("umount", "-R", filepath.Join(c.Dir, "state")).Run() //nolint:noctx // cleanup
 	_ = os.RemoveAll(c.Dir)
+}
+
+// killShims kills the shims this containerd started: the processes whose
+// arguments name its socket.
+func (c *Containerd) killShims() {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range dirs {
+		b, err := os.ReadFile(f)
+		if err != nil || !slices.Contains(strings.Split(string(b), "\x00"), c.Sock) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f))); err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
