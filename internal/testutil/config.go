@@ -2,8 +2,14 @@ package testutil
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math/bits"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/bangerdev/banger/internal/config"
 )
@@ -21,9 +27,54 @@ func Config(agent, bridgePrefix, tablePrefix string, octet int) config.Config {
 	cfg := config.Default()
 	cfg.Daemon.SocketGroup = ""
 	cfg.Network.Bridge = bridgePrefix + tag
-	cfg.Network.Subnet = fmt.Sprintf("10.%d.%d.0/24", octet, b[0])
+	cfg.Network.Subnet = freeSubnet(octet, b[0])
 	cfg.Network.NftTable = tablePrefix + tag
 	cfg.Image.AgentBinary = agent
 	cfg.VM.StopTimeout = 5
 	return cfg
+}
+
+// freeSubnet is 10.octet.third.0/24, or the next third octet whose /24 no
+// route of the host's covers yet: a random pick alone met another test
+// daemon's bridge (the suite runs a dozen daemons beside the fixture's).
+func freeSubnet(octet int, third byte) string {
+	routes, _ := os.ReadFile("/proc/net/route")
+	for i := range 256 {
+		subnet := fmt.Sprintf("10.%d.%d.0/24", octet, third+byte(i))
+		if !routed(string(routes), netip.MustParsePrefix(subnet)) {
+			return subnet
+		}
+	}
+	return fmt.Sprintf("10.%d.%d.0/24", octet, third)
+}
+
+// routed reports whether a route of table (/proc/net/route's format:
+// destination and mask as little-endian hex) overlaps p. The default
+// route (mask 0) does not count.
+func routed(table string, p netip.Prefix) bool {
+	for _, line := range strings.Split(table, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		dst, err1 := strconv.ParseUint(f[1], 16, 32)
+		mask, err2 := strconv.ParseUint(f[7], 16, 32)
+		if err1 != nil || err2 != nil || mask == 0 {
+			continue
+		}
+		var d [4]byte
+		binary.LittleEndian.PutUint32(d[:], uint32(dst))
+		bits := bitsOf(uint32(mask))
+		if netip.PrefixFrom(netip.AddrFrom4(d), bits).Overlaps(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// bitsOf is the prefix length of a little-endian netmask.
+func bitsOf(mask uint32) int {
+	var m [4]byte
+	binary.LittleEndian.PutUint32(m[:], mask)
+	return bits.OnesCount32(binary.BigEndian.Uint32(m[:]))
 }
