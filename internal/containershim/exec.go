@@ -10,7 +10,6 @@ import (
 	eventstypes "github.com/containerd/containerd/api/events"
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
 	taskapi "github.com/containerd/containerd/api/types/task"
-	"github.com/containerd/containerd/v2/pkg/protobuf"
 	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
@@ -186,21 +185,16 @@ func (s *Service) killExec(id, execID string, sig uint32) (*ptypes.Empty, error)
 	if err != nil {
 		return nil, err
 	}
-	switch st, _, _, _ := e.state(); st {
-	case taskapi.Status_STOPPED:
-		return nil, notFound("exec %s of task %s: process already finished", execID, id)
-	case taskapi.Status_CREATED:
-		e.exit(id, e.id, 128+int(sig), time.Now(), s.events)
-		return &ptypes.Empty{}, nil
-	}
-	p, err := e.running(id)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.Signal(syscall.Signal(sig)); err != nil {
-		return nil, toGRPC(fmt.Errorf("signal %d to exec %s of task %s: %w", sig, execID, id, err))
-	}
-	return &ptypes.Empty{}, nil
+	return e.kill(id, e.id, fmt.Sprintf("exec %s of task %s", execID, id), sig, s.events, func() error {
+		p, err := e.running(id)
+		if err != nil {
+			return err
+		}
+		if err := p.Signal(syscall.Signal(sig)); err != nil {
+			return toGRPC(fmt.Errorf("signal %d to exec %s of task %s: %w", sig, execID, id, err))
+		}
+		return nil
+	})
 }
 
 // resizeExec gives the exec's terminal its new size.
@@ -240,17 +234,13 @@ func (s *Service) deleteExec(id, execID string) (*taskv3.DeleteResponse, error) 
 	if err != nil {
 		return nil, err
 	}
-	st, pid, code, at := e.state()
-	if st == taskapi.Status_RUNNING {
+	if st, _, _, _ := e.state(); st == taskapi.Status_RUNNING {
 		return nil, toGRPC(fmt.Errorf("%w: exec %s of task %s is running: kill it first", errFailedPrecondition, execID, id))
 	}
 	t.mu.Lock()
 	delete(t.execs, execID)
 	t.mu.Unlock()
-	if at.IsZero() {
-		at = time.Now()
-	}
-	return &taskv3.DeleteResponse{Pid: pid, ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}, nil //nolint:gosec // 0-255
+	return e.deleteResponse(), nil
 }
 
 // execState answers an exec's status.
@@ -259,14 +249,5 @@ func (s *Service) execState(id, execID string) (*taskv3.StateResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, pid, code, at := e.state()
-	resp := &taskv3.StateResponse{
-		ID: execID, Bundle: t.bundle, Pid: pid, Status: st,
-		Stdin: e.io.stdin, Stdout: e.io.stdout, Stderr: e.io.stderr, Terminal: e.io.terminal,
-		ExitStatus: uint32(code), //nolint:gosec // 0-255
-	}
-	if st == taskapi.Status_STOPPED {
-		resp.ExitedAt = protobuf.ToTimestamp(at)
-	}
-	return resp, nil
+	return e.stateResponse(execID, t.bundle, e.io), nil
 }

@@ -3,14 +3,12 @@ package containershim
 import (
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup2/stats"
 
 	eventstypes "github.com/containerd/containerd/api/events"
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
 	taskapi "github.com/containerd/containerd/api/types/task"
-	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/typeurl/v2"
 )
 
@@ -62,16 +60,6 @@ func (s *Service) startSandbox(t *task) (*taskv3.StartResponse, error) {
 	t.mu.Unlock()
 	s.events.send(&eventstypes.TaskStart{ContainerID: t.id, Pid: pid})
 	return &taskv3.StartResponse{Pid: pid}, nil
-}
-
-// killSandbox ends a sandbox task with the signal's status: its Wait
-// returns and TaskExit goes out.
-func (s *Service) killSandbox(t *task, signal uint32) (*ptypes.Empty, error) {
-	if st, _, _, _ := t.state(); st == taskapi.Status_STOPPED {
-		return nil, notFound("task %s: process already finished", t.id)
-	}
-	t.exit(t.id, t.id, 128+int(signal), time.Now(), s.events)
-	return &ptypes.Empty{}, nil
 }
 
 // sandboxStats are a sandbox task's metrics: it uses nothing of its own.

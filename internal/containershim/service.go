@@ -12,7 +12,6 @@ import (
 	taskapi "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/containerd/v2/core/mount"
-	"github.com/containerd/containerd/v2/pkg/protobuf"
 	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
@@ -183,20 +182,16 @@ func (s *Service) Kill(ctx context.Context, r *taskv3.KillRequest) (*ptypes.Empt
 	if err != nil {
 		return nil, err
 	}
-	if t.sandbox {
-		return s.killSandbox(t, r.Signal)
-	}
-	switch st, _, _, _ := t.state(); st {
-	case taskapi.Status_STOPPED:
-		return nil, notFound("task %s: process already finished", r.ID)
-	case taskapi.Status_CREATED:
-		t.exit(t.id, t.id, 128+int(r.Signal), time.Now(), s.events)
-		return &ptypes.Empty{}, nil
-	}
-	if err := s.daemon.KillVM(ctx, t.vm, int(r.Signal)); err != nil {
-		return nil, toGRPC(fmt.Errorf("signal %d to task %s (VM %s): %w", r.Signal, r.ID, t.vm, err))
-	}
-	return &ptypes.Empty{}, nil
+	return t.kill(t.id, t.id, "task "+r.ID, r.Signal, s.events, func() error {
+		if t.sandbox { // no process of its own: it ends by the signal
+			t.exit(t.id, t.id, 128+int(r.Signal), time.Now(), s.events)
+			return nil
+		}
+		if err := s.daemon.KillVM(ctx, t.vm, int(r.Signal)); err != nil {
+			return toGRPC(fmt.Errorf("signal %d to task %s (VM %s): %w", r.Signal, r.ID, t.vm, err))
+		}
+		return nil
+	})
 }
 
 // deleteWait bounds how long Delete waits for a removed VM's exit to be
@@ -222,13 +217,9 @@ func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.
 	s.mu.Lock()
 	delete(s.tasks, r.ID)
 	s.mu.Unlock()
-	_, pid, code, at := t.state()
-	if at.IsZero() {
-		at = time.Now()
-	}
-	status, exitedAt := uint32(code), protobuf.ToTimestamp(at) //nolint:gosec // exit statuses are 0-255
-	s.events.send(&eventstypes.TaskDelete{ContainerID: r.ID, ID: r.ID, Pid: pid, ExitStatus: status, ExitedAt: exitedAt})
-	return &taskv3.DeleteResponse{Pid: pid, ExitStatus: status, ExitedAt: exitedAt}, nil
+	resp := t.deleteResponse()
+	s.events.send(&eventstypes.TaskDelete{ContainerID: r.ID, ID: r.ID, Pid: resp.Pid, ExitStatus: resp.ExitStatus, ExitedAt: resp.ExitedAt})
+	return resp, nil
 }
 
 // removeVM removes a task's VM (an absent one is fine) and waits a
@@ -267,16 +258,7 @@ func (s *Service) State(_ context.Context, r *taskv3.StateRequest) (*taskv3.Stat
 	if err != nil {
 		return nil, err
 	}
-	st, pid, code, at := t.state()
-	resp := &taskv3.StateResponse{
-		ID: r.ID, Bundle: t.bundle, Pid: pid, Status: st,
-		Stdin: t.io.stdin, Stdout: t.io.stdout, Stderr: t.io.stderr, Terminal: t.io.terminal,
-		ExitStatus: uint32(code), //nolint:gosec // 0-255
-	}
-	if st == taskapi.Status_STOPPED {
-		resp.ExitedAt = protobuf.ToTimestamp(at)
-	}
-	return resp, nil
+	return t.stateResponse(r.ID, t.bundle, t.io), nil
 }
 
 // consoleTail is the last lines of a VM's console the daemon kept when its

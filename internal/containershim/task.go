@@ -11,6 +11,7 @@ import (
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
 	taskapi "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/pkg/protobuf"
+	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
 
@@ -77,6 +78,48 @@ func (p *procState) exit(containerID, id string, code int, at time.Time, q *even
 	p.status, p.code, p.at = taskapi.Status_STOPPED, code, at
 	q.send(&eventstypes.TaskExit{ContainerID: containerID, ID: id, Pid: p.pid, ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)}) //nolint:gosec // exit statuses are 0-255
 	close(p.exited)
+}
+
+// kill signals the process: one that ended is containerd's not-found
+// (what names it), one never started is recorded as ended by the signal
+// (TaskExit with id), and a running one is signalled by send.
+func (p *procState) kill(containerID, id, what string, sig uint32, q *eventQueue, send func() error) (*ptypes.Empty, error) {
+	switch st, _, _, _ := p.state(); st {
+	case taskapi.Status_STOPPED:
+		return nil, notFound("%s: process already finished", what)
+	case taskapi.Status_CREATED:
+		p.exit(containerID, id, 128+int(sig), time.Now(), q)
+		return &ptypes.Empty{}, nil
+	}
+	if err := send(); err != nil {
+		return nil, err
+	}
+	return &ptypes.Empty{}, nil
+}
+
+// stateResponse is the process's state as the task API answers it: id is
+// the task's or the exec's, with the task's bundle and the process's stdio.
+func (p *procState) stateResponse(id, bundle string, io stdio) *taskv3.StateResponse {
+	st, pid, code, at := p.state()
+	resp := &taskv3.StateResponse{
+		ID: id, Bundle: bundle, Pid: pid, Status: st,
+		Stdin: io.stdin, Stdout: io.stdout, Stderr: io.stderr, Terminal: io.terminal,
+		ExitStatus: uint32(code), //nolint:gosec // 0-255
+	}
+	if st == taskapi.Status_STOPPED {
+		resp.ExitedAt = protobuf.ToTimestamp(at)
+	}
+	return resp
+}
+
+// deleteResponse is the exit Delete answers of the process (now when it
+// has no exit time: it never ran).
+func (p *procState) deleteResponse() *taskv3.DeleteResponse {
+	_, pid, code, at := p.state()
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return &taskv3.DeleteResponse{Pid: pid, ExitStatus: uint32(code), ExitedAt: protobuf.ToTimestamp(at)} //nolint:gosec // 0-255
 }
 
 // wait answers once the process has exited, or ctx ended.
