@@ -104,13 +104,8 @@ func (s *Service) startExec(ctx context.Context, id, execID string) (*taskv3.Sta
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	cfg := client.ExecConfig{Cmd: e.spec.Args, Env: e.spec.Env, WorkingDir: e.spec.Cwd, User: processUser(e.spec.User)}
-	if out != nil {
-		cfg.Stdout = out
-	}
-	if errw != nil {
-		cfg.Stderr = errw
-	}
+	// A FIFO not given is a nil writer: its output is dropped.
+	cfg := client.ExecConfig{Cmd: e.spec.Args, Env: e.spec.Env, WorkingDir: e.spec.Cwd, User: processUser(e.spec.User), Stdout: out, Stderr: errw}
 	var stdinW *io.PipeWriter
 	if in != nil {
 		var stdinR *io.PipeReader
@@ -126,11 +121,7 @@ func (s *Service) startExec(ctx context.Context, id, execID string) (*taskv3.Sta
 	}
 	proc, err := s.daemon.Exec(context.WithoutCancel(ctx), t.vm, cfg)
 	if err != nil {
-		for _, c := range []io.Closer{in, out, errw} {
-			if c != nil {
-				_ = c.Close()
-			}
-		}
+		closeAll(in, out, errw)
 		return nil, toGRPC(fmt.Errorf("start exec %s of task %s (VM %s): %w", execID, id, t.vm, err))
 	}
 	_, pid, _, _ := t.state()
@@ -147,11 +138,7 @@ func (s *Service) startExec(ctx context.Context, id, execID string) (*taskv3.Sta
 // when its session broke first) and publishes TaskExit.
 func (s *Service) waitExec(ctx context.Context, id string, e *execProc, out, errw io.Closer) {
 	code, err := e.proc.Wait()
-	for _, c := range []io.Closer{out, errw} {
-		if c != nil {
-			_ = c.Close()
-		}
-	}
+	closeAll(out, errw)
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("id", id).WithField("exec", e.id).Warn("exec ended without its exit status")
 		code = exitUnknown

@@ -144,11 +144,7 @@ func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.St
 		}
 	}
 	if err != nil {
-		for _, c := range []interface{ Close() error }{in, out, errw} {
-			if c != nil {
-				_ = c.Close()
-			}
-		}
+		closeAll(in, out, errw)
 		return nil, toGRPC(fmt.Errorf("start VM %s of task %s: %w%s", t.vm, r.ID, err, s.consoleTail(ctx, t.vm)))
 	}
 	_, pid, _, _ := t.state()

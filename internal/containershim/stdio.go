@@ -23,13 +23,6 @@ type stdio struct {
 // openFIFOs opens the task's FIFOs: containerd holds their other ends
 // open already, so this does not wait on a reader.
 func openFIFOs(ctx context.Context, s stdio) (in io.ReadCloser, out, errw io.WriteCloser, err error) {
-	closeAll := func() {
-		for _, c := range []io.Closer{in, out, errw} {
-			if c != nil {
-				_ = c.Close()
-			}
-		}
-	}
 	if s.stdin != "" {
 		if in, err = fifo.OpenFifo(ctx, s.stdin, syscall.O_RDONLY|syscall.O_NONBLOCK, 0); err != nil {
 			return nil, nil, nil, fmt.Errorf("open stdin %s: %w", s.stdin, err)
@@ -37,17 +30,26 @@ func openFIFOs(ctx context.Context, s stdio) (in io.ReadCloser, out, errw io.Wri
 	}
 	if s.stdout != "" {
 		if out, err = fifo.OpenFifo(ctx, s.stdout, syscall.O_WRONLY, 0); err != nil {
-			closeAll()
+			closeAll(in, out, errw)
 			return nil, nil, nil, fmt.Errorf("open stdout %s: %w", s.stdout, err)
 		}
 	}
 	if s.stderr != "" && !s.terminal {
 		if errw, err = fifo.OpenFifo(ctx, s.stderr, syscall.O_WRONLY, 0); err != nil {
-			closeAll()
+			closeAll(in, out, errw)
 			return nil, nil, nil, fmt.Errorf("open stderr %s: %w", s.stderr, err)
 		}
 	}
 	return in, out, errw, nil
+}
+
+// closeAll closes each of cs that is not nil.
+func closeAll(cs ...io.Closer) {
+	for _, c := range cs {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
 }
 
 // copyInput sends what arrives on stdin to the main process, then its

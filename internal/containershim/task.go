@@ -138,11 +138,7 @@ func (p *procState) wait(ctx context.Context) (*taskv3.WaitResponse, error) {
 // and publishes TaskExit.
 func (s *Service) watch(ctx context.Context, t *task, out, errw io.WriteCloser) {
 	code, err := copyOutput(t.conn, out, errw)
-	for _, c := range []io.Closer{out, errw, t.conn} {
-		if c != nil {
-			_ = c.Close()
-		}
-	}
+	closeAll(out, errw, t.conn)
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("id", t.id).Warn("attachment ended early; asking the daemon for the exit")
 		code = vmExitCode(s.waitVM(ctx, t.vm))
