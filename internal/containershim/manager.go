@@ -124,7 +124,7 @@ func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	if err := d.RemoveVM(ctx, name); err != nil {
 		return shim.StopStatus{}, fmt.Errorf("remove VM %s of task %s: %w", name, id, err)
 	}
-	if err := d.RemoveImage(ctx, imageRepo+":"+name); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+	if err := d.RemoveImage(ctx, privateImage(name)); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		log.G(ctx).WithError(err).Warn("remove the task's image")
 	}
 	if cwd, err := os.Getwd(); err == nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/bangerdev/banger/pkg/api"
@@ -17,15 +19,24 @@ import (
 // died: the VM goes with the exit it recorded, its private image too; a
 // VM already gone is no error (137: its status is lost).
 func TestStopAfterDeadShim(t *testing.T) {
-	d := newFakeDaemon()
+	// The task's shim made its VM and private image (a writable snapshot
+	// is the container's alone), then died.
+	h := newHarness(t, busyboxConfig)
+	rw := []*types.Mount{{Type: "bind", Source: t.TempDir(), Options: []string{"rbind", "rw"}}}
+	if _, err := h.s.Create(t.Context(), &taskv3.CreateTaskRequest{ID: "dead", Bundle: h.bundle, Rootfs: rw}); err != nil {
+		t.Fatal(err)
+	}
+	d := h.d
 	m := &fakeMounter{}
 	mgr := Manager{Dial: func() (Daemon, error) { return d, nil }, Mounter: m}
 	ctx := namespaces.WithNamespace(t.Context(), "default")
 
 	name := VMName("default", "dead")
-	d.images[imageRepo+":"+name] = []byte("tar")
+	if len(d.images) != 1 {
+		t.Fatalf("images %v; want the container's private one", d.images)
+	}
 	code := 3
-	d.vms[name] = &fakeVM{vm: api.VM{Name: name, State: api.VMExited, ExitCode: &code, Runtime: api.VMRuntime{PID: 77}}}
+	d.vms[name].vm = api.VM{Name: name, State: api.VMExited, ExitCode: &code, Runtime: api.VMRuntime{PID: 77}}
 	st, err := mgr.Stop(ctx, "dead")
 	if err != nil || st.ExitStatus != 3 || st.Pid != 77 {
 		t.Fatalf("stop: %+v, %v; want exit 3 of pid 77", st, err)

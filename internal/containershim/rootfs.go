@@ -37,6 +37,10 @@ func (HostMounter) Unmount(target string) error { return mount.UnmountAll(target
 // imageRepo is the repository of the images the shim imports.
 const imageRepo = "containerd/rootfs"
 
+// privateImage is the name of the image imported for the container whose
+// VM is vm alone: the delete action of a dead shim removes it by this name.
+func privateImage(vm string) string { return imageRepo + ":" + vm }
+
 // rootfsImage is the banger image a container runs: Name is what its VM
 // is created of; Private says it is the container's alone (removed with
 // it).
@@ -58,7 +62,7 @@ func (s *Service) resolveImage(ctx context.Context, ns, id, bundle string, mount
 		}
 		return rootfsImage{Name: img.Name}, nil
 	}
-	img := rootfsImage{Name: imageRepo + ":" + VMName(ns, id), Private: true}
+	img := rootfsImage{Name: privateImage(VMName(ns, id)), Private: true}
 	if key, ok := sharedKey(mounts); ok {
 		img = rootfsImage{Name: imageRepo + ":" + key}
 		if _, err := s.daemon.Image(ctx, img.Name); err == nil {
