@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,8 +19,7 @@ import (
 // (containerdrun.Start) pointing the shim at the fixture's banger daemon.
 type containerd struct {
 	*containerdrun.Containerd
-	dir, sock, ctrBin string
-	log               bytes.Buffer
+	log bytes.Buffer
 }
 
 // containerdBinDir is where scripts/containerd.sh put containerd and ctr
@@ -40,25 +37,22 @@ func containerdBinDir(t *testing.T) string {
 // stops it (and removes its directory) when the test ends.
 func startContainerd(t *testing.T, f *fixture) *containerd {
 	t.Helper()
-	return launchContainerd(t, f, func(c *containerd) string { return containerdrun.TaskConfig(c.dir, c.sock) })
+	return launchContainerd(t, f, containerdrun.TaskConfig)
 }
 
 // launchContainerd starts a containerd of the config config answers for
 // its directory and socket, with the shim on its PATH, and stops it when
 // the test ends.
-func launchContainerd(t *testing.T, f *fixture, config func(c *containerd) string) *containerd {
+func launchContainerd(t *testing.T, f *fixture, config func(dir, sock string) string) *containerd {
 	t.Helper()
 	bin := containerdBinDir(t)
 	shim := testutil.BuildBinary(t, "./cmd/containerd-shim-banger-v2")
 	c := &containerd{}
-	run, err := containerdrun.StartWith(t.Context(), bin, filepath.Dir(shim), f.host, &c.log, func(dir, sock string) string {
-		c.dir, c.sock = dir, sock
-		return config(c)
-	})
+	run, err := containerdrun.StartWith(t.Context(), bin, filepath.Dir(shim), f.host, &c.log, config)
 	if err != nil {
 		t.Fatalf("%v:\n%s", err, c.log.String())
 	}
-	c.Containerd, c.dir, c.sock, c.ctrBin = run, run.Dir, run.Sock, run.CtrBin
+	c.Containerd = run
 	t.Cleanup(func() {
 		run.Stop()
 		if t.Failed() {
@@ -66,11 +60,6 @@ func launchContainerd(t *testing.T, f *fixture, config func(c *containerd) strin
 		}
 	})
 	return c
-}
-
-// ctr runs ctr against the test's containerd.
-func (c *containerd) ctr(ctx context.Context, args ...string) (string, string, int) {
-	return c.Ctr(ctx, args...)
 }
 
 // pullBusybox pushes the busybox root file system as an image to an
@@ -84,7 +73,7 @@ func (c *containerd) pullBusybox(t *testing.T) string {
 	}
 	reg := rt.Start(t)
 	ref, _ := reg.Push(t, "ctr/busybox:1", img)
-	if out, errOut, code := c.ctr(t.Context(), "images", "pull", "--plain-http", ref); code != 0 {
+	if out, errOut, code := c.Ctr(t.Context(), "images", "pull", "--plain-http", ref); code != 0 {
 		t.Fatalf("ctr images pull %s: exit %d\n%s%s", ref, code, out, errOut)
 	}
 	return ref
@@ -94,7 +83,7 @@ func (c *containerd) pullBusybox(t *testing.T) string {
 // recorded it in the bundle.
 func (c *containerd) shimSocket(t *testing.T, id string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(c.dir, "state", "io.containerd.runtime.v2.task", "default", id, "bootstrap.json"))
+	data, err := os.ReadFile(filepath.Join(c.Dir, "state", "io.containerd.runtime.v2.task", "default", id, "bootstrap.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,24 +108,4 @@ func busyboxLayer(t *testing.T) v1.Layer {
 		t.Fatal(err)
 	}
 	return layer
-}
-
-// shimPids are the pids of containerd-shim-banger-v2 processes serving
-// container id for this containerd.
-func (c *containerd) shimPids(id string) []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(cmdline), "\x00")
-		if strings.HasSuffix(args[0], "containerd-shim-banger-v2") && strings.Contains(string(cmdline), "\x00"+id+"\x00") && strings.Contains(string(cmdline), c.sock) {
-			var pid int
-			_, _ = fmt.Sscan(e.Name(), &pid)
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }

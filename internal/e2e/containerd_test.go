@@ -36,7 +36,7 @@ func TestContainerdShim(t *testing.T) {
 	t.Run("run", func(t *testing.T) {
 		id := "shim-run"
 		vm := f.watchVM(t, containershim.VMName("default", id))
-		out, errOut, code := c.ctr(t.Context(), "run", "--rm", "--runtime", containershim.RuntimeName, ref, id, "sh", "-c", "echo hello; exit 3")
+		out, errOut, code := c.Ctr(t.Context(), "run", "--rm", "--runtime", containershim.RuntimeName, ref, id, "sh", "-c", "echo hello; exit 3")
 		if code != 3 || out != "hello\n" {
 			t.Fatalf("ctr run: exit %d, stdout %q, stderr %q; want 3 and hello", code, out, errOut)
 		}
@@ -48,7 +48,7 @@ func TestContainerdShim(t *testing.T) {
 		vm := f.watchVM(t, containershim.VMName("default", id))
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 		defer cancel()
-		run := exec.CommandContext(ctx, c.ctrBin, "--address", c.sock, "run", "--rm", "--runtime", containershim.RuntimeName, ref, id, "sleep", "600") //nolint:gosec // the test's ctr
+		run := exec.CommandContext(ctx, c.CtrBin, "--address", c.Sock, "run", "--rm", "--runtime", containershim.RuntimeName, ref, id, "sleep", "600") //nolint:gosec // the test's ctr
 		var stderr bytes.Buffer
 		run.Stderr = &stderr
 		if err := run.Start(); err != nil {
@@ -58,7 +58,7 @@ func TestContainerdShim(t *testing.T) {
 		go func() { exited <- run.Wait() }()
 		c.waitRunning(t, id, exited, &stderr)
 		for _, step := range []struct{ cmd, status string }{{"pause", "PAUSED"}, {"resume", "RUNNING"}} {
-			if out, errOut, code := c.ctr(t.Context(), "task", step.cmd, id); code != 0 {
+			if out, errOut, code := c.Ctr(t.Context(), "task", step.cmd, id); code != 0 {
 				t.Fatalf("ctr task %s: exit %d\n%s%s", step.cmd, code, out, errOut)
 			}
 			c.waitStatus(t, id, step.status, exited, &stderr)
@@ -66,13 +66,13 @@ func TestContainerdShim(t *testing.T) {
 		c.assertMetrics(t, id)
 		// An exec runs in the task's VM beside its main process: its
 		// output and exit status are its own.
-		if out, errOut, code := c.ctr(t.Context(), "task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo in-vm; exit 4"); code != 4 || out != "in-vm\n" {
+		if out, errOut, code := c.Ctr(t.Context(), "task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo in-vm; exit 4"); code != 4 || out != "in-vm\n" {
 			t.Fatalf("ctr task exec: exit %d, stdout %q, stderr %q; want 4 and in-vm", code, out, errOut)
 		}
 		c.assertTTYExec(t, id)
 		c.assertKillExec(t, id)
 		c.waitStatus(t, id, "RUNNING", exited, &stderr)
-		if out, errOut, code := c.ctr(t.Context(), "task", "kill", "--signal", "SIGTERM", id); code != 0 {
+		if out, errOut, code := c.Ctr(t.Context(), "task", "kill", "--signal", "SIGTERM", id); code != 0 {
 			t.Fatalf("ctr task kill: exit %d\n%s%s", code, out, errOut)
 		}
 		err := <-exited
@@ -85,12 +85,12 @@ func TestContainerdShim(t *testing.T) {
 	t.Run("dead shim", func(t *testing.T) {
 		id := "shim-dead"
 		vm := f.watchVM(t, containershim.VMName("default", id))
-		if out, errOut, code := c.ctr(t.Context(), "run", "-d", "--runtime", containershim.RuntimeName, ref, id, "sleep", "600"); code != 0 {
+		if out, errOut, code := c.Ctr(t.Context(), "run", "-d", "--runtime", containershim.RuntimeName, ref, id, "sleep", "600"); code != 0 {
 			t.Fatalf("ctr run -d: exit %d\n%s%s", code, out, errOut)
 		}
 		c.waitRunning(t, id, nil, nil)
 		socket := c.shimSocket(t, id)
-		for _, pid := range c.shimPids(id) {
+		for _, pid := range c.ShimPids(id) {
 			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +102,7 @@ func TestContainerdShim(t *testing.T) {
 				break
 			}
 		}
-		if out, errOut, code := c.ctr(t.Context(), "containers", "rm", id); code != 0 {
+		if out, errOut, code := c.Ctr(t.Context(), "containers", "rm", id); code != 0 {
 			t.Errorf("ctr containers rm: exit %d\n%s%s", code, out, errOut)
 		}
 		if _, err := os.Stat(socket); err == nil {
@@ -121,7 +121,7 @@ func (c *containerd) assertTTYExec(t *testing.T, id string) {
 	if err != nil {
 		testutil.Skip(t, "script (util-linux) not installed: no terminal for ctr task exec -t")
 	}
-	line := fmt.Sprintf("%s --address %s task exec -t --exec-id e2 %s sh -c 'tty; exit 5'", c.ctrBin, c.sock, id)
+	line := fmt.Sprintf("%s --address %s task exec -t --exec-id e2 %s sh -c 'tty; exit 5'", c.CtrBin, c.Sock, id)
 	cmd := exec.CommandContext(t.Context(), script, "-qefc", line, "/dev/null") //nolint:gosec // the test's ctr
 	out, err := cmd.Output()
 	if code := cmd.ProcessState.ExitCode(); code != 5 || !strings.Contains(string(out), "/dev/pts/") {
@@ -135,7 +135,7 @@ func (c *containerd) assertKillExec(t *testing.T, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	run := exec.CommandContext(ctx, c.ctrBin, "--address", c.sock, "task", "exec", "--exec-id", "e3", id, "sh", "-c", "echo up; exec sleep 600") //nolint:gosec // the test's ctr
+	run := exec.CommandContext(ctx, c.CtrBin, "--address", c.Sock, "task", "exec", "--exec-id", "e3", id, "sh", "-c", "echo up; exec sleep 600") //nolint:gosec // the test's ctr
 	stdout, err := run.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func (c *containerd) assertKillExec(t *testing.T, id string) {
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "up\n" {
 		t.Fatalf("ctr task exec: first line %q (%v), want up", line, err)
 	}
-	if _, errOut, code := c.ctr(ctx, "task", "kill", "--exec-id", "e3", "--signal", "SIGTERM", id); code != 0 {
+	if _, errOut, code := c.Ctr(ctx, "task", "kill", "--exec-id", "e3", "--signal", "SIGTERM", id); code != 0 {
 		t.Fatalf("ctr task kill --exec-id e3: exit %d\n%s", code, errOut)
 	}
 	err = run.Wait()
@@ -162,7 +162,7 @@ func (c *containerd) assertKillExec(t *testing.T, id string) {
 // the guest's memory in use and its total.
 func (c *containerd) assertMetrics(t *testing.T, id string) {
 	t.Helper()
-	out, errOut, code := c.ctr(t.Context(), "task", "metrics", "--format", "json", id)
+	out, errOut, code := c.Ctr(t.Context(), "task", "metrics", "--format", "json", id)
 	if code != 0 {
 		t.Fatalf("ctr task metrics: exit %d\n%s%s", code, out, errOut)
 	}
@@ -194,7 +194,7 @@ func (c *containerd) waitStatus(t *testing.T, id, status string, exited <-chan e
 			t.Fatalf("ctr run ended before its task ran: %v\n%s", err, stderr.String())
 		default:
 		}
-		out, _, _ := c.ctr(t.Context(), "task", "ls")
+		out, _, _ := c.Ctr(t.Context(), "task", "ls")
 		for _, line := range strings.Split(out, "\n") {
 			if fields := strings.Fields(line); len(fields) == 3 && fields[0] == id && fields[2] == status {
 				return
@@ -210,7 +210,7 @@ func (c *containerd) waitStatus(t *testing.T, id, status string, exited <-chan e
 // on the host.
 func (c *containerd) assertGone(t *testing.T, f *fixture, id, vmID string) {
 	t.Helper()
-	if out, _, _ := c.ctr(t.Context(), "containers", "ls", "-q"); strings.Contains(out, id) {
+	if out, _, _ := c.Ctr(t.Context(), "containers", "ls", "-q"); strings.Contains(out, id) {
 		t.Errorf("containerd still lists container %s:\n%s", id, out)
 	}
 	c.assertShimVMGone(t, f, id, vmID)
@@ -223,7 +223,7 @@ func (c *containerd) assertShimVMGone(t *testing.T, f *fixture, id, vmID string)
 	t.Helper()
 	var pids []int
 	for range 50 { // the shim exits just after it answers Shutdown
-		if pids = c.shimPids(id); len(pids) == 0 {
+		if pids = c.ShimPids(id); len(pids) == 0 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -33,7 +33,7 @@ func startCRI(t *testing.T, f *fixture, pauseRef string) *cri {
 	if err != nil {
 		testutil.Skip(t, err.Error())
 	}
-	c := launchContainerd(t, f, func(c *containerd) string { return containerdrun.CRIConfig(pauseRef)(c.dir, c.sock) })
+	c := launchContainerd(t, f, containerdrun.CRIConfig(pauseRef))
 	cc, err := c.Crictl(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestCRI(t *testing.T) {
 		t.Errorf("the pod's sandbox has a VM: it should be answered by the shim alone")
 	}
 	// The sandbox's pid is its shim's own.
-	if pid, shims := c.crictl(t, "inspectp", "-o", "go-template", "--template", "{{.info.pid}}", pod), c.shimPids(pod); len(shims) != 1 || pid != fmt.Sprint(shims[0]) {
+	if pid, shims := c.crictl(t, "inspectp", "-o", "go-template", "--template", "{{.info.pid}}", pod), c.ShimPids(pod); len(shims) != 1 || pid != fmt.Sprint(shims[0]) {
 		t.Errorf("the pod's pid is %s, its shim processes %v: want the shim's pid", pid, shims)
 	}
 	cid := c.crictl(t, "create", pod, ctrJSON, podJSON)
@@ -125,7 +125,7 @@ func TestCRI(t *testing.T) {
 		t.Errorf("container %s after start is %q, want CONTAINER_RUNNING", cid, st)
 	}
 	// containerd sends the pod's containers to the pod's shim server.
-	if pod, own := c.shimPids(pod), c.shimPids(cid); len(pod) != 1 || len(own) != 0 {
+	if pod, own := c.ShimPids(pod), c.ShimPids(cid); len(pod) != 1 || len(own) != 0 {
 		t.Errorf("shim processes: %v of the pod, %v of the container; want one, the pod's", pod, own)
 	}
 	if out := c.crictl(t, "exec", "-s", "--timeout", "120", cid, "echo", "in-vm"); out != "in-vm" {

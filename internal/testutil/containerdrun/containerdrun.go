@@ -141,17 +141,45 @@ func (c *Containerd) Stop() {
 	_ = os.RemoveAll(c.Dir)
 }
 
-// killShims kills the shims this containerd started: the processes whose
-// arguments name its socket.
+// killShims kills the processes of the shims this containerd started.
 func (c *Containerd) killShims() {
-	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, f := range dirs {
+	for pid := range c.procsNaming() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// ShimPids are the pids of containerd-shim-banger-v2 processes this
+// containerd started that serve container id (a pod's shim serves its
+// containers too, under the pod's id).
+func (c *Containerd) ShimPids(id string) []int {
+	var pids []int
+	for pid, args := range c.procsNaming() {
+		if strings.HasSuffix(args[0], "containerd-shim-banger-v2") && slices.Contains(args, id) {
+			pids = append(pids, pid)
+		}
+	}
+	slices.Sort(pids)
+	return pids
+}
+
+// procsNaming answers the arguments of each process (by pid) that names
+// this containerd's socket among them: its shims (-address SOCK), and a
+// ctr still running against it.
+func (c *Containerd) procsNaming() map[int][]string {
+	procs := map[int][]string{}
+	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range files {
 		b, err := os.ReadFile(f)
-		if err != nil || !slices.Contains(strings.Split(string(b), "\x00"), c.Sock) {
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if !slices.Contains(args, c.Sock) {
 			continue
 		}
 		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f))); err == nil {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			procs[pid] = args
 		}
 	}
+	return procs
 }

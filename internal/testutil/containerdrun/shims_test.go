@@ -1,8 +1,10 @@
 package containerdrun
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -36,5 +38,34 @@ func TestKillShims(t *testing.T) {
 	}
 	if other.ProcessState != nil || other.Process.Signal(syscall.Signal(0)) != nil {
 		t.Error("a process naming another socket was killed")
+	}
+}
+
+// TestShimPids: of the processes naming the containerd's socket, the
+// shims (by their binary's name) serving the id are answered; a ctr
+// naming the id and a shim of another id are not.
+func TestShimPids(t *testing.T) {
+	dir := t.TempDir()
+	c := &Containerd{Sock: filepath.Join(dir, "containerd.sock")}
+	shim := filepath.Join(dir, "containerd-shim-banger-v2")
+	if err := os.Symlink("/bin/sh", shim); err != nil {
+		t.Fatal(err)
+	}
+	start := func(bin string, args ...string) int {
+		// sh -c SCRIPT ARGS...: the arguments stay in its cmdline, as a
+		// shim's -address SOCK -id ID do.
+		cmd := exec.CommandContext(t.Context(), bin, append([]string{"-c", "sleep 60; exit 0"}, args...)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd.Process.Pid
+	}
+	want := start(shim, "-id", "c1", "-address", c.Sock)
+	start(shim, "-id", "c2", "-address", c.Sock)
+	start("sh", "ctr", "--address", c.Sock, "run", "img", "c1")
+	start(shim, "-id", "c1", "-address", filepath.Join(dir, "other.sock"))
+	if got := c.ShimPids("c1"); !slices.Equal(got, []int{want}) {
+		t.Errorf("ShimPids(c1) = %v, want [%d]", got, want)
 	}
 }
