@@ -9,7 +9,8 @@ import (
 	"github.com/bangerdev/banger/internal/containershim"
 )
 
-// CrictlVersion is the crictl scripts/crictl.sh builds.
+// CrictlVersion is the crictl scripts/crictl.sh builds (it reads it
+// here: bump it in this one place).
 const CrictlVersion = "v1.37.0"
 
 // CrictlBin is where scripts/crictl.sh put crictl under repoRoot:
