@@ -119,7 +119,7 @@ func (c *containerd) assertTTYExec(t *testing.T, id string) {
 	t.Helper()
 	script, err := exec.LookPath("script")
 	if err != nil {
-		testutil.Skip(t, "script (util-linux) not installed: no terminal for ctr task exec -t")
+		testutil.Skip(t, "script (Debian's bsdutils) not installed: no terminal for ctr task exec -t")
 	}
 	line := fmt.Sprintf("%s --address %s task exec -t --exec-id e2 %s sh -c 'tty; exit 5'", c.CtrBin, c.Sock, id)
 	cmd := exec.CommandContext(t.Context(), script, "-qefc", line, "/dev/null") //nolint:gosec // the test's ctr
