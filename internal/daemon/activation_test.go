@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -77,14 +78,14 @@ func (sr *serviceRoot) start(t *testing.T, argv, env []string, extra ...*os.File
 }
 
 // info runs `banger info --format json` against sock, once, and returns
-// the daemon's pid and socket.
+// the daemon's pid.
 func (sr *serviceRoot) info(t *testing.T, sock string) (pid int, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, sr.banger, "--host", "unix://"+sock, "info", "--format", "json").CombinedOutput()
 	if err != nil {
-		return 0, &infoError{err, string(out)}
+		return 0, fmt.Errorf("banger info: %w: %s", err, out)
 	}
 	var got struct {
 		Daemon struct {
@@ -92,17 +93,10 @@ func (sr *serviceRoot) info(t *testing.T, sock string) (pid int, err error) {
 		} `json:"daemon"`
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
-		return 0, &infoError{err, string(out)}
+		return 0, fmt.Errorf("banger info: %w: %s", err, out)
 	}
 	return got.Daemon.PID, nil
 }
-
-type infoError struct {
-	err error
-	out string
-}
-
-func (e *infoError) Error() string { return "banger info: " + e.err.Error() + ": " + e.out }
 
 // stop SIGTERMs the daemon and waits for it, bounded.
 func stop(t *testing.T, cmd *exec.Cmd) {
