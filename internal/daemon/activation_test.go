@@ -145,6 +145,16 @@ func inode(t *testing.T, path string) uint64 {
 	return fi.Sys().(*syscall.Stat_t).Ino
 }
 
+// cmdline is process pid's /proc cmdline (NUL-separated).
+func cmdline(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // inheritableSockets lists the sockets process pid holds without
 // close-on-exec (from descriptor 3 on): what a VMM it starts would get.
 func inheritableSockets(t *testing.T, pid int) []string {
@@ -240,6 +250,11 @@ func TestDaemonActivatedBySystemdSocketActivate(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // no client yet: nothing may start
 	if strings.Contains(sr.log.String(), "daemon ready") {
 		t.Fatalf("the daemon started before any client connected:\n%s", sr.log.String())
+	}
+	// Nor may it have begun: the process is still systemd-socket-activate,
+	// not yet exec'd into the daemon.
+	if argv0, _, _ := strings.Cut(cmdline(t, cmd.Process.Pid), "\x00"); argv0 != activate {
+		t.Fatalf("before any client connected, the process runs %q, not %s", argv0, activate)
 	}
 	pid, err := sr.info(t, sock)
 	if err != nil {
