@@ -170,9 +170,11 @@ soak: deps
 		-run '^TestSoak$$' ./internal/e2e/crash/ | grep -E 'soak_test|soak loops|^(---|ok|FAIL)'
 
 # install lays banger out under PREFIX (DESTDIR prefixes every path, for
-# packaging and the tests): the CLI and daemon in BINDIR, the guest agent
-# in PREFIX/lib/banger (not a command; the daemon finds it there beside
-# ../bin), the systemd units, bash/zsh/fish completion and the man pages.
+# packaging and the tests): the CLI and daemon in BINDIR with the
+# containerd shim (containerd finds it by name on its PATH), the guest
+# agent in PREFIX/lib/banger (not a command; the daemon finds it there
+# beside ../bin), the systemd units, bash/zsh/fish completion and the man
+# pages.
 # Every directory below is one systemd, bash-completion, zsh and fish
 # search for both /usr and /usr/local.
 PREFIX      ?= /usr/local
@@ -188,6 +190,7 @@ install: build man
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(AGENTDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	install -m 0755 bin/banger $(DESTDIR)$(BINDIR)/banger
+	install -m 0755 bin/containerd-shim-banger-v2 $(DESTDIR)$(BINDIR)/containerd-shim-banger-v2
 	install -m 0755 bin/banger-agent $(DESTDIR)$(AGENTDIR)/banger-agent
 	sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/banger.service > $(DESTDIR)$(UNITDIR)/banger.service
 	install -m 0644 dist/systemd/banger.socket $(DESTDIR)$(UNITDIR)/banger.socket
@@ -203,7 +206,7 @@ install: build man
 # uninstall removes the files install wrote; state in /var/lib/banger, the
 # banger group and the banger-vmm user stay (they are the host's now).
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/banger $(DESTDIR)$(AGENTDIR)/banger-agent \
+	rm -f $(DESTDIR)$(BINDIR)/banger $(DESTDIR)$(BINDIR)/containerd-shim-banger-v2 $(DESTDIR)$(AGENTDIR)/banger-agent \
 		$(DESTDIR)$(UNITDIR)/banger.service $(DESTDIR)$(UNITDIR)/banger.socket \
 		$(DESTDIR)$(BASHCOMPDIR)/banger $(DESTDIR)$(ZSHCOMPDIR)/_banger $(DESTDIR)$(FISHCOMPDIR)/banger.fish \
 		$(DESTDIR)$(MANDIR)/man1/banger.1 $(DESTDIR)$(MANDIR)/man1/banger-*.1

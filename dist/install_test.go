@@ -101,14 +101,15 @@ func TestUnitsVerify(t *testing.T) {
 }
 
 // TestInstallLayout: make install DESTDIR=… PREFIX=/usr lays out every
-// file where its consumer looks (systemd, bash-completion, zsh, fish, man),
-// the unit names the installed binary, and the installed daemon finds the
-// installed agent on its own (doctor's guest agent check); make uninstall
-// then leaves no file behind.
+// file where its consumer looks (PATH, systemd, bash-completion, zsh,
+// fish, man), the unit names the installed binary, and the installed
+// daemon finds the installed agent on its own (doctor's guest agent
+// check); make uninstall then leaves no file behind.
 func TestInstallLayout(t *testing.T) {
 	dest := install(t)
 	want := map[string]string{ // path under DESTDIR: what it must contain
 		"usr/bin/banger":                                  "",
+		"usr/bin/containerd-shim-banger-v2":               "",
 		"usr/lib/banger/banger-agent":                     "",
 		"usr/lib/systemd/system/banger.service":           "ExecStart=/usr/bin/banger daemon\n",
 		"usr/lib/systemd/system/banger.socket":            "ListenStream=" + paths.Default().Socket + "\n",

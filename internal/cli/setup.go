@@ -38,7 +38,7 @@ changes nothing. --dry-run lists the steps instead.
 To run banger as a systemd service (the daemon started on the first
 request to its socket, VMs surviving a restart of the service):
 
-  make install                       # PREFIX=/usr/local by default
+  sudo make install                  # PREFIX=/usr/local by default
   sudo banger setup
   sudo systemctl daemon-reload
   sudo systemctl enable --now banger.socket`,

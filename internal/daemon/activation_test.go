@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -77,14 +78,14 @@ func (sr *serviceRoot) start(t *testing.T, argv, env []string, extra ...*os.File
 }
 
 // info runs `banger info --format json` against sock, once, and returns
-// the daemon's pid and socket.
+// the daemon's pid.
 func (sr *serviceRoot) info(t *testing.T, sock string) (pid int, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, sr.banger, "--host", "unix://"+sock, "info", "--format", "json").CombinedOutput()
 	if err != nil {
-		return 0, &infoError{err, string(out)}
+		return 0, fmt.Errorf("banger info: %w: %s", err, out)
 	}
 	var got struct {
 		Daemon struct {
@@ -92,17 +93,10 @@ func (sr *serviceRoot) info(t *testing.T, sock string) (pid int, err error) {
 		} `json:"daemon"`
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
-		return 0, &infoError{err, string(out)}
+		return 0, fmt.Errorf("banger info: %w: %s", err, out)
 	}
 	return got.Daemon.PID, nil
 }
-
-type infoError struct {
-	err error
-	out string
-}
-
-func (e *infoError) Error() string { return "banger info: " + e.err.Error() + ": " + e.out }
 
 // stop SIGTERMs the daemon and waits for it, bounded.
 func stop(t *testing.T, cmd *exec.Cmd) {
@@ -149,6 +143,16 @@ func inode(t *testing.T, path string) uint64 {
 		t.Fatalf("socket %s: %v", path, err)
 	}
 	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// cmdline is process pid's /proc cmdline (NUL-separated).
+func cmdline(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // inheritableSockets lists the sockets process pid holds without
@@ -246,6 +250,11 @@ func TestDaemonActivatedBySystemdSocketActivate(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // no client yet: nothing may start
 	if strings.Contains(sr.log.String(), "daemon ready") {
 		t.Fatalf("the daemon started before any client connected:\n%s", sr.log.String())
+	}
+	// Nor may it have begun: the process is still systemd-socket-activate,
+	// not yet exec'd into the daemon.
+	if argv0, _, _ := strings.Cut(cmdline(t, cmd.Process.Pid), "\x00"); argv0 != activate {
+		t.Fatalf("before any client connected, the process runs %q, not %s", argv0, activate)
 	}
 	pid, err := sr.info(t, sock)
 	if err != nil {

@@ -64,8 +64,9 @@ const EnvAgent = "BANGER_AGENT"
 // LocateAgent is the one place that decides which guest agent binary new
 // images and kernel initramfs images get: configured (the config key
 // image.agent_binary) when set, else $BANGER_AGENT — either must then
-// exist — else the first of agentCandidates that exists. It returns "" when there is none. It looks every time it
-// is called, so a newly installed agent is picked up without a restart.
+// exist — else the first of agentCandidates that exists. It returns ""
+// when there is none. It looks every time it is called, so a newly
+// installed agent is picked up without a restart.
 func LocateAgent(configured string) (string, error) {
 	for _, c := range []struct{ path, from string }{
 		{configured, "image.agent_binary"},
