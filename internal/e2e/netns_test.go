@@ -20,7 +20,7 @@ import (
 func TestNetnsAttach(t *testing.T) {
 	f := env(t)
 	p := testutil.NewNetnsPair(t, "e2e")
-	before := netnsView(t, p.A)
+	before := testutil.NetnsView(t, p.A)
 	fromB := listenIn(t, p.B, p.AddrB+":8081", "hello-from-b\n")
 	mode := "netns:" + p.PathA()
 
@@ -38,7 +38,7 @@ func TestNetnsAttach(t *testing.T) {
 		t.Errorf("runtime %+v: want ip %s, mac %s (eth0's), tap bg-%s", vm.Runtime, p.AddrA, mac, id)
 	}
 	for dev, to := range map[string]string{p.VethA: "bg-" + id, "bg-" + id: p.VethA} {
-		if got := tcShow(t, p.A, "filter", "show", "dev", dev, "ingress"); !strings.Contains(got, "Egress Redirect to device "+to) {
+		if got := testutil.TC(t, p.A, "filter", "show", "dev", dev, "ingress"); !strings.Contains(got, "Egress Redirect to device "+to) {
 			t.Errorf("filters of %s in %s:\n%s", dev, p.A, got)
 		}
 	}
@@ -83,29 +83,12 @@ func TestNetnsAttach(t *testing.T) {
 	if got := testutil.IP(t, "-n", p.A, "link"); strings.Contains(got, "bg-") {
 		t.Errorf("a tap is left in %s:\n%s", p.A, got)
 	}
-	if after := netnsView(t, p.A); after != before {
+	if after := testutil.NetnsView(t, p.A); after != before {
 		t.Errorf("namespace %s changed:\nbefore\n%s\nafter\n%s", p.A, before, after)
 	}
 	if got := f.must(t, "gc", "--dry-run"); strings.Contains(got, "netns") {
 		t.Errorf("gc --dry-run after rm:\n%s", got)
 	}
-}
-
-// netnsView is what a namespace holds: addresses, routes, qdiscs, eth0's
-// ingress filters.
-func netnsView(t *testing.T, ns string) string {
-	t.Helper()
-	return testutil.IP(t, "-n", ns, "-br", "addr") + testutil.IP(t, "-n", ns, "route") + tcShow(t, ns, "qdisc", "show") +
-		tcShow(t, ns, "filter", "show", "dev", "eth0", "ingress")
-}
-
-func tcShow(t *testing.T, ns string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command("ip", append([]string{"netns", "exec", ns, "tc"}, args...)...).CombinedOutput() //nolint:gosec,noctx // a test's own namespace
-	if err != nil {
-		t.Fatalf("tc %s in %s: %v\n%s", strings.Join(args, " "), ns, err, out)
-	}
-	return string(out)
 }
 
 // listenIn serves reply to every TCP connection on addr inside the

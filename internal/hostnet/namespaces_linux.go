@@ -177,8 +177,7 @@ func runNsOp(op linkOp) error {
 		return withLink(o.From, func(l netlink.Link) error { return netlink.FilterAdd(redirectFilter(l, to)) })
 	case opDelRedirect:
 		return withLink(o.Link, func(l netlink.Link) error {
-			f := &netlink.U32{FilterAttrs: netlink.FilterAttrs{LinkIndex: l.Attrs().Index, Parent: netlink.HANDLE_MIN_INGRESS, Priority: redirectPrio, Protocol: unix.ETH_P_ALL}}
-			return ignoreMissing(netlink.FilterDel(f))
+			return ignoreMissing(netlink.FilterDel(&netlink.U32{FilterAttrs: redirectAttrs(l)}))
 		})
 	}
 	return netlinkEdge{}.run(op)
@@ -191,10 +190,16 @@ func ingressOf(l netlink.Link) *netlink.Ingress {
 // redirectFilter is Kata's: every frame from gets out through to.
 func redirectFilter(from, to netlink.Link) *netlink.U32 {
 	return &netlink.U32{
-		FilterAttrs: netlink.FilterAttrs{LinkIndex: from.Attrs().Index, Parent: netlink.HANDLE_MIN_INGRESS, Priority: redirectPrio, Protocol: unix.ETH_P_ALL},
+		FilterAttrs: redirectAttrs(from),
 		Sel:         &netlink.TcU32Sel{Keys: []netlink.TcU32Key{{Mask: 0, Val: 0}}, Flags: netlink.TC_U32_TERMINAL},
 		Actions:     []netlink.Action{netlink.NewMirredAction(to.Attrs().Index)},
 	}
+}
+
+// redirectAttrs place a filter where banger's redirect on l's ingress
+// is: its priority is what Detach deletes by.
+func redirectAttrs(l netlink.Link) netlink.FilterAttrs {
+	return netlink.FilterAttrs{LinkIndex: l.Attrs().Index, Parent: netlink.HANDLE_MIN_INGRESS, Priority: redirectPrio, Protocol: unix.ETH_P_ALL}
 }
 
 // ignoreMissing makes deleting what is not there a success (the kernel

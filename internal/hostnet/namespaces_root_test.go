@@ -21,7 +21,7 @@ import (
 func TestNamespacesRoot(t *testing.T) {
 	testutil.RequireRoot(t)
 	p := testutil.NewNetnsPair(t, fmt.Sprint(os.Getpid()%100000))
-	before := nsSnapshot(t, p.A)
+	before := testutil.NetnsView(t, p.A)
 	x := NewNamespaces(WithTapOwner(1234, 1235))
 	const vmID = "abcdef012345"
 	var recorded []NetnsHandles
@@ -50,7 +50,7 @@ func TestNamespacesRoot(t *testing.T) {
 		}
 	}
 	for dev, to := range map[string]string{p.VethA: "bg-" + vmID, "bg-" + vmID: p.VethA} {
-		f := tcIn(t, p.A, "filter", "show", "dev", dev, "ingress")
+		f := testutil.TC(t, p.A, "filter", "show", "dev", dev, "ingress")
 		if want := "Egress Redirect to device " + to; !strings.Contains(f, want) || !strings.Contains(f, "pref 2985") {
 			t.Errorf("filters of %s: want %q at pref 2985 in\n%s", dev, want, f)
 		}
@@ -75,7 +75,7 @@ func TestNamespacesRoot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if after := nsSnapshot(t, p.A); after != before {
+	if after := testutil.NetnsView(t, p.A); after != before {
 		t.Errorf("the namespace changed:\nbefore\n%s\nafter\n%s", before, after)
 	}
 	if left, err := x.Leftovers(context.Background(), recorded[0]); err != nil || len(left) != 0 {
@@ -90,9 +90,9 @@ func TestNamespacesRoot(t *testing.T) {
 func TestNamespacesKeepOthersQdisc(t *testing.T) {
 	testutil.RequireRoot(t)
 	p := testutil.NewNetnsPair(t, fmt.Sprint(os.Getpid()%100000+1))
-	tcIn(t, p.A, "qdisc", "add", "dev", p.VethA, "ingress")
-	tcIn(t, p.A, "filter", "add", "dev", p.VethA, "ingress", "prio", "7", "protocol", "ip", "u32", "match", "ip", "dst", "192.0.2.1/32", "flowid", ":1")
-	before := nsSnapshot(t, p.A)
+	testutil.TC(t, p.A, "qdisc", "add", "dev", p.VethA, "ingress")
+	testutil.TC(t, p.A, "filter", "add", "dev", p.VethA, "ingress", "prio", "7", "protocol", "ip", "u32", "match", "ip", "dst", "192.0.2.1/32", "flowid", ":1")
+	before := testutil.NetnsView(t, p.A)
 	sleeper := exec.Command("ip", "netns", "exec", p.A, "sleep", "60") //nolint:noctx // killed below
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestNamespacesKeepOthersQdisc(t *testing.T) {
 	if err := x.Detach(context.Background(), h); err != nil {
 		t.Fatal(err)
 	}
-	if after := nsSnapshot(t, p.A); after != before {
+	if after := testutil.NetnsView(t, p.A); after != before {
 		t.Errorf("the namespace changed:\nbefore\n%s\nafter\n%s", before, after)
 	}
 	// Sweep, by the VM id alone, over the namespaces ip netns knows.
@@ -121,7 +121,7 @@ func TestNamespacesKeepOthersQdisc(t *testing.T) {
 	if err := x.Sweep(context.Background(), "feedfacecafe"); err != nil {
 		t.Fatal(err)
 	}
-	if after := nsSnapshot(t, p.A); after != before {
+	if after := testutil.NetnsView(t, p.A); after != before {
 		t.Errorf("after Sweep the namespace changed:\nbefore\n%s\nafter\n%s", before, after)
 	}
 	// The recorded path now names another namespace: left alone.
@@ -134,27 +134,6 @@ func TestNamespacesKeepOthersQdisc(t *testing.T) {
 	if !strings.Contains(testutil.IP(t, "-n", p.A, "link"), "bg-feedfacecafe") {
 		t.Error("Detach reached into a namespace recreated under the recorded path")
 	}
-}
-
-// nsSnapshot is what a namespace holds: links with their addresses,
-// routes, qdiscs and ingress filters.
-func nsSnapshot(t *testing.T, ns string) string {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString(testutil.IP(t, "-n", ns, "-br", "addr"))
-	b.WriteString(testutil.IP(t, "-n", ns, "route"))
-	b.WriteString(tcIn(t, ns, "qdisc", "show"))
-	for _, l := range strings.Fields(testutil.IP(t, "-n", ns, "-br", "link")) {
-		if name, _, _ := strings.Cut(l, "@"); strings.HasPrefix(name, "eth") {
-			b.WriteString(tcIn(t, ns, "filter", "show", "dev", name, "ingress"))
-		}
-	}
-	return b.String()
-}
-
-func tcIn(t *testing.T, ns string, args ...string) string {
-	t.Helper()
-	return run(t, "ip", append([]string{"netns", "exec", ns, "tc"}, args...)...)
 }
 
 func linkMAC(t *testing.T, ns, link string) string {

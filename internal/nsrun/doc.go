@@ -12,5 +12,6 @@
 //
 // Paths are those of nsfs files: a bind mount under /var/run/netns (ip
 // netns, CNI) or /proc/PID/ns/net. Open refuses anything else before it
-// could block on it (a FIFO) or be mistaken for a namespace.
+// opens it for reading, so a FIFO cannot block it and a device's open
+// cannot act, even behind a symlink.
 package nsrun

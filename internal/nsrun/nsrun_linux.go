@@ -27,33 +27,35 @@ type NS struct {
 // Open opens the network namespace at path. A path that does not exist
 // wraps errdefs.ErrNotFound; one that is not a network namespace,
 // errdefs.ErrInvalid.
+//
+// The path is resolved with O_PATH first, which opens nothing (a FIFO
+// cannot block, a device's open cannot act), and checked to be a
+// namespace file before it is opened for reading.
 func Open(path string) (*NS, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if errors.Is(err, unix.ELOOP) {
-		// /proc/PID/ns/net is a magic symlink: follow it, it cannot be
-		// a FIFO.
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	}
+	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
-		return nil, fmt.Errorf("network namespace %s: %w", path, errdefs.ErrNotFound)
+		return nil, fmt.Errorf("network namespace %s: %w: no such file (`ip netns` names NAME /var/run/netns/NAME; a process's is /proc/PID/ns/net)", path, errdefs.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
 	}
+	defer unix.Close(pfd) //nolint:errcheck // an O_PATH descriptor
 	var fs unix.Statfs_t
 	var st unix.Stat_t
-	if err := errors.Join(unix.Fstatfs(fd, &fs), unix.Fstat(fd, &st)); err != nil {
-		_ = unix.Close(fd)
+	if err := errors.Join(unix.Fstatfs(pfd, &fs), unix.Fstat(pfd, &st)); err != nil {
 		return nil, fmt.Errorf("network namespace %s: %w", path, err)
 	}
 	if fs.Type != nsfsMagic {
-		_ = unix.Close(fd)
 		return nil, fmt.Errorf("%s: %w: not a namespace file; want a network namespace such as /var/run/netns/NAME or /proc/PID/ns/net", path, errdefs.ErrInvalid)
 	}
-	ns := &NS{h: netns.NsHandle(fd), Inode: st.Ino}
+	// setns takes no O_PATH descriptor: open the very file it names.
+	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", pfd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open network namespace %s: %w", path, err)
+	}
 	// The kind of namespace shows only when entering it: setns with
 	// CLONE_NEWNET refuses another kind with EINVAL.
-	return ns, nil
+	return &NS{h: netns.NsHandle(fd), Inode: st.Ino}, nil
 }
 
 // Close closes the namespace's descriptor.

@@ -18,8 +18,9 @@ import (
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
-// Open refuses what is not a namespace file before it could block on it
-// or enter it, with the error kinds callers branch on.
+// Open refuses what is not a namespace file (a FIFO even behind a
+// symlink, a device) before it could block on it or enter it, with the
+// error kinds callers branch on.
 func TestOpenRefuses(t *testing.T) {
 	dir := t.TempDir()
 	file, fifo := filepath.Join(dir, "file"), filepath.Join(dir, "fifo")
@@ -29,10 +30,16 @@ func TestOpenRefuses(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(fifo, link); err != nil {
+		t.Fatal(err)
+	}
 	for path, kind := range map[string]error{
 		filepath.Join(dir, "none"): errdefs.ErrNotFound,
 		file:                       errdefs.ErrInvalid,
-		fifo:                       errdefs.ErrInvalid, // and it returns: O_NONBLOCK
+		fifo:                       errdefs.ErrInvalid, // and it returns: O_PATH opens nothing
+		link:                       errdefs.ErrInvalid, // the FIFO behind a symlink too
+		"/dev/null":                errdefs.ErrInvalid,
 	} {
 		done := make(chan error, 1)
 		go func() { _, err := nsrun.Open(path); done <- err }()

@@ -64,17 +64,10 @@ func routed(table string, p netip.Prefix) bool {
 		}
 		var d [4]byte
 		binary.LittleEndian.PutUint32(d[:], uint32(dst))
-		bits := bitsOf(uint32(mask))
-		if netip.PrefixFrom(netip.AddrFrom4(d), bits).Overlaps(p) {
+		// A netmask's ones are its prefix length, in either byte order.
+		if netip.PrefixFrom(netip.AddrFrom4(d), bits.OnesCount32(uint32(mask))).Overlaps(p) {
 			return true
 		}
 	}
 	return false
-}
-
-// bitsOf is the prefix length of a little-endian netmask.
-func bitsOf(mask uint32) int {
-	var m [4]byte
-	binary.LittleEndian.PutUint32(m[:], mask)
-	return bits.OnesCount32(binary.BigEndian.Uint32(m[:]))
 }

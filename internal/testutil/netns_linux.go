@@ -73,3 +73,31 @@ func IP(t testing.TB, args ...string) string {
 	}
 	return string(out)
 }
+
+// TC runs tc(8) with args inside the namespace ns and returns its
+// output; a failure fails t.
+func TC(t testing.TB, ns string, args ...string) string {
+	t.Helper()
+	out, err := exec.CommandContext(context.Background(), "ip", append([]string{"netns", "exec", ns, "tc"}, args...)...).CombinedOutput() //nolint:gosec // a test's own namespace
+	if err != nil {
+		t.Fatalf("tc %s in %s: %v\n%s", strings.Join(args, " "), ns, err, out)
+	}
+	return string(out)
+}
+
+// NetnsView is what the namespace ns holds of what an attachment
+// touches: addresses, routes, qdiscs and the ingress filters of its eth*
+// links. Tests compare it before an attach and after a detach.
+func NetnsView(t testing.TB, ns string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(IP(t, "-n", ns, "-br", "addr"))
+	b.WriteString(IP(t, "-n", ns, "route"))
+	b.WriteString(TC(t, ns, "qdisc", "show"))
+	for _, l := range strings.Fields(IP(t, "-n", ns, "-br", "link")) {
+		if name, _, _ := strings.Cut(l, "@"); strings.HasPrefix(name, "eth") {
+			b.WriteString(TC(t, ns, "filter", "show", "dev", name, "ingress"))
+		}
+	}
+	return b.String()
+}

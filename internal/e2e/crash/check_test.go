@@ -114,6 +114,9 @@ func (v view) leaks() []string {
 			bad("host: banger's tc filter on %s in the pod namespace, with no VM running there", l)
 		}
 	}
+	if h.PodIngress && !podRunning {
+		bad("host: the ingress qdisc banger adds to the pod namespace's interface, with no VM running there")
+	}
 	owners("nft rule", h.Rules, func(n string) string { return strings.TrimPrefix(n, "banger:") })
 	owners("runtime dir", h.RunDirs, func(n string) string { return n })
 	owners("cgroup", h.Cgroups, func(n string) string { _, g, _ := strings.Cut(n, ":"); return strings.TrimPrefix(g, "vm-") })

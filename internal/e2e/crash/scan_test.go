@@ -28,8 +28,11 @@ type hostState struct {
 	// Taps are "bg-" links on the lab's bridge or named after ids.
 	Taps []string
 	// PodTaps are "bg-" links in the lab's pod namespace (podNetns);
-	// PodFilters the ingress filters at banger's priority there, by link.
+	// PodFilters the ingress filters at banger's priority there, by link;
+	// PodIngress says its interface has an ingress qdisc (the pair makes
+	// none: banger adds it while a VM is attached).
 	PodTaps, PodFilters []string
+	PodIngress          bool
 	// Rules are the comments of per-VM rules in the lab's nft table.
 	Rules []string
 	// Loops are loop devices whose backing file is under the root.
@@ -67,7 +70,7 @@ func (l *lab) scanHost(t *testing.T, ids map[string]bool) hostState {
 			h.Taps = append(h.Taps, ln.Name)
 		}
 	}
-	h.PodTaps, h.PodFilters = l.podScan(t)
+	l.podScan(t, &h)
 	h.Rules = l.nftRules(t)
 	h.Loops = l.loops(t)
 	for _, d := range []struct {
@@ -189,11 +192,12 @@ func entries(dir string) []string {
 }
 
 // podScan lists banger's taps in the lab's pod namespace, and the links
-// there with a filter at banger's priority (2985) on their ingress.
-func (l *lab) podScan(t *testing.T) (taps, filters []string) {
+// there with a filter at banger's priority (2985) on their ingress, and
+// whether its interface has an ingress qdisc.
+func (l *lab) podScan(t *testing.T, h *hostState) {
 	t.Helper()
 	if l.pod == nil {
-		return nil, nil
+		return
 	}
 	var links []struct {
 		Name string `json:"ifname"`
@@ -205,14 +209,17 @@ func (l *lab) podScan(t *testing.T) (taps, filters []string) {
 	if err := json.Unmarshal(out, &links); err != nil {
 		t.Fatalf("ip -n %s link: %v", l.pod.A, err)
 	}
+	tc := func(args ...string) string {
+		out, _ := exec.Command("ip", append([]string{"netns", "exec", l.pod.A, "tc"}, args...)...).Output() //nolint:gosec // the lab's own namespace
+		return string(out)
+	}
 	for _, ln := range links {
 		if strings.HasPrefix(ln.Name, "bg-") {
-			taps = append(taps, ln.Name)
+			h.PodTaps = append(h.PodTaps, ln.Name)
 		}
-		f, _ := exec.Command("ip", "netns", "exec", l.pod.A, "tc", "filter", "show", "dev", ln.Name, "ingress").Output() //nolint:gosec // the lab's own namespace
-		if strings.Contains(string(f), "pref 2985 ") {
-			filters = append(filters, ln.Name)
+		if strings.Contains(tc("filter", "show", "dev", ln.Name, "ingress"), "pref 2985 ") {
+			h.PodFilters = append(h.PodFilters, ln.Name)
 		}
 	}
-	return taps, filters
+	h.PodIngress = strings.Contains(tc("qdisc", "show", "dev", l.pod.VethA, "ingress"), "qdisc ingress")
 }
