@@ -70,7 +70,7 @@ func New(dir string, log *slog.Logger, opts ...Option) (*Store, error) {
 
 // emit reports action on the snapshot id.
 func (s *Store) emit(action events.Action, id string, o Origin, reason string) {
-	attrs := map[string]string{events.AttrVM: o.VM, events.AttrImage: o.Image, "kernel": o.Kernel}
+	attrs := map[string]string{events.AttrVM: o.VM, events.AttrImage: o.Image, events.AttrKernel: o.Kernel}
 	if reason != "" {
 		attrs[events.AttrReason] = reason
 	}

@@ -54,11 +54,11 @@ func (s *Service) emitExit(vm VM) {
 		events.AttrOOM, strconv.FormatBool(vm.OOMKilled),
 		events.AttrReason, vm.ExitReason,
 		events.AttrError, vm.Error,
-		"state", string(vm.State))
+		events.AttrState, string(vm.State))
 }
 
 // emitCheckpoint reports a checkpoint's action.
 func (s *Service) emitCheckpoint(action events.Action, ck Checkpoint) {
 	s.Events.Publish(events.Event{Type: events.TypeCheckpoint, Action: action, ID: ck.ID, Name: ck.Name,
-		Attributes: map[string]string{events.AttrVM: ck.Origin.VM, "vm_name": ck.VMName}})
+		Attributes: map[string]string{events.AttrVM: ck.Origin.VM, events.AttrVMName: ck.VMName}})
 }
