@@ -150,7 +150,7 @@ func (s *Store) Lookup(k Key) (Snapshot, bool, error) {
 		s.log.Warn("a stored "+s.kind+" is damaged: removing it", s.kind, id, "dir", dir, "error", err)
 		if rerr := s.removeDir(dir); rerr != nil {
 			s.log.Warn("cannot remove a damaged "+s.kind, s.kind, id, "error", rerr)
-			return Snapshot{}, false, fmt.Errorf("%s %s is damaged (%w) and could not be removed: %v", s.kind, id, err, rerr)
+			return Snapshot{}, false, fmt.Errorf("%s %s is damaged (%w) and could not be removed: %w", s.kind, id, err, rerr)
 		}
 		s.emit(events.Remove, id, m.Origin, "damaged: "+err.Error())
 		return Snapshot{}, false, fmt.Errorf("%s %s is damaged (%w) and was removed", s.kind, id, err)
