@@ -83,6 +83,14 @@ const (
 	AttrVM       = "vm"
 	AttrVersion  = "version"
 	AttrPID      = "pid"
+	// A VM's state after an exit; the restarts its policy made before a
+	// start; the stage a failed start failed in.
+	AttrState    = "state"
+	AttrRestarts = "restarts"
+	AttrPhase    = "phase"
+	// A checkpoint's source VM's name; a snapshot's kernel.
+	AttrVMName = "vm_name"
+	AttrKernel = "kernel"
 )
 
 // Event is one change. Seq and Time are the journal's to set.

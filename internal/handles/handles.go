@@ -172,10 +172,11 @@ func (r *Record) decode(b []byte) error {
 }
 
 // decodeSection sets *dst to the section name of raw when the file holds
-// it; one that does not decode is left nil and named in r.Broken.
+// it (null is none); one that does not decode is left nil and named in
+// r.Broken.
 func decodeSection[T any](r *Record, raw map[string]json.RawMessage, name string, dst **T) error {
 	v, ok := raw[name]
-	if !ok {
+	if !ok || string(v) == "null" {
 		return nil
 	}
 	var sec T

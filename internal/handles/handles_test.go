@@ -135,6 +135,18 @@ func TestBrokenSectionDoesNotHideTheOthers(t *testing.T) {
 	}
 }
 
+// A section written as null is none, as a missing one: not an empty
+// section that would make the record look like it holds something.
+func TestNullSectionIsNone(t *testing.T) {
+	r := New("unused", "0123456789ab")
+	if err := r.decode([]byte(`{"version":2,"vm_id":"0123456789ab","vmm":null,"disk":null,"netns":null}`)); err != nil {
+		t.Fatal(err)
+	}
+	if r.VMM != nil || r.Disk != nil || r.Netns != nil || !r.Empty() || r.Running() {
+		t.Fatalf("null sections decoded to %+v (empty %v, running %v)", r, r.Empty(), r.Running())
+	}
+}
+
 // A record cut at any byte (a disk that lost the tail of a write) never
 // reads as "holds nothing": either it decodes whole, or it is broken and
 // the VM is released by its id.

@@ -70,7 +70,7 @@ func New(dir string, log *slog.Logger, opts ...Option) (*Store, error) {
 
 // emit reports action on the snapshot id.
 func (s *Store) emit(action events.Action, id string, o Origin, reason string) {
-	attrs := map[string]string{events.AttrVM: o.VM, events.AttrImage: o.Image, "kernel": o.Kernel}
+	attrs := map[string]string{events.AttrVM: o.VM, events.AttrImage: o.Image, events.AttrKernel: o.Kernel}
 	if reason != "" {
 		attrs[events.AttrReason] = reason
 	}
@@ -150,9 +150,9 @@ func (s *Store) Lookup(k Key) (Snapshot, bool, error) {
 		s.log.Warn("a stored "+s.kind+" is damaged: removing it", s.kind, id, "dir", dir, "error", err)
 		if rerr := s.removeDir(dir); rerr != nil {
 			s.log.Warn("cannot remove a damaged "+s.kind, s.kind, id, "error", rerr)
-		} else {
-			s.emit(events.Remove, id, m.Origin, "damaged: "+err.Error())
+			return Snapshot{}, false, fmt.Errorf("%s %s is damaged (%w) and could not be removed: %w", s.kind, id, err, rerr)
 		}
+		s.emit(events.Remove, id, m.Origin, "damaged: "+err.Error())
 		return Snapshot{}, false, fmt.Errorf("%s %s is damaged (%w) and was removed", s.kind, id, err)
 	}
 	return snapshotOf(dir, m), true, nil

@@ -113,15 +113,16 @@ func (s *Service) Begin(id string, sess Session) error {
 			s.Log.Warn("a stdio path of the VM's main process failed", "vm", id, "error", err)
 		}
 	}
+	// The errors name the stream and path; the caller names the VM.
 	k, err := openSinks(sess.Stdio, s.Own, feed, report)
 	if err != nil && !sess.Adopted {
 		h.end(nil)
-		return fmt.Errorf("vm %s: %w", id, err)
+		return err
 	}
 	if err != nil {
 		// The VM runs on: its output must still be kept (a guest whose
 		// output nobody takes may block on it).
-		err = fmt.Errorf("vm %s: %w; its output is kept in the log only", id, err)
+		err = fmt.Errorf("%w; its output is kept in the log only", err)
 		k, _ = openSinks(Stdio{}, nil, nil, report)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -90,7 +90,7 @@ func (r resolved) opener() (func(context.Context) (*os.File, error), error) {
 	}
 	f, err := os.OpenFile(r.path, flag, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", r.stream, r.path, err)
+		return nil, fmt.Errorf("%s: %w", r.stream, err) // err names the path
 	}
 	return func(context.Context) (*os.File, error) { return f, nil }, nil
 }

@@ -95,7 +95,7 @@ func (s *Service) Checkpoint(ctx context.Context, ref, name string) (Checkpoint,
 		return Checkpoint{}, fmt.Errorf("vm %s: checkpoint %s: %w", vm.Name, name, err)
 	}
 	s.Log.Info("vm checkpointed", "vm", vm.ID, "checkpoint", name, "id", ck.ID, "frozen_ms", ck.Frozen.Milliseconds(), "bytes", ck.SizeBytes)
-	s.emitCheckpoint(events.Create, ck)
+	s.emitCheckpoint(events.Create, ck, "")
 	return ck, nil
 }
 
@@ -250,6 +250,6 @@ func (s *Service) RemoveCheckpoint(ref string) (Checkpoint, error) {
 		return Checkpoint{}, err
 	}
 	ck := checkpointOf(sn)
-	s.emitCheckpoint(events.Remove, ck)
+	s.emitCheckpoint(events.Remove, ck, "")
 	return ck, nil
 }

@@ -20,7 +20,8 @@ import (
 //	         as docker's kill)
 //	pause, unpause, rename, restart (Restart done), remove (record deleted)
 //
-// and a checkpoint's create and remove.
+// and a checkpoint's create and remove (rm, or found damaged when a fork
+// starts).
 
 // emit reports action on vm, with its labels and image and attrs (pairs
 // of key and value) as attributes.
@@ -54,11 +55,17 @@ func (s *Service) emitExit(vm VM) {
 		events.AttrOOM, strconv.FormatBool(vm.OOMKilled),
 		events.AttrReason, vm.ExitReason,
 		events.AttrError, vm.Error,
-		"state", string(vm.State))
+		events.AttrState, string(vm.State))
 }
 
-// emitCheckpoint reports a checkpoint's action.
-func (s *Service) emitCheckpoint(action events.Action, ck Checkpoint) {
-	s.Events.Publish(events.Event{Type: events.TypeCheckpoint, Action: action, ID: ck.ID, Name: ck.Name,
-		Attributes: map[string]string{events.AttrVM: ck.Origin.VM, "vm_name": ck.VMName}})
+// emitCheckpoint reports a checkpoint's action, with why when reason is
+// set.
+func (s *Service) emitCheckpoint(action events.Action, ck Checkpoint, reason string) {
+	attrs := map[string]string{events.AttrVM: ck.Origin.VM}
+	for k, v := range map[string]string{events.AttrVMName: ck.VMName, events.AttrReason: reason} {
+		if v != "" {
+			attrs[k] = v
+		}
+	}
+	s.Events.Publish(events.Event{Type: events.TypeCheckpoint, Action: action, ID: ck.ID, Name: ck.Name, Attributes: attrs})
 }

@@ -3,11 +3,15 @@ package vms
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/handles"
 	"github.com/bangerdev/banger/internal/restart"
 	"github.com/bangerdev/banger/internal/rootfs"
@@ -97,9 +101,14 @@ func (st forkStage) Acquire(_ context.Context, rt *Runtime) error {
 	if err != nil {
 		return fmt.Errorf("%w; %s", err, gone)
 	}
+	listed := sn
 	sn, ok, err := st.s.Checkpoints.Lookup(sn.Key) // verified against its manifest
 	switch {
-	case err != nil: // damaged, and removed
+	case err != nil: // damaged (and removed, unless that failed)
+		if _, serr := os.Stat(listed.Dir); errors.Is(serr, fs.ErrNotExist) {
+			// Its source's name (vm.json) went with it.
+			st.s.emitCheckpoint(events.Remove, Checkpoint{Snapshot: listed, Name: listed.Key.Checkpoint}, "damaged: "+err.Error())
+		}
 		return fmt.Errorf("%w: %w; %s", errdefs.ErrNotFound, err, gone)
 	case !ok:
 		return fmt.Errorf("checkpoint %s: %w: it was removed meanwhile; %s", rt.VM.Spec.From, errdefs.ErrNotFound, gone)

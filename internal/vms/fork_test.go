@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/bangerdev/banger/internal/agentclient"
+	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
@@ -179,6 +180,13 @@ func TestForkWithoutItsCheckpoint(t *testing.T) {
 			if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), tc.want) ||
 				!strings.Contains(err.Error(), "`banger rm kid`") || strings.Contains(err.Error(), "%!") {
 				t.Fatalf("start of a fork whose checkpoint is %s: %v", tc.name, err)
+			}
+			// The checkpoint's removal is reported once, why when it was
+			// found damaged.
+			if evs := f.events.Of(ck.ID); f.events.Actions(ck.ID) != "create remove" ||
+				(tc.name == "damaged") != strings.HasPrefix(evs[1].Attributes[events.AttrReason], "damaged: ") ||
+				evs[1].Attributes[events.AttrVM] == "" {
+				t.Errorf("checkpoint events %+v, want its create and one remove", evs)
 			}
 			if kid := f.get("kid"); kid.State != Failed || kid.ErrorPhase != "fork" {
 				t.Errorf("the fork: state %s phase %q; want failed at the fork stage", kid.State, kid.ErrorPhase)

@@ -42,8 +42,10 @@ func (s *Service) RemoveWith(ctx context.Context, ref string, o RemoveOptions) e
 		}
 		return err
 	}
-	err = s.remove1(ctx, vm.ID, o.Force)
-	if _, gerr := s.Get(vm.ID); err != nil && absent(gerr) {
+	if err = s.remove1(ctx, vm.ID, o.Force); err == nil {
+		return nil
+	}
+	if _, gerr := s.Get(vm.ID); absent(gerr) {
 		return nil // removed meanwhile (an --rm VM's exit, another rm)
 	}
 	return err

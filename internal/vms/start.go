@@ -101,7 +101,7 @@ func (s *Service) startLocked(ctx context.Context, id string, cause startCause) 
 		// The VM runs; the next reconcile records it. The caller hears.
 		s.Log.Error("record vm start", "vm", lv.id(), "error", err)
 	} else {
-		s.emit(events.Start, vm, "restarts", strconv.Itoa(vm.Restarts.Count))
+		s.emit(events.Start, vm, events.AttrRestarts, strconv.Itoa(vm.Restarts.Count))
 	}
 	cpStartRecorded.Hit()
 	rt.VM = vm
@@ -129,7 +129,7 @@ func (s *Service) failed(vm VM, rt *Runtime, err error) error {
 	}); uerr != nil {
 		s.Log.Error("record failed start", "vm", vm.ID, "error", uerr)
 	} else {
-		s.emit(events.Error, up, events.AttrError, err.Error(), "phase", stage)
+		s.emit(events.Error, up, events.AttrError, err.Error(), events.AttrPhase, stage)
 	}
 	if len(tail) > 0 {
 		err = fmt.Errorf("%w\nlast console lines:\n  %s", err, strings.Join(tail, "\n  "))
