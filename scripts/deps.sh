@@ -14,6 +14,7 @@ packages=(
 	dmsetup                      # dm-snapshot disks (used where device-mapper exists)
 	cpio zstd xz-utils lz4 gzip bzip2 # initramfs and kernel payload formats
 	openssh-client rsync         # real SSH clients against the guest agent
+	wget                         # an HTTP client in a test-made network namespace (the netns attach test)
 	shellcheck                   # make lint-shell
 	hyperfine                    # benchmarks
 	systemd man-db               # systemd-analyze verify (which looks up the units' man pages) and systemd-socket-activate: the service tests
