@@ -118,7 +118,7 @@ func (c *Client) Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 		}
 	}
 	t1 := time.Now()
-	att, err := streamAttach(ctx, conn, acfg)
+	att, err := streamAttach(ctx, conn, vm.Name, acfg)
 	res.Timings["command"] = ms(time.Since(t1))
 	t2 := time.Now()
 	if ctx.Err() != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -151,5 +152,35 @@ func TestRunTerminalFailureStops(t *testing.T) {
 	defer f.mu.Unlock()
 	if len(f.stopped) != 1 || f.stopped[0] != "id1" {
 		t.Errorf("stopped %v; want the started VM", f.stopped)
+	}
+}
+
+// TestAttachErrorsNameTheVM: an attachment that breaks, or whose exit
+// status does not parse, fails naming the VM; a daemon's error frame
+// (which names it already) is passed on.
+func TestAttachErrorsNameTheVM(t *testing.T) {
+	for _, tc := range []struct {
+		frames func(conn net.Conn)
+		want   string
+	}{
+		{func(conn net.Conn) { _ = api.WriteFrame(conn, api.FrameExit, []byte("three")) }, `attach to vm web: the daemon sent a bad exit status "three"`},
+		{func(conn net.Conn) { _, _ = conn.Write([]byte{byte(api.FrameStdout), 0, 0}) }, "attach to vm web: unexpected EOF"},
+		{func(conn net.Conn) {
+			_ = api.WriteFrame(conn, api.FrameError, []byte("vm web: its main process ended"))
+		}, "attach: vm web: its main process ended"},
+	} {
+		rt := versionRouter(api.VersionInfo{APIVersion: api.APIVersion, MinAPIVersion: api.MinAPIVersion}, &counter{})
+		rt.Raw(api.AttachVM, func(w http.ResponseWriter, r *http.Request) {
+			conn, err := api.Hijack(w, r, api.ProtocolAttach)
+			if err != nil {
+				return
+			}
+			defer func() { _ = conn.Close() }()
+			tc.frames(conn)
+		})
+		_, err := serve(t, rt).Attach(ctxT(t), "web", AttachConfig{})
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("Attach = %v; want %q", err, tc.want)
+		}
 	}
 }
