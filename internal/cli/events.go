@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 func newEventsCmd(app *App) *cobra.Command {
@@ -77,7 +79,7 @@ func (a *App) printEvents(ctx context.Context, q api.EventsQuery, f outputFormat
 		}
 		f.header = ""
 	}
-	_, err = c.Events(ctx, q, func(l api.EventsLine) error {
+	end, err := c.Events(ctx, q, func(l api.EventsLine) error {
 		if l.Lost != nil {
 			_, _ = fmt.Fprintln(a.Stderr, "banger: "+lostText(*l.Lost))
 			return nil
@@ -86,6 +88,12 @@ func (a *App) printEvents(ctx context.Context, q api.EventsQuery, f outputFormat
 	})
 	if ctx.Err() != nil {
 		return nil // Ctrl-C: the end the user asked for
+	}
+	var ended *api.Error
+	if end.Seq > 0 && (errors.As(err, &ended) || errors.Is(err, errdefs.ErrUnavailable)) {
+		// The daemon ended the stream (this reader fell behind, or it is
+		// stopping) or went away: say where to go on from.
+		return fmt.Errorf("events stopped after event %d: %w; `banger events --since %d` goes on from there", end.Seq, err, end.Seq)
 	}
 	return err
 }

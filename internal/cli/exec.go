@@ -166,7 +166,7 @@ func (a *App) shell(ctx context.Context, s *client.Session) error {
 	}
 	defer restore()
 	cfg := client.ShellConfig{Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr}
-	if f, ok := a.Stdin.(*os.File); ok && isTerminal(f) {
+	if a.stdinIsTerminal() {
 		cfg.TTY = &tc
 	}
 	return exitStatus(s.Shell(ctx, cfg))

@@ -236,11 +236,10 @@ func (a *App) stdinIsTerminal() bool {
 // size and resize events, and how to restore it.
 func (a *App) terminal() (client.TTY, func(), error) {
 	tc := client.TTY{Term: os.Getenv("TERM"), Rows: 24, Cols: 80}
-	f, ok := a.Stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !a.stdinIsTerminal() {
 		return tc, func() {}, nil
 	}
-	fd := int(f.Fd())
+	fd := int(a.Stdin.(*os.File).Fd())
 	if w, h, err := term.GetSize(fd); err == nil {
 		tc.Cols, tc.Rows = w, h
 	}

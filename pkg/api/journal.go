@@ -65,10 +65,13 @@ type EventsLine struct {
 }
 
 // ReadEvents reads a GetEvents stream, calling fn with each event and lost
-// notice, and returns its end: with a nil error when the stream reached
-// its until, else the end's error (*Error). A stream that stops without
-// its end line (the daemon went away) is errdefs.ErrUnavailable, with the
-// last sequence number read as the end's Seq.
+// notice (a line of a kind this package does not know, from a newer
+// daemon, is skipped), and returns its end: with a nil error when the
+// stream reached its until, else the end's error (*Error). A stream that
+// stops without its end line (the daemon went away), or in the middle of
+// its last line, is errdefs.ErrUnavailable. When the stream breaks off or
+// fn fails, the end's Seq is that of the last event fn took (0 when none
+// was), where a request resumes with since.
 func ReadEvents(r io.Reader, fn func(EventsLine) error) (EventsEnd, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16<<20)
@@ -76,6 +79,9 @@ func ReadEvents(r io.Reader, fn func(EventsLine) error) (EventsEnd, error) {
 	for sc.Scan() {
 		var l EventsLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			if !sc.Scan() {
+				break // the last line, cut short: the stream broke off
+			}
 			return EventsEnd{Seq: last}, fmt.Errorf("decode an event from the daemon: %w", err)
 		}
 		if l.End != nil {
@@ -84,16 +90,19 @@ func ReadEvents(r io.Reader, fn func(EventsLine) error) (EventsEnd, error) {
 			}
 			return *l.End, nil
 		}
-		if l.Event != nil {
-			last = l.Event.Seq
+		if l.Event == nil && l.Lost == nil {
+			continue
 		}
 		if err := fn(l); err != nil {
 			return EventsEnd{Seq: last}, err
+		}
+		if l.Event != nil {
+			last = l.Event.Seq
 		}
 	}
 	err := sc.Err()
 	if err == nil {
 		err = errors.New("no end line")
 	}
-	return EventsEnd{Seq: last}, fmt.Errorf("%w: the event stream broke off (%w); resume with since=%d", errdefs.ErrUnavailable, err, last)
+	return EventsEnd{Seq: last}, fmt.Errorf("%w: the event stream broke off (%w)", errdefs.ErrUnavailable, err)
 }

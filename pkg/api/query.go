@@ -38,21 +38,28 @@ func checkQueryType(t reflect.Type) error {
 		if f.Tag.Get("query") == "" {
 			return fmt.Errorf("%v.%s has no query tag", t, f.Name)
 		}
-		ft := f.Type
-		if ft.Kind() == reflect.Pointer {
-			ft = ft.Elem()
-		}
-		switch ft.Kind() {
-		case reflect.String, reflect.Bool, reflect.Int, reflect.Int64:
-		case reflect.Slice:
-			if ft.Elem().Kind() != reflect.String {
-				return fmt.Errorf("%v.%s: a query cannot carry %v", t, f.Name, f.Type)
-			}
-		default:
+		if !queryCarries(f.Type) {
 			return fmt.Errorf("%v.%s: a query cannot carry %v", t, f.Name, f.Type)
 		}
 	}
 	return nil
+}
+
+// queryCarries reports whether a field of type t travels in a query: a
+// string, bool, int or int64, a pointer to one, or a string slice (not a
+// pointer to one: an absent parameter already is the empty slice).
+func queryCarries(t reflect.Type) bool {
+	if t.Kind() == reflect.Slice {
+		return t.Elem().Kind() == reflect.String
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64:
+		return true
+	}
+	return false
 }
 
 // encodeQuery returns the query form of v, a query type.

@@ -110,9 +110,10 @@ func TestQueryDecodeErrors(t *testing.T) {
 	}
 }
 
-// FuzzDecodeQuery: any query string decodes into each query type without
-// a panic, and what decoded encodes to a query that decodes to the same
-// value (repeated parameters, such as label, included).
+// FuzzDecodeQuery: any query string decodes into each query type (every
+// one queryCases has) without a panic, and what decoded encodes to a query
+// that decodes to the same value (repeated parameters, such as label and
+// filter, included).
 func FuzzDecodeQuery(f *testing.F) {
 	for _, tc := range queryCases {
 		f.Add(tc.wire)
@@ -123,7 +124,8 @@ func FuzzDecodeQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, v := range []any{&ListVMsQuery{}, &StopVMQuery{}, &RemoveVMQuery{}, &VMLogsQuery{}} {
+		for _, tc := range queryCases {
+			v := reflect.New(reflect.TypeOf(tc.v)).Interface()
 			if decodeQuery(q, v) != nil {
 				continue
 			}
@@ -137,4 +139,48 @@ func FuzzDecodeQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheckQueryType: a route's query type is refused, naming the field,
+// when decodeQuery could not fill a field of it.
+func TestCheckQueryType(t *testing.T) {
+	type named string
+	for _, tc := range []struct {
+		v     any
+		field string // "" when the type is fine
+	}{
+		{struct {
+			S  string   `query:"s"`
+			B  bool     `query:"b"`
+			I  int      `query:"i"`
+			N  int64    `query:"n"`
+			P  *int     `query:"p"`
+			L  []string `query:"l"`
+			NL []named  `query:"nl"`
+		}{}, ""},
+		{struct {
+			A string `query:"a"`
+			B string
+		}{}, "B"},
+		{struct {
+			F float64 `query:"f"`
+		}{}, "F"},
+		{struct {
+			L []int `query:"l"`
+		}{}, "L"},
+		{struct {
+			L *[]string `query:"l"`
+		}{}, "L"},
+		{struct {
+			P **int `query:"p"`
+		}{}, "P"},
+	} {
+		err := checkQueryType(reflect.TypeOf(tc.v))
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("%T: %v", tc.v, err)
+		case tc.field != "" && (err == nil || !strings.Contains(err.Error(), "."+tc.field)):
+			t.Errorf("%T: want an error naming %s, got %v", tc.v, tc.field, err)
+		}
+	}
 }

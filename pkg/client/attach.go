@@ -56,7 +56,7 @@ func (c *Client) Attach(ctx context.Context, ref string, cfg AttachConfig) (Atta
 	if err != nil {
 		return AttachResult{}, err
 	}
-	return streamAttach(ctx, conn, cfg)
+	return streamAttach(ctx, conn, ref, cfg)
 }
 
 // dialAttach opens an attach connection to a VM.
@@ -64,9 +64,9 @@ func (c *Client) dialAttach(ctx context.Context, ref string, q api.AttachVMQuery
 	return api.Dial(ctx, c.api, api.AttachVM, q, ref)
 }
 
-// streamAttach runs an attach connection: output frames to cfg's writers,
-// its stdin and terminal size to the daemon. It closes conn.
-func streamAttach(ctx context.Context, conn net.Conn, cfg AttachConfig) (AttachResult, error) {
+// streamAttach runs an attach connection to vm: output frames to cfg's
+// writers, its stdin and terminal size to the daemon. It closes conn.
+func streamAttach(ctx context.Context, conn net.Conn, vm string, cfg AttachConfig) (AttachResult, error) {
 	defer func() { _ = conn.Close() }()
 	w := api.NewFrameWriter(conn)
 	var detached atomic.Bool
@@ -117,7 +117,7 @@ func streamAttach(ctx context.Context, conn net.Conn, cfg AttachConfig) (AttachR
 			case errors.Is(err, io.EOF):
 				return AttachResult{}, nil
 			}
-			return AttachResult{}, fmt.Errorf("attach: %w", err)
+			return AttachResult{}, fmt.Errorf("attach to vm %s: %w", vm, err)
 		}
 		if err := writeOutput(f, cfg.Stdout, cfg.Stderr); err != nil {
 			return AttachResult{}, err
@@ -126,11 +126,11 @@ func streamAttach(ctx context.Context, conn net.Conn, cfg AttachConfig) (AttachR
 		case api.FrameExit:
 			code, cerr := strconv.Atoi(string(f.Data))
 			if cerr != nil {
-				return AttachResult{}, fmt.Errorf("attach: bad exit status %q", f.Data)
+				return AttachResult{}, fmt.Errorf("attach to vm %s: the daemon sent a bad exit status %q", vm, f.Data)
 			}
 			return AttachResult{Exited: true, ExitCode: code}, nil
 		case api.FrameError:
-			return AttachResult{}, fmt.Errorf("attach: %s", f.Data)
+			return AttachResult{}, fmt.Errorf("attach: %s", f.Data) // the daemon names the VM
 		}
 	}
 }

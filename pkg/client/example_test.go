@@ -66,14 +66,12 @@ func ExampleClient_ListVMs() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	vms, err := c.ListVMs(ctx, api.ListVMsQuery{All: true})
+	vms, err := c.ListVMs(ctx, api.ListVMsQuery{All: true, Labels: []string{"team=web"}})
 	if err != nil {
 		log.Fatal(err)
 	}
 	for _, vm := range vms {
-		if client.MatchLabels(vm, map[string]string{"team": "web"}) {
-			fmt.Println(vm.Name, vm.State)
-		}
+		fmt.Println(vm.Name, vm.State)
 	}
 }
 
@@ -140,7 +138,7 @@ func ExampleVersionError() {
 	}
 }
 
-// Select VMs by label; this one runs without a daemon.
+// Check the labels of a VM in hand; this one runs without a daemon.
 func ExampleMatchLabels() {
 	vm := api.VM{Name: "web-1", Spec: api.VMSpec{Labels: map[string]string{"team": "web", "tier": "front"}}}
 	fmt.Println(client.MatchLabels(vm, map[string]string{"team": "web"}))

@@ -62,7 +62,7 @@ type RunResult struct {
 // removed), as `banger run` does. An image the daemon lacks is pulled
 // first. With Spec.Detach it returns once the VM started. When ctx ends
 // while the process runs, the VM is stopped (its stop signal, then
-// SIGKILL) and ctx's error returned.
+// SIGKILL) and ctx's error returned; so it is when Terminal fails.
 func (c *Client) Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 	spec := cfg.Spec
 	res := RunResult{Timings: map[string]float64{}}
@@ -109,6 +109,7 @@ func (c *Client) Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 		if cfg.Terminal != nil {
 			if acfg.TTY, err = cfg.Terminal(); err != nil {
 				_ = conn.Close()
+				c.stopAfterFailure(ctx, vm.ID)
 				return res, err
 			}
 		}
@@ -117,7 +118,7 @@ func (c *Client) Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 		}
 	}
 	t1 := time.Now()
-	att, err := streamAttach(ctx, conn, acfg)
+	att, err := streamAttach(ctx, conn, vm.Name, acfg)
 	res.Timings["command"] = ms(time.Since(t1))
 	t2 := time.Now()
 	if ctx.Err() != nil {
@@ -126,9 +127,7 @@ func (c *Client) Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 		if cfg.Interrupted != nil {
 			cfg.Interrupted(res.VM)
 		}
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_, _ = c.StopVM(sctx, vm.ID, api.StopVMQuery{})
+		c.stopAfterFailure(ctx, vm.ID)
 		return res, ctx.Err()
 	}
 	if err != nil {
@@ -167,6 +166,14 @@ func (c *Client) EnsureImage(ctx context.Context, ref string, w api.Watch) error
 	}
 	_, err = c.PullImage(ctx, api.PullRequest{Reference: ref}, w)
 	return err
+}
+
+// stopAfterFailure stops a VM Run started when nobody is attached to its
+// main process any more (ctx may have ended); AutoRemove then removes it.
+func (c *Client) stopAfterFailure(ctx context.Context, id string) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, _ = c.StopVM(sctx, id, api.StopVMQuery{})
 }
 
 // removeAfterFailure removes a VM Run created when its spec asked for

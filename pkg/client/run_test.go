@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ type fakeRun struct {
 	mu      sync.Mutex
 	attach  api.AttachVMQuery
 	removed []string // "ref force=true"
+	stopped []string // refs
 	exit    int
 }
 
@@ -66,6 +68,12 @@ func (f *fakeRun) router() *api.Router {
 	api.Handle(rt, api.WaitVM, func(*http.Request, api.None) (api.VM, error) {
 		code := f.exit
 		return api.VM{ID: "id1", State: api.VMExited, ExitCode: &code}, nil
+	})
+	api.Handle(rt, api.StopVM, func(r *http.Request, _ api.StopVMQuery) (api.VM, error) {
+		f.mu.Lock()
+		f.stopped = append(f.stopped, r.PathValue("ref"))
+		f.mu.Unlock()
+		return api.VM{ID: "id1", State: api.VMExited}, nil
 	})
 	api.Handle(rt, api.RemoveVM, func(r *http.Request, q api.RemoveVMQuery) (api.None, error) {
 		f.mu.Lock()
@@ -123,5 +131,56 @@ func TestRunFailedStartRemoves(t *testing.T) {
 	defer f.mu.Unlock()
 	if len(f.removed) != 1 || f.removed[0] != "id1 force=true" {
 		t.Errorf("removed %v; want the created VM, forced", f.removed)
+	}
+}
+
+// TestRunTerminalFailureStops: when the terminal cannot be set up after
+// the start, Run stops the VM it started (nobody would see its main
+// process, which would run on) and returns the terminal's error.
+func TestRunTerminalFailureStops(t *testing.T) {
+	f := &fakeRun{started: make(chan struct{})}
+	c := serve(t, f.router())
+	rawFailed := errors.New("terminal raw mode: not a terminal")
+	_, err := c.Run(ctxT(t), RunConfig{
+		Name: "job", Spec: api.VMSpec{Image: "busybox", TTY: true, Interactive: true},
+		Terminal: func() (*TTY, error) { return nil, rawFailed },
+	})
+	if !errors.Is(err, rawFailed) {
+		t.Fatalf("Run = %v; want the terminal's error", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.stopped) != 1 || f.stopped[0] != "id1" {
+		t.Errorf("stopped %v; want the started VM", f.stopped)
+	}
+}
+
+// TestAttachErrorsNameTheVM: an attachment that breaks, or whose exit
+// status does not parse, fails naming the VM; a daemon's error frame
+// (which names it already) is passed on.
+func TestAttachErrorsNameTheVM(t *testing.T) {
+	for _, tc := range []struct {
+		frames func(conn net.Conn)
+		want   string
+	}{
+		{func(conn net.Conn) { _ = api.WriteFrame(conn, api.FrameExit, []byte("three")) }, `attach to vm web: the daemon sent a bad exit status "three"`},
+		{func(conn net.Conn) { _, _ = conn.Write([]byte{byte(api.FrameStdout), 0, 0}) }, "attach to vm web: unexpected EOF"},
+		{func(conn net.Conn) {
+			_ = api.WriteFrame(conn, api.FrameError, []byte("vm web: its main process ended"))
+		}, "attach: vm web: its main process ended"},
+	} {
+		rt := versionRouter(api.VersionInfo{APIVersion: api.APIVersion, MinAPIVersion: api.MinAPIVersion}, &counter{})
+		rt.Raw(api.AttachVM, func(w http.ResponseWriter, r *http.Request) {
+			conn, err := api.Hijack(w, r, api.ProtocolAttach)
+			if err != nil {
+				return
+			}
+			defer func() { _ = conn.Close() }()
+			tc.frames(conn)
+		})
+		_, err := serve(t, rt).Attach(ctxT(t), "web", AttachConfig{})
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("Attach = %v; want %q", err, tc.want)
+		}
 	}
 }

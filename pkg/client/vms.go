@@ -22,7 +22,8 @@ func (c *Client) PutVM(ctx context.Context, name string, spec api.VMSpec) (api.V
 	return api.Do(ctx, c.api, api.PutVM, api.PutVMRequest{Spec: spec}, name)
 }
 
-// ListVMs lists the running VMs, or every VM with q.All.
+// ListVMs lists the running VMs, or every VM with q.All; with q.Labels,
+// only those carrying every label given (the daemon filters).
 func (c *Client) ListVMs(ctx context.Context, q api.ListVMsQuery) ([]api.VM, error) {
 	return api.Do(ctx, c.api, api.ListVMs, q)
 }
@@ -104,10 +105,10 @@ func (c *Client) CheckpointVM(ctx context.Context, ref string, req api.Checkpoin
 }
 
 // MatchLabels reports whether vm carries every label of want (an empty
-// want matches every VM): list by label as
+// want matches every VM), for a VM already in hand (from GetVM, WaitVM).
+// To list VMs by label, let the daemon filter:
 //
-//	vms, err := c.ListVMs(ctx, api.ListVMsQuery{All: true})
-//	... keep those for which MatchLabels(vm, map[string]string{"team": "web"})
+//	vms, err := c.ListVMs(ctx, api.ListVMsQuery{All: true, Labels: []string{"team=web"}})
 func MatchLabels(vm api.VM, want map[string]string) bool {
 	for k, v := range want {
 		got, ok := vm.Spec.Labels[k]
