@@ -48,15 +48,13 @@ func TestGoClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.RemoveVM(context.Background(), vm.ID, api.RemoveVMQuery{Force: true}) })
-	vms, err := c.ListVMs(ctx, api.ListVMsQuery{All: true})
+	vms, err := c.ListVMs(ctx, api.ListVMsQuery{All: true, Labels: []string{"suite=goclient"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var labelled []string
 	for _, v := range vms {
-		if client.MatchLabels(v, map[string]string{"suite": "goclient"}) {
-			labelled = append(labelled, v.Name)
-		}
+		labelled = append(labelled, v.Name)
 	}
 	if len(labelled) != 1 || labelled[0] != "goclient" {
 		t.Errorf("VMs labelled suite=goclient: %v", labelled)
