@@ -2,6 +2,7 @@ package crash
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"syscall"
@@ -124,15 +125,24 @@ func drivers(pullRef string) map[crashpoint.Op]driver {
 	}
 }
 
-// freePort returns "127.0.0.1:PORT" of a port free right now.
+// freePort returns "127.0.0.1:PORT" of a port free right now, below the
+// kernel's ephemeral range (32768 up): a VM's published port must still
+// be free when a restarted daemon binds it again, and an ephemeral port
+// can meanwhile be taken by any outgoing connection on the host (a CI
+// run met 127.0.0.1:45387 taken that way).
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0") //nolint:noctx // a port probe
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		ln, err := net.Listen("tcp4", addr) //nolint:noctx // a port probe
+		if err != nil {
+			continue
+		}
+		_ = ln.Close()
+		return addr
 	}
-	defer func() { _ = ln.Close() }()
-	return fmt.Sprintf("127.0.0.1:%d", ln.Addr().(*net.TCPAddr).Port)
+	t.Fatal("no free port in 127.0.0.1:20000-31999")
+	return ""
 }
 
 // busyboxRegistry serves the busybox tree as an image on an in-process
