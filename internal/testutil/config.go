@@ -34,6 +34,15 @@ func Config(agent, bridgePrefix, tablePrefix string, octet int) config.Config {
 	return cfg
 }
 
+// FreeSubnet is a /24 in 10.octet.x.0 that no route of the host's
+// covers, x random: for a test's own network (a CNI bridge, say) beside
+// the test daemons'.
+func FreeSubnet(octet int) string {
+	b := make([]byte, 1)
+	_, _ = rand.Read(b)
+	return freeSubnet(octet, b[0])
+}
+
 // freeSubnet is 10.octet.third.0/24, or the next third octet whose /24 no
 // route of the host's covers yet: a random pick alone met another test
 // daemon's bridge (the suite runs a dozen daemons beside the fixture's).
