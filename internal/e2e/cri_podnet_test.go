@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,10 +79,13 @@ func (p podInfo) netns() string {
 // the banger handler: CNI's bridge plugin gives the pod a namespace and
 // an address, the container's VM takes them over (the guest's eth0 has
 // the pod's IP, the VM's record too), the host reaches the guest's
-// httpd at pod IP:80 over the test's CNI bridge, a second container of
-// the pod is refused with the reason, and after stop, rm, stopp and rmp
-// neither the VM, its tap and filters in the namespace, the namespace,
-// nor the shim is left.
+// httpd at pod IP:80 over the test's CNI bridge, and a second container
+// of the pod is refused with the reason while the first runs. Once that
+// one is stopped and removed, its tap and filters are gone from the
+// namespace and the next container's VM takes the pod's address; when
+// the pod's shim is killed, that VM goes too (containerd's delete
+// action), and after stopp and rmp neither a VM, the namespace, nor the
+// shim is left.
 func TestCRIPodNetwork(t *testing.T) {
 	f := env(t)
 	ref, pauseRef := criImages(t, f)
@@ -90,8 +94,8 @@ func TestCRIPodNetwork(t *testing.T) {
 	dir := t.TempDir()
 	podJSON := writeJSON(t, dir, "pod.json", fmt.Sprintf(`{"metadata":{"name":"web","namespace":"default","uid":"u2","attempt":0},
 "log_directory":%q,"linux":{}}`, filepath.Join(dir, "logs")))
-	serve := "mkdir -p /www && echo hello-from-the-pod > /www/index.html && exec httpd -f -p 80 -h /www"
 	ctr := func(name string) string {
+		serve := "mkdir -p /www && echo hello-from-" + name + " > /www/index.html && exec httpd -f -p 80 -h /www"
 		return writeJSON(t, dir, name+".json", fmt.Sprintf(`{"metadata":{"name":%q},"image":{"image":%q},
 "command":["sh","-c",%q],"log_path":"%s.log","linux":{}}`, name, ref, serve, name))
 	}
@@ -126,7 +130,7 @@ func TestCRIPodNetwork(t *testing.T) {
 	if got := c.crictl(t, "exec", "-s", "--timeout", "120", cid, "ip", "addr", "show", "eth0"); !strings.Contains(got, "inet "+ip+"/24") {
 		t.Errorf("the guest's eth0 has not the pod's address %s:\n%s", ip, got)
 	}
-	if got := httpGet(t, "http://"+ip+"/"); got != "hello-from-the-pod\n" {
+	if got := httpGet(t, "http://"+ip+"/"); got != "hello-from-c1\n" {
 		t.Errorf("GET http://%s/ from the host over %s: %q", ip, bridge, got)
 	}
 
@@ -145,8 +149,43 @@ func TestCRIPodNetwork(t *testing.T) {
 	if after := testutil.NetnsView(t, nsName); after != before {
 		t.Errorf("the pod's namespace after the container's removal:\n%s\nbefore it started:\n%s", after, before)
 	}
+
+	// The namespace is free again: the next container's VM takes it.
+	cid3 := c.crictl(t, "create", pod, ctr("c3"), podJSON)
+	vm3Name := containershim.VMName("k8s.io", cid3)
+	vm3 := f.watchVM(t, vm3Name)
+	c.crictl(t, "start", cid3)
+	if got := httpGet(t, "http://"+ip+"/"); got != "hello-from-c3\n" {
+		t.Errorf("GET http://%s/ from the host, the next container: %q", ip, got)
+	}
+	// The pod's shim dies: containerd runs its delete action, which
+	// removes the VM and with it its tap in the namespace.
+	for _, pid := range c.ShimPids(pod) {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(200 * time.Millisecond) {
+		if _, _, code := f.cli(nil, "inspect", vm3Name); code != 0 {
+			break
+		}
+	}
+	// CRI learns the exit from containerd's cleanup of the dead shim; it
+	// retries deleting the task with a backoff until the shim is gone.
+	state := ""
+	for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(500 * time.Millisecond) {
+		if state = c.crictl(t, "inspect", "-o", "go-template", "--template", "{{.status.state}}", cid3); state == "CONTAINER_EXITED" {
+			break
+		}
+	}
+	if state != "CONTAINER_EXITED" {
+		t.Errorf("container %s after its shim was killed is %q, want CONTAINER_EXITED", cid3, state)
+	}
+	if after := testutil.NetnsView(t, nsName); after != before {
+		t.Errorf("the pod's namespace after its shim died:\n%s\nbefore:\n%s", after, before)
+	}
 	c.crictl(t, "stopp", pod)
-	c.crictl(t, "rmp", pod)
+	c.crictl(t, "rmp", "-f", pod)
 	removed = true
 	if _, err := os.Stat(netns); err == nil {
 		t.Errorf("the pod's namespace %s is left", netns)
@@ -155,6 +194,7 @@ func TestCRIPodNetwork(t *testing.T) {
 		t.Errorf("crictl pods still lists %s", out)
 	}
 	c.assertShimVMGone(t, f, pod, vm())
+	f.assertNoTrace(t, vm3())
 }
 
 // httpGet answers the body at url, retrying while the guest's server
