@@ -9,8 +9,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 # The version is containerdrun.CNIPluginsVersion's, where the tests look.
-version=$(sed -n 's/^const CNIPluginsVersion = "\(v[0-9.]*\)"$/\1/p' internal/testutil/containerdrun/cni.go)
-[[ -n $version ]] || { echo "cni: no CNIPluginsVersion in internal/testutil/containerdrun/cni.go" >&2; exit 1; }
+# shellcheck source=scripts/lib/pinned.sh
+. scripts/lib/pinned.sh
+version=$(pinned_version internal/testutil/containerdrun/cni.go CNIPluginsVersion)
 dir="$root/.tools/cni-$version"
 plugins=(main/bridge main/loopback ipam/host-local)
 if [[ -x $dir/bridge && -x $dir/loopback && -x $dir/host-local ]]; then

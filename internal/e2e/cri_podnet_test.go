@@ -211,7 +211,7 @@ func httpGet(t *testing.T, url string) string {
 			if rerr == nil && resp.StatusCode == http.StatusOK {
 				return string(body)
 			}
-			err = fmt.Errorf("%s: %v", resp.Status, rerr)
+			err = fmt.Errorf("%s: %w", resp.Status, rerr)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
