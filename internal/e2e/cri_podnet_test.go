@@ -218,3 +218,26 @@ func httpGet(t *testing.T, url string) string {
 	t.Fatalf("GET %s: %v", url, err)
 	return ""
 }
+
+// TestContainerdNetns runs a container outside CRI that joins a network
+// namespace by path (ctr run --with-ns network:PATH, made as a CNI
+// plugin leaves a pod's): its VM takes the namespace's eth0 address, and
+// after ctr run --rm the namespace is as it was.
+func TestContainerdNetns(t *testing.T) {
+	f := env(t)
+	c := startContainerd(t, f)
+	ref := c.pullBusybox(t)
+	p := testutil.NewNetnsPair(t, "ctrns")
+	before := testutil.NetnsView(t, p.A)
+	id := "shim-netns"
+	vm := f.watchVM(t, containershim.VMName("default", id))
+	out, errOut, code := c.Ctr(t.Context(), "run", "--rm", "--runtime", containershim.RuntimeName,
+		"--with-ns", "network:"+p.PathA(), ref, id, "ip", "addr", "show", "eth0")
+	if code != 0 || !strings.Contains(out, "inet "+p.AddrA+"/24") {
+		t.Errorf("ctr run --with-ns network:%s: exit %d, want eth0 with %s/24:\n%s%s", p.PathA(), code, p.AddrA, out, errOut)
+	}
+	if after := testutil.NetnsView(t, p.A); after != before {
+		t.Errorf("namespace %s after ctr run --rm:\n%s\nbefore:\n%s", p.A, after, before)
+	}
+	c.assertGone(t, f, id, vm())
+}
