@@ -34,15 +34,6 @@ func Config(agent, bridgePrefix, tablePrefix string, octet int) config.Config {
 	return cfg
 }
 
-// FreeSubnet is a /24 in 10.octet.x.0 that no route of the host's
-// covers, x random: for a test's own network (a CNI bridge, say) beside
-// the test daemons'.
-func FreeSubnet(octet int) string {
-	b := make([]byte, 1)
-	_, _ = rand.Read(b)
-	return freeSubnet(octet, b[0])
-}
-
 // freeSubnet is 10.octet.third.0/24, or the next third octet whose /24 no
 // route of the host's covers yet: a random pick alone met another test
 // daemon's bridge (the suite runs a dozen daemons beside the fixture's).
@@ -55,6 +46,15 @@ func freeSubnet(octet int, third byte) string {
 		}
 	}
 	return fmt.Sprintf("10.%d.%d.0/24", octet, third)
+}
+
+// FreeSubnet is a /24 in 10.octet.x.0 that no route of the host's
+// covers, x random: for a test's own network (a CNI bridge, say) beside
+// the test daemons'.
+func FreeSubnet(octet int) string {
+	b := make([]byte, 1)
+	_, _ = rand.Read(b)
+	return freeSubnet(octet, b[0])
 }
 
 // routed reports whether a route of table (/proc/net/route's format:
