@@ -241,7 +241,8 @@ func (a *Archive) document(name string) ([]byte, error) {
 		return nil, a.invalid("%s is %d bytes; a manifest, config or index is at most %d", name, mb.size, maxDocument)
 	}
 	b := make([]byte, mb.size)
-	if _, err := a.r.ReadAt(b, mb.off); err != nil && !(errors.Is(err, io.EOF) && len(b) == 0) {
+	// ReadAt may say io.EOF with every byte read, at the file's end.
+	if n, err := a.r.ReadAt(b, mb.off); err != nil && (n < len(b) || !errors.Is(err, io.EOF)) {
 		return nil, fmt.Errorf("%s: read %s: %w", a.source, name, err)
 	}
 	return b, nil

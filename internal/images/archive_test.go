@@ -275,3 +275,67 @@ func TestTagSharesFiles(t *testing.T) {
 		t.Fatalf("replacing a name a VM uses: %v", err)
 	}
 }
+
+// A load that fails — a layer whose bytes are not its digest, after a
+// good image; an archive that is no archive — records nothing and leaves
+// no image, scratch file or blob behind.
+func TestLoadFailureLeavesNothing(t *testing.T) {
+	requireE2fsprogs(t)
+	good, bad := smallImage(t), twoLayers(t)
+	var buf bytes.Buffer
+	if err := imagearchive.Write(&buf, []imagearchive.Entry{{Name: "good:1", Image: good}, {Name: "bad:1", Image: bad}}, imagearchive.OCI); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := bad.Manifest()
+	tampered := flipInBlob(t, buf.Bytes(), m.Layers[1].Digest.Hex)
+	for _, tc := range []struct {
+		name, want string
+		archive    []byte
+	}{
+		{"layer digest mismatch", "does not match its digest", tampered},
+		{"not an archive", "not a tar archive", bytes.Repeat([]byte("nope "), 300)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			_, err := f.Load(t.Context(), bytes.NewReader(tc.archive), LoadOptions{Source: "in.tar"}, progress.Quiet{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "in.tar") {
+				t.Fatalf("Load = %v, want an error naming in.tar saying %q", err, tc.want)
+			}
+			dirs, scratch := f.imageDirs(t)
+			blobs, _ := filepath.Glob(filepath.Join(f.layout.OCICache(), "blobs", "sha256", "*"))
+			if len(dirs) != 0 || len(scratch) != 0 || len(f.records(t)) != 0 || len(blobs) != 0 {
+				t.Fatalf("left image dirs %v, scratch %v, %d records, blobs %v", dirs, scratch, len(f.records(t)), blobs)
+			}
+		})
+	}
+}
+
+// flipInBlob changes one byte inside blob hex of a tar archive, keeping
+// its size.
+func flipInBlob(t *testing.T, archive []byte, hex string) []byte {
+	t.Helper()
+	out := slices.Clone(archive)
+	var off int64
+	tr := tar.NewReader(&countReader{r: bytes.NewReader(archive), n: &off})
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no blob %s: %v", hex, err)
+		}
+		if strings.HasSuffix(h.Name, hex) {
+			out[off+h.Size/2] ^= 0xff
+			return out
+		}
+	}
+}
+
+type countReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
