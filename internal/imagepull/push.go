@@ -2,13 +2,16 @@ package imagepull
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/bangerdev/banger/pkg/errdefs"
 	"github.com/bangerdev/banger/pkg/progress"
@@ -50,7 +53,7 @@ func Push(ctx context.Context, img v1.Image, ref string, opts RegistryOptions, r
 	w := &pushWatch{report: report, sent: map[v1.Hash]bool{}}
 	plat := v1.Platform{OS: "linux", Architecture: "amd64"}
 	if err := remote.Write(parsed, &watchedImage{Image: img, w: w}, remoteOptions(ctx, opts, plat)...); err != nil {
-		return PushResult{}, registryError(err)
+		return PushResult{}, pushError(parsed.Context().RegistryStr(), err)
 	}
 	for _, l := range m.Layers {
 		if w.uploaded(l.Digest) {
@@ -60,6 +63,16 @@ func Push(ctx context.Context, img v1.Image, ref string, opts RegistryOptions, r
 		report.Report(progress.Event{ID: short(l.Digest.String()), Action: "exists", Current: l.Size, Total: l.Size})
 	}
 	return res, nil
+}
+
+// pushError is registryError, with what to do about a refusal.
+func pushError(registry string, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+		return fmt.Errorf("%w: %s refused the upload (%d): log in with docker login %s as the user the daemon runs as (root's ~/.docker/config.json), or check the account may push to this repository: %w",
+			errdefs.ErrInvalid, registry, te.StatusCode, registry, err)
+	}
+	return registryError(err)
 }
 
 // pushWatch remembers which layers were read to be uploaded.
@@ -116,29 +129,21 @@ func (l *watchedLayer) Compressed() (io.ReadCloser, error) {
 	l.w.mu.Lock()
 	l.w.sent[d] = true
 	l.w.mu.Unlock()
-	return &pushReader{ReadCloser: rc, id: short(d.String()), total: size, report: l.w.report}, nil
+	return &pushReader{Closer: rc, progressReader: progressReader{r: rc, id: short(d.String()), total: size, report: l.w.report, action: "push", doneMessage: "pushed"}}, nil
 }
 
-// pushReader reports a layer's bytes sent, at most every 1 MiB, and its end.
+// pushReader reports a layer's bytes sent and, once, its end.
 type pushReader struct {
-	io.ReadCloser
-	id       string
-	total    int64
-	n, last  int64
-	report   progress.Reporter
+	io.Closer
+	progressReader
 	finished bool
 }
 
 func (p *pushReader) Read(b []byte) (int, error) {
-	n, err := p.ReadCloser.Read(b)
-	p.n += int64(n)
-	switch {
-	case err == io.EOF && !p.finished:
+	n, err := p.progressReader.Read(b)
+	if errors.Is(err, io.EOF) && !p.finished {
 		p.finished = true
-		p.report.Report(progress.Event{ID: p.id, Action: "done", Current: p.n, Total: p.total, Message: "pushed"})
-	case p.n-p.last >= 1<<20:
-		p.last = p.n
-		p.report.Report(progress.Event{ID: p.id, Action: "push", Current: p.n, Total: p.total})
+		p.finish()
 	}
 	return n, err
 }
