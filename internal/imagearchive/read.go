@@ -333,11 +333,20 @@ func digestOf(b []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// countingReader counts the bytes read through it: where a member's
-// content starts once tar.Reader has read its header.
+// countingReader knows its offset: where a member's content starts once
+// tar.Reader has read its header. It seeks, so tar.Reader skips a
+// member's content instead of reading it.
 type countingReader struct {
-	r io.Reader
+	r *io.SectionReader
 	n int64
+}
+
+func (c *countingReader) Seek(offset int64, whence int) (int64, error) {
+	n, err := c.r.Seek(offset, whence)
+	if err == nil {
+		c.n = n
+	}
+	return n, err
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
