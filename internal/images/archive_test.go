@@ -339,3 +339,27 @@ func (c *countReader) Read(p []byte) (int, error) {
 	*c.n += int64(n)
 	return n, err
 }
+
+// An archive that names one image twice records it once and tags it:
+// both names share one rootfs.
+func TestLoadOneImageTwoNames(t *testing.T) {
+	requireE2fsprogs(t)
+	f := newFixture(t)
+	img := smallImage(t)
+	var buf bytes.Buffer
+	if err := imagearchive.Write(&buf, []imagearchive.Entry{{Name: "a:1", Image: img}, {Name: "b:2", Image: img}}, imagearchive.Docker); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := f.Load(t.Context(), &buf, LoadOptions{}, progress.Quiet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded) != 2 || loaded[0].Digest != loaded[1].Digest || loaded[1].Name != "docker.io/library/b:2" {
+		t.Fatalf("loaded %+v", loaded)
+	}
+	a, _ := os.Stat(loaded[0].Rootfs)
+	b, _ := os.Stat(loaded[1].Rootfs)
+	if !os.SameFile(a, b) {
+		t.Error("the second name got a copy of the image, not the first's files")
+	}
+}
