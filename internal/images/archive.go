@@ -87,31 +87,52 @@ func (s *Service) Load(ctx context.Context, r io.Reader, opts LoadOptions, sink 
 	if err := s.prefetch(ctx, entries, sink); err != nil {
 		return nil, fmt.Errorf("load %s: %w", source, err)
 	}
-	var out []Image
+	var out, made []Image
 	byDigest := map[string]Image{}
 	for _, e := range entries {
-		d, err := e.Image.Digest()
+		img, created, err := s.loadOne(ctx, e, byDigest, sink)
 		if err != nil {
-			return nil, err
-		}
-		var img Image
-		if first, ok := byDigest[d.String()]; ok {
-			img, err = s.Tag(ctx, first.ID, e.Name)
-		} else {
-			img, err = s.Store(ctx, e.Name, e.Image, StoreOptions{Source: "load"}, sink)
-		}
-		if err != nil {
-			// Take back what this load recorded (a name it replaced keeps
-			// the loaded image's absence: the old one is gone).
-			for _, done := range out {
+			// Take back the records this load made; an image it found up
+			// to date was there before and stays. (A name it replaced does
+			// not get its old image back: that one is gone.)
+			for _, done := range made {
 				_ = s.Remove(done.ID)
 			}
 			return nil, fmt.Errorf("load %s: %w", source, err)
 		}
-		byDigest[d.String()] = img
+		if created {
+			made = append(made, img)
+		}
 		out = append(out, img)
 	}
 	return out, nil
+}
+
+// loadOne records one entry of an archive: stored, or tagged when an
+// earlier entry was the same image. created says the record is new (not
+// an image found up to date).
+func (s *Service) loadOne(ctx context.Context, e imagearchive.Entry, byDigest map[string]Image, sink progress.Sink) (Image, bool, error) {
+	d, err := e.Image.Digest()
+	if err != nil {
+		return Image{}, false, err
+	}
+	var before string
+	if name, err := imagepull.NormalizeTag(e.Name); err == nil {
+		if old, err := s.Find(name); err == nil {
+			before = old.ID
+		}
+	}
+	var img Image
+	if first, ok := byDigest[d.String()]; ok {
+		img, err = s.Tag(ctx, first.ID, e.Name)
+	} else {
+		img, err = s.Store(ctx, e.Name, e.Image, StoreOptions{Source: "load"}, sink)
+	}
+	if err != nil {
+		return Image{}, false, err
+	}
+	byDigest[d.String()] = img
+	return img, img.ID != before, nil
 }
 
 // prefetch checks every entry as Store will (names, platform, layer media

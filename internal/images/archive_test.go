@@ -363,3 +363,39 @@ func TestLoadOneImageTwoNames(t *testing.T) {
 		t.Error("the second name got a copy of the image, not the first's files")
 	}
 }
+
+// A load whose later image fails to convert (a layer climbing out of the
+// root) takes back the records it made, and keeps an image it found up to
+// date.
+func TestLoadTakesBackWhatItMade(t *testing.T) {
+	requireE2fsprogs(t)
+	f := newFixture(t)
+	good := smallImage(t)
+	evil, err := rt.NewImage([]v1.Layer{rt.MustLayer(rt.File("../../escape", "x"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := func(entries ...imagearchive.Entry) *bytes.Reader {
+		var buf bytes.Buffer
+		if err := imagearchive.Write(&buf, entries, imagearchive.OCI); err != nil {
+			t.Fatal(err)
+		}
+		return bytes.NewReader(buf.Bytes())
+	}
+	first, err := f.Load(t.Context(), archive(imagearchive.Entry{Name: "good:1", Image: good}), LoadOptions{}, progress.Quiet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Load(t.Context(), archive(imagearchive.Entry{Name: "good:1", Image: good}, imagearchive.Entry{Name: "new:1", Image: twoLayers(t)},
+		imagearchive.Entry{Name: "evil:1", Image: evil}), LoadOptions{Source: "mixed.tar"}, progress.Quiet{})
+	if err == nil || !strings.Contains(err.Error(), "load mixed.tar") || !strings.Contains(err.Error(), "evil") {
+		t.Fatalf("load = %v, want a conversion error naming mixed.tar and evil", err)
+	}
+	recs := f.records(t)
+	if len(recs) != 1 || recs[0].ID != first[0].ID {
+		t.Fatalf("after the failed load: %+v; want only the good image as it was (%s)", recs, first[0].ID)
+	}
+	if dirs, scratch := f.imageDirs(t); !slices.Equal(dirs, []string{first[0].ID}) || len(scratch) != 0 {
+		t.Fatalf("image dirs %v, scratch %v", dirs, scratch)
+	}
+}
