@@ -3,12 +3,14 @@ package imagearchive
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
 	"github.com/bangerdev/banger/pkg/errdefs"
@@ -76,7 +78,7 @@ func readAll(archive []byte, maxBlob int64) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.Images()
+	return a.Images("")
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -214,4 +216,44 @@ func FuzzOpen(f *testing.F) {
 			_, _ = e.Image.Layers()
 		}
 	})
+}
+
+// A name whose descriptor is a multi-platform index (docker's containerd
+// image store saves such archives, with one platform's blobs) gives the
+// platform asked for, if the archive holds it.
+func TestNestedIndex(t *testing.T) {
+	img := testImage(t)
+	digest, _ := img.Digest()
+	raw, _ := img.RawManifest()
+	nested, _ := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{
+		{MediaType: types.OCIManifestSchema1, Size: 1234, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}},
+		{MediaType: types.OCIManifestSchema1, Size: int64(len(raw)), Digest: digest, Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}},
+	}})
+	nestedDigest := v1.Hash{Algorithm: "sha256", Hex: strings.TrimPrefix(digestOf(nested), "sha256:")}
+	top, _ := json.Marshal(v1.IndexManifest{SchemaVersion: 2, Manifests: []v1.Descriptor{{MediaType: types.OCIImageIndex, Size: int64(len(nested)), Digest: nestedDigest,
+		Annotations: map[string]string{AnnotationContainerName: "docker.io/library/multi:1", AnnotationRefName: "1"}}}})
+	archive := rewrite(t, archiveOf(t, OCI, Entry{Name: "x:1", Image: img}), func(ms []tarMember) []tarMember {
+		for i := range ms {
+			if ms[i].hdr.Name == "index.json" {
+				ms[i].body = top
+			}
+		}
+		h := ms[len(ms)-1].hdr
+		h.Name = blobPath(nestedDigest)
+		return append(ms, tarMember{h, nested})
+	})
+	a, err := Open(bytes.NewReader(archive), int64(len(archive)), "multi.tar", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Images("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := got[0].Image.Digest(); len(got) != 1 || got[0].Name != "docker.io/library/multi:1" || d != digest {
+		t.Fatalf("entries %+v (digest %s), want multi:1 as the amd64 manifest %s", got, d, digest)
+	}
+	if _, err := a.Images("linux/arm64"); !errors.Is(err, errdefs.ErrUnsupported) || !strings.Contains(err.Error(), "has no linux/arm64 image in the archive (it holds: linux/amd64)") {
+		t.Fatalf("arm64 from an archive holding amd64 only: %v", err)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/pkg/errdefs"
@@ -128,13 +126,20 @@ func typeName(t byte) string {
 
 // Images returns the archive's images, each with the name the archive
 // gives it: from index.json's annotations in an OCI layout (docker 25 and
-// later write one too), else from docker save's manifest.json. Every
-// manifest and config is read and checked against its digest, and every
-// layer must be in the archive with its descriptor's size; layer bytes are
-// checked as they are read.
-func (a *Archive) Images() ([]Entry, error) {
+// later write one too), else from docker save's manifest.json. A name
+// whose descriptor is itself an index (a multi-platform image, as docker's
+// containerd image store saves one) gives the manifest for platform
+// ("linux/amd64" when empty) among those the archive holds. Every manifest
+// and config is read and checked against its digest, and every layer must
+// be in the archive with its descriptor's size; layer bytes are checked as
+// they are read.
+func (a *Archive) Images(platform string) ([]Entry, error) {
 	if _, ok := a.members["index.json"]; ok {
-		return a.ociImages()
+		plat, err := v1.ParsePlatform(cmp.Or(platform, "linux/amd64"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: platform %q: %w", errdefs.ErrInvalid, platform, err)
+		}
+		return a.ociImages(*plat)
 	}
 	if _, ok := a.members["manifest.json"]; ok {
 		return a.dockerImages()
@@ -142,7 +147,7 @@ func (a *Archive) Images() ([]Entry, error) {
 	return nil, a.invalid("neither an OCI image layout (no index.json) nor a docker save archive (no manifest.json)")
 }
 
-func (a *Archive) ociImages() ([]Entry, error) {
+func (a *Archive) ociImages(plat v1.Platform) ([]Entry, error) {
 	b, err := a.document("index.json")
 	if err != nil {
 		return nil, err
@@ -160,8 +165,13 @@ func (a *Archive) ociImages() ([]Entry, error) {
 		if name == "" || !strings.ContainsAny(name, ":/") {
 			return nil, a.invalid("image %d of index.json (%s) has no image name (annotation %s or %s); save it with a name", i+1, desc.Digest, AnnotationRefName, AnnotationContainerName)
 		}
+		if desc.MediaType.IsIndex() {
+			if desc, err = a.choosePlatform(name, desc, plat); err != nil {
+				return nil, err
+			}
+		}
 		if !desc.MediaType.IsImage() {
-			return nil, fmt.Errorf("%w: %s: %s is a %s, not one image manifest (multi-platform archives are not supported; save one platform)", errdefs.ErrUnsupported, a.source, name, desc.MediaType)
+			return nil, a.invalid("%s is a %s, not an image manifest", name, desc.MediaType)
 		}
 		manifest, err := a.blob(desc)
 		if err != nil {
@@ -174,6 +184,34 @@ func (a *Archive) ociImages() ([]Entry, error) {
 		out = append(out, Entry{Name: name, Image: img})
 	}
 	return out, nil
+}
+
+// choosePlatform picks plat's manifest from the index desc names, among
+// those whose manifest the archive holds (a save of a multi-platform image
+// usually holds one platform's).
+func (a *Archive) choosePlatform(name string, desc v1.Descriptor, plat v1.Platform) (v1.Descriptor, error) {
+	b, err := a.blob(desc)
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("%s: %w", name, err)
+	}
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(b))
+	if err != nil {
+		return v1.Descriptor{}, a.invalid("%s: index %s: %v", name, desc.Digest, err)
+	}
+	var have []string
+	for _, m := range idx.Manifests {
+		if m.Platform == nil || !m.MediaType.IsImage() {
+			continue
+		}
+		if _, err := a.sized(m); err != nil {
+			continue
+		}
+		if m.Platform.Satisfies(plat) {
+			return m, nil
+		}
+		have = append(have, m.Platform.String())
+	}
+	return v1.Descriptor{}, fmt.Errorf("%w: %s: %s has no %s image in the archive (it holds: %s)", errdefs.ErrUnsupported, a.source, name, plat, cmp.Or(strings.Join(have, ", "), "none"))
 }
 
 // image is the image of a manifest whose blobs are in the archive.
@@ -246,86 +284,6 @@ func (a *Archive) document(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: read %s: %w", a.source, name, err)
 	}
 	return b, nil
-}
-
-func (a *Archive) dockerImages() ([]Entry, error) {
-	b, err := a.document("manifest.json")
-	if err != nil {
-		return nil, err
-	}
-	var dms []dockerManifest
-	if err := json.Unmarshal(b, &dms); err != nil {
-		return nil, a.invalid("manifest.json: %v", err)
-	}
-	if len(dms) == 0 {
-		return nil, a.invalid("manifest.json lists no image")
-	}
-	var out []Entry
-	for i, dm := range dms {
-		if len(dm.RepoTags) == 0 {
-			return nil, a.invalid("image %d of manifest.json (%s) has no name (RepoTags); save it with a name", i+1, dm.Config)
-		}
-		img, err := a.dockerImage(dm)
-		if err != nil {
-			return nil, fmt.Errorf("%s: image %s: %w", a.source, dm.RepoTags[0], err)
-		}
-		for _, tag := range dm.RepoTags {
-			out = append(out, Entry{Name: tag, Image: img})
-		}
-	}
-	return out, nil
-}
-
-// dockerImage makes the manifest docker save leaves out: a docker
-// manifest of the config and the layer files, as they are (gzip, zstd or
-// plain tar, told by their first bytes).
-func (a *Archive) dockerImage(dm dockerManifest) (v1.Image, error) {
-	config, err := a.document(path.Clean(dm.Config))
-	if err != nil {
-		return nil, err
-	}
-	m := v1.Manifest{SchemaVersion: 2, MediaType: types.DockerManifestSchema2,
-		Config: v1.Descriptor{MediaType: types.DockerConfigJSON, Size: int64(len(config))}}
-	m.Config.Digest, _ = v1.NewHash(digestOf(config))
-	for _, l := range dm.Layers {
-		name := path.Clean(l)
-		mb, ok := a.members[name]
-		if !ok {
-			return nil, a.invalid("layer %s is missing", l)
-		}
-		d, media, err := a.hashLayer(mb)
-		if err != nil {
-			return nil, fmt.Errorf("layer %s: %w", l, err)
-		}
-		m.Layers = append(m.Layers, v1.Descriptor{MediaType: media, Size: mb.size, Digest: d})
-		// The blob is found by its digest from now on.
-		a.members[blobPath(d)] = mb
-	}
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	return a.image(raw)
-}
-
-// hashLayer digests a layer file and tells its media type by its first
-// bytes.
-func (a *Archive) hashLayer(mb member) (v1.Hash, types.MediaType, error) {
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(a.r, mb.off, mb.size)); err != nil {
-		return v1.Hash{}, "", err
-	}
-	head := make([]byte, 4)
-	n, _ := a.r.ReadAt(head, mb.off)
-	head = head[:n]
-	media := types.DockerUncompressedLayer
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		media = types.DockerLayer
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		media = types.OCILayerZStd
-	}
-	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, media, nil
 }
 
 func digestOf(b []byte) string {

@@ -80,7 +80,7 @@ func (s *Service) Load(ctx context.Context, r io.Reader, opts LoadOptions, sink 
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	entries, err := archive.Images()
+	entries, err := archive.Images(s.cfg.Platform)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
