@@ -57,6 +57,9 @@ no OCI layers and cannot be saved.`,
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of stdout")
 	cmd.Flags().StringVar(&archiveFormat, "format", "oci", "archive format: oci or docker")
+	// Registered before addCompletions, whose --format words (table,
+	// json) are not this flag's.
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"oci", "docker"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if out == "" {
 			if f, ok := app.Stdout.(*os.File); ok && isTerminal(f) {

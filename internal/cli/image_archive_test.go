@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,6 +82,14 @@ func TestImageTagPushSaveLoad(t *testing.T) {
 	out, errOut, code = runIn(td.Host, []byte(archive), "image", "load")
 	if code != 0 || !strings.Contains(out, "Loaded "+ref) || !strings.Contains(out, digest) {
 		t.Fatalf("load from stdin: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// The shell completes image names and save's own formats.
+	if got := complete(t, td.Host, "image", "push", ""); !slices.Contains(got, ref) {
+		t.Errorf("completion of image push: %q", got)
+	}
+	if out, _, _ := run(t, td.Host, "__complete", "image", "save", ref, "--format", ""); !strings.HasPrefix(out, "oci\ndocker\n") {
+		t.Errorf("completion of save --format: %q", out)
 	}
 
 	// Errors name the object and what to do.
