@@ -128,11 +128,7 @@ read from stdin.`,
 	cmd.Flags().StringVarP(&in, "input", "i", "", "read from FILE instead of stdin")
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		f, err := parseFormat(*format)
-		if err != nil {
-			return err
-		}
-		c, err := app.Client()
+		f, c, err := formatAndClient(app, *format)
 		if err != nil {
 			return err
 		}
@@ -189,11 +185,7 @@ tarball have no OCI layers and cannot be pushed.`,
 	}
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		f, err := parseFormat(*format)
-		if err != nil {
-			return err
-		}
-		c, err := app.Client()
+		f, c, err := formatAndClient(app, *format)
 		if err != nil {
 			return err
 		}
