@@ -42,7 +42,7 @@ func (d *Daemon) registerImageRoutes(rt *api.Router) {
 	})
 	api.HandleStream(rt, api.PushImage, func(r *http.Request, req api.PushImageRequest, ew *api.EventWriter) (api.PushResult, error) {
 		res, err := d.images.Push(r.Context(), req.Name, req.Reference, ew)
-		return api.PushResult(res), err
+		return wirePushResult(res), err
 	})
 	rt.Raw(api.SaveImages, d.saveImages)
 }
