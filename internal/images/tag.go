@@ -10,6 +10,7 @@ import (
 	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // Tag records image src (see Find) under a second name, NAME[:TAG], as
@@ -34,11 +35,13 @@ func (s *Service) Tag(ctx context.Context, src, name string) (Image, error) {
 	rec := from
 	rec.ID, rec.Name = "", name
 	return s.record(ctx, rec, events.Tag, func(out string) (*imagepull.Image, error) {
-		// The source's files, read once its name's lock is not held: a
-		// concurrent rebuild of src replaces its directory as a whole,
-		// so a file missing here means src was replaced meanwhile.
+		// src's name is not locked (two names locked in either order
+		// could deadlock against a tag the other way): a pull or rm of
+		// src meanwhile removes its directory, and the link then fails.
 		dir := s.layout.Image(from.ID)
-		if err := linkOrCopy(from.Rootfs, out); err != nil {
+		if err := linkOrCopy(from.Rootfs, out); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("tag %s as %s: %w: it was replaced or removed meanwhile; tag it again", imagepull.FamiliarName(from.Name), imagepull.FamiliarName(name), errdefs.ErrConflict)
+		} else if err != nil {
 			return nil, fmt.Errorf("tag %s as %s: %w", imagepull.FamiliarName(from.Name), imagepull.FamiliarName(name), err)
 		}
 		img := &imagepull.Image{
