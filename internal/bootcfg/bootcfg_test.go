@@ -168,6 +168,8 @@ func TestValidate(t *testing.T) {
 		{"main and init", func(c *Config) { c.Init = true }, "exclusive"},
 		{"bad hostname", func(c *Config) { c.Hostname = "-bad_" }, "hostname"},
 		{"tiny mtu", func(c *Config) { c.Network.MTU = 10 }, "mtu"},
+		{"search domain injecting a line", func(c *Config) { c.Network.Search = []string{"lan\nnameserver 6.6.6.6"} }, "search domain or option"},
+		{"option with a space", func(c *Config) { c.Network.Options = []string{"ndots: 2"} }, "search domain or option"},
 		{"no address", func(c *Config) { c.Network.Address = netip.Prefix{} }, "address is missing"},
 		{"bad interface", func(c *Config) { c.Network.Interface = "a/b" }, "interface"},
 		{"no channel", func(c *Config) { c.Channels = Channels{} }, "channels"},

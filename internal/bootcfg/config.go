@@ -102,6 +102,8 @@ type Network struct {
 	// DNS servers for /etc/resolv.conf; none leaves resolv.conf alone.
 	DNS    []netip.Addr `json:"dns,omitempty"`
 	Search []string     `json:"search,omitempty"`
+	// Options are resolv.conf's options ("ndots:2", "edns0").
+	Options []string `json:"options,omitempty"`
 }
 
 // SSH is the agent's SSH identity.
@@ -234,6 +236,11 @@ func (c Config) Validate() error {
 		}
 		if n.Interface != "" && (len(n.Interface) > 15 || strings.ContainsAny(n.Interface, "/ \x00")) {
 			bad("network.interface %q is not an interface name", n.Interface)
+		}
+		for _, w := range append(append([]string(nil), n.Search...), n.Options...) {
+			if w == "" || strings.ContainsAny(w, " \t\n\x00#;") {
+				bad("network search domain or option %q is empty or has a space, control character or comment sign", w)
+			}
 		}
 	}
 	if c.Channels == (Channels{}) {

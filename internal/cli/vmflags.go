@@ -34,6 +34,7 @@ type vmFlags struct {
 	cold       bool
 	entrypoint string
 	tmpfs      []string
+	dns        api.DNSConfig
 	volumes    []string
 	mounts     []string
 	restart    string
@@ -57,6 +58,9 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.vmm, "vmm", "", "VMM backend: auto, qemu or firecracker (default vm.vmm)")
 	fl.StringVar(&f.network, "network", "", "network mode: the default bridge; none for no NIC at all; or netns:PATH[:IFACE] to take the place of IFACE in an existing network namespace (/var/run/netns/NAME, /proc/PID/ns/net; QEMU)")
 	fl.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a guest port: [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]")
+	fl.StringArrayVar(&f.dns.Servers, "dns", nil, "DNS server for the guest's /etc/resolv.conf, instead of the network's (up to 3)")
+	fl.StringArrayVar(&f.dns.Search, "dns-search", nil, "DNS search domain for the guest's /etc/resolv.conf")
+	fl.StringArrayVar(&f.dns.Options, "dns-option", nil, "resolver option for the guest's /etc/resolv.conf, e.g. ndots:2")
 	fl.BoolVar(&f.init, "init", false, "boot the image's own /sbin/init as PID 1 (the agent keeps serving)")
 	fl.BoolVar(&f.cold, "cold", false, "always boot this VM cold: never restore a boot snapshot nor save one (see snapshot.boot)")
 	fl.StringVar(&f.entrypoint, "entrypoint", "", "override the image's entrypoint (a single program)")
@@ -95,6 +99,7 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 		WorkingDir: f.workdir,
 		User:       f.user,
 		Tmpfs:      f.tmpfs,
+		DNS:        f.dns,
 		VMM:        f.vmm,
 		Init:       f.init,
 		Cold:       f.cold,

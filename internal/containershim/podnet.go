@@ -3,7 +3,9 @@ package containershim
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -121,4 +123,54 @@ func netnsStartError(n podNetwork, err error) error {
 	}
 	return fmt.Errorf("%w\nthe container's VM must join a network namespace (%s), which banger's daemon can do only with a VMM that reaches a tap there (QEMU): "+
 		"set vm.vmm to auto or qemu in the daemon's configuration, or run the pod on the host's network (hostNetwork: true)", err, n.mode)
+}
+
+// maxResolvConf bounds the pod's resolv.conf the shim reads.
+const maxResolvConf = 64 << 10
+
+// podDNS is the DNS config of a CRI container's pod: CRI writes the pod's
+// resolv.conf (the pod's dnsConfig, or the node's) and mounts it at
+// /etc/resolv.conf in every container of the pod. A VM in the pod's
+// namespace is given the same, so it resolves what the pod's other
+// containers would (cluster DNS); zero when the spec mounts none.
+func podDNS(spec *specs.Spec) (api.DNSConfig, error) {
+	for _, m := range spec.Mounts {
+		if m.Destination != "/etc/resolv.conf" || m.Source == "" {
+			continue
+		}
+		f, err := os.Open(m.Source)
+		if err != nil {
+			return api.DNSConfig{}, fmt.Errorf("read the pod's resolv.conf: %w", err)
+		}
+		defer func() { _ = f.Close() }()
+		data, err := io.ReadAll(io.LimitReader(f, maxResolvConf))
+		if err != nil {
+			return api.DNSConfig{}, fmt.Errorf("read the pod's resolv.conf %s: %w", m.Source, err)
+		}
+		return parseResolvConf(data), nil
+	}
+	return api.DNSConfig{}, nil
+}
+
+// parseResolvConf reads what resolv.conf(5) says a resolver uses: the
+// first three nameservers, the last search line, every option.
+func parseResolvConf(data []byte) api.DNSConfig {
+	var d api.DNSConfig
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") || strings.HasPrefix(f[0], ";") {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if len(d.Servers) < 3 {
+				d.Servers = append(d.Servers, f[1])
+			}
+		case "search", "domain":
+			d.Search = f[1:]
+		case "options":
+			d.Options = append(d.Options, f[1:]...)
+		}
+	}
+	return d
 }

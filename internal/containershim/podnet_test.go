@@ -2,9 +2,11 @@ package containershim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -186,4 +188,76 @@ func TestPodNetnsFreedOnFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.closeEvents()
+}
+
+// TestPodDNS: a container's VM in a CNI pod's namespace resolves with
+// the pod's resolv.conf (the one CRI mounts at /etc/resolv.conf: cluster
+// DNS, search domains, ndots), not the host's; a host-network pod's
+// container keeps banger's own resolvers.
+func TestPodDNS(t *testing.T) {
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(resolv, []byte("search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	withResolv := func(config string) string {
+		var spec map[string]any
+		if err := json.Unmarshal([]byte(config), &spec); err != nil {
+			t.Fatal(err)
+		}
+		spec["mounts"] = []map[string]any{{"destination": "/etc/resolv.conf", "type": "bind", "source": resolv, "options": []string{"rbind", "ro"}}}
+		b, _ := json.Marshal(spec)
+		return string(b)
+	}
+	want := api.DNSConfig{Servers: []string{"10.96.0.10"}, Search: []string{"default.svc.cluster.local", "svc.cluster.local"}, Options: []string{"ndots:5"}}
+
+	h := newHarness(t, podSandboxConfig)
+	if err := createIn(t.Context(), h, "pod1", podSandboxConfig, t); err != nil {
+		t.Fatal(err)
+	}
+	if err := createIn(t.Context(), h, "c1", withResolv(podContainerConfig("pod1")), t); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.d.vmSpec("default-c1").DNS; !reflect.DeepEqual(got, want) {
+		t.Errorf("CNI pod container's DNS %+v, want the pod's %+v", got, want)
+	}
+	h.closeEvents()
+
+	h = newHarness(t, sandboxConfig)
+	if err := createIn(t.Context(), h, "pod1", sandboxConfig, t); err != nil {
+		t.Fatal(err)
+	}
+	if err := createIn(t.Context(), h, "c1", withResolv(podContainerConfig("pod1")), t); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.d.vmSpec("default-c1").DNS; !reflect.DeepEqual(got, api.DNSConfig{}) {
+		t.Errorf("host-network pod container's DNS %+v, want banger's own (none set)", got)
+	}
+	h.closeEvents()
+}
+
+func TestParseResolvConf(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want api.DNSConfig
+	}{
+		{"", api.DNSConfig{}},
+		{"# comment\n; other\nnameserver 1.1.1.1\n", api.DNSConfig{Servers: []string{"1.1.1.1"}}},
+		{"nameserver a\nnameserver b\nnameserver c\nnameserver d\n", api.DNSConfig{Servers: []string{"a", "b", "c"}}},
+		{"domain corp\nsearch a b\n", api.DNSConfig{Search: []string{"a", "b"}}},
+		{"search a b\ndomain corp\n", api.DNSConfig{Search: []string{"corp"}}},
+		{"options ndots:2\noptions edns0 rotate\nsortlist 10.0.0.0\n", api.DNSConfig{Options: []string{"ndots:2", "edns0", "rotate"}}},
+		{"nameserver\n  nameserver   10.0.0.1  \n", api.DNSConfig{Servers: []string{"10.0.0.1"}}},
+	} {
+		if got := parseResolvConf([]byte(tt.in)); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("parseResolvConf(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// vmSpec is the spec VM name was recorded with (zero when it does not
+// exist).
+func (d *fakeDaemon) vmSpec(name string) api.VMSpec {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.vms[name].vm.Spec
 }

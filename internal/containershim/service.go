@@ -106,6 +106,13 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 	labels := map[string]string{LabelNamespace: s.ns, LabelID: r.ID}
 	vs := vmSpec(spec, img.Name, r.Stdin != "", r.Terminal, labels)
 	vs.Network = network.mode
+	if network.pod != nil {
+		if vs.DNS, err = podDNS(spec); err != nil {
+			s.release(network, r.ID)
+			s.dropImage(ctx, img)
+			return nil, toGRPC(fmt.Errorf("container %s: %w", r.ID, err))
+		}
+	}
 	if _, err := s.daemon.PutVM(ctx, t.vm, vs); err != nil {
 		s.release(network, r.ID)
 		s.dropImage(ctx, img)

@@ -39,7 +39,7 @@ func specToAPI(s vms.Spec) api.VMSpec {
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
 		VMM: s.VMM, Network: s.Network, Init: s.Init, Cold: s.Cold, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels, From: s.From,
-		Stdio: api.Stdio(s.Stdio),
+		Stdio: api.Stdio(s.Stdio), DNS: api.DNSConfig(s.DNS),
 	}
 	if !s.Restart.IsNone() {
 		out.Restart = api.RestartPolicy{Name: string(s.Restart.Mode), MaxRetries: s.Restart.MaxRetries}
@@ -59,7 +59,7 @@ func specFromAPI(s api.VMSpec) vms.Spec {
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User,
 		VMM: s.VMM, Network: s.Network, Init: s.Init, Cold: s.Cold, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels, From: s.From,
-		Restart: restartFromAPI(s.Restart), Stdio: vmlogs.Stdio(s.Stdio),
+		Restart: restartFromAPI(s.Restart), Stdio: vmlogs.Stdio(s.Stdio), DNS: vms.DNS(s.DNS),
 	}
 	for _, p := range s.Ports {
 		out.Ports = append(out.Ports, hostnet.Port(p))

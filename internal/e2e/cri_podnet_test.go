@@ -79,7 +79,8 @@ func (p podInfo) netns() string {
 // the banger handler: CNI's bridge plugin gives the pod a namespace and
 // an address, the container's VM takes them over (the guest's eth0 has
 // the pod's IP, the VM's record too), the host reaches the guest's
-// httpd at pod IP:80 over the test's CNI bridge, and a second container
+// httpd at pod IP:80 over the test's CNI bridge, the guest resolves with
+// the pod's dnsConfig, and a second container
 // of the pod is refused with the reason while the first runs. Once that
 // one is stopped and removed, its tap and filters are gone from the
 // namespace and the next container's VM takes the pod's address; when
@@ -93,7 +94,8 @@ func TestCRIPodNetwork(t *testing.T) {
 	c.crictl(t, "pull", ref)
 	dir := t.TempDir()
 	podJSON := writeJSON(t, dir, "pod.json", fmt.Sprintf(`{"metadata":{"name":"web","namespace":"default","uid":"u2","attempt":0},
-"log_directory":%q,"linux":{}}`, filepath.Join(dir, "logs")))
+"log_directory":%q,"linux":{},
+"dns_config":{"servers":["10.96.0.10"],"searches":["default.svc.cluster.local"],"options":["ndots:5"]}}`, filepath.Join(dir, "logs")))
 	ctr := func(name string) string {
 		serve := "mkdir -p /www && echo hello-from-" + name + " > /www/index.html && exec httpd -f -p 80 -h /www"
 		return writeJSON(t, dir, name+".json", fmt.Sprintf(`{"metadata":{"name":%q},"image":{"image":%q},
@@ -129,6 +131,11 @@ func TestCRIPodNetwork(t *testing.T) {
 	}
 	if got := c.crictl(t, "exec", "-s", "--timeout", "120", cid, "ip", "addr", "show", "eth0"); !strings.Contains(got, "inet "+ip+"/24") {
 		t.Errorf("the guest's eth0 has not the pod's address %s:\n%s", ip, got)
+	}
+	// The guest resolves as the pod's dnsConfig says (cluster DNS), not
+	// with the host's resolvers.
+	if got := c.crictl(t, "exec", "-s", "--timeout", "120", cid, "cat", "/etc/resolv.conf"); !strings.Contains(got, "nameserver 10.96.0.10\nsearch default.svc.cluster.local\noptions ndots:5\n") {
+		t.Errorf("the guest's resolv.conf is not the pod's dnsConfig:\n%s", got)
 	}
 	if got := httpGet(t, "http://"+ip+"/"); got != "hello-from-c1\n" {
 		t.Errorf("GET http://%s/ from the host over %s: %q", ip, bridge, got)

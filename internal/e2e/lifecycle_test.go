@@ -29,15 +29,20 @@ func TestDetachedVMEndsWithItsMainProcess(t *testing.T) {
 }
 
 // docker run -w makes a missing working directory; /tmp is on the VM's
-// disk and keeps its files across a stop; --tmpfs mounts one where asked.
+// disk and keeps its files across a stop; --tmpfs mounts one where asked;
+// --dns, --dns-search and --dns-option replace the network's resolv.conf.
 func TestWorkdirTmpAndTmpfs(t *testing.T) {
 	f := env(t)
 	if out := f.must(t, "run", "--rm", "-w", "/new/dir", "busybox", "--", "pwd"); out != "/new/dir\n" {
 		t.Errorf("run -w /new/dir pwd: %q", out)
 	}
-	out := f.must(t, "run", "--rm", "--tmpfs", "/scratch:size=8m", "busybox", "--", "sh", "-c", "grep ' /scratch ' /proc/mounts; grep ' /tmp ' /proc/mounts; true")
+	out := f.must(t, "run", "--rm", "--tmpfs", "/scratch:size=8m", "--dns", "10.96.0.10", "--dns-search", "corp.test", "--dns-option", "ndots:3",
+		"busybox", "--", "sh", "-c", "grep ' /scratch ' /proc/mounts; grep ' /tmp ' /proc/mounts; cat /etc/resolv.conf")
 	if !strings.Contains(out, "tmpfs /scratch tmpfs") || !strings.Contains(out, "size=8192k") || strings.Contains(out, " /tmp ") {
 		t.Errorf("--tmpfs /scratch, and /tmp on disk: mounts\n%s", out)
+	}
+	if !strings.Contains(out, "\nnameserver 10.96.0.10\nsearch corp.test\noptions ndots:3\n") || strings.Count(out, "nameserver") != 1 {
+		t.Errorf("--dns, --dns-search, --dns-option: resolv.conf\n%s", out)
 	}
 	id := strings.TrimSpace(f.must(t, "run", "-d", "busybox"))
 	t.Cleanup(func() { f.cli(nil, "rm", "-f", id) })

@@ -148,6 +148,7 @@ func bootConfig(in bootInputs) (bootcfg.Config, error) {
 			MTU:     l.MTU,
 			DNS:     l.DNS,
 		}
+		applyDNS(c.Network, in.VM.Spec.DNS)
 	}
 	return c, c.Validate()
 }
@@ -204,4 +205,24 @@ func exitWait(spec Spec, bootTimeoutSec int) int {
 		return 0
 	}
 	return bootTimeoutSec * 1000
+}
+
+// applyDNS puts the VM's own DNS settings (run --dns, --dns-search,
+// --dns-option) over what its network gives: each one set replaces the
+// network's. The addresses were checked at create.
+func applyDNS(n *bootcfg.Network, d DNS) {
+	if len(d.Servers) > 0 {
+		n.DNS = nil
+		for _, s := range d.Servers {
+			if a, err := netip.ParseAddr(s); err == nil {
+				n.DNS = append(n.DNS, a)
+			}
+		}
+	}
+	if len(d.Search) > 0 {
+		n.Search = d.Search
+	}
+	if len(d.Options) > 0 {
+		n.Options = d.Options
+	}
 }

@@ -107,6 +107,25 @@ func TestBootConfig(t *testing.T) {
 	if c.Channels.VirtioPort != "banger.agent" || c.Channels.VsockPort != 0 || c.Channels.TCPPort != 1022 {
 		t.Errorf("qemu channels %+v", c.Channels)
 	}
+	if !slices.Equal(c.Network.DNS, lease.DNS) || c.Network.Search != nil || c.Network.Options != nil {
+		t.Errorf("without --dns the network's resolvers: %+v", c.Network)
+	}
+	// The VM's own DNS settings replace the network's, field by field.
+	in.VM.Spec.DNS = DNS{Servers: []string{"10.96.0.10", "fd00::10"}, Options: []string{"ndots:5"}}
+	if c, err = bootConfig(in); err != nil {
+		t.Fatal(err)
+	}
+	if want := []netip.Addr{netip.MustParseAddr("10.96.0.10"), netip.MustParseAddr("fd00::10")}; !slices.Equal(c.Network.DNS, want) ||
+		c.Network.Search != nil || !slices.Equal(c.Network.Options, []string{"ndots:5"}) {
+		t.Errorf("with --dns and --dns-option: %+v", c.Network)
+	}
+	in.VM.Spec.DNS = DNS{Search: []string{"svc.cluster.local"}}
+	if c, err = bootConfig(in); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Network.DNS, lease.DNS) || !slices.Equal(c.Network.Search, []string{"svc.cluster.local"}) {
+		t.Errorf("--dns-search alone keeps the network's resolvers: %+v", c.Network)
+	}
 	in.Caps, in.Lease = vmm.Capabilities{Channel: vmm.ChannelVsock}, nil
 	c, err = bootConfig(in)
 	if err != nil {

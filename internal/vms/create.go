@@ -207,6 +207,7 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 			bad("--tmpfs %q: mount options contain a space or control character", t)
 		}
 	}
+	errs = append(errs, checkDNS(sp.DNS, sp.Network))
 	for _, e := range sp.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			bad("env %q: want KEY=VALUE", e)

@@ -95,6 +95,8 @@ type Spec struct {
 	Cold bool `json:"cold,omitempty"`
 	// Tmpfs are `--tmpfs PATH[:OPTIONS]` mounts ("/cache:size=64m").
 	Tmpfs []string `json:"tmpfs,omitempty"`
+	// DNS overrides what the guest's resolv.conf gets from its network.
+	DNS DNS `json:"dns,omitzero"`
 	// Detach is run -d (and create): no client attaches from the start,
 	// and an image without a command is allowed (the VM then serves exec
 	// until stopped). Either way the VM ends when its main process does,
@@ -246,4 +248,18 @@ type StartResult struct {
 	// Warnings are what went wrong without failing the start (a boot
 	// snapshot that could not be restored or saved).
 	Warnings []string
+}
+
+// DNS is what a guest's /etc/resolv.conf says instead of what its network
+// gives (run --dns, --dns-search, --dns-option): each field set replaces
+// the network's.
+type DNS struct {
+	Servers []string `json:"servers,omitempty"`
+	Search  []string `json:"search,omitempty"`
+	Options []string `json:"options,omitempty"`
+}
+
+// IsZero reports whether d changes nothing.
+func (d DNS) IsZero() bool {
+	return len(d.Servers) == 0 && len(d.Search) == 0 && len(d.Options) == 0
 }

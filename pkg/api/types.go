@@ -264,6 +264,10 @@ type VMSpec struct {
 	Cold bool `json:"cold,omitempty"`
 	// Tmpfs are `--tmpfs PATH[:OPTIONS]` mounts.
 	Tmpfs []string `json:"tmpfs,omitempty"`
+	// DNS replaces the resolvers, search domains and options the guest's
+	// /etc/resolv.conf gets from its network (run --dns, --dns-search,
+	// --dns-option; a CRI pod's DNS config).
+	DNS DNSConfig `json:"dns,omitzero"`
 	// Detach is run -d (and create): no client attaches from the start,
 	// and an image without a command is allowed (the VM then serves exec
 	// until stopped). Either way the VM ends when its main process does,
@@ -285,6 +289,16 @@ type VMSpec struct {
 	// Stdio names host files or FIFOs for the main process's standard
 	// streams, as a containerd shim is given them.
 	Stdio Stdio `json:"stdio,omitzero"`
+}
+
+// DNSConfig is what a guest's /etc/resolv.conf says, as docker's --dns,
+// --dns-search and --dns-option give it: resolver addresses (at most 3,
+// all a resolver library reads), search domains and resolver options
+// ("ndots:2"). Empty fields keep what the VM's network gives.
+type DNSConfig struct {
+	Servers []string `json:"servers,omitempty"`
+	Search  []string `json:"search,omitempty"`
+	Options []string `json:"options,omitempty"`
 }
 
 // Stdio is where a VM's main process reads and writes on the host,

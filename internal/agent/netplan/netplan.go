@@ -170,9 +170,10 @@ func Apply(ops []Op, h Handle) error {
 }
 
 // ResolvConf is /etc/resolv.conf's content for n, or nil when n names no
-// DNS server (the image's file is then left alone).
+// DNS server, search domain or option (the image's file is then left
+// alone).
 func ResolvConf(n *bootcfg.Network) []byte {
-	if n == nil || len(n.DNS) == 0 {
+	if n == nil || len(n.DNS) == 0 && len(n.Search) == 0 && len(n.Options) == 0 {
 		return nil
 	}
 	var b strings.Builder
@@ -182,6 +183,9 @@ func ResolvConf(n *bootcfg.Network) []byte {
 	}
 	if len(n.Search) > 0 {
 		fmt.Fprintf(&b, "search %s\n", strings.Join(n.Search, " "))
+	}
+	if len(n.Options) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(n.Options, " "))
 	}
 	return []byte(b.String())
 }

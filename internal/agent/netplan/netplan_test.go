@@ -190,6 +190,11 @@ func TestResolvConf(t *testing.T) {
 	if !strings.HasSuffix(got, "nameserver 10.88.0.1\nnameserver fd00::1\nsearch banger lan\n") {
 		t.Errorf("resolv.conf:\n%s", got)
 	}
+	// --dns-search or --dns-option alone write the file too.
+	got = string(ResolvConf(&bootcfg.Network{Search: []string{"svc.cluster.local"}, Options: []string{"ndots:5", "edns0"}}))
+	if !strings.HasSuffix(got, "\nsearch svc.cluster.local\noptions ndots:5 edns0\n") || strings.Contains(got, "nameserver") {
+		t.Errorf("resolv.conf of search and options only:\n%s", got)
+	}
 }
 
 func TestResolvTarget(t *testing.T) {
