@@ -134,8 +134,8 @@ func TestCRIPodNetwork(t *testing.T) {
 	}
 	// The guest resolves as the pod's dnsConfig says (cluster DNS), not
 	// with the host's resolvers.
-	if got := c.crictl(t, "exec", "-s", "--timeout", "120", cid, "cat", "/etc/resolv.conf"); !strings.Contains(got, "nameserver 10.96.0.10\nsearch default.svc.cluster.local\noptions ndots:5\n") {
-		t.Errorf("the guest's resolv.conf is not the pod's dnsConfig:\n%s", got)
+	if got := c.crictl(t, "exec", "-s", "--timeout", "120", cid, "cat", "/etc/resolv.conf"); !strings.Contains(got, "nameserver 10.96.0.10\nsearch default.svc.cluster.local\noptions ndots:5") {
+		t.Errorf("the guest's resolv.conf is not the pod's dnsConfig (the VM's spec has %+v):\n%s", f.inspect(t, vmName).Spec.DNS, got)
 	}
 	if got := httpGet(t, "http://"+ip+"/"); got != "hello-from-c1\n" {
 		t.Errorf("GET http://%s/ from the host over %s: %q", ip, bridge, got)
