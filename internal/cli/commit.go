@@ -18,7 +18,7 @@ func newCommitCmd(app *App) *cobra.Command {
 		Short: "Make a new image of a VM's disk changes",
 		Long: `Record a new image NAME[:TAG]: the VM's image with one more layer holding
 what changed on the VM's disk since it was made from it — files added,
-changed (content, mode, owner, times, extended attributes), hardlinked,
+changed (content, mode, owner, times, extended attributes), linked again,
 and deleted (whiteouts). The result is an OCI image like a pulled one: it
 runs with ` + "`banger run`" + `, and its layers and config stay as they are.
 
