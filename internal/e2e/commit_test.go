@@ -17,7 +17,8 @@ import (
 // written, one deleted, a mode changed, a symlink made), commits it while
 // it runs, and runs the committed image: the changes are there, the
 // deleted file is gone, the --change'd CMD runs, banger's own files are
-// the new VM's, and the image has one layer more than its parent.
+// the new VM's, and the image has one layer more than its parent; then
+// commits it again stopped.
 func TestCommit(t *testing.T) {
 	f := env(t)
 	img, err := mutate.AppendLayers(empty.Image, busyboxLayer(t), rt.MustLayer(rt.Dir("etc"), rt.File("etc/doomed", "bye\n")))
@@ -43,6 +44,8 @@ func TestCommit(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("commit --format json: %v\n%s", err, out)
 	}
+	t.Logf("commit of a running VM: layer %s, %d bytes (%d added, %d changed, %d deleted), frozen %d ms",
+		res.Layer, res.LayerBytes, res.Added, res.Changed, res.Deleted, res.FrozenMS)
 	if res.VM != "commit-src" || res.Deleted < 1 || res.Added < 3 || res.Layer == "" || res.FrozenMS <= 0 {
 		t.Errorf("commit result %+v", res)
 	}
@@ -66,7 +69,19 @@ func TestCommit(t *testing.T) {
 		}
 		return len(imgs[0].Layers)
 	}
-	if parent, child := layers(ref), layers("committed:1"); child != parent+1 {
+	parent := layers(ref)
+	if child := layers("committed:1"); child != parent+1 {
 		t.Errorf("the committed image has %d layers, its parent %d", child, parent)
+	}
+
+	// A stopped VM's disk is committed as it lies, on the same parent.
+	f.must(t, "stop", "commit-src")
+	f.must(t, "commit", "commit-src", "committed:2")
+	t.Cleanup(func() { f.cli(nil, "rmi", "committed:2") })
+	if out := f.must(t, "run", "--rm", "committed:2", "sh", "-c", "cat /srv/hello; test -e /etc/doomed || echo gone"); out != "committed\ngone\n" {
+		t.Errorf("the stopped VM's commit: %q", out)
+	}
+	if child := layers("committed:2"); child != parent+1 {
+		t.Errorf("the stopped VM's commit has %d layers, its parent %d", child, parent)
 	}
 }
