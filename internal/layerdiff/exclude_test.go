@@ -5,7 +5,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/bangerdev/banger/internal/layerdiff"
 )
 
 // writeTree makes files (path → content; "->target" makes a symlink)
@@ -89,5 +92,28 @@ func TestDiffTreesLeavesOutBangersFiles(t *testing.T) {
 				t.Errorf("layer %v, want %v", names, tc.want)
 			}
 		})
+	}
+}
+
+// Names a shell or ustar would trip on round-trip: a newline, UTF-8,
+// 255 bytes, a path longer than ustar's 100; a name that would read as a
+// whiteout is refused, naming it.
+func TestDiffTreesNames(t *testing.T) {
+	base := t.TempDir()
+	lower, upper := filepath.Join(base, "lower"), filepath.Join(base, "upper")
+	writeTree(t, lower, map[string]string{"keep": "k"})
+	if out, err := exec.CommandContext(t.Context(), "cp", "-a", lower, upper).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v: %s", err, out)
+	}
+	long := strings.Repeat("n", 255)
+	deep := filepath.Join(strings.Repeat("d", 60), strings.Repeat("e", 60), strings.Repeat("f", 60))
+	writeTree(t, upper, map[string]string{"a\nb": "newline", "grüße": "utf8", long: "long", deep + "/leaf": "deep", "link\nname": "->a\nb"})
+	sameModel(t, tarModel(t, flatten(t, diffTrees(t, t.TempDir(), lower), diffTrees(t, lower, upper))), dirModel(t, upper))
+
+	writeTree(t, upper, map[string]string{"dir/.wh.sneaky": "x"})
+	var b strings.Builder
+	_, err := layerdiff.DiffTrees(t.Context(), lower, upper, &b, layerdiff.Options{})
+	if err == nil || !strings.Contains(err.Error(), "/dir/.wh.sneaky") {
+		t.Errorf("a .wh. name: %v", err)
 	}
 }
