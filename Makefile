@@ -15,6 +15,7 @@
 #   make bench-fork   a running VM forked 10 times: time to exec vs a new VM, frozen time, memory
 #   make bench-stop   banger stop of a VM whose main exits on SIGTERM vs banger kill
 #   make bench-volume 200 MiB through run -v (virtio-fs) vs the guest's own disk
+#   make bench-layerdiff a disk's changes as a layer (commit, RUN) vs rsync -an of the same two mounts
 #   make bench-exec   banger exec VM true vs its parts: process start, an API call, the guest's spawn
 #   make bench-containerd ctr run --rm (banger runtime) vs banger run --rm; N containers started each way
 #   make bench-cri    N pods started through CRI (crictl runp/create/start) vs N banger run -d, per minute [NET=cni]
@@ -33,7 +34,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps install uninstall test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-fork bench-volume bench-exec bench-containerd bench-cri qemu-boot-repeat crash-matrix soak clean FORCE
+.PHONY: all build deps install uninstall test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-fork bench-volume bench-exec bench-layerdiff bench-containerd bench-cri qemu-boot-repeat crash-matrix soak clean FORCE
 
 all: build
 
@@ -128,6 +129,12 @@ bench-volume: deps build
 # `exec --timings` measures; ROUNDS (default 30), BANGER=path as above.
 bench-exec: deps build
 	scripts/bench-exec.sh
+
+# bench-layerdiff diffs an ext4 image of a Debian minbase against a changed
+# copy (layerdiff.Diff, what commit and RUN steps use) and against rsync's
+# metadata-only double walk of the same two mounts, and prints the ratio.
+bench-layerdiff: deps
+	scripts/bench-layerdiff.sh
 
 # bench-containerd times containers run through containerd's banger
 # runtime (ctr run --rm) against banger run --rm on the same daemon,

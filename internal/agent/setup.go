@@ -141,12 +141,12 @@ func urandomIoctl(req uintptr, arg unsafe.Pointer) error {
 	return ioErr
 }
 
-// writeResolvConf writes where netplan.ResolvTarget says.
+// writeResolvConf writes where guestpaths.ResolvTarget says.
 func writeResolvConf(content []byte) error {
 	const etc = guestpaths.ResolvConf
 	link, _ := os.Readlink(etc)
 	_, statErr := os.Stat(etc)
-	p, replace := netplan.ResolvTarget(link, link != "" && statErr == nil)
+	p, replace := guestpaths.ResolvTarget(link, link != "" && statErr == nil)
 	if replace {
 		if err := os.Remove(etc); err != nil {
 			return err

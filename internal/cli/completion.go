@@ -71,6 +71,7 @@ var argCompletions = map[string]argCompletion{
 	"banger volume rm":      {kinds: []string{kindVolume}},
 	"banger snapshot rm":    {kinds: []string{kindSnapshot}},
 	"banger checkpoint":     {kinds: []string{kindRunning}},
+	"banger commit":         {[]string{kindVM}, true},
 	"banger checkpoint rm":  {kinds: []string{kindCheckpoint}},
 	"banger fork":           {kinds: []string{kindRunning}},
 }

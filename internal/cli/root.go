@@ -149,6 +149,7 @@ var commands = []func(*App) *cobra.Command{
 	newVolumeCmd,
 	newSnapshotCmd,
 	newCheckpointCmd,
+	newCommitCmd,
 	newForkCmd,
 }
 

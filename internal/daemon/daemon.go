@@ -244,6 +244,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.volumeRoutes(rt)
 	d.snapshotRoutes(rt)
 	d.checkpointRoutes(rt)
+	d.commitRoutes(rt)
 	d.eventRoutes(rt)
 	return rt
 }

@@ -11,7 +11,10 @@
 // all take their paths from here.
 package guestpaths
 
-import "strings"
+import (
+	"path"
+	"strings"
+)
 
 // Paths banger writes in a guest (absolute, clean).
 const (
@@ -23,7 +26,7 @@ const (
 	// Hostname is rewritten with the VM's name at every boot.
 	Hostname = "/etc/hostname"
 	// ResolvConf is rewritten with the VM's DNS servers at every boot (or
-	// the file it links to; see the agent's netplan.ResolvTarget).
+	// the file it links to: ResolvTarget).
 	ResolvConf = "/etc/resolv.conf"
 )
 
@@ -39,4 +42,35 @@ func Under(p string, paths []string) bool {
 		}
 	}
 	return false
+}
+
+// ResolvTarget decides where resolv.conf's content goes. /etc/resolv.conf
+// is often a symlink (systemd-resolved's ../run/systemd/resolve/
+// stub-resolv.conf) that dangles in a fresh VM because /run is empty:
+//
+//   - not a link: write /etc/resolv.conf;
+//   - a link to an existing file: write through it;
+//   - a dangling link into /run (a tmpfs, rebuilt every boot): create the
+//     target's directory and write the target, keeping the image's layout;
+//   - any other dangling link: replace the link with a file.
+//
+// linkTarget is the link's content ("" when /etc/resolv.conf is not a
+// link); targetExists says whether it resolves.
+func ResolvTarget(linkTarget string, targetExists bool) (target string, replaceLink bool) {
+	const etc = ResolvConf
+	if linkTarget == "" {
+		return etc, false
+	}
+	t := linkTarget
+	if !strings.HasPrefix(t, "/") {
+		t = "/etc/" + t
+	}
+	t = path.Clean(t)
+	if targetExists {
+		return t, false
+	}
+	if strings.HasPrefix(t, "/run/") {
+		return t, false
+	}
+	return etc, true
 }

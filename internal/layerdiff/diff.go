@@ -91,8 +91,27 @@ func DiffTrees(ctx context.Context, lower, upper string, w io.Writer, opts Optio
 	for i, p := range d.exclude {
 		d.exclude[i] = path.Clean("/" + p)
 	}
+	d.files = resolvTargets(lower, upper)
 	if err := d.dir(""); err != nil {
 		return Stats{}, err
 	}
 	return d.emit(w)
+}
+
+// resolvTargets are the files the agent writes DNS servers to when the
+// image's /etc/resolv.conf is a link (guestpaths.ResolvTarget): the link's
+// target in either tree. They are left out as files only, never with what
+// is below them, so a link to "/" or "/etc" hides nothing else.
+func resolvTargets(roots ...string) map[string]bool {
+	out := map[string]bool{}
+	for _, root := range roots {
+		link, err := os.Readlink(filepath.Join(root, guestpaths.ResolvConf))
+		if err != nil {
+			continue
+		}
+		if t, _ := guestpaths.ResolvTarget(link, true); t != "/" {
+			out[t] = true
+		}
+	}
+	return out
 }

@@ -31,6 +31,7 @@
 // identical.
 //
 // The paths banger writes into a guest (internal/guestpaths: /.banger,
-// /etc/hostname, /etc/resolv.conf) are never in a layer, whatever happened
+// /etc/hostname, /etc/resolv.conf, and the file resolv.conf links to,
+// which the agent writes through) are never in a layer, whatever happened
 // to them; Options.Exclude adds more.
 package layerdiff

@@ -42,6 +42,7 @@ type differ struct {
 	ctx          context.Context
 	lower, upper string
 	exclude      []string
+	files        map[string]bool // left out, but not what is below them
 	changes      []change
 	// links are upper's regular files with more than one link: every
 	// path of each, in walk order.
@@ -192,7 +193,16 @@ func (d *differ) carried(p string, st *unix.Stat_t) bool {
 	return true
 }
 
-func (d *differ) excluded(p string) bool { return guestpaths.Under("/"+p, d.exclude) }
+func (d *differ) excluded(p string) bool {
+	return d.files["/"+p] && !isDir(d.lower, p) && !isDir(d.upper, p) || guestpaths.Under("/"+p, d.exclude)
+}
+
+// isDir says whether p is a directory in the tree at root (a link target
+// left out as a file must not hide one).
+func isDir(root, p string) bool {
+	fi, err := os.Lstat(filepath.Join(root, p))
+	return err == nil && fi.IsDir()
+}
 
 func (d *differ) lstat(root, p string) (unix.Stat_t, error) {
 	var st unix.Stat_t

@@ -157,6 +157,14 @@ var (
 	RemoveCheckpoint = def[None, Checkpoint](http.MethodDelete, "/v1/checkpoints/{id}", KindJSON)
 )
 
+// Commits.
+var (
+	// CommitVM records a new image: the VM's image with one more layer
+	// holding what changed on the VM's disk (a running VM is paused for
+	// the disk's copy only). Progress events, then the result.
+	CommitVM = def[CommitRequest, CommitResult](http.MethodPost, "/v1/vms/{ref}/commit", KindEvents)
+)
+
 // Boot snapshots; {id} is a snapshot's id or an unambiguous prefix.
 var (
 	// ListSnapshots lists the boot snapshots.

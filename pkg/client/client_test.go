@@ -83,6 +83,10 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 		func() error { _, err := c.PauseVM(ctx, "dev"); return err },
 		func() error { _, err := c.UnpauseVM(ctx, "dev"); return err },
 		func() error { _, err := c.RenameVM(ctx, "dev", "web"); return err },
+		func() error {
+			_, err := c.CommitVM(ctx, "dev", api.CommitRequest{Name: "mine"}, api.Watch{})
+			return err
+		},
 		func() error { _, err := c.Stats(ctx); return err },
 		func() error { return c.Logs(ctx, "dev", api.VMLogsQuery{}, io.Discard, io.Discard) },
 		func() error { _, err := c.Attach(ctx, "dev", AttachConfig{}); return err },

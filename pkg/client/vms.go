@@ -118,3 +118,9 @@ func MatchLabels(vm api.VM, want map[string]string) bool {
 	}
 	return true
 }
+
+// CommitVM records a new image of a VM's disk changes (banger commit),
+// reporting the image conversion's progress to w.
+func (c *Client) CommitVM(ctx context.Context, ref string, req api.CommitRequest, w api.Watch) (api.CommitResult, error) {
+	return api.Stream(ctx, c.api, api.CommitVM, req, w, ref)
+}

@@ -11,11 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"path"
 	"strings"
 
 	"github.com/bangerdev/banger/internal/bootcfg"
-	"github.com/bangerdev/banger/internal/guestpaths"
 )
 
 // Kind is an operation's kind.
@@ -189,36 +187,3 @@ func ResolvConf(n *bootcfg.Network) []byte {
 	}
 	return []byte(b.String())
 }
-
-// ResolvTarget decides where resolv.conf's content goes. /etc/resolv.conf
-// is often a symlink (systemd-resolved's ../run/systemd/resolve/
-// stub-resolv.conf) that dangles in a fresh VM because /run is empty:
-//
-//   - not a link: write /etc/resolv.conf;
-//   - a link to an existing file: write through it;
-//   - a dangling link into /run (a tmpfs, rebuilt every boot): create the
-//     target's directory and write the target, keeping the image's layout;
-//   - any other dangling link: replace the link with a file.
-//
-// linkTarget is the link's content ("" when /etc/resolv.conf is not a
-// link); targetExists says whether it resolves.
-func ResolvTarget(linkTarget string, targetExists bool) (path string, replaceLink bool) {
-	const etc = guestpaths.ResolvConf
-	if linkTarget == "" {
-		return etc, false
-	}
-	t := linkTarget
-	if !strings.HasPrefix(t, "/") {
-		t = "/etc/" + t
-	}
-	t = cleanPath(t)
-	if targetExists {
-		return t, false
-	}
-	if strings.HasPrefix(t, "/run/") {
-		return t, false
-	}
-	return etc, true
-}
-
-func cleanPath(p string) string { return path.Clean(p) }

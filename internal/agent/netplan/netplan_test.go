@@ -196,25 +196,3 @@ func TestResolvConf(t *testing.T) {
 		t.Errorf("resolv.conf of search and options only:\n%s", got)
 	}
 }
-
-func TestResolvTarget(t *testing.T) {
-	tests := []struct {
-		link    string
-		exists  bool
-		path    string
-		replace bool
-	}{
-		{"", false, "/etc/resolv.conf", false},
-		{"../run/systemd/resolve/stub-resolv.conf", false, "/run/systemd/resolve/stub-resolv.conf", false},
-		{"/run/resolvconf/resolv.conf", false, "/run/resolvconf/resolv.conf", false},
-		{"resolv.conf.real", true, "/etc/resolv.conf.real", false},
-		{"/usr/lib/gone/resolv.conf", false, "/etc/resolv.conf", true},
-		{"../run/../etc/../nowhere", false, "/etc/resolv.conf", true},
-	}
-	for _, tt := range tests {
-		p, r := ResolvTarget(tt.link, tt.exists)
-		if p != tt.path || r != tt.replace {
-			t.Errorf("ResolvTarget(%q, %v) = %q, %v; want %q, %v", tt.link, tt.exists, p, r, tt.path, tt.replace)
-		}
-	}
-}
