@@ -14,6 +14,7 @@ import (
 	"github.com/bangerdev/banger/internal/agent/mounts"
 	"github.com/bangerdev/banger/internal/agent/netplan"
 	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/guestpaths"
 	"github.com/bangerdev/banger/internal/procfs"
 )
 
@@ -69,8 +70,8 @@ func (linuxEdge) Hostname(name string) error {
 	if fi, err := os.Stat("/etc"); err != nil || !fi.IsDir() {
 		return nil
 	}
-	if err := replaceFile("/etc/hostname", []byte(name+"\n")); err != nil {
-		return fmt.Errorf("/etc/hostname: %w", err)
+	if err := replaceFile(guestpaths.Hostname, []byte(name+"\n")); err != nil {
+		return fmt.Errorf("%s: %w", guestpaths.Hostname, err)
 	}
 	return nil
 }
@@ -142,7 +143,7 @@ func urandomIoctl(req uintptr, arg unsafe.Pointer) error {
 
 // writeResolvConf writes where netplan.ResolvTarget says.
 func writeResolvConf(content []byte) error {
-	const etc = "/etc/resolv.conf"
+	const etc = guestpaths.ResolvConf
 	link, _ := os.Readlink(etc)
 	_, statErr := os.Stat(etc)
 	p, replace := netplan.ResolvTarget(link, link != "" && statErr == nil)

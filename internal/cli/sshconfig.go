@@ -99,13 +99,16 @@ func writeKnownHosts(key ssh.PublicKey) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
 	p := filepath.Join(dir, "known_hosts")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("write known_hosts: %w", err)
+	}
 	line := []byte(hostKeyAlias + " " + string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(key))) + "\n")
 	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, line) {
 		return p, nil
 	}
-	return p, os.WriteFile(p, line, 0o600)
+	if err := os.WriteFile(p, line, 0o600); err != nil {
+		return "", fmt.Errorf("write known_hosts: %w", err)
+	}
+	return p, nil
 }

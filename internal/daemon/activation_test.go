@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,8 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/BurntSushi/toml"
 
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/testutil"
@@ -40,12 +37,8 @@ func newServiceRoot(t *testing.T) *serviceRoot {
 	t.Cleanup(func() { _ = os.RemoveAll(root) })
 	cfg := testutil.Config("", "bgs", "bangersvc_", 216)
 	cfg.QEMU.Accel = "tcg"
-	var b bytes.Buffer
-	if err := toml.NewEncoder(&b).Encode(cfg); err != nil {
-		t.Fatal(err)
-	}
 	sr := &serviceRoot{root: root, config: filepath.Join(root, "config.toml"), banger: banger, layout: paths.Rooted(root)}
-	if err := os.WriteFile(sr.config, b.Bytes(), 0o600); err != nil {
+	if err := testutil.WriteConfig(sr.config, cfg); err != nil {
 		t.Fatal(err)
 	}
 	return sr

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
-	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/daemon"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/testutil"
@@ -41,7 +37,9 @@ func newProcDaemon(t *testing.T, f *fixture) *procDaemon {
 	}
 	cfg := testConfig(f.agent)
 	pd := &procDaemon{banger: f.banger, root: root, cfg: filepath.Join(root, "config.toml"), sock: paths.Rooted(root).Socket}
-	writeConfig(t, pd.cfg, cfg)
+	if err := testutil.WriteConfig(pd.cfg, cfg); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		pd.stop()
 		d, err := daemon.New(daemon.Options{Layout: paths.Rooted(root), Config: cfg})
@@ -186,17 +184,5 @@ func TestDaemonKilledWhileVMRuns(t *testing.T) {
 	}
 	if left := pidsOf(id); len(left) > 0 {
 		t.Errorf("rm left VMM processes %v", left)
-	}
-}
-
-func writeConfig(t *testing.T, path string, cfg config.Config) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
-	if err := toml.NewEncoder(f).Encode(cfg); err != nil {
-		t.Fatal(fmt.Errorf("write config: %w", err))
 	}
 }

@@ -51,6 +51,9 @@ type Config struct {
 	StopSignal string `json:"stop_signal,omitempty"`
 	// Labels are the config's labels (filtered on by image ls --filter).
 	Labels map[string]string `json:"labels,omitempty"`
+	// ExposedPorts are the ports the image says it listens on
+	// ("80/tcp"), sorted.
+	ExposedPorts []string `json:"exposed_ports,omitempty"`
 }
 
 // Image describes a converted image.
@@ -69,6 +72,9 @@ type Image struct {
 	AgentSHA256 string
 	// HeldBoot: see Injected.HeldBoot.
 	HeldBoot bool
+	// RawManifest and RawConfig are the source's manifest and config
+	// bytes (pulls only; see Remote).
+	RawManifest, RawConfig []byte
 }
 
 // Pull converts a resolved image to an ext4 image at out: it fetches the
@@ -84,6 +90,7 @@ func Pull(ctx context.Context, r *Remote, out string, opts Options) (*Image, err
 		img, err := Convert(ctx, r.blobLayers(opts), out, opts)
 		if err == nil {
 			img.Digest, img.Config = r.Digest, r.Config
+			img.RawManifest, img.RawConfig = r.RawManifest, r.RawConfig
 			for _, l := range r.Layers {
 				img.Layers = append(img.Layers, l.Digest.String())
 			}

@@ -11,12 +11,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bangerdev/banger/internal/guestpaths"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // bangerDir is the directory of the image banger owns: its guest agent and
 // version marker. An image may have it as a directory, never otherwise.
-const bangerDir = ".banger"
+const bangerDir = guestpaths.DirName
 
 // Guest paths InjectGuestAgents writes.
 const (

@@ -52,6 +52,10 @@ type Remote struct {
 	Config          Config
 	// Layers are the layer descriptors, oldest first.
 	Layers []v1.Descriptor
+	// RawManifest and RawConfig are the manifest and config file as the
+	// source has them, byte for byte: kept with the image, they give it
+	// back with the same digest.
+	RawManifest, RawConfig []byte
 
 	img v1.Image
 }
@@ -90,18 +94,49 @@ func Resolve(ctx context.Context, ref string, opts RegistryOptions) (*Remote, er
 	if err != nil {
 		return nil, registryError(err)
 	}
-	r := &Remote{Name: canonical(parsed), img: img}
-	digest, err := img.Digest()
+	r, err := fromImage(canonical(parsed), img, *plat)
 	if err != nil {
 		return nil, registryError(err)
+	}
+	return r, nil
+}
+
+// FromImage makes any image — read from a tarball or an OCI layout, built
+// with mutate, resolved in a registry — something Pull and Fetch take, with
+// the same checks Resolve makes: a container image for platform ("" means
+// linux/amd64; an image whose config names no platform is taken to be for
+// it), layers of container layer media types with sha256 digests. name is
+// the canonical name it is recorded under. Its layers are read from img
+// when Fetch finds them missing from the cache.
+func FromImage(name string, img v1.Image, platform string) (*Remote, error) {
+	plat, err := v1.ParsePlatform(cmp.Or(platform, "linux/amd64"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: platform %q: %w", errdefs.ErrInvalid, platform, err)
+	}
+	return fromImage(name, img, *plat)
+}
+
+func fromImage(name string, img v1.Image, plat v1.Platform) (*Remote, error) {
+	r := &Remote{Name: name, img: img}
+	rawManifest, err := img.RawManifest()
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
 	}
 	manifest, err := img.Manifest()
 	if err != nil {
-		return nil, registryError(err)
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	rawConfig, err := img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
-		return nil, registryError(err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	if cfg.OS == "" || cfg.Architecture == "" {
 		r.PlatformAssumed = true
@@ -118,11 +153,22 @@ func Resolve(ctx context.Context, ref string, opts RegistryOptions) (*Remote, er
 		}
 	}
 	r.Digest, r.Platform, r.Layers = digest.String(), plat.String(), manifest.Layers
-	r.Config = Config{
-		Entrypoint: cfg.Config.Entrypoint, Cmd: cfg.Config.Cmd, Env: cfg.Config.Env,
-		WorkingDir: cfg.Config.WorkingDir, User: cfg.Config.User, StopSignal: cfg.Config.StopSignal, Labels: cfg.Config.Labels,
-	}
+	r.RawManifest, r.RawConfig = rawManifest, rawConfig
+	r.Config = configOf(cfg.Config)
 	return r, nil
+}
+
+// configOf is the part of an image config a VM runs with.
+func configOf(c v1.Config) Config {
+	var ports []string
+	for p := range c.ExposedPorts {
+		ports = append(ports, p)
+	}
+	slices.Sort(ports)
+	return Config{
+		Entrypoint: c.Entrypoint, Cmd: c.Cmd, Env: c.Env, WorkingDir: c.WorkingDir, User: c.User,
+		StopSignal: c.StopSignal, Labels: c.Labels, ExposedPorts: ports,
+	}
 }
 
 // choosePlatform picks plat's image from an index, or says which

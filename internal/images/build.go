@@ -56,7 +56,7 @@ func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, sink p
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", name, err)
 	}
-	if old, err := s.Find(name); err == nil && upToDate(old, remote, opts.SizeBytes, popts.Agent.Path) {
+	if old, err := s.Find(name); err == nil && s.upToDate(old, "pull", remote, opts.SizeBytes, popts.Agent.Path) {
 		sink.Message(fmt.Sprintf("%s is up to date (%s)", imagepull.FamiliarName(name), remote.Digest))
 		return old, nil
 	}
@@ -149,9 +149,13 @@ func (s *Service) pipelineOptions(sink progress.Sink, size int64) (imagepull.Opt
 	}, nil
 }
 
-// upToDate reports whether old already is what a pull would build.
-func upToDate(old Image, r *imagepull.Remote, size int64, agent string) bool {
-	if old.Source != "pull" || old.Digest != r.Digest || old.Platform != r.Platform || (size > 0 && size != old.SizeBytes) {
+// upToDate reports whether old already is what a pull (or a Store, from
+// source) would build.
+func (s *Service) upToDate(old Image, source string, r *imagepull.Remote, size int64, agent string) bool {
+	if !s.hasKept(old) {
+		return false
+	}
+	if old.Source != source || old.Digest != r.Digest || old.Platform != r.Platform || (size > 0 && size != old.SizeBytes) {
 		return false
 	}
 	if agent == "" {
@@ -186,6 +190,10 @@ func (s *Service) build(ctx context.Context, rec Image, convert func(out string)
 	if err != nil {
 		_ = os.RemoveAll(tmp)
 		return Image{}, fsutil.NoSpace(err, tmp)
+	}
+	if err := writeKept(tmp, img); err != nil {
+		_ = os.RemoveAll(tmp)
+		return Image{}, fsutil.NoSpace(fmt.Errorf("image %s: %w", rec.Name, err), tmp)
 	}
 	cpConverted.Hit()
 	rec.Digest, rec.Layers, rec.Config = img.Digest, img.Layers, img.Config

@@ -16,7 +16,8 @@ type Image struct {
 	ID string `json:"id"`
 	// Name is the normalized reference or import name ("docker.io/library/debian:bookworm").
 	Name string `json:"name"`
-	// Source is "pull" or "import".
+	// Source is what made the image: "pull", "import", or Store's
+	// StoreOptions.Source ("load", "build", "commit").
 	Source string `json:"source"`
 	// Digest is the manifest digest of a pull, or the sha256 of an imported tarball.
 	Digest   string `json:"digest"`
@@ -42,7 +43,7 @@ type Image struct {
 	// is saved from and restored to (imagepull.Injected.HeldBoot); an
 	// image imported before held boots existed always boots cold.
 	HeldBoot bool `json:"held_boot,omitempty"`
-	// Layers are the layer digests of a pull, oldest first.
+	// Layers are the layer digests, oldest first (none for an import).
 	Layers  []string  `json:"layers,omitempty"`
 	Created time.Time `json:"created"`
 }

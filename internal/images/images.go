@@ -1,6 +1,9 @@
 // Package images is banger's image catalog: the read-only root file systems
-// every VM's disk is cloned from. It pulls images from registries and
-// imports root file system tarballs through imagepull, records each one in
+// every VM's disk is cloned from. It pulls images from registries, stores
+// any other OCI image (Store: loaded, built, committed) through the same
+// pipeline, and imports root file system tarballs through imagepull; it
+// keeps each OCI image's manifest and config beside its ext4 so OCI gives
+// the image back with its digest. It records each one in
 // the store (bucket images, keyed by canonical name) with its files in
 // paths.Layout.Image(id), finds them by name or id prefix, removes those no
 // VM uses, and on start sweeps what an interrupted build left.

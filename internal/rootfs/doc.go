@@ -31,6 +31,11 @@
 // with its backing image, the dm-snapshot COW file), by FICLONE where the
 // file system has it, else sparse; a fork's disk is a clone of that copy.
 //
+// Commits: Manager.RawCopy writes what any strategy's disk holds as a
+// plain raw ext4 file (a clone of the raw file, qemu-img convert of the
+// overlay, a sparse read of the snapshot device) and replays its journal,
+// so internal/layerdiff can mount it read-only without recovery.
+//
 // Every external command is built as a value (argv) by a pure function and
 // run through a small runner, so tests assert the exact command lines.
 package rootfs

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/bangerdev/banger/internal/config"
 )
 
@@ -32,6 +34,19 @@ func Config(agent, bridgePrefix, tablePrefix string, octet int) config.Config {
 	cfg.Image.AgentBinary = agent
 	cfg.VM.StopTimeout = 5
 	return cfg
+}
+
+// WriteConfig writes cfg to path as the TOML file `banger daemon
+// --config` reads, readable by its owner only.
+func WriteConfig(path string, cfg config.Config) error {
+	var b strings.Builder
+	if err := toml.NewEncoder(&b).Encode(cfg); err != nil {
+		return fmt.Errorf("encode config for %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	return nil
 }
 
 // freeSubnet is 10.octet.third.0/24, or the next third octet whose /24 no

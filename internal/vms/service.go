@@ -49,6 +49,9 @@ type Disks interface {
 	Remove(ctx context.Context, vmID, dir string) error
 	// Clone copies a disk a paused VM holds (a checkpoint's, a fork's).
 	Clone(ctx context.Context, d rootfs.Disk, dst string) (rootfs.Disk, error)
+	// RawCopy writes a raw ext4 image of what a paused or stopped VM's
+	// disk holds (DiskCopy).
+	RawCopy(ctx context.Context, d rootfs.Disk, dst string) error
 }
 
 // Network is host networking (a *hostnet.Network).
@@ -71,6 +74,8 @@ type Agent interface {
 	// Apply gives a held agent the VM's own config and the host's clock
 	// (bootcfg.Config.Hold); the agent then starts the main process.
 	Apply(ctx context.Context, cfg bootcfg.Config, now time.Time) error
+	// Sync flushes the guest's file systems to its disks.
+	Sync(ctx context.Context) error
 	// Reidentify gives an agent restored from a checkpoint of another VM
 	// this VM's identity and the host's clock; its processes go on.
 	Reidentify(ctx context.Context, cfg bootcfg.Config, now time.Time) error

@@ -28,6 +28,8 @@ type Client struct {
 	socket string
 	http   *http.Client
 	guard  func(context.Context) error
+	// observe sees the header of every answer from the daemon.
+	observe func(http.Header)
 }
 
 // ParseHost turns "unix:///path" (or a bare absolute path) into a socket
@@ -84,6 +86,19 @@ func NewClient(host string) (*Client, error) {
 // request's. pkg/client's version handshake is one. Set it before the
 // client is used.
 func (c *Client) Guard(check func(context.Context) error) { c.guard = check }
+
+// Observe sets fn to see the header of every answer the daemon sends (an
+// error's and an upgrade's included). pkg/client's handshake watches the
+// API version there, to ask again when another daemon answers. Set it
+// before the client is used.
+func (c *Client) Observe(fn func(http.Header)) { c.observe = fn }
+
+// observed hands an answer's header to the observer, when there is one.
+func (c *Client) observed(h http.Header) {
+	if c.observe != nil {
+		c.observe(h)
+	}
+}
 
 // checkGuard runs the guard, when there is one.
 func (c *Client) checkGuard(ctx context.Context) error {
@@ -156,6 +171,7 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, co
 	if err != nil {
 		return nil, c.dialError(err)
 	}
+	c.observed(resp.Header)
 	if resp.StatusCode >= 300 {
 		defer func() { _ = resp.Body.Close() }()
 		return nil, decodeError(resp)

@@ -31,6 +31,8 @@ type ImageConfig struct {
 	StopSignal string   `json:"stop_signal,omitempty"`
 	// Labels are the image config's labels.
 	Labels map[string]string `json:"labels,omitempty"`
+	// ExposedPorts are the ports the image says it listens on ("80/tcp").
+	ExposedPorts []string `json:"exposed_ports,omitempty"`
 }
 
 // Image is one bootable root file system in the catalog.
@@ -39,7 +41,8 @@ type Image struct {
 	ID string `json:"id"`
 	// Name is the normalized reference or import name ("docker.io/library/debian:bookworm").
 	Name string `json:"name"`
-	// Source is "pull" or "import".
+	// Source is what made the image: "pull", "import", "load", "tag",
+	// "build" or "commit".
 	Source string `json:"source"`
 	// Digest is the manifest digest of a pull, or the sha256 of an imported tarball.
 	Digest   string `json:"digest"`

@@ -53,6 +53,7 @@ func (c *Client) upgrade(ctx context.Context, method, path, protocol string) (ne
 		_ = conn.Close()
 		return nil, fmt.Errorf("upgrade %s: %w", path, err)
 	}
+	c.observed(resp.Header)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer func() { _ = conn.Close() }()
 		return nil, decodeError(resp)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bangerdev/banger/pkg/api"
 	"github.com/bangerdev/banger/pkg/errdefs"
@@ -23,6 +25,12 @@ type Client struct {
 	mu      sync.Mutex
 	checked bool
 	failed  error // a handshake that found the versions do not fit
+
+	// serving is the API version the daemon answered the handshake with;
+	// stale says an answer since carried another one. Both are atomics:
+	// the handshake's own answer is observed while it holds mu.
+	serving atomic.Value // string
+	stale   atomic.Bool
 }
 
 // New returns a client for the daemon at host ("unix:///path", or a bare
@@ -35,7 +43,20 @@ func New(host string) (*Client, error) {
 		return nil, err
 	}
 	c.api.Guard(c.guard)
+	c.api.Observe(c.observe)
 	return c, nil
+}
+
+// observe watches the API version every answer carries: a different one
+// than the handshake's means another daemon answers now (an upgrade, a
+// restart into another release), so the next call asks again. A kept
+// verdict that the versions do not fit stays: no call reaches the daemon
+// past it.
+func (c *Client) observe(h http.Header) {
+	v := h.Get(api.HeaderAPIVersion)
+	if s, _ := c.serving.Load().(string); v != "" && s != "" && v != s {
+		c.stale.Store(true)
+	}
 }
 
 // Close closes the client's idle connections to the daemon.
@@ -73,13 +94,14 @@ func (c *Client) ServerVersion(ctx context.Context) (api.VersionInfo, error) {
 
 // Handshake checks, once, that the daemon serves this package's API
 // version; every call does it first, so calling it is only needed to fail
-// early. A daemon that does not fit is a *VersionError (errdefs.
+// early. It checks again when an answer shows another API version than the
+// handshake's (the daemon was upgraded under a long-lived client). A daemon that does not fit is a *VersionError (errdefs.
 // ErrUnsupported), remembered; a daemon that cannot be reached is retried
 // at the next call.
 func (c *Client) Handshake(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.checked {
+	if c.checked && (c.failed != nil || !c.stale.Load()) {
 		return c.failed
 	}
 	v, err := c.ServerVersion(ctx)
@@ -97,6 +119,8 @@ func (c *Client) Handshake(ctx context.Context) error {
 		if !ok {
 			c.failed = &VersionError{Host: c.host, Client: api.APIVersion, Daemon: v}
 		}
+		c.serving.Store(v.APIVersion)
+		c.stale.Store(false)
 	}
 	c.checked = true
 	return c.failed

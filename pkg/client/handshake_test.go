@@ -131,3 +131,62 @@ func checkVersionError(t *testing.T, err error, want []string) {
 		}
 	}
 }
+
+// TestHandshakeAgainAfterUpgrade: when an answer carries another API
+// version than the handshake's (the daemon was upgraded under a
+// long-lived client), the next call asks again; a new daemon that does
+// not fit then fails calls with a *VersionError, and none reaches it.
+func TestHandshakeAgainAfterUpgrade(t *testing.T) {
+	var asked, reached counter
+	var upgraded atomic.Bool
+	newer := api.VersionInfo{Version: "9.0.0", APIVersion: "9.4", MinAPIVersion: "9.2"}
+	rt := api.NewRouter(nil)
+	api.Handle(rt, api.GetVersion, func(*http.Request, api.None) (api.VersionInfo, error) {
+		asked.add()
+		if upgraded.Load() {
+			return newer, nil
+		}
+		return api.VersionInfo{Version: "1.0.0", APIVersion: api.APIVersion, MinAPIVersion: api.MinAPIVersion}, nil
+	})
+	api.Handle(rt, api.GetInfo, func(*http.Request, api.None) (api.Info, error) {
+		reached.add()
+		return api.Info{}, nil
+	})
+	c := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if upgraded.Load() {
+			w = versionHeader{w, newer.APIVersion}
+		}
+		rt.ServeHTTP(w, r)
+	}))
+	for range 2 {
+		if _, err := c.Info(ctxT(t)); err != nil {
+			t.Fatalf("Info before the upgrade: %v", err)
+		}
+	}
+	upgraded.Store(true)
+	// This call still passes the old verdict; its answer shows the new version.
+	if _, err := c.Info(ctxT(t)); err != nil {
+		t.Fatalf("Info answered by the upgraded daemon: %v", err)
+	}
+	_, err := c.Info(ctxT(t))
+	checkVersionError(t, err, []string{"banger 9.0.0, API 9.4", "upgrade this client"})
+	if asked.get() != 2 || reached.get() != 3 {
+		t.Errorf("asked %d times and reached %d times, want 2 and 3", asked.get(), reached.get())
+	}
+}
+
+// versionHeader makes an answer carry another daemon's API version.
+type versionHeader struct {
+	http.ResponseWriter
+	v string
+}
+
+func (w versionHeader) WriteHeader(code int) {
+	w.Header().Set(api.HeaderAPIVersion, w.v)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w versionHeader) Write(b []byte) (int, error) {
+	w.Header().Set(api.HeaderAPIVersion, w.v)
+	return w.ResponseWriter.Write(b)
+}

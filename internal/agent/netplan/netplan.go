@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/bangerdev/banger/internal/bootcfg"
+	"github.com/bangerdev/banger/internal/guestpaths"
 )
 
 // Kind is an operation's kind.
@@ -198,7 +199,7 @@ func ResolvConf(n *bootcfg.Network) []byte {
 // linkTarget is the link's content ("" when /etc/resolv.conf is not a
 // link); targetExists says whether it resolves.
 func ResolvTarget(linkTarget string, targetExists bool) (path string, replaceLink bool) {
-	const etc = "/etc/resolv.conf"
+	const etc = guestpaths.ResolvConf
 	if linkTarget == "" {
 		return etc, false
 	}

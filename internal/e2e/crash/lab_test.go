@@ -1,7 +1,6 @@
 package crash
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -12,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/BurntSushi/toml"
 
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/crashpoint"
@@ -95,7 +92,7 @@ func newLabOn(t *testing.T, tmpfsSize string, tweak ...func(*config.Config)) *la
 		f(&l.cfg)
 	}
 	t.Cleanup(func() { l.teardown(t) })
-	if err := writeConfig(l.cfgPath, l.cfg); err != nil {
+	if err := testutil.WriteConfig(l.cfgPath, l.cfg); err != nil {
 		t.Fatal(err)
 	}
 	// As an install does: the user QEMU runs as, so VMs start confined.
@@ -119,14 +116,6 @@ func labConfig(agent string) config.Config {
 	cfg.VM.CPUs = 1
 	cfg.VM.Memory = 256 << 20
 	return cfg
-}
-
-func writeConfig(path string, cfg config.Config) error {
-	var b bytes.Buffer
-	if err := toml.NewEncoder(&b).Encode(cfg); err != nil {
-		return fmt.Errorf("encode config: %w", err)
-	}
-	return os.WriteFile(path, b.Bytes(), 0o600)
 }
 
 // start runs a daemon, armed at point unless point is "", and waits until
