@@ -35,10 +35,10 @@ type Owner struct{ UID, GID int }
 // directory itself, as docker does); directories leading to the
 // destination are left to the image's (the layer does not name them, so
 // an existing /tmp keeps its mode).
-func (t *Tree) emit(matches []Match, spec CopySpec, fn func(*tar.Header, *Entry) error) error {
+func emit(matches []Match, spec CopySpec, fn func(*tar.Header, *Entry, *Tree) error) error {
 	dest := path.Clean("/" + spec.Dest)
 	for _, m := range matches {
-		e := m.Entry
+		e, t := m.Entry, m.tree
 		if e.Mode.IsDir() {
 			if err := t.emitDir(e, dest, spec, fn); err != nil {
 				return err
@@ -52,17 +52,17 @@ func (t *Tree) emit(matches []Match, spec CopySpec, fn func(*tar.Header, *Entry)
 		if to == "/" {
 			return fmt.Errorf("%s: cannot copy a file to / itself; name a directory (/dir/) or a file", m.Name)
 		}
-		if err := fn(t.header(e, to, spec), e); err != nil {
+		if err := fn(header(e, to, spec), e, t); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t *Tree) emitDir(dir *Entry, to string, spec CopySpec, fn func(*tar.Header, *Entry) error) error {
+func (t *Tree) emitDir(dir *Entry, to string, spec CopySpec, fn func(*tar.Header, *Entry, *Tree) error) error {
 	for _, k := range t.children(dir.Path) {
 		at := path.Join(to, path.Base(k.Path))
-		if err := fn(t.header(k, at, spec), k); err != nil {
+		if err := fn(header(k, at, spec), k, t); err != nil {
 			return err
 		}
 		if k.Mode.IsDir() {
@@ -74,7 +74,7 @@ func (t *Tree) emitDir(dir *Entry, to string, spec CopySpec, fn func(*tar.Header
 	return nil
 }
 
-func (t *Tree) header(e *Entry, to string, spec CopySpec) *tar.Header {
+func header(e *Entry, to string, spec CopySpec) *tar.Header {
 	h := &tar.Header{
 		Name:    strings.TrimPrefix(to, "/"),
 		Mode:    int64(e.Mode.Perm()),
@@ -111,9 +111,9 @@ func (t *Tree) header(e *Entry, to string, spec CopySpec) *tar.Header {
 
 // WriteLayer writes the layer tar (uncompressed) a COPY of matches
 // makes. Hard links among the sources are written as separate files.
-func (t *Tree) WriteLayer(w io.Writer, matches []Match, spec CopySpec) error {
+func WriteLayer(w io.Writer, matches []Match, spec CopySpec) error {
 	tw := tar.NewWriter(w)
-	err := t.emit(matches, spec, func(h *tar.Header, e *Entry) error {
+	err := emit(matches, spec, func(h *tar.Header, e *Entry, t *Tree) error {
 		if err := tw.WriteHeader(h); err != nil {
 			return err
 		}
@@ -141,9 +141,9 @@ func (t *Tree) WriteLayer(w io.Writer, matches []Match, spec CopySpec) error {
 // it: every entry's destination, type, mode, owners, link and content
 // digest — not its modification time, so touching a file keeps the
 // cache as docker's does.
-func (t *Tree) InputDigest(matches []Match, spec CopySpec) (string, error) {
+func InputDigest(matches []Match, spec CopySpec) (string, error) {
 	h := sha256.New()
-	err := t.emit(matches, spec, func(hd *tar.Header, e *Entry) error {
+	err := emit(matches, spec, func(hd *tar.Header, e *Entry, _ *Tree) error {
 		_, err := fmt.Fprintf(h, "%q %c %o %d %d %q %s\n", hd.Name, hd.Typeflag, hd.Mode, hd.Uid, hd.Gid, hd.Linkname, e.Digest)
 		return err
 	})

@@ -19,6 +19,7 @@ const maxHops = 40
 type Match struct {
 	Name  string
 	Entry *Entry
+	tree  *Tree
 }
 
 // Select answers what a COPY or ADD source names in the tree: a path,
@@ -40,7 +41,7 @@ func (t *Tree) Select(src string) ([]Match, error) {
 		if p != "" {
 			name = path.Base(p)
 		}
-		return []Match{{Name: name, Entry: e}}, nil
+		return []Match{{Name: name, Entry: e, tree: t}}, nil
 	}
 	cands := []string{""}
 	for _, part := range strings.Split(p, "/") {
@@ -67,7 +68,7 @@ func (t *Tree) Select(src string) ([]Match, error) {
 	sort.Strings(cands)
 	out := make([]Match, 0, len(cands))
 	for _, c := range cands {
-		out = append(out, Match{Name: path.Base(c), Entry: t.entries[c]})
+		out = append(out, Match{Name: path.Base(c), Entry: t.entries[c], tree: t})
 	}
 	return out, nil
 }

@@ -69,13 +69,14 @@ WORKDIR /app
 COPY --chown=1000:1000 --chmod=0750 hello.sh ./
 COPY ctx/ /ctx/
 COPY --from=build /out/artifact.txt ./artifact.txt
+ADD files.tar.gz /opt/
 RUN echo "built $GREETING" > built.txt && echo temp > old.txt
 RUN rm old.txt && chmod 0604 built.txt
 LABEL org.example.test=build
 EXPOSE 8080/tcp
 USER 1000:1000
 ENTRYPOINT ["/bin/sh", "-c"]
-CMD ["cat built.txt artifact.txt; id -u; echo $APP_HOME $GREETING_ENV; pwd; stat -c '%%a %%u:%%g' hello.sh built.txt; test -e old.txt || echo old-gone; ls /ctx; ./hello.sh"]
+CMD ["cat built.txt artifact.txt; id -u; echo $APP_HOME $GREETING_ENV; pwd; stat -c '%%a %%u:%%g' hello.sh built.txt; test -e old.txt || echo old-gone; ls /ctx; cat /opt/inside.txt; ./hello.sh"]
 `
 
 // TestImageBuild builds a two-stage Dockerfile exercising every supported
@@ -92,6 +93,13 @@ func TestImageBuild(t *testing.T) {
 		"ctx/secret.txt": "secret",
 		".dockerignore":  "ctx/secret.txt\n",
 	})
+	archive, err := rt.Compress(rt.MustTar(rt.File("inside.txt", "unpacked\n")), rt.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "files.tar.gz"), archive, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	const tag = "e2e-built:1"
 	t.Cleanup(func() { f.cli(nil, "image", "rm", tag) })
 	out, errOut, code := f.cli(nil, "image", "build", "-t", tag, "--build-arg", "GREETING=bonjour", dir, "--format", "json")
@@ -102,11 +110,11 @@ func TestImageBuild(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("--format json: %v\n%s", err, out)
 	}
-	if len(res.Steps) != 16 || !strings.Contains(errOut, "[stage 2/2] STEP 15/15: CMD") {
+	if len(res.Steps) != 15 || !strings.Contains(errOut, "[stage 2/2] STEP 15/15: CMD") {
 		t.Errorf("steps = %d\n%s", len(res.Steps), errOut)
 	}
 	run := f.must(t, "run", "--rm", tag)
-	want := "built bonjour\nartifact\n1000\n/app bonjour\n/app\n750 1000:1000\n604 0:0\nold-gone\nkept.txt\nhello from script\n"
+	want := "built bonjour\nartifact\n1000\n/app bonjour\n/app\n750 1000:1000\n604 0:0\nold-gone\nkept.txt\nunpacked\nhello from script\n"
 	if run != want {
 		t.Errorf("run of the built image:\n%s\nwant:\n%s", run, want)
 	}
@@ -174,8 +182,8 @@ func validateBuilt(t *testing.T, f *fixture, tag, digest string) {
 		t.Errorf("config = %+v", c)
 	}
 	layers, _ := img.Layers()
-	if len(layers) != 6 { // busybox, COPY x3, RUN x2
-		t.Errorf("layers = %d, want 6", len(layers))
+	if len(layers) != 7 { // busybox, COPY x3, ADD, RUN x2
+		t.Errorf("layers = %d, want 7", len(layers))
 	}
 }
 

@@ -39,6 +39,11 @@ func (r *build) copy(ctx context.Context, s *state, step dockerfile.Step) (bool,
 		}
 		matches = append(matches, ms...)
 	}
+	if step.Kind == dockerfile.Add && f.From == nil {
+		if err := r.unpack(matches); err != nil {
+			return false, err
+		}
+	}
 	destDir := strings.HasSuffix(f.Dest, "/") || f.Dest == "." || f.Dest == ""
 	if len(matches) > 1 && !destDir {
 		return false, fmt.Errorf("%d sources go to %s: %w; end the destination with / to copy them into a directory", len(matches), f.Dest, errdefs.ErrInvalid)
@@ -61,14 +66,14 @@ func (r *build) copy(ctx context.Context, s *state, step dockerfile.Step) (bool,
 		}
 		spec.Chmod = fs.FileMode(m)
 	}
-	inputs, err := tree.InputDigest(matches, spec)
+	inputs, err := buildctx.InputDigest(matches, spec)
 	if err != nil {
 		return false, err
 	}
 	key := chain(s.key, step.Key(), inputs)
 	file, hit := r.cachedLayer(key)
 	if !hit {
-		if file, err = r.keepLayer(key, func(w io.Writer) error { return tree.WriteLayer(w, matches, spec) }); err != nil {
+		if file, err = r.keepLayer(key, func(w io.Writer) error { return buildctx.WriteLayer(w, matches, spec) }); err != nil {
 			return false, fmt.Errorf("write the layer: %w", err)
 		}
 	}
@@ -82,6 +87,24 @@ func (r *build) copy(ctx context.Context, s *state, step dockerfile.Step) (bool,
 	}
 	s.img, s.key, s.boot = img, key, Stored{}
 	return hit, nil
+}
+
+// unpack replaces each local archive ADD names by its contents.
+func (r *build) unpack(matches []buildctx.Match) error {
+	for i, m := range matches {
+		dir := r.scratch("archive")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		um, ok, err := buildctx.Unpack(m, dir, r.opts.MaxContextBytes)
+		if err != nil {
+			return err
+		}
+		if ok {
+			matches[i] = um
+		}
+	}
+	return nil
 }
 
 // source is the tree a COPY reads: the build context, or the files of
