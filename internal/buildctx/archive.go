@@ -3,18 +3,16 @@ package buildctx
 import (
 	"bufio"
 	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"fmt"
-	"io"
 
-	"github.com/ulikunitz/xz"
+	"github.com/bangerdev/banger/internal/kernelcat/compress"
 )
 
 // Unpack reads the archive a local ADD source is into a new tree in dir
 // (an existing empty directory) and answers a match of its root, whose
 // contents a copy writes into the destination — docker's ADD of a local
-// tar, plain or compressed with gzip, bzip2 or xz. ok is false when the
+// tar, plain or compressed (gzip, bzip2, xz, zstd, ... as
+// kernelcat/compress detects them). ok is false when the
 // source is no such archive: ADD then copies the file as it is. The
 // archive's members are validated as any hostile tar's.
 func Unpack(m Match, dir string, max int64) (Match, bool, error) {
@@ -26,10 +24,13 @@ func Unpack(m Match, dir string, max int64) (Match, bool, error) {
 		return m, false, err
 	}
 	defer func() { _ = f.Close() }()
-	r, ok := decompress(bufio.NewReader(f))
-	if !ok {
-		return m, false, nil
+	fr := bufio.NewReader(f)
+	magic, _ := fr.Peek(8)
+	r, err := compress.NewReader(compress.Detect(magic), fr)
+	if err != nil {
+		return m, false, nil //nolint:nilerr // not an archive ADD unpacks: copied as it is
 	}
+	defer func() { _ = r.Close() }()
 	br := bufio.NewReaderSize(r, 1024)
 	head, _ := br.Peek(512)
 	if len(head) < 512 || !bytes.Equal(head[257:262], []byte("ustar")) {
@@ -40,21 +41,4 @@ func Unpack(m Match, dir string, max int64) (Match, bool, error) {
 		return m, false, fmt.Errorf("unpack %s: %w", m.Entry.Path, err)
 	}
 	return Match{Name: m.Name, Entry: t.entries[""], tree: t}, true, nil
-}
-
-// decompress wraps r by its magic number; false when it is compressed
-// in a way it cannot read.
-func decompress(r *bufio.Reader) (io.Reader, bool) {
-	magic, _ := r.Peek(6)
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		z, err := gzip.NewReader(r)
-		return z, err == nil
-	case bytes.HasPrefix(magic, []byte("BZh")):
-		return bzip2.NewReader(r), true
-	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
-		z, err := xz.NewReader(r)
-		return z, err == nil
-	}
-	return r, true
 }
