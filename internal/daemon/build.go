@@ -46,7 +46,7 @@ func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, body io.Reade
 		}
 		args[k] = v
 	}
-	scratch, err := os.MkdirTemp(d.layout.Tmp(), "build-")
+	scratch, err := os.MkdirTemp(d.layout.Tmp(), buildScratch)
 	if err != nil {
 		return api.BuildResult{}, fmt.Errorf("build %s: %w", q.Tag, err)
 	}
@@ -91,6 +91,34 @@ func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, body io.Reade
 	}
 	return out, nil
 }
+
+// buildLabel marks the VMs a build's RUN steps make.
+const buildLabel = "banger.build"
+
+// reconcileBuilds removes what builds a previous daemon was running
+// left: their RUN steps' VMs and their scratch directories (a build does
+// not survive its daemon: the client's stream is gone).
+func (d *Daemon) reconcileBuilds(ctx context.Context) {
+	left, err := d.vms.List(true, buildLabel)
+	if err != nil {
+		d.log.Warn("list the VMs of interrupted builds", "error", err)
+	}
+	for _, vm := range left {
+		if err := d.vms.Remove(ctx, vm.ID, true); err != nil {
+			d.log.Warn("remove the VM of an interrupted build", "vm", vm.Name, "error", err)
+		}
+	}
+	dirs, _ := filepath.Glob(filepath.Join(d.layout.Tmp(), buildScratch+"*"))
+	for _, dir := range dirs {
+		_ = os.RemoveAll(dir)
+	}
+	if len(left)+len(dirs) > 0 {
+		d.log.Info("removed what interrupted builds left", "vms", len(left), "dirs", len(dirs))
+	}
+}
+
+// buildScratch names a build's scratch directory in the layout's Tmp.
+const buildScratch = "build-"
 
 // buildImages is the image catalog as a build uses it.
 type buildImages struct{ s *images.Service }
@@ -140,7 +168,7 @@ func (b buildVMs) Create(ctx context.Context, spec imagebuild.RunSpec) (string, 
 	vm, err := b.vms.Create(ctx, "build-"+hex.EncodeToString(id), vms.Spec{
 		Image: spec.Image, Entrypoint: spec.Argv[:1], Cmd: spec.Argv[1:], Env: spec.Env,
 		WorkingDir: spec.WorkingDir, User: spec.User, Detach: true,
-		Labels: map[string]string{"banger.build": "run"},
+		Labels: map[string]string{buildLabel: "run"},
 	})
 	return vm.ID, err
 }
