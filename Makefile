@@ -18,7 +18,7 @@
 #   make bench-volume 200 MiB through run -v (virtio-fs) vs the guest's own disk
 #   make bench-exec   banger exec VM true vs its parts: process start, an API call, the guest's spawn
 #   make bench-containerd ctr run --rm (banger runtime) vs banger run --rm; N containers started each way
-#   make bench-cri    N pods started through CRI (crictl runp/create/start) vs N banger run -d, per minute
+#   make bench-cri    N pods started through CRI (crictl runp/create/start) vs N banger run -d, per minute [NET=cni]
 #   make qemu-boot-repeat BOOTS=20  boot the QEMU test guest N times
 #   make crash-matrix kill a daemon at every crash point; nothing may leak
 #   make soak         200 random VM operations with the daemon killed at random
@@ -146,7 +146,9 @@ bench-containerd: deps build
 # containerd's CRI plugin on the banger runtime handler (crictl runp,
 # create, start of a container running sleep 300; a pod's container is
 # one VM) against N banger run -d: pods per minute each way, the ratio,
-# and the median runp, create and start of a pod.
+# and the median runp, create and start of a pod. NET=cni puts the pods
+# on a CNI bridge network of the bench's own instead (each container's VM
+# in its pod's network namespace).
 bench-cri: deps build
 	MODE=cri scripts/bench-containerd.sh
 

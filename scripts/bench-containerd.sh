@@ -7,8 +7,11 @@
 # to back each way (containers per minute, ratio). MODE=cri (make
 # bench-cri): containerd's CRI plugin on, N pods started back to back
 # through crictl (runp, create, start of `sleep 300`) vs N `banger run -d`
-# (pods per minute, ratio, median runp/create/start). Its containerd is
-# its own (scripts/containerd.sh, scripts/crictl.sh build them once).
+# (pods per minute, ratio, median runp/create/start); with NET=cni too
+# (make bench-cri NET=cni) the pods are on a CNI bridge network of the
+# bench's own (each container's VM in its pod's network namespace)
+# instead of the host's. Its containerd is its own (scripts/containerd.sh,
+# scripts/crictl.sh, scripts/cni.sh build them once).
 # Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +24,7 @@ ctrd=$(scripts/containerd.sh)
 mode=${MODE:-ctr}
 crictl=()
 [[ $mode == cri ]] && crictl=(-crictl "$(scripts/crictl.sh)/crictl")
+[[ $mode == cri && ${NET:-host} == cni ]] && crictl+=(-cni "$(scripts/cni.sh)")
 helper=$(mktemp -d)/benchcontainerd
 trap 'rm -rf "$(dirname "$helper")"' EXIT
 CGO_ENABLED=0 go build -o "$helper" ./internal/tools/benchcontainerd

@@ -7,8 +7,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 # The version is containerdrun.CrictlVersion's, where the tests look.
-version=$(sed -n 's/^const CrictlVersion = "\(v[0-9.]*\)"$/\1/p' internal/testutil/containerdrun/cri.go)
-[[ -n $version ]] || { echo "crictl: no CrictlVersion in internal/testutil/containerdrun/cri.go" >&2; exit 1; }
+# shellcheck source=scripts/lib/pinned.sh
+. scripts/lib/pinned.sh
+version=$(pinned_version internal/testutil/containerdrun/cri.go CrictlVersion)
 dir="$root/.tools/crictl-$version"
 if [[ -x $dir/crictl ]]; then
 	echo "$dir"

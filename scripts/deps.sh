@@ -56,3 +56,5 @@ fi
 "$(dirname "$0")/containerd.sh" >/dev/null
 # crictl for the CRI test (containerd's CRI plugin driven like kubelet).
 "$(dirname "$0")/crictl.sh" >/dev/null
+# CNI plugins for the CRI pod-network test (a non-host-network pod).
+"$(dirname "$0")/cni.sh" >/dev/null

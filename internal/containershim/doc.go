@@ -17,6 +17,9 @@
 //     main process, boots the VM and copies between the attachment and
 //     the FIFOs containerd gives (stdio.go); the exit is read from the
 //     attachment, and events go out in order (events.go).
+//   - A CRI pod's sandbox task runs no VM (sandbox.go); a container of a
+//     pod off the host's network has its VM attached to the pod's
+//     network namespace, one VM per namespace (podnet.go).
 //   - Daemon is everything Service asks of banger's daemon, a small
 //     interface (daemon.go) that tests replace with a fake.
 //

@@ -10,6 +10,7 @@ import (
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
 	taskapi "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // CRI's annotations of a pod's tasks.
@@ -29,10 +30,12 @@ func isSandbox(annotations map[string]string) bool {
 // shim's own process stands in for the pause process (its pid is the
 // task's, so the /proc/PID/ns paths CRI derives exist), the pause image
 // is never imported and no VM is made; each container of the pod is a
-// VM of its own. It lives until it is killed.
-func (s *Service) createSandbox(r *taskv3.CreateTaskRequest) (*taskv3.CreateTaskResponse, error) {
+// VM of its own. It lives until it is killed. The network namespace its
+// spec names (CRI's, configured by CNI; none on the host's network) is
+// the one its container's VM joins (claimNetwork).
+func (s *Service) createSandbox(r *taskv3.CreateTaskRequest, spec *specs.Spec) (*taskv3.CreateTaskResponse, error) {
 	t := newTask(r.ID, r.Bundle, "", rootfsImage{}, stdio{})
-	t.sandbox = true
+	t.sandbox, t.netns = true, specNetns(spec)
 	s.mu.Lock()
 	if _, exists := s.tasks[r.ID]; exists {
 		s.mu.Unlock()

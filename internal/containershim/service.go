@@ -89,16 +89,25 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 		return nil, toGRPC(err)
 	}
 	if isSandbox(spec.Annotations) {
-		return s.createSandbox(r)
+		return s.createSandbox(r, spec)
+	}
+	network, err := s.claimNetwork(r.ID, spec)
+	if err != nil {
+		return nil, toGRPC(err)
 	}
 	img, err := s.resolveImage(ctx, s.ns, r.ID, r.Bundle, mount.FromProto(r.Rootfs), spec.Annotations)
 	if err != nil {
+		s.release(network, r.ID)
 		return nil, toGRPC(err)
 	}
 	io := stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal}
 	t := newTask(r.ID, r.Bundle, VMName(s.ns, r.ID), img, io)
+	t.net = network
 	labels := map[string]string{LabelNamespace: s.ns, LabelID: r.ID}
-	if _, err := s.daemon.PutVM(ctx, t.vm, vmSpec(spec, img.Name, r.Stdin != "", r.Terminal, labels)); err != nil {
+	vs := vmSpec(spec, img.Name, r.Stdin != "", r.Terminal, labels)
+	vs.Network = network.mode
+	if _, err := s.daemon.PutVM(ctx, t.vm, vs); err != nil {
+		s.release(network, r.ID)
 		s.dropImage(ctx, img)
 		return nil, toGRPC(fmt.Errorf("create VM %s for container %s: %w", t.vm, r.ID, err))
 	}
@@ -145,7 +154,7 @@ func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.St
 	}
 	if err != nil {
 		closeAll(in, out, errw)
-		return nil, toGRPC(fmt.Errorf("start VM %s of task %s: %w%s", t.vm, r.ID, err, s.consoleTail(ctx, t.vm)))
+		return nil, toGRPC(fmt.Errorf("start VM %s of task %s: %w%s", t.vm, r.ID, netnsStartError(t.net, err), s.consoleTail(ctx, t.vm)))
 	}
 	_, pid, _, _ := t.state()
 	s.events.send(&eventstypes.TaskStart{ContainerID: r.ID, Pid: pid})
@@ -209,6 +218,7 @@ func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.
 	} else if err := s.removeVM(ctx, t); err != nil {
 		return nil, err
 	}
+	s.release(t.net, t.id)
 	s.dropImage(ctx, t.image)
 	s.mu.Lock()
 	delete(s.tasks, r.ID)

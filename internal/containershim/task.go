@@ -31,6 +31,11 @@ type task struct {
 	io         stdio
 	// sandbox marks a CRI pod's sandbox task: no VM (see createSandbox).
 	sandbox bool
+	// netns is a sandbox task's network namespace ("" on the host's
+	// network) and netnsUser the container whose VM holds it (guarded
+	// by Service.mu; see claimNetwork). net is a container's network.
+	netns, netnsUser string
+	net              podNetwork
 
 	procState
 	conn   io.ReadWriteCloser

@@ -24,16 +24,45 @@ type cri struct {
 	cc *containerdrun.Crictl
 }
 
+// criImages pushes the busybox image and a pause image to an in-process
+// registry and answers their references; the daemon's copies of busybox
+// (pulled by the shim) go when the test ends.
+func criImages(t *testing.T, f *fixture) (ref, pauseRef string) {
+	t.Helper()
+	layer := busyboxLayer(t)
+	img, err := rt.NewImage([]v1.Layer{layer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The shim never runs the pause image, but CRI pulls and snapshots it
+	// and wants a command in its config.
+	pause, err := rt.NewImage([]v1.Layer{layer}, rt.WithConfig(v1.Config{Entrypoint: []string{"sleep", "infinity"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := rt.Start(t)
+	ref, _ = reg.Push(t, "cri/busybox:1", img)
+	pauseRef, _ = reg.Push(t, "cri/pause:1", pause)
+	t.Cleanup(func() { f.removeImages(t, "cri/busybox") })
+	return ref, pauseRef
+}
+
 // startCRI starts a containerd whose CRI plugin runs pods on the banger
 // runtime handler (containerdrun.CRIConfig), its sandbox (pause) image
 // pinned to pauseRef.
 func startCRI(t *testing.T, f *fixture, pauseRef string) *cri {
 	t.Helper()
+	return startCRIWith(t, f, containerdrun.CRIConfig(pauseRef))
+}
+
+// startCRIWith is startCRI with the configuration config answers.
+func startCRIWith(t *testing.T, f *fixture, config func(dir, sock string) string) *cri {
+	t.Helper()
 	bin, err := containerdrun.CrictlBin(testutil.RepoRoot(t))
 	if err != nil {
 		testutil.Skip(t, err.Error())
 	}
-	c := launchContainerd(t, f, containerdrun.CRIConfig(pauseRef))
+	c := launchContainerd(t, f, config)
 	cc, err := c.Crictl(bin)
 	if err != nil {
 		t.Fatal(err)
@@ -73,23 +102,8 @@ func writeJSON(t *testing.T, dir, name, body string) string {
 // is left.
 func TestCRI(t *testing.T) {
 	f := env(t)
-	layer := busyboxLayer(t)
-	img, err := rt.NewImage([]v1.Layer{layer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The shim never runs the pause image, but CRI pulls and snapshots it
-	// and wants a command in its config.
-	pause, err := rt.NewImage([]v1.Layer{layer}, rt.WithConfig(v1.Config{Entrypoint: []string{"sleep", "infinity"}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := rt.Start(t)
-	ref, _ := reg.Push(t, "cri/busybox:1", img)
-	pauseRef, _ := reg.Push(t, "cri/pause:1", pause)
+	ref, pauseRef := criImages(t, f)
 	c := startCRI(t, f, pauseRef)
-	t.Cleanup(func() { f.removeImages(t, "cri/busybox") })
-
 	c.crictl(t, "pull", ref)
 	dir := t.TempDir()
 	podJSON := writeJSON(t, dir, "pod.json", fmt.Sprintf(`{"metadata":{"name":"p1","namespace":"default","uid":"u1","attempt":0},

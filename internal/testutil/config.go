@@ -63,6 +63,15 @@ func freeSubnet(octet int, third byte) string {
 	return fmt.Sprintf("10.%d.%d.0/24", octet, third)
 }
 
+// FreeSubnet is a /24 in 10.octet.x.0 that no route of the host's
+// covers, x random: for a test's own network (a CNI bridge, say) beside
+// the test daemons'.
+func FreeSubnet(octet int) string {
+	b := make([]byte, 1)
+	_, _ = rand.Read(b)
+	return freeSubnet(octet, b[0])
+}
+
 // routed reports whether a route of table (/proc/net/route's format:
 // destination and mask as little-endian hex) overlaps p. The default
 // route (mask 0) does not count.

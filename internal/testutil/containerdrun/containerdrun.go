@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bangerdev/banger/internal/procfs"
 )
 
 // Module is the module whose release the shim is built with and whose
@@ -137,8 +139,36 @@ func (c *Containerd) Stop() {
 	// A shim outlives its containerd by design; one whose task a failed
 	// test or bench left running would stay forever.
 	c.killShims()
-	_ = exec.Command("umount", "-R", filepath.Join(c.Dir, "state")).Run() //nolint:noctx // cleanup
+	unmountUnder(c.Dir)
 	_ = os.RemoveAll(c.Dir)
+}
+
+// unmountUnder unmounts (lazily, deepest first) everything mounted under
+// dir: the tasks' rootfs mounts, and a pod's /dev/shm that CRI left when
+// the pod was not removed.
+func unmountUnder(dir string) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	mounts, _ := procfs.ParseMountinfo(f)
+	_ = f.Close()
+	for _, m := range mountsUnder(mounts, dir) {
+		_ = syscall.Unmount(m, syscall.MNT_DETACH)
+	}
+}
+
+// mountsUnder answers the mount points of mounts below dir, deepest
+// first.
+func mountsUnder(mounts []procfs.MountInfo, dir string) []string {
+	var out []string
+	for _, m := range mounts {
+		if strings.HasPrefix(m.Point, dir+"/") {
+			out = append(out, m.Point)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
 }
 
 // killShims kills the processes of the shims this containerd started.

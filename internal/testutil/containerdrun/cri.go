@@ -29,10 +29,24 @@ func CrictlBin(repoRoot string) (string, error) {
 // pinned to sandboxImage (the shim never runs it, but CRI pulls and
 // snapshots it), and everything the plugin listens on or writes is the
 // containerd's own: ttrpc and debug sockets beside its socket, a stream
-// server on a free loopback port, CNI directories under dir (host-network
-// pods need none). AppArmor is off: the pods' processes are VMs.
+// server on a free loopback port, CNI directories under dir, empty
+// (host-network pods need none). AppArmor is off: the pods' processes
+// are VMs.
 func CRIConfig(sandboxImage string) func(dir, sock string) string {
+	return CRIConfigCNI(sandboxImage, CNI{})
+}
+
+// CRIConfigCNI is CRIConfig whose pods (those not on the host's network)
+// get their network from the CNI plugins and configuration n names; an
+// empty field of n is a directory under dir.
+func CRIConfigCNI(sandboxImage string, n CNI) func(dir, sock string) string {
 	return func(dir, sock string) string {
+		if n.BinDir == "" {
+			n.BinDir = filepath.Join(dir, "cni")
+		}
+		if n.ConfDir == "" {
+			n.ConfDir = filepath.Join(dir, "cni")
+		}
 		return fmt.Sprintf(`version = 4
 root = %[1]q
 state = %[2]q
@@ -54,13 +68,13 @@ state = %[2]q
     runtime_type = %[6]q
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = [%[7]q]
-    conf_dir = %[7]q
+    conf_dir = %[8]q
 [plugins.'io.containerd.grpc.v1.cri']
   disable_tcp_service = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, filepath.Join(dir, "opt"),
-			sandboxImage, containershim.RuntimeName, filepath.Join(dir, "cni"))
+			sandboxImage, containershim.RuntimeName, n.BinDir, n.ConfDir)
 	}
 }
 

@@ -1,6 +1,7 @@
 package containerdrun
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -82,5 +83,65 @@ func TestCrictlConfig(t *testing.T) {
 	}
 	if out, _, code := cc.Run(t.Context(), "pods", "-q"); code != 0 || out != "--config "+cc.Config+" pods -q\n" {
 		t.Errorf("Run through echo: %q, exit %d", out, code)
+	}
+}
+
+// TestCRIConfigCNI: a CNI network puts containerd's CNI plugin
+// directory and configuration directory where it says; the bridge's
+// configuration list is CNI 1.0.0 JSON naming the bridge, its gateway,
+// the subnet and the IPAM directory, and WriteBridge puts it in the
+// configuration directory as a .conflist containerd loads.
+func TestCRIConfigCNI(t *testing.T) {
+	var cfg struct {
+		Plugins map[string]struct {
+			CNI struct {
+				BinDirs []string `toml:"bin_dirs"`
+				ConfDir string   `toml:"conf_dir"`
+			} `toml:"cni"`
+		}
+	}
+	n := CNI{BinDir: "/repo/.tools/cni-v1", ConfDir: "/tmp/t1/cni"}
+	if _, err := toml.Decode(CRIConfigCNI("127.0.0.1:5000/pause:1", n)("/tmp/bgctrd1", "/tmp/bgctrd1/containerd.sock"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Plugins["io.containerd.cri.v1.runtime"].CNI
+	if !slices.Equal(got.BinDirs, []string{n.BinDir}) || got.ConfDir != n.ConfDir {
+		t.Errorf("cni bin_dirs %v, conf_dir %q; want [%s], %s", got.BinDirs, got.ConfDir, n.BinDir, n.ConfDir)
+	}
+
+	dir := t.TempDir()
+	b := Bridge{Name: "bgcni1", Bridge: "bgcni1", Subnet: "10.221.7.0/24", IPAMDir: "/tmp/t1/ipam"}
+	if err := WriteBridge(dir, b); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "10-bgcni1.conflist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		CNIVersion string `json:"cniVersion"`
+		Name       string
+		Plugins    []struct {
+			Type      string
+			Bridge    string
+			IsGateway bool `json:"isGateway"`
+			IPMasq    bool `json:"ipMasq"`
+			IPAM      struct {
+				Type    string
+				Ranges  [][]struct{ Subnet string }
+				DataDir string `json:"dataDir"`
+			}
+		}
+	}
+	if err := json.Unmarshal(data, &list); err != nil {
+		t.Fatalf("%s: %v", data, err)
+	}
+	if list.CNIVersion != "1.0.0" || list.Name != b.Name || len(list.Plugins) != 2 || list.Plugins[1].Type != "loopback" {
+		t.Fatalf("conflist %s", data)
+	}
+	br := list.Plugins[0]
+	if br.Type != "bridge" || br.Bridge != b.Bridge || !br.IsGateway || br.IPMasq || br.IPAM.Type != "host-local" ||
+		len(br.IPAM.Ranges) != 1 || len(br.IPAM.Ranges[0]) != 1 || br.IPAM.Ranges[0][0].Subnet != b.Subnet || br.IPAM.DataDir != b.IPAMDir {
+		t.Errorf("bridge plugin %+v, want %+v", br, b)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bangerdev/banger/internal/procfs"
 )
 
 // TestKillShims: the processes naming the containerd's socket among
@@ -67,5 +69,28 @@ func TestShimPids(t *testing.T) {
 	start(shim, "-id", "c1", "-address", filepath.Join(dir, "other.sock"))
 	if got := c.ShimPids("c1"); !slices.Equal(got, []int{want}) {
 		t.Errorf("ShimPids(c1) = %v, want [%d]", got, want)
+	}
+}
+
+// TestMountsUnder: Stop unmounts what is mounted below the containerd's
+// directory, deepest first (a pod's shm inside its sandbox directory
+// before anything holding it), and nothing outside it or the directory
+// itself.
+func TestMountsUnder(t *testing.T) {
+	mounts := []procfs.MountInfo{
+		{Point: "/"},
+		{Point: "/tmp/bgctrd1"},
+		{Point: "/tmp/bgctrd1/state/io.containerd.runtime.v2.task/k8s.io/c1/rootfs"},
+		{Point: "/tmp/bgctrd1/state/io.containerd.grpc.v1.cri/sandboxes/p1/shm"},
+		{Point: "/tmp/bgctrd10/state/x"},
+		{Point: "/tmp/bgctrd1/state"},
+	}
+	want := []string{
+		"/tmp/bgctrd1/state/io.containerd.runtime.v2.task/k8s.io/c1/rootfs",
+		"/tmp/bgctrd1/state/io.containerd.grpc.v1.cri/sandboxes/p1/shm",
+		"/tmp/bgctrd1/state",
+	}
+	if got := mountsUnder(mounts, "/tmp/bgctrd1"); !slices.Equal(got, want) {
+		t.Errorf("mountsUnder: %v, want %v", got, want)
 	}
 }

@@ -53,7 +53,11 @@ func (b *bench) benchCRI(ctx context.Context, n int) error {
 	for i, t := range times {
 		fmt.Printf("pod %s: runp %.3fs  create %.3fs  start %.3fs\n", ids[i], t.runp, t.create, t.start)
 	}
-	fmt.Printf("%d x crictl runp + create + start ... sleep 300, to all CONTAINER_RUNNING  %.3fs\n", n, criT)
+	network := "host network"
+	if b.net != nil {
+		network = "CNI bridge " + b.net.br.Bridge + " " + b.net.br.Subnet
+	}
+	fmt.Printf("%d x crictl runp + create + start ... sleep 300 (pods on the %s), to all CONTAINER_RUNNING  %.3fs\n", n, network, criT)
 	if err := b.bangerThroughput(ctx, ids, "pods", "crictl", criT); err != nil {
 		return err
 	}
@@ -76,7 +80,7 @@ func (b *bench) benchCRI(ctx context.Context, n int) error {
 // how long each took and the container's id.
 func (b *bench) startPod(ctx context.Context, dir, name string) (podTimes, string, error) {
 	podJSON, ctrJSON := filepath.Join(dir, name+"-pod.json"), filepath.Join(dir, name+"-ctr.json")
-	if err := os.WriteFile(podJSON, podConfig(name, filepath.Join(dir, "logs", name)), 0o600); err != nil {
+	if err := os.WriteFile(podJSON, podConfig(name, filepath.Join(dir, "logs", name), b.net == nil), 0o600); err != nil {
 		return podTimes{}, "", err
 	}
 	if err := os.WriteFile(ctrJSON, containerConfig(name, b.ref), 0o600); err != nil {
@@ -162,13 +166,18 @@ func containerStates(out string) (map[string]string, error) {
 	return states, nil
 }
 
-// podConfig is crictl runp's configuration of a host-network pod name
-// (its uid the name: unique in the bench's containerd) logging to logDir.
-func podConfig(name, logDir string) []byte {
+// podConfig is crictl runp's configuration of pod name (its uid the
+// name: unique in the bench's containerd) logging to logDir, on the
+// host's network or (hostNet false) on the CNI network.
+func podConfig(name, logDir string, hostNet bool) []byte {
+	linux := map[string]any{}
+	if hostNet {
+		linux["security_context"] = map[string]any{"namespace_options": map[string]any{"network": 2}}
+	}
 	return mustJSON(map[string]any{
 		"metadata":      map[string]any{"name": name, "namespace": "bench", "uid": name, "attempt": 0},
 		"log_directory": logDir,
-		"linux":         map[string]any{"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}}},
+		"linux":         linux,
 	})
 }
 

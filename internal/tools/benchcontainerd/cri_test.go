@@ -33,8 +33,9 @@ func TestContainerStates(t *testing.T) {
 	}
 }
 
-// TestPodConfigs: the pod is host-network (namespace mode NODE, 2) with
-// the name as its uid, in the bench's namespace, logging where asked; its
+// TestPodConfigs: the pod is host-network (namespace mode NODE, 2) or,
+// on the CNI network, has no namespace option (POD, CNI's), with the
+// name as its uid, in the bench's namespace, logging where asked; its
 // container runs sleep 300 of the image.
 func TestPodConfigs(t *testing.T) {
 	var pod struct {
@@ -46,12 +47,17 @@ func TestPodConfigs(t *testing.T) {
 			} `json:"security_context"`
 		}
 	}
-	if err := json.Unmarshal(podConfig("tp-1", "/tmp/x/logs/tp-1"), &pod); err != nil {
-		t.Fatal(err)
-	}
-	if pod.Metadata.Name != "tp-1" || pod.Metadata.UID != "tp-1" || pod.Metadata.Namespace != "bench" ||
-		pod.LogDirectory != "/tmp/x/logs/tp-1" || pod.Linux.SecurityContext.NamespaceOptions.Network != 2 {
-		t.Errorf("pod config: %+v", pod)
+	for _, hostNet := range []bool{true, false} {
+		pod.Linux.SecurityContext.NamespaceOptions.Network = -1
+		if err := json.Unmarshal(podConfig("tp-1", "/tmp/x/logs/tp-1", hostNet), &pod); err != nil {
+			t.Fatal(err)
+		}
+		// NODE (2) on the host's network; else unset, POD (0): CNI's.
+		want := map[bool]int{true: 2, false: -1}[hostNet]
+		if pod.Metadata.Name != "tp-1" || pod.Metadata.UID != "tp-1" || pod.Metadata.Namespace != "bench" ||
+			pod.LogDirectory != "/tmp/x/logs/tp-1" || pod.Linux.SecurityContext.NamespaceOptions.Network != want {
+			t.Errorf("pod config (host network %v): %+v", hostNet, pod)
+		}
 	}
 	var ctr struct {
 		Metadata struct{ Name string }

@@ -50,6 +50,8 @@ type bench struct {
 	reg  *registrytest.Registry
 	ref  string
 	logs string
+	// net is the pods' CNI network (-cni); nil: host-network pods.
+	net *podNet
 }
 
 func run() (err error) {
@@ -63,6 +65,7 @@ func run() (err error) {
 		throughput = flag.Int("n", 6, "containers (pods in CRI mode) started back to back each way")
 		mode       = flag.String("mode", "ctr", "ctr: ctr run vs banger run; cri: pods through crictl vs banger run -d")
 		crictl     = flag.String("crictl", "", "crictl binary in CRI mode (default: what scripts/crictl.sh built)")
+		cni        = flag.String("cni", "", "CRI mode: directory of the CNI plugins (scripts/cni.sh); pods on a CNI bridge of the bench's own instead of the host's network")
 	)
 	flag.Parse()
 	if *kernel == "" || *image == "" {
@@ -70,6 +73,9 @@ func run() (err error) {
 	}
 	if *mode != "ctr" && *mode != "cri" {
 		return fmt.Errorf("-mode %q: want ctr or cri", *mode)
+	}
+	if *cni != "" && *mode != "cri" {
+		return errors.New("-cni applies to -mode cri only")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -120,7 +126,7 @@ func run() (err error) {
 			b.reg.Close()
 		}
 	}()
-	if err := b.startContainerd(ctx, *ctrdDir, shim, *image, *crictl); err != nil {
+	if err := b.startContainerd(ctx, *ctrdDir, shim, *image, *crictl, *cni); err != nil {
 		return err
 	}
 	defer b.stopContainerd()
@@ -149,8 +155,9 @@ func run() (err error) {
 // (up until the end: under CRI the daemon pulls a container's image by
 // its reference): with ctr, or, with crictlBin set, with its CRI plugin
 // on, the image also its pinned sandbox image (the shim never runs
-// that), through crictl.
-func (b *bench) startContainerd(ctx context.Context, binDir, shimDir, imageTar, crictlBin string) error {
+// that), through crictl, and with cniDir set the pods on a CNI bridge
+// network of the bench's own (plugins from cniDir).
+func (b *bench) startContainerd(ctx context.Context, binDir, shimDir, imageTar, crictlBin, cniDir string) error {
 	reg, ref, err := registrytest.ServeTarball(ctx, "127.0.0.1:0", imageTar, "bench/busybox:1")
 	if err != nil {
 		return err
@@ -163,7 +170,13 @@ func (b *bench) startContainerd(ctx context.Context, binDir, shimDir, imageTar, 
 	defer func() { _ = log.Close() }()
 	config := containerdrun.TaskConfig
 	if crictlBin != "" {
-		config = containerdrun.CRIConfig(ref)
+		var n containerdrun.CNI
+		if cniDir != "" {
+			if b.net, n, err = newPodNet(cniDir); err != nil {
+				return err
+			}
+		}
+		config = containerdrun.CRIConfigCNI(ref, n)
 	}
 	if b.c, err = containerdrun.StartWith(ctx, binDir, shimDir, b.d.Host(), log, config); err != nil {
 		return err
@@ -193,6 +206,7 @@ func (b *bench) stopContainerd() {
 	out, _, _ := b.c.Ctr(ctx, "containers", "ls", "-q")
 	b.removeContainers(ctx, strings.Fields(out))
 	b.c.Stop()
+	b.net.remove()
 }
 
 // removeContainers kills and deletes the tasks of ids and the containers.

@@ -1,0 +1,189 @@
+package containershim
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+
+	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/errdefs"
+)
+
+// podSandboxConfig is the spec CRI gives the sandbox task of a pod not
+// on the host's network: it joins the namespace CRI made and CNI
+// configured.
+const podSandboxConfig = `{"ociVersion":"1.2.0","process":{"args":["/pause"],"cwd":"/"},"root":{"path":"rootfs"},
+"linux":{"namespaces":[{"type":"pid"},{"type":"network","path":"/var/run/netns/cni-1234"}]},
+"annotations":{"io.kubernetes.cri.container-type":"sandbox","io.kubernetes.cri.sandbox-id":"pod1"}}`
+
+// podContainerConfig is the spec of a CRI container of pod1: the
+// namespace paths CRI writes are the sandbox process's, the shim's own.
+func podContainerConfig(pod string) string {
+	return fmt.Sprintf(`{"ociVersion":"1.2.0","process":{"args":["httpd","-f"],"cwd":"/"},"root":{"path":"rootfs"},
+"linux":{"namespaces":[{"type":"network","path":"/proc/%d/ns/net"}]},
+"annotations":{"io.kubernetes.cri.container-type":"container","io.kubernetes.cri.sandbox-id":%q,
+"io.kubernetes.cri.sandbox-name":"web","io.kubernetes.cri.sandbox-namespace":"default",
+"io.kubernetes.cri.image-name":"127.0.0.1:5000/bb:1"}}`, os.Getpid(), pod)
+}
+
+// bundle writes config into a bundle directory of its own.
+func bundle(t *testing.T, config string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// createIn creates task id of bundle config in h's shim.
+func createIn(ctx context.Context, h *harness, id, config string, t *testing.T) error {
+	t.Helper()
+	_, err := h.s.Create(ctx, &taskv3.CreateTaskRequest{ID: id, Bundle: bundle(t, config)})
+	return err
+}
+
+// vmNetwork is the network mode VM name was recorded with ("-" when it
+// does not exist).
+func (d *fakeDaemon) vmNetwork(name string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if v, ok := d.vms[name]; ok {
+		return v.vm.Spec.Network
+	}
+	return "-"
+}
+
+// TestPodContainerJoinsPodNetns: a container of a pod not on the host's
+// network gets a VM attached to the pod's network namespace (the one
+// the sandbox's spec names, not the /proc path of the container's own
+// spec); a second container of that pod is refused as a failed
+// precondition naming the pod, the holder and what to do, and makes no
+// VM; once the first is deleted, the namespace is free again.
+func TestPodContainerJoinsPodNetns(t *testing.T) {
+	h := newHarness(t, podSandboxConfig)
+	ctx := t.Context()
+	if err := createIn(ctx, h, "pod1", podSandboxConfig, t); err != nil {
+		t.Fatal(err)
+	}
+	if err := createIn(ctx, h, "c1", podContainerConfig("pod1"), t); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.d.vmNetwork("default-c1"); got != "netns:/var/run/netns/cni-1234" {
+		t.Errorf("c1's VM network %q, want netns:/var/run/netns/cni-1234", got)
+	}
+	err := createIn(ctx, h, "c2", podContainerConfig("pod1"), t)
+	if !cerrdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {
+		t.Fatalf("second container of the pod: %v, want a failed precondition", err)
+	}
+	for _, want := range []string{"c2", "default/web", "pod1", "/var/run/netns/cni-1234", "c1", "one container per pod", "hostNetwork: true"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if got := h.d.vmNetwork("default-c2"); got != "-" {
+		t.Errorf("the refused container has a VM (network %q)", got)
+	}
+	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := createIn(ctx, h, "c2", podContainerConfig("pod1"), t); err != nil {
+		t.Fatalf("a container after the first was deleted: %v", err)
+	}
+	if got := h.d.vmNetwork("default-c2"); got != "netns:/var/run/netns/cni-1234" {
+		t.Errorf("c2's VM network %q, want the pod's namespace", got)
+	}
+	h.closeEvents()
+}
+
+// TestPodNetworkModes: a host-network pod's containers (any number) are
+// on banger's bridge; a container of a pod this shim does not serve is
+// refused; a plain container joining a namespace by path is attached to
+// it, one joining the shim's own (the host's) namespace or a new one is
+// on banger's bridge.
+func TestPodNetworkModes(t *testing.T) {
+	h := newHarness(t, sandboxConfig)
+	ctx := t.Context()
+	if err := createIn(ctx, h, "pod1", sandboxConfig, t); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"c1", "c2"} {
+		if err := createIn(ctx, h, id, podContainerConfig("pod1"), t); err != nil {
+			t.Fatalf("container %s of a host-network pod: %v", id, err)
+		}
+		if got := h.d.vmNetwork("default-" + id); got != "" {
+			t.Errorf("%s's VM network %q, want banger's bridge", id, got)
+		}
+	}
+	if err := createIn(ctx, h, "c3", podContainerConfig("elsewhere"), t); !cerrdefs.IsFailedPrecondition(errgrpc.ToNative(err)) || !strings.Contains(err.Error(), "elsewhere") {
+		t.Errorf("container of a pod the shim does not serve: %v, want a failed precondition naming it", err)
+	}
+	plain := func(path string) string {
+		return `{"ociVersion":"1.2.0","process":{"args":["sh"],"cwd":"/"},"root":{"path":"rootfs"},
+"linux":{"namespaces":[{"type":"network"` + path + `}]}}`
+	}
+	for _, c := range []struct{ id, config, want string }{
+		{"p1", plain(`,"path":"/var/run/netns/other"`), "netns:/var/run/netns/other"},
+		{"p2", plain(`,"path":"/proc/self/ns/net"`), ""},
+		{"p3", plain(``), ""},
+	} {
+		if _, err := h.s.Create(ctx, &taskv3.CreateTaskRequest{ID: c.id, Bundle: bundle(t, c.config), Rootfs: overlay(t)}); err != nil {
+			t.Fatalf("%s: %v", c.id, err)
+		}
+		if got := h.d.vmNetwork("default-" + c.id); got != c.want {
+			t.Errorf("%s's VM network %q, want %q", c.id, got, c.want)
+		}
+	}
+	h.closeEvents()
+}
+
+// TestPodNetnsFreedOnFailure: a container whose VM cannot be recorded
+// gives the pod's namespace back, and one whose VM cannot start because
+// the daemon's VMM cannot reach a tap in a namespace is told to use
+// QEMU or the host's network.
+func TestPodNetnsFreedOnFailure(t *testing.T) {
+	h := newHarness(t, podSandboxConfig)
+	ctx := t.Context()
+	if err := createIn(ctx, h, "pod1", podSandboxConfig, t); err != nil {
+		t.Fatal(err)
+	}
+	// Another spec under c1's VM name: PutVM conflicts.
+	h.d.images["other"] = nil
+	if _, err := h.d.PutVM(ctx, "default-c1", api.VMSpec{Image: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := createIn(ctx, h, "c1", podContainerConfig("pod1"), t); err == nil {
+		t.Fatal("c1 was created over a VM of another spec")
+	}
+	if err := createIn(ctx, h, "c2", podContainerConfig("pod1"), t); err != nil {
+		t.Fatalf("the namespace was not given back after c1 failed: %v", err)
+	}
+	h.d.startErr = fmt.Errorf("attach to netns:/var/run/netns/cni-1234: %w: the firecracker backend cannot reach a tap in another network namespace", errdefs.ErrUnsupported)
+	_, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "c2"})
+	if !cerrdefs.IsNotImplemented(errgrpc.ToNative(err)) {
+		t.Fatalf("start on a VMM without namespaces: %v, want not implemented", err)
+	}
+	for _, want := range []string{"firecracker", "vm.vmm", "qemu", "hostNetwork: true"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "c2"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.d.vmNetwork("default-c2"); got != "-" {
+		t.Errorf("c2's VM is left after delete (network %q)", got)
+	}
+	if _, err := h.s.Kill(ctx, &taskv3.KillRequest{ID: "pod1", Signal: uint32(syscall.SIGKILL)}); err != nil {
+		t.Fatal(err)
+	}
+	h.closeEvents()
+}
