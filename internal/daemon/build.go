@@ -168,6 +168,10 @@ func (b buildVMs) Create(ctx context.Context, spec imagebuild.RunSpec) (string, 
 	vm, err := b.vms.Create(ctx, "build-"+hex.EncodeToString(id), vms.Spec{
 		Image: spec.Image, Entrypoint: spec.Argv[:1], Cmd: spec.Argv[1:], Env: spec.Env,
 		WorkingDir: spec.WorkingDir, User: spec.User, Detach: true,
+		// A build's cache image boots once: saving a boot snapshot of it
+		// (its guest's memory) would cost time and disk for nothing. A
+		// base image may be restored from one, and saved into one.
+		Cold:   imagebuild.IsCache(spec.Image),
 		Labels: map[string]string{buildLabel: "run"},
 	})
 	return vm.ID, err
