@@ -21,18 +21,24 @@ import (
 func newImageCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Pull, import, list, inspect and remove images",
+		Short: "Pull, import, list, inspect, tag, save, load, push and remove images",
 		Long: `Images are read-only ext4 root file systems VMs boot from, converted
-from OCI images in a registry (pull) or from root file system tarballs
-(import). Names follow docker: debian:bookworm is
+from OCI images in a registry (pull), in an archive (load), or from root
+file system tarballs (import). An OCI image keeps its manifest, config
+and layers, so it can be saved, pushed and tagged with its digest
+unchanged. Names follow docker: debian:bookworm is
 docker.io/library/debian:bookworm.`,
 		Example: `  banger image pull debian:bookworm
   banger image import rootfs.tar.gz --name mybox:1
+  banger image tag debian:bookworm 127.0.0.1:5000/debian:12
+  banger image push 127.0.0.1:5000/debian:12
+  banger image save debian:bookworm -o debian.tar && banger image load -i debian.tar
   banger image ls
   banger image inspect debian:bookworm --format json
   banger image rm mybox:1`,
 	}
-	cmd.AddCommand(newImagePullCmd(app), newImageBuildCmd(app), newImageImportCmd(app), newImageLsCmd(app), newImageInspectCmd(app), newImageRmCmd(app))
+	cmd.AddCommand(newImagePullCmd(app), newImageBuildCmd(app), newImageImportCmd(app), newImageLsCmd(app), newImageInspectCmd(app), newImageRmCmd(app),
+		newImageTagCmd(app), newImageSaveCmd(app), newImageLoadCmd(app), newImagePushCmd(app))
 	return cmd
 }
 

@@ -22,6 +22,17 @@ func fetch[In, T any](cmd *cobra.Command, app *App, e api.Endpoint[In, T], in In
 	return api.Do(cmd.Context(), c, e, in, params...)
 }
 
+// formatAndClient checks --format, then connects: what a command that
+// prints its answer does first.
+func formatAndClient(app *App, format string) (outputFormat, *api.Client, error) {
+	f, err := parseFormat(format)
+	if err != nil {
+		return outputFormat{}, nil, err
+	}
+	c, err := app.Client()
+	return f, c, err
+}
+
 // fetchAndShow checks --format, calls e (with in and the path values
 // params) and prints its one answer with printObject: JSON, the template,
 // or show. The reports (doctor, gc), volume create/inspect, checkpoint

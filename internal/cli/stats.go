@@ -38,11 +38,7 @@ does, refreshed every second until interrupted; --no-stream prints once.
   banger stats --no-stream --format json
   banger stats --no-stream --format '{{.Name}} {{.CPUPercent}} {{.VMMRSSBytes}}'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := parseFormat(*format)
-			if err != nil {
-				return err
-			}
-			c, err := app.Client()
+			f, c, err := formatAndClient(app, *format)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/bangerdev/banger/internal/imagearchive"
 	"github.com/bangerdev/banger/internal/imagebuild"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/pkg/api"
@@ -37,6 +38,46 @@ func (d *Daemon) registerImageRoutes(rt *api.Router) {
 	api.Handle(rt, api.RemoveImage, func(r *http.Request, _ api.None) (api.None, error) {
 		return api.None{}, d.images.Remove(r.PathValue("name"))
 	})
+	api.Handle(rt, api.TagImage, func(r *http.Request, req api.TagImageRequest) (api.Image, error) {
+		return wireImageOf(d.images.Tag(r.Context(), req.Source, req.Name))
+	})
+	api.HandleStream(rt, api.LoadImages, func(r *http.Request, q api.LoadImagesQuery, ew *api.EventWriter) ([]api.Image, error) {
+		imgs, err := d.images.Load(r.Context(), r.Body, images.LoadOptions{Source: q.Source}, ew)
+		return wireList(imgs, wireImage), err
+	})
+	api.HandleStream(rt, api.PushImage, func(r *http.Request, req api.PushImageRequest, ew *api.EventWriter) (api.PushResult, error) {
+		res, err := d.images.Push(r.Context(), req.Name, req.Reference, ew)
+		return wirePushResult(res), err
+	})
+	rt.Raw(api.SaveImages, d.saveImages)
+}
+
+// saveImages streams an archive of the asked images. Everything that can
+// be checked is checked before the first byte; a failure after it (a
+// cached layer that no longer matches its digest) aborts the connection,
+// so the client sees a broken stream, never a short archive.
+func (d *Daemon) saveImages(w http.ResponseWriter, r *http.Request) {
+	q, err := api.SaveImages.Decode(r)
+	if err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	format, err := imagearchive.ParseFormat(q.Format)
+	if err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	entries, err := d.images.Save(q.Names)
+	if err != nil {
+		api.WriteError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	w.WriteHeader(http.StatusOK)
+	if err := imagearchive.Write(w, entries, format); err != nil {
+		d.log.Warn("image save failed mid-stream", "images", q.Names, "error", err)
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func wireImageOf(img images.Image, err error) (api.Image, error) {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/pkg/api"
@@ -17,6 +18,10 @@ func wireImage(img images.Image) api.Image {
 		Skipped: img.Skipped, Config: api.ImageConfig(img.Config),
 		AgentVersion: img.AgentVersion, AgentSHA256: img.AgentSHA256, HeldBoot: img.HeldBoot, Layers: img.Layers, Created: img.Created,
 	}
+}
+
+func wirePushResult(r imagepull.PushResult) api.PushResult {
+	return api.PushResult{Reference: r.Reference, Digest: r.Digest, Layers: r.Layers, Uploaded: r.Uploaded}
 }
 
 func wireKernel(k kernelcat.Kernel) api.Kernel {

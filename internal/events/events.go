@@ -59,15 +59,22 @@ const (
 	Restart Action = "restart"
 	Remove  Action = "remove"
 	Error   Action = "error"
-	// An image's or a kernel's.
+	// An image's or a kernel's. An image is also recorded by Load (from
+	// an archive), Build, Commit and Tag (a second name); Push sends one
+	// to a registry.
 	Pull   Action = "pull"
 	Import Action = "import"
+	Load   Action = "load"
+	Build  Action = "build"
+	Commit Action = "commit"
+	Tag    Action = "tag"
+	Push   Action = "push"
 	// The daemon's: Ready is when it serves its socket.
 	Ready Action = "ready"
 )
 
 // Actions lists every action, for validation and help.
-var Actions = []Action{Create, Start, Exit, Stop, Kill, Pause, Unpause, Rename, Restart, Remove, Error, Pull, Import, Ready}
+var Actions = []Action{Create, Start, Exit, Stop, Kill, Pause, Unpause, Rename, Restart, Remove, Error, Pull, Import, Load, Build, Commit, Tag, Push, Ready}
 
 // The attributes the services set (besides a VM's labels, which are
 // attributes of their own name, as in docker's events).

@@ -186,7 +186,7 @@ func blobLayer(id string, size int64, open func() (io.ReadCloser, error), max in
 		if err != nil {
 			return nil, err
 		}
-		pr := &progressReader{r: raw, id: short(id), total: size, report: report}
+		pr := &progressReader{r: raw, id: short(id), total: size, report: report, action: "extract", doneMessage: "extracted"}
 		lr, err := decompress(pr, max)
 		if err != nil {
 			_ = raw.Close()
@@ -227,14 +227,16 @@ func (b *blobStream) Close() error {
 	return err
 }
 
-// progressReader reports bytes read, at most every 1 MiB.
+// progressReader reports bytes read as action, at most every 1 MiB, and
+// at finish its end with doneMessage.
 type progressReader struct {
-	r      io.Reader
-	id     string
-	total  int64
-	n      int64
-	last   int64
-	report progress.Reporter
+	r                   io.Reader
+	id                  string
+	total               int64
+	n                   int64
+	last                int64
+	report              progress.Reporter
+	action, doneMessage string
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
@@ -242,13 +244,13 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	p.n += int64(n)
 	if p.n-p.last >= 1<<20 {
 		p.last = p.n
-		p.report.Report(progress.Event{ID: p.id, Action: "extract", Current: p.n, Total: p.total})
+		p.report.Report(progress.Event{ID: p.id, Action: p.action, Current: p.n, Total: p.total})
 	}
 	return n, err
 }
 
 func (p *progressReader) finish() {
-	p.report.Report(progress.Event{ID: p.id, Action: "done", Current: p.n, Total: p.total, Message: "extracted"})
+	p.report.Report(progress.Event{ID: p.id, Action: "done", Current: p.n, Total: p.total, Message: p.doneMessage})
 }
 
 // short is the 12-hex-digit form of a digest used as a progress task id.

@@ -170,6 +170,11 @@ func (s *Service) upToDate(old Image, source string, r *imagepull.Remote, size i
 // replacing (and deleting) an older image of that name unless a VM uses
 // it. The caller holds rec.Name's lock. On failure nothing is left.
 func (s *Service) build(ctx context.Context, rec Image, convert func(out string) (*imagepull.Image, error)) (Image, error) {
+	return s.record(ctx, rec, "", convert)
+}
+
+// record is build, reporting action (default: rec.Source).
+func (s *Service) record(ctx context.Context, rec Image, action events.Action, convert func(out string) (*imagepull.Image, error)) (Image, error) {
 	old, err := s.Find(rec.Name)
 	hasOld := err == nil
 	if hasOld {
@@ -199,7 +204,7 @@ func (s *Service) build(ctx context.Context, rec Image, convert func(out string)
 	rec.Digest, rec.Layers, rec.Config = img.Digest, img.Layers, img.Config
 	rec.SizeBytes, rec.ContentBytes, rec.Inodes, rec.Skipped = img.SizeBytes, img.ContentBytes, img.Inodes, img.Skipped
 	rec.AgentSHA256, rec.HeldBoot = img.AgentSHA256, img.HeldBoot
-	if img.AgentSHA256 != "" {
+	if img.AgentSHA256 != "" && rec.AgentVersion == "" {
 		rec.AgentVersion = version.String()
 	}
 	rec.Rootfs = s.layout.ImageRootfs(rec.ID)
@@ -227,6 +232,6 @@ func (s *Service) build(ctx context.Context, rec Image, convert func(out string)
 		s.removeFiles(old)
 	}
 	s.log.Info("image ready", "name", rec.Name, "id", rec.ID, "digest", rec.Digest, "size", units.FormatSize(rec.SizeBytes))
-	s.emit(events.Action(rec.Source), rec)
+	s.emit(cmp.Or(action, events.Action(rec.Source)), rec)
 	return rec, nil
 }

@@ -99,6 +99,23 @@ type ImageImportQuery struct {
 	Source string `query:"source"`
 }
 
+// SaveImagesQuery is SaveImages's request.
+type SaveImagesQuery struct {
+	// Names are the images to save: names, references or id prefixes.
+	Names []string `query:"name"`
+	// Format is "oci" (an OCI image layout; the default) or "docker"
+	// (docker save's: the OCI layout with manifest.json and
+	// repositories beside it).
+	Format string `query:"format"`
+}
+
+// LoadImagesQuery is LoadImages's request; the archive is the body.
+type LoadImagesQuery struct {
+	// Source is the client's name for the archive (its file name, or
+	// "stdin"), for messages.
+	Source string `query:"source"`
+}
+
 // KernelUploadQuery is UploadKernel's request; the kernel file is the body.
 type KernelUploadQuery struct {
 	// Name is the catalog name; empty means the kernel release.

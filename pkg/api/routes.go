@@ -106,6 +106,18 @@ var (
 	GetImage = def[None, Image](http.MethodGet, "/v1/images/{name...}", KindJSON)
 	// RemoveImage deletes an image no VM uses.
 	RemoveImage = def[None, None](http.MethodDelete, "/v1/images/{name...}", KindJSON)
+	// TagImage records an image under a second name.
+	TagImage = def[TagImageRequest, Image](http.MethodPost, "/v1/images/tag", KindJSON)
+	// SaveImages answers an archive of images, a tar stream: an OCI image
+	// layout, or what docker save writes. A failure once the stream has
+	// begun cuts the connection, so a client never takes a partial
+	// archive for a whole one.
+	SaveImages = def[SaveImagesQuery, io.ReadCloser](http.MethodPost, "/v1/images/save", KindText)
+	// LoadImages records every image of an uploaded archive (an OCI
+	// image layout or a docker save tar), or none of them.
+	LoadImages = def[LoadImagesQuery, []Image](http.MethodPost, "/v1/images/load", KindUpload)
+	// PushImage sends an image to a registry, reporting each layer.
+	PushImage = def[PushImageRequest, PushResult](http.MethodPost, "/v1/images/push", KindEvents)
 )
 
 // Kernels; {name} is a catalog name.

@@ -46,6 +46,31 @@ func (c *Client) RemoveImage(ctx context.Context, name string) error {
 	return err
 }
 
+// TagImage records image src under a second name, NAME[:TAG], sharing its
+// files.
+func (c *Client) TagImage(ctx context.Context, src, name string) (api.Image, error) {
+	return api.Do(ctx, c.api, api.TagImage, api.TagImageRequest{Source: src, Name: name})
+}
+
+// SaveImages returns an archive of the named images as a tar stream (q.Format
+// "oci" or "docker"); the caller reads it to the end and closes it. A
+// stream that ends early is an error of the read, never a short archive.
+func (c *Client) SaveImages(ctx context.Context, q api.SaveImagesQuery) (io.ReadCloser, error) {
+	return api.Open(ctx, c.api, api.SaveImages, q)
+}
+
+// LoadImages records every image of the archive read from body (an OCI
+// image layout or a docker save tar), or none of them.
+func (c *Client) LoadImages(ctx context.Context, q api.LoadImagesQuery, body io.Reader, w api.Watch) ([]api.Image, error) {
+	return api.Upload(ctx, c.api, api.LoadImages, q, body, w)
+}
+
+// PushImage sends an image to a registry (credentials from the docker
+// config file), reporting each layer's upload to w.
+func (c *Client) PushImage(ctx context.Context, req api.PushImageRequest, w api.Watch) (api.PushResult, error) {
+	return api.Stream(ctx, c.api, api.PushImage, req, w)
+}
+
 // ImportKernel imports a kernel from a path on the daemon's host.
 func (c *Client) ImportKernel(ctx context.Context, req api.KernelImportRequest, w api.Watch) (api.Kernel, error) {
 	return api.Stream(ctx, c.api, api.ImportKernel, req, w)

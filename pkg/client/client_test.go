@@ -108,6 +108,22 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 		func() error { _, err := c.ListImages(ctx); return err },
 		func() error { _, err := c.GetImage(ctx, "busybox"); return err },
 		func() error { return c.RemoveImage(ctx, "busybox") },
+		func() error { _, err := c.TagImage(ctx, "busybox", "mine:1"); return err },
+		func() error {
+			rc, err := c.SaveImages(ctx, api.SaveImagesQuery{Names: []string{"busybox"}})
+			if err == nil {
+				_ = rc.Close()
+			}
+			return err
+		},
+		func() error {
+			_, err := c.LoadImages(ctx, api.LoadImagesQuery{}, strings.NewReader("tar"), api.Watch{})
+			return err
+		},
+		func() error {
+			_, err := c.PushImage(ctx, api.PushImageRequest{Name: "busybox"}, api.Watch{})
+			return err
+		},
 		func() error {
 			_, err := c.ImportKernel(ctx, api.KernelImportRequest{Path: "/k"}, api.Watch{})
 			return err

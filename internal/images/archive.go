@@ -1,0 +1,182 @@
+package images
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/bangerdev/banger/internal/fsutil"
+	"github.com/bangerdev/banger/internal/imagearchive"
+	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/pkg/progress"
+)
+
+// Save resolves refs (see Find) to the images an archive of them holds,
+// each under its canonical name, after checking every layer is in the
+// blob cache: what can fail before the archive's first byte fails here.
+// imagearchive.Write writes them.
+func (s *Service) Save(refs []string) ([]imagearchive.Entry, error) {
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("save: name at least one image")
+	}
+	cache, err := s.blobCache()
+	if err != nil {
+		return nil, err
+	}
+	var out []imagearchive.Entry
+	for _, ref := range refs {
+		img, err := s.Find(ref)
+		if err != nil {
+			return nil, fmt.Errorf("save: %w", err)
+		}
+		oci, err := s.OCI(img.ID)
+		if err != nil {
+			return nil, fmt.Errorf("save: %w", err)
+		}
+		m, err := oci.Manifest()
+		if err != nil {
+			return nil, fmt.Errorf("save %s: %w", imagepull.FamiliarName(img.Name), err)
+		}
+		for _, l := range m.Layers {
+			if !cache.Has(l.Digest.String(), l.Size) {
+				return nil, fmt.Errorf("save %s: layer %s is missing from the blob cache; pull the image again (banger image pull %s)", imagepull.FamiliarName(img.Name), l.Digest, imagepull.FamiliarName(img.Name))
+			}
+		}
+		out = append(out, imagearchive.Entry{Name: img.Name, Image: oci})
+	}
+	return out, nil
+}
+
+// LoadOptions tune Load.
+type LoadOptions struct {
+	// Source names the archive in errors: the client's file name.
+	Source string
+}
+
+// Load records every image of the archive read from r: an OCI image
+// layout or a docker save tar, each image under the name the archive
+// gives it. The archive is spooled to scratch space, read as data (never
+// unpacked), and every image's layers are put in the blob cache — each
+// checked against its digest — before any is recorded, so a hostile or
+// broken archive records nothing (the blobs this load added are evicted
+// again). A name given twice to one image is recorded once and tagged.
+func (s *Service) Load(ctx context.Context, r io.Reader, opts LoadOptions, sink progress.Sink) ([]Image, error) {
+	source := opts.Source
+	if source == "" {
+		source = "the archive"
+	}
+	spool, err := os.CreateTemp(s.layout.Tmp(), scratchPrefix+"load-")
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", source, err)
+	}
+	defer func() { _ = spool.Close(); _ = os.Remove(spool.Name()) }()
+	size, err := io.Copy(spool, r)
+	if err != nil {
+		return nil, fsutil.NoSpace(fmt.Errorf("load %s: receive: %w", source, err), s.layout.Tmp())
+	}
+	archive, err := imagearchive.Open(spool, size, source, int64(s.cfg.MaxLayerBytes))
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	entries, err := archive.Images(s.cfg.Platform)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	if err := s.prefetch(ctx, entries, sink); err != nil {
+		return nil, fmt.Errorf("load %s: %w", source, err)
+	}
+	var out, made []Image
+	byDigest := map[string]Image{}
+	for _, e := range entries {
+		img, created, err := s.loadOne(ctx, e, byDigest, sink)
+		if err != nil {
+			// Take back the records this load made; an image it found up
+			// to date was there before and stays. (A name it replaced does
+			// not get its old image back: that one is gone.)
+			for _, done := range made {
+				_ = s.Remove(done.ID)
+			}
+			return nil, fmt.Errorf("load %s: %w", source, err)
+		}
+		if created {
+			made = append(made, img)
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+// loadOne records one entry of an archive: stored, or tagged when an
+// earlier entry was the same image. created says the record is new (not
+// an image found up to date).
+func (s *Service) loadOne(ctx context.Context, e imagearchive.Entry, byDigest map[string]Image, sink progress.Sink) (Image, bool, error) {
+	d, err := e.Image.Digest()
+	if err != nil {
+		return Image{}, false, err
+	}
+	var before string
+	if name, err := imagepull.NormalizeTag(e.Name); err == nil {
+		if old, err := s.Find(name); err == nil {
+			before = old.ID
+		}
+	}
+	var img Image
+	if first, ok := byDigest[d.String()]; ok {
+		img, err = s.Tag(ctx, first.ID, e.Name)
+	} else {
+		img, err = s.Store(ctx, e.Name, e.Image, StoreOptions{Source: "load"}, sink)
+	}
+	if err != nil {
+		return Image{}, false, err
+	}
+	byDigest[d.String()] = img
+	return img, img.ID != before, nil
+}
+
+// prefetch checks every entry as Store will (names, platform, layer media
+// types) and puts every layer in the blob cache; on failure it evicts the
+// blobs it added.
+func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, sink progress.Sink) error {
+	cache, err := s.blobCache()
+	if err != nil {
+		return err
+	}
+	var added []string
+	var errs []error
+	for _, e := range entries {
+		name, err := imagepull.NormalizeTag(e.Name)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if old, err := s.Find(name); err == nil {
+			if err := s.checkUnused(old); err != nil {
+				errs = append(errs, err)
+				break
+			}
+		}
+		remote, err := imagepull.FromImage(name, e.Image, s.cfg.Platform)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("image %s: %w", imagepull.FamiliarName(name), err))
+			break
+		}
+		for _, l := range remote.Layers {
+			if !cache.Has(l.Digest.String(), l.Size) {
+				added = append(added, l.Digest.String())
+			}
+		}
+		if err := remote.Fetch(ctx, cache, sink.Progress); err != nil {
+			errs = append(errs, fmt.Errorf("image %s: %w", imagepull.FamiliarName(name), err))
+			break
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, d := range added {
+			_ = cache.Evict(d)
+		}
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package images
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bangerdev/banger/pkg/errdefs"
+	"github.com/bangerdev/banger/pkg/progress"
+)
+
+// authRegistry serves a registry on loopback that wants basic auth
+// user:secret, and returns its host.
+func authRegistry(t *testing.T) string {
+	t.Helper()
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "user" || p != "secret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return l.Addr().String()
+}
+
+// Push takes credentials from the docker config file, as pull does;
+// without them the registry's refusal says to log in.
+func TestPushWithDockerConfigCredentials(t *testing.T) {
+	requireE2fsprogs(t)
+	f := newFixture(t)
+	if _, err := f.Store(t.Context(), "app:1", smallImage(t), StoreOptions{}, progress.Quiet{}); err != nil {
+		t.Fatal(err)
+	}
+	host := authRegistry(t)
+	target := host + "/team/app:1"
+
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	_, err := f.Push(t.Context(), "app:1", target, progress.Quiet{})
+	if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "docker login "+host) || !strings.Contains(err.Error(), "push app:1 to "+target) {
+		t.Fatalf("push without credentials = %v, want a refusal saying docker login %s", err, host)
+	}
+
+	dir := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("user:secret"))
+	writeFile(t, filepath.Join(dir, "config.json"), fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, host, auth))
+	t.Setenv("DOCKER_CONFIG", dir)
+	res, err := f.Push(t.Context(), "app:1", target, progress.Quiet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := f.Find("app:1")
+	if res.Digest != img.Digest || res.Uploaded != 1 {
+		t.Fatalf("push %+v, want %s with its layer uploaded", res, img.Digest)
+	}
+	if _, err := remote.Head(mustRef(t, host+"/team/app@"+img.Digest), remote.WithAuth(&authn.Basic{Username: "user", Password: "secret"})); err != nil {
+		t.Fatalf("the registry does not have the pushed manifest: %v", err)
+	}
+}
