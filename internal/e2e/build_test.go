@@ -24,6 +24,13 @@ import (
 // Dockerfile's FROM needs an image with layers, not an import.
 func buildBase(t *testing.T) string {
 	t.Helper()
+	ref, _ := buildRegistry(t)
+	return ref
+}
+
+// buildRegistry is buildBase that also answers the registry.
+func buildRegistry(t *testing.T) (string, *rt.Registry) {
+	t.Helper()
 	img, err := mutate.AppendLayers(empty.Image, busyboxLayer(t))
 	if err != nil {
 		t.Fatal(err)
@@ -35,8 +42,9 @@ func buildBase(t *testing.T) string {
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := rt.Start(t).Push(t, "build/busybox:1", img)
-	return ref
+	reg := rt.Start(t)
+	ref, _ := reg.Push(t, "build/busybox:1", img)
+	return ref, reg
 }
 
 // writeTree writes files (path -> content; "->target" a symlink) under dir.
@@ -84,7 +92,7 @@ CMD ["cat built.txt artifact.txt; id -u; echo $APP_HOME $GREETING_ENV; pwd; stat
 // and reads it back as an OCI image.
 func TestImageBuild(t *testing.T) {
 	f := env(t)
-	base := buildBase(t)
+	base, reg := buildRegistry(t)
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{
 		"Dockerfile":     fmt.Sprintf(buildDockerfile, base),
@@ -122,6 +130,20 @@ func TestImageBuild(t *testing.T) {
 		t.Errorf("config: %s", cfg)
 	}
 	validateBuilt(t, f, tag, res.Image.Digest)
+
+	// Round trip: pushed, pulled fresh under another name, the same run.
+	pushed := reg.Ref("build/pushed:1")
+	t.Cleanup(func() { f.cli(nil, "image", "rm", pushed) })
+	f.must(t, "image", "push", tag, pushed)
+	if _, errOut, code := f.cli(nil, "image", "pull", pushed); code != 0 {
+		t.Fatalf("pull %s: exit %d\n%s", pushed, code, errOut)
+	}
+	if d := strings.TrimSpace(f.must(t, "image", "inspect", pushed, "--format", "{{.Digest}}")); d != res.Image.Digest {
+		t.Errorf("pulled digest %s, built %s", d, res.Image.Digest)
+	}
+	if again := f.must(t, "run", "--rm", pushed); again != want {
+		t.Errorf("run of the pushed and pulled image:\n%s", again)
+	}
 
 	// No change: every step is a cache hit and nothing boots.
 	out, errOut, code = f.cli(nil, "image", "build", "-t", tag, "--build-arg", "GREETING=bonjour", dir, "--format", "json")
