@@ -11,6 +11,7 @@
 #   make bench-image  banger's image pipeline vs tar -x + mkfs.ext4 -d
 #   make bench-kernel banger kernel import of a .deb vs dpkg-deb + lz4 + cpio by hand
 #   make bench-boot   banger run --rm --cold IMG -- true vs a bare QEMU boot of the same guest
+#   make bench-build  a 5-step Dockerfile cold and cached; a RUN step vs banger run --rm of its command
 #   make bench-start  the same restored from a boot snapshot vs --cold vs bare QEMU, and 5 VMs' memory
 #   make bench-fork   a running VM forked 10 times: time to exec vs a new VM, frozen time, memory
 #   make bench-stop   banger stop of a VM whose main exits on SIGTERM vs banger kill
@@ -34,7 +35,7 @@ GOLANGCI_VERSION := v2.15.0
 TESTFLAGS   ?= -race -timeout 40m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: all build deps install uninstall test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-start bench-stop bench-fork bench-volume bench-exec bench-layerdiff bench-containerd bench-cri qemu-boot-repeat crash-matrix soak clean FORCE
+.PHONY: all build deps install uninstall test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-build bench-start bench-stop bench-fork bench-volume bench-exec bench-layerdiff bench-containerd bench-cri qemu-boot-repeat crash-matrix soak clean FORCE
 
 all: build
 
@@ -101,6 +102,11 @@ bench-kernel: deps build
 # BANGER=path times another build (as bench-stop and bench-volume do).
 bench-boot: deps build
 	scripts/bench-boot.sh
+
+# bench-build builds a 5-step Dockerfile (three RUNs) on busybox cold and
+# cached and times a RUN step against banger run --rm of its command.
+bench-build: deps build
+	scripts/bench-build.sh
 
 # bench-start times banger run --rm restored from its boot snapshot against
 # --cold and a bare QEMU boot, and the memory of 5 VMs each way.

@@ -37,7 +37,7 @@ docker.io/library/debian:bookworm.`,
   banger image inspect debian:bookworm --format json
   banger image rm mybox:1`,
 	}
-	cmd.AddCommand(newImagePullCmd(app), newImageImportCmd(app), newImageLsCmd(app), newImageInspectCmd(app), newImageRmCmd(app),
+	cmd.AddCommand(newImagePullCmd(app), newImageBuildCmd(app), newImageImportCmd(app), newImageLsCmd(app), newImageInspectCmd(app), newImageRmCmd(app),
 		newImageTagCmd(app), newImageSaveCmd(app), newImageLoadCmd(app), newImagePushCmd(app))
 	return cmd
 }

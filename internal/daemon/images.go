@@ -3,8 +3,10 @@ package daemon
 import (
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/bangerdev/banger/internal/imagearchive"
+	"github.com/bangerdev/banger/internal/imagebuild"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/pkg/api"
 	"github.com/bangerdev/banger/pkg/errdefs"
@@ -25,8 +27,11 @@ func (d *Daemon) registerImageRoutes(rt *api.Router) {
 	})
 	api.Handle(rt, api.ListImages, func(*http.Request, api.None) ([]api.Image, error) {
 		imgs, err := d.images.List()
+		// A build's cache entries are its own; image ls shows the user's.
+		imgs = slices.DeleteFunc(imgs, func(img images.Image) bool { return imagebuild.IsCache(img.Name) })
 		return wireList(imgs, wireImage), err
 	})
+	d.registerBuildRoute(rt)
 	api.Handle(rt, api.GetImage, func(r *http.Request, _ api.None) (api.Image, error) {
 		return wireImageOf(d.images.Find(r.PathValue("name")))
 	})

@@ -37,6 +37,8 @@ var queryCases = []struct {
 	{GCQuery{DryRun: true}, "dry_run=1"},
 	{ImageImportQuery{Name: "mybox:1"}, "name=mybox%3A1"},
 	{ImageImportQuery{Name: "ghcr.io/a b&c", Size: 4 << 30}, "name=ghcr.io%2Fa+b%26c&size=4294967296"},
+	{BuildImageQuery{Tag: "app:1"}, "tag=app%3A1"},
+	{BuildImageQuery{Tag: "a", BuildArgs: []string{"V=1 2", "X"}, Target: "build", NoCache: true}, "build_arg=V%3D1+2&build_arg=X&no_cache=1&tag=a&target=build"},
 	{SaveImagesQuery{Names: []string{"a:1", "ghcr.io/b/c"}, Format: "docker"}, "format=docker&name=a%3A1&name=ghcr.io%2Fb%2Fc"},
 	{SaveImagesQuery{}, ""},
 	{LoadImagesQuery{Source: "images.tar"}, "source=images.tar"},

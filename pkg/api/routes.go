@@ -96,6 +96,10 @@ var (
 	PullImage = def[PullRequest, Image](http.MethodPost, "/v1/images/pull", KindEvents)
 	// ImportImage converts an uploaded root file system tarball.
 	ImportImage = def[ImageImportQuery, Image](http.MethodPost, "/v1/images/import", KindUpload)
+	// BuildImage builds an image from a Dockerfile and its context (the
+	// body, see BuildImageQuery), streaming each step's progress and a
+	// RUN's output as messages.
+	BuildImage = def[BuildImageQuery, BuildResult](http.MethodPost, "/v1/images/build", KindUpload)
 	// ListImages lists the image catalog.
 	ListImages = def[None, []Image](http.MethodGet, "/v1/images", KindJSON)
 	// GetImage answers one image.

@@ -17,6 +17,13 @@ func (c *Client) PullImage(ctx context.Context, req api.PullRequest, w api.Watch
 	return api.Stream(ctx, c.api, api.PullImage, req, w)
 }
 
+// BuildImage builds an image from body, a build upload (the Dockerfile
+// and the context, as internal/buildctx.Pack writes it); the steps'
+// progress lines and RUN output go to w.Message.
+func (c *Client) BuildImage(ctx context.Context, q api.BuildImageQuery, body io.Reader, w api.Watch) (api.BuildResult, error) {
+	return api.Upload(ctx, c.api, api.BuildImage, q, body, w)
+}
+
 // ImportImage converts a root file system tarball read from body.
 func (c *Client) ImportImage(ctx context.Context, q api.ImageImportQuery, body io.Reader, w api.Watch) (api.Image, error) {
 	return api.Upload(ctx, c.api, api.ImportImage, q, body, w)

@@ -105,6 +105,10 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 			_, err := c.ImportImage(ctx, api.ImageImportQuery{Name: "x"}, strings.NewReader("tar"), api.Watch{})
 			return err
 		},
+		func() error {
+			_, err := c.BuildImage(ctx, api.BuildImageQuery{Tag: "x"}, strings.NewReader("tar"), api.Watch{})
+			return err
+		},
 		func() error { _, err := c.ListImages(ctx); return err },
 		func() error { _, err := c.GetImage(ctx, "busybox"); return err },
 		func() error { return c.RemoveImage(ctx, "busybox") },

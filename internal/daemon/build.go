@@ -1,0 +1,218 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/bangerdev/banger/internal/buildctx"
+	"github.com/bangerdev/banger/internal/imagebuild"
+	"github.com/bangerdev/banger/internal/images"
+	"github.com/bangerdev/banger/internal/layerdiff"
+	"github.com/bangerdev/banger/internal/vmlogs"
+	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/errdefs"
+	"github.com/bangerdev/banger/pkg/progress"
+)
+
+// registerBuildRoute adds image build to rt: the body is the build
+// upload, read into a scratch directory the build removes.
+func (d *Daemon) registerBuildRoute(rt *api.Router) {
+	api.HandleStream(rt, api.BuildImage, func(r *http.Request, q api.BuildImageQuery, ew *api.EventWriter) (api.BuildResult, error) {
+		return d.build(r.Context(), q, r.Body, ew)
+	})
+}
+
+func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, body io.Reader, sink progress.Sink) (api.BuildResult, error) {
+	if q.Tag == "" {
+		return api.BuildResult{}, fmt.Errorf("%w: build needs ?tag=NAME[:TAG]", errdefs.ErrInvalid)
+	}
+	args := map[string]string{}
+	for _, a := range q.BuildArgs {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return api.BuildResult{}, fmt.Errorf("%w: build arg %q: want KEY=VALUE", errdefs.ErrInvalid, a)
+		}
+		args[k] = v
+	}
+	scratch, err := os.MkdirTemp(d.layout.Tmp(), buildScratch)
+	if err != nil {
+		return api.BuildResult{}, fmt.Errorf("build %s: %w", q.Tag, err)
+	}
+	defer func() { _ = os.RemoveAll(scratch) }()
+	ctxDir := filepath.Join(scratch, "context")
+	cacheDir := filepath.Join(d.layout.Cache, "build")
+	for _, dir := range []string{ctxDir, cacheDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return api.BuildResult{}, fmt.Errorf("build %s: %w", q.Tag, err)
+		}
+	}
+	up, err := buildctx.Receive(body, ctxDir, 0)
+	if err != nil {
+		return api.BuildResult{}, fmt.Errorf("build %s: %w", q.Tag, err)
+	}
+	platform := d.cfg.Image.Platform
+	if platform == "" {
+		platform = "linux/" + runtime.GOARCH
+	}
+	b := &imagebuild.Builder{
+		Images: buildImages{d.images},
+		VMs:    buildVMs{vms: d.vms, out: d.outputs},
+		Diff: func(ctx context.Context, lower, upper string, w io.Writer) error {
+			_, err := layerdiff.Diff(ctx, lower, upper, w, layerdiff.Options{TmpDir: scratch})
+			return err
+		},
+	}
+	res, err := b.Build(ctx, up, imagebuild.Options{
+		Tag: q.Tag, BuildArgs: args, Target: q.Target, NoCache: q.NoCache, Platform: platform,
+		ScratchDir: scratch, CacheDir: cacheDir, MaxContextBytes: int64(d.cfg.Image.MaxLayerBytes),
+	}, sink)
+	if err != nil {
+		return api.BuildResult{}, fmt.Errorf("build %s: %w", q.Tag, err)
+	}
+	img, err := d.images.Find(res.Name)
+	if err != nil {
+		return api.BuildResult{}, err
+	}
+	out := api.BuildResult{Image: wireImage(img), Seconds: res.Seconds}
+	for _, s := range res.Steps {
+		out.Steps = append(out.Steps, api.BuildStep{Stage: s.Stage, Step: s.Step, Instruction: s.Instruction, Cached: s.Cached, Seconds: s.Seconds})
+	}
+	return out, nil
+}
+
+// buildLabel marks the VMs a build's RUN steps make.
+const buildLabel = "banger.build"
+
+// reconcileBuilds removes what builds a previous daemon was running
+// left: their RUN steps' VMs and their scratch directories (a build does
+// not survive its daemon: the client's stream is gone).
+func (d *Daemon) reconcileBuilds(ctx context.Context) {
+	left, err := d.vms.List(true, buildLabel)
+	if err != nil {
+		d.log.Warn("list the VMs of interrupted builds", "error", err)
+	}
+	for _, vm := range left {
+		if err := d.vms.Remove(ctx, vm.ID, true); err != nil {
+			d.log.Warn("remove the VM of an interrupted build", "vm", vm.Name, "error", err)
+		}
+	}
+	dirs, _ := filepath.Glob(filepath.Join(d.layout.Tmp(), buildScratch+"*"))
+	for _, dir := range dirs {
+		_ = os.RemoveAll(dir)
+	}
+	if len(left)+len(dirs) > 0 {
+		d.log.Info("removed what interrupted builds left", "vms", len(left), "dirs", len(dirs))
+	}
+}
+
+// buildScratch names a build's scratch directory in the layout's Tmp.
+const buildScratch = "build-"
+
+// buildImages is the image catalog as a build uses it.
+type buildImages struct{ s *images.Service }
+
+func stored(img images.Image) imagebuild.Stored {
+	return imagebuild.Stored{Name: img.Name, ID: img.ID, Digest: img.Digest, Rootfs: img.Rootfs}
+}
+
+// Base finds ref in the catalog, pulling it when it is not there.
+func (b buildImages) Base(ctx context.Context, ref string, sink progress.Sink) (v1.Image, imagebuild.Stored, error) {
+	rec, err := b.s.Find(ref)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		rec, err = b.s.Pull(ctx, ref, images.PullOptions{}, sink)
+	}
+	if err != nil {
+		return nil, imagebuild.Stored{}, err
+	}
+	img, err := b.s.OCI(rec.Name)
+	if err != nil {
+		return nil, imagebuild.Stored{}, err
+	}
+	return img, stored(rec), nil
+}
+
+func (b buildImages) Find(name string) (imagebuild.Stored, error) {
+	rec, err := b.s.Find(name)
+	return stored(rec), err
+}
+
+func (b buildImages) OCI(name string) (v1.Image, error) { return b.s.OCI(name) }
+
+func (b buildImages) Store(ctx context.Context, name string, img v1.Image, sink progress.Sink) (imagebuild.Stored, error) {
+	rec, err := b.s.Store(ctx, name, img, images.StoreOptions{Source: "build"}, sink)
+	return stored(rec), err
+}
+
+// buildVMs runs a build's RUN steps as VMs whose main process is the
+// step's command.
+type buildVMs struct {
+	vms *vms.Service
+	out *vmlogs.Service
+}
+
+func (b buildVMs) Create(ctx context.Context, spec imagebuild.RunSpec) (string, error) {
+	id := make([]byte, 4)
+	_, _ = rand.Read(id)
+	vm, err := b.vms.Create(ctx, "build-"+hex.EncodeToString(id), vms.Spec{
+		Image: spec.Image, Entrypoint: spec.Argv[:1], Cmd: spec.Argv[1:], Env: spec.Env,
+		WorkingDir: spec.WorkingDir, User: spec.User, Detach: true,
+		// A build's cache image boots once: saving a boot snapshot of it
+		// (its guest's memory) would cost time and disk for nothing. A
+		// base image may be restored from one, and saved into one.
+		Cold:   imagebuild.IsCache(spec.Image),
+		Labels: map[string]string{buildLabel: "run"},
+	})
+	return vm.ID, err
+}
+
+// Run starts the VM with a subscription to its output made first (as
+// `banger run` attaches before the start), copies the output to out
+// until the run ends, and answers the recorded exit status.
+func (b buildVMs) Run(ctx context.Context, id string, out io.Writer) (int, error) {
+	_, sub, err := b.out.Subscribe(id, vmlogs.SubOptions{Follow: true, Next: true})
+	if err != nil {
+		return 0, err
+	}
+	if sub != nil {
+		defer sub.Close()
+	}
+	if _, err := b.vms.Start(ctx, id); err != nil {
+		return 0, err
+	}
+	for sub != nil {
+		ev, err := sub.Next(ctx)
+		if err != nil || ev.Exit != nil {
+			break
+		}
+		_, _ = out.Write(ev.Entry.Data)
+	}
+	vm, err := b.vms.Wait(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if vm.ExitCode == nil {
+		return 0, fmt.Errorf("vm %s ended without an exit status; its console says why: banger logs --console %s", vm.Name, vm.Name)
+	}
+	return *vm.ExitCode, nil
+}
+
+func (b buildVMs) DiskCopy(ctx context.Context, id, dst string) error {
+	_, err := b.vms.DiskCopy(ctx, id, dst)
+	return err
+}
+
+func (b buildVMs) Remove(ctx context.Context, id string) error {
+	return b.vms.Remove(ctx, id, true)
+}
