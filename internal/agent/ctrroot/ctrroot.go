@@ -144,7 +144,10 @@ func Make(s Spec, sys System) error {
 	if sys.Exists(Base(s.ID)) {
 		return fmt.Errorf("container %s: %w: %w", s.ID, ErrExists, errdefs.ErrConflict)
 	}
-	if !sys.Exists(s.Lower) {
+	// Through "/.": a lower that is a submount virtio-fs announced is
+	// mounted (automount) only when a lookup walks into it, and the
+	// overlay's own lookup of lowerdir does not, failing with EINVAL.
+	if !sys.Exists(s.Lower + "/.") {
 		return fmt.Errorf("container %s: image tree %s: %w", s.ID, s.Lower, errdefs.ErrNotFound)
 	}
 	for _, st := range Plan(s) {

@@ -3,6 +3,7 @@ package ctrroot
 import (
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func newFake(paths ...string) *fakeSystem {
 	return f
 }
 
-func (f *fakeSystem) Exists(p string) bool { return f.exists[p] }
+func (f *fakeSystem) Exists(p string) bool { return f.exists[path.Clean(p)] }
 func (f *fakeSystem) MkdirAll(p string) error {
 	f.calls, f.exists[p] = append(f.calls, "mkdir "+p), true
 	return nil
