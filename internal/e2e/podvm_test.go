@@ -34,12 +34,13 @@ func podImage(t *testing.T, name string) string {
 	return img
 }
 
-// The guest half of a pod VM, by hand (the daemon and the shim do not
-// drive it yet): one VM whose shared directory is a shared mount, two
-// container images loop-mounted under it after the boot, two containers
-// made by the agent over them. Each container sees its own image and
-// user, they reach each other over localhost (one VM, one network), and
-// removing them, the VM and the share leaves no mount and no loop device.
+// A pod VM, its containers' images mounted by hand (no API does it yet):
+// one VM with a pod share (`--mount type=pod`, a shared mount the daemon
+// makes and records), two container images loop-mounted under it after
+// the boot, two containers made by the agent over them. Each container
+// sees its own image and user, they reach each other over localhost (one
+// VM, one network), and rm leaves no mount and no loop device, the images
+// still mounted under the share included.
 func TestPodVMContainersShareOneVM(t *testing.T) {
 	f := env(t)
 	if _, err := volumes.FindVirtiofsd(f.cfg.QEMU.Virtiofsd); err != nil {
@@ -47,18 +48,14 @@ func TestPodVMContainersShareOneVM(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	share := filepath.Join(f.root, "podvm-share")
-	if err := os.MkdirAll(share, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := volumes.MakeShared(share); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = volumes.ReleaseShared(share); _ = os.RemoveAll(share) })
 	images := map[string]string{"ctr-a": podImage(t, "ctr-a"), "ctr-b": podImage(t, "ctr-b")}
 
-	id := strings.TrimSpace(f.must(t, "run", "-d", "--name", "podvm", "-v", share+":/pod", "busybox", "--", "sleep", "3600"))
+	id := strings.TrimSpace(f.must(t, "run", "-d", "--name", "podvm", "--mount", "type=pod,target=/pod", "busybox", "--", "sleep", "3600"))
 	t.Cleanup(func() { f.cli(nil, "rm", "-f", "podvm") })
+	share := filepath.Join(f.layout.VMRuntime(id), "pod")
+	if fi, err := os.Stat(share); err != nil || !fi.IsDir() || !strings.Contains(mountinfo(t), " "+share+" ") {
+		t.Fatalf("the pod share %s: %v; want a directory that is a mount point", share, err)
+	}
 	for name, img := range images {
 		target, err := volumes.PodImageDir(share, name)
 		if err != nil {
@@ -126,12 +123,15 @@ func TestPodVMContainersShareOneVM(t *testing.T) {
 		t.Errorf("the guest after removing both containers: exit %d, %v, %q; want no directory and no mount", code, err, left.String())
 	}
 	_ = s.Close()
+	// The images stay mounted: the pod share's release takes them.
 	f.must(t, "rm", "-f", "podvm")
-	for name, img := range images {
-		target, _ := volumes.PodImageDir(share, name)
-		if err := volumes.UnmountPodImage(target); err != nil {
-			t.Error(err)
-		}
+	if strings.Contains(mountinfo(t), share) {
+		t.Errorf("mounts left under %s after rm", share)
+	}
+	if _, err := os.Stat(share); !os.IsNotExist(err) {
+		t.Errorf("the pod share after rm: %v", err)
+	}
+	for _, img := range images {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			out, _ := exec.Command("losetup", "-j", img).Output()
@@ -145,10 +145,13 @@ func TestPodVMContainersShareOneVM(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	if err := volumes.ReleaseShared(share); err != nil {
-		t.Error(err)
+}
+
+func mountinfo(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), share) {
-		t.Errorf("mounts left under %s", share)
-	}
+	return string(b)
 }

@@ -75,6 +75,11 @@ type VolumeMount struct {
 	// is Created once it is whole.
 	Image      string `json:"image,omitempty"`
 	ImageState State  `json:"image_state,omitempty"`
+	// Pod is set while a pod share's directory PodDir is (being) made a
+	// shared mount; a stop unmounts it, with every container image
+	// mounted under it, and removes it.
+	Pod    State  `json:"pod,omitempty"`
+	PodDir string `json:"pod_dir,omitempty"`
 }
 
 // running reports whether the section holds anything a stop releases.
@@ -83,7 +88,7 @@ func (v *Volumes) running() bool {
 		return false
 	}
 	for _, m := range v.Mounts {
-		if m.Share != "" || m.Claim != "" {
+		if m.Share != "" || m.Claim != "" || m.Pod != "" {
 			return true
 		}
 	}

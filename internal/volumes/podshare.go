@@ -105,3 +105,25 @@ func detach(target string) error {
 	}
 	return err
 }
+
+// MakePod makes a pod share: dir (in the VM's runtime directory) made
+// and shared (MakeShared).
+func MakePod(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("pod share %s: %w", dir, err)
+	}
+	return MakeShared(dir)
+}
+
+// ReleasePod unmounts a pod share with every image still mounted under
+// it (one lazy unmount) and, only then, removes the directory. Absent is
+// not an error.
+func ReleasePod(dir string) error {
+	if err := ReleaseShared(dir); err != nil {
+		return fmt.Errorf("pod share %s: unmount: %w", dir, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("pod share %s: %w", dir, err)
+	}
+	return nil
+}

@@ -113,3 +113,19 @@ func TestPodImagePropagatesOnlyUnderASharedShare(t *testing.T) {
 		t.Errorf("loop devices left on %s: %s", img, out)
 	}
 }
+
+func TestPodMountFlag(t *testing.T) {
+	m, err := ParseMountFlag("type=pod,target=/run/pod/")
+	if err != nil || m != (Mount{Type: TypePod, Target: "/run/pod"}) || m.Flag() != "--mount type=pod,target=/run/pod" {
+		t.Fatalf("ParseMountFlag = %+v, %v", m, err)
+	}
+	for _, s := range []string{"type=pod,source=/x,target=/p", "type=pod,target=/p,readonly", "type=pod"} {
+		if _, err := ParseMountFlag(s); !errors.Is(err, errdefs.ErrInvalid) {
+			t.Errorf("ParseMountFlag(%q) = %v, want ErrInvalid", s, err)
+		}
+	}
+	two := []Mount{{Type: TypePod, Target: "/a"}, {Type: TypePod, Target: "/b"}}
+	if err := Check(two); !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "one pod share") {
+		t.Errorf("Check of two pod shares = %v", err)
+	}
+}

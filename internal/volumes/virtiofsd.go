@@ -202,6 +202,12 @@ func (Host) StopShare(id proc.Identity, socket, log string) error { return StopS
 // StopSharesOf is StopSharesOf.
 func (Host) StopSharesOf(vmID string) error { return StopSharesOf(vmID) }
 
+// MakePod makes a pod share (MakePod).
+func (Host) MakePod(dir string) error { return MakePod(dir) }
+
+// ReleasePod unmounts and removes a pod share (ReleasePod).
+func (Host) ReleasePod(dir string) error { return ReleasePod(dir) }
+
 // BuildImage is BuildImage.
 func (Host) BuildImage(ctx context.Context, dir, path string, size int64) (string, error) {
 	return BuildImage(ctx, dir, path, size)
