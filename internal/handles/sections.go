@@ -80,6 +80,19 @@ type VolumeMount struct {
 	// mounted under it, and removes it.
 	Pod    State  `json:"pod,omitempty"`
 	PodDir string `json:"pod_dir,omitempty"`
+	// Containers are the images mounted under the pod share, one per
+	// container of the pod, each recorded before it is mounted; the
+	// share's release unmounts them with it.
+	Containers []PodContainer `json:"containers,omitempty"`
+}
+
+// PodContainer is one container's image mounted under a pod share.
+type PodContainer struct {
+	ID    string `json:"id"`
+	Image string `json:"image"`
+	// Target is where the image is mounted (a directory of PodDir).
+	Target string `json:"target"`
+	State  State  `json:"state"`
 }
 
 // running reports whether the section holds anything a stop releases.

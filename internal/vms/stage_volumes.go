@@ -248,7 +248,7 @@ func (st volumesStage) Release(_ context.Context, rt *Runtime) error {
 					errs = append(errs, fmt.Errorf("pod share of %s: %w", e.Target, err))
 					continue
 				}
-				e.Pod, e.PodDir = "", ""
+				e.Pod, e.PodDir, e.Containers = "", "", nil
 			}
 			if e.Claim != "" && st.s.Volumes != nil {
 				if err := st.s.Volumes.Unclaim(e.Volume, rt.VM.ID); err != nil {

@@ -43,6 +43,11 @@ type Shares interface {
 	// not an error).
 	MakePod(dir string) error
 	ReleasePod(dir string) error
+	// MountPodImage mounts a container's ext4 image read-only at target
+	// under a pod share; UnmountPodImage unmounts it (lazily) and
+	// removes target (absent is not an error).
+	MountPodImage(vmID, image, target string) error
+	UnmountPodImage(target string) error
 }
 
 // VolumeUsers returns the VMs in tx whose spec mounts the named volume.
