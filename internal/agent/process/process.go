@@ -91,7 +91,7 @@ func Command(root string, spec Spec) (*exec.Cmd, users.User, error) {
 	}
 	// A missing working directory would fail execve's chdir with ENOENT,
 	// which StartCode reads as a missing program.
-	if fi, err := os.Stat(filepath.Join(root, dir)); err != nil || !fi.IsDir() {
+	if fi, err := StatIn(root, dir); err != nil || !fi.IsDir() {
 		return nil, u, &StartError{Code: ExitNotExecutable, Err: fmt.Errorf("working directory %q: not a directory in the guest", dir)}
 	}
 	path, err := LookPath(root, spec.Argv[0], Getenv(env, "PATH"), dir)
@@ -203,7 +203,7 @@ func LookPath(root, file, pathEnv, dir string) (string, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
-		if err := executable(filepath.Join(root, p)); err != nil {
+		if err := executable(root, p); err != nil {
 			return "", startErr(file, err)
 		}
 		return filepath.Join(root, p), nil
@@ -219,10 +219,10 @@ func LookPath(root, file, pathEnv, dir string) (string, error) {
 		if !filepath.IsAbs(d) {
 			d = filepath.Join(dir, d)
 		}
-		p := filepath.Join(root, d, file)
-		err := executable(p)
+		p := filepath.Join(d, file)
+		err := executable(root, p)
 		if err == nil {
-			return p, nil
+			return filepath.Join(root, p), nil
 		}
 		if firstErr == nil && !errors.Is(err, os.ErrNotExist) {
 			firstErr = err
@@ -234,8 +234,10 @@ func LookPath(root, file, pathEnv, dir string) (string, error) {
 	return "", &StartError{Code: ExitNotFound, Err: fmt.Errorf("%q: executable file not found in PATH=%s: %w", file, pathEnv, errdefs.ErrNotFound)}
 }
 
-func executable(p string) error {
-	fi, err := os.Stat(p)
+// executable checks p, a path inside root, as execve would after a
+// chroot to root.
+func executable(root, p string) error {
+	fi, err := StatIn(root, p)
 	if err != nil {
 		return err
 	}
