@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bangerdev/banger/internal/agent/ctrroot"
 	"github.com/bangerdev/banger/internal/agent/mainproc"
 	"github.com/bangerdev/banger/internal/agent/process"
 	"github.com/bangerdev/banger/internal/agent/proto"
@@ -57,6 +58,9 @@ type ServiceOptions struct {
 	// network; prev is the config the VM ran with. Nil refuses
 	// re-identifies (an agent that is not PID 1 cannot do this).
 	Reidentify func(prev, cfg bootcfg.Config, now time.Time) error
+	// Containers makes and removes the roots of a pod VM's containers
+	// (a container request; PID 1: ctrroot.Linux). Nil refuses them.
+	Containers ctrroot.System
 	Logf       func(format string, args ...any)
 }
 
@@ -120,6 +124,7 @@ func NewService(cfg bootcfg.Config, o ServiceOptions) (*Service, error) {
 		Info:       s.info,
 		Apply:      s.Apply,
 		Reidentify: s.Reidentify,
+		Container:  s.containerFunc(),
 		SFTPServer: o.SFTPServer,
 		Logf:       o.Logf,
 	})

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bangerdev/banger/internal/agent/ctrroot"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/bangerdev/banger/internal/agent/cgroup"
@@ -71,6 +73,7 @@ func stage2(console io.Writer) {
 	svc, err = NewService(cfg, ServiceOptions{
 		Console: console, Reaper: reaper, PID1: true,
 		Halt: halt, SFTPServer: selfSFTP(), Logf: logf,
+		Containers: ctrroot.Linux{},
 		MainCgroup: func() (*os.File, error) { return cgroup.Setup("/sys/fs/cgroup", "/proc/meminfo") },
 		Configure: func(own bootcfg.Config, now time.Time) error {
 			took, err := applyHeld(own, now)

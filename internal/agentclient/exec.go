@@ -25,6 +25,11 @@ type ExecRequest struct {
 	Env        []string
 	WorkingDir string
 	User       string
+	// Container, when set, runs the process chrooted in that container's
+	// root in a pod VM (made by Client.MakeContainer); the defaults are
+	// then not the main process's: give the container's env, working
+	// dir and user.
+	Container string
 	// Stdin is copied to the process; its EOF closes the process's stdin.
 	// Nil means empty stdin.
 	Stdin io.Reader
@@ -82,7 +87,7 @@ func (c *Client) Start(ctx context.Context, req ExecRequest) (*Process, error) {
 	if len(req.Argv) == 0 {
 		return nil, errors.New("agentclient: exec: empty argv")
 	}
-	payload := proto.Marshal(proto.ExecPayload{Argv: req.Argv, Env: req.Env, WorkingDir: req.WorkingDir, User: req.User})
+	payload := proto.Marshal(proto.ExecPayload{Argv: req.Argv, Env: req.Env, WorkingDir: req.WorkingDir, User: req.User, Container: req.Container})
 	return c.open(ctx, proto.RequestExec, payload, req)
 }
 

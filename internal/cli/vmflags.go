@@ -69,7 +69,7 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.stdio[0], "stdin-file", "", "feed the main process's stdin from this host file or FIFO (its end closes stdin)")
 	fl.StringVar(&f.stdio[1], "stdout-file", "", "also append the main process's stdout to this host file or FIFO (created when missing)")
 	fl.StringVar(&f.stdio[2], "stderr-file", "", "also append the main process's stderr to this host file or FIFO (created when missing)")
-	fl.StringArrayVar(&f.mounts, "mount", nil, "mount a volume: type=bind|volume|image,source=SRC,target=/GUEST/DIR[,readonly][,size=SIZE]; type=image copies a directory into an ext4 drive, on every VMM")
+	fl.StringArrayVar(&f.mounts, "mount", nil, "mount a volume: type=bind|volume|image,source=SRC,target=/GUEST/DIR[,readonly][,size=SIZE]; type=image copies a directory into an ext4 drive, on every VMM; type=pod,target=/GUEST/DIR shares a directory banger makes, where the images of a pod VM's containers are mounted")
 }
 
 // specOf is spec for the arguments of run and create (IMAGE [COMMAND...]);

@@ -68,6 +68,12 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 	api.Handle(rt, api.RenameVM, func(r *http.Request, req api.RenameVMRequest) (api.VM, error) {
 		return wireVM(d.vms.Rename(r.PathValue("ref"), req.Name))
 	})
+	api.Handle(rt, api.PutVMContainer, func(r *http.Request, req api.PutVMContainerRequest) (api.VM, error) {
+		return wireVM(d.vms.AddContainer(r.Context(), r.PathValue("ref"), r.PathValue("id"), req.Image))
+	})
+	api.Handle(rt, api.RemoveVMContainer, func(r *http.Request, _ api.None) (api.VM, error) {
+		return wireVM(d.vms.RemoveContainer(r.Context(), r.PathValue("ref"), r.PathValue("id")))
+	})
 	api.Handle(rt, api.SampleVMs, func(r *http.Request, req api.VMStatsRequest) ([]api.VMStats, error) {
 		return d.stats(r.Context(), req.VMs)
 	})

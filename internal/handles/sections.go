@@ -75,6 +75,24 @@ type VolumeMount struct {
 	// is Created once it is whole.
 	Image      string `json:"image,omitempty"`
 	ImageState State  `json:"image_state,omitempty"`
+	// Pod is set while a pod share's directory PodDir is (being) made a
+	// shared mount; a stop unmounts it, with every container image
+	// mounted under it, and removes it.
+	Pod    State  `json:"pod,omitempty"`
+	PodDir string `json:"pod_dir,omitempty"`
+	// Containers are the images mounted under the pod share, one per
+	// container of the pod, each recorded before it is mounted; the
+	// share's release unmounts them with it.
+	Containers []PodContainer `json:"containers,omitempty"`
+}
+
+// PodContainer is one container's image mounted under a pod share.
+type PodContainer struct {
+	ID    string `json:"id"`
+	Image string `json:"image"`
+	// Target is where the image is mounted (a directory of PodDir).
+	Target string `json:"target"`
+	State  State  `json:"state"`
 }
 
 // running reports whether the section holds anything a stop releases.
@@ -83,7 +101,7 @@ func (v *Volumes) running() bool {
 		return false
 	}
 	for _, m := range v.Mounts {
-		if m.Share != "" || m.Claim != "" {
+		if m.Share != "" || m.Claim != "" || m.Pod != "" {
 			return true
 		}
 	}

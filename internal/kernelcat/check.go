@@ -48,6 +48,10 @@ var needs = []need{
 	// a FUSE file system.
 	{option: "FUSE_FS", what: "FUSE, which virtio-fs is built on (-v /host:/guest)", module: "fuse", onDemand: bootcfg.ModulesVirtioFS},
 	{option: "VIRTIO_FS", what: "virtio-fs, shared host directories (-v /host:/guest)", module: "virtiofs", onDemand: bootcfg.ModulesVirtioFS},
+	// A pod VM's containers run on an overlay (a tmpfs upper) over
+	// their image's tree, which the host shares through virtio-fs: a VM
+	// that shares directories loads it too.
+	{option: "OVERLAY_FS", what: "overlayfs, the root of a container in a pod VM", module: "overlay", onDemand: bootcfg.ModulesVirtioFS},
 }
 
 // HasVirtioFS reports whether a kernel whose checks are these mounts

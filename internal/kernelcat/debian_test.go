@@ -77,10 +77,11 @@ func TestImportDebianCloudKernel(t *testing.T) {
 		t.Fatal("/init is not the agent binary, byte for byte, mode 0755")
 	}
 	// Exactly the needed modules and their closure; nothing built in.
-	// virtio-fs's are a group of their own, loaded after the others by
-	// the VMs that share directories.
+	// virtio-fs's (and overlayfs, for a pod VM's containers) are a group
+	// of their own, loaded after the others by the VMs that share
+	// directories.
 	group := c.Manifest.OnDemand[bootcfg.ModulesVirtioFS]
-	if !slices.Equal(k.InitrdOnDemand[bootcfg.ModulesVirtioFS], group) || len(group) != 2 || path.Base(group[0]) != "fuse.ko" || path.Base(group[1]) != "virtiofs.ko" {
+	if !slices.Equal(k.InitrdOnDemand[bootcfg.ModulesVirtioFS], group) || len(group) != 3 || path.Base(group[0]) != "fuse.ko" || path.Base(group[1]) != "virtiofs.ko" || path.Base(group[2]) != "overlay.ko" {
 		t.Fatalf("virtio-fs group %v (record %v)", group, k.InitrdOnDemand)
 	}
 	var names []string
@@ -94,7 +95,7 @@ func TestImportDebianCloudKernel(t *testing.T) {
 		pos[n] = i
 	}
 	slices.Sort(names)
-	wantSet := []string{"button", "evdev", "failover", "fuse", "net_failover", "virtio", "virtio_blk", "virtio_console", "virtio_mmio", "virtio_net",
+	wantSet := []string{"button", "evdev", "failover", "fuse", "net_failover", "overlay", "virtio", "virtio_blk", "virtio_console", "virtio_mmio", "virtio_net",
 		"virtio_pci", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_ring", "virtio_rng",
 		"virtiofs", "vmw_vsock_virtio_transport", "vmw_vsock_virtio_transport_common", "vsock"}
 	if !slices.Equal(names, wantSet) {

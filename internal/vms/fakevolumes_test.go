@@ -20,12 +20,15 @@ type fakeVolumes struct {
 	vols   map[string]volumes.Volume
 	claims map[string]string // volume -> vm id
 	shares map[string]volumes.Share
+	pods   map[string]bool // pod share directories made
+	// podImages are the images mounted under pod shares, by target.
+	podImages map[string]string
 	// failShare fails the nth share start (1-based; 0 never).
 	failShare, starts int
 }
 
 func newFakeVolumes(h *host) *fakeVolumes {
-	return &fakeVolumes{h: h, vols: map[string]volumes.Volume{}, claims: map[string]string{}, shares: map[string]volumes.Share{}}
+	return &fakeVolumes{h: h, vols: map[string]volumes.Volume{}, claims: map[string]string{}, shares: map[string]volumes.Share{}, pods: map[string]bool{}, podImages: map[string]string{}}
 }
 
 func (v *fakeVolumes) add(name, uuid string) { v.vols[name] = volumes.Volume{Name: name, UUID: uuid} }
@@ -154,4 +157,47 @@ func superblock(uuid string) []byte {
 	u, _ := hex.DecodeString(strings.ReplaceAll(uuid, "-", ""))
 	copy(b[1024+0x68:], u)
 	return b
+}
+
+func (v *fakeVolumes) MakePod(dir string) error {
+	if err := v.h.do("pod.make"); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil { // the share's virtiofsd wants it there
+		return err
+	}
+	v.h.mu.Lock()
+	defer v.h.mu.Unlock()
+	v.pods[dir] = true
+	return nil
+}
+
+func (v *fakeVolumes) ReleasePod(dir string) error {
+	if err := v.h.do("pod.release"); err != nil {
+		return err
+	}
+	v.h.mu.Lock()
+	defer v.h.mu.Unlock()
+	delete(v.pods, dir)
+	return nil
+}
+
+func (v *fakeVolumes) MountPodImage(_, image, target string) error {
+	if err := v.h.do("pod.image.mount"); err != nil {
+		return err
+	}
+	v.h.mu.Lock()
+	defer v.h.mu.Unlock()
+	v.podImages[target] = image
+	return nil
+}
+
+func (v *fakeVolumes) UnmountPodImage(target string) error {
+	if err := v.h.do("pod.image.unmount"); err != nil {
+		return err
+	}
+	v.h.mu.Lock()
+	defer v.h.mu.Unlock()
+	delete(v.podImages, target)
+	return nil
 }

@@ -79,6 +79,10 @@ type Agent interface {
 	// Reidentify gives an agent restored from a checkpoint of another VM
 	// this VM's identity and the host's clock; its processes go on.
 	Reidentify(ctx context.Context, cfg bootcfg.Config, now time.Time) error
+	// MakeContainer makes container id's root in a pod VM over lower
+	// (a guest path); RemoveContainer removes it (absent is fine).
+	MakeContainer(ctx context.Context, id, lower string) error
+	RemoveContainer(ctx context.Context, id string) error
 	Close() error
 	Wait() error
 }

@@ -83,6 +83,8 @@ func (st volumesStage) Acquire(ctx context.Context, rt *Runtime) error {
 			err = st.attach(rt, i, m)
 		case volumes.TypeImage:
 			err = st.copyDir(ctx, rt, i, m)
+		case volumes.TypePod:
+			err = st.pod(rt, i, m)
 		default:
 			err = fmt.Errorf("%w: unknown mount type %q", errdefs.ErrInvalid, m.Type)
 		}
@@ -119,6 +121,31 @@ func (st volumesStage) share(rt *Runtime, i int, m volumes.Mount) error {
 	rt.Mounts.Shares = append(rt.Mounts.Shares, vmm.SharedDir{Tag: tag, Socket: e.Socket, Desc: m.Flag()})
 	rt.Mounts.Guest = append(rt.Mounts.Guest, bootcfg.Mount{Type: bootcfg.MountVirtioFS, Source: tag, Target: m.Target, ReadOnly: m.ReadOnly})
 	return nil
+}
+
+// podDir is the VM's pod share: one per VM, in its runtime directory.
+func (st volumesStage) podDir(id string) string {
+	return filepath.Join(st.s.Layout.VMRuntime(id), "pod")
+}
+
+// pod makes the VM's pod share, recorded first: its directory, a shared
+// mount (so the images mounted under it later reach virtiofsd's
+// namespace), then shared with the guest as a directory is.
+func (st volumesStage) pod(rt *Runtime, i int, m volumes.Mount) error {
+	rec, e := rt.Record, &rt.Record.Volumes.Mounts[i]
+	dir := st.podDir(rt.VM.ID)
+	e.Pod, e.PodDir = handles.Creating, dir
+	if err := rec.Save(); err != nil {
+		return err
+	}
+	if err := st.s.Shares.MakePod(dir); err != nil {
+		return fmt.Errorf("%s: %w", m.Flag(), err)
+	}
+	e.Pod = handles.Created
+	if err := rec.Save(); err != nil {
+		return err
+	}
+	return st.share(rt, i, volumes.Mount{Type: volumes.TypeBind, Source: dir, Target: m.Target})
 }
 
 // attach holds a named volume for the VM, recorded first, and attaches
@@ -216,6 +243,13 @@ func (st volumesStage) Release(_ context.Context, rt *Runtime) error {
 				}
 				e.Share, e.Socket, e.Log, e.Process = "", "", "", proc.Identity{}
 			}
+			if e.Pod != "" { // after its virtiofsd, which holds it
+				if err := st.s.Shares.ReleasePod(e.PodDir); err != nil {
+					errs = append(errs, fmt.Errorf("pod share of %s: %w", e.Target, err))
+					continue
+				}
+				e.Pod, e.PodDir, e.Containers = "", "", nil
+			}
 			if e.Claim != "" && st.s.Volumes != nil {
 				if err := st.s.Volumes.Unclaim(e.Volume, rt.VM.ID); err != nil {
 					errs = append(errs, fmt.Errorf("volume %s: %w", e.Volume, err))
@@ -224,7 +258,9 @@ func (st volumesStage) Release(_ context.Context, rt *Runtime) error {
 				e.Claim, e.Volume = "", ""
 			}
 		}
-		if !slices.ContainsFunc(sec.Mounts, func(e handles.VolumeMount) bool { return e.Image != "" || e.Share != "" || e.Claim != "" }) {
+		if !slices.ContainsFunc(sec.Mounts, func(e handles.VolumeMount) bool {
+			return e.Image != "" || e.Share != "" || e.Claim != "" || e.Pod != ""
+		}) {
 			rec.Volumes = nil
 		}
 	}
@@ -233,6 +269,9 @@ func (st volumesStage) Release(_ context.Context, rt *Runtime) error {
 	}
 	if broken && st.s.Volumes != nil {
 		errs = append(errs, st.s.Volumes.UnclaimAll(rt.VM.ID))
+	}
+	if broken { // the pod share's place is the VM's, whatever the record said
+		errs = append(errs, st.s.Shares.ReleasePod(st.podDir(rt.VM.ID)))
 	}
 	if err := errors.Join(errs...); err != nil {
 		_ = rec.Save()

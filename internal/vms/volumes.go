@@ -38,6 +38,16 @@ type Shares interface {
 	StopSharesOf(vmID string) error
 	// BuildImage copies dir into a new ext4 at path; it returns its UUID.
 	BuildImage(ctx context.Context, dir, path string, size int64) (string, error)
+	// MakePod makes a pod share's directory, a shared mount; ReleasePod
+	// unmounts it with every image under it and removes it (absent is
+	// not an error).
+	MakePod(dir string) error
+	ReleasePod(dir string) error
+	// MountPodImage mounts a container's ext4 image read-only at target
+	// under a pod share; UnmountPodImage unmounts it (lazily) and
+	// removes target (absent is not an error).
+	MountPodImage(vmID, image, target string) error
+	UnmountPodImage(target string) error
 }
 
 // VolumeUsers returns the VMs in tx whose spec mounts the named volume.
@@ -66,7 +76,7 @@ func VolumeUsers(tx *store.Tx, name string) []volumes.User {
 func (vm VM) SnapshotBlocker() error {
 	var shared []string
 	for _, m := range vm.Spec.Mounts {
-		if m.Type == volumes.TypeBind {
+		if m.Type == volumes.TypeBind || m.Type == volumes.TypePod { // a pod share is one too
 			shared = append(shared, m.Flag())
 		}
 	}
@@ -115,7 +125,7 @@ func (s *Service) checkMount(m volumes.Mount, caps *vmm.Capabilities, k Kernel) 
 			return fmt.Errorf("%s: %w", m.Flag(), err)
 		}
 	}
-	if m.Type == volumes.TypeBind {
+	if m.Type == volumes.TypeBind || m.Type == volumes.TypePod {
 		return sharedDirSupport(m, caps, k)
 	}
 	if caps != nil && !caps.ExtraDrives {

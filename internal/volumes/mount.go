@@ -28,6 +28,11 @@ const (
 	// drive; `--mount type=image,source=DIR,target=/guest`. It works on
 	// every backend, but the guest's writes stay in the image.
 	TypeImage Type = "image"
+	// TypePod is a pod VM's share (see podshare.go): an empty directory
+	// the daemon makes in the VM's runtime directory, a shared mount,
+	// where the images of the pod's containers are mounted while the VM
+	// runs; `--mount type=pod,target=/guest`. One per VM.
+	TypePod Type = "pod"
 )
 
 // Mount is one volume of a VM, as `-v` or `--mount` gave it.
@@ -46,6 +51,9 @@ type Mount struct {
 // Flag renders m as the flag that gives it, for errors that name it:
 // `-v SRC:DST[:ro]` or `--mount type=image,...`.
 func (m Mount) Flag() string {
+	if m.Type == TypePod {
+		return "--mount type=pod,target=" + m.Target
+	}
 	if m.Type == TypeImage {
 		s := "--mount type=image,source=" + m.Source + ",target=" + m.Target
 		if m.ReadOnly {
@@ -119,12 +127,12 @@ func ParseVolumeFlag(s string) (Mount, error) {
 }
 
 // ParseMountFlag parses a `--mount` value, comma-separated key=value
-// pairs: type=bind|volume|image, source (src), target (dst,
+// pairs: type=bind|volume|image|pod, source (src), target (dst,
 // destination), readonly (ro; alone or =true|false), and for images
 // size=SIZE. The result passes Check.
 func ParseMountFlag(s string) (Mount, error) {
 	bad := func(why string) (Mount, error) {
-		return Mount{}, fmt.Errorf("%w: --mount %q: %s (want type=bind|volume|image,source=SRC,target=/GUEST/DIR[,readonly])", errdefs.ErrInvalid, s, why)
+		return Mount{}, fmt.Errorf("%w: --mount %q: %s (want type=bind|volume|image,source=SRC,target=/GUEST/DIR[,readonly] or type=pod,target=/GUEST/DIR)", errdefs.ErrInvalid, s, why)
 	}
 	var m Mount
 	seen := map[string]bool{}
@@ -146,8 +154,8 @@ func ParseMountFlag(s string) (Mount, error) {
 		switch k {
 		case "type":
 			m.Type = Type(v)
-			if m.Type != TypeBind && m.Type != TypeVolume && m.Type != TypeImage {
-				return bad("type " + strconv.Quote(v) + ": want bind, volume or image")
+			if m.Type != TypeBind && m.Type != TypeVolume && m.Type != TypeImage && m.Type != TypePod {
+				return bad("type " + strconv.Quote(v) + ": want bind, volume, image or pod")
 			}
 		case "source":
 			m.Source = v
@@ -219,6 +227,10 @@ func (m Mount) check() error {
 		if err := CheckName(m.Source); err != nil {
 			return fmt.Errorf("%s: %w", m.Flag(), err)
 		}
+	case TypePod:
+		if m.Source != "" || m.ReadOnly {
+			return bad("a pod share takes no source and is not read-only (the daemon makes it; its images are)")
+		}
 	default:
 		return bad("unknown mount type %q", m.Type)
 	}
@@ -253,10 +265,17 @@ func (m Mount) check() error {
 func Check(ms []Mount) error {
 	var errs []error
 	targets := map[string]Mount{}
+	pods := 0
 	for _, m := range ms {
 		if err := m.check(); err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if m.Type == TypePod {
+			if pods++; pods > 1 {
+				errs = append(errs, fmt.Errorf("%w: %s: a VM has one pod share", errdefs.ErrInvalid, m.Flag()))
+				continue
+			}
 		}
 		if prev, ok := targets[m.Target]; ok {
 			errs = append(errs, fmt.Errorf("%w: %s: guest path %s is also the target of %s", errdefs.ErrInvalid, m.Flag(), m.Target, prev.Flag()))

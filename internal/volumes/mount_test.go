@@ -63,7 +63,7 @@ func TestParseMountFlag(t *testing.T) {
 		{in: "type=bind,source=/srv,destination=/data,ro=true", want: Mount{Type: TypeBind, Source: "/srv", Target: "/data", ReadOnly: true}},
 		{in: "type=volume,source=pg,target=/pg,readonly=false", want: Mount{Type: TypeVolume, Source: "pg", Target: "/pg"}},
 		{in: "source=/srv,target=/data", err: "no type="},
-		{in: "type=tmpfs,target=/data", err: `type "tmpfs": want bind, volume or image`},
+		{in: "type=tmpfs,target=/data", err: `type "tmpfs": want bind, volume, image or pod`},
 		{in: "type=image,source=/srv,target=/data,size=0", err: "size="},
 		{in: "type=bind,source=/srv,target=/data,size=1G", err: "size= applies to type=image only"},
 		{in: "type=image,source=rel,target=/data", err: `host path "rel" is not absolute`},

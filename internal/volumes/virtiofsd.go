@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/bangerdev/banger/internal/proc"
+	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 	"github.com/bangerdev/banger/internal/vmm"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
@@ -201,6 +204,23 @@ func (Host) StopShare(id proc.Identity, socket, log string) error { return StopS
 
 // StopSharesOf is StopSharesOf.
 func (Host) StopSharesOf(vmID string) error { return StopSharesOf(vmID) }
+
+// MakePod makes a pod share (MakePod).
+func (Host) MakePod(dir string) error { return MakePod(dir) }
+
+// ReleasePod unmounts and removes a pod share (ReleasePod).
+func (Host) ReleasePod(dir string) error { return ReleasePod(dir) }
+
+// MountPodImage mounts the ext4 image read-only at target, on a loop
+// device labelled with the VM's id and the target's name.
+func (Host) MountPodImage(vmID, image, target string) error {
+	return MountPodImage(image, target, func(image string) (string, io.Closer, error) {
+		return dmsnap.AttachLoop(image, "banger-"+vmID+"-"+filepath.Base(target), true)
+	})
+}
+
+// UnmountPodImage lazily unmounts target and removes it (UnmountPodImage).
+func (Host) UnmountPodImage(target string) error { return UnmountPodImage(target) }
 
 // BuildImage is BuildImage.
 func (Host) BuildImage(ctx context.Context, dir, path string, size int64) (string, error) {

@@ -74,6 +74,13 @@ var (
 	UnpauseVM = def[None, VM](http.MethodPost, "/v1/vms/{ref}/unpause", KindJSON)
 	// RenameVM gives a VM a new name.
 	RenameVM = def[RenameVMRequest, VM](http.MethodPost, "/v1/vms/{ref}/rename", KindJSON)
+	// PutVMContainer makes a container of a running pod VM (one with
+	// --mount type=pod) from an image: the image mounted read-only under
+	// the pod share, the container's root made in the guest. Exec runs in
+	// it with the exec's container set.
+	PutVMContainer = def[PutVMContainerRequest, VM](http.MethodPut, "/v1/vms/{ref}/containers/{id}", KindJSON)
+	// RemoveVMContainer removes a pod VM's container (absent is fine).
+	RemoveVMContainer = def[None, VM](http.MethodDelete, "/v1/vms/{ref}/containers/{id}", KindJSON)
 	// SampleVMs samples running VMs (every one when the request names
 	// none): VMM CPU and memory, guest memory, drive and network bytes.
 	// It takes the sampling window (half a second) to answer.

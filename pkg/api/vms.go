@@ -80,6 +80,12 @@ type RenameVMRequest struct {
 	Name string `json:"name"`
 }
 
+// PutVMContainerRequest asks for PUT /v1/vms/{ref}/containers/{id}.
+type PutVMContainerRequest struct {
+	// Image is the container's image (a name or id banger has).
+	Image string `json:"image"`
+}
+
 // VMStatsRequest asks for POST /v1/stats.
 type VMStatsRequest struct {
 	// VMs are refs of running VMs; empty means every running VM.

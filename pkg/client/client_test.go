@@ -157,6 +157,8 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 			}
 			return nil
 		},
+		func() error { _, err := c.AddContainer(ctx, "pod", "c1", "busybox"); return err },
+		func() error { _, err := c.RemoveContainer(ctx, "pod", "c1"); return err },
 		func() error { _, err := c.ListSnapshots(ctx); return err },
 		func() error { _, err := c.RemoveSnapshot(ctx, "snap"); return err },
 		func() error { _, err := c.PruneSnapshots(ctx, api.PruneSnapshotsRequest{}); return err },

@@ -25,6 +25,10 @@ type ExecConfig struct {
 	WorkingDir string
 	// User is a name or uid[:gid] in the guest.
 	User string
+	// Container, when set, runs the command chrooted in that container's
+	// root in a pod VM (Session.MakeContainer); Env, WorkingDir and User
+	// then default to nothing of the main process's.
+	Container string
 	// Stdin is copied to the command; its EOF closes the command's stdin.
 	// Nil is an empty stdin.
 	Stdin io.Reader
@@ -91,7 +95,7 @@ func (s *Session) Start(ctx context.Context, cfg ExecConfig) (*Process, error) {
 	}
 	done := make(chan struct{})
 	p, err := s.agent.Start(ctx, agentclient.ExecRequest{
-		Argv: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User,
+		Argv: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Container: cfg.Container,
 		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
 		TTY: ttyConfig(cfg.TTY, done), Signals: forwardSignals(cfg.Signals, done), Trace: cfg.Trace,
 	})

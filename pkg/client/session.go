@@ -156,3 +156,22 @@ func (s *Session) Timings() map[string]float64 {
 	}
 	return steps
 }
+
+// MakeContainer makes the root of container id in a pod VM (one VM
+// running a pod's containers): an overlay, writable in the guest's
+// memory, over lower, the guest path of the container image's tree (a
+// directory of the VM's shared directory, where the host mounted the
+// image), with the guest's /proc, /sys, /dev and its resolv.conf, hosts
+// and hostname. Exec with ExecConfig.Container = id then runs in it; the
+// containers share the VM's network (localhost) and kernel. An agent
+// without containers answers ErrOldAgent.
+func (s *Session) MakeContainer(ctx context.Context, id, lower string) error {
+	return s.agent.MakeContainer(ctx, id, lower)
+}
+
+// RemoveContainer unmounts and removes container id's root in a pod VM
+// (its processes should have ended). An absent container is not an
+// error.
+func (s *Session) RemoveContainer(ctx context.Context, id string) error {
+	return s.agent.RemoveContainer(ctx, id)
+}

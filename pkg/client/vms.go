@@ -91,6 +91,22 @@ func (c *Client) RenameVM(ctx context.Context, ref, name string) (api.VM, error)
 	return api.Do(ctx, c.api, api.RenameVM, api.RenameVMRequest{Name: name}, ref)
 }
 
+// AddContainer makes container id of a running pod VM (one created with
+// --mount type=pod) from image: the image's file system mounted
+// read-only under the VM's pod share and the container's root made in
+// the guest over it. Session.Exec with ExecConfig.Container = id runs
+// in it; the pod's containers share the VM's kernel and network.
+func (c *Client) AddContainer(ctx context.Context, ref, id, image string) (api.VM, error) {
+	return api.Do(ctx, c.api, api.PutVMContainer, api.PutVMContainerRequest{Image: image}, ref, id)
+}
+
+// RemoveContainer removes container id of a running pod VM: its root in
+// the guest, then its image's mount. An absent container is not an
+// error.
+func (c *Client) RemoveContainer(ctx context.Context, ref, id string) (api.VM, error) {
+	return api.Do(ctx, c.api, api.RemoveVMContainer, api.None{}, ref, id)
+}
+
 // Stats samples the running VMs refs names (every running VM when none):
 // CPU, memory, drive and network bytes. It takes the sampling window
 // (half a second).

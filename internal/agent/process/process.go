@@ -31,6 +31,10 @@ type Spec struct {
 	Dir string
 	// User is an OCI user string; empty means root.
 	User string
+	// Chroot, when set, is a directory under the guest's "/" (a
+	// container's root, package ctrroot) that the process runs chrooted
+	// in: its user, argv[0] and working directory are resolved there.
+	Chroot string
 }
 
 // Exit codes a shell would give, used when a process cannot start.
@@ -73,6 +77,9 @@ func Command(root string, spec Spec) (*exec.Cmd, users.User, error) {
 	if len(spec.Argv) == 0 {
 		return nil, users.User{}, fmt.Errorf("empty argv: %w", errdefs.ErrInvalid)
 	}
+	if spec.Chroot != "" {
+		return chrooted(root, spec)
+	}
 	u, err := users.Lookup(root, spec.User)
 	if err != nil {
 		return nil, users.User{}, &StartError{Code: ExitNotExecutable, Err: err}
@@ -84,7 +91,7 @@ func Command(root string, spec Spec) (*exec.Cmd, users.User, error) {
 	}
 	// A missing working directory would fail execve's chdir with ENOENT,
 	// which StartCode reads as a missing program.
-	if fi, err := os.Stat(filepath.Join(root, dir)); err != nil || !fi.IsDir() {
+	if fi, err := StatIn(root, dir); err != nil || !fi.IsDir() {
 		return nil, u, &StartError{Code: ExitNotExecutable, Err: fmt.Errorf("working directory %q: not a directory in the guest", dir)}
 	}
 	path, err := LookPath(root, spec.Argv[0], Getenv(env, "PATH"), dir)
@@ -97,6 +104,33 @@ func Command(root string, spec Spec) (*exec.Cmd, users.User, error) {
 		return nil, u, &StartError{Code: ExitNotExecutable, Err: err}
 	}
 	cmd.SysProcAttr.Credential = cred
+	return cmd, u, nil
+}
+
+// chrooted is Command for a process that runs chrooted in spec.Chroot:
+// resolved against that directory as its root, then given paths as the
+// process sees them after chroot(2) (which the kernel does before the
+// working directory is entered and argv[0] executed).
+func chrooted(root string, spec Spec) (*exec.Cmd, users.User, error) {
+	if !filepath.IsAbs(spec.Chroot) {
+		return nil, users.User{}, fmt.Errorf("chroot %q: want an absolute path: %w", spec.Chroot, errdefs.ErrInvalid)
+	}
+	dir := filepath.Join(root, spec.Chroot)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, users.User{}, &StartError{Code: ExitNotExecutable, Err: fmt.Errorf("chroot %s: no such directory (the container's root is not made, or was removed): %w", spec.Chroot, errdefs.ErrNotFound)}
+	}
+	inner := spec
+	inner.Chroot = ""
+	cmd, u, err := Command(dir, inner)
+	if err != nil {
+		return nil, u, err
+	}
+	rel, err := filepath.Rel(dir, cmd.Path)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return nil, u, &StartError{Code: ExitNotExecutable, Err: fmt.Errorf("%q resolves outside the chroot %s", spec.Argv[0], spec.Chroot)}
+	}
+	cmd.Path = "/" + rel
+	cmd.SysProcAttr.Chroot = dir
 	return cmd, u, nil
 }
 
@@ -169,7 +203,7 @@ func LookPath(root, file, pathEnv, dir string) (string, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
-		if err := executable(filepath.Join(root, p)); err != nil {
+		if err := executable(root, p); err != nil {
 			return "", startErr(file, err)
 		}
 		return filepath.Join(root, p), nil
@@ -185,10 +219,10 @@ func LookPath(root, file, pathEnv, dir string) (string, error) {
 		if !filepath.IsAbs(d) {
 			d = filepath.Join(dir, d)
 		}
-		p := filepath.Join(root, d, file)
-		err := executable(p)
+		p := filepath.Join(d, file)
+		err := executable(root, p)
 		if err == nil {
-			return p, nil
+			return filepath.Join(root, p), nil
 		}
 		if firstErr == nil && !errors.Is(err, os.ErrNotExist) {
 			firstErr = err
@@ -200,8 +234,10 @@ func LookPath(root, file, pathEnv, dir string) (string, error) {
 	return "", &StartError{Code: ExitNotFound, Err: fmt.Errorf("%q: executable file not found in PATH=%s: %w", file, pathEnv, errdefs.ErrNotFound)}
 }
 
-func executable(p string) error {
-	fi, err := os.Stat(p)
+// executable checks p, a path inside root, as execve would after a
+// chroot to root.
+func executable(root, p string) error {
+	fi, err := StatIn(root, p)
 	if err != nil {
 		return err
 	}

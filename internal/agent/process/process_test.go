@@ -161,3 +161,37 @@ func TestStartCodeFromTheCause(t *testing.T) {
 		t.Errorf("StartCode(plain error) = %d, want %d", got, ExitNotExecutable)
 	}
 }
+
+// A chrooted process is resolved inside its root and given the paths it
+// sees after chroot(2): argv[0] and the working directory relative to the
+// root, the root itself in SysProcAttr.
+func TestCommandChroot(t *testing.T) {
+	guest := t.TempDir()
+	writeExe(t, filepath.Join(guest, "ctr/rootfs/usr/bin/tool"), 0o755)
+	if err := os.MkdirAll(filepath.Join(guest, "ctr/rootfs/work"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd, _, err := Command(guest, Spec{Argv: []string{"tool"}, Dir: "/work", Chroot: "/ctr/rootfs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd.Path != "/usr/bin/tool" || cmd.Dir != "/work" || cmd.SysProcAttr.Chroot != filepath.Join(guest, "ctr/rootfs") {
+		t.Errorf("chrooted command: path %q, dir %q, chroot %q", cmd.Path, cmd.Dir, cmd.SysProcAttr.Chroot)
+	}
+	for _, tt := range []struct {
+		chroot string
+		code   int
+	}{
+		{"ctr/rootfs", 0}, // relative: invalid, not a start error
+		{"/ctr/missing", ExitNotExecutable},
+	} {
+		_, _, err := Command(guest, Spec{Argv: []string{"tool"}, Chroot: tt.chroot})
+		var se *StartError
+		switch {
+		case tt.code == 0 && !errors.Is(err, errdefs.ErrInvalid):
+			t.Errorf("chroot %q: %v, want ErrInvalid", tt.chroot, err)
+		case tt.code != 0 && (!errors.As(err, &se) || se.Code != tt.code):
+			t.Errorf("chroot %q: %v, want a StartError %d", tt.chroot, err, tt.code)
+		}
+	}
+}

@@ -32,6 +32,11 @@
 //   - RequestProcesses (global): reply with ProcessesPayload, the guest's
 //     processes read from its /proc (banger top), so images without ps
 //     are listed too.
+//   - RequestContainer (global): make the root of a container of a pod
+//     VM (ContainerPayload: an overlay over the image's tree the host
+//     shares, see package ctrroot), or with Remove unmount and remove it;
+//     replies once done, or false with the error text. An exec whose
+//     ExecPayload names the container runs chrooted in that root.
 //   - RequestKeepalive (global, OpenSSH's name): replies true; a ping.
 //   - RequestApply (global): only to an agent in a held boot
 //     (bootcfg.Config.Hold), once: set the clock, reseed the entropy
@@ -86,7 +91,20 @@ const (
 	RequestKeepalive  = "keepalive@openssh.com"
 	RequestApply      = "banger-apply@banger.dev"
 	RequestReidentify = "banger-reidentify@banger.dev"
+	RequestContainer  = "banger-container@banger.dev"
 )
+
+// ContainerPayload is RequestContainer's payload.
+type ContainerPayload struct {
+	// ID names the container (letters, digits, '_', '.', '-').
+	ID string `json:"id"`
+	// Lower is the guest path of the image's tree (read-only; a
+	// directory of a shared host directory); not needed to remove.
+	Lower string `json:"lower,omitempty"`
+	// Remove unmounts and removes the container's root; an absent one
+	// is not an error.
+	Remove bool `json:"remove,omitempty"`
+}
 
 // ApplyPayload is RequestApply's and RequestReidentify's payload.
 type ApplyPayload struct {
@@ -105,6 +123,11 @@ type ExecPayload struct {
 	Env        []string `json:"env,omitempty"`
 	WorkingDir string   `json:"working_dir,omitempty"`
 	User       string   `json:"user,omitempty"`
+	// Container, when set, runs the process chrooted in that container's
+	// root (made by RequestContainer), its user and PATH resolved there.
+	// The defaults are then not the main process's: the host gives the
+	// container's own env, working dir and user.
+	Container string `json:"container,omitempty"`
 }
 
 // ShutdownPayload is RequestShutdown's payload.

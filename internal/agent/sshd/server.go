@@ -59,6 +59,9 @@ type Options struct {
 	// Reidentify gives a running VM (a fork) a new identity (a
 	// re-identify request); nil refuses it as an older agent would.
 	Reidentify func(proto.ApplyPayload) error
+	// Container makes or removes a container's root (a container
+	// request); nil refuses it as an older agent would.
+	Container func(proto.ContainerPayload) error
 	// SFTPServer is the argv of an sftp server on stdin/stdout
 	// (banger-agent sftp-server) run as the session's user when that is
 	// not the agent's own; empty serves sftp in-process only.
@@ -217,6 +220,13 @@ func (s *Server) globalRequests(reqs <-chan *ssh.Request) {
 			// Growing the root, starting the main process, bringing a
 			// NIC up take a while.
 			go s.replyWhenDone(r, what, func() error { return do(p) })
+		case proto.RequestContainer:
+			var p proto.ContainerPayload
+			if proto.Unmarshal(r.Payload, &p) != nil || s.opts.Container == nil {
+				_ = r.Reply(false, nil)
+				continue
+			}
+			go s.replyWhenDone(r, "container", func() error { return s.opts.Container(p) })
 		case proto.RequestSync:
 			// In its own goroutine: a sync of a busy disk takes a while,
 			// and keepalives must still be answered.

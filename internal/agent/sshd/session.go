@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bangerdev/banger/internal/agent/ctrroot"
 	"github.com/bangerdev/banger/internal/agent/mainproc"
 	"github.com/bangerdev/banger/internal/agent/process"
 	"github.com/bangerdev/banger/internal/agent/proto"
@@ -192,6 +193,16 @@ func (ss *session) start(ctx context.Context, r *ssh.Request, reply func(bool)) 
 // environment, working directory and user (docker exec's defaults), with
 // the session's env requests between the two.
 func (ss *session) execSpec(p proto.ExecPayload) process.Spec {
+	if p.Container != "" {
+		// A container's process: nothing of the VM's main process.
+		// An id that is not a name fails the start (Chroot stays
+		// relative, which Command refuses).
+		root, err := ctrroot.RootOf(p.Container)
+		if err != nil {
+			root = p.Container
+		}
+		return process.Spec{Argv: p.Argv, Env: process.Merge(ss.env, p.Env), Dir: p.WorkingDir, User: p.User, Chroot: root}
+	}
 	d := ss.defaults
 	return process.Spec{
 		Argv: p.Argv,

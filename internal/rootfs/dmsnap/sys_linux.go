@@ -160,3 +160,11 @@ func cString(b []byte) string {
 	}
 	return string(b)
 }
+
+// AttachLoop attaches backing to a free loop device as Manager does
+// (autoclear, label as lo_file_name: name it after the VM, so the
+// inventory finds it) and returns the device and the hold that keeps it
+// attached until whatever uses it (a mount) opens it.
+func AttachLoop(backing, label string, readOnly bool) (string, io.Closer, error) {
+	return hostSystem{}.AttachLoop(backing, label, readOnly)
+}

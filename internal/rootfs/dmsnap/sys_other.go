@@ -22,3 +22,6 @@ func (hostSystem) DetachLoop(string) error                                    { 
 func (hostSystem) Loops() ([]Loop, error)                                     { return nil, errOS }
 func (hostSystem) Devices() ([]Device, error)                                 { return nil, errOS }
 func (hostSystem) AttachLoop(string, string, bool) (string, io.Closer, error) { return "", nil, errOS }
+
+// AttachLoop is unsupported off Linux.
+func AttachLoop(string, string, bool) (string, io.Closer, error) { return "", nil, errOS }

@@ -166,3 +166,14 @@ func WriteBusyboxRootfs(ctx context.Context, w io.Writer, busybox string) error 
 	}
 	return tw.Close()
 }
+
+// BusyboxTree is BusyboxRootfsTar unpacked in a directory of the test's
+// own (a container image's tree, say), owners and modes kept.
+func BusyboxTree(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.CommandContext(t.Context(), "tar", "-C", dir, "-xf", BusyboxRootfsTar(t)).CombinedOutput(); err != nil {
+		t.Fatalf("unpack the busybox image: %v\n%s", err, out)
+	}
+	return dir
+}
