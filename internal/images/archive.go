@@ -84,7 +84,15 @@ func (s *Service) Load(ctx context.Context, r io.Reader, opts LoadOptions, sink 
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	if err := s.prefetch(ctx, entries, sink); err != nil {
+	// The fetched blobs are leased until every image is recorded, so a
+	// prune meanwhile keeps them.
+	var releases []func()
+	defer func() {
+		for _, r := range releases {
+			r()
+		}
+	}()
+	if err := s.prefetch(ctx, entries, &releases, sink); err != nil {
 		return nil, fmt.Errorf("load %s: %w", source, err)
 	}
 	var out, made []Image
@@ -136,9 +144,10 @@ func (s *Service) loadOne(ctx context.Context, e imagearchive.Entry, byDigest ma
 }
 
 // prefetch checks every entry as Store will (names, platform, layer media
-// types) and puts every layer in the blob cache; on failure it evicts the
-// blobs it added.
-func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, sink progress.Sink) error {
+// types) and puts every layer in the blob cache, leasing each entry's
+// name and blobs first (their releases go to releases); on failure it
+// evicts the blobs it added.
+func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, releases *[]func(), sink progress.Sink) error {
 	cache, err := s.blobCache()
 	if err != nil {
 		return err
@@ -162,6 +171,7 @@ func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, si
 			errs = append(errs, fmt.Errorf("image %s: %w", imagepull.FamiliarName(name), err))
 			break
 		}
+		*releases = append(*releases, s.holdRemote(name, remote))
 		for _, l := range remote.Layers {
 			if !cache.Has(l.Digest.String(), l.Size) {
 				added = append(added, l.Digest.String())
