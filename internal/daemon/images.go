@@ -85,11 +85,12 @@ func (d *Daemon) saveImages(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, err)
 		return
 	}
-	entries, err := d.images.Save(q.Names)
+	entries, release, err := d.images.Save(q.Names)
 	if err != nil {
 		api.WriteError(w, err)
 		return
 	}
+	defer release()
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
 	if err := imagearchive.Write(w, entries, format); err != nil {

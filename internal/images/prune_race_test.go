@@ -75,11 +75,39 @@ func TestPruneDuringAPullKeepsItsBlobs(t *testing.T) {
 	if slices.Contains(rep.Blobs, blob) || len(rep.Images) != 0 {
 		t.Fatalf("prune removed the pull's %v, images %v", rep.Blobs, names(rep.Images))
 	}
-	if _, err := f.Save([]string{ref}); err != nil {
+	if _, _, err := f.Save([]string{ref}); err != nil {
 		t.Fatalf("the pulled image lost its layer: %v", err)
 	}
 	rep, err = f.Prune(PruneOptions{})
 	if err != nil || len(rep.Blobs) != 0 {
 		t.Fatalf("after the pull, prune removed %v (%v)", rep.Blobs, err)
+	}
+}
+
+// An archive being written keeps its images and blobs from a prune
+// until the save releases them.
+func TestPruneWaitsForASave(t *testing.T) {
+	requireE2fsprogs(t)
+	f := newFixture(t)
+	c := newScene(t, f)
+	f.use(c.used.ID, "") // no VM: only the save keeps it
+	_, release, err := f.Save([]string{c.used.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.Prune(PruneOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(names(rep.Images), c.used.Name) || slices.Contains(rep.Blobs, c.usedBlob) || slices.Contains(rep.Blobs, c.baseBlob) {
+		t.Fatalf("prune took what a save is writing: %v, %v", names(rep.Images), rep.Blobs)
+	}
+	release()
+	rep, err = f.Prune(PruneOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(names(rep.Images), c.used.Name) || !slices.Contains(rep.Blobs, c.usedBlob) {
+		t.Fatalf("after the save, prune removed %v, %v", names(rep.Images), rep.Blobs)
 	}
 }

@@ -210,7 +210,7 @@ func TestPruneDefault(t *testing.T) {
 		}
 	}
 	// Every remaining image is whole: save reads each layer.
-	if _, err := f.Save([]string{"mytag:1", "app:1", cacheName('b')}); err != nil {
+	if _, _, err := f.Save([]string{"mytag:1", "app:1", cacheName('b')}); err != nil {
 		t.Fatalf("an image lost a layer: %v", err)
 	}
 	again, err := f.Prune(PruneOptions{})
