@@ -3,6 +3,8 @@ package buildctx
 import (
 	"archive/tar"
 	"bytes"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -91,5 +93,35 @@ func TestDestPaths(t *testing.T) {
 		if got := (CopySpec{Dest: dest}).DestPaths(); !reflect.DeepEqual(got, want) {
 			t.Errorf("DestPaths(%q) = %q, want %q", dest, got, want)
 		}
+	}
+}
+
+// Without DirTime a created directory takes the newest source's mtime,
+// so writing the layer again (--no-cache) gives the same bytes.
+func TestCreatedDirsAreReproducible(t *testing.T) {
+	dir := writeContext(t, map[string]string{"f": "file"})
+	mtime := time.Unix(1.6e9, 0)
+	if err := os.Chtimes(filepath.Join(dir, "f"), mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	up, _ := roundTrip(t, dir)
+	ms, err := up.Context.Select("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := CopySpec{Dest: "/app/", DestDir: true, Existing: map[string]PathKind{}}
+	var a, b bytes.Buffer
+	if err := WriteLayer(&a, ms, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteLayer(&b, ms, spec); err != nil {
+		t.Fatal(err)
+	}
+	h, err := tar.NewReader(bytes.NewReader(a.Bytes())).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Name != "app/" || !h.ModTime.Equal(mtime) || !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatalf("first entry %s at %v (want app/ at %v); same bytes twice: %v", h.Name, h.ModTime, mtime, bytes.Equal(a.Bytes(), b.Bytes()))
 	}
 }

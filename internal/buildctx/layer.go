@@ -32,7 +32,8 @@ type CopySpec struct {
 	// image, and Dest is taken as DestDir says.
 	Existing map[string]PathKind
 	// DirTime is the modification time of the directories the layer
-	// creates.
+	// creates; zero takes the newest of the sources', so a layer written
+	// again (--no-cache) is the same layer.
 	DirTime time.Time
 }
 
@@ -47,6 +48,13 @@ type Owner struct{ UID, GID int }
 // layer does not name them, so an existing /tmp keeps its mode).
 func emit(matches []Match, spec CopySpec, fn func(*tar.Header, *Entry, *Tree) error) error {
 	dest := path.Clean("/" + spec.Dest)
+	if spec.DirTime.IsZero() {
+		for _, m := range matches {
+			if m.Entry.ModTime.After(spec.DirTime) {
+				spec.DirTime = m.Entry.ModTime
+			}
+		}
+	}
 	for _, d := range spec.created(matches, dest) {
 		if err := fn(dirHeader(d, spec), nil, nil); err != nil {
 			return err

@@ -85,7 +85,6 @@ func (r *build) copy(ctx context.Context, s *state, step dockerfile.Step) (bool,
 			return false, fmt.Errorf("look up %s in the image: %w", spec.Dest, err)
 		}
 		workdirExists(spec.Existing, cf.Config.WorkingDir)
-		spec.DirTime = r.now().UTC()
 		if file, err = r.keepLayer(key, func(w io.Writer) error { return buildctx.WriteLayer(w, matches, spec) }); err != nil {
 			return false, fmt.Errorf("write the layer: %w", err)
 		}
