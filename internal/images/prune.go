@@ -56,6 +56,17 @@ func (s *Service) Prune(opts PruneOptions) (PruneReport, error) {
 	if opts.All && opts.BuildCacheOnly {
 		return PruneReport{}, fmt.Errorf("%w: prune: --all and --build-cache exclude each other", errdefs.ErrInvalid)
 	}
+	// The removed images' directories go after the lease lock is
+	// released (deferred first, so run last): no lease names a
+	// directory, and removing a large ext4 should not hold up pulls.
+	var removed []Image
+	defer func() {
+		for _, img := range removed {
+			s.removeFiles(img)
+			s.log.Info("image pruned", "name", img.Name, "id", img.ID)
+			s.emit(events.Remove, img)
+		}
+	}()
 	s.leases.mu.Lock()
 	defer s.leases.mu.Unlock()
 	var rep PruneReport
@@ -89,6 +100,9 @@ func (s *Service) Prune(opts PruneOptions) (PruneReport, error) {
 	if err != nil {
 		return PruneReport{}, fmt.Errorf("prune images: %w", err)
 	}
+	if !opts.DryRun {
+		removed = rep.Images
+	}
 	sort.Slice(rep.Images, func(i, j int) bool { return rep.Images[i].Name < rep.Images[j].Name })
 	var dirs []string
 	for _, img := range rep.Images {
@@ -113,11 +127,6 @@ func (s *Service) Prune(opts PruneOptions) (PruneReport, error) {
 	rep.StepFiles = len(steps)
 	if opts.DryRun {
 		return rep, nil
-	}
-	for _, img := range rep.Images {
-		s.removeFiles(img)
-		s.log.Info("image pruned", "name", img.Name, "id", img.ID)
-		s.emit(events.Remove, img)
 	}
 	var errs []error
 	for _, p := range append(blobs, steps...) {

@@ -204,6 +204,9 @@ func TestPruneDefault(t *testing.T) {
 	if _, err := os.Stat(f.layout.Image(c.cache.ID)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the pruned image's files are still there: %v", err)
 	}
+	if !slices.Contains(f.events, "image remove "+c.cache.Name) {
+		t.Errorf("no removal event for the pruned image: %q", f.events)
+	}
 	for _, d := range []string{c.baseBlob, c.usedCacheBlob, c.usedBlob} {
 		if _, err := os.Stat(f.blobPath(t, d)); err != nil {
 			t.Errorf("blob %s an image names was removed: %v", d, err)
