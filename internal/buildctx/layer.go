@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"time"
 )
 
 // CopySpec is where and how COPY writes its sources.
@@ -24,19 +25,41 @@ type CopySpec struct {
 	Chown *Owner
 	// Chmod, when not 0, replaces the permission bits of every entry.
 	Chmod fs.FileMode
+	// Existing gives the kind in the image of each of DestPaths: with
+	// it the layer creates the missing destination directories (see
+	// created) and a file copied onto an existing directory's name goes
+	// into it. Nil: the directories leading to Dest are left to the
+	// image, and Dest is taken as DestDir says.
+	Existing map[string]PathKind
+	// DirTime is the modification time of the directories the layer
+	// creates; zero takes the newest of the sources', so a layer written
+	// again (--no-cache) is the same layer.
+	DirTime time.Time
 }
 
 // Owner is a numeric uid and gid.
 type Owner struct{ UID, GID int }
 
 // emit calls fn with the header of every entry a COPY of matches writes,
-// in a fixed order: each match in turn, a directory's contents by name.
-// A directory source's contents go into the destination (not the
-// directory itself, as docker does); directories leading to the
-// destination are left to the image's (the layer does not name them, so
-// an existing /tmp keeps its mode).
+// in a fixed order: the directories it creates (with a nil Entry), then
+// each match in turn, a directory's contents by name. A directory
+// source's contents go into the destination (not the directory itself,
+// as docker does); directories the image has are left as they are (the
+// layer does not name them, so an existing /tmp keeps its mode).
 func emit(matches []Match, spec CopySpec, fn func(*tar.Header, *Entry, *Tree) error) error {
 	dest := path.Clean("/" + spec.Dest)
+	if spec.DirTime.IsZero() {
+		for _, m := range matches {
+			if m.Entry.ModTime.After(spec.DirTime) {
+				spec.DirTime = m.Entry.ModTime
+			}
+		}
+	}
+	for _, d := range spec.created(matches, dest) {
+		if err := fn(dirHeader(d, spec), nil, nil); err != nil {
+			return err
+		}
+	}
 	for _, m := range matches {
 		e, t := m.Entry, m.tree
 		if e.Mode.IsDir() {
@@ -46,7 +69,7 @@ func emit(matches []Match, spec CopySpec, fn func(*tar.Header, *Entry, *Tree) er
 			continue
 		}
 		to := dest
-		if spec.DestDir {
+		if spec.intoDir(dest) {
 			to = path.Join(dest, m.Name)
 		}
 		if to == "/" {
@@ -144,7 +167,11 @@ func WriteLayer(w io.Writer, matches []Match, spec CopySpec) error {
 func InputDigest(matches []Match, spec CopySpec) (string, error) {
 	h := sha256.New()
 	err := emit(matches, spec, func(hd *tar.Header, e *Entry, _ *Tree) error {
-		_, err := fmt.Fprintf(h, "%q %c %o %d %d %q %s\n", hd.Name, hd.Typeflag, hd.Mode, hd.Uid, hd.Gid, hd.Linkname, e.Digest)
+		digest := ""
+		if e != nil {
+			digest = e.Digest
+		}
+		_, err := fmt.Fprintf(h, "%q %c %o %d %d %q %s\n", hd.Name, hd.Typeflag, hd.Mode, hd.Uid, hd.Gid, hd.Linkname, digest)
 		return err
 	})
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 func newImageCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Pull, import, list, inspect, tag, save, load, push and remove images",
+		Short: "Pull, build, import, list, inspect, tag, save, load, push, remove and prune images",
 		Long: `Images are read-only ext4 root file systems VMs boot from, converted
 from OCI images in a registry (pull), in an archive (load), or from root
 file system tarballs (import). An OCI image keeps its manifest, config
@@ -35,10 +35,11 @@ docker.io/library/debian:bookworm.`,
   banger image save debian:bookworm -o debian.tar && banger image load -i debian.tar
   banger image ls
   banger image inspect debian:bookworm --format json
-  banger image rm mybox:1`,
+  banger image rm mybox:1
+  banger image prune`,
 	}
 	cmd.AddCommand(newImagePullCmd(app), newImageBuildCmd(app), newImageImportCmd(app), newImageLsCmd(app), newImageInspectCmd(app), newImageRmCmd(app),
-		newImageTagCmd(app), newImageSaveCmd(app), newImageLoadCmd(app), newImagePushCmd(app))
+		newImageTagCmd(app), newImageSaveCmd(app), newImageLoadCmd(app), newImagePushCmd(app), newImagePruneCmd(app))
 	return cmd
 }
 

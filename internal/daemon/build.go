@@ -52,7 +52,7 @@ func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, body io.Reade
 	}
 	defer func() { _ = os.RemoveAll(scratch) }()
 	ctxDir := filepath.Join(scratch, "context")
-	cacheDir := filepath.Join(d.layout.Cache, "build")
+	cacheDir := d.layout.BuildCache()
 	for _, dir := range []string{ctxDir, cacheDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return api.BuildResult{}, fmt.Errorf("build %s: %w", q.Tag, err)
@@ -66,8 +66,12 @@ func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, body io.Reade
 	if platform == "" {
 		platform = "linux/" + runtime.GOARCH
 	}
+	// The lease keeps what the build works from (its base and cache
+	// images, their blobs, the step files) from a prune meanwhile.
+	lease := d.images.BuildLease()
+	defer lease.Release()
 	b := &imagebuild.Builder{
-		Images: buildImages{d.images},
+		Images: buildImages{d.images, lease},
 		VMs:    buildVMs{vms: d.vms, out: d.outputs},
 		Diff: func(ctx context.Context, lower, upper string, w io.Writer) error {
 			_, err := layerdiff.Diff(ctx, lower, upper, w, layerdiff.Options{TmpDir: scratch})
@@ -120,15 +124,21 @@ func (d *Daemon) reconcileBuilds(ctx context.Context) {
 // buildScratch names a build's scratch directory in the layout's Tmp.
 const buildScratch = "build-"
 
-// buildImages is the image catalog as a build uses it.
-type buildImages struct{ s *images.Service }
+// buildImages is the image catalog as a build uses it. Every name it is
+// asked about is leased before it is looked up, with its blobs after.
+type buildImages struct {
+	s     *images.Service
+	lease *images.Lease
+}
 
-func stored(img images.Image) imagebuild.Stored {
+func (b buildImages) stored(img images.Image) imagebuild.Stored {
+	b.lease.Keep(img.Name, img.Layers...)
 	return imagebuild.Stored{Name: img.Name, ID: img.ID, Digest: img.Digest, Rootfs: img.Rootfs}
 }
 
 // Base finds ref in the catalog, pulling it when it is not there.
 func (b buildImages) Base(ctx context.Context, ref string, sink progress.Sink) (v1.Image, imagebuild.Stored, error) {
+	b.lease.Keep(ref)
 	rec, err := b.s.Find(ref)
 	if errors.Is(err, errdefs.ErrNotFound) {
 		rec, err = b.s.Pull(ctx, ref, images.PullOptions{}, sink)
@@ -136,23 +146,35 @@ func (b buildImages) Base(ctx context.Context, ref string, sink progress.Sink) (
 	if err != nil {
 		return nil, imagebuild.Stored{}, err
 	}
+	st := b.stored(rec)
 	img, err := b.s.OCI(rec.Name)
 	if err != nil {
 		return nil, imagebuild.Stored{}, err
 	}
-	return img, stored(rec), nil
+	return img, st, nil
 }
 
 func (b buildImages) Find(name string) (imagebuild.Stored, error) {
+	b.lease.Keep(name)
 	rec, err := b.s.Find(name)
-	return stored(rec), err
+	if err != nil {
+		return imagebuild.Stored{}, err
+	}
+	return b.stored(rec), nil
 }
 
-func (b buildImages) OCI(name string) (v1.Image, error) { return b.s.OCI(name) }
+func (b buildImages) OCI(name string) (v1.Image, error) {
+	b.lease.Keep(name)
+	return b.s.OCI(name)
+}
 
 func (b buildImages) Store(ctx context.Context, name string, img v1.Image, sink progress.Sink) (imagebuild.Stored, error) {
+	b.lease.Keep(name)
 	rec, err := b.s.Store(ctx, name, img, images.StoreOptions{Source: "build"}, sink)
-	return stored(rec), err
+	if err != nil {
+		return imagebuild.Stored{}, err
+	}
+	return b.stored(rec), nil
 }
 
 // buildVMs runs a build's RUN steps as VMs whose main process is the

@@ -23,6 +23,7 @@ import (
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/imagebuild"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/kernelcat"
@@ -136,6 +137,8 @@ func New(opts Options) (*Daemon, error) {
 		Agent:  agent,
 		InUse:  func(tx *store.Tx, img images.Image) string { return vms.ImageUser(tx, img.ID, img.Name) },
 		Events: d.journal,
+		// Prune removes a build's cache entries by default.
+		IsBuildCache: imagebuild.IsCache,
 	})
 	d.kernels = kernels.New(kernels.Options{
 		Layout:   opts.Layout,

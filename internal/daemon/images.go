@@ -49,6 +49,24 @@ func (d *Daemon) registerImageRoutes(rt *api.Router) {
 		res, err := d.images.Push(r.Context(), req.Name, req.Reference, ew)
 		return wirePushResult(res), err
 	})
+	api.Handle(rt, api.PruneImages, func(_ *http.Request, req api.PruneImagesRequest) (api.PruneImagesResult, error) {
+		rep, err := d.images.Prune(images.PruneOptions{All: req.All, BuildCacheOnly: req.BuildCache, DryRun: req.DryRun})
+		if err != nil {
+			return api.PruneImagesResult{}, err
+		}
+		res := api.PruneImagesResult{
+			Images: []api.Image{}, CacheImages: []string{}, Blobs: append([]string{}, rep.Blobs...), StepFiles: rep.StepFiles,
+			BytesFreed: rep.BytesFreed, DryRun: req.DryRun, Notes: rep.Notes,
+		}
+		for _, img := range rep.Images {
+			if imagebuild.IsCache(img.Name) {
+				res.CacheImages = append(res.CacheImages, img.Name)
+			} else {
+				res.Images = append(res.Images, wireImage(img))
+			}
+		}
+		return res, nil
+	})
 	rt.Raw(api.SaveImages, d.saveImages)
 }
 
@@ -67,11 +85,12 @@ func (d *Daemon) saveImages(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, err)
 		return
 	}
-	entries, err := d.images.Save(q.Names)
+	entries, release, err := d.images.Save(q.Names)
 	if err != nil {
 		api.WriteError(w, err)
 		return
 	}
+	defer release()
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
 	if err := imagearchive.Write(w, entries, format); err != nil {

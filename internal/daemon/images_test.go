@@ -144,3 +144,46 @@ func TestImportRequestValidation(t *testing.T) {
 		}
 	}
 }
+
+// The daemon wires prune to the build's cache names and the VMs' use of
+// images: a cache entry goes by default, a named image only with --all
+// and only once no VM uses it, and a dry run says so without removing.
+func TestPruneImagesAPI(t *testing.T) {
+	d, c := serveDaemon(t)
+	ctx := context.Background()
+	reg := rt.Start(t)
+	img, _, err := pullVia(c, pushSmall(t, reg, "kept:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := "banger.build/cache:" + strings.Repeat("e", 64)
+	if _, err := api.Do(ctx, c, api.TagImage, api.TagImageRequest{Source: img.Name, Name: cache}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.store.Put(store.VMs, "vm1", api.VM{ID: "vm1", Name: "web", ImageID: img.ID}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := api.Do(ctx, c, api.PruneImages, api.PruneImagesRequest{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Images) != 0 || len(res.CacheImages) != 1 || res.CacheImages[0] != cache || len(res.Blobs) != 0 {
+		t.Fatalf("prune --all while a VM uses the image: %+v", res)
+	}
+	if err := d.store.Delete(store.VMs, "vm1"); err != nil {
+		t.Fatal(err)
+	}
+	res, err = api.Do(ctx, c, api.PruneImages, api.PruneImagesRequest{All: true, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.DryRun || len(res.Images) != 1 || res.Images[0].Name != img.Name || len(res.Blobs) != 1 || res.BytesFreed <= 0 {
+		t.Fatalf("dry run of --all once unused: %+v", res)
+	}
+	if _, err := os.Stat(img.Rootfs); err != nil {
+		t.Fatalf("a dry run removed the image: %v", err)
+	}
+	if _, err := api.Do(ctx, c, api.PruneImages, api.PruneImagesRequest{All: true, BuildCache: true}); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Fatalf("--all --build-cache: %v", err)
+	}
+}

@@ -19,6 +19,11 @@ import (
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
+// copyFormat versions how a COPY layer is written, in its cache key: a
+// layer kept before destination directories were created (format 1)
+// is not taken for one now.
+const copyFormat = "copy-layer/2"
+
 // copy runs COPY or ADD: the layer is written from the context (or the
 // --from image's files) on the host; nothing boots.
 func (r *build) copy(ctx context.Context, s *state, step dockerfile.Step) (bool, error) {
@@ -70,9 +75,16 @@ func (r *build) copy(ctx context.Context, s *state, step dockerfile.Step) (bool,
 	if err != nil {
 		return false, err
 	}
-	key := chain(s.key, step.Key(), inputs)
+	key := chain(s.key, step.Key(), inputs, copyFormat)
 	file, hit := r.cachedLayer(key)
 	if !hit {
+		// The image decides which destination directories the layer
+		// creates (the parent key already names the image, so the cache
+		// key needs none of this).
+		if spec.Existing, err = pathKinds(s.img, spec.DestPaths()); err != nil {
+			return false, fmt.Errorf("look up %s in the image: %w", spec.Dest, err)
+		}
+		workdirExists(spec.Existing, cf.Config.WorkingDir)
 		if file, err = r.keepLayer(key, func(w io.Writer) error { return buildctx.WriteLayer(w, matches, spec) }); err != nil {
 			return false, fmt.Errorf("write the layer: %w", err)
 		}

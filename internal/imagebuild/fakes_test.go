@@ -133,7 +133,12 @@ func layerOf(t *testing.T, files map[string]string) v1.Layer {
 		_, _ = tw.Write([]byte(files[n]))
 	}
 	_ = tw.Close()
-	b := buf.Bytes()
+	return layerOfTar(t, buf.Bytes())
+}
+
+// layerOfTar is the layer of a tar's bytes.
+func layerOfTar(t *testing.T, b []byte) v1.Layer {
+	t.Helper()
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
 	if err != nil {
 		t.Fatal(err)

@@ -16,37 +16,52 @@ import (
 // Save resolves refs (see Find) to the images an archive of them holds,
 // each under its canonical name, after checking every layer is in the
 // blob cache: what can fail before the archive's first byte fails here.
-// imagearchive.Write writes them.
-func (s *Service) Save(refs []string) ([]imagearchive.Entry, error) {
+// imagearchive.Write writes them; call release once it has (a prune
+// keeps the images and their blobs until then). On error release is a
+// no-op.
+func (s *Service) Save(refs []string) (_ []imagearchive.Entry, release func(), err error) {
+	var releases []func()
+	release = func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+	defer func() {
+		if err != nil {
+			release()
+			release = func() {}
+		}
+	}()
 	if len(refs) == 0 {
-		return nil, fmt.Errorf("save: name at least one image")
+		return nil, release, fmt.Errorf("save: name at least one image")
 	}
 	cache, err := s.blobCache()
 	if err != nil {
-		return nil, err
+		return nil, release, err
 	}
 	var out []imagearchive.Entry
 	for _, ref := range refs {
 		img, err := s.Find(ref)
 		if err != nil {
-			return nil, fmt.Errorf("save: %w", err)
+			return nil, release, fmt.Errorf("save: %w", err)
 		}
+		releases = append(releases, s.hold(append(blobKeys(img.Layers), imageKey(img.Name))...))
 		oci, err := s.OCI(img.ID)
 		if err != nil {
-			return nil, fmt.Errorf("save: %w", err)
+			return nil, release, fmt.Errorf("save: %w", err)
 		}
 		m, err := oci.Manifest()
 		if err != nil {
-			return nil, fmt.Errorf("save %s: %w", imagepull.FamiliarName(img.Name), err)
+			return nil, release, fmt.Errorf("save %s: %w", imagepull.FamiliarName(img.Name), err)
 		}
 		for _, l := range m.Layers {
 			if !cache.Has(l.Digest.String(), l.Size) {
-				return nil, fmt.Errorf("save %s: layer %s is missing from the blob cache; pull the image again (banger image pull %s)", imagepull.FamiliarName(img.Name), l.Digest, imagepull.FamiliarName(img.Name))
+				return nil, release, fmt.Errorf("save %s: layer %s is missing from the blob cache; pull the image again (banger image pull %s)", imagepull.FamiliarName(img.Name), l.Digest, imagepull.FamiliarName(img.Name))
 			}
 		}
 		out = append(out, imagearchive.Entry{Name: img.Name, Image: oci})
 	}
-	return out, nil
+	return out, release, nil
 }
 
 // LoadOptions tune Load.
@@ -84,7 +99,15 @@ func (s *Service) Load(ctx context.Context, r io.Reader, opts LoadOptions, sink 
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	if err := s.prefetch(ctx, entries, sink); err != nil {
+	// The fetched blobs are leased until every image is recorded, so a
+	// prune meanwhile keeps them.
+	var releases []func()
+	defer func() {
+		for _, r := range releases {
+			r()
+		}
+	}()
+	if err := s.prefetch(ctx, entries, &releases, sink); err != nil {
 		return nil, fmt.Errorf("load %s: %w", source, err)
 	}
 	var out, made []Image
@@ -136,9 +159,10 @@ func (s *Service) loadOne(ctx context.Context, e imagearchive.Entry, byDigest ma
 }
 
 // prefetch checks every entry as Store will (names, platform, layer media
-// types) and puts every layer in the blob cache; on failure it evicts the
-// blobs it added.
-func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, sink progress.Sink) error {
+// types) and puts every layer in the blob cache, leasing each entry's
+// name and blobs first (their releases go to releases); on failure it
+// evicts the blobs it added.
+func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, releases *[]func(), sink progress.Sink) error {
 	cache, err := s.blobCache()
 	if err != nil {
 		return err
@@ -162,6 +186,7 @@ func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, si
 			errs = append(errs, fmt.Errorf("image %s: %w", imagepull.FamiliarName(name), err))
 			break
 		}
+		*releases = append(*releases, s.holdRemote(name, remote))
 		for _, l := range remote.Layers {
 			if !cache.Has(l.Digest.String(), l.Size) {
 				added = append(added, l.Digest.String())

@@ -130,7 +130,7 @@ func TestSaveRemoveLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantFiles := files(t, first.Rootfs)
-			entries, err := f.Save([]string{"one:1", "two:1"})
+			entries, _, err := f.Save([]string{"one:1", "two:1"})
 			if err != nil {
 				t.Fatal(err)
 			}

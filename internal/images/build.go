@@ -52,6 +52,7 @@ func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, sink p
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", name, err)
 	}
+	defer s.holdRemote(name, remote)()
 	popts, err := s.pipelineOptions(sink, opts.SizeBytes)
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", name, err)
@@ -112,6 +113,7 @@ func (s *Service) Flatten(ctx context.Context, ref string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer s.holdRemote("", remote)()
 	cache, err := s.blobCache()
 	if err != nil {
 		return err

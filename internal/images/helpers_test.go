@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,6 +58,9 @@ func newFixture(t *testing.T) *fixture {
 			return f.users[img.ID]
 		},
 		Events: f,
+		IsBuildCache: func(name string) bool {
+			return strings.HasPrefix(name, "banger.build/cache:")
+		},
 	})
 	return f
 }

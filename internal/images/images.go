@@ -6,7 +6,9 @@
 // the image back with its digest. It records each one in
 // the store (bucket images, keyed by canonical name) with its files in
 // paths.Layout.Image(id), finds them by name or id prefix, removes those no
-// VM uses, and on start sweeps what an interrupted build left.
+// VM uses, prunes the build cache and the blobs no image names (leases keep
+// what pipelines in flight work on), and on start sweeps what an
+// interrupted build left.
 //
 // An image is built in a scratch directory and renamed into place before
 // its record is written, so a failed build leaves neither; Reconcile
@@ -53,6 +55,9 @@ type Options struct {
 	// Events hears of each image recorded (pull, import) and removed;
 	// nil reports none.
 	Events events.Publisher
+	// IsBuildCache says an image name is a build's cache entry, which
+	// Prune removes by default; nil: no image is.
+	IsBuildCache func(name string) bool
 }
 
 // Service is the image catalog. Its methods are safe for concurrent use.
@@ -64,10 +69,13 @@ type Service struct {
 	agent  func() (string, error)
 	inUse  func(*store.Tx, Image) string
 	events events.Publisher
+	// isBuildCache: see Options.IsBuildCache.
+	isBuildCache func(string) bool
 
-	mu    sync.Mutex
-	names keylock.Set      // per-name build locks
-	cache *blobcache.Cache // opened on the first pull
+	leases leases // what Prune keeps although no record names it
+	mu     sync.Mutex
+	names  keylock.Set      // per-name build locks
+	cache  *blobcache.Cache // opened on the first pull
 }
 
 // New returns the catalog described by opts. It touches nothing on disk:
@@ -76,6 +84,10 @@ func New(opts Options) *Service {
 	s := &Service{
 		layout: opts.Layout, cfg: opts.Config, store: opts.Store, log: opts.Log,
 		agent: opts.Agent, inUse: opts.InUse, events: events.Or(opts.Events),
+		isBuildCache: opts.IsBuildCache,
+	}
+	if s.isBuildCache == nil {
+		s.isBuildCache = func(string) bool { return false }
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

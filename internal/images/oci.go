@@ -55,6 +55,7 @@ func (s *Service) Store(ctx context.Context, name string, img v1.Image, opts Sto
 	if err != nil {
 		return Image{}, fmt.Errorf("%s %s: %w", source, name, err)
 	}
+	defer s.holdRemote(name, remote)()
 	popts, err := s.pipelineOptions(sink, opts.SizeBytes)
 	if err != nil {
 		return Image{}, fmt.Errorf("%s %s: %w", source, name, err)

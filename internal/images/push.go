@@ -21,6 +21,9 @@ func (s *Service) Push(ctx context.Context, ref, dest string, sink progress.Sink
 	if err != nil {
 		return imagepull.PushResult{}, fmt.Errorf("push: %w", err)
 	}
+	// A prune meanwhile keeps the image and the blobs being sent (one
+	// that came between Find and here makes OCI say not found).
+	defer s.hold(append(blobKeys(img.Layers), imageKey(img.Name))...)()
 	oci, err := s.OCI(img.ID)
 	if err != nil {
 		return imagepull.PushResult{}, fmt.Errorf("push: %w", err)

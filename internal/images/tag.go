@@ -32,6 +32,9 @@ func (s *Service) Tag(ctx context.Context, src, name string) (Image, error) {
 		return from, nil
 	}
 	defer s.lockName(name)()
+	// Keep src's blobs while the tag is made: a prune meanwhile may
+	// remove src, whose blobs the tag is about to name.
+	defer s.hold(append(blobKeys(from.Layers), imageKey(name))...)()
 	rec := from
 	rec.ID, rec.Name = "", name
 	return s.record(ctx, rec, events.Tag, func(out string) (*imagepull.Image, error) {

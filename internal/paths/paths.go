@@ -97,6 +97,10 @@ func (l Layout) Tmp() string { return filepath.Join(l.State, "tmp") }
 // (blobs/sha256/<hex>).
 func (l Layout) OCICache() string { return filepath.Join(l.Cache, "oci") }
 
+// BuildCache keeps image builds' step files: COPY and ADD layers and the
+// markers of metadata steps, named by their cache keys.
+func (l Layout) BuildCache() string { return filepath.Join(l.Cache, "build") }
+
 // Images is the directory holding one subdirectory per image.
 func (l Layout) Images() string { return filepath.Join(l.State, "images") }
 

@@ -125,6 +125,9 @@ var (
 	LoadImages = def[LoadImagesQuery, []Image](http.MethodPost, "/v1/images/load", KindUpload)
 	// PushImage sends an image to a registry, reporting each layer.
 	PushImage = def[PushImageRequest, PushResult](http.MethodPost, "/v1/images/push", KindEvents)
+	// PruneImages removes the build cache and the blobs no image names
+	// (every image no VM uses with All), answering what went.
+	PruneImages = def[PruneImagesRequest, PruneImagesResult](http.MethodPost, "/v1/images/prune", KindJSON)
 )
 
 // Kernels; {name} is a catalog name.

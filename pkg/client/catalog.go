@@ -144,6 +144,12 @@ func (c *Client) RemoveSnapshot(ctx context.Context, id string) (api.Snapshot, e
 	return api.Do(ctx, c.api, api.RemoveSnapshot, api.None{}, id)
 }
 
+// PruneImages removes the build cache and the blobs no image names
+// (every image no VM uses with req.All) and answers what went.
+func (c *Client) PruneImages(ctx context.Context, req api.PruneImagesRequest) (api.PruneImagesResult, error) {
+	return api.Do(ctx, c.api, api.PruneImages, req)
+}
+
 // PruneSnapshots deletes the boot snapshots no start can use (all of them
 // with req.All) and answers those it deleted.
 func (c *Client) PruneSnapshots(ctx context.Context, req api.PruneSnapshotsRequest) ([]api.Snapshot, error) {

@@ -162,6 +162,7 @@ func TestEveryRouteHasAMethod(t *testing.T) {
 		func() error { _, err := c.ListSnapshots(ctx); return err },
 		func() error { _, err := c.RemoveSnapshot(ctx, "snap"); return err },
 		func() error { _, err := c.PruneSnapshots(ctx, api.PruneSnapshotsRequest{}); return err },
+		func() error { _, err := c.PruneImages(ctx, api.PruneImagesRequest{DryRun: true}); return err },
 	}
 	for i, call := range calls {
 		if err := call(); err != nil {
