@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -165,6 +166,30 @@ func TestImageBuild(t *testing.T) {
 	t.Logf("cold build %.1fs, cached rebuild %.2fs", res.Seconds, again.Seconds)
 	if ls := f.must(t, "image", "ls", "--format", "{{.Name}}"); strings.Contains(ls, "banger.build/cache") {
 		t.Errorf("image ls shows the build cache:\n%s", ls)
+	}
+
+	// Pruning the build cache removes its images and frees space, and
+	// keeps every blob a named image needs: the built image still saves.
+	var pruned api.PruneImagesResult
+	if err := json.Unmarshal([]byte(f.must(t, "image", "prune", "--build-cache", "--format", "json")), &pruned); err != nil {
+		t.Fatal(err)
+	}
+	if len(pruned.CacheImages) == 0 || pruned.BytesFreed <= 0 || len(pruned.Images) != 0 {
+		t.Errorf("image prune --build-cache: %+v; want cache images removed, bytes freed, no named image", pruned)
+	}
+	var again2 api.PruneImagesResult
+	if err := json.Unmarshal([]byte(f.must(t, "image", "prune", "--build-cache", "--dry-run", "--format", "json")), &again2); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range again2.CacheImages {
+		if slices.Contains(pruned.CacheImages, c) {
+			t.Errorf("cache image %s is still there after the prune", c)
+		}
+	}
+	saved := filepath.Join(t.TempDir(), "built.tar")
+	f.must(t, "image", "save", tag, "-o", saved)
+	if st, err := os.Stat(saved); err != nil || st.Size() == 0 {
+		t.Errorf("save of the built image after the prune: %v", err)
 	}
 	f.assertNoOrphans(t)
 }
