@@ -190,6 +190,12 @@ func (p *Process) run(ctx context.Context, request string, r ExecRequest) *Proce
 	if stderr == nil {
 		stderr = io.Discard
 	}
+	if sameWriter(stdout, stderr) {
+		// One writer for both streams (a single buffer for the combined
+		// output) is written to by one copy at a time, as os/exec does.
+		w := &lockedWriter{w: stdout}
+		stdout, stderr = w, w
+	}
 	p.copying.Go(func() { _, _ = io.Copy(stdout, ch) })
 	p.copying.Go(func() { _, _ = io.Copy(stderr, ch.Stderr()) })
 	go func() {
@@ -337,4 +343,27 @@ func signalNumber(name string) int {
 		return n
 	}
 	return 127
+}
+
+// sameWriter reports whether a and b are the same writer; writers whose
+// dynamic type cannot be compared are not.
+func sameWriter(a, b io.Writer) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b && a != io.Discard
+}
+
+// lockedWriter serializes writes to one writer from two copies.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

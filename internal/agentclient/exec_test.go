@@ -92,6 +92,28 @@ func TestExec(t *testing.T) {
 	}
 }
 
+// TestExecOneWriterForBoth: one buffer given as both stdout and stderr
+// gets the whole combined output, written by one stream at a time (the
+// race detector fails this test when the two copies write at once).
+func TestExecOneWriterForBoth(t *testing.T) {
+	a := agenttest.Start(t, bootcfg.Config{})
+	c := a.Dial(t)
+	var both bytes.Buffer
+	script := "i=0; while [ $i -lt 200 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done"
+	code, err := c.Exec(ctxT(t), agentclient.ExecRequest{Argv: []string{"sh", "-c", script}, Stdout: &both, Stderr: &both})
+	if err != nil || code != 0 {
+		t.Fatalf("exec: %d, %v", code, err)
+	}
+	for _, want := range []string{"out0\n", "err0\n", "out199\n", "err199\n"} {
+		if !strings.Contains(both.String(), want) {
+			t.Errorf("combined output lacks %q", want)
+		}
+	}
+	if n := strings.Count(both.String(), "\n"); n != 400 {
+		t.Errorf("combined output has %d lines, want 400", n)
+	}
+}
+
 func TestExecUser(t *testing.T) {
 	a := agenttest.Start(t, bootcfg.Config{})
 	c := a.Dial(t)

@@ -33,8 +33,9 @@ type ExecConfig struct {
 	// Nil is an empty stdin.
 	Stdin io.Reader
 	// Stdout and Stderr receive the output; nil discards it. With a TTY
-	// everything arrives on Stdout. They are written from two goroutines:
-	// one writer given for both must be safe for concurrent use.
+	// everything arrives on Stdout. One writer given for both (a buffer of
+	// the combined output) is written to by one stream at a time, as
+	// os/exec does; two different writers are written from two goroutines.
 	Stdout, Stderr io.Writer
 	// TTY runs the command on a pseudo-terminal of that size.
 	TTY *TTY
