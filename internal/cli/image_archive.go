@@ -62,7 +62,7 @@ no OCI layers and cannot be saved.`,
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"oci", "docker"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if out == "" {
-			if f, ok := app.Stdout.(*os.File); ok && isTerminal(f) {
+			if isTerminalWriter(app.Stdout) {
 				return fmt.Errorf("%w: save writes a tar archive; give -o FILE or redirect stdout", errdefs.ErrInvalid)
 			}
 		}
@@ -134,7 +134,7 @@ read from stdin.`,
 		}
 		arg := in
 		if arg == "" {
-			if fi, ok := app.Stdin.(*os.File); ok && isTerminal(fi) {
+			if app.stdinIsTerminal() {
 				return fmt.Errorf("%w: load reads a tar archive; give -i FILE or pipe one to stdin", errdefs.ErrInvalid)
 			}
 			arg = "-"

@@ -88,7 +88,8 @@ func streamStats(ctx context.Context, w io.Writer, f outputFormat, redraw bool, 
 	}
 }
 
-// isTerminalWriter says w is a terminal (streaming stats redraws it).
+// isTerminalWriter says w is a terminal (streaming stats redraws it;
+// image save writes no archive to one).
 func isTerminalWriter(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && isTerminal(f)
