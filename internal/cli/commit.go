@@ -43,11 +43,7 @@ CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL (as docker commit
 	cmd.Flags().StringArrayVarP(&req.Changes, "change", "c", nil, "apply a Dockerfile instruction to the image's config (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL); repeatable")
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		f, err := parseFormat(*format)
-		if err != nil {
-			return err
-		}
-		c, err := app.Client()
+		f, c, err := formatAndClient(app, *format)
 		if err != nil {
 			return err
 		}
