@@ -94,10 +94,11 @@ func (c *Client) ServerVersion(ctx context.Context) (api.VersionInfo, error) {
 
 // Handshake checks, once, that the daemon serves this package's API
 // version; every call does it first, so calling it is only needed to fail
-// early. It checks again when an answer shows another API version than the
-// handshake's (the daemon was upgraded under a long-lived client). A daemon that does not fit is a *VersionError (errdefs.
-// ErrUnsupported), remembered; a daemon that cannot be reached is retried
-// at the next call.
+// early. It checks again when an answer shows another API version than
+// the handshake's (the daemon was upgraded under a long-lived client). A
+// daemon that does not fit is a *VersionError (errdefs.ErrUnsupported),
+// remembered; a daemon that cannot be reached is retried at the next
+// call.
 func (c *Client) Handshake(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
