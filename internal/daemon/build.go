@@ -203,17 +203,16 @@ func (b buildVMs) Create(ctx context.Context, spec imagebuild.RunSpec) (string, 
 // `banger run` attaches before the start), copies the output to out
 // until the run ends, and answers the recorded exit status.
 func (b buildVMs) Run(ctx context.Context, id string, out io.Writer) (int, error) {
+	// Follow with Next always subscribes, the VM running or not.
 	_, sub, err := b.out.Subscribe(id, vmlogs.SubOptions{Follow: true, Next: true})
 	if err != nil {
 		return 0, err
 	}
-	if sub != nil {
-		defer sub.Close()
-	}
+	defer sub.Close()
 	if _, err := b.vms.Start(ctx, id); err != nil {
 		return 0, err
 	}
-	for sub != nil {
+	for {
 		ev, err := sub.Next(ctx)
 		if err != nil || ev.Exit != nil {
 			break
