@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"strings"
@@ -15,10 +14,7 @@ import (
 // exit code.
 func run(t *testing.T, host string, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	app := &cli.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb}
-	code := app.Run(append([]string{"--host", host}, args...))
-	return out.String(), errb.String(), code
+	return runIn(host, nil, args...)
 }
 
 func TestInfoAgainstDaemon(t *testing.T) {
