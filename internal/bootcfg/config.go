@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -237,7 +238,7 @@ func (c Config) Validate() error {
 		if n.Interface != "" && (len(n.Interface) > 15 || strings.ContainsAny(n.Interface, "/ \x00")) {
 			bad("network.interface %q is not an interface name", n.Interface)
 		}
-		for _, w := range append(append([]string(nil), n.Search...), n.Options...) {
+		for _, w := range slices.Concat(n.Search, n.Options) {
 			if w == "" || strings.ContainsAny(w, " \t\n\x00#;") {
 				bad("network search domain or option %q is empty or has a space, control character or comment sign", w)
 			}

@@ -129,20 +129,23 @@ func port(w string) (string, error) {
 
 // Apply makes the changes to cfg, in order, as the instructions would in
 // a Dockerfile: CMD and ENTRYPOINT replace (an ENTRYPOINT also clears the
-// CMD, as docker does), ENV and LABEL set keys, EXPOSE adds ports, a
-// relative WORKDIR is taken from the current one.
+// image's CMD, unless a change before it set one, as docker does), ENV
+// sets keys in place (a new one at the end) and LABEL sets keys, EXPOSE
+// adds ports, a relative WORKDIR is taken from the current one.
 func Apply(cfg *v1.Config, changes []Change) {
+	cmdSet := false
 	for _, c := range changes {
 		switch c.Instruction {
 		case "CMD":
-			cfg.Cmd = slices.Clone(c.Args)
+			cfg.Cmd, cmdSet = slices.Clone(c.Args), true
 		case "ENTRYPOINT":
-			cfg.Entrypoint, cfg.Cmd = slices.Clone(c.Args), nil
+			cfg.Entrypoint = slices.Clone(c.Args)
+			if !cmdSet {
+				cfg.Cmd = nil
+			}
 		case "ENV":
 			for _, kv := range c.Args {
-				k, _, _ := strings.Cut(kv, "=")
-				cfg.Env = slices.DeleteFunc(cfg.Env, func(e string) bool { return strings.HasPrefix(e, k+"=") || e == k })
-				cfg.Env = append(cfg.Env, kv)
+				cfg.Env = setEnv(cfg.Env, kv)
 			}
 		case "LABEL":
 			if cfg.Labels == nil {
@@ -168,6 +171,17 @@ func Apply(cfg *v1.Config, changes []Change) {
 			cfg.User = c.Args[0]
 		}
 	}
+}
+
+// setEnv sets kv (KEY=VALUE) in env: in the place of the key's entry,
+// as docker does, else at the end.
+func setEnv(env []string, kv string) []string {
+	k, _, _ := strings.Cut(kv, "=")
+	if i := slices.IndexFunc(env, func(e string) bool { ek, _, _ := strings.Cut(e, "="); return ek == k }); i >= 0 {
+		env[i] = kv
+		return env
+	}
+	return append(env, kv)
 }
 
 // splitWords splits s on unquoted white space as a shell would, without

@@ -85,6 +85,28 @@ func TestApply(t *testing.T) {
 	}
 }
 
+// As docker's: ENV replaces a key in its place (new keys go at the end),
+// and an ENTRYPOINT keeps a CMD set by a change before it, clearing only
+// the image's.
+func TestApplyKeepsEnvOrderAndAnEarlierCmd(t *testing.T) {
+	cfg := v1.Config{Cmd: []string{"sh"}, Env: []string{"A=1", "PATH=/bin"}}
+	var changes []Change
+	for _, s := range []string{"ENV A=2 B=3", `CMD ["-v"]`, `ENTRYPOINT ["/init"]`} {
+		c, err := ParseChange(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changes = append(changes, c)
+	}
+	Apply(&cfg, changes)
+	if !slices.Equal(cfg.Env, []string{"A=2", "PATH=/bin", "B=3"}) {
+		t.Errorf("env %q, want A replaced in place and B appended", cfg.Env)
+	}
+	if !slices.Equal(cfg.Entrypoint, []string{"/init"}) || !slices.Equal(cfg.Cmd, []string{"-v"}) {
+		t.Errorf("entrypoint %q cmd %q, want the CMD set before the ENTRYPOINT kept", cfg.Entrypoint, cfg.Cmd)
+	}
+}
+
 // FuzzParseChange: any input either fails as ErrInvalid or gives a change
 // Apply takes without panicking, whose ENV and LABEL pairs have keys.
 func FuzzParseChange(f *testing.F) {

@@ -200,23 +200,13 @@ func (c *Committer) image(base v1.Image, path, vmName string, opts Options, chan
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := *cf.Config.DeepCopy()
-	Apply(&cfg, changes)
-	if img, err = mutate.Config(img, cfg); err != nil {
-		return nil, nil, err
-	}
+	cf = cf.DeepCopy()
+	Apply(&cf.Config, changes)
 	if opts.Author != "" {
-		cf, err := img.ConfigFile()
-		if err != nil {
-			return nil, nil, err
-		}
-		cf = cf.DeepCopy()
 		cf.Author = opts.Author
-		if img, err = mutate.ConfigFile(img, cf); err != nil {
-			return nil, nil, err
-		}
 	}
-	if img, err = mutate.CreatedAt(img, created); err != nil {
+	cf.Created = created
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return nil, nil, err
 	}
 	return img, layer, nil

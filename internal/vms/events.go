@@ -62,10 +62,11 @@ func (s *Service) emitExit(vm VM) {
 // set.
 func (s *Service) emitCheckpoint(action events.Action, ck Checkpoint, reason string) {
 	attrs := map[string]string{events.AttrVM: ck.Origin.VM}
-	for k, v := range map[string]string{events.AttrVMName: ck.VMName, events.AttrReason: reason} {
-		if v != "" {
-			attrs[k] = v
-		}
+	if ck.VMName != "" {
+		attrs[events.AttrVMName] = ck.VMName
+	}
+	if reason != "" {
+		attrs[events.AttrReason] = reason
 	}
 	s.Events.Publish(events.Event{Type: events.TypeCheckpoint, Action: action, ID: ck.ID, Name: ck.Name, Attributes: attrs})
 }

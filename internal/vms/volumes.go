@@ -76,7 +76,7 @@ func VolumeUsers(tx *store.Tx, name string) []volumes.User {
 func (vm VM) SnapshotBlocker() error {
 	var shared []string
 	for _, m := range vm.Spec.Mounts {
-		if m.Type == volumes.TypeBind || m.Type == volumes.TypePod { // a pod share is one too
+		if m.Shared() {
 			shared = append(shared, m.Flag())
 		}
 	}
@@ -125,7 +125,7 @@ func (s *Service) checkMount(m volumes.Mount, caps *vmm.Capabilities, k Kernel) 
 			return fmt.Errorf("%s: %w", m.Flag(), err)
 		}
 	}
-	if m.Type == volumes.TypeBind || m.Type == volumes.TypePod {
+	if m.Shared() {
 		return sharedDirSupport(m, caps, k)
 	}
 	if caps != nil && !caps.ExtraDrives {

@@ -48,6 +48,11 @@ type Mount struct {
 	SizeBytes int64 `json:"size_bytes,omitempty"`
 }
 
+// Shared reports whether the guest sees m through virtio-fs (a shared
+// directory, or the pod share, which is one): it needs the backend's and
+// the kernel's virtio-fs, and the machine's state cannot be saved.
+func (m Mount) Shared() bool { return m.Type == TypeBind || m.Type == TypePod }
+
 // Flag renders m as the flag that gives it, for errors that name it:
 // `-v SRC:DST[:ro]` or `--mount type=image,...`.
 func (m Mount) Flag() string {

@@ -22,7 +22,7 @@ import (
 // of its own, made at its start, with every mount a slave of the host's.
 // A mount made later under a directory that is not itself a shared mount
 // never reaches that namespace (the host's "/" may well be private), so
-// the share is first bound onto itself and made shared (MakeShared),
+// the share is first bound onto itself and made shared (MakePod),
 // before virtiofsd starts; announce_submounts then shows each container's
 // mount as a submount in the guest. Verified with QEMU's virtiofsd 7.2:
 // an ext4 loop-mounted read-only under the share after the VM booted is
@@ -35,25 +35,6 @@ import (
 // caller, who records it (the VM's runtime record) before making it; the
 // releases are idempotent, so a record is enough to undo them after a
 // crash.
-
-// MakeShared binds dir onto itself and makes that mount shared, so
-// mounts made under dir later propagate to the namespaces copied from it
-// (virtiofsd's). dir must exist.
-func MakeShared(dir string) error {
-	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("pod share %s: bind onto itself: %w", dir, err)
-	}
-	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
-		_ = unix.Unmount(dir, unix.MNT_DETACH)
-		return fmt.Errorf("pod share %s: make it shared: %w", dir, err)
-	}
-	return nil
-}
-
-// ReleaseShared lazily unmounts dir's own mount and everything under it
-// (MakeShared's, and any image left mounted). A dir that is no mount
-// point, or gone, is not an error.
-func ReleaseShared(dir string) error { return detach(dir) }
 
 // PodImageDir is where the image of container id is mounted under the
 // pod share dir; id must be a name (no '/', not "." or "..").
@@ -106,20 +87,28 @@ func detach(target string) error {
 	return err
 }
 
-// MakePod makes a pod share: dir (in the VM's runtime directory) made
-// and shared (MakeShared).
+// MakePod makes a pod share: dir (in the VM's runtime directory) made,
+// bound onto itself and that mount made shared, so mounts made under dir
+// later propagate to the namespaces copied from it (virtiofsd's).
 func MakePod(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("pod share %s: %w", dir, err)
 	}
-	return MakeShared(dir)
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("pod share %s: bind onto itself: %w", dir, err)
+	}
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		_ = unix.Unmount(dir, unix.MNT_DETACH)
+		return fmt.Errorf("pod share %s: make it shared: %w", dir, err)
+	}
+	return nil
 }
 
-// ReleasePod unmounts a pod share with every image still mounted under
-// it (one lazy unmount) and, only then, removes the directory. Absent is
-// not an error.
+// ReleasePod lazily unmounts a pod share's own mount with every image
+// still mounted under it (one lazy unmount) and, only then, removes the
+// directory. A dir that is no mount point, or gone, is not an error.
 func ReleasePod(dir string) error {
-	if err := ReleaseShared(dir); err != nil {
+	if err := detach(dir); err != nil {
 		return fmt.Errorf("pod share %s: unmount: %w", dir, err)
 	}
 	if err := os.RemoveAll(dir); err != nil {

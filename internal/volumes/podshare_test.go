@@ -65,7 +65,7 @@ func TestPodImagePropagatesOnlyUnderASharedShare(t *testing.T) {
 			t.Fatal(err)
 		}
 		if shared {
-			if err := MakeShared(dir); err != nil {
+			if err := MakePod(dir); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -97,11 +97,17 @@ func TestPodImagePropagatesOnlyUnderASharedShare(t *testing.T) {
 		if err := UnmountPodImage(target); err != nil {
 			t.Fatal(err)
 		}
-		if err := ReleaseShared(dir); err != nil {
-			t.Fatal(err)
-		}
 		if _, err := os.Stat(target); !os.IsNotExist(err) {
 			t.Errorf("shared=%v: %s after the unmount: %v", shared, target, err)
+		}
+		if err := ReleasePod(dir); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("shared=%v: the share %s after its release: %v", shared, dir, err)
+		}
+		if err := ReleasePod(dir); err != nil {
+			t.Errorf("shared=%v: a second release: %v, want none", shared, err)
 		}
 		if err := UnmountPodImage(target); err != nil {
 			t.Errorf("a second unmount: %v, want none", err)
