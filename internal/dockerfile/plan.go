@@ -27,14 +27,11 @@ const maxDockerfile = 4 << 20
 // first; the last is the target.
 type Plan struct {
 	Stages []Stage
-	// Args are the build arguments in effect for the FROM lines (the ARGs
-	// before the first FROM, with --build-arg values), which a stage sees
-	// once it declares them again with ARG NAME.
-	Args []Pair
 	// Unused lists --build-arg names no ARG declares (docker warns).
 	Unused []string
 	// BuildArgs are the --build-arg values; Global the values of the
-	// ARGs before the first FROM (see Arg).
+	// ARGs before the first FROM, with --build-arg values (what the FROM
+	// lines see, and a stage once it declares one again: see Arg).
 	BuildArgs map[string]string
 	Global    map[string]string
 }

@@ -3,7 +3,6 @@ package dockerfile
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -195,10 +194,6 @@ func (p *planner) assemble(all []Stage, deps [][]int, target int) *Plan {
 	}
 	plan.BuildArgs = p.opts.BuildArgs
 	plan.Global = p.global
-	for k := range p.global {
-		plan.Args = append(plan.Args, Pair{Key: k, Value: p.global[k], HasValue: true})
-	}
-	sort.Slice(plan.Args, func(i, j int) bool { return plan.Args[i].Key < plan.Args[j].Key })
 	for k := range p.opts.BuildArgs {
 		if !p.declared[k] && !predefinedArg(k) {
 			plan.Unused = append(plan.Unused, k)
