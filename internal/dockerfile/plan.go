@@ -144,7 +144,5 @@ func invalid(line int, format string, a ...any) error {
 	return fmt.Errorf("dockerfile line %d: %s: %w", line, fmt.Sprintf(format, a...), errdefs.ErrInvalid)
 }
 
-var errInvalid = errdefs.ErrInvalid
-
 // lexer returns docker's word expander for the Dockerfile's escape token.
 func lexer(escape rune) *shell.Lex { return shell.NewLex(escape) }

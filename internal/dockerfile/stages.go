@@ -8,6 +8,8 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // planner carries what planning the stages needs: the escape token, the
@@ -125,7 +127,7 @@ func (p *planner) plan(stages []instructions.Stage) (*Plan, error) {
 		t, ok := names[strings.ToLower(p.opts.Target)]
 		if !ok {
 			return nil, fmt.Errorf("--target %s: no stage has that name (the stages are %s): %w",
-				p.opts.Target, stageNames(all), errInvalid)
+				p.opts.Target, stageNames(all), errdefs.ErrInvalid)
 		}
 		target = t
 	}
