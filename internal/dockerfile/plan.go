@@ -27,14 +27,11 @@ const maxDockerfile = 4 << 20
 // first; the last is the target.
 type Plan struct {
 	Stages []Stage
-	// Args are the build arguments in effect for the FROM lines (the ARGs
-	// before the first FROM, with --build-arg values), which a stage sees
-	// once it declares them again with ARG NAME.
-	Args []Pair
 	// Unused lists --build-arg names no ARG declares (docker warns).
 	Unused []string
 	// BuildArgs are the --build-arg values; Global the values of the
-	// ARGs before the first FROM (see Arg).
+	// ARGs before the first FROM, with --build-arg values (what the FROM
+	// lines see, and a stage once it declares one again: see Arg).
 	BuildArgs map[string]string
 	Global    map[string]string
 }
@@ -146,8 +143,6 @@ func unsupported(line int, instr, what, todo string) error {
 func invalid(line int, format string, a ...any) error {
 	return fmt.Errorf("dockerfile line %d: %s: %w", line, fmt.Sprintf(format, a...), errdefs.ErrInvalid)
 }
-
-var errInvalid = errdefs.ErrInvalid
 
 // lexer returns docker's word expander for the Dockerfile's escape token.
 func lexer(escape rune) *shell.Lex { return shell.NewLex(escape) }

@@ -3,12 +3,13 @@ package dockerfile
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // planner carries what planning the stages needs: the escape token, the
@@ -126,7 +127,7 @@ func (p *planner) plan(stages []instructions.Stage) (*Plan, error) {
 		t, ok := names[strings.ToLower(p.opts.Target)]
 		if !ok {
 			return nil, fmt.Errorf("--target %s: no stage has that name (the stages are %s): %w",
-				p.opts.Target, stageNames(all), errInvalid)
+				p.opts.Target, stageNames(all), errdefs.ErrInvalid)
 		}
 		target = t
 	}
@@ -195,10 +196,6 @@ func (p *planner) assemble(all []Stage, deps [][]int, target int) *Plan {
 	}
 	plan.BuildArgs = p.opts.BuildArgs
 	plan.Global = p.global
-	for k := range p.global {
-		plan.Args = append(plan.Args, Pair{Key: k, Value: p.global[k], HasValue: true})
-	}
-	sort.Slice(plan.Args, func(i, j int) bool { return plan.Args[i].Key < plan.Args[j].Key })
 	for k := range p.opts.BuildArgs {
 		if !p.declared[k] && !predefinedArg(k) {
 			plan.Unused = append(plan.Unused, k)

@@ -19,9 +19,11 @@ func CacheName(key string) string {
 }
 
 // IsCache reports whether an image name is a build cache entry (which
-// listings hide).
+// listings hide and prune --build-cache removes). CacheRepository's first
+// part is a registry host, so a cache name is stored as written; an image
+// of the user's at some other registry's path ending in it is not one.
 func IsCache(name string) bool {
-	return strings.HasPrefix(name, CacheRepository+":") || strings.Contains(name, "/"+CacheRepository+":")
+	return strings.HasPrefix(name, CacheRepository+":")
 }
 
 // chain is a cache key: sha256 of its parent key and the parts, each

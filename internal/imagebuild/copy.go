@@ -1,12 +1,15 @@
 package imagebuild
 
 import (
+	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -175,7 +178,7 @@ func (r *build) owner(img v1.Image, chown string) (buildctx.Owner, error) {
 		}
 		return buildctx.Owner{UID: uid, GID: gid}, nil
 	}
-	tree, err := r.imageTree(img)
+	tree, err := r.accounts(img)
 	if err != nil {
 		return buildctx.Owner{}, err
 	}
@@ -201,6 +204,57 @@ func (r *build) owner(img v1.Image, chown string) (buildctx.Owner, error) {
 		gid, _ = strconv.Atoi(fields[2])
 	}
 	return buildctx.Owner{UID: uid, GID: gid}, nil
+}
+
+// accountFiles are what --chown=NAME is resolved from.
+var accountFiles = []string{"etc/passwd", "etc/group"}
+
+// accounts reads an image's /etc/passwd and /etc/group into a tree,
+// once per image, and nothing else: a COPY --chown=NAME runs before its
+// cache lookup (the resolved owner is in the key), so a cached rebuild
+// would otherwise write and hash every file of the image to read two.
+// When either is a link, it resolves in the image's whole tree.
+func (r *build) accounts(img v1.Image) (*buildctx.Tree, error) {
+	d, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	if t, ok := r.trees[d.String()]; ok {
+		return t, nil // the whole tree, already read for a COPY --from
+	}
+	key := "accounts " + d.String()
+	if t, ok := r.trees[key]; ok {
+		return t, nil
+	}
+	dir := r.scratch("accounts")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, err
+	}
+	t := buildctx.NewTree(dir, true, r.opts.MaxContextBytes)
+	rc := mutate.Extract(img)
+	defer func() { _ = rc.Close() }()
+	tr := tar.NewReader(rc)
+	for found := 0; found < len(accountFiles); {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the files of %s: %w", d, err)
+		}
+		if !slices.Contains(accountFiles, strings.TrimPrefix(path.Clean("/"+h.Name), "/")) {
+			continue
+		}
+		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA { //nolint:staticcheck // TypeRegA still appears in old archives
+			return r.imageTree(img)
+		}
+		if err := t.Add(h, h.Name, tr); err != nil {
+			return nil, fmt.Errorf("read the files of %s: %w", d, err)
+		}
+		found++
+	}
+	r.trees[key] = t
+	return t, nil
 }
 
 // lookupDB finds name in a passwd-format file of the tree and answers

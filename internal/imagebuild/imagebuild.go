@@ -99,21 +99,21 @@ type Options struct {
 
 // Result is a finished build.
 type Result struct {
-	Name   string       `json:"name"`
-	ID     string       `json:"id"`
-	Digest string       `json:"digest"`
-	Steps  []StepResult `json:"steps"`
+	Name   string
+	ID     string
+	Digest string
+	Steps  []StepResult
 	// Seconds is the whole build's time.
-	Seconds float64 `json:"seconds"`
+	Seconds float64
 }
 
 // StepResult is one instruction's outcome.
 type StepResult struct {
-	Stage       int     `json:"stage"`
-	Step        int     `json:"step"`
-	Instruction string  `json:"instruction"`
-	Cached      bool    `json:"cached"`
-	Seconds     float64 `json:"seconds"`
+	Stage       int
+	Step        int
+	Instruction string
+	Cached      bool
+	Seconds     float64
 }
 
 // Builder runs builds over its host edges.
