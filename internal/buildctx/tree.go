@@ -86,16 +86,7 @@ func (t *Tree) Add(hdr *tar.Header, name string, body io.Reader) error {
 	if err != nil {
 		return err
 	}
-	e := &Entry{Path: p, UID: hdr.Uid, GID: hdr.Gid, ModTime: hdr.ModTime, Mode: fs.FileMode(hdr.Mode & 0o777)}
-	if hdr.Mode&0o4000 != 0 {
-		e.Mode |= fs.ModeSetuid
-	}
-	if hdr.Mode&0o2000 != 0 {
-		e.Mode |= fs.ModeSetgid
-	}
-	if hdr.Mode&0o1000 != 0 {
-		e.Mode |= fs.ModeSticky
-	}
+	e := &Entry{Path: p, UID: hdr.Uid, GID: hdr.Gid, ModTime: hdr.ModTime, Mode: fileMode(hdr.Mode)}
 	if strings.HasPrefix(path.Base(p), ".wh.") {
 		return nil // whiteouts: the flattened streams read here have none to apply
 	}
@@ -230,4 +221,34 @@ func cleanName(name string) (string, error) {
 		}
 	}
 	return strings.Join(out, "/"), nil
+}
+
+// The tar mode bits of fs.FileMode's setuid, setgid and sticky flags.
+var specialBits = [...]struct {
+	flag fs.FileMode
+	bit  int64
+}{{fs.ModeSetuid, 0o4000}, {fs.ModeSetgid, 0o2000}, {fs.ModeSticky, 0o1000}}
+
+// tarMode is a tar header's Mode for m: its permission bits with setuid,
+// setgid and sticky (the type is the header's Typeflag).
+func tarMode(m fs.FileMode) int64 {
+	mode := int64(m.Perm())
+	for _, b := range specialBits {
+		if m&b.flag != 0 {
+			mode |= b.bit
+		}
+	}
+	return mode
+}
+
+// fileMode is tarMode's inverse: a header's permission, setuid, setgid
+// and sticky bits as an fs.FileMode (any type bits in it are ignored).
+func fileMode(mode int64) fs.FileMode {
+	m := fs.FileMode(mode & 0o777)
+	for _, b := range specialBits {
+		if mode&b.bit != 0 {
+			m |= b.flag
+		}
+	}
+	return m
 }
