@@ -155,6 +155,9 @@ func (t *Tree) store(e *Entry, size int64, body io.Reader) error {
 		return fmt.Errorf("negative size: %w", errdefs.ErrInvalid)
 	}
 	if t.max > 0 && t.bytes+size > t.max {
+		if t.rooted {
+			return fmt.Errorf("the files are over %d MiB, the bound image.max_layer_bytes sets: %w", t.max>>20, errdefs.ErrInvalid)
+		}
 		return fmt.Errorf("the build context is over %d MiB: %w; list what the build does not need in .dockerignore", t.max>>20, errdefs.ErrInvalid)
 	}
 	t.n++
