@@ -29,7 +29,7 @@ func TestSpecialModeBits(t *testing.T) {
 				t.Fatal(err)
 			}
 			up, _ := roundTrip(t, dir)
-			e, ok := up.Context.Lookup("f")
+			e, ok := up.Context.entries["f"]
 			if !ok || e.Mode != tc.entry {
 				t.Fatalf("received f: %v %v, want mode %v", e, ok, tc.entry)
 			}
