@@ -34,6 +34,7 @@ func TestUnpack(t *testing.T) {
 	up, _ := roundTrip(t, dir)
 	for _, tc := range []struct {
 		src    string
+		max    int64
 		ok     bool
 		layer  []string
 		errMsg string
@@ -41,17 +42,20 @@ func TestUnpack(t *testing.T) {
 		{src: "plain.txt"},
 		{src: "a.tar", ok: true, layer: []string{"opt/abs -rwxrwxrwx 0:0 ->/etc/passwd", "opt/dir/ -rwxr-x--- 0:0", "opt/dir/f -rw------- 7:8 hi"}},
 		{src: "a.tgz", ok: true, layer: []string{"opt/abs -rwxrwxrwx 0:0 ->/etc/passwd", "opt/dir/ -rwxr-x--- 0:0", "opt/dir/f -rw------- 7:8 hi"}},
-		{src: "evil.tar", errMsg: `"..": invalid`},
+		{src: "evil.tar", errMsg: `".." in the name: invalid`},
+		// An ADD archive is bounded as an image's files are, not as the
+		// build context (no .dockerignore can help).
+		{src: "a.tar", max: 1, errMsg: "the files are over 0 MiB, the bound image.max_layer_bytes sets: invalid"},
 	} {
 		t.Run(tc.src, func(t *testing.T) {
 			ms, err := up.Context.Select(tc.src)
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, ok, err := Unpack(ms[0], t.TempDir(), 0)
+			m, ok, err := Unpack(ms[0], t.TempDir(), tc.max)
 			if tc.errMsg != "" {
-				if err == nil || !strings.Contains(err.Error(), "\"..\" in the name") {
-					t.Fatalf("Unpack = %v, want a refusal", err)
+				if err == nil || !strings.Contains(err.Error(), tc.errMsg) {
+					t.Fatalf("Unpack = %v, want a refusal saying %q", err, tc.errMsg)
 				}
 				return
 			}

@@ -89,7 +89,7 @@ func TestPackReceive(t *testing.T) {
 	}
 	tr := up.Context
 	for _, gone := range []string{"build.log", "logs/a.log", "secret/key"} {
-		if _, ok := tr.Lookup(gone); ok {
+		if _, ok := tr.entries[gone]; ok {
 			t.Errorf("%s sent despite .dockerignore", gone)
 		}
 	}
@@ -97,7 +97,7 @@ func TestPackReceive(t *testing.T) {
 		"app/main.sh": 0o750, "app/conf": 0o600, "app/conf2": 0o600, "secret/keep": 0o644,
 		"empty": fs.ModeDir | 0o755, "app/link": fs.ModeSymlink | 0o777,
 	} {
-		e, ok := tr.Lookup(name)
+		e, ok := tr.entries[name]
 		if !ok {
 			t.Errorf("%s missing", name)
 			continue
@@ -109,8 +109,8 @@ func TestPackReceive(t *testing.T) {
 			t.Errorf("%s owner = %d:%d, want root", name, e.UID, e.GID)
 		}
 	}
-	c1, _ := tr.Lookup("app/conf")
-	c2, _ := tr.Lookup("app/conf2")
+	c1 := tr.entries["app/conf"]
+	c2 := tr.entries["app/conf2"]
 	if c1.Digest == "" || c1.Digest != c2.Digest {
 		t.Errorf("hard link digests %q %q", c1.Digest, c2.Digest)
 	}

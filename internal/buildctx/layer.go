@@ -100,20 +100,11 @@ func (t *Tree) emitDir(dir *Entry, to string, spec CopySpec, fn func(*tar.Header
 func header(e *Entry, to string, spec CopySpec) *tar.Header {
 	h := &tar.Header{
 		Name:    strings.TrimPrefix(to, "/"),
-		Mode:    int64(e.Mode.Perm()),
+		Mode:    tarMode(e.Mode),
 		Uid:     e.UID,
 		Gid:     e.GID,
 		ModTime: e.ModTime,
 		Format:  tar.FormatPAX,
-	}
-	if e.Mode&fs.ModeSetuid != 0 {
-		h.Mode |= 0o4000
-	}
-	if e.Mode&fs.ModeSetgid != 0 {
-		h.Mode |= 0o2000
-	}
-	if e.Mode&fs.ModeSticky != 0 {
-		h.Mode |= 0o1000
 	}
 	if spec.Chmod != 0 && e.Mode&fs.ModeSymlink == 0 {
 		h.Mode = int64(spec.Chmod & 0o7777)

@@ -128,16 +128,7 @@ func (p *packer) visit(file string, d fs.DirEntry, err error) error {
 }
 
 func (p *packer) add(file, rel string, fi fs.FileInfo) error {
-	hdr := &tar.Header{Name: contextDir + rel, Mode: int64(fi.Mode().Perm()), ModTime: fi.ModTime(), Format: tar.FormatPAX}
-	if fi.Mode()&fs.ModeSetuid != 0 {
-		hdr.Mode |= 0o4000
-	}
-	if fi.Mode()&fs.ModeSetgid != 0 {
-		hdr.Mode |= 0o2000
-	}
-	if fi.Mode()&fs.ModeSticky != 0 {
-		hdr.Mode |= 0o1000
-	}
+	hdr := &tar.Header{Name: contextDir + rel, Mode: tarMode(fi.Mode()), ModTime: fi.ModTime(), Format: tar.FormatPAX}
 	var body *os.File
 	switch m := fi.Mode(); {
 	case m.IsDir():

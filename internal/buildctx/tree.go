@@ -51,18 +51,18 @@ type Tree struct {
 	n      int
 }
 
-// NewTree makes an empty tree keeping contents in dir (which must
+// newTree makes an empty tree keeping contents in dir (which must
 // exist) up to max bytes in all (0: no bound). rooted says absolute
 // symlinks resolve inside the tree (an image's files).
-func NewTree(dir string, rooted bool, max int64) *Tree {
+func newTree(dir string, rooted bool, max int64) *Tree {
 	t := &Tree{dir: dir, entries: map[string]*Entry{}, kids: map[string][]string{}, rooted: rooted, max: max}
 	t.entries[""] = &Entry{Mode: fs.ModeDir | 0o755}
 	return t
 }
 
-// ReadTree reads a whole tar stream into a new tree (see NewTree).
+// ReadTree reads a whole tar stream into a new tree (see newTree).
 func ReadTree(r io.Reader, dir string, rooted bool, max int64) (*Tree, error) {
-	t := NewTree(dir, rooted, max)
+	t := newTree(dir, rooted, max)
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -72,30 +72,21 @@ func ReadTree(r io.Reader, dir string, rooted bool, max int64) (*Tree, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read tar: %w (%w)", err, errdefs.ErrInvalid)
 		}
-		if err := t.Add(hdr, hdr.Name, tr); err != nil {
+		if err := t.add(hdr, hdr.Name, tr); err != nil {
 			return nil, err
 		}
 	}
 }
 
-// Add validates one tar member, named name, and records it, its content
+// add validates one tar member, named name, and records it, its content
 // read from body. Names must be relative and free of ".." (as GNU tar
 // and the image pipeline require); device nodes and fifos are left out.
-func (t *Tree) Add(hdr *tar.Header, name string, body io.Reader) error {
+func (t *Tree) add(hdr *tar.Header, name string, body io.Reader) error {
 	p, err := cleanName(name)
 	if err != nil {
 		return err
 	}
-	e := &Entry{Path: p, UID: hdr.Uid, GID: hdr.Gid, ModTime: hdr.ModTime, Mode: fs.FileMode(hdr.Mode & 0o777)}
-	if hdr.Mode&0o4000 != 0 {
-		e.Mode |= fs.ModeSetuid
-	}
-	if hdr.Mode&0o2000 != 0 {
-		e.Mode |= fs.ModeSetgid
-	}
-	if hdr.Mode&0o1000 != 0 {
-		e.Mode |= fs.ModeSticky
-	}
+	e := &Entry{Path: p, UID: hdr.Uid, GID: hdr.Gid, ModTime: hdr.ModTime, Mode: fileMode(hdr.Mode)}
 	if strings.HasPrefix(path.Base(p), ".wh.") {
 		return nil // whiteouts: the flattened streams read here have none to apply
 	}
@@ -164,6 +155,9 @@ func (t *Tree) store(e *Entry, size int64, body io.Reader) error {
 		return fmt.Errorf("negative size: %w", errdefs.ErrInvalid)
 	}
 	if t.max > 0 && t.bytes+size > t.max {
+		if t.rooted {
+			return fmt.Errorf("the files are over %d MiB, the bound image.max_layer_bytes sets: %w", t.max>>20, errdefs.ErrInvalid)
+		}
 		return fmt.Errorf("the build context is over %d MiB: %w; list what the build does not need in .dockerignore", t.max>>20, errdefs.ErrInvalid)
 	}
 	t.n++
@@ -196,12 +190,6 @@ func (t *Tree) Open(e *Entry) (io.ReadCloser, error) {
 	return os.Open(e.blob)
 }
 
-// Lookup answers the entry at a clean path, without following links.
-func (t *Tree) Lookup(p string) (*Entry, bool) {
-	e, ok := t.entries[p]
-	return e, ok
-}
-
 // children answers a directory's entries in name order.
 func (t *Tree) children(dir string) []*Entry {
 	names := append([]string(nil), t.kids[dir]...)
@@ -230,4 +218,34 @@ func cleanName(name string) (string, error) {
 		}
 	}
 	return strings.Join(out, "/"), nil
+}
+
+// The tar mode bits of fs.FileMode's setuid, setgid and sticky flags.
+var specialBits = [...]struct {
+	flag fs.FileMode
+	bit  int64
+}{{fs.ModeSetuid, 0o4000}, {fs.ModeSetgid, 0o2000}, {fs.ModeSticky, 0o1000}}
+
+// tarMode is a tar header's Mode for m: its permission bits with setuid,
+// setgid and sticky (the type is the header's Typeflag).
+func tarMode(m fs.FileMode) int64 {
+	mode := int64(m.Perm())
+	for _, b := range specialBits {
+		if m&b.flag != 0 {
+			mode |= b.bit
+		}
+	}
+	return mode
+}
+
+// fileMode is tarMode's inverse: a header's permission, setuid, setgid
+// and sticky bits as an fs.FileMode (any type bits in it are ignored).
+func fileMode(mode int64) fs.FileMode {
+	m := fs.FileMode(mode & 0o777)
+	for _, b := range specialBits {
+		if mode&b.bit != 0 {
+			m |= b.flag
+		}
+	}
+	return m
 }

@@ -21,7 +21,8 @@ type Options struct {
 	// TmpDir holds the private mount points (default os.TempDir()).
 	TmpDir string
 
-	run runner // nil: run the commands
+	run    runner   // nil: run the commands
+	attach attacher // nil: attachLoop
 }
 
 // Stats counts what a layer holds.
@@ -53,9 +54,12 @@ func (s Stats) Entries() int {
 // before Diff returns. Nothing is written to w before both are mounted;
 // on error w may hold part of a tar, which the caller discards.
 func Diff(ctx context.Context, lower, upper string, w io.Writer, opts Options) (st Stats, err error) {
-	r := opts.run
+	r, attach := opts.run, opts.attach
 	if r == nil {
 		r = execRunner{}
+	}
+	if attach == nil {
+		attach = attachLoop
 	}
 	dir, err := os.MkdirTemp(opts.TmpDir, "banger-layerdiff-")
 	if err != nil {
@@ -67,7 +71,7 @@ func Diff(ctx context.Context, lower, upper string, w io.Writer, opts Options) (
 		if err := os.Mkdir(roots[i], 0o700); err != nil {
 			return Stats{}, fmt.Errorf("layer diff: %w", err)
 		}
-		release, err := mountRO(ctx, r, file, roots[i])
+		release, err := mountRO(ctx, r, attach, file, roots[i])
 		if err != nil {
 			return Stats{}, fmt.Errorf("layer diff: %w", err)
 		}

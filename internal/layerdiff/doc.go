@@ -3,10 +3,11 @@
 // gives the upper's. It is how `banger commit` and a build's RUN step turn
 // a VM's disk into a layer on its image.
 //
-// Neither file is trusted: each is attached read-only to a loop device and
-// mounted read-only, without journal replay (noload), nodev, nosuid and
-// noexec, on a private temporary directory (mount_linux.go, the commands
-// built as data); every path unmounts and detaches what it attached.
+// Neither file is trusted: each is attached read-only to an autoclear loop
+// device (dmsnap.AttachLoop) and mounted read-only, without journal replay
+// (noload), nodev, nosuid and noexec, on a private temporary directory
+// (mount.go, the commands built as data); every path unmounts what it
+// mounted, and the loop device goes with its mount.
 //
 // The two trees are then walked together, each directory's names in sorted
 // order, with Lstat (a symlink is never followed):

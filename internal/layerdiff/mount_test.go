@@ -3,6 +3,7 @@ package layerdiff
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,41 +13,53 @@ import (
 	"github.com/bangerdev/banger/internal/testutil"
 )
 
-// fakeRunner records commands and fails those whose argv[0]+argv[1]
-// prefix is in fail.
+// fakeRunner records commands, and the loop devices attach gives and
+// their holds' closing, and fails the calls whose line starts with one
+// in fail.
 type fakeRunner struct {
 	calls []string
 	fail  map[string]bool
 }
 
-func (f *fakeRunner) run(_ context.Context, argv []string) (string, error) {
-	line := strings.Join(argv, " ")
+func (f *fakeRunner) record(line string) error {
 	f.calls = append(f.calls, line)
 	for prefix := range f.fail {
 		if strings.HasPrefix(line, prefix) {
-			return "", errors.New("boom")
+			return errors.New("boom")
 		}
 	}
-	if argv[0] == "losetup" && argv[1] == "--find" {
-		return "/dev/loop7\n", nil
-	}
-	return "", nil
+	return nil
 }
 
+func (f *fakeRunner) run(_ context.Context, argv []string) (string, error) {
+	return "", f.record(strings.Join(argv, " "))
+}
+
+func (f *fakeRunner) attach(file string) (string, io.Closer, error) {
+	if err := f.record("attach " + file); err != nil {
+		return "", nil, err
+	}
+	return "/dev/loop7", closer(func() error { return f.record("close /dev/loop7 of " + file) }), nil
+}
+
+type closer func() error
+
+func (c closer) Close() error { return c() }
+
 // TestDiffReleasesWhatItMounts checks the commands Diff runs as values:
-// both images attached read-only and mounted ro,noload,nodev,nosuid,
-// noexec, and on every path — success, a failed mount, a failed attach,
-// a busy unmount — each attached device detached and each mount undone.
+// both images attached and mounted ro,noload,nodev,nosuid,noexec, and on
+// every path — success, a failed mount, a failed attach, a busy unmount —
+// each loop device's hold closed once its mount is tried (the autoclear
+// device then goes with the mount) and each mount undone.
 func TestDiffReleasesWhatItMounts(t *testing.T) {
 	mount := func(img, which string) []string {
 		return []string{
-			"losetup --find --show --read-only -- " + img,
+			"attach " + img,
 			"mount -t ext4 -o ro,noload,nodev,nosuid,noexec -- /dev/loop7 " + which,
+			"close /dev/loop7 of " + img,
 		}
 	}
-	release := func(which string) []string {
-		return []string{"umount -- " + which, "losetup --detach /dev/loop7"}
-	}
+	release := func(which string) []string { return []string{"umount -- " + which} }
 	cat := func(parts ...[]string) []string { return slices.Concat(parts...) }
 	tests := []struct {
 		name    string
@@ -57,22 +70,20 @@ func TestDiffReleasesWhatItMounts(t *testing.T) {
 		name: "success",
 		want: func(l, u string) []string { return cat(mount("L", l), mount("U", u), release(u), release(l)) },
 	}, {
-		name: "the upper mount fails",
-		fail: []string{"mount -t ext4 -o ro,noload,nodev,nosuid,noexec -- /dev/loop7 UPPER"},
-		want: func(l, u string) []string {
-			return cat(mount("L", l), mount("U", u), []string{"losetup --detach /dev/loop7"}, release(l))
-		},
+		name:    "the upper mount fails",
+		fail:    []string{"mount -t ext4 -o ro,noload,nodev,nosuid,noexec -- /dev/loop7 UPPER"},
+		want:    func(l, u string) []string { return cat(mount("L", l), mount("U", u), release(l)) },
 		wantErr: "mount U: is it an ext4 image?",
 	}, {
 		name:    "attaching lower fails",
-		fail:    []string{"losetup --find --show --read-only -- L"},
+		fail:    []string{"attach L"},
 		want:    func(l, _ string) []string { return mount("L", l)[:1] },
 		wantErr: "attach L to a loop device",
 	}, {
 		name: "a busy unmount is made lazy",
 		fail: []string{"umount -- LOWER"},
 		want: func(l, u string) []string {
-			return cat(mount("L", l), mount("U", u), release(u), []string{"umount -- " + l, "umount --lazy -- " + l, "losetup --detach /dev/loop7"})
+			return cat(mount("L", l), mount("U", u), release(u), []string{"umount -- " + l, "umount --lazy -- " + l})
 		},
 	}}
 	for _, tc := range tests {
@@ -84,7 +95,7 @@ func TestDiffReleasesWhatItMounts(t *testing.T) {
 				f = strings.ReplaceAll(f, "UPPER", upper)
 				r.fail[strings.ReplaceAll(f, "LOWER", lower)] = true
 			}
-			_, err := Diff(t.Context(), "L", "U", &strings.Builder{}, Options{TmpDir: tmp, run: globRunner{r, tmp}})
+			_, err := Diff(t.Context(), "L", "U", &strings.Builder{}, Options{TmpDir: tmp, run: globRunner{r, tmp}, attach: r.attach})
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatal(err)

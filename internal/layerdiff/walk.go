@@ -212,8 +212,8 @@ func (d *differ) lstat(root, p string) (unix.Stat_t, error) {
 	return st, nil
 }
 
-// readNames lists a directory sorted by name, refusing names a layer
-// cannot carry.
+// readNames lists a directory's names, sorted (names that would read
+// as whiteouts are refused where they are added: refuseWhiteoutName).
 func readNames(dir string) ([]string, error) {
 	f, err := os.Open(dir)
 	if err != nil {

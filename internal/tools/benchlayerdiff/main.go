@@ -24,6 +24,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/layerdiff"
 )
@@ -146,12 +147,17 @@ func withMount(ctx context.Context, image, opts, work string, fn func(dir string
 	return ferr
 }
 
+// cp copies the image as a VM's disk is cloned: a block copy, holes kept.
 func cp(src, dst string) error {
-	out, err := exec.Command("cp", "--sparse=always", src, dst).CombinedOutput() //nolint:noctx // a local copy
+	f, err := os.Create(dst)
 	if err != nil {
-		return fmt.Errorf("cp: %w: %s", err, out)
+		return err
 	}
-	return nil
+	if err := fsutil.CopySparse(f, src); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return f.Close()
 }
 
 type counter struct{ n int64 }

@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
+
+	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 )
 
 // runner runs one command and returns its standard output; tests replace
@@ -27,14 +30,23 @@ func (execRunner) run(ctx context.Context, argv []string) (string, error) {
 	return out.String(), nil
 }
 
+// attacher gives a read-only autoclear loop device for an image file and
+// the hold that keeps it until a mount opens it (dmsnap.AttachLoop);
+// tests replace it.
+type attacher func(file string) (dev string, hold io.Closer, err error)
+
+// loopLabel names Diff's loop devices (their lo_file_name, which
+// `losetup --list` shows).
+const loopLabel = "banger-layerdiff"
+
+func attachLoop(file string) (string, io.Closer, error) {
+	return dmsnap.AttachLoop(file, loopLabel, true)
+}
+
 // mountOptions: read-only, no journal replay (a read-only device cannot be
 // written, and an untrusted journal is not replayed), and nothing on the
 // file system can act as a device, a setuid program or an executable.
 const mountOptions = "ro,noload,nodev,nosuid,noexec"
-
-func attachArgv(file string) []string {
-	return []string{"losetup", "--find", "--show", "--read-only", "--", file}
-}
 
 func mountArgv(dev, dir string) []string {
 	return []string{"mount", "-t", "ext4", "-o", mountOptions, "--", dev, dir}
@@ -46,37 +58,26 @@ func umountArgv(dir string) []string { return []string{"umount", "--", dir} }
 // when its last user goes.
 func lazyUmountArgv(dir string) []string { return []string{"umount", "--lazy", "--", dir} }
 
-// detachArgv frees the loop device; on a device still in use the kernel
-// sets autoclear instead, so it goes with its last user.
-func detachArgv(dev string) []string { return []string{"losetup", "--detach", dev} }
-
 // mountRO mounts the ext4 file read-only on dir (an empty directory) and
-// returns what undoes it. On error nothing stays attached or mounted.
-func mountRO(ctx context.Context, r runner, file, dir string) (release func() error, err error) {
-	out, err := r.run(ctx, attachArgv(file))
+// returns what undoes it. The loop device is autoclear: it goes when the
+// mount does (or at once, when the mount fails), so no path — a crash
+// included — has to detach it. On error nothing stays mounted.
+func mountRO(ctx context.Context, r runner, attach attacher, file, dir string) (release func() error, err error) {
+	dev, hold, err := attach(file)
 	if err != nil {
 		return nil, fmt.Errorf("attach %s to a loop device: %w", file, err)
 	}
-	dev := strings.TrimSpace(out)
-	if !strings.HasPrefix(dev, "/dev/loop") {
-		return nil, fmt.Errorf("attach %s to a loop device: losetup printed %q", file, dev)
-	}
-	detach := func() error {
-		if _, err := r.run(context.WithoutCancel(ctx), detachArgv(dev)); err != nil {
-			return fmt.Errorf("detach %s (%s): %w", dev, file, err)
-		}
-		return nil
-	}
+	defer func() { _ = hold.Close() }() // the mount holds the device from here
 	if _, err := r.run(ctx, mountArgv(dev, dir)); err != nil {
-		return nil, errors.Join(fmt.Errorf("mount %s: is it an ext4 image? %w", file, err), detach())
+		return nil, fmt.Errorf("mount %s: is it an ext4 image? %w", file, err)
 	}
 	return func() error {
 		ctx := context.WithoutCancel(ctx)
 		if _, err := r.run(ctx, umountArgv(dir)); err != nil {
 			if _, lerr := r.run(ctx, lazyUmountArgv(dir)); lerr != nil {
-				return errors.Join(fmt.Errorf("unmount %s: %w", dir, err), lerr, detach())
+				return errors.Join(fmt.Errorf("unmount %s: %w", dir, err), lerr)
 			}
 		}
-		return detach()
+		return nil
 	}, nil
 }
