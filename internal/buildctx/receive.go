@@ -33,7 +33,7 @@ func Receive(r io.Reader, dir string, max int64) (*Upload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build upload: %w", err)
 	}
-	up := &Upload{Dockerfile: df, Context: newTree(dir, false, max)}
+	up := &Upload{Dockerfile: df, Context: NewTree(dir, false, max)}
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -53,7 +53,7 @@ func Receive(r io.Reader, dir string, max int64) (*Upload, error) {
 			}
 			hdr.Linkname = target
 		}
-		if err := up.Context.add(hdr, name, tr); err != nil {
+		if err := up.Context.Add(hdr, name, tr); err != nil {
 			return nil, fmt.Errorf("build context: %w", err)
 		}
 	}

@@ -51,18 +51,20 @@ type Tree struct {
 	n      int
 }
 
-// newTree makes an empty tree keeping contents in dir (which must
-// exist) up to max bytes in all (0: no bound). rooted says absolute
-// symlinks resolve inside the tree (an image's files).
-func newTree(dir string, rooted bool, max int64) *Tree {
+// NewTree makes an empty tree keeping contents in dir (which must exist)
+// up to max bytes in all (0: no bound). rooted says absolute symlinks
+// resolve inside the tree (an image's files). ReadTree fills one from a
+// whole stream; Add takes single members (imagebuild picks an image's
+// account files so).
+func NewTree(dir string, rooted bool, max int64) *Tree {
 	t := &Tree{dir: dir, entries: map[string]*Entry{}, kids: map[string][]string{}, rooted: rooted, max: max}
 	t.entries[""] = &Entry{Mode: fs.ModeDir | 0o755}
 	return t
 }
 
-// ReadTree reads a whole tar stream into a new tree (see newTree).
+// ReadTree reads a whole tar stream into a new tree (see NewTree).
 func ReadTree(r io.Reader, dir string, rooted bool, max int64) (*Tree, error) {
-	t := newTree(dir, rooted, max)
+	t := NewTree(dir, rooted, max)
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -72,16 +74,16 @@ func ReadTree(r io.Reader, dir string, rooted bool, max int64) (*Tree, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read tar: %w (%w)", err, errdefs.ErrInvalid)
 		}
-		if err := t.add(hdr, hdr.Name, tr); err != nil {
+		if err := t.Add(hdr, hdr.Name, tr); err != nil {
 			return nil, err
 		}
 	}
 }
 
-// add validates one tar member, named name, and records it, its content
+// Add validates one tar member, named name, and records it, its content
 // read from body. Names must be relative and free of ".." (as GNU tar
 // and the image pipeline require); device nodes and fifos are left out.
-func (t *Tree) add(hdr *tar.Header, name string, body io.Reader) error {
+func (t *Tree) Add(hdr *tar.Header, name string, body io.Reader) error {
 	p, err := cleanName(name)
 	if err != nil {
 		return err
