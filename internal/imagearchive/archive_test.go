@@ -229,7 +229,7 @@ func TestNestedIndex(t *testing.T) {
 		{MediaType: types.OCIManifestSchema1, Size: 1234, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}},
 		{MediaType: types.OCIManifestSchema1, Size: int64(len(raw)), Digest: digest, Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}},
 	}})
-	nestedDigest := v1.Hash{Algorithm: "sha256", Hex: strings.TrimPrefix(digestOf(nested), "sha256:")}
+	nestedDigest, _, _ := v1.SHA256(bytes.NewReader(nested))
 	top, _ := json.Marshal(v1.IndexManifest{SchemaVersion: 2, Manifests: []v1.Descriptor{{MediaType: types.OCIImageIndex, Size: int64(len(nested)), Digest: nestedDigest,
 		Annotations: map[string]string{AnnotationContainerName: "docker.io/library/multi:1", AnnotationRefName: "1"}}}})
 	archive := rewrite(t, archiveOf(t, OCI, Entry{Name: "x:1", Image: img}), func(ms []tarMember) []tarMember {

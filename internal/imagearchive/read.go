@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -263,7 +261,7 @@ func (a *Archive) blob(d v1.Descriptor) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if got := digestOf(b); got != d.Digest.String() {
+	if got, _, _ := v1.SHA256(bytes.NewReader(b)); got != d.Digest {
 		return nil, a.invalid("blob %s does not match its digest (its bytes are %s)", d.Digest, got)
 	}
 	return b, nil
@@ -284,11 +282,6 @@ func (a *Archive) document(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: read %s: %w", a.source, name, err)
 	}
 	return b, nil
-}
-
-func digestOf(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // countingReader knows its offset: where a member's content starts once
