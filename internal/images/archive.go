@@ -2,7 +2,6 @@ package images
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -162,29 +161,32 @@ func (s *Service) loadOne(ctx context.Context, e imagearchive.Entry, byDigest ma
 // types) and puts every layer in the blob cache, leasing each entry's
 // name and blobs first (their releases go to releases); on failure it
 // evicts the blobs it added.
-func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, releases *[]func(), sink progress.Sink) error {
+func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, releases *[]func(), sink progress.Sink) (err error) {
 	cache, err := s.blobCache()
 	if err != nil {
 		return err
 	}
 	var added []string
-	var errs []error
+	defer func() {
+		if err != nil {
+			for _, d := range added {
+				_ = cache.Evict(d)
+			}
+		}
+	}()
 	for _, e := range entries {
 		name, err := imagepull.NormalizeTag(e.Name)
 		if err != nil {
-			errs = append(errs, err)
-			break
+			return err
 		}
 		if old, err := s.Find(name); err == nil {
 			if err := s.checkUnused(old); err != nil {
-				errs = append(errs, err)
-				break
+				return err
 			}
 		}
 		remote, err := imagepull.FromImage(name, e.Image, s.cfg.Platform)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("image %s: %w", imagepull.FamiliarName(name), err))
-			break
+			return fmt.Errorf("image %s: %w", imagepull.FamiliarName(name), err)
 		}
 		*releases = append(*releases, s.holdRemote(name, remote))
 		for _, l := range remote.Layers {
@@ -193,15 +195,8 @@ func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, re
 			}
 		}
 		if err := remote.Fetch(ctx, cache, sink.Progress); err != nil {
-			errs = append(errs, fmt.Errorf("image %s: %w", imagepull.FamiliarName(name), err))
-			break
+			return fmt.Errorf("image %s: %w", imagepull.FamiliarName(name), err)
 		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		for _, d := range added {
-			_ = cache.Evict(d)
-		}
-		return err
 	}
 	return nil
 }
