@@ -133,11 +133,11 @@ func typeName(t byte) string {
 // they are read.
 func (a *Archive) Images(platform string) ([]Entry, error) {
 	if _, ok := a.members["index.json"]; ok {
-		plat, err := v1.ParsePlatform(cmp.Or(platform, "linux/amd64"))
+		plat, err := imagepull.ParsePlatform(platform)
 		if err != nil {
-			return nil, fmt.Errorf("%w: platform %q: %w", errdefs.ErrInvalid, platform, err)
+			return nil, err
 		}
-		return a.ociImages(*plat)
+		return a.ociImages(plat)
 	}
 	if _, ok := a.members["manifest.json"]; ok {
 		return a.dockerImages()
