@@ -196,18 +196,12 @@ func (a *Archive) choosePlatform(name string, desc v1.Descriptor, plat v1.Platfo
 	if err != nil {
 		return v1.Descriptor{}, a.invalid("%s: index %s: %v", name, desc.Digest, err)
 	}
-	var have []string
-	for _, m := range idx.Manifests {
-		if m.Platform == nil || !m.MediaType.IsImage() {
-			continue
-		}
-		if _, err := a.sized(m); err != nil {
-			continue
-		}
-		if m.Platform.Satisfies(plat) {
-			return m, nil
-		}
-		have = append(have, m.Platform.String())
+	m, have, ok := imagepull.PickPlatform(idx, plat, func(m v1.Descriptor) bool {
+		_, err := a.sized(m)
+		return err == nil
+	})
+	if ok {
+		return m, nil
 	}
 	return v1.Descriptor{}, fmt.Errorf("%w: %s: %s has no %s image in the archive (it holds: %s)", errdefs.ErrUnsupported, a.source, name, plat, cmp.Or(strings.Join(have, ", "), "none"))
 }

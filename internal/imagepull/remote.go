@@ -182,15 +182,9 @@ func choosePlatform(desc *remote.Descriptor, plat v1.Platform) (v1.Image, error)
 	if err != nil {
 		return nil, err
 	}
-	var have []string
-	for _, m := range im.Manifests {
-		if m.Platform == nil || !m.MediaType.IsImage() {
-			continue
-		}
-		if m.Platform.Satisfies(plat) {
-			return idx.Image(m.Digest)
-		}
-		have = append(have, m.Platform.String())
+	m, have, ok := PickPlatform(im, plat, nil)
+	if ok {
+		return idx.Image(m.Digest)
 	}
 	return nil, fmt.Errorf("%w: the image has no %s variant, only %s (see --platform)", errdefs.ErrUnsupported, plat, strings.Join(have, ", "))
 }
