@@ -9,6 +9,7 @@ import (
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagearchive"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/pkg/errdefs"
 	"github.com/bangerdev/banger/pkg/progress"
 )
 
@@ -32,7 +33,7 @@ func (s *Service) Save(refs []string) (_ []imagearchive.Entry, release func(), e
 		}
 	}()
 	if len(refs) == 0 {
-		return nil, release, fmt.Errorf("save: name at least one image")
+		return nil, release, fmt.Errorf("%w: save: name at least one image", errdefs.ErrInvalid)
 	}
 	cache, err := s.blobCache()
 	if err != nil {
@@ -55,7 +56,7 @@ func (s *Service) Save(refs []string) (_ []imagearchive.Entry, release func(), e
 		}
 		for _, l := range m.Layers {
 			if !cache.Has(l.Digest.String(), l.Size) {
-				return nil, release, fmt.Errorf("save %s: layer %s is missing from the blob cache; pull the image again (banger image pull %s)", imagepull.FamiliarName(img.Name), l.Digest, imagepull.FamiliarName(img.Name))
+				return nil, release, fmt.Errorf("save %s: layer %s is missing from the blob cache: %w; %s", imagepull.FamiliarName(img.Name), l.Digest, errdefs.ErrNotFound, makeAgain(img))
 			}
 		}
 		out = append(out, imagearchive.Entry{Name: img.Name, Image: oci})
