@@ -42,7 +42,7 @@ type tarMember struct {
 
 // rewrite reads archive's members, lets edit change the list, and writes
 // them back.
-func rewrite(t *testing.T, archive []byte, edit func([]tarMember) []tarMember) []byte {
+func rewrite(t testing.TB, archive []byte, edit func([]tarMember) []tarMember) []byte {
 	t.Helper()
 	var ms []tarMember
 	tr := tar.NewReader(bytes.NewReader(archive))
@@ -107,16 +107,7 @@ func TestRoundTrip(t *testing.T) {
 // A docker save archive without index.json (docker before 25) loads with
 // a manifest made from its config and layer files.
 func TestDockerWithoutIndex(t *testing.T) {
-	archive := rewrite(t, archiveOf(t, Docker, Entry{Name: "docker.io/library/box:1", Image: testImage(t)}), func(ms []tarMember) []tarMember {
-		var out []tarMember
-		for _, m := range ms {
-			if m.hdr.Name != "index.json" && m.hdr.Name != "oci-layout" {
-				out = append(out, m)
-			}
-		}
-		return out
-	})
-	got, err := readAll(archive, 0)
+	got, err := readAll(dockerWithoutIndex(t), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +126,20 @@ func TestDockerWithoutIndex(t *testing.T) {
 	if !bytes.Contains(b, []byte("box\n")) {
 		t.Error("the layer's content is not the file's")
 	}
+}
+
+// dockerWithoutIndex is box:1 as docker save wrote it before docker 25:
+// manifest.json and no index.json.
+func dockerWithoutIndex(t testing.TB) []byte {
+	return rewrite(t, archiveOf(t, Docker, Entry{Name: "docker.io/library/box:1", Image: testImage(t)}), func(ms []tarMember) []tarMember {
+		var out []tarMember
+		for _, m := range ms {
+			if m.hdr.Name != "index.json" && m.hdr.Name != "oci-layout" {
+				out = append(out, m)
+			}
+		}
+		return out
+	})
 }
 
 func TestHostileArchives(t *testing.T) {
@@ -206,6 +211,7 @@ func TestHostileArchives(t *testing.T) {
 func FuzzOpen(f *testing.F) {
 	f.Add(archiveOf(f, OCI, Entry{Name: "box:1", Image: testImage(f)}))
 	f.Add(archiveOf(f, Docker, Entry{Name: "box:1", Image: testImage(f)}))
+	f.Add(dockerWithoutIndex(f)) // reaches manifest.json, which the others' index.json hides
 	f.Fuzz(func(_ *testing.T, b []byte) {
 		entries, err := readAll(b, 1<<20)
 		if err != nil {
@@ -229,7 +235,7 @@ func TestNestedIndex(t *testing.T) {
 		{MediaType: types.OCIManifestSchema1, Size: 1234, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}},
 		{MediaType: types.OCIManifestSchema1, Size: int64(len(raw)), Digest: digest, Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}},
 	}})
-	nestedDigest := v1.Hash{Algorithm: "sha256", Hex: strings.TrimPrefix(digestOf(nested), "sha256:")}
+	nestedDigest, _, _ := v1.SHA256(bytes.NewReader(nested))
 	top, _ := json.Marshal(v1.IndexManifest{SchemaVersion: 2, Manifests: []v1.Descriptor{{MediaType: types.OCIImageIndex, Size: int64(len(nested)), Digest: nestedDigest,
 		Annotations: map[string]string{AnnotationContainerName: "docker.io/library/multi:1", AnnotationRefName: "1"}}}})
 	archive := rewrite(t, archiveOf(t, OCI, Entry{Name: "x:1", Image: img}), func(ms []tarMember) []tarMember {
@@ -250,7 +256,10 @@ func TestNestedIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := got[0].Image.Digest(); len(got) != 1 || got[0].Name != "docker.io/library/multi:1" || d != digest {
+	if len(got) != 1 {
+		t.Fatalf("entries %+v, want multi:1 alone", got)
+	}
+	if d, _ := got[0].Image.Digest(); got[0].Name != "docker.io/library/multi:1" || d != digest {
 		t.Fatalf("entries %+v (digest %s), want multi:1 as the amd64 manifest %s", got, d, digest)
 	}
 	if _, err := a.Images("linux/arm64"); !errors.Is(err, errdefs.ErrUnsupported) || !strings.Contains(err.Error(), "has no linux/arm64 image in the archive (it holds: linux/amd64)") {

@@ -2,8 +2,6 @@ package imagearchive
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -54,7 +52,7 @@ func (a *Archive) dockerImage(dm dockerManifest) (v1.Image, error) {
 	}
 	m := v1.Manifest{SchemaVersion: 2, MediaType: types.DockerManifestSchema2,
 		Config: v1.Descriptor{MediaType: types.DockerConfigJSON, Size: int64(len(config))}}
-	m.Config.Digest, _ = v1.NewHash(digestOf(config))
+	m.Config.Digest, _, _ = v1.SHA256(bytes.NewReader(config))
 	for _, l := range dm.Layers {
 		name := path.Clean(l)
 		mb, ok := a.members[name]
@@ -79,8 +77,8 @@ func (a *Archive) dockerImage(dm dockerManifest) (v1.Image, error) {
 // hashLayer digests a layer file and tells its media type by its first
 // bytes.
 func (a *Archive) hashLayer(mb member) (v1.Hash, types.MediaType, error) {
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(a.r, mb.off, mb.size)); err != nil {
+	d, _, err := v1.SHA256(io.NewSectionReader(a.r, mb.off, mb.size))
+	if err != nil {
 		return v1.Hash{}, "", err
 	}
 	head := make([]byte, 4)
@@ -93,5 +91,5 @@ func (a *Archive) hashLayer(mb member) (v1.Hash, types.MediaType, error) {
 	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		media = types.OCILayerZStd
 	}
-	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, media, nil
+	return d, media, nil
 }

@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -135,11 +133,11 @@ func typeName(t byte) string {
 // they are read.
 func (a *Archive) Images(platform string) ([]Entry, error) {
 	if _, ok := a.members["index.json"]; ok {
-		plat, err := v1.ParsePlatform(cmp.Or(platform, "linux/amd64"))
+		plat, err := imagepull.ParsePlatform(platform)
 		if err != nil {
-			return nil, fmt.Errorf("%w: platform %q: %w", errdefs.ErrInvalid, platform, err)
+			return nil, err
 		}
-		return a.ociImages(*plat)
+		return a.ociImages(plat)
 	}
 	if _, ok := a.members["manifest.json"]; ok {
 		return a.dockerImages()
@@ -198,18 +196,12 @@ func (a *Archive) choosePlatform(name string, desc v1.Descriptor, plat v1.Platfo
 	if err != nil {
 		return v1.Descriptor{}, a.invalid("%s: index %s: %v", name, desc.Digest, err)
 	}
-	var have []string
-	for _, m := range idx.Manifests {
-		if m.Platform == nil || !m.MediaType.IsImage() {
-			continue
-		}
-		if _, err := a.sized(m); err != nil {
-			continue
-		}
-		if m.Platform.Satisfies(plat) {
-			return m, nil
-		}
-		have = append(have, m.Platform.String())
+	m, have, ok := imagepull.PickPlatform(idx, plat, func(m v1.Descriptor) bool {
+		_, err := a.sized(m)
+		return err == nil
+	})
+	if ok {
+		return m, nil
 	}
 	return v1.Descriptor{}, fmt.Errorf("%w: %s: %s has no %s image in the archive (it holds: %s)", errdefs.ErrUnsupported, a.source, name, plat, cmp.Or(strings.Join(have, ", "), "none"))
 }
@@ -263,7 +255,7 @@ func (a *Archive) blob(d v1.Descriptor) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if got := digestOf(b); got != d.Digest.String() {
+	if got, _, _ := v1.SHA256(bytes.NewReader(b)); got != d.Digest {
 		return nil, a.invalid("blob %s does not match its digest (its bytes are %s)", d.Digest, got)
 	}
 	return b, nil
@@ -284,11 +276,6 @@ func (a *Archive) document(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: read %s: %w", a.source, name, err)
 	}
 	return b, nil
-}
-
-func digestOf(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // countingReader knows its offset: where a member's content starts once

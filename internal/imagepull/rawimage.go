@@ -2,8 +2,6 @@ package imagepull
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 
@@ -29,7 +27,7 @@ func RawImage(manifest, config []byte, open BlobOpener) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: manifest: %w", errdefs.ErrInvalid, err)
 	}
-	if got := sha256Digest(config); m.Config.Digest.String() != got {
+	if got, _, _ := v1.SHA256(bytes.NewReader(config)); m.Config.Digest != got {
 		return nil, fmt.Errorf("%w: config is %s, the manifest says %s", errdefs.ErrInvalid, got, m.Config.Digest)
 	}
 	mt := m.MediaType
@@ -40,12 +38,6 @@ func RawImage(manifest, config []byte, open BlobOpener) (v1.Image, error) {
 		return nil, fmt.Errorf("%w: manifest media type %s is not an image manifest", errdefs.ErrUnsupported, mt)
 	}
 	return partial.CompressedToImage(&rawImage{manifest: manifest, config: config, mt: mt, m: m, open: open})
-}
-
-// sha256Digest is "sha256:" and the hex sha256 of b.
-func sha256Digest(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 type rawImage struct {

@@ -77,24 +77,24 @@ func Resolve(ctx context.Context, ref string, opts RegistryOptions) (*Remote, er
 	if allowHTTP(parsed.Context().RegistryStr(), opts.Insecure) {
 		parsed, _ = name.ParseReference(ref, name.Insecure)
 	}
-	plat, err := v1.ParsePlatform(cmp.Or(opts.Platform, "linux/amd64"))
+	plat, err := ParsePlatform(opts.Platform)
 	if err != nil {
-		return nil, fmt.Errorf("%w: platform %q: %w", errdefs.ErrInvalid, opts.Platform, err)
+		return nil, err
 	}
-	desc, err := remote.Get(parsed, remoteOptions(ctx, opts, *plat)...)
+	desc, err := remote.Get(parsed, remoteOptions(ctx, opts, plat)...)
 	if err != nil {
 		return nil, registryError(err)
 	}
 	var img v1.Image
 	if desc.MediaType.IsIndex() {
-		img, err = choosePlatform(desc, *plat)
+		img, err = choosePlatform(desc, plat)
 	} else {
 		img, err = desc.Image()
 	}
 	if err != nil {
 		return nil, registryError(err)
 	}
-	r, err := fromImage(canonical(parsed), img, *plat)
+	r, err := fromImage(canonical(parsed), img, plat)
 	if err != nil {
 		return nil, registryError(err)
 	}
@@ -109,11 +109,11 @@ func Resolve(ctx context.Context, ref string, opts RegistryOptions) (*Remote, er
 // the canonical name it is recorded under. Its layers are read from img
 // when Fetch finds them missing from the cache.
 func FromImage(name string, img v1.Image, platform string) (*Remote, error) {
-	plat, err := v1.ParsePlatform(cmp.Or(platform, "linux/amd64"))
+	plat, err := ParsePlatform(platform)
 	if err != nil {
-		return nil, fmt.Errorf("%w: platform %q: %w", errdefs.ErrInvalid, platform, err)
+		return nil, err
 	}
-	return fromImage(name, img, *plat)
+	return fromImage(name, img, plat)
 }
 
 func fromImage(name string, img v1.Image, plat v1.Platform) (*Remote, error) {
@@ -182,15 +182,9 @@ func choosePlatform(desc *remote.Descriptor, plat v1.Platform) (v1.Image, error)
 	if err != nil {
 		return nil, err
 	}
-	var have []string
-	for _, m := range im.Manifests {
-		if m.Platform == nil || !m.MediaType.IsImage() {
-			continue
-		}
-		if m.Platform.Satisfies(plat) {
-			return idx.Image(m.Digest)
-		}
-		have = append(have, m.Platform.String())
+	m, have, ok := PickPlatform(im, plat, nil)
+	if ok {
+		return idx.Image(m.Digest)
 	}
 	return nil, fmt.Errorf("%w: the image has no %s variant, only %s (see --platform)", errdefs.ErrUnsupported, plat, strings.Join(have, ", "))
 }

@@ -2,7 +2,6 @@ package images
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagearchive"
 	"github.com/bangerdev/banger/internal/imagepull"
+	"github.com/bangerdev/banger/pkg/errdefs"
 	"github.com/bangerdev/banger/pkg/progress"
 )
 
@@ -33,7 +33,7 @@ func (s *Service) Save(refs []string) (_ []imagearchive.Entry, release func(), e
 		}
 	}()
 	if len(refs) == 0 {
-		return nil, release, fmt.Errorf("save: name at least one image")
+		return nil, release, fmt.Errorf("%w: save: name at least one image", errdefs.ErrInvalid)
 	}
 	cache, err := s.blobCache()
 	if err != nil {
@@ -56,7 +56,7 @@ func (s *Service) Save(refs []string) (_ []imagearchive.Entry, release func(), e
 		}
 		for _, l := range m.Layers {
 			if !cache.Has(l.Digest.String(), l.Size) {
-				return nil, release, fmt.Errorf("save %s: layer %s is missing from the blob cache; pull the image again (banger image pull %s)", imagepull.FamiliarName(img.Name), l.Digest, imagepull.FamiliarName(img.Name))
+				return nil, release, fmt.Errorf("save %s: layer %s is missing from the blob cache: %w; %s", imagepull.FamiliarName(img.Name), l.Digest, errdefs.ErrNotFound, makeAgain(img))
 			}
 		}
 		out = append(out, imagearchive.Entry{Name: img.Name, Image: oci})
@@ -162,29 +162,32 @@ func (s *Service) loadOne(ctx context.Context, e imagearchive.Entry, byDigest ma
 // types) and puts every layer in the blob cache, leasing each entry's
 // name and blobs first (their releases go to releases); on failure it
 // evicts the blobs it added.
-func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, releases *[]func(), sink progress.Sink) error {
+func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, releases *[]func(), sink progress.Sink) (err error) {
 	cache, err := s.blobCache()
 	if err != nil {
 		return err
 	}
 	var added []string
-	var errs []error
+	defer func() {
+		if err != nil {
+			for _, d := range added {
+				_ = cache.Evict(d)
+			}
+		}
+	}()
 	for _, e := range entries {
 		name, err := imagepull.NormalizeTag(e.Name)
 		if err != nil {
-			errs = append(errs, err)
-			break
+			return err
 		}
 		if old, err := s.Find(name); err == nil {
 			if err := s.checkUnused(old); err != nil {
-				errs = append(errs, err)
-				break
+				return err
 			}
 		}
 		remote, err := imagepull.FromImage(name, e.Image, s.cfg.Platform)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("image %s: %w", imagepull.FamiliarName(name), err))
-			break
+			return fmt.Errorf("image %s: %w", imagepull.FamiliarName(name), err)
 		}
 		*releases = append(*releases, s.holdRemote(name, remote))
 		for _, l := range remote.Layers {
@@ -193,15 +196,8 @@ func (s *Service) prefetch(ctx context.Context, entries []imagearchive.Entry, re
 			}
 		}
 		if err := remote.Fetch(ctx, cache, sink.Progress); err != nil {
-			errs = append(errs, fmt.Errorf("image %s: %w", imagepull.FamiliarName(name), err))
-			break
+			return fmt.Errorf("image %s: %w", imagepull.FamiliarName(name), err)
 		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		for _, d := range added {
-			_ = cache.Evict(d)
-		}
-		return err
 	}
 	return nil
 }

@@ -275,3 +275,29 @@ func TestTagSharesFiles(t *testing.T) {
 		t.Fatalf("replacing a name a VM uses: %v", err)
 	}
 }
+
+// Save says what is wrong before the archive's first byte: no image
+// named is invalid; a layer gone from the blob cache is not found, names
+// the image and the layer, and says to load a loaded image again (there
+// may be no registry to pull its name from).
+func TestSaveRefusesEarly(t *testing.T) {
+	requireE2fsprogs(t)
+	f := newFixture(t)
+	if _, _, err := f.Save(nil); !errors.Is(err, errdefs.ErrInvalid) {
+		t.Fatalf("save of nothing: %v, want ErrInvalid", err)
+	}
+	img, err := f.Store(t.Context(), "loaded:1", smallImage(t), StoreOptions{}, progress.Quiet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(f.blobPath(t, img.Layers[0])); err != nil {
+		t.Fatal(err)
+	}
+	_, release, err := f.Save([]string{"loaded:1"})
+	release()
+	for _, want := range []string{"save loaded:1", img.Layers[0], "is missing from the blob cache", "load its archive again"} {
+		if !errors.Is(err, errdefs.ErrNotFound) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("save with a layer gone: %v, want ErrNotFound saying %q", err, want)
+		}
+	}
+}

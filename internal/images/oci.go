@@ -110,7 +110,7 @@ func (s *Service) OCI(ref string) (v1.Image, error) {
 	oci, err := imagepull.RawImage(manifest, config, func(d v1.Descriptor) (io.ReadCloser, error) {
 		rc, err := cache.Open(d.Digest.String(), d.Size)
 		if errors.Is(err, errdefs.ErrNotFound) {
-			return nil, fmt.Errorf("image %s: layer %s is missing from the blob cache: %w; pull it again (banger image pull %s)", familiar, d.Digest, err, familiar)
+			return nil, fmt.Errorf("image %s: layer %s is missing from the blob cache: %w; %s", familiar, d.Digest, err, makeAgain(img))
 		}
 		return rc, err
 	})
@@ -118,9 +118,25 @@ func (s *Service) OCI(ref string) (v1.Image, error) {
 		return nil, fmt.Errorf("image %s: kept manifest: %w", familiar, err)
 	}
 	if d, err := oci.Digest(); err != nil || d.String() != img.Digest {
-		return nil, fmt.Errorf("image %s: the kept manifest is %v, the record says %s: the image's files were changed; pull it again", familiar, d, img.Digest)
+		return nil, fmt.Errorf("image %s: the kept manifest is %v, the record says %s: the image's files were changed; %s", familiar, d, img.Digest, makeAgain(img))
 	}
 	return oci, nil
+}
+
+// makeAgain says how to make img again when its files are damaged: with
+// what made it (a built, loaded or committed image's name may be in no
+// registry to pull it from).
+func makeAgain(img Image) string {
+	familiar := imagepull.FamiliarName(img.Name)
+	switch img.Source {
+	case "load":
+		return "load its archive again (banger image load)"
+	case "build":
+		return fmt.Sprintf("build it again (banger image build -t %s)", familiar)
+	case "commit":
+		return fmt.Sprintf("commit its VM again (banger commit VM %s)", familiar)
+	}
+	return fmt.Sprintf("pull it again (banger image pull %s)", familiar)
 }
 
 // hasKept reports whether img's manifest and config are on disk.
