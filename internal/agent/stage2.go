@@ -11,11 +11,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bangerdev/banger/internal/agent/ctrroot"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/bangerdev/banger/internal/agent/cgroup"
+	"github.com/bangerdev/banger/internal/agent/ctrroot"
 	"github.com/bangerdev/banger/internal/agent/initplan"
 	"github.com/bangerdev/banger/internal/agent/mounts"
 	"github.com/bangerdev/banger/internal/agent/power"

@@ -246,7 +246,15 @@ func (c *Client) sendConfig(ctx context.Context, request, what string, cfg bootc
 	if err != nil {
 		return fmt.Errorf("agentclient: %s: %w", what, err)
 	}
-	ok, msg, err := c.request(ctx, request, proto.Marshal(proto.ApplyPayload{Config: raw, NowUnixNano: now.UnixNano()}))
+	return c.call(ctx, request, proto.Marshal(proto.ApplyPayload{Config: raw, NowUnixNano: now.UnixNano()}), what,
+		"the VM's guest agent is older than this banger; pull or import its image again")
+}
+
+// call sends a global request whose reply is success or the guest's
+// error text. A refusal without text is an agent that does not know the
+// request: ErrOldAgent, with unknown saying what that means and what to do.
+func (c *Client) call(ctx context.Context, request string, payload []byte, what, unknown string) error {
+	ok, msg, err := c.request(ctx, request, payload)
 	if err != nil {
 		return fmt.Errorf("agentclient: %s: %w", what, err)
 	}
@@ -254,7 +262,7 @@ func (c *Client) sendConfig(ctx context.Context, request, what string, cfg bootc
 		if len(msg) > 0 {
 			return fmt.Errorf("agentclient: %s: the guest agent: %s: %w", what, msg, errdefs.ErrUnavailable)
 		}
-		return fmt.Errorf("agentclient: %s: %w: the VM's guest agent is older than this banger; pull or import its image again", what, ErrOldAgent)
+		return fmt.Errorf("agentclient: %s: %w: %s", what, ErrOldAgent, unknown)
 	}
 	return nil
 }

@@ -2,10 +2,8 @@ package agentclient
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/bangerdev/banger/internal/agent/proto"
-	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // MakeContainer makes the root of container id in a pod VM: an overlay,
@@ -25,15 +23,6 @@ func (c *Client) RemoveContainer(ctx context.Context, id string) error {
 }
 
 func (c *Client) container(ctx context.Context, p proto.ContainerPayload, what string) error {
-	ok, msg, err := c.request(ctx, proto.RequestContainer, proto.Marshal(p))
-	if err != nil {
-		return fmt.Errorf("agentclient: %s: %w", what, err)
-	}
-	if !ok {
-		if len(msg) > 0 {
-			return fmt.Errorf("agentclient: %s: the guest agent: %s: %w", what, msg, errdefs.ErrUnavailable)
-		}
-		return fmt.Errorf("agentclient: %s: %w: the guest agent runs no containers (an agent older than this banger, or one that is not PID 1)", what, ErrOldAgent)
-	}
-	return nil
+	return c.call(ctx, proto.RequestContainer, proto.Marshal(p), what,
+		"the guest agent runs no containers (an agent older than this banger, or one that is not PID 1)")
 }

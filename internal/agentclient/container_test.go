@@ -21,7 +21,8 @@ import (
 // Two containers in one agent, over the protocol: each exec runs in its
 // own container's root (its image's files, its users, its own writable
 // layer), with only the env the host gives; RemoveContainer takes the
-// root away and a later exec in it fails to start. An agent without
+// root away and a later exec in it fails to start, as does one naming a
+// container by what is not a name. An agent without
 // containers refuses the request as an older one would.
 func TestContainersRunInTheirOwnRoots(t *testing.T) {
 	testutil.RequireRoot(t)
@@ -65,6 +66,13 @@ func TestContainersRunInTheirOwnRoots(t *testing.T) {
 	}
 	if out, code := run("podtest-b", "cat", "/etc/marker"); code != 0 || out != "podtest-b\n" {
 		t.Errorf("the other container after a removal: exit %d, %q", code, out)
+	}
+	// An id that is not a name never names a directory to chroot to,
+	// not even the guest's "/".
+	for _, id := range []string{"/", "../podtest-b"} {
+		if out, code := run(id, "true"); code != 126 || !strings.Contains(out, "container id") {
+			t.Errorf("exec in container %q: exit %d (%q), want 126 saying the id is not a name", id, code, out)
+		}
 	}
 
 	plain := agenttest.Start(t, bootcfg.Config{}).Dial(t)

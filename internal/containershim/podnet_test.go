@@ -192,8 +192,9 @@ func TestPodNetnsFreedOnFailure(t *testing.T) {
 
 // TestPodDNS: a container's VM in a CNI pod's namespace resolves with
 // the pod's resolv.conf (the one CRI mounts at /etc/resolv.conf: cluster
-// DNS, search domains, ndots), not the host's; a host-network pod's
-// container keeps banger's own resolvers.
+// DNS, search domains, ndots), not the host's, and one it cannot read
+// fails the container; a host-network pod's container keeps banger's
+// own resolvers.
 func TestPodDNS(t *testing.T) {
 	resolv := filepath.Join(t.TempDir(), "resolv.conf")
 	if err := os.WriteFile(resolv, []byte("search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"), 0o644); err != nil {
@@ -213,6 +214,16 @@ func TestPodDNS(t *testing.T) {
 	h := newHarness(t, podSandboxConfig)
 	if err := createIn(t.Context(), h, "pod1", podSandboxConfig, t); err != nil {
 		t.Fatal(err)
+	}
+	// A pod's resolv.conf that cannot be read fails the container before
+	// its image is pulled, and gives the namespace back (c1 takes it).
+	images := len(h.d.images)
+	gone := strings.Replace(withResolv(podContainerConfig("pod1")), resolv, resolv+".gone", 1)
+	if err := createIn(t.Context(), h, "c0", gone, t); err == nil || !strings.Contains(err.Error(), "container c0") || !strings.Contains(err.Error(), "resolv.conf") {
+		t.Errorf("container whose pod resolv.conf is gone: %v, want an error naming it and the file", err)
+	}
+	if len(h.d.images) != images || h.d.vmNetwork("default-c0") != "-" {
+		t.Errorf("the failed container pulled an image (%d, had %d) or has a VM", len(h.d.images), images)
 	}
 	if err := createIn(t.Context(), h, "c1", withResolv(podContainerConfig("pod1")), t); err != nil {
 		t.Fatal(err)

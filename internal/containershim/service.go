@@ -95,6 +95,13 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 	if err != nil {
 		return nil, toGRPC(err)
 	}
+	var dns api.DNSConfig
+	if network.pod != nil {
+		if dns, err = podDNS(spec); err != nil {
+			s.release(network, r.ID)
+			return nil, toGRPC(fmt.Errorf("container %s: %w", r.ID, err))
+		}
+	}
 	img, err := s.resolveImage(ctx, s.ns, r.ID, r.Bundle, mount.FromProto(r.Rootfs), spec.Annotations)
 	if err != nil {
 		s.release(network, r.ID)
@@ -105,14 +112,7 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 	t.net = network
 	labels := map[string]string{LabelNamespace: s.ns, LabelID: r.ID}
 	vs := vmSpec(spec, img.Name, r.Stdin != "", r.Terminal, labels)
-	vs.Network = network.mode
-	if network.pod != nil {
-		if vs.DNS, err = podDNS(spec); err != nil {
-			s.release(network, r.ID)
-			s.dropImage(ctx, img)
-			return nil, toGRPC(fmt.Errorf("container %s: %w", r.ID, err))
-		}
-	}
+	vs.Network, vs.DNS = network.mode, dns
 	if _, err := s.daemon.PutVM(ctx, t.vm, vs); err != nil {
 		s.release(network, r.ID)
 		s.dropImage(ctx, img)

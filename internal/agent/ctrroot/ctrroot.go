@@ -49,8 +49,8 @@ type Spec struct {
 // Check validates s: an id that is a name, an absolute, clean lower
 // that overlay's options cannot misread.
 func (s Spec) Check() error {
-	if !idRE.MatchString(s.ID) {
-		return fmt.Errorf("container id %q: want letters, digits, '_', '.', '-' (at most 128): %w", s.ID, errdefs.ErrInvalid)
+	if err := checkID(s.ID); err != nil {
+		return err
 	}
 	// ',' ':' and '\\' are overlay's option syntax: a lower with one
 	// would add options (another upperdir) or lower layers.
@@ -69,10 +69,18 @@ func Root(id string) string { return path.Join(Base(id), "rootfs") }
 // RootOf is Root for an id from a request, checked first: an id that is
 // not a name (say "../..") would name another directory.
 func RootOf(id string) (string, error) {
-	if !idRE.MatchString(id) {
-		return "", fmt.Errorf("container id %q: want letters, digits, '_', '.', '-' (at most 128): %w", id, errdefs.ErrInvalid)
+	if err := checkID(id); err != nil {
+		return "", err
 	}
 	return Root(id), nil
+}
+
+// checkID refuses an id that is not a name (so never a path).
+func checkID(id string) error {
+	if !idRE.MatchString(id) {
+		return fmt.Errorf("container id %q: want letters, digits, '_', '.', '-' (at most 128): %w", id, errdefs.ErrInvalid)
+	}
+	return nil
 }
 
 // Step is one step of a Plan: exactly one of its fields is set.
@@ -176,8 +184,8 @@ func Make(s Spec, sys System) error {
 // lazily: a process still in it keeps its view until it ends) and removes
 // the directory. An absent container is not an error.
 func Remove(id string, sys System) error {
-	if !idRE.MatchString(id) {
-		return fmt.Errorf("container id %q: %w", id, errdefs.ErrInvalid)
+	if err := checkID(id); err != nil {
+		return err
 	}
 	base := Base(id)
 	if !sys.Exists(base) {

@@ -61,7 +61,7 @@ func (s *Server) execSession(ctx context.Context, login string, defaults process
 	}
 	s.serveSession(ctx, login, defaults, nc, func(ctx context.Context, ss *session) {
 		ss.started = true
-		go ss.run(ctx, ss.execSpec(p))
+		go ss.runExec(ctx, p)
 	})
 }
 
@@ -159,7 +159,7 @@ func (ss *session) start(ctx context.Context, r *ssh.Request, reply func(bool)) 
 			return
 		}
 		reply(true)
-		go ss.run(ctx, ss.execSpec(p))
+		go ss.runExec(ctx, p)
 	case "exec":
 		var c struct{ Command string }
 		if ssh.Unmarshal(r.Payload, &c) != nil {
@@ -189,19 +189,28 @@ func (ss *session) start(ctx context.Context, r *ssh.Request, reply func(bool)) 
 	}
 }
 
+// runExec runs what a banger exec asks for; a container id that is not
+// a name fails the start, saying so.
+func (ss *session) runExec(ctx context.Context, p proto.ExecPayload) {
+	spec, err := ss.execSpec(p)
+	if err != nil {
+		ss.fail(err, process.ExitNotExecutable)
+		return
+	}
+	ss.run(ctx, spec)
+}
+
 // execSpec is what a banger exec runs: p over the main process's
 // environment, working directory and user (docker exec's defaults), with
 // the session's env requests between the two.
-func (ss *session) execSpec(p proto.ExecPayload) process.Spec {
+func (ss *session) execSpec(p proto.ExecPayload) (process.Spec, error) {
 	if p.Container != "" {
 		// A container's process: nothing of the VM's main process.
-		// An id that is not a name fails the start (Chroot stays
-		// relative, which Command refuses).
 		root, err := ctrroot.RootOf(p.Container)
 		if err != nil {
-			root = p.Container
+			return process.Spec{}, err
 		}
-		return process.Spec{Argv: p.Argv, Env: process.Merge(ss.env, p.Env), Dir: p.WorkingDir, User: p.User, Chroot: root}
+		return process.Spec{Argv: p.Argv, Env: process.Merge(ss.env, p.Env), Dir: p.WorkingDir, User: p.User, Chroot: root}, nil
 	}
 	d := ss.defaults
 	return process.Spec{
@@ -209,7 +218,7 @@ func (ss *session) execSpec(p proto.ExecPayload) process.Spec {
 		Env:  process.Merge(process.Merge(d.Env, ss.env), p.Env),
 		Dir:  firstNonEmpty(p.WorkingDir, d.Dir),
 		User: firstNonEmpty(p.User, d.User),
-	}
+	}, nil
 }
 
 // runLogin runs a command for an OpenSSH-style exec or shell: as the SSH

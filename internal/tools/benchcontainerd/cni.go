@@ -6,15 +6,17 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/testutil/containerdrun"
 )
 
 // cniOctet is the second octet of the bench's CNI bridge subnet: apart
-// from the bench daemon's (223) and the tests' (221).
+// from the bench daemon's (223) and the tests' (221); its /24 is one no
+// route covers yet (another bench's daemon may use 10.224 too).
 const cniOctet = 224
 
 // podNet is the pod network of a bench in CRI mode with -cni: a CNI
-// bridge of its own (name and /24 from the bench's pid) whose
+// bridge of its own (named from the bench's pid, on a free /24) whose
 // configuration and IPAM leases live in dir.
 type podNet struct {
 	dir string
@@ -31,7 +33,7 @@ func newPodNet(pluginDir string) (*podNet, containerdrun.CNI, error) {
 	name := fmt.Sprintf("bgbench%d", os.Getpid()%100000)
 	n := &podNet{dir: dir, br: containerdrun.Bridge{
 		Name: name, Bridge: name, IPAMDir: filepath.Join(dir, "ipam"),
-		Subnet: fmt.Sprintf("10.%d.%d.0/24", cniOctet, os.Getpid()%250),
+		Subnet: testutil.FreeSubnet(cniOctet),
 	}}
 	conf := filepath.Join(dir, "conf")
 	if err := containerdrun.WriteBridge(conf, n.br); err != nil {
