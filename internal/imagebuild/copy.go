@@ -19,6 +19,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/buildctx"
 	"github.com/bangerdev/banger/internal/dockerfile"
+	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
@@ -61,7 +62,7 @@ func (r *build) copy(ctx context.Context, s *state, step dockerfile.Step) (bool,
 		spec.Dest = path.Join("/", cf.Config.WorkingDir, f.Dest)
 	}
 	if f.Chown != "" {
-		o, err := r.owner(s.img, f.Chown)
+		o, err := r.owner(ctx, s.img, f.Chown)
 		if err != nil {
 			return false, err
 		}
@@ -139,11 +140,11 @@ func (r *build) source(ctx context.Context, from *dockerfile.Base) (*buildctx.Tr
 		}
 		img = i
 	}
-	return r.imageTree(img)
+	return r.imageTree(ctx, img)
 }
 
 // imageTree reads an image's files into a tree, once per image.
-func (r *build) imageTree(img v1.Image) (*buildctx.Tree, error) {
+func (r *build) imageTree(ctx context.Context, img v1.Image) (*buildctx.Tree, error) {
 	d, err := img.Digest()
 	if err != nil {
 		return nil, err
@@ -155,7 +156,7 @@ func (r *build) imageTree(img v1.Image) (*buildctx.Tree, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, err
 	}
-	rc := mutate.Extract(img)
+	rc := r.files(ctx, img)
 	defer func() { _ = rc.Close() }()
 	t, err := buildctx.ReadTree(rc, dir, true, r.opts.MaxContextBytes)
 	if err != nil {
@@ -165,10 +166,41 @@ func (r *build) imageTree(img v1.Image) (*buildctx.Tree, error) {
 	return t, nil
 }
 
+// files streams img's flattened files through imagepull's Flatten, which
+// keeps hardlinks whose target a later layer overwrites or deletes (the
+// way mutate.Extract does not). Closing the reader early stops it, and
+// returns once the flatten has let go of its spool.
+func (r *build) files(ctx context.Context, img v1.Image) io.ReadCloser {
+	pr, pw := io.Pipe()
+	spool := r.scratch("spool")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := os.Mkdir(spool, 0o700)
+		if err == nil {
+			err = imagepull.ExtractImage(ctx, img, pw, imagepull.FlattenOptions{TmpDir: spool, MaxBytes: r.opts.MaxContextBytes})
+		}
+		_ = pw.CloseWithError(err)
+	}()
+	return &flattened{PipeReader: pr, done: done}
+}
+
+// flattened is the reading end of files.
+type flattened struct {
+	*io.PipeReader
+	done chan struct{}
+}
+
+func (f *flattened) Close() error {
+	err := f.PipeReader.Close()
+	<-f.done
+	return err
+}
+
 // owner resolves --chown=USER[:GROUP]: numbers as they are, names from
 // the image's /etc/passwd and /etc/group (a user alone gives its own
 // group, as docker does; a uid alone, the same number as gid).
-func (r *build) owner(img v1.Image, chown string) (buildctx.Owner, error) {
+func (r *build) owner(ctx context.Context, img v1.Image, chown string) (buildctx.Owner, error) {
 	user, group, hasGroup := strings.Cut(chown, ":")
 	uid, uerr := strconv.Atoi(user)
 	gid, gerr := strconv.Atoi(group)
@@ -178,7 +210,7 @@ func (r *build) owner(img v1.Image, chown string) (buildctx.Owner, error) {
 		}
 		return buildctx.Owner{UID: uid, GID: gid}, nil
 	}
-	tree, err := r.accounts(img)
+	tree, err := r.accounts(ctx, img)
 	if err != nil {
 		return buildctx.Owner{}, err
 	}
@@ -214,7 +246,7 @@ var accountFiles = []string{"etc/passwd", "etc/group"}
 // cache lookup (the resolved owner is in the key), so a cached rebuild
 // would otherwise write and hash every file of the image to read two.
 // When either is a link, it resolves in the image's whole tree.
-func (r *build) accounts(img v1.Image) (*buildctx.Tree, error) {
+func (r *build) accounts(ctx context.Context, img v1.Image) (*buildctx.Tree, error) {
 	d, err := img.Digest()
 	if err != nil {
 		return nil, err
@@ -231,7 +263,7 @@ func (r *build) accounts(img v1.Image) (*buildctx.Tree, error) {
 		return nil, err
 	}
 	t := buildctx.NewTree(dir, true, r.opts.MaxContextBytes)
-	rc := mutate.Extract(img)
+	rc := r.files(ctx, img)
 	defer func() { _ = rc.Close() }()
 	tr := tar.NewReader(rc)
 	for found := 0; found < len(accountFiles); {
@@ -246,7 +278,7 @@ func (r *build) accounts(img v1.Image) (*buildctx.Tree, error) {
 			continue
 		}
 		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA { //nolint:staticcheck // TypeRegA still appears in old archives
-			return r.imageTree(img)
+			return r.imageTree(ctx, img)
 		}
 		if err := t.Add(h, h.Name, tr); err != nil {
 			return nil, fmt.Errorf("read the files of %s: %w", d, err)

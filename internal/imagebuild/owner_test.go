@@ -3,11 +3,13 @@ package imagebuild
 import (
 	"archive/tar"
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/bangerdev/banger/internal/buildctx"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // TestOwnerReadsOnlyAccounts: --chown=NAME resolves from /etc/passwd and
@@ -54,14 +56,14 @@ func TestOwnerReadsOnlyAccounts(t *testing.T) {
 			scratch := t.TempDir()
 			r := &build{opts: Options{ScratchDir: scratch}, trees: map[string]*buildctx.Tree{}}
 			img := imageOf(t, layerOfTar(t, buf.Bytes()))
-			o, err := r.owner(img, "app:staff")
+			o, err := r.owner(t.Context(), img, "app:staff")
 			if err != nil {
 				t.Fatal(err)
 			}
 			if o != (buildctx.Owner{UID: 1000, GID: 50}) {
 				t.Errorf("owner = %+v, want 1000:50", o)
 			}
-			if o, err := r.owner(img, "app"); err != nil || o != (buildctx.Owner{UID: 1000, GID: 1001}) {
+			if o, err := r.owner(t.Context(), img, "app"); err != nil || o != (buildctx.Owner{UID: 1000, GID: 1001}) {
 				t.Errorf("owner of app = %+v, %v; want its primary group 1001", o, err)
 			}
 			n := 0
@@ -75,5 +77,57 @@ func TestOwnerReadsOnlyAccounts(t *testing.T) {
 				t.Errorf("the scratch directory holds %d files, want at most %d", n, tc.blobs)
 			}
 		})
+	}
+}
+
+// TestImageTreeKeepsHardlinksAcrossLayers: a COPY --from reads an image's
+// files as banger flattens them: a lower layer's hardlink whose target an
+// upper layer overwrites keeps the old content, as in the image's ext4
+// and in docker (go-containerregistry's mutate.Extract points it at the
+// new file).
+func TestImageTreeKeepsHardlinksAcrossLayers(t *testing.T) {
+	layer := func(hs ...*tar.Header) v1.Layer {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, h := range hs {
+			body := h.Linkname
+			if h.Typeflag == tar.TypeReg {
+				h.Size, h.Linkname = int64(len(body)), ""
+			}
+			h.Mode = 0o644
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Typeflag == tar.TypeReg {
+				_, _ = tw.Write([]byte(body))
+			}
+		}
+		_ = tw.Close()
+		return layerOfTar(t, buf.Bytes())
+	}
+	img := imageOf(t,
+		// A regular header's Linkname is its content here.
+		layer(&tar.Header{Name: "a", Typeflag: tar.TypeReg, Linkname: "old"}, &tar.Header{Name: "b", Typeflag: tar.TypeLink, Linkname: "a"}),
+		layer(&tar.Header{Name: "a", Typeflag: tar.TypeReg, Linkname: "new"}),
+	)
+	r := &build{opts: Options{ScratchDir: t.TempDir()}, trees: map[string]*buildctx.Tree{}}
+	tree, err := r.imageTree(t.Context(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"a": "new", "b": "old"} {
+		ms, err := tree.Select(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		rc, err := tree.Open(ms[0].Entry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(rc)
+		_ = rc.Close()
+		if string(got) != want {
+			t.Errorf("/%s holds %q, want %q", name, got, want)
+		}
 	}
 }
