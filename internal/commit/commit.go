@@ -100,7 +100,7 @@ func (c *Committer) Commit(ctx context.Context, vmRef, name string, opts Options
 	if err != nil {
 		return Result{}, fmt.Errorf("commit %s: its image: %w", vm.Name, err)
 	}
-	dir, err := os.MkdirTemp(c.TmpDir, "banger-commit-")
+	dir, err := os.MkdirTemp(c.TmpDir, ScratchPrefix)
 	if err != nil {
 		return Result{}, fmt.Errorf("commit %s: %w", vm.Name, err)
 	}
@@ -217,3 +217,7 @@ func (c *Committer) image(base v1.Image, path, vmName string, opts Options, chan
 // JSON (validate.Image says so); the descriptor is then made from the
 // layer's digest, size and media type.
 type plainLayer struct{ v1.Layer }
+
+// ScratchPrefix starts the name of a commit's scratch directory in its
+// TmpDir; a daemon removes what a crashed one left there.
+const ScratchPrefix = "banger-commit-"

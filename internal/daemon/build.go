@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bangerdev/banger/internal/buildctx"
+	"github.com/bangerdev/banger/internal/commit"
 	"github.com/bangerdev/banger/internal/imagebuild"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/layerdiff"
@@ -99,6 +100,23 @@ func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, body io.Reade
 // buildLabel marks the VMs a build's RUN steps make.
 const buildLabel = "banger.build"
 
+// reconcileScratch removes what interrupted builds and commits left:
+// first the images a layer diff still had mounted in their scratch
+// directories (which could not be removed under them), then the
+// directories and the builds' VMs.
+func (d *Daemon) reconcileScratch(ctx context.Context) {
+	if n, err := layerdiff.Sweep(ctx, d.layout.Tmp()); err != nil || n > 0 {
+		d.log.Info("unmounted what interrupted layer diffs left", "mounts", n, "error", err)
+	}
+	d.reconcileBuilds(ctx)
+	dirs, _ := filepath.Glob(filepath.Join(d.layout.Tmp(), commit.ScratchPrefix+"*"))
+	for _, dir := range dirs {
+		if err := os.RemoveAll(dir); err != nil {
+			d.log.Warn("remove what an interrupted commit left", "dir", dir, "error", err)
+		}
+	}
+}
+
 // reconcileBuilds removes what builds a previous daemon was running
 // left: their RUN steps' VMs and their scratch directories (a build does
 // not survive its daemon: the client's stream is gone).
@@ -114,7 +132,9 @@ func (d *Daemon) reconcileBuilds(ctx context.Context) {
 	}
 	dirs, _ := filepath.Glob(filepath.Join(d.layout.Tmp(), buildScratch+"*"))
 	for _, dir := range dirs {
-		_ = os.RemoveAll(dir)
+		if err := os.RemoveAll(dir); err != nil {
+			d.log.Warn("remove what an interrupted build left", "dir", dir, "error", err)
+		}
 	}
 	if len(left)+len(dirs) > 0 {
 		d.log.Info("removed what interrupted builds left", "vms", len(left), "dirs", len(dirs))

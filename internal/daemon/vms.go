@@ -88,7 +88,7 @@ func (d *Daemon) initVMs() error {
 		return err
 	}
 	d.vms.Reconcile(context.Background())
-	d.reconcileBuilds(context.Background())
+	d.reconcileScratch(context.Background())
 	go d.parts.backends.ProbeAll(d.ctx)
 	return nil
 }

@@ -61,7 +61,7 @@ func Diff(ctx context.Context, lower, upper string, w io.Writer, opts Options) (
 	if attach == nil {
 		attach = attachLoop
 	}
-	dir, err := os.MkdirTemp(opts.TmpDir, "banger-layerdiff-")
+	dir, err := os.MkdirTemp(opts.TmpDir, mountDirPrefix)
 	if err != nil {
 		return Stats{}, fmt.Errorf("layer diff: %w", err)
 	}
