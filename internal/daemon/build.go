@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -18,6 +18,7 @@ import (
 	"github.com/bangerdev/banger/internal/buildctx"
 	"github.com/bangerdev/banger/internal/commit"
 	"github.com/bangerdev/banger/internal/imagebuild"
+	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/layerdiff"
 	"github.com/bangerdev/banger/internal/vmlogs"
@@ -63,10 +64,7 @@ func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, body io.Reade
 	if err != nil {
 		return api.BuildResult{}, fmt.Errorf("build %s: %w", q.Tag, err)
 	}
-	platform := d.cfg.Image.Platform
-	if platform == "" {
-		platform = "linux/" + runtime.GOARCH
-	}
+	platform := cmp.Or(d.cfg.Image.Platform, imagepull.HostPlatform)
 	// The lease keeps what the build works from (its base and cache
 	// images, their blobs, the step files) from a prune meanwhile.
 	lease := d.images.BuildLease()

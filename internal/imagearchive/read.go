@@ -127,7 +127,7 @@ func typeName(t byte) string {
 // later write one too), else from docker save's manifest.json. A name
 // whose descriptor is itself an index (a multi-platform image, as docker's
 // containerd image store saves one) gives the manifest for platform
-// ("linux/amd64" when empty) among those the archive holds. Every manifest
+// (the host's when empty) among those the archive holds. Every manifest
 // and config is read and checked against its digest, and every layer must
 // be in the archive with its descriptor's size; layer bytes are checked as
 // they are read.

@@ -3,17 +3,22 @@ package imagepull
 import (
 	"cmp"
 	"fmt"
+	"runtime"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
+// HostPlatform is the platform a guest runs programs of: the host's, as
+// a VM shares its CPU architecture.
+const HostPlatform = "linux/" + runtime.GOARCH
+
 // ParsePlatform parses a platform ("os/arch[/variant]") an image is
-// chosen for; "" means linux/amd64. A malformed one is an
+// chosen for; "" means the host's (HostPlatform). A malformed one is an
 // errdefs.ErrInvalid error naming it.
 func ParsePlatform(s string) (v1.Platform, error) {
-	p, err := v1.ParsePlatform(cmp.Or(s, "linux/amd64"))
+	p, err := v1.ParsePlatform(cmp.Or(s, HostPlatform))
 	if err != nil {
 		return v1.Platform{}, fmt.Errorf("%w: platform %q: %w", errdefs.ErrInvalid, s, err)
 	}
