@@ -18,6 +18,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -36,7 +37,7 @@ var PodFiles = []string{"/etc/resolv.conf", "/etc/hosts", "/etc/hostname"}
 
 // idRE is what a container id may be: containerd's ids (64 hex digits
 // from CRI) and banger's names; never a path.
-var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+var idRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`) })
 
 // Spec is one container's root.
 type Spec struct {
@@ -77,7 +78,7 @@ func RootOf(id string) (string, error) {
 
 // checkID refuses an id that is not a name (so never a path).
 func checkID(id string) error {
-	if !idRE.MatchString(id) {
+	if !idRE().MatchString(id) {
 		return fmt.Errorf("container id %q: want letters, digits, '_', '.', '-' (at most 128): %w", id, errdefs.ErrInvalid)
 	}
 	return nil
