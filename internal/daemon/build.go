@@ -17,6 +17,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/buildctx"
 	"github.com/bangerdev/banger/internal/commit"
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagebuild"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/images"
@@ -62,7 +63,7 @@ func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, body io.Reade
 	}
 	up, err := buildctx.Receive(body, ctxDir, 0)
 	if err != nil {
-		return api.BuildResult{}, fmt.Errorf("build %s: %w", q.Tag, err)
+		return api.BuildResult{}, fsutil.NoSpace(fmt.Errorf("build %s: %w", q.Tag, err), scratch)
 	}
 	platform := cmp.Or(d.cfg.Image.Platform, imagepull.HostPlatform)
 	// The lease keeps what the build works from (its base and cache
@@ -82,7 +83,7 @@ func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, body io.Reade
 		ScratchDir: scratch, CacheDir: cacheDir, MaxContextBytes: int64(d.cfg.Image.MaxLayerBytes),
 	}, sink)
 	if err != nil {
-		return api.BuildResult{}, fmt.Errorf("build %s: %w", q.Tag, err)
+		return api.BuildResult{}, fsutil.NoSpace(fmt.Errorf("build %s: %w", q.Tag, err), scratch)
 	}
 	img, err := d.images.Find(res.Name)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/bangerdev/banger/internal/commit"
+	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/pkg/api"
 	"github.com/bangerdev/banger/pkg/progress"
@@ -18,7 +19,7 @@ func (d *Daemon) commitRoutes(rt *api.Router) {
 		c := commit.Committer{VMs: d.vms, Images: commitImages{d.images}, TmpDir: d.layout.Tmp()}
 		res, err := c.Commit(r.Context(), r.PathValue("ref"), req.Name, commit.Options{Message: req.Message, Author: req.Author, Changes: req.Changes}, ew)
 		if err != nil {
-			return api.CommitResult{}, err
+			return api.CommitResult{}, fsutil.NoSpace(err, d.layout.Tmp())
 		}
 		return api.CommitResult{
 			Image: wireImage(res.Image), VM: res.VM, Parent: res.Parent.Name, ParentDigest: res.Parent.Digest,
