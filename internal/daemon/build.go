@@ -80,7 +80,7 @@ func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, body io.Reade
 	}
 	res, err := b.Build(ctx, up, imagebuild.Options{
 		Tag: q.Tag, BuildArgs: args, Target: q.Target, NoCache: q.NoCache, Platform: platform,
-		ScratchDir: scratch, CacheDir: cacheDir, MaxContextBytes: int64(d.cfg.Image.MaxLayerBytes),
+		ScratchDir: scratch, CacheDir: cacheDir, MaxFilesBytes: int64(d.cfg.Image.MaxLayerBytes),
 	}, sink)
 	if err != nil {
 		return api.BuildResult{}, fsutil.NoSpace(fmt.Errorf("build %s: %w", q.Tag, err), scratch)

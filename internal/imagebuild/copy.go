@@ -112,7 +112,7 @@ func (r *build) unpack(matches []buildctx.Match) error {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			return err
 		}
-		um, ok, err := buildctx.Unpack(m, dir, r.opts.MaxContextBytes)
+		um, ok, err := buildctx.Unpack(m, dir, r.opts.MaxFilesBytes)
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func (r *build) imageTree(ctx context.Context, img v1.Image) (*buildctx.Tree, er
 	}
 	rc := r.files(ctx, img)
 	defer func() { _ = rc.Close() }()
-	t, err := buildctx.ReadTree(rc, dir, true, r.opts.MaxContextBytes)
+	t, err := buildctx.ReadTree(rc, dir, true, r.opts.MaxFilesBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read the files of %s: %w", d, err)
 	}
@@ -178,7 +178,7 @@ func (r *build) files(ctx context.Context, img v1.Image) io.ReadCloser {
 		defer close(done)
 		err := os.Mkdir(spool, 0o700)
 		if err == nil {
-			err = imagepull.ExtractImage(ctx, img, pw, imagepull.FlattenOptions{TmpDir: spool, MaxBytes: r.opts.MaxContextBytes})
+			err = imagepull.ExtractImage(ctx, img, pw, imagepull.FlattenOptions{TmpDir: spool, MaxBytes: r.opts.MaxFilesBytes})
 		}
 		_ = pw.CloseWithError(err)
 	}()
@@ -262,7 +262,7 @@ func (r *build) accounts(ctx context.Context, img v1.Image) (*buildctx.Tree, err
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, err
 	}
-	t := buildctx.NewTree(dir, true, r.opts.MaxContextBytes)
+	t := buildctx.NewTree(dir, true, r.opts.MaxFilesBytes)
 	rc := r.files(ctx, img)
 	defer func() { _ = rc.Close() }()
 	tr := tar.NewReader(rc)

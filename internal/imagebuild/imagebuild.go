@@ -90,8 +90,9 @@ type Options struct {
 	// ScratchDir is an existing empty directory for the build's files
 	// (context extracts, disk copies, layers); the caller removes it.
 	ScratchDir string
-	// MaxContextBytes bounds a COPY --from source image's files.
-	MaxContextBytes int64
+	// MaxFilesBytes bounds the files the build reads besides its context:
+	// a COPY --from image's and an ADD archive's (image.max_layer_bytes).
+	MaxFilesBytes int64
 	// CacheDir keeps COPY and ADD layers by their cache key; "" keeps
 	// none (they are written again, and never said CACHED).
 	CacheDir string
