@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bangerdev/banger/internal/guestpaths"
 	"github.com/bangerdev/banger/internal/units"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
@@ -213,7 +214,7 @@ func cleanTarget(t string) string {
 
 // reserved are guest paths the agent needs for itself; nothing is
 // mounted on or under them.
-var reserved = []string{"/proc", "/sys", "/dev", "/.banger"}
+var reserved = []string{"/proc", "/sys", "/dev", guestpaths.Dir}
 
 // check validates one mount without looking at the host.
 func (m Mount) check() error {
