@@ -45,8 +45,16 @@ type Daemon interface {
 	UnpauseVM(ctx context.Context, ref string) error
 	// Stats samples a running VM.
 	Stats(ctx context.Context, ref string) (api.VMStats, error)
+	// AddContainer gives a running pod VM (one with a `type=pod` mount)
+	// container id's root in its guest, of image: the image mounted under
+	// the pod share, an overlay over it.
+	AddContainer(ctx context.Context, vm, id, image string) (api.VM, error)
+	// RemoveContainer removes container id's root and its image's mount
+	// from a running pod VM; an absent container is not an error.
+	RemoveContainer(ctx context.Context, vm, id string) (api.VM, error)
 	// Exec starts a process in a running VM (cfg's Stdin, Stdout, Stderr
-	// and TTY are its streams and terminal).
+	// and TTY are its streams and terminal; cfg.Container a pod
+	// container's root it runs in).
 	Exec(ctx context.Context, ref string, cfg client.ExecConfig) (Process, error)
 }
 
@@ -138,6 +146,14 @@ func (d daemonClient) Stats(ctx context.Context, ref string) (api.VMStats, error
 		return api.VMStats{}, errors.New("stats: the daemon answered no sample")
 	}
 	return all[0], nil
+}
+
+func (d daemonClient) AddContainer(ctx context.Context, vm, id, image string) (api.VM, error) {
+	return d.c.AddContainer(ctx, vm, id, image)
+}
+
+func (d daemonClient) RemoveContainer(ctx context.Context, vm, id string) (api.VM, error) {
+	return d.c.RemoveContainer(ctx, vm, id)
 }
 
 // Exec opens a session of the exec's own (closed once it is waited for)

@@ -5,17 +5,13 @@ import (
 	"fmt"
 	"io"
 	"syscall"
-	"time"
 
 	eventstypes "github.com/containerd/containerd/api/events"
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
 	taskapi "github.com/containerd/containerd/api/types/task"
 	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
-	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/bangerdev/banger/pkg/client"
 )
 
 // execProc is one exec of a task: a process started in the task's VM
@@ -52,9 +48,6 @@ func (s *Service) Exec(_ context.Context, r *taskv3.ExecProcessRequest) (*ptypes
 	if err != nil {
 		return nil, err
 	}
-	if t.sandbox {
-		return nil, notForSandbox("exec", r.ID)
-	}
 	v, err := typeurl.UnmarshalAny(r.Spec)
 	if err != nil {
 		return nil, toGRPC(fmt.Errorf("%w: exec %s of task %s: decode its process: %w", errInvalid, r.ExecID, r.ID, err))
@@ -87,8 +80,8 @@ func (s *Service) Exec(_ context.Context, r *taskv3.ExecProcessRequest) (*ptypes
 	return &ptypes.Empty{}, nil
 }
 
-// startExec starts an exec's process in the task's VM with the exec's
-// FIFOs as its stdio, publishes TaskExecStarted and, once it ends,
+// startExec starts an exec's process in the task's VM (in its root
+// there for a container of a pod) with the exec's FIFOs as its stdio, publishes TaskExecStarted and, once it ends,
 // TaskExit with the exec's id.
 func (s *Service) startExec(ctx context.Context, id, execID string) (*taskv3.StartResponse, error) {
 	t, e, err := s.exec(id, execID)
@@ -100,50 +93,19 @@ func (s *Service) startExec(ctx context.Context, id, execID string) (*taskv3.Sta
 	if e.status != taskapi.Status_CREATED {
 		return nil, toGRPC(fmt.Errorf("%w: exec %s of task %s is %s, not created", errFailedPrecondition, execID, id, e.status))
 	}
-	in, out, errw, err := openFIFOs(ctx, e.io)
+	container := ""
+	if t.pod != nil {
+		container = t.id
+	}
+	p, err := s.startProcess(ctx, t.vm, container, e.spec, e.io)
 	if err != nil {
-		return nil, toGRPC(err)
-	}
-	// A FIFO not given is a nil writer: its output is dropped.
-	cfg := client.ExecConfig{Cmd: e.spec.Args, Env: e.spec.Env, WorkingDir: e.spec.Cwd, User: processUser(e.spec.User), Stdout: out, Stderr: errw}
-	var stdinW *io.PipeWriter
-	if in != nil {
-		var stdinR *io.PipeReader
-		stdinR, stdinW = io.Pipe()
-		cfg.Stdin = stdinR
-		go func() { _, _ = io.Copy(stdinW, in); _ = stdinW.Close(); _ = in.Close() }()
-	}
-	if e.io.terminal {
-		cfg.TTY = &client.TTY{}
-		if cs := e.spec.ConsoleSize; cs != nil {
-			cfg.TTY.Rows, cfg.TTY.Cols = int(cs.Height), int(cs.Width) //nolint:gosec // terminal sizes
-		}
-	}
-	proc, err := s.daemon.Exec(context.WithoutCancel(ctx), t.vm, cfg)
-	if err != nil {
-		closeAll(in, out, errw)
 		return nil, toGRPC(fmt.Errorf("start exec %s of task %s (VM %s): %w", execID, id, t.vm, err))
 	}
 	_, pid, _, _ := t.state()
-	e.status, e.pid, e.proc = taskapi.Status_RUNNING, pid, proc
-	if stdinW != nil {
-		e.stdin = stdinW
-	}
+	e.status, e.pid, e.proc, e.stdin = taskapi.Status_RUNNING, pid, p.proc, p.stdin
 	s.events.send(&eventstypes.TaskExecStarted{ContainerID: id, ExecID: execID, Pid: pid})
-	go s.waitExec(context.WithoutCancel(ctx), t.id, e, out, errw)
+	go s.waitProcess(context.WithoutCancel(ctx), t.id, e.id, &e.procState, p)
 	return &taskv3.StartResponse{Pid: pid}, nil
-}
-
-// waitExec records the exec's exit once its process ends (exitUnknown
-// when its session broke first) and publishes TaskExit.
-func (s *Service) waitExec(ctx context.Context, id string, e *execProc, out, errw io.Closer) {
-	code, err := e.proc.Wait()
-	closeAll(out, errw)
-	if err != nil {
-		log.G(ctx).WithError(err).WithField("id", id).WithField("exec", e.id).Warn("exec ended without its exit status")
-		code = exitUnknown
-	}
-	e.exit(id, e.id, code, time.Now(), s.events)
 }
 
 // running answers the exec's process, or an error when it does not run.

@@ -2,6 +2,7 @@ package containershim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"syscall"
@@ -13,7 +14,9 @@ import (
 
 // Exec starts a fake process in a running VM: it writes execOut to
 // stdout, then exits execCode — or, with execBlock, runs until a signal
-// (128+N). execs keeps each config it was given.
+// (128+N), or until its VM stops (its session breaks). An exec in a pod
+// container needs the container (AddContainer). execs keeps each config
+// it was given.
 func (d *fakeDaemon) Exec(_ context.Context, ref string, cfg client.ExecConfig) (Process, error) {
 	v, err := d.get(ref)
 	if err != nil {
@@ -24,8 +27,11 @@ func (d *fakeDaemon) Exec(_ context.Context, ref string, cfg client.ExecConfig) 
 	if v.vm.State != api.VMRunning {
 		return nil, fmt.Errorf("%w: vm %s is %s", errdefs.ErrConflict, ref, v.vm.State)
 	}
+	if _, ok := v.containers[cfg.Container]; cfg.Container != "" && !ok {
+		return nil, fmt.Errorf("%w: vm %s has no container %s", errdefs.ErrNotFound, ref, cfg.Container)
+	}
 	d.execs = append(d.execs, cfg)
-	p := &fakeProcess{signal: make(chan syscall.Signal, 1), code: d.execCode, block: d.execBlock}
+	p := &fakeProcess{signal: make(chan syscall.Signal, 1), code: d.execCode, block: d.execBlock, vmDone: v.done}
 	if cfg.Stdout != nil {
 		_, _ = io.WriteString(cfg.Stdout, d.execOut)
 	}
@@ -38,13 +44,19 @@ type fakeProcess struct {
 	code   int
 	block  bool
 	resize [][2]int
+	vmDone <-chan struct{}
 }
 
 func (p *fakeProcess) Wait() (int, error) {
 	if !p.block {
 		return p.code, nil
 	}
-	return 128 + int(<-p.signal), nil
+	select {
+	case sig := <-p.signal:
+		return 128 + int(sig), nil
+	case <-p.vmDone:
+		return 0, errors.New("the session ended: the VM stopped")
+	}
 }
 
 func (p *fakeProcess) Signal(sig syscall.Signal) error {

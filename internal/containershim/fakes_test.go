@@ -41,6 +41,10 @@ type fakeDaemon struct {
 	execs     []client.ExecConfig
 	// beforeImport runs as an import starts (another shim's import, say).
 	beforeImport func()
+	// calls are the pod container calls, in order ("add VM ID IMAGE",
+	// "remove VM ID"); addErr fails the next AddContainer.
+	calls  []string
+	addErr error
 }
 
 type fakeVM struct {
@@ -50,6 +54,8 @@ type fakeVM struct {
 	conn     net.Conn // the daemon's end of the attachment
 	signal   chan int
 	done     chan struct{}
+	// containers are a pod VM's containers: id → image.
+	containers map[string]string
 }
 
 func newFakeDaemon() *fakeDaemon {

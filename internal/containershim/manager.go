@@ -44,7 +44,8 @@ func (Manager) Name() string { return RuntimeName }
 
 // Start spawns the long-running shim server for the task (this binary
 // again, without an action) on a new socket, and answers its address.
-// One server serves one task: each container is its own VM.
+// One server serves one task outside CRI; containerd sends a CRI pod's
+// containers to the server of the pod's sandbox task.
 func (Manager) Start(ctx context.Context, p *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
 	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
@@ -97,9 +98,10 @@ func (Manager) Start(ctx context.Context, p *bootapi.BootstrapParams) (*bootapi.
 }
 
 // Stop is the delete action containerd runs when a shim died: it removes
-// the task's VM and private image (both may be gone already), unmounts
-// the bundle's root file system, and answers the exit the VM recorded.
-// The working directory is the task's bundle.
+// the task's VM and private image (both may be gone already) — for a
+// container of a CRI pod, its root and image mount in the pod's VM —
+// unmounts the bundle's root file system, and answers the exit the VM
+// recorded. The working directory is the task's bundle.
 func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
@@ -109,8 +111,22 @@ func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	if err != nil {
 		return shim.StopStatus{}, err
 	}
-	name := VMName(ns, id)
 	st := shim.StopStatus{ExitStatus: exitUnknown, ExitedAt: time.Now()}
+	cwd, cwdErr := os.Getwd()
+	if cwdErr == nil {
+		// A container of a CRI pod is a root in its pod's VM: it goes,
+		// the VM stays (the sandbox task's delete removes it).
+		if spec, err := readSpec(cwd); err == nil {
+			if pod := podOf(spec.Annotations); pod != "" {
+				if err := removeContainer(ctx, d, VMName(ns, pod), id); err != nil {
+					return shim.StopStatus{}, err
+				}
+				m.cleanBundle(ctx, cwd)
+				return st, nil
+			}
+		}
+	}
+	name := VMName(ns, id)
 	vm, err := d.VM(ctx, name)
 	switch {
 	case err == nil:
@@ -127,13 +143,19 @@ func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	if err := d.RemoveImage(ctx, privateImage(name)); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		log.G(ctx).WithError(err).Warn("remove the task's image")
 	}
-	if cwd, err := os.Getwd(); err == nil {
-		if m.Mounter != nil {
-			_ = m.Mounter.Unmount(filepath.Join(cwd, "rootfs"))
-		}
-		removeDeadSocket(ctx, cwd)
+	if cwdErr == nil {
+		m.cleanBundle(ctx, cwd)
 	}
 	return st, nil
+}
+
+// cleanBundle unmounts the bundle's root file system and removes its
+// dead shim's socket.
+func (m Manager) cleanBundle(ctx context.Context, bundle string) {
+	if m.Mounter != nil {
+		_ = m.Mounter.Unmount(filepath.Join(bundle, "rootfs"))
+	}
+	removeDeadSocket(ctx, bundle)
 }
 
 // removeDeadSocket removes the socket of the bundle's shim when nothing

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
@@ -85,4 +86,39 @@ func TestRemoveDeadSocket(t *testing.T) {
 			t.Errorf("live %v: socket exists %v after removeDeadSocket", live, err == nil)
 		}
 	}
+}
+
+// TestStopAfterDeadShimOfPodContainer: the delete action for a container
+// of a pod (its bundle's spec names the pod) removes its root from the
+// pod's VM and leaves the VM, which the sandbox's delete removes; with
+// the pod VM gone, it succeeds with nothing to do.
+func TestStopAfterDeadShimOfPodContainer(t *testing.T) {
+	h := newHarness(t, sandboxConfig)
+	startPod(t, h, sandboxConfig)
+	ctr := bundle(t, podContainerConfig("pod1"))
+	if _, err := h.s.Create(t.Context(), &taskv3.CreateTaskRequest{ID: "c1", Bundle: ctr}); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(ctr) // containerd runs the delete action in the bundle
+	mgr := Manager{Dial: func() (Daemon, error) { return h.d, nil }, Mounter: h.m}
+	ctx := namespaces.WithNamespace(t.Context(), "default")
+	pod := VMName("default", "pod1")
+	if st, err := mgr.Stop(ctx, "c1"); err != nil || st.ExitStatus != exitUnknown {
+		t.Fatalf("stop c1: %+v, %v; want success with %d", st, err, exitUnknown)
+	}
+	if got := h.d.containersOf(pod); len(got) != 0 || !slices.Equal(h.d.vmNames(), []string{pod}) {
+		t.Errorf("after stop: VMs %v, containers %v; want the pod VM without c1", h.d.vmNames(), got)
+	}
+	t.Chdir(h.bundle) // the sandbox's
+	if _, err := mgr.Stop(ctx, "pod1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.d.vmNames(); len(got) != 0 {
+		t.Errorf("VMs left after the sandbox's stop: %v", got)
+	}
+	t.Chdir(ctr)
+	if _, err := mgr.Stop(ctx, "c1"); err != nil {
+		t.Errorf("stop c1 with its pod VM gone: %v", err)
+	}
+	h.closeEvents()
 }

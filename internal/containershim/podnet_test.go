@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
@@ -24,12 +24,13 @@ import (
 // configured.
 const podSandboxConfig = `{"ociVersion":"1.2.0","process":{"args":["/pause"],"cwd":"/"},"root":{"path":"rootfs"},
 "linux":{"namespaces":[{"type":"pid"},{"type":"network","path":"/var/run/netns/cni-1234"}]},
-"annotations":{"io.kubernetes.cri.container-type":"sandbox","io.kubernetes.cri.sandbox-id":"pod1"}}`
+"annotations":{"io.kubernetes.cri.container-type":"sandbox","io.kubernetes.cri.sandbox-id":"pod1",
+"io.kubernetes.cri.podsandbox.image-name":"127.0.0.1:5000/pause:1"}}`
 
-// podContainerConfig is the spec of a CRI container of pod1: the
-// namespace paths CRI writes are the sandbox process's, the shim's own.
+// podContainerConfig is the spec of a CRI container of pod: the
+// namespace paths CRI writes are the sandbox process's.
 func podContainerConfig(pod string) string {
-	return fmt.Sprintf(`{"ociVersion":"1.2.0","process":{"args":["httpd","-f"],"cwd":"/"},"root":{"path":"rootfs"},
+	return fmt.Sprintf(`{"ociVersion":"1.2.0","process":{"args":["httpd","-f"],"env":["A=b"],"cwd":"/srv","user":{"uid":1000,"gid":1000}},"root":{"path":"rootfs"},
 "linux":{"namespaces":[{"type":"network","path":"/proc/%d/ns/net"}]},
 "annotations":{"io.kubernetes.cri.container-type":"container","io.kubernetes.cri.sandbox-id":%q,
 "io.kubernetes.cri.sandbox-name":"web","io.kubernetes.cri.sandbox-namespace":"default",
@@ -64,69 +65,64 @@ func (d *fakeDaemon) vmNetwork(name string) string {
 	return "-"
 }
 
-// TestPodContainerJoinsPodNetns: a container of a pod not on the host's
-// network gets a VM attached to the pod's network namespace (the one
-// the sandbox's spec names, not the /proc path of the container's own
-// spec); a second container of that pod is refused as a failed
-// precondition naming the pod, the holder and what to do, and makes no
-// VM; once the first is deleted, the namespace is free again.
-func TestPodContainerJoinsPodNetns(t *testing.T) {
+// TestPodVMJoinsPodNetns: the VM of a pod not on the host's network is
+// attached to the pod's network namespace (the one the sandbox's spec
+// names) and its containers, any number, are roots in that VM with no
+// network of their own; a VMM that cannot reach a tap there is told to
+// use QEMU or the host's network.
+func TestPodVMJoinsPodNetns(t *testing.T) {
 	h := newHarness(t, podSandboxConfig)
 	ctx := t.Context()
+	startPod(t, h, podSandboxConfig)
+	pod := VMName("default", "pod1")
+	if got := h.d.vmNetwork(pod); got != "netns:/var/run/netns/cni-1234" {
+		t.Errorf("the pod VM's network %q, want netns:/var/run/netns/cni-1234", got)
+	}
+	for _, id := range []string{"c1", "c2"} {
+		if err := createIn(ctx, h, id, podContainerConfig("pod1"), t); err != nil {
+			t.Fatalf("container %s of the pod: %v", id, err)
+		}
+	}
+	if got := h.d.vmNames(); !slices.Equal(got, []string{pod}) || len(h.d.containersOf(pod)) != 2 {
+		t.Errorf("VMs %v with containers %v; want the pod's one with both", got, h.d.containersOf(pod))
+	}
+	h.closeEvents()
+
+	h = newHarness(t, podSandboxConfig)
 	if err := createIn(ctx, h, "pod1", podSandboxConfig, t); err != nil {
 		t.Fatal(err)
 	}
-	if err := createIn(ctx, h, "c1", podContainerConfig("pod1"), t); err != nil {
-		t.Fatal(err)
+	h.d.startErr = fmt.Errorf("attach to netns:/var/run/netns/cni-1234: %w: the firecracker backend cannot reach a tap in another network namespace", errdefs.ErrUnsupported)
+	_, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "pod1"})
+	if !cerrdefs.IsNotImplemented(errgrpc.ToNative(err)) {
+		t.Fatalf("start on a VMM without namespaces: %v, want not implemented", err)
 	}
-	if got := h.d.vmNetwork("default-c1"); got != "netns:/var/run/netns/cni-1234" {
-		t.Errorf("c1's VM network %q, want netns:/var/run/netns/cni-1234", got)
-	}
-	err := createIn(ctx, h, "c2", podContainerConfig("pod1"), t)
-	if !cerrdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {
-		t.Fatalf("second container of the pod: %v, want a failed precondition", err)
-	}
-	for _, want := range []string{"c2", "default/web", "pod1", "/var/run/netns/cni-1234", "c1", "one container per pod", "hostNetwork: true"} {
+	for _, want := range []string{"firecracker", "vm.vmm", "qemu", "hostNetwork: true"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	if got := h.d.vmNetwork("default-c2"); got != "-" {
-		t.Errorf("the refused container has a VM (network %q)", got)
-	}
-	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "c1"}); err != nil {
+	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "pod1"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := createIn(ctx, h, "c2", podContainerConfig("pod1"), t); err != nil {
-		t.Fatalf("a container after the first was deleted: %v", err)
-	}
-	if got := h.d.vmNetwork("default-c2"); got != "netns:/var/run/netns/cni-1234" {
-		t.Errorf("c2's VM network %q, want the pod's namespace", got)
+	if got := h.d.vmNames(); len(got) != 0 {
+		t.Errorf("VMs left after delete: %v", got)
 	}
 	h.closeEvents()
 }
 
-// TestPodNetworkModes: a host-network pod's containers (any number) are
-// on banger's bridge; a container of a pod this shim does not serve is
-// refused; a plain container joining a namespace by path is attached to
-// it, one joining the shim's own (the host's) namespace or a new one is
-// on banger's bridge.
+// TestPodNetworkModes: a host-network pod's VM is on banger's bridge; a
+// plain container joining a namespace by path is attached to it, one
+// joining the shim's own (the host's) namespace or a new one is on
+// banger's bridge.
 func TestPodNetworkModes(t *testing.T) {
 	h := newHarness(t, sandboxConfig)
 	ctx := t.Context()
 	if err := createIn(ctx, h, "pod1", sandboxConfig, t); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"c1", "c2"} {
-		if err := createIn(ctx, h, id, podContainerConfig("pod1"), t); err != nil {
-			t.Fatalf("container %s of a host-network pod: %v", id, err)
-		}
-		if got := h.d.vmNetwork("default-" + id); got != "" {
-			t.Errorf("%s's VM network %q, want banger's bridge", id, got)
-		}
-	}
-	if err := createIn(ctx, h, "c3", podContainerConfig("elsewhere"), t); !cerrdefs.IsFailedPrecondition(errgrpc.ToNative(err)) || !strings.Contains(err.Error(), "elsewhere") {
-		t.Errorf("container of a pod the shim does not serve: %v, want a failed precondition naming it", err)
+	if got := h.d.vmNetwork("default-pod1"); got != "" {
+		t.Errorf("host-network pod VM's network %q, want banger's bridge", got)
 	}
 	plain := func(path string) string {
 		return `{"ociVersion":"1.2.0","process":{"args":["sh"],"cwd":"/"},"root":{"path":"rootfs"},
@@ -147,54 +143,12 @@ func TestPodNetworkModes(t *testing.T) {
 	h.closeEvents()
 }
 
-// TestPodNetnsFreedOnFailure: a container whose VM cannot be recorded
-// gives the pod's namespace back, and one whose VM cannot start because
-// the daemon's VMM cannot reach a tap in a namespace is told to use
-// QEMU or the host's network.
-func TestPodNetnsFreedOnFailure(t *testing.T) {
-	h := newHarness(t, podSandboxConfig)
-	ctx := t.Context()
-	if err := createIn(ctx, h, "pod1", podSandboxConfig, t); err != nil {
-		t.Fatal(err)
-	}
-	// Another spec under c1's VM name: PutVM conflicts.
-	h.d.images["other"] = nil
-	if _, err := h.d.PutVM(ctx, "default-c1", api.VMSpec{Image: "other"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := createIn(ctx, h, "c1", podContainerConfig("pod1"), t); err == nil {
-		t.Fatal("c1 was created over a VM of another spec")
-	}
-	if err := createIn(ctx, h, "c2", podContainerConfig("pod1"), t); err != nil {
-		t.Fatalf("the namespace was not given back after c1 failed: %v", err)
-	}
-	h.d.startErr = fmt.Errorf("attach to netns:/var/run/netns/cni-1234: %w: the firecracker backend cannot reach a tap in another network namespace", errdefs.ErrUnsupported)
-	_, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "c2"})
-	if !cerrdefs.IsNotImplemented(errgrpc.ToNative(err)) {
-		t.Fatalf("start on a VMM without namespaces: %v, want not implemented", err)
-	}
-	for _, want := range []string{"firecracker", "vm.vmm", "qemu", "hostNetwork: true"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not say %q", err, want)
-		}
-	}
-	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "c2"}); err != nil {
-		t.Fatal(err)
-	}
-	if got := h.d.vmNetwork("default-c2"); got != "-" {
-		t.Errorf("c2's VM is left after delete (network %q)", got)
-	}
-	if _, err := h.s.Kill(ctx, &taskv3.KillRequest{ID: "pod1", Signal: uint32(syscall.SIGKILL)}); err != nil {
-		t.Fatal(err)
-	}
-	h.closeEvents()
-}
-
-// TestPodDNS: a container's VM in a CNI pod's namespace resolves with
-// the pod's resolv.conf (the one CRI mounts at /etc/resolv.conf: cluster
-// DNS, search domains, ndots), not the host's, and one it cannot read
-// fails the container; a host-network pod's container keeps banger's
-// own resolvers.
+// TestPodDNS: the VM of a CNI pod resolves with the pod's resolv.conf
+// (the one CRI mounts at /etc/resolv.conf in the sandbox's spec: cluster
+// DNS, search domains, ndots), not the host's — every container of the
+// pod sees the VM's — and one it cannot read fails the sandbox before
+// its image is pulled; a host-network pod's VM keeps banger's own
+// resolvers.
 func TestPodDNS(t *testing.T) {
 	resolv := filepath.Join(t.TempDir(), "resolv.conf")
 	if err := os.WriteFile(resolv, []byte("search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"), 0o644); err != nil {
@@ -212,36 +166,27 @@ func TestPodDNS(t *testing.T) {
 	want := api.DNSConfig{Servers: []string{"10.96.0.10"}, Search: []string{"default.svc.cluster.local", "svc.cluster.local"}, Options: []string{"ndots:5"}}
 
 	h := newHarness(t, podSandboxConfig)
-	if err := createIn(t.Context(), h, "pod1", podSandboxConfig, t); err != nil {
+	gone := strings.Replace(withResolv(podSandboxConfig), resolv, resolv+".gone", 1)
+	if err := createIn(t.Context(), h, "pod1", gone, t); err == nil || !strings.Contains(err.Error(), "pod sandbox pod1") || !strings.Contains(err.Error(), "resolv.conf") {
+		t.Errorf("sandbox whose resolv.conf is gone: %v, want an error naming it and the file", err)
+	}
+	if len(h.d.images) != 0 || h.d.vmNetwork("default-pod1") != "-" {
+		t.Errorf("the failed sandbox pulled an image (%d) or has a VM", len(h.d.images))
+	}
+	if err := createIn(t.Context(), h, "pod1", withResolv(podSandboxConfig), t); err != nil {
 		t.Fatal(err)
 	}
-	// A pod's resolv.conf that cannot be read fails the container before
-	// its image is pulled, and gives the namespace back (c1 takes it).
-	images := len(h.d.images)
-	gone := strings.Replace(withResolv(podContainerConfig("pod1")), resolv, resolv+".gone", 1)
-	if err := createIn(t.Context(), h, "c0", gone, t); err == nil || !strings.Contains(err.Error(), "container c0") || !strings.Contains(err.Error(), "resolv.conf") {
-		t.Errorf("container whose pod resolv.conf is gone: %v, want an error naming it and the file", err)
-	}
-	if len(h.d.images) != images || h.d.vmNetwork("default-c0") != "-" {
-		t.Errorf("the failed container pulled an image (%d, had %d) or has a VM", len(h.d.images), images)
-	}
-	if err := createIn(t.Context(), h, "c1", withResolv(podContainerConfig("pod1")), t); err != nil {
-		t.Fatal(err)
-	}
-	if got := h.d.vmSpec("default-c1").DNS; !reflect.DeepEqual(got, want) {
-		t.Errorf("CNI pod container's DNS %+v, want the pod's %+v", got, want)
+	if got := h.d.vmSpec("default-pod1").DNS; !reflect.DeepEqual(got, want) {
+		t.Errorf("CNI pod VM's DNS %+v, want the pod's %+v", got, want)
 	}
 	h.closeEvents()
 
 	h = newHarness(t, sandboxConfig)
-	if err := createIn(t.Context(), h, "pod1", sandboxConfig, t); err != nil {
+	if err := createIn(t.Context(), h, "pod1", withResolv(sandboxConfig), t); err != nil {
 		t.Fatal(err)
 	}
-	if err := createIn(t.Context(), h, "c1", withResolv(podContainerConfig("pod1")), t); err != nil {
-		t.Fatal(err)
-	}
-	if got := h.d.vmSpec("default-c1").DNS; !reflect.DeepEqual(got, api.DNSConfig{}) {
-		t.Errorf("host-network pod container's DNS %+v, want banger's own (none set)", got)
+	if got := h.d.vmSpec("default-pod1").DNS; !reflect.DeepEqual(got, api.DNSConfig{}) {
+		t.Errorf("host-network pod VM's DNS %+v, want banger's own (none set)", got)
 	}
 	h.closeEvents()
 }

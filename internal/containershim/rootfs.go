@@ -50,12 +50,13 @@ type rootfsImage struct {
 }
 
 // resolveImage makes the banger image of a container's root file system:
-// the image CRI named, pulled by name; else the snapshot's tree, imported
+// the image CRI named (a container's, or a sandbox's pause image), pulled
+// by name; else the snapshot's tree, imported
 // as a tar. An overlay of image layers with an empty upper directory is
 // the image's own tree, so it is named by a digest of its layers and
 // reused by the next container of that image.
 func (s *Service) resolveImage(ctx context.Context, ns, id, bundle string, mounts []mount.Mount, annotations map[string]string) (rootfsImage, error) {
-	if ref := annotations[AnnotationImageName]; ref != "" {
+	if ref := imageRef(annotations); ref != "" {
 		img, err := s.daemon.PullImage(ctx, ref)
 		if err != nil {
 			return rootfsImage{}, fmt.Errorf("pull image %s for container %s: %w", ref, id, err)

@@ -1,16 +1,9 @@
 package containershim
 
 import (
-	"fmt"
-	"os"
-
-	"github.com/containerd/cgroups/v3/cgroup2/stats"
-
-	eventstypes "github.com/containerd/containerd/api/events"
-	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
-	taskapi "github.com/containerd/containerd/api/types/task"
-	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // CRI's annotations of a pod's tasks.
@@ -19,62 +12,58 @@ const (
 	// task and "container" on its containers'.
 	AnnotationContainerType = "io.kubernetes.cri.container-type"
 	containerTypeSandbox    = "sandbox"
+	// AnnotationSandboxImage is the pod's sandbox (pause) image, on the
+	// sandbox task's spec.
+	AnnotationSandboxImage = "io.kubernetes.cri.podsandbox.image-name"
 )
+
+// The labels a pod's VM carries besides LabelNamespace and LabelID (the
+// sandbox's id).
+const (
+	LabelPodName      = "io.kubernetes.pod.name"
+	LabelPodNamespace = "io.kubernetes.pod.namespace"
+)
+
+// PodShareTarget is where a pod VM's share (a `type=pod` mount) is in
+// its guest: each container's image is mounted under it, and the
+// container's root in the guest is an overlay over that.
+const PodShareTarget = "/.banger-pod"
 
 // isSandbox says whether a task's spec is a CRI pod's sandbox task.
 func isSandbox(annotations map[string]string) bool {
 	return annotations[AnnotationContainerType] == containerTypeSandbox
 }
 
-// createSandbox records a pod's sandbox task. It runs nothing: the
-// shim's own process stands in for the pause process (its pid is the
-// task's, so the /proc/PID/ns paths CRI derives exist), the pause image
-// is never imported and no VM is made; each container of the pod is a
-// VM of its own. It lives until it is killed. The network namespace its
-// spec names (CRI's, configured by CNI; none on the host's network) is
-// the one its container's VM joins (claimNetwork).
-func (s *Service) createSandbox(r *taskv3.CreateTaskRequest, spec *specs.Spec) (*taskv3.CreateTaskResponse, error) {
-	t := newTask(r.ID, r.Bundle, "", rootfsImage{}, stdio{})
-	t.sandbox, t.netns = true, specNetns(spec)
-	s.mu.Lock()
-	if _, exists := s.tasks[r.ID]; exists {
-		s.mu.Unlock()
-		return nil, toGRPC(fmt.Errorf("%w: task %s", errAlreadyExists, r.ID))
+// podOf is the sandbox id of a CRI container's pod; "" for any other
+// task (a sandbox, a container outside CRI).
+func podOf(annotations map[string]string) string {
+	if annotations[AnnotationContainerType] != containerTypeContainer {
+		return ""
 	}
-	s.tasks[r.ID] = t
-	s.mu.Unlock()
-	s.events.send(&eventstypes.TaskCreate{
-		ContainerID: r.ID, Bundle: r.Bundle, Rootfs: r.Rootfs,
-		IO: &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
-	})
-	return &taskv3.CreateTaskResponse{}, nil
+	return annotations[AnnotationSandboxID]
 }
 
-// startSandbox marks a sandbox task running, as the shim's process.
-func (s *Service) startSandbox(t *task) (*taskv3.StartResponse, error) {
-	pid := uint32(os.Getpid()) //nolint:gosec // a pid
-	t.mu.Lock()
-	if t.status != taskapi.Status_CREATED {
-		st := t.status
-		t.mu.Unlock()
-		return nil, toGRPC(fmt.Errorf("%w: task %s is %s, not created", errFailedPrecondition, t.id, st))
+// imageRef is the image CRI named for a task, pulled by name: a
+// container's image, or a sandbox's pause image; "" outside CRI.
+func imageRef(annotations map[string]string) string {
+	if isSandbox(annotations) {
+		return annotations[AnnotationSandboxImage]
 	}
-	t.status, t.pid = taskapi.Status_RUNNING, pid
-	t.mu.Unlock()
-	s.events.send(&eventstypes.TaskStart{ContainerID: t.id, Pid: pid})
-	return &taskv3.StartResponse{Pid: pid}, nil
+	return annotations[AnnotationImageName]
 }
 
-// sandboxStats are a sandbox task's metrics: it uses nothing of its own.
-func sandboxStats() (*taskv3.StatsResponse, error) {
-	data, err := typeurl.MarshalAnyToProto(&stats.Metrics{})
-	if err != nil {
-		return nil, toGRPC(err)
+// podVMSpec makes a sandbox task's VM its pod's VM: it gets the pod
+// share, under which each container of the pod gets its root
+// (AddContainer), and the pod's name as labels. Its main process is the
+// sandbox's (the pause image's /pause): it stands for the pod, and its
+// exit is the sandbox task's.
+func podVMSpec(vs *api.VMSpec, spec *specs.Spec) {
+	vs.Mounts = append(vs.Mounts, api.Mount{Type: api.MountPod, Target: PodShareTarget})
+	a := spec.Annotations
+	if n := a[annotationSandboxName]; n != "" {
+		vs.Labels[LabelPodName] = n
 	}
-	return &taskv3.StatsResponse{Stats: data}, nil
-}
-
-// notForSandbox is the error of a call that needs a VM on a sandbox task.
-func notForSandbox(what, id string) error {
-	return toGRPC(fmt.Errorf("%w: %s of pod sandbox task %s: it has no VM (each container of the pod has its own)", errFailedPrecondition, what, id))
+	if n := a[annotationSandboxNamespace]; n != "" {
+		vs.Labels[LabelPodNamespace] = n
+	}
 }

@@ -2,7 +2,8 @@ package containershim
 
 import (
 	"context"
-	"os"
+	"errors"
+	"reflect"
 	"slices"
 	"syscall"
 	"testing"
@@ -15,151 +16,255 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/bangerdev/banger/pkg/api"
+	"github.com/bangerdev/banger/pkg/client"
 )
 
 // sandboxConfig is the spec CRI gives a pod's sandbox (pause) task.
 const sandboxConfig = `{"ociVersion":"1.2.0","process":{"args":["/pause"],"cwd":"/"},"root":{"path":"rootfs"},
 "annotations":{"io.kubernetes.cri.container-type":"sandbox","io.kubernetes.cri.sandbox-id":"pod1",
+"io.kubernetes.cri.sandbox-name":"web","io.kubernetes.cri.sandbox-namespace":"default",
 "io.kubernetes.cri.podsandbox.image-name":"127.0.0.1:5000/pause:1"}}`
 
-// noDaemon is a daemon every call of which fails the test: the embedded
-// nil interface panics.
-type noDaemon struct{ Daemon }
-
-// TestSandboxTaskNeedsNoDaemon runs a pod's sandbox task the way CRI
-// does (create, start, a pending wait, state, stats, kill, delete) with
-// a daemon that must not be called: its pid is the shim's, Wait returns
-// only after Kill with 128+signal, Exec and Pause are refused, and the
-// events go out create → start → exit → delete with that status.
-func TestSandboxTaskNeedsNoDaemon(t *testing.T) {
-	h := newHarness(t, sandboxConfig)
-	h.s.daemon = noDaemon{}
-	ctx := t.Context()
-	if _, err := h.s.Create(ctx, &taskv3.CreateTaskRequest{ID: "pod1", Bundle: h.bundle, Rootfs: overlay(t)}); err != nil {
+// startPod creates and starts sandbox task pod1 of config in h's shim:
+// its VM's main process (the pause) runs until a signal.
+func startPod(t *testing.T, h *harness, config string) *taskv3.StartResponse {
+	t.Helper()
+	h.d.block = true
+	if err := createIn(t.Context(), h, "pod1", config, t); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.m.mounted) != 0 {
-		t.Errorf("the pause image's rootfs was mounted: %v", h.m.mounted)
-	}
-	start, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "pod1"})
-	if want := uint32(os.Getpid()); err != nil || start.Pid != want { //nolint:gosec // a pid
-		t.Fatalf("start: %v, %v; want the shim's pid %d", start, err, want)
-	}
-	waited := make(chan *taskv3.WaitResponse, 1)
-	go func() {
-		w, err := h.s.Wait(context.WithoutCancel(ctx), &taskv3.WaitRequest{ID: "pod1"})
-		if err != nil {
-			t.Error(err)
-		}
-		waited <- w
-	}()
-	st, err := h.s.State(ctx, &taskv3.StateRequest{ID: "pod1"})
-	if err != nil || st.Status != taskapi.Status_RUNNING || st.Pid != start.Pid {
-		t.Fatalf("state: %v, %v; want running as the shim's pid", st, err)
-	}
-	if pids, err := h.s.Pids(ctx, &taskv3.PidsRequest{ID: "pod1"}); err != nil || len(pids.Processes) != 1 || pids.Processes[0].Pid != start.Pid {
-		t.Errorf("pids: %v, %v; want the shim's pid", pids, err)
-	}
-	stat, err := h.s.Stats(ctx, &taskv3.StatsRequest{ID: "pod1"})
+	st, err := h.s.Start(t.Context(), &taskv3.StartRequest{ID: "pod1"})
 	if err != nil {
-		t.Fatalf("stats: %v", err)
+		t.Fatal(err)
 	}
-	if v, err := typeurl.UnmarshalAny(stat.Stats); err != nil {
-		t.Errorf("stats: %v", err)
-	} else if _, ok := v.(*stats.Metrics); !ok {
-		t.Errorf("stats are %T, want cgroup v2 metrics", v)
+	return st
+}
+
+// TestPodIsOneVM runs a pod as CRI does: the sandbox task is one VM
+// (the pause image pulled by name, the pod share mounted, the pod's
+// labels), its pid the VM's; each container of the pod is a root added
+// to that VM (its image pulled by name, no VM of its own) whose process
+// runs there over a session with the spec's argv, env, cwd and user in
+// that root; a container's exit is its task's, its exec runs in its
+// root, its Kill signals its process, its Delete removes its root; the
+// sandbox's Delete removes the VM. Events go out in order.
+func TestPodIsOneVM(t *testing.T) {
+	h := newHarness(t, sandboxConfig)
+	ctx := t.Context()
+	start := startPod(t, h, sandboxConfig)
+	if start.Pid != 4242 {
+		t.Errorf("sandbox pid %d, want the pod VM's 4242", start.Pid)
 	}
-	for name, call := range map[string]func() error{
-		"exec": func() error {
-			_, err := h.s.Exec(ctx, &taskv3.ExecProcessRequest{ID: "pod1", ExecID: "e1"})
-			return err
-		},
-		"pause": func() error { _, err := h.s.Pause(ctx, &taskv3.PauseRequest{ID: "pod1"}); return err },
-	} {
-		if err := call(); !cerrdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {
-			t.Errorf("%s of the sandbox: %v, want a failed precondition", name, err)
+	pod := VMName("default", "pod1")
+	spec := h.d.vmSpec(pod)
+	if spec.Image != "pulled/127.0.0.1:5000/pause:1" || !slices.Equal(spec.Entrypoint, []string{"/pause"}) {
+		t.Errorf("pod VM of image %q running %v; want the pulled pause image's /pause", spec.Image, spec.Entrypoint)
+	}
+	if want := []api.Mount{{Type: api.MountPod, Target: PodShareTarget}}; !reflect.DeepEqual(spec.Mounts, want) {
+		t.Errorf("pod VM mounts %+v, want %+v", spec.Mounts, want)
+	}
+	if l := spec.Labels; l[LabelID] != "pod1" || l[LabelPodName] != "web" || l[LabelPodNamespace] != "default" {
+		t.Errorf("pod VM labels %v; want the sandbox id and the pod's name", l)
+	}
+
+	for _, id := range []string{"c1", "c2"} {
+		if err := createIn(ctx, h, id, podContainerConfig("pod1"), t); err != nil {
+			t.Fatalf("create %s: %v", id, err)
 		}
 	}
-	select {
-	case w := <-waited:
-		t.Fatalf("wait returned %v before kill", w)
-	case <-time.After(100 * time.Millisecond):
+	if got := h.d.vmNames(); !slices.Equal(got, []string{pod}) {
+		t.Errorf("VMs %v, want the pod's one", got)
 	}
+	img := "pulled/127.0.0.1:5000/bb:1"
+	if got := h.d.containersOf(pod); !reflect.DeepEqual(got, map[string]string{"c1": img, "c2": img}) {
+		t.Errorf("pod VM's containers %v, want c1 and c2 of %s", got, img)
+	}
+
+	// c1 exits 3 by itself; c2 runs until it is killed.
+	h.d.execCode = 3
+	if st, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "c1"}); err != nil || st.Pid != start.Pid {
+		t.Fatalf("start c1: %v, %v; want the pod's pid", st, err)
+	}
+	if w, err := h.s.Wait(ctx, &taskv3.WaitRequest{ID: "c1"}); err != nil || w.ExitStatus != 3 {
+		t.Fatalf("wait c1: %v, %v; want 3", w, err)
+	}
+	h.d.execBlock = true
+	if _, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "c2"}); err != nil {
+		t.Fatal(err)
+	}
+	want := client.ExecConfig{Cmd: []string{"httpd", "-f"}, Env: []string{"A=b"}, WorkingDir: "/srv", User: "1000:1000", Container: "c2"}
+	if got := h.d.execs[1]; !reflect.DeepEqual(stripStreams(got), want) || h.d.execs[0].Container != "c1" {
+		t.Errorf("c2's process %+v, want %+v (c1's in %q)", stripStreams(got), want, h.d.execs[0].Container)
+	}
+	if st, err := h.s.State(ctx, &taskv3.StateRequest{ID: "c2"}); err != nil || st.Status != taskapi.Status_RUNNING {
+		t.Fatalf("state of c2: %v, %v", st, err)
+	}
+	// An exec of c2 runs in c2's root.
+	proc, _ := typeurl.MarshalAnyToProto(&specs.Process{Args: []string{"ls"}})
+	if _, err := h.s.Exec(ctx, &taskv3.ExecProcessRequest{ID: "c2", ExecID: "e1", Spec: proc}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "c2", ExecID: "e1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.d.execs[2]; got.Container != "c2" || !slices.Equal(got.Cmd, []string{"ls"}) {
+		t.Errorf("exec in c2: %+v, want ls in c2's root", got)
+	}
+	if _, err := h.s.Kill(ctx, &taskv3.KillRequest{ID: "c2", ExecID: "e1", Signal: uint32(syscall.SIGTERM)}); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := h.s.Wait(ctx, &taskv3.WaitRequest{ID: "c2", ExecID: "e1"}); err != nil || w.ExitStatus != 143 {
+		t.Fatalf("wait e1: %v, %v; want 143", w, err)
+	}
+	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "c2", ExecID: "e1"}); err != nil {
+		t.Fatal(err)
+	}
+	// Per-container stats are none; pausing one container is refused.
+	if stat, err := h.s.Stats(ctx, &taskv3.StatsRequest{ID: "c2"}); err != nil {
+		t.Errorf("stats of c2: %v", err)
+	} else if v, err := typeurl.UnmarshalAny(stat.Stats); err != nil {
+		t.Errorf("stats of c2: %v", err)
+	} else if m, ok := v.(*stats.Metrics); !ok || m.Memory != nil || m.Pids != nil {
+		t.Errorf("stats of c2: %v, %v; want empty metrics", v, err)
+	}
+	if _, err := h.s.Pause(ctx, &taskv3.PauseRequest{ID: "c2"}); !cerrdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {
+		t.Errorf("pause of c2: %v, want a failed precondition", err)
+	}
+	if _, err := h.s.Kill(ctx, &taskv3.KillRequest{ID: "c2", Signal: uint32(syscall.SIGKILL)}); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := h.s.Wait(ctx, &taskv3.WaitRequest{ID: "c2"}); err != nil || w.ExitStatus != 137 {
+		t.Fatalf("wait c2: %v, %v; want 137", w, err)
+	}
+	for _, id := range []string{"c1", "c2"} {
+		if d, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: id}); err != nil || d.ExitStatus != map[string]uint32{"c1": 3, "c2": 137}[id] {
+			t.Fatalf("delete %s: %v, %v", id, d, err)
+		}
+	}
+	if got := h.d.calls; !slices.Equal(got, []string{"add " + pod + " c1 " + img, "add " + pod + " c2 " + img, "remove " + pod + " c1", "remove " + pod + " c2"}) {
+		t.Errorf("container calls %q", got)
+	}
+	if got := h.d.containersOf(pod); len(got) != 0 {
+		t.Errorf("containers left in the pod VM: %v", got)
+	}
+	// The sandbox: CRI stops it, then deletes it; the VM goes.
 	if _, err := h.s.Kill(ctx, &taskv3.KillRequest{ID: "pod1", Signal: uint32(syscall.SIGKILL)}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case w := <-waited:
-		if w == nil || w.ExitStatus != 137 {
-			t.Fatalf("wait after SIGKILL: %v, want 137", w)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("wait did not return after kill")
+	if w, err := h.s.Wait(ctx, &taskv3.WaitRequest{ID: "pod1"}); err != nil || w.ExitStatus != 137 {
+		t.Fatalf("wait pod1: %v, %v; want 137", w, err)
 	}
-	// CRI kills again (all processes) before it deletes: not found.
-	if _, err := h.s.Kill(ctx, &taskv3.KillRequest{ID: "pod1", Signal: uint32(syscall.SIGKILL), All: true}); !cerrdefs.IsNotFound(errgrpc.ToNative(err)) {
-		t.Errorf("second kill: %v, want not found", err)
+	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "pod1"}); err != nil {
+		t.Fatal(err)
 	}
-	del, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "pod1"})
-	if err != nil || del.ExitStatus != 137 || del.Pid != start.Pid {
-		t.Fatalf("delete: %v, %v; want 137 and the shim's pid", del, err)
+	if got := h.d.vmNames(); len(got) != 0 {
+		t.Errorf("VMs left: %v", got)
 	}
-	if got := h.closeEvents(); !slices.Equal(got, allEvents) {
-		t.Errorf("events %v, want %v", got, allEvents)
+	got := h.closeEvents()
+	wantEvents := []string{
+		"/tasks/create", "/tasks/start", // pod1
+		"/tasks/create", "/tasks/create", // c1, c2
+		"/tasks/start", "/tasks/exit", // c1
+		"/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit", // c2, e1
+		"/tasks/exit", "/tasks/delete", "/tasks/delete", // c2, c1, c2
+		"/tasks/exit", "/tasks/delete", // pod1
 	}
-	if exit, ok := h.pub.events[2].(*eventstypes.TaskExit); !ok || exit.ExitStatus != 137 || exit.ID != "pod1" {
-		t.Errorf("exit event %v, want pod1's 137", h.pub.events[2])
+	if !slices.Equal(got, wantEvents) {
+		t.Errorf("events\n%v\nwant\n%v", got, wantEvents)
+	}
+	if e, ok := h.pub.events[5].(*eventstypes.TaskExit); !ok || e.ContainerID != "c1" || e.ExitStatus != 3 || e.Pid != start.Pid {
+		t.Errorf("c1's exit event %v", h.pub.events[5])
 	}
 }
 
-// TestPodShimServesContainers runs a container of a pod through the
-// shim serving the pod's sandbox (containerd sends it there): the
-// container is a VM of its own, the sandbox none, and the shim stays up
-// until both tasks are deleted.
-func TestPodShimServesContainers(t *testing.T) {
+// stripStreams is an exec config without its streams, to compare.
+func stripStreams(c client.ExecConfig) client.ExecConfig {
+	c.Stdin, c.Stdout, c.Stderr = nil, nil, nil
+	return c
+}
+
+// TestPodContainerFailures: a container of a pod whose VM is not
+// running, or whose sandbox this shim does not serve, is refused before
+// anything is made; one the daemon cannot add is no task; one whose
+// process cannot start stays created, and its Delete removes its root.
+func TestPodContainerFailures(t *testing.T) {
 	h := newHarness(t, sandboxConfig)
-	shutdowns := 0
-	h.s.shutdown = func() { shutdowns++ }
 	ctx := t.Context()
-	if _, err := h.s.Create(ctx, &taskv3.CreateTaskRequest{ID: "pod1", Bundle: h.bundle}); err != nil {
+	if err := createIn(ctx, h, "pod1", sandboxConfig, t); err != nil {
 		t.Fatal(err)
 	}
+	if err := createIn(ctx, h, "c1", podContainerConfig("pod1"), t); !cerrdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {
+		t.Errorf("container of a pod not started: %v, want a failed precondition", err)
+	}
+	if err := createIn(ctx, h, "c1", podContainerConfig("elsewhere"), t); !cerrdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {
+		t.Errorf("container of a pod the shim does not serve: %v, want a failed precondition", err)
+	}
+	if len(h.d.calls) != 0 {
+		t.Errorf("refused containers reached the daemon: %q", h.d.calls)
+	}
+	h.d.block = true
 	if _, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "pod1"}); err != nil {
 		t.Fatal(err)
 	}
-	ctr := newHarness(t, busyboxConfig) // only for its bundle
-	h.d.block = true
-	if _, err := h.s.Create(ctx, &taskv3.CreateTaskRequest{ID: "c1", Bundle: ctr.bundle, Rootfs: overlay(t)}); err != nil {
+	h.d.addErr = errors.New("loop device: no space")
+	if err := createIn(ctx, h, "c1", podContainerConfig("pod1"), t); err == nil {
+		t.Fatal("c1 created though the daemon could not add it")
+	}
+	if _, err := h.s.State(ctx, &taskv3.StateRequest{ID: "c1"}); !cerrdefs.IsNotFound(errgrpc.ToNative(err)) {
+		t.Errorf("state of the failed c1: %v, want not found", err)
+	}
+	if err := createIn(ctx, h, "c1", podContainerConfig("pod1"), t); err != nil {
 		t.Fatal(err)
 	}
+	// The root went (say, a daemon restart): the process cannot start.
+	h.d.mu.Lock()
+	delete(h.d.vms[VMName("default", "pod1")].containers, "c1")
+	h.d.mu.Unlock()
+	if _, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "c1"}); err == nil {
+		t.Fatal("c1 started without its root")
+	}
+	if st, err := h.s.State(ctx, &taskv3.StateRequest{ID: "c1"}); err != nil || st.Status != taskapi.Status_CREATED {
+		t.Errorf("c1 after a failed start: %v, %v; want created", st, err)
+	}
+	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	if last := h.d.calls[len(h.d.calls)-1]; last != "remove default-pod1 c1" {
+		t.Errorf("last container call %q, want c1's removal", last)
+	}
+	h.closeEvents()
+}
+
+// TestPodVMGoneEndsContainers: when the pod's VM goes (the sandbox
+// deleted first, or the VM died), a running container's task ends with
+// exitUnknown, and its Delete succeeds with nothing left to remove.
+func TestPodVMGoneEndsContainers(t *testing.T) {
+	h := newHarness(t, sandboxConfig)
+	ctx := t.Context()
+	startPod(t, h, sandboxConfig)
+	if err := createIn(ctx, h, "c1", podContainerConfig("pod1"), t); err != nil {
+		t.Fatal(err)
+	}
+	h.d.execBlock = true
 	if _, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "c1"}); err != nil {
 		t.Fatal(err)
 	}
-	h.d.mu.Lock()
-	names := make([]string, 0, len(h.d.vms))
-	for n := range h.d.vms {
-		names = append(names, n)
+	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "pod1"}); err != nil {
+		t.Fatal(err)
 	}
-	h.d.mu.Unlock()
-	if !slices.Equal(names, []string{"default-c1"}) {
-		t.Errorf("VMs %v, want only the container's default-c1", names)
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if w, err := h.s.Wait(wctx, &taskv3.WaitRequest{ID: "c1"}); err != nil || w.ExitStatus != uint32(exitUnknown) {
+		t.Fatalf("wait c1 after its pod VM went: %v, %v; want %d", w, err, exitUnknown)
 	}
-	for _, id := range []string{"c1", "pod1"} {
-		if _, err := h.s.Kill(ctx, &taskv3.KillRequest{ID: id, Signal: uint32(syscall.SIGKILL)}); err != nil {
-			t.Fatalf("kill %s: %v", id, err)
-		}
-		if _, err := h.s.Wait(ctx, &taskv3.WaitRequest{ID: id}); err != nil {
-			t.Fatalf("wait %s: %v", id, err)
-		}
-		if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: id}); err != nil {
-			t.Fatalf("delete %s: %v", id, err)
-		}
-		if _, err := h.s.Shutdown(ctx, &taskv3.ShutdownRequest{ID: id}); err != nil {
-			t.Fatal(err)
-		}
-		if want := map[string]int{"c1": 0, "pod1": 1}[id]; shutdowns != want {
-			t.Errorf("after %s's delete: %d shutdowns, want %d", id, shutdowns, want)
-		}
+	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "c1"}); err != nil {
+		t.Errorf("delete c1 after its pod VM went: %v", err)
+	}
+	if got := h.d.vmNames(); len(got) != 0 {
+		t.Errorf("VMs left: %v", got)
 	}
 	h.closeEvents()
 }

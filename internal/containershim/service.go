@@ -32,7 +32,8 @@ type Options struct {
 }
 
 // Service is containerd's task API (v3) over banger VMs: one VM per
-// container task.
+// container task outside CRI, one per CRI pod (its sandbox task) with
+// the pod's containers inside.
 type Service struct {
 	daemon   Daemon
 	mounter  Mounter
@@ -73,7 +74,9 @@ func (s *Service) get(id string) (*task, error) {
 	return nil, notFound("task %s", id)
 }
 
-// Create makes the container's image and records its VM (not started).
+// Create makes the container's image and records its VM (not started);
+// a CRI pod's sandbox task is the pod's VM, and a container of the pod
+// gets a root in that VM instead (pod.go).
 func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*taskv3.CreateTaskResponse, error) {
 	if r.Checkpoint != "" {
 		return nil, unsupported("task %s: restoring a checkpoint", r.ID)
@@ -88,23 +91,18 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	if isSandbox(spec.Annotations) {
-		return s.createSandbox(r, spec)
+	if podID := podOf(spec.Annotations); podID != "" {
+		return s.createInPod(ctx, r, spec, podID)
 	}
-	network, err := s.claimNetwork(r.ID, spec)
-	if err != nil {
-		return nil, toGRPC(err)
-	}
+	network := vmNetwork(spec)
 	var dns api.DNSConfig
-	if network.pod != nil {
+	if isSandbox(spec.Annotations) && network != "" {
 		if dns, err = podDNS(spec); err != nil {
-			s.release(network, r.ID)
-			return nil, toGRPC(fmt.Errorf("container %s: %w", r.ID, err))
+			return nil, toGRPC(fmt.Errorf("pod sandbox %s: %w", r.ID, err))
 		}
 	}
 	img, err := s.resolveImage(ctx, s.ns, r.ID, r.Bundle, mount.FromProto(r.Rootfs), spec.Annotations)
 	if err != nil {
-		s.release(network, r.ID)
 		return nil, toGRPC(err)
 	}
 	io := stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal}
@@ -112,9 +110,11 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 	t.net = network
 	labels := map[string]string{LabelNamespace: s.ns, LabelID: r.ID}
 	vs := vmSpec(spec, img.Name, r.Stdin != "", r.Terminal, labels)
-	vs.Network, vs.DNS = network.mode, dns
+	vs.Network, vs.DNS = network, dns
+	if isSandbox(spec.Annotations) {
+		podVMSpec(&vs, spec)
+	}
 	if _, err := s.daemon.PutVM(ctx, t.vm, vs); err != nil {
-		s.release(network, r.ID)
 		s.dropImage(ctx, img)
 		return nil, toGRPC(fmt.Errorf("create VM %s for container %s: %w", t.vm, r.ID, err))
 	}
@@ -138,8 +138,8 @@ func (s *Service) Start(ctx context.Context, r *taskv3.StartRequest) (*taskv3.St
 	if err != nil {
 		return nil, err
 	}
-	if t.sandbox {
-		return s.startSandbox(t)
+	if t.pod != nil {
+		return s.startInPod(ctx, t)
 	}
 	if st, _, _, _ := t.state(); st != taskapi.Status_CREATED {
 		return nil, toGRPC(fmt.Errorf("%w: task %s is %s, not created", errFailedPrecondition, r.ID, st))
@@ -195,9 +195,8 @@ func (s *Service) Kill(ctx context.Context, r *taskv3.KillRequest) (*ptypes.Empt
 		return nil, err
 	}
 	return t.kill(t.id, t.id, "task "+r.ID, r.Signal, s.events, func() error {
-		if t.sandbox { // no process of its own: it ends by the signal
-			t.exit(t.id, t.id, 128+int(r.Signal), time.Now(), s.events)
-			return nil
+		if t.pod != nil {
+			return t.signalInPod(r.Signal)
 		}
 		if err := s.daemon.KillVM(ctx, t.vm, int(r.Signal)); err != nil {
 			return toGRPC(fmt.Errorf("signal %d to task %s (VM %s): %w", r.Signal, r.ID, t.vm, err))
@@ -210,8 +209,9 @@ func (s *Service) Kill(ctx context.Context, r *taskv3.KillRequest) (*ptypes.Empt
 // recorded, so TaskExit goes out before TaskDelete.
 const deleteWait = 10 * time.Second
 
-// Delete removes the task's VM (an absent one is fine) and its private
-// image, and answers the exit.
+// Delete removes the task's VM (an absent one is fine) — a pod
+// container's root in its pod's VM — and its private image, and answers
+// the exit.
 func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.DeleteResponse, error) {
 	if r.ExecID != "" {
 		return s.deleteExec(r.ID, r.ExecID)
@@ -220,12 +220,14 @@ func (s *Service) Delete(ctx context.Context, r *taskv3.DeleteRequest) (*taskv3.
 	if err != nil {
 		return nil, err
 	}
-	if t.sandbox {
-		t.exit(t.id, t.id, exitUnknown, time.Now(), s.events) // a no-op once killed
-	} else if err := s.removeVM(ctx, t); err != nil {
+	if t.pod != nil {
+		err = s.removeFromPod(ctx, t)
+	} else {
+		err = s.removeVM(ctx, t)
+	}
+	if err != nil {
 		return nil, err
 	}
-	s.release(t.net, t.id)
 	s.dropImage(ctx, t.image)
 	s.mu.Lock()
 	delete(s.tasks, r.ID)

@@ -36,8 +36,8 @@ func (s *Service) Stats(ctx context.Context, r *taskv3.StatsRequest) (*taskv3.St
 	if err != nil {
 		return nil, err
 	}
-	if t.sandbox {
-		return sandboxStats()
+	if t.pod != nil {
+		return inPodStats()
 	}
 	sample, err := s.daemon.Stats(ctx, t.vm)
 	if err != nil {
@@ -90,6 +90,9 @@ func (s *Service) ResizePty(_ context.Context, r *taskv3.ResizePtyRequest) (*pty
 	if r.ExecID != "" {
 		return s.resizeExec(r.ID, r.ExecID, r.Height, r.Width)
 	}
+	if t, err := s.get(r.ID); err == nil && t.pod != nil {
+		return t.resizeInPod(r.Height, r.Width)
+	}
 	return s.sendFrame(r.ID, api.FrameResize, fmt.Appendf(nil, "%d %d", r.Height, r.Width))
 }
 
@@ -100,6 +103,10 @@ func (s *Service) CloseIO(_ context.Context, r *taskv3.CloseIORequest) (*ptypes.
 	}
 	if r.ExecID != "" {
 		return s.closeExecStdin(r.ID, r.ExecID)
+	}
+	if t, err := s.get(r.ID); err == nil && t.pod != nil {
+		t.closeStdinInPod()
+		return &ptypes.Empty{}, nil
 	}
 	return s.sendFrame(r.ID, api.FrameStdinEOF, nil)
 }
@@ -159,8 +166,8 @@ func (s *Service) setPaused(ctx context.Context, id string, pause bool) (*ptypes
 	if err != nil {
 		return nil, err
 	}
-	if t.sandbox {
-		return nil, notForSandbox("pause or resume", id)
+	if t.pod != nil {
+		return nil, toGRPC(fmt.Errorf("%w: %s container %s alone: it runs in its pod's VM %s with the pod's other containers; %s the pod's sandbox task (the whole VM)", errFailedPrecondition, verbOf(pause), id, t.vm, verbOf(pause)))
 	}
 	from, to, call, verb := taskapi.Status_RUNNING, taskapi.Status_PAUSED, s.daemon.PauseVM, "pause"
 	if !pause {
@@ -181,6 +188,13 @@ func (s *Service) setPaused(ctx context.Context, id string, pause bool) (*ptypes
 		s.events.send(&eventstypes.TaskResumed{ContainerID: id})
 	}
 	return &ptypes.Empty{}, nil
+}
+
+func verbOf(pause bool) string {
+	if pause {
+		return "pause"
+	}
+	return "resume"
 }
 
 // Checkpoint checkpoints the task: not built yet.

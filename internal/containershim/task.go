@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/protobuf"
 	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/bangerdev/banger/pkg/api"
@@ -26,21 +27,25 @@ const exitUnknown = 128 + int(unix.SIGKILL)
 // task is one container task: its VM and the state the task API reports.
 type task struct {
 	id, bundle string
-	vm         string // the VM's name
+	vm         string // the VM's name: its own, or its pod's
 	image      rootfsImage
 	io         stdio
-	// sandbox marks a CRI pod's sandbox task: no VM (see createSandbox).
-	sandbox bool
-	// netns is a sandbox task's network namespace ("" on the host's
-	// network) and netnsUser the container whose VM holds it (guarded
-	// by Service.mu; see claimNetwork). net is a container's network.
-	netns, netnsUser string
-	net              podNetwork
+	net        string // the VM's network (api.VMSpec.Network)
+	// pod is the sandbox task of the CRI pod whose VM runs this
+	// container (pod.go); nil for a task that is a VM of its own (a
+	// sandbox, or a container outside CRI).
+	pod *task
+	// process is what a container of a pod runs (its OCI process).
+	process *specs.Process
 
 	procState
 	conn   io.ReadWriteCloser
 	frames *api.FrameWriter
-	execs  map[string]*execProc
+	// proc and stdin are a pod container's main process, started in the
+	// pod's VM over a session (pod.go).
+	proc  Process
+	stdin io.Closer
+	execs map[string]*execProc
 }
 
 func newTask(id, bundle, vm string, img rootfsImage, io stdio) *task {

@@ -7,12 +7,16 @@ const (
 	MountBind   = "bind"
 	MountVolume = "volume"
 	MountImage  = "image"
+	// MountPod is a pod VM's share: an empty directory under which the
+	// daemon mounts each container's image (AddContainer).
+	MountPod = "pod"
 )
 
 // Mount is one of a VM's volumes, as `-v` or `--mount` gave it.
 type Mount struct {
 	// Type is bind (a host directory shared live), volume (a named
-	// volume) or image (a directory copied into an ext4 drive).
+	// volume), image (a directory copied into an ext4 drive) or pod (a
+	// pod VM's share; no source).
 	Type string `json:"type"`
 	// Source is an absolute host path, or a volume's name.
 	Source   string `json:"source"`
