@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bangerdev/banger/internal/agent"
 	"github.com/bangerdev/banger/internal/agent/agenttest"
@@ -54,6 +55,16 @@ func TestContainersRunInTheirOwnRoots(t *testing.T) {
 		if out, code := run(id, "sh", "-c", script); code != 0 || out != id+"\nuser\n"+id+" /home/user\nf\n" {
 			t.Errorf("exec in %s: exit %d, %q", id, code, out)
 		}
+	}
+	// A container's process is its init: a child still holding its
+	// output goes when it exits, so the exec ends at once with its status.
+	began := time.Now()
+	out, code := run("podtest-a", "sh", "-c", "sleep 600 & echo $!; exit 3")
+	if code != 3 || time.Since(began) > 30*time.Second {
+		t.Errorf("exec leaving a child in a container: exit %d after %s, want 3 at once", code, time.Since(began))
+	}
+	if stat, err := os.ReadFile("/proc/" + strings.TrimSpace(out) + "/stat"); err == nil && !strings.Contains(string(stat), ") Z ") {
+		t.Errorf("the container process's child %s is alive after it exited: %s", strings.TrimSpace(out), stat)
 	}
 	if err := c.RemoveContainer(ctxT(t), "podtest-a"); err != nil {
 		t.Fatal(err)

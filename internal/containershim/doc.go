@@ -1,7 +1,8 @@
 // Package containershim is banger's containerd runtime shim v2
 // (io.containerd.banger.v2, the binary containerd-shim-banger-v2): it
 // serves containerd's task API (v3, over ttrpc) and runs each container
-// task as one banger VM, as a client of the daemon's API — it implements
+// task outside CRI as one banger VM, and each CRI pod as one VM with its
+// containers inside, as a client of the daemon's API — it implements
 // nothing of a VM's life itself.
 //
 // The pieces:
@@ -17,12 +18,15 @@
 //     main process, boots the VM and copies between the attachment and
 //     the FIFOs containerd gives (stdio.go); the exit is read from the
 //     attachment, and events go out in order (events.go).
-//   - A CRI pod's sandbox task runs no VM (sandbox.go); a container of a
-//     pod off the host's network has its VM attached to the pod's
-//     network namespace, one VM per namespace (podnet.go).
+//   - A CRI pod's sandbox task is the pod's VM, with a pod share
+//     (sandbox.go); each container of the pod is a root in that VM whose
+//     process runs there over a session (pod.go). A pod off the host's
+//     network has its VM attached to the pod's network namespace
+//     (podnet.go).
 //   - Daemon is everything Service asks of banger's daemon, a small
 //     interface (daemon.go) that tests replace with a fake.
 //
-// A VM is named from the containerd namespace and the container id
-// (VMName), so the delete action of a dead shim finds it again.
+// A VM is named from the containerd namespace and the container id — the
+// sandbox's id for a pod's VM — (VMName), so the delete action of a dead
+// shim finds it again.
 package containershim

@@ -180,9 +180,9 @@ type process struct {
 }
 
 // startProcess starts p in VM vm (in its container's root when
-// container is not "") with the FIFOs of io as its stdio.
-func (s *Service) startProcess(ctx context.Context, vm, container string, p *specs.Process, io_ stdio) (process, error) {
-	in, out, errw, err := openFIFOs(ctx, io_)
+// container is not "") with the FIFOs of fifos as its stdio.
+func (s *Service) startProcess(ctx context.Context, vm, container string, p *specs.Process, fifos stdio) (process, error) {
+	in, out, errw, err := openFIFOs(ctx, fifos)
 	if err != nil {
 		return process{}, err
 	}
@@ -195,7 +195,7 @@ func (s *Service) startProcess(ctx context.Context, vm, container string, p *spe
 		cfg.Stdin = stdinR
 		go func() { _, _ = io.Copy(stdinW, in); _ = stdinW.Close(); _ = in.Close() }()
 	}
-	if io_.terminal {
+	if fifos.terminal {
 		cfg.TTY = &client.TTY{}
 		if cs := p.ConsoleSize; cs != nil {
 			cfg.TTY.Rows, cfg.TTY.Cols = int(cs.Height), int(cs.Width) //nolint:gosec // terminal sizes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
 	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/testutil/containerdrun"
+	"github.com/bangerdev/banger/internal/volumes"
 )
 
 // cri is the test's containerd with its CRI plugin on, and crictl
@@ -24,27 +26,33 @@ type cri struct {
 	cc *containerdrun.Crictl
 }
 
-// criImages pushes the busybox image and a pause image to an in-process
-// registry and answers their references; the daemon's copies of busybox
-// (pulled by the shim) go when the test ends.
-func criImages(t *testing.T, f *fixture) (ref, pauseRef string) {
+// criImages pushes the busybox image, a second image (busybox with
+// /etc/marker saying "other") and a pause image to an in-process
+// registry and answers their references; the daemon's copies (pulled by
+// the shim) go when the test ends.
+func criImages(t *testing.T, f *fixture) (ref, otherRef, pauseRef string) {
 	t.Helper()
 	layer := busyboxLayer(t)
 	img, err := rt.NewImage([]v1.Layer{layer})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The shim never runs the pause image, but CRI pulls and snapshots it
-	// and wants a command in its config.
-	pause, err := rt.NewImage([]v1.Layer{layer}, rt.WithConfig(v1.Config{Entrypoint: []string{"sleep", "infinity"}}))
+	other, err := rt.NewImage([]v1.Layer{layer, rt.MustLayer(rt.File("etc/marker", "other\n"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pause image is the pod VM's: its process stands for the pod
+	// (busybox's sleep, for as long as the VM runs).
+	pause, err := rt.NewImage([]v1.Layer{layer}, rt.WithConfig(v1.Config{Entrypoint: []string{"sleep", "2147483647"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := rt.Start(t)
 	ref, _ = reg.Push(t, "cri/busybox:1", img)
+	otherRef, _ = reg.Push(t, "cri/other:1", other)
 	pauseRef, _ = reg.Push(t, "cri/pause:1", pause)
-	t.Cleanup(func() { f.removeImages(t, "cri/busybox") })
-	return ref, pauseRef
+	t.Cleanup(func() { f.removeImages(t, "/cri/") })
+	return ref, otherRef, pauseRef
 }
 
 // startCRI starts a containerd whose CRI plugin runs pods on the banger
@@ -93,24 +101,41 @@ func writeJSON(t *testing.T, dir, name, body string) string {
 	return p
 }
 
-// TestCRI runs a host-network pod through containerd's CRI plugin with
-// the banger runtime handler, driven by crictl as kubelet would: the pod
-// sandbox gets no VM, its container runs in a VM of its own served by the
-// pod's shim (its output reaches crictl logs, exec -s runs in it and
-// returns its output), and
-// after stop, stopp and rmp neither the VM, its tap, nor the pod's shim
-// is left.
+// ctrConfig writes the crictl config of container name of image ref
+// running script.
+func ctrConfig(t *testing.T, dir, name, ref, script string) string {
+	t.Helper()
+	return writeJSON(t, dir, name+".json", fmt.Sprintf(`{"metadata":{"name":%q},"image":{"image":%q},
+"command":["sh","-c",%q],"log_path":"%s.log","linux":{}}`, name, ref, script, name))
+}
+
+// TestCRI runs a host-network pod of two containers from two images
+// through containerd's CRI plugin with the banger runtime handler,
+// driven by crictl as kubelet would. The pod is ONE VM (issue 14): its
+// sandbox task's (the pause image's process; the pod's pid is the VM's),
+// and banger ps lists no other; the containers are roots in it, served
+// by the pod's shim. Each sees its own image (exec), each one's output
+// reaches crictl logs, c2 reads c1's server on localhost and exits with
+// its own code (7) while c1 runs on; after stop, stopp and rmp neither
+// the VM, its pod share's mounts and loop devices, its tap, nor the
+// pod's shim is left.
 func TestCRI(t *testing.T) {
 	f := env(t)
-	ref, pauseRef := criImages(t, f)
+	if _, err := volumes.FindVirtiofsd(f.cfg.QEMU.Virtiofsd); err != nil {
+		testutil.Skip(t, err.Error())
+	}
+	ref, otherRef, pauseRef := criImages(t, f)
 	c := startCRI(t, f, pauseRef)
 	c.crictl(t, "pull", ref)
+	c.crictl(t, "pull", otherRef)
 	dir := t.TempDir()
 	podJSON := writeJSON(t, dir, "pod.json", fmt.Sprintf(`{"metadata":{"name":"p1","namespace":"default","uid":"u1","attempt":0},
 "log_directory":%q,"linux":{"security_context":{"namespace_options":{"network":2}}}}`, filepath.Join(dir, "logs")))
-	ctrJSON := writeJSON(t, dir, "ctr.json", fmt.Sprintf(`{"metadata":{"name":"c1"},"image":{"image":%q},
-"command":["sh","-c","echo hello-cri; sleep 300"],"log_path":"c1.log","linux":{}}`, ref))
+	c1JSON := ctrConfig(t, dir, "c1", ref, "echo hello-c1; while :; do echo from-c1 | nc -l -p 7070; done")
+	c2JSON := ctrConfig(t, dir, "c2", otherRef,
+		"echo hello-c2; for i in $(seq 300); do if got=$(nc 127.0.0.1 7070 </dev/null 2>/dev/null) && [ -n \"$got\" ]; then echo got-$got; exit 7; fi; sleep 0.2; done; exit 1")
 
+	podVM := ""
 	began := time.Now()
 	pod := c.crictl(t, "runp", "--runtime", "banger", podJSON)
 	runp := time.Since(began)
@@ -123,40 +148,59 @@ func TestCRI(t *testing.T) {
 	if st := c.crictl(t, "inspectp", "-o", "go-template", "--template", "{{.status.state}}", pod); st != "SANDBOX_READY" {
 		t.Fatalf("pod %s is %q, want SANDBOX_READY", pod, st)
 	}
-	if _, _, code := f.cli(nil, "inspect", containershim.VMName("k8s.io", pod)); code == 0 {
-		t.Errorf("the pod's sandbox has a VM: it should be answered by the shim alone")
+	vm := f.inspect(t, containershim.VMName("k8s.io", pod))
+	podVM = vm.ID
+	if pid := c.crictl(t, "inspectp", "-o", "go-template", "--template", "{{.info.pid}}", pod); pid != fmt.Sprint(vm.Runtime.PID) {
+		t.Errorf("the pod's pid is %s, its VM's %d", pid, vm.Runtime.PID)
 	}
-	// The sandbox's pid is its shim's own.
-	if pid, shims := c.crictl(t, "inspectp", "-o", "go-template", "--template", "{{.info.pid}}", pod), c.ShimPids(pod); len(shims) != 1 || pid != fmt.Sprint(shims[0]) {
-		t.Errorf("the pod's pid is %s, its shim processes %v: want the shim's pid", pid, shims)
-	}
-	cid := c.crictl(t, "create", pod, ctrJSON, podJSON)
-	vm := f.watchVM(t, containershim.VMName("k8s.io", cid))
+	c1 := c.crictl(t, "create", pod, c1JSON, podJSON)
+	c2 := c.crictl(t, "create", pod, c2JSON, podJSON)
 	began = time.Now()
-	c.crictl(t, "start", cid)
-	t.Logf("crictl runp took %s (no VM), crictl start %s (the container's VM boots)", runp, time.Since(began))
-	if st := c.crictl(t, "inspect", "-o", "go-template", "--template", "{{.status.state}}", cid); st != "CONTAINER_RUNNING" {
-		t.Errorf("container %s after start is %q, want CONTAINER_RUNNING", cid, st)
+	c.crictl(t, "start", c1)
+	c.crictl(t, "start", c2)
+	t.Logf("crictl runp took %s (the pod's VM boots), two creates and starts %s", runp, time.Since(began))
+	// containerd sends the pod's containers to the pod's shim server, and
+	// the pod is one VM.
+	if pod, own := c.ShimPids(pod), c.ShimPids(c1); len(pod) != 1 || len(own) != 0 {
+		t.Errorf("shim processes: %v of the pod, %v of c1; want one, the pod's", pod, own)
 	}
-	// containerd sends the pod's containers to the pod's shim server.
-	if pod, own := c.ShimPids(pod), c.ShimPids(cid); len(pod) != 1 || len(own) != 0 {
-		t.Errorf("shim processes: %v of the pod, %v of the container; want one, the pod's", pod, own)
+	if out := f.must(t, "ps", "-a", "--filter", "label="+containershim.LabelNamespace+"=k8s.io", "--format", "{{.ID}}"); strings.TrimSpace(out) != podVM {
+		t.Errorf("banger ps -a of CRI's VMs: %q; want the pod's one VM %s", out, podVM)
 	}
-	if out := c.crictl(t, "exec", "-s", "--timeout", "120", cid, "echo", "in-vm"); out != "in-vm" {
-		t.Errorf("crictl exec -s: %q, want in-vm", out)
+	for id, want := range map[string]string{c1: "no-marker", c2: "other"} {
+		if out := c.crictl(t, "exec", "-s", "--timeout", "120", id, "sh", "-c", "cat /etc/marker 2>/dev/null || echo no-marker"); out != want {
+			t.Errorf("crictl exec -s in %s: %q, want %s (its own image)", id, out, want)
+		}
 	}
-	var logs string
-	for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(200 * time.Millisecond) {
-		if logs = c.crictl(t, "logs", cid); strings.Contains(logs, "hello-cri") {
+	// c2 read c1's line over localhost and exited 7; c1 runs on.
+	state := ""
+	for start := time.Now(); time.Since(start) < 2*time.Minute; time.Sleep(500 * time.Millisecond) {
+		if state = c.crictl(t, "inspect", "-o", "go-template", "--template", "{{.status.state}} {{.status.exitCode}}", c2); strings.HasPrefix(state, "CONTAINER_EXITED") {
 			break
 		}
 	}
-	if !strings.Contains(logs, "hello-cri") {
-		t.Errorf("crictl logs: %q, want hello-cri", logs)
+	if state != "CONTAINER_EXITED 7" {
+		t.Errorf("c2 is %q, want CONTAINER_EXITED 7", state)
 	}
-	c.crictl(t, "stop", cid)
-	if st := c.crictl(t, "inspect", "-o", "go-template", "--template", "{{.status.state}}", cid); st != "CONTAINER_EXITED" {
-		t.Errorf("container %s after stop is %q, want CONTAINER_EXITED", cid, st)
+	if st := c.crictl(t, "inspect", "-o", "go-template", "--template", "{{.status.state}}", c1); st != "CONTAINER_RUNNING" {
+		t.Errorf("c1 after c2 exited is %q, want CONTAINER_RUNNING", st)
+	}
+	for id, want := range map[string]string{c1: "hello-c1", c2: "hello-c2\ngot-from-c1"} {
+		if logs := c.crictl(t, "logs", id); !strings.Contains(logs, want) {
+			t.Errorf("crictl logs %s: %q, want %q", id, logs, want)
+		}
+	}
+	share := filepath.Join(f.layout.VMRuntime(podVM), "pod")
+	if !strings.Contains(mountinfo(t), filepath.Join(share, c1)) {
+		t.Errorf("c1's image is not mounted under the pod share %s", share)
+	}
+	c.crictl(t, "rm", c2)
+	if strings.Contains(mountinfo(t), filepath.Join(share, c2)) {
+		t.Errorf("c2's image is still mounted after crictl rm")
+	}
+	c.crictl(t, "stop", c1)
+	if st := c.crictl(t, "inspect", "-o", "go-template", "--template", "{{.status.state}}", c1); st != "CONTAINER_EXITED" {
+		t.Errorf("c1 after stop is %q, want CONTAINER_EXITED", st)
 	}
 	c.crictl(t, "stopp", pod)
 	c.crictl(t, "rmp", pod)
@@ -164,5 +208,26 @@ func TestCRI(t *testing.T) {
 	if out := c.crictl(t, "pods", "-q"); out != "" {
 		t.Errorf("crictl pods still lists %s", out)
 	}
-	c.assertShimVMGone(t, f, pod, vm())
+	c.assertShimVMGone(t, f, pod, podVM)
+	if strings.Contains(mountinfo(t), share) {
+		t.Errorf("mounts left under the pod share %s", share)
+	}
+	assertNoLoops(t, f)
+}
+
+// assertNoLoops checks that no loop device is left on the fixture's
+// files (a pod container's image mount; autoclear frees it with its
+// last user, so it may take a moment).
+func assertNoLoops(t *testing.T, f *fixture) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ := exec.Command("losetup", "-a").Output()
+		if !strings.Contains(string(out), f.root) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("loop devices left on the fixture's files: %s", out)
+			return
+		}
+	}
 }

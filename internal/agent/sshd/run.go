@@ -75,6 +75,14 @@ func (ss *session) runAs(ctx context.Context, spec process.Spec, argv0 string) {
 	}()
 	werr := ss.s.opts.Reaper.Wait(cmd)
 	close(exited)
+	if spec.Chroot != "" {
+		// A container's process is its init: what it started ends with
+		// it, as a PID namespace's processes do when its init exits (here
+		// its process group; one that left the group with setsid stays).
+		// Without this a child holding the output open kept the session,
+		// and the container's task, from ending after a kill.
+		_ = p.signalGroup(syscall.SIGKILL)
+	}
 	p.drain()
 	ss.exitErr(werr)
 }
