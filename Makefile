@@ -151,11 +151,11 @@ bench-containerd: deps build
 
 # bench-cri starts N (default 6) host-network pods back to back through
 # containerd's CRI plugin on the banger runtime handler (crictl runp,
-# create, start of a container running sleep 300; a pod's container is
-# one VM) against N banger run -d: pods per minute each way, the ratio,
-# and the median runp, create and start of a pod. NET=cni puts the pods
-# on a CNI bridge network of the bench's own instead (each container's VM
-# in its pod's network namespace).
+# create, start of a container running sleep 300; a pod is one VM, its
+# container a root in it) against N banger run -d: pods per minute each
+# way, the ratio, and the median runp, create and start of a pod. NET=cni
+# puts the pods on a CNI bridge network of the bench's own instead (each
+# pod's VM in its pod's network namespace).
 bench-cri: deps build
 	MODE=cri scripts/bench-containerd.sh
 

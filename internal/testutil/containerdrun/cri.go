@@ -26,8 +26,8 @@ func CrictlBin(repoRoot string) (string, error) {
 // CRIConfig is a configuration for StartWith with the CRI plugin on
 // (containerd 2.4, config version 4): pods on the runtime handler
 // `banger` run on containerd-shim-banger-v2, the sandbox (pause) image is
-// pinned to sandboxImage (the shim never runs it, but CRI pulls and
-// snapshots it), and everything the plugin listens on or writes is the
+// pinned to sandboxImage (a pod's VM runs it: its entrypoint must run
+// until it is killed), and everything the plugin listens on or writes is the
 // containerd's own: ttrpc and debug sockets beside its socket, a stream
 // server on a free loopback port, CNI directories under dir, empty
 // (host-network pods need none). AppArmor is off: the pods' processes

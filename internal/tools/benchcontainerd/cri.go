@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bangerdev/banger/internal/imagepull/registrytest"
 	"github.com/bangerdev/banger/internal/tools/benchdaemon"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // podTimes is how long one pod's crictl runp, create and start took, in
@@ -18,8 +20,8 @@ import (
 type podTimes struct{ runp, create, start float64 }
 
 // benchCRI starts n pods back to back through the CRI (crictl runp,
-// create, start of a container running sleep 300; the pod has no VM, the
-// container is one), timed from the first runp to every container
+// create, start of a container running sleep 300; the pod is one VM,
+// booted by runp, the container a root in it), timed from the first runp to every container
 // CONTAINER_RUNNING, removes them, then starts n containers with
 // `banger run -d` the same way, and prints pods per minute each way, the
 // ratio crictl/banger (above 1: the CRI path starts them faster) and the
@@ -200,4 +202,23 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// pushPause pushes the pause image of the bench's pods to reg: the root
+// file system at imageTar running sleep (the pod VM's main process, for
+// as long as the pod runs). It answers its reference.
+func pushPause(reg *registrytest.Registry, imageTar string) (string, error) {
+	tarball, err := os.ReadFile(imageTar) //nolint:gosec // the bench's own image
+	if err != nil {
+		return "", err
+	}
+	layer, err := registrytest.LayerFromTar(tarball, registrytest.Gzip)
+	if err != nil {
+		return "", err
+	}
+	img, err := registrytest.NewImage([]v1.Layer{layer}, registrytest.WithConfig(v1.Config{Entrypoint: []string{"sleep", "2147483647"}}))
+	if err != nil {
+		return "", err
+	}
+	return reg.PushImage("bench/pause:1", img)
 }

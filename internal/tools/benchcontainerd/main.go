@@ -154,8 +154,8 @@ func run() (err error) {
 // pulls the image into it from an in-process registry serving imageTar
 // (up until the end: under CRI the daemon pulls a container's image by
 // its reference): with ctr, or, with crictlBin set, with its CRI plugin
-// on, the image also its pinned sandbox image (the shim never runs
-// that), through crictl, and with cniDir set the pods on a CNI bridge
+// on, through crictl, with a pause image of the same tree pinned as its
+// sandbox image (pushPause), and with cniDir set the pods on a CNI bridge
 // network of the bench's own (plugins from cniDir).
 func (b *bench) startContainerd(ctx context.Context, binDir, shimDir, imageTar, crictlBin, cniDir string) error {
 	reg, ref, err := registrytest.ServeTarball(ctx, "127.0.0.1:0", imageTar, "bench/busybox:1")
@@ -176,7 +176,11 @@ func (b *bench) startContainerd(ctx context.Context, binDir, shimDir, imageTar, 
 				return err
 			}
 		}
-		config = containerdrun.CRIConfigCNI(ref, n)
+		pause, err := pushPause(reg, imageTar)
+		if err != nil {
+			return err
+		}
+		config = containerdrun.CRIConfigCNI(pause, n)
 	}
 	if b.c, err = containerdrun.StartWith(ctx, binDir, shimDir, b.d.Host(), log, config); err != nil {
 		return err
