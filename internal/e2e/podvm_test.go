@@ -126,16 +126,7 @@ func TestPodVMContainersShareOneVM(t *testing.T) {
 	}
 	// The lazy unmount lets the loop devices (autoclear) go with the
 	// last user, virtiofsd, which ended with the VM.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		out, _ := exec.Command("losetup", "-a").Output()
-		if !strings.Contains(string(out), f.root) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("loop devices left on the fixture's files: %s", out)
-			break
-		}
-	}
+	assertNoLoops(t, f)
 }
 
 func mountinfo(t *testing.T) string {
@@ -145,4 +136,21 @@ func mountinfo(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// assertNoLoops checks that no loop device is left on the fixture's
+// files (a pod container's image mount; autoclear frees it with its
+// last user, so it may take a moment).
+func assertNoLoops(t *testing.T, f *fixture) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ := exec.Command("losetup", "-a").Output()
+		if !strings.Contains(string(out), f.root) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("loop devices left on the fixture's files: %s", out)
+			return
+		}
+	}
 }
