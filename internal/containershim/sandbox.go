@@ -1,6 +1,8 @@
 package containershim
 
 import (
+	"strconv"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bangerdev/banger/pkg/api"
@@ -54,7 +56,8 @@ func imageRef(annotations map[string]string) string {
 
 // podVMSpec makes a sandbox task's VM its pod's VM: it gets the pod
 // share, under which each container of the pod gets its root
-// (AddContainer), and the pod's name as labels. Its main process is the
+// (AddContainer), the pod's name as labels, and the pod's CPU and memory
+// limits when CRI passes them (podResources). Its main process is the
 // sandbox's (the pause image's /pause): it stands for the pod, and its
 // exit is the sandbox task's.
 func podVMSpec(vs *api.VMSpec, spec *specs.Spec) {
@@ -66,4 +69,33 @@ func podVMSpec(vs *api.VMSpec, spec *specs.Spec) {
 	if n := a[annotationSandboxNamespace]; n != "" {
 		vs.Labels[LabelPodNamespace] = n
 	}
+	cpus, mem := podResources(a)
+	if vs.CPUs == 0 {
+		vs.CPUs = cpus
+	}
+	if vs.MemoryMiB == 0 {
+		vs.MemoryMiB = mem
+	}
+}
+
+// CRI's annotations of a pod's limits on its sandbox's spec: kubelet's
+// pod-level resources, the sum of its containers' limits.
+const (
+	annotationSandboxCPUPeriod = "io.kubernetes.cri.sandbox-cpu-period"
+	annotationSandboxCPUQuota  = "io.kubernetes.cri.sandbox-cpu-quota"
+	annotationSandboxMemory    = "io.kubernetes.cri.sandbox-memory"
+)
+
+// podResources sizes a pod's VM from the pod's limits, as resources
+// sizes a container's from its own: the CPU quota over its period in
+// whole vCPUs, the memory limit in MiB (at least minMemoryMiB). Zero (no
+// limit, or a value that is no number) leaves the daemon's defaults.
+func podResources(a map[string]string) (cpus, memMiB int) {
+	n := func(key string) int64 {
+		v, _ := strconv.ParseInt(a[key], 10, 64)
+		return max(v, 0)
+	}
+	quota, limit, period := n(annotationSandboxCPUQuota), n(annotationSandboxMemory), uint64(n(annotationSandboxCPUPeriod)) //nolint:gosec // not negative
+	r := &specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &quota, Period: &period}, Memory: &specs.LinuxMemory{Limit: &limit}}
+	return resources(&specs.Spec{Linux: &specs.Linux{Resources: r}})
 }

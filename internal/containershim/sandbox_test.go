@@ -26,6 +26,7 @@ import (
 const sandboxConfig = `{"ociVersion":"1.2.0","process":{"args":["/pause"],"cwd":"/"},"root":{"path":"rootfs"},
 "annotations":{"io.kubernetes.cri.container-type":"sandbox","io.kubernetes.cri.sandbox-id":"pod1",
 "io.kubernetes.cri.sandbox-name":"web","io.kubernetes.cri.sandbox-namespace":"default",
+"io.kubernetes.cri.sandbox-memory":"268435456",
 "io.kubernetes.cri.podsandbox.image-name":"127.0.0.1:5000/pause:1"}}`
 
 // startPod creates and starts sandbox task pod1 of config in h's shim:
@@ -45,7 +46,7 @@ func startPod(t *testing.T, h *harness, config string) *taskv3.StartResponse {
 
 // TestPodIsOneVM runs a pod as CRI does: the sandbox task is one VM
 // (the pause image pulled by name, the pod share mounted, the pod's
-// labels), its pid the VM's; each container of the pod is a root added
+// labels and memory limit), its pid the VM's; each container of the pod is a root added
 // to that VM (its image pulled by name, no VM of its own) whose process
 // runs there over a session with the spec's argv, env, cwd and user in
 // that root; a container's exit is its task's, its exec runs in its
@@ -65,6 +66,9 @@ func TestPodIsOneVM(t *testing.T) {
 	}
 	if want := []api.Mount{{Type: api.MountPod, Target: PodShareTarget}}; !reflect.DeepEqual(spec.Mounts, want) {
 		t.Errorf("pod VM mounts %+v, want %+v", spec.Mounts, want)
+	}
+	if spec.MemoryMiB != 256 {
+		t.Errorf("pod VM of %d MiB, want the pod's limit, 256", spec.MemoryMiB)
 	}
 	if l := spec.Labels; l[LabelID] != "pod1" || l[LabelPodName] != "web" || l[LabelPodNamespace] != "default" {
 		t.Errorf("pod VM labels %v; want the sandbox id and the pod's name", l)

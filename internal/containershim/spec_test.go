@@ -140,3 +140,20 @@ func TestResources(t *testing.T) {
 		}
 	}
 }
+
+func TestPodResources(t *testing.T) {
+	for _, tt := range []struct {
+		a          map[string]string
+		cpus, mMiB int
+	}{
+		{nil, 0, 0},
+		{map[string]string{annotationSandboxCPUQuota: "150000", annotationSandboxCPUPeriod: "100000", annotationSandboxMemory: "536870912"}, 2, 512},
+		{map[string]string{annotationSandboxCPUQuota: "0", annotationSandboxCPUPeriod: "100000", annotationSandboxMemory: "0"}, 0, 0},
+		{map[string]string{annotationSandboxCPUQuota: "-1", annotationSandboxCPUPeriod: "100000", annotationSandboxMemory: "1048576"}, 0, minMemoryMiB},
+		{map[string]string{annotationSandboxCPUQuota: "x", annotationSandboxMemory: "lots"}, 0, 0},
+	} {
+		if cpus, mem := podResources(tt.a); cpus != tt.cpus || mem != tt.mMiB {
+			t.Errorf("podResources(%v) = %d CPUs, %d MiB; want %d, %d", tt.a, cpus, mem, tt.cpus, tt.mMiB)
+		}
+	}
+}
