@@ -81,8 +81,9 @@ func (s *Service) Exec(_ context.Context, r *taskv3.ExecProcessRequest) (*ptypes
 }
 
 // startExec starts an exec's process in the task's VM (in its root
-// there for a container of a pod) with the exec's FIFOs as its stdio, publishes TaskExecStarted and, once it ends,
-// TaskExit with the exec's id.
+// there for a container of a pod) with the exec's FIFOs as its stdio,
+// publishes TaskExecStarted and, once it ends, TaskExit with the exec's
+// id.
 func (s *Service) startExec(ctx context.Context, id, execID string) (*taskv3.StartResponse, error) {
 	t, e, err := s.exec(id, execID)
 	if err != nil {

@@ -272,3 +272,30 @@ func TestPodVMGoneEndsContainers(t *testing.T) {
 	}
 	h.closeEvents()
 }
+
+// TestDeleteRunningPodContainer: deleting a pod container whose process
+// still runs kills it first (137), then removes its root; TaskExit goes
+// out before TaskDelete.
+func TestDeleteRunningPodContainer(t *testing.T) {
+	h := newHarness(t, sandboxConfig)
+	ctx := t.Context()
+	startPod(t, h, sandboxConfig)
+	if err := createIn(ctx, h, "c1", podContainerConfig("pod1"), t); err != nil {
+		t.Fatal(err)
+	}
+	h.d.execBlock = true
+	if _, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "c1"})
+	if err != nil || d.ExitStatus != 137 {
+		t.Fatalf("delete of running c1: %v, %v; want 137", d, err)
+	}
+	if got := h.d.containersOf(VMName("default", "pod1")); len(got) != 0 {
+		t.Errorf("containers left: %v", got)
+	}
+	got := h.closeEvents()
+	if want := []string{"/tasks/create", "/tasks/start", "/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"}; !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+}
