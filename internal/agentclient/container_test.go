@@ -63,8 +63,16 @@ func TestContainersRunInTheirOwnRoots(t *testing.T) {
 	if code != 3 || time.Since(began) > 30*time.Second {
 		t.Errorf("exec leaving a child in a container: exit %d after %s, want 3 at once", code, time.Since(began))
 	}
-	if stat, err := os.ReadFile("/proc/" + strings.TrimSpace(out) + "/stat"); err == nil && !strings.Contains(string(stat), ") Z ") {
-		t.Errorf("the container process's child %s is alive after it exited: %s", strings.TrimSpace(out), stat)
+	// Killed, it may still be on its way out (its files closed first).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		stat, err := os.ReadFile("/proc/" + strings.TrimSpace(out) + "/stat")
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the container process's child %s is alive after it exited: %s", strings.TrimSpace(out), stat)
+			break
+		}
 	}
 	if err := c.RemoveContainer(ctxT(t), "podtest-a"); err != nil {
 		t.Fatal(err)

@@ -242,20 +242,28 @@ func TestPodContainerFailures(t *testing.T) {
 	h.closeEvents()
 }
 
+// runningPodContainer answers a shim serving pod1, running, and its
+// container c1, whose process runs until a signal.
+func runningPodContainer(t *testing.T) *harness {
+	t.Helper()
+	h := newHarness(t, sandboxConfig)
+	startPod(t, h, sandboxConfig)
+	if err := createIn(t.Context(), h, "c1", podContainerConfig("pod1"), t); err != nil {
+		t.Fatal(err)
+	}
+	h.d.execBlock = true
+	if _, err := h.s.Start(t.Context(), &taskv3.StartRequest{ID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 // TestPodVMGoneEndsContainers: when the pod's VM goes (the sandbox
 // deleted first, or the VM died), a running container's task ends with
 // exitUnknown, and its Delete succeeds with nothing left to remove.
 func TestPodVMGoneEndsContainers(t *testing.T) {
-	h := newHarness(t, sandboxConfig)
+	h := runningPodContainer(t)
 	ctx := t.Context()
-	startPod(t, h, sandboxConfig)
-	if err := createIn(ctx, h, "c1", podContainerConfig("pod1"), t); err != nil {
-		t.Fatal(err)
-	}
-	h.d.execBlock = true
-	if _, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "c1"}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "pod1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -277,16 +285,8 @@ func TestPodVMGoneEndsContainers(t *testing.T) {
 // still runs kills it first (137), then removes its root; TaskExit goes
 // out before TaskDelete.
 func TestDeleteRunningPodContainer(t *testing.T) {
-	h := newHarness(t, sandboxConfig)
+	h := runningPodContainer(t)
 	ctx := t.Context()
-	startPod(t, h, sandboxConfig)
-	if err := createIn(ctx, h, "c1", podContainerConfig("pod1"), t); err != nil {
-		t.Fatal(err)
-	}
-	h.d.execBlock = true
-	if _, err := h.s.Start(ctx, &taskv3.StartRequest{ID: "c1"}); err != nil {
-		t.Fatal(err)
-	}
 	d, err := h.s.Delete(ctx, &taskv3.DeleteRequest{ID: "c1"})
 	if err != nil || d.ExitStatus != 137 {
 		t.Fatalf("delete of running c1: %v, %v; want 137", d, err)
