@@ -217,7 +217,7 @@ func openChecked(c Caller, path string, want Access, kind Kind, resolve uint64) 
 		return f, nil // the caller's own, made by the kernel's checks
 	}
 	if err := access(fd, mode); err != nil {
-		err = accessError(c, path, want, fd, err)
+		err = accessError(c, path, want, fd, mode, err)
 		_ = f.Close()
 		return nil, err
 	}
@@ -292,8 +292,8 @@ func unsearchable(path string) string {
 	return ""
 }
 
-// accessError says which of the access bits fd lacks.
-func accessError(c Caller, path string, want Access, fd int, err error) error {
+// accessError says which of the access bits asked (mode) fd lacks.
+func accessError(c Caller, path string, want Access, fd int, mode uint32, err error) error {
 	if errors.Is(err, unix.EROFS) {
 		return &DeniedError{Path: path, Caller: c, Want: want, Why: "it is on a read-only file system"}
 	}
@@ -305,7 +305,7 @@ func accessError(c Caller, path string, want Access, fd int, err error) error {
 		mode uint32
 		name string
 	}{{unix.R_OK, "read (r)"}, {unix.W_OK, "write (w)"}, {unix.X_OK, "search (x)"}} {
-		if access(fd, b.mode) != nil {
+		if mode&b.mode != 0 && access(fd, b.mode) != nil {
 			missing = append(missing, b.name)
 		}
 	}

@@ -107,7 +107,7 @@ func TestCheckAsTheCaller(t *testing.T) {
 		{"root's readable dir read", plain, p("rootdir"), Read, Directory, "", ""},
 		{"root's readable dir written", plain, p("rootdir"), Read | Write, Directory, "no write (w) permission", ""},
 		{"group dir, a member", member, p("grp"), Read | Write, Directory, "", ""},
-		{"group dir, not a member", plain, p("grp"), Read, Directory, "no read (r) or write (w) or search (x) permission", ""},
+		{"group dir, not a member", plain, p("grp"), Read, Directory, "no read (r) or search (x) permission", ""},
 		{"group file, a member", member, p("grpfile"), Read, File, "", ""},
 		{"group file, not a member", plain, p("grpfile"), Read, File, "no read (r)", ""},
 		{"other bits read", plain, p("otherfile"), Read, File, "", ""},
