@@ -189,7 +189,7 @@ func setfsgid(gid int) error {
 // and asks the kernel whether c has want on it.
 func openChecked(c Caller, path string, want Access, kind Kind, resolve uint64) (*os.File, error) {
 	if !filepath.IsAbs(path) {
-		return nil, fmt.Errorf("%w: host path %q is relative; give an absolute path", errdefs.ErrInvalid, path)
+		return nil, invalid(fmt.Sprintf("host path %q is relative; give an absolute path", path))
 	}
 	flags := uint64(unix.O_PATH | unix.O_CLOEXEC)
 	mode := uint32(0)
@@ -269,9 +269,9 @@ func openError(c Caller, path string, want Access, kind Kind, err error) error {
 		return &DeniedError{Path: path, Caller: c, Want: want,
 			Why: "a component of it is a symbolic link now, but was not when the path was checked; name the path again"}
 	case errors.Is(err, unix.ENOENT):
-		return fmt.Errorf("%w: host path %s does not exist", errdefs.ErrInvalid, path)
+		return invalid("host path " + path + " does not exist")
 	case errors.Is(err, unix.ENOTDIR) && kind != File:
-		return fmt.Errorf("%w: host path %s is not a directory", errdefs.ErrInvalid, path)
+		return invalid("host path " + path + " is not a directory")
 	}
 	return fmt.Errorf("host path %s: %w", path, err)
 }
@@ -319,7 +319,14 @@ func resolvedName(f *os.File, asked string) (string, error) {
 		return "", fmt.Errorf("host path %s: resolve it: %w", asked, err)
 	}
 	if !filepath.IsAbs(name) || strings.HasSuffix(name, " (deleted)") {
-		return "", fmt.Errorf("%w: host path %s was removed while it was checked", errdefs.ErrInvalid, asked)
+		return "", invalid("host path " + asked + " was removed while it was checked")
 	}
 	return name, nil
 }
+
+// invalid is a path that cannot be used by anyone: errdefs.ErrInvalid,
+// its message without the category, so a caller can prefix its flag.
+type invalid string
+
+func (e invalid) Error() string { return string(e) }
+func (invalid) Unwrap() error   { return errdefs.ErrInvalid }
