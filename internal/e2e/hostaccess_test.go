@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bangerdev/banger/internal/testutil"
 )
 
 // nobody is the non-root member of the socket's group the tests act as.
@@ -35,14 +37,7 @@ func asMember(t *testing.T, f *fixture) func(args ...string) (string, string, in
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.Chmod(f.root, 0o700) })
-	bin, err := os.MkdirTemp("", "bgmember")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(bin) })
-	if err := os.Chmod(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := testutil.SearchableTempDir(t)
 	exe := filepath.Join(bin, "banger")
 	b, err := os.ReadFile(f.banger)
 	if err != nil {

@@ -29,11 +29,7 @@ var (
 // search: each entry's mode and owner set for real.
 func tree(t *testing.T) string {
 	t.Helper()
-	base, err := os.MkdirTemp("", "hostaccess")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(base) })
+	base := testutil.SearchableTempDir(t)
 	for _, e := range []struct {
 		path     string
 		dir      bool

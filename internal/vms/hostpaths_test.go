@@ -20,16 +20,9 @@ import (
 // named volumes are no host path; root may name anything.
 func TestAuthorizeChecksEveryHostPathAsTheCaller(t *testing.T) {
 	testutil.RequireRoot(t)
-	base, err := os.MkdirTemp("", "authorize")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(base) })
+	base := testutil.SearchableTempDir(t)
 	mine := filepath.Join(base, "mine")
 	if err := os.Mkdir(mine, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(base, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chown(mine, 65534, 65534); err != nil {

@@ -25,11 +25,7 @@ func TestStartShareOpensTheDirectoryAsItsCaller(t *testing.T) {
 	if err != nil {
 		testutil.Skip(t, err.Error())
 	}
-	base, err := os.MkdirTemp("", "sharecaller")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(base) })
+	base := testutil.SearchableTempDir(t)
 	if err := os.Chmod(base, 0o755); err != nil {
 		t.Fatal(err)
 	}

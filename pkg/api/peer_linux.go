@@ -39,6 +39,7 @@ func peerGroups(fd int) ([]int, error) {
 	for range 3 {
 		buf := make([]uint32, n)
 		size := uint32(4 * n) //nolint:gosec // n is small
+		//nolint:gosec // getsockopt's buffer and length, as x/sys passes them; it has no SO_PEERGROUPS helper
 		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
 			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&size)), 0)
 		if errno == unix.ERANGE && int(size/4) > n {
