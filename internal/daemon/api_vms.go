@@ -21,10 +21,18 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 		if from := cmp.Or(req.From, req.Spec.From); from != "" {
 			return wireVM(d.vms.CreateFrom(r.Context(), req.Name, from, req.Spec.Detach))
 		}
-		return wireVM(d.vms.Create(r.Context(), req.Name, specFromAPI(req.Spec)))
+		spec, err := authorize(r, specFromAPI(req.Spec))
+		if err != nil {
+			return api.VM{}, err
+		}
+		return wireVM(d.vms.Create(r.Context(), req.Name, spec))
 	})
 	api.Handle(rt, api.PutVM, func(r *http.Request, req api.PutVMRequest) (api.VM, error) {
-		return wireVM(d.vms.Put(r.Context(), r.PathValue("name"), specFromAPI(req.Spec)))
+		spec, err := authorize(r, specFromAPI(req.Spec))
+		if err != nil {
+			return api.VM{}, err
+		}
+		return wireVM(d.vms.Put(r.Context(), r.PathValue("name"), spec))
 	})
 	api.Handle(rt, api.ListVMs, func(_ *http.Request, q api.ListVMsQuery) ([]api.VM, error) {
 		list, err := d.vms.List(q.All, q.Labels...)

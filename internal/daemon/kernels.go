@@ -11,6 +11,10 @@ import (
 // kernelRoutes registers the kernel catalog's API.
 func (d *Daemon) kernelRoutes(rt *api.Router) {
 	api.HandleStream(rt, api.ImportKernel, func(r *http.Request, req api.KernelImportRequest, ew *api.EventWriter) (api.Kernel, error) {
+		req, err := authorizeKernelImport(r, req)
+		if err != nil {
+			return api.Kernel{}, err
+		}
 		opts := kernels.ImportOptions{Name: req.Name, Default: req.Default, Config: req.Config, Modules: req.Modules}
 		return wireKernelOf(d.kernels.Import(r.Context(), req.Path, opts, ew))
 	})

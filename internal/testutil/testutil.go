@@ -165,3 +165,16 @@ func BuildBinary(t testing.TB, pkg string) string {
 	builtPaths[pkg] = out
 	return out
 }
+
+// SearchableTempDir is a t.TempDir that every uid may search, its parent
+// too (t.TempDir's are 0700), for tests that act as another uid.
+func SearchableTempDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil { //nolint:gosec // a test directory other uids must reach
+			t.Fatal(err)
+		}
+	}
+	return dir
+}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/bangerdev/banger/internal/hostaccess"
 )
 
 // Streams are one attachment's ends, as the agent client takes them.
@@ -43,6 +45,10 @@ type Session struct {
 	// Stdio are host paths the output is copied to and stdin read from
 	// (sinks.go).
 	Stdio Stdio
+	// Caller is whose access the Stdio paths are opened with (package
+	// hostaccess: checked again, no symlink followed, a missing output
+	// file created as them); hostaccess.Root for the daemon's own.
+	Caller hostaccess.Caller
 	// Adopted says a new daemon continues a run an earlier one began:
 	// the guest closed the main process's pipe stdin when that daemon
 	// left, so the stdin path is not read again.
@@ -114,7 +120,7 @@ func (s *Service) Begin(id string, sess Session) error {
 		}
 	}
 	// The errors name the stream and path; the caller names the VM.
-	k, err := openSinks(sess.Stdio, s.Own, feed, report)
+	k, err := openSinks(sess.Stdio, sess.Caller, s.Own, feed, report)
 	if err != nil && !sess.Adopted {
 		h.end(nil)
 		return err
@@ -123,7 +129,7 @@ func (s *Service) Begin(id string, sess Session) error {
 		// The VM runs on: its output must still be kept (a guest whose
 		// output nobody takes may block on it).
 		err = fmt.Errorf("%w; its output is kept in the log only", err)
-		k, _ = openSinks(Stdio{}, nil, nil, report)
+		k, _ = openSinks(Stdio{}, hostaccess.Root, nil, nil, report)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan struct{})}

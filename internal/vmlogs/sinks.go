@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/bangerdev/banger/internal/hostaccess"
 )
 
 // SinkBuffer bounds what an output path may fall behind by, in bytes:
@@ -42,7 +45,7 @@ type sinks struct {
 // session's start with the path named; a FIFO is opened in the
 // background, as its other end may come later. stdin, when not nil, gets
 // what the stdin path gives and is closed at its end.
-func openSinks(s Stdio, own []string, stdin io.WriteCloser, report func(error)) (*sinks, error) {
+func openSinks(s Stdio, caller hostaccess.Caller, own []string, stdin io.WriteCloser, report func(error)) (*sinks, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	k := &sinks{cancel: cancel, leaving: make(chan struct{})}
 	fail := func(err error) (*sinks, error) {
@@ -57,7 +60,7 @@ func openSinks(s Stdio, own []string, stdin io.WriteCloser, report func(error)) 
 		if err != nil {
 			return fail(err)
 		}
-		open, err := r.opener()
+		open, err := r.opener(caller)
 		if err != nil {
 			return fail(err)
 		}
@@ -77,20 +80,30 @@ func openSinks(s Stdio, own []string, stdin io.WriteCloser, report func(error)) 
 }
 
 // opener returns how to open the path: a regular file is opened now (the
-// error names it), a FIFO when the returned function runs.
-func (r resolved) opener() (func(context.Context) (*os.File, error), error) {
-	flag := os.O_WRONLY | os.O_APPEND | os.O_CREATE
+// error names it), a FIFO when the returned function runs. Either is
+// first opened as caller (hostaccess.Open: their access, no symlink, a
+// missing file created as them), and then reopened through that open
+// file, so what is written or read is what was checked.
+func (r resolved) opener(caller hostaccess.Caller) (func(context.Context) (*os.File, error), error) {
+	flag, want := os.O_WRONLY|os.O_APPEND, hostaccess.Write
 	if r.stream == "stdin" {
-		flag = os.O_RDONLY
+		flag, want = os.O_RDONLY, hostaccess.Read
 	}
-	if r.fifo {
-		return func(ctx context.Context) (*os.File, error) {
-			return openFIFO(ctx, r.path, flag&^(os.O_APPEND|os.O_CREATE))
-		}, nil
-	}
-	f, err := os.OpenFile(r.path, flag, 0o600)
+	h, err := hostaccess.Open(caller, r.path, want, hostaccess.File)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.stream, err) // err names the path
+	}
+	self := "/proc/self/fd/" + strconv.Itoa(int(h.Fd()))
+	if r.fifo {
+		return func(ctx context.Context) (*os.File, error) {
+			defer func() { _ = h.Close() }()
+			return openFIFO(ctx, self, flag&^os.O_APPEND)
+		}, nil
+	}
+	defer func() { _ = h.Close() }()
+	f, err := os.OpenFile(self, flag, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", r.stream, r.path, err)
 	}
 	return func(context.Context) (*os.File, error) { return f, nil }, nil
 }

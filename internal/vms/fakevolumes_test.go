@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/bangerdev/banger/internal/proc"
@@ -139,7 +140,13 @@ func (v *fakeVolumes) BuildImage(_ context.Context, dir, path string, _ int64) (
 	if err := v.h.do("image.build"); err != nil {
 		return "", err
 	}
-	uuid := fakeUUID(dir)
+	// The stage hands over the directory's open file (/proc/PID/fd/N/):
+	// what it names is what the UUID says.
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", err
+	}
+	uuid := fakeUUID(real)
 	return uuid, os.WriteFile(path, superblock(uuid), 0o600)
 }
 

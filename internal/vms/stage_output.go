@@ -51,12 +51,14 @@ func (s *Service) beginOutput(rt *Runtime, started time.Time, adopted bool) erro
 	if s.Outputs == nil || rt.Agent == nil {
 		return nil
 	}
+	caller, _ := rt.VM.hostCaller()
 	return s.Outputs.Begin(rt.VM.ID, vmlogs.Session{
 		Source:  mainSource{rt.Agent, rt.VM.Spec.TTY},
 		Started: started,
 		Stdin:   rt.VM.Spec.Interactive,
 		TTY:     rt.VM.Spec.TTY,
 		Stdio:   rt.VM.Spec.Stdio,
+		Caller:  caller,
 		Adopted: adopted,
 	})
 }

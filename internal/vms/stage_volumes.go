@@ -78,7 +78,7 @@ func (st volumesStage) Acquire(ctx context.Context, rt *Runtime) error {
 		var err error
 		switch m.Type {
 		case volumes.TypeBind:
-			err = st.share(rt, i, m)
+			err = st.share(rt, i, m, false)
 		case volumes.TypeVolume:
 			err = st.attach(rt, i, m)
 		case volumes.TypeImage:
@@ -95,8 +95,10 @@ func (st volumesStage) Acquire(ctx context.Context, rt *Runtime) error {
 	return nil
 }
 
-// share starts virtiofsd for a shared directory, recorded first.
-func (st volumesStage) share(rt *Runtime, i int, m volumes.Mount) error {
+// share starts virtiofsd for a shared directory, recorded first. The
+// directory is opened as the spec's caller (own: the daemon's own, a pod
+// share's, opened as root).
+func (st volumesStage) share(rt *Runtime, i int, m volumes.Mount, own bool) error {
 	caps := rt.caps()
 	if err := sharedDirSupport(m, &caps, rt.Kernel); err != nil {
 		return err
@@ -104,12 +106,16 @@ func (st volumesStage) share(rt *Runtime, i int, m volumes.Mount) error {
 	if err := checkHostDir(m); err != nil {
 		return err
 	}
+	caller, dir, err := st.hostDir(rt, m, own)
+	if err != nil {
+		return err
+	}
 	rec, e := rt.Record, &rt.Record.Volumes.Mounts[i]
 	e.Share, e.Socket, e.Log = handles.Creating, st.socket(rt, i), st.log(rt, i)
 	if err := rec.Save(); err != nil {
 		return err
 	}
-	id, err := st.s.Shares.StartShare(volumes.Share{VMID: rt.VM.ID, Dir: m.Source, Socket: e.Socket, Log: e.Log, ReadOnly: m.ReadOnly})
+	id, err := st.s.Shares.StartShare(volumes.Share{VMID: rt.VM.ID, Dir: dir, Socket: e.Socket, Log: e.Log, ReadOnly: m.ReadOnly, Caller: caller})
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.Flag(), err)
 	}
@@ -145,7 +151,7 @@ func (st volumesStage) pod(rt *Runtime, i int, m volumes.Mount) error {
 	if err := rec.Save(); err != nil {
 		return err
 	}
-	return st.share(rt, i, volumes.Mount{Type: volumes.TypeBind, Source: dir, Target: m.Target})
+	return st.share(rt, i, volumes.Mount{Type: volumes.TypeBind, Source: dir, Target: m.Target}, true)
 }
 
 // attach holds a named volume for the VM, recorded first, and attaches
@@ -200,7 +206,7 @@ func (st volumesStage) copyDir(ctx context.Context, rt *Runtime, i int, m volume
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		if uuid, err = st.s.Shares.BuildImage(ctx, m.Source, path, m.SizeBytes); err != nil {
+		if uuid, err = st.buildImage(ctx, rt, m, path); err != nil {
 			return fmt.Errorf("%s: %w", m.Flag(), err)
 		}
 	}

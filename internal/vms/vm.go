@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bangerdev/banger/internal/hostaccess"
+
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/restart"
@@ -119,6 +121,10 @@ type Spec struct {
 	// (files or FIFOs, as a containerd shim gives them), reopened at each
 	// start and by an adopting daemon.
 	Stdio vmlogs.Stdio `json:"stdio,omitzero"`
+	// Caller is whose access the host paths above were checked with at
+	// create (Authorize), and are opened with again at each start; nil
+	// for a spec the daemon made itself (root's).
+	Caller *hostaccess.Caller `json:"caller,omitempty"`
 }
 
 // Summary is what `inspect` shows of a VM's runtime record. It is derived

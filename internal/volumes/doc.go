@@ -56,11 +56,16 @@
 //     a file the guest's user 1000 creates is the host's uid 1000 — as a
 //     docker bind mount. No root:root surprise, and no id mapping to
 //     configure.
-//   - :ro is enforced by the host, not only by the guest's mount: the
-//     virtiofsd runs in a mount namespace of its own in which the
-//     directory is a read-only bind mount (startReadOnly), so a guest that
-//     remounts it read-write still cannot write. The host's own mounts
-//     never change.
+//   - The virtiofsd runs in a mount namespace of its own in which the
+//     directory, opened as the client that named it (package hostaccess:
+//     the client's access checked again, no symlink followed), is
+//     bind-mounted from its open file onto an empty directory next to the
+//     socket, which virtiofsd serves (startServed): what the guest sees is
+//     the directory that was checked, whatever is renamed or swapped on
+//     the host after. The host's own mounts never change.
+//   - :ro is enforced by the host, not only by the guest's mount: in that
+//     namespace the bind mount is read-only, so a guest that remounts it
+//     read-write still cannot write.
 //   - Every virtiofsd carries the VM's id (vmm.EnvVMID) and EnvRole in its
 //     environment, so the inventory and gc find it, and a stop that finds
 //     one no record names (StopSharesOf) ends it.

@@ -4,22 +4,33 @@ import (
 	"fmt"
 	"os/exec"
 	"runtime"
+	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bangerdev/banger/internal/hostaccess"
 )
 
-// startReadOnly starts cmd in a mount namespace of its own in which dir is
-// a read-only bind mount of itself. Only cmd (and its children) see that
-// mount, and it goes with them: nothing is mounted on the host, so there
-// is nothing to record or release.
+// startServed starts cmd in a mount namespace of its own in which the
+// shared directory is bind-mounted on root (an empty directory of the
+// daemon's), read-only for s.ReadOnly; cmd serves root. Only cmd (and its
+// children) see that mount, and it goes with them: nothing is mounted on
+// the host, so there is nothing to record or release.
+//
+// The directory is opened there, as s.Caller (hostaccess.OpenLocked: the
+// caller's access checked again, no symlink followed), and what is
+// mounted is the opened directory itself (/proc/self/fd/N), never its
+// name: a rename or a symlink swapped in after the open cannot change
+// what the guest sees. The open must happen inside the namespace, since
+// a bind mount's source must be a mount of the caller's namespace.
 //
 // A new mount namespace can only be entered by a thread, and a child
 // forked from that thread inherits it: the work runs on a goroutine locked
 // to its thread, which it never unlocks, so the runtime retires the thread
-// with the goroutine instead of reusing it elsewhere. The main thread is
-// never used: retiring it is not possible, and /proc/self would show its
-// namespace.
-func startReadOnly(dir string, cmd *exec.Cmd) error {
+// with the goroutine instead of reusing it elsewhere (its credentials,
+// switched for the open, go with it too). The main thread is never used:
+// retiring it is not possible, and /proc/self would show its namespace.
+func startServed(s Share, root string, cmd *exec.Cmd) error {
 	done := make(chan error, 1)
 	var work func()
 	work = func() {
@@ -33,14 +44,14 @@ func startReadOnly(dir string, cmd *exec.Cmd) error {
 			runtime.UnlockOSThread()
 			return
 		}
-		done <- readOnlyNS(dir, cmd)
+		done <- servedNS(s, root, cmd)
 	}
 	go work()
 	return <-done
 }
 
-// readOnlyNS runs on a locked thread (see startReadOnly).
-func readOnlyNS(dir string, cmd *exec.Cmd) error {
+// servedNS runs on a locked thread (see startServed).
+func servedNS(s Share, root string, cmd *exec.Cmd) error {
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("unshare the mount namespace: %w", err)
 	}
@@ -48,11 +59,22 @@ func readOnlyNS(dir string, cmd *exec.Cmd) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
-	if err := unix.Mount(dir, dir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind %s: %w", dir, err)
+	want := hostaccess.Read | hostaccess.Write
+	if s.ReadOnly {
+		want = hostaccess.Read
 	}
-	if err := unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
-		return fmt.Errorf("make %s read-only: %w", dir, err)
+	dir, err := hostaccess.OpenLocked(s.Caller, s.Dir, want, hostaccess.Tree)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = dir.Close() }()
+	if err := unix.Mount("/proc/self/fd/"+strconv.Itoa(int(dir.Fd())), root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind %s: %w", s.Dir, err)
+	}
+	if s.ReadOnly {
+		if err := unix.Mount("", root, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("make %s read-only: %w", s.Dir, err)
+		}
 	}
 	return cmd.Start()
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
-// startReadOnly needs Linux mount namespaces.
-func startReadOnly(string, *exec.Cmd) error {
-	return fmt.Errorf("read-only shared directories: %w on this OS", errdefs.ErrUnsupported)
+// startServed needs Linux mount namespaces.
+func startServed(Share, string, *exec.Cmd) error {
+	return fmt.Errorf("shared directories: %w on this OS", errdefs.ErrUnsupported)
 }

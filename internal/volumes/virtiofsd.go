@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bangerdev/banger/internal/hostaccess"
 	"github.com/bangerdev/banger/internal/proc"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 	"github.com/bangerdev/banger/internal/vmm"
@@ -64,7 +65,15 @@ type Share struct {
 	// ReadOnly shares Dir through a read-only bind mount that only this
 	// virtiofsd sees, so the host refuses writes whatever the guest does.
 	ReadOnly bool
+	// Caller is whose access Dir is opened with (package hostaccess): the
+	// client whose spec named it, hostaccess.Root for the daemon's own
+	// directories (a pod share).
+	Caller hostaccess.Caller
 }
+
+// root is where the share's directory is mounted in its virtiofsd's
+// mount namespace: an empty directory next to its socket.
+func (s Share) root() string { return strings.TrimSuffix(s.Socket, ".sock") + ".root" }
 
 // virtiofsdArgs is virtiofsd's command line for s (the C virtiofsd QEMU
 // ships; the Rust one accepts the same -o options):
@@ -81,7 +90,7 @@ type Share struct {
 func virtiofsdArgs(bin string, s Share) []string {
 	return []string{
 		bin, "--fd=3",
-		"-o", "source=" + fuseEscape(s.Dir),
+		"-o", "source=" + fuseEscape(s.root()),
 		"-o", "sandbox=namespace",
 		"-o", "cache=auto",
 		"-o", "announce_submounts",
@@ -119,18 +128,19 @@ func StartShare(bin string, s Share) (proc.Identity, error) {
 		return proc.Identity{}, err
 	}
 	defer func() { _ = logf.Close() }()
+	if err := os.Mkdir(s.root(), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		_ = os.Remove(s.Socket)
+		return proc.Identity{}, fmt.Errorf("virtiofsd root: %w", err)
+	}
 	argv := virtiofsdArgs(bin, s)
 	cmd := exec.Command(argv[0], argv[1:]...) //nolint:noctx,gosec // it outlives the request; argv is built from a checked path
 	cmd.Env = vmm.MarkedEnv(os.Environ(), s.VMID, EnvRole+"="+RoleVirtiofsd)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{sock}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	start := cmd.Start
-	if s.ReadOnly {
-		start = func() error { return startReadOnly(s.Dir, cmd) }
-	}
-	if err := start(); err != nil {
+	if err := startServed(s, s.root(), cmd); err != nil {
 		_ = os.Remove(s.Socket)
+		_ = os.Remove(s.root())
 		return proc.Identity{}, fmt.Errorf("start virtiofsd for %s: %w", s.Dir, err)
 	}
 	go func() { _ = cmd.Wait() }() // reap it; its life is the VM's
@@ -144,14 +154,18 @@ func StartShare(bin string, s Share) (proc.Identity, error) {
 }
 
 // StopShare ends the recorded virtiofsd (when it is still that process;
-// its sandboxed child follows it) and removes its socket and log. It is
+// its sandboxed child follows it) and removes its socket, log and root. It is
 // idempotent.
 func StopShare(id proc.Identity, socket, log string) error {
 	var errs []error
 	if id.PID > 0 {
 		errs = append(errs, id.Kill(5*time.Second))
 	}
-	for _, p := range []string{socket, log} {
+	root := ""
+	if socket != "" {
+		root = Share{Socket: socket}.root()
+	}
+	for _, p := range []string{socket, log, root} {
 		if p == "" {
 			continue
 		}

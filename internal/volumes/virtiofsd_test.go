@@ -16,10 +16,10 @@ import (
 )
 
 func TestVirtiofsdArgs(t *testing.T) {
-	got := virtiofsdArgs("/usr/lib/qemu/virtiofsd", Share{VMID: "vm1", Dir: `/srv/a,b\c`, Socket: "/run/fs0.sock", ReadOnly: true})
+	got := virtiofsdArgs("/usr/lib/qemu/virtiofsd", Share{VMID: "vm1", Dir: "/srv/a", Socket: `/run/a,b\c/fs0.sock`, ReadOnly: true})
 	want := []string{
 		"/usr/lib/qemu/virtiofsd", "--fd=3",
-		"-o", `source=/srv/a\,b\\c`,
+		"-o", `source=/run/a\,b\\c/fs0.root`, // the directory's mount in virtiofsd's namespace
 		"-o", "sandbox=namespace",
 		"-o", "cache=auto",
 		"-o", "announce_submounts",

@@ -13,6 +13,12 @@ type Peer struct {
 	UID int `json:"uid"`
 	GID int `json:"gid"`
 	PID int `json:"pid"`
+	// Groups are the caller's supplementary groups when it connected
+	// (SO_PEERGROUPS, which the kernel records at connect(2) as it does
+	// SO_PEERCRED: no race with a later change or a reused pid). Empty
+	// when the kernel could not say: the caller then has fewer rights,
+	// never more.
+	Groups []int `json:"groups,omitempty"`
 }
 
 type peerKey struct{}

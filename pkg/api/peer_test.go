@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +62,9 @@ func TestRequestsCarryAndLogTheCallersUID(t *testing.T) {
 	if seen.UID != os.Getuid() || seen.PID != os.Getpid() {
 		t.Errorf("handler saw peer %+v; want uid %d pid %d", seen, os.Getuid(), os.Getpid())
 	}
+	if groups, err := os.Getgroups(); err == nil && !slices.Equal(sorted(seen.Groups), sorted(groups)) {
+		t.Errorf("handler saw groups %v; the caller has %v (SO_PEERGROUPS)", seen.Groups, groups)
+	}
 	resp, err := c.http.Get("http://banger/v1/vms/x/logs")
 	if err != nil {
 		t.Fatal(err)
@@ -84,4 +88,10 @@ func TestConnContextWithoutCredentials(t *testing.T) {
 	if _, ok := PeerOf(ConnContext(context.Background(), a)); ok {
 		t.Error("a connection that is not a unix socket got peer credentials")
 	}
+}
+
+func sorted(s []int) []int {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }

@@ -19,6 +19,9 @@ var (
 	ErrConflict    = errors.New("wrong state")
 	ErrUnsupported = errors.New("not supported")
 	ErrUnavailable = errors.New("unavailable")
+	// ErrPermission: the caller may not do this (a host path they could
+	// not reach themselves).
+	ErrPermission = errors.New("permission denied")
 )
 
 // HTTPStatus maps an error to the status the API answers with.
@@ -36,6 +39,8 @@ func HTTPStatus(err error) int {
 		return http.StatusNotImplemented
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrPermission):
+		return http.StatusForbidden
 	default:
 		return http.StatusInternalServerError
 	}
@@ -57,6 +62,8 @@ func FromHTTPStatus(status int) error {
 		return ErrUnsupported
 	case http.StatusServiceUnavailable:
 		return ErrUnavailable
+	case http.StatusForbidden:
+		return ErrPermission
 	}
 	return nil
 }
@@ -93,4 +100,5 @@ var categories = []struct {
 	{"conflict", ErrConflict},
 	{"unsupported", ErrUnsupported},
 	{"unavailable", ErrUnavailable},
+	{"permission", ErrPermission},
 }

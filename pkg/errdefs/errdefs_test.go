@@ -19,6 +19,7 @@ func TestKindRoundTrip(t *testing.T) {
 		{ErrConflict, "conflict", http.StatusConflict},
 		{ErrUnsupported, "unsupported", http.StatusNotImplemented},
 		{ErrUnavailable, "unavailable", http.StatusServiceUnavailable},
+		{ErrPermission, "permission", http.StatusForbidden},
 		{errors.New("boom"), "internal", http.StatusInternalServerError},
 	}
 	for _, tt := range tests {
@@ -55,6 +56,7 @@ func TestFromHTTPStatus(t *testing.T) {
 		{http.StatusBadRequest, ErrInvalid},
 		{http.StatusNotImplemented, ErrUnsupported},
 		{http.StatusServiceUnavailable, ErrUnavailable},
+		{http.StatusForbidden, ErrPermission},
 		{http.StatusInternalServerError, nil},
 		{http.StatusTeapot, nil},
 	}
