@@ -150,6 +150,21 @@ func TestWaitBeforeStart(t *testing.T) {
 	if rec := do(s, "POST", "/containers/w/wait?condition=sometime", ""); rec.Code != 400 {
 		t.Errorf("a bad condition: %d", rec.Code)
 	}
+	// A running VM whose run already ended (the VMM still stopping):
+	// the VM service's wait, not a next run that never comes.
+	_, _ = f.set("w", func(v *vms.VM) { c := 4; v.State, v.ExitCode = vms.Running, &c })
+	if rec := do(s, "POST", "/containers/w/wait", ""); !strings.Contains(rec.Body.String(), `"StatusCode":4`) || f.calls[len(f.calls)-1] != "wait aaaaaaaaaaaa" {
+		t.Errorf("wait on a running VM: %s, calls %v", rec.Body, f.calls)
+	}
+	// removed: answers when the record goes, with its last status.
+	_, _ = f.set("w", func(v *vms.VM) { c := 6; v.State, v.ExitCode = vms.Exited, &c })
+	go func() {
+		time.Sleep(3 * removedPoll)
+		_ = f.RemoveWith(t.Context(), "w", vms.RemoveOptions{})
+	}()
+	if rec := do(s, "POST", "/containers/w/wait?condition=removed", ""); !strings.Contains(rec.Body.String(), `"StatusCode":6`) {
+		t.Errorf("wait for removal: %s", rec.Body)
+	}
 }
 
 // TestAttachHijacks: attach before the start upgrades to tcp (101

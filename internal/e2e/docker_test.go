@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -33,7 +34,10 @@ func (f *fixture) dockerCLI(t *testing.T) dockerCLI {
 // exit code.
 func (d dockerCLI) run(t *testing.T, stdin io.Reader, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), d.bin, args...)
+	// Not t.Context(): cleanups run docker after it is canceled.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, d.bin, args...)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.host, "DOCKER_CONFIG="+d.config)
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
@@ -155,6 +159,9 @@ func TestDockerRun(t *testing.T) {
 		deadline := time.Now().Add(time.Minute)
 		for !strings.Contains(d.must(t, f, "logs", id), "up") && time.Now().Before(deadline) {
 			time.Sleep(200 * time.Millisecond)
+		}
+		if ip := d.must(t, f, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", id); !strings.HasPrefix(ip, "10.") {
+			t.Errorf("inspect -f {{.NetworkSettings.IPAddress}} of a running container: %q; want its address", ip)
 		}
 		if _, errOut, code := d.run(t, nil, "rm", id); code == 0 || !strings.Contains(errOut, "cannot remove a running container") {
 			t.Errorf("rm of a running container: exit %d %q; want refused", code, errOut)
