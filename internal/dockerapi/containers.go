@@ -199,15 +199,24 @@ func (s *Server) stopOptions(r *http.Request) (vms.StopOptions, error) {
 	return o, nil
 }
 
-func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
+// stopRequest resolves a stop's or restart's container and options; it
+// answers the error itself.
+func (s *Server) stopRequest(w http.ResponseWriter, r *http.Request) (vms.VM, vms.StopOptions, bool) {
 	vm, err := s.vm(r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
+	var o vms.StopOptions
+	if err == nil {
+		o, err = s.stopOptions(r)
 	}
-	o, err := s.stopOptions(r)
 	if err != nil {
 		writeError(w, err)
+		return vm, o, false
+	}
+	return vm, o, true
+}
+
+func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
+	vm, o, ok := s.stopRequest(w, r)
+	if !ok {
 		return
 	}
 	if !vm.State.Live() && vm.State != vms.Restarting {
@@ -222,14 +231,8 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) restart(w http.ResponseWriter, r *http.Request) {
-	vm, err := s.vm(r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	o, err := s.stopOptions(r)
-	if err != nil {
-		writeError(w, err)
+	vm, o, ok := s.stopRequest(w, r)
+	if !ok {
 		return
 	}
 	if _, err := s.opts.VMs.RestartWith(r.Context(), vm.ID, o); err != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -192,4 +194,45 @@ func TestDockerRun(t *testing.T) {
 			t.Errorf("a refused run left containers: %q", ps)
 		}
 	})
+}
+
+// TestDockerRunCost measures `docker run --rm IMG true` through the
+// Docker socket against `banger run --rm IMG -- true`, alternated, and
+// logs the medians and their ratio; it asserts nothing. It runs only
+// with BANGER_DOCKER_BENCH=ROUNDS (a number of rounds).
+func TestDockerRunCost(t *testing.T) {
+	rounds, _ := strconv.Atoi(os.Getenv("BANGER_DOCKER_BENCH"))
+	if rounds < 1 {
+		t.Skip("a measurement: set BANGER_DOCKER_BENCH=ROUNDS")
+	}
+	f := env(t)
+	d := f.dockerCLI(t)
+	img := dockerImage(t, f)
+	// Both CLIs as processes of their own.
+	bangerRun := func() {
+		if out, err := exec.CommandContext(t.Context(), f.banger, "--host", f.host, "run", "--rm", img, "--", "true").CombinedOutput(); err != nil {
+			t.Fatalf("banger run: %v\n%s", err, out)
+		}
+	}
+	// One of each first: the boot snapshot both restore.
+	d.must(t, f, "run", "--rm", img, "true")
+	bangerRun()
+	var viaDocker, viaBanger []time.Duration
+	for range rounds {
+		start := time.Now()
+		d.must(t, f, "run", "--rm", img, "true")
+		viaDocker = append(viaDocker, time.Since(start))
+		start = time.Now()
+		bangerRun()
+		viaBanger = append(viaBanger, time.Since(start))
+	}
+	median := func(ds []time.Duration) time.Duration {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	md, mb := median(viaDocker), median(viaBanger)
+	load, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("docker run --rm: %v (median of %v); banger run --rm: %v (median of %v); ratio %.2f; load %s",
+		md, viaDocker, mb, viaBanger, float64(md)/float64(mb), strings.TrimSpace(string(load)))
 }
