@@ -32,6 +32,7 @@ func (s *Server) containerRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /containers/{id}", s.remove)
 	mux.HandleFunc("POST /containers/{id}/attach", s.attach)
 	mux.HandleFunc("GET /containers/{id}/logs", s.logs)
+	mux.HandleFunc("POST /containers/{id}/resize", s.resize)
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {

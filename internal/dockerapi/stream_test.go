@@ -244,3 +244,33 @@ func TestListFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestResize: a resize reaches a TTY process's terminal; a container
+// not running is Docker's conflict, a bad size a 400.
+func TestResize(t *testing.T) {
+	f := newFakeVMs(vms.VM{ID: "aaaaaaaaaaaa", Name: "t", State: vms.Running, Spec: vms.Spec{TTY: true}})
+	s, out := newTestServer(f, t.TempDir())
+	if rec := do(s, "POST", "/containers/t/resize?h=30&w=100", ""); rec.Code != 409 {
+		t.Errorf("resize with no run: %d", rec.Code)
+	}
+	m := &fakeMain{release: make(chan struct{}), sizes: make(chan vmlogs.Size, 1)}
+	defer close(m.release)
+	runMain(t, out, "aaaaaaaaaaaa", m, true, false)
+	if !out.Attached("aaaaaaaaaaaa", 5*time.Second) {
+		t.Fatal("not attached")
+	}
+	if rec := do(s, "POST", "/containers/t/resize?h=30&w=100", ""); rec.Code != 200 {
+		t.Fatalf("resize: %d %s", rec.Code, rec.Body)
+	}
+	select {
+	case sz := <-m.sizes:
+		if sz.Rows != 30 || sz.Cols != 100 {
+			t.Errorf("the process got %+v; want 30x100", sz)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the size never reached the process")
+	}
+	if rec := do(s, "POST", "/containers/t/resize?h=0&w=x", ""); rec.Code != 400 {
+		t.Errorf("a bad size: %d", rec.Code)
+	}
+}

@@ -126,6 +126,13 @@ func TestDockerRun(t *testing.T) {
 		}
 	})
 
+	t.Run("tty", func(t *testing.T) {
+		out, errOut, code := d.run(t, nil, "run", "--rm", "-t", img, "sh", "-c", "tty; exit 4")
+		if !strings.HasPrefix(out, "/dev/pts/") || !strings.HasSuffix(out, "\r\n") || code != 4 {
+			t.Errorf("run -t: %q (stderr %q) exit %d; want a terminal's name, its CRLF, exit 4", out, errOut, code)
+		}
+	})
+
 	t.Run("detached", func(t *testing.T) {
 		id := strings.TrimSpace(d.must(t, f, "run", "-d", "--name", "dk-detached", "--label", "suite=docker", img,
 			"sh", "-c", "echo started; sleep 2; echo finished >&2; exit 7"))
