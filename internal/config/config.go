@@ -41,6 +41,7 @@ type Config struct {
 	Firecracker Firecracker `toml:"firecracker" json:"firecracker"`
 	Network     Network     `toml:"network" json:"network"`
 	Events      Events      `toml:"events" json:"events"`
+	DockerAPI   DockerAPI   `toml:"docker_api" json:"docker_api"`
 
 	// Defined are the keys the file set ("network.bridge"), so a default
 	// can be told from the same value written out (see IsSet).
@@ -101,6 +102,14 @@ type Events struct {
 	// Retain is how many of the latest events the daemon keeps for
 	// clients resuming a stream.
 	Retain int `toml:"retain" json:"retain"`
+}
+
+// DockerAPI configures the Docker Engine API socket (internal/dockerapi).
+type DockerAPI struct {
+	// Enabled serves it; Socket is its path, empty for the layout's
+	// (/run/banger/docker.sock, or ROOT/run/docker.sock under --root).
+	Enabled bool   `toml:"enabled" json:"enabled"`
+	Socket  string `toml:"socket" json:"socket"`
 }
 
 // QEMU configures the QEMU backend.
@@ -211,6 +220,9 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains([]string{"auto", "reflink", "qcow2", "dm-snapshot", "copy"}, c.VM.DiskStrategy) {
 		bad("vm.disk_strategy %q: want auto, reflink, qcow2, dm-snapshot or copy", c.VM.DiskStrategy)
+	}
+	if c.DockerAPI.Socket != "" && !filepath.IsAbs(c.DockerAPI.Socket) {
+		bad("docker_api.socket %q: want an absolute path", c.DockerAPI.Socket)
 	}
 	if c.Events.Retain < 1 {
 		bad("events.retain %d: want at least 1", c.Events.Retain)

@@ -34,9 +34,16 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		}
 	} else {
 		var err error
-		if l, err = d.listen(); err != nil {
+		if l, err = d.listen(d.layout.Socket, "stop it or use --socket"); err != nil {
 			return err
 		}
+	}
+	docker, err := d.serveDocker()
+	if err != nil {
+		if !activated {
+			_ = l.Close()
+		}
+		return err
 	}
 	// Every request carries its caller's credentials (SO_PEERCRED) and
 	// logs its uid.
@@ -50,6 +57,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	select {
 	case err := <-errc:
+		docker.shutdown(context.Background())
 		return fmt.Errorf("serve api: %w", err)
 	case <-ctx.Done():
 	}
@@ -62,6 +70,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
+	docker.shutdown(sctx)
 	if !activated {
 		// An activated socket is the service manager's: it keeps
 		// listening there, and starts the next daemon on a connection.
@@ -85,17 +94,17 @@ func (d *Daemon) status(l net.Listener) string {
 	return s
 }
 
-// listen creates the API socket with mode 0660, group-owned by the
-// configured group when it exists. A stale socket left by a crashed daemon
-// is replaced; a live one means another daemon answers there.
-func (d *Daemon) listen() (net.Listener, error) {
-	sock := d.layout.Socket
+// listen creates a socket (the API's, the Docker API's) with mode 0660,
+// group-owned by the configured group when it exists. A stale socket left
+// by a crashed daemon is replaced; a live one means another daemon
+// answers there (hint says what to do).
+func (d *Daemon) listen(sock, hint string) (net.Listener, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	var d0 net.Dialer
 	if c, err := d0.DialContext(ctx, "unix", sock); err == nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("socket %s: %w: another daemon is serving it; stop it or use --socket", sock, errdefs.ErrConflict)
+		return nil, fmt.Errorf("socket %s: %w: another daemon is serving it; %s", sock, errdefs.ErrConflict, hint)
 	}
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove stale socket %s: %w", sock, err)

@@ -28,6 +28,9 @@ const (
 	DefaultRunDir   = "/run/banger"
 	DefaultConfig   = "/etc/banger/config.toml"
 	SocketName      = "banger.sock"
+	// DockerSocketName is the Docker Engine API socket's, beside the API
+	// socket.
+	DockerSocketName = "docker.sock"
 )
 
 // Layout is the set of directories one daemon owns. The zero value is not
@@ -43,6 +46,9 @@ type Layout struct {
 	Cache string
 	// Socket is the daemon's API socket.
 	Socket string
+	// DockerSocket is where the daemon serves the Docker Engine API
+	// (internal/dockerapi), unless docker_api.socket names another.
+	DockerSocket string
 }
 
 // Default returns the layout of the system daemon: FHS state, cache and
@@ -53,6 +59,8 @@ func Default() Layout {
 		Run:    DefaultRunDir,
 		Cache:  DefaultCacheDir,
 		Socket: filepath.Join(DefaultRunDir, SocketName),
+
+		DockerSocket: filepath.Join(DefaultRunDir, DockerSocketName),
 	}
 }
 
@@ -65,6 +73,8 @@ func Rooted(root string) Layout {
 		Run:    filepath.Join(root, "run"),
 		Cache:  filepath.Join(root, "cache"),
 		Socket: filepath.Join(root, "run", SocketName),
+
+		DockerSocket: filepath.Join(root, "run", DockerSocketName),
 	}
 }
 

@@ -15,7 +15,7 @@ func TestRootedKeepsEverythingUnderRoot(t *testing.T) {
 			t.Errorf("%s escapes the root", dir)
 		}
 	}
-	for _, p := range []string{l.Socket, l.Database(), l.LockFile(), l.ImageRootfs("abc"), l.VMRuntime("id"), l.Kernel("k")} {
+	for _, p := range []string{l.Socket, l.DockerSocket, l.Database(), l.LockFile(), l.ImageRootfs("abc"), l.VMRuntime("id"), l.Kernel("k")} {
 		if !strings.HasPrefix(p, "/tmp/bg1/") {
 			t.Errorf("%s escapes the root", p)
 		}
@@ -26,7 +26,7 @@ func TestRootedKeepsEverythingUnderRoot(t *testing.T) {
 // with HOME and XDG set, or with neither (a systemd system service), and
 // nothing of it is under /tmp.
 func TestDefaultLayoutIgnoresHome(t *testing.T) {
-	want := Layout{State: "/var/lib/banger", Run: "/run/banger", Cache: "/var/cache/banger", Socket: "/run/banger/banger.sock"}
+	want := Layout{State: "/var/lib/banger", Run: "/run/banger", Cache: "/var/cache/banger", Socket: "/run/banger/banger.sock", DockerSocket: "/run/banger/docker.sock"}
 	for _, env := range []map[string]string{
 		{"HOME": "/home/u", "XDG_CACHE_HOME": "/xdg/cache", "XDG_RUNTIME_DIR": "/run/user/1000"},
 		{"HOME": "", "XDG_CACHE_HOME": "", "XDG_RUNTIME_DIR": ""},
