@@ -201,7 +201,11 @@ func (di *dockerImage) inspect() (image.InspectResponse, error) {
 		return out, nil
 	}
 	cf := di.Config
-	out.Author, out.Os, out.Architecture, out.Variant, out.OsVersion = cf.Author, cf.OS, cf.Architecture, cf.Variant, cf.OSVersion
+	// A config naming no platform is the record's (the host's, assumed).
+	out.Author, out.OsVersion = cf.Author, cf.OSVersion
+	if cf.OS != "" {
+		out.Os, out.Architecture, out.Variant = cf.OS, cf.Architecture, cf.Variant
+	}
 	for _, d := range cf.RootFS.DiffIDs {
 		out.RootFS.Layers = append(out.RootFS.Layers, d.String())
 	}

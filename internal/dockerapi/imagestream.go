@@ -35,13 +35,19 @@ type jsonStream struct {
 	// asStream says messages go as build output ({"stream": ...}), not
 	// status lines.
 	asStream bool
+	// first is sent before the first message: a pull's "Pulling from"
+	// goes once the pull is under way, so a pull failing at once is an
+	// error answer with its status (404 for an unknown image).
+	first *streamMessage
+	// done is the status of a finished task ("Pull complete", "Pushed").
+	done string
 }
 
 // newJSONStream starts nothing yet: the 200 and its header go with the
 // first message, so an error before any is still a Docker error answer.
 func newJSONStream(w http.ResponseWriter) *jsonStream {
 	f, _ := w.(http.Flusher)
-	return &jsonStream{enc: json.NewEncoder(w), flusher: f, w: w}
+	return &jsonStream{enc: json.NewEncoder(w), flusher: f, w: w, done: "Pull complete"}
 }
 
 func (j *jsonStream) send(m streamMessage) {
@@ -51,6 +57,9 @@ func (j *jsonStream) send(m streamMessage) {
 		j.w.Header().Set("Content-Type", "application/json")
 		j.w.WriteHeader(http.StatusOK)
 		j.started = true
+		if j.first != nil {
+			_ = j.enc.Encode(j.first)
+		}
 	}
 	_ = j.enc.Encode(m)
 	if j.flusher != nil {
@@ -75,7 +84,7 @@ func (j *jsonStream) Message(s string) {
 // progressStatus is the status docker shows for a banger progress
 // action.
 var progressStatus = map[string]string{
-	"pull": "Downloading", "cached": "Already exists", "done": "Pull complete", "verify": "Verifying Checksum",
+	"pull": "Downloading", "cached": "Already exists", "verify": "Verifying Checksum",
 	"exists": "Layer already exists", "push": "Pushing", "convert": "Converting to ext4", "evicted": "Corrupt in the cache, fetching it again",
 }
 
@@ -83,6 +92,9 @@ var progressStatus = map[string]string{
 // as a bar.
 func (j *jsonStream) Progress(e progress.Event) {
 	st, ok := progressStatus[e.Action]
+	if e.Action == "done" {
+		st, ok = j.done, true
+	}
 	if !ok {
 		st = strings.ToUpper(e.Action[:min(1, len(e.Action))]) + e.Action[min(1, len(e.Action)):]
 	}
@@ -174,7 +186,7 @@ func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) {
 	js := newJSONStream(w)
 	familiar := imagepull.FamiliarName(ref)
 	tag := familiar[strings.LastIndexAny(familiar, ":@")+1:]
-	js.status(tag, "Pulling from %s", repoOf(familiar))
+	js.first = &streamMessage{Message: jsonstream.Message{ID: tag, Status: "Pulling from " + repoOf(familiar)}}
 	img, err := s.opts.ImageOps.Pull(r.Context(), ref, images.PullOptions{Platform: q.Get("platform")}, js)
 	if err != nil {
 		js.fail(err)
@@ -228,7 +240,8 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 		ref += ":" + tag
 	}
 	js := newJSONStream(w)
-	js.status("", "The push refers to repository [%s]", repoOf(ref))
+	js.done = "Pushed"
+	js.first = &streamMessage{Message: jsonstream.Message{Status: "The push refers to repository [" + repoOf(ref) + "]"}}
 	res, err := s.opts.ImageOps.Push(r.Context(), ref, "", js)
 	if err != nil {
 		js.fail(err)
@@ -283,6 +296,7 @@ func (s *Server) saveImages(w http.ResponseWriter, names []string) {
 // leaves out).
 func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) {
 	js := newJSONStream(w)
+	js.done = "Loading layer complete"
 	var sink progress.Sink = js
 	if boolParam(r, "quiet") {
 		sink = progress.Quiet{}
