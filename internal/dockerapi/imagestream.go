@@ -67,9 +67,9 @@ func (j *jsonStream) send(m streamMessage) {
 	}
 }
 
-// status sends a status line, of task id when id is not "".
-func (j *jsonStream) status(id, format string, args ...any) {
-	j.send(streamMessage{Message: jsonstream.Message{ID: id, Status: fmt.Sprintf(format, args...)}})
+// status sends a status line.
+func (j *jsonStream) status(format string, args ...any) {
+	j.send(streamMessage{Message: jsonstream.Message{Status: fmt.Sprintf(format, args...)}})
 }
 
 // Message is a line for the user: a status line, or build output.
@@ -78,7 +78,7 @@ func (j *jsonStream) Message(s string) {
 		j.send(streamMessage{Message: jsonstream.Message{Stream: s + "\n"}})
 		return
 	}
-	j.status("", "%s", s)
+	j.status("%s", s)
 }
 
 // progressStatus is the status docker shows for a banger progress
@@ -187,13 +187,18 @@ func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) {
 	familiar := imagepull.FamiliarName(ref)
 	tag := familiar[strings.LastIndexAny(familiar, ":@")+1:]
 	js.first = &streamMessage{Message: jsonstream.Message{ID: tag, Status: "Pulling from " + repoOf(familiar)}}
+	before, _ := s.opts.ImageOps.Find(ref)
 	img, err := s.opts.ImageOps.Pull(r.Context(), ref, images.PullOptions{Platform: q.Get("platform")}, js)
 	if err != nil {
 		js.fail(err)
 		return
 	}
-	js.status("", "Digest: %s", img.Digest)
-	js.status("", "Status: Downloaded newer image for %s", familiar)
+	js.status("Digest: %s", img.Digest)
+	if before.ID == img.ID {
+		js.status("Status: Image is up to date for %s", familiar)
+		return
+	}
+	js.status("Status: Downloaded newer image for %s", familiar)
 }
 
 // pullRef is the reference fromImage and tag name, canonical: tag ""
@@ -248,7 +253,7 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 		return
 	}
 	tag := ref[strings.LastIndex(ref, ":")+1:]
-	js.status("", "%s: digest: %s", tag, res.Digest)
+	js.status("%s: digest: %s", tag, res.Digest)
 	js.aux(map[string]any{"Tag": tag, "Digest": res.Digest, "Size": 0})
 }
 

@@ -83,6 +83,14 @@ func TestPullStream(t *testing.T) {
 		t.Errorf("pull: %d %v\n%s\nwant\n%s", rec.Code, ops.calls, got, want)
 	}
 
+	// Again, the catalog answering the image it has: up to date.
+	ops.pullEvents = nil
+	ops.pullSame = true
+	rec = do(s, "POST", "/v1.41/images/create?fromImage=127.0.0.1:5000/e2e/box&tag=1", "")
+	if got := render(lines(t, rec)); !strings.HasSuffix(got, "Status: Image is up to date for 127.0.0.1:5000/e2e/box:1\n") {
+		t.Errorf("a pull of what the catalog has: %s", got)
+	}
+
 	for _, tc := range []struct{ from, tag, want string }{
 		{"alpine", "", "docker.io/library/alpine:latest"},
 		{"alpine", "3.19", "docker.io/library/alpine:3.19"},
