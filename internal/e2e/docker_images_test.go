@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -33,9 +35,12 @@ func dockerImagesRun(t *testing.T, f *fixture, in []byte, args ...string) (strin
 	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+f.layout.DockerSocket, "DOCKER_CONFIG="+t.TempDir())
 	var out, errOut bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &out, &errOut
+	start := time.Now()
 	err := cmd.Run()
+	t.Logf("docker %s: %s", args[0], time.Since(start).Round(time.Millisecond))
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
