@@ -34,7 +34,7 @@ type ImageService interface {
 	Pull(ctx context.Context, ref string, opts images.PullOptions, sink progress.Sink) (images.Image, error)
 	Tag(ctx context.Context, src, name string) (images.Image, error)
 	Remove(ref string) error
-	Push(ctx context.Context, ref, dest string, sink progress.Sink) (imagepull.PushResult, error)
+	PushWith(ctx context.Context, ref, dest string, opts images.PushOptions, sink progress.Sink) (imagepull.PushResult, error)
 	Save(refs []string) ([]imagearchive.Entry, func(), error)
 	Load(ctx context.Context, r io.Reader, opts images.LoadOptions, sink progress.Sink) ([]images.Image, error)
 	Prune(opts images.PruneOptions) (images.PruneReport, error)

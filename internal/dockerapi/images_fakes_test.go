@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -120,7 +122,7 @@ func (f *fakeImageOps) OCI(ref string) (v1.Image, error) {
 }
 
 func (f *fakeImageOps) Pull(_ context.Context, ref string, opts images.PullOptions, sink progress.Sink) (images.Image, error) {
-	f.calls = append(f.calls, "pull "+ref+" "+opts.Platform)
+	f.calls = append(f.calls, "pull "+ref+" "+opts.Platform+" "+user(opts.Keychain))
 	for _, e := range f.pullEvents {
 		sink.Progress(e)
 	}
@@ -167,8 +169,8 @@ func (f *fakeImageOps) Remove(ref string) error {
 	return nil
 }
 
-func (f *fakeImageOps) Push(_ context.Context, ref, dest string, sink progress.Sink) (imagepull.PushResult, error) {
-	f.calls = append(f.calls, "push "+ref+" "+dest)
+func (f *fakeImageOps) PushWith(_ context.Context, ref, dest string, opts images.PushOptions, sink progress.Sink) (imagepull.PushResult, error) {
+	f.calls = append(f.calls, "push "+ref+" "+dest+" "+user(opts.Keychain))
 	rec, err := f.Find(ref)
 	if err != nil {
 		return imagepull.PushResult{}, err
@@ -208,3 +210,20 @@ func (f *fakeImageOps) Prune(opts images.PruneOptions) (images.PruneReport, erro
 }
 
 var _ ImageService = (*fakeImageOps)(nil)
+
+// user is the user name kc gives a registry, "-" for no keychain.
+func user(kc authn.Keychain) string {
+	if kc == nil {
+		return "-"
+	}
+	reg, _ := name.NewRegistry("registry.example")
+	a, err := kc.Resolve(reg)
+	if err != nil {
+		return err.Error()
+	}
+	cfg, err := a.Authorization()
+	if err != nil {
+		return err.Error()
+	}
+	return "user=" + cfg.Username
+}

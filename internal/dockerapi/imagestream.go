@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/moby/moby/api/types/jsonstream"
 
 	"github.com/bangerdev/banger/internal/imagearchive"
@@ -133,37 +134,40 @@ func (j *jsonStream) aux(v any) {
 
 var _ progress.Sink = (*jsonStream)(nil)
 
-// checkRegistryAuth refuses credentials sent with a request: banger's
-// daemon reaches registries with its own (the docker config file of the
-// user it runs as, as `banger image pull` does); passing a client's
-// through is not supported, and using others silently would be wrong.
-func checkRegistryAuth(r *http.Request) error {
-	h := r.Header.Get("X-Registry-Auth")
+// registryAuth is the credentials a client sent with a pull or push
+// (X-Registry-Auth: base64 JSON of what docker login stored for the
+// image's registry), as a keychain for that request: the registry sees
+// the client's credentials, as with Docker's daemon. nil (no header, or
+// "{}", which the CLI sends when it has none) means the daemon's own.
+func registryAuth(r *http.Request) (authn.Keychain, error) {
+	h := strings.TrimSpace(r.Header.Get("X-Registry-Auth"))
 	if h == "" {
-		return nil
+		return nil, nil
 	}
-	b, err := base64.URLEncoding.DecodeString(h)
+	var b []byte
+	var err error
+	for _, enc := range []*base64.Encoding{base64.URLEncoding, base64.StdEncoding, base64.RawURLEncoding, base64.RawStdEncoding} {
+		if b, err = enc.DecodeString(h); err == nil {
+			break
+		}
+	}
 	if err != nil {
-		if b, err = base64.StdEncoding.DecodeString(h); err != nil {
-			if b, err = base64.RawURLEncoding.DecodeString(h); err != nil {
-				return badParam("X-Registry-Auth: not base64: %v", err)
-			}
-		}
+		return nil, badParam("X-Registry-Auth: not base64: %v", err)
 	}
-	var auth struct {
-		Username, Password, Auth, IdentityToken, RegistryToken string
+	var cfg authn.AuthConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, badParam("X-Registry-Auth: %v", err)
 	}
-	if len(strings.TrimSpace(string(b))) > 0 {
-		if err := json.Unmarshal(b, &auth); err != nil {
-			return badParam("X-Registry-Auth: %v", err)
-		}
+	if cfg == (authn.AuthConfig{}) {
+		return nil, nil
 	}
-	if auth.Username+auth.Password+auth.Auth+auth.IdentityToken+auth.RegistryToken != "" {
-		return refuse("registry credentials sent by the client (X-Registry-Auth, from docker login)",
-			"banger's daemon authenticates to registries itself, with the docker config file (~/.docker/config.json) of the user it runs as; log in there (as root: docker login or banger's registry settings) and log out of this client, or pull with banger image pull")
-	}
-	return nil
+	return clientKeychain{authn.FromConfig(cfg)}, nil
 }
+
+// clientKeychain answers one request's credentials for its registry.
+type clientKeychain struct{ auth authn.Authenticator }
+
+func (k clientKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return k.auth, nil }
 
 // imagePull is POST /images/create?fromImage=&tag=: banger's pull,
 // reported as docker pull renders it. fromSrc (import) is refused: use
@@ -174,7 +178,8 @@ func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) {
 		writeError(w, refuse("image import (fromSrc)", "import a root file system tarball with banger image import"))
 		return
 	}
-	if err := checkRegistryAuth(r); err != nil {
+	kc, err := registryAuth(r)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -188,7 +193,7 @@ func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) {
 	tag := familiar[strings.LastIndexAny(familiar, ":@")+1:]
 	js.first = &streamMessage{Message: jsonstream.Message{ID: tag, Status: "Pulling from " + repoOf(familiar)}}
 	before, _ := s.opts.ImageOps.Find(ref)
-	img, err := s.opts.ImageOps.Pull(r.Context(), ref, images.PullOptions{Platform: q.Get("platform")}, js)
+	img, err := s.opts.ImageOps.Pull(r.Context(), ref, images.PullOptions{Platform: q.Get("platform"), Keychain: kc}, js)
 	if err != nil {
 		js.fail(err)
 		return
@@ -236,7 +241,8 @@ func repoOf(familiar string) string {
 // imagePush is POST /images/{name}/push?tag=: banger's push of the image
 // to the registry its name says, reported as docker push renders it.
 func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) {
-	if err := checkRegistryAuth(r); err != nil {
+	kc, err := registryAuth(r)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -247,7 +253,7 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	js := newJSONStream(w)
 	js.done = "Pushed"
 	js.first = &streamMessage{Message: jsonstream.Message{Status: "The push refers to repository [" + repoOf(ref) + "]"}}
-	res, err := s.opts.ImageOps.Push(r.Context(), ref, "", js)
+	res, err := s.opts.ImageOps.PushWith(r.Context(), ref, "", images.PushOptions{Keychain: kc}, js)
 	if err != nil {
 		js.fail(err)
 		return
