@@ -97,7 +97,7 @@ func parseBuild(r *http.Request) (buildParams, error) {
 		p.tags = append(p.tags, name)
 	}
 	p.dockerfile, p.target = q.Get("dockerfile"), q.Get("target")
-	p.noCache, p.quiet = boolParam(r, "nocache"), boolParam(r, "q")
+	p.noCache, p.quiet = boolParam(r.URL.Query().Get("nocache")), boolParam(r.URL.Query().Get("q"))
 	args, err := jsonMap("buildargs", q.Get("buildargs"))
 	if err != nil {
 		return p, err

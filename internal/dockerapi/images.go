@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -18,6 +17,7 @@ import (
 	"github.com/bangerdev/banger/internal/imagebuild"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/images"
+	"github.com/bangerdev/banger/internal/labels"
 	"github.com/bangerdev/banger/pkg/errdefs"
 	"github.com/bangerdev/banger/pkg/progress"
 )
@@ -84,7 +84,7 @@ func (s *Server) imageByName(w http.ResponseWriter, r *http.Request) {
 // NAME[:TAG]), label (KEY or KEY=VALUE) and dangling (an image without a
 // name: banger records none).
 func (s *Server) imageList(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilters(r, "reference", "label", "dangling")
+	f, err := imageFilters(r, "reference", "label", "dangling")
 	if err != nil {
 		writeError(w, err)
 		return
@@ -111,14 +111,16 @@ func matchImage(sum image.Summary, f filters) bool {
 	if v := f["reference"]; len(v) > 0 && !slices.ContainsFunc(v, func(p string) bool { return matchReference(p, sum.RepoTags) }) {
 		return false
 	}
-	for _, l := range f["label"] {
-		k, want, hasValue := strings.Cut(l, "=")
-		got, ok := sum.Labels[k]
-		if !ok || (hasValue && got != want) {
-			return false
-		}
+	return labels.Match(sum.Labels, f["label"])
+}
+
+// imageFilters reads r's filters, refusing a key not in keys.
+func imageFilters(r *http.Request, keys ...string) (filters, error) {
+	f, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		return nil, err
 	}
-	return true
+	return f, f.check(keys)
 }
 
 // matchReference is Docker's reference filter: pattern matches a
@@ -192,7 +194,7 @@ func (s *Server) imageTag(w http.ResponseWriter, r *http.Request, name string) {
 // disk is made from it.
 func (s *Server) imageRemove(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("name")
-	force := boolParam(r, "force")
+	force := boolParam(r.URL.Query().Get("force"))
 	di, rec, err := s.findImage(ref)
 	if err != nil {
 		writeError(w, err)
@@ -244,7 +246,7 @@ func (s *Server) inUseError(err error, rec images.Image, di *dockerImage, force 
 // every image no VM uses; without it only what no name holds (build
 // cache, unreferenced blobs) goes, as banger has no dangling images.
 func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilters(r, "dangling")
+	f, err := imageFilters(r, "dangling")
 	if err != nil {
 		writeError(w, err)
 		return
@@ -268,10 +270,4 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) {
 func shortImageID(id string) string {
 	id = strings.TrimPrefix(id, "sha256:")
 	return id[:min(12, len(id))]
-}
-
-// boolParam reads a query flag as Docker does: 1, true, True.
-func boolParam(r *http.Request, key string) bool {
-	v, err := strconv.ParseBool(r.URL.Query().Get(key))
-	return err == nil && v
 }

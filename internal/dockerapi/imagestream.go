@@ -309,7 +309,7 @@ func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) {
 	js := newJSONStream(w)
 	js.done = "Loading layer complete"
 	var sink progress.Sink = js
-	if boolParam(r, "quiet") {
+	if boolParam(r.URL.Query().Get("quiet")) {
 		sink = progress.Quiet{}
 	}
 	imgs, err := s.opts.ImageOps.Load(r.Context(), r.Body, images.LoadOptions{Source: "the uploaded archive"}, sink)

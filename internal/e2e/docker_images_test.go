@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,48 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	rt "github.com/bangerdev/banger/internal/imagepull/registrytest"
-	"github.com/bangerdev/banger/internal/testutil"
 )
-
-// dockerImagesCLI is Debian's docker client: BANGER_DOCKER_CLI, else
-// docker in PATH (no dockerd runs; it talks to the fixture's socket).
-func dockerImagesCLI(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("BANGER_DOCKER_CLI"); p != "" {
-		return p
-	}
-	return testutil.RequireBinary(t, "docker", "docker.io")
-}
-
-// dockerImagesRun runs the docker CLI against the fixture daemon's Engine API
-// socket, stdin from in, and answers stdout, stderr and the exit code.
-func dockerImagesRun(t *testing.T, f *fixture, in []byte, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := exec.CommandContext(t.Context(), dockerImagesCLI(t), args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+f.layout.DockerSocket, "DOCKER_CONFIG="+t.TempDir())
-	var out, errOut bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &out, &errOut
-	start := time.Now()
-	err := cmd.Run()
-	t.Logf("docker %s: %s", args[0], time.Since(start).Round(time.Millisecond))
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
-	}
-	return out.String(), errOut.String(), code
-}
-
-func dockerImagesMust(t *testing.T, f *fixture, args ...string) string {
-	t.Helper()
-	out, errOut, code := dockerImagesRun(t, f, nil, args...)
-	if code != 0 {
-		t.Fatalf("docker %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
-	}
-	return out
-}
 
 // TestDockerImages drives banger's image endpoints with the real docker
 // CLI: pull from a registry with progress, images, inspect -f (the id is
@@ -64,6 +20,7 @@ func dockerImagesMust(t *testing.T, f *fixture, args ...string) string {
 // RUN output and result show, and push back to a registry.
 func TestDockerImages(t *testing.T) {
 	f := env(t)
+	d := f.dockerCLI(t)
 	img, err := mutate.AppendLayers(empty.Image, busyboxLayer(t), rt.MustLayer(rt.File("etc/motd", "pulled\n")))
 	if err != nil {
 		t.Fatal(err)
@@ -81,41 +38,43 @@ func TestDockerImages(t *testing.T) {
 		}
 	})
 
-	out := dockerImagesMust(t, f, "pull", ref)
+	start := time.Now()
+	out := d.must(t, f, "pull", ref)
+	t.Logf("docker pull: %s", time.Since(start).Round(time.Millisecond))
 	if !strings.Contains(out, "Digest: "+digest) || !strings.Contains(out, "Downloaded newer image for "+ref) {
 		t.Fatalf("docker pull printed %q; want the digest %s and the status", out, digest)
 	}
-	if out := dockerImagesMust(t, f, "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"); !strings.Contains(out, ref+" "+id[7:19]) {
+	if out := d.must(t, f, "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"); !strings.Contains(out, ref+" "+id[7:19]) {
 		t.Errorf("docker images: %q; want %s with id %s", out, ref, id[7:19])
 	}
-	out = dockerImagesMust(t, f, "image", "inspect", "-f", "{{.Id}} {{index .RepoDigests 0}} {{.Os}} {{len .RootFS.Layers}}", ref)
+	out = d.must(t, f, "image", "inspect", "-f", "{{.Id}} {{index .RepoDigests 0}} {{.Os}} {{len .RootFS.Layers}}", ref)
 	if want := id + " " + strings.TrimSuffix(ref, ":1") + "@" + digest + " linux 2\n"; out != want {
 		t.Errorf("inspect -f: %q, want %q", out, want)
 	}
 
-	dockerImagesMust(t, f, "tag", ref, "e2e-dtag:v1")
-	if out := dockerImagesMust(t, f, "image", "inspect", "-f", "{{.Id}}", "e2e-dtag:v1"); out != id+"\n" {
+	d.must(t, f, "tag", ref, "e2e-dtag:v1")
+	if out := d.must(t, f, "image", "inspect", "-f", "{{.Id}}", "e2e-dtag:v1"); out != id+"\n" {
 		t.Errorf("the tag's id: %q, want %s", out, id)
 	}
-	if out := dockerImagesMust(t, f, "rmi", "e2e-dtag:v1"); !strings.Contains(out, "Untagged: e2e-dtag:v1") {
+	if out := d.must(t, f, "rmi", "e2e-dtag:v1"); !strings.Contains(out, "Untagged: e2e-dtag:v1") {
 		t.Errorf("rmi of a tag: %q", out)
 	}
 
 	archive := filepath.Join(t.TempDir(), "dimg.tar")
-	dockerImagesMust(t, f, "save", "-o", archive, ref)
-	dockerImagesMust(t, f, "rmi", ref)
-	if _, errOut, code := dockerImagesRun(t, f, nil, "image", "inspect", ref); code == 0 || !strings.Contains(errOut, "No such image") {
+	d.must(t, f, "save", "-o", archive, ref)
+	d.must(t, f, "rmi", ref)
+	if _, errOut, code := d.run(t, nil, "image", "inspect", ref); code == 0 || !strings.Contains(errOut, "No such image") {
 		t.Fatalf("inspect after rmi: exit %d %s", code, errOut)
 	}
-	if out := dockerImagesMust(t, f, "load", "-i", archive); !strings.Contains(out, "Loaded image: "+ref) {
+	if out := d.must(t, f, "load", "-i", archive); !strings.Contains(out, "Loaded image: "+ref) {
 		t.Errorf("docker load: %q", out)
 	}
-	if out := dockerImagesMust(t, f, "image", "inspect", "-f", "{{.Id}}", ref); out != id+"\n" {
+	if out := d.must(t, f, "image", "inspect", "-f", "{{.Id}}", ref); out != id+"\n" {
 		t.Errorf("the loaded image's id: %q, want %s (as saved)", out, id)
 	}
 
 	vm := strings.TrimSpace(f.must(t, "create", ref))
-	_, errOut, code := dockerImagesRun(t, f, nil, "rmi", "-f", ref)
+	_, errOut, code := d.run(t, nil, "rmi", "-f", ref)
 	f.must(t, "rm", "-f", vm)
 	if code == 0 || !strings.Contains(errOut, "conflict: unable to delete "+id[7:19]+" (cannot be forced) - image is being used by container") {
 		t.Errorf("rmi -f of a VM's image: exit %d: %s", code, errOut)
@@ -126,17 +85,19 @@ func TestDockerImages(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out = dockerImagesMust(t, f, "build", "-t", "e2e-built:1", "-t", dst.Ref("e2e/built:2"), "--build-arg", "WHO=docker", dir)
+	start = time.Now()
+	out = d.must(t, f, "build", "-t", "e2e-built:1", "-t", dst.Ref("e2e/built:2"), "--build-arg", "WHO=docker", dir)
 	for _, want := range []string{"Step 1/4 : FROM " + ref, "Step 3/4 : RUN", "built by docker", "Successfully built ", "Successfully tagged e2e-built:1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("docker build printed %q; want %q in it", out, want)
 		}
 	}
-	if out := f.must(t, "run", "--rm", "e2e-built:1"); out != "built by docker\npulled\n" {
-		t.Errorf("run of the built image: %q", out)
+	t.Logf("docker build (one RUN): %s", time.Since(start).Round(time.Millisecond))
+	if out := d.must(t, f, "run", "--rm", "e2e-built:1"); out != "built by docker\npulled\n" {
+		t.Errorf("docker run of the built image: %q", out)
 	}
 
-	out = dockerImagesMust(t, f, "push", dst.Ref("e2e/built:2"))
+	out = d.must(t, f, "push", dst.Ref("e2e/built:2"))
 	built := strings.TrimSpace(f.must(t, "image", "inspect", "e2e-built:1", "--format", "{{.Digest}}"))
 	if !strings.Contains(out, "2: digest: "+built) {
 		t.Errorf("docker push printed %q; want the digest %s", out, built)
