@@ -78,16 +78,25 @@ func (s *Server) dockerImages() ([]*dockerImage, error) {
 	return out, nil
 }
 
-// findImage resolves ref as Docker does: a name (tag or digest
-// reference), a Docker id or a prefix of one ("sha256:" optional), or a
-// banger image id. tag is the record ref named when it named one (a
-// name, not an id).
+// findImage resolves ref as Docker does: a name first (tag or digest
+// reference), then a Docker id or a prefix of one ("sha256:" makes it
+// an id only), then a banger image id. tag is the record ref named when
+// it named one (a name, not an id).
 func (s *Server) findImage(ref string) (di *dockerImage, tag *images.Image, err error) {
 	all, err := s.dockerImages()
 	if err != nil {
 		return nil, nil, err
 	}
-	hexRef := strings.TrimPrefix(ref, "sha256:")
+	hexRef, idOnly := strings.CutPrefix(ref, "sha256:")
+	if name, err := imagepull.NormalizeName(ref); err == nil && !idOnly {
+		for _, di := range all {
+			for i := range di.Recs {
+				if di.Recs[i].Name == name {
+					return di, &di.Recs[i], nil
+				}
+			}
+		}
+	}
 	if isHex(hexRef) && len(hexRef) >= 4 {
 		var found []*dockerImage
 		for _, di := range all {
@@ -102,22 +111,15 @@ func (s *Server) findImage(ref string) (di *dockerImage, tag *images.Image, err 
 			return nil, nil, badParam("%s matches several images; give more of the id", ref)
 		}
 	}
-	rec, err := s.opts.ImageOps.Find(ref)
-	if isNotFound(err) {
-		return nil, nil, kindError(errdefs.ErrNotFound, "No such image: %s", ref)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, di := range all {
-		for _, r := range di.Recs {
-			if r.ID != rec.ID {
-				continue
-			}
-			if strings.HasPrefix(rec.ID, ref) {
+	if !idOnly {
+		rec, err := s.opts.ImageOps.Find(ref)
+		if err != nil && !isNotFound(err) {
+			return nil, nil, err
+		}
+		for _, di := range all {
+			if err == nil && slices.ContainsFunc(di.Recs, func(r images.Image) bool { return r.ID == rec.ID }) {
 				return di, nil, nil
 			}
-			return di, &rec, nil
 		}
 	}
 	return nil, nil, kindError(errdefs.ErrNotFound, "No such image: %s", ref)

@@ -99,7 +99,7 @@ func TestImageList(t *testing.T) {
 // Docker id (with or without sha256:, any prefix) and by banger id; the
 // config, platform, layers and RepoDigests are the kept image's.
 func TestImageInspect(t *testing.T) {
-	ops, alpine, _ := catalog()
+	ops, alpine, app := catalog()
 	s := newImageServer(ops, newFakeVMs())
 	id := configID(t, alpine)
 	digest, _ := alpine.Digest()
@@ -132,6 +132,15 @@ func TestImageInspect(t *testing.T) {
 	rec = do(s, "GET", "/images/nope:1/json", "")
 	if rec.Code != 404 || message(t, rec) != "No such image: nope:1" {
 		t.Errorf("an unknown image: %d %s", rec.Code, rec.Body)
+	}
+	// A name that is also an id prefix names the image of that name, as
+	// in Docker; "sha256:" makes it an id.
+	ops.add("ffff000000000006", "docker.io/library/"+id[7:15]+":latest", "build", app)
+	if got := decode[image.InspectResponse](t, do(s, "GET", "/images/"+id[7:15]+"/json", "")); got.ID != configID(t, app) {
+		t.Errorf("a name that is an id prefix: %s", got.ID)
+	}
+	if got := decode[image.InspectResponse](t, do(s, "GET", "/images/sha256:"+id[7:15]+"/json", "")); got.ID != id {
+		t.Errorf("sha256:PREFIX: %s", got.ID)
 	}
 	rec = do(s, "GET", "/images/127.0.0.1:5000/team/app:2/json", "")
 	if got := decode[image.InspectResponse](t, rec); rec.Code != 200 || got.Config.Labels["team"] != "a" || len(got.RepoDigests) != 0 {
