@@ -33,11 +33,14 @@ import (
 // upload, read into a scratch directory the build removes.
 func (d *Daemon) registerBuildRoute(rt *api.Router) {
 	api.HandleStream(rt, api.BuildImage, func(r *http.Request, q api.BuildImageQuery, ew *api.EventWriter) (api.BuildResult, error) {
-		return d.build(r.Context(), q, r.Body, ew)
+		return d.build(r.Context(), q, func(dir string) (*buildctx.Upload, error) { return buildctx.Receive(r.Body, dir, 0) }, ew)
 	})
 }
 
-func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, body io.Reader, sink progress.Sink) (api.BuildResult, error) {
+// build runs one build; receive reads its upload into the scratch
+// directory it is given (banger's upload, or the Engine API's context
+// tar: internal/buildctx reads both).
+func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, receive func(dir string) (*buildctx.Upload, error), sink progress.Sink) (api.BuildResult, error) {
 	if q.Tag == "" {
 		return api.BuildResult{}, fmt.Errorf("%w: build needs ?tag=NAME[:TAG]", errdefs.ErrInvalid)
 	}
@@ -61,7 +64,7 @@ func (d *Daemon) build(ctx context.Context, q api.BuildImageQuery, body io.Reade
 			return api.BuildResult{}, fmt.Errorf("build %s: %w", q.Tag, err)
 		}
 	}
-	up, err := buildctx.Receive(body, ctxDir, 0)
+	up, err := receive(ctxDir)
 	if err != nil {
 		return api.BuildResult{}, fsutil.NoSpace(fmt.Errorf("build %s: %w", q.Tag, err), scratch)
 	}

@@ -29,7 +29,9 @@
 //	system.go      /_ping, /version, /info
 //	containers.go  create, start, stop, kill, wait, remove, list, inspect
 //	attach.go      attach (hijacked), logs
-//	images.go      images (stub: list of what a container needs)
+//	images.go      images: pull, list, inspect, history, tag, remove, push,
+//	               save, load, prune (imagemap.go, imagestream.go)
+//	build.go       /build, through banger's image builder
 //	exec.go        exec and archive (stub)
 //	networks.go, volumes.go, events.go (stubs)
 package dockerapi

@@ -59,6 +59,10 @@ type Options struct {
 	Outputs Outputs
 	Images  Images
 	Volumes Volumes
+	// ImageOps and Builder serve the image endpoints and /build
+	// (images.go, build.go).
+	ImageOps ImageService
+	Builder  Builder
 	// Version is banger's version, StateDir its state directory (Docker's
 	// DockerRootDir).
 	Version  string

@@ -17,6 +17,7 @@ import (
 	"github.com/bangerdev/banger/internal/version"
 	"github.com/bangerdev/banger/pkg/errdefs"
 	"github.com/bangerdev/banger/pkg/progress"
+	"github.com/google/go-containerregistry/pkg/authn"
 )
 
 // PullOptions tune Pull.
@@ -25,6 +26,10 @@ type PullOptions struct {
 	Platform string
 	// SizeBytes fixes the ext4 file's size; 0 sizes it to the content.
 	SizeBytes int64
+	// Keychain supplies the registry credentials; nil means the daemon's
+	// (imagepull.RegistryOptions.Keychain). The Engine API passes a
+	// client's X-Registry-Auth through here.
+	Keychain authn.Keychain
 }
 
 // ImportOptions tune Import.
@@ -48,7 +53,9 @@ func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions, sink p
 		return Image{}, fmt.Errorf("pull %s: %w", name, err)
 	}
 	defer s.lockName(name)()
-	remote, err := imagepull.Resolve(ctx, ref, s.registry(opts.Platform))
+	reg := s.registry(opts.Platform)
+	reg.Keychain = opts.Keychain
+	remote, err := imagepull.Resolve(ctx, ref, reg)
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", name, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/pkg/progress"
+	"github.com/google/go-containerregistry/pkg/authn"
 )
 
 // Push sends image ref (see Find) to the registry reference dest names
@@ -17,6 +18,17 @@ import (
 // pushed digest is the image's Digest. Each layer reports its upload to
 // sink.
 func (s *Service) Push(ctx context.Context, ref, dest string, sink progress.Sink) (imagepull.PushResult, error) {
+	return s.PushWith(ctx, ref, dest, PushOptions{}, sink)
+}
+
+// PushOptions tune PushWith.
+type PushOptions struct {
+	// Keychain supplies the registry credentials; nil means the daemon's.
+	Keychain authn.Keychain
+}
+
+// PushWith is Push with opts' credentials.
+func (s *Service) PushWith(ctx context.Context, ref, dest string, opts PushOptions, sink progress.Sink) (imagepull.PushResult, error) {
 	img, err := s.Find(ref)
 	if err != nil {
 		return imagepull.PushResult{}, fmt.Errorf("push: %w", err)
@@ -29,7 +41,9 @@ func (s *Service) Push(ctx context.Context, ref, dest string, sink progress.Sink
 		return imagepull.PushResult{}, fmt.Errorf("push: %w", err)
 	}
 	dest = cmp.Or(dest, img.Name)
-	res, err := imagepull.Push(ctx, oci, dest, s.registry(""), sink.Progress)
+	reg := s.registry("")
+	reg.Keychain = opts.Keychain
+	res, err := imagepull.Push(ctx, oci, dest, reg, sink.Progress)
 	if err != nil {
 		return res, fmt.Errorf("push %s to %s: %w", imagepull.FamiliarName(img.Name), dest, err)
 	}
