@@ -226,7 +226,8 @@ func (s *Server) volumePrune(w http.ResponseWriter, r *http.Request) {
 	all := lessVersion(askedVersion(r), "1.42") || slices.ContainsFunc(f["all"], func(v string) bool { b, _ := strconv.ParseBool(v); return b })
 	rep := volume.PruneReport{VolumesDeleted: []string{}}
 	for _, in := range infos {
-		if len(in.UsedBy) > 0 || in.AttachedTo != "" || (!all && in.Labels[anonymousLabel] == "") ||
+		_, anonymous := in.Labels[anonymousLabel]
+		if len(in.UsedBy) > 0 || in.AttachedTo != "" || (!all && !anonymous) ||
 			!labels.Match(in.Labels, f["label"]) || slices.ContainsFunc(f["label!"], func(l string) bool { return labels.Match(in.Labels, []string{l}) }) {
 			continue
 		}
