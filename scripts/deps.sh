@@ -58,3 +58,5 @@ fi
 "$(dirname "$0")/crictl.sh" >/dev/null
 # CNI plugins for the CRI pod-network test (a non-host-network pod).
 "$(dirname "$0")/cni.sh" >/dev/null
+# Debian's docker client (no dockerd) for the Docker Engine API tests.
+"$(dirname "$0")/dockercli.sh" >/dev/null

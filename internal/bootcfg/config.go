@@ -206,7 +206,7 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("bootcfg: "+format+": %w", append(args, errdefs.ErrInvalid)...))
 	}
-	if c.Hostname != "" && !validHostname(c.Hostname) {
+	if c.Hostname != "" && !ValidHostname(c.Hostname) {
 		bad("hostname %q is not a valid host name", c.Hostname)
 	}
 	if c.SSH.HostKey == "" {
@@ -268,9 +268,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validHostname accepts RFC 1123 host names of at most 64 bytes (the
+// ValidHostname accepts RFC 1123 host names of at most 64 bytes (the
 // kernel's limit).
-func validHostname(h string) bool {
+func ValidHostname(h string) bool {
 	if len(h) > 64 {
 		return false
 	}

@@ -3,11 +3,13 @@ package dockerapi
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/vmlogs"
 	"github.com/bangerdev/banger/internal/vms"
@@ -145,9 +147,12 @@ func (f *fakeVMs) RemoveWith(_ context.Context, ref string, o vms.RemoveOptions)
 // fakeImages is a catalog of named images.
 type fakeImages struct{ list []images.Image }
 
+// Find resolves names as the catalog does (normalized: "alpine" is
+// docker.io/library/alpine:latest) and ids.
 func (f fakeImages) Find(ref string) (images.Image, error) {
+	name, _ := imagepull.NormalizeName(ref)
 	for _, img := range f.list {
-		if img.Name == ref || img.ID == ref {
+		if img.Name == name || img.ID == ref {
 			return img, nil
 		}
 	}
@@ -168,3 +173,43 @@ func newTestServer(f *fakeVMs, dir string) (*Server, *vmlogs.Service) {
 		Volumes: fakeVolumes{}, Version: "test", StateDir: "/var/lib/banger", StopTimeout: 10 * time.Second})
 	return s, out
 }
+
+func (f *fakeVMs) RestartWith(_ context.Context, ref string, o vms.StopOptions) (vms.StartResult, error) {
+	f.call("restart %s %s", ref, o.Timeout)
+	vm, err := f.set(ref, func(v *vms.VM) { v.State = vms.Running })
+	return vms.StartResult{VM: vm}, err
+}
+
+// fakeMain is a VM's main process as the output service attaches to
+// it: it writes its lines, copies its stdin to stdout when it has one,
+// and exits with code once release is closed.
+type fakeMain struct {
+	stdout, stderr []string
+	code           int
+	release        chan struct{}
+}
+
+func (m *fakeMain) AttachMain(ctx context.Context, s vmlogs.Streams) (int, error) {
+	if s.Accepted != nil {
+		s.Accepted()
+	}
+	for _, l := range m.stdout {
+		_, _ = io.WriteString(s.Stdout, l)
+	}
+	for _, l := range m.stderr {
+		_, _ = io.WriteString(s.Stderr, l)
+	}
+	if s.Stdin != nil {
+		_, _ = io.Copy(s.Stdout, s.Stdin)
+	}
+	if m.release != nil {
+		select {
+		case <-m.release:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return m.code, nil
+}
+
+var errExists = fmt.Errorf("vm name: %w", errdefs.ErrExists)

@@ -30,6 +30,7 @@ type VMs interface {
 	Start(ctx context.Context, ref string) (vms.StartResult, error)
 	StopWith(ctx context.Context, ref string, o vms.StopOptions) (vms.VM, error)
 	Kill(ctx context.Context, ref, sig string) (vms.VM, error)
+	RestartWith(ctx context.Context, ref string, o vms.StopOptions) (vms.StartResult, error)
 	Wait(ctx context.Context, ref string) (vms.VM, error)
 	RemoveWith(ctx context.Context, ref string, o vms.RemoveOptions) error
 }
@@ -105,6 +106,15 @@ func (s *Server) routes(mux *http.ServeMux) {
 }
 
 type versionKey struct{}
+
+// requestVersion is the API version a request's path asked for, or
+// APIVersion when it named none.
+func requestVersion(r *http.Request) string {
+	if v, ok := r.Context().Value(versionKey{}).(string); ok {
+		return v
+	}
+	return APIVersion
+}
 
 // ServeHTTP strips the optional /vMAJOR.MINOR prefix, refuses a version
 // outside the served range, and routes the rest. Every answer carries

@@ -117,7 +117,7 @@ func bootConfig(in bootInputs) (bootcfg.Config, error) {
 	}
 	c := bootcfg.Config{
 		VMID:        in.VM.ID,
-		Hostname:    hostname(in.VM.Name),
+		Hostname:    cmp.Or(in.VM.Spec.Hostname, hostname(in.VM.Name)),
 		SSH:         bootcfg.SSH{HostKey: in.HostKeyPEM, AuthorizedKeys: []string{in.ClientKey}},
 		Main:        main,
 		Detached:    in.VM.Spec.Detach,

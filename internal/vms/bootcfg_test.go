@@ -98,6 +98,12 @@ func TestBootConfig(t *testing.T) {
 	if c.Hostname != "dev-box" || c.Main == nil || !c.Main.TTY || c.Main.Argv[0] != "uname" || c.Main.StopSignal != "SIGQUIT" {
 		t.Errorf("config %+v main %+v", c, c.Main)
 	}
+	// The spec's host name (docker's --hostname) wins over the VM's name.
+	in.VM.Spec.Hostname = "db.internal"
+	if c, err := bootConfig(in); err != nil || c.Hostname != "db.internal" {
+		t.Errorf("spec hostname: %q, %v; want db.internal", c.Hostname, err)
+	}
+	in.VM.Spec.Hostname = ""
 	if len(c.Tmpfs) != 1 || c.Tmpfs[0] != (bootcfg.Tmpfs{Path: "/cache", Options: "size=8m"}) {
 		t.Errorf("tmpfs %+v", c.Tmpfs)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bangerdev/banger/internal/bootcfg"
 	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/labels"
@@ -175,6 +176,9 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 	}
 	if sp.AutoRemove && !sp.Restart.IsNone() {
 		bad("--restart %s and --rm conflict: a VM removed when it exits cannot be restarted", sp.Restart)
+	}
+	if sp.Hostname != "" && !bootcfg.ValidHostname(sp.Hostname) {
+		bad("hostname %q: want an RFC 1123 host name of at most 64 bytes", sp.Hostname)
 	}
 	if sp.CPUs < 1 || sp.CPUs > 255 {
 		bad("cpus %d: want 1..255", sp.CPUs)

@@ -1,0 +1,119 @@
+package dockerapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/bangerdev/banger/internal/vmlogs"
+	"github.com/bangerdev/banger/internal/vms"
+)
+
+// removedPoll is how often a wait for removal looks for the VM.
+const removedPoll = 50 * time.Millisecond
+
+// wait answers when the container reaches the condition: not-running
+// (now, for a VM that is not running), next-exit (the end of the
+// current run, or of the next for a VM not running: `docker run` asks
+// before it starts the container) or removed. The status line is sent
+// at once, so a client that waits before it starts knows the wait is
+// in place; the exit status follows.
+func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
+	vm, err := s.vm(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	cond := container.WaitCondition(r.URL.Query().Get("condition"))
+	switch cond {
+	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
+	default:
+		writeError(w, badParam("invalid condition: %q: want not-running, next-exit or removed", cond))
+		return
+	}
+	running := vm.State.Live() || vm.State == vms.Restarting
+	var sub *vmlogs.Sub
+	if running || cond != container.WaitConditionNotRunning && cond != "" {
+		// Subscribed before the answer's status line: the exit of the run
+		// the client starts next cannot be missed.
+		if _, sub, err = s.opts.Outputs.Subscribe(vm.ID, vmlogs.SubOptions{Follow: true, Next: true}); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	if sub != nil {
+		defer sub.Close()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = http.NewResponseController(w).Flush()
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer context.AfterFunc(s.opts.Ctx, cancel)()
+	defer cancel()
+	resp := container.WaitResponse{StatusCode: int64(exitCode(vm))}
+	if sub != nil {
+		code, err := s.waitExit(ctx, vm.ID, sub)
+		resp.StatusCode = int64(code)
+		if err != nil {
+			resp.Error = &container.WaitExitError{Message: err.Error()}
+		}
+	}
+	if cond == container.WaitConditionRemoved && resp.Error == nil {
+		if err := s.waitRemoved(ctx, vm.ID); err != nil {
+			resp.Error = &container.WaitExitError{Message: err.Error()}
+		}
+	}
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// waitExit waits for the end of the run sub follows, then for the VM
+// service to have recorded it, and returns its exit status: the
+// record's (a signal's 128+N, a restart policy's), else the status the
+// attachment saw (a VM removed on exit has no record).
+func (s *Server) waitExit(ctx context.Context, id string, sub *vmlogs.Sub) (int, error) {
+	var seen *int
+	for seen == nil {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return -1, ctx.Err()
+			}
+			break // the run ended without an exit status, or the reader was dropped
+		}
+		if ev.Exit != nil {
+			code := ev.Exit.Code
+			seen = &code
+		}
+	}
+	vm, err := s.opts.VMs.Wait(ctx, id)
+	switch {
+	case err == nil && vm.ExitCode != nil:
+		return *vm.ExitCode, nil
+	case isNotFound(err) || err == nil:
+		if seen != nil {
+			return *seen, nil
+		}
+		return exitCode(vm), nil
+	}
+	return -1, err
+}
+
+// waitRemoved returns once the VM is gone.
+func (s *Server) waitRemoved(ctx context.Context, id string) error {
+	t := time.NewTicker(removedPoll)
+	defer t.Stop()
+	for {
+		if _, err := s.opts.VMs.Get(id); isNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
