@@ -222,7 +222,7 @@ func (s *Server) archivePut(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		q := r.URL.Query()
-		x := extractor{fsys: fsys, dir: dir, chown: queryBool(q.Get("copyUIDGID")), noReplace: queryBool(q.Get("noOverwriteDirNonDir"))}
+		x := extractor{fsys: fsys, dir: dir, chown: boolParam(q.Get("copyUIDGID")), noReplace: boolParam(q.Get("noOverwriteDirNonDir"))}
 		err = x.extract(r.Context(), tar.NewReader(r.Body))
 	}
 	if err == nil {
@@ -234,8 +234,6 @@ func (s *Server) archivePut(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 }
-
-func queryBool(v string) bool { return v == "1" || strings.EqualFold(v, "true") }
 
 // extractor writes a client's tar into a guest directory.
 type extractor struct {

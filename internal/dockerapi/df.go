@@ -3,8 +3,8 @@ package dockerapi
 import (
 	"net/http"
 	"slices"
-	"strings"
 	"syscall"
+	"time"
 
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
@@ -51,13 +51,13 @@ func (s *Server) diskUsageAnswer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	v := askedVersion(r)
+	v := requestVersion(r)
 	legacy := legacyDiskUsage{LayersSize: du.layers, Images: du.images, Containers: du.containers, Volumes: du.volumes, BuildCache: du.cache}
 	if lessVersion(v, "1.52") {
 		writeJSON(w, http.StatusOK, legacy)
 		return
 	}
-	verbose := queryBool(q.Get("verbose"))
+	verbose := boolParam(q.Get("verbose"))
 	out := system.DiskUsage{}
 	if want(system.ImageObject) {
 		out.ImageUsage = &image.DiskUsage{TotalCount: int64(len(du.images)), TotalSize: du.layers}
@@ -141,7 +141,7 @@ func (s *Server) measure(want func(system.DiskUsageObject) bool) (diskUsage, err
 	}
 	if want(system.ContainerObject) {
 		for _, vm := range list {
-			du.containers = append(du.containers, containerUsage(vm))
+			du.containers = append(du.containers, containerUsage(vm, time.Now()))
 		}
 	}
 	if want(system.VolumeObject) {
@@ -210,24 +210,12 @@ func (s *Server) imageUsage(list []vms.VM, cache images.PruneReport) ([]image.Su
 	return out, total, nil
 }
 
-// containerUsage is a VM as df lists it: its writable disk's allocation
-// (nothing before its first start).
-func containerUsage(vm vms.VM) container.Summary {
-	size, _, _ := allocated(vm.Runtime.DiskPath)
-	state := container.StateExited
-	switch vm.State {
-	case vms.Running:
-		state = container.StateRunning
-	case vms.Paused:
-		state = container.StatePaused
-	case vms.Created:
-		state = container.StateCreated
-	}
-	return container.Summary{
-		ID: containerID(vm.ID), Names: []string{"/" + vm.Name}, Image: vm.Spec.Image, ImageID: vm.ImageID,
-		Command: strings.Join(append(append([]string{}, vm.Spec.Entrypoint...), vm.Spec.Cmd...), " "),
-		Created: vm.Created.Unix(), State: state, Status: string(vm.State), SizeRw: size, Labels: vm.Spec.Labels,
-	}
+// containerUsage is a VM as the container list shows it, with its
+// writable disk's allocation (nothing before its first start).
+func containerUsage(vm vms.VM, now time.Time) container.Summary {
+	sum := summary(vm, commandLine(append(slices.Clone(vm.Spec.Entrypoint), vm.Spec.Cmd...)), now)
+	sum.SizeRw, _, _ = allocated(vm.Runtime.DiskPath)
+	return sum
 }
 
 // cacheUsage is the build cache as records: one per cache image, and the

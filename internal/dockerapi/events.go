@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +36,7 @@ const eventWriteTimeout = 30 * time.Second
 // are left out.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, err := parseOpsFilters(q.Get("filters"), eventFilterKeys)
+	f, err := parseFiltersOf(q.Get("filters"), eventFilterKeys)
 	var jq events.Query
 	if err == nil {
 		jq, err = eventBounds(q.Get("since"), q.Get("until"))
@@ -81,43 +80,22 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// eventBounds reads since and until: seconds since the epoch with an
-// optional fraction, or RFC 3339.
+// eventBounds reads since and until (parseUnixTime's forms).
 func eventBounds(since, until string) (events.Query, error) {
 	var q events.Query
 	for _, b := range []struct {
 		name, v string
 		to      *events.Bound
 	}{{"since", since, &q.Since}, {"until", until, &q.Until}} {
-		if b.v == "" {
-			continue
-		}
-		t, err := unixTime(b.v)
+		t, err := parseUnixTime(b.name, b.v)
 		if err != nil {
-			return q, badParam("invalid value for %s: %q: want seconds since the epoch (1700000000.5) or an RFC 3339 time", b.name, b.v)
+			return q, err
 		}
-		*b.to = events.TimeBound(t)
+		if !t.IsZero() {
+			*b.to = events.TimeBound(t)
+		}
 	}
 	return q, nil
-}
-
-// unixTime reads "SECONDS[.FRACTION]" or an RFC 3339 time.
-func unixTime(v string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	sec, frac, _ := strings.Cut(v, ".")
-	n, err := strconv.ParseInt(sec, 10, 64)
-	if err != nil || n < 0 || len(frac) > 9 {
-		return time.Time{}, badParam("not a time")
-	}
-	var ns int64
-	if frac != "" {
-		if ns, err = strconv.ParseInt(frac+strings.Repeat("0", 9-len(frac)), 10, 64); err != nil || ns < 0 {
-			return time.Time{}, badParam("not a time")
-		}
-	}
-	return time.Unix(n, ns), nil
 }
 
 // The banger attributes that are not labels: Docker's events carry a
@@ -190,19 +168,19 @@ func dockerEvent(e events.Event) (dockerevents.Message, bool) {
 // alternatives and every key must hold; container and volume match an
 // id or name prefix, image an image event's name or a container's
 // image, label every KEY or KEY=VALUE among the attributes.
-func eventMatch(f opsFilters, m dockerevents.Message) bool {
+func eventMatch(f filters, m dockerevents.Message) bool {
 	prefixOf := func(t dockerevents.Type) func(string) bool {
 		return func(v string) bool {
 			return m.Type == t && (strings.HasPrefix(m.Actor.ID, v) || strings.HasPrefix(m.Actor.Attributes["name"], v))
 		}
 	}
-	return f.any("type", func(v string) bool { return string(m.Type) == v }) &&
-		f.any("event", func(v string) bool { return string(m.Action) == v }) &&
-		f.any("container", prefixOf(dockerevents.ContainerEventType)) &&
-		f.any("volume", prefixOf(dockerevents.VolumeEventType)) &&
-		f.any("network", prefixOf(dockerevents.NetworkEventType)) &&
-		f.any("daemon", prefixOf(dockerevents.DaemonEventType)) &&
-		f.any("image", func(v string) bool {
+	return f.anyOf("type", func(v string) bool { return string(m.Type) == v }) &&
+		f.anyOf("event", func(v string) bool { return string(m.Action) == v }) &&
+		f.anyOf("container", prefixOf(dockerevents.ContainerEventType)) &&
+		f.anyOf("volume", prefixOf(dockerevents.VolumeEventType)) &&
+		f.anyOf("network", prefixOf(dockerevents.NetworkEventType)) &&
+		f.anyOf("daemon", prefixOf(dockerevents.DaemonEventType)) &&
+		f.anyOf("image", func(v string) bool {
 			return (m.Type == dockerevents.ImageEventType && imageNamed(m.Actor.ID, v)) || imageNamed(m.Actor.Attributes["image"], v)
 		}) &&
 		labels.Match(m.Actor.Attributes, f["label"])

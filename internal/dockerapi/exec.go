@@ -183,7 +183,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) {
 		s.runExec(w, e, agentclient.Over(agent), ereq)
 		return
 	}
-	h, err := hijackStream(w, r, !e.cfg.Tty)
+	h, err := hijackExec(w, r, e.cfg.Tty)
 	if err != nil {
 		e.finish(nil)
 		s.opts.Log.Debug("docker api exec", "exec", e.id, "error", err)

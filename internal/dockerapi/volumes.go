@@ -82,7 +82,7 @@ var volumeFilterKeys = []string{"name", "label", "dangling", "driver"}
 // volumeMatch says whether in passes f: name is a substring of the
 // name, label KEY or KEY=VALUE (all must hold), dangling whether no VM
 // mounts it, driver the driver's name.
-func volumeMatch(f opsFilters, in volumes.Info) (bool, error) {
+func volumeMatch(f filters, in volumes.Info) (bool, error) {
 	for _, v := range f["dangling"] {
 		want, err := strconv.ParseBool(v)
 		if err != nil {
@@ -92,13 +92,13 @@ func volumeMatch(f opsFilters, in volumes.Info) (bool, error) {
 			return false, nil
 		}
 	}
-	return f.any("name", func(v string) bool { return strings.Contains(in.Name, v) }) &&
-		f.any("driver", func(v string) bool { return v == volumeDriver }) &&
+	return f.anyOf("name", func(v string) bool { return strings.Contains(in.Name, v) }) &&
+		f.anyOf("driver", func(v string) bool { return v == volumeDriver }) &&
 		labels.Match(in.Labels, f["label"]), nil
 }
 
 func (s *Server) volumeList(w http.ResponseWriter, r *http.Request) {
-	f, err := parseOpsFilters(r.URL.Query().Get("filters"), volumeFilterKeys)
+	f, err := parseFiltersOf(r.URL.Query().Get("filters"), volumeFilterKeys)
 	var infos []volumes.Info
 	if err == nil {
 		infos, err = s.volumeInfos()
@@ -192,7 +192,7 @@ func (s *Server) volumeInspect(w http.ResponseWriter, r *http.Request) {
 func (s *Server) volumeRemove(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	err := s.opts.Ops.Volumes.Remove(name)
-	if isNotFound(err) && queryBool(r.URL.Query().Get("force")) {
+	if isNotFound(err) && boolParam(r.URL.Query().Get("force")) {
 		err = nil
 	}
 	if err != nil {
@@ -214,7 +214,7 @@ func volumeErr(err error, name string) error {
 // before API 1.42, and with all=true, every such volume; from 1.42 on,
 // only anonymous ones, as Docker's.
 func (s *Server) volumePrune(w http.ResponseWriter, r *http.Request) {
-	f, err := parseOpsFilters(r.URL.Query().Get("filters"), []string{"label", "label!", "all"})
+	f, err := parseFiltersOf(r.URL.Query().Get("filters"), []string{"label", "label!", "all"})
 	var infos []volumes.Info
 	if err == nil {
 		infos, err = s.volumeInfos()
@@ -223,7 +223,7 @@ func (s *Server) volumePrune(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	all := lessVersion(askedVersion(r), "1.42") || slices.ContainsFunc(f["all"], func(v string) bool { b, _ := strconv.ParseBool(v); return b })
+	all := lessVersion(requestVersion(r), "1.42") || slices.ContainsFunc(f["all"], func(v string) bool { b, _ := strconv.ParseBool(v); return b })
 	rep := volume.PruneReport{VolumesDeleted: []string{}}
 	for _, in := range infos {
 		_, anonymous := in.Labels[anonymousLabel]
