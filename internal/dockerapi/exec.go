@@ -129,7 +129,7 @@ func newExec(vm vms.VM, req container.ExecCreateRequest) (*execInst, error) {
 	case len(req.Cmd) == 0:
 		return nil, badParam("No exec command specified")
 	case req.Privileged:
-		return nil, refuse("exec --privileged (Privileged)", "a process in a VM has the guest's own privileges; there are no host capabilities or devices to grant it")
+		return nil, refuse("exec --privileged (Privileged)", "the VM's root already has every capability inside its own kernel, and no access to the host's devices or kernel is given")
 	}
 	keys, err := client.ParseDetachKeys(cmp.Or(req.DetachKeys, client.DefaultDetachKeys))
 	if err != nil {
