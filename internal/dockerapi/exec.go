@@ -200,8 +200,13 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) {
 		ereq.Stderr = h.stream(stdcopy.Stderr)
 	}
 	detached := make(chan struct{})
-	if e.cfg.AttachStdin {
+	switch {
+	case e.cfg.AttachStdin && e.cfg.Tty:
+		// The detach keys are a terminal's, as Docker's: piped stdin
+		// passes as it is.
 		ereq.Stdin = &stdinReader{r: client.DetachReader(h, e.keys), detached: detached, done: e.done}
+	case e.cfg.AttachStdin:
+		ereq.Stdin = h
 	}
 	s.runExec(nil, e, agentclient.Over(agent), ereq)
 	select {
