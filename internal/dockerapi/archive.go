@@ -23,7 +23,7 @@ import (
 // archiveRoutes: docker cp, both ways, over the agent's sftp as `banger
 // cp` does. The header X-Docker-Container-Path-Stat describes the path.
 func (s *Server) archiveRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("HEAD /containers/{id}/archive", s.archiveStat)
+	mux.HandleFunc("HEAD /containers/{id}/archive", s.archiveGet)
 	mux.HandleFunc("GET /containers/{id}/archive", s.archiveGet)
 	mux.HandleFunc("PUT /containers/{id}/archive", s.archivePut)
 }
@@ -86,27 +86,11 @@ func setPathStat(w http.ResponseWriter, st container.PathStat) {
 	w.Header().Set(pathStatHeader, base64.StdEncoding.EncodeToString(b))
 }
 
-func (s *Server) archiveStat(w http.ResponseWriter, r *http.Request) {
-	_, fsys, p, err := s.guestFiles(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	defer func() { _ = fsys.Close() }()
-	st, err := statPath(fsys, p)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	setPathStat(w, st)
-	w.WriteHeader(http.StatusOK)
-}
-
-// archiveGet answers a tar of the container's path: a file, or a
-// directory's tree, named by the path's last element. The guest is not
-// trusted: a name in it that is not one path element stops the tar, and
-// a failure once the tar has begun cuts the connection, so the client
-// never takes a partial tar for a whole one.
+// archiveGet answers the container path's stat (HEAD) and a tar of it
+// (GET): a file, or a directory's tree, named by the path's last
+// element. The guest is not trusted: a name in it that is not one path
+// element stops the tar, and a failure once the tar has begun cuts the
+// connection, so the client never takes a partial tar for a whole one.
 func (s *Server) archiveGet(w http.ResponseWriter, r *http.Request) {
 	_, fsys, p, err := s.guestFiles(r)
 	if err != nil {
@@ -120,6 +104,10 @@ func (s *Server) archiveGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setPathStat(w, st)
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
 	tw := tar.NewWriter(w)
