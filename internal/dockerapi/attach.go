@@ -16,6 +16,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/vmlogs"
 	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
 // streamType is the content type of vm's output stream for a client of
@@ -223,4 +224,33 @@ func logQuery(since, until, tail string) (vmlogs.Query, error) {
 		}
 	}
 	return q, nil
+}
+
+// resize sets the terminal size of the VM's main process (h rows, w
+// columns), which runs on a TTY; the docker CLI sends it after a start
+// with -t and at each SIGWINCH.
+func (s *Server) resize(w http.ResponseWriter, r *http.Request) {
+	vm, err := s.vm(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rows, herr := strconv.Atoi(r.URL.Query().Get("h"))
+	cols, werr := strconv.Atoi(r.URL.Query().Get("w"))
+	if herr != nil || werr != nil || rows < 1 || cols < 1 {
+		writeError(w, badParam("invalid size: h=%q w=%q: want positive numbers", r.URL.Query().Get("h"), r.URL.Query().Get("w")))
+		return
+	}
+	_, sub, err := s.opts.Outputs.Subscribe(vm.ID, vmlogs.SubOptions{Follow: true})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if sub == nil {
+		writeError(w, kindError(errdefs.ErrConflict, "Container %s is not running", containerID(vm.ID)))
+		return
+	}
+	sub.Resize(rows, cols)
+	sub.Close()
+	w.WriteHeader(http.StatusOK)
 }

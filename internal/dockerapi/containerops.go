@@ -14,7 +14,6 @@ import (
 	"github.com/bangerdev/banger/internal/agentclient"
 	"github.com/bangerdev/banger/internal/procfs"
 	"github.com/bangerdev/banger/internal/units"
-	"github.com/bangerdev/banger/internal/vmlogs"
 	"github.com/bangerdev/banger/internal/vms"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
@@ -39,7 +38,6 @@ func (s *Server) opsRoutes(mux *http.ServeMux) {
 		_, err := s.opts.Ops.Live.Rename(vm.ID, name)
 		return err
 	}))
-	mux.HandleFunc("POST /containers/{id}/resize", s.resize)
 	mux.HandleFunc("GET /containers/{id}/top", s.top)
 	mux.HandleFunc("GET /containers/{id}/stats", s.stats)
 }
@@ -57,37 +55,6 @@ func (s *Server) vmOp(op func(*http.Request, vms.VM) error) http.HandlerFunc {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}
-}
-
-// resize sets the size of the terminal the container's main process runs
-// on (run -t), through the daemon's attachment to it.
-func (s *Server) resize(w http.ResponseWriter, r *http.Request) {
-	vm, err := s.vm(r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	rows, cols, err := termSize(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if !vm.Spec.TTY {
-		writeError(w, kindError(errdefs.ErrConflict, "container %s has no TTY to resize (it was created without -t)", vm.Name))
-		return
-	}
-	_, sub, err := s.opts.Outputs.Subscribe(vm.ID, vmlogs.SubOptions{Follow: true})
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if sub == nil {
-		writeError(w, kindError(errdefs.ErrConflict, "Container %s is not running", vm.Name))
-		return
-	}
-	sub.Resize(rows, cols)
-	sub.Close()
-	w.WriteHeader(http.StatusOK)
 }
 
 // top lists the guest's processes: without ps_args the agent reads the

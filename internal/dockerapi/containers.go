@@ -32,6 +32,7 @@ func (s *Server) containerRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /containers/{id}", s.remove)
 	mux.HandleFunc("POST /containers/{id}/attach", s.attach)
 	mux.HandleFunc("GET /containers/{id}/logs", s.logs)
+	mux.HandleFunc("POST /containers/{id}/resize", s.resize)
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) {
@@ -199,15 +200,24 @@ func (s *Server) stopOptions(r *http.Request) (vms.StopOptions, error) {
 	return o, nil
 }
 
-func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
+// stopRequest resolves a stop's or restart's container and options; it
+// answers the error itself.
+func (s *Server) stopRequest(w http.ResponseWriter, r *http.Request) (vms.VM, vms.StopOptions, bool) {
 	vm, err := s.vm(r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
+	var o vms.StopOptions
+	if err == nil {
+		o, err = s.stopOptions(r)
 	}
-	o, err := s.stopOptions(r)
 	if err != nil {
 		writeError(w, err)
+		return vm, o, false
+	}
+	return vm, o, true
+}
+
+func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
+	vm, o, ok := s.stopRequest(w, r)
+	if !ok {
 		return
 	}
 	if !vm.State.Live() && vm.State != vms.Restarting {
@@ -222,14 +232,8 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) restart(w http.ResponseWriter, r *http.Request) {
-	vm, err := s.vm(r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	o, err := s.stopOptions(r)
-	if err != nil {
-		writeError(w, err)
+	vm, o, ok := s.stopRequest(w, r)
+	if !ok {
 		return
 	}
 	if _, err := s.opts.VMs.RestartWith(r.Context(), vm.ID, o); err != nil {

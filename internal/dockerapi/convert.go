@@ -117,6 +117,9 @@ func mountPoints(spec vms.Spec) []container.MountPoint {
 	out := []container.MountPoint{}
 	for _, m := range spec.Mounts {
 		mp := container.MountPoint{Source: m.Source, Destination: m.Target, RW: !m.ReadOnly}
+		if m.ReadOnly {
+			mp.Mode = "ro"
+		}
 		switch m.Type {
 		case volumes.TypeVolume:
 			mp.Type, mp.Name, mp.Driver = mount.TypeVolume, m.Source, "local"

@@ -187,6 +187,8 @@ type fakeMain struct {
 	stdout, stderr []string
 	code           int
 	release        chan struct{}
+	// sizes gets the terminal sizes the process is given.
+	sizes chan vmlogs.Size
 }
 
 func (m *fakeMain) AttachMain(ctx context.Context, s vmlogs.Streams) (int, error) {
@@ -202,9 +204,14 @@ func (m *fakeMain) AttachMain(ctx context.Context, s vmlogs.Streams) (int, error
 	if s.Stdin != nil {
 		_, _ = io.Copy(s.Stdout, s.Stdin)
 	}
-	if m.release != nil {
+	for m.release != nil {
 		select {
 		case <-m.release:
+			return m.code, nil
+		case sz := <-s.Resize:
+			if m.sizes != nil {
+				m.sizes <- sz
+			}
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}

@@ -21,9 +21,9 @@ func containerID(vmID string) string {
 // vmIDLen is how many digits of a container id are the VM's id.
 const vmIDLen = 12
 
-// vm finds the container ref names: a Docker id or a prefix of one, a
-// VM id or a prefix of one (at least 3 digits), or a name with or
-// without Docker's leading "/".
+// vm finds the container ref names: a Docker id or any unique prefix of
+// one (the VM id is one), or a name with or without Docker's leading
+// "/".
 func (s *Server) vm(ref string) (vms.VM, error) {
 	ref = strings.TrimPrefix(ref, "/")
 	look := ref
@@ -35,10 +35,36 @@ func (s *Server) vm(ref string) (vms.VM, error) {
 		// A name that happens to be long hex, or a foreign id.
 		vm, err = s.opts.VMs.Get(ref)
 	}
+	if isNotFound(err) && isHex(ref) && len(ref) < 3 {
+		// The VM service takes id prefixes of 3 digits and more; Docker
+		// takes any unique one.
+		vm, err = s.byShortPrefix(ref)
+	}
 	if isNotFound(err) {
 		return vm, kindError(errdefs.ErrNotFound, "No such container: %s", ref)
 	}
 	return vm, err
+}
+
+// byShortPrefix finds the one VM whose container id starts with ref.
+func (s *Server) byShortPrefix(ref string) (vms.VM, error) {
+	list, err := s.opts.VMs.List(true)
+	if err != nil {
+		return vms.VM{}, err
+	}
+	var found []vms.VM
+	for _, vm := range list {
+		if strings.HasPrefix(containerID(vm.ID), ref) {
+			found = append(found, vm)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return vms.VM{}, errdefs.ErrNotFound
+	case 1:
+		return found[0], nil
+	}
+	return vms.VM{}, kindError(errdefs.ErrInvalid, "multiple IDs found with provided prefix: %s", ref)
 }
 
 func isHex(s string) bool {

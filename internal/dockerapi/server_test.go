@@ -131,6 +131,14 @@ func TestContainerIDs(t *testing.T) {
 			t.Errorf("vm(%q) = %q, %v; want %s", ref, got.ID, err, vm.ID)
 		}
 	}
+	// Docker takes any unique prefix, also shorter than the VM service's 3.
+	if got, err := s.vm("0"); err != nil || got.ID != vm.ID {
+		t.Errorf("vm(\"0\") = %q, %v; want %s", got.ID, err, vm.ID)
+	}
+	s2, _ := newTestServer(newFakeVMs(vm, vms.VM{ID: "0fffffffffff", Name: "other"}), t.TempDir())
+	if _, err := s2.vm("0"); err == nil || !strings.Contains(err.Error(), "multiple IDs found with provided prefix: 0") {
+		t.Errorf("an ambiguous prefix: %v", err)
+	}
 	foreign := vm.ID + strings.Repeat("0", 52)
 	for _, ref := range []string{foreign, "nope"} {
 		_, err := s.vm(ref)

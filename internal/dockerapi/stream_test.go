@@ -150,6 +150,21 @@ func TestWaitBeforeStart(t *testing.T) {
 	if rec := do(s, "POST", "/containers/w/wait?condition=sometime", ""); rec.Code != 400 {
 		t.Errorf("a bad condition: %d", rec.Code)
 	}
+	// A running VM whose run already ended (the VMM still stopping):
+	// the VM service's wait, not a next run that never comes.
+	_, _ = f.set("w", func(v *vms.VM) { c := 4; v.State, v.ExitCode = vms.Running, &c })
+	if rec := do(s, "POST", "/containers/w/wait", ""); !strings.Contains(rec.Body.String(), `"StatusCode":4`) || f.calls[len(f.calls)-1] != "wait aaaaaaaaaaaa" {
+		t.Errorf("wait on a running VM: %s, calls %v", rec.Body, f.calls)
+	}
+	// removed: answers when the record goes, with its last status.
+	_, _ = f.set("w", func(v *vms.VM) { c := 6; v.State, v.ExitCode = vms.Exited, &c })
+	go func() {
+		time.Sleep(3 * removedPoll)
+		_ = f.RemoveWith(t.Context(), "w", vms.RemoveOptions{})
+	}()
+	if rec := do(s, "POST", "/containers/w/wait?condition=removed", ""); !strings.Contains(rec.Body.String(), `"StatusCode":6`) {
+		t.Errorf("wait for removal: %s", rec.Body)
+	}
 }
 
 // TestAttachHijacks: attach before the start upgrades to tcp (101
@@ -227,5 +242,35 @@ func TestListFilters(t *testing.T) {
 		if rec := do(s, "GET", "/containers/json?"+q, ""); rec.Code != 400 {
 			t.Errorf("list?%s: %d; want 400", q, rec.Code)
 		}
+	}
+}
+
+// TestResize: a resize reaches a TTY process's terminal; a container
+// not running is Docker's conflict, a bad size a 400.
+func TestResize(t *testing.T) {
+	f := newFakeVMs(vms.VM{ID: "aaaaaaaaaaaa", Name: "t", State: vms.Running, Spec: vms.Spec{TTY: true}})
+	s, out := newTestServer(f, t.TempDir())
+	if rec := do(s, "POST", "/containers/t/resize?h=30&w=100", ""); rec.Code != 409 {
+		t.Errorf("resize with no run: %d", rec.Code)
+	}
+	m := &fakeMain{release: make(chan struct{}), sizes: make(chan vmlogs.Size, 1)}
+	defer close(m.release)
+	runMain(t, out, "aaaaaaaaaaaa", m, true, false)
+	if !out.Attached("aaaaaaaaaaaa", 5*time.Second) {
+		t.Fatal("not attached")
+	}
+	if rec := do(s, "POST", "/containers/t/resize?h=30&w=100", ""); rec.Code != 200 {
+		t.Fatalf("resize: %d %s", rec.Code, rec.Body)
+	}
+	select {
+	case sz := <-m.sizes:
+		if sz.Rows != 30 || sz.Cols != 100 {
+			t.Errorf("the process got %+v; want 30x100", sz)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the size never reached the process")
+	}
+	if rec := do(s, "POST", "/containers/t/resize?h=0&w=x", ""); rec.Code != 400 {
+		t.Errorf("a bad size: %d", rec.Code)
 	}
 }

@@ -34,12 +34,18 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badParam("invalid condition: %q: want not-running, next-exit or removed", cond))
 		return
 	}
-	running := vm.State.Live() || vm.State == vms.Restarting
+	// What to follow: a running VM's current run (vms.Wait alone for a
+	// restarting one, which waits out its next run); the next run of a
+	// VM created and not started (`docker run` waits before it starts);
+	// for next-exit, the next run of any VM not running.
 	var sub *vmlogs.Sub
-	if running || cond != container.WaitConditionNotRunning && cond != "" {
+	follow := vm.State.Live() || vm.State == vms.Restarting ||
+		cond == container.WaitConditionNextExit || cond == container.WaitConditionRemoved && vm.State == vms.Created
+	if follow {
 		// Subscribed before the answer's status line: the exit of the run
 		// the client starts next cannot be missed.
-		if _, sub, err = s.opts.Outputs.Subscribe(vm.ID, vmlogs.SubOptions{Follow: true, Next: true}); err != nil {
+		o := vmlogs.SubOptions{Follow: true, Next: !vm.State.Live() && vm.State != vms.Restarting}
+		if _, sub, err = s.opts.Outputs.Subscribe(vm.ID, o); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -55,7 +61,7 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 	defer context.AfterFunc(s.opts.Ctx, cancel)()
 	defer cancel()
 	resp := container.WaitResponse{StatusCode: int64(exitCode(vm))}
-	if sub != nil {
+	if follow {
 		code, err := s.waitExit(ctx, vm.ID, sub)
 		resp.StatusCode = int64(code)
 		if err != nil {
@@ -63,20 +69,23 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if cond == container.WaitConditionRemoved && resp.Error == nil {
-		if err := s.waitRemoved(ctx, vm.ID); err != nil {
+		code, err := s.waitRemoved(ctx, vm.ID, int(resp.StatusCode))
+		resp.StatusCode = int64(code)
+		if err != nil {
 			resp.Error = &container.WaitExitError{Message: err.Error()}
 		}
 	}
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// waitExit waits for the end of the run sub follows, then for the VM
-// service to have recorded it, and returns its exit status: the
-// record's (a signal's 128+N, a restart policy's), else the status the
-// attachment saw (a VM removed on exit has no record).
+// waitExit waits for the end of the run sub follows (none: the VM
+// service's Wait alone), then for the VM service to have recorded it,
+// and returns its exit status: the record's (a signal's 128+N, a restart
+// policy's), else the status the attachment saw (a VM removed on exit
+// has no record).
 func (s *Server) waitExit(ctx context.Context, id string, sub *vmlogs.Sub) (int, error) {
 	var seen *int
-	for seen == nil {
+	for sub != nil && seen == nil {
 		ev, err := sub.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -102,17 +111,22 @@ func (s *Server) waitExit(ctx context.Context, id string, sub *vmlogs.Sub) (int,
 	return -1, err
 }
 
-// waitRemoved returns once the VM is gone.
-func (s *Server) waitRemoved(ctx context.Context, id string) error {
+// waitRemoved returns once the VM is gone, with its last exit status
+// (code, until a later record says otherwise).
+func (s *Server) waitRemoved(ctx context.Context, id string, code int) (int, error) {
 	t := time.NewTicker(removedPoll)
 	defer t.Stop()
 	for {
-		if _, err := s.opts.VMs.Get(id); isNotFound(err) {
-			return nil
+		vm, err := s.opts.VMs.Get(id)
+		if isNotFound(err) {
+			return code, nil
+		}
+		if err == nil && vm.ExitCode != nil {
+			code = *vm.ExitCode
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return code, ctx.Err()
 		case <-t.C:
 		}
 	}

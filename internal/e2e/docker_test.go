@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +36,10 @@ func (f *fixture) dockerCLI(t *testing.T) dockerCLI {
 // exit code.
 func (d dockerCLI) run(t *testing.T, stdin io.Reader, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), d.bin, args...)
+	// Not t.Context(): cleanups run docker after it is canceled.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, d.bin, args...)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.host, "DOCKER_CONFIG="+d.config)
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
@@ -120,6 +126,13 @@ func TestDockerRun(t *testing.T) {
 		}
 	})
 
+	t.Run("tty", func(t *testing.T) {
+		out, errOut, code := d.run(t, nil, "run", "--rm", "-t", img, "sh", "-c", "tty; exit 4")
+		if !strings.HasPrefix(out, "/dev/pts/") || !strings.HasSuffix(out, "\r\n") || code != 4 {
+			t.Errorf("run -t: %q (stderr %q) exit %d; want a terminal's name, its CRLF, exit 4", out, errOut, code)
+		}
+	})
+
 	t.Run("detached", func(t *testing.T) {
 		id := strings.TrimSpace(d.must(t, f, "run", "-d", "--name", "dk-detached", "--label", "suite=docker", img,
 			"sh", "-c", "echo started; sleep 2; echo finished >&2; exit 7"))
@@ -156,6 +169,9 @@ func TestDockerRun(t *testing.T) {
 		for !strings.Contains(d.must(t, f, "logs", id), "up") && time.Now().Before(deadline) {
 			time.Sleep(200 * time.Millisecond)
 		}
+		if ip := d.must(t, f, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", id); !strings.HasPrefix(ip, "10.") {
+			t.Errorf("inspect -f {{.NetworkSettings.IPAddress}} of a running container: %q; want its address", ip)
+		}
 		if _, errOut, code := d.run(t, nil, "rm", id); code == 0 || !strings.Contains(errOut, "cannot remove a running container") {
 			t.Errorf("rm of a running container: exit %d %q; want refused", code, errOut)
 		}
@@ -185,4 +201,45 @@ func TestDockerRun(t *testing.T) {
 			t.Errorf("a refused run left containers: %q", ps)
 		}
 	})
+}
+
+// TestDockerRunCost measures `docker run --rm IMG true` through the
+// Docker socket against `banger run --rm IMG -- true`, alternated, and
+// logs the medians and their ratio; it asserts nothing. It runs only
+// with BANGER_DOCKER_BENCH=ROUNDS (a number of rounds).
+func TestDockerRunCost(t *testing.T) {
+	rounds, _ := strconv.Atoi(os.Getenv("BANGER_DOCKER_BENCH"))
+	if rounds < 1 {
+		t.Skip("a measurement: set BANGER_DOCKER_BENCH=ROUNDS")
+	}
+	f := env(t)
+	d := f.dockerCLI(t)
+	img := dockerImage(t, f)
+	// Both CLIs as processes of their own.
+	bangerRun := func() {
+		if out, err := exec.CommandContext(t.Context(), f.banger, "--host", f.host, "run", "--rm", img, "--", "true").CombinedOutput(); err != nil {
+			t.Fatalf("banger run: %v\n%s", err, out)
+		}
+	}
+	// One of each first: the boot snapshot both restore.
+	d.must(t, f, "run", "--rm", img, "true")
+	bangerRun()
+	var viaDocker, viaBanger []time.Duration
+	for range rounds {
+		start := time.Now()
+		d.must(t, f, "run", "--rm", img, "true")
+		viaDocker = append(viaDocker, time.Since(start))
+		start = time.Now()
+		bangerRun()
+		viaBanger = append(viaBanger, time.Since(start))
+	}
+	median := func(ds []time.Duration) time.Duration {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	md, mb := median(viaDocker), median(viaBanger)
+	load, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("docker run --rm: %v (median of %v); banger run --rm: %v (median of %v); ratio %.2f; load %s",
+		md, viaDocker, mb, viaBanger, float64(md)/float64(mb), strings.TrimSpace(string(load)))
 }

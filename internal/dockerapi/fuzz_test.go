@@ -1,0 +1,33 @@
+package dockerapi
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/bangerdev/banger/internal/vms"
+)
+
+// FuzzRequestParsers: the parsers of a request's path and query never
+// panic, and what they accept is consistent: a version split off is
+// digits.digits and the rest a path; filters that pass check match
+// without error.
+func FuzzRequestParsers(f *testing.F) {
+	for _, s := range []string{"/v1.41/containers/json", "/v1./x", "/vv", `{"label":{"a=b":true}}`, `{"name":["^x"]}`, "1700000000.5", "-1.-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if v, rest, ok := splitVersion(s); ok {
+			major, minor, _ := strings.Cut(v, ".")
+			if !digits(major) || !digits(minor) || !strings.HasPrefix(rest, "/") {
+				t.Fatalf("splitVersion(%q) = %q, %q", s, v, rest)
+			}
+			_ = checkVersion(v)
+		}
+		if fl, err := parseFilters(s); err == nil && fl.check(containerFilters) == nil {
+			fl.match(vms.VM{ID: "aaaaaaaaaaaa", Name: "x"}, func(vms.VM, string) bool { return false })
+		}
+		if tm, err := parseUnixTime("since", s); err == nil && tm.IsZero() && s != "" && s != "0" {
+			t.Fatalf("parseUnixTime(%q) accepted as the zero time", s)
+		}
+	})
+}
