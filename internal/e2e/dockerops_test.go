@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,34 @@ func TestDockerOps(t *testing.T) {
 		if err != nil || !strings.Contains(string(b), "on-a-tty") || !regexp.MustCompile(`\d+ \d+`).Match(b) {
 			t.Errorf("exec -t: %q %v; want on-a-tty and a size", b, err)
 		}
+	})
+
+	t.Run("exec cost", func(t *testing.T) {
+		// Measured, not asserted: docker exec through the socket against
+		// banger exec, and a docker call of one request (inspect: the
+		// CLI's own start and handshake), each a process of its own,
+		// alternated.
+		var viaDocker, viaBanger, oneCall []time.Duration
+		timed := func(to *[]time.Duration, fn func()) {
+			start := time.Now()
+			fn()
+			*to = append(*to, time.Since(start))
+		}
+		for range 7 {
+			timed(&viaDocker, func() { d.must(t, f, "exec", "dk-ops", "true") })
+			timed(&viaBanger, func() {
+				if out, err := exec.CommandContext(t.Context(), f.banger, "--host", f.host, "exec", "dk-ops", "--", "true").CombinedOutput(); err != nil {
+					t.Fatalf("banger exec: %v\n%s", err, out)
+				}
+			})
+			timed(&oneCall, func() { d.must(t, f, "inspect", "-f", "{{.Id}}", "dk-ops") })
+		}
+		median := func(ds []time.Duration) time.Duration {
+			slices.Sort(ds)
+			return ds[len(ds)/2].Round(time.Millisecond)
+		}
+		md, mb, mi := median(viaDocker), median(viaBanger), median(oneCall)
+		t.Logf("exec true, medians of 7: docker exec %v, banger exec %v (ratio %.2f); docker inspect (one request) %v", md, mb, md.Seconds()/mb.Seconds(), mi)
 	})
 
 	t.Run("cp both ways", func(t *testing.T) {
