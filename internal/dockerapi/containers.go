@@ -1,6 +1,7 @@
 package dockerapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -176,6 +177,13 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := s.opts.VMs.Start(r.Context(), vm.ID); err != nil {
+		// As Docker's: a container to remove when it exits is removed
+		// when it cannot start (docker run --rm waits for that).
+		if vm.Spec.AutoRemove {
+			if rerr := s.opts.VMs.RemoveWith(context.WithoutCancel(r.Context()), vm.ID, vms.RemoveOptions{Force: true, MissingOK: true}); rerr != nil {
+				s.opts.Log.Warn("remove a --rm container that failed to start", "vm", vm.ID, "error", rerr)
+			}
+		}
 		writeError(w, err)
 		return
 	}

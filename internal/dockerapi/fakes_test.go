@@ -24,8 +24,8 @@ type fakeVMs struct {
 	vms     map[string]vms.VM
 	calls   []string
 	created []vms.Spec
-	// createErr, when set, is what Create answers.
-	createErr error
+	// createErr, startErr, when set, are what Create and Start answer.
+	createErr, startErr error
 }
 
 func newFakeVMs(list ...vms.VM) *fakeVMs {
@@ -110,6 +110,9 @@ func (f *fakeVMs) set(ref string, fn func(*vms.VM)) (vms.VM, error) {
 
 func (f *fakeVMs) Start(_ context.Context, ref string) (vms.StartResult, error) {
 	f.call("start %s", ref)
+	if f.startErr != nil {
+		return vms.StartResult{}, f.startErr
+	}
 	vm, err := f.set(ref, func(v *vms.VM) { v.State = vms.Running; v.Started = time.Unix(1700000100, 0) })
 	return vms.StartResult{VM: vm}, err
 }

@@ -274,3 +274,40 @@ func TestResize(t *testing.T) {
 		t.Errorf("a bad size: %d", rec.Code)
 	}
 }
+
+// TestRunRemovedAfterFailedStart: docker run --rm waits for removal
+// before it starts; a start that fails removes the container (as
+// Docker's daemon does), and the wait answers instead of waiting for a
+// run that never comes.
+func TestRunRemovedAfterFailedStart(t *testing.T) {
+	f := newFakeVMs(vms.VM{ID: "aaaaaaaaaaaa", Name: "r", State: vms.Created, Spec: vms.Spec{AutoRemove: true}})
+	f.startErr = fmt.Errorf("vm r: boot: %w", errBoot)
+	s, _ := newTestServer(f, t.TempDir())
+	url := serve(t, s)
+	resp, err := http.Post(url+"/v1.41/containers/r/wait?condition=removed", "", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("wait: %v %v", resp, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if rec := do(s, "POST", "/containers/r/start", ""); rec.Code != 500 || !strings.Contains(message(t, rec), "boot") {
+		t.Errorf("failed start: %d %s", rec.Code, rec.Body)
+	}
+	if _, err := f.Get("aaaaaaaaaaaa"); err == nil {
+		t.Error("the --rm container outlived its failed start")
+	}
+	done := make(chan error, 1)
+	go func() {
+		var w container.WaitResponse
+		done <- json.NewDecoder(resp.Body).Decode(&w)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("wait answer: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the wait for removal did not answer after the failed start removed the container")
+	}
+}
+
+var errBoot = fmt.Errorf("the agent did not answer")

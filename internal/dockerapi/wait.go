@@ -60,20 +60,18 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer context.AfterFunc(s.opts.Ctx, cancel)()
 	defer cancel()
-	resp := container.WaitResponse{StatusCode: int64(exitCode(vm))}
-	if follow {
-		code, err := s.waitExit(ctx, vm.ID, sub)
-		resp.StatusCode = int64(code)
-		if err != nil {
-			resp.Error = &container.WaitExitError{Message: err.Error()}
-		}
+	var code int
+	switch {
+	case cond == container.WaitConditionRemoved:
+		code, err = s.waitRemovedAfter(ctx, vm, sub, follow)
+	case follow:
+		code, err = s.waitExit(ctx, vm.ID, sub)
+	default:
+		code = exitCode(vm)
 	}
-	if cond == container.WaitConditionRemoved && resp.Error == nil {
-		code, err := s.waitRemoved(ctx, vm.ID, int(resp.StatusCode))
-		resp.StatusCode = int64(code)
-		if err != nil {
-			resp.Error = &container.WaitExitError{Message: err.Error()}
-		}
+	resp := container.WaitResponse{StatusCode: int64(code)}
+	if err != nil {
+		resp.Error = &container.WaitExitError{Message: err.Error()}
 	}
 	_ = json.NewEncoder(w).Encode(resp)
 }
@@ -109,6 +107,43 @@ func (s *Server) waitExit(ctx context.Context, id string, sub *vmlogs.Sub) (int,
 		return exitCode(vm), nil
 	}
 	return -1, err
+}
+
+// exitGrace is how long a wait for removal still waits, once the VM is
+// gone, for the exit status of the run it followed.
+const exitGrace = 2 * time.Second
+
+// waitRemovedAfter answers removed: when the record goes. The run it
+// follows, if any, gives the status (a --rm VM's record goes with its
+// exit); a run that never comes (a start that failed, the VM then
+// removed) does not hold the answer.
+func (s *Server) waitRemovedAfter(ctx context.Context, vm vms.VM, sub *vmlogs.Sub, follow bool) (int, error) {
+	if !follow {
+		return s.waitRemoved(ctx, vm.ID, exitCode(vm))
+	}
+	type result struct {
+		code int
+		err  error
+	}
+	ectx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exited := make(chan result, 1)
+	go func() {
+		code, err := s.waitExit(ectx, vm.ID, sub)
+		exited <- result{code, err}
+	}()
+	code, err := s.waitRemoved(ctx, vm.ID, exitCode(vm))
+	if err != nil {
+		return code, err
+	}
+	select {
+	case r := <-exited:
+		if r.err == nil {
+			return r.code, nil
+		}
+	case <-time.After(exitGrace):
+	}
+	return code, nil
 }
 
 // waitRemoved returns once the VM is gone, with its last exit status
