@@ -30,6 +30,7 @@ func (d *Daemon) DockerHandler() http.Handler {
 		Version: version.String(), StateDir: d.layout.State,
 		StopTimeout: time.Duration(d.cfg.VM.StopTimeout) * time.Second,
 		Log:         d.log, Ctx: d.ctx,
+		Ops: dockerapi.Ops{Live: d.vms, Stats: d.sample, Volumes: d.volumes, Journal: d.journal, Cache: d.images},
 	})
 }
 

@@ -16,6 +16,13 @@ import (
 // service says which VMs and VMMs, the collector reads the host, the
 // drives' counters and the guest's agent.
 func (d *Daemon) stats(ctx context.Context, refs []string) ([]api.VMStats, error) {
+	got, err := d.sample(ctx, refs)
+	return statsToAPI(got), err
+}
+
+// sample is stats in the collector's own terms (the Docker API's stats
+// convert them too).
+func (d *Daemon) sample(ctx context.Context, refs []string) ([]vmstats.Stats, error) {
 	sampled, err := d.vms.Sample(ctx, refs)
 	if err != nil {
 		return nil, err
@@ -24,11 +31,7 @@ func (d *Daemon) stats(ctx context.Context, refs []string) ([]api.VMStats, error
 	for i, sm := range sampled {
 		targets[i] = statsTarget(ctx, d.vms, sm)
 	}
-	got, err := (&vmstats.Collector{Host: vmstats.LocalHost}).Collect(ctx, targets)
-	if err != nil {
-		return nil, err
-	}
-	return statsToAPI(got), nil
+	return (&vmstats.Collector{Host: vmstats.LocalHost}).Collect(ctx, targets)
 }
 
 // statsTarget is what the collector samples of one VM: its drives through

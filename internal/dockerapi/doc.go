@@ -26,12 +26,17 @@
 //
 // Routes are registered per area, one file each, so areas grow apart:
 //
-//	system.go      /_ping, /version, /info
+//	system.go      /_ping, /version, /info, /system/df (df.go)
 //	containers.go  create, start, stop, kill, wait, remove, list, inspect
 //	attach.go      attach (hijacked), logs
 //	images.go      images: pull, list, inspect, history, tag, remove, push,
 //	               save, load, prune (imagemap.go, imagestream.go)
 //	build.go       /build, through banger's image builder
-//	exec.go        exec and archive (stub)
-//	networks.go, volumes.go, events.go (stubs)
+//	exec.go        exec (execstream.go: its hijacked streams); it also
+//	               registers archive.go and extract.go (docker cp) and
+//	               containerops.go (pause, unpause, rename, resize,
+//	               top; stats.go); their services are Ops (ops.go)
+//	volumes.go     volumes
+//	events.go      the event stream, from the event journal
+//	networks.go    (stub)
 package dockerapi

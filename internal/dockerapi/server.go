@@ -73,12 +73,16 @@ type Options struct {
 	// Ctx ends when the daemon closes: long-lived streams (attach, logs
 	// -f, wait) end with it.
 	Ctx context.Context
+	// Ops are the services of exec, cp, top, stats, volumes, events and
+	// system df (ops.go).
+	Ops Ops
 }
 
 // Server is the Engine API over banger's services.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
+	opts  Options
+	mux   *http.ServeMux
+	execs execTable
 }
 
 // New returns a Server over opts' services.

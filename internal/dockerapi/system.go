@@ -22,6 +22,7 @@ func (s *Server) systemRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("HEAD /_ping", s.ping)
 	mux.HandleFunc("GET /version", s.version)
 	mux.HandleFunc("GET /info", s.info)
+	mux.HandleFunc("GET /system/df", s.diskUsageAnswer)
 }
 
 // ping answers the handshake a client starts with: API-Version (set on

@@ -71,8 +71,12 @@ type Process struct {
 // (the guest's agent is too old, or the VM is paused; no network).
 type Stats struct {
 	ID, Name string
-	// CPUPercent is the VMM's CPU use over the window (100 = one CPU).
-	CPUPercent float64
+	// CPUPercent is the VMM's CPU use over the window (100 = one CPU):
+	// its CPU time (clock ticks) PreCPUTicks at the window's start and
+	// CPUTicks at its end, over Elapsed.
+	CPUPercent            float64
+	PreCPUTicks, CPUTicks uint64
+	Elapsed               time.Duration
 	// RSSBytes is the VMM process's resident memory; Tasks its threads.
 	RSSBytes uint64
 	Tasks    int
@@ -125,7 +129,8 @@ func (c *Collector) Collect(ctx context.Context, targets []Target) ([]Stats, err
 	if err := sleep(ctx, window); err != nil {
 		return nil, err
 	}
-	elapsed := now().Sub(t0).Seconds()
+	elapsedDur := now().Sub(t0)
+	elapsed := elapsedDur.Seconds()
 	for i, t := range targets {
 		second, err := c.Host.Process(t.PID)
 		if err == nil {
@@ -136,6 +141,7 @@ func (c *Collector) Collect(ctx context.Context, targets []Target) ([]Stats, err
 			continue
 		}
 		out[i].CPUPercent = cpuPercent(first[i].CPUTicks, second.CPUTicks, elapsed)
+		out[i].PreCPUTicks, out[i].CPUTicks, out[i].Elapsed = first[i].CPUTicks, second.CPUTicks, elapsedDur
 		out[i].RSSBytes, out[i].Tasks = second.RSSBytes, second.Tasks
 		if t.Block == nil && second.IO != nil {
 			out[i].BlockRead, out[i].BlockWrite = &second.IO.ReadBytes, &second.IO.WriteBytes

@@ -33,6 +33,17 @@ type Volume struct {
 	Created   time.Time `json:"created"`
 	// AttachedTo is the id of the VM that holds it while that VM runs.
 	AttachedTo string `json:"attached_to,omitempty"`
+	// Labels are the user's KEY=VALUE metadata (docker volume create
+	// --label; compose finds its project's volumes by them); banger only
+	// keeps and shows them.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// CreateOptions are a new volume's size (0: DefaultVolumeSize) and
+// labels.
+type CreateOptions struct {
+	SizeBytes int64
+	Labels    map[string]string
 }
 
 // User is a VM whose spec mounts a volume.
@@ -146,6 +157,12 @@ func (s *Service) List() ([]Volume, error) {
 // and sparse. The file is made aside and moved into place before the
 // record is written, so a crash leaves at most a directory gc removes.
 func (s *Service) Create(ctx context.Context, name string, size int64) (Volume, error) {
+	return s.CreateWith(ctx, name, CreateOptions{SizeBytes: size})
+}
+
+// CreateWith is Create with labels.
+func (s *Service) CreateWith(ctx context.Context, name string, o CreateOptions) (Volume, error) {
+	size := o.SizeBytes
 	if err := CheckName(name); err != nil {
 		return Volume{}, err
 	}
@@ -174,7 +191,7 @@ func (s *Service) Create(ctx context.Context, name string, size int64) (Volume, 
 	if err == nil {
 		err = os.Rename(staging, dir)
 	}
-	v := Volume{Name: name, SizeBytes: size, UUID: uuid, Created: time.Now().UTC()}
+	v := Volume{Name: name, SizeBytes: size, UUID: uuid, Created: time.Now().UTC(), Labels: o.Labels}
 	if err == nil {
 		err = s.opts.Store.Update(func(tx *store.Tx) error { return tx.Create(store.Volumes, name, v) })
 	}

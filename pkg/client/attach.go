@@ -156,6 +156,16 @@ func writeOutput(f api.Frame, stdout, stderr io.Writer) error {
 // errDetach is what a detachReader returns once the keys were typed.
 var errDetach = errors.New("detach keys")
 
+// ErrDetach is what a DetachReader's Read returns once the keys were
+// typed.
+var ErrDetach = errDetach
+
+// DetachReader passes r through until keys (ParseDetachKeys) are typed,
+// then returns ErrDetach; a partial sequence that is not completed is
+// passed on as typed. The Docker API's exec and attach read their
+// clients' stdin through it, as Attach does.
+func DetachReader(r io.Reader, keys []byte) io.Reader { return &detachReader{r: r, keys: keys} }
+
 // detachReader passes input through until it sees the detach sequence;
 // a partial sequence that is not completed is passed on as typed.
 type detachReader struct {

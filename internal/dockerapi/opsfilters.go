@@ -1,0 +1,20 @@
+package dockerapi
+
+import "slices"
+
+// parseFiltersOf reads the filters query (parseFilters), refusing a key
+// not in keys as Docker does.
+func parseFiltersOf(raw string, keys []string) (filters, error) {
+	f, err := parseFilters(raw)
+	if err == nil {
+		err = f.check(keys)
+	}
+	return f, err
+}
+
+// anyOf says whether key is not given, or one of its values passes ok
+// (one key's values are alternatives).
+func (f filters) anyOf(key string, ok func(string) bool) bool {
+	vs, set := f[key]
+	return !set || slices.ContainsFunc(vs, ok)
+}
