@@ -11,6 +11,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
+	"github.com/bangerdev/banger/internal/hostaccess"
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/vms"
 	"github.com/bangerdev/banger/pkg/api"
@@ -51,10 +52,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 	if req.HostConfig != nil {
 		in.HostConfig = *req.HostConfig
 	}
-	if p, ok := api.PeerOf(r.Context()); ok && p.UID == 0 {
-		in.Root = true
-	}
 	spec, warnings, err := specFromCreate(in)
+	if err == nil {
+		// A host path is shared only if the caller could use it
+		// themselves, as on banger's own socket.
+		spec, err = vms.Authorize(hostaccess.FromPeer(api.PeerOf(r.Context())), spec)
+	}
 	if err != nil {
 		writeError(w, err)
 		return

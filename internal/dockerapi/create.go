@@ -20,9 +20,6 @@ const mib = 1 << 20
 type createInput struct {
 	Config     container.Config
 	HostConfig container.HostConfig
-	// Root says the caller is uid 0 (SO_PEERCRED), who may bind any host
-	// path.
-	Root bool
 }
 
 // specFromCreate maps a create request onto a VM spec: what a VM does as
@@ -81,7 +78,7 @@ func specFromCreate(in createInput) (vms.Spec, []string, error) {
 	if spec.Ports, err = portsFromBindings(hc); err != nil {
 		return vms.Spec{}, nil, err
 	}
-	if spec.Mounts, err = mountsFrom(hc, in.Root); err != nil {
+	if spec.Mounts, err = mountsFrom(hc); err != nil {
 		return vms.Spec{}, nil, err
 	}
 	return spec, warnings, nil
@@ -121,11 +118,9 @@ func portsFromBindings(hc container.HostConfig) ([]hostnet.Port, error) {
 	return out, nil
 }
 
-// mountsFrom maps -v (Binds) and --mount onto banger's mounts. A host
-// path is shared only for a root caller: a member of the socket group
-// must not reach host files through a VM that they could not reach
-// themselves, and the per-caller access check is not in place yet.
-func mountsFrom(hc container.HostConfig, root bool) ([]volumes.Mount, error) {
+// mountsFrom maps -v (Binds) and --mount onto banger's mounts. Whether
+// the caller may share a host path is vms.Authorize's to say (create).
+func mountsFrom(hc container.HostConfig) ([]volumes.Mount, error) {
 	var out []volumes.Mount
 	for _, b := range hc.Binds {
 		m, err := volumes.ParseVolumeFlag(b)
@@ -142,12 +137,6 @@ func mountsFrom(hc container.HostConfig, root bool) ([]volumes.Mount, error) {
 			out = append(out, volumes.Mount{Type: volumes.TypeVolume, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
 		default:
 			return nil, refuse("--mount type="+string(m.Type), "banger mounts bind and volume mounts (tmpfs: use --tmpfs)")
-		}
-	}
-	for _, m := range out {
-		if m.Type == volumes.TypeBind && !root {
-			return nil, refuse("-v "+m.Source+":"+m.Target+" (a host directory)",
-				"only root may share host directories through the Docker socket for now; use a named volume, or banger run -v")
 		}
 	}
 	return out, nil

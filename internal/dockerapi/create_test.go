@@ -12,6 +12,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/restart"
+	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/internal/vms"
 	"github.com/bangerdev/banger/internal/volumes"
 	"github.com/bangerdev/banger/pkg/api"
@@ -64,10 +65,10 @@ func TestCreateMapsOptions(t *testing.T) {
 				slices.SortFunc(s.Ports, func(a, b hostnet.Port) int { return a.GuestPort - b.GuestPort })
 				return slices.Equal(s.Ports, []hostnet.Port{{HostIP: "127.0.0.1", HostPort: 5353, GuestPort: 53, Protocol: "udp"}, {HostPort: 8080, GuestPort: 80, Protocol: "tcp"}})
 			}},
-		{"named volume and root's bind", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"Binds":["data:/data:ro","/srv:/srv"],"Mounts":[{"Type":"volume","Source":"v2","Target":"/v2"}]}}`, 0,
+		{"named volume and root's bind", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"Binds":["data:/data:ro","/tmp:/srv"],"Mounts":[{"Type":"volume","Source":"v2","Target":"/v2"}]}}`, 0,
 			func(s vms.Spec) bool {
 				return slices.Equal(s.Mounts, []volumes.Mount{{Type: volumes.TypeVolume, Source: "data", Target: "/data", ReadOnly: true},
-					{Type: volumes.TypeBind, Source: "/srv", Target: "/srv"}, {Type: volumes.TypeVolume, Source: "v2", Target: "/v2"}})
+					{Type: volumes.TypeBind, Source: "/tmp", Target: "/srv"}, {Type: volumes.TypeVolume, Source: "v2", Target: "/v2"}})
 			}},
 		{"a named volume for anyone", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"Binds":["data:/data"]}}`, 1000,
 			func(s vms.Spec) bool { return len(s.Mounts) == 1 && s.Mounts[0].Type == volumes.TypeVolume }},
@@ -135,7 +136,6 @@ func TestCreateRefusals(t *testing.T) {
 		{`"MaskedPaths":["/proc/kcore"]`, "MaskedPaths"},
 		{`"PortBindings":{"80/tcp":[{"HostPort":""}]}`, "-p 80/tcp"},
 		{`"Mounts":[{"Type":"tmpfs","Target":"/t"}]`, "--mount type=tmpfs"},
-		{`"Binds":["/etc:/x"]`, "-v /etc:/x"},
 	}
 	configCases := []struct{ body, option string }{
 		{`"Volumes":{"/data":{}}`, "-v /PATH without a source"},
@@ -204,5 +204,45 @@ func TestCreateAnswers(t *testing.T) {
 	_ = json.Unmarshal(rec.Body.Bytes(), &resp)
 	if rec.Code != 201 || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "whole vCPUs; it gets 2") || f.calls[len(f.calls)-1] != "create api" {
 		t.Errorf("fractional cpus: %d %s %v", rec.Code, rec.Body, f.calls)
+	}
+}
+
+// TestCreateBindsAsTheCaller: a host path is shared only when the
+// caller (SO_PEERCRED) could use it themselves — the rule banger's own
+// socket applies (vms.Authorize) — so a member of the socket group gets
+// Docker's 403 for /etc, root may bind it, and neither a refusal nor an
+// unknown caller makes a VM.
+func TestCreateBindsAsTheCaller(t *testing.T) {
+	testutil.RequireRoot(t) // the check switches a thread to the caller's ids
+	for _, tc := range []struct {
+		name string
+		uid  int
+		bind string
+		code int
+	}{
+		{"root binds /etc", 0, "/etc:/x:ro", http.StatusCreated},
+		{"a member may not read /etc through a VM", 65534, "/etc:/x:ro", http.StatusForbidden},
+		{"nor write /tmp's other files", 65534, "/tmp:/x", http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeVMs()
+			s, _ := newTestServer(f, t.TempDir())
+			rec := create(s, `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"Binds":["`+tc.bind+`"]}}`, tc.uid, "")
+			if rec.Code != tc.code {
+				t.Fatalf("%s as uid %d: %d %s; want %d", tc.bind, tc.uid, rec.Code, rec.Body, tc.code)
+			}
+			if tc.code != http.StatusCreated {
+				if len(f.created) != 0 {
+					t.Errorf("a refused create made %d VMs", len(f.created))
+				}
+				if m := message(t, rec); !strings.Contains(m, "uid 65534") || !strings.Contains(m, strings.SplitN(tc.bind, ":", 2)[0]) {
+					t.Errorf("message %q; want the caller and the path", m)
+				}
+				return
+			}
+			if len(f.created) != 1 || f.created[0].Caller == nil {
+				t.Errorf("created %+v; want one VM with its caller recorded", f.created)
+			}
+		})
 	}
 }
