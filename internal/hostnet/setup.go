@@ -54,6 +54,9 @@ func (n *Network) Setup(ctx context.Context) error {
 	}
 
 	dns := n.readDNS(st.LocalAddrs)
+	if n.names != nil {
+		dns = dns.relayed()
+	}
 	if err := n.startDNS(dns); err != nil {
 		return err
 	}
@@ -91,7 +94,7 @@ func (n *Network) startDNS(dns dnsChoice) error {
 		}
 	}
 	if dns.Forward && n.fwd == nil {
-		fwd, err := startForwarder(netip.AddrPortFrom(n.cfg.Gateway, 53), dns.Upstreams, n.log)
+		fwd, err := startForwarder(netip.AddrPortFrom(n.cfg.Gateway, 53), dns.Upstreams, n.names, n.log)
 		if err != nil {
 			return err
 		}
