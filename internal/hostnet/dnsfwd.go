@@ -23,10 +23,10 @@ type forwarder struct {
 	tcp       *net.TCPListener
 	upstreams []netip.AddrPort
 	// names answers a user network's own names (nil: forward all).
-	names     NameFunc
-	log       *slog.Logger
-	sem       chan struct{}
-	wg        sync.WaitGroup
+	names NameFunc
+	log   *slog.Logger
+	sem   chan struct{}
+	wg    sync.WaitGroup
 }
 
 const (
