@@ -61,7 +61,8 @@ func (s *State) UnmarshalText(b []byte) error {
 }
 
 // The network modes of Spec.Network; a third is "netns:PATH[:IFACE]"
-// (hostnet.ParseNetns): attached to a network namespace others made.
+// (hostnet.ParseNetns): attached to a network namespace others made, and
+// any other value names a user-defined network (Spec.OnUserNetwork).
 const (
 	NetworkDefault = ""
 	NetworkNone    = "none"
@@ -86,6 +87,9 @@ type Spec struct {
 	User       string         `json:"user,omitempty"`
 	VMM        string         `json:"vmm,omitempty"`
 	Network    string         `json:"network,omitempty"`
+	// NetworkAliases are names the VM answers to on its user-defined
+	// network, besides its own (run --network-alias).
+	NetworkAliases []string `json:"network_aliases,omitempty"`
 	Ports      []hostnet.Port `json:"ports,omitempty"`
 	// Mounts are the VM's volumes (-v, --mount), checked at create.
 	Mounts []volumes.Mount `json:"mounts,omitempty"`
