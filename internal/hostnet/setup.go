@@ -40,7 +40,10 @@ func (n *Network) Setup(ctx context.Context) error {
 	if err := checkOverlap(n.cfg.Subnet, n.cfg.Bridge, st.Routes); err != nil {
 		return err
 	}
-	if st.IPForward != "1" {
+	// The default network keeps ip_forward's old value for Teardown; a
+	// user network, set up after it, never finds it off (and must not
+	// restore it under the default network when it goes).
+	if st.IPForward != "1" && n.names == nil {
 		if err := n.rememberIPForward(st.IPForward); err != nil {
 			return err
 		}

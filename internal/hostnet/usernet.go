@@ -1,6 +1,7 @@
 package hostnet
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -96,4 +97,26 @@ func (d dnsChoice) relayed() dnsChoice {
 		}
 	}
 	return out
+}
+
+// Taken are the IPv4 networks a new user network must not overlap: the
+// host's routes (but the default one), its addresses, and this network's
+// subnet.
+func (n *Network) Taken(ctx context.Context) ([]netip.Prefix, error) {
+	st, err := n.links.state(ctx, n.cfg.Bridge)
+	if err != nil {
+		return nil, fmt.Errorf("read the host's routes: %w", err)
+	}
+	out := []netip.Prefix{n.cfg.Subnet}
+	for _, r := range st.Routes {
+		if r.Dst.Bits() > 0 {
+			out = append(out, r.Dst)
+		}
+	}
+	for _, a := range st.LocalAddrs {
+		if a.Is4() {
+			out = append(out, netip.PrefixFrom(a, 32))
+		}
+	}
+	return out, nil
 }

@@ -215,6 +215,13 @@ func (s *Service) TeardownNetwork(ctx context.Context, teardown func(context.Con
 	return teardown(ctx)
 }
 
+// EnsureNetwork sets the default network up once; a user network's host
+// side asks it first.
+func (s *Service) EnsureNetwork(ctx context.Context) error {
+	_, err := s.ensureNetwork(ctx)
+	return err
+}
+
 // ensureNetwork sets host networking up once.
 func (s *Service) ensureNetwork(ctx context.Context) (Network, error) {
 	if s.Network == nil {

@@ -43,13 +43,16 @@ func (s *Service) checkUserNetwork(sp Spec) error {
 		}
 		return nil
 	}
+	if sp.Network == "host" {
+		return fmt.Errorf("%w: network host: a VM has its own kernel and cannot share the host's network stack; want none, bridge, a network's name or netns:PATH[:IFACE] (publish ports with -p)", errdefs.ErrInvalid)
+	}
 	for _, a := range sp.NetworkAliases {
 		if len(a) > 253 || !aliasRE.MatchString(a) {
 			return fmt.Errorf("%w: --network-alias %q: want a DNS name such as db or db.internal", errdefs.ErrInvalid, a)
 		}
 	}
 	if s.Networks == nil {
-		return fmt.Errorf("network %q: %w: this daemon has no user-defined networks; want none, bridge or netns:PATH[:IFACE]", sp.Network, errdefs.ErrInvalid)
+		return fmt.Errorf("network %q: %w: this daemon has no user-defined networks; want none, bridge, a network's name or netns:PATH[:IFACE]", sp.Network, errdefs.ErrInvalid)
 	}
 	return s.Networks.Check(sp.Network)
 }
@@ -162,4 +165,18 @@ func (s *Service) Connect(ctx context.Context, ref, network string, aliases []st
 		v.Spec.Network, v.Spec.NetworkAliases = sp.Network, sp.NetworkAliases
 		v.Runtime.IP, v.Runtime.MAC, v.Runtime.Tap = "", "", ""
 	})
+}
+
+// Disconnect takes a stopped VM off network: it then has no network
+// (--network none), as a docker container disconnected from its only
+// network. A VM on another network is refused.
+func (s *Service) Disconnect(ctx context.Context, ref, network string) (VM, error) {
+	vm, err := s.Get(ref)
+	if err != nil {
+		return vm, err
+	}
+	if vm.Spec.Network != network {
+		return vm, fmt.Errorf("vm %s: %w: it is not on network %s", vm.Name, errdefs.ErrConflict, network)
+	}
+	return s.Connect(ctx, vm.ID, NetworkNone, nil)
 }

@@ -226,6 +226,9 @@ type VMSpec struct {
 	User       string        `json:"user,omitempty"`
 	VMM        string        `json:"vmm,omitempty"`
 	Network    string        `json:"network,omitempty"`
+	// NetworkAliases are names the VM answers to on its user-defined
+	// network (run --network-alias).
+	NetworkAliases []string `json:"network_aliases,omitempty"`
 	Ports      []PortMapping `json:"ports,omitempty"`
 	// Mounts are the VM's volumes (-v, --mount).
 	Mounts []Mount `json:"mounts,omitempty"`

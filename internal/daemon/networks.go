@@ -1,0 +1,133 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"github.com/bangerdev/banger/internal/hostnet"
+	"github.com/bangerdev/banger/internal/networks"
+	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/pkg/errdefs"
+)
+
+// netHost is the user networks' host side: a hostnet.Network derived
+// from the daemon's for each network (hostnet.ForUser), kept while it is
+// up. It is networks.Host for the catalog and vms.Networks for the VM
+// service.
+type netHost struct {
+	d  *Daemon
+	mu sync.Mutex
+	up map[string]*hostnet.Network // by network id
+}
+
+func newNetHost(d *Daemon) *netHost { return &netHost{d: d, up: map[string]*hostnet.Network{}} }
+
+func (h *netHost) def() (*hostnet.Network, error) {
+	if h.d.parts.net == nil {
+		return nil, fmt.Errorf("user-defined networks: %w: host networking is not available here (%w)", errdefs.ErrUnavailable, h.d.parts.netErr)
+	}
+	return h.d.parts.net, nil
+}
+
+func (h *netHost) Names(id string) (string, string) {
+	table := ""
+	if n, err := h.def(); err == nil {
+		table = n.UserTable(id)
+	}
+	return hostnet.UserBridge(id), table
+}
+
+func (h *netHost) Taken(ctx context.Context) ([]netip.Prefix, error) {
+	n, err := h.def()
+	if err != nil {
+		return nil, err
+	}
+	return n.Taken(ctx)
+}
+
+// instance is the network's hostnet side, made once.
+func (h *netHost) instance(rec networks.Network) (*hostnet.Network, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n := h.up[rec.ID]; n != nil {
+		return n, nil
+	}
+	def, err := h.def()
+	if err != nil {
+		return nil, err
+	}
+	name := rec.Name
+	n, err := def.ForUser(rec.ID, rec.Subnet, func(q string) []netip.Addr { return h.d.vms.NetworkAddrs(name, q) })
+	if err != nil {
+		return nil, err
+	}
+	h.up[rec.ID] = n
+	return n, nil
+}
+
+// Up sets the default network up first (ip_forward, which a user network
+// must not own), then the network's bridge, tables and relay.
+func (h *netHost) Up(ctx context.Context, rec networks.Network) error {
+	if err := h.d.vms.EnsureNetwork(ctx); err != nil {
+		return err
+	}
+	n, err := h.instance(rec)
+	if err != nil {
+		return err
+	}
+	return n.Setup(ctx)
+}
+
+func (h *netHost) Down(ctx context.Context, rec networks.Network) error {
+	n, err := h.instance(rec)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	delete(h.up, rec.ID)
+	h.mu.Unlock()
+	return n.Teardown(ctx)
+}
+
+// Check and Attachable are vms.Networks.
+func (h *netHost) Check(name string) error {
+	_, err := h.d.networks.Get(name)
+	return err
+}
+
+func (h *netHost) Attachable(ctx context.Context, name string) (vms.Network, error) {
+	rec, err := h.d.networks.Up(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return h.instance(rec)
+}
+
+// initNetworks builds the catalog of user networks on netHost.
+func (d *Daemon) initNetworks() {
+	d.netHost = newNetHost(d)
+	d.networks = networks.New(networks.Options{
+		Store: d.store, Host: d.netHost, Users: vms.NetworkUsers, Pool: hostnet.UserPool,
+		Events: d.journal, Log: d.log,
+	})
+}
+
+// reconcileNetworks brings every user network up at start (the VMs that
+// outlived the daemon need their relays).
+func (d *Daemon) reconcileNetworks(ctx context.Context) {
+	if d.parts.net == nil {
+		return
+	}
+	if err := d.networks.Reconcile(ctx); err != nil {
+		d.log.Warn("user networks: reconcile", "error", err)
+	}
+}
+
+// teardownAll removes the user networks' host objects, then the default
+// network's.
+func (d *Daemon) teardownAll(ctx context.Context) error {
+	return errors.Join(d.networks.DownAll(ctx), d.parts.net.Teardown(ctx))
+}
