@@ -44,21 +44,31 @@ func (d *Daemon) networkRoutes(rt *api.Router) {
 		return out, err
 	})
 	api.Handle(rt, api.ConnectNetwork, func(r *http.Request, req api.ConnectNetworkRequest) (api.VM, error) {
-		n, err := d.networks.Get(r.PathValue("name"))
+		name, err := d.networkName(r.PathValue("name"))
 		if err != nil {
 			return api.VM{}, err
 		}
-		vm, err := d.vms.Connect(r.Context(), req.VM, n.Name, req.Aliases)
+		vm, err := d.vms.Connect(r.Context(), req.VM, name, req.Aliases)
 		return vmToAPI(vm), err
 	})
 	api.Handle(rt, api.DisconnectNetwork, func(r *http.Request, req api.ConnectNetworkRequest) (api.VM, error) {
-		n, err := d.networks.Get(r.PathValue("name"))
+		name, err := d.networkName(r.PathValue("name"))
 		if err != nil {
 			return api.VM{}, err
 		}
-		vm, err := d.vms.Disconnect(r.Context(), req.VM, n.Name)
+		vm, err := d.vms.Disconnect(r.Context(), req.VM, name)
 		return vmToAPI(vm), err
 	})
+}
+
+// networkName is the name a VM's spec carries for ref: a user network's
+// name (ref may be its id), or the default network's (empty) for bridge.
+func (d *Daemon) networkName(ref string) (string, error) {
+	if ref == api.DefaultNetwork {
+		return vms.NetworkDefault, nil
+	}
+	n, err := d.networks.Get(ref)
+	return n.Name, err
 }
 
 // defaultNetwork is banger's own network as listings show it.
@@ -82,5 +92,3 @@ func networkToAPI(in networks.Info) api.Network {
 	}
 	return out
 }
-
-var _ vms.Networks = (*netHost)(nil)
