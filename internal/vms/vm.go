@@ -75,22 +75,22 @@ func (s Spec) inNetns() bool { return strings.HasPrefix(s.Network, hostnet.Netns
 // Spec is what the user asked for; only Update changes it after create (the
 // restart policy).
 type Spec struct {
-	Image      string         `json:"image"`
-	Kernel     string         `json:"kernel,omitempty"`
-	CPUs       int            `json:"cpus"`
-	MemoryMiB  int            `json:"memory_mib"`
-	DiskBytes  int64          `json:"disk_bytes,omitempty"`
-	Cmd        []string       `json:"cmd,omitempty"`
-	Entrypoint []string       `json:"entrypoint,omitempty"`
-	Env        []string       `json:"env,omitempty"`
-	WorkingDir string         `json:"working_dir,omitempty"`
-	User       string         `json:"user,omitempty"`
-	VMM        string         `json:"vmm,omitempty"`
-	Network    string         `json:"network,omitempty"`
+	Image      string   `json:"image"`
+	Kernel     string   `json:"kernel,omitempty"`
+	CPUs       int      `json:"cpus"`
+	MemoryMiB  int      `json:"memory_mib"`
+	DiskBytes  int64    `json:"disk_bytes,omitempty"`
+	Cmd        []string `json:"cmd,omitempty"`
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Env        []string `json:"env,omitempty"`
+	WorkingDir string   `json:"working_dir,omitempty"`
+	User       string   `json:"user,omitempty"`
+	VMM        string   `json:"vmm,omitempty"`
+	Network    string   `json:"network,omitempty"`
 	// NetworkAliases are names the VM answers to on its user-defined
 	// network, besides its own (run --network-alias).
-	NetworkAliases []string `json:"network_aliases,omitempty"`
-	Ports      []hostnet.Port `json:"ports,omitempty"`
+	NetworkAliases []string       `json:"network_aliases,omitempty"`
+	Ports          []hostnet.Port `json:"ports,omitempty"`
 	// Mounts are the VM's volumes (-v, --mount), checked at create.
 	Mounts []volumes.Mount `json:"mounts,omitempty"`
 	Init   bool            `json:"init,omitempty"`
