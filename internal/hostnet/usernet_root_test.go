@@ -16,7 +16,7 @@ import (
 
 // userNetEnv makes user networks of the root env's network, removed (as
 // objects named after their ids) whatever the test does.
-func userNetEnv(t *testing.T, e *rootEnv, def *Network, names NameFunc) *Network {
+func userNetEnv(t *testing.T, def *Network, names NameFunc) *Network {
 	t.Helper()
 	id := randHex(t, 16)
 	x, _ := rand.Int(rand.Reader, big.NewInt(250))
@@ -46,7 +46,7 @@ func TestRootUserNetworkObjects(t *testing.T) {
 	if err := def.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	u := userNetEnv(t, e, def, func(string) []netip.Addr { return nil })
+	u := userNetEnv(t, def, func(string) []netip.Addr { return nil })
 	if err := u.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +98,8 @@ func TestRootUserNetworks(t *testing.T) {
 	}
 	var mu sync.Mutex
 	onA := map[string][]netip.Addr{}
-	a := userNetEnv(t, e, def, func(n string) []netip.Addr { mu.Lock(); defer mu.Unlock(); return onA[n] })
-	b := userNetEnv(t, e, def, nil)
+	a := userNetEnv(t, def, func(n string) []netip.Addr { mu.Lock(); defer mu.Unlock(); return onA[n] })
+	b := userNetEnv(t, def, nil)
 	for _, u := range []*Network{a, b} {
 		if err := u.Setup(ctx); err != nil {
 			t.Fatal(err)
