@@ -10,6 +10,7 @@ import (
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/networks"
 	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/pkg/api"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
@@ -90,6 +91,32 @@ func (h *netHost) Down(ctx context.Context, rec networks.Network) error {
 	delete(h.up, rec.ID)
 	h.mu.Unlock()
 	return n.Teardown(ctx)
+}
+
+func (h *netHost) Bridges(ctx context.Context) ([]string, error) {
+	def, err := h.def()
+	if err != nil {
+		return nil, nil //nolint:nilerr // no host networking: nothing of it to list
+	}
+	return def.UserBridges(ctx)
+}
+
+func (h *netHost) RemoveBridge(ctx context.Context, bridge string) error {
+	def, err := h.def()
+	if err != nil {
+		return err
+	}
+	return def.RemoveUserBridge(ctx, bridge)
+}
+
+// networkObjects are the networks' host objects as the inventory shows
+// them.
+func networkObjects(objs []networks.Object) []api.HostObject {
+	out := make([]api.HostObject, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, api.HostObject{Kind: o.Kind, Name: o.Name, Owner: o.Owner})
+	}
+	return out
 }
 
 // Check and Attachable are vms.Networks.

@@ -2,8 +2,10 @@ package hostnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/bangerdev/banger/pkg/errdefs"
@@ -119,4 +121,32 @@ func (n *Network) Taken(ctx context.Context) ([]netip.Prefix, error) {
 		}
 	}
 	return out, nil
+}
+
+// UserBridges are the user networks' bridges this daemon marked (all of
+// them for a daemon that marks none), sorted: what gc compares with the
+// network records.
+func (n *Network) UserBridges(ctx context.Context) ([]string, error) {
+	st, err := n.links.state(ctx, n.cfg.Bridge)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for name, alias := range st.UserBridges {
+		if n.cfg.Owner == "" || alias == OwnerMark(n.cfg.Owner) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// RemoveUserBridge removes a user network's bridge and its tables by the
+// bridge's name alone (gc of a network no record names).
+func (n *Network) RemoveUserBridge(ctx context.Context, bridge string) error {
+	short, ok := strings.CutPrefix(bridge, UserBridgePrefix)
+	if !ok || short == "" {
+		return fmt.Errorf("bridge %q: %w: not a user network's", bridge, errdefs.ErrInvalid)
+	}
+	return errors.Join(n.nft.deleteTable(ctx, n.UserTable(short)), n.links.apply(ctx, []linkOp{opDelLink{Name: bridge}}))
 }

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +77,27 @@ func TestRootUserNetworkObjects(t *testing.T) {
 	}
 	if !linkExists(e.cfg.Bridge) || nftText(t, e.cfg.NftTable) == "" {
 		t.Fatal("a user network's teardown touched the default network")
+	}
+
+	// gc's view: a user network's bridge is found on the host without
+	// any record, and removed with its tables by its name alone.
+	mine := e.restart(t, def, WithOwner(e.dir))
+	if err := mine.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	orphan := userNetEnv(t, mine, nil)
+	if err := orphan.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	found, err := mine.UserBridges(ctx)
+	if err != nil || !slices.Contains(found, orphan.Bridge()) {
+		t.Fatalf("user bridges %v %v; want %s", found, err, orphan.Bridge())
+	}
+	if err := mine.RemoveUserBridge(ctx, orphan.Bridge()); err != nil {
+		t.Fatal(err)
+	}
+	if linkExists(orphan.Bridge()) || nftText(t, orphan.Table()) != "" {
+		t.Fatalf("RemoveUserBridge left %s or its table", orphan.Bridge())
 	}
 }
 

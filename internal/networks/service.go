@@ -65,6 +65,11 @@ type Host interface {
 	Up(ctx context.Context, n Network) error
 	// Down removes them all (idempotent).
 	Down(ctx context.Context, n Network) error
+	// Bridges are the user networks' bridges this daemon made, found on
+	// the host (by name and owner mark), records or not.
+	Bridges(ctx context.Context) ([]string, error)
+	// RemoveBridge removes a bridge no record names, with its tables.
+	RemoveBridge(ctx context.Context, bridge string) error
 }
 
 // Options configure a Service.

@@ -41,6 +41,21 @@ func (f *fakeHost) Up(_ context.Context, n Network) error {
 	return nil
 }
 
+func (f *fakeHost) Bridges(context.Context) ([]string, error) {
+	var out []string
+	for b := range f.up {
+		out = append(out, b)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (f *fakeHost) RemoveBridge(_ context.Context, b string) error {
+	f.log = append(f.log, "remove "+b)
+	delete(f.up, b)
+	return nil
+}
+
 func (f *fakeHost) Down(_ context.Context, n Network) error {
 	f.log = append(f.log, "down "+n.Name)
 	delete(f.up, n.Bridge)
@@ -191,5 +206,28 @@ func TestUpOnceAndDownAll(t *testing.T) {
 	}
 	if _, err := s.Up(ctx, "nope"); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("up of a missing network: %v", err)
+	}
+}
+
+// gc removes a bridge no record names (a record lost, a bridge made by
+// hand under banger's mark) and nothing else.
+func TestGCRemovesOnlyUnrecordedBridges(t *testing.T) {
+	s, f := newTest(t, nil)
+	ctx := context.Background()
+	n, err := s.Create(ctx, CreateRequest{Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.up["bn-0000deadbeef"] = true
+	inv, err := s.Inventory(ctx)
+	if err != nil || len(inv) != 2 {
+		t.Fatalf("inventory %+v %v", inv, err)
+	}
+	got, err := s.GC(ctx, true)
+	if err != nil || len(got) != 1 || got[0].Name != "bn-0000deadbeef" || !f.up["bn-0000deadbeef"] {
+		t.Fatalf("gc --dry-run: %+v %v; want the orphan listed, not removed", got, err)
+	}
+	if got, err = s.GC(ctx, false); err != nil || len(got) != 1 || f.up["bn-0000deadbeef"] || !f.up[n.Bridge] {
+		t.Fatalf("gc: %+v %v, up %v; want only the orphan removed", got, err, f.up)
 	}
 }

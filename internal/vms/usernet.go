@@ -44,7 +44,7 @@ func (s *Service) checkUserNetwork(sp Spec) error {
 		return nil
 	}
 	if sp.Network == "host" {
-		return fmt.Errorf("%w: network host: a VM has its own kernel and cannot share the host's network stack; want none, bridge, a network's name or netns:PATH[:IFACE] (publish ports with -p)", errdefs.ErrInvalid)
+		return fmt.Errorf("%w: network \"host\": a VM has its own kernel and cannot share the host's network stack; want none, bridge, a network's name or netns:PATH[:IFACE] (publish ports with -p)", errdefs.ErrInvalid)
 	}
 	for _, a := range sp.NetworkAliases {
 		if len(a) > 253 || !aliasRE.MatchString(a) {
