@@ -225,6 +225,9 @@ func (d *Daemon) Close() error {
 	if d.outputs != nil {
 		d.outputs.Close()
 	}
+	if d.netHost != nil {
+		d.netHost.close()
+	}
 	if d.parts.net != nil {
 		_ = d.parts.net.Close()
 	}

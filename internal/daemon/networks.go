@@ -119,6 +119,17 @@ func networkObjects(objs []networks.Object) []api.HostObject {
 	return out
 }
 
+// close stops the networks' DNS relays (a next daemon starts its own);
+// bridges and tables stay for the VMs that outlive the daemon.
+func (h *netHost) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, n := range h.up {
+		_ = n.Close()
+		delete(h.up, id)
+	}
+}
+
 // Check and Attachable are vms.Networks.
 func (h *netHost) Check(name string) error {
 	_, err := h.d.networks.Get(name)

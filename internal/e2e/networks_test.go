@@ -16,7 +16,7 @@ import (
 // network's DNS relay answers both); b1, on B, reaches a2 neither by
 // address nor by name. A network in use is not removed (the refusal names
 // the VMs); once the VMs are gone, rm of both networks leaves no bridge,
-// no nft table and no record.
+// no nft table and no record, and gc finds nothing at any point.
 func TestUserNetworks(t *testing.T) {
 	f := env(t)
 	sfx := make([]byte, 3)
@@ -43,6 +43,7 @@ func TestUserNetworks(t *testing.T) {
 		f.must(t, args...)
 		t.Cleanup(func() { f.cli(nil, "rm", "-f", args[3]) })
 	}
+	f.assertNoOrphans(t) // the networks' bridges are their records'
 	ipA2 := f.inspect(t, a2).Runtime.IP
 	if !strings.HasPrefix(ipA2, strings.TrimSuffix(nets[0].Subnet, "0/24")) {
 		t.Fatalf("a2's address %s is not in %s's subnet %s", ipA2, netA, nets[0].Subnet)
@@ -87,6 +88,7 @@ func TestUserNetworks(t *testing.T) {
 			t.Errorf("network %s still has a record:\n%s", n.Name, out)
 		}
 	}
+	f.assertNoOrphans(t)
 	ls := f.must(t, "network", "ls", "-q")
 	for _, n := range nets {
 		if strings.Contains(ls, n.ID[:12]) {
