@@ -109,6 +109,7 @@ func (s *Service) Remove(ctx context.Context, ref string) (Network, error) {
 		return n, fmt.Errorf("remove network %s (its record stays; try again): %w", n.Name, err)
 	}
 	delete(s.up, n.ID)
+	cpDown.Hit()
 	if err := s.opts.Store.Delete(store.Networks, n.Name); err != nil {
 		return n, err
 	}

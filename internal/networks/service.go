@@ -168,6 +168,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (Network, error
 	if err != nil {
 		return Network{}, err
 	}
+	cpRecorded.Hit()
 	if err := s.opts.Host.Up(ctx, n); err != nil {
 		uerr := s.opts.Host.Down(context.WithoutCancel(ctx), n)
 		if uerr == nil {
@@ -178,6 +179,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (Network, error
 		}
 		return Network{}, fmt.Errorf("create network %s: %w", req.Name, err)
 	}
+	cpMade.Hit()
 	s.up[n.ID] = true
 	s.opts.Log.Info("network created", "network", n.Name, "id", n.ID, "subnet", n.Subnet)
 	s.emit(events.Create, n)
