@@ -11,6 +11,12 @@ import (
 // networkRoutes registers the user-defined networks' API.
 func (d *Daemon) networkRoutes(rt *api.Router) {
 	api.Handle(rt, api.CreateNetwork, func(r *http.Request, req api.CreateNetworkRequest) (api.Network, error) {
+		if _, err := d.netHost.def(); err != nil {
+			return api.Network{}, err
+		}
+		if err := d.vms.EnsureNetwork(r.Context()); err != nil {
+			return api.Network{}, err
+		}
 		n, err := d.networks.Create(r.Context(), networks.CreateRequest{Name: req.Name, Subnet: req.Subnet, Labels: req.Labels})
 		return networkToAPI(networks.Info{Network: n}), err
 	})

@@ -69,12 +69,11 @@ func (h *netHost) instance(rec networks.Network) (*hostnet.Network, error) {
 	return n, nil
 }
 
-// Up sets the default network up first (ip_forward, which a user network
-// must not own), then the network's bridge, tables and relay.
+// Up makes the network's bridge, tables and relay. The default network
+// is set up before (ip_forward, which a user network must not own) by
+// whoever asks the catalog, outside the catalog's lock: the VM service's
+// network lock is taken before it by a teardown.
 func (h *netHost) Up(ctx context.Context, rec networks.Network) error {
-	if err := h.d.vms.EnsureNetwork(ctx); err != nil {
-		return err
-	}
 	n, err := h.instance(rec)
 	if err != nil {
 		return err
@@ -130,10 +129,10 @@ func (h *netHost) close() {
 	}
 }
 
-// Check and Attachable are vms.Networks.
-func (h *netHost) Check(name string) error {
-	_, err := h.d.networks.Get(name)
-	return err
+// Resolve and Attachable are vms.Networks.
+func (h *netHost) Resolve(ref string) (string, error) {
+	n, err := h.d.networks.Get(ref)
+	return n.Name, err
 }
 
 func (h *netHost) Attachable(ctx context.Context, name string) (vms.Network, error) {
@@ -157,6 +156,13 @@ func (d *Daemon) initNetworks() {
 // outlived the daemon need their relays).
 func (d *Daemon) reconcileNetworks(ctx context.Context) {
 	if d.parts.net == nil {
+		return
+	}
+	if ls, _ := d.networks.List(); len(ls) == 0 {
+		return
+	}
+	if err := d.vms.EnsureNetwork(ctx); err != nil {
+		d.log.Warn("user networks: the default network", "error", err)
 		return
 	}
 	if err := d.networks.Reconcile(ctx); err != nil {

@@ -199,8 +199,10 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 	if sp.Network == NetworkBridge {
 		sp.Network = NetworkDefault
 	}
-	if err := s.checkUserNetwork(sp); err != nil {
+	if name, err := s.checkUserNetwork(sp); err != nil {
 		errs = append(errs, err)
+	} else {
+		sp.Network = name
 	}
 	for _, t := range sp.Tmpfs {
 		p, opts, _ := strings.Cut(t, ":")

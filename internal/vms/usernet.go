@@ -15,8 +15,9 @@ import (
 // Networks are the user-defined networks (`banger network create`), as
 // the VM service needs them; nil refuses `--network NAME`.
 type Networks interface {
-	// Check says network name exists (ErrNotFound otherwise).
-	Check(name string) error
+	// Resolve returns the name of the network ref names (its name, id or
+	// id prefix); ErrNotFound when there is none.
+	Resolve(ref string) (string, error)
 	// Attachable returns the network's host side, set up, for a VM's
 	// network stage to attach to and detach from.
 	Attachable(ctx context.Context, name string) (Network, error)
@@ -35,26 +36,28 @@ func (s Spec) OnUserNetwork() bool {
 // between): what a guest's resolver can ask for.
 var aliasRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 
-// checkUserNetwork checks `--network NAME` and `--network-alias`.
-func (s *Service) checkUserNetwork(sp Spec) error {
+// checkUserNetwork checks `--network NAME` and `--network-alias`, and
+// returns the network's name as the spec keeps it (a network given by
+// id is kept by name: what rm's refusal and DNS look for).
+func (s *Service) checkUserNetwork(sp Spec) (string, error) {
 	if !sp.OnUserNetwork() {
 		if len(sp.NetworkAliases) > 0 {
-			return fmt.Errorf("%w: --network-alias needs a user-defined network (banger network create NAME, then --network NAME); the default network has no names", errdefs.ErrInvalid)
+			return sp.Network, fmt.Errorf("%w: --network-alias needs a user-defined network (banger network create NAME, then --network NAME); the default network has no names", errdefs.ErrInvalid)
 		}
-		return nil
+		return sp.Network, nil
 	}
 	if sp.Network == "host" {
-		return fmt.Errorf("%w: network \"host\": a VM has its own kernel and cannot share the host's network stack; want none, bridge, a network's name or netns:PATH[:IFACE] (publish ports with -p)", errdefs.ErrInvalid)
+		return sp.Network, fmt.Errorf("%w: network \"host\": a VM has its own kernel and cannot share the host's network stack; want none, bridge, a network's name or netns:PATH[:IFACE] (publish ports with -p)", errdefs.ErrInvalid)
 	}
 	for _, a := range sp.NetworkAliases {
 		if len(a) > 253 || !aliasRE.MatchString(a) {
-			return fmt.Errorf("%w: --network-alias %q: want a DNS name such as db or db.internal", errdefs.ErrInvalid, a)
+			return sp.Network, fmt.Errorf("%w: --network-alias %q: want a DNS name such as db or db.internal", errdefs.ErrInvalid, a)
 		}
 	}
 	if s.Networks == nil {
-		return fmt.Errorf("network %q: %w: this daemon has no user-defined networks; want none, bridge, a network's name or netns:PATH[:IFACE]", sp.Network, errdefs.ErrInvalid)
+		return sp.Network, fmt.Errorf("network %q: %w: this daemon has no user-defined networks; want none, bridge, a network's name or netns:PATH[:IFACE]", sp.Network, errdefs.ErrInvalid)
 	}
-	return s.Networks.Check(sp.Network)
+	return s.Networks.Resolve(sp.Network)
 }
 
 // networkOf is the host network the VM's spec puts it on, set up: the
@@ -131,7 +134,7 @@ func (s *Service) Connect(ctx context.Context, ref, network string, aliases []st
 	}
 	sp := vm.Spec
 	sp.Network, sp.NetworkAliases = network, aliases
-	if err := s.checkUserNetwork(sp); err != nil {
+	if sp.Network, err = s.checkUserNetwork(sp); err != nil {
 		return vm, err
 	}
 	if err := checkDNS(sp.DNS, sp.Network); err != nil {

@@ -22,15 +22,17 @@ type fakeNetworks struct {
 	names []string
 }
 
-func (n fakeNetworks) Check(name string) error {
+// Resolve takes a name, or "id-NAME" as the network's id.
+func (n fakeNetworks) Resolve(ref string) (string, error) {
+	name := strings.TrimPrefix(ref, "id-")
 	if !slices.Contains(n.names, name) {
-		return errdefs.ErrNotFound
+		return "", errdefs.ErrNotFound
 	}
-	return nil
+	return name, nil
 }
 
 func (n fakeNetworks) Attachable(_ context.Context, name string) (Network, error) {
-	if err := n.Check(name); err != nil {
+	if _, err := n.Resolve(name); err != nil {
 		return nil, err
 	}
 	return userNet{fakeNetwork{n.h}, name}, nil
@@ -83,6 +85,9 @@ func TestUserNetworkSpecChecks(t *testing.T) {
 	vm := f.create("plain", func(s *Spec) { s.Network = NetworkBridge })
 	if vm.Spec.Network != NetworkDefault {
 		t.Fatalf("--network bridge stored as %q; want the default", vm.Spec.Network)
+	}
+	if vm := f.create("byid", func(s *Spec) { s.Network = "id-front" }); vm.Spec.Network != "front" {
+		t.Fatalf("--network given by id stored as %q; want the network's name", vm.Spec.Network)
 	}
 }
 
