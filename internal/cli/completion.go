@@ -21,12 +21,13 @@ const completionTimeout = time.Second
 // kindRunning completes the names of running VMs only (exec, ssh);
 // kindVolume names of volumes (which inspect does not look up);
 // kindSnapshot the ids of boot snapshots; kindCheckpoint the names of
-// checkpoints.
+// checkpoints; kindNetwork the names of networks.
 const (
 	kindRunning    = "running"
 	kindVolume     = "volume"
 	kindSnapshot   = "snapshot"
 	kindCheckpoint = "checkpoint"
+	kindNetwork    = "network"
 )
 
 // argCompletion says what a command's arguments are: names of kinds, for
@@ -38,49 +39,53 @@ type argCompletion struct {
 
 // argCompletions maps command paths to what their arguments complete to.
 var argCompletions = map[string]argCompletion{
-	"banger run":            {[]string{kindImage}, true},
-	"banger create":         {[]string{kindImage}, true},
-	"banger exec":           {[]string{kindRunning}, true},
-	"banger ssh":            {[]string{kindRunning}, true},
-	"banger start":          {kinds: []string{kindVM}},
-	"banger stop":           {kinds: []string{kindVM}},
-	"banger restart":        {kinds: []string{kindVM}},
-	"banger kill":           {kinds: []string{kindVM}},
-	"banger rm":             {kinds: []string{kindVM}},
-	"banger wait":           {kinds: []string{kindVM}},
-	"banger pause":          {kinds: []string{kindRunning}},
-	"banger unpause":        {kinds: []string{kindRunning}},
-	"banger rename":         {[]string{kindVM}, true},
-	"banger stats":          {kinds: []string{kindRunning}},
-	"banger top":            {[]string{kindRunning}, true},
-	"banger port":           {[]string{kindVM}, true},
-	"banger update":         {kinds: []string{kindVM}},
-	"banger logs":           {[]string{kindVM}, true},
-	"banger attach":         {[]string{kindRunning}, true},
-	"banger ssh-config":     {kinds: []string{kindVM}},
-	"banger inspect":        {kinds: []string{kindVM, kindImage, kindKernel}},
-	"banger image inspect":  {kinds: []string{kindImage}},
-	"banger image rm":       {kinds: []string{kindImage}},
-	"banger image tag":      {[]string{kindImage}, true},
-	"banger image save":     {kinds: []string{kindImage}},
-	"banger image push":     {[]string{kindImage}, true},
-	"banger rmi":            {kinds: []string{kindImage}},
-	"banger kernel inspect": {kinds: []string{kindKernel}},
-	"banger kernel rm":      {kinds: []string{kindKernel}},
-	"banger volume inspect": {kinds: []string{kindVolume}},
-	"banger volume rm":      {kinds: []string{kindVolume}},
-	"banger snapshot rm":    {kinds: []string{kindSnapshot}},
-	"banger checkpoint":     {kinds: []string{kindRunning}},
-	"banger commit":         {[]string{kindVM}, true},
-	"banger checkpoint rm":  {kinds: []string{kindCheckpoint}},
-	"banger fork":           {kinds: []string{kindRunning}},
+	"banger run":                {[]string{kindImage}, true},
+	"banger create":             {[]string{kindImage}, true},
+	"banger exec":               {[]string{kindRunning}, true},
+	"banger ssh":                {[]string{kindRunning}, true},
+	"banger start":              {kinds: []string{kindVM}},
+	"banger stop":               {kinds: []string{kindVM}},
+	"banger restart":            {kinds: []string{kindVM}},
+	"banger kill":               {kinds: []string{kindVM}},
+	"banger rm":                 {kinds: []string{kindVM}},
+	"banger wait":               {kinds: []string{kindVM}},
+	"banger pause":              {kinds: []string{kindRunning}},
+	"banger unpause":            {kinds: []string{kindRunning}},
+	"banger rename":             {[]string{kindVM}, true},
+	"banger stats":              {kinds: []string{kindRunning}},
+	"banger top":                {[]string{kindRunning}, true},
+	"banger port":               {[]string{kindVM}, true},
+	"banger update":             {kinds: []string{kindVM}},
+	"banger logs":               {[]string{kindVM}, true},
+	"banger attach":             {[]string{kindRunning}, true},
+	"banger ssh-config":         {kinds: []string{kindVM}},
+	"banger inspect":            {kinds: []string{kindVM, kindImage, kindKernel}},
+	"banger image inspect":      {kinds: []string{kindImage}},
+	"banger image rm":           {kinds: []string{kindImage}},
+	"banger image tag":          {[]string{kindImage}, true},
+	"banger image save":         {kinds: []string{kindImage}},
+	"banger image push":         {[]string{kindImage}, true},
+	"banger rmi":                {kinds: []string{kindImage}},
+	"banger kernel inspect":     {kinds: []string{kindKernel}},
+	"banger kernel rm":          {kinds: []string{kindKernel}},
+	"banger volume inspect":     {kinds: []string{kindVolume}},
+	"banger volume rm":          {kinds: []string{kindVolume}},
+	"banger network inspect":    {kinds: []string{kindNetwork}},
+	"banger network rm":         {kinds: []string{kindNetwork}},
+	"banger network connect":    {kinds: []string{kindNetwork, kindVM}},
+	"banger network disconnect": {kinds: []string{kindNetwork, kindVM}},
+	"banger snapshot rm":        {kinds: []string{kindSnapshot}},
+	"banger checkpoint":         {kinds: []string{kindRunning}},
+	"banger commit":             {[]string{kindVM}, true},
+	"banger checkpoint rm":      {kinds: []string{kindCheckpoint}},
+	"banger fork":               {kinds: []string{kindRunning}},
 }
 
 // flagCompletions are the flags whose values are names or fixed words.
 var flagCompletions = map[string]func(app *App) cobra.CompletionFunc{
 	"kernel":  func(app *App) cobra.CompletionFunc { return completeNames(app, kindKernel) },
 	"vmm":     fixedWords("auto", "qemu", "firecracker"),
-	"network": fixedWords("none"),
+	"network": func(app *App) cobra.CompletionFunc { return completeNames(app, kindNetwork) },
 	"type":    fixedWords(kindVM, kindImage, kindKernel),
 	"format":  fixedWords("table", "json"),
 	"from":    func(app *App) cobra.CompletionFunc { return completeNames(app, kindCheckpoint) },
@@ -180,6 +185,13 @@ func (a *App) names(ctx context.Context, kind string) ([]name, error) {
 		vols, err := api.Do(ctx, c, api.ListVolumes, api.None{})
 		for _, v := range vols {
 			names = append(names, name{v.Name, "volume, " + units.FormatSize(v.SizeBytes)})
+		}
+		return names, err
+	case kindNetwork:
+		ns, err := api.Do(ctx, c, api.ListNetworks, api.None{})
+		names = append(names, name{api.NetworkNone, "no network"})
+		for _, n := range ns {
+			names = append(names, name{n.Name, "network, " + n.Subnet})
 		}
 		return names, err
 	case kindSnapshot:

@@ -37,7 +37,7 @@ an RFC 3339 time or a duration before now (10m); bare digits are a
 sequence number. With --until the command ends there.
 
 --filter (repeatable): type=, action= (or event=), vm=ID|NAME, image=,
-volume=, label=KEY or label=KEY=VALUE. Values of one key are
+volume=, network=, label=KEY or label=KEY=VALUE. Values of one key are
 alternatives; different keys must all match.
 
 --format json prints each event as one JSON object per line (NDJSON),

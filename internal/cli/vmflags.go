@@ -29,6 +29,7 @@ type vmFlags struct {
 	kernel     string
 	vmm        string
 	network    string
+	aliases    []string
 	ports      []string
 	init       bool
 	cold       bool
@@ -56,7 +57,8 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	fl.StringVarP(&f.user, "user", "u", "", "user (name or uid[:gid]) the command runs as in the guest")
 	fl.StringVar(&f.kernel, "kernel", "", "guest kernel, a name banger kernel ls shows (default: the default kernel)")
 	fl.StringVar(&f.vmm, "vmm", "", "VMM backend: auto, qemu or firecracker (default vm.vmm)")
-	fl.StringVar(&f.network, "network", "", "network mode: the default bridge; none for no NIC at all; or netns:PATH[:IFACE] to take the place of IFACE in an existing network namespace (/var/run/netns/NAME, /proc/PID/ns/net; QEMU)")
+	fl.StringVar(&f.network, "network", "", "network: the default bridge; a network made by 'banger network create' (VMs on it reach each other by name); none for no NIC at all; or netns:PATH[:IFACE] to take the place of IFACE in an existing network namespace (/var/run/netns/NAME, /proc/PID/ns/net; QEMU)")
+	fl.StringArrayVar(&f.aliases, "network-alias", nil, "another name the VM answers to on its --network (DNS); repeatable")
 	fl.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a guest port: [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]")
 	fl.StringArrayVar(&f.dns.Servers, "dns", nil, "DNS server for the guest's /etc/resolv.conf, instead of the network's (up to 3)")
 	fl.StringArrayVar(&f.dns.Search, "dns-search", nil, "DNS search domain for the guest's /etc/resolv.conf")
@@ -134,9 +136,12 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 		if len(f.ports) > 0 {
 			return s, hostnet.NetnsPortsError(f.network)
 		}
-	default:
-		return s, fmt.Errorf("%w: --network %q: want none, netns:PATH[:IFACE], or leave it out for the default bridge", errdefs.ErrInvalid, f.network)
+	case f.network == "host":
+		return s, fmt.Errorf("%w: --network %q: a VM has its own kernel and cannot share the host's network stack; publish ports with -p instead", errdefs.ErrInvalid, f.network)
+	default: // a user-defined network's name; the daemon checks it
+		s.Network = f.network
 	}
+	s.NetworkAliases = f.aliases
 	for _, p := range f.ports {
 		pm, err := hostnet.ParsePort(p)
 		if err != nil {

@@ -65,6 +65,10 @@ const (
 	KernelImport Op = "kernel import"
 	// KernelUpload is `banger kernel import --upload PATH`.
 	KernelUpload Op = "kernel import --upload"
+	// NetworkCreate is `banger network create`; NetworkRemove is
+	// `banger network rm` of a network no VM is on.
+	NetworkCreate Op = "network create"
+	NetworkRemove Op = "network rm"
 )
 
 // Point is a place where the process may be told to die.

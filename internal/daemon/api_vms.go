@@ -101,13 +101,17 @@ func (d *Daemon) vmRoutes(rt *api.Router) {
 			out.Objects = append(out.Objects, gcObjects(snapshotObjects(leftovers), q.DryRun, serr)...)
 			leftovers, serr = d.checkpoints.GC(q.DryRun)
 			out.Objects = append(out.Objects, gcObjects(snapshotObjects(leftovers), q.DryRun, serr)...)
+			bridges, nerr := d.networks.GC(r.Context(), q.DryRun)
+			out.Objects = append(out.Objects, gcObjects(networkObjects(bridges), q.DryRun, nerr)...)
 		}
 		return out, err
 	})
 	api.Handle(rt, api.Inventory, func(r *http.Request, _ api.None) ([]api.HostObject, error) {
 		out := append(hostObjectsToAPI(d.vms.Inventory(r.Context())), volumeObjects(d.volumes.Inventory())...)
 		out = append(out, snapshotObjects(d.snapshots.Inventory())...)
-		return append(out, snapshotObjects(d.checkpoints.Inventory())...), nil
+		out = append(out, snapshotObjects(d.checkpoints.Inventory())...)
+		nets, err := d.networks.Inventory(r.Context())
+		return append(out, networkObjects(nets)...), err
 	})
 	api.Handle(rt, api.TeardownNetwork, func(r *http.Request, _ api.None) (api.None, error) {
 		return api.None{}, d.TeardownNetwork(r.Context())

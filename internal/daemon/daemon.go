@@ -28,6 +28,7 @@ import (
 	"github.com/bangerdev/banger/internal/images"
 	"github.com/bangerdev/banger/internal/kernelcat"
 	"github.com/bangerdev/banger/internal/kernels"
+	"github.com/bangerdev/banger/internal/networks"
 	"github.com/bangerdev/banger/internal/paths"
 	"github.com/bangerdev/banger/internal/snapshots"
 	"github.com/bangerdev/banger/internal/store"
@@ -70,6 +71,8 @@ type Daemon struct {
 	images   *images.Service
 	kernels  *kernels.Service
 	volumes  *volumes.Service
+	networks *networks.Service
+	netHost  *netHost
 	// snapshots are the boot snapshots.
 	snapshots *snapshots.Store
 	// checkpoints are the running VMs' checkpoints (the same kind of
@@ -222,6 +225,9 @@ func (d *Daemon) Close() error {
 	if d.outputs != nil {
 		d.outputs.Close()
 	}
+	if d.netHost != nil {
+		d.netHost.close()
+	}
 	if d.parts.net != nil {
 		_ = d.parts.net.Close()
 	}
@@ -245,6 +251,7 @@ func (d *Daemon) Handler() http.Handler {
 	d.vmRoutes(rt)
 	d.kernelRoutes(rt)
 	d.volumeRoutes(rt)
+	d.networkRoutes(rt)
 	d.snapshotRoutes(rt)
 	d.checkpointRoutes(rt)
 	d.commitRoutes(rt)

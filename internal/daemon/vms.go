@@ -84,9 +84,12 @@ func (d *Daemon) initVMs() error {
 		// works even where banger's own network could not be set up.
 		deps.Namespaces = hostnet.NewNamespaces()
 	}
+	d.initNetworks()
+	deps.Networks = d.netHost
 	if d.vms, err = vms.New(deps); err != nil {
 		return err
 	}
+	d.reconcileNetworks(context.Background())
 	d.vms.Reconcile(context.Background())
 	d.reconcileScratch(context.Background())
 	go d.parts.backends.ProbeAll(d.ctx)
@@ -113,14 +116,15 @@ func qemuOptions(c config.QEMU) []qemu.Option {
 	return opts
 }
 
-// TeardownNetwork removes banger's bridge and nft table and restores
+// TeardownNetwork removes the user networks' bridges, tables and relays
+// (their records stay), banger's bridge and nft table, and restores
 // ip_forward (tests and uninstalls; a production daemon leaves them for
 // the VMs that outlive it). It is refused while VMs run, and idempotent.
 func (d *Daemon) TeardownNetwork(ctx context.Context) error {
 	if d.parts.net == nil {
 		return nil
 	}
-	return d.vms.TeardownNetwork(ctx, d.parts.net.Teardown)
+	return d.vms.TeardownNetwork(ctx, d.teardownAll)
 }
 
 // RemoveAllVMs removes every VM, killing running ones (tests and

@@ -37,7 +37,7 @@ func specToAPI(s vms.Spec) api.VMSpec {
 	out := api.VMSpec{
 		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User, Hostname: s.Hostname,
-		VMM: s.VMM, Network: s.Network, Init: s.Init, Cold: s.Cold, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
+		VMM: s.VMM, Network: s.Network, NetworkAliases: s.NetworkAliases, Init: s.Init, Cold: s.Cold, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels, From: s.From,
 		Stdio: api.Stdio(s.Stdio), DNS: api.DNSConfig(s.DNS),
 	}
@@ -57,7 +57,7 @@ func specFromAPI(s api.VMSpec) vms.Spec {
 	out := vms.Spec{
 		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User, Hostname: s.Hostname,
-		VMM: s.VMM, Network: s.Network, Init: s.Init, Cold: s.Cold, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
+		VMM: s.VMM, Network: s.Network, NetworkAliases: s.NetworkAliases, Init: s.Init, Cold: s.Cold, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels, From: s.From,
 		Restart: restartFromAPI(s.Restart), Stdio: vmlogs.Stdio(s.Stdio), DNS: vms.DNS(s.DNS),
 	}

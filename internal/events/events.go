@@ -30,13 +30,14 @@ const (
 	TypeImage      Type = "image"
 	TypeKernel     Type = "kernel"
 	TypeVolume     Type = "volume"
+	TypeNetwork    Type = "network"
 	TypeCheckpoint Type = "checkpoint"
 	TypeSnapshot   Type = "snapshot"
 	TypeDaemon     Type = "daemon"
 )
 
 // Types lists every type, for validation and help.
-var Types = []Type{TypeVM, TypeImage, TypeKernel, TypeVolume, TypeCheckpoint, TypeSnapshot, TypeDaemon}
+var Types = []Type{TypeVM, TypeImage, TypeKernel, TypeVolume, TypeNetwork, TypeCheckpoint, TypeSnapshot, TypeDaemon}
 
 // Action is what happened.
 type Action string

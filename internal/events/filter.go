@@ -18,16 +18,18 @@ type Filter struct {
 	Actions []Action
 	// VMs are ids, id prefixes or names; only VM events match them.
 	VMs []string
-	// Images and Volumes are names or ids of images and volumes.
-	Images  []string
-	Volumes []string
+	// Images, Volumes and Networks are names or ids of images, volumes
+	// and networks.
+	Images   []string
+	Volumes  []string
+	Networks []string
 	// Labels are KEY or KEY=VALUE: an attribute KEY (with that value).
 	Labels []string
 }
 
 // The keys of --filter, in help order; "event" is docker's name for
 // action.
-var filterKeys = []string{"type", "action", "event", "vm", "image", "volume", "label"}
+var filterKeys = []string{"type", "action", "event", "vm", "image", "volume", "network", "label"}
 
 // ParseFilter reads KEY=VALUE filters (`--filter type=vm`). Errors wrap
 // errdefs.ErrInvalid and name the filter and what is allowed.
@@ -55,6 +57,8 @@ func ParseFilter(args []string) (Filter, error) {
 			f.Images = append(f.Images, v)
 		case "volume":
 			f.Volumes = append(f.Volumes, v)
+		case "network":
+			f.Networks = append(f.Networks, v)
 		case "label":
 			f.Labels = append(f.Labels, v)
 		default:
@@ -77,6 +81,7 @@ func (f Filter) Args() []string {
 	add("vm", f.VMs)
 	add("image", f.Images)
 	add("volume", f.Volumes)
+	add("network", f.Networks)
 	add("label", f.Labels)
 	return out
 }
@@ -88,6 +93,7 @@ func (f Filter) Match(e Event) bool {
 		anyOf(f.VMs, func(v string) bool { return e.Type == TypeVM && object(e, v) }) &&
 		anyOf(f.Images, func(v string) bool { return e.Type == TypeImage && object(e, v) }) &&
 		anyOf(f.Volumes, func(v string) bool { return e.Type == TypeVolume && object(e, v) }) &&
+		anyOf(f.Networks, func(v string) bool { return e.Type == TypeNetwork && object(e, v) }) &&
 		allOf(f.Labels, func(l string) bool {
 			k, v, hasValue := strings.Cut(l, "=")
 			got, ok := e.Attributes[k]

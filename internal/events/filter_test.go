@@ -15,7 +15,8 @@ func TestFilterMatch(t *testing.T) {
 	exit := Event{Type: TypeVM, Action: Exit, ID: "4567beef", Name: "db", Attributes: map[string]string{AttrExitCode: "3"}}
 	pull := Event{Type: TypeImage, Action: Pull, ID: "sha256:1", Name: "debian:bookworm"}
 	vol := Event{Type: TypeVolume, Action: Create, ID: "data", Name: "data"}
-	all := []Event{web, exit, pull, vol}
+	nw := Event{Type: TypeNetwork, Action: Create, ID: "89abcdef0123", Name: "app"}
+	all := []Event{web, exit, pull, vol, nw}
 	for _, tc := range []struct {
 		filters []string
 		want    []Event
@@ -34,6 +35,10 @@ func TestFilterMatch(t *testing.T) {
 		{[]string{"vm=debian:bookworm"}, nil}, // an image's name is not a VM's
 		{[]string{"image=debian:bookworm"}, []Event{pull}},
 		{[]string{"volume=data"}, []Event{vol}},
+		{[]string{"network=app"}, []Event{nw}},
+		{[]string{"network=89abc"}, []Event{nw}},
+		{[]string{"network=data"}, nil}, // a volume's name is not a network's
+		{[]string{"type=network"}, []Event{nw}},
 		{[]string{"label=tier"}, []Event{web}},
 		{[]string{"label=tier=front"}, []Event{web}},
 		{[]string{"label=tier=back"}, nil},

@@ -112,7 +112,7 @@ func udpResponder(t *testing.T, listen netip.AddrPort, answer func(q []byte) []b
 func TestForwarderRelays(t *testing.T) {
 	dead := netip.MustParseAddrPort("127.0.0.1:1") // nothing listens: the relay must move on
 	up := fakeResolver(t)
-	f, err := startForwarder(netip.MustParseAddrPort("127.0.0.1:0"), []netip.AddrPort{dead, up}, slog.New(slog.DiscardHandler))
+	f, err := startForwarder(netip.MustParseAddrPort("127.0.0.1:0"), []netip.AddrPort{dead, up}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

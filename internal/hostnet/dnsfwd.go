@@ -16,14 +16,17 @@ import (
 // listen on loopback (where guests cannot reach them). It parses nothing:
 // a UDP query goes to the first upstream that answers within the timeout
 // and the answer goes back as is; a TCP connection is spliced to the
-// first upstream that accepts it.
+// first upstream that accepts it. On a user network it first answers
+// UDP queries for the network's own names (answerLocal).
 type forwarder struct {
 	udp       *net.UDPConn
 	tcp       *net.TCPListener
 	upstreams []netip.AddrPort
-	log       *slog.Logger
-	sem       chan struct{}
-	wg        sync.WaitGroup
+	// names answers a user network's own names (nil: forward all).
+	names NameFunc
+	log   *slog.Logger
+	sem   chan struct{}
+	wg    sync.WaitGroup
 }
 
 const (
@@ -32,7 +35,7 @@ const (
 	dnsMaxInflight = 256 // a guest flooding queries gets dropped, not a goroutine each
 )
 
-func startForwarder(listen netip.AddrPort, upstreams []netip.AddrPort, log *slog.Logger) (*forwarder, error) {
+func startForwarder(listen netip.AddrPort, upstreams []netip.AddrPort, names NameFunc, log *slog.Logger) (*forwarder, error) {
 	udp, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(listen))
 	if err != nil {
 		return nil, fmt.Errorf("dns forwarder: listen udp %s: %w", listen, err)
@@ -43,7 +46,7 @@ func startForwarder(listen netip.AddrPort, upstreams []netip.AddrPort, log *slog
 		_ = udp.Close()
 		return nil, fmt.Errorf("dns forwarder: listen tcp %s: %w", listen, err)
 	}
-	f := &forwarder{udp: udp, tcp: tcp, upstreams: upstreams, log: log, sem: make(chan struct{}, dnsMaxInflight)}
+	f := &forwarder{udp: udp, tcp: tcp, upstreams: upstreams, names: names, log: log, sem: make(chan struct{}, dnsMaxInflight)}
 	f.wg.Add(2)
 	go f.serveUDP()
 	go f.serveTCP()
@@ -72,7 +75,10 @@ func (f *forwarder) serveUDP() {
 			return
 		}
 		f.spawn(func() { // when overloaded, dropped: the guest's resolver retries
-			answer := f.exchangeUDP(buf[:n])
+			answer := answerLocal(buf[:n], f.names)
+			if answer == nil {
+				answer = f.exchangeUDP(buf[:n])
+			}
 			if answer == nil {
 				f.log.Debug("dns forwarder: no upstream answered", "client", client)
 				return

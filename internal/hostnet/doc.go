@@ -69,6 +69,11 @@
 //     through NAT; when the host uses a loopback stub (systemd-resolved's
 //     127.0.0.53) or its own address, a tiny UDP/TCP relay on the gateway
 //     forwards to it, parsing nothing.
+//   - User-defined networks (usernet.go): ForUser derives a Network with
+//     its own bridge, table and subnet; each table's forward rule drops
+//     what is routed into its bridge from elsewhere, so networks are
+//     isolated from each other, and its relay answers the network's own
+//     names (dnsname.go) before forwarding.
 //   - The bridge's MAC is pinned (derived from its name): Linux would
 //     otherwise give it the lowest port MAC, changing the gateway's MAC
 //     under running guests whenever a VM starts or stops.

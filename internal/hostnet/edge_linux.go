@@ -67,6 +67,11 @@ func (netlinkEdge) stateOnce(ctx context.Context, bridge string) (hostState, err
 				b.Addrs = append(b.Addrs, ipNetPrefix(ad.IPNet))
 			}
 			st.Bridge = b
+		case strings.HasPrefix(a.Name, UserBridgePrefix) && l.Type() == "bridge":
+			if st.UserBridges == nil {
+				st.UserBridges = map[string]string{}
+			}
+			st.UserBridges[a.Name] = a.Alias
 		case strings.HasPrefix(a.Name, TapPrefix) && l.Type() == "tuntap":
 			t := TapInfo{Name: a.Name, Bridge: names[a.MasterIndex]}
 			if a.MasterIndex != 0 {

@@ -102,6 +102,9 @@ type hostState struct {
 	// them is unreachable for guests, as input from the bridge is
 	// dropped).
 	LocalAddrs []netip.Addr
+	// UserBridges are the user networks' bridges ("bn-"), any daemon's,
+	// by name, with their alias (the owner mark).
+	UserBridges map[string]string
 }
 
 type bridgeState struct {

@@ -24,6 +24,9 @@ type Network struct {
 	log   *slog.Logger
 
 	resolvConf string
+	// names answers DNS for a user network's VMs (ForUser); nil for the
+	// default network, whose relay only forwards.
+	names NameFunc
 
 	mu  sync.Mutex
 	dns *dnsChoice // decided by Setup

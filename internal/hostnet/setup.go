@@ -40,7 +40,10 @@ func (n *Network) Setup(ctx context.Context) error {
 	if err := checkOverlap(n.cfg.Subnet, n.cfg.Bridge, st.Routes); err != nil {
 		return err
 	}
-	if st.IPForward != "1" {
+	// The default network keeps ip_forward's old value for Teardown; a
+	// user network, set up after it, never finds it off (and must not
+	// restore it under the default network when it goes).
+	if st.IPForward != "1" && n.names == nil {
 		if err := n.rememberIPForward(st.IPForward); err != nil {
 			return err
 		}
@@ -54,6 +57,9 @@ func (n *Network) Setup(ctx context.Context) error {
 	}
 
 	dns := n.readDNS(st.LocalAddrs)
+	if n.names != nil {
+		dns = dns.relayed()
+	}
 	if err := n.startDNS(dns); err != nil {
 		return err
 	}
@@ -91,7 +97,7 @@ func (n *Network) startDNS(dns dnsChoice) error {
 		}
 	}
 	if dns.Forward && n.fwd == nil {
-		fwd, err := startForwarder(netip.AddrPortFrom(n.cfg.Gateway, 53), dns.Upstreams, n.log)
+		fwd, err := startForwarder(netip.AddrPortFrom(n.cfg.Gateway, 53), dns.Upstreams, n.names, n.log)
 		if err != nil {
 			return err
 		}

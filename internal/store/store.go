@@ -42,12 +42,15 @@ const (
 	Leases  Bucket = "leases"
 	Meta    Bucket = "meta"
 	Volumes Bucket = "volumes"
+	// Networks are user-defined networks (package networks), keyed by
+	// name.
+	Networks Bucket = "networks"
 	// Events is the event journal (package events), keyed by sequence
 	// number (SeqKey).
 	Events Bucket = "events"
 )
 
-var buckets = []Bucket{Images, Kernels, VMs, Leases, Meta, Volumes, Events}
+var buckets = []Bucket{Images, Kernels, VMs, Leases, Meta, Volumes, Networks, Events}
 
 // Open opens (creating if needed) the database at path. It fails fast when
 // another process holds the file.
@@ -238,6 +241,8 @@ func singular(b Bucket) string {
 		return "lease"
 	case Volumes:
 		return "volume"
+	case Networks:
+		return "network"
 	case Events:
 		return "event"
 	default:

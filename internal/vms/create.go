@@ -199,8 +199,14 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 		if len(sp.Ports) > 0 {
 			errs = append(errs, hostnet.NetnsPortsError(sp.Network))
 		}
-	} else if sp.Network != NetworkDefault && sp.Network != NetworkNone {
-		bad("network %q: want none, netns:PATH[:IFACE] or the default", sp.Network)
+	}
+	if sp.Network == NetworkBridge {
+		sp.Network = NetworkDefault
+	}
+	if name, err := s.checkUserNetwork(sp); err != nil {
+		errs = append(errs, err)
+	} else {
+		sp.Network = name
 	}
 	for _, t := range sp.Tmpfs {
 		p, opts, _ := strings.Cut(t, ":")

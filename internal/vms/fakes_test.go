@@ -191,6 +191,8 @@ type fixture struct {
 	snaps *fakeSnapshots
 	// ckpts is the checkpoint store (withCheckpoints).
 	ckpts *fakeSnapshots
+	// nets are the user-defined networks (withNetworks).
+	nets []string
 	// events is what every service of the fixture published.
 	events *eventstest.Recorder
 	// nsDetached and nsSwept are what the fake namespaces were asked.
@@ -236,6 +238,9 @@ func (f *fixture) service() *Service {
 	})
 	if err == nil && f.out != nil {
 		s.Outputs = f.out
+	}
+	if err == nil && f.nets != nil {
+		s.Networks = fakeNetworks{f.h, f.nets}
 	}
 	if err == nil && f.ckpts != nil {
 		s.Checkpoints = f.ckpts

@@ -110,6 +110,9 @@ type Deps struct {
 	// Namespaces attaches VMs to network namespaces others made
 	// (`--network netns:…`); nil refuses such VMs (NetworkErr says why).
 	Namespaces Namespaces
+	// Networks are the user-defined networks; nil refuses `--network
+	// NAME`.
+	Networks Networks
 	// Volumes holds named volumes; nil when there are none to attach.
 	// Shares starts shared directories' virtiofsd and makes directory
 	// images; nil means the host's (volumes.Host with defaults).
@@ -210,6 +213,13 @@ func (s *Service) TeardownNetwork(ctx context.Context, teardown func(context.Con
 	}
 	s.net.ready = false
 	return teardown(ctx)
+}
+
+// EnsureNetwork sets the default network up once; a user network's host
+// side asks it first.
+func (s *Service) EnsureNetwork(ctx context.Context) error {
+	_, err := s.ensureNetwork(ctx)
+	return err
 }
 
 // ensureNetwork sets host networking up once.

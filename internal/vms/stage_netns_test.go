@@ -94,7 +94,7 @@ func TestNetnsRefusals(t *testing.T) {
 	}{
 		{"ports", func(s *Spec) { inPod(s); s.Ports = []hostnet.Port{{HostPort: 8080, GuestPort: 80, Protocol: "tcp"}} }, "--publish does not apply with --network netns:/var/run/netns/pod"},
 		{"relative path", func(s *Spec) { s.Network = "netns:pod" }, "not an absolute, clean path"},
-		{"other mode", func(s *Spec) { s.Network = "host" }, "want none, netns:PATH[:IFACE] or the default"},
+		{"other mode", func(s *Spec) { s.Network = "host" }, "want none, bridge, a network's name or netns:PATH[:IFACE]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := Spec{Image: "busybox"}

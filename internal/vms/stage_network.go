@@ -9,7 +9,8 @@ import (
 	"github.com/bangerdev/banger/internal/hostnet"
 )
 
-// networkStage plugs the VM into banger's bridge: an address leased on
+// networkStage plugs the VM into its network's bridge (the default one,
+// or a user-defined network's): an address leased on
 // the first start and kept until rm, and a tap and nft rules (published
 // ports) that exist only while the VM runs. hostnet calls back before it
 // creates each, so the record names them first.
@@ -18,7 +19,7 @@ type networkStage struct{ s *Service }
 func (networkStage) Name() string { return "network" }
 
 func (st networkStage) Acquire(ctx context.Context, rt *Runtime) error {
-	n, err := st.s.ensureNetwork(ctx)
+	n, err := st.s.networkOf(ctx, rt.VM.Spec)
 	if err != nil {
 		return err
 	}
@@ -46,7 +47,11 @@ func (st networkStage) Release(ctx context.Context, rt *Runtime) error {
 	if st.s.Network == nil {
 		return fmt.Errorf("tap and rules of vm %s: %w (%w)", rt.VM.ID, errNoNetwork, st.s.NetworkErr)
 	}
-	if err := st.s.Network.Detach(ctx, rt.VM.ID); err != nil {
+	n, err := st.s.networkOf(ctx, rt.VM.Spec)
+	if err != nil {
+		return fmt.Errorf("tap and rules of vm %s: %w", rt.VM.ID, err)
+	}
+	if err := n.Detach(ctx, rt.VM.ID); err != nil {
 		return err
 	}
 	cpNetDetached.Hit()

@@ -63,7 +63,8 @@ func (s *State) UnmarshalText(b []byte) error {
 }
 
 // The network modes of Spec.Network; a third is "netns:PATH[:IFACE]"
-// (hostnet.ParseNetns): attached to a network namespace others made.
+// (hostnet.ParseNetns): attached to a network namespace others made, and
+// any other value names a user-defined network (Spec.OnUserNetwork).
 const (
 	NetworkDefault = ""
 	NetworkNone    = "none"
@@ -88,10 +89,13 @@ type Spec struct {
 	User       string   `json:"user,omitempty"`
 	// Hostname is the guest's host name; empty is the VM's name made a
 	// valid host name.
-	Hostname string         `json:"hostname,omitempty"`
-	VMM      string         `json:"vmm,omitempty"`
-	Network  string         `json:"network,omitempty"`
-	Ports    []hostnet.Port `json:"ports,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+	VMM      string `json:"vmm,omitempty"`
+	Network  string `json:"network,omitempty"`
+	// NetworkAliases are names the VM answers to on its user-defined
+	// network, besides its own (run --network-alias).
+	NetworkAliases []string       `json:"network_aliases,omitempty"`
+	Ports          []hostnet.Port `json:"ports,omitempty"`
 	// Mounts are the VM's volumes (-v, --mount), checked at create.
 	Mounts []volumes.Mount `json:"mounts,omitempty"`
 	Init   bool            `json:"init,omitempty"`

@@ -159,6 +159,31 @@ var (
 	RemoveVolume = def[None, None](http.MethodDelete, "/v1/volumes/{name}", KindJSON)
 )
 
+// User-defined networks; {name} is a network's name, id or unambiguous
+// id prefix.
+var (
+	// CreateNetwork makes a network: its bridge, subnet, nft table and
+	// DNS relay.
+	CreateNetwork = def[CreateNetworkRequest, Network](http.MethodPost, "/v1/networks", KindJSON)
+	// ListNetworks lists the default network ("bridge") and the
+	// user-defined ones.
+	ListNetworks = def[None, []Network](http.MethodGet, "/v1/networks", KindJSON)
+	// GetNetwork answers one network, with the VMs on it.
+	GetNetwork = def[None, Network](http.MethodGet, "/v1/networks/{name}", KindJSON)
+	// RemoveNetwork removes a network no VM uses, leaving nothing on the
+	// host.
+	RemoveNetwork = def[None, Network](http.MethodDelete, "/v1/networks/{name}", KindJSON)
+	// PruneNetworks removes every user-defined network no VM uses and
+	// answers their names.
+	PruneNetworks = def[None, []string](http.MethodPost, "/v1/networks/prune", KindJSON)
+	// ConnectNetwork puts a stopped VM on the network (it leaves the one
+	// it was on: a VM has one NIC).
+	ConnectNetwork = def[ConnectNetworkRequest, VM](http.MethodPost, "/v1/networks/{name}/connect", KindJSON)
+	// DisconnectNetwork takes a stopped VM off the network; it then has
+	// none (run --network none).
+	DisconnectNetwork = def[ConnectNetworkRequest, VM](http.MethodPost, "/v1/networks/{name}/disconnect", KindJSON)
+)
+
 // Checkpoints; {id} is a checkpoint's name, id or unambiguous id prefix.
 var (
 	// CheckpointVM pauses a running VM, saves its state and clones its

@@ -225,10 +225,13 @@ type VMSpec struct {
 	WorkingDir string   `json:"working_dir,omitempty"`
 	User       string   `json:"user,omitempty"`
 	// Hostname is the guest's host name; empty is the VM's name.
-	Hostname string        `json:"hostname,omitempty"`
-	VMM      string        `json:"vmm,omitempty"`
-	Network  string        `json:"network,omitempty"`
-	Ports    []PortMapping `json:"ports,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+	VMM      string `json:"vmm,omitempty"`
+	Network  string `json:"network,omitempty"`
+	// NetworkAliases are names the VM answers to on its user-defined
+	// network (run --network-alias).
+	NetworkAliases []string      `json:"network_aliases,omitempty"`
+	Ports          []PortMapping `json:"ports,omitempty"`
 	// Mounts are the VM's volumes (-v, --mount).
 	Mounts []Mount `json:"mounts,omitempty"`
 	Init   bool    `json:"init,omitempty"`

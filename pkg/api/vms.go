@@ -35,7 +35,8 @@ type StartResult struct {
 // else made and configured (a CNI pod's): its tap lives there, joined to
 // the namespace's interface IFACE (default: its only one besides lo), and
 // the guest takes that interface's address, gateway and MAC. Ports are
-// not published for such a VM.
+// not published for such a VM. Any other value names a user-defined
+// network (CreateNetwork); "bridge" is the default network.
 const (
 	NetworkDefault     = ""
 	NetworkNone        = "none"

@@ -124,6 +124,41 @@ func (c *Client) RemoveVolume(ctx context.Context, name string) error {
 	return err
 }
 
+// CreateNetwork makes a user-defined network.
+func (c *Client) CreateNetwork(ctx context.Context, req api.CreateNetworkRequest) (api.Network, error) {
+	return api.Do(ctx, c.api, api.CreateNetwork, req)
+}
+
+// ListNetworks lists the default network and the user-defined ones.
+func (c *Client) ListNetworks(ctx context.Context) ([]api.Network, error) {
+	return api.Do(ctx, c.api, api.ListNetworks, api.None{})
+}
+
+// GetNetwork answers one network, with the VMs on it.
+func (c *Client) GetNetwork(ctx context.Context, name string) (api.Network, error) {
+	return api.Do(ctx, c.api, api.GetNetwork, api.None{}, name)
+}
+
+// RemoveNetwork removes a network no VM uses.
+func (c *Client) RemoveNetwork(ctx context.Context, name string) (api.Network, error) {
+	return api.Do(ctx, c.api, api.RemoveNetwork, api.None{}, name)
+}
+
+// PruneNetworks removes every user-defined network no VM uses.
+func (c *Client) PruneNetworks(ctx context.Context) ([]string, error) {
+	return api.Do(ctx, c.api, api.PruneNetworks, api.None{})
+}
+
+// ConnectNetwork puts a stopped VM on the network, with aliases.
+func (c *Client) ConnectNetwork(ctx context.Context, network, vm string, aliases ...string) (api.VM, error) {
+	return api.Do(ctx, c.api, api.ConnectNetwork, api.ConnectNetworkRequest{VM: vm, Aliases: aliases}, network)
+}
+
+// DisconnectNetwork takes a stopped VM off the network.
+func (c *Client) DisconnectNetwork(ctx context.Context, network, vm string) (api.VM, error) {
+	return api.Do(ctx, c.api, api.DisconnectNetwork, api.ConnectNetworkRequest{VM: vm}, network)
+}
+
 // ListCheckpoints lists the checkpoints.
 func (c *Client) ListCheckpoints(ctx context.Context) ([]api.Checkpoint, error) {
 	return api.Do(ctx, c.api, api.ListCheckpoints, api.None{})

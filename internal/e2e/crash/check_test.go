@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bangerdev/banger/internal/networks"
 	"github.com/bangerdev/banger/pkg/api"
 )
 
@@ -73,10 +74,11 @@ func (v view) leaks() []string {
 	for _, o := range v.Objs {
 		_, known := v.VMs[o.Owner]
 		switch {
-		case o.Kind == "snapshot" || o.Kind == "checkpoint":
+		case o.Kind == "snapshot" || o.Kind == "checkpoint" || (o.Kind == networks.KindBridge && o.Owner != ""):
 			// A boot snapshot or a checkpoint is its store's, not a VM's:
 			// not a leak (a half-saved one is a snapshot-dir or a
-			// checkpoint-dir, which is).
+			// checkpoint-dir, which is); nor is a network's bridge that
+			// its record names (one no record names gc reports).
 		case !known:
 			bad("inventory: %s %s of vm %s, which has no record", o.Kind, o.Name, o.Owner)
 		case slices.Contains(runtimeKinds, o.Kind) && !running(o.Owner):

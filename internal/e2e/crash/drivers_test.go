@@ -114,6 +114,15 @@ func drivers(pullRef string) map[crashpoint.Op]driver {
 			armed(t, l, point)
 			l.cli("image", "pull", pullRef)
 		},
+		crashpoint.NetworkCreate: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			l.cli("network", "create", "cpn")
+		},
+		crashpoint.NetworkRemove: func(t *testing.T, l *lab, point string) {
+			armed(t, l, point)
+			l.must(t, "network", "create", "cpn")
+			l.cli("network", "rm", "cpn")
+		},
 		crashpoint.KernelImport: func(t *testing.T, l *lab, point string) {
 			armed(t, l, point)
 			l.cli("kernel", "import", l.deb, "--name", "cpk")

@@ -173,6 +173,9 @@ func (l *lab) reset(t *testing.T, ids map[string]bool) {
 	if cks := strings.Fields(l.must(t, "checkpoint", "ls", "-q")); len(cks) > 0 {
 		l.must(t, append([]string{"checkpoint", "rm"}, cks...)...)
 	}
+	if nets := strings.Fields(l.must(t, "network", "ls", "-q", "--filter", "type=custom")); len(nets) > 0 {
+		l.must(t, append([]string{"network", "rm"}, nets...)...)
+	}
 	for _, img := range mustJSON[[]api.Image](t, l, "image", "ls") {
 		if img.ID != l.baseImage {
 			l.must(t, "image", "rm", img.ID)
@@ -200,7 +203,7 @@ func (l *lab) reset(t *testing.T, ids map[string]bool) {
 		t.Fatalf("reset: open the database: %v", err)
 	}
 	defer func() { _ = st.Close() }()
-	for _, b := range []store.Bucket{store.VMs, store.Leases} {
+	for _, b := range []store.Bucket{store.VMs, store.Leases, store.Networks} {
 		n := 0
 		_ = st.View(func(tx *store.Tx) error {
 			return tx.ForEach(b, func(string, []byte) error { n++; return nil })
