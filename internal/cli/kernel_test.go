@@ -126,7 +126,7 @@ func TestKernelCatalogEndToEnd(t *testing.T) {
 		want string
 	}{
 		{[]string{"kernel", "import", fc, "--name", "fc"}, `kernel "fc" already exists`},
-		{[]string{"kernel", "import", filepath.Join(src, "missing")}, "no such file"},
+		{[]string{"kernel", "import", filepath.Join(src, "missing")}, "missing does not exist"},
 		{[]string{"kernel", "inspect", "nope"}, `kernel "nope": not found`},
 		{[]string{"kernel", "rm", "nope"}, `kernel "nope": not found`},
 		{[]string{"kernel", "pull", "no-such-kernel"}, "is not a catalog kernel"},
