@@ -32,7 +32,7 @@ TOOLS       := $(CURDIR)/.tools
 GOLANGCI    := $(TOOLS)/golangci-lint
 GOLANGCI_VERSION := v2.15.0
 # Test flags: the suite runs with the race detector; VM tests need time.
-TESTFLAGS   ?= -race -timeout 40m
+TESTFLAGS   ?= -race -timeout 60m
 SHELL_FILES := $(shell git ls-files '*.sh' .ci/run 2>/dev/null)
 
 .PHONY: all build deps install uninstall test test-unit fuzz lint lint-go lint-shell man demo bench-image bench-kernel bench-boot bench-build bench-start bench-stop bench-fork bench-volume bench-exec bench-layerdiff bench-containerd bench-cri qemu-boot-repeat crash-matrix soak clean FORCE
@@ -158,6 +158,14 @@ bench-containerd: deps build
 # pod's VM in its pod's network namespace).
 bench-cri: deps build
 	MODE=cri scripts/bench-containerd.sh
+
+# bench-docker-api times `docker run --rm IMG true` through banger's Docker
+# Engine API socket (Debian's docker CLI) against `banger run --rm IMG --
+# true` on the same daemon, ROUNDS (default 5) alternated, and prints both
+# medians and the ratio.
+bench-docker-api: deps build
+	BANGER_DOCKER_BENCH=$${ROUNDS:-5} $(GO) test -count=1 -v -timeout 30m -run '^TestDockerRunCost$$' ./internal/e2e/ > .bench-docker-api.log; rc=$$?; \
+	grep -E 'docker run --rm:|^(ok|FAIL|---)' .bench-docker-api.log; exit $$rc
 
 # qemu-boot-repeat boots the QEMU echo guest BOOTS times in a row (a
 # boot-path change gets a repeat-N check, docs/architecture.md) and prints
