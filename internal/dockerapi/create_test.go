@@ -104,7 +104,6 @@ func TestCreateRefusals(t *testing.T) {
 		{`"Privileged":true`, "--privileged"},
 		{`"NetworkMode":"host"`, "--network host"},
 		{`"NetworkMode":"container:abc"`, "--network container:"},
-		{`"NetworkMode":"mynet"`, "--network NAME"},
 		{`"PidMode":"host"`, "--pid host"},
 		{`"PidMode":"container:abc"`, "--pid container:"},
 		{`"IpcMode":"host"`, "--ipc host"},
