@@ -38,8 +38,9 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) {
 			target = vms.NetworkBridge
 		}
 		_, err = s.opts.Networks.Connect(r.Context(), vm.ID, target, aliases)
+		err = s.runningErr(err, vm, "connect", n)
 	}
-	s.endpointDone(w, err, vm, "connect", n)
+	endpointDone(w, err)
 }
 
 // networkDisconnect takes a stopped container off a network: it then
@@ -56,8 +57,9 @@ func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		_, err = s.opts.Networks.Disconnect(r.Context(), vm.ID, n.specName())
+		err = s.runningErr(err, vm, "disconnect", n)
 	}
-	s.endpointDone(w, err, vm, "disconnect", n)
+	endpointDone(w, err)
 }
 
 // endpointTargets finds a connect's or disconnect's network and
@@ -77,15 +79,20 @@ func (s *Server) endpointTargets(netRef, ctrRef string) (netView, vms.VM, error)
 	return n, vm, err
 }
 
-// endpointDone answers a connect or disconnect: a running container's
-// refusal in Docker's terms, 200 otherwise.
-func (s *Server) endpointDone(w http.ResponseWriter, err error, vm vms.VM, verb string, n netView) {
-	if errors.Is(err, errdefs.ErrConflict) && vm.Name != "" {
+// runningErr is the VM service's refusal of a running container's
+// connect or disconnect in Docker's terms.
+func (s *Server) runningErr(err error, vm vms.VM, verb string, n netView) error {
+	if errors.Is(err, errdefs.ErrConflict) {
 		if cur, gerr := s.opts.VMs.Get(vm.ID); gerr == nil && (cur.State.Live() || cur.State == vms.Restarting) {
-			err = kindError(errdefs.ErrConflict, "container %s is %s: a banger container is a VM with one network interface, which changes networks only while it is stopped; docker stop %s, then network %s %s %s, then start it",
+			return kindError(errdefs.ErrConflict, "container %s is %s: a banger container is a VM with one network interface, which changes networks only while it is stopped; docker stop %s, then network %s %s %s, then start it",
 				vm.Name, cur.State, vm.Name, verb, n.Name, vm.Name)
 		}
 	}
+	return err
+}
+
+// endpointDone answers a connect or disconnect.
+func endpointDone(w http.ResponseWriter, err error) {
 	if err != nil {
 		writeError(w, err)
 		return
