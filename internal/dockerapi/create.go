@@ -146,7 +146,9 @@ func exposedUnbound(c container.Config, hc container.HostConfig) []hostnet.Port 
 			out = append(out, hostnet.Port{GuestPort: int(port.Num()), Protocol: string(port.Proto())})
 		}
 	}
-	slices.SortFunc(out, func(a, b hostnet.Port) int { return cmp.Or(a.GuestPort-b.GuestPort, strings.Compare(a.Protocol, b.Protocol)) })
+	slices.SortFunc(out, func(a, b hostnet.Port) int {
+		return cmp.Or(a.GuestPort-b.GuestPort, strings.Compare(a.Protocol, b.Protocol))
+	})
 	return out
 }
 

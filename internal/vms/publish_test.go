@@ -1,6 +1,7 @@
 package vms
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -8,8 +9,12 @@ import (
 )
 
 func TestPublishAll(t *testing.T) {
-	tcp := func(host, guest int) hostnet.Port { return hostnet.Port{HostPort: host, GuestPort: guest, Protocol: "tcp"} }
-	udp := func(host, guest int) hostnet.Port { return hostnet.Port{HostPort: host, GuestPort: guest, Protocol: "udp"} }
+	tcp := func(host, guest int) hostnet.Port {
+		return hostnet.Port{HostPort: host, GuestPort: guest, Protocol: "tcp"}
+	}
+	udp := func(host, guest int) hostnet.Port {
+		return hostnet.Port{HostPort: host, GuestPort: guest, Protocol: "udp"}
+	}
 	tests := []struct {
 		name    string
 		ports   []hostnet.Port
@@ -42,5 +47,27 @@ func TestPublished(t *testing.T) {
 	running := VM{Spec: spec, Runtime: Summary{Ports: []hostnet.Port{spec.Ports[0], {HostPort: 40001, GuestPort: 443, Protocol: "tcp"}}}}
 	if got := fmt.Sprint(Published(running)); got != fmt.Sprint(running.Runtime.Ports) {
 		t.Fatalf("running: %s; want the recorded ports", got)
+	}
+}
+
+// TestCreatePublishAll: -P adds the image's exposed ports that -p does
+// not publish, each with a host port to pick; without -P nothing is added.
+func TestCreatePublishAll(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	vm, err := f.s.Create(ctx, "", Spec{Image: "busybox", PublishAll: true, Ports: []hostnet.Port{{HostPort: 8080, GuestPort: 80, Protocol: "tcp"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []hostnet.Port{{HostPort: 8080, GuestPort: 80, Protocol: "tcp"}, {GuestPort: 53, Protocol: "udp"}}
+	if fmt.Sprint(vm.Spec.Ports) != fmt.Sprint(want) {
+		t.Fatalf("-P ports = %+v, want %+v", vm.Spec.Ports, want)
+	}
+	plain, err := f.s.Create(ctx, "", Spec{Image: "busybox"})
+	if err != nil || len(plain.Spec.Ports) != 0 {
+		t.Fatalf("without -P: %+v, %v", plain.Spec.Ports, err)
+	}
+	if _, err := f.s.Create(ctx, "", Spec{Image: "busybox", PublishAll: true, Network: "netns:/var/run/netns/x"}); err == nil {
+		t.Fatal("-P with --network netns: accepted")
 	}
 }
