@@ -106,7 +106,7 @@ func tmpfsSpecs(m map[string]string) []string {
 
 // portsFromBindings maps -p: each binding of an exposed port to a host
 // port is banger's published port. A binding without a host port (-p
-// 80, -p 127.0.0.1::80) is host port 0: banger picks a free one at each
+// 80, -p 127.0.0.1::80, or host port "0") is host port 0: banger picks a free one at each
 // start. A host port range (-p 8000-8010:80) is refused.
 func portsFromBindings(hc container.HostConfig) ([]hostnet.Port, error) {
 	var out []hostnet.Port
@@ -116,7 +116,7 @@ func portsFromBindings(hc container.HostConfig) ([]hostnet.Port, error) {
 		}
 		for _, b := range bindings {
 			hostPort := 0
-			if b.HostPort != "" {
+			if b.HostPort != "" && b.HostPort != "0" { // "0" is random too (testcontainers sends it)
 				n, err := strconv.Atoi(b.HostPort)
 				if err != nil || n < 1 || n > 65535 {
 					return nil, refuse(fmt.Sprintf("-p %s:%s (host port %q)", b.HostPort, port, b.HostPort),

@@ -65,7 +65,7 @@ func TestCreateMapsOptions(t *testing.T) {
 				slices.SortFunc(s.Ports, func(a, b hostnet.Port) int { return a.GuestPort - b.GuestPort })
 				return slices.Equal(s.Ports, []hostnet.Port{{HostIP: "127.0.0.1", HostPort: 5353, GuestPort: 53, Protocol: "udp"}, {HostPort: 8080, GuestPort: 80, Protocol: "tcp"}})
 			}},
-		{"random host ports", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":""}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":""}]}}}`, 0,
+		{"random host ports", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":""}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":"0"}]}}}`, 0,
 			func(s vms.Spec) bool {
 				slices.SortFunc(s.Ports, func(a, b hostnet.Port) int { return a.GuestPort - b.GuestPort })
 				return !s.PublishAll && slices.Equal(s.Ports, []hostnet.Port{{HostIP: "127.0.0.1", GuestPort: 53, Protocol: "udp"}, {GuestPort: 80, Protocol: "tcp"}})

@@ -62,11 +62,11 @@ func ParsePort(s string) (Port, error) {
 		return bad("need a host port and a guest port")
 	}
 	var err error
-	if parts[0] != "" {
+	if parts[0] != "" && parts[0] != "0" { // 0 is docker's "pick one" too
 		if m.HostPort, err = parsePortNumber(parts[0]); err != nil {
 			return bad("host port: " + err.Error())
 		}
-	} else if strings.Count(spec, ":") == 1 {
+	} else if parts[0] == "" && strings.Count(spec, ":") == 1 {
 		return bad("empty host port (leave out the colon, or give a host address: IP::GUESTPORT)")
 	}
 	if m.GuestPort, err = parsePortNumber(parts[1]); err != nil {
