@@ -82,7 +82,9 @@ func newPortCmd(app *App) *cobra.Command {
 		Short: "List a VM's published ports (-p), or the host address of one",
 		Long: `List the ports a VM publishes on the host (run/create -p), in docker's
 format: GUESTPORT/PROTO -> HOSTIP:HOSTPORT. Given a guest port (tcp unless
-/udp is said), print only the host addresses it is published on.`,
+/udp is said), print only the host addresses it is published on. A port
+published without a host port (-p 80, -P) shows the one banger picked
+for the VM's current run; it has none while the VM is stopped.`,
 		Example: `  banger port web
   banger port web 80
   banger port web 53/udp
@@ -97,7 +99,7 @@ format: GUESTPORT/PROTO -> HOSTIP:HOSTPORT. Given a guest port (tcp unless
 			if err != nil {
 				return err
 			}
-			rows := portRows(vm.Spec.Ports)
+			rows := portRows(vm.PublishedPorts())
 			if len(args) == 1 {
 				return printList(app.Stdout, f, rows, func(rs []portRow) [][]string {
 					var out [][]string

@@ -83,6 +83,7 @@ came from ("forked").`,
   banger run --rm -it debian:bookworm bash
   banger run -d --name dev debian:bookworm sleep infinity
   banger run -d --name web -p 8080:80 -l team=web --env-file web.env nginx-image
+  banger run -d --name api -p 80 -P api-image      # host ports picked; banger port api
   banger run -d --name job busybox sh -c 'sleep 5; exit 3' && banger wait job
   banger run --rm --cpus 1.5 -m 1G busybox nproc
   banger run --rm --tmpfs /scratch:size=64m --disk 20G debian:bookworm df -h

@@ -234,7 +234,11 @@ func vmRows(vms []api.VM, now time.Time) [][]string {
 			state += fmt.Sprintf(" (%d)", *vm.ExitCode)
 		}
 		var ports []string
-		for _, p := range vm.Spec.Ports {
+		shown := vm.Spec.Ports // a port to be picked shows as 80/tcp
+		if len(vm.Runtime.Ports) > 0 {
+			shown = vm.Runtime.Ports
+		}
+		for _, p := range shown {
 			ports = append(ports, hostnet.FormatPort(hostnet.Port(p)))
 		}
 		rows = append(rows, []string{vm.ID, vm.Name, vm.Spec.Image, state, vm.Runtime.IP, strings.Join(ports, ","), ago(vm.Created, now)})

@@ -31,6 +31,7 @@ type vmFlags struct {
 	network    string
 	aliases    []string
 	ports      []string
+	publishAll bool
 	init       bool
 	cold       bool
 	entrypoint string
@@ -59,7 +60,8 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.vmm, "vmm", "", "VMM backend: auto, qemu or firecracker (default vm.vmm)")
 	fl.StringVar(&f.network, "network", "", "network: the default bridge; a network made by 'banger network create' (VMs on it reach each other by name); none for no NIC at all; or netns:PATH[:IFACE] to take the place of IFACE in an existing network namespace (/var/run/netns/NAME, /proc/PID/ns/net; QEMU)")
 	fl.StringArrayVar(&f.aliases, "network-alias", nil, "another name the VM answers to on its --network (DNS); repeatable")
-	fl.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a guest port: [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]")
+	fl.StringArrayVarP(&f.ports, "publish", "p", nil, "publish a guest port: [[HOSTIP:]HOSTPORT:]GUESTPORT[/tcp|/udp]; without a host port banger picks a free one at each start (banger port VM)")
+	fl.BoolVarP(&f.publishAll, "publish-all", "P", false, "publish every port the image exposes on a free host port banger picks at each start (banger port VM)")
 	fl.StringArrayVar(&f.dns.Servers, "dns", nil, "DNS server for the guest's /etc/resolv.conf, instead of the network's (up to 3)")
 	fl.StringArrayVar(&f.dns.Search, "dns-search", nil, "DNS search domain for the guest's /etc/resolv.conf")
 	fl.StringArrayVar(&f.dns.Options, "dns-option", nil, "resolver option for the guest's /etc/resolv.conf, e.g. ndots:2")
@@ -125,7 +127,7 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 	case f.network == "" || f.network == "default" || f.network == "bridge":
 	case f.network == api.NetworkNone:
 		s.Network = api.NetworkNone
-		if len(f.ports) > 0 {
+		if len(f.ports) > 0 || f.publishAll {
 			return s, fmt.Errorf("%w: --publish needs a network; drop --network none", errdefs.ErrInvalid)
 		}
 	case strings.HasPrefix(f.network, api.NetworkNetnsPrefix):
@@ -133,7 +135,7 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 			return s, err
 		}
 		s.Network = f.network
-		if len(f.ports) > 0 {
+		if len(f.ports) > 0 || f.publishAll {
 			return s, hostnet.NetnsPortsError(f.network)
 		}
 	case f.network == "host":
@@ -141,7 +143,7 @@ func (f *vmFlags) spec(image string, cmd []string) (api.VMSpec, error) {
 	default: // a user-defined network's name; the daemon checks it
 		s.Network = f.network
 	}
-	s.NetworkAliases = f.aliases
+	s.NetworkAliases, s.PublishAll = f.aliases, f.publishAll
 	for _, p := range f.ports {
 		pm, err := hostnet.ParsePort(p)
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 func vmToAPI(vm vms.VM) api.VM {
 	return api.VM{
 		ID: vm.ID, Name: vm.Name, State: api.VMState(vm.State), Spec: specToAPI(vm.Spec), ImageID: vm.ImageID,
-		Runtime:  api.VMRuntime(vm.Runtime),
+		Runtime:  runtimeToAPI(vm.Runtime),
 		ExitCode: vm.ExitCode, ExitSignal: vm.ExitSignal, OOMKilled: vm.OOMKilled, ExitReason: vm.ExitReason,
 		Error: vm.Error, ErrorPhase: vm.ErrorPhase, ConsoleTail: vm.ConsoleTail,
 		Created: vm.Created, Started: vm.Started, Stopped: vm.Stopped,
@@ -33,13 +33,25 @@ func vmsToAPI(list []vms.VM) []api.VM {
 	return out
 }
 
+// runtimeToAPI is the runtime summary on the wire.
+func runtimeToAPI(r vms.Summary) api.VMRuntime {
+	out := api.VMRuntime{
+		VMM: r.VMM, Accel: r.Accel, PID: r.PID, RuntimeDir: r.RuntimeDir, DiskPath: r.DiskPath, DiskStrategy: r.DiskStrategy,
+		Tap: r.Tap, IP: r.IP, MAC: r.MAC, Confinement: r.Confinement,
+	}
+	for _, p := range r.Ports {
+		out.Ports = append(out.Ports, api.PortMapping(p))
+	}
+	return out
+}
+
 func specToAPI(s vms.Spec) api.VMSpec {
 	out := api.VMSpec{
 		Image: s.Image, Kernel: s.Kernel, CPUs: s.CPUs, MemoryMiB: s.MemoryMiB, DiskBytes: s.DiskBytes,
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User, Hostname: s.Hostname,
 		VMM: s.VMM, Network: s.Network, NetworkAliases: s.NetworkAliases, Init: s.Init, Cold: s.Cold, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels, From: s.From,
-		Stdio: api.Stdio(s.Stdio), DNS: api.DNSConfig(s.DNS),
+		Stdio: api.Stdio(s.Stdio), DNS: api.DNSConfig(s.DNS), PublishAll: s.PublishAll,
 	}
 	if !s.Restart.IsNone() {
 		out.Restart = api.RestartPolicy{Name: string(s.Restart.Mode), MaxRetries: s.Restart.MaxRetries}
@@ -59,7 +71,7 @@ func specFromAPI(s api.VMSpec) vms.Spec {
 		Cmd: s.Cmd, Entrypoint: s.Entrypoint, Env: s.Env, WorkingDir: s.WorkingDir, User: s.User, Hostname: s.Hostname,
 		VMM: s.VMM, Network: s.Network, NetworkAliases: s.NetworkAliases, Init: s.Init, Cold: s.Cold, Tmpfs: s.Tmpfs, Detach: s.Detach, TTY: s.TTY,
 		Interactive: s.Interactive, AutoRemove: s.AutoRemove, Labels: s.Labels, From: s.From,
-		Restart: restartFromAPI(s.Restart), Stdio: vmlogs.Stdio(s.Stdio), DNS: vms.DNS(s.DNS),
+		Restart: restartFromAPI(s.Restart), Stdio: vmlogs.Stdio(s.Stdio), DNS: vms.DNS(s.DNS), PublishAll: s.PublishAll,
 	}
 	for _, p := range s.Ports {
 		out.Ports = append(out.Ports, hostnet.Port(p))

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/vms"
 	"github.com/bangerdev/banger/internal/volumes"
 )
@@ -77,15 +78,19 @@ func argv(spec vms.Spec, imgEntry, imgCmd []string) []string {
 	return append(append([]string{}, entry...), cmd...)
 }
 
-// ports are the VM's published ports as Docker's port map.
-func ports(spec vms.Spec) network.PortMap {
+// ports are published ports as Docker's port map: a host port yet to be
+// picked (HostConfig.PortBindings of -p 80) is "", as docker has it.
+func ports(ps []hostnet.Port) network.PortMap {
 	out := network.PortMap{}
-	for _, p := range spec.Ports {
+	for _, p := range ps {
 		port, ok := network.PortFrom(uint16(p.GuestPort), network.IPProtocol(p.Protocol))
 		if !ok {
 			continue
 		}
-		b := network.PortBinding{HostPort: strconv.Itoa(p.HostPort)}
+		b := network.PortBinding{}
+		if p.HostPort != 0 {
+			b.HostPort = strconv.Itoa(p.HostPort)
+		}
 		if a, err := netip.ParseAddr(p.HostIP); err == nil {
 			b.HostIP = a
 		} else {
@@ -150,7 +155,7 @@ func summary(vm vms.VM, command string, now time.Time) container.Summary {
 		s.Labels = map[string]string{}
 	}
 	s.HostConfig.NetworkMode = networkMode(vm.Spec)
-	for _, p := range vm.Spec.Ports {
+	for _, p := range vms.Published(vm) {
 		ps := container.PortSummary{PrivatePort: uint16(p.GuestPort), PublicPort: uint16(p.HostPort), Type: p.Protocol}
 		if a, err := netip.ParseAddr(p.HostIP); err == nil {
 			ps.IP = a

@@ -1,7 +1,9 @@
 package dockerapi
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -80,6 +82,12 @@ func specFromCreate(in createInput) (vms.Spec, []string, error) {
 	if spec.Ports, err = portsFromBindings(hc); err != nil {
 		return vms.Spec{}, nil, err
 	}
+	if hc.PublishAllPorts {
+		// The image's exposed ports are the VM service's to add (it
+		// has the image); --expose ports come with the request.
+		spec.PublishAll = true
+		spec.Ports = append(spec.Ports, exposedUnbound(c, hc)...)
+	}
 	if spec.Mounts, err = mountsFrom(hc); err != nil {
 		return vms.Spec{}, nil, err
 	}
@@ -139,15 +147,23 @@ func tmpfsSpecs(m map[string]string) []string {
 
 // portsFromBindings maps -p: each binding of an exposed port to a host
 // port is banger's published port. A binding without a host port (-p
-// 80) asks for a random one, which banger does not pick.
+// 80, -p 127.0.0.1::80, or host port "0") is host port 0: banger picks a free one at each
+// start. A host port range (-p 8000-8010:80) is refused.
 func portsFromBindings(hc container.HostConfig) ([]hostnet.Port, error) {
 	var out []hostnet.Port
 	for port, bindings := range hc.PortBindings {
+		if port.Proto() != "tcp" && port.Proto() != "udp" {
+			return nil, refuse("-p "+string(port.Proto()), "banger publishes tcp and udp ports")
+		}
 		for _, b := range bindings {
-			hostPort, err := strconv.Atoi(b.HostPort)
-			if err != nil || hostPort < 1 || hostPort > 65535 {
-				return nil, refuse(fmt.Sprintf("-p %s (a port binding without a host port)", port),
-					"banger publishes a port on the host port you name; give one, e.g. -p 8080:"+port.Port())
+			hostPort := 0
+			if b.HostPort != "" && b.HostPort != "0" { // "0" is random too (testcontainers sends it)
+				n, err := strconv.Atoi(b.HostPort)
+				if err != nil || n < 1 || n > 65535 {
+					return nil, refuse(fmt.Sprintf("-p %s:%s (host port %q)", b.HostPort, port, b.HostPort),
+						"banger publishes one host port 1-65535 per binding, or picks one when none is given (-p "+port.Port()+")")
+				}
+				hostPort = n
 			}
 			p := hostnet.Port{HostPort: hostPort, GuestPort: int(port.Num()), Protocol: string(port.Proto())}
 			if b.HostIP.IsValid() && !b.HostIP.IsUnspecified() {
@@ -157,6 +173,24 @@ func portsFromBindings(hc container.HostConfig) ([]hostnet.Port, error) {
 		}
 	}
 	return out, nil
+}
+
+// exposedUnbound are the request's exposed ports (--expose, -p) that no
+// binding publishes, each with a host port to pick: -P's share of them.
+func exposedUnbound(c container.Config, hc container.HostConfig) []hostnet.Port {
+	var out []hostnet.Port
+	for port := range c.ExposedPorts {
+		if _, bound := hc.PortBindings[port]; bound {
+			continue
+		}
+		if port.Proto() == "tcp" || port.Proto() == "udp" {
+			out = append(out, hostnet.Port{GuestPort: int(port.Num()), Protocol: string(port.Proto())})
+		}
+	}
+	slices.SortFunc(out, func(a, b hostnet.Port) int {
+		return cmp.Or(a.GuestPort-b.GuestPort, strings.Compare(a.Protocol, b.Protocol))
+	})
+	return out
 }
 
 // mountsFrom maps -v (Binds) and --mount onto banger's mounts. Whether
@@ -233,8 +267,6 @@ var refusalTable = []refusal{
 		func(c container.Config, _ container.HostConfig) bool { return len(c.Volumes) > 0 }},
 	{"--read-only (HostConfig.ReadonlyRootfs)", "not supported yet: the VM's root file system is its writable disk",
 		func(_ container.Config, hc container.HostConfig) bool { return hc.ReadonlyRootfs }},
-	{"--publish-all (HostConfig.PublishAllPorts)", "banger publishes the host ports you name with -p; it picks none",
-		func(_ container.Config, hc container.HostConfig) bool { return hc.PublishAllPorts }},
 	{"--sysctl (HostConfig.Sysctls)", "not supported yet; set them in the VM",
 		func(_ container.Config, hc container.HostConfig) bool { return len(hc.Sysctls) > 0 }},
 	{"--ulimit (HostConfig.Ulimits)", "not supported yet",

@@ -73,6 +73,15 @@ func TestCreateMapsOptions(t *testing.T) {
 				slices.SortFunc(s.Ports, func(a, b hostnet.Port) int { return a.GuestPort - b.GuestPort })
 				return slices.Equal(s.Ports, []hostnet.Port{{HostIP: "127.0.0.1", HostPort: 5353, GuestPort: 53, Protocol: "udp"}, {HostPort: 8080, GuestPort: 80, Protocol: "tcp"}})
 			}},
+		{"random host ports", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":""}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":"0"}]}}}`, 0,
+			func(s vms.Spec) bool {
+				slices.SortFunc(s.Ports, func(a, b hostnet.Port) int { return a.GuestPort - b.GuestPort })
+				return !s.PublishAll && slices.Equal(s.Ports, []hostnet.Port{{HostIP: "127.0.0.1", GuestPort: 53, Protocol: "udp"}, {GuestPort: 80, Protocol: "tcp"}})
+			}},
+		{"publish all: bound ports kept, --expose ports added, the image's left to the VM service", `{"Image":"alpine","Cmd":["sh"],"ExposedPorts":{"80/tcp":{},"9000/tcp":{},"53/udp":{}},"HostConfig":{"PublishAllPorts":true,"PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}}`, 0,
+			func(s vms.Spec) bool {
+				return s.PublishAll && slices.Equal(s.Ports, []hostnet.Port{{HostPort: 8080, GuestPort: 80, Protocol: "tcp"}, {GuestPort: 53, Protocol: "udp"}, {GuestPort: 9000, Protocol: "tcp"}})
+			}},
 		{"named volume and root's bind", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"Binds":["data:/data:ro","/tmp:/srv"],"Mounts":[{"Type":"volume","Source":"v2","Target":"/v2"}]}}`, 0,
 			func(s vms.Spec) bool {
 				return slices.Equal(s.Mounts, []volumes.Mount{{Type: volumes.TypeVolume, Source: "data", Target: "/data", ReadOnly: true},
@@ -126,7 +135,6 @@ func TestCreateRefusals(t *testing.T) {
 		{`"VolumesFrom":["other"]`, "--volumes-from"},
 		{`"Links":["db:db"]`, "--link"},
 		{`"ReadonlyRootfs":true`, "--read-only"},
-		{`"PublishAllPorts":true`, "--publish-all"},
 		{`"Sysctls":{"net.ipv4.ip_forward":"1"}`, "--sysctl"},
 		{`"Ulimits":[{"Name":"nofile","Soft":1,"Hard":1}]`, "--ulimit"},
 		{`"PidsLimit":10`, "--pids-limit"},
@@ -141,7 +149,8 @@ func TestCreateRefusals(t *testing.T) {
 		{`"Runtime":"runc"`, "--runtime"},
 		{`"LogConfig":{"Type":"syslog"}`, "--log-driver"},
 		{`"MaskedPaths":["/proc/kcore"]`, "MaskedPaths"},
-		{`"PortBindings":{"80/tcp":[{"HostPort":""}]}`, "-p 80/tcp"},
+		{`"PortBindings":{"80/tcp":[{"HostPort":"8000-8010"}]}`, "-p 8000-8010:80/tcp (host port"},
+		{`"PortBindings":{"80/sctp":[{"HostPort":"80"}]}`, "-p sctp"},
 		{`"Mounts":[{"Type":"tmpfs","Target":"/t"}]`, "--mount type=tmpfs"},
 	}
 	configCases := []struct{ body, option string }{

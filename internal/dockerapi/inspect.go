@@ -29,12 +29,12 @@ func inspectResponse(vm vms.VM, img images.Image) container.InspectResponse {
 			AttachStdin: vm.Spec.Interactive && !vm.Spec.Detach, AttachStdout: !vm.Spec.Detach, AttachStderr: !vm.Spec.Detach,
 		},
 		HostConfig: &container.HostConfig{
-			NetworkMode: container.NetworkMode(networkMode(vm.Spec)), PortBindings: ports(vm.Spec),
+			NetworkMode: container.NetworkMode(networkMode(vm.Spec)), PortBindings: ports(vm.Spec.Ports), PublishAllPorts: vm.Spec.PublishAll,
 			RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(vm.Spec.Restart.Mode), MaximumRetryCount: vm.Spec.Restart.MaxRetries},
 			AutoRemove:    vm.Spec.AutoRemove,
 			Resources:     container.Resources{Memory: int64(vm.Spec.MemoryMiB) * mib, NanoCPUs: int64(vm.Spec.CPUs) * 1e9},
 		},
-		NetworkSettings: &container.NetworkSettings{Ports: ports(vm.Spec), Networks: endpoints(vm)},
+		NetworkSettings: &container.NetworkSettings{Ports: ports(vms.Published(vm)), Networks: endpoints(vm)},
 	}
 	if len(args) > 0 {
 		resp.Path, resp.Args = args[0], args[1:]

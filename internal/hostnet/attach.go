@@ -33,7 +33,8 @@ type Attachment struct {
 }
 
 // Attach plugs a VM in before its VMM starts: it leases an address (see
-// Lease), reserves the host ports, creates the tap (bg-<id>, on the bridge,
+// Lease), reserves the host ports (picking a free one for each mapping
+// without: HostPort 0, anew on each start), creates the tap (bg-<id>, on the bridge,
 // isolated as configured, MTU from the config), the rules that let the tap
 // send only from the VM's MAC and IP (antispoofRules) and the DNAT rules of
 // the published ports, each marked "banger:<vm id>". record is called before
@@ -49,7 +50,7 @@ func (n *Network) Attach(ctx context.Context, vmID string, ports []Port, record 
 	if err != nil {
 		return Attachment{}, err
 	}
-	if err := n.setPorts(vmID, ports); err != nil {
+	if ports, err = n.setPorts(vmID, ports); err != nil {
 		return Attachment{}, err
 	}
 	att, err := n.attach(ctx, lease, ports, record)
@@ -149,10 +150,12 @@ func (n *Network) Detach(ctx context.Context, vmID string) error {
 	err := errors.Join(
 		n.nft.deleteMarked(ctx, n.cfg.Table, Marker(vmID)),
 		n.links.apply(ctx, []linkOp{opDelLink{Name: TapName(vmID)}}),
-		n.setPorts(vmID, nil),
+		setNone(n.setPorts(vmID, nil)),
 	)
 	if err != nil {
 		return fmt.Errorf("detach vm %s from the network: %w", vmID, err)
 	}
 	return nil
 }
+
+func setNone(_ []Port, err error) error { return err }

@@ -146,10 +146,12 @@ func (n *Network) firstFree(used map[netip.Addr]bool) (netip.Addr, bool) {
 }
 
 // setPorts records the VM's published ports in its lease, refusing a host
-// port another VM holds. One transaction, so two VMs racing for a port
-// cannot both win.
-func (n *Network) setPorts(vmID string, ports []Port) error {
-	return n.st.Update(func(tx *store.Tx) error {
+// port another VM holds, and picks a free host port for each mapping
+// without one (pickPorts: not another VM's, not held by a host program).
+// One transaction, so two VMs racing for a port cannot both win. It
+// returns the ports as recorded.
+func (n *Network) setPorts(vmID string, ports []Port) ([]Port, error) {
+	err := n.st.Update(func(tx *store.Tx) error {
 		var rec leaseRecord
 		if err := tx.Get(store.Leases, vmID, &rec); err != nil {
 			if len(ports) == 0 && errors.Is(err, errdefs.ErrNotFound) {
@@ -162,6 +164,7 @@ func (n *Network) setPorts(vmID string, ports []Port) error {
 			if err != nil {
 				return err
 			}
+			var taken []Port
 			for _, other := range all {
 				if other.VMID == vmID {
 					continue
@@ -173,9 +176,17 @@ func (n *Network) setPorts(vmID string, ports []Port) error {
 						}
 					}
 				}
+				taken = append(taken, other.Ports...)
+			}
+			if ports, err = pickPorts(ports, taken, n.ports.rng(), randomStart(), n.ports.free); err != nil {
+				return fmt.Errorf("vm %s: %w", vmID, err)
 			}
 		}
 		rec.Ports = ports
 		return tx.Put(store.Leases, vmID, rec)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return ports, nil
 }

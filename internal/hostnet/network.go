@@ -24,6 +24,8 @@ type Network struct {
 	log   *slog.Logger
 
 	resolvConf string
+	// ports is where random host ports come from (pickPorts).
+	ports portEdge
 	// names answers DNS for a user network's VMs (ForUser); nil for the
 	// default network, whose relay only forwards.
 	names NameFunc
@@ -76,6 +78,9 @@ func WithOwner(stateDir string) Option { return func(n *Network) { n.cfg.Owner =
 // WithLogger logs what Setup, Attach and Detach change (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(n *Network) { n.log = l } }
 
+// withPortEdge replaces the host's port range and listeners (tests).
+func withPortEdge(e portEdge) Option { return func(n *Network) { n.ports = e } }
+
 // withEdges replaces the netlink edges (tests).
 func withEdges(l linkEdge, f nftEdge) Option { return func(n *Network) { n.links, n.nft = l, f } }
 
@@ -107,6 +112,7 @@ func New(cfg config.Network, st *store.Store, opts ...Option) (*Network, error) 
 		st:         st,
 		log:        slog.New(slog.DiscardHandler),
 		resolvConf: "/etc/resolv.conf",
+		ports:      hostPorts(),
 	}
 	n.links, n.nft = newEdges()
 	for _, o := range opts {

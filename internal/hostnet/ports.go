@@ -19,13 +19,14 @@ type Port struct {
 	Protocol string `json:"protocol"`
 }
 
-// ParsePort parses a `-p` value, [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp], into
-// a mapping. The protocol defaults to tcp; a host IP of 0.0.0.0 (or none)
-// publishes on every host address. Guests are IPv4-only, so the host IP is
-// too.
+// ParsePort parses a `-p` value, [[HOSTIP:]HOSTPORT:]GUESTPORT[/tcp|/udp],
+// into a mapping. The protocol defaults to tcp; a host IP of 0.0.0.0 (or
+// none) publishes on every host address. Guests are IPv4-only, so the host
+// IP is too. No host port (`80`, `127.0.0.1::80`) is HostPort 0: the daemon
+// picks a free one when the VM starts (Attach).
 func ParsePort(s string) (Port, error) {
 	bad := func(why string) (Port, error) {
-		return Port{}, fmt.Errorf("port mapping %q: %w: %s (want [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp)", s, errdefs.ErrInvalid, why)
+		return Port{}, fmt.Errorf("port mapping %q: %w: %s (want [[HOSTIP:]HOSTPORT:]GUESTPORT[/tcp|/udp], e.g. 8080:80, 80 or 127.0.0.1:5353:53/udp)", s, errdefs.ErrInvalid, why)
 	}
 	spec, proto, hasProto := strings.Cut(s, "/")
 	m := Port{Protocol: "tcp"}
@@ -40,8 +41,13 @@ func ParsePort(s string) (Port, error) {
 	if strings.HasPrefix(spec, "[") {
 		return bad("IPv6 host addresses are not supported (guests are IPv4-only)")
 	}
+	if spec == "" {
+		return bad("need a guest port")
+	}
 	parts := strings.Split(spec, ":")
 	switch len(parts) {
+	case 1:
+		parts = []string{"", parts[0]}
 	case 2:
 	case 3:
 		ip, err := netip.ParseAddr(parts[0])
@@ -56,8 +62,12 @@ func ParsePort(s string) (Port, error) {
 		return bad("need a host port and a guest port")
 	}
 	var err error
-	if m.HostPort, err = parsePortNumber(parts[0]); err != nil {
-		return bad("host port: " + err.Error())
+	if parts[0] != "" && parts[0] != "0" { // 0 is docker's "pick one" too
+		if m.HostPort, err = parsePortNumber(parts[0]); err != nil {
+			return bad("host port: " + err.Error())
+		}
+	} else if parts[0] == "" && strings.Count(spec, ":") == 1 {
+		return bad("empty host port (leave out the colon, or give a host address: IP::GUESTPORT)")
 	}
 	if m.GuestPort, err = parsePortNumber(parts[1]); err != nil {
 		return bad("guest port: " + err.Error())
@@ -76,11 +86,19 @@ func parsePortNumber(s string) (int, error) {
 	return n, nil
 }
 
-// FormatPort renders a mapping in the form ParsePort reads.
+// FormatPort renders a mapping in the form ParsePort reads; a host port
+// yet to be picked (0) is left out.
 func FormatPort(m Port) string {
-	s := fmt.Sprintf("%d:%d/%s", m.HostPort, m.GuestPort, m.Protocol)
-	if m.HostIP != "" {
+	host := ""
+	if m.HostPort != 0 {
+		host = strconv.Itoa(m.HostPort)
+	}
+	s := fmt.Sprintf("%s:%d/%s", host, m.GuestPort, m.Protocol)
+	switch {
+	case m.HostIP != "":
 		s = m.HostIP + ":" + s
+	case m.HostPort == 0:
+		s = s[1:]
 	}
 	return s
 }
@@ -107,8 +125,9 @@ func normalizePorts(ports []Port) ([]Port, error) {
 	return out, nil
 }
 
-// portsClash reports whether two mappings would catch the same packets.
+// portsClash reports whether two mappings would catch the same packets; a
+// host port yet to be picked clashes with nothing.
 func portsClash(a, b Port) bool {
-	return a.Protocol == b.Protocol && a.HostPort == b.HostPort &&
+	return a.HostPort != 0 && a.Protocol == b.Protocol && a.HostPort == b.HostPort &&
 		(a.HostIP == b.HostIP || a.HostIP == "" || b.HostIP == "")
 }

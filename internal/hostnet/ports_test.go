@@ -20,10 +20,15 @@ func TestParsePort(t *testing.T) {
 		{in: "5353:53/UDP", want: Port{HostPort: 5353, GuestPort: 53, Protocol: "udp"}},
 		{in: "127.0.0.1:8080:80", want: Port{HostIP: "127.0.0.1", HostPort: 8080, GuestPort: 80, Protocol: "tcp"}},
 		{in: "0.0.0.0:1:65535/udp", want: Port{HostPort: 1, GuestPort: 65535, Protocol: "udp"}},
-		{in: "", err: "need a host port and a guest port"},
-		{in: "80", err: "need a host port and a guest port"},
+		{in: "80", want: Port{GuestPort: 80, Protocol: "tcp"}},
+		{in: "53/udp", want: Port{GuestPort: 53, Protocol: "udp"}},
+		{in: "127.0.0.1::80", want: Port{HostIP: "127.0.0.1", GuestPort: 80, Protocol: "tcp"}},
+		{in: "0.0.0.0::80", want: Port{GuestPort: 80, Protocol: "tcp"}},
+		{in: "", err: "need a guest port"},
+		{in: ":80", err: "empty host port"},
 		{in: "1:2:3:4", err: "need a host port and a guest port"},
-		{in: "0:80", err: "host port: 0 is out of range"},
+		{in: "0:80", want: Port{GuestPort: 80, Protocol: "tcp"}},
+		{in: "00:80", err: "host port: 0 is out of range"},
 		{in: "80:65536", err: "guest port: 65536 is out of range"},
 		{in: "80:+1", err: `guest port: "+1" is not a number`},
 		{in: "80:", err: `guest port: "" is not a number`},
@@ -64,6 +69,8 @@ func TestNormalizePorts(t *testing.T) {
 		{Port{HostPort: 80, GuestPort: 1, Protocol: "tcp"}, Port{HostPort: 80, GuestPort: 2, Protocol: "udp"}, false},
 		{Port{HostIP: "127.0.0.1", HostPort: 80, GuestPort: 1, Protocol: "tcp"}, Port{HostPort: 80, GuestPort: 2, Protocol: "tcp"}, true},
 		{Port{HostIP: "127.0.0.1", HostPort: 80, GuestPort: 1, Protocol: "tcp"}, Port{HostIP: "127.0.0.2", HostPort: 80, GuestPort: 2, Protocol: "tcp"}, false},
+		// Host ports yet to be picked claim nothing.
+		{Port{GuestPort: 1, Protocol: "tcp"}, Port{GuestPort: 2, Protocol: "tcp"}, false},
 	}
 	for _, c := range clash {
 		_, err := normalizePorts([]Port{c.a, c.b})
@@ -80,7 +87,7 @@ func TestNormalizePorts(t *testing.T) {
 // ErrInvalid or returns a mapping that is valid and survives a round trip
 // through FormatPort.
 func FuzzParsePort(f *testing.F) {
-	for _, s := range []string{"8080:80", "127.0.0.1:53:53/udp", "0.0.0.0:1:1/TCP", "[::1]:1:1", "1:2:3:4", "65535:65535/udp", "08080:0080"} {
+	for _, s := range []string{"8080:80", "127.0.0.1:53:53/udp", "0.0.0.0:1:1/TCP", "[::1]:1:1", "1:2:3:4", "65535:65535/udp", "08080:0080", "80", "127.0.0.1::80/udp"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -91,7 +98,7 @@ func FuzzParsePort(f *testing.F) {
 			}
 			return
 		}
-		if m.HostPort < 1 || m.HostPort > 65535 || m.GuestPort < 1 || m.GuestPort > 65535 {
+		if m.HostPort < 0 || m.HostPort > 65535 || m.GuestPort < 1 || m.GuestPort > 65535 {
 			t.Fatalf("ParsePort(%q) = %+v: port out of range", s, m)
 		}
 		if m.Protocol != "tcp" && m.Protocol != "udp" {

@@ -69,7 +69,7 @@ func (n *Network) ForUser(id string, subnet netip.Prefix, names NameFunc) (*Netw
 	cfg.Bridge, cfg.Table = UserBridge(id), n.UserTable(id)
 	cfg.Subnet, cfg.Gateway = subnet, subnet.Addr().Next()
 	cfg.IsolateVMs = false
-	return &Network{cfg: cfg, st: n.st, links: n.links, nft: n.nft, log: n.log.With("network", id), resolvConf: n.resolvConf, names: names}, nil
+	return &Network{cfg: cfg, st: n.st, links: n.links, nft: n.nft, log: n.log.With("network", id), resolvConf: n.resolvConf, names: names, ports: n.ports}, nil
 }
 
 // CheckSubnet refuses what cannot be a VM network: not IPv4, not a

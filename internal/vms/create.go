@@ -107,6 +107,9 @@ func (s *Service) Create(ctx context.Context, name string, spec Spec) (VM, error
 	if err != nil {
 		return VM{}, err
 	}
+	if spec.PublishAll {
+		spec.Ports = publishAll(spec.Ports, img.Config.ExposedPorts)
+	}
 	// The kernel is pinned at create, so a later change of the default
 	// does not change what an existing VM boots.
 	k, err := s.Catalog.Kernel(spec.Kernel)
@@ -196,7 +199,7 @@ func (s *Service) completeSpec(sp Spec) (Spec, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if len(sp.Ports) > 0 {
+		if len(sp.Ports) > 0 || sp.PublishAll {
 			errs = append(errs, hostnet.NetnsPortsError(sp.Network))
 		}
 	}

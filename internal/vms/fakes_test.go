@@ -103,7 +103,7 @@ func (c fakeCatalog) Image(ref string) (Image, error) {
 		return Image{}, fmt.Errorf("image %q: not found", ref)
 	}
 	return Image{ID: "img0123", Name: "busybox", Rootfs: "/images/busybox.ext4", SizeBytes: 1 << 20, AgentVersion: "test",
-		Digest: "sha256:img", AgentSHA256: "agent", HeldBoot: true, Config: imagepull.Config{Cmd: []string{"sh"}}}, nil
+		Digest: "sha256:img", AgentSHA256: "agent", HeldBoot: true, Config: imagepull.Config{Cmd: []string{"sh"}, ExposedPorts: []string{"80/tcp", "53/udp"}}}, nil
 }
 
 func (c fakeCatalog) Kernel(string) (Kernel, error) {

@@ -177,7 +177,7 @@ func summarize(rec *handles.Record, accel string) Summary {
 	if n := rec.Network; n != nil {
 		sum.IP, sum.MAC = n.IP, n.MAC
 		if n.Attach != "" {
-			sum.Tap = n.Resources.Tap
+			sum.Tap, sum.Ports = n.Resources.Tap, n.Resources.Ports
 		}
 	}
 	if n := rec.Netns; n != nil {

@@ -94,8 +94,13 @@ type Spec struct {
 	Network  string `json:"network,omitempty"`
 	// NetworkAliases are names the VM answers to on its user-defined
 	// network, besides its own (run --network-alias).
-	NetworkAliases []string       `json:"network_aliases,omitempty"`
-	Ports          []hostnet.Port `json:"ports,omitempty"`
+	NetworkAliases []string `json:"network_aliases,omitempty"`
+	// Ports are the -p mappings; a HostPort of 0 is picked at each start
+	// (Summary.Ports, Published).
+	Ports []hostnet.Port `json:"ports,omitempty"`
+	// PublishAll is -P: Create adds a mapping without a host port for
+	// each port the image exposes that Ports does not publish.
+	PublishAll bool `json:"publish_all,omitempty"`
 	// Mounts are the VM's volumes (-v, --mount), checked at create.
 	Mounts []volumes.Mount `json:"mounts,omitempty"`
 	Init   bool            `json:"init,omitempty"`
@@ -146,6 +151,9 @@ type Summary struct {
 	Tap          string `json:"tap,omitempty"`
 	IP           string `json:"ip,omitempty"`
 	MAC          string `json:"mac,omitempty"`
+	// Ports are the published ports while the VM is attached, with the
+	// host ports picked for those Spec.Ports left to banger (0).
+	Ports []hostnet.Port `json:"ports,omitempty"`
 	// Confinement says what confines the VMM process (vmm.Confinement's
 	// summary, or its jail); "none" when it runs as root unconfined.
 	Confinement string `json:"confinement,omitempty"`

@@ -212,6 +212,22 @@ type PortMapping struct {
 	Protocol  string `json:"protocol"`
 }
 
+// PublishedPorts is what the VM publishes on the host now: while it runs,
+// Runtime.Ports (with the host ports banger picked); otherwise the
+// mappings that name their host port.
+func (vm VM) PublishedPorts() []PortMapping {
+	if len(vm.Runtime.Ports) > 0 {
+		return vm.Runtime.Ports
+	}
+	var out []PortMapping
+	for _, p := range vm.Spec.Ports {
+		if p.HostPort != 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // VMSpec is what the user asked for; it does not change after create.
 type VMSpec struct {
 	Image      string   `json:"image"`
@@ -230,8 +246,12 @@ type VMSpec struct {
 	Network  string `json:"network,omitempty"`
 	// NetworkAliases are names the VM answers to on its user-defined
 	// network (run --network-alias).
-	NetworkAliases []string      `json:"network_aliases,omitempty"`
-	Ports          []PortMapping `json:"ports,omitempty"`
+	NetworkAliases []string `json:"network_aliases,omitempty"`
+	// Ports are the -p mappings; a HostPort of 0 is picked by the daemon
+	// at each start (VMRuntime.Ports says which).
+	Ports []PortMapping `json:"ports,omitempty"`
+	// PublishAll is -P: every port the image exposes gets a host port.
+	PublishAll bool `json:"publish_all,omitempty"`
 	// Mounts are the VM's volumes (-v, --mount).
 	Mounts []Mount `json:"mounts,omitempty"`
 	Init   bool    `json:"init,omitempty"`
@@ -302,6 +322,9 @@ type VMRuntime struct {
 	Tap          string `json:"tap,omitempty"`
 	IP           string `json:"ip,omitempty"`
 	MAC          string `json:"mac,omitempty"`
+	// Ports are the published ports while the VM runs, with the host
+	// ports banger picked for -p GUESTPORT and -P.
+	Ports []PortMapping `json:"ports,omitempty"`
 	// Confinement says what confines the VMM process; "none" when it
 	// runs as root unconfined.
 	Confinement string `json:"confinement,omitempty"`
