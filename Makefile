@@ -80,6 +80,7 @@ $(GOLANGCI):
 
 lint-go: $(GOLANGCI)
 	$(GOLANGCI) run ./...
+	cd test/testcontainers && $(GOLANGCI) run ./...
 
 lint-shell:
 	@command -v shellcheck >/dev/null || scripts/deps.sh
