@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/bangerdev/banger/internal/networks"
@@ -11,13 +12,7 @@ import (
 // networkRoutes registers the user-defined networks' API.
 func (d *Daemon) networkRoutes(rt *api.Router) {
 	api.Handle(rt, api.CreateNetwork, func(r *http.Request, req api.CreateNetworkRequest) (api.Network, error) {
-		if _, err := d.netHost.def(); err != nil {
-			return api.Network{}, err
-		}
-		if err := d.vms.EnsureNetwork(r.Context()); err != nil {
-			return api.Network{}, err
-		}
-		n, err := d.networks.Create(r.Context(), networks.CreateRequest{Name: req.Name, Subnet: req.Subnet, Labels: req.Labels})
+		n, err := d.createNetwork(r.Context(), networks.CreateRequest{Name: req.Name, Subnet: req.Subnet, Labels: req.Labels})
 		return networkToAPI(networks.Info{Network: n}), err
 	})
 	api.Handle(rt, api.ListNetworks, func(*http.Request, api.None) ([]api.Network, error) {
@@ -65,6 +60,46 @@ func (d *Daemon) networkRoutes(rt *api.Router) {
 		vm, err := d.vms.Disconnect(r.Context(), req.VM, name)
 		return vmToAPI(vm), err
 	})
+}
+
+// createNetwork makes a user network once the default network, whose
+// host settings it needs, is up.
+func (d *Daemon) createNetwork(ctx context.Context, req networks.CreateRequest) (networks.Network, error) {
+	if _, err := d.netHost.def(); err != nil {
+		return networks.Network{}, err
+	}
+	if err := d.vms.EnsureNetwork(ctx); err != nil {
+		return networks.Network{}, err
+	}
+	return d.networks.Create(ctx, req)
+}
+
+// dockerNetworks are the user networks as the Engine API asks for them
+// (dockerapi.Networks): the catalog, the VM service's connect and
+// disconnect, and the default network.
+type dockerNetworks struct {
+	*networks.Service
+	d *Daemon
+}
+
+func (n dockerNetworks) Create(ctx context.Context, req networks.CreateRequest) (networks.Network, error) {
+	return n.d.createNetwork(ctx, req)
+}
+
+func (n dockerNetworks) Connect(ctx context.Context, vm, network string, aliases []string) (vms.VM, error) {
+	return n.d.vms.Connect(ctx, vm, network, aliases)
+}
+
+func (n dockerNetworks) Disconnect(ctx context.Context, vm, network string) (vms.VM, error) {
+	return n.d.vms.Disconnect(ctx, vm, network)
+}
+
+func (n dockerNetworks) Default() (networks.Network, bool) {
+	net := n.d.parts.net
+	if net == nil {
+		return networks.Network{}, false
+	}
+	return networks.Network{Name: api.DefaultNetwork, Subnet: net.Subnet(), Gateway: net.Gateway(), Bridge: net.Bridge(), Table: net.Table()}, true
 }
 
 // networkName is the name a VM's spec carries for ref: a user network's

@@ -26,6 +26,7 @@ func (d *Daemon) dockerSocket() string {
 func (d *Daemon) DockerHandler() http.Handler {
 	return dockerapi.New(dockerapi.Options{
 		VMs: d.vms, Outputs: d.outputs, Images: d.images, Volumes: d.volumes,
+		Networks: dockerNetworks{Service: d.networks, d: d},
 		ImageOps: d.images, Builder: dockerBuilder{d},
 		Version: version.String(), StateDir: d.layout.State,
 		StopTimeout: time.Duration(d.cfg.VM.StopTimeout) * time.Second,

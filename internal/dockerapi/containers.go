@@ -48,7 +48,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badParam("config cannot be empty in order to create a container"))
 		return
 	}
-	in := createInput{Config: *req.Config}
+	in := createInput{Config: *req.Config, Networking: req.NetworkingConfig}
 	if req.HostConfig != nil {
 		in.HostConfig = *req.HostConfig
 	}
@@ -166,7 +166,9 @@ func (s *Server) inspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	img := s.imageCache().get(vm.ImageID)
-	writeJSON(w, http.StatusOK, inspectFor(requestVersion(r), inspectResponse(vm, img)))
+	resp := inspectResponse(vm, img)
+	s.fillEndpoints(resp.NetworkSettings.Networks)
+	writeJSON(w, http.StatusOK, inspectFor(requestVersion(r), resp))
 }
 
 func (s *Server) start(w http.ResponseWriter, r *http.Request) {

@@ -96,20 +96,25 @@ func ports(spec vms.Spec) network.PortMap {
 	return out
 }
 
-// endpoints is the VM's network as Docker's: the bridge with its
-// address and MAC, none without a network.
+// endpoints is the VM's network as Docker's: the bridge or its user
+// network by name, with its address, MAC and aliases (the names its
+// network's DNS answers), none without a network.
 func endpoints(vm vms.VM) map[string]*network.EndpointSettings {
 	if vm.Spec.Network == vms.NetworkNone {
 		return map[string]*network.EndpointSettings{"none": {}}
 	}
 	ep := &network.EndpointSettings{}
+	if vm.Spec.OnUserNetwork() {
+		ep.Aliases = vm.Spec.NetworkAliases
+		ep.DNSNames = append([]string{vm.Name}, vm.Spec.NetworkAliases...)
+	}
 	if a, err := netip.ParseAddr(vm.Runtime.IP); err == nil && vm.State.Live() {
 		ep.IPAddress = a
 	}
 	if mac, err := net.ParseMAC(vm.Runtime.MAC); err == nil && vm.State.Live() {
 		ep.MacAddress = network.HardwareAddr(mac)
 	}
-	return map[string]*network.EndpointSettings{bridgeNetwork: ep}
+	return map[string]*network.EndpointSettings{networkMode(vm.Spec): ep}
 }
 
 // mountPoints are the VM's volumes as Docker's.
@@ -160,9 +165,14 @@ func summary(vm vms.VM, command string, now time.Time) container.Summary {
 	return s
 }
 
+// networkMode is the network the VM's spec names, in Docker's words:
+// none, bridge (banger's default network) or a user network's name.
 func networkMode(spec vms.Spec) string {
-	if spec.Network == vms.NetworkNone {
+	switch {
+	case spec.Network == vms.NetworkNone:
 		return "none"
+	case spec.OnUserNetwork():
+		return spec.Network
 	}
 	return bridgeNetwork
 }

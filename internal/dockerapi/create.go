@@ -8,6 +8,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/restart"
@@ -21,6 +22,8 @@ const mib = 1 << 20
 type createInput struct {
 	Config     container.Config
 	HostConfig container.HostConfig
+	// Networking holds the endpoint's aliases (--network-alias).
+	Networking *network.NetworkingConfig
 }
 
 // specFromCreate maps a create request onto a VM spec: what a VM does as
@@ -65,9 +68,9 @@ func specFromCreate(in createInput) (vms.Spec, []string, error) {
 	if !hc.RestartPolicy.IsNone() {
 		spec.Restart = restart.Policy{Mode: restart.Mode(hc.RestartPolicy.Name), MaxRetries: hc.RestartPolicy.MaximumRetryCount}
 	}
-	switch {
-	case c.NetworkDisabled, hc.NetworkMode.IsNone():
-		spec.Network = vms.NetworkNone
+	var err error
+	if spec.Network, spec.NetworkAliases, err = networkFromCreate(c, hc, in.Networking); err != nil {
+		return vms.Spec{}, nil, err
 	}
 	if len(hc.DNS) > 0 || len(hc.DNSSearch) > 0 || len(hc.DNSOptions) > 0 {
 		for _, a := range hc.DNS {
@@ -75,7 +78,6 @@ func specFromCreate(in createInput) (vms.Spec, []string, error) {
 		}
 		spec.DNS.Search, spec.DNS.Options = hc.DNSSearch, hc.DNSOptions
 	}
-	var err error
 	if spec.Ports, err = portsFromBindings(hc); err != nil {
 		return vms.Spec{}, nil, err
 	}
@@ -83,6 +85,45 @@ func specFromCreate(in createInput) (vms.Spec, []string, error) {
 		return vms.Spec{}, nil, err
 	}
 	return spec, warnings, nil
+}
+
+// networkFromCreate is the network a create puts the VM on (Spec.Network:
+// the default for bridge and default, none, or a user network's name or
+// id, which the VM service resolves) with the endpoint's aliases. A VM
+// has one network interface: endpoints on several networks are refused.
+func networkFromCreate(c container.Config, hc container.HostConfig, nc *network.NetworkingConfig) (string, []string, error) {
+	mode := string(hc.NetworkMode)
+	if c.NetworkDisabled || hc.NetworkMode.IsNone() {
+		mode = vms.NetworkNone
+	}
+	if mode == network.NetworkDefault || mode == network.NetworkBridge {
+		mode = vms.NetworkDefault
+	}
+	if nc == nil || len(nc.EndpointsConfig) == 0 {
+		return mode, nil, nil
+	}
+	if len(nc.EndpointsConfig) > 1 {
+		return mode, nil, refuse("several --network (NetworkingConfig.EndpointsConfig)", "a banger container is a VM with one network interface; it joins one network")
+	}
+	var aliases []string
+	for name, ep := range nc.EndpointsConfig {
+		if ep == nil {
+			continue
+		}
+		builtin := name == network.NetworkBridge || name == network.NetworkDefault
+		switch {
+		case hc.NetworkMode == "" && !builtin:
+			mode = name
+		case name != string(hc.NetworkMode) && (mode != vms.NetworkDefault || !builtin):
+			return mode, nil, refuse("--network "+name+" (NetworkingConfig.EndpointsConfig) beside NetworkMode "+string(hc.NetworkMode),
+				"a banger container is a VM with one network interface; it joins one network")
+		}
+		if err := endpointRefusals(ep); err != nil {
+			return mode, nil, err
+		}
+		aliases = ep.Aliases
+	}
+	return mode, aliases, nil
 }
 
 // tmpfsSpecs renders --tmpfs PATH:OPTIONS as banger's Tmpfs entries.
@@ -163,10 +204,6 @@ var refusalTable = []refusal{
 		func(_ container.Config, hc container.HostConfig) bool { return hc.NetworkMode.IsHost() }},
 	{"--network container:... (HostConfig.NetworkMode)", "each VM has its own network stack; it cannot join another container's",
 		func(_ container.Config, hc container.HostConfig) bool { return hc.NetworkMode.IsContainer() }},
-	{"--network NAME (HostConfig.NetworkMode)", "user-defined networks are not served on the Docker socket yet; use the default bridge or none",
-		func(_ container.Config, hc container.HostConfig) bool {
-			return hc.NetworkMode != "" && hc.NetworkMode.IsUserDefined()
-		}},
 	{"--pid host (HostConfig.PidMode)", whyKernel + " process table",
 		func(_ container.Config, hc container.HostConfig) bool { return hc.PidMode.IsHost() }},
 	{"--pid container:... (HostConfig.PidMode)", "each VM has its own kernel and processes",

@@ -62,6 +62,14 @@ func TestCreateMapsOptions(t *testing.T) {
 			func(s vms.Spec) bool { return s.Network == vms.NetworkNone }},
 		{"default network", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"NetworkMode":"default"}}`, 0,
 			func(s vms.Spec) bool { return s.Network == vms.NetworkDefault }},
+		{"user network with aliases (the CLI's --network --network-alias)", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"NetworkMode":"appnet"},"NetworkingConfig":{"EndpointsConfig":{"appnet":{"Aliases":["www","web"]}}}}`, 0,
+			func(s vms.Spec) bool {
+				return s.Network == "appnet" && slices.Equal(s.NetworkAliases, []string{"www", "web"})
+			}},
+		{"user network named by its endpoint alone", `{"Image":"alpine","Cmd":["sh"],"NetworkingConfig":{"EndpointsConfig":{"appnet":{"Aliases":["db"]}}}}`, 0,
+			func(s vms.Spec) bool { return s.Network == "appnet" && slices.Equal(s.NetworkAliases, []string{"db"}) }},
+		{"bridge with its endpoint", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"NetworkMode":"bridge"},"NetworkingConfig":{"EndpointsConfig":{"bridge":{}}}}`, 0,
+			func(s vms.Spec) bool { return s.Network == vms.NetworkDefault && len(s.NetworkAliases) == 0 }},
 		{"ports", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":"5353"}]}}}`, 0,
 			func(s vms.Spec) bool {
 				slices.SortFunc(s.Ports, func(a, b hostnet.Port) int { return a.GuestPort - b.GuestPort })
@@ -106,7 +114,6 @@ func TestCreateRefusals(t *testing.T) {
 		{`"Privileged":true`, "--privileged"},
 		{`"NetworkMode":"host"`, "--network host"},
 		{`"NetworkMode":"container:abc"`, "--network container:"},
-		{`"NetworkMode":"mynet"`, "--network NAME"},
 		{`"PidMode":"host"`, "--pid host"},
 		{`"PidMode":"container:abc"`, "--pid container:"},
 		{`"IpcMode":"host"`, "--ipc host"},
@@ -247,5 +254,24 @@ func TestCreateBindsAsTheCaller(t *testing.T) {
 				t.Errorf("created %+v; want one VM with its caller recorded", f.created)
 			}
 		})
+	}
+}
+
+// TestCreateNetworkRefusals: a VM has one network interface and leases
+// its address: several networks, an endpoint beside another network
+// mode, a fixed address and legacy links are refused naming the option.
+func TestCreateNetworkRefusals(t *testing.T) {
+	for body, option := range map[string]string{
+		`"HostConfig":{"NetworkMode":"a"},"NetworkingConfig":{"EndpointsConfig":{"a":{},"b":{}}}`:                                 "several --network",
+		`"HostConfig":{"NetworkMode":"a"},"NetworkingConfig":{"EndpointsConfig":{"b":{}}}`:                                        "--network b",
+		`"HostConfig":{"NetworkMode":"a"},"NetworkingConfig":{"EndpointsConfig":{"a":{"IPAMConfig":{"IPv4Address":"10.1.1.1"}}}}`: "--ip, --ip6",
+		`"HostConfig":{"NetworkMode":"a"},"NetworkingConfig":{"EndpointsConfig":{"a":{"Links":["db:db"]}}}`:                       "--link",
+	} {
+		f := newFakeVMs()
+		s, _ := newTestServer(f, t.TempDir())
+		rec := create(s, `{"Image":"alpine","Cmd":["sh"],`+body+`}`, 0, "")
+		if rec.Code != http.StatusBadRequest || len(f.created) != 0 || !strings.HasPrefix(message(t, rec), option) {
+			t.Errorf("%s: %d %s; want a 400 naming %s", body, rec.Code, rec.Body, option)
+		}
 	}
 }

@@ -1,10 +1,11 @@
 // Package dockerapi serves the Docker Engine API as a thin adapter over
 // banger's services: each request is converted from Docker's wire types
 // (github.com/moby/moby/api, the Engine API's own module) to a call of the
-// VM, image or volume service the banger API uses, and the answer back.
-// Nothing about VMs is decided here: a container is a banger VM, created,
-// started, stopped and removed by the same service methods `banger run`
-// reaches; this package only maps names, ids, options and errors.
+// VM, image, volume or network service the banger API uses, and the
+// answer back. Nothing about VMs is decided here: a container is a
+// banger VM, created, started, stopped and removed by the same service
+// methods `banger run` reaches; this package only maps names, ids,
+// options and errors.
 //
 // Versions: it serves Engine API MinAPIVersion (1.41, Debian's docker
 // CLI) to APIVersion (1.57, the wire types' own). A path may carry a
@@ -38,5 +39,7 @@
 //	               top; stats.go); their services are Ops (ops.go)
 //	volumes.go     volumes
 //	events.go      the event stream, from the event journal
-//	networks.go    (stub)
+//	networks.go    networks, over banger's user-defined networks (netmap.go:
+//	               Docker's shape and refusals; netconnect.go: connect,
+//	               disconnect)
 package dockerapi

@@ -108,7 +108,8 @@ var eventAttrs = []string{
 
 // dockerEvent is e in Docker's shape (false: Docker has no such event).
 // A VM's events are a container's, its exit Docker's die and its
-// removal destroy; an image's removal is delete, a volume's destroy.
+// removal destroy; an image's removal is delete, a volume's and a
+// network's destroy.
 func dockerEvent(e events.Event) (dockerevents.Message, bool) {
 	m := dockerevents.Message{Action: dockerevents.Action(e.Action), Scope: "local", Time: e.Time.Unix(), TimeNano: e.Time.UnixNano()}
 	attrs := map[string]string{}
@@ -150,6 +151,16 @@ func dockerEvent(e events.Event) (dockerevents.Message, bool) {
 	case events.TypeVolume:
 		m.Type, m.Actor.ID = dockerevents.VolumeEventType, e.Name
 		attrs["driver"] = volumeDriver
+		switch e.Action {
+		case events.Remove:
+			m.Action = dockerevents.ActionDestroy
+		case events.Create:
+		default:
+			return m, false
+		}
+	case events.TypeNetwork:
+		m.Type, m.Actor.ID = dockerevents.NetworkEventType, e.ID
+		attrs["name"], attrs["type"] = e.Name, "bridge"
 		switch e.Action {
 		case events.Remove:
 			m.Action = dockerevents.ActionDestroy

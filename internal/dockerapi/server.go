@@ -59,6 +59,9 @@ type Options struct {
 	Outputs Outputs
 	Images  Images
 	Volumes Volumes
+	// Networks are the user-defined networks (networks.go); nil serves
+	// the predefined ones alone.
+	Networks Networks
 	// ImageOps and Builder serve the image endpoints and /build
 	// (images.go, build.go).
 	ImageOps ImageService
