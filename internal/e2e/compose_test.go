@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/testutil"
+	"github.com/bangerdev/banger/pkg/api"
 )
 
 // composeCLI runs docker-compose against the fixture daemon's Docker
@@ -114,6 +116,16 @@ func TestCompose(t *testing.T) {
 		t.Errorf("docker volume ls of the project: %q; want %s_data", vols, project)
 	}
 
+	// What down must take away: the VMs and the project's network.
+	vmIDs := strings.Fields(f.must(t, "ps", "-a", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.ID}}"))
+	if len(vmIDs) != 2 {
+		t.Errorf("banger ps of the project: %v; want two VMs", vmIDs)
+	}
+	var net api.Network
+	if err := json.Unmarshal([]byte(f.must(t, "network", "inspect", project+"_default", "--format", "json")), &net); err != nil {
+		t.Fatal(err)
+	}
+
 	c.must(t, f, "down", "-v", "-t", "1")
 	if out := d.must(t, f, "ps", "-aq", "--filter", "label=com.docker.compose.project="+project); out != "" {
 		t.Errorf("containers left after down -v: %q", out)
@@ -124,8 +136,16 @@ func TestCompose(t *testing.T) {
 	if out := d.must(t, f, "network", "ls", "--format", "{{.Name}}"); strings.Contains(out, project) {
 		t.Errorf("networks left after down -v: %q", out)
 	}
-	if out := f.must(t, "ls", "-a", "-q"); strings.TrimSpace(out) != "" {
-		t.Errorf("banger ls -a after down -v: %q; want no VM", out)
+	for _, id := range vmIDs {
+		f.assertNoTrace(t, id)
+	}
+	if out, err := exec.Command("ip", "link", "show", net.Bridge).CombinedOutput(); err == nil { //nolint:noctx // a test
+		t.Errorf("the project network's bridge %s left:\n%s", net.Bridge, out)
+	}
+	for _, fam := range []string{"inet", "bridge"} {
+		if out, err := exec.Command("nft", "list", "table", fam, net.Table).CombinedOutput(); err == nil { //nolint:noctx // a test
+			t.Errorf("the project network's nft table %s %s left:\n%s", fam, net.Table, out)
+		}
 	}
 	f.assertNoOrphans(t)
 }
