@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -148,4 +150,37 @@ func TestCompose(t *testing.T) {
 		}
 	}
 	f.assertNoOrphans(t)
+}
+
+// TestComposeCost measures `docker-compose up -d` and `down -v` of the
+// two-service project, ROUNDS times, and logs the medians; it asserts
+// nothing. It runs only with BANGER_DOCKER_BENCH=ROUNDS, beside
+// TestDockerRunCost (make bench-docker-api).
+func TestComposeCost(t *testing.T) {
+	rounds, _ := strconv.Atoi(os.Getenv("BANGER_DOCKER_BENCH"))
+	if rounds < 1 {
+		t.Skip("a measurement: set BANGER_DOCKER_BENCH=ROUNDS")
+	}
+	f := env(t)
+	img := dockerImage(t, f)
+	c := f.compose(t, "bgcomposecost", composeFile(img))
+	t.Cleanup(func() { c.run(t, "down", "-v", "-t", "1") })
+	var ups, downs, both []time.Duration
+	for range rounds {
+		start := time.Now()
+		c.must(t, f, "up", "-d")
+		up := time.Since(start)
+		start = time.Now()
+		c.must(t, f, "down", "-v", "-t", "1")
+		down := time.Since(start)
+		ups, downs, both = append(ups, up), append(downs, down), append(both, up+down)
+	}
+	median := func(ds []time.Duration) time.Duration {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("compose up -d + down -v (two services, a network, a volume): %v (median of %v); up -d %v, down -v %v; load %s",
+		median(both), both, median(ups), median(downs), strings.TrimSpace(string(load)))
 }
