@@ -1,14 +1,10 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,21 +33,7 @@ func (f *fixture) compose(t *testing.T, project, yaml string) composeCLI {
 // the exit code.
 func (c composeCLI) run(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, c.bin, append([]string{"-f", c.file, "-p", c.project}, args...)...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+c.host, "COMPOSE_HTTP_TIMEOUT=300")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("docker-compose %s: %v", strings.Join(args, " "), err)
-	}
-	return out.String(), errb.String(), code
+	return runTool(t, nil, []string{"DOCKER_HOST=" + c.host, "COMPOSE_HTTP_TIMEOUT=300"}, c.bin, append([]string{"-f", c.file, "-p", c.project}, args...)...)
 }
 
 func (c composeCLI) must(t *testing.T, f *fixture, args ...string) string {
@@ -176,11 +158,6 @@ func TestComposeCost(t *testing.T) {
 		c.must(t, f, "down", "-v", "-t", "1")
 		down := time.Since(start)
 		ups, downs, both = append(ups, up), append(downs, down), append(both, up+down)
-	}
-	median := func(ds []time.Duration) time.Duration {
-		s := slices.Clone(ds)
-		slices.Sort(s)
-		return s[len(s)/2]
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("compose up -d + down -v (two services, a network, a volume): %v (median of %v); up -d %v, down -v %v; load %s",
