@@ -114,13 +114,13 @@ func (d *Daemon) networkName(ref string) (string, error) {
 
 // defaultNetwork is banger's own network as listings show it.
 func (d *Daemon) defaultNetwork() (api.Network, bool) {
-	n := d.parts.net
-	if n == nil {
+	n, ok := dockerNetworks{d: d}.Default()
+	if !ok {
 		return api.Network{}, false
 	}
 	return api.Network{
-		ID: api.DefaultNetwork, Name: api.DefaultNetwork, Subnet: n.Subnet().String(), Gateway: n.Gateway().String(),
-		Bridge: n.Bridge(), Table: n.Table(), Default: true,
+		ID: api.DefaultNetwork, Name: api.DefaultNetwork, Subnet: n.Subnet.String(), Gateway: n.Gateway.String(),
+		Bridge: n.Bridge, Table: n.Table, Default: true,
 	}, true
 }
 

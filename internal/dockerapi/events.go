@@ -148,19 +148,14 @@ func dockerEvent(e events.Event) (dockerevents.Message, bool) {
 		default:
 			return m, false
 		}
-	case events.TypeVolume:
-		m.Type, m.Actor.ID = dockerevents.VolumeEventType, e.Name
-		attrs["driver"] = volumeDriver
-		switch e.Action {
-		case events.Remove:
-			m.Action = dockerevents.ActionDestroy
-		case events.Create:
-		default:
-			return m, false
+	case events.TypeVolume, events.TypeNetwork:
+		if e.Type == events.TypeVolume {
+			m.Type, m.Actor.ID = dockerevents.VolumeEventType, e.Name
+			attrs["driver"] = volumeDriver
+		} else {
+			m.Type, m.Actor.ID = dockerevents.NetworkEventType, e.ID
+			attrs["name"], attrs["type"] = e.Name, "bridge"
 		}
-	case events.TypeNetwork:
-		m.Type, m.Actor.ID = dockerevents.NetworkEventType, e.ID
-		attrs["name"], attrs["type"] = e.Name, "bridge"
 		switch e.Action {
 		case events.Remove:
 			m.Action = dockerevents.ActionDestroy

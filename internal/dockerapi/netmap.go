@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,8 +125,8 @@ func inspectNetwork(n netView, on []vms.VM) network.Inspect {
 // The network filters served.
 var networkFilterKeys = []string{"name", "id", "label", "driver", "type", "scope", "dangling"}
 
-// networkMatch says whether n passes f: name and id are substrings (as
-// Docker's), label KEY or KEY=VALUE (all must hold), driver its driver,
+// networkMatch says whether n passes f: name and id match as Docker's
+// do (the value as a regular expression, so a plain one is a substring), label KEY or KEY=VALUE (all must hold), driver its driver,
 // type builtin or custom, scope local, dangling whether no container
 // uses it (user networks only). used says whether a VM uses n.
 func networkMatch(f filters, n netView, used bool) (bool, error) {
@@ -147,12 +148,22 @@ func networkMatch(f filters, n netView, used bool) (bool, error) {
 	if n.Builtin {
 		typ = "builtin"
 	}
-	return f.anyOf("name", func(v string) bool { return strings.Contains(n.Name, v) }) &&
-		f.anyOf("id", func(v string) bool { return strings.Contains(n.ID, v) }) &&
+	return f.anyOf("name", func(v string) bool { return filterMatch(v, n.Name) }) &&
+		f.anyOf("id", func(v string) bool { return filterMatch(v, n.ID) }) &&
 		f.anyOf("driver", func(v string) bool { return v == n.Driver }) &&
 		f.anyOf("type", func(v string) bool { return v == typ }) &&
 		f.anyOf("scope", func(v string) bool { return v == "local" }) &&
 		labels.Match(n.Labels, f["label"]), nil
+}
+
+// filterMatch is Docker's filters.Args.Match of one value: the same
+// text, or a regular expression found in source.
+func filterMatch(v, source string) bool {
+	if v == source {
+		return true
+	}
+	ok, err := regexp.MatchString(v, source)
+	return err == nil && ok
 }
 
 // createRequest maps `docker network create` onto banger's: the name,

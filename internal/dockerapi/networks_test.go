@@ -72,6 +72,7 @@ func TestNetworkCreateListInspect(t *testing.T) {
 	for filters, want := range map[string]string{
 		``:                              "bridge/bridge host/host none/null appnet/bridge",
 		`{"name":{"app":true}}`:         "appnet/bridge",
+		`{"name":["^(bridge|none)$"]}`:  "bridge/bridge none/null",
 		`{"id":["` + created.ID + `"]}`: "appnet/bridge",
 		`{"label":["team=db"]}`:         "appnet/bridge",
 		`{"label":["team=web"]}`:        "",

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,19 +128,7 @@ func TestDockerNetworks(t *testing.T) {
 	})
 	d.must(t, f, "rm", "-f", web, idle)
 	d.must(t, f, "network", "rm", appnet, other)
-	for _, n := range recs {
-		if out, err := exec.Command("ip", "link", "show", n.Bridge).CombinedOutput(); err == nil { //nolint:noctx // a test
-			t.Errorf("bridge %s left:\n%s", n.Bridge, out)
-		}
-		for _, fam := range []string{"inet", "bridge"} {
-			if out, err := exec.Command("nft", "list", "table", fam, n.Table).CombinedOutput(); err == nil { //nolint:noctx // a test
-				t.Errorf("nft table %s %s left:\n%s", fam, n.Table, out)
-			}
-		}
-		if _, _, code := f.cli(nil, "network", "inspect", n.Name); code == 0 {
-			t.Errorf("network %s still has a record", n.Name)
-		}
-	}
+	f.assertNetworksGone(t, recs)
 	f.assertNoOrphans(t)
 	until := strconv.FormatInt(time.Now().Unix()+1, 10)
 	ev := d.must(t, f, "events", "--since", since, "--until", until, "--filter", "type=network", "--format", "{{.Action}} {{.Actor.Attributes.name}}")

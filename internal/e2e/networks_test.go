@@ -75,6 +75,20 @@ func TestUserNetworks(t *testing.T) {
 	})
 	f.must(t, "rm", "-f", a1, a2, b1)
 	f.must(t, "network", "rm", netA, netB)
+	f.assertNetworksGone(t, nets)
+	f.assertNoOrphans(t)
+	ls := f.must(t, "network", "ls", "-q")
+	for _, n := range nets {
+		if strings.Contains(ls, n.ID[:12]) {
+			t.Errorf("network ls still lists %s:\n%s", n.Name, ls)
+		}
+	}
+}
+
+// assertNetworksGone fails unless the networks' bridges, nft tables and
+// records are all gone.
+func (f *fixture) assertNetworksGone(t *testing.T, nets []api.Network) {
+	t.Helper()
 	for _, n := range nets {
 		if out, err := exec.Command("ip", "link", "show", n.Bridge).CombinedOutput(); err == nil { //nolint:noctx // a test
 			t.Errorf("bridge %s left:\n%s", n.Bridge, out)
@@ -86,13 +100,6 @@ func TestUserNetworks(t *testing.T) {
 		}
 		if out, _, code := f.cli(nil, "network", "inspect", n.Name); code == 0 {
 			t.Errorf("network %s still has a record:\n%s", n.Name, out)
-		}
-	}
-	f.assertNoOrphans(t)
-	ls := f.must(t, "network", "ls", "-q")
-	for _, n := range nets {
-		if strings.Contains(ls, n.ID[:12]) {
-			t.Errorf("network ls still lists %s:\n%s", n.Name, ls)
 		}
 	}
 }
