@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -125,14 +124,7 @@ func TestCompose(t *testing.T) {
 	for _, id := range vmIDs {
 		f.assertNoTrace(t, id)
 	}
-	if out, err := exec.Command("ip", "link", "show", net.Bridge).CombinedOutput(); err == nil { //nolint:noctx // a test
-		t.Errorf("the project network's bridge %s left:\n%s", net.Bridge, out)
-	}
-	for _, fam := range []string{"inet", "bridge"} {
-		if out, err := exec.Command("nft", "list", "table", fam, net.Table).CombinedOutput(); err == nil { //nolint:noctx // a test
-			t.Errorf("the project network's nft table %s %s left:\n%s", fam, net.Table, out)
-		}
-	}
+	f.assertNetworksGone(t, []api.Network{net})
 	f.assertNoOrphans(t)
 }
 
