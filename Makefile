@@ -163,10 +163,11 @@ bench-cri: deps build
 # bench-docker-api times `docker run --rm IMG true` through banger's Docker
 # Engine API socket (Debian's docker CLI) against `banger run --rm IMG --
 # true` on the same daemon, ROUNDS (default 5) alternated, and prints both
-# medians and the ratio.
+# medians and the ratio; then the median time of docker-compose's `up -d`
+# + `down -v` of a two-service project (a network, a named volume).
 bench-docker-api: deps build
-	BANGER_DOCKER_BENCH=$${ROUNDS:-5} $(GO) test -count=1 -v -timeout 30m -run '^TestDockerRunCost$$' ./internal/e2e/ > .bench-docker-api.log; rc=$$?; \
-	grep -E 'docker run --rm:|^(ok|FAIL|---)' .bench-docker-api.log; exit $$rc
+	BANGER_DOCKER_BENCH=$${ROUNDS:-5} $(GO) test -count=1 -v -timeout 30m -run '^(TestDockerRunCost|TestComposeCost)$$' ./internal/e2e/ > .bench-docker-api.log; rc=$$?; \
+	grep -E 'docker run --rm:|compose up -d|^(ok|FAIL|---)' .bench-docker-api.log; exit $$rc
 
 # qemu-boot-repeat boots the QEMU echo guest BOOTS times in a row (a
 # boot-path change gets a repeat-N check, docs/architecture.md) and prints

@@ -60,3 +60,5 @@ fi
 "$(dirname "$0")/cni.sh" >/dev/null
 # Debian's docker client (no dockerd) for the Docker Engine API tests.
 "$(dirname "$0")/dockercli.sh" >/dev/null
+# docker-compose (Debian's 1.29.2, unpacked) for the compose test.
+"$(dirname "$0")/compose.sh" >/dev/null

@@ -3,6 +3,7 @@ package dockerapi
 import (
 	"cmp"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -264,7 +265,7 @@ var refusalTable = []refusal{
 	{"--link (HostConfig.Links)", "legacy links are not supported; use a network",
 		func(_ container.Config, hc container.HostConfig) bool { return len(hc.Links) > 0 }},
 	{"-v /PATH without a source (Config.Volumes, an anonymous volume)", "not supported yet; name a volume (-v NAME:/PATH)",
-		func(c container.Config, _ container.HostConfig) bool { return len(c.Volumes) > 0 }},
+		func(c container.Config, hc container.HostConfig) bool { return anonymousVolumes(c, hc) }},
 	{"--read-only (HostConfig.ReadonlyRootfs)", "not supported yet: the VM's root file system is its writable disk",
 		func(_ container.Config, hc container.HostConfig) bool { return hc.ReadonlyRootfs }},
 	{"--sysctl (HostConfig.Sysctls)", "not supported yet; set them in the VM",
@@ -322,6 +323,31 @@ var refusalTable = []refusal{
 		func(_ container.Config, hc container.HostConfig) bool {
 			return len(hc.MaskedPaths) > 0 || len(hc.ReadonlyPaths) > 0
 		}},
+}
+
+// anonymousVolumes says whether Config.Volumes names a path no bind,
+// mount or tmpfs fills: an anonymous volume. Compose declares every
+// volume of a service there as well as in Binds, as docker-py does, and
+// Docker's daemon treats those as the bind's.
+func anonymousVolumes(c container.Config, hc container.HostConfig) bool {
+	filled := map[string]bool{}
+	for _, b := range hc.Binds {
+		if m, err := volumes.ParseVolumeFlag(b); err == nil {
+			filled[path.Clean(m.Target)] = true
+		}
+	}
+	for _, m := range hc.Mounts {
+		filled[path.Clean(m.Target)] = true
+	}
+	for t := range hc.Tmpfs {
+		filled[path.Clean(t)] = true
+	}
+	for v := range c.Volumes {
+		if !filled[path.Clean(v)] {
+			return true
+		}
+	}
+	return false
 }
 
 // refusals returns the first option of the request a VM cannot honour.

@@ -56,6 +56,10 @@ func TestCreateMapsOptions(t *testing.T) {
 			func(s vms.Spec) bool { return s.AutoRemove && s.MemoryMiB == 129 && s.CPUs == 2 }},
 		{"restart policy", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3}}}`, 0,
 			func(s vms.Spec) bool { return s.Restart == restart.Policy{Mode: restart.OnFailure, MaxRetries: 3} }},
+		{"volumes declared and bound (compose)", `{"Image":"alpine","Cmd":["sh"],"Volumes":{"/data":{},"/t/":{}},"HostConfig":{"Binds":["p_data:/data:rw"],"Tmpfs":{"/t":""}}}`, 0,
+			func(s vms.Spec) bool {
+				return len(s.Mounts) == 1 && s.Mounts[0].Source == "p_data" && s.Mounts[0].Target == "/data"
+			}},
 		{"network none", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"NetworkMode":"none"}}`, 0,
 			func(s vms.Spec) bool { return s.Network == vms.NetworkNone }},
 		{"default network", `{"Image":"alpine","Cmd":["sh"],"HostConfig":{"NetworkMode":"default"}}`, 0,
@@ -155,6 +159,7 @@ func TestCreateRefusals(t *testing.T) {
 	}
 	configCases := []struct{ body, option string }{
 		{`"Volumes":{"/data":{}}`, "-v /PATH without a source"},
+		{`"Volumes":{"/data":{},"/other":{}},"HostConfig":{"Binds":["v:/data"]}`, "-v /PATH without a source"},
 		{`"Healthcheck":{"Test":["CMD","true"]}`, "--health-cmd"},
 		{`"StopSignal":"SIGINT"`, "--stop-signal"},
 		{`"StopTimeout":3`, "--stop-timeout"},

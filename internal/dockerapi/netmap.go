@@ -168,7 +168,9 @@ func filterMatch(v, source string) bool {
 
 // createRequest maps `docker network create` onto banger's: the name,
 // labels and an IPv4 subnet. What a banger network cannot be is refused
-// naming the option.
+// naming the option. Attachable changes nothing on a local bridge (every
+// banger network takes containers) and is accepted: compose sets it on
+// every network it makes, as Docker's daemon accepts for bridges.
 func createRequest(req network.CreateRequest) (networks.CreateRequest, error) {
 	out := networks.CreateRequest{Name: req.Name, Labels: maps.Clone(req.Labels)}
 	if req.Name == "" {
@@ -185,8 +187,6 @@ func createRequest(req network.CreateRequest) (networks.CreateRequest, error) {
 		return out, refuse("--ipv4=false (EnableIPv4)", "a banger network is IPv4")
 	case req.Internal:
 		return out, refuse("--internal (Internal)", "a banger network reaches outside through NAT; networks without outside access are not supported yet")
-	case req.Attachable:
-		return out, refuse("--attachable (Attachable)", "attachable is for swarm overlay networks; every banger network takes containers")
 	case req.Ingress:
 		return out, refuse("--ingress (Ingress)", "banger is not a swarm")
 	case req.ConfigOnly || req.ConfigFrom != nil:

@@ -125,7 +125,6 @@ func TestNetworkCreateRefusals(t *testing.T) {
 		`,"Driver":"overlay"`: "--driver overlay",
 		`,"EnableIPv6":true`:  "--ipv6",
 		`,"Internal":true`:    "--internal",
-		`,"Attachable":true`:  "--attachable",
 		`,"Ingress":true`:     "--ingress",
 		`,"Scope":"swarm"`:    "--scope swarm",
 		`,"ConfigOnly":true`:  "--config-only",
@@ -146,6 +145,11 @@ func TestNetworkCreateRefusals(t *testing.T) {
 	s, _, nets := netEnv(t)
 	if rec := do(s, "POST", "/networks/create", cliCreate("n1", `,"IPAM":{"Config":[{"Subnet":"10.9.0.0/24","Gateway":"10.9.0.1"}]}`)); rec.Code != 201 || nets.calls[0] != "create n1 10.9.0.0/24" {
 		t.Errorf("create with the subnet's own gateway: %d %s %v", rec.Code, rec.Body, nets.calls)
+	}
+	// What docker-compose sends for a project's default network.
+	s, _, nets = netEnv(t)
+	if rec := do(s, "POST", "/networks/create", cliCreate("p_default", `,"Attachable":true,"CheckDuplicate":true,"Labels":{"com.docker.compose.network":"default"}`)); rec.Code != 201 || len(nets.calls) != 1 || nets.calls[0] != "create p_default " {
+		t.Errorf("create as compose does (attachable): %d %s %v", rec.Code, rec.Body, nets.calls)
 	}
 }
 

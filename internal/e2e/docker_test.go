@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,11 +37,19 @@ func (f *fixture) dockerCLI(t *testing.T) dockerCLI {
 // exit code.
 func (d dockerCLI) run(t *testing.T, stdin io.Reader, args ...string) (string, string, int) {
 	t.Helper()
+	return runTool(t, stdin, []string{"DOCKER_HOST=" + d.host, "DOCKER_CONFIG=" + d.config}, d.bin, args...)
+}
+
+// runTool runs a client of the Docker socket (docker, docker-compose)
+// with env added to the test's; it returns stdout, stderr and the exit
+// code.
+func runTool(t *testing.T, stdin io.Reader, env []string, bin string, args ...string) (string, string, int) {
+	t.Helper()
 	// Not t.Context(): cleanups run docker after it is canceled.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, d.bin, args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.host, "DOCKER_CONFIG="+d.config)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -50,7 +59,7 @@ func (d dockerCLI) run(t *testing.T, stdin io.Reader, args ...string) (string, s
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("%s %s: %v", filepath.Base(bin), strings.Join(args, " "), err)
 	}
 	return out.String(), errb.String(), code
 }
@@ -233,13 +242,15 @@ func TestDockerRunCost(t *testing.T) {
 		bangerRun()
 		viaBanger = append(viaBanger, time.Since(start))
 	}
-	median := func(ds []time.Duration) time.Duration {
-		s := slices.Clone(ds)
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
 	md, mb := median(viaDocker), median(viaBanger)
 	load, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("docker run --rm: %v (median of %v); banger run --rm: %v (median of %v); ratio %.2f; load %s",
 		md, viaDocker, mb, viaBanger, float64(md)/float64(mb), strings.TrimSpace(string(load)))
+}
+
+// median is the middle of a measurement's durations.
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

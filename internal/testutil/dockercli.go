@@ -17,3 +17,15 @@ func DockerCLI(t testing.TB) string {
 	}
 	return bin
 }
+
+// Compose returns Debian's docker-compose (1.29.2, Python, on
+// docker-py) that scripts/compose.sh unpacked into .tools/compose, or
+// skips.
+func Compose(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(RepoRoot(t), ".tools", "compose", "docker-compose")
+	if _, err := os.Stat(bin); err != nil {
+		Skip(t, "docker-compose is not in "+filepath.Dir(bin)+": run scripts/compose.sh (make deps)")
+	}
+	return bin
+}
