@@ -19,6 +19,7 @@ packages=(
 	hyperfine                    # benchmarks
 	systemd man-db               # systemd-analyze verify (which looks up the units' man pages) and systemd-socket-activate: the service tests
 	ca-certificates git make gcc # building (gcc for go test -race)
+	python3                      # runs the unpacked docker-compose (scripts/compose.sh) in the compose test
 )
 # util-linux (setpriv drops QEMU's privileges; fallocate fills a disk in
 # the crash tests) is essential on Debian: always there.
