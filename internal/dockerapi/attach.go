@@ -2,6 +2,7 @@ package dockerapi
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/vmlogs"
 	"github.com/bangerdev/banger/internal/vms"
+	"github.com/bangerdev/banger/pkg/client"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
@@ -34,7 +36,10 @@ func streamType(vm vms.VM, version string) string {
 // when the client asked to upgrade to tcp, as the docker CLI does), then
 // carries the output (framed unless a TTY) until the process ends, and
 // the client's bytes to its stdin. Attached before a start (`docker
-// run`), it follows the next run.
+// run`), it follows the next run. On a TTY, as Docker's, the detach keys
+// (detachKeys, default ctrl-p,ctrl-q) end the attachment and the
+// process runs on, its stdin open: neither they nor the client's EOF
+// close it.
 func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 	vm, err := s.vm(r.PathValue("id"))
 	if err != nil {
@@ -43,6 +48,11 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	stdin := boolParam(q.Get("stdin")) && vm.Spec.Interactive
+	keys, err := client.ParseDetachKeys(cmp.Or(q.Get("detachKeys"), client.DefaultDetachKeys))
+	if err != nil {
+		writeError(w, badParam("Invalid detach keys (%s) provided", q.Get("detachKeys")))
+		return
+	}
 	out := outWriter{tty: vm.Spec.TTY, stdout: boolParam(q.Get("stdout")), stderr: boolParam(q.Get("stderr"))}
 	o := vmlogs.SubOptions{Follow: boolParam(q.Get("stream")), Next: true, Session: true}
 	if boolParam(q.Get("logs")) {
@@ -75,8 +85,20 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 	// The client half-closes its side when its input ends (or at once
 	// without stdin): that is not leaving, so only a failed write of the
 	// output ends the attachment early.
-	if stdin {
-		go s.forwardStdin(ctx, vm.ID, buf.Reader, sub)
+	switch {
+	case stdin && vm.Spec.TTY:
+		detached := make(chan struct{})
+		go func() {
+			select {
+			case <-detached:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		in := &stdinReader{r: client.DetachReader(buf.Reader, keys), detached: detached, done: ctx.Done()}
+		go s.forwardStdin(ctx, vm.ID, in, sub, false)
+	case stdin:
+		go s.forwardStdin(ctx, vm.ID, buf.Reader, sub, true)
 	}
 	for {
 		ev, err := sub.Next(ctx)
@@ -91,9 +113,9 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 
 // forwardStdin copies the client's bytes to the main process's stdin
 // once its run has begun (a client attached before the start writes
-// early), and closes that stdin when the client's input ends (docker's
-// stdin-once, which `docker run -i` sets).
-func (s *Server) forwardStdin(ctx context.Context, id string, r io.Reader, sub *vmlogs.Sub) {
+// early); with closeAtEOF it closes that stdin when the client's input
+// ends (docker's stdin-once, which `docker run -i` sets).
+func (s *Server) forwardStdin(ctx context.Context, id string, r io.Reader, sub *vmlogs.Sub, closeAtEOF bool) {
 	for !s.opts.Outputs.Attached(id, time.Second) {
 		if ctx.Err() != nil {
 			return
@@ -108,7 +130,9 @@ func (s *Server) forwardStdin(ctx context.Context, id string, r io.Reader, sub *
 			}
 		}
 		if err != nil {
-			sub.CloseStdin()
+			if closeAtEOF {
+				sub.CloseStdin()
+			}
 			return
 		}
 	}
