@@ -26,27 +26,9 @@ import (
 // SO_PEERCRED.
 func dockerAsMember(t *testing.T, f *fixture) func(args ...string) (string, string, int) {
 	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(f.layout.DockerSocket, &st); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(f.layout.DockerSocket, -1, nobody); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.Chown(f.layout.DockerSocket, -1, int(st.Gid)) })
-	if err := os.Chmod(f.root, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.Chmod(f.root, 0o700) })
+	shareSocket(t, f, f.layout.DockerSocket)
 	bin := testutil.SearchableTempDir(t)
-	exe := filepath.Join(bin, "docker")
-	b, err := os.ReadFile(testutil.DockerCLI(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(exe, b, 0o755); err != nil { //nolint:gosec // Debian's docker client, run by uid 65534
-		t.Fatal(err)
-	}
+	exe := copyExecutable(t, testutil.DockerCLI(t), bin, "docker")
 	config := filepath.Join(bin, "config")
 	if err := os.Mkdir(config, 0o700); err != nil {
 		t.Fatal(err)
@@ -57,6 +39,40 @@ func dockerAsMember(t *testing.T, f *fixture) func(args ...string) (string, stri
 	return func(args ...string) (string, string, int) {
 		return runAs(t, nobody, []string{"HOME=" + bin, "PATH=/usr/bin:/bin", "DOCKER_HOST=unix://" + f.layout.DockerSocket, "DOCKER_CONFIG=" + config}, exe, args...)
 	}
+}
+
+// shareSocket gives socket's group to uid 65534 and makes the state
+// root searchable, as a member of the socket's group would reach it;
+// both are restored at the test's end.
+func shareSocket(t *testing.T, f *fixture, socket string) {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(socket, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(socket, -1, nobody); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chown(socket, -1, int(st.Gid)) })
+	if err := os.Chmod(f.root, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(f.root, 0o700) })
+}
+
+// copyExecutable copies the program at src into dir as name, where any
+// uid may execute it; it returns its path.
+func copyExecutable(t *testing.T, src, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, name)
+	if err := os.WriteFile(exe, b, 0o755); err != nil { //nolint:gosec // a test's program, run by uid 65534
+		t.Fatal(err)
+	}
+	return exe
 }
 
 // TestDockerHostBinds: `docker run -v HOSTDIR:/x` reads a host file and

@@ -1,16 +1,10 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/bangerdev/banger/internal/testutil"
 )
@@ -25,45 +19,11 @@ const nobody = 65534
 // that uid: its own process, so the daemon sees uid 65534 in SO_PEERCRED.
 func asMember(t *testing.T, f *fixture) func(args ...string) (string, string, int) {
 	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(f.layout.Socket, &st); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(f.layout.Socket, -1, nobody); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.Chown(f.layout.Socket, -1, int(st.Gid)) })
-	if err := os.Chmod(f.root, 0o711); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.Chmod(f.root, 0o700) })
+	shareSocket(t, f, f.layout.Socket)
 	bin := testutil.SearchableTempDir(t)
-	exe := filepath.Join(bin, "banger")
-	b, err := os.ReadFile(f.banger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(exe, b, 0o755); err != nil { //nolint:gosec // the test's own binary, run by uid 65534
-		t.Fatal(err)
-	}
+	exe := copyExecutable(t, f.banger, bin, "banger")
 	return func(args ...string) (string, string, int) {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, exe, append([]string{"--host", f.host}, args...)...)
-		cmd.Env = []string{"HOME=" + bin, "PATH=/usr/bin:/bin"}
-		cmd.Stdin = io.NopCloser(strings.NewReader(""))
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
-		err := cmd.Run()
-		code := 0
-		if err != nil {
-			code = -1
-			if ee, ok := err.(*exec.ExitError); ok { //nolint:errorlint // the process's own exit
-				code = ee.ExitCode()
-			}
-		}
-		return out.String(), errb.String(), code
+		return runAs(t, nobody, []string{"HOME=" + bin, "PATH=/usr/bin:/bin"}, exe, append([]string{"--host", f.host}, args...)...)
 	}
 }
 
