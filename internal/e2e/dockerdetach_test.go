@@ -63,7 +63,8 @@ func onTerminal(t *testing.T, d dockerCLI, n int, keys string, args ...string) (
 // a `run -dit` container's shell and end at the keys, the container
 // running on: the second attachment finds the shell the first left (the
 // client closing its connection did not close the shell's stdin). Then
-// `docker run -it` detaches with ctrl-p ctrl-q and its container runs on.
+// `docker run -it` detaches with ctrl-p ctrl-q and a later attach finds
+// its shell.
 func TestDockerDetachKeys(t *testing.T) {
 	f := env(t)
 	d := f.dockerCLI(t)
@@ -77,6 +78,7 @@ func TestDockerDetachKeys(t *testing.T) {
 		{"\x18z", []string{"attach", "--detach-keys", "ctrl-x,z", "dk-detach"}},
 		{"\x10\x11", []string{"attach", "dk-detach"}},
 		{"\x10\x11", []string{"run", "-it", "--name", "dk-detach-run", img, "sh"}},
+		{"\x10\x11", []string{"attach", "dk-detach-run"}},
 	} {
 		out, code := onTerminal(t, d, i+1, step.keys, step.args...)
 		t.Logf("docker %s: exit %d, printed %q", step.args[0], code, out)
