@@ -55,9 +55,12 @@ func servedNS(s Share, root string, cmd *exec.Cmd) error {
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("unshare the mount namespace: %w", err)
 	}
-	// Private, so nothing done here propagates to the host's mounts.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make mounts private: %w", err)
+	// Slaves: nothing done here propagates to the host's mounts, while
+	// what the host mounts under a shared directory later still appears
+	// here (a pod share's container images, mounted after the VM booted,
+	// reach virtiofsd and the guest so). Private would cut them off.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		return fmt.Errorf("make mounts slaves of the host's: %w", err)
 	}
 	want := hostaccess.Read | hostaccess.Write
 	if s.ReadOnly {
