@@ -308,3 +308,16 @@ func writeHostKey(t *testing.T, dir string) {
 }
 
 func itoa(n int) string { return fmt.Sprint(n) }
+
+// waitNotLive waits for the exit watcher to drop a stopped VM from the
+// live set: it does so on its own goroutine, after Stop has returned and
+// the record says exited, so a test acting on "no longer live" (gc of its
+// objects, a network connect) waits for it as a user would retry.
+func (f *fixture) waitNotLive(t *testing.T, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); f.s.live.any(id) != nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("vm %s is still live 10s after it stopped", id)
+		}
+	}
+}

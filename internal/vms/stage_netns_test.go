@@ -186,13 +186,8 @@ func TestNetnsInventoryAndGC(t *testing.T) {
 	if _, err := f.s.Stop(context.Background(), "pod", time.Second); err != nil {
 		t.Fatal(err)
 	}
-	// The exit watcher drops the stopped VM from the live set on its own
-	// goroutine; until it has, its tap is still a live VM's, rightly kept.
-	for deadline := time.Now().Add(10 * time.Second); f.s.live.any(vm.ID) != nil; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the stopped VM is still live after 10s")
-		}
-	}
+	// Until the exit watcher is done, its tap is a live VM's, rightly kept.
+	f.waitNotLive(t, vm.ID)
 	// A tap no record names any more (a lost record) is still found.
 	f.h.nsTaps[vm.ID] = "/var/run/netns/pod"
 	rep := f.s.sweep(context.Background(), false)

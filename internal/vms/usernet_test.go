@@ -161,6 +161,7 @@ func TestConnectMovesAStoppedVM(t *testing.T) {
 	if !f.h.leases[vm.ID] {
 		t.Fatal("no lease after a stop")
 	}
+	f.waitNotLive(t, vm.ID)
 	got, err := f.s.Connect(ctx, "web", "back", []string{"api"})
 	if err != nil {
 		t.Fatal(err)
