@@ -94,7 +94,7 @@ func streamAttach(ctx context.Context, conn net.Conn, vm string, cfg AttachConfi
 				if n > 0 && w.Send(api.FrameStdin, buf[:n]) != nil {
 					return
 				}
-				if errors.Is(err, errDetach) {
+				if errors.Is(err, ErrDetach) {
 					detached.Store(true)
 					_ = conn.Close()
 					return
@@ -153,12 +153,9 @@ func writeOutput(f api.Frame, stdout, stderr io.Writer) error {
 	return err
 }
 
-// errDetach is what a detachReader returns once the keys were typed.
-var errDetach = errors.New("detach keys")
-
 // ErrDetach is what a DetachReader's Read returns once the keys were
 // typed.
-var ErrDetach = errDetach
+var ErrDetach = errors.New("detach keys")
 
 // DetachReader passes r through until keys (ParseDetachKeys) are typed,
 // then returns ErrDetach; a partial sequence that is not completed is
@@ -190,7 +187,7 @@ func (d *detachReader) Read(p []byte) (int, error) {
 			if d.matched == len(d.keys) {
 				d.matched = 0
 				d.pending = append(d.pending, out...)
-				return d.flush(p, errDetach)
+				return d.flush(p, ErrDetach)
 			}
 			continue
 		}

@@ -52,7 +52,7 @@ func TestDetachReader(t *testing.T) {
 		for _, oneByte := range []bool{false, true} {
 			var r io.Reader = &detachReader{r: stringReader(tc.in, oneByte), keys: keys}
 			got, err := io.ReadAll(r)
-			if string(got) != tc.want || errors.Is(err, errDetach) != tc.detached {
+			if string(got) != tc.want || errors.Is(err, ErrDetach) != tc.detached {
 				t.Errorf("%s (one byte at a time %v): %q, %v; want %q detached %v", tc.name, oneByte, got, err, tc.want, tc.detached)
 			}
 		}
