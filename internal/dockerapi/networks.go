@@ -11,7 +11,6 @@ import (
 
 	"github.com/moby/moby/api/types/network"
 
-	"github.com/bangerdev/banger/internal/labels"
 	"github.com/bangerdev/banger/internal/networks"
 	"github.com/bangerdev/banger/internal/vms"
 	"github.com/bangerdev/banger/pkg/errdefs"
@@ -220,8 +219,7 @@ func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) {
 	}
 	rep := network.PruneReport{NetworksDeleted: []string{}}
 	for _, n := range views {
-		if n.Builtin || !labels.Match(n.Labels, f["label"]) ||
-			slices.ContainsFunc(f["label!"], func(l string) bool { return labels.Match(n.Labels, []string{l}) }) {
+		if n.Builtin || f.pruneKeeps(n.Labels) {
 			continue
 		}
 		if on, err := s.vmsOn(n); err != nil || len(on) > 0 {

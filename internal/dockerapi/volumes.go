@@ -227,8 +227,7 @@ func (s *Server) volumePrune(w http.ResponseWriter, r *http.Request) {
 	rep := volume.PruneReport{VolumesDeleted: []string{}}
 	for _, in := range infos {
 		_, anonymous := in.Labels[anonymousLabel]
-		if len(in.UsedBy) > 0 || in.AttachedTo != "" || (!all && !anonymous) ||
-			!labels.Match(in.Labels, f["label"]) || slices.ContainsFunc(f["label!"], func(l string) bool { return labels.Match(in.Labels, []string{l}) }) {
+		if len(in.UsedBy) > 0 || in.AttachedTo != "" || (!all && !anonymous) || f.pruneKeeps(in.Labels) {
 			continue
 		}
 		if err := s.opts.Ops.Volumes.Remove(in.Name); err != nil {

@@ -128,3 +128,31 @@ func TestVolumes(t *testing.T) {
 		t.Errorf("after the prunes: %v, want the volume in use only", got)
 	}
 }
+
+// TestPruneKeeps: a prune takes an object only when every label filter
+// holds and no label! does.
+func TestPruneKeeps(t *testing.T) {
+	set := map[string]string{"app": "web", "keep": ""}
+	for _, tc := range []struct {
+		filters string
+		keeps   bool
+	}{
+		{`{}`, false},
+		{`{"label":["app"]}`, false},
+		{`{"label":["app=web"]}`, false},
+		{`{"label":["app=db"]}`, true},
+		{`{"label":["app","tier"]}`, true},
+		{`{"label!":["keep"]}`, true},
+		{`{"label!":["app=db"]}`, false},
+		{`{"label!":["tier","app=web"]}`, true},
+		{`{"label":["app"],"label!":["tier"]}`, false},
+	} {
+		f, err := parseFiltersOf(tc.filters, []string{"label", "label!"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.pruneKeeps(set); got != tc.keeps {
+			t.Errorf("%s: pruneKeeps = %v, want %v", tc.filters, got, tc.keeps)
+		}
+	}
+}
