@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	dockerevents "github.com/moby/moby/api/types/events"
 
 	"github.com/bangerdev/banger/internal/events"
+	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/labels"
 )
 
@@ -193,11 +193,13 @@ func eventMatch(f filters, m dockerevents.Message) bool {
 }
 
 // imageNamed says whether a container's image reference is v: the same
-// text, or v with Docker Hub's implied parts (alpine is
-// docker.io/library/alpine:latest).
+// text, or the same image once both are normalized (alpine is
+// docker.io/library/alpine:latest), as Docker's filter compares them.
 func imageNamed(image, v string) bool {
-	if image == "" {
-		return false
+	if image == "" || image == v {
+		return image != ""
 	}
-	return slices.Contains([]string{v, v + ":latest", "docker.io/" + v, "docker.io/" + v + ":latest", "docker.io/library/" + v, "docker.io/library/" + v + ":latest"}, image)
+	a, errA := imagepull.NormalizeName(image)
+	b, errB := imagepull.NormalizeName(v)
+	return errA == nil && errB == nil && a == b
 }

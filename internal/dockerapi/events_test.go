@@ -114,6 +114,9 @@ func TestEvents(t *testing.T) {
 		`{"label":{"tier=front":true},"event":{"start":true}}`:       "container:start",
 		`{"image":["alpine"],"type":["image"]}`:                      "image:pull",
 		`{"image":["alpine"],"event":["create"]}`:                    "container:create",
+		`{"image":["alpine:latest"],"event":["create"]}`:             "container:create",
+		`{"image":["docker.io/library/alpine"],"type":["image"]}`:    "image:pull",
+		`{"image":["library/postgres:latest"],"event":["create"]}`:   "container:create",
 		`{"volume":["data"]}`:                                        "volume:create volume:destroy",
 		`{"network":["bridge"]}`:                                     "",
 	} {
