@@ -35,7 +35,8 @@ type Volume struct {
 	AttachedTo string `json:"attached_to,omitempty"`
 	// Labels are the user's KEY=VALUE metadata (docker volume create
 	// --label; compose finds its project's volumes by them); banger only
-	// keeps and shows them.
+	// keeps them, and the Docker API shows and filters by them (banger's
+	// own API does not carry them yet).
 	Labels map[string]string `json:"labels,omitempty"`
 }
 
