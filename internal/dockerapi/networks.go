@@ -104,13 +104,18 @@ func (s *Server) network(ref string) (netView, error) {
 // vmsOn are the VMs whose spec puts them on n, running or not.
 func (s *Server) vmsOn(n netView) ([]vms.VM, error) {
 	all, err := s.opts.VMs.List(true)
+	return onNetwork(all, n), err
+}
+
+// onNetwork are the VMs of all whose spec puts them on n.
+func onNetwork(all []vms.VM, n netView) []vms.VM {
 	var out []vms.VM
 	for _, vm := range all {
 		if n.Name != netHost && vm.Spec.Network == n.specName() {
 			out = append(out, vm)
 		}
 	}
-	return out, err
+	return out
 }
 
 func (s *Server) networkList(w http.ResponseWriter, r *http.Request) {
@@ -128,9 +133,8 @@ func (s *Server) networkList(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			break
 		}
-		used := slices.ContainsFunc(all, func(vm vms.VM) bool { return vm.Spec.Network == n.specName() })
 		var ok bool
-		if ok, err = networkMatch(f, n, used); ok {
+		if ok, err = networkMatch(f, n, len(onNetwork(all, n)) > 0); ok {
 			out = append(out, network.Summary{Network: toNetwork(n)})
 		}
 	}
@@ -210,8 +214,12 @@ func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request) {
 func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) {
 	f, err := parseFiltersOf(r.URL.Query().Get("filters"), []string{"label", "label!"})
 	var views []netView
+	var all []vms.VM
 	if err == nil {
 		views, err = s.views()
+	}
+	if err == nil {
+		all, err = s.opts.VMs.List(true)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -219,10 +227,7 @@ func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) {
 	}
 	rep := network.PruneReport{NetworksDeleted: []string{}}
 	for _, n := range views {
-		if n.Builtin || f.pruneKeeps(n.Labels) {
-			continue
-		}
-		if on, err := s.vmsOn(n); err != nil || len(on) > 0 {
+		if n.Builtin || f.pruneKeeps(n.Labels) || len(onNetwork(all, n)) > 0 {
 			continue
 		}
 		if _, err := s.opts.Networks.Remove(r.Context(), n.Name); err != nil {
