@@ -129,8 +129,7 @@ func (c *Collector) Collect(ctx context.Context, targets []Target) ([]Stats, err
 	if err := sleep(ctx, window); err != nil {
 		return nil, err
 	}
-	elapsedDur := now().Sub(t0)
-	elapsed := elapsedDur.Seconds()
+	elapsed := now().Sub(t0)
 	for i, t := range targets {
 		second, err := c.Host.Process(t.PID)
 		if err == nil {
@@ -140,8 +139,8 @@ func (c *Collector) Collect(ctx context.Context, targets []Target) ([]Stats, err
 			out[i].Err = "the VMM could not be read: " + err.Error()
 			continue
 		}
-		out[i].CPUPercent = cpuPercent(first[i].CPUTicks, second.CPUTicks, elapsed)
-		out[i].PreCPUTicks, out[i].CPUTicks, out[i].Elapsed = first[i].CPUTicks, second.CPUTicks, elapsedDur
+		out[i].CPUPercent = cpuPercent(first[i].CPUTicks, second.CPUTicks, elapsed.Seconds())
+		out[i].PreCPUTicks, out[i].CPUTicks, out[i].Elapsed = first[i].CPUTicks, second.CPUTicks, elapsed
 		out[i].RSSBytes, out[i].Tasks = second.RSSBytes, second.Tasks
 		if t.Block == nil && second.IO != nil {
 			out[i].BlockRead, out[i].BlockWrite = &second.IO.ReadBytes, &second.IO.WriteBytes

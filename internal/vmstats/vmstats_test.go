@@ -105,6 +105,9 @@ func TestCollect(t *testing.T) {
 	if web.CPUPercent != 150 || web.RSSBytes != 300<<20 || web.Tasks != 7 {
 		t.Errorf("web: cpu %v rss %d tasks %d", web.CPUPercent, web.RSSBytes, web.Tasks)
 	}
+	if web.PreCPUTicks != 1000 || web.CPUTicks != 1150 || web.Elapsed != time.Second {
+		t.Errorf("web: cpu ticks %d to %d over %s; want 1000 to 1150 over 1s (the Docker API's stats report them)", web.PreCPUTicks, web.CPUTicks, web.Elapsed)
+	}
 	if !eq(web.GuestMemUsed, u(112<<20)) || !eq(web.GuestMemTotal, u(512<<20)) {
 		t.Errorf("web guest memory %v/%v", web.GuestMemUsed, web.GuestMemTotal)
 	}
