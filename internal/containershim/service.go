@@ -196,7 +196,7 @@ func (s *Service) Kill(ctx context.Context, r *taskv3.KillRequest) (*ptypes.Empt
 	}
 	return t.kill(t.id, t.id, "task "+r.ID, r.Signal, s.events, func() error {
 		if t.pod != nil {
-			return t.signalInPod(r.Signal)
+			return t.signal(t.inPod(), r.Signal)
 		}
 		if err := s.daemon.KillVM(ctx, t.vm, int(r.Signal)); err != nil {
 			return toGRPC(fmt.Errorf("signal %d to task %s (VM %s): %w", r.Signal, r.ID, t.vm, err))
