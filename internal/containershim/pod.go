@@ -51,14 +51,7 @@ func (s *Service) createInPod(ctx context.Context, r *taskv3.CreateTaskRequest, 
 	}
 	t := newTask(r.ID, r.Bundle, pod.vm, img, stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal || spec.Process.Terminal})
 	t.pod, t.process = pod, spec.Process
-	s.mu.Lock()
-	s.tasks[r.ID] = t
-	s.mu.Unlock()
-	s.events.send(&eventstypes.TaskCreate{
-		ContainerID: r.ID, Bundle: r.Bundle, Rootfs: r.Rootfs,
-		IO: &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
-	})
-	return &taskv3.CreateTaskResponse{}, nil
+	return s.created(r, t), nil
 }
 
 // startInPod starts a pod container's process in its root in the pod's

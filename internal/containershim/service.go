@@ -118,6 +118,11 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 		s.dropImage(ctx, img)
 		return nil, toGRPC(fmt.Errorf("create VM %s for container %s: %w", t.vm, r.ID, err))
 	}
+	return s.created(r, t), nil
+}
+
+// created records task t that r created and publishes TaskCreate.
+func (s *Service) created(r *taskv3.CreateTaskRequest, t *task) *taskv3.CreateTaskResponse {
 	s.mu.Lock()
 	s.tasks[r.ID] = t
 	s.mu.Unlock()
@@ -125,7 +130,7 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 		ContainerID: r.ID, Bundle: r.Bundle, Rootfs: r.Rootfs, Checkpoint: r.Checkpoint,
 		IO: &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
 	})
-	return &taskv3.CreateTaskResponse{}, nil
+	return &taskv3.CreateTaskResponse{}
 }
 
 // Start attaches to the VM's main process, boots the VM and copies its
