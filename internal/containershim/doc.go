@@ -18,6 +18,9 @@
 //     main process, boots the VM and copies between the attachment and
 //     the FIFOs containerd gives (stdio.go); the exit is read from the
 //     attachment, and events go out in order (events.go).
+//   - An exec is a process started in the task's VM over a session of
+//     the daemon's (exec.go); it and a pod container's main process are
+//     one sessionProc (session.go).
 //   - A CRI pod's sandbox task is the pod's VM, with a pod share
 //     (sandbox.go); each container of the pod is a root in that VM whose
 //     process runs there over a session (pod.go). A pod off the host's

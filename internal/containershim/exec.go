@@ -3,8 +3,6 @@ package containershim
 import (
 	"context"
 	"fmt"
-	"io"
-	"syscall"
 
 	eventstypes "github.com/containerd/containerd/api/events"
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
@@ -21,9 +19,7 @@ type execProc struct {
 	spec *specs.Process
 	io   stdio
 
-	procState
-	proc  Process
-	stdin io.Closer // the write end of the process's stdin
+	sessionProc
 }
 
 // exec answers exec execID of task id.
@@ -57,7 +53,7 @@ func (s *Service) Exec(_ context.Context, r *taskv3.ExecProcessRequest) (*ptypes
 		return nil, toGRPC(fmt.Errorf("%w: exec %s of task %s: no process arguments", errInvalid, r.ExecID, r.ID))
 	}
 	e := &execProc{
-		id: r.ExecID, spec: p, procState: newProcState(),
+		id: r.ExecID, spec: p, sessionProc: sessionProc{procState: newProcState()},
 		io: stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal || p.Terminal},
 	}
 	t.mu.Lock()
@@ -109,14 +105,9 @@ func (s *Service) startExec(ctx context.Context, id, execID string) (*taskv3.Sta
 	return &taskv3.StartResponse{Pid: pid}, nil
 }
 
-// running answers the exec's process, or an error when it does not run.
-func (e *execProc) running(id string) (Process, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.status != taskapi.Status_RUNNING {
-		return nil, toGRPC(fmt.Errorf("%w: exec %s of task %s is %s, not running", errFailedPrecondition, e.id, id, e.status))
-	}
-	return e.proc, nil
+// execName names exec execID of task id in errors.
+func execName(id, execID string) string {
+	return fmt.Sprintf("exec %s of task %s", execID, id)
 }
 
 // waitExecExit answers once the exec has exited.
@@ -135,16 +126,8 @@ func (s *Service) killExec(id, execID string, sig uint32) (*ptypes.Empty, error)
 	if err != nil {
 		return nil, err
 	}
-	return e.kill(id, e.id, fmt.Sprintf("exec %s of task %s", execID, id), sig, s.events, func() error {
-		p, err := e.running(id)
-		if err != nil {
-			return err
-		}
-		if err := p.Signal(syscall.Signal(sig)); err != nil {
-			return toGRPC(fmt.Errorf("signal %d to exec %s of task %s: %w", sig, execID, id, err))
-		}
-		return nil
-	})
+	what := execName(id, execID)
+	return e.kill(id, e.id, what, sig, s.events, func() error { return e.signal(what, sig) })
 }
 
 // resizeExec gives the exec's terminal its new size.
@@ -153,12 +136,8 @@ func (s *Service) resizeExec(id, execID string, rows, cols uint32) (*ptypes.Empt
 	if err != nil {
 		return nil, err
 	}
-	p, err := e.running(id)
-	if err != nil {
+	if err := e.resize(execName(id, execID), rows, cols); err != nil {
 		return nil, err
-	}
-	if err := p.Resize(int(rows), int(cols)); err != nil {
-		return nil, toGRPC(fmt.Errorf("resize exec %s of task %s: %w", execID, id, err))
 	}
 	return &ptypes.Empty{}, nil
 }
@@ -169,12 +148,7 @@ func (s *Service) closeExecStdin(id, execID string) (*ptypes.Empty, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	c := e.stdin
-	e.mu.Unlock()
-	if c != nil {
-		_ = c.Close()
-	}
+	e.closeStdin()
 	return &ptypes.Empty{}, nil
 }
 

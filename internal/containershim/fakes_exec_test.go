@@ -16,7 +16,7 @@ import (
 // stdout, then exits execCode — or, with execBlock, runs until a signal
 // (128+N), or until its VM stops (its session breaks). An exec in a pod
 // container needs the container (AddContainer). execs keeps each config
-// it was given.
+// it was given, procs each process.
 func (d *fakeDaemon) Exec(_ context.Context, ref string, cfg client.ExecConfig) (Process, error) {
 	v, err := d.get(ref)
 	if err != nil {
@@ -32,6 +32,7 @@ func (d *fakeDaemon) Exec(_ context.Context, ref string, cfg client.ExecConfig) 
 	}
 	d.execs = append(d.execs, cfg)
 	p := &fakeProcess{signal: make(chan syscall.Signal, 1), code: d.execCode, block: d.execBlock, vmDone: v.done}
+	d.procs = append(d.procs, p)
 	if cfg.Stdout != nil {
 		_, _ = io.WriteString(cfg.Stdout, d.execOut)
 	}

@@ -34,11 +34,13 @@ type fakeDaemon struct {
 	block    bool
 	startErr error
 	// execOut, execCode and execBlock are what an exec's process does
-	// (see Exec); execs are the configs execs were started with.
+	// (see Exec); execs are the configs execs were started with, procs
+	// their processes.
 	execOut   string
 	execCode  int
 	execBlock bool
 	execs     []client.ExecConfig
+	procs     []*fakeProcess
 	// beforeImport runs as an import starts (another shim's import, say).
 	beforeImport func()
 	// calls are the pod container calls, in order ("add VM ID IMAGE",

@@ -112,19 +112,18 @@ func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 		return shim.StopStatus{}, err
 	}
 	st := shim.StopStatus{ExitStatus: exitUnknown, ExitedAt: time.Now()}
-	cwd, cwdErr := os.Getwd()
-	if cwdErr == nil {
+	bundle, err := os.Getwd()
+	if err != nil {
+		bundle = ""
+	}
+	if pod := bundlePod(bundle); pod != "" {
 		// A container of a CRI pod is a root in its pod's VM: it goes,
 		// the VM stays (the sandbox task's delete removes it).
-		if spec, err := readSpec(cwd); err == nil {
-			if pod := podOf(spec.Annotations); pod != "" {
-				if err := removeContainer(ctx, d, VMName(ns, pod), id); err != nil {
-					return shim.StopStatus{}, err
-				}
-				m.cleanBundle(ctx, cwd)
-				return st, nil
-			}
+		if err := removeContainer(ctx, d, VMName(ns, pod), id); err != nil {
+			return shim.StopStatus{}, err
 		}
+		m.cleanBundle(ctx, bundle)
+		return st, nil
 	}
 	name := VMName(ns, id)
 	vm, err := d.VM(ctx, name)
@@ -143,15 +142,29 @@ func (m Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	if err := d.RemoveImage(ctx, privateImage(name)); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 		log.G(ctx).WithError(err).Warn("remove the task's image")
 	}
-	if cwdErr == nil {
-		m.cleanBundle(ctx, cwd)
-	}
+	m.cleanBundle(ctx, bundle)
 	return st, nil
 }
 
+// bundlePod is the sandbox id of the pod whose container's bundle is
+// bundle; "" for any other task's, or a bundle it cannot read ("" too).
+func bundlePod(bundle string) string {
+	if bundle == "" {
+		return ""
+	}
+	spec, err := readSpec(bundle)
+	if err != nil {
+		return ""
+	}
+	return podOf(spec.Annotations)
+}
+
 // cleanBundle unmounts the bundle's root file system and removes its
-// dead shim's socket.
+// dead shim's socket; nothing for "" (a bundle unknown).
 func (m Manager) cleanBundle(ctx context.Context, bundle string) {
+	if bundle == "" {
+		return
+	}
 	if m.Mounter != nil {
 		_ = m.Mounter.Unmount(filepath.Join(bundle, "rootfs"))
 	}

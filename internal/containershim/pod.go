@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"syscall"
 	"time"
 
@@ -13,13 +12,11 @@ import (
 	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
 	taskapi "github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/core/mount"
-	ptypes "github.com/containerd/containerd/v2/pkg/protobuf/types"
 	"github.com/containerd/log"
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/bangerdev/banger/pkg/api"
-	"github.com/bangerdev/banger/pkg/client"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
@@ -54,14 +51,7 @@ func (s *Service) createInPod(ctx context.Context, r *taskv3.CreateTaskRequest, 
 	}
 	t := newTask(r.ID, r.Bundle, pod.vm, img, stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal || spec.Process.Terminal})
 	t.pod, t.process = pod, spec.Process
-	s.mu.Lock()
-	s.tasks[r.ID] = t
-	s.mu.Unlock()
-	s.events.send(&eventstypes.TaskCreate{
-		ContainerID: r.ID, Bundle: r.Bundle, Rootfs: r.Rootfs,
-		IO: &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
-	})
-	return &taskv3.CreateTaskResponse{}, nil
+	return s.created(r, t), nil
 }
 
 // startInPod starts a pod container's process in its root in the pod's
@@ -86,49 +76,9 @@ func (s *Service) startInPod(ctx context.Context, t *task) (*taskv3.StartRespons
 	return &taskv3.StartResponse{Pid: pid}, nil
 }
 
-// running answers a pod container's process, or an error when it never
-// started.
-func (t *task) running() (Process, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.proc == nil {
-		return nil, toGRPC(fmt.Errorf("%w: task %s is %s, not running", errFailedPrecondition, t.id, t.status))
-	}
-	return t.proc, nil
-}
-
-// signalInPod signals a running pod container's process.
-func (t *task) signalInPod(sig uint32) error {
-	p, err := t.running()
-	if err != nil {
-		return err
-	}
-	if err := p.Signal(syscall.Signal(sig)); err != nil {
-		return toGRPC(fmt.Errorf("signal %d to container %s (pod VM %s): %w", sig, t.id, t.vm, err))
-	}
-	return nil
-}
-
-// resizeInPod gives a pod container's terminal its new size.
-func (t *task) resizeInPod(rows, cols uint32) (*ptypes.Empty, error) {
-	p, err := t.running()
-	if err != nil {
-		return nil, err
-	}
-	if err := p.Resize(int(rows), int(cols)); err != nil {
-		return nil, toGRPC(fmt.Errorf("resize the terminal of container %s: %w", t.id, err))
-	}
-	return &ptypes.Empty{}, nil
-}
-
-// closeStdinInPod ends a pod container's stdin.
-func (t *task) closeStdinInPod() {
-	t.mu.Lock()
-	c := t.stdin
-	t.mu.Unlock()
-	if c != nil {
-		_ = c.Close()
-	}
+// inPod names a pod container in errors.
+func (t *task) inPod() string {
+	return fmt.Sprintf("container %s (pod VM %s)", t.id, t.vm)
 }
 
 // removeFromPod ends a pod container's process if it still runs (SIGKILL,
@@ -136,7 +86,7 @@ func (t *task) closeStdinInPod() {
 // the pod's VM. A pod VM that is gone or stopped took them already.
 func (s *Service) removeFromPod(ctx context.Context, t *task) error {
 	if st, _, _, _ := t.state(); st == taskapi.Status_RUNNING {
-		if err := t.signalInPod(uint32(syscall.SIGKILL)); err != nil {
+		if err := t.signal(t.inPod(), uint32(syscall.SIGKILL)); err != nil {
 			log.G(ctx).WithError(err).WithField("id", t.id).Warn("kill the container before its removal")
 		}
 		select {
@@ -169,58 +119,4 @@ func inPodStats() (*taskv3.StatsResponse, error) {
 		return nil, toGRPC(err)
 	}
 	return &taskv3.StatsResponse{Stats: data}, nil
-}
-
-// process is a process started in a VM over a session, with the FIFOs
-// its output goes to.
-type process struct {
-	proc      Process
-	stdin     io.Closer // the write end of its stdin; nil for none
-	out, errw io.Closer
-}
-
-// startProcess starts p in VM vm (in its container's root when
-// container is not "") with the FIFOs of fifos as its stdio.
-func (s *Service) startProcess(ctx context.Context, vm, container string, p *specs.Process, fifos stdio) (process, error) {
-	in, out, errw, err := openFIFOs(ctx, fifos)
-	if err != nil {
-		return process{}, err
-	}
-	// A FIFO not given is a nil writer: its output is dropped.
-	cfg := client.ExecConfig{Cmd: p.Args, Env: p.Env, WorkingDir: p.Cwd, User: processUser(p.User), Container: container, Stdout: out, Stderr: errw}
-	var stdinW *io.PipeWriter
-	if in != nil {
-		var stdinR *io.PipeReader
-		stdinR, stdinW = io.Pipe()
-		cfg.Stdin = stdinR
-		go func() { _, _ = io.Copy(stdinW, in); _ = stdinW.Close(); _ = in.Close() }()
-	}
-	if fifos.terminal {
-		cfg.TTY = &client.TTY{}
-		if cs := p.ConsoleSize; cs != nil {
-			cfg.TTY.Rows, cfg.TTY.Cols = int(cs.Height), int(cs.Width) //nolint:gosec // terminal sizes
-		}
-	}
-	proc, err := s.daemon.Exec(context.WithoutCancel(ctx), vm, cfg)
-	if err != nil {
-		closeAll(in, out, errw)
-		return process{}, err
-	}
-	res := process{proc: proc, out: out, errw: errw}
-	if stdinW != nil {
-		res.stdin = stdinW
-	}
-	return res, nil
-}
-
-// waitProcess records a process's exit once it ends (exitUnknown when
-// its session broke first) and publishes TaskExit with id.
-func (s *Service) waitProcess(ctx context.Context, containerID, id string, ps *procState, p process) {
-	code, err := p.proc.Wait()
-	closeAll(p.out, p.errw)
-	if err != nil {
-		log.G(ctx).WithError(err).WithField("id", containerID).WithField("process", id).Warn("process ended without its exit status")
-		code = exitUnknown
-	}
-	ps.exit(containerID, id, code, time.Now(), s.events)
 }

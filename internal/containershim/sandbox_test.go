@@ -299,3 +299,30 @@ func TestDeleteRunningPodContainer(t *testing.T) {
 		t.Errorf("events %v, want %v", got, want)
 	}
 }
+
+// TestPodContainerTerminal: ResizePty of a running pod container reaches
+// its process in the pod's VM; once it has exited, a resize is refused
+// (failed precondition) instead of reaching a process that is gone.
+func TestPodContainerTerminal(t *testing.T) {
+	h := runningPodContainer(t)
+	ctx := t.Context()
+	if _, err := h.s.ResizePty(ctx, &taskv3.ResizePtyRequest{ID: "c1", Width: 100, Height: 40}); err != nil {
+		t.Fatal(err)
+	}
+	p := h.d.procs[0]
+	if want := [][2]int{{40, 100}}; !reflect.DeepEqual(p.resize, want) {
+		t.Errorf("c1's process resized to %v, want %v", p.resize, want)
+	}
+	if _, err := h.s.Kill(ctx, &taskv3.KillRequest{ID: "c1", Signal: uint32(syscall.SIGKILL)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.Wait(ctx, &taskv3.WaitRequest{ID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.ResizePty(ctx, &taskv3.ResizePtyRequest{ID: "c1", Width: 80, Height: 24}); !cerrdefs.IsFailedPrecondition(errgrpc.ToNative(err)) {
+		t.Errorf("resize of exited c1: %v, want a failed precondition", err)
+	}
+	if len(p.resize) != 1 {
+		t.Errorf("c1's process resized after its exit: %v", p.resize)
+	}
+}

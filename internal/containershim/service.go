@@ -118,6 +118,11 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 		s.dropImage(ctx, img)
 		return nil, toGRPC(fmt.Errorf("create VM %s for container %s: %w", t.vm, r.ID, err))
 	}
+	return s.created(r, t), nil
+}
+
+// created records task t that r created and publishes TaskCreate.
+func (s *Service) created(r *taskv3.CreateTaskRequest, t *task) *taskv3.CreateTaskResponse {
 	s.mu.Lock()
 	s.tasks[r.ID] = t
 	s.mu.Unlock()
@@ -125,7 +130,7 @@ func (s *Service) Create(ctx context.Context, r *taskv3.CreateTaskRequest) (*tas
 		ContainerID: r.ID, Bundle: r.Bundle, Rootfs: r.Rootfs, Checkpoint: r.Checkpoint,
 		IO: &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
 	})
-	return &taskv3.CreateTaskResponse{}, nil
+	return &taskv3.CreateTaskResponse{}
 }
 
 // Start attaches to the VM's main process, boots the VM and copies its
@@ -196,7 +201,7 @@ func (s *Service) Kill(ctx context.Context, r *taskv3.KillRequest) (*ptypes.Empt
 	}
 	return t.kill(t.id, t.id, "task "+r.ID, r.Signal, s.events, func() error {
 		if t.pod != nil {
-			return t.signalInPod(r.Signal)
+			return t.signal(t.inPod(), r.Signal)
 		}
 		if err := s.daemon.KillVM(ctx, t.vm, int(r.Signal)); err != nil {
 			return toGRPC(fmt.Errorf("signal %d to task %s (VM %s): %w", r.Signal, r.ID, t.vm, err))

@@ -91,7 +91,10 @@ func (s *Service) ResizePty(_ context.Context, r *taskv3.ResizePtyRequest) (*pty
 		return s.resizeExec(r.ID, r.ExecID, r.Height, r.Width)
 	}
 	if t, err := s.get(r.ID); err == nil && t.pod != nil {
-		return t.resizeInPod(r.Height, r.Width)
+		if err := t.resize(t.inPod(), r.Height, r.Width); err != nil {
+			return nil, err
+		}
+		return &ptypes.Empty{}, nil
 	}
 	return s.sendFrame(r.ID, api.FrameResize, fmt.Appendf(nil, "%d %d", r.Height, r.Width))
 }
@@ -105,7 +108,7 @@ func (s *Service) CloseIO(_ context.Context, r *taskv3.CloseIORequest) (*ptypes.
 		return s.closeExecStdin(r.ID, r.ExecID)
 	}
 	if t, err := s.get(r.ID); err == nil && t.pod != nil {
-		t.closeStdinInPod()
+		t.closeStdin()
 		return &ptypes.Empty{}, nil
 	}
 	return s.sendFrame(r.ID, api.FrameStdinEOF, nil)

@@ -38,18 +38,17 @@ type task struct {
 	// process is what a container of a pod runs (its OCI process).
 	process *specs.Process
 
-	procState
+	// sessionProc is the main process's state; its proc and stdin are
+	// set only for a container of a pod, whose process runs in the
+	// pod's VM over a session (pod.go).
+	sessionProc
 	conn   io.ReadWriteCloser
 	frames *api.FrameWriter
-	// proc and stdin are a pod container's main process, started in the
-	// pod's VM over a session (pod.go).
-	proc  Process
-	stdin io.Closer
-	execs map[string]*execProc
+	execs  map[string]*execProc
 }
 
 func newTask(id, bundle, vm string, img rootfsImage, io stdio) *task {
-	return &task{id: id, bundle: bundle, vm: vm, image: img, io: io, procState: newProcState()}
+	return &task{id: id, bundle: bundle, vm: vm, image: img, io: io, sessionProc: sessionProc{procState: newProcState()}}
 }
 
 // procState is a process's status as the task API reports it: a task's
