@@ -144,13 +144,7 @@ func (di *dockerImage) repoDigests() []string {
 		if r.Source != "pull" || !strings.HasPrefix(r.Digest, "sha256:") {
 			continue
 		}
-		repo := imagepull.FamiliarName(r.Name)
-		if i := strings.LastIndex(repo, "@"); i >= 0 {
-			repo = repo[:i]
-		} else if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-			repo = repo[:i]
-		}
-		if d := repo + "@" + r.Digest; !slices.Contains(out, d) {
+		if d := repoOf(imagepull.FamiliarName(r.Name)) + "@" + r.Digest; !slices.Contains(out, d) {
 			out = append(out, d)
 		}
 	}

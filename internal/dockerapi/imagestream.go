@@ -227,7 +227,9 @@ func pullRef(from, tag string) (string, error) {
 	return name, nil
 }
 
-// repoOf is a familiar reference without its tag or digest.
+// repoOf is a reference (familiar or canonical) without its tag or
+// digest: what the reference filter, RepoDigests and the pull and push
+// headers name.
 func repoOf(familiar string) string {
 	if i := strings.Index(familiar, "@"); i >= 0 {
 		return familiar[:i]
