@@ -46,10 +46,11 @@ func (s *Server) imageID(rec images.Image) (string, *v1.ConfigFile, *v1.Manifest
 			return h.String(), cf, m
 		}
 	}
-	sum := sha256.Sum256([]byte("banger-image:" + rec.Digest + rec.ID))
-	if strings.HasPrefix(rec.Digest, "sha256:") {
-		sum = sha256.Sum256([]byte("banger-image:" + rec.Digest))
+	seed := "banger-image:" + rec.Digest
+	if !strings.HasPrefix(rec.Digest, "sha256:") {
+		seed += rec.ID
 	}
+	sum := sha256.Sum256([]byte(seed))
 	return "sha256:" + hex.EncodeToString(sum[:]), nil, nil
 }
 
