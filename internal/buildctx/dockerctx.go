@@ -12,8 +12,8 @@ import (
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
-// DefaultDockerfile is the Dockerfile's path in a context that names none.
-const DefaultDockerfile = "Dockerfile"
+// defaultDockerfile is the Dockerfile's path in a context that names none.
+const defaultDockerfile = "Dockerfile"
 
 // ReceiveContext reads a Docker Engine API build context — a tar stream of
 // the context directory, plain or gzip-compressed, the Dockerfile at the
@@ -26,7 +26,7 @@ const DefaultDockerfile = "Dockerfile"
 // falls back to "dockerfile".
 func ReceiveContext(r io.Reader, dir, dockerfile string, max int64) (*Upload, error) {
 	if dockerfile == "" {
-		dockerfile = DefaultDockerfile
+		dockerfile = defaultDockerfile
 	}
 	r, err := decompress(r)
 	if err != nil {
@@ -37,19 +37,17 @@ func ReceiveContext(r io.Reader, dir, dockerfile string, max int64) (*Upload, er
 		return nil, fmt.Errorf("build context: %w", err)
 	}
 	df, err := readDockerfile(t, dockerfile)
-	if isNotFound(err) && dockerfile == DefaultDockerfile {
+	if errors.Is(err, errdefs.ErrNotFound) && dockerfile == defaultDockerfile {
 		df, err = readDockerfile(t, "dockerfile")
 	}
-	if isNotFound(err) {
+	switch {
+	case errors.Is(err, errdefs.ErrNotFound):
 		return nil, fmt.Errorf("cannot locate specified Dockerfile: %s: %w; say where it is with -f", dockerfile, errdefs.ErrInvalid)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, fmt.Errorf("build context: Dockerfile %s: %w", dockerfile, err)
 	}
 	return &Upload{Dockerfile: df, Context: t}, nil
 }
-
-func isNotFound(err error) bool { return err != nil && errors.Is(err, errdefs.ErrNotFound) }
 
 // readDockerfile reads the regular file p names in t, at most
 // maxDockerfile bytes.

@@ -97,33 +97,16 @@ func parseBuild(r *http.Request) (buildParams, error) {
 		p.tags = append(p.tags, name)
 	}
 	p.dockerfile, p.target = q.Get("dockerfile"), q.Get("target")
-	p.noCache, p.quiet = boolParam(r.URL.Query().Get("nocache")), boolParam(r.URL.Query().Get("q"))
-	args, err := jsonMap("buildargs", q.Get("buildargs"))
-	if err != nil {
+	p.noCache, p.quiet = boolParam(q.Get("nocache")), boolParam(q.Get("q"))
+	var err error
+	if p.args, err = jsonMap("buildargs", q.Get("buildargs")); err != nil {
 		return p, err
 	}
-	p.args = map[string]string{}
-	for k, v := range args {
-		// A --build-arg NAME the client's environment does not set
-		// comes as null: the ARG's default stands, as in Docker.
-		if v != nil {
-			p.args[k] = *v
-		}
-	}
-	labels, err := jsonMap("labels", q.Get("labels"))
-	if err != nil {
+	if p.labels, err = jsonMap("labels", q.Get("labels")); err != nil {
 		return p, err
 	}
-	if len(labels) > 0 && p.target != "" {
+	if len(p.labels) > 0 && p.target != "" {
 		return p, refuse("--label with --target", "banger adds labels as a LABEL step of the last stage")
-	}
-	for k, v := range labels {
-		if p.labels == nil {
-			p.labels = map[string]string{}
-		}
-		if v != nil {
-			p.labels[k] = *v
-		}
 	}
 	return p, nil
 }
@@ -137,14 +120,22 @@ func defaultParam(v string) bool {
 	return false
 }
 
-// jsonMap reads a JSON object of strings (a null value kept as nil).
-func jsonMap(param, v string) (map[string]*string, error) {
-	out := map[string]*string{}
+// jsonMap reads a JSON object of strings. A null value is left out: a
+// --build-arg NAME the client's environment does not set comes as null,
+// and the ARG's default stands, as in Docker.
+func jsonMap(param, v string) (map[string]string, error) {
+	out := map[string]string{}
 	if defaultParam(v) {
 		return out, nil
 	}
-	if err := json.Unmarshal([]byte(v), &out); err != nil {
+	var m map[string]*string
+	if err := json.Unmarshal([]byte(v), &m); err != nil {
 		return nil, badParam("%s: want a JSON object of strings: %v", param, err)
+	}
+	for k, v := range m {
+		if v != nil {
+			out[k] = *v
+		}
 	}
 	return out, nil
 }

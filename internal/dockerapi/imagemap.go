@@ -46,10 +46,11 @@ func (s *Server) imageID(rec images.Image) (string, *v1.ConfigFile, *v1.Manifest
 			return h.String(), cf, m
 		}
 	}
-	sum := sha256.Sum256([]byte("banger-image:" + rec.Digest + rec.ID))
-	if strings.HasPrefix(rec.Digest, "sha256:") {
-		sum = sha256.Sum256([]byte("banger-image:" + rec.Digest))
+	seed := "banger-image:" + rec.Digest
+	if !strings.HasPrefix(rec.Digest, "sha256:") {
+		seed += rec.ID
 	}
+	sum := sha256.Sum256([]byte(seed))
 	return "sha256:" + hex.EncodeToString(sum[:]), nil, nil
 }
 
@@ -144,13 +145,7 @@ func (di *dockerImage) repoDigests() []string {
 		if r.Source != "pull" || !strings.HasPrefix(r.Digest, "sha256:") {
 			continue
 		}
-		repo := imagepull.FamiliarName(r.Name)
-		if i := strings.LastIndex(repo, "@"); i >= 0 {
-			repo = repo[:i]
-		} else if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-			repo = repo[:i]
-		}
-		if d := repo + "@" + r.Digest; !slices.Contains(out, d) {
+		if d := repoOf(imagepull.FamiliarName(r.Name)) + "@" + r.Digest; !slices.Contains(out, d) {
 			out = append(out, d)
 		}
 	}

@@ -126,19 +126,11 @@ func imageFilters(r *http.Request, keys ...string) (filters, error) {
 // matchReference is Docker's reference filter: pattern matches a
 // NAME:TAG, or its NAME alone.
 func matchReference(pattern string, tags []string) bool {
-	for _, t := range tags {
-		repo := t
-		if i := strings.LastIndex(t, ":"); i > strings.LastIndex(t, "/") {
-			repo = t[:i]
-		}
-		if ok, _ := path.Match(pattern, t); ok {
-			return true
-		}
-		if ok, _ := path.Match(pattern, repo); ok {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(tags, func(t string) bool {
+		ok, _ := path.Match(pattern, t)
+		okRepo, _ := path.Match(pattern, repoOf(t))
+		return ok || okRepo
+	})
 }
 
 func (s *Server) imageInspect(w http.ResponseWriter, name string) {

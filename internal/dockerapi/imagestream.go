@@ -190,8 +190,7 @@ func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) {
 	}
 	js := newJSONStream(w)
 	familiar := imagepull.FamiliarName(ref)
-	tag := familiar[strings.LastIndexAny(familiar, ":@")+1:]
-	js.first = &streamMessage{Message: jsonstream.Message{ID: tag, Status: "Pulling from " + repoOf(familiar)}}
+	js.first = &streamMessage{Message: jsonstream.Message{ID: tagOf(ref), Status: "Pulling from " + repoOf(familiar)}}
 	before, _ := s.opts.ImageOps.Find(ref)
 	img, err := s.opts.ImageOps.Pull(r.Context(), ref, images.PullOptions{Platform: q.Get("platform"), Keychain: kc}, js)
 	if err != nil {
@@ -227,7 +226,9 @@ func pullRef(from, tag string) (string, error) {
 	return name, nil
 }
 
-// repoOf is a familiar reference without its tag or digest.
+// repoOf is a reference (familiar or canonical) without its tag or
+// digest: what the reference filter, RepoDigests and the pull and push
+// headers name.
 func repoOf(familiar string) string {
 	if i := strings.Index(familiar, "@"); i >= 0 {
 		return familiar[:i]
@@ -236,6 +237,15 @@ func repoOf(familiar string) string {
 		return familiar[:i]
 	}
 	return familiar
+}
+
+// tagOf is a canonical reference's tag, or its digest: what docker
+// prints in front of a pull's first line and a push's digest.
+func tagOf(canonical string) string {
+	if _, d, ok := strings.Cut(canonical, "@"); ok {
+		return d
+	}
+	return canonical[strings.LastIndex(canonical, ":")+1:]
 }
 
 // imagePush is POST /images/{name}/push?tag=: banger's push of the image
@@ -250,15 +260,22 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	if tag := r.URL.Query().Get("tag"); tag != "" {
 		ref += ":" + tag
 	}
+	// The canonical name says the repository and the tag (latest when
+	// none is given) as docker prints them.
+	canonical, err := imagepull.NormalizeName(ref)
+	if err != nil {
+		writeError(w, badParam("invalid reference format: %v", err))
+		return
+	}
 	js := newJSONStream(w)
 	js.done = "Pushed"
-	js.first = &streamMessage{Message: jsonstream.Message{Status: "The push refers to repository [" + repoOf(ref) + "]"}}
+	js.first = &streamMessage{Message: jsonstream.Message{Status: "The push refers to repository [" + repoOf(canonical) + "]"}}
 	res, err := s.opts.ImageOps.PushWith(r.Context(), ref, "", images.PushOptions{Keychain: kc}, js)
 	if err != nil {
 		js.fail(err)
 		return
 	}
-	tag := ref[strings.LastIndex(ref, ":")+1:]
+	tag := tagOf(canonical)
 	js.status("%s: digest: %s", tag, res.Digest)
 	js.aux(map[string]any{"Tag": tag, "Digest": res.Digest, "Size": 0})
 }

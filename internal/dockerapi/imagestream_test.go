@@ -91,14 +91,19 @@ func TestPullStream(t *testing.T) {
 		t.Errorf("a pull of what the catalog has: %s", got)
 	}
 
-	for _, tc := range []struct{ from, tag, want string }{
-		{"alpine", "", "docker.io/library/alpine:latest"},
-		{"alpine", "3.19", "docker.io/library/alpine:3.19"},
-		{"library/alpine", "sha256:" + strings.Repeat("a", 64), "docker.io/library/alpine@sha256:" + strings.Repeat("a", 64)},
-		{"ghcr.io/o/r:1", "", "ghcr.io/o/r:1"},
+	// The reference, and what the pull's first line is of: its tag, or
+	// its digest in full.
+	for _, tc := range []struct{ from, tag, want, id string }{
+		{"alpine", "", "docker.io/library/alpine:latest", "latest"},
+		{"alpine", "3.19", "docker.io/library/alpine:3.19", "3.19"},
+		{"library/alpine", "sha256:" + strings.Repeat("a", 64), "docker.io/library/alpine@sha256:" + strings.Repeat("a", 64), "sha256:" + strings.Repeat("a", 64)},
+		{"ghcr.io/o/r:1", "", "ghcr.io/o/r:1", "1"},
 	} {
 		if got, err := pullRef(tc.from, tc.tag); err != nil || got != tc.want {
 			t.Errorf("pullRef(%q, %q) = %q, %v; want %q", tc.from, tc.tag, got, err, tc.want)
+		}
+		if got := tagOf(tc.want); got != tc.id {
+			t.Errorf("tagOf(%q) = %q, want %q", tc.want, got, tc.id)
 		}
 	}
 	if _, err := pullRef("UPPER", ""); !errors.Is(err, errdefs.ErrInvalid) {
@@ -166,6 +171,21 @@ func TestPushSaveLoad(t *testing.T) {
 	want := "The push refers to repository [127.0.0.1:5000/team/app]\nabc: Pushing [5/10]\nabc: Pushed\n2: digest: " + app.Digest + "\nAUX {\"Digest\":\"" + app.Digest + "\",\"Size\":0,\"Tag\":\"2\"}\n"
 	if got != want || ops.calls[0] != "push 127.0.0.1:5000/team/app:2  -" {
 		t.Errorf("push: %v\n%s\nwant\n%s", ops.calls, got, want)
+	}
+	// No tag is latest; a Docker Hub name is its repository in full, as
+	// docker prints them.
+	ops.add("latest0000000001", "127.0.0.1:5000/team/app:latest", "build", nil)
+	for path, want := range map[string]string{
+		"/images/127.0.0.1:5000/team/app/push": "The push refers to repository [127.0.0.1:5000/team/app]\n",
+		"/images/alpine/push?tag=latest":       "The push refers to repository [docker.io/library/alpine]\n",
+	} {
+		got := render(lines(t, do(s, "POST", path, "")))
+		if !strings.HasPrefix(got, want) || !strings.Contains(got, "\nlatest: digest: sha256:") || !strings.Contains(got, `"Tag":"latest"`) {
+			t.Errorf("push %s:\n%s\nwant %q first and the tag latest", path, got, want)
+		}
+	}
+	if rec := do(s, "POST", "/images/UPPER/push", ""); rec.Code != 400 || !strings.Contains(message(t, rec), "invalid reference format") {
+		t.Errorf("push of a bad name: %d %s", rec.Code, rec.Body)
 	}
 
 	for _, path := range []string{"/images/alpine/get", "/images/get?names=alpine&names=127.0.0.1:5000/team/app:2"} {

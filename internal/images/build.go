@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+
 	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/fsutil"
 	"github.com/bangerdev/banger/internal/imagepull"
@@ -17,7 +19,6 @@ import (
 	"github.com/bangerdev/banger/internal/version"
 	"github.com/bangerdev/banger/pkg/errdefs"
 	"github.com/bangerdev/banger/pkg/progress"
-	"github.com/google/go-containerregistry/pkg/authn"
 )
 
 // PullOptions tune Pull.

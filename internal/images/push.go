@@ -5,10 +5,11 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+
 	"github.com/bangerdev/banger/internal/events"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/pkg/progress"
-	"github.com/google/go-containerregistry/pkg/authn"
 )
 
 // Push sends image ref (see Find) to the registry reference dest names
