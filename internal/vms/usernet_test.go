@@ -187,3 +187,20 @@ func TestConnectMovesAStoppedVM(t *testing.T) {
 		t.Fatal("a VM with --network none attached to a network")
 	}
 }
+
+// A stop detaches a default-network VM from the network as it is: it
+// neither sets the network up again (a daemon that has not yet, after a
+// restart) nor fails when that cannot be done.
+func TestStopDetachesWithoutSetup(t *testing.T) {
+	f := newFixture(t)
+	f.start("web")
+	f.s.net.ready = false // as in a daemon that adopted the VM
+	f.h.failOn("net.setup", errors.New("injected net.setup"))
+	f.h.reset()
+	if _, err := f.s.Stop(context.Background(), "web", 0); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if ops := f.h.log(); slices.Contains(ops, "net.setup") || !slices.Contains(ops, "net.detach") {
+		t.Fatalf("stop: ops %v; want the tap detached, the network not set up", ops)
+	}
+}
