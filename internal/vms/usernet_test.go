@@ -176,6 +176,9 @@ func TestConnectMovesAStoppedVM(t *testing.T) {
 	if _, err := f.s.Connect(ctx, "web", "nope", nil); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("connect to a missing network: %v", err)
 	}
+	if _, err := f.s.Disconnect(ctx, "web", "front"); !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "it is on network back, not front") {
+		t.Fatalf("disconnect from a network the VM is not on: %v", err)
+	}
 	if got, err = f.s.Connect(ctx, "web", NetworkNone, nil); err != nil || got.Spec.Network != NetworkNone {
 		t.Fatalf("disconnect: %+v %v", got.Spec, err)
 	}
