@@ -50,7 +50,7 @@ func (st networkStage) Release(ctx context.Context, rt *Runtime) error {
 	// The default network is detached from as it is: a stop or rm does
 	// not set it up again (after a daemon restart, a teardown), nor fails
 	// because it cannot be. A user network's host side is found by name.
-	var n Network = st.s.Network
+	n := st.s.Network
 	if rt.VM.Spec.OnUserNetwork() {
 		var err error
 		if n, err = st.s.networkOf(ctx, rt.VM.Spec); err != nil {
