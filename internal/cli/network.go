@@ -125,23 +125,23 @@ func newNetworkInspectCmd(app *App) *cobra.Command {
 	format := formatFlag(cmd, "table")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		return fetchAndShow(cmd, app, *format, api.GetNetwork, api.None{}, args, func(n api.Network) error {
-			var lbls []string
-			for k, v := range n.Labels {
-				lbls = append(lbls, k+"="+v)
-			}
-			return table(app.Stdout, [][]string{
-				{"Name:", n.Name},
-				{"ID:", n.ID},
-				{"Subnet:", n.Subnet},
-				{"Gateway:", n.Gateway + " (DNS: the VMs' names and aliases, then the host's resolvers)"},
-				{"Bridge:", n.Bridge},
-				{"nftables table:", n.Table},
-				{"Labels:", cmp.Or(strings.Join(lbls, ", "), "-")},
-				{"VMs:", cmp.Or(strings.Join(n.VMs, ", "), "-")},
-			})
+			return printNetwork(app, n)
 		})
 	}
 	return cmd
+}
+
+func printNetwork(app *App, n api.Network) error {
+	return table(app.Stdout, [][]string{
+		{"Name:", n.Name},
+		{"ID:", n.ID},
+		{"Subnet:", n.Subnet},
+		{"Gateway:", n.Gateway + " (DNS: the VMs' names and aliases, then the host's resolvers)"},
+		{"Bridge:", n.Bridge},
+		{"nftables table:", n.Table},
+		{"Labels:", cmp.Or(formatLabels(n.Labels), "-")},
+		{"VMs:", cmp.Or(strings.Join(n.VMs, ", "), "-")},
+	})
 }
 
 func newNetworkRmCmd(app *App) *cobra.Command {

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/bangerdev/banger/pkg/api"
@@ -47,5 +49,20 @@ func TestNetworkFilter(t *testing.T) {
 	}
 	if _, err := parseFilters([]string{"driver=bridge"}, networkFilterKeys); err == nil {
 		t.Error("an unknown filter key was accepted")
+	}
+}
+
+// inspect prints a network's labels sorted (as a VM's and an image's),
+// not in a map's order.
+func TestPrintNetworkLabelsSorted(t *testing.T) {
+	n := api.Network{Name: "app", Labels: map[string]string{"zone": "b", "app": "web", "team": "db"}}
+	for range 5 {
+		var out bytes.Buffer
+		if err := printNetwork(&App{Stdout: &out}, n); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "app=web,team=db,zone=b") {
+			t.Fatalf("labels not sorted:\n%s", out.String())
+		}
 	}
 }

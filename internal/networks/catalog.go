@@ -111,7 +111,7 @@ func (s *Service) Remove(ctx context.Context, ref string) (Network, error) {
 	delete(s.up, n.ID)
 	cpDown.Hit()
 	if err := s.opts.Store.Delete(store.Networks, n.Name); err != nil {
-		return n, err
+		return n, fmt.Errorf("remove network %s: its bridge and tables are gone, its record stays (try again): %w", n.Name, err)
 	}
 	s.opts.Log.Info("network removed", "network", n.Name, "id", n.ID)
 	s.emit(events.Remove, n)

@@ -38,9 +38,6 @@ import (
 // banger's default network, none and host are modes.
 var reserved = []string{"bridge", "default", "none", "host"}
 
-// Default is the name listings give banger's default network.
-const Default = "bridge"
-
 // Network is a user-defined network's record; its JSON names are the
 // database format.
 type Network struct {

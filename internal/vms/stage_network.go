@@ -47,9 +47,15 @@ func (st networkStage) Release(ctx context.Context, rt *Runtime) error {
 	if st.s.Network == nil {
 		return fmt.Errorf("tap and rules of vm %s: %w (%w)", rt.VM.ID, errNoNetwork, st.s.NetworkErr)
 	}
-	n, err := st.s.networkOf(ctx, rt.VM.Spec)
-	if err != nil {
-		return fmt.Errorf("tap and rules of vm %s: %w", rt.VM.ID, err)
+	// The default network is detached from as it is: a stop or rm does
+	// not set it up again (after a daemon restart, a teardown), nor fails
+	// because it cannot be. A user network's host side is found by name.
+	n := st.s.Network
+	if rt.VM.Spec.OnUserNetwork() {
+		var err error
+		if n, err = st.s.networkOf(ctx, rt.VM.Spec); err != nil {
+			return fmt.Errorf("tap and rules of vm %s: %w", rt.VM.ID, err)
+		}
 	}
 	if err := n.Detach(ctx, rt.VM.ID); err != nil {
 		return err

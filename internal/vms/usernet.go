@@ -1,6 +1,7 @@
 package vms
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -179,7 +180,8 @@ func (s *Service) Disconnect(ctx context.Context, ref, network string) (VM, erro
 		return vm, err
 	}
 	if vm.Spec.Network != network {
-		return vm, fmt.Errorf("vm %s: %w: it is not on network %s", vm.Name, errdefs.ErrConflict, network)
+		on := cmp.Or(vm.Spec.Network, NetworkBridge)
+		return vm, fmt.Errorf("vm %s: %w: it is on network %s, not %s", vm.Name, errdefs.ErrConflict, on, cmp.Or(network, NetworkBridge))
 	}
 	return s.Connect(ctx, vm.ID, NetworkNone, nil)
 }

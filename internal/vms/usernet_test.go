@@ -176,6 +176,9 @@ func TestConnectMovesAStoppedVM(t *testing.T) {
 	if _, err := f.s.Connect(ctx, "web", "nope", nil); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Fatalf("connect to a missing network: %v", err)
 	}
+	if _, err := f.s.Disconnect(ctx, "web", "front"); !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "it is on network back, not front") {
+		t.Fatalf("disconnect from a network the VM is not on: %v", err)
+	}
 	if got, err = f.s.Connect(ctx, "web", NetworkNone, nil); err != nil || got.Spec.Network != NetworkNone {
 		t.Fatalf("disconnect: %+v %v", got.Spec, err)
 	}
@@ -185,5 +188,22 @@ func TestConnectMovesAStoppedVM(t *testing.T) {
 	}
 	if slices.ContainsFunc(f.h.log(), func(op string) bool { return strings.HasSuffix(op, ".attach") }) {
 		t.Fatal("a VM with --network none attached to a network")
+	}
+}
+
+// A stop detaches a default-network VM from the network as it is: it
+// neither sets the network up again (a daemon that has not yet, after a
+// restart) nor fails when that cannot be done.
+func TestStopDetachesWithoutSetup(t *testing.T) {
+	f := newFixture(t)
+	f.start("web")
+	f.s.net.ready = false // as in a daemon that adopted the VM
+	f.h.failOn("net.setup", errors.New("injected net.setup"))
+	f.h.reset()
+	if _, err := f.s.Stop(context.Background(), "web", 0); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if ops := f.h.log(); slices.Contains(ops, "net.setup") || !slices.Contains(ops, "net.detach") {
+		t.Fatalf("stop: ops %v; want the tap detached, the network not set up", ops)
 	}
 }
