@@ -203,7 +203,7 @@ func openChecked(c Caller, path string, want Access, kind Kind, resolve uint64) 
 		created = err == nil
 	}
 	if err != nil {
-		return nil, openError(c, path, want, kind, err)
+		return nil, openError(c, path, want, kind, resolve, err)
 	}
 	f := os.NewFile(uintptr(fd), path)
 	if created {
@@ -246,8 +246,9 @@ func access(fd int, mode uint32) error {
 	return unix.Faccessat2(fd, "", mode, unix.AT_EMPTY_PATH|unix.AT_EACCESS)
 }
 
-// openError says why path could not be opened as c.
-func openError(c Caller, path string, want Access, kind Kind, err error) error {
+// openError says why path could not be opened as c (with resolve's
+// rules).
+func openError(c Caller, path string, want Access, kind Kind, resolve uint64, err error) error {
 	switch {
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
 		why := "a directory on the way to it is not searchable"
@@ -258,6 +259,8 @@ func openError(c Caller, path string, want Access, kind Kind, err error) error {
 			why += ", or no write permission on the directory to create it in"
 		}
 		return &DeniedError{Path: path, Caller: c, Want: want, Why: why}
+	case errors.Is(err, unix.ELOOP) && resolve == 0:
+		return invalid("host path " + path + " is a loop of symbolic links (or has too many of them)")
 	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
 		return &DeniedError{Path: path, Caller: c, Want: want,
 			Why: "a component of it is a symbolic link now, but was not when the path was checked; name the path again"}

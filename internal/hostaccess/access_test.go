@@ -70,6 +70,7 @@ func tree(t *testing.T) string {
 		"own/locked":  filepath.Join(base, "locked/own"),
 		"own/mine":    filepath.Join(base, "own/sub"),
 		"own/dangles": filepath.Join(base, "own/nothing"),
+		"own/loop":    filepath.Join(base, "own/loop"),
 	} {
 		if err := os.Symlink(to, filepath.Join(base, link)); err != nil {
 			t.Fatal(err)
@@ -142,6 +143,31 @@ func TestCheckAsTheCaller(t *testing.T) {
 		})
 	}
 	assertThreadsRoot(t)
+}
+
+// TestCheckNamesAPathNoOneCanUse: a path that is absent, a symlink loop
+// or relative is invalid for anyone, and says so (not a permission
+// refusal, nor a symlink swapped in since a check there was none of).
+func TestCheckNamesAPathNoOneCanUse(t *testing.T) {
+	testutil.RequireRoot(t)
+	base := tree(t)
+	for _, tt := range []struct {
+		path string
+		kind Kind
+		want string
+	}{
+		{filepath.Join(base, "own/loop"), Tree, "is a loop of symbolic links"},
+		{filepath.Join(base, "own/dangles"), File, "does not exist"},
+		{filepath.Join(base, "otherfile"), Tree, "is not a directory"},
+		{"own", Tree, "is relative"},
+	} {
+		for _, c := range []Caller{plain, Root} {
+			_, err := Check(c, tt.path, Read, tt.kind)
+			if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Check(%s, %s) = %v; want invalid: %q", c, tt.path, err, tt.want)
+			}
+		}
+	}
 }
 
 // TestOpenRefusesASymlinkSwappedInAfterTheCheck: the check's resolved
