@@ -224,9 +224,22 @@ func TestOpenRefusesASymlinkSwappedInAfterTheCheck(t *testing.T) {
 }
 
 // assertThreadsRoot: every thread the scheduler has is back to root's
-// file-system ids and groups (a check never leaks the caller's).
+// file-system ids and groups (a check never leaks the caller's): its
+// fsuid and fsgid 0, its groups the main thread's.
 func assertThreadsRoot(t *testing.T) {
 	t.Helper()
+	groups := func(status []byte) string {
+		for _, l := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(l, "Groups:") {
+				return l
+			}
+		}
+		return ""
+	}
+	main, err := os.ReadFile("/proc/self/status") // the main thread's
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var bad []string
@@ -237,6 +250,11 @@ func assertThreadsRoot(t *testing.T) {
 			b, err := os.ReadFile("/proc/thread-self/status")
 			if err != nil {
 				return
+			}
+			if g := groups(b); g != groups(main) {
+				mu.Lock()
+				bad = append(bad, g+", the main thread's "+groups(main))
+				mu.Unlock()
 			}
 			for _, l := range strings.Split(string(b), "\n") {
 				f := strings.Fields(l)
@@ -250,7 +268,7 @@ func assertThreadsRoot(t *testing.T) {
 	}
 	wg.Wait()
 	if len(bad) > 0 {
-		t.Errorf("threads left with a caller's ids: %v", bad)
+		t.Errorf("threads left with a caller's ids: %q", bad)
 	}
 }
 
