@@ -22,7 +22,7 @@ import (
 // A File to write that does not exist yet is checked on its directory
 // (write and search there), where Open later creates it.
 func Check(c Caller, path string, want Access, kind Kind) (string, error) {
-	f, err := open(c, path, want, kind, 0)
+	f, err := openOnThread(c, path, want, kind, 0)
 	if errors.Is(err, errdefs.ErrInvalid) && kind == File && want&Write != 0 && filepath.IsAbs(path) {
 		if _, serr := os.Lstat(path); errors.Is(serr, os.ErrNotExist) {
 			dir, derr := Check(c, filepath.Dir(path), Write, Directory)
@@ -45,25 +45,26 @@ func Check(c Caller, path string, want Access, kind Kind) (string, error) {
 // component that became one since the check fails the open. A File to
 // write that does not exist is created, as c (so it is c's own).
 func Open(c Caller, resolved string, want Access, kind Kind) (*os.File, error) {
-	var f *os.File
-	err := onThread(func() error {
-		var err error
-		f, err = OpenLocked(c, resolved, want, kind)
-		return err
-	})
-	return f, err
+	return openOnThread(c, resolved, want, kind, unix.RESOLVE_NO_SYMLINKS)
 }
 
 // OpenLocked is Open on the calling goroutine, which must have locked
 // its OS thread (runtime.LockOSThread) and, when it gets an
 // errThreadTainted error, never unlock it.
 func OpenLocked(c Caller, resolved string, want Access, kind Kind) (*os.File, error) {
+	return openAs(c, resolved, want, kind, unix.RESOLVE_NO_SYMLINKS)
+}
+
+// openAs opens path as c (openChecked, with resolve's rules) on the
+// calling locked thread: Check's (resolve 0: symlinks followed as c
+// follows them) and Open's (no symlink).
+func openAs(c Caller, path string, want Access, kind Kind, resolve uint64) (*os.File, error) {
 	if !c.Known() {
-		return nil, unknownError(resolved, want)
+		return nil, unknownError(path, want)
 	}
 	var f *os.File
 	var ferr error
-	if err := asCaller(c, func() { f, ferr = openChecked(c, resolved, want, kind, unix.RESOLVE_NO_SYMLINKS) }); err != nil {
+	if err := asCaller(c, func() { f, ferr = openChecked(c, path, want, kind, resolve) }); err != nil {
 		if f != nil {
 			_ = f.Close()
 		}
@@ -72,21 +73,13 @@ func OpenLocked(c Caller, resolved string, want Access, kind Kind) (*os.File, er
 	return f, ferr
 }
 
-// open checks path as c on a thread of its own.
-func open(c Caller, path string, want Access, kind Kind, resolve uint64) (*os.File, error) {
-	if !c.Known() {
-		return nil, unknownError(path, want)
-	}
+// openOnThread is openAs on a locked thread of its own (onThread).
+func openOnThread(c Caller, path string, want Access, kind Kind, resolve uint64) (*os.File, error) {
 	var f *os.File
 	err := onThread(func() error {
-		var ferr error
-		if err := asCaller(c, func() { f, ferr = openChecked(c, path, want, kind, resolve) }); err != nil {
-			if f != nil {
-				_ = f.Close()
-			}
-			return err
-		}
-		return ferr
+		var err error
+		f, err = openAs(c, path, want, kind, resolve)
+		return err
 	})
 	return f, err
 }
@@ -210,7 +203,7 @@ func openChecked(c Caller, path string, want Access, kind Kind, resolve uint64) 
 		created = err == nil
 	}
 	if err != nil {
-		return nil, openError(c, path, want, kind, err)
+		return nil, openError(c, path, want, kind, resolve, err)
 	}
 	f := os.NewFile(uintptr(fd), path)
 	if created {
@@ -253,8 +246,9 @@ func access(fd int, mode uint32) error {
 	return unix.Faccessat2(fd, "", mode, unix.AT_EMPTY_PATH|unix.AT_EACCESS)
 }
 
-// openError says why path could not be opened as c.
-func openError(c Caller, path string, want Access, kind Kind, err error) error {
+// openError says why path could not be opened as c (with resolve's
+// rules).
+func openError(c Caller, path string, want Access, kind Kind, resolve uint64, err error) error {
 	switch {
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
 		why := "a directory on the way to it is not searchable"
@@ -265,6 +259,8 @@ func openError(c Caller, path string, want Access, kind Kind, err error) error {
 			why += ", or no write permission on the directory to create it in"
 		}
 		return &DeniedError{Path: path, Caller: c, Want: want, Why: why}
+	case errors.Is(err, unix.ELOOP) && resolve == 0:
+		return invalid("host path " + path + " is a loop of symbolic links (or has too many of them)")
 	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
 		return &DeniedError{Path: path, Caller: c, Want: want,
 			Why: "a component of it is a symbolic link now, but was not when the path was checked; name the path again"}

@@ -70,6 +70,7 @@ func tree(t *testing.T) string {
 		"own/locked":  filepath.Join(base, "locked/own"),
 		"own/mine":    filepath.Join(base, "own/sub"),
 		"own/dangles": filepath.Join(base, "own/nothing"),
+		"own/loop":    filepath.Join(base, "own/loop"),
 	} {
 		if err := os.Symlink(to, filepath.Join(base, link)); err != nil {
 			t.Fatal(err)
@@ -144,6 +145,31 @@ func TestCheckAsTheCaller(t *testing.T) {
 	assertThreadsRoot(t)
 }
 
+// TestCheckNamesAPathNoOneCanUse: a path that is absent, a symlink loop
+// or relative is invalid for anyone, and says so (not a permission
+// refusal, nor a symlink swapped in since a check there was none of).
+func TestCheckNamesAPathNoOneCanUse(t *testing.T) {
+	testutil.RequireRoot(t)
+	base := tree(t)
+	for _, tt := range []struct {
+		path string
+		kind Kind
+		want string
+	}{
+		{filepath.Join(base, "own/loop"), Tree, "is a loop of symbolic links"},
+		{filepath.Join(base, "own/dangles"), File, "does not exist"},
+		{filepath.Join(base, "otherfile"), Tree, "is not a directory"},
+		{"own", Tree, "is relative"},
+	} {
+		for _, c := range []Caller{plain, Root} {
+			_, err := Check(c, tt.path, Read, tt.kind)
+			if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Check(%s, %s) = %v; want invalid: %q", c, tt.path, err, tt.want)
+			}
+		}
+	}
+}
+
 // TestOpenRefusesASymlinkSwappedInAfterTheCheck: the check's resolved
 // path, replaced by a symlink to /etc (as its owner can), no longer
 // opens; a file to write that is missing is created as the caller.
@@ -198,9 +224,22 @@ func TestOpenRefusesASymlinkSwappedInAfterTheCheck(t *testing.T) {
 }
 
 // assertThreadsRoot: every thread the scheduler has is back to root's
-// file-system ids and groups (a check never leaks the caller's).
+// file-system ids and groups (a check never leaks the caller's): its
+// fsuid and fsgid 0, its groups the main thread's.
 func assertThreadsRoot(t *testing.T) {
 	t.Helper()
+	groups := func(status []byte) string {
+		for _, l := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(l, "Groups:") {
+				return l
+			}
+		}
+		return ""
+	}
+	main, err := os.ReadFile("/proc/self/status") // the main thread's
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var bad []string
@@ -211,6 +250,11 @@ func assertThreadsRoot(t *testing.T) {
 			b, err := os.ReadFile("/proc/thread-self/status")
 			if err != nil {
 				return
+			}
+			if g := groups(b); g != groups(main) {
+				mu.Lock()
+				bad = append(bad, g+", the main thread's "+groups(main))
+				mu.Unlock()
 			}
 			for _, l := range strings.Split(string(b), "\n") {
 				f := strings.Fields(l)
@@ -224,7 +268,7 @@ func assertThreadsRoot(t *testing.T) {
 	}
 	wg.Wait()
 	if len(bad) > 0 {
-		t.Errorf("threads left with a caller's ids: %v", bad)
+		t.Errorf("threads left with a caller's ids: %q", bad)
 	}
 }
 
@@ -232,11 +276,8 @@ func assertThreadsRoot(t *testing.T) {
 // locked thread, the ids switched and back, an open and an access check.
 func BenchmarkCheck(b *testing.B) {
 	testutil.RequireRoot(b)
-	dir := b.TempDir()
+	dir := testutil.SearchableTempDir(b)
 	if err := os.Chown(dir, nobody, nobody); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
 		b.Fatal(err)
 	}
 	for _, c := range []struct {

@@ -46,7 +46,7 @@
 //
 // # Check once, then never follow a symlink again
 //
-// A path is checked when the request arrives (Dir, File): what is
+// A path is checked when the request arrives (Check): what is
 // recorded is the path the kernel resolved for the caller, read back from
 // /proc/self/fd of the opened object, so it holds no symlink. Each later
 // use (a VM's start, every restart) opens that resolved path again as

@@ -1,6 +1,7 @@
 package vms
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -77,5 +78,90 @@ func TestAuthorizeChecksEveryHostPathAsTheCaller(t *testing.T) {
 	}
 	if _, err := Authorize(hostaccess.Unknown, ok); !errors.Is(err, errdefs.ErrPermission) || !strings.Contains(err.Error(), "without peer credentials") {
 		t.Errorf("no credentials: %v", err)
+	}
+}
+
+// TestStartOpensHostPathsAsTheSpecsCaller: a start hands each shared
+// directory to virtiofsd with the spec's caller (uid 65534 here), and
+// copies an image directory only through a path that still opens as
+// them: one swapped for a symlink to /etc after the check fails the
+// start, nothing built. A spec without a caller (the daemon's own, or
+// older) is root's, its path resolved again at the start.
+func TestStartOpensHostPathsAsTheSpecsCaller(t *testing.T) {
+	testutil.RequireRoot(t)
+	f, _, _ := volumesFixture(t)
+	base := testutil.SearchableTempDir(t)
+	mine, site := filepath.Join(base, "mine"), filepath.Join(base, "site")
+	for _, d := range []string{mine, site} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nobody := hostaccess.Caller{UID: 65534, GID: 65534}
+	spec, err := Authorize(nobody, Spec{Image: "busybox", Cmd: []string{"sleep", "1000"}, Mounts: []volumes.Mount{
+		{Type: volumes.TypeBind, Source: mine, Target: "/data"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.create("web", func(s *Spec) { *s = spec })
+	if _, err := f.s.Start(context.Background(), "web"); err != nil {
+		t.Fatal(err)
+	}
+	shares := func() []volumes.Share {
+		f.h.mu.Lock()
+		defer f.h.mu.Unlock()
+		var out []volumes.Share
+		for _, s := range f.v.shares {
+			out = append(out, s)
+		}
+		return out
+	}
+	if got := shares(); len(got) != 1 || got[0].Caller.UID != 65534 || got[0].Dir != mine {
+		t.Errorf("shares %+v; want %s served as uid 65534", got, mine)
+	}
+
+	spec, err = Authorize(nobody, Spec{Image: "busybox", Cmd: []string{"sleep", "1000"}, Mounts: []volumes.Mount{
+		{Type: volumes.TypeImage, Source: site, Target: "/site"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(site, site+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc", site); err != nil {
+		t.Fatal(err)
+	}
+	vm := f.create("img", func(s *Spec) { *s = spec })
+	if _, err := f.s.Start(context.Background(), "img"); !errors.Is(err, errdefs.ErrPermission) || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("an image directory swapped for a symlink to /etc: %v; want the start refused", err)
+	}
+	if _, err := os.Stat(filepath.Join(f.l.VM(vm.ID), "mount-0.ext4")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused copy left an image: %v", err)
+	}
+
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(mine, link); err != nil {
+		t.Fatal(err)
+	}
+	f.create("own", withMounts(volumes.Mount{Type: volumes.TypeBind, Source: link, Target: "/data"}))
+	if _, err := f.s.Start(context.Background(), "own"); err != nil {
+		t.Fatal(err)
+	}
+	roots := 0
+	for _, s := range shares() {
+		if s.Caller.IsRoot() {
+			roots++
+			if s.Dir != mine {
+				t.Errorf("a spec without a caller: share of %s; want %s, resolved at the start", s.Dir, mine)
+			}
+		}
+	}
+	if got := shares(); len(got) != 2 || roots != 1 {
+		t.Errorf("shares %+v; want the caller's and root's", got)
 	}
 }

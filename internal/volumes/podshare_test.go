@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bangerdev/banger/internal/hostaccess"
 	"github.com/bangerdev/banger/internal/rootfs/dmsnap"
 	"github.com/bangerdev/banger/internal/testutil"
 	"github.com/bangerdev/banger/pkg/errdefs"
@@ -27,26 +28,41 @@ func TestPodImageDirRefusesPaths(t *testing.T) {
 	}
 }
 
-// sees starts a process in a mount namespace of its own whose mounts are
-// all slaves of this one's, made now (as virtiofsd's sandbox is, at its
-// start), which prints file's content once it can read it, or "unseen"
-// after a while.
-func sees(t *testing.T, file string) *exec.Cmd {
+// sees starts a process as a share's virtiofsd is started (startServed:
+// a mount namespace of its own, its mounts slaves of this one's as they
+// are now, dir bound on root), which prints root/rel's content once it
+// can read it, or "unseen" after a while. It returns the process's
+// output once it said it is ready.
+func sees(t *testing.T, dir, root, rel string) (*exec.Cmd, io.Reader) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "slave", "--", "sh", "-c",
-		`echo ready; for i in $(seq 60); do if [ -e "$1" ]; then cat "$1"; exit 0; fi; sleep 0.05; done; echo unseen`, "sh", file)
-	return cmd
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "sh", "-c",
+		`echo ready; for i in $(seq 60); do if [ -e "$1" ]; then cat "$1"; exit 0; fi; sleep 0.05; done; echo unseen`, "sh", filepath.Join(root, rel))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := startServed(Share{Dir: dir, Caller: hostaccess.Root}, root, cmd); err != nil {
+		t.Fatal(err)
+	}
+	ready := make([]byte, 6)
+	if _, err := io.ReadFull(out, ready); err != nil || string(ready) != "ready\n" {
+		t.Fatalf("namespace: %q, %v", ready, err)
+	}
+	return cmd, out
 }
 
-// A container's image mounted under a shared pod share after a
-// virtiofsd-like namespace was made reaches that namespace; under a
-// directory that is not a shared mount it does not, which is why the
-// share is made shared first. The lazy unmount frees the loop device.
+// A container's image mounted under a shared pod share after its
+// virtiofsd's namespace was made reaches that namespace, where the share
+// is served; under a directory that is not a shared mount it does not,
+// which is why the share is made shared first. The lazy unmount frees
+// the loop device.
 func TestPodImagePropagatesOnlyUnderASharedShare(t *testing.T) {
 	testutil.RequireRoot(t)
-	testutil.RequireBinary(t, "unshare", "util-linux")
 	mkfs := testutil.RequireBinary(t, "mkfs.ext4", "e2fsprogs")
 	tree, tmp := t.TempDir(), t.TempDir()
 	if err := os.WriteFile(filepath.Join(tree, "marker"), []byte("in the image\n"), 0o644); err != nil {
@@ -70,18 +86,7 @@ func TestPodImagePropagatesOnlyUnderASharedShare(t *testing.T) {
 			}
 		}
 		target, _ := PodImageDir(dir, "c1")
-		cmd := sees(t, filepath.Join(target, "marker"))
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		ready := make([]byte, 6)
-		if _, err := io.ReadFull(out, ready); err != nil || string(ready) != "ready\n" {
-			t.Fatalf("namespace: %q, %v", ready, err)
-		}
+		cmd, out := sees(t, dir, filepath.Join(tmp, "served"), "c1/marker")
 		if err := MountPodImage(img, target, attach); err != nil {
 			t.Fatal(err)
 		}

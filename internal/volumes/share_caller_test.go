@@ -26,9 +26,6 @@ func TestStartShareOpensTheDirectoryAsItsCaller(t *testing.T) {
 		testutil.Skip(t, err.Error())
 	}
 	base := testutil.SearchableTempDir(t)
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(base, "mine")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
