@@ -55,6 +55,7 @@ func TestParseRejects(t *testing.T) {
 		{"bad subnet", "[network]\nsubnet = \"10.0.0.1/24\"", "network.subnet"},
 		{"ipv6 subnet", "[network]\nsubnet = \"fd00::/64\"", "network.subnet"},
 		{"long bridge", "[network]\nbridge = \"abcdefghijklmnop\"", "network.bridge"},
+		{"relative docker socket", "[docker_api]\nsocket = \"docker.sock\"", "docker_api.socket"},
 		{"syntax", "[vm\n", "config t.toml"},
 	}
 	for _, tt := range tests {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/daemon/daemontest"
+	"github.com/bangerdev/banger/internal/hostsetup"
 )
 
 // dockerClient is an HTTP client of a Docker API socket.
@@ -24,13 +25,21 @@ func dockerClient(sock string) *http.Client {
 }
 
 // TestDockerSocket: the daemon serves the Docker Engine API on its own
-// socket under its root, mode 0660 and the socket group's (when the
-// host has group banger and the test runs as root), answering /_ping
-// with the API version; the socket goes when the daemon stops, and is
-// never made with docker_api.enabled = false.
+// socket under its root, mode 0660 and (run as root, which may make the
+// group as banger setup does) group banger's, answering /_ping with the
+// API version; the socket goes when the daemon stops, and is never made
+// with docker_api.enabled = false.
 func TestDockerSocket(t *testing.T) {
 	gid := -1
-	if g, err := user.LookupGroup("banger"); err == nil && os.Geteuid() == 0 {
+	if os.Geteuid() == 0 {
+		in := hostsetup.Inputs{SocketGroup: "banger"}
+		if err := hostsetup.Run(t.Context(), hostsetup.Plan(in, hostsetup.Observe(in)), hostsetup.ExecRunner); err != nil {
+			t.Fatalf("banger setup's group: %v", err)
+		}
+		g, err := user.LookupGroup("banger")
+		if err != nil {
+			t.Fatal(err)
+		}
 		gid, _ = strconv.Atoi(g.Gid)
 	}
 	td := daemontest.Start(t, func(c *config.Config) {

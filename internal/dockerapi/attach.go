@@ -143,7 +143,7 @@ func (s *Server) forwardStdin(ctx context.Context, id string, r io.Reader, sub *
 func hijack(w http.ResponseWriter, r *http.Request, contentType string) (net.Conn, *bufio.ReadWriter, error) {
 	conn, buf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		writeError(w, fmt.Errorf("attach: %w", err))
+		writeError(w, fmt.Errorf("%s %s: take the connection over for the stream: %w", r.Method, r.URL.Path, err))
 		return nil, nil, err
 	}
 	// A hijacked connection keeps the server's deadlines: clear them.

@@ -105,9 +105,12 @@ func TestInspect(t *testing.T) {
 		t.Errorf("Ports = %s", p)
 	}
 	// From 1.44 the address is only under Networks, as Docker's.
-	var current map[string]map[string]any
-	_ = json.Unmarshal(do(s, "GET", "/v1.44/containers/web/json", "").Body.Bytes(), &current)
-	if _, ok := current["NetworkSettings"]["IPAddress"]; ok {
+	var current struct{ NetworkSettings map[string]json.RawMessage }
+	rec := do(s, "GET", "/v1.44/containers/web/json", "")
+	if err := json.Unmarshal(rec.Body.Bytes(), &current); err != nil || current.NetworkSettings["Networks"] == nil {
+		t.Fatalf("inspect at 1.44: %d %s (%v); want NetworkSettings with Networks", rec.Code, rec.Body, err)
+	}
+	if _, ok := current.NetworkSettings["IPAddress"]; ok {
 		t.Errorf("1.44's NetworkSettings has the legacy IPAddress")
 	}
 }

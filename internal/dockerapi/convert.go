@@ -87,18 +87,22 @@ func ports(ps []hostnet.Port) network.PortMap {
 		if !ok {
 			continue
 		}
-		b := network.PortBinding{}
+		b := network.PortBinding{HostIP: hostIP(p)}
 		if p.HostPort != 0 {
 			b.HostPort = strconv.Itoa(p.HostPort)
-		}
-		if a, err := netip.ParseAddr(p.HostIP); err == nil {
-			b.HostIP = a
-		} else {
-			b.HostIP = netip.IPv4Unspecified()
 		}
 		out[port] = append(out[port], b)
 	}
 	return out
+}
+
+// hostIP is the address a port is published on, as Docker shows it:
+// 0.0.0.0 for every address.
+func hostIP(p hostnet.Port) netip.Addr {
+	if a, err := netip.ParseAddr(p.HostIP); err == nil {
+		return a
+	}
+	return netip.IPv4Unspecified()
 }
 
 // endpoints is the VM's network as Docker's: the bridge or its user
@@ -156,13 +160,7 @@ func summary(vm vms.VM, command string, now time.Time) container.Summary {
 	}
 	s.HostConfig.NetworkMode = networkMode(vm.Spec)
 	for _, p := range vms.Published(vm) {
-		ps := container.PortSummary{PrivatePort: uint16(p.GuestPort), PublicPort: uint16(p.HostPort), Type: p.Protocol}
-		if a, err := netip.ParseAddr(p.HostIP); err == nil {
-			ps.IP = a
-		} else {
-			ps.IP = netip.IPv4Unspecified()
-		}
-		s.Ports = append(s.Ports, ps)
+		s.Ports = append(s.Ports, container.PortSummary{IP: hostIP(p), PrivatePort: uint16(p.GuestPort), PublicPort: uint16(p.HostPort), Type: p.Protocol})
 	}
 	if s.Ports == nil {
 		s.Ports = []container.PortSummary{}

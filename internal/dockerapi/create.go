@@ -51,7 +51,6 @@ func specFromCreate(in createInput) (vms.Spec, []string, error) {
 	// --entrypoint "" resets the image's entrypoint and cmd: what runs is
 	// the command given, its first word the entrypoint.
 	if len(c.Entrypoint) == 1 && c.Entrypoint[0] == "" {
-		spec.Entrypoint, spec.Cmd = nil, nil
 		if len(c.Cmd) == 0 {
 			return vms.Spec{}, nil, badParam("No command specified: --entrypoint \"\" resets the image's entrypoint and cmd; give a command")
 		}
@@ -230,7 +229,7 @@ const (
 	whyDevices = "a VM sees only the devices its VMM gives it; host devices are not passed through"
 )
 
-// refusals is the table of what a VM cannot honour, checked in order.
+// refusalTable is what a VM cannot honour, checked in order.
 var refusalTable = []refusal{
 	{"--privileged (HostConfig.Privileged)", "the VM's root already has every capability inside its own kernel, and no access to the host's devices or kernel is given",
 		func(_ container.Config, hc container.HostConfig) bool { return hc.Privileged }},

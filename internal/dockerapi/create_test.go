@@ -201,7 +201,8 @@ func TestCreateRefusals(t *testing.T) {
 
 // TestCreateAnswers: a missing image is Docker's 404 "No such image"
 // (which makes the docker CLI pull), a taken name Docker's 409, an image
-// with nothing to run a 400, a fractional --cpus a warning.
+// with nothing to run and --entrypoint "" without a command a 400, a
+// fractional --cpus a warning.
 func TestCreateAnswers(t *testing.T) {
 	f := newFakeVMs(vms.VM{ID: "0123456789ab", Name: "web"})
 	s, _ := newTestServer(f, t.TempDir())
@@ -213,6 +214,10 @@ func TestCreateAnswers(t *testing.T) {
 	rec = create(s, `{"Image":"docker.io/library/alpine:latest"}`, 0, "")
 	if rec.Code != 400 || !strings.Contains(message(t, rec), "No command specified") {
 		t.Errorf("nothing to run: %d %s", rec.Code, rec.Body)
+	}
+	rec = create(s, `{"Image":"docker.io/library/alpine:latest","Entrypoint":[""]}`, 0, "")
+	if rec.Code != 400 || !strings.Contains(message(t, rec), `--entrypoint "" resets the image's entrypoint and cmd; give a command`) || len(f.created) != 0 {
+		t.Errorf("--entrypoint \"\" without a command: %d %s", rec.Code, rec.Body)
 	}
 	f.createErr = errExists
 	rec = create(s, `{"Image":"docker.io/library/alpine:latest","Cmd":["sh"]}`, 0, "/web")

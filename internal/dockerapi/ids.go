@@ -31,8 +31,9 @@ func (s *Server) vm(ref string) (vms.VM, error) {
 		look = ref[:vmIDLen]
 	}
 	vm, err := s.opts.VMs.Get(look)
-	if err == nil && look != ref && !strings.HasPrefix(containerID(vm.ID), ref) {
-		// A name that happens to be long hex, or a foreign id.
+	if look != ref && (isNotFound(err) || err == nil && !strings.HasPrefix(containerID(vm.ID), ref)) {
+		// No container has that id: a name that happens to be long hex,
+		// or a foreign id.
 		vm, err = s.opts.VMs.Get(ref)
 	}
 	if isNotFound(err) && isHex(ref) && len(ref) < 3 {

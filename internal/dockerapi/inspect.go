@@ -1,6 +1,8 @@
 package dockerapi
 
 import (
+	"cmp"
+
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
@@ -22,9 +24,9 @@ func inspectResponse(vm vms.VM, img images.Image) container.InspectResponse {
 			ExitCode: exitCode(vm), Error: vm.Error, StartedAt: dockerTime(vm.Started), FinishedAt: dockerTime(vm.Stopped),
 		},
 		Config: &container.Config{
-			Hostname: vm.Spec.Hostname, User: firstNonEmpty(vm.Spec.User, img.Config.User), Env: vm.Spec.Env,
+			Hostname: vm.Spec.Hostname, User: cmp.Or(vm.Spec.User, img.Config.User), Env: vm.Spec.Env,
 			Cmd: vm.Spec.Cmd, Entrypoint: vm.Spec.Entrypoint, Image: vm.Spec.Image,
-			WorkingDir: firstNonEmpty(vm.Spec.WorkingDir, img.Config.WorkingDir), Labels: vm.Spec.Labels,
+			WorkingDir: cmp.Or(vm.Spec.WorkingDir, img.Config.WorkingDir), Labels: vm.Spec.Labels,
 			Tty: vm.Spec.TTY, OpenStdin: vm.Spec.Interactive, StdinOnce: vm.Spec.Interactive,
 			AttachStdin: vm.Spec.Interactive && !vm.Spec.Detach, AttachStdout: !vm.Spec.Detach, AttachStderr: !vm.Spec.Detach,
 		},
@@ -58,13 +60,6 @@ func inspectResponse(vm vms.VM, img images.Image) container.InspectResponse {
 		resp.HostConfig.Binds = append(resp.HostConfig.Binds, m.Flag()[len("-v "):])
 	}
 	return resp
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // legacyInspect is inspect as API versions before 1.44 answer it: the

@@ -139,6 +139,15 @@ func TestContainerIDs(t *testing.T) {
 	if _, err := s2.vm("0"); err == nil || !strings.Contains(err.Error(), "multiple IDs found with provided prefix: 0") {
 		t.Errorf("an ambiguous prefix: %v", err)
 	}
+	// A name of more than 12 hex digits is a name when no id starts so,
+	// as when one does.
+	hexName := vms.VM{ID: "aaaaaaaaaaaa", Name: "abcdefabcdefabcd"}
+	s3, _ := newTestServer(newFakeVMs(vm, hexName), t.TempDir())
+	for _, ref := range []string{hexName.Name, "/" + hexName.Name} {
+		if got, err := s3.vm(ref); err != nil || got.ID != hexName.ID {
+			t.Errorf("vm(%q) = %q, %v; want %s by its name", ref, got.ID, err, hexName.ID)
+		}
+	}
 	foreign := vm.ID + strings.Repeat("0", 52)
 	for _, ref := range []string{foreign, "nope"} {
 		_, err := s.vm(ref)

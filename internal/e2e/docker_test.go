@@ -76,8 +76,7 @@ func (d dockerCLI) must(t *testing.T, f *fixture, args ...string) string {
 
 // dockerImage pushes a busybox image with a config (an env, a working
 // directory, a command) to a registry of the test's and pulls it with
-// banger (the Docker socket's pull is not served yet); it returns its
-// reference.
+// banger; it returns its reference.
 func dockerImage(t *testing.T, f *fixture) string {
 	t.Helper()
 	img, err := mutate.AppendLayers(empty.Image, busyboxLayer(t))

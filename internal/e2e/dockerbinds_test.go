@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,7 +140,7 @@ func TestDockerHostBinds(t *testing.T) {
 	})
 
 	t.Run("published port", func(t *testing.T) {
-		port := freePort(t)
+		port := freeTCPPort(t)
 		id := strings.TrimSpace(d.must(t, f, "run", "-d", "-p", fmt.Sprintf("%d:80", port), img,
 			"sh", "-c", "mkdir -p /www && echo hello-bind > /www/index.html && exec httpd -f -p 80 -h /www"))
 		t.Cleanup(func() { d.run(t, nil, "rm", "-f", id) })
@@ -151,17 +150,6 @@ func TestDockerHostBinds(t *testing.T) {
 		d.must(t, f, "rm", "-f", id)
 	})
 	f.assertNoOrphans(t)
-}
-
-// freePort is a TCP port on 127.0.0.1 that nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0") //nolint:noctx // loopback, closed at once
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port //nolint:forcetypeassert // a tcp4 listener's address
 }
 
 // runAs runs exe with args and only env as uid (and gid) uid, with no
