@@ -16,16 +16,16 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 
 	"github.com/bangerdev/banger/internal/vmlogs"
-	"github.com/bangerdev/banger/internal/vms"
 	"github.com/bangerdev/banger/pkg/client"
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
-// streamType is the content type of vm's output stream for a client of
+// streamType is the content type of an attach or exec stream (with or
+// without a TTY) for a client of
 // API version: multiplexed without a TTY from 1.42, raw before (the
 // framing is the same).
-func streamType(vm vms.VM, version string) string {
-	if !vm.Spec.TTY && !lessVersion(version, "1.42") {
+func streamType(tty bool, version string) string {
+	if !tty && !lessVersion(version, "1.42") {
 		return multiplexedStream
 	}
 	return rawStream
@@ -66,7 +66,7 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 	if sub != nil {
 		defer sub.Close()
 	}
-	conn, buf, err := hijack(w, r, streamType(vm, requestVersion(r)))
+	conn, buf, err := hijack(w, r, streamType(vm.Spec.TTY, requestVersion(r)))
 	if err != nil {
 		return
 	}
@@ -198,7 +198,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	if sub != nil {
 		defer sub.Close()
 	}
-	w.Header().Set("Content-Type", streamType(vm, requestVersion(r)))
+	w.Header().Set("Content-Type", streamType(vm.Spec.TTY, requestVersion(r)))
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	for _, e := range backlog {

@@ -23,11 +23,7 @@ type hijacked struct {
 // content type Docker gives the stream (tty: raw; else multiplexed from
 // API 1.42 on), then the connection is the exec's.
 func hijackExec(w http.ResponseWriter, r *http.Request, tty bool) (*hijacked, error) {
-	ctype := rawStream
-	if !tty && !lessVersion(requestVersion(r), "1.42") {
-		ctype = multiplexedStream
-	}
-	conn, buf, err := hijack(w, r, ctype)
+	conn, buf, err := hijack(w, r, streamType(tty, requestVersion(r)))
 	if err != nil {
 		return nil, err
 	}
