@@ -20,10 +20,9 @@ import (
 	"github.com/bangerdev/banger/pkg/errdefs"
 )
 
-// streamType is the content type of an attach or exec stream (with or
-// without a TTY) for a client of
-// API version: multiplexed without a TTY from 1.42, raw before (the
-// framing is the same).
+// streamType is the content type of an attach or exec stream for a
+// client of API version: multiplexed without a TTY from 1.42, raw with
+// one or before (the framing is the same).
 func streamType(tty bool, version string) string {
 	if !tty && !lessVersion(version, "1.42") {
 		return multiplexedStream
