@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,11 +67,7 @@ func TestDockerOps(t *testing.T) {
 			})
 			timed(&oneCall, func() { d.must(t, f, "inspect", "-f", "{{.Id}}", "dk-ops") })
 		}
-		median := func(ds []time.Duration) time.Duration {
-			slices.Sort(ds)
-			return ds[len(ds)/2].Round(time.Millisecond)
-		}
-		md, mb, mi := median(viaDocker), median(viaBanger), median(oneCall)
+		md, mb, mi := median(viaDocker).Round(time.Millisecond), median(viaBanger).Round(time.Millisecond), median(oneCall).Round(time.Millisecond)
 		t.Logf("exec true, medians of 7: docker exec %v, banger exec %v (ratio %.2f); docker inspect (one request) %v", md, mb, md.Seconds()/mb.Seconds(), mi)
 	})
 
