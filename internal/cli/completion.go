@@ -21,13 +21,16 @@ const completionTimeout = time.Second
 // kindRunning completes the names of running VMs only (exec, ssh);
 // kindVolume names of volumes (which inspect does not look up);
 // kindSnapshot the ids of boot snapshots; kindCheckpoint the names of
-// checkpoints; kindNetwork the names of networks.
+// checkpoints; kindNetwork the names of user-defined networks (what
+// network inspect, rm, connect and disconnect take); kindNetworkFlag
+// those and "none" (what --network takes besides).
 const (
-	kindRunning    = "running"
-	kindVolume     = "volume"
-	kindSnapshot   = "snapshot"
-	kindCheckpoint = "checkpoint"
-	kindNetwork    = "network"
+	kindRunning     = "running"
+	kindVolume      = "volume"
+	kindSnapshot    = "snapshot"
+	kindCheckpoint  = "checkpoint"
+	kindNetwork     = "network"
+	kindNetworkFlag = "network-flag"
 )
 
 // argCompletion says what a command's arguments are: names of kinds, for
@@ -85,7 +88,7 @@ var argCompletions = map[string]argCompletion{
 var flagCompletions = map[string]func(app *App) cobra.CompletionFunc{
 	"kernel":  func(app *App) cobra.CompletionFunc { return completeNames(app, kindKernel) },
 	"vmm":     fixedWords("auto", "qemu", "firecracker"),
-	"network": func(app *App) cobra.CompletionFunc { return completeNames(app, kindNetwork) },
+	"network": func(app *App) cobra.CompletionFunc { return completeNames(app, kindNetworkFlag) },
 	"type":    fixedWords(kindVM, kindImage, kindKernel),
 	"format":  fixedWords("table", "json"),
 	"from":    func(app *App) cobra.CompletionFunc { return completeNames(app, kindCheckpoint) },
@@ -187,9 +190,11 @@ func (a *App) names(ctx context.Context, kind string) ([]name, error) {
 			names = append(names, name{v.Name, "volume, " + units.FormatSize(v.SizeBytes)})
 		}
 		return names, err
-	case kindNetwork:
+	case kindNetwork, kindNetworkFlag:
 		ns, err := api.Do(ctx, c, api.ListNetworks, api.None{})
-		names = append(names, name{api.NetworkNone, "no network"})
+		if kind == kindNetworkFlag {
+			names = append(names, name{api.NetworkNone, "no network"})
+		}
 		for _, n := range ns {
 			names = append(names, name{n.Name, "network, " + n.Subnet})
 		}

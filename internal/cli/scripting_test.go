@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,13 @@ func TestScriptingAgainstDaemon(t *testing.T) {
 	}
 	if got := complete(t, td.Host, "rm", "w"); !equalSets(got, []string{"web"}) {
 		t.Errorf("completion of rm w: %q", got)
+	}
+	// "none" is a value of --network, never a network to inspect or remove.
+	if got := complete(t, td.Host, "run", "--network", ""); !slices.Contains(got, "none") {
+		t.Errorf("completion of run --network: %q, want none among them", got)
+	}
+	if got := complete(t, td.Host, "network", "rm", ""); slices.Contains(got, "none") {
+		t.Errorf("completion of network rm: %q offers none", got)
 	}
 	if got := complete(t, td.Host, "exec", ""); len(got) != 0 {
 		t.Errorf("exec completes running VMs only, got %q", got)
