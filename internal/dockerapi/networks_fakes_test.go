@@ -1,6 +1,7 @@
 package dockerapi
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -111,7 +112,7 @@ func (f *fakeNetworks) Disconnect(ctx context.Context, ref, network string) (vms
 		return vm, err
 	}
 	if vm.Spec.Network != network {
-		return vm, fmt.Errorf("vm %s: %w: it is not on network %s", vm.Name, errdefs.ErrConflict, network)
+		return vm, fmt.Errorf("vm %s: %w: it is on network %s, not %s", vm.Name, errdefs.ErrConflict, cmp.Or(vm.Spec.Network, "bridge"), network)
 	}
 	return f.Connect(ctx, ref, vms.NetworkNone, nil)
 }
