@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/bangerdev/banger/internal/hostaccess"
-
 	"github.com/bangerdev/banger/internal/hostnet"
 	"github.com/bangerdev/banger/internal/imagepull"
 	"github.com/bangerdev/banger/internal/restart"
