@@ -120,23 +120,12 @@ func imageFilter(f filters) (func(api.Image) bool, error) {
 // familiar name, and both without the tag.
 func nameMatches(pattern, canonical string) bool {
 	familiar := imagepull.FamiliarName(canonical)
-	for _, n := range []string{canonical, familiar, untagged(canonical), untagged(familiar)} {
+	for _, n := range []string{canonical, familiar, imagepull.Repository(canonical), imagepull.Repository(familiar)} {
 		if ok, _ := path.Match(pattern, n); ok {
 			return true
 		}
 	}
 	return false
-}
-
-// untagged drops a name's :tag or @digest.
-func untagged(name string) string {
-	if i := strings.IndexByte(name, '@'); i >= 0 {
-		return name[:i]
-	}
-	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
-		return name[:i]
-	}
-	return name
 }
 
 // keep returns the items keep accepts.

@@ -145,7 +145,7 @@ func (di *dockerImage) repoDigests() []string {
 		if r.Source != "pull" || !strings.HasPrefix(r.Digest, "sha256:") {
 			continue
 		}
-		if d := repoOf(imagepull.FamiliarName(r.Name)) + "@" + r.Digest; !slices.Contains(out, d) {
+		if d := imagepull.Repository(imagepull.FamiliarName(r.Name)) + "@" + r.Digest; !slices.Contains(out, d) {
 			out = append(out, d)
 		}
 	}

@@ -128,7 +128,7 @@ func imageFilters(r *http.Request, keys ...string) (filters, error) {
 func matchReference(pattern string, tags []string) bool {
 	return slices.ContainsFunc(tags, func(t string) bool {
 		ok, _ := path.Match(pattern, t)
-		okRepo, _ := path.Match(pattern, repoOf(t))
+		okRepo, _ := path.Match(pattern, imagepull.Repository(t))
 		return ok || okRepo
 	})
 }

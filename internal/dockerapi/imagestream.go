@@ -190,7 +190,7 @@ func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) {
 	}
 	js := newJSONStream(w)
 	familiar := imagepull.FamiliarName(ref)
-	js.first = &streamMessage{Message: jsonstream.Message{ID: tagOf(ref), Status: "Pulling from " + repoOf(familiar)}}
+	js.first = &streamMessage{Message: jsonstream.Message{ID: tagOf(ref), Status: "Pulling from " + imagepull.Repository(familiar)}}
 	before, _ := s.opts.ImageOps.Find(ref)
 	img, err := s.opts.ImageOps.Pull(r.Context(), ref, images.PullOptions{Platform: q.Get("platform"), Keychain: kc}, js)
 	if err != nil {
@@ -226,19 +226,6 @@ func pullRef(from, tag string) (string, error) {
 	return name, nil
 }
 
-// repoOf is a reference (familiar or canonical) without its tag or
-// digest: what the reference filter, RepoDigests and the pull and push
-// headers name.
-func repoOf(familiar string) string {
-	if i := strings.Index(familiar, "@"); i >= 0 {
-		return familiar[:i]
-	}
-	if i := strings.LastIndex(familiar, ":"); i > strings.LastIndex(familiar, "/") {
-		return familiar[:i]
-	}
-	return familiar
-}
-
 // tagOf is a canonical reference's tag, or its digest: what docker
 // prints in front of a pull's first line and a push's digest.
 func tagOf(canonical string) string {
@@ -269,7 +256,7 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	js := newJSONStream(w)
 	js.done = "Pushed"
-	js.first = &streamMessage{Message: jsonstream.Message{Status: "The push refers to repository [" + repoOf(canonical) + "]"}}
+	js.first = &streamMessage{Message: jsonstream.Message{Status: "The push refers to repository [" + imagepull.Repository(canonical) + "]"}}
 	res, err := s.opts.ImageOps.PushWith(r.Context(), ref, "", images.PushOptions{Keychain: kc}, js)
 	if err != nil {
 		js.fail(err)

@@ -57,3 +57,16 @@ func FamiliarName(canonicalName string) string {
 	}
 	return canonicalName
 }
+
+// Repository is a name (familiar or canonical) without its :tag or
+// @digest: "localhost:5000/app:1" is "localhost:5000/app" (a port is not
+// a tag).
+func Repository(name string) string {
+	if i := strings.IndexByte(name, '@'); i >= 0 {
+		return name[:i]
+	}
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		return name[:i]
+	}
+	return name
+}

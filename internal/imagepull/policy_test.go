@@ -179,6 +179,14 @@ func TestNames(t *testing.T) {
 			t.Errorf("FamiliarName(%q) = %q, want %q", in, got, want)
 		}
 	}
+	for in, want := range map[string]string{
+		"debian:bookworm": "debian", "localhost:5000/app:1": "localhost:5000/app", "localhost:5000/app": "localhost:5000/app",
+		"docker.io/library/debian@sha256:" + strings.Repeat("a", 64): "docker.io/library/debian", "app": "app",
+	} {
+		if got := Repository(in); got != want {
+			t.Errorf("Repository(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 func TestLocateAgent(t *testing.T) {
