@@ -70,7 +70,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if len(argv(spec, img.Config.Entrypoint, img.Config.Cmd)) == 0 {
+	if len(vms.Argv(spec, img.Config)) == 0 {
 		writeError(w, badParam("No command specified"))
 		return
 	}
@@ -123,7 +123,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		img := imgs.get(vm.ImageID)
-		out = append(out, summary(vm, commandLine(argv(vm.Spec, img.Config.Entrypoint, img.Config.Cmd)), now))
+		out = append(out, summary(vm, commandLine(vms.Argv(vm.Spec, img.Config)), now))
 		if limit > 0 && len(out) == limit {
 			break
 		}

@@ -65,19 +65,6 @@ func status(vm vms.VM, now time.Time) string {
 	return fmt.Sprintf("Exited (%d) %s", exitCode(vm), ago(vm.Stopped))
 }
 
-// argv is what the container runs: the spec's entrypoint and cmd over
-// the image's, docker's rules (as the VM's boot config merges them).
-func argv(spec vms.Spec, imgEntry, imgCmd []string) []string {
-	entry, cmd := imgEntry, imgCmd
-	if len(spec.Entrypoint) > 0 {
-		entry, cmd = spec.Entrypoint, nil
-	}
-	if len(spec.Cmd) > 0 {
-		cmd = spec.Cmd
-	}
-	return append(append([]string{}, entry...), cmd...)
-}
-
 // ports are published ports as Docker's port map: a host port yet to be
 // picked (HostConfig.PortBindings of -p 80) is "", as docker has it.
 func ports(ps []hostnet.Port) network.PortMap {

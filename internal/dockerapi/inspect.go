@@ -14,7 +14,7 @@ import (
 // runs with (the spec over the image's), its host config as created,
 // its network and mounts.
 func inspectResponse(vm vms.VM, img images.Image) container.InspectResponse {
-	args := argv(vm.Spec, img.Config.Entrypoint, img.Config.Cmd)
+	args := vms.Argv(vm.Spec, img.Config)
 	resp := container.InspectResponse{
 		ID: containerID(vm.ID), Created: dockerTime(vm.Created), Image: vm.ImageID, Name: "/" + vm.Name,
 		RestartCount: vm.Restarts.Count, Driver: "banger", Platform: "linux", Mounts: mountPoints(vm.Spec),

@@ -27,14 +27,7 @@ func mainProcess(spec Spec, img imagepull.Config) (*bootcfg.Process, error) {
 	if spec.Init {
 		return nil, nil
 	}
-	entry, cmd := img.Entrypoint, img.Cmd
-	if len(spec.Entrypoint) > 0 {
-		entry, cmd = spec.Entrypoint, nil
-	}
-	if len(spec.Cmd) > 0 {
-		cmd = spec.Cmd
-	}
-	argv := append(append([]string{}, entry...), cmd...)
+	argv := Argv(spec, img)
 	if len(argv) == 0 {
 		if spec.Detach {
 			return nil, nil
@@ -51,6 +44,20 @@ func mainProcess(spec Spec, img imagepull.Config) (*bootcfg.Process, error) {
 		StopSignal: img.StopSignal,
 	}
 	return p, nil
+}
+
+// Argv is what a VM's main process runs: the spec's entrypoint and cmd
+// over the image's, by docker's rules (an entrypoint given drops the
+// image's cmd; a cmd given replaces it).
+func Argv(spec Spec, img imagepull.Config) []string {
+	entry, cmd := img.Entrypoint, img.Cmd
+	if len(spec.Entrypoint) > 0 {
+		entry, cmd = spec.Entrypoint, nil
+	}
+	if len(spec.Cmd) > 0 {
+		cmd = spec.Cmd
+	}
+	return append(append([]string{}, entry...), cmd...)
 }
 
 // mergeEnv returns base with over's keys replacing base's, in order, and a
