@@ -6,14 +6,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/user"
-	"strconv"
 	"syscall"
 	"testing"
 
 	"github.com/bangerdev/banger/internal/config"
 	"github.com/bangerdev/banger/internal/daemon/daemontest"
-	"github.com/bangerdev/banger/internal/hostsetup"
 )
 
 // dockerClient is an HTTP client of a Docker API socket.
@@ -32,15 +29,7 @@ func dockerClient(sock string) *http.Client {
 func TestDockerSocket(t *testing.T) {
 	gid := -1
 	if os.Geteuid() == 0 {
-		in := hostsetup.Inputs{SocketGroup: "banger"}
-		if err := hostsetup.Run(t.Context(), hostsetup.Plan(in, hostsetup.Observe(in)), hostsetup.ExecRunner); err != nil {
-			t.Fatalf("banger setup's group: %v", err)
-		}
-		g, err := user.LookupGroup("banger")
-		if err != nil {
-			t.Fatal(err)
-		}
-		gid, _ = strconv.Atoi(g.Gid)
+		gid = socketGroup(t)
 	}
 	td := daemontest.Start(t, func(c *config.Config) {
 		if gid >= 0 {

@@ -45,15 +45,7 @@ func (l *lockedBuffer) String() string {
 func TestSocketIsForTheGroupAndLogsTheCaller(t *testing.T) {
 	testutil.RequireRoot(t)
 	setpriv := testutil.RequireBinary(t, "setpriv", "util-linux")
-	in := hostsetup.Inputs{SocketGroup: "banger"}
-	if err := hostsetup.Run(t.Context(), hostsetup.Plan(in, hostsetup.Observe(in)), hostsetup.ExecRunner); err != nil {
-		t.Fatalf("banger setup's group: %v", err)
-	}
-	grp, err := user.LookupGroup("banger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gid, _ := strconv.Atoi(grp.Gid)
+	gid := socketGroup(t)
 	banger := testutil.BuildBinary(t, "./cmd/banger")
 
 	root, err := os.MkdirTemp("", "bgsock") //nolint:usetesting // short socket path
@@ -115,4 +107,20 @@ func TestSocketIsForTheGroupAndLogsTheCaller(t *testing.T) {
 	if !strings.Contains(logs.String(), "path=/v1/info") || !strings.Contains(logs.String(), "uid=65534") {
 		t.Errorf("the request log does not name the caller's uid:\n%s", logs.String())
 	}
+}
+
+// socketGroup makes group banger as banger setup does (root only) and
+// returns its gid.
+func socketGroup(t *testing.T) int {
+	t.Helper()
+	in := hostsetup.Inputs{SocketGroup: "banger"}
+	if err := hostsetup.Run(t.Context(), hostsetup.Plan(in, hostsetup.Observe(in)), hostsetup.ExecRunner); err != nil {
+		t.Fatalf("banger setup's group: %v", err)
+	}
+	grp, err := user.LookupGroup("banger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, _ := strconv.Atoi(grp.Gid)
+	return gid
 }
